@@ -1,0 +1,85 @@
+"""The ``migrate`` command line: thin click commands around one function each.
+
+Errors are mapped to exit codes here and nowhere else (:func:`main`): users see one
+line, and a traceback only with ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from migrator import __version__
+from migrator.cli.context import AppContext
+from migrator.errors import ExitCode, MigratorError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--dir", "migrations_dir", metavar="PATH", default=None,
+    help="Migrations directory [env MIGRATOR_DIR; default database/migrations].",
+)
+@click.option(
+    "--database-url", metavar="URL", default=None,
+    help="PostgreSQL URL [env DATABASE_URL, or libpq's PG* variables].",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug detail.")
+@click.version_option(__version__, prog_name="migrate")
+@click.pass_context
+def cli(ctx: click.Context, migrations_dir: str | None, database_url: str | None,
+        verbose: bool) -> None:
+    """PostgreSQL migrations: run, lint, plan and rehearse.
+
+    \b
+    Examples:
+      migrate new add_users            # write the next up/down pair
+      migrate up                       # apply pending migrations
+      migrate status                   # what is applied, pending, drifted
+      migrate lint                     # safety linter, no database needed
+      migrate dry-run                  # rehearse on a throwaway PostgreSQL
+
+    Exit codes: 0 ok, 1 findings or failed checks, 2 usage or configuration error,
+    3 cannot connect or cannot get the lock, 4 a migration failed, 130 interrupted.
+    """
+    ctx.obj = AppContext(
+        flags={"migrations_dir": migrations_dir, "database_url": database_url},
+        verbose=verbose,
+    )
+
+
+def _register() -> None:
+    from migrator.cli import lint_commands, plan_commands, rehearse_commands, run_commands
+
+    for module in (run_commands, lint_commands, plan_commands, rehearse_commands):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``migrate`` console script."""
+    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    try:
+        code = cli.main(args=argv, prog_name="migrate", standalone_mode=False)
+    except MigratorError as exc:
+        if verbose:
+            raise
+        click.echo(f"error: {exc.one_line()}", err=True)
+        sys.exit(int(exc.exit_code))
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(int(ExitCode.USAGE))
+    sys.exit(int(code) if isinstance(code, int) else 0)

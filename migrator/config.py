@@ -1,0 +1,208 @@
+"""Settings, resolved once: command-line flags > environment > ``[tool.migrator]`` in the
+nearest ``pyproject.toml`` > defaults.
+
+Every option is declared once in :data:`OPTIONS` with its environment variable, its
+``pyproject.toml`` key, its parser and its default, so the precedence rule lives in one
+function (:func:`load_settings`) and the configuration reference in the docs can be
+generated from the same table.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from migrator.durations import parse_duration_ms
+from migrator.errors import UsageError
+
+#: A ledger schema or table name: a plain identifier, so that nothing a user configures
+#: can change the meaning of the SQL we compose (it is quoted as well).
+_PLAIN_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def _identifier(value: Any, what: str) -> str:
+    text = str(value)
+    if not _PLAIN_IDENTIFIER.match(text):
+        raise UsageError(
+            f"invalid {what} {text!r}",
+            hint="use letters, digits and underscores, starting with a letter, at most 63",
+        )
+    return text
+
+
+def _int(value: Any, what: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"invalid {what} {value!r}", hint="give a whole number") from None
+    if number < 0:
+        raise UsageError(f"invalid {what} {value!r}", hint="give a number of 0 or more")
+    return number
+
+
+def _duration(value: Any, what: str) -> int:
+    return parse_duration_ms(str(value), what=what)
+
+
+def _text(value: Any, what: str) -> str:
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: where it can come from and how it is parsed."""
+
+    name: str
+    env: str | None
+    parse: Callable[[Any, str], Any]
+    default: Any
+    doc: str
+
+    @property
+    def key(self) -> str:
+        """The ``[tool.migrator]`` key (kebab-case, like the flag)."""
+        return self.name.replace("_", "-")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("migrations_dir", "MIGRATOR_DIR", _text, "database/migrations",
+           "directory holding the migration files (relative to pyproject.toml or the cwd)"),
+    Option("database_url", "DATABASE_URL", _text, None,
+           "PostgreSQL URL; without it libpq's PGHOST, PGPORT, PGUSER, PGPASSWORD, "
+           "PGDATABASE are used"),
+    Option("ledger_schema", "MIGRATOR_LEDGER_SCHEMA", _identifier, "public",
+           "schema of the ledger tables"),
+    Option("ledger_table", "MIGRATOR_LEDGER_TABLE", _identifier, "migrator_ledger",
+           "name of the ledger table (its history table gets the suffix _history)"),
+    Option("lock_timeout", "MIGRATOR_LOCK_TIMEOUT", _duration, 5000,
+           "lock_timeout for each migration unless its file says otherwise (0 = none)"),
+    Option("statement_timeout", "MIGRATOR_STATEMENT_TIMEOUT", _duration, 0,
+           "statement_timeout for each migration unless its file says otherwise (0 = none)"),
+    Option("lock_retries", "MIGRATOR_LOCK_RETRIES", _int, 5,
+           "how many times a migration that hit lock_timeout is retried"),
+    Option("retry_delay", "MIGRATOR_RETRY_DELAY", _duration, 500,
+           "first backoff after a lock timeout; doubles each retry, with jitter"),
+    Option("retry_max_delay", "MIGRATOR_RETRY_MAX_DELAY", _duration, 10_000,
+           "longest backoff between retries"),
+    Option("lock_wait", "MIGRATOR_LOCK_WAIT", _duration, 60_000,
+           "how long to wait for another runner's migration lock before giving up"),
+    Option("connect_timeout", "MIGRATOR_CONNECT_TIMEOUT", _duration, 10_000,
+           "how long to wait for the server to answer a connection"),
+)
+
+_OPTION_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Durations are milliseconds."""
+
+    migrations_dir: Path
+    database_url: str | None = None
+    ledger_schema: str = "public"
+    ledger_table: str = "migrator_ledger"
+    lock_timeout: int = 5000
+    statement_timeout: int = 0
+    lock_retries: int = 5
+    retry_delay: int = 500
+    retry_max_delay: int = 10_000
+    lock_wait: int = 60_000
+    connect_timeout: int = 10_000
+    #: where each value came from (``flag``, ``env``, ``pyproject.toml``, ``default``)
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: the ``[tool.migrator]`` table of the pyproject.toml used, if any
+    pyproject_path: Path | None = None
+    #: ``[tool.migrator.lint]``, parsed by the linter
+    lint_table: Mapping[str, Any] = field(default_factory=dict)
+    #: ``[tool.migrator.backfill]`` and other tables owned by other layers
+    extra_tables: Mapping[str, Any] = field(default_factory=dict)
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start``."""
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_tool_table(path: Path) -> dict[str, Any]:
+    """``[tool.migrator]`` of ``path`` (empty when absent)."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}", hint="fix the file's TOML syntax") from None
+    table = data.get("tool", {}).get("migrator", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: [tool.migrator] must be a table")
+    return table
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve every option by precedence: flags > environment > pyproject.toml > default.
+
+    ``flags`` maps option names to values given on the command line (``None`` = not
+    given). Unknown keys in ``[tool.migrator]`` are an error naming the file.
+    """
+    flags = flags or {}
+    environ = os.environ if environ is None else environ
+    cwd = cwd or Path.cwd()
+    pyproject = find_pyproject(cwd)
+    table = read_tool_table(pyproject) if pyproject else {}
+    nested = {key: value for key, value in table.items() if isinstance(value, dict)}
+    scalars = {key: value for key, value in table.items() if not isinstance(value, dict)}
+    known = {option.key for option in OPTIONS} | {option.name for option in OPTIONS}
+    unknown = sorted(set(scalars) - known)
+    if unknown:
+        raise UsageError(
+            f"{pyproject}: unknown key(s) in [tool.migrator]: {', '.join(unknown)}",
+            hint="see docs/configuration.md for the keys",
+        )
+
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for option in OPTIONS:
+        what = f"{option.key}"
+        if flags.get(option.name) is not None:
+            values[option.name] = option.parse(flags[option.name], f"--{what}")
+            origins[option.name] = "flag"
+        elif option.env and environ.get(option.env):
+            values[option.name] = option.parse(environ[option.env], option.env)
+            origins[option.name] = "env"
+        elif option.key in scalars or option.name in scalars:
+            raw = scalars.get(option.key, scalars.get(option.name))
+            values[option.name] = option.parse(raw, f"{option.key} in {pyproject}")
+            origins[option.name] = "pyproject.toml"
+        else:
+            values[option.name] = option.default
+            origins[option.name] = "default"
+
+    base = pyproject.parent if pyproject and origins["migrations_dir"] == "pyproject.toml" else cwd
+    directory = Path(values.pop("migrations_dir")).expanduser()
+    if not directory.is_absolute():
+        directory = base / directory
+    return Settings(
+        migrations_dir=directory,
+        origins=origins,
+        pyproject_path=pyproject,
+        lint_table=nested.get("lint", {}),
+        extra_tables={k: v for k, v in nested.items() if k != "lint"},
+        **values,
+    )
+
+
+def option(name: str) -> Option:
+    """The declaration of one option (for help texts and docs)."""
+    return _OPTION_BY_NAME[name]

@@ -1,0 +1,45 @@
+"""Durations as users write them: ``500ms``, ``5s``, ``2min``, ``1h``, or bare seconds."""
+
+from __future__ import annotations
+
+import re
+
+from migrator.errors import UsageError
+
+_UNITS_MS = {
+    "ms": 1,
+    "s": 1000,
+    "sec": 1000,
+    "min": 60_000,
+    "m": 60_000,
+    "h": 3_600_000,
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+
+
+def parse_duration_ms(text: str, *, what: str = "duration") -> int:
+    """Parse ``text`` into whole milliseconds; a bare number means seconds.
+
+    ``0`` means "no limit", as in PostgreSQL.
+    """
+    match = _DURATION.match(str(text))
+    if not match:
+        raise UsageError(
+            f"invalid {what} {text!r}",
+            hint="write a number with a unit: 500ms, 5s, 2min, 1h",
+        )
+    number, unit = match.groups()
+    unit = unit.lower() or "s"
+    if unit not in _UNITS_MS:
+        raise UsageError(
+            f"invalid {what} {text!r}: unknown unit {unit!r}",
+            hint="use one of ms, s, min, h",
+        )
+    return int(round(float(number) * _UNITS_MS[unit]))
+
+
+def format_ms(ms: int) -> str:
+    """Render milliseconds the way PostgreSQL settings accept them (``'5s'``, ``'250ms'``)."""
+    if ms % 1000 == 0:
+        return f"{ms // 1000}s"
+    return f"{ms}ms"

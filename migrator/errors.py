@@ -1,0 +1,102 @@
+"""One exception hierarchy, mapped to exit codes in one place.
+
+Every error a user can cause is a :class:`MigratorError` carrying one line that says
+what failed, where, and what to do. The CLI prints that line (never a traceback,
+unless ``--verbose``) and exits with the error's :class:`ExitCode`.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Documented process exit codes (docs/runner.md, "Exit codes")."""
+
+    OK = 0
+    #: lint findings at error level, failed checks (verify, dry-run), drift.
+    FINDINGS = 1
+    #: bad flags, bad configuration, a migration directory or file that cannot be used.
+    USAGE = 2
+    #: cannot connect to PostgreSQL, or the migration lock could not be taken in time.
+    CONNECTION = 3
+    #: a migration failed (SQL error, lock timeout after every retry, refused state).
+    MIGRATION_FAILED = 4
+    #: interrupted (Ctrl-C / SIGTERM).
+    INTERRUPTED = 130
+
+
+class MigratorError(Exception):
+    """Base of every error shown to the user as one line."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """The message and, if any, what to do, as one line."""
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+class UsageError(MigratorError):
+    """Bad flags or configuration."""
+
+    exit_code = ExitCode.USAGE
+
+
+class SourceError(MigratorError):
+    """The migration directory or a migration file cannot be used.
+
+    ``problems`` holds every problem found (discovery reports them all at once).
+    """
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, problems: list[str], *, hint: str | None = None) -> None:
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            message = f"{len(self.problems)} problems in the migrations: " + "; ".join(self.problems)
+        super().__init__(message, hint=hint)
+
+
+class ConnectionFailed(MigratorError):
+    """PostgreSQL could not be reached or refused us."""
+
+    exit_code = ExitCode.CONNECTION
+
+
+class LockNotAcquired(MigratorError):
+    """Another runner held the migration lock for longer than the configured wait."""
+
+    exit_code = ExitCode.CONNECTION
+
+
+class MigrationFailed(MigratorError):
+    """A migration could not be applied or reverted; the ledger says what happened."""
+
+    exit_code = ExitCode.MIGRATION_FAILED
+
+
+class RefusedState(MigratorError):
+    """The ledger is in a state the command will not proceed from (failed run, drift)."""
+
+    exit_code = ExitCode.MIGRATION_FAILED
+
+
+class ChecksFailed(MigratorError):
+    """A check command (verify, dry-run, lint) found problems; details were printed."""
+
+    exit_code = ExitCode.FINDINGS
+
+
+class ServerUnavailable(MigratorError):
+    """The ephemeral PostgreSQL could not be started (binaries missing, initdb failed)."""
+
+    exit_code = ExitCode.CONNECTION

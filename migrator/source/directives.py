@@ -1,0 +1,145 @@
+"""``-- migrate:`` directives: where they may stand and what they mean.
+
+Header directives (``no-transaction``, ``lock-timeout``, ``statement-timeout``,
+``phase``, ``backfill``) belong before the first statement. ``lint-ignore`` may stand
+anywhere (it applies to the next statement, or to the statement it ends), and
+``lint-ignore-file`` anywhere. Any other ``-- migrate:`` word is an error: a typo must
+never be ignored silently.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from pglast import parser as pg_parser
+
+from migrator.durations import parse_duration_ms
+from migrator.errors import UsageError
+from migrator.source.model import PHASES, Directives, FileProblem, LintIgnore
+from migrator.sql.split import LineIndex
+
+HEADER_DIRECTIVES = ("no-transaction", "lock-timeout", "statement-timeout", "phase", "backfill")
+ANYWHERE_DIRECTIVES = ("lint-ignore", "lint-ignore-file")
+KNOWN_DIRECTIVES = HEADER_DIRECTIVES + ANYWHERE_DIRECTIVES
+
+_DIRECTIVE = re.compile(r"--[ \t]*migrate:([A-Za-z0-9_-]*)[ \t]*([^\n]*)")
+_FOREIGN_FORMATS = {
+    "up": "dbmate's one-file format is not supported: put the up part in "
+    "<version>_<name>.up.sql and the down part in <version>_<name>.down.sql",
+    "down": "dbmate's one-file format is not supported: put the up part in "
+    "<version>_<name>.up.sql and the down part in <version>_<name>.down.sql",
+    "transaction": "write -- migrate:no-transaction to run outside a transaction",
+}
+
+
+@dataclass(frozen=True)
+class RawDirective:
+    name: str
+    argument: str
+    offset: int
+    line: int
+    column: int
+
+
+def find_directives(text: str) -> list[RawDirective]:
+    """Every ``-- migrate:`` comment that is really a comment (not inside a string)."""
+    matches = list(_DIRECTIVE.finditer(text))
+    if not matches:
+        return []
+    try:
+        comments: set[int] | None = {
+            token.start for token in pg_parser.scan(text) if token.name == "SQL_COMMENT"
+        }
+    except pg_parser.ParseError:
+        comments = None  # unterminated string or comment: trust the line shape
+    index = LineIndex(text)
+    found = []
+    for match in matches:
+        offset = match.start()
+        if comments is not None and offset not in comments:
+            continue
+        position = index.position(offset)
+        found.append(
+            RawDirective(match.group(1), match.group(2).strip(), offset, position.line,
+                         position.column)
+        )
+    return found
+
+
+def _split_reason(argument: str) -> tuple[str, str | None]:
+    if "--" in argument:
+        rules, reason = argument.split("--", 1)
+        return rules.strip(), reason.strip() or None
+    return argument.strip(), None
+
+
+def parse_directives(
+    text: str, first_statement_offset: int | None
+) -> tuple[Directives, list[FileProblem]]:
+    """Read the directives of a file; the header ends at ``first_statement_offset``."""
+    directives = Directives()
+    problems: list[FileProblem] = []
+    ignores: list[LintIgnore] = []
+    seen: set[str] = set()
+    for raw in find_directives(text):
+        def problem(code: str, message: str, hint: str | None = None, raw: RawDirective = raw) -> None:
+            problems.append(FileProblem(code, message, raw.line, raw.column, hint))
+
+        if raw.name not in KNOWN_DIRECTIVES:
+            hint = _FOREIGN_FORMATS.get(
+                raw.name, "known directives: " + ", ".join(KNOWN_DIRECTIVES)
+            )
+            problem("unknown-directive", f"unknown directive -- migrate:{raw.name}", hint)
+            continue
+        in_header = first_statement_offset is None or raw.offset < first_statement_offset
+        if raw.name in HEADER_DIRECTIVES:
+            if not in_header:
+                problem(
+                    "misplaced-directive",
+                    f"-- migrate:{raw.name} must stand before the first statement",
+                    "move it to the top of the file",
+                )
+                continue
+            if raw.name in seen:
+                problem("invalid-directive", f"-- migrate:{raw.name} is given twice")
+                continue
+            seen.add(raw.name)
+        try:
+            directives = _apply(directives, raw, ignores)
+        except UsageError as exc:
+            problem("invalid-directive", exc.message, exc.hint)
+    return replace(directives, lint_ignores=tuple(ignores)), problems
+
+
+def _apply(directives: Directives, raw: RawDirective, ignores: list[LintIgnore]) -> Directives:
+    name, argument = raw.name, raw.argument
+    if name == "no-transaction":
+        if argument:
+            raise UsageError(f"-- migrate:no-transaction takes no argument (got {argument!r})")
+        return replace(directives, transactional=False)
+    if name in ("lock-timeout", "statement-timeout"):
+        if not argument:
+            raise UsageError(f"-- migrate:{name} needs a duration", hint="for example 5s")
+        ms = parse_duration_ms(argument, what=f"-- migrate:{name}")
+        field_name = "lock_timeout_ms" if name == "lock-timeout" else "statement_timeout_ms"
+        return replace(directives, **{field_name: ms})
+    if name == "phase":
+        if argument not in PHASES:
+            raise UsageError(
+                f"-- migrate:phase {argument!r} is not a phase",
+                hint="use expand, backfill or contract",
+            )
+        return replace(directives, phase=argument)  # type: ignore[arg-type]
+    if name == "backfill":
+        if not argument:
+            raise UsageError("-- migrate:backfill needs its options", hint="see docs/backfill.md")
+        return replace(directives, backfill=argument, backfill_line=raw.line)
+    rules_text, reason = _split_reason(argument)
+    rules = tuple(rule.strip() for rule in rules_text.split(",") if rule.strip())
+    if not rules:
+        raise UsageError(f"-- migrate:{name} needs at least one rule id")
+    ignores.append(
+        LintIgnore(raw.line, raw.column, rules, reason, whole_file=name == "lint-ignore-file")
+    )
+    return directives

@@ -1,0 +1,227 @@
+"""Find the migrations of a directory, read and parse each file, report every problem."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Literal
+
+from migrator.errors import SourceError
+from migrator.source.directives import parse_directives
+from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
+from migrator.sql import classify
+from migrator.sql.split import split_statements
+
+#: ``<version>_<name>.up.sql`` / ``.down.sql`` (golang-migrate's layout too) or
+#: ``<version>_<name>.sql`` (up-only).
+_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>[^/\\]+?)(?:\.(?P<direction>up|down))?\.sql$")
+#: files that look like migrations but are not named like one
+_LOOKS_LIKE_MIGRATION = re.compile(r"(^\d+[_\-.])|(\.(up|down)\.)|(\.sql$)", re.IGNORECASE)
+#: a migration over this size is a data dump, not a schema change
+MAX_FILE_BYTES = 32 * 1024 * 1024
+
+_COPY = re.compile(r"^\s*copy\b", re.IGNORECASE)
+
+
+def load_file(path: Path, direction: Literal["up", "down"] = "up", data: bytes | None = None) -> MigrationFile:
+    """Parse one migration file. Problems inside it are recorded, never raised.
+
+    Raises :class:`SourceError` only when the file cannot be read or decoded.
+    """
+    if data is None:
+        data = _read(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            [f"{path}: not UTF-8 (byte {exc.start})"], hint="save the file as UTF-8"
+        ) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    split = split_statements(text)
+    first = split.statements[0].start if split.statements else None
+    directives, problems = parse_directives(text, first)
+    for error in split.syntax_errors:
+        problems.append(FileProblem("syntax-error", error.message, error.line, error.column))
+    for line, command in split.meta_commands:
+        problems.append(
+            FileProblem(
+                "psql-meta-command",
+                f"psql meta-command {command.split()[0]!r} is not SQL",
+                line,
+                hint="write plain SQL; migrations are not run through psql",
+            )
+        )
+    for statement in split.statements:
+        if _COPY.match(statement.text) and classify.copy_from_stdin(statement.text):
+            problems.append(
+                FileProblem(
+                    "copy-from-stdin",
+                    "COPY ... FROM stdin needs psql to send its data",
+                    statement.line,
+                    statement.column,
+                    "use INSERT statements, or load the data outside migrations",
+                )
+            )
+    return MigrationFile(
+        path=path,
+        direction=direction,
+        text=text,
+        checksum=hashlib.sha256(data).hexdigest(),
+        directives=directives,
+        statements=split.statements,
+        problems=tuple(sorted(problems, key=lambda p: (p.line, p.column))),
+    )
+
+
+def _read(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SourceError(
+                [f"{path}: {size / 1048576:.0f} MiB is too large for a migration "
+                 f"(limit {MAX_FILE_BYTES // 1048576} MiB)"],
+                hint="load bulk data outside migrations",
+            )
+        return path.read_bytes()
+    except PermissionError:
+        raise SourceError([f"{path}: permission denied"], hint="make the file readable") from None
+    except IsADirectoryError:
+        raise SourceError([f"{path}: is a directory, not a file"]) from None
+    except OSError as exc:
+        raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
+
+
+def discover(directory: Path) -> MigrationSet:
+    """Every migration in ``directory``, ordered by version, with every problem found.
+
+    Raises :class:`SourceError` only when the directory itself is missing or unreadable;
+    problems with individual files are collected in ``MigrationSet.problems`` (all of
+    them, each with its path).
+    """
+    directory = Path(directory)
+    if not directory.exists():
+        raise SourceError(
+            [f"migrations directory {directory} does not exist"],
+            hint="pass --dir, set migrations-dir in [tool.migrator], or run `migrate new NAME`",
+        )
+    if not directory.is_dir():
+        raise SourceError([f"{directory} is not a directory"], hint="pass the migrations directory")
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        raise SourceError([f"cannot list {directory}: {exc.strerror}"]) from None
+
+    problems: list[str] = []
+    root = directory.resolve()
+    groups: dict[int, dict[str, list[tuple[Path, str, str]]]] = defaultdict(lambda: defaultdict(list))
+    for path in entries:
+        if path.name.startswith("."):
+            continue
+        match = _NAME.match(path.name)
+        if match is None:
+            if _LOOKS_LIKE_MIGRATION.search(path.name) and not path.is_dir():
+                problems.append(
+                    f"{path}: name does not parse as <version>_<name>.up.sql, "
+                    "<version>_<name>.down.sql or <version>_<name>.sql"
+                )
+            continue
+        if path.is_symlink() and not _inside(path.resolve(), root):
+            problems.append(f"{path}: symlink points outside the migrations directory")
+            continue
+        direction = match.group("direction") or "only"
+        groups[int(match.group("version"))][direction].append(
+            (path, match.group("version"), match.group("name"))
+        )
+
+    migrations: list[Migration] = []
+    for version in sorted(groups):
+        found = groups[version]
+        names = {path.name for paths in found.values() for path, _, _ in paths}
+        ups = found.get("up", []) + found.get("only", [])
+        downs = found.get("down", [])
+        if len(ups) > 1 or len(downs) > 1:
+            problems.append(f"version {version} is used by more than one migration: "
+                            + ", ".join(str(directory / n) for n in sorted(names)))
+            continue
+        if not ups:
+            problems.append(f"{downs[0][0]}: down migration has no up migration")
+            continue
+        up_path, version_text, name = ups[0]
+        if downs and "only" in found:
+            problems.append(f"{downs[0][0]}: down migration has no up migration "
+                            f"({up_path.name} is up-only; rename it to .up.sql)")
+            continue
+        if downs and downs[0][2] != name:
+            problems.append(f"{downs[0][0]}: down migration's name does not match {up_path.name}")
+            continue
+        files: list[MigrationFile] = []
+        for path, direction in [(up_path, "up")] + [(d[0], "down") for d in downs]:
+            try:
+                data = _read(path)
+                if not data.strip():
+                    problems.append(f"{path}: file is empty")
+                    continue
+                files.append(load_file(path, direction, data))  # type: ignore[arg-type]
+            except SourceError as exc:
+                problems.extend(exc.problems)
+        if len(files) == 1 + len(downs):
+            migrations.append(
+                Migration(version, name, files[0], files[1] if downs else None, version_text)
+            )
+    return MigrationSet(directory, tuple(migrations), tuple(problems))
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
+    """Problems that make a parsed file impossible to run as its directives say."""
+    problems = list(migration_file.problems)
+    if migration_file.transactional:
+        for statement in migration_file.statements:
+            reason = classify.non_transactional_reason(statement.text)
+            if reason:
+                problems.append(
+                    FileProblem(
+                        "needs-no-transaction",
+                        f"statement {statement.excerpt(50)!r} cannot run in a transaction "
+                        f"({reason})",
+                        statement.line,
+                        statement.column,
+                        "add `-- migrate:no-transaction` at the top of the file",
+                    )
+                )
+            keyword = classify.transaction_control(statement.text)
+            if keyword:
+                problems.append(
+                    FileProblem(
+                        "transaction-control",
+                        f"{keyword} inside a migration that runs in a transaction",
+                        statement.line,
+                        statement.column,
+                        "remove it: the runner wraps each migration in its own transaction",
+                    )
+                )
+    return problems
+
+
+def require_runnable(migration_set: MigrationSet, migrations: list[Migration] | None = None) -> None:
+    """Raise :class:`SourceError` listing every problem that would stop the runner.
+
+    Directory problems always count; file problems count for ``migrations`` (default:
+    all of them), so a broken file that was applied long ago does not block ``status``.
+    """
+    lines = list(migration_set.problems)
+    for migration in migration_set.migrations if migrations is None else migrations:
+        for migration_file in migration.files():
+            for problem in runner_problems(migration_file):
+                text = f"{migration_file.path}:{problem.line}: {problem.message}"
+                if problem.hint:
+                    text += f" ({problem.hint})"
+                lines.append(text)
+    if lines:
+        raise SourceError(lines)

@@ -1,0 +1,1 @@
+"""The one place that knows PostgreSQL syntax (pglast / libpg_query). No database."""

@@ -1,0 +1,92 @@
+"""Facts about single statements that the runner needs before it sends anything.
+
+Each function parses one statement with pglast (JSON output: no Python AST objects)
+and answers from the node types, so a ``CONCURRENTLY`` inside a string or comment
+never counts.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from pglast import parser as pg_parser
+
+
+@lru_cache(maxsize=4096)
+def statement_node(text: str) -> tuple[str, dict[str, Any]] | None:
+    """``(node type, node fields)`` of the one statement in ``text``; ``None`` if it
+    does not parse."""
+    try:
+        tree = json.loads(pg_parser.parse_sql_json(text))
+    except pg_parser.ParseError:
+        return None
+    statements = tree.get("stmts") or []
+    if not statements:
+        return None
+    node = statements[0]["stmt"]
+    (kind, fields), = node.items()
+    return kind, fields
+
+
+def _has_concurrent_flag(kind: str, fields: dict[str, Any]) -> bool:
+    if kind in ("IndexStmt", "DropStmt", "ReindexStmt"):
+        if fields.get("concurrent"):
+            return True
+        params = fields.get("params") or []
+        return any(p.get("DefElem", {}).get("defname") == "concurrently" for p in params)
+    if kind == "AlterTableStmt":
+        for command in fields.get("cmds") or []:
+            partition = command.get("AlterTableCmd", {}).get("def", {}).get("PartitionCmd", {})
+            if partition.get("concurrent"):
+                return True
+    return False
+
+
+_NEVER_IN_TRANSACTION = {
+    "VacuumStmt": "VACUUM",
+    "CreatedbStmt": "CREATE DATABASE",
+    "DropdbStmt": "DROP DATABASE",
+    "CreateTableSpaceStmt": "CREATE TABLESPACE",
+    "DropTableSpaceStmt": "DROP TABLESPACE",
+    "AlterSystemStmt": "ALTER SYSTEM",
+    "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
+}
+
+
+def non_transactional_reason(text: str) -> str | None:
+    """Why ``text`` cannot run inside a transaction block, or ``None`` if it can."""
+    parsed = statement_node(text)
+    if parsed is None:
+        return None
+    kind, fields = parsed
+    if _has_concurrent_flag(kind, fields):
+        return "it uses CONCURRENTLY"
+    if kind in _NEVER_IN_TRANSACTION:
+        return f"{_NEVER_IN_TRANSACTION[kind]} cannot run in a transaction block"
+    if kind == "ClusterStmt" and not fields.get("relation"):
+        return "CLUSTER without a table cannot run in a transaction block"
+    if kind == "DropSubscriptionStmt":
+        return "DROP SUBSCRIPTION cannot run in a transaction block"
+    return None
+
+
+def transaction_control(text: str) -> str | None:
+    """The keyword (``BEGIN``, ``COMMIT`` ...) when ``text`` controls the transaction."""
+    parsed = statement_node(text)
+    if parsed is None or parsed[0] != "TransactionStmt":
+        return None
+    kind = str(parsed[1].get("kind", ""))
+    return kind.removeprefix("TRANS_STMT_").replace("_", " ")
+
+
+def copy_from_stdin(text: str) -> bool:
+    """``COPY ... FROM STDIN``: its data would follow in psql, not in SQL."""
+    parsed = statement_node(text)
+    if parsed is None or parsed[0] != "CopyStmt":
+        return False
+    fields = parsed[1]
+    return bool(fields.get("is_from")) and not fields.get("filename") and not fields.get(
+        "is_program"
+    )
