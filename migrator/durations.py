@@ -35,7 +35,7 @@ def parse_duration_ms(text: str, *, what: str = "duration") -> int:
             f"invalid {what} {text!r}: unknown unit {unit!r}",
             hint="use one of ms, s, min, h",
         )
-    return int(round(float(number) * _UNITS_MS[unit]))
+    return round(float(number) * _UNITS_MS[unit])
 
 
 def format_ms(ms: int) -> str:

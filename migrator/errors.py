@@ -62,7 +62,9 @@ class SourceError(MigratorError):
         if len(self.problems) == 1:
             message = self.problems[0]
         else:
-            message = f"{len(self.problems)} problems in the migrations: " + "; ".join(self.problems)
+            message = f"{len(self.problems)} problems in the migrations: " + "; ".join(
+                self.problems
+            )
         super().__init__(message, hint=hint)
 
 

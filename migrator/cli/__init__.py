@@ -19,18 +19,24 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
 @click.option(
-    "--dir", "migrations_dir", metavar="PATH", default=None,
+    "--dir",
+    "migrations_dir",
+    metavar="PATH",
+    default=None,
     help="Migrations directory [env MIGRATOR_DIR; default database/migrations].",
 )
 @click.option(
-    "--database-url", metavar="URL", default=None,
+    "--database-url",
+    metavar="URL",
+    default=None,
     help="PostgreSQL URL [env DATABASE_URL, or libpq's PG* variables].",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug detail.")
 @click.version_option(__version__, prog_name="migrate")
 @click.pass_context
-def cli(ctx: click.Context, migrations_dir: str | None, database_url: str | None,
-        verbose: bool) -> None:
+def cli(
+    ctx: click.Context, migrations_dir: str | None, database_url: str | None, verbose: bool
+) -> None:
     """PostgreSQL migrations: run, lint, plan and rehearse.
 
     \b

@@ -61,8 +61,9 @@ def find_directives(text: str) -> list[RawDirective]:
             continue
         position = index.position(offset)
         found.append(
-            RawDirective(match.group(1), match.group(2).strip(), offset, position.line,
-                         position.column)
+            RawDirective(
+                match.group(1), match.group(2).strip(), offset, position.line, position.column
+            )
         )
     return found
 
@@ -83,7 +84,10 @@ def parse_directives(
     ignores: list[LintIgnore] = []
     seen: set[str] = set()
     for raw in find_directives(text):
-        def problem(code: str, message: str, hint: str | None = None, raw: RawDirective = raw) -> None:
+
+        def problem(
+            code: str, message: str, hint: str | None = None, raw: RawDirective = raw
+        ) -> None:
             problems.append(FileProblem(code, message, raw.line, raw.column, hint))
 
         if raw.name not in KNOWN_DIRECTIVES:

@@ -25,7 +25,9 @@ MAX_FILE_BYTES = 32 * 1024 * 1024
 _COPY = re.compile(r"^\s*copy\b", re.IGNORECASE)
 
 
-def load_file(path: Path, direction: Literal["up", "down"] = "up", data: bytes | None = None) -> MigrationFile:
+def load_file(
+    path: Path, direction: Literal["up", "down"] = "up", data: bytes | None = None
+) -> MigrationFile:
     """Parse one migration file. Problems inside it are recorded, never raised.
 
     Raises :class:`SourceError` only when the file cannot be read or decoded.
@@ -81,8 +83,10 @@ def _read(path: Path) -> bytes:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise SourceError(
-                [f"{path}: {size / 1048576:.0f} MiB is too large for a migration "
-                 f"(limit {MAX_FILE_BYTES // 1048576} MiB)"],
+                [
+                    f"{path}: {size / 1048576:.0f} MiB is too large for a migration "
+                    f"(limit {MAX_FILE_BYTES // 1048576} MiB)"
+                ],
                 hint="load bulk data outside migrations",
             )
         return path.read_bytes()
@@ -116,7 +120,9 @@ def discover(directory: Path) -> MigrationSet:
 
     problems: list[str] = []
     root = directory.resolve()
-    groups: dict[int, dict[str, list[tuple[Path, str, str]]]] = defaultdict(lambda: defaultdict(list))
+    groups: dict[int, dict[str, list[tuple[Path, str, str]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for path in entries:
         if path.name.startswith("."):
             continue
@@ -143,16 +149,20 @@ def discover(directory: Path) -> MigrationSet:
         ups = found.get("up", []) + found.get("only", [])
         downs = found.get("down", [])
         if len(ups) > 1 or len(downs) > 1:
-            problems.append(f"version {version} is used by more than one migration: "
-                            + ", ".join(str(directory / n) for n in sorted(names)))
+            problems.append(
+                f"version {version} is used by more than one migration: "
+                + ", ".join(str(directory / n) for n in sorted(names))
+            )
             continue
         if not ups:
             problems.append(f"{downs[0][0]}: down migration has no up migration")
             continue
         up_path, version_text, name = ups[0]
         if downs and "only" in found:
-            problems.append(f"{downs[0][0]}: down migration has no up migration "
-                            f"({up_path.name} is up-only; rename it to .up.sql)")
+            problems.append(
+                f"{downs[0][0]}: down migration has no up migration "
+                f"({up_path.name} is up-only; rename it to .up.sql)"
+            )
             continue
         if downs and downs[0][2] != name:
             problems.append(f"{downs[0][0]}: down migration's name does not match {up_path.name}")
@@ -209,7 +219,9 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
     return problems
 
 
-def require_runnable(migration_set: MigrationSet, migrations: list[Migration] | None = None) -> None:
+def require_runnable(
+    migration_set: MigrationSet, migrations: list[Migration] | None = None
+) -> None:
     """Raise :class:`SourceError` listing every problem that would stop the runner.
 
     Directory problems always count; file problems count for ``migrations`` (default:

@@ -26,7 +26,7 @@ def statement_node(text: str) -> tuple[str, dict[str, Any]] | None:
     if not statements:
         return None
     node = statements[0]["stmt"]
-    (kind, fields), = node.items()
+    ((kind, fields),) = node.items()
     return kind, fields
 
 
@@ -87,6 +87,6 @@ def copy_from_stdin(text: str) -> bool:
     if parsed is None or parsed[0] != "CopyStmt":
         return False
     fields = parsed[1]
-    return bool(fields.get("is_from")) and not fields.get("filename") and not fields.get(
-        "is_program"
+    return (
+        bool(fields.get("is_from")) and not fields.get("filename") and not fields.get("is_program")
     )
