@@ -45,13 +45,15 @@ def load_file(
     split = split_statements(text)
     first = split.statements[0].start if split.statements else None
     directives, problems = parse_directives(text, first)
+    meta_lines = {line for line, _ in split.meta_commands}
     for error in split.syntax_errors:
-        problems.append(FileProblem("syntax-error", error.message, error.line, error.column))
+        if error.line not in meta_lines:  # the meta-command problem says it better
+            problems.append(FileProblem("syntax-error", error.message, error.line, error.column))
     for line, command in split.meta_commands:
         problems.append(
             FileProblem(
                 "psql-meta-command",
-                f"psql meta-command {command.split()[0]!r} is not SQL",
+                f"psql meta-command {command.split()[0]} is not SQL",
                 line,
                 hint="write plain SQL; migrations are not run through psql",
             )

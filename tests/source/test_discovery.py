@@ -1,0 +1,131 @@
+"""Discovering a migration directory: naming, pairing, reading, and reporting every problem."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from migrator.errors import SourceError
+from migrator.source import discover, require_runnable
+
+
+def write(directory: Path, files: dict[str, str | bytes]) -> Path:
+    for name, content in files.items():
+        path = directory / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return directory
+
+
+def test_pairs_up_and_down_and_orders_versions_by_integer_value(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "10_ten.up.sql": "create table ten (id int);",
+        "10_ten.down.sql": "drop table ten;",
+        "9_nine.up.sql": "create table nine (id int);",
+        "9_nine.down.sql": "drop table nine;",
+        "0011_eleven.sql": "create table eleven (id int);",
+        "README.md": "not a migration",
+    })
+    found = discover(tmp_path)
+    assert found.problems == ()
+    assert [(m.version, m.name, m.reversible) for m in found.migrations] == [
+        (9, "nine", True), (10, "ten", True), (11, "eleven", False),
+    ]
+    assert found.migrations[2].version_text == "0011"
+
+
+def test_golang_migrate_layout_works_unchanged(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "1_create_users_table.up.sql": "CREATE TABLE users (id int);",
+        "1_create_users_table.down.sql": "DROP TABLE users;",
+        "20260101120000_add_email.up.sql": "ALTER TABLE users ADD COLUMN email text;",
+        "20260101120000_add_email.down.sql": "ALTER TABLE users DROP COLUMN email;",
+    })
+    assert [m.version for m in discover(tmp_path).migrations] == [1, 20260101120000]
+
+
+def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "001_a.up.sql": "select 1;",
+        "1_b.up.sql": "select 1;",
+        "002_orphan.down.sql": "select 1;",
+        "003-bad-name.sql": "select 1;",
+        "004_empty.up.sql": "  \n",
+        "005_latin1.up.sql": b"select '\xe9';",
+        "006_ok.up.sql": "select 1;",
+        "006_other.down.sql": "select 1;",
+    })
+    problems = discover(tmp_path).problems
+    joined = "\n".join(problems)
+    assert "version 1 is used by more than one migration" in joined
+    assert f"{tmp_path / '002_orphan.down.sql'}: down migration has no up migration" in joined
+    assert f"{tmp_path / '003-bad-name.sql'}: name does not parse" in joined
+    assert f"{tmp_path / '004_empty.up.sql'}: file is empty" in joined
+    assert f"{tmp_path / '005_latin1.up.sql'}: not UTF-8" in joined
+    assert "006_other.down.sql: down migration's name does not match" in joined
+    assert len(problems) == 6
+    with pytest.raises(SourceError) as raised:
+        require_runnable(discover(tmp_path))
+    assert len(raised.value.problems) == 6
+
+
+def test_checksum_is_sha256_of_the_file_bytes(tmp_path: Path) -> None:
+    import hashlib
+
+    content = b"create table t (id int);\r\n"
+    write(tmp_path, {"1_t.sql": content})
+    (migration,) = discover(tmp_path).migrations
+    assert migration.up.checksum == hashlib.sha256(content).hexdigest()
+
+
+def test_missing_directory_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="does not exist"):
+        discover(tmp_path / "nope")
+
+
+def test_symlink_leaving_the_directory_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.sql"
+    outside.write_text("select 1;")
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    os.symlink(outside, migrations / "001_link.sql")
+    assert "symlink points outside" in discover(migrations).problems[0]
+
+
+def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+    write(tmp_path, {"001_secret.sql": "select 1;"})
+    (tmp_path / "001_secret.sql").chmod(0)
+    code = "import sys; from migrator.source import discover; print(discover(sys.argv[1]).problems)"
+    command = [sys.executable, "-c", code, str(tmp_path)]
+    if os.geteuid() == 0:
+        # root reads anything: drop the capabilities that let it ignore permission bits
+        command = ["setpriv", "--inh-caps=-all",
+                   "--bounding-set=-dac_override,-dac_read_search", "--", *command]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert "001_secret.sql: permission denied" in out
+
+
+def test_transactional_file_with_concurrently_is_refused_naming_the_directive(tmp_path: Path) -> None:
+    write(tmp_path, {"001_idx.sql": "create index concurrently i on t (a);"})
+    with pytest.raises(SourceError) as raised:
+        require_runnable(discover(tmp_path))
+    (line,) = raised.value.problems
+    assert "001_idx.sql:1" in line and "-- migrate:no-transaction" in line
+
+
+def test_psql_meta_command_and_copy_from_stdin_are_refused_with_line_numbers(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "001_psql.sql": "select 1;\n\\connect other\n",
+        "002_copy.sql": "create table t (a int);\ncopy t (a) from stdin;\n",
+    })
+    with pytest.raises(SourceError) as raised:
+        require_runnable(discover(tmp_path))
+    joined = "\n".join(raised.value.problems)
+    assert "001_psql.sql:2: psql meta-command \\connect is not SQL" in joined
+    assert "002_copy.sql:2: COPY ... FROM stdin" in joined

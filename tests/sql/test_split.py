@@ -1,0 +1,79 @@
+"""Statement splitting with PostgreSQL's own grammar (pglast), positions included."""
+
+from __future__ import annotations
+
+import pytest
+
+from migrator.sql.split import split_statements
+
+
+def texts(sql: str) -> list[str]:
+    return [statement.text for statement in split_statements(sql).statements]
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("select 1; select 2;", ["select 1", "select 2"]),
+        ("select $$a;b$$; select 2", ["select $$a;b$$", "select 2"]),
+        ("select $tag$ ; $$ ; $tag$;", ["select $tag$ ; $$ ; $tag$"]),
+        ("select E'it\\'s; fine'; select 2", ["select E'it\\'s; fine'", "select 2"]),
+        ('create table "a;b" (x int); select 1', ['create table "a;b" (x int)', "select 1"]),
+        ("/* a; /* nested; */ still; */ select 1;", ["select 1"]),
+        ("-- c; c\nselect 1; -- trailing;\n", ["select 1"]),
+        (
+            "create function f() returns int language sql begin atomic select 1; select 2; end;"
+            " select 3",
+            [
+                "create function f() returns int language sql begin atomic select 1; select 2; end",
+                "select 3",
+            ],
+        ),
+    ],
+    ids=["plain", "dollar", "tagged-dollar", "escape-string", "quoted-ident", "nested-comment",
+         "line-comments", "begin-atomic"],
+)
+def test_splits_exactly_where_postgres_would(sql: str, expected: list[str]) -> None:
+    result = split_statements(sql)
+    assert texts(sql) == expected
+    assert result.syntax_errors == ()
+
+
+def test_positions_are_one_based_lines_and_columns_of_the_first_token() -> None:
+    sql = "-- header\n\n  create table t (id int);\nselect\n  1;"
+    first, second = split_statements(sql).statements
+    assert (first.line, first.column) == (3, 3)
+    assert (second.line, second.column, second.end_line) == (4, 1, 5)
+    assert sql[first.start : first.end] == first.text
+
+
+def test_positions_count_characters_not_bytes() -> None:
+    sql = "select 'héllo wörld'; select 2"
+    statements = split_statements(sql).statements
+    assert statements[1].text == "select 2"
+    assert statements[1].column == len("select 'héllo wörld'; ") + 1
+
+
+def test_a_broken_statement_is_reported_and_the_others_are_kept() -> None:
+    sql = "select 1;\nselec 2;\ncreate function f() returns int language sql begin atomic select 1; end;"
+    result = split_statements(sql)
+    assert [s.text.split()[0] for s in result.statements] == ["select", "selec", "create"]
+    (error,) = result.syntax_errors
+    assert (error.line, error.column, error.statement_index) == (2, 1, 1)
+    assert "selec" in error.message
+
+
+def test_unterminated_string_does_not_raise() -> None:
+    result = split_statements("select 1; select 'open")
+    assert result.syntax_errors
+    assert result.statements
+
+
+def test_psql_meta_commands_are_found_with_their_line_but_not_inside_strings() -> None:
+    sql = "select 1;\n\\set ON_ERROR_STOP 1\nselect '\n\\not a command';\n  \\i other.sql\n"
+    result = split_statements(sql)
+    assert result.meta_commands == ((2, "\\set ON_ERROR_STOP 1"), (5, "\\i other.sql"))
+
+
+def test_comment_only_text_has_no_statements() -> None:
+    assert split_statements("-- nothing\n/* here */\n").statements == ()
