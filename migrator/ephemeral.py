@@ -1,0 +1,496 @@
+"""A throwaway PostgreSQL server for tests and dry runs.
+
+:class:`EphemeralServer` creates a private cluster in a temporary directory
+(``initdb`` with trust authentication for the ``postgres`` role), starts ``postgres``
+on a free loopback port with settings that trade durability for speed, and removes
+everything again when it stops::
+
+    with EphemeralServer() as server:
+        dsn = server.dsn()          # postgresql://postgres@127.0.0.1:PORT/postgres
+
+Cleanup is guaranteed on normal exit, exceptions, Ctrl-C and SIGTERM (a handler is
+installed while a server runs and restored afterwards), with an ``atexit`` fallback.
+On Linux the server is also started with a parent-death signal, so even a killed
+Python process does not leave a server running.
+
+``initdb`` and ``postgres`` refuse to run as root. When this process is root, the
+server processes run as an unprivileged OS user (``MIGRATOR_PG_OS_USER``, else
+``postgres`` if it exists, else ``nobody``) that owns the temporary directory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from migrator.errors import ServerUnavailable
+
+#: Environment variable naming the directory that holds ``initdb`` and ``postgres``.
+PG_BIN_ENV = "PG_BIN"
+#: Environment variable naming the OS user that runs the server when we are root.
+OS_USER_ENV = "MIGRATOR_PG_OS_USER"
+
+_INSTALL_HINT = (
+    "install the PostgreSQL server (Debian/Ubuntu: apt-get install postgresql; "
+    "macOS: brew install postgresql@15), set PG_BIN to the directory holding initdb, "
+    "or pass --database-url"
+)
+#: Settings for a cluster whose data may be lost: nothing is flushed to disk.
+FAST_SETTINGS: Mapping[str, str] = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "max_connections": "200",
+    "log_min_messages": "warning",
+}
+_STARTUP_TIMEOUT_S = 30.0
+_SHUTDOWN_TIMEOUT_S = 10.0
+_PORT_ATTEMPTS = 5
+_LOG_TAIL_LINES = 12
+_REQUIRED_BINARIES = ("initdb", "postgres")
+
+
+def _has_server_binaries(directory: Path) -> bool:
+    return all((directory / name).is_file() for name in _REQUIRED_BINARIES)
+
+
+def _pg_config_bindir() -> Path | None:
+    pg_config = shutil.which("pg_config")
+    if pg_config is None:
+        return None
+    try:
+        completed = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = completed.stdout.strip()
+    return Path(text) if completed.returncode == 0 and text else None
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", path.parent.name))
+
+
+def find_server_binaries(override: str | os.PathLike[str] | None = None) -> Path:
+    """The directory holding ``initdb`` and ``postgres``.
+
+    Looks, in order, at ``override`` (else the ``PG_BIN`` environment variable),
+    ``pg_config --bindir``, ``initdb`` on ``PATH`` (symlinks resolved), and the newest
+    ``/usr/lib/postgresql/*/bin``. An explicit override that lacks the binaries is an
+    error rather than a reason to look elsewhere.
+
+    Raises :class:`ServerUnavailable` saying how to install PostgreSQL.
+    """
+    explicit = override if override is not None else os.environ.get(PG_BIN_ENV) or None
+    if explicit is not None:
+        directory = Path(explicit).expanduser()
+        if _has_server_binaries(directory):
+            return directory
+        raise ServerUnavailable(
+            f"no PostgreSQL server binaries (initdb, postgres) in {directory}",
+            hint=_INSTALL_HINT,
+        )
+    candidates: list[Path] = []
+    bindir = _pg_config_bindir()
+    if bindir is not None:
+        candidates.append(bindir)
+    on_path = shutil.which("initdb")
+    if on_path is not None:
+        candidates.append(Path(on_path).parent)
+        candidates.append(Path(on_path).resolve().parent)
+    candidates.extend(
+        sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version_key, reverse=True)
+    )
+    for directory in candidates:
+        if _has_server_binaries(directory):
+            return directory
+    raise ServerUnavailable(
+        "no PostgreSQL server binaries found (initdb, postgres)", hint=_INSTALL_HINT
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _unprivileged_user() -> pwd.struct_passwd:
+    """The OS user that runs the server when this process is root."""
+    requested = os.environ.get(OS_USER_ENV)
+    names = [requested] if requested else ["postgres", "nobody"]
+    for name in names:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        if entry.pw_uid != 0:
+            return entry
+    raise ServerUnavailable(
+        f"running as root and no unprivileged OS user to run PostgreSQL ({', '.join(names)})",
+        hint=f"create one (useradd postgres) or name one in {OS_USER_ENV}",
+    )
+
+
+def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    kept = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(kept)
+
+
+class _Cleanup:
+    """Stops every running server at interpreter exit and on SIGTERM.
+
+    One SIGTERM handler is shared by all servers of the process: installed when the
+    first server starts, restored when the last one stops.
+    """
+
+    def __init__(self) -> None:
+        self._servers: list[EphemeralServer] = []
+        self._lock = threading.Lock()
+        self._previous: Any = None
+        self._installed = False
+        atexit.register(self.stop_all)
+
+    def add(self, server: EphemeralServer) -> None:
+        with self._lock:
+            self._servers.append(server)
+            if not self._installed and threading.current_thread() is threading.main_thread():
+                self._previous = signal.getsignal(signal.SIGTERM)
+                signal.signal(signal.SIGTERM, self._on_sigterm)
+                self._installed = True
+
+    def remove(self, server: EphemeralServer) -> None:
+        with self._lock:
+            if server in self._servers:
+                self._servers.remove(server)
+            if (
+                not self._servers
+                and self._installed
+                and threading.current_thread() is threading.main_thread()
+            ):
+                signal.signal(signal.SIGTERM, self._previous)
+                self._installed = False
+
+    def stop_all(self) -> None:
+        for server in list(self._servers):
+            server.stop()
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        # Unwind like Ctrl-C: every ``with`` block and ``finally`` runs, the servers
+        # stop, and the CLI exits with ExitCode.INTERRUPTED.
+        raise KeyboardInterrupt(f"signal {signum}")
+
+
+_CLEANUP = _Cleanup()
+
+
+class EphemeralServer:
+    """A private PostgreSQL cluster that lives as long as this object is started.
+
+    ``bin_dir``: where ``initdb`` and ``postgres`` are (default: :func:`find_server_binaries`).
+    ``settings``: extra server settings (``-c name=value``), applied after the fast ones.
+    """
+
+    host = "127.0.0.1"
+    user = "postgres"
+
+    def __init__(
+        self, bin_dir: Path | None = None, settings: Mapping[str, str] | None = None
+    ) -> None:
+        self._requested_bin_dir = bin_dir
+        self.bin_dir: Path | None = bin_dir
+        self.settings: dict[str, str] = {**FAST_SETTINGS, **(settings or {})}
+        self.port: int = 0
+        self.base_dir: Path | None = None
+        self.data_dir: Path | None = None
+        self.socket_dir: Path | None = None
+        self.log_path: Path | None = None
+        #: seconds from :meth:`start` until the server accepted connections
+        self.startup_seconds: float | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._os_user: pwd.struct_passwd | None = None
+
+    # -- public API -------------------------------------------------------------------
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        """A libpq URL for ``dbname`` on this server (no password: trust auth)."""
+        if not self.port:
+            raise ServerUnavailable("the ephemeral PostgreSQL server is not running")
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs."""
+        return self._process.pid if self.running and self._process else None
+
+    def start(self) -> EphemeralServer:
+        """Create the cluster and start the server; returns ``self``.
+
+        Raises :class:`ServerUnavailable` (with the last lines of the server's output)
+        when the binaries are missing or the server does not come up.
+        """
+        if self._process is not None:
+            return self
+        began = time.monotonic()
+        self.bin_dir = find_server_binaries(self._requested_bin_dir)
+        self._os_user = _unprivileged_user() if os.geteuid() == 0 else None
+        _CLEANUP.add(self)
+        try:
+            self._make_directories()
+            self._initdb()
+            self._launch()
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown, then harder) and remove its directories.
+
+        Safe to call more than once, and from ``atexit``.
+        """
+        process, self._process = self._process, None
+        try:
+            if process is not None:
+                self._terminate(process)
+        finally:
+            base, self.base_dir = self.base_dir, None
+            if base is not None:
+                shutil.rmtree(base, ignore_errors=True)
+            self.port = 0
+            _CLEANUP.remove(self)
+
+    def __enter__(self) -> EphemeralServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- steps ------------------------------------------------------------------------
+
+    def _make_directories(self) -> None:
+        base = Path(tempfile.mkdtemp(prefix="migrator-pg-"))
+        self.base_dir = base
+        self.data_dir = base / "data"
+        self.socket_dir = base / "socket"
+        self.log_path = base / "server.log"
+        self.socket_dir.mkdir(mode=0o700)
+        self.log_path.touch(mode=0o600)
+        if self._os_user is not None:
+            for path in (base, self.socket_dir, self.log_path):
+                os.chown(path, self._os_user.pw_uid, self._os_user.pw_gid)
+
+    def _command_prefix(self) -> list[str]:
+        """How to run a server binary: as the unprivileged user when we are root, and
+        with a parent-death signal where ``setpriv`` exists (Linux)."""
+        setpriv = shutil.which("setpriv")
+        if self._os_user is not None:
+            if setpriv is not None:
+                return [
+                    setpriv,
+                    f"--reuid={self._os_user.pw_uid}",
+                    f"--regid={self._os_user.pw_gid}",
+                    "--init-groups",
+                    "--pdeathsig=SIGQUIT",
+                    "--",
+                ]
+            runuser = shutil.which("runuser")
+            if runuser is None:
+                raise ServerUnavailable(
+                    "running as root, and neither setpriv nor runuser is available to run "
+                    "PostgreSQL as an unprivileged user",
+                    hint="install util-linux, run as a normal user, or pass --database-url",
+                )
+            return [runuser, "-u", self._os_user.pw_name, "--"]
+        if setpriv is not None:
+            return [setpriv, "--pdeathsig=SIGQUIT", "--"]
+        return []
+
+    def _child_environment(self) -> dict[str, str]:
+        keep = {"PATH", "LANG", "TZ", "TMPDIR", "SYSTEMROOT"}
+        env = {key: value for key, value in os.environ.items() if key in keep}
+        env["LC_ALL"] = "C"
+        if self._os_user is not None:
+            env["HOME"] = self._os_user.pw_dir
+            env["USER"] = env["LOGNAME"] = self._os_user.pw_name
+        return env
+
+    def _initdb(self) -> None:
+        assert self.bin_dir and self.data_dir and self.base_dir
+        command = [
+            *self._command_prefix(),
+            str(self.bin_dir / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "-A",
+            "trust",
+            "-U",
+            self.user,
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        ]
+        try:
+            completed = subprocess.run(
+                command,
+                cwd=self.base_dir,
+                env=self._child_environment(),
+                capture_output=True,
+                timeout=_STARTUP_TIMEOUT_S * 4,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ServerUnavailable(f"initdb could not run: {exc}", hint=_INSTALL_HINT) from None
+        if completed.returncode != 0:
+            output = (completed.stdout + completed.stderr).decode("utf-8", "replace")
+            lines = [line.strip() for line in output.splitlines() if line.strip()]
+            raise ServerUnavailable(
+                f"initdb failed (exit {completed.returncode}): "
+                + " | ".join(lines[-_LOG_TAIL_LINES:]),
+                hint="see the message above; pass --database-url to use an existing server",
+            )
+
+    def _launch(self) -> None:
+        last_error = ""
+        for _attempt in range(_PORT_ATTEMPTS):
+            self.port = _free_port()
+            process = self._spawn_postgres()
+            outcome = self._wait_until_ready(process)
+            if outcome == "ready":
+                self._process = process
+                return
+            self._terminate(process)
+            last_error = _tail(self.log_path) if self.log_path else ""
+            if "could not bind" not in last_error and "already in use" not in last_error:
+                break
+            with contextlib.suppress(OSError):
+                (self.data_dir / "postmaster.pid").unlink()  # type: ignore[operator]
+        self.port = 0
+        raise ServerUnavailable(
+            f"PostgreSQL did not start: {last_error or 'no output'}",
+            hint="see the message above; pass --database-url to use an existing server",
+        )
+
+    def _spawn_postgres(self) -> subprocess.Popen[bytes]:
+        assert self.bin_dir and self.data_dir and self.socket_dir and self.log_path
+        settings = {
+            **self.settings,
+            "listen_addresses": self.host,
+            "port": str(self.port),
+            "unix_socket_directories": str(self.socket_dir),
+        }
+        command = [
+            *self._command_prefix(),
+            str(self.bin_dir / "postgres"),
+            "-D",
+            str(self.data_dir),
+        ]
+        for name, value in settings.items():
+            command += ["-c", f"{name}={value}"]
+        with self.log_path.open("ab") as log:
+            return subprocess.Popen(
+                command,
+                cwd=self.base_dir,
+                env=self._child_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Own session: Ctrl-C in a terminal reaches us, not the server, so the
+                # shutdown order stays ours.
+                start_new_session=True,
+            )
+
+    def _wait_until_ready(self, process: subprocess.Popen[bytes]) -> str:
+        """Poll ``postmaster.pid`` until its status line says ``ready`` (what
+        ``pg_ctl -w`` does); returns ``ready``, ``exited`` or ``timeout``."""
+        assert self.data_dir
+        pid_file = self.data_dir / "postmaster.pid"
+        deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+        delay = 0.005
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                return "exited"
+            with contextlib.suppress(OSError):
+                lines = pid_file.read_text(encoding="utf-8", errors="replace").splitlines()
+                if len(lines) >= 8 and lines[7].strip() == "ready":
+                    return "ready"
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.05)
+        return "timeout"
+
+    def _terminate(self, process: subprocess.Popen[bytes]) -> None:
+        """Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL."""
+        for sig, wait in (
+            (signal.SIGINT, _SHUTDOWN_TIMEOUT_S),
+            (signal.SIGQUIT, 3.0),
+            (signal.SIGKILL, 3.0),
+        ):
+            if process.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self._postmaster_pid(process), sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=wait)
+        if process.poll() is None:  # pragma: no cover - SIGKILL did not work
+            return
+        # Children of a killed postmaster notice within a second; wait for the
+        # shared-memory holders so the directory can go.
+        self._wait_for_children()
+
+    def _postmaster_pid(self, process: subprocess.Popen[bytes]) -> int:
+        """The postmaster itself: ``process`` unless a wrapper (runuser) stands between."""
+        if self.data_dir is not None:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                text = (self.data_dir / "postmaster.pid").read_text(encoding="utf-8")
+                return int(text.splitlines()[0])
+        return process.pid
+
+    def _wait_for_children(self) -> None:
+        if self.data_dir is None:
+            return
+        pid_file = self.data_dir / "postmaster.pid"
+        deadline = time.monotonic() + 3.0
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+@contextlib.contextmanager
+def ephemeral_server(
+    bin_dir: Path | None = None, settings: Mapping[str, str] | None = None
+) -> Iterator[EphemeralServer]:
+    """``with ephemeral_server() as server:`` — the same as ``with EphemeralServer()``."""
+    with EphemeralServer(bin_dir, settings) as server:
+        yield server

@@ -1,0 +1,62 @@
+"""Fixtures shared by the whole suite: one throwaway PostgreSQL server per test
+session (migrator.ephemeral), a fresh empty database per test (pytest-postgresql's
+DatabaseJanitor, cloned from an empty template), and an empty migrations directory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytest_postgresql.janitor import DatabaseJanitor
+
+from migrator.ephemeral import EphemeralServer
+
+#: An empty database every test database is cloned from (CREATE DATABASE ... TEMPLATE).
+TEMPLATE_DATABASE = "migrator_test_template"
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[EphemeralServer]:
+    """The session's PostgreSQL server (superuser ``postgres``, trust auth on 127.0.0.1)."""
+    with EphemeralServer() as server:
+        template = DatabaseJanitor(
+            user=server.user,
+            host=server.host,
+            port=server.port,
+            dbname=TEMPLATE_DATABASE,
+            template_dbname="template0",
+            as_template=True,
+        )
+        template.init()
+        yield server
+
+
+@pytest.fixture
+def database_url(pg_server: EphemeralServer) -> Iterator[str]:
+    """The DSN of a fresh, empty database for this test; dropped afterwards."""
+    dbname = f"test_{os.getpid()}_{next(_counter)}"
+    janitor = DatabaseJanitor(
+        user=pg_server.user,
+        host=pg_server.host,
+        port=pg_server.port,
+        dbname=dbname,
+        template_dbname=TEMPLATE_DATABASE,
+    )
+    janitor.init()
+    try:
+        yield pg_server.dsn(dbname)
+    finally:
+        janitor.drop()
+
+
+@pytest.fixture
+def migrations_dir(tmp_path: Path) -> Path:
+    """An empty directory for the test's migration files."""
+    directory = tmp_path / "migrations"
+    directory.mkdir()
+    return directory

@@ -1,0 +1,265 @@
+"""The throwaway PostgreSQL server: starts, serves, always cleans up, as root or not."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from migrator.ephemeral import EphemeralServer, find_server_binaries
+from migrator.errors import ExitCode, ServerUnavailable
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) no longer runs.
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "State:\tZ" not in status
+
+
+def _wait_gone(pid: int, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _process_uid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no Uid line for {pid}")
+
+
+async def _server_user(dsn: str) -> str:
+    connection = await asyncpg.connect(dsn)
+    try:
+        return str(await connection.fetchval("SELECT current_user"))
+    finally:
+        await connection.close()
+
+
+def test_server_starts_accepts_connections_and_is_removed() -> None:
+    with EphemeralServer() as server:
+        assert server.dsn() == f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
+        assert server.dsn("other").endswith(f":{server.port}/other")
+        assert asyncio.run(_server_user(server.dsn())) == "postgres"
+        assert server.startup_seconds is not None
+        pid, base = server.pid, server.base_dir
+        assert pid is not None and base is not None and base.is_dir()
+        assert server.data_dir is not None and server.data_dir.is_dir()
+    assert not _alive(pid)
+    assert not base.exists()
+    assert not server.running
+
+
+def test_server_processes_never_run_as_root() -> None:
+    with EphemeralServer() as server:
+        assert server.pid is not None
+        uid = _process_uid(server.pid)
+    assert uid != 0
+    if os.geteuid() != 0:
+        assert uid == os.geteuid()
+
+
+def test_exception_inside_block_still_removes_server() -> None:
+    server = EphemeralServer()
+    with pytest.raises(RuntimeError, match="boom"), server:
+        pid, base = server.pid, server.base_dir
+        raise RuntimeError("boom")
+    assert pid is not None and base is not None
+    assert not _alive(pid)
+    assert not base.exists()
+
+
+def test_stop_is_idempotent_and_start_stop_api() -> None:
+    server = EphemeralServer().start()
+    base = server.base_dir
+    server.stop()
+    server.stop()
+    assert base is not None and not base.exists()
+
+
+def test_bogus_pg_bin_gives_one_line_install_hint(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PG_BIN", str(tmp_path / "nowhere"))
+    with pytest.raises(ServerUnavailable) as caught:
+        EphemeralServer().start()
+    line = caught.value.one_line()
+    assert "nowhere" in line
+    assert "apt-get install postgresql" in line
+    assert "brew install postgresql@15" in line
+    assert "--database-url" in line
+    assert "\n" not in line
+    assert caught.value.exit_code == ExitCode.CONNECTION
+
+
+def test_find_server_binaries_prefers_explicit_override() -> None:
+    found = find_server_binaries()
+    assert (found / "initdb").is_file() and (found / "postgres").is_file()
+    assert find_server_binaries(str(found)) == found
+
+
+def test_failed_startup_reports_server_output_and_cleans_up(tmp_path: Path) -> None:
+    server = EphemeralServer(settings={"shared_buffers": "not-a-size"})
+    with pytest.raises(ServerUnavailable) as caught:
+        server.start()
+    assert "shared_buffers" in caught.value.one_line()
+    assert server.base_dir is None
+    assert not server.running
+
+
+# -- other processes: signals, and the normal-user path when we are root --------------
+
+_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    from migrator.ephemeral import EphemeralServer
+    with EphemeralServer() as server:
+        print(json.dumps({"pid": server.pid, "base": str(server.base_dir),
+                          "port": server.port}), flush=True)
+        time.sleep(float(sys.argv[1]))
+    print("cleaned", flush=True)
+    """
+)
+
+
+def _start_script(
+    python: str, sleep: float, prefix: list[str] | None = None
+) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [*(prefix or []), python, "-c", _SCRIPT, str(sleep)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd="/",
+        env=env,
+    )
+
+
+def _first_line(process: subprocess.Popen[str]) -> dict[str, object]:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        _, err = process.communicate(timeout=30)
+        raise AssertionError(f"script failed: {err}")
+    data: dict[str, object] = json.loads(line)
+    return data
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_to_owner_stops_server_and_removes_directory(sig: signal.Signals) -> None:
+    process = _start_script(sys.executable, 60)
+    info = _first_line(process)
+    process.send_signal(sig)
+    process.communicate(timeout=30)
+    assert process.returncode != 0
+    assert _wait_gone(int(str(info["pid"])))
+    assert not Path(str(info["base"])).exists()
+
+
+def test_killed_owner_takes_the_server_with_it() -> None:
+    """SIGKILL cannot be handled; the parent-death signal still stops the server."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv (util-linux) is what delivers the parent-death signal")
+    process = _start_script(sys.executable, 60)
+    info = _first_line(process)
+    process.kill()
+    process.communicate(timeout=30)
+    assert _wait_gone(int(str(info["pid"])))
+    shutil.rmtree(str(info["base"]), ignore_errors=True)
+
+
+def _python_for(user: str) -> str:
+    """An interpreter ``user`` may execute (the venv's may live under /root)."""
+    for candidate in (sys.executable, "/usr/bin/python3"):
+        probe = subprocess.run(
+            [
+                "runuser",
+                "-u",
+                user,
+                "--",
+                candidate,
+                "-c",
+                "import sys; print(sys.version_info >= (3, 11))",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.stdout.strip() == "True":
+            return candidate
+    raise AssertionError(f"no Python >= 3.11 that {user} can run")
+
+
+def test_works_as_a_normal_user() -> None:
+    """As root, run the launcher as the unprivileged user; otherwise we already are one."""
+    if os.geteuid() == 0:
+        user = "postgres" if _has_user("postgres") else "nobody"
+        prefix = ["runuser", "-u", user, "--"]
+        process = _start_script(_python_for(user), 0, prefix)
+        expected_uid = pwd.getpwnam(user).pw_uid
+    else:
+        process = _start_script(sys.executable, 0)
+        expected_uid = os.geteuid()
+    info = _first_line(process)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "cleaned" in out
+    assert not Path(str(info["base"])).exists()
+    assert _wait_gone(int(str(info["pid"])))
+    assert expected_uid != 0
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+# -- the suite's own fixtures ----------------------------------------------------------
+
+
+async def _tables_and_name(dsn: str) -> tuple[int, str]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        count = await connection.fetchval(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+        )
+        await connection.execute("CREATE TABLE left_behind (id int)")
+        return int(count), str(await connection.fetchval("SELECT current_database()"))
+    finally:
+        await connection.close()
+
+
+@pytest.mark.parametrize("round_", [1, 2])
+def test_each_test_gets_a_fresh_empty_database(database_url: str, round_: int) -> None:
+    count, name = asyncio.run(_tables_and_name(database_url))
+    assert count == 0, "a table left by another test leaked into this database"
+    assert name.startswith("test_")
