@@ -1,0 +1,459 @@
+"""Apply throughput: N trivial migrations from an empty database to head, per tool.
+
+One shared ephemeral PostgreSQL; each tool gets its own fresh database per run; the
+same N ``CREATE TABLE`` statements are written in each tool's own file format. Every
+measurement is the whole process (start, connect, read files, apply, exit), repeated
+and summarised by the median, with the tools interleaved so that drift on a noisy
+machine hits them alike. A run counts only if the tool exits 0 and the database then
+holds exactly N benchmark tables.
+
+The bare SQL time (all statements through one ``psql`` process, each in its own
+implicit transaction) is the floor: overhead per migration = (tool - bare) / N.
+
+    python -m bench.apply_bench --sizes 100,1000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import peers
+from bench.report import ratio, table
+from bench.timing import CommandFailed, median, milliseconds, run_timed, seconds
+from migrator.ephemeral import EphemeralServer
+
+DEFAULT_SIZES = (100, 1000)
+DEFAULT_REPEAT = 3
+BARE = "bare SQL (psql)"
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str
+    port: int
+    bin_dir: Path
+
+    def url(self, database: str, scheme: str = "postgresql") -> str:
+        return f"{scheme}://postgres@{self.host}:{self.port}/{database}"
+
+    def psql(self, database: str, *args: str) -> list[str]:
+        return [
+            str(self.bin_dir / "psql"),
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--dbname",
+            self.url(database),
+            *args,
+        ]
+
+    def query(self, sql: str, database: str = "postgres") -> str:
+        completed = subprocess.run(
+            self.psql(database, "-tA", "-c", sql), capture_output=True, text=True, check=True
+        )
+        return completed.stdout.strip()
+
+
+@dataclass(frozen=True)
+class Invocation:
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _up_sql(i: int) -> str:
+    return f"CREATE TABLE t_{i:05d} (id bigint PRIMARY KEY, v text);\n"
+
+
+def _down_sql(i: int) -> str:
+    return f"DROP TABLE t_{i:05d};\n"
+
+
+def _stem(i: int, n: int) -> str:
+    width = max(4, len(str(n)))
+    return f"{i:0{width}d}_create_t_{i:05d}"
+
+
+# -- each tool's file format ---------------------------------------------------------
+
+
+def _write_migrator(directory: Path, n: int) -> None:
+    for i in range(1, n + 1):
+        (directory / f"{_stem(i, n)}.up.sql").write_text(_up_sql(i))
+        (directory / f"{_stem(i, n)}.down.sql").write_text(_down_sql(i))
+
+
+def _write_dbmate(directory: Path, n: int) -> None:
+    for i in range(1, n + 1):
+        text = f"-- migrate:up\n{_up_sql(i)}\n-- migrate:down\n{_down_sql(i)}"
+        (directory / f"{_stem(i, n)}.sql").write_text(text)
+
+
+def _write_sql_migrate(directory: Path, n: int) -> None:
+    for i in range(1, n + 1):
+        text = f"-- +migrate Up\n{_up_sql(i)}\n-- +migrate Down\n{_down_sql(i)}"
+        (directory / f"{_stem(i, n)}.sql").write_text(text)
+
+
+def _write_yoyo(directory: Path, n: int) -> None:
+    for i in range(1, n + 1):
+        (directory / f"{_stem(i, n)}.sql").write_text(_up_sql(i))
+        (directory / f"{_stem(i, n)}.rollback.sql").write_text(_down_sql(i))
+
+
+def _write_bare(directory: Path, n: int) -> None:
+    (directory / "all.sql").write_text("".join(_up_sql(i) for i in range(1, n + 1)))
+
+
+# -- each tool's commands --------------------------------------------------------------
+
+Command = Callable[[Server, Path, str], Invocation]
+
+
+def _migrator_command(tool: peers.Tool, verb: str) -> Command:
+    def command(server: Server, directory: Path, database: str) -> Invocation:
+        return Invocation(
+            [*tool.command, "--dir", str(directory), "--database-url", server.url(database), verb]
+        )
+
+    return command
+
+
+def _dbmate_command(tool: peers.Tool, verb: str) -> Command:
+    def command(server: Server, directory: Path, database: str) -> Invocation:
+        url = server.url(database, scheme="postgres") + "?sslmode=disable"
+        argv = [*tool.command, "--migrations-dir", str(directory), "--no-dump-schema", verb]
+        return Invocation(argv, {"DATABASE_URL": url})
+
+    return command
+
+
+def _sql_migrate_command(tool: peers.Tool, verb: str) -> Command:
+    def command(server: Server, directory: Path, database: str) -> Invocation:
+        config = directory.parent / f"{directory.name}-{database}.yml"
+        datasource = (
+            f"host={server.host} port={server.port} user=postgres dbname={database} sslmode=disable"
+        )
+        config.write_text(
+            f"bench:\n  dialect: postgres\n  datasource: {datasource}\n  dir: {directory}\n"
+        )
+        return Invocation([*tool.command, verb, f"-config={config}", "-env=bench"])
+
+    return command
+
+
+def _yoyo_command(tool: peers.Tool, verb: str) -> Command:
+    def command(server: Server, directory: Path, database: str) -> Invocation:
+        argv = [*tool.command, verb, "--batch", "--no-config-file"]
+        return Invocation([*argv, "--database", server.url(database), str(directory)])
+
+    return command
+
+
+def _bare_command(server: Server, directory: Path, database: str) -> Invocation:
+    return Invocation(server.psql(database, "-f", str(directory / "all.sql")))
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A way of getting N tables into a database: a tool, or the bare SQL."""
+
+    name: str
+    version: str
+    write: Callable[[Path, int], None]
+    up: Command
+    status: Command | None
+    #: the tool's own word for "show what is applied"
+    status_verb: str = "status"
+
+
+def contenders() -> tuple[list[Contender], list[str]]:
+    """The contenders that can run here, and a line for each peer that cannot."""
+    found: list[Contender] = []
+    missing: list[str] = []
+    me = peers.migrator()
+    found.append(
+        Contender(
+            "migrator",
+            me.version,
+            _write_migrator,
+            _migrator_command(me, "up"),
+            _migrator_command(me, "status"),
+        )
+    )
+    for name, locate, write, make, up_verb, status_verb in (
+        ("dbmate", peers.dbmate, _write_dbmate, _dbmate_command, "up", "status"),
+        (
+            "sql-migrate",
+            peers.sql_migrate,
+            _write_sql_migrate,
+            _sql_migrate_command,
+            "up",
+            "status",
+        ),
+        ("yoyo", peers.yoyo, _write_yoyo, _yoyo_command, "apply", "list"),
+    ):
+        tool = locate()
+        if tool is None:
+            missing.append(f"{name}: not installed ({peers.INSTALL_HINT})")
+            continue
+        found.append(
+            Contender(
+                name,
+                tool.version,
+                write,
+                make(tool, up_verb),
+                make(tool, status_verb),
+                status_verb,
+            )
+        )
+    found.append(Contender(BARE, "psql", _write_bare, _bare_command, None, "-"))
+    return found, missing
+
+
+# -- measuring -------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    """One contender at one N: samples in seconds, or why it has none."""
+
+    up: list[float] = field(default_factory=list)
+    status: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class ApplyResults:
+    sizes: tuple[int, ...]
+    repeat: int
+    contenders: list[Contender]
+    missing: list[str]
+    server_version: str
+    #: (contender name, N) -> measurement
+    measurements: dict[tuple[str, int], Measurement]
+
+
+def _run(invocation: Invocation, cwd: Path) -> float:
+    return run_timed(invocation.argv, env={**_clean_env(), **invocation.env}, cwd=cwd)
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without connection settings that could redirect a tool."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key != "DATABASE_URL" and not key.startswith("PG")
+    }
+
+
+def _count_tables(server: Server, database: str) -> int:
+    sql = r"SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE 't\_%'"
+    return int(server.query(sql, database))
+
+
+def _measure_once(
+    server: Server, contender: Contender, directory: Path, n: int, database: str, status: int
+) -> tuple[float, list[float]]:
+    """Apply from empty (timed), check the result, then time ``status`` ``status`` times."""
+    server.query(f'CREATE DATABASE "{database}"')
+    try:
+        elapsed = _run(contender.up(server, directory, database), directory.parent)
+        tables = _count_tables(server, database)
+        if tables != n:
+            raise CommandFailed([contender.name], 0, f"left {tables} of {n} tables")
+        status_samples = []
+        if contender.status is not None:
+            invocation = contender.status(server, directory, database)
+            status_samples = [_run(invocation, directory.parent) for _ in range(status)]
+        return elapsed, status_samples
+    finally:
+        server.query(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def measure(
+    sizes: Sequence[int] = DEFAULT_SIZES,
+    repeat: int = DEFAULT_REPEAT,
+    progress: Callable[[str], None] = print,
+) -> ApplyResults:
+    """Run the apply and status benchmarks on a fresh ephemeral server."""
+    found, missing = contenders()
+    work = peers.WORK_DIR / "apply"
+    shutil.rmtree(work, ignore_errors=True)
+    measurements: dict[tuple[str, int], Measurement] = {}
+    with EphemeralServer() as ephemeral:
+        assert ephemeral.bin_dir is not None
+        server = Server(ephemeral.host, ephemeral.port, ephemeral.bin_dir)
+        version = server.query("SHOW server_version")
+        for n in sizes:
+            directories = {}
+            for contender in found:
+                directory = work / f"{_slug(contender.name)}-{n}"
+                directory.mkdir(parents=True)
+                contender.write(directory, n)
+                directories[contender.name] = directory
+                measurements[contender.name, n] = Measurement()
+            for round_ in range(repeat):
+                for contender in found:
+                    result = measurements[contender.name, n]
+                    if result.error:
+                        continue
+                    database = f"bench_{_slug(contender.name)}_{n}_{round_}"
+                    # status on an up-to-date database: measured after the last round
+                    status_runs = repeat if round_ == repeat - 1 else 0
+                    try:
+                        up, status = _measure_once(
+                            server,
+                            contender,
+                            directories[contender.name],
+                            n,
+                            database,
+                            status_runs,
+                        )
+                    except (CommandFailed, subprocess.TimeoutExpired) as exc:
+                        result.error = str(exc)
+                        progress(f"  {contender.name} N={n}: FAILED {exc}")
+                        continue
+                    result.up.append(up)
+                    result.status.extend(status)
+                    progress(f"  {contender.name} N={n} round {round_ + 1}: {seconds(up)}")
+    return ApplyResults(tuple(sizes), repeat, found, missing, version, measurements)
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.split(" ")[0]).lower()
+
+
+# -- rendering -------------------------------------------------------------------------
+
+
+def _median_or_none(samples: list[float]) -> float | None:
+    return median(samples) if samples else None
+
+
+def render(results: ApplyResults) -> str:
+    """The markdown section: apply and status tables, overheads, scaling, the goal."""
+    sizes = results.sizes
+    get = results.measurements
+
+    def up(name: str, n: int) -> float | None:
+        return _median_or_none(get[name, n].up)
+
+    lines = [
+        f"PostgreSQL {results.server_version} (ephemeral, fsync off), one fresh database "
+        f"per run; median of {results.repeat} runs; whole-process wall time. "
+        "Ratio = tool / migrator (above 1: slower than migrator). Overhead per migration "
+        f"= (tool - bare SQL) / N.",
+        "",
+    ]
+    header = ["tool"]
+    for n in sizes:
+        header += [f"N={n:,}", "vs migrator", "overhead / migration"]
+    rows = []
+    for contender in results.contenders:
+        row = [contender.name]
+        for n in sizes:
+            value, reference, bare = up(contender.name, n), up("migrator", n), up(BARE, n)
+            if value is None:
+                row += ["failed", "", ""]
+                continue
+            overhead = (
+                milliseconds((value - bare) / n)
+                if bare is not None and contender.name != BARE
+                else "-"
+            )
+            row += [seconds(value), ratio(value, reference) if reference else "n/a", overhead]
+        rows.append(row)
+    lines += ["**Apply from empty to head**", "", table(header, rows), ""]
+
+    status_rows = []
+    for contender in results.contenders:
+        if contender.status is None:
+            continue
+        row = [f"{contender.name} `{contender.status_verb}`"]
+        for n in sizes:
+            value = _median_or_none(get[contender.name, n].status)
+            reference = _median_or_none(get["migrator", n].status)
+            if value is None:
+                row += ["failed" if get[contender.name, n].error else "not run", ""]
+                continue
+            row += [seconds(value), ratio(value, reference) if reference else "n/a"]
+        status_rows.append(row)
+    status_header = ["tool"] + [h for n in sizes for h in (f"N={n:,}", "vs migrator")]
+    lines += ["**Status of an up-to-date database**", "", table(status_header, status_rows), ""]
+
+    lines += _scaling_lines(results)
+    lines += _goal_lines(results)
+    for (name, n), measurement in results.measurements.items():
+        if measurement.error:
+            lines.append(f"- {name} failed at N={n:,}: {measurement.error}")
+    for line in results.missing:
+        lines.append(f"- not run: {line}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _scaling_lines(results: ApplyResults) -> list[str]:
+    if len(results.sizes) < 2:
+        return []
+    small, large = results.sizes[0], results.sizes[-1]
+    factor = large / small
+    lines = [f"**Scaling from N={small:,} to N={large:,}** ({factor:g}x the migrations):", ""]
+    for contender in results.contenders:
+        a = _median_or_none(results.measurements[contender.name, small].up)
+        b = _median_or_none(results.measurements[contender.name, large].up)
+        if a is None or b is None:
+            lines.append(f"- {contender.name}: not measured at both sizes")
+            continue
+        growth = b / a
+        if growth > 1.4 * factor:
+            shape = "worse than linear"
+        elif growth >= 0.6 * factor:
+            shape = "about linear"
+        else:
+            shape = "sub-linear: the fixed start-up cost weighs more in the small run"
+        lines.append(f"- {contender.name}: apply time x{growth:.1f} ({shape})")
+    lines.append("")
+    return lines
+
+
+def _goal_lines(results: ApplyResults) -> list[str]:
+    n = max(results.sizes)
+    mine = _median_or_none(results.measurements["migrator", n].up)
+    theirs = (
+        _median_or_none(results.measurements["dbmate", n].up)
+        if ("dbmate", n) in results.measurements
+        else None
+    )
+    if mine is None or theirs is None:
+        return [f"Goal (at least as fast as dbmate at N={n:,}): not measured.", ""]
+    verdict = "met" if mine <= theirs else "not met"
+    return [
+        f"Goal (at least as fast as dbmate at N={n:,}): {verdict}: migrator "
+        f"{seconds(mine)} vs dbmate {seconds(theirs)} ({ratio(mine, theirs)} of dbmate's time).",
+        "",
+    ]
+
+
+def versions(results: ApplyResults) -> list[tuple[str, str]]:
+    return [(c.name, c.version) for c in results.contenders]
+
+
+def main(argv: Sequence[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
+    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT)
+    args = parser.parse_args(argv)
+    sizes = tuple(int(size) for size in args.sizes.split(","))
+    text = render(measure(sizes, args.repeat))
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()

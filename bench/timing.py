@@ -1,0 +1,59 @@
+"""Whole-process wall time of commands, repeated, summarised by the median."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+#: a single benchmark command never runs longer than this
+COMMAND_TIMEOUT_S = 900
+
+
+class CommandFailed(Exception):
+    """A benchmarked command exited non-zero: its number would mean nothing."""
+
+    def __init__(self, argv: Sequence[str], code: int, output: str) -> None:
+        tail = " | ".join(output.strip().splitlines()[-3:])
+        super().__init__(f"{Path(argv[0]).name} exited {code}: {tail}")
+
+
+def run_timed(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+) -> float:
+    """Run ``argv`` to completion; return its wall time in seconds. Raises CommandFailed."""
+    environment = {**os.environ, **(env or {})}
+    began = time.perf_counter()
+    completed = subprocess.run(
+        list(argv),
+        env=environment,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+        check=False,
+    )
+    elapsed = time.perf_counter() - began
+    if completed.returncode != 0:
+        raise CommandFailed(argv, completed.returncode, completed.stdout + completed.stderr)
+    return elapsed
+
+
+def median(samples: Sequence[float]) -> float:
+    return statistics.median(samples)
+
+
+def seconds(value: float) -> str:
+    """``0.123 s`` / ``12.3 s``: three significant figures, enough for noisy machines."""
+    return f"{value:.3g} s" if value < 100 else f"{value:.0f} s"
+
+
+def milliseconds(value: float) -> str:
+    return f"{value * 1000:.3g} ms"
