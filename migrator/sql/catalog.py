@@ -1,0 +1,434 @@
+"""A schema model replayed from parsed migration statements. Pure: no database.
+
+The linter and the planner need to know what earlier migrations built: which tables
+exist, their columns (type, nullability, default), constraints (kind, columns,
+validity), indexes, enum types, and which objects the current migration created a
+moment ago (those hold no data, so nothing about them can lock anything busy).
+
+Usage::
+
+    catalog = Catalog()
+    catalog.begin_file("0001_init.up")           # objects created now are "new"
+    for statement in parse_text(sql) or ():
+        catalog.apply(statement.kind, statement.fields)
+    users = catalog.table("public.users")        # a Table, or None if never created
+    users.column("email").type.sql               # 'varchar(255)'
+    users.primary_key.columns                    # ('id',)
+    users.indexes_covering("email")              # indexes that contain the column
+    catalog.is_new(users)                        # created by the current file?
+
+Values (:class:`Table`, :class:`Column`, :class:`Constraint`, :class:`Index`,
+:class:`Enum`) are frozen; the :class:`Catalog` holds the current value of each and
+replaces it on every change, so :meth:`Catalog.copy` is cheap and a copy never sees
+later changes.
+
+Name resolution follows PostgreSQL: the parser folds unquoted names and keeps quoted
+ones exact; an unqualified name is looked up along ``search_path`` (``public`` unless
+the file sets it; it is reset for every file), and created in its first schema.
+
+Limits: objects the directory never created are unknown (``table()`` returns
+``None``): they existed before the first migration, shape unknown. Statements the model
+does not understand change nothing. Function bodies and ``DO`` blocks are not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from migrator.sql.deparse import deparse
+from migrator.sql.names import (
+    QualifiedName,
+    TypeRef,
+    parse_qualified,
+    relation_name,
+)
+from migrator.sql.parse import Node
+
+DEFAULT_SEARCH_PATH: tuple[str, ...] = ("public",)
+
+ConstraintKind = Literal["primary key", "unique", "check", "foreign key", "exclusion", "not null"]
+TableKind = Literal["table", "partitioned table", "view", "materialized view"]
+
+CONSTRAINT_KINDS: dict[str, ConstraintKind] = {
+    "CONSTR_PRIMARY": "primary key",
+    "CONSTR_UNIQUE": "unique",
+    "CONSTR_CHECK": "check",
+    "CONSTR_FOREIGN": "foreign key",
+    "CONSTR_EXCLUSION": "exclusion",
+    "CONSTR_NOTNULL": "not null",
+}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an object was created or a fact established: the file (``unit``) and the
+    transaction within the replay (a counter; each file's transactions get new ones)."""
+
+    unit: str
+    transaction: int
+
+
+#: objects that existed before the replay began
+BEFORE = Origin("", 0)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column."""
+
+    name: str
+    type: TypeRef
+    not_null: bool = False
+    #: the default expression as a JSON parse tree (``None``: no default)
+    default_node: Node | None = field(default=None, compare=False, repr=False)
+    identity: Literal["always", "by default"] | None = None
+    generated: bool = False
+    origin: Origin = BEFORE
+
+    @property
+    def has_default(self) -> bool:
+        return self.default_node is not None
+
+    @property
+    def default_sql(self) -> str | None:
+        """The default expression as SQL (computed on demand)."""
+        if self.default_node is None:
+            return None
+        ((kind, fields),) = self.default_node.items()
+        return deparse(kind, fields)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A table constraint. ``valid`` is false for one added ``NOT VALID`` and not yet
+    validated; ``validated`` says where it became valid."""
+
+    name: str
+    kind: ConstraintKind
+    columns: tuple[str, ...] = ()
+    valid: bool = True
+    #: for foreign keys: the referenced table and columns
+    references: QualifiedName | None = None
+    referenced_columns: tuple[str, ...] = ()
+    #: columns a CHECK proves NOT NULL (``CHECK (c IS NOT NULL)``, or a conjunction)
+    proves_not_null: tuple[str, ...] = ()
+    #: the index a PRIMARY KEY / UNIQUE constraint uses
+    index: str | None = None
+    origin: Origin = BEFORE
+    validated: Origin | None = BEFORE
+    node: Node | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def definition(self) -> str:
+        """``CONSTRAINT name CHECK (...)`` etc. as SQL ('' when unknown)."""
+        return deparse("Constraint", {**self.node, "conname": self.name}) if self.node else ""
+
+
+@dataclass(frozen=True)
+class Index:
+    """An index of a table (including those backing PRIMARY KEY / UNIQUE constraints).
+
+    ``columns`` holds the key columns in order; an expression key is ``None``.
+    """
+
+    name: QualifiedName
+    table: QualifiedName
+    columns: tuple[str | None, ...] = ()
+    unique: bool = False
+    primary: bool = False
+    partial: bool = False
+    method: str = "btree"
+    valid: bool = True
+    #: the constraint this index backs, if any
+    constraint: str | None = None
+    origin: Origin = BEFORE
+    node: Node | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def definition(self) -> str:
+        """``CREATE INDEX ...`` as SQL ('' for constraint-backed indexes)."""
+        return deparse("IndexStmt", self.node) if self.node else ""
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table (or view, materialized view, partitioned table) and what is known of it.
+
+    ``columns_known`` is false when the columns came from something the model cannot
+    see (``CREATE TABLE ... AS``, ``LIKE``, a view's query).
+    """
+
+    name: QualifiedName
+    kind: TableKind = "table"
+    columns: tuple[Column, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+    indexes: tuple[Index, ...] = ()
+    partition_of: QualifiedName | None = None
+    columns_known: bool = True
+    origin: Origin = BEFORE
+
+    def column(self, name: str) -> Column | None:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        return None
+
+    def constraint(self, name: str) -> Constraint | None:
+        for constraint in self.constraints:
+            if constraint.name == name:
+                return constraint
+        return None
+
+    @property
+    def partitioned(self) -> bool:
+        return self.kind == "partitioned table"
+
+    @property
+    def primary_key(self) -> Constraint | None:
+        for constraint in self.constraints:
+            if constraint.kind == "primary key":
+                return constraint
+        return None
+
+    @property
+    def foreign_keys(self) -> tuple[Constraint, ...]:
+        return tuple(c for c in self.constraints if c.kind == "foreign key")
+
+    @property
+    def unique_keys(self) -> tuple[tuple[str, ...], ...]:
+        """Column sets that identify a row: the primary key first, then every unique
+        constraint or full unique index whose columns are all NOT NULL."""
+        keys: list[tuple[str, ...]] = []
+        if self.primary_key is not None:
+            keys.append(self.primary_key.columns)
+        for index in self.indexes:
+            if not index.unique or index.partial or not index.valid or None in index.columns:
+                continue
+            columns = tuple(c for c in index.columns if c is not None)
+            if columns in keys:
+                continue
+            if all((col := self.column(c)) is not None and col.not_null for c in columns):
+                keys.append(columns)
+        return tuple(keys)
+
+    def indexes_covering(self, column: str) -> tuple[Index, ...]:
+        """Indexes with ``column`` among their key columns."""
+        return tuple(index for index in self.indexes if column in index.columns)
+
+    def indexes_leading_with(self, columns: Iterable[str]) -> tuple[Index, ...]:
+        """Valid indexes whose first key columns are ``columns`` (in any order)."""
+        wanted = set(columns)
+        found = []
+        for index in self.indexes:
+            lead = index.columns[: len(wanted)]
+            if index.valid and not index.partial and set(lead) == wanted:
+                found.append(index)
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class Enum:
+    """An enum type and its values in order."""
+
+    name: QualifiedName
+    values: tuple[str, ...] = ()
+    origin: Origin = BEFORE
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function the directory created: enough to judge a default's volatility."""
+
+    name: QualifiedName
+    volatility: Literal["immutable", "stable", "volatile"] = "volatile"
+    origin: Origin = BEFORE
+
+
+class Catalog:
+    """The schema as replayed so far. Mutable container of frozen values.
+
+    Read with :meth:`table`, :meth:`index`, :meth:`enum`, :meth:`function`,
+    :meth:`tables`, :meth:`has_schema`; judge newness with :meth:`is_new`; replay with
+    :meth:`begin_file`, :meth:`begin_transaction` and :meth:`apply`.
+    """
+
+    def __init__(self, search_path: tuple[str, ...] = DEFAULT_SEARCH_PATH) -> None:
+        self.default_search_path = search_path
+        self.search_path = search_path
+        self.unit = ""
+        self.transaction = 0
+        self._tables: dict[QualifiedName, Table] = {}
+        #: index name -> table name
+        self._index_tables: dict[QualifiedName, QualifiedName] = {}
+        self._enums: dict[QualifiedName, Enum] = {}
+        self._functions: dict[QualifiedName, Function] = {}
+        self._schemas: dict[str, Origin] = {"public": BEFORE}
+
+    # -- replay bookkeeping ------------------------------------------------------------
+
+    def copy(self) -> Catalog:
+        """An independent copy (values are shared: they are immutable)."""
+        other = Catalog.__new__(Catalog)
+        other.__dict__.update(self.__dict__)
+        for key in ("_tables", "_index_tables", "_enums", "_functions", "_schemas"):
+            setattr(other, key, dict(getattr(self, key)))
+        return other
+
+    def begin_file(self, unit: str) -> None:
+        """Start replaying a file: its objects are new; ``search_path`` is reset."""
+        self.unit = unit
+        self.search_path = self.default_search_path
+        self.begin_transaction()
+
+    def begin_transaction(self) -> None:
+        """The statements that follow run in a new transaction."""
+        self.transaction += 1
+
+    @property
+    def origin(self) -> Origin:
+        """Where an object created now comes from."""
+        return Origin(self.unit, self.transaction)
+
+    def is_new(self, thing: Table | Column | Constraint | Index | Enum | Function) -> bool:
+        """Created by the file being replayed (so it holds no data yet)."""
+        return bool(self.unit) and thing.origin.unit == self.unit
+
+    # -- lookups ---------------------------------------------------------------------
+
+    def resolve(self, schema: str | None, name: str, *, kind: str = "relation") -> QualifiedName:
+        """The qualified name an unqualified or qualified reference means now.
+
+        An unqualified name is found along ``search_path``; if nothing of that name
+        exists, it resolves to the first schema of the path (where it would be created).
+        """
+        if schema:
+            return QualifiedName(schema, name)
+        stores: dict[str, dict[QualifiedName, Any]] = {
+            "relation": self._tables,
+            "index": self._index_tables,
+            "type": self._enums,
+            "function": self._functions,
+        }
+        store = stores[kind]
+        path = [s for s in self.search_path if s not in ("$user", "pg_temp")]
+        for candidate in path:
+            if QualifiedName(candidate, name) in store:
+                return QualifiedName(candidate, name)
+        return QualifiedName(path[0] if path else "public", name)
+
+    def _lookup(self, name: str | QualifiedName, kind: str) -> QualifiedName:
+        if isinstance(name, tuple):
+            return QualifiedName(*name)
+        schema, bare = parse_qualified(name)
+        return self.resolve(schema, bare, kind=kind)
+
+    def table(self, name: str | QualifiedName) -> Table | None:
+        """The table, view or materialized view named ``name`` (``"public.users"``,
+        ``"users"`` along ``search_path``, or a :class:`QualifiedName`), or ``None`` when
+        the replay never created it."""
+        return self._tables.get(self._lookup(name, "relation"))
+
+    def tables(self) -> Iterator[Table]:
+        return iter(self._tables.values())
+
+    def index(self, name: str | QualifiedName) -> Index | None:
+        qualified = self._lookup(name, "index")
+        table = self._tables.get(self._index_tables.get(qualified, qualified))
+        if table is None:
+            return None
+        for index in table.indexes:
+            if index.name == qualified:
+                return index
+        return None
+
+    def enum(self, name: str | QualifiedName) -> Enum | None:
+        return self._enums.get(self._lookup(name, "type"))
+
+    def function(self, name: str | QualifiedName) -> Function | None:
+        return self._functions.get(self._lookup(name, "function"))
+
+    def has_schema(self, name: str) -> bool:
+        return name in self._schemas
+
+    def schema_origin(self, name: str) -> Origin | None:
+        return self._schemas.get(name)
+
+    def relation_of(self, range_var: Node | None) -> tuple[QualifiedName, Table | None]:
+        """The name a ``RangeVar`` node resolves to, and the table if known."""
+        schema, name = relation_name(range_var)
+        qualified = self.resolve(schema, name)
+        return qualified, self._tables.get(qualified)
+
+    # -- replay ----------------------------------------------------------------------
+
+    def apply(self, kind: str, fields: Node) -> None:
+        """Replay one statement (``kind``/``fields`` from :func:`parse_text`).
+
+        Statements the model does not know change nothing; a malformed tree is ignored.
+        """
+        from migrator.sql.replay import apply_statement
+
+        apply_statement(self, kind, fields)
+
+    # -- replay primitives (used by migrator.sql.replay) -----------------------------
+
+    def store_table(self, table: Table) -> None:
+        """Record ``table`` (replacing the value of the same name)."""
+        self._tables[table.name] = table
+        for index in table.indexes:
+            self._index_tables[index.name] = table.name
+
+    def remove_table(self, name: QualifiedName) -> None:
+        table = self._tables.pop(name, None)
+        if table is not None:
+            for index in table.indexes:
+                self._index_tables.pop(index.name, None)
+
+    def forget_index(self, name: QualifiedName) -> None:
+        self._index_tables.pop(name, None)
+
+    def store_enum(self, enum: Enum) -> None:
+        self._enums[enum.name] = enum
+
+    def remove_enum(self, name: QualifiedName) -> None:
+        self._enums.pop(name, None)
+
+    def store_function(self, function: Function) -> None:
+        self._functions[function.name] = function
+
+    def remove_function(self, name: QualifiedName) -> None:
+        self._functions.pop(name, None)
+
+    def add_schema(self, name: str) -> None:
+        self._schemas.setdefault(name, self.origin)
+
+    def rename_schema(self, old: str, new: str) -> None:
+        origin = self._schemas.pop(old, None)
+        if origin is not None:
+            self._schemas[new] = origin
+
+    def remove_schema(self, name: str) -> None:
+        """Drop the schema and everything in it."""
+        self._schemas.pop(name, None)
+        for table_name in [n for n in self._tables if n.schema == name]:
+            self.remove_table(table_name)
+        for enum_name in [n for n in self._enums if n.schema == name]:
+            del self._enums[enum_name]
+
+
+__all__ = [
+    "BEFORE",
+    "DEFAULT_SEARCH_PATH",
+    "Catalog",
+    "Column",
+    "Constraint",
+    "Enum",
+    "Function",
+    "Index",
+    "Origin",
+    "QualifiedName",
+    "Table",
+    "TypeRef",
+]

@@ -1,0 +1,606 @@
+"""Replaying statements into a :class:`~migrator.sql.catalog.Catalog`.
+
+One handler per statement kind (``CreateStmt``, ``AlterTableStmt``, ...), each turning
+a JSON parse tree into new catalog values. :func:`apply_statement` is the entry point
+(:meth:`Catalog.apply` calls it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any, Literal
+
+from migrator.sql.catalog import (
+    CONSTRAINT_KINDS,
+    Catalog,
+    Column,
+    Constraint,
+    Enum,
+    Function,
+    Index,
+    Origin,
+    Table,
+    TableKind,
+)
+from migrator.sql.names import (
+    MAX_IDENTIFIER_BYTES,
+    QualifiedName,
+    object_name,
+    relation_name,
+    strings,
+    type_ref,
+)
+from migrator.sql.parse import Node
+
+_NAME_SUFFIX = {
+    "primary key": "pkey",
+    "unique": "key",
+    "check": "check",
+    "foreign key": "fkey",
+    "exclusion": "excl",
+    "not null": "not_null",
+}
+
+
+def default_name(table: str, columns: Iterable[str | None], suffix: str) -> str:
+    """PostgreSQL's generated name for an index or constraint (close approximation)."""
+    parts = [table, *[c or "expr" for c in columns], suffix]
+    name = "_".join(parts)
+    while len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
+        name = name[:-1]
+    return name
+
+
+def _check_not_null_columns(expr: Node | None) -> tuple[str, ...]:
+    """Columns that ``expr`` proves NOT NULL: ``c IS NOT NULL`` or an AND of such."""
+    if not expr:
+        return ()
+    if "NullTest" in expr:
+        test = expr["NullTest"]
+        if test.get("nulltesttype") != "IS_NOT_NULL":
+            return ()
+        fields = strings(test.get("arg", {}).get("ColumnRef", {}).get("fields"))
+        return (fields[-1],) if fields else ()
+    if "BoolExpr" in expr and expr["BoolExpr"].get("boolop") == "AND_EXPR":
+        found: list[str] = []
+        for arg in expr["BoolExpr"].get("args") or ():
+            found.extend(_check_not_null_columns(arg))
+        return tuple(found)
+    return ()
+
+
+def _name_columns(kind: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns PostgreSQL puts in a generated constraint name."""
+    if kind == "primary key":
+        return ()
+    return columns[:1] if kind in ("check", "foreign key") else columns
+
+
+def _index_columns(params: list[Any] | None) -> tuple[str | None, ...]:
+    columns: list[str | None] = []
+    for param in params or ():
+        element = param.get("IndexElem", {})
+        columns.append(element.get("name"))
+    return tuple(columns)
+
+
+def add_constraint(catalog: Catalog, table: Table, node: Node, column: str | None = None) -> Table:
+    kind = CONSTRAINT_KINDS.get(node.get("contype", ""))
+    if kind is None:
+        return table
+    origin = catalog.origin
+    valid = not node.get("skip_validation")
+    if kind == "not null":
+        if column is None:
+            keys = strings(node.get("keys"))
+            column = keys[0] if keys else None
+        if column is None:
+            return table
+        if valid:
+            return _set_column(table, column, not_null=True)
+    if column is not None:
+        columns: tuple[str, ...] = (column,)
+    elif kind == "foreign key":
+        columns = tuple(strings(node.get("fk_attrs")))
+    elif kind == "exclusion":
+        columns = ()
+    else:
+        columns = tuple(strings(node.get("keys")))
+    name = node.get("conname") or default_name(
+        table.name.name,
+        _name_columns(kind, columns),
+        _NAME_SUFFIX[kind],
+    )
+    references = None
+    referenced: tuple[str, ...] = ()
+    if kind == "foreign key":
+        references, _ = catalog.relation_of(node.get("pktable"))
+        referenced = tuple(strings(node.get("pk_attrs")))
+    index_name = None
+    if kind in ("primary key", "unique"):
+        index_name = node.get("indexname") or name
+        existing = catalog.index(QualifiedName(table.name.schema, index_name))
+        if node.get("indexname") and existing is not None:
+            columns = columns or tuple(c for c in existing.columns if c is not None)
+            table = _drop_index_value(table, existing.name)
+        table = with_index(
+            table,
+            Index(
+                QualifiedName(table.name.schema, index_name),
+                table.name,
+                columns,
+                unique=True,
+                primary=kind == "primary key",
+                constraint=name,
+                origin=origin,
+            ),
+        )
+        if kind == "primary key":
+            for col in columns:
+                table = _set_column(table, col, not_null=True)
+    constraint = Constraint(
+        name=name,
+        kind=kind,
+        columns=columns,
+        valid=valid,
+        references=references,
+        referenced_columns=referenced,
+        proves_not_null=_check_not_null_columns(node.get("raw_expr")) if kind == "check" else (),
+        index=index_name,
+        origin=origin,
+        validated=origin if valid else None,
+        node=node,
+    )
+    others = tuple(c for c in table.constraints if c.name != name)
+    return replace(table, constraints=(*others, constraint))
+
+
+def _set_column(table: Table, name: str, **changes: Any) -> Table:
+    columns = tuple(replace(c, **changes) if c.name == name else c for c in table.columns)
+    return replace(table, columns=columns)
+
+
+def with_index(table: Table, index: Index) -> Table:
+    """``table`` with ``index`` added (replacing one of the same name)."""
+    return replace(table, indexes=(*[i for i in table.indexes if i.name != index.name], index))
+
+
+def _drop_index_value(table: Table, name: QualifiedName) -> Table:
+    return replace(table, indexes=tuple(i for i in table.indexes if i.name != name))
+
+
+def column_from_def(definition: Node, origin: Origin) -> tuple[Column, list[Node]]:
+    """A :class:`Column` from a ``ColumnDef`` node, and its table-level constraints
+    (PRIMARY KEY, UNIQUE, CHECK, REFERENCES written on the column)."""
+    not_null = False
+    default = None
+    identity: Literal["always", "by default"] | None = None
+    generated = False
+    others: list[Node] = []
+    for item in definition.get("constraints") or ():
+        constraint = item.get("Constraint", {})
+        contype = constraint.get("contype")
+        if contype == "CONSTR_NOTNULL":
+            not_null = True
+        elif contype == "CONSTR_DEFAULT":
+            default = constraint.get("raw_expr")
+        elif contype == "CONSTR_IDENTITY":
+            identity = "always" if constraint.get("generated_when") == "a" else "by default"
+            not_null = True
+        elif contype == "CONSTR_GENERATED":
+            generated = True
+        elif contype in ("CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_CHECK", "CONSTR_FOREIGN"):
+            others.append(constraint)
+            if contype == "CONSTR_PRIMARY":
+                not_null = True
+    column_type = type_ref(definition.get("typeName"))
+    if column_type.name in ("serial", "bigserial", "smallserial"):
+        not_null = True
+    return (
+        Column(
+            definition.get("colname", ""),
+            column_type,
+            not_null=not_null,
+            default_node=default,
+            identity=identity,
+            generated=generated,
+            origin=origin,
+        ),
+        others,
+    )
+
+
+def _create_table(catalog: Catalog, fields: Node) -> None:
+    name, existing = catalog.relation_of(fields.get("relation"))
+    if existing is not None and fields.get("if_not_exists"):
+        return
+    catalog.remove_table(name)
+    origin = catalog.origin
+    kind: TableKind = "partitioned table" if fields.get("partspec") else "table"
+    partition_of = None
+    if fields.get("partbound") and fields.get("inhRelations"):
+        parent = fields["inhRelations"][0].get("RangeVar")
+        partition_of, _ = catalog.relation_of(parent)
+    table = Table(name, kind, origin=origin, partition_of=partition_of)
+    pending: list[tuple[Node, str | None]] = []
+    columns: list[Column] = []
+    for element in fields.get("tableElts") or ():
+        if "ColumnDef" in element:
+            column, constraints = column_from_def(element["ColumnDef"], origin)
+            columns.append(column)
+            pending.extend((c, column.name) for c in constraints)
+        elif "Constraint" in element:
+            pending.append((element["Constraint"], None))
+        else:  # LIKE: columns unknown
+            table = replace(table, columns_known=False)
+    if partition_of is not None:
+        parent_table = catalog.table(partition_of)
+        if parent_table is not None:
+            columns = [replace(c, origin=origin) for c in parent_table.columns] + columns
+    table = replace(table, columns=tuple(columns))
+    catalog.store_table(table)
+    for constraint, column_name in pending:
+        table = add_constraint(catalog, table, constraint, column_name)
+    catalog.store_table(table)
+
+
+def _create_table_as(catalog: Catalog, fields: Node) -> None:
+    into = fields.get("into", {})
+    name, existing = catalog.relation_of(into.get("rel"))
+    if existing is not None and fields.get("if_not_exists"):
+        return
+    kind: TableKind = "materialized view" if fields.get("objtype") == "OBJECT_MATVIEW" else "table"
+    catalog.remove_table(name)
+    catalog.store_table(Table(name, kind, columns_known=False, origin=catalog.origin))
+
+
+def _create_view(catalog: Catalog, fields: Node) -> None:
+    name, existing = catalog.relation_of(fields.get("view"))
+    if existing is not None and fields.get("replace"):
+        return
+    catalog.remove_table(name)
+    catalog.store_table(Table(name, "view", columns_known=False, origin=catalog.origin))
+
+
+def _create_index(catalog: Catalog, fields: Node) -> None:
+    table_name, table = catalog.relation_of(fields.get("relation"))
+    if table is None:
+        return
+    columns = _index_columns(fields.get("indexParams"))
+    name = fields.get("idxname") or default_name(
+        table_name.name, columns, "key" if fields.get("unique") else "idx"
+    )
+    qualified = QualifiedName(table_name.schema, name)
+    if fields.get("if_not_exists") and catalog.index(qualified) is not None:
+        return
+    index = Index(
+        qualified,
+        table_name,
+        columns,
+        unique=bool(fields.get("unique")),
+        primary=bool(fields.get("primary")),
+        partial=bool(fields.get("whereClause")),
+        method=fields.get("accessMethod", "btree"),
+        origin=catalog.origin,
+        node=fields,
+    )
+    catalog.store_table(with_index(table, index))
+
+
+_ALTERABLE = (None, "OBJECT_TABLE", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE")
+
+
+def _alter_table(catalog: Catalog, fields: Node) -> None:
+    if fields.get("objtype") not in _ALTERABLE:
+        return
+    _, table = catalog.relation_of(fields.get("relation"))
+    if table is None:
+        return
+    for item in fields.get("cmds") or ():
+        command = item.get("AlterTableCmd", {})
+        table = _alter_table_command(catalog, table, command)
+    catalog.store_table(table)
+
+
+def _alter_table_command(catalog: Catalog, table: Table, command: Node) -> Table:
+    subtype = command.get("subtype")
+    column: str = command.get("name") or ""
+    definition = command.get("def") or {}
+    origin = catalog.origin
+    if subtype == "AT_AddColumn":
+        new_column, constraints = column_from_def(definition.get("ColumnDef", {}), origin)
+        if table.column(new_column.name) is not None:
+            return table
+        table = replace(table, columns=(*table.columns, new_column))
+        for constraint_node in constraints:
+            table = add_constraint(catalog, table, constraint_node, new_column.name)
+        return table
+    if subtype == "AT_DropColumn":
+        return replace(
+            table,
+            columns=tuple(c for c in table.columns if c.name != column),
+            constraints=tuple(c for c in table.constraints if column not in c.columns),
+            indexes=tuple(i for i in table.indexes if column not in i.columns),
+        )
+    if subtype == "AT_AlterColumnType":
+        new_type = type_ref(definition.get("ColumnDef", {}).get("typeName"))
+        return _set_column(table, column, type=new_type)
+    if subtype == "AT_SetNotNull":
+        return _set_column(table, column, not_null=True)
+    if subtype == "AT_DropNotNull":
+        return _set_column(table, column, not_null=False)
+    if subtype == "AT_ColumnDefault":
+        return _set_column(table, column, default_node=definition or None)
+    if subtype == "AT_AddConstraint":
+        return add_constraint(catalog, table, definition.get("Constraint", {}))
+    if subtype == "AT_DropConstraint":
+        dropped = table.constraint(column or "")
+        table = replace(table, constraints=tuple(c for c in table.constraints if c.name != column))
+        if dropped is not None and dropped.index:
+            table = _drop_index_value(table, QualifiedName(table.name.schema, dropped.index))
+        if dropped is not None and dropped.kind == "primary key":
+            pass  # the columns stay NOT NULL, as in PostgreSQL
+        return table
+    if subtype == "AT_ValidateConstraint":
+        validated = table.constraint(column or "")
+        if validated is None or validated.valid:
+            return table
+        if validated.kind == "not null":  # PostgreSQL 18: the column is now NOT NULL
+            others = tuple(c for c in table.constraints if c.name != column)
+            table = replace(table, constraints=others)
+            return _set_column(table, validated.columns[0], not_null=True)
+        validated_constraints = tuple(
+            replace(c, valid=True, validated=origin) if c.name == column else c
+            for c in table.constraints
+        )
+        return replace(table, constraints=validated_constraints)
+    if subtype in ("AT_AddIdentity", "AT_SetIdentity"):
+        return _set_column(table, column, identity="by default", not_null=True)
+    if subtype == "AT_DropIdentity":
+        return _set_column(table, column, identity=None)
+    if subtype == "AT_DropExpression":
+        return _set_column(table, column, generated=False)
+    if subtype == "AT_AttachPartition":
+        partition = definition.get("PartitionCmd", {}).get("name")
+        _, child = catalog.relation_of(partition)
+        if child is not None:
+            catalog.store_table(replace(child, partition_of=table.name))
+    if subtype == "AT_DetachPartition":
+        partition = definition.get("PartitionCmd", {}).get("name")
+        _, child = catalog.relation_of(partition)
+        if child is not None:
+            catalog.store_table(replace(child, partition_of=None))
+    return table
+
+
+def _rename(catalog: Catalog, fields: Node) -> None:
+    rename_type = fields.get("renameType")
+    new_name = fields.get("newname", "")
+    if rename_type in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"):
+        name, table = catalog.relation_of(fields.get("relation"))
+        if table is None:
+            return
+        catalog.remove_table(name)
+        renamed = QualifiedName(name.schema, new_name)
+        table = replace(
+            table,
+            name=renamed,
+            indexes=tuple(replace(i, table=renamed) for i in table.indexes),
+        )
+        catalog.store_table(table)
+    elif rename_type == "OBJECT_COLUMN":
+        name, table = catalog.relation_of(fields.get("relation"))
+        old = fields.get("subname")
+        if table is None or old is None:
+            return
+
+        def rename_in(columns: tuple[Any, ...]) -> tuple[Any, ...]:
+            return tuple(new_name if c == old else c for c in columns)
+
+        table = replace(
+            table,
+            columns=tuple(replace(c, name=new_name) if c.name == old else c for c in table.columns),
+            constraints=tuple(
+                replace(
+                    c,
+                    columns=rename_in(c.columns),
+                    proves_not_null=rename_in(c.proves_not_null),
+                )
+                for c in table.constraints
+            ),
+            indexes=tuple(replace(i, columns=rename_in(i.columns)) for i in table.indexes),
+        )
+        catalog.store_table(table)
+    elif rename_type == "OBJECT_TABCONSTRAINT":
+        name, table = catalog.relation_of(fields.get("relation"))
+        old = fields.get("subname")
+        if table is None:
+            return
+        constraints = tuple(
+            replace(c, name=new_name) if c.name == old else c for c in table.constraints
+        )
+        catalog.store_table(replace(table, constraints=constraints))
+    elif rename_type == "OBJECT_INDEX":
+        schema, old = relation_name(fields.get("relation"))
+        index = catalog.index(catalog.resolve(schema, old, kind="index"))
+        if index is None:
+            return
+        table = catalog.table(index.table)
+        if table is None:
+            return
+        catalog.forget_index(index.name)
+        table = _drop_index_value(table, index.name)
+        renamed_index = replace(index, name=QualifiedName(index.name.schema, new_name))
+        catalog.store_table(with_index(table, renamed_index))
+    elif rename_type == "OBJECT_SCHEMA":
+        old_schema = fields.get("subname", "")
+        _move_schema(catalog, old_schema, new_name)
+    elif rename_type == "OBJECT_TYPE":
+        schema, old = object_name(_list_items(fields.get("object")))
+        enum = catalog.enum(catalog.resolve(schema, old, kind="type"))
+        if enum is not None:
+            catalog.remove_enum(enum.name)
+            catalog.store_enum(replace(enum, name=QualifiedName(enum.name.schema, new_name)))
+
+
+def _list_items(node: Any) -> list[Any]:
+    if isinstance(node, dict) and "List" in node:
+        items = node["List"].get("items")
+        return list(items) if items else []
+    if isinstance(node, list):
+        return node
+    return []
+
+
+def _move_schema(catalog: Catalog, old: str, new: str) -> None:
+    if not catalog.has_schema(old):
+        return
+    catalog.rename_schema(old, new)
+    for table in [t for t in catalog.tables() if t.name.schema == old]:
+        _move_table(catalog, table, new)
+
+
+def _drop(catalog: Catalog, fields: Node) -> None:
+    remove = fields.get("removeType")
+    for item in fields.get("objects") or ():
+        names = _list_items(item)
+        if remove in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"):
+            schema, name = object_name(names)
+            catalog.remove_table(catalog.resolve(schema, name))
+        elif remove == "OBJECT_INDEX":
+            schema, name = object_name(names)
+            index = catalog.index(catalog.resolve(schema, name, kind="index"))
+            if index is not None:
+                table = catalog.table(index.table)
+                catalog.forget_index(index.name)
+                if table is not None:
+                    catalog.store_table(_drop_index_value(table, index.name))
+        elif remove == "OBJECT_TYPE":
+            type_names = item.get("TypeName", {}).get("names") if isinstance(item, dict) else None
+            schema, name = object_name(type_names or names)
+            catalog.remove_enum(catalog.resolve(schema, name, kind="type"))
+        elif remove == "OBJECT_SCHEMA":
+            schema_name = item.get("String", {}).get("sval") if isinstance(item, dict) else None
+            if schema_name:
+                catalog.remove_schema(schema_name)
+        elif remove == "OBJECT_FUNCTION":
+            function = item.get("ObjectWithArgs", {}) if isinstance(item, dict) else {}
+            schema, name = object_name(function.get("objname"))
+            catalog.remove_function(catalog.resolve(schema, name, kind="function"))
+
+
+def _create_schema(catalog: Catalog, fields: Node) -> None:
+    name = fields.get("schemaname")
+    if name:
+        catalog.add_schema(name)
+
+
+def _create_enum(catalog: Catalog, fields: Node) -> None:
+    schema, name = object_name(fields.get("typeName"))
+    qualified = catalog.resolve(schema, name, kind="type")
+    values = tuple(strings(fields.get("vals")))
+    catalog.store_enum(Enum(qualified, values, catalog.origin))
+
+
+def _alter_enum(catalog: Catalog, fields: Node) -> None:
+    schema, name = object_name(fields.get("typeName"))
+    enum = catalog.enum(catalog.resolve(schema, name, kind="type"))
+    if enum is None:
+        return
+    new_value = fields.get("newVal")
+    old_value = fields.get("oldVal")
+    values = list(enum.values)
+    if old_value and new_value:  # RENAME VALUE
+        values = [new_value if v == old_value else v for v in values]
+    elif new_value and new_value not in values:
+        neighbour = fields.get("newValNeighbor")
+        if neighbour in values:
+            at = values.index(neighbour) + (1 if fields.get("newValIsAfter", True) else 0)
+            values.insert(at, new_value)
+        else:
+            values.append(new_value)
+    else:
+        return
+    catalog.store_enum(replace(enum, values=tuple(values)))
+
+
+def _create_function(catalog: Catalog, fields: Node) -> None:
+    schema, name = object_name(fields.get("funcname"))
+    volatility: Literal["immutable", "stable", "volatile"] = "volatile"
+    for option in fields.get("options") or ():
+        element = option.get("DefElem", {})
+        if element.get("defname") == "volatility":
+            value = element.get("arg", {}).get("String", {}).get("sval", "volatile")
+            if value in ("immutable", "stable", "volatile"):
+                volatility = value
+    qualified = catalog.resolve(schema, name, kind="function")
+    catalog.store_function(Function(qualified, volatility, catalog.origin))
+
+
+def _set_variable(catalog: Catalog, fields: Node) -> None:
+    if fields.get("name") != "search_path":
+        return
+    kind = fields.get("kind")
+    if kind in ("VAR_SET_DEFAULT", "VAR_RESET"):
+        catalog.search_path = catalog.default_search_path
+        return
+    if kind != "VAR_SET_VALUE":
+        return
+    path = []
+    for arg in fields.get("args") or ():
+        constant = arg.get("A_Const", {})
+        value = constant.get("sval", {}).get("sval")
+        if value is None:
+            value = ".".join(strings(arg.get("ColumnRef", {}).get("fields"))) or None
+        if value is not None:
+            path.append(value)
+    if path:
+        catalog.search_path = tuple(path)
+
+
+def _move_table(catalog: Catalog, table: Table, schema: str) -> None:
+    catalog.remove_table(table.name)
+    moved = QualifiedName(schema, table.name.name)
+    indexes = tuple(
+        replace(i, name=QualifiedName(schema, i.name.name), table=moved) for i in table.indexes
+    )
+    catalog.store_table(replace(table, name=moved, indexes=indexes))
+
+
+def _alter_object_schema(catalog: Catalog, fields: Node) -> None:
+    if fields.get("objectType") not in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW"):
+        return
+    _, table = catalog.relation_of(fields.get("relation"))
+    new_schema = fields.get("newschema")
+    if table is not None and new_schema:
+        _move_table(catalog, table, new_schema)
+
+
+_HANDLERS: dict[str, Callable[[Catalog, Node], None]] = {
+    "CreateStmt": _create_table,
+    "CreateTableAsStmt": _create_table_as,
+    "ViewStmt": _create_view,
+    "IndexStmt": _create_index,
+    "AlterTableStmt": _alter_table,
+    "RenameStmt": _rename,
+    "DropStmt": _drop,
+    "CreateSchemaStmt": _create_schema,
+    "CreateEnumStmt": _create_enum,
+    "AlterEnumStmt": _alter_enum,
+    "CreateFunctionStmt": _create_function,
+    "VariableSetStmt": _set_variable,
+    "AlterObjectSchemaStmt": _alter_object_schema,
+}
+
+
+def apply_statement(catalog: Catalog, kind: str, fields: Node) -> None:
+    """Replay one statement into ``catalog``; unknown or malformed statements change
+    nothing."""
+    handler = _HANDLERS.get(kind)
+    if handler is None:
+        return
+    try:
+        handler(catalog, fields)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return
