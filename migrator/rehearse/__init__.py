@@ -1,0 +1,1 @@
+"""Rehearsal of migrations on a throwaway database (``migrate dry-run``)."""

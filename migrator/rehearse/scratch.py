@@ -1,0 +1,65 @@
+"""Throwaway databases on a server: created for one rehearsal, always dropped."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from migrator.db.connection import connect
+from migrator.db.quoting import quote_ident
+from migrator.db.target import parse_target
+
+#: Every database a rehearsal creates starts with this, so one left behind by a killed
+#: process is recognisable (and never confused with a real one).
+SCRATCH_PREFIX = "migrator_rehearsal_"
+
+
+def dsn_with_database(dsn: str | None, database: str) -> str:
+    """``dsn`` pointing at ``database`` instead (a URL, a keyword string, or ``None``
+    for libpq's ``PG*`` variables, whose password asyncpg reads from ``PGPASSWORD``)."""
+    if dsn and "://" in dsn:
+        parts = urlsplit(dsn)
+        return urlunsplit(parts._replace(path="/" + quote(database, safe="")))
+    if dsn:
+        escaped = database.replace("\\", "\\\\").replace("'", "\\'")
+        return f"{dsn} dbname='{escaped}'"
+    target = parse_target(None)
+    port = f":{target.port}" if target.port else ""
+    host = target.host if not target.host.startswith("/") else ""
+    query = f"?host={quote(target.host, safe='')}" if target.host.startswith("/") else ""
+    return (
+        f"postgresql://{quote(target.user, safe='')}@{host}{port}/{quote(database, safe='')}{query}"
+    )
+
+
+async def create_database(admin_dsn: str | None, name: str, template: str = "template0") -> None:
+    admin = await connect(admin_dsn)
+    try:
+        await admin.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(template)}")
+    finally:
+        await admin.close()
+
+
+async def drop_database(admin_dsn: str | None, name: str) -> None:
+    """Drop ``name``, disconnecting whoever is still in it."""
+    admin = await connect(admin_dsn)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def scratch_database(
+    admin_dsn: str | None, *, template: str = "template0"
+) -> AsyncIterator[str]:
+    """A new empty database on the server of ``admin_dsn``; yields its DSN and drops it
+    afterwards, whatever happens. Never touches an existing database."""
+    name = SCRATCH_PREFIX + secrets.token_hex(6)
+    await create_database(admin_dsn, name, template)
+    try:
+        yield dsn_with_database(admin_dsn, name)
+    finally:
+        await drop_database(admin_dsn, name)
