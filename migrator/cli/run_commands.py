@@ -1,7 +1,354 @@
-"""Commands of the run layer."""
+"""Commands of the run layer: ``new``, ``up``, ``down``, ``status``, ``verify``,
+``baseline``, ``repair``.
+
+Each command parses its options, calls one function of :mod:`migrator.runner.flows`
+(or :mod:`migrator.runner.scaffold`) and renders the result. The runner and asyncpg
+are imported inside the command functions, so ``migrate lint`` never loads them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
 import click
 
-COMMANDS: list[click.Command] = []
+from migrator.cli.context import AppContext
+from migrator.errors import ChecksFailed
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coroutine)
+
+
+def _timeout_options(function: F) -> F:
+    """``--lock-timeout``, ``--statement-timeout``, ``--lock-retries``, ``--lock-wait``."""
+    options = [
+        click.option(
+            "--lock-timeout",
+            metavar="DURATION",
+            help="lock_timeout per migration unless its file says otherwise "
+            "(e.g. 2s, 500ms; 0 = none) [env MIGRATOR_LOCK_TIMEOUT; default 5s].",
+        ),
+        click.option(
+            "--statement-timeout",
+            metavar="DURATION",
+            help="statement_timeout per migration unless its file says otherwise "
+            "[env MIGRATOR_STATEMENT_TIMEOUT; default none].",
+        ),
+        click.option(
+            "--lock-retries",
+            metavar="N",
+            help="retries of a migration that hit lock_timeout [env MIGRATOR_LOCK_RETRIES; "
+            "default 5].",
+        ),
+        click.option(
+            "--lock-wait",
+            metavar="DURATION",
+            help="how long to wait for another runner's migration lock "
+            "[env MIGRATOR_LOCK_WAIT; default 60s].",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _flags(**values: Any) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _run_summary(result: Any, none_text: str) -> str:
+    count = len(result.results)
+    verb = "applied" if result.direction == "up" else "reverted"
+    where = (
+        f"now at version {result.current_version}"
+        if result.current_version is not None
+        else "no migration applied"
+    )
+    if not count:
+        return f"{none_text}; {where}"
+    return f"{verb} {count} migration{'s' if count != 1 else ''}; {where}"
+
+
+@click.command("new")
+@click.argument("name")
+@click.option(
+    "--no-transaction",
+    is_flag=True,
+    help="Write `-- migrate:no-transaction` files (for CREATE INDEX CONCURRENTLY).",
+)
+@click.pass_obj
+def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
+    """Write the next-numbered up/down pair into the migrations directory.
+
+    The version follows the files already there: 004 after 003, a UTC timestamp after
+    14-digit versions, 001 in an empty directory.
+
+    \b
+    Examples:
+      migrate new add_users_table
+      migrate new index_users_email --no-transaction
+    """
+    from migrator.runner.scaffold import create_migration
+
+    settings = app.settings()
+    up, down = create_migration(settings.migrations_dir, name, transactional=not no_transaction)
+    click.echo(f"created {up}")
+    click.echo(f"created {down}")
+
+
+@click.command("up")
+@click.option("--to", "to", type=int, metavar="VERSION", help="Apply up to this version.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue a failed or interrupted no-transaction migration at the statement "
+    "where it stopped.",
+)
+@click.option("--sql", is_flag=True, help="Print what would run; apply nothing.")
+@_timeout_options
+@click.pass_obj
+def up_command(
+    app: AppContext,
+    to: int | None,
+    resume: bool,
+    sql: bool,
+    lock_timeout: str | None,
+    statement_timeout: str | None,
+    lock_retries: str | None,
+    lock_wait: str | None,
+) -> None:
+    """Apply pending migrations, oldest first, each in its own transaction with its
+    ledger row (statement by statement for -- migrate:no-transaction files).
+
+    A lock timeout rolls the migration back and retries it with backoff.
+
+    \b
+    Examples:
+      migrate up                          # everything pending
+      migrate up --to 005                 # up to and including version 5
+      migrate up --sql                    # show the SQL and settings, run nothing
+      migrate up --lock-timeout 2s --lock-retries 10
+      migrate up --resume                 # continue a failed no-transaction migration
+    """
+    from migrator.runner import flows
+    from migrator.runner.plan import render_sql
+    from migrator.runner.report import TextReporter
+
+    settings = app.settings(
+        **_flags(
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
+            lock_retries=lock_retries,
+            lock_wait=lock_wait,
+        )
+    )
+    options = flows.UpOptions(to=to, resume=resume)
+    if sql:
+        click.echo(render_sql(_run(flows.pending_plan(settings, options))), nl=False)
+        return
+    result = _run(flows.up(settings, options, reporter=TextReporter()))
+    click.echo(_run_summary(result, "nothing to apply"))
+
+
+@click.command("down")
+@click.option("--steps", type=int, metavar="N", help="Revert the newest N migrations.")
+@click.option(
+    "--to", "to", type=int, metavar="VERSION", help="Revert everything above VERSION (0: all)."
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue a failed or interrupted no-transaction revert where it stopped.",
+)
+@_timeout_options
+@click.pass_obj
+def down_command(
+    app: AppContext,
+    steps: int | None,
+    to: int | None,
+    resume: bool,
+    lock_timeout: str | None,
+    statement_timeout: str | None,
+    lock_retries: str | None,
+    lock_wait: str | None,
+) -> None:
+    """Revert applied migrations, newest first (one by default).
+
+    Refuses before reverting anything when a migration to revert is up-only or its
+    file is gone.
+
+    \b
+    Examples:
+      migrate down                # the newest applied migration
+      migrate down --steps 3
+      migrate down --to 0         # everything
+    """
+    from migrator.runner import flows
+    from migrator.runner.report import TextReporter
+
+    settings = app.settings(
+        **_flags(
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
+            lock_retries=lock_retries,
+            lock_wait=lock_wait,
+        )
+    )
+    options = flows.DownOptions(steps=steps, to=to, resume=resume)
+    result = _run(flows.down(settings, options, reporter=TextReporter()))
+    click.echo(_run_summary(result, "nothing to revert"))
+
+
+_FORMAT = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+
+
+@click.command("status")
+@_FORMAT
+@click.pass_obj
+def status_command(app: AppContext, output_format: str) -> None:
+    """Show every migration: applied, pending, drifted, failed, partial or missing
+    file; when it was applied, how long it took, its phase. Changes nothing.
+
+    \b
+    Examples:
+      migrate status
+      migrate status --format json | jq '.migrations[] | select(.state == "pending")'
+    """
+    from migrator.runner import flows
+    from migrator.runner.status import render_table
+
+    report = _run(flows.status(app.settings()))
+    if output_format == "json":
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(render_table(report), nl=False)
+
+
+@click.command("verify")
+@_FORMAT
+@click.pass_obj
+def verify_command(app: AppContext, output_format: str) -> None:
+    """Check the ledger against the files and the database: checksum drift, applied
+    versions whose files are gone, pending versions older than the newest applied,
+    failed or partial runs, INVALID indexes. Exit 1 on any problem.
+
+    \b
+    Examples:
+      migrate verify
+      migrate verify --format json
+    """
+    from migrator.runner import flows
+
+    report = _run(flows.verify(app.settings()))
+    if output_format == "json":
+        payload = {
+            "ok": report.ok,
+            "problems": [problem.to_json() for problem in report.problems],
+        }
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        for problem in report.problems:
+            click.echo(f"{problem.kind}: {problem.message}")
+        if report.ok:
+            applied = report.status.count("applied")
+            click.echo(f"ok: {applied} applied migration(s) match their files")
+    if not report.ok:
+        raise ChecksFailed(f"verify found {len(report.problems)} problem(s)")
+
+
+@click.command("baseline")
+@click.argument("version", type=int)
+@click.pass_obj
+def baseline_command(app: AppContext, version: int) -> None:
+    """Adopt an existing database: record every migration up to VERSION as applied
+    without running it. Later `migrate up` runs only what comes after.
+
+    \b
+    Example:
+      migrate baseline 003    # the schema of 001..003 already exists
+    """
+    from migrator.runner import flows
+
+    recorded = _run(flows.baseline(app.settings(), version))
+    if not recorded:
+        click.echo(f"nothing to record: no unrecorded migration up to version {version}")
+        return
+    for migration in recorded:
+        click.echo(f"recorded {migration.label} as applied (not run)")
+    click.echo(f"baseline {version}: {len(recorded)} migration(s) recorded")
+
+
+@click.command("repair")
+@click.argument("version", type=int, required=False)
+@click.option(
+    "--mark-applied",
+    "choice",
+    flag_value="mark-applied",
+    help="The failed migration's changes are all in place: record it as applied.",
+)
+@click.option(
+    "--forget",
+    "choice",
+    flag_value="forget",
+    help="None of its changes are in place: remove its ledger row (counts as not applied).",
+)
+@click.option("--yes", is_flag=True, help="Apply the change (without it: only show it).")
+@click.pass_obj
+def repair_command(app: AppContext, version: int | None, choice: str | None, yes: bool) -> None:
+    """Fix the ledger after a human fixed the database: settle a failed or partial
+    run (--mark-applied or --forget), or record new checksums of changed files.
+    Shows the change; applies it only with --yes. Never changes the schema.
+
+    \b
+    Examples:
+      migrate repair                        # show what would change
+      migrate repair 004 --mark-applied --yes
+      migrate repair 004 --forget --yes
+    """
+    from migrator.runner import flows
+
+    result = _run(
+        flows.repair(
+            app.settings(),
+            version=version,
+            choice=choice,  # type: ignore[arg-type]  # click.Choice-like flag values
+            apply=yes,
+        )
+    )
+    for index in result.invalid_indexes:
+        click.echo(f"note: {index.describe()}: drop it by hand with {index.drop_statement}")
+    if not result.changes:
+        click.echo("nothing to repair: the ledger has no failed run and no drift")
+        return
+    for change in result.changes:
+        click.echo(f"{change.problem}")
+        click.echo(f"  change: {change.change}")
+    if result.applied:
+        click.echo(f"repaired: {len(result.changes)} ledger change(s) applied")
+    else:
+        click.echo("nothing changed yet: run again with --yes to apply")
+
+
+COMMANDS: list[click.Command] = [
+    new_command,
+    up_command,
+    down_command,
+    status_command,
+    verify_command,
+    baseline_command,
+    repair_command,
+]

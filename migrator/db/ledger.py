@@ -1,0 +1,429 @@
+"""The ledger: which versions are applied (one row each) plus an append-only history.
+
+Two tables, both named from configuration and always quoted:
+
+- ``<schema>.<table>`` (default ``public.migrator_ledger``): one row per version that
+  is applied, or whose no-transaction run stopped part-way (``failed``/``partial``).
+- ``<schema>.<table>_history``: one row per event (``up``, ``down``, ``baseline``,
+  ``repair``, ``failure``), never updated or deleted.
+
+The names differ from dbmate's and golang-migrate's ``schema_migrations`` so the tools
+can share a database during a move. Writes that belong to a migration are issued on
+the migration's own connection, inside its transaction when it has one, so a
+migration and its ledger row commit or roll back together.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+import asyncpg
+
+from migrator.config import Settings
+from migrator.db.quoting import quote_ident, quote_qualified
+from migrator.db.records import HistoryEntry, LedgerEntry
+from migrator.errors import UsageError
+from migrator.source.model import Migration, MigrationFile
+
+_ENTRY_COLUMNS = (
+    "version, name, up_checksum, down_checksum, applied_at, applied_by, duration_ms, "
+    "transactional, phase, state, direction, statements_done, statements_total, error, "
+    "progress"
+)
+_HISTORY_COLUMNS = "id, version, name, action, checksum, at, by_whom, duration_ms, detail"
+#: who ran it: the database role plus the OS user and host of the client
+_BY = "current_user || ' via ' || {param}"
+
+
+def client_identity() -> str:
+    """``osuser@host`` of this process, recorded with every ledger write."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+class Ledger:
+    """The two ledger tables of one database, named by ``schema`` and ``table``."""
+
+    def __init__(self, schema: str = "public", table: str = "migrator_ledger") -> None:
+        self.schema = schema
+        self.table = table
+        self.history_table = f"{table}_history"
+        #: quoted ``"schema"."table"`` for SQL
+        self.sql_name = quote_qualified(schema, table)
+        self.history_sql_name = quote_qualified(schema, self.history_table)
+        self.client = client_identity()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Ledger:
+        return cls(settings.ledger_schema, settings.ledger_table)
+
+    @property
+    def display_name(self) -> str:
+        """``schema.table`` for messages."""
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def lock_key(self) -> int:
+        """The advisory-lock key of this ledger: a signed 64-bit hash of its quoted
+        qualified name, so runners on different ledgers never wait for each other."""
+        digest = hashlib.sha256(f"migrator ledger {self.sql_name}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    # -- creation and reading ----------------------------------------------------------
+
+    async def exists(self, conn: asyncpg.Connection) -> bool:
+        found = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", self.sql_name)
+        return bool(found)
+
+    def create_sql(self) -> str:
+        """The DDL that creates both tables (idempotent)."""
+        ledger, history = self.sql_name, self.history_sql_name
+        return f"""
+CREATE TABLE IF NOT EXISTS {ledger} (
+    version          numeric PRIMARY KEY CHECK (version >= 0 AND scale(version) = 0),
+    name             text NOT NULL,
+    up_checksum      text NOT NULL,
+    down_checksum    text,
+    applied_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    applied_by       text NOT NULL DEFAULT current_user,
+    duration_ms      integer,
+    transactional    boolean NOT NULL,
+    phase            text,
+    state            text NOT NULL CHECK (state IN ('applied', 'failed', 'partial')),
+    direction        text NOT NULL DEFAULT 'up' CHECK (direction IN ('up', 'down')),
+    statements_done  integer NOT NULL DEFAULT 0,
+    statements_total integer,
+    error            text,
+    progress         jsonb
+);
+CREATE TABLE IF NOT EXISTS {history} (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    version     numeric NOT NULL,
+    name        text NOT NULL,
+    action      text NOT NULL
+                CHECK (action IN ('up', 'down', 'baseline', 'repair', 'failure')),
+    checksum    text,
+    at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    by_whom     text NOT NULL DEFAULT current_user,
+    duration_ms integer,
+    detail      text
+);
+COMMENT ON TABLE {ledger} IS 'migrator: applied migrations (one row per version)';
+COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
+"""
+
+    async def ensure(self, conn: asyncpg.Connection) -> None:
+        """Create the schema and both tables unless they exist.
+
+        Safe when several processes do it at once: ``CREATE ... IF NOT EXISTS`` can
+        still collide on the catalog's unique indexes when two sessions create the
+        same table concurrently; the loser retries and then finds the table.
+        """
+        if await self.exists(conn):
+            return
+        for attempt in range(3):
+            try:
+                async with conn.transaction():
+                    schema_exists = await conn.fetchval(
+                        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                        self.schema,
+                    )
+                    if not schema_exists:
+                        await conn.execute(
+                            f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}"
+                        )
+                    await conn.execute(self.create_sql())
+                return
+            except (
+                asyncpg.UniqueViolationError,
+                asyncpg.DuplicateObjectError,
+                asyncpg.DuplicateTableError,
+                asyncpg.DuplicateSchemaError,
+            ):
+                if attempt == 2:
+                    raise
+
+    async def entries(self, conn: asyncpg.Connection) -> dict[int, LedgerEntry]:
+        """Every ledger row by version (empty when the ledger does not exist yet)."""
+        if not await self.exists(conn):
+            return {}
+        try:
+            rows = await conn.fetch(
+                f"SELECT {_ENTRY_COLUMNS} FROM {self.sql_name} ORDER BY version"
+            )
+        except asyncpg.UndefinedColumnError:
+            raise UsageError(
+                f"table {self.display_name} exists but is not a migrator ledger",
+                hint="set ledger-schema / ledger-table (or MIGRATOR_LEDGER_TABLE) "
+                "to a name no other tool uses",
+            ) from None
+        return {int(row["version"]): _entry(row) for row in rows}
+
+    async def history(self, conn: asyncpg.Connection) -> list[HistoryEntry]:
+        """The whole history, oldest first (empty when the ledger does not exist)."""
+        if not await self.exists(conn):
+            return []
+        rows = await conn.fetch(
+            f"SELECT {_HISTORY_COLUMNS} FROM {self.history_sql_name} ORDER BY id"
+        )
+        return [
+            HistoryEntry(
+                id=row["id"],
+                version=int(row["version"]),
+                name=row["name"],
+                action=row["action"],
+                checksum=row["checksum"],
+                at=row["at"],
+                by=row["by_whom"],
+                duration_ms=row["duration_ms"],
+                detail=row["detail"],
+            )
+            for row in rows
+        ]
+
+    # -- writes that belong to running a migration ------------------------------------
+
+    async def record_applied(
+        self,
+        conn: asyncpg.Connection,
+        migration: Migration,
+        *,
+        duration_ms: int | None,
+        action: str = "up",
+        detail: str | None = None,
+    ) -> None:
+        """Mark ``migration`` applied (insert or complete its row) and log ``action``."""
+        up = migration.up
+        await conn.execute(
+            f"""
+WITH entry AS (
+    INSERT INTO {self.sql_name} AS l
+        (version, name, up_checksum, down_checksum, applied_at, applied_by, duration_ms,
+         transactional, phase, state, direction, statements_done, statements_total, error)
+    VALUES ($1, $2, $3, $4, clock_timestamp(), {_BY.format(param="$5")}, $6, $7, $8,
+            'applied', 'up', $9, $9, NULL)
+    ON CONFLICT (version) DO UPDATE SET
+        name = EXCLUDED.name, up_checksum = EXCLUDED.up_checksum,
+        down_checksum = EXCLUDED.down_checksum, applied_at = EXCLUDED.applied_at,
+        applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
+        transactional = EXCLUDED.transactional, phase = EXCLUDED.phase,
+        state = 'applied', direction = 'up', statements_done = EXCLUDED.statements_done,
+        statements_total = EXCLUDED.statements_total, error = NULL
+    RETURNING 1
+)
+INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
+                                     detail)
+SELECT $1, $2, $10, $3, {_BY.format(param="$5")}, $6, $11 FROM entry
+""",
+            migration.version,
+            migration.name,
+            up.checksum,
+            migration.down.checksum if migration.down else None,
+            self.client,
+            duration_ms,
+            up.transactional,
+            migration.phase,
+            len(up.statements),
+            action,
+            detail,
+        )
+
+    async def record_reverted(
+        self,
+        conn: asyncpg.Connection,
+        migration: Migration,
+        *,
+        duration_ms: int | None,
+        action: str = "down",
+        detail: str | None = None,
+    ) -> None:
+        """Remove ``migration``'s row (it is no longer applied) and log ``action``."""
+        checksum = migration.down.checksum if migration.down else None
+        await conn.execute(
+            f"""
+WITH gone AS (DELETE FROM {self.sql_name} WHERE version = $1 RETURNING 1)
+INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
+                                     detail)
+VALUES ($1, $2, $3, $4, {_BY.format(param="$5")}, $6, $7)
+""",
+            migration.version,
+            migration.name,
+            action,
+            checksum,
+            self.client,
+            duration_ms,
+            detail,
+        )
+
+    async def record_started(
+        self,
+        conn: asyncpg.Connection,
+        migration: Migration,
+        migration_file: MigrationFile,
+        *,
+        statements_done: int,
+    ) -> None:
+        """A no-transaction run begins: its row says ``partial`` until it ends.
+
+        For a down, the existing row is kept (its checksums say what was applied)."""
+        await conn.execute(
+            f"""
+INSERT INTO {self.sql_name} AS l
+    (version, name, up_checksum, down_checksum, applied_at, applied_by, transactional,
+     phase, state, direction, statements_done, statements_total, error)
+VALUES ($1, $2, $3, $4, clock_timestamp(), {_BY.format(param="$5")}, $6, $7,
+        'partial', $8, $9, $10, NULL)
+ON CONFLICT (version) DO UPDATE SET
+    state = 'partial', direction = EXCLUDED.direction,
+    statements_done = EXCLUDED.statements_done,
+    statements_total = EXCLUDED.statements_total, error = NULL
+""",
+            migration.version,
+            migration.name,
+            migration.up.checksum,
+            migration.down.checksum if migration.down else None,
+            self.client,
+            migration_file.transactional,
+            migration.phase,
+            migration_file.direction,
+            statements_done,
+            len(migration_file.statements),
+        )
+
+    async def record_progress(
+        self, conn: asyncpg.Connection, version: int, statements_done: int
+    ) -> None:
+        """``statements_done`` statements of a no-transaction run have completed."""
+        await conn.execute(
+            f"UPDATE {self.sql_name} SET statements_done = $2 WHERE version = $1",
+            version,
+            statements_done,
+        )
+
+    async def record_failure(
+        self,
+        conn: asyncpg.Connection,
+        migration: Migration,
+        migration_file: MigrationFile,
+        *,
+        error: str,
+        statements_done: int | None,
+    ) -> None:
+        """Log a failed run. With ``statements_done`` (a no-transaction run), its row
+        also becomes ``failed`` at that statement; a transactional failure changes no
+        row (its transaction rolled back), only the history records it."""
+        detail = f"{migration_file.direction}: {error}"
+        async with conn.transaction():
+            if statements_done is not None:
+                await conn.execute(
+                    f"UPDATE {self.sql_name} SET state = 'failed', statements_done = $2, "
+                    "error = $3 WHERE version = $1",
+                    migration.version,
+                    statements_done,
+                    error,
+                )
+            await self._log(
+                conn,
+                migration.version,
+                migration.name,
+                "failure",
+                migration_file.checksum,
+                detail,
+            )
+
+    # -- adopting and repairing --------------------------------------------------------
+
+    async def record_baseline(
+        self, conn: asyncpg.Connection, migrations: Iterable[Migration], baseline: int
+    ) -> None:
+        """Record ``migrations`` as applied without running them (one transaction)."""
+        async with conn.transaction():
+            for migration in migrations:
+                await self.record_applied(
+                    conn,
+                    migration,
+                    duration_ms=None,
+                    action="baseline",
+                    detail=f"baseline {baseline}: recorded as applied without running",
+                )
+
+    async def forget(self, conn: asyncpg.Connection, version: int, name: str, detail: str) -> None:
+        """Delete a row (the migration counts as not applied) and log a repair."""
+        async with conn.transaction():
+            await conn.execute(f"DELETE FROM {self.sql_name} WHERE version = $1", version)
+            await self._log(conn, version, name, "repair", None, detail)
+
+    async def update_checksums(
+        self, conn: asyncpg.Connection, migration: Migration, detail: str
+    ) -> None:
+        """Record the files' current checksums for an applied version; log a repair."""
+        async with conn.transaction():
+            await conn.execute(
+                f"UPDATE {self.sql_name} SET up_checksum = $2, down_checksum = $3 "
+                "WHERE version = $1",
+                migration.version,
+                migration.up.checksum,
+                migration.down.checksum if migration.down else None,
+            )
+            await self._log(
+                conn, migration.version, migration.name, "repair", migration.up.checksum, detail
+            )
+
+    async def set_progress(
+        self, conn: asyncpg.Connection, version: int, progress: dict[str, Any] | None
+    ) -> None:
+        """Store backfill progress (a JSON object) on a version's row."""
+        await conn.execute(
+            f"UPDATE {self.sql_name} SET progress = $2::jsonb WHERE version = $1",
+            version,
+            None if progress is None else json.dumps(progress),
+        )
+
+    async def _log(
+        self,
+        conn: asyncpg.Connection,
+        version: int,
+        name: str,
+        action: str,
+        checksum: str | None,
+        detail: str | None,
+    ) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, "
+            f"detail) VALUES ($1, $2, $3, $4, {_BY.format(param='$5')}, $6)",
+            version,
+            name,
+            action,
+            checksum,
+            self.client,
+            detail,
+        )
+
+
+def _entry(row: asyncpg.Record) -> LedgerEntry:
+    progress = row["progress"]
+    return LedgerEntry(
+        version=int(row["version"]),
+        name=row["name"],
+        up_checksum=row["up_checksum"],
+        down_checksum=row["down_checksum"],
+        applied_at=row["applied_at"],
+        applied_by=row["applied_by"],
+        duration_ms=row["duration_ms"],
+        transactional=row["transactional"],
+        phase=row["phase"],
+        state=row["state"],
+        direction=row["direction"],
+        statements_done=row["statements_done"],
+        statements_total=row["statements_total"],
+        error=row["error"],
+        progress=json.loads(progress) if isinstance(progress, str) else progress,
+    )

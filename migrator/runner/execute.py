@@ -1,0 +1,405 @@
+"""Running planned steps on a connection.
+
+A transactional step is one transaction: ``SET LOCAL lock_timeout`` and
+``statement_timeout``, every statement, the ledger row and its history row; a lock
+timeout (SQLSTATE 55P03) anywhere rolls it all back and the whole migration is tried
+again after a backoff, so a waiting ``ALTER TABLE`` never queues readers for longer
+than one ``lock_timeout``.
+
+A ``-- migrate:no-transaction`` step sends each statement on its own (a string of
+several statements would be one implicit transaction, which ``CONCURRENTLY`` refuses),
+under session-level ``SET lock_timeout`` / ``statement_timeout`` that are reset
+afterwards, and records progress in the ledger after every statement. A statement
+that hit a lock timeout is sent again only when that is safe (see
+:func:`resend_is_safe`).
+
+The per-statement hook (``after_statement``) is awaited on the migrating connection
+right after each statement, inside the transaction for transactional steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import asyncpg
+
+from migrator.config import Settings
+from migrator.db.indexes import InvalidIndex, invalid_indexes
+from migrator.db.ledger import Ledger
+from migrator.db.quoting import quote_ident, quote_qualified
+from migrator.db.records import Direction
+from migrator.durations import format_ms
+from migrator.errors import ConnectionFailed, MigrationFailed
+from migrator.runner.plan import Step, plan_step, setting_statements
+from migrator.runner.recovery import invalid_index_advice
+from migrator.runner.report import Reporter
+from migrator.runner.retry import RetryPolicy
+from migrator.runner.server_errors import is_connection_loss, is_lock_timeout, server_message
+from migrator.source.discovery import require_runnable
+from migrator.source.model import Migration, MigrationFile, MigrationSet
+from migrator.sql import classify
+from migrator.sql.split import Statement
+
+T = TypeVar("T")
+
+#: awaited after each statement on the migrating connection (the dry-run samples locks)
+AfterStatement = Callable[[asyncpg.Connection, MigrationFile, Statement], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """A step that completed: how long its successful attempt took, and how many
+    attempts (lock-timeout retries) it needed."""
+
+    step: Step
+    duration_ms: int
+    attempts: int
+
+
+class _Failed(Exception):
+    """A statement (or, with ``statement=None``, a ledger write) failed."""
+
+    def __init__(self, statement: Statement | None, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.statement = statement
+        self.error = error
+        self.attempts = 1
+        #: for no-transaction steps: statements completed before the failure
+        self.statements_done: int | None = None
+
+
+def _elapsed_ms(began: float) -> int:
+    return round((time.monotonic() - began) * 1000)
+
+
+async def _send(conn: asyncpg.Connection, statement: Statement) -> None:
+    try:
+        await conn.execute(statement.text)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise _Failed(statement, exc) from exc
+
+
+async def _ledger_write(awaitable: Awaitable[None]) -> None:
+    try:
+        await awaitable
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise _Failed(None, exc) from exc
+
+
+async def _quietly(conn: asyncpg.Connection, sql: str) -> None:
+    if conn.is_closed():
+        return
+    with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        await conn.execute(sql)
+
+
+async def _record_done(
+    conn: asyncpg.Connection, ledger: Ledger, step: Step, duration_ms: int
+) -> None:
+    if step.direction == "up":
+        await _ledger_write(ledger.record_applied(conn, step.migration, duration_ms=duration_ms))
+    else:
+        await _ledger_write(ledger.record_reverted(conn, step.migration, duration_ms=duration_ms))
+
+
+async def _pause(
+    step: Step, retry: RetryPolicy, attempt: int, failure: _Failed, reporter: Reporter
+) -> None:
+    delay = retry.delay_before(attempt)
+    line = f", line {failure.statement.line}" if failure.statement else ""
+    reporter.retrying(
+        step,
+        attempt=attempt,
+        attempts=retry.attempts,
+        delay_ms=delay,
+        reason=f"lock timeout ({format_ms(step.lock_timeout_ms)}{line})",
+    )
+    await asyncio.sleep(delay / 1000)
+
+
+async def _run_in_transaction(
+    conn: asyncpg.Connection,
+    step: Step,
+    ledger: Ledger,
+    after_statement: AfterStatement | None,
+) -> int:
+    began = time.monotonic()
+    await conn.execute("BEGIN; " + "; ".join(setting_statements(step, local=True)))
+    try:
+        for statement in step.statements:
+            await _send(conn, statement)
+            if after_statement is not None:
+                await after_statement(conn, step.file, statement)
+        duration = _elapsed_ms(began)
+        await _record_done(conn, ledger, step, duration)
+        await _ledger_write(conn.execute("COMMIT"))
+    except BaseException:
+        await _quietly(conn, "ROLLBACK")
+        raise
+    return duration
+
+
+async def _with_lock_retries(
+    attempt_once: Callable[[], Awaitable[T]],
+    *,
+    step: Step,
+    retry: RetryPolicy,
+    reporter: Reporter,
+    may_retry: Callable[[], Awaitable[bool]] | None = None,
+) -> tuple[T, int]:
+    """Run ``attempt_once`` until it succeeds, retrying after a lock timeout (when
+    ``may_retry`` agrees) with backoff; returns its result and the attempts used."""
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            return await attempt_once(), attempt
+        except _Failed as failure:
+            failure.attempts = attempt
+            if (
+                is_lock_timeout(failure.error)
+                and attempt < retry.attempts
+                and (may_retry is None or await may_retry())
+            ):
+                await _pause(step, retry, attempt, failure, reporter)
+                continue
+            raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def _transactional(
+    conn: asyncpg.Connection,
+    step: Step,
+    ledger: Ledger,
+    retry: RetryPolicy,
+    reporter: Reporter,
+    after_statement: AfterStatement | None,
+) -> StepResult:
+    duration, attempts = await _with_lock_retries(
+        lambda: _run_in_transaction(conn, step, ledger, after_statement),
+        step=step,
+        retry=retry,
+        reporter=reporter,
+    )
+    return StepResult(step, duration, attempts)
+
+
+async def resend_is_safe(conn: asyncpg.Connection, statement: Statement) -> bool:
+    """Whether a no-transaction statement that failed with a lock timeout may be sent
+    again.
+
+    A single statement outside a transaction block is atomic: if it failed, it changed
+    nothing, so sending it again is safe. The exceptions commit work in several
+    transactions of their own: ``CREATE INDEX CONCURRENTLY`` (leaves an INVALID index
+    once its catalog entry exists), ``REINDEX ... CONCURRENTLY`` and ``DETACH
+    PARTITION ... CONCURRENTLY``. A concurrent index build is still retried when the
+    index it names does not exist (it timed out before creating anything). Nothing is
+    retried inside a transaction block the file opened itself.
+    """
+    if conn.is_in_transaction():
+        return False
+    parsed = classify.statement_node(statement.text)
+    if parsed is None:
+        return False
+    kind, fields = parsed
+    if kind == "TransactionStmt":
+        return False
+    if kind in ("ReindexStmt", "AlterTableStmt"):
+        return classify.non_transactional_reason(statement.text) is None
+    if kind == "IndexStmt" and fields.get("concurrent"):
+        name = fields.get("idxname")
+        if not name:
+            return False
+        schema = (fields.get("relation") or {}).get("schemaname")
+        qualified = quote_qualified(schema, name) if schema else quote_ident(name)
+        exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", qualified)
+        return not exists
+    return True
+
+
+async def _statement_by_statement(
+    conn: asyncpg.Connection,
+    step: Step,
+    ledger: Ledger,
+    retry: RetryPolicy,
+    reporter: Reporter,
+    after_statement: AfterStatement | None,
+) -> StepResult:
+    began = time.monotonic()
+    attempts = 1
+    done = step.start_at
+    await conn.execute("; ".join(setting_statements(step, local=False)))
+    try:
+        await _ledger_write(
+            ledger.record_started(conn, step.migration, step.file, statements_done=done)
+        )
+        for statement in step.statements:
+            _, used = await _with_lock_retries(
+                functools.partial(_send, conn, statement),
+                step=step,
+                retry=retry,
+                reporter=reporter,
+                may_retry=functools.partial(resend_is_safe, conn, statement),
+            )
+            attempts = max(attempts, used)
+            if after_statement is not None:
+                await after_statement(conn, step.file, statement)
+            done += 1
+            await _ledger_write(ledger.record_progress(conn, step.version, done))
+            reporter.statement_finished(step, statement)
+        duration = _elapsed_ms(began)
+        await _record_done(conn, ledger, step, duration)
+    except _Failed as failure:
+        failure.statements_done = done
+        raise
+    finally:
+        await _quietly(conn, "RESET lock_timeout; RESET statement_timeout")
+    return StepResult(step, duration, attempts)
+
+
+def _verb(direction: Direction) -> str:
+    return "applying" if direction == "up" else "reverting"
+
+
+def _where(step: Step, failure: _Failed) -> str:
+    if failure.statement is None:
+        return f"{step.file.path} (writing the ledger)"
+    return f"{step.file.path}:{failure.statement.line}"
+
+
+def _connection_lost(step: Step, failure: _Failed) -> ConnectionFailed:
+    if step.transactional:
+        state = "nothing from this migration was committed"
+    else:
+        done = failure.statements_done or 0
+        state = (
+            f"{done} of its statements had completed; the ledger marks it partial, "
+            f"see `migrate status`, then `migrate {step.direction} --resume` or "
+            "`migrate repair`"
+        )
+    return ConnectionFailed(
+        f"{_where(step, failure)}: lost the connection while {_verb(step.direction)} "
+        f"{step.label}: {server_message(failure.error)}",
+        hint=f"{state}; reconnect and run `migrate {step.direction}` again",
+    )
+
+
+def _migration_failed(step: Step, failure: _Failed, invalid: list[InvalidIndex]) -> MigrationFailed:
+    message = (
+        f"{_where(step, failure)}: {_verb(step.direction)} {step.label} failed: "
+        f"{server_message(failure.error)}"
+    )
+    if is_lock_timeout(failure.error):
+        message += (
+            f" (lock_timeout {format_ms(step.lock_timeout_ms)}, {failure.attempts} attempt(s))"
+        )
+    again = f"`migrate {step.direction}`"
+    if step.transactional:
+        if is_lock_timeout(failure.error):
+            hint = (
+                "nothing was changed (its transaction rolled back); another session held "
+                f"a conflicting lock: run {again} again when it is quieter, or raise "
+                "lock-timeout / lock-retries"
+            )
+        else:
+            hint = (
+                "nothing was changed (its transaction rolled back); fix the migration and "
+                f"run {again} again"
+            )
+        return MigrationFailed(message, hint=hint)
+    done = failure.statements_done or 0
+    parts = [
+        f"{done} statement(s) before it completed and stay; the ledger marks "
+        f"{step.label} failed: fix the cause, then `migrate {step.direction} --resume` "
+        "to continue from this statement, or finish or undo it by hand and run "
+        f"`migrate repair {step.version} --mark-applied` or `--forget`"
+    ]
+    if invalid:
+        parts.append(invalid_index_advice(invalid))
+    return MigrationFailed(message, hint="; ".join(parts))
+
+
+async def execute_step(
+    conn: asyncpg.Connection,
+    step: Step,
+    *,
+    ledger: Ledger,
+    retry: RetryPolicy,
+    reporter: Reporter | None = None,
+    after_statement: AfterStatement | None = None,
+) -> StepResult:
+    """Run one planned step with its ledger writes; raise :class:`MigrationFailed`
+    (SQL error, or lock timeout after every retry) or :class:`ConnectionFailed`."""
+    reporter = reporter or Reporter()
+    reporter.step_started(step)
+    run = _transactional if step.transactional else _statement_by_statement
+    try:
+        result = await run(conn, step, ledger, retry, reporter, after_statement)
+    except _Failed as failure:
+        if conn.is_closed() or is_connection_loss(failure.error):
+            raise _connection_lost(step, failure) from None
+        if conn.is_in_transaction():
+            await _quietly(conn, "ROLLBACK")
+        invalid: list[InvalidIndex] = []
+        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            if not step.transactional:
+                invalid = await invalid_indexes(conn)
+            await ledger.record_failure(
+                conn,
+                step.migration,
+                step.file,
+                error=server_message(failure.error),
+                statements_done=None if step.transactional else failure.statements_done,
+            )
+        raise _migration_failed(step, failure, invalid) from None
+    reporter.step_finished(result)
+    return result
+
+
+async def apply_migration(
+    conn: asyncpg.Connection,
+    migration: Migration,
+    direction: Direction = "up",
+    *,
+    settings: Settings,
+    ledger: Ledger | None = None,
+    reporter: Reporter | None = None,
+    after_statement: AfterStatement | None = None,
+) -> StepResult:
+    """Apply (``up``) or revert (``down``) ONE migration on ``conn``, with the same
+    transaction, timeout, retry and ledger rules as ``migrate up``/``down``.
+
+    Creates the ledger if needed; does not take the migration lock and does not look
+    at other migrations (the dry-run's up/down/up stairway calls this on a database it
+    owns). Raises :class:`SourceError` when the files cannot run as written.
+    """
+    ledger = ledger or Ledger.from_settings(settings)
+    require_runnable(MigrationSet(migration.up.path.parent, (migration,)), [migration])
+    try:
+        await ledger.ensure(conn)
+    except (asyncpg.PostgresError, OSError) as exc:
+        raise MigrationFailed(
+            f"cannot create the ledger {ledger.display_name}: {server_message(exc)}"
+        ) from None
+    step = plan_step(migration, direction, settings)
+    return await execute_step(
+        conn,
+        step,
+        ledger=ledger,
+        retry=RetryPolicy.from_settings(settings),
+        reporter=reporter,
+        after_statement=after_statement,
+    )
+
+
+__all__ = [
+    "AfterStatement",
+    "StepResult",
+    "apply_migration",
+    "execute_step",
+    "resend_is_safe",
+]

@@ -1,0 +1,323 @@
+"""The run commands as functions: :func:`up`, :func:`down`, :func:`pending_plan`
+(``up --sql``), :func:`status`, :func:`verify`, :func:`baseline`, :func:`repair`.
+
+Each one discovers the files, opens one connection, and (when it changes anything)
+takes the migration lock before it reads the ledger, so the plan is made from the
+ledger as it is while no other runner can change it. Progress goes to a
+:class:`Reporter`; results come back as values for the CLI (or any caller) to render.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from migrator.config import Settings
+from migrator.db.connection import connect
+from migrator.db.indexes import InvalidIndex, invalid_indexes
+from migrator.db.ledger import Ledger
+from migrator.db.lock import migration_lock
+from migrator.db.records import Direction, LedgerEntry
+from migrator.errors import ConnectionFailed, MigrationFailed, RefusedState
+from migrator.runner.execute import AfterStatement, StepResult, execute_step
+from migrator.runner.plan import Plan, plan_down, plan_up
+from migrator.runner.recovery import RepairChange, RepairChoice, plan_repair
+from migrator.runner.report import Reporter
+from migrator.runner.server_errors import is_connection_loss, server_message
+from migrator.runner.status import StatusReport, VerifyProblem, build_status, verify_problems
+from migrator.source.discovery import discover, require_runnable
+from migrator.source.model import Migration, MigrationSet
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    #: apply pending migrations up to and including this version
+    to: int | None = None
+    #: continue a failed or interrupted no-transaction migration where it stopped
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class DownOptions:
+    #: how many applied migrations to revert (default 1)
+    steps: int | None = None
+    #: revert every applied migration above this version (0: all)
+    to: int | None = None
+    #: continue a failed or interrupted no-transaction revert where it stopped
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What an ``up`` or ``down`` run did."""
+
+    direction: Direction
+    results: tuple[StepResult, ...]
+    notes: tuple[str, ...] = ()
+    #: newest applied version after the run
+    current_version: int | None = None
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    status: StatusReport
+    problems: tuple[VerifyProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    changes: tuple[RepairChange, ...]
+    applied: bool
+    #: INVALID indexes to drop by hand (repair never touches the schema)
+    invalid_indexes: tuple[InvalidIndex, ...] = field(default=())
+
+
+def load_migrations(settings: Settings) -> MigrationSet:
+    """Discover the migrations; raise :class:`SourceError` (exit 2) on any directory
+    problem (each with its path)."""
+    migration_set = discover(settings.migrations_dir)
+    require_runnable(migration_set, [])
+    return migration_set
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    if conn.is_closed():
+        return
+    try:
+        await asyncio.wait_for(conn.close(), timeout=5)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+        conn.terminate()
+
+
+@contextlib.asynccontextmanager
+async def database_session(
+    settings: Settings, *, locked: bool, reporter: Reporter | None = None
+) -> AsyncIterator[tuple[asyncpg.Connection, Ledger]]:
+    """A connection and the ledger; with ``locked``, the migration lock is held and the
+    ledger exists. Database errors outside a migration become one-line errors."""
+    reporter = reporter or Reporter()
+    ledger = Ledger.from_settings(settings)
+    conn = await connect(settings)
+    what = f"ledger {ledger.display_name}"
+    try:
+        if locked:
+            async with migration_lock(
+                conn,
+                ledger.lock_key,
+                wait_ms=settings.lock_wait,
+                what=what,
+                on_wait=lambda holder: reporter.lock_waiting(what, holder),
+            ):
+                await ledger.ensure(conn)
+                yield conn, ledger
+        else:
+            yield conn, ledger
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        if conn.is_closed() or is_connection_loss(exc):
+            raise ConnectionFailed(
+                f"lost the connection to the database: {server_message(exc)}",
+                hint="check the server and run the command again",
+            ) from None
+        raise MigrationFailed(
+            f"database error on {what}: {server_message(exc)}",
+            hint="check the role's privileges on the ledger's schema",
+        ) from None
+    finally:
+        await _close(conn)
+
+
+async def _unfinished_indexes(
+    conn: asyncpg.Connection, entries: dict[int, LedgerEntry]
+) -> list[InvalidIndex]:
+    if any(entry.unfinished for entry in entries.values()):
+        return await invalid_indexes(conn)
+    return []
+
+
+async def _current_version(conn: asyncpg.Connection, ledger: Ledger) -> int | None:
+    entries = await ledger.entries(conn)
+    return max((v for v, e in entries.items() if not e.unfinished), default=None)
+
+
+Planner = Callable[[MigrationSet, dict[int, LedgerEntry], list[InvalidIndex]], Plan]
+
+
+async def _locked_run(
+    settings: Settings,
+    planner: Planner,
+    reporter: Reporter | None,
+    after_statement: AfterStatement | None,
+) -> RunResult:
+    """Discover, connect, lock, read the ledger, plan, and execute the plan."""
+    reporter = reporter or Reporter()
+    migration_set = load_migrations(settings)
+    async with database_session(settings, locked=True, reporter=reporter) as (conn, ledger):
+        entries = await ledger.entries(conn)
+        plan = planner(migration_set, entries, await _unfinished_indexes(conn, entries))
+        for note in plan.notes:
+            reporter.note(note)
+        results = []
+        for step in plan.steps:
+            results.append(
+                await execute_step(
+                    conn,
+                    step,
+                    ledger=ledger,
+                    retry=plan.retry,
+                    reporter=reporter,
+                    after_statement=after_statement,
+                )
+            )
+        current = await _current_version(conn, ledger)
+    return RunResult(plan.direction, tuple(results), plan.notes, current)
+
+
+async def up(
+    settings: Settings,
+    options: UpOptions | None = None,
+    *,
+    reporter: Reporter | None = None,
+    after_statement: AfterStatement | None = None,
+) -> RunResult:
+    """Apply pending migrations, oldest first, each exactly once (see
+    :func:`~migrator.runner.plan.plan_up` for what is chosen and refused)."""
+    chosen = options or UpOptions()
+    return await _locked_run(
+        settings,
+        lambda migration_set, entries, invalid: plan_up(
+            migration_set,
+            entries,
+            settings,
+            to=chosen.to,
+            resume=chosen.resume,
+            invalid_indexes=invalid,
+        ),
+        reporter,
+        after_statement,
+    )
+
+
+async def down(
+    settings: Settings,
+    options: DownOptions | None = None,
+    *,
+    reporter: Reporter | None = None,
+    after_statement: AfterStatement | None = None,
+) -> RunResult:
+    """Revert applied migrations, newest first (one by default; see
+    :func:`~migrator.runner.plan.plan_down`)."""
+    chosen = options or DownOptions()
+    return await _locked_run(
+        settings,
+        lambda migration_set, entries, invalid: plan_down(
+            migration_set,
+            entries,
+            settings,
+            steps=chosen.steps,
+            to=chosen.to,
+            resume=chosen.resume,
+            invalid_indexes=invalid,
+        ),
+        reporter,
+        after_statement,
+    )
+
+
+async def pending_plan(settings: Settings, options: UpOptions | None = None) -> Plan:
+    """What ``up`` would run now (``up --sql``): reads the ledger, takes no lock,
+    creates and changes nothing."""
+    options = options or UpOptions()
+    migration_set = load_migrations(settings)
+    async with database_session(settings, locked=False) as (conn, ledger):
+        entries = await ledger.entries(conn)
+        invalid = await _unfinished_indexes(conn, entries)
+    return plan_up(
+        migration_set,
+        entries,
+        settings,
+        to=options.to,
+        resume=options.resume,
+        invalid_indexes=invalid,
+    )
+
+
+async def status(settings: Settings) -> StatusReport:
+    """Every migration's state (read-only; a missing ledger means all pending)."""
+    migration_set = load_migrations(settings)
+    async with database_session(settings, locked=False) as (conn, ledger):
+        entries = await ledger.entries(conn)
+    return build_status(migration_set, entries, ledger.display_name)
+
+
+async def verify(settings: Settings) -> VerifyReport:
+    """Check the ledger against the files and the schema (read-only)."""
+    migration_set = load_migrations(settings)
+    async with database_session(settings, locked=False) as (conn, ledger):
+        entries = await ledger.entries(conn)
+        invalid = await invalid_indexes(conn)
+    report = build_status(migration_set, entries, ledger.display_name)
+    return VerifyReport(report, tuple(verify_problems(migration_set, entries, invalid)))
+
+
+async def baseline(settings: Settings, version: int) -> list[Migration]:
+    """Record every migration up to ``version`` that is not in the ledger as applied,
+    without running it (adopting an existing database). Returns those migrations."""
+    migration_set = load_migrations(settings)
+    async with database_session(settings, locked=True) as (conn, ledger):
+        entries = await ledger.entries(conn)
+        unfinished = [entry for entry in entries.values() if entry.unfinished]
+        if unfinished:
+            raise RefusedState(
+                f"cannot baseline: version {unfinished[0].version} has an unfinished run",
+                hint="resolve it first (`migrate status`, `migrate repair`)",
+            )
+        chosen = [
+            migration
+            for migration in migration_set.migrations
+            if migration.version <= version and migration.version not in entries
+        ]
+        await ledger.record_baseline(conn, chosen, version)
+    return chosen
+
+
+async def repair(
+    settings: Settings,
+    *,
+    version: int | None = None,
+    choice: RepairChoice | None = None,
+    apply: bool = False,
+) -> RepairResult:
+    """Compute the ledger changes ``repair`` proposes; with ``apply``, make them (in
+    one transaction, under the migration lock). Never touches the schema."""
+    migration_set = load_migrations(settings)
+    async with database_session(settings, locked=apply) as (conn, ledger):
+        entries = await ledger.entries(conn)
+        changes = plan_repair(migration_set, entries, version=version, choice=choice)
+        invalid = await invalid_indexes(conn)
+        if apply and changes:
+            async with conn.transaction():
+                for change in changes:
+                    detail = f"repair: {change.change}"
+                    if change.kind == "forget":
+                        await ledger.forget(conn, change.version, change.name, detail)
+                    elif change.kind == "mark-applied":
+                        assert change.migration is not None
+                        await ledger.record_applied(
+                            conn,
+                            change.migration,
+                            duration_ms=None,
+                            action="repair",
+                            detail=detail,
+                        )
+                    else:
+                        assert change.migration is not None
+                        await ledger.update_checksums(conn, change.migration, detail)
+    return RepairResult(tuple(changes), apply and bool(changes), tuple(invalid))

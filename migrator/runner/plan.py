@@ -1,0 +1,333 @@
+"""What ``up`` and ``down`` will do, decided before anything runs.
+
+Planning is pure: it takes the parsed migrations, the ledger rows and the settings,
+and returns a :class:`Plan` value: which migrations, in which order, which
+statements, with which ``lock_timeout`` / ``statement_timeout``, inside a transaction
+or statement by statement. ``migrate up --sql`` prints it (:func:`render_sql`); the
+executor runs it; tests inspect it.
+
+Timeouts resolve as: the file's directive > flag > environment > ``[tool.migrator]``
+> default (the last four are already folded into :class:`Settings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from migrator.config import Settings
+from migrator.db.indexes import InvalidIndex
+from migrator.db.records import Direction, LedgerEntry
+from migrator.durations import format_ms
+from migrator.errors import RefusedState, UsageError
+from migrator.runner.recovery import unfinished_refusal
+from migrator.runner.retry import RetryPolicy
+from migrator.source.discovery import require_runnable
+from migrator.source.model import Migration, MigrationFile, MigrationSet
+from migrator.sql import classify
+from migrator.sql.split import Statement
+
+
+@dataclass(frozen=True)
+class Step:
+    """One migration to apply or revert."""
+
+    migration: Migration
+    direction: Direction
+    lock_timeout_ms: int
+    statement_timeout_ms: int
+    #: resume: the 0-based index of the first statement to run
+    start_at: int = 0
+
+    @property
+    def file(self) -> MigrationFile:
+        if self.direction == "up":
+            return self.migration.up
+        if self.migration.down is None:
+            raise UsageError(f"{self.migration.label} is up-only")
+        return self.migration.down
+
+    @property
+    def transactional(self) -> bool:
+        return self.file.transactional
+
+    @property
+    def statements(self) -> tuple[Statement, ...]:
+        """The statements this step sends (all of them unless resuming)."""
+        return self.file.statements[self.start_at :]
+
+    @property
+    def label(self) -> str:
+        return self.migration.label
+
+    @property
+    def version(self) -> int:
+        return self.migration.version
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The steps of one ``up`` or ``down`` run, and what the user should know."""
+
+    direction: Direction
+    steps: tuple[Step, ...]
+    retry: RetryPolicy
+    #: warnings that do not stop the run (drift, out-of-order versions, ...)
+    notes: tuple[str, ...] = field(default=())
+
+
+def plan_step(
+    migration: Migration,
+    direction: Direction,
+    settings: Settings,
+    *,
+    start_at: int = 0,
+) -> Step:
+    """The step that applies (``up``) or reverts (``down``) one migration."""
+    if direction == "down" and migration.down is None:
+        raise RefusedState(
+            f"{migration.label} is up-only ({migration.up.path.name} has no .down.sql): "
+            "it cannot be reverted",
+            hint="write the down file, or revert by hand and `migrate repair --forget "
+            f"{migration.version}`",
+        )
+    migration_file = migration.up if direction == "up" else migration.down
+    assert migration_file is not None
+    directives = migration_file.directives
+    return Step(
+        migration=migration,
+        direction=direction,
+        lock_timeout_ms=(
+            directives.lock_timeout_ms
+            if directives.lock_timeout_ms is not None
+            else settings.lock_timeout
+        ),
+        statement_timeout_ms=(
+            directives.statement_timeout_ms
+            if directives.statement_timeout_ms is not None
+            else settings.statement_timeout
+        ),
+        start_at=start_at,
+    )
+
+
+def ledger_notes(migration_set: MigrationSet, entries: Mapping[int, LedgerEntry]) -> list[str]:
+    """Warnings about the ledger that ``up`` reports but does not stop for."""
+    notes = []
+    files = migration_set.by_version()
+    for version, entry in entries.items():
+        migration = files.get(version)
+        if migration is None:
+            notes.append(f"version {version} ({entry.name}) is in the ledger but its file is gone")
+        elif entry.state == "applied" and entry.up_checksum != migration.up.checksum:
+            notes.append(
+                f"{migration.up.path} changed after it was applied (checksum drift); "
+                "run `migrate verify`"
+            )
+    return notes
+
+
+def _resumed_steps(
+    migration_set: MigrationSet,
+    entries: Mapping[int, LedgerEntry],
+    settings: Settings,
+    direction: Direction,
+    resume: bool,
+    invalid: Sequence[InvalidIndex],
+) -> list[Step]:
+    """The steps that finish unfinished no-transaction runs (``--resume``); without
+    ``resume``, an unfinished run is refused with the ways out."""
+    unfinished = [entry for entry in entries.values() if entry.unfinished]
+    if unfinished and not resume:
+        first = unfinished[0]
+        raise unfinished_refusal(
+            first, migration_set.by_version().get(first.version), invalid, attempted=direction
+        )
+    return [
+        _resume_step(entry, migration_set, settings, direction, invalid) for entry in unfinished
+    ]
+
+
+def _invalid_index_in_the_way(step: Step, invalid: Sequence[InvalidIndex]) -> InvalidIndex | None:
+    """The INVALID index that the statement a resume starts with would build again
+    (``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` would even skip it silently)."""
+    if not step.statements:
+        return None
+    parsed = classify.statement_node(step.statements[0].text)
+    if parsed is None or parsed[0] != "IndexStmt":
+        return None
+    fields = parsed[1]
+    name = fields.get("idxname")
+    schema = (fields.get("relation") or {}).get("schemaname")
+    for index in invalid:
+        if index.name == name and (schema is None or index.schema == schema):
+            return index
+    return None
+
+
+def _resume_step(
+    entry: LedgerEntry,
+    migration_set: MigrationSet,
+    settings: Settings,
+    direction: Direction,
+    invalid: Sequence[InvalidIndex],
+) -> Step:
+    migration = migration_set.by_version().get(entry.version)
+    if entry.direction != direction:
+        raise unfinished_refusal(entry, migration, invalid, attempted=f"{direction} --resume")
+    if migration is None:
+        raise RefusedState(
+            f"cannot resume version {entry.version} ({entry.name}): its file is gone",
+            hint=f"restore the file, or `migrate repair --forget {entry.version}`",
+        )
+    step = plan_step(migration, direction, settings, start_at=entry.statements_done)
+    if step.transactional:
+        raise RefusedState(
+            f"cannot resume {step.file.path}: it no longer says -- migrate:no-transaction, "
+            "so it would run again from the start",
+            hint="restore the directive, or use `migrate repair`",
+        )
+    blocking = _invalid_index_in_the_way(step, invalid)
+    if blocking is not None:
+        raise RefusedState(
+            f"cannot resume {step.file.path}: its next statement (line "
+            f"{step.statements[0].line}) builds index {blocking.name}, and the failed "
+            f"build left it INVALID",
+            hint=f"drop it first with: {blocking.drop_statement}",
+        )
+    if entry.statements_done > len(step.file.statements):
+        raise RefusedState(
+            f"cannot resume {step.file.path}: the ledger says {entry.statements_done} "
+            f"statements completed but the file now has {len(step.file.statements)}",
+            hint="use `migrate repair --mark-applied` or `--forget`",
+        )
+    return step
+
+
+def plan_up(
+    migration_set: MigrationSet,
+    entries: Mapping[int, LedgerEntry],
+    settings: Settings,
+    *,
+    to: int | None = None,
+    resume: bool = False,
+    invalid_indexes: Sequence[InvalidIndex] = (),
+) -> Plan:
+    """Pending migrations (up to ``to``), oldest first.
+
+    Refuses (:class:`RefusedState`) while a no-transaction run is unfinished, unless
+    ``resume``: then that migration continues from its first statement that did not
+    complete. Raises :class:`SourceError` when a file to run has problems.
+    """
+    notes = ledger_notes(migration_set, entries)
+    steps = _resumed_steps(migration_set, entries, settings, "up", resume, invalid_indexes)
+    if resume and not steps:
+        notes.append("nothing to resume: no failed or partial run in the ledger")
+    newest_applied = max(entries, default=None)
+    pending = [
+        migration
+        for migration in migration_set.migrations
+        if migration.version not in entries and (to is None or migration.version <= to)
+    ]
+    for migration in pending:
+        if newest_applied is not None and migration.version < newest_applied:
+            notes.append(
+                f"{migration.label} is older than the newest applied version "
+                f"{newest_applied}; applying it out of order"
+            )
+        steps.append(plan_step(migration, "up", settings))
+    require_runnable(migration_set, [step.migration for step in steps])
+    return Plan("up", tuple(steps), RetryPolicy.from_settings(settings), tuple(notes))
+
+
+def plan_down(
+    migration_set: MigrationSet,
+    entries: Mapping[int, LedgerEntry],
+    settings: Settings,
+    *,
+    steps: int | None = None,
+    to: int | None = None,
+    resume: bool = False,
+    invalid_indexes: Sequence[InvalidIndex] = (),
+) -> Plan:
+    """Applied migrations to revert, newest first: ``steps`` of them (default 1), or
+    every one above version ``to`` (``to=0``: all). Refuses before anything runs when
+    one of them is up-only or its file is gone."""
+    if steps is not None and to is not None:
+        raise UsageError("give either --steps or --to, not both")
+    if steps is not None and steps < 1:
+        raise UsageError(f"--steps must be 1 or more (got {steps})")
+    planned = _resumed_steps(migration_set, entries, settings, "down", resume, invalid_indexes)
+    applied = sorted(
+        (entry for entry in entries.values() if entry.state == "applied"),
+        key=lambda entry: entry.version,
+        reverse=True,
+    )
+    if to is not None:
+        chosen = [entry for entry in applied if entry.version > to]
+    elif planned:
+        chosen = []  # resuming finishes the interrupted revert and stops there
+    else:
+        chosen = applied[: steps or 1]
+    files = migration_set.by_version()
+    for entry in chosen:
+        migration = files.get(entry.version)
+        if migration is None:
+            raise RefusedState(
+                f"cannot revert version {entry.version} ({entry.name}): its file is gone",
+                hint="restore the .up.sql/.down.sql pair from version control",
+            )
+        planned.append(plan_step(migration, "down", settings))
+    require_runnable(migration_set, [step.migration for step in planned])
+    return Plan("down", tuple(planned), RetryPolicy.from_settings(settings))
+
+
+def _setting_literal(ms: int) -> str:
+    return "0" if ms == 0 else f"'{format_ms(ms)}'"
+
+
+def setting_statements(step: Step, *, local: bool) -> list[str]:
+    """The ``SET [LOCAL]`` statements a step runs under."""
+    scope = "SET LOCAL" if local else "SET"
+    return [
+        f"{scope} lock_timeout = {_setting_literal(step.lock_timeout_ms)}",
+        f"{scope} statement_timeout = {_setting_literal(step.statement_timeout_ms)}",
+    ]
+
+
+def render_sql(plan: Plan) -> str:
+    """The plan as SQL a reviewer can read: transaction boundaries, settings, each
+    statement with its file and line, and where the ledger is written."""
+    retry = plan.retry
+    lines = [
+        f"-- migrate {plan.direction}: {len(plan.steps)} migration(s)",
+        f"-- on lock timeout: up to {retry.retries} retries, backoff "
+        f"{format_ms(retry.delay_ms)} doubling to {format_ms(retry.max_delay_ms)}, with jitter",
+    ]
+    lines.extend(f"-- note: {note}" for note in plan.notes)
+    for step in plan.steps:
+        path = step.file.path
+        lines.append("")
+        mode = "in one transaction" if step.transactional else "no transaction"
+        resume = f", resuming at statement {step.start_at + 1}" if step.start_at else ""
+        lines.append(f"-- {step.direction} {step.label} ({path}; {mode}{resume})")
+        if step.transactional:
+            lines.append("BEGIN;")
+            lines.extend(f"{sql};" for sql in setting_statements(step, local=True))
+        else:
+            lines.extend(f"{sql};" for sql in setting_statements(step, local=False))
+        total = len(step.file.statements)
+        for statement in step.statements:
+            lines.append(
+                f"-- statement {statement.index + 1}/{total}, {path.name}:{statement.line}"
+            )
+            lines.append(f"{statement.text};")
+        change = "record as applied" if step.direction == "up" else "remove from the ledger"
+        lines.append(f"-- ledger: {change} (version {step.version})")
+        if step.transactional:
+            lines.append("COMMIT;")
+        else:
+            lines.extend(["RESET lock_timeout;", "RESET statement_timeout;"])
+    if not plan.steps:
+        lines.append("-- nothing to do")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,80 @@
+"""Progress reporting: the runner tells a :class:`Reporter` what happens; it never
+prints. The CLI passes a :class:`TextReporter` on stderr; other callers (dry-run,
+tests) pass their own or the silent base class.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+from migrator.durations import format_ms
+
+if TYPE_CHECKING:
+    from migrator.runner.execute import StepResult
+    from migrator.runner.plan import Step
+    from migrator.sql.split import Statement
+
+
+class Reporter:
+    """Receives runner events. Every method does nothing here; override what you need."""
+
+    def lock_waiting(self, what: str, holder: str | None) -> None:
+        """Another runner holds the migration lock; we are polling for it."""
+
+    def step_started(self, step: Step) -> None:
+        """A migration is about to run (``step.direction`` says which way)."""
+
+    def statement_finished(self, step: Step, statement: Statement) -> None:
+        """A statement of a no-transaction migration completed (and was recorded)."""
+
+    def step_finished(self, result: StepResult) -> None:
+        """A migration completed and its ledger row is committed."""
+
+    def retrying(
+        self, step: Step, *, attempt: int, attempts: int, delay_ms: int, reason: str
+    ) -> None:
+        """Attempt ``attempt`` of ``attempts`` hit a lock timeout; retrying after a pause."""
+
+    def note(self, text: str) -> None:
+        """Something the user should know that does not stop the run (drift, ...)."""
+
+
+class TextReporter(Reporter):
+    """One plain line per event, on ``stream`` (stderr by default)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    def _line(self, text: str) -> None:
+        stream = self.stream or sys.stderr
+        print(text, file=stream, flush=True)
+
+    def lock_waiting(self, what: str, holder: str | None) -> None:
+        self._line(f"waiting for the migration lock of {what} (held by {holder or 'another run'})")
+
+    def step_started(self, step: Step) -> None:
+        if not step.transactional:
+            verb = "applying" if step.direction == "up" else "reverting"
+            resume = f" from statement {step.start_at + 1}" if step.start_at else ""
+            self._line(f"{verb} {step.label} (no transaction){resume}")
+
+    def statement_finished(self, step: Step, statement: Statement) -> None:
+        total = len(step.file.statements)
+        self._line(f"  statement {statement.index + 1}/{total} done (line {statement.line})")
+
+    def step_finished(self, result: StepResult) -> None:
+        verb = "applied" if result.step.direction == "up" else "reverted"
+        retries = f", after {result.attempts} attempts" if result.attempts > 1 else ""
+        self._line(f"{verb} {result.step.label} ({result.duration_ms} ms{retries})")
+
+    def retrying(
+        self, step: Step, *, attempt: int, attempts: int, delay_ms: int, reason: str
+    ) -> None:
+        self._line(
+            f"{step.label}: {reason} (attempt {attempt} of {attempts}); "
+            f"retrying in {format_ms(delay_ms)}"
+        )
+
+    def note(self, text: str) -> None:
+        self._line(f"note: {text}")

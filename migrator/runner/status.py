@@ -1,0 +1,247 @@
+"""Where each migration stands (``status``) and what is wrong (``verify``), computed
+from the files, the ledger rows and the INVALID indexes. Pure: no database here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from migrator.db.indexes import InvalidIndex
+from migrator.db.records import LedgerEntry
+from migrator.runner.recovery import describe_unfinished
+from migrator.source.model import Migration, MigrationSet
+
+MigrationState = Literal["applied", "pending", "drifted", "failed", "partial", "missing file"]
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """One line of ``migrate status``."""
+
+    version: int
+    name: str
+    state: MigrationState
+    path: str | None
+    applied_at: datetime | None = None
+    applied_by: str | None = None
+    duration_ms: int | None = None
+    phase: str | None = None
+    transactional: bool | None = None
+    reversible: bool | None = None
+    statements_done: int | None = None
+    statements_total: int | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "state": self.state,
+            "path": self.path,
+            "applied_at": self.applied_at.isoformat() if self.applied_at else None,
+            "applied_by": self.applied_by,
+            "duration_ms": self.duration_ms,
+            "phase": self.phase,
+            "transactional": self.transactional,
+            "reversible": self.reversible,
+            "statements_done": self.statements_done,
+            "statements_total": self.statements_total,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    ledger: str
+    migrations: tuple[MigrationStatus, ...]
+
+    @property
+    def current_version(self) -> int | None:
+        """The newest applied version."""
+        applied = [m.version for m in self.migrations if m.state in ("applied", "drifted")]
+        return max(applied, default=None)
+
+    def count(self, state: MigrationState) -> int:
+        return sum(1 for m in self.migrations if m.state == state)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ledger": self.ledger,
+            "current_version": self.current_version,
+            "migrations": [m.to_json() for m in self.migrations],
+        }
+
+
+def _drifted(entry: LedgerEntry, migration: Migration) -> bool:
+    down = migration.down.checksum if migration.down else None
+    return entry.up_checksum != migration.up.checksum or (
+        entry.down_checksum is not None and entry.down_checksum != down
+    )
+
+
+def build_status(
+    migration_set: MigrationSet, entries: Mapping[int, LedgerEntry], ledger: str
+) -> StatusReport:
+    """Every version on disk or in the ledger, ordered by version."""
+    files = migration_set.by_version()
+    rows = []
+    for version in sorted(set(files) | set(entries)):
+        migration = files.get(version)
+        entry = entries.get(version)
+        path = str(migration.up.path) if migration else None
+        if entry is None:
+            assert migration is not None
+            rows.append(
+                MigrationStatus(
+                    version,
+                    migration.name,
+                    "pending",
+                    path,
+                    phase=migration.phase,
+                    transactional=migration.up.transactional,
+                    reversible=migration.reversible,
+                )
+            )
+            continue
+        state: MigrationState
+        if entry.unfinished:
+            state = entry.state
+        elif migration is None:
+            state = "missing file"
+        elif _drifted(entry, migration):
+            state = "drifted"
+        else:
+            state = "applied"
+        rows.append(
+            MigrationStatus(
+                version,
+                migration.name if migration else entry.name,
+                state,
+                path,
+                applied_at=entry.applied_at,
+                applied_by=entry.applied_by,
+                duration_ms=entry.duration_ms,
+                phase=entry.phase or (migration.phase if migration else None),
+                transactional=entry.transactional,
+                reversible=migration.reversible if migration else None,
+                statements_done=entry.statements_done,
+                statements_total=entry.statements_total,
+                error=entry.error,
+            )
+        )
+    return StatusReport(ledger, tuple(rows))
+
+
+def render_table(report: StatusReport) -> str:
+    """``migrate status`` as a plain-text table."""
+    header = ("VERSION", "NAME", "STATE", "APPLIED AT", "DURATION", "PHASE")
+    lines = [header]
+    for row in report.migrations:
+        state: str = row.state
+        if row.state in ("failed", "partial"):
+            state = f"{row.state} ({row.statements_done}/{row.statements_total} statements)"
+        lines.append(
+            (
+                str(row.version),
+                row.name,
+                state,
+                row.applied_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if row.applied_at else "",
+                f"{row.duration_ms} ms" if row.duration_ms is not None else "",
+                row.phase or "",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    ]
+    applied = report.count("applied") + report.count("drifted")
+    summary = (
+        f"{applied} applied, {report.count('pending')} pending"
+        + "".join(
+            f", {report.count(state)} {state}"
+            for state in ("drifted", "failed", "partial", "missing file")
+            if report.count(state)
+        )
+        + f" (ledger {report.ledger})"
+    )
+    if not report.migrations:
+        return f"no migrations (ledger {report.ledger})\n"
+    return "\n".join([*text, "", summary]) + "\n"
+
+
+VerifyKind = Literal["drift", "missing-file", "out-of-order", "failed", "partial", "invalid-index"]
+
+
+@dataclass(frozen=True)
+class VerifyProblem:
+    kind: VerifyKind
+    message: str
+    version: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "version": self.version, "message": self.message}
+
+
+def verify_problems(
+    migration_set: MigrationSet,
+    entries: Mapping[int, LedgerEntry],
+    invalid: Sequence[InvalidIndex] = (),
+) -> list[VerifyProblem]:
+    """Everything ``migrate verify`` fails on, in version order."""
+    files = migration_set.by_version()
+    problems: list[VerifyProblem] = []
+    applied_versions = [v for v, e in entries.items() if not e.unfinished]
+    newest = max(applied_versions, default=None)
+    for version in sorted(set(files) | set(entries)):
+        migration = files.get(version)
+        entry = entries.get(version)
+        if entry is None:
+            assert migration is not None
+            if newest is not None and version < newest:
+                problems.append(
+                    VerifyProblem(
+                        "out-of-order",
+                        f"{migration.up.path} is pending but older than the newest applied "
+                        f"version {newest}",
+                        version,
+                    )
+                )
+            continue
+        if entry.unfinished:
+            kind: VerifyKind = "failed" if entry.state == "failed" else "partial"
+            problems.append(VerifyProblem(kind, describe_unfinished(entry, migration), version))
+            continue
+        if migration is None:
+            problems.append(
+                VerifyProblem(
+                    "missing-file",
+                    f"version {version} ({entry.name}) is applied but its file is gone",
+                    version,
+                )
+            )
+            continue
+        if entry.up_checksum != migration.up.checksum:
+            problems.append(
+                VerifyProblem("drift", f"{migration.up.path} changed after it was applied", version)
+            )
+        down = migration.down
+        if entry.down_checksum is not None and (
+            down is None or down.checksum != entry.down_checksum
+        ):
+            where = down.path if down else f"the down file of {migration.label}"
+            what = "changed" if down else "was removed"
+            problems.append(
+                VerifyProblem("drift", f"{where} {what} after the migration was applied", version)
+            )
+    for index in invalid:
+        problems.append(
+            VerifyProblem(
+                "invalid-index",
+                f"{index.describe()} (a failed concurrent build): remove it with "
+                f"{index.drop_statement}",
+            )
+        )
+    return problems
