@@ -1,0 +1,108 @@
+"""Group the steps of every change into migrations: one per slot (and, where each step
+must stay a short transaction of its own, one per change), in phase order, each with
+what must be deployed before the next one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from migrator.plan.model import CannotPlan, Change, Plan, PlannedMigration, Slot, Step
+from migrator.source.model import PHASES, Phase
+
+#: slots whose steps from different changes share one migration
+_SHARED = {
+    Slot.EXPAND,
+    Slot.EXPAND_CONCURRENT,
+    Slot.EXPAND_LATE,
+    Slot.CONTRACT_PREPARE,
+    Slot.CONTRACT_VALIDATE,
+    Slot.CONTRACT_DROP_INDEXES,
+}
+_SUFFIX = {
+    Slot.EXPAND: "expand",
+    Slot.EXPAND_ENUM: "expand_enum",
+    Slot.EXPAND_CONCURRENT: "expand_concurrently",
+    Slot.EXPAND_LATE: "expand_after",
+    Slot.BACKFILL: "backfill",
+    Slot.CONTRACT_PREPARE: "contract_checks",
+    Slot.CONTRACT_VALIDATE: "contract_validate",
+    Slot.CONTRACT_DROP_INDEXES: "contract_drop_indexes",
+    Slot.CONTRACT_SWAP: "contract",
+}
+
+
+def keep_pass_through_order(changes: list[Change]) -> list[Change]:
+    """Statements passed through keep their order in the file: a transactional one that
+    follows a non-transactional one moves to a later expand migration."""
+    seen_concurrent = False
+    ordered: list[Change] = []
+    for change in changes:
+        if change.passthrough:
+            step = change.steps[0]
+            if step.slot == Slot.EXPAND_CONCURRENT:
+                if any(c.passthrough and c.steps[0].slot == Slot.EXPAND_LATE for c in ordered):
+                    raise CannotPlan(
+                        "the change file alternates statements that need a transaction with "
+                        "statements that cannot run in one more than once",
+                        hint="split it into two files and plan each",
+                    )
+                seen_concurrent = True
+            elif seen_concurrent:
+                change = replace(change, steps=(replace(step, slot=Slot.EXPAND_LATE),))
+        ordered.append(change)
+    return ordered
+
+
+def _deploy_text(changes: list[Change], indexes: set[int], phase: Phase) -> str:
+    texts = []
+    for index in sorted(indexes):
+        text = changes[index].deploy_before.get(phase)
+        if text and text not in texts:
+            texts.append(text)
+    return "; ".join(texts)
+
+
+def assemble(changes: list[Change], base_name: str) -> Plan:
+    """The plan's migrations, in the order they run."""
+    changes = keep_pass_through_order(changes)
+    groups: dict[tuple[int, int], list[tuple[int, Step]]] = {}
+    for change_index, change in enumerate(changes):
+        for position, step in enumerate(change.steps):
+            if step.slot in _SHARED:
+                key = (int(step.slot), 0)
+            elif step.slot in (Slot.BACKFILL, Slot.EXPAND_ENUM):
+                key = (int(step.slot), change_index * 1000 + position + 1)
+            else:
+                key = (int(step.slot), change_index * 1000 + 1)
+            groups.setdefault(key, []).append((change_index, step))
+    planned_changes = [c for c in changes if not c.passthrough]
+    migrations: list[PlannedMigration] = []
+    for key in sorted(groups):
+        members = groups[key]
+        slot = Slot(key[0])
+        owners = tuple(sorted({index for index, _ in members}))
+        name = f"{base_name}_{_SUFFIX[slot]}"
+        if key[1] and len(planned_changes) > 1:
+            name = f"{base_name}_{changes[owners[0]].label}_{_SUFFIX[slot]}"
+        migrations.append(PlannedMigration(name, slot, tuple(step for _, step in members), owners))
+    if len(migrations) == 1 and all(c.passthrough for c in changes):
+        migrations = [replace(migrations[0], name=base_name)]
+    # what must be deployed before each phase: on the first migration of that phase
+    involved = {index for m in migrations for index in m.changes}
+    seen: set[Phase] = set()
+    for position, migration in enumerate(migrations):
+        if migration.phase not in seen:
+            seen.add(migration.phase)
+            text = _deploy_text(changes, involved, migration.phase)
+            migrations[position] = replace(migration, deploy_before=text)
+    # phases without a migration still gate a deploy: carry it to the next phase
+    for phase in PHASES:
+        if phase in seen:
+            continue
+        text = _deploy_text(changes, involved, phase)
+        later = [i for i, m in enumerate(migrations) if PHASES.index(m.phase) > PHASES.index(phase)]
+        if text and later:
+            first = later[0]
+            joined = "; ".join(t for t in (text, migrations[first].deploy_before) if t)
+            migrations[first] = replace(migrations[first], deploy_before=joined)
+    return Plan(tuple(changes), tuple(migrations))

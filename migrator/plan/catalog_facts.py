@@ -1,0 +1,178 @@
+"""The planner's view of the schema, read from the catalog the linter replays
+(:mod:`migrator.sql.catalog`): every earlier migration's up file, then the statements of
+the change file that come before the one being planned."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from pglast import ast
+
+from migrator.plan.facts import ColumnFact, ConstraintFact, ConstraintKind, IndexFact, TableFacts
+from migrator.plan.sql_text import deparse, mentioned_columns, parse_statement, qualified
+from migrator.source.model import Migration
+from migrator.sql.catalog import Catalog, Column, Constraint, Index, Table
+from migrator.sql.names import QualifiedName
+from migrator.sql.parse import parse_text
+
+_KINDS: dict[str, ConstraintKind] = {
+    "primary key": "primary",
+    "unique": "unique",
+    "foreign key": "foreign",
+    "check": "check",
+    "exclusion": "exclusion",
+    "not null": "not_null",
+}
+_CONSTRAINT_NAME = re.compile(r'^CONSTRAINT\s+(?:"(?:[^"]|"")+"|\S+)\s+', re.IGNORECASE)
+#: serial types: the type the column really has
+_SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint"}
+
+
+def replay(migrations: Iterable[Migration]) -> Catalog:
+    """The catalog after every up file of ``migrations``, in order."""
+    catalog = Catalog()
+    for migration in migrations:
+        catalog.begin_file(migration.label)
+        for statement in parse_text(migration.up.text) or ():
+            catalog.apply(statement.kind, statement.fields)
+    return catalog
+
+
+def _column(table: Table, column: Column) -> ColumnFact:
+    type_sql = column.type.sql
+    default = column.default_sql
+    sequence = None
+    if column.type.name in _SERIALS and column.type.schema is None and not column.type.array:
+        type_sql = _SERIALS[column.type.name]
+        sequence = f"{table.name.name}_{column.name}_seq"
+        default = f"nextval({_regclass(table.name.schema, sequence)})"
+    return ColumnFact(
+        name=column.name,
+        type_sql=type_sql,
+        not_null=column.not_null,
+        default_sql=default,
+        identity=column.identity is not None,
+        generated=column.generated,
+        owned_sequence=sequence,
+    )
+
+
+def _regclass(schema: str, name: str) -> str:
+    text = name if schema == "public" else f"{schema}.{name}"
+    return "'" + qualified(None, text).replace("'", "''") + "'::regclass"
+
+
+def _table_constraint(definition: str, kind: ConstraintKind, columns: tuple[str, ...]) -> Any:
+    """The constraint as a table constraint node (a column constraint such as
+    ``REFERENCES p (id)`` or ``PRIMARY KEY`` gets its column list)."""
+    text = _CONSTRAINT_NAME.sub("", definition, count=1)
+    column_list = "(" + ", ".join(qualified(None, c) for c in columns) + ")"
+    if kind == "foreign" and text.upper().startswith("REFERENCES"):
+        text = f"FOREIGN KEY {column_list} {text}"
+    elif kind in ("primary", "unique") and "(" not in text:
+        text = f"{text} {column_list}"
+    return parse_statement(f"ALTER TABLE t ADD {text}").cmds[0].def_
+
+
+def _constraint(constraint: Constraint) -> ConstraintFact | None:
+    kind = _KINDS.get(constraint.kind)
+    if kind is None:
+        return None
+    definition = ""
+    columns = constraint.columns
+    if constraint.definition:
+        node = _table_constraint(constraint.definition, kind, columns)
+        node.conname = None
+        node.skip_validation = False
+        node.initially_valid = True
+        if kind == "foreign" and not node.fk_attrs:
+            node.fk_attrs = tuple(ast.String(c) for c in columns)
+        if kind in ("primary", "unique") and not node.keys:
+            node.keys = tuple(ast.String(c) for c in columns)
+        definition = deparse(node)
+        if kind == "check" and node.raw_expr is not None:
+            columns = tuple(mentioned_columns(node.raw_expr))
+    references = None
+    if constraint.references is not None:
+        references = (constraint.references.schema, constraint.references.name)
+    return ConstraintFact(
+        name=constraint.name,
+        kind=kind,
+        columns=columns,
+        definition_sql=definition,
+        valid=constraint.valid,
+        references=references,
+        referenced_columns=constraint.referenced_columns,
+    )
+
+
+def _index(index: Index) -> IndexFact:
+    body = ""
+    mentions: frozenset[str] = frozenset(c for c in index.columns if c is not None)
+    if index.definition:
+        statement = parse_statement(index.definition)
+        statement.idxname = None
+        statement.relation = ast.RangeVar(relname="t", inh=True, relpersistence="p")
+        statement.concurrent = False
+        statement.if_not_exists = False
+        statement.unique = False
+        text = deparse(statement)
+        body = text[text.index(" ON t ") + len(" ON t ") :]
+        mentions = frozenset(mentioned_columns(statement))
+    elif index.columns and None not in index.columns:
+        body = "(" + ", ".join(qualified(None, c) for c in index.columns if c) + ")"
+    return IndexFact(
+        name=index.name.name,
+        columns=index.columns,
+        unique=index.unique or index.primary,
+        mentions=mentions,
+        body_sql=body,
+        constraint=index.constraint,
+        valid=index.valid,
+    )
+
+
+class CatalogFacts:
+    """:class:`~migrator.plan.facts.SchemaFacts` over a replayed :class:`Catalog`."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def default_schema(self) -> str:
+        path = [s for s in self.catalog.search_path if s not in ("$user", "pg_temp")]
+        return path[0] if path else "public"
+
+    def index(self, schema: str | None, name: str) -> tuple[TableFacts, IndexFact] | None:
+        index = self.catalog.index(QualifiedName(*self.catalog.resolve(schema, name, kind="index")))
+        if index is None:
+            return None
+        table = self.table(index.table.schema, index.table.name)
+        if table is None:
+            return None
+        return table, _index(index)
+
+    def table(self, schema: str | None, name: str) -> TableFacts | None:
+        table = self.catalog.table(QualifiedName(*self.catalog.resolve(schema, name)))
+        if table is None:
+            return None
+        incoming = []
+        for other in self.catalog.tables():
+            for constraint in other.foreign_keys:
+                if constraint.references == table.name:
+                    fact = _constraint(constraint)
+                    if fact is not None:
+                        incoming.append((other.name.schema, other.name.name, fact))
+        constraints = tuple(fact for c in table.constraints if (fact := _constraint(c)) is not None)
+        return TableFacts(
+            schema=table.name.schema,
+            name=table.name.name,
+            columns={c.name: _column(table, c) for c in table.columns},
+            indexes=tuple(_index(index) for index in table.indexes),
+            constraints=constraints,
+            incoming_foreign_keys=tuple(incoming),
+            created_in_change=self.catalog.is_new(table),
+            view=table.kind in ("view", "materialized view"),
+            columns_known=table.columns_known,
+        )

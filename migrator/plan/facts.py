@@ -1,0 +1,170 @@
+"""What the planner needs to know about the tables a change touches.
+
+These values are the planner's whole view of the schema: columns with their types,
+nullability and defaults, keys, indexes and constraints (with the SQL that recreates
+them), and the foreign keys of other tables that point here. They are built from the
+catalog the linter replays from earlier migrations (:mod:`migrator.plan.catalog_facts`),
+so planning never needs a database; tests build them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+ConstraintKind = Literal["primary", "unique", "foreign", "check", "exclusion", "not_null"]
+
+
+@dataclass(frozen=True)
+class ColumnFact:
+    name: str
+    #: the type as SQL (``bigint``, ``character varying(20)``)
+    type_sql: str
+    not_null: bool = False
+    #: the default expression as SQL, if any
+    default_sql: str | None = None
+    identity: bool = False
+    generated: bool = False
+    #: the sequence a ``serial`` column owns (its default calls ``nextval`` on it)
+    owned_sequence: str | None = None
+
+
+@dataclass(frozen=True)
+class IndexFact:
+    name: str
+    #: the key columns in order; ``None`` for an expression in that position
+    columns: tuple[str | None, ...]
+    unique: bool = False
+    #: the column names the index mentions anywhere (keys, expressions, INCLUDE, WHERE)
+    mentions: frozenset[str] = frozenset()
+    #: ``USING method (...) [INCLUDE (...)] [WHERE ...]``: the part after ``ON table``
+    body_sql: str = ""
+    #: the constraint this index implements (primary key / unique), if any
+    constraint: str | None = None
+    valid: bool = True
+
+
+@dataclass(frozen=True)
+class ConstraintFact:
+    name: str
+    kind: ConstraintKind
+    columns: tuple[str, ...]
+    #: the constraint as SQL after ``ADD CONSTRAINT name`` (``CHECK (x > 0)``)
+    definition_sql: str = ""
+    valid: bool = True
+    #: for foreign keys: the referenced table as ``(schema, name)`` and its columns
+    references: tuple[str, str] | None = None
+    referenced_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TableFacts:
+    schema: str
+    name: str
+    columns: Mapping[str, ColumnFact]
+    indexes: tuple[IndexFact, ...] = ()
+    constraints: tuple[ConstraintFact, ...] = ()
+    #: foreign keys on other tables whose referenced table is this one:
+    #: ``(schema, table, constraint)``
+    incoming_foreign_keys: tuple[tuple[str, str, ConstraintFact], ...] = ()
+    #: created earlier in the same change file: it holds no rows yet
+    created_in_change: bool = False
+    view: bool = False
+    #: false when the replay could not see the columns (``CREATE TABLE ... AS``)
+    columns_known: bool = True
+
+    def column(self, name: str) -> ColumnFact | None:
+        return self.columns.get(name)
+
+    @property
+    def primary_key(self) -> tuple[str, ...] | None:
+        for constraint in self.constraints:
+            if constraint.kind == "primary":
+                return constraint.columns
+        return None
+
+    def backfill_key(self) -> str | None:
+        """A single column whose values identify rows: the primary key, else a column
+        with a unique index (no expression, no WHERE) that is NOT NULL."""
+        key = self.primary_key
+        if key is not None and len(key) == 1:
+            return key[0]
+        for index in self.indexes:
+            if (
+                index.unique
+                and len(index.columns) == 1
+                and index.columns[0] is not None
+                and " WHERE " not in f" {index.body_sql.upper()} "
+            ):
+                column = self.columns.get(index.columns[0])
+                if column is not None and column.not_null:
+                    return column.name
+        return None
+
+    def indexes_mentioning(self, column: str) -> tuple[IndexFact, ...]:
+        return tuple(index for index in self.indexes if column in index.mentions)
+
+    def constraints_on(self, column: str) -> tuple[ConstraintFact, ...]:
+        return tuple(c for c in self.constraints if column in c.columns)
+
+    def has_index_leading_with(self, columns: tuple[str, ...]) -> bool:
+        """Some index's first key columns are exactly ``columns`` (in any order)."""
+        wanted = set(columns)
+        return any(
+            set(index.columns[: len(columns)]) == wanted
+            for index in self.indexes
+            if len(index.columns) >= len(columns)
+        )
+
+    def incoming_on(self, column: str) -> tuple[tuple[str, str, ConstraintFact], ...]:
+        """Foreign keys of other tables that reference ``column`` (a foreign key that
+        names no columns references the primary key)."""
+        return tuple(
+            item
+            for item in self.incoming_foreign_keys
+            if column in (item[2].referenced_columns or self.primary_key or ())
+        )
+
+
+class SchemaFacts(Protocol):
+    """Where the planner looks tables up (the replayed catalog, or a test's dict)."""
+
+    def table(self, schema: str | None, name: str) -> TableFacts | None:
+        """The table ``name`` in ``schema`` (``None``: resolved by the search path)."""
+        ...
+
+    def default_schema(self) -> str:
+        """The schema unqualified names resolve to when creating objects."""
+        ...
+
+    def index(self, schema: str | None, name: str) -> tuple[TableFacts, IndexFact] | None:
+        """The index ``name`` and the table it belongs to."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticSchemaFacts:
+    """:class:`SchemaFacts` over a fixed set of tables (tests, and tables planned from
+    facts the caller already has)."""
+
+    tables: tuple[TableFacts, ...]
+    schema: str = "public"
+
+    def table(self, schema: str | None, name: str) -> TableFacts | None:
+        for table in self.tables:
+            if table.name == name and table.schema == (schema or self.schema):
+                return table
+        return None
+
+    def default_schema(self) -> str:
+        return self.schema
+
+    def index(self, schema: str | None, name: str) -> tuple[TableFacts, IndexFact] | None:
+        for table in self.tables:
+            if table.schema != (schema or self.schema):
+                continue
+            for index in table.indexes:
+                if index.name == name:
+                    return table, index
+        return None

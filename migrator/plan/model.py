@@ -1,0 +1,134 @@
+"""The values a plan is made of: steps, the migrations they are grouped into, and the
+plan itself. Pure data; :mod:`migrator.plan.render` turns them into files."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Literal
+
+from migrator.errors import ExitCode, MigratorError
+from migrator.plan.backfill_spec import BackfillSpec
+from migrator.source.model import Phase
+
+Mode = Literal["transaction", "no-transaction", "backfill"]
+
+
+class CannotPlan(MigratorError):
+    """The change cannot be made safe by the planner; nothing was written.
+
+    Exit code 1 (like failed checks): the input is valid SQL, but the planner has found
+    a reason it cannot turn it into phases a running application survives.
+    """
+
+    exit_code = ExitCode.FINDINGS
+
+
+class Slot(enum.IntEnum):
+    """Where a step runs. Steps are grouped into migrations by slot, in this order;
+    the comment of each says why it is separate from its neighbours."""
+
+    #: additive catalog changes: one short transaction under lock_timeout
+    EXPAND = 10
+    #: ``ALTER TYPE ... ADD VALUE``: alone, so nothing else waits on it
+    EXPAND_ENUM = 15
+    #: concurrent index builds: no transaction, no lock_timeout (they block no client)
+    EXPAND_CONCURRENT = 20
+    #: statements passed through after a non-transactional one (keeps the file's order)
+    EXPAND_LATE = 25
+    #: batched data changes, one migration per backfill
+    BACKFILL = 30
+    #: ``ADD CONSTRAINT ... NOT VALID`` after the data is right (short, under lock_timeout)
+    CONTRACT_PREPARE = 40
+    #: ``VALIDATE CONSTRAINT``, concurrent index builds after a backfill: long, but
+    #: they take SHARE UPDATE EXCLUSIVE only, which blocks no client
+    CONTRACT_VALIDATE = 50
+    #: ``DROP INDEX CONCURRENTLY``
+    CONTRACT_DROP_INDEXES = 55
+    #: the final swap or removal: one short transaction under lock_timeout, retried
+    CONTRACT_SWAP = 60
+
+    @property
+    def phase(self) -> Phase:
+        if self < Slot.BACKFILL:
+            return "expand"
+        if self == Slot.BACKFILL:
+            return "backfill"
+        return "contract"
+
+    @property
+    def mode(self) -> Mode:
+        if self in (Slot.EXPAND_CONCURRENT, Slot.CONTRACT_VALIDATE, Slot.CONTRACT_DROP_INDEXES):
+            return "no-transaction"
+        if self == Slot.BACKFILL:
+            return "backfill"
+        return "transaction"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One statement of the plan, with what it costs and how to undo it."""
+
+    slot: Slot
+    sql: str
+    #: the lock it takes and whether it scans or rewrites, for the file's comment
+    note: str
+    #: the statements that undo it (run newest first); ``None``: cannot be undone
+    undo: tuple[str, ...] | None = ()
+    backfill: BackfillSpec | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of the input file and how the planner makes it safe."""
+
+    #: what the developer wrote (one statement, or one subcommand of an ALTER TABLE)
+    source: str
+    #: a short name of the recipe used (``rename column``, ``pass through``)
+    recipe: str
+    steps: tuple[Step, ...]
+    #: what must be deployed before each phase runs, by phase
+    deploy_before: dict[Phase, str] = field(default_factory=dict)
+    #: short name for file names (``rename_users_email``)
+    label: str = "change"
+    #: notes printed with the plan (what the planner could not check)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def passthrough(self) -> bool:
+        return self.recipe == "pass through"
+
+
+@dataclass(frozen=True)
+class PlannedMigration:
+    """One migration file pair of the plan."""
+
+    name: str
+    slot: Slot
+    steps: tuple[Step, ...]
+    #: the changes it belongs to (indexes into :attr:`Plan.changes`)
+    changes: tuple[int, ...]
+    #: what must be deployed before it runs ("" when nothing)
+    deploy_before: str = ""
+
+    @property
+    def phase(self) -> Phase:
+        return self.slot.phase
+
+    @property
+    def mode(self) -> Mode:
+        return self.slot.mode
+
+    @property
+    def reversible(self) -> bool:
+        return all(step.undo is not None for step in self.steps)
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+    migrations: tuple[PlannedMigration, ...]
+
+    @property
+    def all_safe_already(self) -> bool:
+        return all(change.passthrough for change in self.changes)

@@ -1,0 +1,192 @@
+"""``migrate plan FILE``: read the intended change, replay the schema the earlier
+migrations built, plan every statement, and lay the plan out as the next migration
+files. Pure: reads files, never a database; :func:`write_plan` is the only writer."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from migrator.errors import SourceError, UsageError
+from migrator.plan.assemble import assemble
+from migrator.plan.catalog_facts import CatalogFacts, replay
+from migrator.plan.changes import plan_statement, read_change_file
+from migrator.plan.model import Change, Plan
+from migrator.plan.recipes.target import PlanOptions
+from migrator.plan.render import RenderedMigration, irreversible_reason, render
+from migrator.source import Migration, MigrationSet, discover
+from migrator.sql.parse import parse_text
+
+#: versions this long are timestamps (``20261122153000``): the plan continues in time
+_TIMESTAMP_WIDTH = 12
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    path: Path
+    text: str
+
+
+@dataclass(frozen=True)
+class PlannedVersion:
+    """One migration of the plan with the version and files it gets."""
+
+    version_text: str
+    rendered: RenderedMigration
+    files: tuple[PlannedFile, ...]
+    irreversible_reason: str = ""
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    source: Path
+    plan: Plan
+    versions: tuple[PlannedVersion, ...]
+    #: files of the pending migration that ``--replace`` removes
+    replaced: tuple[Path, ...] = ()
+
+    @property
+    def files(self) -> tuple[PlannedFile, ...]:
+        return tuple(f for version in self.versions for f in version.files)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file", hint="pass the SQL file of the change") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8", hint="save the file as UTF-8") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _migrations(directory: Path) -> MigrationSet:
+    if not directory.exists():
+        return MigrationSet(directory, ())
+    return discover(directory)
+
+
+def _owning_migration(migration_set: MigrationSet, path: Path) -> Migration | None:
+    resolved = path.resolve()
+    for migration in migration_set.migrations:
+        if migration.down is not None and migration.down.path.resolve() == resolved:
+            raise UsageError(f"{path} is a down migration", hint="plan the up file of the change")
+        if migration.up.path.resolve() == resolved:
+            return migration
+    return None
+
+
+def next_versions(
+    migration_set: MigrationSet, count: int, now: datetime | None = None
+) -> list[str]:
+    """The version texts of ``count`` new migrations after every existing one."""
+    existing = migration_set.migrations
+    if not existing:
+        return [f"{n:03d}" for n in range(1, count + 1)]
+    widest = max(len(m.version_text or str(m.version)) for m in existing)
+    last = max(m.version for m in existing)
+    if widest >= _TIMESTAMP_WIDTH:
+        stamp = int((now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S"))
+        first = max(stamp, last + 1)
+        return [str(first + n) for n in range(count)]
+    return [f"{last + n:0{widest}d}" for n in range(1, count + 1)]
+
+
+def _base_name(path: Path, migration: Migration | None) -> str:
+    if migration is not None:
+        return migration.name
+    stem = path.name.removesuffix(".sql").removesuffix(".up")
+    stem = re.sub(r"^\d+_", "", stem)
+    return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_").lower() or "change"
+
+
+def plan_changes(
+    text: str, where: str, earlier: list[Migration], options: PlanOptions
+) -> list[Change]:
+    """Every change of ``text``, planned against the schema ``earlier`` migrations built
+    (and the statements of ``text`` before each one)."""
+    catalog = replay(earlier)
+    catalog.begin_file("the change")
+    facts = CatalogFacts(catalog)
+    changes: list[Change] = []
+    for statement in read_change_file(text, where):
+        changes += plan_statement(statement, facts, options)
+        for parsed in parse_text(statement) or ():
+            catalog.apply(parsed.kind, parsed.fields)
+    return changes
+
+
+def plan_file(
+    path: Path,
+    migrations_dir: Path,
+    *,
+    replace: bool = False,
+    lock_timeout_ms: int = 5000,
+    options: PlanOptions | None = None,
+    now: datetime | None = None,
+) -> PlanResult:
+    """Plan the change in ``path`` as the next migrations of ``migrations_dir``.
+
+    Raises :class:`~migrator.plan.model.CannotPlan` when a change cannot be made safe,
+    :class:`UsageError` for a file that cannot be planned as asked.
+    """
+    options = options or PlanOptions()
+    text = _read(path)
+    migration_set = _migrations(migrations_dir)
+    owner = _owning_migration(migration_set, path)
+    if owner is not None and not replace:
+        raise UsageError(
+            f"{path} is migration {owner.label} already; planning it would add the change "
+            "a second time",
+            hint="pass --replace to replace it (only if no database has applied it), or "
+            "--print to look at the plan",
+        )
+    if replace and owner is None:
+        raise UsageError(
+            f"--replace: {path} is not a migration in {migrations_dir}",
+            hint="pass the up file of a pending migration",
+        )
+    earlier = [m for m in migration_set.migrations if owner is None or m.version < owner.version]
+    changes = plan_changes(text, str(path), earlier, options)
+    plan = assemble(changes, _base_name(path, owner))
+    remaining = MigrationSet(
+        migration_set.directory,
+        tuple(m for m in migration_set.migrations if m is not owner),
+    )
+    versions = next_versions(remaining, len(plan.migrations), now)
+    planned = []
+    for position, (version, rendered) in enumerate(
+        zip(versions, render(plan, path.name, lock_timeout_ms), strict=True)
+    ):
+        name = rendered.migration.name
+        if rendered.down is None:
+            files: tuple[PlannedFile, ...] = (
+                PlannedFile(migrations_dir / f"{version}_{name}.sql", rendered.up),
+            )
+        else:
+            files = (
+                PlannedFile(migrations_dir / f"{version}_{name}.up.sql", rendered.up),
+                PlannedFile(migrations_dir / f"{version}_{name}.down.sql", rendered.down),
+            )
+        planned.append(
+            PlannedVersion(version, rendered, files, irreversible_reason(plan, position))
+        )
+    replaced = owner.files() if owner is not None else ()
+    return PlanResult(path, plan, tuple(planned), tuple(f.path for f in replaced))
+
+
+def write_plan(result: PlanResult) -> None:
+    """Write the plan's files (and remove the replaced migration's). Refuses to
+    overwrite an existing file."""
+    for planned in result.files:
+        if planned.path.exists() and planned.path not in result.replaced:
+            raise SourceError([f"{planned.path} exists already"], hint="nothing was written")
+    if result.files:
+        result.files[0].path.parent.mkdir(parents=True, exist_ok=True)
+    for old in result.replaced:
+        old.unlink(missing_ok=True)
+    for planned in result.files:
+        planned.path.write_text(planned.text, encoding="utf-8")

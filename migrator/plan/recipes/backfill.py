@@ -1,0 +1,46 @@
+"""The backfill step of a recipe: one ``UPDATE`` walked by key range."""
+
+from __future__ import annotations
+
+from migrator.plan.backfill_spec import BackfillSpec
+from migrator.plan.model import CannotPlan, Slot, Step
+from migrator.plan.recipes.target import PlanOptions, Target
+from migrator.plan.sql_text import ident
+
+
+def backfill_step(
+    target: Target, assignments: str, still_needed: str, options: PlanOptions, what: str
+) -> Step:
+    """``UPDATE target SET assignments WHERE key BETWEEN $1 AND $2 AND (still_needed)``.
+
+    ``still_needed`` selects only rows the backfill has not fixed yet, so a batch run
+    twice changes nothing (resumable, and safe beside the application's own writes).
+    """
+    facts = target.require(f"to {what} in batches")
+    key = facts.backfill_key()
+    if key is None:
+        raise CannotPlan(
+            f"cannot {what} in batches: {target.sql} has no single-column primary key or "
+            "unique NOT NULL column to walk",
+            hint="add a primary key first (migrate plan can plan that too), or write the "
+            "backfill by hand",
+        )
+    statement = (
+        f"UPDATE {target.sql} SET {assignments}\n"
+        f"WHERE {ident(key)} BETWEEN $1 AND $2 AND ({still_needed})"
+    )
+    spec = BackfillSpec(
+        table=target.name,
+        key=key,
+        schema=target.schema,
+        batch_size=options.batch_size,
+        pause_ms=options.pause_ms,
+        statement=statement,
+    )
+    return Step(
+        Slot.BACKFILL,
+        statement,
+        f"row locks on one batch of {options.batch_size} rows at a time, each batch its own "
+        "short transaction",
+        backfill=spec,
+    )

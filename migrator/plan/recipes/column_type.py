@@ -1,0 +1,92 @@
+"""Changing a column's type: in place when PostgreSQL can do it without a rewrite
+(binary-coercible), otherwise through a second column of the new type."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from migrator.plan.model import Change
+from migrator.plan.recipes.columns import pass_through
+from migrator.plan.recipes.shadow_column import Shadow, shadow_column_change
+from migrator.plan.recipes.target import PlanOptions, Target
+from migrator.plan.sql_text import bounded_name, deparse, ident
+
+_TYPE = re.compile(r"^\s*([a-z ]+?)\s*(?:\(([\d\s,]+)\))?\s*$")
+_ALIASES = {
+    "character varying": "varchar",
+    "int": "integer",
+    "int4": "integer",
+    "int8": "bigint",
+    "decimal": "numeric",
+}
+
+
+def _parts(type_sql: str) -> tuple[str, tuple[int, ...]] | None:
+    match = _TYPE.match(type_sql.lower())
+    if match is None:
+        return None
+    name = _ALIASES.get(match.group(1), match.group(1))
+    modifiers = tuple(int(m) for m in (match.group(2) or "").split(",") if m.strip())
+    return name, modifiers
+
+
+def binary_coercible(old: str, new: str) -> bool:
+    """The change needs no rewrite and no scan (postgres-facts.md): ``varchar(n)`` to a
+    wider or unlimited ``varchar`` or ``text``, ``numeric(p,s)`` to a wider precision of
+    the same scale or unlimited, ``cidr`` to ``inet``, or the same type."""
+    before, after = _parts(old), _parts(new)
+    if before is None or after is None:
+        return False
+    (old_name, old_mods), (new_name, new_mods) = before, after
+    if (old_name, old_mods) == (new_name, new_mods):
+        return True
+    if old_name in ("varchar", "text") and new_name == "text":
+        return True
+    if old_name in ("varchar", "text") and new_name == "varchar":
+        return not new_mods or (
+            old_name == "varchar" and bool(old_mods) and new_mods[0] >= old_mods[0]
+        )
+    if old_name == new_name == "numeric":
+        if not new_mods:
+            return True
+        if len(old_mods) == 2 and len(new_mods) == 2:
+            return new_mods[0] >= old_mods[0] and new_mods[1] == old_mods[1]
+        return False
+    return old_name == "cidr" and new_name == "inet"
+
+
+def change_type(column: str, definition: Any, target: Target, options: PlanOptions) -> Change:
+    """``ALTER COLUMN c TYPE t [USING expr]``."""
+    new_type = deparse(definition.typeName)
+    using = deparse(definition.raw_default) if definition.raw_default is not None else None
+    source = f"ALTER TABLE {target.sql} ALTER COLUMN {ident(column)} TYPE {new_type}"
+    if using:
+        source += f" USING {using}"
+    label = f"{target.name}_{column}_type"
+    facts = target.require("to change the column's type in phases")
+    fact = facts.column(column)
+    if facts.created_in_change or (
+        fact is not None and using is None and binary_coercible(fact.type_sql, new_type)
+    ):
+        return pass_through(source, label=label)
+    shadow = Shadow(
+        old=column,
+        new=bounded_name(column, suffix="new"),
+        new_type_sql=new_type,
+        copy_expression=using or f"CAST({ident(column)} AS {new_type})",
+        final_name=column,
+        both_directions=False,
+    )
+    return shadow_column_change(
+        target,
+        shadow,
+        options,
+        source=source,
+        recipe="change column type",
+        label=label,
+        deploy_before={
+            "contract": f"application code that accepts {new_type} values in "
+            f"{ident(column)} (often nothing to change)"
+        },
+    )

@@ -1,0 +1,251 @@
+"""Adding, constraining and dropping columns."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pglast import ast
+from pglast.enums import ConstrType
+
+from migrator.plan.model import CannotPlan, Change, Slot, Step
+from migrator.plan.recipes.backfill import backfill_step
+from migrator.plan.recipes.not_null import enforce_not_null
+from migrator.plan.recipes.target import PlanOptions, Target
+from migrator.plan.sql_text import deparse, ident
+from migrator.plan.volatility import is_volatile
+from migrator.source.model import Phase
+
+#: column constraints planned as separate table constraints on the new column
+SEPARATE_CONSTRAINTS = (
+    ConstrType.CONSTR_CHECK,
+    ConstrType.CONSTR_UNIQUE,
+    ConstrType.CONSTR_PRIMARY,
+    ConstrType.CONSTR_FOREIGN,
+)
+
+
+def pass_through(
+    source: str,
+    *,
+    transactional: bool = True,
+    label: str = "change",
+    undo: tuple[str, ...] | None = None,
+) -> Change:
+    """A statement that is safe as written: it runs unchanged in the expand phase."""
+    slot = Slot.EXPAND if transactional else Slot.EXPAND_CONCURRENT
+    step = Step(slot, source, "as written", undo=undo)
+    return Change(source, "pass through", (step,), label=label)
+
+
+def split_column_constraints(column: Any) -> tuple[Any, list[Any]]:
+    """The column definition without CHECK / UNIQUE / PRIMARY KEY / REFERENCES, and
+    those constraints as table constraints on the column."""
+    kept, separate = [], []
+    for constraint in column.constraints or ():
+        if constraint.contype in SEPARATE_CONSTRAINTS:
+            table_constraint = copy.deepcopy(constraint)
+            names = (ast.String(column.colname),)
+            if constraint.contype == ConstrType.CONSTR_FOREIGN:
+                table_constraint.fk_attrs = names
+            elif constraint.contype != ConstrType.CONSTR_CHECK:
+                table_constraint.keys = names
+            separate.append(table_constraint)
+        else:
+            kept.append(constraint)
+    bare = copy.deepcopy(column)
+    bare.constraints = tuple(kept) or None
+    return bare, separate
+
+
+def add_column(column: Any, target: Target, options: PlanOptions, if_not_exists: bool) -> Change:
+    """``ADD COLUMN``: safe as is unless it must fill existing rows with a volatile
+    default or it is NOT NULL without a default."""
+    name = ident(column.colname)
+    label = f"add_{target.name}_{column.colname}"
+    kinds = {c.contype: c for c in column.constraints or ()}
+    not_null = ConstrType.CONSTR_NOTNULL in kinds
+    for kind, what in (
+        (ConstrType.CONSTR_IDENTITY, "an identity column"),
+        (ConstrType.CONSTR_GENERATED, "a stored generated column"),
+    ):
+        if kind in kinds:
+            raise CannotPlan(
+                f"adding {what} ({target.sql}.{name}) rewrites the table under ACCESS "
+                "EXCLUSIVE and the planner has no recipe for it",
+                hint="add a plain nullable column, fill it with a backfill migration, then "
+                "add the default or identity (docs/planner.md)",
+            )
+    type_name = deparse(column.typeName)
+    if type_name.lower() in ("serial", "bigserial", "smallserial", "serial4", "serial8"):
+        raise CannotPlan(
+            f"adding a {type_name} column ({target.sql}.{name}) fills every row from a "
+            "sequence: a full rewrite under ACCESS EXCLUSIVE",
+            hint="create the sequence, add a nullable column with DEFAULT nextval(...), "
+            "backfill it, then SET NOT NULL (docs/planner.md)",
+        )
+    default = kinds.get(ConstrType.CONSTR_DEFAULT)
+    volatile = default is not None and is_volatile(default.raw_expr)
+    undo = (f"ALTER TABLE {target.sql} DROP COLUMN IF EXISTS {name}",)
+    if not volatile and not (not_null and default is None):
+        return pass_through(_add_column_sql(target, column, if_not_exists), label=label, undo=undo)
+    facts = target.require("to fill the new column in batches")
+    if facts.created_in_change:
+        return pass_through(_add_column_sql(target, column, if_not_exists), label=label, undo=undo)
+    bare = copy.deepcopy(column)
+    bare.constraints = (
+        tuple(
+            c
+            for c in bare.constraints or ()
+            if c.contype not in (ConstrType.CONSTR_NOTNULL, ConstrType.CONSTR_DEFAULT)
+        )
+        or None
+    )
+    steps = [
+        Step(
+            Slot.EXPAND,
+            f"ALTER TABLE {target.sql} ADD COLUMN IF NOT EXISTS {deparse(bare)}",
+            "ACCESS EXCLUSIVE for a moment: a nullable column without default is catalog only",
+            undo=undo,
+        )
+    ]
+    deploy: dict[Phase, str] = {}
+    warnings: list[str] = []
+    if default is not None:
+        expression = deparse(default.raw_expr)
+        steps.append(
+            Step(
+                Slot.EXPAND,
+                f"ALTER TABLE {target.sql} ALTER COLUMN {name} SET DEFAULT {expression}",
+                "catalog only: the default applies to new rows, existing rows keep NULL",
+                undo=(),
+            )
+        )
+        steps.append(
+            backfill_step(
+                target, f"{name} = {expression}", f"{name} IS NULL", options, f"fill {name}"
+            )
+        )
+    else:
+        deploy["contract"] = (
+            f"application code that writes {target.sql}.{name} on every insert, and values "
+            f"in {name} for every existing row (a backfill migration, docs/backfill.md)"
+        )
+        warnings.append(
+            f"{target.sql}.{name} is NOT NULL without a default: existing rows need a value "
+            "before the contract phase, and only you know it; VALIDATE fails until then"
+        )
+    if not_null:
+        steps += enforce_not_null(target, column.colname)
+    change = Change(
+        f"ALTER TABLE {target.sql} ADD COLUMN {deparse(column)}",
+        "add column (filled in batches)" if default is not None else "add NOT NULL column",
+        tuple(steps),
+        deploy_before=deploy,
+        label=label,
+        warnings=tuple(warnings),
+    )
+    return change
+
+
+def _add_column_sql(target: Target, column: Any, if_not_exists: bool) -> str:
+    exists = "IF NOT EXISTS " if if_not_exists else ""
+    return f"ALTER TABLE {target.sql} ADD COLUMN {exists}{deparse(column)}"
+
+
+def set_not_null(column: str, target: Target, options: PlanOptions) -> Change:
+    """``ALTER COLUMN c SET NOT NULL``: check NOT VALID, validate, then SET NOT NULL."""
+    facts = target.require("to make the column NOT NULL")
+    label = f"{target.name}_{column}_not_null"
+    source = f"ALTER TABLE {target.sql} ALTER COLUMN {ident(column)} SET NOT NULL"
+    if facts.created_in_change:
+        return pass_through(source, label=label)
+    fact = facts.column(column)
+    if fact is None:
+        raise CannotPlan(f"column {ident(column)} of {target.sql} does not exist")
+    steps: list[Step] = []
+    deploy: dict[Phase, str] = {
+        "backfill": f"application code that writes {ident(column)} on every insert and update"
+    }
+    warnings = []
+    if fact.default_sql is not None:
+        steps.append(
+            backfill_step(
+                target,
+                f"{ident(column)} = DEFAULT",
+                f"{ident(column)} IS NULL",
+                options,
+                f"fill NULL rows of {ident(column)}",
+            )
+        )
+    else:
+        warnings.append(
+            f"{ident(column)} has no default: rows where it is NULL must be fixed before "
+            "the contract phase (a backfill migration, docs/backfill.md); VALIDATE fails "
+            "until then"
+        )
+    steps += enforce_not_null(target, column)
+    return Change(source, "set NOT NULL", tuple(steps), deploy, label, tuple(warnings))
+
+
+def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> Change:
+    """``DROP COLUMN``: first let new code stop writing it (DROP NOT NULL), drop its
+    indexes concurrently, then drop it once no client uses it."""
+    label = f"drop_{target.name}_{column}"
+    name = ident(column)
+    source = f"ALTER TABLE {target.sql} DROP COLUMN {'IF EXISTS ' if if_exists else ''}{name}"
+    if cascade:
+        source += " CASCADE"
+    facts = target.require("to drop the column in phases")
+    if facts.created_in_change:
+        return pass_through(source, label=label)
+    fact = facts.column(column)
+    if fact is None:
+        if if_exists:
+            return pass_through(source, label=label)
+        raise CannotPlan(f"column {name} of {target.sql} does not exist")
+    incoming = facts.incoming_on(column)
+    if incoming and not cascade:
+        others = ", ".join(f"{s}.{t}.{c.name}" for s, t, c in incoming)
+        raise CannotPlan(
+            f"{target.sql}.{name} is referenced by foreign keys ({others}); dropping it "
+            "needs CASCADE, which drops them too",
+            hint="drop those foreign keys first, or write CASCADE if that is meant",
+        )
+    steps: list[Step] = []
+    if fact.not_null and fact.default_sql is None:
+        steps.append(
+            Step(
+                Slot.EXPAND,
+                f"ALTER TABLE {target.sql} ALTER COLUMN {name} DROP NOT NULL",
+                "ACCESS EXCLUSIVE for a moment, catalog only: code that no longer writes "
+                "the column can insert",
+                undo=(f"ALTER TABLE {target.sql} ALTER COLUMN {name} SET NOT NULL",),
+            )
+        )
+    for index in facts.indexes_mentioning(column):
+        if index.constraint is None:
+            steps.append(
+                Step(
+                    Slot.CONTRACT_DROP_INDEXES,
+                    f"DROP INDEX CONCURRENTLY IF EXISTS {target.qualify(index.name)}",
+                    "SHARE UPDATE EXCLUSIVE: waits for running transactions, blocks no client",
+                    undo=(
+                        f"CREATE {'UNIQUE ' if index.unique else ''}INDEX CONCURRENTLY IF NOT "
+                        f"EXISTS {ident(index.name)} ON {target.sql} {index.body_sql}",
+                    ),
+                )
+            )
+    steps.append(
+        Step(
+            Slot.CONTRACT_SWAP,
+            f"ALTER TABLE {target.sql} DROP COLUMN IF EXISTS {name}{' CASCADE' if cascade else ''}",
+            "ACCESS EXCLUSIVE for a moment: catalog only, the data is gone",
+            undo=None,
+        )
+    )
+    deploy: dict[Phase, str] = {
+        "contract": f"application code that no longer reads or writes {target.sql}.{name} "
+        "(every running instance)"
+    }
+    return Change(source, "drop column", tuple(steps), deploy, label)

@@ -1,0 +1,156 @@
+"""Adding constraints without a long lock: NOT VALID then VALIDATE for foreign keys
+and checks; a concurrent unique index then ``USING INDEX`` for unique and primary keys."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pglast.enums import ConstrType
+
+from migrator.plan.model import CannotPlan, Change, Slot, Step
+from migrator.plan.recipes.columns import pass_through
+from migrator.plan.recipes.indexes import concurrent_index_steps
+from migrator.plan.recipes.not_null import enforce_not_null
+from migrator.plan.recipes.target import Target
+from migrator.plan.sql_text import deparse, ident, mentioned_columns
+from migrator.sql.replay import default_name
+
+VALIDATE_NOTE = "SHARE UPDATE EXCLUSIVE: scans the table while reads and writes go on"
+
+
+def constraint_name(target: Target, constraint: Any) -> str:
+    """The constraint's name, or the one PostgreSQL would choose."""
+    if constraint.conname:
+        return str(constraint.conname)
+    kind = constraint.contype
+    if kind == ConstrType.CONSTR_PRIMARY:
+        return default_name(target.name, [], "pkey")
+    if kind == ConstrType.CONSTR_FOREIGN:
+        return default_name(target.name, [a.sval for a in constraint.fk_attrs], "fkey")
+    if kind == ConstrType.CONSTR_UNIQUE:
+        return default_name(target.name, [k.sval for k in constraint.keys], "key")
+    columns = mentioned_columns(constraint.raw_expr)
+    return default_name(target.name, columns if len(columns) == 1 else [], "check")
+
+
+def _definition(constraint: Any) -> str:
+    """The constraint without its name and NOT VALID (``CHECK (x > 0)``)."""
+    bare = copy.deepcopy(constraint)
+    bare.conname = None
+    bare.skip_validation = False
+    bare.initially_valid = True
+    return deparse(bare)
+
+
+def add_constraint(constraint: Any, target: Target, source: str) -> Change:
+    """``ADD CONSTRAINT`` of any kind: dispatch to its recipe."""
+    kind = constraint.contype
+    name = constraint_name(target, constraint)
+    label = f"{target.name}_{name}"
+    created_here = target.facts is not None and target.facts.created_in_change
+    if kind == ConstrType.CONSTR_EXCLUSION:
+        if created_here:
+            return pass_through(source, label=label)
+        raise CannotPlan(
+            f"an exclusion constraint on {target.sql} cannot be added safely: it has no NOT "
+            "VALID or USING INDEX form, so it builds its index and scans the table under "
+            "ACCESS EXCLUSIVE",
+            hint="add it while the table is small or in a maintenance window, with "
+            "-- migrate:lint-ignore and a reason",
+        )
+    if created_here or constraint.skip_validation or constraint.indexname:
+        return pass_through(
+            source,
+            label=label,
+            undo=(f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {ident(name)}",),
+        )
+    if kind in (ConstrType.CONSTR_FOREIGN, ConstrType.CONSTR_CHECK):
+        return _not_valid_then_validate(constraint, target, source, name, label)
+    if kind in (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY):
+        return _unique_using_index(constraint, target, source, name, label)
+    return pass_through(source, label=label)
+
+
+def _not_valid_then_validate(
+    constraint: Any, target: Target, source: str, name: str, label: str
+) -> Change:
+    steps: list[Step] = []
+    foreign = constraint.contype == ConstrType.CONSTR_FOREIGN
+    if foreign:
+        columns = tuple(a.sval for a in constraint.fk_attrs)
+        if target.facts is None or not target.facts.has_index_leading_with(columns):
+            index = default_name(target.name, list(columns), "idx")
+            body = "(" + ", ".join(ident(c) for c in columns) + ")"
+            steps += concurrent_index_steps(target, index, body, unique=False)
+    steps.append(
+        Step(
+            Slot.EXPAND,
+            f"ALTER TABLE {target.sql} ADD CONSTRAINT {ident(name)} {_definition(constraint)} "
+            "NOT VALID",
+            (
+                "SHARE ROW EXCLUSIVE on both tables for a moment: NOT VALID skips the scan"
+                if foreign
+                else "ACCESS EXCLUSIVE for a moment: NOT VALID skips the scan"
+            )
+            + "; new and updated rows are checked from now on",
+            undo=(f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {ident(name)}",),
+        )
+    )
+    steps.append(
+        Step(
+            Slot.CONTRACT_VALIDATE,
+            f"ALTER TABLE {target.sql} VALIDATE CONSTRAINT {ident(name)}",
+            VALIDATE_NOTE + (" (ROW SHARE on the referenced table)" if foreign else ""),
+        )
+    )
+    what = "rows without a parent row (orphans)" if foreign else "rows that violate the check"
+    return Change(
+        source,
+        "add foreign key" if foreign else "add check",
+        tuple(steps),
+        {},
+        label,
+        (
+            f"existing {what} must be fixed before the contract phase: VALIDATE fails while "
+            "any is left",
+        ),
+    )
+
+
+def _unique_using_index(
+    constraint: Any, target: Target, source: str, name: str, label: str
+) -> Change:
+    primary = constraint.contype == ConstrType.CONSTR_PRIMARY
+    columns = [k.sval for k in constraint.keys]
+    body = "(" + ", ".join(ident(c) for c in columns) + ")"
+    if constraint.including:
+        body += " INCLUDE (" + ", ".join(ident(c.sval) for c in constraint.including) + ")"
+    steps = concurrent_index_steps(target, name, body, unique=True)
+    if primary:
+        if target.facts is not None and target.facts.primary_key is not None:
+            raise CannotPlan(f"{target.sql} already has a primary key")
+        for column in columns:
+            fact = target.facts.column(column) if target.facts else None
+            if fact is None or not fact.not_null:
+                steps += enforce_not_null(target, column)
+    kind = "PRIMARY KEY" if primary else "UNIQUE"
+    steps.append(
+        Step(
+            Slot.CONTRACT_SWAP,
+            f"ALTER TABLE {target.sql} ADD CONSTRAINT {ident(name)} {kind} USING INDEX "
+            f"{ident(name)}",
+            "ACCESS EXCLUSIVE for a moment: the index is already built",
+            undo=(f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {ident(name)}",),
+        )
+    )
+    return Change(
+        source,
+        "add primary key" if primary else "add unique",
+        tuple(steps),
+        {
+            "expand": "nothing; but duplicate rows make the unique index build fail: remove "
+            "them first"
+        },
+        label,
+    )

@@ -1,0 +1,141 @@
+"""Creating and dropping indexes without blocking writes."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from migrator.plan.facts import SchemaFacts
+from migrator.plan.model import CannotPlan, Change, Slot, Step
+from migrator.plan.recipes.columns import pass_through
+from migrator.plan.recipes.target import Target
+from migrator.plan.sql_text import deparse, ident, literal, qualified
+from migrator.sql.replay import default_name
+
+CONCURRENT_NOTE = (
+    "SHARE UPDATE EXCLUSIVE: reads and writes go on; no transaction, no lock_timeout "
+    "(waiting blocks no client)"
+)
+
+
+def index_is_valid_check(index_sql: str, index_text: str) -> Step:
+    """A statement that fails loudly when a concurrent build left the index INVALID
+    (``IF NOT EXISTS`` would otherwise accept the broken index on a re-run)."""
+    name = literal(index_text)
+    return Step(
+        Slot.EXPAND_CONCURRENT,
+        "DO $$\nBEGIN\n"
+        "  IF EXISTS (SELECT 1 FROM pg_index\n"
+        f"             WHERE indexrelid = to_regclass({name}) AND NOT indisvalid) THEN\n"
+        f"    RAISE EXCEPTION 'index % is INVALID (a concurrent build failed): run "
+        f"DROP INDEX CONCURRENTLY %, then migrate up again', {name}, {name};\n"
+        "  END IF;\nEND\n$$",
+        "reads pg_index: fails if the build above left an INVALID index",
+    )
+
+
+def concurrent_index_steps(
+    target: Target, name: str, body: str, *, unique: bool, slot: Slot = Slot.EXPAND_CONCURRENT
+) -> list[Step]:
+    """``CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS`` and its validity check."""
+    qualified_name = target.qualify(name)
+    create = (
+        f"CREATE {'UNIQUE ' if unique else ''}INDEX CONCURRENTLY IF NOT EXISTS {ident(name)} "
+        f"ON {target.sql} {body}"
+    )
+    check = index_is_valid_check(qualified_name, qualified_name)
+    return [
+        Step(
+            slot,
+            create,
+            CONCURRENT_NOTE + "; two scans of the table",
+            undo=(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified_name}",),
+        ),
+        Step(slot, check.sql, check.note),
+    ]
+
+
+def index_name(target: Target, statement: Any) -> str:
+    """The index's name, or the one PostgreSQL would choose (``users_email_idx``)."""
+    if statement.idxname:
+        return str(statement.idxname)
+    columns = [element.name for element in statement.indexParams]
+    return default_name(target.name, columns, "key" if statement.unique else "idx")
+
+
+def create_index(statement: Any, target: Target, source: str) -> Change:
+    """``CREATE INDEX`` -> ``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` in a migration of
+    its own, outside a transaction, followed by a validity check."""
+    label = f"index_{target.name}"
+    if statement.concurrent:
+        return pass_through(source, transactional=False, label=label)
+    name = index_name(target, statement)
+    if target.facts is not None and target.facts.created_in_change:
+        return pass_through(
+            source, label=label, undo=(f"DROP INDEX IF EXISTS {target.qualify(name)}",)
+        )
+    body_statement = copy.deepcopy(statement)
+    body_statement.idxname = "i"
+    body_statement.relation.schemaname = None
+    body_statement.relation.relname = "t"
+    body_statement.concurrent = False
+    body_statement.if_not_exists = False
+    body_statement.unique = False
+    text = deparse(body_statement)
+    body = text[text.index(" ON t ") + len(" ON t ") :]
+    return Change(
+        source,
+        "create index concurrently",
+        tuple(concurrent_index_steps(target, name, body, unique=bool(statement.unique))),
+        label=f"index_{name}",
+    )
+
+
+def drop_index(statement: Any, facts: SchemaFacts, source: str) -> Change:
+    """``DROP INDEX`` -> ``DROP INDEX CONCURRENTLY IF EXISTS``, one index per statement,
+    in the contract phase; the down file rebuilds it concurrently when its definition
+    is known."""
+    if statement.concurrent:
+        return pass_through(source, transactional=False, label="drop_index")
+    if statement.behavior and int(statement.behavior) != 0:
+        raise CannotPlan(
+            "DROP INDEX ... CASCADE cannot run CONCURRENTLY",
+            hint="drop what depends on the index first",
+        )
+    steps = []
+    label = "drop_index"
+    for names in statement.objects:
+        parts = [item.sval for item in names]
+        schema, name = (parts[-2] if len(parts) > 1 else None), parts[-1]
+        label = f"drop_{name}"
+        found = facts.index(schema, name)
+        undo: tuple[str, ...] | None = None
+        if found is not None:
+            table, index = found
+            if index.constraint is not None:
+                raise CannotPlan(
+                    f"index {qualified(schema, name)} belongs to constraint {index.constraint} "
+                    f"of {table.schema}.{table.name}",
+                    hint="drop the constraint instead (ALTER TABLE ... DROP CONSTRAINT)",
+                )
+            if index.body_sql:
+                table_sql = qualified(schema, table.name)
+                undo = (
+                    f"CREATE {'UNIQUE ' if index.unique else ''}INDEX CONCURRENTLY IF NOT "
+                    f"EXISTS {ident(name)} ON {table_sql} {index.body_sql}",
+                )
+        steps.append(
+            Step(
+                Slot.CONTRACT_DROP_INDEXES,
+                f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}",
+                CONCURRENT_NOTE,
+                undo=undo,
+            )
+        )
+    return Change(
+        source,
+        "drop index concurrently",
+        tuple(steps),
+        {"contract": "application code whose queries no longer need the index"},
+        label,
+    )

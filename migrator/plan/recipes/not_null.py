@@ -1,0 +1,55 @@
+"""Making a column NOT NULL without a long ACCESS EXCLUSIVE scan: a ``CHECK (c IS NOT
+NULL) NOT VALID`` (instant), ``VALIDATE`` (scans under SHARE UPDATE EXCLUSIVE, which
+blocks no client), then ``SET NOT NULL``, which PostgreSQL 12+ proves from the valid
+check without scanning, and the check is dropped."""
+
+from __future__ import annotations
+
+from migrator.plan.model import Slot, Step
+from migrator.plan.recipes.target import Target
+from migrator.plan.sql_text import bounded_name, ident
+
+
+def not_null_check_name(table: str, column: str) -> str:
+    """The temporary check's name (``migrator_`` marks everything the plan removes)."""
+    return bounded_name("migrator", table, column, suffix="not_null")
+
+
+def add_not_null_check(target: Target, column: str, slot: Slot) -> Step:
+    check = ident(not_null_check_name(target.name, column))
+    return Step(
+        slot,
+        f"ALTER TABLE {target.sql} ADD CONSTRAINT {check} CHECK ({ident(column)} IS NOT NULL) "
+        "NOT VALID",
+        "ACCESS EXCLUSIVE for a moment: catalog only, NOT VALID skips the scan; new and "
+        "updated rows are checked from now on",
+        undo=(f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {check}",),
+    )
+
+
+def enforce_not_null(
+    target: Target, column: str, *, check_slot: Slot | None = Slot.CONTRACT_PREPARE
+) -> list[Step]:
+    """The steps that make ``column`` NOT NULL; ``check_slot=None`` when the caller
+    added the NOT VALID check already (with :func:`add_not_null_check`)."""
+    check = ident(not_null_check_name(target.name, column))
+    steps = [add_not_null_check(target, column, check_slot)] if check_slot is not None else []
+    steps += [
+        Step(
+            Slot.CONTRACT_VALIDATE,
+            f"ALTER TABLE {target.sql} VALIDATE CONSTRAINT {check}",
+            "SHARE UPDATE EXCLUSIVE: scans the table while reads and writes go on",
+        ),
+        Step(
+            Slot.CONTRACT_SWAP,
+            f"ALTER TABLE {target.sql} ALTER COLUMN {ident(column)} SET NOT NULL",
+            "ACCESS EXCLUSIVE for a moment: the valid check proves it, no scan (PostgreSQL 12+)",
+            undo=(f"ALTER TABLE {target.sql} ALTER COLUMN {ident(column)} DROP NOT NULL",),
+        ),
+        Step(
+            Slot.CONTRACT_SWAP,
+            f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {check}",
+            "catalog only: the column's NOT NULL replaces the check",
+        ),
+    ]
+    return steps

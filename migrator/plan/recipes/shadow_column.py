@@ -1,0 +1,222 @@
+"""Renaming a column or changing its type through a second column: add it with a sync
+trigger in one transaction, copy the data in batches, then swap in one short
+transaction (pgroll #905 and #906 are the failures this order avoids)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from migrator.plan.facts import TableFacts
+from migrator.plan.model import CannotPlan, Change, Slot, Step
+from migrator.plan.recipes.backfill import backfill_step
+from migrator.plan.recipes.indexes import concurrent_index_steps
+from migrator.plan.recipes.not_null import add_not_null_check, enforce_not_null
+from migrator.plan.recipes.target import PlanOptions, Target
+from migrator.plan.sql_text import (
+    bounded_name,
+    ident,
+    rename_in_constraint,
+    rename_in_expression,
+    rename_in_index_body,
+)
+from migrator.source.model import Phase
+
+TRIGGER_NOTE = (
+    "SHARE ROW EXCLUSIVE for a moment; created in the same transaction as the column, so "
+    "no write slips through unsynced"
+)
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """How the second column relates to the first."""
+
+    old: str
+    new: str
+    new_type_sql: str
+    #: the new column's value computed from the row (``old``, ``CAST(old AS bigint)``)
+    copy_expression: str
+    #: the name the column has when the plan is done (``new`` for a rename)
+    final_name: str
+    #: the new application writes ``new`` and the old one ``old`` (a rename)
+    both_directions: bool
+
+
+def sync_function_sql(target: Target, function: str, shadow: Shadow) -> str:
+    """The trigger function keeping the two columns equal on every insert and update."""
+    old, new = f"NEW.{ident(shadow.old)}", f"NEW.{ident(shadow.new)}"
+    if shadow.both_directions:
+        body = (
+            "  IF TG_OP = 'INSERT' THEN\n"
+            f"    IF {new} IS NULL THEN {new} := {old}; ELSE {old} := {new}; END IF;\n"
+            f"  ELSIF {old} IS DISTINCT FROM OLD.{ident(shadow.old)} THEN\n"
+            f"    {new} := {old};\n"
+            f"  ELSIF {new} IS DISTINCT FROM OLD.{ident(shadow.new)} THEN\n"
+            f"    {old} := {new};\n"
+            "  ELSE\n"
+            f"    {new} := {old};\n"
+            "  END IF;\n"
+        )
+    else:
+        value = rename_in_expression(shadow.copy_expression, {}, record="NEW")
+        body = f"  {new} := {value};\n"
+    return (
+        f"CREATE FUNCTION {target.qualify(function)}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        f"BEGIN\n{body}  RETURN NEW;\nEND\n$$"
+    )
+
+
+def _check_movable(target: Target, facts: TableFacts, column: str, what: str) -> None:
+    fact = facts.column(column)
+    if fact is None:
+        raise CannotPlan(f"column {ident(column)} of {target.sql} does not exist")
+    if fact.identity or fact.generated:
+        raise CannotPlan(
+            f"cannot {what} {target.sql}.{ident(column)} in phases: it is an identity or "
+            "generated column, which a second column cannot take over",
+        )
+    incoming = facts.incoming_on(column)
+    if incoming:
+        others = ", ".join(f"{s}.{t} ({c.name})" for s, t, c in incoming)
+        raise CannotPlan(
+            f"cannot {what} {target.sql}.{ident(column)} in phases: foreign keys of other "
+            f"tables reference it: {others}",
+            hint="those tables' columns must move with it; plan them by hand "
+            "(docs/planner.md, 'Limits')",
+        )
+    if facts.view:
+        raise CannotPlan(f"{target.sql} is a view; the planner changes tables")
+
+
+def shadow_column_change(
+    target: Target,
+    shadow: Shadow,
+    options: PlanOptions,
+    *,
+    source: str,
+    recipe: str,
+    label: str,
+    deploy_before: dict[Phase, str],
+) -> Change:
+    what = "rename" if shadow.both_directions else "change the type of"
+    facts = target.require(f"to {what} the column in phases")
+    _check_movable(target, facts, shadow.old, what)
+    if facts.column(shadow.new) is not None:
+        raise CannotPlan(f"{target.sql} already has a column {ident(shadow.new)}")
+    old_fact = facts.column(shadow.old)
+    assert old_fact is not None
+    old, new, table = ident(shadow.old), ident(shadow.new), target.sql
+    function = bounded_name("migrator", target.name, shadow.old, suffix="sync")
+    steps: list[Step] = [
+        Step(
+            Slot.EXPAND,
+            f"ALTER TABLE {table} ADD COLUMN {new} {shadow.new_type_sql}",
+            "ACCESS EXCLUSIVE for a moment: a nullable column without default is catalog only",
+            undo=(f"ALTER TABLE {table} DROP COLUMN IF EXISTS {new}",),
+        ),
+        Step(
+            Slot.EXPAND,
+            sync_function_sql(target, function, shadow),
+            "catalog only",
+            undo=(f"DROP FUNCTION IF EXISTS {target.qualify(function)}()",),
+        ),
+        Step(
+            Slot.EXPAND,
+            f"CREATE TRIGGER {ident(function)} BEFORE INSERT OR UPDATE ON {table}\n"
+            f"  FOR EACH ROW EXECUTE FUNCTION {target.qualify(function)}()",
+            TRIGGER_NOTE,
+            undo=(f"DROP TRIGGER IF EXISTS {ident(function)} ON {table}",),
+        ),
+    ]
+    if old_fact.not_null:
+        steps.append(add_not_null_check(target, shadow.new, Slot.EXPAND))
+    mapping = {shadow.old: shadow.new}
+    renames: list[Step] = []
+    for constraint in facts.constraints_on(shadow.old):
+        if constraint.kind not in ("check", "foreign") or not constraint.definition_sql:
+            continue
+        copy_name = bounded_name(constraint.name, suffix="new")
+        steps.append(
+            Step(
+                Slot.EXPAND,
+                f"ALTER TABLE {table} ADD CONSTRAINT {ident(copy_name)} "
+                f"{rename_in_constraint(constraint.definition_sql, mapping)} NOT VALID",
+                "a copy for the new column; NOT VALID skips the scan",
+                undo=(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {ident(copy_name)}",),
+            )
+        )
+        steps.append(
+            Step(
+                Slot.CONTRACT_VALIDATE,
+                f"ALTER TABLE {table} VALIDATE CONSTRAINT {ident(copy_name)}",
+                "SHARE UPDATE EXCLUSIVE: scans while reads and writes go on",
+            )
+        )
+        renames.append(
+            Step(
+                Slot.CONTRACT_SWAP,
+                f"ALTER TABLE {table} RENAME CONSTRAINT {ident(copy_name)} TO "
+                f"{ident(constraint.name)}",
+                "catalog only",
+                undo=None,
+            )
+        )
+    for index in facts.indexes_mentioning(shadow.old):
+        if not index.body_sql:
+            raise CannotPlan(
+                f"the definition of index {index.name} on {table} is not known, so it "
+                f"cannot be rebuilt for {new}"
+            )
+        copy_name = bounded_name(index.name, suffix="new")
+        steps += concurrent_index_steps(
+            target,
+            copy_name,
+            rename_in_index_body(index.body_sql, mapping),
+            unique=index.unique,
+        )
+        backing = next((c for c in facts.constraints if c.name == index.constraint), None)
+        if backing is not None and backing.kind in ("primary", "unique"):
+            kind = "PRIMARY KEY" if backing.kind == "primary" else "UNIQUE"
+            sql = (
+                f"ALTER TABLE {table} ADD CONSTRAINT {ident(backing.name)} {kind} USING "
+                f"INDEX {ident(copy_name)}"
+            )
+        else:
+            sql = f"ALTER INDEX {target.qualify(copy_name)} RENAME TO {ident(index.name)}"
+        renames.append(Step(Slot.CONTRACT_SWAP, sql, "catalog only", undo=None))
+    copy_value = shadow.copy_expression
+    steps.append(
+        backfill_step(
+            target,
+            f"{new} = {copy_value}",
+            f"{new} IS DISTINCT FROM {copy_value}",
+            options,
+            f"copy {old} into {new}",
+        )
+    )
+    if old_fact.not_null:
+        steps += [s for s in enforce_not_null(target, shadow.new, check_slot=None)]
+    swap = [
+        f"DROP TRIGGER IF EXISTS {ident(function)} ON {table}",
+        f"DROP FUNCTION IF EXISTS {target.qualify(function)}()",
+    ]
+    if old_fact.owned_sequence:
+        swap.append(
+            f"ALTER SEQUENCE {target.qualify(old_fact.owned_sequence)} OWNED BY {table}.{new}"
+        )
+    if old_fact.default_sql:
+        swap.append(f"ALTER TABLE {table} ALTER COLUMN {new} SET DEFAULT {old_fact.default_sql}")
+    swap.append(f"ALTER TABLE {table} DROP COLUMN {old}")
+    if shadow.final_name != shadow.new:
+        swap.append(f"ALTER TABLE {table} RENAME COLUMN {new} TO {ident(shadow.final_name)}")
+    steps += [
+        Step(
+            Slot.CONTRACT_SWAP,
+            sql,
+            "ACCESS EXCLUSIVE, held only for this short transaction (catalog changes)",
+            undo=None,
+        )
+        for sql in swap
+    ]
+    steps += renames
+    return Change(source, recipe, tuple(steps), deploy_before, label)

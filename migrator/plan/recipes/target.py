@@ -1,0 +1,54 @@
+"""The table a change is about, resolved against the schema facts, and the options
+every recipe shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from migrator.plan.backfill_spec import DEFAULT_BATCH_SIZE
+from migrator.plan.facts import SchemaFacts, TableFacts
+from migrator.plan.model import CannotPlan
+from migrator.plan.sql_text import qualified
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    batch_size: int = DEFAULT_BATCH_SIZE
+    pause_ms: int = 20
+
+
+@dataclass(frozen=True)
+class Target:
+    """A table as the change names it (``schema`` as written, possibly ``None``)."""
+
+    schema: str | None
+    name: str
+    facts: TableFacts | None
+
+    @property
+    def sql(self) -> str:
+        return qualified(self.schema, self.name)
+
+    def qualify(self, name: str) -> str:
+        """Another object (function, index) in the same schema as the table."""
+        return qualified(self.schema, name)
+
+    def require(self, why: str) -> TableFacts:
+        """The table's facts, or :class:`CannotPlan` saying the planner needs them."""
+        if self.facts is None:
+            raise CannotPlan(
+                f"table {self.sql} is not created by any earlier migration, so the planner "
+                f"does not know its columns and keys ({why})",
+                hint="plan changes to tables your migrations create, or write the phases "
+                "by hand (docs/planner.md)",
+            )
+        if not self.facts.columns_known:
+            raise CannotPlan(
+                f"the columns of {self.sql} are not known (created with AS, LIKE or as a "
+                f"view), and the planner needs them ({why})"
+            )
+        return self.facts
+
+
+def resolve(facts: SchemaFacts, schema: str | None, name: str) -> Target:
+    return Target(schema, name, facts.table(schema, name))

@@ -1,0 +1,165 @@
+"""Composing the SQL the planner writes: quoted names, deparsed nodes, and column
+references renamed inside expressions, index definitions and constraints.
+
+Everything goes through pglast (PostgreSQL's own grammar): names are quoted when they
+need it (``"User"``, ``"order"``) and left plain otherwise, so the written migrations
+read like a person wrote them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pglast import ast, parse_sql
+from pglast.stream import RawStream, maybe_double_quote_name
+
+
+def ident(name: str) -> str:
+    """``name`` as an identifier, quoted only when it must be."""
+    if "\x00" in name or not name:
+        raise ValueError(f"invalid identifier {name!r}")
+    return str(maybe_double_quote_name(name))
+
+
+def qualified(schema: str | None, name: str) -> str:
+    return f"{ident(schema)}.{ident(name)}" if schema else ident(name)
+
+
+def literal(text: str) -> str:
+    """A standard SQL string literal."""
+    if "\x00" in text:
+        raise ValueError("a string literal cannot contain a NUL byte")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def parse_statement(text: str) -> Any:
+    """The pglast AST of the one statement in ``text`` (untyped: pglast's nodes are
+    dynamic)."""
+    return parse_sql(text)[0].stmt
+
+
+def deparse(node: Any) -> str:
+    """SQL text of a pglast AST node."""
+    return str(RawStream()(node))
+
+
+def bounded_name(*parts: str, suffix: str) -> str:
+    """``part1_part2_suffix`` cut to PostgreSQL's 63 bytes the way the server cuts
+    default names (the longer leading part is shortened first)."""
+    label = "_".join(parts)
+    room = 63 - len(suffix) - 1
+    while len(label.encode()) > room:
+        label = label[:-1]
+    return f"{label}_{suffix}"
+
+
+def _is(node: Any, kind: str) -> bool:
+    """``node`` is a pglast node of class ``kind`` (by name: pglast's node classes are
+    untyped, and narrowing on them would hide their attributes from the checker)."""
+    return isinstance(node, ast.Node) and type(node).__name__ == kind
+
+
+def _walk(node: Any, visit: Callable[[Any], None]) -> None:
+    if isinstance(node, tuple | list):
+        for item in node:
+            _walk(item, visit)
+        return
+    if not isinstance(node, ast.Node):
+        return
+    visit(node)
+    for name in node:
+        if _is(node, "Constraint") and name == "pk_attrs":
+            continue  # the referenced table's columns
+        _walk(getattr(node, name), visit)
+
+
+def _renamer(mapping: Mapping[str, str], record_prefix: str | None) -> Callable[[Any], None]:
+    def visit(node: Any) -> None:
+        if _is(node, "ColumnRef"):
+            fields = list(node.fields)
+            last: Any = fields[-1]
+            if _is(last, "String"):
+                column = last.sval
+                if column in mapping:
+                    fields[-1] = ast.String(mapping[column])
+                if record_prefix is not None and len(fields) == 1:
+                    fields.insert(0, ast.String(record_prefix.lower()))
+                node.fields = tuple(fields)
+        elif _is(node, "IndexElem") and node.name in mapping:
+            node.name = mapping[node.name]
+        elif _is(node, "Constraint"):
+            for attribute in ("keys", "fk_attrs", "including"):
+                names = getattr(node, attribute)
+                if names:
+                    setattr(
+                        node,
+                        attribute,
+                        tuple(
+                            ast.String(mapping.get(item.sval, item.sval))
+                            if _is(item, "String")
+                            else item
+                            for item in names
+                        ),
+                    )
+
+    return visit
+
+
+def rename_in_expression(
+    expression: str, mapping: Mapping[str, str], *, record: str | None = None
+) -> str:
+    """``expression`` with column references renamed by ``mapping``; with ``record``
+    every unqualified column reference is qualified by it (``NEW.col`` in a trigger)."""
+    statement = parse_statement(f"SELECT {expression}")
+    target = statement.targetList[0].val
+    _walk(target, _renamer(mapping, record))
+    return deparse(target)
+
+
+def rename_in_constraint(definition: str, mapping: Mapping[str, str]) -> str:
+    """A constraint definition (``CHECK (a > 0)``, ``FOREIGN KEY (a) REFERENCES p (id)``)
+    with its own columns renamed."""
+    statement = parse_statement(f"ALTER TABLE t ADD {definition}")
+    constraint = statement.cmds[0].def_
+    _walk(constraint, _renamer(mapping, None))
+    constraint.conname = None
+    return deparse(constraint)
+
+
+def rename_in_index_body(body: str, mapping: Mapping[str, str]) -> str:
+    """The part of an index definition after ``ON table`` with columns renamed."""
+    statement = parse_statement(f"CREATE INDEX i ON t {body}")
+    _walk(statement, _renamer(mapping, None))
+    text = deparse(statement)
+    marker = " ON t "
+    return text[text.index(marker) + len(marker) :]
+
+
+def mentioned_columns(node: Any) -> list[str]:
+    """Column names a node mentions (column references, index elements, constraint
+    column lists), in order of appearance."""
+    found: list[str] = []
+
+    def add(name: str | None) -> None:
+        if name and name not in found:
+            found.append(name)
+
+    def visit(item: Any) -> None:
+        if _is(item, "ColumnRef") and _is(item.fields[-1], "String"):
+            add(item.fields[-1].sval)
+        elif _is(item, "IndexElem"):
+            add(item.name)
+        elif _is(item, "Constraint"):
+            for attribute in ("keys", "fk_attrs", "including"):
+                for name in getattr(item, attribute) or ():
+                    if isinstance(name, ast.String):
+                        add(name.sval)
+
+    _walk(node, visit)
+    return found
+
+
+def columns_in_expression(expression: str) -> list[str]:
+    """Column names referenced by ``expression``, in order of appearance."""
+    return mentioned_columns(parse_statement(f"SELECT {expression}").targetList[0].val)
