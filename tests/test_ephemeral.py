@@ -19,6 +19,7 @@ import pytest
 
 from migrator.ephemeral import EphemeralServer, find_server_binaries
 from migrator.errors import ExitCode, ServerUnavailable
+from tests.helpers_db import python_for, unprivileged_user
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -193,34 +194,12 @@ def test_killed_owner_takes_the_server_with_it() -> None:
     shutil.rmtree(str(info["base"]), ignore_errors=True)
 
 
-def _python_for(user: str) -> str:
-    """An interpreter ``user`` may execute (the venv's may live under /root)."""
-    for candidate in (sys.executable, "/usr/bin/python3"):
-        probe = subprocess.run(
-            [
-                "runuser",
-                "-u",
-                user,
-                "--",
-                candidate,
-                "-c",
-                "import sys; print(sys.version_info >= (3, 11))",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.stdout.strip() == "True":
-            return candidate
-    raise AssertionError(f"no Python >= 3.11 that {user} can run")
-
-
 def test_works_as_a_normal_user() -> None:
     """As root, run the launcher as the unprivileged user; otherwise we already are one."""
     if os.geteuid() == 0:
-        user = "postgres" if _has_user("postgres") else "nobody"
-        prefix = ["runuser", "-u", user, "--"]
-        process = _start_script(_python_for(user), 0, prefix)
+        user = unprivileged_user()
+        command = python_for(user)
+        process = _start_script(command[-1], 0, command[:-1])
         expected_uid = pwd.getpwnam(user).pw_uid
     else:
         process = _start_script(sys.executable, 0)
@@ -232,14 +211,6 @@ def test_works_as_a_normal_user() -> None:
     assert not Path(str(info["base"])).exists()
     assert _wait_gone(int(str(info["pid"])))
     assert expected_uid != 0
-
-
-def _has_user(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
 
 
 # -- the suite's own fixtures ----------------------------------------------------------

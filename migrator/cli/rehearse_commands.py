@@ -1,7 +1,182 @@
-"""Commands of the rehearse layer."""
+"""Commands of the rehearse layer: ``dry-run`` and ``schema dump`` / ``schema verify``.
+
+Each parses its options, calls one function of :mod:`migrator.rehearse` or
+:mod:`migrator.schema`, and renders the result. Heavy imports happen inside the
+commands, so ``migrate lint`` never loads asyncpg.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from migrator.cli.context import AppContext
+from migrator.errors import ChecksFailed
+
+_FORMATS = click.Choice(["text", "json", "markdown"])
+
+
+def _server_url(app: AppContext, local: str | None) -> str | None:
+    """The server a rehearsal may create a throwaway database on: ``--database-url``
+    given on the command line (before or after the command name). ``DATABASE_URL`` in
+    the environment is the application's database and is never used for rehearsals."""
+    if local:
+        return local
+    flagged = app.flags.get("database_url")
+    return str(flagged) if flagged else None
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+
+
+@click.command("dry-run")
+@click.option(
+    "--database-url",
+    "database_url",
+    metavar="URL",
+    help="Rehearse on this server instead of the embedded one: a throwaway database is "
+    "created there and dropped afterwards (needs CREATEDB; an existing database is never "
+    "touched).",
+)
+@click.option(
+    "--from-schema",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Start from this schema (a `migrate schema dump` file or `pg_dump --schema-only` "
+    "output) and rehearse only the migrations it does not contain yet.",
+)
+@click.option(
+    "--applied-through",
+    type=int,
+    metavar="V",
+    help="With --from-schema: the file contains migrations up to version V "
+    "(default: the versions the file records).",
+)
+@click.option(
+    "--seed-rows",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Fill every empty table with N synthetic rows before each migration.",
+)
+@click.option("--no-lint", is_flag=True, help="Do not run the linter first.")
+@click.option("--format", "output_format", type=_FORMATS, default="text", show_default=True)
+@click.option("--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
+@click.pass_obj
+def dry_run_command(
+    app: AppContext,
+    database_url: str | None,
+    from_schema: Path | None,
+    applied_through: int | None,
+    seed_rows: int,
+    no_lint: bool,
+    output_format: str,
+    output: str | None,
+) -> None:
+    """Rehearse every pending migration on a throwaway PostgreSQL.
+
+    Lints the migrations, starts an embedded PostgreSQL (removed afterwards, also on
+    Ctrl-C), and for each migration: applies it, reverts it, checks the schema is back
+    to what it was, and applies it again; reports its duration, the locks it held on
+    tables that existed before it, the tables it rewrote and any INVALID index left.
+
+    \b
+    Examples:
+      migrate dry-run
+      migrate dry-run --seed-rows 1000 --format markdown --output dry-run.md
+      migrate dry-run --from-schema schema.sql --applied-through 41
+
+    Exit codes: 0 every migration applied, reverted and round-tripped; 1 a migration
+    failed to apply, revert or round-trip, or the linter found an error; 2 usage or
+    bad migration files; 3 PostgreSQL could not be started or reached; 130 interrupted.
+    """
+    from migrator.rehearse.engine import RehearsalOptions, rehearse
+    from migrator.rehearse.render import RENDERERS
+
+    settings = app.settings()
+    options = RehearsalOptions(
+        server_url=_server_url(app, database_url),
+        from_schema=from_schema,
+        applied_through=applied_through,
+        seed_rows=seed_rows,
+        lint=not no_lint,
+    )
+    report = rehearse(settings, options)
+    _write(RENDERERS[output_format](report), output)
+    if not report.ok:
+        raise ChecksFailed(
+            f"dry-run failed: {len(report.failures)} migration(s) failed"
+            + (f", {len(report.lint.errors)} lint error(s)" if report.lint.errors else ""),
+            hint="see the report above",
+        )
+
+
+@click.group("schema")
+def schema_group() -> None:
+    """Schema files: dump a database's schema, verify the migrations against one."""
+
+
+@schema_group.command("dump")
+@click.option("--output", metavar="FILE", help="Write to FILE (e.g. schema.sql) instead of stdout.")
+@click.option(
+    "--from-migrations",
+    is_flag=True,
+    help="Dump the schema the migrations build, on the embedded PostgreSQL, instead of "
+    "the database of --database-url / DATABASE_URL.",
+)
+@click.pass_obj
+def schema_dump_command(app: AppContext, output: str | None, from_migrations: bool) -> None:
+    """Write a deterministic, normalised schema of the database.
+
+    Stable order, no server-version comments, no random \\restrict keys, no owners;
+    the migrator's ledger tables are left out and the versions they record go into a
+    header line (used by `dry-run --from-schema`). The file loads again with psql.
+
+    \b
+    Examples:
+      migrate schema dump --output schema.sql
+      migrate schema dump --from-migrations --output schema.sql
+    """
+    from migrator.rehearse.schema_checks import dump_database, dump_migrations
+
+    settings = app.settings()
+    text = dump_migrations(settings) if from_migrations else dump_database(settings)
+    _write(text, output)
+
+
+@schema_group.command("verify")
+@click.argument("schema_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def schema_verify_command(app: AppContext, schema_file: Path) -> None:
+    """Check that the migrations build exactly the schema in SCHEMA_FILE.
+
+    Applies every migration on the embedded PostgreSQL, loads SCHEMA_FILE into a
+    second throwaway database, and compares the two catalogs (not the text, so
+    formatting never counts). Prints the differences; exit 1 when there are any.
+
+    \b
+    Example:
+      migrate schema verify schema.sql
+    """
+    from migrator.rehearse.schema_checks import verify_schema_file
+
+    settings = app.settings()
+    differences = verify_schema_file(settings, schema_file)
+    if differences:
+        for line in differences:
+            click.echo(line)
+        raise ChecksFailed(
+            f"the migrations do not build the schema in {schema_file}: "
+            f"{len(differences)} difference(s)",
+            hint="regenerate it with `migrate schema dump --from-migrations --output "
+            f"{schema_file}` if the migrations are right",
+        )
+    click.echo(f"the migrations build exactly the schema in {schema_file}")
+
+
+COMMANDS: list[click.Command] = [dry_run_command, schema_group]

@@ -44,7 +44,16 @@ async def drop_roles(connection: Any, roles: list[str]) -> None:
 
 async def load_statements(connection: Any, schema_file: SchemaFile, path: str) -> None:
     """Run the file's statements in order, in one transaction; a failing statement is
-    reported with its line and the server's message."""
+    reported with its line and the server's message. The session settings the file
+    changes (``search_path`` above all) are reset afterwards."""
+    try:
+        await _run_statements(connection, schema_file, path)
+    finally:
+        if not connection.is_closed():
+            await connection.execute("RESET ALL")
+
+
+async def _run_statements(connection: Any, schema_file: SchemaFile, path: str) -> None:
     async with connection.transaction():
         for line, statement in zip(schema_file.lines, schema_file.statements, strict=True):
             try:

@@ -1,0 +1,286 @@
+"""``migrate dry-run``: rehearse every pending migration on a throwaway database.
+
+For each migration, in order (the stairway): optionally fill empty tables with
+synthetic rows; read the schema; apply it (observing locks on pre-existing relations
+between statements, rewrites, INVALID indexes left); revert it and check the schema
+equals the one before; apply it again and check the schema equals the one after the
+first apply. An up-only migration is applied once and reported irreversible. The first
+migration that cannot be applied (or applied again) ends the rehearsal: the ones after
+it depend on it.
+
+The database is always a new one (``migrator_rehearsal_*``), created for the
+rehearsal and dropped after it, on the embedded server or on ``--database-url``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from migrator.config import Settings
+from migrator.db.connection import connect
+from migrator.db.ledger import Ledger
+from migrator.errors import MigrationFailed, RefusedState, UsageError
+from migrator.rehearse.lint_gate import lint_before_rehearsal
+from migrator.rehearse.observe import (
+    LockObserver,
+    invalid_index_names,
+    rewritten,
+    snapshot_relations,
+)
+from migrator.rehearse.report import (
+    ALREADY_APPLIED,
+    FAILED,
+    NOT_RUN,
+    REHEARSED,
+    LintSummary,
+    MigrationRehearsal,
+    RehearsalReport,
+)
+from migrator.rehearse.scratch import scratch_database
+from migrator.rehearse.seed import seed_empty_tables
+from migrator.rehearse.server import rehearsal_server
+from migrator.runner.execute import apply_migration
+from migrator.runner.flows import load_migrations
+from migrator.schema.diff import diff_lines
+from migrator.schema.introspect import Exclusions, excluded_relations, read_schema
+from migrator.schema.load import drop_roles, load_schema_path
+from migrator.source.model import Migration, MigrationSet
+
+
+@dataclass(frozen=True)
+class RehearsalOptions:
+    #: a server to create the throwaway database on; ``None``: the embedded server
+    server_url: str | None = None
+    #: start from this schema file instead of an empty database
+    from_schema: Path | None = None
+    #: with ``from_schema``: the migrations up to this version are in it already
+    applied_through: int | None = None
+    #: synthetic rows per empty table before each migration (0: none)
+    seed_rows: int = 0
+    #: run the linter first and fail on error-level findings
+    lint: bool = True
+    #: where the PostgreSQL binaries are (default: found, see migrator.ephemeral)
+    bin_dir: Path | None = None
+
+
+def _exclusions(settings: Settings) -> Exclusions:
+    return Exclusions.for_ledger(settings.ledger_schema, settings.ledger_table)
+
+
+async def _read(connection: Any, settings: Settings) -> Any:
+    return await read_schema(connection, exclusions=_exclusions(settings), include_roles=True)
+
+
+async def _apply(
+    connection: Any,
+    migration: Migration,
+    direction: str,
+    settings: Settings,
+    ledger: Ledger,
+    observer: LockObserver | None = None,
+) -> tuple[int | None, str | None]:
+    """Apply or revert; ``(duration_ms, None)`` or ``(None, error line)``."""
+    try:
+        result = await apply_migration(
+            connection,
+            migration,
+            "up" if direction == "up" else "down",
+            settings=settings,
+            ledger=ledger,
+            after_statement=observer,
+        )
+    except (MigrationFailed, RefusedState) as exc:
+        return None, exc.one_line()
+    return result.duration_ms, None
+
+
+async def _seed(connection: Any, settings: Settings, rows: int) -> list[str]:
+    if rows <= 0:
+        return []
+    excluded = await excluded_relations(connection, _exclusions(settings))
+    result = await seed_empty_tables(connection, rows, excluded)
+    return [f"{table}: not seeded ({why})" for table, why in result.skipped]
+
+
+async def rehearse_migration(
+    connection: Any, migration: Migration, settings: Settings, ledger: Ledger, seed_rows: int = 0
+) -> MigrationRehearsal:
+    """The stairway of one migration on ``connection``'s database."""
+    notes = tuple(await _seed(connection, settings, seed_rows))
+    base = MigrationRehearsal(
+        version=migration.version,
+        name=migration.name,
+        status=FAILED,
+        reversible=migration.reversible,
+        label=migration.label,
+        transactional=migration.up.transactional,
+        notes=notes,
+    )
+    before = await _read(connection, settings)
+    relations = await snapshot_relations(connection)
+    invalid_before = await invalid_index_names(connection)
+    observer = LockObserver(relations)
+    duration, error = await _apply(connection, migration, "up", settings, ledger, observer)
+    locks = tuple(observer.locks())
+    if error is not None:
+        return replace(base, up_ok=False, error=error, locks=locks)
+    after_up = await _read(connection, settings)
+    observed = replace(
+        base,
+        up_ok=True,
+        duration_ms=duration,
+        locks=locks,
+        rewrites=tuple(rewritten(relations, await snapshot_relations(connection))),
+        invalid_indexes=tuple(sorted(await invalid_index_names(connection) - invalid_before)),
+    )
+    if not migration.reversible:
+        return replace(observed, status=REHEARSED, notes=(*notes, "up-only: irreversible"))
+    down_duration, error = await _apply(connection, migration, "down", settings, ledger)
+    if error is not None:
+        return replace(observed, down_ok=False, error=f"down failed: {error}")
+    after_down = await _read(connection, settings)
+    round_trip = diff_lines(before, after_down)
+    reverted = replace(
+        observed,
+        down_ok=True,
+        down_duration_ms=down_duration,
+        round_trip_ok=not round_trip,
+        round_trip_diff=tuple(round_trip),
+    )
+    _, error = await _apply(connection, migration, "up", settings, ledger)
+    if error is not None:
+        return replace(reverted, reapply_ok=False, error=f"up after down failed: {error}")
+    again = diff_lines(after_up, await _read(connection, settings))
+    if again:
+        reverted = replace(
+            reverted,
+            round_trip_ok=False,
+            round_trip_diff=(
+                *reverted.round_trip_diff,
+                *(f"after up again: {line}" for line in again),
+            ),
+        )
+    return replace(reverted, status=REHEARSED, reapply_ok=True)
+
+
+def _already_applied(
+    migration_set: MigrationSet, file_versions: Sequence[int], options: RehearsalOptions
+) -> set[int]:
+    """Versions the schema file holds already: up to ``--applied-through``, else the
+    versions the file records."""
+    versions = {migration.version for migration in migration_set.migrations}
+    if options.applied_through is not None:
+        return {v for v in versions if v <= options.applied_through}
+    if file_versions:
+        return set(file_versions) & versions
+    raise UsageError(
+        f"{options.from_schema} does not say which migrations it already contains",
+        hint="pass --applied-through V (0 when it contains none of them)",
+    )
+
+
+async def _prepare_from_schema(
+    connection: Any,
+    migration_set: MigrationSet,
+    settings: Settings,
+    ledger: Ledger,
+    options: RehearsalOptions,
+) -> tuple[set[int], list[str]]:
+    assert options.from_schema is not None
+    schema_file, created_roles = await load_schema_path(
+        connection, options.from_schema, ledger_table=settings.ledger_table
+    )
+    applied = _already_applied(migration_set, schema_file.applied_versions, options)
+    await ledger.ensure(connection)
+    if applied:
+        done = [m for m in migration_set.migrations if m.version in applied]
+        await ledger.record_baseline(connection, done, max(applied))
+    return applied, created_roles
+
+
+async def _rehearse_database(
+    dsn: str, migration_set: MigrationSet, settings: Settings, options: RehearsalOptions
+) -> tuple[str, list[MigrationRehearsal], list[str]]:
+    connection = await connect(dsn)
+    ledger = Ledger.from_settings(settings)
+    created_roles: list[str] = []
+    try:
+        version = str(await connection.fetchval("SHOW server_version"))
+        applied: set[int] = set()
+        if options.from_schema is not None:
+            applied, created_roles = await _prepare_from_schema(
+                connection, migration_set, settings, ledger, options
+            )
+        results: list[MigrationRehearsal] = []
+        stopped = False
+        for migration in migration_set.migrations:
+            if migration.version in applied or stopped:
+                status = ALREADY_APPLIED if migration.version in applied else NOT_RUN
+                results.append(
+                    MigrationRehearsal(
+                        migration.version,
+                        migration.name,
+                        status,
+                        migration.reversible,
+                        label=migration.label,
+                    )
+                )
+                continue
+            result = await rehearse_migration(
+                connection, migration, settings, ledger, options.seed_rows
+            )
+            results.append(result)
+            stopped = not result.up_ok or result.reapply_ok is False or result.down_ok is False
+        return version, results, created_roles
+    finally:
+        await connection.close()
+
+
+async def _rehearse_on(
+    admin_dsn: str, migration_set: MigrationSet, settings: Settings, options: RehearsalOptions
+) -> tuple[str, list[MigrationRehearsal]]:
+    created_roles: list[str] = []
+    async with scratch_database(admin_dsn) as dsn:
+        version, results, created_roles = await _rehearse_database(
+            dsn, migration_set, settings, options
+        )
+    if created_roles:
+        admin = await connect(admin_dsn)
+        try:
+            await drop_roles(admin, created_roles)
+        finally:
+            await admin.close()
+    return version, results
+
+
+def rehearse(settings: Settings, options: RehearsalOptions) -> RehearsalReport:
+    """Lint, then rehearse every pending migration on a throwaway database; the
+    embedded server (or the throwaway database) is removed whatever happens."""
+    began = time.monotonic()
+    if options.applied_through is not None and options.from_schema is None:
+        raise UsageError("--applied-through needs --from-schema FILE")
+    migration_set = load_migrations(settings)
+    lint = (
+        lint_before_rehearsal(settings, migration_set)
+        if options.lint
+        else LintSummary(ran=False, note="skipped (--no-lint)")
+    )
+    with rehearsal_server(options.server_url, bin_dir=options.bin_dir) as server:
+        version, results = asyncio.run(
+            _rehearse_on(server.admin_dsn, migration_set, settings, options)
+        )
+    return RehearsalReport(
+        target=server.description,
+        server_version=version,
+        migrations=tuple(results),
+        lint=lint,
+        schema_file=str(options.from_schema) if options.from_schema else None,
+        seed_rows=options.seed_rows,
+        server_start_ms=server.start_ms,
+        total_ms=round((time.monotonic() - began) * 1000),
+    )

@@ -1,0 +1,150 @@
+"""What a migration does to the relations that existed before it ran.
+
+Before the migration, :func:`snapshot_relations` records every user relation's oid,
+name and ``relfilenode``. While it runs, :class:`LockObserver` is the runner's
+``after_statement`` hook: on the migrating connection, between statements and inside
+the migration's transaction, it reads ``pg_locks`` for that backend and keeps the
+relation locks on pre-existing relations. Afterwards, a relation whose
+``relfilenode`` changed was rewritten.
+
+A transactional migration holds its locks until it commits, so sampling after each
+statement sees every lock it took. A ``-- migrate:no-transaction`` migration releases
+each statement's locks when the statement ends: only locks still held are seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrator.source.model import MigrationFile
+from migrator.sql.split import Statement
+
+#: pg_locks modes from weakest to strongest (for "the strongest lock per relation").
+LOCK_MODES: tuple[str, ...] = (
+    "AccessShareLock",
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+)
+_MODE_RANK = {mode: rank for rank, mode in enumerate(LOCK_MODES)}
+#: what each mode blocks, for reports
+LOCK_EFFECT = {
+    "AccessShareLock": "blocks only ACCESS EXCLUSIVE",
+    "RowShareLock": "blocks EXCLUSIVE and ACCESS EXCLUSIVE",
+    "RowExclusiveLock": "blocks SHARE and stronger",
+    "ShareUpdateExclusiveLock": "blocks DDL and VACUUM, not reads or writes",
+    "ShareLock": "blocks writes",
+    "ShareRowExclusiveLock": "blocks writes",
+    "ExclusiveLock": "blocks writes and SELECT ... FOR UPDATE",
+    "AccessExclusiveLock": "blocks reads and writes",
+}
+
+_RELATIONS = """
+SELECT c.oid, c.relfilenode, c.relkind::text AS relkind,
+       quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'm', 'v', 'f', 'S')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+"""
+
+_HELD_LOCKS = """
+SELECT l.relation, l.mode FROM pg_catalog.pg_locks AS l
+WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted
+  AND l.relation = ANY($1::oid[])
+"""
+
+_INVALID_INDEXES = """
+SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+FROM pg_catalog.pg_index AS i
+JOIN pg_catalog.pg_class AS c ON c.oid = i.indexrelid
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ORDER BY 1
+"""
+
+
+def _display(name: str) -> str:
+    return name[len("public.") :] if name.startswith("public.") else name
+
+
+@dataclass(frozen=True)
+class Relation:
+    oid: int
+    name: str
+    relkind: str
+    relfilenode: int
+
+
+@dataclass(frozen=True)
+class LockTaken:
+    """A lock the migration held on a relation that existed before it ran."""
+
+    relation: str
+    mode: str
+    #: where it was first seen: ``file:line``
+    statement: str
+
+    @property
+    def blocks(self) -> str:
+        return LOCK_EFFECT.get(self.mode, "")
+
+
+async def snapshot_relations(connection: Any) -> dict[int, Relation]:
+    """Every user relation by oid, with its current storage (``relfilenode``)."""
+    return {
+        int(row["oid"]): Relation(
+            int(row["oid"]), _display(row["name"]), row["relkind"], int(row["relfilenode"])
+        )
+        for row in await connection.fetch(_RELATIONS)
+    }
+
+
+async def invalid_index_names(connection: Any) -> set[str]:
+    return {_display(row["name"]) for row in await connection.fetch(_INVALID_INDEXES)}
+
+
+def rewritten(before: Mapping[int, Relation], after: Mapping[int, Relation]) -> list[str]:
+    """Tables and materialized views that got new storage (rewrite, TRUNCATE, ...)."""
+    return sorted(
+        relation.name
+        for oid, relation in before.items()
+        if relation.relkind in ("r", "m")
+        and oid in after
+        and relation.relfilenode != 0
+        and after[oid].relfilenode != relation.relfilenode
+    )
+
+
+@dataclass
+class LockObserver:
+    """The runner's ``after_statement`` hook: records locks on pre-existing relations."""
+
+    relations: Mapping[int, Relation]
+    #: strongest lock per relation oid, with where it was first taken at that strength
+    taken: dict[int, LockTaken] = field(default_factory=dict)
+    samples: int = 0
+
+    async def __call__(
+        self, connection: Any, migration_file: MigrationFile, statement: Statement
+    ) -> None:
+        self.samples += 1
+        rows = await connection.fetch(_HELD_LOCKS, list(self.relations))
+        where = f"{migration_file.path.name}:{statement.line}"
+        for row in rows:
+            oid, mode = int(row["relation"]), str(row["mode"])
+            known = self.taken.get(oid)
+            if known is None or _MODE_RANK.get(mode, -1) > _MODE_RANK.get(known.mode, -1):
+                self.taken[oid] = LockTaken(self.relations[oid].name, mode, where)
+
+    def locks(self) -> list[LockTaken]:
+        """Strongest lock per pre-existing relation, strongest first."""
+        return sorted(
+            self.taken.values(), key=lambda lock: (-_MODE_RANK.get(lock.mode, -1), lock.relation)
+        )

@@ -1,0 +1,210 @@
+"""A rehearsal report as text (terminal), JSON (machines) and markdown (PR comment)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from migrator.rehearse.report import (
+    ALREADY_APPLIED,
+    NOT_RUN,
+    MigrationRehearsal,
+    RehearsalReport,
+)
+
+#: pg_locks mode names as a DBA says them
+_MODE_NAMES = {
+    "AccessShareLock": "ACCESS SHARE",
+    "RowShareLock": "ROW SHARE",
+    "RowExclusiveLock": "ROW EXCLUSIVE",
+    "ShareUpdateExclusiveLock": "SHARE UPDATE EXCLUSIVE",
+    "ShareLock": "SHARE",
+    "ShareRowExclusiveLock": "SHARE ROW EXCLUSIVE",
+    "ExclusiveLock": "EXCLUSIVE",
+    "AccessExclusiveLock": "ACCESS EXCLUSIVE",
+}
+
+
+def mode_name(mode: str) -> str:
+    return _MODE_NAMES.get(mode, mode)
+
+
+def _verdict(migration: MigrationRehearsal) -> str:
+    if migration.status == ALREADY_APPLIED:
+        return "already applied (in the schema file)"
+    if migration.status == NOT_RUN:
+        return "not run (an earlier migration failed)"
+    if not migration.up_ok:
+        return "FAILED to apply"
+    if not migration.reversible:
+        return "ok (up-only: irreversible)"
+    if migration.down_ok is False:
+        return "FAILED to revert"
+    if migration.round_trip_ok is False:
+        again = ", and up again failed" if migration.reapply_ok is False else ""
+        return f"FAILED round trip: down does not restore the schema{again}"
+    if migration.reapply_ok is False:
+        return "FAILED to apply again after down"
+    return "ok (up, down, up)"
+
+
+def _ms(value: int | None) -> str:
+    """``7 ms``, ``1.08 s``; ``-`` when there is nothing to say."""
+    if value is None:
+        return "-"
+    return f"{value} ms" if value < 1000 else f"{value / 1000:.2f} s"
+
+
+def _summary(report: RehearsalReport) -> str:
+    failures = len(report.failures)
+    rehearsed = len(report.rehearsed)
+    lint = ""
+    if report.lint.errors:
+        lint = f", {len(report.lint.errors)} lint error(s)"
+    verdict = "FAILED" if not report.ok else "ok"
+    return (
+        f"dry-run {verdict}: {rehearsed} migration(s) rehearsed, {failures} failed{lint} "
+        f"on {report.target} {report.server_version} in {_ms(report.total_ms)}"
+    )
+
+
+def render_text(report: RehearsalReport) -> str:
+    lines: list[str] = []
+    if report.schema_file:
+        lines.append(f"starting from schema file {report.schema_file}")
+    if report.seed_rows:
+        lines.append(
+            f"seeding {report.seed_rows} row(s) into every empty table before each migration"
+        )
+    if report.lint.note:
+        lines.append(f"lint: {report.lint.note}")
+    for error in report.lint.errors:
+        lines.append(f"lint error: {error}")
+    for migration in report.migrations:
+        timing = ""
+        if migration.duration_ms is not None:
+            timing = f"  up {_ms(migration.duration_ms)}"
+            if migration.down_duration_ms is not None:
+                timing += f", down {_ms(migration.down_duration_ms)}"
+        lines.append(f"{migration.label}: {_verdict(migration)}{timing}")
+        if not migration.transactional and migration.status not in (ALREADY_APPLIED, NOT_RUN):
+            lines.append("  no transaction: only locks still held between statements are seen")
+        for lock in migration.locks:
+            lines.append(
+                f"  lock {mode_name(lock.mode)} on {lock.relation} ({lock.blocks})"
+                f" at {lock.statement}"
+            )
+        for table in migration.rewrites:
+            lines.append(f"  rewrote {table} (every row copied under its lock)")
+        for index in migration.invalid_indexes:
+            lines.append(f"  left INVALID index {index}")
+        for line in migration.round_trip_diff:
+            lines.append(f"  schema after down differs: {line}")
+        if migration.error:
+            lines.append(f"  error: {migration.error}")
+        for note in migration.notes:
+            lines.append(f"  note: {note}")
+    lines.append(_summary(report))
+    return "\n".join(lines)
+
+
+def _migration_json(migration: MigrationRehearsal) -> dict[str, Any]:
+    return {
+        "version": migration.version,
+        "name": migration.name,
+        "status": migration.status,
+        "ok": migration.ok,
+        "reversible": migration.reversible,
+        "transactional": migration.transactional,
+        "up_ok": migration.up_ok,
+        "down_ok": migration.down_ok,
+        "reapply_ok": migration.reapply_ok,
+        "round_trip_ok": migration.round_trip_ok,
+        "round_trip_diff": list(migration.round_trip_diff),
+        "duration_ms": migration.duration_ms,
+        "down_duration_ms": migration.down_duration_ms,
+        "locks": [
+            {
+                "relation": lock.relation,
+                "mode": mode_name(lock.mode),
+                "pg_mode": lock.mode,
+                "statement": lock.statement,
+            }
+            for lock in migration.locks
+        ],
+        "rewrites": list(migration.rewrites),
+        "invalid_indexes": list(migration.invalid_indexes),
+        "error": migration.error,
+        "notes": list(migration.notes),
+    }
+
+
+def render_json(report: RehearsalReport) -> str:
+    data = {
+        "ok": report.ok,
+        "target": report.target,
+        "server_version": report.server_version,
+        "schema_file": report.schema_file,
+        "seed_rows": report.seed_rows,
+        "server_start_ms": report.server_start_ms,
+        "total_ms": report.total_ms,
+        "lint": {
+            "ran": report.lint.ran,
+            "errors": list(report.lint.errors),
+            "warnings": report.lint.warnings,
+            "note": report.lint.note,
+        },
+        "migrations": [_migration_json(m) for m in report.migrations],
+    }
+    return json.dumps(data, indent=2)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: RehearsalReport) -> str:
+    """A pull-request comment: a verdict, a table, and the details that need a look."""
+    icon = "✅" if report.ok else "❌"
+    lines = [
+        f"### {icon} migrate dry-run",
+        "",
+        _summary(report),
+        "",
+        "| migration | result | up | down | locks on existing tables | rewrites |",
+        "|---|---|---|---|---|---|",
+    ]
+    for migration in report.migrations:
+        locks = ", ".join(f"{mode_name(lock.mode)} {lock.relation}" for lock in migration.locks)
+        lines.append(
+            "| "
+            + " | ".join(
+                _cell(cell)
+                for cell in (
+                    f"`{migration.label}`",
+                    _verdict(migration),
+                    _ms(migration.duration_ms),
+                    _ms(migration.down_duration_ms),
+                    locks or "-",
+                    ", ".join(migration.rewrites) or "-",
+                )
+            )
+            + " |"
+        )
+    details = [m for m in report.migrations if m.error or m.round_trip_diff or m.invalid_indexes]
+    if report.lint.errors:
+        lines += ["", "**Lint errors**", ""]
+        lines += [f"- {_cell(error)}" for error in report.lint.errors]
+    for migration in details:
+        lines += ["", f"<details><summary><code>{migration.label}</code></summary>", ""]
+        if migration.error:
+            lines.append(f"- error: {_cell(migration.error)}")
+        lines += [
+            f"- schema after down differs: {_cell(line)}" for line in migration.round_trip_diff
+        ]
+        lines += [f"- left INVALID index `{index}`" for index in migration.invalid_indexes]
+        lines += ["", "</details>"]
+    return "\n".join(lines)
+
+
+RENDERERS = {"text": render_text, "json": render_json, "markdown": render_markdown}

@@ -1,0 +1,288 @@
+"""`migrate dry-run` on real PostgreSQL: the stairway, locks and rewrites, schema files,
+seeded rows, and the throwaway server/database always removed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from migrator.ephemeral import EphemeralServer
+from tests.helpers import run_cli
+from tests.helpers_db import write_migrations
+
+ACCOUNTS = {
+    "001_accounts.up.sql": "CREATE TABLE accounts (id bigint PRIMARY KEY, balance integer);",
+    "001_accounts.down.sql": "DROP TABLE accounts;",
+}
+REGION = {
+    "002_region.up.sql": "ALTER TABLE accounts ADD COLUMN region text;",
+    "002_region.down.sql": "ALTER TABLE accounts DROP COLUMN region;",
+}
+
+
+def _dry_run(
+    migrations_dir: Path, *args: str, server: EphemeralServer | None = None
+) -> tuple[int, dict[str, Any], str]:
+    """Run `migrate dry-run --format json`; on the session server when given (a
+    throwaway database is created there), else on its own embedded server."""
+    target = ["--database-url", server.dsn()] if server is not None else []
+    result = run_cli(
+        "--dir",
+        str(migrations_dir),
+        "dry-run",
+        "--no-lint",
+        "--format",
+        "json",
+        *target,
+        *args,
+        cwd=migrations_dir,
+    )
+    assert result.stdout, result.stderr
+    return result.code, json.loads(result.stdout), result.stderr
+
+
+def _by_version(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    return {entry["version"]: entry for entry in report["migrations"]}
+
+
+def test_a_clean_stairway_passes(migrations_dir: Path, pg_server: EphemeralServer) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            **REGION,
+            "003_seed.sql": "INSERT INTO accounts VALUES (1, 0);",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 0
+    assert report["ok"] is True
+    entries = _by_version(report)
+    assert entries[1]["round_trip_ok"] is True and entries[1]["reversible"] is True
+    assert entries[2]["ok"] is True
+    assert entries[3]["reversible"] is False and entries[3]["ok"] is True
+    assert entries[3]["round_trip_ok"] is None
+    for entry in entries.values():
+        for key in (
+            "version",
+            "name",
+            "ok",
+            "reversible",
+            "round_trip_ok",
+            "duration_ms",
+            "locks",
+            "rewrites",
+            "error",
+        ):
+            assert key in entry
+
+
+def test_a_down_that_forgets_what_its_up_created_is_caught_with_the_diff(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "002_region.up.sql": (
+                "ALTER TABLE accounts ADD COLUMN region text;\n"
+                "CREATE INDEX accounts_region_idx ON accounts (region);"
+            ),
+            "002_region.down.sql": "DROP INDEX accounts_region_idx;",
+        },
+    )
+    code, report, stderr = _dry_run(migrations_dir, server=pg_server)
+    assert code == 1
+    assert "dry-run failed" in stderr
+    second = _by_version(report)[2]
+    assert second["ok"] is False
+    assert second["round_trip_ok"] is False
+    assert second["round_trip_diff"] == ["table accounts: column region added"]
+    # and the text report says the same, readably
+    result = run_cli(
+        "--dir",
+        str(migrations_dir),
+        "dry-run",
+        "--no-lint",
+        "--database-url",
+        pg_server.dsn(),
+        cwd=migrations_dir,
+    )
+    assert result.code == 1
+    assert "schema after down differs: table accounts: column region added" in result.stdout
+    assert "FAILED round trip" in result.stdout
+
+
+def test_rewrite_and_access_exclusive_lock_on_existing_table_are_reported(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "002_widen.up.sql": "ALTER TABLE accounts ALTER COLUMN balance TYPE bigint;",
+            "002_widen.down.sql": "ALTER TABLE accounts ALTER COLUMN balance TYPE integer;",
+            "003_comment.up.sql": "COMMENT ON TABLE accounts IS 'money';",
+            "003_comment.down.sql": "COMMENT ON TABLE accounts IS NULL;",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 0
+    widen = _by_version(report)[2]
+    assert widen["rewrites"] == ["accounts"]
+    assert {"relation": "accounts", "mode": "ACCESS EXCLUSIVE"} in [
+        {"relation": lock["relation"], "mode": lock["mode"]} for lock in widen["locks"]
+    ]
+    assert widen["locks"][0]["statement"] == "002_widen.up.sql:1"
+    comment = _by_version(report)[3]
+    assert comment["rewrites"] == []
+    # the first migration created the table: nothing pre-existing to lock or rewrite
+    assert _by_version(report)[1]["locks"] == [] and _by_version(report)[1]["rewrites"] == []
+
+
+def test_from_schema_rehearses_only_pending_migrations(
+    migrations_dir: Path, pg_server: EphemeralServer, tmp_path: Path
+) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            **REGION,
+        },
+    )
+    schema = tmp_path / "schema.sql"
+    # what production has: 001 applied, plus a column added by hand
+    schema.write_text(
+        "\\restrict k3y\n"
+        "CREATE TABLE public.accounts (id bigint PRIMARY KEY, balance integer, note text);\n"
+        "\\unrestrict k3y\n"
+    )
+    code, report, _ = _dry_run(
+        migrations_dir, "--from-schema", str(schema), "--applied-through", "1", server=pg_server
+    )
+    assert code == 0, report
+    entries = _by_version(report)
+    assert entries[1]["status"] == "already applied"
+    assert entries[1]["duration_ms"] is None
+    assert entries[2]["status"] == "rehearsed" and entries[2]["ok"] is True
+    # the pre-existing table from the schema file is observed
+    assert any(lock["relation"] == "accounts" for lock in entries[2]["locks"])
+
+
+def test_from_schema_reads_applied_versions_from_a_schema_dump(
+    migrations_dir: Path, pg_server: EphemeralServer, tmp_path: Path
+) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            **REGION,
+        },
+    )
+    only_first = tmp_path / "first"
+    write_migrations(only_first, ACCOUNTS)
+    schema = tmp_path / "schema.sql"
+    dumped = run_cli(
+        "--dir",
+        str(only_first),
+        "schema",
+        "dump",
+        "--from-migrations",
+        "--output",
+        str(schema),
+        cwd=tmp_path,
+    )
+    assert dumped.code == 0, dumped.output
+    assert "-- migrator:applied-versions 1" in schema.read_text()
+    code, report, _ = _dry_run(migrations_dir, "--from-schema", str(schema), server=pg_server)
+    assert code == 0
+    assert [e["status"] for e in report["migrations"]] == ["already applied", "rehearsed"]
+
+
+def test_seed_rows_make_a_not_null_column_without_default_fail(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "002_required.up.sql": "ALTER TABLE accounts ADD COLUMN region text NOT NULL;",
+            "002_required.down.sql": "ALTER TABLE accounts DROP COLUMN region;",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 0, "on empty tables the migration applies"
+    code, report, _ = _dry_run(migrations_dir, "--seed-rows", "50", server=pg_server)
+    assert code == 1
+    failed = _by_version(report)[2]
+    assert failed["ok"] is False
+    assert "contains null values" in failed["error"]
+    assert report["seed_rows"] == 50
+
+
+def test_markdown_report_is_a_pr_comment(migrations_dir: Path, pg_server: EphemeralServer) -> None:
+    write_migrations(migrations_dir, ACCOUNTS)
+    result = run_cli(
+        "--dir",
+        str(migrations_dir),
+        "dry-run",
+        "--no-lint",
+        "--format",
+        "markdown",
+        "--database-url",
+        pg_server.dsn(),
+        cwd=migrations_dir,
+    )
+    assert result.code == 0
+    assert result.stdout.startswith("### ✅ migrate dry-run")
+    assert "| `001_accounts` | ok (up, down, up) |" in result.stdout
+
+
+def test_a_failing_migration_stops_the_rehearsal(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "002_broken.up.sql": "ALTER TABLE nowhere ADD COLUMN x int;",
+            "002_broken.down.sql": "SELECT 1;",
+            "003_after.up.sql": "SELECT 1;",
+            "003_after.down.sql": "SELECT 1;",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 1
+    entries = _by_version(report)
+    assert entries[2]["ok"] is False and "nowhere" in entries[2]["error"]
+    assert entries[3]["status"] == "not run"
+
+
+def test_database_url_never_touches_existing_databases(
+    migrations_dir: Path, pg_server: EphemeralServer, database_url: str
+) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def databases() -> set[str]:
+        connection = await asyncpg.connect(pg_server.dsn())
+        try:
+            return {r["datname"] for r in await connection.fetch("SELECT datname FROM pg_database")}
+        finally:
+            await connection.close()
+
+    write_migrations(migrations_dir, ACCOUNTS)
+    before = asyncio.run(databases())
+    result = run_cli(
+        "--dir",
+        str(migrations_dir),
+        "dry-run",
+        "--no-lint",
+        "--database-url",
+        database_url,
+        cwd=migrations_dir,
+    )
+    assert result.code == 0, result.output
+    assert asyncio.run(databases()) == before
