@@ -1,0 +1,266 @@
+"""``new``, ``up``, ``down``, ``status``, ``verify``, ``baseline`` through the CLI, on a
+real PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from tests.runner.conftest import USERS, Project
+
+
+def test_up_applies_pending_migrations_and_records_them(project: Project) -> None:
+    project.write(USERS)
+
+    result = project.migrate("up")
+
+    assert result.code == 0, result.output
+    assert "applied 2 migrations; now at version 2" in result.stdout
+    assert "applied 001_create_users" in result.stderr
+    assert {"users", "orders"} <= project.tables()
+    assert project.ledger() == [(1, "applied", 1), (2, "applied", 2)]
+    assert project.history() == [(1, "up"), (2, "up")]
+    checksum = project.scalar("SELECT up_checksum FROM migrator_ledger WHERE version = 1")
+    expected = hashlib.sha256((project.directory / "001_create_users.up.sql").read_bytes())
+    assert checksum == expected.hexdigest()
+    applied_by = project.scalar("SELECT applied_by FROM migrator_ledger WHERE version = 1")
+    assert applied_by.startswith("postgres via ")
+
+
+def test_up_twice_applies_nothing_the_second_time(project: Project) -> None:
+    project.write(USERS)
+    project.migrate("up")
+
+    again = project.migrate("up")
+
+    assert again.code == 0
+    assert "nothing to apply; now at version 2" in again.stdout
+    assert project.history() == [(1, "up"), (2, "up")]
+
+
+def test_up_to_stops_at_the_given_version(project: Project) -> None:
+    project.write(USERS)
+
+    result = project.migrate("up", "--to", "1")
+
+    assert result.code == 0, result.output
+    assert project.ledger() == [(1, "applied", 1)]
+    assert "orders" not in project.tables()
+
+
+def test_up_sql_prints_the_plan_and_changes_nothing(project: Project) -> None:
+    project.write(
+        {
+            **USERS,
+            "003_index.up.sql": "-- migrate:no-transaction\n-- migrate:lock-timeout 2s\n"
+            "CREATE INDEX CONCURRENTLY users_email ON users (email);\n",
+            "003_index.down.sql": (
+                "-- migrate:no-transaction\nDROP INDEX CONCURRENTLY users_email;\n"
+            ),
+        }
+    )
+
+    result = project.migrate("up", "--sql", "--lock-timeout", "750ms")
+
+    assert result.code == 0, result.output
+    out = result.stdout
+    assert out.count("BEGIN;") == 2 and out.count("COMMIT;") == 2
+    assert "SET LOCAL lock_timeout = '750ms';" in out
+    assert "SET LOCAL statement_timeout = 0;" in out
+    assert "CREATE TABLE users (id bigint PRIMARY KEY, email text);" in out
+    # the file's directive wins over the flag; no transaction: session SET and RESET
+    assert "SET lock_timeout = '2s';" in out
+    assert "CREATE INDEX CONCURRENTLY users_email ON users (email);" in out
+    assert "RESET lock_timeout;" in out
+    assert project.tables() == set()  # nothing ran, not even the ledger was created
+
+
+def test_down_reverts_one_step_by_default_then_to_zero(project: Project) -> None:
+    project.write(USERS)
+    project.migrate("up")
+
+    one = project.migrate("down")
+    assert one.code == 0, one.output
+    assert "reverted 1 migration; now at version 1" in one.stdout
+    assert "orders" not in project.tables() and "users" in project.tables()
+
+    project.migrate("up")
+    everything = project.migrate("down", "--to", "0")
+    assert everything.code == 0, everything.output
+    assert project.ledger() == []
+    assert {"users", "orders"} & project.tables() == set()
+    assert project.history()[-2:] == [(2, "down"), (1, "down")]  # newest first
+
+
+def test_down_steps(project: Project) -> None:
+    project.write(USERS)
+    project.migrate("up")
+
+    result = project.migrate("down", "--steps", "2")
+
+    assert result.code == 0, result.output
+    assert project.ledger() == []
+
+
+def test_down_refuses_an_up_only_migration_before_reverting_anything(project: Project) -> None:
+    project.write(
+        {
+            **USERS,
+            "003_backfill.sql": "INSERT INTO users VALUES (1, 'a@example.com');\n",
+        }
+    )
+    project.migrate("up")
+
+    result = project.migrate("down", "--to", "0")
+
+    assert result.code == 4
+    assert "003_backfill is up-only" in result.stderr
+    assert "Traceback" not in result.output
+    assert [version for version, _, _ in project.ledger()] == [1, 2, 3]
+
+
+def test_status_table_and_json(project: Project) -> None:
+    project.write(USERS)
+    project.migrate("up", "--to", "1")
+
+    table = project.migrate("status")
+    as_json = project.migrate("status", "--format", "json")
+
+    assert table.code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:3] == ["VERSION", "NAME", "STATE"]
+    assert lines[1].split()[:3] == ["1", "create_users", "applied"]
+    assert lines[2].split()[:3] == ["2", "create_orders", "pending"]
+    assert "1 applied, 1 pending" in table.stdout
+    payload = json.loads(as_json.stdout)
+    assert payload["current_version"] == 1
+    states = {m["version"]: m["state"] for m in payload["migrations"]}
+    assert states == {1: "applied", 2: "pending"}
+    assert payload["migrations"][0]["duration_ms"] is not None
+
+
+def test_status_on_a_database_without_ledger_creates_nothing(project: Project) -> None:
+    project.write(USERS)
+
+    result = project.migrate("status")
+
+    assert result.code == 0, result.output
+    assert "0 applied, 2 pending" in result.stdout
+    assert project.tables() == set()
+
+
+def test_verify_passes_then_catches_drift_missing_files_and_out_of_order(
+    project: Project,
+) -> None:
+    project.write(USERS)
+    project.migrate("up")
+    assert project.migrate("verify").code == 0
+
+    project.write({"001_create_users.up.sql": "CREATE TABLE users (id int PRIMARY KEY);\n"})
+    project.remove("002_create_orders.up.sql", "002_create_orders.down.sql")
+    project.write({"000_early.up.sql": "SELECT 1;\n", "000_early.down.sql": "SELECT 1;\n"})
+    result = project.migrate("verify")
+
+    assert result.code == 1
+    assert "drift: " in result.stdout and "001_create_users.up.sql changed" in result.stdout
+    assert "missing-file: version 2 (create_orders)" in result.stdout
+    assert "out-of-order: " in result.stdout and "000_early.up.sql" in result.stdout
+    assert "verify found 3 problem(s)" in result.stderr
+    status = project.migrate("status").stdout
+    assert "drifted" in status and "missing file" in status
+
+
+def test_verify_json(project: Project) -> None:
+    project.write(USERS)
+    project.migrate("up")
+    project.write({"002_create_orders.down.sql": "DROP TABLE orders CASCADE;\n"})
+
+    result = project.migrate("verify", "--format", "json")
+
+    assert result.code == 1
+    payload = json.loads(result.stdout)
+    assert payload["ok"] is False
+    assert [(p["kind"], p["version"]) for p in payload["problems"]] == [("drift", 2)]
+
+
+def test_baseline_records_without_running(project: Project) -> None:
+    project.write(USERS)
+    project.query("CREATE TABLE users (id bigint PRIMARY KEY, email text)")
+
+    result = project.migrate("baseline", "1")
+
+    assert result.code == 0, result.output
+    assert "recorded 001_create_users as applied (not run)" in result.stdout
+    assert project.ledger() == [(1, "applied", 1)]
+    assert project.history() == [(1, "baseline")]
+    up = project.migrate("up")
+    assert up.code == 0, up.output
+    assert project.ledger() == [(1, "applied", 1), (2, "applied", 2)]
+
+
+def test_new_numbers_like_the_directory(project: Project) -> None:
+    project.write(USERS)
+
+    result = project.migrate("new", "Add Invoices")
+    concurrent = project.migrate("new", "index_invoices", "--no-transaction")
+
+    assert result.code == 0, result.output
+    assert (project.directory / "003_add_invoices.up.sql").exists()
+    assert (project.directory / "003_add_invoices.down.sql").exists()
+    up = (project.directory / "004_index_invoices.up.sql").read_text()
+    assert concurrent.code == 0
+    assert up.startswith("-- migrate:no-transaction\n")
+    # the new (comment-only) migrations are valid and apply as no-ops
+    assert project.migrate("up").code == 0
+    assert [version for version, _, _ in project.ledger()] == [1, 2, 3, 4]
+
+
+def test_commands_refuse_a_broken_directory_with_every_problem(
+    project: Project, tmp_path: Path
+) -> None:
+    project.write(
+        {
+            **USERS,
+            "002_duplicate.up.sql": "SELECT 1;\n",
+            "003_orphan.down.sql": "SELECT 1;\n",
+            "notaversion_x.up.sql": "SELECT 1;\n",
+        }
+    )
+
+    for command in ("up", "down", "status", "verify"):
+        result = project.migrate(command)
+        assert result.code == 2, (command, result.output)
+        assert "version 2 is used by more than one migration" in result.stderr
+        assert "003_orphan.down.sql: down migration has no up migration" in result.stderr
+        assert "notaversion_x.up.sql: name does not parse" in result.stderr
+        assert "Traceback" not in result.output
+    assert project.tables() == set()
+    missing = project.migrate("--dir", str(tmp_path / "nope"), "status")
+    assert missing.code == 2 and "does not exist" in missing.stderr
+
+
+def test_up_refuses_a_file_with_syntax_errors_before_running_anything(project: Project) -> None:
+    project.write(
+        {
+            **USERS,
+            "003_broken.up.sql": "CREATE TABLE t (id int);\nCREATE TABLEX nope;\n",
+            "003_broken.down.sql": "DROP TABLE t;\n",
+        }
+    )
+
+    result = project.migrate("up")
+
+    assert result.code == 2
+    assert "003_broken.up.sql:2" in result.stderr
+    assert project.ledger() == []
+    assert project.tables() == set()
+
+
+def test_every_run_command_has_an_example_in_its_help() -> None:
+    from tests.helpers import run_cli
+
+    for command in ("new", "up", "down", "status", "verify", "baseline", "repair"):
+        result = run_cli(command, "--help")
+        assert result.code == 0
+        assert "Example" in result.stdout and f"migrate {command}" in result.stdout, command
