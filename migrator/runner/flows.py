@@ -101,8 +101,10 @@ async def _close(conn: asyncpg.Connection) -> None:
 async def database_session(
     settings: Settings, *, locked: bool, reporter: Reporter | None = None
 ) -> AsyncIterator[tuple[asyncpg.Connection, Ledger]]:
-    """A connection and the ledger; with ``locked``, the migration lock is held and the
-    ledger exists. Database errors outside a migration become one-line errors."""
+    """A connection and the ledger; with ``locked``, the migration lock is held.
+    Nothing is created here: callers create the ledger only once they are about to
+    write to it, so a refused command leaves the database exactly as it was. Database
+    errors outside a migration become one-line errors."""
     reporter = reporter or Reporter()
     ledger = Ledger.from_settings(settings)
     conn = await connect(settings)
@@ -116,7 +118,6 @@ async def database_session(
                 what=what,
                 on_wait=lambda holder: reporter.lock_waiting(what, holder),
             ):
-                await ledger.ensure(conn)
                 yield conn, ledger
         else:
             yield conn, ledger
@@ -164,6 +165,8 @@ async def _locked_run(
         plan = planner(migration_set, entries, await _unfinished_indexes(conn, entries))
         for note in plan.notes:
             reporter.note(note)
+        if plan.steps:
+            await ledger.ensure(conn)
         results = []
         for step in plan.steps:
             results.append(
@@ -284,7 +287,9 @@ async def baseline(settings: Settings, version: int) -> list[Migration]:
             for migration in migration_set.migrations
             if migration.version <= version and migration.version not in entries
         ]
-        await ledger.record_baseline(conn, chosen, version)
+        if chosen:
+            await ledger.ensure(conn)
+            await ledger.record_baseline(conn, chosen, version)
     return chosen
 
 

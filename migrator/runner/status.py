@@ -60,7 +60,11 @@ class StatusReport:
     @property
     def current_version(self) -> int | None:
         """The newest applied version."""
-        applied = [m.version for m in self.migrations if m.state in ("applied", "drifted")]
+        applied = [
+            m.version
+            for m in self.migrations
+            if m.state in ("applied", "drifted", "missing file")
+        ]
         return max(applied, default=None)
 
     def count(self, state: MigrationState) -> int:
