@@ -30,20 +30,58 @@ def unprivileged_user() -> str:
     raise AssertionError("no unprivileged OS user (postgres, nobody) on this machine")
 
 
+def _readable_root(user: str, repo: Path, site_packages: Path) -> list[str]:
+    """Import roots ``user`` can read: the checkout and site-packages themselves when
+    it can enter them, else copies of the packages a run needs in a shared temporary
+    directory (a CI checkout may live under /root)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    probe = subprocess.run(
+        [
+            "runuser",
+            "-u",
+            user,
+            "--",
+            "test",
+            "-r",
+            str(repo / "migrator" / "__init__.py"),
+            "-a",
+            "-r",
+            str(site_packages / "asyncpg" / "__init__.py"),
+        ],
+        check=False,
+    )
+    if probe.returncode == 0:
+        return [str(repo), str(site_packages)]
+    import atexit
+
+    root = Path(tempfile.mkdtemp(prefix="migrator-pyroot-", dir="/tmp"))
+    atexit.register(shutil.rmtree, root, True)
+    root.chmod(0o755)
+    shutil.copytree(repo / "migrator", root / "migrator")
+    for package in ("asyncpg", "click", "pglast"):
+        shutil.copytree(site_packages / package, root / package)
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return [str(root)]
+
+
 def python_for(user: str) -> list[str]:
-    """A command prefix running Python as ``user`` with this checkout and its installed
-    dependencies importable (the venv's interpreter may live under /root, which other
-    users cannot enter; the system Python of the same minor version can use its
-    site-packages)."""
+    """A command prefix running Python as ``user`` with migrator and its dependencies
+    importable (the venv's interpreter may live under /root, which other users cannot
+    enter; the system Python of the same minor version can use the same packages)."""
     import os
     import subprocess
     import sys
 
     import asyncpg
 
-    site_packages = str(Path(asyncpg.__file__).resolve().parents[1])
-    repo = str(Path(__file__).resolve().parents[1])
-    env = ["env", f"PYTHONPATH={os.pathsep.join([repo, site_packages])}"]
+    site_packages = Path(asyncpg.__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[1]
+    roots = _readable_root(user, repo, site_packages)
+    env = ["env", f"PYTHONPATH={os.pathsep.join(roots)}"]
     wanted = f"{sys.version_info.major}.{sys.version_info.minor}"
     for candidate in (sys.executable, f"/usr/bin/python{wanted}", "/usr/bin/python3"):
         probe = subprocess.run(
