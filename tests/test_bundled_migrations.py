@@ -14,6 +14,7 @@ from pglast import parser as pg_parser
 
 from migrator.ephemeral import EphemeralServer
 from migrator.source import Migration, MigrationFile, discover, require_runnable
+from tests.helpers import run_cli
 
 BUNDLED = Path(__file__).resolve().parent.parent / "database" / "migrations"
 ROLE = "mcp_server_user"
@@ -82,31 +83,38 @@ def test_bundled_migrations_create_the_apes_tables() -> None:
     assert created == APES_TABLES
 
 
-# -- on a real server ---------------------------------------------------------------------
+# -- on a real server, through `migrate up` / `migrate down` ------------------------------
+
+#: the runner's ledger tables (default names); schema comparisons leave them out
+LEDGER_TABLES = "public.migrator_ledger*"
+
+Connection = psycopg.Connection[tuple[object, ...]]
+
+
+def _migrate(database_url: str, *args: str) -> None:
+    result = run_cli("--dir", str(BUNDLED), "--database-url", database_url, *args)
+    assert result.code == 0, result.output
 
 
 @pytest.fixture
-def connection(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+def connection(database_url: str) -> Iterator[Connection]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         yield conn
-
-
-def _apply(conn: psycopg.Connection[tuple[object, ...]], migration_file: MigrationFile) -> None:
-    """Run a file as the runner does: one transaction, or statement by statement."""
-    if migration_file.transactional:
-        with conn.transaction():
-            for statement in migration_file.statements:
-                conn.execute(statement.text)
-    else:
-        for statement in migration_file.statements:
-            conn.execute(statement.text)
+        _drop_role_if_unused(conn)
 
 
 def _schema(pg_server: EphemeralServer, database_url: str) -> str:
-    """``pg_dump --schema-only`` without its per-run ``\\restrict`` keys."""
+    """``pg_dump --schema-only`` of everything but the ledger, without its per-run
+    ``\\restrict`` keys."""
     assert pg_server.bin_dir is not None
     dump = subprocess.run(
-        [str(pg_server.bin_dir / "pg_dump"), "--schema-only", "--dbname", database_url],
+        [
+            str(pg_server.bin_dir / "pg_dump"),
+            "--schema-only",
+            f"--exclude-table={LEDGER_TABLES}",
+            "--dbname",
+            database_url,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -114,7 +122,7 @@ def _schema(pg_server: EphemeralServer, database_url: str) -> str:
     return "\n".join(line for line in dump.splitlines() if not line.startswith("\\"))
 
 
-def _drop_role_if_unused(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+def _drop_role_if_unused(conn: Connection) -> None:
     """The role is cluster-wide; leave the session server as the test found it."""
     conn.execute(
         """
@@ -131,63 +139,51 @@ def _drop_role_if_unused(conn: psycopg.Connection[tuple[object, ...]]) -> None:
 
 
 @pytest.fixture
-def applied(
-    connection: psycopg.Connection[tuple[object, ...]],
-) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-    """A database with every bundled migration applied."""
-    for migration in _migrations():
-        _apply(connection, migration.up)
+def applied(database_url: str, connection: Connection) -> Iterator[Connection]:
+    """A database with every bundled migration applied by `migrate up`."""
+    _migrate(database_url, "up")
     yield connection
-    for migration in reversed(_migrations()):
-        assert migration.down is not None
-        _apply(connection, migration.down)
-    _drop_role_if_unused(connection)
+    _migrate(database_url, "down", "--to", "0")
 
 
 def test_each_down_restores_the_schema_its_up_started_from(
-    pg_server: EphemeralServer,
-    database_url: str,
-    connection: psycopg.Connection[tuple[object, ...]],
+    pg_server: EphemeralServer, database_url: str, connection: Connection
 ) -> None:
     empty = _schema(pg_server, database_url)
-    try:
-        for migration in _migrations():
-            before = _schema(pg_server, database_url)
-            _apply(connection, migration.up)
-            after_up = _schema(pg_server, database_url)
-            assert migration.down is not None
-            _apply(connection, migration.down)
-            assert _schema(pg_server, database_url) == before, migration.label
-            _apply(connection, migration.up)  # up again: the down left nothing behind
-            assert _schema(pg_server, database_url) == after_up, migration.label
-        for migration in reversed(_migrations()):
-            assert migration.down is not None
-            _apply(connection, migration.down)
-        assert _schema(pg_server, database_url) == empty
-    finally:
-        _drop_role_if_unused(connection)
+    for migration in _migrations():
+        before = _schema(pg_server, database_url)
+        _migrate(database_url, "up", "--to", str(migration.version))
+        after_up = _schema(pg_server, database_url)
+        _migrate(database_url, "down")
+        assert _schema(pg_server, database_url) == before, migration.label
+        _migrate(database_url, "up", "--to", str(migration.version))  # the down left no trace
+        assert _schema(pg_server, database_url) == after_up, migration.label
+    _migrate(database_url, "down", "--to", "0")
+    assert _schema(pg_server, database_url) == empty
 
 
-def test_non_transactional_migration_can_be_run_twice(
-    applied: psycopg.Connection[tuple[object, ...]],
-    pg_server: EphemeralServer,
-    database_url: str,
+def _send_statements(conn: Connection, migration_file: MigrationFile) -> None:
+    for statement in migration_file.statements:
+        conn.execute(statement.text)
+
+
+def test_non_transactional_statements_change_nothing_when_sent_again(
+    applied: Connection, pg_server: EphemeralServer, database_url: str
 ) -> None:
-    """What a re-run after a half-applied run does to the finished statements: nothing."""
+    """What re-running a half-applied non-transactional migration does to the statements
+    that had already succeeded: nothing."""
     head = _schema(pg_server, database_url)
     for migration in _migrations():
         if not migration.up.transactional:
-            _apply(applied, migration.up)
+            _send_statements(applied, migration.up)
     assert _schema(pg_server, database_url) == head
 
 
-def _privileges(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[object, ...]]:
+def _privileges(conn: Connection) -> list[tuple[object, ...]]:
     return conn.execute("SELECT * FROM validate_mcp_user_permissions() ORDER BY 1, 2, 3").fetchall()
 
 
-def test_mcp_role_is_read_only_on_the_rule_tables(
-    applied: psycopg.Connection[tuple[object, ...]],
-) -> None:
+def test_mcp_role_is_read_only_on_the_rule_tables(applied: Connection) -> None:
     rows = _privileges(applied)
 
     assert ("schema", "public", "USAGE", False) in rows
@@ -200,9 +196,7 @@ def test_mcp_role_is_read_only_on_the_rule_tables(
     assert can_login == (False,)
 
 
-def test_validation_function_flags_a_write_privilege(
-    applied: psycopg.Connection[tuple[object, ...]],
-) -> None:
+def test_validation_function_flags_a_write_privilege(applied: Connection) -> None:
     applied.execute("GRANT INSERT ON user_feedback TO mcp_server_user")
     try:
         violations = [row for row in _privileges(applied) if row[3]]
@@ -212,17 +206,13 @@ def test_validation_function_flags_a_write_privilege(
     assert violations == [("table", "public.user_feedback", "INSERT", True)]
 
 
-def test_down_keeps_a_role_it_did_not_create(
-    connection: psycopg.Connection[tuple[object, ...]],
-) -> None:
+def test_down_keeps_a_role_it_did_not_create(database_url: str, connection: Connection) -> None:
     """A role made out of band (by ops, with its password) survives 001's down."""
-    first = _migrations()[0]
-    assert first.down is not None
     connection.execute("DROP ROLE IF EXISTS mcp_server_user")
     connection.execute("CREATE ROLE mcp_server_user NOLOGIN")
     try:
-        _apply(connection, first.up)
-        _apply(connection, first.down)
+        _migrate(database_url, "up", "--to", "1")
+        _migrate(database_url, "down")
         exists = connection.execute(
             "SELECT count(*) FROM pg_roles WHERE rolname = %s", (ROLE,)
         ).fetchone()
