@@ -21,11 +21,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: bool = 
     return "\n".join(lines)
 
 
-def ratio(value: float, reference: float) -> str:
-    """``value / reference`` as ``2.5x``; above 1 means slower than the reference."""
-    if reference <= 0:
-        return "n/a"
-    return f"{value / reference:.2f}x"
+def factor(value: float) -> str:
+    """A ratio as ``2.50x``; above 1 means slower than the reference."""
+    return f"{value:.2f}x"
 
 
 def _memory() -> str:
