@@ -1,7 +1,127 @@
-"""Commands of the lint layer."""
+"""Commands of the lint layer: ``lint`` and ``rules``.
+
+The lint package is imported inside each command, so ``migrate up`` never pays for it.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from migrator.cli.context import AppContext
+from migrator.errors import ChecksFailed, UsageError
+
+_FORMATS = ("text", "json", "github", "sarif")
+
+
+@click.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(_FORMATS),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--pg-version",
+    type=int,
+    default=None,
+    help="Target PostgreSQL major version [default: 14, or pg_version in "
+    "[tool.migrator.lint], or the server's with --database-url].",
+)
+@click.option("--include", multiple=True, metavar="RULE", help="Run only these rules.")
+@click.option("--exclude", multiple=True, metavar="RULE", help="Do not run these rules.")
+@click.option(
+    "--severity",
+    multiple=True,
+    metavar="RULE=LEVEL",
+    help="Override a severity (error, warning, off).",
+)
+@click.pass_obj
+def lint(
+    app: AppContext,
+    paths: tuple[Path, ...],
+    output_format: str,
+    pg_version: int | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    severity: tuple[str, ...],
+) -> None:
+    """Lint migrations for locks, rewrites, breaking changes and secrets.
+
+    With no PATH, lints every migration in the migrations directory. Each file is
+    linted against the schema that the migrations before it built. With the global
+    --database-url, live facts (server version, row estimates, column types) are read.
+
+    \b
+    Examples:
+      migrate lint
+      migrate lint database/migrations/0042_add_index.up.sql
+      migrate lint --format sarif > migrator.sarif
+      migrate --database-url "$DATABASE_URL" lint --format github
+
+    Exit codes: 0 no error-level finding, 1 error-level findings, 2 usage error.
+    """
+    from migrator.lint import run_lint
+    from migrator.lint.render import render
+
+    settings = app.settings()
+    report = run_lint(
+        settings,
+        paths,
+        pg_version=pg_version,
+        include=include,
+        exclude=exclude,
+        severity=severity,
+        database_url=app.flags.get("database_url"),
+    )
+    colour = output_format == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    click.echo(render(report, output_format, colour=colour), nl=False)
+    for problem in report.internal_errors:
+        click.echo(f"warning: {problem}", err=True)
+    if report.errors:
+        raise click.exceptions.Exit(int(ChecksFailed.exit_code))
+
+
+@click.command("rules")
+@click.argument("rule_id", required=False, metavar="[RULE]")
+@click.option(
+    "--write-docs",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write docs/rules/<id>.md for every rule into this directory.",
+)
+def rules(rule_id: str | None, write_docs: Path | None) -> None:
+    """List the lint rules, or explain one.
+
+    \b
+    Examples:
+      migrate rules
+      migrate rules index-not-concurrent
+      migrate rules --write-docs docs/rules
+    """
+    from migrator.lint.docs import rule_text, write_rule_docs
+    from migrator.lint.registry import RULES, get_rule
+
+    if write_docs is not None:
+        written = write_rule_docs(write_docs)
+        click.echo(f"wrote {len(written)} files to {write_docs}")
+        return
+    if rule_id:
+        rule = get_rule(rule_id)
+        if rule is None:
+            raise UsageError(f"no rule {rule_id!r}", hint="run `migrate rules` for the list")
+        click.echo(rule_text(rule), nl=False)
+        return
+    width = max(len(r.id) for r in RULES)
+    for rule in RULES:
+        marker = " (plannable)" if rule.plannable else ""
+        click.echo(f"{rule.id:<{width}}  {rule.severity.value:<7}  {rule.summary}{marker}")
+
+
+COMMANDS: list[click.Command] = [lint, rules]

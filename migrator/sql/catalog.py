@@ -258,6 +258,7 @@ class Catalog:
         self.default_search_path = search_path
         self.search_path = search_path
         self.unit = ""
+        self.new_units: frozenset[str] = frozenset()
         self.transaction = 0
         self._tables: dict[QualifiedName, Table] = {}
         #: index name -> table name
@@ -276,9 +277,14 @@ class Catalog:
             setattr(other, key, dict(getattr(self, key)))
         return other
 
-    def begin_file(self, unit: str) -> None:
-        """Start replaying a file: its objects are new; ``search_path`` is reset."""
+    def begin_file(self, unit: str, also_new: Iterable[str] = ()) -> None:
+        """Start replaying a file: objects it creates are new; ``search_path`` is reset.
+
+        ``also_new`` names other units whose objects count as new too (a down file
+        treats what its own up file created as new).
+        """
         self.unit = unit
+        self.new_units = frozenset({unit, *also_new})
         self.search_path = self.default_search_path
         self.begin_transaction()
 
@@ -293,7 +299,10 @@ class Catalog:
 
     def is_new(self, thing: Table | Column | Constraint | Index | Enum | Function) -> bool:
         """Created by the file being replayed (so it holds no data yet)."""
-        return bool(self.unit) and thing.origin.unit == self.unit
+        return self.is_new_origin(thing.origin)
+
+    def is_new_origin(self, origin: Origin) -> bool:
+        return bool(origin.unit) and origin.unit in self.new_units
 
     # -- lookups ---------------------------------------------------------------------
 

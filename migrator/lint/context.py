@@ -1,0 +1,96 @@
+"""What a rule sees: one statement, the catalog as it stood before it, and the file's
+transaction state (which transaction we are in, what it has locked so far)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from migrator.lint.options import LintOptions
+from migrator.sql.catalog import Catalog, Table
+from migrator.sql.names import QualifiedName
+from migrator.sql.parse import Node, ParsedStatement
+from migrator.sql.split import Statement
+
+if TYPE_CHECKING:
+    from migrator.lint.live import LiveFacts
+    from migrator.source.model import MigrationFile
+
+
+@dataclass
+class FileState:
+    """Transaction state of the file being linted, updated after each statement."""
+
+    #: the runner wraps the file in one transaction
+    transactional: bool
+    #: inside an explicit BEGIN ... COMMIT (in a non-transactional file)
+    explicit_transaction: bool = False
+    #: a lock_timeout is in force (directive, runner default, or SET lock_timeout)
+    lock_timeout: bool = False
+    #: missing-lock-timeout already reported for this file
+    lock_timeout_reported: bool = False
+    #: tables locked ACCESS EXCLUSIVE in the current transaction: name -> statement line
+    access_exclusive: dict[QualifiedName, int] = field(default_factory=dict)
+    #: statements-after-access-exclusive already reported in the current transaction
+    after_access_exclusive_reported: bool = False
+    #: constraints added NOT VALID in the current transaction: (table, constraint)
+    not_valid_added: set[tuple[QualifiedName, str]] = field(default_factory=set)
+    #: enum values added in the current transaction
+    enum_values_added: set[str] = field(default_factory=set)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.transactional or self.explicit_transaction
+
+    def new_transaction(self) -> None:
+        self.access_exclusive.clear()
+        self.after_access_exclusive_reported = False
+        self.not_valid_added.clear()
+        self.enum_values_added.clear()
+
+
+@dataclass
+class StatementContext:
+    """One statement under lint."""
+
+    kind: str
+    fields: Node
+    statement: Statement
+    #: the schema before this statement
+    catalog: Catalog
+    state: FileState
+    options: LintOptions
+    file: MigrationFile
+    facts: LiveFacts | None = None
+    #: the statements after this one in the file (parsed; computed on call)
+    later_statements: Callable[[], Sequence[ParsedStatement]] = field(default=lambda: ())
+    #: the catalog as it will be at the end of the file (computed on first use)
+    final_catalog: Callable[[], Catalog] = field(default=lambda: Catalog())
+
+    @property
+    def pg_version(self) -> int:
+        return self.options.pg_version
+
+    def relation(self, range_var: Node | None) -> tuple[QualifiedName, Table | None]:
+        """The name a ``RangeVar`` resolves to and the table, if the replay knows it."""
+        return self.catalog.relation_of(range_var)
+
+    def is_existing(self, table: Table | None) -> bool:
+        """The table holds data: created before this migration, or never created by the
+        directory at all (it came from before the first migration)."""
+        return table is None or not self.catalog.is_new(table)
+
+    def existing_relation(self, range_var: Node | None) -> QualifiedName | None:
+        """The name of the relation if it is an existing one, else ``None``."""
+        name, table = self.relation(range_var)
+        return name if self.is_existing(table) else None
+
+    def row_facts(self, name: QualifiedName) -> tuple[str, ...]:
+        """``("about N rows in public.t (estimate from the database)",)`` if known."""
+        if self.facts is None:
+            return ()
+        rows = self.facts.row_estimate(name)
+        if rows is None:
+            return ()
+        return (f"about {rows:,} rows in {name} (pg_class.reltuples, from the database)",)

@@ -1,0 +1,361 @@
+"""Lint migration files: replay the directory into a catalog, run the rules on each
+statement of each requested file, apply suppressions, return findings.
+
+The engine never raises on file contents: statements that do not parse become
+``syntax-error`` findings and the rest of the file is still linted; a rule that fails
+on an odd tree is recorded in :attr:`LintReport.internal_errors` and skipped.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+from migrator.lint.context import FileState, StatementContext
+from migrator.lint.findings import Finding, Severity
+from migrator.lint.live import LiveFacts
+from migrator.lint.locks import Lock, statement_locks
+from migrator.lint.options import LintOptions
+from migrator.lint.registry import RULE_IDS, RULES, RULES_BY_ID, UNSUPPRESSIBLE
+from migrator.lint.rule import Hit, Rule
+from migrator.source.model import FileProblem, LintIgnore, MigrationFile
+from migrator.sql.catalog import Catalog
+from migrator.sql.names import object_name
+from migrator.sql.parse import ParsedStatement, parse_one
+from migrator.sql.split import Statement
+from migrator.sql.tree import alter_commands
+
+#: source-layer problem codes -> rule ids
+PROBLEM_RULES = {
+    "syntax-error": "syntax-error",
+    "psql-meta-command": "psql-meta-command",
+    "copy-from-stdin": "psql-meta-command",
+    "unknown-directive": "invalid-directive",
+    "invalid-directive": "invalid-directive",
+    "misplaced-directive": "invalid-directive",
+}
+
+
+@dataclass
+class LintReport:
+    """Findings of a run, sorted by file and position."""
+
+    findings: list[Finding] = field(default_factory=list)
+    files: int = 0
+    #: rules that failed on some statement (a linter bug, never the user's fault)
+    internal_errors: list[str] = field(default_factory=list)
+    #: what came from a live database (``--database-url``)
+    live_facts: list[str] = field(default_factory=list)
+    options: LintOptions = field(default_factory=LintOptions)
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for f in self.findings if f.severity is Severity.WARNING)
+
+
+def _dispatch(options: LintOptions) -> tuple[dict[str, list[Rule]], list[Rule]]:
+    by_kind: dict[str, list[Rule]] = {}
+    everywhere: list[Rule] = []
+    for rule in RULES:
+        if rule.id in options.disabled:
+            continue
+        if "*" in rule.kinds:
+            everywhere.append(rule)
+        for kind in rule.kinds - {"*"}:
+            by_kind.setdefault(kind, []).append(rule)
+    return by_kind, everywhere
+
+
+class FileLinter:
+    """Lints one file against a catalog, replaying the file into it as it goes."""
+
+    def __init__(
+        self,
+        options: LintOptions,
+        facts: LiveFacts | None = None,
+        report: LintReport | None = None,
+    ) -> None:
+        self.options = options
+        self.facts = facts
+        self.report = report if report is not None else LintReport(options=options)
+        self._by_kind, self._everywhere = _dispatch(options)
+
+    def lint(
+        self,
+        file: MigrationFile,
+        catalog: Catalog,
+        unit: str,
+        *,
+        also_new: Iterable[str] = (),
+        display: str | None = None,
+    ) -> list[Finding]:
+        """Findings of ``file``; ``catalog`` ends up holding the file's changes."""
+        path = display or str(file.path)
+        catalog.begin_file(unit, also_new)
+        parsed = [_parse(statement) for statement in file.statements]
+        state = FileState(
+            transactional=file.transactional,
+            lock_timeout=_initial_lock_timeout(file, self.options),
+        )
+        raw: list[tuple[int | None, Finding]] = []
+        final: list[Catalog] = []
+        for index, (statement, tree) in enumerate(zip(file.statements, parsed, strict=True)):
+            if tree is None:
+                continue
+            kind, fields = tree
+
+            def final_catalog(at: int = index, now: Catalog = catalog) -> Catalog:
+                if not final:
+                    copy = now.copy()
+                    for later in parsed[at:]:
+                        if later is not None:
+                            copy.apply(*later)
+                    final.append(copy)
+                return final[0]
+
+            ctx = StatementContext(
+                kind,
+                fields,
+                statement,
+                catalog,
+                state,
+                self.options,
+                file,
+                self.facts,
+                later_statements=partial(_as_parsed, file.statements, parsed, index + 1),
+                final_catalog=final_catalog,
+            )
+            for rule in [*self._by_kind.get(kind, ()), *self._everywhere]:
+                for hit in self._run(rule, ctx, path):
+                    raw.append((index, self._finding(rule, hit, path, statement)))
+            _advance(ctx)
+        for problem in file.problems:
+            rule_id = PROBLEM_RULES.get(problem.code)
+            if rule_id and rule_id not in self.options.disabled:
+                raw.append((None, self._problem_finding(rule_id, problem, path, file)))
+        findings = self._suppress(file, raw, path)
+        findings.sort(key=Finding.sort_key)
+        self.report.findings.extend(findings)
+        self.report.files += 1
+        return findings
+
+    def _run(self, rule: Rule, ctx: StatementContext, path: str) -> list[Hit]:
+        try:
+            return list(rule.check(ctx))
+        except Exception as exc:  # a rule bug must not stop the run: record and go on
+            self.report.internal_errors.append(
+                f"{path}:{ctx.statement.line}: rule {rule.id} failed ({type(exc).__name__}: "
+                f"{exc}); please report this"
+            )
+            return []
+
+    def _finding(self, rule: Rule, hit: Hit, path: str, statement: Statement) -> Finding:
+        help_text = hit.help
+        if rule.plannable:
+            help_text = f"{help_text}; or run: migrate plan {path}"
+        return Finding(
+            rule=rule.id,
+            severity=self.options.severity_of(rule.id, rule.severity),
+            message=hit.message,
+            help=help_text,
+            file=path,
+            line=statement.line,
+            column=statement.column,
+            end_line=statement.end_line,
+            end_column=statement.end_column,
+            excerpt=statement.excerpt(80),
+            plannable=rule.plannable,
+            facts=hit.facts,
+        )
+
+    def _problem_finding(
+        self, rule_id: str, problem: FileProblem, path: str, file: MigrationFile
+    ) -> Finding:
+        rule = RULES_BY_ID[rule_id]
+        lines = file.text.splitlines()
+        line_text = lines[problem.line - 1] if 0 < problem.line <= len(lines) else ""
+        return Finding(
+            rule=rule_id,
+            severity=self.options.severity_of(rule_id, rule.severity),
+            message=problem.message,
+            help=problem.hint or _PROBLEM_HELP.get(rule_id, ""),
+            file=path,
+            line=problem.line,
+            column=problem.column,
+            end_line=problem.line,
+            end_column=max(problem.column + 1, len(line_text) + 1),
+            excerpt=" ".join(line_text.split())[:80],
+        )
+
+    def _suppress(
+        self, file: MigrationFile, raw: list[tuple[int | None, Finding]], path: str
+    ) -> list[Finding]:
+        statements = file.statements
+        end_lines = [s.end_line for s in statements]
+        whole_file: set[str] = set()
+        per_statement: dict[int, set[str]] = {}
+        kept: list[Finding] = []
+        for ignore in file.directives.lint_ignores:
+            known = [r for r in ignore.rules if r in RULE_IDS]
+            for unknown in (r for r in ignore.rules if r not in RULE_IDS):
+                kept.append(self._invalid_suppression(ignore, unknown, path, file))
+            if ignore.whole_file:
+                whole_file.update(known)
+                continue
+            target = bisect.bisect_left(end_lines, ignore.line)
+            if target < len(statements):
+                per_statement.setdefault(target, set()).update(known)
+        for index, finding in raw:
+            if finding.rule not in UNSUPPRESSIBLE:
+                if finding.rule in whole_file:
+                    continue
+                if index is None:
+                    index = _statement_at(statements, finding.line)
+                if index is not None and finding.rule in per_statement.get(index, ()):
+                    continue
+            kept.append(finding)
+        return kept
+
+    def _invalid_suppression(
+        self, ignore: LintIgnore, unknown: str, path: str, file: MigrationFile
+    ) -> Finding:
+        rule = RULES_BY_ID["invalid-suppression"]
+        directive = "lint-ignore-file" if ignore.whole_file else "lint-ignore"
+        lines = file.text.splitlines()
+        line_text = lines[ignore.line - 1] if 0 < ignore.line <= len(lines) else ""
+        return Finding(
+            rule=rule.id,
+            severity=self.options.severity_of(rule.id, rule.severity),
+            message=f"-- migrate:{directive} names unknown rule {unknown!r}: it silences nothing",
+            help="fix the rule id (see `migrate rules` for the list)",
+            file=path,
+            line=ignore.line,
+            column=ignore.column,
+            end_line=ignore.line,
+            end_column=len(line_text) + 1,
+            excerpt=" ".join(line_text.split())[:80],
+        )
+
+
+_PROBLEM_HELP = {
+    "syntax-error": "fix the statement; the rest of the file was still linted",
+    "psql-meta-command": "write plain SQL; migrations are not run through psql",
+    "invalid-directive": "see docs/lint.md for the directives",
+}
+
+
+def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
+    return parse_one(statement.text)
+
+
+def _as_parsed(
+    statements: Sequence[Statement],
+    trees: Sequence[tuple[str, dict[str, object]] | None],
+    start: int,
+) -> list[ParsedStatement]:
+    """The parsed statements from index ``start`` on."""
+    return [
+        ParsedStatement(tree[0], tree[1], statement.start, statement.end)
+        for statement, tree in zip(statements[start:], trees[start:], strict=True)
+        if tree is not None
+    ]
+
+
+def _statement_at(statements: Sequence[Statement], line: int) -> int | None:
+    for index, statement in enumerate(statements):
+        if statement.line <= line <= statement.end_line:
+            return index
+    return None
+
+
+def _initial_lock_timeout(file: MigrationFile, options: LintOptions) -> bool:
+    if file.directives.lock_timeout_ms is not None:
+        return file.directives.lock_timeout_ms > 0
+    return options.runner_lock_timeout_ms > 0
+
+
+def _setting_value(fields: dict[str, object]) -> str | None:
+    for arg in fields.get("args") or ():  # type: ignore[attr-defined]
+        constant = arg.get("A_Const", {})
+        if "sval" in constant:
+            return str(constant["sval"].get("sval", ""))
+        if "ival" in constant:
+            return str(constant["ival"].get("ival", 0))
+        if "fval" in constant:
+            return str(constant["fval"].get("fval", "0"))
+    return None
+
+
+def _advance(ctx: StatementContext) -> None:
+    """Update the transaction state and the catalog after ``ctx``'s statement."""
+    state, kind, fields, catalog = ctx.state, ctx.kind, ctx.fields, ctx.catalog
+    if kind == "VariableSetStmt" and fields.get("name") == "lock_timeout":
+        if fields.get("is_local") and not state.in_transaction:
+            pass  # SET LOCAL outside a transaction block has no effect
+        elif fields.get("kind") == "VAR_SET_VALUE":
+            value = (_setting_value(fields) or "0").strip().lower()
+            state.lock_timeout = value not in ("0", "0ms", "0s", "")
+        else:
+            state.lock_timeout = _initial_lock_timeout(ctx.file, ctx.options)
+    if state.in_transaction:
+        for range_var, lock in statement_locks(kind, fields):
+            if lock is Lock.ACCESS_EXCLUSIVE:
+                name = ctx.existing_relation(range_var)
+                if name is not None:
+                    state.access_exclusive.setdefault(name, ctx.statement.line)
+        if kind == "DropStmt" and fields.get("removeType") in ("OBJECT_TABLE", "OBJECT_INDEX"):
+            _drop_locks(ctx)
+        if kind == "AlterTableStmt":
+            name, _ = ctx.relation(fields.get("relation"))
+            for command in alter_commands(fields):
+                constraint = (command.get("def") or {}).get("Constraint", {})
+                if command.get("subtype") == "AT_AddConstraint" and constraint.get(
+                    "skip_validation"
+                ):
+                    state.not_valid_added.add((name, constraint.get("conname", "")))
+        if kind == "AlterEnumStmt" and fields.get("newVal") and not fields.get("oldVal"):
+            schema, enum_name = object_name(fields.get("typeName"))
+            enum = catalog.enum(catalog.resolve(schema, enum_name, kind="type"))
+            if enum is None or not catalog.is_new(enum):
+                state.enum_values_added.add(str(fields["newVal"]))
+    catalog.apply(kind, fields)
+    transaction_kind = str(fields.get("kind", "")) if kind == "TransactionStmt" else ""
+    if transaction_kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START") and not state.transactional:
+        state.explicit_transaction = True
+        return
+    ends = transaction_kind in (
+        "TRANS_STMT_COMMIT",
+        "TRANS_STMT_ROLLBACK",
+        "TRANS_STMT_COMMIT_PREPARED",
+        "TRANS_STMT_ROLLBACK_PREPARED",
+        "TRANS_STMT_PREPARE",
+    )
+    if ends:
+        state.explicit_transaction = False
+    if ends or not state.in_transaction:
+        state.new_transaction()
+        catalog.begin_transaction()
+
+
+def _drop_locks(ctx: StatementContext) -> None:
+    catalog, fields = ctx.catalog, ctx.fields
+    for item in fields.get("objects") or ():
+        items = item.get("List", {}).get("items") if isinstance(item, dict) else None
+        schema, name = object_name(items)
+        if fields.get("removeType") == "OBJECT_TABLE":
+            qualified = catalog.resolve(schema, name)
+            table = catalog.table(qualified)
+            if ctx.is_existing(table):
+                ctx.state.access_exclusive.setdefault(qualified, ctx.statement.line)
+        elif not fields.get("concurrent"):
+            index = catalog.index(catalog.resolve(schema, name, kind="index"))
+            if index is not None and not catalog.is_new(index):
+                table = catalog.table(index.table)
+                if ctx.is_existing(table):
+                    ctx.state.access_exclusive.setdefault(index.table, ctx.statement.line)

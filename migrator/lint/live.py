@@ -1,0 +1,119 @@
+"""Live facts from a database (``migrate lint --database-url``): server version, row
+estimates, real column types.
+
+This is the only lint module that talks to PostgreSQL, and it imports asyncpg only
+inside :func:`read_live_facts`, so linting without ``--database-url`` never loads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from migrator.sql.names import QualifiedName, TypeRef, type_ref
+from migrator.sql.parse import parse_one
+
+_FACTS_SQL = """
+SELECT n.nspname AS schema, c.relname AS name, c.reltuples::float8 AS rows,
+       a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_attribute a
+       ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relkind IN ('r', 'p', 'm')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_toast%'
+"""
+
+
+def parse_type(text: str) -> TypeRef | None:
+    """The :class:`TypeRef` of a type as ``format_type`` writes it."""
+    parsed = parse_one(f"SELECT NULL::{text}")
+    if parsed is None:
+        return None
+    try:
+        target = parsed[1]["targetList"][0]["ResTarget"]["val"]["TypeCast"]["typeName"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return type_ref(target)
+
+
+@dataclass(frozen=True)
+class LiveFacts:
+    """What the database said, for the tables it has."""
+
+    server_version: int
+    #: table -> rows (pg_class.reltuples; negative: never analyzed)
+    rows: Mapping[QualifiedName, float] = field(default_factory=dict)
+    #: (table, column) -> type as format_type wrote it
+    column_types: Mapping[tuple[QualifiedName, str], str] = field(default_factory=dict)
+    #: the masked URL the facts came from
+    source: str = ""
+
+    @property
+    def major_version(self) -> int:
+        return self.server_version // 10000
+
+    def row_estimate(self, table: QualifiedName) -> int | None:
+        rows = self.rows.get(table)
+        if rows is None or rows < 0:
+            return None
+        return int(rows)
+
+    def column_type(self, table: QualifiedName, column: str) -> TypeRef | None:
+        text = self.column_types.get((table, column))
+        return parse_type(text) if text else None
+
+    def describe(self) -> list[str]:
+        """One line per kind of fact, for the report."""
+        return [
+            f"server version {self.major_version} (from {self.source})",
+            f"row estimates and column types of {len(self.rows)} tables (from {self.source})",
+        ]
+
+
+def facts_from_rows(
+    server_version: int, records: Iterable[Mapping[str, object]], source: str
+) -> LiveFacts:
+    rows: dict[QualifiedName, float] = {}
+    types: dict[tuple[QualifiedName, str], str] = {}
+    for record in records:
+        name = QualifiedName(str(record["schema"]), str(record["name"]))
+        rows[name] = float(record["rows"])  # type: ignore[arg-type]
+        if record.get("column") is not None:
+            types[(name, str(record["column"]))] = str(record["type"])
+    return LiveFacts(server_version, rows, types, source)
+
+
+def read_live_facts(dsn: str, *, timeout_ms: int = 10_000) -> LiveFacts:
+    """Connect, read the facts, disconnect. Raises :class:`ConnectionFailed`."""
+    import asyncio
+
+    from migrator.dsn import mask_dsn
+    from migrator.errors import ConnectionFailed
+
+    async def read() -> LiveFacts:
+        import asyncpg
+
+        connection = await asyncpg.connect(dsn, timeout=timeout_ms / 1000)
+        try:
+            version = int(await connection.fetchval("SHOW server_version_num"))
+            records = await connection.fetch(_FACTS_SQL)
+        finally:
+            await connection.close()
+        return facts_from_rows(version, [dict(r) for r in records], mask_dsn(dsn))
+
+    try:
+        return asyncio.run(read())
+    except (OSError, TimeoutError) as exc:
+        raise ConnectionFailed(
+            f"cannot read live facts from {mask_dsn(dsn)}: {exc}",
+            hint="check --database-url, or lint without it",
+        ) from None
+    except Exception as exc:  # asyncpg's errors: auth, missing database, ...
+        if type(exc).__module__.startswith("asyncpg"):
+            raise ConnectionFailed(
+                f"cannot read live facts from {mask_dsn(dsn)}: {exc}",
+                hint="check --database-url, or lint without it",
+            ) from None
+        raise

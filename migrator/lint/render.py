@@ -1,0 +1,158 @@
+"""Render a :class:`LintReport` as text, JSON, GitHub annotations or SARIF 2.1.0.
+
+Every format renders from the same findings; only the text format uses colour, and
+only when the output is a terminal and ``NO_COLOR`` is not set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from migrator import __version__
+from migrator.lint.engine import LintReport
+from migrator.lint.findings import Finding, Severity
+from migrator.lint.registry import RULES
+
+FORMATS = ("text", "json", "github", "sarif")
+
+_COLOURS = {"error": "\x1b[31m", "warning": "\x1b[33m", "dim": "\x1b[2m", "bold": "\x1b[1m"}
+_RESET = "\x1b[0m"
+DOCS_URL = "https://github.com/migrator/migrator/blob/main/docs/rules/{rule}.md"
+
+
+def render(report: LintReport, output_format: str, *, colour: bool = False) -> str:
+    renderers: dict[str, Callable[[LintReport], str]] = {
+        "text": lambda r: render_text(r, colour=colour),
+        "json": render_json,
+        "github": render_github,
+        "sarif": render_sarif,
+    }
+    return renderers[output_format](report)
+
+
+def render_text(report: LintReport, *, colour: bool = False) -> str:
+    def paint(text: str, style: str) -> str:
+        return f"{_COLOURS[style]}{text}{_RESET}" if colour else text
+
+    lines: list[str] = []
+    for finding in report.findings:
+        where = f"{finding.file}:{finding.line}:{finding.column}"
+        severity = paint(finding.severity.value, finding.severity.value)
+        lines.append(f"{paint(where, 'bold')}: {severity} [{finding.rule}] {finding.message}")
+        if finding.excerpt:
+            lines.append(paint(f"  | {finding.excerpt}", "dim"))
+        if finding.help:
+            lines.append(f"  = help: {finding.help}")
+        for fact in finding.facts:
+            lines.append(f"  = fact: {fact}")
+    if report.live_facts:
+        lines.append("facts from the database: " + "; ".join(report.live_facts))
+    options = report.options
+    origin = {"flag": "--pg-version", "database": "from the database"}
+    source = origin.get(options.pg_version_origin, options.pg_version_origin)
+    target = f"PostgreSQL {options.pg_version} ({source})"
+    summary = (
+        f"{report.errors} error(s), {report.warnings} warning(s) in {report.files} file(s); "
+        f"target {target}"
+    )
+    lines.append(summary if not report.findings else "\n" + summary)
+    return "\n".join(lines) + "\n"
+
+
+def render_json(report: LintReport) -> str:
+    return json.dumps([f.as_dict() for f in report.findings], indent=2) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(report: LintReport) -> str:
+    """GitHub Actions workflow commands: one ``::error``/``::warning`` line each."""
+    lines = []
+    for finding in report.findings:
+        level = "error" if finding.severity is Severity.ERROR else "warning"
+        properties = ",".join(
+            [
+                f"file={_escape_property(finding.file)}",
+                f"line={finding.line}",
+                f"col={finding.column}",
+                f"endLine={finding.end_line}",
+                f"title={_escape_property(finding.rule)}",
+            ]
+        )
+        message = finding.message + (f" (help: {finding.help})" if finding.help else "")
+        lines.append(f"::{level} {properties}::{_escape_data(message)}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _sarif_result(finding: Finding, rule_index: dict[str, int]) -> dict[str, object]:
+    region: dict[str, int] = {
+        "startLine": finding.line,
+        "startColumn": finding.column,
+        "endLine": finding.end_line,
+        "endColumn": max(finding.end_column, 1),
+    }
+    if (finding.end_line, finding.end_column) <= (finding.line, finding.column):
+        region["endLine"] = finding.line
+        region["endColumn"] = finding.column + 1
+    text = finding.message + (f". Help: {finding.help}" if finding.help else "")
+    return {
+        "ruleId": finding.rule,
+        "ruleIndex": rule_index[finding.rule],
+        "level": finding.severity.value,
+        "message": {"text": text},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": Path(finding.file).as_posix()},
+                    "region": region,
+                }
+            }
+        ],
+        "properties": {"plannable": finding.plannable},
+    }
+
+
+def render_sarif(report: LintReport) -> str:
+    """SARIF 2.1.0, one run, every rule described (for GitHub code scanning)."""
+    rules = [
+        {
+            "id": rule.id,
+            "name": "".join(part.title() for part in rule.id.split("-")),
+            "shortDescription": {"text": rule.summary},
+            "fullDescription": {"text": rule.section("What it does") or rule.summary},
+            "helpUri": DOCS_URL.format(rule=rule.id),
+            "help": {"text": rule.doc},
+            "defaultConfiguration": {
+                "level": report.options.severity_of(rule.id, rule.severity).value
+            },
+            "properties": {"family": rule.family},
+        }
+        for rule in RULES
+    ]
+    rule_index = {rule.id: index for index, rule in enumerate(RULES)}
+    document = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "migrator",
+                        "informationUri": "https://github.com/migrator/migrator",
+                        "version": __version__,
+                        "rules": rules,
+                    }
+                },
+                "results": [_sarif_result(f, rule_index) for f in report.findings],
+            }
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"

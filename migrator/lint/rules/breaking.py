@@ -1,0 +1,310 @@
+"""Changes that break application code still running against the old schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrator.lint.context import StatementContext
+from migrator.lint.findings import Severity
+from migrator.lint.rule import Hit, rule
+from migrator.sql.names import object_name, relation_name
+from migrator.sql.tree import alter_commands
+
+_TABLE_KINDS = ("OBJECT_TABLE",)
+
+
+def _names(item: object) -> list[object]:
+    if isinstance(item, dict) and "List" in item:
+        return list(item["List"].get("items") or ())
+    return []
+
+
+@rule("drop-table", Severity.ERROR, kinds=("DropStmt",))
+def drop_table(ctx: StatementContext) -> Iterator[Hit]:
+    """Dropping a table that running code may still use.
+
+    What it does:
+    Flags `DROP TABLE` of a table not created earlier in the same migration. In a
+    down migration, tables created by its own up migration count as new.
+
+    Why it hurts:
+    The application version still deployed (and any other reader: reports, ETL)
+    fails on its next query to the table, and the data is gone for good.
+
+    Example:
+
+        DROP TABLE legacy_sessions;
+
+    Use instead:
+
+        ALTER TABLE legacy_sessions RENAME TO legacy_sessions_unused_20261101;
+
+    deploy code that no longer uses the table, then drop it in a later contract
+    migration with `-- migrate:lint-ignore drop-table -- unused since 2026-11-01`.
+
+    PostgreSQL versions:
+    All.
+    """
+    if ctx.fields.get("removeType") not in _TABLE_KINDS:
+        return
+    for item in ctx.fields.get("objects") or ():
+        schema, name = object_name(_names(item))
+        qualified = ctx.catalog.resolve(schema, name)
+        table = ctx.catalog.table(qualified)
+        if table is not None and ctx.catalog.is_new(table):
+            continue
+        yield Hit(
+            f"DROP TABLE {qualified} breaks code that still reads or writes it",
+            "stop using the table in a deployed release first; then drop it in a contract "
+            "migration with a lint-ignore that says why",
+        )
+
+
+@rule("drop-column", Severity.ERROR, kinds=("AlterTableStmt",))
+def drop_column(ctx: StatementContext) -> Iterator[Hit]:
+    """Dropping a column that running code may still select or insert.
+
+    What it does:
+    Flags `ALTER TABLE ... DROP COLUMN` unless the column (or its table) was created
+    earlier in the same migration.
+
+    Why it hurts:
+    Queries of the deployed application that name the column fail at once; an ORM
+    that selects every mapped column fails on every query of the table.
+
+    Example:
+
+        ALTER TABLE users DROP COLUMN legacy_flag;
+
+    Use instead:
+
+    Deploy code that no longer uses the column first, then drop it in a contract
+    migration:
+
+        -- migrate:lint-ignore drop-column -- unused since release 42
+        ALTER TABLE users DROP COLUMN legacy_flag;
+
+    PostgreSQL versions:
+    All.
+    """
+    name, table = ctx.relation(ctx.fields.get("relation"))
+    if not ctx.is_existing(table):
+        return
+    for command in alter_commands(ctx.fields):
+        if command.get("subtype") != "AT_DropColumn":
+            continue
+        column_name = command.get("name", "")
+        column = table.column(column_name) if table is not None else None
+        if column is not None and ctx.catalog.is_new(column):
+            continue
+        yield Hit(
+            f"DROP COLUMN {name}.{column_name} breaks code that still uses the column",
+            "stop using the column in a deployed release first, then drop it in a "
+            "contract migration with a lint-ignore that says why",
+        )
+
+
+@rule("rename-table", Severity.ERROR, kinds=("RenameStmt",), plannable=True)
+def rename_table(ctx: StatementContext) -> Iterator[Hit]:
+    """Renaming a table that running code uses under its old name.
+
+    What it does:
+    Flags `ALTER TABLE ... RENAME TO` of an existing table, unless the same migration
+    then creates a view under the old name (a compatibility view).
+
+    Why it hurts:
+    Every query of the deployed application that names the table fails from the
+    moment the migration commits until the new code is deployed.
+
+    Example:
+
+        ALTER TABLE customers RENAME TO clients;
+
+    Use instead:
+
+        ALTER TABLE customers RENAME TO clients;
+        CREATE VIEW customers AS SELECT * FROM clients;
+
+    and drop the view once no deployed code uses the old name.
+
+    PostgreSQL versions:
+    All. A simple view like this is updatable, so writes keep working too.
+    """
+    if ctx.fields.get("renameType") not in _TABLE_KINDS:
+        return
+    name, table = ctx.relation(ctx.fields.get("relation"))
+    if not ctx.is_existing(table):
+        return
+    for later in ctx.later_statements():
+        if later.kind == "ViewStmt":
+            schema, view_name = relation_name(later.fields.get("view"))
+            if view_name == name.name and (schema or name.schema) == name.schema:
+                return
+    yield Hit(
+        f"renaming {name} to {ctx.fields.get('newname')} breaks code that still uses the old name",
+        f"create a view named {name.name} over the renamed table in the same migration, "
+        "or expand/contract",
+    )
+
+
+@rule("rename-column", Severity.ERROR, kinds=("RenameStmt",), plannable=True)
+def rename_column(ctx: StatementContext) -> Iterator[Hit]:
+    """Renaming a column that running code uses under its old name.
+
+    What it does:
+    Flags `ALTER TABLE ... RENAME COLUMN` on an existing table.
+
+    Why it hurts:
+    The deployed application keeps sending the old column name and fails until the
+    new release is out; a rollback of the release fails the other way round.
+
+    Example:
+
+        ALTER TABLE users RENAME COLUMN name TO full_name;
+
+    Use instead:
+
+        ALTER TABLE users ADD COLUMN full_name text;
+
+    then write both columns from the application (or a trigger), backfill, switch
+    reads, and drop the old column in a contract migration (`migrate plan` writes
+    these phases).
+
+    PostgreSQL versions:
+    All.
+    """
+    if ctx.fields.get("renameType") != "OBJECT_COLUMN":
+        return
+    name, table = ctx.relation(ctx.fields.get("relation"))
+    if not ctx.is_existing(table):
+        return
+    old = ctx.fields.get("subname", "")
+    column = table.column(old) if table is not None else None
+    if column is not None and ctx.catalog.is_new(column):
+        return
+    yield Hit(
+        f"renaming {name}.{old} to {ctx.fields.get('newname')} breaks code that still uses "
+        "the old name",
+        "add the new column, write both, backfill, switch reads, then drop the old one",
+    )
+
+
+@rule("drop-not-null", Severity.ERROR, kinds=("AlterTableStmt",))
+def drop_not_null(ctx: StatementContext) -> Iterator[Hit]:
+    """Dropping `NOT NULL` from a column that readers assume is never NULL.
+
+    What it does:
+    Flags `ALTER COLUMN ... DROP NOT NULL` on an existing table.
+
+    Why it hurts:
+    Code written against the old schema (and typed clients generated from it) assumes
+    the value is present; the first NULL row crashes it.
+
+    Example:
+
+        ALTER TABLE users ALTER COLUMN email DROP NOT NULL;
+
+    Use instead:
+
+    Deploy readers that handle NULL first, then drop the constraint with a
+    suppression that says so:
+
+        -- migrate:lint-ignore drop-not-null -- readers handle NULL since release 42
+        ALTER TABLE users ALTER COLUMN email DROP NOT NULL;
+
+    PostgreSQL versions:
+    All.
+    """
+    name, table = ctx.relation(ctx.fields.get("relation"))
+    if not ctx.is_existing(table):
+        return
+    for command in alter_commands(ctx.fields):
+        if command.get("subtype") == "AT_DropNotNull":
+            column = table.column(command.get("name", "")) if table is not None else None
+            if column is not None and ctx.catalog.is_new(column):
+                continue
+            yield Hit(
+                f"{name}.{command.get('name')} may now be NULL: readers that assume a value break",
+                "deploy readers that handle NULL first, then suppress with a reason",
+            )
+
+
+@rule("truncate", Severity.ERROR, kinds=("TruncateStmt",))
+def truncate(ctx: StatementContext) -> Iterator[Hit]:
+    """`TRUNCATE` of an existing table in a migration.
+
+    What it does:
+    Flags `TRUNCATE` (and `TRUNCATE ... CASCADE`, which also empties every table that
+    references it) of a table not created in the same migration.
+
+    Why it hurts:
+    It deletes every row at once under an ACCESS EXCLUSIVE lock; with CASCADE the
+    damage spreads to referencing tables the author may not have meant.
+
+    Example:
+
+        TRUNCATE sessions CASCADE;
+
+    Use instead:
+
+        -- migrate:backfill table=sessions key=id batch=5000
+        DELETE FROM sessions WHERE expires_at < now();
+
+    PostgreSQL versions:
+    All.
+    """
+    cascade = ctx.fields.get("behavior") == "DROP_CASCADE"
+    for item in ctx.fields.get("relations") or ():
+        name = ctx.existing_relation(item.get("RangeVar"))
+        if name is not None:
+            also = " and every table that references it (CASCADE)" if cascade else ""
+            yield Hit(
+                f"TRUNCATE deletes every row of {name}{also}",
+                "delete the rows you mean in a batched backfill, or suppress with a reason",
+            )
+
+
+@rule("drop-schema-or-database", Severity.ERROR, kinds=("DropStmt", "DropdbStmt"))
+def drop_schema_or_database(ctx: StatementContext) -> Iterator[Hit]:
+    """`DROP SCHEMA` or `DROP DATABASE` in a migration.
+
+    What it does:
+    Flags `DROP SCHEMA` (unless the schema was created in the same migration) and
+    every `DROP DATABASE`.
+
+    Why it hurts:
+    Everything in the schema (or the database) goes at once: tables, data, functions,
+    grants. With CASCADE nothing stops it.
+
+    Example:
+
+        DROP SCHEMA reporting CASCADE;
+
+    Use instead:
+
+    Drop the objects you mean one by one, each reviewed, or suppress with the reason
+    the whole schema is disposable:
+
+        -- migrate:lint-ignore drop-schema-or-database -- scratch schema, rebuilt nightly
+        DROP SCHEMA scratch CASCADE;
+
+    PostgreSQL versions:
+    All.
+    """
+    if ctx.kind == "DropdbStmt":
+        yield Hit(
+            f"DROP DATABASE {ctx.fields.get('dbname')} destroys a whole database",
+            "never drop databases from a migration",
+        )
+        return
+    if ctx.fields.get("removeType") != "OBJECT_SCHEMA":
+        return
+    for item in ctx.fields.get("objects") or ():
+        schema = item.get("String", {}).get("sval", "") if isinstance(item, dict) else ""
+        origin = ctx.catalog.schema_origin(schema)
+        if origin is not None and ctx.catalog.is_new_origin(origin):
+            continue
+        yield Hit(
+            f"DROP SCHEMA {schema} drops everything in it",
+            "drop the objects one by one, or suppress with a reason",
+        )

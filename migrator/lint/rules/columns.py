@@ -1,0 +1,248 @@
+"""Adding and changing columns: failures on non-empty tables and full rewrites."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrator.lint.context import StatementContext
+from migrator.lint.findings import Severity
+from migrator.lint.rule import Hit, rule
+from migrator.sql.catalog import Column
+from migrator.sql.names import QualifiedName, TypeRef, type_ref
+from migrator.sql.tree import alter_commands, column_constraints, function_name, volatility, walk
+
+SERIAL_TYPES = ("serial", "bigserial", "smallserial")
+
+
+@rule("add-column-required", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
+def add_column_required(ctx: StatementContext) -> Iterator[Hit]:
+    """Adding a `NOT NULL` column without a default to an existing table.
+
+    What it does:
+    Flags `ALTER TABLE ... ADD COLUMN c type NOT NULL` with no `DEFAULT` (and not an
+    identity, generated or serial column) on an existing table.
+
+    Why it hurts:
+    Existing rows would have NULL in the new column, so the statement fails as soon
+    as the table has a single row: the migration passes on an empty development
+    database and fails in production.
+
+    Example:
+
+        ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL;
+
+    Use instead:
+
+        ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL DEFAULT 0;
+
+    or add the column nullable, backfill it in batches, and make it NOT NULL the safe
+    way (see set-not-null).
+
+    PostgreSQL versions:
+    All.
+    """
+    name, table = ctx.relation(ctx.fields.get("relation"))
+    if not ctx.is_existing(table):
+        return
+    for command in alter_commands(ctx.fields):
+        if command.get("subtype") != "AT_AddColumn":
+            continue
+        column_def = (command.get("def") or {}).get("ColumnDef", {})
+        kinds = {c.get("contype") for c in column_constraints(column_def)}
+        if "CONSTR_NOTNULL" not in kinds and "CONSTR_PRIMARY" not in kinds:
+            continue
+        if kinds & {"CONSTR_DEFAULT", "CONSTR_IDENTITY", "CONSTR_GENERATED"}:
+            continue
+        if type_ref(column_def.get("typeName")).name in SERIAL_TYPES:
+            continue
+        yield Hit(
+            f"ADD COLUMN {column_def.get('colname')} NOT NULL without a default fails on "
+            f"{name} as soon as it has a row",
+            "give it a DEFAULT, or add it nullable, backfill, then SET NOT NULL safely",
+            facts=ctx.row_facts(name),
+        )
+
+
+@rule("add-column-rewrite", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
+def add_column_rewrite(ctx: StatementContext) -> Iterator[Hit]:
+    """Adding a column that forces a rewrite of an existing table.
+
+    What it does:
+    Flags `ADD COLUMN` on an existing table when the new column's value must be
+    computed for every row: a volatile default (`gen_random_uuid()`,
+    `clock_timestamp()`, `random()`), a default calling a function of unknown
+    volatility (a user function not created IMMUTABLE or STABLE by these
+    migrations), any default before PostgreSQL 11, `GENERATED ... STORED`, an
+    identity column, or `serial`/`bigserial`. Constant defaults, `now()`,
+    `current_timestamp` and other non-volatile built-ins are fine on 11+.
+
+    Why it hurts:
+    The table and all its indexes are rewritten while an ACCESS EXCLUSIVE lock blocks
+    every read and write: minutes to hours on a large table.
+
+    Example:
+
+        ALTER TABLE events ADD COLUMN id uuid DEFAULT gen_random_uuid();
+
+    Use instead:
+
+        ALTER TABLE events ADD COLUMN id uuid;
+        ALTER TABLE events ALTER COLUMN id SET DEFAULT gen_random_uuid();
+
+    then fill existing rows with a batched backfill migration.
+
+    PostgreSQL versions:
+    Non-volatile defaults are catalog-only from PostgreSQL 11 (`atthasmissing`);
+    before 11 every default rewrites.
+    """
+    name, table = ctx.relation(ctx.fields.get("relation"))
+    if not ctx.is_existing(table):
+        return
+    for command in alter_commands(ctx.fields):
+        if command.get("subtype") != "AT_AddColumn":
+            continue
+        column_def = (command.get("def") or {}).get("ColumnDef", {})
+        reason = _rewrite_reason(ctx, column_def)
+        if reason:
+            yield Hit(
+                f"ADD COLUMN {column_def.get('colname')} rewrites {name} under an ACCESS "
+                f"EXCLUSIVE lock: {reason}",
+                "add the column without it (nullable, no default or a constant one), "
+                "set the default separately, and backfill existing rows in batches",
+                facts=ctx.row_facts(name),
+            )
+
+
+def _rewrite_reason(ctx: StatementContext, column_def: dict[str, object]) -> str | None:
+    column_type = type_ref(column_def.get("typeName"))  # type: ignore[arg-type]
+    if column_type.name in SERIAL_TYPES:
+        return f"{column_type.name} fills every row from a sequence"
+    for constraint in column_constraints(column_def):
+        contype = constraint.get("contype")
+        if contype == "CONSTR_GENERATED":
+            return "a GENERATED ... STORED column is computed for every row"
+        if contype == "CONSTR_IDENTITY":
+            return "an identity column fills every row from a sequence"
+        if contype == "CONSTR_DEFAULT":
+            if ctx.pg_version < 11:
+                return (
+                    f"any default rewrites the table before PostgreSQL 11 (target {ctx.pg_version})"
+                )
+            known = {
+                f.name.name: f.volatility
+                for f in (ctx.catalog.function(n) for n in _function_names(constraint))
+                if f is not None
+            }
+            found = volatility(constraint.get("raw_expr"), known)
+            if found == "volatile":
+                return "its default is volatile, so it is computed per row"
+            if found == "unknown":
+                return "its default calls a function of unknown volatility"
+    return None
+
+
+def _function_names(constraint: dict[str, object]) -> list[str]:
+    names = []
+    for kind, fields in walk(constraint.get("raw_expr")):
+        if kind == "FuncCall":
+            schema, name = function_name(fields)
+            names.append(f"{schema}.{name}" if schema else name)
+    return names
+
+
+#: binary-coercible changes: (old, new) base types that never rewrite
+_COERCIBLE = {("varchar", "text"), ("text", "varchar"), ("cidr", "inet"), ("bpchar", "bpchar")}
+
+
+def type_change_is_safe(old: TypeRef, new: TypeRef) -> bool:
+    """The change from ``old`` to ``new`` is catalog-only (postgres-facts.md)."""
+    if old.array != new.array or old.schema != new.schema:
+        return False
+    if old == new:
+        return True
+    if (old.name, new.name) == ("varchar", "varchar") or (old.name, new.name) == (
+        "varbit",
+        "varbit",
+    ):
+        return not new.modifiers or (bool(old.modifiers) and new.modifiers[0] >= old.modifiers[0])
+    if (old.name, new.name) == ("numeric", "numeric"):
+        if not new.modifiers:
+            return True
+        if len(old.modifiers) < 1:
+            return False
+        old_scale = old.modifiers[1] if len(old.modifiers) > 1 else 0
+        new_scale = new.modifiers[1] if len(new.modifiers) > 1 else 0
+        return new.modifiers[0] >= old.modifiers[0] and new_scale == old_scale
+    if (old.name, new.name) == ("varchar", "text") or (old.name, new.name) == ("cidr", "inet"):
+        return True
+    if (old.name, new.name) == ("text", "varchar"):
+        return not new.modifiers
+    return False
+
+
+@rule("column-type-rewrite", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
+def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
+    """Changing a column's type in a way that rewrites an existing table.
+
+    What it does:
+    Flags `ALTER COLUMN ... TYPE` on an existing table unless the change is
+    binary-coercible with no new check: `varchar(n)` to `varchar(m)` with m >= n or
+    to unconstrained `varchar`/`text`, `text` to unconstrained `varchar`,
+    `numeric(p,s)` to `numeric(p2,s)` with p2 >= p or to unconstrained `numeric`,
+    `cidr` to `inet`. The column's type before the change comes from the earlier
+    migrations (or, with `--database-url`, from the database); when it is unknown the
+    change is flagged. A `USING` clause always counts as a rewrite.
+
+    Why it hurts:
+    A rewriting type change copies the whole table and rebuilds every index on it
+    while an ACCESS EXCLUSIVE lock blocks all reads and writes.
+
+    Example:
+
+        ALTER TABLE users ALTER COLUMN id TYPE bigint;
+
+    Use instead:
+
+        ALTER TABLE users ADD COLUMN id_new bigint;
+
+    then keep both columns in sync with a trigger, backfill in batches, and swap the
+    columns in a short contract migration (`migrate plan` writes these phases).
+
+    PostgreSQL versions:
+    All.
+    """
+    name, table = ctx.relation(ctx.fields.get("relation"))
+    if not ctx.is_existing(table):
+        return
+    for command in alter_commands(ctx.fields):
+        if command.get("subtype") != "AT_AlterColumnType":
+            continue
+        column_name = command.get("name", "")
+        column_def = (command.get("def") or {}).get("ColumnDef", {})
+        new_type = type_ref(column_def.get("typeName"))
+        column: Column | None = table.column(column_name) if table is not None else None
+        if column is not None and ctx.catalog.is_new(column):
+            continue  # added by this migration: a new object
+        old_type, facts = _old_type(ctx, name, column, column_name)
+        using = column_def.get("raw_default")  # ALTER ... TYPE ... USING expr
+        if old_type is not None and not using and type_change_is_safe(old_type, new_type):
+            continue
+        before = f"from {old_type.sql} " if old_type is not None else ""
+        yield Hit(
+            f"changing {name}.{column_name} {before}to {new_type.sql} rewrites the table "
+            "and its indexes under an ACCESS EXCLUSIVE lock",
+            "add a new column, sync it with a trigger, backfill in batches, then swap",
+            facts=facts + ctx.row_facts(name),
+        )
+
+
+def _old_type(
+    ctx: StatementContext, table: QualifiedName, column: Column | None, column_name: str
+) -> tuple[TypeRef | None, tuple[str, ...]]:
+    if column is not None:
+        return column.type, ()
+    if ctx.facts is not None:
+        live = ctx.facts.column_type(table, column_name)
+        if live is not None:
+            return live, (f"type of {table}.{column_name} is {live.sql} (from the database)",)
+    return None, ()

@@ -1,0 +1,208 @@
+"""Constraints that scan or index a busy table while holding a strong lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrator.lint.context import StatementContext
+from migrator.lint.findings import Severity
+from migrator.lint.rule import Hit, rule
+from migrator.sql.tree import alter_commands, column_constraints
+
+
+@rule("constraint-not-valid", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
+def constraint_not_valid(ctx: StatementContext) -> Iterator[Hit]:
+    """Adding a CHECK or FOREIGN KEY constraint to an existing table without `NOT VALID`.
+
+    What it does:
+    Flags `ALTER TABLE ... ADD CONSTRAINT ... CHECK (...)`, `... FOREIGN KEY ...` and
+    `ADD COLUMN ... REFERENCES ...` on an existing table when the constraint is not
+    added `NOT VALID`.
+
+    Why it hurts:
+    Adding a valid constraint scans the whole table to check every row while holding
+    an ACCESS EXCLUSIVE lock (CHECK) or a SHARE ROW EXCLUSIVE lock on both tables
+    (FOREIGN KEY): writes (and for CHECK, reads) wait for the scan.
+
+    Example:
+
+        ALTER TABLE orders ADD CONSTRAINT orders_user_fk
+            FOREIGN KEY (user_id) REFERENCES users (id);
+
+    Use instead:
+
+        ALTER TABLE orders ADD CONSTRAINT orders_user_fk
+            FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;
+        -- next migration
+        ALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;
+
+    `VALIDATE CONSTRAINT` takes only a SHARE UPDATE EXCLUSIVE lock, which blocks
+    neither reads nor writes.
+
+    PostgreSQL versions:
+    All.
+    """
+    name, table = ctx.relation(ctx.fields.get("relation"))
+    if not ctx.is_existing(table):
+        return
+    for command in alter_commands(ctx.fields):
+        subtype = command.get("subtype")
+        definition = command.get("def") or {}
+        if subtype == "AT_AddConstraint":
+            constraint = definition.get("Constraint", {})
+            kind = {"CONSTR_CHECK": "CHECK", "CONSTR_FOREIGN": "FOREIGN KEY"}.get(
+                constraint.get("contype", "")
+            )
+            if kind and not constraint.get("skip_validation"):
+                label = f"{constraint['conname']} " if constraint.get("conname") else ""
+                yield Hit(
+                    f"ADD CONSTRAINT {label}{kind} on existing table {name} scans every "
+                    "row under a lock that blocks writes",
+                    "add it NOT VALID, then VALIDATE CONSTRAINT in a later migration",
+                    facts=ctx.row_facts(name),
+                )
+        elif subtype == "AT_AddColumn":
+            column = definition.get("ColumnDef", {})
+            for constraint in column_constraints(column):
+                if constraint.get("contype") == "CONSTR_FOREIGN":
+                    yield Hit(
+                        f"ADD COLUMN {column.get('colname')} ... REFERENCES on existing table "
+                        f"{name} validates the foreign key under a lock on both tables",
+                        "add the column without REFERENCES, then ADD CONSTRAINT ... FOREIGN "
+                        "KEY ... NOT VALID, then VALIDATE CONSTRAINT in a later migration",
+                    )
+
+
+@rule("unique-without-index", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
+def unique_without_index(ctx: StatementContext) -> Iterator[Hit]:
+    """Adding a UNIQUE or PRIMARY KEY constraint to an existing table without `USING INDEX`.
+
+    What it does:
+    Flags `ALTER TABLE ... ADD UNIQUE (...)`, `ADD PRIMARY KEY (...)` and their
+    `ADD CONSTRAINT` forms on an existing table unless they use an index built before
+    (`USING INDEX`).
+
+    Why it hurts:
+    The constraint builds its unique index while holding an ACCESS EXCLUSIVE lock:
+    nobody can read or write the table until the build is done.
+
+    Example:
+
+        ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);
+
+    Use instead:
+
+        -- migrate:no-transaction
+        CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_email_key ON users (email);
+        -- next migration
+        ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;
+
+    PostgreSQL versions:
+    All. `PRIMARY KEY USING INDEX` also needs the columns to be NOT NULL (see
+    set-not-null for the safe way).
+    """
+    name, table = ctx.relation(ctx.fields.get("relation"))
+    if not ctx.is_existing(table):
+        return
+    for command in alter_commands(ctx.fields):
+        if command.get("subtype") != "AT_AddConstraint":
+            continue
+        constraint = (command.get("def") or {}).get("Constraint", {})
+        kind = {"CONSTR_UNIQUE": "UNIQUE", "CONSTR_PRIMARY": "PRIMARY KEY"}.get(
+            constraint.get("contype", "")
+        )
+        if kind and not constraint.get("indexname"):
+            yield Hit(
+                f"ADD {kind} on existing table {name} builds its index under an ACCESS "
+                "EXCLUSIVE lock",
+                "CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... "
+                f"{kind} USING INDEX",
+                facts=ctx.row_facts(name),
+            )
+
+
+@rule("set-not-null", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
+def set_not_null(ctx: StatementContext) -> Iterator[Hit]:
+    """`ALTER COLUMN ... SET NOT NULL` on an existing column without a validated CHECK behind it.
+
+    What it does:
+    Flags `SET NOT NULL` on a column of an existing table, unless the target is
+    PostgreSQL 12 or later and a valid `CHECK (column IS NOT NULL)` constraint on the
+    table was validated in an earlier transaction (an earlier migration, or before a
+    `COMMIT` in a non-transactional one).
+
+    Why it hurts:
+    `SET NOT NULL` scans the whole table to prove there is no NULL while holding an
+    ACCESS EXCLUSIVE lock. From PostgreSQL 12 on, the scan is skipped when a valid
+    CHECK constraint already proves it.
+
+    Example:
+
+        ALTER TABLE users ALTER COLUMN email SET NOT NULL;
+
+    Use instead:
+
+        ALTER TABLE users ADD CONSTRAINT users_email_not_null
+            CHECK (email IS NOT NULL) NOT VALID;
+        -- next migration
+        ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null;
+        -- next migration
+        ALTER TABLE users ALTER COLUMN email SET NOT NULL;
+        ALTER TABLE users DROP CONSTRAINT users_email_not_null;
+
+    On PostgreSQL 18, `ADD CONSTRAINT users_email_not_null NOT NULL email NOT VALID`
+    followed by `VALIDATE CONSTRAINT` does the same in two steps.
+
+    PostgreSQL versions:
+    The CHECK-backed shortcut needs 12+. `NOT NULL ... NOT VALID` needs 18+.
+    """
+    name, table = ctx.relation(ctx.fields.get("relation"))
+    if not ctx.is_existing(table):
+        return
+    for command in alter_commands(ctx.fields):
+        if command.get("subtype") != "AT_SetNotNull":
+            continue
+        column_name = command.get("name", "")
+        column = table.column(column_name) if table is not None else None
+        if column is not None and column.not_null:
+            continue  # already NOT NULL: nothing to scan
+        if ctx.pg_version >= 12 and table is not None and _proven_not_null(ctx, column_name):
+            continue
+        if ctx.pg_version >= 18:
+            how = (
+                f"ADD CONSTRAINT ... NOT NULL {column_name} NOT VALID, then VALIDATE "
+                "CONSTRAINT in a later migration"
+            )
+        elif ctx.pg_version >= 12:
+            how = (
+                f"add CHECK ({column_name} IS NOT NULL) NOT VALID, VALIDATE it in a later "
+                "migration, then SET NOT NULL (no scan on PostgreSQL 12+)"
+            )
+        else:
+            how = (
+                f"PostgreSQL {ctx.pg_version} always scans: keep a CHECK "
+                f"({column_name} IS NOT NULL) NOT VALID constraint instead, or upgrade"
+            )
+        yield Hit(
+            f"SET NOT NULL on {name}.{column_name} scans the whole table under an ACCESS "
+            "EXCLUSIVE lock",
+            how,
+            facts=ctx.row_facts(name),
+        )
+
+
+def _proven_not_null(ctx: StatementContext, column: str) -> bool:
+    _, table = ctx.relation(ctx.fields.get("relation"))
+    if table is None:
+        return False
+    current = ctx.catalog.origin
+    for constraint in table.constraints:
+        if (
+            constraint.kind == "check"
+            and constraint.valid
+            and column in constraint.proves_not_null
+            and constraint.validated is not None
+            and constraint.validated.transaction != current.transaction
+        ):
+            return True
+    return False

@@ -1,0 +1,150 @@
+"""Index builds and drops that block writes or reads on busy tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrator.lint.context import StatementContext
+from migrator.lint.findings import Severity
+from migrator.lint.rule import Hit, rule
+from migrator.sql.names import object_name
+from migrator.sql.tree import def_option
+
+
+def _list_items(item: object) -> list[object]:
+    if isinstance(item, dict) and "List" in item:
+        return list(item["List"].get("items") or ())
+    return []
+
+
+@rule("index-not-concurrent", Severity.ERROR, kinds=("IndexStmt",), plannable=True)
+def index_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
+    """Creating an index on an existing table without `CONCURRENTLY`.
+
+    What it does:
+    Flags `CREATE [UNIQUE] INDEX` without `CONCURRENTLY` on a table that an earlier
+    migration created (or that the migrations never created, so it existed before
+    them). An index on a table created earlier in the same migration is fine.
+
+    Why it hurts:
+    A plain `CREATE INDEX` holds a SHARE lock for the whole build: every INSERT,
+    UPDATE and DELETE on the table waits until the index is built, which takes
+    minutes on a large table.
+
+    Example:
+
+        CREATE INDEX users_email_idx ON users (email);
+
+    Use instead:
+
+        -- migrate:no-transaction
+        CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);
+
+    On a partitioned table `CONCURRENTLY` is impossible: create the parent index
+    with `ON ONLY` (instant, invalid), build each partition's index concurrently, and
+    `ALTER INDEX parent_idx ATTACH PARTITION partition_idx` for each.
+
+    PostgreSQL versions:
+    All. `CONCURRENTLY` cannot run inside a transaction block, so the migration must
+    be marked `-- migrate:no-transaction`.
+    """
+    if ctx.fields.get("concurrent"):
+        return
+    relation = ctx.fields.get("relation") or {}
+    name, table = ctx.relation(relation)
+    if not ctx.is_existing(table):
+        return
+    if table is not None and table.partitioned:
+        if relation.get("inh") is False:  # ON ONLY: catalog-only, the index is invalid
+            return
+        yield Hit(
+            f"CREATE INDEX on partitioned table {name} locks every partition against writes",
+            "create the index with ON ONLY on the parent, build each partition's index "
+            "with CREATE INDEX CONCURRENTLY, then ALTER INDEX ... ATTACH PARTITION",
+            facts=ctx.row_facts(name),
+        )
+        return
+    yield Hit(
+        f"CREATE INDEX on existing table {name} blocks writes until the build finishes",
+        "use CREATE INDEX CONCURRENTLY in a migration marked -- migrate:no-transaction",
+        facts=ctx.row_facts(name),
+    )
+
+
+@rule("drop-index-not-concurrent", Severity.ERROR, kinds=("DropStmt",), plannable=True)
+def drop_index_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
+    """Dropping an existing index without `CONCURRENTLY`.
+
+    What it does:
+    Flags `DROP INDEX` without `CONCURRENTLY` unless the index was created earlier in
+    the same migration.
+
+    Why it hurts:
+    `DROP INDEX` takes an ACCESS EXCLUSIVE lock on the index's table. The drop is
+    instant once the lock is held, but waiting for it queues every later query on the
+    table, reads included, behind any long-running transaction.
+
+    Example:
+
+        DROP INDEX users_email_idx;
+
+    Use instead:
+
+        -- migrate:no-transaction
+        DROP INDEX CONCURRENTLY IF EXISTS users_email_idx;
+
+    PostgreSQL versions:
+    All. `DROP INDEX CONCURRENTLY` cannot run in a transaction block and drops one
+    index per statement.
+    """
+    if ctx.fields.get("removeType") != "OBJECT_INDEX" or ctx.fields.get("concurrent"):
+        return
+    for item in ctx.fields.get("objects") or ():
+        schema, name = object_name(_list_items(item))
+        index = ctx.catalog.index(ctx.catalog.resolve(schema, name, kind="index"))
+        if index is not None and (
+            ctx.catalog.is_new(index) or not ctx.is_existing(ctx.catalog.table(index.table))
+        ):
+            continue
+        label = str(index.name) if index is not None else name
+        where = f" on {index.table}" if index is not None else ""
+        yield Hit(
+            f"DROP INDEX {label} locks its table{where} against reads and writes",
+            "use DROP INDEX CONCURRENTLY in a migration marked -- migrate:no-transaction",
+        )
+
+
+@rule("reindex-not-concurrent", Severity.ERROR, kinds=("ReindexStmt",))
+def reindex_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
+    """`REINDEX` without `CONCURRENTLY`.
+
+    What it does:
+    Flags every `REINDEX` (index, table, schema or database) that is not
+    `CONCURRENTLY`.
+
+    Why it hurts:
+    A plain `REINDEX` blocks writes to the table (and reads that would use the index)
+    for the whole rebuild.
+
+    Example:
+
+        REINDEX INDEX users_email_idx;
+
+    Use instead:
+
+        -- migrate:no-transaction
+        REINDEX INDEX CONCURRENTLY users_email_idx;
+
+    PostgreSQL versions:
+    `REINDEX CONCURRENTLY` exists from PostgreSQL 12. It cannot run in a transaction
+    block.
+    """
+    if def_option(ctx.fields.get("params"), "concurrently") is not None:
+        return
+    help_text = "use REINDEX ... CONCURRENTLY in a migration marked -- migrate:no-transaction"
+    if ctx.pg_version < 12:
+        help_text = (
+            "REINDEX CONCURRENTLY needs PostgreSQL 12: build a new index concurrently, "
+            "then drop the old one concurrently"
+        )
+    yield Hit("REINDEX without CONCURRENTLY blocks writes for the whole rebuild", help_text)

@@ -1,0 +1,294 @@
+"""Files that will not run as written, and schema shapes that fail later.
+
+``syntax-error``, ``psql-meta-command``, ``invalid-directive``, ``invalid-suppression``
+and ``invalid-migration-file`` are reported by the engine from what the source layer
+found; their check functions only carry the documentation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from migrator.lint.context import StatementContext
+from migrator.lint.findings import Severity
+from migrator.lint.rule import Hit, rule
+from migrator.sql.names import MAX_IDENTIFIER_BYTES, strings
+from migrator.sql.parse import Node
+from migrator.sql.tree import alter_commands, column_constraints, walk
+
+
+@rule("syntax-error", Severity.ERROR)
+def syntax_error(ctx: StatementContext) -> Iterator[Hit]:
+    """A statement that does not parse under the PostgreSQL grammar.
+
+    What it does:
+    Reports each statement that PostgreSQL's own parser (libpg_query) rejects, with
+    the line and column of the error. The rest of the file is still linted: the file
+    is split with the scanner and each statement parsed on its own.
+
+    Why it hurts:
+    The migration fails at deploy time, after the statements before it ran (and, in
+    a non-transactional migration, stay applied).
+
+    Example:
+
+        ALTER TABLE users ADD COLUMN nickname txt text;
+
+    Use instead:
+
+        ALTER TABLE users ADD COLUMN nickname text;
+
+    PostgreSQL versions:
+    The grammar is PostgreSQL 18's (pglast): syntax newer than your server parses
+    here and still fails on the server.
+    """
+    return iter(())
+
+
+@rule("psql-meta-command", Severity.ERROR)
+def psql_meta_command(ctx: StatementContext) -> Iterator[Hit]:
+    """psql meta-commands (`\\i`, `\\set`, `\\connect`) or `COPY ... FROM stdin` data.
+
+    What it does:
+    Flags lines starting with a backslash command outside strings and comments, and
+    `COPY ... FROM STDIN` (its data block is a psql feature).
+
+    Why it hurts:
+    Migrations are sent to the server as SQL, not run through psql: the server
+    answers with a syntax error at deploy time.
+
+    Example:
+
+        \\set ON_ERROR_STOP on
+        CREATE TABLE tags (id bigint PRIMARY KEY);
+
+    Use instead:
+
+        CREATE TABLE tags (id bigint PRIMARY KEY);
+
+    PostgreSQL versions:
+    All.
+    """
+    return iter(())
+
+
+@rule("invalid-directive", Severity.ERROR)
+def invalid_directive(ctx: StatementContext) -> Iterator[Hit]:
+    """A `-- migrate:` directive that is unknown, malformed or in the wrong place.
+
+    What it does:
+    Reports directive comments the runner would refuse: an unknown word after
+    `-- migrate:` (a typo such as `-- migrate:no-transction`), a bad argument
+    (`-- migrate:lock-timeout soon`), a header directive (`no-transaction`,
+    `lock-timeout`, `statement-timeout`, `phase`, `backfill`) after the first
+    statement, or one given twice.
+
+    Why it hurts:
+    A misspelt `no-transaction` would otherwise be ignored silently and the
+    migration would run in a transaction it cannot run in; the runner refuses such a
+    file at deploy time, so the linter reports it first.
+
+    Example:
+
+        -- migrate:no-transction
+        CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);
+
+    Use instead:
+
+        -- migrate:no-transaction
+        CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);
+
+    PostgreSQL versions:
+    All.
+    """
+    return iter(())
+
+
+@rule("invalid-suppression", Severity.ERROR)
+def invalid_suppression(ctx: StatementContext) -> Iterator[Hit]:
+    """A `-- migrate:lint-ignore` that names a rule that does not exist.
+
+    What it does:
+    Reports every unknown rule id in `-- migrate:lint-ignore` and
+    `-- migrate:lint-ignore-file` comments. The unknown id silences nothing (other,
+    known ids in the same comment still apply). This finding cannot be suppressed.
+
+    Why it hurts:
+    A typo in a suppression must never silence everything, or silently silence
+    nothing while the author believes the finding was reviewed.
+
+    Example:
+
+        -- migrate:lint-ignore drop-tabel -- replaced by archive.sessions
+        DROP TABLE sessions;
+
+    Use instead:
+
+        -- migrate:lint-ignore drop-table -- replaced by archive.sessions
+        DROP TABLE sessions;
+
+    PostgreSQL versions:
+    All.
+    """
+    return iter(())
+
+
+@rule("invalid-migration-file", Severity.ERROR)
+def invalid_migration_file(ctx: StatementContext) -> Iterator[Hit]:
+    """A file in the migrations directory that the runner cannot use.
+
+    What it does:
+    Reports what discovery found wrong with the directory: a name that does not
+    parse as `<version>_<name>.up.sql` / `.down.sql` / `.sql`, two migrations with one
+    version, a down file without its up, an empty or non-UTF-8 file.
+
+    Why it hurts:
+    The runner refuses to run any migration while the directory has such a file.
+
+    Example:
+
+        -- a file named 0003-add-index.sql in the migrations directory
+        SELECT 1;
+
+    Use instead:
+
+        -- the same file named 0003_add_index.up.sql, with its 0003_add_index.down.sql
+        SELECT 1;
+
+    PostgreSQL versions:
+    All.
+    """
+    return iter(())
+
+
+_LONG_WORD = re.compile(r'[\w$"]{' + str(MAX_IDENTIFIER_BYTES + 1) + ",}")
+_NAME_KEYS = ("relname", "colname", "idxname", "conname", "newname", "schemaname", "trigname")
+
+
+def _truncated_names(fields: Node) -> Iterator[str]:
+    for _, node in walk({"root": fields}):
+        for key in _NAME_KEYS:
+            value = node.get(key)
+            if isinstance(value, str) and len(value.encode("utf-8")) >= MAX_IDENTIFIER_BYTES - 3:
+                yield value
+        if "funcname" in node or "typeName" in node:
+            for value in strings(node.get("funcname") or []):
+                if len(value.encode("utf-8")) >= MAX_IDENTIFIER_BYTES - 3:
+                    yield value
+
+
+@rule("identifier-too-long", Severity.ERROR, kinds=("*",))
+def identifier_too_long(ctx: StatementContext) -> Iterator[Hit]:
+    """An identifier longer than 63 bytes, which PostgreSQL truncates silently.
+
+    What it does:
+    Flags table, column, index, constraint, schema, trigger and function names longer
+    than 63 bytes (NAMEDATALEN - 1).
+
+    Why it hurts:
+    PostgreSQL cuts the name to 63 bytes with only a NOTICE. Two long names that share
+    their first 63 bytes collide, and code (or a later migration) that uses the full
+    name does not find the object.
+
+    Example:
+
+        CREATE INDEX index_on_customer_subscription_events_created_at_and_customer_id_desc
+            ON customer_subscription_events (created_at, customer_id DESC);
+
+    Use instead:
+
+        CREATE INDEX customer_sub_events_created_customer_idx
+            ON customer_subscription_events (created_at, customer_id DESC);
+
+    PostgreSQL versions:
+    All (with the default NAMEDATALEN of 64).
+    """
+    if not _LONG_WORD.search(ctx.statement.text):
+        return
+    reported: set[str] = set()
+    for truncated in _truncated_names(ctx.fields):
+        pattern = re.compile(r'"?(' + re.escape(truncated) + r'[\w$]*)"?')
+        for match in pattern.finditer(ctx.statement.text):
+            full = match.group(1)
+            if len(full.encode("utf-8")) > MAX_IDENTIFIER_BYTES and full not in reported:
+                reported.add(full)
+                yield Hit(
+                    f"identifier {full} is {len(full.encode('utf-8'))} bytes: PostgreSQL "
+                    f"truncates it to {truncated}",
+                    f"use a name of at most {MAX_IDENTIFIER_BYTES} bytes",
+                )
+
+
+def _foreign_keys(ctx: StatementContext) -> Iterator[tuple[tuple[str, ...], Node]]:
+    """``(columns, constraint)`` of every foreign key the statement adds."""
+    if ctx.kind == "CreateStmt":
+        for element in ctx.fields.get("tableElts") or ():
+            if "Constraint" in element:
+                constraint = element["Constraint"]
+                if constraint.get("contype") == "CONSTR_FOREIGN":
+                    yield tuple(strings(constraint.get("fk_attrs"))), constraint
+            elif "ColumnDef" in element:
+                column = element["ColumnDef"]
+                for constraint in column_constraints(column):
+                    if constraint.get("contype") == "CONSTR_FOREIGN":
+                        yield (column.get("colname", ""),), constraint
+    elif ctx.kind == "AlterTableStmt":
+        for command in alter_commands(ctx.fields):
+            definition = command.get("def") or {}
+            constraint = definition.get("Constraint")
+            if constraint and constraint.get("contype") == "CONSTR_FOREIGN":
+                yield tuple(strings(constraint.get("fk_attrs"))), constraint
+            column = definition.get("ColumnDef")
+            if column:
+                for constraint in column_constraints(column):
+                    if constraint.get("contype") == "CONSTR_FOREIGN":
+                        yield (column.get("colname", ""),), constraint
+
+
+@rule("foreign-key-without-index", Severity.WARNING, kinds=("CreateStmt", "AlterTableStmt"))
+def foreign_key_without_index(ctx: StatementContext) -> Iterator[Hit]:
+    """A foreign key whose referencing columns no index leads with.
+
+    What it does:
+    Flags a foreign key added by the migration when, at the end of the migration, no
+    valid index on the referencing table starts with the foreign key's columns
+    (indexes created later in the same migration count; so do primary keys and
+    unique constraints). Indexes that earlier migrations built count too.
+
+    Why it hurts:
+    Every DELETE or key UPDATE on the referenced table scans the referencing table to
+    check for rows that still point at it: deletes on a parent become sequential
+    scans of the child, under row locks.
+
+    Example:
+
+        CREATE TABLE comments (id bigint PRIMARY KEY, post_id bigint REFERENCES posts (id));
+
+    Use instead:
+
+        CREATE TABLE comments (id bigint PRIMARY KEY, post_id bigint REFERENCES posts (id));
+        CREATE INDEX comments_post_id_idx ON comments (post_id);
+
+    PostgreSQL versions:
+    All.
+    """
+    keys = list(_foreign_keys(ctx))
+    if not keys:
+        return
+    relation = ctx.fields.get("relation")
+    final = ctx.final_catalog()
+    schema = relation.get("schemaname") if isinstance(relation, dict) else None
+    name = ctx.catalog.resolve(schema, relation.get("relname", "") if relation else "")
+    table = final.table(name)
+    if table is None:
+        return
+    for columns, _ in keys:
+        if not columns or not all(columns) or table.indexes_leading_with(columns):
+            continue
+        yield Hit(
+            f"foreign key ({', '.join(columns)}) on {name} has no index leading with its "
+            "columns: deletes on the referenced table scan this one",
+            f"CREATE INDEX ... ON {name} ({', '.join(columns)}) (CONCURRENTLY on an "
+            "existing table)",
+        )

@@ -1,0 +1,141 @@
+"""Secrets in version control and privileges wider than meant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrator.lint.context import StatementContext
+from migrator.lint.findings import Severity
+from migrator.lint.rule import Hit, rule
+from migrator.sql.tree import def_option
+
+
+@rule("hardcoded-password", Severity.ERROR, kinds=("CreateRoleStmt", "AlterRoleStmt"))
+def hardcoded_password(ctx: StatementContext) -> Iterator[Hit]:
+    """A role's password written in the migration.
+
+    What it does:
+    Flags `CREATE ROLE|USER ... PASSWORD '...'` and `ALTER ROLE|USER ... PASSWORD '...'`
+    with a literal password (`PASSWORD NULL` is fine).
+
+    Why it hurts:
+    The secret is committed to version control, copied into every clone, CI log and
+    backup of the repository, and is the same in every environment.
+
+    Example:
+
+        CREATE ROLE reporting LOGIN PASSWORD 'hunter2';
+
+    Use instead:
+
+        CREATE ROLE reporting LOGIN;
+
+    and set the password out of band (`\\password`, a secrets manager, or
+    `ALTER ROLE ... PASSWORD` run by provisioning with the value from the
+    environment).
+
+    PostgreSQL versions:
+    All.
+    """
+    password = def_option(ctx.fields.get("options"), "password")
+    if password is not None and password.get("arg") is not None:
+        role = ctx.fields.get("role")
+        name = role.get("rolename", "") if isinstance(role, dict) else role
+        yield Hit(
+            f"role {name} gets a literal password: the secret is now in version control",
+            "create the role without PASSWORD and set it out of band",
+        )
+
+
+@rule("grant-to-public", Severity.ERROR, kinds=("GrantStmt",))
+def grant_to_public(ctx: StatementContext) -> Iterator[Hit]:
+    """`GRANT ... TO PUBLIC` or `GRANT ALL`.
+
+    What it does:
+    Flags grants to `PUBLIC` (every role, including ones created later) and grants of
+    `ALL` privileges.
+
+    Why it hurts:
+    Privileges wider than the application needs turn any leaked or read-only
+    credential (a reporting user, an MCP server role) into one that can read or
+    change everything it was granted.
+
+    Example:
+
+        GRANT ALL ON TABLE metrics TO PUBLIC;
+
+    Use instead:
+
+        GRANT SELECT ON TABLE metrics TO mcp_server_user;
+
+    PostgreSQL versions:
+    All.
+    """
+    if not ctx.fields.get("is_grant"):
+        return
+    to_public = any(
+        grantee.get("RoleSpec", {}).get("roletype") == "ROLESPEC_PUBLIC"
+        for grantee in ctx.fields.get("grantees") or ()
+    )
+    grant_all = not ctx.fields.get("privileges")
+    if to_public:
+        yield Hit(
+            "GRANT ... TO PUBLIC gives the privilege to every role, present and future",
+            "grant to the specific roles that need it",
+        )
+    if grant_all:
+        yield Hit(
+            "GRANT ALL gives every privilege, including TRUNCATE, REFERENCES and TRIGGER",
+            "grant only the privileges the role needs (SELECT, INSERT, ...)",
+        )
+
+
+@rule(
+    "security-definer-search-path",
+    Severity.ERROR,
+    kinds=("CreateFunctionStmt", "AlterFunctionStmt"),
+)
+def security_definer_search_path(ctx: StatementContext) -> Iterator[Hit]:
+    """A `SECURITY DEFINER` function without its own `search_path`.
+
+    What it does:
+    Flags `CREATE FUNCTION` / `CREATE PROCEDURE` / `ALTER FUNCTION` that make a
+    function `SECURITY DEFINER` without `SET search_path = ...` in the same statement.
+
+    Why it hurts:
+    The function runs with its owner's privileges but resolves names along the
+    caller's `search_path`: a caller who can create objects in any schema on that
+    path can plant a function or operator that the definer function then runs as its
+    owner.
+
+    Example:
+
+        CREATE FUNCTION purge_user(uid bigint) RETURNS void
+            SECURITY DEFINER LANGUAGE sql
+            AS 'DELETE FROM users WHERE id = uid';
+
+    Use instead:
+
+        CREATE FUNCTION purge_user(uid bigint) RETURNS void
+            SECURITY DEFINER SET search_path = pg_catalog, public LANGUAGE sql
+            AS 'DELETE FROM public.users WHERE id = uid';
+
+    PostgreSQL versions:
+    All.
+    """
+    options = (
+        ctx.fields.get("options") if ctx.kind == "CreateFunctionStmt" else ctx.fields.get("actions")
+    )
+    security = def_option(options, "security")
+    if security is None or not security.get("arg", {}).get("Boolean", {}).get("boolval"):
+        return
+    setting = def_option(options, "set")
+    if setting is not None:
+        variable = setting.get("arg", {}).get("VariableSetStmt", {})
+        if variable.get("name") == "search_path":
+            return
+    yield Hit(
+        "SECURITY DEFINER function without SET search_path runs its owner's privileges "
+        "along the caller's search_path",
+        "add SET search_path = pg_catalog, <your schemas> to the function",
+    )

@@ -1,0 +1,88 @@
+"""Whole-table operations: rewrites and unbatched data changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrator.lint.context import StatementContext
+from migrator.lint.findings import Severity
+from migrator.lint.locks import statement_locks
+from migrator.lint.rule import Hit, rule
+
+
+@rule("table-rewrite", Severity.ERROR, kinds=("VacuumStmt", "ClusterStmt"))
+def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
+    """`VACUUM FULL` or `CLUSTER` on an existing table.
+
+    What it does:
+    Flags `VACUUM FULL` and `CLUSTER` (with a table) in a migration.
+
+    Why it hurts:
+    Both rewrite the whole table and its indexes under an ACCESS EXCLUSIVE lock:
+    nothing can read or write the table until the copy is done, and the copy needs
+    as much free disk as the table.
+
+    Example:
+
+        VACUUM FULL events;
+
+    Use instead:
+
+        VACUUM (ANALYZE) events;
+
+    or rebuild online with an extension such as pg_repack, outside migrations.
+
+    PostgreSQL versions:
+    All.
+    """
+    for range_var, _ in statement_locks(ctx.kind, ctx.fields):
+        name = ctx.existing_relation(range_var)
+        if name is not None:
+            verb = "CLUSTER" if ctx.kind == "ClusterStmt" else "VACUUM FULL"
+            yield Hit(
+                f"{verb} rewrites {name} under an ACCESS EXCLUSIVE lock",
+                "use plain VACUUM, or pg_repack outside migrations",
+                facts=ctx.row_facts(name),
+            )
+
+
+@rule("unbatched-backfill", Severity.ERROR, kinds=("UpdateStmt", "DeleteStmt"), plannable=True)
+def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
+    """`UPDATE` or `DELETE` of an existing table in a schema migration.
+
+    What it does:
+    Flags `UPDATE` and `DELETE` statements on existing tables in a migration that is
+    not a batched backfill (`-- migrate:backfill ...`).
+
+    Why it hurts:
+    One statement in one transaction locks every row it touches until the migration
+    commits, blocks concurrent writers of those rows, and leaves as many dead tuples
+    for vacuum. On a large table it runs for minutes while holding any lock the
+    migration took before it.
+
+    Example:
+
+        UPDATE users SET plan = 'free' WHERE plan IS NULL;
+
+    Use instead:
+
+        -- migrate:backfill table=users key=id batch=5000
+        UPDATE users SET plan = 'free' WHERE plan IS NULL;
+
+    The runner then applies the update in key-range batches, one transaction each,
+    resumable.
+
+    PostgreSQL versions:
+    All.
+    """
+    if ctx.file.directives.backfill is not None:
+        return
+    name = ctx.existing_relation(ctx.fields.get("relation"))
+    if name is None:
+        return
+    verb = "UPDATE" if ctx.kind == "UpdateStmt" else "DELETE"
+    yield Hit(
+        f"{verb} of existing table {name} in one transaction locks every row it touches",
+        "make it a batched backfill (-- migrate:backfill table=... key=... batch=...)",
+        facts=ctx.row_facts(name),
+    )

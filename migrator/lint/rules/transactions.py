@@ -1,0 +1,375 @@
+"""Transactions: what runs inside one, how long locks are held, and lock timeouts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from migrator.lint.context import StatementContext
+from migrator.lint.findings import Severity
+from migrator.lint.locks import statement_locks
+from migrator.lint.rule import Hit, rule
+from migrator.sql.tree import alter_commands, def_option, string_constants
+
+_CONCURRENT_KINDS = ("IndexStmt", "DropStmt", "ReindexStmt", "AlterTableStmt")
+_LOCKING_KINDS = (
+    "AlterTableStmt",
+    "IndexStmt",
+    "RenameStmt",
+    "TruncateStmt",
+    "VacuumStmt",
+    "ClusterStmt",
+    "ReindexStmt",
+    "CreateTrigStmt",
+    "RuleStmt",
+    "DropStmt",
+)
+#: statements that hold no lock worth reporting after an ACCESS EXCLUSIVE one
+_HARMLESS = ("VariableSetStmt", "TransactionStmt", "CommentStmt", "VariableShowStmt")
+
+
+def uses_concurrently(kind: str, fields: dict[str, object]) -> bool:
+    """The statement asks for a ``CONCURRENTLY`` operation."""
+    if kind in ("IndexStmt", "DropStmt") and fields.get("concurrent"):
+        return True
+    if kind == "ReindexStmt":
+        return def_option(fields.get("params"), "concurrently") is not None  # type: ignore[arg-type]
+    if kind == "AlterTableStmt":
+        for command in alter_commands(fields):
+            if command.get("def", {}).get("PartitionCmd", {}).get("concurrent"):
+                return True
+    return False
+
+
+@rule("concurrently-in-transaction", Severity.ERROR, kinds=_CONCURRENT_KINDS)
+def concurrently_in_transaction(ctx: StatementContext) -> Iterator[Hit]:
+    """A `CONCURRENTLY` statement in a migration that runs inside a transaction.
+
+    What it does:
+    Flags `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`,
+    `REINDEX ... CONCURRENTLY` and `DETACH PARTITION ... CONCURRENTLY` in a migration
+    the runner wraps in a transaction (any file without `-- migrate:no-transaction`),
+    or inside an explicit `BEGIN` ... `COMMIT`.
+
+    Why it hurts:
+    PostgreSQL refuses these statements inside a transaction block ("cannot run inside
+    a transaction block"): the migration fails at deploy time.
+
+    Example:
+
+        CREATE INDEX CONCURRENTLY users_email_idx ON users (email);
+
+    Use instead:
+
+        -- migrate:no-transaction
+        CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);
+
+    PostgreSQL versions:
+    All.
+    """
+    if not ctx.state.in_transaction or not uses_concurrently(ctx.kind, ctx.fields):
+        return
+    where = (
+        "inside an explicit BEGIN block"
+        if ctx.state.explicit_transaction
+        else "in a migration that runs in a transaction"
+    )
+    yield Hit(
+        f"CONCURRENTLY cannot run {where}: PostgreSQL will refuse it",
+        "add -- migrate:no-transaction at the top of the file and keep this statement "
+        "in a migration of its own",
+    )
+
+
+@rule("validate-in-same-transaction", Severity.ERROR, kinds=("AlterTableStmt",))
+def validate_in_same_transaction(ctx: StatementContext) -> Iterator[Hit]:
+    """`VALIDATE CONSTRAINT` in the same transaction that added the constraint `NOT VALID`.
+
+    What it does:
+    Flags `ALTER TABLE ... VALIDATE CONSTRAINT c` when `c` was added `NOT VALID`
+    earlier in the same transaction.
+
+    Why it hurts:
+    `ADD CONSTRAINT ... NOT VALID` takes an ACCESS EXCLUSIVE (CHECK) or SHARE ROW
+    EXCLUSIVE (FOREIGN KEY) lock that is held until the transaction ends. Validating
+    in the same transaction scans the whole table while that lock is still held, so
+    the two-step form gains nothing.
+
+    Example:
+
+        ALTER TABLE orders ADD CONSTRAINT orders_total_positive CHECK (total >= 0) NOT VALID;
+        ALTER TABLE orders VALIDATE CONSTRAINT orders_total_positive;
+
+    Use instead:
+
+        ALTER TABLE orders ADD CONSTRAINT orders_total_positive CHECK (total >= 0) NOT VALID;
+        -- next migration
+        ALTER TABLE orders VALIDATE CONSTRAINT orders_total_positive;
+
+    PostgreSQL versions:
+    All.
+    """
+    name, _ = ctx.relation(ctx.fields.get("relation"))
+    for command in alter_commands(ctx.fields):
+        if command.get("subtype") != "AT_ValidateConstraint":
+            continue
+        if (name, command.get("name", "")) in ctx.state.not_valid_added:
+            yield Hit(
+                f"constraint {command.get('name')} is validated in the same transaction "
+                "that added it NOT VALID: the table stays locked during the scan",
+                "move VALIDATE CONSTRAINT to a later migration (or commit in between in "
+                "a -- migrate:no-transaction file)",
+            )
+
+
+@rule("missing-lock-timeout", Severity.ERROR, kinds=_LOCKING_KINDS)
+def missing_lock_timeout(ctx: StatementContext) -> Iterator[Hit]:
+    """A statement that locks a busy table while no `lock_timeout` is in force.
+
+    What it does:
+    Flags the first statement of a migration that takes a lock blocking reads or
+    writes (SHARE or stronger) on an existing table when no `lock_timeout` applies:
+    neither `-- migrate:lock-timeout` in the file, nor `SET lock_timeout` before the
+    statement, nor the runner's default (`lock-timeout` in `[tool.migrator]`,
+    5s unless set to 0). Reported once per file.
+
+    Why it hurts:
+    A statement waiting for a lock blocks every later query on the table, readers
+    included, for as long as it waits. One long-running query plus one pending
+    `ALTER TABLE` stops all traffic. A short lock timeout makes the migration fail
+    fast (and the runner retry) instead.
+
+    Example:
+
+        -- migrate:lock-timeout 0
+        ALTER TABLE users ADD COLUMN nickname text;
+
+    Use instead:
+
+        -- migrate:lock-timeout 3s
+        ALTER TABLE users ADD COLUMN nickname text;
+
+    PostgreSQL versions:
+    All.
+    """
+    if ctx.state.lock_timeout or ctx.state.lock_timeout_reported:
+        return
+    for range_var, lock in statement_locks(ctx.kind, ctx.fields):
+        name = ctx.existing_relation(range_var)
+        if name is not None:
+            ctx.state.lock_timeout_reported = True  # once per file
+            yield Hit(
+                f"{lock.label} lock on {name} with no lock_timeout: while it waits, every "
+                "query on the table queues behind it",
+                "add -- migrate:lock-timeout 5s at the top of the file, or set "
+                "lock-timeout in [tool.migrator]",
+            )
+            return
+    if ctx.kind == "DropStmt" and ctx.fields.get("removeType") == "OBJECT_TABLE":
+        ctx.state.lock_timeout_reported = True
+        yield Hit(
+            "DROP TABLE takes an ACCESS EXCLUSIVE lock with no lock_timeout",
+            "add -- migrate:lock-timeout 5s at the top of the file",
+        )
+
+
+@rule("statements-after-access-exclusive", Severity.ERROR, kinds=("*",))
+def statements_after_access_exclusive(ctx: StatementContext) -> Iterator[Hit]:
+    """More statements in the same transaction after one took ACCESS EXCLUSIVE on a busy table.
+
+    What it does:
+    Flags the first statement that follows, in the same transaction, a statement that
+    took an ACCESS EXCLUSIVE lock on an existing table. Reported once per transaction.
+
+    Why it hurts:
+    Locks are held until the transaction ends. Every statement after the one that
+    took ACCESS EXCLUSIVE extends the time during which nobody can read or write the
+    table, and a slow one (an index build, a backfill) turns an instant change into an
+    outage.
+
+    Example:
+
+        ALTER TABLE users ADD COLUMN nickname text;
+        CREATE INDEX CONCURRENTLY users_nickname_idx ON users (nickname);
+        UPDATE accounts SET plan = 'free' WHERE plan IS NULL;
+
+    Use instead:
+
+        ALTER TABLE users ADD COLUMN nickname text;
+        -- next migration
+        -- migrate:no-transaction
+        CREATE INDEX CONCURRENTLY IF NOT EXISTS users_nickname_idx ON users (nickname);
+
+    PostgreSQL versions:
+    All.
+    """
+    if ctx.kind in _HARMLESS or not ctx.state.in_transaction:
+        return
+    if ctx.state.after_access_exclusive_reported or not ctx.state.access_exclusive:
+        return
+    (name, line), *_ = ctx.state.access_exclusive.items()
+    ctx.state.after_access_exclusive_reported = True  # once per transaction
+    yield Hit(
+        f"runs while the ACCESS EXCLUSIVE lock taken on {name} at line {line} is still "
+        "held: nobody can read or write the table until the transaction ends",
+        "put the ACCESS EXCLUSIVE statement in a migration of its own",
+    )
+
+
+@rule("enum-value-in-transaction", Severity.ERROR, kinds=("*",))
+def enum_value_in_transaction(ctx: StatementContext) -> Iterator[Hit]:
+    """`ALTER TYPE ... ADD VALUE` in a transaction before PostgreSQL 12, or its value used too soon.
+
+    What it does:
+    Flags `ALTER TYPE ... ADD VALUE` in a transaction when the target PostgreSQL is
+    older than 12, and any later statement of the same transaction that uses the new
+    value (as a string constant).
+
+    Why it hurts:
+    Before PostgreSQL 12, `ADD VALUE` cannot run in a transaction block at all. From
+    12 on it can, but the new value cannot be used until the transaction commits
+    ("unsafe use of new value"): the migration fails at deploy time.
+
+    Example:
+
+        ALTER TYPE order_status ADD VALUE 'refunded';
+        INSERT INTO order_status_labels (status, label) VALUES ('refunded', 'Refunded');
+
+    Use instead:
+
+        ALTER TYPE order_status ADD VALUE IF NOT EXISTS 'refunded';
+        -- next migration
+        INSERT INTO order_status_labels (status, label) VALUES ('refunded', 'Refunded');
+
+    PostgreSQL versions:
+    `ADD VALUE` in a transaction block needs 12+; the new value is usable only after
+    commit on every version (unless the type itself was created in that transaction).
+    """
+    if not ctx.state.in_transaction:
+        return
+    if ctx.kind == "AlterEnumStmt":
+        if ctx.fields.get("newVal") and not ctx.fields.get("oldVal") and ctx.pg_version < 12:
+            yield Hit(
+                "ALTER TYPE ... ADD VALUE cannot run inside a transaction block before "
+                f"PostgreSQL 12 (target: {ctx.pg_version})",
+                "add -- migrate:no-transaction at the top of the file",
+            )
+        return
+    if not ctx.state.enum_values_added:
+        return
+    used = ctx.state.enum_values_added.intersection(string_constants(ctx.fields))
+    for value in sorted(used):
+        yield Hit(
+            f"enum value {value!r} was added in this transaction and cannot be used before "
+            "it commits",
+            "use the new value in a later migration",
+        )
+
+
+@rule("transaction-control", Severity.ERROR, kinds=("TransactionStmt",))
+def transaction_control(ctx: StatementContext) -> Iterator[Hit]:
+    """`BEGIN`, `COMMIT` or `ROLLBACK` in a migration the runner already wraps in a transaction.
+
+    What it does:
+    Flags transaction control statements in a migration without
+    `-- migrate:no-transaction`. (Savepoints are fine.)
+
+    Why it hurts:
+    The runner runs the file in its own transaction and records the migration in the
+    same transaction. A `COMMIT` in the file commits half a migration, so a later
+    failure leaves the schema changed but the migration unrecorded.
+
+    Example:
+
+        BEGIN;
+        ALTER TABLE users ADD COLUMN nickname text;
+        COMMIT;
+
+    Use instead:
+
+        ALTER TABLE users ADD COLUMN nickname text;
+
+    PostgreSQL versions:
+    All.
+    """
+    kind = str(ctx.fields.get("kind", ""))
+    if ctx.state.transactional and kind in (
+        "TRANS_STMT_BEGIN",
+        "TRANS_STMT_START",
+        "TRANS_STMT_COMMIT",
+        "TRANS_STMT_ROLLBACK",
+        "TRANS_STMT_PREPARE",
+        "TRANS_STMT_COMMIT_PREPARED",
+        "TRANS_STMT_ROLLBACK_PREPARED",
+    ):
+        keyword = kind.removeprefix("TRANS_STMT_").replace("_", " ")
+        yield Hit(
+            f"{keyword} in a migration the runner already runs in a transaction",
+            "remove it (the runner commits), or mark the file -- migrate:no-transaction",
+        )
+
+
+@rule(
+    "non-idempotent-non-transactional",
+    Severity.WARNING,
+    kinds=(
+        "CreateStmt",
+        "IndexStmt",
+        "CreateSchemaStmt",
+        "DropStmt",
+        "ViewStmt",
+        "CreateFunctionStmt",
+        "CreateSeqStmt",
+        "AlterTableStmt",
+    ),
+)
+def non_idempotent_non_transactional(ctx: StatementContext) -> Iterator[Hit]:
+    """`CREATE` / `DROP` without `IF [NOT] EXISTS` in a migration that runs outside a transaction.
+
+    What it does:
+    In a migration marked `-- migrate:no-transaction`, flags `CREATE TABLE`,
+    `CREATE INDEX`, `CREATE SCHEMA`, `CREATE SEQUENCE`, `ADD COLUMN` without
+    `IF NOT EXISTS`, `CREATE VIEW` / `CREATE FUNCTION` without `OR REPLACE`, and
+    `DROP ...` / `DROP COLUMN` without `IF EXISTS`.
+
+    Why it hurts:
+    Without a transaction, a run that fails half way leaves the first statements
+    applied. Re-running the migration then fails on the first of them ("already
+    exists"), and someone has to repair the database by hand.
+
+    Example:
+
+        -- migrate:no-transaction
+        CREATE INDEX CONCURRENTLY users_email_idx ON users (email);
+
+    Use instead:
+
+        -- migrate:no-transaction
+        CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);
+
+    PostgreSQL versions:
+    All (`CREATE INDEX IF NOT EXISTS` needs 9.5).
+    """
+    if ctx.state.transactional:
+        return
+    kind, fields = ctx.kind, ctx.fields
+    missing = None
+    if kind in ("CreateStmt", "IndexStmt", "CreateSchemaStmt", "CreateSeqStmt"):
+        if not fields.get("if_not_exists"):
+            missing = "IF NOT EXISTS"
+    elif kind in ("ViewStmt", "CreateFunctionStmt"):
+        if not fields.get("replace"):
+            missing = "OR REPLACE"
+    elif kind == "DropStmt":
+        if not fields.get("missing_ok"):
+            missing = "IF EXISTS"
+    elif kind == "AlterTableStmt":
+        for command in alter_commands(fields):
+            if command.get("subtype") == "AT_AddColumn" and not command.get("missing_ok"):
+                missing = "IF NOT EXISTS"
+            elif command.get("subtype") == "AT_DropColumn" and not command.get("missing_ok"):
+                missing = "IF EXISTS"
+    if missing:
+        yield Hit(
+            f"without {missing}, a re-run after a half-applied run fails here",
+            f"add {missing}: this migration runs outside a transaction",
+        )

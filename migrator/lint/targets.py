@@ -1,0 +1,175 @@
+"""Which files to lint, and the schema each one is linted against.
+
+Every file is linted against the catalog replayed from the migrations before it in its
+own directory (version order): an up file after every earlier up; a down file after
+every earlier up and its own up (what it reverts is treated as new).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from pathlib import Path
+
+from migrator.errors import SourceError, UsageError
+from migrator.lint.engine import FileLinter, LintReport
+from migrator.lint.findings import Finding
+from migrator.lint.live import LiveFacts
+from migrator.lint.options import LintOptions
+from migrator.lint.registry import RULES_BY_ID
+from migrator.source import MigrationSet, discover, load_file
+from migrator.source.model import Migration, MigrationFile
+from migrator.sql.catalog import Catalog
+from migrator.sql.parse import parse_one
+
+
+def lint_paths(
+    paths: Sequence[Path],
+    *,
+    migrations_dir: Path,
+    options: LintOptions,
+    facts: LiveFacts | None = None,
+) -> LintReport:
+    """Lint ``paths`` (files or directories); with none, the migrations directory.
+
+    Raises :class:`UsageError` for a path that does not exist. Problems inside files
+    are findings, never exceptions.
+    """
+    report = LintReport(options=options)
+    if facts is not None:
+        report.live_facts = facts.describe()
+    linter = FileLinter(options, facts, report)
+    requested: dict[Path, set[Path] | None] = {}
+    standalone: list[Path] = []
+    for path in paths or [migrations_dir]:
+        if not path.exists():
+            raise UsageError(
+                f"{path}: no such file or directory", hint="pass a .sql file or a directory"
+            )
+        if path.is_dir():
+            requested[path.resolve()] = None
+        else:
+            directory = path.resolve().parent
+            wanted = requested.setdefault(directory, set())
+            if wanted is not None:
+                wanted.add(path.resolve())
+    for directory, wanted in requested.items():
+        standalone.extend(_lint_directory(linter, directory, wanted, options))
+    for path in standalone:
+        if _excluded(path, options):
+            continue
+        try:
+            single = load_file(path)
+        except SourceError as exc:
+            report.findings.append(_file_finding(path, exc.message, options))
+            continue
+        linter.lint(single, Catalog(), path.stem, display=_display(path))
+    report.findings.sort(key=Finding.sort_key)
+    return report
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _excluded(path: Path, options: LintOptions) -> bool:
+    shown = _display(path)
+    return any(
+        fnmatch.fnmatch(shown, pattern) or fnmatch.fnmatch(path.name, pattern)
+        for pattern in options.exclude_paths
+    )
+
+
+def _file_finding(path: Path, message: str, options: LintOptions) -> Finding:
+    rule = RULES_BY_ID["invalid-migration-file"]
+    if message.startswith(f"{path}: "):
+        message = message[len(f"{path}: ") :]
+    return Finding(
+        rule=rule.id,
+        severity=options.severity_of(rule.id, rule.severity),
+        message=message,
+        help="name migrations <version>_<name>.up.sql / .down.sql, UTF-8, not empty",
+        file=_display(path),
+        line=1,
+        column=1,
+        end_line=1,
+        end_column=1,
+    )
+
+
+def _lint_directory(
+    linter: FileLinter, directory: Path, wanted: set[Path] | None, options: LintOptions
+) -> list[Path]:
+    """Lint the wanted files of one directory (all if ``wanted`` is None); return the
+    wanted files that are not migrations of it (linted on their own)."""
+    migration_set = discover(directory)
+    known: dict[Path, tuple[Migration, MigrationFile]] = {}
+    for migration in migration_set.migrations:
+        for migration_file in migration.files():
+            known[migration_file.path.resolve()] = (migration, migration_file)
+    if wanted is None and "invalid-migration-file" not in options.disabled:
+        _directory_problems(linter.report, migration_set, options)
+    if wanted is not None:
+        targets = {p for p in wanted if p in known}
+        last = max((known[p][0].version for p in targets), default=-1)
+    else:
+        targets = set(known)
+        last = max((m.version for m in migration_set.migrations), default=-1)
+    catalog = Catalog()
+    for migration in migration_set.migrations:
+        if migration.version > last:
+            break
+        up_unit = f"{migration.label}.up"
+        if migration.up.path.resolve() in targets and not _excluded(migration.up.path, options):
+            linter.lint(migration.up, catalog, up_unit, display=_display(migration.up.path))
+        else:
+            replay(migration.up, catalog, up_unit)
+        down = migration.down
+        if (
+            down is not None
+            and down.path.resolve() in targets
+            and not _excluded(down.path, options)
+        ):
+            linter.lint(
+                down,
+                catalog.copy(),
+                f"{migration.label}.down",
+                also_new=(up_unit,),
+                display=_display(down.path),
+            )
+    return sorted(p for p in (wanted or set()) if p not in known)
+
+
+def _directory_problems(
+    report: LintReport, migration_set: MigrationSet, options: LintOptions
+) -> None:
+    for problem in migration_set.problems:
+        path_text, sep, message = problem.partition(": ")
+        path = Path(path_text) if sep else migration_set.directory
+        report.findings.append(_file_finding(path, message if sep else problem, options))
+
+
+def replay(migration_file: MigrationFile, catalog: Catalog, unit: str) -> None:
+    """Replay a file into ``catalog`` without linting it."""
+    catalog.begin_file(unit)
+    transactional = migration_file.transactional
+    for statement in migration_file.statements:
+        if not _may_change_schema(statement.text):
+            continue
+        tree = parse_one(statement.text)
+        if tree is not None:
+            catalog.apply(*tree)
+        if not transactional:
+            catalog.begin_transaction()
+
+
+_SCHEMA_VERBS = ("create", "alter", "drop", "set", "reset", "comm", "end", "begin", "rollb")
+
+
+def _may_change_schema(text: str) -> bool:
+    """Cheap pre-filter: only statements starting with these verbs can change the
+    catalog model (or end a transaction)."""
+    return text[:5].lower().startswith(_SCHEMA_VERBS)

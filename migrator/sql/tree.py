@@ -1,0 +1,175 @@
+"""Walking JSON parse trees: subcommands, options, constants, expression volatility."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+from migrator.sql.names import strings
+from migrator.sql.parse import Node
+
+Volatility = Literal["constant", "stable", "volatile", "unknown"]
+
+#: built-in functions whose result differs per row: a default calling one rewrites
+VOLATILE_FUNCTIONS = frozenset(
+    {
+        "random",
+        "random_normal",
+        "gen_random_uuid",
+        "uuid_generate_v1",
+        "uuid_generate_v1mc",
+        "uuid_generate_v4",
+        "uuidv4",
+        "uuidv7",
+        "gen_random_bytes",
+        "clock_timestamp",
+        "timeofday",
+        "nextval",
+        "setval",
+        "txid_current",
+        "pg_current_xact_id",
+    }
+)
+
+#: built-in functions that are immutable or stable: evaluated once for ADD COLUMN
+NON_VOLATILE_FUNCTIONS = frozenset(
+    {
+        "now",
+        "transaction_timestamp",
+        "statement_timestamp",
+        "current_setting",
+        "lower",
+        "upper",
+        "length",
+        "concat",
+        "concat_ws",
+        "md5",
+        "abs",
+        "round",
+        "trunc",
+        "floor",
+        "ceil",
+        "to_char",
+        "to_date",
+        "to_timestamp",
+        "to_number",
+        "date_trunc",
+        "date_part",
+        "timezone",
+        "make_interval",
+        "make_date",
+        "make_timestamp",
+        "make_timestamptz",
+        "jsonb_build_object",
+        "jsonb_build_array",
+        "json_build_object",
+        "json_build_array",
+        "to_jsonb",
+        "to_json",
+        "array_fill",
+        "replace",
+        "substring",
+        "btrim",
+        "trim",
+        "ltrim",
+        "rtrim",
+        "format",
+        "int4",
+        "int8",
+        "text",
+        "float8",
+        "numeric",
+        "timestamptz",
+        "interval",
+        "current_database",
+        "current_schema",
+        "current_user",
+        "session_user",
+        "inet_client_addr",
+        "pg_backend_pid",
+        "uuid_nil",
+    }
+)
+
+_RANK = {"constant": 0, "stable": 1, "unknown": 2, "volatile": 3}
+
+
+def alter_commands(fields: Node) -> Iterator[Node]:
+    """The ``AlterTableCmd`` nodes of an ``AlterTableStmt``."""
+    for item in fields.get("cmds") or ():
+        command = item.get("AlterTableCmd") if isinstance(item, dict) else None
+        if command:
+            yield command
+
+
+def def_option(options: list[Any] | None, name: str) -> Node | None:
+    """The ``DefElem`` named ``name`` in an options list."""
+    for option in options or ():
+        element = option.get("DefElem") if isinstance(option, dict) else None
+        if element and element.get("defname") == name:
+            return element  # type: ignore[no-any-return]
+    return None
+
+
+def column_constraints(column_def: Node) -> Iterator[Node]:
+    for item in column_def.get("constraints") or ():
+        constraint = item.get("Constraint") if isinstance(item, dict) else None
+        if constraint:
+            yield constraint
+
+
+def walk(node: Any) -> Iterator[tuple[str, Node]]:
+    """Every ``(kind, fields)`` node under ``node``, depth first."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            for key, value in current.items():
+                if key[:1].isupper() and isinstance(value, dict):
+                    yield key, value
+                if isinstance(value, dict | list):
+                    stack.append(value)
+        elif isinstance(current, list):
+            stack.extend(current)
+
+
+def string_constants(node: Any) -> Iterator[str]:
+    """Every string constant in ``node``."""
+    for kind, fields in walk(node):
+        if kind == "A_Const" and "sval" in fields:
+            yield fields["sval"].get("sval", "")
+
+
+def function_name(fields: Node) -> tuple[str | None, str]:
+    names = strings(fields.get("funcname"))
+    if not names:
+        return None, ""
+    return (names[-2] if len(names) > 1 else None), names[-1]
+
+
+def volatility(expr: Any, known: Mapping[str, str] | None = None) -> Volatility:
+    """How a default expression behaves: ``constant`` (or immutable), ``stable``
+    (``now()``: one value per statement), ``volatile`` (one per row) or ``unknown``
+    (a function the linter does not know). ``known`` maps user function names to the
+    volatility their ``CREATE FUNCTION`` declared."""
+    worst: Volatility = "constant"
+    for kind, fields in walk({"root": expr}):
+        found: Volatility = "constant"
+        if kind == "FuncCall":
+            schema, name = function_name(fields)
+            if name in VOLATILE_FUNCTIONS:
+                found = "volatile"
+            elif known is not None and name in known:
+                declared = known[name]
+                found = "volatile" if declared == "volatile" else "stable"
+            elif name in NON_VOLATILE_FUNCTIONS and schema in (None, "pg_catalog"):
+                found = "stable"
+            else:
+                found = "unknown"
+        elif kind in ("SubLink", "NextValueExpr"):
+            found = "volatile"
+        elif kind == "SQLValueFunction":
+            found = "stable"
+        if _RANK[found] > _RANK[worst]:
+            worst = found
+    return worst
