@@ -1,5 +1,163 @@
-"""pytest plugin shipped with migrator (entry point ``pytest11``).
+"""pytest plugin shipped with migrator (entry point ``pytest11``): a database migrated to
+head for every test, and a one-line stairway test of the project's migrations.
 
-Fixtures for users' own test suites are added by the dry-run layer; importing this
-module must stay cheap and must not require pytest-postgresql.
+Fixtures:
+
+- ``migrator_database_url``: the DSN of a fresh database with every migration applied,
+  cloned for each test from a template database that is migrated once per session
+  (``CREATE DATABASE ... TEMPLATE``: milliseconds per test), dropped after the test.
+- ``migrator_server_url``: the DSN of the session's server (the embedded throwaway
+  PostgreSQL, or the one named by ``--migrator-server-url`` / ``MIGRATOR_TEST_SERVER_URL``).
+- ``migrator_settings``: the migrator settings of the project under test.
+
+The stairway test, in any test module::
+
+    from migrator.pytest_plugin import stairway_test
+
+    test_migrations_stairway = stairway_test()
+
+Importing this module is cheap and needs neither asyncpg nor pytest-postgresql: they
+are imported inside the fixtures. With pytest-postgresql installed, per-test databases
+are made by its ``DatabaseJanitor``.
 """
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from migrator.config import Settings
+
+SERVER_URL_ENV = "MIGRATOR_TEST_SERVER_URL"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("migrator", "migrator: migrated test databases")
+    group.addoption(
+        "--migrator-dir",
+        default=None,
+        help="migrations directory for the migrator fixtures "
+        "(default: the project's migrator settings, database/migrations)",
+    )
+    group.addoption(
+        "--migrator-server-url",
+        default=None,
+        help="PostgreSQL server for the migrator fixtures instead of the embedded one "
+        f"(databases are created and dropped there) [env {SERVER_URL_ENV}]",
+    )
+    parser.addini("migrator_dir", "migrations directory for the migrator fixtures", default="")
+
+
+@pytest.fixture(scope="session")
+def migrator_settings(request: pytest.FixtureRequest) -> Settings:
+    """The migrator settings of the project under test (``[tool.migrator]`` etc.),
+    with ``--migrator-dir`` / the ``migrator_dir`` ini value taking precedence."""
+    from migrator.config import load_settings
+
+    directory = request.config.getoption("--migrator-dir") or request.config.getini("migrator_dir")
+    flags = {"migrations_dir": str(request.config.rootpath / directory)} if directory else {}
+    return load_settings(flags, cwd=request.config.rootpath)
+
+
+@pytest.fixture(scope="session")
+def migrator_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The session's PostgreSQL server: the embedded one unless a URL is given."""
+    from migrator.rehearse.server import rehearsal_server
+
+    url = request.config.getoption("--migrator-server-url") or os.environ.get(SERVER_URL_ENV)
+    with rehearsal_server(url or None) as server:
+        yield server.admin_dsn
+
+
+def _run(coroutine: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coroutine)
+
+
+@pytest.fixture(scope="session")
+def migrator_template(migrator_server_url: str, migrator_settings: Settings) -> Iterator[str]:
+    """The name of a database with every migration applied, the template of each
+    test's database; created once per session and dropped at its end."""
+    from migrator.rehearse.schema_checks import apply_all
+    from migrator.rehearse.scratch import create_database, drop_database, dsn_with_database
+    from migrator.runner.flows import load_migrations
+
+    migration_set = load_migrations(migrator_settings)
+    name = f"migrator_template_{secrets.token_hex(4)}"
+    _run(create_database(migrator_server_url, name))
+    try:
+        _run(
+            apply_all(
+                dsn_with_database(migrator_server_url, name), migration_set, migrator_settings
+            )
+        )
+        yield name
+    finally:
+        _run(drop_database(migrator_server_url, name))
+
+
+@pytest.fixture
+def migrator_database_url(migrator_server_url: str, migrator_template: str) -> Iterator[str]:
+    """The DSN of a fresh database migrated to head, for this test only."""
+    from migrator.rehearse.scratch import dsn_with_database
+
+    name = f"migrator_test_{secrets.token_hex(6)}"
+    janitor = _janitor(migrator_server_url, name, migrator_template)
+    if janitor is not None:
+        janitor.init()
+        try:
+            yield dsn_with_database(migrator_server_url, name)
+        finally:
+            janitor.drop()
+        return
+    from migrator.rehearse.scratch import create_database, drop_database
+
+    _run(create_database(migrator_server_url, name, template=migrator_template))
+    try:
+        yield dsn_with_database(migrator_server_url, name)
+    finally:
+        _run(drop_database(migrator_server_url, name))
+
+
+def _janitor(server_url: str, name: str, template: str) -> Any:
+    """pytest-postgresql's DatabaseJanitor for ``name`` cloned from ``template``, or
+    ``None`` when pytest-postgresql is not installed."""
+    try:
+        from pytest_postgresql.janitor import DatabaseJanitor
+    except ImportError:
+        return None
+    from migrator.db.target import parse_target
+
+    target = parse_target(server_url)
+    return DatabaseJanitor(
+        user=target.user,
+        host=target.host,
+        port=target.port or 5432,
+        password=target.password,
+        dbname=name,
+        template_dbname=template,
+    )
+
+
+def stairway_test(*, seed_rows: int = 0) -> Callable[..., None]:
+    """A test function that rehearses every migration (up, down, up; the schema after
+    down must equal the one before up) on the session's server. Assign it to a name
+    starting with ``test_`` in a test module."""
+
+    def test_migrations_stairway(migrator_server_url: str, migrator_settings: Settings) -> None:
+        from migrator.rehearse.engine import RehearsalOptions, rehearse
+        from migrator.rehearse.render import render_text
+
+        report = rehearse(
+            migrator_settings,
+            RehearsalOptions(server_url=migrator_server_url, seed_rows=seed_rows, lint=False),
+        )
+        assert report.ok, "\n" + render_text(report)
+
+    return test_migrations_stairway
