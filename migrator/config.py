@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrator.durations import parse_duration_ms
+from migrator.durations import format_ms, parse_duration_ms
 from migrator.errors import UsageError
 
 #: A ledger schema or table name: a plain identifier, so that nothing a user configures
@@ -261,3 +261,41 @@ def load_settings(
 def option(name: str) -> Option:
     """The declaration of one option (for help texts and docs)."""
     return _OPTION_BY_NAME[name]
+
+
+#: command-line flags that set an option, and the commands that take them ("" = every
+#: command); the other options come from the environment or pyproject.toml
+FLAGS: Mapping[str, tuple[str, str]] = {
+    "migrations_dir": ("--dir", ""),
+    "database_url": ("--database-url", ""),
+    "lock_timeout": ("--lock-timeout", "up, down"),
+    "statement_timeout": ("--statement-timeout", "up, down"),
+    "lock_retries": ("--lock-retries", "up, down"),
+    "lock_wait": ("--lock-wait", "up, down"),
+}
+
+
+def _default_text(declared: Option) -> str:
+    if declared.default is None:
+        return "none"
+    if declared.parse is _duration:
+        return "0 (none)" if declared.default == 0 else format_ms(int(declared.default))
+    return str(declared.default)
+
+
+def options_reference() -> str:
+    """The Markdown table of every option (docs/configuration.md embeds it; a test
+    keeps the two identical)."""
+    lines = [
+        "| `[tool.migrator]` key | flag | environment | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for declared in OPTIONS:
+        flag, commands = FLAGS.get(declared.name, ("", ""))
+        flag_text = f"`{flag}`" + (f" ({commands})" if commands else "") if flag else "—"
+        lines.append(
+            f"| `{declared.key}` | {flag_text} | "
+            f"{f'`{declared.env}`' if declared.env else '—'} | "
+            f"`{_default_text(declared)}` | {declared.doc} |"
+        )
+    return "\n".join(lines) + "\n"
