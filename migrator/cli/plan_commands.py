@@ -1,7 +1,69 @@
-"""Commands of the plan layer."""
+"""Commands of the plan layer: ``migrate plan``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-COMMANDS: list[click.Command] = []
+from migrator.cli.context import AppContext
+from migrator.durations import parse_duration_ms
+from migrator.plan.planner import plan_file, write_plan
+from migrator.plan.recipes.target import PlanOptions
+from migrator.plan.summary import describe
+
+#: the lock_timeout written into planned migrations when the settings have none
+DEFAULT_PLAN_LOCK_TIMEOUT_MS = 5000
+
+
+@click.command("plan")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--print", "print_only", is_flag=True, help="Show the plan; write nothing.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="FILE is a pending migration: replace it by the plan (only if no database applied it).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Rows per backfill batch.",
+)
+@click.option("--pause", default="20ms", show_default=True, help="Sleep between backfill batches.")
+@click.pass_obj
+def plan_command(
+    app: AppContext, file: Path, print_only: bool, replace: bool, batch_size: int, pause: str
+) -> None:
+    """Plan a risky change as expand / backfill / contract migrations.
+
+    FILE holds the SQL you mean (for example ALTER TABLE users RENAME COLUMN email TO
+    email_address). The planner writes the phased migrations as the next versions in
+    the migrations directory and prints the deploy sequence between them. Statements
+    that are already safe pass through unchanged. No database is needed.
+
+    \b
+    Examples:
+      migrate plan change.sql                 # write the phased migrations
+      migrate plan change.sql --print         # show them, write nothing
+      migrate plan database/migrations/007_rename.up.sql --replace
+
+    Exit codes: 0 planned, 1 a change cannot be made safe (nothing written),
+    2 usage error.
+    """
+    settings = app.settings()
+    options = PlanOptions(batch_size=batch_size, pause_ms=parse_duration_ms(pause, what="--pause"))
+    result = plan_file(
+        file,
+        settings.migrations_dir,
+        replace=replace,
+        lock_timeout_ms=settings.lock_timeout or DEFAULT_PLAN_LOCK_TIMEOUT_MS,
+        options=options,
+    )
+    if not print_only:
+        write_plan(result)
+    click.echo(describe(result, written=not print_only, show_text=print_only))
+
+
+COMMANDS: list[click.Command] = [plan_command]

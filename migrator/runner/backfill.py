@@ -1,0 +1,411 @@
+"""Running a backfill migration (``-- migrate:backfill``) in batches by key range.
+
+The key is walked in order: each round asks for the next ``batch-size`` keys after the
+last one done (a short read, no transaction), then runs the migration's ``UPDATE`` with
+``$1`` = first and ``$2`` = last key of that batch in one short transaction under
+``lock_timeout``, which also records the last key in the ledger's ``progress`` column.
+Data and progress commit together, so an interrupted backfill resumes after the last
+batch that committed; and because the ``UPDATE`` only touches rows that still need it,
+a batch that runs twice changes nothing. A batch that hits the lock timeout is retried
+with backoff (the runner's retry policy); between batches the runner sleeps ``pause``.
+
+Progress is shown as a bar on a terminal (rows done, estimated total, rate, ETA) and as
+plain lines otherwise (:class:`ProgressDisplay`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+import asyncpg
+
+from migrator.db.ledger import Ledger
+from migrator.db.quoting import quote_ident, quote_qualified
+from migrator.durations import format_ms
+from migrator.errors import ConnectionFailed, MigrationFailed, UsageError
+from migrator.plan.backfill_spec import BackfillSpec, backfill_of
+from migrator.runner.report import Reporter, TextReporter
+from migrator.runner.retry import RetryPolicy
+from migrator.runner.server_errors import is_connection_loss, is_lock_timeout, server_message
+
+if TYPE_CHECKING:
+    from migrator.runner.execute import AfterStatement, StepResult
+    from migrator.runner.plan import Step
+
+
+@dataclass(frozen=True)
+class BackfillProgress:
+    """Where a backfill stands; stored as JSON in the ledger (``progress``)."""
+
+    #: the last key of the last committed batch, as text (``None``: not started)
+    last_key: str | None = None
+    #: keys walked so far (rows looked at)
+    rows_done: int = 0
+    #: rows the UPDATE changed so far
+    rows_updated: int = 0
+    batches: int = 0
+    done: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "backfill": True,
+            "last_key": self.last_key,
+            "rows_done": self.rows_done,
+            "rows_updated": self.rows_updated,
+            "batches": self.batches,
+            "done": self.done,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> BackfillProgress:
+        if not data or not data.get("backfill"):
+            return cls()
+        return cls(
+            last_key=data.get("last_key"),
+            rows_done=int(data.get("rows_done", 0)),
+            rows_updated=int(data.get("rows_updated", 0)),
+            batches=int(data.get("batches", 0)),
+            done=bool(data.get("done", False)),
+        )
+
+
+class ProgressStore(Protocol):
+    """Where progress is kept between batches (the ledger row of the migration)."""
+
+    async def load(self, conn: asyncpg.Connection) -> BackfillProgress: ...
+
+    async def save(self, conn: asyncpg.Connection, progress: BackfillProgress) -> None:
+        """Called inside each batch's transaction."""
+        ...
+
+
+@dataclass
+class MemoryProgress:
+    """A :class:`ProgressStore` in memory (a backfill run outside the ledger)."""
+
+    progress: BackfillProgress = field(default_factory=BackfillProgress)
+
+    async def load(self, conn: asyncpg.Connection) -> BackfillProgress:
+        return self.progress
+
+    async def save(self, conn: asyncpg.Connection, progress: BackfillProgress) -> None:
+        self.progress = progress
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    progress: BackfillProgress
+    duration_ms: int
+    #: the most attempts any one batch needed (lock-timeout retries)
+    attempts: int
+    resumed: bool
+
+
+class ProgressDisplay:
+    """Shows a backfill's progress on ``stream``: a bar redrawn in place on a terminal,
+    otherwise a plain line at most every ``every_s`` seconds (and at the end)."""
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        label: str = "backfill",
+        tty: bool | None = None,
+        every_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.label = label
+        self._tty = tty
+        self.every_s = every_s
+        self.clock = clock
+        self._began = clock()
+        self._start_rows = 0
+        self._last_line = float("-inf")
+
+    @property
+    def tty(self) -> bool:
+        if self._tty is None:
+            stream = self.stream or sys.stderr
+            self._tty = bool(getattr(stream, "isatty", lambda: False)())
+        return self._tty
+
+    def start(self, progress: BackfillProgress, total: int) -> None:
+        self._began = self.clock()
+        self._start_rows = progress.rows_done
+        where = f" from key {progress.last_key}" if progress.last_key is not None else ""
+        self._write(f"{self.label}: ~{total:,} rows{where}\n")
+
+    def line(self, progress: BackfillProgress, total: int) -> str:
+        """The progress text (without bar): rows, share, rate, ETA."""
+        elapsed = max(self.clock() - self._began, 1e-9)
+        rate = (progress.rows_done - self._start_rows) / elapsed
+        total = max(total, progress.rows_done)
+        share = progress.rows_done / total if total else 1.0
+        remaining = max(total - progress.rows_done, 0)
+        eta = f"{remaining / rate:,.0f}s" if rate > 0 else "?"
+        return (
+            f"{progress.rows_done:,}/{total:,} rows ({share:.0%}), {rate:,.0f} rows/s, "
+            f"ETA {eta}, {progress.rows_updated:,} updated"
+        )
+
+    def update(self, progress: BackfillProgress, total: int) -> None:
+        text = self.line(progress, total)
+        if self.tty:
+            total = max(total, progress.rows_done, 1)
+            filled = int(30 * progress.rows_done / total)
+            bar = "#" * filled + "." * (30 - filled)
+            self._write(f"\r{self.label} [{bar}] {text}\x1b[K")
+            return
+        now = self.clock()
+        if now - self._last_line >= self.every_s:
+            self._last_line = now
+            self._write(f"{self.label}: {text}\n")
+
+    def finish(self, progress: BackfillProgress, total: int) -> None:
+        ending = "\n" if self.tty else ""
+        self._write(f"{ending}{self.label}: done, {self.line(progress, total)}\n")
+
+    def _write(self, text: str) -> None:
+        stream = self.stream or sys.stderr
+        stream.write(text)
+        stream.flush()
+
+
+class SilentDisplay(ProgressDisplay):
+    def _write(self, text: str) -> None:
+        return None
+
+
+def _table_sql(spec: BackfillSpec) -> str:
+    return quote_qualified(spec.schema, spec.table) if spec.schema else quote_ident(spec.table)
+
+
+async def _key_type(conn: asyncpg.Connection, spec: BackfillSpec) -> str:
+    row = await conn.fetchrow(
+        "SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 "
+        "AND NOT a.attisdropped",
+        _table_sql(spec),
+        spec.key,
+    )
+    if row is None:
+        raise MigrationFailed(
+            f"backfill: {_table_sql(spec)} has no column {quote_ident(spec.key)} (or the "
+            "table does not exist)",
+            hint="fix table= or key= in the -- migrate:backfill directive",
+        )
+    return str(row["type"])
+
+
+async def estimate_rows(conn: asyncpg.Connection, spec: BackfillSpec) -> int:
+    """The planner's row estimate (``reltuples``), or a count when it has none."""
+    estimate = await conn.fetchval(
+        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)", _table_sql(spec)
+    )
+    if estimate is None or estimate < 0:
+        return int(await conn.fetchval(f"SELECT count(*) FROM {_table_sql(spec)}"))
+    return int(estimate)
+
+
+def _next_batch_sql(spec: BackfillSpec, key_type: str, *, first: bool) -> str:
+    key = quote_ident(spec.key)
+    after = "" if first else f"WHERE {key} > CAST($1::text AS {key_type}) "
+    return (
+        f"WITH batch AS (SELECT {key} AS k FROM {_table_sql(spec)} {after}"
+        f"ORDER BY {key} LIMIT {int(spec.batch_size)}) "
+        "SELECT (SELECT k FROM batch ORDER BY k LIMIT 1) AS lo, "
+        "(SELECT k FROM batch ORDER BY k DESC LIMIT 1) AS hi, "
+        "(SELECT k::text FROM batch ORDER BY k DESC LIMIT 1) AS hi_text, "
+        "(SELECT count(*) FROM batch) AS n"
+    )
+
+
+def _rows_changed(status: str) -> int:
+    parts = status.split()
+    return int(parts[-1]) if parts and parts[-1].isdigit() else 0
+
+
+async def run_backfill(
+    conn: asyncpg.Connection,
+    spec: BackfillSpec,
+    *,
+    store: ProgressStore,
+    lock_timeout_ms: int = 5000,
+    statement_timeout_ms: int = 0,
+    retry: RetryPolicy | None = None,
+    display: ProgressDisplay | None = None,
+    on_retry: Callable[[int, int, str], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> BackfillResult:
+    """Walk ``spec.table`` by ``spec.key`` and run ``spec.statement`` per batch.
+
+    Resumes after the last key ``store`` holds; raises :class:`MigrationFailed` when a
+    batch fails with an error other than a lock timeout, or times out on every retry
+    (progress so far is kept). ``on_retry(attempt, delay_ms, key_range)`` is told of
+    each retry.
+    """
+    retry = retry or RetryPolicy()
+    display = display or SilentDisplay()
+    began = time.monotonic()
+    key_type = await _key_type(conn, spec)
+    progress = await store.load(conn)
+    resumed = progress.last_key is not None
+    total = await estimate_rows(conn, spec)
+    first_sql = _next_batch_sql(spec, key_type, first=True)
+    next_sql = _next_batch_sql(spec, key_type, first=False)
+    settings = (
+        f"SET LOCAL lock_timeout = '{format_ms(lock_timeout_ms) if lock_timeout_ms else 0}'; "
+        f"SET LOCAL statement_timeout = "
+        f"'{format_ms(statement_timeout_ms) if statement_timeout_ms else 0}'"
+    )
+    most_attempts = 1
+    display.start(progress, total)
+    while not progress.done:
+        if progress.last_key is None:
+            row = await conn.fetchrow(first_sql)
+        else:
+            row = await conn.fetchrow(next_sql, progress.last_key)
+        if row is None or row["n"] == 0:
+            progress = replace(progress, done=True)
+            await _commit_progress(conn, store, progress)
+            break
+        key_range = f"{spec.key} {row['lo']}..{row['hi']}"
+        for attempt in range(1, retry.attempts + 1):
+            try:
+                async with conn.transaction():
+                    await conn.execute(settings)
+                    status = await conn.execute(spec.statement, row["lo"], row["hi"])
+                    advanced = BackfillProgress(
+                        last_key=row["hi_text"],
+                        rows_done=progress.rows_done + int(row["n"]),
+                        rows_updated=progress.rows_updated + _rows_changed(status),
+                        batches=progress.batches + 1,
+                    )
+                    await store.save(conn, advanced)
+            except asyncpg.PostgresError as exc:
+                if is_lock_timeout(exc) and attempt < retry.attempts:
+                    delay = retry.delay_before(attempt)
+                    if on_retry is not None:
+                        on_retry(attempt, delay, key_range)
+                    await sleep(delay / 1000)
+                    continue
+                raise MigrationFailed(
+                    f"backfill of {_table_sql(spec)} failed at {key_range} after "
+                    f"{progress.rows_done:,} rows: {server_message(exc)}",
+                    hint="fix the cause and run `migrate up --resume`: it continues after "
+                    "the last batch that committed",
+                ) from None
+            most_attempts = max(most_attempts, attempt)
+            progress = advanced
+            break
+        display.update(progress, total)
+        if spec.pause_ms:
+            await sleep(spec.pause_ms / 1000)
+    display.finish(progress, total)
+    return BackfillResult(
+        progress, round((time.monotonic() - began) * 1000), most_attempts, resumed
+    )
+
+
+async def _commit_progress(
+    conn: asyncpg.Connection, store: ProgressStore, progress: BackfillProgress
+) -> None:
+    async with conn.transaction():
+        await store.save(conn, progress)
+
+
+@dataclass(frozen=True)
+class LedgerProgress:
+    """:class:`ProgressStore` on the migration's ledger row (``progress`` column)."""
+
+    ledger: Ledger
+    version: int
+
+    async def load(self, conn: asyncpg.Connection) -> BackfillProgress:
+        entry = (await self.ledger.entries(conn)).get(self.version)
+        return BackfillProgress.from_json(entry.progress if entry is not None else None)
+
+    async def save(self, conn: asyncpg.Connection, progress: BackfillProgress) -> None:
+        await self.ledger.set_progress(conn, self.version, progress.to_json())
+
+
+def spec_of(step: Step) -> BackfillSpec:
+    """The checked backfill of a step's file; :class:`MigrationFailed` if it is broken."""
+    directives = step.file.directives
+    assert directives.backfill is not None
+    try:
+        return backfill_of(directives.backfill, [s.text for s in step.file.statements])
+    except UsageError as exc:
+        raise MigrationFailed(
+            f"{step.file.path}:{directives.backfill_line}: {exc.message}", hint=exc.hint
+        ) from None
+
+
+def is_backfill(step: Step) -> bool:
+    """The step applies a backfill migration (its down runs like any other file)."""
+    return step.direction == "up" and step.file.directives.backfill is not None
+
+
+async def run_backfill_step(
+    conn: asyncpg.Connection,
+    step: Step,
+    ledger: Ledger,
+    retry: RetryPolicy,
+    reporter: Reporter,
+    after_statement: AfterStatement | None = None,
+) -> StepResult:
+    """Apply a backfill migration as the runner applies any step: its ledger row says
+    ``partial`` while it runs (with the progress), ``applied`` at the end; a failure is
+    recorded and leaves the progress for ``migrate up --resume``."""
+    from migrator.runner.execute import StepResult
+
+    spec = spec_of(step)
+    display: ProgressDisplay = SilentDisplay()
+    if isinstance(reporter, TextReporter):
+        display = ProgressDisplay(reporter.stream, label=step.label)
+
+    def on_retry(attempt: int, delay_ms: int, key_range: str) -> None:
+        reporter.retrying(
+            step,
+            attempt=attempt,
+            attempts=retry.attempts,
+            delay_ms=delay_ms,
+            reason=f"lock timeout ({format_ms(step.lock_timeout_ms)}) at {key_range}",
+        )
+
+    try:
+        await ledger.record_started(conn, step.migration, step.file, statements_done=0)
+        result = await run_backfill(
+            conn,
+            spec,
+            store=LedgerProgress(ledger, step.version),
+            lock_timeout_ms=step.lock_timeout_ms,
+            statement_timeout_ms=step.statement_timeout_ms,
+            retry=retry,
+            display=display,
+            on_retry=on_retry,
+        )
+        await ledger.record_applied(conn, step.migration, duration_ms=result.duration_ms)
+    except MigrationFailed as failure:
+        if not conn.is_closed():
+            await ledger.record_failure(
+                conn, step.migration, step.file, error=failure.message, statements_done=0
+            )
+        raise
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        if conn.is_closed() or is_connection_loss(exc):
+            raise ConnectionFailed(
+                f"connection lost during the backfill {step.label}: {server_message(exc)}",
+                hint="run `migrate up --resume`: it continues after the last batch that committed",
+            ) from None
+        raise MigrationFailed(
+            f"backfill {step.label} failed: {server_message(exc)}",
+            hint="fix the cause and run `migrate up --resume`",
+        ) from None
+    return StepResult(step, result.duration_ms, result.attempts)

@@ -1,0 +1,298 @@
+"""Every supported change, planned and applied through the runner to a database with
+rows, ends in the same schema as the naive SQL, keeps the data, and leaves no trigger,
+function, temporary column or constraint, or INVALID index behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.plan.scenario import (
+    Project,
+    apply_all,
+    execute,
+    fetch,
+    leftovers,
+    run,
+    schema_difference,
+)
+
+BASE = """
+CREATE TABLE parents (id bigserial PRIMARY KEY, name text NOT NULL);
+CREATE TABLE items (
+    id serial PRIMARY KEY,
+    parent_id bigint,
+    email varchar(100) NOT NULL,
+    qty int NOT NULL DEFAULT 0 CHECK (qty >= 0),
+    note text,
+    status text DEFAULT 'new'
+);
+CREATE INDEX items_email_lower_idx ON items (lower(email));
+CREATE UNIQUE INDEX items_email_key ON items (email);
+CREATE INDEX items_note_idx ON items (note);
+CREATE TABLE events (id bigint, body text);
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+"""
+
+SEED = """
+INSERT INTO parents (name) SELECT 'p' || g FROM generate_series(1, 10) g;
+INSERT INTO items (parent_id, email, qty, note, status)
+SELECT 1 + g % 10, 'user' || g || '@example.com', g % 7,
+       CASE WHEN g % 5 = 0 THEN NULL ELSE 'note ' || g END,
+       CASE WHEN g % 3 = 0 THEN NULL ELSE 'old' END
+FROM generate_series(1, 2500) g;
+INSERT INTO events SELECT g, 'event ' || g FROM generate_series(1, 1200) g;
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    change: str
+    #: what the case reads from both databases to prove the data is preserved
+    data: str
+    #: SQL the application (or a person) runs before the contract phase, and before the
+    #: naive SQL (a NOT NULL without default needs values only they know)
+    fill: str = ""
+    #: schema objects only the plan has, on purpose: (kind, name)
+    planned_extra: set[tuple[str, str]] = field(default_factory=set)
+    #: recipes the plan must use (proves the case is planned, not passed through)
+    recipe: str = ""
+    migrations: int | None = None
+    #: what the naive run does instead of ``fill`` + ``change`` (when the naive SQL
+    #: alone fails on a table with rows, as PostgreSQL makes it)
+    naive: str | None = None
+
+
+CASES = [
+    Case(
+        "add-column-not-null-constant-default",
+        "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 0",
+        "SELECT id, flag FROM items ORDER BY id",
+        recipe="pass through",
+        migrations=1,
+    ),
+    Case(
+        "add-column-not-null-volatile-default",
+        "ALTER TABLE items ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid()",
+        "SELECT count(*), count(token), count(DISTINCT token) FROM items",
+        recipe="add column (filled in batches)",
+    ),
+    Case(
+        "add-column-not-null-no-default",
+        "ALTER TABLE items ADD COLUMN code text NOT NULL",
+        "SELECT id, code FROM items ORDER BY id",
+        fill="UPDATE items SET code = 'c' || id WHERE code IS NULL",
+        recipe="add NOT NULL column",
+        naive="ALTER TABLE items ADD COLUMN code text; UPDATE items SET code = 'c' || id; "
+        "ALTER TABLE items ALTER COLUMN code SET NOT NULL",
+    ),
+    Case(
+        "set-not-null-with-default",
+        "ALTER TABLE items ALTER COLUMN status SET NOT NULL",
+        "SELECT id, status FROM items ORDER BY id",
+        recipe="set NOT NULL",
+        naive="UPDATE items SET status = DEFAULT WHERE status IS NULL; "
+        "ALTER TABLE items ALTER COLUMN status SET NOT NULL",
+    ),
+    Case(
+        "set-not-null-without-default",
+        "ALTER TABLE items ALTER COLUMN note SET NOT NULL",
+        "SELECT id, note FROM items ORDER BY id",
+        fill="UPDATE items SET note = '' WHERE note IS NULL",
+        recipe="set NOT NULL",
+    ),
+    Case(
+        "add-foreign-key",
+        "ALTER TABLE items ADD FOREIGN KEY (parent_id) REFERENCES parents (id)",
+        "SELECT id, parent_id FROM items ORDER BY id",
+        planned_extra={("index", "public.items_parent_id_idx")},
+        recipe="add foreign key",
+    ),
+    Case(
+        "add-check",
+        "ALTER TABLE items ADD CONSTRAINT qty_small CHECK (qty < 1000000)",
+        "SELECT id, qty FROM items ORDER BY id",
+        recipe="add check",
+    ),
+    Case(
+        "add-unique",
+        "ALTER TABLE items ADD UNIQUE (note)",
+        "SELECT id, note FROM items ORDER BY id",
+        recipe="add unique",
+    ),
+    Case(
+        "add-primary-key",
+        "ALTER TABLE events ADD PRIMARY KEY (id)",
+        "SELECT id, body FROM events ORDER BY id",
+        recipe="add primary key",
+    ),
+    Case(
+        "create-index",
+        "CREATE INDEX ON items (qty)",
+        "SELECT count(*) FROM items",
+        recipe="create index concurrently",
+        migrations=1,
+    ),
+    Case(
+        "drop-index",
+        "DROP INDEX items_email_lower_idx",
+        "SELECT count(*) FROM items",
+        recipe="drop index concurrently",
+        migrations=1,
+    ),
+    Case(
+        "rename-column",
+        "ALTER TABLE items RENAME COLUMN email TO email_address",
+        "SELECT id, email_address FROM items ORDER BY id",
+        recipe="rename column",
+    ),
+    Case(
+        "rename-table",
+        "ALTER TABLE parents RENAME TO owners",
+        "SELECT id, name FROM owners ORDER BY id",
+        recipe="rename table",
+    ),
+    Case(
+        "change-type-of-serial-primary-key",
+        "ALTER TABLE items ALTER COLUMN id TYPE bigint",
+        "SELECT id, email FROM items ORDER BY id",
+        recipe="change column type",
+    ),
+    Case(
+        "change-type-with-check-and-using",
+        "ALTER TABLE items ALTER COLUMN qty TYPE numeric(12, 2) USING qty * 1.5",
+        "SELECT id, qty FROM items ORDER BY id",
+        recipe="change column type",
+    ),
+    Case(
+        "change-type-binary-coercible",
+        "ALTER TABLE items ALTER COLUMN email TYPE varchar(200)",
+        "SELECT id, email FROM items ORDER BY id",
+        recipe="pass through",
+        migrations=1,
+    ),
+    Case(
+        "drop-column",
+        "ALTER TABLE items DROP COLUMN note",
+        "SELECT id, email FROM items ORDER BY id",
+        recipe="drop column",
+    ),
+    Case(
+        "drop-not-null-column",
+        "ALTER TABLE items DROP COLUMN email",
+        "SELECT id, qty FROM items ORDER BY id",
+        recipe="drop column",
+    ),
+    Case(
+        "add-enum-value",
+        "ALTER TYPE mood ADD VALUE 'happy' AFTER 'ok'",
+        "SELECT enum_range(NULL::mood)::text",
+        recipe="add enum value",
+        migrations=1,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_plan_ends_like_the_naive_sql_with_data_kept_and_nothing_left(
+    case: Case, database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    project = Project.create(tmp_path, BASE)
+    result = project.plan(case.change + ";\n")
+    assert [c.recipe for c in result.plan.changes] == [case.recipe]
+    if case.migrations is not None:
+        assert len(result.versions) == case.migrations
+
+    naive, planned = other_database_url, database_url
+
+    async def scenario() -> None:
+        await execute(naive, BASE + SEED)
+        if case.naive is not None:
+            await execute(naive, case.naive)
+        else:
+            if case.fill:
+                await execute(naive, case.fill)
+            await execute(naive, case.change)
+
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, SEED)
+
+        async def before_phase(phase: str) -> None:
+            if phase == "contract" and case.fill:
+                await execute(planned, case.fill)
+
+        planned_versions = {int(v.version_text) for v in result.versions}
+        await apply_all(
+            planned, project.directory, versions=planned_versions, before_phase=before_phase
+        )
+
+        assert await schema_difference(naive, planned, case.planned_extra) == []
+        if "token" in case.data:  # volatile values differ between runs; compare counts
+            assert await fetch(planned, case.data) == [(2500, 2500, 2500)]
+        else:
+            assert await fetch(planned, case.data) == await fetch(naive, case.data)
+        assert await leftovers(planned) == []
+
+    run(scenario())
+
+
+def test_writes_during_the_transition_reach_both_columns(database_url: str, tmp_path: Path) -> None:
+    """Between expand and contract, old code writes the old column and new code the new
+    one; the sync trigger keeps them equal either way."""
+    project = Project.create(tmp_path, BASE)
+    result = project.plan("ALTER TABLE items RENAME COLUMN email TO email_address;\n")
+    versions = [int(v.version_text) for v in result.versions]
+    expand = {
+        v
+        for v, r in zip(versions, result.versions, strict=True)
+        if r.rendered.migration.phase != "contract"
+    }
+
+    async def scenario() -> None:
+        await apply_all(database_url, project.directory, versions={1})
+        await execute(database_url, SEED)
+        await apply_all(database_url, project.directory, versions=expand)
+        await execute(
+            database_url,
+            "INSERT INTO items (email) VALUES ('old@app');"
+            "INSERT INTO items (email_address, email) VALUES ('new@app', 'ignored@x');"
+            "UPDATE items SET email = 'changed-by-old@app' WHERE id = 1;"
+            "UPDATE items SET email_address = 'changed-by-new@app' WHERE id = 2;",
+        )
+        rows = await fetch(
+            database_url,
+            "SELECT email, email_address FROM items WHERE id IN (1, 2) OR email LIKE '%@app' "
+            "ORDER BY id",
+        )
+        assert all(old == new for old, new in rows), rows
+        assert ("new@app", "new@app") in rows and ("old@app", "old@app") in rows
+        assert await fetch(
+            database_url, "SELECT count(*) FROM items WHERE email IS DISTINCT FROM email_address"
+        ) == [(0,)]
+
+    run(scenario())
+
+
+def test_contract_fails_safely_while_rows_are_still_null(database_url: str, tmp_path: Path) -> None:
+    """NOT NULL without a default: the contract's VALIDATE refuses while rows are NULL,
+    and the table is unchanged (still nullable, still usable)."""
+    from migrator.errors import MigrationFailed
+
+    project = Project.create(tmp_path, BASE)
+    project.plan("ALTER TABLE items ALTER COLUMN note SET NOT NULL;\n")
+
+    async def scenario() -> None:
+        await apply_all(database_url, project.directory, versions={1})
+        await execute(database_url, SEED)
+        with pytest.raises(MigrationFailed, match="violated"):
+            await apply_all(database_url, project.directory, versions={2, 3, 4})
+        assert await fetch(
+            database_url,
+            "SELECT is_nullable FROM information_schema.columns "
+            "WHERE table_name = 'items' AND column_name = 'note'",
+        ) == [("YES",)]
+
+    run(scenario())
