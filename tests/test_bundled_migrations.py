@@ -3,6 +3,7 @@ and every down restores exactly the schema its up started from (real PostgreSQL)
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -81,6 +82,22 @@ def test_bundled_migrations_create_the_apes_tables() -> None:
     text = "\n".join(m.up.text for m in _migrations())
     created = set(re.findall(r"CREATE TABLE (\w+)", text))
     assert created == APES_TABLES
+
+
+def test_bundled_directory_lints_clean() -> None:
+    result = run_cli("--dir", str(BUNDLED), "lint", "--format", "json")
+
+    assert result.code == 0, result.output
+    assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize("path", sorted(BUNDLED.glob("*.sql")), ids=lambda path: path.name)
+def test_each_bundled_file_lints_clean_on_its_own(path: Path) -> None:
+    """What a pre-commit hook does: lint just the changed file (in its directory)."""
+    result = run_cli("--dir", str(BUNDLED), "lint", "--format", "json", str(path))
+
+    assert result.code == 0, result.output
+    assert json.loads(result.stdout) == []
 
 
 # -- on a real server, through `migrate up` / `migrate down` ------------------------------

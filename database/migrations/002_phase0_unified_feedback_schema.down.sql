@@ -1,4 +1,4 @@
--- migrate:lint-ignore-file drop-table -- reverts 002, which created these tables
+-- migrate:lint-ignore-file drop-table, statements-after-access-exclusive -- reverts 002, which created these tables; they are dropped together
 -- Reverts 002. Dropping a table also drops its indexes, constraints and grants; the
 -- grants are revoked first anyway so the down reads as the mirror of the up.
 -- Children before parents (user_feedback and rule_performance reference sessions).
