@@ -266,7 +266,7 @@ def rehearse(settings: Settings, options: RehearsalOptions) -> RehearsalReport:
         raise UsageError("--applied-through needs --from-schema FILE")
     migration_set = load_migrations(settings)
     lint = (
-        lint_before_rehearsal(settings, migration_set)
+        lint_before_rehearsal(settings)
         if options.lint
         else LintSummary(ran=False, note="skipped (--no-lint)")
     )

@@ -78,6 +78,10 @@ def render_text(report: RehearsalReport) -> str:
         )
     if report.lint.note:
         lines.append(f"lint: {report.lint.note}")
+    elif report.lint.ran:
+        lines.append(
+            f"lint: {len(report.lint.errors)} error(s), {report.lint.warnings} warning(s)"
+        )
     for error in report.lint.errors:
         lines.append(f"lint error: {error}")
     for migration in report.migrations:

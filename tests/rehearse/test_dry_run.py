@@ -286,3 +286,33 @@ def test_database_url_never_touches_existing_databases(
     )
     assert result.code == 0, result.output
     assert asyncio.run(databases()) == before
+
+
+def test_lint_errors_fail_the_dry_run_unless_skipped(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "002_empty.up.sql": "TRUNCATE accounts;",
+            "002_empty.down.sql": "SELECT 1;",
+        },
+    )
+    linted = run_cli(
+        "--dir",
+        str(migrations_dir),
+        "dry-run",
+        "--format",
+        "json",
+        "--database-url",
+        pg_server.dsn(),
+        cwd=migrations_dir,
+    )
+    assert linted.code == 1
+    report = json.loads(linted.stdout)
+    assert report["lint"]["ran"] is True
+    assert any("truncate" in error for error in report["lint"]["errors"])
+    assert all(entry["ok"] for entry in report["migrations"]), "the rehearsal itself passed"
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 0 and report["lint"]["ran"] is False
