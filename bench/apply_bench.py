@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import peers
+from bench import breakdown, peers
 from bench.report import factor, table
 from bench.timing import CommandFailed, median, milliseconds, run_timed, seconds
 from migrator.ephemeral import EphemeralServer
@@ -238,6 +238,8 @@ class ApplyResults:
     server_version: str
     #: (contender name, N) -> measurement
     measurements: dict[tuple[str, int], Measurement]
+    #: migrator's time split into parts at the largest N (bench.breakdown)
+    breakdown: list[tuple[str, float]] = field(default_factory=list)
 
 
 def _run(invocation: Invocation, cwd: Path) -> float:
@@ -323,7 +325,9 @@ def measure(
                     result.up.append(up)
                     result.status.extend(status)
                     progress(f"  {contender.name} N={n} round {round_ + 1}: {seconds(up)}")
-    return ApplyResults(tuple(sizes), repeat, found, missing, version, measurements)
+    largest = max(sizes)
+    parts = breakdown.measure(work / f"migrator-{largest}", repeat)
+    return ApplyResults(tuple(sizes), repeat, found, missing, version, measurements, parts)
 
 
 def _slug(name: str) -> str:
@@ -410,6 +414,10 @@ def render(results: ApplyResults) -> str:
 
     lines += _scaling_lines(results)
     lines += _goal_lines(results)
+    largest = max(sizes)
+    if results.breakdown and get["migrator", largest].up:
+        total = median(get["migrator", largest].up)
+        lines += [breakdown.render(results.breakdown, total, largest)]
     for (name, n), measurement in results.measurements.items():
         if measurement.error:
             lines.append(f"- {name} failed at N={n:,}: {measurement.error}")
