@@ -172,4 +172,4 @@ _SCHEMA_VERBS = ("create", "alter", "drop", "set", "reset", "comm", "end", "begi
 def _may_change_schema(text: str) -> bool:
     """Cheap pre-filter: only statements starting with these verbs can change the
     catalog model (or end a transaction)."""
-    return text[:5].lower().startswith(_SCHEMA_VERBS)
+    return text[:8].lower().startswith(_SCHEMA_VERBS)

@@ -55,7 +55,7 @@ def index_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
     if not ctx.is_existing(table):
         return
     if table is not None and table.partitioned:
-        if relation.get("inh") is False:  # ON ONLY: catalog-only, the index is invalid
+        if not relation.get("inh"):  # ON ONLY: catalog-only, the index starts invalid
             return
         yield Hit(
             f"CREATE INDEX on partitioned table {name} locks every partition against writes",

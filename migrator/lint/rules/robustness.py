@@ -167,7 +167,8 @@ _NAME_KEYS = ("relname", "colname", "idxname", "conname", "newname", "schemaname
 
 
 def _truncated_names(fields: Node) -> Iterator[str]:
-    for _, node in walk({"root": fields}):
+    nodes = [fields, *(node for _, node in walk(fields))]
+    for node in nodes:
         for key in _NAME_KEYS:
             value = node.get(key)
             if isinstance(value, str) and len(value.encode("utf-8")) >= MAX_IDENTIFIER_BYTES - 3:
