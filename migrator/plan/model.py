@@ -24,6 +24,11 @@ class CannotPlan(MigratorError):
     exit_code = ExitCode.FINDINGS
 
 
+def lint_ignored(sql: str, rule: str, reason: str) -> str:
+    """``sql`` preceded by the lint-ignore that says why it breaks ``rule`` on purpose."""
+    return f"-- migrate:lint-ignore {rule} -- {reason}\n{sql}"
+
+
 class Slot(enum.IntEnum):
     """Where a step runs. Steps are grouped into migrations by slot, in this order;
     the comment of each says why it is separate from its neighbours."""
@@ -76,6 +81,8 @@ class Step:
     #: the statements that undo it (run newest first); ``None``: cannot be undone
     undo: tuple[str, ...] | None = ()
     backfill: BackfillSpec | None = None
+    #: ``(rule, reason)``: a lint rule this statement breaks on purpose, and why
+    lint_ignore: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrator.plan.model import Plan, PlannedMigration
+from migrator.plan.model import Plan, PlannedMigration, lint_ignored
 from migrator.source.model import PHASES
 
 #: statements run without a transaction wait without lock_timeout: a concurrent build
@@ -99,6 +99,7 @@ def render_up(plan: Plan, position: int, source_name: str, lock_timeout_ms: int)
         lines.append(f"-- migrate:lock-timeout {_format_duration(lock_timeout_ms)}")
     else:
         lines.append(f"-- migrate:lock-timeout {_format_duration(lock_timeout_ms)}")
+    lines += _together(migration.mode, len(migration.steps), migration.phase)
     lines += _header(plan, position, source_name)
     previous_note = ""
     for step in migration.steps:
@@ -106,8 +107,25 @@ def render_up(plan: Plan, position: int, source_name: str, lock_timeout_ms: int)
         if step.note not in ("as written", previous_note):
             lines += _comment(step.note)
         previous_note = step.note
-        lines.append(step.sql.rstrip().rstrip(";") + ";")
+        sql = step.sql
+        if step.lint_ignore is not None:
+            sql = lint_ignored(sql, *step.lint_ignore)
+        lines.append(sql.rstrip().rstrip(";") + ";")
     return "\n".join(lines) + "\n"
+
+
+def _together(mode: str, statements: int, phase: str) -> list[str]:
+    """The lint exception of a transaction whose statements must commit together."""
+    if mode != "transaction" or statements < 2:
+        return []
+    reason = (
+        "catalog-only statements that must commit together (a new column and its sync "
+        "trigger: no write may slip between them); the transaction is short and retried"
+        if phase == "expand"
+        else "one short transaction of catalog-only statements, so no client sees a "
+        "half-done swap; retried under lock_timeout"
+    )
+    return [f"-- migrate:lint-ignore-file statements-after-access-exclusive -- {reason}"]
 
 
 def render_down(plan: Plan, position: int, lock_timeout_ms: int) -> str | None:
@@ -115,13 +133,14 @@ def render_down(plan: Plan, position: int, lock_timeout_ms: int) -> str | None:
     if not migration.reversible:
         return None
     lines = []
+    statements = [sql for step in reversed(migration.steps) for sql in reversed(step.undo or ())]
     if migration.mode == "no-transaction":
         lines.append("-- migrate:no-transaction")
         lines.append(f"-- migrate:lock-timeout {_NO_TIMEOUT}")
     elif migration.mode == "transaction":
         lines.append(f"-- migrate:lock-timeout {_format_duration(lock_timeout_ms)}")
+        lines += _together(migration.mode, len(statements), migration.phase)
     lines.append(f"-- Undoes {migration.name} (planned by migrate plan).")
-    statements = [sql for step in reversed(migration.steps) for sql in reversed(step.undo or ())]
     if not statements:
         lines.append(
             "-- Nothing to undo here: the data it changed lives in what an earlier "

@@ -8,7 +8,7 @@ from typing import Any
 from pglast import ast
 from pglast.enums import ConstrType
 
-from migrator.plan.model import CannotPlan, Change, Slot, Step
+from migrator.plan.model import CannotPlan, Change, Slot, Step, lint_ignored
 from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.not_null import enforce_not_null
 from migrator.plan.recipes.target import PlanOptions, Target
@@ -22,6 +22,13 @@ SEPARATE_CONSTRAINTS = (
     ConstrType.CONSTR_UNIQUE,
     ConstrType.CONSTR_PRIMARY,
     ConstrType.CONSTR_FOREIGN,
+)
+
+
+#: why a planned DROP COLUMN is fine: it runs in the contract phase, after the deploy
+#: that stopped using the column
+DROP_COLUMN_REASON = (
+    "contract phase: runs after the deploy that stopped using the column (docs/planner.md)"
 )
 
 
@@ -220,7 +227,19 @@ def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> 
                 f"ALTER TABLE {target.sql} ALTER COLUMN {name} DROP NOT NULL",
                 "ACCESS EXCLUSIVE for a moment, catalog only: code that no longer writes "
                 "the column can insert",
-                undo=(f"ALTER TABLE {target.sql} ALTER COLUMN {name} SET NOT NULL",),
+                lint_ignore=(
+                    "drop-not-null",
+                    "the column is being dropped: code that no longer writes it must be able "
+                    "to insert; the contract phase drops it",
+                ),
+                undo=(
+                    lint_ignored(
+                        f"ALTER TABLE {target.sql} ALTER COLUMN {name} SET NOT NULL",
+                        "set-not-null",
+                        "the down of a planned DROP NOT NULL restores the column as it was; "
+                        "it scans the table, revert off-peak",
+                    ),
+                ),
             )
         )
     for index in facts.indexes_mentioning(column):
@@ -242,6 +261,7 @@ def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> 
             f"ALTER TABLE {target.sql} DROP COLUMN IF EXISTS {name}{' CASCADE' if cascade else ''}",
             "ACCESS EXCLUSIVE for a moment: catalog only, the data is gone",
             undo=None,
+            lint_ignore=("drop-column", DROP_COLUMN_REASON),
         )
     )
     deploy: dict[Phase, str] = {

@@ -77,15 +77,17 @@ def _not_valid_then_validate(
 ) -> Change:
     steps: list[Step] = []
     foreign = constraint.contype == ConstrType.CONSTR_FOREIGN
+    slot = Slot.EXPAND
     if foreign:
         columns = tuple(a.sval for a in constraint.fk_attrs)
         if target.facts is None or not target.facts.has_index_leading_with(columns):
             index = default_name(target.name, list(columns), "idx")
             body = "(" + ", ".join(ident(c) for c in columns) + ")"
             steps += concurrent_index_steps(target, index, body, unique=False)
+            slot = Slot.EXPAND_LATE  # after the index: it serves the validation
     steps.append(
         Step(
-            Slot.EXPAND,
+            slot,
             f"ALTER TABLE {target.sql} ADD CONSTRAINT {ident(name)} {_definition(constraint)} "
             "NOT VALID",
             (

@@ -5,7 +5,7 @@ check without scanning, and the check is dropped."""
 
 from __future__ import annotations
 
-from migrator.plan.model import Slot, Step
+from migrator.plan.model import Slot, Step, lint_ignored
 from migrator.plan.recipes.target import Target
 from migrator.plan.sql_text import bounded_name, ident
 
@@ -44,7 +44,13 @@ def enforce_not_null(
             Slot.CONTRACT_SWAP,
             f"ALTER TABLE {target.sql} ALTER COLUMN {ident(column)} SET NOT NULL",
             "ACCESS EXCLUSIVE for a moment: the valid check proves it, no scan (PostgreSQL 12+)",
-            undo=(f"ALTER TABLE {target.sql} ALTER COLUMN {ident(column)} DROP NOT NULL",),
+            undo=(
+                lint_ignored(
+                    f"ALTER TABLE {target.sql} ALTER COLUMN {ident(column)} DROP NOT NULL",
+                    "drop-not-null",
+                    "the down of a planned SET NOT NULL: the column was nullable before",
+                ),
+            ),
         ),
         Step(
             Slot.CONTRACT_SWAP,

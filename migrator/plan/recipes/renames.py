@@ -3,7 +3,7 @@ under the old name), so old and new application code run side by side."""
 
 from __future__ import annotations
 
-from migrator.plan.model import Change, Slot, Step
+from migrator.plan.model import Change, Slot, Step, lint_ignored
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.shadow_column import Shadow, shadow_column_change
 from migrator.plan.recipes.target import PlanOptions, Target
@@ -44,7 +44,13 @@ def rename_table(old: str, new: str, target: Target) -> Change:
             Slot.EXPAND,
             source,
             "ACCESS EXCLUSIVE for a moment: catalog only",
-            undo=(f"ALTER TABLE {new_sql} RENAME TO {ident(old)}",),
+            undo=(
+                lint_ignored(
+                    f"ALTER TABLE {new_sql} RENAME TO {ident(old)}",
+                    "rename-table",
+                    "the down of the planned rename: old code used this name all along",
+                ),
+            ),
         ),
         Step(
             Slot.EXPAND,

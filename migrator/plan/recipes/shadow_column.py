@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from migrator.plan.facts import TableFacts
-from migrator.plan.model import CannotPlan, Change, Slot, Step
+from migrator.plan.model import CannotPlan, Change, Slot, Step, lint_ignored
 from migrator.plan.recipes.backfill import backfill_step
+from migrator.plan.recipes.columns import DROP_COLUMN_REASON
 from migrator.plan.recipes.indexes import concurrent_index_steps
 from migrator.plan.recipes.not_null import add_not_null_check, enforce_not_null
 from migrator.plan.recipes.target import PlanOptions, Target
@@ -208,13 +209,21 @@ def shadow_column_change(
         swap.append(f"ALTER TABLE {table} ALTER COLUMN {new} SET DEFAULT {old_fact.default_sql}")
     swap.append(f"ALTER TABLE {table} DROP COLUMN {old}")
     if shadow.final_name != shadow.new:
-        swap.append(f"ALTER TABLE {table} RENAME COLUMN {new} TO {ident(shadow.final_name)}")
+        swap.append(
+            lint_ignored(
+                f"ALTER TABLE {table} RENAME COLUMN {new} TO {ident(shadow.final_name)}",
+                "rename-column",
+                f"the replacement column takes the old name in the swap; no client uses {new}",
+            )
+        )
+    drop_old = f"ALTER TABLE {table} DROP COLUMN {old}"
     steps += [
         Step(
             Slot.CONTRACT_SWAP,
             sql,
             "ACCESS EXCLUSIVE, held only for this short transaction (catalog changes)",
             undo=None,
+            lint_ignore=("drop-column", DROP_COLUMN_REASON) if sql == drop_old else None,
         )
         for sql in swap
     ]
