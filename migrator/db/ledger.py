@@ -191,19 +191,18 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
 
     # -- writes that belong to running a migration ------------------------------------
 
-    async def record_applied(
+    def applied_statement(
         self,
-        conn: asyncpg.Connection,
         migration: Migration,
         *,
         duration_ms: int | None,
         action: str = "up",
         detail: str | None = None,
-    ) -> None:
-        """Mark ``migration`` applied (insert or complete its row) and log ``action``."""
+    ) -> tuple[str, tuple[object, ...]]:
+        """SQL and parameters that mark ``migration`` applied (insert or complete its
+        row) and log ``action``, in one statement."""
         up = migration.up
-        await conn.execute(
-            f"""
+        sql = f"""
 WITH entry AS (
     INSERT INTO {self.sql_name} AS l
         (version, name, up_checksum, down_checksum, applied_at, applied_by, duration_ms,
@@ -222,7 +221,8 @@ WITH entry AS (
 INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
                                      detail)
 SELECT $1, $2, $10, $3, {_BY.format(param="$5")}, $6, $11 FROM entry
-""",
+"""
+        return sql, (
             migration.version,
             migration.name,
             up.checksum,
@@ -236,6 +236,47 @@ SELECT $1, $2, $10, $3, {_BY.format(param="$5")}, $6, $11 FROM entry
             detail,
         )
 
+    def reverted_statement(
+        self,
+        migration: Migration,
+        *,
+        duration_ms: int | None,
+        action: str = "down",
+        detail: str | None = None,
+    ) -> tuple[str, tuple[object, ...]]:
+        """SQL and parameters that remove ``migration``'s row (it is no longer applied)
+        and log ``action``, in one statement."""
+        sql = f"""
+WITH gone AS (DELETE FROM {self.sql_name} WHERE version = $1 RETURNING 1)
+INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
+                                     detail)
+VALUES ($1, $2, $3, $4, {_BY.format(param="$5")}, $6, $7)
+"""
+        return sql, (
+            migration.version,
+            migration.name,
+            action,
+            migration.down.checksum if migration.down else None,
+            self.client,
+            duration_ms,
+            detail,
+        )
+
+    async def record_applied(
+        self,
+        conn: asyncpg.Connection,
+        migration: Migration,
+        *,
+        duration_ms: int | None,
+        action: str = "up",
+        detail: str | None = None,
+    ) -> None:
+        """Mark ``migration`` applied and log ``action`` (see :meth:`applied_statement`)."""
+        sql, parameters = self.applied_statement(
+            migration, duration_ms=duration_ms, action=action, detail=detail
+        )
+        await conn.execute(sql, *parameters)
+
     async def record_reverted(
         self,
         conn: asyncpg.Connection,
@@ -245,23 +286,11 @@ SELECT $1, $2, $10, $3, {_BY.format(param="$5")}, $6, $11 FROM entry
         action: str = "down",
         detail: str | None = None,
     ) -> None:
-        """Remove ``migration``'s row (it is no longer applied) and log ``action``."""
-        checksum = migration.down.checksum if migration.down else None
-        await conn.execute(
-            f"""
-WITH gone AS (DELETE FROM {self.sql_name} WHERE version = $1 RETURNING 1)
-INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
-                                     detail)
-VALUES ($1, $2, $3, $4, {_BY.format(param="$5")}, $6, $7)
-""",
-            migration.version,
-            migration.name,
-            action,
-            checksum,
-            self.client,
-            duration_ms,
-            detail,
+        """Remove ``migration``'s row and log ``action`` (see :meth:`reverted_statement`)."""
+        sql, parameters = self.reverted_statement(
+            migration, duration_ms=duration_ms, action=action, detail=detail
         )
+        await conn.execute(sql, *parameters)
 
     async def record_started(
         self,

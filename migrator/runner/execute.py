@@ -32,7 +32,7 @@ import asyncpg
 from migrator.config import Settings
 from migrator.db.indexes import InvalidIndex, invalid_indexes
 from migrator.db.ledger import Ledger
-from migrator.db.quoting import quote_ident, quote_qualified
+from migrator.db.quoting import inline_parameters, quote_ident, quote_qualified
 from migrator.db.records import Direction
 from migrator.durations import format_ms
 from migrator.errors import ConnectionFailed, MigrationFailed
@@ -79,9 +79,9 @@ def _elapsed_ms(began: float) -> int:
     return round((time.monotonic() - began) * 1000)
 
 
-async def _send(conn: asyncpg.Connection, statement: Statement) -> None:
+async def _send(conn: asyncpg.Connection, statement: Statement, prefix: str = "") -> None:
     try:
-        await conn.execute(statement.text)
+        await conn.execute(prefix + statement.text)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         raise _Failed(statement, exc) from exc
 
@@ -130,16 +130,25 @@ async def _run_in_transaction(
     ledger: Ledger,
     after_statement: AfterStatement | None,
 ) -> int:
+    """One attempt. ``BEGIN`` and the ``SET LOCAL``s travel with the first statement,
+    and the ledger write with ``COMMIT``: inside a transaction block several
+    statements in one string behave exactly as sent one by one, and a migration of
+    one statement costs two round trips instead of four."""
     began = time.monotonic()
-    await conn.execute("BEGIN; " + "; ".join(setting_statements(step, local=True)))
+    opening = "BEGIN; " + "; ".join(setting_statements(step, local=True)) + ";\n"
     try:
-        for statement in step.statements:
-            await _send(conn, statement)
+        if not step.statements:
+            await conn.execute(opening)
+        for position, statement in enumerate(step.statements):
+            await _send(conn, statement, prefix=opening if position == 0 else "")
             if after_statement is not None:
                 await after_statement(conn, step.file, statement)
         duration = _elapsed_ms(began)
-        await _record_done(conn, ledger, step, duration)
-        await _ledger_write(conn.execute("COMMIT"))
+        if step.direction == "up":
+            sql, parameters = ledger.applied_statement(step.migration, duration_ms=duration)
+        else:
+            sql, parameters = ledger.reverted_statement(step.migration, duration_ms=duration)
+        await _ledger_write(conn.execute(inline_parameters(sql, parameters) + ";\nCOMMIT"))
     except BaseException:
         await _quietly(conn, "ROLLBACK")
         raise

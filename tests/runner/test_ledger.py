@@ -193,3 +193,13 @@ def test_apply_migration_refuses_a_file_that_cannot_run(database_url: str, tmp_p
 
     with pytest.raises(SourceError, match="cannot run in a transaction"):
         _run(attempt())
+
+
+def test_odd_names_reach_the_ledger_intact(project: Project) -> None:
+    name = "it's_a_'quoted'_name_with_$1"
+    project.write({f"001_{name}.up.sql": "SELECT 1;\n", f"001_{name}.down.sql": "SELECT 1;\n"})
+
+    assert project.migrate("up").code == 0
+    assert project.scalar("SELECT name FROM migrator_ledger") == name
+    assert project.migrate("down").code == 0
+    assert project.history() == [(1, "up"), (1, "down")]
