@@ -61,9 +61,7 @@ class StatusReport:
     def current_version(self) -> int | None:
         """The newest applied version."""
         applied = [
-            m.version
-            for m in self.migrations
-            if m.state in ("applied", "drifted", "missing file")
+            m.version for m in self.migrations if m.state in ("applied", "drifted", "missing file")
         ]
         return max(applied, default=None)
 

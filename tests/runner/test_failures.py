@@ -291,3 +291,44 @@ def test_connection_lost_mid_run_leaves_a_partial_row_then_resume(project: Proje
     assert resumed.code == 0, resumed.output
     assert {"first", "third"} <= project.tables()
     assert project.ledger() == [(1, "applied", 3)]
+
+
+def test_failed_no_transaction_down_resumes_with_down_resume(project: Project) -> None:
+    project.write(NO_TRANSACTION)
+    project.write(
+        {
+            "003_emails.up.sql": NO_TRANSACTION["003_emails.up.sql"].replace(
+                "(11, 'dup@example.com')", "(11, 'other@example.com')"
+            )
+        }
+    )
+    assert project.migrate("up").code == 0
+    project.query("CREATE VIEW audit_view AS SELECT * FROM audit")  # blocks DROP TABLE audit
+
+    failed = project.migrate("down")
+    assert failed.code == 4
+    assert "003_emails.down.sql:5: reverting 003_emails failed" in failed.stderr
+    assert "migrate down --resume" in failed.stderr
+    assert project.ledger()[-1] == (3, "failed", 3)
+    assert project.migrate("up").code == 4  # refused while the revert is unfinished
+
+    project.query("DROP VIEW audit_view")
+    resumed = project.migrate("down", "--resume")
+    assert resumed.code == 0, resumed.output
+    assert [v for v, _, _ in project.ledger()] == [1, 2]
+    assert "audit" not in project.tables()
+
+
+def test_statement_timeout_directive_applies(project: Project) -> None:
+    project.write(
+        {
+            "001_slow.up.sql": "-- migrate:statement-timeout 100ms\nSELECT pg_sleep(2);\n",
+            "001_slow.down.sql": "SELECT 1;\n",
+        }
+    )
+
+    result = project.migrate("up", "--statement-timeout", "1min")
+
+    assert result.code == 4
+    assert "canceling statement due to statement timeout" in result.stderr
+    assert project.ledger() == []
