@@ -294,9 +294,10 @@ _ALTERABLE = (None, "OBJECT_TABLE", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE")
 def _alter_table(catalog: Catalog, fields: Node) -> None:
     if fields.get("objtype") not in _ALTERABLE:
         return
-    _, table = catalog.relation_of(fields.get("relation"))
+    name, table = catalog.relation_of(fields.get("relation"))
     if table is None:
-        return
+        # a table from before the first migration: remember what we learn about it
+        table = Table(name, columns_known=False)
     for item in fields.get("cmds") or ():
         command = item.get("AlterTableCmd", {})
         table = _alter_table_command(catalog, table, command)
