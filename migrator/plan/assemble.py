@@ -85,7 +85,7 @@ def assemble(changes: list[Change], base_name: str) -> Plan:
         if key[1] and len(planned_changes) > 1:
             name = f"{base_name}_{changes[owners[0]].label}_{_SUFFIX[slot]}"
         migrations.append(PlannedMigration(name, slot, tuple(step for _, step in members), owners))
-    if len(migrations) == 1 and all(c.passthrough for c in changes):
+    if len(migrations) == 1:
         migrations = [replace(migrations[0], name=base_name)]
     # what must be deployed before each phase: on the first migration of that phase
     involved = {index for m in migrations for index in m.changes}

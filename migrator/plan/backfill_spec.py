@@ -42,6 +42,8 @@ OPTIONS = ("table", "key", "batch-size", "pause")
 _NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
 _TABLE = re.compile(rf"^(?:(?P<schema>{_NAME})\.)?(?P<name>{_NAME})$")
 _COLUMN = re.compile(rf"^{_NAME}$")
+#: one option: runs of non-space characters, where a double-quoted part may hold spaces
+_WORD = re.compile(r'(?:"(?:[^"]|"")*"|[^\s"])+')
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def parse_backfill_options(argument: str) -> BackfillSpec:
     """Parse the text after ``-- migrate:backfill``; :class:`UsageError` says what is
     wrong with it."""
     values: dict[str, str] = {}
-    for word in argument.split():
+    for word in _WORD.findall(argument):
         name, sep, value = word.partition("=")
         if not sep or not value:
             raise UsageError(

@@ -1,0 +1,110 @@
+"""``migrate plan`` as a user runs it: writes the phased migrations and prints the
+deploy sequence; ``--print`` writes nothing; what cannot be made safe exits 1 with
+nothing written; a pending migration is replaced only with ``--replace``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers import run_cli
+from tests.plan.test_plans_on_postgres import BASE
+
+
+def _project(tmp_path: Path) -> Path:
+    directory = tmp_path / "database" / "migrations"
+    directory.mkdir(parents=True)
+    (directory / "001_base.up.sql").write_text(BASE)
+    (directory / "001_base.down.sql").write_text("SELECT 1;\n")
+    return directory
+
+
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_plan_writes_the_phases_and_prints_the_deploy_sequence(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    (tmp_path / "rename.sql").write_text(
+        "ALTER TABLE items RENAME COLUMN email TO email_address;\n"
+    )
+
+    result = run_cli("plan", "rename.sql", cwd=tmp_path)
+
+    assert result.code == 0, result.output
+    assert _names(directory) == [
+        "001_base.down.sql",
+        "001_base.up.sql",
+        "002_rename_expand.down.sql",
+        "002_rename_expand.up.sql",
+        "003_rename_expand_concurrently.down.sql",
+        "003_rename_expand_concurrently.up.sql",
+        "004_rename_backfill.down.sql",
+        "004_rename_backfill.up.sql",
+        "005_rename_contract_validate.down.sql",
+        "005_rename_contract_validate.up.sql",
+        "006_rename_contract.sql",
+    ]
+    out = result.stdout
+    assert "rename column: ALTER TABLE items RENAME COLUMN email TO email_address" in out
+    assert "1. migrate up --phase expand   (002, 003)" in out
+    assert "2. migrate up --phase backfill   (004)" in out
+    assert "3. deploy application code that reads and writes email_address" in out
+    assert "4. migrate up --phase contract   (005, 006)" in out
+    assert "[irreversible: `ALTER TABLE items DROP COLUMN email` cannot be undone]" in out
+
+
+def test_print_shows_the_files_and_writes_nothing(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    (tmp_path / "index.sql").write_text("CREATE INDEX ON items (qty);\n")
+
+    result = run_cli("plan", "index.sql", "--print", cwd=tmp_path)
+
+    assert result.code == 0, result.output
+    assert _names(directory) == ["001_base.down.sql", "001_base.up.sql"]
+    assert "Would write (nothing written, --print)" in result.stdout
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS items_qty_idx ON items (qty);" in result.stdout
+
+
+def test_unsafe_change_exits_1_with_the_reason_and_writes_nothing(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    (tmp_path / "x.sql").write_text(
+        "CREATE INDEX ON items (qty);\n"
+        "ALTER TABLE events ADD COLUMN t uuid NOT NULL DEFAULT gen_random_uuid();\n"
+    )
+
+    result = run_cli("plan", "x.sql", cwd=tmp_path)
+
+    assert result.code == 1
+    assert result.stderr.startswith("error: cannot fill")
+    assert "events has no single-column primary key" in result.stderr
+    assert "Traceback" not in result.output
+    assert _names(directory) == ["001_base.down.sql", "001_base.up.sql"]
+
+
+def test_a_pending_migration_is_replaced_only_with_replace(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    pending = directory / "002_qty_index.up.sql"
+    pending.write_text("CREATE INDEX items_qty_idx ON items (qty);\n")
+    (directory / "002_qty_index.down.sql").write_text("DROP INDEX items_qty_idx;\n")
+
+    refused = run_cli("plan", str(pending), cwd=tmp_path)
+    assert refused.code == 2
+    assert "pass --replace" in refused.stderr
+
+    replaced = run_cli("plan", str(pending), "--replace", cwd=tmp_path)
+    assert replaced.code == 0, replaced.output
+    assert _names(directory) == [
+        "001_base.down.sql",
+        "001_base.up.sql",
+        "002_qty_index.down.sql",
+        "002_qty_index.up.sql",
+    ]
+    assert "CONCURRENTLY" in pending.read_text()
+    assert "removed" in replaced.stdout
+
+
+def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    _project(tmp_path)
+    result = run_cli("plan", "nope.sql", cwd=tmp_path)
+    assert result.code == 2
+    assert "nope.sql: no such file" in result.stderr

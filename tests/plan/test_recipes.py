@@ -1,0 +1,169 @@
+"""Planning without a database: what each recipe refuses and why, what passes through
+unchanged, the order of the written migrations, and their directives."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from migrator.plan.model import CannotPlan
+from migrator.plan.planner import next_versions
+from migrator.source import discover
+from tests.plan.scenario import Project
+from tests.plan.test_plans_on_postgres import BASE
+
+EXTRA = """
+CREATE TABLE logs (msg text);
+CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, owner int);
+CREATE TABLE children (id bigint PRIMARY KEY, parent_id bigint REFERENCES parents (id));
+CREATE TABLE slots (id int PRIMARY KEY, during tstzrange);
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project.create(tmp_path, BASE + EXTRA)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            "ALTER TABLE slots ADD CONSTRAINT no_overlap EXCLUDE USING gist (during WITH &&)",
+            "exclusion constraint",
+        ),
+        (
+            "ALTER TABLE logs ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid()",
+            "no single-column primary key or unique NOT NULL column",
+        ),
+        ("ALTER TABLE nowhere RENAME COLUMN a TO b", "not created by any earlier migration"),
+        ("ALTER TABLE items ADD COLUMN n int GENERATED ALWAYS AS IDENTITY", "identity column"),
+        ("ALTER TABLE items ADD COLUMN n bigserial", "sequence"),
+        ("ALTER TABLE parents RENAME COLUMN id TO parent_key", "foreign keys of other tables"),
+        ("ALTER TABLE parents ALTER COLUMN id TYPE numeric", "foreign keys of other tables"),
+        ("ALTER TABLE accounts ALTER COLUMN id TYPE numeric", "identity or generated"),
+        ("ALTER TABLE parents DROP COLUMN id", "referenced by foreign keys"),
+        ("DROP INDEX items_email_key CASCADE", "cannot run CONCURRENTLY"),
+        ("DROP INDEX items_pkey", "belongs to constraint items_pkey"),
+        ("ALTER TABLE items RENAME COLUMN nope TO b", "does not exist"),
+        ("BEGIN; ALTER TABLE items ALTER COLUMN note SET NOT NULL; COMMIT", "BEGIN"),
+        ("ALTER TABLE items ADD COLUMN x int NOT NULL DEFAULT random(", "syntax error"),
+    ],
+)
+def test_what_cannot_be_made_safe_is_refused_with_the_reason(
+    project: Project, change: str, reason: str
+) -> None:
+    with pytest.raises(CannotPlan, match=reason):
+        project.plan(change)
+    assert sorted(p.name for p in project.directory.iterdir()) == [
+        "001_base.down.sql",
+        "001_base.up.sql",
+    ]
+
+
+def test_safe_statements_pass_through_unchanged_as_one_migration(project: Project) -> None:
+    change = (
+        "CREATE TABLE tags (id bigint PRIMARY KEY, name text NOT NULL);\n"
+        "ALTER TABLE tags ADD COLUMN slug text NOT NULL;\n"
+        "CREATE INDEX tags_name_idx ON tags (name);\n"
+        "ALTER TABLE items ADD COLUMN note2 text;\n"
+    )
+    result = project.plan(change)
+    assert result.plan.all_safe_already
+    (version,) = result.versions
+    assert [f.path.name for f in version.files] == ["002_change.sql"]
+    text = version.files[0].text
+    for statement in change.strip().split("\n"):
+        assert statement in text
+
+
+def test_changes_to_a_table_created_in_the_same_file_pass_through(project: Project) -> None:
+    result = project.plan(
+        "CREATE TABLE fresh (id int PRIMARY KEY, a int);\n"
+        "ALTER TABLE fresh RENAME COLUMN a TO b;\n"
+        "ALTER TABLE fresh ALTER COLUMN b TYPE bigint;\n"
+        "ALTER TABLE fresh ALTER COLUMN b SET NOT NULL;\n"
+    )
+    assert {c.recipe for c in result.plan.changes} == {"pass through"}
+
+
+def test_statement_order_survives_a_non_transactional_pass_through(project: Project) -> None:
+    result = project.plan(
+        "CREATE UNIQUE INDEX CONCURRENTLY items_note_key ON items (note);\n"
+        "ALTER TABLE items ADD CONSTRAINT items_note_key UNIQUE USING INDEX items_note_key;\n"
+    )
+    phases = [
+        (v.rendered.migration.mode, v.rendered.migration.steps[0].sql) for v in result.versions
+    ]
+    assert [mode for mode, _ in phases] == ["no-transaction", "transaction"]
+    assert "USING INDEX" in phases[1][1]
+
+
+def test_each_file_carries_phase_directives_and_the_next_deploy(project: Project) -> None:
+    result = project.plan("ALTER TABLE items RENAME COLUMN email TO email_address;\n")
+    texts = [(v.rendered.migration, v.files[0].text) for v in result.versions]
+    assert [m.phase for m, _ in texts] == [
+        "expand",
+        "expand",
+        "backfill",
+        "contract",
+        "contract",
+    ]
+    for migration, text in texts:
+        assert text.startswith(f"-- migrate:phase {migration.phase}\n")
+        assert ("-- migrate:no-transaction" in text) == (migration.mode == "no-transaction")
+        assert "-- migrate:lock-timeout" in text
+    backfill = texts[2][1]
+    assert "-- migrate:backfill table=items key=id batch-size=1000" in backfill
+    assert (
+        "Before the next phase (contract) runs, deploy: application code that reads and "
+        in backfill
+    )
+    expand = texts[0][1]
+    # the column and its trigger in one transaction (pgroll #905)
+    assert expand.index("ADD COLUMN email_address") < expand.index("CREATE TRIGGER")
+    # the swap is one short transaction, up-only (irreversible)
+    assert [f.path.name for f in result.versions[-1].files] == ["006_change_contract.sql"]
+    assert "DROP COLUMN email" in texts[-1][1]
+    # every written file parses as a runnable migration
+    migration_set = discover(project.directory)
+    assert not migration_set.problems
+    assert migration_set.file_problems() == []
+
+
+def test_type_change_copies_with_the_using_expression(project: Project) -> None:
+    result = project.plan("ALTER TABLE items ALTER COLUMN qty TYPE bigint USING qty * 100;\n")
+    by_phase = {v.rendered.migration.phase: v.files[0].text for v in reversed(result.versions)}
+    expand, backfill = by_phase["expand"], by_phase["backfill"]
+    assert "NEW.qty_new := new.qty * 100;" in expand
+    assert "SET qty_new = qty * 100" in backfill
+    assert "qty_new IS DISTINCT FROM qty * 100" in backfill
+
+
+def test_binary_coercible_type_changes_pass_through(project: Project) -> None:
+    for change in (
+        "ALTER TABLE items ALTER COLUMN email TYPE text",
+        "ALTER TABLE items ALTER COLUMN email TYPE varchar(255)",
+    ):
+        (only,) = project.plan(change).plan.changes
+        assert only.recipe == "pass through"
+        for planned in project.results[-1].files:
+            planned.path.unlink()
+
+
+def test_narrowing_a_varchar_is_planned(project: Project) -> None:
+    (only,) = project.plan("ALTER TABLE items ALTER COLUMN email TYPE varchar(50)").plan.changes
+    assert only.recipe == "change column type"
+
+
+def test_new_versions_follow_the_existing_width_or_timestamps(tmp_path: Path) -> None:
+    directory = tmp_path / "m"
+    directory.mkdir()
+    assert next_versions(discover(directory), 2) == ["001", "002"]
+    (directory / "0041_a.sql").write_text("SELECT 1;")
+    assert next_versions(discover(directory), 2) == ["0042", "0043"]
+    (directory / "20260101120000_b.sql").write_text("SELECT 1;")
+    now = datetime(2026, 11, 23, 15, 0, 0, tzinfo=UTC)
+    assert next_versions(discover(directory), 2, now) == ["20261123150000", "20261123150001"]
