@@ -47,8 +47,11 @@ def describe(result: PlanResult, *, written: bool, show_text: bool = False) -> s
         versions = _versions(result, phase)
         if not versions:
             continue
-        first = next(v for v in result.versions if v.rendered.migration.phase == phase)
-        deploy = first.rendered.migration.deploy_before
+        deploy = next(
+            v.rendered.migration.deploy_before
+            for v in result.versions
+            if v.rendered.migration.phase == phase
+        )
         if deploy:
             lines.append(f"  {step}. deploy {deploy}")
             step += 1
