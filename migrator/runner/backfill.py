@@ -221,7 +221,7 @@ def _next_batch_sql(spec: BackfillSpec, key_type: str, *, first: bool) -> str:
         f"ORDER BY {key} LIMIT {int(spec.batch_size)}) "
         "SELECT (SELECT k FROM batch ORDER BY k LIMIT 1) AS lo, "
         "(SELECT k FROM batch ORDER BY k DESC LIMIT 1) AS hi, "
-        "(SELECT k::text FROM batch ORDER BY k DESC LIMIT 1) AS hi_text, "
+        "(SELECT k::text FROM batch ORDER BY batch.k DESC LIMIT 1) AS hi_text, "
         "(SELECT count(*) FROM batch) AS n"
     )
 

@@ -1,0 +1,214 @@
+"""Backfill migrations on a real PostgreSQL: batches by key range, idempotent,
+resumable from the ledger after a failure, retried after a lock timeout, with progress
+shown as plain lines (or a bar on a terminal)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from migrator.errors import MigrationFailed
+from migrator.plan.backfill_spec import backfill_of
+from migrator.runner.backfill import (
+    BackfillProgress,
+    MemoryProgress,
+    ProgressDisplay,
+    run_backfill,
+)
+from migrator.runner.retry import RetryPolicy
+from tests.helpers import run_cli
+from tests.plan.scenario import apply_all, execute, fetch, run
+
+TABLE = """
+CREATE TABLE t (id int PRIMARY KEY, a int, b int);
+INSERT INTO t SELECT g, g, NULL FROM generate_series(1, 2500) g;
+"""
+FILL = "UPDATE t SET b = a * 2 WHERE id BETWEEN $1 AND $2 AND b IS DISTINCT FROM a * 2"
+
+
+def test_batches_walk_the_key_and_a_second_run_changes_nothing(database_url: str) -> None:
+    spec = backfill_of("table=t key=id batch-size=400", [FILL])
+
+    async def scenario() -> None:
+        await execute(database_url, TABLE)
+        conn = await asyncpg.connect(database_url)
+        try:
+            store = MemoryProgress()
+            first = await run_backfill(conn, spec, store=store)
+            assert (first.progress.rows_done, first.progress.rows_updated) == (2500, 2500)
+            assert (first.progress.batches, first.progress.done) == (7, True)
+            again = await run_backfill(conn, spec, store=MemoryProgress())
+            assert (again.progress.rows_done, again.progress.rows_updated) == (2500, 0)
+        finally:
+            await conn.close()
+        assert await fetch(database_url, "SELECT count(*) FROM t WHERE b = a * 2") == [(2500,)]
+
+    run(scenario())
+
+
+def test_text_keys_and_an_empty_table_work(database_url: str) -> None:
+    spec = backfill_of(
+        "table=w key=code batch-size=3",
+        ["UPDATE w SET n = length(code) WHERE code BETWEEN $1 AND $2 AND n IS NULL"],
+    )
+
+    async def scenario() -> None:
+        await execute(database_url, "CREATE TABLE w (code text PRIMARY KEY, n int)")
+        conn = await asyncpg.connect(database_url)
+        try:
+            empty = await run_backfill(conn, spec, store=MemoryProgress())
+            assert (empty.progress.rows_done, empty.progress.done) == (0, True)
+            await conn.execute("INSERT INTO w SELECT md5(g::text) FROM generate_series(1, 10) g")
+            done = await run_backfill(conn, spec, store=MemoryProgress())
+            assert (done.progress.rows_done, done.progress.batches) == (10, 4)
+        finally:
+            await conn.close()
+        assert await fetch(database_url, "SELECT count(*) FROM w WHERE n = 32") == [(10,)]
+
+    run(scenario())
+
+
+def test_failed_backfill_resumes_from_the_ledger_after_the_last_committed_batch(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = tmp_path / "m"
+    directory.mkdir()
+    (directory / "001_t.up.sql").write_text(TABLE)
+    (directory / "002_fill.up.sql").write_text(
+        "-- migrate:phase backfill\n"
+        "-- migrate:backfill table=t key=id batch-size=400\n"
+        "UPDATE t SET b = 100 / a WHERE id BETWEEN $1 AND $2 AND b IS DISTINCT FROM 100 / a;\n"
+    )
+
+    async def scenario() -> None:
+        await apply_all(database_url, directory, versions={1})
+        await execute(database_url, "UPDATE t SET a = 0 WHERE id = 1500")
+        with pytest.raises(MigrationFailed, match=r"failed at id 1201\.\.1600 after 1,200 rows"):
+            await apply_all(database_url, directory, versions={2})
+        (row,) = await fetch(
+            database_url, "SELECT state, progress::text FROM migrator_ledger WHERE version = 2"
+        )
+        assert row[0] == "failed"
+        assert BackfillProgress.from_json(json.loads(row[1])).last_key == "1200"
+        assert await fetch(database_url, "SELECT count(*) FROM t WHERE b IS NOT NULL") == [(1200,)]
+
+        await execute(database_url, "UPDATE t SET a = 1500 WHERE id = 1500")
+        await apply_all(database_url, directory, versions={2})
+        (row,) = await fetch(
+            database_url, "SELECT state, progress::text FROM migrator_ledger WHERE version = 2"
+        )
+        progress = BackfillProgress.from_json(json.loads(row[1]))
+        assert row[0] == "applied"
+        assert (progress.rows_done, progress.batches, progress.done) == (2500, 7, True)
+        # the resumed run started after key 1200: it updated only the rest
+        assert progress.rows_updated == 2500
+        assert await fetch(database_url, "SELECT count(*) FROM t WHERE b IS NULL") == [(0,)]
+
+    run(scenario())
+
+
+def test_a_batch_that_hits_the_lock_timeout_is_retried(database_url: str) -> None:
+    spec = backfill_of("table=t key=id batch-size=1000", [FILL])
+    retries: list[str] = []
+
+    async def scenario() -> None:
+        await execute(database_url, TABLE)
+        holder = await asyncpg.connect(database_url)
+        conn = await asyncpg.connect(database_url)
+        try:
+            transaction = holder.transaction()
+            await transaction.start()
+            await holder.execute("SELECT * FROM t WHERE id = 1700 FOR UPDATE")
+            released = asyncio.Event()
+
+            def on_retry(attempt: int, delay_ms: int, key_range: str) -> None:
+                retries.append(key_range)
+                released.set()
+
+            async def release() -> None:
+                await released.wait()
+                await transaction.rollback()
+
+            releaser = asyncio.create_task(release())
+            result = await run_backfill(
+                conn,
+                spec,
+                store=MemoryProgress(),
+                lock_timeout_ms=100,
+                retry=RetryPolicy(retries=5, delay_ms=50, max_delay_ms=200),
+                on_retry=on_retry,
+            )
+            await releaser
+            assert result.progress.rows_updated == 2500
+            assert result.attempts >= 2
+        finally:
+            await conn.close()
+            await holder.close()
+        assert retries[0] == "id 1001..2000"
+
+    run(scenario())
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_is_plain_lines_off_a_terminal_and_a_bar_on_one() -> None:
+    clock = _Clock()
+    plain = io.StringIO()
+    display = ProgressDisplay(plain, label="002_fill", tty=False, every_s=5, clock=clock)
+    display.start(BackfillProgress(), 1000)
+    clock.now = 2.0
+    display.update(BackfillProgress("200", 200, 150, 1), 1000)
+    clock.now = 3.0
+    display.update(BackfillProgress("300", 300, 250, 2), 1000)  # within 5 s: no line
+    clock.now = 10.0
+    display.finish(BackfillProgress("1000", 1000, 900, 5, True), 1000)
+    assert plain.getvalue().splitlines() == [
+        "002_fill: ~1,000 rows",
+        "002_fill: 200/1,000 rows (20%), 100 rows/s, ETA 8s, 150 updated",
+        "002_fill: done, 1,000/1,000 rows (100%), 100 rows/s, ETA 0s, 900 updated",
+    ]
+
+    bar = io.StringIO()
+    display = ProgressDisplay(bar, label="fill", tty=True, clock=clock)
+    display.start(BackfillProgress(), 100)
+    clock.now = 11.0
+    display.update(BackfillProgress("50", 50, 50, 1), 100)
+    assert "\rfill [###############...............] 50/100 rows (50%)" in bar.getvalue()
+
+
+def test_migrate_up_runs_a_planned_backfill_with_progress_lines(
+    database_url: str, tmp_path: Path
+) -> None:
+    directory = tmp_path / "database" / "migrations"
+    directory.mkdir(parents=True)
+    (directory / "001_t.up.sql").write_text(TABLE)
+    (tmp_path / "change.sql").write_text("ALTER TABLE t ALTER COLUMN a TYPE bigint;\n")
+    env = {"DATABASE_URL": database_url}
+
+    planned = run_cli("plan", "change.sql", "--batch-size", "1000", "--pause", "0", cwd=tmp_path)
+    assert planned.code == 0, planned.output
+    result = run_cli("up", env=env, cwd=tmp_path)
+
+    assert result.code == 0, result.output
+    assert "003_change_backfill: ~2,500 rows" in result.stderr
+    assert "003_change_backfill: done, 2,500/2,500 rows (100%)" in result.stderr
+    assert run(
+        fetch(
+            database_url,
+            "SELECT data_type FROM information_schema.columns "
+            "WHERE table_name = 't' AND column_name = 'a'",
+        )
+    ) == [("bigint",)]
+    status = run_cli("status", env=env, cwd=tmp_path)
+    assert "backfill" in status.stdout and "contract" in status.stdout
