@@ -80,12 +80,11 @@ def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
 def test_github_annotations(project: Path) -> None:
     result = run_cli("lint", "--format", "github", cwd=project)
     lines = result.stdout.splitlines()
-    assert any(
-        line.startswith(
-            "::error file=database/migrations/0002_index.up.sql,line=1,col=1,endLine=1,title=index-not-concurrent::"
-        )
-        for line in lines
+    expected = (
+        "::error file=database/migrations/0002_index.up.sql,line=1,col=1,endLine=1,"
+        "title=index-not-concurrent::"
     )
+    assert any(line.startswith(expected) for line in lines)
     assert any(line.startswith("::warning ") and "prefer-jsonb" in line for line in lines)
 
 

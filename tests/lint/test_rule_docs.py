@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from migrator.lint.docs import expected_docs
-from migrator.lint.registry import RULES, RULE_IDS
+from migrator.lint.registry import RULE_IDS, RULES
 from migrator.lint.rule import SECTIONS, Rule, code_blocks
 from migrator.lint.rules import (
     breaking,
@@ -94,5 +94,6 @@ def test_generated_docs_are_in_sync_with_the_docstrings() -> None:
     stale = sorted(name for name in expected if on_disk.get(name) != expected[name])
     orphans = sorted(set(on_disk) - set(expected))
     assert not stale and not orphans, (
-        f"docs/rules is out of date ({stale or orphans}): run `migrate rules --write-docs docs/rules`"
+        f"docs/rules is out of date ({stale or orphans}): "
+        "run `migrate rules --write-docs docs/rules`"
     )

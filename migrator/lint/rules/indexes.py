@@ -107,9 +107,9 @@ def drop_index_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
         ):
             continue
         label = str(index.name) if index is not None else name
-        where = f" on {index.table}" if index is not None else ""
+        table = str(index.table) if index is not None else "its table"
         yield Hit(
-            f"DROP INDEX {label} locks its table{where} against reads and writes",
+            f"DROP INDEX {label} locks {table} against reads and writes",
             "use DROP INDEX CONCURRENTLY in a migration marked -- migrate:no-transaction",
         )
 
