@@ -99,6 +99,23 @@ async def _apply(
     return result.duration_ms, None
 
 
+async def _apply_sampled(
+    connection: Any,
+    dsn: str,
+    migration: Migration,
+    settings: Settings,
+    ledger: Ledger,
+    observer: LockObserver,
+) -> tuple[int | None, str | None]:
+    """Apply a no-transaction migration while a second connection samples its locks."""
+    watcher = await connect(dsn)
+    try:
+        async with observer.sampling(watcher, connection.get_server_pid(), migration.up):
+            return await _apply(connection, migration, "up", settings, ledger, observer)
+    finally:
+        await watcher.close()
+
+
 async def _seed(connection: Any, settings: Settings, rows: int) -> list[str]:
     if rows <= 0:
         return []
@@ -108,9 +125,17 @@ async def _seed(connection: Any, settings: Settings, rows: int) -> list[str]:
 
 
 async def rehearse_migration(
-    connection: Any, migration: Migration, settings: Settings, ledger: Ledger, seed_rows: int = 0
+    connection: Any,
+    migration: Migration,
+    settings: Settings,
+    ledger: Ledger,
+    *,
+    seed_rows: int = 0,
+    dsn: str | None = None,
 ) -> MigrationRehearsal:
-    """The stairway of one migration on ``connection``'s database."""
+    """The stairway of one migration on ``connection``'s database. With ``dsn`` (of
+    that database), a no-transaction migration's locks are also sampled from a second
+    connection while it runs."""
     notes = tuple(await _seed(connection, settings, seed_rows))
     base = MigrationRehearsal(
         version=migration.version,
@@ -122,10 +147,20 @@ async def rehearse_migration(
         notes=notes,
     )
     before = await _read(connection, settings)
-    relations = await snapshot_relations(connection)
+    ledger_oids = set(await excluded_relations(connection, _exclusions(settings)))
+    relations = {
+        oid: relation
+        for oid, relation in (await snapshot_relations(connection)).items()
+        if oid not in ledger_oids
+    }
     invalid_before = await invalid_index_names(connection)
     observer = LockObserver(relations)
-    duration, error = await _apply(connection, migration, "up", settings, ledger, observer)
+    if migration.up.transactional or dsn is None:
+        duration, error = await _apply(connection, migration, "up", settings, ledger, observer)
+    else:
+        duration, error = await _apply_sampled(
+            connection, dsn, migration, settings, ledger, observer
+        )
     locks = tuple(observer.locks())
     if error is not None:
         return replace(base, up_ok=False, error=error, locks=locks)
@@ -232,7 +267,7 @@ async def _rehearse_database(
                 )
                 continue
             result = await rehearse_migration(
-                connection, migration, settings, ledger, options.seed_rows
+                connection, migration, settings, ledger, seed_rows=options.seed_rows, dsn=dsn
             )
             results.append(result)
             stopped = not result.up_ok or result.reapply_ok is False or result.down_ok is False

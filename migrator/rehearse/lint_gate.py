@@ -19,8 +19,7 @@ def summarise(findings: Iterable[Finding]) -> LintSummary:
     for finding in findings:
         if finding.severity is Severity.ERROR:
             errors.append(
-                f"{finding.file}:{finding.line}:{finding.column}: {finding.rule}: "
-                f"{finding.message}"
+                f"{finding.file}:{finding.line}:{finding.column}: {finding.rule}: {finding.message}"
             )
         else:
             warnings += 1

@@ -9,12 +9,15 @@ relation locks on pre-existing relations. Afterwards, a relation whose
 
 A transactional migration holds its locks until it commits, so sampling after each
 statement sees every lock it took. A ``-- migrate:no-transaction`` migration releases
-each statement's locks when the statement ends: only locks still held are seen.
+each statement's locks when the statement ends: for those, :meth:`LockObserver.sampling`
+also polls ``pg_locks`` from a second connection while the migration runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +62,12 @@ SELECT l.relation, l.mode FROM pg_catalog.pg_locks AS l
 WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' AND l.granted
   AND l.relation = ANY($1::oid[])
 """
+
+_LOCKS_OF_BACKEND = """
+SELECT l.relation, l.mode FROM pg_catalog.pg_locks AS l
+WHERE l.pid = $1 AND l.locktype = 'relation' AND l.granted AND l.relation = ANY($2::oid[])
+"""
+_SAMPLE_INTERVAL_S = 0.002
 
 _INVALID_INDEXES = """
 SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
@@ -131,17 +140,54 @@ class LockObserver:
     taken: dict[int, LockTaken] = field(default_factory=dict)
     samples: int = 0
 
+    #: where the statement now running starts (for the background sampler)
+    running: str = ""
+
     async def __call__(
         self, connection: Any, migration_file: MigrationFile, statement: Statement
     ) -> None:
         self.samples += 1
         rows = await connection.fetch(_HELD_LOCKS, list(self.relations))
-        where = f"{migration_file.path.name}:{statement.line}"
+        self.record(rows, f"{migration_file.path.name}:{statement.line}")
+        following = [s for s in migration_file.statements if s.index == statement.index + 1]
+        if following:
+            self.running = f"{migration_file.path.name}:{following[0].line}"
+
+    def record(self, rows: Iterable[Any], where: str) -> None:
         for row in rows:
             oid, mode = int(row["relation"]), str(row["mode"])
             known = self.taken.get(oid)
             if known is None or _MODE_RANK.get(mode, -1) > _MODE_RANK.get(known.mode, -1):
                 self.taken[oid] = LockTaken(self.relations[oid].name, mode, where)
+
+    @contextlib.asynccontextmanager
+    async def sampling(
+        self, observer_connection: Any, backend_pid: int, migration_file: MigrationFile
+    ) -> AsyncIterator[None]:
+        """While the block runs, poll ``pg_locks`` of ``backend_pid`` from a second
+        connection every few milliseconds: the only way to see the locks of a
+        no-transaction migration, which releases them when each statement ends (a lock
+        held for less than the interval can still be missed)."""
+        first = migration_file.statements[0] if migration_file.statements else None
+        self.running = f"{migration_file.path.name}:{first.line}" if first else ""
+        stop = asyncio.Event()
+
+        async def poll() -> None:
+            while not stop.is_set():
+                rows = await observer_connection.fetch(
+                    _LOCKS_OF_BACKEND, backend_pid, list(self.relations)
+                )
+                self.record(rows, self.running)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), _SAMPLE_INTERVAL_S)
+
+        task = asyncio.create_task(poll())
+        try:
+            yield
+        finally:
+            stop.set()
+            with contextlib.suppress(Exception):
+                await task
 
     def locks(self) -> list[LockTaken]:
         """Strongest lock per pre-existing relation, strongest first."""

@@ -79,9 +79,7 @@ def render_text(report: RehearsalReport) -> str:
     if report.lint.note:
         lines.append(f"lint: {report.lint.note}")
     elif report.lint.ran:
-        lines.append(
-            f"lint: {len(report.lint.errors)} error(s), {report.lint.warnings} warning(s)"
-        )
+        lines.append(f"lint: {len(report.lint.errors)} error(s), {report.lint.warnings} warning(s)")
     for error in report.lint.errors:
         lines.append(f"lint error: {error}")
     for migration in report.migrations:
@@ -92,7 +90,7 @@ def render_text(report: RehearsalReport) -> str:
                 timing += f", down {_ms(migration.down_duration_ms)}"
         lines.append(f"{migration.label}: {_verdict(migration)}{timing}")
         if not migration.transactional and migration.status not in (ALREADY_APPLIED, NOT_RUN):
-            lines.append("  no transaction: only locks still held between statements are seen")
+            lines.append("  no transaction: locks sampled while it ran (a brief one can be missed)")
         for lock in migration.locks:
             lines.append(
                 f"  lock {mode_name(lock.mode)} on {lock.relation} ({lock.blocks})"

@@ -316,3 +316,24 @@ def test_lint_errors_fail_the_dry_run_unless_skipped(
     assert all(entry["ok"] for entry in report["migrations"]), "the rehearsal itself passed"
     code, report, _ = _dry_run(migrations_dir, server=pg_server)
     assert code == 0 and report["lint"]["ran"] is False
+
+
+def test_locks_of_a_no_transaction_migration_are_sampled_while_it_runs(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "002_scan.up.sql": "-- migrate:no-transaction\n"
+            "SELECT 1;\nSELECT count(*) FROM accounts, pg_sleep(0.3);\n",
+            "002_scan.down.sql": "SELECT 1;",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 0
+    scan = _by_version(report)[2]
+    assert scan["transactional"] is False
+    assert [(lock["relation"], lock["mode"], lock["statement"]) for lock in scan["locks"]] == [
+        ("accounts", "ACCESS SHARE", "002_scan.up.sql:3")
+    ]
