@@ -46,6 +46,11 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def load_average() -> str:
+    """The 1-minute load average: how busy the (shared) machine was."""
+    return f"{os.getloadavg()[0]:.2f}"
+
+
 def machine_facts() -> list[tuple[str, str]]:
     """What the numbers were measured on (they are only comparable within one run)."""
     return [

@@ -56,4 +56,7 @@ def seconds(value: float) -> str:
 
 
 def milliseconds(value: float) -> str:
+    """``12.3 ms``; a second or more is written in seconds."""
+    if abs(value) >= 1:
+        return seconds(value)
     return f"{value * 1000:.3g} ms"
