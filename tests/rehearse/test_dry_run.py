@@ -337,3 +337,24 @@ def test_locks_of_a_no_transaction_migration_are_sampled_while_it_runs(
     assert [(lock["relation"], lock["mode"], lock["statement"]) for lock in scan["locks"]] == [
         ("accounts", "ACCESS SHARE", "002_scan.up.sql:3")
     ]
+
+
+def test_missing_server_binaries_and_bad_files_are_one_line_errors(
+    migrations_dir: Path, tmp_path: Path
+) -> None:
+    write_migrations(migrations_dir, ACCOUNTS)
+    missing = run_cli(
+        "--dir",
+        str(migrations_dir),
+        "dry-run",
+        "--no-lint",
+        env={"PG_BIN": str(tmp_path / "nowhere")},
+        cwd=migrations_dir,
+    )
+    assert missing.code == 3
+    assert missing.stderr.count("\n") == 1
+    assert "apt-get install postgresql" in missing.stderr and "Traceback" not in missing.stderr
+    write_migrations(migrations_dir, {"002_orphan.down.sql": "SELECT 1;"})
+    bad = run_cli("--dir", str(migrations_dir), "dry-run", "--no-lint", cwd=migrations_dir)
+    assert bad.code == 2
+    assert "002_orphan.down.sql" in bad.stderr
