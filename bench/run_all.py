@@ -5,7 +5,8 @@
 
 Sections: apply throughput and status (bench.apply_bench), lint against squawk
 (bench.lint_bench), ephemeral server start (bench.ephemeral_bench), and the
-zero-downtime load test. A section that cannot run says why; no number is invented.
+zero-downtime load test (bench.zero_downtime). A section that cannot run says why; no
+number is invented.
 """
 
 from __future__ import annotations
@@ -105,8 +106,8 @@ def main(argv: Sequence[str] | None = None) -> str:
         _section(
             "Zero-downtime load test",
             _module_section(
-                "bench.load_bench",
-                "the load test (naive SQL vs the planner's phases under pgbench, see "
+                "bench.zero_downtime",
+                "bench/zero_downtime.py (naive SQL vs the planner's phases under load, see "
                 "expand-contract.md) is not written yet.",
             ),
         ),
