@@ -124,3 +124,25 @@ def parse_one(text: str) -> tuple[str, Node] | None:
         return None
     ((kind, fields),) = statements[0]["stmt"].items()
     return kind, fields
+
+
+def statement_bounds(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` character offsets of each statement: first token to last token
+    before the semicolon (what ``pglast.parser.split(..., only_slices=True)`` returns,
+    with leading comments skipped), in time linear in the text.
+
+    pglast's ``only_slices`` converts every byte offset by walking the text from the
+    start, which is quadratic on non-ASCII text; here each statement's text is found
+    after the previous one instead. Raises ``pglast.parser.ParseError`` when the text
+    does not parse.
+    """
+    bounds = []
+    position = 0
+    for piece in pg_parser.split(text, with_parser=True):
+        start = text.find(piece, position)
+        if start < 0:  # cannot happen: pieces are substrings, in order
+            raise pg_parser.ParseError("statement not found in text", position)
+        end = start + len(piece)
+        bounds.append((skip_comments(text, start, end), end))
+        position = end
+    return bounds

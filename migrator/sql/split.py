@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from pglast import parser as pg_parser
 
+from migrator.sql.parse import statement_bounds
+
 #: scanner token names of comments
 COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
 
@@ -186,13 +188,7 @@ def split_statements(text: str) -> SplitResult:
     index = LineIndex(text)
     problems: list[SyntaxProblem] = []
     try:
-        bounds = _trim_leading_comments(
-            text,
-            [
-                (part.start, part.stop)
-                for part in pg_parser.split(text, with_parser=True, only_slices=True)
-            ],
-        )
+        bounds = statement_bounds(text)  # linear; pglast's only_slices is quadratic
     except pg_parser.ParseError:
         bounds, problems = _tolerant_bounds(text, index)
     statements = []
