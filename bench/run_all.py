@@ -79,6 +79,13 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser.add_argument("--sizes", default=",".join(map(str, apply_bench.DEFAULT_SIZES)))
     parser.add_argument("--repeat", type=int, default=apply_bench.DEFAULT_REPEAT)
     parser.add_argument("--output", type=Path, default=DOCS)
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=["apply", "lint", "ephemeral", "zero-downtime"],
+        help="leave a section out (the page says it was skipped)",
+    )
     args = parser.parse_args(argv)
     sizes = tuple(int(size) for size in args.sizes.split(","))
     command = "python -m bench.run_all" + "".join(
@@ -92,18 +99,17 @@ def main(argv: Sequence[str] | None = None) -> str:
         apply_results.append(results)
         return apply_bench.render(results)
 
-    load_at_start = load_average()
-    sections = [
-        _section("Apply throughput and status", apply_section),
-        _section(
+    bodies: dict[str, tuple[str, Callable[[], str]]] = {
+        "apply": ("Apply throughput and status", apply_section),
+        "lint": (
             "Lint against squawk",
             _module_section("bench.lint_bench", "bench/lint_bench.py is not written yet."),
         ),
-        _section(
+        "ephemeral": (
             "Ephemeral server",
             lambda: ephemeral_bench.render(ephemeral_bench.measure(args.repeat)),
         ),
-        _section(
+        "zero-downtime": (
             "Zero-downtime load test",
             _module_section(
                 "bench.zero_downtime",
@@ -111,6 +117,13 @@ def main(argv: Sequence[str] | None = None) -> str:
                 "expand-contract.md) is not written yet.",
             ),
         ),
+    }
+    load_at_start = load_average()
+    sections = [
+        _section(title, body)
+        if key not in args.skip
+        else f"## {title}\n\nNot run: skipped with --skip {key}.\n"
+        for key, (title, body) in bodies.items()
     ]
     facts = table(
         ["fact", "value"],
