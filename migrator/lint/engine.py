@@ -9,6 +9,7 @@ on an odd tree is recorded in :attr:`LintReport.internal_errors` and skipped.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -109,6 +110,12 @@ class FileLinter:
             if tree is None:
                 continue
             kind, fields = tree
+            if not fields and state.enum_values_added:  # a new enum value may be used here
+                tree = parse_one(statement.text)
+                if tree is None:
+                    continue
+                kind, fields = tree
+                parsed[index] = tree
 
             def final_catalog(at: int = index, now: Catalog = catalog) -> Catalog:
                 if not final:
@@ -250,7 +257,18 @@ _PROBLEM_HELP = {
 }
 
 
+#: statements no rule looks inside (only their kind matters): not parsed
+_KIND_ONLY = {"select": "SelectStmt", "insert": "InsertStmt", "comment": "CommentStmt"}
+_FIRST_WORD = re.compile(r"[A-Za-z]+")
+
+
 def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
+    """The statement's ``(kind, fields)``; ``(kind, {})`` for kinds no rule inspects
+    (INSERT, SELECT, COMMENT: parsing their often large trees would be wasted)."""
+    word = _FIRST_WORD.match(statement.text)
+    kind = _KIND_ONLY.get(word.group(0).lower()) if word else None
+    if kind is not None:
+        return kind, {}
     return parse_one(statement.text)
 
 

@@ -8,6 +8,8 @@ every earlier up and its own up (what it reverts is treated as new).
 from __future__ import annotations
 
 import fnmatch
+import functools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,10 +71,17 @@ def lint_paths(
 
 
 def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    """``path`` relative to the working directory when it is below it."""
+    cwd = _resolved(os.getcwd())
+    text = str(path)
+    if text.startswith(cwd + "/"):
+        return text[len(cwd) + 1 :]
+    return text
+
+
+@functools.lru_cache(maxsize=4)
+def _resolved(directory: str) -> str:
+    return str(Path(directory).resolve())
 
 
 def _excluded(path: Path, options: LintOptions) -> bool:
@@ -109,7 +118,7 @@ def _lint_directory(
     known: dict[Path, tuple[Migration, MigrationFile]] = {}
     for migration in migration_set.migrations:
         for migration_file in migration.files():
-            known[migration_file.path.resolve()] = (migration, migration_file)
+            known[directory / migration_file.path.name] = (migration, migration_file)
     if wanted is None and "invalid-migration-file" not in options.disabled:
         _directory_problems(linter.report, migration_set, options)
     if wanted is not None:
@@ -123,22 +132,23 @@ def _lint_directory(
         if migration.version > last:
             break
         up_unit = f"{migration.label}.up"
-        if migration.up.path.resolve() in targets and not _excluded(migration.up.path, options):
-            linter.lint(migration.up, catalog, up_unit, display=_display(migration.up.path))
+        up_path = directory / migration.up.path.name
+        if up_path in targets and not _excluded(up_path, options):
+            linter.lint(migration.up, catalog, up_unit, display=_display(up_path))
         else:
             replay(migration.up, catalog, up_unit)
         down = migration.down
-        if (
-            down is not None
-            and down.path.resolve() in targets
-            and not _excluded(down.path, options)
-        ):
+        if down is None:
+            continue
+        down_path = directory / down.path.name
+        if down_path in targets and not _excluded(down_path, options):
+            down_catalog = catalog.copy()
             linter.lint(
                 down,
-                catalog.copy(),
+                down_catalog,
                 f"{migration.label}.down",
                 also_new=(up_unit,),
-                display=_display(down.path),
+                display=_display(down_path),
             )
     return sorted(p for p in (wanted or set()) if p not in known)
 

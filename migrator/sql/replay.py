@@ -8,8 +8,7 @@ a JSON parse tree into new catalog values. :func:`apply_statement` is the entry 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from migrator.sql.catalog import (
     CONSTRAINT_KINDS,
@@ -32,6 +31,18 @@ from migrator.sql.names import (
     type_ref,
 )
 from migrator.sql.parse import Node
+
+_T = TypeVar("_T")
+
+
+def replace(value: _T, **changes: Any) -> _T:
+    """``dataclasses.replace`` for the catalog's frozen values, without re-running
+    ``__init__`` (ten times faster; the values have no ``__post_init__``)."""
+    new = object.__new__(type(value))
+    new.__dict__.update(value.__dict__)
+    new.__dict__.update(changes)
+    return new
+
 
 _NAME_SUFFIX = {
     "primary key": "pkey",

@@ -179,7 +179,24 @@ def _truncated_names(fields: Node) -> Iterator[str]:
                     yield value
 
 
-@rule("identifier-too-long", Severity.ERROR, kinds=("*",))
+@rule(
+    "identifier-too-long",
+    Severity.ERROR,
+    kinds=(
+        "CreateStmt",
+        "AlterTableStmt",
+        "IndexStmt",
+        "RenameStmt",
+        "CreateSchemaStmt",
+        "ViewStmt",
+        "CreateTableAsStmt",
+        "CreateFunctionStmt",
+        "CreateTrigStmt",
+        "CreateEnumStmt",
+        "CreateSeqStmt",
+        "CreateDomainStmt",
+    ),
+)
 def identifier_too_long(ctx: StatementContext) -> Iterator[Hit]:
     """An identifier longer than 63 bytes, which PostgreSQL truncates silently.
 
