@@ -7,9 +7,6 @@ parameters instead wherever the protocol allows it.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-
 
 def quote_ident(name: str) -> str:
     """``name`` as a quoted identifier: ``users`` -> ``"users"``, ``a"b`` -> ``"a""b"``.
@@ -35,32 +32,3 @@ def quote_literal(value: str) -> str:
     if "\x00" in value:
         raise ValueError("a string literal cannot contain a NUL byte")
     return "'" + value.replace("'", "''") + "'"
-
-
-_PARAMETER = re.compile(r"\$(\d+)")
-
-
-def sql_literal(value: object) -> str:
-    """A Python value as an SQL literal: ``NULL``, ``true``, ``42``, ``E'it''s'``.
-
-    Strings use the ``E''`` form with quotes and backslashes doubled, so the result
-    means the same whatever ``standard_conforming_strings`` says.
-    """
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("a string literal cannot contain a NUL byte")
-        return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-    raise TypeError(f"no SQL literal for {type(value).__name__}")
-
-
-def inline_parameters(sql: str, parameters: Sequence[object]) -> str:
-    """``sql`` with each ``$n`` replaced by the literal of ``parameters[n-1]``, for
-    sending it together with other statements in one round trip. ``sql`` must be our
-    own text (no dollar quotes)."""
-    return _PARAMETER.sub(lambda match: sql_literal(parameters[int(match.group(1)) - 1]), sql)

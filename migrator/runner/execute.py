@@ -32,7 +32,7 @@ import asyncpg
 from migrator.config import Settings
 from migrator.db.indexes import InvalidIndex, invalid_indexes
 from migrator.db.ledger import Ledger
-from migrator.db.quoting import inline_parameters, quote_ident, quote_qualified
+from migrator.db.quoting import quote_ident, quote_qualified
 from migrator.db.records import Direction
 from migrator.durations import format_ms
 from migrator.errors import ConnectionFailed, MigrationFailed
@@ -130,10 +130,10 @@ async def _run_in_transaction(
     ledger: Ledger,
     after_statement: AfterStatement | None,
 ) -> int:
-    """One attempt. ``BEGIN`` and the ``SET LOCAL``s travel with the first statement,
-    and the ledger write with ``COMMIT``: inside a transaction block several
-    statements in one string behave exactly as sent one by one, and a migration of
-    one statement costs two round trips instead of four."""
+    """One attempt. ``BEGIN`` and the ``SET LOCAL``s travel with the first statement
+    (inside a transaction block, statements in one string behave exactly as sent one
+    by one), saving a round trip per migration; the ledger write keeps its prepared,
+    parameterised statement."""
     began = time.monotonic()
     opening = "BEGIN; " + "; ".join(setting_statements(step, local=True)) + ";\n"
     try:
@@ -144,11 +144,8 @@ async def _run_in_transaction(
             if after_statement is not None:
                 await after_statement(conn, step.file, statement)
         duration = _elapsed_ms(began)
-        if step.direction == "up":
-            sql, parameters = ledger.applied_statement(step.migration, duration_ms=duration)
-        else:
-            sql, parameters = ledger.reverted_statement(step.migration, duration_ms=duration)
-        await _ledger_write(conn.execute(inline_parameters(sql, parameters) + ";\nCOMMIT"))
+        await _record_done(conn, ledger, step, duration)
+        await _ledger_write(conn.execute("COMMIT"))
     except BaseException:
         await _quietly(conn, "ROLLBACK")
         raise

@@ -12,13 +12,7 @@ import pytest
 
 from migrator.config import Settings
 from migrator.db.indexes import InvalidIndex
-from migrator.db.quoting import (
-    inline_parameters,
-    quote_ident,
-    quote_literal,
-    quote_qualified,
-    sql_literal,
-)
+from migrator.db.quoting import quote_ident, quote_literal, quote_qualified
 from migrator.db.records import LedgerEntry
 from migrator.errors import RefusedState, SourceError, UsageError
 from migrator.runner.plan import plan_down, plan_up, render_sql
@@ -273,8 +267,3 @@ def test_quoting() -> None:
     assert quote_literal("it's") == "'it''s'"
     with pytest.raises(ValueError):
         quote_ident("")
-    assert sql_literal("a'b\\c") == "E'a''b\\\\c'"
-    assert [sql_literal(v) for v in (None, True, 7)] == ["NULL", "true", "7"]
-    assert inline_parameters("VALUES ($1, $10, $2)", [1, "x", *range(7), None]) == (
-        "VALUES (1, NULL, E'x')"
-    )
