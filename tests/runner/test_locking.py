@@ -27,13 +27,13 @@ NAME_COLUMN = (
 )
 
 
-def _hold_table(project: Project, release_after: float | None) -> threading.Thread:
-    """Open a transaction that reads ``users`` (ACCESS SHARE) and keep it open."""
+def _hold(project: Project, sql: str, release_after: float | None) -> threading.Thread:
+    """Run ``sql`` in a transaction on another session and keep it open."""
     ready = threading.Event()
 
     def hold() -> None:
         with psycopg.connect(project.database_url) as conn:
-            conn.execute("SELECT count(*) FROM users").fetchall()
+            conn.execute(sql)
             ready.set()
             time.sleep(release_after if release_after is not None else 3600)
             conn.rollback()
@@ -42,6 +42,11 @@ def _hold_table(project: Project, release_after: float | None) -> threading.Thre
     thread.start()
     assert ready.wait(10)
     return thread
+
+
+def _hold_table(project: Project, release_after: float | None) -> threading.Thread:
+    """Open a transaction that reads ``users`` (ACCESS SHARE) and keep it open."""
+    return _hold(project, "SELECT count(*) FROM users", release_after)
 
 
 class Reader:
@@ -233,3 +238,46 @@ def test_eight_concurrent_runs_apply_each_migration_exactly_once(
     ]
     assert project.scalar("SELECT count(*) FROM pg_index WHERE NOT indisvalid") == 0
     assert project.scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 'users'") == 3
+
+
+CONCURRENT_INDEX = {
+    "003_email_index.up.sql": (
+        "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY users_email ON users (email);\n"
+    ),
+    "003_email_index.down.sql": (
+        "-- migrate:no-transaction\nDROP INDEX CONCURRENTLY users_email;\n"
+    ),
+}
+
+
+def test_concurrent_build_that_timed_out_before_creating_anything_is_retried(
+    project: Project,
+) -> None:
+    project.write(USERS)
+    project.migrate("up")
+    project.write(CONCURRENT_INDEX)
+    holder = _hold(project, "LOCK TABLE users IN SHARE UPDATE EXCLUSIVE MODE", 0.8)
+
+    result = project.migrate("up", "--lock-timeout", "200ms", "--lock-retries", "20")
+    holder.join(10)
+
+    assert result.code == 0, result.output
+    assert "003_email_index: lock timeout (200ms, line 2) (attempt 1 of 21)" in result.stderr
+    assert project.ledger()[-1] == (3, "applied", 1)
+    assert project.scalar("SELECT count(*) FROM pg_index WHERE NOT indisvalid") == 0
+
+
+def test_concurrent_build_that_left_an_invalid_index_is_not_retried(project: Project) -> None:
+    project.write(USERS)
+    project.migrate("up")
+    project.write(CONCURRENT_INDEX)
+    # an open writer: the build creates its (invalid) index, then times out waiting
+    _hold(project, "INSERT INTO users VALUES (1, 'a@example.com')", None)
+
+    result = project.migrate("up", "--lock-timeout", "200ms", "--lock-retries", "5")
+
+    assert result.code == 4
+    assert "retrying" not in result.stderr
+    assert "canceling statement due to lock timeout" in result.stderr
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "public"."users_email";' in result.stderr
+    assert project.ledger()[-1] == (3, "failed", 0)
