@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -124,6 +126,51 @@ def find_server_binaries(override: str | os.PathLike[str] | None = None) -> Path
     raise ServerUnavailable(
         "no PostgreSQL server binaries found (initdb, postgres)", hint=_INSTALL_HINT
     )
+
+
+#: initdb options (besides -D): trust auth for the ``postgres`` role, UTF-8, C locale
+_INITDB_OPTIONS = (
+    "-A",
+    "trust",
+    "-U",
+    "postgres",
+    "-E",
+    "UTF8",
+    "--locale=C",
+    "--no-sync",
+    "--no-instructions",
+)
+#: Set to ``off`` to make every server run initdb instead of copying a cached cluster.
+CACHE_ENV = "MIGRATOR_INITDB_CACHE"
+
+
+def _cluster_cache(bin_dir: Path) -> Path | None:
+    """Where a pristine cluster made by this ``initdb`` is kept: in the invoking user's
+    cache directory (never a shared one: a planted cluster could carry settings that
+    run code), keyed by the binary and the options. ``None`` when caching is off."""
+    if os.environ.get(CACHE_ENV, "").strip().lower() in ("0", "off", "no", "false"):
+        return None
+    try:
+        initdb = (bin_dir / "initdb").resolve()
+        stat = initdb.stat()
+        home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except (OSError, RuntimeError):
+        return None
+    identity = f"{initdb}|{stat.st_size}|{stat.st_mtime_ns}|{' '.join(_INITDB_OPTIONS)}"
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return home / "migrator" / f"initdb-{key}"
+
+
+def _store_cluster(data_dir: Path, cache: Path) -> None:
+    """Keep a copy of a cluster initdb just made (best effort; concurrent processes
+    each copy to a private name and the first rename wins)."""
+    staging = cache.parent / f".{cache.name}.{os.getpid()}.{secrets.token_hex(4)}"
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copytree(data_dir, staging, symlinks=True)
+        os.rename(staging, cache)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _free_port() -> int:
@@ -262,8 +309,18 @@ class EphemeralServer:
         _CLEANUP.add(self)
         try:
             self._make_directories()
-            self._initdb()
-            self._launch()
+            cache = self._initdb()
+            try:
+                self._launch()
+            except ServerUnavailable:
+                if cache is None:
+                    raise
+                # a damaged cached cluster: forget it, make a fresh one
+                shutil.rmtree(cache, ignore_errors=True)
+                assert self.data_dir is not None
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+                self._run_initdb()
+                self._launch()
         except BaseException:
             self.stop()
             raise
@@ -346,22 +403,41 @@ class EphemeralServer:
             env["USER"] = env["LOGNAME"] = self._os_user.pw_name
         return env
 
-    def _initdb(self) -> None:
+    def _initdb(self) -> Path | None:
+        """A fresh cluster in ``data_dir``: a copy of the cached one when there is one
+        (a copy takes a fraction of the time initdb does; returns the cache it came
+        from), else made by initdb and then cached for the next server."""
+        assert self.bin_dir and self.data_dir
+        cache = _cluster_cache(self.bin_dir)
+        if cache is not None and (cache / "PG_VERSION").is_file():
+            try:
+                self._copy_cluster(cache)
+                return cache
+            except OSError:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+        self._run_initdb()
+        if cache is not None:
+            _store_cluster(self.data_dir, cache)
+        return None
+
+    def _copy_cluster(self, cache: Path) -> None:
+        assert self.data_dir
+        shutil.copytree(cache, self.data_dir, symlinks=True)
+        self.data_dir.chmod(0o700)
+        if self._os_user is not None:
+            uid, gid = self._os_user.pw_uid, self._os_user.pw_gid
+            os.chown(self.data_dir, uid, gid)
+            for path in self.data_dir.rglob("*"):
+                os.chown(path, uid, gid, follow_symlinks=False)
+
+    def _run_initdb(self) -> None:
         assert self.bin_dir and self.data_dir and self.base_dir
         command = [
             *self._command_prefix(),
             str(self.bin_dir / "initdb"),
             "-D",
             str(self.data_dir),
-            "-A",
-            "trust",
-            "-U",
-            self.user,
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-            "--no-instructions",
+            *_INITDB_OPTIONS,
         ]
         try:
             completed = subprocess.run(
@@ -464,27 +540,23 @@ class EphemeralServer:
                 os.kill(self._postmaster_pid(process), sig)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=wait)
-        if process.poll() is None:  # pragma: no cover - SIGKILL did not work
-            return
-        # Children of a killed postmaster notice within a second; wait for the
-        # shared-memory holders so the directory can go.
-        self._wait_for_children()
+        # A fast or immediate shutdown returns once the postmaster's children have
+        # exited; after SIGKILL they notice the postmaster's death on their own.
 
     def _postmaster_pid(self, process: subprocess.Popen[bytes]) -> int:
-        """The postmaster itself: ``process`` unless a wrapper (runuser) stands between."""
+        """The postmaster itself: ``process`` unless a wrapper (runuser) stands between
+        (then the pid in ``postmaster.pid``, but only if it is that wrapper's child)."""
         if self.data_dir is not None:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 text = (self.data_dir / "postmaster.pid").read_text(encoding="utf-8")
-                return int(text.splitlines()[0])
+                pid = int(text.splitlines()[0])
+                if pid == process.pid:
+                    return pid
+                stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                if parent == process.pid:
+                    return pid
         return process.pid
-
-    def _wait_for_children(self) -> None:
-        if self.data_dir is None:
-            return
-        pid_file = self.data_dir / "postmaster.pid"
-        deadline = time.monotonic() + 3.0
-        while pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
 
 
 @contextlib.contextmanager

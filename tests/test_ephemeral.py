@@ -234,3 +234,20 @@ def test_each_test_gets_a_fresh_empty_database(database_url: str, round_: int) -
     count, name = asyncio.run(_tables_and_name(database_url))
     assert count == 0, "a table left by another test leaked into this database"
     assert name.startswith("test_")
+
+
+def test_cached_cluster_is_reused_and_a_damaged_one_replaced(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with EphemeralServer() as first:
+        assert asyncio.run(_server_user(first.dsn())) == "postgres"
+    caches = list((tmp_path / "cache" / "migrator").glob("initdb-*"))
+    assert len(caches) == 1 and (caches[0] / "PG_VERSION").is_file()
+    with EphemeralServer() as second:
+        assert asyncio.run(_server_user(second.dsn())) == "postgres"
+    # damage the cache: the server still starts, from a fresh initdb, and re-caches
+    (caches[0] / "global" / "pg_control").write_bytes(b"garbage")
+    with EphemeralServer() as third:
+        assert asyncio.run(_server_user(third.dsn())) == "postgres"
+    assert (caches[0] / "global" / "pg_control").read_bytes() != b"garbage"
