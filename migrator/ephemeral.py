@@ -320,6 +320,7 @@ class EphemeralServer:
                 assert self.data_dir is not None
                 shutil.rmtree(self.data_dir, ignore_errors=True)
                 self._run_initdb()
+                _store_cluster(self.data_dir, cache)
                 self._launch()
         except BaseException:
             self.stop()
