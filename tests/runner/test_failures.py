@@ -5,6 +5,7 @@ no-transaction migration that stops part-way is recorded and recoverable with
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -332,3 +333,52 @@ def test_statement_timeout_directive_applies(project: Project) -> None:
     assert result.code == 4
     assert "canceling statement due to statement timeout" in result.stderr
     assert project.ledger() == []
+
+
+def test_ctrl_c_during_a_no_transaction_statement(project: Project) -> None:
+    """SIGINT: exit 130, one line, the row says partial, no session (or lock) is left."""
+    project.write(
+        {
+            "001_slow.up.sql": (
+                "-- migrate:no-transaction\nCREATE TABLE first (id int);\nSELECT pg_sleep(30);\n"
+            ),
+            "001_slow.down.sql": "DROP TABLE first;\n",
+        }
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "migrator",
+            "--dir",
+            str(project.directory),
+            "--database-url",
+            project.database_url,
+            "up",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and project.ledger() != [(1, "partial", 1)]:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "interrupted"
+    assert "Traceback" not in stderr
+    assert project.ledger() == [(1, "partial", 1)]
+    # the statement was cancelled: its session ends without waiting out pg_sleep(30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and project.scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate'"
+    ):
+        time.sleep(0.05)
+    assert time.monotonic() < deadline
