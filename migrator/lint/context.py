@@ -3,9 +3,9 @@ transaction state (which transaction we are in, what it has locked so far)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from migrator.lint.options import LintOptions
 from migrator.sql.catalog import Catalog, Table
@@ -15,6 +15,7 @@ from migrator.sql.split import Statement
 
 if TYPE_CHECKING:
     from migrator.lint.live import LiveFacts
+    from migrator.lint.rule import Hit
     from migrator.source.model import MigrationFile
 
 
@@ -38,6 +39,10 @@ class FileState:
     not_valid_added: set[tuple[QualifiedName, str]] = field(default_factory=set)
     #: enum values added in the current transaction
     enum_values_added: set[str] = field(default_factory=set)
+    #: checks to run once the whole file is replayed: (statement index, rule id, check)
+    deferred: list[tuple[int, str, Callable[[Catalog], Iterable[Hit]]]] = field(
+        default_factory=list
+    )
 
     @property
     def in_transaction(self) -> bool:
@@ -65,8 +70,21 @@ class StatementContext:
     facts: LiveFacts | None = None
     #: the statements after this one in the file (parsed; computed on call)
     later_statements: Callable[[], Sequence[ParsedStatement]] = field(default=lambda: ())
-    #: the catalog as it will be at the end of the file (computed on first use)
-    final_catalog: Callable[[], Catalog] = field(default=lambda: Catalog())
+    #: this statement's position in the file
+    position: int = 0
+    #: values computed once per statement and shared by rules (see :meth:`memo`)
+    _memo: dict[str, Any] = field(default_factory=dict)
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``, computed once per statement for all rules asking for ``key``."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def at_end_of_file(self, rule_id: str, check: Callable[[Catalog], Iterable[Hit]]) -> None:
+        """Run ``check`` with the catalog as the whole file leaves it; its hits are
+        reported at this statement."""
+        self.state.deferred.append((self.position, rule_id, check))
 
     @property
     def pg_version(self) -> int:

@@ -105,7 +105,6 @@ class FileLinter:
             lock_timeout=_initial_lock_timeout(file, self.options),
         )
         raw: list[tuple[int | None, Finding]] = []
-        final: list[Catalog] = []
         for index, (statement, tree) in enumerate(zip(file.statements, parsed, strict=True)):
             if tree is None:
                 continue
@@ -117,15 +116,6 @@ class FileLinter:
                 kind, fields = tree
                 parsed[index] = tree
 
-            def final_catalog(at: int = index, now: Catalog = catalog) -> Catalog:
-                if not final:
-                    copy = now.copy()
-                    for later in parsed[at:]:
-                        if later is not None:
-                            copy.apply(*later)
-                    final.append(copy)
-                return final[0]
-
             ctx = StatementContext(
                 kind,
                 fields,
@@ -136,16 +126,25 @@ class FileLinter:
                 file,
                 self.facts,
                 later_statements=partial(_as_parsed, file.statements, parsed, index + 1),
-                final_catalog=final_catalog,
+                position=index,
             )
             for rule in [*self._by_kind.get(kind, ()), *self._everywhere]:
                 for hit in self._run(rule, ctx, path):
                     raw.append((index, self._finding(rule, hit, path, statement)))
             _advance(ctx)
+        for index, rule_id, check in state.deferred:  # the catalog now holds the whole file
+            rule = RULES_BY_ID[rule_id]
+            try:
+                hits = list(check(catalog))
+            except Exception as exc:  # a rule bug must not stop the run
+                self.report.internal_errors.append(f"{path}: rule {rule_id} failed ({exc})")
+                continue
+            for hit in hits:
+                raw.append((index, self._finding(rule, hit, path, file.statements[index])))
         for problem in file.problems:
-            rule_id = PROBLEM_RULES.get(problem.code)
-            if rule_id and rule_id not in self.options.disabled:
-                raw.append((None, self._problem_finding(rule_id, problem, path, file)))
+            problem_rule = PROBLEM_RULES.get(problem.code)
+            if problem_rule and problem_rule not in self.options.disabled:
+                raw.append((None, self._problem_finding(problem_rule, problem, path, file)))
         findings = self._suppress(file, raw, path)
         findings.sort(key=Finding.sort_key)
         self.report.findings.extend(findings)

@@ -266,6 +266,7 @@ class Catalog:
         self._enums: dict[QualifiedName, Enum] = {}
         self._functions: dict[QualifiedName, Function] = {}
         self._schemas: dict[str, Origin] = {"public": BEFORE}
+        self._path_cache: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     # -- replay bookkeeping ------------------------------------------------------------
 
@@ -314,18 +315,29 @@ class Catalog:
         """
         if schema:
             return QualifiedName(schema, name)
-        stores: dict[str, dict[QualifiedName, Any]] = {
-            "relation": self._tables,
-            "index": self._index_tables,
-            "type": self._enums,
-            "function": self._functions,
-        }
-        store = stores[kind]
-        path = [s for s in self.search_path if s not in ("$user", "pg_temp")]
+        if kind == "relation":
+            store: dict[QualifiedName, Any] = self._tables
+        elif kind == "index":
+            store = self._index_tables
+        elif kind == "type":
+            store = self._enums
+        else:
+            store = self._functions
+        path = self._effective_path()
+        if len(path) == 1:
+            return QualifiedName(path[0], name)
         for candidate in path:
-            if QualifiedName(candidate, name) in store:
-                return QualifiedName(candidate, name)
-        return QualifiedName(path[0] if path else "public", name)
+            qualified = QualifiedName(candidate, name)
+            if qualified in store:
+                return qualified
+        return QualifiedName(path[0], name)
+
+    def _effective_path(self) -> tuple[str, ...]:
+        """``search_path`` without the entries that never hold migration objects."""
+        if self._path_cache[0] is not self.search_path:
+            path = tuple(s for s in self.search_path if s not in ("$user", "pg_temp"))
+            self._path_cache = (self.search_path, path or ("public",))
+        return self._path_cache[1]
 
     def _lookup(self, name: str | QualifiedName, kind: str) -> QualifiedName:
         if isinstance(name, tuple):

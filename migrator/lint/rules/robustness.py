@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
+from migrator.sql.catalog import Catalog
 from migrator.sql.names import MAX_IDENTIFIER_BYTES, strings
 from migrator.sql.parse import Node
 from migrator.sql.tree import alter_commands, column_constraints, walk
@@ -294,19 +295,22 @@ def foreign_key_without_index(ctx: StatementContext) -> Iterator[Hit]:
     keys = list(_foreign_keys(ctx))
     if not keys:
         return
-    relation = ctx.fields.get("relation")
-    final = ctx.final_catalog()
-    schema = relation.get("schemaname") if isinstance(relation, dict) else None
-    name = ctx.catalog.resolve(schema, relation.get("relname", "") if relation else "")
-    table = final.table(name)
-    if table is None:
-        return
-    for columns, _ in keys:
-        if not columns or not all(columns) or table.indexes_leading_with(columns):
-            continue
-        yield Hit(
-            f"foreign key ({', '.join(columns)}) on {name} has no index leading with its "
-            "columns: deletes on the referenced table scan this one",
-            f"CREATE INDEX ... ON {name} ({', '.join(columns)}) (CONCURRENTLY on an "
-            "existing table)",
-        )
+    relation = ctx.fields.get("relation") or {}
+    name = ctx.catalog.resolve(relation.get("schemaname"), relation.get("relname", ""))
+
+    def check(final: Catalog) -> Iterator[Hit]:
+        table = final.table(name)
+        if table is None:
+            return
+        for columns, _ in keys:
+            if not columns or not all(columns) or table.indexes_leading_with(columns):
+                continue
+            yield Hit(
+                f"foreign key ({', '.join(columns)}) on {name} has no index leading with its "
+                "columns: deletes on the referenced table scan this one",
+                f"CREATE INDEX ... ON {name} ({', '.join(columns)}) (CONCURRENTLY on an "
+                "existing table)",
+            )
+
+    ctx.at_end_of_file("foreign-key-without-index", check)
+    yield from ()

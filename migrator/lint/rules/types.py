@@ -14,8 +14,15 @@ from migrator.sql.tree import alter_commands, column_constraints
 _KINDS = ("CreateStmt", "AlterTableStmt")
 
 
-def new_column_types(ctx: StatementContext) -> Iterator[tuple[str, TypeRef, Node]]:
+def new_column_types(ctx: StatementContext) -> list[tuple[str, TypeRef, Node]]:
     """``(column, type, ColumnDef)`` of every column a statement defines or retypes."""
+    found: list[tuple[str, TypeRef, Node]] = ctx.memo(
+        "new_column_types", lambda: list(_new_column_types(ctx))
+    )
+    return found
+
+
+def _new_column_types(ctx: StatementContext) -> Iterator[tuple[str, TypeRef, Node]]:
     if ctx.kind == "CreateStmt":
         for element in ctx.fields.get("tableElts") or ():
             column = element.get("ColumnDef")
