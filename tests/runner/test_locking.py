@@ -20,7 +20,7 @@ ADD_COLUMN = {
     "003_add_name.up.sql": "ALTER TABLE users ADD COLUMN name text;\n",
     "003_add_name.down.sql": "ALTER TABLE users DROP COLUMN name;\n",
 }
-LOCK_TIMEOUT_MS = 200
+LOCK_TIMEOUT_MS = 300
 NAME_COLUMN = (
     "SELECT count(*) FROM information_schema.columns "
     "WHERE table_name = 'users' AND column_name = 'name'"
@@ -87,9 +87,8 @@ def test_lock_timeout_is_retried_until_the_lock_is_released(project: Project) ->
     holder.join(10)
 
     assert result.code == 0, result.output
-    assert "003_add_name: lock timeout (200ms, line 1) (attempt 1 of 21); retrying in" in (
-        result.stderr
-    )
+    expected = f"003_add_name: lock timeout ({LOCK_TIMEOUT_MS}ms, line 1) (attempt 1 of 21)"
+    assert f"{expected}; retrying in" in result.stderr
     assert "applied 003_add_name" in result.stderr and "attempts)" in result.stderr
     assert project.scalar(NAME_COLUMN) == 1
     assert project.history().count((3, "up")) == 1
@@ -116,7 +115,7 @@ def test_lock_held_past_every_retry_fails_cleanly_without_blocking_readers(
         "003_add_name.up.sql:1: applying 003_add_name failed: canceling statement due to "
         "lock timeout" in last
     )
-    assert "(lock_timeout 200ms, 4 attempt(s))" in last
+    assert f"(lock_timeout {LOCK_TIMEOUT_MS}ms, 4 attempt(s))" in last
     assert "nothing was changed" in last
     assert project.ledger() == before
     assert project.scalar(NAME_COLUMN) == 0
