@@ -268,7 +268,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     kind = _KIND_ONLY.get(word.group(0).lower()) if word else None
     if kind is not None:
         return kind, {}
-    return parse_one(statement.text)
+    return parse_one(statement.text, view_query=False)
 
 
 def _as_parsed(

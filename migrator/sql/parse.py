@@ -112,13 +112,39 @@ def parse_text(text: str) -> list[ParsedStatement] | None:
     return statements
 
 
-def parse_one(text: str) -> tuple[str, Node] | None:
-    """``(kind, fields)`` of the single statement ``text``; ``None`` if it does not parse
-    or holds no statement."""
+_VIEW_PREFIX = re.compile(r'\{"version":\d+,"stmts":\[\{"stmt":\{"ViewStmt":\{"view":')
+_DECODER = json.JSONDecoder()
+
+
+def _view_header(encoded: str) -> tuple[str, Node] | None:
+    """A ``ViewStmt`` without its (often huge) query: only ``view`` and ``replace`` are
+    decoded. ``None`` when the JSON does not have the expected shape."""
+    match = _VIEW_PREFIX.match(encoded)
+    if match is None:
+        return None
     try:
-        tree = json.loads(pg_parser.parse_sql_json(text))
+        view, _ = _DECODER.raw_decode(encoded, match.end())
+    except ValueError:
+        return None
+    fields: Node = {"view": view, "query": {}}
+    if '"replace":true' in encoded[-200:]:
+        fields["replace"] = True
+    return "ViewStmt", fields
+
+
+def parse_one(text: str, *, view_query: bool = True) -> tuple[str, Node] | None:
+    """``(kind, fields)`` of the single statement ``text``; ``None`` if it does not parse
+    or holds no statement. With ``view_query=False`` a ``CREATE VIEW``'s query is left
+    out (``fields["query"] == {}``): decoding it is most of the cost of a view."""
+    try:
+        encoded = pg_parser.parse_sql_json(text)
     except pg_parser.ParseError:
         return None
+    if not view_query and encoded.startswith('{"version":') and '"ViewStmt"' in encoded[:60]:
+        header = _view_header(encoded)
+        if header is not None:
+            return header
+    tree = json.loads(encoded)
     statements = tree.get("stmts") or ()
     if not statements:
         return None

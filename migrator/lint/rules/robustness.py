@@ -163,7 +163,8 @@ def invalid_migration_file(ctx: StatementContext) -> Iterator[Hit]:
     return iter(())
 
 
-_LONG_WORD = re.compile(r'[\w$"]{' + str(MAX_IDENTIFIER_BYTES + 1) + ",}")
+#: a run of identifier characters longer than 63 (tried once per run, not per character)
+_LONG_WORD = re.compile(r'(?<![\w$"])[\w$"]{' + str(MAX_IDENTIFIER_BYTES + 1) + ",}")
 _NAME_KEYS = ("relname", "colname", "idxname", "conname", "newname", "schemaname", "trigname")
 
 
