@@ -126,15 +126,17 @@ def _apply(directives: Directives, raw: RawDirective, ignores: list[LintIgnore])
         if not argument:
             raise UsageError(f"-- migrate:{name} needs a duration", hint="for example 5s")
         ms = parse_duration_ms(argument, what=f"-- migrate:{name}")
-        field_name = "lock_timeout_ms" if name == "lock-timeout" else "statement_timeout_ms"
-        return replace(directives, **{field_name: ms})
+        if name == "lock-timeout":
+            return replace(directives, lock_timeout_ms=ms)
+        return replace(directives, statement_timeout_ms=ms)
     if name == "phase":
         if argument not in PHASES:
             raise UsageError(
                 f"-- migrate:phase {argument!r} is not a phase",
                 hint="use expand, backfill or contract",
             )
-        return replace(directives, phase=argument)  # type: ignore[arg-type]
+        phase = next(p for p in PHASES if p == argument)
+        return replace(directives, phase=phase)
     if name == "backfill":
         if not argument:
             raise UsageError("-- migrate:backfill needs its options", hint="see docs/backfill.md")
