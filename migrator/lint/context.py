@@ -3,7 +3,7 @@ transaction state (which transaction we are in, what it has locked so far)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,7 @@ from migrator.sql.catalog import Catalog, Table
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import Node, ParsedStatement
 from migrator.sql.split import Statement
+from migrator.sql.tree import alter_commands
 
 if TYPE_CHECKING:
     from migrator.lint.live import LiveFacts
@@ -93,6 +94,20 @@ class StatementContext:
     def relation(self, range_var: Node | None) -> tuple[QualifiedName, Table | None]:
         """The name a ``RangeVar`` resolves to and the table, if the replay knows it."""
         return self.catalog.relation_of(range_var)
+
+    def altered_table(self) -> tuple[QualifiedName, Table | None]:
+        """The table an ``ALTER TABLE`` (or other statement with a ``relation``) targets."""
+        return self.relation(self.fields.get("relation"))
+
+    def commands_on_existing(self, *subtypes: str) -> Iterator[Node]:
+        """The ``ALTER TABLE`` subcommands of these subtypes (all if none given), when
+        the altered table exists (holds data); nothing for a new table."""
+        _, table = self.altered_table()
+        if not self.is_existing(table):
+            return
+        for command in alter_commands(self.fields):
+            if not subtypes or command.get("subtype") in subtypes:
+                yield command
 
     def is_existing(self, table: Table | None) -> bool:
         """The table holds data: created before this migration, or never created by the

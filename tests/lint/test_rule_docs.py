@@ -3,25 +3,17 @@ the docstrings, each Example triggers its rule and each Use-instead does not."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from pathlib import Path
 
 import pytest
 
+import migrator.lint.rules
 from migrator.lint.docs import expected_docs
 from migrator.lint.registry import RULE_IDS, RULES
 from migrator.lint.rule import SECTIONS, Rule, code_blocks
-from migrator.lint.rules import (
-    breaking,
-    columns,
-    constraints,
-    indexes,
-    robustness,
-    security,
-    tables,
-    transactions,
-    types,
-)
 from tests.lint.lintcases import lint_migrations
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "rules"
@@ -36,17 +28,11 @@ def _ids(rules: tuple[Rule, ...]) -> list[str]:
 def test_ids_are_unique_kebab_case_and_every_rule_module_rule_is_registered() -> None:
     assert len(RULE_IDS) == len(RULES)
     assert all(re.fullmatch(r"[a-z]+(-[a-z0-9]+)*", rule.id) for rule in RULES)
-    modules = (
-        breaking,
-        columns,
-        constraints,
-        indexes,
-        robustness,
-        security,
-        tables,
-        transactions,
-        types,
-    )
+    package = migrator.lint.rules
+    modules = [
+        importlib.import_module(f"{package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(package.__path__)
+    ]
     defined = {
         value.id for module in modules for value in vars(module).values() if isinstance(value, Rule)
     }

@@ -8,7 +8,6 @@ from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
 from migrator.sql.names import object_name, relation_name
-from migrator.sql.tree import alter_commands
 
 _TABLE_KINDS = ("OBJECT_TABLE",)
 
@@ -87,12 +86,8 @@ def drop_column(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    name, table = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(table):
-        return
-    for command in alter_commands(ctx.fields):
-        if command.get("subtype") != "AT_DropColumn":
-            continue
+    name, table = ctx.altered_table()
+    for command in ctx.commands_on_existing("AT_DropColumn"):
         column_name = command.get("name", "")
         column = table.column(column_name) if table is not None else None
         if column is not None and ctx.catalog.is_new(column):
@@ -215,10 +210,8 @@ def drop_not_null(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    name, table = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(table):
-        return
-    for command in alter_commands(ctx.fields):
+    name, table = ctx.altered_table()
+    for command in ctx.commands_on_existing():
         if command.get("subtype") == "AT_DropNotNull":
             column = table.column(command.get("name", "")) if table is not None else None
             if column is not None and ctx.catalog.is_new(column):

@@ -9,7 +9,7 @@ from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
 from migrator.sql.catalog import Column
 from migrator.sql.names import QualifiedName, TypeRef, type_ref
-from migrator.sql.tree import alter_commands, column_constraints, function_name, volatility, walk
+from migrator.sql.tree import column_constraints, function_name, volatility, walk
 
 SERIAL_TYPES = ("serial", "bigserial", "smallserial")
 
@@ -41,12 +41,8 @@ def add_column_required(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    name, table = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(table):
-        return
-    for command in alter_commands(ctx.fields):
-        if command.get("subtype") != "AT_AddColumn":
-            continue
+    name, _ = ctx.altered_table()
+    for command in ctx.commands_on_existing("AT_AddColumn"):
         column_def = (command.get("def") or {}).get("ColumnDef", {})
         kinds = {c.get("contype") for c in column_constraints(column_def)}
         if "CONSTR_NOTNULL" not in kinds and "CONSTR_PRIMARY" not in kinds:
@@ -95,12 +91,8 @@ def add_column_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     Non-volatile defaults are catalog-only from PostgreSQL 11 (`atthasmissing`);
     before 11 every default rewrites.
     """
-    name, table = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(table):
-        return
-    for command in alter_commands(ctx.fields):
-        if command.get("subtype") != "AT_AddColumn":
-            continue
+    name, _ = ctx.altered_table()
+    for command in ctx.commands_on_existing("AT_AddColumn"):
         column_def = (command.get("def") or {}).get("ColumnDef", {})
         reason = _rewrite_reason(ctx, column_def)
         if reason:
@@ -211,12 +203,8 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    name, table = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(table):
-        return
-    for command in alter_commands(ctx.fields):
-        if command.get("subtype") != "AT_AlterColumnType":
-            continue
+    name, table = ctx.altered_table()
+    for command in ctx.commands_on_existing("AT_AlterColumnType"):
         column_name = command.get("name", "")
         column_def = (command.get("def") or {}).get("ColumnDef", {})
         new_type = type_ref(column_def.get("typeName"))

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
-from migrator.sql.tree import alter_commands, column_constraints
+from migrator.sql.tree import column_constraints
 
 
 @rule("constraint-not-valid", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
@@ -42,10 +42,8 @@ def constraint_not_valid(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    name, table = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(table):
-        return
-    for command in alter_commands(ctx.fields):
+    name, _ = ctx.altered_table()
+    for command in ctx.commands_on_existing():
         subtype = command.get("subtype")
         definition = command.get("def") or {}
         if subtype == "AT_AddConstraint":
@@ -101,12 +99,8 @@ def unique_without_index(ctx: StatementContext) -> Iterator[Hit]:
     All. `PRIMARY KEY USING INDEX` also needs the columns to be NOT NULL (see
     set-not-null for the safe way).
     """
-    name, table = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(table):
-        return
-    for command in alter_commands(ctx.fields):
-        if command.get("subtype") != "AT_AddConstraint":
-            continue
+    name, _ = ctx.altered_table()
+    for command in ctx.commands_on_existing("AT_AddConstraint"):
         constraint = (command.get("def") or {}).get("Constraint", {})
         kind = {"CONSTR_UNIQUE": "UNIQUE", "CONSTR_PRIMARY": "PRIMARY KEY"}.get(
             constraint.get("contype", "")
@@ -156,12 +150,8 @@ def set_not_null(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     The CHECK-backed shortcut needs 12+. `NOT NULL ... NOT VALID` needs 18+.
     """
-    name, table = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(table):
-        return
-    for command in alter_commands(ctx.fields):
-        if command.get("subtype") != "AT_SetNotNull":
-            continue
+    name, table = ctx.altered_table()
+    for command in ctx.commands_on_existing("AT_SetNotNull"):
         column_name = command.get("name", "")
         column = table.column(column_name) if table is not None else None
         if column is not None and column.not_null:
