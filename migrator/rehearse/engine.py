@@ -68,12 +68,8 @@ class RehearsalOptions:
     bin_dir: Path | None = None
 
 
-def _exclusions(settings: Settings) -> Exclusions:
-    return Exclusions.for_ledger(settings.ledger_schema, settings.ledger_table)
-
-
 async def _read(connection: Any, settings: Settings) -> Any:
-    return await read_schema(connection, exclusions=_exclusions(settings), include_roles=True)
+    return await read_schema(connection, exclusions=Exclusions.of(settings), include_roles=True)
 
 
 async def _apply(
@@ -119,7 +115,7 @@ async def _apply_sampled(
 async def _seed(connection: Any, settings: Settings, rows: int) -> list[str]:
     if rows <= 0:
         return []
-    excluded = await excluded_relations(connection, _exclusions(settings))
+    excluded = await excluded_relations(connection, Exclusions.of(settings))
     result = await seed_empty_tables(connection, rows, excluded)
     return [f"{table}: not seeded ({why})" for table, why in result.skipped]
 
@@ -147,7 +143,7 @@ async def rehearse_migration(
         notes=notes,
     )
     before = await _read(connection, settings)
-    ledger_oids = set(await excluded_relations(connection, _exclusions(settings)))
+    ledger_oids = set(await excluded_relations(connection, Exclusions.of(settings)))
     relations = {
         oid: relation
         for oid, relation in (await snapshot_relations(connection)).items()

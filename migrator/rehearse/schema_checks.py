@@ -19,10 +19,6 @@ from migrator.schema.verify import compare_with_file
 from migrator.source.model import MigrationSet
 
 
-def _exclusions(settings: Settings) -> Exclusions:
-    return Exclusions.for_ledger(settings.ledger_schema, settings.ledger_table)
-
-
 async def _applied_versions(dsn: str | None, settings: Settings) -> list[int]:
     connection = await connect(dsn)
     try:
@@ -36,7 +32,7 @@ def dump_database(settings: Settings) -> str:
     """The schema file of the configured database (``--database-url``, ``DATABASE_URL``
     or libpq's ``PG*`` variables)."""
     versions = asyncio.run(_applied_versions(settings.database_url, settings))
-    return dump_schema(settings.database_url, _exclusions(settings), versions)
+    return dump_schema(settings.database_url, Exclusions.of(settings), versions)
 
 
 async def apply_all(dsn: str, migration_set: MigrationSet, settings: Settings) -> list[int]:
@@ -64,7 +60,7 @@ def dump_migrations(settings: Settings) -> str:
     async def build(admin_dsn: str) -> str:
         async with scratch_database(admin_dsn) as dsn:
             versions = await apply_all(dsn, migration_set, settings)
-            return await asyncio.to_thread(dump_schema, dsn, _exclusions(settings), versions)
+            return await asyncio.to_thread(dump_schema, dsn, Exclusions.of(settings), versions)
 
     with rehearsal_server(None) as server:
         return asyncio.run(build(server.admin_dsn))
@@ -74,7 +70,7 @@ def verify_schema_file(settings: Settings, path: Path) -> list[str]:
     """Differences between the schema the migrations build and the schema in ``path``
     (empty when they match), both read from the catalog of the embedded server."""
     migration_set = load_migrations(settings)
-    exclusions = _exclusions(settings)
+    exclusions = Exclusions.of(settings)
 
     async def compare(admin_dsn: str) -> list[str]:
         async with scratch_database(admin_dsn) as dsn:

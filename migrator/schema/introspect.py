@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from migrator.config import Settings
 from migrator.schema.model import Schema, SchemaObject, make_object
 
 _SYSTEM_SCHEMA = (
@@ -58,6 +59,11 @@ class Exclusions:
     @classmethod
     def for_ledger(cls, ledger_schema: str, ledger_table: str) -> Exclusions:
         return cls(ledger_schema, (ledger_table, f"{ledger_table}_history"))
+
+    @classmethod
+    def of(cls, settings: Settings) -> Exclusions:
+        """The ledger tables the settings name."""
+        return cls.for_ledger(settings.ledger_schema, settings.ledger_table)
 
 
 _EXCLUDED_OIDS = """
