@@ -112,6 +112,15 @@ async def _apply_sampled(
         await watcher.close()
 
 
+async def _backfill_progress(
+    connection: Any, ledger: Ledger, version: int
+) -> dict[str, Any] | None:
+    """What the runner recorded for a batched backfill (``None`` for other migrations)."""
+    entry = (await ledger.entries(connection)).get(version)
+    progress = entry.progress if entry is not None else None
+    return progress if isinstance(progress, dict) and progress.get("backfill") else None
+
+
 async def _seed(connection: Any, settings: Settings, rows: int) -> list[str]:
     if rows <= 0:
         return []
@@ -169,6 +178,13 @@ async def rehearse_migration(
         rewrites=tuple(rewritten(relations, await snapshot_relations(connection))),
         invalid_indexes=tuple(sorted(await invalid_index_names(connection) - invalid_before)),
     )
+    progress = await _backfill_progress(connection, ledger, migration.version)
+    if progress is not None:
+        observed = replace(
+            observed,
+            backfill_batches=int(progress.get("batches") or 0),
+            backfill_rows=int(progress.get("rows_updated") or 0),
+        )
     if not migration.reversible:
         return replace(observed, status=REHEARSED, notes=(*notes, "up-only: irreversible"))
     down_duration, error = await _apply(connection, migration, "down", settings, ledger)

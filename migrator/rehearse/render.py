@@ -100,6 +100,11 @@ def render_text(report: RehearsalReport) -> str:
             lines.append(f"  rewrote {table} (every row copied under its lock)")
         for index in migration.invalid_indexes:
             lines.append(f"  left INVALID index {index}")
+        if migration.backfill_batches is not None:
+            lines.append(
+                f"  backfill: {migration.backfill_batches} batch(es), "
+                f"{migration.backfill_rows} row(s) updated"
+            )
         for line in migration.round_trip_diff:
             lines.append(f"  schema after down differs: {line}")
         if migration.error:
@@ -136,6 +141,9 @@ def _migration_json(migration: MigrationRehearsal) -> dict[str, Any]:
         ],
         "rewrites": list(migration.rewrites),
         "invalid_indexes": list(migration.invalid_indexes),
+        "backfill": None
+        if migration.backfill_batches is None
+        else {"batches": migration.backfill_batches, "rows_updated": migration.backfill_rows},
         "error": migration.error,
         "notes": list(migration.notes),
     }

@@ -37,6 +37,9 @@ class MigrationRehearsal:
     locks: tuple[LockTaken, ...] = ()
     rewrites: tuple[str, ...] = ()
     invalid_indexes: tuple[str, ...] = ()
+    #: for a ``-- migrate:backfill`` migration: batches run and rows updated
+    backfill_batches: int | None = None
+    backfill_rows: int | None = None
     error: str | None = None
     notes: tuple[str, ...] = ()
 

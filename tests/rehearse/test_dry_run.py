@@ -358,3 +358,24 @@ def test_missing_server_binaries_and_bad_files_are_one_line_errors(
     bad = run_cli("--dir", str(migrations_dir), "dry-run", "--no-lint", cwd=migrations_dir)
     assert bad.code == 2
     assert "002_orphan.down.sql" in bad.stderr
+
+
+def test_backfill_batches_are_reported(migrations_dir: Path, pg_server: EphemeralServer) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "002_add.up.sql": "ALTER TABLE accounts ADD COLUMN balance2 bigint;",
+            "002_add.down.sql": "ALTER TABLE accounts DROP COLUMN balance2;",
+            "003_fill.up.sql": "-- migrate:phase backfill\n"
+            "-- migrate:backfill table=public.accounts key=id batch-size=100\n"
+            "UPDATE public.accounts SET balance2 = balance\n"
+            "WHERE id BETWEEN $1 AND $2 AND balance2 IS DISTINCT FROM balance;\n",
+            "003_fill.down.sql": "SELECT 1;",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, "--seed-rows", "250", server=pg_server)
+    assert code == 0, report
+    fill = _by_version(report)[3]
+    assert fill["backfill"] == {"batches": 3, "rows_updated": 250}
+    assert _by_version(report)[2]["backfill"] is None
