@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -29,25 +28,27 @@ import psycopg
 import pytest
 
 from migrator.db.ledger import Ledger
-from migrator.ephemeral import EphemeralServer
-from migrator.schema.model import Schema
-from migrator.source.discovery import load_file
 from tests.helpers import Result
 from tests.reliability import kill_corpus as kc
 from tests.reliability.control import GATE_FUNCTION, LEDGER_GATE_KEY, Control, wait_for
 from tests.reliability.database_state import (
-    ScratchDatabases,
     assert_same_schema,
     index_validity,
     ledger_state,
     schema_of,
-    scratch_databases,
     with_index_valid,
 )
 from tests.reliability.processes import PATIENT, MigrateProcess, run_in_process
+from tests.reliability.reference import (
+    References,
+    Row,
+    SchemaAt,
+    applied,
+    check_at_head,
+    partial,
+)
 
 Orphan = Literal["terminate", "finish"]
-Row = tuple[int, str, int, str]
 
 
 # -- where a run is held --------------------------------------------------------------
@@ -165,24 +166,6 @@ class InLockQueue:
 
 
 # -- what must hold afterwards ---------------------------------------------------------
-
-
-def applied(*versions: int) -> tuple[Row, ...]:
-    return tuple((v, "applied", kc.STATEMENTS[v], "up") for v in versions)
-
-
-def partial(version: int, done: int, direction: str = "up") -> Row:
-    return (version, "partial", done, direction)
-
-
-@dataclass(frozen=True)
-class SchemaAt:
-    """Migrations up to ``through`` applied, plus the first ``statements`` statements
-    of the up file of ``version`` (a no-transaction migration part-way)."""
-
-    through: int
-    version: int | None = None
-    statements: int = 0
 
 
 @dataclass(frozen=True)
@@ -463,40 +446,6 @@ POINTS = _points()
 # -- the run ---------------------------------------------------------------------------
 
 
-class References:
-    """Schemas of uninterrupted runs: migrations up to V, plus the first statements of
-    the next no-transaction file run by hand (built once per state, then cached)."""
-
-    def __init__(self, databases: ScratchDatabases, directory: Path) -> None:
-        self.databases = databases
-        self.directory = directory
-        self._cache: dict[SchemaAt, Schema] = {}
-
-    def schema(self, at: SchemaAt) -> Schema:
-        if at not in self._cache:
-            url = self.databases.create()
-            if at.through:
-                result = run_in_process(self.directory, url, "up", "--to", str(at.through))
-                assert result.code == 0, result.output
-            if at.version is not None:
-                (path,) = self.directory.glob(f"{at.version:03d}_*.up.sql")
-                statements = load_file(path).statements[: at.statements]
-                with psycopg.connect(url, autocommit=True) as conn:
-                    for statement in statements:
-                        conn.execute(statement.text)  # type: ignore[arg-type]
-            self._cache[at] = schema_of(url)
-        return self._cache[at]
-
-
-@pytest.fixture(scope="module")
-def references(
-    pg_server: EphemeralServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[References]:
-    directory = kc.write_corpus(tmp_path_factory.mktemp("reference") / "migrations")
-    for databases in scratch_databases(pg_server):
-        yield References(databases, directory)
-
-
 def kill(point: KillPoint, directory: Path, database_url: str, workdir: Path) -> Result:
     """Start the command, hold it at the point, SIGKILL it, let the orphaned statement
     end as the point says, and take every test hook away again."""
@@ -567,20 +516,6 @@ def recover(recovery: tuple[Recovery, ...], directory: Path, database_url: str) 
         if step.code:
             assert len(last.stderr.strip().splitlines()) >= 1
             assert last.stderr.strip().splitlines()[-1].startswith("error: ")
-
-
-def check_at_head(directory: Path, database_url: str, references: References) -> None:
-    state = ledger_state(database_url)
-    assert state.rows == applied(*range(1, kc.HEAD + 1))
-    for version in range(1, kc.HEAD + 1):
-        net = state.history.count((version, "up")) - state.history.count((version, "down"))
-        assert net in (0, 1), state.history
-    assert all(valid for valid in index_validity(database_url).values())
-    assert_same_schema(
-        schema_of(database_url), references.schema(SchemaAt(kc.HEAD)), "schema at head"
-    )
-    verify = run_in_process(directory, database_url, "verify")
-    assert verify.code == 0, verify.output
 
 
 def run_kill_point(
