@@ -368,14 +368,14 @@ def test_backfill_batches_are_reported(migrations_dir: Path, pg_server: Ephemera
             "002_add.up.sql": "ALTER TABLE accounts ADD COLUMN balance2 bigint;",
             "002_add.down.sql": "ALTER TABLE accounts DROP COLUMN balance2;",
             "003_fill.up.sql": "-- migrate:phase backfill\n"
-            "-- migrate:backfill table=public.accounts key=id batch-size=100\n"
+            "-- migrate:backfill table=public.accounts key=id batch-size=4\n"
             "UPDATE public.accounts SET balance2 = balance\n"
             "WHERE id BETWEEN $1 AND $2 AND balance2 IS DISTINCT FROM balance;\n",
             "003_fill.down.sql": "SELECT 1;",
         },
     )
-    code, report, _ = _dry_run(migrations_dir, "--seed-rows", "250", server=pg_server)
+    code, report, _ = _dry_run(migrations_dir, "--seed-rows", "9", server=pg_server)
     assert code == 0, report
     fill = _by_version(report)[3]
-    assert fill["backfill"] == {"batches": 3, "rows_updated": 250}
+    assert fill["backfill"] == {"batches": 3, "rows_updated": 9}
     assert _by_version(report)[2]["backfill"] is None
