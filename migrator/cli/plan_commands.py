@@ -7,10 +7,6 @@ from pathlib import Path
 import click
 
 from migrator.cli.context import AppContext
-from migrator.durations import parse_duration_ms
-from migrator.plan.planner import plan_file, write_plan
-from migrator.plan.recipes.target import PlanOptions
-from migrator.plan.summary import describe
 
 #: the lock_timeout written into planned migrations when the settings have none
 DEFAULT_PLAN_LOCK_TIMEOUT_MS = 5000
@@ -52,6 +48,11 @@ def plan_command(
     Exit codes: 0 planned, 1 a change cannot be made safe (nothing written),
     2 usage error.
     """
+    from migrator.durations import parse_duration_ms
+    from migrator.plan.planner import plan_file, write_plan
+    from migrator.plan.recipes.target import PlanOptions
+    from migrator.plan.summary import describe
+
     settings = app.settings()
     options = PlanOptions(batch_size=batch_size, pause_ms=parse_duration_ms(pause, what="--pause"))
     result = plan_file(
