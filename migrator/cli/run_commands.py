@@ -8,9 +8,9 @@ are imported inside the command functions, so ``migrate lint`` never loads them.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -23,6 +23,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    import asyncio  # here, not at the top: `migrate lint` and `--version` never need it
+
     return asyncio.run(coroutine)
 
 
@@ -240,17 +242,33 @@ def status_command(app: AppContext, output_format: str) -> None:
 
 @click.command("verify")
 @_FORMAT
-@click.pass_obj
-def verify_command(app: AppContext, output_format: str) -> None:
+@click.option(
+    "--schema", "schema_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Instead: check that the migrations, applied on the embedded PostgreSQL, build "
+    "exactly the schema in this file (a `migrate schema dump` file). No database needed.",
+)
+@click.pass_context
+def verify_command(ctx: click.Context, output_format: str, schema_file: Path | None) -> None:
     """Check the ledger against the files and the database: checksum drift, applied
     versions whose files are gone, pending versions older than the newest applied,
     failed or partial runs, INVALID indexes. Exit 1 on any problem.
+
+    With --schema FILE, check instead that the migrations build exactly the committed
+    schema (drift caught in CI); same as `migrate schema verify FILE`.
 
     \b
     Examples:
       migrate verify
       migrate verify --format json
+      migrate verify --schema schema.sql
     """
+    if schema_file is not None:
+        from migrator.cli.rehearse_commands import schema_verify_command
+
+        ctx.invoke(schema_verify_command, schema_file=schema_file)
+        return
+    app: AppContext = ctx.obj
     from migrator.runner import flows
 
     report = _run(flows.verify(app.settings()))

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from tests.helpers import run_cli
 from tests.helpers_db import write_migrations
@@ -16,8 +17,11 @@ MIGRATIONS = {
 }
 
 
+@pytest.mark.parametrize(
+    "verify", [("schema", "verify"), ("verify", "--schema")], ids=["schema-verify", "verify-schema"]
+)
 def test_dump_from_migrations_then_verify_passes_and_catches_drift(
-    migrations_dir: Path, tmp_path: Path
+    migrations_dir: Path, tmp_path: Path, verify: tuple[str, str]
 ) -> None:
     write_migrations(migrations_dir, MIGRATIONS)
     schema = tmp_path / "schema.sql"
@@ -33,7 +37,7 @@ def test_dump_from_migrations_then_verify_passes_and_catches_drift(
     )
     assert dumped.code == 0, dumped.output
     assert "CREATE TABLE public.items" in schema.read_text()
-    verified = run_cli("--dir", str(migrations_dir), "schema", "verify", str(schema), cwd=tmp_path)
+    verified = run_cli("--dir", str(migrations_dir), *verify, str(schema), cwd=tmp_path)
     assert verified.code == 0, verified.output
     assert "build exactly the schema" in verified.stdout
 
@@ -44,7 +48,7 @@ def test_dump_from_migrations_then_verify_passes_and_catches_drift(
             "002_price.down.sql": "ALTER TABLE items DROP COLUMN price;",
         },
     )
-    drifted = run_cli("--dir", str(migrations_dir), "schema", "verify", str(schema), cwd=tmp_path)
+    drifted = run_cli("--dir", str(migrations_dir), *verify, str(schema), cwd=tmp_path)
     assert drifted.code == 1
     assert "table items: column price added" in drifted.stdout
     assert "schema dump --from-migrations" in drifted.stderr
