@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import breakdown, peers
 from bench.report import factor, table
-from bench.timing import CommandFailed, median, milliseconds, run_timed, seconds
+from bench.timing import CommandFailed, Sample, median, milliseconds, run_measured, seconds
 from migrator.ephemeral import EphemeralServer
 
 DEFAULT_SIZES = (100, 1000)
@@ -225,6 +225,8 @@ class Measurement:
     """One contender at one N: samples in seconds, or why it has none."""
 
     up: list[float] = field(default_factory=list)
+    #: CPU time (user + system) of the tool's own processes, per round
+    up_cpu: list[float] = field(default_factory=list)
     status: list[float] = field(default_factory=list)
     error: str | None = None
 
@@ -242,8 +244,8 @@ class ApplyResults:
     breakdown: list[tuple[str, float]] = field(default_factory=list)
 
 
-def _run(invocation: Invocation, cwd: Path) -> float:
-    return run_timed(invocation.argv, env={**_clean_env(), **invocation.env}, cwd=cwd)
+def _run(invocation: Invocation, cwd: Path) -> Sample:
+    return run_measured(invocation.argv, env={**_clean_env(), **invocation.env}, cwd=cwd)
 
 
 def _clean_env() -> dict[str, str]:
@@ -262,7 +264,7 @@ def _count_tables(server: Server, database: str) -> int:
 
 def _measure_once(
     server: Server, contender: Contender, directory: Path, n: int, database: str, status: int
-) -> tuple[float, list[float]]:
+) -> tuple[Sample, list[Sample]]:
     """Apply from empty (timed), check the result, then time ``status`` ``status`` times."""
     server.query(f'CREATE DATABASE "{database}"')
     try:
@@ -270,7 +272,7 @@ def _measure_once(
         tables = _count_tables(server, database)
         if tables != n:
             raise CommandFailed([contender.name], 0, f"left {tables} of {n} tables")
-        status_samples = []
+        status_samples: list[Sample] = []
         if contender.status is not None:
             invocation = contender.status(server, directory, database)
             status_samples = [_run(invocation, directory.parent) for _ in range(status)]
@@ -322,9 +324,13 @@ def measure(
                         result.error = str(exc)
                         progress(f"  {contender.name} N={n}: FAILED {exc}")
                         continue
-                    result.up.append(up)
-                    result.status.extend(status)
-                    progress(f"  {contender.name} N={n} round {round_ + 1}: {seconds(up)}")
+                    result.up.append(up.wall)
+                    result.up_cpu.append(up.cpu)
+                    result.status.extend(sample.wall for sample in status)
+                    progress(
+                        f"  {contender.name} N={n} round {round_ + 1}: {seconds(up.wall)} "
+                        f"(CPU {seconds(up.cpu)})"
+                    )
     largest = max(sizes)
     parts = breakdown.measure(work / f"migrator-{largest}", repeat)
     return ApplyResults(tuple(sizes), repeat, found, missing, version, measurements, parts)
@@ -395,6 +401,27 @@ def render(results: ApplyResults) -> str:
             ]
         rows.append(row)
     lines += ["**Apply from empty to head**", "", table(header, rows), ""]
+
+    cpu_rows = []
+    for contender in results.contenders:
+        row = [contender.name]
+        for n in sizes:
+            samples = get[contender.name, n].up_cpu
+            if not samples:
+                row += ["failed", ""]
+                continue
+            versus = _paired(samples, get["migrator", n].up_cpu, _divide)
+            row += [seconds(median(samples)), factor(versus) if versus is not None else "n/a"]
+        cpu_rows.append(row)
+    cpu_header = ["tool"] + [h for n in sizes for h in (f"N={n:,}", "vs migrator")]
+    lines += [
+        "**CPU time of the tool's own processes, empty to head** (user + system; the "
+        "server's work is not in it, and it grows far less with the machine's load than "
+        "wall time)",
+        "",
+        table(cpu_header, cpu_rows),
+        "",
+    ]
 
     status_rows = []
     for contender in results.contenders:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 #: a single benchmark command never runs longer than this
@@ -21,14 +23,34 @@ class CommandFailed(Exception):
         super().__init__(f"{Path(argv[0]).name} exited {code}: {tail}")
 
 
-def run_timed(
+@dataclass(frozen=True)
+class Sample:
+    """One run of a command: wall time, and the CPU time (user + system) of the command's
+    own processes. CPU time does not grow with the machine's load the way wall time does."""
+
+    wall: float
+    cpu: float
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_measured(
     argv: Sequence[str],
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     stdin: str | None = None,
-) -> float:
-    """Run ``argv`` to completion; return its wall time in seconds. Raises CommandFailed."""
+) -> Sample:
+    """Run ``argv`` to completion; return its wall and CPU time. Raises CommandFailed.
+
+    The CPU time is the growth of this process's reaped-children usage across the run,
+    so nothing else may run as a child of this process meanwhile (the benchmarks run
+    one command at a time).
+    """
     environment = {**os.environ, **(env or {})}
+    cpu_before = _children_cpu()
     began = time.perf_counter()
     completed = subprocess.run(
         list(argv),
@@ -43,7 +65,17 @@ def run_timed(
     elapsed = time.perf_counter() - began
     if completed.returncode != 0:
         raise CommandFailed(argv, completed.returncode, completed.stdout + completed.stderr)
-    return elapsed
+    return Sample(elapsed, _children_cpu() - cpu_before)
+
+
+def run_timed(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+) -> float:
+    """Run ``argv`` to completion; return its wall time in seconds. Raises CommandFailed."""
+    return run_measured(argv, env, cwd, stdin).wall
 
 
 def median(samples: Sequence[float]) -> float:
