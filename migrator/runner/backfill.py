@@ -50,10 +50,15 @@ class BackfillProgress:
     rows_updated: int = 0
     batches: int = 0
     done: bool = False
+    #: the largest key when the backfill started: rows inserted later get their value
+    #: from the application, a default or the plan's sync trigger, so the walk ends here
+    #: instead of chasing new rows forever
+    until_key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "backfill": True,
+            "until_key": self.until_key,
             "last_key": self.last_key,
             "rows_done": self.rows_done,
             "rows_updated": self.rows_updated,
@@ -71,6 +76,7 @@ class BackfillProgress:
             rows_updated=int(data.get("rows_updated", 0)),
             batches=int(data.get("batches", 0)),
             done=bool(data.get("done", False)),
+            until_key=data.get("until_key"),
         )
 
 
@@ -213,11 +219,24 @@ async def estimate_rows(conn: asyncpg.Connection, spec: BackfillSpec) -> int:
     return int(estimate)
 
 
-def _next_batch_sql(spec: BackfillSpec, key_type: str, *, first: bool) -> str:
+def _last_key_sql(spec: BackfillSpec) -> str:
     key = quote_ident(spec.key)
-    after = "" if first else f"WHERE {key} > CAST($1::text AS {key_type}) "
     return (
-        f"WITH batch AS (SELECT {key} AS k FROM {_table_sql(spec)} {after}"
+        f"SELECT k::text FROM (SELECT {key} AS k FROM {_table_sql(spec)} "
+        f"ORDER BY {key} DESC LIMIT 1) AS last"
+    )
+
+
+def _next_batch_sql(spec: BackfillSpec, key_type: str, *, first: bool) -> str:
+    """The next batch's first and last key. Parameters (text): the last key done (not for
+    the ``first`` batch), then the last key to visit."""
+    key = quote_ident(spec.key)
+    until = f"{key} <= CAST(${1 if first else 2}::text AS {key_type})"
+    where = (
+        f"WHERE {until} " if first else f"WHERE {key} > CAST($1::text AS {key_type}) AND {until} "
+    )
+    return (
+        f"WITH batch AS (SELECT {key} AS k FROM {_table_sql(spec)} {where}"
         f"ORDER BY {key} LIMIT {int(spec.batch_size)}) "
         "SELECT (SELECT k FROM batch ORDER BY k LIMIT 1) AS lo, "
         "(SELECT k FROM batch ORDER BY k DESC LIMIT 1) AS hi, "
@@ -266,11 +285,16 @@ async def run_backfill(
     )
     most_attempts = 1
     display.start(progress, total)
+    if progress.until_key is None and not progress.done:
+        progress = replace(progress, until_key=await conn.fetchval(_last_key_sql(spec)))
+        if progress.until_key is None:  # an empty table
+            progress = replace(progress, done=True)
+            await _commit_progress(conn, store, progress)
     while not progress.done:
         if progress.last_key is None:
-            row = await conn.fetchrow(first_sql)
+            row = await conn.fetchrow(first_sql, progress.until_key)
         else:
-            row = await conn.fetchrow(next_sql, progress.last_key)
+            row = await conn.fetchrow(next_sql, progress.last_key, progress.until_key)
         if row is None or row["n"] == 0:
             progress = replace(progress, done=True)
             await _commit_progress(conn, store, progress)
@@ -282,6 +306,7 @@ async def run_backfill(
                     await conn.execute(settings)
                     status = await conn.execute(spec.statement, row["lo"], row["hi"])
                     advanced = BackfillProgress(
+                        until_key=progress.until_key,
                         last_key=row["hi_text"],
                         rows_done=progress.rows_done + int(row["n"]),
                         rows_updated=progress.rows_updated + _rows_changed(status),

@@ -5,6 +5,7 @@ shown as plain lines (or a bar on a terminal)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 from pathlib import Path
@@ -131,7 +132,9 @@ def test_a_batch_that_hits_the_lock_timeout_is_retried(database_url: str) -> Non
                 released.set()
 
             async def release() -> None:
-                await released.wait()
+                # after the first retry (or, if none comes, after a while: the test fails)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(released.wait(), 20)
                 await transaction.rollback()
 
             releaser = asyncio.create_task(release())
