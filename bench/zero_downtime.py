@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -292,7 +293,14 @@ async def _run(
     await asyncio.sleep(1.0)
     stop.set()
     await asyncio.gather(*clients)
-    parity, leftovers = ("-", []) if case is None else await _check(dsn, case, args.rows, load)
+    parity, leftovers = "-", []
+    if case is not None:
+        try:
+            parity, leftovers = await _check(dsn, case, args.rows, load)
+        except asyncpg.PostgresError as exc:
+            parity = f"cannot check: {exc}"
+    if error:
+        print(f"zero_downtime: {mode} {case.id if case else ''} failed: {error}", file=sys.stderr)
     return RunResult(
         case.id if case else "baseline", mode, load, duration, parity, leftovers, error
     )
