@@ -110,7 +110,7 @@ class FileLinter:
                 continue
             kind, fields = tree
             if not fields and state.enum_values_added:  # a new enum value may be used here
-                tree = parse_one(statement.text)
+                tree = _full_tree(statement)
                 if tree is None:
                     continue
                 kind, fields = tree
@@ -256,19 +256,31 @@ _PROBLEM_HELP = {
 }
 
 
-#: statements no rule looks inside (only their kind matters): not parsed
-_KIND_ONLY = {"select": "SelectStmt", "insert": "InsertStmt", "comment": "CommentStmt"}
+#: statements no rule looks inside (only their kind matters): their trees are not
+#: decoded (parsing or decoding their often large trees would be wasted)
+_KIND_ONLY = frozenset({"SelectStmt", "InsertStmt", "CommentStmt"})
+_KIND_ONLY_WORDS = {"select": "SelectStmt", "insert": "InsertStmt", "comment": "CommentStmt"}
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
 
 
 def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     """The statement's ``(kind, fields)``; ``(kind, {})`` for kinds no rule inspects
-    (INSERT, SELECT, COMMENT: parsing their often large trees would be wasted)."""
-    word = _FIRST_WORD.match(statement.text)
-    kind = _KIND_ONLY.get(word.group(0).lower()) if word else None
+    (INSERT, SELECT, COMMENT). A view's query is left out."""
+    tree = statement.tree
+    if tree is not None:
+        return tree.kind, {} if tree.kind in _KIND_ONLY else tree.fields(view_query=False)
+    word = _FIRST_WORD.match(statement.text)  # a statement of a file with syntax errors
+    kind = _KIND_ONLY_WORDS.get(word.group(0).lower()) if word else None
     if kind is not None:
         return kind, {}
     return parse_one(statement.text, view_query=False)
+
+
+def _full_tree(statement: Statement) -> tuple[str, dict[str, object]] | None:
+    """The statement's ``(kind, fields)`` with nothing left out."""
+    if statement.tree is not None:
+        return statement.tree.kind, statement.tree.fields()
+    return parse_one(statement.text)
 
 
 def _as_parsed(

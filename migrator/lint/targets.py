@@ -169,9 +169,12 @@ def replay(migration_file: MigrationFile, catalog: Catalog, unit: str) -> None:
     for statement in migration_file.statements:
         if not _may_change_schema(statement.text):
             continue
-        tree = parse_one(statement.text, view_query=False)
-        if tree is not None:
-            catalog.apply(*tree)
+        if statement.tree is not None:
+            catalog.apply(statement.tree.kind, statement.tree.fields(view_query=False))
+        else:
+            tree = parse_one(statement.text, view_query=False)
+            if tree is not None:
+                catalog.apply(*tree)
         if not transactional:
             catalog.begin_transaction()
 

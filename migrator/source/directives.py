@@ -10,14 +10,14 @@ never be ignored silently.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-
-from pglast import parser as pg_parser
 
 from migrator.durations import parse_duration_ms
 from migrator.errors import UsageError
 from migrator.source.model import PHASES, Directives, FileProblem, LintIgnore
-from migrator.sql.split import LineIndex
+from migrator.sql.parse import skip_comments
+from migrator.sql.split import LineIndex, SplitResult, StatementTokens
 
 HEADER_DIRECTIVES = ("no-transaction", "lock-timeout", "statement-timeout", "phase", "backfill")
 ANYWHERE_DIRECTIVES = ("lint-ignore", "lint-ignore-file")
@@ -42,22 +42,42 @@ class RawDirective:
     column: int
 
 
-def find_directives(text: str) -> list[RawDirective]:
-    """Every ``-- migrate:`` comment that is really a comment (not inside a string)."""
+def find_directives(
+    text: str, split: Callable[[], SplitResult]
+) -> tuple[list[RawDirective], int | None]:
+    """Every ``-- migrate:`` comment that is really a comment (not inside a string), and
+    the offset of the first statement (``None``: the text holds none).
+
+    ``split`` is asked for the statements only when a directive stands after the
+    header (the comments before the first statement): reading the directives of a
+    usual file parses no SQL.
+    """
     matches = list(_DIRECTIVE.finditer(text))
     if not matches:
-        return []
-    try:
-        comments: set[int] | None = {
-            token.start for token in pg_parser.scan(text) if token.name == "SQL_COMMENT"
-        }
-    except pg_parser.ParseError:
-        comments = None  # unterminated string or comment: trust the line shape
+        return [], None
+    header: list[int] = []
+    header_end = skip_comments(text, 0, len(text), semicolons=True, line_comments=header)
+    if header_end < len(text) and matches[-1].start() < header_end:
+        first: int | None = header_end
+        comments = set(header)
+
+        def is_comment(offset: int) -> bool:
+            return offset in comments
+
+    else:
+        statements = split().statements
+        first = statements[0].start if statements else None
+        tokens = StatementTokens(text, [(s.start, s.end) for s in statements])
+
+        def is_comment(offset: int) -> bool:
+            # an unscannable statement (unterminated string): trust the line's shape
+            return tokens.token_at(offset) in ("SQL_COMMENT", None)
+
     index = LineIndex(text)
     found = []
     for match in matches:
         offset = match.start()
-        if comments is not None and offset not in comments:
+        if not is_comment(offset):
             continue
         position = index.position(offset)
         found.append(
@@ -65,7 +85,7 @@ def find_directives(text: str) -> list[RawDirective]:
                 match.group(1), match.group(2).strip(), offset, position.line, position.column
             )
         )
-    return found
+    return found, first
 
 
 def _split_reason(argument: str) -> tuple[str, str | None]:
@@ -76,14 +96,16 @@ def _split_reason(argument: str) -> tuple[str, str | None]:
 
 
 def parse_directives(
-    text: str, first_statement_offset: int | None
+    text: str, split: Callable[[], SplitResult]
 ) -> tuple[Directives, list[FileProblem]]:
-    """Read the directives of a file; the header ends at ``first_statement_offset``."""
+    """Read the directives of a file; the header ends at its first statement
+    (``split()`` gives the statements; it is called only when needed)."""
     directives = Directives()
     problems: list[FileProblem] = []
     ignores: list[LintIgnore] = []
     seen: set[str] = set()
-    for raw in find_directives(text):
+    found, first_statement_offset = find_directives(text, split)
+    for raw in found:
 
         def problem(
             code: str, message: str, hint: str | None = None, raw: RawDirective = raw

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Literal
 
 from migrator.errors import SourceError
-from migrator.source.directives import parse_directives
 from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
 from migrator.sql import classify
-from migrator.sql.split import split_statements
+from migrator.sql.split import SplitResult
 
 #: ``<version>_<name>.up.sql`` / ``.down.sql`` (golang-migrate's layout too) or
 #: ``<version>_<name>.sql`` (up-only).
@@ -28,7 +27,8 @@ _COPY = re.compile(r"^\s*copy\b", re.IGNORECASE)
 def load_file(
     path: Path, direction: Literal["up", "down"] = "up", data: bytes | None = None
 ) -> MigrationFile:
-    """Parse one migration file. Problems inside it are recorded, never raised.
+    """Read one migration file. Problems inside it are recorded (when first asked for:
+    see :class:`MigrationFile`), never raised.
 
     Raises :class:`SourceError` only when the file cannot be read or decoded.
     """
@@ -42,9 +42,12 @@ def load_file(
         ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    split = split_statements(text)
-    first = split.statements[0].start if split.statements else None
-    directives, problems = parse_directives(text, first)
+    return MigrationFile(path, direction, text, hashlib.sha256(data).hexdigest())
+
+
+def split_problems(split: SplitResult) -> list[FileProblem]:
+    """Syntax errors, psql meta-commands and ``COPY ... FROM stdin`` of a split file."""
+    problems = []
     meta_lines = {line for line, _ in split.meta_commands}
     for error in split.syntax_errors:
         if error.line not in meta_lines:  # the meta-command problem says it better
@@ -69,15 +72,7 @@ def load_file(
                     "use INSERT statements, or load the data outside migrations",
                 )
             )
-    return MigrationFile(
-        path=path,
-        direction=direction,
-        text=text,
-        checksum=hashlib.sha256(data).hexdigest(),
-        directives=directives,
-        statements=split.statements,
-        problems=tuple(sorted(problems, key=lambda p: (p.line, p.column))),
-    )
+    return problems
 
 
 def _read(path: Path) -> bytes:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from migrator.sql.split import Statement
+from migrator.sql.split import SplitResult, Statement, split_statements
 
 Phase = Literal["expand", "backfill", "contract"]
 PHASES: tuple[Phase, ...] = ("expand", "backfill", "contract")
@@ -57,15 +58,47 @@ class FileProblem:
 
 @dataclass(frozen=True)
 class MigrationFile:
-    """One ``.sql`` file: its bytes' checksum, directives and statements."""
+    """One ``.sql`` file: its bytes' checksum, directives and statements.
+
+    Directives, statements and problems are read from ``text`` when first asked for,
+    so commands that need only names and checksums (``status``, ``verify``) parse no
+    SQL, and reading the directives parses none unless one stands after the first
+    statement.
+    """
 
     path: Path
     direction: Literal["up", "down"]
     text: str
     checksum: str
-    directives: Directives
-    statements: tuple[Statement, ...]
-    problems: tuple[FileProblem, ...] = ()
+
+    @cached_property
+    def split(self) -> SplitResult:
+        """The statements, syntax errors and psql meta-commands of the text."""
+        return split_statements(self.text)
+
+    @property
+    def statements(self) -> tuple[Statement, ...]:
+        return self.split.statements
+
+    @property
+    def directives(self) -> Directives:
+        return self._directives_read[0]
+
+    @cached_property
+    def problems(self) -> tuple[FileProblem, ...]:
+        """Everything wrong inside the file, in line order (the runner refuses a file
+        that has any; the linter reports them)."""
+        from migrator.source.discovery import split_problems  # it imports this module
+
+        problems = [*self._directives_read[1], *split_problems(self.split)]
+        return tuple(sorted(problems, key=lambda p: (p.line, p.column)))
+
+    @cached_property
+    def _directives_read(self) -> tuple[Directives, tuple[FileProblem, ...]]:
+        from migrator.source.directives import parse_directives  # it imports this module
+
+        directives, problems = parse_directives(self.text, lambda: self.split)
+        return directives, tuple(problems)
 
     @property
     def transactional(self) -> bool:

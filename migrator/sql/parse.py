@@ -5,10 +5,15 @@ libpg_query for its JSON output and loading it with :func:`json.loads`. Everythi
 the lint and catalog layers therefore works on the JSON form: each statement is a
 ``(kind, fields)`` pair such as ``("IndexStmt", {"idxname": ..., "relation": ...})``.
 
+A file is parsed once (:func:`parse_statements`): the one JSON document gives every
+statement's bounds and tree. Decoding JSON costs ten times what parsing does, so each
+statement's tree stays encoded until asked for (:class:`StatementTree`); statements
+nobody looks inside are never decoded.
+
 libpg_query reports byte offsets into the UTF-8 encoding of the text; pglast's own
 conversion to character offsets costs time proportional to the text for every
 statement (quadratic on a large non-ASCII file), so :class:`CharOffsets` does it in one
-pass instead.
+pass instead, and only for non-ASCII text.
 """
 
 from __future__ import annotations
@@ -19,14 +24,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pglast import parser as pg_parser
+from migrator.sql.libpg import pg_parser
 
 #: a JSON parse-tree node's fields
 Node = dict[str, Any]
 
-#: whitespace and comments before a statement's first token (nested ``/* */`` are handled
-#: by :func:`skip_comments`)
+#: what may stand before a statement's first token, besides comments (handled by
+#: :func:`skip_comments`)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_SPACE = re.compile(r"\s+")
+_SPACE_OR_SEMICOLON = re.compile(r"[\s;]+")
+#: the same with ``--`` comments, for when their offsets are not wanted
 _SPACE_OR_LINE_COMMENT = re.compile(r"(?:\s+|--[^\n]*)+")
+_SPACE_SEMICOLON_OR_LINE_COMMENT = re.compile(r"(?:[\s;]+|--[^\n]*)+")
 
 
 @dataclass(frozen=True)
@@ -48,33 +58,52 @@ class CharOffsets:
     """Maps byte offsets of ``text.encode()`` to character offsets, in one pass."""
 
     def __init__(self, text: str) -> None:
-        self._ascii = text.isascii()
+        self.ascii = text.isascii()
         #: byte offset of each multi-byte character, and the extra bytes before it
         self._byte_starts: list[int] = []
         self._extra_before: list[int] = [0]
-        if not self._ascii:
+        if not self.ascii:
             extra = 0
-            for char_index, char in enumerate(text):
-                if ord(char) > 127:
-                    self._byte_starts.append(char_index + extra)
-                    extra += len(char.encode("utf-8")) - 1
-                    self._extra_before.append(extra)
+            for match in _NON_ASCII.finditer(text):
+                self._byte_starts.append(match.start() + extra)
+                code = ord(match.group())
+                extra += 1 if code < 0x800 else 2 if code < 0x10000 else 3
+                self._extra_before.append(extra)
 
     def char(self, byte_offset: int) -> int:
         """The character offset of ``byte_offset``."""
-        if self._ascii:
+        if self.ascii:
             return byte_offset
         at = bisect.bisect_left(self._byte_starts, byte_offset)
         return byte_offset - self._extra_before[at]
 
 
-def skip_comments(text: str, start: int, end: int) -> int:
-    """The offset of the first token at or after ``start`` (before ``end``)."""
+def skip_comments(
+    text: str,
+    start: int,
+    end: int,
+    *,
+    semicolons: bool = False,
+    line_comments: list[int] | None = None,
+) -> int:
+    """The offset of the first token at or after ``start`` (before ``end``): whitespace
+    and comments skipped (and semicolons, with ``semicolons``). The offset of each
+    ``--`` comment skipped is appended to ``line_comments`` when given."""
+    if line_comments is None:
+        space = _SPACE_SEMICOLON_OR_LINE_COMMENT if semicolons else _SPACE_OR_LINE_COMMENT
+    else:
+        space = _SPACE_OR_SEMICOLON if semicolons else _SPACE
     position = start
     while position < end:
-        match = _SPACE_OR_LINE_COMMENT.match(text, position, end)
+        match = space.match(text, position, end)
         if match:
             position = match.end()
+            continue
+        if text.startswith("--", position):
+            if line_comments is not None:
+                line_comments.append(position)
+            newline = text.find("\n", position, end)
+            position = end if newline < 0 else newline
             continue
         if text.startswith("/*", position):
             depth, position = 1, position + 2
@@ -90,85 +119,154 @@ def skip_comments(text: str, start: int, end: int) -> int:
     return min(position, end)
 
 
-def parse_text(text: str) -> list[ParsedStatement] | None:
-    """Every statement of ``text`` with its tree; ``None`` when the text does not parse."""
-    try:
-        tree = json.loads(pg_parser.parse_sql_json(text))
-    except pg_parser.ParseError:
-        return None
-    offsets = CharOffsets(text)
-    encoded_length = len(text) if text.isascii() else len(text.encode("utf-8"))
-    statements = []
-    for raw in tree.get("stmts") or ():
-        byte_start = raw.get("stmt_location", 0)
-        length = raw.get("stmt_len", 0) or encoded_length - byte_start
-        start = offsets.char(byte_start)
-        end = offsets.char(byte_start + length)
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        start = skip_comments(text, start, end)
-        ((kind, fields),) = raw["stmt"].items()
-        statements.append(ParsedStatement(kind, fields, start, end))
-    return statements
+class StatementTree:
+    """One statement's parse tree, kept as pglast's JSON until someone asks for it.
+
+    A file is parsed once (:func:`parse_statements`); decoding the JSON is most of the
+    cost, so each statement's tree is decoded on demand, and statements nobody looks
+    inside (``INSERT``, ``SELECT``, a view's query) are never decoded at all.
+    """
+
+    __slots__ = ("_encoded", "_end", "_fields", "_offset", "kind")
+
+    def __init__(
+        self,
+        kind: str,
+        encoded: str = "",
+        offset: int = 0,
+        end: int = 0,
+        fields: Node | None = None,
+    ) -> None:
+        self.kind = kind
+        #: the JSON of the whole text; this statement's fields start at ``offset``
+        self._encoded = encoded
+        self._offset = offset
+        self._end = end
+        self._fields = fields
+
+    def fields(self, *, view_query: bool = True) -> Node:
+        """The statement's fields (``{"idxname": ..., "relation": ...}``). With
+        ``view_query=False`` a ``CREATE VIEW``'s query is left out (``{}``)."""
+        if self._fields is not None:
+            return self._fields
+        if not view_query and self.kind == "ViewStmt":
+            header = _view_fields(self._encoded, self._offset, self._end)
+            if header is not None:
+                return header
+        fields: Node = _DECODER.raw_decode(self._encoded, self._offset)[0]
+        return fields
 
 
-_VIEW_PREFIX = re.compile(r'\{"version":\d+,"stmts":\[\{"stmt":\{"ViewStmt":\{"view":')
-_DECODER = json.JSONDecoder()
+#: the start of each statement in pglast's JSON: ``{"stmt":{"<Kind>":`` (a JSON string
+#: holds ``\"``, never a bare ``"``, so this never matches inside one; only ``RawStmt``
+#: has a field named ``stmt``)
+_RAW_STATEMENT = re.compile(r'\{"stmt":\{"(\w+)":')
+#: the end of a ``RawStmt``: its byte location and length (each left out when 0)
+_RAW_TAIL = re.compile(r'(?:,"stmt_location":(\d+))?(?:,"stmt_len":(\d+))?\}(?:,|\]\})\Z')
+#: longer than any ``RawStmt`` tail (two keys, two 10-digit numbers, 3 closing characters)
+_TAIL_WINDOW = 64
 
 
-def _view_header(encoded: str) -> tuple[str, Node] | None:
-    """A ``ViewStmt`` without its (often huge) query: only ``view`` and ``replace`` are
-    decoded. ``None`` when the JSON does not have the expected shape."""
-    match = _VIEW_PREFIX.match(encoded)
-    if match is None:
-        return None
-    try:
-        view, _ = _DECODER.raw_decode(encoded, match.end())
-    except ValueError:
-        return None
-    fields: Node = {"view": view, "query": {}}
-    if '"replace":true' in encoded[-200:]:
-        fields["replace"] = True
-    return "ViewStmt", fields
+def parse_statements(text: str) -> list[tuple[int, int, StatementTree]] | None:
+    """``(start, end, tree)`` of every statement of ``text``, from one parse; ``None``
+    when the text does not parse.
 
-
-def parse_one(text: str, *, view_query: bool = True) -> tuple[str, Node] | None:
-    """``(kind, fields)`` of the single statement ``text``; ``None`` if it does not parse
-    or holds no statement. With ``view_query=False`` a ``CREATE VIEW``'s query is left
-    out (``fields["query"] == {}``): decoding it is most of the cost of a view."""
+    ``start`` is the statement's first token (leading comments skipped); ``end`` is
+    exclusive and excludes the terminating semicolon and trailing whitespace (what
+    ``pglast.parser.split`` returns, with leading comments skipped), computed in time
+    linear in the text. Trees are decoded on demand (:meth:`StatementTree.fields`).
+    """
     try:
         encoded = pg_parser.parse_sql_json(text)
     except pg_parser.ParseError:
         return None
-    if not view_query and encoded.startswith('{"version":') and '"ViewStmt"' in encoded[:60]:
-        header = _view_header(encoded)
-        if header is not None:
-            return header
-    tree = json.loads(encoded)
-    statements = tree.get("stmts") or ()
-    if not statements:
+    located = _locate(encoded)
+    if located is None:  # not the JSON shape this module knows: decode it all
+        tree = json.loads(encoded)
+        located = []
+        for raw in tree.get("stmts") or ():
+            ((kind, fields),) = raw["stmt"].items()
+            location = (raw.get("stmt_location", 0), raw.get("stmt_len", 0))
+            located.append((location, StatementTree(kind, fields=fields)))
+    offsets = CharOffsets(text)
+    encoded_length = len(text) if offsets.ascii else len(text.encode("utf-8"))
+    statements = []
+    for (byte_start, length), statement_tree in located:
+        start = offsets.char(byte_start)
+        end = offsets.char(byte_start + (length or encoded_length - byte_start))
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        statements.append((skip_comments(text, start, end), end, statement_tree))
+    return statements
+
+
+def _locate(encoded: str) -> list[tuple[tuple[int, int], StatementTree]] | None:
+    """Each statement's ``(byte location, byte length)`` and still-encoded tree, found
+    without decoding the JSON; ``None`` if the JSON does not have the expected shape."""
+    starts = list(_RAW_STATEMENT.finditer(encoded))
+    located = []
+    for number, match in enumerate(starts):
+        end = starts[number + 1].start() if number + 1 < len(starts) else len(encoded)
+        tail = _RAW_TAIL.search(encoded, max(match.end(), end - _TAIL_WINDOW), end)
+        if tail is None:
+            return None
+        location, length = int(tail.group(1) or 0), int(tail.group(2) or 0)
+        located.append(
+            ((location, length), StatementTree(match.group(1), encoded, match.end(), end))
+        )
+    return located
+
+
+def parse_text(text: str) -> list[ParsedStatement] | None:
+    """Every statement of ``text`` with its tree; ``None`` when the text does not parse."""
+    statements = parse_statements(text)
+    if statements is None:
         return None
-    ((kind, fields),) = statements[0]["stmt"].items()
-    return kind, fields
+    return [
+        ParsedStatement(tree.kind, tree.fields(), start, end) for start, end, tree in statements
+    ]
 
 
-def statement_bounds(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` character offsets of each statement: first token to last token
-    before the semicolon (what ``pglast.parser.split(..., only_slices=True)`` returns,
-    with leading comments skipped), in time linear in the text.
+_DECODER = json.JSONDecoder()
+_VIEW_START = '{"view":'
 
-    pglast's ``only_slices`` converts every byte offset by walking the text from the
-    start, which is quadratic on non-ASCII text; here each statement's text is found
-    after the previous one instead. Raises ``pglast.parser.ParseError`` when the text
-    does not parse.
+
+def _view_fields(encoded: str, offset: int, end: int) -> Node | None:
+    """A ``ViewStmt``'s fields without its (often huge) query: only ``view`` and
+    ``replace`` are decoded. ``None`` when the JSON does not have the expected shape.
+
+    ``replace`` is the only field named so that a view's query cannot hold (no node of a
+    ``SELECT`` has one), so finding ``"replace":true`` in the statement's JSON is exact.
     """
-    bounds = []
-    position = 0
-    for piece in pg_parser.split(text, with_parser=True):
-        start = text.find(piece, position)
-        if start < 0:  # cannot happen: pieces are substrings, in order
-            raise pg_parser.ParseError("statement not found in text", position)
-        end = start + len(piece)
-        bounds.append((skip_comments(text, start, end), end))
-        position = end
-    return bounds
+    if not encoded.startswith(_VIEW_START, offset):
+        return None
+    try:
+        view, _ = _DECODER.raw_decode(encoded, offset + len(_VIEW_START))
+    except ValueError:
+        return None
+    fields: Node = {"view": view, "query": {}}
+    if encoded.find('"replace":true', offset, end) != -1:
+        fields["replace"] = True
+    return fields
+
+
+def parse_one(text: str, *, view_query: bool = True) -> tuple[str, Node] | None:
+    """``(kind, fields)`` of the first statement of ``text`` (meant for a single
+    statement); ``None`` if it does not parse or holds no statement. With
+    ``view_query=False`` a ``CREATE VIEW``'s query is left out (``fields["query"] ==
+    {}``): decoding it is most of the cost of a view."""
+    try:
+        encoded = pg_parser.parse_sql_json(text)
+    except pg_parser.ParseError:
+        return None
+    located = _locate(encoded)
+    if located is None:
+        statements = json.loads(encoded).get("stmts") or ()
+        if not statements:
+            return None
+        ((kind, fields),) = statements[0]["stmt"].items()
+        return kind, fields
+    if not located:
+        return None
+    _, tree = located[0]
+    return tree.kind, tree.fields(view_query=view_query)

@@ -10,12 +10,13 @@ that is fatal (the runner) or a finding (the linter).
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from pglast import parser as pg_parser
-
-from migrator.sql.parse import statement_bounds
+from migrator.sql.libpg import pg_parser
+from migrator.sql.parse import StatementTree, parse_statements, skip_comments
 
 #: scanner token names of comments
 COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
@@ -34,7 +35,7 @@ class LineIndex:
 
     def __init__(self, text: str) -> None:
         self._starts = [0]
-        self._starts.extend(match.end() for match in re.finditer("\n", text))
+        self._starts.extend(itertools.accumulate(len(line) + 1 for line in text.split("\n")[:-1]))
 
     def position(self, offset: int) -> Position:
         line = bisect.bisect_right(self._starts, offset) - 1
@@ -61,6 +62,9 @@ class Statement:
     column: int
     end_line: int
     end_column: int
+    #: the parse tree, when the whole text parsed (decoded on demand); ``None`` for the
+    #: statements of a text with syntax errors (parse ``text`` on its own then)
+    tree: StatementTree | None = field(default=None, compare=False, repr=False)
 
     def excerpt(self, width: int = 80) -> str:
         """The statement on one line, shortened to ``width`` characters."""
@@ -167,73 +171,119 @@ def _tolerant_bounds(
     return bounds, problems
 
 
-def _trim_leading_comments(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Start each statement at its first token, not at the comments before it."""
-    starts = [token.start for token in pg_parser.scan(text) if token.name not in COMMENT_TOKENS]
-    trimmed = []
-    for start, end in bounds:
-        at = bisect.bisect_left(starts, start)
-        first = starts[at] if at < len(starts) and starts[at] < end else start
-        trimmed.append((first, end))
-    return trimmed
-
-
 def split_statements(text: str) -> SplitResult:
-    """Split ``text`` into statements with their positions.
+    """Split ``text`` into statements with their positions (and, when the whole text
+    parses, their trees: one parse for both).
 
     Never raises: when the text does not parse, it is split with the scanner and
     parsed statement by statement; each statement that fails is reported as a
     :class:`SyntaxProblem` and the others are kept.
     """
-    index = LineIndex(text)
-    problems: list[SyntaxProblem] = []
-    try:
-        bounds = statement_bounds(text)  # linear; pglast's only_slices is quadratic
-    except pg_parser.ParseError:
-        bounds, problems = _tolerant_bounds(text, index)
+    parsed = parse_statements(text)
+    if parsed is not None:
+        bounds = [(start, end) for start, end, _ in parsed]
+        trees: Sequence[StatementTree | None] = [tree for _, _, tree in parsed]
+        problems: list[SyntaxProblem] = []
+    else:
+        bounds, problems = _tolerant_bounds(text, LineIndex(text))
+        trees = [None] * len(bounds)
     statements = []
-    for number, (start, end) in enumerate(bounds):
-        begin = index.position(start)
-        finish = index.position(max(start, end - 1))
+    line, counted = 1, 0  # the line of offset ``counted``: positions advance in order
+    for number, ((start, end), tree) in enumerate(zip(bounds, trees, strict=True)):
+        line += text.count("\n", counted, start)
+        finish = max(start, end - 1)
+        end_line = line + text.count("\n", start, finish)
+        counted = finish
         statements.append(
             Statement(
                 index=number,
                 text=text[start:end],
                 start=start,
                 end=end,
-                line=begin.line,
-                column=begin.column,
-                end_line=finish.line,
-                end_column=finish.column + 1,
+                line=line,
+                column=start - text.rfind("\n", 0, start),
+                end_line=end_line,
+                end_column=finish - text.rfind("\n", 0, finish) + 1,
+                tree=tree,
             )
         )
-    return SplitResult(tuple(statements), tuple(problems), find_meta_commands(text, index))
+        line = end_line
+    meta = find_meta_commands(text, bounds) if parsed is None else ()
+    return SplitResult(tuple(statements), tuple(problems), meta)
 
 
 _META_LINE = re.compile(r"^[ \t]*\\([A-Za-z!?]\S*)?", re.MULTILINE)
 
 
-def find_meta_commands(text: str, index: LineIndex | None = None) -> tuple[tuple[int, str], ...]:
-    """psql meta-commands: a backslash that starts a line, outside any string or comment."""
+def find_meta_commands(text: str, bounds: Sequence[tuple[int, int]]) -> tuple[tuple[int, str], ...]:
+    """psql meta-commands: a backslash that starts a line, outside any string or comment.
+
+    ``bounds`` are the statements' ``(start, end)``. Only a text that does not parse can
+    hold one (a backslash is no SQL token), and only inside a statement's bounds (what
+    lies between statements is comments and semicolons), so each candidate is checked by
+    scanning its statement alone: linear in the text.
+    """
     candidates = list(_META_LINE.finditer(text))
     if not candidates:
         return ()
-    index = index or LineIndex(text)
-    try:
-        tokens = pg_parser.scan(text)
-    except pg_parser.ParseError:
-        tokens = None
+    index = LineIndex(text)
+    tokens = StatementTokens(text, bounds)
     found = []
     for match in candidates:
         offset = match.start() + match.group(0).index("\\")
-        if tokens is not None and not any(
-            token.start == offset and token.name == "ASCII_92" for token in tokens
-        ):
+        if tokens.token_at(offset) not in ("ASCII_92", None):
             continue
         line_end = text.find("\n", offset)
         line_text = text[offset : line_end if line_end != -1 else len(text)].strip()
         found.append((index.position(offset).line, line_text))
     return tuple(found)
+
+
+class StatementTokens:
+    """The scanner's token names at given offsets of a text, scanning only the
+    statement that holds each offset (``pglast.parser.scan`` of a whole large non-ASCII
+    text takes time quadratic in its length)."""
+
+    def __init__(self, text: str, bounds: Sequence[tuple[int, int]]) -> None:
+        self._text = text
+        self._bounds = bounds
+        self._starts = [start for start, _ in bounds]
+        self._gaps: dict[int, set[int]] = {}
+        self._scanned: dict[int, dict[int, str] | None] = {}
+
+    def token_at(self, offset: int) -> str | None:
+        """The name of the token that starts at ``offset`` (``""`` when none does;
+        ``SQL_COMMENT`` for a ``--`` comment); ``None`` when the statement there cannot
+        be scanned (an unterminated string or comment)."""
+        number = bisect.bisect_right(self._starts, offset) - 1
+        if number >= 0 and offset < self._bounds[number][1]:
+            tokens = self._statement_tokens(number)
+            return None if tokens is None else tokens.get(offset, "")
+        gap_start = self._bounds[number][1] if number >= 0 else 0
+        if gap_start not in self._gaps:
+            comments: list[int] = []
+            following = number + 1
+            gap_end = self._bounds[following][0] if following < len(self._bounds) else None
+            skip_comments(
+                self._text,
+                gap_start,
+                len(self._text) if gap_end is None else gap_end,
+                semicolons=True,
+                line_comments=comments,
+            )
+            self._gaps[gap_start] = set(comments)
+        return "SQL_COMMENT" if offset in self._gaps[gap_start] else ""
+
+    def _statement_tokens(self, number: int) -> dict[int, str] | None:
+        if number not in self._scanned:
+            start, end = self._bounds[number]
+            try:
+                tokens = pg_parser.scan(self._text[start:end])
+            except pg_parser.ParseError:
+                self._scanned[number] = None
+            else:
+                self._scanned[number] = {start + token.start: token.name for token in tokens}
+        return self._scanned[number]
 
 
 def parse_one(text: str) -> object | None:

@@ -129,3 +129,29 @@ def test_psql_meta_command_and_copy_from_stdin_are_refused_with_line_numbers(tmp
     joined = "\n".join(raised.value.problems)
     assert "001_psql.sql:2: psql meta-command \\connect is not SQL" in joined
     assert "002_copy.sql:2: COPY ... FROM stdin" in joined
+
+
+def test_names_checksums_and_header_directives_are_read_without_parsing_sql(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {
+        "001_a.up.sql": "-- migrate:phase expand\n/* -- migrate:phase contract */\nselect 1;",
+        "001_a.down.sql": "select 2;",
+    })
+    (migration,) = discover(tmp_path).migrations
+    assert migration.phase == "expand"  # the one in a block comment is no directive
+    assert migration.up.checksum and migration.down is not None and migration.down.checksum
+    for migration_file in migration.files():
+        assert "split" not in vars(migration_file)  # status and verify parse no SQL
+    assert [s.text for s in migration.up.statements] == ["select 1"]
+    assert "split" in vars(migration.up)
+
+
+def test_a_directive_after_a_statement_is_read_from_the_parsed_file(tmp_path: Path) -> None:
+    write(tmp_path, {
+        "001_a.up.sql": "select 1;\n-- migrate:phase expand\nselect '-- migrate:phase x';",
+    })
+    (migration,) = discover(tmp_path).migrations
+    assert migration.phase is None
+    (problem,) = migration.up.problems
+    assert (problem.code, problem.line) == ("misplaced-directive", 2)

@@ -77,3 +77,29 @@ def test_psql_meta_commands_are_found_with_their_line_but_not_inside_strings() -
 
 def test_comment_only_text_has_no_statements() -> None:
     assert split_statements("-- nothing\n/* here */\n").statements == ()
+
+
+def test_one_parse_gives_each_statement_its_tree() -> None:
+    sql = (
+        "create table t (id int);\n"
+        "create or replace view v as select 'é' as x;\n"
+        "insert into t values (1)"
+    )
+    table, view, insert = split_statements(sql).statements
+    assert table.tree is not None and view.tree is not None and insert.tree is not None
+    assert (table.tree.kind, view.tree.kind, insert.tree.kind) == (
+        "CreateStmt",
+        "ViewStmt",
+        "InsertStmt",
+    )
+    assert table.tree.fields()["relation"]["relname"] == "t"
+    assert view.tree.fields()["query"]["SelectStmt"]
+    without_query = view.tree.fields(view_query=False)
+    assert without_query["query"] == {}
+    assert without_query["replace"] is True
+    assert without_query["view"]["relname"] == "v"
+
+
+def test_statements_of_a_text_with_syntax_errors_have_no_tree() -> None:
+    result = split_statements("select 1;\nselec 2;")
+    assert [s.tree for s in result.statements] == [None, None]
