@@ -161,8 +161,10 @@ class StatementTree:
 #: holds ``\"``, never a bare ``"``, so this never matches inside one; only ``RawStmt``
 #: has a field named ``stmt``)
 _RAW_STATEMENT = re.compile(r'\{"stmt":\{"(\w+)":')
-#: the end of a ``RawStmt``: its byte location and length (each left out when 0)
-_RAW_TAIL = re.compile(r'(?:,"stmt_location":(\d+))?(?:,"stmt_len":(\d+))?\}(?:,|\]\})\Z')
+#: the keys that end a ``RawStmt``: its byte location and length (each left out when 0);
+#: no other node has fields of these names
+_LOCATION_KEY = ',"stmt_location":'
+_LENGTH_KEY = ',"stmt_len":'
 #: longer than any ``RawStmt`` tail (two keys, two 10-digit numbers, 3 closing characters)
 _TAIL_WINDOW = 64
 
@@ -203,18 +205,37 @@ def parse_statements(text: str) -> list[tuple[int, int, StatementTree]] | None:
 def _locate(encoded: str) -> list[tuple[tuple[int, int], StatementTree]] | None:
     """Each statement's ``(byte location, byte length)`` and still-encoded tree, found
     without decoding the JSON; ``None`` if the JSON does not have the expected shape."""
-    starts = list(_RAW_STATEMENT.finditer(encoded))
+    starts = [match.span(1) for match in _RAW_STATEMENT.finditer(encoded)]
     located = []
-    for number, match in enumerate(starts):
-        end = starts[number + 1].start() if number + 1 < len(starts) else len(encoded)
-        tail = _RAW_TAIL.search(encoded, max(match.end(), end - _TAIL_WINDOW), end)
-        if tail is None:
+    last = len(starts) - 1
+    for number, (kind_start, kind_end) in enumerate(starts):
+        offset = kind_end + 2  # past the kind's closing quote and the colon
+        # up to the next statement's '{"stmt":{"', or the end; the RawStmt's own "}"
+        # comes before a "," or, for the last statement, before "]}"
+        end = starts[number + 1][0] - len('{"stmt":{"') if number < last else len(encoded)
+        closing = end - 2 if number < last else end - 3
+        if encoded[closing] != "}" or encoded[closing + 1] not in ",]":
             return None
-        location, length = int(tail.group(1) or 0), int(tail.group(2) or 0)
-        located.append(
-            ((location, length), StatementTree(match.group(1), encoded, match.end(), end))
-        )
+        window = max(offset, closing - _TAIL_WINDOW)
+        location = _tail_number(encoded, _LOCATION_KEY, window, closing)
+        length = _tail_number(encoded, _LENGTH_KEY, window, closing)
+        if location is None or length is None:
+            return None
+        tree = StatementTree(encoded[kind_start:kind_end], encoded, offset, end)
+        located.append(((location, length), tree))
     return located
+
+
+def _tail_number(encoded: str, key: str, start: int, end: int) -> int | None:
+    """The number after ``key`` in ``encoded[start:end]`` (it ends at a comma or at
+    ``end``): 0 when the key is absent, ``None`` when what follows it is no number."""
+    at = encoded.rfind(key, start, end)
+    if at < 0:
+        return 0
+    at += len(key)
+    comma = encoded.find(",", at, end)
+    digits = encoded[at : end if comma < 0 else comma]
+    return int(digits) if digits.isdigit() else None
 
 
 def parse_text(text: str) -> list[ParsedStatement] | None:
