@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
 from migrator import __version__
@@ -62,7 +63,32 @@ def render_text(report: LintReport, *, colour: bool = False) -> str:
 
 
 def render_json(report: LintReport) -> str:
-    return json.dumps([f.as_dict() for f in report.findings], indent=2) + "\n"
+    """The findings as a JSON array, exactly as ``json.dumps(..., indent=2)`` writes
+    them, several times faster (``indent`` makes :mod:`json` use its pure-Python
+    encoder, which dominated linting a large directory)."""
+    if not report.findings:
+        return "[]\n"
+    return "[\n" + ",\n".join(_json_object(f.as_dict()) for f in report.findings) + "\n]\n"
+
+
+def _json_object(values: dict[str, object]) -> str:
+    """One finding's dict as an indented JSON object (strings, ints, bools and lists of
+    strings: the values :meth:`Finding.as_dict` has)."""
+    members = []
+    for key, value in values.items():
+        if isinstance(value, list):
+            items = ",\n".join(f"      {encode_basestring_ascii(item)}" for item in value)
+            text = f"[\n{items}\n    ]" if value else "[]"
+        elif isinstance(value, str):
+            text = encode_basestring_ascii(value)
+        elif isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int):
+            text = str(value)
+        else:
+            text = json.dumps(value)
+        members.append(f"    {encode_basestring_ascii(key)}: {text}")
+    return "  {\n" + ",\n".join(members) + "\n  }"
 
 
 def _escape_data(text: str) -> str:

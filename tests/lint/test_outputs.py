@@ -193,3 +193,29 @@ def test_rules_lists_every_rule_and_explains_one() -> None:
     ):
         assert section in one.stdout
     assert run_cli("rules", "no-such-rule").code == 2
+
+
+@pytest.mark.parametrize("facts", [(), ("about 1,000 rows in public.t",), ("a", 'b "q"')])
+def test_json_is_written_exactly_as_json_dumps_with_indent_2(facts: tuple[str, ...]) -> None:
+    from migrator.lint.engine import LintReport
+    from migrator.lint.findings import Finding, Severity
+    from migrator.lint.render import render_json
+
+    finding = Finding(
+        rule="drop-table",
+        severity=Severity.ERROR,
+        message='drops "users" — ünïcode\ttab\\',
+        help="",
+        file="db/0001_ä.up.sql",
+        line=3,
+        column=1,
+        end_line=4,
+        end_column=12,
+        excerpt="DROP TABLE users",
+        plannable=True,
+        facts=facts,
+    )
+    for findings in ([], [finding], [finding, finding]):
+        report = LintReport(findings=list(findings))
+        expected = json.dumps([f.as_dict() for f in findings], indent=2) + "\n"
+        assert render_json(report) == expected
