@@ -367,7 +367,7 @@ async def measure(args: argparse.Namespace) -> tuple[RunResult, list[RunResult]]
         for case in selected:
             for mode in ("naive", "plan"):
                 results.append(await _run(server, case, mode, args, Path(tmp)))
-                print(f"zero_downtime: {case.id} {mode} done", flush=True)
+                print(f"zero_downtime: {case.id} {mode} done", file=sys.stderr, flush=True)
         return baseline, results
 
 
