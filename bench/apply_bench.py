@@ -453,35 +453,45 @@ def render(results: ApplyResults) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _fit(small: int, large: int, at_small: float, at_large: float) -> tuple[float, float]:
+    """(marginal cost per migration, fixed cost) of the line through the two sizes."""
+    marginal = (at_large - at_small) / (large - small)
+    return marginal, at_small - marginal * small
+
+
 def _scaling_lines(results: ApplyResults) -> list[str]:
     if len(results.sizes) < 2:
         return []
     small, large = results.sizes[0], results.sizes[-1]
-    factor_ = large / small
     lines = [
-        f"**Scaling from N={small:,} to N={large:,}** ({factor_:g}x the migrations; "
-        "marginal cost = (T(large) - T(small)) / (large - small), fixed cost = what is left "
-        "of T(small): process start, imports, connecting):",
+        f"**Scaling from N={small:,} to N={large:,}** ({large / small:g}x the migrations). "
+        "Each cost is split as fixed + N x marginal through the two sizes: fixed is process "
+        "start, imports and connecting; marginal is the cost of one more migration. The "
+        "verdict comes from CPU time, which the machine's load disturbs least: a clearly "
+        "negative fixed CPU cost would mean growth faster than linear.",
         "",
     ]
+    get = results.measurements
     for contender in results.contenders:
-        a = _median_or_none(results.measurements[contender.name, small].up)
-        b = _median_or_none(results.measurements[contender.name, large].up)
-        if a is None or b is None:
+        wall = [_median_or_none(get[contender.name, n].up) for n in (small, large)]
+        cpu = [_median_or_none(get[contender.name, n].up_cpu) for n in (small, large)]
+        if None in wall or None in cpu:
             lines.append(f"- {contender.name}: not measured at both sizes")
             continue
-        growth = b / a
-        if growth > 1.4 * factor_:
-            shape = "worse than linear"
-        elif growth >= 0.6 * factor_:
-            shape = "about linear"
-        else:
-            shape = "sub-linear: the fixed start-up cost weighs more in the small run"
-        marginal = (b - a) / (large - small)
-        fixed = a - marginal * small
+        wall_small, wall_large = wall[0] or 0.0, wall[1] or 0.0
+        cpu_small, cpu_large = cpu[0] or 0.0, cpu[1] or 0.0
+        wall_marginal, wall_fixed = _fit(small, large, wall_small, wall_large)
+        cpu_marginal, cpu_fixed = _fit(small, large, cpu_small, cpu_large)
+        shape = (
+            "grows faster than linear"
+            if cpu_fixed < -0.1 * cpu_small
+            else "linear plus a fixed start-up cost"
+        )
         lines.append(
-            f"- {contender.name}: apply time x{growth:.1f} ({shape}); marginal cost "
-            f"{milliseconds(marginal)} per migration, fixed cost about {milliseconds(fixed)}"
+            f"- {contender.name}: {shape}. Wall x{wall_large / wall_small:.1f} "
+            f"({milliseconds(wall_marginal)} per migration + {milliseconds(wall_fixed)}); "
+            f"CPU x{cpu_large / cpu_small:.1f} ({milliseconds(cpu_marginal)} per migration "
+            f"+ {milliseconds(cpu_fixed)})"
         )
     lines.append("")
     return lines
