@@ -113,6 +113,13 @@ def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
     help="Continue a failed or interrupted no-transaction migration at the statement "
     "where it stopped.",
 )
+@click.option(
+    "--phase",
+    type=click.Choice(["expand", "backfill", "contract"]),
+    default=None,
+    help="Apply pending migrations up to, not including, the first one of a later phase "
+    "(-- migrate:phase; files without one count as expand).",
+)
 @click.option("--sql", is_flag=True, help="Print what would run; apply nothing.")
 @_timeout_options
 @click.pass_obj
@@ -120,6 +127,7 @@ def up_command(
     app: AppContext,
     to: int | None,
     resume: bool,
+    phase: str | None,
     sql: bool,
     lock_timeout: str | None,
     statement_timeout: str | None,
@@ -138,6 +146,7 @@ def up_command(
       migrate up --sql                    # show the SQL and settings, run nothing
       migrate up --lock-timeout 2s --lock-retries 10
       migrate up --resume                 # continue a failed no-transaction migration
+      migrate up --phase expand           # planner output: stop before backfill/contract
     """
     from migrator.runner import flows
     from migrator.runner.plan import render_sql
@@ -151,7 +160,11 @@ def up_command(
             lock_wait=lock_wait,
         )
     )
-    options = flows.UpOptions(to=to, resume=resume)
+    from migrator.source.model import PHASES
+
+    options = flows.UpOptions(
+        to=to, resume=resume, phase=next((p for p in PHASES if p == phase), None)
+    )
     if sql:
         click.echo(render_sql(_run(flows.pending_plan(settings, options))), nl=False)
         return

@@ -30,7 +30,7 @@ from migrator.runner.report import Reporter
 from migrator.runner.server_errors import is_connection_loss, server_message
 from migrator.runner.status import StatusReport, VerifyProblem, build_status, verify_problems
 from migrator.source.discovery import discover, require_runnable
-from migrator.source.model import Migration, MigrationSet
+from migrator.source.model import Migration, MigrationSet, Phase
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class UpOptions:
     to: int | None = None
     #: continue a failed or interrupted no-transaction migration where it stopped
     resume: bool = False
+    #: apply only up to (not including) the first migration of a later phase
+    phase: Phase | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,7 @@ async def up(
             settings,
             to=chosen.to,
             resume=chosen.resume,
+            phase=chosen.phase,
             invalid_indexes=invalid,
         ),
         reporter,
@@ -248,6 +251,7 @@ async def pending_plan(settings: Settings, options: UpOptions | None = None) -> 
         settings,
         to=options.to,
         resume=options.resume,
+        phase=options.phase,
         invalid_indexes=invalid,
     )
 

@@ -20,10 +20,11 @@ from migrator.db.indexes import InvalidIndex
 from migrator.db.records import Direction, LedgerEntry
 from migrator.durations import format_ms
 from migrator.errors import RefusedState, UsageError
+from migrator.plan.phases import contract_refusal, select_for_phase, unfinished_backfills
 from migrator.runner.recovery import unfinished_refusal
 from migrator.runner.retry import RetryPolicy
 from migrator.source.discovery import require_runnable
-from migrator.source.model import Migration, MigrationFile, MigrationSet
+from migrator.source.model import Migration, MigrationFile, MigrationSet, Phase
 from migrator.sql import classify
 from migrator.sql.split import Statement
 
@@ -211,9 +212,15 @@ def plan_up(
     *,
     to: int | None = None,
     resume: bool = False,
+    phase: Phase | None = None,
     invalid_indexes: Sequence[InvalidIndex] = (),
 ) -> Plan:
     """Pending migrations (up to ``to``), oldest first.
+
+    With ``phase``, only the pending migrations up to (not including) the first one of
+    a later phase (``--phase expand`` stops before the first backfill or contract).
+    A contract migration is refused while a backfill before it is neither applied nor
+    planned to run earlier in this same run.
 
     Refuses (:class:`RefusedState`) while a no-transaction run is unfinished, unless
     ``resume``: then that migration continues from its first statement that did not
@@ -229,7 +236,15 @@ def plan_up(
         for migration in migration_set.migrations
         if migration.version not in entries and (to is None or migration.version <= to)
     ]
+    if phase is not None:
+        pending = select_for_phase(pending, phase)
+    finished = {version: entry.state == "applied" for version, entry in entries.items()}
+    finished.update({step.version: True for step in steps})
     for migration in pending:
+        unfinished = unfinished_backfills(migration, migration_set.migrations, finished)
+        if unfinished:
+            raise RefusedState(contract_refusal(migration, unfinished))
+        finished[migration.version] = True  # runs before anything later in this plan
         if newest_applied is not None and migration.version < newest_applied:
             notes.append(
                 f"{migration.label} is older than the newest applied version "
@@ -311,6 +326,11 @@ def render_sql(plan: Plan) -> str:
         mode = "in one transaction" if step.transactional else "no transaction"
         resume = f", resuming at statement {step.start_at + 1}" if step.start_at else ""
         lines.append(f"-- {step.direction} {step.label} ({path}; {mode}{resume})")
+        if step.direction == "up" and step.migration.up.directives.backfill is not None:
+            lines.append(
+                "-- backfill: the UPDATE below runs in batches over the key range, one "
+                "short transaction per batch ($1, $2 = first and last key of the batch)"
+            )
         if step.transactional:
             lines.append("BEGIN;")
             lines.extend(f"{sql};" for sql in setting_statements(step, local=True))
