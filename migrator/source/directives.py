@@ -105,6 +105,8 @@ def parse_directives(
     ignores: list[LintIgnore] = []
     seen: set[str] = set()
     found, first_statement_offset = find_directives(text, split)
+    if not found:
+        return directives, problems
     for raw in found:
 
         def problem(
