@@ -55,6 +55,23 @@ _NEVER_IN_TRANSACTION = {
 }
 
 
+#: the only statement kinds for which :func:`non_transactional_reason` or
+#: :func:`transaction_control` can answer anything but ``None`` (a caller that knows a
+#: statement's kind can skip parsing the others)
+TRANSACTION_SENSITIVE_KINDS = frozenset(
+    {
+        "IndexStmt",
+        "DropStmt",
+        "ReindexStmt",
+        "AlterTableStmt",
+        "ClusterStmt",
+        "DropSubscriptionStmt",
+        "TransactionStmt",
+        *_NEVER_IN_TRANSACTION,
+    }
+)
+
+
 def non_transactional_reason(text: str) -> str | None:
     """Why ``text`` cannot run inside a transaction block, or ``None`` if it can."""
     parsed = statement_node(text)
