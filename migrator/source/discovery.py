@@ -194,6 +194,9 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
     problems = list(migration_file.problems)
     if migration_file.transactional:
         for statement in migration_file.statements:
+            tree = statement.tree
+            if tree is not None and tree.kind not in classify.TRANSACTION_SENSITIVE_KINDS:
+                continue  # known from the file's one parse: nothing to find (no re-parse)
             reason = classify.non_transactional_reason(statement.text)
             if reason:
                 problems.append(
