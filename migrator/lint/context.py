@@ -75,6 +75,7 @@ class StatementContext:
     position: int = 0
     #: values computed once per statement and shared by rules (see :meth:`memo`)
     _memo: dict[str, Any] = field(default_factory=dict)
+    _altered: tuple[QualifiedName, Table | None] | None = field(default=None, repr=False)
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()``, computed once per statement for all rules asking for ``key``."""
@@ -96,8 +97,11 @@ class StatementContext:
         return self.catalog.relation_of(range_var)
 
     def altered_table(self) -> tuple[QualifiedName, Table | None]:
-        """The table an ``ALTER TABLE`` (or other statement with a ``relation``) targets."""
-        return self.relation(self.fields.get("relation"))
+        """The table an ``ALTER TABLE`` (or other statement with a ``relation``) targets
+        (resolved once per statement: the catalog does not change while rules run)."""
+        if self._altered is None:
+            self._altered = self.relation(self.fields.get("relation"))
+        return self._altered
 
     def commands_on_existing(self, *subtypes: str) -> Iterator[Node]:
         """The ``ALTER TABLE`` subcommands of these subtypes (all if none given), when
