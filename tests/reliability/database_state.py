@@ -116,18 +116,27 @@ class ScratchDatabases:
         self.server = server
         self._janitors: list[DatabaseJanitor] = []
 
-    def create(self) -> str:
+    def create(self, template: str = TEMPLATE_DATABASE) -> str:
+        """A new database cloned from ``template`` (a database name); its URL."""
         name = f"scratch_{os.getpid()}_{next(_counter)}"
         janitor = DatabaseJanitor(
             user=self.server.user,
             host=self.server.host,
             port=self.server.port,
             dbname=name,
-            template_dbname=TEMPLATE_DATABASE,
+            template_dbname=template,
         )
         janitor.init()
         self._janitors.append(janitor)
         return self.server.dsn(name)
+
+    def drop(self, database_url: str) -> None:
+        name = database_url.rsplit("/", 1)[1]
+        for janitor in self._janitors:
+            if janitor.dbname == name:
+                janitor.drop()
+                self._janitors.remove(janitor)
+                return
 
     def drop_all(self) -> None:
         for janitor in self._janitors:

@@ -46,12 +46,14 @@ class MigrateProcess:
         *args: str,
         workdir: Path,
         env: Mapping[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
     ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         index = len(list(workdir.glob("*.stdout")))
         self._stdout_path = workdir / f"{index}.stdout"
         self._stderr_path = workdir / f"{index}.stderr"
         command = [
+            *prefix,
             sys.executable,
             "-m",
             "migrator",
@@ -96,14 +98,20 @@ class MigrateProcess:
 
 
 def run_in_process(
-    directory: Path, database_url: str, *args: str, env: Mapping[str, str | None] | None = None
+    directory: Path,
+    database_url: str,
+    *args: str,
+    env: Mapping[str, str | None] | None = None,
+    cwd: Path | None = None,
+    patient: bool = True,
 ) -> Result:
     """``migrate --dir DIR --database-url URL ARGS`` in this process (fast; for the
-    steps around a fault, not the faulted run itself)."""
+    steps around a fault, not the faulted run itself). ``patient``: with the long lock
+    waits of :data:`PATIENT` (else only ``env``)."""
     environment: dict[str, str | None] = {
         key: None for key in os.environ if key.startswith(("MIGRATOR_", "PG"))
     }
-    environment.update({"DATABASE_URL": None, **PATIENT, **(env or {})})
+    environment.update({"DATABASE_URL": None, **(PATIENT if patient else {}), **(env or {})})
     return run_cli(
         "--dir",
         str(directory),
@@ -111,5 +119,5 @@ def run_in_process(
         database_url,
         *args,
         env=environment,
-        cwd=directory.parent,
+        cwd=cwd or directory.parent,
     )
