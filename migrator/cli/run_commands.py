@@ -256,7 +256,9 @@ def status_command(app: AppContext, output_format: str) -> None:
 @click.command("verify")
 @_FORMAT
 @click.option(
-    "--schema", "schema_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    "--schema",
+    "schema_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="Instead: check that the migrations, applied on the embedded PostgreSQL, build "
     "exactly the schema in this file (a `migrate schema dump` file). No database needed.",

@@ -19,7 +19,8 @@ from migrator.config import Settings
 from migrator.db.indexes import InvalidIndex
 from migrator.db.records import Direction, LedgerEntry
 from migrator.durations import format_ms
-from migrator.errors import RefusedState, UsageError
+from migrator.errors import RefusedState, SourceError, UsageError
+from migrator.plan.backfill_spec import backfill_problems
 from migrator.plan.phases import contract_refusal, select_for_phase, unfinished_backfills
 from migrator.runner.recovery import unfinished_refusal
 from migrator.runner.retry import RetryPolicy
@@ -182,7 +183,8 @@ def _resume_step(
             hint=f"restore the file, or `migrate repair --forget {entry.version}`",
         )
     step = plan_step(migration, direction, settings, start_at=entry.statements_done)
-    if step.transactional:
+    resumes_from_progress = direction == "up" and migration.up.directives.backfill is not None
+    if step.transactional and not resumes_from_progress:
         raise RefusedState(
             f"cannot resume {step.file.path}: it no longer says -- migrate:no-transaction, "
             "so it would run again from the start",
@@ -252,7 +254,21 @@ def plan_up(
             )
         steps.append(plan_step(migration, "up", settings))
     require_runnable(migration_set, [step.migration for step in steps])
+    _require_valid_backfills(steps)
     return Plan("up", tuple(steps), RetryPolicy.from_settings(settings), tuple(notes))
+
+
+def _require_valid_backfills(steps: Sequence[Step]) -> None:
+    """Refuse before anything runs when a ``-- migrate:backfill`` directive to run is wrong."""
+    lines = [
+        f"{step.file.path}:{problem.line}: {problem.message}"
+        + (f" ({problem.hint})" if problem.hint else "")
+        for step in steps
+        if step.direction == "up"
+        for problem in backfill_problems(step.file)
+    ]
+    if lines:
+        raise SourceError(lines)
 
 
 def plan_down(

@@ -9,7 +9,7 @@ import pytest
 
 from migrator.config import Settings
 from migrator.db.records import LedgerEntry
-from migrator.errors import RefusedState
+from migrator.errors import RefusedState, SourceError
 from migrator.runner.plan import plan_up, render_sql
 from migrator.source import discover
 from tests.helpers import run_cli
@@ -17,7 +17,6 @@ from tests.helpers_db import write_migrations
 
 BACKFILL = (
     "-- migrate:phase backfill\n"
-    "-- migrate:no-transaction\n"
     "-- migrate:backfill table=public.items key=id batch-size=2 pause=0ms\n"
     "UPDATE public.items SET code = 'c' || id WHERE id BETWEEN $1 AND $2 AND code IS NULL;\n"
 )
@@ -73,6 +72,18 @@ def test_an_interrupted_backfill_blocks_everything_until_resumed_then_contract_f
     assert [step.version for step in only_backfill.steps] == [3]
 
 
+def test_a_wrong_backfill_directive_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    directory = write_migrations(
+        tmp_path / "m",
+        {
+            "001_fill.sql": "-- migrate:backfill table=public.t key=id batch-size=many\n"
+            "UPDATE public.t SET c = 1 WHERE id BETWEEN $1 AND $2 AND c IS NULL;\n",
+        },
+    )
+    with pytest.raises(SourceError, match=r"001_fill.sql:1: .*batch-size"):
+        plan_up(discover(directory), {}, Settings(migrations_dir=directory))
+
+
 def test_sql_preview_says_a_backfill_runs_in_batches(phased: Path) -> None:
     text = render_sql(plan_up(discover(phased), _applied(1, 2), Settings(migrations_dir=phased)))
     assert "runs in batches" in text
@@ -110,3 +121,43 @@ def test_up_phase_by_phase_end_to_end(phased: Path, database_url: str, tmp_path:
     contract = run_cli(*base, "up", cwd=tmp_path)
     assert contract.code == 0, contract.output
     assert "004_contract" in contract.output
+
+
+def test_failed_backfill_is_refused_then_resumed_from_the_command_line(
+    database_url: str, tmp_path: Path
+) -> None:
+    import asyncio
+
+    directory = write_migrations(
+        tmp_path / "m",
+        {
+            "001_t.sql": "CREATE TABLE t (id bigint PRIMARY KEY, a int NOT NULL, b int);\n"
+            "INSERT INTO t SELECT g, g FROM generate_series(1, 50) g;\n"
+            "UPDATE t SET a = 0 WHERE id = 30;\n",
+            "002_fill.sql": "-- migrate:phase backfill\n"
+            "-- migrate:backfill table=t key=id batch-size=10 pause=0ms\n"
+            "UPDATE t SET b = 100 / a WHERE id BETWEEN $1 AND $2 AND b IS NULL;\n",
+        },
+    )
+    base = ("--dir", str(directory), "--database-url", database_url)
+    failed = run_cli(*base, "up", cwd=tmp_path)
+    assert failed.code == 4, failed.output
+    assert "division by zero" in failed.stderr
+
+    refused = run_cli(*base, "up", cwd=tmp_path)
+    assert refused.code == 4 and "--resume" in refused.stderr
+
+    async def fix_and_count() -> int:
+        connection = await asyncpg.connect(database_url)
+        try:
+            filled = await connection.fetchval("SELECT count(*) FROM t WHERE b IS NOT NULL")
+            await connection.execute("UPDATE t SET a = 1 WHERE id = 30")
+            return int(filled)
+        finally:
+            await connection.close()
+
+    assert asyncio.run(fix_and_count()) == 20  # two batches committed before the failure
+    resumed = run_cli(*base, "up", "--resume", cwd=tmp_path)
+    assert resumed.code == 0, resumed.output
+    status = run_cli(*base, "status", "--format", "json", cwd=tmp_path)
+    assert '"state": "failed"' not in status.stdout and '"state": "partial"' not in status.stdout
