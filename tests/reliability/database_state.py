@@ -98,6 +98,15 @@ def ledger_state(database_url: str) -> LedgerState:
     )
 
 
+def ledger_progress(database_url: str, version: int) -> dict[str, Any]:
+    """The ``progress`` JSON of a ledger row (empty when there is none)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            f"SELECT progress FROM {LEDGER} WHERE version = %s", (version,)
+        ).fetchone()
+    return dict(row[0]) if row and row[0] else {}
+
+
 def full_ledger_rows(database_url: str, table: str = LEDGER) -> list[tuple[Any, ...]]:
     """Every column of every ledger and history row (for "exactly as before")."""
     with psycopg.connect(database_url, autocommit=True) as conn:

@@ -335,7 +335,7 @@ def _cases() -> list[Case]:
         Case("garbage-server", _served_by(bytes(range(7, 200)) * 4), codes(3, plan=0),
              "does not speak the PostgreSQL protocol"),
         Case("silent-server", _served_by(None), codes(3, plan=0),
-             "no answer from 127.0.0.1"),
+             "no answer from 127.0.0.1", says_for={"dry-run": "within 0.5s"}),
         Case("wrong-password", _wrong_password, codes(3, plan=0),
              "password authentication failed"),
         Case("wrong-pgpassword", _wrong_pgpassword, codes(3, plan=0),

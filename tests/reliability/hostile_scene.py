@@ -19,7 +19,7 @@ from tests.helpers_db import write_migrations
 from tests.reliability.processes import MigrateProcess, run_in_process
 
 #: a command run as a process that takes longer than this is killed (and fails)
-PROCESS_TIME_LIMIT_S = 20
+PROCESS_TIME_LIMIT_S = 10
 
 #: appears in every URL a case uses: it must never appear in any output
 PASSWORD = "Hostile-Pw-7731@x"

@@ -24,6 +24,8 @@ BETWEEN_INDEX_DROPS = 710_007
 CI_ROWS = 5_000
 #: rows for the long variant
 SLOW_ROWS = 200_000
+#: keys per backfill batch
+BACKFILL_BATCH = 1_000
 
 
 def corpus(rows: int = CI_ROWS) -> dict[str, str]:
@@ -86,12 +88,23 @@ def corpus(rows: int = CI_ROWS) -> dict[str, str]:
         "005_events_at.down.sql": (
             "-- migrate:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS events_at;\n"
         ),
+        "006_accounts_domain.up.sql": "ALTER TABLE accounts ADD COLUMN email_domain text;\n",
+        "006_accounts_domain.down.sql": "ALTER TABLE accounts DROP COLUMN email_domain;\n",
+        # a batched backfill: one transaction per BACKFILL_BATCH keys, progress in the ledger
+        "007_accounts_domain_backfill.up.sql": (
+            "-- migrate:phase backfill\n"
+            f"-- migrate:backfill table=accounts key=id batch-size={BACKFILL_BATCH}\n"
+            "UPDATE accounts SET email_domain = split_part(email, '@', 2)\n"
+            "WHERE id BETWEEN $1 AND $2\n"
+            "  AND email_domain IS DISTINCT FROM split_part(email, '@', 2);\n"
+        ),
+        "007_accounts_domain_backfill.down.sql": "UPDATE accounts SET email_domain = NULL;\n",
     }
 
 
 #: statements per up file, by version
-STATEMENTS = {1: 5, 2: 4, 3: 5, 4: 4, 5: 1}
-HEAD = 5
+STATEMENTS = {1: 5, 2: 4, 3: 5, 4: 4, 5: 1, 6: 1, 7: 1}
+HEAD = 7
 
 
 def write_corpus(directory: Path, rows: int = CI_ROWS) -> Path:

@@ -80,3 +80,23 @@ def check_at_head(directory: Path, database_url: str, references: References) ->
     )
     verify = run_in_process(directory, database_url, "verify")
     assert verify.code == 0, verify.output
+    assert backfill_missing(database_url) == 0
+
+
+def backfilled_rows(database_url: str) -> int:
+    """Rows of ``accounts`` the backfill (007) has set."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM accounts WHERE email_domain = split_part(email, '@', 2)"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def backfill_missing(database_url: str) -> int:
+    """Rows of ``accounts`` the backfill has not set yet."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM accounts WHERE email_domain IS DISTINCT FROM "
+            "split_part(email, '@', 2)"
+        ).fetchone()
+    return int(row[0]) if row else 0

@@ -34,6 +34,7 @@ from tests.reliability.control import GATE_FUNCTION, LEDGER_GATE_KEY, Control, w
 from tests.reliability.database_state import (
     assert_same_schema,
     index_validity,
+    ledger_progress,
     ledger_state,
     schema_of,
     with_index_valid,
@@ -44,6 +45,7 @@ from tests.reliability.reference import (
     Row,
     SchemaAt,
     applied,
+    backfilled_rows,
     check_at_head,
     partial,
 )
@@ -82,12 +84,14 @@ class AtGate:
 
 
 @dataclass(frozen=True)
-class AtLedgerWrite:
-    """A ledger write, held by a trigger the test puts on the ledger tables.
+class AtTrigger:
+    """A write held by a trigger the test puts on a table: a ledger write, or a row
+    of a backfill batch.
 
     ``trigger`` is the trigger's timing, event, table and condition, e.g. ``BEFORE
-    UPDATE ON {ledger} FOR EACH ROW WHEN (...)``; a ``CONSTRAINT`` trigger that is
-    ``INITIALLY DEFERRED`` fires inside COMMIT."""
+    UPDATE ON {ledger} FOR EACH ROW WHEN (...)`` (``{ledger}``, ``{history}``,
+    ``{accounts}``); a ``CONSTRAINT`` trigger that is ``INITIALLY DEFERRED`` fires
+    inside COMMIT."""
 
     trigger: str
 
@@ -95,7 +99,9 @@ class AtLedgerWrite:
         ledger = Ledger()
         ctl.conn.execute(ledger.create_sql())  # type: ignore[arg-type]
         ctl.install_gate_functions()
-        clause = self.trigger.format(ledger=ledger.sql_name, history=ledger.history_sql_name)
+        clause = self.trigger.format(
+            ledger=ledger.sql_name, history=ledger.history_sql_name, accounts="public.accounts"
+        )
         kind = "CONSTRAINT TRIGGER" if "DEFERRED" in clause else "TRIGGER"
         ctl.conn.execute(
             f"CREATE {kind} reliability_gate {clause} "  # type: ignore[arg-type]
@@ -178,6 +184,8 @@ class After:
     invalid: str | None = None
     #: kinds of problem ``migrate verify`` must report (none: exit 0)
     verify: tuple[str, ...] = ()
+    #: rows the backfill has set (committed batches only)
+    backfilled: int | None = None
 
 
 @dataclass(frozen=True)
@@ -227,19 +235,19 @@ def _ledger_trigger(event: str, table: str, condition: str, deferred: bool = Fal
     return f"{timing} {event} ON {{{table}}}{defer} FOR EACH ROW WHEN ({condition})"
 
 
-V2_COMMIT = AtLedgerWrite(
+V2_COMMIT = AtTrigger(
     _ledger_trigger("INSERT", "history", "NEW.version = 2 AND NEW.action = 'up'", deferred=True)
 )
-V3_ROW_STARTED = AtLedgerWrite(
+V3_ROW_STARTED = AtTrigger(
     _ledger_trigger("INSERT", "ledger", "NEW.version = 3 AND NEW.state = 'partial'")
 )
-V3_EMAIL_PROGRESS = AtLedgerWrite(
+V3_EMAIL_PROGRESS = AtTrigger(
     _ledger_trigger("UPDATE", "ledger", "NEW.version = 3 AND NEW.statements_done = 2")
 )
-V3_ROW_APPLIED = AtLedgerWrite(
+V3_ROW_APPLIED = AtTrigger(
     _ledger_trigger("INSERT", "ledger", "NEW.version = 3 AND NEW.state = 'applied'")
 )
-V5_PROGRESS = AtLedgerWrite(
+V5_PROGRESS = AtTrigger(
     _ledger_trigger("UPDATE", "ledger", "NEW.version = 5 AND NEW.statements_done = 1")
 )
 EMAIL_BUILD = InIndexBuild(after=kc.INDEXES_FIRST_STATEMENT)
@@ -437,7 +445,50 @@ def _points() -> list[KillPoint]:
                 slow=orphan == "finish",
             )
         )
+    points += _backfill_points()
     return points
+
+
+def _backfill_points() -> list[KillPoint]:
+    """The batched backfill (007): each batch commits its rows and its progress in one
+    transaction, so a kill keeps whole batches only and ``up --resume`` continues after
+    the last one that committed."""
+    batch = kc.BACKFILL_BATCH
+    before = (("up", "--to", "6"),)
+    in_batch_3 = AtTrigger(
+        _ledger_trigger("UPDATE", "accounts", f"NEW.id = {2 * batch + batch // 2}")
+    )
+    batch_3_commit = AtTrigger(
+        _ledger_trigger(
+            "UPDATE",
+            "ledger",
+            "NEW.version = 7 AND (NEW.progress->>'batches') = '3'",
+            deferred=True,
+        )
+    )
+    six = applied(1, 2, 3, 4, 5, 6)
+
+    def point(
+        name: str, pause: Pause, orphan: Orphan, batches: int, slow: bool = False
+    ) -> KillPoint:
+        return KillPoint(
+            name,
+            pause,
+            orphan,
+            After(
+                (*six, partial(7, 0)), SchemaAt(6), verify=("partial",), backfilled=batches * batch
+            ),
+            (REFUSED, RESUME),
+            before=before,
+            slow=slow,
+        )
+
+    return [
+        point("backfill-batch-3-rows", in_batch_3, "terminate", 2),
+        point("backfill-batch-3-rows", in_batch_3, "finish", 2, slow=True),
+        point("backfill-batch-3-commit", batch_3_commit, "terminate", 2),
+        point("backfill-batch-3-commit", batch_3_commit, "finish", 3),
+    ]
 
 
 POINTS = _points()
@@ -486,6 +537,11 @@ def check_after_kill(
         [after.invalid.split(".", 1)[1]] if after.invalid else []
     )
     assert_same_schema(schema, references.schema(after.schema), "schema after the kill")
+
+    if after.backfilled is not None:
+        assert backfilled_rows(database_url) == after.backfilled
+        batches = after.backfilled // kc.BACKFILL_BATCH
+        assert ledger_progress(database_url, kc.HEAD).get("batches") == batches
 
     verify = run_in_process(directory, database_url, "verify", "--format", "json")
     assert "Traceback" not in verify.output
