@@ -36,22 +36,27 @@ def pg_server() -> Iterator[EphemeralServer]:
         yield server
 
 
-@pytest.fixture
-def database_url(pg_server: EphemeralServer) -> Iterator[str]:
-    """The DSN of a fresh, empty database for this test; dropped afterwards."""
-    dbname = f"test_{os.getpid()}_{next(_counter)}"
+def fresh_database(server: EphemeralServer, prefix: str = "test") -> Iterator[str]:
+    """Create an empty database cloned from the template; yield its DSN; drop it."""
+    dbname = f"{prefix}_{os.getpid()}_{next(_counter)}"
     janitor = DatabaseJanitor(
-        user=pg_server.user,
-        host=pg_server.host,
-        port=pg_server.port,
+        user=server.user,
+        host=server.host,
+        port=server.port,
         dbname=dbname,
         template_dbname=TEMPLATE_DATABASE,
     )
     janitor.init()
     try:
-        yield pg_server.dsn(dbname)
+        yield server.dsn(dbname)
     finally:
         janitor.drop()
+
+
+@pytest.fixture
+def database_url(pg_server: EphemeralServer) -> Iterator[str]:
+    """The DSN of a fresh, empty database for this test; dropped afterwards."""
+    yield from fresh_database(pg_server)
 
 
 @pytest.fixture
