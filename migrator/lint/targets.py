@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from migrator.errors import SourceError, UsageError
+from migrator.lint.collector import collection_paused
 from migrator.lint.engine import FileLinter, LintReport
 from migrator.lint.findings import Finding
 from migrator.lint.live import LiveFacts
@@ -37,6 +38,17 @@ def lint_paths(
     Raises :class:`UsageError` for a path that does not exist. Problems inside files
     are findings, never exceptions.
     """
+    with collection_paused():
+        return _lint_paths(paths, migrations_dir=migrations_dir, options=options, facts=facts)
+
+
+def _lint_paths(
+    paths: Sequence[Path],
+    *,
+    migrations_dir: Path,
+    options: LintOptions,
+    facts: LiveFacts | None,
+) -> LintReport:
     report = LintReport(options=options)
     if facts is not None:
         report.live_facts = facts.describe()
