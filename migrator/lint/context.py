@@ -40,6 +40,9 @@ class FileState:
     not_valid_added: set[tuple[QualifiedName, str]] = field(default_factory=set)
     #: enum values added in the current transaction
     enum_values_added: set[str] = field(default_factory=set)
+    #: a down file linted without its up in reach: a table the replay does not know
+    #: is one its up created (what a down reverts counts as new), not an old one
+    unknown_tables_new: bool = False
     #: checks to run once the whole file is replayed: (statement index, rule id, check)
     deferred: list[tuple[int, str, Callable[[Catalog], Iterable[Hit]]]] = field(
         default_factory=list
@@ -115,8 +118,11 @@ class StatementContext:
 
     def is_existing(self, table: Table | None) -> bool:
         """The table holds data: created before this migration, or never created by the
-        directory at all (it came from before the first migration)."""
-        return table is None or not self.catalog.is_new(table)
+        directory at all (it came from before the first migration; but for a down file
+        linted without its up, from that up: see :attr:`FileState.unknown_tables_new`)."""
+        if table is None:
+            return not self.state.unknown_tables_new
+        return not self.catalog.is_new(table)
 
     def existing_relation(self, range_var: Node | None) -> QualifiedName | None:
         """The name of the relation if it is an existing one, else ``None``."""

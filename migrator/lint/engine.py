@@ -95,14 +95,18 @@ class FileLinter:
         *,
         also_new: Iterable[str] = (),
         display: str | None = None,
+        unknown_tables_new: bool = False,
     ) -> list[Finding]:
-        """Findings of ``file``; ``catalog`` ends up holding the file's changes."""
+        """Findings of ``file``; ``catalog`` ends up holding the file's changes. With
+        ``unknown_tables_new`` (a down file whose up is not in reach) the tables the
+        catalog does not know count as new."""
         path = display or str(file.path)
         catalog.begin_file(unit, also_new)
         parsed = [_parse(statement) for statement in file.statements]
         state = FileState(
             transactional=file.transactional,
             lock_timeout=_initial_lock_timeout(file, self.options),
+            unknown_tables_new=unknown_tables_new,
         )
         raw: list[tuple[int | None, Finding]] = []
         for index, (statement, tree) in enumerate(zip(file.statements, parsed, strict=True)):

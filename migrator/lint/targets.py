@@ -2,7 +2,9 @@
 
 Every file is linted against the catalog replayed from the migrations before it in its
 own directory (version order): an up file after every earlier up; a down file after
-every earlier up and its own up (what it reverts is treated as new).
+every earlier up and its own up (what it reverts is treated as new). A down file that
+is no migration of its directory (its up is missing there) is linted with every table
+it does not know counted as new: those are the tables its up created.
 """
 
 from __future__ import annotations
@@ -77,9 +79,24 @@ def _lint_paths(
         except SourceError as exc:
             report.findings.append(_file_finding(path, exc.message, options))
             continue
-        linter.lint(single, Catalog(), path.stem, display=_display(path))
+        _lint_alone(linter, single, path)
     report.findings.sort(key=Finding.sort_key)
     return report
+
+
+_DOWN_SUFFIX = ".down.sql"
+
+
+def _lint_alone(linter: FileLinter, migration_file: MigrationFile, path: Path) -> None:
+    """Lint a file that is no migration of its directory against an empty catalog; a
+    down file (its up out of reach) counts the tables it does not know as new."""
+    linter.lint(
+        migration_file,
+        Catalog(),
+        path.stem,
+        display=_display(path),
+        unknown_tables_new=path.name.endswith(_DOWN_SUFFIX),
+    )
 
 
 def _display(path: Path) -> str:

@@ -50,7 +50,7 @@ def drop_table(ctx: StatementContext) -> Iterator[Hit]:
         schema, name = object_name(_names(item))
         qualified = ctx.catalog.resolve(schema, name)
         table = ctx.catalog.table(qualified)
-        if table is not None and ctx.catalog.is_new(table):
+        if not ctx.is_existing(table):
             continue
         yield Hit(
             f"DROP TABLE {qualified} breaks code that still reads or writes it",
