@@ -15,18 +15,23 @@ migration and its ledger row commit or roll back together.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import json
+import re
 import socket
+import weakref
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import asyncpg
 
 from migrator.config import Settings
-from migrator.db.quoting import quote_ident, quote_qualified
-from migrator.db.records import HistoryEntry, LedgerEntry
+from migrator.db.quoting import quote_ident, quote_qualified, sql_literal
+from migrator.db.records import Direction, HistoryEntry, LedgerEntry
 from migrator.errors import UsageError
 from migrator.source.model import Migration, MigrationFile
 
@@ -38,6 +43,54 @@ _ENTRY_COLUMNS = (
 _HISTORY_COLUMNS = "id, version, name, action, checksum, at, by_whom, duration_ms, detail"
 #: who ran it: the database role plus the OS user and host of the client
 _BY = "current_user || ' via ' || {param}"
+#: parameter types of :meth:`Ledger.applied_statement` and :meth:`Ledger.reverted_statement`
+_APPLIED_TYPES = ("numeric", "text", "text", "text", "text", "integer", "boolean", "text",
+                  "integer", "text", "text")  # fmt: skip
+_REVERTED_TYPES = ("numeric", "text", "text", "text", "text", "integer", "text")
+#: both statements take the duration as ``$6``
+_DURATION_PARAMETER = 5
+#: the duration of a migration that runs in one transaction, as the server measures it
+#: when the ledger row is written: from the transaction's start (its ``BEGIN``) to now
+MS_SINCE_TRANSACTION_START = "round(1000 * extract(epoch FROM clock_timestamp() - now()))::integer"
+#: SQLSTATE ``invalid_sql_statement_name``: a prepared statement does not exist
+_NO_SUCH_PREPARED_STATEMENT = "26000"
+_INSUFFICIENT_PRIVILEGE = "42501"
+#: a parameter (``$1``) in the SQL of a ledger write, or a quoted identifier (the
+#: ledger's names), matched whole so that a ``$`` inside one is left alone
+_PARAMETER = re.compile(r'"(?:[^"]|"")*"|\$(\d+)')
+
+
+@dataclass(frozen=True)
+class _PreparedWrite:
+    """A ledger write as a session-level prepared statement."""
+
+    kind: str
+    sql: str
+    types: tuple[str, ...]
+
+    @cached_property
+    def name(self) -> str:
+        """``migrator_<kind>_<digest of the SQL>``: one name always means one statement."""
+        digest = hashlib.sha256(f"{self.sql}{self.types}".encode()).hexdigest()[:16]
+        return f"migrator_{self.kind}_{digest}"
+
+    @property
+    def prepare_sql(self) -> str:
+        return f"PREPARE {self.name} ({', '.join(self.types)}) AS {self.sql}"
+
+    def execute_sql(
+        self, parameters: tuple[object, ...], duration_sql: str, *, prepared: bool
+    ) -> str:
+        """``EXECUTE name(constants)`` (``prepared``) or the statement with its
+        parameters replaced by constants, in one pass; the duration by an expression."""
+        # the parameters are the str / int / bool / None values the Ledger builds
+        arguments = [sql_literal(value) for value in parameters]  # type: ignore[arg-type]
+        arguments[_DURATION_PARAMETER] = duration_sql
+        if prepared:
+            return f"EXECUTE {self.name}({', '.join(arguments)})"
+        return _PARAMETER.sub(
+            lambda found: arguments[int(found[1]) - 1] if found[1] else found[0], self.sql
+        )
 
 
 def client_identity() -> str:
@@ -60,6 +113,12 @@ class Ledger:
         self.sql_name = quote_qualified(schema, table)
         self.history_sql_name = quote_qualified(schema, self.history_table)
         self.client = client_identity()
+        self._writes = {
+            "applied": _PreparedWrite("applied", self._applied_sql(), _APPLIED_TYPES),
+            "reverted": _PreparedWrite("reverted", self._reverted_sql(), _REVERTED_TYPES),
+        }
+        #: sessions on which :meth:`prepare_writes` prepared the two ledger writes
+        self._prepared: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Ledger:
@@ -152,13 +211,19 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
                     raise
 
     async def entries(self, conn: asyncpg.Connection) -> dict[int, LedgerEntry]:
-        """Every ledger row by version (empty when the ledger does not exist yet)."""
-        if not await self.exists(conn):
+        """Every ledger row by version (empty when the ledger does not exist yet).
+
+        One round trip: the rows are asked for directly and a missing table or schema
+        means an empty ledger. Inside a transaction block, where a failed statement
+        would abort the caller's transaction, the table is looked up first."""
+        if conn.is_in_transaction() and not await self.exists(conn):
             return {}
         try:
             rows = await conn.fetch(
                 f"SELECT {_ENTRY_COLUMNS} FROM {self.sql_name} ORDER BY version"
             )
+        except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+            return {}
         except asyncpg.UndefinedColumnError:
             raise UsageError(
                 f"table {self.display_name} exists but is not a migrator ledger",
@@ -191,18 +256,8 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
 
     # -- writes that belong to running a migration ------------------------------------
 
-    def applied_statement(
-        self,
-        migration: Migration,
-        *,
-        duration_ms: int | None,
-        action: str = "up",
-        detail: str | None = None,
-    ) -> tuple[str, tuple[object, ...]]:
-        """SQL and parameters that mark ``migration`` applied (insert or complete its
-        row) and log ``action``, in one statement."""
-        up = migration.up
-        sql = f"""
+    def _applied_sql(self) -> str:
+        return f"""
 WITH entry AS (
     INSERT INTO {self.sql_name} AS l
         (version, name, up_checksum, down_checksum, applied_at, applied_by, duration_ms,
@@ -222,7 +277,27 @@ INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, d
                                      detail)
 SELECT $1, $2, $10, $3, {_BY.format(param="$5")}, $6, $11 FROM entry
 """
-        return sql, (
+
+    def _reverted_sql(self) -> str:
+        return f"""
+WITH gone AS (DELETE FROM {self.sql_name} WHERE version = $1 RETURNING 1)
+INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
+                                     detail)
+VALUES ($1, $2, $3, $4, {_BY.format(param="$5")}, $6, $7)
+"""
+
+    def applied_statement(
+        self,
+        migration: Migration,
+        *,
+        duration_ms: int | None,
+        action: str = "up",
+        detail: str | None = None,
+    ) -> tuple[str, tuple[object, ...]]:
+        """SQL and parameters that mark ``migration`` applied (insert or complete its
+        row) and log ``action``, in one statement."""
+        up = migration.up
+        return self._writes["applied"].sql, (
             migration.version,
             migration.name,
             up.checksum,
@@ -246,13 +321,7 @@ SELECT $1, $2, $10, $3, {_BY.format(param="$5")}, $6, $11 FROM entry
     ) -> tuple[str, tuple[object, ...]]:
         """SQL and parameters that remove ``migration``'s row (it is no longer applied)
         and log ``action``, in one statement."""
-        sql = f"""
-WITH gone AS (DELETE FROM {self.sql_name} WHERE version = $1 RETURNING 1)
-INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
-                                     detail)
-VALUES ($1, $2, $3, $4, {_BY.format(param="$5")}, $6, $7)
-"""
-        return sql, (
+        return self._writes["reverted"].sql, (
             migration.version,
             migration.name,
             action,
@@ -261,6 +330,84 @@ VALUES ($1, $2, $3, $4, {_BY.format(param="$5")}, $6, $7)
             duration_ms,
             detail,
         )
+
+    # -- the same two writes, prepared once per session ----------------------------------
+
+    async def prepare_writes(self, conn: asyncpg.Connection) -> None:
+        """``PREPARE`` the applied and reverted writes on this session (once; the
+        ledger tables must exist). The executor then sends ``EXECUTE`` of one of them
+        in the same string as a migration's last statement and its ``COMMIT``: one
+        round trip per migration, and the server parses and plans the write once per
+        session. Call it outside a transaction block."""
+        if conn in self._prepared:
+            return
+        statements = [write.prepare_sql for write in self._writes.values()]
+        try:
+            await conn.execute(";\n".join(statements))
+        except asyncpg.DuplicatePreparedStatementError:
+            # another Ledger object for the same tables prepared (some of) them on this
+            # session: the same statements, since each name carries a digest of its SQL
+            for statement in statements:
+                with contextlib.suppress(asyncpg.DuplicatePreparedStatementError):
+                    await conn.execute(statement)
+        self._prepared.add(conn)
+
+    def is_prepared(self, conn: asyncpg.Connection) -> bool:
+        """Whether :meth:`prepare_writes` ran on this session."""
+        return conn in self._prepared
+
+    def write_sql(
+        self, migration: Migration, direction: Direction, *, duration_sql: str, prepared: bool
+    ) -> str:
+        """The write that marks ``migration`` applied (``up``, as :meth:`record_applied`)
+        or removes its row (``down``, as :meth:`record_reverted`) as SQL text, to send in
+        one string with a migration's statements. The values are constants in the text
+        (:func:`~migrator.db.quoting.sql_literal`); the duration is ``duration_sql``, an
+        SQL expression such as :data:`MS_SINCE_TRANSACTION_START`. ``prepared``: an
+        ``EXECUTE`` of the write :meth:`prepare_writes` prepared on the session;
+        otherwise the statement itself."""
+        if direction == "up":
+            write, (_, parameters) = (
+                self._writes["applied"],
+                self.applied_statement(migration, duration_ms=None),
+            )
+        else:
+            write, (_, parameters) = (
+                self._writes["reverted"],
+                self.reverted_statement(migration, duration_ms=None),
+            )
+        return write.execute_sql(parameters, duration_sql, prepared=prepared)
+
+    def raised(self, error: BaseException, conn: asyncpg.Connection | None = None) -> bool:
+        """Whether a server error came from writing the ledger rather than from a
+        migration's own statement, judged by what it names: one of the ledger tables
+        (a constraint, a missing privilege) or one of the prepared writes (see
+        :meth:`lost_prepared_write`)."""
+        if self.lost_prepared_write(error, conn):
+            return True
+        sqlstate = getattr(error, "sqlstate", None)
+        message = str(getattr(error, "message", None) or error)
+        tables = (self.table, self.history_table)
+        if getattr(error, "schema_name", None) == self.schema and (
+            getattr(error, "table_name", None) in tables
+        ):
+            return True
+        return sqlstate == _INSUFFICIENT_PRIVILEGE and message.endswith(
+            tuple(f" {table}" for table in tables)
+        )
+
+    def lost_prepared_write(
+        self, error: BaseException, conn: asyncpg.Connection | None = None
+    ) -> bool:
+        """Whether ``error`` says a prepared write is gone from the session (a migration
+        ran ``DEALLOCATE ALL`` or ``DISCARD``); ``conn`` then counts as unprepared."""
+        message = str(getattr(error, "message", None) or error)
+        lost = getattr(error, "sqlstate", None) == _NO_SUCH_PREPARED_STATEMENT and any(
+            write.name in message for write in self._writes.values()
+        )
+        if lost and conn is not None:
+            self._prepared.discard(conn)
+        return lost
 
     async def record_applied(
         self,

@@ -32,3 +32,22 @@ def quote_literal(value: str) -> str:
     if "\x00" in value:
         raise ValueError("a string literal cannot contain a NUL byte")
     return "'" + value.replace("'", "''") + "'"
+
+
+def sql_literal(value: str | int | bool | None) -> str:
+    """``value`` as a constant in SQL text we send (where a parameter cannot go, such as
+    the arguments of ``EXECUTE`` in a string of several statements).
+
+    Text becomes an escape-string constant (``E'...'``, backslashes and quotes
+    doubled), which reads the same whatever ``standard_conforming_strings`` is; asyncpg
+    always talks UTF-8, so no multibyte sequence can hide a quote. A NUL byte is refused.
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if "\x00" in value:
+        raise ValueError("a string literal cannot contain a NUL byte")
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"

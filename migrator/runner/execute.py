@@ -31,7 +31,7 @@ import asyncpg
 
 from migrator.config import Settings
 from migrator.db.indexes import InvalidIndex, invalid_indexes
-from migrator.db.ledger import Ledger
+from migrator.db.ledger import MS_SINCE_TRANSACTION_START, Ledger
 from migrator.db.quoting import quote_ident, quote_qualified
 from migrator.db.records import Direction
 from migrator.durations import format_ms
@@ -79,11 +79,20 @@ def _elapsed_ms(began: float) -> int:
     return round((time.monotonic() - began) * 1000)
 
 
-async def _send(conn: asyncpg.Connection, statement: Statement, prefix: str = "") -> None:
+async def _send(
+    conn: asyncpg.Connection,
+    statement: Statement,
+    prefix: str = "",
+    suffix: str = "",
+    ledger: Ledger | None = None,
+) -> None:
+    """Send one statement, with ``prefix`` and ``suffix`` in the same string. A failure
+    is the statement's unless the ledger says its write in ``suffix`` raised it."""
     try:
-        await conn.execute(prefix + statement.text)
+        await conn.execute(prefix + statement.text + suffix)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        raise _Failed(statement, exc) from exc
+        blamed = None if suffix and ledger is not None and ledger.raised(exc, conn) else statement
+        raise _Failed(blamed, exc) from exc
 
 
 async def _ledger_write(awaitable: Awaitable[None]) -> None:
@@ -124,32 +133,57 @@ async def _pause(
     await asyncio.sleep(delay / 1000)
 
 
+def _closing(step: Step, ledger: Ledger, *, prepared: bool) -> str:
+    """The ledger write and ``COMMIT`` of a transactional step, to end a string (the
+    newline first keeps them out of a trailing ``--`` comment)."""
+    write = ledger.write_sql(
+        step.migration, step.direction, duration_sql=MS_SINCE_TRANSACTION_START, prepared=prepared
+    )
+    return f"\n;\n{write};\nCOMMIT"
+
+
 async def _run_in_transaction(
     conn: asyncpg.Connection,
     step: Step,
     ledger: Ledger,
     after_statement: AfterStatement | None,
+    *,
+    prepared: bool = True,
 ) -> int:
-    """One attempt. ``BEGIN`` and the ``SET LOCAL``s travel with the first statement
-    (inside a transaction block, statements in one string behave exactly as sent one
-    by one), saving a round trip per migration; the ledger write keeps its prepared,
-    parameterised statement."""
+    """One attempt, in as few round trips as there are statements: ``BEGIN`` and the
+    ``SET LOCAL``s travel with the first statement, the ledger write (``EXECUTE`` of
+    the write the ledger prepared on this session; its duration is measured by the
+    server from ``BEGIN``) and ``COMMIT`` with the last. A one-statement migration is
+    one round trip. Inside a transaction block, statements in one string behave
+    exactly as sent one by one, and an error anywhere in the string aborts the
+    transaction: nothing of the migration or its ledger row stays. With a hook, the
+    ledger write and ``COMMIT`` follow the last hook in a string of their own. Without
+    ``prepared``, the ledger write is spelled out instead of ``EXECUTE``d."""
     began = time.monotonic()
     opening = "BEGIN; " + "; ".join(setting_statements(step, local=True)) + ";\n"
+    closing = _closing(step, ledger, prepared=prepared)
+    statements = step.statements
+    last = len(statements) - 1
     try:
-        if not step.statements:
-            await conn.execute(opening)
-        for position, statement in enumerate(step.statements):
-            await _send(conn, statement, prefix=opening if position == 0 else "")
+        for position, statement in enumerate(statements):
+            glued = position == last and after_statement is None
+            await _send(
+                conn,
+                statement,
+                prefix=opening if position == 0 else "",
+                suffix=closing if glued else "",
+                ledger=ledger,
+            )
             if after_statement is not None:
                 await after_statement(conn, step.file, statement)
-        duration = _elapsed_ms(began)
-        await _record_done(conn, ledger, step, duration)
-        await _ledger_write(conn.execute("COMMIT"))
+        if not statements:
+            await _ledger_write(conn.execute(opening + closing))
+        elif after_statement is not None:
+            await _ledger_write(conn.execute(closing))
     except BaseException:
         await _quietly(conn, "ROLLBACK")
         raise
-    return duration
+    return _elapsed_ms(began)
 
 
 async def _with_lock_retries(
@@ -186,12 +220,25 @@ async def _transactional(
     reporter: Reporter,
     after_statement: AfterStatement | None,
 ) -> StepResult:
-    duration, attempts = await _with_lock_retries(
-        lambda: _run_in_transaction(conn, step, ledger, after_statement),
-        step=step,
-        retry=retry,
-        reporter=reporter,
-    )
+    await _ledger_write(ledger.prepare_writes(conn))
+    try:
+        duration, attempts = await _with_lock_retries(
+            lambda: _run_in_transaction(conn, step, ledger, after_statement),
+            step=step,
+            retry=retry,
+            reporter=reporter,
+        )
+    except _Failed as failure:
+        if not ledger.lost_prepared_write(failure.error, conn):
+            raise
+        # the migration itself dropped the session's prepared statements (DEALLOCATE
+        # ALL): its transaction rolled back; run it again with the write spelled out
+        duration, attempts = await _with_lock_retries(
+            lambda: _run_in_transaction(conn, step, ledger, after_statement, prepared=False),
+            step=step,
+            retry=retry,
+            reporter=reporter,
+        )
     return StepResult(step, duration, attempts)
 
 
