@@ -3,16 +3,21 @@
 
 Each one discovers the files, opens one connection, and (when it changes anything)
 takes the migration lock before it reads the ledger, so the plan is made from the
-ledger as it is while no other runner can change it. Progress goes to a
-:class:`Reporter`; results come back as values for the CLI (or any caller) to render.
+ledger as it is while no other runner can change it. The ledger is read once per
+run. Progress goes to a :class:`Reporter`; results come back as values for the CLI
+(or any caller) to render.
+
+The planner and the executor are imported by the functions that run migrations, so
+``status`` and ``verify`` load neither.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -23,14 +28,16 @@ from migrator.db.ledger import Ledger
 from migrator.db.lock import migration_lock
 from migrator.db.records import Direction, LedgerEntry
 from migrator.errors import ConnectionFailed, MigrationFailed, RefusedState
-from migrator.runner.execute import AfterStatement, StepResult, execute_step
-from migrator.runner.plan import Plan, plan_down, plan_up
 from migrator.runner.recovery import RepairChange, RepairChoice, plan_repair
 from migrator.runner.report import Reporter
 from migrator.runner.server_errors import is_connection_loss, server_message
 from migrator.runner.status import StatusReport, VerifyProblem, build_status, verify_problems
 from migrator.source.discovery import discover, require_runnable
 from migrator.source.model import Migration, MigrationSet, Phase
+
+if TYPE_CHECKING:
+    from migrator.runner.execute import AfterStatement, StepResult
+    from migrator.runner.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -145,12 +152,19 @@ async def _unfinished_indexes(
     return []
 
 
-async def _current_version(conn: asyncpg.Connection, ledger: Ledger) -> int | None:
-    entries = await ledger.entries(conn)
-    return max((v for v, e in entries.items() if not e.unfinished), default=None)
+def _version_after(entries: Mapping[int, LedgerEntry], results: Sequence[StepResult]) -> int | None:
+    """The newest applied version once ``results`` completed on top of ``entries``
+    (the ledger as read under the lock: no other runner changed it since)."""
+    applied = {version for version, entry in entries.items() if not entry.unfinished}
+    for result in results:
+        if result.step.direction == "up":
+            applied.add(result.step.version)
+        else:
+            applied.discard(result.step.version)
+    return max(applied, default=None)
 
 
-Planner = Callable[[MigrationSet, dict[int, LedgerEntry], list[InvalidIndex]], Plan]
+Planner = Callable[[MigrationSet, dict[int, LedgerEntry], list[InvalidIndex]], "Plan"]
 
 
 async def _locked_run(
@@ -160,6 +174,8 @@ async def _locked_run(
     after_statement: AfterStatement | None,
 ) -> RunResult:
     """Discover, connect, lock, read the ledger, plan, and execute the plan."""
+    from migrator.runner.execute import execute_step
+
     reporter = reporter or Reporter()
     migration_set = load_migrations(settings)
     async with database_session(settings, locked=True, reporter=reporter) as (conn, ledger):
@@ -167,7 +183,7 @@ async def _locked_run(
         plan = planner(migration_set, entries, await _unfinished_indexes(conn, entries))
         for note in plan.notes:
             reporter.note(note)
-        if plan.steps:
+        if plan.steps and not entries:  # rows were read, so the ledger exists
             await ledger.ensure(conn)
         results = []
         for step in plan.steps:
@@ -181,8 +197,7 @@ async def _locked_run(
                     after_statement=after_statement,
                 )
             )
-        current = await _current_version(conn, ledger)
-    return RunResult(plan.direction, tuple(results), plan.notes, current)
+    return RunResult(plan.direction, tuple(results), plan.notes, _version_after(entries, results))
 
 
 async def up(
@@ -194,6 +209,8 @@ async def up(
 ) -> RunResult:
     """Apply pending migrations, oldest first, each exactly once (see
     :func:`~migrator.runner.plan.plan_up` for what is chosen and refused)."""
+    from migrator.runner.plan import plan_up
+
     chosen = options or UpOptions()
     return await _locked_run(
         settings,
@@ -220,6 +237,8 @@ async def down(
 ) -> RunResult:
     """Revert applied migrations, newest first (one by default; see
     :func:`~migrator.runner.plan.plan_down`)."""
+    from migrator.runner.plan import plan_down
+
     chosen = options or DownOptions()
     return await _locked_run(
         settings,
@@ -240,6 +259,8 @@ async def down(
 async def pending_plan(settings: Settings, options: UpOptions | None = None) -> Plan:
     """What ``up`` would run now (``up --sql``): reads the ledger, takes no lock,
     creates and changes nothing."""
+    from migrator.runner.plan import plan_up
+
     options = options or UpOptions()
     migration_set = load_migrations(settings)
     async with database_session(settings, locked=False) as (conn, ledger):
