@@ -60,17 +60,30 @@ class LintReport:
         return sum(1 for f in self.findings if f.severity is Severity.WARNING)
 
 
-def _dispatch(options: LintOptions) -> tuple[dict[str, list[Rule]], list[Rule]]:
-    by_kind: dict[str, list[Rule]] = {}
-    everywhere: list[Rule] = []
-    for rule in RULES:
-        if rule.id in options.disabled:
-            continue
-        if "*" in rule.kinds:
-            everywhere.append(rule)
-        for kind in rule.kinds - {"*"}:
-            by_kind.setdefault(kind, []).append(rule)
-    return by_kind, everywhere
+class _Dispatch:
+    """The enabled rules that look at each statement kind, in registry order (rules of
+    ``"*"`` after the kind's own), built once per run."""
+
+    def __init__(self, options: LintOptions) -> None:
+        self._by_kind: dict[str, list[Rule]] = {}
+        self._everywhere: tuple[Rule, ...] = ()
+        everywhere: list[Rule] = []
+        for rule in RULES:
+            if rule.id in options.disabled:
+                continue
+            if "*" in rule.kinds:
+                everywhere.append(rule)
+            for kind in rule.kinds - {"*"}:
+                self._by_kind.setdefault(kind, []).append(rule)
+        self._everywhere = tuple(everywhere)
+        self._cache: dict[str, tuple[Rule, ...]] = {}
+
+    def rules_for(self, kind: str) -> tuple[Rule, ...]:
+        rules = self._cache.get(kind)
+        if rules is None:
+            rules = (*self._by_kind.get(kind, ()), *self._everywhere)
+            self._cache[kind] = rules
+        return rules
 
 
 class FileLinter:
@@ -85,7 +98,7 @@ class FileLinter:
         self.options = options
         self.facts = facts
         self.report = report if report is not None else LintReport(options=options)
-        self._by_kind, self._everywhere = _dispatch(options)
+        self._dispatch = _Dispatch(options)
 
     def lint(
         self,
@@ -109,6 +122,7 @@ class FileLinter:
             unknown_tables_new=unknown_tables_new,
         )
         raw: list[tuple[int | None, Finding]] = []
+        rules_for = self._dispatch.rules_for
         for index, (statement, tree) in enumerate(zip(file.statements, parsed, strict=True)):
             if tree is None:
                 continue
@@ -132,8 +146,13 @@ class FileLinter:
                 later_statements=partial(_as_parsed, file.statements, parsed, index + 1),
                 position=index,
             )
-            for rule in [*self._by_kind.get(kind, ()), *self._everywhere]:
-                for hit in self._run(rule, ctx, path):
+            for rule in rules_for(kind):
+                try:
+                    hits = list(rule.check(ctx))
+                except Exception as exc:  # a rule bug must not stop the run: record, go on
+                    self._rule_failed(rule, ctx, path, exc)
+                    continue
+                for hit in hits:
                     raw.append((index, self._finding(rule, hit, path, statement)))
             _advance(ctx)
         for index, rule_id, check in state.deferred:  # the catalog now holds the whole file
@@ -155,15 +174,11 @@ class FileLinter:
         self.report.files += 1
         return findings
 
-    def _run(self, rule: Rule, ctx: StatementContext, path: str) -> list[Hit]:
-        try:
-            return list(rule.check(ctx))
-        except Exception as exc:  # a rule bug must not stop the run: record and go on
-            self.report.internal_errors.append(
-                f"{path}:{ctx.statement.line}: rule {rule.id} failed ({type(exc).__name__}: "
-                f"{exc}); please report this"
-            )
-            return []
+    def _rule_failed(self, rule: Rule, ctx: StatementContext, path: str, exc: Exception) -> None:
+        self.report.internal_errors.append(
+            f"{path}:{ctx.statement.line}: rule {rule.id} failed ({type(exc).__name__}: "
+            f"{exc}); please report this"
+        )
 
     def _finding(self, rule: Rule, hit: Hit, path: str, statement: Statement) -> Finding:
         help_text = hit.help
