@@ -6,6 +6,7 @@ gate costs nothing, so the same files serve every kill point and the reference r
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tests.helpers_db import write_migrations
@@ -22,8 +23,8 @@ BETWEEN_INDEX_DROPS = 710_007
 
 #: rows in ``accounts``: enough for index builds to do real work, small enough for CI
 CI_ROWS = 5_000
-#: rows for the long variant
-SLOW_ROWS = 200_000
+#: rows for the long variant (bench/reliability_long.py --rows sets it)
+SLOW_ROWS = int(os.environ.get("RELIABILITY_ROWS", "200000"))
 #: keys per backfill batch
 BACKFILL_BATCH = 1_000
 

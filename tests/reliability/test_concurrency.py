@@ -5,6 +5,7 @@ exits 0, nobody deadlocks, and each migration is applied exactly once."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from tests.reliability.reference import References, check_at_head
 
 PROCESSES = 16
 CI_ROUNDS = 3
-SLOW_ROUNDS = 12
+#: rounds of the long variant (bench/reliability_long.py --rounds sets it)
+SLOW_ROUNDS = int(os.environ.get("RELIABILITY_ROUNDS", "12"))
 
 #: every process may have to wait for all the others: no lock wait expires
 ENV = {"MIGRATOR_LOCK_WAIT": "300s", "MIGRATOR_LOCK_TIMEOUT": "30s"}
