@@ -25,7 +25,15 @@ from pathlib import Path
 
 from bench import breakdown, peers
 from bench.report import factor, table
-from bench.timing import CommandFailed, Sample, median, milliseconds, run_measured, seconds
+from bench.timing import (
+    PYTHON_AS_INSTALLED,
+    CommandFailed,
+    Sample,
+    median,
+    milliseconds,
+    run_measured,
+    seconds,
+)
 from migrator.ephemeral import EphemeralServer
 
 DEFAULT_SIZES = (100, 1000)
@@ -249,11 +257,15 @@ def _run(invocation: Invocation, cwd: Path) -> Sample:
 
 
 def _clean_env() -> dict[str, str]:
-    """The environment without connection settings that could redirect a tool."""
+    """The environment without connection settings that could redirect a tool, with
+    Python's bytecode cached as installed (:data:`PYTHON_AS_INSTALLED`)."""
     return {
-        key: value
-        for key, value in os.environ.items()
-        if key != "DATABASE_URL" and not key.startswith("PG")
+        **{
+            key: value
+            for key, value in os.environ.items()
+            if key != "DATABASE_URL" and not key.startswith("PG")
+        },
+        **PYTHON_AS_INSTALLED,
     }
 
 

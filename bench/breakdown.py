@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.timing import median, milliseconds, run_timed
+from bench.timing import PYTHON_AS_INSTALLED, median, milliseconds, run_timed
 from migrator.source import discover, require_runnable
 
 #: the modules ``migrate up`` needs before it can do anything
@@ -27,7 +27,12 @@ def _in_process(directory: Path) -> float:
 def measure(directory: Path, repeat: int) -> list[tuple[str, float]]:
     """(component, median seconds) for the migrations in ``directory``."""
     interpreter = median([run_timed([sys.executable, "-c", "pass"]) for _ in range(repeat)])
-    imports = median([run_timed([sys.executable, "-c", RUNNER_MODULES]) for _ in range(repeat)])
+    imports = median(
+        [
+            run_timed([sys.executable, "-c", RUNNER_MODULES], env=PYTHON_AS_INSTALLED)
+            for _ in range(repeat)
+        ]
+    )
     _in_process(directory)  # the file cache is warm for the tools too
     files = median([_in_process(directory) for _ in range(repeat)])
     return [

@@ -6,6 +6,7 @@ import os
 import resource
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,13 @@ from pathlib import Path
 
 #: a single benchmark command never runs longer than this
 COMMAND_TIMEOUT_S = 900
+#: environment for a measured Python command: bytecode cached (in a scratch folder, not
+#: the source tree) as an installed package has it, even when the caller's environment
+#: says PYTHONDONTWRITEBYTECODE (then every run would compile the project's modules)
+PYTHON_AS_INSTALLED = {
+    "PYTHONDONTWRITEBYTECODE": "",
+    "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "bench-pycache"),
+}
 
 
 class CommandFailed(Exception):
