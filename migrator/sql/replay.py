@@ -410,6 +410,7 @@ def _rename(catalog: Catalog, fields: Node) -> None:
         def rename_in(columns: tuple[Any, ...]) -> tuple[Any, ...]:
             return tuple(new_name if c == old else c for c in columns)
 
+        # only the values that name the column are replaced (the others are shared)
         table = replace(
             table,
             columns=tuple(replace(c, name=new_name) if c.name == old else c for c in table.columns),
@@ -419,9 +420,14 @@ def _rename(catalog: Catalog, fields: Node) -> None:
                     columns=rename_in(c.columns),
                     proves_not_null=rename_in(c.proves_not_null),
                 )
+                if old in c.columns or old in c.proves_not_null
+                else c
                 for c in table.constraints
             ),
-            indexes=tuple(replace(i, columns=rename_in(i.columns)) for i in table.indexes),
+            indexes=tuple(
+                replace(i, columns=rename_in(i.columns)) if old in i.columns else i
+                for i in table.indexes
+            ),
         )
         catalog.store_table(table)
     elif rename_type == "OBJECT_TABCONSTRAINT":
