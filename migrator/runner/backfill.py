@@ -372,11 +372,6 @@ def spec_of(step: Step) -> BackfillSpec:
         ) from None
 
 
-def is_backfill(step: Step) -> bool:
-    """The step applies a backfill migration (its down runs like any other file)."""
-    return step.direction == "up" and step.file.directives.backfill is not None
-
-
 async def run_backfill_step(
     conn: asyncpg.Connection,
     step: Step,

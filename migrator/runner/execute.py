@@ -36,7 +36,6 @@ from migrator.db.quoting import quote_ident, quote_qualified
 from migrator.db.records import Direction
 from migrator.durations import format_ms
 from migrator.errors import ConnectionFailed, MigrationFailed
-from migrator.runner import backfill
 from migrator.runner.plan import Step, plan_step, setting_statements
 from migrator.runner.recovery import invalid_index_advice
 from migrator.runner.report import Reporter
@@ -391,8 +390,12 @@ async def execute_step(
     reporter = reporter or Reporter()
     reporter.step_started(step)
     run = _transactional if step.transactional else _statement_by_statement
-    if backfill.is_backfill(step):  # -- migrate:backfill: batches (migrator/runner/backfill.py)
-        run = backfill.run_backfill_step
+    if step.direction == "up" and step.file.directives.backfill is not None:
+        # -- migrate:backfill: batches (migrator/runner/backfill.py; imported here, as
+        # most runs have none)
+        from migrator.runner.backfill import run_backfill_step
+
+        run = run_backfill_step
     try:
         result = await run(conn, step, ledger, retry, reporter, after_statement)
     except _Failed as failure:
