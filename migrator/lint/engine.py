@@ -127,7 +127,8 @@ class FileLinter:
             if tree is None:
                 continue
             kind, fields = tree
-            if not fields and state.enum_values_added:  # a new enum value may be used here
+            if state.enum_values_added and (not fields or kind in _RELATION_ONLY):
+                # a new enum value may be used here: the whole tree is wanted
                 tree = _full_tree(statement)
                 if tree is None:
                     continue
@@ -279,15 +280,25 @@ _PROBLEM_HELP = {
 #: decoded (parsing or decoding their often large trees would be wasted)
 _KIND_ONLY = frozenset({"SelectStmt", "InsertStmt", "CommentStmt"})
 _KIND_ONLY_WORDS = {"select": "SelectStmt", "insert": "InsertStmt", "comment": "CommentStmt"}
+#: statements whose rules only look at the table they change: only ``relation`` is
+#: decoded (not the ``SET`` list, ``WHERE`` or ``USING`` of an ``UPDATE``/``DELETE``)
+_RELATION_ONLY = frozenset({"UpdateStmt", "DeleteStmt"})
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
 
 
 def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     """The statement's ``(kind, fields)``; ``(kind, {})`` for kinds no rule inspects
-    (INSERT, SELECT, COMMENT). A view's query is left out."""
+    (INSERT, SELECT, COMMENT), only ``relation`` for UPDATE and DELETE. A view's query
+    is left out."""
     tree = statement.tree
     if tree is not None:
-        return tree.kind, {} if tree.kind in _KIND_ONLY else tree.fields(view_query=False)
+        if tree.kind in _KIND_ONLY:
+            return tree.kind, {}
+        if tree.kind in _RELATION_ONLY:
+            head = tree.leading_field("relation")
+            if head is not None:
+                return tree.kind, head
+        return tree.kind, tree.fields(view_query=False)
     word = _FIRST_WORD.match(statement.text)  # a statement of a file with syntax errors
     kind = _KIND_ONLY_WORDS.get(word.group(0).lower()) if word else None
     if kind is not None:

@@ -156,6 +156,21 @@ class StatementTree:
         fields: Node = _DECODER.raw_decode(self._encoded, self._offset)[0]
         return fields
 
+    def leading_field(self, key: str) -> Node | None:
+        """``{key: value}`` when ``key`` is the statement's first field, decoding only that
+        field (an ``UPDATE``'s ``relation`` without its often large ``SET`` list and
+        ``WHERE``); ``None`` otherwise."""
+        if self._fields is not None:
+            return {key: self._fields[key]} if key in self._fields else None
+        start = '{"' + key + '":'
+        if not self._encoded.startswith(start, self._offset):
+            return None
+        try:
+            value, _ = _DECODER.raw_decode(self._encoded, self._offset + len(start))
+        except ValueError:
+            return None
+        return {key: value}
+
 
 #: the start of each statement in pglast's JSON: ``{"stmt":{"<Kind>":`` (a JSON string
 #: holds ``\"``, never a bare ``"``, so this never matches inside one; only ``RawStmt``
