@@ -55,7 +55,10 @@ def test_positions_count_characters_not_bytes() -> None:
 
 
 def test_a_broken_statement_is_reported_and_the_others_are_kept() -> None:
-    sql = "select 1;\nselec 2;\ncreate function f() returns int language sql begin atomic select 1; end;"
+    sql = (
+        "select 1;\nselec 2;\n"
+        "create function f() returns int language sql begin atomic select 1; end;"
+    )
     result = split_statements(sql)
     assert [s.text.split()[0] for s in result.statements] == ["select", "selec", "create"]
     (error,) = result.syntax_errors
