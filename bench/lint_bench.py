@@ -11,7 +11,9 @@ Three workloads (issue 3, "Performance"):
 Each command runs ``--repeat`` times (default 5) after one warm-up; the table shows
 medians of wall time and of CPU time (user + system of the child, from ``wait4``: on
 a machine shared with other work, wall time grows with the load and CPU time hardly
-does). Both tools exit 1 when they find something, which is expected here.
+does). Both tools exit 1 when they find something, which is expected here. CPU time
+counts every process of a run: squawk's threads, and for (b) the child process migrator
+forks to lint the second part of a large directory (wait4 includes waited-for children).
 
     python -m bench.lint_bench [--repeat N]
 """
