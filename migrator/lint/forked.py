@@ -11,8 +11,10 @@ then does that part itself, so the output never depends on whether this worked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import signal
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -51,6 +53,21 @@ class Forked(Generic[_T]):
         os.close(writer)
         self._pid, self._reader = pid, reader
 
+    @property
+    def pid(self) -> int:
+        """The child's process id; 0 when none is running (or it was waited for)."""
+        return self._pid
+
+    def cancel(self) -> None:
+        """Stop the child and forget its result (the parent is leaving early)."""
+        if not self._pid:
+            return
+        os.close(self._reader)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
+        os.waitpid(self._pid, 0)
+        self._pid = 0
+
     def result(self) -> _T | None:
         """The child's ``work()``, or ``None`` if it could not run or failed."""
         if not self._pid:
@@ -58,6 +75,7 @@ class Forked(Generic[_T]):
         with os.fdopen(self._reader, "rb") as stream:
             payload = stream.read()
         _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
         if os.waitstatus_to_exitcode(status) != 0 or not payload:
             return None
         try:

@@ -165,7 +165,11 @@ def _lint_directory(
         run.lint(steps, Catalog())
     else:
         child = Forked(partial(run.lint_after_replay, steps[:split], steps[split:]))
-        run.lint(steps[:split], Catalog())
+        try:
+            run.lint(steps[:split], Catalog())
+        except BaseException:  # interrupted: leave no child behind
+            child.cancel()
+            raise
         merged = child.result()
         if merged is None:  # the child failed: lint the rest here (same result, slower)
             merged = run.lint_after_replay(steps[:split], steps[split:])

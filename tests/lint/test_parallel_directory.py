@@ -3,6 +3,7 @@ lints the rest): the report is the one a single process gives."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,3 +84,17 @@ def test_a_failing_child_leaves_the_work_to_the_parent() -> None:
 
     assert Forked(fail).result() is None
     assert Forked(lambda: 41 + 1).result() == 42
+
+
+def test_a_cancelled_child_is_stopped_and_reaped() -> None:
+    def forever() -> int:
+        while True:
+            pass
+
+    child = Forked(forever)
+    pid = child.pid
+    assert pid
+    child.cancel()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    assert child.result() is None
