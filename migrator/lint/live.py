@@ -86,16 +86,15 @@ def facts_from_rows(
 
 
 def read_live_facts(dsn: str, *, timeout_ms: int = 10_000) -> LiveFacts:
-    """Connect, read the facts, disconnect. Raises :class:`ConnectionFailed`."""
+    """Connect, read the facts, disconnect. Raises :class:`ConnectionFailed` with the
+    same one-line reasons as every other command (``migrator.db.connection``)."""
     import asyncio
 
+    from migrator.db.connection import connect
     from migrator.dsn import mask_dsn
-    from migrator.errors import ConnectionFailed
 
     async def read() -> LiveFacts:
-        import asyncpg
-
-        connection = await asyncpg.connect(dsn, timeout=timeout_ms / 1000)
+        connection = await connect(dsn, timeout_ms=timeout_ms)
         try:
             version = int(await connection.fetchval("SHOW server_version_num"))
             records = await connection.fetch(_FACTS_SQL)
@@ -103,17 +102,4 @@ def read_live_facts(dsn: str, *, timeout_ms: int = 10_000) -> LiveFacts:
             await connection.close()
         return facts_from_rows(version, [dict(r) for r in records], mask_dsn(dsn))
 
-    try:
-        return asyncio.run(read())
-    except (OSError, TimeoutError) as exc:
-        raise ConnectionFailed(
-            f"cannot read live facts from {mask_dsn(dsn)}: {exc}",
-            hint="check --database-url, or lint without it",
-        ) from None
-    except Exception as exc:  # asyncpg's errors: auth, missing database, ...
-        if type(exc).__module__.startswith("asyncpg"):
-            raise ConnectionFailed(
-                f"cannot read live facts from {mask_dsn(dsn)}: {exc}",
-                hint="check --database-url, or lint without it",
-            ) from None
-        raise
+    return asyncio.run(read())
