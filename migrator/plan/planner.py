@@ -16,7 +16,7 @@ from migrator.plan.changes import plan_statement, read_change_file
 from migrator.plan.model import Change, Plan
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
-from migrator.source import Migration, MigrationSet, discover
+from migrator.source import Migration, MigrationSet, discover, load_file
 from migrator.sql.parse import parse_text
 
 #: versions this long are timestamps (``20261122153000``): the plan continues in time
@@ -53,14 +53,11 @@ class PlanResult:
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file", hint="pass the SQL file of the change") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not UTF-8", hint="save the file as UTF-8") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+    """The change's SQL, read with the same checks as a migration file (size,
+    permissions, UTF-8, NUL bytes)."""
+    if not path.exists():
+        raise UsageError(f"{path}: no such file", hint="pass the SQL file of the change")
+    return load_file(path).text
 
 
 def _migrations(directory: Path) -> MigrationSet:

@@ -41,6 +41,12 @@ def load_file(
         raise SourceError(
             [f"{path}: not UTF-8 (byte {exc.start})"], hint="save the file as UTF-8"
         ) from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise SourceError(
+            [f"{path}:{line}: contains a NUL byte: not a SQL text file"],
+            hint="PostgreSQL would stop reading the statement there; remove the byte",
+        )
     if text.startswith("\ufeff"):
         text = text[1:]
     return MigrationFile(path, direction, text, hashlib.sha256(data).hexdigest())

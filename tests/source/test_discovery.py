@@ -155,3 +155,9 @@ def test_a_directive_after_a_statement_is_read_from_the_parsed_file(tmp_path: Pa
     assert migration.phase is None
     (problem,) = migration.up.problems
     assert (problem.code, problem.line) == ("misplaced-directive", 2)
+
+
+def test_a_nul_byte_is_refused_with_its_line(tmp_path: Path) -> None:
+    write(tmp_path, {"001_nul.sql": b"select 1;\nselect 2;\x00 drop table users;\n"})
+    (problem,) = discover(tmp_path).problems
+    assert problem.startswith(f"{tmp_path / '001_nul.sql'}:2: contains a NUL byte")
