@@ -19,8 +19,16 @@ from migrator.errors import (
 
 @pytest.mark.parametrize(
     ("text", "ms"),
-    [("500ms", 500), ("5s", 5000), ("5", 5000), ("1.5s", 1500), ("2min", 120_000),
-     ("1h", 3_600_000), ("0", 0), (" 3 s ", 3000)],
+    [
+        ("500ms", 500),
+        ("5s", 5000),
+        ("5", 5000),
+        ("1.5s", 1500),
+        ("2min", 120_000),
+        ("1h", 3_600_000),
+        ("0", 0),
+        (" 3 s ", 3000),
+    ],
 )
 def test_durations(text: str, ms: int) -> None:
     assert parse_duration_ms(text) == ms

@@ -16,13 +16,16 @@ def parse(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
 
 
 def test_header_directives(tmp_path: Path) -> None:
-    parsed = parse(tmp_path, (
-        "-- migrate:no-transaction\n"
-        "-- migrate:lock-timeout 2s\n"
-        "--migrate:statement-timeout 1500ms\n"
-        "-- migrate:phase expand\n"
-        "create index concurrently if not exists i on t (a);\n"
-    ))
+    parsed = parse(
+        tmp_path,
+        (
+            "-- migrate:no-transaction\n"
+            "-- migrate:lock-timeout 2s\n"
+            "--migrate:statement-timeout 1500ms\n"
+            "-- migrate:phase expand\n"
+            "create index concurrently if not exists i on t (a);\n"
+        ),
+    )
     assert parsed.problems == ()
     directives = parsed.directives
     assert not directives.transactional
@@ -41,9 +44,16 @@ def test_header_directives(tmp_path: Path) -> None:
         ("-- migrate:lock-timeout\nselect 1;", "invalid-directive", "needs a duration"),
         ("-- migrate:phase later\nselect 1;", "invalid-directive", "not a phase"),
         ("-- migrate:no-transaction yes\nselect 1;", "invalid-directive", "no argument"),
-        ("select 1;\n-- migrate:no-transaction\nselect 2;", "misplaced-directive", "before the first"),
-        ("-- migrate:lock-timeout 1s\n-- migrate:lock-timeout 2s\nselect 1;", "invalid-directive",
-         "twice"),
+        (
+            "select 1;\n-- migrate:no-transaction\nselect 2;",
+            "misplaced-directive",
+            "before the first",
+        ),
+        (
+            "-- migrate:lock-timeout 1s\n-- migrate:lock-timeout 2s\nselect 1;",
+            "invalid-directive",
+            "twice",
+        ),
     ],
 )
 def test_bad_directives_are_problems_with_a_line(
@@ -62,12 +72,15 @@ def test_directive_text_inside_a_string_is_not_a_directive(tmp_path: Path) -> No
 
 
 def test_lint_ignores_anywhere_with_reasons(tmp_path: Path) -> None:
-    parsed = parse(tmp_path, (
-        "-- migrate:lint-ignore-file prefer-text\n"
-        "select 1;\n"
-        "-- migrate:lint-ignore drop-table, drop-column -- the table is unused since v2\n"
-        "drop table old;\n"
-    ))
+    parsed = parse(
+        tmp_path,
+        (
+            "-- migrate:lint-ignore-file prefer-text\n"
+            "select 1;\n"
+            "-- migrate:lint-ignore drop-table, drop-column -- the table is unused since v2\n"
+            "drop table old;\n"
+        ),
+    )
     file_wide, statement = parsed.directives.lint_ignores
     assert file_wide.whole_file and file_wide.rules == ("prefer-text",)
     assert statement.rules == ("drop-table", "drop-column")

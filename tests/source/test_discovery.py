@@ -24,43 +24,54 @@ def write(directory: Path, files: dict[str, str | bytes]) -> Path:
 
 
 def test_pairs_up_and_down_and_orders_versions_by_integer_value(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "10_ten.up.sql": "create table ten (id int);",
-        "10_ten.down.sql": "drop table ten;",
-        "9_nine.up.sql": "create table nine (id int);",
-        "9_nine.down.sql": "drop table nine;",
-        "0011_eleven.sql": "create table eleven (id int);",
-        "README.md": "not a migration",
-    })
+    write(
+        tmp_path,
+        {
+            "10_ten.up.sql": "create table ten (id int);",
+            "10_ten.down.sql": "drop table ten;",
+            "9_nine.up.sql": "create table nine (id int);",
+            "9_nine.down.sql": "drop table nine;",
+            "0011_eleven.sql": "create table eleven (id int);",
+            "README.md": "not a migration",
+        },
+    )
     found = discover(tmp_path)
     assert found.problems == ()
     assert [(m.version, m.name, m.reversible) for m in found.migrations] == [
-        (9, "nine", True), (10, "ten", True), (11, "eleven", False),
+        (9, "nine", True),
+        (10, "ten", True),
+        (11, "eleven", False),
     ]
     assert found.migrations[2].version_text == "0011"
 
 
 def test_golang_migrate_layout_works_unchanged(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "1_create_users_table.up.sql": "CREATE TABLE users (id int);",
-        "1_create_users_table.down.sql": "DROP TABLE users;",
-        "20260101120000_add_email.up.sql": "ALTER TABLE users ADD COLUMN email text;",
-        "20260101120000_add_email.down.sql": "ALTER TABLE users DROP COLUMN email;",
-    })
+    write(
+        tmp_path,
+        {
+            "1_create_users_table.up.sql": "CREATE TABLE users (id int);",
+            "1_create_users_table.down.sql": "DROP TABLE users;",
+            "20260101120000_add_email.up.sql": "ALTER TABLE users ADD COLUMN email text;",
+            "20260101120000_add_email.down.sql": "ALTER TABLE users DROP COLUMN email;",
+        },
+    )
     assert [m.version for m in discover(tmp_path).migrations] == [1, 20260101120000]
 
 
 def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "001_a.up.sql": "select 1;",
-        "1_b.up.sql": "select 1;",
-        "002_orphan.down.sql": "select 1;",
-        "003-bad-name.sql": "select 1;",
-        "004_empty.up.sql": "  \n",
-        "005_latin1.up.sql": b"select '\xe9';",
-        "006_ok.up.sql": "select 1;",
-        "006_other.down.sql": "select 1;",
-    })
+    write(
+        tmp_path,
+        {
+            "001_a.up.sql": "select 1;",
+            "1_b.up.sql": "select 1;",
+            "002_orphan.down.sql": "select 1;",
+            "003-bad-name.sql": "select 1;",
+            "004_empty.up.sql": "  \n",
+            "005_latin1.up.sql": b"select '\xe9';",
+            "006_ok.up.sql": "select 1;",
+            "006_other.down.sql": "select 1;",
+        },
+    )
     problems = discover(tmp_path).problems
     joined = "\n".join(problems)
     assert "version 1 is used by more than one migration" in joined
@@ -105,13 +116,20 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
     command = [sys.executable, "-c", code, str(tmp_path)]
     if os.geteuid() == 0:
         # root reads anything: drop the capabilities that let it ignore permission bits
-        command = ["setpriv", "--inh-caps=-all",
-                   "--bounding-set=-dac_override,-dac_read_search", "--", *command]
+        command = [
+            "setpriv",
+            "--inh-caps=-all",
+            "--bounding-set=-dac_override,-dac_read_search",
+            "--",
+            *command,
+        ]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     assert "001_secret.sql: permission denied" in out
 
 
-def test_transactional_file_with_concurrently_is_refused_naming_the_directive(tmp_path: Path) -> None:
+def test_transactional_file_with_concurrently_is_refused_naming_the_directive(
+    tmp_path: Path,
+) -> None:
     write(tmp_path, {"001_idx.sql": "create index concurrently i on t (a);"})
     with pytest.raises(SourceError) as raised:
         require_runnable(discover(tmp_path))
@@ -119,11 +137,16 @@ def test_transactional_file_with_concurrently_is_refused_naming_the_directive(tm
     assert "001_idx.sql:1" in line and "-- migrate:no-transaction" in line
 
 
-def test_psql_meta_command_and_copy_from_stdin_are_refused_with_line_numbers(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "001_psql.sql": "select 1;\n\\connect other\n",
-        "002_copy.sql": "create table t (a int);\ncopy t (a) from stdin;\n",
-    })
+def test_psql_meta_command_and_copy_from_stdin_are_refused_with_line_numbers(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        {
+            "001_psql.sql": "select 1;\n\\connect other\n",
+            "002_copy.sql": "create table t (a int);\ncopy t (a) from stdin;\n",
+        },
+    )
     with pytest.raises(SourceError) as raised:
         require_runnable(discover(tmp_path))
     joined = "\n".join(raised.value.problems)
@@ -134,10 +157,13 @@ def test_psql_meta_command_and_copy_from_stdin_are_refused_with_line_numbers(tmp
 def test_names_checksums_and_header_directives_are_read_without_parsing_sql(
     tmp_path: Path,
 ) -> None:
-    write(tmp_path, {
-        "001_a.up.sql": "-- migrate:phase expand\n/* -- migrate:phase contract */\nselect 1;",
-        "001_a.down.sql": "select 2;",
-    })
+    write(
+        tmp_path,
+        {
+            "001_a.up.sql": "-- migrate:phase expand\n/* -- migrate:phase contract */\nselect 1;",
+            "001_a.down.sql": "select 2;",
+        },
+    )
     (migration,) = discover(tmp_path).migrations
     assert migration.phase == "expand"  # the one in a block comment is no directive
     assert migration.up.checksum and migration.down is not None and migration.down.checksum
@@ -148,9 +174,12 @@ def test_names_checksums_and_header_directives_are_read_without_parsing_sql(
 
 
 def test_a_directive_after_a_statement_is_read_from_the_parsed_file(tmp_path: Path) -> None:
-    write(tmp_path, {
-        "001_a.up.sql": "select 1;\n-- migrate:phase expand\nselect '-- migrate:phase x';",
-    })
+    write(
+        tmp_path,
+        {
+            "001_a.up.sql": "select 1;\n-- migrate:phase expand\nselect '-- migrate:phase x';",
+        },
+    )
     (migration,) = discover(tmp_path).migrations
     assert migration.phase is None
     (problem,) = migration.up.problems

@@ -30,8 +30,16 @@ def texts(sql: str) -> list[str]:
             ],
         ),
     ],
-    ids=["plain", "dollar", "tagged-dollar", "escape-string", "quoted-ident", "nested-comment",
-         "line-comments", "begin-atomic"],
+    ids=[
+        "plain",
+        "dollar",
+        "tagged-dollar",
+        "escape-string",
+        "quoted-ident",
+        "nested-comment",
+        "line-comments",
+        "begin-atomic",
+    ],
 )
 def test_splits_exactly_where_postgres_would(sql: str, expected: list[str]) -> None:
     result = split_statements(sql)
