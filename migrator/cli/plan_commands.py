@@ -13,7 +13,7 @@ DEFAULT_PLAN_LOCK_TIMEOUT_MS = 5000
 
 
 @click.command("plan")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path, readable=False))
 @click.option("--print", "print_only", is_flag=True, help="Show the plan; write nothing.")
 @click.option(
     "--replace",
