@@ -207,7 +207,6 @@ def _wrong_pgpassword(scene: Scene) -> None:
 # fmt: off
 def _cases() -> list[Case]:
     no_plan = {"plan": 2}  # the planner refuses a change file it cannot read
-    lint_says = "check --database-url, or lint without it"
     return [
         # -- names ---------------------------------------------------------------------
         Case("name-with-dash", files(**{"003-orders__up__sql": "SELECT 1;\n"}), DIRECTORY,
@@ -270,8 +269,10 @@ def _cases() -> list[Case]:
         Case("unterminated-dollar-quote",
              broken_file("CREATE FUNCTION f() RETURNS int AS $$ SELECT 1;\n"), FILE_CODES,
              "unterminated dollar-quoted string"),
+        # a NUL byte makes a file binary, like bad UTF-8: every command refuses it
         Case("nul-byte", broken_file("SELECT 1;\x00\nDROP TABLE users;\n"),
-             {**FILE_CODES, **no_plan}, "NUL"),
+             {**DIRECTORY, **no_plan}, "003_hostile.up.sql:1: contains a NUL byte",
+             says_for={"plan": "change.sql:1: contains a NUL byte"}),
         Case("psql-meta-command", broken_file("SELECT 1;\n\\i other.sql\n"), FILE_CODES,
              "psql meta-command \\i is not SQL", says_for={"plan": 'syntax error at or near "\\"'}),
         Case("copy-from-stdin", broken_file("COPY users (id, email) FROM stdin;\n1\ta\n\\.\n"),
@@ -323,13 +324,10 @@ def _cases() -> list[Case]:
         Case("dsn-port-typo", url(_url_with(address="127.0.0.1:54x32")), codes(2, plan=0),
              "127.0.0.1:54x32/"),
         Case("dsn-unknown-host", url(_url_with(address="no-such-host.invalid:5432")),
-             codes(3, plan=0), "no-such-host.invalid",
-             says_for={"lint": lint_says}),
+             codes(3, plan=0), "no-such-host.invalid"),
         Case("missing-database", url(_url_with(database="no_such_database")), codes(3, plan=0),
-             "database 'no_such_database' does not exist",
-             says_for={"lint": 'database "no_such_database" does not exist'}),
-        Case("nothing-listening", _nothing_listening, codes(3, plan=0), "127.0.0.1",
-             says_for={"lint": lint_says}),
+             "database 'no_such_database' does not exist"),
+        Case("nothing-listening", _nothing_listening, codes(3, plan=0), "127.0.0.1"),
         Case("http-server", _served_by(b"HTTP/1.1 400 Bad Request\r\n\r\n"), codes(3, plan=0),
              "does not speak the PostgreSQL protocol"),
         Case("garbage-server", _served_by(bytes(range(7, 200)) * 4), codes(3, plan=0),
