@@ -292,12 +292,12 @@ async def _rehearse_on(
     admin_dsn: str, migration_set: MigrationSet, settings: Settings, options: RehearsalOptions
 ) -> tuple[str, list[MigrationRehearsal]]:
     created_roles: list[str] = []
-    async with scratch_database(admin_dsn) as dsn:
+    async with scratch_database(admin_dsn, timeout_ms=settings.connect_timeout) as dsn:
         version, results, created_roles = await _rehearse_database(
             dsn, migration_set, settings, options
         )
     if created_roles:
-        admin = await connect(admin_dsn)
+        admin = await connect(admin_dsn, timeout_ms=settings.connect_timeout)
         try:
             await drop_roles(admin, created_roles)
         finally:

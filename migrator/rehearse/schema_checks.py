@@ -58,7 +58,7 @@ def dump_migrations(settings: Settings) -> str:
     migration_set = load_migrations(settings)
 
     async def build(admin_dsn: str) -> str:
-        async with scratch_database(admin_dsn) as dsn:
+        async with scratch_database(admin_dsn, timeout_ms=settings.connect_timeout) as dsn:
             versions = await apply_all(dsn, migration_set, settings)
             return await asyncio.to_thread(dump_schema, dsn, Exclusions.of(settings), versions)
 
@@ -73,14 +73,14 @@ def verify_schema_file(settings: Settings, path: Path) -> list[str]:
     exclusions = Exclusions.of(settings)
 
     async def compare(admin_dsn: str) -> list[str]:
-        async with scratch_database(admin_dsn) as dsn:
+        async with scratch_database(admin_dsn, timeout_ms=settings.connect_timeout) as dsn:
             await apply_all(dsn, migration_set, settings)
             connection = await connect(dsn)
             try:
                 actual = await read_schema(connection, exclusions=exclusions)
             finally:
                 await connection.close()
-        async with scratch_database(admin_dsn) as scratch_dsn:
+        async with scratch_database(admin_dsn, timeout_ms=settings.connect_timeout) as scratch_dsn:
             scratch = await connect(scratch_dsn)
             try:
                 return await compare_with_file(actual, path, scratch, exclusions)

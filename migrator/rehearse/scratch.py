@@ -34,17 +34,23 @@ def dsn_with_database(dsn: str | None, database: str) -> str:
     )
 
 
-async def create_database(admin_dsn: str | None, name: str, template: str = "template0") -> None:
-    admin = await connect(admin_dsn)
+async def create_database(
+    admin_dsn: str | None,
+    name: str,
+    template: str = "template0",
+    *,
+    timeout_ms: int | None = None,
+) -> None:
+    admin = await connect(admin_dsn, timeout_ms=timeout_ms)
     try:
         await admin.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(template)}")
     finally:
         await admin.close()
 
 
-async def drop_database(admin_dsn: str | None, name: str) -> None:
+async def drop_database(admin_dsn: str | None, name: str, *, timeout_ms: int | None = None) -> None:
     """Drop ``name``, disconnecting whoever is still in it."""
-    admin = await connect(admin_dsn)
+    admin = await connect(admin_dsn, timeout_ms=timeout_ms)
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
     finally:
@@ -53,13 +59,13 @@ async def drop_database(admin_dsn: str | None, name: str) -> None:
 
 @asynccontextmanager
 async def scratch_database(
-    admin_dsn: str | None, *, template: str = "template0"
+    admin_dsn: str | None, *, template: str = "template0", timeout_ms: int | None = None
 ) -> AsyncIterator[str]:
     """A new empty database on the server of ``admin_dsn``; yields its DSN and drops it
     afterwards, whatever happens. Never touches an existing database."""
     name = SCRATCH_PREFIX + secrets.token_hex(6)
-    await create_database(admin_dsn, name, template)
+    await create_database(admin_dsn, name, template, timeout_ms=timeout_ms)
     try:
         yield dsn_with_database(admin_dsn, name)
     finally:
-        await drop_database(admin_dsn, name)
+        await drop_database(admin_dsn, name, timeout_ms=timeout_ms)
