@@ -17,7 +17,7 @@ from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ObjectType
 
 from migrator.plan.facts import SchemaFacts
-from migrator.plan.model import CannotPlan, Change
+from migrator.plan.model import Change, UnusableChangeFile
 from migrator.plan.recipes.column_type import change_type
 from migrator.plan.recipes.columns import (
     add_column,
@@ -131,16 +131,20 @@ def read_change_file(text: str, where: str) -> list[str]:
     split = split_statements(text)
     if split.syntax_error is not None:
         error = split.syntax_error
-        raise CannotPlan(f"{where}:{error.line}:{error.column}: {error.message}")
+        raise UnusableChangeFile(f"{where}:{error.line}:{error.column}: {error.message}")
     if split.meta_commands:
         line, command = split.meta_commands[0]
-        raise CannotPlan(f"{where}:{line}: psql meta-command {command.split()[0]} is not SQL")
+        raise UnusableChangeFile(
+            f"{where}:{line}: psql meta-command {command.split()[0]} is not SQL"
+        )
     if not split.statements:
-        raise CannotPlan(f"{where} holds no SQL statement", hint="write the change you mean")
+        raise UnusableChangeFile(
+            f"{where} holds no SQL statement", hint="write the change you mean"
+        )
     for statement in split.statements:
         keyword = transaction_control(statement.text)
         if keyword is not None:
-            raise CannotPlan(
+            raise UnusableChangeFile(
                 f"{where}:{statement.line}: {keyword} in the change file",
                 hint="remove it: the planned migrations bring their own transactions",
             )

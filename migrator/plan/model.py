@@ -24,6 +24,13 @@ class CannotPlan(MigratorError):
     exit_code = ExitCode.FINDINGS
 
 
+class UnusableChangeFile(CannotPlan):
+    """The change file itself is unusable (syntax error, psql meta-command, no
+    statement, BEGIN/COMMIT): exit code 2, like any other bad input file."""
+
+    exit_code = ExitCode.USAGE
+
+
 def lint_ignored(sql: str, rule: str, reason: str) -> str:
     """``sql`` preceded by the lint-ignore that says why it breaks ``rule`` on purpose."""
     return f"-- migrate:lint-ignore {rule} -- {reason}\n{sql}"

@@ -126,6 +126,7 @@ def discover(directory: Path) -> MigrationSet:
 
     problems: list[str] = []
     root = directory.resolve()
+    refused: set[int] = set()
     groups: dict[int, dict[str, list[tuple[Path, str, str]]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -143,6 +144,7 @@ def discover(directory: Path) -> MigrationSet:
             continue
         if entry.is_symlink() and not _inside(path.resolve(), root):
             problems.append(f"{path}: symlink points outside the migrations directory")
+            refused.add(int(match.group("version")))
             continue
         direction = match.group("direction") or "only"
         groups[int(match.group("version"))][direction].append(
@@ -151,6 +153,8 @@ def discover(directory: Path) -> MigrationSet:
 
     migrations: list[Migration] = []
     for version in sorted(groups):
+        if version in refused:
+            continue  # its refused file was reported; its partner would only add noise
         found = groups[version]
         names = {path.name for paths in found.values() for path, _, _ in paths}
         ups = found.get("up", []) + found.get("only", [])

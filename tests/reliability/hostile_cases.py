@@ -91,8 +91,8 @@ def broken_file(text: str | bytes) -> Callable[[Scene], None]:
 
 
 #: a broken file: up and down refuse, status/repair show the drift, verify fails on it,
-#: lint reports it as a finding, plan cannot plan it
-FILE_CODES = codes(2, status=0, verify=1, repair=0, lint=1, plan=1)
+#: lint reports it as a finding; plan refuses the unusable change file (exit 2)
+FILE_CODES = codes(2, status=0, verify=1, repair=0, lint=1, plan=2)
 #: a directive problem: the planner does not read directives of the change it is given
 DIRECTIVE_CODES = {**FILE_CODES, "plan": 0}
 
@@ -226,11 +226,11 @@ def _cases() -> list[Case]:
         # -- file contents the source layer cannot use -----------------------------------
         Case("empty-file",
              files(**{"003_empty__up__sql": "", "003_empty__down__sql": "SELECT 1;\n"}),
-             {**DIRECTORY, "plan": 1}, "003_empty.up.sql: file is empty",
+             {**DIRECTORY, "plan": 2}, "003_empty.up.sql: file is empty",
              says_for={"plan": "holds no SQL statement"}),
         Case("whitespace-only-file",
              files(**{"003_blank__up__sql": "  \n\t\n", "003_blank__down__sql": "SELECT 1;\n"}),
-             {**DIRECTORY, "plan": 1}, "003_blank.up.sql: file is empty",
+             {**DIRECTORY, "plan": 2}, "003_blank.up.sql: file is empty",
              says_for={"plan": "holds no SQL statement"}),
         Case("binary-file",
              files(**{"003_blob__up__sql": bytes(range(256)) * 8,

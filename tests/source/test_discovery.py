@@ -105,8 +105,10 @@ def test_symlink_leaving_the_directory_is_refused(tmp_path: Path) -> None:
     outside.write_text("select 1;")
     migrations = tmp_path / "migrations"
     migrations.mkdir()
-    os.symlink(outside, migrations / "001_link.sql")
-    assert "symlink points outside" in discover(migrations).problems[0]
+    os.symlink(outside, migrations / "001_link.up.sql")
+    (migrations / "001_link.down.sql").write_text("select 1;")
+    (problem,) = discover(migrations).problems  # and no "down has no up" for its partner
+    assert "001_link.up.sql: symlink points outside" in problem
 
 
 def test_unreadable_file_is_reported(tmp_path: Path) -> None:
