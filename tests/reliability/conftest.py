@@ -1,8 +1,8 @@
 """Reliability tests: fault injection, hostile input, concurrency.
 
 The longer variants carry ``@pytest.mark.slow``. Plain ``pytest`` (the CI command)
-leaves them out; ``pytest -m slow tests/reliability`` (or
-``python bench/reliability_long.py``) runs them.
+leaves them out (``-m "not slow"`` in pyproject's addopts); ``pytest -m slow
+tests/reliability`` (or ``python bench/reliability_long.py``) runs them.
 """
 
 from __future__ import annotations
@@ -15,21 +15,6 @@ from migrator.ephemeral import EphemeralServer
 from tests.reliability.database_state import scratch_databases
 from tests.reliability.kill_corpus import write_corpus
 from tests.reliability.reference import References
-
-_HERE = __file__.rsplit("/", 1)[0]
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect this directory's slow tests unless a marker expression was given."""
-    if config.getoption("markexpr"):
-        return
-    keep, slow = [], []
-    for item in items:
-        is_ours = str(item.path).startswith(_HERE)
-        (slow if is_ours and item.get_closest_marker("slow") else keep).append(item)
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = keep
 
 
 @pytest.fixture(scope="session")
