@@ -437,7 +437,10 @@ async def apply_migration(
     owns). Raises :class:`SourceError` when the files cannot run as written.
     """
     ledger = ledger or Ledger.from_settings(settings)
-    require_runnable(MigrationSet(migration.up.path.parent, (migration,)), [migration])
+    chosen = migration.up if direction == "up" else migration.down
+    require_runnable(
+        MigrationSet(migration.up.path.parent, (migration,)), [chosen] if chosen else []
+    )
     try:
         await ledger.ensure(conn)
     except (asyncpg.PostgresError, OSError) as exc:

@@ -253,7 +253,7 @@ def plan_up(
                 f"{newest_applied}; applying it out of order"
             )
         steps.append(plan_step(migration, "up", settings))
-    require_runnable(migration_set, [step.migration for step in steps])
+    require_runnable(migration_set, [step.file for step in steps])
     _require_valid_backfills(steps)
     return Plan("up", tuple(steps), RetryPolicy.from_settings(settings), tuple(notes))
 
@@ -309,7 +309,7 @@ def plan_down(
                 hint="restore the .up.sql/.down.sql pair from version control",
             )
         planned.append(plan_step(migration, "down", settings))
-    require_runnable(migration_set, [step.migration for step in planned])
+    require_runnable(migration_set, [step.file for step in planned])
     return Plan("down", tuple(planned), RetryPolicy.from_settings(settings))
 
 

@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -234,20 +235,22 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
 
 
 def require_runnable(
-    migration_set: MigrationSet, migrations: list[Migration] | None = None
+    migration_set: MigrationSet, files: Iterable[MigrationFile] | None = None
 ) -> None:
     """Raise :class:`SourceError` listing every problem that would stop the runner.
 
-    Directory problems always count; file problems count for ``migrations`` (default:
-    all of them), so a broken file that was applied long ago does not block ``status``.
+    Directory problems always count; file problems count for ``files``, the files
+    about to run (default: every file of the set), so a broken file that was applied
+    long ago does not block ``status``, and ``up`` does not parse down files.
     """
     lines = list(migration_set.problems)
-    for migration in migration_set.migrations if migrations is None else migrations:
-        for migration_file in migration.files():
-            for problem in runner_problems(migration_file):
-                text = f"{migration_file.path}:{problem.line}: {problem.message}"
-                if problem.hint:
-                    text += f" ({problem.hint})"
-                lines.append(text)
+    if files is None:
+        files = (f for migration in migration_set.migrations for f in migration.files())
+    for migration_file in files:
+        for problem in runner_problems(migration_file):
+            text = f"{migration_file.path}:{problem.line}: {problem.message}"
+            if problem.hint:
+                text += f" ({problem.hint})"
+            lines.append(text)
     if lines:
         raise SourceError(lines)
