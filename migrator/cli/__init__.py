@@ -56,11 +56,47 @@ def cli(
     )
 
 
+def _set_global_flag(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None and param.name:
+        ctx.ensure_object(AppContext).flags[param.name.removeprefix("global_")] = value
+
+
+#: the global options, also accepted after the command name (``migrate up --dir x``)
+_GLOBAL_OPTIONS = (
+    ("migrations_dir", "--dir", "PATH", "Migrations directory (same as before the command)."),
+    ("database_url", "--database-url", "URL", "PostgreSQL URL (same as before the command)."),
+)
+
+
+def _accept_global_options(command: click.Command) -> None:
+    """Let ``command`` (and the commands of a group) take ``--dir`` and
+    ``--database-url`` after its name, unless it defines an option of that name."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_global_options(sub)
+        return
+    own = {param.name for param in command.params}
+    for name, flag, metavar, help_text in _GLOBAL_OPTIONS:
+        if name in own or any(flag in param.opts for param in command.params):
+            continue
+        command.params.append(
+            click.Option(
+                [flag, f"global_{name}"],
+                metavar=metavar,
+                default=None,
+                expose_value=False,
+                callback=_set_global_flag,
+                help=help_text,
+            )
+        )
+
+
 def _register() -> None:
     from migrator.cli import lint_commands, plan_commands, rehearse_commands, run_commands
 
     for module in (run_commands, lint_commands, plan_commands, rehearse_commands):
         for command in module.COMMANDS:
+            _accept_global_options(command)
             cli.add_command(command)
 
 
