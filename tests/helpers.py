@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,3 +60,22 @@ def run_cli(
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def start_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    """Start ``python -m migrator ARGS`` as a real process (for kills and concurrency),
+    with this checkout importable and no migrator settings leaking from the caller."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("MIGRATOR_") and key != "DATABASE_URL"
+    }
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    return subprocess.Popen(
+        [sys.executable, "-m", "migrator", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )

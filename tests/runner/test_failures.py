@@ -4,13 +4,11 @@ no-transaction migration that stops part-way is recorded and recoverable with
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from typing import Any
 
+from tests.helpers import start_cli
 from tests.runner.conftest import USERS, Project
 
 SNAPSHOT_LEDGER = (
@@ -240,22 +238,8 @@ def test_connection_lost_mid_run_leaves_a_partial_row_then_resume(project: Proje
             "001_slow.down.sql": "DROP TABLE third; DROP TABLE first;\n",
         }
     )
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "migrator",
-            "--dir",
-            str(project.directory),
-            "--database-url",
-            project.database_url,
-            "up",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    process = start_cli(
+        "--dir", str(project.directory), "--database-url", project.database_url, "up"
     )
     try:
         deadline = time.monotonic() + 20
@@ -345,21 +329,8 @@ def test_ctrl_c_during_a_no_transaction_statement(project: Project) -> None:
             "001_slow.down.sql": "DROP TABLE first;\n",
         }
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "migrator",
-            "--dir",
-            str(project.directory),
-            "--database-url",
-            project.database_url,
-            "up",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    process = start_cli(
+        "--dir", str(project.directory), "--database-url", project.database_url, "up"
     )
     try:
         deadline = time.monotonic() + 20

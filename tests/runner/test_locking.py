@@ -4,9 +4,6 @@ runners (polling, with a clear error when the wait expires), and eight concurren
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -14,6 +11,7 @@ from pathlib import Path
 import psycopg
 
 from migrator.db.ledger import Ledger
+from tests.helpers import start_cli
 from tests.runner.conftest import USERS, Project
 
 ADD_COLUMN = {
@@ -193,29 +191,13 @@ def test_eight_concurrent_runs_apply_each_migration_exactly_once(
     project: Project, tmp_path: Path
 ) -> None:
     project.write(CONCURRENT)
-    command = [
-        sys.executable,
-        "-m",
-        "migrator",
-        "--dir",
-        str(project.directory),
-        "--database-url",
-        project.database_url,
-        "up",
-    ]
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("MIGRATOR_") and key != "DATABASE_URL"
-    }
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     processes = [
-        subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
+        start_cli(
+            "--dir",
+            str(project.directory),
+            "--database-url",
+            project.database_url,
+            "up",
             cwd=tmp_path,
         )
         for _ in range(8)
