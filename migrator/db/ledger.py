@@ -93,6 +93,16 @@ class _PreparedWrite:
         )
 
 
+@dataclass(frozen=True)
+class HistoryMark:
+    """One history row, as :meth:`Ledger.history_since` returns it."""
+
+    id: int
+    version: int
+    action: str
+    duration_ms: int | None
+
+
 def client_identity() -> str:
     """``osuser@host`` of this process, recorded with every ledger write."""
     try:
@@ -119,6 +129,8 @@ class Ledger:
         }
         #: sessions on which :meth:`prepare_writes` prepared the two ledger writes
         self._prepared: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
+        #: sessions that lost them (see :meth:`prepare_writes`)
+        self._lost: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Ledger:
@@ -338,9 +350,16 @@ VALUES ($1, $2, $3, $4, {_BY.format(param="$5")}, $6, $7)
         ledger tables must exist). The executor then sends ``EXECUTE`` of one of them
         in the same string as a migration's last statement and its ``COMMIT``: one
         round trip per migration, and the server parses and plans the write once per
-        session. Call it outside a transaction block."""
+        session. Call it outside a transaction block.
+
+        After a migration dropped the session's prepared statements (``DEALLOCATE
+        ALL``, ``DISCARD``), asyncpg's own statement cache is stale too: it is dropped
+        here first, so the runner's next query prepares afresh."""
         if conn in self._prepared:
             return
+        if conn in self._lost:
+            await conn.reload_schema_state()
+            self._lost.discard(conn)
         statements = [write.prepare_sql for write in self._writes.values()]
         try:
             await conn.execute(";\n".join(statements))
@@ -407,6 +426,7 @@ VALUES ($1, $2, $3, $4, {_BY.format(param="$5")}, $6, $7)
         )
         if lost and conn is not None:
             self._prepared.discard(conn)
+            self._lost.add(conn)
         return lost
 
     async def record_applied(
@@ -483,6 +503,23 @@ ON CONFLICT (version) DO UPDATE SET
             version,
             statements_done,
         )
+
+    async def history_mark(self, conn: asyncpg.Connection) -> int:
+        """The id of the newest history row (0 when there is none): what
+        :meth:`history_since` counts from."""
+        mark = await conn.fetchval(f"SELECT coalesce(max(id), 0) FROM {self.history_sql_name}")
+        return int(mark)
+
+    async def history_since(self, conn: asyncpg.Connection, mark: int) -> list[HistoryMark]:
+        """``(id, version, action, duration_ms)`` of each history row written after
+        ``mark``, oldest first: which migrations of a batch committed, and how long each
+        took by the server's clock."""
+        rows = await conn.fetch(
+            f"SELECT id, version, action, duration_ms FROM {self.history_sql_name} "
+            "WHERE id > $1 ORDER BY id",
+            mark,
+        )
+        return [HistoryMark(row[0], int(row[1]), row[2], row[3]) for row in rows]
 
     async def record_failure(
         self,

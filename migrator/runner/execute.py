@@ -25,7 +25,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import asyncpg
 
@@ -62,7 +62,7 @@ class StepResult:
     attempts: int
 
 
-class _Failed(Exception):
+class StepFailure(Exception):
     """A statement (or, with ``statement=None``, a ledger write) failed."""
 
     def __init__(self, statement: Statement | None, error: BaseException) -> None:
@@ -91,17 +91,17 @@ async def _send(
         await conn.execute(prefix + statement.text + suffix)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         blamed = None if suffix and ledger is not None and ledger.raised(exc, conn) else statement
-        raise _Failed(blamed, exc) from exc
+        raise StepFailure(blamed, exc) from exc
 
 
 async def _ledger_write(awaitable: Awaitable[None]) -> None:
     try:
         await awaitable
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        raise _Failed(None, exc) from exc
+        raise StepFailure(None, exc) from exc
 
 
-async def _quietly(conn: asyncpg.Connection, sql: str) -> None:
+async def quietly(conn: asyncpg.Connection, sql: str) -> None:
     if conn.is_closed():
         return
     with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
@@ -117,8 +117,8 @@ async def _record_done(
         await _ledger_write(ledger.record_reverted(conn, step.migration, duration_ms=duration_ms))
 
 
-async def _pause(
-    step: Step, retry: RetryPolicy, attempt: int, failure: _Failed, reporter: Reporter
+async def pause_before_retry(
+    step: Step, retry: RetryPolicy, attempt: int, failure: StepFailure, reporter: Reporter
 ) -> None:
     delay = retry.delay_before(attempt)
     line = f", line {failure.statement.line}" if failure.statement else ""
@@ -139,6 +139,15 @@ def _closing(step: Step, ledger: Ledger, *, prepared: bool) -> str:
         step.migration, step.direction, duration_sql=MS_SINCE_TRANSACTION_START, prepared=prepared
     )
     return f"\n;\n{write};\nCOMMIT"
+
+
+def one_string(step: Step, ledger: Ledger) -> str:
+    """A one-statement transactional step as one string: ``BEGIN``, its ``SET
+    LOCAL``s, the statement, the ledger write (``EXECUTE`` of the prepared write) and
+    ``COMMIT``."""
+    (statement,) = step.statements
+    opening = "BEGIN; " + "; ".join(setting_statements(step, local=True)) + ";\n"
+    return opening + statement.text + _closing(step, ledger, prepared=True)
 
 
 async def _run_in_transaction(
@@ -180,7 +189,7 @@ async def _run_in_transaction(
         elif after_statement is not None:
             await _ledger_write(conn.execute(closing))
     except BaseException:
-        await _quietly(conn, "ROLLBACK")
+        await quietly(conn, "ROLLBACK")
         raise
     return _elapsed_ms(began)
 
@@ -192,20 +201,22 @@ async def _with_lock_retries(
     retry: RetryPolicy,
     reporter: Reporter,
     may_retry: Callable[[], Awaitable[bool]] | None = None,
+    first_attempt: int = 1,
 ) -> tuple[T, int]:
     """Run ``attempt_once`` until it succeeds, retrying after a lock timeout (when
-    ``may_retry`` agrees) with backoff; returns its result and the attempts used."""
-    for attempt in range(1, retry.attempts + 1):
+    ``may_retry`` agrees) with backoff; returns its result and the attempts used.
+    ``first_attempt`` > 1 counts attempts already made elsewhere (a batch)."""
+    for attempt in range(first_attempt, retry.attempts + 1):
         try:
             return await attempt_once(), attempt
-        except _Failed as failure:
+        except StepFailure as failure:
             failure.attempts = attempt
             if (
                 is_lock_timeout(failure.error)
                 and attempt < retry.attempts
                 and (may_retry is None or await may_retry())
             ):
-                await _pause(step, retry, attempt, failure, reporter)
+                await pause_before_retry(step, retry, attempt, failure, reporter)
                 continue
             raise
     raise AssertionError("unreachable: the last attempt returns or raises")
@@ -218,6 +229,8 @@ async def _transactional(
     retry: RetryPolicy,
     reporter: Reporter,
     after_statement: AfterStatement | None,
+    *,
+    first_attempt: int = 1,
 ) -> StepResult:
     await _ledger_write(ledger.prepare_writes(conn))
     try:
@@ -226,8 +239,9 @@ async def _transactional(
             step=step,
             retry=retry,
             reporter=reporter,
+            first_attempt=first_attempt,
         )
-    except _Failed as failure:
+    except StepFailure as failure:
         if not ledger.lost_prepared_write(failure.error, conn):
             raise
         # the migration itself dropped the session's prepared statements (DEALLOCATE
@@ -306,11 +320,11 @@ async def _statement_by_statement(
             reporter.statement_finished(step, statement)
         duration = _elapsed_ms(began)
         await _record_done(conn, ledger, step, duration)
-    except _Failed as failure:
+    except StepFailure as failure:
         failure.statements_done = done
         raise
     finally:
-        await _quietly(conn, "RESET lock_timeout; RESET statement_timeout")
+        await quietly(conn, "RESET lock_timeout; RESET statement_timeout")
     return StepResult(step, duration, attempts)
 
 
@@ -318,13 +332,13 @@ def _verb(direction: Direction) -> str:
     return "applying" if direction == "up" else "reverting"
 
 
-def _where(step: Step, failure: _Failed) -> str:
+def _where(step: Step, failure: StepFailure) -> str:
     if failure.statement is None:
         return f"{step.file.path} (writing the ledger)"
     return f"{step.file.path}:{failure.statement.line}"
 
 
-def _connection_lost(step: Step, failure: _Failed) -> ConnectionFailed:
+def _connection_lost(step: Step, failure: StepFailure) -> ConnectionFailed:
     if step.transactional:
         state = "nothing from this migration was committed"
     else:
@@ -341,7 +355,9 @@ def _connection_lost(step: Step, failure: _Failed) -> ConnectionFailed:
     )
 
 
-def _migration_failed(step: Step, failure: _Failed, invalid: list[InvalidIndex]) -> MigrationFailed:
+def _migration_failed(
+    step: Step, failure: StepFailure, invalid: list[InvalidIndex]
+) -> MigrationFailed:
     message = (
         f"{_where(step, failure)}: {_verb(step.direction)} {step.label} failed: "
         f"{server_message(failure.error)}"
@@ -384,12 +400,20 @@ async def execute_step(
     retry: RetryPolicy,
     reporter: Reporter | None = None,
     after_statement: AfterStatement | None = None,
+    first_attempt: int = 1,
 ) -> StepResult:
     """Run one planned step with its ledger writes; raise :class:`MigrationFailed`
-    (SQL error, or lock timeout after every retry) or :class:`ConnectionFailed`."""
+    (SQL error, or lock timeout after every retry) or :class:`ConnectionFailed`.
+    ``first_attempt`` > 1: a batch already tried this (transactional) step that many
+    times less one (see :mod:`migrator.runner.batch`)."""
     reporter = reporter or Reporter()
-    reporter.step_started(step)
-    run = _transactional if step.transactional else _statement_by_statement
+    if first_attempt == 1:
+        reporter.step_started(step)
+    run: Callable[..., Awaitable[StepResult]] = (
+        functools.partial(_transactional, first_attempt=first_attempt)
+        if step.transactional
+        else _statement_by_statement
+    )
     if step.direction == "up" and step.file.directives.backfill is not None:
         # -- migrate:backfill: batches (migrator/runner/backfill.py; imported here, as
         # most runs have none)
@@ -398,25 +422,33 @@ async def execute_step(
         run = run_backfill_step
     try:
         result = await run(conn, step, ledger, retry, reporter, after_statement)
-    except _Failed as failure:
-        if conn.is_closed() or is_connection_loss(failure.error):
-            raise _connection_lost(step, failure) from None
-        if conn.is_in_transaction():
-            await _quietly(conn, "ROLLBACK")
-        invalid: list[InvalidIndex] = []
-        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-            if not step.transactional:
-                invalid = await invalid_indexes(conn)
-            await ledger.record_failure(
-                conn,
-                step.migration,
-                step.file,
-                error=server_message(failure.error),
-                statements_done=None if step.transactional else failure.statements_done,
-            )
-        raise _migration_failed(step, failure, invalid) from None
+    except StepFailure as failure:
+        await fail_step(conn, step, failure, ledger)
     reporter.step_finished(result)
     return result
+
+
+async def fail_step(
+    conn: asyncpg.Connection, step: Step, failure: StepFailure, ledger: Ledger
+) -> NoReturn:
+    """Record ``step``'s failure in the ledger's history (and, for a no-transaction
+    step, its row) and raise the one-line error that says what to do."""
+    if conn.is_closed() or is_connection_loss(failure.error):
+        raise _connection_lost(step, failure) from None
+    if conn.is_in_transaction():
+        await quietly(conn, "ROLLBACK")
+    invalid: list[InvalidIndex] = []
+    with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        if not step.transactional:
+            invalid = await invalid_indexes(conn)
+        await ledger.record_failure(
+            conn,
+            step.migration,
+            step.file,
+            error=server_message(failure.error),
+            statements_done=None if step.transactional else failure.statements_done,
+        )
+    raise _migration_failed(step, failure, invalid) from None
 
 
 async def apply_migration(
@@ -460,8 +492,13 @@ async def apply_migration(
 
 __all__ = [
     "AfterStatement",
+    "StepFailure",
     "StepResult",
     "apply_migration",
     "execute_step",
+    "fail_step",
+    "one_string",
+    "pause_before_retry",
+    "quietly",
     "resend_is_safe",
 ]

@@ -174,7 +174,7 @@ async def _locked_run(
     after_statement: AfterStatement | None,
 ) -> RunResult:
     """Discover, connect, lock, read the ledger, plan, and execute the plan."""
-    from migrator.runner.execute import execute_step
+    from migrator.runner.batch import execute_plan
 
     reporter = reporter or Reporter()
     migration_set = load_migrations(settings)
@@ -185,18 +185,14 @@ async def _locked_run(
             reporter.note(note)
         if plan.steps and not entries:  # rows were read, so the ledger exists
             await ledger.ensure(conn)
-        results = []
-        for step in plan.steps:
-            results.append(
-                await execute_step(
-                    conn,
-                    step,
-                    ledger=ledger,
-                    retry=plan.retry,
-                    reporter=reporter,
-                    after_statement=after_statement,
-                )
-            )
+        results = await execute_plan(
+            conn,
+            plan.steps,
+            ledger=ledger,
+            retry=plan.retry,
+            reporter=reporter,
+            after_statement=after_statement,
+        )
     return RunResult(plan.direction, tuple(results), plan.notes, _version_after(entries, results))
 
 

@@ -1,0 +1,249 @@
+"""Consecutive one-statement transactional migrations travel several to a string
+(migrator/runner/batch.py). These tests run plans on a real connection that counts
+what it sends, and check that batching changes nothing a user can see: each migration
+still commits on its own with its ledger row, a failure names its file and line and
+leaves the migrations before it applied, a lock timeout is retried with backoff."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from migrator.config import Settings
+from migrator.db.ledger import Ledger
+from migrator.errors import MigrationFailed
+from migrator.runner.batch import execute_plan
+from migrator.runner.execute import StepResult
+from migrator.runner.plan import Step, plan_step
+from migrator.runner.report import Reporter
+from migrator.runner.retry import RetryPolicy
+from migrator.source.discovery import discover
+from tests.runner.conftest import Project
+from tests.runner.test_round_trips import CountingConnection
+
+
+def _tables(count: int, start: int = 1) -> dict[str, str]:
+    files = {}
+    for number in range(start, start + count):
+        files[f"{number:03d}_t{number}.up.sql"] = f"CREATE TABLE t{number} (id int);\n"
+        files[f"{number:03d}_t{number}.down.sql"] = f"DROP TABLE t{number};\n"
+    return files
+
+
+class Events(Reporter):
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def step_finished(self, result: StepResult) -> None:
+        self.events.append(f"{result.step.direction} {result.step.version}")
+
+    def retrying(
+        self, step: Step, *, attempt: int, attempts: int, delay_ms: int, reason: str
+    ) -> None:
+        self.events.append(f"retry {step.version} after attempt {attempt} of {attempts}")
+
+
+def _plan(directory: Path, direction: str = "up", settings: Settings | None = None) -> list[Step]:
+    settings = settings or Settings(migrations_dir=directory)
+    migrations = discover(directory).migrations
+    if direction == "down":
+        migrations = tuple(reversed(migrations))
+    return [plan_step(migration, direction, settings) for migration in migrations]  # type: ignore[arg-type]
+
+
+def _execute(
+    database_url: str,
+    steps: list[Step],
+    *,
+    first_batch: int,
+    retry: RetryPolicy | None = None,
+    reporter: Reporter | None = None,
+) -> tuple[list[str], list[StepResult] | BaseException]:
+    """Run ``steps`` on a counting connection: the strings sent (after the ledger's
+    own set-up) and the results, or the error raised."""
+
+    async def run() -> tuple[list[str], list[StepResult] | BaseException]:
+        conn = await asyncpg.connect(database_url, connection_class=CountingConnection)
+        conn.sent = []
+        ledger = Ledger()
+        try:
+            await ledger.ensure(conn)
+            await ledger.prepare_writes(conn)
+            conn.sent.clear()
+            try:
+                results: list[StepResult] | BaseException = await execute_plan(
+                    conn,
+                    steps,
+                    ledger=ledger,
+                    retry=retry or RetryPolicy(),
+                    reporter=reporter,
+                    first_batch=first_batch,
+                )
+            except MigrationFailed as exc:
+                results = exc
+            return conn.sent, results
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def test_one_statement_migrations_share_strings_and_each_commits_with_its_row(
+    project: Project,
+) -> None:
+    project.write(_tables(6))
+    reporter = Events()
+
+    sent, results = _execute(
+        project.database_url, _plan(project.directory), first_batch=4, reporter=reporter
+    )
+
+    assert not isinstance(results, BaseException)
+    # a batch of 4, then (the size doubled, capped by what is left) one of 2
+    batches = [text for text in sent if text.count("COMMIT") > 1]
+    assert [text.count("BEGIN;") for text in batches] == [4, 2]
+    assert [r.step.version for r in results] == [1, 2, 3, 4, 5, 6]
+    assert all(r.duration_ms >= 0 and r.attempts == 1 for r in results)
+    assert reporter.events == [f"up {n}" for n in range(1, 7)]
+    assert {f"t{n}" for n in range(1, 7)} <= project.tables()
+    assert project.ledger() == [(n, "applied", 1) for n in range(1, 7)]
+    assert project.history() == [(n, "up") for n in range(1, 7)]
+    # each migration was its own transaction: six distinct transaction ids
+    xmins = project.query("SELECT DISTINCT xmin::text FROM migrator_ledger")
+    assert len(xmins) == 6
+
+
+def test_batches_grow_from_one_while_they_are_fast(project: Project) -> None:
+    project.write(_tables(7))
+
+    sent, results = _execute(project.database_url, _plan(project.directory), first_batch=1)
+
+    assert not isinstance(results, BaseException)
+    sizes = [text.count("BEGIN;") for text in sent if text.startswith("BEGIN;")]
+    assert sizes[0] == 1 and sum(sizes) == 7
+    assert len(sizes) < 7  # fewer strings than migrations
+
+
+def test_a_failure_inside_a_batch_keeps_the_ones_before_it_and_names_its_line(
+    project: Project,
+) -> None:
+    files = _tables(5)
+    files["003_t3.up.sql"] = "\n-- broken on purpose\nINSERT INTO t1 VALUES ('not a number');\n"
+    project.write(files)
+    reporter = Events()
+
+    sent, outcome = _execute(
+        project.database_url, _plan(project.directory), first_batch=5, reporter=reporter
+    )
+
+    assert isinstance(outcome, MigrationFailed)
+    assert "003_t3.up.sql:3: applying 003_t3 failed" in str(outcome)
+    assert "invalid input syntax for type integer" in str(outcome)
+    assert sent[0].count("BEGIN;") == 5  # all five went in one string
+    assert reporter.events == ["up 1", "up 2"]
+    assert project.ledger() == [(1, "applied", 1), (2, "applied", 1)]
+    assert project.history() == [(1, "up"), (2, "up"), (3, "failure")]
+    assert "t4" not in project.tables() and "t5" not in project.tables()
+
+
+def test_a_batch_reverts_newest_first(project: Project) -> None:
+    project.write(_tables(4))
+    _, applied = _execute(project.database_url, _plan(project.directory), first_batch=4)
+    assert not isinstance(applied, BaseException)
+
+    sent, results = _execute(project.database_url, _plan(project.directory, "down"), first_batch=4)
+
+    assert not isinstance(results, BaseException)
+    assert [r.step.version for r in results] == [4, 3, 2, 1]
+    assert sent[0].count("EXECUTE migrator_reverted_") == 4
+    assert project.ledger() == []
+    assert project.tables() == {"migrator_ledger", "migrator_ledger_history"}
+    assert project.history()[-4:] == [(4, "down"), (3, "down"), (2, "down"), (1, "down")]
+
+
+def test_a_lock_timeout_in_a_batch_is_retried_alone_with_backoff(project: Project) -> None:
+    files: Mapping[str, str] = {
+        **_tables(2),
+        "003_alter.up.sql": "ALTER TABLE held ADD COLUMN extra int;\n",
+        "003_alter.down.sql": "ALTER TABLE held DROP COLUMN extra;\n",
+        **_tables(1, start=4),
+    }
+    project.write(files)
+    project.query("CREATE TABLE held (id int)")
+    settings = Settings(migrations_dir=project.directory, lock_timeout=100)
+    retry = RetryPolicy(retries=20, delay_ms=50, max_delay_ms=100)
+    reporter = Events()
+
+    async def hold_then_run() -> tuple[list[str], Any]:
+        holder = await asyncpg.connect(project.database_url)
+        try:
+            await holder.execute("BEGIN; LOCK TABLE held IN ACCESS SHARE MODE")
+
+            async def release() -> None:
+                await asyncio.sleep(0.6)
+                await holder.execute("COMMIT")
+
+            releasing = asyncio.create_task(release())
+            outcome = await asyncio.to_thread(
+                _execute,
+                project.database_url,
+                _plan(project.directory, settings=settings),
+                first_batch=4,
+                retry=retry,
+                reporter=reporter,
+            )
+            await releasing
+            return outcome
+        finally:
+            await holder.close()
+
+    sent, results = asyncio.run(hold_then_run())
+
+    assert not isinstance(results, BaseException), results
+    assert [r.step.version for r in results] == [1, 2, 3, 4]
+    altered = next(r for r in results if r.step.version == 3)
+    assert altered.attempts >= 2
+    assert sent[0].count("BEGIN;") == 4  # the first try was in the batch
+    retries = [e for e in reporter.events if e.startswith("retry")]
+    assert retries[0] == "retry 3 after attempt 1 of 21"
+    assert project.ledger() == [(n, "applied", 1) for n in range(1, 5)]
+    assert project.history() == [(n, "up") for n in range(1, 5)]
+
+
+@pytest.mark.parametrize("first_batch", [1, 2, 4])
+def test_a_batched_migration_that_drops_the_prepared_writes_still_applies(
+    project: Project, first_batch: int
+) -> None:
+    project.write(
+        {
+            **_tables(2),
+            "003_forget.up.sql": "DEALLOCATE ALL;\n",
+            "003_forget.down.sql": "SELECT 1;\n",
+            **_tables(2, start=4),
+        }
+    )
+
+    _, results = _execute(project.database_url, _plan(project.directory), first_batch=first_batch)
+
+    assert not isinstance(results, BaseException), results
+    assert [r.step.version for r in results] == [1, 2, 3, 4, 5]
+    assert project.history() == [(n, "up") for n in range(1, 6)]
+
+
+def test_migrate_up_applies_many_small_migrations_through_the_cli(project: Project) -> None:
+    project.write(_tables(40))
+
+    result = project.migrate("up")
+
+    assert result.code == 0, result.output
+    assert [
+        line.split()[1] for line in result.stderr.splitlines() if line.startswith("applied")
+    ] == [f"{n:03d}_t{n}" for n in range(1, 41)]
+    assert project.ledger() == [(n, "applied", 1) for n in range(1, 41)]
+    assert project.migrate("down", "--to", "0").code == 0
+    assert project.tables() == {"migrator_ledger", "migrator_ledger_history"}
