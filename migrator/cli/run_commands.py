@@ -23,9 +23,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    import asyncio  # here, not at the top: `migrate lint` and `--version` never need it
+    from migrator.aio import run  # here: `migrate lint` and `--version` never need asyncio
 
-    return asyncio.run(coroutine)
+    return run(coroutine)
 
 
 def _timeout_options(function: F) -> F:

@@ -14,13 +14,13 @@ rehearsal and dropped after it, on the embedded server or on ``--database-url``'
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from migrator.aio import run
 from migrator.config import Settings
 from migrator.db.connection import connect
 from migrator.db.ledger import Ledger
@@ -318,9 +318,7 @@ def rehearse(settings: Settings, options: RehearsalOptions) -> RehearsalReport:
         else LintSummary(ran=False, note="skipped (--no-lint)")
     )
     with rehearsal_server(options.server_url, bin_dir=options.bin_dir) as server:
-        version, results = asyncio.run(
-            _rehearse_on(server.admin_dsn, migration_set, settings, options)
-        )
+        version, results = run(_rehearse_on(server.admin_dsn, migration_set, settings, options))
     return RehearsalReport(
         target=server.description,
         server_version=version,

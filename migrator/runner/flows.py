@@ -31,13 +31,13 @@ from migrator.errors import ConnectionFailed, MigrationFailed, RefusedState
 from migrator.runner.recovery import RepairChange, RepairChoice, plan_repair
 from migrator.runner.report import Reporter
 from migrator.runner.server_errors import is_connection_loss, server_message
-from migrator.runner.status import StatusReport, VerifyProblem, build_status, verify_problems
 from migrator.source.discovery import discover, require_runnable
 from migrator.source.model import Migration, MigrationSet, Phase
 
 if TYPE_CHECKING:
     from migrator.runner.execute import AfterStatement, StepResult
     from migrator.runner.plan import Plan
+    from migrator.runner.status import StatusReport, VerifyProblem
 
 
 @dataclass(frozen=True)
@@ -275,6 +275,7 @@ async def pending_plan(settings: Settings, options: UpOptions | None = None) -> 
 
 async def status(settings: Settings) -> StatusReport:
     """Every migration's state (read-only; a missing ledger means all pending)."""
+    from migrator.runner.status import build_status
     migration_set = load_migrations(settings)
     async with database_session(settings, locked=False) as (conn, ledger):
         entries = await ledger.entries(conn)
@@ -283,6 +284,7 @@ async def status(settings: Settings) -> StatusReport:
 
 async def verify(settings: Settings) -> VerifyReport:
     """Check the ledger against the files and the schema (read-only)."""
+    from migrator.runner.status import build_status, verify_problems
     migration_set = load_migrations(settings)
     async with database_session(settings, locked=False) as (conn, ledger):
         entries = await ledger.entries(conn)

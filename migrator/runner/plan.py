@@ -20,7 +20,6 @@ from migrator.db.indexes import InvalidIndex
 from migrator.db.records import Direction, LedgerEntry
 from migrator.durations import format_ms
 from migrator.errors import RefusedState, SourceError, UsageError
-from migrator.plan.backfill_spec import backfill_problems
 from migrator.plan.phases import contract_refusal, select_for_phase, unfinished_backfills
 from migrator.runner.recovery import unfinished_refusal
 from migrator.runner.retry import RetryPolicy
@@ -260,6 +259,10 @@ def plan_up(
 
 def _require_valid_backfills(steps: Sequence[Step]) -> None:
     """Refuse before anything runs when a ``-- migrate:backfill`` directive to run is wrong."""
+    if not any(step.file.directives.backfill is not None for step in steps):
+        return
+    from migrator.plan.backfill_spec import backfill_problems  # only for files that have one
+
     lines = [
         f"{step.file.path}:{problem.line}: {problem.message}"
         + (f" ({problem.hint})" if problem.hint else "")
