@@ -20,6 +20,13 @@ TEMPLATE_DATABASE = "migrator_test_template"
 _counter = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _own_lint_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets an empty lint cache of its own (``migrate lint`` caches in
+    .migrator_cache/ by default): no test sees another's findings."""
+    monkeypatch.setenv("MIGRATOR_CACHE_DIR", str(tmp_path / "migrator-cache"))
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EphemeralServer]:
     """The session's PostgreSQL server (superuser ``postgres``, trust auth on 127.0.0.1)."""

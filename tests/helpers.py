@@ -68,7 +68,8 @@ def start_cli(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("MIGRATOR_") and key != "DATABASE_URL"
+        if (not key.startswith("MIGRATOR_") or key == "MIGRATOR_CACHE_DIR")
+        and key != "DATABASE_URL"
     }
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     return subprocess.Popen(

@@ -42,6 +42,11 @@ _FORMATS = ("text", "json", "github", "sarif")
     metavar="RULE=LEVEL",
     help="Override a severity (error, warning, off).",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Neither read nor write the lint cache (.migrator_cache/, or $MIGRATOR_CACHE_DIR).",
+)
 @click.pass_obj
 def lint(
     app: AppContext,
@@ -51,12 +56,15 @@ def lint(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     severity: tuple[str, ...],
+    no_cache: bool,
 ) -> None:
     """Lint migrations for locks, rewrites, breaking changes and secrets.
 
     With no PATH, lints every migration in the migrations directory. Each file is
     linted against the schema that the migrations before it built. With the global
     --database-url, live facts (server version, row estimates, column types) are read.
+    Findings and replayed schemas are cached in .migrator_cache/ (a file is linted
+    again only when it, an earlier up file, the options or migrator change).
 
     \b
     Examples:
@@ -79,6 +87,7 @@ def lint(
         exclude=exclude,
         severity=severity,
         database_url=app.flags.get("database_url"),
+        cache=not no_cache,
     )
     colour = output_format == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     click.echo(render(report, output_format, colour=colour), nl=False)

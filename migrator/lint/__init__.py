@@ -26,12 +26,14 @@ def run_lint(
     exclude: Sequence[str] = (),
     severity: Sequence[str] = (),
     database_url: str | None = None,
+    cache: bool = False,
 ) -> LintReport:
     """Lint ``paths`` (default: the migrations directory) with the configured options.
 
     ``[tool.migrator.lint]`` gives the defaults, the arguments override them. With
     ``database_url`` the server version (unless ``pg_version`` is given), row estimates
-    and column types are read from that database. Raises :class:`UsageError` for bad
+    and column types are read from that database. With ``cache``, findings and replayed
+    schemas are kept and reused (:mod:`migrator.lint.cache`). Raises :class:`UsageError` for bad
     options, :class:`ConnectionFailed` when the database cannot be read.
     """
     where = f"[tool.migrator.lint] in {settings.pyproject_path}"
@@ -54,8 +56,17 @@ def run_lint(
         facts = read_live_facts(database_url, timeout_ms=settings.connect_timeout)
         if pg_version is None:
             options = replace(options, pg_version=facts.major_version, pg_version_origin="database")
+    cache_root = None
+    if cache:
+        from migrator.lint.cache import cache_root as default_cache_root
+
+        cache_root = default_cache_root()
     return lint_paths(
-        list(paths), migrations_dir=settings.migrations_dir, options=options, facts=facts
+        list(paths),
+        migrations_dir=settings.migrations_dir,
+        options=options,
+        facts=facts,
+        cache_root=cache_root,
     )
 
 

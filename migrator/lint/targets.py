@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from migrator.errors import SourceError, UsageError
+from migrator.lint.cache import CachedFile, LintCache, resume
 from migrator.lint.collector import collection_paused
 from migrator.lint.engine import FileLinter, LintReport
 from migrator.lint.findings import Finding
@@ -36,14 +37,23 @@ def lint_paths(
     migrations_dir: Path,
     options: LintOptions,
     facts: LiveFacts | None = None,
+    cache_root: Path | None = None,
 ) -> LintReport:
     """Lint ``paths`` (files or directories); with none, the migrations directory.
+    With ``cache_root``, findings and replayed schemas are kept there and reused
+    (:mod:`migrator.lint.cache`; never with live ``facts``).
 
     Raises :class:`UsageError` for a path that does not exist. Problems inside files
     are findings, never exceptions.
     """
+    cache = LintCache(cache_root, options) if cache_root is not None and facts is None else None
     with collection_paused():
-        return _lint_paths(paths, migrations_dir=migrations_dir, options=options, facts=facts)
+        report = _lint_paths(
+            paths, migrations_dir=migrations_dir, options=options, facts=facts, cache=cache
+        )
+    if cache is not None:
+        cache.save()
+    return report
 
 
 def _lint_paths(
@@ -52,6 +62,7 @@ def _lint_paths(
     migrations_dir: Path,
     options: LintOptions,
     facts: LiveFacts | None,
+    cache: LintCache | None,
 ) -> LintReport:
     report = LintReport(options=options)
     if facts is not None:
@@ -72,7 +83,7 @@ def _lint_paths(
             if wanted is not None:
                 wanted.add(path.resolve())
     for directory, wanted in requested.items():
-        standalone.extend(_lint_directory(linter, directory, wanted, options))
+        standalone.extend(_lint_directory(linter, directory, wanted, options, cache))
     for path in standalone:
         if _excluded(path, options):
             continue
@@ -141,7 +152,11 @@ def _file_finding(path: Path, message: str, options: LintOptions) -> Finding:
 
 
 def _lint_directory(
-    linter: FileLinter, directory: Path, wanted: set[Path] | None, options: LintOptions
+    linter: FileLinter,
+    directory: Path,
+    wanted: set[Path] | None,
+    options: LintOptions,
+    cache: LintCache | None,
 ) -> list[Path]:
     """Lint the wanted files of one directory (all if ``wanted`` is None); return the
     wanted files that are not migrations of it (linted on their own)."""
@@ -159,23 +174,36 @@ def _lint_directory(
         targets = set(known)
         last = max((m.version for m in migration_set.migrations), default=-1)
     steps = [m for m in migration_set.migrations if m.version <= last]
-    run = _DirectoryRun(linter, directory, targets, options)
+    run = _DirectoryRun(linter, directory, targets, options, cache)
+    catalog = Catalog()
+    if cache is not None and steps:
+        run.chains = dict(zip((m.version for m in steps), cache.chains(steps), strict=True))
+        if len(steps) > 1:  # editing the newest migration: the schema before it is kept too
+            run.before_last = (steps[-1].version, run.chains[steps[-2].version])
+        resumed = resume(cache, steps, list(run.chains.values()), run.linted_files)
+        for entry in resumed.entries:
+            run.take(entry)
+        steps, catalog = steps[resumed.start :], resumed.catalog
     split = _split_point(steps, targets, directory) if linter.facts is None else None
     if split is None:
-        run.lint(steps, Catalog())
+        run.lint(steps, catalog)
+        run.keep_snapshot(steps, catalog)
     else:
-        child = Forked(partial(run.lint_after_replay, steps[:split], steps[split:]))
+        child = Forked(partial(run.lint_after_replay, steps[:split], steps[split:], catalog))
         try:
-            run.lint(steps[:split], Catalog())
+            run.lint(steps[:split], catalog.copy())
         except BaseException:  # interrupted: leave no child behind
             child.cancel()
             raise
         merged = child.result()
         if merged is None:  # the child failed: lint the rest here (same result, slower)
-            merged = run.lint_after_replay(steps[:split], steps[split:])
-        linter.report.findings.extend(merged.findings)
-        linter.report.files += merged.files
-        linter.report.internal_errors.extend(merged.internal_errors)
+            merged = run.lint_after_replay(steps[:split], steps[split:], catalog)
+        report, fresh = merged
+        linter.report.findings.extend(report.findings)
+        linter.report.files += report.files
+        linter.report.internal_errors.extend(report.internal_errors)
+        if cache is not None:
+            cache.fresh.update(fresh)
     return sorted(p for p in (wanted or set()) if p not in known)
 
 
@@ -211,18 +239,29 @@ class _DirectoryRun:
     """Lints a run of a directory's migrations in version order (see :func:`_lint_directory`)."""
 
     def __init__(
-        self, linter: FileLinter, directory: Path, targets: set[Path], options: LintOptions
+        self,
+        linter: FileLinter,
+        directory: Path,
+        targets: set[Path],
+        options: LintOptions,
+        cache: LintCache | None = None,
     ) -> None:
         self.linter = linter
         self.directory = directory
         self.targets = targets
         self.options = options
+        self.cache = cache
+        #: version -> chain key of the catalog after its up file (with a cache)
+        self.chains: dict[int, bytes] = {}
+        #: the last migration's version and the chain key of the catalog before it
+        self.before_last: tuple[int, bytes] | None = None
 
     def lint_after_replay(
-        self, replayed: Sequence[Migration], linted: Sequence[Migration]
-    ) -> LintReport:
-        """Replay ``replayed`` (not linted), then lint ``linted``; a report of those."""
-        catalog = Catalog()
+        self, replayed: Sequence[Migration], linted: Sequence[Migration], catalog: Catalog
+    ) -> tuple[LintReport, dict[bytes, CachedFile]]:
+        """Replay ``replayed`` (not linted) onto a copy of ``catalog``, then lint
+        ``linted``; a report of those, and the cache entries they made."""
+        catalog = catalog.copy()
         for migration in replayed:
             replay(migration.up, catalog, f"{migration.label}.up")
         own = LintReport(options=self.options)
@@ -232,40 +271,81 @@ class _DirectoryRun:
             self.targets,
             self.options,
         )
+        fresh: dict[bytes, CachedFile] = {}
+        if self.cache is not None:
+            run.cache = LintCache(self.cache.root, self.options)
+            run.chains, run.before_last = self.chains, self.before_last
         run.lint(linted, catalog)
-        return own
+        run.keep_snapshot(linted, catalog)
+        if run.cache is not None:
+            fresh = run.cache.fresh
+        return own, fresh
 
     def lint(self, migrations: Sequence[Migration], catalog: Catalog) -> None:
         """Lint (or replay, when not wanted) ``migrations`` into ``catalog``, in order."""
         for migration in migrations:
             self.lint_migration(migration, catalog)
 
+    def linted_files(self, migration: Migration) -> list[tuple[MigrationFile, str]]:
+        """The files of ``migration`` this run lints, with the names they are shown under."""
+        chosen = []
+        for migration_file in migration.files():
+            path = self.directory / migration_file.path.name
+            if path in self.targets and not _excluded(path, self.options):
+                chosen.append((migration_file, _display(path)))
+        return chosen
+
+    def take(self, entry: CachedFile) -> None:
+        """Count a file whose findings came from the cache."""
+        report = self.linter.report
+        report.findings.extend(entry.findings)
+        report.internal_errors.extend(entry.internal_errors)
+        report.files += 1
+
+    def keep_snapshot(self, migrations: Sequence[Migration], catalog: Catalog) -> None:
+        """Store ``catalog`` (the schema after ``migrations``) for later runs."""
+        if self.cache is not None and migrations:
+            self.cache.store_snapshot(self.chains[migrations[-1].version], catalog)
+
     def lint_migration(self, migration: Migration, catalog: Catalog) -> None:
-        directory, targets, options, linter = (
-            self.directory,
-            self.targets,
-            self.options,
-            self.linter,
-        )
         up_unit = f"{migration.label}.up"
-        up_path = directory / migration.up.path.name
-        if up_path in targets and not _excluded(up_path, options):
-            linter.lint(migration.up, catalog, up_unit, display=_display(up_path))
+        linted = dict(self.linted_files(migration))
+        if linted and self.cache is not None and self.before_last is not None:
+            last_version, chain_before = self.before_last
+            if migration.version == last_version:
+                self.cache.store_snapshot(chain_before, catalog)
+        if migration.up in linted:
+            self._lint_file(migration, migration.up, catalog, up_unit, linted[migration.up])
         else:
             replay(migration.up, catalog, up_unit)
         down = migration.down
-        if down is None:
-            return
-        down_path = directory / down.path.name
-        if down_path in targets and not _excluded(down_path, options):
-            down_catalog = catalog.copy()
-            linter.lint(
+        if down is not None and down in linted:
+            self._lint_file(
+                migration,
                 down,
-                down_catalog,
+                catalog.copy(),
                 f"{migration.label}.down",
+                linted[down],
                 also_new=(up_unit,),
-                display=_display(down_path),
             )
+
+    def _lint_file(
+        self,
+        migration: Migration,
+        migration_file: MigrationFile,
+        catalog: Catalog,
+        unit: str,
+        display: str,
+        also_new: tuple[str, ...] = (),
+    ) -> None:
+        errors_before = len(self.linter.report.internal_errors)
+        findings = self.linter.lint(
+            migration_file, catalog, unit, also_new=also_new, display=display
+        )
+        if self.cache is not None:
+            key = LintCache.file_key(self.chains[migration.version], migration_file, display)
+            errors = self.linter.report.internal_errors[errors_before:]
+            self.cache.record(key, CachedFile(list(findings), list(errors)))
 
 
 def _directory_problems(

@@ -1,0 +1,217 @@
+"""The lint cache (migrator/lint/cache.py): a warm run gives exactly what a cold run
+gives, lints only what changed, and a broken or unwritable cache changes nothing but
+speed. Each test has a cache folder of its own (MIGRATOR_CACHE_DIR, tests/conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import migrator.lint.engine as engine
+import migrator.lint.targets as targets
+from tests.helpers import Result, run_cli
+from tests.helpers_db import write_migrations
+
+FILES = {
+    "001_users.up.sql": "CREATE TABLE users (id int PRIMARY KEY, email text);\n",
+    "001_users.down.sql": "DROP TABLE users;\n",
+    "002_index.up.sql": "CREATE INDEX users_email ON users (email);\n",
+    "002_index.down.sql": "DROP INDEX users_email;\n",
+    "003_column.up.sql": "ALTER TABLE users ADD COLUMN age int NOT NULL DEFAULT 0;\n"
+    "ALTER TABLE users ALTER COLUMN id TYPE bigint;\n",
+    "003_column.down.sql": "ALTER TABLE users DROP COLUMN age;\n",
+}
+
+
+class Counter:
+    """Counts the files linted and replayed, through the engine's own entry points."""
+
+    def __init__(self) -> None:
+        self.linted: list[str] = []
+        self.replayed: list[str] = []
+
+
+@pytest.fixture
+def counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
+    seen = Counter()
+    lint, replay = engine.FileLinter.lint, targets.replay
+
+    def counting_lint(self, file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.linted.append(file.path.name)
+        return lint(self, file, *args, **kwargs)
+
+    def counting_replay(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.replayed.append(file.path.name)
+        return replay(file, *args, **kwargs)
+
+    monkeypatch.setattr(engine.FileLinter, "lint", counting_lint)
+    monkeypatch.setattr(targets, "replay", counting_replay)
+    yield seen
+
+
+def _lint(tmp_path: Path, *args: str) -> Result:
+    return run_cli("--dir", "m", "lint", "--format", "json", *args, cwd=tmp_path)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ["MIGRATOR_CACHE_DIR"])
+
+
+def test_a_warm_run_reports_the_same_and_lints_nothing(tmp_path: Path, counter: Counter) -> None:
+    write_migrations(tmp_path / "m", FILES)
+    cold = _lint(tmp_path)
+    assert cold.code == 1 and '"rule"' in cold.output
+    assert len(counter.linted) == 6
+    counter.linted.clear()
+
+    warm = _lint(tmp_path)
+
+    assert (warm.code, warm.output) == (cold.code, cold.output)
+    assert counter.linted == [] and counter.replayed == []
+    assert (_cache_dir() / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert (_cache_dir() / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d1")
+
+
+def test_a_new_migration_is_the_only_file_linted_and_nothing_is_replayed(
+    tmp_path: Path, counter: Counter
+) -> None:
+    write_migrations(tmp_path / "m", FILES)
+    _lint(tmp_path)
+    write_migrations(
+        tmp_path / "m", {"004_more.up.sql": "ALTER TABLE users ADD COLUMN nick text;\n"}
+    )
+    counter.linted.clear()
+
+    warm = _lint(tmp_path)
+
+    assert counter.linted == ["004_more.up.sql"] and counter.replayed == []
+    assert warm.output == _lint(tmp_path, "--no-cache").output
+
+
+def test_editing_the_newest_file_alone_replays_the_others_once(
+    tmp_path: Path, counter: Counter
+) -> None:
+    write_migrations(tmp_path / "m", FILES)
+    newest = tmp_path / "m" / "003_column.up.sql"
+    assert _lint(tmp_path, "m/003_column.up.sql").code == 1
+    assert counter.replayed == ["001_users.up.sql", "002_index.up.sql"]
+    counter.replayed.clear()
+
+    newest.write_text("ALTER TABLE users ADD COLUMN age int;\n")
+    edited = _lint(tmp_path, "m/003_column.up.sql")
+
+    assert counter.replayed == []  # the schema before the newest file was kept
+    assert edited.output == _lint(tmp_path, "m/003_column.up.sql", "--no-cache").output
+
+
+def test_changing_an_earlier_file_or_an_option_lints_again(
+    tmp_path: Path, counter: Counter
+) -> None:
+    write_migrations(tmp_path / "m", FILES)
+    _lint(tmp_path)
+    counter.linted.clear()
+
+    (tmp_path / "m" / "001_users.up.sql").write_text(
+        "CREATE TABLE users (id bigint, email text);\n"
+    )
+    changed = _lint(tmp_path)
+    assert len(counter.linted) == 6  # every file after a changed up file
+    assert changed.output == _lint(tmp_path, "--no-cache").output
+    counter.linted.clear()
+
+    other = _lint(tmp_path, "--pg-version", "10")
+    assert len(counter.linted) == 6
+    assert other.output == _lint(tmp_path, "--pg-version", "10", "--no-cache").output
+
+
+def test_warm_runs_match_cold_runs_through_random_edits(tmp_path: Path) -> None:
+    """Whatever sequence of edits, additions and removals: cached output equals the
+    output of a run without the cache."""
+    rng = random.Random(20261123)
+    statements = [
+        "CREATE TABLE t{n} (id int, v text)",
+        "ALTER TABLE t{n} ADD COLUMN c{k} int",
+        "ALTER TABLE t{n} ALTER COLUMN v SET NOT NULL",
+        "CREATE INDEX i{k} ON t{n} (id)",
+        "ALTER TABLE t{n} ADD CONSTRAINT u{k} UNIQUE (id)",
+        "DROP TABLE IF EXISTS t{n}",
+        "UPDATE t{n} SET v = 'x'",
+    ]
+    directory = tmp_path / "m"
+    directory.mkdir()
+    for step in range(12):
+        number = rng.randint(1, 6)
+        path = directory / f"{number:03d}_m{number}.up.sql"
+        if path.exists() and rng.random() < 0.2:
+            path.unlink()
+        else:
+            body = ";\n".join(
+                rng.choice(statements).format(n=rng.randint(1, 3), k=rng.randint(1, 99))
+                for _ in range(rng.randint(1, 4))
+            )
+            path.write_text(body + ";\n")
+        if not any(directory.iterdir()):
+            continue
+        warm, cold = _lint(tmp_path), _lint(tmp_path, "--no-cache")
+        assert (warm.code, warm.output) == (cold.code, cold.output), f"after step {step}"
+
+
+def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
+    write_migrations(tmp_path / "m", FILES)
+    cold = _lint(tmp_path)
+    for stored in (_cache_dir() / "lint").iterdir():
+        stored.write_bytes(b"not a pickle")
+
+    assert _lint(tmp_path).output == cold.output
+    assert _lint(tmp_path).output == cold.output  # and the rewritten cache is good
+
+
+def test_an_unwritable_cache_folder_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_migrations(tmp_path / "m", FILES)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("MIGRATOR_CACHE_DIR", str(blocker / "cache"))  # below a file
+
+    result = _lint(tmp_path)
+
+    assert result.code == 1 and result.stderr == ""
+    assert result.output == _lint(tmp_path, "--no-cache").output
+
+
+def test_no_cache_writes_nothing(tmp_path: Path) -> None:
+    write_migrations(tmp_path / "m", FILES)
+
+    _lint(tmp_path, "--no-cache")
+
+    assert not _cache_dir().exists()
+
+
+def test_a_changed_earlier_file_that_is_only_replayed_is_not_served_stale(
+    tmp_path: Path,
+) -> None:
+    """Linting one file replays the ones before it without linting them: a change to
+    one of those must reach the schema the file is judged against."""
+    write_migrations(
+        tmp_path / "m",
+        {
+            "001_users.up.sql": "CREATE TABLE users (id int, email text);\n",
+            "002_other.up.sql": "SELECT 1;\n",
+            "003_not_null.up.sql": "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n",
+        },
+    )
+    flagged = _lint(tmp_path, "m/003_not_null.up.sql")
+    assert "set-not-null" in flagged.output
+    (tmp_path / "m" / "001_users.up.sql").write_text(
+        "CREATE TABLE users (id int, email text, CONSTRAINT email_nn CHECK (email IS NOT NULL));\n"
+    )
+
+    backed = _lint(tmp_path, "m/003_not_null.up.sql")
+
+    assert "set-not-null" not in backed.output  # the CHECK makes SET NOT NULL cheap
+    assert backed.output == _lint(tmp_path, "m/003_not_null.up.sql", "--no-cache").output
