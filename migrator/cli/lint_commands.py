@@ -45,7 +45,7 @@ _FORMATS = ("text", "json", "github", "sarif")
 @click.option(
     "--no-cache",
     is_flag=True,
-    help="Neither read nor write the lint cache (.migrator_cache/, or $MIGRATOR_CACHE_DIR).",
+    help="Neither read nor write the lint cache (~/.cache/migrator, or $MIGRATOR_CACHE_DIR).",
 )
 @click.pass_obj
 def lint(
@@ -63,7 +63,7 @@ def lint(
     With no PATH, lints every migration in the migrations directory. Each file is
     linted against the schema that the migrations before it built. With the global
     --database-url, live facts (server version, row estimates, column types) are read.
-    Findings and replayed schemas are cached in .migrator_cache/ (a file is linted
+    Findings and replayed schemas are cached in ~/.cache/migrator (a file is linted
     again only when it, an earlier up file, the options or migrator change).
 
     \b

@@ -57,7 +57,7 @@ def run_lint(
         if pg_version is None:
             options = replace(options, pg_version=facts.major_version, pg_version_origin="database")
     cache_root = None
-    if cache:
+    if cache and facts is None:
         from migrator.lint.cache import cache_root as default_cache_root
 
         cache_root = default_cache_root()

@@ -14,11 +14,14 @@ finds, and lints only from the newest snapshot on: after one new migration is ad
 only that one is replayed and linted. Nothing stale can be served: a changed byte in
 any earlier up file, in the options, or in migrator changes every key after it.
 
-The cache lives in ``.migrator_cache/`` in the working directory (``MIGRATOR_CACHE_DIR``
-moves it; ``migrate lint --no-cache`` skips it); it holds a ``.gitignore`` of ``*`` and
-a ``CACHEDIR.TAG``, so it is never committed or backed up. It only ever speeds a run
-up: a cache that cannot be read or written is ignored, and a live run
-(``--database-url``) never uses it.
+The cache lives in the user's cache directory (``$XDG_CACHE_HOME/migrator/lint``,
+else ``~/.cache/migrator/lint``), never in the working tree: it is pickled, and a
+pickle planted in a repository (a pull request can add any file) would run code when
+loaded. ``MIGRATOR_CACHE_DIR`` moves it, ``migrate lint --no-cache`` skips it; a
+file not owned by the user running migrator is never loaded. The folder holds a
+``CACHEDIR.TAG`` and a ``.gitignore`` of ``*``. The cache only ever speeds a run up: one
+that cannot be read or written is ignored, and a live run (``--database-url``) never
+uses it.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ import functools
 import hashlib
 import os
 import pickle
+import random
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,19 +43,40 @@ from migrator.lint.options import LintOptions
 from migrator.source.model import Migration, MigrationFile
 from migrator.sql.catalog import Catalog
 
-#: the cache's folder under the working directory, unless MIGRATOR_CACHE_DIR says
-DEFAULT_DIRECTORY = ".migrator_cache"
-#: catalog snapshots kept (the newest by modification time); each run adds one
-KEEP_SNAPSHOTS = 8
-#: findings entries kept; past this the index starts again from this run's entries
+#: catalog snapshots kept (the newest by modification time); each run adds one or two
+KEEP_SNAPSHOTS = 16
+#: files' findings kept (the newest by modification time), checked now and then
 KEEP_ENTRIES = 50_000
+#: the chance that a run which wrote entries checks :data:`KEEP_ENTRIES`
+PRUNE_CHANCE = 0.05
 _FORMAT = b"migrator lint cache 1"
 
 
-def cache_root(environ: dict[str, str] | None = None) -> Path:
-    """Where the cache lives: ``$MIGRATOR_CACHE_DIR`` or ``.migrator_cache``."""
-    configured = (environ if environ is not None else os.environ).get("MIGRATOR_CACHE_DIR")
-    return Path(configured) if configured else Path(DEFAULT_DIRECTORY)
+def cache_root(environ: Mapping[str, str] | None = None) -> Path | None:
+    """Where the cache lives: ``$MIGRATOR_CACHE_DIR``, else ``migrator`` in the user's
+    cache directory; ``None`` when there is no home directory to put it in."""
+    environ = os.environ if environ is None else environ
+    if environ.get("MIGRATOR_CACHE_DIR"):
+        return Path(environ["MIGRATOR_CACHE_DIR"])
+    if environ.get("XDG_CACHE_HOME"):
+        return Path(environ["XDG_CACHE_HOME"]) / "migrator"
+    try:
+        home = Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+    except (RuntimeError, KeyError):
+        return None
+    return home / ".cache" / "migrator"
+
+
+def _load(path: Path) -> object:
+    """Unpickle ``path`` if the user running migrator owns it; ``None`` otherwise, or
+    when it is absent or unreadable."""
+    try:
+        with open(path, "rb") as stream:
+            if hasattr(os, "getuid") and os.fstat(stream.fileno()).st_uid != os.getuid():
+                return None
+            return pickle.load(stream)
+    except Exception:  # absent, truncated, or from another layout: not there
+        return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -99,7 +124,6 @@ class LintCache:
     def __init__(self, root: Path, options: LintOptions) -> None:
         self.root = root
         self.seed = hashlib.sha256(code_fingerprint() + options_fingerprint(options)).digest()
-        self._index: dict[bytes, CachedFile] | None = None
         #: entries produced by this run, written by :meth:`save`
         self.fresh: dict[bytes, CachedFile] = {}
 
@@ -116,41 +140,40 @@ class LintCache:
             keys.append(chain)
         return keys
 
-    @staticmethod
-    def file_key(chain: bytes, migration_file: MigrationFile, display: str) -> bytes:
-        """The key of a file's findings: the catalog it is linted against (its own
-        migration's chain: a down file is linted after its up), its bytes and name."""
+    #: the "chain" of a file linted on its own, against an empty catalog
+    ALONE = b"linted alone"
+
+    def file_key(self, chain: bytes, migration_file: MigrationFile, display: str) -> bytes:
+        """The key of a file's findings: the code and options, the catalog it is linted
+        against (its own migration's chain: a down file is linted after its up;
+        :data:`ALONE` for a file that is no migration), its name, bytes and display."""
         role = migration_file.path.name.encode()
         return hashlib.sha256(
-            chain + role + b"\0" + migration_file.checksum.encode() + b"\0" + display.encode()
+            self.seed
+            + chain
+            + role
+            + b"\0"
+            + migration_file.checksum.encode()
+            + b"\0"
+            + display.encode()
         ).digest()
 
     # -- reading ---------------------------------------------------------------------
 
     def lookup(self, key: bytes) -> CachedFile | None:
-        if self._index is None:
-            self._index = self._load_index()
-        return self.fresh.get(key) or self._index.get(key)
+        """The findings stored under ``key``, or ``None``."""
+        if key in self.fresh:
+            return self.fresh[key]
+        entry = _load(self._entry_path(key))
+        return entry if isinstance(entry, CachedFile) else None
 
     def snapshot(self, chain: bytes) -> Catalog | None:
         """The catalog stored under ``chain``, or ``None``."""
-        try:
-            with open(self._snapshot_path(chain), "rb") as stream:
-                catalog = pickle.load(stream)
-        except Exception:  # absent, truncated, or from another layout: not there
-            return None
+        catalog = _load(self._snapshot_path(chain))
         return catalog if isinstance(catalog, Catalog) else None
 
     def has_snapshot(self, chain: bytes) -> bool:
         return self._snapshot_path(chain).is_file()
-
-    def _load_index(self) -> dict[bytes, CachedFile]:
-        try:
-            with open(self._index_path, "rb") as stream:
-                index = pickle.load(stream)
-        except Exception:
-            return {}
-        return index if isinstance(index, dict) else {}
 
     # -- writing ---------------------------------------------------------------------
 
@@ -163,18 +186,18 @@ class LintCache:
             return
         with contextlib.suppress(Exception):
             self._write(self._snapshot_path(chain), pickle.dumps(catalog, protocol=5))
-            self._prune_snapshots()
+            self._prune(self._folder.glob("catalog-*.pickle"), KEEP_SNAPSHOTS)
 
     def save(self) -> None:
-        """Write this run's entries into the index (quietly does nothing if it cannot)."""
+        """Write this run's new entries, one file each (quietly does nothing if it
+        cannot); now and then, drop the oldest entries past :data:`KEEP_ENTRIES`."""
         if not self.fresh:
             return
         with contextlib.suppress(Exception):
-            index = self._index if self._index is not None else self._load_index()
-            if len(index) + len(self.fresh) > KEEP_ENTRIES:
-                index = {}
-            index.update(self.fresh)
-            self._write(self._index_path, pickle.dumps(index, protocol=5))
+            for key, entry in self.fresh.items():
+                self._write(self._entry_path(key), pickle.dumps(entry, protocol=5))
+            if random.random() < PRUNE_CHANCE:
+                self._prune((self._folder / "entries").glob("*/*.pickle"), KEEP_ENTRIES)
 
     # -- files -------------------------------------------------------------------------
 
@@ -182,17 +205,17 @@ class LintCache:
     def _folder(self) -> Path:
         return self.root / "lint"
 
-    @property
-    def _index_path(self) -> Path:
-        return self._folder / f"findings-{self.seed.hex()[:16]}.pickle"
+    def _entry_path(self, key: bytes) -> Path:
+        name = key.hex()
+        return self._folder / "entries" / name[:2] / f"{name[2:40]}.pickle"
 
     def _snapshot_path(self, chain: bytes) -> Path:
-        return self._folder / f"catalog-{chain.hex()[:32]}.pickle"
+        return self._folder / f"catalog-{chain.hex()[:40]}.pickle"
 
     def _write(self, path: Path, payload: bytes) -> None:
         _prepare(self.root)
-        self._folder.mkdir(exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self._folder, prefix=".tmp-")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(handle, "wb") as stream:
                 stream.write(payload)
@@ -202,11 +225,11 @@ class LintCache:
                 os.unlink(temporary)
             raise
 
-    def _prune_snapshots(self) -> None:
-        snapshots = sorted(
-            self._folder.glob("catalog-*.pickle"), key=lambda p: p.stat().st_mtime_ns
-        )
-        for old in snapshots[:-KEEP_SNAPSHOTS]:
+    @staticmethod
+    def _prune(paths: Iterable[Path], keep: int) -> None:
+        """Remove all but the ``keep`` newest of ``paths`` (by modification time)."""
+        dated = sorted(((p.stat().st_mtime_ns, p) for p in paths), reverse=True)
+        for _, old in dated[keep:]:
             with contextlib.suppress(OSError):
                 old.unlink()
 
@@ -215,7 +238,7 @@ def _prepare(root: Path) -> None:
     """Create the cache folder with its ``.gitignore`` and ``CACHEDIR.TAG``."""
     if (root / ".gitignore").is_file():
         return
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     (root / "CACHEDIR.TAG").write_text(
         "Signature: 8a477f597d28d172789f06886806bc55\n"
         "# This file is a cache directory tag created by migrator.\n"
@@ -246,7 +269,7 @@ def resume(
     for migration, chain in zip(migrations, chains, strict=True):
         found = []
         for migration_file, display in linted_files(migration):
-            entry = cache.lookup(LintCache.file_key(chain, migration_file, display))
+            entry = cache.lookup(cache.file_key(chain, migration_file, display))
             if entry is None:
                 break
             found.append(entry)

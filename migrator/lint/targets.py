@@ -92,7 +92,7 @@ def _lint_paths(
         except SourceError as exc:
             report.findings.append(_file_finding(path, exc.message, options))
             continue
-        _lint_alone(linter, single, path)
+        _lint_alone(linter, single, path, cache)
     report.findings.sort(key=Finding.sort_key)
     return report
 
@@ -100,16 +100,30 @@ def _lint_paths(
 _DOWN_SUFFIX = ".down.sql"
 
 
-def _lint_alone(linter: FileLinter, migration_file: MigrationFile, path: Path) -> None:
+def _lint_alone(
+    linter: FileLinter, migration_file: MigrationFile, path: Path, cache: LintCache | None
+) -> None:
     """Lint a file that is no migration of its directory against an empty catalog; a
     down file (its up out of reach) counts the tables it does not know as new."""
-    linter.lint(
+    display = _display(path)
+    key = cache.file_key(LintCache.ALONE, migration_file, display) if cache else b""
+    cached = cache.lookup(key) if cache is not None else None
+    if cached is not None:
+        linter.report.findings.extend(cached.findings)
+        linter.report.internal_errors.extend(cached.internal_errors)
+        linter.report.files += 1
+        return
+    errors_before = len(linter.report.internal_errors)
+    findings = linter.lint(
         migration_file,
         Catalog(),
         path.stem,
-        display=_display(path),
+        display=display,
         unknown_tables_new=path.name.endswith(_DOWN_SUFFIX),
     )
+    if cache is not None:
+        errors = linter.report.internal_errors[errors_before:]
+        cache.record(key, CachedFile(list(findings), list(errors)))
 
 
 def _display(path: Path) -> str:
@@ -343,7 +357,7 @@ class _DirectoryRun:
             migration_file, catalog, unit, also_new=also_new, display=display
         )
         if self.cache is not None:
-            key = LintCache.file_key(self.chains[migration.version], migration_file, display)
+            key = self.cache.file_key(self.chains[migration.version], migration_file, display)
             errors = self.linter.report.internal_errors[errors_before:]
             self.cache.record(key, CachedFile(list(findings), list(errors)))
 

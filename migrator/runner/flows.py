@@ -276,6 +276,7 @@ async def pending_plan(settings: Settings, options: UpOptions | None = None) -> 
 async def status(settings: Settings) -> StatusReport:
     """Every migration's state (read-only; a missing ledger means all pending)."""
     from migrator.runner.status import build_status
+
     migration_set = load_migrations(settings)
     async with database_session(settings, locked=False) as (conn, ledger):
         entries = await ledger.entries(conn)
@@ -285,6 +286,7 @@ async def status(settings: Settings) -> StatusReport:
 async def verify(settings: Settings) -> VerifyReport:
     """Check the ledger against the files and the schema (read-only)."""
     from migrator.runner.status import build_status, verify_problems
+
     migration_set = load_migrations(settings)
     async with database_session(settings, locked=False) as (conn, ledger):
         entries = await ledger.entries(conn)

@@ -1,6 +1,7 @@
 """The lint cache (migrator/lint/cache.py): a warm run gives exactly what a cold run
-gives, lints only what changed, and a broken or unwritable cache changes nothing but
-speed. Each test has a cache folder of its own (MIGRATOR_CACHE_DIR, tests/conftest.py)."""
+gives, lints only what changed, and a broken, unwritable or foreign cache changes
+nothing but speed. Each test has a cache folder of its own (MIGRATOR_CACHE_DIR,
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -163,8 +164,10 @@ def test_warm_runs_match_cold_runs_through_random_edits(tmp_path: Path) -> None:
 def test_a_corrupt_cache_is_ignored(tmp_path: Path) -> None:
     write_migrations(tmp_path / "m", FILES)
     cold = _lint(tmp_path)
-    for stored in (_cache_dir() / "lint").iterdir():
-        stored.write_bytes(b"not a pickle")
+    stored = [path for path in (_cache_dir() / "lint").rglob("*.pickle")]
+    assert len(stored) > 3
+    for path in stored:
+        path.write_bytes(b"not a pickle")
 
     assert _lint(tmp_path).output == cold.output
     assert _lint(tmp_path).output == cold.output  # and the rewritten cache is good
@@ -215,3 +218,42 @@ def test_a_changed_earlier_file_that_is_only_replayed_is_not_served_stale(
 
     assert "set-not-null" not in backed.output  # the CHECK makes SET NOT NULL cheap
     assert backed.output == _lint(tmp_path, "m/003_not_null.up.sql", "--no-cache").output
+
+
+def test_a_file_that_is_no_migration_is_cached_too(tmp_path: Path, counter: Counter) -> None:
+    loose = tmp_path / "loose.sql"
+    loose.write_text("CREATE INDEX i ON users (email);\nALTER TABLE users ADD COLUMN a int;\n")
+    cold = run_cli("lint", "--format", "json", str(loose), cwd=tmp_path)
+    assert counter.linted == ["loose.sql"]
+
+    warm = run_cli("lint", "--format", "json", str(loose), cwd=tmp_path)
+    loose.write_text("CREATE INDEX i ON users (email);\n")
+    edited = run_cli("lint", "--format", "json", str(loose), cwd=tmp_path)
+
+    assert warm.output == cold.output and counter.linted == ["loose.sql", "loose.sql"]
+    assert (
+        edited.output
+        == run_cli("lint", "--no-cache", "--format", "json", str(loose), cwd=tmp_path).output
+    )
+
+
+def test_cache_files_owned_by_someone_else_are_never_loaded(
+    tmp_path: Path, counter: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_migrations(tmp_path / "m", FILES)
+    cold = _lint(tmp_path)
+    counter.linted.clear()
+    me = os.getuid()
+    monkeypatch.setattr(os, "getuid", lambda: me + 1)  # the files now belong to another
+
+    again = _lint(tmp_path)
+
+    assert len(counter.linted) == 6 and again.output == cold.output
+
+
+def test_the_default_cache_is_in_the_users_cache_directory(tmp_path: Path) -> None:
+    from migrator.lint.cache import cache_root
+
+    assert cache_root({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "migrator"
+    assert cache_root({"MIGRATOR_CACHE_DIR": "/somewhere"}) == Path("/somewhere")
+    assert cache_root({"HOME": str(tmp_path)}) == tmp_path / ".cache" / "migrator"
