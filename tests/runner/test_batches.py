@@ -7,6 +7,7 @@ leaves the migrations before it applied, a lock timeout is retried with backoff.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,14 @@ import pytest
 
 from migrator.config import Settings
 from migrator.db.ledger import Ledger
-from migrator.errors import MigrationFailed
+from migrator.errors import ConnectionFailed, MigrationFailed
 from migrator.runner.batch import execute_plan
 from migrator.runner.execute import StepResult
 from migrator.runner.plan import Step, plan_step
 from migrator.runner.report import Reporter
 from migrator.runner.retry import RetryPolicy
 from migrator.source.discovery import discover
+from tests.helpers_db import write_migrations
 from tests.runner.conftest import Project
 from tests.runner.test_round_trips import CountingConnection
 
@@ -247,3 +249,95 @@ def test_migrate_up_applies_many_small_migrations_through_the_cli(project: Proje
     assert project.ledger() == [(n, "applied", 1) for n in range(1, 41)]
     assert project.migrate("down", "--to", "0").code == 0
     assert project.tables() == {"migrator_ledger", "migrator_ledger_history"}
+
+
+def test_a_connection_lost_inside_a_batch_keeps_what_committed(project: Project) -> None:
+    project.write(
+        {
+            **_tables(2),
+            "003_cut.up.sql": "SELECT pg_terminate_backend(pg_backend_pid());\n",
+            "003_cut.down.sql": "SELECT 1;\n",
+            **_tables(1, start=4),
+        }
+    )
+
+    async def run() -> ConnectionFailed:
+        conn = await asyncpg.connect(project.database_url)
+        ledger = Ledger()
+        try:
+            await ledger.ensure(conn)
+            with pytest.raises(ConnectionFailed) as raised:
+                await execute_plan(
+                    conn,
+                    _plan(project.directory),
+                    ledger=ledger,
+                    retry=RetryPolicy(),
+                    first_batch=4,
+                )
+            return raised.value
+        finally:
+            conn.terminate()
+
+    error = asyncio.run(run())
+
+    assert "lost the connection while applying migrations 001_t1 to 004_t4" in str(error)
+    assert "`migrate status` shows which are done" in (error.hint or "")
+    assert project.ledger() == [(1, "applied", 1), (2, "applied", 1)]
+    assert "t4" not in project.tables()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_plans_end_exactly_as_one_at_a_time(project: Project, seed: int) -> None:
+    """Random runs of one-statement migrations, some failing, batched from a random
+    size: the same migrations end applied, the same one fails with the same message,
+    and the ledger and history say the same, as when each runs alone."""
+    rng = random.Random(seed)
+    count = rng.randint(2, 14)
+    failing = rng.randint(1, count + 3)  # beyond ``count``: nothing fails
+    outcomes = []
+    for first_batch in (1, rng.randint(2, 8)):
+        directory = project.directory / f"run{first_batch}"
+        files = {}
+        for number in range(1, count + 1):
+            table = f"r{seed}_{first_batch}_{number}"
+            body = f"CREATE TABLE {table} (id int)"
+            if number == failing:
+                body = f"INSERT INTO nowhere_{number} VALUES (1)"
+            files[f"{number:03d}_m{number}.up.sql"] = body + ";\n"
+        write_migrations(directory, files)
+        schema = f"ledger_{seed}_{first_batch}"
+        settings = Settings(migrations_dir=directory, ledger_schema=schema)
+
+        async def run(
+            steps: list[Step],
+            schema: str = schema,
+            size: int = first_batch,
+            where: Path = directory,
+        ) -> tuple[str, list[Any]]:
+            conn = await asyncpg.connect(project.database_url)
+            ledger = Ledger(schema)
+            try:
+                await ledger.ensure(conn)
+                try:
+                    await execute_plan(
+                        conn, steps, ledger=ledger, retry=RetryPolicy(), first_batch=size
+                    )
+                    message = "ok"
+                except MigrationFailed as exc:
+                    message = str(exc).replace(str(where), "DIR")
+                rows = await conn.fetch(
+                    f'SELECT version, action FROM "{schema}".migrator_ledger_history ORDER BY id'
+                )
+                return message, [(int(r[0]), r[1]) for r in rows]
+            finally:
+                await conn.close()
+
+        outcomes.append(asyncio.run(run(_plan(directory, settings=settings))))
+
+    (alone, batched) = outcomes
+    assert batched == alone
+    expected_ups = [(n, "up") for n in range(1, min(failing, count + 1))]
+    assert alone[1][: len(expected_ups)] == expected_ups
+    if failing <= count:
+        assert f"DIR/{failing:03d}_m{failing}.up.sql:1: applying" in alone[0]
+        assert alone[1][-1] == (failing, "failure")
