@@ -219,12 +219,12 @@ def measure(repeat: int = 5) -> str:
         for label, ours, theirs, before in workloads:
             mine = _median(ours, root, repeat, before)
             row = [label, f"{mine.wall:.3f} s", f"{mine.cpu:.3f} s"]
-            cold = "cache warm" not in label
-            if cold:
+            without_cache = "cache warm" not in label
+            if without_cache:
                 measured[label[:3]] = (mine, None)
             if squawk is not None:
                 other = _median([*squawk, *theirs], root, repeat, before)
-                if cold:
+                if without_cache:
                     measured[label[:3]] = (mine, other)
                 row += [
                     f"{other.wall:.3f} s",
