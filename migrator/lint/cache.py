@@ -248,8 +248,9 @@ def _prepare(root: Path) -> None:
 
 @dataclass
 class Resumption:
-    """Where a directory run starts: the migrations whose files all came from the cache,
-    and the catalog after them (``None`` when no snapshot is needed or found)."""
+    """Where a directory run starts: how many leading migrations came from the cache
+    (their files' findings in ``entries``) and the catalog after them (empty when the
+    run starts from the first migration, or has nothing left to lint)."""
 
     start: int
     catalog: Catalog
