@@ -248,11 +248,14 @@ def _prepare(root: Path) -> None:
 
 @dataclass
 class Resumption:
-    """Where a directory run starts: how many leading migrations came from the cache
-    (their files' findings in ``entries``) and the catalog after them (empty when the
-    run starts from the first migration, or has nothing left to lint)."""
+    """Where a directory run starts. The first ``cached`` migrations need no linting
+    (their files' findings are in ``entries``); ``catalog`` is the schema after the
+    first ``replayed_from`` of them (a snapshot, or empty), so the ones from
+    ``replayed_from`` to ``cached`` are replayed without linting before the run lints
+    the rest."""
 
-    start: int
+    replayed_from: int
+    cached: int
     catalog: Catalog
     entries: list[CachedFile]
 
@@ -263,10 +266,10 @@ def resume(
     chains: Sequence[bytes],
     linted_files: Callable[[Migration], list[tuple[MigrationFile, str]]],
 ) -> Resumption:
-    """The furthest point a run can start from: every linted file before it found in
-    the cache, and a catalog snapshot there (or the very end: nothing left to lint)."""
+    """The furthest point a run can start linting from (every linted file before it
+    found in the cache), and the nearest catalog snapshot at or before it."""
     entries: list[CachedFile] = []
-    per_migration: list[list[CachedFile]] = []
+    cached = 0
     for migration, chain in zip(migrations, chains, strict=True):
         found = []
         for migration_file, display in linted_files(migration):
@@ -275,19 +278,14 @@ def resume(
                 break
             found.append(entry)
         else:
-            per_migration.append(found)
+            entries.extend(found)
+            cached += 1
             continue
         break
-    hits = len(per_migration)
-    if hits == len(migrations):
-        start, catalog = hits, Catalog()
-    else:
-        start, catalog = 0, Catalog()
-        for point in range(hits, 0, -1):
-            snapshot = cache.snapshot(chains[point - 1])
-            if snapshot is not None:
-                start, catalog = point, snapshot
-                break
-    for found in per_migration[:start]:
-        entries.extend(found)
-    return Resumption(start, catalog, entries)
+    if cached == len(migrations):  # nothing left to lint: no schema needed
+        return Resumption(cached, cached, Catalog(), entries)
+    for point in range(cached, 0, -1):
+        snapshot = cache.snapshot(chains[point - 1])
+        if snapshot is not None:
+            return Resumption(point, cached, snapshot, entries)
+    return Resumption(0, cached, Catalog(), entries)

@@ -197,7 +197,10 @@ def _lint_directory(
         resumed = resume(cache, steps, list(run.chains.values()), run.linted_files)
         for entry in resumed.entries:
             run.take(entry)
-        steps, catalog = steps[resumed.start :], resumed.catalog
+        catalog = resumed.catalog
+        for migration in steps[resumed.replayed_from : resumed.cached]:
+            replay(migration.up, catalog, f"{migration.label}.up")
+        steps = steps[resumed.cached :]
     split = _split_point(steps, targets, directory) if linter.facts is None else None
     if split is None:
         run.lint(steps, catalog)

@@ -257,3 +257,25 @@ def test_the_default_cache_is_in_the_users_cache_directory(tmp_path: Path) -> No
     assert cache_root({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "migrator"
     assert cache_root({"MIGRATOR_CACHE_DIR": "/somewhere"}) == Path("/somewhere")
     assert cache_root({"HOME": str(tmp_path)}) == tmp_path / ".cache" / "migrator"
+
+
+def test_editing_an_earlier_file_lints_only_it_and_what_follows(
+    tmp_path: Path, counter: Counter
+) -> None:
+    write_migrations(tmp_path / "m", FILES)
+    _lint(tmp_path)
+    counter.linted.clear()
+    counter.replayed.clear()
+
+    (tmp_path / "m" / "002_index.up.sql").write_text("CREATE INDEX users_id ON users (id);\n")
+    edited = _lint(tmp_path)
+
+    # 001 is only replayed (its findings come from the cache); 002 and 003 are linted
+    assert counter.replayed == ["001_users.up.sql"]
+    assert counter.linted == [
+        "002_index.up.sql",
+        "002_index.down.sql",
+        "003_column.up.sql",
+        "003_column.down.sql",
+    ]
+    assert edited.output == _lint(tmp_path, "--no-cache").output
