@@ -148,6 +148,14 @@ OPTIONS: tuple[Option, ...] = (
         10_000,
         "how long to wait for the server to answer a connection",
     ),
+    Option(
+        "wait",
+        "MIGRATOR_WAIT",
+        _duration,
+        0,
+        "how long to keep trying to connect while the server is not up yet (nothing "
+        "listening, starting up, host name not resolvable yet); 0 = fail at once",
+    ),
 )
 
 _OPTION_BY_NAME = {option.name: option for option in OPTIONS}
@@ -168,6 +176,7 @@ class Settings:
     retry_max_delay: int = 10_000
     lock_wait: int = 60_000
     connect_timeout: int = 10_000
+    wait: int = 0
     #: where each value came from (``flag``, ``env``, ``pyproject.toml``, ``default``)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
     #: the ``[tool.migrator]`` table of the pyproject.toml used, if any
@@ -272,6 +281,7 @@ FLAGS: Mapping[str, tuple[str, str]] = {
     "statement_timeout": ("--statement-timeout", "up, down"),
     "lock_retries": ("--lock-retries", "up, down"),
     "lock_wait": ("--lock-wait", "up, down"),
+    "wait": ("--wait", ""),
 }
 
 

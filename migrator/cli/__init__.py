@@ -31,11 +31,22 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
     default=None,
     help="PostgreSQL URL [env DATABASE_URL, or libpq's PG* variables].",
 )
+@click.option(
+    "--wait",
+    metavar="DURATION",
+    default=None,
+    help="Keep trying to connect for up to DURATION while the server is not up yet "
+    "(e.g. 30s) [env MIGRATOR_WAIT; default 0: fail at once].",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug detail.")
 @click.version_option(__version__, prog_name="migrate")
 @click.pass_context
 def cli(
-    ctx: click.Context, migrations_dir: str | None, database_url: str | None, verbose: bool
+    ctx: click.Context,
+    migrations_dir: str | None,
+    database_url: str | None,
+    wait: str | None,
+    verbose: bool,
 ) -> None:
     """PostgreSQL migrations: run, lint, plan and rehearse.
 
@@ -51,7 +62,7 @@ def cli(
     3 cannot connect or cannot get the lock, 4 a migration failed, 130 interrupted.
     """
     ctx.obj = AppContext(
-        flags={"migrations_dir": migrations_dir, "database_url": database_url},
+        flags={"migrations_dir": migrations_dir, "database_url": database_url, "wait": wait},
         verbose=verbose,
     )
 
@@ -65,12 +76,13 @@ def _set_global_flag(ctx: click.Context, param: click.Parameter, value: str | No
 _GLOBAL_OPTIONS = (
     ("migrations_dir", "--dir", "PATH", "Migrations directory (same as before the command)."),
     ("database_url", "--database-url", "URL", "PostgreSQL URL (same as before the command)."),
+    ("wait", "--wait", "DURATION", "Keep trying to connect this long (same as before it)."),
 )
 
 
 def _accept_global_options(command: click.Command) -> None:
-    """Let ``command`` (and the commands of a group) take ``--dir`` and
-    ``--database-url`` after its name, unless it defines an option of that name."""
+    """Let ``command`` (and the commands of a group) take ``--dir``, ``--database-url``
+    and ``--wait`` after its name, unless it defines an option of that name."""
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _accept_global_options(sub)

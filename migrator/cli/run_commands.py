@@ -28,6 +28,13 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     return run(coroutine)
 
 
+def _reporter() -> Any:
+    """The progress reporter of the commands: plain lines on stderr."""
+    from migrator.runner.report import TextReporter
+
+    return TextReporter()
+
+
 def _timeout_options(function: F) -> F:
     """``--lock-timeout``, ``--statement-timeout``, ``--lock-retries``, ``--lock-wait``."""
     options = [
@@ -166,7 +173,10 @@ def up_command(
         to=to, resume=resume, phase=next((p for p in PHASES if p == phase), None)
     )
     if sql:
-        click.echo(render_sql(_run(flows.pending_plan(settings, options))), nl=False)
+        click.echo(
+            render_sql(_run(flows.pending_plan(settings, options, reporter=TextReporter()))),
+            nl=False,
+        )
         return
     result = _run(flows.up(settings, options, reporter=TextReporter()))
     click.echo(_run_summary(result, "nothing to apply"))
@@ -246,7 +256,7 @@ def status_command(app: AppContext, output_format: str) -> None:
     from migrator.runner import flows
     from migrator.runner.status import render_table
 
-    report = _run(flows.status(app.settings()))
+    report = _run(flows.status(app.settings(), reporter=_reporter()))
     if output_format == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -286,7 +296,7 @@ def verify_command(ctx: click.Context, output_format: str, schema_file: Path | N
     app: AppContext = ctx.obj
     from migrator.runner import flows
 
-    report = _run(flows.verify(app.settings()))
+    report = _run(flows.verify(app.settings(), reporter=_reporter()))
     if output_format == "json":
         payload = {
             "ok": report.ok,
@@ -316,7 +326,7 @@ def baseline_command(app: AppContext, version: int) -> None:
     """
     from migrator.runner import flows
 
-    recorded = _run(flows.baseline(app.settings(), version))
+    recorded = _run(flows.baseline(app.settings(), version, reporter=_reporter()))
     if not recorded:
         click.echo(f"nothing to record: no unrecorded migration up to version {version}")
         return
@@ -360,6 +370,7 @@ def repair_command(app: AppContext, version: int | None, choice: str | None, yes
             version=version,
             choice=choice,  # type: ignore[arg-type]  # click.Choice-like flag values
             apply=yes,
+            reporter=_reporter(),
         )
     )
     for index in result.invalid_indexes:

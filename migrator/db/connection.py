@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import time
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -19,6 +21,7 @@ import asyncpg
 from migrator.config import Settings
 from migrator.db.target import ConnectTarget, parse_target
 from migrator.dsn import scrub
+from migrator.durations import format_ms
 from migrator.errors import ConnectionFailed, UsageError
 
 #: ``application_name`` of our sessions, visible in ``pg_stat_activity``
@@ -27,35 +30,82 @@ APPLICATION_NAME = "migrate"
 Connection = asyncpg.Connection
 
 
+#: what ``on_wait`` of :func:`connect` is told, once: the target and why it is not up
+WaitNotice = Callable[[str, str], None]
+#: first pause between attempts while waiting for the server; it doubles up to the cap
+_FIRST_PAUSE_S = 0.1
+_PAUSE_CAP_S = 1.0
+
+
 async def connect(
     target: str | Settings | ConnectTarget | None,
     *,
     timeout_ms: int | None = None,
+    wait_ms: int | None = None,
+    on_wait: WaitNotice | None = None,
     application_name: str = APPLICATION_NAME,
 ) -> asyncpg.Connection:
     """Open a connection to ``target``: a DSN, resolved :class:`Settings` (its
-    ``database_url`` and ``connect_timeout``), a parsed target, or ``None`` for libpq's
-    ``PG*`` variables.
+    ``database_url``, ``connect_timeout`` and ``wait``), a parsed target, or ``None``
+    for libpq's ``PG*`` variables.
+
+    With ``wait_ms``, a server that is not up yet (see :func:`not_up_yet`) is tried
+    again, with short growing pauses, for up to that long; ``on_wait`` is told once,
+    at the first failed attempt. Anything else (a wrong password, a missing database)
+    fails at once.
 
     Raises :class:`ConnectionFailed` (exit code 3) with one line naming the target
     (password masked) and the cause.
     """
     if isinstance(target, Settings):
         timeout_ms = target.connect_timeout if timeout_ms is None else timeout_ms
+        wait_ms = target.wait if wait_ms is None else wait_ms
         target = target.database_url
     parsed = target if isinstance(target, ConnectTarget) else parse_target(target)
     timeout_s = (timeout_ms or 10_000) / 1000
     arguments: dict[str, Any] = dict(parsed.keyword_arguments)
     dsn = parsed.dsn if not parsed.keyword_arguments else None
-    try:
-        return await asyncpg.connect(
-            dsn,
-            timeout=timeout_s,
-            server_settings={"application_name": application_name},
-            **arguments,
-        )
-    except Exception as exc:  # every failure becomes one line below
-        raise connection_failed(parsed, exc, timeout_s) from None
+    deadline = time.monotonic() + (wait_ms or 0) / 1000
+    pause = _FIRST_PAUSE_S
+    waited = False
+    while True:
+        try:
+            return await asyncpg.connect(
+                dsn,
+                timeout=min(timeout_s, max(deadline - time.monotonic(), 0) or timeout_s),
+                server_settings={"application_name": application_name},
+                **arguments,
+            )
+        except Exception as exc:  # every failure becomes one line below
+            remaining = deadline - time.monotonic()
+            if not wait_ms or remaining <= 0 or not not_up_yet(exc):
+                error = connection_failed(parsed, exc, timeout_s)
+                if waited and isinstance(error, ConnectionFailed):
+                    error.message += f" (gave up after waiting {format_ms(wait_ms or 0)})"
+                raise error from None
+            if not waited and on_wait is not None:
+                cause = connection_failed(parsed, exc, timeout_s)
+                on_wait(parsed.describe(), getattr(cause, "message", str(cause)))
+            waited = True
+        await asyncio.sleep(min(pause, max(remaining, 0)))
+        pause = min(pause * 2, _PAUSE_CAP_S)
+
+
+def not_up_yet(exc: BaseException) -> bool:
+    """Whether a failed connection attempt looks like a server that is not up yet, and
+    so may succeed if tried again: nothing listening (or no socket file yet), a host
+    name that does not resolve yet (a container starting), no answer in time, or a
+    server that says it is starting up. A refused password or a missing database never
+    is."""
+    if getattr(exc, "sqlstate", None) == "57P03":  # cannot_connect_now: starting up
+        return True
+    if isinstance(exc, ConnectionRefusedError | FileNotFoundError | socket.gaierror):
+        return True
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return True
+    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return True
+    return isinstance(exc, ConnectionResetError)
 
 
 def connection_failed(target: ConnectTarget, exc: BaseException, timeout_s: float) -> Exception:

@@ -116,7 +116,10 @@ async def database_session(
     errors outside a migration become one-line errors."""
     reporter = reporter or Reporter()
     ledger = Ledger.from_settings(settings)
-    conn = await connect(settings)
+    conn = await connect(
+        settings,
+        on_wait=lambda target, cause: reporter.database_waiting(target, cause, settings.wait),
+    )
     what = f"ledger {ledger.display_name}"
     try:
         if locked:
@@ -252,14 +255,16 @@ async def down(
     )
 
 
-async def pending_plan(settings: Settings, options: UpOptions | None = None) -> Plan:
+async def pending_plan(
+    settings: Settings, options: UpOptions | None = None, *, reporter: Reporter | None = None
+) -> Plan:
     """What ``up`` would run now (``up --sql``): reads the ledger, takes no lock,
     creates and changes nothing."""
     from migrator.runner.plan import plan_up
 
     options = options or UpOptions()
     migration_set = load_migrations(settings)
-    async with database_session(settings, locked=False) as (conn, ledger):
+    async with database_session(settings, locked=False, reporter=reporter) as (conn, ledger):
         entries = await ledger.entries(conn)
         invalid = await _unfinished_indexes(conn, entries)
     return plan_up(
@@ -273,33 +278,35 @@ async def pending_plan(settings: Settings, options: UpOptions | None = None) -> 
     )
 
 
-async def status(settings: Settings) -> StatusReport:
+async def status(settings: Settings, *, reporter: Reporter | None = None) -> StatusReport:
     """Every migration's state (read-only; a missing ledger means all pending)."""
     from migrator.runner.status import build_status
 
     migration_set = load_migrations(settings)
-    async with database_session(settings, locked=False) as (conn, ledger):
+    async with database_session(settings, locked=False, reporter=reporter) as (conn, ledger):
         entries = await ledger.entries(conn)
     return build_status(migration_set, entries, ledger.display_name)
 
 
-async def verify(settings: Settings) -> VerifyReport:
+async def verify(settings: Settings, *, reporter: Reporter | None = None) -> VerifyReport:
     """Check the ledger against the files and the schema (read-only)."""
     from migrator.runner.status import build_status, verify_problems
 
     migration_set = load_migrations(settings)
-    async with database_session(settings, locked=False) as (conn, ledger):
+    async with database_session(settings, locked=False, reporter=reporter) as (conn, ledger):
         entries = await ledger.entries(conn)
         invalid = await invalid_indexes(conn)
     report = build_status(migration_set, entries, ledger.display_name)
     return VerifyReport(report, tuple(verify_problems(migration_set, entries, invalid)))
 
 
-async def baseline(settings: Settings, version: int) -> list[Migration]:
+async def baseline(
+    settings: Settings, version: int, *, reporter: Reporter | None = None
+) -> list[Migration]:
     """Record every migration up to ``version`` that is not in the ledger as applied,
     without running it (adopting an existing database). Returns those migrations."""
     migration_set = load_migrations(settings)
-    async with database_session(settings, locked=True) as (conn, ledger):
+    async with database_session(settings, locked=True, reporter=reporter) as (conn, ledger):
         entries = await ledger.entries(conn)
         unfinished = [entry for entry in entries.values() if entry.unfinished]
         if unfinished:
@@ -324,11 +331,12 @@ async def repair(
     version: int | None = None,
     choice: RepairChoice | None = None,
     apply: bool = False,
+    reporter: Reporter | None = None,
 ) -> RepairResult:
     """Compute the ledger changes ``repair`` proposes; with ``apply``, make them (in
     one transaction, under the migration lock). Never touches the schema."""
     migration_set = load_migrations(settings)
-    async with database_session(settings, locked=apply) as (conn, ledger):
+    async with database_session(settings, locked=apply, reporter=reporter) as (conn, ledger):
         entries = await ledger.entries(conn)
         changes = plan_repair(migration_set, entries, version=version, choice=choice)
         invalid = await invalid_indexes(conn)

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 class Reporter:
     """Receives runner events. Every method does nothing here; override what you need."""
 
+    def database_waiting(self, target: str, cause: str, wait_ms: int) -> None:
+        """The server is not up yet (``cause``); connecting is tried again for up to
+        ``wait_ms`` (``--wait``). Told once per connection."""
+
     def lock_waiting(self, what: str, holder: str | None) -> None:
         """Another runner holds the migration lock; we are polling for it."""
 
@@ -49,6 +53,10 @@ class TextReporter(Reporter):
     def _line(self, text: str) -> None:
         stream = self.stream or sys.stderr
         print(text, file=stream, flush=True)
+
+    def database_waiting(self, target: str, cause: str, wait_ms: int) -> None:
+        reason = cause.split(": ", 1)[-1]
+        self._line(f"waiting up to {format_ms(wait_ms)} for the database at {target} ({reason})")
 
     def lock_waiting(self, what: str, holder: str | None) -> None:
         self._line(f"waiting for the migration lock of {what} (held by {holder or 'another run'})")

@@ -35,12 +35,16 @@ class Project:
         for name in names:
             (self.directory / name).unlink()
 
-    def migrate(self, *args: str, env: Mapping[str, str | None] | None = None) -> Result:
-        """``migrate --dir DIR --database-url URL ARGS`` in this process."""
+    def migrate(
+        self, *args: str, env: Mapping[str, str | None] | None = None, url: str | None = None
+    ) -> Result:
+        """``migrate --dir DIR --database-url URL ARGS`` in this process (``url``: another
+        URL than the project's database)."""
         environment: dict[str, str | None] = {
             "DATABASE_URL": None,
             "MIGRATOR_LOCK_TIMEOUT": None,
             "MIGRATOR_LOCK_RETRIES": None,
+            "MIGRATOR_WAIT": None,
             **FAST_RETRIES,
             **(env or {}),
         }
@@ -48,7 +52,7 @@ class Project:
             "--dir",
             str(self.directory),
             "--database-url",
-            self.database_url,
+            url or self.database_url,
             *args,
             env=environment,
             cwd=self.cwd,
