@@ -243,14 +243,20 @@ _FORMAT = click.option(
 
 @click.command("status")
 @_FORMAT
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit 1 when any migration is pending (the database is not up to date).",
+)
 @click.pass_obj
-def status_command(app: AppContext, output_format: str) -> None:
+def status_command(app: AppContext, output_format: str, exit_code: bool) -> None:
     """Show every migration: applied, pending, drifted, failed, partial or missing
     file; when it was applied, how long it took, its phase. Changes nothing.
 
     \b
     Examples:
       migrate status
+      migrate status --exit-code        # in a deploy: is the database up to date?
       migrate status --format json | jq '.migrations[] | select(.state == "pending")'
     """
     from migrator.runner import flows
@@ -261,6 +267,8 @@ def status_command(app: AppContext, output_format: str) -> None:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo(render_table(report), nl=False)
+    if exit_code and report.count("pending"):
+        raise click.exceptions.Exit(int(ChecksFailed.exit_code))
 
 
 @click.command("verify")

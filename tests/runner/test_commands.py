@@ -264,3 +264,18 @@ def test_every_run_command_has_an_example_in_its_help() -> None:
         result = run_cli(command, "--help")
         assert result.code == 0
         assert "Example" in result.stdout and f"migrate {command}" in result.stdout, command
+
+
+def test_status_exit_code_says_whether_anything_is_pending(project: Project) -> None:
+    project.write(USERS)
+
+    pending = project.migrate("status", "--exit-code")
+    assert project.migrate("up", "--to", "1").code == 0
+    one_pending = project.migrate("status", "--exit-code")
+    assert project.migrate("up").code == 0
+    up_to_date = project.migrate("status", "--exit-code")
+    plain = project.migrate("down")
+
+    assert (pending.code, one_pending.code, up_to_date.code) == (1, 1, 0)
+    assert "pending" in one_pending.stdout  # the table is still printed
+    assert plain.code == 0 and project.migrate("status").code == 0  # only with the flag
