@@ -353,3 +353,42 @@ def test_ctrl_c_during_a_no_transaction_statement(project: Project) -> None:
     ):
         time.sleep(0.05)
     assert time.monotonic() < deadline
+
+
+def test_a_killed_runner_does_not_leave_its_locks_held(project: Project) -> None:
+    """SIGKILL during a long statement: the server notices the client is gone
+    (client_connection_check_interval), rolls back and releases the table's ACCESS
+    EXCLUSIVE lock, instead of holding it until the statement ends by itself."""
+    project.query("CREATE TABLE busy (id int)")
+    project.write(
+        {
+            "001_slow.up.sql": (
+                "LOCK TABLE busy IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(120);\n"
+            ),
+            "001_slow.down.sql": "SELECT 1;\n",
+        }
+    )
+    process = start_cli(
+        "--dir", str(project.directory), "--database-url", project.database_url, "up"
+    )
+    sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%'"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not project.scalar(sleeping):
+            time.sleep(0.05)
+        assert project.scalar(sleeping) == 1
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=20)
+    finally:
+        process.kill()
+
+    # well before pg_sleep(120) would end, the session is gone and the lock with it
+    held = (
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+        "WHERE c.relname = 'busy' AND l.mode = 'AccessExclusiveLock'"
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (project.scalar(held) or project.scalar(sleeping)):
+        time.sleep(0.1)
+    assert project.scalar(held) == 0 and project.scalar(sleeping) == 0
+    assert project.ledger() == []  # the migration's transaction rolled back
