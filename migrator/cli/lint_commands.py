@@ -43,6 +43,13 @@ _FORMATS = ("text", "json", "github", "sarif")
     help="Override a severity (error, warning, off).",
 )
 @click.option(
+    "--stdin-filename",
+    metavar="NAME",
+    default="stdin.sql",
+    show_default=True,
+    help="With PATH '-': the name SQL read from standard input is shown under.",
+)
+@click.option(
     "--no-cache",
     is_flag=True,
     help="Neither read nor write the lint cache (~/.cache/migrator, or $MIGRATOR_CACHE_DIR).",
@@ -56,12 +63,14 @@ def lint(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     severity: tuple[str, ...],
+    stdin_filename: str,
     no_cache: bool,
 ) -> None:
     """Lint migrations for locks, rewrites, breaking changes and secrets.
 
     With no PATH, lints every migration in the migrations directory. Each file is
-    linted against the schema that the migrations before it built. With the global
+    linted against the schema that the migrations before it built. PATH '-' reads SQL
+    from standard input and lints it on its own (e.g. an ORM's generated SQL). With the global
     --database-url, live facts (server version, row estimates, column types) are read.
     Findings and replayed schemas are cached in ~/.cache/migrator (a file is linted
     again only when it, an earlier up file, the options or migrator change).
@@ -71,6 +80,7 @@ def lint(
       migrate lint
       migrate lint database/migrations/0042_add_index.up.sql
       migrate lint --format sarif > migrator.sarif
+      python manage.py sqlmigrate app 0042 | migrate lint -
       migrate --database-url "$DATABASE_URL" lint --format github
 
     Exit codes: 0 no error-level finding, 1 error-level findings, 2 usage error.
@@ -79,6 +89,10 @@ def lint(
     from migrator.lint.render import render
 
     settings = app.settings()
+    stdin = None
+    if Path("-") in paths:
+        stdin = (stdin_filename, sys.stdin.buffer.read())
+        paths = tuple(path for path in paths if path != Path("-"))
     report = run_lint(
         settings,
         paths,
@@ -88,6 +102,7 @@ def lint(
         severity=severity,
         database_url=app.flags.get("database_url"),
         cache=not no_cache,
+        stdin=stdin,
     )
     colour = output_format == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     click.echo(render(report, output_format, colour=colour), nl=False)

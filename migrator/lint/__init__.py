@@ -27,13 +27,15 @@ def run_lint(
     severity: Sequence[str] = (),
     database_url: str | None = None,
     cache: bool = False,
+    stdin: tuple[str, bytes] | None = None,
 ) -> LintReport:
     """Lint ``paths`` (default: the migrations directory) with the configured options.
 
     ``[tool.migrator.lint]`` gives the defaults, the arguments override them. With
     ``database_url`` the server version (unless ``pg_version`` is given), row estimates
     and column types are read from that database. With ``cache``, findings and replayed
-    schemas are kept and reused (:mod:`migrator.lint.cache`). Raises :class:`UsageError` for bad
+    schemas are kept and reused (:mod:`migrator.lint.cache`). ``stdin``: ``(name,
+    bytes)`` of SQL piped in, linted on its own. Raises :class:`UsageError` for bad
     options, :class:`ConnectionFailed` when the database cannot be read.
     """
     where = f"[tool.migrator.lint] in {settings.pyproject_path}"
@@ -67,6 +69,7 @@ def run_lint(
         options=options,
         facts=facts,
         cache_root=cache_root,
+        stdin=stdin,
     )
 
 

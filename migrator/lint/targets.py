@@ -13,6 +13,7 @@ import fnmatch
 import functools
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -38,10 +39,13 @@ def lint_paths(
     options: LintOptions,
     facts: LiveFacts | None = None,
     cache_root: Path | None = None,
+    stdin: tuple[str, bytes] | None = None,
 ) -> LintReport:
-    """Lint ``paths`` (files or directories); with none, the migrations directory.
-    With ``cache_root``, findings and replayed schemas are kept there and reused
-    (:mod:`migrator.lint.cache`; never with live ``facts``).
+    """Lint ``paths`` (files or directories); with none (and no ``stdin``), the
+    migrations directory. ``stdin`` is ``(name, bytes)`` of SQL read from standard
+    input: linted on its own, shown under ``name``. With ``cache_root``, findings and
+    replayed schemas are kept there and reused (:mod:`migrator.lint.cache`; never
+    with live ``facts``).
 
     Raises :class:`UsageError` for a path that does not exist. Problems inside files
     are findings, never exceptions.
@@ -49,7 +53,12 @@ def lint_paths(
     cache = LintCache(cache_root, options) if cache_root is not None and facts is None else None
     with collection_paused():
         report = _lint_paths(
-            paths, migrations_dir=migrations_dir, options=options, facts=facts, cache=cache
+            paths,
+            migrations_dir=migrations_dir,
+            options=options,
+            facts=facts,
+            cache=cache,
+            stdin=stdin,
         )
     if cache is not None:
         cache.save()
@@ -63,6 +72,7 @@ def _lint_paths(
     options: LintOptions,
     facts: LiveFacts | None,
     cache: LintCache | None,
+    stdin: tuple[str, bytes] | None = None,
 ) -> LintReport:
     report = LintReport(options=options)
     if facts is not None:
@@ -70,7 +80,7 @@ def _lint_paths(
     linter = FileLinter(options, facts, report)
     requested: dict[Path, set[Path] | None] = {}
     standalone: list[Path] = []
-    for path in paths or [migrations_dir]:
+    for path in paths or ([] if stdin else [migrations_dir]):
         if not path.exists():
             raise UsageError(
                 f"{path}: no such file or directory", hint="pass a .sql file or a directory"
@@ -93,11 +103,31 @@ def _lint_paths(
             report.findings.append(_file_finding(path, exc.message, options))
             continue
         _lint_alone(linter, single, path, cache)
+    if stdin is not None:
+        name, data = stdin
+        try:
+            piped = load_file(Path(name), data=data)
+        except SourceError as exc:
+            report.findings.append(_file_finding(Path(name), exc.message, options))
+        else:
+            first = len(report.findings)
+            _lint_alone(linter, piped, Path(name), cache)
+            report.findings[first:] = [_piped(finding, name) for finding in report.findings[first:]]
     report.findings.sort(key=Finding.sort_key)
     return report
 
 
 _DOWN_SUFFIX = ".down.sql"
+
+
+def _piped(finding: Finding, name: str) -> Finding:
+    """A finding of SQL read from standard input: there is no file to give `migrate
+    plan`, so its help says to save one first."""
+    ending = f"; or run: migrate plan {name}"
+    if not finding.help.endswith(ending):
+        return finding
+    kept = finding.help.removesuffix(ending)
+    return replace(finding, help=f"{kept}; or save it to a file and run: migrate plan FILE")
 
 
 def _lint_alone(
