@@ -55,7 +55,9 @@ def run_lint(
 
         from migrator.lint.live import read_live_facts
 
-        facts = read_live_facts(database_url, timeout_ms=settings.connect_timeout)
+        facts = read_live_facts(
+            database_url, timeout_ms=settings.connect_timeout, wait_ms=settings.wait
+        )
         if pg_version is None:
             options = replace(options, pg_version=facts.major_version, pg_version_origin="database")
     cache_root = None

@@ -85,16 +85,17 @@ def facts_from_rows(
     return LiveFacts(server_version, rows, types, source)
 
 
-def read_live_facts(dsn: str, *, timeout_ms: int = 10_000) -> LiveFacts:
-    """Connect, read the facts, disconnect. Raises :class:`ConnectionFailed` with the
-    same one-line reasons as every other command (``migrator.db.connection``)."""
+def read_live_facts(dsn: str, *, timeout_ms: int = 10_000, wait_ms: int = 0) -> LiveFacts:
+    """Connect (trying again for up to ``wait_ms`` while the server is not up yet),
+    read the facts, disconnect. Raises :class:`ConnectionFailed` with the same one-line
+    reasons as every other command (``migrator.db.connection``)."""
     import asyncio
 
     from migrator.db.connection import connect
     from migrator.dsn import mask_dsn
 
     async def read() -> LiveFacts:
-        connection = await connect(dsn, timeout_ms=timeout_ms)
+        connection = await connect(dsn, timeout_ms=timeout_ms, wait_ms=wait_ms)
         try:
             version = int(await connection.fetchval("SHOW server_version_num"))
             records = await connection.fetch(_FACTS_SQL)

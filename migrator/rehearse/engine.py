@@ -292,6 +292,10 @@ async def _rehearse_on(
     admin_dsn: str, migration_set: MigrationSet, settings: Settings, options: RehearsalOptions
 ) -> tuple[str, list[MigrationRehearsal]]:
     created_roles: list[str] = []
+    if settings.wait:  # a server given with --database-url may still be starting
+        await (
+            await connect(admin_dsn, timeout_ms=settings.connect_timeout, wait_ms=settings.wait)
+        ).close()
     async with scratch_database(admin_dsn, timeout_ms=settings.connect_timeout) as dsn:
         version, results, created_roles = await _rehearse_database(
             dsn, migration_set, settings, options

@@ -118,3 +118,14 @@ def test_what_waiting_cannot_fix_fails_at_once(project: Project) -> None:
     assert result.code == 3
     assert "waiting" not in result.stderr
     assert "database 'no_such_database' does not exist" in result.stderr
+
+
+def test_lint_and_dry_run_with_a_database_wait_too(project: Project) -> None:
+    project.write(USERS)
+    dead = _with_port(project.database_url, _free_port())
+
+    for command in (["lint"], ["dry-run", "--database-url", dead]):
+        result = project.migrate("--wait", "1s", *command, url=dead)
+
+        assert result.code == 3, (command, result.output)
+        assert "(gave up after waiting 1s)" in result.stderr.strip().splitlines()[-1]
