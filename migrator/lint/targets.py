@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -139,18 +139,40 @@ def _lint_alone(
     key = cache.file_key(LintCache.ALONE, migration_file, display) if cache else b""
     cached = cache.lookup(key) if cache is not None else None
     if cached is not None:
-        linter.report.findings.extend(cached.findings)
-        linter.report.internal_errors.extend(cached.internal_errors)
-        linter.report.files += 1
+        _take(linter.report, cached)
         return
-    errors_before = len(linter.report.internal_errors)
-    findings = linter.lint(
-        migration_file,
-        Catalog(),
-        path.stem,
-        display=display,
-        unknown_tables_new=path.name.endswith(_DOWN_SUFFIX),
+    _lint_recorded(
+        linter,
+        cache,
+        key,
+        partial(
+            linter.lint,
+            migration_file,
+            Catalog(),
+            path.stem,
+            display=display,
+            unknown_tables_new=path.name.endswith(_DOWN_SUFFIX),
+        ),
     )
+
+
+def _take(report: LintReport, entry: CachedFile) -> None:
+    """Count a file whose findings came from the cache."""
+    report.findings.extend(entry.findings)
+    report.internal_errors.extend(entry.internal_errors)
+    report.files += 1
+
+
+def _lint_recorded(
+    linter: FileLinter,
+    cache: LintCache | None,
+    key: bytes,
+    lint: Callable[[], list[Finding]],
+) -> None:
+    """Run ``lint`` (one file, with ``linter``) and, with a cache, keep what it found
+    (findings and rule failures) under ``key``."""
+    errors_before = len(linter.report.internal_errors)
+    findings = lint()
     if cache is not None:
         errors = linter.report.internal_errors[errors_before:]
         cache.record(key, CachedFile(list(findings), list(errors)))
@@ -226,7 +248,7 @@ def _lint_directory(
             run.before_last = (steps[-1].version, run.chains[steps[-2].version])
         resumed = resume(cache, steps, list(run.chains.values()), run.linted_files)
         for entry in resumed.entries:
-            run.take(entry)
+            _take(linter.report, entry)
         catalog = resumed.catalog
         for migration in steps[resumed.replayed_from : resumed.cached]:
             replay(migration.up, catalog, f"{migration.label}.up")
@@ -342,13 +364,6 @@ class _DirectoryRun:
                 chosen.append((migration_file, _display(path)))
         return chosen
 
-    def take(self, entry: CachedFile) -> None:
-        """Count a file whose findings came from the cache."""
-        report = self.linter.report
-        report.findings.extend(entry.findings)
-        report.internal_errors.extend(entry.internal_errors)
-        report.files += 1
-
     def keep_snapshot(self, migrations: Sequence[Migration], catalog: Catalog) -> None:
         """Store ``catalog`` (the schema after ``migrations``) for later runs."""
         if self.cache is not None and migrations:
@@ -385,14 +400,17 @@ class _DirectoryRun:
         display: str,
         also_new: tuple[str, ...] = (),
     ) -> None:
-        errors_before = len(self.linter.report.internal_errors)
-        findings = self.linter.lint(
-            migration_file, catalog, unit, also_new=also_new, display=display
-        )
+        key = b""
         if self.cache is not None:
             key = self.cache.file_key(self.chains[migration.version], migration_file, display)
-            errors = self.linter.report.internal_errors[errors_before:]
-            self.cache.record(key, CachedFile(list(findings), list(errors)))
+        _lint_recorded(
+            self.linter,
+            self.cache,
+            key,
+            partial(
+                self.linter.lint, migration_file, catalog, unit, also_new=also_new, display=display
+            ),
+        )
 
 
 def _directory_problems(
