@@ -46,7 +46,7 @@ from migrator.sql.catalog import Catalog
 #: catalog snapshots kept (the newest by modification time); each run adds one or two
 KEEP_SNAPSHOTS = 16
 #: files' findings kept (the newest by modification time), checked now and then
-KEEP_ENTRIES = 50_000
+KEEP_ENTRIES = 20_000
 #: the chance that a run which wrote entries checks :data:`KEEP_ENTRIES`
 PRUNE_CHANCE = 0.05
 _FORMAT = b"migrator lint cache 1"
