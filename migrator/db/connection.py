@@ -69,10 +69,11 @@ async def connect(
     pause = _FIRST_PAUSE_S
     waited = False
     while True:
+        left = deadline - time.monotonic()  # while waiting, no attempt outlasts the wait
         try:
             return await asyncpg.connect(
                 dsn,
-                timeout=min(timeout_s, max(deadline - time.monotonic(), 0) or timeout_s),
+                timeout=min(timeout_s, left) if left > 0 else timeout_s,
                 server_settings={"application_name": application_name},
                 **arguments,
             )

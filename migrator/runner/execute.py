@@ -141,13 +141,17 @@ def _closing(step: Step, ledger: Ledger, *, prepared: bool) -> str:
     return f"\n;\n{write};\nCOMMIT"
 
 
+def _opening(step: Step) -> str:
+    """``BEGIN`` and the step's ``SET LOCAL``s, to start a string."""
+    return "BEGIN; " + "; ".join(setting_statements(step, local=True)) + ";\n"
+
+
 def one_string(step: Step, ledger: Ledger) -> str:
     """A one-statement transactional step as one string: ``BEGIN``, its ``SET
     LOCAL``s, the statement, the ledger write (``EXECUTE`` of the prepared write) and
     ``COMMIT``."""
     (statement,) = step.statements
-    opening = "BEGIN; " + "; ".join(setting_statements(step, local=True)) + ";\n"
-    return opening + statement.text + _closing(step, ledger, prepared=True)
+    return _opening(step) + statement.text + _closing(step, ledger, prepared=True)
 
 
 async def _run_in_transaction(
@@ -168,7 +172,7 @@ async def _run_in_transaction(
     ledger write and ``COMMIT`` follow the last hook in a string of their own. Without
     ``prepared``, the ledger write is spelled out instead of ``EXECUTE``d."""
     began = time.monotonic()
-    opening = "BEGIN; " + "; ".join(setting_statements(step, local=True)) + ";\n"
+    opening = _opening(step)
     closing = _closing(step, ledger, prepared=prepared)
     statements = step.statements
     last = len(statements) - 1
