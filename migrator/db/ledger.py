@@ -52,6 +52,15 @@ _DURATION_PARAMETER = 5
 #: the duration of a migration that runs in one transaction, as the server measures it
 #: when the ledger row is written: from the transaction's start (its ``BEGIN``) to now
 MS_SINCE_TRANSACTION_START = "round(1000 * extract(epoch FROM clock_timestamp() - now()))::integer"
+#: starts a migration's clock inside a string of several transactions, where ``now()``
+#: will not do: the server takes a transaction's start time from the arrival of the
+#: query string it began in, so every transaction in one string shares it
+MARK_CLOCK = "SELECT pg_catalog.set_config('migrator.began', clock_timestamp()::text, true)"
+#: the duration since :data:`MARK_CLOCK` in the same transaction
+MS_SINCE_MARK = (
+    "round(1000 * extract(epoch FROM clock_timestamp()"
+    " - current_setting('migrator.began')::timestamptz))::integer"
+)
 #: SQLSTATE ``invalid_sql_statement_name``: a prepared statement does not exist
 _NO_SUCH_PREPARED_STATEMENT = "26000"
 _INSUFFICIENT_PRIVILEGE = "42501"

@@ -120,6 +120,29 @@ def test_one_statement_migrations_share_strings_and_each_commits_with_its_row(
     assert len(xmins) == 6
 
 
+def test_each_batched_migration_records_its_own_duration(project: Project) -> None:
+    """The server measures each migration from its own ``BEGIN``: in a string, the
+    transaction start time (``now()``) is when the string arrived, shared by all."""
+    files = _tables(4)
+    files["002_t2.up.sql"] = "SELECT pg_sleep(0.3);\n"
+    project.write(files)
+    reporter = Events()
+
+    sent, results = _execute(
+        project.database_url, _plan(project.directory), first_batch=4, reporter=reporter
+    )
+
+    assert not isinstance(results, BaseException)
+    assert sent[0].count("BEGIN;") == 4  # all four in one string
+    durations = {r.step.version: r.duration_ms for r in results}
+    assert durations[2] >= 300
+    assert durations[3] < 200 and durations[4] < 200, durations
+    recorded = dict(
+        project.query("SELECT version::int, duration_ms FROM migrator_ledger_history ORDER BY id")
+    )
+    assert recorded == durations
+
+
 def test_batches_grow_from_one_while_they_are_fast(project: Project) -> None:
     project.write(_tables(7))
 
