@@ -28,6 +28,9 @@ from migrator.source.model import Migration, MigrationFile, MigrationSet, Phase
 from migrator.sql import classify
 from migrator.sql.split import Statement
 
+#: what to do about files the runner refuses: every file is checked before anything runs
+NOTHING_RAN = "nothing was run: fix the file and run the command again"
+
 
 @dataclass(frozen=True)
 class Step:
@@ -252,7 +255,7 @@ def plan_up(
                 f"{newest_applied}; applying it out of order"
             )
         steps.append(plan_step(migration, "up", settings))
-    require_runnable(migration_set, [step.file for step in steps])
+    require_runnable(migration_set, [step.file for step in steps], hint=NOTHING_RAN)
     _require_valid_backfills(steps)
     return Plan("up", tuple(steps), RetryPolicy.from_settings(settings), tuple(notes))
 
@@ -312,7 +315,7 @@ def plan_down(
                 hint="restore the .up.sql/.down.sql pair from version control",
             )
         planned.append(plan_step(migration, "down", settings))
-    require_runnable(migration_set, [step.file for step in planned])
+    require_runnable(migration_set, [step.file for step in planned], hint=NOTHING_RAN)
     return Plan("down", tuple(planned), RetryPolicy.from_settings(settings))
 
 

@@ -235,7 +235,10 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
 
 
 def require_runnable(
-    migration_set: MigrationSet, files: Iterable[MigrationFile] | None = None
+    migration_set: MigrationSet,
+    files: Iterable[MigrationFile] | None = None,
+    *,
+    hint: str | None = None,
 ) -> None:
     """Raise :class:`SourceError` listing every problem that would stop the runner.
 
@@ -253,4 +256,4 @@ def require_runnable(
                 text += f" ({problem.hint})"
             lines.append(text)
     if lines:
-        raise SourceError(lines)
+        raise SourceError(lines, hint=hint)

@@ -253,6 +253,8 @@ def test_up_refuses_a_file_with_syntax_errors_before_running_anything(project: P
 
     assert result.code == 2
     assert "003_broken.up.sql:2" in result.stderr
+    assert "nothing was run: fix the file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
     assert project.ledger() == []
     assert project.tables() == set()
 
