@@ -116,6 +116,8 @@ class FileLinter:
         path = display or str(file.path)
         catalog.begin_file(unit, also_new)
         parsed = [_parse(statement) for statement in file.statements]
+        if None in parsed:
+            self._note_unparsed(file, parsed, path)
         state = FileState(
             transactional=file.transactional,
             lock_timeout=_initial_lock_timeout(file, self.options),
@@ -174,6 +176,24 @@ class FileLinter:
         self.report.findings.extend(findings)
         self.report.files += 1
         return findings
+
+    def _note_unparsed(
+        self,
+        file: MigrationFile,
+        parsed: Sequence[tuple[str, dict[str, object]] | None],
+        path: str,
+    ) -> None:
+        """Say which statements no rule could check although they are not syntax
+        errors (pglast cannot give the tree of a statement nested too deeply)."""
+        syntax_lines = {p.line for p in file.problems if p.code == "syntax-error"}
+        for statement, tree in zip(file.statements, parsed, strict=True):
+            if tree is None and not any(
+                statement.line <= line <= statement.end_line for line in syntax_lines
+            ):
+                self.report.internal_errors.append(
+                    f"{path}:{statement.line}: this statement is nested too deeply for the "
+                    "parser to give its tree; no rule checked it"
+                )
 
     def _rule_failed(self, rule: Rule, ctx: StatementContext, path: str, exc: Exception) -> None:
         self.report.internal_errors.append(
@@ -354,14 +374,18 @@ def _setting_value(fields: dict[str, object]) -> str | None:
 def _advance(ctx: StatementContext) -> None:
     """Update the transaction state and the catalog after ``ctx``'s statement."""
     state, kind, fields, catalog = ctx.state, ctx.kind, ctx.fields, ctx.catalog
-    if kind == "VariableSetStmt" and fields.get("name") == "lock_timeout":
+    if kind == "VariableSetStmt" and (
+        fields.get("name") == "lock_timeout" or fields.get("kind") == "VAR_RESET_ALL"
+    ):
         if fields.get("is_local") and not state.in_transaction:
             pass  # SET LOCAL outside a transaction block has no effect
         elif fields.get("kind") == "VAR_SET_VALUE":
             value = (_setting_value(fields) or "0").strip().lower()
             state.lock_timeout = value not in ("0", "0ms", "0s", "")
-        else:
-            state.lock_timeout = _initial_lock_timeout(ctx.file, ctx.options)
+        elif fields.get("kind") in ("VAR_SET_DEFAULT", "VAR_RESET", "VAR_RESET_ALL"):
+            # back to the session's start value, the server's (usually none): the
+            # runner's own timeout is a SET LOCAL or SET, which RESET undoes
+            state.lock_timeout = False
     if state.in_transaction:
         for range_var, lock in statement_locks(kind, fields):
             if lock is Lock.ACCESS_EXCLUSIVE:

@@ -32,7 +32,7 @@ from migrator.plan.recipes.indexes import create_index, drop_index
 from migrator.plan.recipes.renames import rename_column, rename_table
 from migrator.plan.recipes.target import PlanOptions, Target, resolve
 from migrator.plan.sql_text import deparse
-from migrator.sql.classify import non_transactional_reason, transaction_control
+from migrator.sql.classify import non_transactional_reason, statement_node, transaction_control
 from migrator.sql.split import split_statements
 
 
@@ -142,6 +142,12 @@ def read_change_file(text: str, where: str) -> list[str]:
             f"{where} holds no SQL statement", hint="write the change you mean"
         )
     for statement in split.statements:
+        if statement.tree is None and statement_node(statement.text) is None:
+            raise UnusableChangeFile(
+                f"{where}:{statement.line}: this statement is nested too deeply for the "
+                "parser to give its tree",
+                hint="split the expression into smaller statements",
+            )
         keyword = transaction_control(statement.text)
         if keyword is not None:
             raise UnusableChangeFile(

@@ -557,10 +557,10 @@ def _create_function(catalog: Catalog, fields: Node) -> None:
 
 
 def _set_variable(catalog: Catalog, fields: Node) -> None:
-    if fields.get("name") != "search_path":
-        return
     kind = fields.get("kind")
-    if kind in ("VAR_SET_DEFAULT", "VAR_RESET"):
+    if fields.get("name") != "search_path" and kind != "VAR_RESET_ALL":
+        return
+    if kind in ("VAR_SET_DEFAULT", "VAR_RESET", "VAR_RESET_ALL"):
         catalog.search_path = catalog.default_search_path
         return
     if kind != "VAR_SET_VALUE":

@@ -101,28 +101,49 @@ class SplitResult:
 _MAX_MERGE = 64
 
 
+def _error_offset(exc: pg_parser.ParseError, text: str) -> int:
+    offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+    return max(0, min(offset, len(text)))
+
+
 def _parse_error(text: str) -> tuple[str, int] | None:
-    """``None`` when ``text`` is exactly one statement, else (message, offset)."""
+    """``None`` when ``text`` is exactly one statement, else (message, offset).
+
+    Only the C parser runs (no Python tree is built): a statement nested too deeply
+    for PostgreSQL's parser is then an error like any other, where building pglast's
+    tree objects for one just under the limit could overflow the C stack."""
     try:
-        parsed = pg_parser.parse_sql(text)
+        slices = pg_parser.split(text, with_parser=True, only_slices=True)
     except pg_parser.ParseError as exc:
-        offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
-        return str(exc.args[0]), max(0, min(offset, len(text)))
-    if len(parsed) != 1:
+        return str(exc.args[0]), _error_offset(exc, text)
+    if len(slices) != 1:
         return "more than one statement", 0
     return None
 
 
 def _scanner_pieces(text: str) -> list[tuple[int, int]]:
-    """Statement candidates: token runs between semicolons (comments dropped)."""
+    """Statement candidates: token runs between semicolons (comments dropped).
+
+    When the scanner stops at an unterminated string, quoted name, dollar quote or
+    comment, the text before it is split as usual and the statement it is in runs to
+    the end of the text: one stray quote at the bottom of a file must not hide the
+    statements above it."""
+    pieces, _ = _scanned_pieces(text)
+    return pieces
+
+
+def _scanned_pieces(text: str) -> tuple[list[tuple[int, int]], bool]:
+    """:func:`_scanner_pieces`, and whether the last piece is still open (no
+    semicolon after it)."""
     try:
         tokens = pg_parser.scan(text)
-    except pg_parser.ParseError:
-        stripped = text.strip()
-        if not stripped:
-            return []
-        first = text.index(stripped[0])
-        return [(first, first + len(stripped))]
+    except pg_parser.ParseError as exc:
+        stop = _error_offset(exc, text)
+        pieces, last_open = _scanned_pieces(text[:stop]) if stop < len(text) else ([], False)
+        end = len(text.rstrip())
+        if pieces and last_open:  # the broken token belongs to the last statement
+            return [*pieces[:-1], (pieces[-1][0], end)], True
+        return [*pieces, (stop, end)], True
     pieces: list[tuple[int, int]] = []
     start: int | None = None
     last_end = 0
@@ -139,7 +160,7 @@ def _scanner_pieces(text: str) -> list[tuple[int, int]]:
         last_end = token.end + 1
     if start is not None:
         pieces.append((start, last_end))
-    return pieces
+    return pieces, start is not None
 
 
 def _tolerant_bounds(
@@ -284,12 +305,3 @@ class StatementTokens:
             else:
                 self._scanned[number] = {start + token.start: token.name for token in tokens}
         return self._scanned[number]
-
-
-def parse_one(text: str) -> object | None:
-    """The pglast AST (``RawStmt``) of one statement, or ``None`` when it does not parse."""
-    try:
-        parsed = pg_parser.parse_sql(text)
-    except pg_parser.ParseError:
-        return None
-    return parsed[0] if parsed else None

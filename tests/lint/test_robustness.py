@@ -110,6 +110,37 @@ def test_corpus_findings_are_plausible() -> None:
     assert "0002_v1_1_index.sql" in flagged
 
 
+@pytest.mark.parametrize("tail", ["SELECT 'oops", "/* open", "SELECT $$ open"])
+def test_an_unterminated_token_at_the_end_hides_no_finding_above_it(tail: str) -> None:
+    earlier = ["CREATE TABLE users (id bigint PRIMARY KEY, a text)"]
+    sql = f"CREATE INDEX users_a_idx ON users (a);\nDROP TABLE users;\n{tail}\n"
+
+    rules = {(f.rule, f.line) for f in lint_sql(sql, earlier)}
+
+    assert {("index-not-concurrent", 1), ("drop-table", 2), ("syntax-error", 3)} <= rules
+
+
+def test_a_statement_too_deep_for_the_parser_is_named_and_the_rest_linted(tmp_path: Path) -> None:
+    deep = " || ".join(["'x'"] * 25000)
+    migration = tmp_path / "0001_deep.up.sql"
+    migration.write_text(
+        "CREATE TABLE users (a text);\n"
+        f"ALTER TABLE users ADD COLUMN b text DEFAULT {deep};\n"
+        "CREATE TABLE t (id int);\nCREATE INDEX t_idx ON t (id);\n"
+    )
+    (tmp_path / "0002_next.up.sql").write_text("DROP TABLE users;\n")
+
+    report = lint_paths([tmp_path], migrations_dir=tmp_path, options=LintOptions())
+
+    assert [(Path(f.file).name, f.rule) for f in report.findings] == [
+        ("0002_next.up.sql", "drop-table")
+    ]
+    assert report.internal_errors == [
+        f"{migration}:2: this statement is nested too deeply for the parser to give its "
+        "tree; no rule checked it"
+    ]
+
+
 def test_lint_never_imports_asyncpg() -> None:
     code = (
         "import sys, pathlib\n"

@@ -108,3 +108,16 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     result = run_cli("plan", "nope.sql", cwd=tmp_path)
     assert result.code == 2
     assert "nope.sql: no such file" in result.stderr
+
+
+def test_a_statement_too_deep_to_parse_is_a_usage_error_not_a_crash(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    deep = " || ".join(["'x'"] * 25000)
+    change = tmp_path / "change.sql"
+    change.write_text(f"ALTER TABLE items ADD COLUMN note text DEFAULT {deep};\n")
+
+    result = run_cli("plan", str(change), cwd=tmp_path)
+
+    assert result.code == 2
+    assert "change.sql:1: this statement is nested too deeply" in result.stderr
+    assert _names(directory) == ["001_base.down.sql", "001_base.up.sql"]

@@ -80,6 +80,42 @@ def test_unterminated_string_does_not_raise() -> None:
     assert result.statements
 
 
+@pytest.mark.parametrize(
+    "broken",
+    ["SELECT 'oops", "SELECT 1 /* open", 'SELECT "open', "SELECT $$ open", "SELECT E'open"],
+)
+def test_an_unterminated_token_at_the_end_keeps_the_statements_before_it(broken: str) -> None:
+    sql = (
+        "CREATE INDEX i ON users (a);\n-- a comment; with a semicolon\n"
+        f"DROP TABLE users;\n{broken}\n"
+    )
+    result = split_statements(sql)
+    assert [s.text for s in result.statements] == [
+        "CREATE INDEX i ON users (a)",
+        "DROP TABLE users",
+        broken,
+    ]
+    assert [s.line for s in result.statements] == [1, 3, 4]
+    (error,) = result.syntax_errors
+    assert (error.line, error.statement_index) == (4, 2)
+    assert "unterminated" in error.message
+
+
+def test_an_unterminated_token_mid_statement_belongs_to_that_statement() -> None:
+    result = split_statements("SELECT 1;\nUPDATE t SET a = 'open;\nDROP TABLE t;\n")
+    assert [s.text for s in result.statements] == [
+        "SELECT 1",
+        "UPDATE t SET a = 'open;\nDROP TABLE t;",
+    ]
+    assert result.syntax_errors[0].statement_index == 1
+
+
+def test_a_statement_nested_deeper_than_the_parser_allows_does_not_crash() -> None:
+    deep = "SELECT " + " || ".join(["'x'"] * 25000)
+    result = split_statements(f"CREATE TABLE t (a text);\n{deep};\nDROP TABLE t;\n")
+    assert [s.line for s in result.statements] == [1, 2, 3]
+
+
 def test_psql_meta_commands_are_found_with_their_line_but_not_inside_strings() -> None:
     sql = "select 1;\n\\set ON_ERROR_STOP 1\nselect '\n\\not a command';\n  \\i other.sql\n"
     result = split_statements(sql)
