@@ -1,7 +1,9 @@
 """What a lint run is told: target PostgreSQL version, rules on and off, severities.
 
 Built from ``[tool.migrator.lint]`` in pyproject.toml and the command-line flags
-(flags win) by :func:`lint_options`.
+by :func:`lint_options`: ``--pg-version`` and ``--include`` replace the file's value,
+``--exclude`` adds to its list and ``--severity`` to its table (a flag wins for a rule
+both name).
 """
 
 from __future__ import annotations
@@ -118,29 +120,28 @@ def lint_options(
         if get("include") is not None
         else known_rules
     )
-    excluded = (
-        _rule_ids(list(exclude), "--exclude", known_rules)
-        if exclude
-        else _rule_ids(get("exclude"), f"{where} exclude", known_rules)
-        if get("exclude") is not None
-        else frozenset()
-    )
+    # --exclude adds to the file's list (as --severity adds to its table): one flag in
+    # CI must not switch back on what the team excluded
+    excluded = _rule_ids(list(exclude), "--exclude", known_rules) if exclude else frozenset()
+    if get("exclude") is not None:
+        excluded |= _rule_ids(get("exclude"), f"{where} exclude", known_rules)
     disabled = set((known_rules - included) | excluded)
 
-    levels: dict[str, Any] = {}
+    #: rule id -> (level, where it was given)
+    levels: dict[str, tuple[Any, str]] = {}
     configured = get("severity") or {}
     if not isinstance(configured, Mapping):
         raise UsageError(f"{where} severity must be a table of rule = level")
-    levels.update(configured)
+    levels.update((rule_id, (level, f"{where} severity")) for rule_id, level in configured.items())
     for item in severity:
         rule_id, sep, level = item.partition("=")
         if not sep:
             raise UsageError(f"--severity {item!r}: write RULE=error|warning|off")
-        levels[rule_id.strip()] = level.strip()
+        levels[rule_id.strip()] = (level.strip(), "--severity")
     severities: dict[str, Severity] = {}
-    for rule_id, level in levels.items():
-        _rule_ids([rule_id], f"{where} severity", known_rules)
-        parsed = _severity(level, f"severity of {rule_id}")
+    for rule_id, (level, given) in levels.items():
+        _rule_ids([rule_id], given, known_rules)
+        parsed = _severity(level, f"{given} of {rule_id}")
         if parsed is None:
             disabled.add(rule_id)
         else:

@@ -219,3 +219,34 @@ def test_json_is_written_exactly_as_json_dumps_with_indent_2(facts: tuple[str, .
         report = LintReport(findings=list(findings))
         expected = json.dumps([f.as_dict() for f in findings], indent=2) + "\n"
         assert render_json(report) == expected
+
+
+def test_exclude_flag_adds_to_the_files_exclude_list(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.migrator.lint]\nexclude = ["prefer-text"]\n'
+        '[tool.migrator.lint.severity]\n"drop-table" = "warning"\n'
+    )
+    sql = tmp_path / "m.sql"
+    sql.write_text("CREATE TABLE t (id integer PRIMARY KEY, name varchar(20));\nDROP TABLE u;\n")
+    result = run_cli(
+        "lint", str(sql), "--exclude", "prefer-bigint", "--format", "json", cwd=tmp_path
+    )
+    rules = {f["rule"]: f["severity"] for f in json.loads(result.stdout)}
+    assert "prefer-text" not in rules  # excluded by the file, still excluded
+    assert "prefer-bigint" not in rules  # excluded by the flag
+    assert rules["drop-table"] == "warning"  # the file's severity table still applies
+
+
+def test_bad_severity_level_names_where_it_was_given(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.migrator.lint.severity]\n"drop-column" = "fatal"\n'
+    )
+    sql = tmp_path / "m.sql"
+    sql.write_text("SELECT 1;\n")
+    result = run_cli("lint", str(sql), cwd=tmp_path)
+    assert result.code == 2
+    assert "pyproject.toml" in result.stderr and "'fatal'" in result.stderr
+    (tmp_path / "pyproject.toml").write_text("[tool.migrator.lint]\n")
+    flag = run_cli("lint", str(sql), "--severity", "drop-table=loud", cwd=tmp_path)
+    assert flag.code == 2
+    assert "--severity" in flag.stderr and "pyproject.toml" not in flag.stderr
