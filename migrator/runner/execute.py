@@ -74,6 +74,16 @@ class StepFailure(Exception):
         self.statements_done: int | None = None
 
 
+class UnclosedBlock(Exception):
+    """A no-transaction file ended inside a transaction block it opened."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the file ended inside a transaction block it opened (BEGIN without COMMIT); "
+            "the block was rolled back"
+        )
+
+
 def _elapsed_ms(began: float) -> int:
     return round((time.monotonic() - began) * 1000)
 
@@ -312,6 +322,9 @@ async def _statement_by_statement(
     began = time.monotonic()
     attempts = 1
     done = step.start_at
+    #: statements done before the file's own open ``BEGIN`` block (``done`` outside one):
+    #: what a failure inside the block leaves committed, since the block rolls back
+    committed = done
     await conn.execute("; ".join(setting_statements(step, local=False)))
     try:
         await _ledger_write(
@@ -329,12 +342,17 @@ async def _statement_by_statement(
             if after_statement is not None:
                 await after_statement(conn, step.file, statement)
             done += 1
-            await _ledger_write(ledger.record_progress(conn, step.version, done))
+            if not conn.is_in_transaction():
+                # progress written inside the file's own block would roll back with it
+                committed = done
+                await _ledger_write(ledger.record_progress(conn, step.version, done))
             reporter.statement_finished(step, statement)
+        if conn.is_in_transaction():  # refused before running unless a function opened it
+            raise StepFailure(step.statements[-1], UnclosedBlock())
         duration = _elapsed_ms(began)
         await _record_done(conn, ledger, step, duration)
     except StepFailure as failure:
-        failure.statements_done = done
+        failure.statements_done = committed
         raise
     finally:
         await quietly(conn, "RESET lock_timeout; RESET statement_timeout")
@@ -394,10 +412,16 @@ def _migration_failed(
             )
         return MigrationFailed(message, hint=hint)
     done = failure.statements_done or 0
+    statements = step.file.statements
+    failed_at = statements.index(failure.statement) if failure.statement in statements else None
+    resume_from = "this statement"
+    if failed_at is not None and done < failed_at:  # inside the file's own BEGIN block
+        block = statements[done].line
+        resume_from = f"the BEGIN at line {block} (its block was rolled back)"
     parts = [
         f"{done} statement(s) before it completed and stay; the ledger marks "
         f"{step.label} failed: fix the cause, then `migrate {step.direction} --resume` "
-        "to continue from this statement, or finish or undo it by hand and run "
+        f"to continue from {resume_from}, or finish or undo it by hand and run "
         f"`migrate repair {step.version} --mark-applied` or `--forget`"
     ]
     if invalid:

@@ -13,7 +13,7 @@ from typing import Literal
 from migrator.errors import SourceError
 from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
 from migrator.sql import classify
-from migrator.sql.split import SplitResult
+from migrator.sql.split import SplitResult, Statement
 
 #: ``<version>_<name>.up.sql`` / ``.down.sql`` (golang-migrate's layout too) or
 #: ``<version>_<name>.sql`` (up-only).
@@ -231,7 +231,40 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
                         "remove it: the runner wraps each migration in its own transaction",
                     )
                 )
+    else:
+        problems.extend(_unclosed_block(migration_file))
     return problems
+
+
+#: what ends a transaction block a no-transaction file opened
+_BLOCK_ENDS = frozenset({"COMMIT", "ROLLBACK", "PREPARE"})
+
+
+def _unclosed_block(migration_file: MigrationFile) -> list[FileProblem]:
+    """A ``BEGIN`` with no ``COMMIT`` after it in a no-transaction file: what it did
+    would be rolled back when the runner's session ends, after the ledger said applied."""
+    opened: Statement | None = None
+    for statement in migration_file.statements:
+        tree = statement.tree
+        if tree is not None and tree.kind != "TransactionStmt":
+            continue
+        keyword = classify.transaction_control(statement.text)
+        if keyword in ("BEGIN", "START"):
+            opened = opened or statement
+        elif keyword in _BLOCK_ENDS:
+            opened = None
+    if opened is None:
+        return []
+    return [
+        FileProblem(
+            "transaction-control",
+            f"{classify.transaction_control(opened.text)} opens a transaction block that the "
+            "file never commits",
+            opened.line,
+            opened.column,
+            "add COMMIT after the block's last statement",
+        )
+    ]
 
 
 def require_runnable(

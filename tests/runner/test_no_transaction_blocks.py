@@ -1,0 +1,63 @@
+"""A ``-- migrate:no-transaction`` file may open its own ``BEGIN ... COMMIT`` block.
+Progress inside the block rolls back with it, so the ledger counts only what stays
+committed, and a block never closed is refused before anything runs."""
+
+from __future__ import annotations
+
+from tests.runner.conftest import Project
+
+BLOCK = (
+    "-- migrate:no-transaction\n"
+    "CREATE TABLE before_block (id int);\n"
+    "BEGIN;\n"
+    "CREATE TABLE in_block (id int);\n"
+    "SELECT 1/0;\n"
+    "COMMIT;\n"
+)
+
+
+def test_a_failure_inside_the_files_own_block_resumes_from_its_begin(project: Project) -> None:
+    project.write({"001_block.up.sql": BLOCK})
+
+    failed = project.migrate("up")
+
+    assert failed.code == 4
+    assert "continue from the BEGIN at line 3" in failed.stderr
+    assert project.ledger() == [(1, "failed", 1)]  # the block's statements rolled back
+    assert "in_block" not in project.tables() and "before_block" in project.tables()
+
+    project.write({"001_block.up.sql": BLOCK.replace("SELECT 1/0", "SELECT 1")})
+    resumed = project.migrate("up", "--resume")
+
+    assert resumed.code == 0, resumed.stderr
+    assert {"before_block", "in_block"} <= project.tables()
+    assert project.ledger() == [(1, "applied", 5)]
+
+
+def test_a_block_the_file_never_commits_is_refused_before_anything_runs(
+    project: Project,
+) -> None:
+    project.write(
+        {
+            "001_first.up.sql": "CREATE TABLE first (id int);\n",
+            "002_open.up.sql": "-- migrate:no-transaction\nBEGIN;\nCREATE TABLE a (id int);\n",
+        }
+    )
+
+    result = project.migrate("up")
+
+    assert result.code == 2
+    assert "002_open.up.sql:2: BEGIN opens a transaction block that the file never commits" in (
+        result.stderr
+    )
+    assert project.ledger() == []
+    assert project.tables() == set()
+
+
+def test_a_closed_block_applies_and_counts_every_statement(project: Project) -> None:
+    project.write({"001_block.up.sql": BLOCK.replace("SELECT 1/0", "SELECT 1")})
+
+    result = project.migrate("up")
+
+    assert result.code == 0, result.stderr
+    assert project.ledger() == [(1, "applied", 5)]
