@@ -78,7 +78,8 @@ def unique_without_index(ctx: StatementContext) -> Iterator[Hit]:
     What it does:
     Flags `ALTER TABLE ... ADD UNIQUE (...)`, `ADD PRIMARY KEY (...)` and their
     `ADD CONSTRAINT` forms on an existing table unless they use an index built before
-    (`USING INDEX`).
+    (`USING INDEX`), and `ADD COLUMN ... UNIQUE` / `ADD COLUMN ... PRIMARY KEY`, which
+    build the same index.
 
     Why it hurts:
     The constraint builds its unique index while holding an ACCESS EXCLUSIVE lock:
@@ -100,19 +101,27 @@ def unique_without_index(ctx: StatementContext) -> Iterator[Hit]:
     set-not-null for the safe way).
     """
     name, _ = ctx.altered_table()
-    for command in ctx.commands_on_existing("AT_AddConstraint"):
-        constraint = (command.get("def") or {}).get("Constraint", {})
-        kind = {"CONSTR_UNIQUE": "UNIQUE", "CONSTR_PRIMARY": "PRIMARY KEY"}.get(
-            constraint.get("contype", "")
-        )
-        if kind and not constraint.get("indexname"):
-            yield Hit(
-                f"ADD {kind} on existing table {name} builds its index under an ACCESS "
-                "EXCLUSIVE lock",
-                "CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... "
-                f"{kind} USING INDEX",
-                facts=ctx.row_facts(name),
+    for command in ctx.commands_on_existing("AT_AddConstraint", "AT_AddColumn"):
+        definition = command.get("def") or {}
+        if "ColumnDef" in definition:  # ADD COLUMN c type UNIQUE / PRIMARY KEY
+            column = definition["ColumnDef"]
+            added = [
+                (c, f"COLUMN {column.get('colname')} ... ") for c in column_constraints(column)
+            ]
+        else:
+            added = [(definition.get("Constraint", {}), "")]
+        for constraint, what in added:
+            kind = {"CONSTR_UNIQUE": "UNIQUE", "CONSTR_PRIMARY": "PRIMARY KEY"}.get(
+                constraint.get("contype", "")
             )
+            if kind and not constraint.get("indexname"):
+                yield Hit(
+                    f"ADD {what}{kind} on existing table {name} builds its index under an "
+                    "ACCESS EXCLUSIVE lock",
+                    "CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... "
+                    f"{kind} USING INDEX",
+                    facts=ctx.row_facts(name),
+                )
 
 
 @rule("set-not-null", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
