@@ -203,7 +203,8 @@ class FileLinter:
 
     def _finding(self, rule: Rule, hit: Hit, path: str, statement: Statement) -> Finding:
         help_text = hit.help
-        if rule.plannable:
+        plannable = rule.plannable and hit.plannable
+        if plannable:
             help_text = f"{help_text}; or run: migrate plan {path}"
         return Finding(
             rule=rule.id,
@@ -216,7 +217,7 @@ class FileLinter:
             end_line=statement.end_line,
             end_column=statement.end_column,
             excerpt=statement.excerpt(80),
-            plannable=rule.plannable,
+            plannable=plannable,
             facts=hit.facts,
         )
 

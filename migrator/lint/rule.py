@@ -29,6 +29,8 @@ class Hit:
     help: str = ""
     #: facts from the live database that the hit relied on
     facts: tuple[str, ...] = ()
+    #: false when ``migrate plan`` cannot rewrite this hit although the rule is plannable
+    plannable: bool = True
 
 
 Check = Callable[["StatementContext"], Iterable[Hit]]

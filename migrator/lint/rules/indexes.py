@@ -17,6 +17,12 @@ def _list_items(item: object) -> list[object]:
     return []
 
 
+_PARTITIONED_HELP = (
+    "create the index with ON ONLY on the parent, build each partition's index with "
+    "CREATE INDEX CONCURRENTLY, then ALTER INDEX ... ATTACH PARTITION"
+)
+
+
 @rule("index-not-concurrent", Severity.ERROR, kinds=("IndexStmt",), plannable=True)
 def index_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
     """Creating an index on an existing table without `CONCURRENTLY`.
@@ -25,6 +31,8 @@ def index_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
     Flags `CREATE [UNIQUE] INDEX` without `CONCURRENTLY` on a table that an earlier
     migration created (or that the migrations never created, so it existed before
     them). An index on a table created earlier in the same migration is fine.
+    `CREATE INDEX CONCURRENTLY` on a partitioned table is flagged too, new or not:
+    PostgreSQL refuses it.
 
     Why it hurts:
     A plain `CREATE INDEX` holds a SHARE lock for the whole build: every INSERT,
@@ -48,10 +56,17 @@ def index_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
     All. `CONCURRENTLY` cannot run inside a transaction block, so the migration must
     be marked `-- migrate:no-transaction`.
     """
-    if ctx.fields.get("concurrent"):
-        return
     relation = ctx.fields.get("relation") or {}
     name, table = ctx.relation(relation)
+    if ctx.fields.get("concurrent"):
+        if table is not None and table.partitioned:  # fails at deploy, new table or not
+            yield Hit(
+                f"CREATE INDEX CONCURRENTLY on partitioned table {name} fails: PostgreSQL "
+                "cannot build a partitioned index concurrently",
+                _PARTITIONED_HELP,
+                plannable=False,
+            )
+        return
     if not ctx.is_existing(table):
         return
     if table is not None and table.partitioned:
@@ -59,8 +74,7 @@ def index_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
             return
         yield Hit(
             f"CREATE INDEX on partitioned table {name} locks every partition against writes",
-            "create the index with ON ONLY on the parent, build each partition's index "
-            "with CREATE INDEX CONCURRENTLY, then ALTER INDEX ... ATTACH PARTITION",
+            _PARTITIONED_HELP,
             facts=ctx.row_facts(name),
         )
         return
@@ -120,7 +134,8 @@ def reindex_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
 
     What it does:
     Flags every `REINDEX` (index, table, schema or database) that is not
-    `CONCURRENTLY`.
+    `CONCURRENTLY`, and `REINDEX CONCURRENTLY` when the target PostgreSQL is older
+    than 12 (it does not exist there).
 
     Why it hurts:
     A plain `REINDEX` blocks writes to the table (and reads that would use the index)
@@ -140,6 +155,12 @@ def reindex_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
     block.
     """
     if def_option(ctx.fields.get("params"), "concurrently") is not None:
+        if ctx.pg_version < 12:
+            yield Hit(
+                f"REINDEX CONCURRENTLY needs PostgreSQL 12 (target {ctx.pg_version}): it "
+                "fails there",
+                "build a new index concurrently, then drop the old one concurrently",
+            )
         return
     help_text = "use REINDEX ... CONCURRENTLY in a migration marked -- migrate:no-transaction"
     if ctx.pg_version < 12:
