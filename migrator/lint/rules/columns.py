@@ -146,6 +146,36 @@ def _function_names(constraint: dict[str, object]) -> list[str]:
 _COERCIBLE = {("varchar", "text"), ("text", "varchar"), ("cidr", "inet"), ("bpchar", "bpchar")}
 
 
+_TEMPORAL = ("timestamp", "timestamptz", "time", "timetz")
+#: the largest fractional-second precision (what an unconstrained column keeps)
+_MAX_SECONDS_PRECISION = 6
+#: interval range bits, from SECOND up: the least field of a range is its lowest unit
+_INTERVAL_UNITS = (1 << 12, 1 << 11, 1 << 10, 1 << 3, 1 << 1, 1 << 2)
+_FULL_PRECISION = 0xFFFF
+
+
+def _interval_parts(modifiers: tuple[int, ...]) -> tuple[int, int]:
+    """``(least field, precision)`` of an interval's modifiers (``[range]`` or
+    ``[range, precision]`` as the parser writes them; none: unconstrained)."""
+    if not modifiers:
+        return 0, _FULL_PRECISION
+    least = next((rank for rank, bit in enumerate(_INTERVAL_UNITS) if modifiers[0] & bit), 0)
+    return least, modifiers[1] if len(modifiers) > 1 else _FULL_PRECISION
+
+
+def _interval_widens(old: tuple[int, ...], new: tuple[int, ...]) -> bool:
+    """PostgreSQL's ``interval_support``: no rewrite when the least field stays or gets
+    smaller and sub-second precision (which matters only down to SECOND) does not
+    shrink."""
+    if not new:
+        return True
+    old_least, old_precision = _interval_parts(old)
+    new_least, new_precision = _interval_parts(new)
+    return new_least <= old_least and (
+        old_least > 0 or new_precision >= _MAX_SECONDS_PRECISION or new_precision >= old_precision
+    )
+
+
 def type_change_is_safe(old: TypeRef, new: TypeRef) -> bool:
     """The change from ``old`` to ``new`` is catalog-only (postgres-facts.md)."""
     if old.array != new.array or old.schema != new.schema:
@@ -165,6 +195,13 @@ def type_change_is_safe(old: TypeRef, new: TypeRef) -> bool:
         old_scale = old.modifiers[1] if len(old.modifiers) > 1 else 0
         new_scale = new.modifiers[1] if len(new.modifiers) > 1 else 0
         return new.modifiers[0] >= old.modifiers[0] and new_scale == old_scale
+    if old.name == new.name and old.name in _TEMPORAL:
+        # fractional-second precision: no rewrite when it does not drop digits
+        if not new.modifiers or new.modifiers[0] >= _MAX_SECONDS_PRECISION:
+            return True
+        return bool(old.modifiers) and new.modifiers[0] >= old.modifiers[0]
+    if (old.name, new.name) == ("interval", "interval"):
+        return _interval_widens(old.modifiers, new.modifiers)
     if (old.name, new.name) == ("varchar", "text") or (old.name, new.name) == ("cidr", "inet"):
         return True
     if (old.name, new.name) == ("text", "varchar"):
@@ -181,9 +218,12 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     binary-coercible with no new check: `varchar(n)` to `varchar(m)` with m >= n or
     to unconstrained `varchar`/`text`, `text` to unconstrained `varchar`,
     `numeric(p,s)` to `numeric(p2,s)` with p2 >= p or to unconstrained `numeric`,
-    `cidr` to `inet`. The column's type before the change comes from the earlier
+    `cidr` to `inet`, and a `timestamp`, `timestamptz`, `time`, `timetz` or
+    `interval` precision that does not shrink (`timestamp(3)` to `timestamp(6)` or
+    to plain `timestamp`). The column's type before the change comes from the earlier
     migrations (or, with `--database-url`, from the database); when it is unknown the
-    change is flagged. A `USING` clause always counts as a rewrite.
+    change is flagged. A `USING` clause always counts as a rewrite. A column added
+    earlier in the same migration counts too: retyping it rewrites the existing table.
 
     Why it hurts:
     A rewriting type change copies the whole table and rebuilds every index on it
@@ -208,9 +248,9 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
         column_name = command.get("name", "")
         column_def = (command.get("def") or {}).get("ColumnDef", {})
         new_type = type_ref(column_def.get("typeName"))
+        # a column added earlier in this migration counts too: the rewrite is of the
+        # whole existing table, whose rows it now holds
         column: Column | None = table.column(column_name) if table is not None else None
-        if column is not None and ctx.catalog.is_new(column):
-            continue  # added by this migration: a new object
         old_type, facts = _old_type(ctx, name, column, column_name)
         using = column_def.get("raw_default")  # ALTER ... TYPE ... USING expr
         if old_type is not None and not using and type_change_is_safe(old_type, new_type):
