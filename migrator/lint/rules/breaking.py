@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
+from migrator.sql.catalog import Column, Table
 from migrator.sql.names import object_name, relation_name
 
 _TABLE_KINDS = ("OBJECT_TABLE",)
@@ -189,7 +190,9 @@ def drop_not_null(ctx: StatementContext) -> Iterator[Hit]:
     """Dropping `NOT NULL` from a column that readers assume is never NULL.
 
     What it does:
-    Flags `ALTER COLUMN ... DROP NOT NULL` on an existing table.
+    Flags `ALTER COLUMN ... DROP NOT NULL` on an existing table, unless the earlier
+    migrations show the column already accepts NULL (then the statement changes
+    nothing).
 
     Why it hurts:
     Code written against the old schema (and typed clients generated from it) assumes
@@ -216,10 +219,20 @@ def drop_not_null(ctx: StatementContext) -> Iterator[Hit]:
             column = table.column(command.get("name", "")) if table is not None else None
             if column is not None and ctx.catalog.is_new(column):
                 continue
+            if table is not None and column is not None and _already_nullable(table, column):
+                continue  # nothing changes for readers
             yield Hit(
                 f"{name}.{command.get('name')} may now be NULL: readers that assume a value break",
                 "deploy readers that handle NULL first, then suppress with a reason",
             )
+
+
+def _already_nullable(table: Table, column: Column) -> bool:
+    """The column accepts NULL already: not NOT NULL, and no (PostgreSQL 18) NOT NULL
+    constraint added NOT VALID that rejects new NULLs."""
+    return not column.not_null and not any(
+        c.kind == "not null" and column.name in c.columns for c in table.constraints
+    )
 
 
 @rule("truncate", Severity.ERROR, kinds=("TruncateStmt",))
