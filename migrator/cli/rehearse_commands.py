@@ -7,12 +7,13 @@ commands, so ``migrate lint`` never loads asyncpg.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from migrator.cli.context import AppContext
-from migrator.errors import ChecksFailed
+from migrator.errors import ChecksFailed, UsageError
 
 _FORMATS = click.Choice(["text", "json", "markdown"])
 
@@ -27,11 +28,33 @@ def _server_url(app: AppContext, local: str | None) -> str | None:
     return str(flagged) if flagged else None
 
 
+def _check_output(output: str | None) -> None:
+    """Refuse an ``--output`` that cannot be written before any work starts."""
+    if not output:
+        return
+    path = Path(output)
+    parent = path.parent
+    if path.is_dir():
+        raise UsageError(f"--output {output} is a directory", hint="give a file path")
+    if not parent.is_dir():
+        raise UsageError(
+            f"--output {output}: directory {parent} does not exist",
+            hint="create it first, or choose another path",
+        )
+    if not os.access(path if path.exists() else parent, os.W_OK):
+        raise UsageError(f"--output {output} is not writable", hint="choose another path")
+
+
 def _write(text: str, output: str | None) -> None:
-    if output:
-        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    else:
-        click.echo(text)
+    """``text`` ending in exactly one newline, to ``output`` or stdout (the same bytes)."""
+    text = text if text.endswith("\n") else text + "\n"
+    if not output:
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 @click.command("dry-run")
@@ -98,6 +121,7 @@ def dry_run_command(
     from migrator.rehearse.engine import RehearsalOptions, rehearse
     from migrator.rehearse.render import RENDERERS
 
+    _check_output(output)
     settings = app.settings()
     options = RehearsalOptions(
         server_url=_server_url(app, database_url),
@@ -144,6 +168,7 @@ def schema_dump_command(app: AppContext, output: str | None, from_migrations: bo
     """
     from migrator.rehearse.schema_checks import dump_database, dump_migrations
 
+    _check_output(output)
     settings = app.settings()
     text = dump_migrations(settings) if from_migrations else dump_database(settings)
     _write(text, output)

@@ -31,6 +31,7 @@ from migrator.rehearse.observe import (
     invalid_index_names,
     rewritten,
     snapshot_relations,
+    truncated_oids,
 )
 from migrator.rehearse.report import (
     ALREADY_APPLIED,
@@ -41,6 +42,7 @@ from migrator.rehearse.report import (
     MigrationRehearsal,
     RehearsalReport,
 )
+from migrator.rehearse.roles import drop_new_roles, migration_names, only_roles, role_names
 from migrator.rehearse.scratch import scratch_database
 from migrator.rehearse.seed import seed_empty_tables
 from migrator.rehearse.server import rehearsal_server
@@ -48,7 +50,8 @@ from migrator.runner.execute import apply_migration
 from migrator.runner.flows import load_migrations
 from migrator.schema.diff import diff_lines
 from migrator.schema.introspect import Exclusions, excluded_relations, read_schema
-from migrator.schema.load import drop_roles, load_schema_path
+from migrator.schema.load import load_schema_path
+from migrator.schema.model import Schema
 from migrator.source.model import Migration, MigrationSet
 
 
@@ -68,8 +71,11 @@ class RehearsalOptions:
     bin_dir: Path | None = None
 
 
-async def _read(connection: Any, settings: Settings) -> Any:
-    return await read_schema(connection, exclusions=Exclusions.of(settings), include_roles=True)
+async def _read(connection: Any, settings: Settings, roles: frozenset[str] | None) -> Schema:
+    """The schema with the cluster's roles: all of them, or (on a shared server) only
+    those named in ``roles``, so that other sessions' role changes are not compared."""
+    schema = await read_schema(connection, exclusions=Exclusions.of(settings), include_roles=True)
+    return schema if roles is None else only_roles(schema, roles)
 
 
 async def _apply(
@@ -91,8 +97,23 @@ async def _apply(
             after_statement=observer,
         )
     except (MigrationFailed, RefusedState) as exc:
-        return None, exc.one_line()
+        return None, _rehearsal_error(exc, migration, direction)
     return result.duration_ms, None
+
+
+def _rehearsal_error(
+    exc: MigrationFailed | RefusedState, migration: Migration, direction: str
+) -> str:
+    """The runner's message, with advice for a rehearsal instead of the runner's
+    (``--resume``, ``repair``: nothing to resume in a throwaway database)."""
+    file = migration.up if direction == "up" or migration.down is None else migration.down
+    advice = f"fix {file.path.name}, then rehearse again"
+    if not file.transactional:
+        advice = (
+            "it runs without a transaction: in production, the statements before the "
+            f"failing one would stay applied; {advice}"
+        )
+    return f"{exc.message} ({advice})"
 
 
 async def _apply_sampled(
@@ -137,10 +158,13 @@ async def rehearse_migration(
     *,
     seed_rows: int = 0,
     dsn: str | None = None,
+    shared_server: bool = False,
 ) -> MigrationRehearsal:
     """The stairway of one migration on ``connection``'s database. With ``dsn`` (of
     that database), a no-transaction migration's locks are also sampled from a second
-    connection while it runs."""
+    connection while it runs. On a ``shared_server``, only the roles the migration's
+    files name are compared (other sessions may create or drop roles meanwhile)."""
+    roles = migration_names([migration]) if shared_server else None
     notes = tuple(await _seed(connection, settings, seed_rows))
     base = MigrationRehearsal(
         version=migration.version,
@@ -151,7 +175,7 @@ async def rehearse_migration(
         transactional=migration.up.transactional,
         notes=notes,
     )
-    before = await _read(connection, settings)
+    before = await _read(connection, settings, roles)
     ledger_oids = set(await excluded_relations(connection, Exclusions.of(settings)))
     relations = {
         oid: relation
@@ -167,15 +191,26 @@ async def rehearse_migration(
             connection, dsn, migration, settings, ledger, observer
         )
     locks = tuple(observer.locks())
-    if error is not None:
-        return replace(base, up_ok=False, error=error, locks=locks)
-    after_up = await _read(connection, settings)
+    if error is not None:  # a failed CREATE INDEX CONCURRENTLY leaves an INVALID index
+        left = tuple(sorted(await invalid_index_names(connection) - invalid_before))
+        return replace(base, up_ok=False, error=error, locks=locks, invalid_indexes=left)
+    after_up = await _read(connection, settings, roles)
+    truncated = await truncated_oids(connection, migration.up)
+    notes = (
+        *notes,
+        *(
+            f"truncated {relations[oid].name} (every row deleted)"
+            for oid in sorted(truncated)
+            if oid in relations
+        ),
+    )
     observed = replace(
         base,
         up_ok=True,
         duration_ms=duration,
         locks=locks,
-        rewrites=tuple(rewritten(relations, await snapshot_relations(connection))),
+        notes=notes,
+        rewrites=tuple(rewritten(relations, await snapshot_relations(connection), truncated)),
         invalid_indexes=tuple(sorted(await invalid_index_names(connection) - invalid_before)),
     )
     progress = await _backfill_progress(connection, ledger, migration.version)
@@ -190,7 +225,7 @@ async def rehearse_migration(
     down_duration, error = await _apply(connection, migration, "down", settings, ledger)
     if error is not None:
         return replace(observed, down_ok=False, error=f"down failed: {error}")
-    after_down = await _read(connection, settings)
+    after_down = await _read(connection, settings, roles)
     round_trip = diff_lines(before, after_down)
     reverted = replace(
         observed,
@@ -202,7 +237,7 @@ async def rehearse_migration(
     _, error = await _apply(connection, migration, "up", settings, ledger)
     if error is not None:
         return replace(reverted, reapply_ok=False, error=f"up after down failed: {error}")
-    again = diff_lines(after_up, await _read(connection, settings))
+    again = diff_lines(after_up, await _read(connection, settings, roles))
     if again:
         reverted = replace(
             reverted,
@@ -251,18 +286,24 @@ async def _prepare_from_schema(
 
 
 async def _rehearse_database(
-    dsn: str, migration_set: MigrationSet, settings: Settings, options: RehearsalOptions
-) -> tuple[str, list[MigrationRehearsal], list[str]]:
+    dsn: str,
+    migration_set: MigrationSet,
+    settings: Settings,
+    options: RehearsalOptions,
+    created_roles: list[str],
+) -> tuple[str, list[MigrationRehearsal]]:
+    """Rehearse on the database of ``dsn``; the roles a schema file needed are added to
+    ``created_roles`` as soon as they exist (so they are dropped even after a failure)."""
     connection = await connect(dsn)
     ledger = Ledger.from_settings(settings)
-    created_roles: list[str] = []
     try:
         version = str(await connection.fetchval("SHOW server_version"))
         applied: set[int] = set()
         if options.from_schema is not None:
-            applied, created_roles = await _prepare_from_schema(
+            applied, roles = await _prepare_from_schema(
                 connection, migration_set, settings, ledger, options
             )
+            created_roles.extend(roles)
         results: list[MigrationRehearsal] = []
         stopped = False
         for migration in migration_set.migrations:
@@ -279,11 +320,17 @@ async def _rehearse_database(
                 )
                 continue
             result = await rehearse_migration(
-                connection, migration, settings, ledger, seed_rows=options.seed_rows, dsn=dsn
+                connection,
+                migration,
+                settings,
+                ledger,
+                seed_rows=options.seed_rows,
+                dsn=dsn,
+                shared_server=options.server_url is not None,
             )
             results.append(result)
             stopped = not result.up_ok or result.reapply_ok is False or result.down_ok is False
-        return version, results, created_roles
+        return version, results
     finally:
         await connection.close()
 
@@ -291,22 +338,41 @@ async def _rehearse_database(
 async def _rehearse_on(
     admin_dsn: str, migration_set: MigrationSet, settings: Settings, options: RehearsalOptions
 ) -> tuple[str, list[MigrationRehearsal]]:
+    """Rehearse in a throwaway database on the server of ``admin_dsn``. Roles are
+    cluster-wide: the ones the rehearsal created (that the migrations or the schema
+    file name, and that did not exist before) are dropped afterwards, whatever
+    happened, so that the next rehearsal on the same server starts clean."""
     created_roles: list[str] = []
-    if settings.wait:  # a server given with --database-url may still be starting
-        await (
-            await connect(admin_dsn, timeout_ms=settings.connect_timeout, wait_ms=settings.wait)
-        ).close()
-    async with scratch_database(admin_dsn, timeout_ms=settings.connect_timeout) as dsn:
-        version, results, created_roles = await _rehearse_database(
-            dsn, migration_set, settings, options
-        )
-    if created_roles:
+    admin = await connect(
+        admin_dsn, timeout_ms=settings.connect_timeout, wait_ms=settings.wait or None
+    )
+    try:
+        roles_before = await role_names(admin)
+    finally:
+        await admin.close()
+    try:
+        async with scratch_database(admin_dsn, timeout_ms=settings.connect_timeout) as dsn:
+            return await _rehearse_database(dsn, migration_set, settings, options, created_roles)
+    finally:
         admin = await connect(admin_dsn, timeout_ms=settings.connect_timeout)
         try:
-            await drop_roles(admin, created_roles)
+            names = migration_names(migration_set.migrations) | frozenset(created_roles)
+            await drop_new_roles(admin, roles_before, names)
         finally:
             await admin.close()
-    return version, results
+
+
+def _check_applied_through(migration_set: MigrationSet, version: int | None) -> None:
+    """``--applied-through`` past the last migration would rehearse nothing and pass:
+    most likely a typo, so it is refused."""
+    if version is None:
+        return
+    last = max((m.version for m in migration_set.migrations), default=0)
+    if version < 0 or version > last:
+        raise UsageError(
+            f"--applied-through {version}: no such migration (the versions go up to {last})",
+            hint="give the version of the last migration the schema file contains, or 0 for none",
+        )
 
 
 def rehearse(settings: Settings, options: RehearsalOptions) -> RehearsalReport:
@@ -316,6 +382,7 @@ def rehearse(settings: Settings, options: RehearsalOptions) -> RehearsalReport:
     if options.applied_through is not None and options.from_schema is None:
         raise UsageError("--applied-through needs --from-schema FILE")
     migration_set = load_migrations(settings)
+    _check_applied_through(migration_set, options.applied_through)
     lint = (
         lint_before_rehearsal(settings)
         if options.lint

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrator.db.quoting import quote_ident
 from migrator.source.model import MigrationFile
+from migrator.sql.classify import statement_node
 from migrator.sql.split import Statement
 
 #: pg_locks modes from weakest to strongest (for "the strongest lock per relation").
@@ -119,16 +121,49 @@ async def invalid_index_names(connection: Any) -> set[str]:
     return {_display(row["name"]) for row in await connection.fetch(_INVALID_INDEXES)}
 
 
-def rewritten(before: Mapping[int, Relation], after: Mapping[int, Relation]) -> list[str]:
-    """Tables and materialized views that got new storage (rewrite, TRUNCATE, ...)."""
+def rewritten(
+    before: Mapping[int, Relation], after: Mapping[int, Relation], truncated: Set[int] = frozenset()
+) -> list[str]:
+    """Tables and materialized views that got new storage (a rewrite: ALTER TYPE, a
+    volatile default, VACUUM FULL, ...), except the ``truncated`` ones (new, empty
+    storage: no row is copied)."""
     return sorted(
         relation.name
         for oid, relation in before.items()
         if relation.relkind in ("r", "m")
         and oid in after
+        and oid not in truncated
         and relation.relfilenode != 0
         and after[oid].relfilenode != relation.relfilenode
     )
+
+
+def truncate_targets(migration_file: MigrationFile) -> list[str]:
+    """The tables the file's ``TRUNCATE`` statements name, as quoted SQL names."""
+    names = []
+    for statement in migration_file.statements:
+        node = statement_node(statement.text)
+        if node is None or node[0] != "TruncateStmt":
+            continue
+        for relation in node[1].get("relations") or []:
+            range_var = relation.get("RangeVar", {})
+            if "relname" not in range_var:
+                continue
+            schema = range_var.get("schemaname")
+            table = quote_ident(range_var["relname"])
+            names.append(f"{quote_ident(schema)}.{table}" if schema else table)
+    return names
+
+
+async def truncated_oids(connection: Any, migration_file: MigrationFile) -> set[int]:
+    """Oids of the existing tables the file's ``TRUNCATE`` statements name."""
+    names = truncate_targets(migration_file)
+    if not names:
+        return set()
+    rows = await connection.fetch(
+        "SELECT to_regclass(name)::oid AS oid FROM unnest($1::text[]) AS name", names
+    )
+    return {int(row["oid"]) for row in rows if row["oid"] is not None}
 
 
 @dataclass

@@ -34,7 +34,7 @@ def mentioned_names(texts: Iterable[str]) -> frozenset[str]:
 
 def migration_names(migrations: Iterable[Migration]) -> frozenset[str]:
     """:func:`mentioned_names` of the up and down files of ``migrations``."""
-    return mentioned_names(file.text for migration in migrations for file in migration.files)
+    return mentioned_names(file.text for migration in migrations for file in migration.files())
 
 
 def only_roles(schema: Schema, names: frozenset[str]) -> Schema:

@@ -7,9 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import asyncpg
+
 from migrator.db.connection import connect
 from migrator.db.quoting import quote_ident
 from migrator.db.target import parse_target
+from migrator.dsn import mask_dsn
+from migrator.errors import ConnectionFailed
 
 #: Every database a rehearsal creates starts with this, so one left behind by a killed
 #: process is recognisable (and never confused with a real one).
@@ -41,11 +45,27 @@ async def create_database(
     *,
     timeout_ms: int | None = None,
 ) -> None:
+    """Create ``name``; a server that refuses (no ``CREATEDB``, too many databases) is
+    one line, :class:`ConnectionFailed`."""
     admin = await connect(admin_dsn, timeout_ms=timeout_ms)
     try:
         await admin.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE {quote_ident(template)}")
+    except asyncpg.InsufficientPrivilegeError:
+        raise ConnectionFailed(
+            f"cannot create a throwaway database on {_where(admin_dsn)}: its role lacks CREATEDB",
+            hint="grant it (ALTER ROLE ... CREATEDB), or leave out --database-url to rehearse "
+            "on the embedded PostgreSQL",
+        ) from None
+    except asyncpg.PostgresError as exc:
+        raise ConnectionFailed(
+            f"cannot create a throwaway database on {_where(admin_dsn)}: {exc}"
+        ) from None
     finally:
         await admin.close()
+
+
+def _where(dsn: str | None) -> str:
+    return mask_dsn(dsn) if dsn else "the server of the PG* variables"
 
 
 async def drop_database(admin_dsn: str | None, name: str, *, timeout_ms: int | None = None) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from migrator.db.quoting import quote_ident
 from migrator.errors import UsageError
 from migrator.schema.schema_file import SchemaFile, read_schema_file
@@ -29,8 +31,9 @@ async def create_missing_roles(connection: Any, roles: tuple[str, ...]) -> list[
 
 
 async def drop_roles(connection: Any, roles: list[str]) -> None:
-    """Drop roles :func:`create_missing_roles` made, where nothing depends on them any
-    more (another database of the cluster may have started using one)."""
+    """Drop roles a rehearsal made, where nothing depends on them any more (another
+    database of the cluster may have started using one); a role the server refuses to
+    drop is left in place."""
     for role in roles:
         in_use = await connection.fetchval(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_shdepend AS d"
@@ -39,7 +42,10 @@ async def drop_roles(connection: Any, roles: list[str]) -> None:
             role,
         )
         if not in_use:
-            await connection.execute(f"DROP ROLE IF EXISTS {quote_ident(role)}")
+            try:
+                await connection.execute(f"DROP ROLE IF EXISTS {quote_ident(role)}")
+            except asyncpg.PostgresError:  # still a member of, or granted by, another
+                continue
 
 
 async def load_statements(connection: Any, schema_file: SchemaFile, path: str) -> None:
