@@ -85,7 +85,8 @@ class Step:
     sql: str
     #: the lock it takes and whether it scans or rewrites, for the file's comment
     note: str
-    #: the statements that undo it (run newest first); ``None``: cannot be undone
+    #: the statements that undo it, in the order they run (a down undoes the steps
+    #: newest first); ``None``: cannot be undone
     undo: tuple[str, ...] | None = ()
     backfill: BackfillSpec | None = None
     #: ``(rule, reason)``: a lint rule this statement breaks on purpose, and why

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pglast import ast
+from pglast.enums import AlterTableType
+
 from migrator.plan.model import Plan, PlannedMigration, lint_ignored
+from migrator.plan.sql_text import literal, parse_statement
 from migrator.source.model import PHASES
+from migrator.sql.classify import non_transactional_reason
 
 #: statements run without a transaction wait without lock_timeout: a concurrent build
 #: or VALIDATE waiting for its lock blocks no client, and a timeout would leave an
@@ -128,18 +133,54 @@ def _together(mode: str, statements: int, phase: str) -> list[str]:
     return [f"-- migrate:lint-ignore-file statements-after-access-exclusive -- {reason}"]
 
 
+def _runs_alone(sql: str) -> bool:
+    """The statement cannot share a transaction with the others of a down: a concurrent
+    index statement, or a ``VALIDATE`` whose scan must not hold the lock an earlier
+    statement of the same transaction took."""
+    if non_transactional_reason(sql) is not None:
+        return True
+    statement = parse_statement(sql)
+    return isinstance(statement, ast.AlterTableStmt) and any(
+        command.subtype == AlterTableType.AT_ValidateConstraint for command in statement.cmds
+    )
+
+
+def _switch_lock_timeout(statements: list[str], lock_timeout_ms: int) -> list[str]:
+    """A down run statement by statement: concurrent index statements without
+    lock_timeout (a timeout would leave an INVALID index), every other one under it
+    (a waiting ACCESS EXCLUSIVE would queue every client)."""
+    timed = f"SET lock_timeout = {literal(_format_duration(lock_timeout_ms))}"
+    switched: list[str] = []
+    current = "timed"
+    for sql in statements:
+        if sql.startswith("DO "):
+            switched.append(sql)  # reads the catalog only
+            continue
+        wanted = "none" if non_transactional_reason(sql) is not None else "timed"
+        if wanted != current:
+            switched.append("SET lock_timeout = 0" if wanted == "none" else timed)
+            current = wanted
+        switched.append(sql)
+    return switched
+
+
 def render_down(plan: Plan, position: int, lock_timeout_ms: int) -> str | None:
+    """The down file: every step's undo, newest step first. It runs in one transaction
+    under lock_timeout unless a statement must run on its own; then each statement runs
+    on its own (each can run again), under lock_timeout except the concurrent index
+    statements."""
     migration = plan.migrations[position]
     if not migration.reversible:
         return None
     lines = []
-    statements = [sql for step in reversed(migration.steps) for sql in reversed(step.undo or ())]
-    if migration.mode == "no-transaction":
+    statements = [sql for step in reversed(migration.steps) for sql in step.undo or ()]
+    if any(_runs_alone(sql) for sql in statements):
         lines.append("-- migrate:no-transaction")
-        lines.append(f"-- migrate:lock-timeout {_NO_TIMEOUT}")
-    elif migration.mode == "transaction":
         lines.append(f"-- migrate:lock-timeout {_format_duration(lock_timeout_ms)}")
-        lines += _together(migration.mode, len(statements), migration.phase)
+        statements = _switch_lock_timeout(statements, lock_timeout_ms)
+    elif migration.mode != "backfill" or statements:
+        lines.append(f"-- migrate:lock-timeout {_format_duration(lock_timeout_ms)}")
+        lines += _together("transaction", len(statements), migration.phase)
     lines.append(f"-- Undoes {migration.name} (planned by migrate plan).")
     if not statements:
         lines.append(

@@ -30,6 +30,7 @@ import asyncpg
 
 from migrator.db.ledger import Ledger
 from migrator.errors import ConnectionFailed, MigratorError
+from migrator.runner import session
 from migrator.runner.execute import (
     AfterStatement,
     StepFailure,
@@ -153,7 +154,7 @@ async def _run_batch(
         reporter.step_started(step)
     error: BaseException | None = None
     try:
-        await conn.execute(";\n".join(one_string(step, ledger) for step in group))
+        await conn.execute(";\n".join(_with_reset(conn, step, ledger) for step in group))
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         error = exc
     if error is not None and (conn.is_closed() or is_connection_loss(error)):
@@ -195,6 +196,15 @@ async def _run_batch(
     failing = group[len(done)]
     statement = None if ledger.raised(error, conn) else failing.statements[0]
     return done, new_mark, (failing, StepFailure(statement, error))
+
+
+def _with_reset(conn: asyncpg.Connection, step: Step, ledger: Ledger) -> str:
+    """``step``'s part of the string, followed by a session reset when it may have
+    changed the session (:mod:`migrator.runner.session`)."""
+    text = one_string(step, ledger)
+    if session.may_change_session(step):
+        text += ";\n" + session.reset_sql(conn)
+    return text
 
 
 async def _after_failure(

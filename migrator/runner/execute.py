@@ -36,6 +36,7 @@ from migrator.db.quoting import quote_ident, quote_qualified
 from migrator.db.records import Direction
 from migrator.durations import format_ms
 from migrator.errors import ConnectionFailed, MigrationFailed
+from migrator.runner import session
 from migrator.runner.plan import Step, plan_step, setting_statements
 from migrator.runner.recovery import invalid_index_advice
 from migrator.runner.report import Reporter
@@ -150,6 +151,8 @@ def _closing(
     write = ledger.write_sql(
         step.migration, step.direction, duration_sql=duration_sql, prepared=prepared
     )
+    if session.may_change_session(step):  # the ledger is written as the runner's role
+        write = f"{session.RESET_ROLE};\n{write}"
     return f"\n;\n{write};\nCOMMIT"
 
 
@@ -461,6 +464,8 @@ async def execute_step(
         result = await run(conn, step, ledger, retry, reporter, after_statement)
     except StepFailure as failure:
         await fail_step(conn, step, failure, ledger)
+    if session.may_change_session(step):
+        await conn.execute(session.reset_sql(conn))
     reporter.step_finished(result)
     return result
 
@@ -474,6 +479,8 @@ async def fail_step(
         raise _connection_lost(step, failure) from None
     if conn.is_in_transaction():
         await quietly(conn, "ROLLBACK")
+    if not step.transactional:  # its session SETs (read-only, a role) outlive the failure
+        await quietly(conn, session.reset_sql(conn))
     invalid: list[InvalidIndex] = []
     with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
         if not step.transactional:

@@ -28,6 +28,7 @@ from migrator.db.ledger import Ledger
 from migrator.db.lock import migration_lock
 from migrator.db.records import Direction, LedgerEntry
 from migrator.errors import ConnectionFailed, MigrationFailed, RefusedState
+from migrator.runner import session
 from migrator.runner.recovery import RepairChange, RepairChoice, plan_repair
 from migrator.runner.report import Reporter
 from migrator.runner.server_errors import is_connection_loss, server_message
@@ -148,23 +149,11 @@ async def database_session(
         await _close(conn)
 
 
-#: how often the server checks, during a long statement, that this client is still
-#: connected (PostgreSQL 14+)
-CLIENT_CHECK_INTERVAL_MS = 1000
-
-
 async def _notice_a_vanished_client(conn: asyncpg.Connection) -> None:
-    """Ask the server to notice, while a statement runs, that the client is gone.
-
-    A ``migrate`` process killed (SIGKILL, an OOM kill, a cancelled CI job) during a
-    long ``ALTER TABLE`` leaves its statement running, and the statement's ACCESS
-    EXCLUSIVE lock queueing every reader, until the server next tries to write to the
-    dead socket: at the end of the statement, possibly hours later. With
-    ``client_connection_check_interval`` (PostgreSQL 14+) the server checks the socket
-    every second during the statement, rolls back and releases the locks. Older
-    servers lack the setting and keep the old behaviour."""
-    if conn.get_server_version().major >= 14:
-        await conn.execute(f"SET client_connection_check_interval = {CLIENT_CHECK_INTERVAL_MS}")
+    """The runner's session set-up (:func:`migrator.runner.session.setup_sql`)."""
+    setup = session.setup_sql(conn)
+    if setup:
+        await conn.execute(setup)
 
 
 async def _unfinished_indexes(

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
-from migrator.sql.tree import column_constraints
+from migrator.sql.names import QualifiedName, strings
+from migrator.sql.tree import alter_commands, column_constraints
 
 
 @rule("constraint-not-valid", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
@@ -132,7 +133,11 @@ def set_not_null(ctx: StatementContext) -> Iterator[Hit]:
     Flags `SET NOT NULL` on a column of an existing table, unless the target is
     PostgreSQL 12 or later and a valid `CHECK (column IS NOT NULL)` constraint on the
     table was validated in an earlier transaction (an earlier migration, or before a
-    `COMMIT` in a non-transactional one).
+    `COMMIT` in a non-transactional one). The same goes for the statements that set
+    NOT NULL implicitly: `ADD CONSTRAINT name NOT NULL column` without `NOT VALID`
+    (PostgreSQL 18) and `ADD PRIMARY KEY USING INDEX` on a column that may hold NULL.
+    Before PostgreSQL 18, `ADD CONSTRAINT name NOT NULL column` is flagged on any
+    table: it does not exist there.
 
     Why it hurts:
     `SET NOT NULL` scans the whole table to prove there is no NULL while holding an
@@ -160,34 +165,90 @@ def set_not_null(ctx: StatementContext) -> Iterator[Hit]:
     The CHECK-backed shortcut needs 12+. `NOT NULL ... NOT VALID` needs 18+.
     """
     name, table = ctx.altered_table()
-    for command in ctx.commands_on_existing("AT_SetNotNull"):
-        column_name = command.get("name", "")
-        column = table.column(column_name) if table is not None else None
-        if column is not None and column.not_null:
-            continue  # already NOT NULL: nothing to scan
-        if ctx.pg_version >= 12 and table is not None and _proven_not_null(ctx, column_name):
+    yield from _not_null_before_18(ctx)
+    for command in ctx.commands_on_existing("AT_SetNotNull", "AT_AddConstraint"):
+        if command.get("subtype") == "AT_SetNotNull":
+            column_name = command.get("name", "")
+            if _scans(ctx, column_name):
+                yield Hit(
+                    f"SET NOT NULL on {name}.{column_name} scans the whole table under an "
+                    "ACCESS EXCLUSIVE lock",
+                    _safe_not_null(ctx, column_name),
+                    facts=ctx.row_facts(name),
+                )
             continue
-        if ctx.pg_version >= 18:
-            how = (
-                f"ADD CONSTRAINT ... NOT NULL {column_name} NOT VALID, then VALIDATE "
-                "CONSTRAINT in a later migration"
+        constraint = (command.get("def") or {}).get("Constraint", {})
+        contype = constraint.get("contype")
+        if contype == "CONSTR_NOTNULL" and ctx.pg_version >= 18:
+            columns = strings(constraint.get("keys"))
+            if constraint.get("skip_validation") or not any(_scans(ctx, c) for c in columns):
+                continue
+            yield Hit(
+                f"ADD CONSTRAINT ... NOT NULL {', '.join(columns)} on {name} scans the whole "
+                "table under an ACCESS EXCLUSIVE lock",
+                _safe_not_null(ctx, columns[0]),
+                facts=ctx.row_facts(name),
             )
-        elif ctx.pg_version >= 12:
-            how = (
-                f"add CHECK ({column_name} IS NOT NULL) NOT VALID, VALIDATE it in a later "
-                "migration, then SET NOT NULL (no scan on PostgreSQL 12+)"
+        elif contype == "CONSTR_PRIMARY" and constraint.get("indexname") and table is not None:
+            index = ctx.catalog.index(QualifiedName(name.schema, constraint["indexname"]))
+            nullable = [
+                c
+                for c in (index.columns if index is not None else ())
+                if c is not None and table.column(c) is not None and _scans(ctx, c)
+            ]
+            if nullable:
+                yield Hit(
+                    f"ADD PRIMARY KEY USING INDEX sets {name}.{', '.join(nullable)} NOT NULL, "
+                    "which scans the whole table under an ACCESS EXCLUSIVE lock",
+                    "make the column NOT NULL first: " + _safe_not_null(ctx, nullable[0]),
+                    facts=ctx.row_facts(name),
+                )
+
+
+def _not_null_before_18(ctx: StatementContext) -> Iterator[Hit]:
+    """``ADD CONSTRAINT ... NOT NULL col`` on a target that does not have it (any table:
+    the statement fails)."""
+    if ctx.pg_version >= 18:
+        return
+    for command in alter_commands(ctx.fields):
+        constraint = (command.get("def") or {}).get("Constraint", {})
+        if command.get("subtype") == "AT_AddConstraint" and constraint.get("contype") == (
+            "CONSTR_NOTNULL"
+        ):
+            yield Hit(
+                "ADD CONSTRAINT ... NOT NULL needs PostgreSQL 18 (target "
+                f"{ctx.pg_version}): the statement fails there",
+                "use ALTER COLUMN ... SET NOT NULL; on an existing table "
+                + _safe_not_null(ctx, (strings(constraint.get("keys")) or ["column"])[0]),
             )
-        else:
-            how = (
-                f"PostgreSQL {ctx.pg_version} always scans: keep a CHECK "
-                f"({column_name} IS NOT NULL) NOT VALID constraint instead, or upgrade"
-            )
-        yield Hit(
-            f"SET NOT NULL on {name}.{column_name} scans the whole table under an ACCESS "
-            "EXCLUSIVE lock",
-            how,
-            facts=ctx.row_facts(name),
+
+
+def _scans(ctx: StatementContext, column_name: str) -> bool:
+    """Making ``column_name`` of the altered table NOT NULL scans the table: the column
+    is not known NOT NULL and (from 12 on) no CHECK validated earlier proves it."""
+    _, table = ctx.altered_table()
+    column = table.column(column_name) if table is not None else None
+    if column is not None and column.not_null:
+        return False
+    return not (ctx.pg_version >= 12 and table is not None and _proven_not_null(ctx, column_name))
+
+
+def _safe_not_null(ctx: StatementContext, column_name: str) -> str:
+    """How to make ``column_name`` NOT NULL without the scan, for the target version."""
+    if ctx.pg_version >= 18:
+        return (
+            f"ADD CONSTRAINT ... NOT NULL {column_name} NOT VALID, then VALIDATE "
+            "CONSTRAINT in a later migration"
         )
+    if ctx.pg_version >= 12:
+        return (
+            f"add CHECK ({column_name} IS NOT NULL) NOT VALID, VALIDATE it in a later "
+            "migration, then SET NOT NULL (no scan on PostgreSQL 12+)"
+        )
+    return (
+        f"PostgreSQL {ctx.pg_version} always scans: keep a CHECK "
+        f"({column_name} IS NOT NULL) NOT VALID constraint instead, or upgrade"
+    )
 
 
 def _proven_not_null(ctx: StatementContext, column: str) -> bool:

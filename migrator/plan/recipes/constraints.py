@@ -10,13 +10,13 @@ from pglast.enums import ConstrType
 
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.recipes.columns import pass_through
-from migrator.plan.recipes.indexes import concurrent_index_steps
+from migrator.plan.recipes.indexes import concurrent_index_steps, drop_constraint_keeping_index
 from migrator.plan.recipes.not_null import enforce_not_null
 from migrator.plan.recipes.target import Target
+from migrator.plan.recipes.validation import VALIDATE_NOTE, validate_step
 from migrator.plan.sql_text import deparse, ident, mentioned_columns
 from migrator.sql.replay import default_name
 
-VALIDATE_NOTE = "SHARE UPDATE EXCLUSIVE: scans the table while reads and writes go on"
 
 
 def constraint_name(target: Target, constraint: Any) -> str:
@@ -100,9 +100,10 @@ def _not_valid_then_validate(
         )
     )
     steps.append(
-        Step(
-            Slot.CONTRACT_VALIDATE,
-            f"ALTER TABLE {target.sql} VALIDATE CONSTRAINT {ident(name)}",
+        validate_step(
+            target,
+            name,
+            _definition(constraint),
             VALIDATE_NOTE + (" (ROW SHARE on the referenced table)" if foreign else ""),
         )
     )
@@ -143,16 +144,17 @@ def _unique_using_index(
             f"ALTER TABLE {target.sql} ADD CONSTRAINT {ident(name)} {kind} USING INDEX "
             f"{ident(name)}",
             "ACCESS EXCLUSIVE for a moment: the index is already built",
-            undo=(f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {ident(name)}",),
+            undo=drop_constraint_keeping_index(target, name, body),
         )
     )
     return Change(
         source,
         "add primary key" if primary else "add unique",
         tuple(steps),
-        {
-            "expand": "nothing; but duplicate rows make the unique index build fail: remove "
-            "them first"
-        },
+        {},
         label,
+        (
+            f"rows with equal {body} in {target.sql} make the unique index build fail (the "
+            "migration stops and says so): remove duplicates before the expand phase",
+        ),
     )

@@ -9,7 +9,7 @@ from migrator.plan.facts import SchemaFacts
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import Target
-from migrator.plan.sql_text import deparse, ident, literal, qualified
+from migrator.plan.sql_text import bounded_name, deparse, ident, literal, qualified
 from migrator.sql.replay import default_name
 
 CONCURRENT_NOTE = (
@@ -53,6 +53,20 @@ def concurrent_index_steps(
         ),
         Step(slot, check.sql, check.note),
     ]
+
+
+def drop_constraint_keeping_index(target: Target, name: str, body: str) -> tuple[str, ...]:
+    """The down of ``ADD CONSTRAINT name UNIQUE | PRIMARY KEY USING INDEX name``: the
+    unique index ``name`` the expand built must stay, but dropping the constraint drops
+    its index. So a copy is built concurrently first (writes go on, and uniqueness is
+    enforced throughout), then the constraint is dropped and the copy takes its name.
+    Every statement can run again after a failure."""
+    copy_name = bounded_name(name, suffix="rebuilt")
+    return (
+        *(step.sql for step in concurrent_index_steps(target, copy_name, body, unique=True)),
+        f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {ident(name)}",
+        f"ALTER INDEX IF EXISTS {target.qualify(copy_name)} RENAME TO {ident(name)}",
+    )
 
 
 def index_name(target: Target, statement: Any) -> str:

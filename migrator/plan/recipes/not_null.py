@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from migrator.plan.model import Slot, Step, lint_ignored
 from migrator.plan.recipes.target import Target
+from migrator.plan.recipes.validation import restore_validated, validate_step
 from migrator.plan.sql_text import bounded_name, ident
 
 
@@ -15,12 +16,15 @@ def not_null_check_name(table: str, column: str) -> str:
     return bounded_name("migrator", table, column, suffix="not_null")
 
 
+def not_null_check_sql(column: str) -> str:
+    return f"CHECK ({ident(column)} IS NOT NULL)"
+
+
 def add_not_null_check(target: Target, column: str, slot: Slot) -> Step:
     check = ident(not_null_check_name(target.name, column))
     return Step(
         slot,
-        f"ALTER TABLE {target.sql} ADD CONSTRAINT {check} CHECK ({ident(column)} IS NOT NULL) "
-        "NOT VALID",
+        f"ALTER TABLE {target.sql} ADD CONSTRAINT {check} {not_null_check_sql(column)} NOT VALID",
         "ACCESS EXCLUSIVE for a moment: catalog only, NOT VALID skips the scan; new and "
         "updated rows are checked from now on",
         undo=(f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {check}",),
@@ -32,14 +36,11 @@ def enforce_not_null(
 ) -> list[Step]:
     """The steps that make ``column`` NOT NULL; ``check_slot=None`` when the caller
     added the NOT VALID check already (with :func:`add_not_null_check`)."""
-    check = ident(not_null_check_name(target.name, column))
+    name = not_null_check_name(target.name, column)
+    check, definition = ident(name), not_null_check_sql(column)
     steps = [add_not_null_check(target, column, check_slot)] if check_slot is not None else []
     steps += [
-        Step(
-            Slot.CONTRACT_VALIDATE,
-            f"ALTER TABLE {target.sql} VALIDATE CONSTRAINT {check}",
-            "SHARE UPDATE EXCLUSIVE: scans the table while reads and writes go on",
-        ),
+        validate_step(target, name, definition),
         Step(
             Slot.CONTRACT_SWAP,
             f"ALTER TABLE {target.sql} ALTER COLUMN {ident(column)} SET NOT NULL",
@@ -56,6 +57,7 @@ def enforce_not_null(
             Slot.CONTRACT_SWAP,
             f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {check}",
             "catalog only: the column's NOT NULL replaces the check",
+            undo=restore_validated(target, name, definition),
         ),
     ]
     return steps

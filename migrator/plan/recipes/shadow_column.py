@@ -13,6 +13,7 @@ from migrator.plan.recipes.columns import DROP_COLUMN_REASON
 from migrator.plan.recipes.indexes import concurrent_index_steps
 from migrator.plan.recipes.not_null import add_not_null_check, enforce_not_null
 from migrator.plan.recipes.target import PlanOptions, Target
+from migrator.plan.recipes.validation import validate_step
 from migrator.plan.sql_text import (
     bounded_name,
     ident,
@@ -137,22 +138,17 @@ def shadow_column_change(
         if constraint.kind not in ("check", "foreign") or not constraint.definition_sql:
             continue
         copy_name = bounded_name(constraint.name, suffix="new")
+        copy_definition = rename_in_constraint(constraint.definition_sql, mapping)
         steps.append(
             Step(
                 Slot.EXPAND,
-                f"ALTER TABLE {table} ADD CONSTRAINT {ident(copy_name)} "
-                f"{rename_in_constraint(constraint.definition_sql, mapping)} NOT VALID",
+                f"ALTER TABLE {table} ADD CONSTRAINT {ident(copy_name)} {copy_definition} "
+                "NOT VALID",
                 "a copy for the new column; NOT VALID skips the scan",
                 undo=(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {ident(copy_name)}",),
             )
         )
-        steps.append(
-            Step(
-                Slot.CONTRACT_VALIDATE,
-                f"ALTER TABLE {table} VALIDATE CONSTRAINT {ident(copy_name)}",
-                "SHARE UPDATE EXCLUSIVE: scans while reads and writes go on",
-            )
-        )
+        steps.append(validate_step(target, copy_name, copy_definition))
         renames.append(
             Step(
                 Slot.CONTRACT_SWAP,
