@@ -188,6 +188,7 @@ def set_not_null(ctx: StatementContext) -> Iterator[Hit]:
                 "table under an ACCESS EXCLUSIVE lock",
                 _safe_not_null(ctx, columns[0]),
                 facts=ctx.row_facts(name),
+                plannable=False,  # migrate plan passes it through as is
             )
         elif contype == "CONSTR_PRIMARY" and constraint.get("indexname") and table is not None:
             index = ctx.catalog.index(QualifiedName(name.schema, constraint["indexname"]))
@@ -202,6 +203,7 @@ def set_not_null(ctx: StatementContext) -> Iterator[Hit]:
                     "which scans the whole table under an ACCESS EXCLUSIVE lock",
                     "make the column NOT NULL first: " + _safe_not_null(ctx, nullable[0]),
                     facts=ctx.row_facts(name),
+                    plannable=False,  # migrate plan passes it through as is
                 )
 
 
@@ -220,6 +222,7 @@ def _not_null_before_18(ctx: StatementContext) -> Iterator[Hit]:
                 f"{ctx.pg_version}): the statement fails there",
                 "use ALTER COLUMN ... SET NOT NULL; on an existing table "
                 + _safe_not_null(ctx, (strings(constraint.get("keys")) or ["column"])[0]),
+                plannable=False,  # migrate plan passes it through as is
             )
 
 
