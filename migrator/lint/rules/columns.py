@@ -70,7 +70,9 @@ def add_column_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     volatility (a user function not created IMMUTABLE or STABLE by these
     migrations), any default before PostgreSQL 11, `GENERATED ... STORED`, an
     identity column, or `serial`/`bigserial`. Constant defaults, `now()`,
-    `current_timestamp` and other non-volatile built-ins are fine on 11+.
+    `current_timestamp` and other non-volatile built-ins are fine on 11+, and so is
+    a `GENERATED ... VIRTUAL` column on 18+ (computed when read). Before 18 a virtual
+    column is flagged too: it does not exist there, so the statement fails.
 
     Why it hurts:
     The table and all its indexes are rewritten while an ACCESS EXCLUSIVE lock blocks
@@ -89,11 +91,20 @@ def add_column_rewrite(ctx: StatementContext) -> Iterator[Hit]:
 
     PostgreSQL versions:
     Non-volatile defaults are catalog-only from PostgreSQL 11 (`atthasmissing`);
-    before 11 every default rewrites.
+    before 11 every default rewrites. Virtual generated columns need 18.
     """
     name, _ = ctx.altered_table()
     for command in ctx.commands_on_existing("AT_AddColumn"):
         column_def = (command.get("def") or {}).get("ColumnDef", {})
+        if ctx.pg_version < 18 and any(_virtual(c) for c in column_constraints(column_def)):
+            yield Hit(
+                f"ADD COLUMN {column_def.get('colname')} ... GENERATED ... VIRTUAL needs "
+                f"PostgreSQL 18 (target {ctx.pg_version}): the statement fails there",
+                "compute the value in queries or a view, or add a STORED generated column "
+                "to a new table (on an existing one it rewrites the table)",
+                plannable=False,
+            )
+            continue
         reason = _rewrite_reason(ctx, column_def)
         if reason:
             yield Hit(
@@ -105,13 +116,21 @@ def add_column_rewrite(ctx: StatementContext) -> Iterator[Hit]:
             )
 
 
+def _virtual(constraint: dict[str, object]) -> bool:
+    """A ``GENERATED ... VIRTUAL`` column (PostgreSQL 18; also when neither ``STORED``
+    nor ``VIRTUAL`` is written): computed when read, never stored."""
+    return (
+        constraint.get("contype") == "CONSTR_GENERATED" and constraint.get("generated_kind") == "v"
+    )
+
+
 def _rewrite_reason(ctx: StatementContext, column_def: dict[str, object]) -> str | None:
     column_type = type_ref(column_def.get("typeName"))  # type: ignore[arg-type]
     if column_type.name in SERIAL_TYPES:
         return f"{column_type.name} fills every row from a sequence"
     for constraint in column_constraints(column_def):
         contype = constraint.get("contype")
-        if contype == "CONSTR_GENERATED":
+        if contype == "CONSTR_GENERATED" and not _virtual(constraint):
             return "a GENERATED ... STORED column is computed for every row"
         if contype == "CONSTR_IDENTITY":
             return "an identity column fills every row from a sequence"
