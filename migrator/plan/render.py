@@ -137,31 +137,35 @@ def _runs_alone(sql: str) -> bool:
     """The statement cannot share a transaction with the others of a down: a concurrent
     index statement, or a ``VALIDATE`` whose scan must not hold the lock an earlier
     statement of the same transaction took."""
-    if non_transactional_reason(sql) is not None:
+    if _concurrent(sql):
         return True
     statement = parse_statement(sql)
     return isinstance(statement, ast.AlterTableStmt) and any(
-        command.subtype == AlterTableType.AT_ValidateConstraint for command in statement.cmds
+        command.subtype == AlterTableType.AT_ValidateConstraint
+        for command in statement.cmds or ()
     )
 
 
-def _switch_lock_timeout(statements: list[str], lock_timeout_ms: int) -> list[str]:
-    """A down run statement by statement: concurrent index statements without
-    lock_timeout (a timeout would leave an INVALID index), every other one under it
-    (a waiting ACCESS EXCLUSIVE would queue every client)."""
-    timed = f"SET lock_timeout = {literal(_format_duration(lock_timeout_ms))}"
-    switched: list[str] = []
-    current = "timed"
+def _concurrent(sql: str) -> bool:
+    return non_transactional_reason(sql) is not None
+
+
+def _one_by_one(statements: list[str], lock_timeout_ms: int) -> list[str]:
+    """The header and statements of a down run statement by statement: concurrent
+    index statements without lock_timeout (a timeout would leave an INVALID index),
+    every other one under it (a waiting ACCESS EXCLUSIVE would queue every client)."""
+    timed = _format_duration(lock_timeout_ms)
+    deciding = [sql for sql in statements if not sql.startswith("DO ")]  # DO: reads pg_index
+    current = _NO_TIMEOUT if deciding and _concurrent(deciding[0]) else timed
+    lines = ["-- migrate:no-transaction", f"-- migrate:lock-timeout {current}"]
     for sql in statements:
-        if sql.startswith("DO "):
-            switched.append(sql)  # reads the catalog only
-            continue
-        wanted = "none" if non_transactional_reason(sql) is not None else "timed"
-        if wanted != current:
-            switched.append("SET lock_timeout = 0" if wanted == "none" else timed)
-            current = wanted
-        switched.append(sql)
-    return switched
+        if not sql.startswith("DO "):
+            wanted = _NO_TIMEOUT if _concurrent(sql) else timed
+            if wanted != current:
+                lines += ["", f"SET lock_timeout = {literal(wanted)};"]
+                current = wanted
+        lines += ["", sql.rstrip().rstrip(";") + ";"]
+    return lines
 
 
 def render_down(plan: Plan, position: int, lock_timeout_ms: int) -> str | None:
@@ -172,16 +176,16 @@ def render_down(plan: Plan, position: int, lock_timeout_ms: int) -> str | None:
     migration = plan.migrations[position]
     if not migration.reversible:
         return None
-    lines = []
     statements = [sql for step in reversed(migration.steps) for sql in step.undo or ()]
+    undoes = f"-- Undoes {migration.name} (planned by migrate plan)."
     if any(_runs_alone(sql) for sql in statements):
-        lines.append("-- migrate:no-transaction")
-        lines.append(f"-- migrate:lock-timeout {_format_duration(lock_timeout_ms)}")
-        statements = _switch_lock_timeout(statements, lock_timeout_ms)
-    elif migration.mode != "backfill" or statements:
+        lines = _one_by_one(statements, lock_timeout_ms)
+        return "\n".join([*lines[:2], undoes, *lines[2:]]) + "\n"
+    lines = []
+    if migration.mode != "backfill" or statements:
         lines.append(f"-- migrate:lock-timeout {_format_duration(lock_timeout_ms)}")
         lines += _together("transaction", len(statements), migration.phase)
-    lines.append(f"-- Undoes {migration.name} (planned by migrate plan).")
+    lines.append(undoes)
     if not statements:
         lines.append(
             "-- Nothing to undo here: the data it changed lives in what an earlier "

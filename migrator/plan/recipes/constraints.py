@@ -18,7 +18,6 @@ from migrator.plan.sql_text import deparse, ident, mentioned_columns
 from migrator.sql.replay import default_name
 
 
-
 def constraint_name(target: Target, constraint: Any) -> str:
     """The constraint's name, or the one PostgreSQL would choose."""
     if constraint.conname:

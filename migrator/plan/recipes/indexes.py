@@ -18,9 +18,10 @@ CONCURRENT_NOTE = (
 )
 
 
-def index_is_valid_check(index_sql: str, index_text: str) -> Step:
+def index_is_valid_check(index_text: str, command: str = "migrate up") -> Step:
     """A statement that fails loudly when a concurrent build left the index INVALID
-    (``IF NOT EXISTS`` would otherwise accept the broken index on a re-run)."""
+    (``IF NOT EXISTS`` would otherwise accept the broken index on a re-run);
+    ``command`` is what to run again once it is dropped."""
     name = literal(index_text)
     return Step(
         Slot.EXPAND_CONCURRENT,
@@ -28,14 +29,20 @@ def index_is_valid_check(index_sql: str, index_text: str) -> Step:
         "  IF EXISTS (SELECT 1 FROM pg_index\n"
         f"             WHERE indexrelid = to_regclass({name}) AND NOT indisvalid) THEN\n"
         f"    RAISE EXCEPTION 'index % is INVALID (a concurrent build failed): run "
-        f"DROP INDEX CONCURRENTLY %, then migrate up again', {name}, {name};\n"
+        f"DROP INDEX CONCURRENTLY %, then {command} again', {name}, {name};\n"
         "  END IF;\nEND\n$$",
         "reads pg_index: fails if the build above left an INVALID index",
     )
 
 
 def concurrent_index_steps(
-    target: Target, name: str, body: str, *, unique: bool, slot: Slot = Slot.EXPAND_CONCURRENT
+    target: Target,
+    name: str,
+    body: str,
+    *,
+    unique: bool,
+    slot: Slot = Slot.EXPAND_CONCURRENT,
+    command: str = "migrate up",
 ) -> list[Step]:
     """``CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS`` and its validity check."""
     qualified_name = target.qualify(name)
@@ -43,7 +50,7 @@ def concurrent_index_steps(
         f"CREATE {'UNIQUE ' if unique else ''}INDEX CONCURRENTLY IF NOT EXISTS {ident(name)} "
         f"ON {target.sql} {body}"
     )
-    check = index_is_valid_check(qualified_name, qualified_name)
+    check = index_is_valid_check(qualified_name, command)
     return [
         Step(
             slot,
@@ -63,7 +70,12 @@ def drop_constraint_keeping_index(target: Target, name: str, body: str) -> tuple
     Every statement can run again after a failure."""
     copy_name = bounded_name(name, suffix="rebuilt")
     return (
-        *(step.sql for step in concurrent_index_steps(target, copy_name, body, unique=True)),
+        *(
+            step.sql
+            for step in concurrent_index_steps(
+                target, copy_name, body, unique=True, command="migrate down"
+            )
+        ),
         f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {ident(name)}",
         f"ALTER INDEX IF EXISTS {target.qualify(copy_name)} RENAME TO {ident(name)}",
     )
