@@ -25,6 +25,7 @@ from migrator.source.model import FileProblem, LintIgnore, MigrationFile
 from migrator.sql.catalog import Catalog
 from migrator.sql.names import object_name
 from migrator.sql.parse import ParsedStatement, parse_one
+from migrator.sql.replay import may_select_into
 from migrator.sql.split import Statement
 from migrator.sql.tree import alter_commands
 
@@ -313,6 +314,9 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     is left out."""
     tree = statement.tree
     if tree is not None:
+        if tree.kind == "SelectStmt" and may_select_into(statement.text):
+            into = tree.fields().get("intoClause")  # SELECT ... INTO creates a table
+            return tree.kind, {"intoClause": into} if into else {}
         if tree.kind in _KIND_ONLY:
             return tree.kind, {}
         if tree.kind in _RELATION_ONLY:
@@ -322,7 +326,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
         return tree.kind, tree.fields(view_query=False)
     word = _FIRST_WORD.match(statement.text)  # a statement of a file with syntax errors
     kind = _KIND_ONLY_WORDS.get(word.group(0).lower()) if word else None
-    if kind is not None:
+    if kind is not None and not (kind == "SelectStmt" and may_select_into(statement.text)):
         return kind, {}
     return parse_one(statement.text, view_query=False)
 

@@ -30,6 +30,7 @@ from migrator.source import MigrationSet, discover, load_file
 from migrator.source.model import Migration, MigrationFile
 from migrator.sql.catalog import Catalog
 from migrator.sql.parse import parse_one
+from migrator.sql.replay import may_select_into
 
 
 def lint_paths(
@@ -444,5 +445,6 @@ _SCHEMA_VERBS = ("create", "alter", "drop", "set", "reset", "comm", "end", "begi
 
 def _may_change_schema(text: str) -> bool:
     """Cheap pre-filter: only statements starting with these verbs can change the
-    catalog model (or end a transaction)."""
-    return text[:8].lower().startswith(_SCHEMA_VERBS)
+    catalog model (or end a transaction), and ``SELECT ... INTO``."""
+    head = text[:8].lower()
+    return head.startswith(_SCHEMA_VERBS) or (head.startswith("select") and may_select_into(text))

@@ -7,6 +7,7 @@ a JSON parse tree into new catalog values. :func:`apply_statement` is the entry 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
@@ -264,6 +265,23 @@ def _create_table_as(catalog: Catalog, fields: Node) -> None:
     kind: TableKind = "materialized view" if fields.get("objtype") == "OBJECT_MATVIEW" else "table"
     catalog.remove_table(name)
     catalog.store_table(Table(name, kind, columns_known=False, origin=catalog.origin))
+
+
+#: ``INTO`` as a word: a ``SELECT`` without it creates nothing (a cheap test before
+#: decoding the statement's tree)
+_INTO = re.compile(r"\binto\b", re.IGNORECASE)
+
+
+def may_select_into(text: str) -> bool:
+    """``text`` (a ``SELECT``) may be ``SELECT ... INTO new_table``: it has the word."""
+    return _INTO.search(text) is not None
+
+
+def _select_into(catalog: Catalog, fields: Node) -> None:
+    """``SELECT ... INTO t`` creates ``t`` as ``CREATE TABLE t AS SELECT ...`` does."""
+    into = fields.get("intoClause")
+    if into:
+        _create_table_as(catalog, {"into": into, "objtype": "OBJECT_TABLE"})
 
 
 def _create_view(catalog: Catalog, fields: Node) -> None:
@@ -598,6 +616,7 @@ def _alter_object_schema(catalog: Catalog, fields: Node) -> None:
 _HANDLERS: dict[str, Callable[[Catalog, Node], None]] = {
     "CreateStmt": _create_table,
     "CreateTableAsStmt": _create_table_as,
+    "SelectStmt": _select_into,
     "ViewStmt": _create_view,
     "IndexStmt": _create_index,
     "AlterTableStmt": _alter_table,

@@ -120,3 +120,11 @@ def test_unknown_or_malformed_statements_change_nothing() -> None:
     catalog.apply("AlterTableStmt", {"relation": {"relname": "t"}, "cmds": [{"x": 1}, None]})
     catalog.apply("NoSuchStmt", {})
     assert catalog.table("t") is not None
+
+
+def test_select_into_creates_a_table_like_create_table_as() -> None:
+    catalog = replay("CREATE TABLE users (id int)", "SELECT DISTINCT * INTO t4 FROM users")
+    made = catalog.table("t4")
+    assert made is not None and made.kind == "table" and not made.columns_known
+    assert catalog.is_new(made)  # made by the file being replayed
+    assert catalog.table("users") is not None and replay("SELECT 1").table("t4") is None
