@@ -8,11 +8,15 @@ read like a person wrote them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from pglast import ast, parse_sql
 from pglast.stream import RawStream, maybe_double_quote_name
+
+#: the longest identifier PostgreSQL keeps (NAMEDATALEN - 1)
+_NAME_BYTES = 63
 
 
 def ident(name: str) -> str:
@@ -45,13 +49,18 @@ def deparse(node: Any) -> str:
 
 
 def bounded_name(*parts: str, suffix: str) -> str:
-    """``part1_part2_suffix`` cut to PostgreSQL's 63 bytes the way the server cuts
-    default names (the longer leading part is shortened first)."""
+    """``part1_part2_suffix``, or, when that is longer than PostgreSQL's 63 bytes, cut
+    and marked with a hash of the whole name (``..._1a2b3c4d_suffix``): two long names
+    that share their first 50 bytes still differ (the server would cut both to the same
+    name, and the second ``CREATE`` would fail)."""
     label = "_".join(parts)
-    room = 63 - len(suffix) - 1
+    if len(f"{label}_{suffix}".encode()) <= _NAME_BYTES:
+        return f"{label}_{suffix}"
+    mark = hashlib.sha256(f"{label}_{suffix}".encode()).hexdigest()[:8]
+    room = _NAME_BYTES - len(suffix.encode()) - len(mark) - 2
     while len(label.encode()) > room:
         label = label[:-1]
-    return f"{label}_{suffix}"
+    return f"{label}_{mark}_{suffix}"
 
 
 def _is(node: Any, kind: str) -> bool:
