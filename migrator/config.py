@@ -35,7 +35,24 @@ def _identifier(value: Any, what: str) -> str:
     return text
 
 
+#: ``<table>_history`` must fit PostgreSQL's 63-byte names too, or it would be cut
+#: to the ledger table's own name
+_LEDGER_TABLE_MAX = 63 - len("_history")
+
+
+def _ledger_table(value: Any, what: str) -> str:
+    text = _identifier(value, what)
+    if len(text) > _LEDGER_TABLE_MAX:
+        raise UsageError(
+            f"invalid {what} {text!r}: longer than {_LEDGER_TABLE_MAX} characters",
+            hint=f"its history table {text}_history must fit PostgreSQL's 63-byte names",
+        )
+    return text
+
+
 def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise UsageError(f"invalid {what} {value!r}", hint="give a whole number")
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -95,7 +112,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "ledger_table",
         "MIGRATOR_LEDGER_TABLE",
-        _identifier,
+        _ledger_table,
         "migrator_ledger",
         "name of the ledger table (its history table gets the suffix _history)",
     ),

@@ -61,6 +61,9 @@ def test_migrations_dir_from_pyproject_is_relative_to_it(tmp_path: Path) -> None
         ('lock-timeout = "fast"', "invalid lock-timeout"),
         ("lock-retries = -1", "invalid lock-retries"),
         ('ledger-table = "a b"', "invalid ledger-table"),
+        (f'ledger-table = "{"l" * 56}"', "longer than 55 characters"),
+        ("lock-retries = 2.5", "invalid lock-retries"),
+        ("lock-retries = true", "invalid lock-retries"),
     ],
 )
 def test_bad_configuration_is_a_usage_error_naming_the_key(

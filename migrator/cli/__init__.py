@@ -6,7 +6,11 @@ line, and a traceback only with ``--verbose``.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+import traceback
+from types import FrameType
 
 import click
 
@@ -115,14 +119,31 @@ def _register() -> None:
 _register()
 
 
+def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (a cancelled CI job, Kubernetes stopping a pod) is handled exactly as
+    Ctrl-C: the running migration rolls back, ``interrupted``, exit 130. The current
+    SIGINT handler does it (asyncio's while a run is under way), even where SIGINT
+    itself is ignored, as in a background job."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``migrate`` console script."""
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    if (
+        signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        and threading.current_thread() is threading.main_thread()
+    ):
+        signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     try:
         code = cli.main(args=argv, prog_name="migrate", standalone_mode=False)
     except MigratorError as exc:
-        if verbose:
-            raise
+        if verbose:  # the traceback, then the same line and exit code as without
+            traceback.print_exc()
         click.echo(f"error: {exc.one_line()}", err=True)
         sys.exit(int(exc.exit_code))
     except click.exceptions.Abort:

@@ -246,7 +246,7 @@ _FORMAT = click.option(
 @click.option(
     "--exit-code",
     is_flag=True,
-    help="Exit 1 when any migration is pending (the database is not up to date).",
+    help="Exit 1 when the database is not up to date: a migration is pending, failed or partial.",
 )
 @click.pass_obj
 def status_command(app: AppContext, output_format: str, exit_code: bool) -> None:
@@ -267,7 +267,7 @@ def status_command(app: AppContext, output_format: str, exit_code: bool) -> None
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo(render_table(report), nl=False)
-    if exit_code and report.count("pending"):
+    if exit_code and any(report.count(state) for state in ("pending", "failed", "partial")):
         raise click.exceptions.Exit(int(ChecksFailed.exit_code))
 
 
@@ -347,19 +347,19 @@ def baseline_command(app: AppContext, version: int) -> None:
 @click.argument("version", type=int, required=False)
 @click.option(
     "--mark-applied",
-    "choice",
-    flag_value="mark-applied",
+    is_flag=True,
     help="The failed migration's changes are all in place: record it as applied.",
 )
 @click.option(
     "--forget",
-    "choice",
-    flag_value="forget",
+    is_flag=True,
     help="None of its changes are in place: remove its ledger row (counts as not applied).",
 )
 @click.option("--yes", is_flag=True, help="Apply the change (without it: only show it).")
 @click.pass_obj
-def repair_command(app: AppContext, version: int | None, choice: str | None, yes: bool) -> None:
+def repair_command(
+    app: AppContext, version: int | None, mark_applied: bool, forget: bool, yes: bool
+) -> None:
     """Fix the ledger after a human fixed the database: settle a failed or partial
     run (--mark-applied or --forget), or record new checksums of changed files.
     Shows the change; applies it only with --yes. Never changes the schema.
@@ -372,6 +372,9 @@ def repair_command(app: AppContext, version: int | None, choice: str | None, yes
     """
     from migrator.runner import flows
 
+    if mark_applied and forget:
+        raise click.UsageError("--mark-applied and --forget contradict each other: give one")
+    choice = "mark-applied" if mark_applied else "forget" if forget else None
     result = _run(
         flows.repair(
             app.settings(),

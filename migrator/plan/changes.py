@@ -29,6 +29,7 @@ from migrator.plan.recipes.columns import (
 from migrator.plan.recipes.constraints import add_constraint
 from migrator.plan.recipes.enums import add_enum_value
 from migrator.plan.recipes.indexes import create_index, drop_index
+from migrator.plan.recipes.inverse import derived_down
 from migrator.plan.recipes.renames import rename_column, rename_table
 from migrator.plan.recipes.target import PlanOptions, Target, resolve
 from migrator.plan.sql_text import deparse
@@ -122,7 +123,13 @@ def plan_statement(text: str, facts: SchemaFacts, options: PlanOptions) -> list[
     statement = parse_sql(text)[0].stmt
     recipe = _RECIPES.get(type(statement))
     if recipe is None:
-        return [pass_through(text, transactional=non_transactional_reason(text) is None)]
+        return [
+            pass_through(
+                text,
+                transactional=non_transactional_reason(text) is None,
+                undo=derived_down(statement),
+            )
+        ]
     return recipe(statement, text, facts, options)
 
 

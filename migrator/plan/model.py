@@ -31,6 +31,10 @@ class UnusableChangeFile(CannotPlan):
     exit_code = ExitCode.USAGE
 
 
+#: the note of a statement that passes through unchanged
+AS_WRITTEN = "as written"
+
+
 def lint_ignored(sql: str, rule: str, reason: str) -> str:
     """``sql`` preceded by the lint-ignore that says why it breaks ``rule`` on purpose."""
     return f"-- migrate:lint-ignore {rule} -- {reason}\n{sql}"

@@ -44,12 +44,21 @@ class PlanResult:
     source: Path
     plan: Plan
     versions: tuple[PlannedVersion, ...]
-    #: files of the pending migration that ``--replace`` removes
+    #: files of the pending migration that ``--replace`` replaces
     replaced: tuple[Path, ...] = ()
+    #: ``--replace`` of a migration whose statements are all safe as written: it is
+    #: left as it is, nothing is written
+    left_as_is: bool = False
 
     @property
     def files(self) -> tuple[PlannedFile, ...]:
         return tuple(f for version in self.versions for f in version.files)
+
+    @property
+    def removed(self) -> tuple[Path, ...]:
+        """Replaced files that no planned file takes the place of."""
+        written = {f.path for f in self.files}
+        return tuple(path for path in self.replaced if path not in written)
 
 
 def _read(path: Path) -> str:
@@ -90,6 +99,26 @@ def next_versions(
         first = max(stamp, last + 1)
         return [str(first + n) for n in range(count)]
     return [f"{last + n:0{widest}d}" for n in range(1, count + 1)]
+
+
+def _replacing_versions(
+    migration_set: MigrationSet, owner: Migration, count: int, path: Path
+) -> list[str]:
+    """Versions for ``count`` migrations that take the place of ``owner``: its own
+    version and the ones after it, which must be free up to the next migration."""
+    width = len(owner.version_text or str(owner.version))
+    later = [m for m in migration_set.migrations if m.version > owner.version]
+    if later and later[0].version - owner.version < count:
+        following = later[0]
+        free = following.version - owner.version
+        raise UsageError(
+            f"--replace: {path} plans as {count} migrations, but only {free} version(s) "
+            f"are free before the next one ({following.label}), and the plan must run "
+            "before it",
+            hint="renumber the later pending migrations to leave room, or plan a copy of "
+            "the file without --replace and remove the migration yourself",
+        )
+    return [f"{owner.version + n:0{width}d}" for n in range(count)]
 
 
 def _base_name(path: Path, migration: Migration | None) -> str:
@@ -149,11 +178,12 @@ def plan_file(
     earlier = [m for m in migration_set.migrations if owner is None or m.version < owner.version]
     changes = plan_changes(text, str(path), earlier, options)
     plan = assemble(changes, _base_name(path, owner))
-    remaining = MigrationSet(
-        migration_set.directory,
-        tuple(m for m in migration_set.migrations if m is not owner),
-    )
-    versions = next_versions(remaining, len(plan.migrations), now)
+    if owner is not None and plan.all_safe_already:
+        return PlanResult(path, plan, (), left_as_is=True)
+    if owner is not None:
+        versions = _replacing_versions(migration_set, owner, len(plan.migrations), path)
+    else:
+        versions = next_versions(migration_set, len(plan.migrations), now)
     planned = []
     for position, (version, rendered) in enumerate(
         zip(versions, render(plan, path.name, lock_timeout_ms), strict=True)

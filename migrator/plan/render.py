@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pglast import ast
 from pglast.enums import AlterTableType
 
-from migrator.plan.model import Plan, PlannedMigration, lint_ignored
+from migrator.plan.model import AS_WRITTEN, Plan, PlannedMigration, lint_ignored
 from migrator.plan.sql_text import literal, parse_statement
 from migrator.source.model import PHASES
 from migrator.sql.classify import non_transactional_reason
@@ -104,12 +104,13 @@ def render_up(plan: Plan, position: int, source_name: str, lock_timeout_ms: int)
         lines.append(f"-- migrate:lock-timeout {_format_duration(lock_timeout_ms)}")
     else:
         lines.append(f"-- migrate:lock-timeout {_format_duration(lock_timeout_ms)}")
-    lines += _together(migration.mode, len(migration.steps), migration.phase)
+    if migration.mode == "transaction":
+        lines += _together(migration, [step.sql for step in migration.steps])
     lines += _header(plan, position, source_name)
     previous_note = ""
     for step in migration.steps:
         lines.append("")
-        if step.note not in ("as written", previous_note):
+        if step.note not in (AS_WRITTEN, previous_note):
             lines += _comment(step.note)
         previous_note = step.note
         sql = step.sql
@@ -119,17 +120,27 @@ def render_up(plan: Plan, position: int, source_name: str, lock_timeout_ms: int)
     return "\n".join(lines) + "\n"
 
 
-def _together(mode: str, statements: int, phase: str) -> list[str]:
-    """The lint exception of a transaction whose statements must commit together."""
-    if mode != "transaction" or statements < 2:
+def _together(migration: PlannedMigration, statements: list[str]) -> list[str]:
+    """The lint exception of a transaction whose planned statements must commit
+    together (statements passed through as written are linted as written)."""
+    planned = any(step.note != AS_WRITTEN for step in migration.steps)
+    if not planned or len(statements) < 2:
         return []
-    reason = (
-        "catalog-only statements that must commit together (a new column and its sync "
-        "trigger: no write may slip between them); the transaction is short and retried"
-        if phase == "expand"
-        else "one short transaction of catalog-only statements, so no client sees a "
-        "half-done swap; retried under lock_timeout"
-    )
+    if migration.phase != "expand":
+        reason = (
+            "one short transaction of catalog-only statements, so no client sees a "
+            "half-done swap; retried under lock_timeout"
+        )
+    elif any(sql.startswith("CREATE TRIGGER") for sql in statements):
+        reason = (
+            "catalog-only statements that must commit together (a new column and its sync "
+            "trigger: no write may slip between them); the transaction is short and retried"
+        )
+    else:
+        reason = (
+            "catalog-only statements that must commit together; the transaction is short "
+            "and retried"
+        )
     return [f"-- migrate:lint-ignore-file statements-after-access-exclusive -- {reason}"]
 
 
@@ -141,8 +152,7 @@ def _runs_alone(sql: str) -> bool:
         return True
     statement = parse_statement(sql)
     return isinstance(statement, ast.AlterTableStmt) and any(
-        command.subtype == AlterTableType.AT_ValidateConstraint
-        for command in statement.cmds or ()
+        command.subtype == AlterTableType.AT_ValidateConstraint for command in statement.cmds or ()
     )
 
 
@@ -184,7 +194,7 @@ def render_down(plan: Plan, position: int, lock_timeout_ms: int) -> str | None:
     lines = []
     if migration.mode != "backfill" or statements:
         lines.append(f"-- migrate:lock-timeout {_format_duration(lock_timeout_ms)}")
-        lines += _together("transaction", len(statements), migration.phase)
+        lines += _together(migration, statements)
     lines.append(undoes)
     if not statements:
         lines.append(
@@ -206,7 +216,10 @@ def irreversible_reason(plan: Plan, position: int) -> str:
     if not final:
         return ""
     dropping = [step for step in final if "DROP COLUMN" in step.sql.upper()]
-    first = (dropping or final)[0].sql.strip().splitlines()[0]
+    step = (dropping or final)[0]
+    first = step.sql.strip().splitlines()[0]
+    if step.note == AS_WRITTEN:
+        return f"no down can be derived for `{first}` (write the down file by hand if needed)"
     return f"`{first}` cannot be undone"
 
 

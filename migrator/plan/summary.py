@@ -15,6 +15,11 @@ def describe(result: PlanResult, *, written: bool, show_text: bool = False) -> s
     numbered deploy sequence (which ``migrate up --phase`` to run, what to deploy)."""
     lines: list[str] = []
     plan = result.plan
+    if result.left_as_is:
+        return (
+            f"{result.source}: every statement is safe as written; the migration is left "
+            "as it is (nothing written)."
+        )
     if plan.all_safe_already:
         lines.append(
             f"{result.source}: every statement is safe as written; it passes through unchanged."
@@ -38,7 +43,7 @@ def describe(result: PlanResult, *, written: bool, show_text: bool = False) -> s
             else ""
         )
         lines.append(f"  {migration.phase:<9} {names}{suffix}")
-    for path in result.replaced:
+    for path in result.removed:
         lines.append(f"  removed   {path}" if written else f"  would remove {path}")
     lines.append("")
     lines.append("Deploy sequence:")

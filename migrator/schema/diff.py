@@ -7,9 +7,10 @@ integer to bigint``. An empty result means the schemas are the same.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
-from migrator.schema.model import Schema, SchemaObject
+from migrator.schema.model import Schema, SchemaObject, display_name
 
 #: Attributes whose values are long SQL texts: shown by their first differing line.
 _LONG_ATTRIBUTES = frozenset({"definition", "body", "text", "using", "with check"})
@@ -36,12 +37,16 @@ class Change:
         if self.attribute == "valid":
             return f"{self.subject}: now {'VALID' if self.after == 'yes' else 'INVALID'}"
         if self.before is None:
+            if self.after == "yes":  # a flag only recorded when it is set
+                return f"{self.subject}: {self.attribute} turned on"
             return f"{self.subject}: {self.attribute} {_shown(self.after)} added"
         if self.after is None:
+            if self.before == "yes":
+                return f"{self.subject}: {self.attribute} turned off"
             return f"{self.subject}: {self.attribute} {_shown(self.before)} removed"
         if self.attribute in _LONG_ATTRIBUTES or "\n" in self.before + self.after:
-            was, now = _first_difference(self.before, self.after)
-            return f"{self.subject}: {self.attribute} changed (was: {was}; now: {now})"
+            difference = _first_difference(self.before, self.after)
+            return f"{self.subject}: {self.attribute} changed ({difference})"
         return (
             f"{self.subject}: {self.attribute} changed from "
             f"{_shown(self.before)} to {_shown(self.after)}"
@@ -53,14 +58,32 @@ def _shown(value: str | None) -> str:
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
-def _first_difference(before: str, after: str) -> tuple[str, str]:
-    old_lines, new_lines = before.splitlines() or [""], after.splitlines() or [""]
-    for index in range(max(len(old_lines), len(new_lines))):
-        old = old_lines[index] if index < len(old_lines) else "<end>"
-        new = new_lines[index] if index < len(new_lines) else "<end>"
-        if old.strip() != new.strip():
-            return _shown(old), _shown(new)
-    return _shown(before), _shown(after)
+def _first_difference(before: str, after: str) -> str:
+    """The first block of lines that differs: ``was: X; now: Y``, ``line added: Y``
+    or ``line removed: X`` (lines are matched as a diff does, not by position)."""
+    old_lines = [line.strip() for line in before.splitlines()] or [""]
+    new_lines = [line.strip() for line in after.splitlines()] or [""]
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    for tag, old_start, _, new_start, _ in matcher.get_opcodes():
+        if tag == "insert":
+            return f"line added: {_shown(new_lines[new_start])}"
+        if tag == "delete":
+            return f"line removed: {_shown(old_lines[old_start])}"
+        if tag == "replace":
+            return f"was: {_shown(old_lines[old_start])}; now: {_shown(new_lines[new_start])}"
+    return f"was: {_shown(before)}; now: {_shown(after)}"
+
+
+def _presence(obj: SchemaObject) -> str:
+    """How an added or removed object is named: a grant says what it grants."""
+    if obj.kind != "grant" or obj.parent is None:
+        return obj.describe()
+    kind, name = obj.parent
+    privileges = obj.attribute("privileges") or "none"
+    grantee = obj.label.removeprefix("to ")
+    if privileges == "none":
+        return f"{kind} {display_name(name)}: revoke of every privilege from {grantee}"
+    return f"{kind} {display_name(name)}: grant {privileges} to {grantee}"
 
 
 def _attribute_changes(old: SchemaObject, new: SchemaObject) -> list[Change]:
@@ -93,11 +116,11 @@ def diff_schemas(before: Schema, after: Schema) -> tuple[Change, ...]:
     new = {obj.key for obj in after if before.get(*obj.key) is None}
     for obj in before:
         if obj.key in gone and obj.parent not in gone:
-            changes.append(Change(obj.kind, obj.name, "removed", obj.describe()))
+            changes.append(Change(obj.kind, obj.name, "removed", _presence(obj)))
     for obj in after:
         if obj.key in new:
             if obj.parent not in new:
-                changes.append(Change(obj.kind, obj.name, "added", obj.describe()))
+                changes.append(Change(obj.kind, obj.name, "added", _presence(obj)))
             continue
         old = before.get(*obj.key)
         if old is not None and old.attributes != obj.attributes:

@@ -15,13 +15,14 @@ the matching ``REVOKE`` reads the same as neither.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from migrator.config import Settings
-from migrator.schema.model import Schema, SchemaObject, make_object
+from migrator.schema.model import Schema, SchemaObject, display_name, make_object
 
 _SYSTEM_SCHEMA = (
     "{ns}.nspname NOT IN ('pg_catalog', 'information_schema')"
@@ -127,7 +128,23 @@ SELECT c.oid, c.relkind::text AS relkind, {_qualified("n", "c.relname")} AS name
          WHERE i.inhrelid = c.oid) AS inherits,
        CASE WHEN c.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(c.oid, true) END
            AS definition,
-       CASE WHEN c.relkind = 'm' THEN c.relispopulated END AS populated
+       CASE WHEN c.relkind = 'm' THEN c.relispopulated END AS populated,
+       CASE WHEN c.relkind IN ('r', 'p') THEN
+           CASE c.relreplident WHEN 'n' THEN 'nothing' WHEN 'f' THEN 'full'
+                WHEN 'i' THEN 'using index ' || coalesce(
+                    (SELECT quote_ident(ri.relname) FROM pg_catalog.pg_index AS x
+                     JOIN pg_catalog.pg_class AS ri ON ri.oid = x.indexrelid
+                     WHERE x.indrelid = c.oid AND x.indisreplident),
+                    '(dropped: acts as nothing)') END
+       END AS replica_identity,
+       CASE WHEN c.relkind = 'v' THEN
+           (SELECT string_agg(quote_ident(va.attname) || ' = '
+                              || pg_catalog.pg_get_expr(vd.adbin, vd.adrelid), ', '
+                              ORDER BY va.attnum)
+            FROM pg_catalog.pg_attrdef AS vd
+            JOIN pg_catalog.pg_attribute AS va
+              ON va.attrelid = vd.adrelid AND va.attnum = vd.adnum
+            WHERE vd.adrelid = c.oid) END AS column_defaults
 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm')
   AND {_user_schema("n")} AND {_not_extension_member("pg_class", "c")}
@@ -146,7 +163,11 @@ SELECT {_qualified("n", "c.relname")} AS relation, c.relkind::text AS relkind,
        CASE WHEN a.attgenerated <> '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END
            AS generated,
        CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
-            THEN a.attcollation::regcollation::text END AS collation
+            THEN a.attcollation::regcollation::text END AS collation,
+       CASE WHEN a.attstorage <> t.typstorage THEN
+           CASE a.attstorage WHEN 'p' THEN 'plain' WHEN 'e' THEN 'external'
+                             WHEN 'm' THEN 'main' WHEN 'x' THEN 'extended' END END AS storage,
+       CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END AS statistics
 FROM pg_catalog.pg_attribute AS a
 JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
@@ -232,10 +253,16 @@ LEFT JOIN pg_catalog.pg_aggregate AS ag ON ag.aggfnoid = p.oid
 WHERE {_user_schema("n")} AND {_not_extension_member("pg_proc", "p")}
 """
 
+#: ``tgenabled`` / ``ev_enabled`` / ``evtenabled`` in words.
+_ENABLED = (
+    "CASE {column} WHEN 'O' THEN 'yes' WHEN 'D' THEN 'no' WHEN 'R' THEN 'on replicas only'"
+    " WHEN 'A' THEN 'always' ELSE {column}::text END"
+)
+
 _TRIGGERS = f"""
 SELECT {_qualified("n", "c.relname")} AS relation, c.relkind::text AS relkind,
        tg.tgname AS name, pg_catalog.pg_get_triggerdef(tg.oid, true) AS definition,
-       tg.tgenabled::text AS enabled
+       {_ENABLED.format(column="tg.tgenabled")} AS enabled
 FROM pg_catalog.pg_trigger AS tg
 JOIN pg_catalog.pg_class AS c ON c.oid = tg.tgrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
@@ -245,7 +272,8 @@ WHERE NOT tg.tgisinternal AND {_user_schema("n")}
 
 _EVENT_TRIGGERS = f"""
 SELECT e.evtname AS name, e.evtevent AS event, e.evtfoid::regproc::text AS function,
-       e.evtenabled::text AS enabled, array_to_string(e.evttags, ', ') AS tags
+       {_ENABLED.format(column="e.evtenabled")} AS enabled,
+       array_to_string(e.evttags, ', ') AS tags
 FROM pg_catalog.pg_event_trigger AS e
 WHERE {_not_extension_member("pg_event_trigger", "e")}
 """
@@ -253,7 +281,7 @@ WHERE {_not_extension_member("pg_event_trigger", "e")}
 _RULES = f"""
 SELECT {_qualified("n", "c.relname")} AS relation, c.relkind::text AS relkind,
        r.rulename AS name, pg_catalog.pg_get_ruledef(r.oid, true) AS definition,
-       r.ev_enabled::text AS enabled
+       {_ENABLED.format(column="r.ev_enabled")} AS enabled
 FROM pg_catalog.pg_rewrite AS r
 JOIN pg_catalog.pg_class AS c ON c.oid = r.ev_class
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
@@ -364,8 +392,18 @@ FROM objects AS o, LATERAL aclexplode(acldefault(o.default_kind::"char", o.owner
 _ROLE_NAMES = "SELECT oid, rolname FROM pg_catalog.pg_roles"
 
 _DEFAULT_PRIVILEGES = """
-SELECT pg_catalog.pg_get_userbyid(d.defaclrole) AS role, n.nspname AS schema,
-       d.defaclobjtype::text AS object_type, array_to_string(d.defaclacl, ', ') AS acl
+SELECT pg_catalog.pg_get_userbyid(d.defaclrole) AS role, quote_ident(n.nspname) AS schema,
+       CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences'
+            WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types' WHEN 'n' THEN 'schemas'
+            ELSE d.defaclobjtype::text END AS object_type,
+       (SELECT string_agg('to ' || g.grantee || ': ' || g.privileges, '; ' ORDER BY g.grantee)
+          FROM (SELECT CASE WHEN x.grantee = 0 THEN 'PUBLIC'
+                            ELSE pg_catalog.pg_get_userbyid(x.grantee)::text END AS grantee,
+                       string_agg(x.privilege_type
+                                  || CASE WHEN x.is_grantable THEN ' WITH GRANT OPTION'
+                                          ELSE '' END, ', ' ORDER BY x.privilege_type)
+                           AS privileges
+                  FROM aclexplode(d.defaclacl) AS x GROUP BY 1) AS g) AS privileges
 FROM pg_catalog.pg_default_acl AS d
 LEFT JOIN pg_catalog.pg_namespace AS n ON n.oid = d.defaclnamespace
 """
@@ -384,6 +422,38 @@ WHERE d.objoid >= 16384
                     AND ext_dep.deptype = 'e')
   AND NOT (d.classoid = 'pg_catalog.pg_class'::regclass AND d.objoid = ANY($1::oid[]))
 """
+
+#: ``public.`` before a name inside an object identity (``public.accounts.id``), as
+#: everywhere else in the diff: the public schema goes without saying.
+_PUBLIC_PREFIX = re.compile(r'(?<![\w"$])public\.')
+
+_PUBLICATIONS = """
+SELECT quote_ident(p.pubname) AS name, p.puballtables AS all_tables,
+       concat_ws(', ', CASE WHEN p.pubinsert THEN 'insert' END,
+                 CASE WHEN p.pubupdate THEN 'update' END,
+                 CASE WHEN p.pubdelete THEN 'delete' END,
+                 CASE WHEN p.pubtruncate THEN 'truncate' END) AS publishes,
+       p.pubviaroot AS via_root,
+       (SELECT string_agg(t.entry, ', ' ORDER BY t.entry) FROM (
+            SELECT pr.prrelid::regclass::text {table_details} AS entry
+            FROM pg_catalog.pg_publication_rel AS pr WHERE pr.prpubid = p.oid) AS t) AS tables
+       {schemas}
+FROM pg_catalog.pg_publication AS p
+"""
+#: PostgreSQL 15 added column lists, row filters and ``FOR TABLES IN SCHEMA``.
+_PUBLICATION_15 = {
+    "table_details": """
+        || coalesce(' (' || (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+                             FROM pg_catalog.pg_attribute AS a
+                             WHERE a.attrelid = pr.prrelid AND a.attnum = ANY(pr.prattrs))
+                    || ')', '')
+        || coalesce(' WHERE ' || pg_catalog.pg_get_expr(pr.prqual, pr.prrelid), '')""",
+    "schemas": """,
+       (SELECT string_agg(quote_ident(pn.nspname), ', ' ORDER BY pn.nspname)
+          FROM pg_catalog.pg_publication_namespace AS pnn
+          JOIN pg_catalog.pg_namespace AS pn ON pn.oid = pnn.pnnspid
+         WHERE pnn.pnpubid = p.oid) AS schemas""",
+}
 
 _FUNCTION_KINDS = {"f": "function", "p": "procedure", "a": "aggregate", "w": "function"}
 _TYPE_KINDS = {"e": "enum", "c": "composite", "r": "range", "b": "base", "d": "domain"}
@@ -427,6 +497,8 @@ async def _relations(connection: Any, excluded: list[int]) -> list[SchemaObject]
                     "inherits": row["inherits"],
                     "definition": row["definition"],
                     "populated": row["populated"],
+                    "replica identity": row["replica_identity"],
+                    "column defaults": row["column_defaults"],
                 },
             )
         )
@@ -449,6 +521,8 @@ async def _columns(connection: Any, excluded: list[int]) -> list[SchemaObject]:
                     "identity": row["identity"],
                     "generated": row["generated"],
                     "collation": row["collation"],
+                    "storage": row["storage"],
+                    "statistics target": row["statistics"],
                 },
                 parent=parent,
                 label=row["name"],
@@ -470,7 +544,7 @@ async def _sequences(connection: Any, excluded: list[int]) -> list[SchemaObject]
                 "max": row["seqmax"],
                 "cache": row["seqcache"],
                 "cycle": row["seqcycle"],
-                "owned by": row["owned_by"],
+                "owned by": display_name(row["owned_by"]) if row["owned_by"] else None,
             },
         )
         for row in await _fetch(connection, _SEQUENCES, excluded)
@@ -638,13 +712,22 @@ async def _grants(connection: Any, excluded: list[int]) -> list[SchemaObject]:
     return objects
 
 
+async def _publications(connection: Any) -> list[SchemaObject]:
+    """Publications (logical replication): what they publish, from which tables."""
+    version = connection.get_server_version()
+    if version.major < 13:  # pubviaroot
+        return []
+    parts = _PUBLICATION_15 if version.major >= 15 else {"table_details": "", "schemas": ""}
+    return await _simple(connection, _PUBLICATIONS.format(**parts), "publication")
+
+
 async def _comments(connection: Any, excluded: list[int]) -> list[SchemaObject]:
     return [
         make_object(
             "comment",
             f"{row['type']} {row['identity']}",
             {"text": row["description"]},
-            label=f"on {row['type']} {row['identity']}",
+            label=f"on {row['type']} {_PUBLIC_PREFIX.sub('', row['identity'])}",
         )
         for row in await _fetch(connection, _COMMENTS, excluded)
     ]
@@ -704,11 +787,14 @@ async def _read(connection: Any, exclusions: Exclusions, include_roles: bool) ->
     objects += [
         make_object(
             "default privileges",
-            f"{row['role']} {row['schema'] or '*'} {row['object_type']}",
-            {"acl": row["acl"]},
+            f"for role {row['role']}"
+            + (f" in schema {row['schema']}" if row["schema"] else "")
+            + f" on {row['object_type']}",
+            {"privileges": row["privileges"]},
         )
         for row in await _fetch(connection, _DEFAULT_PRIVILEGES)
     ]
+    objects += await _publications(connection)
     objects += await _comments(connection, excluded)
     schema = Schema.of(objects)
     if exclusions.schema == "public":

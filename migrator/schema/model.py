@@ -37,6 +37,7 @@ KIND_ORDER: tuple[str, ...] = (
     "trigger",
     "event trigger",
     "rule",
+    "publication",
     "policy",
     "statistics",
     "grant",

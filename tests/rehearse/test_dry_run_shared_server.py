@@ -149,9 +149,9 @@ def test_sigterm_acts_as_ctrl_c_and_drops_the_throwaway_database(
             "002_slow.down.sql": "SELECT 1;",
         },
     )
+    command = [sys.executable, "-m", "migrator", "--dir", str(migrations_dir), "dry-run"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "migrator", "--dir", str(migrations_dir), "dry-run", "--no-lint"]
-        + ["--database-url", pg_server.dsn()],
+        [*command, "--no-lint", "--database-url", pg_server.dsn()],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -281,3 +281,39 @@ def test_status_exit_code_says_whether_anything_is_pending(project: Project) -> 
     assert (pending.code, one_pending.code, up_to_date.code) == (1, 1, 0)
     assert "pending" in one_pending.stdout  # the table is still printed
     assert plain.code == 0 and project.migrate("status").code == 0  # only with the flag
+
+
+def test_status_exit_code_fails_a_database_left_with_a_failed_migration(project: Project) -> None:
+    project.write(
+        {"001_partial.up.sql": "-- migrate:no-transaction\nCREATE TABLE a (id int);\nSELECT 1/0;\n"}
+    )
+    assert project.migrate("up").code == 4
+
+    result = project.migrate("status", "--exit-code")
+
+    assert result.code == 1
+    assert "failed" in result.stdout
+
+
+def test_repair_refuses_both_mark_applied_and_forget(project: Project) -> None:
+    project.write(
+        {"001_partial.up.sql": "-- migrate:no-transaction\nCREATE TABLE a (id int);\nSELECT 1/0;\n"}
+    )
+    assert project.migrate("up").code == 4
+    before = project.ledger()
+
+    result = project.migrate("repair", "1", "--forget", "--mark-applied", "--yes")
+
+    assert result.code == 2
+    assert "contradict" in result.stderr
+    assert project.ledger() == before
+
+
+def test_verbose_keeps_the_documented_exit_code_and_the_one_line(project: Project) -> None:
+    project.write({"001_bad.up.sql": "SELECT 1/0;\n"})
+
+    result = project.migrate("--verbose", "up")
+
+    assert result.code == 4
+    assert "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")

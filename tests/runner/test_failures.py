@@ -355,6 +355,31 @@ def test_ctrl_c_during_a_no_transaction_statement(project: Project) -> None:
     assert time.monotonic() < deadline
 
 
+def test_sigterm_is_handled_like_ctrl_c(project: Project) -> None:
+    """SIGTERM (a cancelled CI job, a stopped pod): the transaction rolls back, one
+    line, exit 130, nothing recorded."""
+    project.write({"001_slow.up.sql": "CREATE TABLE t (id int);\nSELECT pg_sleep(30);\n"})
+    process = start_cli(
+        "--dir", str(project.directory), "--database-url", project.database_url, "up"
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not project.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' "
+            "AND pid <> pg_backend_pid()"
+        ):
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        process.kill()
+
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "interrupted"
+    assert project.ledger() == []
+    assert "t" not in project.tables()
+
+
 def test_a_killed_runner_does_not_leave_its_locks_held(project: Project) -> None:
     """SIGKILL during a long statement: the server notices the client is gone
     (client_connection_check_interval), rolls back and releases the table's ACCESS

@@ -174,7 +174,7 @@ def test_grant_then_revoke_reads_as_nothing(database_url: str) -> None:
     )
     assert lines == []
     lines = _change(database_url, "", "GRANT SELECT ON accounts TO grant_probe")
-    assert lines == ["table accounts: grant to grant_probe added"]
+    assert lines == ["table accounts: grant SELECT to grant_probe added"]
     _change(database_url, "", "REVOKE ALL ON accounts FROM grant_probe; DROP ROLE grant_probe")
 
 
@@ -205,6 +205,78 @@ def test_function_body_change_shows_the_differing_line(database_url: str) -> Non
     assert len(lines) == 1
     assert lines[0].startswith("function answer(): definition changed (was:")
     assert "41" in lines[0] and "42" in lines[0]
+
+
+def test_function_option_added_is_shown_as_the_added_line(database_url: str) -> None:
+    setup = "CREATE FUNCTION answer() RETURNS int LANGUAGE sql AS $$SELECT 42$$;"
+    lines = _change(database_url, setup, "ALTER FUNCTION answer() SECURITY DEFINER")
+    assert lines == ["function answer(): definition changed (line added: SECURITY DEFINER)"]
+
+
+def test_replica_identity_storage_statistics_and_view_defaults_are_compared(
+    database_url: str,
+) -> None:
+    setup = BASE + "CREATE VIEW emails AS SELECT id, email FROM accounts;"
+    changes = {
+        "ALTER TABLE accounts REPLICA IDENTITY FULL": "table accounts: replica identity full added",
+        "CREATE UNIQUE INDEX accounts_email_key ON accounts (email);"
+        " ALTER TABLE accounts REPLICA IDENTITY USING INDEX accounts_email_key":
+        "table accounts: replica identity changed from full to using index accounts_email_key",
+        "ALTER TABLE accounts ALTER COLUMN email SET STORAGE EXTERNAL":
+        "table accounts: column email: storage external added",
+        "ALTER TABLE accounts ALTER COLUMN email SET STATISTICS 500":
+        "table accounts: column email: statistics target 500 added",
+        "ALTER VIEW emails ALTER COLUMN email SET DEFAULT 'x'":
+        "view emails: column defaults email = 'x'::text added",
+    }  # fmt: skip
+    for change, line in changes.items():
+        lines = _change(database_url, setup, change)
+        assert line in lines, (change, lines)
+        setup = ""  # the next change starts from this one's schema
+    # an index used as replica identity, then dropped: the table keeps relreplident 'i'
+    lines = _change(database_url, "", "DROP INDEX accounts_email_key")
+    assert (
+        "table accounts: replica identity changed from using index accounts_email_key"
+        " to using index (dropped: acts as nothing)" in lines
+    )
+
+
+def test_publications_are_compared(database_url: str) -> None:
+    lines = _change(database_url, BASE, "CREATE PUBLICATION probe_pub FOR TABLE accounts")
+    assert lines == ["publication probe_pub added"]
+    lines = _change(
+        database_url,
+        "CREATE TABLE audit (id int PRIMARY KEY);",
+        "ALTER PUBLICATION probe_pub ADD TABLE audit",
+    )
+    assert lines == ["publication probe_pub: tables changed from accounts to accounts, audit"]
+
+
+def test_states_and_names_read_as_words(database_url: str) -> None:
+    setup = (
+        BASE
+        + "CREATE SEQUENCE s1; CREATE SCHEMA app;"
+        + " CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;"
+        + " CREATE TRIGGER t1 BEFORE INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION noop();"
+    )
+    change = """
+    ALTER TABLE accounts DISABLE TRIGGER t1;
+    ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
+    ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO PUBLIC;
+    COMMENT ON COLUMN accounts.email IS 'login';
+    ALTER SEQUENCE s1 OWNED BY accounts.id;
+    """
+    lines = _change(database_url, setup, change)
+    assert "table accounts: trigger t1: enabled changed from yes to no" in lines
+    assert "table accounts: row level security turned on" in lines
+    assert any(
+        line.startswith("default privileges for role ")
+        and line.endswith(" in schema app on tables added")
+        for line in lines
+    ), lines
+    assert "comment on table column accounts.email added" in lines
+    assert "sequence s1: owned by accounts.id added" in lines
+    assert not any("public." in line for line in lines), lines
 
 
 def test_diff_is_pure_and_ordered() -> None:

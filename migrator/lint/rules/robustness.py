@@ -16,7 +16,7 @@ from migrator.lint.rule import Hit, rule
 from migrator.sql.catalog import Catalog
 from migrator.sql.names import MAX_IDENTIFIER_BYTES, strings
 from migrator.sql.parse import Node
-from migrator.sql.tree import alter_commands, column_constraints, walk
+from migrator.sql.tree import alter_commands, column_constraints
 
 
 @rule("syntax-error", Severity.ERROR)
@@ -165,6 +165,8 @@ def invalid_migration_file(ctx: StatementContext) -> Iterator[Hit]:
 
 #: a run of identifier characters longer than 63 (tried once per run, not per character)
 _LONG_WORD = re.compile(r'(?<![\w$"])[\w$"]{' + str(MAX_IDENTIFIER_BYTES + 1) + ",}")
+#: a run that may be longer than 63 bytes in UTF-8 (a character takes at most 4)
+_MAYBE_LONG_WORD = re.compile(r'(?<![\w$"])[\w$"]{' + str(MAX_IDENTIFIER_BYTES // 4 + 1) + ",}")
 #: bytes that may belong to such a run: ASCII letters, digits, ``_$"``, and every byte
 #: of a multi-byte character (a superset: only a text that passes is searched)
 _WORD_BYTES = bytes(
@@ -180,23 +182,42 @@ def _has_long_word(text: str) -> bool:
     encoded = text.encode("utf-8", "surrogatepass")
     if _LONG_RUN not in encoded.translate(_WORD_BYTES):
         return False
-    return _LONG_WORD.search(text) is not None
+    if len(encoded) == len(text):  # ASCII: characters are bytes
+        return _LONG_WORD.search(text) is not None
+    return any(
+        len(word.group().encode("utf-8", "surrogatepass")) > MAX_IDENTIFIER_BYTES
+        for word in _MAYBE_LONG_WORD.finditer(text)
+    )
 
 
 _NAME_KEYS = ("relname", "colname", "idxname", "conname", "newname", "schemaname", "trigname")
+#: keys holding a dotted name as a list of ``String`` nodes (functions, types, domains)
+_NAME_LIST_KEYS = ("funcname", "typeName", "names", "domainname", "defnames")
+
+
+def _dicts(fields: Node) -> Iterator[Node]:
+    """Every dict in the tree, whatever key holds it (``relation``, ``view``,
+    ``sequence`` and ``into.rel`` hold the names of what a statement creates)."""
+    stack: list[object] = [fields]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            yield current
+            stack.extend(v for v in current.values() if isinstance(v, dict | list))
+        elif isinstance(current, list):
+            stack.extend(current)
 
 
 def _truncated_names(fields: Node) -> Iterator[str]:
-    nodes = [fields, *(node for _, node in walk(fields))]
-    for node in nodes:
-        for key in _NAME_KEYS:
-            value = node.get(key)
+    for node in _dicts(fields):
+        values = [node.get(key) for key in _NAME_KEYS]
+        for key in _NAME_LIST_KEYS:
+            listed = node.get(key)
+            if isinstance(listed, list):
+                values.extend(strings(listed))
+        for value in values:
             if isinstance(value, str) and len(value.encode("utf-8")) >= MAX_IDENTIFIER_BYTES - 3:
                 yield value
-        if "funcname" in node or "typeName" in node:
-            for value in strings(node.get("funcname") or []):
-                if len(value.encode("utf-8")) >= MAX_IDENTIFIER_BYTES - 3:
-                    yield value
 
 
 @rule(
@@ -215,14 +236,18 @@ def _truncated_names(fields: Node) -> Iterator[str]:
         "CreateEnumStmt",
         "CreateSeqStmt",
         "CreateDomainStmt",
+        "CompositeTypeStmt",
+        "CreateRangeStmt",
+        "DefineStmt",
     ),
 )
 def identifier_too_long(ctx: StatementContext) -> Iterator[Hit]:
     """An identifier longer than 63 bytes, which PostgreSQL truncates silently.
 
     What it does:
-    Flags table, column, index, constraint, schema, trigger and function names longer
-    than 63 bytes (NAMEDATALEN - 1).
+    Flags table, view, materialized view, sequence, type, domain, column, index,
+    constraint, schema, trigger and function names longer than 63 bytes
+    (NAMEDATALEN - 1), where they are created, renamed or used.
 
     Why it hurts:
     PostgreSQL cuts the name to 63 bytes with only a NOTICE. Two long names that share

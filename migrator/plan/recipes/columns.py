@@ -8,7 +8,7 @@ from typing import Any
 from pglast import ast
 from pglast.enums import ConstrType
 
-from migrator.plan.model import CannotPlan, Change, Slot, Step, lint_ignored
+from migrator.plan.model import AS_WRITTEN, CannotPlan, Change, Slot, Step, lint_ignored
 from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.not_null import enforce_not_null
 from migrator.plan.recipes.target import PlanOptions, Target
@@ -41,7 +41,7 @@ def pass_through(
 ) -> Change:
     """A statement that is safe as written: it runs unchanged in the expand phase."""
     slot = Slot.EXPAND if transactional else Slot.EXPAND_CONCURRENT
-    step = Step(slot, source, "as written", undo=undo)
+    step = Step(slot, source, AS_WRITTEN, undo=undo)
     return Change(source, "pass through", (step,), label=label)
 
 

@@ -1,0 +1,76 @@
+"""The down of a statement that passes through as written, when one follows from the
+statement alone: what ``CREATE`` made, ``DROP`` removes. ``None`` when no down can be
+derived (``CREATE OR REPLACE`` and ``IF NOT EXISTS`` may have met an object that was
+there before; grants, comments and data changes have no inverse the planner knows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pglast import ast
+from pglast.enums import FunctionParameterMode, ObjectType
+
+from migrator.plan.sql_text import deparse, ident, qualified
+
+
+def _relation(node: Any) -> str:
+    return qualified(node.schemaname, node.relname)
+
+
+def _dotted(names: Any) -> str:
+    return ".".join(ident(name.sval) for name in names)
+
+
+def _function(statement: Any) -> str | None:
+    if statement.replace:
+        return None
+    kind = "PROCEDURE" if statement.is_procedure else "FUNCTION"
+    arguments = [
+        deparse(parameter.argType)
+        for parameter in statement.parameters or ()
+        if parameter.mode
+        not in (FunctionParameterMode.FUNC_PARAM_OUT, FunctionParameterMode.FUNC_PARAM_TABLE)
+    ]
+    return f"DROP {kind} IF EXISTS {_dotted(statement.funcname)}({', '.join(arguments)})"
+
+
+def _created(statement: Any) -> str | None:
+    """The ``DROP`` of what ``statement`` creates, or ``None``."""
+    if getattr(statement, "if_not_exists", False):
+        return None
+    if isinstance(statement, ast.CreateStmt):
+        return f"DROP TABLE IF EXISTS {_relation(statement.relation)}"
+    if isinstance(statement, ast.CreateSeqStmt):
+        return f"DROP SEQUENCE IF EXISTS {_relation(statement.sequence)}"
+    if isinstance(statement, ast.ViewStmt):
+        return None if statement.replace else f"DROP VIEW IF EXISTS {_relation(statement.view)}"
+    if isinstance(statement, ast.CreateTableAsStmt):
+        kind = "MATERIALIZED VIEW" if statement.objtype == ObjectType.OBJECT_MATVIEW else "TABLE"
+        return f"DROP {kind} IF EXISTS {_relation(statement.into.rel)}"
+    if isinstance(statement, ast.CreateEnumStmt | ast.CreateRangeStmt):
+        return f"DROP TYPE IF EXISTS {_dotted(statement.typeName)}"
+    if isinstance(statement, ast.CompositeTypeStmt):
+        return f"DROP TYPE IF EXISTS {_relation(statement.typevar)}"
+    if isinstance(statement, ast.CreateDomainStmt):
+        return f"DROP DOMAIN IF EXISTS {_dotted(statement.domainname)}"
+    if isinstance(statement, ast.CreateSchemaStmt):
+        if statement.schemaElts or not statement.schemaname:
+            return None
+        return f"DROP SCHEMA IF EXISTS {ident(statement.schemaname)}"
+    if isinstance(statement, ast.CreateExtensionStmt):
+        return f"DROP EXTENSION IF EXISTS {ident(statement.extname)}"
+    if isinstance(statement, ast.CreateFunctionStmt):
+        return _function(statement)
+    if isinstance(statement, ast.CreateTrigStmt):
+        if statement.replace:
+            return None
+        return (
+            f"DROP TRIGGER IF EXISTS {ident(statement.trigname)} ON {_relation(statement.relation)}"
+        )
+    return None
+
+
+def derived_down(statement: Any) -> tuple[str, ...] | None:
+    """The statements that undo ``statement`` (a parsed pglast node), or ``None``."""
+    drop = _created(statement)
+    return None if drop is None else (drop,)
