@@ -63,8 +63,8 @@ def _write(text: str, output: str | None) -> None:
     "database_url",
     metavar="URL",
     help="Rehearse on this server instead of the embedded one: a throwaway database is "
-    "created there and dropped afterwards (needs CREATEDB; an existing database is never "
-    "touched).",
+    "created there and dropped afterwards, with the roles the migrations created (needs "
+    "CREATEDB; an existing database is never touched).",
 )
 @click.option(
     "--from-schema",
