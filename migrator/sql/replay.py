@@ -478,6 +478,22 @@ def _rename(catalog: Catalog, fields: Node) -> None:
         if enum is not None:
             catalog.remove_enum(enum.name)
             catalog.store_enum(replace(enum, name=QualifiedName(enum.name.schema, new_name)))
+            _retype_columns(catalog, enum.name, new_name)
+
+
+def _retype_columns(catalog: Catalog, old: QualifiedName, new_name: str) -> None:
+    """Columns of the renamed type ``old`` now show its new name (a column stores the
+    type, not the name it was written with)."""
+    for table in list(catalog.tables()):
+        columns = tuple(
+            replace(c, type=replace(c.type, name=new_name))
+            if c.type.name == old.name
+            and catalog.resolve(c.type.schema, c.type.name, kind="type") == old
+            else c
+            for c in table.columns
+        )
+        if columns != table.columns:
+            catalog.store_table(replace(table, columns=columns))
 
 
 def _list_items(node: Any) -> list[Any]:

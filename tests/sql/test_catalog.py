@@ -128,3 +128,15 @@ def test_select_into_creates_a_table_like_create_table_as() -> None:
     assert made is not None and made.kind == "table" and not made.columns_known
     assert catalog.is_new(made)  # made by the file being replayed
     assert catalog.table("users") is not None and replay("SELECT 1").table("t4") is None
+
+
+def test_columns_follow_a_type_rename() -> None:
+    catalog = replay(
+        "CREATE TYPE mood AS ENUM ('sad'); CREATE TABLE t (m mood, n text);"
+        "CREATE SCHEMA other; CREATE TYPE other.mood AS ENUM ('x');"
+        "CREATE TABLE u (m other.mood);",
+        "ALTER TYPE mood RENAME TO mood_old; CREATE TYPE mood AS ENUM ('sad', 'ok');",
+    )
+    assert catalog.table("t").column("m").type.sql == "mood_old"  # type: ignore[union-attr]
+    assert catalog.table("t").column("n").type.sql == "text"  # type: ignore[union-attr]
+    assert catalog.table("u").column("m").type.sql == "other.mood"  # type: ignore[union-attr]
