@@ -19,8 +19,9 @@ def add_column_required(ctx: StatementContext) -> Iterator[Hit]:
     """Adding a `NOT NULL` column without a default to an existing table.
 
     What it does:
-    Flags `ALTER TABLE ... ADD COLUMN c type NOT NULL` with no `DEFAULT` (and not an
-    identity, generated or serial column) on an existing table.
+    Flags `ALTER TABLE ... ADD COLUMN c type NOT NULL` with no `DEFAULT` (or
+    `DEFAULT NULL`), and not an identity, generated or serial column, on an existing
+    table.
 
     Why it hurts:
     Existing rows would have NULL in the new column, so the statement fails as soon
@@ -44,7 +45,11 @@ def add_column_required(ctx: StatementContext) -> Iterator[Hit]:
     name, _ = ctx.altered_table()
     for command in ctx.commands_on_existing("AT_AddColumn"):
         column_def = (command.get("def") or {}).get("ColumnDef", {})
-        kinds = {c.get("contype") for c in column_constraints(column_def)}
+        kinds = {
+            c.get("contype")
+            for c in column_constraints(column_def)
+            if not (c.get("contype") == "CONSTR_DEFAULT" and _is_null(c.get("raw_expr")))
+        }
         if "CONSTR_NOTNULL" not in kinds and "CONSTR_PRIMARY" not in kinds:
             continue
         if kinds & {"CONSTR_DEFAULT", "CONSTR_IDENTITY", "CONSTR_GENERATED"}:
@@ -57,6 +62,13 @@ def add_column_required(ctx: StatementContext) -> Iterator[Hit]:
             "give it a DEFAULT, or add it nullable, backfill, then SET NOT NULL safely",
             facts=ctx.row_facts(name),
         )
+
+
+def _is_null(expr: object) -> bool:
+    """``NULL`` or ``NULL::type``: a default that fills nothing."""
+    while isinstance(expr, dict) and "TypeCast" in expr:
+        expr = expr["TypeCast"].get("arg")
+    return isinstance(expr, dict) and bool(expr.get("A_Const", {}).get("isnull"))
 
 
 @rule("add-column-rewrite", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
