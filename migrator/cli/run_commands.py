@@ -113,7 +113,9 @@ def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
 
 
 @click.command("up")
-@click.option("--to", "to", type=int, metavar="VERSION", help="Apply up to this version.")
+@click.option(
+    "--to", "to", type=click.IntRange(min=0), metavar="VERSION", help="Apply up to this version."
+)
 @click.option(
     "--resume",
     is_flag=True,
@@ -185,7 +187,11 @@ def up_command(
 @click.command("down")
 @click.option("--steps", type=int, metavar="N", help="Revert the newest N migrations.")
 @click.option(
-    "--to", "to", type=int, metavar="VERSION", help="Revert everything above VERSION (0: all)."
+    "--to",
+    "to",
+    type=click.IntRange(min=0),
+    metavar="VERSION",
+    help="Revert everything above VERSION (0: all).",
 )
 @click.option(
     "--resume",
@@ -267,7 +273,9 @@ def status_command(app: AppContext, output_format: str, exit_code: bool) -> None
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo(render_table(report), nl=False)
-    if exit_code and any(report.count(state) for state in ("pending", "failed", "partial")):
+    if exit_code and any(
+        report.count(state) for state in ("pending", "failed", "partial", "running")
+    ):
         raise click.exceptions.Exit(int(ChecksFailed.exit_code))
 
 

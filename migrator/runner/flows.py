@@ -25,7 +25,7 @@ from migrator.config import Settings
 from migrator.db.connection import connect
 from migrator.db.indexes import InvalidIndex, invalid_indexes
 from migrator.db.ledger import Ledger
-from migrator.db.lock import migration_lock
+from migrator.db.lock import lock_holder, migration_lock
 from migrator.db.records import Direction, LedgerEntry
 from migrator.errors import ConnectionFailed, MigrationFailed, RefusedState
 from migrator.runner import session
@@ -294,7 +294,8 @@ async def status(settings: Settings, *, reporter: Reporter | None = None) -> Sta
     migration_set = load_migrations(settings)
     async with database_session(settings, locked=False, reporter=reporter) as (conn, ledger):
         entries = await ledger.entries(conn)
-    return build_status(migration_set, entries, ledger.display_name)
+        running_by = await _runner_at_work(conn, ledger, entries)
+    return build_status(migration_set, entries, ledger.display_name, running_by)
 
 
 async def verify(settings: Settings, *, reporter: Reporter | None = None) -> VerifyReport:
@@ -305,8 +306,19 @@ async def verify(settings: Settings, *, reporter: Reporter | None = None) -> Ver
     async with database_session(settings, locked=False, reporter=reporter) as (conn, ledger):
         entries = await ledger.entries(conn)
         invalid = await invalid_indexes(conn)
-    report = build_status(migration_set, entries, ledger.display_name)
-    return VerifyReport(report, tuple(verify_problems(migration_set, entries, invalid)))
+        running_by = await _runner_at_work(conn, ledger, entries)
+    report = build_status(migration_set, entries, ledger.display_name, running_by)
+    problems = verify_problems(migration_set, entries, invalid, running_by)
+    return VerifyReport(report, tuple(problems))
+
+
+async def _runner_at_work(
+    conn: asyncpg.Connection, ledger: Ledger, entries: Mapping[int, LedgerEntry]
+) -> str | None:
+    """Who holds the migration lock, when the ledger shows an unfinished run."""
+    if not any(entry.unfinished for entry in entries.values()):
+        return None
+    return await lock_holder(conn, ledger.lock_key)
 
 
 async def baseline(

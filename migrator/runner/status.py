@@ -13,7 +13,9 @@ from migrator.db.records import LedgerEntry
 from migrator.runner.recovery import describe_unfinished
 from migrator.source.model import Migration, MigrationSet
 
-MigrationState = Literal["applied", "pending", "drifted", "failed", "partial", "missing file"]
+MigrationState = Literal[
+    "applied", "pending", "drifted", "failed", "partial", "running", "missing file"
+]
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,14 @@ def _drifted(entry: LedgerEntry, migration: Migration) -> bool:
 
 
 def build_status(
-    migration_set: MigrationSet, entries: Mapping[int, LedgerEntry], ledger: str
+    migration_set: MigrationSet,
+    entries: Mapping[int, LedgerEntry],
+    ledger: str,
+    running_by: str | None = None,
 ) -> StatusReport:
-    """Every version on disk or in the ledger, ordered by version."""
+    """Every version on disk or in the ledger, ordered by version. ``running_by``: who
+    holds the migration lock; an unfinished run with no error recorded is then under
+    way, not interrupted."""
     files = migration_set.by_version()
     rows = []
     for version in sorted(set(files) | set(entries)):
@@ -109,7 +116,7 @@ def build_status(
             continue
         state: MigrationState
         if entry.unfinished:
-            state = entry.state
+            state = "running" if is_running(entry, running_by) else entry.state
         elif migration is None:
             state = "missing file"
         elif _drifted(entry, migration):
@@ -142,7 +149,7 @@ def render_table(report: StatusReport) -> str:
     lines = [header]
     for row in report.migrations:
         state: str = row.state
-        if row.state in ("failed", "partial"):
+        if row.state in ("failed", "partial", "running"):
             state = f"{row.state} ({row.statements_done}/{row.statements_total} statements)"
         lines.append(
             (
@@ -164,7 +171,7 @@ def render_table(report: StatusReport) -> str:
         f"{applied} applied, {report.count('pending')} pending"
         + "".join(
             f", {report.count(state)} {state}"
-            for state in ("drifted", "failed", "partial", "missing file")
+            for state in ("drifted", "failed", "partial", "running", "missing file")
             if report.count(state)
         )
         + f" (ledger {report.ledger})"
@@ -187,10 +194,17 @@ class VerifyProblem:
         return {"kind": self.kind, "version": self.version, "message": self.message}
 
 
+def is_running(entry: LedgerEntry, running_by: str | None) -> bool:
+    """An unfinished run with no error recorded while another session holds the
+    migration lock: that session is running it now."""
+    return running_by is not None and entry.state == "partial" and not entry.error
+
+
 def verify_problems(
     migration_set: MigrationSet,
     entries: Mapping[int, LedgerEntry],
     invalid: Sequence[InvalidIndex] = (),
+    running_by: str | None = None,
 ) -> list[VerifyProblem]:
     """Everything ``migrate verify`` fails on, in version order."""
     files = migration_set.by_version()
@@ -214,6 +228,15 @@ def verify_problems(
             continue
         if entry.unfinished:
             kind: VerifyKind = "failed" if entry.state == "failed" else "partial"
+            if is_running(entry, running_by):
+                message = (
+                    f"{migration.label if migration else entry.name} is being "
+                    f"{'applied' if entry.direction == 'up' else 'reverted'} right now by "
+                    f"{running_by} ({entry.statements_done} statement(s) done so far): "
+                    "wait for it and check again"
+                )
+                problems.append(VerifyProblem("partial", message, version))
+                continue
             problems.append(VerifyProblem(kind, describe_unfinished(entry, migration), version))
             continue
         if migration is None:

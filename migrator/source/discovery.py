@@ -17,7 +17,9 @@ from migrator.sql.split import SplitResult, Statement
 
 #: ``<version>_<name>.up.sql`` / ``.down.sql`` (golang-migrate's layout too) or
 #: ``<version>_<name>.sql`` (up-only).
-_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>[^/\\]+?)(?:\.(?P<direction>up|down))?\.sql$")
+_NAME = re.compile(
+    r"^(?P<version>\d+)_(?P<name>[^/\\.][^/\\]*?)(?:\.(?P<direction>up|down))?\.sql$"
+)
 #: files that look like migrations but are not named like one
 _LOOKS_LIKE_MIGRATION = re.compile(r"(^\d+[_\-.])|(\.(up|down)\.)|(\.sql$)", re.IGNORECASE)
 #: a migration over this size is a data dump, not a schema change

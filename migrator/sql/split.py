@@ -139,11 +139,11 @@ def _scanned_pieces(text: str) -> tuple[list[tuple[int, int]], bool]:
         tokens = pg_parser.scan(text)
     except pg_parser.ParseError as exc:
         stop = _error_offset(exc, text)
-        pieces, last_open = _scanned_pieces(text[:stop]) if stop < len(text) else ([], False)
+        before, last_open = _scanned_pieces(text[:stop]) if stop < len(text) else ([], False)
         end = len(text.rstrip())
-        if pieces and last_open:  # the broken token belongs to the last statement
-            return [*pieces[:-1], (pieces[-1][0], end)], True
-        return [*pieces, (stop, end)], True
+        if before and last_open:  # the broken token belongs to the last statement
+            return [*before[:-1], (before[-1][0], end)], True
+        return [*before, (stop, end)], True
     pieces: list[tuple[int, int]] = []
     start: int | None = None
     last_end = 0

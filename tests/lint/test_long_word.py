@@ -16,6 +16,7 @@ _WORD = re.compile(r'[\w$"]+')
 def _longest_word_bytes(text: str) -> int:
     return max((len(w.encode("utf-8")) for w in _WORD.findall(text)), default=0)
 
+
 _PIECES = st.sampled_from(["a", "Z", "_", "$", '"', "7", "é", "名", "😀", " ", ";", "-", "\n"])
 
 

@@ -100,7 +100,102 @@ def test_a_pending_migration_is_replaced_only_with_replace(tmp_path: Path) -> No
         "002_qty_index.up.sql",
     ]
     assert "CONCURRENTLY" in pending.read_text()
-    assert "removed" in replaced.stdout
+    assert "removed" not in replaced.stdout  # rewritten in place, not removed
+
+
+def _pending(directory: Path, name: str, up: str, down: str) -> Path:
+    (directory / f"{name}.down.sql").write_text(down)
+    path = directory / f"{name}.up.sql"
+    path.write_text(up)
+    return path
+
+
+def test_replacing_a_pending_migration_keeps_its_place_in_the_order(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    pending = _pending(
+        directory,
+        "002_qty_index",
+        "CREATE INDEX items_qty_idx ON items (qty);\n",
+        "DROP INDEX items_qty_idx;\n",
+    )
+    _pending(directory, "003_note", "ALTER TABLE items ADD COLUMN n2 text;\n", "SELECT 1;\n")
+
+    replaced = run_cli("plan", str(pending), "--replace", cwd=tmp_path)
+
+    assert replaced.code == 0, replaced.output
+    assert _names(directory) == [
+        "001_base.down.sql",
+        "001_base.up.sql",
+        "002_qty_index.down.sql",
+        "002_qty_index.up.sql",
+        "003_note.down.sql",
+        "003_note.up.sql",
+    ]
+    assert "CONCURRENTLY" in pending.read_text()
+
+
+def test_replace_refuses_when_the_plan_does_not_fit_before_the_next_migration(
+    tmp_path: Path,
+) -> None:
+    directory = _project(tmp_path)
+    text = "ALTER TABLE items RENAME COLUMN email TO email_address;\n"
+    pending = _pending(directory, "002_rename", text, "SELECT 1;\n")
+    _pending(directory, "003_note", "ALTER TABLE items ADD COLUMN n2 text;\n", "SELECT 1;\n")
+    before = _names(directory)
+
+    refused = run_cli("plan", str(pending), "--replace", cwd=tmp_path)
+
+    assert refused.code == 2
+    assert "--replace" in refused.stderr and "003_note" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert _names(directory) == before
+    assert pending.read_text() == text
+
+
+def test_replacing_a_migration_that_is_safe_as_written_leaves_it_as_it_is(
+    tmp_path: Path,
+) -> None:
+    directory = _project(tmp_path)
+    up = "CREATE TABLE tags (id bigint PRIMARY KEY);\n"
+    pending = _pending(directory, "002_tags", up, "DROP TABLE tags;\n")
+    _pending(directory, "003_idx", "CREATE INDEX tags_id ON tags (id);\n", "SELECT 1;\n")
+    before = _names(directory)
+
+    result = run_cli("plan", str(pending), "--replace", cwd=tmp_path)
+
+    assert result.code == 0, result.output
+    assert "left as it is" in result.stdout
+    assert _names(directory) == before
+    assert pending.read_text() == up
+
+
+def test_a_passed_through_create_gets_a_down(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    (tmp_path / "tags.sql").write_text(
+        "CREATE TABLE tags (id bigint PRIMARY KEY, name text);\n"
+        "CREATE INDEX tags_name_idx ON tags (name);\n"
+    )
+
+    result = run_cli("plan", "tags.sql", cwd=tmp_path)
+
+    assert result.code == 0, result.output
+    assert "irreversible" not in result.stdout
+    down = (directory / "002_tags.down.sql").read_text()
+    assert down.index("DROP INDEX IF EXISTS tags_name_idx;") < down.index(
+        "DROP TABLE IF EXISTS tags;"
+    )
+    assert "sync trigger" not in (directory / "002_tags.up.sql").read_text()
+
+
+def test_a_statement_without_a_derivable_down_says_so(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    (tmp_path / "c.sql").write_text("COMMENT ON TABLE items IS 'things';\n")
+
+    result = run_cli("plan", "c.sql", cwd=tmp_path)
+
+    assert result.code == 0, result.output
+    assert "no down can be derived for `COMMENT ON TABLE items IS 'things'`" in result.stdout
+    assert (directory / "002_c.sql").exists()
 
 
 def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:

@@ -73,10 +73,18 @@ def test_safe_statements_pass_through_unchanged_as_one_migration(project: Projec
     result = project.plan(change)
     assert result.plan.all_safe_already
     (version,) = result.versions
-    assert [f.path.name for f in version.files] == ["002_change.sql"]
+    assert [f.path.name for f in version.files] == ["002_change.up.sql", "002_change.down.sql"]
     text = version.files[0].text
     for statement in change.strip().split("\n"):
         assert statement in text
+    down = version.files[1].text
+    undo = [line for line in down.splitlines() if line and not line.startswith("--")]
+    assert undo == [
+        "ALTER TABLE items DROP COLUMN IF EXISTS note2;",
+        "DROP INDEX IF EXISTS tags_name_idx;",
+        "ALTER TABLE tags DROP COLUMN IF EXISTS slug;",
+        "DROP TABLE IF EXISTS tags;",
+    ]
 
 
 def test_changes_to_a_table_created_in_the_same_file_pass_through(project: Project) -> None:

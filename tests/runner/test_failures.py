@@ -380,6 +380,34 @@ def test_sigterm_is_handled_like_ctrl_c(project: Project) -> None:
     assert "t" not in project.tables()
 
 
+def test_status_and_verify_tell_a_run_under_way_from_an_interrupted_one(
+    project: Project,
+) -> None:
+    project.write(
+        {
+            "001_slow.up.sql": (
+                "-- migrate:no-transaction\nCREATE TABLE first (id int);\nSELECT pg_sleep(30);\n"
+            ),
+        }
+    )
+    process = start_cli(
+        "--dir", str(project.directory), "--database-url", project.database_url, "up"
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and project.ledger() != [(1, "partial", 1)]:
+            time.sleep(0.05)
+        status = project.migrate("status")
+        verify = project.migrate("verify")
+    finally:
+        process.kill()
+        process.communicate(timeout=20)
+
+    assert "running (1/2 statements)" in status.stdout
+    assert "being applied right now by pid" in verify.stdout + verify.stderr
+    assert "interrupted" not in verify.stdout + verify.stderr
+
+
 def test_a_killed_runner_does_not_leave_its_locks_held(project: Project) -> None:
     """SIGKILL during a long statement: the server notices the client is gone
     (client_connection_check_interval), rolls back and releases the table's ACCESS

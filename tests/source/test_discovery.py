@@ -70,6 +70,7 @@ def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None
             "005_latin1.up.sql": b"select '\xe9';",
             "006_ok.up.sql": "select 1;",
             "006_other.down.sql": "select 1;",
+            "007_.up.sql": "select 1;",
         },
     )
     problems = discover(tmp_path).problems
@@ -80,6 +81,7 @@ def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None
     assert f"{tmp_path / '004_empty.up.sql'}: file is empty" in joined
     assert f"{tmp_path / '005_latin1.up.sql'}: not UTF-8" in joined
     assert "006_other.down.sql: down migration's name does not match" in joined
+    assert f"{tmp_path / '007_.up.sql'}: name does not parse" in joined
     assert len(problems) == 6
     with pytest.raises(SourceError) as raised:
         require_runnable(discover(tmp_path))

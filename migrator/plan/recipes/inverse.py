@@ -45,6 +45,8 @@ def _created(statement: Any) -> str | None:
     if isinstance(statement, ast.ViewStmt):
         return None if statement.replace else f"DROP VIEW IF EXISTS {_relation(statement.view)}"
     if isinstance(statement, ast.CreateTableAsStmt):
+        if statement.into is None:
+            return None
         kind = "MATERIALIZED VIEW" if statement.objtype == ObjectType.OBJECT_MATVIEW else "TABLE"
         return f"DROP {kind} IF EXISTS {_relation(statement.into.rel)}"
     if isinstance(statement, ast.CreateEnumStmt | ast.CreateRangeStmt):
@@ -57,12 +59,12 @@ def _created(statement: Any) -> str | None:
         if statement.schemaElts or not statement.schemaname:
             return None
         return f"DROP SCHEMA IF EXISTS {ident(statement.schemaname)}"
-    if isinstance(statement, ast.CreateExtensionStmt):
+    if isinstance(statement, ast.CreateExtensionStmt) and statement.extname:
         return f"DROP EXTENSION IF EXISTS {ident(statement.extname)}"
     if isinstance(statement, ast.CreateFunctionStmt):
         return _function(statement)
     if isinstance(statement, ast.CreateTrigStmt):
-        if statement.replace:
+        if statement.replace or not statement.trigname:
             return None
         return (
             f"DROP TRIGGER IF EXISTS {ident(statement.trigname)} ON {_relation(statement.relation)}"
