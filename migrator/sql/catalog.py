@@ -266,6 +266,8 @@ class Catalog:
         self._enums: dict[QualifiedName, Enum] = {}
         self._functions: dict[QualifiedName, Function] = {}
         self._schemas: dict[str, Origin] = {"public": BEFORE}
+        #: tables renamed or moved by the current file: old name -> new name
+        self._moved: dict[QualifiedName, QualifiedName] = {}
         self._path_cache: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     # -- replay bookkeeping ------------------------------------------------------------
@@ -274,7 +276,7 @@ class Catalog:
         """An independent copy (values are shared: they are immutable)."""
         other = Catalog.__new__(Catalog)
         other.__dict__.update(self.__dict__)
-        for key in ("_tables", "_index_tables", "_enums", "_functions", "_schemas"):
+        for key in ("_tables", "_index_tables", "_enums", "_functions", "_schemas", "_moved"):
             setattr(other, key, dict(getattr(self, key)))
         return other
 
@@ -287,6 +289,7 @@ class Catalog:
         self.unit = unit
         self.new_units = frozenset({unit, *also_new})
         self.search_path = self.default_search_path
+        self._moved = {}
         self.begin_transaction()
 
     def begin_transaction(self) -> None:
@@ -351,6 +354,15 @@ class Catalog:
         the replay never created it."""
         return self._tables.get(self._lookup(name, "relation"))
 
+    def current_name(self, name: QualifiedName) -> QualifiedName:
+        """What the table called ``name`` earlier in the current file is called now
+        (after ``RENAME TO`` / ``SET SCHEMA``)."""
+        seen = {name}
+        while name in self._moved and self._moved[name] not in seen:
+            name = self._moved[name]
+            seen.add(name)
+        return name
+
     def tables(self) -> Iterator[Table]:
         return iter(self._tables.values())
 
@@ -400,6 +412,10 @@ class Catalog:
         self._tables[table.name] = table
         for index in table.indexes:
             self._index_tables[index.name] = table.name
+
+    def note_moved(self, old: QualifiedName, new: QualifiedName) -> None:
+        """The table ``old`` is now called ``new`` (see :meth:`current_name`)."""
+        self._moved[old] = new
 
     def remove_table(self, name: QualifiedName) -> None:
         table = self._tables.pop(name, None)

@@ -413,6 +413,7 @@ def _rename(catalog: Catalog, fields: Node) -> None:
             return
         catalog.remove_table(name)
         renamed = QualifiedName(name.schema, new_name)
+        catalog.note_moved(name, renamed)
         table = replace(
             table,
             name=renamed,
@@ -614,6 +615,7 @@ def _set_variable(catalog: Catalog, fields: Node) -> None:
 def _move_table(catalog: Catalog, table: Table, schema: str) -> None:
     catalog.remove_table(table.name)
     moved = QualifiedName(schema, table.name.name)
+    catalog.note_moved(table.name, moved)
     indexes = tuple(
         replace(i, name=QualifiedName(schema, i.name.name), table=moved) for i in table.indexes
     )

@@ -82,7 +82,7 @@ def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None
     assert f"{tmp_path / '005_latin1.up.sql'}: not UTF-8" in joined
     assert "006_other.down.sql: down migration's name does not match" in joined
     assert f"{tmp_path / '007_.up.sql'}: name does not parse" in joined
-    assert len(problems) == 6
+    assert len(problems) == 7
     with pytest.raises(SourceError) as raised:
         require_runnable(discover(tmp_path))
     assert len(raised.value.problems) == 6

@@ -343,7 +343,7 @@ def foreign_key_without_index(ctx: StatementContext) -> Iterator[Hit]:
     name = ctx.catalog.resolve(relation.get("schemaname"), relation.get("relname", ""))
 
     def check(final: Catalog) -> Iterator[Hit]:
-        table = final.table(name)
+        table = final.table(final.current_name(name))  # renamed later in the file?
         if table is None:
             return
         for columns, _ in keys:
