@@ -415,7 +415,12 @@ class Catalog:
 
     def note_moved(self, old: QualifiedName, new: QualifiedName) -> None:
         """The table ``old`` is now called ``new`` (see :meth:`current_name`)."""
+        self._moved.pop(new, None)
         self._moved[old] = new
+
+    def note_created(self, name: QualifiedName) -> None:
+        """A new table takes the name ``name``: it is no longer an old name of another."""
+        self._moved.pop(name, None)
 
     def remove_table(self, name: QualifiedName) -> None:
         table = self._tables.pop(name, None)

@@ -228,6 +228,7 @@ def _create_table(catalog: Catalog, fields: Node) -> None:
     if existing is not None and fields.get("if_not_exists"):
         return
     catalog.remove_table(name)
+    catalog.note_created(name)
     origin = catalog.origin
     kind: TableKind = "partitioned table" if fields.get("partspec") else "table"
     partition_of = None
@@ -264,6 +265,7 @@ def _create_table_as(catalog: Catalog, fields: Node) -> None:
         return
     kind: TableKind = "materialized view" if fields.get("objtype") == "OBJECT_MATVIEW" else "table"
     catalog.remove_table(name)
+    catalog.note_created(name)
     catalog.store_table(Table(name, kind, columns_known=False, origin=catalog.origin))
 
 
@@ -289,6 +291,7 @@ def _create_view(catalog: Catalog, fields: Node) -> None:
     if existing is not None and fields.get("replace"):
         return
     catalog.remove_table(name)
+    catalog.note_created(name)
     catalog.store_table(Table(name, "view", columns_known=False, origin=catalog.origin))
 
 

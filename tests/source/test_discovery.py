@@ -85,7 +85,7 @@ def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None
     assert len(problems) == 7
     with pytest.raises(SourceError) as raised:
         require_runnable(discover(tmp_path))
-    assert len(raised.value.problems) == 6
+    assert len(raised.value.problems) == 7
 
 
 def test_checksum_is_sha256_of_the_file_bytes(tmp_path: Path) -> None:

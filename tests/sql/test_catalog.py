@@ -140,3 +140,13 @@ def test_columns_follow_a_type_rename() -> None:
     assert catalog.table("t").column("m").type.sql == "mood_old"  # type: ignore[union-attr]
     assert catalog.table("t").column("n").type.sql == "text"  # type: ignore[union-attr]
     assert catalog.table("u").column("m").type.sql == "other.mood"  # type: ignore[union-attr]
+
+
+def test_current_name_follows_renames_of_the_file() -> None:
+    catalog = replay(
+        "CREATE TABLE a (id int); CREATE SCHEMA s;"
+        "ALTER TABLE a RENAME TO b; ALTER TABLE b SET SCHEMA s; ALTER TABLE s.b RENAME TO a;"
+    )
+    assert catalog.current_name(QualifiedName("public", "a")) == QualifiedName("s", "a")
+    catalog.begin_file("next")
+    assert catalog.current_name(QualifiedName("public", "a")) == QualifiedName("public", "a")

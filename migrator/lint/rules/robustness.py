@@ -346,13 +346,15 @@ def foreign_key_without_index(ctx: StatementContext) -> Iterator[Hit]:
         table = final.table(final.current_name(name))  # renamed later in the file?
         if table is None:
             return
+        name_now = table.name
         for columns, _ in keys:
             if not columns or not all(columns) or table.indexes_leading_with(columns):
                 continue
             yield Hit(
-                f"foreign key ({', '.join(columns)}) on {name} has no index leading with its "
+                f"foreign key ({', '.join(columns)}) on {name_now} has no index leading with "
+                "its "
                 "columns: deletes on the referenced table scan this one",
-                f"CREATE INDEX ... ON {name} ({', '.join(columns)}) (CONCURRENTLY on an "
+                f"CREATE INDEX ... ON {name_now} ({', '.join(columns)}) (CONCURRENTLY on an "
                 "existing table)",
             )
 
