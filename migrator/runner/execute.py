@@ -374,18 +374,21 @@ def _where(step: Step, failure: StepFailure) -> str:
 
 def _connection_lost(step: Step, failure: StepFailure) -> ConnectionFailed:
     if step.transactional:
-        state = "nothing from this migration was committed"
+        hint = (
+            "nothing from this migration was committed; reconnect and run "
+            f"`migrate {step.direction}` again"
+        )
     else:
         done = failure.statements_done or 0
-        state = (
-            f"{done} of its statements had completed; the ledger marks it partial, "
-            f"see `migrate status`, then `migrate {step.direction} --resume` or "
-            "`migrate repair`"
+        hint = (
+            f"{done} of its statements had completed; the ledger marks it partial: once "
+            f"reconnected, see `migrate status`, then `migrate {step.direction} --resume` "
+            "or `migrate repair`"
         )
     return ConnectionFailed(
         f"{_where(step, failure)}: lost the connection while {_verb(step.direction)} "
         f"{step.label}: {server_message(failure.error)}",
-        hint=f"{state}; reconnect and run `migrate {step.direction}` again",
+        hint=hint,
     )
 
 

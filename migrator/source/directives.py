@@ -23,7 +23,9 @@ HEADER_DIRECTIVES = ("no-transaction", "lock-timeout", "statement-timeout", "pha
 ANYWHERE_DIRECTIVES = ("lint-ignore", "lint-ignore-file")
 KNOWN_DIRECTIVES = HEADER_DIRECTIVES + ANYWHERE_DIRECTIVES
 
-_DIRECTIVE = re.compile(r"--[ \t]*migrate:([A-Za-z0-9_-]*)[ \t]*([^\n]*)")
+#: a directive comment; the case is checked afterwards, so that ``-- Migrate:`` is
+#: reported instead of being taken for a plain comment
+_DIRECTIVE = re.compile(r"--[ \t]*(migrate:[A-Za-z0-9_-]*)[ \t]*([^\n]*)", re.IGNORECASE)
 _FOREIGN_FORMATS = {
     "up": "dbmate's one-file format is not supported: put the up part in "
     "<version>_<name>.up.sql and the down part in <version>_<name>.down.sql",
@@ -40,6 +42,8 @@ class RawDirective:
     offset: int
     line: int
     column: int
+    #: ``migrate:<name>`` as written
+    written: str = ""
 
 
 def find_directives(
@@ -80,9 +84,15 @@ def find_directives(
         if not is_comment(offset):
             continue
         position = index.position(offset)
+        written = match.group(1)
         found.append(
             RawDirective(
-                match.group(1), match.group(2).strip(), offset, position.line, position.column
+                written.split(":", 1)[1],
+                match.group(2).strip(),
+                offset,
+                position.line,
+                position.column,
+                written,
             )
         )
     return found, first
@@ -114,6 +124,13 @@ def parse_directives(
         ) -> None:
             problems.append(FileProblem(code, message, raw.line, raw.column, hint))
 
+        if raw.written != raw.written.lower():
+            problem(
+                "invalid-directive",
+                f"-- {raw.written} is not spelled as a directive",
+                f"directives are lower-case: write -- {raw.written.lower()}",
+            )
+            continue
         if raw.name not in KNOWN_DIRECTIVES:
             hint = _FOREIGN_FORMATS.get(
                 raw.name, "known directives: " + ", ".join(KNOWN_DIRECTIVES)

@@ -39,6 +39,8 @@ def test_header_directives(tmp_path: Path) -> None:
     [
         ("-- migrate:no-transactoin\nselect 1;", "unknown-directive", "no-transactoin"),
         ("-- migrate:up\nselect 1;", "unknown-directive", "dbmate"),
+        ("-- Migrate:statement-timeout 1s\nselect 1;", "invalid-directive", "lower-case"),
+        ("-- MIGRATE:LOCK-TIMEOUT 9s\nselect 1;", "invalid-directive", "-- migrate:lock-timeout"),
         ("-- migrate:lock-timeout soon\nselect 1;", "invalid-directive", "soon"),
         ("-- migrate:lock-timeout 5 parsecs\nselect 1;", "invalid-directive", "parsecs"),
         ("-- migrate:lock-timeout\nselect 1;", "invalid-directive", "needs a duration"),
