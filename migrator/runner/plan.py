@@ -232,6 +232,12 @@ def plan_up(
     """
     notes = ledger_notes(migration_set, entries)
     steps = _resumed_steps(migration_set, entries, settings, "up", resume, invalid_indexes)
+    beyond = [step for step in steps if to is not None and step.version > to]
+    if beyond:
+        raise RefusedState(
+            f"--resume would continue version {beyond[0].version}, above --to {to}",
+            hint="drop --to to resume it, or settle it with `migrate repair`",
+        )
     if resume and not steps:
         notes.append("nothing to resume: no failed or partial run in the ledger")
     newest_applied = max(entries, default=None)

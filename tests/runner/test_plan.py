@@ -137,6 +137,16 @@ def test_an_unfinished_run_is_refused_unless_resuming(
         plan_down(migrations, entries, _settings(tmp_path))
 
 
+def test_resume_refuses_a_run_above_to(migrations: MigrationSet, tmp_path: Path) -> None:
+    entries = _applied(migrations, 1, 2)
+    entries[3] = _entry(3, "failed", statements_done=1, error="boom", transactional=False)
+
+    with pytest.raises(RefusedState) as refused:
+        plan_up(migrations, entries, _settings(tmp_path), resume=True, to=2)
+
+    assert "continue version 3, above --to 2" in refused.value.one_line()
+
+
 def test_resume_refuses_to_rebuild_an_invalid_index(
     migrations: MigrationSet, tmp_path: Path
 ) -> None:
