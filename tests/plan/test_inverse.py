@@ -26,7 +26,7 @@ from migrator.plan.sql_text import parse_statement
         (
             "CREATE FUNCTION f(a int, OUT b text, VARIADIC c int[]) RETURNS text "
             "LANGUAGE sql AS 'select 1'",
-            "DROP FUNCTION IF EXISTS f(pg_catalog.int4, pg_catalog.int4[])",
+            "DROP FUNCTION IF EXISTS f(integer, integer[])",
         ),
         ("CREATE PROCEDURE p() LANGUAGE sql AS 'select 1'", "DROP PROCEDURE IF EXISTS p()"),
         (
