@@ -47,13 +47,14 @@ def hardcoded_password(ctx: StatementContext) -> Iterator[Hit]:
         )
 
 
-@rule("grant-to-public", Severity.ERROR, kinds=("GrantStmt",))
+@rule("grant-to-public", Severity.ERROR, kinds=("GrantStmt", "AlterDefaultPrivilegesStmt"))
 def grant_to_public(ctx: StatementContext) -> Iterator[Hit]:
     """`GRANT ... TO PUBLIC` or `GRANT ALL`.
 
     What it does:
     Flags grants to `PUBLIC` (every role, including ones created later) and grants of
-    `ALL` privileges.
+    `ALL` privileges, in `GRANT` and in `ALTER DEFAULT PRIVILEGES ... GRANT` (which
+    applies them to every object created later).
 
     Why it hurts:
     Privileges wider than the application needs turn any leaked or read-only
@@ -71,21 +72,26 @@ def grant_to_public(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    if not ctx.fields.get("is_grant"):
+    grant = ctx.fields
+    future = ""
+    if ctx.kind == "AlterDefaultPrivilegesStmt":  # the grant of every future object
+        grant = ctx.fields.get("action") or {}
+        future = "ALTER DEFAULT PRIVILEGES: "
+    if not grant.get("is_grant"):
         return
     to_public = any(
         grantee.get("RoleSpec", {}).get("roletype") == "ROLESPEC_PUBLIC"
-        for grantee in ctx.fields.get("grantees") or ()
+        for grantee in grant.get("grantees") or ()
     )
-    grant_all = not ctx.fields.get("privileges")
+    grant_all = not grant.get("privileges")
     if to_public:
         yield Hit(
-            "GRANT ... TO PUBLIC gives the privilege to every role, present and future",
+            f"{future}GRANT ... TO PUBLIC gives the privilege to every role, present and future",
             "grant to the specific roles that need it",
         )
     if grant_all:
         yield Hit(
-            "GRANT ALL gives every privilege, including TRUNCATE, REFERENCES and TRIGGER",
+            f"{future}GRANT ALL gives every privilege, including TRUNCATE, REFERENCES and TRIGGER",
             "grant only the privileges the role needs (SELECT, INSERT, ...)",
         )
 

@@ -86,7 +86,7 @@ def validate_in_same_transaction(ctx: StatementContext) -> Iterator[Hit]:
 
     What it does:
     Flags `ALTER TABLE ... VALIDATE CONSTRAINT c` when `c` was added `NOT VALID`
-    earlier in the same transaction.
+    earlier in the same transaction (or earlier in the same `ALTER TABLE`).
 
     Why it hurts:
     `ADD CONSTRAINT ... NOT VALID` takes an ACCESS EXCLUSIVE (CHECK) or SHARE ROW
@@ -109,10 +109,15 @@ def validate_in_same_transaction(ctx: StatementContext) -> Iterator[Hit]:
     All.
     """
     name, _ = ctx.relation(ctx.fields.get("relation"))
+    added_here: set[str] = set()  # NOT VALID earlier in this statement: same transaction
     for command in alter_commands(ctx.fields):
+        constraint = (command.get("def") or {}).get("Constraint", {})
+        if command.get("subtype") == "AT_AddConstraint" and constraint.get("skip_validation"):
+            added_here.add(constraint.get("conname", ""))
         if command.get("subtype") != "AT_ValidateConstraint":
             continue
-        if (name, command.get("name", "")) in ctx.state.not_valid_added:
+        constraint_name = command.get("name", "")
+        if constraint_name in added_here or (name, constraint_name) in ctx.state.not_valid_added:
             yield Hit(
                 f"constraint {command.get('name')} is validated in the same transaction "
                 "that added it NOT VALID: the table stays locked during the scan",
