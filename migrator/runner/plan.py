@@ -313,6 +313,7 @@ def plan_down(
     else:
         chosen = applied[: steps or 1]
     files = migration_set.by_version()
+    notes: list[str] = []
     for entry in chosen:
         migration = files.get(entry.version)
         if migration is None:
@@ -321,8 +322,14 @@ def plan_down(
                 hint="restore the .up.sql/.down.sql pair from version control",
             )
         planned.append(plan_step(migration, "down", settings))
+        down = migration.down
+        if down is not None and entry.down_checksum not in (None, down.checksum):
+            notes.append(
+                f"{down.path} changed after its migration was applied (checksum drift): "
+                "reverting with the file as it is now"
+            )
     require_runnable(migration_set, [step.file for step in planned], hint=NOTHING_RAN)
-    return Plan("down", tuple(planned), RetryPolicy.from_settings(settings))
+    return Plan("down", tuple(planned), RetryPolicy.from_settings(settings), tuple(notes))
 
 
 def _setting_literal(ms: int) -> str:

@@ -277,3 +277,16 @@ def test_quoting() -> None:
     assert quote_literal("it's") == "'it''s'"
     with pytest.raises(ValueError):
         quote_ident("")
+
+
+def test_plan_down_notes_a_down_file_changed_since_it_was_applied(
+    migrations: MigrationSet, tmp_path: Path
+) -> None:
+    entries = _applied(migrations, 1, 2)
+    entries[2] = _entry(2, down_checksum="an older down file")
+
+    plan = plan_down(migrations, entries, _settings(tmp_path))
+
+    assert [s.version for s in plan.steps] == [2]
+    assert any("002_b.down.sql changed after its migration was applied" in n for n in plan.notes)
+    assert not plan_down(migrations, _applied(migrations, 1, 2), _settings(tmp_path)).notes
