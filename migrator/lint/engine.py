@@ -130,7 +130,9 @@ class FileLinter:
             if tree is None:
                 continue
             kind, fields = tree
-            if state.enum_values_added and (not fields or kind in _RELATION_ONLY):
+            if state.enum_values_added and (
+                not fields or kind in _RELATION_ONLY or kind in _KIND_ONLY
+            ):
                 # a new enum value may be used here: the whole tree is wanted
                 tree = _full_tree(statement)
                 if tree is None:
@@ -314,9 +316,10 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     is left out."""
     tree = statement.tree
     if tree is not None:
-        if tree.kind == "SelectStmt" and may_select_into(statement.text):
-            into = tree.fields().get("intoClause")  # SELECT ... INTO creates a table
-            return tree.kind, {"intoClause": into} if into else {}
+        if tree.kind in ("SelectStmt", "InsertStmt") and _needs_clauses(statement.text):
+            # SELECT ... INTO creates a table; WITH x AS (UPDATE ...) changes rows
+            fields = tree.fields()
+            return tree.kind, {k: fields[k] for k in _CLAUSES if fields.get(k)}
         if tree.kind in _KIND_ONLY:
             return tree.kind, {}
         if tree.kind in _RELATION_ONLY:
@@ -329,6 +332,16 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     if kind is not None and not (kind == "SelectStmt" and may_select_into(statement.text)):
         return kind, {}
     return parse_one(statement.text, view_query=False)
+
+
+#: the clauses of a SELECT or INSERT that rules and the replay look at
+_CLAUSES = ("intoClause", "withClause")
+_WITH_CHANGE = re.compile(r"^with\b.*\b(update|delete)\b", re.IGNORECASE | re.DOTALL)
+
+
+def _needs_clauses(text: str) -> bool:
+    """The statement may be ``SELECT ... INTO`` or hold a data-modifying ``WITH``."""
+    return may_select_into(text) or _WITH_CHANGE.match(text) is not None
 
 
 def _full_tree(statement: Statement) -> tuple[str, dict[str, object]] | None:

@@ -8,6 +8,7 @@ from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.locks import statement_locks
 from migrator.lint.rule import Hit, rule
+from migrator.sql.parse import Node
 
 
 @rule("table-rewrite", Severity.ERROR, kinds=("VacuumStmt", "ClusterStmt"))
@@ -46,13 +47,19 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
             )
 
 
-@rule("unbatched-backfill", Severity.ERROR, kinds=("UpdateStmt", "DeleteStmt"), plannable=True)
+@rule(
+    "unbatched-backfill",
+    Severity.ERROR,
+    kinds=("UpdateStmt", "DeleteStmt", "SelectStmt", "InsertStmt"),
+    plannable=True,
+)
 def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
     """`UPDATE` or `DELETE` of an existing table in a schema migration.
 
     What it does:
     Flags `UPDATE` and `DELETE` statements on existing tables in a migration that is
-    not a batched backfill (`-- migrate:backfill ...`).
+    not a batched backfill (`-- migrate:backfill ...`), also when they are written in
+    a `WITH` query (`WITH moved AS (UPDATE ...) SELECT ...`).
 
     Why it hurts:
     One statement in one transaction locks every row it touches until the migration
@@ -77,12 +84,22 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
     """
     if ctx.file.directives.backfill is not None:
         return
-    name = ctx.existing_relation(ctx.fields.get("relation"))
-    if name is None:
-        return
-    verb = "UPDATE" if ctx.kind == "UpdateStmt" else "DELETE"
-    yield Hit(
-        f"{verb} of existing table {name} in one transaction locks every row it touches",
-        "make it a batched backfill (-- migrate:backfill table=... key=... batch=...)",
-        facts=ctx.row_facts(name),
-    )
+    changes: list[tuple[str, Node, str]] = []
+    if ctx.kind in ("UpdateStmt", "DeleteStmt"):
+        changes.append((ctx.kind, ctx.fields, ""))
+    for cte in (ctx.fields.get("withClause") or {}).get("ctes") or ():
+        query = cte.get("CommonTableExpr", {}).get("ctequery") or {}
+        for kind in ("UpdateStmt", "DeleteStmt"):
+            if kind in query:
+                changes.append((kind, query[kind], " (in a WITH query)"))
+    for kind, fields, where in changes:
+        name = ctx.existing_relation(fields.get("relation"))
+        if name is None:
+            continue
+        verb = "UPDATE" if kind == "UpdateStmt" else "DELETE"
+        yield Hit(
+            f"{verb} of existing table {name}{where} in one transaction locks every row it touches",
+            "make it a batched backfill (-- migrate:backfill table=... key=... batch=...)",
+            facts=ctx.row_facts(name),
+            plannable=not where,
+        )
