@@ -153,6 +153,10 @@ class CatalogFacts:
             return None
         return table, _index(index)
 
+    def enum(self, schema: str | None, name: str) -> tuple[str, ...] | None:
+        found = self.catalog.enum(QualifiedName(*self.catalog.resolve(schema, name, kind="type")))
+        return None if found is None else found.values
+
     def table(self, schema: str | None, name: str) -> TableFacts | None:
         table = self.catalog.table(QualifiedName(*self.catalog.resolve(schema, name)))
         if table is None:

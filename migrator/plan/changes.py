@@ -34,7 +34,7 @@ from migrator.plan.recipes.renames import rename_column, rename_table
 from migrator.plan.recipes.target import PlanOptions, Target, resolve
 from migrator.plan.sql_text import deparse
 from migrator.sql.classify import non_transactional_reason, statement_node, transaction_control
-from migrator.sql.split import split_statements
+from migrator.sql.split import Statement, split_statements
 
 
 def _alter_table_source(statement: Any, command: Any) -> str:
@@ -106,7 +106,7 @@ def _drop(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -
 def _enum(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
     if statement.oldVal:
         return [pass_through(text)]
-    return [add_enum_value(statement, text)]
+    return [add_enum_value(statement, text, facts)]
 
 
 _RECIPES: dict[type, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]]] = {
@@ -133,7 +133,7 @@ def plan_statement(text: str, facts: SchemaFacts, options: PlanOptions) -> list[
     return recipe(statement, text, facts, options)
 
 
-def read_change_file(text: str, where: str) -> list[str]:
+def read_change_file(text: str, where: str) -> list[Statement]:
     """The statements of the change file; :class:`CannotPlan` when it does not parse."""
     split = split_statements(text)
     if split.syntax_error is not None:
@@ -161,7 +161,7 @@ def read_change_file(text: str, where: str) -> list[str]:
                 f"{where}:{statement.line}: {keyword} in the change file",
                 hint="remove it: the planned migrations bring their own transactions",
             )
-    return [statement.text for statement in split.statements]
+    return list(split.statements)
 
 
 __all__ = ["Target", "plan_statement", "read_change_file"]

@@ -10,7 +10,7 @@ so planning never needs a database; tests build them directly.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 ConstraintKind = Literal["primary", "unique", "foreign", "check", "exclusion", "not_null"]
@@ -142,6 +142,10 @@ class SchemaFacts(Protocol):
         """The index ``name`` and the table it belongs to."""
         ...
 
+    def enum(self, schema: str | None, name: str) -> tuple[str, ...] | None:
+        """The values of the enum type ``name``; ``None`` when no migration created it."""
+        ...
+
 
 @dataclass(frozen=True)
 class StaticSchemaFacts:
@@ -150,6 +154,8 @@ class StaticSchemaFacts:
 
     tables: tuple[TableFacts, ...]
     schema: str = "public"
+    #: enum types: ``(schema, name) -> values``
+    enums: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     def table(self, schema: str | None, name: str) -> TableFacts | None:
         for table in self.tables:
@@ -168,3 +174,6 @@ class StaticSchemaFacts:
                 if index.name == name:
                     return table, index
         return None
+
+    def enum(self, schema: str | None, name: str) -> tuple[str, ...] | None:
+        return self.enums.get((schema or self.schema, name))

@@ -31,6 +31,12 @@ class UnusableChangeFile(CannotPlan):
     exit_code = ExitCode.USAGE
 
 
+class NotInSchema(UnusableChangeFile):
+    """The change names a column, index or enum type that the earlier migrations do
+    not create (or adds a column that is there already): a mistake in the change file,
+    exit code 2, reported with the file and line."""
+
+
 #: the note of a statement that passes through unchanged
 AS_WRITTEN = "as written"
 

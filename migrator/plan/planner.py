@@ -13,7 +13,7 @@ from migrator.errors import SourceError, UsageError
 from migrator.plan.assemble import assemble
 from migrator.plan.catalog_facts import CatalogFacts, replay
 from migrator.plan.changes import plan_statement, read_change_file
-from migrator.plan.model import Change, Plan
+from migrator.plan.model import CannotPlan, Change, Plan
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
 from migrator.source import Migration, MigrationSet, discover, load_file
@@ -139,8 +139,13 @@ def plan_changes(
     facts = CatalogFacts(catalog)
     changes: list[Change] = []
     for statement in read_change_file(text, where):
-        changes += plan_statement(statement, facts, options)
-        for parsed in parse_text(statement) or ():
+        try:
+            changes += plan_statement(statement.text, facts, options)
+        except CannotPlan as error:
+            raise type(error)(
+                f"{where}:{statement.line}: {error.message}", hint=error.hint
+            ) from None
+        for parsed in parse_text(statement.text) or ():
             catalog.apply(parsed.kind, parsed.fields)
     return changes
 

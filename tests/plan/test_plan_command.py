@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import run_cli
 from tests.plan.test_plans_on_postgres import BASE
 
@@ -75,7 +77,7 @@ def test_unsafe_change_exits_1_with_the_reason_and_writes_nothing(tmp_path: Path
     result = run_cli("plan", "x.sql", cwd=tmp_path)
 
     assert result.code == 1
-    assert result.stderr.startswith("error: cannot fill")
+    assert result.stderr.startswith("error: x.sql:2: cannot fill")
     assert "events has no single-column primary key" in result.stderr
     assert "Traceback" not in result.output
     assert _names(directory) == ["001_base.down.sql", "001_base.up.sql"]
@@ -216,3 +218,42 @@ def test_a_statement_too_deep_to_parse_is_a_usage_error_not_a_crash(tmp_path: Pa
     assert result.code == 2
     assert "change.sql:1: this statement is nested too deeply" in result.stderr
     assert _names(directory) == ["001_base.down.sql", "001_base.up.sql"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("ALTER TABLE items ALTER COLUMN nosuch SET NOT NULL", "column nosuch of items"),
+        ("ALTER TABLE items DROP COLUMN nosuch", "column nosuch of items does not exist"),
+        ("ALTER TABLE items RENAME COLUMN nosuch TO b", "column nosuch of items does not exist"),
+        ("ALTER TABLE items ALTER COLUMN nosuch TYPE bigint", "column nosuch of items"),
+        ("ALTER TABLE items RENAME COLUMN note TO email", "items already has a column email"),
+        ("ALTER TABLE items ADD COLUMN note text", "items already has a column note"),
+        ("DROP INDEX nosuch_idx", "index nosuch_idx is not created by any earlier migration"),
+        ("ALTER TYPE nosuch ADD VALUE 'x'", "type nosuch is not an enum type"),
+        ("ALTER TYPE mood ADD VALUE 'x' AFTER 'nope'", "enum mood has no value 'nope'"),
+    ],
+)
+def test_a_name_the_schema_does_not_have_is_a_usage_error_with_file_and_line(
+    tmp_path: Path, change: str, message: str
+) -> None:
+    directory = _project(tmp_path)
+    (tmp_path / "c.sql").write_text(f"CREATE INDEX ON items (qty);\n\n{change};\n")
+
+    result = run_cli("plan", "c.sql", cwd=tmp_path)
+
+    assert result.code == 2, result.output
+    assert result.stderr.startswith("error: c.sql:3: "), result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert _names(directory) == ["001_base.down.sql", "001_base.up.sql"]
+
+
+def test_dropping_an_unknown_index_with_if_exists_is_planned(tmp_path: Path) -> None:
+    _project(tmp_path)
+    (tmp_path / "c.sql").write_text("DROP INDEX IF EXISTS made_by_hand_idx;\n")
+
+    result = run_cli("plan", "c.sql", "--print", cwd=tmp_path)
+
+    assert result.code == 0, result.output
+    assert "DROP INDEX CONCURRENTLY IF EXISTS made_by_hand_idx;" in result.stdout

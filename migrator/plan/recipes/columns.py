@@ -8,7 +8,15 @@ from typing import Any
 from pglast import ast
 from pglast.enums import ConstrType
 
-from migrator.plan.model import AS_WRITTEN, CannotPlan, Change, Slot, Step, lint_ignored
+from migrator.plan.model import (
+    AS_WRITTEN,
+    CannotPlan,
+    Change,
+    NotInSchema,
+    Slot,
+    Step,
+    lint_ignored,
+)
 from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.not_null import enforce_not_null
 from migrator.plan.recipes.target import PlanOptions, Target
@@ -65,9 +73,26 @@ def split_column_constraints(column: Any) -> tuple[Any, list[Any]]:
     return bare, separate
 
 
+def missing_column(target: Target, column: str) -> NotInSchema:
+    return NotInSchema(
+        f"column {ident(column)} of {target.sql} does not exist (no earlier migration creates it)",
+        hint="check the column's name",
+    )
+
+
+def existing_column(target: Target, column: str) -> NotInSchema:
+    return NotInSchema(
+        f"{target.sql} already has a column {ident(column)}", hint="choose another name"
+    )
+
+
 def add_column(column: Any, target: Target, options: PlanOptions, if_not_exists: bool) -> Change:
     """``ADD COLUMN``: safe as is unless it must fill existing rows with a volatile
     default or it is NOT NULL without a default."""
+    if target.facts is not None and target.facts.column(column.colname) is not None:
+        if if_not_exists:
+            return pass_through(_add_column_sql(target, column, if_not_exists))
+        raise existing_column(target, column.colname)
     name = ident(column.colname)
     label = f"add_{target.name}_{column.colname}"
     kinds = {c.contype: c for c in column.constraints or ()}
@@ -169,7 +194,7 @@ def set_not_null(column: str, target: Target, options: PlanOptions) -> Change:
         return pass_through(source, label=label)
     fact = facts.column(column)
     if fact is None:
-        raise CannotPlan(f"column {ident(column)} of {target.sql} does not exist")
+        raise missing_column(target, column)
     steps: list[Step] = []
     deploy: dict[Phase, str] = {
         "backfill": f"application code that writes {ident(column)} on every insert and update"
@@ -210,7 +235,7 @@ def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> 
     if fact is None:
         if if_exists:
             return pass_through(source, label=label)
-        raise CannotPlan(f"column {name} of {target.sql} does not exist")
+        raise missing_column(target, column)
     incoming = facts.incoming_on(column)
     if incoming and not cascade:
         others = ", ".join(f"{s}.{t}.{c.name}" for s, t, c in incoming)

@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from migrator.plan.facts import SchemaFacts
-from migrator.plan.model import CannotPlan, Change, Slot, Step
+from migrator.plan.model import CannotPlan, Change, NotInSchema, Slot, Step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import Target
 from migrator.plan.sql_text import bounded_name, deparse, ident, literal, qualified
@@ -135,6 +135,12 @@ def drop_index(statement: Any, facts: SchemaFacts, source: str) -> Change:
         schema, name = (parts[-2] if len(parts) > 1 else None), parts[-1]
         label = f"drop_{name}"
         found = facts.index(schema, name)
+        if found is None and not statement.missing_ok:
+            raise NotInSchema(
+                f"index {qualified(schema, name)} is not created by any earlier migration",
+                hint="check the name; for an index made outside the migrations, write DROP "
+                "INDEX CONCURRENTLY IF EXISTS yourself (it passes through as written)",
+            )
         undo: tuple[str, ...] | None = None
         if found is not None:
             table, index = found

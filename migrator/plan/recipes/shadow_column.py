@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from migrator.plan.facts import TableFacts
 from migrator.plan.model import CannotPlan, Change, Slot, Step, lint_ignored
 from migrator.plan.recipes.backfill import backfill_step
-from migrator.plan.recipes.columns import DROP_COLUMN_REASON
+from migrator.plan.recipes.columns import DROP_COLUMN_REASON, existing_column, missing_column
 from migrator.plan.recipes.indexes import concurrent_index_steps
 from migrator.plan.recipes.not_null import add_not_null_check, enforce_not_null
 from migrator.plan.recipes.target import PlanOptions, Target
@@ -71,7 +71,7 @@ def sync_function_sql(target: Target, function: str, shadow: Shadow) -> str:
 def _check_movable(target: Target, facts: TableFacts, column: str, what: str) -> None:
     fact = facts.column(column)
     if fact is None:
-        raise CannotPlan(f"column {ident(column)} of {target.sql} does not exist")
+        raise missing_column(target, column)
     if fact.identity or fact.generated:
         raise CannotPlan(
             f"cannot {what} {target.sql}.{ident(column)} in phases: it is an identity or "
@@ -104,7 +104,7 @@ def shadow_column_change(
     facts = target.require(f"to {what} the column in phases")
     _check_movable(target, facts, shadow.old, what)
     if facts.column(shadow.new) is not None:
-        raise CannotPlan(f"{target.sql} already has a column {ident(shadow.new)}")
+        raise existing_column(target, shadow.new)
     old_fact = facts.column(shadow.old)
     assert old_fact is not None
     old, new, table = ident(shadow.old), ident(shadow.new), target.sql
