@@ -120,10 +120,13 @@ def render_up(plan: Plan, position: int, source_name: str, lock_timeout_ms: int)
     return "\n".join(lines) + "\n"
 
 
-def _together(migration: PlannedMigration, statements: list[str]) -> list[str]:
+def _together(
+    migration: PlannedMigration, statements: list[str], *, down: bool = False
+) -> list[str]:
     """The lint exception of a transaction whose planned statements must commit
-    together (statements passed through as written are linted as written)."""
-    planned = any(step.note != AS_WRITTEN for step in migration.steps)
+    together. An up whose statements all pass through as written gets none: they are
+    linted as the developer wrote them. A down's statements are all the planner's."""
+    planned = down or any(step.note != AS_WRITTEN for step in migration.steps)
     if not planned or len(statements) < 2:
         return []
     if migration.phase != "expand":
@@ -194,7 +197,7 @@ def render_down(plan: Plan, position: int, lock_timeout_ms: int) -> str | None:
     lines = []
     if migration.mode != "backfill" or statements:
         lines.append(f"-- migrate:lock-timeout {_format_duration(lock_timeout_ms)}")
-        lines += _together(migration, statements)
+        lines += _together(migration, statements, down=True)
     lines.append(undoes)
     if not statements:
         lines.append(

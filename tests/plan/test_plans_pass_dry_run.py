@@ -44,12 +44,12 @@ CHANGES = {case.id: case.change for case in CASES} | EXTRA
 
 
 def dry_run(directory: Path, server: EphemeralServer) -> tuple[int, dict[str, Any], str]:
-    """``migrate dry-run --format json`` on a throwaway database of the session server."""
+    """``migrate dry-run --format json`` (lint first) on a throwaway database of the
+    session server."""
     result = run_cli(
         "--dir",
         str(directory),
         "dry-run",
-        "--no-lint",
         "--format",
         "json",
         "--database-url",
