@@ -23,8 +23,8 @@ from tests.reliability.reference import References, applied, check_at_head, part
 
 TRANSACTIONAL_LOST = "nothing from this migration was committed"
 PARTIAL_LOST = (
-    "2 of its statements had completed; the ledger marks it partial, see `migrate status`, "
-    "then `migrate up --resume` or `migrate repair`"
+    "2 of its statements had completed; the ledger marks it partial: once reconnected, see "
+    "`migrate status`, then `migrate up --resume` or `migrate repair`"
 )
 
 
