@@ -29,6 +29,7 @@ from migrator.rehearse.lint_gate import lint_before_rehearsal
 from migrator.rehearse.observe import (
     LockObserver,
     invalid_index_names,
+    rebuilt_indexes,
     rewritten,
     snapshot_relations,
     truncated_oids,
@@ -190,12 +191,16 @@ async def rehearse_migration(
         duration, error = await _apply_sampled(
             connection, dsn, migration, settings, ledger, observer
         )
-    locks = tuple(observer.locks())
     if error is not None:  # a failed CREATE INDEX CONCURRENTLY leaves an INVALID index
         left = tuple(sorted(await invalid_index_names(connection) - invalid_before))
-        return replace(base, up_ok=False, error=error, locks=locks, invalid_indexes=left)
+        return replace(
+            base, up_ok=False, error=error, locks=tuple(observer.locks()), invalid_indexes=left
+        )
     after_up = await _read(connection, settings, roles)
     truncated = await truncated_oids(connection, migration.up)
+    relations_after = await snapshot_relations(connection)
+    rewrites = tuple(rewritten(relations, relations_after, truncated))
+    observer.implied_by_rewrites(rewrites, f"{migration.up.path.name} (held by its rewrite)")
     notes = (
         *notes,
         *(
@@ -203,14 +208,18 @@ async def rehearse_migration(
             for oid in sorted(truncated)
             if oid in relations
         ),
+        *(
+            f"rebuilt index {index} (reads that use it wait for the rebuild)"
+            for index in rebuilt_indexes(relations, relations_after, truncated)
+        ),
     )
     observed = replace(
         base,
         up_ok=True,
         duration_ms=duration,
-        locks=locks,
+        locks=tuple(observer.locks()),
         notes=notes,
-        rewrites=tuple(rewritten(relations, await snapshot_relations(connection), truncated)),
+        rewrites=rewrites,
         invalid_indexes=tuple(sorted(await invalid_index_names(connection) - invalid_before)),
     )
     progress = await _backfill_progress(connection, ledger, migration.version)

@@ -52,9 +52,11 @@ LOCK_EFFECT = {
 
 _RELATIONS = """
 SELECT c.oid, c.relfilenode, c.relkind::text AS relkind,
-       quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+       quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
+       i.indrelid AS table_oid
 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'm', 'v', 'f', 'S')
+LEFT JOIN pg_catalog.pg_index AS i ON i.indexrelid = c.oid
+WHERE c.relkind IN ('r', 'p', 'm', 'v', 'f', 'S', 'i', 'I')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
 """
@@ -81,6 +83,11 @@ ORDER BY 1
 """
 
 
+def rank_of(lock: LockTaken | None) -> int:
+    """The strength of ``lock`` (-1: none)."""
+    return -1 if lock is None else _MODE_RANK.get(lock.mode, -1)
+
+
 def _display(name: str) -> str:
     return name[len("public.") :] if name.startswith("public.") else name
 
@@ -91,6 +98,12 @@ class Relation:
     name: str
     relkind: str
     relfilenode: int
+    #: for an index: the oid of its table
+    table: int | None = None
+
+    @property
+    def is_index(self) -> bool:
+        return self.relkind in ("i", "I")
 
 
 @dataclass(frozen=True)
@@ -111,7 +124,11 @@ async def snapshot_relations(connection: Any) -> dict[int, Relation]:
     """Every user relation by oid, with its current storage (``relfilenode``)."""
     return {
         int(row["oid"]): Relation(
-            int(row["oid"]), _display(row["name"]), row["relkind"], int(row["relfilenode"])
+            int(row["oid"]),
+            _display(row["name"]),
+            row["relkind"],
+            int(row["relfilenode"]),
+            int(row["table_oid"]) if row["table_oid"] is not None else None,
         )
         for row in await connection.fetch(_RELATIONS)
     }
@@ -119,6 +136,26 @@ async def snapshot_relations(connection: Any) -> dict[int, Relation]:
 
 async def invalid_index_names(connection: Any) -> set[str]:
     return {_display(row["name"]) for row in await connection.fetch(_INVALID_INDEXES)}
+
+
+def rebuilt_indexes(
+    before: Mapping[int, Relation], after: Mapping[int, Relation], truncated: Set[int] = frozenset()
+) -> list[str]:
+    """Indexes that got new storage while their table kept its own (``REINDEX``): reads
+    that use such an index wait for the rebuild. An index rebuilt with its table's
+    rewrite, or emptied with its table's TRUNCATE, is part of that."""
+    moved = {
+        oid
+        for oid, relation in before.items()
+        if oid in after
+        and relation.relfilenode != 0
+        and after[oid].relfilenode != relation.relfilenode
+    }
+    return sorted(
+        before[oid].name
+        for oid in moved
+        if before[oid].is_index and before[oid].table not in moved | set(truncated)
+    )
 
 
 def rewritten(
@@ -225,7 +262,22 @@ class LockObserver:
                 await task
 
     def locks(self) -> list[LockTaken]:
-        """Strongest lock per pre-existing relation, strongest first."""
-        return sorted(
-            self.taken.values(), key=lambda lock: (-_MODE_RANK.get(lock.mode, -1), lock.relation)
-        )
+        """Strongest lock per pre-existing relation, strongest first. A lock on an index
+        is kept only when it is stronger than the one on its table (``REINDEX``: SHARE
+        on the table, ACCESS EXCLUSIVE on the index); otherwise it says nothing more."""
+
+        kept = [
+            lock
+            for oid, lock in self.taken.items()
+            if not self.relations[oid].is_index
+            or rank_of(lock) > rank_of(self.taken.get(self.relations[oid].table or 0))
+        ]
+        return sorted(kept, key=lambda lock: (-rank_of(lock), lock.relation))
+
+    def implied_by_rewrites(self, tables: Iterable[str], where: str) -> None:
+        """A rewrite holds ACCESS EXCLUSIVE on its table for as long as it copies: record
+        it for a rewritten table whose lock the sampler missed."""
+        for oid, relation in self.relations.items():
+            strongest = _MODE_RANK["AccessExclusiveLock"]
+            if relation.name in tables and rank_of(self.taken.get(oid)) < strongest:
+                self.taken[oid] = LockTaken(relation.name, "AccessExclusiveLock", where)

@@ -379,3 +379,52 @@ def test_backfill_batches_are_reported(migrations_dir: Path, pg_server: Ephemera
     fill = _by_version(report)[3]
     assert fill["backfill"] == {"batches": 3, "rows_updated": 9}
     assert _by_version(report)[2]["backfill"] is None
+
+
+def test_reindex_reports_the_index_lock_and_its_rebuild(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "002_reindex.up.sql": "REINDEX TABLE accounts;",
+            "002_reindex.down.sql": "SELECT 1;",
+            "003_insert.up.sql": "INSERT INTO accounts VALUES (1, 1);",
+            "003_insert.down.sql": "DELETE FROM accounts;",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 0
+    reindex = _by_version(report)[2]
+    locks = {(lock["relation"], lock["mode"]) for lock in reindex["locks"]}
+    assert ("accounts", "SHARE") in locks
+    assert ("accounts_pkey", "ACCESS EXCLUSIVE") in locks
+    assert "rebuilt index accounts_pkey (reads that use it wait for the rebuild)" in (
+        reindex["notes"]
+    )
+    assert reindex["rewrites"] == []
+    # an index lock no stronger than its table's says nothing more
+    insert = _by_version(report)[3]
+    assert [lock["relation"] for lock in insert["locks"]] == ["accounts"]
+
+
+def test_a_no_transaction_rewrite_reports_the_lock_it_held(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "002_widen.up.sql": "-- migrate:no-transaction\n"
+            "ALTER TABLE accounts ALTER COLUMN balance TYPE bigint;",
+            "002_widen.down.sql": "ALTER TABLE accounts ALTER COLUMN balance TYPE integer;",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 0
+    widen = _by_version(report)[2]
+    assert widen["rewrites"] == ["accounts"]
+    assert ("accounts", "ACCESS EXCLUSIVE") in {
+        (lock["relation"], lock["mode"]) for lock in widen["locks"]
+    }
