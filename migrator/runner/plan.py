@@ -21,6 +21,7 @@ from migrator.db.records import Direction, LedgerEntry
 from migrator.durations import format_ms
 from migrator.errors import RefusedState, SourceError, UsageError
 from migrator.plan.phases import contract_refusal, select_for_phase, unfinished_backfills
+from migrator.runner import session
 from migrator.runner.recovery import unfinished_refusal
 from migrator.runner.retry import RetryPolicy
 from migrator.source.discovery import require_runnable
@@ -378,11 +379,17 @@ def render_sql(plan: Plan) -> str:
             )
             lines.append(f"{statement.text};")
         change = "record as applied" if step.direction == "up" else "remove from the ledger"
+        resets = session.may_change_session(step)
+        if resets and step.transactional:
+            lines.append(f"{session.RESET_ROLE};  -- the ledger is written as the runner's role")
         lines.append(f"-- ledger: {change} (version {step.version})")
         if step.transactional:
             lines.append("COMMIT;")
         else:
             lines.extend(["RESET lock_timeout;", "RESET statement_timeout;"])
+        if resets:
+            lines.append("-- it may have changed the session: reset before the next migration")
+            lines.append(f"{session.RESET_ROLE}; RESET ALL;")
     if not plan.steps:
         lines.append("-- nothing to do")
     return "\n".join(lines) + "\n"

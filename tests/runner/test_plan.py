@@ -290,3 +290,21 @@ def test_plan_down_notes_a_down_file_changed_since_it_was_applied(
     assert [s.version for s in plan.steps] == [2]
     assert any("002_b.down.sql changed after its migration was applied" in n for n in plan.notes)
     assert not plan_down(migrations, _applied(migrations, 1, 2), _settings(tmp_path)).notes
+
+
+def test_render_sql_shows_the_session_reset_after_a_session_changing_migration(
+    tmp_path: Path,
+) -> None:
+    directory = write_migrations(
+        tmp_path / "s",
+        {
+            "001_path.up.sql": "SET search_path = app;\nCREATE TABLE t (id int);\n",
+            "002_plain.up.sql": "CREATE TABLE u (id int);\n",
+        },
+    )
+
+    text = render_sql(plan_up(discover(directory), {}, _settings(tmp_path)))
+
+    first, second = text.split("-- up 002_plain")
+    assert "RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL;" in first
+    assert "RESET ALL" not in second
