@@ -48,6 +48,7 @@ def run_lint(
         exclude=exclude,
         severity=severity,
         runner_lock_timeout_ms=settings.lock_timeout,
+        base=settings.pyproject_path.parent if settings.pyproject_path else None,
     )
     facts = None
     if database_url:

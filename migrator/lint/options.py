@@ -1,7 +1,8 @@
 """What a lint run is told: target PostgreSQL version, rules on and off, severities.
 
 Built from ``[tool.migrator.lint]`` in pyproject.toml and the command-line flags
-by :func:`lint_options`: ``--pg-version`` and ``--include`` replace the file's value,
+by :func:`lint_options`: ``--pg-version`` and ``--include`` replace the file's value
+(an empty ``include`` list restricts nothing),
 ``--exclude`` adds to its list and ``--severity`` to its table (a flag wins for a rule
 both name).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from migrator.errors import UsageError
@@ -82,6 +84,18 @@ def _pg_version(value: Any, what: str) -> int:
     return number
 
 
+def _anchored(pattern: str, base: Path | None) -> str:
+    """A path pattern of the file made absolute (a bare name pattern matches names)."""
+    if base is None or "/" not in pattern or pattern.startswith(("/", "*")):
+        return pattern
+    return f"{_glob_escape(str(base.resolve()))}/{pattern.removeprefix('./')}"
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by :mod:`fnmatch` (``*``, ``?``, ``[`` bracketed)."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
+
+
 def lint_options(
     table: Mapping[str, Any],
     known_rules: frozenset[str],
@@ -92,14 +106,24 @@ def lint_options(
     exclude: Sequence[str] = (),
     severity: Sequence[str] = (),
     runner_lock_timeout_ms: int = 5000,
+    base: Path | None = None,
 ) -> LintOptions:
     """Options from the pyproject table, overridden by flags (``RULE=LEVEL`` strings for
-    ``severity``). Raises :class:`UsageError` naming the bad key or value."""
+    ``severity``). ``exclude_paths`` patterns with a ``/`` are relative to ``base`` (the
+    directory of pyproject.toml), so a run from a subdirectory excludes the same files.
+    Raises :class:`UsageError` naming the bad key or value."""
     unknown_keys = sorted(set(table) - set(LINT_KEYS) - {k.replace("_", "-") for k in LINT_KEYS})
     if unknown_keys:
         raise UsageError(
             f"{where}: unknown key(s) {', '.join(unknown_keys)}",
             hint="known keys: " + ", ".join(LINT_KEYS),
+        )
+
+    both = sorted(k for k in LINT_KEYS if "_" in k and k in table and k.replace("_", "-") in table)
+    if both:
+        raise UsageError(
+            f"{where}: {both[0]} is given twice ({both[0]} and {both[0].replace('_', '-')})",
+            hint="keep one of them",
         )
 
     def get(key: str) -> Any:
@@ -113,10 +137,12 @@ def lint_options(
         version = _pg_version(get("pg_version"), f"{where} pg_version")
         version_origin = "pyproject.toml"
 
+    # an empty include list restricts nothing: `include = []` must not switch every
+    # rule off (a lint that checks nothing and passes)
     included = (
         _rule_ids(list(include), "--include", known_rules)
         if include
-        else _rule_ids(get("include"), f"{where} include", known_rules)
+        else _rule_ids(get("include"), f"{where} include", known_rules) or known_rules
         if get("include") is not None
         else known_rules
     )
@@ -156,5 +182,5 @@ def lint_options(
         runner_lock_timeout_ms=runner_lock_timeout_ms,
         disabled=frozenset(disabled),
         severities=severities,
-        exclude_paths=tuple(paths),
+        exclude_paths=tuple(_anchored(pattern, base) for pattern in paths),
     )

@@ -196,7 +196,9 @@ def _resolved(directory: str) -> str:
 def _excluded(path: Path, options: LintOptions) -> bool:
     shown = _display(path)
     return any(
-        fnmatch.fnmatch(shown, pattern) or fnmatch.fnmatch(path.name, pattern)
+        fnmatch.fnmatch(shown, pattern)
+        or fnmatch.fnmatch(path.name, pattern)
+        or fnmatch.fnmatch(str(path), pattern)  # patterns of pyproject.toml are absolute
         for pattern in options.exclude_paths
     )
 
