@@ -71,7 +71,9 @@ def lint(
     With no PATH, lints every migration in the migrations directory. Each file is
     linted against the schema that the migrations before it built. PATH '-' reads SQL
     from standard input and lints it on its own (e.g. an ORM's generated SQL). With the global
-    --database-url, live facts (server version, row estimates, column types) are read.
+    --database-url (the flag only: DATABASE_URL is not used here, so a shell that sets it
+    does not make every lint connect), live facts (server version, row estimates, column
+    types) are read.
     Findings and replayed schemas are cached in ~/.cache/migrator (a file is linted
     again only when it, an earlier up file, the options or migrator change).
 
@@ -105,11 +107,27 @@ def lint(
         stdin=stdin,
     )
     colour = output_format == "text" and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    click.echo(render(report, output_format, colour=colour), nl=False)
+    _write_report(render(report, output_format, colour=colour))
     for problem in report.internal_errors:
         click.echo(f"warning: {problem}", err=True)
     if report.errors:
         raise click.exceptions.Exit(int(ChecksFailed.exit_code))
+
+
+def _write_report(text: str) -> None:
+    """Write the report; a reader that went away (``| head``) is no error, but output
+    that cannot be written (disk full) must not pass for a report with findings."""
+    try:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # nobody reads the rest; keep the interpreter from failing on the final flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the lint report to standard output: {exc.strerror or exc}",
+            hint="check where the output goes (disk full? closed?)",
+        ) from None
 
 
 @click.command("rules")
@@ -132,11 +150,13 @@ def rules(rule_id: str | None, write_docs: Path | None) -> None:
     from migrator.lint.docs import rule_text, write_rule_docs
     from migrator.lint.registry import RULES, get_rule
 
+    if write_docs is not None and rule_id is not None:
+        raise UsageError("give either a RULE or --write-docs, not both")
     if write_docs is not None:
         written = write_rule_docs(write_docs)
         click.echo(f"wrote {len(written)} files to {write_docs}")
         return
-    if rule_id:
+    if rule_id is not None:
         rule = get_rule(rule_id)
         if rule is None:
             raise UsageError(f"no rule {rule_id!r}", hint="run `migrate rules` for the list")

@@ -77,11 +77,18 @@ def facts_from_rows(
 ) -> LiveFacts:
     rows: dict[QualifiedName, float] = {}
     types: dict[tuple[QualifiedName, str], str] = {}
+    #: (schema, table) -> its name, made once per table (a schema of thousands of
+    #: tables has hundreds of thousands of column rows)
+    names: dict[tuple[object, object], QualifiedName] = {}
     for record in records:
-        name = QualifiedName(str(record["schema"]), str(record["name"]))
-        rows[name] = float(record["rows"])  # type: ignore[arg-type]
-        if record.get("column") is not None:
-            types[(name, str(record["column"]))] = str(record["type"])
+        key = (record["schema"], record["name"])
+        name = names.get(key)
+        if name is None:
+            name = names[key] = QualifiedName(str(key[0]), str(key[1]))
+            rows[name] = float(record["rows"])  # type: ignore[arg-type]
+        column = record["column"]
+        if column is not None:
+            types[(name, str(column))] = str(record["type"])
     return LiveFacts(server_version, rows, types, source)
 
 
@@ -101,6 +108,6 @@ def read_live_facts(dsn: str, *, timeout_ms: int = 10_000, wait_ms: int = 0) -> 
             records = await connection.fetch(_FACTS_SQL)
         finally:
             await connection.close()
-        return facts_from_rows(version, [dict(r) for r in records], mask_dsn(dsn))
+        return facts_from_rows(version, records, mask_dsn(dsn))
 
     return asyncio.run(read())

@@ -7,9 +7,11 @@ only when the output is a terminal and ``NO_COLOR`` is not set.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
-from pathlib import Path
+from pathlib import PurePosixPath
+from urllib.parse import quote
 
 from migrator import __version__
 from migrator.lint.engine import LintReport
@@ -33,23 +35,35 @@ def render(report: LintReport, output_format: str, *, colour: bool = False) -> s
     return renderers[output_format](report)
 
 
+#: control characters a terminal would act on (ESC starts colour, title and cursor
+#: sequences): a file under review must not be able to write them to the reviewer's
+#: terminal through its names or excerpts
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def render_text(report: LintReport, *, colour: bool = False) -> str:
     def paint(text: str, style: str) -> str:
+        text = _printable(text)
         return f"{_COLOURS[style]}{text}{_RESET}" if colour else text
 
     lines: list[str] = []
     for finding in report.findings:
         where = f"{finding.file}:{finding.line}:{finding.column}"
         severity = paint(finding.severity.value, finding.severity.value)
-        lines.append(f"{paint(where, 'bold')}: {severity} [{finding.rule}] {finding.message}")
+        message = _printable(finding.message)
+        lines.append(f"{paint(where, 'bold')}: {severity} [{finding.rule}] {message}")
         if finding.excerpt:
             lines.append(paint(f"  | {finding.excerpt}", "dim"))
         if finding.help:
-            lines.append(f"  = help: {finding.help}")
+            lines.append(f"  = help: {_printable(finding.help)}")
         for fact in finding.facts:
-            lines.append(f"  = fact: {fact}")
+            lines.append(f"  = fact: {_printable(fact)}")
     if report.live_facts:
-        lines.append("facts from the database: " + "; ".join(report.live_facts))
+        lines.append(_live_facts_line(report))
     options = report.options
     origin = {"flag": "--pg-version", "database": "from the database"}
     source = origin.get(options.pg_version_origin, options.pg_version_origin)
@@ -60,6 +74,19 @@ def render_text(report: LintReport, *, colour: bool = False) -> str:
     )
     lines.append(summary if not report.findings else "\n" + summary)
     return "\n".join(lines) + "\n"
+
+
+def _live_facts_line(report: LintReport) -> str:
+    return "facts from the database: " + "; ".join(report.live_facts)
+
+
+def _message_with_facts(finding: Finding, help_format: str) -> str:
+    """The message, the help and the facts (from the database) it rests on, as one
+    text: GitHub shows only this text."""
+    text = finding.message + (help_format.format(finding.help) if finding.help else "")
+    if finding.facts:
+        text += "".join(f"; fact: {fact}" for fact in finding.facts)
+    return text
 
 
 def render_json(report: LintReport) -> str:
@@ -113,9 +140,20 @@ def render_github(report: LintReport) -> str:
                 f"title={_escape_property(finding.rule)}",
             ]
         )
-        message = finding.message + (f" (help: {finding.help})" if finding.help else "")
+        message = _message_with_facts(finding, " (help: {})")
         lines.append(f"::{level} {properties}::{_escape_data(message)}")
+    if report.live_facts:
+        lines.append(f"::notice title=migrate lint::{_escape_data(_live_facts_line(report))}")
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _artifact_uri(file: str) -> str:
+    """A file name as the URI reference SARIF requires: percent-encoded (spaces, ``%``,
+    ``#``, non-ASCII), ``file://`` for an absolute path."""
+    path = PurePosixPath(file.replace("\\", "/"))
+    if path.is_absolute():
+        return path.as_uri()
+    return quote(path.as_posix(), safe="/")
 
 
 def _sarif_result(finding: Finding, rule_index: dict[str, int]) -> dict[str, object]:
@@ -128,7 +166,7 @@ def _sarif_result(finding: Finding, rule_index: dict[str, int]) -> dict[str, obj
     if (finding.end_line, finding.end_column) <= (finding.line, finding.column):
         region["endLine"] = finding.line
         region["endColumn"] = finding.column + 1
-    text = finding.message + (f". Help: {finding.help}" if finding.help else "")
+    text = _message_with_facts(finding, ". Help: {}")
     return {
         "ruleId": finding.rule,
         "ruleIndex": rule_index[finding.rule],
@@ -137,12 +175,12 @@ def _sarif_result(finding: Finding, rule_index: dict[str, int]) -> dict[str, obj
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": Path(finding.file).as_posix()},
+                    "artifactLocation": {"uri": _artifact_uri(finding.file)},
                     "region": region,
                 }
             }
         ],
-        "properties": {"plannable": finding.plannable},
+        "properties": {"plannable": finding.plannable, "facts": list(finding.facts)},
     }
 
 
@@ -177,7 +215,10 @@ def render_sarif(report: LintReport) -> str:
                         "rules": rules,
                     }
                 },
+                # columns count characters (code points), not UTF-16 units
+                "columnKind": "unicodeCodePoints",
                 "results": [_sarif_result(f, rule_index) for f in report.findings],
+                "properties": {"liveFacts": list(report.live_facts)},
             }
         ],
     }

@@ -73,3 +73,35 @@ def test_unreachable_database_is_a_connection_error_without_password(tmp_path: P
     assert result.code == 3
     assert "s3cret" not in result.output
     assert "cannot connect" in result.stderr and "nothing is listening" in result.stderr
+
+
+def test_database_url_in_the_environment_does_not_make_lint_connect(tmp_path: Path) -> None:
+    sql = tmp_path / "m.sql"
+    sql.write_text("SELECT 1;\n")
+    result = run_cli(
+        "lint", str(sql), env={"DATABASE_URL": "postgresql://u:pw@127.0.0.1:1/x"}, cwd=tmp_path
+    )
+    assert result.code == 0, result.output
+    assert "facts from the database" not in result.stdout
+
+
+def test_github_and_sarif_say_which_facts_came_from_the_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    _execute(database_url, SETUP)
+    narrow = tmp_path / "narrow.sql"
+    narrow.write_text("ALTER TABLE legacy ALTER COLUMN name TYPE integer USING 0;\n")
+    args = ("--database-url", database_url, "lint", str(narrow), "--format")
+
+    github = run_cli(*args, "github", cwd=tmp_path)
+    assert github.code == 1
+    [annotation] = [line for line in github.stdout.splitlines() if "column-type-rewrite" in line]
+    assert "; fact: type of public.legacy.name is varchar(20) (from the database)" in annotation
+    assert "::notice title=migrate lint::facts from the database: server version" in github.stdout
+
+    sarif = run_cli(*args, "sarif", cwd=tmp_path)
+    run = json.loads(sarif.stdout)["runs"][0]
+    [result] = [r for r in run["results"] if r["ruleId"] == "column-type-rewrite"]
+    assert any("about 500 rows in public.legacy" in fact for fact in result["properties"]["facts"])
+    assert "(from the database)" in result["message"]["text"]
+    assert run["properties"]["liveFacts"][0].startswith("server version")
