@@ -276,7 +276,19 @@ def _lint_directory(
         linter.report.internal_errors.extend(report.internal_errors)
         if cache is not None:
             cache.fresh.update(fresh)
-    return sorted(p for p in (wanted or set()) if p not in known)
+    unknown = sorted(p for p in (wanted or set()) if p not in known)
+    if not migration_set.migrations or "invalid-migration-file" in options.disabled:
+        return unknown  # not a migration directory: each file is linted on its own
+    # a file of a migration directory that discovery refused (a bad name, an orphan
+    # down) gets the same finding as when the whole directory is linted
+    refused = {
+        Path(problem.partition(": ")[0]): problem.partition(": ")[2]
+        for problem in migration_set.problems
+    }
+    for path in unknown:
+        if path in refused:
+            linter.report.findings.append(_file_finding(path, refused[path], options))
+    return [path for path in unknown if path not in refused]
 
 
 #: a directory is linted by two processes from this many migration files, or bytes of

@@ -172,3 +172,23 @@ def test_only_the_live_module_mentions_asyncpg() -> None:
         if "import asyncpg" in path.read_text() and path.name != "live.py"
     ]
     assert offenders == []
+
+
+def test_a_refused_file_of_a_migration_directory_is_reported_when_named_alone(
+    tmp_path: Path,
+) -> None:
+    """What pre-commit does: pass the changed file. A file the directory run reports as
+    not a migration is reported the same way when named alone."""
+    (tmp_path / "0001_init.up.sql").write_text("CREATE TABLE t (id int);\n")
+    notes = tmp_path / "notes.sql"
+    notes.write_text("DROP TABLE t;\n")
+
+    alone = lint_paths([notes], migrations_dir=tmp_path, options=LintOptions())
+    whole = lint_paths([tmp_path], migrations_dir=tmp_path, options=LintOptions())
+
+    assert [(Path(f.file).name, f.rule) for f in alone.findings] == [
+        ("notes.sql", "invalid-migration-file")
+    ]
+    assert [(Path(f.file).name, f.rule) for f in whole.findings] == [
+        ("notes.sql", "invalid-migration-file")
+    ]
