@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
 
 import asyncpg
 
@@ -36,6 +36,8 @@ from migrator.runner.server_errors import is_connection_loss, is_lock_timeout, s
 if TYPE_CHECKING:
     from migrator.runner.execute import AfterStatement, StepResult
     from migrator.runner.plan import Step
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -192,11 +194,17 @@ def _table_sql(spec: BackfillSpec) -> str:
     return quote_qualified(spec.schema, spec.table) if spec.schema else quote_ident(spec.table)
 
 
-async def _key_type(conn: asyncpg.Connection, spec: BackfillSpec) -> str:
+@dataclass(frozen=True)
+class _Key:
+    type: str
+    nullable: bool
+
+
+async def _key_of(conn: asyncpg.Connection, spec: BackfillSpec) -> _Key:
     row = await conn.fetchrow(
-        "SELECT format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a "
-        "WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 "
-        "AND NOT a.attisdropped",
+        "SELECT format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable "
+        "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = $2 "
+        "AND a.attnum > 0 AND NOT a.attisdropped",
         _table_sql(spec),
         spec.key,
     )
@@ -206,7 +214,21 @@ async def _key_type(conn: asyncpg.Connection, spec: BackfillSpec) -> str:
             "table does not exist)",
             hint="fix table= or key= in the -- migrate:backfill directive",
         )
-    return str(row["type"])
+    return _Key(str(row["type"]), bool(row["nullable"]))
+
+
+async def _refuse_null_keys(conn: asyncpg.Connection, spec: BackfillSpec) -> None:
+    """A row whose key is NULL is never in a key range: the walk would pass it by."""
+    key = quote_ident(spec.key)
+    nulls = await conn.fetchval(f"SELECT count(*) FROM {_table_sql(spec)} WHERE {key} IS NULL")
+    if nulls:
+        raise MigrationFailed(
+            f"backfill: key {key} of {_table_sql(spec)} is NULL in {nulls:,} row"
+            f"{'s' if nulls != 1 else ''}; the walk by key ranges would never reach "
+            f"{'them' if nulls != 1 else 'it'}",
+            hint="walk a unique NOT NULL column (usually the primary key): key= in the "
+            "-- migrate:backfill directive",
+        )
 
 
 async def estimate_rows(conn: asyncpg.Connection, spec: BackfillSpec) -> int:
@@ -223,7 +245,7 @@ def _last_key_sql(spec: BackfillSpec) -> str:
     key = quote_ident(spec.key)
     return (
         f"SELECT k::text FROM (SELECT {key} AS k FROM {_table_sql(spec)} "
-        f"ORDER BY {key} DESC LIMIT 1) AS last"
+        f"WHERE {key} IS NOT NULL ORDER BY {key} DESC LIMIT 1) AS last"
     )
 
 
@@ -250,6 +272,70 @@ def _rows_changed(status: str) -> int:
     return int(parts[-1]) if parts and parts[-1].isdigit() else 0
 
 
+#: errors after which a batch is simply tried again (its transaction rolled back, and
+#: the UPDATE is idempotent): besides the lock timeout, losing a deadlock to an
+#: application transaction or a serialization conflict
+_RETRIED = {"40P01": "deadlock", "40001": "serialization failure"}
+
+
+def _retry_reason(exc: asyncpg.PostgresError, lock_timeout_ms: int) -> str | None:
+    if is_lock_timeout(exc):
+        return f"lock timeout ({format_ms(lock_timeout_ms)})"
+    return _RETRIED.get(getattr(exc, "sqlstate", None) or "")
+
+
+@dataclass
+class _Attempts:
+    """Runs one unit of a backfill (the start, or one batch) as one transaction under
+    the migration's timeouts, again after a retryable error, with the runner's backoff."""
+
+    conn: asyncpg.Connection
+    settings: str
+    lock_timeout_ms: int
+    retry: RetryPolicy
+    on_retry: Callable[[int, int, str], None] | None
+    sleep: Callable[[float], Awaitable[None]]
+    most: int = 1
+
+    async def run(self, work: Callable[[], Awaitable[_T]], where: Callable[[], str]) -> _T:
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                async with self.conn.transaction():
+                    await self.conn.execute(self.settings)
+                    result = await work()
+            except asyncpg.PostgresError as exc:
+                reason = _retry_reason(exc, self.lock_timeout_ms)
+                if reason is None or attempt == self.retry.attempts:
+                    raise
+                delay = self.retry.delay_before(attempt)
+                if self.on_retry is not None:
+                    self.on_retry(attempt, delay, f"{reason} at {where()}")
+                await self.sleep(delay / 1000)
+                continue
+            self.most = max(self.most, attempt)
+            return result
+        raise AssertionError("RetryPolicy.attempts is at least 1")
+
+
+class _Position:
+    """Where the walk is, for messages: before the first key, after the last one
+    done, or (once read) the key range of the batch."""
+
+    def __init__(self, key: str, last_key: str | None) -> None:
+        self.text = f"{key} after {last_key}" if last_key is not None else "the start"
+
+    def __call__(self) -> str:
+        return self.text
+
+
+def _settings_sql(lock_timeout_ms: int, statement_timeout_ms: int) -> str:
+    return (
+        f"SET LOCAL lock_timeout = '{format_ms(lock_timeout_ms) if lock_timeout_ms else 0}'; "
+        f"SET LOCAL statement_timeout = "
+        f"'{format_ms(statement_timeout_ms) if statement_timeout_ms else 0}'"
+    )
+
+
 async def run_backfill(
     conn: asyncpg.Connection,
     spec: BackfillSpec,
@@ -264,85 +350,99 @@ async def run_backfill(
 ) -> BackfillResult:
     """Walk ``spec.table`` by ``spec.key`` and run ``spec.statement`` per batch.
 
+    Every read and write runs in a short transaction under the timeouts: the start
+    (key type, NULL keys, row estimate, largest key) and each batch (its key range, the
+    UPDATE, the progress). A lock timeout, deadlock or serialization failure rolls the
+    transaction back and tries it again with the runner's backoff; ``on_retry(attempt,
+    delay_ms, reason)`` is told of each retry.
+
     Resumes after the last key ``store`` holds; raises :class:`MigrationFailed` when a
-    batch fails with an error other than a lock timeout, or times out on every retry
-    (progress so far is kept). ``on_retry(attempt, delay_ms, key_range)`` is told of
-    each retry.
+    key is NULL, or a batch fails otherwise or on every attempt (progress so far kept).
     """
-    retry = retry or RetryPolicy()
     display = display or SilentDisplay()
     began = time.monotonic()
-    key_type = await _key_type(conn, spec)
+    attempts = _Attempts(
+        conn,
+        _settings_sql(lock_timeout_ms, statement_timeout_ms),
+        lock_timeout_ms,
+        retry or RetryPolicy(),
+        on_retry,
+        sleep,
+    )
     progress = await store.load(conn)
     resumed = progress.last_key is not None
-    total = await estimate_rows(conn, spec)
-    first_sql = _next_batch_sql(spec, key_type, first=True)
-    next_sql = _next_batch_sql(spec, key_type, first=False)
-    settings = (
-        f"SET LOCAL lock_timeout = '{format_ms(lock_timeout_ms) if lock_timeout_ms else 0}'; "
-        f"SET LOCAL statement_timeout = "
-        f"'{format_ms(statement_timeout_ms) if statement_timeout_ms else 0}'"
-    )
-    most_attempts = 1
+    here = _Position(spec.key, progress.last_key)
+    try:
+        key, total, progress = await attempts.run(lambda: _begin(conn, spec, store, progress), here)
+    except asyncpg.PostgresError as exc:
+        raise _batch_failure(spec, here(), progress, exc) from None
     display.start(progress, total)
-    if progress.until_key is None and not progress.done:
-        progress = replace(progress, until_key=await conn.fetchval(_last_key_sql(spec)))
-        if progress.until_key is None:  # an empty table
-            progress = replace(progress, done=True)
-            await _commit_progress(conn, store, progress)
-    while not progress.done:
+    first_sql = _next_batch_sql(spec, key.type, first=True)
+    next_sql = _next_batch_sql(spec, key.type, first=False)
+
+    async def batch() -> BackfillProgress:
         if progress.last_key is None:
             row = await conn.fetchrow(first_sql, progress.until_key)
         else:
             row = await conn.fetchrow(next_sql, progress.last_key, progress.until_key)
         if row is None or row["n"] == 0:
-            progress = replace(progress, done=True)
-            await _commit_progress(conn, store, progress)
-            break
-        key_range = f"{spec.key} {row['lo']}..{row['hi']}"
-        for attempt in range(1, retry.attempts + 1):
-            try:
-                async with conn.transaction():
-                    await conn.execute(settings)
-                    status = await conn.execute(spec.statement, row["lo"], row["hi"])
-                    advanced = BackfillProgress(
-                        until_key=progress.until_key,
-                        last_key=row["hi_text"],
-                        rows_done=progress.rows_done + int(row["n"]),
-                        rows_updated=progress.rows_updated + _rows_changed(status),
-                        batches=progress.batches + 1,
-                    )
-                    await store.save(conn, advanced)
-            except asyncpg.PostgresError as exc:
-                if is_lock_timeout(exc) and attempt < retry.attempts:
-                    delay = retry.delay_before(attempt)
-                    if on_retry is not None:
-                        on_retry(attempt, delay, key_range)
-                    await sleep(delay / 1000)
-                    continue
-                raise MigrationFailed(
-                    f"backfill of {_table_sql(spec)} failed at {key_range} after "
-                    f"{progress.rows_done:,} rows: {server_message(exc)}",
-                    hint="fix the cause and run `migrate up --resume`: it continues after "
-                    "the last batch that committed",
-                ) from None
-            most_attempts = max(most_attempts, attempt)
-            progress = advanced
+            advanced = replace(progress, done=True)
+        else:
+            here.text = f"{spec.key} {row['lo']}..{row['hi']}"
+            status = await conn.execute(spec.statement, row["lo"], row["hi"])
+            advanced = replace(
+                progress,
+                last_key=row["hi_text"],
+                rows_done=progress.rows_done + int(row["n"]),
+                rows_updated=progress.rows_updated + _rows_changed(status),
+                batches=progress.batches + 1,
+            )
+        await store.save(conn, advanced)
+        return advanced
+
+    while not progress.done:
+        here = _Position(spec.key, progress.last_key)
+        try:
+            progress = await attempts.run(batch, here)
+        except asyncpg.PostgresError as exc:
+            raise _batch_failure(spec, here(), progress, exc) from None
+        if progress.done:
             break
         display.update(progress, total)
         if spec.pause_ms:
             await sleep(spec.pause_ms / 1000)
     display.finish(progress, total)
     return BackfillResult(
-        progress, round((time.monotonic() - began) * 1000), most_attempts, resumed
+        progress, round((time.monotonic() - began) * 1000), attempts.most, resumed
     )
 
 
-async def _commit_progress(
-    conn: asyncpg.Connection, store: ProgressStore, progress: BackfillProgress
-) -> None:
-    async with conn.transaction():
-        await store.save(conn, progress)
+async def _begin(
+    conn: asyncpg.Connection, spec: BackfillSpec, store: ProgressStore, progress: BackfillProgress
+) -> tuple[_Key, int, BackfillProgress]:
+    """The start of a run, in one transaction: the key (refused if it holds NULLs), the
+    row estimate, and for a new run the largest key, where the walk will end."""
+    key = await _key_of(conn, spec)
+    if key.nullable:
+        await _refuse_null_keys(conn, spec)
+    total = await estimate_rows(conn, spec)
+    if progress.until_key is None and not progress.done:
+        progress = replace(progress, until_key=await conn.fetchval(_last_key_sql(spec)))
+        if progress.until_key is None:  # an empty table
+            progress = replace(progress, done=True)
+            await store.save(conn, progress)
+    return key, total, progress
+
+
+def _batch_failure(
+    spec: BackfillSpec, where: str, progress: BackfillProgress, exc: asyncpg.PostgresError
+) -> MigrationFailed:
+    return MigrationFailed(
+        f"backfill of {_table_sql(spec)} failed at {where} after "
+        f"{progress.rows_done:,} rows: {server_message(exc)}",
+        hint="fix the cause and run `migrate up --resume`: it continues after the last "
+        "batch that committed",
+    )
 
 
 @dataclass(frozen=True)
@@ -390,13 +490,9 @@ async def run_backfill_step(
     if isinstance(reporter, TextReporter):
         display = ProgressDisplay(reporter.stream, label=step.label)
 
-    def on_retry(attempt: int, delay_ms: int, key_range: str) -> None:
+    def on_retry(attempt: int, delay_ms: int, reason: str) -> None:
         reporter.retrying(
-            step,
-            attempt=attempt,
-            attempts=retry.attempts,
-            delay_ms=delay_ms,
-            reason=f"lock timeout ({format_ms(step.lock_timeout_ms)}) at {key_range}",
+            step, attempt=attempt, attempts=retry.attempts, delay_ms=delay_ms, reason=reason
         )
 
     try:

@@ -187,6 +187,13 @@ def _resume_step(
         )
     step = plan_step(migration, direction, settings, start_at=entry.statements_done)
     resumes_from_progress = direction == "up" and migration.up.directives.backfill is not None
+    if resumes_from_progress and entry.up_checksum != migration.up.checksum:
+        raise RefusedState(
+            f"cannot resume {step.file.path}: it changed since the backfill started, and "
+            "the rows it already walked were changed by the old version",
+            hint="restore the file to continue; or run the changed file over the whole "
+            f"table: `migrate repair {entry.version} --forget --yes`, then `migrate up`",
+        )
     if step.transactional and not resumes_from_progress:
         raise RefusedState(
             f"cannot resume {step.file.path}: it no longer says -- migrate:no-transaction, "

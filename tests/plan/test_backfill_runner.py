@@ -4,8 +4,6 @@ shown as plain lines (or a bar on a terminal)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
 import json
 from pathlib import Path
@@ -24,6 +22,7 @@ from migrator.runner.backfill import (
 from migrator.runner.retry import RetryPolicy
 from tests.helpers import run_cli
 from tests.plan.scenario import apply_all, execute, fetch, run
+from tests.runner.lock_holder import held_until_first_retry
 
 TABLE = """
 CREATE TABLE t (id int PRIMARY KEY, a int, b int);
@@ -115,46 +114,28 @@ def test_failed_backfill_resumes_from_the_ledger_after_the_last_committed_batch(
 
 def test_a_batch_that_hits_the_lock_timeout_is_retried(database_url: str) -> None:
     spec = backfill_of("table=t key=id batch-size=1000", [FILL])
-    retries: list[str] = []
 
-    async def scenario() -> None:
+    async def scenario() -> list[str]:
         await execute(database_url, TABLE)
-        holder = await asyncpg.connect(database_url)
         conn = await asyncpg.connect(database_url)
         try:
-            transaction = holder.transaction()
-            await transaction.start()
-            await holder.execute("SELECT * FROM t WHERE id = 1700 FOR UPDATE")
-            released = asyncio.Event()
-
-            def on_retry(attempt: int, delay_ms: int, key_range: str) -> None:
-                retries.append(key_range)
-                released.set()
-
-            async def release() -> None:
-                # after the first retry (or, if none comes, after a while: the test fails)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(released.wait(), 20)
-                await transaction.rollback()
-
-            releaser = asyncio.create_task(release())
-            result = await run_backfill(
-                conn,
-                spec,
-                store=MemoryProgress(),
-                lock_timeout_ms=100,
-                retry=RetryPolicy(retries=5, delay_ms=50, max_delay_ms=200),
-                on_retry=on_retry,
-            )
-            await releaser
+            hold = "SELECT * FROM t WHERE id = 1700 FOR UPDATE"
+            async with held_until_first_retry(database_url, hold) as retries:
+                result = await run_backfill(
+                    conn,
+                    spec,
+                    store=MemoryProgress(),
+                    lock_timeout_ms=100,
+                    retry=RetryPolicy(retries=5, delay_ms=50, max_delay_ms=200),
+                    on_retry=retries,
+                )
             assert result.progress.rows_updated == 2500
             assert result.attempts >= 2
         finally:
             await conn.close()
-            await holder.close()
-        assert retries[0] == "id 1001..2000"
+        return retries.reasons
 
-    run(scenario())
+    assert run(scenario())[0] == "lock timeout (100ms) at id 1001..2000"
 
 
 class _Clock:

@@ -61,7 +61,11 @@ def test_an_interrupted_backfill_blocks_everything_until_resumed_then_contract_f
     from tests.runner.test_plan import _entry
 
     migrations = discover(phased)
-    entries = {**_applied(1, 2), 3: _entry(3, state="partial", transactional=False)}
+    checksum = migrations.by_version()[3].up.checksum
+    entries = {
+        **_applied(1, 2),
+        3: _entry(3, state="partial", transactional=False, up_checksum=checksum),
+    }
     with pytest.raises(RefusedState, match="003_backfill"):
         plan_up(migrations, entries, Settings(migrations_dir=phased))
     resumed = plan_up(migrations, entries, Settings(migrations_dir=phased), resume=True)
