@@ -102,7 +102,10 @@ _MAX_MERGE = 64
 
 
 def _error_offset(exc: pg_parser.ParseError, text: str) -> int:
-    offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+    offset = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+    if offset is None:  # libpg_query gives no position for "... at end of input"
+        at_end = "at end of input" in str(exc.args[0] if exc.args else "")
+        offset = len(text.rstrip()) if at_end else 0
     return max(0, min(offset, len(text)))
 
 

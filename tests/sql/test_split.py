@@ -150,3 +150,10 @@ def test_one_parse_gives_each_statement_its_tree() -> None:
 def test_statements_of_a_text_with_syntax_errors_have_no_tree() -> None:
     result = split_statements("select 1;\nselec 2;")
     assert [s.tree for s in result.statements] == [None, None]
+
+
+def test_a_syntax_error_at_end_of_input_points_at_the_end_of_the_statement() -> None:
+    result = split_statements("SELECT 1;\nCREATE TABLE broken (\n  id int\n")
+    (error,) = result.syntax_errors
+    assert "at end of input" in error.message
+    assert (error.line, error.column) == (3, 9)
