@@ -57,10 +57,27 @@ def describe_unfinished(entry: LedgerEntry, migration: Migration | None) -> str:
         cause = f"failed: {entry.error}" if entry.error else "failed"
     else:
         cause = "was interrupted (no error recorded: process killed or connection lost)"
+    walked = backfill_walked(entry)
+    if walked is not None:
+        return f"{what} {label} {cause}; its backfill stopped after {walked}"
     return (
         f"{what} {label} {cause}; it stopped at {where} with "
         f"{entry.statements_done} statement(s) done"
     )
+
+
+def backfill_walked(entry: LedgerEntry) -> str | None:
+    """How far an unfinished backfill got (``None``: the entry is no backfill)."""
+    progress = entry.progress or {}
+    if not progress.get("backfill"):
+        return None
+    rows, batches, key = (
+        progress.get("rows_done", 0),
+        progress.get("batches", 0),
+        progress.get("last_key"),
+    )
+    where = f", last key {key}" if key is not None else ", before its first batch"
+    return f"{rows} row(s) in {batches} batch(es){where}"
 
 
 def invalid_index_advice(invalid: Sequence[InvalidIndex]) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from migrator.db.indexes import InvalidIndex
 from migrator.db.records import LedgerEntry
-from migrator.runner.recovery import describe_unfinished
+from migrator.runner.recovery import backfill_walked, describe_unfinished
 from migrator.source.model import Migration, MigrationSet
 
 MigrationState = Literal[
@@ -35,6 +35,8 @@ class MigrationStatus:
     statements_done: int | None = None
     statements_total: int | None = None
     error: str | None = None
+    #: for an unfinished backfill: how far it got (rows, batches, last key)
+    backfill: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class MigrationStatus:
             "statements_done": self.statements_done,
             "statements_total": self.statements_total,
             "error": self.error,
+            "backfill": self.backfill,
         }
 
 
@@ -138,6 +141,7 @@ def build_status(
                 statements_done=entry.statements_done,
                 statements_total=entry.statements_total,
                 error=entry.error,
+                backfill=backfill_walked(entry) if entry.unfinished else None,
             )
         )
     return StatusReport(ledger, tuple(rows))
@@ -149,7 +153,9 @@ def render_table(report: StatusReport) -> str:
     lines = [header]
     for row in report.migrations:
         state: str = row.state
-        if row.state in ("failed", "partial", "running"):
+        if row.backfill is not None:
+            state = f"{row.state} (backfill: {row.backfill})"
+        elif row.state in ("failed", "partial", "running"):
             state = f"{row.state} ({row.statements_done}/{row.statements_total} statements)"
         lines.append(
             (

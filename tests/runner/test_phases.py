@@ -150,6 +150,10 @@ def test_failed_backfill_is_refused_then_resumed_from_the_command_line(
 
     refused = run_cli(*base, "up", cwd=tmp_path)
     assert refused.code == 4 and "--resume" in refused.stderr
+    # how far the backfill got, in rows, not "statement 1 of 1 with 0 statement(s) done"
+    assert "its backfill stopped after 20 row(s) in 2 batch(es), last key 20" in refused.stderr
+    table = run_cli(*base, "status", cwd=tmp_path)
+    assert "failed (backfill: 20 row(s) in 2 batch(es), last key 20)" in table.stdout
 
     async def fix_and_count() -> int:
         connection = await asyncpg.connect(database_url)
