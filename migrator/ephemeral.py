@@ -21,10 +21,12 @@ server processes run as an unprivileged OS user (``MIGRATOR_PG_OS_USER``, else
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import contextlib
 import hashlib
 import os
 import pwd
+import queue
 import re
 import secrets
 import shutil
@@ -66,6 +68,13 @@ _SHUTDOWN_TIMEOUT_S = 10.0
 _PORT_ATTEMPTS = 5
 _LOG_TAIL_LINES = 12
 _REQUIRED_BINARIES = ("initdb", "postgres")
+#: Signals that stop the servers like Ctrl-C does (SIGHUP only where it exists).
+_HANDLED_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+#: Signals held back while a server stops, so a second Ctrl-C cannot cut its cleanup
+#: short (they are delivered as soon as the server is gone).
+_DEFERRED_SIGNALS = frozenset({signal.SIGINT, *_HANDLED_SIGNALS})
 
 
 def _has_server_binaries(directory: Path) -> bool:
@@ -173,6 +182,82 @@ def _store_cluster(data_dir: Path, cache: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+_BASE_PREFIX = "migrator-pg-"
+#: In each server's directory: "PID START-TIME" of the process that owns it.
+_OWNER_FILE = "owner"
+#: A server directory younger than this is never removed as stale.
+_STALE_AFTER_S = 120.0
+
+
+def _owner_mark(pid: int) -> str | None:
+    """``PID START-TIME`` of a running process (the start time tells a reused pid from
+    the original), ``PID`` where there is no /proc, ``None`` when it does not run."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return str(pid)
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return f"{pid} {fields[19]}"
+
+
+def _accepts_connections(socket_dir: Path) -> bool:
+    """A server listens on a unix socket in ``socket_dir`` (seen even from another pid
+    namespace sharing this temporary directory)."""
+    for path in socket_dir.glob(".s.PGSQL.*[0-9]"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            try:
+                probe.connect(str(path))
+            except OSError:
+                continue
+            return True
+    return False
+
+
+def _is_stale(base: Path) -> bool:
+    """A server directory this user made whose owner no longer runs (killed with
+    SIGKILL, or the machine went down), whose postmaster is gone too, and which nothing
+    touched for :data:`_STALE_AFTER_S`."""
+    owner = base / _OWNER_FILE
+    try:
+        if owner.stat().st_uid != os.geteuid():
+            return False
+        if time.time() - base.stat().st_mtime < _STALE_AFTER_S:
+            return False
+        mark = owner.read_text(encoding="utf-8").strip()
+        pid = int(mark.split()[0])
+    except (OSError, ValueError, IndexError):
+        return False  # being made right now, or not ours
+    if _owner_mark(pid) == mark:
+        return False
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        postmaster = int((base / "data" / "postmaster.pid").read_text().splitlines()[0])
+        if _owner_mark(postmaster) is not None:
+            return False
+    return not _accepts_connections(base / "socket")
+
+
+def remove_stale_directories(directory: Path | None = None) -> list[Path]:
+    """Remove the directories of servers whose owning process was killed without a
+    chance to clean up (``kill -9``, OOM killer); returns them. Run at each start."""
+    where = Path(directory or tempfile.gettempdir())
+    removed = []
+    with contextlib.suppress(OSError):
+        for base in where.glob(f"{_BASE_PREFIX}*"):
+            if base.is_dir() and not base.is_symlink() and _is_stale(base):
+                shutil.rmtree(base, ignore_errors=True)
+                removed.append(base)
+    return removed
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -196,6 +281,24 @@ def _unprivileged_user() -> pwd.struct_passwd:
     )
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C, SIGTERM and SIGHUP (main thread, POSIX) until the block ends;
+    one that arrives meanwhile is delivered then. Stopping takes milliseconds unless
+    the server is busy, and at most the shutdown timeouts (16 s)."""
+    if (
+        not hasattr(signal, "pthread_sigmask")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -206,50 +309,94 @@ def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
 
 
 class _Cleanup:
-    """Stops every running server at interpreter exit and on SIGTERM.
+    """Stops every running server at interpreter exit, on SIGTERM and on SIGHUP.
 
-    One SIGTERM handler is shared by all servers of the process: installed when the
-    first server starts, restored when the last one stops.
+    One handler per signal is shared by all servers of the process: installed when the
+    first server starts, restored when the last one stops. SIGHUP (the terminal or the
+    SSH session went away) is only taken over while nobody else handles or ignores it
+    (``nohup``).
     """
 
     def __init__(self) -> None:
         self._servers: list[EphemeralServer] = []
         self._lock = threading.Lock()
-        self._previous: Any = None
-        self._installed = False
+        self._previous: dict[signal.Signals, Any] = {}
         atexit.register(self.stop_all)
 
     def add(self, server: EphemeralServer) -> None:
         with self._lock:
             self._servers.append(server)
-            if not self._installed and threading.current_thread() is threading.main_thread():
-                self._previous = signal.getsignal(signal.SIGTERM)
-                signal.signal(signal.SIGTERM, self._on_sigterm)
-                self._installed = True
+            if self._previous or threading.current_thread() is not threading.main_thread():
+                return
+            for sig in _HANDLED_SIGNALS:
+                current = signal.getsignal(sig)
+                if sig != signal.SIGTERM and current is not signal.SIG_DFL:
+                    continue
+                self._previous[sig] = current
+                signal.signal(sig, self._on_signal)
 
     def remove(self, server: EphemeralServer) -> None:
         with self._lock:
             if server in self._servers:
                 self._servers.remove(server)
-            if (
-                not self._servers
-                and self._installed
-                and threading.current_thread() is threading.main_thread()
-            ):
-                signal.signal(signal.SIGTERM, self._previous)
-                self._installed = False
+            if self._servers or threading.current_thread() is not threading.main_thread():
+                return
+            previous, self._previous = self._previous, {}
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def stop_all(self) -> None:
         for server in list(self._servers):
             server.stop()
 
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # Unwind like Ctrl-C: every ``with`` block and ``finally`` runs, the servers
         # stop, and the CLI exits with ExitCode.INTERRUPTED.
         raise KeyboardInterrupt(f"signal {signum}")
 
 
 _CLEANUP = _Cleanup()
+
+
+class _Spawner:
+    """Starts server processes from a thread that lives as long as this process.
+
+    Linux sends the parent-death signal when the *thread* that started a process exits,
+    not the process: a server started from a short-lived thread (a worker pool,
+    ``asyncio.to_thread``, a framework's start-up thread) would be stopped as soon as
+    that thread ended. The main thread starts its servers itself.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: queue.SimpleQueue[
+            tuple[concurrent.futures.Future[subprocess.Popen[bytes]], list[str], dict[str, Any]]
+        ] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def popen(self, command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        if threading.current_thread() is threading.main_thread():
+            return subprocess.Popen(command, **options)
+        future: concurrent.futures.Future[subprocess.Popen[bytes]] = concurrent.futures.Future()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="migrator-pg-spawner", daemon=True
+                )
+                self._thread.start()
+        self._requests.put((future, command, options))
+        return future.result()
+
+    def _serve(self) -> None:
+        while True:
+            future, command, options = self._requests.get()
+            try:
+                future.set_result(subprocess.Popen(command, **options))
+            except BaseException as exc:  # handed to the thread that asked
+                future.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
 
 
 class EphemeralServer:
@@ -333,15 +480,18 @@ class EphemeralServer:
 
         Safe to call more than once, and from ``atexit``.
         """
-        process, self._process = self._process, None
         try:
-            if process is not None:
-                self._terminate(process)
+            with _signals_deferred():
+                process, self._process = self._process, None
+                try:
+                    if process is not None:
+                        self._terminate(process)
+                finally:
+                    base, self.base_dir = self.base_dir, None
+                    if base is not None:
+                        shutil.rmtree(base, ignore_errors=True)
+                    self.port = 0
         finally:
-            base, self.base_dir = self.base_dir, None
-            if base is not None:
-                shutil.rmtree(base, ignore_errors=True)
-            self.port = 0
             _CLEANUP.remove(self)
 
     def __enter__(self) -> EphemeralServer:
@@ -358,8 +508,10 @@ class EphemeralServer:
     # -- steps ------------------------------------------------------------------------
 
     def _make_directories(self) -> None:
-        base = Path(tempfile.mkdtemp(prefix="migrator-pg-"))
+        remove_stale_directories()
+        base = Path(tempfile.mkdtemp(prefix=_BASE_PREFIX))
         self.base_dir = base
+        (base / _OWNER_FILE).write_text(_owner_mark(os.getpid()) or "", encoding="utf-8")
         self.data_dir = base / "data"
         self.socket_dir = base / "socket"
         self.log_path = base / "server.log"
@@ -465,7 +617,12 @@ class EphemeralServer:
         for _attempt in range(_PORT_ATTEMPTS):
             self.port = _free_port()
             process = self._spawn_postgres()
-            outcome = self._wait_until_ready(process)
+            try:
+                outcome = self._wait_until_ready(process)
+            except BaseException:
+                # Ctrl-C or SIGTERM while it comes up: stop it before its directory goes
+                self._terminate(process)
+                raise
             if outcome == "ready":
                 self._process = process
                 return
@@ -498,7 +655,7 @@ class EphemeralServer:
         for name, value in settings.items():
             command += ["-c", f"{name}={value}"]
         with self.log_path.open("ab") as log:
-            return subprocess.Popen(
+            return _SPAWNER.popen(
                 command,
                 cwd=self.base_dir,
                 env=self._child_environment(),

@@ -10,14 +10,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from migrator.ephemeral import EphemeralServer, find_server_binaries
+from migrator.ephemeral import EphemeralServer, find_server_binaries, remove_stale_directories
 from migrator.errors import ExitCode, ServerUnavailable
 from tests.helpers_db import python_for, unprivileged_user
 
@@ -132,6 +134,98 @@ def test_failed_startup_reports_server_output_and_cleans_up(tmp_path: Path) -> N
     assert not server.running
 
 
+class _InterruptedWhileComingUp(EphemeralServer):
+    """Ctrl-C lands while the server is starting (the postmaster is spawned, not ready)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spawned: list[int] = []
+
+    def _wait_until_ready(self, process: subprocess.Popen[bytes]) -> str:
+        self.spawned.append(process.pid)
+        super()._wait_until_ready(process)
+        raise KeyboardInterrupt
+
+
+def test_interrupt_while_the_server_comes_up_stops_the_postmaster() -> None:
+    server = _InterruptedWhileComingUp()
+    with pytest.raises(KeyboardInterrupt):
+        server.start()
+    assert server.spawned
+    assert not _alive(server.spawned[-1]), "the postmaster outlived an interrupted start"
+    assert server.base_dir is None and not server.running
+
+
+class _SecondCtrlCWhileStopping(EphemeralServer):
+    """The user presses Ctrl-C again while the server is being stopped."""
+
+    def _terminate(self, process: subprocess.Popen[bytes]) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        super()._terminate(process)
+
+
+def test_second_ctrl_c_while_stopping_still_stops_and_removes_everything() -> None:
+    server = _SecondCtrlCWhileStopping().start()
+    pid, base = server.pid, server.base_dir
+    assert pid is not None and base is not None
+    with pytest.raises(KeyboardInterrupt):
+        server.stop()
+    assert not _alive(pid)
+    assert not base.exists()
+
+
+async def _still_serves(dsn: str) -> int:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("SELECT pg_sleep(0.2)")
+        return int(await connection.fetchval("SELECT 1"))
+    finally:
+        await connection.close()
+
+
+def test_server_started_from_a_thread_outlives_the_thread() -> None:
+    """Linux's parent-death signal follows the starting *thread*; the server must not
+    stop when a worker thread that started it ends."""
+    server = EphemeralServer()
+    starter = threading.Thread(target=server.start)
+    starter.start()
+    starter.join()
+    try:
+        assert server.running
+        assert asyncio.run(_still_serves(server.dsn())) == 1
+        assert server.running
+    finally:
+        server.stop()
+
+
+def test_only_stale_server_directories_are_removed(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    old = time.time() - 3600
+
+    def server_dir(owner: str | None, *, aged: bool = True) -> Path:
+        base = Path(tempfile.mkdtemp(prefix="migrator-pg-", dir=tmp_path))
+        if owner is not None:
+            (base / "owner").write_text(owner)
+        if aged:
+            os.utime(base, (old, old))
+        return base
+
+    stale = server_dir(f"{gone.pid} 1")
+    live = server_dir(_own_mark())
+    young = server_dir(f"{gone.pid} 1", aged=False)
+    unmarked = server_dir(None)
+    assert remove_stale_directories(tmp_path) == [stale]
+    assert not stale.exists()
+    assert live.exists() and young.exists() and unmarked.exists()
+
+
+def _own_mark() -> str:
+    """What a running server's directory holds for this process: "PID START-TIME"."""
+    fields = Path(f"/proc/{os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()
+    return f"{os.getpid()} {fields[19]}"
+
+
 # -- other processes: signals, and the normal-user path when we are root --------------
 
 _SCRIPT = textwrap.dedent(
@@ -171,7 +265,7 @@ def _first_line(process: subprocess.Popen[str]) -> dict[str, object]:
     return data
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_signal_to_owner_stops_server_and_removes_directory(sig: signal.Signals) -> None:
     process = _start_script(sys.executable, 60)
     info = _first_line(process)
@@ -191,7 +285,13 @@ def test_killed_owner_takes_the_server_with_it() -> None:
     process.kill()
     process.communicate(timeout=30)
     assert _wait_gone(int(str(info["pid"])))
-    shutil.rmtree(str(info["base"]), ignore_errors=True)
+    # the directory it left is removed by the next start once it is old enough
+    base = Path(str(info["base"]))
+    assert base.is_dir()
+    old = time.time() - 3600
+    os.utime(base, (old, old))
+    assert base in remove_stale_directories(base.parent)
+    assert not base.exists()
 
 
 def test_works_as_a_normal_user() -> None:
