@@ -8,10 +8,12 @@ everything again when it stops::
     with EphemeralServer() as server:
         dsn = server.dsn()          # postgresql://postgres@127.0.0.1:PORT/postgres
 
-Cleanup is guaranteed on normal exit, exceptions, Ctrl-C and SIGTERM (a handler is
-installed while a server runs and restored afterwards), with an ``atexit`` fallback.
-On Linux the server is also started with a parent-death signal, so even a killed
-Python process does not leave a server running.
+Cleanup is guaranteed on normal exit, exceptions, Ctrl-C, SIGTERM and SIGHUP (handlers
+are installed while a server runs and restored afterwards; a second Ctrl-C waits until
+the server is gone), with an ``atexit`` fallback. On Linux the server is also started
+with a parent-death signal (from a long-lived thread, so a server started by a worker
+thread outlives that thread), so even a killed Python process does not leave a server
+running; the directory such a process leaves behind is removed by the next start.
 
 ``initdb`` and ``postgres`` refuse to run as root. When this process is root, the
 server processes run as an unprivileged OS user (``MIGRATOR_PG_OS_USER``, else

@@ -23,10 +23,13 @@ are made by its ``DatabaseJanitor``.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import os
 import secrets
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
     from migrator.config import Settings
 
 SERVER_URL_ENV = "MIGRATOR_TEST_SERVER_URL"
+#: How long the janitor retries a refused connection (its default is a minute per test).
+_JANITOR_CONNECT_TIMEOUT_S = 5
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,6 +58,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("migrator_dir", "migrations directory for the migrator fixtures", default="")
 
 
+@contextlib.contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """A migrator error (no server binaries, a migration that does not apply, a server
+    that refuses) fails the test with its one line, not a traceback through the plugin."""
+    from migrator.errors import MigratorError
+
+    try:
+        yield
+    except MigratorError as exc:
+        raise pytest.fail.Exception(f"migrator: {exc.one_line()}", pytrace=False) from None
+
+
 @pytest.fixture(scope="session")
 def migrator_settings(request: pytest.FixtureRequest) -> Settings:
     """The migrator settings of the project under test (``[tool.migrator]`` etc.),
@@ -61,7 +78,8 @@ def migrator_settings(request: pytest.FixtureRequest) -> Settings:
 
     directory = request.config.getoption("--migrator-dir") or request.config.getini("migrator_dir")
     flags = {"migrations_dir": str(request.config.rootpath / directory)} if directory else {}
-    return load_settings(flags, cwd=request.config.rootpath)
+    with _one_line_errors():
+        return load_settings(flags, cwd=request.config.rootpath)
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +88,7 @@ def migrator_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
     from migrator.rehearse.server import rehearsal_server
 
     url = request.config.getoption("--migrator-server-url") or os.environ.get(SERVER_URL_ENV)
-    with rehearsal_server(url or None) as server:
+    with _one_line_errors(), rehearsal_server(url or None) as server:
         yield server.admin_dsn
 
 
@@ -88,15 +106,17 @@ def migrator_template(migrator_server_url: str, migrator_settings: Settings) -> 
     from migrator.rehearse.scratch import create_database, drop_database, dsn_with_database
     from migrator.runner.flows import load_migrations
 
-    migration_set = load_migrations(migrator_settings)
     name = f"migrator_template_{secrets.token_hex(4)}"
-    _run(create_database(migrator_server_url, name))
+    with _one_line_errors():
+        migration_set = load_migrations(migrator_settings)
+        _run(create_database(migrator_server_url, name))
     try:
-        _run(
-            apply_all(
-                dsn_with_database(migrator_server_url, name), migration_set, migrator_settings
+        with _one_line_errors():
+            _run(
+                apply_all(
+                    dsn_with_database(migrator_server_url, name), migration_set, migrator_settings
+                )
             )
-        )
         yield name
     finally:
         _run(drop_database(migrator_server_url, name))
@@ -118,7 +138,8 @@ def migrator_database_url(migrator_server_url: str, migrator_template: str) -> I
         return
     from migrator.rehearse.scratch import create_database, drop_database
 
-    _run(create_database(migrator_server_url, name, template=migrator_template))
+    with _one_line_errors():
+        _run(create_database(migrator_server_url, name, template=migrator_template))
     try:
         yield dsn_with_database(migrator_server_url, name)
     finally:
@@ -127,14 +148,27 @@ def migrator_database_url(migrator_server_url: str, migrator_template: str) -> I
 
 def _janitor(server_url: str, name: str, template: str) -> Any:
     """pytest-postgresql's DatabaseJanitor for ``name`` cloned from ``template``, or
-    ``None`` when pytest-postgresql is not installed."""
+    ``None`` when pytest-postgresql is not installed or cannot say what the URL says.
+
+    The janitor connects with user, password, host, port and a maintenance database
+    only: a URL with parameters (``sslmode=verify-full``, a socket directory, options)
+    or in ``key=value`` form is left to migrator's own connection code, which honours
+    all of it."""
     try:
         from pytest_postgresql.janitor import DatabaseJanitor
     except ImportError:
         return None
     from migrator.db.target import parse_target
 
+    if "://" not in server_url or urlsplit(server_url).query:
+        return None
     target = parse_target(server_url)
+    options: dict[str, Any] = {"connection_timeout": _JANITOR_CONNECT_TIMEOUT_S}
+    # the database the URL names: its role may not be allowed into "postgres"
+    if "maintenance_dbname" in inspect.signature(DatabaseJanitor).parameters:
+        options["maintenance_dbname"] = target.database
+    elif target.database != "postgres":
+        return None
     return DatabaseJanitor(
         user=target.user,
         host=target.host,
@@ -142,6 +176,7 @@ def _janitor(server_url: str, name: str, template: str) -> Any:
         password=target.password,
         dbname=name,
         template_dbname=template,
+        **options,
     )
 
 
