@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from stat import S_ISREG
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -230,7 +231,8 @@ def _is_stale(base: Path) -> bool:
     touched for :data:`_STALE_AFTER_S`."""
     owner = base / _OWNER_FILE
     try:
-        if owner.stat().st_uid != os.geteuid():
+        status = owner.lstat()
+        if not S_ISREG(status.st_mode) or status.st_uid != os.geteuid():
             return False
         if time.time() - base.stat().st_mtime < _STALE_AFTER_S:
             return False
@@ -285,20 +287,47 @@ def _unprivileged_user() -> pwd.struct_passwd:
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Hold back Ctrl-C, SIGTERM and SIGHUP (main thread, POSIX) until the block ends;
-    one that arrives meanwhile is delivered then. Stopping takes milliseconds unless
-    the server is busy, and at most the shutdown timeouts (16 s)."""
-    if (
-        not hasattr(signal, "pthread_sigmask")
-        or threading.current_thread() is not threading.main_thread()
-    ):
+    """Hold back Ctrl-C, SIGTERM and SIGHUP (main thread only) until the block ends;
+    one that arrives meanwhile is then handed to the handler that was in place.
+    Stopping takes milliseconds unless the server is busy, and at most the shutdown
+    timeouts (16 s).
+
+    Both a signal mask (it takes effect at once, before any handler is swapped) and
+    recording handlers (the kernel hands a masked signal to any other thread, and
+    Python then runs the handler in the main thread all the same)."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+    mask = getattr(signal, "pthread_sigmask", None)
+    blocked = mask(signal.SIG_BLOCK, _DEFERRED_SIGNALS) if mask else None
+    received: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous: dict[signal.Signals, Any] = {}
     try:
+        for sig in _DEFERRED_SIGNALS:
+            with contextlib.suppress(OSError, ValueError):
+                previous[sig] = signal.signal(sig, note)
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if mask is not None and blocked is not None:
+            mask(signal.SIG_SETMASK, blocked)  # runs ``note`` for what is pending
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if received:
+            _deliver(received[0], previous.get(signal.Signals(received[0])))
+
+
+def _deliver(signum: int, handler: Any) -> None:
+    """Act on a signal that was held back as ``handler`` would have."""
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signum)
 
 
 def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
@@ -482,19 +511,19 @@ class EphemeralServer:
 
         Safe to call more than once, and from ``atexit``.
         """
-        try:
-            with _signals_deferred():
-                process, self._process = self._process, None
-                try:
-                    if process is not None:
-                        self._terminate(process)
-                finally:
-                    base, self.base_dir = self.base_dir, None
-                    if base is not None:
-                        shutil.rmtree(base, ignore_errors=True)
-                    self.port = 0
-        finally:
-            _CLEANUP.remove(self)
+        with _signals_deferred():
+            process, self._process = self._process, None
+            try:
+                if process is not None:
+                    self._terminate(process)
+            finally:
+                base, self.base_dir = self.base_dir, None
+                if base is not None:
+                    shutil.rmtree(base, ignore_errors=True)
+                self.port = 0
+        # Only now: interrupted before it got this far, the server stays registered
+        # and the atexit hook finishes the job.
+        _CLEANUP.remove(self)
 
     def __enter__(self) -> EphemeralServer:
         return self.start()
