@@ -35,6 +35,7 @@ import pytest
 
 if TYPE_CHECKING:
     from migrator.config import Settings
+    from migrator.source import MigrationSet
 
 SERVER_URL_ENV = "MIGRATOR_TEST_SERVER_URL"
 #: How long the janitor retries a refused connection (its default is a minute per test).
@@ -101,14 +102,17 @@ def _run(coroutine: Any) -> Any:
 @pytest.fixture(scope="session")
 def migrator_template(migrator_server_url: str, migrator_settings: Settings) -> Iterator[str]:
     """The name of a database with every migration applied, the template of each
-    test's database; created once per session and dropped at its end."""
+    test's database; created once per session and dropped at its end, with the roles
+    its migrations created (roles are cluster-wide: on a server of your own they would
+    outlive the session and change what the next one sees)."""
     from migrator.rehearse.schema_checks import apply_all
-    from migrator.rehearse.scratch import create_database, drop_database, dsn_with_database
+    from migrator.rehearse.scratch import create_database, dsn_with_database
     from migrator.runner.flows import load_migrations
 
     name = f"migrator_template_{secrets.token_hex(4)}"
     with _one_line_errors():
         migration_set = load_migrations(migrator_settings)
+        roles_before = _run(_role_names(migrator_server_url))
         _run(create_database(migrator_server_url, name))
     try:
         with _one_line_errors():
@@ -119,7 +123,35 @@ def migrator_template(migrator_server_url: str, migrator_settings: Settings) -> 
             )
         yield name
     finally:
-        _run(drop_database(migrator_server_url, name))
+        _run(_drop_template(migrator_server_url, name, roles_before, migration_set))
+
+
+async def _role_names(server_url: str) -> set[str]:
+    from migrator.db.connection import connect
+    from migrator.rehearse.roles import role_names
+
+    admin = await connect(server_url)
+    try:
+        return await role_names(admin)
+    finally:
+        await admin.close()
+
+
+async def _drop_template(
+    server_url: str, name: str, roles_before: set[str], migration_set: MigrationSet
+) -> None:
+    """Drop the template, then the roles that did not exist before it and that its
+    migrations name (where nothing on the server uses them any more)."""
+    from migrator.db.connection import connect
+    from migrator.rehearse.roles import drop_new_roles, migration_names
+    from migrator.rehearse.scratch import drop_database
+
+    await drop_database(server_url, name)
+    admin = await connect(server_url)
+    try:
+        await drop_new_roles(admin, roles_before, migration_names(migration_set.migrations))
+    finally:
+        await admin.close()
 
 
 @pytest.fixture
@@ -195,4 +227,13 @@ def stairway_test(*, seed_rows: int = 0) -> Callable[..., None]:
         )
         assert report.ok, "\n" + render_text(report)
 
+    test_migrations_stairway._migrator_stairway = True  # type: ignore[attr-defined]
     return test_migrations_stairway
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Stairway tests first: roles are cluster-wide, and a migration's ``CREATE ROLE``
+    would fail in the stairway once the session's template database holds the role."""
+    items.sort(
+        key=lambda item: not getattr(getattr(item, "function", None), "_migrator_stairway", False)
+    )

@@ -97,3 +97,40 @@ def test_a_migration_that_does_not_apply_fails_each_test_with_its_file_and_line(
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["migrator: *002_orders.up.sql:1: *nosuch*"])
     assert "schema_checks.py" not in result.stdout.str()
+
+
+ROLE = "plugin_session_reader"
+
+
+async def _role_exists(dsn: str) -> bool:
+    connection = await asyncpg.connect(dsn)
+    try:
+        found = await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", ROLE)
+        return found is not None
+    finally:
+        await connection.close()
+
+
+def test_roles_the_migrations_create_do_not_outlive_the_session(
+    pytester: pytest.Pytester,
+) -> None:
+    """Roles are cluster-wide: left on a server of the user's, the next session's
+    stairway would find one its up did not create and its down then drops."""
+    with_role = {
+        **MIGRATIONS,
+        "002_reader.up.sql": f"CREATE ROLE {ROLE};\nGRANT SELECT ON users TO {ROLE};",
+        "002_reader.down.sql": f"REVOKE SELECT ON users FROM {ROLE};\nDROP ROLE {ROLE};",
+    }
+    write_migrations(pytester.path / "database" / "migrations", with_role)
+    pytester.makepyfile(
+        test_app=USER_TESTS,
+        test_zz_stairway="from migrator.pytest_plugin import stairway_test\n"
+        "test_migrations_stairway = stairway_test()\n",
+    )
+    with EphemeralServer() as server:
+        for _session in (1, 2):
+            result = pytester.runpytest_subprocess(
+                "--migrator-server-url", server.dsn(), "-p", "no:cacheprovider"
+            )
+            result.assert_outcomes(passed=3)
+            assert not asyncio.run(_role_exists(server.dsn()))
