@@ -400,8 +400,8 @@ def test_reindex_reports_the_index_lock_and_its_rebuild(
     locks = {(lock["relation"], lock["mode"]) for lock in reindex["locks"]}
     assert ("accounts", "SHARE") in locks
     assert ("accounts_pkey", "ACCESS EXCLUSIVE") in locks
-    assert "rebuilt index accounts_pkey (reads that use it wait for the rebuild)" in (
-        reindex["notes"]
+    assert (
+        "rebuilt index accounts_pkey (reads that use it wait for the rebuild)" in (reindex["notes"])
     )
     assert reindex["rewrites"] == []
     # an index lock no stronger than its table's says nothing more
