@@ -31,7 +31,7 @@ import asyncpg
 
 from migrator.config import Settings
 from migrator.db.indexes import InvalidIndex, invalid_indexes
-from migrator.db.ledger import MARK_CLOCK, MS_SINCE_MARK, MS_SINCE_TRANSACTION_START, Ledger
+from migrator.db.ledger import MS_SINCE_PREVIOUS_WRITE, MS_SINCE_TRANSACTION_START, Ledger
 from migrator.db.quoting import quote_ident, quote_qualified
 from migrator.db.records import Direction
 from migrator.durations import format_ms
@@ -156,23 +156,22 @@ def _closing(
     return f"\n;\n{write};\nCOMMIT"
 
 
-def _opening(step: Step, *, mark_clock: bool = False) -> str:
-    """``BEGIN`` and the step's ``SET LOCAL``s, to start a string (``mark_clock``: and
-    :data:`~migrator.db.ledger.MARK_CLOCK`)."""
-    settings = [*setting_statements(step, local=True), *([MARK_CLOCK] if mark_clock else [])]
-    return "BEGIN; " + "; ".join(settings) + ";\n"
+def _opening(step: Step) -> str:
+    """``BEGIN`` and the step's ``SET LOCAL``s, to start a string."""
+    return "BEGIN; " + "; ".join(setting_statements(step, local=True)) + ";\n"
 
 
 def one_string(step: Step, ledger: Ledger) -> str:
     """A one-statement transactional step as one part of a string of several: ``BEGIN``,
     its ``SET LOCAL``s, the statement, the ledger write (``EXECUTE`` of the prepared
-    write) and ``COMMIT``. Its duration is measured from its own ``BEGIN``, not from
-    the arrival of the string."""
+    write) and ``COMMIT``. Its duration is measured from the previous migration's
+    ledger write, not from the arrival of the string
+    (:data:`~migrator.db.ledger.MS_SINCE_PREVIOUS_WRITE`)."""
     (statement,) = step.statements
     return (
-        _opening(step, mark_clock=True)
+        _opening(step)
         + statement.text
-        + _closing(step, ledger, prepared=True, duration_sql=MS_SINCE_MARK)
+        + _closing(step, ledger, prepared=True, duration_sql=MS_SINCE_PREVIOUS_WRITE)
     )
 
 
