@@ -121,6 +121,35 @@ _DISPLAY = {
 }
 
 
+#: PostgreSQL's interval field masks (``INTERVAL_MASK`` in datetime.h) as SQL
+_INTERVAL_FIELDS = {
+    4: "year",
+    2: "month",
+    8: "day",
+    1024: "hour",
+    2048: "minute",
+    4096: "second",
+    6: "year to month",
+    1032: "day to hour",
+    3080: "day to minute",
+    7176: "day to second",
+    3072: "hour to minute",
+    7168: "hour to second",
+    6144: "minute to second",
+}
+#: ``INTERVAL_FULL_RANGE``: no fields were written
+_INTERVAL_ALL_FIELDS = 0x7FFF
+
+
+def _interval_modifiers(modifiers: tuple[int, ...]) -> str:
+    """``interval``'s modifiers (a field mask, then the seconds' precision) as written:
+    `` day to second(3)``, ``(3)``."""
+    mask = modifiers[0]
+    fields = "" if mask == _INTERVAL_ALL_FIELDS else f" {_INTERVAL_FIELDS.get(mask, mask)}"
+    precision = f"({modifiers[1]})" if len(modifiers) > 1 else ""
+    return fields + precision
+
+
 @dataclass(frozen=True)
 class TypeRef:
     """A column type: canonical name (``int8``, ``varchar``, ``timestamptz``), its
@@ -137,7 +166,9 @@ class TypeRef:
         base = _DISPLAY.get(self.name, self.name)
         if self.schema:
             base = f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
-        if self.modifiers:
+        if self.name == "interval" and self.modifiers and not self.schema:
+            base += _interval_modifiers(self.modifiers)
+        elif self.modifiers:
             base += "(" + ", ".join(str(m) for m in self.modifiers) + ")"
         return base + ("[]" if self.array else "")
 
