@@ -5,7 +5,9 @@ no-transaction migration that stops part-way is recorded and recoverable with
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.helpers import start_cli
@@ -20,6 +22,18 @@ SNAPSHOT_SCHEMA = (
     "SELECT table_name, column_name, data_type FROM information_schema.columns "
     "WHERE table_schema = 'public' ORDER BY 1, 2"
 )
+
+
+def _wait_until(condition: Callable[[], object], seconds: float = 20) -> None:
+    """Poll ``condition`` until it holds or ``seconds`` pass (the caller asserts)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.05)
+
+
+def _start_up(project: Project) -> subprocess.Popen[str]:
+    """``migrate up`` on the project as a real process (to signal or kill it)."""
+    return start_cli("--dir", str(project.directory), "--database-url", project.database_url, "up")
 
 
 def _snapshot(project: Project) -> tuple[Any, ...]:
@@ -238,9 +252,7 @@ def test_connection_lost_mid_run_leaves_a_partial_row_then_resume(project: Proje
             "001_slow.down.sql": "DROP TABLE third; DROP TABLE first;\n",
         }
     )
-    process = start_cli(
-        "--dir", str(project.directory), "--database-url", project.database_url, "up"
-    )
+    process = _start_up(project)
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -329,13 +341,9 @@ def test_ctrl_c_during_a_no_transaction_statement(project: Project) -> None:
             "001_slow.down.sql": "DROP TABLE first;\n",
         }
     )
-    process = start_cli(
-        "--dir", str(project.directory), "--database-url", project.database_url, "up"
-    )
+    process = _start_up(project)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and project.ledger() != [(1, "partial", 1)]:
-            time.sleep(0.05)
+        _wait_until(lambda: project.ledger() == [(1, "partial", 1)])
         time.sleep(0.2)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=20)
@@ -359,16 +367,14 @@ def test_sigterm_is_handled_like_ctrl_c(project: Project) -> None:
     """SIGTERM (a cancelled CI job, a stopped pod): the transaction rolls back, one
     line, exit 130, nothing recorded."""
     project.write({"001_slow.up.sql": "CREATE TABLE t (id int);\nSELECT pg_sleep(30);\n"})
-    process = start_cli(
-        "--dir", str(project.directory), "--database-url", project.database_url, "up"
-    )
+    process = _start_up(project)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not project.scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' "
-            "AND pid <> pg_backend_pid()"
-        ):
-            time.sleep(0.05)
+        _wait_until(
+            lambda: project.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' "
+                "AND pid <> pg_backend_pid()"
+            )
+        )
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=20)
     finally:
@@ -390,13 +396,9 @@ def test_status_and_verify_tell_a_run_under_way_from_an_interrupted_one(
             ),
         }
     )
-    process = start_cli(
-        "--dir", str(project.directory), "--database-url", project.database_url, "up"
-    )
+    process = _start_up(project)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and project.ledger() != [(1, "partial", 1)]:
-            time.sleep(0.05)
+        _wait_until(lambda: project.ledger() == [(1, "partial", 1)])
         status = project.migrate("status")
         verify = project.migrate("verify")
     finally:
@@ -421,14 +423,10 @@ def test_a_killed_runner_does_not_leave_its_locks_held(project: Project) -> None
             "001_slow.down.sql": "SELECT 1;\n",
         }
     )
-    process = start_cli(
-        "--dir", str(project.directory), "--database-url", project.database_url, "up"
-    )
+    process = _start_up(project)
     sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(120)%'"
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not project.scalar(sleeping):
-            time.sleep(0.05)
+        _wait_until(lambda: project.scalar(sleeping))
         assert project.scalar(sleeping) == 1
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=20)
