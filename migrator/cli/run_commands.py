@@ -273,9 +273,7 @@ def status_command(app: AppContext, output_format: str, exit_code: bool) -> None
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo(render_table(report), nl=False)
-    if exit_code and any(
-        report.count(state) for state in ("pending", "failed", "partial", "running")
-    ):
+    if exit_code and not report.up_to_date:
         raise click.exceptions.Exit(int(ChecksFailed.exit_code))
 
 

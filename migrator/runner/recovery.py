@@ -48,10 +48,19 @@ def failed_statement_line(entry: LedgerEntry, migration: Migration | None) -> st
     return f"{migration_file.path} (after its last statement)"
 
 
-def describe_unfinished(entry: LedgerEntry, migration: Migration | None) -> str:
-    """One sentence: which run stopped where, and why."""
-    what = "applying" if entry.direction == "up" else "reverting"
+def describe_unfinished(
+    entry: LedgerEntry, migration: Migration | None, *, running_by: str | None = None
+) -> str:
+    """One sentence: which run stopped where, and why; with ``running_by`` (who holds
+    the migration lock), the run has not stopped: it is under way."""
     label = migration.label if migration else f"{entry.version}_{entry.name}"
+    if running_by is not None:
+        verb = "applied" if entry.direction == "up" else "reverted"
+        return (
+            f"{label} is being {verb} right now by {running_by} "
+            f"({entry.statements_done} statement(s) done so far): wait for it and check again"
+        )
+    what = "applying" if entry.direction == "up" else "reverting"
     where = failed_statement_line(entry, migration)
     if entry.state == "failed":
         cause = f"failed: {entry.error}" if entry.error else "failed"

@@ -73,6 +73,13 @@ class StatusReport:
     def count(self, state: MigrationState) -> int:
         return sum(1 for m in self.migrations if m.state == state)
 
+    @property
+    def up_to_date(self) -> bool:
+        """Nothing pending, failed, partial or running (``status --exit-code``)."""
+        return not any(
+            m.state in ("pending", "failed", "partial", "running") for m in self.migrations
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ledger": self.ledger,
@@ -234,16 +241,9 @@ def verify_problems(
             continue
         if entry.unfinished:
             kind: VerifyKind = "failed" if entry.state == "failed" else "partial"
-            if is_running(entry, running_by):
-                message = (
-                    f"{migration.label if migration else entry.name} is being "
-                    f"{'applied' if entry.direction == 'up' else 'reverted'} right now by "
-                    f"{running_by} ({entry.statements_done} statement(s) done so far): "
-                    "wait for it and check again"
-                )
-                problems.append(VerifyProblem("partial", message, version))
-                continue
-            problems.append(VerifyProblem(kind, describe_unfinished(entry, migration), version))
+            holder = running_by if is_running(entry, running_by) else None
+            message = describe_unfinished(entry, migration, running_by=holder)
+            problems.append(VerifyProblem(kind, message, version))
             continue
         if migration is None:
             problems.append(
