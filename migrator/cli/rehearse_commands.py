@@ -142,7 +142,13 @@ def dry_run_command(
 
 @click.group("schema")
 def schema_group() -> None:
-    """Schema files: dump a database's schema, verify the migrations against one."""
+    """Schema files: dump a database's schema, verify the migrations against one.
+
+    \b
+    Examples:
+      migrate schema dump --output schema.sql     # the database's schema, normalised
+      migrate schema verify schema.sql            # do the migrations build exactly this?
+    """
 
 
 @schema_group.command("dump")
