@@ -319,7 +319,7 @@ def measure(
                 directories[contender.name] = directory
                 measurements[contender.name, n] = Measurement()
             for round_ in range(repeat):
-                for contender in found:
+                for contender in _rotated(found, round_):
                     result = measurements[contender.name, n]
                     if result.error:
                         continue
@@ -348,6 +348,14 @@ def measure(
                     )
     parts = breakdown.measure(work / f"migrator-{goal_size(sizes)}", repeat)
     return ApplyResults(tuple(sizes), repeat, found, missing, version, measurements, parts)
+
+
+def _rotated(found: Sequence[Contender], round_: int) -> list[Contender]:
+    """The contenders in this round's order: each round starts one tool later, so
+    that no tool always runs first after the server's quiet spell, or always right
+    after the same neighbour's ``DROP DATABASE``."""
+    shift = round_ % len(found) if found else 0
+    return [*found[shift:], *found[:shift]]
 
 
 def _slug(name: str) -> str:
@@ -387,10 +395,10 @@ def render(results: ApplyResults) -> str:
     get = results.measurements
     lines = [
         f"PostgreSQL {results.server_version} (ephemeral, fsync off), one fresh database "
-        f"per run, {results.repeat} rounds with the tools interleaved; whole-process wall "
-        "time, median over rounds. `vs migrator` = tool / migrator, the median of the "
-        "per-round ratios (above 1: slower than migrator). Overhead per migration = "
-        "(tool - bare SQL) / N, also per round.",
+        f"per run, {results.repeat} rounds with the tools interleaved (each round starts "
+        "one tool later); whole-process wall time, median over rounds. `vs migrator` = "
+        "tool / migrator, the median of the per-round ratios (above 1: slower than "
+        "migrator). Overhead per migration = (tool - bare SQL) / N, also per round.",
         "",
     ]
     header = ["tool"]
