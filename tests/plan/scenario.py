@@ -80,6 +80,16 @@ async def apply_all(
     return applied
 
 
+async def revert(dsn: str, directory: Path, version: int) -> None:
+    """Run the down file of ``version`` through the runner, from its first statement."""
+    (migration,) = [m for m in discover(directory).migrations if m.version == version]
+    conn = await asyncpg.connect(dsn)
+    try:
+        await apply_migration(conn, migration, "down", settings=settings_for(directory))
+    finally:
+        await conn.close()
+
+
 def _without_positions(schema: Schema, ignore: set[tuple[str, str]]) -> Schema:
     """Column positions differ by design (a replacement column is added last)."""
     objects = []

@@ -15,6 +15,7 @@ from tests.plan.scenario import (
     execute,
     fetch,
     leftovers,
+    revert,
     run,
     schema_difference,
 )
@@ -294,5 +295,53 @@ def test_contract_fails_safely_while_rows_are_still_null(database_url: str, tmp_
             "SELECT is_nullable FROM information_schema.columns "
             "WHERE table_name = 'items' AND column_name = 'note'",
         ) == [("YES",)]
+
+    run(scenario())
+
+
+def test_a_down_that_failed_halfway_stops_at_the_invalid_index_then_completes(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The down of a planned DROP COLUMN rebuilds its indexes concurrently. When a build
+    fails (rows written since break the unique index), run again it must not keep the
+    INVALID index (``IF NOT EXISTS`` skips it): it stops and says what to drop; once
+    dropped, the down completes with valid indexes."""
+    from migrator.errors import MigrationFailed
+
+    project = Project.create(tmp_path, BASE)
+    result = project.plan("ALTER TABLE items DROP COLUMN email;\n")
+    labels = {int(v.version_text): v.rendered.migration.name for v in result.versions}
+    (drop_indexes,) = [v for v, name in labels.items() if name.endswith("drop_indexes")]
+
+    async def scenario() -> None:
+        await apply_all(database_url, project.directory, versions={1})
+        await execute(database_url, SEED)
+        await apply_all(database_url, project.directory, versions=set(range(2, drop_indexes + 1)))
+        await execute(database_url, "INSERT INTO items (email) VALUES ('twice@x'), ('twice@x')")
+        with pytest.raises(MigrationFailed, match="could not create unique index"):
+            await revert(database_url, project.directory, drop_indexes)
+        assert await leftovers(database_url) == ["invalid index items_email_key"]
+        await execute(database_url, "DELETE FROM items WHERE id = (SELECT max(id) FROM items)")
+
+        with pytest.raises(
+            MigrationFailed,
+            match=r"index items_email_key is INVALID .*DROP INDEX CONCURRENTLY items_email_key, "
+            r"then migrate down again",
+        ):
+            await revert(database_url, project.directory, drop_indexes)
+        await execute(database_url, "DROP INDEX CONCURRENTLY items_email_key")
+        await revert(database_url, project.directory, drop_indexes)
+
+        assert await leftovers(database_url) == []
+        assert await fetch(
+            database_url,
+            "SELECT indexrelid::regclass::text, indisunique FROM pg_index "
+            "WHERE indrelid = 'items'::regclass ORDER BY 1",
+        ) == [
+            ("items_email_key", True),
+            ("items_email_lower_idx", False),
+            ("items_note_idx", False),
+            ("items_pkey", True),
+        ]
 
     run(scenario())

@@ -3,6 +3,7 @@ unchanged, the order of the written migrations, and their directives."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -175,3 +176,33 @@ def test_new_versions_follow_the_existing_width_or_timestamps(tmp_path: Path) ->
     (directory / "20260101120000_b.sql").write_text("SELECT 1;")
     now = datetime(2026, 11, 23, 15, 0, 0, tzinfo=UTC)
     assert next_versions(discover(directory), 2, now) == ["20261123150000", "20261123150001"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "DROP INDEX items_email_lower_idx",
+        "ALTER TABLE items DROP COLUMN email",
+        "ALTER TABLE items ADD UNIQUE (note)",
+        "ALTER TABLE items RENAME COLUMN email TO email_address",
+    ],
+)
+def test_every_concurrent_index_build_fails_on_an_invalid_leftover(
+    project: Project, change: str
+) -> None:
+    """Up or down, a concurrent build is followed by a check of its index: after a build
+    failed halfway, ``IF NOT EXISTS`` alone would keep the INVALID index on a re-run."""
+    project.plan(change + ";\n")
+    builds = 0
+    for migration in discover(project.directory).migrations:
+        for direction, file in (("up", migration.up), ("down", migration.down)):
+            statements = [s.text for s in file.statements] if file else []
+            for position, sql in enumerate(statements):
+                built = re.search(r"INDEX CONCURRENTLY IF NOT EXISTS (\S+) ON", sql)
+                if built is None:
+                    continue
+                builds += 1
+                check = statements[position + 1]
+                assert f"to_regclass('{built[1]}') AND NOT indisvalid" in check, file.path
+                assert f"then migrate {direction} again" in check, file.path
+    assert builds

@@ -267,6 +267,8 @@ def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> 
                 ),
             )
         )
+    from migrator.plan.recipes.indexes import rebuild_index  # it imports this module
+
     for index in facts.indexes_mentioning(column):
         if index.constraint is None:
             steps.append(
@@ -274,10 +276,7 @@ def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> 
                     Slot.CONTRACT_DROP_INDEXES,
                     f"DROP INDEX CONCURRENTLY IF EXISTS {target.qualify(index.name)}",
                     "SHARE UPDATE EXCLUSIVE: waits for running transactions, blocks no client",
-                    undo=(
-                        f"CREATE {'UNIQUE ' if index.unique else ''}INDEX CONCURRENTLY IF NOT "
-                        f"EXISTS {ident(index.name)} ON {target.sql} {index.body_sql}",
-                    ),
+                    undo=rebuild_index(target, index.name, index.body_sql, unique=index.unique),
                 )
             )
     steps.append(

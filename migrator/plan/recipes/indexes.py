@@ -62,6 +62,14 @@ def concurrent_index_steps(
     ]
 
 
+def rebuild_index(target: Target, name: str, body: str, *, unique: bool) -> tuple[str, ...]:
+    """A down's concurrent rebuild of index ``name``, checked as the up's builds are: a
+    down that failed halfway left the index INVALID, and ``IF NOT EXISTS`` alone would
+    keep the broken index when the down runs again."""
+    steps = concurrent_index_steps(target, name, body, unique=unique, command="migrate down")
+    return tuple(step.sql for step in steps)
+
+
 def drop_constraint_keeping_index(target: Target, name: str, body: str) -> tuple[str, ...]:
     """The down of ``ADD CONSTRAINT name UNIQUE | PRIMARY KEY USING INDEX name``: the
     unique index ``name`` the expand built must stay, but dropping the constraint drops
@@ -70,12 +78,7 @@ def drop_constraint_keeping_index(target: Target, name: str, body: str) -> tuple
     Every statement can run again after a failure."""
     copy_name = bounded_name(name, suffix="rebuilt")
     return (
-        *(
-            step.sql
-            for step in concurrent_index_steps(
-                target, copy_name, body, unique=True, command="migrate down"
-            )
-        ),
+        *rebuild_index(target, copy_name, body, unique=True),
         f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {ident(name)}",
         f"ALTER INDEX IF EXISTS {target.qualify(copy_name)} RENAME TO {ident(name)}",
     )
@@ -151,11 +154,8 @@ def drop_index(statement: Any, facts: SchemaFacts, source: str) -> Change:
                     hint="drop the constraint instead (ALTER TABLE ... DROP CONSTRAINT)",
                 )
             if index.body_sql:
-                table_sql = qualified(schema, table.name)
-                undo = (
-                    f"CREATE {'UNIQUE ' if index.unique else ''}INDEX CONCURRENTLY IF NOT "
-                    f"EXISTS {ident(name)} ON {table_sql} {index.body_sql}",
-                )
+                target = Target(schema, table.name, table)
+                undo = rebuild_index(target, name, index.body_sql, unique=index.unique)
         steps.append(
             Step(
                 Slot.CONTRACT_DROP_INDEXES,
