@@ -17,7 +17,8 @@ running; the directory such a process leaves behind is removed by the next start
 
 ``initdb`` and ``postgres`` refuse to run as root. When this process is root, the
 server processes run as an unprivileged OS user (``MIGRATOR_PG_OS_USER``, else
-``postgres`` if it exists, else ``nobody``) that owns the temporary directory.
+``postgres`` if it exists, else ``nobody``) that owns the temporary directory (made in
+/tmp or /var/tmp when that user cannot enter ``TMPDIR``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from stat import S_ISREG
+from stat import S_ISREG, S_IXGRP, S_IXOTH, S_IXUSR
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -186,6 +187,9 @@ def _store_cluster(data_dir: Path, cache: Path) -> None:
 
 
 _BASE_PREFIX = "migrator-pg-"
+#: Where the server's directory goes as root when the unprivileged user cannot enter
+#: the temporary directory (``TMPDIR=/root/tmp``): places every user may enter.
+_SHARED_TEMP_DIRS = ("/tmp", "/var/tmp")
 #: In each server's directory: "PID START-TIME" of the process that owns it.
 _OWNER_FILE = "owner"
 #: A server directory younger than this is never removed as stale.
@@ -282,6 +286,46 @@ def _unprivileged_user() -> pwd.struct_passwd:
     raise ServerUnavailable(
         f"running as root and no unprivileged OS user to run PostgreSQL ({', '.join(names)})",
         hint=f"create one (useradd postgres) or name one in {OS_USER_ENV}",
+    )
+
+
+def _enterable_by(user: pwd.struct_passwd, directory: Path) -> bool:
+    """Whether ``user`` may enter ``directory``: search permission, by the mode bits, on
+    it and on every directory above it."""
+    groups = set(os.getgrouplist(user.pw_name, user.pw_gid))
+    try:
+        resolved = directory.resolve(strict=True)
+        for path in (resolved, *resolved.parents):
+            status = path.stat()
+            if status.st_uid == user.pw_uid:
+                allowed = status.st_mode & S_IXUSR
+            elif status.st_gid in groups:
+                allowed = status.st_mode & S_IXGRP
+            else:
+                allowed = status.st_mode & S_IXOTH
+            if not allowed:
+                return False
+    except (OSError, RuntimeError):
+        return False
+    return True
+
+
+def _temporary_parent(user: pwd.struct_passwd | None) -> Path:
+    """Where the server's private directory is made: the temporary directory, or, when
+    the server runs as ``user`` (we are root) and ``user`` cannot enter it, the first of
+    :data:`_SHARED_TEMP_DIRS` that it can."""
+    default = Path(tempfile.gettempdir())
+    if user is None:
+        return default
+    tried = list(dict.fromkeys([default, *map(Path, _SHARED_TEMP_DIRS)]))
+    for directory in tried:
+        if _enterable_by(user, directory):
+            return directory
+    raise ServerUnavailable(
+        f"running as root, and the OS user {user.pw_name} that runs PostgreSQL cannot "
+        f"enter any temporary directory ({', '.join(map(str, tried))})",
+        hint=f"set TMPDIR to a directory {user.pw_name} can enter (it and every "
+        f"directory above it need o+x), name another user in {OS_USER_ENV}, or pass --database-url",
     )
 
 
@@ -539,8 +583,9 @@ class EphemeralServer:
     # -- steps ------------------------------------------------------------------------
 
     def _make_directories(self) -> None:
-        remove_stale_directories()
-        base = Path(tempfile.mkdtemp(prefix=_BASE_PREFIX))
+        parent = _temporary_parent(self._os_user)
+        remove_stale_directories(parent)
+        base = Path(tempfile.mkdtemp(prefix=_BASE_PREFIX, dir=parent))
         self.base_dir = base
         (base / _OWNER_FILE).write_text(_owner_mark(os.getpid()) or "", encoding="utf-8")
         self.data_dir = base / "data"

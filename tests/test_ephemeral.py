@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from migrator import ephemeral
 from migrator.ephemeral import EphemeralServer, find_server_binaries, remove_stale_directories
 from migrator.errors import ExitCode, ServerUnavailable
 from tests.helpers_db import python_for, unprivileged_user
@@ -226,6 +227,52 @@ def test_only_stale_server_directories_are_removed(tmp_path: Path) -> None:
     assert remove_stale_directories(tmp_path) == [stale]
     assert not stale.exists()
     assert live.exists() and young.exists() and unmarked.exists()
+
+
+@pytest.fixture
+def root_only_tmpdir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """``TMPDIR`` naming a directory only root may enter (mode 700, as /root/tmp is)."""
+    if os.geteuid() != 0:
+        pytest.skip("only root hands the server to another OS user")
+    private = tmp_path / "root-only"
+    private.mkdir(mode=0o700)
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    assert Path(tempfile.gettempdir()) == private
+    return private
+
+
+def test_as_root_a_tmpdir_the_server_user_cannot_enter_is_replaced_by_a_shared_one(
+    root_only_tmpdir: Path,
+) -> None:
+    with EphemeralServer() as server:
+        assert asyncio.run(_server_user(server.dsn())) == "postgres"
+        base, pid = server.base_dir, server.pid
+        assert base is not None and pid is not None
+        assert str(base.parent) in ("/tmp", "/var/tmp")
+        status = base.stat()
+        assert status.st_mode & 0o777 == 0o700
+        assert status.st_uid == _process_uid(pid) != 0
+    assert not base.exists()
+    assert _wait_gone(pid)
+    assert list(root_only_tmpdir.iterdir()) == []
+
+
+def test_as_root_with_no_directory_the_server_user_can_enter_says_what_to_do(
+    root_only_tmpdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ephemeral, "_SHARED_TEMP_DIRS", (str(root_only_tmpdir),))
+    server = EphemeralServer()
+    with pytest.raises(ServerUnavailable) as caught:
+        server.start()
+    line = caught.value.one_line()
+    assert f"cannot enter any temporary directory ({root_only_tmpdir})" in line
+    user = ephemeral._unprivileged_user().pw_name
+    assert f"set TMPDIR to a directory {user} can enter" in line
+    assert "\n" not in line
+    assert caught.value.exit_code == ExitCode.CONNECTION
+    assert server.base_dir is None and not server.running
+    assert list(root_only_tmpdir.iterdir()) == []
 
 
 def _own_mark() -> str:
