@@ -119,10 +119,12 @@ class StatementContext:
     def is_existing(self, table: Table | None) -> bool:
         """The table holds data: created before this migration, or never created by the
         directory at all (it came from before the first migration; but for a down file
-        linted without its up, from that up: see :attr:`FileState.unknown_tables_new`)."""
+        linted without its up, from that up: see :attr:`FileState.unknown_tables_new`).
+        A system catalog is no table of the application: the rules about existing
+        tables leave it alone."""
         if table is None:
             return not self.state.unknown_tables_new
-        return not self.catalog.is_new(table)
+        return not table.system and not self.catalog.is_new(table)
 
     def existing_relation(self, range_var: Node | None) -> QualifiedName | None:
         """The name of the relation if it is an existing one, else ``None``."""

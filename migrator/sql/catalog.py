@@ -24,7 +24,11 @@ later changes.
 
 Name resolution follows PostgreSQL: the parser folds unquoted names and keeps quoted
 ones exact; an unqualified name is looked up along ``search_path`` (``public`` unless
-the file sets it; it is reset for every file), and created in its first schema.
+the file sets it; it is reset for every file), and created in its first schema. The
+system catalogs come first (``pg_catalog`` is searched before the path unless the path
+names it): an unqualified ``pg_class`` is ``pg_catalog.pg_class``. A relation of
+``pg_catalog`` is always known, as a system table (:attr:`Table.system`), and never
+changed by the replay (PostgreSQL refuses DDL on it).
 
 Limits: objects the directory never created are unknown (``table()`` returns
 ``None``): they existed before the first migration, shape unknown. Statements the model
@@ -47,6 +51,46 @@ from migrator.sql.names import (
 from migrator.sql.parse import Node
 
 DEFAULT_SEARCH_PATH: tuple[str, ...] = ("public",)
+
+#: the schema of PostgreSQL's system catalogs
+SYSTEM_SCHEMA = "pg_catalog"
+# the tables of pg_catalog, then its views (PostgreSQL 15, and the views added since)
+_SYSTEM_RELATION_NAMES = """
+    pg_aggregate pg_am pg_amop pg_amproc pg_attrdef pg_attribute pg_auth_members pg_authid
+    pg_cast pg_class pg_collation pg_constraint pg_conversion pg_database pg_db_role_setting
+    pg_default_acl pg_depend pg_description pg_enum pg_event_trigger pg_extension
+    pg_foreign_data_wrapper pg_foreign_server pg_foreign_table pg_index pg_inherits
+    pg_init_privs pg_language pg_largeobject pg_largeobject_metadata pg_namespace pg_opclass
+    pg_operator pg_opfamily pg_parameter_acl pg_partitioned_table pg_policy pg_proc
+    pg_publication pg_publication_namespace pg_publication_rel pg_range pg_replication_origin
+    pg_rewrite pg_seclabel pg_sequence pg_shdepend pg_shdescription pg_shseclabel
+    pg_statistic pg_statistic_ext pg_statistic_ext_data pg_subscription pg_subscription_rel
+    pg_tablespace pg_transform pg_trigger pg_ts_config pg_ts_config_map pg_ts_dict
+    pg_ts_parser pg_ts_template pg_type pg_user_mapping
+
+    pg_aios pg_available_extension_versions pg_available_extensions
+    pg_backend_memory_contexts pg_config pg_cursors pg_file_settings pg_group
+    pg_hba_file_rules pg_ident_file_mappings pg_indexes pg_locks pg_matviews pg_policies
+    pg_prepared_statements pg_prepared_xacts pg_publication_tables
+    pg_replication_origin_status pg_replication_slots pg_roles pg_rules pg_seclabels
+    pg_sequences pg_settings pg_shadow pg_shmem_allocations pg_stat_activity
+    pg_stat_all_indexes pg_stat_all_tables pg_stat_archiver pg_stat_bgwriter
+    pg_stat_checkpointer pg_stat_database pg_stat_database_conflicts pg_stat_gssapi
+    pg_stat_io pg_stat_progress_analyze pg_stat_progress_basebackup pg_stat_progress_cluster
+    pg_stat_progress_copy pg_stat_progress_create_index pg_stat_progress_vacuum
+    pg_stat_recovery_prefetch pg_stat_replication pg_stat_replication_slots pg_stat_slru
+    pg_stat_ssl pg_stat_subscription pg_stat_subscription_stats pg_stat_sys_indexes
+    pg_stat_sys_tables pg_stat_user_functions pg_stat_user_indexes pg_stat_user_tables
+    pg_stat_wal pg_stat_wal_receiver pg_stat_xact_all_tables pg_stat_xact_sys_tables
+    pg_stat_xact_user_functions pg_stat_xact_user_tables pg_statio_all_indexes
+    pg_statio_all_sequences pg_statio_all_tables pg_statio_sys_indexes
+    pg_statio_sys_sequences pg_statio_sys_tables pg_statio_user_indexes
+    pg_statio_user_sequences pg_statio_user_tables pg_stats pg_stats_ext pg_stats_ext_exprs
+    pg_tables pg_timezone_abbrevs pg_timezone_names pg_user pg_user_mappings pg_views
+    pg_wait_events
+"""
+#: the relations of ``pg_catalog``: an unqualified name among them means the catalog
+SYSTEM_RELATIONS = frozenset(_SYSTEM_RELATION_NAMES.split())
 
 ConstraintKind = Literal["primary key", "unique", "check", "foreign key", "exclusion", "not null"]
 TableKind = Literal["table", "partitioned table", "view", "materialized view"]
@@ -186,6 +230,12 @@ class Table:
         return self.kind == "partitioned table"
 
     @property
+    def system(self) -> bool:
+        """A system catalog (a relation of ``pg_catalog``), not a table of the
+        application."""
+        return self.name.schema == SYSTEM_SCHEMA
+
+    @property
     def primary_key(self) -> Constraint | None:
         for constraint in self.constraints:
             if constraint.kind == "primary key":
@@ -315,9 +365,12 @@ class Catalog:
 
         An unqualified name is found along ``search_path``; if nothing of that name
         exists, it resolves to the first schema of the path (where it would be created).
+        A system catalog's name resolves to ``pg_catalog`` (see :meth:`_system_relation`).
         """
         if schema:
             return QualifiedName(schema, name)
+        if kind == "relation" and name in SYSTEM_RELATIONS:
+            return self._system_relation(name)
         if kind == "relation":
             store: dict[QualifiedName, Any] = self._tables
         elif kind == "index":
@@ -335,6 +388,17 @@ class Catalog:
                 return qualified
         return QualifiedName(path[0], name)
 
+    def _system_relation(self, name: str) -> QualifiedName:
+        """The relation an unqualified system catalog name means: ``pg_catalog``'s,
+        which PostgreSQL searches first unless ``search_path`` names it; where the path
+        names it, a table of a schema before it that the replay knows comes first."""
+        if SYSTEM_SCHEMA in self.search_path:
+            for candidate in self.search_path:
+                qualified = QualifiedName(candidate, name)
+                if candidate == SYSTEM_SCHEMA or qualified in self._tables:
+                    return qualified
+        return QualifiedName(SYSTEM_SCHEMA, name)
+
     def _effective_path(self) -> tuple[str, ...]:
         """``search_path`` without the entries that never hold migration objects."""
         if self._path_cache[0] is not self.search_path:
@@ -351,8 +415,15 @@ class Catalog:
     def table(self, name: str | QualifiedName) -> Table | None:
         """The table, view or materialized view named ``name`` (``"public.users"``,
         ``"users"`` along ``search_path``, or a :class:`QualifiedName`), or ``None`` when
-        the replay never created it."""
-        return self._tables.get(self._lookup(name, "relation"))
+        the replay never created it (a relation of ``pg_catalog`` is always known: a
+        :attr:`~Table.system` table of unknown columns)."""
+        return self._known(self._lookup(name, "relation"))
+
+    def _known(self, qualified: QualifiedName) -> Table | None:
+        table = self._tables.get(qualified)
+        if table is None and qualified.schema == SYSTEM_SCHEMA:
+            return Table(qualified, columns_known=False)
+        return table
 
     def current_name(self, name: QualifiedName) -> QualifiedName:
         """What the table called ``name`` earlier in the current file is called now
@@ -392,7 +463,17 @@ class Catalog:
         """The name a ``RangeVar`` node resolves to, and the table if known."""
         schema, name = relation_name(range_var)
         qualified = self.resolve(schema, name)
-        return qualified, self._tables.get(qualified)
+        return qualified, self._known(qualified)
+
+    def created_relation(self, range_var: Node | None) -> tuple[QualifiedName, Table | None]:
+        """Like :meth:`relation_of`, for the relation a ``CREATE`` names: PostgreSQL
+        creates an unqualified name in the first schema of ``search_path``, also a
+        system catalog's (``CREATE TABLE pg_index`` makes ``public.pg_index``)."""
+        schema, name = relation_name(range_var)
+        if schema or name not in SYSTEM_RELATIONS:
+            return self.relation_of(range_var)
+        qualified = QualifiedName(self._effective_path()[0], name)
+        return qualified, self._known(qualified)
 
     # -- replay ----------------------------------------------------------------------
 
@@ -408,7 +489,10 @@ class Catalog:
     # -- replay primitives (used by migrator.sql.replay) -----------------------------
 
     def store_table(self, table: Table) -> None:
-        """Record ``table`` (replacing the value of the same name)."""
+        """Record ``table`` (replacing the value of the same name); a system catalog
+        is never recorded (PostgreSQL refuses to change one)."""
+        if table.system:
+            return
         self._tables[table.name] = table
         for index in table.indexes:
             self._index_tables[index.name] = table.name
@@ -463,6 +547,8 @@ class Catalog:
 __all__ = [
     "BEFORE",
     "DEFAULT_SEARCH_PATH",
+    "SYSTEM_RELATIONS",
+    "SYSTEM_SCHEMA",
     "Catalog",
     "Column",
     "Constraint",

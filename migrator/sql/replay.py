@@ -224,7 +224,7 @@ def column_from_def(definition: Node, origin: Origin) -> tuple[Column, list[Node
 
 
 def _create_table(catalog: Catalog, fields: Node) -> None:
-    name, existing = catalog.relation_of(fields.get("relation"))
+    name, existing = catalog.created_relation(fields.get("relation"))
     if existing is not None and fields.get("if_not_exists"):
         return
     catalog.remove_table(name)
@@ -260,7 +260,7 @@ def _create_table(catalog: Catalog, fields: Node) -> None:
 
 def _create_table_as(catalog: Catalog, fields: Node) -> None:
     into = fields.get("into", {})
-    name, existing = catalog.relation_of(into.get("rel"))
+    name, existing = catalog.created_relation(into.get("rel"))
     if existing is not None and fields.get("if_not_exists"):
         return
     kind: TableKind = "materialized view" if fields.get("objtype") == "OBJECT_MATVIEW" else "table"
@@ -287,7 +287,7 @@ def _select_into(catalog: Catalog, fields: Node) -> None:
 
 
 def _create_view(catalog: Catalog, fields: Node) -> None:
-    name, existing = catalog.relation_of(fields.get("view"))
+    name, existing = catalog.created_relation(fields.get("view"))
     if existing is not None and fields.get("replace"):
         return
     catalog.remove_table(name)

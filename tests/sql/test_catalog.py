@@ -150,3 +150,20 @@ def test_current_name_follows_renames_of_the_file() -> None:
     assert catalog.current_name(QualifiedName("public", "a")) == QualifiedName("s", "a")
     catalog.begin_file("next")
     assert catalog.current_name(QualifiedName("public", "a")) == QualifiedName("public", "a")
+
+
+def test_system_catalog_names_resolve_to_pg_catalog_first() -> None:
+    catalog = replay("CREATE TABLE pg_index (id int); CREATE TABLE pg_jobs (id int)")
+    assert catalog.resolve(None, "pg_index") == QualifiedName("pg_catalog", "pg_index")
+    assert catalog.resolve(None, "pg_jobs") == QualifiedName("public", "pg_jobs")
+    system = catalog.table("pg_class")
+    assert system is not None and system.system and not system.columns_known
+    catalog.search_path = ("public", "pg_catalog")
+    assert catalog.resolve(None, "pg_index") == QualifiedName("public", "pg_index")
+    assert catalog.resolve(None, "pg_class") == QualifiedName("pg_catalog", "pg_class")
+
+
+def test_a_system_catalog_is_never_changed_by_the_replay() -> None:
+    catalog = replay("ALTER TABLE pg_class ADD COLUMN x int; CREATE INDEX ON pg_attribute (a)")
+    assert all(not table.system for table in catalog.tables())
+    assert catalog.table("pg_class").column("x") is None  # type: ignore[union-attr]

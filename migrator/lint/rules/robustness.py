@@ -344,7 +344,7 @@ def foreign_key_without_index(ctx: StatementContext) -> Iterator[Hit]:
 
     def check(final: Catalog) -> Iterator[Hit]:
         table = final.table(final.current_name(name))  # renamed later in the file?
-        if table is None:
+        if table is None or table.system:
             return
         name_now = table.name
         for columns, _ in keys:

@@ -16,7 +16,8 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     """`VACUUM FULL` or `CLUSTER` on an existing table.
 
     What it does:
-    Flags `VACUUM FULL` and `CLUSTER` (with a table) in a migration.
+    Flags `VACUUM FULL` and `CLUSTER` (with a table) in a migration, also of a system
+    catalog (`VACUUM FULL pg_class` locks out every query that needs it).
 
     Why it hurts:
     Both rewrite the whole table and its indexes under an ACCESS EXCLUSIVE lock:
@@ -37,8 +38,8 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     All.
     """
     for range_var, _ in statement_locks(ctx.kind, ctx.fields):
-        name = ctx.existing_relation(range_var)
-        if name is not None:
+        name, table = ctx.relation(range_var)
+        if ctx.is_existing(table) or (table is not None and table.system):  # a catalog too
             verb = "CLUSTER" if ctx.kind == "ClusterStmt" else "VACUUM FULL"
             yield Hit(
                 f"{verb} rewrites {name} under an ACCESS EXCLUSIVE lock",
