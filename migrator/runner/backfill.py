@@ -143,16 +143,23 @@ class ProgressDisplay:
             self._tty = bool(getattr(stream, "isatty", lambda: False)())
         return self._tty
 
-    def start(self, progress: BackfillProgress, total: int) -> None:
+    def start(self, progress: BackfillProgress, total: int | None) -> None:
         self._began = self.clock()
         self._start_rows = progress.rows_done
         where = f" from key {progress.last_key}" if progress.last_key is not None else ""
-        self._write(f"{self.label}: ~{total:,} rows{where}\n")
+        rows = f"~{total:,} rows" if total is not None else "rows not estimated"
+        self._write(f"{self.label}: {rows}{where}\n")
 
-    def line(self, progress: BackfillProgress, total: int) -> str:
-        """The progress text (without bar): rows, share, rate, ETA."""
+    def line(self, progress: BackfillProgress, total: int | None) -> str:
+        """The progress text (without bar): rows, share, rate, ETA (rows and rate only
+        when the total is unknown)."""
         elapsed = max(self.clock() - self._began, 1e-9)
         rate = (progress.rows_done - self._start_rows) / elapsed
+        if total is None:
+            return (
+                f"{progress.rows_done:,} rows, {rate:,.0f} rows/s, "
+                f"{progress.rows_updated:,} updated"
+            )
         total = max(total, progress.rows_done)
         share = progress.rows_done / total if total else 1.0
         remaining = max(total - progress.rows_done, 0)
@@ -162,20 +169,21 @@ class ProgressDisplay:
             f"ETA {eta}, {progress.rows_updated:,} updated"
         )
 
-    def update(self, progress: BackfillProgress, total: int) -> None:
+    def update(self, progress: BackfillProgress, total: int | None) -> None:
         text = self.line(progress, total)
         if self.tty:
-            total = max(total, progress.rows_done, 1)
-            filled = int(30 * progress.rows_done / total)
-            bar = "#" * filled + "." * (30 - filled)
-            self._write(f"\r{self.label} [{bar}] {text}\x1b[K")
+            bar = ""
+            if total is not None:
+                filled = int(30 * progress.rows_done / max(total, progress.rows_done, 1))
+                bar = " [" + "#" * filled + "." * (30 - filled) + "]"
+            self._write(f"\r{self.label}{bar} {text}\x1b[K")
             return
         now = self.clock()
         if now - self._last_line >= self.every_s:
             self._last_line = now
             self._write(f"{self.label}: {text}\n")
 
-    def finish(self, progress: BackfillProgress, total: int) -> None:
+    def finish(self, progress: BackfillProgress, total: int | None) -> None:
         ending = "\n" if self.tty else ""
         self._write(f"{ending}{self.label}: done, {self.line(progress, total)}\n")
 
@@ -231,14 +239,32 @@ async def _refuse_null_keys(conn: asyncpg.Connection, spec: BackfillSpec) -> Non
         )
 
 
-async def estimate_rows(conn: asyncpg.Connection, spec: BackfillSpec) -> int:
-    """The planner's row estimate (``reltuples``), or a count when it has none."""
-    estimate = await conn.fetchval(
-        "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass($1)", _table_sql(spec)
-    )
-    if estimate is None or estimate < 0:
+#: the table's kind and ``reltuples``, and the sum of the estimates its partitions have
+#: (at every level; ``NULL`` when none has one)
+_ESTIMATE_SQL = """
+WITH RECURSIVE part AS (
+    SELECT inhrelid AS oid FROM pg_inherits WHERE inhparent = to_regclass($1)
+    UNION ALL
+    SELECT i.inhrelid FROM pg_inherits i JOIN part ON i.inhparent = part.oid
+)
+SELECT c.relkind::text AS kind, c.reltuples::bigint AS own,
+       (SELECT sum(p.reltuples)::bigint FROM part JOIN pg_class p ON p.oid = part.oid
+         WHERE p.relkind <> 'p' AND p.reltuples >= 0) AS partitions
+  FROM pg_class c WHERE c.oid = to_regclass($1)
+"""
+
+
+async def estimate_rows(conn: asyncpg.Connection, spec: BackfillSpec) -> int | None:
+    """The planner's row estimate (``reltuples``), or a count when it has none. A
+    partitioned table is never analysed by autovacuum: its estimate is then the sum of
+    its partitions', and ``None`` (unknown) when none has one, as counting every
+    partition would scan the whole table."""
+    row = await conn.fetchrow(_ESTIMATE_SQL, _table_sql(spec))
+    if row is not None and row["kind"] == "p":
+        return int(row["own"]) if row["own"] > 0 else row["partitions"]
+    if row is None or row["own"] < 0:
         return int(await conn.fetchval(f"SELECT count(*) FROM {_table_sql(spec)}"))
-    return int(estimate)
+    return int(row["own"])
 
 
 def _last_key_sql(spec: BackfillSpec) -> str:
@@ -419,7 +445,7 @@ async def run_backfill(
 
 async def _begin(
     conn: asyncpg.Connection, spec: BackfillSpec, store: ProgressStore, progress: BackfillProgress
-) -> tuple[_Key, int, BackfillProgress]:
+) -> tuple[_Key, int | None, BackfillProgress]:
     """The start of a run, in one transaction: the key (refused if it holds NULLs), the
     row estimate, and for a new run the largest key, where the walk will end."""
     key = await _key_of(conn, spec)

@@ -17,6 +17,7 @@ from migrator.runner.backfill import (
     BackfillProgress,
     MemoryProgress,
     ProgressDisplay,
+    estimate_rows,
     run_backfill,
 )
 from migrator.runner.retry import RetryPolicy
@@ -146,29 +147,94 @@ class _Clock:
         return self.now
 
 
-def test_progress_is_plain_lines_off_a_terminal_and_a_bar_on_one() -> None:
+def _shown(total: int | None, bar_total: int | None) -> tuple[list[str], str]:
+    """What the display writes for one run off a terminal (1,000 rows) and what it
+    draws on one (50 rows done), given the estimated totals."""
     clock = _Clock()
     plain = io.StringIO()
     display = ProgressDisplay(plain, label="002_fill", tty=False, every_s=5, clock=clock)
-    display.start(BackfillProgress(), 1000)
+    display.start(BackfillProgress(), total)
     clock.now = 2.0
-    display.update(BackfillProgress("200", 200, 150, 1), 1000)
+    display.update(BackfillProgress("200", 200, 150, 1), total)
     clock.now = 3.0
-    display.update(BackfillProgress("300", 300, 250, 2), 1000)  # within 5 s: no line
+    display.update(BackfillProgress("300", 300, 250, 2), total)  # within 5 s: no line
     clock.now = 10.0
-    display.finish(BackfillProgress("1000", 1000, 900, 5, True), 1000)
-    assert plain.getvalue().splitlines() == [
+    display.finish(BackfillProgress("1000", 1000, 900, 5, True), total)
+
+    bar = io.StringIO()
+    display = ProgressDisplay(bar, label="fill", tty=True, clock=clock)
+    display.start(BackfillProgress(), bar_total)
+    clock.now = 11.0
+    display.update(BackfillProgress("50", 50, 50, 1), bar_total)
+    return plain.getvalue().splitlines(), bar.getvalue()
+
+
+def test_progress_is_plain_lines_off_a_terminal_and_a_bar_on_one() -> None:
+    lines, bar = _shown(1000, 100)
+    assert lines == [
         "002_fill: ~1,000 rows",
         "002_fill: 200/1,000 rows (20%), 100 rows/s, ETA 8s, 150 updated",
         "002_fill: done, 1,000/1,000 rows (100%), 100 rows/s, ETA 0s, 900 updated",
     ]
+    assert "\rfill [###############...............] 50/100 rows (50%)" in bar
 
-    bar = io.StringIO()
-    display = ProgressDisplay(bar, label="fill", tty=True, clock=clock)
-    display.start(BackfillProgress(), 100)
-    clock.now = 11.0
-    display.update(BackfillProgress("50", 50, 50, 1), 100)
-    assert "\rfill [###############...............] 50/100 rows (50%)" in bar.getvalue()
+
+def test_progress_without_an_estimate_shows_rows_and_rate_only() -> None:
+    lines, bar = _shown(None, None)
+    assert lines == [
+        "002_fill: rows not estimated",
+        "002_fill: 200 rows, 100 rows/s, 150 updated",
+        "002_fill: done, 1,000 rows, 100 rows/s, 900 updated",
+    ]
+    assert "\rfill 50 rows, 50 rows/s, 50 updated\x1b[K" in bar
+
+
+PARTITIONED = """
+CREATE TABLE pt (id int PRIMARY KEY, a int, b int) PARTITION BY RANGE (id);
+CREATE TABLE pt_1 PARTITION OF pt FOR VALUES FROM (1) TO (1001);
+CREATE TABLE pt_2 PARTITION OF pt FOR VALUES FROM (1001) TO (2001) PARTITION BY RANGE (id);
+CREATE TABLE pt_2a PARTITION OF pt_2 FOR VALUES FROM (1001) TO (1501);
+CREATE TABLE pt_2b PARTITION OF pt_2 FOR VALUES FROM (1501) TO (2001);
+CREATE TABLE pt_rest PARTITION OF pt DEFAULT;
+INSERT INTO pt SELECT g, g, NULL FROM generate_series(1, 2500) g;
+"""
+
+
+def test_a_partitioned_table_is_estimated_from_its_partitions_and_never_counted(
+    database_url: str,
+) -> None:
+    """Autovacuum never analyses a partitioned parent, so it has no estimate: its
+    partitions' estimates (at every level) are summed, and with none the total is
+    unknown. Counting instead would read every partition: here one is locked by another
+    session, and nothing waits for it."""
+    spec = backfill_of("table=pt key=id batch-size=1000", [FILL.replace(" t ", " pt ")])
+
+    async def scenario() -> None:
+        await execute(database_url, PARTITIONED)
+        holder = await asyncpg.connect(database_url)
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute("SET lock_timeout = '200ms'")
+            async with holder.transaction():
+                await holder.execute("LOCK TABLE pt_2b IN ACCESS EXCLUSIVE MODE")
+                assert await estimate_rows(conn, spec) is None
+                await execute(database_url, "ANALYZE pt_1; ANALYZE pt_2a")
+                assert await estimate_rows(conn, spec) == 1500
+            await execute(database_url, "ANALYZE pt")
+            assert await estimate_rows(conn, spec) == 2500
+
+            await execute(database_url, "DROP TABLE pt; " + PARTITIONED)
+            shown = io.StringIO()
+            display = ProgressDisplay(shown, label="fill", tty=False)
+            result = await run_backfill(conn, spec, store=MemoryProgress(), display=display)
+            assert (result.progress.rows_done, result.progress.rows_updated) == (2500, 2500)
+            assert shown.getvalue().splitlines()[0] == "fill: rows not estimated"
+            assert shown.getvalue().splitlines()[-1].startswith("fill: done, 2,500 rows, ")
+        finally:
+            await conn.close()
+            await holder.close()
+
+    run(scenario())
 
 
 def test_migrate_up_runs_a_planned_backfill_with_progress_lines(
