@@ -27,8 +27,8 @@ ones exact; an unqualified name is looked up along ``search_path`` (``public`` u
 the file sets it; it is reset for every file), and created in its first schema. The
 system catalogs come first (``pg_catalog`` is searched before the path unless the path
 names it): an unqualified ``pg_class`` is ``pg_catalog.pg_class``. A relation of
-``pg_catalog`` is always known, as a system table (:attr:`Table.system`), and never
-changed by the replay (PostgreSQL refuses DDL on it).
+``pg_catalog`` the replay did not create is known, as a system table
+(:attr:`Table.system`), and never changed by the replay (PostgreSQL refuses DDL on it).
 
 Limits: objects the directory never created are unknown (``table()`` returns
 ``None``): they existed before the first migration, shape unknown. Statements the model
@@ -212,6 +212,8 @@ class Table:
     partition_of: QualifiedName | None = None
     columns_known: bool = True
     origin: Origin = BEFORE
+    #: a system catalog (a relation of ``pg_catalog``), not a table of the application
+    system: bool = False
 
     def column(self, name: str) -> Column | None:
         for column in self.columns:
@@ -228,12 +230,6 @@ class Table:
     @property
     def partitioned(self) -> bool:
         return self.kind == "partitioned table"
-
-    @property
-    def system(self) -> bool:
-        """A system catalog (a relation of ``pg_catalog``), not a table of the
-        application."""
-        return self.name.schema == SYSTEM_SCHEMA
 
     @property
     def primary_key(self) -> Constraint | None:
@@ -294,6 +290,11 @@ class Function:
     name: QualifiedName
     volatility: Literal["immutable", "stable", "volatile"] = "volatile"
     origin: Origin = BEFORE
+
+
+def _system_table(name: QualifiedName) -> Table:
+    """What the model knows of the system catalog ``name``: that it is one."""
+    return Table(name, columns_known=False, system=True)
 
 
 class Catalog:
@@ -415,14 +416,12 @@ class Catalog:
     def table(self, name: str | QualifiedName) -> Table | None:
         """The table, view or materialized view named ``name`` (``"public.users"``,
         ``"users"`` along ``search_path``, or a :class:`QualifiedName`), or ``None`` when
-        the replay never created it (a relation of ``pg_catalog`` is always known: a
-        :attr:`~Table.system` table of unknown columns)."""
-        return self._known(self._lookup(name, "relation"))
-
-    def _known(self, qualified: QualifiedName) -> Table | None:
+        the replay never created it (a relation of ``pg_catalog`` is known all the same:
+        a :attr:`~Table.system` table of unknown columns)."""
+        qualified = self._lookup(name, "relation")
         table = self._tables.get(qualified)
         if table is None and qualified.schema == SYSTEM_SCHEMA:
-            return Table(qualified, columns_known=False)
+            return _system_table(qualified)
         return table
 
     def current_name(self, name: QualifiedName) -> QualifiedName:
@@ -463,17 +462,21 @@ class Catalog:
         """The name a ``RangeVar`` node resolves to, and the table if known."""
         schema, name = relation_name(range_var)
         qualified = self.resolve(schema, name)
-        return qualified, self._known(qualified)
+        table = self._tables.get(qualified)
+        if table is None and qualified.schema == SYSTEM_SCHEMA:
+            return qualified, _system_table(qualified)
+        return qualified, table
 
     def created_relation(self, range_var: Node | None) -> tuple[QualifiedName, Table | None]:
         """Like :meth:`relation_of`, for the relation a ``CREATE`` names: PostgreSQL
         creates an unqualified name in the first schema of ``search_path``, also a
         system catalog's (``CREATE TABLE pg_index`` makes ``public.pg_index``)."""
         schema, name = relation_name(range_var)
-        if schema or name not in SYSTEM_RELATIONS:
-            return self.relation_of(range_var)
-        qualified = QualifiedName(self._effective_path()[0], name)
-        return qualified, self._known(qualified)
+        if schema is None and name in SYSTEM_RELATIONS:
+            qualified = QualifiedName(self._effective_path()[0], name)
+        else:
+            qualified = self.resolve(schema, name)
+        return qualified, self._tables.get(qualified)
 
     # -- replay ----------------------------------------------------------------------
 
