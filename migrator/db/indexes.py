@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from migrator.db.quoting import quote_qualified
+from migrator.db.quoting import quote_ident, quote_qualified
 
 
 @dataclass(frozen=True)
@@ -41,3 +41,23 @@ ORDER BY 1, 2
 """
     )
     return [InvalidIndex(row["schema"], row["name"], row["table_name"]) for row in rows]
+
+
+async def index_is_invalid(
+    conn: asyncpg.Connection, table_schema: str | None, table: str, name: str
+) -> bool:
+    """Whether the index ``name`` of ``table`` (in the table's schema, as PostgreSQL
+    puts it) exists and is INVALID."""
+    table_sql = quote_qualified(table_schema, table) if table_schema else quote_ident(table)
+    invalid = await conn.fetchval(
+        """
+SELECT NOT i.indisvalid
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+WHERE c.relname = $1
+  AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = to_regclass($2))
+""",
+        name,
+        table_sql,
+    )
+    return bool(invalid)

@@ -30,7 +30,7 @@ from typing import NoReturn, TypeVar
 import asyncpg
 
 from migrator.config import Settings
-from migrator.db.indexes import InvalidIndex, invalid_indexes
+from migrator.db.indexes import InvalidIndex, index_is_invalid, invalid_indexes
 from migrator.db.ledger import MS_SINCE_PREVIOUS_WRITE, MS_SINCE_TRANSACTION_START, Ledger
 from migrator.db.quoting import quote_ident, quote_qualified
 from migrator.db.records import Direction
@@ -83,6 +83,32 @@ class UnclosedBlock(Exception):
             "the file ended inside a transaction block it opened (BEGIN without COMMIT); "
             "the block was rolled back"
         )
+
+
+class InvalidIndexKept(Exception):
+    """``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` skipped the build because an INVALID
+    index of that name was there, left by an earlier failed build."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"index {name} already existed INVALID (left by an earlier failed build), so "
+            "IF NOT EXISTS skipped the build; drop it and run this statement again"
+        )
+
+
+async def _check_index_built(conn: asyncpg.Connection, statement: Statement) -> None:
+    """After a ``CREATE INDEX CONCURRENTLY IF NOT EXISTS``: fail the statement itself
+    (so that ``--resume`` runs the build again) when the index it names is INVALID."""
+    built = classify.index_built_if_not_exists(statement.text)
+    if built is None or conn.is_in_transaction():
+        return
+    schema, table, name = built
+    try:
+        invalid = await index_is_invalid(conn, schema, table, name)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        raise StepFailure(statement, exc) from exc
+    if invalid:
+        raise StepFailure(statement, InvalidIndexKept(name))
 
 
 def _elapsed_ms(began: float) -> int:
@@ -341,6 +367,7 @@ async def _statement_by_statement(
                 may_retry=functools.partial(resend_is_safe, conn, statement),
             )
             attempts = max(attempts, used)
+            await _check_index_built(conn, statement)
             if after_statement is not None:
                 await after_statement(conn, step.file, statement)
             done += 1

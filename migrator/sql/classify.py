@@ -107,3 +107,20 @@ def copy_from_stdin(text: str) -> bool:
     return (
         bool(fields.get("is_from")) and not fields.get("filename") and not fields.get("is_program")
     )
+
+
+def index_built_if_not_exists(text: str) -> tuple[str | None, str, str] | None:
+    """``(table schema, table, index name)`` when ``text`` is ``CREATE INDEX
+    CONCURRENTLY IF NOT EXISTS name ON ...``: a statement that silently keeps an INVALID
+    index of that name left by an earlier failed build."""
+    if "exists" not in text.lower():  # cheap: most statements are not such a build
+        return None
+    parsed = statement_node(text)
+    if parsed is None or parsed[0] != "IndexStmt":
+        return None
+    fields = parsed[1]
+    name = fields.get("idxname")
+    relation = fields.get("relation") or {}
+    if not (fields.get("concurrent") and fields.get("if_not_exists") and name):
+        return None
+    return relation.get("schemaname"), str(relation.get("relname", "")), str(name)

@@ -10,6 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
+import pytest
+
 from tests.helpers import start_cli
 from tests.runner.conftest import USERS, Project
 
@@ -220,6 +223,50 @@ def test_repair_forget_then_up_runs_the_migration_again(project: Project) -> Non
     down = project.migrate("down")
     assert down.code == 0, down.output
     assert "audit" not in project.tables()
+
+
+def test_if_not_exists_build_over_an_invalid_leftover_fails_at_the_build_then_resumes(
+    project: Project,
+) -> None:
+    """``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` would skip an INVALID index of its
+    name and let the migration be recorded applied without a usable index: the build
+    itself fails instead, so ``--resume`` runs it again once the leftover is gone."""
+    project.write(USERS)
+    assert project.migrate("up").code == 0
+    project.query("INSERT INTO users VALUES (10, 'dup@example.com'), (11, 'dup@example.com')")
+    with pytest.raises(psycopg.errors.UniqueViolation):  # a failed build by hand
+        project.query("CREATE UNIQUE INDEX CONCURRENTLY users_email_unique ON users (email)")
+    project.query("DELETE FROM users WHERE id = 11")
+    project.write(
+        {
+            "003_emails.up.sql": (
+                "-- migrate:no-transaction\n"
+                "CREATE TABLE audit (id int);\n"
+                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_email_unique "
+                "ON users (email);\n"
+                "CREATE TABLE after_index (id int);\n"
+            ),
+            "003_emails.down.sql": "DROP TABLE after_index;\n",
+        }
+    )
+
+    failed = project.migrate("up")
+
+    assert failed.code == 4, failed.output
+    assert "003_emails.up.sql:3: applying 003_emails failed" in failed.stderr
+    assert "users_email_unique already existed INVALID" in failed.stderr
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "public"."users_email_unique"' in failed.stderr
+    assert project.ledger()[-1] == (3, "failed", 1)  # the build is not counted done
+    assert "after_index" not in project.tables()
+
+    project.query('DROP INDEX CONCURRENTLY "public"."users_email_unique"')
+    resumed = project.migrate("up", "--resume")
+
+    assert resumed.code == 0, resumed.output
+    assert project.ledger()[-1] == (3, "applied", 3)
+    valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'users_email_unique'::regclass"
+    assert project.scalar(valid) is True
+    assert "after_index" in project.tables()
 
 
 def test_repair_records_new_checksums_after_drift(project: Project) -> None:
