@@ -323,10 +323,9 @@ def test_a_down_that_failed_halfway_stops_at_the_invalid_index_then_completes(
         assert await leftovers(database_url) == ["invalid index items_email_key"]
         await execute(database_url, "DELETE FROM items WHERE id = (SELECT max(id) FROM items)")
 
-        with pytest.raises(
+        with pytest.raises(  # the runner stops at the build (the plan's check would too)
             MigrationFailed,
-            match=r"index items_email_key is INVALID .*DROP INDEX CONCURRENTLY items_email_key, "
-            r"then migrate down again",
+            match=r"index items_email_key already existed INVALID .*skipped the build",
         ):
             await revert(database_url, project.directory, drop_indexes)
         await execute(database_url, "DROP INDEX CONCURRENTLY items_email_key")
