@@ -27,7 +27,7 @@ from migrator.sql.names import object_name
 from migrator.sql.parse import ParsedStatement, parse_one
 from migrator.sql.replay import may_select_into
 from migrator.sql.split import Statement
-from migrator.sql.tree import alter_commands
+from migrator.sql.tree import alter_commands, set_config_calls
 
 #: source-layer problem codes -> rule ids
 PROBLEM_RULES = {
@@ -316,7 +316,9 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     is left out."""
     tree = statement.tree
     if tree is not None:
-        if tree.kind in ("SelectStmt", "InsertStmt") and _needs_clauses(statement.text):
+        if (tree.kind == "SelectStmt" and _needs_select_clauses(statement.text)) or (
+            tree.kind == "InsertStmt" and _needs_clauses(statement.text)
+        ):
             # SELECT ... INTO creates a table; WITH x AS (UPDATE ...) changes rows
             fields = tree.fields()
             return tree.kind, {k: fields[k] for k in _CLAUSES if fields.get(k)}
@@ -329,19 +331,26 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
         return tree.kind, tree.fields(view_query=False)
     word = _FIRST_WORD.match(statement.text)  # a statement of a file with syntax errors
     kind = _KIND_ONLY_WORDS.get(word.group(0).lower()) if word else None
-    if kind is not None and not (kind == "SelectStmt" and may_select_into(statement.text)):
+    if kind is not None and not (kind == "SelectStmt" and _needs_select_clauses(statement.text)):
         return kind, {}
     return parse_one(statement.text, view_query=False)
 
 
-#: the clauses of a SELECT or INSERT that rules and the replay look at
-_CLAUSES = ("intoClause", "withClause")
+#: the clauses of a SELECT or INSERT that rules and the replay look at (the target
+#: list for ``SELECT set_config('lock_timeout', ...)``)
+_CLAUSES = ("intoClause", "withClause", "targetList")
 _WITH_CHANGE = re.compile(r"^with\b.*\b(update|delete)\b", re.IGNORECASE | re.DOTALL)
+_SET_CONFIG = re.compile(r"set_config", re.IGNORECASE)
 
 
 def _needs_clauses(text: str) -> bool:
     """The statement may be ``SELECT ... INTO`` or hold a data-modifying ``WITH``."""
     return may_select_into(text) or _WITH_CHANGE.match(text) is not None
+
+
+def _needs_select_clauses(text: str) -> bool:
+    """The ``SELECT`` may also call ``set_config`` (the cheap test before decoding)."""
+    return _needs_clauses(text) or _SET_CONFIG.search(text) is not None
 
 
 def _full_tree(statement: Statement) -> tuple[str, dict[str, object]] | None:
@@ -389,21 +398,31 @@ def _setting_value(fields: dict[str, object]) -> str | None:
     return None
 
 
+def _set_lock_timeout(state: FileState, value: str | None, *, local: bool) -> None:
+    """``SET [LOCAL] lock_timeout = value`` (or ``set_config``) ran; ``None``: it was
+    reset."""
+    if local and not state.in_transaction:
+        return  # SET LOCAL outside a transaction block has no effect
+    # a reset goes back to the session's start value, the server's (usually none): the
+    # runner's own timeout is a SET LOCAL or SET, which RESET undoes
+    state.lock_timeout = value is not None and value.strip().lower() not in ("0", "0ms", "0s", "")
+
+
 def _advance(ctx: StatementContext) -> None:
     """Update the transaction state and the catalog after ``ctx``'s statement."""
     state, kind, fields, catalog = ctx.state, ctx.kind, ctx.fields, ctx.catalog
     if kind == "VariableSetStmt" and (
         fields.get("name") == "lock_timeout" or fields.get("kind") == "VAR_RESET_ALL"
     ):
-        if fields.get("is_local") and not state.in_transaction:
-            pass  # SET LOCAL outside a transaction block has no effect
-        elif fields.get("kind") == "VAR_SET_VALUE":
-            value = (_setting_value(fields) or "0").strip().lower()
-            state.lock_timeout = value not in ("0", "0ms", "0s", "")
+        local = bool(fields.get("is_local"))
+        if fields.get("kind") == "VAR_SET_VALUE":
+            _set_lock_timeout(state, _setting_value(fields) or "0", local=local)
         elif fields.get("kind") in ("VAR_SET_DEFAULT", "VAR_RESET", "VAR_RESET_ALL"):
-            # back to the session's start value, the server's (usually none): the
-            # runner's own timeout is a SET LOCAL or SET, which RESET undoes
-            state.lock_timeout = False
+            _set_lock_timeout(state, None, local=local)
+    if kind == "SelectStmt" and fields.get("targetList"):
+        for setting, value, local in set_config_calls(fields["targetList"]):
+            if setting == "lock_timeout":
+                _set_lock_timeout(state, value, local=local)
     if state.in_transaction:
         for range_var, lock in statement_locks(kind, fields):
             if lock is Lock.ACCESS_EXCLUSIVE:

@@ -147,6 +147,46 @@ def function_name(fields: Node) -> tuple[str | None, str]:
     return (names[-2] if len(names) > 1 else None), names[-1]
 
 
+#: the value an ``A_Const`` leaves out when it is its kind's zero
+_CONSTANT_ZEROS: dict[str, Any] = {"sval": "", "ival": 0, "fval": "0", "boolval": False}
+_TRUE_WORDS = frozenset({"t", "true", "y", "yes", "on", "1"})
+
+
+def constant_text(node: Any) -> str | None:
+    """The value of a constant (an ``A_Const`` node) as text, as PostgreSQL would read
+    it into a ``text`` argument (``true``/``false`` for a boolean); ``None`` for
+    ``NULL`` or anything that is not a constant."""
+    constant = node.get("A_Const") if isinstance(node, dict) else None
+    if not isinstance(constant, dict) or constant.get("isnull"):
+        return None
+    for key, zero in _CONSTANT_ZEROS.items():
+        if key in constant:
+            value = constant[key].get(key, zero)
+            return str(value).lower() if key == "boolval" else str(value)
+    return None
+
+
+def set_config_calls(targets: Any) -> Iterator[tuple[str, str | None, bool]]:
+    """The ``set_config(name, value, is_local)`` calls of a ``SELECT`` list whose name
+    and value are constants: ``(name in lower case, value (None: NULL, which resets the
+    setting), is_local)``."""
+    for target in targets or ():
+        call = target.get("ResTarget", {}).get("val", {}).get("FuncCall")
+        if not call or function_name(call) not in _SET_CONFIG_NAMES:
+            continue
+        args: list[Any] = call.get("args") or []
+        if len(args) != 3:
+            continue
+        name, value = constant_text(args[0]), constant_text(args[1])
+        if name is None or (value is None and not args[1].get("A_Const", {}).get("isnull")):
+            continue  # no name, or a value known only when it runs
+        local = (constant_text(args[2]) or "false").lower() in _TRUE_WORDS
+        yield name.lower(), value, local
+
+
+_SET_CONFIG_NAMES = ((None, "set_config"), ("pg_catalog", "set_config"))
+
+
 def volatility(expr: Any, known: Mapping[str, str] | None = None) -> Volatility:
     """How a default expression behaves: ``constant`` (or immutable), ``stable``
     (``now()``: one value per statement), ``volatile`` (one per row) or ``unknown``

@@ -133,9 +133,10 @@ def missing_lock_timeout(ctx: StatementContext) -> Iterator[Hit]:
     What it does:
     Flags the first statement of a migration that takes a lock blocking reads or
     writes (SHARE or stronger) on an existing table when no `lock_timeout` applies:
-    neither `-- migrate:lock-timeout` in the file, nor `SET lock_timeout` before the
-    statement, nor the runner's default (`lock-timeout` in `[tool.migrator]`,
-    5s unless set to 0). Reported once per file.
+    neither `-- migrate:lock-timeout` in the file, nor `SET lock_timeout` (or
+    `SELECT set_config('lock_timeout', ...)`) before the statement, nor the runner's
+    default (`lock-timeout` in `[tool.migrator]`, 5s unless set to 0). Reported once
+    per file.
 
     Why it hurts:
     A statement waiting for a lock blocks every later query on the table, readers
