@@ -49,7 +49,7 @@ from migrator.rehearse.seed import seed_empty_tables
 from migrator.rehearse.server import rehearsal_server
 from migrator.runner.execute import apply_migration
 from migrator.runner.flows import load_migrations
-from migrator.schema.diff import diff_lines
+from migrator.schema.diff import round_trip_differences
 from migrator.schema.introspect import Exclusions, excluded_relations, read_schema
 from migrator.schema.load import load_schema_path
 from migrator.schema.model import Schema
@@ -235,9 +235,10 @@ async def rehearse_migration(
     if error is not None:
         return replace(observed, down_ok=False, error=f"down failed: {error}")
     after_down = await _read(connection, settings, roles)
-    round_trip = diff_lines(before, after_down)
+    round_trip, order_notes = round_trip_differences(before, after_down)
     reverted = replace(
         observed,
+        notes=(*observed.notes, *order_notes),
         down_ok=True,
         down_duration_ms=down_duration,
         round_trip_ok=not round_trip,
@@ -246,7 +247,7 @@ async def rehearse_migration(
     _, error = await _apply(connection, migration, "up", settings, ledger)
     if error is not None:
         return replace(reverted, reapply_ok=False, error=f"up after down failed: {error}")
-    again = diff_lines(after_up, await _read(connection, settings, roles))
+    again, _ = round_trip_differences(after_up, await _read(connection, settings, roles))
     if again:
         reverted = replace(
             reverted,

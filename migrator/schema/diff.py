@@ -131,3 +131,43 @@ def diff_schemas(before: Schema, after: Schema) -> tuple[Change, ...]:
 def diff_lines(before: Schema, after: Schema) -> list[str]:
     """:func:`diff_schemas` as text lines."""
     return [change.line() for change in diff_schemas(before, after)]
+
+
+def _moved_columns(positions: list[tuple[str, int, int]]) -> list[str]:
+    """Of ``(column, position before, position after)``, the columns that changed
+    places, not those that only shifted with them: the ones outside the longest
+    run of columns whose order both sides agree on."""
+    by_before = sorted(positions, key=lambda item: item[1])
+    after_rank = [item[2] for item in by_before]
+    # longest increasing subsequence of the after-positions (columns are few)
+    best: list[list[int]] = []  # best[i]: the longest such run ending at column i
+    for index, rank in enumerate(after_rank):
+        longest: list[int] = []
+        for run in best:
+            if after_rank[run[-1]] < rank and len(run) > len(longest):
+                longest = run
+        best.append([*longest, index])
+    longest_run: list[int] = max(best, key=len) if best else []
+    kept = set(longest_run)
+    return [by_before[index][0] for index in range(len(by_before)) if index not in kept]
+
+
+def round_trip_differences(before: Schema, after: Schema) -> tuple[list[str], list[str]]:
+    """What a down failed to restore, and apart from it, notes on tables whose
+    columns are all back but in another order: a down that adds back a column the up
+    dropped puts it last, and PostgreSQL cannot move a column, so no down could do
+    better (``migrate schema verify`` still compares positions)."""
+    differences: list[str] = []
+    moved: dict[str, list[tuple[str, int, int]]] = {}
+    for change in diff_schemas(before, after):
+        table, separator, column = change.subject.partition(": column ")
+        if change.attribute == "position" and separator and change.before and change.after:
+            moved.setdefault(table, []).append((column, int(change.before), int(change.after)))
+        else:
+            differences.append(change.line())
+    notes = [
+        f"{table}: column order differs after down ({', '.join(_moved_columns(columns))} "
+        "moved; a column added back goes last, and PostgreSQL cannot move it)"
+        for table, columns in moved.items()
+    ]
+    return differences, notes

@@ -114,6 +114,38 @@ def test_a_down_that_forgets_what_its_up_created_is_caught_with_the_diff(
     assert "FAILED round trip" in result.stdout
 
 
+def test_a_dropped_column_added_back_last_is_a_note_not_a_failure(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    """An up that drops a column has a down that adds it back, always last: PostgreSQL
+    cannot move a column, so a different column order alone is noted, not failed. A
+    down that changes the column itself still fails."""
+    write_migrations(
+        migrations_dir,
+        {
+            "001_people.up.sql": "CREATE TABLE people (id int, nick text, age int, email text);",
+            "001_people.down.sql": "DROP TABLE people;",
+            "002_drop_nick.up.sql": "ALTER TABLE people DROP COLUMN nick;",
+            "002_drop_nick.down.sql": "ALTER TABLE people ADD COLUMN nick text;",
+            "003_drop_age.up.sql": "ALTER TABLE people DROP COLUMN age;",
+            "003_drop_age.down.sql": "ALTER TABLE people ADD COLUMN age bigint;",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+
+    dropped_nick, dropped_age = _by_version(report)[2], _by_version(report)[3]
+    assert dropped_nick["ok"] is True and dropped_nick["round_trip_diff"] == []
+    assert (
+        "table people: column order differs after down (nick moved; a column added back "
+        "goes last, and PostgreSQL cannot move it)"
+    ) in dropped_nick["notes"]
+    assert dropped_age["ok"] is False
+    assert dropped_age["round_trip_diff"] == [
+        "table people: column age: type changed from integer to bigint"
+    ]
+    assert code == 1
+
+
 def test_rewrite_and_access_exclusive_lock_on_existing_table_are_reported(
     migrations_dir: Path, pg_server: EphemeralServer
 ) -> None:
