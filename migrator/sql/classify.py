@@ -80,6 +80,14 @@ def non_transactional_reason(text: str) -> str | None:
     kind, fields = parsed
     if _has_concurrent_flag(kind, fields):
         return "it uses CONCURRENTLY"
+    return refused_in_transaction(kind, fields)
+
+
+def refused_in_transaction(kind: str, fields: dict[str, Any]) -> str | None:
+    """Why PostgreSQL refuses a statement of this ``kind`` (with these fields) inside
+    a transaction block, ``CONCURRENTLY`` aside; ``None`` if it does not."""
+    if kind == "VacuumStmt" and not fields.get("is_vacuumcmd"):
+        return None  # ANALYZE (the same node, without VACUUM) runs in a transaction
     if kind in _NEVER_IN_TRANSACTION:
         return f"{_NEVER_IN_TRANSACTION[kind]} cannot run in a transaction block"
     if kind == "ClusterStmt" and not fields.get("relation"):

@@ -17,6 +17,8 @@ from migrator.sql.classify import copy_from_stdin, non_transactional_reason, tra
         "alter table t detach partition p concurrently",
         "vacuum t",
         "vacuum full",
+        "vacuum (analyze) t",
+        "vacuum analyze t (a)",
         "create database d",
         "drop database d",
         "alter system set work_mem = '1MB'",
@@ -34,6 +36,9 @@ def test_statements_that_cannot_run_in_a_transaction(sql: str) -> None:
         "comment on table t is 'vacuum'",
         "create table concurrently (id int)",
         "cluster t using i",
+        "analyze t",
+        "analyze t (a, b)",
+        "analyze (verbose) t",
     ],
 )
 def test_statements_that_can(sql: str) -> None:

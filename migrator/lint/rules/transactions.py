@@ -8,9 +8,13 @@ from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.locks import statement_locks
 from migrator.lint.rule import Hit, rule
+from migrator.sql import classify
 from migrator.sql.tree import alter_commands, def_option, string_constants
 
-_CONCURRENT_KINDS = ("IndexStmt", "DropStmt", "ReindexStmt", "AlterTableStmt")
+#: what else PostgreSQL refuses in a transaction block (VACUUM, CREATE DATABASE, ...)
+_NEVER_IN_TRANSACTION_KINDS = tuple(
+    sorted(classify.TRANSACTION_SENSITIVE_KINDS - {"TransactionStmt"})
+)
 _LOCKING_KINDS = (
     "AlterTableStmt",
     "IndexStmt",
@@ -40,7 +44,7 @@ def uses_concurrently(kind: str, fields: dict[str, object]) -> bool:
     return False
 
 
-@rule("concurrently-in-transaction", Severity.ERROR, kinds=_CONCURRENT_KINDS)
+@rule("concurrently-in-transaction", Severity.ERROR, kinds=_NEVER_IN_TRANSACTION_KINDS)
 def concurrently_in_transaction(ctx: StatementContext) -> Iterator[Hit]:
     """A `CONCURRENTLY` statement in a migration that runs inside a transaction.
 
@@ -48,7 +52,11 @@ def concurrently_in_transaction(ctx: StatementContext) -> Iterator[Hit]:
     Flags `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`,
     `REINDEX ... CONCURRENTLY` and `DETACH PARTITION ... CONCURRENTLY` in a migration
     the runner wraps in a transaction (any file without `-- migrate:no-transaction`),
-    or inside an explicit `BEGIN` ... `COMMIT`.
+    or inside an explicit `BEGIN` ... `COMMIT`; and the other statements PostgreSQL
+    refuses in a transaction block: `VACUUM` (not `ANALYZE`), `CREATE`/`DROP DATABASE`,
+    `CREATE`/`DROP TABLESPACE`, `ALTER SYSTEM`, `CREATE SUBSCRIPTION`, `DROP
+    SUBSCRIPTION`, `CLUSTER` without a table. `migrate up` refuses such a file before
+    running anything.
 
     Why it hurts:
     PostgreSQL refuses these statements inside a transaction block ("cannot run inside
@@ -66,15 +74,22 @@ def concurrently_in_transaction(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    if not ctx.state.in_transaction or not uses_concurrently(ctx.kind, ctx.fields):
+    if not ctx.state.in_transaction:
         return
+    if uses_concurrently(ctx.kind, ctx.fields):
+        what = "CONCURRENTLY"
+    else:
+        reason = classify.refused_in_transaction(ctx.kind, ctx.fields)
+        if reason is None:
+            return
+        what = reason.split(" cannot ", 1)[0]
     where = (
         "inside an explicit BEGIN block"
         if ctx.state.explicit_transaction
         else "in a migration that runs in a transaction"
     )
     yield Hit(
-        f"CONCURRENTLY cannot run {where}: PostgreSQL will refuse it",
+        f"{what} cannot run {where}: PostgreSQL will refuse it",
         "add -- migrate:no-transaction at the top of the file and keep this statement "
         "in a migration of its own",
     )
