@@ -33,6 +33,7 @@ names it): an unqualified ``pg_class`` is ``pg_catalog.pg_class``. A relation of
 Limits: objects the directory never created are unknown (``table()`` returns
 ``None``): they existed before the first migration, shape unknown. Statements the model
 does not understand change nothing. Function bodies and ``DO`` blocks are not run.
+Functions are known by name: the overloads of a name share one :class:`Function`.
 """
 
 from __future__ import annotations
@@ -285,11 +286,16 @@ class Enum:
 
 @dataclass(frozen=True)
 class Function:
-    """A function the directory created: enough to judge a default's volatility."""
+    """A function (or procedure) the directory created or altered: enough to judge a
+    default's volatility and whether ``SECURITY DEFINER`` is safe."""
 
     name: QualifiedName
-    volatility: Literal["immutable", "stable", "volatile"] = "volatile"
+    #: ``None`` when unknown (a function from before the first migration, altered)
+    volatility: Literal["immutable", "stable", "volatile"] | None = "volatile"
     origin: Origin = BEFORE
+    security_definer: bool = False
+    #: the function sets its own ``search_path`` (``SET search_path = ...``)
+    own_search_path: bool = False
 
 
 def _system_table(name: QualifiedName) -> Table:
@@ -319,6 +325,8 @@ class Catalog:
         self._schemas: dict[str, Origin] = {"public": BEFORE}
         #: tables renamed or moved by the current file: old name -> new name
         self._moved: dict[QualifiedName, QualifiedName] = {}
+        #: the same for functions
+        self._moved_functions: dict[QualifiedName, QualifiedName] = {}
         self._path_cache: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
     # -- replay bookkeeping ------------------------------------------------------------
@@ -327,7 +335,15 @@ class Catalog:
         """An independent copy (values are shared: they are immutable)."""
         other = Catalog.__new__(Catalog)
         other.__dict__.update(self.__dict__)
-        for key in ("_tables", "_index_tables", "_enums", "_functions", "_schemas", "_moved"):
+        for key in (
+            "_tables",
+            "_index_tables",
+            "_enums",
+            "_functions",
+            "_schemas",
+            "_moved",
+            "_moved_functions",
+        ):
             setattr(other, key, dict(getattr(self, key)))
         return other
 
@@ -341,6 +357,7 @@ class Catalog:
         self.new_units = frozenset({unit, *also_new})
         self.search_path = self.default_search_path
         self._moved = {}
+        self._moved_functions = {}
         self.begin_transaction()
 
     def begin_transaction(self) -> None:
@@ -424,14 +441,18 @@ class Catalog:
             return _system_table(qualified)
         return table
 
-    def current_name(self, name: QualifiedName) -> QualifiedName:
-        """What the table called ``name`` earlier in the current file is called now
-        (after ``RENAME TO`` / ``SET SCHEMA``)."""
+    def current_name(self, name: QualifiedName, kind: str = "relation") -> QualifiedName:
+        """What the table (``kind="function"``: the function) called ``name`` earlier in
+        the current file is called now (after ``RENAME TO`` / ``SET SCHEMA``)."""
+        moved = self._moves(kind)
         seen = {name}
-        while name in self._moved and self._moved[name] not in seen:
-            name = self._moved[name]
+        while name in moved and moved[name] not in seen:
+            name = moved[name]
             seen.add(name)
         return name
+
+    def _moves(self, kind: str) -> dict[QualifiedName, QualifiedName]:
+        return self._moved_functions if kind == "function" else self._moved
 
     def tables(self) -> Iterator[Table]:
         return iter(self._tables.values())
@@ -500,14 +521,17 @@ class Catalog:
         for index in table.indexes:
             self._index_tables[index.name] = table.name
 
-    def note_moved(self, old: QualifiedName, new: QualifiedName) -> None:
-        """The table ``old`` is now called ``new`` (see :meth:`current_name`)."""
-        self._moved.pop(new, None)
-        self._moved[old] = new
+    def note_moved(self, old: QualifiedName, new: QualifiedName, kind: str = "relation") -> None:
+        """The table (or function) ``old`` is now called ``new`` (see
+        :meth:`current_name`)."""
+        moved = self._moves(kind)
+        moved.pop(new, None)
+        moved[old] = new
 
-    def note_created(self, name: QualifiedName) -> None:
-        """A new table takes the name ``name``: it is no longer an old name of another."""
-        self._moved.pop(name, None)
+    def note_created(self, name: QualifiedName, kind: str = "relation") -> None:
+        """A new table (or function) takes the name ``name``: it is no longer an old
+        name of another."""
+        self._moves(kind).pop(name, None)
 
     def remove_table(self, name: QualifiedName) -> None:
         table = self._tables.pop(name, None)
@@ -545,6 +569,8 @@ class Catalog:
             self.remove_table(table_name)
         for enum_name in [n for n in self._enums if n.schema == name]:
             del self._enums[enum_name]
+        for function_name in [n for n in self._functions if n.schema == name]:
+            del self._functions[function_name]
 
 
 __all__ = [

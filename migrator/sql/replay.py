@@ -476,6 +476,10 @@ def _rename(catalog: Catalog, fields: Node) -> None:
     elif rename_type == "OBJECT_SCHEMA":
         old_schema = fields.get("subname", "")
         _move_schema(catalog, old_schema, new_name)
+    elif rename_type in FUNCTION_OBJECTS:
+        function = _function_of(catalog, fields.get("object", {}).get("ObjectWithArgs"))
+        if function is not None:
+            _move_function(catalog, function, QualifiedName(function.name.schema, new_name))
     elif rename_type == "OBJECT_TYPE":
         schema, old = object_name(_list_items(fields.get("object")))
         enum = catalog.enum(catalog.resolve(schema, old, kind="type"))
@@ -540,7 +544,7 @@ def _drop(catalog: Catalog, fields: Node) -> None:
             schema_name = item.get("String", {}).get("sval") if isinstance(item, dict) else None
             if schema_name:
                 catalog.remove_schema(schema_name)
-        elif remove == "OBJECT_FUNCTION":
+        elif remove in FUNCTION_OBJECTS:
             function = item.get("ObjectWithArgs", {}) if isinstance(item, dict) else {}
             schema, name = object_name(function.get("objname"))
             catalog.remove_function(catalog.resolve(schema, name, kind="function"))
@@ -581,17 +585,60 @@ def _alter_enum(catalog: Catalog, fields: Node) -> None:
     catalog.store_enum(replace(enum, values=tuple(values)))
 
 
+#: the kinds of object a function's ALTER, RENAME, SET SCHEMA or DROP names
+FUNCTION_OBJECTS = ("OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE")
+
+
+def configure_function(function: Function, options: list[Any] | None) -> Function:
+    """``function`` with the attributes of a ``CREATE FUNCTION``'s options or an
+    ``ALTER FUNCTION``'s actions: volatility, ``SECURITY DEFINER | INVOKER``, and
+    ``SET search_path`` / ``RESET search_path`` / ``RESET ALL``."""
+    for option in options or ():
+        element = option.get("DefElem", {})
+        option_name, arg = element.get("defname"), element.get("arg") or {}
+        if option_name == "volatility":
+            value = arg.get("String", {}).get("sval")
+            if value in ("immutable", "stable", "volatile"):
+                function = replace(function, volatility=value)
+        elif option_name == "security":
+            definer = bool(arg.get("Boolean", {}).get("boolval"))
+            function = replace(function, security_definer=definer)
+        elif option_name == "set":
+            variable = arg.get("VariableSetStmt", {})
+            kind = variable.get("kind")
+            if variable.get("name") == "search_path" or kind == "VAR_RESET_ALL":
+                # SET ... TO DEFAULT in a function's options removes the setting
+                own = kind in ("VAR_SET_VALUE", "VAR_SET_CURRENT")
+                function = replace(function, own_search_path=own)
+    return function
+
+
 def _create_function(catalog: Catalog, fields: Node) -> None:
     schema, name = object_name(fields.get("funcname"))
-    volatility: Literal["immutable", "stable", "volatile"] = "volatile"
-    for option in fields.get("options") or ():
-        element = option.get("DefElem", {})
-        if element.get("defname") == "volatility":
-            value = element.get("arg", {}).get("String", {}).get("sval", "volatile")
-            if value in ("immutable", "stable", "volatile"):
-                volatility = value
     qualified = catalog.resolve(schema, name, kind="function")
-    catalog.store_function(Function(qualified, volatility, catalog.origin))
+    catalog.note_created(qualified, kind="function")
+    function = Function(qualified, origin=catalog.origin)
+    catalog.store_function(configure_function(function, fields.get("options")))
+
+
+def _function_of(catalog: Catalog, node: Any) -> Function | None:
+    """The function an ``ObjectWithArgs`` names, if the replay knows it."""
+    schema, name = object_name((node or {}).get("objname"))
+    return catalog.function(catalog.resolve(schema, name, kind="function"))
+
+
+def _alter_function(catalog: Catalog, fields: Node) -> None:
+    schema, name = object_name((fields.get("func") or {}).get("objname"))
+    qualified = catalog.resolve(schema, name, kind="function")
+    # a function from before the first migration: remember what we learn about it
+    function = catalog.function(qualified) or Function(qualified, volatility=None)
+    catalog.store_function(configure_function(function, fields.get("actions")))
+
+
+def _move_function(catalog: Catalog, function: Function, new: QualifiedName) -> None:
+    catalog.remove_function(function.name)
+    catalog.note_moved(function.name, new, kind="function")
+    catalog.store_function(replace(function, name=new))
 
 
 def _set_variable(catalog: Catalog, fields: Node) -> None:
@@ -626,10 +673,14 @@ def _move_table(catalog: Catalog, table: Table, schema: str) -> None:
 
 
 def _alter_object_schema(catalog: Catalog, fields: Node) -> None:
+    new_schema = fields.get("newschema")
+    if fields.get("objectType") in FUNCTION_OBJECTS and new_schema:
+        function = _function_of(catalog, fields.get("object", {}).get("ObjectWithArgs"))
+        if function is not None:
+            _move_function(catalog, function, QualifiedName(new_schema, function.name.name))
     if fields.get("objectType") not in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW"):
         return
     _, table = catalog.relation_of(fields.get("relation"))
-    new_schema = fields.get("newschema")
     if table is not None and new_schema:
         _move_table(catalog, table, new_schema)
 
@@ -647,6 +698,7 @@ _HANDLERS: dict[str, Callable[[Catalog, Node], None]] = {
     "CreateEnumStmt": _create_enum,
     "AlterEnumStmt": _alter_enum,
     "CreateFunctionStmt": _create_function,
+    "AlterFunctionStmt": _alter_function,
     "VariableSetStmt": _set_variable,
     "AlterObjectSchemaStmt": _alter_object_schema,
 }

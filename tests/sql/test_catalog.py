@@ -167,3 +167,37 @@ def test_a_system_catalog_is_never_changed_by_the_replay() -> None:
     catalog = replay("ALTER TABLE pg_class ADD COLUMN x int; CREATE INDEX ON pg_attribute (a)")
     assert all(not table.system for table in catalog.tables())
     assert catalog.table("pg_class").column("x") is None  # type: ignore[union-attr]
+
+
+def test_alter_function_is_replayed() -> None:
+    catalog = replay(
+        "CREATE SCHEMA util;"
+        "CREATE FUNCTION f(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'select 1';"
+        "ALTER FUNCTION f(int) SECURITY DEFINER SET search_path = pg_catalog;"
+        "ALTER FUNCTION f(int) RENAME TO g;"
+        "ALTER FUNCTION g(int) SET SCHEMA util;"
+        "ALTER FUNCTION util.g(int) STABLE"
+    )
+    assert catalog.function("f") is None and catalog.function("g") is None
+    moved = catalog.function("util.g")
+    assert moved is not None and moved.volatility == "stable"
+    assert moved.security_definer and moved.own_search_path
+    assert catalog.current_name(QualifiedName("public", "f"), kind="function") == moved.name
+    catalog.apply("AlterFunctionStmt", parse_text("ALTER FUNCTION util.g RESET ALL")[0].fields)  # type: ignore[index]
+    assert not catalog.function("util.g").own_search_path  # type: ignore[union-attr]
+
+
+def test_function_renamed_then_dropped_by_its_new_name() -> None:
+    catalog = replay(
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'select 1';"
+        "ALTER FUNCTION f() RENAME TO g; DROP FUNCTION g();"
+        "CREATE SCHEMA s; CREATE PROCEDURE s.p() LANGUAGE sql AS 'select 1'; DROP SCHEMA s CASCADE"
+    )
+    assert catalog.function("f") is None and catalog.function("g") is None
+    assert catalog.function("s.p") is None
+
+
+def test_alter_of_a_function_from_before_the_migrations_is_remembered() -> None:
+    catalog = replay("ALTER FUNCTION legacy() SECURITY DEFINER")
+    legacy = catalog.function("legacy")
+    assert legacy is not None and legacy.security_definer and legacy.volatility is None

@@ -154,7 +154,7 @@ def _rewrite_reason(ctx: StatementContext, column_def: dict[str, object]) -> str
             known = {
                 f.name.name: f.volatility
                 for f in (ctx.catalog.function(n) for n in _function_names(constraint))
-                if f is not None
+                if f is not None and f.volatility is not None
             }
             found = volatility(constraint.get("raw_expr"), known)
             if found == "volatile":

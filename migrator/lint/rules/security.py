@@ -7,6 +7,9 @@ from collections.abc import Iterator
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
+from migrator.sql.catalog import Catalog, Function
+from migrator.sql.names import object_name
+from migrator.sql.replay import configure_function
 from migrator.sql.tree import def_option
 
 
@@ -106,7 +109,11 @@ def security_definer_search_path(ctx: StatementContext) -> Iterator[Hit]:
 
     What it does:
     Flags `CREATE FUNCTION` / `CREATE PROCEDURE` / `ALTER FUNCTION` that make a
-    function `SECURITY DEFINER` without `SET search_path = ...` in the same statement.
+    function `SECURITY DEFINER` without `SET search_path = ...`, and `ALTER FUNCTION
+    ... RESET search_path` (or `RESET ALL`) of a `SECURITY DEFINER` function. A function
+    that already sets its own `search_path` (in its `CREATE FUNCTION` or an earlier
+    `ALTER FUNCTION`) may become `SECURITY DEFINER`, and an `ALTER FUNCTION ... SET
+    search_path = ...` later in the same migration is the fix too.
 
     Why it hurts:
     The function runs with its owner's privileges but resolves names along the
@@ -129,19 +136,30 @@ def security_definer_search_path(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    options = (
-        ctx.fields.get("options") if ctx.kind == "CreateFunctionStmt" else ctx.fields.get("actions")
-    )
-    security = def_option(options, "security")
-    if security is None or not security.get("arg", {}).get("Boolean", {}).get("boolval"):
-        return
-    setting = def_option(options, "set")
-    if setting is not None:
-        variable = setting.get("arg", {}).get("VariableSetStmt", {})
-        if variable.get("name") == "search_path":
-            return
-    yield Hit(
-        "SECURITY DEFINER function without SET search_path runs its owner's privileges "
-        "along the caller's search_path",
-        "add SET search_path = pg_catalog, <your schemas> to the function",
-    )
+    creates = ctx.kind == "CreateFunctionStmt"
+    if creates:
+        options, names = ctx.fields.get("options"), ctx.fields.get("funcname")
+    else:
+        options, names = ctx.fields.get("actions"), (ctx.fields.get("func") or {}).get("objname")
+    schema, name = object_name(names)
+    qualified = ctx.catalog.resolve(schema, name, kind="function")
+    before = None if creates else ctx.catalog.function(qualified)
+    after = configure_function(before or Function(qualified), options)
+    if not _definer_without_search_path(after) or _definer_without_search_path(before):
+        return  # safe now, or unsafe already (reported where it became so)
+
+    def check(final: Catalog) -> Iterator[Hit]:
+        function = final.function(final.current_name(qualified, kind="function"))
+        if _definer_without_search_path(function):  # not fixed later in the file
+            yield Hit(
+                "SECURITY DEFINER function without SET search_path runs its owner's "
+                "privileges along the caller's search_path",
+                "add SET search_path = pg_catalog, <your schemas> to the function",
+            )
+
+    ctx.at_end_of_file("security-definer-search-path", check)
+    yield from ()
+
+
+def _definer_without_search_path(function: Function | None) -> bool:
+    return function is not None and function.security_definer and not function.own_search_path
