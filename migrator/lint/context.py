@@ -32,6 +32,8 @@ class FileState:
     lock_timeout: bool = False
     #: missing-lock-timeout already reported for this file
     lock_timeout_reported: bool = False
+    #: the file set the session's TimeZone to UTC (or another zone of offset 0)
+    utc_time_zone: bool = False
     #: tables locked ACCESS EXCLUSIVE in the current transaction: name -> statement line
     access_exclusive: dict[QualifiedName, int] = field(default_factory=dict)
     #: statements-after-access-exclusive already reported in the current transaction

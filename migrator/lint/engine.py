@@ -398,6 +398,23 @@ def _setting_value(fields: dict[str, object]) -> str | None:
     return None
 
 
+#: time zones of offset 0 with no daylight saving time: with one of them as the
+#: session's TimeZone, PostgreSQL 12+ changes timestamp <-> timestamptz in place
+_UTC_ZONES = frozenset(
+    prefix + zone
+    for prefix in ("", "etc/")
+    for zone in ("utc", "uct", "gmt", "gmt0", "gmt+0", "gmt-0", "greenwich", "universal", "zulu")
+) | {"0"}
+
+
+def _set_time_zone(state: FileState, value: str | None, *, local: bool) -> None:
+    """``SET [LOCAL] TIME ZONE value`` (``timezone``, or ``set_config``) ran; ``None``:
+    it was reset (to the server's setting, which the linter cannot know)."""
+    if local and not state.in_transaction:
+        return  # SET LOCAL outside a transaction block has no effect
+    state.utc_time_zone = value is not None and value.strip().lower() in _UTC_ZONES
+
+
 def _set_lock_timeout(state: FileState, value: str | None, *, local: bool) -> None:
     """``SET [LOCAL] lock_timeout = value`` (or ``set_config``) ran; ``None``: it was
     reset."""
@@ -419,10 +436,16 @@ def _advance(ctx: StatementContext) -> None:
             _set_lock_timeout(state, _setting_value(fields) or "0", local=local)
         elif fields.get("kind") in ("VAR_SET_DEFAULT", "VAR_RESET", "VAR_RESET_ALL"):
             _set_lock_timeout(state, None, local=local)
+    if kind == "VariableSetStmt" and fields.get("name") == "timezone":
+        local = bool(fields.get("is_local"))
+        value = _setting_value(fields) if fields.get("kind") == "VAR_SET_VALUE" else None
+        _set_time_zone(state, value, local=local)
     if kind == "SelectStmt" and fields.get("targetList"):
         for setting, value, local in set_config_calls(fields["targetList"]):
             if setting == "lock_timeout":
                 _set_lock_timeout(state, value, local=local)
+            elif setting == "timezone":
+                _set_time_zone(state, value, local=local)
     if state.in_transaction:
         for range_var, lock in statement_locks(kind, fields):
             if lock is Lock.ACCESS_EXCLUSIVE:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 from migrator.lint.context import StatementContext
@@ -251,10 +252,13 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     `numeric(p,s)` to `numeric(p2,s)` with p2 >= p or to unconstrained `numeric`,
     `cidr` to `inet`, and a `timestamp`, `timestamptz`, `time`, `timetz` or
     `interval` precision that does not shrink (`timestamp(3)` to `timestamp(6)` or
-    to plain `timestamp`). The column's type before the change comes from the earlier
-    migrations (or, with `--database-url`, from the database); when it is unknown the
-    change is flagged. A `USING` clause always counts as a rewrite. A column added
-    earlier in the same migration counts too: retyping it rewrites the existing table.
+    to plain `timestamp`); on PostgreSQL 12+ also `timestamp` to `timestamptz` and
+    back (precision kept) once the file set the session's time zone to UTC
+    (`SET LOCAL TIME ZONE 'UTC'`): PostgreSQL then changes the type in place. The
+    column's type before the change comes from the earlier migrations (or, with
+    `--database-url`, from the database); when it is unknown the change is flagged. A
+    `USING` clause always counts as a rewrite. A column added earlier in the same
+    migration counts too: retyping it rewrites the existing table.
 
     Why it hurts:
     A rewriting type change copies the whole table and rebuilds every index on it
@@ -286,13 +290,34 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
         using = column_def.get("raw_default")  # ALTER ... TYPE ... USING expr
         if old_type is not None and not using and type_change_is_safe(old_type, new_type):
             continue
+        help_text = "add a new column, sync it with a trigger, backfill in batches, then swap"
+        if (
+            old_type is not None
+            and not using
+            and ctx.options.pg_version >= 12
+            and time_zone_change_is_safe_in_utc(old_type, new_type)
+        ):
+            if ctx.state.utc_time_zone:
+                continue
+            help_text = (
+                "PostgreSQL 12+ makes this change without a rewrite when the session's time "
+                "zone is UTC: put SET LOCAL TIME ZONE 'UTC' before it"
+            )
         before = f"from {old_type.sql} " if old_type is not None else ""
         yield Hit(
             f"changing {name}.{column_name} {before}to {new_type.sql} rewrites the table "
             "and its indexes under an ACCESS EXCLUSIVE lock",
-            "add a new column, sync it with a trigger, backfill in batches, then swap",
+            help_text,
             facts=facts + ctx.row_facts(name),
         )
+
+
+def time_zone_change_is_safe_in_utc(old: TypeRef, new: TypeRef) -> bool:
+    """``timestamp`` to ``timestamptz`` or back, keeping the precision: PostgreSQL 12+
+    changes it in place when the session's TimeZone has offset 0 (UTC)."""
+    if {old.name, new.name} != {"timestamp", "timestamptz"}:
+        return False
+    return type_change_is_safe(old, dataclasses.replace(new, name=old.name))
 
 
 def _old_type(
