@@ -31,7 +31,7 @@ _FORMATS = ("text", "json", "github", "sarif")
     "--pg-version",
     type=int,
     default=None,
-    help="Target PostgreSQL major version [default: 14, or pg_version in "
+    help="Target PostgreSQL major version [default: 15, or pg_version in "
     "[tool.migrator.lint], or the server's with --database-url].",
 )
 @click.option("--include", multiple=True, metavar="RULE", help="Run only these rules.")

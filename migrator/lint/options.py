@@ -17,10 +17,10 @@ from typing import Any
 from migrator.errors import UsageError
 from migrator.lint.findings import Severity
 
-#: The oldest PostgreSQL major still supported upstream (November 2026: 14, supported
-#: until November 2026; 15 and later remain). ``--pg-version`` and ``pg_version`` in
-#: ``[tool.migrator.lint]`` change it.
-DEFAULT_PG_VERSION = 14
+#: The oldest PostgreSQL major still supported upstream: 15 since 14's final release
+#: on 12 November 2026 (15 is supported until November 2027). ``--pg-version`` and
+#: ``pg_version`` in ``[tool.migrator.lint]`` change it.
+DEFAULT_PG_VERSION = 15
 MIN_PG_VERSION = 9
 MAX_PG_VERSION = 30
 

@@ -63,7 +63,7 @@ def test_text_output_has_position_rule_help_and_excerpt(project: Path) -> None:
     assert "  | CREATE INDEX users_email_idx ON users (email)" in result.stdout
     assert "  = help: use CREATE INDEX CONCURRENTLY" in result.stdout
     assert "\x1b[" not in result.stdout  # not a terminal: no colour
-    assert "target PostgreSQL 14 (default)" in result.stdout
+    assert "target PostgreSQL 15 (default)" in result.stdout
 
 
 def test_colour_only_on_a_terminal_and_never_with_no_color() -> None:
@@ -250,3 +250,10 @@ def test_bad_severity_level_names_where_it_was_given(tmp_path: Path) -> None:
     flag = run_cli("lint", str(sql), "--severity", "drop-table=loud", cwd=tmp_path)
     assert flag.code == 2
     assert "--severity" in flag.stderr and "pyproject.toml" not in flag.stderr
+
+
+def test_lint_help_names_the_default_pg_version() -> None:
+    from migrator.lint.options import DEFAULT_PG_VERSION
+
+    result = run_cli("lint", "--help")
+    assert f"[default: {DEFAULT_PG_VERSION}, or pg_version" in " ".join(result.stdout.split())
