@@ -1,16 +1,25 @@
 """The planner's view of the schema, read from the catalog the linter replays
 (:mod:`migrator.sql.catalog`): every earlier migration's up file, then the statements of
-the change file that come before the one being planned."""
+the change file (and the subcommands of its ``ALTER TABLE``) that come before the one
+being planned, with what the changes planned so far defer to the contract phase."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pglast import ast
 
-from migrator.plan.facts import ColumnFact, ConstraintFact, ConstraintKind, IndexFact, TableFacts
+from migrator.plan.facts import (
+    ColumnFact,
+    ConstraintFact,
+    ConstraintKind,
+    Deferred,
+    IndexFact,
+    TableFacts,
+)
+from migrator.plan.model import Change
 from migrator.plan.sql_text import deparse, mentioned_columns, parse_statement, qualified
 from migrator.source.model import Migration
 from migrator.sql.catalog import Catalog, Column, Constraint, Index, Table
@@ -139,6 +148,16 @@ class CatalogFacts:
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
+        self._deferred: dict[tuple[str, str], Deferred] = {}
+
+    def note_deferred(self, changes: Sequence[Change]) -> None:
+        """Remember what ``changes`` leave in place until the contract phase (or add
+        only then): the tables of later changes carry it."""
+        for change in changes:
+            for item in change.deferred:
+                key = (item.schema, item.table)
+                known = self._deferred.get(key)
+                self._deferred[key] = item if known is None else known.merged(item)
 
     def default_schema(self) -> str:
         path = [s for s in self.catalog.search_path if s not in ("$user", "pg_temp")]
@@ -179,4 +198,8 @@ class CatalogFacts:
             created_in_change=self.catalog.is_new(table),
             view=table.kind in ("view", "materialized view"),
             columns_known=table.columns_known,
+            deferred=self._deferred.get(
+                (table.name.schema, table.name.name),
+                Deferred(table.name.schema, table.name.name),
+            ),
         )

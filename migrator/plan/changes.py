@@ -2,9 +2,11 @@
 a :class:`~migrator.plan.model.Change` planned by its recipe, or passes through as
 written when it is already safe.
 
-The schema facts follow the file: every statement is replayed into the catalog before
-the next one is planned, so a table created earlier in the same file is known (and
-empty: changes to it pass through).
+The schema facts follow the file: every statement, and every subcommand of an
+``ALTER TABLE`` (:func:`planning_units`), is replayed into the catalog before the next
+one is planned, so a table created earlier in the same file is known (and empty: changes
+to it pass through), and a subcommand sees what the ones before it did. What a change
+removes only in the contract phase (:class:`~migrator.plan.facts.Deferred`) is known too.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ObjectType
 
 from migrator.plan.facts import SchemaFacts
-from migrator.plan.model import Change, UnusableChangeFile
+from migrator.plan.model import CannotPlan, Change, UnusableChangeFile
 from migrator.plan.recipes.column_type import change_type
 from migrator.plan.recipes.columns import (
     add_column,
@@ -26,21 +28,57 @@ from migrator.plan.recipes.columns import (
     set_not_null,
     split_column_constraints,
 )
-from migrator.plan.recipes.constraints import add_constraint
+from migrator.plan.recipes.constraints import add_constraint, drop_constraint
 from migrator.plan.recipes.enums import add_enum_value
 from migrator.plan.recipes.indexes import create_index, drop_index
 from migrator.plan.recipes.inverse import derived_down
 from migrator.plan.recipes.renames import rename_column, rename_table
 from migrator.plan.recipes.target import PlanOptions, Target, resolve
-from migrator.plan.sql_text import deparse
+from migrator.plan.sql_text import deparse, ident, mentioned_relations, named_columns, qualified
 from migrator.sql.classify import non_transactional_reason, statement_node, transaction_control
 from migrator.sql.split import Statement, split_statements
+
+#: subcommands PostgreSQL applies in the first pass of an ``ALTER TABLE``, before every
+#: other one wherever they are written (``AT_PASS_DROP`` in tablecmds.c); ``ALTER COLUMN
+#: ... DROP DEFAULT`` too (an ``AT_ColumnDefault`` without expression)
+_DROP_PASS = frozenset(
+    {
+        AlterTableType.AT_DropColumn,
+        AlterTableType.AT_DropConstraint,
+        AlterTableType.AT_DropNotNull,
+        AlterTableType.AT_DropIdentity,
+        AlterTableType.AT_DropExpression,
+    }
+)
+
+
+def _in_drop_pass(command: Any) -> bool:
+    if command.subtype == AlterTableType.AT_ColumnDefault:
+        return command.def_ is None
+    return command.subtype in _DROP_PASS
 
 
 def _alter_table_source(statement: Any, command: Any) -> str:
     single = copy.deepcopy(statement)
     single.cmds = (command,)
     return deparse(single)
+
+
+def planning_units(text: str) -> list[str]:
+    """The statements ``text`` is planned as, one after the other: an ``ALTER TABLE``
+    of several subcommands as one statement per subcommand, in the order PostgreSQL
+    applies them (the drops first, then the rest as written), so that each is planned
+    against the schema the ones before it leave (``DROP COLUMN id, ADD PRIMARY KEY
+    (uuid)``: the key went with ``id``)."""
+    statement = parse_sql(text)[0].stmt
+    if (
+        not isinstance(statement, ast.AlterTableStmt)
+        or statement.objtype != ObjectType.OBJECT_TABLE
+        or len(statement.cmds or ()) < 2
+    ):
+        return [text]
+    commands = sorted(statement.cmds or (), key=lambda command: not _in_drop_pass(command))
+    return [_alter_table_source(statement, command) for command in commands]
 
 
 def _alter_table(
@@ -56,7 +94,11 @@ def _alter_table(
         kind = command.subtype
         if kind == AlterTableType.AT_AddColumn:
             bare, separate = split_column_constraints(command.def_)
-            planned.append(add_column(bare, target, options, bool(command.missing_ok)))
+            planned.append(
+                add_column(
+                    bare, target, options, bool(command.missing_ok), constrained=bool(separate)
+                )
+            )
             for constraint in separate:
                 constraint_source = f"ALTER TABLE {target.sql} ADD {deparse(constraint)}"
                 planned.append(add_constraint(constraint, target, constraint_source))
@@ -64,6 +106,10 @@ def _alter_table(
             planned.append(set_not_null(command.name, target, options))
         elif kind == AlterTableType.AT_AddConstraint:
             planned.append(add_constraint(command.def_, target, source))
+        elif kind == AlterTableType.AT_DropConstraint:
+            planned.append(
+                drop_constraint(command.name, target, int(command.behavior) == 1, source)
+            )
         elif kind == AlterTableType.AT_AlterColumnType:
             planned.append(change_type(command.name, command.def_, target, options))
         elif kind == AlterTableType.AT_DropColumn:
@@ -118,9 +164,31 @@ _RECIPES: dict[type, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]
 }
 
 
+def _refuse_contract_only_columns(statement: Any, facts: SchemaFacts) -> None:
+    """A column the plan adds only in the contract phase (it takes the name of one
+    dropped there) does not exist in the expand and backfill phases, where the plan
+    would run this statement."""
+    names: set[str] | None = None
+    for schema, name in mentioned_relations(statement):
+        table = facts.table(schema, name)
+        if table is None or not table.deferred.added:
+            continue
+        names = named_columns(statement) if names is None else names
+        used = sorted(table.deferred.added & names)
+        if used:
+            raise CannotPlan(
+                f"{qualified(schema, name)}.{ident(used[0])} is added again only in the "
+                "contract phase, after the old column of that name is dropped there; this "
+                "statement would run before that, against the old column",
+                hint="plan it in a change of its own, after the contract phase ran",
+            )
+
+
 def plan_statement(text: str, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
-    """The changes one statement of the change file asks for."""
+    """The changes one statement of the change file asks for (one of its
+    :func:`planning_units`)."""
     statement = parse_sql(text)[0].stmt
+    _refuse_contract_only_columns(statement, facts)
     recipe = _RECIPES.get(type(statement))
     if recipe is None:
         return [
@@ -164,4 +232,4 @@ def read_change_file(text: str, where: str) -> list[Statement]:
     return list(split.statements)
 
 
-__all__ = ["Target", "plan_statement", "read_change_file"]
+__all__ = ["Target", "plan_statement", "planning_units", "read_change_file"]

@@ -59,6 +59,36 @@ class ConstraintFact:
 
 
 @dataclass(frozen=True)
+class Deferred:
+    """What the plan keeps on a table until its contract phase though the change
+    removes it earlier (a dropped column, key or index), and what the plan can only add
+    then. The replayed catalog shows the table as the change leaves it; the expand and
+    backfill phases still run against the table with these."""
+
+    schema: str = ""
+    table: str = ""
+    #: columns dropped only in the contract phase: their names are taken until then
+    columns: frozenset[str] = frozenset()
+    #: constraint and index names taken until the contract phase
+    names: frozenset[str] = frozenset()
+    #: the primary key's columns, when the plan drops the key only in the contract phase
+    primary_key: tuple[str, ...] = ()
+    #: columns added only in the contract phase (after an old one of the same name is
+    #: dropped there): nothing before the contract can use them
+    added: frozenset[str] = frozenset()
+
+    def merged(self, other: Deferred) -> Deferred:
+        return Deferred(
+            self.schema,
+            self.table,
+            self.columns | other.columns,
+            self.names | other.names,
+            self.primary_key or other.primary_key,
+            self.added | other.added,
+        )
+
+
+@dataclass(frozen=True)
 class TableFacts:
     schema: str
     name: str
@@ -73,6 +103,8 @@ class TableFacts:
     view: bool = False
     #: false when the replay could not see the columns (``CREATE TABLE ... AS``)
     columns_known: bool = True
+    #: what earlier changes of the file leave in place until the contract phase
+    deferred: Deferred = field(default_factory=Deferred)
 
     def column(self, name: str) -> ColumnFact | None:
         return self.columns.get(name)

@@ -9,6 +9,7 @@ from typing import Literal
 
 from migrator.errors import ExitCode, MigratorError
 from migrator.plan.backfill_spec import BackfillSpec
+from migrator.plan.facts import Deferred
 from migrator.source.model import Phase
 
 Mode = Literal["transaction", "no-transaction", "backfill"]
@@ -118,6 +119,9 @@ class Change:
     label: str = "change"
     #: notes printed with the plan (what the planner could not check)
     warnings: tuple[str, ...] = ()
+    #: what this change removes only in the contract phase, or adds only then: later
+    #: changes of the file are planned knowing it
+    deferred: tuple[Deferred, ...] = ()
 
     @property
     def passthrough(self) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 from migrator.errors import SourceError, UsageError
 from migrator.plan.assemble import assemble
 from migrator.plan.catalog_facts import CatalogFacts, replay
-from migrator.plan.changes import plan_statement, read_change_file
+from migrator.plan.changes import plan_statement, planning_units, read_change_file
 from migrator.plan.model import CannotPlan, Change, Plan
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
@@ -133,20 +133,23 @@ def plan_changes(
     text: str, where: str, earlier: list[Migration], options: PlanOptions
 ) -> list[Change]:
     """Every change of ``text``, planned against the schema ``earlier`` migrations built
-    (and the statements of ``text`` before each one)."""
+    and the statements (and ``ALTER TABLE`` subcommands) of ``text`` before each one."""
     catalog = replay(earlier)
     catalog.begin_file("the change")
     facts = CatalogFacts(catalog)
     changes: list[Change] = []
     for statement in read_change_file(text, where):
-        try:
-            changes += plan_statement(statement.text, facts, options)
-        except CannotPlan as error:
-            raise type(error)(
-                f"{where}:{statement.line}: {error.message}", hint=error.hint
-            ) from None
-        for parsed in parse_text(statement.text) or ():
-            catalog.apply(parsed.kind, parsed.fields)
+        for unit in planning_units(statement.text):
+            try:
+                planned = plan_statement(unit, facts, options)
+            except CannotPlan as error:
+                raise type(error)(
+                    f"{where}:{statement.line}: {error.message}", hint=error.hint
+                ) from None
+            changes += planned
+            facts.note_deferred(planned)
+            for parsed in parse_text(unit) or ():
+                catalog.apply(parsed.kind, parsed.fields)
     return changes
 
 

@@ -169,6 +169,37 @@ def mentioned_columns(node: Any) -> list[str]:
     return found
 
 
+def mentioned_relations(node: Any) -> list[tuple[str | None, str]]:
+    """``(schema, name)`` of every table a statement names (``schema`` as written)."""
+    found: list[tuple[str | None, str]] = []
+
+    def visit(item: Any) -> None:
+        if _is(item, "RangeVar") and (item.schemaname, item.relname) not in found:
+            found.append((item.schemaname, item.relname))
+
+    _walk(node, visit)
+    return found
+
+
+def named_columns(node: Any) -> set[str]:
+    """Every name a statement may use as a column: :func:`mentioned_columns`, and the
+    columns it adds, alters, renames or assigns (``SET c = ...``). Errs on the side of
+    more (an ``ALTER TABLE`` subcommand's name may be a constraint's)."""
+    found = set(mentioned_columns(node))
+
+    def visit(item: Any) -> None:
+        if _is(item, "ColumnDef"):
+            found.add(item.colname)
+        elif _is(item, "AlterTableCmd") or _is(item, "ResTarget"):
+            if item.name:
+                found.add(item.name)
+        elif _is(item, "RenameStmt") and item.subname:
+            found.add(item.subname)
+
+    _walk(node, visit)
+    return found
+
+
 def columns_in_expression(expression: str) -> list[str]:
     """Column names referenced by ``expression``, in order of appearance."""
     return mentioned_columns(parse_statement(f"SELECT {expression}").targetList[0].val)

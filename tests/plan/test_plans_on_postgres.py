@@ -59,8 +59,9 @@ class Case:
     fill: str = ""
     #: schema objects only the plan has, on purpose: (kind, name)
     planned_extra: set[tuple[str, str]] = field(default_factory=set)
-    #: recipes the plan must use (proves the case is planned, not passed through)
-    recipe: str = ""
+    #: recipes the plan must use (proves the case is planned, not passed through):
+    #: one, or one per subcommand of the change
+    recipe: str | tuple[str, ...] = ""
     migrations: int | None = None
     #: what the naive run does instead of ``fill`` + ``change`` (when the naive SQL
     #: alone fails on a table with rows, as PostgreSQL makes it)
@@ -188,6 +189,19 @@ CASES = [
         recipe="drop column",
     ),
     Case(
+        "drop-and-add-column-again",
+        "ALTER TABLE items DROP COLUMN status, ADD COLUMN status boolean DEFAULT false NOT NULL",
+        "SELECT id, status FROM items ORDER BY id",
+        recipe=("drop column", "add column again"),
+        migrations=2,
+    ),
+    Case(
+        "move-primary-key-off-a-serial-column",
+        "ALTER TABLE items DROP COLUMN id, ADD PRIMARY KEY (email)",
+        "SELECT email, qty FROM items ORDER BY email",
+        recipe=("drop column", "add primary key"),
+    ),
+    Case(
         "add-enum-value",
         "ALTER TYPE mood ADD VALUE 'happy' AFTER 'ok'",
         "SELECT enum_range(NULL::mood)::text",
@@ -203,7 +217,8 @@ def test_plan_ends_like_the_naive_sql_with_data_kept_and_nothing_left(
 ) -> None:
     project = Project.create(tmp_path, BASE)
     result = project.plan(case.change + ";\n")
-    assert [c.recipe for c in result.plan.changes] == [case.recipe]
+    recipes = [case.recipe] if isinstance(case.recipe, str) else list(case.recipe)
+    assert [c.recipe for c in result.plan.changes] == recipes
     if case.migrations is not None:
         assert len(result.versions) == case.migrations
 
@@ -342,5 +357,59 @@ def test_a_down_that_failed_halfway_stops_at_the_invalid_index_then_completes(
             ("items_note_idx", False),
             ("items_pkey", True),
         ]
+
+    run(scenario())
+
+
+def test_a_key_moved_to_a_unique_column_keeps_it_unique_throughout(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """lemmy's ``DROP COLUMN id, ADD PRIMARY KEY (uuid), DROP CONSTRAINT t_uuid_key``:
+    after the expand phase old code still inserts with ``id`` and ``uuid`` stays unique;
+    after the contract the schema is the naive SQL's; the downs of the key and of the
+    dropped unique constraint put both back as they were."""
+    from migrator.errors import RefusedState
+
+    base = "CREATE TABLE t (id serial PRIMARY KEY, uuid uuid UNIQUE NOT NULL, score int);\n"
+    seed = "INSERT INTO t (uuid, score) SELECT gen_random_uuid(), g FROM generate_series(1, 500) g"
+    change = "ALTER TABLE t DROP COLUMN id, ADD PRIMARY KEY (uuid), DROP CONSTRAINT t_uuid_key;\n"
+    project = Project.create(tmp_path, base)
+    result = project.plan(change)
+    versions = [int(v.version_text) for v in result.versions]
+    expand = {
+        v
+        for v, planned in zip(versions, result.versions, strict=True)
+        if planned.rendered.migration.phase == "expand"
+    }
+    naive, planned = other_database_url, database_url
+
+    async def scenario() -> None:
+        await execute(naive, base + seed + ";" + change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, seed)
+        await apply_all(planned, project.directory, versions=expand)
+        await execute(planned, "INSERT INTO t (id, uuid) VALUES (9999, gen_random_uuid())")
+        with pytest.raises(Exception, match="duplicate key"):
+            await execute(planned, "INSERT INTO t (uuid) SELECT uuid FROM t LIMIT 1")
+
+        await apply_all(planned, project.directory, versions=set(versions) - expand)
+        await execute(naive, "INSERT INTO t (uuid) VALUES (gen_random_uuid())")
+        assert await schema_difference(naive, planned, set()) == []
+        assert await leftovers(planned) == []
+
+        await revert(planned, project.directory, versions[-1])
+        await revert(planned, project.directory, versions[-2])
+        assert await fetch(
+            planned,
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 't'::regclass ORDER BY 1",
+        ) == [("t_uuid_key", "UNIQUE (uuid)")]
+        assert await fetch(
+            planned,
+            "SELECT indexrelid::regclass::text FROM pg_index "
+            "WHERE indrelid = 't'::regclass ORDER BY 1",
+        ) == [("t_pkey_new",), ("t_uuid_key",)]
+        with pytest.raises(RefusedState, match="up-only"):  # dropping id cannot be undone
+            await revert(planned, project.directory, versions[-3])
 
     run(scenario())

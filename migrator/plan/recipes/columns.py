@@ -8,6 +8,7 @@ from typing import Any
 from pglast import ast
 from pglast.enums import ConstrType
 
+from migrator.plan.facts import ColumnFact, Deferred, TableFacts
 from migrator.plan.model import (
     AS_WRITTEN,
     CannotPlan,
@@ -86,9 +87,17 @@ def existing_column(target: Target, column: str) -> NotInSchema:
     )
 
 
-def add_column(column: Any, target: Target, options: PlanOptions, if_not_exists: bool) -> Change:
+def add_column(
+    column: Any,
+    target: Target,
+    options: PlanOptions,
+    if_not_exists: bool,
+    *,
+    constrained: bool = False,
+) -> Change:
     """``ADD COLUMN``: safe as is unless it must fill existing rows with a volatile
-    default or it is NOT NULL without a default."""
+    default or it is NOT NULL without a default. ``constrained``: the column was written
+    with CHECK / UNIQUE / PRIMARY KEY / REFERENCES, planned as separate changes."""
     if target.facts is not None and target.facts.column(column.colname) is not None:
         if if_not_exists:
             return pass_through(_add_column_sql(target, column, if_not_exists))
@@ -119,7 +128,10 @@ def add_column(column: Any, target: Target, options: PlanOptions, if_not_exists:
     default = kinds.get(ConstrType.CONSTR_DEFAULT)
     volatile = default is not None and is_volatile(default.raw_expr)
     undo = (f"ALTER TABLE {target.sql} DROP COLUMN IF EXISTS {name}",)
-    if not volatile and not (not_null and default is None):
+    fills_rows = volatile or (not_null and default is None)
+    if target.facts is not None and column.colname in target.facts.deferred.columns:
+        return _add_again(column, target, if_not_exists, fills_rows or constrained, undo)
+    if not fills_rows:
         return pass_through(_add_column_sql(target, column, if_not_exists), label=label, undo=undo)
     facts = target.require("to fill the new column in batches")
     if facts.created_in_change:
@@ -178,6 +190,46 @@ def add_column(column: Any, target: Target, options: PlanOptions, if_not_exists:
         warnings=tuple(warnings),
     )
     return change
+
+
+def _add_again(
+    column: Any, target: Target, if_not_exists: bool, needs_more: bool, undo: tuple[str, ...]
+) -> Change:
+    """``ADD COLUMN`` of a name an earlier ``DROP COLUMN`` of the change frees: the plan
+    drops the old column only in the contract phase, so the new one is added there, right
+    after it. Only a column that is catalog only to add can be: a backfill or a
+    constraint's validation would have to come after the contract."""
+    facts = target.require("to add the column again")
+    name = ident(column.colname)
+    if needs_more:
+        raise CannotPlan(
+            f"{target.sql}.{name} is dropped and added again: the plan drops the old column "
+            "only in the contract phase, after the deploy, so the new one can only be added "
+            "then, and this one needs more than a catalog change (a backfill, NOT NULL "
+            "values or a constraint to validate), which the plan runs before the contract",
+            hint="add the new column under another name in this change (it is planned "
+            "with its backfill), or add it with a constant default and no constraint, and "
+            "constrain it in a later change",
+        )
+    step = Step(
+        Slot.CONTRACT_SWAP,
+        _add_column_sql(target, column, if_not_exists),
+        "ACCESS EXCLUSIVE for a moment: catalog only (a default that is not volatile is "
+        "not written to the rows); right after the old column is dropped",
+        undo=undo,
+    )
+    return Change(
+        f"ALTER TABLE {target.sql} ADD COLUMN {deparse(column)}",
+        "add column again",
+        (step,),
+        label=f"add_{target.name}_{column.colname}",
+        warnings=(
+            f"{target.sql}.{name} takes its new form only in the contract phase, when the "
+            "old column is dropped: application code can use the new column once the "
+            "contract phase ran",
+        ),
+        deferred=(Deferred(facts.schema, facts.name, added=frozenset({column.colname})),),
+    )
 
 
 def _add_column_sql(target: Target, column: Any, if_not_exists: bool) -> str:
@@ -245,7 +297,8 @@ def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> 
             hint="drop those foreign keys first, or write CASCADE if that is meant",
         )
     steps: list[Step] = []
-    if fact.not_null and fact.default_sql is None:
+    if fact.not_null and not _fills_itself(fact):
+        _refuse_key_without_default(facts, target, column)
         steps.append(
             Step(
                 Slot.EXPAND,
@@ -292,4 +345,41 @@ def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> 
         "contract": f"application code that no longer reads or writes {target.sql}.{name} "
         "(every running instance)"
     }
-    return Change(source, "drop column", tuple(steps), deploy, label)
+    return Change(
+        source, "drop column", tuple(steps), deploy, label, deferred=(_dropped(facts, column),)
+    )
+
+
+def _fills_itself(fact: ColumnFact) -> bool:
+    """Code that no longer writes the column can insert: a default, an identity or a
+    generated expression fills it."""
+    return fact.default_sql is not None or fact.identity or fact.generated
+
+
+def _refuse_key_without_default(facts: TableFacts, target: Target, column: str) -> None:
+    """A primary key column cannot DROP NOT NULL: with no default, no code can insert
+    both before and after the contract phase drops it."""
+    if column in (facts.primary_key or ()) or column in facts.deferred.primary_key:
+        raise CannotPlan(
+            f"{target.sql}.{ident(column)} is in the primary key and has no default: code "
+            "that stops writing it cannot insert while the column exists (a primary key "
+            "column cannot DROP NOT NULL), and code that writes it fails once the contract "
+            "phase drops it",
+            hint=f"give {ident(column)} a default or an identity first, or move the primary "
+            "key off it in a change of its own; then plan the drop",
+        )
+
+
+def _dropped(facts: TableFacts, column: str) -> Deferred:
+    """What a planned ``DROP COLUMN`` leaves in place until the contract phase: the
+    column, and the constraints and indexes that go with it."""
+    names = {c.name for c in facts.constraints_on(column)}
+    names |= {i.name for i in facts.indexes_mentioning(column)}
+    key = facts.primary_key or ()
+    return Deferred(
+        facts.schema,
+        facts.name,
+        columns=frozenset({column}),
+        names=frozenset(names),
+        primary_key=key if column in key else (),
+    )

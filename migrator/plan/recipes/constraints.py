@@ -1,5 +1,6 @@
 """Adding constraints without a long lock: NOT VALID then VALIDATE for foreign keys
-and checks; a concurrent unique index then ``USING INDEX`` for unique and primary keys."""
+and checks; a concurrent unique index then ``USING INDEX`` for unique and primary keys.
+Dropping a unique or primary key waits for the contract phase: old code may rely on it."""
 
 from __future__ import annotations
 
@@ -8,14 +9,22 @@ from typing import Any
 
 from pglast.enums import ConstrType
 
+from migrator.plan.facts import ConstraintFact, Deferred, TableFacts
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.recipes.columns import pass_through
-from migrator.plan.recipes.indexes import concurrent_index_steps, drop_constraint_keeping_index
+from migrator.plan.recipes.indexes import (
+    concurrent_index_steps,
+    drop_constraint_keeping_index,
+    rebuild_index,
+)
 from migrator.plan.recipes.not_null import enforce_not_null
 from migrator.plan.recipes.target import Target
 from migrator.plan.recipes.validation import VALIDATE_NOTE, validate_step
-from migrator.plan.sql_text import deparse, ident, mentioned_columns
+from migrator.plan.sql_text import bounded_name, deparse, ident, mentioned_columns
 from migrator.sql.replay import default_name
+
+#: constraints built from a unique index (built concurrently, then ``USING INDEX``)
+_KEYS = (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY)
 
 
 def constraint_name(target: Target, constraint: Any) -> str:
@@ -58,6 +67,8 @@ def add_constraint(constraint: Any, target: Target, source: str) -> Change:
             hint="add it while the table is small or in a maintenance window, with "
             "-- migrate:lint-ignore and a reason",
         )
+    if not created_here and (constraint.indexname or kind not in _KEYS):
+        target.refuse_taken_name(name, "constraint")  # a key's index can take another
     if created_here or constraint.skip_validation or constraint.indexname:
         return pass_through(
             source,
@@ -66,7 +77,7 @@ def add_constraint(constraint: Any, target: Target, source: str) -> Change:
         )
     if kind in (ConstrType.CONSTR_FOREIGN, ConstrType.CONSTR_CHECK):
         return _not_valid_then_validate(constraint, target, source, name, label)
-    if kind in (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY):
+    if kind in _KEYS:
         return _unique_using_index(constraint, target, source, name, label)
     return pass_through(source, label=label)
 
@@ -128,7 +139,8 @@ def _unique_using_index(
     body = "(" + ", ".join(ident(c) for c in columns) + ")"
     if constraint.including:
         body += " INCLUDE (" + ", ".join(ident(c.sval) for c in constraint.including) + ")"
-    steps = concurrent_index_steps(target, name, body, unique=True)
+    index = _index_name(target, name)
+    steps = concurrent_index_steps(target, index, body, unique=True)
     if primary:
         if target.facts is not None and target.facts.primary_key is not None:
             raise CannotPlan(f"{target.sql} already has a primary key")
@@ -141,9 +153,10 @@ def _unique_using_index(
         Step(
             Slot.CONTRACT_SWAP,
             f"ALTER TABLE {target.sql} ADD CONSTRAINT {ident(name)} {kind} USING INDEX "
-            f"{ident(name)}",
-            "ACCESS EXCLUSIVE for a moment: the index is already built",
-            undo=drop_constraint_keeping_index(target, name, body),
+            f"{ident(index)}",
+            "ACCESS EXCLUSIVE for a moment: the index is already built"
+            + ("" if index == name else f" (it takes the name {ident(name)})"),
+            undo=drop_constraint_keeping_index(target, name, body, index),
         )
     )
     return Change(
@@ -156,4 +169,80 @@ def _unique_using_index(
             f"rows with equal {body} in {target.sql} make the unique index build fail (the "
             "migration stops and says so): remove duplicates before the expand phase",
         ),
+    )
+
+
+def _index_name(target: Target, name: str) -> str:
+    """The name the expand builds a key's index under: the key's own name, unless a
+    constraint or index the change drops keeps it until the contract phase (``DROP COLUMN
+    id, ADD PRIMARY KEY (uuid)``: ``t_pkey`` is the old key's until ``id`` is dropped);
+    ``USING INDEX`` gives the index the key's name."""
+    if target.facts is None or name not in target.facts.deferred.names:
+        return name
+    return bounded_name(name, suffix="new")
+
+
+def drop_constraint(name: str, target: Target, cascade: bool, source: str) -> Change:
+    """``DROP CONSTRAINT``: a primary key or unique constraint is dropped in the contract
+    phase, after the deploy of code that no longer relies on it (``ON CONFLICT`` on its
+    columns needs a unique index); any other constraint passes through."""
+    label = f"drop_{target.name}_{name}"
+    facts = target.facts
+    if facts is None or facts.created_in_change:
+        return pass_through(source, label=label)
+    constraint = next((c for c in facts.constraints if c.name == name), None)
+    if constraint is None or constraint.kind not in ("primary", "unique"):
+        return pass_through(source, label=label)
+    referencing = [
+        f"{schema}.{table}.{fk.name}"
+        for schema, table, fk in facts.incoming_foreign_keys
+        if set(fk.referenced_columns or facts.primary_key or ()) == set(constraint.columns)
+    ]
+    if referencing and not cascade:
+        raise CannotPlan(
+            f"constraint {ident(name)} of {target.sql} is referenced by foreign keys "
+            f"({', '.join(referencing)}); dropping it needs CASCADE, which drops them too",
+            hint="drop those foreign keys first, or write CASCADE if that is meant",
+        )
+    step = Step(
+        Slot.CONTRACT_SWAP,
+        f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {ident(name)}"
+        + (" CASCADE" if cascade else ""),
+        "ACCESS EXCLUSIVE for a moment: catalog only; its index goes with it",
+        undo=None if cascade else _restore_key(facts, target, constraint),
+    )
+    primary = constraint.kind == "primary"
+    deferred = Deferred(
+        facts.schema,
+        facts.name,
+        names=frozenset({name}),
+        primary_key=constraint.columns if primary else (),
+    )
+    deploy = (
+        f"application code that no longer relies on {ident(name)} of {target.sql} (its "
+        "uniqueness, ON CONFLICT on its columns)"
+    )
+    return Change(
+        source,
+        "drop primary key" if primary else "drop unique",
+        (step,),
+        {"contract": deploy},
+        label,
+        deferred=(deferred,),
+    )
+
+
+def _restore_key(
+    facts: TableFacts, target: Target, constraint: ConstraintFact
+) -> tuple[str, ...] | None:
+    """The down of a dropped key: its index built again concurrently, then attached with
+    ``USING INDEX``; ``None`` when the replay does not know the index."""
+    index = next((i for i in facts.indexes if i.constraint == constraint.name), None)
+    if index is None or not index.body_sql:
+        return None
+    kind = "PRIMARY KEY" if constraint.kind == "primary" else "UNIQUE"
+    return (
+        *rebuild_index(target, index.name, index.body_sql, unique=True),
+        f"ALTER TABLE {target.sql} ADD CONSTRAINT {ident(constraint.name)} {kind} "
+        f"USING INDEX {ident(index.name)}",
     )

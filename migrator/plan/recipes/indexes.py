@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from migrator.plan.facts import SchemaFacts
+from migrator.plan.facts import Deferred, SchemaFacts
 from migrator.plan.model import CannotPlan, Change, NotInSchema, Slot, Step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import Target
@@ -70,17 +70,19 @@ def rebuild_index(target: Target, name: str, body: str, *, unique: bool) -> tupl
     return tuple(step.sql for step in steps)
 
 
-def drop_constraint_keeping_index(target: Target, name: str, body: str) -> tuple[str, ...]:
-    """The down of ``ADD CONSTRAINT name UNIQUE | PRIMARY KEY USING INDEX name``: the
-    unique index ``name`` the expand built must stay, but dropping the constraint drops
-    its index. So a copy is built concurrently first (writes go on, and uniqueness is
-    enforced throughout), then the constraint is dropped and the copy takes its name.
-    Every statement can run again after a failure."""
+def drop_constraint_keeping_index(
+    target: Target, name: str, body: str, index: str | None = None
+) -> tuple[str, ...]:
+    """The down of ``ADD CONSTRAINT name UNIQUE | PRIMARY KEY USING INDEX index``: the
+    unique index the expand built (``index``, by default ``name``) must stay, but
+    dropping the constraint drops its index. So a copy is built concurrently first
+    (writes go on, and uniqueness is enforced throughout), then the constraint is dropped
+    and the copy takes the index's name. Every statement can run again after a failure."""
     copy_name = bounded_name(name, suffix="rebuilt")
     return (
         *rebuild_index(target, copy_name, body, unique=True),
         f"ALTER TABLE {target.sql} DROP CONSTRAINT IF EXISTS {ident(name)}",
-        f"ALTER INDEX IF EXISTS {target.qualify(copy_name)} RENAME TO {ident(name)}",
+        f"ALTER INDEX IF EXISTS {target.qualify(copy_name)} RENAME TO {ident(index or name)}",
     )
 
 
@@ -96,9 +98,11 @@ def create_index(statement: Any, target: Target, source: str) -> Change:
     """``CREATE INDEX`` -> ``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` in a migration of
     its own, outside a transaction, followed by a validity check."""
     label = f"index_{target.name}"
+    name = index_name(target, statement)
+    if statement.idxname or not statement.concurrent:  # unnamed: the server picks a free name
+        target.refuse_taken_name(name, "index")
     if statement.concurrent:
         return pass_through(source, transactional=False, label=label)
-    name = index_name(target, statement)
     if target.facts is not None and target.facts.created_in_change:
         return pass_through(
             source, label=label, undo=(f"DROP INDEX IF EXISTS {target.qualify(name)}",)
@@ -132,6 +136,7 @@ def drop_index(statement: Any, facts: SchemaFacts, source: str) -> Change:
             hint="drop what depends on the index first",
         )
     steps = []
+    deferred = []
     label = "drop_index"
     for names in statement.objects:
         parts = [item.sval for item in names]
@@ -156,6 +161,7 @@ def drop_index(statement: Any, facts: SchemaFacts, source: str) -> Change:
             if index.body_sql:
                 target = Target(schema, table.name, table)
                 undo = rebuild_index(target, name, index.body_sql, unique=index.unique)
+            deferred.append(Deferred(table.schema, table.name, names=frozenset({name})))
         steps.append(
             Step(
                 Slot.CONTRACT_DROP_INDEXES,
@@ -170,4 +176,5 @@ def drop_index(statement: Any, facts: SchemaFacts, source: str) -> Change:
         tuple(steps),
         {"contract": "application code whose queries no longer need the index"},
         label,
+        deferred=tuple(deferred),
     )

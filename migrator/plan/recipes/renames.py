@@ -3,6 +3,9 @@ under the old name), so old and new application code run side by side."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from migrator.plan.facts import Deferred
 from migrator.plan.model import Change, Slot, Step, lint_ignored
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.shadow_column import Shadow, shadow_column_change
@@ -18,7 +21,7 @@ def rename_column(old: str, new: str, target: Target, options: PlanOptions) -> C
         return pass_through(source, label=label)
     fact = facts.column(old)
     type_sql = fact.type_sql if fact is not None else ""
-    return shadow_column_change(
+    change = shadow_column_change(
         target,
         Shadow(old, new, type_sql, ident(old), new, both_directions=True),
         options,
@@ -30,6 +33,9 @@ def rename_column(old: str, new: str, target: Target, options: PlanOptions) -> C
             f"{ident(old)} (every running instance; until then the trigger keeps both equal)"
         },
     )
+    # the old column is dropped only in the contract phase: its name is taken until then
+    kept = Deferred(facts.schema, facts.name, columns=frozenset({old}))
+    return replace(change, deferred=(*change.deferred, kept))
 
 
 def rename_table(old: str, new: str, target: Target) -> Change:

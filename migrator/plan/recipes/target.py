@@ -33,6 +33,18 @@ class Target:
         """Another object (function, index) in the same schema as the table."""
         return qualified(self.schema, name)
 
+    def refuse_taken_name(self, name: str, what: str) -> None:
+        """:class:`CannotPlan` when ``name`` belongs to a constraint or index the change
+        drops, which the plan keeps until the contract phase: the expand phase cannot
+        create another ``what`` under that name."""
+        if self.facts is not None and name in self.facts.deferred.names:
+            raise CannotPlan(
+                f"the {what} {qualified(None, name)} on {self.sql} takes the name of one "
+                "the change drops, but the plan drops that one only in the contract phase, "
+                "after the new one is built",
+                hint=f"give the new {what} another name",
+            )
+
     def require(self, why: str) -> TableFacts:
         """The table's facts, or :class:`CannotPlan` saying the planner needs them."""
         if self.facts is None:

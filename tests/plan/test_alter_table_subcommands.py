@@ -1,0 +1,182 @@
+"""Several subcommands in one ``ALTER TABLE``: each is planned against the schema the
+ones before it leave, in the order PostgreSQL applies them (the drops first), and a
+subcommand that needs what the plan removes only in the contract phase (a name, the
+primary key) follows it there, or is refused with the reason (exit 1), never with a
+wrong "already has" error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrator.plan.model import CannotPlan
+from migrator.plan.planner import PlanResult
+from tests.helpers import run_cli
+from tests.plan.scenario import Project
+
+#: the table of the reproductions: ``id`` is the key and has no default
+KEY_WITHOUT_DEFAULT = "CREATE TABLE t (id int PRIMARY KEY, uuid uuid UNIQUE NOT NULL, score int);\n"
+#: as lemmy's tables: ``id`` is a serial key
+SERIAL_KEY = "CREATE TABLE t (id serial PRIMARY KEY, uuid uuid UNIQUE NOT NULL, score int);\n"
+
+MOVE_KEY = "ALTER TABLE t DROP COLUMN id, ADD PRIMARY KEY (uuid), DROP CONSTRAINT t_uuid_key;\n"
+REPLACE_COLUMN = (
+    "ALTER TABLE t DROP COLUMN score, ADD COLUMN score boolean DEFAULT false NOT NULL;\n"
+)
+
+
+def _migrate_plan(tmp_path: Path, base: str, change: str) -> tuple[int, str, str]:
+    """``migrate --dir m plan --print change.sql``, as the reproductions run it."""
+    directory = tmp_path / "m"
+    directory.mkdir()
+    (directory / "001_t.up.sql").write_text(base)
+    (directory / "001_t.down.sql").write_text("DROP TABLE t;\n")
+    (tmp_path / "change.sql").write_text(change)
+    result = run_cli("--dir", "m", "plan", "--print", "change.sql", cwd=tmp_path)
+    return result.code, result.stdout, result.stderr
+
+
+def _project(root: Path, base: str) -> Project:
+    root.mkdir(exist_ok=True)
+    return Project.create(root, base)
+
+
+def _migrations(result: PlanResult) -> list[tuple[str, list[str]]]:
+    """Each planned migration's phase and statements (validity checks left out)."""
+    return [
+        (
+            version.rendered.migration.phase,
+            [s.sql for s in version.rendered.migration.steps if not s.sql.startswith("DO $$")],
+        )
+        for version in result.versions
+    ]
+
+
+def test_dropping_a_key_column_without_default_is_refused_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    code, out, err = _migrate_plan(tmp_path, KEY_WITHOUT_DEFAULT, MOVE_KEY)
+
+    assert code == 1, out + err
+    assert "already has" not in err
+    assert err.startswith("error: change.sql:1: t.id is in the primary key and has no default")
+    assert "a primary key column cannot DROP NOT NULL" in err
+    assert "give id a default or an identity first" in err
+
+
+def test_a_column_dropped_and_added_again_is_added_after_the_drop_in_the_contract(
+    tmp_path: Path,
+) -> None:
+    code, out, err = _migrate_plan(tmp_path, KEY_WITHOUT_DEFAULT, REPLACE_COLUMN)
+
+    assert code == 0, out + err
+    assert "drop column: ALTER TABLE t DROP COLUMN score" in out
+    assert "add column again: ALTER TABLE t ADD COLUMN score boolean DEFAULT FALSE NOT NULL" in out
+    assert "1. deploy application code that no longer reads or writes t.score" in out
+    assert "2. migrate up --phase contract   (002, 003)" in out
+    project = _project(tmp_path / "p", KEY_WITHOUT_DEFAULT)
+    assert _migrations(project.plan(REPLACE_COLUMN)) == [
+        ("contract", ["ALTER TABLE t DROP COLUMN IF EXISTS score"]),
+        ("contract", ["ALTER TABLE t ADD COLUMN score boolean DEFAULT FALSE NOT NULL"]),
+    ]
+
+
+def test_the_key_moves_in_the_contract_after_the_old_one_is_dropped(tmp_path: Path) -> None:
+    """The new key's index is built under another name: ``t_pkey`` is the old key's
+    until the contract drops ``id``; ``USING INDEX`` gives it the name. The unique
+    constraint it replaces goes in the contract too, so ``uuid`` stays unique."""
+    result = Project.create(tmp_path, SERIAL_KEY).plan(MOVE_KEY)
+
+    assert [c.recipe for c in result.plan.changes] == [
+        "drop column",
+        "drop unique",
+        "add primary key",
+    ]
+    assert _migrations(result) == [
+        ("expand", ["CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_pkey_new ON t (uuid)"]),
+        ("contract", ["ALTER TABLE t DROP COLUMN IF EXISTS id"]),
+        ("contract", ["ALTER TABLE t DROP CONSTRAINT IF EXISTS t_uuid_key"]),
+        ("contract", ["ALTER TABLE t ADD CONSTRAINT t_pkey PRIMARY KEY USING INDEX t_pkey_new"]),
+    ]
+    key_down = result.versions[-1].files[1].text
+    assert key_down.rstrip().endswith("ALTER INDEX IF EXISTS t_pkey_rebuilt RENAME TO t_pkey_new;")
+
+
+def test_subcommands_are_judged_in_the_order_postgresql_applies_them(tmp_path: Path) -> None:
+    """Three subcommands, the add written before the drop of the same name: PostgreSQL
+    drops first; the unrelated column is added in the expand phase, before the deploy
+    (new code may write it), the replacement after the drop."""
+    result = Project.create(tmp_path, SERIAL_KEY).plan(
+        "ALTER TABLE t ADD COLUMN score boolean DEFAULT false NOT NULL, DROP COLUMN score, "
+        "ADD COLUMN note text;\n"
+    )
+
+    assert _migrations(result) == [
+        ("expand", ["ALTER TABLE t ADD COLUMN note text"]),
+        ("contract", ["ALTER TABLE t DROP COLUMN IF EXISTS score"]),
+        ("contract", ["ALTER TABLE t ADD COLUMN score boolean DEFAULT FALSE NOT NULL"]),
+    ]
+
+
+def test_separate_statements_plan_like_one_statement(tmp_path: Path) -> None:
+    one = _project(tmp_path / "one", SERIAL_KEY).plan(REPLACE_COLUMN)
+    two = _project(tmp_path / "two", SERIAL_KEY).plan(
+        "ALTER TABLE t DROP COLUMN score;\n"
+        "ALTER TABLE t ADD COLUMN score boolean DEFAULT false NOT NULL;\n"
+    )
+
+    assert _migrations(two) == _migrations(one)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            "ALTER TABLE t DROP COLUMN score, ADD COLUMN score boolean DEFAULT false NOT NULL, "
+            "ALTER COLUMN score SET DEFAULT true",
+            r"t\.score is added again only in the contract phase",
+        ),
+        (
+            "ALTER TABLE t DROP COLUMN score, ADD COLUMN score boolean;\nUPDATE t SET score = true",
+            r"t\.score is added again only in the contract phase",
+        ),
+        (
+            "ALTER TABLE t DROP COLUMN score, ADD COLUMN score uuid NOT NULL "
+            "DEFAULT gen_random_uuid()",
+            "needs more than a catalog change",
+        ),
+        (
+            "ALTER TABLE t DROP COLUMN score, ADD COLUMN score int CHECK (score > 0)",
+            "needs more than a catalog change",
+        ),
+        (
+            "ALTER TABLE t DROP COLUMN score;\nCREATE INDEX t_score_idx ON t (uuid, score)",
+            "the index t_score_idx on t takes the name of one the change drops",
+        ),
+    ],
+)
+def test_what_depends_on_a_contract_only_change_is_refused_with_the_reason(
+    tmp_path: Path, change: str, reason: str
+) -> None:
+    project = Project.create(tmp_path, SERIAL_KEY + "CREATE INDEX t_score_idx ON t (score);\n")
+
+    with pytest.raises(CannotPlan, match=reason) as refused:
+        project.plan(change + ";\n")
+
+    assert int(refused.value.exit_code) == 1
+
+
+def test_dropping_a_unique_constraint_waits_for_the_contract_and_its_down_rebuilds_it(
+    tmp_path: Path,
+) -> None:
+    result = Project.create(tmp_path, SERIAL_KEY).plan(
+        "ALTER TABLE t DROP CONSTRAINT t_uuid_key;\n"
+    )
+
+    (version,) = result.versions
+    assert version.rendered.migration.phase == "contract"
+    assert "no longer relies on t_uuid_key of t" in version.rendered.migration.deploy_before
+    down = version.files[1].text
+    assert "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_uuid_key ON t (uuid);" in down
+    assert "ALTER TABLE t ADD CONSTRAINT t_uuid_key UNIQUE USING INDEX t_uuid_key;" in down
