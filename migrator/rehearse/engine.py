@@ -6,7 +6,8 @@ between statements, rewrites, INVALID indexes left); revert it and check the sch
 equals the one before; apply it again and check the schema equals the one after the
 first apply. An up-only migration is applied once and reported irreversible. The first
 migration that cannot be applied (or applied again) ends the rehearsal: the ones after
-it depend on it.
+it depend on it; unless the failing file ran in a transaction and left the schema as
+the first up built it, in which case the rehearsal goes on from there.
 
 The database is always a new one (``migrator_rehearsal_*``), created for the
 rehearsal and dropped after it, on the embedded server or on ``--database-url``'s.
@@ -24,7 +25,7 @@ from migrator.aio import run
 from migrator.config import Settings
 from migrator.db.connection import connect
 from migrator.db.ledger import Ledger
-from migrator.errors import MigrationFailed, RefusedState, UsageError
+from migrator.errors import MigrationFailed, RefusedState, SourceError, UsageError
 from migrator.rehearse.lint_gate import lint_before_rehearsal
 from migrator.rehearse.observe import (
     LockObserver,
@@ -53,7 +54,7 @@ from migrator.schema.diff import round_trip_differences
 from migrator.schema.introspect import Exclusions, excluded_relations, read_schema
 from migrator.schema.load import load_schema_path
 from migrator.schema.model import Schema
-from migrator.source.model import Migration, MigrationSet
+from migrator.source.model import Migration, MigrationFile, MigrationSet
 
 
 @dataclass(frozen=True)
@@ -98,13 +99,15 @@ async def _apply(
             after_statement=observer,
         )
     except (MigrationFailed, RefusedState) as exc:
-        return None, _rehearsal_error(exc, migration, direction)
+        return None, _rehearsal_error(exc.message, migration, direction)
+    except SourceError as exc:  # a file the runner refuses to start (COMMIT in it, ...)
+        more = len(exc.problems) - 1
+        message = exc.problems[0] + (f" (and {more} more)" if more > 0 else "")
+        return None, _rehearsal_error(message, migration, direction)
     return result.duration_ms, None
 
 
-def _rehearsal_error(
-    exc: MigrationFailed | RefusedState, migration: Migration, direction: str
-) -> str:
+def _rehearsal_error(message: str, migration: Migration, direction: str) -> str:
     """The runner's message, with advice for a rehearsal instead of the runner's
     (``--resume``, ``repair``: nothing to resume in a throwaway database)."""
     file = migration.up if direction == "up" or migration.down is None else migration.down
@@ -114,7 +117,7 @@ def _rehearsal_error(
             "it runs without a transaction: in production, the statements before the "
             f"failing one would stay applied; {advice}"
         )
-    return f"{exc.message} ({advice})"
+    return f"{message} ({advice})"
 
 
 async def _apply_sampled(
@@ -233,7 +236,10 @@ async def rehearse_migration(
         return replace(observed, status=REHEARSED, notes=(*notes, "up-only: irreversible"))
     down_duration, error = await _apply(connection, migration, "down", settings, ledger)
     if error is not None:
-        return replace(observed, down_ok=False, error=f"down failed: {error}")
+        failed = replace(observed, down_ok=False, error=f"down failed: {error}")
+        return await _go_on_if_as_after_up(
+            connection, migration, migration.down, settings, ledger, roles, after_up, failed
+        )
     after_down = await _read(connection, settings, roles)
     round_trip, order_notes = round_trip_differences(before, after_down)
     reverted = replace(
@@ -246,7 +252,10 @@ async def rehearse_migration(
     )
     _, error = await _apply(connection, migration, "up", settings, ledger)
     if error is not None:
-        return replace(reverted, reapply_ok=False, error=f"up after down failed: {error}")
+        failed = replace(reverted, reapply_ok=False, error=f"up after down failed: {error}")
+        return await _go_on_if_as_after_up(
+            connection, migration, migration.up, settings, ledger, roles, after_up, failed
+        )
     again, _ = round_trip_differences(after_up, await _read(connection, settings, roles))
     if again:
         reverted = replace(
@@ -258,6 +267,45 @@ async def rehearse_migration(
             ),
         )
     return replace(reverted, status=REHEARSED, reapply_ok=True)
+
+
+async def _go_on_if_as_after_up(
+    connection: Any,
+    migration: Migration,
+    failed_file: MigrationFile | None,
+    settings: Settings,
+    ledger: Ledger,
+    roles: frozenset[str] | None,
+    after_up: Schema,
+    result: MigrationRehearsal,
+) -> MigrationRehearsal:
+    """After a failed down or second up: when the failing file ran in one transaction
+    (so it left nothing behind) and the schema is the one the first up built (a down
+    that changed nothing, a down that failed), the database is where the migrations
+    after this one expect it. The ledger is set to match and the rehearsal goes on, so
+    one broken down does not hide every later migration's rehearsal."""
+    if failed_file is None or not failed_file.transactional:
+        return result
+    now = await _read(connection, settings, roles)
+    if round_trip_differences(after_up, now)[0]:
+        return result
+    entry = (await ledger.entries(connection)).get(migration.version)
+    if entry is None or entry.unfinished:
+        await ledger.record_applied(
+            connection,
+            migration,
+            duration_ms=None,
+            action="repair",
+            detail="the schema is as after up: the rehearsal goes on from it",
+        )
+    return replace(
+        result,
+        went_on=True,
+        notes=(
+            *result.notes,
+            "the schema is as its up left it, so the migrations after it are rehearsed on it",
+        ),
+    )
 
 
 def _already_applied(
@@ -339,7 +387,9 @@ async def _rehearse_database(
                 shared_server=options.server_url is not None,
             )
             results.append(result)
-            stopped = not result.up_ok or result.reapply_ok is False or result.down_ok is False
+            stopped = not result.went_on and (
+                not result.up_ok or result.reapply_ok is False or result.down_ok is False
+            )
         return version, results
     finally:
         await connection.close()

@@ -145,6 +145,7 @@ def _migration_json(migration: MigrationRehearsal) -> dict[str, Any]:
         if migration.backfill_batches is None
         else {"batches": migration.backfill_batches, "rows_updated": migration.backfill_rows},
         "error": migration.error,
+        "went_on": migration.went_on,
         "notes": list(migration.notes),
     }
 

@@ -42,6 +42,9 @@ class MigrationRehearsal:
     backfill_rows: int | None = None
     error: str | None = None
     notes: tuple[str, ...] = ()
+    #: a failed down or second up left the schema as the first up built it, so the
+    #: rehearsal went on to the migrations after this one
+    went_on: bool = False
 
     @property
     def ok(self) -> bool:

@@ -230,7 +230,8 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
                         f"{keyword} inside a migration that runs in a transaction",
                         statement.line,
                         statement.column,
-                        "remove it: the runner wraps each migration in its own transaction",
+                        "remove it (the runner commits each migration), or, to commit after every "
+                        "statement, mark the file `-- migrate:no-transaction`",
                     )
                 )
     else:

@@ -291,6 +291,104 @@ def test_a_failing_migration_stops_the_rehearsal(
     assert entries[3]["status"] == "not run"
 
 
+def test_a_down_that_changes_nothing_fails_but_the_rehearsal_goes_on(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    """A `-- Nothing` down (squashed migrations) fails the round trip and the second
+    up, but leaves the schema as up built it: the later migrations are still rehearsed,
+    and a failing later one is still found."""
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "001_accounts.down.sql": "-- Nothing",
+            **REGION,
+            "003_broken.up.sql": "ALTER TABLE accounts ADD COLUMN nope integer REFERENCES x;",
+            "003_broken.down.sql": "SELECT 1;",
+            "004_after.up.sql": "SELECT 1;",
+            "004_after.down.sql": "SELECT 1;",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 1
+    entries = _by_version(report)
+    first = entries[1]
+    assert first["ok"] is False and first["round_trip_ok"] is False
+    assert first["reapply_ok"] is False and "already exists" in first["error"]
+    assert first["went_on"] is True
+    assert any("rehearsed on it" in note for note in first["notes"])
+    assert entries[2]["ok"] is True and entries[2]["status"] == "rehearsed"
+    assert entries[3]["ok"] is False and entries[3]["went_on"] is False
+    assert entries[4]["status"] == "not run"
+
+
+def test_a_failing_transactional_down_leaves_up_s_schema_and_the_rehearsal_goes_on(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "002_region.up.sql": "ALTER TABLE accounts ADD COLUMN region text;",
+            "002_region.down.sql": "ALTER TABLE accounts DROP COLUMN region;\nSELECT 1/0;",
+            "003_more.up.sql": "ALTER TABLE accounts ADD COLUMN more text;",
+            "003_more.down.sql": "ALTER TABLE accounts DROP COLUMN more;",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 1
+    entries = _by_version(report)
+    assert entries[2]["down_ok"] is False and "division by zero" in entries[2]["error"]
+    assert entries[2]["went_on"] is True
+    assert entries[3]["ok"] is True
+
+
+def test_a_no_transaction_down_that_fails_stops_the_rehearsal(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    """Statements before the failing one stay applied: the schema is neither before
+    nor after, so nothing after it can be rehearsed."""
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "002_region.up.sql": "ALTER TABLE accounts ADD COLUMN region text;",
+            "002_region.down.sql": (
+                "-- migrate:no-transaction\nALTER TABLE accounts DROP COLUMN region;\nSELECT 1/0;"
+            ),
+            "003_more.up.sql": "SELECT 1;",
+            "003_more.down.sql": "SELECT 1;",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 1
+    entries = _by_version(report)
+    assert entries[2]["down_ok"] is False and entries[2]["went_on"] is False
+    assert entries[3]["status"] == "not run"
+
+
+def test_a_file_the_runner_refuses_is_that_migration_s_failure(
+    migrations_dir: Path, pg_server: EphemeralServer
+) -> None:
+    """COMMIT in a transactional file: reported on the migration (the rehearsal of the
+    ones before it is kept), not as an error that loses the whole report."""
+    write_migrations(
+        migrations_dir,
+        {
+            **ACCOUNTS,
+            "002_chained.up.sql": "SELECT 1; COMMIT AND CHAIN;\nSELECT 2; COMMIT AND CHAIN;",
+            "002_chained.down.sql": "SELECT 1;",
+        },
+    )
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 1
+    entries = _by_version(report)
+    assert entries[1]["ok"] is True
+    error = entries[2]["error"]
+    assert entries[2]["up_ok"] is False and "002_chained.up.sql:1: COMMIT" in error
+    assert "(and 1 more)" in error and "-- migrate:no-transaction" in error
+
+
 def test_database_url_never_touches_existing_databases(
     migrations_dir: Path, pg_server: EphemeralServer, database_url: str
 ) -> None:
