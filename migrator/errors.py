@@ -42,6 +42,11 @@ class MigratorError(Exception):
             return f"{self.message} ({self.hint})"
         return self.message
 
+    def lines(self) -> list[str]:
+        """What the CLI prints after ``error:``: the one line, unless the error lists
+        several problems, which read better one per line."""
+        return [self.one_line()]
+
 
 class UsageError(MigratorError):
     """Bad flags or configuration."""
@@ -66,6 +71,13 @@ class SourceError(MigratorError):
                 self.problems
             )
         super().__init__(message, hint=hint)
+
+    def lines(self) -> list[str]:
+        if len(self.problems) == 1:
+            return super().lines()
+        listed = [f"{len(self.problems)} problems in the migrations:"]
+        listed += [f"  {problem}" for problem in self.problems]
+        return [*listed, f"({self.hint})"] if self.hint else listed
 
 
 class ConnectionFailed(MigratorError):

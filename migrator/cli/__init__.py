@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     except MigratorError as exc:
         if verbose:  # the traceback, then the same line and exit code as without
             traceback.print_exc()
-        click.echo(f"error: {exc.one_line()}", err=True)
+        click.echo("error: " + "\n".join(exc.lines()), err=True)
         sys.exit(int(exc.exit_code))
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)

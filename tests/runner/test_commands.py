@@ -235,9 +235,35 @@ def test_commands_refuse_a_broken_directory_with_every_problem(
         assert "003_orphan.down.sql: down migration has no up migration" in result.stderr
         assert "notaversion_x.up.sql: name does not parse" in result.stderr
         assert "Traceback" not in result.output
+        first, *listed = result.stderr.strip().splitlines()  # one problem per line
+        assert first == f"error: {len(listed)} problems in the migrations:"
+        assert len(listed) >= 3 and all(line.startswith("  ") for line in listed)
     assert project.tables() == set()
     missing = project.migrate("--dir", str(tmp_path / "nope"), "status")
     assert missing.code == 2 and "does not exist" in missing.stderr
+
+
+def test_up_lists_each_commit_in_a_transactional_file_on_its_own_line(project: Project) -> None:
+    project.write(
+        {
+            **USERS,
+            "003_chained.up.sql": "SELECT 1; COMMIT AND CHAIN;\nSELECT 2; COMMIT AND CHAIN;\n",
+            "003_chained.down.sql": "SELECT 1;\n",
+        }
+    )
+
+    result = project.migrate("up")
+
+    assert result.code == 2
+    first, *listed, hint = result.stderr.strip().splitlines()
+    assert first == "error: 2 problems in the migrations:"
+    assert [line.split(": ")[0].rsplit("/", 1)[1] for line in listed] == [
+        "003_chained.up.sql:1",
+        "003_chained.up.sql:2",
+    ]
+    assert all("mark the file `-- migrate:no-transaction`" in line for line in listed)
+    assert hint.startswith("(nothing was run")
+    assert project.ledger() == []
 
 
 def test_up_refuses_a_file_with_syntax_errors_before_running_anything(project: Project) -> None:
