@@ -94,7 +94,18 @@ def refused_in_transaction(kind: str, fields: dict[str, Any]) -> str | None:
         return "CLUSTER without a table cannot run in a transaction block"
     if kind == "DropSubscriptionStmt":
         return "DROP SUBSCRIPTION cannot run in a transaction block"
+    if kind == "ReindexStmt" and fields.get("kind") in _REINDEX_MANY:
+        return f"{_REINDEX_MANY[fields['kind']]} cannot run in a transaction block"
     return None
+
+
+#: REINDEX of many tables at once: each table gets its own transaction, so PostgreSQL
+#: refuses these inside a transaction block (checked on PostgreSQL 15)
+_REINDEX_MANY = {
+    "REINDEX_OBJECT_SCHEMA": "REINDEX SCHEMA",
+    "REINDEX_OBJECT_DATABASE": "REINDEX DATABASE",
+    "REINDEX_OBJECT_SYSTEM": "REINDEX SYSTEM",
+}
 
 
 def transaction_control(text: str) -> str | None:

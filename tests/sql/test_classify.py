@@ -22,6 +22,9 @@ from migrator.sql.classify import copy_from_stdin, non_transactional_reason, tra
         "create database d",
         "drop database d",
         "alter system set work_mem = '1MB'",
+        "reindex schema public",
+        "reindex database d",
+        "reindex system d",
     ],
 )
 def test_statements_that_cannot_run_in_a_transaction(sql: str) -> None:
@@ -39,6 +42,8 @@ def test_statements_that_cannot_run_in_a_transaction(sql: str) -> None:
         "analyze t",
         "analyze t (a, b)",
         "analyze (verbose) t",
+        "reindex table t",
+        "reindex index i",
     ],
 )
 def test_statements_that_can(sql: str) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
+from migrator.sql.catalog import SYSTEM_SCHEMA
 from migrator.sql.names import object_name
 from migrator.sql.tree import def_option
 
@@ -152,8 +153,18 @@ def reindex_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
 
     PostgreSQL versions:
     `REINDEX CONCURRENTLY` exists from PostgreSQL 12. It cannot run in a transaction
-    block.
+    block, and PostgreSQL refuses it on system catalogs (`REINDEX SYSTEM`, a
+    `pg_catalog` table or index): such a rebuild is flagged with that advice, since
+    it belongs in a maintenance window rather than a migration.
     """
+    if _reindexes_system_catalogs(ctx):
+        yield Hit(
+            "REINDEX of a system catalog blocks every session that reads the catalog "
+            "for the whole rebuild",
+            "PostgreSQL refuses REINDEX CONCURRENTLY on system catalogs: rebuild them "
+            "in a maintenance window, not in a migration",
+        )
+        return
     if def_option(ctx.fields.get("params"), "concurrently") is not None:
         if ctx.pg_version < 12:
             yield Hit(
@@ -169,3 +180,15 @@ def reindex_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
             "then drop the old one concurrently"
         )
     yield Hit("REINDEX without CONCURRENTLY blocks writes for the whole rebuild", help_text)
+
+
+def _reindexes_system_catalogs(ctx: StatementContext) -> bool:
+    """``REINDEX SYSTEM``, or ``REINDEX TABLE|INDEX`` of a ``pg_catalog`` relation
+    (qualified, or an unqualified system catalog's name)."""
+    kind = str(ctx.fields.get("kind", ""))
+    if kind == "REINDEX_OBJECT_SYSTEM":
+        return True
+    if kind not in ("REINDEX_OBJECT_TABLE", "REINDEX_OBJECT_INDEX"):
+        return False
+    name, _ = ctx.relation(ctx.fields.get("relation"))
+    return name.schema == SYSTEM_SCHEMA

@@ -55,8 +55,8 @@ def concurrently_in_transaction(ctx: StatementContext) -> Iterator[Hit]:
     or inside an explicit `BEGIN` ... `COMMIT`; and the other statements PostgreSQL
     refuses in a transaction block: `VACUUM` (not `ANALYZE`), `CREATE`/`DROP DATABASE`,
     `CREATE`/`DROP TABLESPACE`, `ALTER SYSTEM`, `CREATE SUBSCRIPTION`, `DROP
-    SUBSCRIPTION`, `CLUSTER` without a table. `migrate up` refuses such a file before
-    running anything.
+    SUBSCRIPTION`, `CLUSTER` without a table, `REINDEX SCHEMA`/`DATABASE`/`SYSTEM`.
+    `migrate up` refuses such a file before running anything.
 
     Why it hurts:
     PostgreSQL refuses these statements inside a transaction block ("cannot run inside
