@@ -45,6 +45,9 @@ class FileState:
     #: a down file linted without its up in reach: a table the replay does not know
     #: is one its up created (what a down reverts counts as new), not an old one
     unknown_tables_new: bool = False
+    #: what the settings changed by ``SET LOCAL`` in an explicit transaction return to
+    #: when it ends: attribute name -> session value
+    session_values: dict[str, bool] = field(default_factory=dict)
     #: checks to run once the whole file is replayed: (statement index, rule id, check)
     deferred: list[tuple[int, str, Callable[[Catalog], Iterable[Hit]]]] = field(
         default_factory=list
@@ -53,6 +56,25 @@ class FileState:
     @property
     def in_transaction(self) -> bool:
         return self.transactional or self.explicit_transaction
+
+    def set_value(self, attribute: str, value: bool, *, local: bool) -> None:
+        """``SET [LOCAL]`` of the setting behind ``attribute`` (``lock_timeout``,
+        ``utc_time_zone``) ran in this file. A ``SET LOCAL`` inside an explicit
+        transaction lasts until it ends (:meth:`end_explicit_transaction`); a plain
+        ``SET`` changes the session's value too."""
+        if local and self.explicit_transaction:
+            self.session_values.setdefault(attribute, getattr(self, attribute))
+        elif attribute in self.session_values:
+            self.session_values[attribute] = value
+        setattr(self, attribute, value)
+
+    def end_explicit_transaction(self) -> None:
+        """``COMMIT`` / ``ROLLBACK``: what ``SET LOCAL`` changed returns to the session's
+        value."""
+        self.explicit_transaction = False
+        for attribute, value in self.session_values.items():
+            setattr(self, attribute, value)
+        self.session_values.clear()
 
     def new_transaction(self) -> None:
         self.access_exclusive.clear()

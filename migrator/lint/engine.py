@@ -412,7 +412,9 @@ def _set_time_zone(state: FileState, value: str | None, *, local: bool) -> None:
     it was reset (to the server's setting, which the linter cannot know)."""
     if local and not state.in_transaction:
         return  # SET LOCAL outside a transaction block has no effect
-    state.utc_time_zone = value is not None and value.strip().lower() in _UTC_ZONES
+    state.set_value(
+        "utc_time_zone", value is not None and value.strip().lower() in _UTC_ZONES, local=local
+    )
 
 
 def _set_lock_timeout(state: FileState, value: str | None, *, local: bool) -> None:
@@ -422,7 +424,8 @@ def _set_lock_timeout(state: FileState, value: str | None, *, local: bool) -> No
         return  # SET LOCAL outside a transaction block has no effect
     # a reset goes back to the session's start value, the server's (usually none): the
     # runner's own timeout is a SET LOCAL or SET, which RESET undoes
-    state.lock_timeout = value is not None and value.strip().lower() not in ("0", "0ms", "0s", "")
+    in_force = value is not None and value.strip().lower() not in ("0", "0ms", "0s", "")
+    state.set_value("lock_timeout", in_force, local=local)
 
 
 def _advance(ctx: StatementContext) -> None:
@@ -480,7 +483,7 @@ def _advance(ctx: StatementContext) -> None:
         "TRANS_STMT_PREPARE",
     )
     if ends:
-        state.explicit_transaction = False
+        state.end_explicit_transaction()
     if ends or not state.in_transaction:
         state.new_transaction()
         catalog.begin_transaction()

@@ -47,6 +47,8 @@ def test_rule_case(case: dict[str, Any]) -> None:
             assert any(case["message"] in f.message + f.help for f in hits), hits
         if "count" in case:
             assert len(hits) == case["count"], hits
+        if "lines" in case:
+            assert [f.line for f in hits] == case["lines"], hits
     else:
         assert not hits, f"{case['rule']} fired: {hits}"
 
