@@ -31,3 +31,10 @@ def test_every_command_documents_the_options_it_accepts_after_its_name() -> None
         result = run_cli(command, "--help")
         assert result.code == 0
         assert "--dir" in result.stdout and "--database-url" in result.stdout
+
+
+def test_down_steps_zero_is_a_usage_error_before_connecting(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    url = "postgresql://me@127.0.0.1:1/db"  # nothing listens: exit 3 if it connected
+    result = run_cli("down", "--steps", "0", "--dir", str(tmp_path / "m"), "--database-url", url)
+    assert result.code == 2 and "--steps" in result.stderr

@@ -185,7 +185,9 @@ def up_command(
 
 
 @click.command("down")
-@click.option("--steps", type=int, metavar="N", help="Revert the newest N migrations.")
+@click.option(
+    "--steps", type=click.IntRange(min=1), metavar="N", help="Revert the newest N migrations."
+)
 @click.option(
     "--to",
     "to",

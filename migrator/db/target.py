@@ -46,6 +46,8 @@ class ConnectTarget:
     sslmode: str | None = None
     #: ``connect()`` keyword arguments when the DSN was a libpq keyword string
     keyword_arguments: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: without a DSN: whether any libpq variable (PGHOST, PGPORT, ...) said where
+    from_environment: bool = True
 
     @property
     def address(self) -> str:
@@ -58,6 +60,11 @@ class ConnectTarget:
         """The target for messages: the masked DSN, or where the PG* variables point."""
         if self.dsn is not None:
             return mask_dsn(self.dsn)
+        if not self.from_environment:
+            return (
+                f"{self.user}@{self.address}/{self.database} (libpq's defaults: no "
+                "--database-url, DATABASE_URL or PG* variable is set)"
+            )
         return f"{self.user}@{self.address}/{self.database} (from PG* variables)"
 
     def secrets(self) -> list[str]:
@@ -108,7 +115,12 @@ def parse_target(dsn: str | None, environ: Mapping[str, str] | None = None) -> C
         password=parts.get("password") or env.get("PGPASSWORD") or None,
         sslmode=parts.get("sslmode") or env.get("PGSSLMODE") or None,
         keyword_arguments=keyword_arguments,
+        from_environment=dsn is not None or any(name in env for name in _WHERE_VARIABLES),
     )
+
+
+#: the libpq variables that say which server, database and user to connect to
+_WHERE_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGSERVICE")
 
 
 def _os_user() -> str:

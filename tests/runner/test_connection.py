@@ -217,6 +217,11 @@ def test_parse_target_reads_urls_keywords_and_environment() -> None:
     assert env.describe() == "u@h:7/u (from PG* variables)"
     assert env.secrets() == ["s"]
 
+    nothing = parse_target(None, {})  # a newcomer with nothing configured is told so
+    assert nothing.describe().endswith(
+        "(libpq's defaults: no --database-url, DATABASE_URL or PG* variable is set)"
+    )
+
     with pytest.raises(UsageError):
         parse_target("mysql://x@y/z", {})
     with pytest.raises(UsageError):
