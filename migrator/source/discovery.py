@@ -42,13 +42,15 @@ def load_file(
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SourceError(
-            [f"{path}: not UTF-8 (byte {exc.start})"], hint="save the file as UTF-8"
+            [f"{path}: not UTF-8 (byte {exc.start}): save the file as UTF-8"]
         ) from None
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise SourceError(
-            [f"{path}:{line}: contains a NUL byte: not a SQL text file"],
-            hint="PostgreSQL would stop reading the statement there; remove the byte",
+            [
+                f"{path}:{line}: contains a NUL byte, where PostgreSQL would stop reading "
+                "the statement: remove the byte"
+            ]
         )
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -93,15 +95,15 @@ def _read(path: Path) -> bytes:
                 raise SourceError(
                     [
                         f"{path}: {size / 1048576:.0f} MiB is too large for a migration "
-                        f"(limit {MAX_FILE_BYTES // 1048576} MiB)"
-                    ],
-                    hint="load bulk data outside migrations",
+                        f"(limit {MAX_FILE_BYTES // 1048576} MiB): load bulk data outside "
+                        "migrations"
+                    ]
                 )
             return file.read()
     except PermissionError:
-        raise SourceError([f"{path}: permission denied"], hint="make the file readable") from None
+        raise SourceError([f"{path}: permission denied: make the file readable"]) from None
     except IsADirectoryError:
-        raise SourceError([f"{path}: is a directory, not a file"]) from None
+        raise SourceError([f"{path}: is a directory, not a file: rename or move it"]) from None
     except OSError as exc:
         raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
 
@@ -142,11 +144,13 @@ def discover(directory: Path) -> MigrationSet:
             if _LOOKS_LIKE_MIGRATION.search(name) and not entry.is_dir():
                 problems.append(
                     f"{path}: name does not parse as <version>_<name>.up.sql, "
-                    "<version>_<name>.down.sql or <version>_<name>.sql"
+                    "<version>_<name>.down.sql or <version>_<name>.sql: rename it"
                 )
             continue
         if entry.is_symlink() and not _inside(path.resolve(), root):
-            problems.append(f"{path}: symlink points outside the migrations directory")
+            problems.append(
+                f"{path}: symlink points outside the migrations directory: copy the file in"
+            )
             refused.add(int(match.group("version")))
             continue
         direction = match.group("direction") or "only"
@@ -166,10 +170,14 @@ def discover(directory: Path) -> MigrationSet:
             problems.append(
                 f"version {version} is used by more than one migration: "
                 + ", ".join(str(directory / n) for n in sorted(names))
+                + " (give each its own version)"
             )
             continue
         if not ups:
-            problems.append(f"{downs[0][0]}: down migration has no up migration")
+            problems.append(
+                f"{downs[0][0]}: down migration has no up migration: add "
+                f"{downs[0][1]}_{downs[0][2]}.up.sql, or delete it"
+            )
             continue
         up_path, version_text, name = ups[0]
         if downs and "only" in found:
@@ -179,14 +187,17 @@ def discover(directory: Path) -> MigrationSet:
             )
             continue
         if downs and downs[0][2] != name:
-            problems.append(f"{downs[0][0]}: down migration's name does not match {up_path.name}")
+            problems.append(
+                f"{downs[0][0]}: down migration's name does not match {up_path.name}: "
+                "rename one of them"
+            )
             continue
         files: list[MigrationFile] = []
         for path, direction in [(up_path, "up")] + [(d[0], "down") for d in downs]:
             try:
                 data = _read(path)
                 if not data.strip():
-                    problems.append(f"{path}: file is empty")
+                    problems.append(f"{path}: file is empty: write its SQL, or delete it")
                     continue
                 files.append(load_file(path, direction, data))  # type: ignore[arg-type]
             except SourceError as exc:
