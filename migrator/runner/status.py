@@ -213,6 +213,12 @@ def is_running(entry: LedgerEntry, running_by: str | None) -> bool:
     return running_by is not None and entry.state == "partial" and not entry.error
 
 
+#: what to do about an applied file that changed
+_DRIFT_REMEDY = (
+    "restore it from version control, or record the new checksum with `migrate repair --yes`"
+)
+
+
 def verify_problems(
     migration_set: MigrationSet,
     entries: Mapping[int, LedgerEntry],
@@ -234,7 +240,8 @@ def verify_problems(
                     VerifyProblem(
                         "out-of-order",
                         f"{migration.up.path} is pending but older than the newest applied "
-                        f"version {newest}",
+                        f"version {newest}: check it does not depend on order, or renumber it "
+                        "before it ships",
                         version,
                     )
                 )
@@ -249,14 +256,19 @@ def verify_problems(
             problems.append(
                 VerifyProblem(
                     "missing-file",
-                    f"version {version} ({entry.name}) is applied but its file is gone",
+                    f"version {version} ({entry.name}) is applied but its file is gone: "
+                    f"restore it, or `migrate repair {version} --forget --yes` if abandoned",
                     version,
                 )
             )
             continue
         if entry.up_checksum != migration.up.checksum:
             problems.append(
-                VerifyProblem("drift", f"{migration.up.path} changed after it was applied", version)
+                VerifyProblem(
+                    "drift",
+                    f"{migration.up.path} changed after it was applied: {_DRIFT_REMEDY}",
+                    version,
+                )
             )
         down = migration.down
         if entry.down_checksum is not None and (
@@ -265,7 +277,11 @@ def verify_problems(
             where = down.path if down else f"the down file of {migration.label}"
             what = "changed" if down else "was removed"
             problems.append(
-                VerifyProblem("drift", f"{where} {what} after the migration was applied", version)
+                VerifyProblem(
+                    "drift",
+                    f"{where} {what} after the migration was applied: {_DRIFT_REMEDY}",
+                    version,
+                )
             )
     for index in invalid:
         problems.append(

@@ -182,6 +182,9 @@ def test_verify_json(project: Project) -> None:
     payload = json.loads(result.stdout)
     assert payload["ok"] is False
     assert [(p["kind"], p["version"]) for p in payload["problems"]] == [("drift", 2)]
+    assert payload["problems"][0]["message"].endswith(
+        "restore it from version control, or record the new checksum with `migrate repair --yes`"
+    )
 
 
 def test_baseline_records_without_running(project: Project) -> None:
