@@ -62,6 +62,19 @@ def _int(value: Any, what: str) -> int:
     return number
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def _bool(value: Any, what: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise UsageError(f"invalid {what} {value!r}", hint="give true or false")
+
+
 def _duration(value: Any, what: str) -> int:
     return parse_duration_ms(str(value), what=what)
 
@@ -173,6 +186,16 @@ OPTIONS: tuple[Option, ...] = (
         "how long to keep trying to connect while the server is not up yet (nothing "
         "listening, starting up, host name not resolvable yet); 0 = fail at once",
     ),
+    Option(
+        "strict",
+        "MIGRATOR_STRICT",
+        _bool,
+        False,
+        "up refuses to start, running nothing, while an applied file changed, an applied "
+        "version's file is gone, or a pending version to apply is older than the newest "
+        "applied (as Flyway's validate-on-migrate and dbmate's --strict); false: it says "
+        "so and goes on",
+    ),
 )
 
 _OPTION_BY_NAME = {option.name: option for option in OPTIONS}
@@ -194,6 +217,7 @@ class Settings:
     lock_wait: int = 60_000
     connect_timeout: int = 10_000
     wait: int = 0
+    strict: bool = False
     #: where each value came from (``flag``, ``env``, ``pyproject.toml``, ``default``)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
     #: the ``[tool.migrator]`` table of the pyproject.toml used, if any
@@ -299,12 +323,15 @@ FLAGS: Mapping[str, tuple[str, str]] = {
     "lock_retries": ("--lock-retries", "up, down"),
     "lock_wait": ("--lock-wait", "up, down"),
     "wait": ("--wait", ""),
+    "strict": ("--strict", "up"),
 }
 
 
 def _default_text(declared: Option) -> str:
     if declared.default is None:
         return "none"
+    if isinstance(declared.default, bool):
+        return str(declared.default).lower()
     if declared.parse is _duration:
         return "0 (none)" if declared.default == 0 else format_ms(int(declared.default))
     return str(declared.default)

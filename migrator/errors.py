@@ -8,6 +8,7 @@ unless ``--verbose``) and exits with the error's :class:`ExitCode`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 
 
 class ExitCode(enum.IntEnum):
@@ -27,11 +28,20 @@ class ExitCode(enum.IntEnum):
 
 
 class MigratorError(Exception):
-    """Base of every error shown to the user as one line."""
+    """Base of every error shown to the user as one line.
+
+    An error behind several ``problems`` is ``message: p1; p2`` as one line, and on the
+    terminal the message, then one problem per line (:meth:`lines`)."""
 
     exit_code: ExitCode = ExitCode.USAGE
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, problems: Sequence[str] = ()
+    ) -> None:
+        self.problems = list(problems)
+        self.heading = message
+        if self.problems:
+            message = f"{message}: " + "; ".join(self.problems)
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -45,7 +55,10 @@ class MigratorError(Exception):
     def lines(self) -> list[str]:
         """What the CLI prints after ``error:``: the one line, unless the error lists
         several problems, which read better one per line."""
-        return [self.one_line()]
+        if len(self.problems) < 2:
+            return [self.one_line()]
+        listed = [f"{self.heading}:", *(f"  {problem}" for problem in self.problems)]
+        return [*listed, f"({self.hint})"] if self.hint else listed
 
 
 class UsageError(MigratorError):
@@ -63,21 +76,12 @@ class SourceError(MigratorError):
     exit_code = ExitCode.USAGE
 
     def __init__(self, problems: list[str], *, hint: str | None = None) -> None:
-        self.problems = list(problems)
-        if len(self.problems) == 1:
-            message = self.problems[0]
+        if len(problems) == 1:
+            super().__init__(problems[0], hint=hint)
+            self.problems = list(problems)
         else:
-            message = f"{len(self.problems)} problems in the migrations: " + "; ".join(
-                self.problems
-            )
-        super().__init__(message, hint=hint)
-
-    def lines(self) -> list[str]:
-        if len(self.problems) == 1:
-            return super().lines()
-        listed = [f"{len(self.problems)} problems in the migrations:"]
-        listed += [f"  {problem}" for problem in self.problems]
-        return [*listed, f"({self.hint})"] if self.hint else listed
+            heading = f"{len(problems)} problems in the migrations"
+            super().__init__(heading, hint=hint, problems=problems)
 
 
 class ConnectionFailed(MigratorError):

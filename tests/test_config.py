@@ -64,6 +64,7 @@ def test_migrations_dir_from_pyproject_is_relative_to_it(tmp_path: Path) -> None
         (f'ledger-table = "{"l" * 56}"', "longer than 55 characters"),
         ("lock-retries = 2.5", "invalid lock-retries"),
         ("lock-retries = true", "invalid lock-retries"),
+        ('strict = "maybe"', "invalid strict"),
     ],
 )
 def test_bad_configuration_is_a_usage_error_naming_the_key(

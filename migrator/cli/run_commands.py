@@ -130,6 +130,12 @@ def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
     "(-- migrate:phase; files without one count as expand).",
 )
 @click.option("--sql", is_flag=True, help="Print what would run; apply nothing.")
+@click.option(
+    "--strict/--no-strict",
+    default=None,
+    help="Refuse to run anything while an applied file changed or is gone, or a pending "
+    "version is older than the newest applied [env MIGRATOR_STRICT; default: no].",
+)
 @_timeout_options
 @click.pass_obj
 def up_command(
@@ -138,6 +144,7 @@ def up_command(
     resume: bool,
     phase: str | None,
     sql: bool,
+    strict: bool | None,
     lock_timeout: str | None,
     statement_timeout: str | None,
     lock_retries: str | None,
@@ -156,6 +163,7 @@ def up_command(
       migrate up --lock-timeout 2s --lock-retries 10
       migrate up --resume                 # continue a failed no-transaction migration
       migrate up --phase expand           # planner output: stop before backfill/contract
+      migrate up --strict                 # refuse over drift or out-of-order versions
     """
     from migrator.runner import flows
     from migrator.runner.plan import render_sql
@@ -167,6 +175,7 @@ def up_command(
             statement_timeout=statement_timeout,
             lock_retries=lock_retries,
             lock_wait=lock_wait,
+            strict=strict,
         )
     )
     from migrator.source.model import PHASES

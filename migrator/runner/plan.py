@@ -269,9 +269,37 @@ def plan_up(
                 f"{newest_applied}; applying it out of order"
             )
         steps.append(plan_step(migration, "up", settings))
+    if settings.strict:
+        _refuse_unless_consistent(migration_set, entries, steps)
     require_runnable(migration_set, [step.file for step in steps], hint=NOTHING_RAN)
     _require_valid_backfills(steps)
     return Plan("up", tuple(steps), RetryPolicy.from_settings(settings), tuple(notes))
+
+
+#: what ``strict`` refuses to run over (``migrate verify``'s kinds)
+_STRICT_KINDS = ("drift", "missing-file", "out-of-order")
+
+
+def _refuse_unless_consistent(
+    migration_set: MigrationSet, entries: Mapping[int, LedgerEntry], steps: Sequence[Step]
+) -> None:
+    """``strict``: refuse, running nothing, while an applied file changed or is gone,
+    or a version this run would apply is older than the newest applied."""
+    from migrator.runner.status import verify_problems
+
+    planned = {step.version for step in steps}
+    problems = [
+        problem.message
+        for problem in verify_problems(migration_set, entries)
+        if problem.kind in _STRICT_KINDS
+        and (problem.kind != "out-of-order" or problem.version in planned)
+    ]
+    if problems:
+        raise RefusedState(
+            "strict: the ledger and the files disagree",
+            hint="nothing was run; fix that, or run without strict (--no-strict)",
+            problems=problems,
+        )
 
 
 def _require_valid_backfills(steps: Sequence[Step]) -> None:

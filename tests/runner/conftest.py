@@ -45,6 +45,7 @@ class Project:
             "MIGRATOR_LOCK_TIMEOUT": None,
             "MIGRATOR_LOCK_RETRIES": None,
             "MIGRATOR_WAIT": None,
+            "MIGRATOR_STRICT": None,
             **FAST_RETRIES,
             **(env or {}),
         }

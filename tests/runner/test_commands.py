@@ -346,3 +346,47 @@ def test_verbose_keeps_the_documented_exit_code_and_the_one_line(project: Projec
     assert result.code == 4
     assert "Traceback" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_strict_up_refuses_over_drift_and_out_of_order_versions_running_nothing(
+    project: Project,
+) -> None:
+    project.write({**USERS, "004_later.up.sql": "SELECT 1;\n", "004_later.down.sql": "SELECT 1;\n"})
+    project.remove("002_create_orders.up.sql", "002_create_orders.down.sql")
+    assert project.migrate("up").code == 0  # 1 and 4
+    project.write(
+        {
+            **USERS,  # 002 arrives late: out of order
+            "001_create_users.up.sql": "CREATE TABLE users (id bigint PRIMARY KEY);\n",  # drift
+            "005_next.up.sql": "CREATE TABLE next (id int);\n",
+            "005_next.down.sql": "DROP TABLE next;\n",
+        }
+    )
+
+    refused = project.migrate("up", "--strict")
+
+    assert refused.code == 4
+    first, *listed, hint = refused.stderr.strip().splitlines()
+    assert first == "error: strict: the ledger and the files disagree:"
+    assert "001_create_users.up.sql changed after it was applied" in listed[0]
+    assert "002_create_orders.up.sql is pending but older than" in listed[1]
+    assert hint.startswith("(nothing was run")
+    assert [row[0] for row in project.ledger()] == [1, 4]
+    assert "next" not in project.tables()
+
+    from_env = project.migrate("up", env={"MIGRATOR_STRICT": "true"})
+    assert from_env.code == 4
+    project.write({"002_create_orders.up.sql": USERS["002_create_orders.up.sql"]})
+    assert project.migrate("up", "--no-strict", env={"MIGRATOR_STRICT": "1"}).code == 0
+    assert [row[0] for row in project.ledger()] == [1, 2, 4, 5]
+
+
+def test_strict_up_ignores_an_out_of_order_version_this_run_leaves_pending(
+    project: Project,
+) -> None:
+    project.write({"003_c.up.sql": "SELECT 1;\n", "003_c.down.sql": "SELECT 1;\n"})
+    assert project.migrate("up").code == 0
+    project.write(USERS)  # 001 and 002 are older than 003
+
+    assert project.migrate("up", "--strict", "--to", "0").code == 0
+    assert project.migrate("up", "--strict").code == 4
