@@ -14,7 +14,7 @@ import click
 from migrator.cli.context import AppContext
 from migrator.errors import ChecksFailed, UsageError
 
-_FORMATS = ("text", "json", "github", "sarif")
+_FORMATS = ("text", "json", "github", "sarif", "gitlab")
 
 
 @click.command("lint")
@@ -25,7 +25,7 @@ _FORMATS = ("text", "json", "github", "sarif")
     type=click.Choice(_FORMATS),
     default="text",
     show_default=True,
-    help="Output format.",
+    help="Output format (github: Actions annotations; gitlab: Code Quality report).",
 )
 @click.option(
     "--pg-version",

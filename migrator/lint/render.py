@@ -1,4 +1,5 @@
-"""Render a :class:`LintReport` as text, JSON, GitHub annotations or SARIF 2.1.0.
+"""Render a :class:`LintReport` as text, JSON, GitHub annotations, SARIF 2.1.0 or a
+GitLab Code Quality report.
 
 Every format renders from the same findings; only the text format uses colour, and
 only when the output is a terminal and ``NO_COLOR`` is not set.
@@ -6,8 +7,11 @@ only when the output is a terminal and ``NO_COLOR`` is not set.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+from collections import Counter
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
 from pathlib import PurePosixPath
@@ -18,7 +22,7 @@ from migrator.lint.engine import LintReport
 from migrator.lint.findings import Finding, Severity
 from migrator.lint.registry import RULES
 
-FORMATS = ("text", "json", "github", "sarif")
+FORMATS = ("text", "json", "github", "sarif", "gitlab")
 
 _COLOURS = {"error": "\x1b[31m", "warning": "\x1b[33m", "dim": "\x1b[2m", "bold": "\x1b[1m"}
 _RESET = "\x1b[0m"
@@ -31,6 +35,7 @@ def render(report: LintReport, output_format: str, *, colour: bool = False) -> s
         "json": render_json,
         "github": render_github,
         "sarif": render_sarif,
+        "gitlab": render_gitlab,
     }
     return renderers[output_format](report)
 
@@ -223,3 +228,53 @@ def render_sarif(report: LintReport) -> str:
         ],
     }
     return json.dumps(document, indent=2) + "\n"
+
+
+#: GitLab's severities for ours (as ESLint's GitLab formatter maps error and warning)
+_GITLAB_SEVERITY = {Severity.ERROR: "major", Severity.WARNING: "minor"}
+
+
+def _repository_path(file: str) -> str:
+    """``file`` as GitLab wants it: relative to the project's root (the job's working
+    directory), with forward slashes."""
+    if os.path.isabs(file):
+        try:
+            relative = os.path.relpath(file)
+        except ValueError:  # another drive (Windows)
+            return file.replace("\\", "/")
+        if not relative.startswith(".."):
+            file = relative
+    return file.replace("\\", "/")
+
+
+def render_gitlab(report: LintReport) -> str:
+    """A GitLab Code Quality report (``artifacts: reports: codequality``): a JSON array
+    of issues the merge request widget shows and compares with the target branch's.
+
+    The fingerprint identifies a finding across commits: its file, rule and statement
+    (whitespace aside) and, for repeats of those, which repeat it is; not its line, so
+    that a finding does not look new when lines above it move."""
+    repeats: Counter[tuple[str, str, str]] = Counter()
+    issues = []
+    for finding in report.findings:
+        path = _repository_path(finding.file)
+        key = (path, finding.rule, " ".join(finding.excerpt.split()) or finding.message)
+        repeats[key] += 1
+        fingerprint = hashlib.sha256(
+            "\x00".join([*key, str(repeats[key])]).encode("utf-8")
+        ).hexdigest()
+        issues.append(
+            {
+                "type": "issue",
+                "check_name": finding.rule,
+                "description": _message_with_facts(finding, " (help: {})"),
+                "categories": ["Bug Risk"],
+                "severity": _GITLAB_SEVERITY[finding.severity],
+                "fingerprint": fingerprint,
+                "location": {
+                    "path": path,
+                    "lines": {"begin": finding.line, "end": max(finding.end_line, finding.line)},
+                },
+            }
+        )
+    return json.dumps(issues, indent=2) + "\n"

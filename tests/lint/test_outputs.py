@@ -100,6 +100,65 @@ def test_sarif_is_valid_against_the_2_1_0_schema(project: Path) -> None:
         assert rule_ids[result_item["ruleIndex"]] == result_item["ruleId"]
 
 
+#: the fields GitLab's Code Quality widget reads (docs.gitlab.com, "Code Quality report
+#: format"), as a JSON schema
+GITLAB_CODE_QUALITY = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["description", "check_name", "fingerprint", "severity", "location"],
+        "properties": {
+            "description": {"type": "string", "minLength": 1},
+            "check_name": {"type": "string", "minLength": 1},
+            "fingerprint": {"type": "string", "minLength": 1},
+            "severity": {"enum": ["info", "minor", "major", "critical", "blocker"]},
+            "location": {
+                "type": "object",
+                "required": ["path", "lines"],
+                "properties": {
+                    "path": {"type": "string", "pattern": "^[^/]"},
+                    "lines": {
+                        "type": "object",
+                        "required": ["begin"],
+                        "properties": {"begin": {"type": "integer", "minimum": 1}},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def test_gitlab_code_quality_report(project: Path) -> None:
+    """Valid for GitLab's widget; fingerprints unique, and unchanged when the lines
+    above a finding move (the widget compares them with the target branch's)."""
+    absolute = str(project / "database" / "migrations")
+    result = run_cli("lint", "--format", "gitlab", absolute, cwd=project)
+    assert result.code == 1
+    issues = json.loads(result.stdout)
+    jsonschema.validate(issues, GITLAB_CODE_QUALITY)
+    first = next(i for i in issues if i["check_name"] == "index-not-concurrent")
+    assert first["severity"] == "major"
+    assert first["location"] == {
+        "path": "database/migrations/0002_index.up.sql",
+        "lines": {"begin": 1, "end": 1},
+    }
+    assert any(i["severity"] == "minor" and i["check_name"] == "prefer-jsonb" for i in issues)
+    fingerprints = [i["fingerprint"] for i in issues]
+    assert len(set(fingerprints)) == len(fingerprints)
+
+    up = project / "database" / "migrations" / "0002_index.up.sql"
+    up.write_text("-- moved down by a comment\n\n" + UNSAFE)
+    moved = json.loads(run_cli("lint", "--format", "gitlab", cwd=project).stdout)
+    assert [i["fingerprint"] for i in moved] == fingerprints
+    assert (
+        next(i for i in moved if i["check_name"] == "index-not-concurrent")["location"]["lines"][
+            "begin"
+        ]
+        == 3
+    )
+
+
 def test_sarif_with_no_findings_is_valid(tmp_path: Path) -> None:
     sql = tmp_path / "ok.sql"
     sql.write_text("CREATE TABLE t (id bigint PRIMARY KEY);\n")
