@@ -21,6 +21,7 @@ from migrator.lint.locks import Lock, statement_locks
 from migrator.lint.options import LintOptions
 from migrator.lint.registry import RULE_IDS, RULES, RULES_BY_ID, UNSUPPRESSIBLE
 from migrator.lint.rule import Hit, Rule
+from migrator.source.discovery import unclosed_block
 from migrator.source.model import FileProblem, LintIgnore, MigrationFile
 from migrator.sql.catalog import Catalog
 from migrator.sql.names import object_name
@@ -37,6 +38,7 @@ PROBLEM_RULES = {
     "unknown-directive": "invalid-directive",
     "invalid-directive": "invalid-directive",
     "misplaced-directive": "invalid-directive",
+    "transaction-control": "transaction-control",
 }
 
 
@@ -170,7 +172,8 @@ class FileLinter:
                 continue
             for hit in hits:
                 raw.append((index, self._finding(rule, hit, path, file.statements[index])))
-        for problem in file.problems:
+        problems = file.problems if file.transactional else (*file.problems, *unclosed_block(file))
+        for problem in problems:
             problem_rule = PROBLEM_RULES.get(problem.code)
             if problem_rule and problem_rule not in self.options.disabled:
                 raw.append((None, self._problem_finding(problem_rule, problem, path, file)))

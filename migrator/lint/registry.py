@@ -33,6 +33,7 @@ RULES: tuple[Rule, ...] = (
     columns.column_type_rewrite,
     transactions.missing_lock_timeout,
     tables.table_rewrite,
+    tables.detach_partition_not_concurrent,
     transactions.statements_after_access_exclusive,
     tables.unbatched_backfill,
     transactions.enum_value_in_transaction,

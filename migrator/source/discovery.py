@@ -246,7 +246,7 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
                     )
                 )
     else:
-        problems.extend(_unclosed_block(migration_file))
+        problems.extend(unclosed_block(migration_file))
     return problems
 
 
@@ -254,7 +254,7 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
 _BLOCK_ENDS = frozenset({"COMMIT", "ROLLBACK", "PREPARE"})
 
 
-def _unclosed_block(migration_file: MigrationFile) -> list[FileProblem]:
+def unclosed_block(migration_file: MigrationFile) -> list[FileProblem]:
     """A ``BEGIN`` with no ``COMMIT`` after it in a no-transaction file: what it did
     would be rolled back when the runner's session ends, after the ledger said applied."""
     opened: Statement | None = None

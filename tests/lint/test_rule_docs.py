@@ -46,7 +46,9 @@ def test_rule_ids_match_the_catalog_in_lint_rules_md() -> None:
     documented = set(re.findall(r"^\| `([a-z-]+)`", catalog.read_text(), re.MULTILINE))
     assert documented <= RULE_IDS
     extra = RULE_IDS - documented
-    assert extra == {"invalid-directive", "invalid-suppression", "invalid-migration-file"}
+    engine = {"invalid-directive", "invalid-suppression", "invalid-migration-file"}
+    beyond_the_catalog = {"detach-partition-not-concurrent"}  # squawk has it; so do we
+    assert extra == engine | beyond_the_catalog
 
 
 @pytest.mark.parametrize("rule", RULES, ids=_ids(RULES))

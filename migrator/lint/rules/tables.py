@@ -48,6 +48,57 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
             )
 
 
+@rule("detach-partition-not-concurrent", Severity.ERROR, kinds=("AlterTableStmt",))
+def detach_partition_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
+    """Detaching a partition of an existing partitioned table without `CONCURRENTLY`.
+
+    What it does:
+    Flags `ALTER TABLE parent DETACH PARTITION p` without `CONCURRENTLY` when the
+    partitioned table existed before the migration.
+
+    Why it hurts:
+    A plain `DETACH PARTITION` takes an ACCESS EXCLUSIVE lock on the partitioned
+    table: every query on it, even one that never touches the detached partition,
+    waits until the migration's transaction ends (and behind the lock's own wait, if
+    a long query holds the table).
+
+    Example:
+
+        ALTER TABLE measurements DETACH PARTITION measurements_2019;
+
+    Use instead:
+
+        -- migrate:no-transaction
+        ALTER TABLE measurements DETACH PARTITION measurements_2019 CONCURRENTLY;
+
+    PostgreSQL versions:
+    `DETACH PARTITION ... CONCURRENTLY` exists from PostgreSQL 14. It cannot run in a
+    transaction block, and PostgreSQL refuses it while the partitioned table has a
+    `DEFAULT` partition. Before 14 there is no online form: keep the statement alone
+    in its migration with a short `lock_timeout`.
+    """
+    for command in ctx.commands_on_existing("AT_DetachPartition"):
+        if ((command.get("def") or {}).get("PartitionCmd") or {}).get("concurrent"):
+            continue
+        parent, _ = ctx.altered_table()
+        help_text = (
+            "use DETACH PARTITION ... CONCURRENTLY in a migration marked "
+            "-- migrate:no-transaction (not possible while the table has a DEFAULT "
+            "partition)"
+        )
+        if ctx.pg_version < 14:
+            help_text = (
+                "DETACH PARTITION ... CONCURRENTLY needs PostgreSQL 14: keep this "
+                "statement alone in its migration, with a short lock_timeout"
+            )
+        yield Hit(
+            f"DETACH PARTITION locks {parent} against reads and writes (ACCESS EXCLUSIVE) "
+            "until the transaction ends",
+            help_text,
+            facts=ctx.row_facts(parent),
+        )
+
+
 @rule(
     "unbatched-backfill",
     Severity.ERROR,

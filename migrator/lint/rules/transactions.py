@@ -292,7 +292,9 @@ def transaction_control(ctx: StatementContext) -> Iterator[Hit]:
 
     What it does:
     Flags transaction control statements in a migration without
-    `-- migrate:no-transaction`. (Savepoints are fine.)
+    `-- migrate:no-transaction`. (Savepoints are fine.) In a no-transaction
+    migration, flags a `BEGIN` that the file never commits: `migrate up` refuses
+    such a file.
 
     Why it hurts:
     The runner runs the file in its own transaction and records the migration in the
