@@ -25,7 +25,7 @@ from migrator.aio import run
 from migrator.config import Settings
 from migrator.db.connection import connect
 from migrator.db.ledger import Ledger
-from migrator.errors import MigrationFailed, RefusedState, SourceError, UsageError
+from migrator.errors import MigrationFailed, RefusedState, UsageError
 from migrator.rehearse.lint_gate import lint_before_rehearsal
 from migrator.rehearse.observe import (
     LockObserver,
@@ -54,6 +54,7 @@ from migrator.schema.diff import round_trip_differences
 from migrator.schema.introspect import Exclusions, excluded_relations, read_schema
 from migrator.schema.load import load_schema_path
 from migrator.schema.model import Schema
+from migrator.source.discovery import require_runnable
 from migrator.source.model import Migration, MigrationFile, MigrationSet
 
 
@@ -100,10 +101,6 @@ async def _apply(
         )
     except (MigrationFailed, RefusedState) as exc:
         return None, _rehearsal_error(exc.message, migration, direction)
-    except SourceError as exc:  # a file the runner refuses to start (COMMIT in it, ...)
-        more = len(exc.problems) - 1
-        message = exc.problems[0] + (f" (and {more} more)" if more > 0 else "")
-        return None, _rehearsal_error(message, migration, direction)
     return result.duration_ms, None
 
 
@@ -422,6 +419,21 @@ async def _rehearse_on(
             await admin.close()
 
 
+def _require_rehearsable(migration_set: MigrationSet, applied_through: int | None) -> None:
+    """Refuse (exit 2, every problem listed) before starting a server when a file the
+    rehearsal would run cannot run as written (a syntax error, a COMMIT in a
+    transactional file, ...), as ``migrate up`` refuses its pending files."""
+    files = [
+        migration_file
+        for migration in migration_set.migrations
+        if applied_through is None or migration.version > applied_through
+        for migration_file in migration.files()
+    ]
+    require_runnable(
+        migration_set, files, hint="nothing was rehearsed; fix the files and run it again"
+    )
+
+
 def _check_applied_through(migration_set: MigrationSet, version: int | None) -> None:
     """``--applied-through`` past the last migration would rehearse nothing and pass:
     most likely a typo, so it is refused."""
@@ -443,6 +455,7 @@ def rehearse(settings: Settings, options: RehearsalOptions) -> RehearsalReport:
         raise UsageError("--applied-through needs --from-schema FILE")
     migration_set = load_migrations(settings)
     _check_applied_through(migration_set, options.applied_through)
+    _require_rehearsable(migration_set, options.applied_through)
     lint = (
         lint_before_rehearsal(settings)
         if options.lint

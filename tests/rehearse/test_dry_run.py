@@ -367,26 +367,28 @@ def test_a_no_transaction_down_that_fails_stops_the_rehearsal(
     assert entries[3]["status"] == "not run"
 
 
-def test_a_file_the_runner_refuses_is_that_migration_s_failure(
+def test_files_the_runner_cannot_run_are_refused_before_the_rehearsal(
     migrations_dir: Path, pg_server: EphemeralServer
 ) -> None:
-    """COMMIT in a transactional file: reported on the migration (the rehearsal of the
-    ones before it is kept), not as an error that loses the whole report."""
+    """COMMIT in a transactional file, a syntax error in a down file: every problem
+    listed, one per line, exit 2, and no server or database used."""
     write_migrations(
         migrations_dir,
         {
             **ACCOUNTS,
-            "002_chained.up.sql": "SELECT 1; COMMIT AND CHAIN;\nSELECT 2; COMMIT AND CHAIN;",
-            "002_chained.down.sql": "SELECT 1;",
+            "002_chained.up.sql": "SELECT 1; COMMIT AND CHAIN;\nSELECT 2;",
+            "002_chained.down.sql": "SELEC 1;",
         },
     )
-    code, report, _ = _dry_run(migrations_dir, server=pg_server)
-    assert code == 1
-    entries = _by_version(report)
-    assert entries[1]["ok"] is True
-    error = entries[2]["error"]
-    assert entries[2]["up_ok"] is False and "002_chained.up.sql:1: COMMIT" in error
-    assert "(and 1 more)" in error and "-- migrate:no-transaction" in error
+    result = run_cli(
+        "--dir", str(migrations_dir), "dry-run", "--no-lint", "--database-url", pg_server.dsn()
+    )
+    assert result.code == 2 and result.stdout == ""
+    first, *listed, hint = result.stderr.strip().splitlines()
+    assert first == "error: 2 problems in the migrations:"
+    assert "002_chained.up.sql:1: COMMIT inside a migration" in listed[0]
+    assert "002_chained.down.sql:1: syntax error" in listed[1]
+    assert hint == "(nothing was rehearsed; fix the files and run it again)"
 
 
 def test_database_url_never_touches_existing_databases(

@@ -138,9 +138,15 @@ def check_result(case: Case, command: str, result: Result) -> None:
         else:
             assert "drift" in result.stdout, where
         return
-    # refused before anything ran: one line, and it says what is wrong
-    assert len(errors) == 1 and result.stderr.strip() == errors[0], where
-    assert case.says_for.get(command, case.says) in errors[0], where
+    # refused before anything ran: one line, and it says what is wrong; several
+    # problems are that line, then one indented line each (and advice in brackets)
+    first, *rest = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and first == errors[0], where
+    if rest:
+        listed = rest[:-1] if rest[-1].startswith("(") else rest
+        assert first.endswith(":") and listed, where
+        assert all(line.startswith("  ") for line in listed), where
+    assert case.says_for.get(command, case.says) in result.stderr, where
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)

@@ -10,17 +10,30 @@ from migrator.lint.locks import statement_locks
 from migrator.lint.rule import Hit, rule
 from migrator.sql.parse import Node
 
+#: ``ALTER TABLE`` subcommands that copy the whole table (and its indexes) under ACCESS
+#: EXCLUSIVE (checked on PostgreSQL 15: SET [UN]LOGGED gives a new relfilenode; the
+#: other two do when the tablespace or access method really changes)
+_REWRITING_SUBCOMMANDS = {
+    "AT_SetLogged": "SET LOGGED copies every row of {table}",
+    "AT_SetUnLogged": "SET UNLOGGED copies every row of {table}",
+    "AT_SetTableSpace": "SET TABLESPACE copies {table} to the new tablespace",
+    "AT_SetAccessMethod": "SET ACCESS METHOD rewrites every row of {table}",
+}
 
-@rule("table-rewrite", Severity.ERROR, kinds=("VacuumStmt", "ClusterStmt"))
+
+@rule("table-rewrite", Severity.ERROR, kinds=("VacuumStmt", "ClusterStmt", "AlterTableStmt"))
 def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
-    """`VACUUM FULL` or `CLUSTER` on an existing table.
+    """`VACUUM FULL`, `CLUSTER`, or an `ALTER TABLE` that copies an existing table.
 
     What it does:
     Flags `VACUUM FULL` and `CLUSTER` (with a table) in a migration, also of a system
-    catalog (`VACUUM FULL pg_class` locks out every query that needs it).
+    catalog (`VACUUM FULL pg_class` locks out every query that needs it); and `ALTER
+    TABLE ... SET LOGGED`, `SET UNLOGGED`, `SET TABLESPACE` and `SET ACCESS METHOD`
+    on an existing table (not on a partitioned table, which has no rows of its own:
+    there they only set what new partitions get).
 
     Why it hurts:
-    Both rewrite the whole table and its indexes under an ACCESS EXCLUSIVE lock:
+    Each rewrites the whole table and its indexes under an ACCESS EXCLUSIVE lock:
     nothing can read or write the table until the copy is done, and the copy needs
     as much free disk as the table.
 
@@ -37,6 +50,9 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
+    if ctx.kind == "AlterTableStmt":
+        yield from _rewriting_alter_table(ctx)
+        return
     for range_var, _ in statement_locks(ctx.kind, ctx.fields):
         name, table = ctx.relation(range_var)
         if ctx.is_existing(table) or (table is not None and table.system):  # a catalog too
@@ -46,6 +62,21 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
                 "use plain VACUUM, or pg_repack outside migrations",
                 facts=ctx.row_facts(name),
             )
+
+
+def _rewriting_alter_table(ctx: StatementContext) -> Iterator[Hit]:
+    name, table = ctx.altered_table()
+    if table is not None and table.partitioned:
+        return  # no storage of its own: only what new partitions get changes
+    for command in ctx.commands_on_existing(*_REWRITING_SUBCOMMANDS):
+        subtype = str(command.get("subtype"))
+        yield Hit(
+            _REWRITING_SUBCOMMANDS[subtype].format(table=name)
+            + " under an ACCESS EXCLUSIVE lock",
+            "do it in a maintenance window, or build a new table and switch over; "
+            "not in a deploy-time migration",
+            facts=ctx.row_facts(name),
+        )
 
 
 @rule("detach-partition-not-concurrent", Severity.ERROR, kinds=("AlterTableStmt",))
