@@ -71,8 +71,7 @@ def _rewriting_alter_table(ctx: StatementContext) -> Iterator[Hit]:
     for command in ctx.commands_on_existing(*_REWRITING_SUBCOMMANDS):
         subtype = str(command.get("subtype"))
         yield Hit(
-            _REWRITING_SUBCOMMANDS[subtype].format(table=name)
-            + " under an ACCESS EXCLUSIVE lock",
+            _REWRITING_SUBCOMMANDS[subtype].format(table=name) + " under an ACCESS EXCLUSIVE lock",
             "do it in a maintenance window, or build a new table and switch over; "
             "not in a deploy-time migration",
             facts=ctx.row_facts(name),
