@@ -49,6 +49,8 @@ def test_rule_case(case: dict[str, Any]) -> None:
             assert len(hits) == case["count"], hits
         if "lines" in case:
             assert [f.line for f in hits] == case["lines"], hits
+        if "plannable" in case:
+            assert all(f.plannable is case["plannable"] for f in hits), hits
     else:
         assert not hits, f"{case['rule']} fired: {hits}"
 

@@ -7,18 +7,25 @@ from collections.abc import Iterator
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
-from migrator.sql.names import QualifiedName, strings
+from migrator.sql.names import QualifiedName, object_name, strings
 from migrator.sql.tree import alter_commands, column_constraints
 
 
-@rule("constraint-not-valid", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
+@rule(
+    "constraint-not-valid",
+    Severity.ERROR,
+    kinds=("AlterTableStmt", "AlterDomainStmt"),
+    plannable=True,
+)
 def constraint_not_valid(ctx: StatementContext) -> Iterator[Hit]:
     """Adding a CHECK or FOREIGN KEY constraint to an existing table without `NOT VALID`.
 
     What it does:
     Flags `ALTER TABLE ... ADD CONSTRAINT ... CHECK (...)`, `... FOREIGN KEY ...` and
     `ADD COLUMN ... REFERENCES ...` on an existing table when the constraint is not
-    added `NOT VALID`.
+    added `NOT VALID`; and `ALTER DOMAIN ... ADD CONSTRAINT ... CHECK` without `NOT
+    VALID` on a domain that columns of existing tables use (PostgreSQL checks every
+    such row while holding a SHARE lock on the table: writes wait).
 
     Why it hurts:
     Adding a valid constraint scans the whole table to check every row while holding
@@ -43,6 +50,9 @@ def constraint_not_valid(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
+    if ctx.kind == "AlterDomainStmt":
+        yield from _domain_check(ctx)
+        return
     name, _ = ctx.altered_table()
     for command in ctx.commands_on_existing():
         subtype = command.get("subtype")
@@ -70,6 +80,34 @@ def constraint_not_valid(ctx: StatementContext) -> Iterator[Hit]:
                         "add the column without REFERENCES, then ADD CONSTRAINT ... FOREIGN "
                         "KEY ... NOT VALID, then VALIDATE CONSTRAINT in a later migration",
                     )
+
+
+def _domain_check(ctx: StatementContext) -> Iterator[Hit]:
+    """``ALTER DOMAIN d ADD CONSTRAINT ... CHECK`` (validated) while existing tables
+    have columns of type ``d``."""
+    constraint = (ctx.fields.get("def") or {}).get("Constraint", {})
+    if (
+        ctx.fields.get("subtype") != "C"
+        or constraint.get("contype") != "CONSTR_CHECK"
+        or constraint.get("skip_validation")
+    ):
+        return
+    schema, domain = object_name(ctx.fields.get("typeName"))
+    users = [
+        f"{table.name}.{column.name}"
+        for table in ctx.catalog.tables()
+        if ctx.is_existing(table)
+        for column in table.columns
+        if column.type.name == domain and (schema is None or column.type.schema in (None, schema))
+    ]
+    if users:
+        shown = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+        yield Hit(
+            f"ALTER DOMAIN {domain} ADD CONSTRAINT checks every row of {shown} under a "
+            "SHARE lock that blocks writes",
+            "add it NOT VALID, then ALTER DOMAIN ... VALIDATE CONSTRAINT in a later migration",
+            plannable=False,  # the planner has no domain recipe
+        )
 
 
 @rule("unique-without-index", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
