@@ -8,9 +8,32 @@ from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
 from migrator.sql.catalog import Column, Table
-from migrator.sql.names import object_name, relation_name
+from migrator.sql.names import QualifiedName, object_name, relation_name
 
-_TABLE_KINDS = ("OBJECT_TABLE",)
+#: relations running code reads by name, as the statements spell their kinds
+_RELATION_KINDS = {
+    "OBJECT_TABLE": "TABLE",
+    "OBJECT_VIEW": "VIEW",
+    "OBJECT_MATVIEW": "MATERIALIZED VIEW",
+    "OBJECT_FOREIGN_TABLE": "FOREIGN TABLE",
+}
+_VIEW_KINDS = ("OBJECT_VIEW", "OBJECT_MATVIEW")
+
+
+def _created_again(ctx: StatementContext, name: QualifiedName) -> bool:
+    """A later statement of the same migration creates a view (or materialized view)
+    under ``name``: a view dropped or renamed and replaced at once (``DROP VIEW v;
+    CREATE VIEW v AS ...``, or a compatibility view over a renamed table)."""
+    for later in ctx.later_statements():
+        if later.kind == "ViewStmt":
+            schema, view_name = relation_name(later.fields.get("view"))
+        elif later.kind == "CreateTableAsStmt":
+            schema, view_name = relation_name((later.fields.get("into") or {}).get("rel"))
+        else:
+            continue
+        if view_name == name.name and (schema or name.schema) == name.schema:
+            return True
+    return False
 
 
 def _names(item: object) -> list[object]:
@@ -21,10 +44,12 @@ def _names(item: object) -> list[object]:
 
 @rule("drop-table", Severity.ERROR, kinds=("DropStmt",))
 def drop_table(ctx: StatementContext) -> Iterator[Hit]:
-    """Dropping a table that running code may still use.
+    """Dropping a table (or view) that running code may still use.
 
     What it does:
-    Flags `DROP TABLE` of a table not created earlier in the same migration. In a
+    Flags `DROP TABLE` of a table not created earlier in the same migration, and
+    `DROP VIEW` / `DROP MATERIALIZED VIEW` of an existing view unless the same
+    transaction creates it again (the usual way to change a view's columns). In a
     down migration, tables created by its own up migration count as new.
 
     Why it hurts:
@@ -45,7 +70,8 @@ def drop_table(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    if ctx.fields.get("removeType") not in _TABLE_KINDS:
+    kind = ctx.fields.get("removeType")
+    if kind not in _RELATION_KINDS:
         return
     for item in ctx.fields.get("objects") or ():
         schema, name = object_name(_names(item))
@@ -53,10 +79,14 @@ def drop_table(ctx: StatementContext) -> Iterator[Hit]:
         table = ctx.catalog.table(qualified)
         if not ctx.is_existing(table):
             continue
+        if kind in _VIEW_KINDS and _created_again(ctx, qualified):
+            continue
+        what = _RELATION_KINDS[str(kind)]
         yield Hit(
-            f"DROP TABLE {qualified} breaks code that still reads or writes it",
-            "stop using the table in a deployed release first; then drop it in a contract "
-            "migration with a lint-ignore that says why",
+            f"DROP {what} {qualified} breaks code that still reads "
+            + ("or writes it" if kind not in _VIEW_KINDS else "it"),
+            f"stop using the {what.lower()} in a deployed release first; then drop it in a "
+            "contract migration with a lint-ignore that says why",
         )
 
 
@@ -100,13 +130,15 @@ def drop_column(ctx: StatementContext) -> Iterator[Hit]:
         )
 
 
-@rule("rename-table", Severity.ERROR, kinds=("RenameStmt",), plannable=True)
+@rule("rename-table", Severity.ERROR, kinds=("RenameStmt", "AlterObjectSchemaStmt"), plannable=True)
 def rename_table(ctx: StatementContext) -> Iterator[Hit]:
     """Renaming a table that running code uses under its old name.
 
     What it does:
     Flags `ALTER TABLE ... RENAME TO` of an existing table, unless the same migration
-    then creates a view under the old name (a compatibility view).
+    then creates a view under the old name (a compatibility view). Also flags renaming
+    an existing view or materialized view, and moving any of them to another schema
+    (`ALTER TABLE ... SET SCHEMA`): code names them by their old place.
 
     Why it hurts:
     Every query of the deployed application that names the table fails from the
@@ -126,20 +158,22 @@ def rename_table(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All. A simple view like this is updatable, so writes keep working too.
     """
-    if ctx.fields.get("renameType") not in _TABLE_KINDS:
+    moved = ctx.kind == "AlterObjectSchemaStmt"
+    kind = ctx.fields.get("objectType" if moved else "renameType")
+    if kind not in _RELATION_KINDS or kind == "OBJECT_FOREIGN_TABLE":
         return
     name, table = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(table):
+    if not ctx.is_existing(table) or _created_again(ctx, name):
         return
-    for later in ctx.later_statements():
-        if later.kind == "ViewStmt":
-            schema, view_name = relation_name(later.fields.get("view"))
-            if view_name == name.name and (schema or name.schema) == name.schema:
-                return
+    where = (
+        f"moving {name} to schema {ctx.fields.get('newschema')}"
+        if moved
+        else f"renaming {name} to {ctx.fields.get('newname')}"
+    )
     yield Hit(
-        f"renaming {name} to {ctx.fields.get('newname')} breaks code that still uses the old name",
-        f"create a view named {name.name} over the renamed table in the same migration, "
-        "or expand/contract",
+        f"{where} breaks code that still uses the old name",
+        f"create a view named {name} over it in the same migration, or expand/contract",
+        plannable=kind == "OBJECT_TABLE" and not moved,  # the planner renames tables only
     )
 
 
