@@ -118,7 +118,8 @@ def unique_without_index(ctx: StatementContext) -> Iterator[Hit]:
     Flags `ALTER TABLE ... ADD UNIQUE (...)`, `ADD PRIMARY KEY (...)` and their
     `ADD CONSTRAINT` forms on an existing table unless they use an index built before
     (`USING INDEX`), and `ADD COLUMN ... UNIQUE` / `ADD COLUMN ... PRIMARY KEY`, which
-    build the same index.
+    build the same index. `ADD CONSTRAINT ... EXCLUDE` builds its index the same way,
+    and PostgreSQL has no online form of it.
 
     Why it hurts:
     The constraint builds its unique index while holding an ACCESS EXCLUSIVE lock:
@@ -150,6 +151,16 @@ def unique_without_index(ctx: StatementContext) -> Iterator[Hit]:
         else:
             added = [(definition.get("Constraint", {}), "")]
         for constraint, what in added:
+            if constraint.get("contype") == "CONSTR_EXCLUSION":
+                yield Hit(
+                    f"ADD {what}EXCLUDE on existing table {name} builds its index under an "
+                    "ACCESS EXCLUSIVE lock",
+                    "an exclusion constraint cannot be built concurrently: add it while "
+                    "the table is new or small, or in a maintenance window",
+                    facts=ctx.row_facts(name),
+                    plannable=False,
+                )
+                continue
             kind = {"CONSTR_UNIQUE": "UNIQUE", "CONSTR_PRIMARY": "PRIMARY KEY"}.get(
                 constraint.get("contype", "")
             )

@@ -21,7 +21,11 @@ _REWRITING_SUBCOMMANDS = {
 }
 
 
-@rule("table-rewrite", Severity.ERROR, kinds=("VacuumStmt", "ClusterStmt", "AlterTableStmt"))
+@rule(
+    "table-rewrite",
+    Severity.ERROR,
+    kinds=("VacuumStmt", "ClusterStmt", "AlterTableStmt", "RefreshMatViewStmt"),
+)
 def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     """`VACUUM FULL`, `CLUSTER`, or an `ALTER TABLE` that copies an existing table.
 
@@ -30,7 +34,9 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     catalog (`VACUUM FULL pg_class` locks out every query that needs it); and `ALTER
     TABLE ... SET LOGGED`, `SET UNLOGGED`, `SET TABLESPACE` and `SET ACCESS METHOD`
     on an existing table (not on a partitioned table, which has no rows of its own:
-    there they only set what new partitions get).
+    there they only set what new partitions get); and `REFRESH MATERIALIZED VIEW`
+    of an existing materialized view without `CONCURRENTLY` (readers wait for the
+    whole refresh; `WITH NO DATA` leaves it unreadable until the next refresh).
 
     Why it hurts:
     Each rewrites the whole table and its indexes under an ACCESS EXCLUSIVE lock:
@@ -53,6 +59,9 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     if ctx.kind == "AlterTableStmt":
         yield from _rewriting_alter_table(ctx)
         return
+    if ctx.kind == "RefreshMatViewStmt":
+        yield from _blocking_refresh(ctx)
+        return
     for range_var, _ in statement_locks(ctx.kind, ctx.fields):
         name, table = ctx.relation(range_var)
         if ctx.is_existing(table) or (table is not None and table.system):  # a catalog too
@@ -62,6 +71,26 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
                 "use plain VACUUM, or pg_repack outside migrations",
                 facts=ctx.row_facts(name),
             )
+
+
+def _blocking_refresh(ctx: StatementContext) -> Iterator[Hit]:
+    name, view = ctx.relation(ctx.fields.get("relation"))
+    if not ctx.is_existing(view):
+        return
+    if ctx.fields.get("skipData"):
+        yield Hit(
+            f"REFRESH MATERIALIZED VIEW ... WITH NO DATA empties {name}: every query of it "
+            "fails until the next refresh",
+            "refresh it with data (CONCURRENTLY), or drop it in a contract migration",
+        )
+    elif not ctx.fields.get("concurrent"):
+        yield Hit(
+            f"REFRESH MATERIALIZED VIEW rebuilds {name} under an ACCESS EXCLUSIVE lock: "
+            "reads of it wait for the whole refresh",
+            "use REFRESH MATERIALIZED VIEW CONCURRENTLY (it needs a unique index on the "
+            "view, and lets reads go on)",
+            facts=ctx.row_facts(name),
+        )
 
 
 def _rewriting_alter_table(ctx: StatementContext) -> Iterator[Hit]:
