@@ -35,6 +35,8 @@ _KINDS: dict[str, ConstraintKind] = {
     "not null": "not_null",
 }
 _CONSTRAINT_NAME = re.compile(r'^CONSTRAINT\s+(?:"(?:[^"]|"")+"|\S+)\s+', re.IGNORECASE)
+#: ``USING INDEX name`` of a key made from an index built before
+_USING_INDEX = re.compile(r'\s*USING\s+INDEX\s+(?:"(?:[^"]|"")+"|\S+)', re.IGNORECASE)
 #: serial types: the type the column really has
 _SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint"}
 
@@ -78,6 +80,9 @@ def _table_constraint(definition: str, kind: ConstraintKind, columns: tuple[str,
     ``REFERENCES p (id)`` or ``PRIMARY KEY`` gets its column list)."""
     text = _CONSTRAINT_NAME.sub("", definition, count=1)
     column_list = "(" + ", ".join(qualified(None, c) for c in columns) + ")"
+    if kind in ("primary", "unique") and _USING_INDEX.search(text):
+        # ADD CONSTRAINT ... UNIQUE USING INDEX i: the key is over the index's columns
+        text = _USING_INDEX.sub("", text).strip() + f" {column_list}"
     if kind == "foreign" and text.upper().startswith("REFERENCES"):
         text = f"FOREIGN KEY {column_list} {text}"
     elif kind in ("primary", "unique") and "(" not in text:

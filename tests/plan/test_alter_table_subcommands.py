@@ -180,3 +180,23 @@ def test_dropping_a_unique_constraint_waits_for_the_contract_and_its_down_rebuil
     down = version.files[1].text
     assert "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_uuid_key ON t (uuid);" in down
     assert "ALTER TABLE t ADD CONSTRAINT t_uuid_key UNIQUE USING INDEX t_uuid_key;" in down
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "ALTER TABLE t ADD CONSTRAINT t_uuid_key UNIQUE USING INDEX t_uuid_idx;\n",
+        'ALTER TABLE t ADD CONSTRAINT "T pk" PRIMARY KEY USING INDEX "t uuid";\n',
+    ],
+)
+def test_a_key_made_from_an_index_is_a_fact_not_a_crash(tmp_path: Path, key: str) -> None:
+    """A table whose key came from ``USING INDEX`` (as the planner's own plans build
+    keys) crashed every later plan of that table with a ParseError traceback."""
+    index = '"t uuid"' if '"t uuid"' in key else "t_uuid_idx"
+    base = (
+        "CREATE TABLE t (id int NOT NULL, uuid uuid NOT NULL);\n"
+        f"CREATE UNIQUE INDEX {index} ON t (uuid);\n" + key
+    )
+    code, out, err = _migrate_plan(tmp_path, base, "ALTER TABLE t RENAME TO things;\n")
+    assert code == 0, err
+    assert "Traceback" not in err and "rename table" in out
