@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from migrator.cli.context import AppContext
+
+if TYPE_CHECKING:  # the plan and lint layers load only when `plan` runs
+    from migrator.config import Settings
+    from migrator.plan.planner import PlanResult
 
 #: the lock_timeout written into planned migrations when the settings have none
 DEFAULT_PLAN_LOCK_TIMEOUT_MS = 5000
@@ -62,9 +67,48 @@ def plan_command(
         lock_timeout_ms=settings.lock_timeout or DEFAULT_PLAN_LOCK_TIMEOUT_MS,
         options=options,
     )
+    _refuse_what_lint_flags(result, settings)
     if not print_only:
         write_plan(result)
     click.echo(describe(result, written=not print_only, show_text=print_only))
+
+
+def _refuse_what_lint_flags(result: PlanResult, settings: Settings) -> None:
+    """Lint the migrations the plan would write, as ``migrate lint`` will once they
+    exist: an error-level finding left means the planner has no safe form for that
+    statement (it passed through as written). Refuse then (exit 1, nothing written)
+    rather than write migrations the linter fails and call them safe."""
+    from migrator.lint.findings import Severity
+    from migrator.lint.options import lint_options
+    from migrator.lint.prospective import lint_prospective
+    from migrator.lint.registry import RULE_IDS
+    from migrator.plan.model import CannotPlan
+
+    options = lint_options(
+        settings.lint_table,
+        RULE_IDS,
+        where=f"[tool.migrator.lint] in {settings.pyproject_path}",
+        runner_lock_timeout_ms=settings.lock_timeout,
+        base=settings.pyproject_path.parent if settings.pyproject_path else None,
+    )
+    report = lint_prospective(
+        settings.migrations_dir,
+        [(planned.path, planned.text) for planned in result.files],
+        options,
+        removed=result.replaced,
+    )
+    errors = [f for f in report.findings if f.severity is Severity.ERROR]
+    if errors:
+        raise CannotPlan(
+            f"{result.source}: the planner has no safe form for what `migrate lint` "
+            "would flag in the planned migrations",
+            hint="nothing was written; change these statements by hand (the help says "
+            "how), or write the migration yourself with a lint-ignore that says why",
+            problems=[
+                f"{finding.file}:{finding.line}: [{finding.rule}] {finding.message}; {finding.help}"
+                for finding in errors
+            ],
+        )
 
 
 COMMANDS: list[click.Command] = [plan_command]

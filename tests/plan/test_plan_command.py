@@ -257,3 +257,39 @@ def test_dropping_an_unknown_index_with_if_exists_is_planned(tmp_path: Path) -> 
 
     assert result.code == 0, result.output
     assert "DROP INDEX CONCURRENTLY IF EXISTS made_by_hand_idx;" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        ("DROP TABLE items;\n", "drop-table"),
+        ("VACUUM FULL items;\n", "table-rewrite"),
+        ("ALTER TABLE items SET UNLOGGED;\n", "table-rewrite"),
+    ],
+)
+def test_what_the_planner_has_no_safe_form_for_is_refused_not_called_safe(
+    tmp_path: Path, change: str, rule: str
+) -> None:
+    """Statements with no recipe used to pass through as "safe as written", and the
+    migration written then failed `migrate lint`: the plan's files are linted first."""
+    directory = _project(tmp_path)
+    (tmp_path / "change.sql").write_text(change)
+
+    result = run_cli("plan", "change.sql", cwd=tmp_path)
+
+    assert result.code == 1, result.output
+    assert "safe as written" not in result.output
+    assert f"[{rule}]" in result.stderr and "nothing was written" in result.stderr
+    assert "migrator-plan-lint" not in result.stderr  # the real paths, not the scratch copy
+    assert _names(directory) == ["001_base.down.sql", "001_base.up.sql"]
+
+
+def test_a_safe_statement_still_passes_through(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    (tmp_path / "change.sql").write_text("ALTER TABLE items ADD COLUMN remark text;\n")
+
+    result = run_cli("plan", "change.sql", cwd=tmp_path)
+
+    assert result.code == 0, result.output
+    assert "every statement is safe as written" in result.stdout
+    assert len(_names(directory)) == 4
