@@ -202,6 +202,13 @@ CASES = [
         recipe=("drop column", "add primary key"),
     ),
     Case(
+        "update-as-a-batched-backfill",
+        "UPDATE items SET status = 'new', qty = qty + 1 WHERE status IS NULL",
+        "SELECT id, status, qty FROM items ORDER BY id",
+        recipe="batched backfill",
+        migrations=1,
+    ),
+    Case(
         "add-enum-value",
         "ALTER TYPE mood ADD VALUE 'happy' AFTER 'ok'",
         "SELECT enum_range(NULL::mood)::text",

@@ -212,5 +212,27 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
             f"{verb} of existing table {name}{where} in one transaction locks every row it touches",
             "make it a batched backfill (-- migrate:backfill table=... key=... batch=...)",
             facts=ctx.row_facts(name),
-            plannable=not where,
+            plannable=not where and _batchable_update(kind, _whole(ctx)),
         )
+
+
+def _whole(ctx: StatementContext) -> Node:
+    """All fields of the statement: the engine decodes only ``relation`` of an UPDATE
+    (what the other rules read), the rest only here, for a statement being flagged."""
+    tree = ctx.statement.tree
+    return tree.fields() if tree is not None else ctx.fields
+
+
+def _batchable_update(kind: str, fields: Node) -> bool:
+    """What ``migrate plan`` turns into a batched backfill: a plain ``UPDATE t SET col =
+    expr, ... [WHERE ...]`` (no ``FROM``, ``RETURNING``, alias or multi-column
+    assignment). A ``DELETE`` is not batched by the runner."""
+    if kind != "UpdateStmt" or fields.get("fromClause") or fields.get("returningList"):
+        return False
+    if fields.get("returningClause") or (fields.get("relation") or {}).get("alias"):
+        return False
+    return all(
+        "MultiAssignRef" not in ((item.get("ResTarget") or {}).get("val") or {})
+        and not (item.get("ResTarget") or {}).get("indirection")
+        for item in fields.get("targetList") or ()
+    )
