@@ -78,23 +78,15 @@ def _refuse_what_lint_flags(result: PlanResult, settings: Settings) -> None:
     exist: an error-level finding left means the planner has no safe form for that
     statement (it passed through as written). Refuse then (exit 1, nothing written)
     rather than write migrations the linter fails and call them safe."""
+    from migrator.lint import configured_options
     from migrator.lint.findings import Severity
-    from migrator.lint.options import lint_options
     from migrator.lint.prospective import lint_prospective
-    from migrator.lint.registry import RULE_IDS
     from migrator.plan.model import CannotPlan
 
-    options = lint_options(
-        settings.lint_table,
-        RULE_IDS,
-        where=f"[tool.migrator.lint] in {settings.pyproject_path}",
-        runner_lock_timeout_ms=settings.lock_timeout,
-        base=settings.pyproject_path.parent if settings.pyproject_path else None,
-    )
     report = lint_prospective(
         settings.migrations_dir,
         [(planned.path, planned.text) for planned in result.files],
-        options,
+        configured_options(settings),
         removed=result.replaced,
     )
     errors = [f for f in report.findings if f.severity is Severity.ERROR]

@@ -17,6 +17,28 @@ from migrator.lint.registry import RULE_IDS
 from migrator.lint.targets import lint_paths
 
 
+def configured_options(
+    settings: Settings,
+    *,
+    pg_version: int | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    severity: Sequence[str] = (),
+) -> LintOptions:
+    """``[tool.migrator.lint]`` and the runner's lock timeout, overridden by flags."""
+    return lint_options(
+        settings.lint_table,
+        RULE_IDS,
+        where=f"[tool.migrator.lint] in {settings.pyproject_path}",
+        pg_version=pg_version,
+        include=include,
+        exclude=exclude,
+        severity=severity,
+        runner_lock_timeout_ms=settings.lock_timeout,
+        base=settings.pyproject_path.parent if settings.pyproject_path else None,
+    )
+
+
 def run_lint(
     settings: Settings,
     paths: Sequence[Path] = (),
@@ -38,17 +60,8 @@ def run_lint(
     bytes)`` of SQL piped in, linted on its own. Raises :class:`UsageError` for bad
     options, :class:`ConnectionFailed` when the database cannot be read.
     """
-    where = f"[tool.migrator.lint] in {settings.pyproject_path}"
-    options = lint_options(
-        settings.lint_table,
-        RULE_IDS,
-        where=where,
-        pg_version=pg_version,
-        include=include,
-        exclude=exclude,
-        severity=severity,
-        runner_lock_timeout_ms=settings.lock_timeout,
-        base=settings.pyproject_path.parent if settings.pyproject_path else None,
+    options = configured_options(
+        settings, pg_version=pg_version, include=include, exclude=exclude, severity=severity
     )
     facts = None
     if database_url:

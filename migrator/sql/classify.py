@@ -143,3 +143,19 @@ def index_built_if_not_exists(text: str) -> tuple[str | None, str, str] | None:
     if not (fields.get("concurrent") and fields.get("if_not_exists") and name):
         return None
     return relation.get("schemaname"), str(relation.get("relname", "")), str(name)
+
+
+def batchable_update(kind: str, fields: dict[str, Any]) -> bool:
+    """A plain ``UPDATE t SET col = expr, ... [WHERE ...]`` (no ``FROM``, ``RETURNING``,
+    ``WITH``, alias or multi-column assignment): what ``migrate plan`` rewrites into a
+    batched backfill as written. A ``DELETE`` is not batched by the runner."""
+    if kind != "UpdateStmt":
+        return False
+    if fields.get("fromClause") or fields.get("returningClause"):
+        return False
+    if fields.get("withClause") or (fields.get("relation") or {}).get("alias"):
+        return False
+    targets = [item.get("ResTarget") or {} for item in fields.get("targetList") or ()]
+    return all(
+        "MultiAssignRef" not in (t.get("val") or {}) and not t.get("indirection") for t in targets
+    )

@@ -8,6 +8,7 @@ from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.locks import statement_locks
 from migrator.lint.rule import Hit, rule
+from migrator.sql import classify
 from migrator.sql.parse import Node
 
 #: ``ALTER TABLE`` subcommands that copy the whole table (and its indexes) under ACCESS
@@ -212,7 +213,7 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
             f"{verb} of existing table {name}{where} in one transaction locks every row it touches",
             "make it a batched backfill (-- migrate:backfill table=... key=... batch=...)",
             facts=ctx.row_facts(name),
-            plannable=not where and _batchable_update(kind, _whole(ctx)),
+            plannable=not where and classify.batchable_update(kind, _whole(ctx)),
         )
 
 
@@ -221,18 +222,3 @@ def _whole(ctx: StatementContext) -> Node:
     (what the other rules read), the rest only here, for a statement being flagged."""
     tree = ctx.statement.tree
     return tree.fields() if tree is not None else ctx.fields
-
-
-def _batchable_update(kind: str, fields: Node) -> bool:
-    """What ``migrate plan`` turns into a batched backfill: a plain ``UPDATE t SET col =
-    expr, ... [WHERE ...]`` (no ``FROM``, ``RETURNING``, alias or multi-column
-    assignment). A ``DELETE`` is not batched by the runner."""
-    if kind != "UpdateStmt" or fields.get("fromClause") or fields.get("returningList"):
-        return False
-    if fields.get("returningClause") or (fields.get("relation") or {}).get("alias"):
-        return False
-    return all(
-        "MultiAssignRef" not in ((item.get("ResTarget") or {}).get("val") or {})
-        and not (item.get("ResTarget") or {}).get("indirection")
-        for item in fields.get("targetList") or ()
-    )

@@ -7,40 +7,21 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from pglast import ast
-
 from migrator.plan.model import Change
 from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import PlanOptions, Target
 from migrator.plan.sql_text import deparse, ident
-
-
-def batchable(statement: Any) -> bool:
-    """A plain ``UPDATE t SET col = expr, ... [WHERE ...]``: no ``FROM``, ``RETURNING``,
-    ``WITH``, alias or multi-column assignment, so that it can be rewritten into key
-    ranges as written."""
-    return (
-        isinstance(statement, ast.UpdateStmt)
-        and not statement.fromClause
-        and statement.returningClause is None
-        and statement.withClause is None
-        and statement.relation is not None
-        and statement.relation.alias is None
-        and all(
-            isinstance(item, ast.ResTarget)
-            and not item.indirection
-            and not isinstance(item.val, ast.MultiAssignRef)
-            for item in statement.targetList or ()
-        )
-    )
+from migrator.sql.classify import batchable_update, statement_node
 
 
 def batched_update(statement: Any, text: str, target: Target, options: PlanOptions) -> Change:
     """The ``UPDATE`` as a backfill migration: ``WHERE key BETWEEN $1 AND $2 AND
     (its own condition)``, one batch per transaction, resumable."""
     label = f"backfill_{statement.relation.relname}"
-    if not batchable(statement) or (target.facts is not None and target.facts.created_in_change):
+    parsed = statement_node(text)
+    batchable = parsed is not None and batchable_update(*parsed)
+    if not batchable or (target.facts is not None and target.facts.created_in_change):
         return pass_through(text, label=label)
     assignments = ", ".join(
         f"{ident(item.name)} = {deparse(item.val)}" for item in statement.targetList
