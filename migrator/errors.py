@@ -23,6 +23,8 @@ class ExitCode(enum.IntEnum):
     CONNECTION = 3
     #: a migration failed (SQL error, lock timeout after every retry, refused state).
     MIGRATION_FAILED = 4
+    #: a bug in migrate: an exception nobody expected (sysexits' EX_SOFTWARE).
+    INTERNAL = 70
     #: interrupted (Ctrl-C / SIGTERM).
     INTERRUPTED = 130
 

@@ -71,7 +71,7 @@ def test_scrub_removes_known_secrets() -> None:
 
 
 def test_exit_codes_are_distinct_and_documented() -> None:
-    assert {int(code) for code in ExitCode} == {0, 1, 2, 3, 4, 130}
+    assert {int(code) for code in ExitCode} == {0, 1, 2, 3, 4, 70, 130}
     assert SourceError(["x"]).exit_code == ExitCode.USAGE
     assert ConnectionFailed("x").exit_code == LockNotAcquired("x").exit_code == 3
     assert MigrationFailed("x").exit_code == 4

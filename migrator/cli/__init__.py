@@ -63,7 +63,8 @@ def cli(
       migrate dry-run                  # rehearse on a throwaway PostgreSQL
 
     Exit codes: 0 ok, 1 findings or failed checks, 2 usage or configuration error,
-    3 cannot connect or cannot get the lock, 4 a migration failed, 130 interrupted.
+    3 cannot connect or cannot get the lock, 4 a migration failed, 70 internal error
+    (a bug: please report it), 130 interrupted.
     """
     ctx.obj = AppContext(
         flags={"migrations_dir": migrations_dir, "database_url": database_url, "wait": wait},
@@ -131,6 +132,17 @@ def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
 
+def _one_line(text: str, width: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _os_error_text(exc: OSError) -> str:
+    """``path: reason`` of an ``OSError`` (``reason`` alone when it names no file)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``migrate`` console script."""
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
@@ -157,4 +169,20 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(int(ExitCode.USAGE))
+    except OSError as exc:  # the system refused (a file, a socket): not a bug of migrate
+        if verbose:
+            traceback.print_exc()
+        click.echo(f"error: {_one_line(_os_error_text(exc))}", err=True)
+        connection = isinstance(exc, ConnectionError | TimeoutError)
+        sys.exit(int(ExitCode.CONNECTION if connection else ExitCode.USAGE))
+    except Exception as exc:  # a bug: one line and a documented code, never a bare traceback
+        if verbose:
+            traceback.print_exc()
+        click.echo(
+            f"internal error: {type(exc).__name__}: {_one_line(str(exc))} (a bug in migrate "
+            f"{__version__}: please run the same command with --verbose and report its "
+            "output)",
+            err=True,
+        )
+        sys.exit(int(ExitCode.INTERNAL))
     sys.exit(int(code) if isinstance(code, int) else 0)

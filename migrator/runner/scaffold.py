@@ -71,6 +71,11 @@ def create_migration(
     label = f"{next_version(directory, now)}_{migration_name(name)}"
     up = directory / f"{label}.up.sql"
     down = directory / f"{label}.down.sql"
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(
+            f"{directory} is a file, not a migrations directory",
+            hint="pass the directory with --dir, or set dir in [tool.migrator]",
+        )
     try:
         directory.mkdir(parents=True, exist_ok=True)
         for path, direction in ((up, "up"), (down, "down")):
