@@ -17,13 +17,13 @@ from functools import partial
 from migrator.lint.context import FileState, StatementContext
 from migrator.lint.findings import Finding, Severity
 from migrator.lint.live import LiveFacts
-from migrator.lint.locks import Lock, statement_locks
 from migrator.lint.options import LintOptions
 from migrator.lint.registry import RULE_IDS, RULES, RULES_BY_ID, UNSUPPRESSIBLE
 from migrator.lint.rule import Hit, Rule
 from migrator.source.discovery import unclosed_block
 from migrator.source.model import FileProblem, LintIgnore, MigrationFile
 from migrator.sql.catalog import Catalog
+from migrator.sql.locks import Lock, statement_locks
 from migrator.sql.names import object_name
 from migrator.sql.parse import ParsedStatement, parse_one
 from migrator.sql.replay import may_select_into

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
-from migrator.lint.locks import statement_locks
 from migrator.lint.rule import Hit, rule
 from migrator.sql import classify
+from migrator.sql.locks import statement_locks
 from migrator.sql.parse import Node
 
 #: ``ALTER TABLE`` subcommands that copy the whole table (and its indexes) under ACCESS

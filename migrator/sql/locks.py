@@ -1,7 +1,8 @@
 """Which table locks a statement takes (postgres-facts.md, "Lock levels").
 
-Only the locks that block reads or writes matter to the linter: SHARE (blocks
-writes), SHARE ROW EXCLUSIVE (blocks writes), ACCESS EXCLUSIVE (blocks everything).
+Only the locks that block reads or writes matter to the linter and the planner: SHARE
+(blocks writes), SHARE ROW EXCLUSIVE (blocks writes), ACCESS EXCLUSIVE (blocks
+everything).
 """
 
 from __future__ import annotations
