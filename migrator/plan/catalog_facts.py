@@ -203,6 +203,7 @@ class CatalogFacts:
             created_in_change=self.catalog.is_new(table),
             view=table.kind in ("view", "materialized view"),
             columns_known=table.columns_known,
+            system=table.system,
             deferred=self._deferred.get(
                 (table.name.schema, table.name.name),
                 Deferred(table.name.schema, table.name.name),

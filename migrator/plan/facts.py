@@ -103,6 +103,8 @@ class TableFacts:
     view: bool = False
     #: false when the replay could not see the columns (``CREATE TABLE ... AS``)
     columns_known: bool = True
+    #: a system catalog (``pg_index``), not a table of the application
+    system: bool = False
     #: what earlier changes of the file leave in place until the contract phase
     deferred: Deferred = field(default_factory=Deferred)
 

@@ -206,3 +206,29 @@ def test_every_concurrent_index_build_fails_on_an_invalid_leftover(
                 assert f"to_regclass('{built[1]}') AND NOT indisvalid" in check, file.path
                 assert f"then migrate {direction} again" in check, file.path
     assert builds
+
+
+@pytest.mark.parametrize(
+    ("change", "recipe"),
+    [
+        ("UPDATE items SET status = 'new' WHERE status IS NULL", "batched backfill"),
+        # a system catalog: a handful of rows, and no key the planner may walk
+        (
+            "UPDATE pg_index SET indisready = false WHERE indrelid = 'items'::regclass",
+            "pass through",
+        ),
+    ],
+)
+def test_an_update_is_batched_only_on_a_table_of_the_application(
+    project: Project, change: str, recipe: str
+) -> None:
+    result = project.plan(change + ";\n")
+    assert [c.recipe for c in result.plan.changes] == [recipe]
+
+
+def test_an_update_of_a_table_the_change_created_passes_through(project: Project) -> None:
+    result = project.plan(
+        "CREATE TABLE tags (id int PRIMARY KEY, name text);\n"
+        "UPDATE tags SET name = lower(name);\n"
+    )
+    assert [c.recipe for c in result.plan.changes] == ["pass through", "pass through"]

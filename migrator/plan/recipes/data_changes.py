@@ -21,8 +21,9 @@ def batched_update(statement: Any, text: str, target: Target, options: PlanOptio
     label = f"backfill_{statement.relation.relname}"
     parsed = statement_node(text)
     batchable = parsed is not None and batchable_update(*parsed)
-    if not batchable or (target.facts is not None and target.facts.created_in_change):
-        return pass_through(text, label=label)
+    facts = target.facts
+    if not batchable or (facts is not None and (facts.created_in_change or facts.system)):
+        return pass_through(text, label=label)  # no rows yet, or a catalog's few rows
     assignments = ", ".join(
         f"{ident(item.name)} = {deparse(item.val)}" for item in statement.targetList
     )
