@@ -1,11 +1,13 @@
 """Group the steps of every change into migrations: one per slot (and, where each step
 must stay a short transaction of its own, one per change), in phase order, each with
-what must be deployed before the next one."""
+what must be deployed before the next one. The shared expand migration ends after each
+change that takes ACCESS EXCLUSIVE on an existing table (:mod:`.exclusive_locks`)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from migrator.plan.exclusive_locks import EXPAND_SLOTS
 from migrator.plan.model import CannotPlan, Change, Plan, PlannedMigration, Slot, Step
 from migrator.source.model import PHASES, Phase
 
@@ -65,18 +67,22 @@ def _deploy_text(changes: list[Change], indexes: set[int], phase: Phase) -> str:
 def assemble(changes: list[Change], base_name: str) -> Plan:
     """The plan's migrations, in the order they run."""
     changes = keep_pass_through_order(changes)
-    groups: dict[tuple[int, int], list[tuple[int, Step]]] = {}
+    #: (slot, the change that owns it alone (0: shared), part of a shared expand slot)
+    groups: dict[tuple[int, int, int], list[tuple[int, Step]]] = {}
+    part = 0  # a new part of the shared expand migrations after each change that ends one
     for change_index, change in enumerate(changes):
         for position, step in enumerate(change.steps):
             if step.slot in _SHARED:
-                key = (int(step.slot), 0)
+                key = (int(step.slot), 0, part if step.slot in EXPAND_SLOTS else 0)
             elif step.slot in (Slot.BACKFILL, Slot.EXPAND_ENUM):
-                key = (int(step.slot), change_index * 1000 + position + 1)
+                key = (int(step.slot), change_index * 1000 + position + 1, 0)
             else:
-                key = (int(step.slot), change_index * 1000 + 1)
+                key = (int(step.slot), change_index * 1000 + 1, 0)
             groups.setdefault(key, []).append((change_index, step))
+        part += change.ends_expand
     planned_changes = [c for c in changes if not c.passthrough]
     migrations: list[PlannedMigration] = []
+    parts_seen: dict[Slot, int] = {}
     for key in sorted(groups):
         members = groups[key]
         slot = Slot(key[0])
@@ -84,6 +90,10 @@ def assemble(changes: list[Change], base_name: str) -> Plan:
         name = f"{base_name}_{_SUFFIX[slot]}"
         if key[1] and len(planned_changes) > 1:
             name = f"{base_name}_{changes[owners[0]].label}_{_SUFFIX[slot]}"
+        elif not key[1]:
+            parts_seen[slot] = parts_seen.get(slot, 0) + 1
+            if parts_seen[slot] > 1:
+                name = f"{name}_{parts_seen[slot]}"
         migrations.append(PlannedMigration(name, slot, tuple(step for _, step in members), owners))
     if len(migrations) == 1:
         migrations = [replace(migrations[0], name=base_name)]
@@ -105,4 +115,5 @@ def assemble(changes: list[Change], base_name: str) -> Plan:
             first = later[0]
             joined = "; ".join(t for t in (text, migrations[first].deploy_before) if t)
             migrations[first] = replace(migrations[first], deploy_before=joined)
-    return Plan(tuple(changes), tuple(migrations))
+    lock_splits = len({key[2] for key in groups if key[2]})
+    return Plan(tuple(changes), tuple(migrations), lock_splits)

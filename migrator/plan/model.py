@@ -122,6 +122,10 @@ class Change:
     #: what this change removes only in the contract phase, or adds only then: later
     #: changes of the file are planned knowing it
     deferred: tuple[Deferred, ...] = ()
+    #: its expand steps take ACCESS EXCLUSIVE on an existing table, held until they
+    #: commit, and nothing after them must commit with them: the expand migration ends
+    #: after this change (the next change's expand steps get a migration of their own)
+    ends_expand: bool = False
 
     @property
     def passthrough(self) -> bool:
@@ -157,7 +161,18 @@ class PlannedMigration:
 class Plan:
     changes: tuple[Change, ...]
     migrations: tuple[PlannedMigration, ...]
+    #: expand migrations started because a change before them ended one
+    #: (:attr:`Change.ends_expand`)
+    lock_splits: int = 0
 
     @property
     def all_safe_already(self) -> bool:
+        """Every statement passes through as written, and none had to end its
+        transaction (:attr:`lock_splits`): the planner has nothing to change."""
+        return self.as_written and not self.lock_splits
+
+    @property
+    def as_written(self) -> bool:
+        """Every statement passes through as written (perhaps split into several
+        migrations: see :attr:`Change.ends_expand`)."""
         return all(change.passthrough for change in self.changes)

@@ -13,6 +13,7 @@ from migrator.errors import SourceError, UsageError
 from migrator.plan.assemble import assemble
 from migrator.plan.catalog_facts import CatalogFacts, replay
 from migrator.plan.changes import plan_statement, planning_units, read_change_file
+from migrator.plan.exclusive_locks import ExpandSplitter
 from migrator.plan.model import CannotPlan, Change, Plan
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
@@ -133,12 +134,17 @@ def plan_changes(
     text: str, where: str, earlier: list[Migration], options: PlanOptions
 ) -> list[Change]:
     """Every change of ``text``, planned against the schema ``earlier`` migrations built
-    and the statements (and ``ALTER TABLE`` subcommands) of ``text`` before each one."""
+    and the statements (and ``ALTER TABLE`` subcommands) of ``text`` before each one.
+
+    The changes that end their expand migration are marked (:mod:`.exclusive_locks`);
+    after each, what the file created so far is planned as existing: it is, for the
+    migrations after it."""
     catalog = replay(earlier)
-    catalog.begin_file("the change")
+    statements = read_change_file(text, where)
+    splitter = ExpandSplitter(catalog, statements)
     facts = CatalogFacts(catalog)
     changes: list[Change] = []
-    for statement in read_change_file(text, where):
+    for statement in statements:
         for unit in planning_units(statement.text):
             try:
                 planned = plan_statement(unit, facts, options)
@@ -146,10 +152,12 @@ def plan_changes(
                 raise type(error)(
                     f"{where}:{statement.line}: {error.message}", hint=error.hint
                 ) from None
+            planned = splitter.mark(planned)
             changes += planned
             facts.note_deferred(planned)
             for parsed in parse_text(unit) or ():
                 catalog.apply(parsed.kind, parsed.fields)
+            splitter.applied(planned)
     return changes
 
 

@@ -24,6 +24,13 @@ def describe(result: PlanResult, *, written: bool, show_text: bool = False) -> s
         lines.append(
             f"{result.source}: every statement is safe as written; it passes through unchanged."
         )
+    elif plan.as_written:
+        lines.append(
+            f"{result.source}: every statement is safe as written and passes through "
+            f"unchanged, in {len(plan.migrations)} migrations: each statement that takes "
+            "ACCESS EXCLUSIVE on an existing table ends its transaction, so the lock is held "
+            "only while that statement runs."
+        )
     else:
         lines.append(f"Plan for {result.source}:")
         for change in plan.changes:

@@ -209,6 +209,15 @@ CASES = [
         migrations=1,
     ),
     Case(
+        "additions-to-two-tables-commit-one-by-one",
+        "ALTER TABLE items ADD COLUMN flag int NOT NULL DEFAULT 0;\n"
+        "ALTER TABLE parents ADD COLUMN code text;\n"
+        "CREATE VIEW item_flags AS SELECT id, flag FROM items",
+        "SELECT id, flag FROM items ORDER BY id",
+        recipe=("pass through", "pass through", "pass through"),
+        migrations=3,
+    ),
+    Case(
         "add-enum-value",
         "ALTER TYPE mood ADD VALUE 'happy' AFTER 'ok'",
         "SELECT enum_range(NULL::mood)::text",

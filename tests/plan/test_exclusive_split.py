@@ -1,0 +1,189 @@
+"""A change that takes ACCESS EXCLUSIVE on an existing table ends its expand migration:
+the lock is committed at once instead of being held while the file's next statements
+wait for theirs (the linter's ``statements-after-access-exclusive``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrator.config import Settings
+from migrator.lint import run_lint
+from migrator.plan.model import CannotPlan
+from migrator.sql.split import split_statements
+from tests.helpers import run_cli
+from tests.plan.scenario import Project
+from tests.plan.test_plans_on_postgres import BASE
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project.create(tmp_path, BASE)
+
+
+def _bodies(project: Project) -> list[list[str]]:
+    """The statements of each planned up file, in order, each on one line."""
+    return [
+        [" ".join(statement.text.split()) for statement in split_statements(up).statements]
+        for up in (version.files[0].text for version in project.results[-1].versions)
+    ]
+
+
+def _lint_errors(project: Project) -> list[str]:
+    files = [f.path for f in project.results[-1].files]
+    report = run_lint(Settings(migrations_dir=project.directory), files)
+    return [f"{f.file}:{f.line} [{f.rule}]" for f in report.findings if f.severity == "error"]
+
+
+def test_additions_to_three_tables_become_three_expand_migrations(project: Project) -> None:
+    result = project.plan(
+        "ALTER TABLE items ADD COLUMN flag boolean NOT NULL DEFAULT false;\n"
+        "ALTER TABLE parents ADD COLUMN code text;\n"
+        "ALTER TABLE events ADD COLUMN seen_at timestamptz;\n"
+    )
+    assert [v.rendered.migration.phase for v in result.versions] == ["expand"] * 3
+    assert _bodies(project) == [
+        ["ALTER TABLE items ADD COLUMN flag boolean NOT NULL DEFAULT FALSE"],
+        ["ALTER TABLE parents ADD COLUMN code text"],
+        ["ALTER TABLE events ADD COLUMN seen_at timestamptz"],
+    ]
+    assert [f.path.name for f in result.files][::2] == [
+        "002_change_expand.up.sql",
+        "003_change_expand_2.up.sql",
+        "004_change_expand_3.up.sql",
+    ]
+    assert result.plan.as_written and not result.plan.all_safe_already
+    assert _lint_errors(project) == []
+
+
+def test_what_takes_no_exclusive_lock_stays_with_the_statement_after_it(
+    project: Project,
+) -> None:
+    project.plan(
+        "CREATE TABLE tags (id int PRIMARY KEY, name text);\n"
+        "ALTER TABLE items ADD COLUMN tag_id int;\n"
+        "CREATE VIEW item_tags AS SELECT id, tag_id FROM items;\n"
+        "CREATE TABLE notes (id int, body text);\n"
+    )
+    assert _bodies(project) == [
+        [
+            "CREATE TABLE tags (id int PRIMARY KEY, name text)",
+            "ALTER TABLE items ADD COLUMN tag_id integer",
+        ],
+        [
+            "CREATE VIEW item_tags AS SELECT id, tag_id FROM items",
+            "CREATE TABLE notes (id int, body text)",
+        ],
+    ]
+    assert _lint_errors(project) == []
+
+
+def test_a_table_the_file_created_counts_as_existing_after_a_split(project: Project) -> None:
+    """The migrations after a split run after the one that created the table: the linter
+    sees it as existing there, and so must the planner."""
+    project.plan(
+        "CREATE TABLE tags (id int PRIMARY KEY);\n"
+        "ALTER TABLE items ADD COLUMN tag_id int;\n"
+        "ALTER TABLE tags ADD COLUMN slug text;\n"
+        "CREATE VIEW tag_slugs AS SELECT slug FROM tags;\n"
+    )
+    assert _bodies(project) == [
+        ["CREATE TABLE tags (id int PRIMARY KEY)", "ALTER TABLE items ADD COLUMN tag_id integer"],
+        ["ALTER TABLE tags ADD COLUMN slug text"],
+        ["CREATE VIEW tag_slugs AS SELECT slug FROM tags"],
+    ]
+    assert _lint_errors(project) == []
+
+
+def test_changes_to_a_table_created_in_the_same_file_do_not_split(project: Project) -> None:
+    result = project.plan(
+        "CREATE TABLE tags (id int PRIMARY KEY);\n"
+        "ALTER TABLE tags ADD COLUMN slug text;\n"
+        "ALTER TABLE tags ADD COLUMN name text;\n"
+    )
+    assert len(result.versions) == 1 and result.plan.all_safe_already
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # the constraint is replaced: no row may slip in while neither is there
+        "ALTER TABLE items DROP CONSTRAINT items_qty_check;\n"
+        "ALTER TABLE items ADD CONSTRAINT items_qty_check CHECK (qty >= -1) NOT VALID;\n",
+        # the default is removed, then something else runs in the same transaction
+        "ALTER TABLE items ALTER COLUMN status DROP DEFAULT;\n"
+        "CREATE VIEW statuses AS SELECT status FROM items;\n",
+        # a session setting must reach every statement after it
+        "SET search_path = public;\n"
+        "ALTER TABLE items ADD COLUMN flag int;\n"
+        "ALTER TABLE parents ADD COLUMN code text;\n",
+        # what ran before the function changed may need what comes after it
+        "CREATE OR REPLACE FUNCTION item_flag(int) RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
+        "ALTER TABLE items ADD COLUMN flag int;\n"
+        "ALTER TABLE parents ADD COLUMN code text;\n",
+    ],
+    ids=["replaced-constraint", "dropped-default", "session-setting", "replaced-function"],
+)
+def test_what_must_commit_together_is_not_split_and_stays_refused(
+    project: Project, tmp_path: Path, change: str
+) -> None:
+    (tmp_path / "change.sql").write_text(change)
+    result = run_cli("plan", "change.sql", "--dir", str(project.directory), cwd=tmp_path)
+    assert result.code == 1, result.output
+    assert "[statements-after-access-exclusive]" in result.stderr
+    assert sorted(p.name for p in project.directory.iterdir()) == [
+        "001_base.down.sql",
+        "001_base.up.sql",
+    ]
+
+
+def test_replace_splits_a_pending_migration_that_holds_its_lock_too_long(
+    project: Project, tmp_path: Path
+) -> None:
+    """A pending migration whose statements are each safe, but not together, is not
+    "left as it is": it is replaced by the split migrations."""
+    pending = project.directory / "002_columns.up.sql"
+    pending.write_text(
+        "ALTER TABLE items ADD COLUMN flag int;\nALTER TABLE parents ADD COLUMN code text;\n"
+    )
+    (project.directory / "002_columns.down.sql").write_text("SELECT 1;\n")
+
+    result = run_cli(
+        "plan", str(pending), "--replace", "--dir", str(project.directory), cwd=tmp_path
+    )
+
+    assert result.code == 0, result.output
+    assert "in 2 migrations" in result.stdout and "left as it is" not in result.stdout
+    assert sorted(p.name for p in project.directory.iterdir()) == [
+        "001_base.down.sql",
+        "001_base.up.sql",
+        "002_columns_expand.down.sql",
+        "002_columns_expand.up.sql",
+        "003_columns_expand_2.down.sql",
+        "003_columns_expand_2.up.sql",
+    ]
+
+
+def test_a_refused_statement_is_still_refused_after_a_split(project: Project) -> None:
+    with pytest.raises(CannotPlan, match="does not exist"):
+        project.plan(
+            "ALTER TABLE items ADD COLUMN flag int;\n"
+            "ALTER TABLE parents RENAME COLUMN nope TO parent_key;\n"
+        )
+
+
+def test_no_split_after_a_statement_that_removes_what_a_later_one_brings_back(
+    tmp_path: Path,
+) -> None:
+    """Between two migrations the view would be missing: the file stays one transaction,
+    which the linter flags, so the planner refuses it rather than open that gap."""
+    project = Project.create(tmp_path, BASE + "CREATE VIEW item_notes AS SELECT id FROM items;\n")
+    (tmp_path / "change.sql").write_text(
+        "DROP VIEW item_notes;\n"
+        "ALTER TABLE items ADD COLUMN remark text;\n"
+        "CREATE VIEW item_notes AS SELECT id, remark FROM items;\n"
+    )
+    result = run_cli("plan", "change.sql", "--dir", str(project.directory), cwd=tmp_path)
+    assert result.code == 1, result.output
+    assert "[statements-after-access-exclusive]" in result.stderr
