@@ -145,6 +145,24 @@ def _large_file(directory: Path) -> tuple[Path, int]:
     return path, total
 
 
+#: what any Python linter built on pglast pays before it looks at one statement: the
+#: interpreter's start, pglast's import (the cheapest way migrator knows), reading the
+#: files and libpg_query's parse of them; no analysis and no output
+_FLOOR = (
+    "import sys\n"
+    "from migrator.sql.libpg import pg_parser\n"
+    "for name in sys.argv[1:]:\n"
+    "    with open(name, encoding='utf-8') as handle:\n"
+    "        pg_parser.parse_sql_json(handle.read())\n"
+)
+
+
+def _statement_count(paths: Sequence[str]) -> int:
+    from migrator.sql.parse import parse_statements
+
+    return sum(len(parse_statements(Path(p).read_text()) or ()) for p in paths)
+
+
 def measure(repeat: int = 5) -> str:
     squawk = _squawk()
     migrate = _migrate()
@@ -235,6 +253,11 @@ def measure(repeat: int = 5) -> str:
             else:
                 row += ["not installed", "-", "-", "-"]
             rows.append(row)
+        floor = [sys.executable, "-c", _FLOOR]
+        floors = {
+            "(a)": (_median([*floor, str(large)], root, repeat), statements),
+            "(b)": (_median([*floor, *corpus_files], root, repeat), _statement_count(corpus_files)),
+        }
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     note = (
         f"Median of {repeat} runs after one warm-up: whole-process wall time, and CPU time "
@@ -254,7 +277,56 @@ def measure(repeat: int = 5) -> str:
         "wall ratio",
         "CPU ratio",
     ]
-    return table(header, rows) + "\n\n" + note + "\n\n" + _goals(measured) + "\n"
+    floor_rows = [
+        [
+            key,
+            f"{statements:,}",
+            f"{sample.wall:.3f} s",
+            f"{measured[key][0].wall:.3f} s",
+            _seconds(measured[key][1]),
+            _per_statement(measured[key][1], sample, statements),
+            f"{(measured[key][0].cpu - sample.cpu) / statements * 1e6:.0f} µs",
+        ]
+        for key, (sample, statements) in floors.items()
+    ]
+    floor_header = [
+        "workload",
+        "statements",
+        "floor wall",
+        "migrate wall",
+        "squawk wall",
+        "left per statement to tie squawk",
+        "migrate CPU per statement beyond the floor",
+    ]
+    floor_note = (
+        "The floor is what any Python linter built on pglast pays before it looks at one "
+        "statement: the interpreter's start, pglast's import, reading the files and "
+        "libpg_query's parse of them (one process, no analysis, no output). "
+        "'Left per statement' is squawk's wall time minus the floor, divided among the "
+        "statements: the budget for replaying and judging each one, on one core, to tie."
+    )
+    return (
+        table(header, rows)
+        + "\n\n"
+        + note
+        + "\n\n"
+        + table(floor_header, floor_rows)
+        + "\n\n"
+        + floor_note
+        + "\n\n"
+        + _goals(measured)
+        + "\n"
+    )
+
+
+def _seconds(sample: Sample | None) -> str:
+    return "-" if sample is None else f"{sample.wall:.3f} s"
+
+
+def _per_statement(squawk: Sample | None, floor: Sample, statements: int) -> str:
+    if squawk is None:
+        return "-"
+    return f"{(squawk.wall - floor.wall) / statements * 1e6:.0f} µs"
 
 
 def _goals(measured: dict[str, tuple[Sample, Sample | None]]) -> str:
