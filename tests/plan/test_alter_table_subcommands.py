@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from migrator.plan.model import CannotPlan
+from migrator.plan.model import CannotPlan, NotInSchema
 from migrator.plan.planner import PlanResult
 from tests.helpers import run_cli
 from tests.plan.scenario import Project
@@ -150,10 +150,6 @@ def test_separate_statements_plan_like_one_statement(tmp_path: Path) -> None:
             "ALTER TABLE t DROP COLUMN score, ADD COLUMN score int CHECK (score > 0)",
             "needs more than a catalog change",
         ),
-        (
-            "ALTER TABLE t DROP COLUMN score;\nCREATE INDEX t_score_idx ON t (uuid, score)",
-            "the index t_score_idx on t takes the name of one the change drops",
-        ),
     ],
 )
 def test_what_depends_on_a_contract_only_change_is_refused_with_the_reason(
@@ -165,6 +161,29 @@ def test_what_depends_on_a_contract_only_change_is_refused_with_the_reason(
         project.plan(change + ";\n")
 
     assert int(refused.value.exit_code) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            "ALTER TABLE t DROP COLUMN score;\nCREATE INDEX t_score_idx ON t (uuid, score)",
+            "column score of t is dropped earlier in the change",
+        ),
+        ("CREATE INDEX t_nope_idx ON t (uuid, nope)", "column nope of t does not exist"),
+    ],
+)
+def test_an_index_on_a_column_the_table_lacks_is_a_mistake_in_the_change(
+    tmp_path: Path, change: str, reason: str
+) -> None:
+    """PostgreSQL would refuse the index: the change file is wrong (exit 2), and the
+    plan must not build it while the column is still there."""
+    project = Project.create(tmp_path, SERIAL_KEY + "CREATE INDEX t_score_idx ON t (score);\n")
+
+    with pytest.raises(NotInSchema, match=reason) as refused:
+        project.plan(change + ";\n")
+
+    assert int(refused.value.exit_code) == 2
 
 
 def test_dropping_a_unique_constraint_waits_for_the_contract_and_its_down_rebuilds_it(

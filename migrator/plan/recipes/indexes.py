@@ -7,7 +7,7 @@ from typing import Any
 
 from migrator.plan.facts import Deferred, SchemaFacts
 from migrator.plan.model import CannotPlan, Change, NotInSchema, Slot, Step
-from migrator.plan.recipes.columns import pass_through
+from migrator.plan.recipes.columns import missing_column, pass_through
 from migrator.plan.recipes.target import Target
 from migrator.plan.sql_text import bounded_name, deparse, ident, literal, qualified
 from migrator.sql.replay import default_name
@@ -96,17 +96,61 @@ def index_name(target: Target, statement: Any) -> str:
 
 def create_index(statement: Any, target: Target, source: str) -> Change:
     """``CREATE INDEX`` -> ``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` in a migration of
-    its own, outside a transaction, followed by a validity check."""
+    its own, outside a transaction, followed by a validity check. An index that takes
+    the name of one the change drops is built under another name and renamed in the
+    contract phase, once the old one is gone (:func:`_take_dropped_name`)."""
     label = f"index_{target.name}"
+    _require_columns(target, statement)
     name = index_name(target, statement)
-    if statement.idxname or not statement.concurrent:  # unnamed: the server picks a free name
-        target.refuse_taken_name(name, "index")
-    if statement.concurrent:
+    replaces = bool(statement.idxname) and _name_dropped_later(target, name)
+    if (statement.idxname or not statement.concurrent) and not replaces:
+        target.refuse_taken_name(name, "index")  # unnamed: the server picks a free name
+    if statement.concurrent and not replaces:
         return pass_through(source, transactional=False, label=label)
     if target.facts is not None and target.facts.created_in_change:
         return pass_through(
             source, label=label, undo=(f"DROP INDEX IF EXISTS {target.qualify(name)}",)
         )
+    body = _index_body(statement)
+    unique = bool(statement.unique)
+    if replaces:
+        return _take_dropped_name(target, name, body, unique=unique, source=source)
+    return Change(
+        source,
+        "create index concurrently",
+        tuple(concurrent_index_steps(target, name, body, unique=unique)),
+        label=f"index_{name}",
+    )
+
+
+def _require_columns(target: Target, statement: Any) -> None:
+    """:class:`NotInSchema` for an indexed column the table does not have (as the change
+    leaves it: a column it drops is gone, though the plan keeps it until the contract)."""
+    facts = target.facts
+    if facts is None or not facts.columns_known:
+        return
+    for element in statement.indexParams or ():
+        column = element.name
+        if not column or column in facts.columns:
+            continue
+        if column in facts.deferred.columns:
+            raise NotInSchema(
+                f"column {ident(column)} of {target.sql} is dropped earlier in the change, "
+                "so the index cannot be built on it",
+                hint="leave the column out of the index, or keep the column",
+            )
+        raise missing_column(target, column)
+
+
+def _name_dropped_later(target: Target, name: str) -> bool:
+    """``name`` belongs to an index or constraint the change drops, which the plan
+    keeps until the contract phase."""
+    return target.facts is not None and name in target.facts.deferred.names
+
+
+def _index_body(statement: Any) -> str:
+    """What follows ``ON table`` in the index's definition (``USING btree (email)
+    WHERE ...``)."""
     body_statement = copy.deepcopy(statement)
     body_statement.idxname = "i"
     body_statement.relation.schemaname = None
@@ -115,11 +159,36 @@ def create_index(statement: Any, target: Target, source: str) -> Change:
     body_statement.if_not_exists = False
     body_statement.unique = False
     text = deparse(body_statement)
-    body = text[text.index(" ON t ") + len(" ON t ") :]
+    return text[text.index(" ON t ") + len(" ON t ") :]
+
+
+def _take_dropped_name(
+    target: Target, name: str, body: str, *, unique: bool, source: str
+) -> Change:
+    """lemmy's ``DROP INDEX idx_x; CREATE INDEX idx_x ON t (new columns)``: the new index
+    is built concurrently as ``idx_x_new`` in the expand phase (both serve queries until
+    the contract), and takes the name in the contract phase, right after the old one is
+    dropped concurrently. Renaming an index takes SHARE UPDATE EXCLUSIVE (PostgreSQL
+    12+): reads and writes go on."""
+    temporary = bounded_name(name, suffix="new")
+    taken = {index.name for index in target.facts.indexes} if target.facts else set()
+    if temporary in taken:
+        raise CannotPlan(
+            f"the index {qualified(None, name)} on {target.sql} takes the name of one the "
+            f"change drops, and {temporary}, the name it would be built under until then, "
+            "is taken too",
+            hint="give the new index another name",
+        )
+    rename = Step(
+        Slot.CONTRACT_SWAP,
+        f"ALTER INDEX IF EXISTS {target.qualify(temporary)} RENAME TO {ident(name)}",
+        "SHARE UPDATE EXCLUSIVE on the index for a moment (PostgreSQL 12+): reads and writes go on",
+        undo=(f"ALTER INDEX IF EXISTS {target.qualify(name)} RENAME TO {ident(temporary)}",),
+    )
     return Change(
         source,
-        "create index concurrently",
-        tuple(concurrent_index_steps(target, name, body, unique=bool(statement.unique))),
+        "create index concurrently under another name, then rename",
+        (*concurrent_index_steps(target, temporary, body, unique=unique), rename),
         label=f"index_{name}",
     )
 
