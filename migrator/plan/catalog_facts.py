@@ -164,6 +164,11 @@ class CatalogFacts:
                 known = self._deferred.get(key)
                 self._deferred[key] = item if known is None else known.merged(item)
 
+    def dropped_later(self, schema: str | None, name: str) -> bool:
+        resolved = self.catalog.resolve(schema, name)
+        deferred = self._deferred.get((resolved.schema, resolved.name))
+        return deferred is not None and deferred.dropped
+
     def default_schema(self) -> str:
         path = [s for s in self.catalog.search_path if s not in ("$user", "pg_temp")]
         return path[0] if path else "public"

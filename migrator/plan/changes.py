@@ -34,6 +34,7 @@ from migrator.plan.recipes.enums import add_enum_value
 from migrator.plan.recipes.indexes import create_index, drop_index
 from migrator.plan.recipes.inverse import derived_down
 from migrator.plan.recipes.renames import rename_column, rename_table
+from migrator.plan.recipes.tables import drop_table
 from migrator.plan.recipes.target import PlanOptions, Target, resolve
 from migrator.plan.sql_text import deparse, ident, mentioned_relations, named_columns, qualified
 from migrator.sql.classify import non_transactional_reason, statement_node, transaction_control
@@ -147,6 +148,8 @@ def _index(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) 
 def _drop(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
     if statement.removeType == ObjectType.OBJECT_INDEX:
         return [drop_index(statement, facts, text)]
+    if statement.removeType == ObjectType.OBJECT_TABLE:
+        return [drop_table(statement, facts, text)]
     return [pass_through(text, transactional=non_transactional_reason(text) is None)]
 
 
@@ -175,9 +178,16 @@ _RECIPES: dict[type, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]
 def _refuse_contract_only_columns(statement: Any, facts: SchemaFacts) -> None:
     """A column the plan adds only in the contract phase (it takes the name of one
     dropped there) does not exist in the expand and backfill phases, where the plan
-    would run this statement."""
+    would run this statement; a table the plan drops only then still exists there."""
     names: set[str] | None = None
     for schema, name in mentioned_relations(statement):
+        if facts.dropped_later(schema, name):
+            raise CannotPlan(
+                f"{qualified(schema, name)} is dropped earlier in the change, but the plan "
+                "drops it only in the contract phase, after the deploy; this statement "
+                "would run before that, while it still exists",
+                hint="plan it in a change of its own, after the contract phase ran",
+            )
         table = facts.table(schema, name)
         if table is None or not table.deferred.added:
             continue

@@ -76,6 +76,8 @@ class Deferred:
     #: columns added only in the contract phase (after an old one of the same name is
     #: dropped there): nothing before the contract can use them
     added: frozenset[str] = frozenset()
+    #: the table itself is dropped only in the contract phase
+    dropped: bool = False
 
     def merged(self, other: Deferred) -> Deferred:
         return Deferred(
@@ -85,6 +87,7 @@ class Deferred:
             self.names | other.names,
             self.primary_key or other.primary_key,
             self.added | other.added,
+            self.dropped or other.dropped,
         )
 
 
@@ -180,6 +183,10 @@ class SchemaFacts(Protocol):
         """The values of the enum type ``name``; ``None`` when no migration created it."""
         ...
 
+    def dropped_later(self, schema: str | None, name: str) -> bool:
+        """The change drops the table ``name``, which the plan keeps until the contract."""
+        ...
+
 
 @dataclass(frozen=True)
 class StaticSchemaFacts:
@@ -211,3 +218,6 @@ class StaticSchemaFacts:
 
     def enum(self, schema: str | None, name: str) -> tuple[str, ...] | None:
         return self.enums.get((schema or self.schema, name))
+
+    def dropped_later(self, schema: str | None, name: str) -> bool:
+        return False

@@ -262,7 +262,7 @@ def test_dropping_an_unknown_index_with_if_exists_is_planned(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("change", "rule"),
     [
-        ("DROP TABLE items;\n", "drop-table"),
+        ("DROP SCHEMA public CASCADE;\n", "drop-schema-or-database"),
         ("VACUUM FULL items;\n", "table-rewrite"),
         ("ALTER TABLE items SET UNLOGGED;\n", "table-rewrite"),
     ],

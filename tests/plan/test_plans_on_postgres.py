@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from tests.plan.scenario import (
@@ -218,6 +219,23 @@ CASES = [
         migrations=3,
     ),
     Case(
+        "index-rebuilt-under-its-own-name",
+        "DROP INDEX items_note_idx;\nCREATE INDEX items_note_idx ON items (note, id)",
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'items_note_idx'",
+        recipe=(
+            "drop index concurrently",
+            "create index concurrently under another name, then rename",
+        ),
+        migrations=3,
+    ),
+    Case(
+        "drop-table-in-the-contract",
+        "DROP TABLE events",
+        "SELECT count(*) FROM pg_tables WHERE tablename = 'events'",
+        recipe="drop table",
+        migrations=1,
+    ),
+    Case(
         "add-enum-value",
         "ALTER TYPE mood ADD VALUE 'happy' AFTER 'ok'",
         "SELECT enum_range(NULL::mood)::text",
@@ -427,5 +445,33 @@ def test_a_key_moved_to_a_unique_column_keeps_it_unique_throughout(
         ) == [("t_pkey_new",), ("t_uuid_key",)]
         with pytest.raises(RefusedState, match="up-only"):  # dropping id cannot be undone
             await revert(planned, project.directory, versions[-3])
+
+    run(scenario())
+
+
+def test_renaming_an_index_takes_share_update_exclusive_only(database_url: str) -> None:
+    """The contract step of an index rebuilt under its own name renames it: on
+    PostgreSQL 12+ that locks the index SHARE UPDATE EXCLUSIVE, and the table not at
+    all, so it goes through while a client writes the table."""
+
+    async def scenario() -> None:
+        await execute(database_url, BASE + "CREATE INDEX items_note_new ON items (note, id);")
+        writer = await asyncpg.connect(database_url)
+        renamer = await asyncpg.connect(database_url)
+        try:
+            await writer.execute("BEGIN; INSERT INTO items (email) VALUES ('w@x')")
+            async with renamer.transaction():
+                await renamer.execute("SET LOCAL lock_timeout = '1s'")
+                await renamer.execute("ALTER INDEX items_note_new RENAME TO items_note_renamed")
+                locks = await renamer.fetch(
+                    "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = "
+                    "l.relation WHERE l.pid = pg_backend_pid() AND c.relname LIKE 'items%'"
+                )
+            assert {(row["relname"], row["mode"]) for row in locks} == {
+                ("items_note_renamed", "ShareUpdateExclusiveLock")
+            }
+        finally:
+            await writer.close()
+            await renamer.close()
 
     run(scenario())

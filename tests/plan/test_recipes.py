@@ -228,7 +228,78 @@ def test_an_update_is_batched_only_on_a_table_of_the_application(
 
 def test_an_update_of_a_table_the_change_created_passes_through(project: Project) -> None:
     result = project.plan(
-        "CREATE TABLE tags (id int PRIMARY KEY, name text);\n"
-        "UPDATE tags SET name = lower(name);\n"
+        "CREATE TABLE tags (id int PRIMARY KEY, name text);\nUPDATE tags SET name = lower(name);\n"
     )
+    assert [c.recipe for c in result.plan.changes] == ["pass through", "pass through"]
+
+
+@pytest.mark.parametrize("concurrently", ["", "CONCURRENTLY "])
+def test_an_index_rebuilt_under_its_own_name_takes_it_in_the_contract(
+    project: Project, concurrently: str
+) -> None:
+    result = project.plan(
+        "DROP INDEX items_note_idx;\n"
+        f"CREATE INDEX {concurrently}items_note_idx ON items (note, id);\n"
+    )
+    assert [c.recipe for c in result.plan.changes] == [
+        "drop index concurrently",
+        "create index concurrently under another name, then rename",
+    ]
+    ups = [v.files[0].text for v in result.versions]
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS items_note_idx_new ON items" in ups[0]
+    assert "DROP INDEX CONCURRENTLY IF EXISTS items_note_idx;" in ups[1]
+    assert "ALTER INDEX IF EXISTS items_note_idx_new RENAME TO items_note_idx;" in ups[2]
+    assert [v.rendered.migration.phase for v in result.versions] == [
+        "expand",
+        "contract",
+        "contract",
+    ]
+
+
+def test_an_index_rebuilt_under_its_own_name_needs_a_free_temporary_name(
+    tmp_path: Path,
+) -> None:
+    project = Project.create(tmp_path, BASE + "CREATE INDEX items_note_idx_new ON items (id);\n")
+    with pytest.raises(CannotPlan, match="items_note_idx_new, the name it would be built"):
+        project.plan(
+            "DROP INDEX items_note_idx;\nCREATE INDEX items_note_idx ON items (note, id);\n"
+        )
+
+
+def test_a_table_is_dropped_in_the_contract_after_the_deploy(project: Project) -> None:
+    result = project.plan("ALTER TABLE items ADD COLUMN z int;\nDROP TABLE logs;\n")
+    assert [c.recipe for c in result.plan.changes] == ["pass through", "drop table"]
+    (expand, contract) = result.versions
+    assert expand.rendered.migration.phase == "expand"
+    assert contract.rendered.migration.phase == "contract"
+    assert "no longer uses logs" in contract.rendered.migration.deploy_before
+    assert contract.rendered.down is None  # the data is gone: up-only
+    assert "-- migrate:lint-ignore drop-table -- contract phase" in contract.rendered.up
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            "DROP TABLE parents",
+            r"referenced by foreign keys \(public.children.children_parent_id_fkey",
+        ),
+        ("DROP TABLE logs;\nCREATE TABLE logs (id int)", "logs is dropped earlier in the change"),
+        (
+            "DROP TABLE logs;\nINSERT INTO logs VALUES ('x')",
+            "logs is dropped earlier in the change",
+        ),
+    ],
+)
+def test_what_a_dropped_table_cannot_allow_is_refused(
+    project: Project, change: str, reason: str
+) -> None:
+    with pytest.raises(CannotPlan, match=reason):
+        project.plan(change + ";\n")
+
+
+def test_dropping_with_cascade_or_a_new_table(project: Project) -> None:
+    result = project.plan("DROP TABLE parents CASCADE;\n")
+    assert [c.recipe for c in result.plan.changes] == ["drop table"]
+    result = project.plan("CREATE TABLE scratch (id int);\nDROP TABLE scratch;\n")
     assert [c.recipe for c in result.plan.changes] == ["pass through", "pass through"]

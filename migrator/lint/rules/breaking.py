@@ -42,7 +42,7 @@ def _names(item: object) -> list[object]:
     return []
 
 
-@rule("drop-table", Severity.ERROR, kinds=("DropStmt",))
+@rule("drop-table", Severity.ERROR, kinds=("DropStmt",), plannable=True)
 def drop_table(ctx: StatementContext) -> Iterator[Hit]:
     """Dropping a table (or view) that running code may still use.
 
@@ -87,10 +87,11 @@ def drop_table(ctx: StatementContext) -> Iterator[Hit]:
             + ("or writes it" if kind not in _VIEW_KINDS else "it"),
             f"stop using the {what.lower()} in a deployed release first; then drop it in a "
             "contract migration with a lint-ignore that says why",
+            plannable=kind == "OBJECT_TABLE",  # the planner passes views through
         )
 
 
-@rule("drop-column", Severity.ERROR, kinds=("AlterTableStmt",))
+@rule("drop-column", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
 def drop_column(ctx: StatementContext) -> Iterator[Hit]:
     """Dropping a column that running code may still select or insert.
 

@@ -1,0 +1,67 @@
+"""Dropping a table: only in the contract phase, after the deploy of code that no longer
+uses it (pgroll's ``drop_table`` completes the same way)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migrator.plan.facts import Deferred, SchemaFacts
+from migrator.plan.model import CannotPlan, Change, Slot, Step
+from migrator.plan.recipes.columns import pass_through
+from migrator.plan.sql_text import qualified
+
+DROP_TABLE_REASON = (
+    "contract phase: runs after the deploy that stopped using the table (docs/planner.md)"
+)
+
+
+def drop_table(statement: Any, facts: SchemaFacts, source: str) -> Change:
+    """``DROP TABLE`` of existing tables -> the same statement in a contract migration of
+    its own (one short transaction under lock_timeout), gated by the deploy of code that
+    no longer reads or writes them. Irreversible: the data is gone. A table created
+    earlier in the change holds no rows and no reader: it passes through."""
+    cascade = bool(statement.behavior) and int(statement.behavior) != 0
+    names = []
+    deferred = []
+    for items in statement.objects:
+        parts = [item.sval for item in items]
+        schema, name = (parts[-2] if len(parts) > 1 else None), parts[-1]
+        table = facts.table(schema, name)
+        if table is not None and table.created_in_change:
+            continue
+        if table is not None and not cascade:
+            referencing = sorted(
+                f"{other_schema}.{other}.{fk.name}"
+                for other_schema, other, fk in table.incoming_foreign_keys
+                if (other_schema, other) != (table.schema, table.name)
+            )
+            if referencing:
+                raise CannotPlan(
+                    f"table {qualified(schema, name)} is referenced by foreign keys "
+                    f"({', '.join(referencing)}); dropping it needs CASCADE, which drops them",
+                    hint="drop those foreign keys first, or write CASCADE if that is meant",
+                )
+        names.append(qualified(schema, name))
+        if table is not None:
+            schema, name = table.schema, table.name
+        deferred.append(Deferred(schema or facts.default_schema(), name, dropped=True))
+    if not names:
+        return pass_through(source, label="drop_table")
+    step = Step(
+        Slot.CONTRACT_SWAP,
+        source,
+        "ACCESS EXCLUSIVE for a moment: catalog only; the table and its data are gone",
+        undo=None,
+        lint_ignore=("drop-table", DROP_TABLE_REASON),
+    )
+    return Change(
+        source,
+        "drop table",
+        (step,),
+        {
+            "contract": f"application code (and every other reader) that no longer uses "
+            f"{', '.join(names)}"
+        },
+        f"drop_{deferred[0].table}",
+        deferred=tuple(deferred),
+    )
