@@ -1,7 +1,7 @@
 """The ``-- migrate:backfill`` directive: its exact form, parsed and checked without a
 database (so ``migrate lint`` and discovery can report a broken one).
 
-A backfill migration is one ``UPDATE`` run in batches by key range::
+A backfill migration is one ``UPDATE`` (or ``DELETE``) run in batches by key range::
 
     -- migrate:phase backfill
     -- migrate:backfill table=public.users key=id batch-size=1000 pause=20ms
@@ -16,7 +16,8 @@ Options (``name=value``, separated by spaces, any order):
 ``batch-size``  rows per batch (default 1000)
 ``pause``       a duration slept between batches (default 0ms)
 
-The body is exactly one ``UPDATE`` of that table whose ``WHERE`` uses ``$1`` and ``$2``:
+The body is exactly one ``UPDATE`` or ``DELETE`` of that table whose ``WHERE`` uses
+``$1`` and ``$2``:
 the first and last key of the batch (both inclusive). It must only touch rows that
 still need it (``new IS DISTINCT FROM old``, ``col IS NULL``), so running a batch twice
 changes nothing: that is what makes a backfill resumable. Full text: docs/backfill.md.
@@ -55,8 +56,13 @@ class BackfillSpec:
     schema: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     pause_ms: int = DEFAULT_PAUSE_MS
-    #: the UPDATE statement with ``$1`` (first key) and ``$2`` (last key)
+    #: the UPDATE (or DELETE) statement with ``$1`` (first key) and ``$2`` (last key)
     statement: str = ""
+
+    @property
+    def verb(self) -> str:
+        """What a batch does to the rows it touches: ``updated`` or ``deleted``."""
+        return "deleted" if self.statement.lstrip()[:6].upper() == "DELETE" else "updated"
 
     def directive(self) -> str:
         """The directive line that parses back to this spec."""
@@ -150,11 +156,12 @@ def _parameters(node: Any, found: set[int]) -> None:
 
 
 def check_backfill_statement(spec: BackfillSpec, statements: list[str]) -> BackfillSpec:
-    """``spec`` with its statement, after checking the body is one ``UPDATE`` of the
-    spec's table that uses exactly ``$1`` and ``$2``."""
+    """``spec`` with its statement, after checking the body is one ``UPDATE`` (or
+    ``DELETE``) of the spec's table that uses exactly ``$1`` and ``$2``."""
     if len(statements) != 1:
         raise UsageError(
-            f"a backfill migration holds exactly one UPDATE statement (found {len(statements)})",
+            "a backfill migration holds exactly one UPDATE or DELETE statement (found "
+            f"{len(statements)})",
             hint="see docs/backfill.md",
         )
     text = statements[0]
@@ -163,11 +170,12 @@ def check_backfill_statement(spec: BackfillSpec, statements: list[str]) -> Backf
     except pg_parser.ParseError as exc:
         raise UsageError(f"the backfill statement does not parse: {exc.args[0]}") from None
     ((kind, fields),) = tree["stmts"][0]["stmt"].items()
-    if kind != "UpdateStmt":
+    if kind not in ("UpdateStmt", "DeleteStmt"):
         raise UsageError(
-            f"a backfill migration's statement must be an UPDATE (found {kind})",
+            f"a backfill migration's statement must be an UPDATE or DELETE (found {kind})",
             hint="see docs/backfill.md",
         )
+    verb = "UPDATE" if kind == "UpdateStmt" else "DELETE"
     relation = fields["relation"]
     if relation["relname"] != spec.table or (
         spec.schema is not None and relation.get("schemaname", spec.schema) != spec.schema
@@ -175,13 +183,13 @@ def check_backfill_statement(spec: BackfillSpec, statements: list[str]) -> Backf
         changed = ".".join(filter(None, (relation.get("schemaname"), relation["relname"])))
         wanted = ".".join(filter(None, (spec.schema, spec.table)))
         raise UsageError(
-            f"the backfill UPDATE changes {changed}, but the directive says table={wanted}"
+            f"the backfill {verb} changes {changed}, but the directive says table={wanted}"
         )
     found: set[int] = set()
     _parameters(fields, found)
     if found != {1, 2}:
         raise UsageError(
-            "the backfill UPDATE must use $1 and $2 (first and last key of a batch) and no "
+            f"the backfill {verb} must use $1 and $2 (first and last key of a batch) and no "
             f"other parameter (found {', '.join(f'${n}' for n in sorted(found)) or 'none'})",
             hint=f"add: WHERE {spec.key} BETWEEN $1 AND $2",
         )

@@ -29,7 +29,7 @@ from migrator.plan.recipes.columns import (
     split_column_constraints,
 )
 from migrator.plan.recipes.constraints import add_constraint, drop_constraint
-from migrator.plan.recipes.data_changes import batched_update
+from migrator.plan.recipes.data_changes import batched_delete, batched_update
 from migrator.plan.recipes.enums import add_enum_value
 from migrator.plan.recipes.indexes import create_index, drop_index
 from migrator.plan.recipes.inverse import derived_down
@@ -159,6 +159,12 @@ def _update(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions)
     return [batched_update(statement, text, target, options)]
 
 
+def _delete(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
+    relation = statement.relation
+    target = resolve(facts, relation.schemaname, relation.relname)
+    return [batched_delete(statement, text, target, options)]
+
+
 def _enum(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
     if statement.oldVal:
         return [pass_through(text)]
@@ -172,6 +178,7 @@ _RECIPES: dict[type, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]
     ast.DropStmt: _drop,
     ast.AlterEnumStmt: _enum,
     ast.UpdateStmt: _update,
+    ast.DeleteStmt: _delete,
 }
 
 

@@ -36,9 +36,8 @@ def describe(result: PlanResult, *, written: bool, show_text: bool = False) -> s
         for change in plan.changes:
             first = " ".join(change.source.split())
             lines.append(f"  {change.recipe}: {first[:100]}")
-    for change in plan.changes:
-        for warning in change.warnings:
-            lines.append(f"  note: {warning}")
+    notes = dict.fromkeys(warning for change in plan.changes for warning in change.warnings)
+    lines += [f"  note: {note}" for note in notes]
     lines.append("")
     lines.append("Wrote:" if written else "Would write (nothing written, --print):")
     for version in result.versions:

@@ -135,6 +135,7 @@ class ProgressDisplay:
         self._began = clock()
         self._start_rows = 0
         self._last_line = float("-inf")
+        self.verb = "updated"
 
     @property
     def tty(self) -> bool:
@@ -143,7 +144,9 @@ class ProgressDisplay:
             self._tty = bool(getattr(stream, "isatty", lambda: False)())
         return self._tty
 
-    def start(self, progress: BackfillProgress, total: int | None) -> None:
+    def start(self, progress: BackfillProgress, total: int | None, verb: str = "updated") -> None:
+        """The first line; ``verb`` says what the batches do to rows (``deleted``)."""
+        self.verb = verb
         self._began = self.clock()
         self._start_rows = progress.rows_done
         where = f" from key {progress.last_key}" if progress.last_key is not None else ""
@@ -158,7 +161,7 @@ class ProgressDisplay:
         if total is None:
             return (
                 f"{progress.rows_done:,} rows, {rate:,.0f} rows/s, "
-                f"{progress.rows_updated:,} updated"
+                f"{progress.rows_updated:,} {self.verb}"
             )
         total = max(total, progress.rows_done)
         share = progress.rows_done / total if total else 1.0
@@ -166,7 +169,7 @@ class ProgressDisplay:
         eta = f"{remaining / rate:,.0f}s" if rate > 0 else "?"
         return (
             f"{progress.rows_done:,}/{total:,} rows ({share:.0%}), {rate:,.0f} rows/s, "
-            f"ETA {eta}, {progress.rows_updated:,} updated"
+            f"ETA {eta}, {progress.rows_updated:,} {self.verb}"
         )
 
     def update(self, progress: BackfillProgress, total: int | None) -> None:
@@ -402,7 +405,7 @@ async def run_backfill(
         key, total, progress = await attempts.run(lambda: _begin(conn, spec, store, progress), here)
     except asyncpg.PostgresError as exc:
         raise _batch_failure(spec, here(), progress, exc) from None
-    display.start(progress, total)
+    display.start(progress, total, spec.verb)
     first_sql = _next_batch_sql(spec, key.type, first=True)
     next_sql = _next_batch_sql(spec, key.type, first=False)
 

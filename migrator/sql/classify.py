@@ -145,17 +145,40 @@ def index_built_if_not_exists(text: str) -> tuple[str | None, str, str] | None:
     return relation.get("schemaname"), str(relation.get("relname", "")), str(name)
 
 
-def batchable_update(kind: str, fields: dict[str, Any]) -> bool:
-    """A plain ``UPDATE t SET col = expr, ... [WHERE ...]`` (no ``FROM``, ``RETURNING``,
-    ``WITH``, alias or multi-column assignment): what ``migrate plan`` rewrites into a
-    batched backfill as written. A ``DELETE`` is not batched by the runner."""
-    if kind != "UpdateStmt":
+def batchable_change(kind: str, fields: dict[str, Any]) -> bool:
+    """An ``UPDATE t [alias] SET col = expr, ... [FROM ...] [WHERE ...]`` or ``DELETE
+    FROM t [alias] [USING ...] [WHERE ...]`` (no ``RETURNING``, ``WITH`` or multi-column
+    assignment), that does not read the table it changes (:func:`reads_itself`): what
+    ``migrate plan`` rewrites into a batched backfill, its condition kept and a key range
+    added."""
+    if kind not in ("UpdateStmt", "DeleteStmt"):
         return False
-    if fields.get("fromClause") or fields.get("returningClause"):
-        return False
-    if fields.get("withClause") or (fields.get("relation") or {}).get("alias"):
+    if fields.get("returningClause") or fields.get("withClause") or reads_itself(fields):
         return False
     targets = [item.get("ResTarget") or {} for item in fields.get("targetList") or ()]
     return all(
         "MultiAssignRef" not in (t.get("val") or {}) and not t.get("indirection") for t in targets
     )
+
+
+def reads_itself(fields: dict[str, Any]) -> bool:
+    """An ``UPDATE`` or ``DELETE`` that reads the table it changes (in ``FROM``,
+    ``USING``, a subquery of its ``SET`` or ``WHERE``). One statement sees the table as
+    it was before it; batches of it would each see what the batches before changed."""
+    relation = fields.get("relation") or {}
+    name, schema = relation.get("relname"), relation.get("schemaname")
+    parts = [fields.get(key) for key in ("fromClause", "usingClause", "whereClause", "targetList")]
+    return any(_names_relation(part, name, schema) for part in parts if part)
+
+
+def _names_relation(node: Any, name: Any, schema: Any) -> bool:
+    if isinstance(node, dict):
+        found = node.get("RangeVar")
+        if found is not None and found.get("relname") == name:
+            other = found.get("schemaname")
+            if other is None or schema is None or other == schema:
+                return True
+        return any(_names_relation(value, name, schema) for value in node.values())
+    if isinstance(node, list):
+        return any(_names_relation(item, name, schema) for item in node)
+    return False

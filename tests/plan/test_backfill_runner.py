@@ -52,6 +52,27 @@ def test_batches_walk_the_key_and_a_second_run_changes_nothing(database_url: str
     run(scenario())
 
 
+def test_a_batched_delete_walks_the_key_and_says_deleted(database_url: str) -> None:
+    spec = backfill_of(
+        "table=t key=id batch-size=400", ["DELETE FROM t WHERE id BETWEEN $1 AND $2 AND a % 5 = 0"]
+    )
+
+    async def scenario() -> None:
+        await execute(database_url, TABLE)
+        conn = await asyncpg.connect(database_url)
+        try:
+            shown = io.StringIO()
+            display = ProgressDisplay(shown, label="002_prune", tty=False)
+            result = await run_backfill(conn, spec, store=MemoryProgress(), display=display)
+            assert (result.progress.rows_done, result.progress.rows_updated) == (2500, 500)
+            assert shown.getvalue().splitlines()[-1].endswith(", 500 deleted")
+        finally:
+            await conn.close()
+        assert await fetch(database_url, "SELECT count(*), sum(a % 5) > 0 FROM t") == [(2000, True)]
+
+    run(scenario())
+
+
 def test_text_keys_and_an_empty_table_work(database_url: str) -> None:
     spec = backfill_of(
         "table=w key=code batch-size=3",

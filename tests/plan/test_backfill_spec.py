@@ -53,13 +53,18 @@ def test_bad_options_say_what_is_wrong(text: str, message: str) -> None:
         parse_backfill_options(text)
 
 
-def test_statement_must_be_one_update_of_the_table_using_both_keys() -> None:
+def test_statement_must_be_one_update_or_delete_of_the_table_using_both_keys() -> None:
     spec = backfill_of("table=public.users key=id", [UPDATE])
     assert spec.statement == UPDATE
-    with pytest.raises(UsageError, match="exactly one UPDATE"):
+    with pytest.raises(UsageError, match="exactly one UPDATE or DELETE"):
         backfill_of("table=users key=id", [UPDATE, UPDATE])
-    with pytest.raises(UsageError, match="must be an UPDATE"):
-        backfill_of("table=users key=id", ["DELETE FROM users WHERE id BETWEEN $1 AND $2"])
+    with pytest.raises(UsageError, match="must be an UPDATE or DELETE"):
+        backfill_of("table=users key=id", ["INSERT INTO users SELECT $1, $2"])
+    delete = "DELETE FROM users WHERE id BETWEEN $1 AND $2 AND a IS NULL"
+    assert backfill_of("table=users key=id", [delete]).verb == "deleted"
+    assert spec.verb == "updated"
+    with pytest.raises(UsageError, match=r"backfill DELETE changes accounts, but"):
+        backfill_of("table=users key=id", ["DELETE FROM accounts WHERE id BETWEEN $1 AND $2"])
     with pytest.raises(UsageError, match=r"changes public\.users, but the directive says"):
         backfill_of("table=accounts key=id", [UPDATE])
     with pytest.raises(UsageError, match=r"found \$1"):

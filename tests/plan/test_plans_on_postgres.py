@@ -236,6 +236,20 @@ CASES = [
         migrations=1,
     ),
     Case(
+        "update-from-as-a-batched-backfill",
+        "UPDATE items i SET note = p.name FROM parents p WHERE p.id = i.parent_id",
+        "SELECT id, note FROM items ORDER BY id",
+        recipe="batched backfill",
+        migrations=1,
+    ),
+    Case(
+        "delete-as-a-batched-delete",
+        "DELETE FROM items WHERE qty = 0",
+        "SELECT id, qty FROM items ORDER BY id",
+        recipe="batched delete",
+        migrations=1,
+    ),
+    Case(
         "add-enum-value",
         "ALTER TYPE mood ADD VALUE 'happy' AFTER 'ok'",
         "SELECT enum_range(NULL::mood)::text",

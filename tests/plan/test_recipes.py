@@ -303,3 +303,43 @@ def test_dropping_with_cascade_or_a_new_table(project: Project) -> None:
     assert [c.recipe for c in result.plan.changes] == ["drop table"]
     result = project.plan("CREATE TABLE scratch (id int);\nDROP TABLE scratch;\n")
     assert [c.recipe for c in result.plan.changes] == ["pass through", "pass through"]
+
+
+def test_tables_dropped_together_may_reference_each_other(project: Project) -> None:
+    """lemmy's `DROP TABLE inbox_combined, person_post_mention`: the foreign key goes
+    with the table that holds it."""
+    result = project.plan("DROP TABLE parents, children;\n")
+    assert [c.recipe for c in result.plan.changes] == ["drop table"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE items SET qty = (SELECT max(qty) FROM items)",
+        "DELETE FROM items a USING items b WHERE a.email = b.email AND a.id > b.id",
+        "DELETE FROM items WHERE id NOT IN (SELECT min(id) FROM public.items GROUP BY email)",
+    ],
+)
+def test_a_data_change_that_reads_its_own_table_is_not_batched(
+    project: Project, change: str
+) -> None:
+    """Each batch would see what the batches before it changed."""
+    with pytest.raises(CannotPlan, match="reads items, the table it changes"):
+        project.plan(change + ";\n")
+
+
+def test_a_delete_is_batched_by_key_range_and_up_only(project: Project) -> None:
+    result = project.plan("DELETE FROM items i USING parents p WHERE p.id = i.parent_id;\n")
+    (version,) = result.versions
+    assert [c.recipe for c in result.plan.changes] == ["batched delete"]
+    assert version.rendered.down is None
+    assert (
+        "DELETE FROM items i USING parents AS p\n"
+        "WHERE i.id BETWEEN $1 AND $2 AND (p.id = i.parent_id);"
+    ) in version.rendered.up
+    assert "-- migrate:backfill table=items key=id" in version.rendered.up
+
+
+def test_a_delete_from_a_table_the_change_created_passes_through(project: Project) -> None:
+    result = project.plan("CREATE TABLE scratch (id int);\nDELETE FROM scratch;\n")
+    assert [c.recipe for c in result.plan.changes] == ["pass through", "pass through"]

@@ -185,11 +185,13 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
 
     Use instead:
 
-        -- migrate:backfill table=users key=id batch=5000
-        UPDATE users SET plan = 'free' WHERE plan IS NULL;
+        -- migrate:phase backfill
+        -- migrate:backfill table=users key=id batch-size=5000
+        UPDATE users SET plan = 'free' WHERE id BETWEEN $1 AND $2 AND plan IS NULL;
 
-    The runner then applies the update in key-range batches, one transaction each,
-    resumable.
+    The runner then applies the update (or delete) in key-range batches, one
+    transaction each, resumable. `migrate plan` writes this migration from the plain
+    statement.
 
     PostgreSQL versions:
     All.
@@ -211,9 +213,10 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
         verb = "UPDATE" if kind == "UpdateStmt" else "DELETE"
         yield Hit(
             f"{verb} of existing table {name}{where} in one transaction locks every row it touches",
-            "make it a batched backfill (-- migrate:backfill table=... key=... batch=...)",
+            "make it a batched backfill (-- migrate:backfill table=... key=..., and WHERE "
+            "key BETWEEN $1 AND $2; docs/backfill.md)",
             facts=ctx.row_facts(name),
-            plannable=not where and classify.batchable_update(kind, _whole(ctx)),
+            plannable=not where and classify.batchable_change(kind, _whole(ctx)),
         )
 
 

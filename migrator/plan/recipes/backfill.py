@@ -16,6 +16,23 @@ def backfill_step(
     ``still_needed`` selects only rows the backfill has not fixed yet, so a batch run
     twice changes nothing (resumable, and safe beside the application's own writes).
     """
+    return batched_step(
+        target, f"UPDATE {target.sql} SET {assignments}", still_needed, options, what
+    )
+
+
+def batched_step(
+    target: Target,
+    head: str,
+    still_needed: str,
+    options: PlanOptions,
+    what: str,
+    *,
+    key_of: str | None = None,
+) -> Step:
+    """``head WHERE key BETWEEN $1 AND $2 AND (still_needed)``: ``head`` is an ``UPDATE
+    ... SET ... [FROM ...]`` or ``DELETE FROM ... [USING ...]`` of ``target``; the key
+    is qualified by ``key_of`` (the table's alias or name) when other tables join."""
     facts = target.require(f"to {what} in batches")
     key = facts.backfill_key()
     if key is None:
@@ -25,10 +42,8 @@ def backfill_step(
             hint="add a primary key first (migrate plan can plan that too), or write the "
             "backfill by hand",
         )
-    statement = (
-        f"UPDATE {target.sql} SET {assignments}\n"
-        f"WHERE {ident(key)} BETWEEN $1 AND $2 AND ({still_needed})"
-    )
+    column = f"{ident(key_of)}.{ident(key)}" if key_of else ident(key)
+    statement = f"{head}\nWHERE {column} BETWEEN $1 AND $2 AND ({still_needed})"
     spec = BackfillSpec(
         table=target.name,
         key=key,

@@ -1,42 +1,105 @@
-"""``UPDATE`` of an existing table: one statement that would lock every row it touches
-until the migration commits becomes a batched backfill, walked by key range in short
-transactions (``-- migrate:backfill``), as `unbatched-backfill` advises."""
+"""``UPDATE`` and ``DELETE`` of an existing table: one statement that would lock every
+row it touches until the migration commits becomes a batched backfill, walked by key
+range in short transactions (``-- migrate:backfill``), as `unbatched-backfill` advises."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
-from migrator.plan.model import Change
-from migrator.plan.recipes.backfill import backfill_step
+from migrator.plan.model import CannotPlan, Change
+from migrator.plan.recipes.backfill import batched_step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import PlanOptions, Target
 from migrator.plan.sql_text import deparse, ident
-from migrator.sql.classify import batchable_update, statement_node
+from migrator.sql.classify import batchable_change, reads_itself, statement_node
+
+#: rows the application writes while the batches run
+_MEANWHILE = (
+    "each batch runs the {verb} on one key range, in its own transaction: rows the "
+    "application changes meanwhile are {done} by the batch that reaches them"
+)
 
 
 def batched_update(statement: Any, text: str, target: Target, options: PlanOptions) -> Change:
-    """The ``UPDATE`` as a backfill migration: ``WHERE key BETWEEN $1 AND $2 AND
-    (its own condition)``, one batch per transaction, resumable."""
+    """The ``UPDATE`` as a backfill migration: ``WHERE key BETWEEN $1 AND $2 AND (its
+    own condition)``, one batch per transaction, resumable. A ``FROM`` list and an
+    alias stay as written; the key is then qualified."""
     label = f"backfill_{statement.relation.relname}"
-    parsed = statement_node(text)
-    batchable = parsed is not None and batchable_update(*parsed)
-    facts = target.facts
-    if not batchable or (facts is not None and (facts.created_in_change or facts.system)):
-        return pass_through(text, label=label)  # no rows yet, or a catalog's few rows
+    if not _batchable(text, target):
+        return pass_through(text, label=label)
     assignments = ", ".join(
         f"{ident(item.name)} = {deparse(item.val)}" for item in statement.targetList
     )
+    head = f"UPDATE {_relation(statement, target)} SET {assignments}"
+    if statement.fromClause:
+        head += " FROM " + ", ".join(deparse(item) for item in statement.fromClause)
+    return _batched(
+        statement, text, target, options, head, label, bool(statement.fromClause), "UPDATE"
+    )
+
+
+def batched_delete(statement: Any, text: str, target: Target, options: PlanOptions) -> Change:
+    """The ``DELETE`` as a backfill migration, like :func:`batched_update`; a ``USING``
+    list stays as written. Deleted rows are gone: up-only."""
+    label = f"delete_{statement.relation.relname}"
+    if not _batchable(text, target):
+        return pass_through(text, label=label)
+    head = f"DELETE FROM {_relation(statement, target)}"
+    if statement.usingClause:
+        head += " USING " + ", ".join(deparse(item) for item in statement.usingClause)
+    return _batched(
+        statement, text, target, options, head, label, bool(statement.usingClause), "DELETE"
+    )
+
+
+def _batchable(text: str, target: Target) -> bool:
+    """A statement the planner batches: the plain form (:func:`batchable_change`), of
+    a table that has rows (not one the change created) and is the application's.
+    :class:`CannotPlan` when it reads the table it changes."""
+    facts = target.facts
+    parsed = statement_node(text)
+    if parsed is None or (facts is not None and (facts.created_in_change or facts.system)):
+        return False  # no rows yet, or a catalog's few rows: as written
+    kind, fields = parsed
+    if reads_itself(fields):
+        verb = "UPDATE" if kind == "UpdateStmt" else "DELETE"
+        raise CannotPlan(
+            f"this {verb} reads {target.sql}, the table it changes: in batches, each batch "
+            "would see what the batches before it changed, and the result could differ "
+            "from the one statement's",
+            hint="write the backfill migration by hand (docs/backfill.md) if the result "
+            "does not depend on that; keeping the smallest id of each group does not",
+        )
+    return batchable_change(kind, fields)
+
+
+def _relation(statement: Any, target: Target) -> str:
+    alias = statement.relation.alias
+    return f"{target.sql} {ident(alias.aliasname)}" if alias is not None else target.sql
+
+
+def _batched(
+    statement: Any,
+    text: str,
+    target: Target,
+    options: PlanOptions,
+    head: str,
+    label: str,
+    joined: bool,
+    verb: str,
+) -> Change:
+    alias = statement.relation.alias
+    key_of = alias.aliasname if alias is not None else (target.name if joined else None)
     condition = deparse(statement.whereClause) if statement.whereClause is not None else "true"
-    step = backfill_step(target, assignments, condition, options, "run this UPDATE")
-    step = replace(step, undo=None)  # the values it overwrites are gone: up-only
+    what = f"run this {verb}"
+    step = batched_step(target, head, condition, options, what, key_of=key_of)
+    step = replace(step, undo=None)  # the values it overwrites or the rows it deletes are gone
+    done = "updated" if verb == "UPDATE" else "deleted"
     return Change(
         text,
-        "batched backfill",
+        "batched backfill" if verb == "UPDATE" else "batched delete",
         (step,),
         label=label,
-        warnings=(
-            "each batch runs the UPDATE on one key range, in its own transaction: rows "
-            "the application changes meanwhile are updated by the batch that reaches them",
-        ),
+        warnings=(_MEANWHILE.format(verb=verb, done=done),),
     )

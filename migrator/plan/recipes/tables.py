@@ -23,17 +23,17 @@ def drop_table(statement: Any, facts: SchemaFacts, source: str) -> Change:
     cascade = bool(statement.behavior) and int(statement.behavior) != 0
     names = []
     deferred = []
-    for items in statement.objects:
-        parts = [item.sval for item in items]
-        schema, name = (parts[-2] if len(parts) > 1 else None), parts[-1]
-        table = facts.table(schema, name)
+    named = [_schema_and_name(items) for items in statement.objects]
+    tables = [facts.table(schema, name) for schema, name in named]
+    dropped_together = {(t.schema, t.name) for t in tables if t is not None}
+    for (schema, name), table in zip(named, tables, strict=True):
         if table is not None and table.created_in_change:
             continue
         if table is not None and not cascade:
             referencing = sorted(
                 f"{other_schema}.{other}.{fk.name}"
                 for other_schema, other, fk in table.incoming_foreign_keys
-                if (other_schema, other) != (table.schema, table.name)
+                if (other_schema, other) not in dropped_together
             )
             if referencing:
                 raise CannotPlan(
@@ -65,3 +65,8 @@ def drop_table(statement: Any, facts: SchemaFacts, source: str) -> Change:
         f"drop_{deferred[0].table}",
         deferred=tuple(deferred),
     )
+
+
+def _schema_and_name(items: Any) -> tuple[str | None, str]:
+    parts = [item.sval for item in items]
+    return (parts[-2] if len(parts) > 1 else None), parts[-1]
