@@ -343,3 +343,15 @@ def test_a_delete_is_batched_by_key_range_and_up_only(project: Project) -> None:
 def test_a_delete_from_a_table_the_change_created_passes_through(project: Project) -> None:
     result = project.plan("CREATE TABLE scratch (id int);\nDELETE FROM scratch;\n")
     assert [c.recipe for c in result.plan.changes] == ["pass through", "pass through"]
+
+
+def test_a_rename_to_the_name_of_a_column_dropped_until_the_contract_is_refused(
+    project: Project,
+) -> None:
+    """lemmy's `DROP COLUMN inbox_url` then `RENAME COLUMN shared_inbox_url TO inbox_url`:
+    the old column lives until the contract phase, so the new one cannot take its name
+    in the expand phase."""
+    with pytest.raises(CannotPlan, match=r"items\.note is dropped earlier in the change"):
+        project.plan(
+            "ALTER TABLE items DROP COLUMN note;\nALTER TABLE items RENAME status TO note;\n"
+        )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from migrator.plan.facts import Deferred
-from migrator.plan.model import Change, Slot, Step, lint_ignored
+from migrator.plan.model import CannotPlan, Change, Slot, Step, lint_ignored
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.shadow_column import Shadow, shadow_column_change
 from migrator.plan.recipes.target import PlanOptions, Target
@@ -19,6 +19,13 @@ def rename_column(old: str, new: str, target: Target, options: PlanOptions) -> C
     facts = target.require("to rename the column in phases")
     if facts.created_in_change:
         return pass_through(source, label=label)
+    if new in facts.deferred.columns:
+        raise CannotPlan(
+            f"{target.sql}.{ident(new)} is dropped earlier in the change, but the plan drops "
+            "it only in the contract phase; renaming a column to its name needs the name "
+            "before that",
+            hint="plan the rename in a change of its own, after the contract phase ran",
+        )
     fact = facts.column(old)
     type_sql = fact.type_sql if fact is not None else ""
     change = shadow_column_change(
