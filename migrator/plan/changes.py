@@ -24,6 +24,7 @@ from migrator.plan.recipes.column_type import change_type
 from migrator.plan.recipes.columns import (
     add_column,
     drop_column,
+    drop_not_null,
     pass_through,
     set_not_null,
     split_column_constraints,
@@ -31,7 +32,7 @@ from migrator.plan.recipes.columns import (
 from migrator.plan.recipes.constraints import add_constraint, drop_constraint
 from migrator.plan.recipes.data_changes import batched_delete, batched_update
 from migrator.plan.recipes.enums import add_enum_value
-from migrator.plan.recipes.indexes import create_index, drop_index
+from migrator.plan.recipes.indexes import create_index, drop_index, reindex_concurrently
 from migrator.plan.recipes.inverse import derived_down
 from migrator.plan.recipes.renames import rename_column, rename_table
 from migrator.plan.recipes.tables import drop_table
@@ -114,6 +115,8 @@ def _alter_table(
             )
         elif kind == AlterTableType.AT_AlterColumnType:
             planned.append(change_type(command.name, command.def_, target, options))
+        elif kind == AlterTableType.AT_DropNotNull:
+            planned.append(drop_not_null(command.name, target, source))
         elif kind == AlterTableType.AT_DropColumn:
             planned.append(
                 drop_column(
@@ -165,6 +168,10 @@ def _delete(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions)
     return [batched_delete(statement, text, target, options)]
 
 
+def _reindex(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
+    return [reindex_concurrently(statement, text)]
+
+
 def _enum(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
     if statement.oldVal:
         return [pass_through(text)]
@@ -179,6 +186,7 @@ _RECIPES: dict[type, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]
     ast.AlterEnumStmt: _enum,
     ast.UpdateStmt: _update,
     ast.DeleteStmt: _delete,
+    ast.ReindexStmt: _reindex,
 }
 
 

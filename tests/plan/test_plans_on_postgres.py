@@ -250,6 +250,22 @@ CASES = [
         migrations=1,
     ),
     Case(
+        "drop-not-null-after-the-readers",
+        "ALTER TABLE items ALTER COLUMN email DROP NOT NULL",
+        "SELECT is_nullable FROM information_schema.columns "
+        "WHERE table_name = 'items' AND column_name = 'email'",
+        recipe="drop not null",
+        migrations=1,
+    ),
+    Case(
+        "reindex-concurrently",
+        "REINDEX TABLE items",
+        "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid = 'items'::regclass ORDER BY 1",
+        recipe="reindex concurrently",
+        migrations=1,
+    ),
+    Case(
         "add-enum-value",
         "ALTER TYPE mood ADD VALUE 'happy' AFTER 'ok'",
         "SELECT enum_range(NULL::mood)::text",

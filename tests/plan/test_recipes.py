@@ -355,3 +355,42 @@ def test_a_rename_to_the_name_of_a_column_dropped_until_the_contract_is_refused(
         project.plan(
             "ALTER TABLE items DROP COLUMN note;\nALTER TABLE items RENAME status TO note;\n"
         )
+
+
+def test_drop_not_null_waits_for_readers_that_handle_null(project: Project) -> None:
+    result = project.plan("ALTER TABLE items ALTER COLUMN email DROP NOT NULL;\n")
+    (version,) = result.versions
+    assert [c.recipe for c in result.plan.changes] == ["drop not null"]
+    assert version.rendered.migration.deploy_before == (
+        "application code that reads items.email and handles NULL"
+    )
+    assert "-- migrate:lint-ignore drop-not-null -- planned: runs after" in version.rendered.up
+    assert version.rendered.down is not None
+    assert "ALTER TABLE items ALTER COLUMN email SET NOT NULL;" in version.rendered.down
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ("ALTER TABLE items ALTER COLUMN id DROP NOT NULL", "items.id is in the primary key"),
+        ("ALTER TABLE accounts ALTER COLUMN id DROP NOT NULL", "accounts.id is an identity"),
+        ("ALTER TABLE items ALTER COLUMN nope DROP NOT NULL", "column nope of items does not"),
+    ],
+)
+def test_drop_not_null_postgresql_would_refuse_is_a_usage_error(
+    project: Project, change: str, reason: str
+) -> None:
+    with pytest.raises(CannotPlan, match=reason) as refused:
+        project.plan(change + ";\n")
+    assert int(refused.value.exit_code) == 2
+
+
+def test_reindex_becomes_concurrent_outside_a_transaction(project: Project) -> None:
+    result = project.plan("REINDEX TABLE items;\nREINDEX INDEX public.items_note_idx;\n")
+    (version,) = result.versions
+    assert [c.recipe for c in result.plan.changes] == ["reindex concurrently"] * 2
+    assert version.rendered.migration.mode == "no-transaction"
+    assert "REINDEX TABLE CONCURRENTLY items;" in version.rendered.up
+    assert "REINDEX INDEX CONCURRENTLY public.items_note_idx;" in version.rendered.up
+    passed = project.plan("REINDEX TABLE pg_class;\n")
+    assert [c.recipe for c in passed.plan.changes] == ["pass through"]

@@ -220,7 +220,7 @@ def rename_column(ctx: StatementContext) -> Iterator[Hit]:
     )
 
 
-@rule("drop-not-null", Severity.ERROR, kinds=("AlterTableStmt",))
+@rule("drop-not-null", Severity.ERROR, kinds=("AlterTableStmt",), plannable=True)
 def drop_not_null(ctx: StatementContext) -> Iterator[Hit]:
     """Dropping `NOT NULL` from a column that readers assume is never NULL.
 

@@ -129,7 +129,7 @@ def drop_index_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
         )
 
 
-@rule("reindex-not-concurrent", Severity.ERROR, kinds=("ReindexStmt",))
+@rule("reindex-not-concurrent", Severity.ERROR, kinds=("ReindexStmt",), plannable=True)
 def reindex_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
     """`REINDEX` without `CONCURRENTLY`.
 
@@ -163,6 +163,7 @@ def reindex_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
             "for the whole rebuild",
             "PostgreSQL refuses REINDEX CONCURRENTLY on system catalogs: rebuild them "
             "in a maintenance window, not in a migration",
+            plannable=False,
         )
         return
     if def_option(ctx.fields.get("params"), "concurrently") is not None:
@@ -171,6 +172,7 @@ def reindex_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
                 f"REINDEX CONCURRENTLY needs PostgreSQL 12 (target {ctx.pg_version}): it "
                 "fails there",
                 "build a new index concurrently, then drop the old one concurrently",
+                plannable=False,
             )
         return
     help_text = "use REINDEX ... CONCURRENTLY in a migration marked -- migrate:no-transaction"
@@ -179,7 +181,15 @@ def reindex_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
             "REINDEX CONCURRENTLY needs PostgreSQL 12: build a new index concurrently, "
             "then drop the old one concurrently"
         )
-    yield Hit("REINDEX without CONCURRENTLY blocks writes for the whole rebuild", help_text)
+    one_relation = str(ctx.fields.get("kind", "")) in (
+        "REINDEX_OBJECT_TABLE",
+        "REINDEX_OBJECT_INDEX",
+    )
+    yield Hit(
+        "REINDEX without CONCURRENTLY blocks writes for the whole rebuild",
+        help_text,
+        plannable=one_relation and ctx.pg_version >= 12,  # what migrate plan rewrites
+    )
 
 
 def _reindexes_system_catalogs(ctx: StatementContext) -> bool:

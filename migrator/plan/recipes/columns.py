@@ -16,6 +16,7 @@ from migrator.plan.model import (
     NotInSchema,
     Slot,
     Step,
+    UnusableChangeFile,
     lint_ignored,
 )
 from migrator.plan.recipes.backfill import backfill_step
@@ -382,4 +383,53 @@ def _dropped(facts: TableFacts, column: str) -> Deferred:
         columns=frozenset({column}),
         names=frozenset(names),
         primary_key=key if column in key else (),
+    )
+
+
+def drop_not_null(column: str, target: Target, source: str) -> Change:
+    """``ALTER COLUMN c DROP NOT NULL`` of an existing table: in the expand phase, after
+    the deploy of readers that handle NULL in ``c`` (code written for the old schema
+    assumes a value, and the first NULL row breaks it)."""
+    label = f"drop_not_null_{target.name}_{column}"
+    facts = target.facts
+    if facts is None or facts.created_in_change:
+        return pass_through(source, label=label)
+    fact = facts.column(column)
+    if fact is None:
+        if facts.columns_known:
+            raise missing_column(target, column)
+        return pass_through(source, label=label)
+    if not fact.not_null:
+        return pass_through(source, label=label)  # nullable already: nothing changes
+    name = ident(column)
+    if column in (facts.primary_key or ()) or fact.identity:
+        what = "an identity column" if fact.identity else "in the primary key"
+        raise UnusableChangeFile(
+            f"{target.sql}.{name} is {what}: PostgreSQL refuses DROP NOT NULL on it",
+            hint="drop the primary key or the identity first, if that is meant",
+        )
+    step = Step(
+        Slot.EXPAND,
+        source,
+        "ACCESS EXCLUSIVE for a moment, catalog only",
+        lint_ignore=(
+            "drop-not-null",
+            "planned: runs after the deploy of readers that handle NULL in the column "
+            "(docs/planner.md)",
+        ),
+        undo=(
+            lint_ignored(
+                f"ALTER TABLE {target.sql} ALTER COLUMN {name} SET NOT NULL",
+                "set-not-null",
+                "the down of a planned DROP NOT NULL restores the column as it was; it "
+                "scans the table (and fails if NULLs were written since), revert off-peak",
+            ),
+        ),
+    )
+    return Change(
+        source,
+        "drop not null",
+        (step,),
+        {"expand": f"application code that reads {target.sql}.{name} and handles NULL"},
+        label,
     )

@@ -5,11 +5,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from pglast.enums import ReindexObjectType
+
 from migrator.plan.facts import Deferred, SchemaFacts
 from migrator.plan.model import CannotPlan, Change, NotInSchema, Slot, Step
 from migrator.plan.recipes.columns import missing_column, pass_through
 from migrator.plan.recipes.target import Target
 from migrator.plan.sql_text import bounded_name, deparse, ident, literal, qualified
+from migrator.sql.classify import non_transactional_reason
 from migrator.sql.replay import default_name
 
 CONCURRENT_NOTE = (
@@ -246,4 +249,40 @@ def drop_index(statement: Any, facts: SchemaFacts, source: str) -> Change:
         {"contract": "application code whose queries no longer need the index"},
         label,
         deferred=tuple(deferred),
+    )
+
+
+def reindex_concurrently(statement: Any, source: str) -> Change:
+    """``REINDEX INDEX | TABLE x`` -> ``REINDEX ... CONCURRENTLY x`` (PostgreSQL 12+) in a
+    no-transaction migration: the rebuild blocks no reads or writes. A schema, database
+    or system catalog passes through as written (PostgreSQL refuses them concurrently;
+    the linter says what to do)."""
+    kinds = {
+        ReindexObjectType.REINDEX_OBJECT_INDEX: "INDEX",
+        ReindexObjectType.REINDEX_OBJECT_TABLE: "TABLE",
+    }
+    what = kinds.get(statement.kind)
+    relation = statement.relation
+    options = {str(option.defname).lower() for option in statement.params or ()}
+    system = relation is not None and (
+        relation.schemaname == "pg_catalog" or str(relation.relname).startswith("pg_")
+    )
+    if what is None or relation is None or "concurrently" in options or system:
+        return pass_through(
+            source, transactional=non_transactional_reason(source) is None, label="reindex"
+        )
+    name = qualified(relation.schemaname, relation.relname)
+    return Change(
+        source,
+        "reindex concurrently",
+        (
+            Step(
+                Slot.EXPAND_CONCURRENT,
+                f"REINDEX {what} CONCURRENTLY {name}",
+                CONCURRENT_NOTE + "; a failed rebuild leaves an INVALID index named "
+                "<index>_ccnew: drop it before running again",
+                undo=(),
+            ),
+        ),
+        label=f"reindex_{relation.relname}",
     )
