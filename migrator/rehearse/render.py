@@ -103,7 +103,7 @@ def render_text(report: RehearsalReport) -> str:
         if migration.backfill_batches is not None:
             lines.append(
                 f"  backfill: {migration.backfill_batches} batch(es), "
-                f"{migration.backfill_rows} row(s) updated"
+                f"{migration.backfill_rows} row(s) changed (updated or deleted)"
             )
         for line in migration.round_trip_diff:
             lines.append(f"  schema after down differs: {line}")
