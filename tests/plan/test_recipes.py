@@ -394,3 +394,10 @@ def test_reindex_becomes_concurrent_outside_a_transaction(project: Project) -> N
     assert "REINDEX INDEX CONCURRENTLY public.items_note_idx;" in version.rendered.up
     passed = project.plan("REINDEX TABLE pg_class;\n")
     assert [c.recipe for c in passed.plan.changes] == ["pass through"]
+
+
+def test_an_index_on_a_column_the_replay_cannot_see_is_built(project: Project) -> None:
+    """Sourcegraph adds tenant_id through dynamic SQL in a function: the replay does not
+    see the column, and the index on it must still be planned (PostgreSQL checks it)."""
+    result = project.plan("CREATE INDEX CONCURRENTLY items_tenant ON items (tenant_id);\n")
+    assert [c.recipe for c in result.plan.changes] == ["pass through"]

@@ -9,7 +9,7 @@ from pglast.enums import ReindexObjectType
 
 from migrator.plan.facts import Deferred, SchemaFacts
 from migrator.plan.model import CannotPlan, Change, NotInSchema, Slot, Step
-from migrator.plan.recipes.columns import missing_column, pass_through
+from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import Target
 from migrator.plan.sql_text import bounded_name, deparse, ident, literal, qualified
 from migrator.sql.classify import non_transactional_reason
@@ -127,22 +127,21 @@ def create_index(statement: Any, target: Target, source: str) -> Change:
 
 
 def _require_columns(target: Target, statement: Any) -> None:
-    """:class:`NotInSchema` for an indexed column the table does not have (as the change
-    leaves it: a column it drops is gone, though the plan keeps it until the contract)."""
+    """:class:`NotInSchema` for an indexed column the change drops earlier (the plan
+    keeps it until the contract, so the index would be built on it and vanish with it).
+    A column the replay does not know is left to PostgreSQL: migrations can add columns
+    where the replay cannot see (dynamic SQL in a function, sourcegraph's tenant_id)."""
     facts = target.facts
-    if facts is None or not facts.columns_known:
+    if facts is None:
         return
     for element in statement.indexParams or ():
         column = element.name
-        if not column or column in facts.columns:
-            continue
-        if column in facts.deferred.columns:
+        if column and column not in facts.columns and column in facts.deferred.columns:
             raise NotInSchema(
                 f"column {ident(column)} of {target.sql} is dropped earlier in the change, "
                 "so the index cannot be built on it",
                 hint="leave the column out of the index, or keep the column",
             )
-        raise missing_column(target, column)
 
 
 def _name_dropped_later(target: Target, name: str) -> bool:
