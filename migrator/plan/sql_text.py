@@ -30,6 +30,12 @@ def qualified(schema: str | None, name: str) -> str:
     return f"{ident(schema)}.{ident(name)}" if schema else ident(name)
 
 
+def object_name(items: Any) -> tuple[str | None, str]:
+    """``(schema or None, name)`` of a ``DROP``'s object name list (``[s, ] name``)."""
+    parts = [item.sval for item in items]
+    return (parts[-2] if len(parts) > 1 else None), parts[-1]
+
+
 def literal(text: str) -> str:
     """A standard SQL string literal."""
     if "\x00" in text:

@@ -11,7 +11,7 @@ from migrator.plan.facts import Deferred, SchemaFacts
 from migrator.plan.model import CannotPlan, Change, NotInSchema, Slot, Step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import Target
-from migrator.plan.sql_text import bounded_name, deparse, ident, literal, qualified
+from migrator.plan.sql_text import bounded_name, deparse, ident, literal, object_name, qualified
 from migrator.sql.classify import non_transactional_reason
 from migrator.sql.replay import default_name
 
@@ -210,8 +210,7 @@ def drop_index(statement: Any, facts: SchemaFacts, source: str) -> Change:
     deferred = []
     label = "drop_index"
     for names in statement.objects:
-        parts = [item.sval for item in names]
-        schema, name = (parts[-2] if len(parts) > 1 else None), parts[-1]
+        schema, name = object_name(names)
         label = f"drop_{name}"
         found = facts.index(schema, name)
         if found is None and not statement.missing_ok:

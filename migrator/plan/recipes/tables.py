@@ -8,7 +8,7 @@ from typing import Any
 from migrator.plan.facts import Deferred, SchemaFacts
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.recipes.columns import pass_through
-from migrator.plan.sql_text import qualified
+from migrator.plan.sql_text import object_name, qualified
 
 DROP_TABLE_REASON = (
     "contract phase: runs after the deploy that stopped using the table (docs/planner.md)"
@@ -23,7 +23,7 @@ def drop_table(statement: Any, facts: SchemaFacts, source: str) -> Change:
     cascade = bool(statement.behavior) and int(statement.behavior) != 0
     names = []
     deferred = []
-    named = [_schema_and_name(items) for items in statement.objects]
+    named = [object_name(items) for items in statement.objects]
     tables = [facts.table(schema, name) for schema, name in named]
     dropped_together = {(t.schema, t.name) for t in tables if t is not None}
     for (schema, name), table in zip(named, tables, strict=True):
@@ -65,8 +65,3 @@ def drop_table(statement: Any, facts: SchemaFacts, source: str) -> Change:
         f"drop_{deferred[0].table}",
         deferred=tuple(deferred),
     )
-
-
-def _schema_and_name(items: Any) -> tuple[str | None, str]:
-    parts = [item.sval for item in items]
-    return (parts[-2] if len(parts) > 1 else None), parts[-1]
