@@ -144,6 +144,17 @@ def scrub(text: str, secrets: list[str]) -> str:
     return mask_text(text)
 
 
+class MaskedDsn(str):
+    """A connection string whose ``repr`` masks the password: what a failing pytest
+    test shows of its fixtures (``migrator_server_url = 'postgresql://app:***@...'``)
+    and what any debugger or log shows of it. Its value is the full string."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(mask_dsn(str.__str__(self)))
+
+
 class MaskedStream:
     """A text stream that passes every write through :func:`mask_text`."""
 
