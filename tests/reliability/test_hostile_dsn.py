@@ -245,3 +245,110 @@ def test_the_pytest_plugin_shows_no_password_in_a_failing_test(
     assert "migrator_database_url = 'postgresql://hostile_dsn_role:***@" in output
     assert PLUGIN_PASSWORD not in output
     assert quote(PLUGIN_PASSWORD, safe="") not in output
+
+
+# -- connection settings as libpq reads them ----------------------------------------
+
+PSQL = Path("/usr/lib/postgresql/15/bin/psql")
+#: a password with libpq's password-file separators and escapes in it
+COLON_PASSWORD = "pa:ss\\wo:rd#1"
+
+
+def _set_password(pg_server: EphemeralServer, password: str) -> None:
+    with psycopg.connect(pg_server.dsn(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(ROLE), sql.Literal(password))
+        )
+
+
+def _psql_agrees(env: dict[str, str], conninfo: str) -> None:
+    """psql (libpq itself) connects with the same settings: the test's files are
+    what libpq accepts, not only what we accept."""
+    if not PSQL.is_file():
+        return
+    import subprocess
+
+    completed = subprocess.run(
+        [str(PSQL), "-X", "-A", "-t", "-c", "SELECT current_user", conninfo],
+        env={**env, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.stdout.strip() == ROLE, completed.stderr
+
+
+def test_a_service_file_and_a_password_file_with_escapes_work_as_in_psql(
+    project: Path, pg_server: EphemeralServer, password_role: str, tmp_path: Path
+) -> None:
+    _set_password(pg_server, COLON_PASSWORD)
+    service_file = tmp_path / "pg_service.conf"
+    service_file.write_text(
+        "# the team's services\n[other]\nhost=192.0.2.1\n\n"
+        f"[app]\nhost={pg_server.host}\nport={pg_server.port}\nuser={ROLE}\n"
+        f"dbname={password_role}\n"
+    )
+    passfile = tmp_path / "pgpass"
+    escaped = COLON_PASSWORD.replace("\\", "\\\\").replace(":", "\\:")
+    passfile.write_text(f"# comment\n*:*:*:{ROLE}:{escaped}\n")
+    passfile.chmod(0o600)
+    env = {"PGSERVICEFILE": str(service_file), "PGPASSFILE": str(passfile), "PGSERVICE": "app"}
+    _psql_agrees(env, "service=app")
+
+    by_variable = run_cli("status", env={"DATABASE_URL": None, **env}, cwd=project)
+    assert by_variable.code == 0, by_variable.output
+    by_keyword = run_cli(
+        "--database-url", "service=app", "status",
+        env={"DATABASE_URL": None, **env, "PGSERVICE": None}, cwd=project,
+    )  # fmt: skip
+    assert by_keyword.code == 0, by_keyword.output
+    assert COLON_PASSWORD not in by_variable.output + by_keyword.output
+
+    missing = run_cli(
+        "--database-url", "service=nowhere", "status", env={"DATABASE_URL": None, **env},
+        cwd=project,
+    )  # fmt: skip
+    assert missing.code == 2, missing.output
+    assert "connection service 'nowhere' is not defined" in missing.stderr
+
+
+def test_an_unknown_keyword_is_a_usage_error_naming_it(project: Path) -> None:
+    for dsn in ("host=127.0.0.1 port=1 bogus_key=1", "postgresql://u@127.0.0.1:1/db?bogus_key=1"):
+        result = run_cli("--database-url", dsn, "status", env={"DATABASE_URL": None}, cwd=project)
+        assert result.code == 2, result.output
+        assert "unknown connection keyword 'bogus_key'" in result.stderr
+        assert "Traceback" not in result.output
+
+
+def test_a_missing_root_certificate_is_a_configuration_error_not_retried(
+    project: Path, tmp_path: Path
+) -> None:
+    missing = tmp_path / "no-such-root.crt"
+    for dsn in (
+        f"host=127.0.0.1 port=1 sslmode=verify-full sslrootcert={missing}",
+        f"postgresql://u@127.0.0.1:1/db?sslmode=verify-ca&sslrootcert={missing}",
+    ):
+        result = run_cli(
+            "--wait", "30s", "--database-url", dsn, "status",
+            env={"DATABASE_URL": None}, cwd=project,
+        )  # fmt: skip
+        assert result.code == 2, result.output
+        assert f"the root certificate file {missing} does not exist" in result.stderr
+        assert "waiting" not in result.output  # not retried: nothing would change
+
+
+def test_a_keyword_string_keeps_every_setting(pg_server: EphemeralServer) -> None:
+    """sslrootcert, options and the rest reach the driver instead of being dropped."""
+    from migrator.db.target import parse_target
+
+    target = parse_target(
+        f"host={pg_server.host} port={pg_server.port} user=postgres dbname=postgres "
+        "sslmode=require sslrootcert=/etc/hostname options='-c search_path=app,public' "
+        "target_session_attrs=read-write",
+        {},
+    )
+    dsn, arguments = target.driver_arguments()
+    assert "sslrootcert=%2Fetc%2Fhostname" in dsn
+    assert "target_session_attrs=read-write" in dsn
+    assert arguments["server_settings"] == {"search_path": "app,public"}
+    assert (arguments["host"], arguments["port"]) == (pg_server.host, pg_server.port)
