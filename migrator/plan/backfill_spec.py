@@ -25,7 +25,6 @@ changes nothing: that is what makes a backfill resumable. Full text: docs/backfi
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from pglast import parser as pg_parser
 from migrator.durations import parse_duration_ms
 from migrator.errors import UsageError
 from migrator.source.model import FileProblem, MigrationFile
+from migrator.sql import deep
 
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_PAUSE_MS = 0
@@ -166,7 +166,7 @@ def check_backfill_statement(spec: BackfillSpec, statements: list[str]) -> Backf
         )
     text = statements[0]
     try:
-        tree = json.loads(pg_parser.parse_sql_json(text))
+        tree = deep.loads(pg_parser.parse_sql_json(text))
     except pg_parser.ParseError as exc:
         raise UsageError(f"the backfill statement does not parse: {exc.args[0]}") from None
     ((kind, fields),) = tree["stmts"][0]["stmt"].items()

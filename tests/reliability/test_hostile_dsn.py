@@ -74,7 +74,9 @@ def url_encoded(password: str, where: str = DEAD, user: str = "red", database: s
     return f"postgresql://{user}:{quote(password, safe='')}@{where}/{database}"
 
 
-def keyword_quoted(password: str, where: str = DEAD, user: str = "red", database: str = "db") -> str:
+def keyword_quoted(
+    password: str, where: str = DEAD, user: str = "red", database: str = "db"
+) -> str:
     host, port = where.split(":")
     escaped = password.replace("\\", "\\\\").replace("'", "\\'")
     return f"host={host} port={port} user={user} dbname={database} password='{escaped}'"
@@ -85,7 +87,9 @@ def keyword_raw(password: str, where: str = DEAD, user: str = "red", database: s
     return f"host={host} port={port} user={user} dbname={database} password={password}"
 
 
-def query_password(password: str, where: str = DEAD, user: str = "red", database: str = "db") -> str:
+def query_password(
+    password: str, where: str = DEAD, user: str = "red", database: str = "db"
+) -> str:
     return f"postgresql://{user}@{where}/{database}?password={quote(password, safe='')}"
 
 
@@ -181,9 +185,7 @@ def password_role(pg_server: EphemeralServer) -> Iterator[str]:
         with psycopg.connect(pg_server.dsn(), autocommit=True) as conn:
             conn.execute("SELECT pg_reload_conf()")
             conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(database)
-                )
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )
 
 
