@@ -56,7 +56,7 @@ class LineObserver(Observer):
             return
         pending = self.total - self.done - self.running
         self.status.write(
-            f"\rfleet: {self.done - self.failed} done, {self.running} running, "
+            f"\r\x1b[Kfleet: {self.done - self.failed} done, {self.running} running, "
             f"{self.failed} failed, {pending} pending"
         )
         self.status.flush()

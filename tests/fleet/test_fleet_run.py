@@ -391,3 +391,33 @@ def test_targets_from_pyproject_run_the_fleet_unless_a_url_flag_names_one_databa
     single = run_cli("--database-url", database_url, "up", env=NO_ENV, cwd=tmp_path)
     assert single.code == 0, single.output
     assert "applied 3 migrations" in single.stdout and "fleet" not in single.stdout
+
+
+def test_a_discover_server_that_is_down_is_reported_and_the_listed_targets_still_run(
+    tmp_path: Path, make_databases: Any, fleet_migrations: Path
+) -> None:
+    databases = make_databases(2)
+    path = targets_file(
+        tmp_path / "fleet.toml",
+        targets=[(name, databases.url(name)) for name in databases.names],
+        discover=[
+            (f"postgresql://u:hunter2pw@127.0.0.1:{dead_port()}/postgres", "SELECT 'x'", "gone/")
+        ],
+    )
+    result = _fleet("--dir", str(fleet_migrations), "up", "--targets", str(path), cwd=tmp_path)
+    assert result.code == 3, result.output
+    assert "discover 1  unreachable  discover 1: cannot connect" in result.stdout
+    assert "hunter2pw" not in result.output
+    assert set(databases.seeded_rows().values()) == {1}
+
+
+def test_a_discover_query_returning_something_else_than_names_is_reported(
+    tmp_path: Path, make_databases: Any, fleet_migrations: Path, pg_server: EphemeralServer
+) -> None:
+    path = targets_file(
+        tmp_path / "fleet.toml",
+        discover=[(pg_server.dsn("postgres"), "SELECT oid FROM pg_database", "")],
+    )
+    result = _fleet("--dir", str(fleet_migrations), "up", "--targets", str(path), cwd=tmp_path)
+    assert result.code == 2, result.output
+    assert "its query returned int, not a database name" in result.stdout
