@@ -309,7 +309,9 @@ def test_render_sql_shows_the_session_reset_after_every_migration(tmp_path: Path
         {
             "001_path.up.sql": "SET search_path = app;\nCREATE TABLE t (id int);\n",
             "002_plain.up.sql": "CREATE TABLE u (id int);\n",
-            "003_index.up.sql": "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY i ON u (id);\n",
+            "003_index.up.sql": (
+                "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY i ON u (id);\n"
+            ),
         },
     )
 
