@@ -15,7 +15,7 @@ from tests.reliability.processes import PATIENT, MigrateProcess
 from tests.runner.conftest import Project
 
 #: how long an attacking migration keeps its run going once the lock is (or was) gone
-HOLD_S = 2
+HOLD_S = 1.5
 
 COUNTED = {
     "001_counter.up.sql": "CREATE TABLE counter (n int);\n",
@@ -51,8 +51,16 @@ def _lock_taken(database_url: str, key: int) -> bool:
     return bool(row and row[0])
 
 
+#: the unlock attacks the default suite runs (each costs two processes and HOLD_S)
+DEFAULT_UNLOCKS = {"unlock-all", "unlock-our-key", "discard-all-no-transaction"}
+
+
 @pytest.mark.parametrize(
-    ("header", "attack"), [(h, a) for _, h, a in UNLOCKS], ids=[i for i, _, _ in UNLOCKS]
+    ("header", "attack"),
+    [
+        pytest.param(h, a, id=i, marks=[] if i in DEFAULT_UNLOCKS else [pytest.mark.slow])
+        for i, h, a in UNLOCKS
+    ],
 )
 def test_a_migration_cannot_release_the_lock_to_a_second_runner(
     header: str, attack: str, project: Project, tmp_path: Path
@@ -189,9 +197,15 @@ def test_resume_continues_after_the_statements_that_ran(edited: str, project: Pr
 # -- no indefinite waits -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [("up", "--lock-timeout", "1s", "--lock-wait", "2s"),
-                                     ("status",), ("verify",), ("down",)],
-                         ids=["up", "status", "verify", "down"])  # fmt: skip
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(("up", "--lock-timeout", "1s", "--lock-wait", "2s"), id="up"),
+        pytest.param(("status",), id="status"),
+        pytest.param(("verify",), id="verify", marks=pytest.mark.slow),
+        pytest.param(("down",), id="down", marks=pytest.mark.slow),
+    ],
+)
 def test_a_locked_ledger_ends_the_wait_naming_the_holder(
     command: tuple[str, ...], project: Project
 ) -> None:
