@@ -21,7 +21,7 @@ from migrator.db.records import Direction, LedgerEntry
 from migrator.durations import format_ms
 from migrator.errors import RefusedState, SourceError, UsageError
 from migrator.plan.phases import contract_refusal, select_for_phase, unfinished_backfills
-from migrator.runner import session
+from migrator.runner.progress import changed_since_stop
 from migrator.runner.recovery import unfinished_refusal
 from migrator.runner.retry import RetryPolicy
 from migrator.source.discovery import require_runnable
@@ -207,6 +207,19 @@ def _resume_step(
             f"{step.statements[0].line}) builds index {blocking.name}, and the failed "
             f"build left it INVALID",
             hint=f"drop it first with: {blocking.drop_statement}",
+        )
+    changed = (
+        None
+        if resumes_from_progress
+        else changed_since_stop(entry, step.file.statements, checksum=step.file.checksum)
+    )
+    if changed is not None:
+        raise RefusedState(
+            f"cannot resume {step.file.path}: {changed}, so resuming at statement "
+            f"{entry.statements_done + 1} would skip or repeat work",
+            hint=f"restore the file as it was when the run stopped and resume, or finish or "
+            f"undo the migration by hand and `migrate repair {entry.version} --mark-applied` "
+            "or `--forget` (add --yes to apply)",
         )
     if entry.statements_done > len(step.file.statements):
         raise RefusedState(
@@ -414,17 +427,15 @@ def render_sql(plan: Plan) -> str:
             )
             lines.append(f"{statement.text};")
         change = "record as applied" if step.direction == "up" else "remove from the ledger"
-        resets = session.may_change_session(step)
-        if resets and step.transactional:
-            lines.append(f"{session.RESET_ROLE};  -- the ledger is written as the runner's role")
+        reset = "-- session reset (as DISCARD ALL, keeping the ledger's prepared writes)"
+        if step.transactional:
+            lines.append(f"{reset}; the ledger is written as the runner's role")
+            lines.extend(f"{sql};" for sql in setting_statements(step, local=True))
         lines.append(f"-- ledger: {change} (version {step.version})")
         if step.transactional:
             lines.append("COMMIT;")
         else:
-            lines.extend(["RESET lock_timeout;", "RESET statement_timeout;"])
-        if resets:
-            lines.append("-- it may have changed the session: reset before the next migration")
-            lines.append(f"{session.RESET_ROLE}; RESET ALL;")
+            lines.extend(["RESET lock_timeout;", "RESET statement_timeout;", reset])
     if not plan.steps:
         lines.append("-- nothing to do")
     return "\n".join(lines) + "\n"
