@@ -43,6 +43,52 @@ class Shadow:
     #: the new application writes ``new`` and the old one ``old`` (a rename)
     both_directions: bool
 
+    @property
+    def copied_value(self) -> str:
+        """The copy expression as a value of the new type, to compare with ``new``
+        (the copy itself is assigned, which converts like ``ALTER COLUMN ... TYPE``)."""
+        if self.both_directions:
+            return self.copy_expression
+        return f"CAST(({self.copy_expression}) AS {self.new_type_sql})"
+
+
+#: the dollar-quote tag of the conversion check (no expression of a change contains it)
+_CHECK_TAG = "$migrator_check$"
+
+
+def conversion_check(target: Target, shadow: Shadow) -> Step:
+    """Before anything changes: every existing value converts to the new type the way
+    ``ALTER COLUMN ... TYPE`` converts it (assignment, PL/pgSQL uses the same cast), so
+    a value the naive statement rejects (22001: too long for ``varchar(20)``) stops the
+    expand migration with nothing changed instead of the backfill or, worse, being cut."""
+    if _CHECK_TAG in shadow.copy_expression:
+        raise CannotPlan(
+            f"the USING expression contains {_CHECK_TAG}, which the planner's check uses"
+        )
+    return Step(
+        Slot.EXPAND,
+        f"DO {_CHECK_TAG}\nDECLARE\n  converted {shadow.new_type_sql};\nBEGIN\n"
+        f"  FOR converted IN SELECT {shadow.copy_expression} FROM {target.sql} LOOP\n"
+        f"  END LOOP;\nEND\n{_CHECK_TAG}",
+        "ACCESS SHARE: reads every row (blocks no client); fails, with nothing changed, "
+        "where ALTER COLUMN ... TYPE would fail",
+    )
+
+
+def assignment_check(target: Target, shadow: Shadow) -> Step:
+    """An ``UPDATE ... WHERE false``: PostgreSQL checks that the copy can be assigned to
+    the new column (an assignment cast exists, 42804 otherwise) and changes no row."""
+    return Step(
+        Slot.EXPAND,
+        f"UPDATE {target.sql} SET {ident(shadow.new)} = {shadow.copy_expression} WHERE false",
+        "changes no row: fails, with nothing changed, where ALTER COLUMN ... TYPE would "
+        "find no assignment cast",
+        lint_ignore=(
+            "unbatched-backfill",
+            "WHERE false: no row changes, PostgreSQL only checks the assignment's types",
+        ),
+    )
+
 
 def sync_function_sql(target: Target, function: str, shadow: Shadow) -> str:
     """The trigger function keeping the two columns equal on every insert and update."""
@@ -109,7 +155,8 @@ def shadow_column_change(
     assert old_fact is not None
     old, new, table = ident(shadow.old), ident(shadow.new), target.sql
     function = bounded_name("migrator", target.name, shadow.old, suffix="sync")
-    steps: list[Step] = [
+    steps: list[Step] = [] if shadow.both_directions else [conversion_check(target, shadow)]
+    steps += [
         Step(
             Slot.EXPAND,
             f"ALTER TABLE {table} ADD COLUMN {new} {shadow.new_type_sql}",
@@ -130,6 +177,8 @@ def shadow_column_change(
             undo=(f"DROP TRIGGER IF EXISTS {ident(function)} ON {table}",),
         ),
     ]
+    if not shadow.both_directions:
+        steps.insert(2, assignment_check(target, shadow))
     if old_fact.not_null:
         steps.append(add_not_null_check(target, shadow.new, Slot.EXPAND))
     mapping = {shadow.old: shadow.new}
@@ -181,12 +230,11 @@ def shadow_column_change(
         else:
             sql = f"ALTER INDEX {target.qualify(copy_name)} RENAME TO {ident(index.name)}"
         renames.append(Step(Slot.CONTRACT_SWAP, sql, "catalog only", undo=None))
-    copy_value = shadow.copy_expression
     steps.append(
         backfill_step(
             target,
-            f"{new} = {copy_value}",
-            f"{new} IS DISTINCT FROM {copy_value}",
+            f"{new} = {shadow.copy_expression}",
+            f"{new} IS DISTINCT FROM {shadow.copied_value}",
             options,
             f"copy {old} into {new}",
         )
