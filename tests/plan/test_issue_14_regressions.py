@@ -30,6 +30,10 @@ def _phase_versions(project: Project) -> dict[str, set[int]]:
     return phases
 
 
+def _planned(project: Project) -> set[int]:
+    return {int(version.version_text) for version in project.results[-1].versions}
+
+
 async def _naive_error(dsn: str, sql: str) -> str | None:
     """The SQLSTATE the naive SQL fails with (in one transaction), or None."""
     conn = await asyncpg.connect(dsn)
@@ -132,5 +136,66 @@ def test_a_type_change_without_an_assignment_cast_fails_in_the_expand_with_nothi
             "SELECT data_type FROM information_schema.columns "
             "WHERE table_name = 'orders' AND column_name LIKE 'note%'",
         ) == [("text",)]
+
+    run(scenario())
+
+
+INHERITED = """
+CREATE TABLE events (id bigserial PRIMARY KEY, kind text NOT NULL, seen boolean DEFAULT false);
+CREATE TABLE archived_events () INHERITS (events);
+"""
+
+INHERITED_SEED = """
+INSERT INTO events (kind) SELECT 'k' || g % 4 FROM generate_series(1, 200) g;
+INSERT INTO archived_events (kind) SELECT 'k' || g % 4 FROM generate_series(1, 100) g;
+"""
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "DELETE FROM ONLY events WHERE kind = 'k1'",
+        "UPDATE ONLY events SET seen = true WHERE kind <> 'k2'",
+        "DELETE FROM ONLY public.events e WHERE e.kind = 'k3'",
+    ],
+)
+def test_only_stays_only_in_the_batches(
+    change: str, database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 3: the batched statement keeps ``ONLY``: the rows of inheriting tables
+    are left as the naive statement leaves them."""
+    project = Project.create(tmp_path, INHERITED)
+    result = project.plan(change + ";\n")
+    assert [c.recipe for c in result.plan.changes] in (["batched delete"], ["batched backfill"])
+    naive, planned = other_database_url, database_url
+    data = "SELECT tableoid::regclass::text, id, kind, seen FROM events ORDER BY 1, 2"
+
+    async def scenario() -> None:
+        await execute(naive, INHERITED + INHERITED_SEED + change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, INHERITED_SEED)
+        await apply_all(planned, project.directory, versions=_planned(project))
+        assert await fetch(planned, data) == await fetch(naive, data)
+        assert await fetch(planned, "SELECT count(*) FROM archived_events") == [(100,)]
+
+    run(scenario())
+
+
+def test_reindex_keeps_its_options(database_url: str, tmp_path: Path) -> None:
+    """Item 3: ``REINDEX (TABLESPACE x, VERBOSE)`` keeps both options when it becomes
+    concurrent, and the planned statement runs."""
+    project = Project.create(tmp_path, ORDERS + "CREATE INDEX orders_note_idx ON orders (note);\n")
+    result = project.plan(
+        "REINDEX (TABLESPACE pg_default, VERBOSE) INDEX orders_note_idx;\n"
+        "REINDEX (VERBOSE) TABLE orders;\n"
+    )
+    up = "\n".join(version.rendered.up for version in result.versions)
+    assert "REINDEX (TABLESPACE 'pg_default', VERBOSE, CONCURRENTLY) INDEX orders_note_idx" in up
+    assert "REINDEX (VERBOSE, CONCURRENTLY) TABLE orders" in up
+
+    async def scenario() -> None:
+        await apply_all(database_url, project.directory, versions={1})
+        await apply_all(database_url, project.directory, versions=_planned(project))
+        assert await leftovers(database_url) == []
 
     run(scenario())

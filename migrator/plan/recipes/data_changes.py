@@ -75,8 +75,12 @@ def _batchable(text: str, target: Target) -> bool:
 
 
 def _relation(statement: Any, target: Target) -> str:
-    alias = statement.relation.alias
-    return f"{target.sql} {ident(alias.aliasname)}" if alias is not None else target.sql
+    """The changed table as written: ``ONLY`` kept (without it the batches would change
+    the rows of inheriting tables too), and its alias."""
+    relation = statement.relation
+    name = target.sql if relation.inh else f"ONLY {target.sql}"
+    alias = relation.alias
+    return f"{name} {ident(alias.aliasname)}" if alias is not None else name
 
 
 def _batched(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from pglast import ast
 from pglast.enums import ReindexObjectType
 
 from migrator.plan.facts import Deferred, SchemaFacts
@@ -270,13 +271,19 @@ def reindex_concurrently(statement: Any, source: str) -> Change:
             source, transactional=non_transactional_reason(source) is None, label="reindex"
         )
     name = qualified(relation.schemaname, relation.relname)
+    if statement.params:  # (VERBOSE, TABLESPACE x): kept, CONCURRENTLY added to them
+        concurrent = copy.deepcopy(statement)
+        concurrent.params = (*statement.params, ast.DefElem(defname="concurrently"))
+        sql = deparse(concurrent)
+    else:
+        sql = f"REINDEX {what} CONCURRENTLY {name}"
     return Change(
         source,
         "reindex concurrently",
         (
             Step(
                 Slot.EXPAND_CONCURRENT,
-                f"REINDEX {what} CONCURRENTLY {name}",
+                sql,
                 CONCURRENT_NOTE + "; a failed rebuild leaves an INVALID index named "
                 "<index>_ccnew: drop it before running again",
                 undo=(),
