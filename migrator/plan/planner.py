@@ -141,23 +141,25 @@ def plan_changes(
     migrations after it."""
     catalog = replay(earlier)
     statements = read_change_file(text, where)
-    splitter = ExpandSplitter(catalog, statements)
     facts = CatalogFacts(catalog)
     changes: list[Change] = []
-    for statement in statements:
-        for unit in planning_units(statement.text):
-            try:
-                planned = plan_statement(unit, facts, options)
-            except CannotPlan as error:
-                raise type(error)(
-                    f"{where}:{statement.line}: {error.message}", hint=error.hint
-                ) from None
-            planned = splitter.mark(planned)
-            changes += planned
-            facts.note_deferred(planned)
-            for parsed in parse_text(unit) or ():
-                catalog.apply(parsed.kind, parsed.fields)
-            splitter.applied(planned)
+    units = [
+        (statement, unit) for statement in statements for unit in planning_units(statement.text)
+    ]
+    splitter = ExpandSplitter(catalog, statements, [unit for _, unit in units])
+    for position, (statement, unit) in enumerate(units):
+        try:
+            planned = plan_statement(unit, facts, options)
+        except CannotPlan as error:
+            raise type(error)(
+                f"{where}:{statement.line}: {error.message}", hint=error.hint
+            ) from None
+        planned = splitter.mark(planned, position)
+        changes += planned
+        facts.note_deferred(planned)
+        for parsed in parse_text(unit) or ():
+            catalog.apply(parsed.kind, parsed.fields)
+        splitter.applied(planned)
     return changes
 
 

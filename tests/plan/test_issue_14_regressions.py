@@ -199,3 +199,50 @@ def test_reindex_keeps_its_options(database_url: str, tmp_path: Path) -> None:
         assert await leftovers(database_url) == []
 
     run(scenario())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE orders ADD COLUMN state text;\n"
+        "ALTER TABLE orders ALTER COLUMN state SET DEFAULT 'new';\n",
+        "ALTER TABLE orders ADD COLUMN state text, ALTER COLUMN state SET DEFAULT 'new';\n",
+        "ALTER TABLE orders ADD COLUMN state text;\n"
+        "CREATE FUNCTION orders_state() RETURNS trigger LANGUAGE plpgsql AS "
+        "'BEGIN NEW.state := coalesce(NEW.state, ''new''); RETURN NEW; END';\n"
+        "CREATE TRIGGER orders_state BEFORE INSERT ON orders "
+        "FOR EACH ROW EXECUTE FUNCTION orders_state();\n",
+    ],
+    ids=["set-default", "one-alter-table", "trigger"],
+)
+def test_no_insert_sees_a_column_without_its_default(
+    change: str, database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 4: after every single migration of the plan, an insert of old code gets
+    the value the naive SQL gives it, as soon as the column exists."""
+    project = Project.create(tmp_path, ORDERS)
+    project.plan(change)
+    naive, planned = other_database_url, database_url
+    insert = "INSERT INTO orders (status) VALUES ('placed')"
+    data = "SELECT status, state FROM orders ORDER BY id"
+
+    async def scenario() -> None:
+        await execute(naive, ORDERS + ORDERS_SEED + change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, ORDERS_SEED)
+        for version in sorted(_planned(project)):
+            await apply_all(planned, project.directory, versions={version})
+            await execute(planned, insert)
+            await execute(naive, insert)
+            exists = await fetch(
+                planned,
+                "SELECT count(*) FROM information_schema.columns "
+                "WHERE table_name = 'orders' AND column_name = 'state'",
+            )
+            if exists == [(1,)]:
+                assert await fetch(
+                    planned, "SELECT state FROM orders ORDER BY id DESC LIMIT 1"
+                ) == [("new",)]
+        assert await fetch(planned, data) == await fetch(naive, data)
+
+    run(scenario())
