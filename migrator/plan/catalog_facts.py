@@ -51,6 +51,10 @@ def replay(migrations: Iterable[Migration]) -> Catalog:
     return catalog
 
 
+#: the replay units of the change file start with this (:mod:`.exclusive_locks`)
+CHANGE_UNIT = "the change"
+
+
 def _column(table: Table, column: Column) -> ColumnFact:
     type_sql = column.type.sql
     default = column.default_sql
@@ -67,6 +71,7 @@ def _column(table: Table, column: Column) -> ColumnFact:
         identity=column.identity is not None,
         generated=column.generated,
         owned_sequence=sequence,
+        added_in_change=column.origin.unit.startswith(CHANGE_UNIT),
     )
 
 

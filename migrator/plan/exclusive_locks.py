@@ -31,13 +31,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from migrator.plan.catalog_facts import CHANGE_UNIT
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.sql.catalog import Catalog
 from migrator.sql.locks import Lock, statement_locks
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import Node, ParsedStatement, parse_text
 from migrator.sql.split import Statement
-from migrator.sql.tree import walk
+from migrator.sql.tree import range_vars
 
 #: the slots of transactional expand migrations that several changes share
 EXPAND_SLOTS = frozenset({Slot.EXPAND, Slot.EXPAND_LATE})
@@ -108,7 +109,7 @@ class ExpandSplitter:
 
     @property
     def _unit(self) -> str:
-        return f"the change, part {self._part}"
+        return f"{CHANGE_UNIT}, part {self._part}"
 
     def mark(self, planned: Sequence[Change], position: int = -1) -> list[Change]:
         """``planned`` (the changes of unit ``position``), with the ones that end the
@@ -245,11 +246,7 @@ def _touched(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedName]
 
 def _relations(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedName]:
     """Every table ``statement`` names (and the ones it comments on)."""
-    found = {
-        catalog.relation_of(fields)[0]
-        for kind, fields in walk(statement.fields)
-        if kind == "RangeVar"
-    }
+    found = {catalog.relation_of(range_var)[0] for range_var in range_vars(statement.fields)}
     return found | _touched(statement, catalog)
 
 

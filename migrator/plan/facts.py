@@ -28,6 +28,9 @@ class ColumnFact:
     generated: bool = False
     #: the sequence a ``serial`` column owns (its default calls ``nextval`` on it)
     owned_sequence: str | None = None
+    #: added by an earlier statement of the change file: the running (old) code does
+    #: not write it
+    added_in_change: bool = False
 
 
 @dataclass(frozen=True)

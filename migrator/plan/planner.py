@@ -14,6 +14,7 @@ from migrator.plan.assemble import assemble
 from migrator.plan.catalog_facts import CatalogFacts, replay
 from migrator.plan.changes import plan_statement, planning_units, read_change_file
 from migrator.plan.exclusive_locks import ExpandSplitter
+from migrator.plan.file_order import FileOrder
 from migrator.plan.model import CannotPlan, Change, Plan
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
@@ -147,9 +148,11 @@ def plan_changes(
         (statement, unit) for statement in statements for unit in planning_units(statement.text)
     ]
     splitter = ExpandSplitter(catalog, statements, [unit for _, unit in units])
+    order = FileOrder(catalog)
     for position, (statement, unit) in enumerate(units):
         try:
             planned = plan_statement(unit, facts, options)
+            order.check(unit, planned)
         except CannotPlan as error:
             raise type(error)(
                 f"{where}:{statement.line}: {error.message}", hint=error.hint

@@ -133,6 +133,24 @@ def walk(node: Any) -> Iterator[tuple[str, Node]]:
             stack.extend(current)
 
 
+#: fields whose value is a ``RangeVar`` without the node's wrapper (the JSON tree
+#: wraps only fields typed as any node)
+_RANGE_VAR_FIELDS = ("relation", "pktable", "view", "into")
+
+
+def range_vars(node: Any) -> Iterator[Node]:
+    """Every ``RangeVar`` under ``node`` (``node`` itself included), wrapped in the tree
+    or not (``DeleteStmt.relation``, a foreign key's ``pktable``)."""
+    for fields in [node, *(fields for _, fields in walk(node))]:
+        if not isinstance(fields, dict):
+            continue
+        for key, value in fields.items():
+            if not isinstance(value, dict):
+                continue
+            if key == "RangeVar" or (key in _RANGE_VAR_FIELDS and "relname" in value):
+                yield value
+
+
 def string_constants(node: Any) -> Iterator[str]:
     """Every string constant in ``node``."""
     for kind, fields in walk(node):

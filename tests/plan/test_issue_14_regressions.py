@@ -11,7 +11,16 @@ import asyncpg
 import pytest
 
 from migrator.errors import MigrationFailed
-from tests.plan.scenario import Project, apply_all, execute, fetch, leftovers, run
+from migrator.plan.model import CannotPlan
+from tests.plan.scenario import (
+    Project,
+    apply_all,
+    execute,
+    fetch,
+    leftovers,
+    run,
+    schema_difference,
+)
 
 ORDERS = """
 CREATE TABLE orders (id serial PRIMARY KEY, status text NOT NULL, note text);
@@ -244,5 +253,129 @@ def test_no_insert_sees_a_column_without_its_default(
                     planned, "SELECT state FROM orders ORDER BY id DESC LIMIT 1"
                 ) == [("new",)]
         assert await fetch(planned, data) == await fetch(naive, data)
+
+    run(scenario())
+
+
+PEOPLE = "CREATE TABLE people (id serial PRIMARY KEY, name text NOT NULL, age int);\n"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE people ADD COLUMN first_name text;\n"
+        "ALTER TABLE people ADD COLUMN last_name text;\n"
+        "UPDATE people SET first_name = split_part(name, ' ', 1), "
+        "last_name = split_part(name, ' ', 2);\n"
+        "ALTER TABLE people DROP COLUMN name;\n",
+        "ALTER TABLE people ADD COLUMN first_name text;\n"
+        "UPDATE people p SET first_name = 'x' WHERE p.name LIKE 'a%';\n",
+        "ALTER TABLE people ADD COLUMN nickname text;\nUPDATE people SET nickname = 'none';\n",
+    ],
+    ids=["split-a-column", "condition-on-an-old-column", "constant"],
+)
+def test_a_backfill_of_a_column_the_change_adds_is_refused(change: str, tmp_path: Path) -> None:
+    """Item 2: no sync trigger is planned for a new column's values, so a backfill of
+    one (from a column old code still writes, or a constant old code's inserts lack) is
+    refused, with the reason."""
+    project = Project.create(tmp_path, PEOPLE)
+    reason = (
+        r"which running code keeps writing until the deploy"
+        if "name LIKE" in change or "split_part" in change
+        else r"a row running code inserts after its batch .* would keep it NULL"
+    )
+    with pytest.raises(CannotPlan, match=reason):
+        project.plan(change)
+    assert sorted(p.name for p in project.directory.iterdir()) == [
+        "001_base.down.sql",
+        "001_base.up.sql",
+    ]
+
+
+def test_an_old_column_computed_from_itself_is_planned(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 2, what stays planned: an old column computed from itself (the batches'
+    documented semantics), beside a new column with a default."""
+    project = Project.create(tmp_path, PEOPLE)
+    change = (
+        "ALTER TABLE people ADD COLUMN nickname text DEFAULT 'none';\n"
+        "UPDATE people SET age = age + 1 WHERE age IS NOT NULL;\n"
+    )
+    result = project.plan(change)
+    assert [c.recipe for c in result.plan.changes][-1:] == ["batched backfill"]
+    naive, planned = other_database_url, database_url
+    seed = "INSERT INTO people (name, age) SELECT 'p ' || g, g % 50 FROM generate_series(1, 300) g"
+    data = "SELECT id, name, age, nickname FROM people ORDER BY id"
+
+    async def scenario() -> None:
+        await execute(naive, PEOPLE + seed + ";\n" + change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, seed)
+        await apply_all(planned, project.directory, versions=_planned(project))
+        assert await fetch(planned, data) == await fetch(naive, data)
+
+    run(scenario())
+
+
+TICKETS = """
+CREATE FUNCTION next_code() RETURNS text LANGUAGE sql AS $$ SELECT md5(random()::text) $$;
+CREATE TABLE tickets (id serial PRIMARY KEY, code text DEFAULT next_code());
+CREATE TABLE tags (id serial PRIMARY KEY, label text NOT NULL);
+CREATE TABLE notes (id serial PRIMARY KEY, body text);
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            "DROP TABLE tickets;\nDROP FUNCTION next_code();\n",
+            r"it drops or changes an object the earlier statement may use",
+        ),
+        (
+            "DELETE FROM tags WHERE id > 1000;\n"
+            "CREATE UNIQUE INDEX tags_label_key ON tags (label);\n",
+            r"which the plan runs in the backfill phase, .* both name public\.tags",
+        ),
+        (
+            "DELETE FROM tags WHERE label = 'x';\nINSERT INTO tags (label) VALUES ('x');\n",
+            r"both name public\.tags",
+        ),
+    ],
+    ids=["drop-table-then-its-default-function", "delete-then-unique-index", "delete-then-insert"],
+)
+def test_a_statement_that_would_run_before_one_it_follows_and_depends_on_is_refused(
+    change: str, reason: str, tmp_path: Path
+) -> None:
+    """Item 5: a statement moved to a later phase must not be overtaken by a later
+    statement of the file that depends on it."""
+    project = Project.create(tmp_path, TICKETS)
+    with pytest.raises(CannotPlan, match=reason):
+        project.plan(change)
+
+
+def test_independent_statements_still_plan_around_a_moved_one(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 5, what stays planned: the later statement touches another table."""
+    project = Project.create(tmp_path, TICKETS)
+    change = "DELETE FROM tags WHERE id > 50;\nCREATE INDEX notes_body_idx ON notes (body);\n"
+    result = project.plan(change)
+    assert [c.recipe for c in result.plan.changes] == [
+        "batched delete",
+        "create index concurrently",
+    ]
+    naive, planned = other_database_url, database_url
+    seed = "INSERT INTO tags (label) SELECT 't' || g FROM generate_series(1, 100) g"
+    data = "SELECT id, label FROM tags ORDER BY id"
+
+    async def scenario() -> None:
+        await execute(naive, TICKETS + seed + ";\n" + change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, seed)
+        await apply_all(planned, project.directory, versions=_planned(project))
+        assert await fetch(planned, data) == await fetch(naive, data)
+        assert await schema_difference(naive, planned, set()) == []
 
     run(scenario())
