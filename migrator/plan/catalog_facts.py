@@ -159,6 +159,19 @@ class CatalogFacts:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._deferred: dict[tuple[str, str], Deferred] = {}
+        self._claimed: set[QualifiedName] = set()
+
+    def claim_name(self, schema: str | None, name: str) -> bool:
+        key = QualifiedName(schema or self.default_schema(), name)
+        taken = (
+            self.catalog.table(key) is not None
+            or self.catalog.index(key) is not None
+            or self.catalog.function(key) is not None
+        )
+        if taken or key in self._claimed:
+            return False
+        self._claimed.add(key)
+        return True
 
     def note_deferred(self, changes: Sequence[Change]) -> None:
         """Remember what ``changes`` leave in place until the contract phase (or add

@@ -190,6 +190,12 @@ class SchemaFacts(Protocol):
         """The change drops the table ``name``, which the plan keeps until the contract."""
         ...
 
+    def claim_name(self, schema: str | None, name: str) -> bool:
+        """Take ``name`` in ``schema`` for an object the plan makes up (a sync function,
+        a ``_new`` index): false when a table, index or function of the replayed schema
+        has it, or the plan took it already."""
+        ...
+
 
 @dataclass(frozen=True)
 class StaticSchemaFacts:
@@ -200,6 +206,8 @@ class StaticSchemaFacts:
     schema: str = "public"
     #: enum types: ``(schema, name) -> values``
     enums: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    #: names the plan made up so far (:meth:`claim_name`)
+    claimed: set[tuple[str, str]] = field(default_factory=set)
 
     def table(self, schema: str | None, name: str) -> TableFacts | None:
         for table in self.tables:
@@ -224,3 +232,13 @@ class StaticSchemaFacts:
 
     def dropped_later(self, schema: str | None, name: str) -> bool:
         return False
+
+    def claim_name(self, schema: str | None, name: str) -> bool:
+        key = (schema or self.schema, name)
+        taken = {(t.schema, t.name) for t in self.tables} | {
+            (t.schema, index.name) for t in self.tables for index in t.indexes
+        }
+        if key in taken or key in self.claimed:
+            return False
+        self.claimed.add(key)
+        return True

@@ -379,3 +379,49 @@ def test_independent_statements_still_plan_around_a_moved_one(
         assert await schema_difference(naive, planned, set()) == []
 
     run(scenario())
+
+
+def test_two_recipes_on_one_column_are_refused_not_half_applied(tmp_path: Path) -> None:
+    """Item 6 (plandiff F7): a type change then a rename of the same column both made
+    ``migrator_orders_amount_sync``; the second expand failed with 42723 half-applied.
+    The rename would run before the type change's contract: refused."""
+    project = Project.create(
+        tmp_path, "CREATE TABLE orders (id serial PRIMARY KEY, amount numeric);\n"
+    )
+    with pytest.raises(CannotPlan, match=r"both name public\.orders"):
+        project.plan(
+            "ALTER TABLE orders ALTER COLUMN amount TYPE integer USING (amount * 100)::integer;\n"
+            "ALTER TABLE orders RENAME COLUMN amount TO amount_cents;\n"
+        )
+
+
+def test_generated_names_differ_per_statement_and_avoid_the_replayed_schema(
+    tmp_path: Path,
+) -> None:
+    """Item 6: a sync function's name carries a hash of the statement, so two plans on
+    one column never share it; a name the replayed schema has already is refused."""
+    project = Project.create(tmp_path, ORDERS + "CREATE INDEX orders_note_idx ON orders (note);\n")
+    first = project.plan("ALTER TABLE orders ALTER COLUMN note TYPE varchar(100);\n")
+    (function,) = {
+        line.split()[2].split("(")[0]
+        for version in first.versions
+        for line in version.rendered.up.splitlines()
+        if line.startswith("CREATE FUNCTION")
+    }
+    assert function.startswith("migrator_orders_note_") and function.endswith("_sync")
+    for version in first.files:
+        version.path.unlink()
+
+    (tmp_path / "other").mkdir()
+    other = Project.create(tmp_path / "other", ORDERS)
+    (other.directory / "001_base.up.sql").write_text(
+        ORDERS + f"CREATE FUNCTION {function}() RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
+    )
+    with pytest.raises(
+        CannotPlan,
+        match=rf"the sync function and trigger public.{function}|"
+        rf"{function}, but that name is taken",
+    ):
+        other.plan("ALTER TABLE orders ALTER COLUMN note TYPE varchar(100);\n")
+    second = other.plan("ALTER TABLE orders ALTER COLUMN note TYPE varchar(120);\n")
+    assert function not in "".join(v.rendered.up for v in second.versions)

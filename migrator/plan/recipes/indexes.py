@@ -182,6 +182,7 @@ def _take_dropped_name(
             "is taken too",
             hint="give the new index another name",
         )
+    target.claim(temporary, "index")
     rename = Step(
         Slot.CONTRACT_SWAP,
         f"ALTER INDEX IF EXISTS {target.qualify(temporary)} RENAME TO {ident(name)}",

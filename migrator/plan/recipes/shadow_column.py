@@ -12,7 +12,7 @@ from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.columns import DROP_COLUMN_REASON, existing_column, missing_column
 from migrator.plan.recipes.indexes import concurrent_index_steps
 from migrator.plan.recipes.not_null import add_not_null_check, enforce_not_null
-from migrator.plan.recipes.target import PlanOptions, Target
+from migrator.plan.recipes.target import PlanOptions, Target, short_digest
 from migrator.plan.recipes.validation import validate_step
 from migrator.plan.sql_text import (
     bounded_name,
@@ -154,7 +154,10 @@ def shadow_column_change(
     old_fact = facts.column(shadow.old)
     assert old_fact is not None
     old, new, table = ident(shadow.old), ident(shadow.new), target.sql
-    function = bounded_name("migrator", target.name, shadow.old, suffix="sync")
+    function = target.claim(
+        bounded_name("migrator", target.name, shadow.old, short_digest(source), suffix="sync"),
+        "sync function and trigger",
+    )
     steps: list[Step] = [] if shadow.both_directions else [conversion_check(target, shadow)]
     steps += [
         Step(
@@ -186,7 +189,7 @@ def shadow_column_change(
     for constraint in facts.constraints_on(shadow.old):
         if constraint.kind not in ("check", "foreign") or not constraint.definition_sql:
             continue
-        copy_name = bounded_name(constraint.name, suffix="new")
+        copy_name = target.claim(bounded_name(constraint.name, suffix="new"), "constraint copy")
         copy_definition = rename_in_constraint(constraint.definition_sql, mapping)
         steps.append(
             Step(
@@ -213,7 +216,7 @@ def shadow_column_change(
                 f"the definition of index {index.name} on {table} is not known, so it "
                 f"cannot be rebuilt for {new}"
             )
-        copy_name = bounded_name(index.name, suffix="new")
+        copy_name = target.claim(bounded_name(index.name, suffix="new"), "index copy")
         steps += concurrent_index_steps(
             target,
             copy_name,

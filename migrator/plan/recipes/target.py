@@ -3,6 +3,7 @@ every recipe shares."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from migrator.plan.backfill_spec import DEFAULT_BATCH_SIZE
@@ -24,6 +25,8 @@ class Target:
     schema: str | None
     name: str
     facts: TableFacts | None
+    #: where the names the plan makes up are claimed (``None``: not checked)
+    schema_facts: SchemaFacts | None = None
 
     @property
     def sql(self) -> str:
@@ -45,6 +48,19 @@ class Target:
                 hint=f"give the new {what} another name",
             )
 
+    def claim(self, name: str, what: str) -> str:
+        """``name`` for an object the plan makes up in the table's schema;
+        :class:`CannotPlan` when the replayed schema or the plan has it already."""
+        if self.schema_facts is not None and not self.schema_facts.claim_name(self.schema, name):
+            raise CannotPlan(
+                f"the plan would create the {what} {qualified(self.schema, name)}, but that "
+                "name is taken (by an earlier migration, perhaps an earlier plan whose "
+                "contract has not run, or by another step of this plan)",
+                hint="run the earlier plan's contract first, or plan the statements in "
+                "separate changes",
+            )
+        return name
+
     def require(self, why: str) -> TableFacts:
         """The table's facts, or :class:`CannotPlan` saying the planner needs them."""
         if self.facts is None:
@@ -63,4 +79,10 @@ class Target:
 
 
 def resolve(facts: SchemaFacts, schema: str | None, name: str) -> Target:
-    return Target(schema, name, facts.table(schema, name))
+    return Target(schema, name, facts.table(schema, name), facts)
+
+
+def short_digest(text: str) -> str:
+    """6 hex digits of a hash of ``text``: names the plan makes up for one statement
+    differ from the ones it makes for another on the same column."""
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
