@@ -161,6 +161,14 @@ class CatalogFacts:
         self._deferred: dict[tuple[str, str], Deferred] = {}
         self._claimed: set[QualifiedName] = set()
 
+    def name_held(self, schema: str | None, name: str) -> bool:
+        wanted = schema or self.default_schema()
+        return any(
+            name in deferred.names
+            for (held_in, _), deferred in self._deferred.items()
+            if held_in == wanted
+        )
+
     def claim_name(self, schema: str | None, name: str) -> bool:
         key = QualifiedName(schema or self.default_schema(), name)
         taken = (

@@ -190,6 +190,12 @@ class SchemaFacts(Protocol):
         """The change drops the table ``name``, which the plan keeps until the contract."""
         ...
 
+    def name_held(self, schema: str | None, name: str) -> bool:
+        """``name`` belongs to an index or constraint of some table of ``schema`` that
+        the change drops, which the plan keeps until the contract phase (index names
+        are shared by the whole schema)."""
+        ...
+
     def claim_name(self, schema: str | None, name: str) -> bool:
         """Take ``name`` in ``schema`` for an object the plan makes up (a sync function,
         a ``_new`` index): false when a table, index or function of the replayed schema
@@ -232,6 +238,13 @@ class StaticSchemaFacts:
 
     def dropped_later(self, schema: str | None, name: str) -> bool:
         return False
+
+    def name_held(self, schema: str | None, name: str) -> bool:
+        return any(
+            name in table.deferred.names
+            for table in self.tables
+            if table.schema == (schema or self.schema)
+        )
 
     def claim_name(self, schema: str | None, name: str) -> bool:
         key = (schema or self.schema, name)

@@ -425,3 +425,48 @@ def test_generated_names_differ_per_statement_and_avoid_the_replayed_schema(
         other.plan("ALTER TABLE orders ALTER COLUMN note TYPE varchar(100);\n")
     second = other.plan("ALTER TABLE orders ALTER COLUMN note TYPE varchar(120);\n")
     assert function not in "".join(v.rendered.up for v in second.versions)
+
+
+SESSIONS = """
+CREATE TABLE orders (id serial PRIMARY KEY, customer_id int);
+CREATE INDEX orders_customer_id_idx ON orders (customer_id);
+CREATE TABLE sessions (id serial PRIMARY KEY, customer_id int);
+CREATE TABLE old_sessions (id serial PRIMARY KEY);
+"""
+
+
+def test_an_index_name_moved_to_another_table_ends_like_the_naive_sql(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 7 (plandiff F8): index names are schema-wide; the old index keeps the name
+    until the contract, so the new one is built under another name and takes it then
+    (``IF NOT EXISTS`` used to skip it, and the contract dropped the only index)."""
+    project = Project.create(tmp_path, SESSIONS)
+    change = (
+        "DROP INDEX orders_customer_id_idx;\n"
+        "CREATE INDEX orders_customer_id_idx ON sessions (customer_id);\n"
+    )
+    project.plan(change)
+    naive, planned = other_database_url, database_url
+
+    async def scenario() -> None:
+        await execute(naive, SESSIONS + change)
+        await apply_all(planned, project.directory, versions={1})
+        await apply_all(planned, project.directory, versions=_planned(project))
+        assert await schema_difference(naive, planned, set()) == []
+        assert await fetch(
+            planned,
+            "SELECT indrelid::regclass::text FROM pg_index "
+            "WHERE indexrelid = 'orders_customer_id_idx'::regclass",
+        ) == [("sessions",)]
+        assert await leftovers(planned) == []
+
+    run(scenario())
+
+
+def test_a_table_renamed_to_the_name_of_one_dropped_earlier_is_refused(tmp_path: Path) -> None:
+    """Item 7 (plandiff F9): the dropped table keeps its name until the contract, so
+    the rename in the expand phase would fail with 42P07."""
+    project = Project.create(tmp_path, SESSIONS)
+    with pytest.raises(CannotPlan, match=r"old_sessions is dropped earlier in the change"):
+        project.plan("DROP TABLE old_sessions;\nALTER TABLE sessions RENAME TO old_sessions;\n")

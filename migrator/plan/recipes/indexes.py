@@ -147,8 +147,12 @@ def _require_columns(target: Target, statement: Any) -> None:
 
 def _name_dropped_later(target: Target, name: str) -> bool:
     """``name`` belongs to an index or constraint the change drops, which the plan
-    keeps until the contract phase."""
-    return target.facts is not None and name in target.facts.deferred.names
+    keeps until the contract phase: of this table, or an index of another table of the
+    schema (index names are schema-wide: ``DROP INDEX x; CREATE INDEX x ON other``)."""
+    if target.facts is not None and name in target.facts.deferred.names:
+        return True
+    schema = target.schema or (target.facts.schema if target.facts else None)
+    return target.schema_facts is not None and target.schema_facts.name_held(schema, name)
 
 
 def _index_body(statement: Any) -> str:
