@@ -11,6 +11,7 @@ from typing import Any
 
 from pglast import ast
 
+from migrator.plan.dependents import Dependents
 from migrator.plan.facts import (
     ColumnFact,
     ConstraintFact,
@@ -41,12 +42,15 @@ _USING_INDEX = re.compile(r'\s*USING\s+INDEX\s+(?:"(?:[^"]|"")+"|\S+)', re.IGNOR
 _SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint"}
 
 
-def replay(migrations: Iterable[Migration]) -> Catalog:
-    """The catalog after every up file of ``migrations``, in order."""
+def replay(migrations: Iterable[Migration], dependents: Dependents | None = None) -> Catalog:
+    """The catalog after every up file of ``migrations``, in order (and the
+    ``dependents`` of their columns, when given)."""
     catalog = Catalog()
     for migration in migrations:
         catalog.begin_file(migration.label)
         for statement in parse_text(migration.up.text) or ():
+            if dependents is not None:
+                dependents.apply(statement.kind, statement.fields, catalog)
             catalog.apply(statement.kind, statement.fields)
     return catalog
 
@@ -156,10 +160,15 @@ def _index(index: Index) -> IndexFact:
 class CatalogFacts:
     """:class:`~migrator.plan.facts.SchemaFacts` over a replayed :class:`Catalog`."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, dependents: Dependents | None = None) -> None:
         self.catalog = catalog
+        self.dependents = dependents or Dependents()
         self._deferred: dict[tuple[str, str], Deferred] = {}
         self._claimed: set[QualifiedName] = set()
+
+    def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
+        found = self.dependents.of(QualifiedName(schema, table), column)
+        return tuple(f"{dependent.kind} {dependent.name}" for dependent in found)
 
     def name_held(self, schema: str | None, name: str) -> bool:
         wanted = schema or self.default_schema()

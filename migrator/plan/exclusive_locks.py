@@ -117,20 +117,28 @@ class ExpandSplitter:
         the migration locked."""
         later = self._units[position + 1 :] if position >= 0 else []
         marked = []
-        for change in planned:
+        for index, change in enumerate(planned):
             if self._enabled and change.passthrough and not _adds_only(change):
                 self._removed = True
             if self._locked:
                 change = self._completing(change)
             locked = self._exclusively_locked(change)
             self._locked |= locked
+            # the rest of this unit (a column's constraints) and the units after it
+            following = [
+                parse_text(step.sql) or []
+                for rest in planned[index + 1 :]
+                for step in rest.steps
+                if step.slot in EXPAND_SLOTS
+            ]
             if (
                 self._enabled
                 and not self._removed
                 and locked
-                and not (self._locked & self._touched_by(later))
+                and not (self._locked & self._touched_by([*following, *later]))
             ):
                 change = dataclasses.replace(change, ends_expand=True)
+                self._locked = set()  # the next change starts the next migration
             marked.append(change)
         return marked
 
@@ -245,9 +253,15 @@ def _touched(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedName]
 
 
 def _relations(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedName]:
-    """Every table ``statement`` names (and the ones it comments on)."""
-    found = {catalog.relation_of(range_var)[0] for range_var in range_vars(statement.fields)}
-    return found | _touched(statement, catalog)
+    """Every table ``statement`` names (and the ones it comments on), but the ones
+    the file created (no rows, no clients yet)."""
+    named = {catalog.relation_of(range_var)[0] for range_var in range_vars(statement.fields)}
+    found = set()
+    for name in named | _touched(statement, catalog):
+        table = catalog.table(name)
+        if table is None or not catalog.is_new(table):  # a new table has no clients
+            found.add(name)
+    return found
 
 
 def _adds_only(change: Change) -> bool:

@@ -196,6 +196,11 @@ class SchemaFacts(Protocol):
         are shared by the whole schema)."""
         ...
 
+    def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
+        """What depends on ``column`` of ``table`` (``view public.v``, ``policy p on
+        public.t``, ``generated column public.t.g``)."""
+        ...
+
     def claim_name(self, schema: str | None, name: str) -> bool:
         """Take ``name`` in ``schema`` for an object the plan makes up (a sync function,
         a ``_new`` index): false when a table, index or function of the replayed schema
@@ -245,6 +250,9 @@ class StaticSchemaFacts:
             for table in self.tables
             if table.schema == (schema or self.schema)
         )
+
+    def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
+        return ()
 
     def claim_name(self, schema: str | None, name: str) -> bool:
         key = (schema or self.schema, name)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from migrator.plan.model import CannotPlan, Change
+from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.sql.catalog import Catalog
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import ParsedStatement, parse_text
@@ -26,6 +26,9 @@ from migrator.sql.tree import range_vars
 
 #: statements that change no table and nothing a moved statement can rely on
 _INDEPENDENT_KINDS = frozenset({"CommentStmt", "GrantStmt", "VariableSetStmt"})
+
+#: statements that store a query over a table (what it returns depends on its data)
+_DEFINITIONS = frozenset({"ViewStmt", "CreateTableAsStmt", "RuleStmt", "CreatePolicyStmt"})
 
 #: statements that drop or change an object other than a table
 _OBJECT_CHANGES = frozenset(
@@ -72,7 +75,11 @@ class FileOrder:
                 continue
             if all(statement.kind in _INDEPENDENT_KINDS for statement in statements):
                 break
-            shared = sorted(str(name) for name in (relations & moved.relations) - moved.deferred)
+            # a view (or policy, rule) made now reads the table before the moved change
+            # filled it: what the planner keeps until the contract does not cover that
+            reads = any(statement.kind in _DEFINITIONS for statement in statements)
+            exempt = frozenset() if reads else moved.deferred
+            shared = sorted(str(name) for name in (relations & moved.relations) - exempt)
             if shared or any(_changes_an_object(statement) for statement in statements):
                 why = (
                     f"both name {shared[0]}"
@@ -86,9 +93,10 @@ class FileOrder:
                     hint="plan the later statement in a change of its own, after this one's "
                     f"{moved.phase} phase ran",
                 )
-        latest = max(int(step.slot) for step in steps)
-        if any(step.slot.phase != "expand" for step in steps):
-            phase = max(steps, key=lambda step: int(step.slot)).slot.phase
+        later = [step for step in steps if step.slot.phase != "expand" and _moves(step)]
+        if later:
+            latest = max(int(step.slot) for step in later)
+            phase = max(later, key=lambda step: int(step.slot)).slot.phase
             deferred = frozenset(
                 self._catalog.resolve(item.schema or None, item.table)
                 for change in planned
@@ -102,6 +110,32 @@ class FileOrder:
             for range_var in range_vars(statement.fields):
                 found.add(self._catalog.relation_of(range_var)[0])
         return frozenset(found)
+
+
+#: statements of a later phase that change data or remove (what a later statement of
+#: the file may rely on having happened); validations and key attachments do not
+_MOVING_KINDS = frozenset({"UpdateStmt", "DeleteStmt", "DropStmt", "RenameStmt", "TruncateStmt"})
+
+
+def _moves(step: Step) -> bool:
+    """A step of a later phase that changes data or removes something."""
+    if step.slot is Slot.BACKFILL:
+        return True
+    for statement in parse_text(step.sql) or []:
+        if statement.kind in _MOVING_KINDS:
+            return True
+        if statement.kind != "AlterTableStmt":
+            continue
+        for item in statement.fields.get("cmds") or ():
+            command = item.get("AlterTableCmd", {})
+            subtype = command.get("subtype")
+            if subtype == "AT_DropColumn":
+                return True
+            if subtype == "AT_DropConstraint" and not str(command.get("name", "")).startswith(
+                "migrator_"
+            ):
+                return True
+    return False
 
 
 def _changes_an_object(statement: ParsedStatement) -> bool:

@@ -13,6 +13,7 @@ from migrator.errors import SourceError, UsageError
 from migrator.plan.assemble import assemble
 from migrator.plan.catalog_facts import CatalogFacts, replay
 from migrator.plan.changes import plan_statement, planning_units, read_change_file
+from migrator.plan.dependents import Dependents
 from migrator.plan.exclusive_locks import ExpandSplitter
 from migrator.plan.file_order import FileOrder
 from migrator.plan.model import CannotPlan, Change, Plan
@@ -140,9 +141,10 @@ def plan_changes(
     The changes that end their expand migration are marked (:mod:`.exclusive_locks`);
     after each, what the file created so far is planned as existing: it is, for the
     migrations after it."""
-    catalog = replay(earlier)
+    dependents = Dependents()
+    catalog = replay(earlier, dependents)
     statements = read_change_file(text, where)
-    facts = CatalogFacts(catalog)
+    facts = CatalogFacts(catalog, dependents)
     changes: list[Change] = []
     units = [
         (statement, unit) for statement in statements for unit in planning_units(statement.text)
@@ -161,6 +163,7 @@ def plan_changes(
         changes += planned
         facts.note_deferred(planned)
         for parsed in parse_text(unit) or ():
+            dependents.apply(parsed.kind, parsed.fields, catalog)
             catalog.apply(parsed.kind, parsed.fields)
         splitter.applied(planned)
     return changes

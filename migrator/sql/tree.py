@@ -141,13 +141,14 @@ _RANGE_VAR_FIELDS = ("relation", "pktable", "view", "into")
 def range_vars(node: Any) -> Iterator[Node]:
     """Every ``RangeVar`` under ``node`` (``node`` itself included), wrapped in the tree
     or not (``DeleteStmt.relation``, a foreign key's ``pktable``)."""
-    for fields in [node, *(fields for _, fields in walk(node))]:
+    for kind, fields in [("", node), *walk(node)]:
+        if kind == "RangeVar":
+            yield fields
         if not isinstance(fields, dict):
             continue
-        for key, value in fields.items():
-            if not isinstance(value, dict):
-                continue
-            if key == "RangeVar" or (key in _RANGE_VAR_FIELDS and "relname" in value):
+        for key in _RANGE_VAR_FIELDS:
+            value = fields.get(key)
+            if isinstance(value, dict) and "relname" in value:
                 yield value
 
 

@@ -470,3 +470,75 @@ def test_a_table_renamed_to_the_name_of_one_dropped_earlier_is_refused(tmp_path:
     project = Project.create(tmp_path, SESSIONS)
     with pytest.raises(CannotPlan, match=r"old_sessions is dropped earlier in the change"):
         project.plan("DROP TABLE old_sessions;\nALTER TABLE sessions RENAME TO old_sessions;\n")
+
+
+USERS = """
+CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, qty int, price int);
+CREATE INDEX users_email_idx ON users (email);
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "change", "dependent"),
+    [
+        (
+            "CREATE VIEW active_users AS SELECT id, email FROM users;",
+            "ALTER TABLE users RENAME COLUMN email TO email_address",
+            "view public.active_users",
+        ),
+        (
+            "CREATE VIEW everyone AS SELECT * FROM users;",
+            "ALTER TABLE users ALTER COLUMN email TYPE varchar(300)",
+            "view public.everyone",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW emails AS SELECT u.email FROM users u;",
+            "ALTER TABLE users DROP COLUMN email",
+            "materialized view public.emails",
+        ),
+        (
+            "ALTER TABLE users ADD COLUMN total int GENERATED ALWAYS AS (qty * price) STORED;",
+            "ALTER TABLE users RENAME COLUMN qty TO quantity",
+            "generated column public.users.total",
+        ),
+        (
+            "CREATE POLICY own ON users USING (email = current_user);",
+            "ALTER TABLE users DROP COLUMN email",
+            "policy own on public.users",
+        ),
+    ],
+    ids=["view-rename", "star-view-retype", "matview-drop", "generated-rename", "policy-drop"],
+)
+def test_a_column_with_dependents_is_refused_with_them_named(
+    extra: str, change: str, dependent: str, tmp_path: Path
+) -> None:
+    """Item 8 (plandiff F10, F15): the contract's DROP COLUMN would fail with 2BP01
+    after the expand and backfill ran (leaving trigger, function and column behind):
+    refused, naming the dependent."""
+    project = Project.create(tmp_path, USERS + extra + "\n")
+    with pytest.raises(CannotPlan, match=rf"{dependent} depends on it"):
+        project.plan(change + ";\n")
+
+
+def test_a_dropped_dependent_no_longer_counts(tmp_path: Path) -> None:
+    project = Project.create(
+        tmp_path,
+        USERS + "CREATE VIEW active_users AS SELECT id, email FROM users;\n"
+        "DROP VIEW active_users;\n",
+    )
+    result = project.plan("ALTER TABLE users RENAME COLUMN email TO email_address;\n")
+    assert [c.recipe for c in result.plan.changes] == ["rename column"]
+
+
+def test_a_view_recreated_over_a_renamed_column_is_refused(tmp_path: Path) -> None:
+    """Item 8 (plandiff F11): the view made in the expand phase would read the new
+    column before the backfill filled it."""
+    project = Project.create(
+        tmp_path, USERS + "CREATE VIEW user_emails AS SELECT id, email FROM users;\n"
+    )
+    with pytest.raises(CannotPlan, match=r"both name public\.users"):
+        project.plan(
+            "DROP VIEW user_emails;\n"
+            "ALTER TABLE users RENAME COLUMN email TO email_address;\n"
+            "CREATE VIEW user_emails AS SELECT id, email_address AS email FROM users;\n"
+        )

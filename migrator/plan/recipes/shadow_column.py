@@ -134,6 +134,7 @@ def _check_movable(target: Target, facts: TableFacts, column: str, what: str) ->
         )
     if facts.view:
         raise CannotPlan(f"{target.sql} is a view; the planner changes tables")
+    target.refuse_dependents(column, what)
 
 
 def shadow_column_change(

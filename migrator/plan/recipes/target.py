@@ -61,6 +61,23 @@ class Target:
             )
         return name
 
+    def refuse_dependents(self, column: str, what: str) -> None:
+        """:class:`CannotPlan` when views, materialized views, policies or generated
+        columns depend on ``column``: the contract's ``DROP COLUMN`` would fail (2BP01)
+        after the earlier phases ran, or they would read the old column meanwhile."""
+        if self.schema_facts is None or self.facts is None:
+            return
+        found = self.schema_facts.dependents_of(self.facts.schema, self.facts.name, column)
+        if found:
+            raise CannotPlan(
+                f"cannot {what} {self.sql}.{qualified(None, column)} in phases: "
+                f"{', '.join(found)} depend{'s' if len(found) == 1 else ''} on it, and the "
+                "planner does not carry dependents through the phases (the contract's DROP "
+                "COLUMN would fail with 2BP01, or they would read the old column meanwhile)",
+                hint="drop them in a change of their own first, and create them again once "
+                "this change's contract ran; or write the migration by hand",
+            )
+
     def require(self, why: str) -> TableFacts:
         """The table's facts, or :class:`CannotPlan` saying the planner needs them."""
         if self.facts is None:
