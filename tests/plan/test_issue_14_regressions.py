@@ -542,3 +542,42 @@ def test_a_view_recreated_over_a_renamed_column_is_refused(tmp_path: Path) -> No
             "ALTER TABLE users RENAME COLUMN email TO email_address;\n"
             "CREATE VIEW user_emails AS SELECT id, email_address AS email FROM users;\n"
         )
+
+
+ARCHIVE = """
+CREATE SCHEMA archive;
+CREATE TABLE orders (id serial PRIMARY KEY, total int);
+CREATE TABLE archive.orders (id int PRIMARY KEY, total int);
+"""
+
+
+def test_an_update_from_a_table_of_the_same_name_in_another_schema_is_batched(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 9 (plandiff F12): ``orders`` resolves to ``public.orders``, not
+    ``archive.orders``: the statement does not read the table it changes."""
+    project = Project.create(tmp_path, ARCHIVE)
+    change = "UPDATE orders SET total = a.total FROM archive.orders a WHERE a.id = orders.id;\n"
+    result = project.plan(change)
+    assert [c.recipe for c in result.plan.changes] == ["batched backfill"]
+    naive, planned = other_database_url, database_url
+    seed = (
+        "INSERT INTO orders (total) SELECT g FROM generate_series(1, 300) g;"
+        "INSERT INTO archive.orders SELECT g, g * 10 FROM generate_series(1, 300, 2) g;"
+    )
+    data = "SELECT id, total FROM orders ORDER BY id"
+
+    async def scenario() -> None:
+        await execute(naive, ARCHIVE + seed + change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, seed)
+        await apply_all(planned, project.directory, versions=_planned(project))
+        assert await fetch(planned, data) == await fetch(naive, data)
+
+    run(scenario())
+
+
+def test_an_update_from_the_same_table_is_still_refused(tmp_path: Path) -> None:
+    project = Project.create(tmp_path, ARCHIVE)
+    with pytest.raises(CannotPlan, match=r"reads public\.orders|reads orders"):
+        project.plan("UPDATE orders SET total = o.total FROM public.orders o WHERE o.id = 1;\n")

@@ -107,7 +107,8 @@ def _batchable(text: str, target: Target) -> bool:
     if parsed is None or (facts is not None and (facts.created_in_change or facts.system)):
         return False  # no rows yet, or a catalog's few rows: as written
     kind, fields = parsed
-    if reads_itself(fields):
+    schema = facts.schema if facts is not None else None  # where `t` resolved
+    if reads_itself(fields, schema):
         verb = "UPDATE" if kind == "UpdateStmt" else "DELETE"
         raise CannotPlan(
             f"this {verb} reads {target.sql}, the table it changes: in batches, each batch "
@@ -116,7 +117,7 @@ def _batchable(text: str, target: Target) -> bool:
             hint="write the backfill migration by hand (docs/backfill.md) if the result "
             "does not depend on that; keeping the smallest id of each group does not",
         )
-    return batchable_change(kind, fields)
+    return batchable_change(kind, fields, schema)
 
 
 def _relation(statement: Any, target: Target) -> str:
