@@ -73,6 +73,7 @@ def _column(table: Table, column: Column) -> ColumnFact:
         not_null=column.not_null,
         default_sql=default,
         identity=column.identity is not None,
+        identity_always=column.identity == "always",
         generated=column.generated,
         owned_sequence=sequence,
         added_in_change=column.origin.unit.startswith(CHANGE_UNIT),

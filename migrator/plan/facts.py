@@ -25,6 +25,8 @@ class ColumnFact:
     #: the default expression as SQL, if any
     default_sql: str | None = None
     identity: bool = False
+    #: ``GENERATED ALWAYS AS IDENTITY`` (else ``BY DEFAULT``, when :attr:`identity`)
+    identity_always: bool = False
     generated: bool = False
     #: the sequence a ``serial`` column owns (its default calls ``nextval`` on it)
     owned_sequence: str | None = None
