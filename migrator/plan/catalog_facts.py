@@ -245,6 +245,7 @@ class CatalogFacts:
             view=table.kind in ("view", "materialized view"),
             columns_known=table.columns_known,
             system=table.system,
+            partitioned=table.partitioned,
             deferred=self._deferred.get(
                 (table.name.schema, table.name.name),
                 Deferred(table.name.schema, table.name.name),

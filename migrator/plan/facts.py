@@ -113,6 +113,8 @@ class TableFacts:
     columns_known: bool = True
     #: a system catalog (``pg_index``), not a table of the application
     system: bool = False
+    #: a partitioned table (its partitions hold the rows)
+    partitioned: bool = False
     #: what earlier changes of the file leave in place until the contract phase
     deferred: Deferred = field(default_factory=Deferred)
 

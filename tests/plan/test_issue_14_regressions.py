@@ -625,3 +625,15 @@ def test_an_identity_key_is_widened_with_its_identity_carried_over(
         assert await leftovers(planned) == []
 
     run(scenario())
+
+
+def test_an_index_on_a_partitioned_table_is_refused(tmp_path: Path) -> None:
+    """plandiff F14: PostgreSQL refuses CREATE INDEX CONCURRENTLY on a partitioned
+    table (0A000), so the planned migration would fail: refused, with the by-hand way."""
+    project = Project.create(
+        tmp_path,
+        "CREATE TABLE measurements (id int, value int) PARTITION BY RANGE (id);\n"
+        "CREATE TABLE measurements_1 PARTITION OF measurements FOR VALUES FROM (0) TO (100);\n",
+    )
+    with pytest.raises(CannotPlan, match="is a partitioned table"):
+        project.plan("CREATE INDEX measurements_value_idx ON measurements (value);\n")
