@@ -61,5 +61,5 @@ def test_lint_and_plan_agree_on_a_user_function_the_migrations_declare(
     flagged = [f.rule for f in report.findings if str(f.file).endswith("002_change.up.sql")]
     (project.directory / "002_change.up.sql").unlink()
     result = project.plan(change)
-    assert [c.recipe for c in result.plan.changes][0].startswith(planned)
+    assert result.plan.changes[0].recipe.startswith(planned)
     assert ("add-column-rewrite" in flagged) is (declared == "VOLATILE"), flagged
