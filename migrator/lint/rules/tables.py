@@ -9,7 +9,9 @@ from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
 from migrator.sql import classify
 from migrator.sql.locks import statement_locks
+from migrator.sql.names import QualifiedName
 from migrator.sql.parse import Node
+from migrator.sql.tree import walk
 
 #: ``ALTER TABLE`` subcommands that copy the whole table (and its indexes) under ACCESS
 #: EXCLUSIVE (checked on PostgreSQL 15: SET [UN]LOGGED gives a new relfilenode; the
@@ -166,12 +168,16 @@ def detach_partition_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
     plannable=True,
 )
 def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
-    """`UPDATE` or `DELETE` of an existing table in a schema migration.
+    """`UPDATE`, `DELETE` or `INSERT ... SELECT` of existing tables in a schema migration.
 
     What it does:
     Flags `UPDATE` and `DELETE` statements on existing tables in a migration that is
     not a batched backfill (`-- migrate:backfill ...`), also when they are written in
-    a `WITH` query (`WITH moved AS (UPDATE ...) SELECT ...`).
+    a `WITH` query (`WITH moved AS (UPDATE ...) SELECT ...`). Flags `INSERT ...
+    SELECT` reading existing tables when it copies into an existing table, or when an
+    earlier statement of the transaction took a lock that blocks writes to a table it
+    reads (`CREATE TRIGGER ... ON t`, `CREATE INDEX ... ON t`, an `ALTER TABLE t`):
+    writers of that table then wait for the whole copy.
 
     Why it hurts:
     One statement in one transaction locks every row it touches until the migration
@@ -198,6 +204,8 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
     """
     if ctx.file.directives.backfill is not None:
         return
+    if ctx.kind == "InsertStmt" and ctx.fields.get("selectStmt"):
+        yield from _insert_select(ctx)
     changes: list[tuple[str, Node, str]] = []
     if ctx.kind in ("UpdateStmt", "DeleteStmt"):
         changes.append((ctx.kind, ctx.fields, ""))
@@ -218,6 +226,53 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
             facts=ctx.row_facts(name),
             plannable=not where and classify.batchable_change(kind, _whole(ctx)),
         )
+
+
+def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
+    """``INSERT INTO x SELECT ... FROM y``: a copy in one transaction. Flagged when the
+    transaction holds a lock that blocks writes to ``y`` (writers wait for the whole
+    copy), or when ``x`` is an existing table (the copy into a busy table is a backfill:
+    batch it)."""
+    target, target_table = ctx.relation(ctx.fields.get("relation"))
+    sources = _tables_read(ctx, ctx.fields)
+    if not sources:
+        return
+    for source in sources:
+        held = ctx.state.write_locked.get(source)
+        if held is not None:
+            line, lock = held
+            yield Hit(
+                f"INSERT INTO {target} ... SELECT reads {source} while the {lock} lock "
+                f"taken on it at line {line} is held: its writers wait for the whole copy",
+                "copy the rows in a migration of their own (or a batched backfill), "
+                "before or after the statement that locks the table",
+                facts=ctx.row_facts(source),
+                plannable=False,
+            )
+            return
+    if ctx.is_existing(target_table):
+        shown = ", ".join(str(source) for source in sources[:3])
+        yield Hit(
+            f"INSERT INTO existing table {target} ... SELECT from {shown} copies every "
+            "selected row in one transaction",
+            "make it a batched backfill (-- migrate:backfill table=... key=..., and WHERE "
+            "key BETWEEN $1 AND $2; docs/backfill.md)",
+            facts=ctx.row_facts(target),
+            plannable=False,
+        )
+
+
+def _tables_read(ctx: StatementContext, fields: Node) -> list[QualifiedName]:
+    """The existing tables an ``INSERT``'s query reads (not its ``WITH`` names)."""
+    local = {node.get("ctename") for kind, node in walk(fields) if kind == "CommonTableExpr"}
+    found: list[QualifiedName] = []
+    for kind, node in walk({"q": [fields.get("selectStmt"), fields.get("withClause")]}):
+        if kind != "RangeVar" or (not node.get("schemaname") and node.get("relname") in local):
+            continue
+        name, table = ctx.relation(node)
+        if ctx.is_existing(table) and name not in found:
+            found.append(name)
+    return found
 
 
 def _whole(ctx: StatementContext) -> Node:

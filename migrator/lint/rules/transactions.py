@@ -200,6 +200,13 @@ def statements_after_access_exclusive(ctx: StatementContext) -> Iterator[Hit]:
     What it does:
     Flags the first statement that follows, in the same transaction, a statement that
     took an ACCESS EXCLUSIVE lock on an existing table. Reported once per transaction.
+    A table created earlier in the same migration (also by a plain `CREATE TABLE`
+    inside a `DO` block) holds no data and nobody else uses it: its locks do not
+    count. Neither does the lock a `DROP TABLE` holds on the dropped table (whatever
+    still reads it fails after the commit anyway: see drop-table), but the lock it
+    takes on each table its foreign keys reference does (PostgreSQL locks those
+    ACCESS EXCLUSIVE to remove the key's triggers), and with `CASCADE` on each table
+    whose foreign key to it is dropped.
 
     Why it hurts:
     Locks are held until the transaction ends. Every statement after the one that
@@ -227,11 +234,12 @@ def statements_after_access_exclusive(ctx: StatementContext) -> Iterator[Hit]:
         return
     if ctx.state.after_access_exclusive_reported or not ctx.state.access_exclusive:
         return
-    (name, line), *_ = ctx.state.access_exclusive.items()
+    (name, (line, how)), *_ = ctx.state.access_exclusive.items()
     ctx.state.after_access_exclusive_reported = True  # once per transaction
+    how = f" ({how})" if how else ""
     yield Hit(
-        f"runs while the ACCESS EXCLUSIVE lock taken on {name} at line {line} is still "
-        "held: nobody can read or write the table until the transaction ends",
+        f"runs while the ACCESS EXCLUSIVE lock taken on {name} at line {line}{how} is "
+        "still held: nobody can read or write the table until the transaction ends",
         "put the ACCESS EXCLUSIVE statement in a migration of its own",
     )
 
