@@ -9,6 +9,7 @@ on an odd tree is recorded in :attr:`LintReport.internal_errors` and skipped.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -160,6 +161,8 @@ class FileLinter:
                 except Exception as exc:  # a rule bug must not stop the run: record, go on
                     self._rule_failed(rule, ctx, path, exc)
                     continue
+                if hits and rule.id in _JUDGES_EXISTING_TABLE:
+                    hits = _say_when_unknown(ctx, hits)
                 for hit in hits:
                     raw.append((index, self._finding(rule, hit, path, statement)))
             _advance(ctx)
@@ -294,6 +297,45 @@ class FileLinter:
             end_column=len(line_text) + 1,
             excerpt=" ".join(line_text.split())[:80],
         )
+
+
+#: rules whose finding judges the statement's table as an existing one (it holds data)
+_JUDGES_EXISTING_TABLE = frozenset(
+    {
+        "add-column-required",
+        "add-column-rewrite",
+        "column-type-rewrite",
+        "constraint-not-valid",
+        "unique-without-index",
+        "set-not-null",
+        "index-not-concurrent",
+        "missing-lock-timeout",
+        "table-rewrite",
+        "unbatched-backfill",
+        "detach-partition-not-concurrent",
+        "drop-column",
+        "rename-table",
+        "rename-column",
+        "drop-not-null",
+    }
+)
+
+
+def _say_when_unknown(ctx: StatementContext, hits: list[Hit]) -> list[Hit]:
+    """A finding about a table the replayed migrations never created says so: it
+    existed before the first migration, or a ``DO`` block, dynamic SQL or an extension
+    made it, and the linter judged it as an existing table of unknown shape."""
+    range_var = ctx.fields.get("relation")
+    if not isinstance(range_var, dict) or not range_var.get("relname"):
+        return hits
+    name, table = ctx.relation(range_var)
+    if table is not None or ctx.state.unknown_tables_new:
+        return hits
+    note = (
+        f" ({name} is not in the replayed schema: it predates the first migration or came "
+        "from a DO block, dynamic SQL or an extension; judged as an existing table)"
+    )
+    return [dataclasses.replace(hit, message=hit.message + note) for hit in hits]
 
 
 _PROBLEM_HELP = {
