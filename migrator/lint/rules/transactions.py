@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
@@ -432,15 +433,17 @@ def _not_rerunnable(ctx: StatementContext) -> Iterator[tuple[str, str]]:
                 yield f"ALTER TABLE {table} DROP COLUMN {command.get('name')}", "IF EXISTS"
 
 
-def _items(node: object) -> object:
+def _items(node: object) -> list[Any] | None:
     """The name parts of one object of a ``DROP`` (a list node, or a bare name)."""
     if isinstance(node, dict):
-        if "List" in node:
-            return node["List"].get("items")
-        if "ObjectWithArgs" in node:
-            return node["ObjectWithArgs"].get("objname")
-        if "TypeName" in node:
-            return node["TypeName"].get("names")
+        for wrapper, key in (
+            ("List", "items"),
+            ("ObjectWithArgs", "objname"),
+            ("TypeName", "names"),
+        ):
+            if wrapper in node:
+                parts: list[Any] | None = node[wrapper].get(key)
+                return parts
     return [node]
 
 
