@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from migrator.sql.names import quote_ident
+
 #: the session's time zone before the migration runs (not UTC, has daylight saving)
 SESSION_TIME_ZONE = "America/New_York"
 #: lock modes that block writes to a table
@@ -32,6 +34,8 @@ class Observed:
     failed: str | None = None
     #: existing tables held in a write-blocking lock at the end of the migration
     locked: set[str] = field(default_factory=set)
+    #: rows the migration added to the table (negative: removed)
+    inserted: int = 0
 
 
 _FILENODES = """
@@ -62,6 +66,8 @@ async def _observe(dsn: str, before: Sequence[str], sql: str, table: str) -> Obs
                 "AND relnamespace = 'public'::regnamespace"
             )
         ]
+        count = f"SELECT count(*) FROM {quote_ident(table)}"
+        rows_before = await connection.fetchval(count)  # a scan, before the counting
         await connection.execute("SELECT pg_stat_force_next_flush()")
         scans_before = await connection.fetchval(_SEQ_SCANS, table)
         nodes_before = dict(await connection.fetch(_FILENODES, table))
@@ -81,6 +87,8 @@ async def _observe(dsn: str, before: Sequence[str], sql: str, table: str) -> Obs
         await connection.execute("SELECT pg_stat_force_next_flush()")
         observed.seq_scans = await connection.fetchval(_SEQ_SCANS, table) - scans_before
         nodes_after = dict(await connection.fetch(_FILENODES, table))
+        if await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+            observed.inserted = await connection.fetchval(count) - rows_before
         for name, node in nodes_before.items():
             if name in nodes_after and nodes_after[name] != node:
                 if name == table:

@@ -4,8 +4,9 @@ A case with a ``pg`` table (tests/lint/cases/*.toml) states what PostgreSQL 15 d
 with its SQL after its ``earlier`` migrations, ``pg.setup`` and ``pg.rows`` (rows in
 the tables): ``rewrite`` (the table's relfilenode changes), ``rebuilt`` (the indexes
 whose relfilenode changes), ``scan`` (``pg_stat_user_tables.seq_scan`` of the table
-grows), ``fails``, ``locked`` (the tables that existed before and are held in a lock
-that blocks writes when the migration's last statement ran). This test checks each
+grows), ``fails``, ``inserted`` (rows the table gained), ``locked`` (the tables that
+existed before and are held in a lock that blocks writes when the migration's last
+statement ran). This test checks each
 statement against the server; test_rule_cases.py checks the linter's verdict on the
 same case.
 """
@@ -37,5 +38,7 @@ def test_postgres_does_what_the_case_says(case: dict[str, Any], database_url: st
         assert seen.rebuilt == set(expected["rebuilt"]), seen
     if "scan" in expected:
         assert (seen.seq_scans > 0) is expected["scan"], seen
+    if "inserted" in expected:
+        assert seen.inserted == expected["inserted"], seen
     if "locked" in expected:
         assert seen.locked == set(expected["locked"]), seen

@@ -11,7 +11,7 @@ from migrator.sql import classify
 from migrator.sql.locks import statement_locks
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import Node
-from migrator.sql.tree import walk
+from migrator.sql.tree import function_name, walk
 
 #: ``ALTER TABLE`` subcommands that copy the whole table (and its indexes) under ACCESS
 #: EXCLUSIVE (checked on PostgreSQL 15: SET [UN]LOGGED gives a new relfilenode; the
@@ -177,7 +177,11 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
     SELECT` reading existing tables when it copies into an existing table, or when an
     earlier statement of the transaction took a lock that blocks writes to a table it
     reads (`CREATE TRIGGER ... ON t`, `CREATE INDEX ... ON t`, an `ALTER TABLE t`):
-    writers of that table then wait for the whole copy.
+    writers of that table then wait for the whole copy. An `UPDATE` or `DELETE` whose
+    `WHERE` pins every column of a primary key or unique constraint to a constant
+    (`WHERE key = 'smtpTls'`) changes at most one row and is not flagged, nor is an
+    `INSERT ... SELECT` that returns at most one row (`LIMIT 1`, or aggregates without
+    `GROUP BY`).
 
     Why it hurts:
     One statement in one transaction locks every row it touches until the migration
@@ -218,6 +222,8 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
         name = ctx.existing_relation(fields.get("relation"))
         if name is None:
             continue
+        if _one_row_by_key(ctx, fields if where else _whole(ctx)):
+            continue
         verb = "UPDATE" if kind == "UpdateStmt" else "DELETE"
         yield Hit(
             f"{verb} of existing table {name}{where} in one transaction locks every row it touches",
@@ -235,7 +241,7 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
     batch it)."""
     target, target_table = ctx.relation(ctx.fields.get("relation"))
     sources = _tables_read(ctx, ctx.fields)
-    if not sources:
+    if not sources or _at_most_one_row(ctx.fields.get("selectStmt") or {}):
         return
     for source in sources:
         held = ctx.state.write_locked.get(source)
@@ -260,6 +266,88 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
             facts=ctx.row_facts(target),
             plannable=False,
         )
+
+
+#: aggregate functions: without GROUP BY, a query of them returns at most one row
+_AGGREGATES = frozenset(
+    [
+        "count",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "array_agg",
+        "string_agg",
+        "json_agg",
+        "jsonb_agg",
+        "json_object_agg",
+        "jsonb_object_agg",
+        "bool_and",
+        "bool_or",
+        "every",
+        "bit_and",
+        "bit_or",
+        "xmlagg",
+    ]
+)
+
+
+def _at_most_one_row(select: Node) -> bool:
+    """The ``SELECT`` of an ``INSERT`` returns at most one row: ``LIMIT 1``, or
+    aggregates without ``GROUP BY``."""
+    query = select.get("SelectStmt") or {}
+    if not query or query.get("op", "SETOP_NONE") != "SETOP_NONE":
+        return False
+    limit = ((query.get("limitCount") or {}).get("A_Const") or {}).get("ival")
+    if limit is not None and limit.get("ival", 0) <= 1:
+        return True
+    if query.get("groupClause"):
+        return False
+    for target in query.get("targetList") or ():
+        value = target.get("ResTarget", {}).get("val")
+        for kind, node in walk(value):
+            if kind == "FuncCall" and (
+                node.get("agg_star") or function_name(node)[1] in _AGGREGATES
+            ):
+                return True
+    return False
+
+
+def _one_row_by_key(ctx: StatementContext, fields: Node) -> bool:
+    """An ``UPDATE`` / ``DELETE`` whose ``WHERE`` sets every column of a unique key of
+    the table to a constant: it changes at most one row."""
+    _, table = ctx.relation(fields.get("relation"))
+    if table is None:
+        return False
+    fixed = _columns_equal_to_constants(fields.get("whereClause"))
+    return any(key and set(key) <= fixed for key in table.unique_keys)
+
+
+def _columns_equal_to_constants(expr: object) -> set[str]:
+    """Columns that ``col = constant`` conjuncts of a ``WHERE`` pin down."""
+    if not isinstance(expr, dict):
+        return set()
+    if "BoolExpr" in expr and expr["BoolExpr"].get("boolop") == "AND_EXPR":
+        found: set[str] = set()
+        for arg in expr["BoolExpr"].get("args") or ():
+            found |= _columns_equal_to_constants(arg)
+        return found
+    operation = expr.get("A_Expr", {})
+    names = [n.get("String", {}).get("sval") for n in operation.get("name") or ()]
+    if operation.get("kind") != "AEXPR_OP" or names != ["="]:
+        return set()
+    for column, constant in (
+        (operation.get("lexpr"), operation.get("rexpr")),
+        (operation.get("rexpr"), operation.get("lexpr")),
+    ):
+        fields = (column or {}).get("ColumnRef", {}).get("fields") or ()
+        while isinstance(constant, dict) and "TypeCast" in constant:
+            constant = constant["TypeCast"].get("arg")
+        if fields and isinstance(constant, dict) and "A_Const" in constant:
+            name = fields[-1].get("String", {}).get("sval")
+            if name:
+                return {name}
+    return set()
 
 
 def _tables_read(ctx: StatementContext, fields: Node) -> list[QualifiedName]:
