@@ -11,8 +11,9 @@ in the migration itself makes it UTC.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
@@ -44,26 +45,32 @@ FROM pg_class c
 WHERE c.oid = to_regclass($1)
    OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = to_regclass($1))
 """
-_SEQ_SCANS = "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables WHERE relname = $1"
+_SEQ_SCANS = """
+SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables
+WHERE relname = $1 AND schemaname = current_schema()
+"""
 _LOCKED = """
 SELECT DISTINCT c.relname
 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
 WHERE l.pid = pg_backend_pid() AND l.mode = ANY($1::text[]) AND c.relkind IN ('r', 'p')
-  AND c.relname = ANY($2::text[])
+  AND c.relname = ANY($2::text[]) AND c.relnamespace = current_schema()::regnamespace
 """
 
 
-async def _observe(dsn: str, before: Sequence[str], sql: str, table: str) -> Observed:
+async def _observe(dsn: str, before: Sequence[str], sql: str, table: str, schema: str) -> Observed:
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.execute(f"SET timezone = '{SESSION_TIME_ZONE}'")
+        await connection.execute(
+            f"CREATE SCHEMA {quote_ident(schema)}; SET search_path = {quote_ident(schema)};"
+            f"SET timezone = '{SESSION_TIME_ZONE}'"
+        )
         for text in before:
             await connection.execute(text)
         tables = [
             row[0]
             for row in await connection.fetch(
                 "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') "
-                "AND relnamespace = 'public'::regnamespace"
+                "AND relnamespace = current_schema()::regnamespace"
             )
         ]
         count = f"SELECT count(*) FROM {quote_ident(table)}"
@@ -100,6 +107,30 @@ async def _observe(dsn: str, before: Sequence[str], sql: str, table: str) -> Obs
         await connection.close()
 
 
-def observe(dsn: str, before: Sequence[str], sql: str, table: str) -> Observed:
-    """Run ``before`` (schema and rows), then ``sql`` in one transaction, on ``dsn``."""
-    return asyncio.run(_observe(dsn, before, sql, table))
+def assert_observed(seen: Observed, expected: Mapping[str, Any]) -> None:
+    """``seen`` is what ``expected`` (a case's or a fact's table) states."""
+    if "fails" in expected:
+        assert (seen.failed is not None) is expected["fails"], seen
+    else:
+        assert seen.failed is None, seen.failed
+    if "rewrite" in expected:
+        assert seen.rewritten is expected["rewrite"], seen
+    if "rebuilt" in expected:
+        assert seen.rebuilt == set(expected["rebuilt"]), seen
+    if "scan" in expected:
+        assert (seen.seq_scans > 0) is expected["scan"], seen
+    if "inserted" in expected:
+        assert seen.inserted == expected["inserted"], seen
+    if "locked" in expected:
+        assert seen.locked == set(expected["locked"]), seen
+
+
+def observe(dsn: str, before: Sequence[str], sql: str, table: str, schema: str) -> Observed:
+    """Run ``before`` (schema and rows), then ``sql`` in one transaction, on ``dsn``, in
+    a new schema of that name (so that several observations can share a database)."""
+    return asyncio.run(_observe(dsn, before, sql, table, schema))
+
+
+def schema_name(text: str) -> str:
+    """A schema name made of ``text`` (a case id or fact name)."""
+    return "x_" + "".join(c if c.isalnum() else "_" for c in text.lower())[:60]

@@ -180,8 +180,8 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
     writers of that table then wait for the whole copy. An `UPDATE` or `DELETE` whose
     `WHERE` pins every column of a primary key or unique constraint to a constant
     (`WHERE key = 'smtpTls'`) changes at most one row and is not flagged, nor is an
-    `INSERT ... SELECT` that returns at most one row (`LIMIT 1`, or aggregates without
-    `GROUP BY`).
+    `INSERT ... SELECT` that returns at most one row (`LIMIT 1`, aggregates without
+    `GROUP BY`, or a `WHERE` that pins a unique key of the one table it reads).
 
     Why it hurts:
     One statement in one transaction locks every row it touches until the migration
@@ -241,7 +241,7 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
     batch it)."""
     target, target_table = ctx.relation(ctx.fields.get("relation"))
     sources = _tables_read(ctx, ctx.fields)
-    if not sources or _at_most_one_row(ctx.fields.get("selectStmt") or {}):
+    if not sources or _at_most_one_row(ctx, ctx.fields.get("selectStmt") or {}):
         return
     for source in sources:
         held = ctx.state.write_locked.get(source)
@@ -292,12 +292,18 @@ _AGGREGATES = frozenset(
 )
 
 
-def _at_most_one_row(select: Node) -> bool:
-    """The ``SELECT`` of an ``INSERT`` returns at most one row: ``LIMIT 1``, or
-    aggregates without ``GROUP BY``."""
+def _at_most_one_row(ctx: StatementContext, select: Node) -> bool:
+    """The ``SELECT`` of an ``INSERT`` returns at most one row: ``LIMIT 1``,
+    aggregates without ``GROUP BY``, or one table whose unique key the ``WHERE`` pins
+    to constants."""
     query = select.get("SelectStmt") or {}
     if not query or query.get("op", "SETOP_NONE") != "SETOP_NONE":
         return False
+    tables = query.get("fromClause") or ()
+    if len(tables) == 1 and "RangeVar" in tables[0]:
+        pinned = {"relation": tables[0]["RangeVar"], "whereClause": query.get("whereClause")}
+        if _one_row_by_key(ctx, pinned):
+            return True
     limit = ((query.get("limitCount") or {}).get("A_Const") or {}).get("ival")
     if limit is not None and limit.get("ival", 0) <= 1:
         return True
