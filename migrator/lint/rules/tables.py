@@ -299,7 +299,7 @@ def _at_most_one_row(ctx: StatementContext, select: Node) -> bool:
     query = select.get("SelectStmt") or {}
     if not query or query.get("op", "SETOP_NONE") != "SETOP_NONE":
         return False
-    tables = query.get("fromClause") or ()
+    tables: list[Node] = query.get("fromClause") or []
     if len(tables) == 1 and "RangeVar" in tables[0]:
         pinned = {"relation": tables[0]["RangeVar"], "whereClause": query.get("whereClause")}
         if _one_row_by_key(ctx, pinned):
