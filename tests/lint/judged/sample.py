@@ -61,9 +61,12 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for rule, true, false, debatable, precision in precision_table(drawn(findings)):
         name = "**all**" if rule == "all" else f"`{rule}`"
+        judged_now = current[rule][1] + current[rule][2]
+        as_drawn = f"{precision:.0%}" if true + false else "n/a"
+        at_present = f"{current[rule][4]:.0%} ({judged_now})" if judged_now else "n/a"
         print(
             f"| {name} | {true + false + debatable} | {true} | {false} | {debatable} | "
-            f"{precision:.0%} | {current[rule][4]:.0%} ({current[rule][1] + current[rule][2]}) |"
+            f"{as_drawn} | {at_present} |"
         )
     print()
     print("| stratum | rule | true | false | debatable |")
