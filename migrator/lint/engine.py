@@ -328,7 +328,7 @@ def _say_when_unknown(ctx: StatementContext, hits: list[Hit]) -> list[Hit]:
     range_var = ctx.fields.get("relation")
     if not isinstance(range_var, dict) or not range_var.get("relname"):
         return hits
-    name, table = ctx.relation(range_var)
+    name, table = ctx.altered_table()  # resolved once per statement
     if table is not None or ctx.state.unknown_tables_new:
         return hits
     note = (
@@ -361,10 +361,16 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     is left out."""
     tree = statement.tree
     if tree is not None:
-        if tree.kind == "InsertStmt" and _INSERT_SELECT.search(statement.text):
-            # INSERT ... SELECT: unbatched-backfill reads the tables it copies from
-            fields = tree.fields()
-            return tree.kind, {k: fields[k] for k in _INSERT_CLAUSES if fields.get(k)}
+        if (
+            tree.kind == "InsertStmt"
+            and _INSERT_SELECT.search(statement.text)
+            and not _needs_clauses(statement.text)
+        ):
+            # INSERT ... SELECT: the target only (unbatched-backfill decodes the rest
+            # when the target or a lock makes the copy matter)
+            head = tree.leading_field("relation")
+            if head is not None:
+                return tree.kind, head
         if (tree.kind == "SelectStmt" and _needs_select_clauses(statement.text)) or (
             tree.kind == "InsertStmt" and _needs_clauses(statement.text)
         ):
@@ -388,7 +394,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
 #: the clauses of a SELECT or INSERT that rules and the replay look at (the target
 #: list for ``SELECT set_config('lock_timeout', ...)``)
 _CLAUSES = ("intoClause", "withClause", "targetList", "fromClause")
-_INSERT_CLAUSES = ("relation", "selectStmt", "withClause")
+#: an INSERT that may copy rows with a query (a cheap test before decoding it)
 _INSERT_SELECT = re.compile(r"\bselect\b", re.IGNORECASE)
 _WITH_CHANGE = re.compile(r"^with\b.*\b(update|delete)\b", re.IGNORECASE | re.DOTALL)
 _SET_CONFIG = re.compile(r"set_config", re.IGNORECASE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from migrator.lint.context import StatementContext
@@ -208,7 +209,7 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
     """
     if ctx.file.directives.backfill is not None:
         return
-    if ctx.kind == "InsertStmt" and ctx.fields.get("selectStmt"):
+    if ctx.kind == "InsertStmt" and _INSERT_SELECT.search(ctx.statement.text):
         yield from _insert_select(ctx)
     changes: list[tuple[str, Node, str]] = []
     if ctx.kind in ("UpdateStmt", "DeleteStmt"):
@@ -239,9 +240,13 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
     transaction holds a lock that blocks writes to ``y`` (writers wait for the whole
     copy), or when ``x`` is an existing table (the copy into a busy table is a backfill:
     batch it)."""
-    target, target_table = ctx.relation(ctx.fields.get("relation"))
-    sources = _tables_read(ctx, ctx.fields)
-    if not sources or _at_most_one_row(ctx, ctx.fields.get("selectStmt") or {}):
+    fields = ctx.fields if "relation" in ctx.fields else _whole(ctx)
+    target, target_table = ctx.relation(fields.get("relation"))
+    if not ctx.state.write_locked and not ctx.is_existing(target_table):
+        return  # a copy into a new table that holds no lock on what it reads
+    fields = _whole(ctx)
+    sources = _tables_read(ctx, fields)
+    if not sources or _at_most_one_row(ctx, fields.get("selectStmt") or {}):
         return
     for source in sources:
         held = ctx.state.write_locked.get(source)
@@ -268,6 +273,7 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
         )
 
 
+_INSERT_SELECT = re.compile(r"\bselect\b", re.IGNORECASE)
 #: aggregate functions: without GROUP BY, a query of them returns at most one row
 _AGGREGATES = frozenset(
     [
