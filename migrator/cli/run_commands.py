@@ -107,9 +107,10 @@ def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
     from migrator.runner.scaffold import create_migration
 
     settings = app.settings()
-    up, down = create_migration(settings.migrations_dir, name, transactional=not no_transaction)
-    click.echo(f"created {up}")
-    click.echo(f"created {down}")
+    for path in create_migration(
+        settings.migrations_dir, name, transactional=not no_transaction, layout=settings.layout
+    ):
+        click.echo(f"created {path}")
 
 
 @click.command("up")
@@ -283,7 +284,7 @@ def status_command(app: AppContext, output_format: str, exit_code: bool) -> None
     if output_format == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        click.echo(render_table(report), nl=False)
+        click.echo(render_table(report, verbose=app.verbose), nl=False)
     if exit_code and not report.up_to_date:
         raise click.exceptions.Exit(int(ChecksFailed.exit_code))
 

@@ -93,7 +93,9 @@ class RepairResult:
 def load_migrations(settings: Settings) -> MigrationSet:
     """Discover the migrations; raise :class:`SourceError` (exit 2) on any directory
     problem (each with its path)."""
-    migration_set = discover(settings.migrations_dir)
+    migration_set = discover(
+        settings.migrations_dir, settings.layout, origin=settings.origins.get("layout", "flag")
+    )
     require_runnable(migration_set, [])
     return migration_set
 

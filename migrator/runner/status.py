@@ -37,10 +37,13 @@ class MigrationStatus:
     error: str | None = None
     #: for an unfinished backfill: how far it got (rows, batches, last key)
     backfill: str | None = None
+    #: the version as the layout writes it (``1_2``, ``2019-09-12-100000``)
+    version_text: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": self.version,
+            "version_text": self.version_text or str(self.version),
             "name": self.name,
             "state": self.state,
             "path": self.path,
@@ -61,6 +64,11 @@ class MigrationStatus:
 class StatusReport:
     ledger: str
     migrations: tuple[MigrationStatus, ...]
+    #: the layout of the migrations directory, and ``detected`` or where it was set
+    layout: str = "migrator"
+    layout_origin: str = "detected"
+    #: directory entries that are not migrations by the layout's rules (``status -v``)
+    ignored: tuple[str, ...] = ()
 
     @property
     def current_version(self) -> int | None:
@@ -83,6 +91,9 @@ class StatusReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "ledger": self.ledger,
+            "layout": self.layout,
+            "layout_origin": self.layout_origin,
+            "ignored": list(self.ignored),
             "current_version": self.current_version,
             "migrations": [m.to_json() for m in self.migrations],
         }
@@ -121,6 +132,7 @@ def build_status(
                     phase=migration.phase,
                     transactional=migration.up.transactional,
                     reversible=migration.reversible,
+                    version_text=migration_set.version_text(version),
                 )
             )
             continue
@@ -149,13 +161,21 @@ def build_status(
                 statements_total=entry.statements_total,
                 error=entry.error,
                 backfill=backfill_walked(entry) if entry.unfinished else None,
+                version_text=migration_set.version_text(version),
             )
         )
-    return StatusReport(ledger, tuple(rows))
+    return StatusReport(
+        ledger,
+        tuple(rows),
+        migration_set.layout,
+        migration_set.layout_origin,
+        tuple(str(path) for path in migration_set.ignored),
+    )
 
 
-def render_table(report: StatusReport) -> str:
-    """``migrate status`` as a plain-text table."""
+def render_table(report: StatusReport, *, verbose: bool = False) -> str:
+    """``migrate status`` as a plain-text table; ``verbose`` lists the directory
+    entries that are not migrations."""
     header = ("VERSION", "NAME", "STATE", "APPLIED AT", "DURATION", "PHASE")
     lines = [header]
     for row in report.migrations:
@@ -166,7 +186,7 @@ def render_table(report: StatusReport) -> str:
             state = f"{row.state} ({row.statements_done}/{row.statements_total} statements)"
         lines.append(
             (
-                str(row.version),
+                row.version_text or str(row.version),
                 row.name,
                 state,
                 row.applied_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if row.applied_at else "",
@@ -189,9 +209,12 @@ def render_table(report: StatusReport) -> str:
         )
         + f" (ledger {report.ledger})"
     )
+    layout = f"layout {report.layout} ({report.layout_origin})"
+    ignored = [f"ignored (not a migration of this layout): {path}" for path in report.ignored]
+    tail = [layout, *ignored] if verbose else [layout]
     if not report.migrations:
-        return f"no migrations (ledger {report.ledger})\n"
-    return "\n".join([*text, "", summary]) + "\n"
+        return "\n".join([f"no migrations (ledger {report.ledger})", *tail]) + "\n"
+    return "\n".join([*text, "", summary, *tail]) + "\n"
 
 
 VerifyKind = Literal["drift", "missing-file", "out-of-order", "failed", "partial", "invalid-index"]

@@ -20,6 +20,7 @@ a text again.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from migrator.errors import UsageError
 
@@ -118,7 +119,7 @@ def diesel_text(key: int) -> str:
 
 
 #: how each version scheme reads a version text, and writes a key back
-SCHEMES = {
+SCHEMES: dict[str, tuple[Callable[[str], int], Callable[[int], str]]] = {
     "digits": (digits_key, str),
     "flyway": (flyway_key, flyway_text),
     "diesel": (diesel_key, diesel_text),
