@@ -115,7 +115,7 @@ def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
 
 @click.command("up")
 @click.option(
-    "--to", "to", type=click.IntRange(min=0), metavar="VERSION", help="Apply up to this version."
+    "--to", "to", metavar="VERSION", help="Apply up to this version (as its file names it)."
 )
 @click.option(
     "--resume",
@@ -141,7 +141,7 @@ def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
 @click.pass_obj
 def up_command(
     app: AppContext,
-    to: int | None,
+    to: str | None,
     resume: bool,
     phase: str | None,
     sql: bool,
@@ -201,9 +201,8 @@ def up_command(
 @click.option(
     "--to",
     "to",
-    type=click.IntRange(min=0),
     metavar="VERSION",
-    help="Revert everything above VERSION (0: all).",
+    help="Revert everything above VERSION (0: all but a version-0 migration).",
 )
 @click.option(
     "--resume",
@@ -215,7 +214,7 @@ def up_command(
 def down_command(
     app: AppContext,
     steps: int | None,
-    to: int | None,
+    to: str | None,
     resume: bool,
     lock_timeout: str | None,
     statement_timeout: str | None,
@@ -231,7 +230,7 @@ def down_command(
     Examples:
       migrate down                # the newest applied migration
       migrate down --steps 3
-      migrate down --to 0         # everything
+      migrate down --to 0         # everything above version 0
     """
     from migrator.runner import flows
     from migrator.runner.report import TextReporter

@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class UpOptions:
-    #: apply pending migrations up to and including this version
-    to: int | None = None
+    #: apply pending migrations up to and including this version (a version text of
+    #: the directory's layout, such as ``1_10`` or ``2019-09-12-100000``, or a key)
+    to: int | str | None = None
     #: continue a failed or interrupted no-transaction migration where it stopped
     resume: bool = False
     #: apply only up to (not including) the first migration of a later phase
@@ -55,8 +56,8 @@ class UpOptions:
 class DownOptions:
     #: how many applied migrations to revert (default 1)
     steps: int | None = None
-    #: revert every applied migration above this version (0: all)
-    to: int | None = None
+    #: revert every applied migration above this version (0: all but a version 0)
+    to: int | str | None = None
     #: continue a failed or interrupted no-transaction revert where it stopped
     resume: bool = False
 
@@ -88,6 +89,13 @@ class RepairResult:
     applied: bool
     #: INVALID indexes to drop by hand (repair never touches the schema)
     invalid_indexes: tuple[InvalidIndex, ...] = field(default=())
+
+
+def _version(migration_set: MigrationSet, version: int | str | None) -> int | None:
+    """``--to``'s version as a ledger key of the directory's layout."""
+    if version is None or isinstance(version, int):
+        return version
+    return migration_set.version_key(version)
 
 
 def load_migrations(settings: Settings) -> MigrationSet:
@@ -228,7 +236,7 @@ async def up(
             migration_set,
             entries,
             settings,
-            to=chosen.to,
+            to=_version(migration_set, chosen.to),
             resume=chosen.resume,
             phase=chosen.phase,
             invalid_indexes=invalid,
@@ -257,7 +265,7 @@ async def down(
             entries,
             settings,
             steps=chosen.steps,
-            to=chosen.to,
+            to=_version(migration_set, chosen.to),
             resume=chosen.resume,
             invalid_indexes=invalid,
         ),
@@ -282,7 +290,7 @@ async def pending_plan(
         migration_set,
         entries,
         settings,
-        to=options.to,
+        to=_version(migration_set, options.to),
         resume=options.resume,
         phase=options.phase,
         invalid_indexes=invalid,
