@@ -211,7 +211,7 @@ def _file_finding(path: Path, message: str, options: LintOptions) -> Finding:
         rule=rule.id,
         severity=options.severity_of(rule.id, rule.severity),
         message=message,
-        help="name migrations <version>_<name>.up.sql / .down.sql, UTF-8, not empty",
+        help="name migrations as the directory's layout does (docs/runner.md), in UTF-8",
         file=_display(path),
         line=1,
         column=1,
