@@ -115,7 +115,7 @@ def test_diesel_keys_read_back_as_timestamps() -> None:
     assert format_key("diesel", diesel_key("20190912100000")) == "20190912100000"
 
 
-@pytest.mark.parametrize("text", ["٣", "７", "1a", "", "-1"])
+@pytest.mark.parametrize("text", ["٣", "\uff17", "1a", "", "-1"])
 def test_versions_are_ascii_digits_only(text: str) -> None:
     with pytest.raises(UsageError):
         version_key("digits", text)
@@ -193,7 +193,7 @@ def test_editor_backups_and_other_names_are_ignored_and_listed(tmp_path: Path) -
 
 
 def test_non_ascii_digit_versions_are_refused_and_do_not_collide(tmp_path: Path) -> None:
-    write(tmp_path, {"003_a.sql": "select 1;", "٣_b.sql": "select 2;", "７_c.sql": "select 3;"})
+    write(tmp_path, {"003_a.sql": "select 1;", "٣_b.sql": "select 2;", "\uff17_c.sql": "select 3;"})
     found = discover(tmp_path)
     assert [m.label for m in found.migrations] == ["003_a"]
     assert len(found.problems) == 2
