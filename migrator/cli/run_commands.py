@@ -339,9 +339,9 @@ def verify_command(ctx: click.Context, output_format: str, schema_file: Path | N
 
 
 @click.command("baseline")
-@click.argument("version", type=int)
+@click.argument("version")
 @click.pass_obj
-def baseline_command(app: AppContext, version: int) -> None:
+def baseline_command(app: AppContext, version: str) -> None:
     """Adopt an existing database: record every migration up to VERSION as applied
     without running it. Later `migrate up` runs only what comes after.
 
@@ -361,7 +361,7 @@ def baseline_command(app: AppContext, version: int) -> None:
 
 
 @click.command("repair")
-@click.argument("version", type=int, required=False)
+@click.argument("version", required=False)
 @click.option(
     "--mark-applied",
     is_flag=True,
@@ -375,7 +375,7 @@ def baseline_command(app: AppContext, version: int) -> None:
 @click.option("--yes", is_flag=True, help="Apply the change (without it: only show it).")
 @click.pass_obj
 def repair_command(
-    app: AppContext, version: int | None, mark_applied: bool, forget: bool, yes: bool
+    app: AppContext, version: str | None, mark_applied: bool, forget: bool, yes: bool
 ) -> None:
     """Fix the ledger after a human fixed the database: settle a failed or partial
     run (--mark-applied or --forget), or record new checksums of changed files.

@@ -332,11 +332,12 @@ async def _runner_at_work(
 
 
 async def baseline(
-    settings: Settings, version: int, *, reporter: Reporter | None = None
+    settings: Settings, version: int | str, *, reporter: Reporter | None = None
 ) -> list[Migration]:
     """Record every migration up to ``version`` that is not in the ledger as applied,
     without running it (adopting an existing database). Returns those migrations."""
     migration_set = load_migrations(settings)
+    version = migration_set.version_key(version) if isinstance(version, str) else version
     async with database_session(settings, locked=True, reporter=reporter) as (conn, ledger):
         entries = await ledger.entries(conn)
         unfinished = [entry for entry in entries.values() if entry.unfinished]
@@ -359,7 +360,7 @@ async def baseline(
 async def repair(
     settings: Settings,
     *,
-    version: int | None = None,
+    version: int | str | None = None,
     choice: RepairChoice | None = None,
     apply: bool = False,
     reporter: Reporter | None = None,
@@ -367,6 +368,7 @@ async def repair(
     """Compute the ledger changes ``repair`` proposes; with ``apply``, make them (in
     one transaction, under the migration lock). Never touches the schema."""
     migration_set = load_migrations(settings)
+    version = _version(migration_set, version)
     async with database_session(settings, locked=apply, reporter=reporter) as (conn, ledger):
         entries = await ledger.entries(conn)
         changes = plan_repair(migration_set, entries, version=version, choice=choice)

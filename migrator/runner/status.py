@@ -12,6 +12,7 @@ from migrator.db.indexes import InvalidIndex
 from migrator.db.records import LedgerEntry
 from migrator.runner.recovery import backfill_walked, describe_unfinished
 from migrator.source.model import Migration, MigrationSet
+from migrator.source.versions import is_repeatable_key
 
 MigrationState = Literal[
     "applied", "pending", "drifted", "failed", "partial", "running", "missing file"
@@ -74,7 +75,10 @@ class StatusReport:
     def current_version(self) -> int | None:
         """The newest applied version."""
         applied = [
-            m.version for m in self.migrations if m.state in ("applied", "drifted", "missing file")
+            m.version
+            for m in self.migrations
+            if m.state in ("applied", "drifted", "missing file")
+            and not is_repeatable_key(m.version)
         ]
         return max(applied, default=None)
 
@@ -100,6 +104,8 @@ class StatusReport:
 
 
 def _drifted(entry: LedgerEntry, migration: Migration) -> bool:
+    if migration.repeatable:
+        return False  # changed: pending again
     down = migration.down.checksum if migration.down else None
     return entry.up_checksum != migration.up.checksum or (
         entry.down_checksum is not None and entry.down_checksum != down
@@ -141,6 +147,8 @@ def build_status(
             state = "running" if is_running(entry, running_by) else entry.state
         elif migration is None:
             state = "missing file"
+        elif migration.repeatable and entry.up_checksum != migration.up.checksum:
+            state = "pending"  # changed since applied: `up` runs it again
         elif _drifted(entry, migration):
             state = "drifted"
         else:
@@ -251,14 +259,16 @@ def verify_problems(
     """Everything ``migrate verify`` fails on, in version order."""
     files = migration_set.by_version()
     problems: list[VerifyProblem] = []
-    applied_versions = [v for v, e in entries.items() if not e.unfinished]
+    applied_versions = [
+        v for v, e in entries.items() if not e.unfinished and not is_repeatable_key(v)
+    ]
     newest = max(applied_versions, default=None)
     for version in sorted(set(files) | set(entries)):
         migration = files.get(version)
         entry = entries.get(version)
         if entry is None:
             assert migration is not None
-            if newest is not None and version < newest:
+            if newest is not None and version < newest and not migration.repeatable:
                 problems.append(
                     VerifyProblem(
                         "out-of-order",
@@ -285,6 +295,8 @@ def verify_problems(
                 )
             )
             continue
+        if migration.repeatable:
+            continue  # a changed repeatable is pending, not drift
         if entry.up_checksum != migration.up.checksum:
             problems.append(
                 VerifyProblem(

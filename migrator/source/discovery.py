@@ -141,7 +141,14 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
             problems.extend(exc.problems)
             continue
         migrations.append(
-            Migration(candidate.key, candidate.name, up, down, candidate.version_text)
+            Migration(
+                candidate.key,
+                candidate.name,
+                up,
+                down,
+                candidate.version_text,
+                repeatable=candidate.repeatable,
+            )
         )
     return MigrationSet(
         directory,

@@ -127,6 +127,9 @@ class Migration:
     down: MigrationFile | None = None
     #: the version as written in the file name (``001``)
     version_text: str = ""
+    #: Flyway's ``R__`` migration: applied after the versioned ones, again whenever
+    #: its checksum changes; never reverted
+    repeatable: bool = False
 
     @property
     def reversible(self) -> bool:
@@ -134,6 +137,8 @@ class Migration:
 
     @property
     def label(self) -> str:
+        if self.repeatable:
+            return f"R__{self.name}"
         return f"{self.version_text or self.version}_{self.name}"
 
     @property
@@ -177,7 +182,7 @@ class MigrationSet:
         from migrator.source.versions import version_key
 
         for migration in self.migrations:
-            if text in (migration.version_text, str(migration.version)):
+            if text in (migration.version_text, str(migration.version), migration.label):
                 return migration.version
         return version_key(self.version_scheme, text)
 

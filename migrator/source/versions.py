@@ -118,6 +118,35 @@ def diesel_text(key: int) -> str:
     return digits.ljust(14, "0")
 
 
+#: Flyway's repeatable migrations (``R__<description>.sql``) have keys from here on,
+#: above every versioned key, ordered by description as Flyway orders them
+REPEATABLE_BASE = 10**310
+#: bytes of a repeatable's description that its key holds
+REPEATABLE_BYTES = 128
+
+
+def repeatable_key(description: str) -> int:
+    """The key of Flyway's ``R__<description>.sql``: above every version, in the
+    order of the descriptions (compared as UTF-8 bytes)."""
+    data = description.encode("utf-8")
+    if len(data) > REPEATABLE_BYTES:
+        raise UsageError(
+            f"repeatable migration description {description!r} is longer than "
+            f"{REPEATABLE_BYTES} bytes",
+            hint="shorten the file name",
+        )
+    return REPEATABLE_BASE + int.from_bytes(data.ljust(REPEATABLE_BYTES, b"\0"), "big")
+
+
+def is_repeatable_key(key: int) -> bool:
+    return key >= REPEATABLE_BASE
+
+
+def repeatable_text(key: int) -> str:
+    data = (key - REPEATABLE_BASE).to_bytes(REPEATABLE_BYTES, "big").rstrip(b"\0")
+    return "R__" + data.decode("utf-8", "replace")
+
+
 #: how each version scheme reads a version text, and writes a key back
 SCHEMES: dict[str, tuple[Callable[[str], int], Callable[[int], str]]] = {
     "digits": (digits_key, str),
@@ -133,4 +162,6 @@ def version_key(scheme: str, text: str) -> int:
 
 def format_key(scheme: str, key: int) -> str:
     """A key read from the ledger, as a version text of ``scheme``."""
+    if is_repeatable_key(key):
+        return repeatable_text(key)
     return SCHEMES[scheme][1](key)

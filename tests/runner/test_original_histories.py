@@ -107,3 +107,39 @@ def test_lemmy_runs_as_it_is_up_to_postgresql_16(
     # 2025-08-01-000012_no-individual-inboxes/down.sql renames a NOT NULL constraint by
     # the name PostgreSQL 18 gives it: on 15 the downs go as far as that one
     check_round_trip(directory, database_url, to=last_on_15, down_to=LEMMY_PG18_DOWN)
+
+
+def test_flyway_repeatables_run_after_the_versions_and_again_when_changed(
+    migrations_dir: Path, database_url: str
+) -> None:
+    (migrations_dir / "V1__users.sql").write_text("CREATE TABLE users (id int, name text);\n")
+    (migrations_dir / "U1__users.sql").write_text("DROP TABLE users;\n")
+    view = migrations_dir / "R__user_names.sql"
+    view.write_text("CREATE OR REPLACE VIEW user_names AS SELECT name FROM users;\n")
+    (migrations_dir / "R__a_first.sql").write_text("SELECT 1;\n")
+    (migrations_dir / "V2__emails.sql").write_text("ALTER TABLE users ADD COLUMN email text;\n")
+    (migrations_dir / "U2__emails.sql").write_text("ALTER TABLE users DROP COLUMN email CASCADE;\n")
+
+    def applied_by_up() -> list[str]:
+        result = run_cli("--dir", str(migrations_dir), "--database-url", database_url, "up")
+        assert result.code == 0, result.output
+        lines = result.stderr.splitlines()
+        return [line.split()[1] for line in lines if line.startswith("applied ")]
+
+    assert applied_by_up() == ["1_users", "2_emails", "R__a_first", "R__user_names"]
+    assert migrate(migrations_dir, database_url, "verify")
+    again = run_cli("--dir", str(migrations_dir), "--database-url", database_url, "up")
+    assert "nothing to apply" in again.stdout, again.output
+
+    view.write_text("CREATE OR REPLACE VIEW user_names AS SELECT name, email FROM users;\n")
+    rows = {row["name"]: row["state"] for row in status_rows(migrations_dir, database_url)}
+    assert rows == {
+        "users": "applied",
+        "emails": "applied",
+        "a_first": "applied",
+        "user_names": "pending",
+    }
+    assert migrate(migrations_dir, database_url, "verify")  # pending, not drift
+    assert applied_by_up() == ["R__user_names"]
+    down = run_cli("--dir", str(migrations_dir), "--database-url", database_url, "down")
+    assert down.code == 0 and "reverted 2_emails" in down.stderr, down.output  # not R__

@@ -362,14 +362,32 @@ def test_flyway_names_undo_and_ignored_files(tmp_path: Path) -> None:
     assert found.version_text(found.migrations[2].version) == "1_10"
 
 
-def test_flyway_duplicate_versions_and_repeatables_are_refused(tmp_path: Path) -> None:
+def test_flyway_duplicate_versions_are_refused(tmp_path: Path) -> None:
+    write(tmp_path, {"V1__a.sql": "select 1;", "V1.0__b.sql": "select 2;"})
+    (problem,) = discover(tmp_path).problems
+    assert "more than one migration" in problem and "Flyway compares 1.0 and 1 equal" in problem
+
+
+def test_flyway_repeatables_come_after_every_version_by_description(tmp_path: Path) -> None:
     write(
         tmp_path,
-        {"V1__a.sql": "select 1;", "V1.0__b.sql": "select 2;", "R__views.sql": "select 3;"},
+        {
+            "R__views.sql": "select 3;",
+            "V99999999999999__last.sql": "select 2;",
+            "R__Functions.sql": "select 4;",
+            "V1__a.sql": "select 1;",
+        },
     )
-    problems = "\n".join(discover(tmp_path).problems)
-    assert "more than one migration" in problems and "Flyway compares 1.0 and 1 equal" in problems
-    assert "R__views.sql: Flyway repeatable migrations (R__) are not run" in problems
+    found = discover(tmp_path)
+    assert found.problems == ()
+    assert [(m.label, m.repeatable) for m in found.migrations] == [
+        ("1_a", False),
+        ("99999999999999_last", False),
+        ("R__Functions", True),
+        ("R__views", True),
+    ]
+    assert found.version_key("R__views") == found.migrations[-1].version
+    assert format_key("flyway", found.migrations[-1].version) == "R__views"
 
 
 # -- diesel -----------------------------------------------------------------------------

@@ -104,6 +104,8 @@ class Candidate:
     transactional: bool = True
     #: the paths that make it up (for duplicate and symlink messages)
     paths: tuple[Path, ...] = field(default=())
+    #: Flyway's ``R__`` migration (see :attr:`Migration.repeatable`)
+    repeatable: bool = False
 
 
 @dataclass

@@ -4,9 +4,9 @@
 As Flyway: the version's parts are separated by ``.`` or a single ``_`` and compared
 part by part as numbers (``V1_2`` < ``V1_10``; ``1.0`` is ``1``); any other file in the
 folder is ignored; a ``<file>.sql.conf`` beside a script with
-``executeInTransaction=false`` runs it outside a transaction. Repeatable migrations are
-not run by migrator yet: a directory holding one is refused with that reason, never
-skipped silently.
+``executeInTransaction=false`` runs it outside a transaction. Repeatable migrations
+run after the versioned ones, in the order of their descriptions, and again whenever
+their checksum changes; they are never reverted.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from migrator.errors import UsageError
 from migrator.source.layouts.base import Candidate, Layout, Listing, Scan
-from migrator.source.versions import flyway_key
+from migrator.source.versions import flyway_key, repeatable_key
 
 NAME = re.compile(r"^(?P<prefix>[VU])(?P<version>[^_]+(?:_[^_]+)*?)__(?P<name>.+)\.sql$")
 REPEATABLE = re.compile(r"^R__(?P<name>.+)\.sql$")
@@ -38,10 +38,25 @@ class FlywayLayout(Layout):
         found: dict[int, dict[str, list[tuple[Path, str, str]]]] = {}
         for name in listing.files:
             path = directory / name
-            if REPEATABLE.match(name):
-                scan.problems.append(
-                    f"{path}: Flyway repeatable migrations (R__) are not run by migrator "
-                    "yet: apply it another way and move it out of the directory"
+            repeatable = REPEATABLE.match(name)
+            if repeatable:
+                description = repeatable.group("name")
+                try:
+                    key = repeatable_key(description)
+                except UsageError as exc:
+                    scan.problems.append(f"{path}: {exc.message}")
+                    continue
+                scan.candidates.append(
+                    Candidate(
+                        key,
+                        "R",
+                        description,
+                        path,
+                        None,
+                        not self._conf_says_no_transaction(path, files),
+                        paths=(path,),
+                        repeatable=True,
+                    )
                 )
                 continue
             match = NAME.match(name)
