@@ -468,3 +468,13 @@ def test_migrate_new_without_transaction_uses_the_layout_marker(tmp_path: Path) 
     write(diesel, {"2019-09-12-100000_a/up.sql": ""})
     create_migration(diesel, "idx", transactional=False, now=NOW)
     assert not discover(diesel).migrations[-1].up.transactional
+
+
+def test_plan_refuses_a_directory_of_another_layout(tmp_path: Path) -> None:
+    from migrator.plan.planner import plan_file
+
+    migrations = write(tmp_path / "m", {"2019-09-12-100000_a/up.sql": "create table a (id int);"})
+    change = tmp_path / "change.sql"
+    change.write_text("alter table a add column b int;\n")
+    with pytest.raises(UsageError, match="is a diesel directory"):
+        plan_file(change, migrations)
