@@ -420,9 +420,7 @@ def baseline_command(app: AppContext, /, version: str, **fleet: Any) -> None:
     if request is not None:
         from migrator.fleet.jobs import baseline_job
 
-        run_over_fleet(
-            app, settings, request, lambda r: baseline_job(version, r), what="baseline"
-        )
+        run_over_fleet(app, settings, request, lambda r: baseline_job(version, r), what="baseline")
         return
     recorded = _run(flows.baseline(settings, version, reporter=_reporter()))
     if not recorded:
