@@ -79,7 +79,7 @@ def test_flyway_versions_compare_part_by_part() -> None:
     assert flyway_key("1.0") == flyway_key("1") == flyway_key("1_0_0")
 
 
-parts = st.lists(st.integers(0, 999_999), min_size=1, max_size=4)
+parts = st.lists(st.integers(0, 999_999), min_size=1, max_size=9)
 
 
 @given(parts, parts)
@@ -122,8 +122,9 @@ def test_versions_are_ascii_digits_only(text: str) -> None:
 
 
 def test_flyway_versions_beyond_the_key_are_refused_with_the_limit() -> None:
-    with pytest.raises(UsageError, match="at most 4 parts"):
-        flyway_key("1.2.3.4.5")
+    assert flyway_key("1.2.3.4.5.6.7.8.9") < flyway_key("1.2.3.4.5.6.7.8.10")
+    with pytest.raises(UsageError, match="at most 9 parts"):
+        flyway_key("1.2.3.4.5.6.7.8.9.10")
     with pytest.raises(UsageError, match="below 1000000"):
         flyway_key("1.1000000")
 
