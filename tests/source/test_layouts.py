@@ -479,3 +479,27 @@ def test_plan_refuses_a_directory_of_another_layout(tmp_path: Path) -> None:
     change.write_text("alter table a add column b int;\n")
     with pytest.raises(UsageError, match="is a diesel directory"):
         plan_file(change, migrations)
+
+
+def test_layout_comes_from_the_flag_the_environment_or_pyproject(tmp_path: Path) -> None:
+    from tests.helpers import run_cli
+
+    flag = run_cli("--dir", str(tmp_path / "a"), "--layout", "dbmate", "new", "users")
+    assert flag.code == 0, flag.output
+    assert (tmp_path / "a" / "001_users.sql").read_text().startswith("-- migrate:up")
+    after = run_cli("new", "users", "--dir", str(tmp_path / "b"), "--layout", "goose")
+    assert after.code == 0 and (tmp_path / "b" / "001_users.sql").exists(), after.output
+    env = run_cli("--dir", str(tmp_path / "c"), "new", "x", env={"MIGRATOR_LAYOUT": "flyway"})
+    assert env.code == 0 and (tmp_path / "c" / "V1__x.sql").exists(), env.output
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[tool.migrator]\nmigrations-dir = "db"\nlayout = "diesel"\n'
+    )
+    configured = run_cli("new", "users", cwd=project, env={"MIGRATOR_LAYOUT": None})
+    assert configured.code == 0, configured.output
+    (folder,) = (project / "db").iterdir()
+    assert folder.name.endswith("_users") and (folder / "up.sql").is_file()
+    assert discover(project / "db").layout == "diesel"
+    wrong = run_cli("--dir", str(tmp_path / "d"), "--layout", "liquibase", "new", "x")
+    assert wrong.code == 2 and "unknown layout 'liquibase'" in wrong.stderr, wrong.output
