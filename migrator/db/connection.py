@@ -43,6 +43,7 @@ async def connect(
     wait_ms: int | None = None,
     on_wait: WaitNotice | None = None,
     application_name: str = APPLICATION_NAME,
+    session_settings: dict[str, str] | None = None,
 ) -> asyncpg.Connection:
     """Open a connection to ``target``: a DSN, resolved :class:`Settings` (its
     ``database_url``, ``connect_timeout`` and ``wait``), a parsed target, or ``None``
@@ -52,6 +53,9 @@ async def connect(
     again, with short growing pauses, for up to that long; ``on_wait`` is told once,
     at the first failed attempt. Anything else (a wrong password, a missing database)
     fails at once.
+
+    ``session_settings``: settings sent at start-up; ``RESET ALL`` goes back to them
+    (the runner's session reset keeps them).
 
     Raises :class:`ConnectionFailed` (exit code 3) with one line naming the target
     (password masked) and the cause.
@@ -63,7 +67,11 @@ async def connect(
     parsed = target if isinstance(target, ConnectTarget) else parse_target(target)
     timeout_s = (timeout_ms or parsed.connect_timeout_ms or 10_000) / 1000
     dsn, arguments = parsed.driver_arguments()  # a setting it cannot honour: UsageError
-    server_settings = {**arguments.pop("server_settings", {}), "application_name": application_name}
+    server_settings = {
+        **arguments.pop("server_settings", {}),
+        **(session_settings or {}),
+        "application_name": application_name,
+    }
     deadline = time.monotonic() + (wait_ms or 0) / 1000
     pause = _FIRST_PAUSE_S
     waited = False
