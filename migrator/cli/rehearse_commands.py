@@ -8,6 +8,7 @@ commands, so ``migrate lint`` never loads asyncpg.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -88,7 +89,15 @@ def _write(text: str, output: str | None) -> None:
     help="Fill every empty table with N synthetic rows before each migration.",
 )
 @click.option("--no-lint", is_flag=True, help="Do not run the linter first.")
-@click.option("--format", "output_format", type=_FORMATS, default="text", show_default=True)
+@click.option(
+    "--format",
+    "output_format",
+    type=_FORMATS,
+    default="text",
+    show_default=True,
+    help="The report's format: text for a terminal or a CI log, json for machines, "
+    "markdown for a pull-request comment.",
+)
 @click.option("--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
 @click.pass_obj
 def dry_run_command(
@@ -114,12 +123,17 @@ def dry_run_command(
       migrate dry-run --seed-rows 1000 --format markdown --output dry-run.md
       migrate dry-run --from-schema schema.sql --applied-through 41
 
+    Each migration's result is printed as soon as it is done (with --format json or
+    markdown, or --output, its one-line result goes to stderr and the report comes at
+    the end); on a terminal a status line shows the migration being rehearsed.
+
     Exit codes: 0 every migration applied, reverted and round-tripped; 1 a migration
     failed to apply, revert or round-trip, or the linter found an error; 2 usage or
     bad migration files; 3 PostgreSQL could not be started or reached; 130 interrupted.
     """
     from migrator.rehearse.engine import RehearsalOptions, rehearse
-    from migrator.rehearse.render import RENDERERS
+    from migrator.rehearse.live import LiveReport
+    from migrator.rehearse.render import RENDERERS, summary_line
 
     _check_output(output)
     settings = app.settings()
@@ -130,8 +144,19 @@ def dry_run_command(
         seed_rows=seed_rows,
         lint=not no_lint,
     )
-    report = rehearse(settings, options)
-    _write(RENDERERS[output_format](report), output)
+    streamed = output_format == "text" and not output  # the text report itself, live
+    live = LiveReport(
+        sys.stdout if streamed else sys.stderr,
+        detailed=streamed,
+        status=sys.stderr,
+        schema_file=str(from_schema) if from_schema else None,
+        seed_rows=seed_rows,
+    )
+    try:
+        report = rehearse(settings, options, live)
+    finally:
+        live.close()
+    _write(summary_line(report) if streamed else RENDERERS[output_format](report), output)
     if not report.ok:
         raise ChecksFailed(
             f"dry-run failed: {len(report.failures)} migration(s) failed"

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from migrator.aio import run
 from migrator.config import Settings
@@ -72,6 +72,33 @@ class RehearsalOptions:
     lint: bool = True
     #: where the PostgreSQL binaries are (default: found, see migrator.ephemeral)
     bin_dir: Path | None = None
+
+
+class RehearsalListener(Protocol):
+    """Told as the rehearsal goes, so that a caller can report it live
+    (``migrate dry-run`` prints each migration's lines as soon as it is done)."""
+
+    def linted(self, lint: LintSummary) -> None:
+        """The linter ran (or was skipped); the rehearsal starts next."""
+
+    def starting(self, migration: Migration, position: int, total: int) -> None:
+        """The stairway of ``migration`` (number ``position`` of ``total``) begins."""
+
+    def finished(self, result: MigrationRehearsal) -> None:
+        """One migration's result, in order: rehearsed, failed, already applied or not run."""
+
+
+class SilentListener:
+    """A listener that reports nothing (the report at the end says it all)."""
+
+    def linted(self, lint: LintSummary) -> None:
+        pass
+
+    def starting(self, migration: Migration, position: int, total: int) -> None:
+        pass
+
+    def finished(self, result: MigrationRehearsal) -> None:
+        pass
 
 
 async def _read(connection: Any, settings: Settings, roles: frozenset[str] | None) -> Schema:
@@ -346,6 +373,7 @@ async def _rehearse_database(
     settings: Settings,
     options: RehearsalOptions,
     created_roles: list[str],
+    listener: RehearsalListener,
 ) -> tuple[str, list[MigrationRehearsal]]:
     """Rehearse on the database of ``dsn``; the roles a schema file needed are added to
     ``created_roles`` as soon as they exist (so they are dropped even after a failure)."""
@@ -361,7 +389,8 @@ async def _rehearse_database(
             created_roles.extend(roles)
         results: list[MigrationRehearsal] = []
         stopped = False
-        for migration in migration_set.migrations:
+        total = len(migration_set.migrations)
+        for position, migration in enumerate(migration_set.migrations, start=1):
             if migration.version in applied or stopped:
                 status = ALREADY_APPLIED if migration.version in applied else NOT_RUN
                 results.append(
@@ -373,7 +402,9 @@ async def _rehearse_database(
                         label=migration.label,
                     )
                 )
+                listener.finished(results[-1])
                 continue
+            listener.starting(migration, position, total)
             result = await rehearse_migration(
                 connection,
                 migration,
@@ -384,6 +415,7 @@ async def _rehearse_database(
                 shared_server=options.server_url is not None,
             )
             results.append(result)
+            listener.finished(result)
             stopped = not result.went_on and (
                 not result.up_ok or result.reapply_ok is False or result.down_ok is False
             )
@@ -393,7 +425,11 @@ async def _rehearse_database(
 
 
 async def _rehearse_on(
-    admin_dsn: str, migration_set: MigrationSet, settings: Settings, options: RehearsalOptions
+    admin_dsn: str,
+    migration_set: MigrationSet,
+    settings: Settings,
+    options: RehearsalOptions,
+    listener: RehearsalListener,
 ) -> tuple[str, list[MigrationRehearsal]]:
     """Rehearse in a throwaway database on the server of ``admin_dsn``. Roles are
     cluster-wide: the ones the rehearsal created (that the migrations or the schema
@@ -409,7 +445,9 @@ async def _rehearse_on(
         await admin.close()
     try:
         async with scratch_database(admin_dsn, timeout_ms=settings.connect_timeout) as dsn:
-            return await _rehearse_database(dsn, migration_set, settings, options, created_roles)
+            return await _rehearse_database(
+                dsn, migration_set, settings, options, created_roles, listener
+            )
     finally:
         admin = await connect(admin_dsn, timeout_ms=settings.connect_timeout)
         try:
@@ -447,9 +485,15 @@ def _check_applied_through(migration_set: MigrationSet, version: int | None) -> 
         )
 
 
-def rehearse(settings: Settings, options: RehearsalOptions) -> RehearsalReport:
+def rehearse(
+    settings: Settings,
+    options: RehearsalOptions,
+    listener: RehearsalListener | None = None,
+) -> RehearsalReport:
     """Lint, then rehearse every pending migration on a throwaway database; the
-    embedded server (or the throwaway database) is removed whatever happens."""
+    embedded server (or the throwaway database) is removed whatever happens.
+    ``listener`` hears of the lint result and of each migration as it completes."""
+    listener = listener or SilentListener()
     began = time.monotonic()
     if options.applied_through is not None and options.from_schema is None:
         raise UsageError("--applied-through needs --from-schema FILE")
@@ -461,8 +505,11 @@ def rehearse(settings: Settings, options: RehearsalOptions) -> RehearsalReport:
         if options.lint
         else LintSummary(ran=False, note="skipped (--no-lint)")
     )
+    listener.linted(lint)
     with rehearsal_server(options.server_url, bin_dir=options.bin_dir) as server:
-        version, results = run(_rehearse_on(server.admin_dsn, migration_set, settings, options))
+        version, results = run(
+            _rehearse_on(server.admin_dsn, migration_set, settings, options, listener)
+        )
     return RehearsalReport(
         target=server.description,
         server_version=version,
