@@ -58,6 +58,18 @@ def _write(text: str, output: str | None) -> None:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
+def _parse_report(value: str) -> tuple[str, str]:
+    """``json:dry-run.json`` -> ``("json", "dry-run.json")``, the file checked writable."""
+    report_format, _, path = value.partition(":")
+    if report_format not in _FORMATS.choices or not path:
+        raise UsageError(
+            f"--report {value}: expected FORMAT:FILE",
+            hint=f"FORMAT is one of {', '.join(_FORMATS.choices)}, e.g. --report json:dry-run.json",
+        )
+    _check_output(path)
+    return report_format, path
+
+
 @click.command("dry-run")
 @click.option(
     "--database-url",
@@ -99,6 +111,14 @@ def _write(text: str, output: str | None) -> None:
     "markdown for a pull-request comment.",
 )
 @click.option("--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
+@click.option(
+    "--report",
+    "reports",
+    metavar="FORMAT:FILE",
+    multiple=True,
+    help="Also write the same run's report in FORMAT to FILE (repeatable), e.g. "
+    "--report json:dry-run.json next to --format markdown --output dry-run.md.",
+)
 @click.pass_obj
 def dry_run_command(
     app: AppContext,
@@ -109,6 +129,7 @@ def dry_run_command(
     no_lint: bool,
     output_format: str,
     output: str | None,
+    reports: tuple[str, ...],
 ) -> None:
     """Rehearse every pending migration on a throwaway PostgreSQL.
 
@@ -122,6 +143,7 @@ def dry_run_command(
       migrate dry-run
       migrate dry-run --seed-rows 1000 --format markdown --output dry-run.md
       migrate dry-run --from-schema schema.sql --applied-through 41
+      migrate dry-run --format markdown --output dry-run.md --report json:dry-run.json
 
     Each migration's result is printed as soon as it is done (with --format json or
     markdown, or --output, its one-line result goes to stderr and the report comes at
@@ -136,6 +158,7 @@ def dry_run_command(
     from migrator.rehearse.render import RENDERERS, summary_line
 
     _check_output(output)
+    extra_reports = [_parse_report(report) for report in reports]
     settings = app.settings()
     options = RehearsalOptions(
         server_url=_server_url(app, database_url),
@@ -157,6 +180,8 @@ def dry_run_command(
     finally:
         live.close()
     _write(summary_line(report) if streamed else RENDERERS[output_format](report), output)
+    for report_format, path in extra_reports:
+        _write(RENDERERS[report_format](report), path)
     if not report.ok:
         raise ChecksFailed(
             f"dry-run failed: {len(report.failures)} migration(s) failed"
