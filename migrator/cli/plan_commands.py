@@ -30,9 +30,16 @@ DEFAULT_PLAN_LOCK_TIMEOUT_MS = 5000
     type=click.IntRange(min=1),
     default=1000,
     show_default=True,
+    metavar="N",
     help="Rows per backfill batch.",
 )
-@click.option("--pause", default="20ms", show_default=True, help="Sleep between backfill batches.")
+@click.option(
+    "--pause",
+    default="20ms",
+    show_default=True,
+    metavar="DURATION",
+    help="Sleep between backfill batches (e.g. 20ms, 1s).",
+)
 @click.pass_obj
 def plan_command(
     app: AppContext, file: Path, print_only: bool, replace: bool, batch_size: int, pause: str

@@ -88,8 +88,8 @@ def _parse_report(value: str) -> tuple[str, str]:
 @click.option(
     "--applied-through",
     type=int,
-    metavar="V",
-    help="With --from-schema: the file contains migrations up to version V "
+    metavar="VERSION",
+    help="With --from-schema: the file contains migrations up to VERSION "
     "(default: the versions the file records).",
 )
 @click.option(

@@ -344,7 +344,7 @@ def _already_applied(
         return set(file_versions) & versions
     raise UsageError(
         f"{options.from_schema} does not say which migrations it already contains",
-        hint="pass --applied-through V (0 when it contains none of them)",
+        hint="pass --applied-through VERSION (0 when it contains none of them)",
     )
 
 
