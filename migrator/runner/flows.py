@@ -295,7 +295,8 @@ async def status(settings: Settings, *, reporter: Reporter | None = None) -> Sta
     async with database_session(settings, locked=False, reporter=reporter) as (conn, ledger):
         entries = await ledger.entries(conn)
         running_by = await _runner_at_work(conn, ledger, entries)
-    return build_status(migration_set, entries, ledger.display_name, running_by)
+        baselined = await ledger.baselined_versions(conn)
+    return build_status(migration_set, entries, ledger.display_name, running_by, baselined)
 
 
 async def verify(settings: Settings, *, reporter: Reporter | None = None) -> VerifyReport:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from migrator.db.indexes import InvalidIndex
 from migrator.db.records import LedgerEntry
+from migrator.durations import humanize_ms
 from migrator.runner.recovery import backfill_walked, describe_unfinished
 from migrator.source.model import Migration, MigrationSet
 
@@ -37,6 +38,8 @@ class MigrationStatus:
     error: str | None = None
     #: for an unfinished backfill: how far it got (rows, batches, last key)
     backfill: str | None = None
+    #: recorded as applied by ``migrate baseline`` without running
+    baselined: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class MigrationStatus:
             "statements_total": self.statements_total,
             "error": self.error,
             "backfill": self.backfill,
+            "baselined": self.baselined,
         }
 
 
@@ -100,10 +104,12 @@ def build_status(
     entries: Mapping[int, LedgerEntry],
     ledger: str,
     running_by: str | None = None,
+    baselined: frozenset[int] = frozenset(),
 ) -> StatusReport:
     """Every version on disk or in the ledger, ordered by version. ``running_by``: who
     holds the migration lock; an unfinished run with no error recorded is then under
-    way, not interrupted."""
+    way, not interrupted. ``baselined``: the versions ``migrate baseline`` recorded
+    without running them."""
     files = migration_set.by_version()
     rows = []
     for version in sorted(set(files) | set(entries)):
@@ -149,6 +155,7 @@ def build_status(
                 statements_total=entry.statements_total,
                 error=entry.error,
                 backfill=backfill_walked(entry) if entry.unfinished else None,
+                baselined=version in baselined and not entry.unfinished,
             )
         )
     return StatusReport(ledger, tuple(rows))
@@ -164,13 +171,15 @@ def render_table(report: StatusReport) -> str:
             state = f"{row.state} (backfill: {row.backfill})"
         elif row.state in ("failed", "partial", "running"):
             state = f"{row.state} ({row.statements_done}/{row.statements_total} statements)"
+        elif row.baselined:
+            state = "baselined" if row.state == "applied" else f"{row.state} (baselined)"
         lines.append(
             (
                 str(row.version),
                 row.name,
                 state,
                 row.applied_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if row.applied_at else "",
-                f"{row.duration_ms} ms" if row.duration_ms is not None else "",
+                humanize_ms(row.duration_ms) if row.duration_ms is not None else "",
                 row.phase or "",
             )
         )
@@ -180,8 +189,11 @@ def render_table(report: StatusReport) -> str:
         for line in lines
     ]
     applied = report.count("applied") + report.count("drifted")
+    baselined = sum(1 for row in report.migrations if row.baselined)
     summary = (
-        f"{applied} applied, {report.count('pending')} pending"
+        f"{applied} applied"
+        + (f" ({baselined} baselined)" if baselined else "")
+        + f", {report.count('pending')} pending"
         + "".join(
             f", {report.count(state)} {state}"
             for state in ("drifted", "failed", "partial", "running", "missing file")
