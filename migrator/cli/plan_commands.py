@@ -96,7 +96,13 @@ def _refuse_what_lint_flags(result: PlanResult, settings: Settings) -> None:
         configured_options(settings),
         removed=result.replaced,
     )
-    errors = [f for f in report.findings if f.severity is Severity.ERROR]
+    # a problem of the directory (a duplicate version, a bad name) is not one of the
+    # planned statements: `migrate lint` and `migrate up` report it on their own
+    errors = [
+        f
+        for f in report.findings
+        if f.severity is Severity.ERROR and f.rule != "invalid-migration-file"
+    ]
     if errors:
         raise CannotPlan(
             f"{result.source}: the planner has no safe form for what `migrate lint` "

@@ -1,6 +1,8 @@
 """``migrate new``: write the next up/down pair, numbered like the files already there.
 
-- 14-digit versions (``20261122153000``) continue as UTC timestamps;
+- 14-digit versions (``20261122153000``) continue as UTC timestamps, and so does any
+  directory when timestamps are asked for (``migrate new --timestamp``, or
+  ``versions = "timestamp"``), so that branches that each add a migration do not clash;
 - otherwise the next integer, zero-padded to the width of the newest version
   (``003`` -> ``004``, ``9`` -> ``10``);
 - an empty directory starts at ``001``.
@@ -30,19 +32,20 @@ def migration_name(name: str) -> str:
     return cleaned
 
 
-def next_version(directory: Path, now: datetime | None = None) -> str:
-    """The version text for the next migration in ``directory``."""
+def next_version(directory: Path, now: datetime | None = None, *, timestamp: bool = False) -> str:
+    """The version text for the next migration in ``directory``: a UTC timestamp when
+    ``timestamp`` is asked for or the newest version is one."""
     versions: list[str] = []
     if directory.is_dir():
         for path in directory.iterdir():
             match = _VERSION.match(path.name)
             if match and path.name.endswith(".sql"):
                 versions.append(match.group(1))
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
     if not versions:
-        return _FIRST_VERSION
+        return stamp if timestamp else _FIRST_VERSION
     newest = max(versions, key=int)
-    if len(newest) == _TIMESTAMP_WIDTH:
-        stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
+    if timestamp or len(newest) == _TIMESTAMP_WIDTH:
         return stamp if int(stamp) > int(newest) else str(int(newest) + 1)
     return str(int(newest) + 1).zfill(len(newest))
 
@@ -64,11 +67,16 @@ def _header(label: str, direction: str, transactional: bool) -> str:
 
 
 def create_migration(
-    directory: Path, name: str, *, transactional: bool = True, now: datetime | None = None
+    directory: Path,
+    name: str,
+    *,
+    transactional: bool = True,
+    now: datetime | None = None,
+    timestamp: bool = False,
 ) -> tuple[Path, Path]:
     """Write ``<next>_<name>.up.sql`` and ``.down.sql`` into ``directory`` (created if
     missing); returns their paths. Never overwrites a file."""
-    label = f"{next_version(directory, now)}_{migration_name(name)}"
+    label = f"{next_version(directory, now, timestamp=timestamp)}_{migration_name(name)}"
     up = directory / f"{label}.up.sql"
     down = directory / f"{label}.down.sql"
     if directory.exists() and not directory.is_dir():

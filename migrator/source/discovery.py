@@ -167,11 +167,14 @@ def discover(directory: Path) -> MigrationSet:
         ups = found.get("up", []) + found.get("only", [])
         downs = found.get("down", [])
         if len(ups) > 1 or len(downs) > 1:
-            problems.append(
-                f"version {version} is used by more than one migration: "
-                + ", ".join(str(directory / n) for n in sorted(names))
-                + " (give each its own version)"
-            )
+            clashing = [entry for group in (ups, downs) if len(group) > 1 for entry in group]
+            for path, _, _ in sorted(clashing):
+                others = ", ".join(sorted(names - {path.name}))
+                problems.append(
+                    f"{path}: version {version} is used by more than one migration (also "
+                    f"{others}): give each its own version (two branches that each added one "
+                    "clash like this; `migrate new --timestamp` avoids it)"
+                )
             continue
         if not ups:
             problems.append(

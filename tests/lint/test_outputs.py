@@ -316,3 +316,36 @@ def test_lint_help_names_the_default_pg_version() -> None:
 
     result = run_cli("lint", "--help")
     assert f"[default: {DEFAULT_PG_VERSION}, or pg_version" in " ".join(result.stdout.split())
+
+
+def test_a_duplicate_version_is_reported_at_each_files_own_path(project: Path) -> None:
+    """Two branches that each added 0002_*: every output names the real files."""
+    migrations = project / "database" / "migrations"
+    (migrations / "0002_other.up.sql").write_text("CREATE TABLE other (id bigint);\n")
+    expected = {"database/migrations/0002_index.up.sql", "database/migrations/0002_other.up.sql"}
+
+    text = run_cli("lint", cwd=project, env={"NO_COLOR": "1"}).stdout
+    for path in expected:
+        assert f"{path}:1:1: error [invalid-migration-file] version 2 is used by more" in text
+
+    github = run_cli("lint", "--format", "github", cwd=project).stdout.splitlines()
+    annotated = {
+        line.split("file=")[1].split(",")[0]
+        for line in github
+        if "version 2 is used by more than one migration" in line
+    }
+    assert annotated == expected
+
+    sarif = json.loads(run_cli("lint", "--format", "sarif", cwd=project).stdout)
+    uris = {
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for result in sarif["runs"][0]["results"]
+        if "version 2 is used" in result["message"]["text"]
+    }
+    assert uris == expected
+
+    gitlab = json.loads(run_cli("lint", "--format", "gitlab", cwd=project).stdout)
+    paths = {
+        issue["location"]["path"] for issue in gitlab if "version 2 is used" in issue["description"]
+    }
+    assert paths == expected
