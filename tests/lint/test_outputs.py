@@ -349,3 +349,47 @@ def test_a_duplicate_version_is_reported_at_each_files_own_path(project: Path) -
         issue["location"]["path"] for issue in gitlab if "version 2 is used" in issue["description"]
     }
     assert paths == expected
+
+
+def test_sarif_reports_silenced_findings_as_suppressed_with_their_reason(project: Path) -> None:
+    up = project / "database" / "migrations" / "0002_index.up.sql"
+    up.write_text(
+        "-- migrate:lint-ignore index-not-concurrent -- users has 10 rows\n"
+        "CREATE INDEX users_email_idx ON users (email);\n"
+        "-- migrate:lint-ignore prefer-jsonb\n"
+        "CREATE TABLE t (payload json);\n"
+    )
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    for attempt in ("fresh", "from the cache"):
+        result = run_cli("lint", "--format", "sarif", cwd=project)
+        assert result.code == 0, (attempt, result.output)  # silenced: no error left
+        document = json.loads(result.stdout)
+        jsonschema.validate(document, schema)
+        by_rule = {r["ruleId"]: r for r in document["runs"][0]["results"]}
+        assert by_rule["index-not-concurrent"]["suppressions"] == [
+            {"kind": "inSource", "status": "accepted", "justification": "users has 10 rows"}
+        ], attempt
+        assert by_rule["prefer-jsonb"]["suppressions"] == [
+            {"kind": "inSource", "status": "accepted"}
+        ]
+    text = run_cli("lint", cwd=project, env={"NO_COLOR": "1"}).stdout
+    assert "index-not-concurrent" not in text and "prefer-jsonb" not in text
+    assert json.loads(run_cli("lint", "--format", "json", cwd=project).stdout) == []
+
+
+def test_sarif_partial_fingerprints_are_unique_and_survive_moved_lines(project: Path) -> None:
+    def fingerprints() -> dict[tuple[str, int], str]:
+        document = json.loads(run_cli("lint", "--format", "sarif", cwd=project).stdout)
+        return {
+            (r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]): r[
+                "partialFingerprints"
+            ]["migratorFinding/v1"]
+            for r in document["runs"][0]["results"]
+        }
+
+    before = fingerprints()
+    assert len(set(before.values())) == len(before) >= 2
+    up = project / "database" / "migrations" / "0002_index.up.sql"
+    up.write_text("-- two lines\n-- above\n" + UNSAFE)
+    after = fingerprints()
+    assert {(rule, line + 2): value for (rule, line), value in before.items()} == after
