@@ -101,10 +101,44 @@ class SilentListener:
         pass
 
 
-async def _read(connection: Any, settings: Settings, roles: frozenset[str] | None) -> Schema:
+@dataclass
+class KnownSchema:
+    """The schema the rehearsal database has now, when the last catalog read saw it
+    and nothing changed since (``None``: unknown). The stairway of one migration ends
+    with a read of the database as the next migration starts from it, so that
+    migration's "before" needs no read of its own."""
+
+    schema: Schema | None = None
+
+
+async def _read(
+    connection: Any,
+    settings: Settings,
+    roles: frozenset[str] | None,
+    known: KnownSchema | None = None,
+) -> Schema:
     """The schema with the cluster's roles: all of them, or (on a shared server) only
-    those named in ``roles``, so that other sessions' role changes are not compared."""
+    those named in ``roles``, so that other sessions' role changes are not compared.
+    With ``known``, the whole schema read is remembered there."""
     schema = await read_schema(connection, exclusions=Exclusions.of(settings), include_roles=True)
+    if known is not None:
+        known.schema = schema
+    return schema if roles is None else only_roles(schema, roles)
+
+
+async def _schema_before(
+    connection: Any,
+    settings: Settings,
+    roles: frozenset[str] | None,
+    known: KnownSchema,
+    seeded: bool,
+) -> Schema:
+    """The schema before a migration: the one the previous stairway ended on, unless
+    rows were seeded meanwhile (which may move identity sequences), else a read."""
+    schema = known.schema
+    known.schema = None  # the migration is about to change it
+    if schema is None or seeded:
+        return await _read(connection, settings, roles)
     return schema if roles is None else only_roles(schema, roles)
 
 
@@ -187,11 +221,15 @@ async def rehearse_migration(
     seed_rows: int = 0,
     dsn: str | None = None,
     shared_server: bool = False,
+    known: KnownSchema | None = None,
 ) -> MigrationRehearsal:
     """The stairway of one migration on ``connection``'s database. With ``dsn`` (of
     that database), a no-transaction migration's locks are also sampled from a second
     connection while it runs. On a ``shared_server``, only the roles the migration's
-    files name are compared (other sessions may create or drop roles meanwhile)."""
+    files name are compared (other sessions may create or drop roles meanwhile).
+    ``known``: the schema the database has now, if known; updated to the schema the
+    stairway leaves (or ``None`` when it is not known)."""
+    known = known if known is not None else KnownSchema()
     roles = migration_names([migration]) if shared_server else None
     notes = tuple(await _seed(connection, settings, seed_rows))
     base = MigrationRehearsal(
@@ -203,7 +241,7 @@ async def rehearse_migration(
         transactional=migration.up.transactional,
         notes=notes,
     )
-    before = await _read(connection, settings, roles)
+    before = await _schema_before(connection, settings, roles, known, seeded=seed_rows > 0)
     ledger_oids = set(await excluded_relations(connection, Exclusions.of(settings)))
     relations = {
         oid: relation
@@ -223,7 +261,7 @@ async def rehearse_migration(
         return replace(
             base, up_ok=False, error=error, locks=tuple(observer.locks()), invalid_indexes=left
         )
-    after_up = await _read(connection, settings, roles)
+    after_up = await _read(connection, settings, roles, known)
     truncated = await truncated_oids(connection, migration.up)
     relations_after = await snapshot_relations(connection)
     rewrites = tuple(rewritten(relations, relations_after, truncated))
@@ -258,11 +296,12 @@ async def rehearse_migration(
         )
     if not migration.reversible:
         return replace(observed, status=REHEARSED, notes=(*notes, "up-only: irreversible"))
+    known.schema = None  # down changes it
     down_duration, error = await _apply(connection, migration, "down", settings, ledger)
     if error is not None:
         failed = replace(observed, down_ok=False, error=f"down failed: {error}")
         return await _go_on_if_as_after_up(
-            connection, migration, migration.down, settings, ledger, roles, after_up, failed
+            connection, migration, migration.down, settings, ledger, roles, after_up, failed, known
         )
     after_down = await _read(connection, settings, roles)
     round_trip, order_notes = round_trip_differences(before, after_down)
@@ -278,9 +317,9 @@ async def rehearse_migration(
     if error is not None:
         failed = replace(reverted, reapply_ok=False, error=f"up after down failed: {error}")
         return await _go_on_if_as_after_up(
-            connection, migration, migration.up, settings, ledger, roles, after_up, failed
+            connection, migration, migration.up, settings, ledger, roles, after_up, failed, known
         )
-    again, _ = round_trip_differences(after_up, await _read(connection, settings, roles))
+    again, _ = round_trip_differences(after_up, await _read(connection, settings, roles, known))
     if again:
         reverted = replace(
             reverted,
@@ -302,6 +341,7 @@ async def _go_on_if_as_after_up(
     roles: frozenset[str] | None,
     after_up: Schema,
     result: MigrationRehearsal,
+    known: KnownSchema,
 ) -> MigrationRehearsal:
     """After a failed down or second up: when the failing file ran in one transaction
     (so it left nothing behind) and the schema is the one the first up built (a down
@@ -310,7 +350,7 @@ async def _go_on_if_as_after_up(
     one broken down does not hide every later migration's rehearsal."""
     if failed_file is None or not failed_file.transactional:
         return result
-    now = await _read(connection, settings, roles)
+    now = await _read(connection, settings, roles, known)
     if round_trip_differences(after_up, now)[0]:
         return result
     entry = (await ledger.entries(connection)).get(migration.version)
@@ -388,6 +428,7 @@ async def _rehearse_database(
             )
             created_roles.extend(roles)
         results: list[MigrationRehearsal] = []
+        known = KnownSchema()
         stopped = False
         total = len(migration_set.migrations)
         for position, migration in enumerate(migration_set.migrations, start=1):
@@ -413,6 +454,7 @@ async def _rehearse_database(
                 seed_rows=options.seed_rows,
                 dsn=dsn,
                 shared_server=options.server_url is not None,
+                known=known,
             )
             results.append(result)
             listener.finished(result)
