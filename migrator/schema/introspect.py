@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from migrator.config import Settings
-from migrator.schema.catalog_batch import read_batched
 from migrator.schema.model import Schema, SchemaObject, display_name, make_object
 
 _SYSTEM_SCHEMA = (
@@ -752,22 +751,12 @@ async def read_schema(
         saved = await connection.fetchval("SELECT current_setting('search_path')")
         await connection.execute(_SEARCH_PATH)
         try:
-            return await _read_batched(connection, exclusions, include_roles)
+            return await _read(connection, exclusions, include_roles)
         finally:
             await connection.execute("SELECT set_config('search_path', $1, true)", saved)
     async with connection.transaction(isolation="repeatable_read", readonly=True):
         await connection.execute(_SEARCH_PATH)
-        return await _read_batched(connection, exclusions, include_roles)
-
-
-async def _read_batched(connection: Any, exclusions: Exclusions, include_roles: bool) -> Schema:
-    """:func:`_read` with its catalog queries in one round trip (after the one that
-    finds the excluded relations, whose oids the others take)."""
-    return await read_batched(
-        connection,
-        lambda reader: _read(reader, exclusions, include_roles),
-        answered=[_EXCLUDED_OIDS],
-    )
+        return await _read(connection, exclusions, include_roles)
 
 
 #: Expressions are deparsed relative to the search path: fix it, so that the same

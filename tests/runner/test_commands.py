@@ -205,8 +205,8 @@ def test_baseline_records_without_running(project: Project) -> None:
     assert project.ledger() == [(1, "applied", 1), (2, "applied", 2)]
     status = project.migrate("status")
     lines = status.stdout.splitlines()
-    assert lines[1].split()[:3] == ["1", "create_users", "baselined"]
-    assert lines[2].split()[:3] == ["2", "create_orders", "applied"]
+    assert lines[1].split()[:3] == ["001", "create_users", "baselined"]
+    assert lines[2].split()[:3] == ["002", "create_orders", "applied"]
     assert "2 applied (1 baselined), 0 pending" in status.stdout
     payload = json.loads(project.migrate("status", "--format", "json").stdout)
     assert [(m["state"], m["baselined"]) for m in payload["migrations"]] == [
@@ -224,7 +224,7 @@ def test_a_baselined_migration_run_again_after_down_is_no_longer_baselined(
     assert project.migrate("down", "--to", "0").code == 0
     assert project.migrate("up", "--to", "1").code == 0
     status = project.migrate("status")
-    assert status.stdout.splitlines()[1].split()[:3] == ["1", "create_users", "applied"]
+    assert status.stdout.splitlines()[1].split()[:3] == ["001", "create_users", "applied"]
 
 
 def test_new_numbers_like_the_directory(project: Project) -> None:
