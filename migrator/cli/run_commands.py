@@ -185,8 +185,8 @@ def up_command(
       migrate up --targets fleet.toml --concurrency 8   # every database of a fleet
     """
     from migrator.runner import flows
-    from migrator.runner.plan import render_sql
     from migrator.runner.report import TextReporter
+    from migrator.runner.schedule import render_sql
 
     settings = app.settings(
         **_flags(

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
     from migrator.runner.execute import AfterStatement, StepResult
-    from migrator.runner.plan import Step
+    from migrator.runner.schedule import Step
 
 _T = TypeVar("_T")
 

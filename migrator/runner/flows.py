@@ -38,7 +38,7 @@ from migrator.source.model import Migration, MigrationSet, Phase
 
 if TYPE_CHECKING:
     from migrator.runner.execute import AfterStatement, StepResult
-    from migrator.runner.plan import Plan
+    from migrator.runner.schedule import Plan
     from migrator.runner.status import StatusReport, VerifyProblem
 
 
@@ -271,8 +271,8 @@ async def up(
     after_statement: AfterStatement | None = None,
 ) -> RunResult:
     """Apply pending migrations, oldest first, each exactly once (see
-    :func:`~migrator.runner.plan.plan_up` for what is chosen and refused)."""
-    from migrator.runner.plan import plan_up
+    :func:`~migrator.runner.schedule.plan_up` for what is chosen and refused)."""
+    from migrator.runner.schedule import plan_up
 
     chosen = options or UpOptions()
     return await _locked_run(
@@ -299,8 +299,8 @@ async def down(
     after_statement: AfterStatement | None = None,
 ) -> RunResult:
     """Revert applied migrations, newest first (one by default; see
-    :func:`~migrator.runner.plan.plan_down`)."""
-    from migrator.runner.plan import plan_down
+    :func:`~migrator.runner.schedule.plan_down`)."""
+    from migrator.runner.schedule import plan_down
 
     chosen = options or DownOptions()
     return await _locked_run(
@@ -324,7 +324,7 @@ async def pending_plan(
 ) -> Plan:
     """What ``up`` would run now (``up --sql``): reads the ledger, takes no lock,
     creates and changes nothing."""
-    from migrator.runner.plan import plan_up
+    from migrator.runner.schedule import plan_up
 
     options = options or UpOptions()
     migration_set = load_migrations(settings)
