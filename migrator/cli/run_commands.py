@@ -339,18 +339,46 @@ def verify_command(ctx: click.Context, output_format: str, schema_file: Path | N
 
 
 @click.command("baseline")
-@click.argument("version", type=int)
+@click.argument("version", type=int, required=False)
+@click.option(
+    "--from",
+    "tool",
+    type=click.Choice(
+        ["dbmate", "golang-migrate", "goose", "flyway", "diesel", "sqlx"], case_sensitive=False
+    ),
+    help="Adopt what this tool's history table on the database says it applied.",
+)
+@click.option(
+    "--from-table",
+    metavar="[SCHEMA.]TABLE",
+    help="The other tool's history table, when not its default name.",
+)
 @click.pass_obj
-def baseline_command(app: AppContext, version: int) -> None:
-    """Adopt an existing database: record every migration up to VERSION as applied
-    without running it. Later `migrate up` runs only what comes after.
+def baseline_command(
+    app: AppContext, version: int | None, tool: str | None, from_table: str | None
+) -> None:
+    """Adopt an existing database: record every migration up to VERSION, or every
+    migration another tool's history table says it applied (--from TOOL), as applied
+    without running it. Later `migrate up` runs only the rest.
 
     \b
-    Example:
-      migrate baseline 003    # the schema of 001..003 already exists
+    Examples:
+      migrate baseline 003                # the schema of 001..003 already exists
+      migrate baseline --from dbmate      # what dbmate's schema_migrations lists
+      migrate baseline --from flyway --from-table app.flyway_schema_history
     """
+    from migrator.errors import UsageError
+
+    if (version is None) == (tool is None):
+        raise UsageError("give either VERSION or --from TOOL", hint="see `migrate baseline --help`")
+    if tool is not None:
+        _baseline_from(app, tool.lower(), from_table)
+        return
+    if from_table is not None:
+        raise UsageError("--from-table goes with --from TOOL")
     from migrator.runner import flows
 
+    assert version is not None
     recorded = _run(flows.baseline(app.settings(), version, reporter=_reporter()))
     if not recorded:
         click.echo(f"nothing to record: no unrecorded migration up to version {version}")
@@ -358,6 +386,28 @@ def baseline_command(app: AppContext, version: int) -> None:
     for migration in recorded:
         click.echo(f"recorded {migration.label} as applied (not run)")
     click.echo(f"baseline {version}: {len(recorded)} migration(s) recorded")
+
+
+def _baseline_from(app: AppContext, tool: str, table: str | None) -> None:
+    from migrator.runner.adopt import baseline_from
+
+    adoption = _run(baseline_from(app.settings(), tool, table=table, reporter=_reporter()))
+    for migration in adoption.adopted:
+        click.echo(f"adopted {migration.label} (applied by {tool}; recorded, not run)")
+    for migration in adoption.already:
+        click.echo(f"already in the ledger: {migration.label}")
+    for line in adoption.changed:
+        click.echo(f"note: {line}")
+    for version in adoption.unmatched:
+        click.echo(f"not adopted: {tool} applied version {version}, which no file here has")
+    for line in adoption.skipped:
+        click.echo(f"not adopted: {line}")
+    for migration in adoption.pending:
+        click.echo(f"pending: {migration.label} ({tool} never applied it; `migrate up` will)")
+    click.echo(
+        f"baseline --from {tool} ({adoption.table}): {len(adoption.adopted)} migration(s) "
+        f"adopted, {len(adoption.pending)} pending; {adoption.table} is left as it is"
+    )
 
 
 @click.command("repair")

@@ -574,17 +574,20 @@ ON CONFLICT (version) DO UPDATE SET
     # -- adopting and repairing --------------------------------------------------------
 
     async def record_baseline(
-        self, conn: asyncpg.Connection, migrations: Iterable[Migration], baseline: int
+        self,
+        conn: asyncpg.Connection,
+        migrations: Iterable[Migration],
+        baseline: int | None = None,
+        *,
+        detail: str | None = None,
     ) -> None:
-        """Record ``migrations`` as applied without running them (one transaction)."""
+        """Record ``migrations`` as applied without running them (one transaction);
+        each history row says ``detail`` (default: ``baseline V: ...``)."""
+        detail = detail or f"baseline {baseline}: recorded as applied without running"
         async with conn.transaction():
             for migration in migrations:
                 await self.record_applied(
-                    conn,
-                    migration,
-                    duration_ms=None,
-                    action="baseline",
-                    detail=f"baseline {baseline}: recorded as applied without running",
+                    conn, migration, duration_ms=None, action="baseline", detail=detail
                 )
 
     async def forget(self, conn: asyncpg.Connection, version: int, name: str, detail: str) -> None:
