@@ -523,6 +523,14 @@ ON CONFLICT (version) DO UPDATE SET
             statements_done,
         )
 
+    def progress_sql(self, version: int, statements_done: int) -> str:
+        """:meth:`record_progress` as SQL text, to send in the transaction of the
+        segment it records (a file with commit points), so both commit together."""
+        return (
+            f"UPDATE {self.sql_name} SET statements_done = {int(statements_done)} "
+            f"WHERE version = {int(version)}"
+        )
+
     async def history_mark(self, conn: asyncpg.Connection) -> int:
         """The id of the newest history row (0 when there is none): what
         :meth:`history_since` counts from."""

@@ -208,6 +208,8 @@ async def _run_in_transaction(
     after_statement: AfterStatement | None,
     *,
     prepared: bool = True,
+    statements: tuple[Statement, ...] | None = None,
+    closing: str | None = None,
 ) -> int:
     """One attempt, in as few round trips as there are statements: ``BEGIN`` and the
     ``SET LOCAL``s travel with the first statement, the ledger write (``EXECUTE`` of
@@ -217,11 +219,13 @@ async def _run_in_transaction(
     exactly as sent one by one, and an error anywhere in the string aborts the
     transaction: nothing of the migration or its ledger row stays. With a hook, the
     ledger write and ``COMMIT`` follow the last hook in a string of their own. Without
-    ``prepared``, the ledger write is spelled out instead of ``EXECUTE``d."""
+    ``prepared``, the ledger write is spelled out instead of ``EXECUTE``d. A segment
+    of a file with commit points passes its ``statements`` and, unless it is the last,
+    the ``closing`` that records its progress instead of the migration."""
     began = time.monotonic()
     opening = _opening(step)
-    closing = _closing(step, ledger, prepared=prepared)
-    statements = step.statements
+    closing = closing or _closing(step, ledger, prepared=prepared)
+    statements = step.statements if statements is None else statements
     last = len(statements) - 1
     try:
         for position, statement in enumerate(statements):
@@ -304,6 +308,56 @@ async def _transactional(
             reporter=reporter,
         )
     return StepResult(step, duration, attempts)
+
+
+async def _segment_by_segment(
+    conn: asyncpg.Connection,
+    step: Step,
+    ledger: Ledger,
+    retry: RetryPolicy,
+    reporter: Reporter,
+    after_statement: AfterStatement | None,
+) -> StepResult:
+    """A file with commit points: each segment in a transaction of its own (retried
+    whole after a lock timeout), its progress written in that transaction, so a
+    segment and its record commit together; the last segment commits with the ledger
+    row that marks the migration done. The row says ``partial`` until then."""
+    began = time.monotonic()
+    attempts = 1
+    done = step.start_at
+    await _ledger_write(
+        ledger.record_started(conn, step.migration, step.file, statements_done=done)
+    )
+    segments = step.segments
+    try:
+        for segment in segments:
+            closing = (
+                None
+                if segment is segments[-1]
+                else f"\n;\n{ledger.progress_sql(step.version, segment.end)};\nCOMMIT"
+            )
+            _, used = await _with_lock_retries(
+                functools.partial(
+                    _run_in_transaction,
+                    conn,
+                    step,
+                    ledger,
+                    after_statement,
+                    prepared=False,
+                    statements=segment.statements,
+                    closing=closing,
+                ),
+                step=step,
+                retry=retry,
+                reporter=reporter,
+            )
+            attempts = max(attempts, used)
+            done = segment.end
+            reporter.segment_finished(step, segment.number, len(step.file.segments))
+    except StepFailure as failure:
+        failure.statements_done = done
+        raise
+    return StepResult(step, _elapsed_ms(began), attempts)
 
 
 async def resend_is_safe(conn: asyncpg.Connection, statement: Statement) -> bool:
@@ -398,8 +452,26 @@ def _where(step: Step, failure: StepFailure) -> str:
     return f"{step.file.path}:{failure.statement.line}"
 
 
+def _segment_failed_hint(step: Step, failure: StepFailure, *, lost: bool = False) -> str:
+    """What a failure (``lost``: of the connection) in a segment of a file with commit
+    points left, and the ways on."""
+    done = failure.statements_done or 0
+    segments = step.file.segments
+    stopped = next((s for s in segments if s.end > done), segments[-1])
+    return (
+        f"segment {stopped.number} of {len(segments)} rolled back; the {stopped.number - 1} "
+        f"before it committed and stay, and the ledger marks {step.label} "
+        f"{'partial: once reconnected' if lost else 'failed: fix the cause'}, then "
+        f"`migrate {step.direction} --resume` to continue at segment "
+        f"{stopped.number}, or finish or undo it by hand and run `migrate repair "
+        f"{step.version} --mark-applied` or `--forget`"
+    )
+
+
 def _connection_lost(step: Step, failure: StepFailure) -> ConnectionFailed:
-    if step.transactional:
+    if step.segmented:
+        hint = _segment_failed_hint(step, failure, lost=True)
+    elif step.transactional:
         hint = (
             "nothing from this migration was committed; reconnect and run "
             f"`migrate {step.direction}` again"
@@ -430,6 +502,8 @@ def _migration_failed(
             f" (lock_timeout {format_ms(step.lock_timeout_ms)}, {failure.attempts} attempt(s))"
         )
     again = f"`migrate {step.direction}`"
+    if step.segmented:
+        return MigrationFailed(message, hint=_segment_failed_hint(step, failure))
     if step.transactional:
         if is_lock_timeout(failure.error):
             hint = (
@@ -483,6 +557,8 @@ async def execute_step(
         if step.transactional
         else _statement_by_statement
     )
+    if step.segmented:
+        run = _segment_by_segment
     if step.direction == "up" and step.file.directives.backfill is not None:
         # -- migrate:backfill: batches (migrator/runner/backfill.py; imported here, as
         # most runs have none)
@@ -519,7 +595,9 @@ async def fail_step(
             step.migration,
             step.file,
             error=server_message(failure.error),
-            statements_done=None if step.transactional else failure.statements_done,
+            statements_done=(
+                None if step.transactional and not step.segmented else failure.statements_done
+            ),
         )
     raise _migration_failed(step, failure, invalid) from None
 
