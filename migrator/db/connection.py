@@ -44,6 +44,7 @@ async def connect(
     wait_ms: int | None = None,
     on_wait: WaitNotice | None = None,
     application_name: str = APPLICATION_NAME,
+    session_settings: dict[str, str] | None = None,
 ) -> asyncpg.Connection:
     """Open a connection to ``target``: a DSN, resolved :class:`Settings` (its
     ``database_url``, ``connect_timeout`` and ``wait``), a parsed target, or ``None``
@@ -53,6 +54,9 @@ async def connect(
     again, with short growing pauses, for up to that long; ``on_wait`` is told once,
     at the first failed attempt. Anything else (a wrong password, a missing database)
     fails at once.
+
+    ``session_settings``: settings sent at start-up; ``RESET ALL`` goes back to them
+    (the runner's session reset keeps them).
 
     Raises :class:`ConnectionFailed` (exit code 3) with one line naming the target
     (password masked) and the cause.
@@ -74,7 +78,7 @@ async def connect(
             return await asyncpg.connect(
                 dsn,
                 timeout=min(timeout_s, left) if left > 0 else timeout_s,
-                server_settings={"application_name": application_name},
+                server_settings={**(session_settings or {}), "application_name": application_name},
                 **arguments,
             )
         except Exception as exc:  # every failure becomes one line below

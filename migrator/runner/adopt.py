@@ -173,7 +173,8 @@ async def baseline_from(
     from migrator.runner.flows import database_session, load_migrations, refuse_unfinished
 
     migration_set = load_migrations(settings)
-    async with database_session(settings, locked=True, reporter=reporter) as (conn, ledger):
+    async with database_session(settings, locked=True, reporter=reporter) as db:
+        conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)
         refuse_unfinished(entries)
         history = await read_history(conn, tool, table)

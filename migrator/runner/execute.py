@@ -32,11 +32,13 @@ import asyncpg
 from migrator.config import Settings
 from migrator.db.indexes import InvalidIndex, index_is_invalid, invalid_indexes
 from migrator.db.ledger import MS_SINCE_PREVIOUS_WRITE, MS_SINCE_TRANSACTION_START, Ledger
+from migrator.db.lock import HeldLock
 from migrator.db.quoting import quote_ident, quote_qualified
 from migrator.db.records import Direction
 from migrator.durations import format_ms
 from migrator.errors import ConnectionFailed, MigrationFailed
-from migrator.runner import session
+from migrator.runner import progress, session
+from migrator.runner.ledger_trouble import damaged_by
 from migrator.runner.plan import Step, plan_step, setting_statements
 from migrator.runner.recovery import invalid_index_advice
 from migrator.runner.report import Reporter
@@ -170,16 +172,29 @@ async def pause_before_retry(
 
 
 def _closing(
-    step: Step, ledger: Ledger, *, prepared: bool, duration_sql: str = MS_SINCE_TRANSACTION_START
+    conn: asyncpg.Connection,
+    step: Step,
+    ledger: Ledger,
+    *,
+    prepared: bool,
+    duration_sql: str = MS_SINCE_TRANSACTION_START,
+    completing: bool = False,
 ) -> str:
-    """The ledger write and ``COMMIT`` of a transactional step, to end a string (the
-    newline first keeps them out of a trailing ``--`` comment)."""
+    """The session reset, the ledger write and ``COMMIT`` of a transactional step, to
+    end a string (the newline first keeps them out of a trailing ``--`` comment). The
+    reset (:mod:`migrator.runner.session`) comes first, so the ledger is written as the
+    runner's role whatever the migration set, under the step's own ``SET LOCAL``s
+    again, and commits with the migration."""
     write = ledger.write_sql(
-        step.migration, step.direction, duration_sql=duration_sql, prepared=prepared
+        step.migration,
+        step.direction,
+        duration_sql=duration_sql,
+        prepared=prepared,
+        completing=completing,
     )
-    if session.may_change_session(step):  # the ledger is written as the runner's role
-        write = f"{session.RESET_ROLE};\n{write}"
-    return f"\n;\n{write};\nCOMMIT"
+    reset = session.reset_in_transaction(conn, ledger.prepared_names)
+    settings = "; ".join(setting_statements(step, local=True))
+    return f"\n;\n{reset};\n{settings};\n{write};\nCOMMIT"
 
 
 def _opening(step: Step) -> str:
@@ -187,7 +202,7 @@ def _opening(step: Step) -> str:
     return "BEGIN; " + "; ".join(setting_statements(step, local=True)) + ";\n"
 
 
-def one_string(step: Step, ledger: Ledger) -> str:
+def one_string(conn: asyncpg.Connection, step: Step, ledger: Ledger) -> str:
     """A one-statement transactional step as one part of a string of several: ``BEGIN``,
     its ``SET LOCAL``s, the statement, the ledger write (``EXECUTE`` of the prepared
     write) and ``COMMIT``. Its duration is measured from the previous migration's
@@ -197,7 +212,7 @@ def one_string(step: Step, ledger: Ledger) -> str:
     return (
         _opening(step)
         + statement.text
-        + _closing(step, ledger, prepared=True, duration_sql=MS_SINCE_PREVIOUS_WRITE)
+        + _closing(conn, step, ledger, prepared=True, duration_sql=MS_SINCE_PREVIOUS_WRITE)
     )
 
 
@@ -224,7 +239,7 @@ async def _run_in_transaction(
     the ``closing`` that records its progress instead of the migration."""
     began = time.monotonic()
     opening = _opening(step)
-    closing = closing or _closing(step, ledger, prepared=prepared)
+    closing = closing or _closing(conn, step, ledger, prepared=prepared)
     statements = step.statements if statements is None else statements
     last = len(statements) - 1
     try:
@@ -245,6 +260,9 @@ async def _run_in_transaction(
             await _ledger_write(conn.execute(closing))
     except BaseException:
         await quietly(conn, "ROLLBACK")
+        # a PREPARE or a session advisory lock outlives the rollback: the next attempt
+        # (or migration) must start from the same session
+        await quietly(conn, session.reset_in_transaction(conn, ledger.prepared_names))
         raise
     return _elapsed_ms(began)
 
@@ -317,25 +335,26 @@ async def _segment_by_segment(
     retry: RetryPolicy,
     reporter: Reporter,
     after_statement: AfterStatement | None,
+    *,
+    control: asyncpg.Connection | None = None,
 ) -> StepResult:
     """A file with commit points: each segment in a transaction of its own (retried
-    whole after a lock timeout), its progress written in that transaction, so a
-    segment and its record commit together; the last segment commits with the ledger
-    row that marks the migration done. The row says ``partial`` until then."""
+    whole after a lock timeout, as it rolled back), recorded as one completed progress
+    step on ``control`` once it committed (as a ``BEGIN ... COMMIT`` block of a
+    no-transaction file is); the last segment commits with the ledger row that marks
+    the migration done. The row says ``partial`` until then. The session is not reset
+    between segments: a ``SET`` before a commit point lasts, as in PostgreSQL."""
+    control = control or conn
     began = time.monotonic()
     attempts = 1
     done = step.start_at
     await _ledger_write(
-        ledger.record_started(conn, step.migration, step.file, statements_done=done)
+        ledger.record_started(control, step.migration, step.file, statements_done=done)
     )
     segments = step.segments
     try:
         for segment in segments:
-            closing = (
-                None
-                if segment is segments[-1]
-                else f"\n;\n{ledger.progress_sql(step.version, segment.end)};\nCOMMIT"
-            )
+            last = segment is segments[-1]
             _, used = await _with_lock_retries(
                 functools.partial(
                     _run_in_transaction,
@@ -345,13 +364,20 @@ async def _segment_by_segment(
                     after_statement,
                     prepared=False,
                     statements=segment.statements,
-                    closing=closing,
+                    closing=(
+                        _closing(conn, step, ledger, prepared=False, completing=True)
+                        if last
+                        else "\n;\nCOMMIT"
+                    ),
                 ),
                 step=step,
                 retry=retry,
                 reporter=reporter,
             )
             attempts = max(attempts, used)
+            if not last:
+                completed = progress.step_of(step.file.statements[done : segment.end])
+                await _ledger_write(ledger.record_progress(control, step.version, completed))
             done = segment.end
             reporter.segment_finished(step, segment.number, len(step.file.segments))
     except StepFailure as failure:
@@ -400,7 +426,14 @@ async def _statement_by_statement(
     retry: RetryPolicy,
     reporter: Reporter,
     after_statement: AfterStatement | None,
+    *,
+    control: asyncpg.Connection | None = None,
 ) -> StepResult:
+    """Each statement on its own, its progress written on ``control`` (the lock's
+    connection, which never runs migration SQL: whatever the migration does to its own
+    session, a role, read-only defaults, the ledger is written the same way); one
+    completed step per statement, or per ``BEGIN ... COMMIT`` block of the file."""
+    control = control or conn
     began = time.monotonic()
     attempts = 1
     done = step.start_at
@@ -410,7 +443,7 @@ async def _statement_by_statement(
     await conn.execute("; ".join(setting_statements(step, local=False)))
     try:
         await _ledger_write(
-            ledger.record_started(conn, step.migration, step.file, statements_done=done)
+            ledger.record_started(control, step.migration, step.file, statements_done=done)
         )
         for statement in step.statements:
             _, used = await _with_lock_retries(
@@ -426,14 +459,15 @@ async def _statement_by_statement(
                 await after_statement(conn, step.file, statement)
             done += 1
             if not conn.is_in_transaction():
-                # progress written inside the file's own block would roll back with it
+                # a block of the file commits as one step, when its COMMIT has run
+                completed = progress.step_of(step.file.statements[committed:done])
+                await _ledger_write(ledger.record_progress(control, step.version, completed))
                 committed = done
-                await _ledger_write(ledger.record_progress(conn, step.version, done))
             reporter.statement_finished(step, statement)
         if conn.is_in_transaction():  # refused before running unless a function opened it
             raise StepFailure(step.statements[-1], UnclosedBlock())
         duration = _elapsed_ms(began)
-        await _record_done(conn, ledger, step, duration)
+        await _record_done(control, ledger, step, duration)
     except StepFailure as failure:
         failure.statements_done = committed
         raise
@@ -544,54 +578,85 @@ async def execute_step(
     reporter: Reporter | None = None,
     after_statement: AfterStatement | None = None,
     first_attempt: int = 1,
+    lock: HeldLock | None = None,
 ) -> StepResult:
     """Run one planned step with its ledger writes; raise :class:`MigrationFailed`
     (SQL error, or lock timeout after every retry) or :class:`ConnectionFailed`.
     ``first_attempt`` > 1: a batch already tried this (transactional) step that many
-    times less one (see :mod:`migrator.runner.batch`)."""
+    times less one (see :mod:`migrator.runner.batch`). ``lock``: the migration lock,
+    whose connection writes the ledger outside the migration's transaction."""
     reporter = reporter or Reporter()
     if first_attempt == 1:
         reporter.step_started(step)
+    control = lock.conn if lock is not None else conn
+    #: the transactional path resets the session inside its transaction
+    reset_after = not step.transactional
     run: Callable[..., Awaitable[StepResult]] = (
         functools.partial(_transactional, first_attempt=first_attempt)
         if step.transactional
-        else _statement_by_statement
+        else functools.partial(_statement_by_statement, control=control)
     )
     if step.segmented:
-        run = _segment_by_segment
+        run = functools.partial(_segment_by_segment, control=control)
     if step.direction == "up" and step.file.directives.backfill is not None:
         # -- migrate:backfill: batches (migrator/runner/backfill.py; imported here, as
         # most runs have none)
         from migrator.runner.backfill import run_backfill_step
 
         run = run_backfill_step
+        reset_after = True
     try:
         result = await run(conn, step, ledger, retry, reporter, after_statement)
     except StepFailure as failure:
-        await fail_step(conn, step, failure, ledger)
-    if session.may_change_session(step):
-        await conn.execute(session.reset_sql(conn))
+        await fail_step(conn, step, failure, ledger, lock=lock)
+    if reset_after:
+        await session.reset(conn, ledger.prepared_names)
     reporter.step_finished(result)
     return result
 
 
 async def fail_step(
-    conn: asyncpg.Connection, step: Step, failure: StepFailure, ledger: Ledger
+    conn: asyncpg.Connection,
+    step: Step,
+    failure: StepFailure,
+    ledger: Ledger,
+    *,
+    lock: HeldLock | None = None,
 ) -> NoReturn:
     """Record ``step``'s failure in the ledger's history (and, for a no-transaction
-    step, its row) and raise the one-line error that says what to do."""
+    step, its row) and raise the one-line error that says what to do. The failure is
+    written on the lock's connection when there is one (the migration's session may be
+    read-only or another role by now)."""
+    control = lock.conn if lock is not None else conn
+    if lock is not None and control.is_closed():
+        raise lock.lost("its connection closed during " + step.label) from None
     if conn.is_closed() or is_connection_loss(failure.error):
         raise _connection_lost(step, failure) from None
     if conn.is_in_transaction():
         await quietly(conn, "ROLLBACK")
-    if not step.transactional:  # its session SETs (read-only, a role) outlive the failure
-        await quietly(conn, session.reset_sql(conn))
+    # what the failed attempt left in the session (a role, read-only defaults, a
+    # PREPARE, which no rollback undoes) must not reach the next migration
+    await quietly(conn, session.reset_in_transaction(conn, ledger.prepared_names))
+    conflict = ledger.conflict(failure.error, step.migration.version, step.direction)
+    if conflict is not None:
+        raise conflict from None
+    if failure.statement is None or ledger.raised(failure.error, conn):
+        damage = await damaged_by(
+            control, ledger, failure.error, step.label, rolled_back=step.transactional
+        )
+        if damage is not None:
+            raise MigrationFailed(
+                f"{step.file.path}: {damage}",
+                hint="a migration must not drop the ledger or revoke the runner's privileges "
+                "on it; fix the migration"
+                + ("" if step.transactional else ", restore the ledger, then `migrate status`"),
+            ) from None
     invalid: list[InvalidIndex] = []
     with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
         if not step.transactional:
             invalid = await invalid_indexes(conn)
         await ledger.record_failure(
-            conn,
+            control,
             step.migration,
             step.file,
             error=server_message(failure.error),

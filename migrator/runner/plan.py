@@ -21,7 +21,7 @@ from migrator.db.records import Direction, LedgerEntry
 from migrator.durations import format_ms
 from migrator.errors import RefusedState, SourceError, UsageError
 from migrator.plan.phases import contract_refusal, select_for_phase, unfinished_backfills
-from migrator.runner import session
+from migrator.runner.progress import changed_since_stop
 from migrator.runner.recovery import unfinished_refusal
 from migrator.runner.retry import RetryPolicy
 from migrator.source.discovery import require_runnable
@@ -228,6 +228,19 @@ def _resume_step(
             f"{step.statements[0].line}) builds index {blocking.name}, and the failed "
             f"build left it INVALID",
             hint=f"drop it first with: {blocking.drop_statement}",
+        )
+    changed = (
+        None
+        if resumes_from_progress
+        else changed_since_stop(entry, step.file.statements, checksum=step.file.checksum)
+    )
+    if changed is not None:
+        raise RefusedState(
+            f"cannot resume {step.file.path}: {changed}, so resuming at statement "
+            f"{entry.statements_done + 1} would skip or repeat work",
+            hint=f"restore the file as it was when the run stopped and resume, or finish or "
+            f"undo the migration by hand and `migrate repair {entry.version} --mark-applied` "
+            "or `--forget` (add --yes to apply)",
         )
     if entry.statements_done > len(step.file.statements):
         raise RefusedState(
@@ -450,36 +463,40 @@ def _step_sql(step: Step) -> list[str]:
         ]
 
     change = "record as applied" if step.direction == "up" else "remove from the ledger"
-    resets = session.may_change_session(step)
+    reset = "-- session reset (as DISCARD ALL, keeping the ledger's prepared writes)"
     if not step.transactional:
         lines.extend(f"{sql};" for sql in setting_statements(step, local=False))
         lines.extend(statement_lines(step.statements))
         lines.append(f"-- ledger: {change} (version {step.version})")
-        lines.extend(["RESET lock_timeout;", "RESET statement_timeout;"])
+        lines.extend(["RESET lock_timeout;", "RESET statement_timeout;", reset])
     for segment in step.segments if step.transactional else ():
-        last = segment is step.segments[-1]
         if step.segmented:
             commit = segment.commit
             where = (
                 f"the file's {commit.keyword} at line {commit.statement.line}"
-                if commit is not None
+                if commit is not None and segment is not step.segments[-1]
                 else "the runner, with the ledger row"
             )
             lines.append(f"-- segment {segment.number}/{len(segments)}: committed by {where}")
         lines.append("BEGIN;")
         lines.extend(f"{sql};" for sql in setting_statements(step, local=True))
         lines.extend(statement_lines(segment.statements))
-        if not last:
-            lines.append(f"-- ledger: record progress ({segment.end} of {total} statements done)")
+        if segment is not step.segments[-1]:
             lines.append("COMMIT;")
+            lines.append(f"-- ledger: record progress ({segment.end} of {total} statements done)")
             continue
-        if resets:
-            lines.append(f"{session.RESET_ROLE};  -- the ledger is written as the runner's role")
-        lines.append(f"-- ledger: {change} (version {step.version})")
-        lines.append("COMMIT;")
+        lines.extend(_closing_sql(step, change, reset))
     if step.transactional and not step.segments:  # an empty file: only the ledger write
-        lines.extend(["BEGIN;", f"-- ledger: {change} (version {step.version})", "COMMIT;"])
-    if resets:
-        lines.append("-- it may have changed the session: reset before the next migration")
-        lines.append(f"{session.RESET_ROLE}; RESET ALL;")
+        lines.append("BEGIN;")
+        lines.extend(_closing_sql(step, change, reset))
     return lines
+
+
+def _closing_sql(step: Step, change: str, reset: str) -> list[str]:
+    """How a transactional step ends: the session reset, the ledger write, COMMIT."""
+    return [
+        f"{reset}; the ledger is written as the runner's role",
+        *(f"{sql};" for sql in setting_statements(step, local=True)),
+        f"-- ledger: {change} (version {step.version})",
+        "COMMIT;",
+    ]

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from migrator.db.indexes import InvalidIndex
 from migrator.db.records import LedgerEntry
+from migrator.runner.progress import changed_since_stop
 from migrator.runner.recovery import backfill_walked, describe_unfinished
 from migrator.source.model import Migration, MigrationSet
 
@@ -194,7 +195,15 @@ def render_table(report: StatusReport) -> str:
     return "\n".join([*text, "", summary]) + "\n"
 
 
-VerifyKind = Literal["drift", "missing-file", "out-of-order", "failed", "partial", "invalid-index"]
+VerifyKind = Literal[
+    "drift",
+    "missing-file",
+    "out-of-order",
+    "failed",
+    "partial",
+    "invalid-index",
+    "changed-since-stop",
+]
 
 
 @dataclass(frozen=True)
@@ -251,6 +260,9 @@ def verify_problems(
             holder = running_by if is_running(entry, running_by) else None
             message = describe_unfinished(entry, migration, running_by=holder)
             problems.append(VerifyProblem(kind, message, version))
+            changed = _changed_since_stop(entry, migration)
+            if changed is not None:
+                problems.append(VerifyProblem("changed-since-stop", changed, version))
             continue
         if migration is None:
             problems.append(
@@ -292,3 +304,23 @@ def verify_problems(
             )
         )
     return problems
+
+
+def _changed_since_stop(entry: LedgerEntry, migration: Migration | None) -> str | None:
+    """A file that no longer matches what its unfinished run completed: ``--resume``
+    would refuse it."""
+    if migration is None:
+        return None
+    migration_file = migration.up if entry.direction == "up" else migration.down
+    if migration_file is None or (
+        entry.direction == "up" and migration.up.directives.backfill is not None
+    ):
+        return None
+    changed = changed_since_stop(entry, migration_file.statements, checksum=migration_file.checksum)
+    if changed is None:
+        return None
+    return (
+        f"{migration_file.path} changed since its run stopped: {changed}; `migrate "
+        f"{entry.direction} --resume` will refuse it: restore the file, or settle it with "
+        f"`migrate repair {entry.version}`"
+    )

@@ -81,6 +81,10 @@ def test_resume_continues_at_the_first_unfinished_segment(project: Project) -> N
     assert project.ledger() == [(1, "failed", 2)]
     refused = project.migrate("up")
     assert refused.code == 4 and "--resume" in refused.stderr
+    # a segment that committed may not change under the resume
+    project.write({"001_chained.up.sql": broken.replace("PRIMARY KEY", "")})
+    changed = project.migrate("up", "--resume")
+    assert changed.code == 4 and "is not the one that ran" in changed.stderr
     # the fix: segment 2 creates what it inserts into (segment 1 is unchanged)
     project.write({"001_chained.up.sql": broken.replace("INSERT INTO missing", "INSERT INTO b")})
 
