@@ -99,6 +99,20 @@ class Option:
         return self.name.replace("_", "-")
 
 
+#: what ``--layout`` / ``layout =`` accept (migrator.source.layouts.LAYOUT_NAMES; a test
+#: keeps the two equal, config does not import the source layer)
+LAYOUT_NAMES = ("auto", "diesel", "flyway", "goose", "dbmate", "migrator", "golang-migrate", "sqlx")
+
+
+def _layout(value: Any, what: str) -> str:
+    text = _text(value, what)
+    if text not in LAYOUT_NAMES:
+        raise UsageError(
+            f"{what}: unknown layout {text!r}", hint="choose one of " + ", ".join(LAYOUT_NAMES)
+        )
+    return text
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "migrations_dir",
@@ -106,6 +120,14 @@ OPTIONS: tuple[Option, ...] = (
         _text,
         "database/migrations",
         "directory holding the migration files (relative to pyproject.toml or the cwd)",
+    ),
+    Option(
+        "layout",
+        "MIGRATOR_LAYOUT",
+        _layout,
+        "auto",
+        "how the migrations directory is laid out: auto (detected), migrator, "
+        "golang-migrate, sqlx, dbmate, goose, flyway or diesel",
     ),
     Option(
         "database_url",
@@ -206,6 +228,7 @@ class Settings:
     """Resolved settings. Durations are milliseconds."""
 
     migrations_dir: Path
+    layout: str = "auto"
     database_url: str | None = None
     ledger_schema: str = "public"
     ledger_table: str = "migrator_ledger"
@@ -317,6 +340,7 @@ def option(name: str) -> Option:
 #: command); the other options come from the environment or pyproject.toml
 FLAGS: Mapping[str, tuple[str, str]] = {
     "migrations_dir": ("--dir", ""),
+    "layout": ("--layout", ""),
     "database_url": ("--database-url", ""),
     "lock_timeout": ("--lock-timeout", "up, down"),
     "statement_timeout": ("--statement-timeout", "up, down"),

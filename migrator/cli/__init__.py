@@ -30,6 +30,13 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
     help="Migrations directory [env MIGRATOR_DIR; default database/migrations].",
 )
 @click.option(
+    "--layout",
+    metavar="NAME",
+    default=None,
+    help="Layout of the migrations directory: auto, migrator, golang-migrate, sqlx, dbmate, "
+    "goose, flyway, diesel [env MIGRATOR_LAYOUT; default auto: detected].",
+)
+@click.option(
     "--database-url",
     metavar="URL",
     default=None,
@@ -48,6 +55,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 def cli(
     ctx: click.Context,
     migrations_dir: str | None,
+    layout: str | None,
     database_url: str | None,
     wait: str | None,
     verbose: bool,
@@ -67,7 +75,12 @@ def cli(
     (a bug: please report it), 130 interrupted.
     """
     ctx.obj = AppContext(
-        flags={"migrations_dir": migrations_dir, "database_url": database_url, "wait": wait},
+        flags={
+            "migrations_dir": migrations_dir,
+            "layout": layout,
+            "database_url": database_url,
+            "wait": wait,
+        },
         verbose=verbose,
     )
 
@@ -80,14 +93,15 @@ def _set_global_flag(ctx: click.Context, param: click.Parameter, value: str | No
 #: the global options, also accepted after the command name (``migrate up --dir x``)
 _GLOBAL_OPTIONS = (
     ("migrations_dir", "--dir", "PATH", "Migrations directory (same as before the command)."),
+    ("layout", "--layout", "NAME", "Layout of the directory (same as before the command)."),
     ("database_url", "--database-url", "URL", "PostgreSQL URL (same as before the command)."),
     ("wait", "--wait", "DURATION", "Keep trying to connect this long (same as before it)."),
 )
 
 
 def _accept_global_options(command: click.Command) -> None:
-    """Let ``command`` (and the commands of a group) take ``--dir``, ``--database-url``
-    and ``--wait`` after its name, unless it defines an option of that name."""
+    """Let ``command`` (and the commands of a group) take ``--dir``, ``--layout``,
+    ``--database-url`` and ``--wait`` after its name, unless it defines an option of that name."""
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _accept_global_options(sub)

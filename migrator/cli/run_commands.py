@@ -107,14 +107,15 @@ def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
     from migrator.runner.scaffold import create_migration
 
     settings = app.settings()
-    up, down = create_migration(settings.migrations_dir, name, transactional=not no_transaction)
-    click.echo(f"created {up}")
-    click.echo(f"created {down}")
+    for path in create_migration(
+        settings.migrations_dir, name, transactional=not no_transaction, layout=settings.layout
+    ):
+        click.echo(f"created {path}")
 
 
 @click.command("up")
 @click.option(
-    "--to", "to", type=click.IntRange(min=0), metavar="VERSION", help="Apply up to this version."
+    "--to", "to", metavar="VERSION", help="Apply up to this version (as its file names it)."
 )
 @click.option(
     "--resume",
@@ -140,7 +141,7 @@ def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
 @click.pass_obj
 def up_command(
     app: AppContext,
-    to: int | None,
+    to: str | None,
     resume: bool,
     phase: str | None,
     sql: bool,
@@ -200,9 +201,8 @@ def up_command(
 @click.option(
     "--to",
     "to",
-    type=click.IntRange(min=0),
     metavar="VERSION",
-    help="Revert everything above VERSION (0: all).",
+    help="Revert everything above VERSION (0: all but a version-0 migration).",
 )
 @click.option(
     "--resume",
@@ -214,7 +214,7 @@ def up_command(
 def down_command(
     app: AppContext,
     steps: int | None,
-    to: int | None,
+    to: str | None,
     resume: bool,
     lock_timeout: str | None,
     statement_timeout: str | None,
@@ -230,7 +230,7 @@ def down_command(
     Examples:
       migrate down                # the newest applied migration
       migrate down --steps 3
-      migrate down --to 0         # everything
+      migrate down --to 0         # everything above version 0
     """
     from migrator.runner import flows
     from migrator.runner.report import TextReporter
@@ -283,7 +283,7 @@ def status_command(app: AppContext, output_format: str, exit_code: bool) -> None
     if output_format == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        click.echo(render_table(report), nl=False)
+        click.echo(render_table(report, verbose=app.verbose), nl=False)
     if exit_code and not report.up_to_date:
         raise click.exceptions.Exit(int(ChecksFailed.exit_code))
 
@@ -339,7 +339,7 @@ def verify_command(ctx: click.Context, output_format: str, schema_file: Path | N
 
 
 @click.command("baseline")
-@click.argument("version", type=int, required=False)
+@click.argument("version", required=False)
 @click.option(
     "--from",
     "tool",
@@ -355,7 +355,7 @@ def verify_command(ctx: click.Context, output_format: str, schema_file: Path | N
 )
 @click.pass_obj
 def baseline_command(
-    app: AppContext, version: int | None, tool: str | None, from_table: str | None
+    app: AppContext, version: str | None, tool: str | None, from_table: str | None
 ) -> None:
     """Adopt an existing database: record every migration up to VERSION, or every
     migration another tool's history table says it applied (--from TOOL), as applied
@@ -398,10 +398,8 @@ def _baseline_from(app: AppContext, tool: str, table: str | None) -> None:
         click.echo(f"already in the ledger: {migration.label}")
     for line in adoption.changed:
         click.echo(f"note: {line}")
-    for version in adoption.unmatched:
-        click.echo(f"not adopted: {tool} applied version {version}, which no file here has")
-    for line in adoption.skipped:
-        click.echo(f"not adopted: {line}")
+    for what in adoption.unmatched:
+        click.echo(f"not adopted: {tool} applied {what}, which no file here has")
     for migration in adoption.pending:
         click.echo(f"pending: {migration.label} ({tool} never applied it; `migrate up` will)")
     click.echo(
@@ -411,7 +409,7 @@ def _baseline_from(app: AppContext, tool: str, table: str | None) -> None:
 
 
 @click.command("repair")
-@click.argument("version", type=int, required=False)
+@click.argument("version", required=False)
 @click.option(
     "--mark-applied",
     is_flag=True,
@@ -425,7 +423,7 @@ def _baseline_from(app: AppContext, tool: str, table: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Apply the change (without it: only show it).")
 @click.pass_obj
 def repair_command(
-    app: AppContext, version: int | None, mark_applied: bool, forget: bool, yes: bool
+    app: AppContext, version: str | None, mark_applied: bool, forget: bool, yes: bool
 ) -> None:
     """Fix the ledger after a human fixed the database: settle a failed or partial
     run (--mark-applied or --forget), or record new checksums of changed files.

@@ -17,7 +17,7 @@ failed part-way. Reading never writes: the other tool's table stays as it is.
 - Flyway, ``flyway_schema_history (installed_rank, version, description, type,
   script, checksum, ..., success)``: one row per run; ``success = false`` is a failed
   run; type ``BASELINE``: everything up to that version; ``UNDO_*`` / ``DELETE`` rows
-  take a version back; no version: a repeatable.
+  take a version back; no version: a repeatable (``R__``), by its description.
 - diesel, ``__diesel_schema_migrations (version varchar(50) PRIMARY KEY, run_on)``:
   one row per applied version (the folder name up to its first ``_``, without ``-``).
 - sqlx, ``_sqlx_migrations (version bigint PRIMARY KEY, description, installed_on,
@@ -93,10 +93,10 @@ class ForeignHistory:
     #: every version up to this one counts as applied (golang-migrate's single row,
     #: Flyway's ``BASELINE`` row)
     up_to: str | None = None
+    #: Flyway's repeatables as last run: description and checksum (version "")
+    repeatables: tuple[ForeignVersion, ...] = ()
     #: rows that say a run failed part-way, one line each, with what to do
     failed: tuple[str, ...] = ()
-    #: what the tool recorded that is not a version to adopt, one line each
-    skipped: tuple[str, ...] = ()
 
 
 def interpret(tool: str, table: str, rows: Sequence[Mapping[str, Any]]) -> ForeignHistory:
@@ -159,8 +159,8 @@ def _goose(table: str, rows: Sequence[Mapping[str, Any]]) -> ForeignHistory:
 
 def _flyway(table: str, rows: Sequence[Mapping[str, Any]]) -> ForeignHistory:
     applied: dict[tuple[int, ...], ForeignVersion] = {}
+    repeatables: dict[str, ForeignVersion] = {}
     failed: list[str] = []
-    skipped: list[str] = []
     baseline: str | None = None
     for row in rows:  # by installed_rank: later rows supersede earlier ones
         kind = str(row["type"])
@@ -176,8 +176,9 @@ def _flyway(table: str, rows: Sequence[Mapping[str, Any]]) -> ForeignHistory:
             continue
         if kind == "SCHEMA":
             continue  # Flyway created the schemas: no migration
-        if version is None:
-            skipped.append(f"{label}: Flyway re-runs repeatables itself; not adopted")
+        if version is None:  # a repeatable: its latest run's checksum counts
+            description = str(row["description"])
+            repeatables[description] = ForeignVersion("", description, row["checksum"])
             continue
         key = flyway_version_key(str(version))
         if kind == "BASELINE":
@@ -191,8 +192,8 @@ def _flyway(table: str, rows: Sequence[Mapping[str, Any]]) -> ForeignHistory:
         table,
         tuple(applied[key] for key in sorted(applied)),
         up_to=baseline,
+        repeatables=tuple(repeatables.values()),
         failed=tuple(failed),
-        skipped=tuple(skipped),
     )
 
 

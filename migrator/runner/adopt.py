@@ -35,14 +35,13 @@ class Adoption:
     adopted: tuple[Migration, ...] = ()
     #: migrations the other tool applied that our ledger already has
     already: tuple[Migration, ...] = ()
-    #: versions the other tool applied that no file here has
+    #: what the other tool applied that no file here has (``version 3``,
+    #: ``repeatable 'views'``)
     unmatched: tuple[str, ...] = ()
     #: files here the other tool never applied: ``migrate up`` runs them
     pending: tuple[Migration, ...] = ()
     #: files that differ from what the other tool ran (by its checksum), one line each
     changed: tuple[str, ...] = ()
-    #: rows of the other tool's table that are not versions to adopt
-    skipped: tuple[str, ...] = ()
 
 
 _DIGITS = re.compile(r"\d+")
@@ -118,14 +117,15 @@ def plan_adoption(
             hint="nothing was recorded",
             problems=history.failed[1:],
         )
-    ours = {migration_key(tool, migration): migration for migration in migration_set.migrations}
+    versioned = [m for m in migration_set.migrations if not m.repeatable]
+    ours = {migration_key(tool, migration): migration for migration in versioned}
     matched: dict[int, Migration] = {}
     changed: list[str] = []
     unmatched: list[str] = []
     for recorded in history.applied:
         migration = ours.get(foreign_key(tool, recorded.version))
         if migration is None:
-            unmatched.append(recorded.version)
+            unmatched.append(f"version {recorded.version}")
             continue
         matched[migration.version] = migration
         if _changed(tool, migration, recorded.checksum):
@@ -142,7 +142,8 @@ def plan_adoption(
         ]
         matched.update({migration.version: migration for migration in below})
         if limit not in ours:
-            unmatched.append(history.up_to)
+            unmatched.append(f"version {history.up_to}")
+    _match_repeatables(history, migration_set, matched, changed, unmatched)
     chosen = sorted(matched.values(), key=lambda migration: migration.version)
     return Adoption(
         tool=tool,
@@ -156,8 +157,31 @@ def plan_adoption(
             if m.version not in matched and m.version not in entries
         ),
         changed=tuple(changed),
-        skipped=history.skipped,
     )
+
+
+def _match_repeatables(
+    history: ForeignHistory,
+    migration_set: MigrationSet,
+    matched: dict[int, Migration],
+    changed: list[str],
+    unmatched: list[str],
+) -> None:
+    """Flyway's repeatables (``R__views.sql``, recorded by description ``views``): one
+    whose file is as Flyway last ran it is adopted; a changed one is left for ``up``
+    to run again, as Flyway would."""
+    ours = {m.name.replace("_", " "): m for m in migration_set.migrations if m.repeatable}
+    for recorded in history.repeatables:
+        migration = ours.get(str(recorded.description))
+        if migration is None:
+            unmatched.append(f"repeatable {recorded.description!r}")
+        elif _changed(history.tool, migration, recorded.checksum):
+            changed.append(
+                f"{migration.up.path.name} changed since {history.tool} last ran it: not "
+                "adopted, `migrate up` runs it again (as Flyway would)"
+            )
+        else:
+            matched[migration.version] = migration
 
 
 async def baseline_from(

@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class UpOptions:
-    #: apply pending migrations up to and including this version
-    to: int | None = None
+    #: apply pending migrations up to and including this version (a version text of
+    #: the directory's layout, such as ``1_10`` or ``2019-09-12-100000``, or a key)
+    to: int | str | None = None
     #: continue a failed or interrupted no-transaction migration where it stopped
     resume: bool = False
     #: apply only up to (not including) the first migration of a later phase
@@ -56,8 +57,8 @@ class UpOptions:
 class DownOptions:
     #: how many applied migrations to revert (default 1)
     steps: int | None = None
-    #: revert every applied migration above this version (0: all)
-    to: int | None = None
+    #: revert every applied migration above this version (0: all but a version 0)
+    to: int | str | None = None
     #: continue a failed or interrupted no-transaction revert where it stopped
     resume: bool = False
 
@@ -91,10 +92,19 @@ class RepairResult:
     invalid_indexes: tuple[InvalidIndex, ...] = field(default=())
 
 
+def _version(migration_set: MigrationSet, version: int | str | None) -> int | None:
+    """``--to``'s version as a ledger key of the directory's layout."""
+    if version is None or isinstance(version, int):
+        return version
+    return migration_set.version_key(version)
+
+
 def load_migrations(settings: Settings) -> MigrationSet:
     """Discover the migrations; raise :class:`SourceError` (exit 2) on any directory
     problem (each with its path)."""
-    migration_set = discover(settings.migrations_dir)
+    migration_set = discover(
+        settings.migrations_dir, settings.layout, origin=settings.origins.get("layout", "flag")
+    )
     require_runnable(migration_set, [])
     return migration_set
 
@@ -271,7 +281,7 @@ async def up(
             migration_set,
             entries,
             settings,
-            to=chosen.to,
+            to=_version(migration_set, chosen.to),
             resume=chosen.resume,
             phase=chosen.phase,
             invalid_indexes=invalid,
@@ -300,7 +310,7 @@ async def down(
             entries,
             settings,
             steps=chosen.steps,
-            to=chosen.to,
+            to=_version(migration_set, chosen.to),
             resume=chosen.resume,
             invalid_indexes=invalid,
         ),
@@ -326,7 +336,7 @@ async def pending_plan(
         migration_set,
         entries,
         settings,
-        to=options.to,
+        to=_version(migration_set, options.to),
         resume=options.resume,
         phase=options.phase,
         invalid_indexes=invalid,
@@ -370,11 +380,12 @@ async def _runner_at_work(
 
 
 async def baseline(
-    settings: Settings, version: int, *, reporter: Reporter | None = None
+    settings: Settings, version: int | str, *, reporter: Reporter | None = None
 ) -> list[Migration]:
     """Record every migration up to ``version`` that is not in the ledger as applied,
     without running it (adopting an existing database). Returns those migrations."""
     migration_set = load_migrations(settings)
+    version = migration_set.version_key(version) if isinstance(version, str) else version
     async with database_session(settings, locked=True, reporter=reporter) as db:
         conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)
@@ -403,7 +414,7 @@ def refuse_unfinished(entries: Mapping[int, LedgerEntry]) -> None:
 async def repair(
     settings: Settings,
     *,
-    version: int | None = None,
+    version: int | str | None = None,
     choice: RepairChoice | None = None,
     apply: bool = False,
     reporter: Reporter | None = None,
@@ -411,6 +422,7 @@ async def repair(
     """Compute the ledger changes ``repair`` proposes; with ``apply``, make them (in
     one transaction, under the migration lock). Never touches the schema."""
     migration_set = load_migrations(settings)
+    version = _version(migration_set, version)
     async with database_session(settings, locked=apply, reporter=reporter) as db:
         conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)

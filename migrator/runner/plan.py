@@ -27,6 +27,7 @@ from migrator.runner.retry import RetryPolicy
 from migrator.source.discovery import require_runnable
 from migrator.source.model import Migration, MigrationFile, MigrationSet, Phase
 from migrator.source.segments import Segment
+from migrator.source.versions import is_repeatable_key
 from migrator.sql import classify
 from migrator.sql.split import Statement
 
@@ -109,7 +110,7 @@ def plan_step(
             f"{migration.label} is up-only ({migration.up.path.name} has no .down.sql): "
             "it cannot be reverted",
             hint="write the down file, or revert by hand and `migrate repair --forget "
-            f"{migration.version}`",
+            f"{migration.version_text or migration.version}`",
         )
     migration_file = migration.up if direction == "up" else migration.down
     assert migration_file is not None
@@ -139,7 +140,11 @@ def ledger_notes(migration_set: MigrationSet, entries: Mapping[int, LedgerEntry]
         migration = files.get(version)
         if migration is None:
             notes.append(f"version {version} ({entry.name}) is in the ledger but its file is gone")
-        elif entry.state == "applied" and entry.up_checksum != migration.up.checksum:
+        elif (
+            entry.state == "applied"
+            and entry.up_checksum != migration.up.checksum
+            and not migration.repeatable  # changed: it runs again
+        ):
             notes.append(
                 f"{migration.up.path} changed after it was applied (checksum drift); "
                 "run `migrate verify`"
@@ -282,12 +287,20 @@ def plan_up(
         )
     if resume and not steps:
         notes.append("nothing to resume: no failed or partial run in the ledger")
-    newest_applied = max(entries, default=None)
+    newest_applied = max((v for v in entries if not is_repeatable_key(v)), default=None)
     pending = [
         migration
         for migration in migration_set.migrations
-        if migration.version not in entries and (to is None or migration.version <= to)
+        if migration.version not in entries
+        and not migration.repeatable
+        and (to is None or migration.version <= to)
     ]
+    if to is None and phase is None:  # Flyway: repeatables after the versioned ones
+        pending.extend(
+            migration
+            for migration in migration_set.migrations
+            if migration.repeatable and repeatable_due(migration, entries.get(migration.version))
+        )
     if phase is not None:
         pending = select_for_phase(pending, phase)
     finished = {version: entry.state == "applied" for version, entry in entries.items()}
@@ -308,6 +321,13 @@ def plan_up(
     require_runnable(migration_set, [step.file for step in steps], hint=NOTHING_RAN)
     _require_valid_backfills(steps)
     return Plan("up", tuple(steps), RetryPolicy.from_settings(settings), tuple(notes))
+
+
+def repeatable_due(migration: Migration, entry: LedgerEntry | None) -> bool:
+    """A repeatable migration runs when never applied or changed since it was."""
+    return entry is None or (
+        entry.state == "applied" and entry.up_checksum != migration.up.checksum
+    )
 
 
 #: what ``strict`` refuses to run over (``migrate verify``'s kinds)
@@ -372,7 +392,11 @@ def plan_down(
         raise UsageError(f"--steps must be 1 or more (got {steps})")
     planned = _resumed_steps(migration_set, entries, settings, "down", resume, invalid_indexes)
     applied = sorted(
-        (entry for entry in entries.values() if entry.state == "applied"),
+        (
+            entry
+            for entry in entries.values()
+            if entry.state == "applied" and not is_repeatable_key(entry.version)
+        ),
         key=lambda entry: entry.version,
         reverse=True,
     )

@@ -77,16 +77,18 @@ def _as_if_applied(project: Project, *versions: int) -> None:
         project.query(f"CREATE TABLE {'abc'[version - 1]} (id int PRIMARY KEY)")
 
 
-def _adopted_then_up(project: Project, tool: str, adopted: list[int]) -> str:
-    """``baseline --from tool`` adopts ``adopted``; ``up`` runs exactly the rest."""
+def _adopted_then_up(project: Project, tool: str, adopted: int) -> str:
+    """``baseline --from tool`` adopts the first ``adopted`` of the three migrations;
+    ``up`` runs exactly the rest, in order."""
     result = project.migrate("baseline", "--from", tool)
     assert result.code == 0, result.output
-    rest = [version for version in (1, 2, 3) if version not in adopted]
-    assert [version for version, action in project.history()] == adopted
-    assert {action for _, action in project.history()} == {"baseline"}
+    assert [action for _, action in project.history()] == ["baseline"] * adopted
     up = project.migrate("up")
     assert up.code == 0, up.output
-    assert project.history() == [*((v, "baseline") for v in adopted), *((v, "up") for v in rest)]
+    history = project.history()
+    assert [action for _, action in history] == ["baseline"] * adopted + ["up"] * (3 - adopted)
+    versions = [version for version, _ in history]
+    assert versions == sorted(versions) and len(set(versions)) == 3
     assert {"a", "b", "c"} <= project.tables()
     return result.stdout
 
@@ -113,24 +115,28 @@ def _dbmate() -> Path:
     return binary
 
 
-def test_dbmate_history_is_adopted_and_up_runs_the_rest(project: Project, tmp_path: Path) -> None:
-    dbmate_dir = tmp_path / "dbmate"
-    dbmate_dir.mkdir()
-    for version, name in ((1, "a"), (2, "b")):
-        (dbmate_dir / f"00{version}_create_{name}.sql").write_text(
-            f"-- migrate:up\nCREATE TABLE {name} (id int PRIMARY KEY);\n\n"
-            f"-- migrate:down\nDROP TABLE {name};\n"
-        )
+def _dbmate_file(version: int, table: str) -> str:
+    return (
+        f"-- migrate:up\nCREATE TABLE {table} (id int PRIMARY KEY);\n\n"
+        f"-- migrate:down\nDROP TABLE {table};\n"
+    )
+
+
+def test_dbmate_history_is_adopted_and_up_runs_the_rest(project: Project) -> None:
+    # one directory in dbmate's layout, migrated by the real dbmate first
+    project.write(
+        {"001_create_a.sql": _dbmate_file(1, "a"), "002_create_b.sql": _dbmate_file(2, "b")}
+    )
     ran = subprocess.run(
         [str(_dbmate()), "--url", f"{project.database_url}?sslmode=disable",
-         "--migrations-dir", str(dbmate_dir), "--no-dump-schema", "up"],
+         "--migrations-dir", str(project.directory), "--no-dump-schema", "up"],
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr
     assert project.query("SELECT version FROM schema_migrations ORDER BY 1") == [("001",), ("002",)]
-    project.write(THREE)
+    project.write({"003_create_c.sql": _dbmate_file(3, "c")})
 
-    out = _adopted_then_up(project, "dbmate", [1, 2])
+    out = _adopted_then_up(project, "dbmate", 2)
 
     assert "adopted 001_create_a (applied by dbmate; recorded, not run)" in out
     assert "pending: 003_create_c (dbmate never applied it; `migrate up` will)" in out
@@ -147,7 +153,7 @@ def test_golang_migrate_version_means_everything_up_to_it(project: Project) -> N
     project.query(GOLANG_MIGRATE_TABLE)
     project.query("INSERT INTO schema_migrations (version, dirty) VALUES (2, false)")
 
-    _adopted_then_up(project, "golang-migrate", [1, 2])
+    _adopted_then_up(project, "golang-migrate", 2)
 
     assert project.query("SELECT version, dirty FROM schema_migrations") == [(2, False)]
 
@@ -201,15 +207,17 @@ def test_goose_newest_row_per_version_wins(project: Project) -> None:
         "(0, true), (1, true), (2, true), (3, true), (3, false)"
     )
 
-    _adopted_then_up(project, "goose", [1, 2])
+    _adopted_then_up(project, "goose", 2)
 
 
 # -- Flyway --------------------------------------------------------------------------------
 
 
-def _flyway_row(rank: int, version: str | None, kind: str, success: bool, checksum: int) -> str:
-    description = "create" if version else "views"
-    script = f"V{version}__create.sql" if version else "R__views.sql"
+def _flyway_row(
+    rank: int, version: str | None, kind: str, success: bool, checksum: int, what: str = "create"
+) -> str:
+    description = what
+    script = f"V{version}__{what}.sql" if version else f"R__{what}.sql"
     literal = "NULL" if version is None else f"'{version}'"
     return (
         f"({rank}, {literal}, '{description}', '{kind}', '{script}', {checksum}, 'flyway', 5, "
@@ -225,22 +233,48 @@ def _flyway_history(project: Project, *rows: str) -> None:
     )
 
 
-def test_flyway_history_with_checksums_and_a_repeatable(project: Project) -> None:
-    project.write(THREE)
+FLYWAY_FILES = {
+    "V1__create_a.sql": "CREATE TABLE a (id int PRIMARY KEY);\n",
+    "V1_1__create_b.sql": "CREATE TABLE b (id int PRIMARY KEY);\n",
+    "V1_10__create_c.sql": "CREATE TABLE c (id int PRIMARY KEY);\n",
+    "R__ab_view.sql": "CREATE OR REPLACE VIEW ab AS SELECT a.id FROM a JOIN b USING (id);\n",
+    "R__a_count.sql": "CREATE OR REPLACE VIEW a_count AS SELECT count(*) FROM a;\n",
+}
+
+
+def test_flyway_history_with_checksums_and_repeatables(project: Project) -> None:
+    project.write(FLYWAY_FILES)
     _as_if_applied(project, 1, 2)
-    one = flyway_checksum(THREE["001_create_a.up.sql"])
+    project.query(FLYWAY_FILES["R__ab_view.sql"] + FLYWAY_FILES["R__a_count.sql"])
+    checksum = {name: flyway_checksum(text) for name, text in FLYWAY_FILES.items()}
     _flyway_history(
         project,
-        _flyway_row(1, "1", "SQL", True, one),
-        _flyway_row(2, "2", "SQL", True, 12345),  # the file changed since Flyway ran it
-        _flyway_row(3, None, "SQL", True, 777),
+        _flyway_row(1, "1", "SQL", True, checksum["V1__create_a.sql"]),
+        _flyway_row(2, "1.1", "SQL", True, 12345),  # the file changed since Flyway ran it
+        _flyway_row(3, None, "SQL", True, checksum["R__ab_view.sql"], "ab view"),
+        _flyway_row(4, None, "SQL", True, 777, "a count"),  # changed since: runs again
+        _flyway_row(5, None, "SQL", True, 1, "gone"),
     )
 
-    out = _adopted_then_up(project, "flyway", [1, 2])
+    result = project.migrate("baseline", "--from", "flyway")
 
-    assert "note: 002_create_b.up.sql differs from the file flyway ran as version 2" in out
-    assert "001_create_a.up.sql differs" not in out
-    assert "not adopted: repeatable 'views'" in out
+    assert result.code == 0, result.output
+    out = result.stdout
+    assert "adopted 1_create_a" in out and "adopted 1_1_create_b" in out
+    assert "adopted R__ab_view" in out
+    assert "note: V1_1__create_b.sql differs from the file flyway ran as version 1.1" in out
+    assert "V1__create_a.sql differs" not in out
+    assert "note: R__a_count.sql changed since flyway last ran it: not adopted" in out
+    assert "not adopted: flyway applied repeatable 'gone', which no file here has" in out
+    up = project.migrate("up")
+    assert up.code == 0, up.output
+    # exactly the rest: V1_10 (1.10 > 1.1), then the changed repeatable
+    assert [
+        line.split(" (")[0] for line in up.stderr.splitlines() if line.startswith("applied")
+    ] == [
+        "applied 1_10_create_c",
+        "applied R__a_count",
+    ]
 
 
 def test_flyway_baseline_row_counts_every_version_below(project: Project) -> None:
@@ -248,7 +282,7 @@ def test_flyway_baseline_row_counts_every_version_below(project: Project) -> Non
     _as_if_applied(project, 1, 2)
     _flyway_history(project, _flyway_row(1, "2", "BASELINE", True, 0))
 
-    _adopted_then_up(project, "flyway", [1, 2])
+    _adopted_then_up(project, "flyway", 2)
 
 
 def test_failed_flyway_row_is_refused(project: Project) -> None:
@@ -271,18 +305,23 @@ def test_failed_flyway_row_is_refused(project: Project) -> None:
 # -- diesel --------------------------------------------------------------------------------
 
 
-def test_diesel_history_and_a_version_with_no_file(project: Project) -> None:
-    project.write(THREE)
+def test_diesel_history_in_its_own_layout(project: Project) -> None:
+    for folder, table in (("2020-12-7-190800_create_a", "a"), ("2021-01-01-000000_create_b", "b"),
+                          ("2023-05-23-1715-create-c", "c")):  # fmt: skip
+        (project.directory / folder).mkdir()
+        (project.directory / folder / "up.sql").write_text(f"CREATE TABLE {table} (id int);\n")
+        (project.directory / folder / "down.sql").write_text(f"DROP TABLE {table};\n")
     _as_if_applied(project, 1, 2)
     project.query(DIESEL_TABLE)
+    # diesel records the folder name up to its first "_", without "-"
     project.query(
         "INSERT INTO __diesel_schema_migrations (version) VALUES "
-        "('00000000000000'), ('001'), ('002')"
+        "('00000000000000'), ('2020127190800'), ('20210101000000')"
     )
 
-    out = _adopted_then_up(project, "diesel", [1, 2])
+    out = _adopted_then_up(project, "diesel", 2)
 
-    # diesel's own first migration (its setup) has no file in this directory
+    # diesel's own setup migration has no folder in this directory
     assert "not adopted: diesel applied version 00000000000000, which no file here has" in out
 
 
@@ -311,7 +350,7 @@ def test_sqlx_history_is_adopted(project: Project) -> None:
         _sqlx_row(2, True, THREE["002_create_b.up.sql"]),
     )
 
-    out = _adopted_then_up(project, "sqlx", [1, 2])
+    out = _adopted_then_up(project, "sqlx", 2)
 
     assert "differs" not in out
 
