@@ -158,3 +158,21 @@ def test_sourcegraph_commit_and_chain_history_up_and_down(project: Project) -> N
     assert max(version for version, _, _ in project.ledger()) == 4
     again = project.migrate("up")
     assert again.code == 0, again.output
+
+
+def test_dry_run_rehearses_and_shows_the_segments(project: Project) -> None:
+    project.write(
+        {
+            "001_chained.up.sql": (
+                "CREATE TABLE a (id int);\nCOMMIT AND CHAIN;\nCREATE TABLE b (id int);\n"
+            ),
+            "001_chained.down.sql": "DROP TABLE b;\nCOMMIT;\nDROP TABLE a;\n",
+        }
+    )
+    server_url = project.database_url.rsplit("/", 1)[0] + "/postgres"
+
+    result = project.migrate("dry-run", "--no-lint", url=server_url)
+
+    assert result.code == 0, result.output
+    assert "001_chained: ok" in result.stdout
+    assert "2 segments at its commit points, each committed on its own" in result.stdout
