@@ -111,11 +111,7 @@ class MigrationFile:
         ``-- migrate:no-transaction`` (or its layout's marker does), or its only
         statement cannot run in one
         (:func:`~migrator.source.segments.runs_alone_outside_a_transaction`)."""
-        return (
-            self.layout_transactional
-            and self.directives.transactional
-            and not self._runs_alone
-        )
+        return self.layout_transactional and self.directives.transactional and not self._runs_alone
 
     @cached_property
     def _runs_alone(self) -> bool:
