@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         "--skip",
         action="append",
         default=[],
-        choices=["apply", "real-history", "lint", "ephemeral", "zero-downtime"],
+        choices=["apply", "real-history", "lint", "ephemeral", "zero-downtime", "fleet"],
         help="leave a section out (the page says it was skipped)",
     )
     args = parser.parse_args(argv)
@@ -113,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> str:
         "ephemeral": (
             "Ephemeral server",
             lambda: ephemeral_bench.render(ephemeral_bench.measure(args.repeat)),
+        ),
+        "fleet": (
+            "Fleet",
+            _module_section("bench.fleet_bench", "bench/fleet_bench.py is not written yet."),
         ),
         "zero-downtime": (
             "Zero-downtime load test",
