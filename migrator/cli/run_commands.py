@@ -290,9 +290,18 @@ _FORMAT = click.option(
     is_flag=True,
     help="Exit 1 when the database is not up to date: a migration is pending, failed or partial.",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    "list_ignored",
+    is_flag=True,
+    help="Also list the directory entries that are not migrations (as `migrate -v status`).",
+)
 @fleet_options
 @click.pass_obj
-def status_command(app: AppContext, /, output_format: str, exit_code: bool, **fleet: Any) -> None:
+def status_command(
+    app: AppContext, /, output_format: str, exit_code: bool, list_ignored: bool, **fleet: Any
+) -> None:
     """Show every migration: applied, pending, drifted, failed, partial or missing
     file; when it was applied, how long it took, its phase. Changes nothing.
 
@@ -300,6 +309,7 @@ def status_command(app: AppContext, /, output_format: str, exit_code: bool, **fl
     Examples:
       migrate status
       migrate status --exit-code        # in a deploy: is the database up to date?
+      migrate status -v                 # and the files the layout ignores
       migrate status --format json | jq '.migrations[] | select(.state == "pending")'
       migrate status --targets fleet.toml --format json   # {"targets": [...]}
     """
@@ -324,7 +334,7 @@ def status_command(app: AppContext, /, output_format: str, exit_code: bool, **fl
     if output_format == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        click.echo(render_table(report, verbose=app.verbose), nl=False)
+        click.echo(render_table(report, verbose=app.verbose or list_ignored), nl=False)
     if exit_code and not report.up_to_date:
         raise click.exceptions.Exit(int(ChecksFailed.exit_code))
 

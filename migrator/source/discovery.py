@@ -123,7 +123,11 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
     migrations: list[Migration] = []
     seen: dict[int, Path] = {}
     for candidate in sorted(scan.candidates, key=lambda c: c.key):
-        escaped = [p for p in candidate.paths if p.is_symlink() and not _inside(p, root)]
+        escaped = (
+            [p for p in candidate.paths if p.name in listing.symlinks and not _inside(p, root)]
+            if listing.symlinks
+            else []
+        )
         if escaped:
             problems.append(
                 f"{escaped[0]}: symlink points outside the migrations directory: copy the file in"

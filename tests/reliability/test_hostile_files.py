@@ -98,11 +98,14 @@ def test_editor_backups_are_ignored_and_listed_by_status_v(
     plain = migrate(migrations_dir, database_url, "status")
     assert plain.code == 0 and "layout migrator (detected)" in plain.stdout
     assert "001_u.sql~" not in plain.stdout
-    verbose = migrate(migrations_dir, database_url, "status", verbose=True)
-    for name in backups:
-        assert f"ignored (not a migration of this layout): {migrations_dir / name}" in (
-            verbose.stdout
-        )
+    for verbose in (
+        migrate(migrations_dir, database_url, "status", verbose=True),
+        migrate(migrations_dir, database_url, "status", "-v"),
+    ):
+        for name in backups:
+            assert f"ignored (not a migration of this layout): {migrations_dir / name}" in (
+                verbose.stdout
+            )
     assert migrate(migrations_dir, database_url, "verify").code == 0
 
 

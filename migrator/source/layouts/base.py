@@ -37,6 +37,8 @@ class Listing:
     folders: tuple[str, ...]
     #: names refused before any layout looked at them (control characters, loops)
     problems: tuple[str, ...] = ()
+    #: the names (files or folders) that are symbolic links
+    symlinks: frozenset[str] = frozenset()
 
 
 def list_directory(directory: Path) -> Listing:
@@ -53,6 +55,7 @@ def list_directory(directory: Path) -> Listing:
     files: list[str] = []
     folders: list[str] = []
     problems: list[str] = []
+    symlinks: set[str] = set()
     try:
         with os.scandir(directory) as scan:
             entries = sorted((entry.name, entry) for entry in scan)
@@ -70,13 +73,14 @@ def list_directory(directory: Path) -> Listing:
             is_dir = entry.is_dir()
             if entry.is_symlink():
                 os.stat(entry.path)  # ELOOP / a dangling link
+                symlinks.add(name)
         except OSError as exc:
             problems.append(
                 f"{directory / name}: cannot read ({exc.strerror}): fix or remove the symlink"
             )
             continue
         (folders if is_dir else files).append(name)
-    return Listing(directory, tuple(files), tuple(folders), tuple(problems))
+    return Listing(directory, tuple(files), tuple(folders), tuple(problems), frozenset(symlinks))
 
 
 def non_ascii_version(name: str) -> bool:

@@ -22,7 +22,7 @@ NAME = re.compile(
     r"^(?P<version>[0-9]+)_(?P<name>[^/\\.][^/\\]*?)(?:\.(?P<direction>up|down))?\.sql$"
 )
 #: sqlx: a first line ``-- no-transaction`` runs the file outside a transaction
-_SQLX_NO_TRANSACTION = re.compile(r"\A(?:\ufeff)?-- no-transaction[ \t]*(?:\r?\n|\Z)")
+_SQLX_NO_TRANSACTION = re.compile(r"\A-- no-transaction")  # sqlx: sql.starts_with(...)
 
 
 class PairedLayout(Layout):
