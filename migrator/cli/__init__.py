@@ -6,6 +6,7 @@ line, and a traceback only with ``--verbose``.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ import click
 
 from migrator import __version__
 from migrator.cli.context import AppContext
+from migrator.dsn import masked_output, register_dsn_secrets, register_secret
 from migrator.errors import ExitCode, MigratorError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -158,7 +160,18 @@ def _os_error_text(exc: OSError) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``migrate`` console script."""
+    """Entry point of the ``migrate`` console script. Everything it prints goes through
+    :func:`migrator.dsn.masked_output`: no password reaches the terminal, whatever the
+    path (result, error, ``--verbose`` traceback)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    for text in (*arguments, os.environ.get("DATABASE_URL")):
+        register_dsn_secrets(text)
+    register_secret(os.environ.get("PGPASSWORD"))
+    with masked_output():
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
     if (
         signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -468,6 +468,15 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
             tuple(f" {table}" for table in tables)
         )
 
+    def named_in(self, error: BaseException) -> bool:
+        """Whether the server's message names one of the ledger tables (``relation
+        "public.migrator_ledger" does not exist``)."""
+        message = str(getattr(error, "message", None) or error)
+        return any(
+            f'"{name}"' in message or f'"{self.schema}.{name}"' in message
+            for name in (self.table, self.history_table)
+        )
+
     def conflict(
         self, error: BaseException, version: int, direction: Direction
     ) -> LedgerConflict | None:

@@ -66,7 +66,7 @@ async def unlock(conn: asyncpg.Connection, key: int) -> None:
     """Release the lock (a no-op when the connection is already closed)."""
     if conn.is_closed():
         return
-    with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+    with contextlib.suppress(Exception):  # a session already gone holds nothing
         await conn.fetchval("SELECT pg_advisory_unlock($1::bigint)", key)
 
 
@@ -144,10 +144,12 @@ class HeldLock:
     async def check(self) -> None:
         """Raise :class:`LockLost` unless the lock is still held: its session ended
         (terminated by ``pg_terminate_backend``, a server restart, the network)."""
+        if self.conn.is_closed():
+            raise self.lost("its connection is closed")
         try:
             held = bool(await self.conn.fetchval(_HELD_HERE, self.key))
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            raise self.lost(f"its connection is gone ({exc.__class__.__name__}: {exc})") from None
+        except Exception as exc:  # any failure here means the session is gone
+            raise self.lost(f"its connection is gone ({exc.__class__.__name__})") from None
         if not held:
             raise self.lost("it is no longer held")
 

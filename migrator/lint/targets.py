@@ -454,7 +454,18 @@ def replay(migration_file: MigrationFile, catalog: Catalog, unit: str) -> None:
             catalog.begin_transaction()
 
 
-_SCHEMA_VERBS = ("create", "alter", "drop", "set", "reset", "comm", "end", "begin", "rollb")
+_SCHEMA_VERBS = (
+    "create",
+    "alter",
+    "drop",
+    "set",
+    "reset",
+    "comm",
+    "end",
+    "begin",
+    "rollb",
+    "do",
+)
 
 
 def _may_change_schema(text: str) -> bool:

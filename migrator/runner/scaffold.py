@@ -42,8 +42,11 @@ def _layout_of(directory: Path, layout: str) -> Layout:
     return detect(list_directory(directory)) if directory.is_dir() else named("migrator")
 
 
-def next_version(directory: Path, now: datetime | None = None, layout: str = "auto") -> str:
-    """The version text for the next migration in ``directory``."""
+def next_version(
+    directory: Path, now: datetime | None = None, layout: str = "auto", *, timestamp: bool = False
+) -> str:
+    """The version text for the next migration in ``directory``: a UTC timestamp when
+    ``timestamp`` is asked for or the newest version is one (digit versions)."""
     chosen = _layout_of(directory, layout)
     stamp_time = now or datetime.now(UTC)
     if chosen.scheme == "diesel":
@@ -60,11 +63,11 @@ def next_version(directory: Path, now: datetime | None = None, layout: str = "au
         newest_text = max(versions, key=lambda text: version_key("flyway", text))
         head, _, last = newest_text.replace(".", "_").rpartition("_")
         return f"{head}_{int(last) + 1}" if head else str(int(last) + 1)
+    stamp = stamp_time.strftime("%Y%m%d%H%M%S")
     if not versions:
-        return _FIRST_VERSION
+        return stamp if timestamp else _FIRST_VERSION
     newest = max(versions, key=int)
-    if len(newest) == _TIMESTAMP_WIDTH:
-        stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
+    if timestamp or len(newest) == _TIMESTAMP_WIDTH:
         return stamp if int(stamp) > int(newest) else str(int(newest) + 1)
     return str(int(newest) + 1).zfill(len(newest))
 
@@ -93,6 +96,7 @@ def create_migration(
     transactional: bool = True,
     now: datetime | None = None,
     layout: str = "auto",
+    timestamp: bool = False,
 ) -> tuple[Path, ...]:
     """Write the next migration into ``directory`` (created if missing) in its layout
     (migrator's own: ``<next>_<name>.up.sql`` and ``.down.sql``); returns the paths
@@ -103,7 +107,7 @@ def create_migration(
             hint="pass the directory with --dir, or set dir in [tool.migrator]",
         )
     chosen = _layout_of(directory, layout)
-    version = next_version(directory, now, layout=chosen.name)
+    version = next_version(directory, now, layout=chosen.name, timestamp=timestamp)
     files = chosen.new_files(directory, version, migration_name(name), transactional)
     try:
         for path, text in files:

@@ -29,8 +29,8 @@ ASCII_DIGITS = re.compile(r"[0-9]+\Z")
 
 #: Flyway: digits of the first part are unbounded; later parts get this many digits
 FLYWAY_PART_DIGITS = 6
-#: Flyway: at most this many parts (``1.2.3.4``)
-FLYWAY_PARTS = 4
+#: Flyway: at most this many parts (``1.2.3.4.5.6.7.8.9``, the longest in its docs)
+FLYWAY_PARTS = 9
 #: diesel: a version's digits are padded on the right to this width
 DIESEL_WIDTH = 24
 

@@ -79,7 +79,7 @@ def test_flyway_versions_compare_part_by_part() -> None:
     assert flyway_key("1.0") == flyway_key("1") == flyway_key("1_0_0")
 
 
-parts = st.lists(st.integers(0, 999_999), min_size=1, max_size=4)
+parts = st.lists(st.integers(0, 999_999), min_size=1, max_size=9)
 
 
 @given(parts, parts)
@@ -122,8 +122,9 @@ def test_versions_are_ascii_digits_only(text: str) -> None:
 
 
 def test_flyway_versions_beyond_the_key_are_refused_with_the_limit() -> None:
-    with pytest.raises(UsageError, match="at most 4 parts"):
-        flyway_key("1.2.3.4.5")
+    assert flyway_key("1.2.3.4.5.6.7.8.9") < flyway_key("1.2.3.4.5.6.7.8.10")
+    with pytest.raises(UsageError, match="at most 9 parts"):
+        flyway_key("1.2.3.4.5.6.7.8.9.10")
     with pytest.raises(UsageError, match="below 1000000"):
         flyway_key("1.1000000")
 
@@ -468,3 +469,37 @@ def test_migrate_new_without_transaction_uses_the_layout_marker(tmp_path: Path) 
     write(diesel, {"2019-09-12-100000_a/up.sql": ""})
     create_migration(diesel, "idx", transactional=False, now=NOW)
     assert not discover(diesel).migrations[-1].up.transactional
+
+
+def test_plan_refuses_a_directory_of_another_layout(tmp_path: Path) -> None:
+    from migrator.plan.planner import plan_file
+
+    migrations = write(tmp_path / "m", {"2019-09-12-100000_a/up.sql": "create table a (id int);"})
+    change = tmp_path / "change.sql"
+    change.write_text("alter table a add column b int;\n")
+    with pytest.raises(UsageError, match="is a diesel directory"):
+        plan_file(change, migrations)
+
+
+def test_layout_comes_from_the_flag_the_environment_or_pyproject(tmp_path: Path) -> None:
+    from tests.helpers import run_cli
+
+    flag = run_cli("--dir", str(tmp_path / "a"), "--layout", "dbmate", "new", "users")
+    assert flag.code == 0, flag.output
+    assert (tmp_path / "a" / "001_users.sql").read_text().startswith("-- migrate:up")
+    after = run_cli("new", "users", "--dir", str(tmp_path / "b"), "--layout", "goose")
+    assert after.code == 0 and (tmp_path / "b" / "001_users.sql").exists(), after.output
+    env = run_cli("--dir", str(tmp_path / "c"), "new", "x", env={"MIGRATOR_LAYOUT": "flyway"})
+    assert env.code == 0 and (tmp_path / "c" / "V1__x.sql").exists(), env.output
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[tool.migrator]\nmigrations-dir = "db"\nlayout = "diesel"\n'
+    )
+    configured = run_cli("new", "users", cwd=project, env={"MIGRATOR_LAYOUT": None})
+    assert configured.code == 0, configured.output
+    (folder,) = (project / "db").iterdir()
+    assert folder.name.endswith("_users") and (folder / "up.sql").is_file()
+    assert discover(project / "db").layout == "diesel"
+    wrong = run_cli("--dir", str(tmp_path / "d"), "--layout", "liquibase", "new", "x")
+    assert wrong.code == 2 and "unknown layout 'liquibase'" in wrong.stderr, wrong.output
