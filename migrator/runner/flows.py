@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import contextvars
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -99,9 +101,32 @@ def _version(migration_set: MigrationSet, version: int | str | None) -> int | No
     return migration_set.version_key(version)
 
 
+#: a directory discovered once for a command that runs over many databases (a fleet):
+#: ``(directory, layout)`` and its migrations, set with :func:`discovered_once`
+_DISCOVERED: contextvars.ContextVar[tuple[tuple[Path, str], MigrationSet] | None] = (
+    contextvars.ContextVar("migrator_discovered", default=None)
+)
+
+
+@contextlib.contextmanager
+def discovered_once(settings: Settings) -> Iterator[MigrationSet]:
+    """Discover the migrations now; within the block (and the asyncio tasks it
+    starts) :func:`load_migrations` of the same directory and layout returns them
+    instead of reading the directory again."""
+    migration_set = load_migrations(settings)
+    token = _DISCOVERED.set(((settings.migrations_dir, settings.layout), migration_set))
+    try:
+        yield migration_set
+    finally:
+        _DISCOVERED.reset(token)
+
+
 def load_migrations(settings: Settings) -> MigrationSet:
     """Discover the migrations; raise :class:`SourceError` (exit 2) on any directory
     problem (each with its path)."""
+    known = _DISCOVERED.get()
+    if known is not None and known[0] == (settings.migrations_dir, settings.layout):
+        return known[1]
     migration_set = discover(
         settings.migrations_dir, settings.layout, origin=settings.origins.get("layout", "flag")
     )
