@@ -239,6 +239,7 @@ async def rehearse_migration(
         reversible=migration.reversible,
         label=migration.label,
         transactional=migration.up.transactional,
+        segments=len(migration.up.segments) if migration.up.segmented else 1,
         notes=notes,
     )
     before = await _schema_before(connection, settings, roles, known, seeded=seed_rows > 0)
