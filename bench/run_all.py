@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         "--skip",
         action="append",
         default=[],
-        choices=["apply", "real-history", "lint", "ephemeral", "zero-downtime", "fleet"],
+        choices=["apply", "real-history", "lint", "dry-run", "ephemeral", "zero-downtime", "fleet"],
         help="leave a section out (the page says it was skipped)",
     )
     args = parser.parse_args(argv)
@@ -109,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> str:
         "lint": (
             "Lint against squawk",
             _module_section("bench.lint_bench", "bench/lint_bench.py is not written yet."),
+        ),
+        "dry-run": (
+            "Dry-run against a plain psql apply",
+            _module_section("bench.dry_run_bench", "bench/dry_run_bench.py is missing."),
         ),
         "ephemeral": (
             "Ephemeral server",

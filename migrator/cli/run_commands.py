@@ -93,23 +93,36 @@ def _run_summary(result: Any, none_text: str) -> str:
     is_flag=True,
     help="Write `-- migrate:no-transaction` files (for CREATE INDEX CONCURRENTLY).",
 )
+@click.option(
+    "--timestamp",
+    is_flag=True,
+    default=None,
+    help="Version it with the UTC time (20261206153000) instead of the next number, so "
+    'branches that each add a migration do not clash [versions = "timestamp" in '
+    "[tool.migrator]; the migrations after a timestamped one are timestamped too].",
+)
 @click.pass_obj
-def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
+def new_command(app: AppContext, name: str, no_transaction: bool, timestamp: bool | None) -> None:
     """Write the next-numbered up/down pair into the migrations directory.
 
     The version follows the files already there: 004 after 003, a UTC timestamp after
-    14-digit versions, 001 in an empty directory.
+    14-digit versions, 001 in an empty directory; a UTC timestamp with --timestamp.
 
     \b
     Examples:
       migrate new add_users_table
       migrate new index_users_email --no-transaction
+      migrate new add_orders --timestamp
     """
     from migrator.runner.scaffold import create_migration
 
-    settings = app.settings()
+    settings = app.settings(versions="timestamp" if timestamp else None)
     for path in create_migration(
-        settings.migrations_dir, name, transactional=not no_transaction, layout=settings.layout
+        settings.migrations_dir,
+        name,
+        transactional=not no_transaction,
+        layout=settings.layout,
+        timestamp=settings.versions == "timestamp",
     ):
         click.echo(f"created {path}")
 
@@ -172,8 +185,8 @@ def up_command(
       migrate up --targets fleet.toml --concurrency 8   # every database of a fleet
     """
     from migrator.runner import flows
-    from migrator.runner.plan import render_sql
     from migrator.runner.report import TextReporter
+    from migrator.runner.schedule import render_sql
 
     settings = app.settings(
         **_flags(

@@ -261,6 +261,17 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
             ) from None
         return {int(row["version"]): _entry(row) for row in rows}
 
+    async def baselined_versions(self, conn: asyncpg.Connection) -> frozenset[int]:
+        """Versions whose last application was a ``baseline`` (recorded, never run)."""
+        if not await self.exists(conn):
+            return frozenset()
+        rows = await conn.fetch(
+            f"SELECT version FROM (SELECT DISTINCT ON (version) version, action "
+            f"FROM {self.history_sql_name} WHERE action IN ('up', 'baseline') "
+            "ORDER BY version, id DESC) AS last WHERE action = 'baseline'"
+        )
+        return frozenset(int(row["version"]) for row in rows)
+
     async def history(self, conn: asyncpg.Connection) -> list[HistoryEntry]:
         """The whole history, oldest first (empty when the ledger does not exist)."""
         if not await self.exists(conn):

@@ -39,10 +39,10 @@ from migrator.durations import format_ms
 from migrator.errors import ConnectionFailed, MigrationFailed
 from migrator.runner import progress, session
 from migrator.runner.ledger_trouble import damaged_by
-from migrator.runner.plan import Step, plan_step, setting_statements
 from migrator.runner.recovery import invalid_index_advice
 from migrator.runner.report import Reporter
 from migrator.runner.retry import RetryPolicy
+from migrator.runner.schedule import Step, plan_step, setting_statements
 from migrator.runner.server_errors import is_connection_loss, is_lock_timeout, server_message
 from migrator.source.discovery import require_runnable
 from migrator.source.model import Migration, MigrationFile, MigrationSet

@@ -40,7 +40,7 @@ from migrator.source.model import Migration, MigrationSet, Phase
 
 if TYPE_CHECKING:
     from migrator.runner.execute import AfterStatement, StepResult
-    from migrator.runner.plan import Plan
+    from migrator.runner.schedule import Plan
     from migrator.runner.status import StatusReport, VerifyProblem
 
 
@@ -296,8 +296,8 @@ async def up(
     after_statement: AfterStatement | None = None,
 ) -> RunResult:
     """Apply pending migrations, oldest first, each exactly once (see
-    :func:`~migrator.runner.plan.plan_up` for what is chosen and refused)."""
-    from migrator.runner.plan import plan_up
+    :func:`~migrator.runner.schedule.plan_up` for what is chosen and refused)."""
+    from migrator.runner.schedule import plan_up
 
     chosen = options or UpOptions()
     return await _locked_run(
@@ -324,8 +324,8 @@ async def down(
     after_statement: AfterStatement | None = None,
 ) -> RunResult:
     """Revert applied migrations, newest first (one by default; see
-    :func:`~migrator.runner.plan.plan_down`)."""
-    from migrator.runner.plan import plan_down
+    :func:`~migrator.runner.schedule.plan_down`)."""
+    from migrator.runner.schedule import plan_down
 
     chosen = options or DownOptions()
     return await _locked_run(
@@ -349,7 +349,7 @@ async def pending_plan(
 ) -> Plan:
     """What ``up`` would run now (``up --sql``): reads the ledger, takes no lock,
     creates and changes nothing."""
-    from migrator.runner.plan import plan_up
+    from migrator.runner.schedule import plan_up
 
     options = options or UpOptions()
     migration_set = load_migrations(settings)
@@ -377,7 +377,8 @@ async def status(settings: Settings, *, reporter: Reporter | None = None) -> Sta
         conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)
         running_by = await _runner_at_work(conn, ledger, entries)
-    return build_status(migration_set, entries, ledger.display_name, running_by)
+        baselined = await ledger.baselined_versions(conn)
+    return build_status(migration_set, entries, ledger.display_name, running_by, baselined)
 
 
 async def verify(settings: Settings, *, reporter: Reporter | None = None) -> VerifyReport:

@@ -12,7 +12,7 @@ from migrator.durations import format_ms
 
 if TYPE_CHECKING:
     from migrator.runner.execute import StepResult
-    from migrator.runner.plan import Step
+    from migrator.runner.schedule import Step
     from migrator.sql.split import Statement
 
 

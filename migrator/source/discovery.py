@@ -112,7 +112,7 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
     are collected in ``MigrationSet.problems`` (all of them, each with its path).
     """
     from migrator.source.layouts import detect, named
-    from migrator.source.layouts.base import list_directory
+    from migrator.source.layouts.base import duplicate_version_problems, list_directory
 
     directory = Path(directory)
     listing = list_directory(directory)
@@ -134,9 +134,10 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
             )
             continue
         if candidate.key in seen:
-            problems.append(
-                f"version {candidate.version_text} is used by more than one migration: "
-                f"{seen[candidate.key]}, {candidate.up} (give each its own version)"
+            problems.extend(
+                duplicate_version_problems(
+                    candidate.version_text, [seen[candidate.key], candidate.up]
+                )
             )
             continue
         seen[candidate.key] = candidate.up

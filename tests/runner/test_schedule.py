@@ -15,11 +15,11 @@ from migrator.db.indexes import InvalidIndex
 from migrator.db.quoting import quote_ident, quote_literal, quote_qualified
 from migrator.db.records import LedgerEntry
 from migrator.errors import RefusedState, SourceError, UsageError
-from migrator.runner.plan import plan_down, plan_up, render_sql
 from migrator.runner.progress import step_of
 from migrator.runner.recovery import plan_repair
 from migrator.runner.retry import RetryPolicy
 from migrator.runner.scaffold import create_migration, migration_name, next_version
+from migrator.runner.schedule import plan_down, plan_up, render_sql
 from migrator.runner.status import build_status, verify_problems
 from migrator.source import MigrationSet, discover
 from tests.helpers_db import write_migrations
