@@ -13,7 +13,9 @@ from migrator.errors import SourceError, UsageError
 from migrator.plan.assemble import assemble
 from migrator.plan.catalog_facts import CatalogFacts, replay
 from migrator.plan.changes import plan_statement, planning_units, read_change_file
+from migrator.plan.dependents import Dependents
 from migrator.plan.exclusive_locks import ExpandSplitter
+from migrator.plan.file_order import FileOrder
 from migrator.plan.model import CannotPlan, Change, Plan
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
@@ -70,10 +72,21 @@ def _read(path: Path) -> str:
     return load_file(path).text
 
 
+#: the layouts whose file names the planner writes
+_PLANNED_LAYOUTS = ("migrator", "golang-migrate", "sqlx")
+
+
 def _migrations(directory: Path) -> MigrationSet:
     if not directory.exists():
         return MigrationSet(directory, ())
-    return discover(directory)
+    found = discover(directory)
+    if found.layout not in _PLANNED_LAYOUTS:
+        raise UsageError(
+            f"{directory} is a {found.layout} directory; `migrate plan` writes migrator's "
+            "own <version>_<name>.up.sql files",
+            hint="write the planned SQL into files of that layout (`migrate new` makes them)",
+        )
+    return found
 
 
 def _owning_migration(migration_set: MigrationSet, path: Path) -> Migration | None:
@@ -139,25 +152,31 @@ def plan_changes(
     The changes that end their expand migration are marked (:mod:`.exclusive_locks`);
     after each, what the file created so far is planned as existing: it is, for the
     migrations after it."""
-    catalog = replay(earlier)
+    dependents = Dependents()
+    catalog = replay(earlier, dependents)
     statements = read_change_file(text, where)
-    splitter = ExpandSplitter(catalog, statements)
-    facts = CatalogFacts(catalog)
+    facts = CatalogFacts(catalog, dependents)
     changes: list[Change] = []
-    for statement in statements:
-        for unit in planning_units(statement.text):
-            try:
-                planned = plan_statement(unit, facts, options)
-            except CannotPlan as error:
-                raise type(error)(
-                    f"{where}:{statement.line}: {error.message}", hint=error.hint
-                ) from None
-            planned = splitter.mark(planned)
-            changes += planned
-            facts.note_deferred(planned)
-            for parsed in parse_text(unit) or ():
-                catalog.apply(parsed.kind, parsed.fields)
-            splitter.applied(planned)
+    units = [
+        (statement, unit) for statement in statements for unit in planning_units(statement.text)
+    ]
+    splitter = ExpandSplitter(catalog, statements, [unit for _, unit in units])
+    order = FileOrder(catalog)
+    for position, (statement, unit) in enumerate(units):
+        try:
+            planned = plan_statement(unit, facts, options)
+            order.check(unit, planned)
+        except CannotPlan as error:
+            raise type(error)(
+                f"{where}:{statement.line}: {error.message}", hint=error.hint
+            ) from None
+        planned = splitter.mark(planned, position)
+        changes += planned
+        facts.note_deferred(planned)
+        for parsed in parse_text(unit) or ():
+            dependents.apply(parsed.kind, parsed.fields, catalog)
+            catalog.apply(parsed.kind, parsed.fields)
+        splitter.applied(planned)
     return changes
 
 

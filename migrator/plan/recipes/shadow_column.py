@@ -12,11 +12,12 @@ from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.columns import DROP_COLUMN_REASON, existing_column, missing_column
 from migrator.plan.recipes.indexes import concurrent_index_steps
 from migrator.plan.recipes.not_null import add_not_null_check, enforce_not_null
-from migrator.plan.recipes.target import PlanOptions, Target
+from migrator.plan.recipes.target import PlanOptions, Target, short_digest
 from migrator.plan.recipes.validation import validate_step
 from migrator.plan.sql_text import (
     bounded_name,
     ident,
+    literal,
     rename_in_constraint,
     rename_in_expression,
     rename_in_index_body,
@@ -43,6 +44,52 @@ class Shadow:
     #: the new application writes ``new`` and the old one ``old`` (a rename)
     both_directions: bool
 
+    @property
+    def copied_value(self) -> str:
+        """The copy expression as a value of the new type, to compare with ``new``
+        (the copy itself is assigned, which converts like ``ALTER COLUMN ... TYPE``)."""
+        if self.both_directions:
+            return self.copy_expression
+        return f"CAST(({self.copy_expression}) AS {self.new_type_sql})"
+
+
+#: the dollar-quote tag of the conversion check (no expression of a change contains it)
+_CHECK_TAG = "$migrator_check$"
+
+
+def conversion_check(target: Target, shadow: Shadow) -> Step:
+    """Before anything changes: every existing value converts to the new type the way
+    ``ALTER COLUMN ... TYPE`` converts it (assignment, PL/pgSQL uses the same cast), so
+    a value the naive statement rejects (22001: too long for ``varchar(20)``) stops the
+    expand migration with nothing changed instead of the backfill or, worse, being cut."""
+    if _CHECK_TAG in shadow.copy_expression:
+        raise CannotPlan(
+            f"the USING expression contains {_CHECK_TAG}, which the planner's check uses"
+        )
+    return Step(
+        Slot.EXPAND,
+        f"DO {_CHECK_TAG}\nDECLARE\n  converted {shadow.new_type_sql};\nBEGIN\n"
+        f"  FOR converted IN SELECT {shadow.copy_expression} FROM {target.sql} LOOP\n"
+        f"  END LOOP;\nEND\n{_CHECK_TAG}",
+        "ACCESS SHARE: reads every row (blocks no client); fails, with nothing changed, "
+        "where ALTER COLUMN ... TYPE would fail",
+    )
+
+
+def assignment_check(target: Target, shadow: Shadow) -> Step:
+    """An ``UPDATE ... WHERE false``: PostgreSQL checks that the copy can be assigned to
+    the new column (an assignment cast exists, 42804 otherwise) and changes no row."""
+    return Step(
+        Slot.EXPAND,
+        f"UPDATE {target.sql} SET {ident(shadow.new)} = {shadow.copy_expression} WHERE false",
+        "changes no row: fails, with nothing changed, where ALTER COLUMN ... TYPE would "
+        "find no assignment cast",
+        lint_ignore=(
+            "unbatched-backfill",
+            "WHERE false: no row changes, PostgreSQL only checks the assignment's types",
+        ),
+    )
+
 
 def sync_function_sql(target: Target, function: str, shadow: Shadow) -> str:
     """The trigger function keeping the two columns equal on every insert and update."""
@@ -68,14 +115,54 @@ def sync_function_sql(target: Target, function: str, shadow: Shadow) -> str:
     )
 
 
+_IDENTITY_TAG = "$migrator_identity$"
+
+
+def identity_moved_sql(target: Target, shadow: Shadow, *, always: bool) -> str:
+    """The identity of ``shadow.old`` moved to ``shadow.new``, in the swap transaction:
+    the sequence's options and next value are read, the old identity dropped (with its
+    sequence), and the new column made the identity under the sequence's name, with the
+    same options (a maximum that was the old type's default becomes the new type's, as
+    ``ALTER COLUMN ... TYPE`` does) and going on from the same next value."""
+    table = literal(f"{target.sql}")
+    old, new = ident(shadow.old), ident(shadow.new)
+    when = "ALWAYS" if always else "BY DEFAULT"
+    return (
+        f"DO {_IDENTITY_TAG}\nDECLARE\n"
+        f"  sequence_name text := pg_get_serial_sequence({table}, {literal(shadow.old)});\n"
+        "  options record;\n  next_value bigint;\nBEGIN\n"
+        "  SELECT * INTO options FROM pg_sequence WHERE seqrelid = sequence_name::regclass;\n"
+        "  EXECUTE format('SELECT CASE WHEN is_called THEN last_value + %s ELSE last_value "
+        "END FROM %s', options.seqincrement, sequence_name) INTO next_value;\n"
+        f"  ALTER TABLE {target.sql} ALTER COLUMN {old} DROP IDENTITY;\n"
+        f"  EXECUTE format('ALTER TABLE {target.sql.replace(chr(39), chr(39) * 2)} ALTER COLUMN "
+        f"{new} ADD GENERATED {when} AS IDENTITY (SEQUENCE NAME %s START WITH %s "
+        "INCREMENT BY %s MINVALUE %s %s CACHE %s %s CYCLE)',\n"
+        "    sequence_name, options.seqstart, options.seqincrement, options.seqmin,\n"
+        "    CASE WHEN (options.seqtypid = 'integer'::regtype AND options.seqmax = 2147483647)\n"
+        "      OR (options.seqtypid = 'smallint'::regtype AND options.seqmax = 32767)\n"
+        "      THEN 'NO MAXVALUE' ELSE 'MAXVALUE ' || options.seqmax END,\n"
+        "    options.seqcache, CASE WHEN options.seqcycle THEN '' ELSE 'NO' END);\n"
+        "  EXECUTE format('ALTER SEQUENCE %s RESTART WITH %s', sequence_name, next_value);\n"
+        f"END\n{_IDENTITY_TAG}"
+    )
+
+
 def _check_movable(target: Target, facts: TableFacts, column: str, what: str) -> None:
     fact = facts.column(column)
     if fact is None:
         raise missing_column(target, column)
-    if fact.identity or fact.generated:
+    if fact.generated:
         raise CannotPlan(
-            f"cannot {what} {target.sql}.{ident(column)} in phases: it is an identity or "
-            "generated column, which a second column cannot take over",
+            f"cannot {what} {target.sql}.{ident(column)} in phases: it is a generated "
+            "column, which a second column cannot take over",
+        )
+    if fact.identity and what == "rename":
+        raise CannotPlan(
+            f"cannot rename {target.sql}.{ident(column)} in phases: it is an identity "
+            "column, and both names would need it during the transition",
+            hint="a type change of an identity column is planned (the identity moves to "
+            "the new column in the contract); a rename is not",
         )
     incoming = facts.incoming_on(column)
     if incoming:
@@ -83,11 +170,13 @@ def _check_movable(target: Target, facts: TableFacts, column: str, what: str) ->
         raise CannotPlan(
             f"cannot {what} {target.sql}.{ident(column)} in phases: foreign keys of other "
             f"tables reference it: {others}",
-            hint="those tables' columns must move with it; plan them by hand "
-            "(docs/planner.md, 'Limits')",
+            hint="those tables' columns must move with it, and the planner does not move a "
+            "key and its foreign keys together (also not when the same change retypes "
+            "them): plan them by hand (docs/planner.md, 'What cannot be made safe')",
         )
     if facts.view:
         raise CannotPlan(f"{target.sql} is a view; the planner changes tables")
+    target.refuse_dependents(column, what)
 
 
 def shadow_column_change(
@@ -107,9 +196,20 @@ def shadow_column_change(
         raise existing_column(target, shadow.new)
     old_fact = facts.column(shadow.old)
     assert old_fact is not None
+    integer_types = {"smallint", "integer", "bigint", "int2", "int4", "int8", "int"}
+    if old_fact.identity and shadow.new_type_sql.lower() not in integer_types:
+        raise CannotPlan(
+            f"cannot change the type of identity column {target.sql}.{ident(shadow.old)} to "
+            f"{shadow.new_type_sql}: an identity column is smallint, integer or bigint "
+            "(PostgreSQL refuses the change too)",
+        )
     old, new, table = ident(shadow.old), ident(shadow.new), target.sql
-    function = bounded_name("migrator", target.name, shadow.old, suffix="sync")
-    steps: list[Step] = [
+    function = target.claim(
+        bounded_name("migrator", target.name, shadow.old, short_digest(source), suffix="sync"),
+        "sync function and trigger",
+    )
+    steps: list[Step] = [] if shadow.both_directions else [conversion_check(target, shadow)]
+    steps += [
         Step(
             Slot.EXPAND,
             f"ALTER TABLE {table} ADD COLUMN {new} {shadow.new_type_sql}",
@@ -130,6 +230,8 @@ def shadow_column_change(
             undo=(f"DROP TRIGGER IF EXISTS {ident(function)} ON {table}",),
         ),
     ]
+    if not shadow.both_directions:
+        steps.insert(2, assignment_check(target, shadow))
     if old_fact.not_null:
         steps.append(add_not_null_check(target, shadow.new, Slot.EXPAND))
     mapping = {shadow.old: shadow.new}
@@ -137,7 +239,7 @@ def shadow_column_change(
     for constraint in facts.constraints_on(shadow.old):
         if constraint.kind not in ("check", "foreign") or not constraint.definition_sql:
             continue
-        copy_name = bounded_name(constraint.name, suffix="new")
+        copy_name = target.claim(bounded_name(constraint.name, suffix="new"), "constraint copy")
         copy_definition = rename_in_constraint(constraint.definition_sql, mapping)
         steps.append(
             Step(
@@ -164,7 +266,7 @@ def shadow_column_change(
                 f"the definition of index {index.name} on {table} is not known, so it "
                 f"cannot be rebuilt for {new}"
             )
-        copy_name = bounded_name(index.name, suffix="new")
+        copy_name = target.claim(bounded_name(index.name, suffix="new"), "index copy")
         steps += concurrent_index_steps(
             target,
             copy_name,
@@ -181,12 +283,11 @@ def shadow_column_change(
         else:
             sql = f"ALTER INDEX {target.qualify(copy_name)} RENAME TO {ident(index.name)}"
         renames.append(Step(Slot.CONTRACT_SWAP, sql, "catalog only", undo=None))
-    copy_value = shadow.copy_expression
     steps.append(
         backfill_step(
             target,
-            f"{new} = {copy_value}",
-            f"{new} IS DISTINCT FROM {copy_value}",
+            f"{new} = {shadow.copy_expression}",
+            f"{new} IS DISTINCT FROM {shadow.copied_value}",
             options,
             f"copy {old} into {new}",
         )
@@ -197,6 +298,8 @@ def shadow_column_change(
         f"DROP TRIGGER IF EXISTS {ident(function)} ON {table}",
         f"DROP FUNCTION IF EXISTS {target.qualify(function)}()",
     ]
+    if old_fact.identity:
+        swap.append(identity_moved_sql(target, shadow, always=old_fact.identity_always))
     if old_fact.owned_sequence:
         swap.append(
             f"ALTER SEQUENCE {target.qualify(old_fact.owned_sequence)} OWNED BY {table}.{new}"
