@@ -30,6 +30,9 @@ NAMES = (
     "temporal_visibility",
     "original/sqlx_svix-webhooks",
     "original/golang-migrate_pocket-id",
+    "original/goose_permify",
+    "original/flyway_kestra",
+    "original/diesel_vaultwarden",
 )
 #: squawk rule -> the migrator rule that covers it
 SQUAWK_TO_MIGRATOR = {
