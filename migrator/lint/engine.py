@@ -521,7 +521,7 @@ def _advance(ctx: StatementContext) -> None:
         for range_var, lock in statement_locks(kind, fields):
             name = ctx.existing_relation(range_var)
             if name is not None:
-                state.write_locked.setdefault(name, (ctx.statement.line, lock.label))
+                state.write_locked.setdefault(name, (ctx.statement.line, lock))
                 if lock is Lock.ACCESS_EXCLUSIVE:
                     state.access_exclusive.setdefault(name, (ctx.statement.line, ""))
         if kind == "DropStmt" and fields.get("removeType") in ("OBJECT_TABLE", "OBJECT_INDEX"):
@@ -609,7 +609,7 @@ def _drop_locks(ctx: StatementContext) -> None:
 def _hold(ctx: StatementContext, name: QualifiedName, line: int, note: str) -> None:
     """The transaction now holds ACCESS EXCLUSIVE on ``name``."""
     ctx.state.access_exclusive.setdefault(name, (line, note))
-    ctx.state.write_locked.setdefault(name, (line, Lock.ACCESS_EXCLUSIVE.label))
+    ctx.state.write_locked.setdefault(name, (line, Lock.ACCESS_EXCLUSIVE))
 
 
 #: words that make a DELETE remove less than every row (a cheap test: the engine does
