@@ -35,7 +35,9 @@ from pathlib import Path
 
 from bench.report import table
 
-CORPUS = Path(os.environ.get("MIGRATOR_CORPORA", "/work/shared/corpora")) / "lemmy"
+#: the shared corpora beside the checkout (``../shared/corpora``), or MIGRATOR_CORPORA
+SHARED_CORPORA = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+CORPUS = Path(os.environ.get("MIGRATOR_CORPORA", str(SHARED_CORPORA))) / "lemmy"
 TARGET_STATEMENTS = 16_000
 SMALL_FILE = "0012_add_delete_columns.up.sql"
 #: the migration (d) adds after the corpus's last
@@ -354,6 +356,11 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(list(argv) if argv is not None else None)
+    if not CORPUS.is_dir():
+        raise SystemExit(
+            f"lint_bench: the lemmy corpus is not at {CORPUS}: put the shared corpora "
+            "beside this checkout (../shared/corpora) or set MIGRATOR_CORPORA"
+        )
     section = measure(args.repeat)
     print(section)
     return section

@@ -5,11 +5,11 @@
 Each cell is "migrate / squawk".
 
 Each corpus directory is linted by `migrate lint --format json DIR` (the directory:
-every file against the migrations before it) and by `squawk --reporter json DIR/*.sql`
-(each file alone). squawk's rules are shown in the row of the migrator rule that covers
-them (docs/lint.md, "Coming from squawk"); squawk rules with no counterpart get rows of
-their own. A count says how often a rule fired, not whether it was right: the judged
-sample (tests/lint/judged/sample.toml) says that.
+every file against the migrations before it) and by `squawk --reporter json` on every
+`.sql` file below DIR (each file alone). squawk's rules are shown in the row of the
+migrator rule that covers them (docs/lint.md, "Coming from squawk"); squawk rules with
+no counterpart get rows of their own. A count says how often a rule fired, not whether
+it was right: the judged sample (tests/lint/judged/sample.toml) says that.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ NAMES = (
     "temporal_visibility",
     "original/sqlx_svix-webhooks",
     "original/golang-migrate_pocket-id",
+    "original/goose_permify",
+    "original/flyway_kestra",
+    "original/diesel_vaultwarden",
 )
 #: squawk rule -> the migrator rule that covers it
 SQUAWK_TO_MIGRATOR = {
@@ -101,7 +104,7 @@ def counts() -> dict[str, tuple[Counter[str], Counter[str] | None]]:
         )
         theirs = None
         if squawk is not None:
-            files = sorted(str(path) for path in directory.glob("*.sql"))
+            files = sorted(str(path) for path in directory.rglob("*.sql"))
             theirs = Counter(
                 SQUAWK_TO_MIGRATOR.get(str(f["rule_name"]), f"({f['rule_name']})")
                 for f in _json([*squawk.command, "--reporter", "json", *files])

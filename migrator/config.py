@@ -84,6 +84,16 @@ def _text(value: Any, what: str) -> str:
     return str(value)
 
 
+VERSION_STYLES = ("sequential", "timestamp")
+
+
+def _version_style(value: Any, what: str) -> str:
+    text = str(value).strip().lower()
+    if text not in VERSION_STYLES:
+        raise UsageError(f"invalid {what} {value!r}", hint="give sequential or timestamp")
+    return text
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting: where it can come from and how it is parsed."""
@@ -227,6 +237,14 @@ OPTIONS: tuple[Option, ...] = (
         "applied (as Flyway's validate-on-migrate and dbmate's --strict); false: it says "
         "so and goes on",
     ),
+    Option(
+        "versions",
+        "MIGRATOR_VERSIONS",
+        _version_style,
+        "sequential",
+        "how `migrate new` numbers a migration: sequential (001, 002, ...) or timestamp "
+        "(UTC, 20261206153000: branches that each add one do not clash)",
+    ),
 )
 
 _OPTION_BY_NAME = {option.name: option for option in OPTIONS}
@@ -251,6 +269,7 @@ class Settings:
     connect_timeout: int = 10_000
     wait: int = 0
     strict: bool = False
+    versions: str = "sequential"
     #: the targets file of a fleet (``--targets``), resolved to an absolute path
     targets: Path | None = None
     #: where each value came from (``flag``, ``env``, ``pyproject.toml``, ``default``)
@@ -365,6 +384,7 @@ FLAGS: Mapping[str, tuple[str, str]] = {
     "lock_wait": ("--lock-wait", "up, down"),
     "wait": ("--wait", ""),
     "strict": ("--strict", "up"),
+    "versions": ("--timestamp", "new"),
     "targets": ("--targets", "up, down, status, verify, baseline"),
 }
 

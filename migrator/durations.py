@@ -43,3 +43,15 @@ def format_ms(ms: int) -> str:
     if ms % 1000 == 0:
         return f"{ms // 1000}s"
     return f"{ms}ms"
+
+
+def humanize_ms(ms: int) -> str:
+    """A duration for people to read: ``850 ms``, ``21.0 s``, ``3 min 5 s``, ``2 h 4 min``."""
+    if ms < 1000:
+        return f"{ms} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    seconds = round(ms / 1000)
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"

@@ -35,6 +35,7 @@ import pytest
 
 if TYPE_CHECKING:
     from migrator.config import Settings
+    from migrator.rehearse.report import RehearsalReport
     from migrator.source import MigrationSet
 
 SERVER_URL_ENV = "MIGRATOR_TEST_SERVER_URL"
@@ -228,16 +229,44 @@ def stairway_test(*, seed_rows: int = 0) -> Callable[..., None]:
     def test_migrations_stairway(migrator_server_url: str, migrator_settings: Settings) -> None:
         from migrator.dsn import mask_text
         from migrator.rehearse.engine import RehearsalOptions, rehearse
-        from migrator.rehearse.render import render_text
 
-        report = rehearse(
-            migrator_settings,
-            RehearsalOptions(server_url=migrator_server_url, seed_rows=seed_rows, lint=False),
-        )
-        assert report.ok, "\n" + mask_text(render_text(report))
+        _require_migrations_dir(migrator_settings)
+        with _one_line_errors():
+            report = rehearse(
+                migrator_settings,
+                RehearsalOptions(server_url=migrator_server_url, seed_rows=seed_rows, lint=False),
+            )
+        if not report.ok:  # one line, then the report as the CLI prints it, DSNs masked
+            raise pytest.fail.Exception(mask_text(_stairway_failure(report)), pytrace=False)
 
     test_migrations_stairway._migrator_stairway = True  # type: ignore[attr-defined]
     return test_migrations_stairway
+
+
+def _require_migrations_dir(settings: Settings) -> None:
+    """One line naming the plugin's own options when the directory is missing (the
+    CLI's message would say ``--dir``, which pytest does not take)."""
+    directory = settings.migrations_dir
+    if not directory.is_dir():
+        raise pytest.fail.Exception(
+            f"migrator: migrations directory {directory} does not exist (pass "
+            "--migrator-dir, set migrator_dir in pytest's ini file, or migrations-dir in "
+            "[tool.migrator])",
+            pytrace=False,
+        )
+
+
+def _stairway_failure(report: RehearsalReport) -> str:
+    """What failed in one line, then the report as ``migrate dry-run`` prints it (the
+    linter was not run here, so there is no lint line)."""
+    from dataclasses import replace
+
+    from migrator.rehearse.render import render_text
+    from migrator.rehearse.report import LintSummary
+
+    failed = ", ".join(migration.label for migration in report.failures)
+    rendered = render_text(replace(report, lint=LintSummary(ran=False)))
+    return f"migrator stairway: {len(report.failures)} migration(s) failed: {failed}\n{rendered}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -44,6 +44,20 @@ def _environment(env: Mapping[str, str | None] | None, cwd: Path | None) -> Iter
         os.chdir(saved_cwd)
 
 
+#: the shared data beside this checkout (corpora, reference pages): ``../shared``
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ``../shared``; skips the test, saying why, when it is absent."""
+    import pytest
+
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared data is not beside this checkout")
+    return path
+
+
 def run_cli(
     *args: str, env: Mapping[str, str | None] | None = None, cwd: Path | None = None
 ) -> Result:

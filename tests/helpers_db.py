@@ -102,3 +102,19 @@ def python_for(user: str) -> list[str]:
         if probe.stdout.strip() == wanted:
             return ["runuser", "-u", user, "--", *env, candidate]
     raise AssertionError(f"no Python {wanted} that {user} can run with the dependencies")
+
+
+def execute_sql(dsn: str, sql: str) -> None:
+    """Run ``sql`` on the database of ``dsn`` in a connection of its own."""
+    import asyncio
+
+    import asyncpg
+
+    async def _execute() -> None:
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(_execute())

@@ -52,7 +52,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
     "(e.g. 30s) [env MIGRATOR_WAIT; default 0: fail at once].",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and debug detail.")
-@click.version_option(__version__, prog_name="migrate")
+@click.version_option(__version__, "-V", "--version", prog_name="migrate")
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -101,16 +101,26 @@ _GLOBAL_OPTIONS = (
 )
 
 
-def _accept_global_options(command: click.Command) -> None:
+#: commands that never connect to a database: after their name they take ``--dir`` and
+#: ``--layout``, not ``--database-url`` / ``--wait`` (which would do nothing there)
+_OFFLINE_COMMANDS = frozenset({"new", "rules", "plan", "schema verify"})
+_CONNECTION_OPTIONS = frozenset({"database_url", "wait"})
+
+
+def _accept_global_options(command: click.Command, path: str = "") -> None:
     """Let ``command`` (and the commands of a group) take ``--dir``, ``--layout``,
-    ``--database-url`` and ``--wait`` after its name, unless it defines an option of that name."""
+    ``--database-url`` and ``--wait`` after its name, unless it defines an option of that
+    name; an offline command does not take the connection options."""
+    path = f"{path} {command.name}".strip()
     if isinstance(command, click.Group):
         for sub in command.commands.values():
-            _accept_global_options(sub)
+            _accept_global_options(sub, path)
         return
     own = {param.name for param in command.params}
     for name, flag, metavar, help_text in _GLOBAL_OPTIONS:
         if name in own or any(flag in param.opts for param in command.params):
+            continue
+        if path in _OFFLINE_COMMANDS and name in _CONNECTION_OPTIONS:
             continue
         command.params.append(
             click.Option(

@@ -31,6 +31,7 @@ _FORMATS = ("text", "json", "github", "sarif", "gitlab")
     "--pg-version",
     type=int,
     default=None,
+    metavar="MAJOR",
     help="Target PostgreSQL major version [default: 15, or pg_version in "
     "[tool.migrator.lint], or the server's with --database-url].",
 )

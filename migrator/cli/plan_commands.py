@@ -30,9 +30,16 @@ DEFAULT_PLAN_LOCK_TIMEOUT_MS = 5000
     type=click.IntRange(min=1),
     default=1000,
     show_default=True,
+    metavar="N",
     help="Rows per backfill batch.",
 )
-@click.option("--pause", default="20ms", show_default=True, help="Sleep between backfill batches.")
+@click.option(
+    "--pause",
+    default="20ms",
+    show_default=True,
+    metavar="DURATION",
+    help="Sleep between backfill batches (e.g. 20ms, 1s).",
+)
 @click.pass_obj
 def plan_command(
     app: AppContext, file: Path, print_only: bool, replace: bool, batch_size: int, pause: str
@@ -89,7 +96,13 @@ def _refuse_what_lint_flags(result: PlanResult, settings: Settings) -> None:
         configured_options(settings),
         removed=result.replaced,
     )
-    errors = [f for f in report.findings if f.severity is Severity.ERROR]
+    # a problem of the directory (a duplicate version, a bad name) is not one of the
+    # planned statements: `migrate lint` and `migrate up` report it on their own
+    errors = [
+        f
+        for f in report.findings
+        if f.severity is Severity.ERROR and f.rule != "invalid-migration-file"
+    ]
     if errors:
         raise CannotPlan(
             f"{result.source}: the planner has no safe form for what `migrate lint` "

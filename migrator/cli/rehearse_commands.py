@@ -8,6 +8,7 @@ commands, so ``migrate lint`` never loads asyncpg.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -59,6 +60,18 @@ def _write(text: str, output: str | None) -> None:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
+def _parse_report(value: str) -> tuple[str, str]:
+    """``json:dry-run.json`` -> ``("json", "dry-run.json")``, the file checked writable."""
+    report_format, _, path = value.partition(":")
+    if report_format not in _FORMATS.choices or not path:
+        raise UsageError(
+            f"--report {value}: expected FORMAT:FILE",
+            hint=f"FORMAT is one of {', '.join(_FORMATS.choices)}, e.g. --report json:dry-run.json",
+        )
+    _check_output(path)
+    return report_format, path
+
+
 @click.command("dry-run")
 @click.option(
     "--database-url",
@@ -77,8 +90,8 @@ def _write(text: str, output: str | None) -> None:
 @click.option(
     "--applied-through",
     type=int,
-    metavar="V",
-    help="With --from-schema: the file contains migrations up to version V "
+    metavar="VERSION",
+    help="With --from-schema: the file contains migrations up to VERSION "
     "(default: the versions the file records).",
 )
 @click.option(
@@ -90,8 +103,24 @@ def _write(text: str, output: str | None) -> None:
     help="Fill every empty table with N synthetic rows before each migration.",
 )
 @click.option("--no-lint", is_flag=True, help="Do not run the linter first.")
-@click.option("--format", "output_format", type=_FORMATS, default="text", show_default=True)
+@click.option(
+    "--format",
+    "output_format",
+    type=_FORMATS,
+    default="text",
+    show_default=True,
+    help="The report's format: text for a terminal or a CI log, json for machines, "
+    "markdown for a pull-request comment.",
+)
 @click.option("--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
+@click.option(
+    "--report",
+    "reports",
+    metavar="FORMAT:FILE",
+    multiple=True,
+    help="Also write the same run's report in FORMAT to FILE (repeatable), e.g. "
+    "--report json:dry-run.json next to --format markdown --output dry-run.md.",
+)
 @click.pass_obj
 def dry_run_command(
     app: AppContext,
@@ -102,6 +131,7 @@ def dry_run_command(
     no_lint: bool,
     output_format: str,
     output: str | None,
+    reports: tuple[str, ...],
 ) -> None:
     """Rehearse every pending migration on a throwaway PostgreSQL.
 
@@ -115,15 +145,22 @@ def dry_run_command(
       migrate dry-run
       migrate dry-run --seed-rows 1000 --format markdown --output dry-run.md
       migrate dry-run --from-schema schema.sql --applied-through 41
+      migrate dry-run --format markdown --output dry-run.md --report json:dry-run.json
+
+    Each migration's result is printed as soon as it is done (with --format json or
+    markdown, or --output, its one-line result goes to stderr and the report comes at
+    the end); on a terminal a status line shows the migration being rehearsed.
 
     Exit codes: 0 every migration applied, reverted and round-tripped; 1 a migration
     failed to apply, revert or round-trip, or the linter found an error; 2 usage or
     bad migration files; 3 PostgreSQL could not be started or reached; 130 interrupted.
     """
     from migrator.rehearse.engine import RehearsalOptions, rehearse
-    from migrator.rehearse.render import RENDERERS
+    from migrator.rehearse.live import LiveReport
+    from migrator.rehearse.render import RENDERERS, summary_line
 
     _check_output(output)
+    extra_reports = [_parse_report(report) for report in reports]
     settings = app.settings()
     options = RehearsalOptions(
         server_url=_server_url(app, database_url),
@@ -132,8 +169,21 @@ def dry_run_command(
         seed_rows=seed_rows,
         lint=not no_lint,
     )
-    report = rehearse(settings, options)
-    _write(RENDERERS[output_format](report), output)
+    streamed = output_format == "text" and not output  # the text report itself, live
+    live = LiveReport(
+        sys.stdout if streamed else sys.stderr,
+        detailed=streamed,
+        status=sys.stderr,
+        schema_file=str(from_schema) if from_schema else None,
+        seed_rows=seed_rows,
+    )
+    try:
+        report = rehearse(settings, options, live)
+    finally:
+        live.close()
+    _write(summary_line(report) if streamed else RENDERERS[output_format](report), output)
+    for report_format, path in extra_reports:
+        _write(RENDERERS[report_format](report), path)
     if not report.ok:
         raise ChecksFailed(
             f"dry-run failed: {len(report.failures)} migration(s) failed"

@@ -93,23 +93,36 @@ def _run_summary(result: Any, none_text: str) -> str:
     is_flag=True,
     help="Write `-- migrate:no-transaction` files (for CREATE INDEX CONCURRENTLY).",
 )
+@click.option(
+    "--timestamp",
+    is_flag=True,
+    default=None,
+    help="Version it with the UTC time (20261206153000) instead of the next number, so "
+    'branches that each add a migration do not clash [versions = "timestamp" in '
+    "[tool.migrator]; the migrations after a timestamped one are timestamped too].",
+)
 @click.pass_obj
-def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
+def new_command(app: AppContext, name: str, no_transaction: bool, timestamp: bool | None) -> None:
     """Write the next-numbered up/down pair into the migrations directory.
 
     The version follows the files already there: 004 after 003, a UTC timestamp after
-    14-digit versions, 001 in an empty directory.
+    14-digit versions, 001 in an empty directory; a UTC timestamp with --timestamp.
 
     \b
     Examples:
       migrate new add_users_table
       migrate new index_users_email --no-transaction
+      migrate new add_orders --timestamp
     """
     from migrator.runner.scaffold import create_migration
 
-    settings = app.settings()
+    settings = app.settings(versions="timestamp" if timestamp else None)
     for path in create_migration(
-        settings.migrations_dir, name, transactional=not no_transaction, layout=settings.layout
+        settings.migrations_dir,
+        name,
+        transactional=not no_transaction,
+        layout=settings.layout,
+        timestamp=settings.versions == "timestamp",
     ):
         click.echo(f"created {path}")
 
@@ -172,8 +185,8 @@ def up_command(
       migrate up --targets fleet.toml --concurrency 8   # every database of a fleet
     """
     from migrator.runner import flows
-    from migrator.runner.plan import render_sql
     from migrator.runner.report import TextReporter
+    from migrator.runner.schedule import render_sql
 
     settings = app.settings(
         **_flags(
@@ -402,19 +415,49 @@ def verify_command(
 
 
 @click.command("baseline")
-@click.argument("version")
+@click.argument("version", required=False)
+@click.option(
+    "--from",
+    "tool",
+    type=click.Choice(
+        ["dbmate", "golang-migrate", "goose", "flyway", "diesel", "sqlx"], case_sensitive=False
+    ),
+    help="Adopt what this tool's history table on the database says it applied.",
+)
+@click.option(
+    "--from-table",
+    metavar="[SCHEMA.]TABLE",
+    help="The other tool's history table, when not its default name.",
+)
 @fleet_options
 @click.pass_obj
-def baseline_command(app: AppContext, /, version: str, **fleet: Any) -> None:
-    """Adopt an existing database: record every migration up to VERSION as applied
-    without running it. Later `migrate up` runs only what comes after.
+def baseline_command(
+    app: AppContext, /, version: str | None, tool: str | None, from_table: str | None, **fleet: Any
+) -> None:
+    """Adopt an existing database: record every migration up to VERSION, or every
+    migration another tool's history table says it applied (--from TOOL), as applied
+    without running it. Later `migrate up` runs only the rest.
 
     \b
-    Example:
-      migrate baseline 003    # the schema of 001..003 already exists
+    Examples:
+      migrate baseline 003                # the schema of 001..003 already exists
+      migrate baseline --from dbmate      # what dbmate's schema_migrations lists
+      migrate baseline --from flyway --from-table app.flyway_schema_history
     """
+    from migrator.errors import UsageError
+
+    if (version is None) == (tool is None):
+        raise UsageError("give either VERSION or --from TOOL", hint="see `migrate baseline --help`")
+    if tool is not None:
+        if fleet.get("targets"):
+            raise UsageError("--from adopts one database at a time: drop --targets")
+        _baseline_from(app, tool.lower(), from_table)
+        return
+    if from_table is not None:
+        raise UsageError("--from-table goes with --from TOOL")
     from migrator.runner import flows
 
+    assert version is not None
     settings = app.settings(**_flags(targets=fleet["targets"]))
     request = fleet_of(settings, fleet)
     if request is not None:
@@ -429,6 +472,26 @@ def baseline_command(app: AppContext, /, version: str, **fleet: Any) -> None:
     for migration in recorded:
         click.echo(f"recorded {migration.label} as applied (not run)")
     click.echo(f"baseline {version}: {len(recorded)} migration(s) recorded")
+
+
+def _baseline_from(app: AppContext, tool: str, table: str | None) -> None:
+    from migrator.runner.adopt import baseline_from
+
+    adoption = _run(baseline_from(app.settings(), tool, table=table, reporter=_reporter()))
+    for migration in adoption.adopted:
+        click.echo(f"adopted {migration.label} (applied by {tool}; recorded, not run)")
+    for migration in adoption.already:
+        click.echo(f"already in the ledger: {migration.label}")
+    for line in adoption.changed:
+        click.echo(f"note: {line}")
+    for what in adoption.unmatched:
+        click.echo(f"not adopted: {tool} applied {what}, which no file here has")
+    for migration in adoption.pending:
+        click.echo(f"pending: {migration.label} ({tool} never applied it; `migrate up` will)")
+    click.echo(
+        f"baseline --from {tool} ({adoption.table}): {len(adoption.adopted)} migration(s) "
+        f"adopted, {len(adoption.pending)} pending; {adoption.table} is left as it is"
+    )
 
 
 @click.command("repair")

@@ -80,7 +80,7 @@ def down_job(options: flows.DownOptions, reporter_for: ReporterFor) -> Job:
 
 def pending_sql_job(options: flows.UpOptions, reporter_for: ReporterFor) -> Job:
     """``up --sql``: what would run on each target; nothing is applied."""
-    from migrator.runner.plan import render_sql
+    from migrator.runner.schedule import render_sql
 
     async def job(target: Target, settings: Settings) -> JobResult:
         plan = await flows.pending_plan(settings, options, reporter=reporter_for(target))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrator.lint.options import LintOptions
 from migrator.sql.catalog import Catalog, Table
+from migrator.sql.locks import Lock
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import Node, ParsedStatement
 from migrator.sql.split import Statement
@@ -39,7 +40,7 @@ class FileState:
     access_exclusive: dict[QualifiedName, tuple[int, str]] = field(default_factory=dict)
     #: tables whose writers wait for a lock the current transaction holds (SHARE or
     #: stronger): name -> (statement line, lock level)
-    write_locked: dict[QualifiedName, tuple[int, str]] = field(default_factory=dict)
+    write_locked: dict[QualifiedName, tuple[int, Lock]] = field(default_factory=dict)
     #: tables the current transaction emptied (``TRUNCATE``, ``DELETE`` without WHERE)
     emptied: set[QualifiedName] = field(default_factory=set)
     #: statements-after-access-exclusive already reported in the current transaction

@@ -12,7 +12,7 @@ import bisect
 import dataclasses
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from migrator.lint.context import FileState, StatementContext
@@ -56,6 +56,14 @@ class LintReport:
     #: what came from a live database (``--database-url``)
     live_facts: list[str] = field(default_factory=list)
     options: LintOptions = field(default_factory=LintOptions)
+
+    #: findings a ``-- migrate:lint-ignore`` silenced (reported by SARIF only)
+    suppressed: list[Finding] = field(default_factory=list)
+
+    def add(self, findings: Iterable[Finding]) -> None:
+        """Take a file's findings: the silenced ones go to :attr:`suppressed`."""
+        for finding in findings:
+            (self.findings if finding.suppressed is None else self.suppressed).append(finding)
 
     @property
     def errors(self) -> int:
@@ -185,9 +193,9 @@ class FileLinter:
                 raw.append((None, self._problem_finding(problem_rule, problem, path, file)))
         findings = self._suppress(file, raw, path)
         findings.sort(key=Finding.sort_key)
-        self.report.findings.extend(findings)
+        self.report.add(findings)
         self.report.files += 1
-        return findings
+        return [finding for finding in findings if finding.suppressed is None]
 
     def _note_unparsed(
         self,
@@ -257,11 +265,12 @@ class FileLinter:
     ) -> list[Finding]:
         statements = file.statements
         end_lines = [s.end_line for s in statements]
-        whole_file: set[str] = set()
-        per_statement: dict[int, set[str]] = {}
+        #: rule -> the reason of the lint-ignore that silences it
+        whole_file: dict[str, str] = {}
+        per_statement: dict[int, dict[str, str]] = {}
         kept: list[Finding] = []
         for ignore in file.directives.lint_ignores:
-            known = [r for r in ignore.rules if r in RULE_IDS]
+            known = {r: ignore.reason or "" for r in ignore.rules if r in RULE_IDS}
             for unknown in (r for r in ignore.rules if r not in RULE_IDS):
                 kept.append(self._invalid_suppression(ignore, unknown, path, file))
             if ignore.whole_file:
@@ -269,16 +278,15 @@ class FileLinter:
                 continue
             target = bisect.bisect_left(end_lines, ignore.line)
             if target < len(statements):
-                per_statement.setdefault(target, set()).update(known)
+                per_statement.setdefault(target, {}).update(known)
         for index, finding in raw:
+            reason: str | None = None
             if finding.rule not in UNSUPPRESSIBLE:
-                if finding.rule in whole_file:
-                    continue
                 if index is None:
                     index = _statement_at(statements, finding.line)
-                if index is not None and finding.rule in per_statement.get(index, ()):
-                    continue
-            kept.append(finding)
+                silencing = per_statement.get(index, {}) if index is not None else {}
+                reason = whole_file.get(finding.rule, silencing.get(finding.rule))
+            kept.append(finding if reason is None else replace(finding, suppressed=reason))
         return kept
 
     def _invalid_suppression(
@@ -516,7 +524,7 @@ def _advance(ctx: StatementContext) -> None:
         for range_var, lock in statement_locks(kind, fields):
             name = ctx.existing_relation(range_var)
             if name is not None:
-                state.write_locked.setdefault(name, (ctx.statement.line, lock.label))
+                state.write_locked.setdefault(name, (ctx.statement.line, lock))
                 if lock is Lock.ACCESS_EXCLUSIVE:
                     state.access_exclusive.setdefault(name, (ctx.statement.line, ""))
         if kind == "DropStmt" and fields.get("removeType") in ("OBJECT_TABLE", "OBJECT_INDEX"):
@@ -604,7 +612,7 @@ def _drop_locks(ctx: StatementContext) -> None:
 def _hold(ctx: StatementContext, name: QualifiedName, line: int, note: str) -> None:
     """The transaction now holds ACCESS EXCLUSIVE on ``name``."""
     ctx.state.access_exclusive.setdefault(name, (line, note))
-    ctx.state.write_locked.setdefault(name, (line, Lock.ACCESS_EXCLUSIVE.label))
+    ctx.state.write_locked.setdefault(name, (line, Lock.ACCESS_EXCLUSIVE))
 
 
 #: words that make a DELETE remove less than every row (a cheap test: the engine does

@@ -35,6 +35,9 @@ class Finding:
     plannable: bool = False
     #: facts read from a live database that this finding relied on
     facts: tuple[str, ...] = ()
+    #: silenced by a ``-- migrate:lint-ignore``: the reason it gives ("" when none);
+    #: ``None``: not silenced. Only SARIF shows silenced findings (as suppressed).
+    suppressed: str | None = None
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.file, self.line, self.column, self.rule)

@@ -161,7 +161,28 @@ def _artifact_uri(file: str) -> str:
     return quote(path.as_posix(), safe="/")
 
 
-def _sarif_result(finding: Finding, rule_index: dict[str, int]) -> dict[str, object]:
+def _fingerprints(findings: list[Finding]) -> list[str]:
+    """One stable identity per finding, across commits: its file (as the repository
+    names it), rule and statement (whitespace aside) and, for repeats of those, which
+    repeat it is; not its line, so a finding does not look new when lines above it move."""
+    repeats: Counter[tuple[str, str, str]] = Counter()
+    fingerprints = []
+    for finding in findings:
+        key = (
+            _repository_path(finding.file),
+            finding.rule,
+            " ".join(finding.excerpt.split()) or finding.message,
+        )
+        repeats[key] += 1
+        fingerprints.append(
+            hashlib.sha256("\x00".join([*key, str(repeats[key])]).encode("utf-8")).hexdigest()
+        )
+    return fingerprints
+
+
+def _sarif_result(
+    finding: Finding, rule_index: dict[str, int], fingerprint: str
+) -> dict[str, object]:
     region: dict[str, int] = {
         "startLine": finding.line,
         "startColumn": finding.column,
@@ -172,7 +193,7 @@ def _sarif_result(finding: Finding, rule_index: dict[str, int]) -> dict[str, obj
         region["endLine"] = finding.line
         region["endColumn"] = finding.column + 1
     text = _message_with_facts(finding, ". Help: {}")
-    return {
+    result: dict[str, object] = {
         "ruleId": finding.rule,
         "ruleIndex": rule_index[finding.rule],
         "level": finding.severity.value,
@@ -185,8 +206,15 @@ def _sarif_result(finding: Finding, rule_index: dict[str, int]) -> dict[str, obj
                 }
             }
         ],
+        "partialFingerprints": {"migratorFinding/v1": fingerprint},
         "properties": {"plannable": finding.plannable, "facts": list(finding.facts)},
     }
+    if finding.suppressed is not None:  # silenced by -- migrate:lint-ignore
+        suppression = {"kind": "inSource", "status": "accepted"}
+        if finding.suppressed:
+            suppression["justification"] = finding.suppressed
+        result["suppressions"] = [suppression]
+    return result
 
 
 def render_sarif(report: LintReport) -> str:
@@ -207,6 +235,11 @@ def render_sarif(report: LintReport) -> str:
         for rule in RULES
     ]
     rule_index = {rule.id: index for index, rule in enumerate(RULES)}
+    findings = sorted([*report.findings, *report.suppressed], key=Finding.sort_key)
+    results = [
+        _sarif_result(finding, rule_index, fingerprint)
+        for finding, fingerprint in zip(findings, _fingerprints(findings), strict=True)
+    ]
     document = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -222,7 +255,7 @@ def render_sarif(report: LintReport) -> str:
                 },
                 # columns count characters (code points), not UTF-16 units
                 "columnKind": "unicodeCodePoints",
-                "results": [_sarif_result(f, rule_index) for f in report.findings],
+                "results": results,
                 "properties": {"liveFacts": list(report.live_facts)},
             }
         ],
@@ -251,18 +284,11 @@ def render_gitlab(report: LintReport) -> str:
     """A GitLab Code Quality report (``artifacts: reports: codequality``): a JSON array
     of issues the merge request widget shows and compares with the target branch's.
 
-    The fingerprint identifies a finding across commits: its file, rule and statement
-    (whitespace aside) and, for repeats of those, which repeat it is; not its line, so
-    that a finding does not look new when lines above it move."""
-    repeats: Counter[tuple[str, str, str]] = Counter()
+    Each issue's fingerprint is the finding's identity across commits
+    (:func:`_fingerprints`)."""
     issues = []
-    for finding in report.findings:
+    for finding, fingerprint in zip(report.findings, _fingerprints(report.findings), strict=True):
         path = _repository_path(finding.file)
-        key = (path, finding.rule, " ".join(finding.excerpt.split()) or finding.message)
-        repeats[key] += 1
-        fingerprint = hashlib.sha256(
-            "\x00".join([*key, str(repeats[key])]).encode("utf-8")
-        ).hexdigest()
         issues.append(
             {
                 "type": "issue",

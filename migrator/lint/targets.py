@@ -111,10 +111,14 @@ def _lint_paths(
         except SourceError as exc:
             report.findings.append(_file_finding(Path(name), exc.message, options))
         else:
-            first = len(report.findings)
+            first, first_silenced = len(report.findings), len(report.suppressed)
             _lint_alone(linter, piped, Path(name), cache)
             report.findings[first:] = [_piped(finding, name) for finding in report.findings[first:]]
+            report.suppressed[first_silenced:] = [
+                _piped(finding, name) for finding in report.suppressed[first_silenced:]
+            ]
     report.findings.sort(key=Finding.sort_key)
+    report.suppressed.sort(key=Finding.sort_key)
     return report
 
 
@@ -159,7 +163,7 @@ def _lint_alone(
 
 def _take(report: LintReport, entry: CachedFile) -> None:
     """Count a file whose findings came from the cache."""
-    report.findings.extend(entry.findings)
+    report.add(entry.findings)
     report.internal_errors.extend(entry.internal_errors)
     report.files += 1
 
@@ -173,10 +177,12 @@ def _lint_recorded(
     """Run ``lint`` (one file, with ``linter``) and, with a cache, keep what it found
     (findings and rule failures) under ``key``."""
     errors_before = len(linter.report.internal_errors)
+    silenced_before = len(linter.report.suppressed)
     findings = lint()
     if cache is not None:
         errors = linter.report.internal_errors[errors_before:]
-        cache.record(key, CachedFile(list(findings), list(errors)))
+        silenced = linter.report.suppressed[silenced_before:]
+        cache.record(key, CachedFile([*findings, *silenced], list(errors)))
 
 
 def _display(path: Path) -> str:
@@ -272,6 +278,7 @@ def _lint_directory(
             merged = run.lint_after_replay(steps[:split], steps[split:], catalog)
         report, fresh = merged
         linter.report.findings.extend(report.findings)
+        linter.report.suppressed.extend(report.suppressed)
         linter.report.files += report.files
         linter.report.internal_errors.extend(report.internal_errors)
         if cache is not None:

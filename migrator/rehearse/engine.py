@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from migrator.aio import run
 from migrator.config import Settings
@@ -74,10 +74,71 @@ class RehearsalOptions:
     bin_dir: Path | None = None
 
 
-async def _read(connection: Any, settings: Settings, roles: frozenset[str] | None) -> Schema:
+class RehearsalListener(Protocol):
+    """Told as the rehearsal goes, so that a caller can report it live
+    (``migrate dry-run`` prints each migration's lines as soon as it is done)."""
+
+    def linted(self, lint: LintSummary) -> None:
+        """The linter ran (or was skipped); the rehearsal starts next."""
+
+    def starting(self, migration: Migration, position: int, total: int) -> None:
+        """The stairway of ``migration`` (number ``position`` of ``total``) begins."""
+
+    def finished(self, result: MigrationRehearsal) -> None:
+        """One migration's result, in order: rehearsed, failed, already applied or not run."""
+
+
+class SilentListener:
+    """A listener that reports nothing (the report at the end says it all)."""
+
+    def linted(self, lint: LintSummary) -> None:
+        pass
+
+    def starting(self, migration: Migration, position: int, total: int) -> None:
+        pass
+
+    def finished(self, result: MigrationRehearsal) -> None:
+        pass
+
+
+@dataclass
+class KnownSchema:
+    """The schema the rehearsal database has now, when the last catalog read saw it
+    and nothing changed since (``None``: unknown). The stairway of one migration ends
+    with a read of the database as the next migration starts from it, so that
+    migration's "before" needs no read of its own."""
+
+    schema: Schema | None = None
+
+
+async def _read(
+    connection: Any,
+    settings: Settings,
+    roles: frozenset[str] | None,
+    known: KnownSchema | None = None,
+) -> Schema:
     """The schema with the cluster's roles: all of them, or (on a shared server) only
-    those named in ``roles``, so that other sessions' role changes are not compared."""
+    those named in ``roles``, so that other sessions' role changes are not compared.
+    With ``known``, the whole schema read is remembered there."""
     schema = await read_schema(connection, exclusions=Exclusions.of(settings), include_roles=True)
+    if known is not None:
+        known.schema = schema
+    return schema if roles is None else only_roles(schema, roles)
+
+
+async def _schema_before(
+    connection: Any,
+    settings: Settings,
+    roles: frozenset[str] | None,
+    known: KnownSchema,
+    seeded: bool,
+) -> Schema:
+    """The schema before a migration: the one the previous stairway ended on, unless
+    rows were seeded meanwhile (which may move identity sequences), else a read."""
+    schema = known.schema
+    known.schema = None  # the migration is about to change it
+    if schema is None or seeded:
+        return await _read(connection, settings, roles)
     return schema if roles is None else only_roles(schema, roles)
 
 
@@ -160,11 +221,15 @@ async def rehearse_migration(
     seed_rows: int = 0,
     dsn: str | None = None,
     shared_server: bool = False,
+    known: KnownSchema | None = None,
 ) -> MigrationRehearsal:
     """The stairway of one migration on ``connection``'s database. With ``dsn`` (of
     that database), a no-transaction migration's locks are also sampled from a second
     connection while it runs. On a ``shared_server``, only the roles the migration's
-    files name are compared (other sessions may create or drop roles meanwhile)."""
+    files name are compared (other sessions may create or drop roles meanwhile).
+    ``known``: the schema the database has now, if known; updated to the schema the
+    stairway leaves (or ``None`` when it is not known)."""
+    known = known if known is not None else KnownSchema()
     roles = migration_names([migration]) if shared_server else None
     notes = tuple(await _seed(connection, settings, seed_rows))
     base = MigrationRehearsal(
@@ -174,9 +239,10 @@ async def rehearse_migration(
         reversible=migration.reversible,
         label=migration.label,
         transactional=migration.up.transactional,
+        segments=len(migration.up.segments) if migration.up.segmented else 1,
         notes=notes,
     )
-    before = await _read(connection, settings, roles)
+    before = await _schema_before(connection, settings, roles, known, seeded=seed_rows > 0)
     ledger_oids = set(await excluded_relations(connection, Exclusions.of(settings)))
     relations = {
         oid: relation
@@ -196,7 +262,7 @@ async def rehearse_migration(
         return replace(
             base, up_ok=False, error=error, locks=tuple(observer.locks()), invalid_indexes=left
         )
-    after_up = await _read(connection, settings, roles)
+    after_up = await _read(connection, settings, roles, known)
     truncated = await truncated_oids(connection, migration.up)
     relations_after = await snapshot_relations(connection)
     rewrites = tuple(rewritten(relations, relations_after, truncated))
@@ -238,11 +304,12 @@ async def rehearse_migration(
             reversible=False,
             notes=(*notes, "empty down: nothing to undo"),
         )
+    known.schema = None  # down changes it
     down_duration, error = await _apply(connection, migration, "down", settings, ledger)
     if error is not None:
         failed = replace(observed, down_ok=False, error=f"down failed: {error}")
         return await _go_on_if_as_after_up(
-            connection, migration, migration.down, settings, ledger, roles, after_up, failed
+            connection, migration, migration.down, settings, ledger, roles, after_up, failed, known
         )
     after_down = await _read(connection, settings, roles)
     round_trip, order_notes = round_trip_differences(before, after_down)
@@ -258,9 +325,9 @@ async def rehearse_migration(
     if error is not None:
         failed = replace(reverted, reapply_ok=False, error=f"up after down failed: {error}")
         return await _go_on_if_as_after_up(
-            connection, migration, migration.up, settings, ledger, roles, after_up, failed
+            connection, migration, migration.up, settings, ledger, roles, after_up, failed, known
         )
-    again, _ = round_trip_differences(after_up, await _read(connection, settings, roles))
+    again, _ = round_trip_differences(after_up, await _read(connection, settings, roles, known))
     if again:
         reverted = replace(
             reverted,
@@ -282,6 +349,7 @@ async def _go_on_if_as_after_up(
     roles: frozenset[str] | None,
     after_up: Schema,
     result: MigrationRehearsal,
+    known: KnownSchema,
 ) -> MigrationRehearsal:
     """After a failed down or second up: when the failing file ran in one transaction
     (so it left nothing behind) and the schema is the one the first up built (a down
@@ -290,7 +358,7 @@ async def _go_on_if_as_after_up(
     one broken down does not hide every later migration's rehearsal."""
     if failed_file is None or not failed_file.transactional:
         return result
-    now = await _read(connection, settings, roles)
+    now = await _read(connection, settings, roles, known)
     if round_trip_differences(after_up, now)[0]:
         return result
     entry = (await ledger.entries(connection)).get(migration.version)
@@ -324,7 +392,7 @@ def _already_applied(
         return set(file_versions) & versions
     raise UsageError(
         f"{options.from_schema} does not say which migrations it already contains",
-        hint="pass --applied-through V (0 when it contains none of them)",
+        hint="pass --applied-through VERSION (0 when it contains none of them)",
     )
 
 
@@ -353,6 +421,7 @@ async def _rehearse_database(
     settings: Settings,
     options: RehearsalOptions,
     created_roles: list[str],
+    listener: RehearsalListener,
 ) -> tuple[str, list[MigrationRehearsal]]:
     """Rehearse on the database of ``dsn``; the roles a schema file needed are added to
     ``created_roles`` as soon as they exist (so they are dropped even after a failure)."""
@@ -367,8 +436,10 @@ async def _rehearse_database(
             )
             created_roles.extend(roles)
         results: list[MigrationRehearsal] = []
+        known = KnownSchema()
         stopped = False
-        for migration in migration_set.migrations:
+        total = len(migration_set.migrations)
+        for position, migration in enumerate(migration_set.migrations, start=1):
             if migration.version in applied or stopped:
                 status = ALREADY_APPLIED if migration.version in applied else NOT_RUN
                 results.append(
@@ -380,7 +451,9 @@ async def _rehearse_database(
                         label=migration.label,
                     )
                 )
+                listener.finished(results[-1])
                 continue
+            listener.starting(migration, position, total)
             result = await rehearse_migration(
                 connection,
                 migration,
@@ -389,8 +462,10 @@ async def _rehearse_database(
                 seed_rows=options.seed_rows,
                 dsn=dsn,
                 shared_server=options.server_url is not None,
+                known=known,
             )
             results.append(result)
+            listener.finished(result)
             stopped = not result.went_on and (
                 not result.up_ok or result.reapply_ok is False or result.down_ok is False
             )
@@ -400,7 +475,11 @@ async def _rehearse_database(
 
 
 async def _rehearse_on(
-    admin_dsn: str, migration_set: MigrationSet, settings: Settings, options: RehearsalOptions
+    admin_dsn: str,
+    migration_set: MigrationSet,
+    settings: Settings,
+    options: RehearsalOptions,
+    listener: RehearsalListener,
 ) -> tuple[str, list[MigrationRehearsal]]:
     """Rehearse in a throwaway database on the server of ``admin_dsn``. Roles are
     cluster-wide: the ones the rehearsal created (that the migrations or the schema
@@ -416,7 +495,9 @@ async def _rehearse_on(
         await admin.close()
     try:
         async with scratch_database(admin_dsn, timeout_ms=settings.connect_timeout) as dsn:
-            return await _rehearse_database(dsn, migration_set, settings, options, created_roles)
+            return await _rehearse_database(
+                dsn, migration_set, settings, options, created_roles, listener
+            )
     finally:
         admin = await connect(admin_dsn, timeout_ms=settings.connect_timeout)
         try:
@@ -454,9 +535,15 @@ def _check_applied_through(migration_set: MigrationSet, version: int | None) -> 
         )
 
 
-def rehearse(settings: Settings, options: RehearsalOptions) -> RehearsalReport:
+def rehearse(
+    settings: Settings,
+    options: RehearsalOptions,
+    listener: RehearsalListener | None = None,
+) -> RehearsalReport:
     """Lint, then rehearse every pending migration on a throwaway database; the
-    embedded server (or the throwaway database) is removed whatever happens."""
+    embedded server (or the throwaway database) is removed whatever happens.
+    ``listener`` hears of the lint result and of each migration as it completes."""
+    listener = listener or SilentListener()
     began = time.monotonic()
     if options.applied_through is not None and options.from_schema is None:
         raise UsageError("--applied-through needs --from-schema FILE")
@@ -468,8 +555,11 @@ def rehearse(settings: Settings, options: RehearsalOptions) -> RehearsalReport:
         if options.lint
         else LintSummary(ran=False, note="skipped (--no-lint)")
     )
+    listener.linted(lint)
     with rehearsal_server(options.server_url, bin_dir=options.bin_dir) as server:
-        version, results = run(_rehearse_on(server.admin_dsn, migration_set, settings, options))
+        version, results = run(
+            _rehearse_on(server.admin_dsn, migration_set, settings, options, listener)
+        )
     return RehearsalReport(
         target=server.description,
         server_version=version,

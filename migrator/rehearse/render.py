@@ -8,6 +8,7 @@ from typing import Any
 from migrator.rehearse.report import (
     ALREADY_APPLIED,
     NOT_RUN,
+    LintSummary,
     MigrationRehearsal,
     RehearsalReport,
 )
@@ -55,7 +56,8 @@ def _ms(value: int | None) -> str:
     return f"{value} ms" if value < 1000 else f"{value / 1000:.2f} s"
 
 
-def _summary(report: RehearsalReport) -> str:
+def summary_line(report: RehearsalReport) -> str:
+    """The verdict, counts, server and time: the text report's last line."""
     failures = len(report.failures)
     rehearsed = len(report.rehearsed)
     lint = ""
@@ -68,50 +70,66 @@ def _summary(report: RehearsalReport) -> str:
     )
 
 
-def render_text(report: RehearsalReport) -> str:
+def text_header(lint: LintSummary, schema_file: str | None, seed_rows: int) -> list[str]:
+    """The lines before the migrations: the starting point, the seeding, the linter."""
     lines: list[str] = []
-    if report.schema_file:
-        lines.append(f"starting from schema file {report.schema_file}")
-    if report.seed_rows:
+    if schema_file:
+        lines.append(f"starting from schema file {schema_file}")
+    if seed_rows:
+        lines.append(f"seeding {seed_rows} row(s) into every empty table before each migration")
+    if lint.note:
+        lines.append(f"lint: {lint.note}")
+    elif lint.ran:
+        lines.append(f"lint: {len(lint.errors)} error(s), {lint.warnings} warning(s)")
+    lines.extend(f"lint error: {error}" for error in lint.errors)
+    return lines
+
+
+def migration_line(migration: MigrationRehearsal) -> str:
+    """``001_name: ok (up, down, up)  up 5 ms, down 1 ms``: one migration in one line."""
+    timing = ""
+    if migration.duration_ms is not None:
+        timing = f"  up {_ms(migration.duration_ms)}"
+        if migration.down_duration_ms is not None:
+            timing += f", down {_ms(migration.down_duration_ms)}"
+    return f"{migration.label}: {_verdict(migration)}{timing}"
+
+
+def text_migration(migration: MigrationRehearsal) -> list[str]:
+    """A migration's line and its indented details (locks, rewrites, errors, notes)."""
+    lines = [migration_line(migration)]
+    if migration.segments > 1:
         lines.append(
-            f"seeding {report.seed_rows} row(s) into every empty table before each migration"
+            f"  {migration.segments} segments at its commit points, each committed on "
+            "its own (a failure leaves the ones before it applied)"
         )
-    if report.lint.note:
-        lines.append(f"lint: {report.lint.note}")
-    elif report.lint.ran:
-        lines.append(f"lint: {len(report.lint.errors)} error(s), {report.lint.warnings} warning(s)")
-    for error in report.lint.errors:
-        lines.append(f"lint error: {error}")
+    if not migration.transactional and migration.status not in (ALREADY_APPLIED, NOT_RUN):
+        lines.append("  no transaction: locks sampled while it ran (a brief one can be missed)")
+    for lock in migration.locks:
+        lines.append(
+            f"  lock {mode_name(lock.mode)} on {lock.relation} ({lock.blocks}) at {lock.statement}"
+        )
+    lines += [
+        f"  rewrote {table} (every row copied under its lock)" for table in migration.rewrites
+    ]
+    lines += [f"  left INVALID index {index}" for index in migration.invalid_indexes]
+    if migration.backfill_batches is not None:
+        lines.append(
+            f"  backfill: {migration.backfill_batches} batch(es), "
+            f"{migration.backfill_rows} row(s) changed (updated or deleted)"
+        )
+    lines += [f"  schema after down differs: {line}" for line in migration.round_trip_diff]
+    if migration.error:
+        lines.append(f"  error: {migration.error}")
+    lines += [f"  note: {note}" for note in migration.notes]
+    return lines
+
+
+def render_text(report: RehearsalReport) -> str:
+    lines = text_header(report.lint, report.schema_file, report.seed_rows)
     for migration in report.migrations:
-        timing = ""
-        if migration.duration_ms is not None:
-            timing = f"  up {_ms(migration.duration_ms)}"
-            if migration.down_duration_ms is not None:
-                timing += f", down {_ms(migration.down_duration_ms)}"
-        lines.append(f"{migration.label}: {_verdict(migration)}{timing}")
-        if not migration.transactional and migration.status not in (ALREADY_APPLIED, NOT_RUN):
-            lines.append("  no transaction: locks sampled while it ran (a brief one can be missed)")
-        for lock in migration.locks:
-            lines.append(
-                f"  lock {mode_name(lock.mode)} on {lock.relation} ({lock.blocks})"
-                f" at {lock.statement}"
-            )
-        for table in migration.rewrites:
-            lines.append(f"  rewrote {table} (every row copied under its lock)")
-        for index in migration.invalid_indexes:
-            lines.append(f"  left INVALID index {index}")
-        if migration.backfill_batches is not None:
-            lines.append(
-                f"  backfill: {migration.backfill_batches} batch(es), "
-                f"{migration.backfill_rows} row(s) changed (updated or deleted)"
-            )
-        for line in migration.round_trip_diff:
-            lines.append(f"  schema after down differs: {line}")
-        if migration.error:
-            lines.append(f"  error: {migration.error}")
-        for note in migration.notes:
-            lines.append(f"  note: {note}")
-    lines.append(_summary(report))
+        lines += text_migration(migration)
+    lines.append(summary_line(report))
     return "\n".join(lines)
 
 
@@ -123,6 +141,7 @@ def _migration_json(migration: MigrationRehearsal) -> dict[str, Any]:
         "ok": migration.ok,
         "reversible": migration.reversible,
         "transactional": migration.transactional,
+        "segments": migration.segments,
         "up_ok": migration.up_ok,
         "down_ok": migration.down_ok,
         "reapply_ok": migration.reapply_ok,
@@ -180,7 +199,7 @@ def render_markdown(report: RehearsalReport) -> str:
     lines = [
         f"### {icon} migrate dry-run",
         "",
-        _summary(report),
+        summary_line(report),
         "",
         "| migration | result | up | down | locks on existing tables | rewrites |",
         "|---|---|---|---|---|---|",

@@ -7,5 +7,5 @@ Public entry points::
 
     from migrator.runner.flows import up, down, status, verify, baseline, repair
     from migrator.runner.execute import apply_migration   # ONE migration, given connection
-    from migrator.runner.plan import plan_up, plan_down, render_sql
+    from migrator.runner.schedule import plan_up, plan_down, render_sql
 """

@@ -16,6 +16,7 @@ plain lines otherwise (:class:`ProgressDisplay`).
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -34,8 +35,10 @@ from migrator.runner.server_errors import is_connection_loss, is_lock_timeout, s
 from migrator.source.backfill import BackfillSpec, backfill_of
 
 if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
     from migrator.runner.execute import AfterStatement, StepResult
-    from migrator.runner.plan import Step
+    from migrator.runner.schedule import Step
 
 _T = TypeVar("_T")
 
@@ -115,8 +118,9 @@ class BackfillResult:
 
 
 class ProgressDisplay:
-    """Shows a backfill's progress on ``stream``: a bar redrawn in place on a terminal,
-    otherwise a plain line at most every ``every_s`` seconds (and at the end)."""
+    """Shows a backfill's progress on ``stream``: on a terminal, click's progress bar,
+    redrawn in place and fitted to the terminal's width (resizes included); otherwise
+    a plain line at most every ``every_s`` seconds (and at the end)."""
 
     def __init__(
         self,
@@ -136,6 +140,8 @@ class ProgressDisplay:
         self._start_rows = 0
         self._last_line = float("-inf")
         self.verb = "updated"
+        self._bar: ProgressBar[None] | None = None
+        self._bar_text = ""
 
     @property
     def tty(self) -> bool:
@@ -175,11 +181,7 @@ class ProgressDisplay:
     def update(self, progress: BackfillProgress, total: int | None) -> None:
         text = self.line(progress, total)
         if self.tty:
-            bar = ""
-            if total is not None:
-                filled = int(30 * progress.rows_done / max(total, progress.rows_done, 1))
-                bar = " [" + "#" * filled + "." * (30 - filled) + "]"
-            self._write(f"\r{self.label}{bar} {text}\x1b[K")
+            self._draw(progress, total, text)
             return
         now = self.clock()
         if now - self._last_line >= self.every_s:
@@ -187,13 +189,45 @@ class ProgressDisplay:
             self._write(f"{self.label}: {text}\n")
 
     def finish(self, progress: BackfillProgress, total: int | None) -> None:
-        ending = "\n" if self.tty else ""
-        self._write(f"{ending}{self.label}: done, {self.line(progress, total)}\n")
+        if self._bar is not None:
+            self._bar.render_finish()  # ends the bar's line
+            self._bar = None
+        self._write(f"{self.label}: done, {self.line(progress, total)}\n")
+
+    def _draw(self, progress: BackfillProgress, total: int | None, text: str) -> None:
+        """Redraw click's bar: ``width=0`` makes it fill what the terminal has left
+        after the label and the text, and the text is cut so that a bar of
+        ``_MIN_BAR`` columns still fits (a line wider than the terminal would wrap
+        and scroll at every redraw)."""
+        import click
+
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=max(total, progress.rows_done, 1) if total is not None else None,
+                iterable=None if total is not None else iter(()),
+                label=self.label,
+                file=self.stream or sys.stderr,
+                width=0,
+                show_eta=False,
+                show_percent=False,
+                item_show_func=lambda _: self._bar_text,
+            )
+        columns = shutil.get_terminal_size().columns
+        room = columns - len(self.label) - len("  [] ") - _MIN_BAR - 1
+        self._bar_text = text if len(text) <= room else text[: max(room - 1, 0)] + "…"
+        if self._bar.length is not None:
+            self._bar.length = max(self._bar.length, progress.rows_done)
+        self._bar.update(max(progress.rows_done - self._bar.pos, 0))
+        self._bar.render_progress()
 
     def _write(self, text: str) -> None:
         stream = self.stream or sys.stderr
         stream.write(text)
         stream.flush()
+
+
+#: the narrowest bar drawn: the text beside it is cut to leave it this many columns
+_MIN_BAR = 10
 
 
 class SilentDisplay(ProgressDisplay):

@@ -42,9 +42,9 @@ from migrator.runner.execute import (
     pause_before_retry,
     quietly,
 )
-from migrator.runner.plan import Step
 from migrator.runner.report import Reporter
 from migrator.runner.retry import RetryPolicy
+from migrator.runner.schedule import Step
 from migrator.runner.server_errors import is_connection_loss, is_lock_timeout, server_message
 
 #: the most migrations sent in one string

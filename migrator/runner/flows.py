@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import contextvars
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -38,7 +40,7 @@ from migrator.source.model import Migration, MigrationSet, Phase
 
 if TYPE_CHECKING:
     from migrator.runner.execute import AfterStatement, StepResult
-    from migrator.runner.plan import Plan
+    from migrator.runner.schedule import Plan
     from migrator.runner.status import StatusReport, VerifyProblem
 
 
@@ -99,9 +101,32 @@ def _version(migration_set: MigrationSet, version: int | str | None) -> int | No
     return migration_set.version_key(version)
 
 
+#: a directory discovered once for a command that runs over many databases (a fleet):
+#: ``(directory, layout)`` and its migrations, set with :func:`discovered_once`
+_DISCOVERED: contextvars.ContextVar[tuple[tuple[Path, str], MigrationSet] | None] = (
+    contextvars.ContextVar("migrator_discovered", default=None)
+)
+
+
+@contextlib.contextmanager
+def discovered_once(settings: Settings) -> Iterator[MigrationSet]:
+    """Discover the migrations now; within the block (and the asyncio tasks it
+    starts) :func:`load_migrations` of the same directory and layout returns them
+    instead of reading the directory again."""
+    migration_set = load_migrations(settings)
+    token = _DISCOVERED.set(((settings.migrations_dir, settings.layout), migration_set))
+    try:
+        yield migration_set
+    finally:
+        _DISCOVERED.reset(token)
+
+
 def load_migrations(settings: Settings) -> MigrationSet:
     """Discover the migrations; raise :class:`SourceError` (exit 2) on any directory
     problem (each with its path)."""
+    known = _DISCOVERED.get()
+    if known is not None and known[0] == (settings.migrations_dir, settings.layout):
+        return known[1]
     migration_set = discover(
         settings.migrations_dir, settings.layout, origin=settings.origins.get("layout", "flag")
     )
@@ -271,8 +296,8 @@ async def up(
     after_statement: AfterStatement | None = None,
 ) -> RunResult:
     """Apply pending migrations, oldest first, each exactly once (see
-    :func:`~migrator.runner.plan.plan_up` for what is chosen and refused)."""
-    from migrator.runner.plan import plan_up
+    :func:`~migrator.runner.schedule.plan_up` for what is chosen and refused)."""
+    from migrator.runner.schedule import plan_up
 
     chosen = options or UpOptions()
     return await _locked_run(
@@ -299,8 +324,8 @@ async def down(
     after_statement: AfterStatement | None = None,
 ) -> RunResult:
     """Revert applied migrations, newest first (one by default; see
-    :func:`~migrator.runner.plan.plan_down`)."""
-    from migrator.runner.plan import plan_down
+    :func:`~migrator.runner.schedule.plan_down`)."""
+    from migrator.runner.schedule import plan_down
 
     chosen = options or DownOptions()
     return await _locked_run(
@@ -324,7 +349,7 @@ async def pending_plan(
 ) -> Plan:
     """What ``up`` would run now (``up --sql``): reads the ledger, takes no lock,
     creates and changes nothing."""
-    from migrator.runner.plan import plan_up
+    from migrator.runner.schedule import plan_up
 
     options = options or UpOptions()
     migration_set = load_migrations(settings)
@@ -352,7 +377,8 @@ async def status(settings: Settings, *, reporter: Reporter | None = None) -> Sta
         conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)
         running_by = await _runner_at_work(conn, ledger, entries)
-    return build_status(migration_set, entries, ledger.display_name, running_by)
+        baselined = await ledger.baselined_versions(conn)
+    return build_status(migration_set, entries, ledger.display_name, running_by, baselined)
 
 
 async def verify(settings: Settings, *, reporter: Reporter | None = None) -> VerifyReport:
@@ -389,12 +415,7 @@ async def baseline(
     async with database_session(settings, locked=True, reporter=reporter) as db:
         conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)
-        unfinished = [entry for entry in entries.values() if entry.unfinished]
-        if unfinished:
-            raise RefusedState(
-                f"cannot baseline: version {unfinished[0].version} has an unfinished run",
-                hint="resolve it first (`migrate status`, `migrate repair`)",
-            )
+        refuse_unfinished(entries)
         chosen = [
             migration
             for migration in migration_set.migrations
@@ -404,6 +425,16 @@ async def baseline(
             await ledger.ensure(conn)
             await ledger.record_baseline(conn, chosen, version)
     return chosen
+
+
+def refuse_unfinished(entries: Mapping[int, LedgerEntry]) -> None:
+    """A baseline waits until no run is unfinished (failed or partial)."""
+    unfinished = [entry for entry in entries.values() if entry.unfinished]
+    if unfinished:
+        raise RefusedState(
+            f"cannot baseline: version {unfinished[0].version} has an unfinished run",
+            hint="resolve it first (`migrate status`, `migrate repair`)",
+        )
 
 
 async def repair(

@@ -1,7 +1,9 @@
 """``migrate new``: write the next migration in the directory's layout, numbered like
 the files already there.
 
-- 14-digit versions (``20261122153000``) continue as UTC timestamps;
+- 14-digit versions (``20261122153000``) continue as UTC timestamps, and so does any
+  directory when timestamps are asked for (``migrate new --timestamp``, or
+  ``versions = "timestamp"``), so that branches that each add a migration do not clash;
 - otherwise the next integer, zero-padded to the width of the newest version
   (``003`` -> ``004``, ``9`` -> ``10``);
 - an empty directory starts at ``001``;

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from migrator.db.indexes import InvalidIndex
 from migrator.db.records import LedgerEntry
+from migrator.durations import humanize_ms
 from migrator.runner.progress import changed_since_stop
 from migrator.runner.recovery import backfill_walked, describe_unfinished
 from migrator.source.model import Migration, MigrationSet
@@ -39,6 +40,8 @@ class MigrationStatus:
     error: str | None = None
     #: for an unfinished backfill: how far it got (rows, batches, last key)
     backfill: str | None = None
+    #: recorded as applied by ``migrate baseline`` without running
+    baselined: bool = False
     #: the version as the layout writes it (``1_2``, ``2019-09-12-100000``)
     version_text: str = ""
 
@@ -59,6 +62,7 @@ class MigrationStatus:
             "statements_total": self.statements_total,
             "error": self.error,
             "backfill": self.backfill,
+            "baselined": self.baselined,
         }
 
 
@@ -118,10 +122,12 @@ def build_status(
     entries: Mapping[int, LedgerEntry],
     ledger: str,
     running_by: str | None = None,
+    baselined: frozenset[int] = frozenset(),
 ) -> StatusReport:
     """Every version on disk or in the ledger, ordered by version. ``running_by``: who
     holds the migration lock; an unfinished run with no error recorded is then under
-    way, not interrupted."""
+    way, not interrupted. ``baselined``: the versions ``migrate baseline`` recorded
+    without running them."""
     files = migration_set.by_version()
     rows = []
     for version in sorted(set(files) | set(entries)):
@@ -170,6 +176,7 @@ def build_status(
                 statements_total=entry.statements_total,
                 error=entry.error,
                 backfill=backfill_walked(entry) if entry.unfinished else None,
+                baselined=version in baselined and not entry.unfinished,
                 version_text=migration_set.version_text(version),
             )
         )
@@ -193,13 +200,15 @@ def render_table(report: StatusReport, *, verbose: bool = False) -> str:
             state = f"{row.state} (backfill: {row.backfill})"
         elif row.state in ("failed", "partial", "running"):
             state = f"{row.state} ({row.statements_done}/{row.statements_total} statements)"
+        elif row.baselined:
+            state = "baselined" if row.state == "applied" else f"{row.state} (baselined)"
         lines.append(
             (
                 row.version_text or str(row.version),
                 row.name,
                 state,
                 row.applied_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if row.applied_at else "",
-                f"{row.duration_ms} ms" if row.duration_ms is not None else "",
+                humanize_ms(row.duration_ms) if row.duration_ms is not None else "",
                 row.phase or "",
             )
         )
@@ -209,8 +218,11 @@ def render_table(report: StatusReport, *, verbose: bool = False) -> str:
         for line in lines
     ]
     applied = report.count("applied") + report.count("drifted")
+    baselined = sum(1 for row in report.migrations if row.baselined)
     summary = (
-        f"{applied} applied, {report.count('pending')} pending"
+        f"{applied} applied"
+        + (f" ({baselined} baselined)" if baselined else "")
+        + f", {report.count('pending')} pending"
         + "".join(
             f", {report.count(state)} {state}"
             for state in ("drifted", "failed", "partial", "running", "missing file")

@@ -28,9 +28,9 @@ KNOWN_DIRECTIVES = HEADER_DIRECTIVES + ANYWHERE_DIRECTIVES
 _DIRECTIVE = re.compile(r"--[ \t]*(migrate:[A-Za-z0-9_-]*)[ \t]*([^\n]*)", re.IGNORECASE)
 _FOREIGN_FORMATS = {
     "up": "this is dbmate's one-file format: read the directory with --layout dbmate "
-    "(or layout = \"dbmate\" in [tool.migrator])",
+    '(or layout = "dbmate" in [tool.migrator])',
     "down": "this is dbmate's one-file format: read the directory with --layout dbmate "
-    "(or layout = \"dbmate\" in [tool.migrator])",
+    '(or layout = "dbmate" in [tool.migrator])',
     "transaction": "write -- migrate:no-transaction to run outside a transaction",
 }
 

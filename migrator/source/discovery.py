@@ -11,6 +11,7 @@ from typing import Literal
 
 from migrator.errors import SourceError
 from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
+from migrator.source.segments import transaction_control
 from migrator.sql import classify
 from migrator.sql.split import SplitResult, Statement
 
@@ -111,7 +112,7 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
     are collected in ``MigrationSet.problems`` (all of them, each with its path).
     """
     from migrator.source.layouts import detect, named
-    from migrator.source.layouts.base import list_directory
+    from migrator.source.layouts.base import duplicate_version_problems, list_directory
 
     directory = Path(directory)
     listing = list_directory(directory)
@@ -133,9 +134,10 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
             )
             continue
         if candidate.key in seen:
-            problems.append(
-                f"version {candidate.version_text} is used by more than one migration: "
-                f"{seen[candidate.key]}, {candidate.up} (give each its own version)"
+            problems.extend(
+                duplicate_version_problems(
+                    candidate.version_text, [seen[candidate.key], candidate.up]
+                )
             )
             continue
         seen[candidate.key] = candidate.up
@@ -193,16 +195,16 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
                         "add `-- migrate:no-transaction` at the top of the file",
                     )
                 )
-            keyword = classify.transaction_control(statement.text)
-            if keyword:
+            control = transaction_control(statement)
+            if control is not None and control.kind == "refused":
                 problems.append(
                     FileProblem(
                         "transaction-control",
-                        f"{keyword} inside a migration that runs in a transaction",
+                        f"{control.keyword} inside a migration that runs in a transaction: "
+                        "it would throw away work the ledger then records as applied",
                         statement.line,
                         statement.column,
-                        "remove it (the runner commits each migration), or, to commit after every "
-                        "statement, mark the file `-- migrate:no-transaction`",
+                        "remove it; to undo a change, write the statement that undoes it",
                     )
                 )
     else:

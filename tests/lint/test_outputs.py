@@ -316,3 +316,80 @@ def test_lint_help_names_the_default_pg_version() -> None:
 
     result = run_cli("lint", "--help")
     assert f"[default: {DEFAULT_PG_VERSION}, or pg_version" in " ".join(result.stdout.split())
+
+
+def test_a_duplicate_version_is_reported_at_each_files_own_path(project: Path) -> None:
+    """Two branches that each added 0002_*: every output names the real files."""
+    migrations = project / "database" / "migrations"
+    (migrations / "0002_other.up.sql").write_text("CREATE TABLE other (id bigint);\n")
+    expected = {"database/migrations/0002_index.up.sql", "database/migrations/0002_other.up.sql"}
+
+    text = run_cli("lint", cwd=project, env={"NO_COLOR": "1"}).stdout
+    for path in expected:
+        assert f"{path}:1:1: error [invalid-migration-file] version 2 is used by more" in text
+
+    github = run_cli("lint", "--format", "github", cwd=project).stdout.splitlines()
+    annotated = {
+        line.split("file=")[1].split(",")[0]
+        for line in github
+        if "version 2 is used by more than one migration" in line
+    }
+    assert annotated == expected
+
+    sarif = json.loads(run_cli("lint", "--format", "sarif", cwd=project).stdout)
+    uris = {
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for result in sarif["runs"][0]["results"]
+        if "version 2 is used" in result["message"]["text"]
+    }
+    assert uris == expected
+
+    gitlab = json.loads(run_cli("lint", "--format", "gitlab", cwd=project).stdout)
+    paths = {
+        issue["location"]["path"] for issue in gitlab if "version 2 is used" in issue["description"]
+    }
+    assert paths == expected
+
+
+def test_sarif_reports_silenced_findings_as_suppressed_with_their_reason(project: Path) -> None:
+    up = project / "database" / "migrations" / "0002_index.up.sql"
+    up.write_text(
+        "-- migrate:lint-ignore index-not-concurrent -- users has 10 rows\n"
+        "CREATE INDEX users_email_idx ON users (email);\n"
+        "-- migrate:lint-ignore prefer-jsonb\n"
+        "CREATE TABLE t (payload json);\n"
+    )
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    for attempt in ("fresh", "from the cache"):
+        result = run_cli("lint", "--format", "sarif", cwd=project)
+        assert result.code == 0, (attempt, result.output)  # silenced: no error left
+        document = json.loads(result.stdout)
+        jsonschema.validate(document, schema)
+        by_rule = {r["ruleId"]: r for r in document["runs"][0]["results"]}
+        assert by_rule["index-not-concurrent"]["suppressions"] == [
+            {"kind": "inSource", "status": "accepted", "justification": "users has 10 rows"}
+        ], attempt
+        assert by_rule["prefer-jsonb"]["suppressions"] == [
+            {"kind": "inSource", "status": "accepted"}
+        ]
+    text = run_cli("lint", cwd=project, env={"NO_COLOR": "1"}).stdout
+    assert "index-not-concurrent" not in text and "prefer-jsonb" not in text
+    assert json.loads(run_cli("lint", "--format", "json", cwd=project).stdout) == []
+
+
+def test_sarif_partial_fingerprints_are_unique_and_survive_moved_lines(project: Path) -> None:
+    def fingerprints() -> dict[tuple[str, int], str]:
+        document = json.loads(run_cli("lint", "--format", "sarif", cwd=project).stdout)
+        return {
+            (r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]): r[
+                "partialFingerprints"
+            ]["migratorFinding/v1"]
+            for r in document["runs"][0]["results"]
+        }
+
+    before = fingerprints()
+    assert len(set(before.values())) == len(before) >= 2
+    up = project / "database" / "migrations" / "0002_index.up.sql"
+    up.write_text("-- two lines\n-- above\n" + UNSAFE)
+    after = fingerprints()
+    assert {(rule, line + 2): value for (rule, line), value in before.items()} == after

@@ -14,9 +14,8 @@ from hypothesis import strategies as st
 from migrator.lint.engine import LintReport
 from migrator.lint.options import LintOptions
 from migrator.lint.targets import lint_paths
+from tests.helpers import shared_path
 from tests.lint.lintcases import lint_sql
-
-CORPORA = Path("/work/shared/corpora")
 
 FRAGMENTS = [
     "CREATE TABLE t (id int PRIMARY KEY, c text NOT NULL DEFAULT now())",
@@ -83,18 +82,14 @@ def test_garbled_sql_never_raises(pieces: list[str], data: st.DataObject) -> Non
 
 @pytest.mark.parametrize("corpus", ["lemmy", "sourcegraph_codeintel", "temporal_visibility"])
 def test_real_world_corpora_lint_without_internal_errors(corpus: str) -> None:
-    directory = CORPORA / corpus
-    if not directory.exists():
-        pytest.skip("corpora are not beside this checkout")
+    directory = shared_path("corpora", corpus)
     report: LintReport = lint_paths([directory], migrations_dir=directory, options=LintOptions())
     assert report.internal_errors == []
     assert report.files == len(list(directory.glob("*.sql")))
 
 
 def test_corpus_findings_are_plausible() -> None:
-    directory = CORPORA / "temporal_visibility"
-    if not directory.exists():
-        pytest.skip("corpora are not beside this checkout")
+    directory = shared_path("corpora", "temporal_visibility")
     report = lint_paths([directory], migrations_dir=directory, options=LintOptions())
     concurrent_files = {
         path.name for path in directory.glob("*.sql") if "CONCURRENTLY" in path.read_text()

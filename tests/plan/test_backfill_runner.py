@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import asyncpg
@@ -182,12 +183,25 @@ def _shown(total: int | None, bar_total: int | None) -> tuple[list[str], str]:
     clock.now = 10.0
     display.finish(BackfillProgress("1000", 1000, 900, 5, True), total)
 
-    bar = io.StringIO()
-    display = ProgressDisplay(bar, label="fill", tty=True, clock=clock)
+    bar = _Terminal()
+    display = ProgressDisplay(bar, label="fill", clock=clock)
     display.start(BackfillProgress(), bar_total)
     clock.now = 11.0
     display.update(BackfillProgress("50", 50, 50, 1), bar_total)
     return plain.getvalue().splitlines(), bar.getvalue()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _redraws(output: str) -> list[str]:
+    """The lines a terminal shows for each redraw (escape sequences removed)."""
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output)
+    return [
+        part.rstrip() for chunk in plain.split("\n") for part in chunk.split("\r") if part.strip()
+    ]
 
 
 def test_progress_is_plain_lines_off_a_terminal_and_a_bar_on_one() -> None:
@@ -197,7 +211,7 @@ def test_progress_is_plain_lines_off_a_terminal_and_a_bar_on_one() -> None:
         "002_fill: 200/1,000 rows (20%), 100 rows/s, ETA 8s, 150 updated",
         "002_fill: done, 1,000/1,000 rows (100%), 100 rows/s, ETA 0s, 900 updated",
     ]
-    assert "\rfill [###############...............] 50/100 rows (50%)" in bar
+    assert re.match(r"fill  \[#+-+\]  50/100 rows \(50%\), 50 rows/s", _redraws(bar)[1])
 
 
 def test_progress_without_an_estimate_shows_rows_and_rate_only() -> None:
@@ -207,7 +221,27 @@ def test_progress_without_an_estimate_shows_rows_and_rate_only() -> None:
         "002_fill: 200 rows, 100 rows/s, 150 updated",
         "002_fill: done, 1,000 rows, 100 rows/s, 900 updated",
     ]
-    assert "\rfill 50 rows, 50 rows/s, 50 updated\x1b[K" in bar
+    assert _redraws(bar)[1].endswith("]  50 rows, 50 rows/s, 50 updated")
+
+
+@pytest.mark.parametrize("columns", [40, 80, 120])
+def test_the_bar_fits_the_terminal_width(columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every redraw fits in the terminal: a wider line would wrap and scroll."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    clock = _Clock()
+    terminal = _Terminal()
+    display = ProgressDisplay(terminal, label="0042_backfill_users_email", clock=clock)
+    display.start(BackfillProgress(), 12_345_678)
+    for step in range(1, 6):
+        clock.now = step
+        done = step * 2_000_000
+        display.update(BackfillProgress(str(done), done, done - 7, step), 12_345_678)
+    drawn = _redraws(terminal.getvalue())[1:]
+    assert len(drawn) >= 5  # one per update (a narrower text can redraw the bar)
+    assert all(len(line) <= columns for line in drawn), drawn
+    assert all("[" in line and "]" in line for line in drawn)  # a bar is still there
+    display.finish(BackfillProgress("12345678", 12_345_678, 12_345_671, 7, True), 12_345_678)
+    assert terminal.getvalue().endswith("updated\n")
 
 
 PARTITIONED = """

@@ -126,3 +126,37 @@ def test_truncate_is_reported_as_truncate_not_as_a_rewrite(
     entry = _by_version(report)[2]
     assert entry["rewrites"] == []
     assert "truncated accounts (every row deleted)" in entry["notes"]
+
+
+def test_one_rehearsal_is_written_in_several_formats(
+    migrations_dir: Path, tmp_path: Path, pg_server: EphemeralServer
+) -> None:
+    import json
+
+    write_migrations(migrations_dir, ACCOUNTS)
+    markdown, data = tmp_path / "dry-run.md", tmp_path / "dry-run.json"
+    result = run_cli(
+        "--dir", str(migrations_dir), "dry-run", "--no-lint", "--database-url", pg_server.dsn(),
+        "--format", "markdown", "--output", str(markdown), "--report", f"json:{data}",
+    )  # fmt: skip
+    assert result.code == 0, result.output
+    report = json.loads(data.read_text())
+    (migration,) = report["migrations"]
+    assert migration["status"] == "rehearsed"
+    # the same run: the markdown's summary line carries the JSON's total time
+    total = report["total_ms"]
+    shown = f"{total} ms" if total < 1000 else f"{total / 1000:.2f} s"
+    assert f"in {shown}" in markdown.read_text()
+    assert f"`{migration['version']:03d}_{migration['name']}`" in markdown.read_text()
+
+
+def test_a_report_option_that_is_not_format_and_file_is_a_usage_error(
+    migrations_dir: Path, tmp_path: Path
+) -> None:
+    write_migrations(migrations_dir, ACCOUNTS)
+    for wrong in ("yaml:out.yaml", "json", f"json:{tmp_path / 'missing' / 'x.json'}"):
+        result = run_cli(
+            "--dir", str(migrations_dir), "dry-run", "--report", wrong,
+            env={"PG_BIN": str(tmp_path / "no-server-needed")},
+        )  # fmt: skip
+        _one_line_usage_error(result, "--")

@@ -78,7 +78,37 @@ def test_stairway_test_fails_on_a_down_that_forgets(
         "--migrator-server-url", pg_server.dsn(), "-p", "no:cacheprovider"
     )
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*schema after down differs: table orders added*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*migrator stairway: 1 migration(s) failed: 002_orders",
+            "002_orders: FAILED round trip: down does not restore the schema*",
+            "  schema after down differs: table orders added*",
+        ]
+    )
+    output = result.stdout.str()
+    assert "--no-lint" not in output and "lint:" not in output
+    assert "RehearsalReport(" not in output and "MigrationRehearsal(" not in output
+    assert "Traceback" not in output and "def test_migrations_stairway" not in output
+
+
+def test_stairway_test_with_no_migrations_directory_says_so_in_one_line(
+    pytester: pytest.Pytester, pg_server: EphemeralServer
+) -> None:
+    pytester.makeini("[pytest]\nmigrator_dir = nowhere\n")
+    pytester.makepyfile(
+        test_stairway="from migrator.pytest_plugin import stairway_test\n"
+        "test_migrations_stairway = stairway_test()\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--migrator-server-url", pg_server.dsn(), "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*migrator: migrations directory */nowhere does not exist (pass --migrator-dir,*"]
+    )
+    output = result.stdout.str()
+    assert "Traceback" not in output and "--dir," not in output
+    assert "migrator/pytest_plugin.py" not in output and "SourceError" not in output
 
 
 def test_importing_the_plugin_is_cheap_and_needs_no_database_libraries() -> None:

@@ -20,9 +20,9 @@ from migrator.db.ledger import Ledger
 from migrator.errors import ConnectionFailed, MigrationFailed
 from migrator.runner.batch import execute_plan
 from migrator.runner.execute import StepResult
-from migrator.runner.plan import Step, plan_step
 from migrator.runner.report import Reporter
 from migrator.runner.retry import RetryPolicy
+from migrator.runner.schedule import Step, plan_step
 from migrator.source.discovery import discover
 from tests.helpers_db import write_migrations
 from tests.runner.conftest import Project

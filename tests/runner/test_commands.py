@@ -203,6 +203,28 @@ def test_baseline_records_without_running(project: Project) -> None:
     up = project.migrate("up")
     assert up.code == 0, up.output
     assert project.ledger() == [(1, "applied", 1), (2, "applied", 2)]
+    status = project.migrate("status")
+    lines = status.stdout.splitlines()
+    assert lines[1].split()[:3] == ["001", "create_users", "baselined"]
+    assert lines[2].split()[:3] == ["002", "create_orders", "applied"]
+    assert "2 applied (1 baselined), 0 pending" in status.stdout
+    payload = json.loads(project.migrate("status", "--format", "json").stdout)
+    assert [(m["state"], m["baselined"]) for m in payload["migrations"]] == [
+        ("applied", True),
+        ("applied", False),
+    ]
+
+
+def test_a_baselined_migration_run_again_after_down_is_no_longer_baselined(
+    project: Project,
+) -> None:
+    project.write(USERS)
+    project.query("CREATE TABLE users (id bigint PRIMARY KEY, email text)")
+    project.migrate("baseline", "1")
+    assert project.migrate("down", "--to", "0").code == 0
+    assert project.migrate("up", "--to", "1").code == 0
+    status = project.migrate("status")
+    assert status.stdout.splitlines()[1].split()[:3] == ["001", "create_users", "applied"]
 
 
 def test_new_numbers_like_the_directory(project: Project) -> None:
@@ -249,11 +271,11 @@ def test_commands_refuse_a_broken_directory_with_every_problem(
     assert missing.code == 2 and "does not exist" in missing.stderr
 
 
-def test_up_lists_each_commit_in_a_transactional_file_on_its_own_line(project: Project) -> None:
+def test_up_lists_each_rollback_in_a_transactional_file_on_its_own_line(project: Project) -> None:
     project.write(
         {
             **USERS,
-            "003_chained.up.sql": "SELECT 1; COMMIT AND CHAIN;\nSELECT 2; COMMIT AND CHAIN;\n",
+            "003_chained.up.sql": "SELECT 1; ROLLBACK;\nSELECT 2; ROLLBACK;\n",
             "003_chained.down.sql": "SELECT 1;\n",
         }
     )
@@ -267,7 +289,7 @@ def test_up_lists_each_commit_in_a_transactional_file_on_its_own_line(project: P
         "003_chained.up.sql:1",
         "003_chained.up.sql:2",
     ]
-    assert all("mark the file `-- migrate:no-transaction`" in line for line in listed)
+    assert all("ROLLBACK inside a migration that runs in a transaction" in line for line in listed)
     assert hint.startswith("(nothing was run")
     assert project.ledger() == []
 
@@ -393,3 +415,45 @@ def test_strict_up_ignores_an_out_of_order_version_this_run_leaves_pending(
 
     assert project.migrate("up", "--strict", "--to", "0").code == 0
     assert project.migrate("up", "--strict").code == 4
+
+
+def test_new_timestamp_versions_by_flag_or_configuration(project: Project) -> None:
+    import re
+
+    project.write(USERS)  # 001, 002: sequential so far
+    stamped = project.migrate("new", "add_orders", "--timestamp")
+    assert stamped.code == 0, stamped.output
+    (created,) = re.findall(r"created .*/(\d{14})_add_orders\.up\.sql", stamped.stdout)
+    then = project.migrate("new", "more")  # after a timestamp, timestamps go on
+    (after,) = re.findall(r"created .*/(\d+)_more\.up\.sql", then.stdout)
+    assert len(after) == 14 and int(after) > int(created)
+
+
+def test_new_timestamp_from_pyproject(tmp_path: Path) -> None:
+    import re
+
+    from tests.helpers import run_cli
+
+    (tmp_path / "pyproject.toml").write_text('[tool.migrator]\nversions = "timestamp"\n')
+    result = run_cli("new", "first", cwd=tmp_path)
+    assert result.code == 0, result.output
+    assert re.search(r"database/migrations/\d{14}_first\.up\.sql", result.stdout)
+    wrong = tmp_path / "other"
+    wrong.mkdir()
+    (wrong / "pyproject.toml").write_text('[tool.migrator]\nversions = "uuid"\n')
+    refused = run_cli("new", "first", cwd=wrong)
+    assert refused.code == 2 and "give sequential or timestamp" in refused.stderr
+
+
+def test_next_timestamp_version_never_goes_backwards(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from migrator.runner.scaffold import next_version
+
+    now = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
+    assert next_version(tmp_path, now, timestamp=True) == "20261206120000"
+    (tmp_path / "003_x.up.sql").write_text("SELECT 1;")
+    assert next_version(tmp_path, now) == "004"
+    assert next_version(tmp_path, now, timestamp=True) == "20261206120000"
+    (tmp_path / "20261206120000_y.up.sql").write_text("SELECT 1;")  # a clock behind it
+    assert next_version(tmp_path, now, timestamp=True) == "20261206120001"

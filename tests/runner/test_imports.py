@@ -10,7 +10,7 @@ import sys
 #: modules the read-only commands never need
 NOT_FOR_STATUS = (
     "migrator.runner.execute",
-    "migrator.runner.plan",
+    "migrator.runner.schedule",
     "migrator.runner.backfill",
     "migrator.plan",
 )

@@ -10,7 +10,7 @@ import pytest
 from migrator.config import Settings
 from migrator.db.records import LedgerEntry
 from migrator.errors import RefusedState, SourceError
-from migrator.runner.plan import plan_up, render_sql
+from migrator.runner.schedule import plan_up, render_sql
 from migrator.source import discover
 from tests.helpers import run_cli
 from tests.helpers_db import write_migrations
@@ -34,7 +34,7 @@ PHASED = {
 
 
 def _applied(*versions: int) -> dict[int, LedgerEntry]:
-    from tests.runner.test_plan import _entry
+    from tests.runner.test_schedule import _entry
 
     return {version: _entry(version) for version in versions}
 
@@ -58,7 +58,7 @@ def test_phase_stops_before_the_first_migration_of_a_later_phase(
 def test_an_interrupted_backfill_blocks_everything_until_resumed_then_contract_follows(
     phased: Path,
 ) -> None:
-    from tests.runner.test_plan import _entry
+    from tests.runner.test_schedule import _entry
 
     migrations = discover(phased)
     checksum = migrations.by_version()[3].up.checksum

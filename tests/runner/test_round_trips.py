@@ -17,8 +17,8 @@ import asyncpg
 from migrator.config import Settings
 from migrator.db.ledger import Ledger
 from migrator.runner.execute import execute_step
-from migrator.runner.plan import plan_step
 from migrator.runner.retry import RetryPolicy
+from migrator.runner.schedule import plan_step
 from migrator.source.discovery import discover
 from tests.helpers_db import write_migrations
 from tests.runner.conftest import Project

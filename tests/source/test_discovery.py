@@ -75,17 +75,21 @@ def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None
     )
     problems = discover(tmp_path).problems
     joined = "\n".join(problems)
-    assert "version 1 is used by more than one migration" in joined
+    for name, other in (("001_a.up.sql", "1_b.up.sql"), ("1_b.up.sql", "001_a.up.sql")):
+        assert (
+            f"{tmp_path / name}: version 1 is used by more than one migration (also {other})"
+            in joined
+        )
     assert f"{tmp_path / '002_orphan.down.sql'}: down migration has no up migration" in joined
     assert f"{tmp_path / '003-bad-name.sql'}: name does not parse" in joined
     assert "004_empty" not in joined  # an empty file is a no-op, not a problem
     assert f"{tmp_path / '005_latin1.up.sql'}: not UTF-8" in joined
     assert "006_other.down.sql: down migration's name does not match" in joined
     assert f"{tmp_path / '007_.up.sql'}: name does not parse" in joined
-    assert len(problems) == 6
+    assert len(problems) == 7  # the duplicate version at each of its two files
     with pytest.raises(SourceError) as raised:
         require_runnable(discover(tmp_path))
-    assert len(raised.value.problems) == 6
+    assert len(raised.value.problems) == 7
 
 
 def test_checksum_is_sha256_of_the_file_bytes(tmp_path: Path) -> None:
@@ -134,11 +138,26 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
 def test_transactional_file_with_concurrently_is_refused_naming_the_directive(
     tmp_path: Path,
 ) -> None:
-    write(tmp_path, {"001_idx.sql": "create index concurrently i on t (a);"})
+    write(
+        tmp_path, {"001_idx.sql": "create table t (a int);\ncreate index concurrently i on t (a);"}
+    )
     with pytest.raises(SourceError) as raised:
         require_runnable(discover(tmp_path))
     (line,) = raised.value.problems
-    assert "001_idx.sql:1" in line and "-- migrate:no-transaction" in line
+    assert "001_idx.sql:2" in line and "-- migrate:no-transaction" in line
+
+
+def test_concurrently_alone_in_an_unmarked_file_runs_outside_a_transaction(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path, {"001_idx.sql": "-- golang-migrate style\ncreate index concurrently i on t (a);"}
+    )
+    migration_set = discover(tmp_path)
+    require_runnable(migration_set)
+    (migration,) = migration_set.migrations
+    assert not migration.up.transactional
+    assert migration.up.directives.transactional  # no directive: the statement decides
 
 
 def test_psql_meta_command_and_copy_from_stdin_are_refused_with_line_numbers(

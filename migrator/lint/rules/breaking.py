@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
-from migrator.sql.catalog import Column, Table
+from migrator.sql.catalog import Catalog, Column, Table
 from migrator.sql.names import QualifiedName, object_name, relation_name
 
 #: relations running code reads by name, as the statements spell their kinds
@@ -97,7 +97,9 @@ def drop_column(ctx: StatementContext) -> Iterator[Hit]:
 
     What it does:
     Flags `ALTER TABLE ... DROP COLUMN` unless the column (or its table) was created
-    earlier in the same migration.
+    earlier in the same migration, or the same migration adds a column of that name
+    back (`DROP COLUMN fulltext` then `ADD COLUMN fulltext ... GENERATED ...`: readers
+    find it again).
 
     Why it hurts:
     Queries of the deployed application that name the column fail at once; an ORM
@@ -119,16 +121,30 @@ def drop_column(ctx: StatementContext) -> Iterator[Hit]:
     All.
     """
     name, table = ctx.altered_table()
+    dropped: list[str] = []
     for command in ctx.commands_on_existing("AT_DropColumn"):
         column_name = command.get("name", "")
         column = table.column(column_name) if table is not None else None
         if column is not None and ctx.catalog.is_new(column):
             continue
-        yield Hit(
-            f"DROP COLUMN {name}.{column_name} breaks code that still uses the column",
-            "stop using the column in a deployed release first, then drop it in a "
-            "contract migration with a lint-ignore that says why",
-        )
+        dropped.append(column_name)
+    if not dropped:
+        return
+    yield from ()  # the hits come once the whole file is replayed
+
+    def check(final: Catalog) -> Iterator[Hit]:
+        now = final.table(final.current_name(name))
+        for column_name in dropped:
+            again = now.column(column_name) if now is not None else None
+            if again is not None and final.is_new(again):
+                continue  # added back by the same migration: readers find it again
+            yield Hit(
+                f"DROP COLUMN {name}.{column_name} breaks code that still uses the column",
+                "stop using the column in a deployed release first, then drop it in a "
+                "contract migration with a lint-ignore that says why",
+            )
+
+    ctx.at_end_of_file("drop-column", check)
 
 
 @rule("rename-table", Severity.ERROR, kinds=("RenameStmt", "AlterObjectSchemaStmt"), plannable=True)

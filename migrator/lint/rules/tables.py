@@ -253,7 +253,7 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
         if held is not None:
             line, lock = held
             yield Hit(
-                f"INSERT INTO {target} ... SELECT reads {source} while the {lock} lock "
+                f"INSERT INTO {target} ... SELECT reads {source} while the {lock.label} lock "
                 f"taken on it at line {line} is held: its writers wait for the whole copy",
                 "copy the rows in a migration of their own (or a batched backfill), "
                 "before or after the statement that locks the table",

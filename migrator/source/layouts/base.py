@@ -83,6 +83,20 @@ def list_directory(directory: Path) -> Listing:
     return Listing(directory, tuple(files), tuple(folders), tuple(problems), frozenset(symlinks))
 
 
+def duplicate_version_problems(version: str, paths: list[Path]) -> list[str]:
+    """One problem per file of a version that several migrations use, each at its own
+    path (so that lint's github, SARIF and GitLab outputs point at the real files)."""
+    problems = []
+    for path in sorted(paths):
+        others = ", ".join(sorted(other.name for other in paths if other != path))
+        problems.append(
+            f"{path}: version {version} is used by more than one migration (also {others}): "
+            "give each its own version (two branches that each added one clash like this; "
+            "`migrate new --timestamp` avoids it)"
+        )
+    return problems
+
+
 def non_ascii_version(name: str) -> bool:
     """``٣_b.sql``: a version in digits that are not ASCII."""
     return bool(_UNICODE_VERSION.match(name)) and not _ASCII_VERSION.match(name)

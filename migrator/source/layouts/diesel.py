@@ -18,7 +18,13 @@ import tomllib
 from pathlib import Path
 
 from migrator.errors import UsageError
-from migrator.source.layouts.base import Candidate, Layout, Listing, Scan
+from migrator.source.layouts.base import (
+    Candidate,
+    Layout,
+    Listing,
+    Scan,
+    duplicate_version_problems,
+)
 from migrator.source.versions import diesel_key
 
 #: ``2023-05-23-1715-update-x``: no ``_``, the version is the leading digits and dashes
@@ -79,10 +85,7 @@ class DieselLayout(Layout):
                 scan.problems.append(f"{folder}: {exc.message}")
                 continue
             if key in keys:
-                scan.problems.append(
-                    f"version {version} is used by more than one migration: {keys[key]}, "
-                    f"{folder} (give each its own version)"
-                )
+                scan.problems.extend(duplicate_version_problems(version, [keys[key], folder]))
                 continue
             keys[key] = folder
             down = folder / "down.sql"

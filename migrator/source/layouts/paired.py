@@ -13,6 +13,7 @@ from migrator.source.layouts.base import (
     Layout,
     Listing,
     Scan,
+    duplicate_version_problems,
     non_ascii_problem,
     non_ascii_version,
 )
@@ -68,15 +69,13 @@ class PairedLayout(Layout):
             )
         for version in sorted(groups):
             found = groups[version]
-            names = sorted(path.name for paths in found.values() for path, _, _ in paths)
             ups = found.get("up", []) + found.get("only", [])
             downs = found.get("down", [])
             if len(ups) > 1 or len(downs) > 1:
-                scan.problems.append(
-                    f"version {version} is used by more than one migration: "
-                    + ", ".join(str(directory / n) for n in names)
-                    + " (give each its own version)"
-                )
+                clashing = [
+                    path for group in (ups, downs) if len(group) > 1 for path, _, _ in group
+                ]
+                scan.problems.extend(duplicate_version_problems(str(version), clashing))
                 continue
             if not ups:
                 scan.problems.append(

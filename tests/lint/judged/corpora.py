@@ -2,9 +2,9 @@
 
 The corpora live beside the repository (``../shared/corpora``, or ``MIGRATOR_CORPORA``);
 each is linted as a migrations directory, with the default options (PostgreSQL 15, the
-runner's 5s lock timeout). The original-layout histories whose files the directory
-discovery reads as they are (``.up.sql`` / ``.down.sql`` pairs) are linted too; the
-others (Diesel folders, goose annotations, Flyway names) need layout detection first.
+runner's 5s lock timeout). The original-layout histories are read in their own tool's
+layout (layout detection); original/diesel_lemmy is the lemmy history again, so the
+converted lemmy stands for it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ NAMES = (
     "temporal_visibility",
     "original/sqlx_svix-webhooks",
     "original/golang-migrate_pocket-id",
+    "original/goose_permify",
+    "original/flyway_kestra",
+    "original/diesel_vaultwarden",
 )
 
 

@@ -37,9 +37,13 @@ def _row(rule: str, count: Counter[str]) -> tuple[str, int, int, int, float]:
     return rule, count["true"], count["false"], count["debatable"], precision
 
 
+#: the strata drawn at random from everything the linter reported
+RANDOM = ("drawn", "layouts")
+
+
 def drawn(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The findings of the random draw (stratum ``drawn``), as the linter gave them."""
-    return [finding for finding in findings if finding["stratum"] == "drawn"]
+    """The findings of the random draws, as the linter gave them then."""
+    return [finding for finding in findings if finding["stratum"] in RANDOM]
 
 
 def now(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -49,7 +53,7 @@ def now(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
         finding
         for finding in findings
         if finding["stratum"] == "new"
-        or (finding["stratum"] == "drawn" and finding["label"] != "false")
+        or (finding["stratum"] in RANDOM and finding["label"] != "false")
     ]
 
 

@@ -15,11 +15,11 @@ from migrator.db.indexes import InvalidIndex
 from migrator.db.quoting import quote_ident, quote_literal, quote_qualified
 from migrator.db.records import LedgerEntry
 from migrator.errors import RefusedState, SourceError, UsageError
-from migrator.runner.plan import plan_down, plan_up, render_sql
 from migrator.runner.progress import step_of
 from migrator.runner.recovery import plan_repair
 from migrator.runner.retry import RetryPolicy
 from migrator.runner.scaffold import create_migration, migration_name, next_version
+from migrator.runner.schedule import plan_down, plan_up, render_sql
 from migrator.runner.status import build_status, verify_problems
 from migrator.source import MigrationSet, discover
 from tests.helpers_db import write_migrations
@@ -194,7 +194,7 @@ def test_transactional_file_with_concurrently_is_refused_before_anything_runs(
             tmp_path / "m",
             {
                 "001_a.up.sql": "CREATE TABLE a (id int);\n",
-                "002_i.up.sql": "CREATE INDEX CONCURRENTLY i ON a (id);\n",
+                "002_i.up.sql": "CREATE INDEX CONCURRENTLY i ON a (id);\nANALYZE a;\n",
             },
         )
     )
@@ -204,6 +204,19 @@ def test_transactional_file_with_concurrently_is_refused_before_anything_runs(
 
     assert "002_i.up.sql:1" in refused.value.one_line()
     assert "-- migrate:no-transaction" in refused.value.one_line()
+
+
+def test_concurrently_alone_in_an_unmarked_file_is_planned_outside_a_transaction(
+    tmp_path: Path,
+) -> None:
+    migration_set = discover(
+        write_migrations(tmp_path / "m", {"001_i.up.sql": "CREATE INDEX CONCURRENTLY i ON a (id);"})
+    )
+
+    (step,) = plan_up(migration_set, {}, _settings(tmp_path)).steps
+
+    assert not step.transactional
+    assert "no transaction" in render_sql(plan_up(migration_set, {}, _settings(tmp_path)))
 
 
 def test_retry_delays_grow_exponentially_with_jitter_and_a_cap() -> None:

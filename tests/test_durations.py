@@ -1,0 +1,28 @@
+"""Durations as people read them (``migrate status``)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from migrator.durations import humanize_ms, parse_duration_ms
+
+
+def test_humanized_durations() -> None:
+    assert humanize_ms(0) == "0 ms"
+    assert humanize_ms(999) == "999 ms"
+    assert humanize_ms(21016) == "21.0 s"
+    assert humanize_ms(185_000) == "3 min 5 s"
+    assert humanize_ms(7_440_000) == "2 h 4 min"
+
+
+@given(st.integers(min_value=0, max_value=10**9))
+def test_a_humanized_duration_reads_back_close_to_its_value(ms: int) -> None:
+    """Summing the parts with the parser gets back within the shown precision."""
+    parts = humanize_ms(ms).split()
+    total = sum(
+        parse_duration_ms(number + unit)
+        for number, unit in zip(parts[::2], parts[1::2], strict=True)
+    )
+    precision = 1 if ms < 1000 else 50 if ms < 60_000 else 500 if ms < 3_600_000 else 60_000
+    assert abs(total - ms) <= precision
