@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from migrator.cli.context import AppContext
+from migrator.dsn import mask_text
 from migrator.errors import ChecksFailed, UsageError
 
 _FORMATS = click.Choice(["text", "json", "markdown"])
@@ -47,8 +48,9 @@ def _check_output(output: str | None) -> None:
 
 
 def _write(text: str, output: str | None) -> None:
-    """``text`` ending in exactly one newline, to ``output`` or stdout (the same bytes)."""
-    text = text if text.endswith("\n") else text + "\n"
+    """``text`` ending in exactly one newline, to ``output`` or stdout (the same bytes,
+    passwords masked as on the terminal)."""
+    text = mask_text(text if text.endswith("\n") else text + "\n")
     if not output:
         click.echo(text, nl=False)
         return

@@ -95,6 +95,15 @@ class Conninfo:
         """The value, unless it is only libpq's compiled-in default."""
         return self.get(keyword) if self.origins.get(keyword) != "default" else None
 
+    def environment(self) -> dict[str, str]:
+        """The settings as libpq's environment variables (``PGSSLROOTCERT=...``), for
+        a libpq tool such as pg_dump: every setting not left at its default."""
+        return {
+            option.envvar.decode(): value
+            for option in _options()
+            if option.envvar and (value := self.given(option.keyword.decode()))
+        }
+
     @property
     def secrets(self) -> list[str]:
         return [value for key in _secret_keywords() if (value := self.values.get(key))]

@@ -408,7 +408,9 @@ _CLAUSES = ("intoClause", "withClause", "targetList", "fromClause")
 #: an INSERT that may copy rows with a query (a cheap test before decoding it)
 _INSERT_SELECT = re.compile(r"\bselect\b", re.IGNORECASE)
 _WITH_CHANGE = re.compile(r"^with\b.*\b(update|delete)\b", re.IGNORECASE | re.DOTALL)
-_SET_CONFIG = re.compile(r"set_config", re.IGNORECASE)
+#: what makes a SELECT's target list worth decoding: ``set_config`` (the replay), a
+#: ``password`` (``dblink_connect('... password=...')``, hardcoded-password)
+_SELECT_LOOKED_AT = re.compile(r"set_config|password", re.IGNORECASE)
 
 
 def _needs_clauses(text: str) -> bool:
@@ -417,8 +419,9 @@ def _needs_clauses(text: str) -> bool:
 
 
 def _needs_select_clauses(text: str) -> bool:
-    """The ``SELECT`` may also call ``set_config`` (the cheap test before decoding)."""
-    return _needs_clauses(text) or _SET_CONFIG.search(text) is not None
+    """The ``SELECT`` may also call ``set_config`` or hold a password (the cheap test
+    before decoding)."""
+    return _needs_clauses(text) or _SELECT_LOOKED_AT.search(text) is not None
 
 
 def _full_tree(statement: Statement) -> tuple[str, dict[str, object]] | None:

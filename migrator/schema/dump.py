@@ -43,11 +43,11 @@ def pg_dump_schema(dsn: str | None, exclusions: Exclusions, *, bin_dir: Path | N
             "postgresql-client) or set PG_BIN",
         )
     target = parse_target(dsn)
-    env = {key: value for key, value in os.environ.items() if key != "PGPASSWORD"}
-    if target.password:
-        env["PGPASSWORD"] = target.password
-    if target.sslmode:
-        env["PGSSLMODE"] = target.sslmode
+    # every setting as resolved (service, password file, sslrootcert, ...) goes to
+    # pg_dump as libpq's variables: the password never on the command line
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    env.update(target.conninfo.environment())
+    env.pop("PGSERVICE", None)  # already resolved: its settings are in the variables
     command = [
         str(pg_dump),
         "--schema-only",

@@ -133,13 +133,31 @@ def test_mask_dsn_hides_every_printable_password_in_every_form(password: str) ->
 
 @given(password=PASSWORDS, form=st.sampled_from(FORMS), verbose=st.booleans())
 @settings(
-    max_examples=12,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 def test_no_command_prints_the_password_when_the_server_is_down(
     project: Path, password: str, form: object, verbose: bool
 ) -> None:
+    check_server_down(project, password, form, verbose)
+
+
+@pytest.mark.slow
+@given(password=PASSWORDS, form=st.sampled_from(FORMS), verbose=st.booleans())
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+def test_no_command_prints_the_password_when_the_server_is_down_many(
+    project: Path, password: str, form: object, verbose: bool
+) -> None:
+    check_server_down(project, password, form, verbose)
+
+
+def check_server_down(project: Path, password: str, form: object, verbose: bool) -> None:
+    """Every command, by flag, by DATABASE_URL and with --wait, against a dead port."""
     dsn = form(password)  # type: ignore[operator]
     extra = ("-v",) if verbose else ()
     for command in COMMANDS:
@@ -212,6 +230,13 @@ def test_no_command_prints_the_password_when_it_is_right(
             result = run_cli(*args, env={"DATABASE_URL": None}, cwd=project)
             assert result.code == 0, (args, result.output)
             assert not leaks(password, dsn, result), (args, result.output)
+    report = project / "dry-run.md"
+    written = run_cli(
+        "dry-run", "--no-lint", "--format", "markdown", "--output", str(report),
+        "--database-url", dsn, env={"DATABASE_URL": None}, cwd=project,
+    )  # fmt: skip
+    assert written.code == 0, written.output
+    assert not leaks(password, dsn, Result(0, report.read_text(), written.output))
     down = run_cli("--database-url", dsn, "down", env={"DATABASE_URL": None}, cwd=project)
     assert down.code == 0, down.output
 

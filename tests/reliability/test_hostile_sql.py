@@ -62,3 +62,29 @@ def test_dry_run_rehearses_deep_sql(deep_project: Path) -> None:
         result = run_cli("dry-run", *extra, cwd=deep_project, env={"DATABASE_URL": None})
         assert result.code == 0, result.output
         assert "3 migration(s) rehearsed, 0 failed" in result.stdout
+
+
+HIDDEN_PASSWORDS = {
+    "do_block": "DO $$ BEGIN CREATE ROLE hidden_a LOGIN PASSWORD 'Hidden-Pw-1'; END $$;",
+    "execute": "DO $$ BEGIN EXECUTE 'CREATE ROLE hidden_b PASSWORD ''Hidden-Pw-2'''; END $$;",
+    "function": (
+        "CREATE FUNCTION hidden_c() RETURNS void LANGUAGE plpgsql AS $f$ BEGIN "
+        "ALTER ROLE hidden_c PASSWORD 'Hidden-Pw-3'; END $f$;"
+    ),
+    "user_mapping": (
+        "CREATE USER MAPPING FOR CURRENT_USER SERVER hidden_d OPTIONS (password 'Hidden-Pw-4');"
+    ),
+    "dblink": "SELECT dblink_connect('h', 'host=db user=app password=Hidden-Pw-5');",
+}
+
+
+@pytest.mark.parametrize("name", HIDDEN_PASSWORDS)
+def test_lint_finds_a_password_hidden_in_bodies_and_strings(tmp_path: Path, name: str) -> None:
+    migrations = tmp_path / "database" / "migrations"
+    migrations.mkdir(parents=True)
+    (migrations / f"001_{name}.up.sql").write_text(HIDDEN_PASSWORDS[name] + "\n")
+    (migrations / f"001_{name}.down.sql").write_text("SELECT 1;\n")
+    result = run_cli("lint", cwd=tmp_path, env={"DATABASE_URL": None})
+    assert result.code == 1, result.output
+    assert "hardcoded-password" in result.stdout
+    assert result.stdout.count("hardcoded-password") == 1

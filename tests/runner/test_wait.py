@@ -30,9 +30,15 @@ def _with_port(url: str, port: int) -> str:
 
 
 @contextmanager
-def _proxy(listen_port: int, target_port: int, after_s: float) -> Iterator[None]:
-    """After ``after_s`` seconds, forward 127.0.0.1:``listen_port`` to the real server
-    (until then nothing listens there, as while a database container starts)."""
+def _proxy(
+    listen_port: int,
+    target_port: int,
+    after_s: float,
+    not_before: threading.Event | None = None,
+) -> Iterator[None]:
+    """After ``after_s`` seconds (counted from ``not_before`` being set, if given),
+    forward 127.0.0.1:``listen_port`` to the real server (until then nothing listens
+    there, as while a database container starts)."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
 
@@ -51,6 +57,8 @@ def _proxy(listen_port: int, target_port: int, after_s: float) -> Iterator[None]
         await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
 
     async def serve() -> None:
+        while not_before is not None and not not_before.is_set():
+            await asyncio.sleep(0.02)
         await asyncio.sleep(after_s)
         server = await asyncio.start_server(handle, "127.0.0.1", listen_port)
         started.set()
@@ -81,11 +89,16 @@ def test_up_waits_for_a_server_that_comes_up_late(project: Project) -> None:
     real_port = urlsplit(project.database_url).port
     assert real_port is not None
 
-    with _proxy(port, real_port, after_s=1.5):
+    told = threading.Event()  # the port opens once migrate has said it waits
+    with _proxy(port, real_port, after_s=0.3, not_before=told):
         process = start_cli(
             "--dir", str(project.directory), "--database-url", late_url, "up", "--wait", "60s"
         )
+        assert process.stderr is not None
+        first_line = process.stderr.readline()
+        told.set()
         stdout, stderr = process.communicate(timeout=120)
+    stderr = first_line + stderr
 
     assert process.returncode == 0, stderr
     assert stderr.count("waiting up to 60s for the database at postgresql://") == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Any
 
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
@@ -10,24 +12,45 @@ from migrator.lint.rule import Hit, rule
 from migrator.sql.catalog import Catalog, Function
 from migrator.sql.names import object_name
 from migrator.sql.replay import configure_function
-from migrator.sql.tree import def_option
+from migrator.sql.tree import def_option, walk
 
 
-@rule("hardcoded-password", Severity.ERROR, kinds=("CreateRoleStmt", "AlterRoleStmt"))
+@rule(
+    "hardcoded-password",
+    Severity.ERROR,
+    kinds=(
+        "CreateRoleStmt",
+        "AlterRoleStmt",
+        "CreateUserMappingStmt",
+        "AlterUserMappingStmt",
+        "DoStmt",
+        "CreateFunctionStmt",
+        "SelectStmt",
+        "CallStmt",
+    ),
+)
 def hardcoded_password(ctx: StatementContext) -> Iterator[Hit]:
-    """A role's password written in the migration.
+    """A password written in the migration.
 
     What it does:
-    Flags `CREATE ROLE|USER ... PASSWORD '...'` and `ALTER ROLE|USER ... PASSWORD '...'`
-    with a literal password (`PASSWORD NULL` is fine).
+    Flags a literal password wherever a migration can hold one:
+    `CREATE|ALTER ROLE|USER ... PASSWORD '...'` (`PASSWORD NULL` is fine),
+    `CREATE|ALTER USER MAPPING ... OPTIONS (password '...')`, a connection string
+    with `password=` (`dblink_connect('host=... password=...')`), and the same inside
+    `DO` blocks, function and procedure bodies and the strings they `EXECUTE`
+    (`EXECUTE 'CREATE ROLE x PASSWORD ''...'''`). A password built at run time
+    (`format('... PASSWORD %L', secret)`, a variable) is not flagged.
 
     Why it hurts:
     The secret is committed to version control, copied into every clone, CI log and
-    backup of the repository, and is the same in every environment.
+    backup of the repository, and is the same in every environment. Wrapping the
+    statement in a `DO` block or a string changes none of that.
 
     Example:
 
-        CREATE ROLE reporting LOGIN PASSWORD 'hunter2';
+        DO $$ BEGIN
+          CREATE ROLE reporting LOGIN PASSWORD 'hunter2';
+        END $$;
 
     Use instead:
 
@@ -40,14 +63,67 @@ def hardcoded_password(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    password = def_option(ctx.fields.get("options"), "password")
-    if password is not None and password.get("arg") is not None:
-        role = ctx.fields.get("role")
-        name = role.get("rolename", "") if isinstance(role, dict) else role
+    if ctx.kind in ("CreateRoleStmt", "AlterRoleStmt"):
+        password = def_option(ctx.fields.get("options"), "password")
+        if password is not None and password.get("arg") is not None:
+            role = ctx.fields.get("role")
+            name = role.get("rolename", "") if isinstance(role, dict) else role
+            yield Hit(
+                f"role {name} gets a literal password: the secret is now in version control",
+                "create the role without PASSWORD and set it out of band",
+            )
+        return
+    if ctx.kind in ("CreateUserMappingStmt", "AlterUserMappingStmt"):
+        if def_option(ctx.fields.get("options"), "password") is not None:
+            yield Hit(
+                f"the user mapping for server {ctx.fields.get('servername', '')} holds a "
+                "literal password: the secret is now in version control",
+                "create the mapping without the password option and set it out of band "
+                "(ALTER USER MAPPING ... OPTIONS (ADD password ...) run by provisioning)",
+            )
+        return
+    body = ctx.kind in ("DoStmt", "CreateFunctionStmt")
+    for where in embedded_passwords(ctx.fields, body=body):
         yield Hit(
-            f"role {name} gets a literal password: the secret is now in version control",
-            "create the role without PASSWORD and set it out of band",
+            f"a literal password {where}: the secret is now in version control",
+            "build the statement without the password and set it out of band",
         )
+        return
+
+
+#: ``PASSWORD 'x'`` (or ``''x''`` inside a quoted string): a literal after the keyword,
+#: not the end of a string that a variable is appended to (``PASSWORD ' || secret``)
+_PASSWORD_LITERAL = re.compile(r"\bpassword\s+E?('{1,2})(?!\s*\|\|)([^'\s][^']*)\1", re.I)
+#: a libpq connection string with a literal ``password=`` and some other setting
+_CONNINFO_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*(?!['%$\s])\S", re.I)
+_CONNINFO_OTHER = re.compile(r"(?:^|\s)(?:host|hostaddr|port|dbname|user)\s*=", re.I)
+#: a quoted literal inside a body (``''`` is a quote inside it)
+_BODY_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+
+
+def embedded_passwords(fields: Any, *, body: bool) -> Iterator[str]:
+    """Where a literal password stands in the strings of ``fields``: in a ``DO`` or
+    function body (``body``: the SQL it runs, and the strings it runs), or in a
+    connection string passed to a function such as ``dblink_connect``."""
+    for kind, node in walk(fields):
+        value = node.get("sval") if kind in ("String", "A_Const") else None
+        text = value.get("sval") if isinstance(value, dict) else value
+        if not isinstance(text, str) or "password" not in text.lower():
+            continue
+        if body and _PASSWORD_LITERAL.search(text):
+            yield "in the body (PASSWORD '...')"
+            continue
+        if body:
+            strings = [match.group(1).replace("''", "'") for match in _BODY_LITERAL.finditer(text)]
+        else:
+            strings = [text]
+        for string in strings:
+            if _PASSWORD_LITERAL.search(string):
+                yield "in a string the body executes (PASSWORD '...')"
+                break
+            if _CONNINFO_PASSWORD.search(string) and _CONNINFO_OTHER.search(string):
+                yield "in a connection string (password=...)"
+                break
 
 
 @rule("grant-to-public", Severity.ERROR, kinds=("GrantStmt", "AlterDefaultPrivilegesStmt"))
