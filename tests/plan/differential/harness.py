@@ -1,0 +1,522 @@
+"""The differential proof of a plan (docs/planner.md, "How plans are proven").
+
+One change (a schema with rows, and the SQL of the change) runs twice: the naive SQL
+on one database, the plan ``migrate plan`` writes on another built from the same
+schema and rows, migration by migration through the runner (``migrate up --phase P
+--to V``). Clients write to both in lockstep: before the deploy point the plan names,
+old-version clients (the old shape: inserts and updates of the tables as they were)
+between every two migrations and between the batches of every backfill, sent to the
+naive copy before its change; from the deploy point on, new-version clients (the
+naive end shape, restricted to what the planned database has at that moment), sent to
+the naive copy after its change. The naive SQL runs at the deploy point.
+
+A case passes when:
+
+- the planner refused it with a reason (exit 1), unless the case requires a plan; or
+- both succeed: the schemas are equal (column positions aside), every row of every
+  table is equal (a volatile value only as NULL or not), no client write failed on one
+  side only, and the plan left no trigger, function, temporary column or INVALID index;
+- or the naive SQL fails: the plan fails too, no later than its first irreversible
+  migration, and the old shape's rows are all still there, as the naive copy has them.
+
+After every single migration, while old clients run (before the deploy point), every
+table, view and column of the old shape still exists; a column that did not exist
+before and has a default at the end has one as soon as it exists (or a trigger
+fills it); and every view returns the rows the naive copy's view returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tomllib
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+import migrator.runner.backfill as backfill_module
+from migrator.config import Settings
+from migrator.errors import MigratorError
+from migrator.plan.model import CannotPlan
+from migrator.plan.planner import PlanResult, plan_file, write_plan
+from migrator.plan.recipes.target import PlanOptions
+from migrator.runner.flows import UpOptions, up
+from migrator.schema.diff import diff_lines
+from migrator.source.model import Phase
+from migrator.sql.names import quote_ident
+from tests.plan.differential.shapes import Shape, Table, read_shape, writes
+from tests.plan.scenario import leftovers, schema_of
+
+CASES_DIR = Path(__file__).parent / "cases"
+BASES_DIR = CASES_DIR / "bases"
+
+#: small batches, so a backfill of a few hundred rows has several windows
+BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    schema: str
+    seed: str
+    change: str
+    #: what the naive copy runs instead of ``fill`` + ``change``
+    naive: str | None = None
+    #: what the application (or a person) runs at the deploy point, on both copies
+    fill: str = ""
+    #: ``planned``: a refusal fails the case; ``refused``: a plan fails it; ``any``
+    expect: str = "any"
+    #: schema objects only the plan has, on purpose: (kind, name)
+    planned_extra: frozenset[tuple[str, str]] = frozenset()
+    #: what the case proves, and where it comes from
+    about: str = ""
+
+    @property
+    def naive_sql(self) -> str:
+        return self.naive if self.naive is not None else self.fill + ";\n" + self.change
+
+
+def load_case(path: Path) -> Case:
+    data = tomllib.loads(path.read_text())
+    base: dict[str, Any] = {}
+    if "base" in data:
+        base = tomllib.loads((BASES_DIR / f"{data['base']}.toml").read_text())
+    expect = data.get("expect", "any")
+    assert expect in {"planned", "refused", "any"}, f"{path}: expect = {expect!r}"
+    return Case(
+        id=path.stem,
+        schema=data.get("schema", base.get("schema", "")) + data.get("schema_extra", ""),
+        seed=data.get("seed", base.get("seed", "")) + data.get("seed_extra", ""),
+        change=data["change"],
+        naive=data.get("naive"),
+        fill=data.get("fill", ""),
+        expect=expect,
+        planned_extra=frozenset(tuple(pair) for pair in data.get("planned_extra", [])),
+        about=data.get("about", ""),
+    )
+
+
+def corpus() -> list[Case]:
+    return [load_case(path) for path in sorted(CASES_DIR.glob("*.toml"))]
+
+
+@dataclass
+class Outcome:
+    """What happened to one case; ``problems`` empty means it passed."""
+
+    case_id: str
+    #: ``refused``, ``equal`` (both ran), ``both failed``, or what went wrong
+    verdict: str = ""
+    reason: str = ""
+    migrations: int = 0
+    problems: list[str] = field(default_factory=list)
+    #: client writes that failed on one side only: (window, side, sqlstate)
+    client_errors: list[str] = field(default_factory=list)
+    writes: int = 0
+
+    def summary(self) -> str:
+        return "\n".join([f"{self.case_id}: {self.verdict} {self.reason}".rstrip(), *self.problems])
+
+
+def _state(exc: BaseException) -> str:
+    return str(getattr(exc, "sqlstate", "") or type(exc).__name__)
+
+
+class Clients:
+    """Old- and new-version clients writing to both copies in lockstep."""
+
+    def __init__(self, naive: asyncpg.Connection, planned: asyncpg.Connection) -> None:
+        self.naive = naive
+        self.planned = planned
+        self.serial = 0
+        self.errors: list[str] = []
+        self.sent = 0
+
+    async def _one(self, conn: asyncpg.Connection, sql: str) -> str:
+        try:
+            await conn.execute(sql)
+        except asyncpg.PostgresError as exc:
+            return _state(exc)
+        return "ok"
+
+    async def window(self, shape: Shape, where: str) -> None:
+        self.serial += 1
+        for sql in writes(shape, self.serial):
+            self.sent += 1
+            on_naive = await self._one(self.naive, sql)
+            on_planned = await self._one(self.planned, sql)
+            if on_naive != on_planned:
+                self.errors.append(f"{where}: naive {on_naive}, planned {on_planned}: {sql[:160]}")
+
+
+@contextlib.contextmanager
+def _between_batches(hook: Callable[[], Awaitable[None]]) -> Any:
+    """Run ``hook`` between the batches of every backfill the runner walks (the
+    runner's ``sleep`` between batches, which the step runner leaves at its default)."""
+    original = backfill_module.run_backfill
+
+    async def run_backfill(*args: Any, **kwargs: Any) -> Any:
+        async def sleep(_seconds: float) -> None:
+            await hook()
+
+        return await original(*args, **kwargs, sleep=sleep)
+
+    backfill_module.run_backfill = run_backfill
+    try:
+        yield
+    finally:
+        backfill_module.run_backfill = original
+
+
+@contextlib.asynccontextmanager
+async def _connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def plan_case(case: Case, workdir: Path) -> tuple[Path, PlanResult]:
+    """Write the base schema as migration 001 and the plan after it (pure)."""
+    directory = workdir / "migrations"
+    directory.mkdir(parents=True)
+    (directory / "001_base.up.sql").write_text(case.schema)
+    (directory / "001_base.down.sql").write_text("SELECT 1;\n")
+    change_file = workdir / "change.sql"
+    change_file.write_text(case.change.rstrip().rstrip(";") + ";\n")
+    result = plan_file(
+        change_file,
+        directory,
+        lock_timeout_ms=2000,
+        options=PlanOptions(batch_size=BATCH_SIZE, pause_ms=1),
+    )
+    write_plan(result)
+    return directory, result
+
+
+def _new_columns(table: Table, old: Shape) -> set[str]:
+    """The columns of ``table`` the old shape does not have."""
+    before = old.tables.get(table.name)
+    return {c.name for c in table.columns if before is None or before.column(c.name) is None}
+
+
+def _projection(table: Table, old: Shape, present: set[str]) -> list[str]:
+    """How each column is compared: a volatile value (``now()``, ``gen_random_uuid()``)
+    only as NULL or not; a column the planned database lacks as a marker."""
+    before = old.tables.get(table.name)
+    cells = []
+    for column in table.columns:
+        name = quote_ident(column.name)
+        was = before.column(column.name) if before is not None else None
+        if column.name not in present:
+            cells.append(f"'<missing {column.name}>'")
+        elif column.volatile or (was is not None and was.volatile):
+            cells.append(f"({name} IS NULL)")
+        else:
+            cells.append(f"{name}::text")
+    return cells
+
+
+async def _columns_of(conn: asyncpg.Connection, relation: str) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = $1",
+        relation,
+    )
+    return {row[0] for row in rows}
+
+
+async def _rows(conn: asyncpg.Connection, relation: str, cells: list[str]) -> list[tuple[Any, ...]]:
+    select = ", ".join(cells) or "1"
+    rows = await conn.fetch(
+        f"SELECT {select} FROM {quote_ident(relation)} ORDER BY ROW({select})::text"
+    )
+    return [tuple(row) for row in rows]
+
+
+def _same_row(naive: tuple[Any, ...], planned: tuple[Any, ...], tolerant: list[int]) -> bool:
+    """Equal, except that where the naive copy has NULL in a column new in this change,
+    the plan may hold a value: a row an old client inserted before the naive change
+    gets NULL there, the same insert after the planned expand gets what the expand
+    installed to fill it (a default, a trigger). A lost value is the other way round."""
+    pairs = enumerate(zip(naive, planned, strict=True))
+    return all(a == b or (i in tolerant and a is None) for i, (a, b) in pairs)
+
+
+async def compare_rows(
+    naive: asyncpg.Connection, planned: asyncpg.Connection, shape: Shape, old: Shape
+) -> list[str]:
+    """Every table of ``shape``: the planned copy holds the naive copy's rows (aligned
+    by primary key where there is one)."""
+    problems = []
+    for table in shape.tables.values():
+        present = await _columns_of(planned, table.name)
+        if not present:
+            problems.append(f"table {table.name}: missing in the planned database")
+            continue
+        everything = {c.name for c in table.columns}
+        naive_rows = await _rows(naive, table.name, _projection(table, old, everything))
+        planned_rows = await _rows(planned, table.name, _projection(table, old, present))
+        new = _new_columns(table, old)
+        tolerant = [i for i, c in enumerate(table.columns) if c.name in new]
+        key = [i for i, c in enumerate(table.columns) if c.in_primary]
+        if key and tolerant:
+            by_key = {tuple(row[i] for i in key): row for row in planned_rows}
+            lost = [
+                row
+                for row in naive_rows
+                if (other := by_key.get(tuple(row[i] for i in key))) is None
+                or not _same_row(row, other, tolerant)
+            ]
+            naive_keys = {tuple(row[i] for i in key) for row in naive_rows}
+            extra = [row for k, row in by_key.items() if k not in naive_keys]
+            extra += [
+                by_key[tuple(row[i] for i in key)]
+                for row in lost
+                if tuple(row[i] for i in key) in by_key
+            ]
+        else:
+            lost_count = Counter(naive_rows) - Counter(planned_rows)
+            extra_count = Counter(planned_rows) - Counter(naive_rows)
+            lost, extra = sorted(lost_count.elements()), sorted(extra_count.elements())
+        if lost or extra:
+            problems.append(
+                f"table {table.name}: {len(lost)} of {len(naive_rows)} rows of the naive copy "
+                f"differ or are missing in the plan; {len(extra)} planned rows differ "
+                f"(naive {lost[:2]}, planned {extra[:2]})"
+            )
+    return problems
+
+
+async def _views_agree(naive: asyncpg.Connection, planned: asyncpg.Connection) -> list[str]:
+    problems = []
+    naive_views = set((await read_shape(naive)).views)
+    for view in (await read_shape(planned)).views:
+        if view not in naive_views:
+            continue
+        columns = await _columns_of(planned, view)
+        if columns != await _columns_of(naive, view):
+            continue
+        cells = [f"{quote_ident(c)}::text" for c in sorted(columns)]
+        if await _rows(naive, view, cells) != await _rows(planned, view, cells):
+            problems.append(f"view {view} returns other rows than the naive copy's")
+    return problems
+
+
+def _completed_columns(now: Shape, old: Shape, end: Shape) -> list[str]:
+    """A column new in this change comes with what completes it at the end: its
+    default (unless a trigger fills it) and the triggers the change adds to its table."""
+    problems = []
+    for table in now.tables.values():
+        before, after = old.tables.get(table.name), end.tables.get(table.name)
+        if after is None or before is None:
+            continue
+        new = [c for c in table.columns if before.column(c.name) is None and after.column(c.name)]
+        if not new:
+            continue
+        triggers = now.triggers.get(table.name, frozenset())
+        added = end.triggers.get(table.name, frozenset()) - old.triggers.get(
+            table.name, frozenset()
+        )
+        for name in sorted(added - triggers):
+            problems.append(
+                f"{table.name}: columns {[c.name for c in new]} exist without trigger {name}"
+            )
+        for column in new:
+            final = after.column(column.name)
+            assert final is not None
+            if final.default is not None and column.default is None and not triggers:
+                problems.append(
+                    f"{table.name}.{column.name} exists without its default "
+                    f"({final.default}): inserts get NULL"
+                )
+    return problems
+
+
+async def invariants(
+    naive: asyncpg.Connection,
+    planned: asyncpg.Connection,
+    old: Shape,
+    end: Shape | None,
+    *,
+    old_clients: bool,
+) -> list[str]:
+    """What a client relies on, checked after every single migration."""
+    problems = []
+    if old_clients:
+        for relation in [*old.tables, *old.views]:
+            present = await _columns_of(planned, relation)
+            if not present:
+                problems.append(f"{relation} is gone while old clients use it")
+                continue
+            table = old.tables.get(relation)
+            missing = sorted({c.name for c in table.columns} - present) if table else []
+            if missing:
+                problems.append(f"{relation}: columns {missing} gone while old clients use them")
+    if end is not None:
+        problems += _completed_columns(await read_shape(planned), old, end)
+    problems += await _views_agree(naive, planned)
+    return problems
+
+
+async def _naive_end_shape(conn: asyncpg.Connection, case: Case) -> Shape | None:
+    """The naive SQL's end shape, read in a transaction that is rolled back (None when
+    the SQL cannot run in one, or fails)."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(case.naive_sql)
+        return await read_shape(conn)
+    except asyncpg.PostgresError:
+        return None
+    finally:
+        await tx.rollback()
+
+
+EMPTY = """
+DO $$
+DECLARE s text;
+BEGIN
+  FOR s IN SELECT nspname FROM pg_namespace
+           WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', s);
+  END LOOP;
+END $$;
+CREATE SCHEMA public;
+"""
+
+
+async def empty(dsn: str) -> None:
+    """Drop every schema of the database and its objects; an empty ``public`` is left."""
+    async with _connected(dsn) as conn:
+        await conn.execute(EMPTY)
+
+
+async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) -> Outcome:
+    """Empty both databases, then prove ``case`` (see the module's docstring)."""
+    outcome = Outcome(case.id)
+    await empty(naive_dsn)
+    await empty(planned_dsn)
+    try:
+        directory, result = plan_case(case, workdir)
+    except CannotPlan as exc:
+        outcome.verdict, outcome.reason = "refused", exc.one_line()
+        if case.expect == "planned":
+            outcome.problems.append(f"refused, but the case must be planned: {exc.one_line()}")
+        elif not exc.message.strip():
+            outcome.problems.append("refused without a reason")
+        return outcome
+    if case.expect == "refused":
+        outcome.problems.append("planned, but the case must be refused")
+    versions = result.versions
+    outcome.migrations = len(versions)
+    deploy = next(
+        (i for i, v in enumerate(versions) if v.rendered.migration.deploy_before), len(versions)
+    )
+    irreversible = next((i for i, v in enumerate(versions) if v.irreversible_reason), len(versions))
+    settings = Settings(
+        migrations_dir=directory,
+        database_url=planned_dsn,
+        lock_timeout=2000,
+        retry_delay=20,
+        retry_max_delay=100,
+    )
+    await up(settings, UpOptions(to=1))
+    async with _connected(naive_dsn) as naive, _connected(planned_dsn) as planned:
+        await naive.execute(case.schema)
+        await naive.execute(case.seed)
+        await planned.execute(case.seed)
+        old = await read_shape(naive)
+        end = await _naive_end_shape(naive, case)
+        clients = Clients(naive, planned)
+        state: dict[str, Any] = {"new": None, "naive_failed": None, "deployed": False}
+
+        async def deploy_now() -> None:
+            state["deployed"] = True
+            if case.fill:
+                await planned.execute(case.fill)
+            try:
+                async with naive.transaction():
+                    await naive.execute(case.naive_sql)
+            except asyncpg.PostgresError as exc:
+                # a statement that cannot run in a transaction runs as written
+                if _state(exc) != "25001":
+                    state["naive_failed"] = f"{_state(exc)} {exc}"
+                    return
+                try:
+                    await naive.execute(case.change)
+                except asyncpg.PostgresError as again:
+                    state["naive_failed"] = f"{_state(again)} {again}"
+                    return
+            state["new"] = await read_shape(naive)
+
+        async def window(where: str) -> None:
+            if not state["deployed"]:
+                await clients.window(old, f"old clients {where}")
+            elif state["new"] is not None:
+                shape = state["new"].restricted_to(await read_shape(planned))
+                await clients.window(shape, f"new clients {where}")
+
+        failed_at: int | None = None
+        await window("before the plan")
+        with _between_batches(lambda: window("between backfill batches")):
+            for i, planned_version in enumerate(versions):
+                migration = planned_version.rendered.migration
+                label = f"{planned_version.version_text} {migration.name}"
+                if i == deploy:
+                    await deploy_now()
+                    if state["naive_failed"] is None and (end is None):
+                        end = state["new"]
+                await window(f"before {label}")
+                phase: Phase = migration.phase
+                try:
+                    await up(settings, UpOptions(to=int(planned_version.version_text), phase=phase))
+                except MigratorError as exc:
+                    failed_at = i
+                    outcome.reason = f"plan failed at {label}: {exc.one_line()}"
+                    break
+                for problem in await invariants(
+                    naive, planned, old, end, old_clients=not state["deployed"]
+                ):
+                    outcome.problems.append(f"after {label}: {problem}")
+        if not state["deployed"]:
+            await deploy_now()
+        if failed_at is None:
+            await window("after the plan")
+        outcome.client_errors = clients.errors
+        outcome.writes = clients.sent
+
+        if state["naive_failed"] is None and failed_at is None:
+            outcome.verdict = "equal"
+            assert state["new"] is not None
+            outcome.problems += [f"client error: {e}" for e in clients.errors]
+            outcome.problems += await compare_rows(naive, planned, state["new"], old)
+            difference = diff_lines(
+                await schema_of(naive_dsn), await schema_of(planned_dsn, set(case.planned_extra))
+            )
+            outcome.problems += [f"schema: {line}" for line in difference]
+            outcome.problems += [f"left behind: {x}" for x in await leftovers(planned_dsn)]
+            if outcome.problems:
+                outcome.verdict = "differs"
+        elif state["naive_failed"] is None:
+            outcome.verdict = "half-applied"
+            outcome.problems.append(f"the naive SQL succeeds, but the {outcome.reason}")
+        elif failed_at is None:
+            outcome.verdict = "ran where the naive SQL fails"
+            outcome.problems.append(
+                f"the naive SQL fails ({state['naive_failed']}), the plan ran to the end"
+            )
+        else:
+            outcome.verdict = "both failed"
+            outcome.reason += f"; naive: {state['naive_failed']}"
+            if failed_at > irreversible:
+                outcome.problems.append(
+                    f"the plan failed at migration {failed_at + 1}, after its first "
+                    f"irreversible one ({irreversible + 1})"
+                )
+            outcome.problems += await compare_rows(naive, planned, old, old)
+    return outcome
