@@ -222,9 +222,12 @@ def _projection(table: Table, old: Shape, present: set[str]) -> list[str]:
 
 
 async def _columns_of(conn: asyncpg.Connection, relation: str) -> set[str]:
+    """The columns of a table, view or materialized view of ``public`` (none: gone)."""
     rows = await conn.fetch(
-        "SELECT column_name FROM information_schema.columns "
-        "WHERE table_schema = 'public' AND table_name = $1",
+        "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
+        "AND c.relname = $1 AND c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 "
+        "AND NOT a.attisdropped",
         relation,
     )
     return {row[0] for row in rows}
@@ -396,6 +399,30 @@ async def empty(dsn: str) -> None:
         await conn.execute(EMPTY)
 
 
+#: recipes whose backfill is the change itself (an UPDATE or DELETE of the file)
+DATA_CHANGES = frozenset({"batched backfill", "batched delete"})
+
+
+def naive_point(result: PlanResult) -> tuple[int, bool]:
+    """Before which migration of the plan the naive SQL runs, and whether that
+    migration is a data change racing the clients.
+
+    It is the deploy point the plan names (old clients before it, new ones after).
+    A plan that names none and changes data in batches: the start of the first such
+    backfill, as if the naive statement ran then; clients that write while its batches
+    run race it by nature (as they race the naive statement), so none write during
+    them. Otherwise: the end of the plan."""
+    versions = result.versions
+    for i, version in enumerate(versions):
+        if version.rendered.migration.deploy_before:
+            return i, False
+    for i, version in enumerate(versions):
+        recipes = {result.plan.changes[c].recipe for c in version.rendered.migration.changes}
+        if recipes & DATA_CHANGES:
+            return i, True
+    return len(versions), False
+
+
 async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) -> Outcome:
     """Empty both databases, then prove ``case`` (see the module's docstring)."""
     outcome = Outcome(case.id)
@@ -414,9 +441,7 @@ async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) 
         outcome.problems.append("planned, but the case must be refused")
     versions = result.versions
     outcome.migrations = len(versions)
-    deploy = next(
-        (i for i, v in enumerate(versions) if v.rendered.migration.deploy_before), len(versions)
-    )
+    deploy, racing = naive_point(result)
     irreversible = next((i for i, v in enumerate(versions) if v.irreversible_reason), len(versions))
     settings = Settings(
         migrations_dir=directory,
@@ -433,7 +458,12 @@ async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) 
         old = await read_shape(naive)
         end = await _naive_end_shape(naive, case)
         clients = Clients(naive, planned)
-        state: dict[str, Any] = {"new": None, "naive_failed": None, "deployed": False}
+        state: dict[str, Any] = {
+            "new": None,
+            "naive_failed": None,
+            "deployed": False,
+            "racing": False,
+        }
 
         async def deploy_now() -> None:
             state["deployed"] = True
@@ -455,6 +485,8 @@ async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) 
             state["new"] = await read_shape(naive)
 
         async def window(where: str) -> None:
+            if state["racing"]:
+                return
             if not state["deployed"]:
                 await clients.window(old, f"old clients {where}")
             elif state["new"] is not None:
@@ -467,18 +499,24 @@ async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) 
             for i, planned_version in enumerate(versions):
                 migration = planned_version.rendered.migration
                 label = f"{planned_version.version_text} {migration.name}"
+                if i == deploy and racing:  # the naive statement runs as the batches start
+                    await window(f"before {label}")
                 if i == deploy:
                     await deploy_now()
                     if state["naive_failed"] is None and (end is None):
                         end = state["new"]
-                await window(f"before {label}")
+                if i != deploy or not racing:
+                    await window(f"before {label}")
                 phase: Phase = migration.phase
+                state["racing"] = racing and i == deploy
                 try:
                     await up(settings, UpOptions(to=int(planned_version.version_text), phase=phase))
                 except MigratorError as exc:
                     failed_at = i
                     outcome.reason = f"plan failed at {label}: {exc.one_line()}"
                     break
+                finally:
+                    state["racing"] = False
                 for problem in await invariants(
                     naive, planned, old, end, old_clients=not state["deployed"]
                 ):

@@ -11,7 +11,7 @@ already there, so they satisfy the table's checks and foreign keys as the seed d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncpg
 
@@ -19,7 +19,7 @@ from migrator.sql.names import quote_ident
 
 COLUMNS = """
 SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,
-       t.typcategory AS category, a.attnotnull AS not_null,
+       t.typcategory::text AS category, a.attnotnull AS not_null,
        pg_get_expr(d.adbin, d.adrelid) AS default, a.attidentity <> '' AS identity,
        a.attgenerated <> '' AS generated, a.attnum AS position,
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique
@@ -101,15 +101,20 @@ class Shape:
     triggers: dict[str, frozenset[str]]
 
     def restricted_to(self, other: Shape) -> Shape:
-        """The tables and columns of this shape that ``other`` has too (a client of the
-        new version that, before the contract, writes what exists)."""
+        """The tables and columns of this shape that ``other`` has too, unique where
+        either is (a client of the new version that, before the contract, writes what
+        exists and keeps to the constraints still there)."""
         tables = {}
         for name, table in self.tables.items():
             there = other.tables.get(name)
             if there is None:
                 continue
-            columns = tuple(c for c in table.columns if there.column(c.name) is not None)
-            tables[name] = Table(name, columns)
+            columns = []
+            for column in table.columns:
+                now = there.column(column.name)
+                if now is not None:  # unique while either database says so
+                    columns.append(replace(column, in_unique=column.in_unique or now.in_unique))
+            tables[name] = Table(name, tuple(columns))
         return Shape(tables, tuple(v for v in self.views if v in other.views), other.triggers)
 
 
