@@ -28,6 +28,7 @@ fills it); and every view returns the rows the naive copy's view returns.
 from __future__ import annotations
 
 import contextlib
+import re
 import tomllib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -47,6 +48,7 @@ from migrator.runner.flows import UpOptions, up
 from migrator.schema.diff import diff_lines
 from migrator.source.model import Phase
 from migrator.sql.names import quote_ident
+from migrator.sql.split import split_statements
 from tests.plan.differential.shapes import Shape, Table, read_shape, writes
 from tests.plan.scenario import leftovers, schema_of
 
@@ -116,6 +118,8 @@ class Outcome:
     #: client writes that failed on one side only: (window, side, sqlstate)
     client_errors: list[str] = field(default_factory=list)
     writes: int = 0
+    #: rows that kept what a client wrote after a batched data change passed them
+    raced: int = 0
 
     def summary(self) -> str:
         return "\n".join([f"{self.case_id}: {self.verdict} {self.reason}".rstrip(), *self.problems])
@@ -135,21 +139,41 @@ class Clients:
         self.errors: list[str] = []
         self.sent = 0
 
-    async def _one(self, conn: asyncpg.Connection, sql: str) -> str:
+    async def _naive_takes(self, sql: str) -> bool:
+        """Whether the naive copy accepts ``sql`` (tried, then rolled back)."""
+        tx = self.naive.transaction()
+        await tx.start()
         try:
-            await conn.execute(sql)
-        except asyncpg.PostgresError as exc:
-            return _state(exc)
-        return "ok"
+            await self.naive.execute(sql)
+        except asyncpg.PostgresError:
+            return False
+        finally:
+            await tx.rollback()
+        return True
 
     async def window(self, shape: Shape, where: str) -> None:
+        """Each write goes to the planned copy (its transaction left open), then to
+        the naive copy; it is kept only if both took it, so the copies stay in step
+        and a write one side refuses is a client error."""
         self.serial += 1
-        for sql in writes(shape, self.serial):
+        for sql in await writes(self.naive, shape, self.serial):
             self.sent += 1
-            on_naive = await self._one(self.naive, sql)
-            on_planned = await self._one(self.planned, sql)
-            if on_naive != on_planned:
-                self.errors.append(f"{where}: naive {on_naive}, planned {on_planned}: {sql[:160]}")
+            tx = self.planned.transaction()
+            await tx.start()
+            try:
+                await self.planned.execute(sql)
+            except asyncpg.PostgresError as exc:
+                await tx.rollback()
+                if await self._naive_takes(sql):
+                    self.errors.append(f"{where}: planned {_state(exc)} ({exc}), naive ok: {sql}")
+                continue
+            try:
+                await self.naive.execute(sql)
+            except asyncpg.PostgresError as exc:
+                await tx.rollback()
+                self.errors.append(f"{where}: naive {_state(exc)} ({exc}), planned ok: {sql}")
+                continue
+            await tx.commit()
 
 
 @contextlib.contextmanager
@@ -251,11 +275,18 @@ def _same_row(naive: tuple[Any, ...], planned: tuple[Any, ...], tolerant: list[i
 
 
 async def compare_rows(
-    naive: asyncpg.Connection, planned: asyncpg.Connection, shape: Shape, old: Shape
-) -> list[str]:
+    naive: asyncpg.Connection,
+    planned: asyncpg.Connection,
+    shape: Shape,
+    old: Shape,
+    raced: dict[str, set[tuple[Any, ...]]] | None = None,
+) -> tuple[list[str], int]:
     """Every table of ``shape``: the planned copy holds the naive copy's rows (aligned
-    by primary key where there is one)."""
-    problems = []
+    by primary key where there is one). A row that differs is accepted when it is
+    in ``raced`` (the row as the naive SQL without its data changes leaves it: a client
+    wrote it after the batched data change passed). Returns the problems and how many
+    rows were accepted so."""
+    problems, accepted = [], 0
     for table in shape.tables.values():
         present = await _columns_of(planned, table.name)
         if not present:
@@ -267,21 +298,21 @@ async def compare_rows(
         new = _new_columns(table, old)
         tolerant = [i for i, c in enumerate(table.columns) if c.name in new]
         key = [i for i, c in enumerate(table.columns) if c.in_primary]
-        if key and tolerant:
+        acceptable = (raced or {}).get(table.name, set())
+        if key:
             by_key = {tuple(row[i] for i in key): row for row in planned_rows}
-            lost = [
-                row
-                for row in naive_rows
-                if (other := by_key.get(tuple(row[i] for i in key))) is None
-                or not _same_row(row, other, tolerant)
-            ]
-            naive_keys = {tuple(row[i] for i in key) for row in naive_rows}
-            extra = [row for k, row in by_key.items() if k not in naive_keys]
-            extra += [
-                by_key[tuple(row[i] for i in key)]
-                for row in lost
-                if tuple(row[i] for i in key) in by_key
-            ]
+            lost, extra = [], []
+            for row in naive_rows:
+                other = by_key.pop(tuple(row[i] for i in key), None)
+                if other is not None and _same_row(row, other, tolerant):
+                    continue
+                if other is not None and other in acceptable:
+                    accepted += 1
+                    continue
+                lost.append(row)
+                if other is not None:
+                    extra.append(other)
+            extra += list(by_key.values())
         else:
             lost_count = Counter(naive_rows) - Counter(planned_rows)
             extra_count = Counter(planned_rows) - Counter(naive_rows)
@@ -292,7 +323,59 @@ async def compare_rows(
                 f"differ or are missing in the plan; {len(extra)} planned rows differ "
                 f"(naive {lost[:2]}, planned {extra[:2]})"
             )
-    return problems
+    return problems, accepted
+
+
+_DATA_CHANGE = re.compile(r"^(UPDATE|DELETE)\b", re.IGNORECASE)
+_DROPPED_COLUMN = re.compile(r"DROP\s+COLUMN\s+(?:IF\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
+
+
+def _without_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*", "", sql).strip()
+
+
+def sql_without_data_changes(case: Case) -> str | None:
+    """The change without its UPDATE and DELETE statements, when rows clients write
+    after a batched data change passed may keep what they wrote (as they do when they
+    write after the naive statement); ``None`` when there is no data change, or when
+    one reads a column the change drops (its values must reach the new columns: a
+    client's write after the backfill is lost unless something syncs it)."""
+    if case.naive is not None:
+        return None
+    statements = [_without_comments(s.text) for s in split_statements(case.change).statements]
+    data = [s for s in statements if _DATA_CHANGE.match(s)]
+    if not data:
+        return None
+    dropped = {m.group(1).lower() for m in _DROPPED_COLUMN.finditer(case.change)}
+    for sql in data:
+        words = set(re.findall(r"\w+", sql.lower()))
+        if dropped & words:
+            return None
+    kept = [s.rstrip(";") for s in statements if s not in data]
+    return ";\n".join(kept) + ";\n" if kept else "SELECT 1;\n"
+
+
+async def raced_rows(
+    conn: asyncpg.Connection, sql: str, old: Shape
+) -> dict[str, set[tuple[Any, ...]]]:
+    """The rows of every table after ``sql``, projected as :func:`compare_rows`
+    compares them; read in a transaction that is rolled back."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(sql)
+        shape = await read_shape(conn)
+        rows = {}
+        for table in shape.tables.values():
+            everything = {c.name for c in table.columns}
+            rows[table.name] = set(
+                await _rows(conn, table.name, _projection(table, old, everything))
+            )
+        return rows
+    except asyncpg.PostgresError:
+        return {}
+    finally:
+        await tx.rollback()
 
 
 async def _views_agree(naive: asyncpg.Connection, planned: asyncpg.Connection) -> list[str]:
@@ -403,24 +486,28 @@ async def empty(dsn: str) -> None:
 DATA_CHANGES = frozenset({"batched backfill", "batched delete"})
 
 
-def naive_point(result: PlanResult) -> tuple[int, bool]:
-    """Before which migration of the plan the naive SQL runs, and whether that
-    migration is a data change racing the clients.
+def naive_point(result: PlanResult) -> tuple[int, int]:
+    """Before which migration of the plan the naive SQL runs, and the last migration
+    of the data changes racing the clients from there (-1: none).
 
     It is the deploy point the plan names (old clients before it, new ones after).
     A plan that names none and changes data in batches: the start of the first such
-    backfill, as if the naive statement ran then; clients that write while its batches
-    run race it by nature (as they race the naive statement), so none write during
-    them. Otherwise: the end of the plan."""
+    backfill, as if the naive statements ran then; clients that write while the
+    batches run race them by nature (as they race the naive statements), so none
+    write until the last one is done. Otherwise: the end of the plan."""
     versions = result.versions
     for i, version in enumerate(versions):
         if version.rendered.migration.deploy_before:
-            return i, False
-    for i, version in enumerate(versions):
-        recipes = {result.plan.changes[c].recipe for c in version.rendered.migration.changes}
-        if recipes & DATA_CHANGES:
-            return i, True
-    return len(versions), False
+            return i, -1
+    changing = [
+        i
+        for i, version in enumerate(versions)
+        if {result.plan.changes[c].recipe for c in version.rendered.migration.changes}
+        & DATA_CHANGES
+    ]
+    if changing:
+        return changing[0], changing[-1]
+    return len(versions), -1
 
 
 async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) -> Outcome:
@@ -441,7 +528,8 @@ async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) 
         outcome.problems.append("planned, but the case must be refused")
     versions = result.versions
     outcome.migrations = len(versions)
-    deploy, racing = naive_point(result)
+    deploy, racing_until = naive_point(result)
+    racing = racing_until >= 0
     irreversible = next((i for i, v in enumerate(versions) if v.irreversible_reason), len(versions))
     settings = Settings(
         migrations_dir=directory,
@@ -463,10 +551,14 @@ async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) 
             "naive_failed": None,
             "deployed": False,
             "racing": False,
+            "raced": None,
         }
+        racy_sql = sql_without_data_changes(case)
 
         async def deploy_now() -> None:
             state["deployed"] = True
+            if racy_sql is not None:
+                state["raced"] = await raced_rows(naive, racy_sql, old)
             if case.fill:
                 await planned.execute(case.fill)
             try:
@@ -499,16 +591,17 @@ async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) 
             for i, planned_version in enumerate(versions):
                 migration = planned_version.rendered.migration
                 label = f"{planned_version.version_text} {migration.name}"
-                if i == deploy and racing:  # the naive statement runs as the batches start
+                if i == deploy and racing:  # the naive statements run as the batches start
                     await window(f"before {label}")
                 if i == deploy:
                     await deploy_now()
                     if state["naive_failed"] is None and (end is None):
                         end = state["new"]
+                # no client writes from the start of the racing data changes to their end
+                state["racing"] = racing and deploy <= i <= racing_until
                 if i != deploy or not racing:
                     await window(f"before {label}")
                 phase: Phase = migration.phase
-                state["racing"] = racing and i == deploy
                 try:
                     await up(settings, UpOptions(to=int(planned_version.version_text), phase=phase))
                 except MigratorError as exc:
@@ -532,7 +625,10 @@ async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) 
             outcome.verdict = "equal"
             assert state["new"] is not None
             outcome.problems += [f"client error: {e}" for e in clients.errors]
-            outcome.problems += await compare_rows(naive, planned, state["new"], old)
+            problems, outcome.raced = await compare_rows(
+                naive, planned, state["new"], old, state["raced"]
+            )
+            outcome.problems += problems
             difference = diff_lines(
                 await schema_of(naive_dsn), await schema_of(planned_dsn, set(case.planned_extra))
             )
@@ -556,5 +652,5 @@ async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) 
                     f"the plan failed at migration {failed_at + 1}, after its first "
                     f"irreversible one ({irreversible + 1})"
                 )
-            outcome.problems += await compare_rows(naive, planned, old, old)
+            outcome.problems += (await compare_rows(naive, planned, old, old))[0]
     return outcome

@@ -152,85 +152,127 @@ def _order(table: Table, alias: str) -> str:
     return f"ROW({cells})::text"
 
 
-def _fresh_value(table: Table, column: Column, serial: int, source: str) -> str:
+def _fresh_value(table: Table, column: Column, serial: int) -> str:
     """A value for a unique column that no row has yet (or NULL where it may be)."""
     name = quote_ident(column.name)
     if column.category == "S":  # strings
-        return f"{source}.{name} || '~{serial}'"
+        return f"r.{name} || '~{serial}'"
     if column.category == "N":  # numbers
-        return (
-            f"(SELECT coalesce(max({name}), 0) + 1 FROM {quote_ident(table.name)})::{column.type}"
-        )
+        return f"(SELECT coalesce(max({name}), 0) + 1 FROM {quote_ident(table.name)})"
     if column.type == "uuid":
-        return f"md5({source}.{name}::text || '{serial}')::uuid"
-    return f"{source}.{name}"
+        return f"md5(r.{name}::text || '{serial}')::uuid"
+    return f"r.{name}"
 
 
-def minimal_insert_sql(table: Table, serial: int) -> str | None:
-    """Insert a row naming only the columns a client must write (NOT NULL without a
-    default, and unique columns): every other column takes its default."""
-    required = [c for c in table.writable if (c.not_null and c.default is None) or c.in_unique]
-    if not required:
-        return f"INSERT INTO {quote_ident(table.name)} DEFAULT VALUES"
-    return _copy_insert(table, required, serial)
-
-
-def _copy_insert(table: Table, columns: list[Column] | tuple[Column, ...], serial: int) -> str:
-    names = ", ".join(quote_ident(c.name) for c in columns)
-    values = ", ".join(
-        _fresh_value(table, c, serial, "r") if c.in_unique else f"r.{quote_ident(c.name)}"
-        for c in columns
-    )
-    source = quote_ident(table.name)
-    return (
-        f"INSERT INTO {source} ({names}) SELECT {values} FROM {source} AS r "
-        f"ORDER BY {_order(table, 'r')} LIMIT 1 OFFSET {serial} % "
-        f"greatest(1, (SELECT count(*) FROM {source}))"
-    )
-
-
-def _changed_value(column: Column, serial: int) -> str | None:
+def _changed_value(table: Table, column: Column, serial: int) -> str | None:
+    """A new value for ``column`` of the picked row ``r``: another row's value for a
+    string (what the application writes there: an enum-like code fits its future
+    type as well as the old values do), otherwise derived from the old one."""
     name = quote_ident(column.name)
+    if column.category == "S" and column.in_unique:
+        return f"coalesce(r.{name}, '') || '~u{serial}'"
     if column.category == "S":
-        return f"coalesce({name}, '') || '~u{serial}'"
+        source = quote_ident(table.name)
+        return (
+            f"(SELECT o.{name} FROM {source} AS o ORDER BY {_order(table, 'o')} LIMIT 1 "
+            f"OFFSET {serial * 3 + 1} % greatest(1, (SELECT count(*) FROM {source})))"
+        )
     if column.category == "N" and not column.in_unique:
-        return f"coalesce({name}, 0) + 1"
+        return f"coalesce(r.{name}, 0) + 1"
     if column.category == "B":
-        return f"NOT coalesce({name}, false)"
+        return f"NOT coalesce(r.{name}, false)"
     return None
 
 
-def update_sql(table: Table, serial: int) -> str | None:
-    """Change one column (the ``serial``-th changeable one, in turn) of one row."""
-    changeable = [
-        (c, value)
-        for c in table.writable
-        if not c.in_primary and (value := _changed_value(c, serial)) is not None
-    ]
-    if not changeable:
-        return None
-    column, value = changeable[serial % len(changeable)]
-    key = ", ".join(quote_ident(c.name) for c in table.key)
-    picked = ", ".join(f"p.{quote_ident(c.name)}" for c in table.key)
-    source = quote_ident(table.name)
-    return (
-        f"UPDATE {source} SET {quote_ident(column.name)} = {value} "
-        f"WHERE ROW({key}) = (SELECT ROW({picked}) FROM {source} AS p "
-        f"ORDER BY {_order(table, 'p')} LIMIT 1 OFFSET ({serial} * 7) % "
-        f"greatest(1, (SELECT count(*) FROM {source})))"
+def literal(value: str | None, type_name: str) -> str:
+    if value is None:
+        return "NULL"
+    return "'" + value.replace("'", "''") + "'::" + type_name
+
+
+@dataclass(frozen=True)
+class Write:
+    """One client write: ``values`` (text casts of expressions over the picked row
+    ``r``) are read from the naive copy, then the write is sent with them as literals
+    to both copies, so a difference between the copies never feeds the next write."""
+
+    table: Table
+    kind: str  # insert | update
+    columns: tuple[Column, ...]
+    values: tuple[str, ...]
+    serial: int
+
+    def pick_sql(self) -> str:
+        cells = ", ".join(f"({v})::text" for v in self.values)
+        keys = ", ".join(f"r.{quote_ident(c.name)}::text" for c in self.table.key)
+        source = quote_ident(self.table.name)
+        offset = self.serial * (7 if self.kind == "update" else 1)
+        return (
+            f"SELECT ARRAY[{cells}]::text[] AS vals, ARRAY[{keys}]::text[] AS keys "
+            f"FROM {source} AS r ORDER BY {_order(self.table, 'r')} LIMIT 1 OFFSET {offset} % "
+            f"greatest(1, (SELECT count(*) FROM {source}))"
+        )
+
+    def sql(self, values: list[str | None], keys: list[str | None]) -> str:
+        source = quote_ident(self.table.name)
+        cells = [literal(v, c.type) for v, c in zip(values, self.columns, strict=True)]
+        if self.kind == "insert":
+            names = ", ".join(quote_ident(c.name) for c in self.columns)
+            return f"INSERT INTO {source} ({names}) VALUES ({', '.join(cells)})"
+        sets = ", ".join(
+            f"{quote_ident(c.name)} = {v}" for c, v in zip(self.columns, cells, strict=True)
+        )
+        where = " AND ".join(
+            f"{quote_ident(c.name)} IS NULL"
+            if k is None
+            else f"{quote_ident(c.name)} = {literal(k, c.type)}"
+            for c, k in zip(self.table.key, keys, strict=True)
+        )
+        return f"UPDATE {source} SET {sets} WHERE {where}"
+
+
+def _insert(table: Table, columns: tuple[Column, ...], serial: int) -> Write:
+    values = tuple(
+        _fresh_value(table, c, serial) if c.in_unique else f"r.{quote_ident(c.name)}"
+        for c in columns
     )
+    return Write(table, "insert", columns, values, serial)
 
 
-def writes(shape: Shape, serial: int) -> list[str]:
-    """The writes one client of ``shape`` sends in one window."""
-    statements: list[str] = []
+def planned_writes(shape: Shape, serial: int) -> list[Write]:
+    """The writes one client of ``shape`` sends in one window: per table, a copy of an
+    existing row (unique columns made new), a row naming only the columns a client
+    must write (NOT NULL without a default, unique), and one column of one row
+    changed (the ``serial``-th changeable column, in turn)."""
+    result: list[Write] = []
     for number, table in enumerate(sorted(shape.tables.values(), key=lambda t: t.name)):
         n = serial * 31 + number
-        for sql in (
-            _copy_insert(table, table.writable, n) if table.writable else None,
-            minimal_insert_sql(table, n + 1),
-            update_sql(table, n),
-        ):
-            if sql is not None:
-                statements.append(sql)
+        if table.writable:
+            result.append(_insert(table, table.writable, n))
+        required = tuple(
+            c for c in table.writable if (c.not_null and c.default is None) or c.in_unique
+        )
+        if required:
+            result.append(_insert(table, required, n + 1))
+        changeable = [
+            (c, value)
+            for c in table.writable
+            if not c.in_primary and (value := _changed_value(table, c, n)) is not None
+        ]
+        if changeable:
+            column, value = changeable[n % len(changeable)]
+            result.append(Write(table, "update", (column,), (value,), n))
+    return result
+
+
+async def writes(naive: asyncpg.Connection, shape: Shape, serial: int) -> list[str]:
+    """The SQL of one client's writes in one window, values read from ``naive``."""
+    statements = []
+    for write in planned_writes(shape, serial):
+        try:
+            row = await naive.fetchrow(write.pick_sql())
+        except asyncpg.PostgresError:  # a value this shape cannot make: no such write
+            continue
+        if row is not None:
+            statements.append(write.sql(list(row["vals"]), list(row["keys"])))
     return statements
