@@ -11,6 +11,7 @@ from typing import Any
 
 from pglast import ast
 
+from migrator.plan.dependents import Dependents
 from migrator.plan.facts import (
     ColumnFact,
     ConstraintFact,
@@ -41,14 +42,21 @@ _USING_INDEX = re.compile(r'\s*USING\s+INDEX\s+(?:"(?:[^"]|"")+"|\S+)', re.IGNOR
 _SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint"}
 
 
-def replay(migrations: Iterable[Migration]) -> Catalog:
-    """The catalog after every up file of ``migrations``, in order."""
+def replay(migrations: Iterable[Migration], dependents: Dependents | None = None) -> Catalog:
+    """The catalog after every up file of ``migrations``, in order (and the
+    ``dependents`` of their columns, when given)."""
     catalog = Catalog()
     for migration in migrations:
         catalog.begin_file(migration.label)
         for statement in parse_text(migration.up.text) or ():
+            if dependents is not None:
+                dependents.apply(statement.kind, statement.fields, catalog)
             catalog.apply(statement.kind, statement.fields)
     return catalog
+
+
+#: the replay units of the change file start with this (:mod:`.exclusive_locks`)
+CHANGE_UNIT = "the change"
 
 
 def _column(table: Table, column: Column) -> ColumnFact:
@@ -67,6 +75,7 @@ def _column(table: Table, column: Column) -> ColumnFact:
         identity=column.identity is not None,
         generated=column.generated,
         owned_sequence=sequence,
+        added_in_change=column.origin.unit.startswith(CHANGE_UNIT),
     )
 
 
@@ -151,9 +160,35 @@ def _index(index: Index) -> IndexFact:
 class CatalogFacts:
     """:class:`~migrator.plan.facts.SchemaFacts` over a replayed :class:`Catalog`."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, dependents: Dependents | None = None) -> None:
         self.catalog = catalog
+        self.dependents = dependents or Dependents()
         self._deferred: dict[tuple[str, str], Deferred] = {}
+        self._claimed: set[QualifiedName] = set()
+
+    def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
+        found = self.dependents.of(QualifiedName(schema, table), column)
+        return tuple(f"{dependent.kind} {dependent.name}" for dependent in found)
+
+    def name_held(self, schema: str | None, name: str) -> bool:
+        wanted = schema or self.default_schema()
+        return any(
+            name in deferred.names
+            for (held_in, _), deferred in self._deferred.items()
+            if held_in == wanted
+        )
+
+    def claim_name(self, schema: str | None, name: str) -> bool:
+        key = QualifiedName(schema or self.default_schema(), name)
+        taken = (
+            self.catalog.table(key) is not None
+            or self.catalog.index(key) is not None
+            or self.catalog.function(key) is not None
+        )
+        if taken or key in self._claimed:
+            return False
+        self._claimed.add(key)
+        return True
 
     def note_deferred(self, changes: Sequence[Change]) -> None:
         """Remember what ``changes`` leave in place until the contract phase (or add

@@ -17,6 +17,13 @@ After one that removes or replaces something (``DROP VIEW``, ``DROP CONSTRAINT``
 they keep sharing its transaction, and the linter says so. Nor is a file split that
 changes a session setting (``SET search_path``): the statements after a split would
 run without it.
+
+Nor is a table split from what completes it: while a later statement of the file
+alters a table this expand migration locked (``SET DEFAULT`` or a constraint on the
+column just added, a trigger on it, a comment, another subcommand of the same ``ALTER
+TABLE``), the migration goes on until that statement, which runs under the lock already
+held (catalog only; marked with the lint-ignore that says why). Splits fall only between
+different tables.
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from migrator.plan.model import Change, Slot
+from migrator.plan.catalog_facts import CHANGE_UNIT
+from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.sql.catalog import Catalog
 from migrator.sql.locks import Lock, statement_locks
+from migrator.sql.names import QualifiedName
 from migrator.sql.parse import Node, ParsedStatement, parse_text
 from migrator.sql.split import Statement
+from migrator.sql.tree import range_vars
 
 #: the slots of transactional expand migrations that several changes share
 EXPAND_SLOTS = frozenset({Slot.EXPAND, Slot.EXPAND_LATE})
@@ -58,33 +68,77 @@ _ADDING_KINDS = frozenset(
 #: ``ALTER TABLE`` subcommands that only add
 _ADDING_COMMANDS = frozenset({"AT_AddColumn", "AT_AddConstraint", "AT_AddIdentity"})
 
+#: statements that may run under the ACCESS EXCLUSIVE lock of the table they complete
+#: (catalog only: held for milliseconds longer)
+_CATALOG_ONLY_KINDS = frozenset(
+    {
+        "AlterTableStmt",
+        "CreateTrigStmt",
+        "CreateFunctionStmt",
+        "CommentStmt",
+        "GrantStmt",
+        "CreatePolicyStmt",
+    }
+)
+
+#: statements that take no lock worth holding up (the linter's view too)
+_HARMLESS_KINDS = frozenset({"VariableSetStmt", "VariableShowStmt", "CommentStmt"})
+
+#: comment targets whose last name is not the table's
+_COMMENTED_PARTS = {"OBJECT_COLUMN": 1, "OBJECT_TABCONSTRAINT": 1, "OBJECT_TRIGGER": 1}
+
 
 class ExpandSplitter:
     """Marks, change by change in file order, the changes after which the expand
     migration ends (:attr:`Change.ends_expand`). The planner calls :meth:`mark` before
     it applies a statement to ``catalog`` and :meth:`applied` after."""
 
-    def __init__(self, catalog: Catalog, statements: Sequence[Statement]) -> None:
+    def __init__(
+        self, catalog: Catalog, statements: Sequence[Statement], units: Sequence[str] = ()
+    ) -> None:
         self._catalog = catalog
+        #: the units the file is planned as (:func:`~migrator.plan.changes.planning_units`)
+        self._units = [parse_text(unit) or [] for unit in units]
         self._enabled = not any(_sets_session(statement) for statement in statements)
         #: a statement since the last split removed or replaced something
         self._removed = False
+        #: existing tables the expand migration so far locked ACCESS EXCLUSIVE
+        self._locked: set[QualifiedName] = set()
         self._part = 1
         catalog.begin_file(self._unit)
 
     @property
     def _unit(self) -> str:
-        return f"the change, part {self._part}"
+        return f"{CHANGE_UNIT}, part {self._part}"
 
-    def mark(self, planned: Sequence[Change]) -> list[Change]:
-        """``planned`` (the changes of one statement), with the ones that end the
-        expand migration marked."""
+    def mark(self, planned: Sequence[Change], position: int = -1) -> list[Change]:
+        """``planned`` (the changes of unit ``position``), with the ones that end the
+        expand migration marked: never before a later unit that completes a table
+        the migration locked."""
+        later = self._units[position + 1 :] if position >= 0 else []
         marked = []
-        for change in planned:
+        for index, change in enumerate(planned):
             if self._enabled and change.passthrough and not _adds_only(change):
                 self._removed = True
-            if self._enabled and not self._removed and self._locks_existing(change):
+            if self._locked:
+                change = self._completing(change)
+            locked = self._exclusively_locked(change)
+            self._locked |= locked
+            # the rest of this unit (a column's constraints) and the units after it
+            following = [
+                parse_text(step.sql) or []
+                for rest in planned[index + 1 :]
+                for step in rest.steps
+                if step.slot in EXPAND_SLOTS
+            ]
+            if (
+                self._enabled
+                and not self._removed
+                and locked
+                and not (self._locked & self._touched_by([*following, *later]))
+            ):
                 change = dataclasses.replace(change, ends_expand=True)
+                self._locked = set()  # the next change starts the next migration
             marked.append(change)
         return marked
 
@@ -94,17 +148,76 @@ class ExpandSplitter:
         if any(change.ends_expand for change in planned):
             self._part += 1
             self._removed = False
+            self._locked = set()
             self._catalog.begin_file(self._unit)
 
-    def _locks_existing(self, change: Change) -> bool:
-        """Some expand step of ``change`` takes ACCESS EXCLUSIVE on an existing table."""
+    def _exclusively_locked(self, change: Change) -> set[QualifiedName]:
+        """The existing tables the expand steps of ``change`` lock ACCESS EXCLUSIVE."""
+        found: set[QualifiedName] = set()
         for step in change.steps:
             if step.slot not in EXPAND_SLOTS:
                 continue
             for statement in parse_text(step.sql) or ():
-                if _locks_exclusively(statement, self._catalog):
-                    return True
-        return False
+                found |= _exclusively_locked(statement, self._catalog)
+        return found
+
+    def _touched_by(self, units: Sequence[list[ParsedStatement]]) -> set[QualifiedName]:
+        """The tables the statements ``units`` alter (a blocking lock) or comment on."""
+        found: set[QualifiedName] = set()
+        for unit in units:
+            for statement in unit:
+                found |= _touched(statement, self._catalog)
+        return found
+
+    def _completing(self, change: Change) -> Change:
+        """``change`` runs in the transaction that holds ACCESS EXCLUSIVE on the tables
+        of :attr:`_locked`. When each of its expand statements is catalog only and
+        touches no other table, it completes them under the lock already held: marked
+        as meant for the linter (``statements-after-access-exclusive``). Anything else
+        would keep those tables locked while it runs or waits: :class:`CannotPlan`."""
+        steps = [step for step in change.steps if step.slot in EXPAND_SLOTS]
+        if all(_harmless(step) for step in steps):
+            return change
+        names = ", ".join(sorted(str(name) for name in self._locked))
+        for step in steps:
+            statements = parse_text(step.sql) or []
+            if (
+                not statements
+                or step.lint_ignore is not None
+                or any(
+                    statement.kind not in _CATALOG_ONLY_KINDS
+                    or not _relations(statement, self._catalog) <= self._locked
+                    for statement in statements
+                )
+            ):
+                raise CannotPlan(
+                    f"[statements-after-access-exclusive] this statement would run while "
+                    f"the ACCESS EXCLUSIVE lock on {names} is held (nobody can read or "
+                    "write it until the transaction ends): the expand migration cannot end "
+                    "before it, because a statement before it and one after it must commit "
+                    "together (a table and what completes it, or what a removal leaves "
+                    "missing)",
+                    hint="reorder the change so each table's statements follow each other, "
+                    "or plan the statements in separate changes",
+                )
+        ignore = (
+            "statements-after-access-exclusive",
+            f"completes {names} under the lock already held (catalog only); a split "
+            "here would show clients the table without it",
+        )
+        return dataclasses.replace(
+            change,
+            steps=tuple(
+                dataclasses.replace(step, lint_ignore=ignore) if step in steps else step
+                for step in change.steps
+            ),
+        )
+
+
+def _harmless(step: Step) -> bool:
+    """A session setting or a comment: no lock, the linter lets it follow one."""
+    statements = parse_text(step.sql)
+    return bool(statements) and all(s.kind in _HARMLESS_KINDS for s in statements or ())
 
 
 def _sets_session(statement: Statement) -> bool:
@@ -112,14 +225,43 @@ def _sets_session(statement: Statement) -> bool:
     return statement.tree is None or statement.tree.kind == "VariableSetStmt"
 
 
-def _locks_exclusively(statement: ParsedStatement, catalog: Catalog) -> bool:
+def _exclusively_locked(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedName]:
+    found = set()
     for range_var, lock in statement_locks(statement.kind, statement.fields):
         if lock is not Lock.ACCESS_EXCLUSIVE:
             continue
-        _, table = catalog.relation_of(range_var)
+        name, table = catalog.relation_of(range_var)
         if table is None or (not table.system and not catalog.is_new(table)):
-            return True  # a table no migration creates came before them: it has rows
-    return False
+            found.add(name)  # a table no migration creates came before them: it has rows
+    return found
+
+
+def _touched(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedName]:
+    """The tables ``statement`` alters (any blocking lock) or comments on."""
+    found = {
+        catalog.relation_of(range_var)[0]
+        for range_var, _ in statement_locks(statement.kind, statement.fields)
+    }
+    if statement.kind == "CommentStmt":
+        items = (statement.fields.get("object") or {}).get("List", {}).get("items") or ()
+        names = [item.get("String", {}).get("sval", "") for item in items]
+        names = names[: len(names) - _COMMENTED_PARTS.get(statement.fields.get("objtype", ""), 0)]
+        if names and statement.fields.get("objtype") in (*_COMMENTED_PARTS, "OBJECT_TABLE"):
+            schema = names[-2] if len(names) > 1 else None
+            found.add(catalog.resolve(schema, names[-1]))
+    return found
+
+
+def _relations(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedName]:
+    """Every table ``statement`` names (and the ones it comments on), but the ones
+    the file created (no rows, no clients yet)."""
+    named = {catalog.relation_of(range_var)[0] for range_var in range_vars(statement.fields)}
+    found = set()
+    for name in named | _touched(statement, catalog):
+        table = catalog.table(name)
+        if table is None or not catalog.is_new(table):  # a new table has no clients
+            found.add(name)
+    return found
 
 
 def _adds_only(change: Change) -> bool:

@@ -28,6 +28,9 @@ class ColumnFact:
     generated: bool = False
     #: the sequence a ``serial`` column owns (its default calls ``nextval`` on it)
     owned_sequence: str | None = None
+    #: added by an earlier statement of the change file: the running (old) code does
+    #: not write it
+    added_in_change: bool = False
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,23 @@ class SchemaFacts(Protocol):
         """The change drops the table ``name``, which the plan keeps until the contract."""
         ...
 
+    def name_held(self, schema: str | None, name: str) -> bool:
+        """``name`` belongs to an index or constraint of some table of ``schema`` that
+        the change drops, which the plan keeps until the contract phase (index names
+        are shared by the whole schema)."""
+        ...
+
+    def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
+        """What depends on ``column`` of ``table`` (``view public.v``, ``policy p on
+        public.t``, ``generated column public.t.g``)."""
+        ...
+
+    def claim_name(self, schema: str | None, name: str) -> bool:
+        """Take ``name`` in ``schema`` for an object the plan makes up (a sync function,
+        a ``_new`` index): false when a table, index or function of the replayed schema
+        has it, or the plan took it already."""
+        ...
+
 
 @dataclass(frozen=True)
 class StaticSchemaFacts:
@@ -197,6 +217,8 @@ class StaticSchemaFacts:
     schema: str = "public"
     #: enum types: ``(schema, name) -> values``
     enums: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    #: names the plan made up so far (:meth:`claim_name`)
+    claimed: set[tuple[str, str]] = field(default_factory=set)
 
     def table(self, schema: str | None, name: str) -> TableFacts | None:
         for table in self.tables:
@@ -221,3 +243,23 @@ class StaticSchemaFacts:
 
     def dropped_later(self, schema: str | None, name: str) -> bool:
         return False
+
+    def name_held(self, schema: str | None, name: str) -> bool:
+        return any(
+            name in table.deferred.names
+            for table in self.tables
+            if table.schema == (schema or self.schema)
+        )
+
+    def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
+        return ()
+
+    def claim_name(self, schema: str | None, name: str) -> bool:
+        key = (schema or self.schema, name)
+        taken = {(t.schema, t.name) for t in self.tables} | {
+            (t.schema, index.name) for t in self.tables for index in t.indexes
+        }
+        if key in taken or key in self.claimed:
+            return False
+        self.claimed.add(key)
+        return True

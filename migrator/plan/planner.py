@@ -13,7 +13,9 @@ from migrator.errors import SourceError, UsageError
 from migrator.plan.assemble import assemble
 from migrator.plan.catalog_facts import CatalogFacts, replay
 from migrator.plan.changes import plan_statement, planning_units, read_change_file
+from migrator.plan.dependents import Dependents
 from migrator.plan.exclusive_locks import ExpandSplitter
+from migrator.plan.file_order import FileOrder
 from migrator.plan.model import CannotPlan, Change, Plan
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
@@ -139,25 +141,31 @@ def plan_changes(
     The changes that end their expand migration are marked (:mod:`.exclusive_locks`);
     after each, what the file created so far is planned as existing: it is, for the
     migrations after it."""
-    catalog = replay(earlier)
+    dependents = Dependents()
+    catalog = replay(earlier, dependents)
     statements = read_change_file(text, where)
-    splitter = ExpandSplitter(catalog, statements)
-    facts = CatalogFacts(catalog)
+    facts = CatalogFacts(catalog, dependents)
     changes: list[Change] = []
-    for statement in statements:
-        for unit in planning_units(statement.text):
-            try:
-                planned = plan_statement(unit, facts, options)
-            except CannotPlan as error:
-                raise type(error)(
-                    f"{where}:{statement.line}: {error.message}", hint=error.hint
-                ) from None
-            planned = splitter.mark(planned)
-            changes += planned
-            facts.note_deferred(planned)
-            for parsed in parse_text(unit) or ():
-                catalog.apply(parsed.kind, parsed.fields)
-            splitter.applied(planned)
+    units = [
+        (statement, unit) for statement in statements for unit in planning_units(statement.text)
+    ]
+    splitter = ExpandSplitter(catalog, statements, [unit for _, unit in units])
+    order = FileOrder(catalog)
+    for position, (statement, unit) in enumerate(units):
+        try:
+            planned = plan_statement(unit, facts, options)
+            order.check(unit, planned)
+        except CannotPlan as error:
+            raise type(error)(
+                f"{where}:{statement.line}: {error.message}", hint=error.hint
+            ) from None
+        planned = splitter.mark(planned, position)
+        changes += planned
+        facts.note_deferred(planned)
+        for parsed in parse_text(unit) or ():
+            dependents.apply(parsed.kind, parsed.fields, catalog)
+            catalog.apply(parsed.kind, parsed.fields)
+        splitter.applied(planned)
     return changes
 
 

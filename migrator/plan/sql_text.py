@@ -175,6 +175,19 @@ def mentioned_columns(node: Any) -> list[str]:
     return found
 
 
+def column_references(node: Any) -> list[tuple[str | None, str]]:
+    """``(qualifier or None, column)`` of every column reference under ``node``."""
+    found: list[tuple[str | None, str]] = []
+
+    def visit(item: Any) -> None:
+        if _is(item, "ColumnRef") and _is(item.fields[-1], "String"):
+            names = [part.sval for part in item.fields if _is(part, "String")]
+            found.append((names[-2] if len(names) > 1 else None, names[-1]))
+
+    _walk(node, visit)
+    return found
+
+
 def mentioned_relations(node: Any) -> list[tuple[str | None, str]]:
     """``(schema, name)`` of every table a statement names (``schema`` as written)."""
     found: list[tuple[str | None, str]] = []

@@ -145,15 +145,15 @@ def index_built_if_not_exists(text: str) -> tuple[str | None, str, str] | None:
     return relation.get("schemaname"), str(relation.get("relname", "")), str(name)
 
 
-def batchable_change(kind: str, fields: dict[str, Any]) -> bool:
+def batchable_change(kind: str, fields: dict[str, Any], schema: str | None = None) -> bool:
     """An ``UPDATE t [alias] SET col = expr, ... [FROM ...] [WHERE ...]`` or ``DELETE
     FROM t [alias] [USING ...] [WHERE ...]`` (no ``RETURNING``, ``WITH`` or multi-column
     assignment), that does not read the table it changes (:func:`reads_itself`): what
     ``migrate plan`` rewrites into a batched backfill, its condition kept and a key range
-    added."""
+    added. ``schema``: where an unqualified table name resolves (see :func:`reads_itself`)."""
     if kind not in ("UpdateStmt", "DeleteStmt"):
         return False
-    if fields.get("returningClause") or fields.get("withClause") or reads_itself(fields):
+    if fields.get("returningClause") or fields.get("withClause") or reads_itself(fields, schema):
         return False
     targets = [item.get("ResTarget") or {} for item in fields.get("targetList") or ()]
     return all(
@@ -161,24 +161,29 @@ def batchable_change(kind: str, fields: dict[str, Any]) -> bool:
     )
 
 
-def reads_itself(fields: dict[str, Any]) -> bool:
+def reads_itself(fields: dict[str, Any], search_schema: str | None = None) -> bool:
     """An ``UPDATE`` or ``DELETE`` that reads the table it changes (in ``FROM``,
     ``USING``, a subquery of its ``SET`` or ``WHERE``). One statement sees the table as
-    it was before it; batches of it would each see what the batches before changed."""
+    it was before it; batches of it would each see what the batches before changed.
+
+    ``search_schema`` is where an unqualified name resolves (``orders`` and
+    ``archive.orders`` differ when it is ``public``); unknown, a name matches in any
+    schema."""
     relation = fields.get("relation") or {}
-    name, schema = relation.get("relname"), relation.get("schemaname")
+    name = relation.get("relname")
+    schema = relation.get("schemaname") or search_schema
     parts = [fields.get(key) for key in ("fromClause", "usingClause", "whereClause", "targetList")]
-    return any(_names_relation(part, name, schema) for part in parts if part)
+    return any(_names_relation(part, name, schema, search_schema) for part in parts if part)
 
 
-def _names_relation(node: Any, name: Any, schema: Any) -> bool:
+def _names_relation(node: Any, name: Any, schema: Any, search_schema: str | None) -> bool:
     if isinstance(node, dict):
         found = node.get("RangeVar")
         if found is not None and found.get("relname") == name:
-            other = found.get("schemaname")
+            other = found.get("schemaname") or search_schema
             if other is None or schema is None or other == schema:
                 return True
-        return any(_names_relation(value, name, schema) for value in node.values())
+        return any(_names_relation(value, name, schema, search_schema) for value in node.values())
     if isinstance(node, list):
-        return any(_names_relation(item, name, schema) for item in node)
+        return any(_names_relation(item, name, schema, search_schema) for item in node)
     return False

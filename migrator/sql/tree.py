@@ -133,6 +133,25 @@ def walk(node: Any) -> Iterator[tuple[str, Node]]:
             stack.extend(current)
 
 
+#: fields whose value is a ``RangeVar`` without the node's wrapper (the JSON tree
+#: wraps only fields typed as any node)
+_RANGE_VAR_FIELDS = ("relation", "pktable", "view", "into")
+
+
+def range_vars(node: Any) -> Iterator[Node]:
+    """Every ``RangeVar`` under ``node`` (``node`` itself included), wrapped in the tree
+    or not (``DeleteStmt.relation``, a foreign key's ``pktable``)."""
+    for kind, fields in [("", node), *walk(node)]:
+        if kind == "RangeVar":
+            yield fields
+        if not isinstance(fields, dict):
+            continue
+        for key in _RANGE_VAR_FIELDS:
+            value = fields.get(key)
+            if isinstance(value, dict) and "relname" in value:
+                yield value
+
+
 def string_constants(node: Any) -> Iterator[str]:
     """Every string constant in ``node``."""
     for kind, fields in walk(node):

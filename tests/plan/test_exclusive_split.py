@@ -108,9 +108,10 @@ def test_changes_to_a_table_created_in_the_same_file_do_not_split(project: Proje
 @pytest.mark.parametrize(
     "change",
     [
-        # the constraint is replaced: no row may slip in while neither is there
+        # the constraint is replaced, then another table waits under the lock
         "ALTER TABLE items DROP CONSTRAINT items_qty_check;\n"
-        "ALTER TABLE items ADD CONSTRAINT items_qty_check CHECK (qty >= -1) NOT VALID;\n",
+        "ALTER TABLE items ADD CONSTRAINT items_qty_check CHECK (qty >= -1) NOT VALID;\n"
+        "ALTER TABLE parents ADD COLUMN code text;\n",
         # the default is removed, then something else runs in the same transaction
         "ALTER TABLE items ALTER COLUMN status DROP DEFAULT;\n"
         "CREATE VIEW statuses AS SELECT status FROM items;\n",
@@ -183,6 +184,71 @@ def test_no_split_after_a_statement_that_removes_what_a_later_one_brings_back(
         "DROP VIEW item_notes;\n"
         "ALTER TABLE items ADD COLUMN remark text;\n"
         "CREATE VIEW item_notes AS SELECT id, remark FROM items;\n"
+    )
+    result = run_cli("plan", "change.sql", "--dir", str(project.directory), cwd=tmp_path)
+    assert result.code == 1, result.output
+    assert "[statements-after-access-exclusive]" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE items ADD COLUMN state text;\n"
+        "ALTER TABLE items ALTER COLUMN state SET DEFAULT 'new';\n",
+        "ALTER TABLE items ADD COLUMN state text, ALTER COLUMN state SET DEFAULT 'new';\n",
+        "ALTER TABLE items ADD COLUMN state text;\n"
+        "COMMENT ON COLUMN items.state IS 'where it is';\n"
+        "ALTER TABLE items ADD CONSTRAINT state_known CHECK (state <> '') NOT VALID;\n",
+        "ALTER TABLE items ADD COLUMN state text;\n"
+        "CREATE FUNCTION items_state() RETURNS trigger LANGUAGE plpgsql AS "
+        "'BEGIN NEW.state := coalesce(NEW.state, ''new''); RETURN NEW; END';\n"
+        "CREATE TRIGGER items_state BEFORE INSERT ON items "
+        "FOR EACH ROW EXECUTE FUNCTION items_state();\n",
+        "ALTER TABLE items DROP CONSTRAINT items_qty_check;\n"
+        "ALTER TABLE items ADD CONSTRAINT items_qty_check CHECK (qty >= -1) NOT VALID;\n",
+    ],
+    ids=["set-default", "one-alter-table", "comment-and-check", "trigger", "replaced-check"],
+)
+def test_a_column_is_never_split_from_what_completes_it(project: Project, change: str) -> None:
+    """Issue 14, item 4: a split between ``ADD COLUMN`` and its default (or trigger,
+    check, comment) lets inserts in between get NULL: what completes a table runs in
+    the migration that locked it, marked for the linter; the plan lints clean."""
+    result = project.plan(change)
+    expand = [v for v in result.versions if v.rendered.migration.phase == "expand"]
+    assert len(expand) == 1, [v.rendered.up for v in expand]
+    assert "lint-ignore statements-after-access-exclusive" in expand[0].rendered.up
+    assert _lint_errors(project) == []
+
+
+def test_a_split_still_falls_between_tables(project: Project) -> None:
+    project.plan(
+        "ALTER TABLE items ADD COLUMN state text;\n"
+        "ALTER TABLE items ALTER COLUMN state SET DEFAULT 'new';\n"
+        "ALTER TABLE parents ADD COLUMN code text;\n"
+        "ALTER TABLE parents ALTER COLUMN code SET DEFAULT 'c';\n"
+    )
+    assert _bodies(project) == [
+        [
+            "ALTER TABLE items ADD COLUMN state text",
+            "ALTER TABLE items ALTER COLUMN state SET DEFAULT 'new'",
+        ],
+        [
+            "ALTER TABLE parents ADD COLUMN code text",
+            "ALTER TABLE parents ALTER COLUMN code SET DEFAULT 'c'",
+        ],
+    ]
+    assert _lint_errors(project) == []
+
+
+def test_another_table_between_a_column_and_its_default_is_refused(
+    project: Project, tmp_path: Path
+) -> None:
+    """Completing ``items`` after ``parents`` would hold ``items`` while waiting for
+    ``parents``; splitting would part the column from its default: refused."""
+    (tmp_path / "change.sql").write_text(
+        "ALTER TABLE items ADD COLUMN state text;\n"
+        "ALTER TABLE parents ADD COLUMN code text;\n"
+        "ALTER TABLE items ALTER COLUMN state SET DEFAULT 'new';\n"
     )
     result = run_cli("plan", "change.sql", "--dir", str(project.directory), cwd=tmp_path)
     assert result.code == 1, result.output

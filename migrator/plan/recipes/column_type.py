@@ -74,7 +74,9 @@ def change_type(column: str, definition: Any, target: Target, options: PlanOptio
         old=column,
         new=bounded_name(column, suffix="new"),
         new_type_sql=new_type,
-        copy_expression=using or f"CAST({ident(column)} AS {new_type})",
+        # assigned, not cast: PostgreSQL converts as ALTER COLUMN ... TYPE does
+        # (assignment cast: a too long value fails with 22001 instead of being cut)
+        copy_expression=using or ident(column),
         final_name=column,
         both_directions=False,
     )

@@ -297,6 +297,8 @@ def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> 
             "needs CASCADE, which drops them too",
             hint="drop those foreign keys first, or write CASCADE if that is meant",
         )
+    if not cascade:
+        target.refuse_dependents(column, "drop")
     steps: list[Step] = []
     if fact.not_null and not _fills_itself(fact):
         _refuse_key_without_default(facts, target, column)

@@ -11,7 +11,7 @@ from migrator.plan.model import CannotPlan, Change
 from migrator.plan.recipes.backfill import batched_step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import PlanOptions, Target
-from migrator.plan.sql_text import deparse, ident
+from migrator.plan.sql_text import column_references, deparse, ident
 from migrator.sql.classify import batchable_change, reads_itself, statement_node
 
 #: rows the application writes while the batches run
@@ -31,11 +31,56 @@ def batched_update(statement: Any, text: str, target: Target, options: PlanOptio
     assignments = ", ".join(
         f"{ident(item.name)} = {deparse(item.val)}" for item in statement.targetList
     )
+    _refuse_derived_new_columns(statement, target)
     head = f"UPDATE {_relation(statement, target)} SET {assignments}"
     if statement.fromClause:
         head += " FROM " + ", ".join(deparse(item) for item in statement.fromClause)
     return _batched(
         statement, text, target, options, head, label, bool(statement.fromClause), "UPDATE"
+    )
+
+
+def _refuse_derived_new_columns(statement: Any, target: Target) -> None:
+    """An ``UPDATE`` that fills a column the change added goes stale: a row old code
+    inserts (or, when the values come from columns it writes, ``SET first_name =
+    split_part(name, ' ', 1)``, changes) after its batch keeps the new column NULL or
+    old, and the plan has no trigger to keep it in step through the deploy. Refused."""
+    facts = target.facts
+    if facts is None or facts.created_in_change:
+        return
+    filled = sorted(
+        item.name
+        for item in statement.targetList
+        if (column := facts.column(item.name)) is not None and column.added_in_change
+    )
+    if not filled:
+        return
+    own = {target.name, *([statement.relation.alias.aliasname] if statement.relation.alias else [])}
+    read: list[str] = []
+    for node in [item.val for item in statement.targetList] + [statement.whereClause]:
+        for qualifier, name in column_references(node):
+            column = facts.column(name)
+            existing = column is not None and not column.added_in_change
+            if qualifier in (None, *own) and existing and name not in read:
+                read.append(name)
+    names = ", ".join(ident(n) for n in filled)
+    if read:
+        sources = ", ".join(ident(name) for name in read)
+        raise CannotPlan(
+            f"this UPDATE fills {names}, which the change adds to {target.sql}, from "
+            f"{sources}, which running code keeps writing until the deploy: a row it "
+            "inserts or changes after its batch would keep the new column NULL or stale, "
+            "and the planner does not generate a trigger that keeps derived values in step",
+            hint="plan the new columns with a trigger of your own that computes them on "
+            "every insert and update (created in the same migration as the columns), then "
+            "the backfill; or make them generated columns",
+        )
+    raise CannotPlan(
+        f"this UPDATE fills {names}, which the change adds to {target.sql}: a row running "
+        "code inserts after its batch (it does not know the column) would keep it NULL, "
+        "where the one UPDATE would have filled it",
+        hint="give the column a DEFAULT in its ADD COLUMN (a constant one fills existing "
+        "rows too, without a rewrite), or a trigger that fills it on insert",
     )
 
 
@@ -62,7 +107,8 @@ def _batchable(text: str, target: Target) -> bool:
     if parsed is None or (facts is not None and (facts.created_in_change or facts.system)):
         return False  # no rows yet, or a catalog's few rows: as written
     kind, fields = parsed
-    if reads_itself(fields):
+    schema = facts.schema if facts is not None else None  # where `t` resolved
+    if reads_itself(fields, schema):
         verb = "UPDATE" if kind == "UpdateStmt" else "DELETE"
         raise CannotPlan(
             f"this {verb} reads {target.sql}, the table it changes: in batches, each batch "
@@ -71,12 +117,16 @@ def _batchable(text: str, target: Target) -> bool:
             hint="write the backfill migration by hand (docs/backfill.md) if the result "
             "does not depend on that; keeping the smallest id of each group does not",
         )
-    return batchable_change(kind, fields)
+    return batchable_change(kind, fields, schema)
 
 
 def _relation(statement: Any, target: Target) -> str:
-    alias = statement.relation.alias
-    return f"{target.sql} {ident(alias.aliasname)}" if alias is not None else target.sql
+    """The changed table as written: ``ONLY`` kept (without it the batches would change
+    the rows of inheriting tables too), and its alias."""
+    relation = statement.relation
+    name = target.sql if relation.inh else f"ONLY {target.sql}"
+    alias = relation.alias
+    return f"{name} {ident(alias.aliasname)}" if alias is not None else name
 
 
 def _batched(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from pglast import ast
 from pglast.enums import ReindexObjectType
 
 from migrator.plan.facts import Deferred, SchemaFacts
@@ -146,8 +147,12 @@ def _require_columns(target: Target, statement: Any) -> None:
 
 def _name_dropped_later(target: Target, name: str) -> bool:
     """``name`` belongs to an index or constraint the change drops, which the plan
-    keeps until the contract phase."""
-    return target.facts is not None and name in target.facts.deferred.names
+    keeps until the contract phase: of this table, or an index of another table of the
+    schema (index names are schema-wide: ``DROP INDEX x; CREATE INDEX x ON other``)."""
+    if target.facts is not None and name in target.facts.deferred.names:
+        return True
+    schema = target.schema or (target.facts.schema if target.facts else None)
+    return target.schema_facts is not None and target.schema_facts.name_held(schema, name)
 
 
 def _index_body(statement: Any) -> str:
@@ -181,6 +186,7 @@ def _take_dropped_name(
             "is taken too",
             hint="give the new index another name",
         )
+    target.claim(temporary, "index")
     rename = Step(
         Slot.CONTRACT_SWAP,
         f"ALTER INDEX IF EXISTS {target.qualify(temporary)} RENAME TO {ident(name)}",
@@ -270,13 +276,19 @@ def reindex_concurrently(statement: Any, source: str) -> Change:
             source, transactional=non_transactional_reason(source) is None, label="reindex"
         )
     name = qualified(relation.schemaname, relation.relname)
+    if statement.params:  # (VERBOSE, TABLESPACE x): kept, CONCURRENTLY added to them
+        concurrent = copy.deepcopy(statement)
+        concurrent.params = (*statement.params, ast.DefElem(defname="concurrently"))
+        sql = deparse(concurrent)
+    else:
+        sql = f"REINDEX {what} CONCURRENTLY {name}"
     return Change(
         source,
         "reindex concurrently",
         (
             Step(
                 Slot.EXPAND_CONCURRENT,
-                f"REINDEX {what} CONCURRENTLY {name}",
+                sql,
                 CONCURRENT_NOTE + "; a failed rebuild leaves an INVALID index named "
                 "<index>_ccnew: drop it before running again",
                 undo=(),

@@ -50,6 +50,14 @@ def rename_table(old: str, new: str, target: Target) -> Change:
     label = f"rename_{old}"
     if target.facts is not None and target.facts.created_in_change:
         return pass_through(source, label=label)
+    schema = target.schema or (target.facts.schema if target.facts else None)
+    if target.schema_facts is not None and target.schema_facts.dropped_later(schema, new):
+        raise CannotPlan(
+            f"{target.qualify(new)} is dropped earlier in the change, but the plan drops it "
+            "only in the contract phase; renaming a table to its name needs the name before "
+            "that",
+            hint="plan the rename in a change of its own, after the contract phase ran",
+        )
     new_sql = target.qualify(new)
     view = f"CREATE VIEW {target.sql} AS SELECT * FROM {new_sql}"
     steps = (

@@ -12,7 +12,7 @@ from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.columns import DROP_COLUMN_REASON, existing_column, missing_column
 from migrator.plan.recipes.indexes import concurrent_index_steps
 from migrator.plan.recipes.not_null import add_not_null_check, enforce_not_null
-from migrator.plan.recipes.target import PlanOptions, Target
+from migrator.plan.recipes.target import PlanOptions, Target, short_digest
 from migrator.plan.recipes.validation import validate_step
 from migrator.plan.sql_text import (
     bounded_name,
@@ -42,6 +42,52 @@ class Shadow:
     final_name: str
     #: the new application writes ``new`` and the old one ``old`` (a rename)
     both_directions: bool
+
+    @property
+    def copied_value(self) -> str:
+        """The copy expression as a value of the new type, to compare with ``new``
+        (the copy itself is assigned, which converts like ``ALTER COLUMN ... TYPE``)."""
+        if self.both_directions:
+            return self.copy_expression
+        return f"CAST(({self.copy_expression}) AS {self.new_type_sql})"
+
+
+#: the dollar-quote tag of the conversion check (no expression of a change contains it)
+_CHECK_TAG = "$migrator_check$"
+
+
+def conversion_check(target: Target, shadow: Shadow) -> Step:
+    """Before anything changes: every existing value converts to the new type the way
+    ``ALTER COLUMN ... TYPE`` converts it (assignment, PL/pgSQL uses the same cast), so
+    a value the naive statement rejects (22001: too long for ``varchar(20)``) stops the
+    expand migration with nothing changed instead of the backfill or, worse, being cut."""
+    if _CHECK_TAG in shadow.copy_expression:
+        raise CannotPlan(
+            f"the USING expression contains {_CHECK_TAG}, which the planner's check uses"
+        )
+    return Step(
+        Slot.EXPAND,
+        f"DO {_CHECK_TAG}\nDECLARE\n  converted {shadow.new_type_sql};\nBEGIN\n"
+        f"  FOR converted IN SELECT {shadow.copy_expression} FROM {target.sql} LOOP\n"
+        f"  END LOOP;\nEND\n{_CHECK_TAG}",
+        "ACCESS SHARE: reads every row (blocks no client); fails, with nothing changed, "
+        "where ALTER COLUMN ... TYPE would fail",
+    )
+
+
+def assignment_check(target: Target, shadow: Shadow) -> Step:
+    """An ``UPDATE ... WHERE false``: PostgreSQL checks that the copy can be assigned to
+    the new column (an assignment cast exists, 42804 otherwise) and changes no row."""
+    return Step(
+        Slot.EXPAND,
+        f"UPDATE {target.sql} SET {ident(shadow.new)} = {shadow.copy_expression} WHERE false",
+        "changes no row: fails, with nothing changed, where ALTER COLUMN ... TYPE would "
+        "find no assignment cast",
+        lint_ignore=(
+            "unbatched-backfill",
+            "WHERE false: no row changes, PostgreSQL only checks the assignment's types",
+        ),
+    )
 
 
 def sync_function_sql(target: Target, function: str, shadow: Shadow) -> str:
@@ -88,6 +134,7 @@ def _check_movable(target: Target, facts: TableFacts, column: str, what: str) ->
         )
     if facts.view:
         raise CannotPlan(f"{target.sql} is a view; the planner changes tables")
+    target.refuse_dependents(column, what)
 
 
 def shadow_column_change(
@@ -108,8 +155,12 @@ def shadow_column_change(
     old_fact = facts.column(shadow.old)
     assert old_fact is not None
     old, new, table = ident(shadow.old), ident(shadow.new), target.sql
-    function = bounded_name("migrator", target.name, shadow.old, suffix="sync")
-    steps: list[Step] = [
+    function = target.claim(
+        bounded_name("migrator", target.name, shadow.old, short_digest(source), suffix="sync"),
+        "sync function and trigger",
+    )
+    steps: list[Step] = [] if shadow.both_directions else [conversion_check(target, shadow)]
+    steps += [
         Step(
             Slot.EXPAND,
             f"ALTER TABLE {table} ADD COLUMN {new} {shadow.new_type_sql}",
@@ -130,6 +181,8 @@ def shadow_column_change(
             undo=(f"DROP TRIGGER IF EXISTS {ident(function)} ON {table}",),
         ),
     ]
+    if not shadow.both_directions:
+        steps.insert(2, assignment_check(target, shadow))
     if old_fact.not_null:
         steps.append(add_not_null_check(target, shadow.new, Slot.EXPAND))
     mapping = {shadow.old: shadow.new}
@@ -137,7 +190,7 @@ def shadow_column_change(
     for constraint in facts.constraints_on(shadow.old):
         if constraint.kind not in ("check", "foreign") or not constraint.definition_sql:
             continue
-        copy_name = bounded_name(constraint.name, suffix="new")
+        copy_name = target.claim(bounded_name(constraint.name, suffix="new"), "constraint copy")
         copy_definition = rename_in_constraint(constraint.definition_sql, mapping)
         steps.append(
             Step(
@@ -164,7 +217,7 @@ def shadow_column_change(
                 f"the definition of index {index.name} on {table} is not known, so it "
                 f"cannot be rebuilt for {new}"
             )
-        copy_name = bounded_name(index.name, suffix="new")
+        copy_name = target.claim(bounded_name(index.name, suffix="new"), "index copy")
         steps += concurrent_index_steps(
             target,
             copy_name,
@@ -181,12 +234,11 @@ def shadow_column_change(
         else:
             sql = f"ALTER INDEX {target.qualify(copy_name)} RENAME TO {ident(index.name)}"
         renames.append(Step(Slot.CONTRACT_SWAP, sql, "catalog only", undo=None))
-    copy_value = shadow.copy_expression
     steps.append(
         backfill_step(
             target,
-            f"{new} = {copy_value}",
-            f"{new} IS DISTINCT FROM {copy_value}",
+            f"{new} = {shadow.copy_expression}",
+            f"{new} IS DISTINCT FROM {shadow.copied_value}",
             options,
             f"copy {old} into {new}",
         )

@@ -3,6 +3,7 @@ every recipe shares."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from migrator.plan.backfill_spec import DEFAULT_BATCH_SIZE
@@ -24,6 +25,8 @@ class Target:
     schema: str | None
     name: str
     facts: TableFacts | None
+    #: where the names the plan makes up are claimed (``None``: not checked)
+    schema_facts: SchemaFacts | None = None
 
     @property
     def sql(self) -> str:
@@ -45,6 +48,36 @@ class Target:
                 hint=f"give the new {what} another name",
             )
 
+    def claim(self, name: str, what: str) -> str:
+        """``name`` for an object the plan makes up in the table's schema;
+        :class:`CannotPlan` when the replayed schema or the plan has it already."""
+        if self.schema_facts is not None and not self.schema_facts.claim_name(self.schema, name):
+            raise CannotPlan(
+                f"the plan would create the {what} {qualified(self.schema, name)}, but that "
+                "name is taken (by an earlier migration, perhaps an earlier plan whose "
+                "contract has not run, or by another step of this plan)",
+                hint="run the earlier plan's contract first, or plan the statements in "
+                "separate changes",
+            )
+        return name
+
+    def refuse_dependents(self, column: str, what: str) -> None:
+        """:class:`CannotPlan` when views, materialized views, policies or generated
+        columns depend on ``column``: the contract's ``DROP COLUMN`` would fail (2BP01)
+        after the earlier phases ran, or they would read the old column meanwhile."""
+        if self.schema_facts is None or self.facts is None:
+            return
+        found = self.schema_facts.dependents_of(self.facts.schema, self.facts.name, column)
+        if found:
+            raise CannotPlan(
+                f"cannot {what} {self.sql}.{qualified(None, column)} in phases: "
+                f"{', '.join(found)} depend{'s' if len(found) == 1 else ''} on it, and the "
+                "planner does not carry dependents through the phases (the contract's DROP "
+                "COLUMN would fail with 2BP01, or they would read the old column meanwhile)",
+                hint="drop them in a change of their own first, and create them again once "
+                "this change's contract ran; or write the migration by hand",
+            )
+
     def require(self, why: str) -> TableFacts:
         """The table's facts, or :class:`CannotPlan` saying the planner needs them."""
         if self.facts is None:
@@ -63,4 +96,10 @@ class Target:
 
 
 def resolve(facts: SchemaFacts, schema: str | None, name: str) -> Target:
-    return Target(schema, name, facts.table(schema, name))
+    return Target(schema, name, facts.table(schema, name), facts)
+
+
+def short_digest(text: str) -> str:
+    """6 hex digits of a hash of ``text``: names the plan makes up for one statement
+    differ from the ones it makes for another on the same column."""
+    return hashlib.sha256(text.encode()).hexdigest()[:6]

@@ -1,0 +1,123 @@
+"""What depends on a table's columns, from the replayed migrations: views, materialized
+views, policies and generated columns. The catalog keeps tables, keys and indexes; the
+planner also needs to know, before it renames, retypes or drops a column through a
+second column, what would stop the contract's ``DROP COLUMN`` (2BP01) or read the
+column while it is being replaced.
+
+Names are matched as written (a column reference's last name, the relations a query
+names): a dependent is reported when it names the table and the column, or the table
+with ``*``. That errs on the side of reporting, and a report means a refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from migrator.sql.catalog import Catalog
+from migrator.sql.names import QualifiedName
+from migrator.sql.parse import Node
+from migrator.sql.tree import range_vars, walk
+
+
+@dataclass(frozen=True)
+class Dependent:
+    #: ``view``, ``materialized view``, ``policy``, ``generated column``
+    kind: str
+    name: str
+    tables: frozenset[QualifiedName]
+    columns: frozenset[str]
+    #: it selects ``*`` (every column, whatever their names)
+    star: bool = False
+
+    def depends_on(self, table: QualifiedName, column: str) -> bool:
+        return table in self.tables and (self.star or column in self.columns)
+
+
+def _columns(node: Any) -> tuple[frozenset[str], bool]:
+    names: set[str] = set()
+    star = False
+    for kind, fields in walk(node):
+        if kind != "ColumnRef":
+            continue
+        last = (fields.get("fields") or [{}])[-1]
+        if "A_Star" in last:
+            star = True
+        elif "String" in last:
+            names.add(last["String"].get("sval", ""))
+    return frozenset(names), star
+
+
+class Dependents:
+    """The dependents known after the statements applied so far (:meth:`apply` each
+    statement, as the catalog applies it)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], Dependent] = {}
+
+    def of(self, table: QualifiedName, column: str) -> list[Dependent]:
+        return [d for d in self._known.values() if d.depends_on(table, column)]
+
+    def apply(self, kind: str, fields: Node, catalog: Catalog) -> None:
+        for key, dependent in self._created(kind, fields, catalog):
+            self._known[key] = dependent
+        if kind == "DropStmt":
+            self._drop(fields, catalog)
+
+    def _tables(self, node: Any, catalog: Catalog) -> frozenset[QualifiedName]:
+        return frozenset(catalog.relation_of(range_var)[0] for range_var in range_vars(node))
+
+    def _created(
+        self, kind: str, fields: Node, catalog: Catalog
+    ) -> Iterator[tuple[tuple[str, str], Dependent]]:
+        if kind == "ViewStmt":
+            name = str(catalog.created_relation(fields.get("view"))[0])
+            query = fields.get("query") or {}
+            columns, star = _columns(query)
+            tables = self._tables(query, catalog)
+            yield ("relation", name), Dependent("view", name, tables, columns, star)
+        elif kind == "CreateTableAsStmt" and fields.get("objtype") == "OBJECT_MATVIEW":
+            name = str(catalog.created_relation((fields.get("into") or {}).get("rel"))[0])
+            query = fields.get("query") or {}
+            columns, star = _columns(query)
+            tables = self._tables(query, catalog)
+            dependent = Dependent("materialized view", name, tables, columns, star)
+            yield ("relation", name), dependent
+        elif kind == "CreatePolicyStmt":
+            table = catalog.relation_of(fields.get("table"))[0]
+            name = f"{fields.get('policy_name', '')} on {table}"
+            expressions = [fields.get("qual") or {}, fields.get("with_check") or {}]
+            columns, star = _columns(expressions)
+            tables = self._tables(expressions, catalog) | {table}
+            yield ("policy", name), Dependent("policy", name, tables, columns, star)
+        elif kind in ("CreateStmt", "AlterTableStmt"):
+            table = catalog.created_relation(fields.get("relation"))[0]
+            for _, column in walk(fields.get("tableElts") or fields.get("cmds") or []):
+                if "colname" not in column:
+                    continue
+                for item in column.get("constraints") or ():
+                    constraint = item.get("Constraint", {})
+                    if constraint.get("contype") == "CONSTR_GENERATED":
+                        columns, star = _columns(constraint.get("raw_expr") or {})
+                        name = f"{table}.{column['colname']}"
+                        dependent = Dependent(
+                            "generated column", name, frozenset({table}), columns, star
+                        )
+                        yield ("generated", name), dependent
+
+    def _drop(self, fields: Node, catalog: Catalog) -> None:
+        remove = fields.get("removeType")
+        for item in fields.get("objects") or ():
+            names = [
+                part.get("String", {}).get("sval", "")
+                for part in (item.get("List", {}).get("items") or ())
+            ]
+            if not names:
+                continue
+            if remove in ("OBJECT_VIEW", "OBJECT_MATVIEW"):
+                schema = names[-2] if len(names) > 1 else None
+                self._known.pop(("relation", str(catalog.resolve(schema, names[-1]))), None)
+            elif remove == "OBJECT_POLICY" and len(names) > 1:
+                table = catalog.resolve(names[-3] if len(names) > 2 else None, names[-2])
+                self._known.pop(("policy", f"{names[-1]} on {table}"), None)

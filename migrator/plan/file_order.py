@@ -1,0 +1,155 @@
+"""The plan runs a statement in a later phase than the file's order puts it (a ``DROP
+TABLE`` in the contract, a ``DELETE`` in the backfill); a statement written after it
+that lands in an earlier phase runs before it. That is only right when the two are
+independent: ``DELETE FROM tags WHERE id > 1000; CREATE UNIQUE INDEX ... ON tags``
+builds the index before the duplicates are gone, and ``DROP TABLE a; DROP FUNCTION
+next_code()`` drops the function ``a``'s default still uses.
+
+:class:`FileOrder` refuses (:class:`CannotPlan`) a later statement that would run
+before an earlier one it may depend on: it names a table the earlier one names, or it
+drops or replaces an object other than a table (a function, sequence, type, ...), which
+anything moved later may use. Changes planned knowing what an earlier one keeps until
+the contract (:class:`~migrator.plan.facts.Deferred`: a column or index name dropped
+then, a key moved) are the planner's own and pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from migrator.plan.model import CannotPlan, Change, Slot, Step
+from migrator.sql.catalog import Catalog
+from migrator.sql.names import QualifiedName
+from migrator.sql.parse import ParsedStatement, parse_text
+from migrator.sql.tree import range_vars
+
+#: statements that change no table and nothing a moved statement can rely on
+_INDEPENDENT_KINDS = frozenset({"CommentStmt", "GrantStmt", "VariableSetStmt"})
+
+#: statements that store a query over a table (what it returns depends on its data)
+_DEFINITIONS = frozenset({"ViewStmt", "CreateTableAsStmt", "RuleStmt", "CreatePolicyStmt"})
+
+#: statements that drop or change an object other than a table
+_OBJECT_CHANGES = frozenset(
+    {
+        "AlterFunctionStmt",
+        "AlterSeqStmt",
+        "AlterDomainStmt",
+        "AlterEnumStmt",
+        "AlterObjectSchemaStmt",
+        "AlterTypeStmt",
+        "AlterExtensionStmt",
+    }
+)
+
+
+@dataclass(frozen=True)
+class _Moved:
+    """An earlier change with steps in a later slot than the expand's."""
+
+    source: str
+    latest: int
+    phase: str
+    relations: frozenset[QualifiedName]
+    #: tables it registered what it keeps until the contract for
+    deferred: frozenset[QualifiedName]
+
+
+class FileOrder:
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self._moved: list[_Moved] = []
+
+    def check(self, unit: str, planned: Sequence[Change]) -> None:
+        """Refuse ``unit`` (planned as ``planned``) when part of it runs before an
+        earlier change it may depend on; then remember it if it moves later itself."""
+        statements = parse_text(unit) or []
+        steps = [step for change in planned for step in change.steps]
+        if not steps:
+            return
+        earliest = min(int(step.slot) for step in steps)
+        relations = self._relations(statements)
+        for moved in self._moved:
+            if moved.latest <= earliest:
+                continue
+            if all(statement.kind in _INDEPENDENT_KINDS for statement in statements):
+                break
+            # a view (or policy, rule) made now reads the table before the moved change
+            # filled it: what the planner keeps until the contract does not cover that
+            reads = any(statement.kind in _DEFINITIONS for statement in statements)
+            exempt = frozenset() if reads else moved.deferred
+            shared = sorted(str(name) for name in (relations & moved.relations) - exempt)
+            if shared or any(_changes_an_object(statement) for statement in statements):
+                why = (
+                    f"both name {shared[0]}"
+                    if shared
+                    else "it drops or changes an object the earlier statement may use"
+                )
+                raise CannotPlan(
+                    f"this statement comes after `{_short(moved.source)}`, which the plan "
+                    f"runs in the {moved.phase} phase, but it would run before that, and {why}: "
+                    "the plan would not do what the file does in its order",
+                    hint="plan the later statement in a change of its own, after this one's "
+                    f"{moved.phase} phase ran",
+                )
+        later = [step for step in steps if step.slot.phase != "expand" and _moves(step)]
+        if later:
+            latest = max(int(step.slot) for step in later)
+            phase = max(later, key=lambda step: int(step.slot)).slot.phase
+            deferred = frozenset(
+                self._catalog.resolve(item.schema or None, item.table)
+                for change in planned
+                for item in change.deferred
+            )
+            self._moved.append(_Moved(unit, latest, phase, relations, deferred))
+
+    def _relations(self, statements: Sequence[ParsedStatement]) -> frozenset[QualifiedName]:
+        found: set[QualifiedName] = set()
+        for statement in statements:
+            for range_var in range_vars(statement.fields):
+                found.add(self._catalog.relation_of(range_var)[0])
+        return frozenset(found)
+
+
+#: statements of a later phase that change data or remove (what a later statement of
+#: the file may rely on having happened); validations and key attachments do not
+_MOVING_KINDS = frozenset({"UpdateStmt", "DeleteStmt", "DropStmt", "RenameStmt", "TruncateStmt"})
+
+
+def _moves(step: Step) -> bool:
+    """A step of a later phase that changes data or removes something."""
+    if step.slot is Slot.BACKFILL:
+        return True
+    for statement in parse_text(step.sql) or []:
+        if statement.kind in _MOVING_KINDS:
+            return True
+        if statement.kind != "AlterTableStmt":
+            continue
+        for item in statement.fields.get("cmds") or ():
+            command = item.get("AlterTableCmd", {})
+            subtype = command.get("subtype")
+            if subtype == "AT_DropColumn":
+                return True
+            if subtype == "AT_DropConstraint" and not str(command.get("name", "")).startswith(
+                "migrator_"
+            ):
+                return True
+    return False
+
+
+def _changes_an_object(statement: ParsedStatement) -> bool:
+    """Drops or changes an object other than a table, index or view."""
+    fields = statement.fields
+    if statement.kind == "DropStmt":
+        return fields.get("removeType") not in ("OBJECT_TABLE", "OBJECT_INDEX")
+    if statement.kind == "RenameStmt":
+        return fields.get("renameType") not in ("OBJECT_TABLE", "OBJECT_COLUMN", "OBJECT_INDEX")
+    if statement.kind in ("CreateFunctionStmt", "ViewStmt", "DefineStmt"):
+        return bool(fields.get("replace"))
+    return statement.kind in _OBJECT_CHANGES
+
+
+def _short(source: str) -> str:
+    text = " ".join(source.split())
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,583 @@
+"""Regressions of issue 14: each change runs as the naive SQL on one database and as
+the plan, phase by phase through the runner, on another. The plan either ends with the
+naive SQL's rows, or fails where the naive SQL fails with nothing destroyed, or is
+refused with a precise reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from migrator.errors import MigrationFailed
+from migrator.plan.model import CannotPlan
+from tests.plan.scenario import (
+    Project,
+    apply_all,
+    execute,
+    fetch,
+    leftovers,
+    run,
+    schema_difference,
+)
+
+ORDERS = """
+CREATE TABLE orders (id serial PRIMARY KEY, status text NOT NULL, note text);
+"""
+
+ORDERS_SEED = """
+INSERT INTO orders (status, note) SELECT 'shipped', 'n' || g FROM generate_series(1, 300) g;
+"""
+
+
+def _phase_versions(project: Project) -> dict[str, set[int]]:
+    phases: dict[str, set[int]] = {}
+    for version in project.results[-1].versions:
+        phase = version.rendered.migration.phase
+        phases.setdefault(phase, set()).add(int(version.version_text))
+    return phases
+
+
+def _planned(project: Project) -> set[int]:
+    return {int(version.version_text) for version in project.results[-1].versions}
+
+
+async def _naive_error(dsn: str, sql: str) -> str | None:
+    """The SQLSTATE the naive SQL fails with (in one transaction), or None."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute(sql)
+    except asyncpg.PostgresError as error:
+        return str(error.sqlstate)
+    finally:
+        await conn.close()
+    return None
+
+
+@pytest.mark.parametrize(
+    "new_type", ["varchar(20)", "varchar(200)", "character varying(10)", "char(5)"]
+)
+def test_a_narrowing_type_change_fails_where_the_naive_alter_fails_destroying_nothing(
+    new_type: str, database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 1: ``text -> varchar(n)`` on values longer than ``n`` fails with 22001 in the
+    naive ALTER; the plan must not cut them (an explicit CAST would): its expand fails
+    with the same error, and the table is as it was, every value intact."""
+    project = Project.create(tmp_path, ORDERS)
+    project.plan(f"ALTER TABLE orders ALTER COLUMN status TYPE {new_type};\n")
+    naive, planned = other_database_url, database_url
+    data = "SELECT id, status, note FROM orders ORDER BY id"
+    change = f"ALTER TABLE orders ALTER COLUMN status TYPE {new_type}"
+    long_value = "x" * 201
+
+    async def scenario() -> None:
+        await execute(naive, ORDERS)
+        await apply_all(planned, project.directory, versions={1})
+        for dsn in (naive, planned):
+            await execute(dsn, ORDERS_SEED)
+            await execute(dsn, f"UPDATE orders SET status = '{long_value}' WHERE id % 3 = 0")
+        assert await _naive_error(naive, change) == "22001"
+        before = await fetch(planned, data)
+
+        with pytest.raises(MigrationFailed, match="value too long"):
+            await apply_all(planned, project.directory, versions=_phase_versions(project)["expand"])
+        assert await fetch(planned, data) == before == await fetch(naive, data)
+        assert await fetch(
+            planned, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders'"
+        ) == [(3,)]
+        assert await leftovers(planned) == []
+
+    run(scenario())
+
+
+def test_a_narrowing_type_change_whose_values_fit_ends_like_the_naive_alter(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 1, the other side: values that fit are copied as the naive ALTER converts
+    them (``char(n)`` pads), and a too long value written by old code during the
+    transition fails as it would after the naive ALTER, instead of being cut."""
+    project = Project.create(tmp_path, ORDERS)
+    project.plan("ALTER TABLE orders ALTER COLUMN status TYPE char(10);\n")
+    naive, planned = other_database_url, database_url
+    data = "SELECT status, status::text, note FROM orders ORDER BY id"  # not id: see below
+
+    async def scenario() -> None:
+        await execute(naive, ORDERS + ORDERS_SEED)
+        await execute(naive, "ALTER TABLE orders ALTER COLUMN status TYPE char(10)")
+        await execute(naive, "INSERT INTO orders (status) VALUES ('late')")
+
+        phases = _phase_versions(project)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, ORDERS_SEED)
+        await apply_all(planned, project.directory, versions=phases["expand"])
+        with pytest.raises(asyncpg.StringDataRightTruncationError):  # it takes an id
+            await execute(planned, "INSERT INTO orders (status) VALUES ('far_too_long_value')")
+        await execute(planned, "INSERT INTO orders (status) VALUES ('late')")
+        await apply_all(planned, project.directory, versions=phases["backfill"])
+        await apply_all(planned, project.directory, versions=phases["contract"])
+        assert await fetch(planned, data) == await fetch(naive, data)
+        assert await leftovers(planned) == []
+
+    run(scenario())
+
+
+def test_a_type_change_without_an_assignment_cast_fails_in_the_expand_with_nothing_changed(
+    database_url: str, tmp_path: Path
+) -> None:
+    """``text -> integer`` without USING: the naive ALTER fails (no assignment cast);
+    so does the plan's expand migration, before any column or trigger exists."""
+    project = Project.create(tmp_path, ORDERS)
+    project.plan("ALTER TABLE orders ALTER COLUMN note TYPE integer;\n")
+
+    async def scenario() -> None:
+        await apply_all(database_url, project.directory, versions={1})
+        await execute(database_url, ORDERS_SEED + "UPDATE orders SET note = id::text;")
+        assert await _naive_error(database_url, "ALTER TABLE orders ALTER COLUMN note TYPE integer")
+        with pytest.raises(MigrationFailed, match="is of type integer but expression is of type"):
+            await apply_all(
+                database_url, project.directory, versions=_phase_versions(project)["expand"]
+            )
+        assert await leftovers(database_url) == []
+        assert await fetch(
+            database_url,
+            "SELECT data_type FROM information_schema.columns "
+            "WHERE table_name = 'orders' AND column_name LIKE 'note%'",
+        ) == [("text",)]
+
+    run(scenario())
+
+
+INHERITED = """
+CREATE TABLE events (id bigserial PRIMARY KEY, kind text NOT NULL, seen boolean DEFAULT false);
+CREATE TABLE archived_events () INHERITS (events);
+"""
+
+INHERITED_SEED = """
+INSERT INTO events (kind) SELECT 'k' || g % 4 FROM generate_series(1, 200) g;
+INSERT INTO archived_events (kind) SELECT 'k' || g % 4 FROM generate_series(1, 100) g;
+"""
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "DELETE FROM ONLY events WHERE kind = 'k1'",
+        "UPDATE ONLY events SET seen = true WHERE kind <> 'k2'",
+        "DELETE FROM ONLY public.events e WHERE e.kind = 'k3'",
+    ],
+)
+def test_only_stays_only_in_the_batches(
+    change: str, database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 3: the batched statement keeps ``ONLY``: the rows of inheriting tables
+    are left as the naive statement leaves them."""
+    project = Project.create(tmp_path, INHERITED)
+    result = project.plan(change + ";\n")
+    assert [c.recipe for c in result.plan.changes] in (["batched delete"], ["batched backfill"])
+    naive, planned = other_database_url, database_url
+    data = "SELECT tableoid::regclass::text, id, kind, seen FROM events ORDER BY 1, 2"
+
+    async def scenario() -> None:
+        await execute(naive, INHERITED + INHERITED_SEED + change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, INHERITED_SEED)
+        await apply_all(planned, project.directory, versions=_planned(project))
+        assert await fetch(planned, data) == await fetch(naive, data)
+        assert await fetch(planned, "SELECT count(*) FROM archived_events") == [(100,)]
+
+    run(scenario())
+
+
+def test_reindex_keeps_its_options(database_url: str, tmp_path: Path) -> None:
+    """Item 3: ``REINDEX (TABLESPACE x, VERBOSE)`` keeps both options when it becomes
+    concurrent, and the planned statement runs."""
+    project = Project.create(tmp_path, ORDERS + "CREATE INDEX orders_note_idx ON orders (note);\n")
+    result = project.plan(
+        "REINDEX (TABLESPACE pg_default, VERBOSE) INDEX orders_note_idx;\n"
+        "REINDEX (VERBOSE) TABLE orders;\n"
+    )
+    up = "\n".join(version.rendered.up for version in result.versions)
+    assert "REINDEX (TABLESPACE 'pg_default', VERBOSE, CONCURRENTLY) INDEX orders_note_idx" in up
+    assert "REINDEX (VERBOSE, CONCURRENTLY) TABLE orders" in up
+
+    async def scenario() -> None:
+        await apply_all(database_url, project.directory, versions={1})
+        await apply_all(database_url, project.directory, versions=_planned(project))
+        assert await leftovers(database_url) == []
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE orders ADD COLUMN state text;\n"
+        "ALTER TABLE orders ALTER COLUMN state SET DEFAULT 'new';\n",
+        "ALTER TABLE orders ADD COLUMN state text, ALTER COLUMN state SET DEFAULT 'new';\n",
+        "ALTER TABLE orders ADD COLUMN state text;\n"
+        "CREATE FUNCTION orders_state() RETURNS trigger LANGUAGE plpgsql AS "
+        "'BEGIN NEW.state := coalesce(NEW.state, ''new''); RETURN NEW; END';\n"
+        "CREATE TRIGGER orders_state BEFORE INSERT ON orders "
+        "FOR EACH ROW EXECUTE FUNCTION orders_state();\n",
+    ],
+    ids=["set-default", "one-alter-table", "trigger"],
+)
+def test_no_insert_sees_a_column_without_its_default(
+    change: str, database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 4: after every single migration of the plan, an insert of old code gets
+    the value the naive SQL gives it, as soon as the column exists."""
+    project = Project.create(tmp_path, ORDERS)
+    project.plan(change)
+    naive, planned = other_database_url, database_url
+    insert = "INSERT INTO orders (status) VALUES ('placed')"
+    data = "SELECT status, state FROM orders ORDER BY id"
+
+    async def scenario() -> None:
+        await execute(naive, ORDERS + ORDERS_SEED + change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, ORDERS_SEED)
+        for version in sorted(_planned(project)):
+            await apply_all(planned, project.directory, versions={version})
+            await execute(planned, insert)
+            await execute(naive, insert)
+            exists = await fetch(
+                planned,
+                "SELECT count(*) FROM information_schema.columns "
+                "WHERE table_name = 'orders' AND column_name = 'state'",
+            )
+            if exists == [(1,)]:
+                assert await fetch(
+                    planned, "SELECT state FROM orders ORDER BY id DESC LIMIT 1"
+                ) == [("new",)]
+        assert await fetch(planned, data) == await fetch(naive, data)
+
+    run(scenario())
+
+
+PEOPLE = "CREATE TABLE people (id serial PRIMARY KEY, name text NOT NULL, age int);\n"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE people ADD COLUMN first_name text;\n"
+        "ALTER TABLE people ADD COLUMN last_name text;\n"
+        "UPDATE people SET first_name = split_part(name, ' ', 1), "
+        "last_name = split_part(name, ' ', 2);\n"
+        "ALTER TABLE people DROP COLUMN name;\n",
+        "ALTER TABLE people ADD COLUMN first_name text;\n"
+        "UPDATE people p SET first_name = 'x' WHERE p.name LIKE 'a%';\n",
+        "ALTER TABLE people ADD COLUMN nickname text;\nUPDATE people SET nickname = 'none';\n",
+    ],
+    ids=["split-a-column", "condition-on-an-old-column", "constant"],
+)
+def test_a_backfill_of_a_column_the_change_adds_is_refused(change: str, tmp_path: Path) -> None:
+    """Item 2: no sync trigger is planned for a new column's values, so a backfill of
+    one (from a column old code still writes, or a constant old code's inserts lack) is
+    refused, with the reason."""
+    project = Project.create(tmp_path, PEOPLE)
+    reason = (
+        r"which running code keeps writing until the deploy"
+        if "name LIKE" in change or "split_part" in change
+        else r"a row running code inserts after its batch .* would keep it NULL"
+    )
+    with pytest.raises(CannotPlan, match=reason):
+        project.plan(change)
+    assert sorted(p.name for p in project.directory.iterdir()) == [
+        "001_base.down.sql",
+        "001_base.up.sql",
+    ]
+
+
+def test_an_old_column_computed_from_itself_is_planned(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 2, what stays planned: an old column computed from itself (the batches'
+    documented semantics), beside a new column with a default."""
+    project = Project.create(tmp_path, PEOPLE)
+    change = (
+        "ALTER TABLE people ADD COLUMN nickname text DEFAULT 'none';\n"
+        "UPDATE people SET age = age + 1 WHERE age IS NOT NULL;\n"
+    )
+    result = project.plan(change)
+    assert [c.recipe for c in result.plan.changes][-1:] == ["batched backfill"]
+    naive, planned = other_database_url, database_url
+    seed = "INSERT INTO people (name, age) SELECT 'p ' || g, g % 50 FROM generate_series(1, 300) g"
+    data = "SELECT id, name, age, nickname FROM people ORDER BY id"
+
+    async def scenario() -> None:
+        await execute(naive, PEOPLE + seed + ";\n" + change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, seed)
+        await apply_all(planned, project.directory, versions=_planned(project))
+        assert await fetch(planned, data) == await fetch(naive, data)
+
+    run(scenario())
+
+
+TICKETS = """
+CREATE FUNCTION next_code() RETURNS text LANGUAGE sql AS $$ SELECT md5(random()::text) $$;
+CREATE TABLE tickets (id serial PRIMARY KEY, code text DEFAULT next_code());
+CREATE TABLE tags (id serial PRIMARY KEY, label text NOT NULL);
+CREATE TABLE notes (id serial PRIMARY KEY, body text);
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            "DROP TABLE tickets;\nDROP FUNCTION next_code();\n",
+            r"it drops or changes an object the earlier statement may use",
+        ),
+        (
+            "DELETE FROM tags WHERE id > 1000;\n"
+            "CREATE UNIQUE INDEX tags_label_key ON tags (label);\n",
+            r"which the plan runs in the backfill phase, .* both name public\.tags",
+        ),
+        (
+            "DELETE FROM tags WHERE label = 'x';\nINSERT INTO tags (label) VALUES ('x');\n",
+            r"both name public\.tags",
+        ),
+    ],
+    ids=["drop-table-then-its-default-function", "delete-then-unique-index", "delete-then-insert"],
+)
+def test_a_statement_that_would_run_before_one_it_follows_and_depends_on_is_refused(
+    change: str, reason: str, tmp_path: Path
+) -> None:
+    """Item 5: a statement moved to a later phase must not be overtaken by a later
+    statement of the file that depends on it."""
+    project = Project.create(tmp_path, TICKETS)
+    with pytest.raises(CannotPlan, match=reason):
+        project.plan(change)
+
+
+def test_independent_statements_still_plan_around_a_moved_one(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 5, what stays planned: the later statement touches another table."""
+    project = Project.create(tmp_path, TICKETS)
+    change = "DELETE FROM tags WHERE id > 50;\nCREATE INDEX notes_body_idx ON notes (body);\n"
+    result = project.plan(change)
+    assert [c.recipe for c in result.plan.changes] == [
+        "batched delete",
+        "create index concurrently",
+    ]
+    naive, planned = other_database_url, database_url
+    seed = "INSERT INTO tags (label) SELECT 't' || g FROM generate_series(1, 100) g"
+    data = "SELECT id, label FROM tags ORDER BY id"
+
+    async def scenario() -> None:
+        await execute(naive, TICKETS + seed + ";\n" + change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, seed)
+        await apply_all(planned, project.directory, versions=_planned(project))
+        assert await fetch(planned, data) == await fetch(naive, data)
+        assert await schema_difference(naive, planned, set()) == []
+
+    run(scenario())
+
+
+def test_two_recipes_on_one_column_are_refused_not_half_applied(tmp_path: Path) -> None:
+    """Item 6 (plandiff F7): a type change then a rename of the same column both made
+    ``migrator_orders_amount_sync``; the second expand failed with 42723 half-applied.
+    The rename would run before the type change's contract: refused."""
+    project = Project.create(
+        tmp_path, "CREATE TABLE orders (id serial PRIMARY KEY, amount numeric);\n"
+    )
+    with pytest.raises(CannotPlan, match=r"both name public\.orders"):
+        project.plan(
+            "ALTER TABLE orders ALTER COLUMN amount TYPE integer USING (amount * 100)::integer;\n"
+            "ALTER TABLE orders RENAME COLUMN amount TO amount_cents;\n"
+        )
+
+
+def test_generated_names_differ_per_statement_and_avoid_the_replayed_schema(
+    tmp_path: Path,
+) -> None:
+    """Item 6: a sync function's name carries a hash of the statement, so two plans on
+    one column never share it; a name the replayed schema has already is refused."""
+    project = Project.create(tmp_path, ORDERS + "CREATE INDEX orders_note_idx ON orders (note);\n")
+    first = project.plan("ALTER TABLE orders ALTER COLUMN note TYPE varchar(100);\n")
+    (function,) = {
+        line.split()[2].split("(")[0]
+        for version in first.versions
+        for line in version.rendered.up.splitlines()
+        if line.startswith("CREATE FUNCTION")
+    }
+    assert function.startswith("migrator_orders_note_") and function.endswith("_sync")
+    for version in first.files:
+        version.path.unlink()
+
+    (tmp_path / "other").mkdir()
+    other = Project.create(tmp_path / "other", ORDERS)
+    (other.directory / "001_base.up.sql").write_text(
+        ORDERS + f"CREATE FUNCTION {function}() RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
+    )
+    with pytest.raises(
+        CannotPlan,
+        match=rf"the sync function and trigger public.{function}|"
+        rf"{function}, but that name is taken",
+    ):
+        other.plan("ALTER TABLE orders ALTER COLUMN note TYPE varchar(100);\n")
+    second = other.plan("ALTER TABLE orders ALTER COLUMN note TYPE varchar(120);\n")
+    assert function not in "".join(v.rendered.up for v in second.versions)
+
+
+SESSIONS = """
+CREATE TABLE orders (id serial PRIMARY KEY, customer_id int);
+CREATE INDEX orders_customer_id_idx ON orders (customer_id);
+CREATE TABLE sessions (id serial PRIMARY KEY, customer_id int);
+CREATE TABLE old_sessions (id serial PRIMARY KEY);
+"""
+
+
+def test_an_index_name_moved_to_another_table_ends_like_the_naive_sql(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 7 (plandiff F8): index names are schema-wide; the old index keeps the name
+    until the contract, so the new one is built under another name and takes it then
+    (``IF NOT EXISTS`` used to skip it, and the contract dropped the only index)."""
+    project = Project.create(tmp_path, SESSIONS)
+    change = (
+        "DROP INDEX orders_customer_id_idx;\n"
+        "CREATE INDEX orders_customer_id_idx ON sessions (customer_id);\n"
+    )
+    project.plan(change)
+    naive, planned = other_database_url, database_url
+
+    async def scenario() -> None:
+        await execute(naive, SESSIONS + change)
+        await apply_all(planned, project.directory, versions={1})
+        await apply_all(planned, project.directory, versions=_planned(project))
+        assert await schema_difference(naive, planned, set()) == []
+        assert await fetch(
+            planned,
+            "SELECT indrelid::regclass::text FROM pg_index "
+            "WHERE indexrelid = 'orders_customer_id_idx'::regclass",
+        ) == [("sessions",)]
+        assert await leftovers(planned) == []
+
+    run(scenario())
+
+
+def test_a_table_renamed_to_the_name_of_one_dropped_earlier_is_refused(tmp_path: Path) -> None:
+    """Item 7 (plandiff F9): the dropped table keeps its name until the contract, so
+    the rename in the expand phase would fail with 42P07."""
+    project = Project.create(tmp_path, SESSIONS)
+    with pytest.raises(CannotPlan, match=r"old_sessions is dropped earlier in the change"):
+        project.plan("DROP TABLE old_sessions;\nALTER TABLE sessions RENAME TO old_sessions;\n")
+
+
+USERS = """
+CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL, qty int, price int);
+CREATE INDEX users_email_idx ON users (email);
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "change", "dependent"),
+    [
+        (
+            "CREATE VIEW active_users AS SELECT id, email FROM users;",
+            "ALTER TABLE users RENAME COLUMN email TO email_address",
+            "view public.active_users",
+        ),
+        (
+            "CREATE VIEW everyone AS SELECT * FROM users;",
+            "ALTER TABLE users ALTER COLUMN email TYPE varchar(300)",
+            "view public.everyone",
+        ),
+        (
+            "CREATE MATERIALIZED VIEW emails AS SELECT u.email FROM users u;",
+            "ALTER TABLE users DROP COLUMN email",
+            "materialized view public.emails",
+        ),
+        (
+            "ALTER TABLE users ADD COLUMN total int GENERATED ALWAYS AS (qty * price) STORED;",
+            "ALTER TABLE users RENAME COLUMN qty TO quantity",
+            "generated column public.users.total",
+        ),
+        (
+            "CREATE POLICY own ON users USING (email = current_user);",
+            "ALTER TABLE users DROP COLUMN email",
+            "policy own on public.users",
+        ),
+    ],
+    ids=["view-rename", "star-view-retype", "matview-drop", "generated-rename", "policy-drop"],
+)
+def test_a_column_with_dependents_is_refused_with_them_named(
+    extra: str, change: str, dependent: str, tmp_path: Path
+) -> None:
+    """Item 8 (plandiff F10, F15): the contract's DROP COLUMN would fail with 2BP01
+    after the expand and backfill ran (leaving trigger, function and column behind):
+    refused, naming the dependent."""
+    project = Project.create(tmp_path, USERS + extra + "\n")
+    with pytest.raises(CannotPlan, match=rf"{dependent} depends on it"):
+        project.plan(change + ";\n")
+
+
+def test_a_dropped_dependent_no_longer_counts(tmp_path: Path) -> None:
+    project = Project.create(
+        tmp_path,
+        USERS + "CREATE VIEW active_users AS SELECT id, email FROM users;\n"
+        "DROP VIEW active_users;\n",
+    )
+    result = project.plan("ALTER TABLE users RENAME COLUMN email TO email_address;\n")
+    assert [c.recipe for c in result.plan.changes] == ["rename column"]
+
+
+def test_a_view_recreated_over_a_renamed_column_is_refused(tmp_path: Path) -> None:
+    """Item 8 (plandiff F11): the view made in the expand phase would read the new
+    column before the backfill filled it."""
+    project = Project.create(
+        tmp_path, USERS + "CREATE VIEW user_emails AS SELECT id, email FROM users;\n"
+    )
+    with pytest.raises(CannotPlan, match=r"both name public\.users"):
+        project.plan(
+            "DROP VIEW user_emails;\n"
+            "ALTER TABLE users RENAME COLUMN email TO email_address;\n"
+            "CREATE VIEW user_emails AS SELECT id, email_address AS email FROM users;\n"
+        )
+
+
+ARCHIVE = """
+CREATE SCHEMA archive;
+CREATE TABLE orders (id serial PRIMARY KEY, total int);
+CREATE TABLE archive.orders (id int PRIMARY KEY, total int);
+"""
+
+
+def test_an_update_from_a_table_of_the_same_name_in_another_schema_is_batched(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 9 (plandiff F12): ``orders`` resolves to ``public.orders``, not
+    ``archive.orders``: the statement does not read the table it changes."""
+    project = Project.create(tmp_path, ARCHIVE)
+    change = "UPDATE orders SET total = a.total FROM archive.orders a WHERE a.id = orders.id;\n"
+    result = project.plan(change)
+    assert [c.recipe for c in result.plan.changes] == ["batched backfill"]
+    naive, planned = other_database_url, database_url
+    seed = (
+        "INSERT INTO orders (total) SELECT g FROM generate_series(1, 300) g;"
+        "INSERT INTO archive.orders SELECT g, g * 10 FROM generate_series(1, 300, 2) g;"
+    )
+    data = "SELECT id, total FROM orders ORDER BY id"
+
+    async def scenario() -> None:
+        await execute(naive, ARCHIVE + seed + change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, seed)
+        await apply_all(planned, project.directory, versions=_planned(project))
+        assert await fetch(planned, data) == await fetch(naive, data)
+
+    run(scenario())
+
+
+def test_an_update_from_the_same_table_is_still_refused(tmp_path: Path) -> None:
+    project = Project.create(tmp_path, ARCHIVE)
+    with pytest.raises(CannotPlan, match=r"reads public\.orders|reads orders"):
+        project.plan("UPDATE orders SET total = o.total FROM public.orders o WHERE o.id = 1;\n")
