@@ -18,7 +18,8 @@ import asyncpg
 from migrator.sql.names import quote_ident
 
 COLUMNS = """
-SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,
+SELECT c.relname AS table, c.relkind = 'p' AS partitioned, a.attname AS column,
+       format_type(a.atttypid, a.atttypmod) AS type,
        t.typcategory::text AS category, a.attnotnull AS not_null,
        pg_get_expr(d.adbin, d.adrelid) AS default, a.attidentity <> '' AS identity,
        a.attgenerated <> '' AS generated, a.attnum AS position,
@@ -71,6 +72,13 @@ class Column:
 class Table:
     name: str
     columns: tuple[Column, ...]
+    partitioned: bool = False
+
+    @property
+    def rows_sql(self) -> str:
+        """Its own rows: a partitioned table's are in its partitions, an inheritance
+        parent's children are tables of their own."""
+        return quote_ident(self.name) if self.partitioned else f"ONLY {quote_ident(self.name)}"
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -114,13 +122,16 @@ class Shape:
                 now = there.column(column.name)
                 if now is not None:  # unique while either database says so
                     columns.append(replace(column, in_unique=column.in_unique or now.in_unique))
-            tables[name] = Table(name, tuple(columns))
+            tables[name] = Table(name, tuple(columns), table.partitioned)
         return Shape(tables, tuple(v for v in self.views if v in other.views), other.triggers)
 
 
 async def read_shape(conn: asyncpg.Connection) -> Shape:
     tables: dict[str, list[Column]] = {}
+    partitioned: set[str] = set()
     for row in await conn.fetch(COLUMNS):
+        if row["partitioned"]:
+            partitioned.add(row["table"])
         tables.setdefault(row["table"], []).append(
             Column(
                 row["column"],
@@ -139,7 +150,7 @@ async def read_shape(conn: asyncpg.Connection) -> Shape:
     for table, trigger in await conn.fetch(TRIGGERS):
         triggers.setdefault(table, set()).add(trigger)
     return Shape(
-        {name: Table(name, tuple(cols)) for name, cols in tables.items()},
+        {name: Table(name, tuple(cols), name in partitioned) for name, cols in tables.items()},
         views,
         {table: frozenset(names) for table, names in triggers.items()},
     )
@@ -158,7 +169,7 @@ def _fresh_value(table: Table, column: Column, serial: int) -> str:
     if column.category == "S":  # strings
         return f"r.{name} || '~{serial}'"
     if column.category == "N":  # numbers
-        return f"(SELECT coalesce(max({name}), 0) + 1 FROM {quote_ident(table.name)})"
+        return f"(SELECT coalesce(max({name}), 0) + 1 FROM {table.rows_sql})"
     if column.type == "uuid":
         return f"md5(r.{name}::text || '{serial}')::uuid"
     return f"r.{name}"
@@ -172,7 +183,7 @@ def _changed_value(table: Table, column: Column, serial: int) -> str | None:
     if column.category == "S" and column.in_unique:
         return f"coalesce(r.{name}, '') || '~u{serial}'"
     if column.category == "S":
-        source = quote_ident(table.name)
+        source = table.rows_sql
         return (
             f"(SELECT o.{name} FROM {source} AS o ORDER BY {_order(table, 'o')} LIMIT 1 "
             f"OFFSET {serial * 3 + 1} % greatest(1, (SELECT count(*) FROM {source})))"
@@ -205,7 +216,7 @@ class Write:
     def pick_sql(self) -> str:
         cells = ", ".join(f"({v})::text" for v in self.values)
         keys = ", ".join(f"r.{quote_ident(c.name)}::text" for c in self.table.key)
-        source = quote_ident(self.table.name)
+        source = self.table.rows_sql
         offset = self.serial * (7 if self.kind == "update" else 1)
         return (
             f"SELECT ARRAY[{cells}]::text[] AS vals, ARRAY[{keys}]::text[] AS keys "
@@ -228,7 +239,7 @@ class Write:
             else f"{quote_ident(c.name)} = {literal(k, c.type)}"
             for c, k in zip(self.table.key, keys, strict=True)
         )
-        return f"UPDATE {source} SET {sets} WHERE {where}"
+        return f"UPDATE {self.table.rows_sql} SET {sets} WHERE {where}"
 
 
 def _insert(table: Table, columns: tuple[Column, ...], serial: int) -> Write:
