@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         "--skip",
         action="append",
         default=[],
-        choices=["apply", "lint", "ephemeral", "zero-downtime"],
+        choices=["apply", "lint", "ephemeral", "zero-downtime", "plan-corpus"],
         help="leave a section out (the page says it was skipped)",
     )
     args = parser.parse_args(argv)
@@ -116,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> str:
                 "bench/zero_downtime.py (naive SQL vs the planner's phases under load, see "
                 "expand-contract.md) is not written yet.",
             ),
+        ),
+        "plan-corpus": (
+            "Planner corpus under load",
+            _module_section("bench.plan_corpus", "bench/plan_corpus.py is not written yet."),
         ),
     }
     load_at_start = load_average()

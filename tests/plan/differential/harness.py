@@ -27,8 +27,10 @@ fills it); and every view returns the rows the naive copy's view returns.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
+import time
 import tomllib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -174,6 +176,74 @@ class Clients:
                 self.errors.append(f"{where}: naive {_state(exc)} ({exc}), planned ok: {sql}")
                 continue
             await tx.commit()
+
+
+class _RolledBack(Exception):
+    pass
+
+
+@dataclass
+class Probe:
+    """A client timing every statement it sends while each migration of the plan runs
+    (the load benchmark: bench/plan_corpus.py): it reads the rows a client writes and
+    sends the update, in a transaction it rolls back (the lockstep copies stay equal;
+    no insert, which would use up sequence values the copies must share),
+    with the shape of the moment (old before the deploy point, new after)."""
+
+    dsn: str
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def stall_ms(self) -> float:
+        return max(self.latencies, default=0.0) * 1000
+
+    async def _timed(self, conn: asyncpg.Connection, sql: str) -> None:
+        began = time.monotonic()
+        try:
+            async with conn.transaction():
+                await conn.execute(sql)
+                raise _RolledBack
+        except _RolledBack:
+            pass
+        except asyncpg.PostgresError as exc:
+            self.errors[_state(exc)] += 1
+        finally:
+            self.latencies.append(time.monotonic() - began)
+
+    async def during(
+        self, work: Awaitable[Any], shape: Callable[[asyncpg.Connection], Awaitable[Shape]]
+    ) -> Any:
+        """Await ``work`` while the probe writes in a loop; return what ``work`` returns."""
+        done = asyncio.Event()
+
+        async def loop() -> None:
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                await conn.execute("SET statement_timeout = '60s'")
+                serial = 0
+                while not done.is_set():
+                    serial += 1
+                    began = time.monotonic()
+                    try:
+                        statements = await writes(conn, await shape(conn), serial)
+                    except asyncpg.PostgresError as exc:
+                        self.errors[_state(exc)] += 1
+                        statements = []
+                    self.latencies.append(time.monotonic() - began)
+                    for sql in statements:  # an insert would use up sequence values
+                        if sql.startswith("UPDATE"):
+                            await self._timed(conn, sql)
+                    await asyncio.sleep(0.005)
+            finally:
+                await conn.close()
+
+        task = asyncio.create_task(loop())
+        try:
+            return await work
+        finally:
+            done.set()
+            await task
 
 
 @contextlib.contextmanager
@@ -512,8 +582,11 @@ def naive_point(result: PlanResult) -> tuple[int, int]:
     return len(versions), -1
 
 
-async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) -> Outcome:
-    """Empty both databases, then prove ``case`` (see the module's docstring)."""
+async def run_case(
+    case: Case, naive_dsn: str, planned_dsn: str, workdir: Path, probe: Probe | None = None
+) -> Outcome:
+    """Empty both databases, then prove ``case`` (see the module's docstring); with a
+    ``probe``, time a client's statements while each migration runs."""
     outcome = Outcome(case.id)
     await empty(naive_dsn)
     await empty(planned_dsn)
@@ -578,6 +651,13 @@ async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) 
                     return
             state["new"] = await read_shape(naive)
 
+        async def client_shape(conn: asyncpg.Connection) -> Shape:
+            """The shape a client writes now (read on ``conn``, to the planned copy)."""
+            if not state["deployed"] or state["new"] is None:
+                return old
+            new_shape: Shape = state["new"]
+            return new_shape.restricted_to(await read_shape(conn))
+
         async def window(where: str) -> None:
             if state["racing"]:
                 return
@@ -604,8 +684,14 @@ async def run_case(case: Case, naive_dsn: str, planned_dsn: str, workdir: Path) 
                 if i != deploy or not racing:
                     await window(f"before {label}")
                 phase: Phase = migration.phase
+                applying = up(
+                    settings, UpOptions(to=int(planned_version.version_text), phase=phase)
+                )
                 try:
-                    await up(settings, UpOptions(to=int(planned_version.version_text), phase=phase))
+                    if probe is None:
+                        await applying
+                    else:
+                        await probe.during(applying, client_shape)
                 except MigratorError as exc:
                     failed_at = i
                     outcome.reason = f"plan failed at {label}: {exc.one_line()}"
