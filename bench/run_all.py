@@ -4,8 +4,9 @@
     python -m bench.run_all          # the project's Python (the one with migrator installed)
 
 Sections: apply throughput and status (bench.apply_bench), lint against squawk
-(bench.lint_bench), ephemeral server start (bench.ephemeral_bench), and the
-zero-downtime load test (bench.zero_downtime). A section that cannot run says why; no
+(bench.lint_bench), ephemeral server start (bench.ephemeral_bench), the
+zero-downtime load test (bench.zero_downtime), and the planner's differential corpus
+under load (bench.plan_corpus). A section that cannot run says why; no
 number is invented.
 """
 

@@ -144,6 +144,11 @@ def _statement(draw: st.DrawFn, model: Model) -> str:
         return f"UPDATE {t} SET {column.name} = {constant} WHERE id % 3 = 0"
     if kind == "delete":
         return f"DELETE FROM {t} WHERE id % 4 = 1"
+    if kind == "rename table":
+        table.name = model.fresh("r")
+        return f"ALTER TABLE {t} RENAME TO {table.name}"
+    if kind == "drop view":
+        return f"DROP VIEW {table.views.pop()}"
     assert column is not None
     c = column.name
     if kind == "drop column":
@@ -171,13 +176,8 @@ def _statement(draw: st.DrawFn, model: Model) -> str:
         return f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"
     if kind == "add check":
         return f"ALTER TABLE {t} ADD CONSTRAINT {model.fresh(f'{t}_check')} CHECK ({c} IS NOT NULL)"
-    if kind == "unique index":
-        return f"CREATE UNIQUE INDEX {model.fresh(f'{t}_key')} ON {t} ({c})"
-    if kind == "rename table":
-        table.name = model.fresh("r")
-        return f"ALTER TABLE {t} RENAME TO {table.name}"
-    assert kind == "drop view"
-    return f"DROP VIEW {table.views.pop()}"
+    assert kind == "unique index"
+    return f"CREATE UNIQUE INDEX {model.fresh(f'{t}_key')} ON {t} ({c})"
 
 
 @st.composite
