@@ -20,6 +20,7 @@ from migrator.lint.live import LiveFacts
 from migrator.lint.options import LintOptions
 from migrator.lint.registry import RULE_IDS, RULES, RULES_BY_ID, UNSUPPRESSIBLE
 from migrator.lint.rule import Hit, Rule
+from migrator.source.backfill import backfill_problems
 from migrator.source.discovery import unclosed_block
 from migrator.source.model import FileProblem, LintIgnore, MigrationFile
 from migrator.sql.catalog import Catalog
@@ -39,6 +40,7 @@ PROBLEM_RULES = {
     "invalid-directive": "invalid-directive",
     "misplaced-directive": "invalid-directive",
     "transaction-control": "transaction-control",
+    "invalid-backfill": "invalid-directive",
 }
 
 
@@ -173,6 +175,7 @@ class FileLinter:
             for hit in hits:
                 raw.append((index, self._finding(rule, hit, path, file.statements[index])))
         problems = file.problems if file.transactional else (*file.problems, *unclosed_block(file))
+        problems = (*problems, *backfill_problems(file))
         for problem in problems:
             problem_rule = PROBLEM_RULES.get(problem.code)
             if problem_rule and problem_rule not in self.options.disabled:

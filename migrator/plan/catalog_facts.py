@@ -73,6 +73,7 @@ def _column(table: Table, column: Column) -> ColumnFact:
         not_null=column.not_null,
         default_sql=default,
         identity=column.identity is not None,
+        identity_always=column.identity == "always",
         generated=column.generated,
         owned_sequence=sequence,
         added_in_change=column.origin.unit.startswith(CHANGE_UNIT),
@@ -244,6 +245,7 @@ class CatalogFacts:
             view=table.kind in ("view", "materialized view"),
             columns_known=table.columns_known,
             system=table.system,
+            partitioned=table.partitioned,
             deferred=self._deferred.get(
                 (table.name.schema, table.name.name),
                 Deferred(table.name.schema, table.name.name),

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from migrator.sql.catalog import Catalog
 
 ConstraintKind = Literal["primary", "unique", "foreign", "check", "exclusion", "not_null"]
 
@@ -25,6 +28,8 @@ class ColumnFact:
     #: the default expression as SQL, if any
     default_sql: str | None = None
     identity: bool = False
+    #: ``GENERATED ALWAYS AS IDENTITY`` (else ``BY DEFAULT``, when :attr:`identity`)
+    identity_always: bool = False
     generated: bool = False
     #: the sequence a ``serial`` column owns (its default calls ``nextval`` on it)
     owned_sequence: str | None = None
@@ -111,6 +116,8 @@ class TableFacts:
     columns_known: bool = True
     #: a system catalog (``pg_index``), not a table of the application
     system: bool = False
+    #: a partitioned table (its partitions hold the rows)
+    partitioned: bool = False
     #: what earlier changes of the file leave in place until the contract phase
     deferred: Deferred = field(default_factory=Deferred)
 
@@ -201,6 +208,11 @@ class SchemaFacts(Protocol):
         public.t``, ``generated column public.t.g``)."""
         ...
 
+    @property
+    def catalog(self) -> Catalog | None:
+        """The replayed catalog (its functions judge a default's volatility), if any."""
+        ...
+
     def claim_name(self, schema: str | None, name: str) -> bool:
         """Take ``name`` in ``schema`` for an object the plan makes up (a sync function,
         a ``_new`` index): false when a table, index or function of the replayed schema
@@ -253,6 +265,10 @@ class StaticSchemaFacts:
 
     def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
         return ()
+
+    @property
+    def catalog(self) -> Catalog | None:
+        return None
 
     def claim_name(self, schema: str | None, name: str) -> bool:
         key = (schema or self.schema, name)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from migrator.errors import ExitCode, MigratorError
-from migrator.plan.backfill_spec import BackfillSpec
 from migrator.plan.facts import Deferred
+from migrator.source.backfill import BackfillSpec
 from migrator.source.model import Phase
 
 Mode = Literal["transaction", "no-transaction", "backfill"]

@@ -1,21 +1,24 @@
 """Whether a default expression is volatile (and so rewrites the table when given to
-``ADD COLUMN``). One judgement for the whole product: the linter's
-(:func:`migrator.sql.tree.volatility`); a function it does not know counts as volatile."""
+``ADD COLUMN``). One judgement for the whole product, the linter's
+(:func:`migrator.sql.volatility.expression_volatility`): built-in functions by their
+table, a user function by what its ``CREATE FUNCTION`` declared in the replayed
+migrations; a function neither knows counts as volatile."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from migrator.plan.sql_text import deparse
+from migrator.sql.catalog import Catalog
 from migrator.sql.parse import parse_one
-from migrator.sql.tree import volatility
+from migrator.sql.volatility import expression_volatility
 
 
-def is_volatile(expression: Any) -> bool:
+def is_volatile(expression: Any, catalog: Catalog | None = None) -> bool:
     """``expression`` (a pglast AST node) may give a different value per row."""
     parsed = parse_one(f"SELECT {deparse(expression)}")
     if parsed is None:
         return True
     _, select = parsed
     target = select["targetList"][0]["ResTarget"]["val"]
-    return volatility(target) in ("volatile", "unknown")
+    return expression_volatility(target, catalog) in ("volatile", "unknown")

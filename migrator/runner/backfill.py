@@ -28,10 +28,10 @@ from migrator.db.ledger import Ledger
 from migrator.db.quoting import quote_ident, quote_qualified
 from migrator.durations import format_ms
 from migrator.errors import ConnectionFailed, MigrationFailed, UsageError
-from migrator.plan.backfill_spec import BackfillSpec, backfill_of
 from migrator.runner.report import Reporter, TextReporter
 from migrator.runner.retry import RetryPolicy
 from migrator.runner.server_errors import is_connection_loss, is_lock_timeout, server_message
+from migrator.source.backfill import BackfillSpec, backfill_of
 
 if TYPE_CHECKING:
     from migrator.runner.execute import AfterStatement, StepResult

@@ -306,7 +306,7 @@ def _require_valid_backfills(steps: Sequence[Step]) -> None:
     """Refuse before anything runs when a ``-- migrate:backfill`` directive to run is wrong."""
     if not any(step.file.directives.backfill is not None for step in steps):
         return
-    from migrator.plan.backfill_spec import backfill_problems  # only for files that have one
+    from migrator.source.backfill import backfill_problems  # only for files that have one
 
     lines = [
         f"{step.file.path}:{problem.line}: {problem.message}"

@@ -12,7 +12,6 @@ import asyncpg
 import pytest
 
 from migrator.errors import MigrationFailed
-from migrator.plan.backfill_spec import backfill_of
 from migrator.runner.backfill import (
     BackfillProgress,
     MemoryProgress,
@@ -21,6 +20,7 @@ from migrator.runner.backfill import (
     run_backfill,
 )
 from migrator.runner.retry import RetryPolicy
+from migrator.source.backfill import backfill_of
 from tests.helpers import run_cli
 from tests.plan.scenario import apply_all, execute, fetch, run
 from tests.runner.lock_holder import held_until_first_retry

@@ -581,3 +581,59 @@ def test_an_update_from_the_same_table_is_still_refused(tmp_path: Path) -> None:
     project = Project.create(tmp_path, ARCHIVE)
     with pytest.raises(CannotPlan, match=r"reads public\.orders|reads orders"):
         project.plan("UPDATE orders SET total = o.total FROM public.orders o WHERE o.id = 1;\n")
+
+
+@pytest.mark.parametrize("when", ["ALWAYS", "BY DEFAULT"])
+def test_an_identity_key_is_widened_with_its_identity_carried_over(
+    when: str, database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """Item 9: the README's own example on an identity key. Old code inserts during
+    the transition, new code after the contract: the ids continue from the same
+    sequence (its name and options kept, its type bigint as the naive ALTER makes it)."""
+    base = (
+        f"CREATE TABLE users (id int GENERATED {when} AS IDENTITY (CACHE 1) PRIMARY KEY, "
+        "email text NOT NULL);\n"
+    )
+    project = Project.create(tmp_path, base)
+    result = project.plan("ALTER TABLE users ALTER COLUMN id TYPE bigint;\n")
+    assert [c.recipe for c in result.plan.changes] == ["change column type"]
+    naive, planned = other_database_url, database_url
+    seed = "INSERT INTO users (email) SELECT 'u' || g FROM generate_series(1, 250) g"
+    insert = "INSERT INTO users (email) VALUES ('{}')"
+    data = "SELECT id, email FROM users ORDER BY id"
+    sequence = (
+        "SELECT pg_get_serial_sequence('users', 'id'), seqtypid::regtype::text, seqstart, "
+        "seqincrement, seqmax, seqmin, seqcache, seqcycle FROM pg_sequence "
+        "WHERE seqrelid = pg_get_serial_sequence('users', 'id')::regclass"
+    )
+
+    async def scenario() -> None:
+        await execute(naive, base + seed)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, seed)
+        phases = _phase_versions(project)
+        for phase in ("expand", "backfill", "contract"):
+            await execute(naive, insert.format(f"old before {phase}"))
+            await execute(planned, insert.format(f"old before {phase}"))
+            await apply_all(planned, project.directory, versions=phases[phase])
+        await execute(naive, "ALTER TABLE users ALTER COLUMN id TYPE bigint")
+        for dsn in (naive, planned):
+            await execute(dsn, insert.format("new"))
+        assert await fetch(planned, data) == await fetch(naive, data)
+        assert await fetch(planned, sequence) == await fetch(naive, sequence)
+        assert await schema_difference(naive, planned, set()) == []
+        assert await leftovers(planned) == []
+
+    run(scenario())
+
+
+def test_an_index_on_a_partitioned_table_is_refused(tmp_path: Path) -> None:
+    """plandiff F14: PostgreSQL refuses CREATE INDEX CONCURRENTLY on a partitioned
+    table (0A000), so the planned migration would fail: refused, with the by-hand way."""
+    project = Project.create(
+        tmp_path,
+        "CREATE TABLE measurements (id int, value int) PARTITION BY RANGE (id);\n"
+        "CREATE TABLE measurements_1 PARTITION OF measurements FOR VALUES FROM (0) TO (100);\n",
+    )
+    with pytest.raises(CannotPlan, match="is a partitioned table"):
+        project.plan("CREATE INDEX measurements_value_idx ON measurements (value);\n")

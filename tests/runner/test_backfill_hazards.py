@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 
 from migrator.errors import MigrationFailed
-from migrator.plan.backfill_spec import backfill_of
 from migrator.runner.backfill import MemoryProgress, run_backfill
 from migrator.runner.retry import RetryPolicy
+from migrator.source.backfill import backfill_of
 from tests.plan.scenario import execute, fetch, run
 from tests.runner.conftest import Project
 from tests.runner.lock_holder import RetryLog, held_until_first_retry

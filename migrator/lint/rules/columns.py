@@ -10,7 +10,8 @@ from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
 from migrator.sql.catalog import Column
 from migrator.sql.names import QualifiedName, TypeRef, type_ref
-from migrator.sql.tree import column_constraints, function_name, volatility, walk
+from migrator.sql.tree import column_constraints
+from migrator.sql.volatility import expression_volatility
 
 SERIAL_TYPES = ("serial", "bigserial", "smallserial")
 
@@ -152,26 +153,12 @@ def _rewrite_reason(ctx: StatementContext, column_def: dict[str, object]) -> str
                 return (
                     f"any default rewrites the table before PostgreSQL 11 (target {ctx.pg_version})"
                 )
-            known = {
-                f.name.name: f.volatility
-                for f in (ctx.catalog.function(n) for n in _function_names(constraint))
-                if f is not None and f.volatility is not None
-            }
-            found = volatility(constraint.get("raw_expr"), known)
+            found = expression_volatility(constraint.get("raw_expr"), ctx.catalog)
             if found == "volatile":
                 return "its default is volatile, so it is computed per row"
             if found == "unknown":
                 return "its default calls a function of unknown volatility"
     return None
-
-
-def _function_names(constraint: dict[str, object]) -> list[str]:
-    names = []
-    for kind, fields in walk(constraint.get("raw_expr")):
-        if kind == "FuncCall":
-            schema, name = function_name(fields)
-            names.append(f"{schema}.{name}" if schema else name)
-    return names
 
 
 #: binary-coercible changes: (old, new) base types that never rewrite

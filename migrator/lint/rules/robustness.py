@@ -83,7 +83,9 @@ def invalid_directive(ctx: StatementContext) -> Iterator[Hit]:
     `-- migrate:` (a typo such as `-- migrate:no-transction`), a bad argument
     (`-- migrate:lock-timeout soon`), a header directive (`no-transaction`,
     `lock-timeout`, `statement-timeout`, `phase`, `backfill`) after the first
-    statement, or one given twice.
+    statement, or one given twice; and a `-- migrate:backfill` the runner would refuse
+    (no `table=` or `key=`, `batch-size=abc`, a body that is not one `UPDATE` or
+    `DELETE` of that table using `$1` and `$2`, or `-- migrate:no-transaction` with it).
 
     Why it hurts:
     A misspelt `no-transaction` would otherwise be ignored silently and the

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from migrator.plan.backfill_spec import BackfillSpec
 from migrator.plan.model import CannotPlan, Slot, Step
 from migrator.plan.recipes.target import PlanOptions, Target
 from migrator.plan.sql_text import ident
+from migrator.source.backfill import BackfillSpec
 
 
 def backfill_step(

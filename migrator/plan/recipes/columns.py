@@ -127,7 +127,8 @@ def add_column(
             "backfill it, then SET NOT NULL (docs/planner.md)",
         )
     default = kinds.get(ConstrType.CONSTR_DEFAULT)
-    volatile = default is not None and is_volatile(default.raw_expr)
+    catalog = target.schema_facts.catalog if target.schema_facts is not None else None
+    volatile = default is not None and is_volatile(default.raw_expr, catalog)
     undo = (f"ALTER TABLE {target.sql} DROP COLUMN IF EXISTS {name}",)
     fills_rows = volatile or (not_null and default is None)
     if target.facts is not None and column.colname in target.facts.deferred.columns:

@@ -115,6 +115,13 @@ def create_index(statement: Any, target: Target, source: str) -> Change:
         return pass_through(
             source, label=label, undo=(f"DROP INDEX IF EXISTS {target.qualify(name)}",)
         )
+    if target.facts is not None and target.facts.partitioned:
+        raise CannotPlan(
+            f"{target.sql} is a partitioned table: PostgreSQL cannot build its index "
+            "CONCURRENTLY, and the plain build blocks writes to every partition",
+            hint="write it by hand: CREATE INDEX ... ON ONLY the table, CREATE INDEX "
+            "CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION for each",
+        )
     body = _index_body(statement)
     unique = bool(statement.unique)
     if replaces:

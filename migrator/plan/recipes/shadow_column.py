@@ -17,6 +17,7 @@ from migrator.plan.recipes.validation import validate_step
 from migrator.plan.sql_text import (
     bounded_name,
     ident,
+    literal,
     rename_in_constraint,
     rename_in_expression,
     rename_in_index_body,
@@ -114,14 +115,54 @@ def sync_function_sql(target: Target, function: str, shadow: Shadow) -> str:
     )
 
 
+_IDENTITY_TAG = "$migrator_identity$"
+
+
+def identity_moved_sql(target: Target, shadow: Shadow, *, always: bool) -> str:
+    """The identity of ``shadow.old`` moved to ``shadow.new``, in the swap transaction:
+    the sequence's options and next value are read, the old identity dropped (with its
+    sequence), and the new column made the identity under the sequence's name, with the
+    same options (a maximum that was the old type's default becomes the new type's, as
+    ``ALTER COLUMN ... TYPE`` does) and going on from the same next value."""
+    table = literal(f"{target.sql}")
+    old, new = ident(shadow.old), ident(shadow.new)
+    when = "ALWAYS" if always else "BY DEFAULT"
+    return (
+        f"DO {_IDENTITY_TAG}\nDECLARE\n"
+        f"  sequence_name text := pg_get_serial_sequence({table}, {literal(shadow.old)});\n"
+        "  options record;\n  next_value bigint;\nBEGIN\n"
+        "  SELECT * INTO options FROM pg_sequence WHERE seqrelid = sequence_name::regclass;\n"
+        "  EXECUTE format('SELECT CASE WHEN is_called THEN last_value + %s ELSE last_value "
+        "END FROM %s', options.seqincrement, sequence_name) INTO next_value;\n"
+        f"  ALTER TABLE {target.sql} ALTER COLUMN {old} DROP IDENTITY;\n"
+        f"  EXECUTE format('ALTER TABLE {target.sql.replace(chr(39), chr(39) * 2)} ALTER COLUMN "
+        f"{new} ADD GENERATED {when} AS IDENTITY (SEQUENCE NAME %s START WITH %s "
+        "INCREMENT BY %s MINVALUE %s %s CACHE %s %s CYCLE)',\n"
+        "    sequence_name, options.seqstart, options.seqincrement, options.seqmin,\n"
+        "    CASE WHEN (options.seqtypid = 'integer'::regtype AND options.seqmax = 2147483647)\n"
+        "      OR (options.seqtypid = 'smallint'::regtype AND options.seqmax = 32767)\n"
+        "      THEN 'NO MAXVALUE' ELSE 'MAXVALUE ' || options.seqmax END,\n"
+        "    options.seqcache, CASE WHEN options.seqcycle THEN '' ELSE 'NO' END);\n"
+        "  EXECUTE format('ALTER SEQUENCE %s RESTART WITH %s', sequence_name, next_value);\n"
+        f"END\n{_IDENTITY_TAG}"
+    )
+
+
 def _check_movable(target: Target, facts: TableFacts, column: str, what: str) -> None:
     fact = facts.column(column)
     if fact is None:
         raise missing_column(target, column)
-    if fact.identity or fact.generated:
+    if fact.generated:
         raise CannotPlan(
-            f"cannot {what} {target.sql}.{ident(column)} in phases: it is an identity or "
-            "generated column, which a second column cannot take over",
+            f"cannot {what} {target.sql}.{ident(column)} in phases: it is a generated "
+            "column, which a second column cannot take over",
+        )
+    if fact.identity and what == "rename":
+        raise CannotPlan(
+            f"cannot rename {target.sql}.{ident(column)} in phases: it is an identity "
+            "column, and both names would need it during the transition",
+            hint="a type change of an identity column is planned (the identity moves to "
+            "the new column in the contract); a rename is not",
         )
     incoming = facts.incoming_on(column)
     if incoming:
@@ -129,8 +170,9 @@ def _check_movable(target: Target, facts: TableFacts, column: str, what: str) ->
         raise CannotPlan(
             f"cannot {what} {target.sql}.{ident(column)} in phases: foreign keys of other "
             f"tables reference it: {others}",
-            hint="those tables' columns must move with it; plan them by hand "
-            "(docs/planner.md, 'Limits')",
+            hint="those tables' columns must move with it, and the planner does not move a "
+            "key and its foreign keys together (also not when the same change retypes "
+            "them): plan them by hand (docs/planner.md, 'What cannot be made safe')",
         )
     if facts.view:
         raise CannotPlan(f"{target.sql} is a view; the planner changes tables")
@@ -154,6 +196,13 @@ def shadow_column_change(
         raise existing_column(target, shadow.new)
     old_fact = facts.column(shadow.old)
     assert old_fact is not None
+    integer_types = {"smallint", "integer", "bigint", "int2", "int4", "int8", "int"}
+    if old_fact.identity and shadow.new_type_sql.lower() not in integer_types:
+        raise CannotPlan(
+            f"cannot change the type of identity column {target.sql}.{ident(shadow.old)} to "
+            f"{shadow.new_type_sql}: an identity column is smallint, integer or bigint "
+            "(PostgreSQL refuses the change too)",
+        )
     old, new, table = ident(shadow.old), ident(shadow.new), target.sql
     function = target.claim(
         bounded_name("migrator", target.name, shadow.old, short_digest(source), suffix="sync"),
@@ -249,6 +298,8 @@ def shadow_column_change(
         f"DROP TRIGGER IF EXISTS {ident(function)} ON {table}",
         f"DROP FUNCTION IF EXISTS {target.qualify(function)}()",
     ]
+    if old_fact.identity:
+        swap.append(identity_moved_sql(target, shadow, always=old_fact.identity_always))
     if old_fact.owned_sequence:
         swap.append(
             f"ALTER SEQUENCE {target.qualify(old_fact.owned_sequence)} OWNED BY {table}.{new}"

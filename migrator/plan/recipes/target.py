@@ -6,10 +6,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from migrator.plan.backfill_spec import DEFAULT_BATCH_SIZE
 from migrator.plan.facts import SchemaFacts, TableFacts
 from migrator.plan.model import CannotPlan
 from migrator.plan.sql_text import qualified
+from migrator.source.backfill import DEFAULT_BATCH_SIZE
 
 
 @dataclass(frozen=True)

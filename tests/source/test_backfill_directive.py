@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import UsageError
-from migrator.plan.backfill_spec import (
+from migrator.source import load_file
+from migrator.source.backfill import (
     BackfillSpec,
     backfill_of,
     backfill_problems,
     parse_backfill_options,
 )
-from migrator.source import load_file
 
 UPDATE = "UPDATE public.users SET b = a WHERE id BETWEEN $1 AND $2 AND b IS DISTINCT FROM a"
 

@@ -1,5 +1,7 @@
 """The ``-- migrate:backfill`` directive: its exact form, parsed and checked without a
-database (so ``migrate lint`` and discovery can report a broken one).
+database. It is file semantics (the runner reads it; ``migrate lint`` reports a broken
+one as ``invalid-directive``; the planner writes it), so it lives with the other
+directives in :mod:`migrator.source`.
 
 A backfill migration is one ``UPDATE`` (or ``DELETE``) run in batches by key range::
 
@@ -25,16 +27,14 @@ changes nothing: that is what makes a backfill resumable. Full text: docs/backfi
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from pglast import parser as pg_parser
-
 from migrator.durations import parse_duration_ms
 from migrator.errors import UsageError
 from migrator.source.model import FileProblem, MigrationFile
+from migrator.sql.parse import parse_one
 
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_PAUSE_MS = 0
@@ -165,11 +165,12 @@ def check_backfill_statement(spec: BackfillSpec, statements: list[str]) -> Backf
             hint="see docs/backfill.md",
         )
     text = statements[0]
-    try:
-        tree = json.loads(pg_parser.parse_sql_json(text))
-    except pg_parser.ParseError as exc:
-        raise UsageError(f"the backfill statement does not parse: {exc.args[0]}") from None
-    ((kind, fields),) = tree["stmts"][0]["stmt"].items()
+    parsed = parse_one(text)
+    if parsed is None:
+        raise UsageError(
+            "the backfill statement does not parse", hint="fix the syntax error reported for it"
+        )
+    kind, fields = parsed
     if kind not in ("UpdateStmt", "DeleteStmt"):
         raise UsageError(
             f"a backfill migration's statement must be an UPDATE or DELETE (found {kind})",

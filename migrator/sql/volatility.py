@@ -1,0 +1,26 @@
+"""One volatility judgement for a default expression, for the linter and the planner:
+the built-in table of :func:`migrator.sql.tree.volatility`, and for a user function
+the volatility its ``CREATE FUNCTION`` (or a later ``ALTER FUNCTION``) declared in the
+replayed catalog. A function neither knows is of unknown volatility."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migrator.sql.catalog import Catalog
+from migrator.sql.tree import Volatility, function_name, volatility, walk
+
+
+def expression_volatility(expression: Any, catalog: Catalog | None) -> Volatility:
+    """How ``expression`` (a JSON parse tree) behaves as a default, given the functions
+    ``catalog`` knows."""
+    known: dict[str, str] = {}
+    if catalog is not None:
+        for kind, fields in walk({"root": expression}):
+            if kind != "FuncCall":
+                continue
+            schema, name = function_name(fields)
+            function = catalog.function(f"{schema}.{name}" if schema else name)
+            if function is not None and function.volatility is not None:
+                known[name] = function.volatility
+    return volatility(expression, known)
