@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         "--skip",
         action="append",
         default=[],
-        choices=["apply", "lint", "ephemeral", "zero-downtime", "plan-corpus"],
+        choices=["apply", "lint", "ephemeral", "zero-downtime", "fleet", "plan-corpus"],
         help="leave a section out (the page says it was skipped)",
     )
     args = parser.parse_args(argv)
@@ -109,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> str:
         "ephemeral": (
             "Ephemeral server",
             lambda: ephemeral_bench.render(ephemeral_bench.measure(args.repeat)),
+        ),
+        "fleet": (
+            "Fleet",
+            _module_section("bench.fleet_bench", "bench/fleet_bench.py is not written yet."),
         ),
         "zero-downtime": (
             "Zero-downtime load test",

@@ -187,6 +187,14 @@ OPTIONS: tuple[Option, ...] = (
         "listening, starting up, host name not resolvable yet); 0 = fail at once",
     ),
     Option(
+        "targets",
+        "MIGRATOR_TARGETS",
+        _text,
+        None,
+        "TOML file listing the databases a fleet command runs on (docs/fleet.md; relative "
+        "to pyproject.toml or the cwd); an explicit --database-url runs on that one database",
+    ),
+    Option(
         "strict",
         "MIGRATOR_STRICT",
         _bool,
@@ -218,6 +226,8 @@ class Settings:
     connect_timeout: int = 10_000
     wait: int = 0
     strict: bool = False
+    #: the targets file of a fleet (``--targets``), resolved to an absolute path
+    targets: Path | None = None
     #: where each value came from (``flag``, ``env``, ``pyproject.toml``, ``default``)
     origins: Mapping[str, str] = field(default_factory=dict, compare=False)
     #: the ``[tool.migrator]`` table of the pyproject.toml used, if any
@@ -298,6 +308,10 @@ def load_settings(
     directory = Path(values.pop("migrations_dir")).expanduser()
     if not directory.is_absolute():
         directory = base / directory
+    if values.get("targets") is not None:
+        from_file = pyproject and origins["targets"] == "pyproject.toml"
+        targets_base = pyproject.parent if pyproject and from_file else cwd
+        values["targets"] = targets_base / Path(values["targets"]).expanduser()
     return Settings(
         migrations_dir=directory,
         origins=origins,
@@ -324,6 +338,7 @@ FLAGS: Mapping[str, tuple[str, str]] = {
     "lock_wait": ("--lock-wait", "up, down"),
     "wait": ("--wait", ""),
     "strict": ("--strict", "up"),
+    "targets": ("--targets", "up, down, status, verify, baseline"),
 }
 
 

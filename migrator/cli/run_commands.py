@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from migrator.cli.context import AppContext
+from migrator.cli.fleet_mode import fleet_of, fleet_options, run_over_fleet
 from migrator.errors import ChecksFailed
 
 T = TypeVar("T")
@@ -137,9 +138,11 @@ def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
     "version is older than the newest applied [env MIGRATOR_STRICT; default: no].",
 )
 @_timeout_options
+@fleet_options
 @click.pass_obj
 def up_command(
     app: AppContext,
+    /,
     to: int | None,
     resume: bool,
     phase: str | None,
@@ -149,6 +152,7 @@ def up_command(
     statement_timeout: str | None,
     lock_retries: str | None,
     lock_wait: str | None,
+    **fleet: Any,
 ) -> None:
     """Apply pending migrations, oldest first, each in its own transaction with its
     ledger row (statement by statement for -- migrate:no-transaction files).
@@ -164,6 +168,7 @@ def up_command(
       migrate up --resume                 # continue a failed no-transaction migration
       migrate up --phase expand           # planner output: stop before backfill/contract
       migrate up --strict                 # refuse over drift or out-of-order versions
+      migrate up --targets fleet.toml --concurrency 8   # every database of a fleet
     """
     from migrator.runner import flows
     from migrator.runner.plan import render_sql
@@ -176,6 +181,7 @@ def up_command(
             lock_retries=lock_retries,
             lock_wait=lock_wait,
             strict=strict,
+            targets=fleet["targets"],
         )
     )
     from migrator.source.model import PHASES
@@ -183,6 +189,15 @@ def up_command(
     options = flows.UpOptions(
         to=to, resume=resume, phase=next((p for p in PHASES if p == phase), None)
     )
+    request = fleet_of(settings, fleet)
+    if request is not None:
+        from migrator.fleet import jobs
+
+        make = jobs.pending_sql_job if sql else jobs.up_job
+        run_over_fleet(
+            app, settings, request, lambda r: make(options, r), what="up --sql" if sql else "up"
+        )
+        return
     if sql:
         click.echo(
             render_sql(_run(flows.pending_plan(settings, options, reporter=TextReporter()))),
@@ -210,9 +225,11 @@ def up_command(
     help="Continue a failed or interrupted no-transaction revert where it stopped.",
 )
 @_timeout_options
+@fleet_options
 @click.pass_obj
 def down_command(
     app: AppContext,
+    /,
     steps: int | None,
     to: int | None,
     resume: bool,
@@ -220,6 +237,7 @@ def down_command(
     statement_timeout: str | None,
     lock_retries: str | None,
     lock_wait: str | None,
+    **fleet: Any,
 ) -> None:
     """Revert applied migrations, newest first (one by default).
 
@@ -241,9 +259,16 @@ def down_command(
             statement_timeout=statement_timeout,
             lock_retries=lock_retries,
             lock_wait=lock_wait,
+            targets=fleet["targets"],
         )
     )
     options = flows.DownOptions(steps=steps, to=to, resume=resume)
+    request = fleet_of(settings, fleet)
+    if request is not None:
+        from migrator.fleet.jobs import down_job
+
+        run_over_fleet(app, settings, request, lambda r: down_job(options, r), what="down")
+        return
     result = _run(flows.down(settings, options, reporter=TextReporter()))
     click.echo(_run_summary(result, "nothing to revert"))
 
@@ -265,8 +290,11 @@ _FORMAT = click.option(
     is_flag=True,
     help="Exit 1 when the database is not up to date: a migration is pending, failed or partial.",
 )
+@fleet_options
 @click.pass_obj
-def status_command(app: AppContext, output_format: str, exit_code: bool) -> None:
+def status_command(
+    app: AppContext, /, output_format: str, exit_code: bool, **fleet: Any
+) -> None:
     """Show every migration: applied, pending, drifted, failed, partial or missing
     file; when it was applied, how long it took, its phase. Changes nothing.
 
@@ -275,11 +303,26 @@ def status_command(app: AppContext, output_format: str, exit_code: bool) -> None
       migrate status
       migrate status --exit-code        # in a deploy: is the database up to date?
       migrate status --format json | jq '.migrations[] | select(.state == "pending")'
+      migrate status --targets fleet.toml --format json   # {"targets": [...]}
     """
     from migrator.runner import flows
     from migrator.runner.status import render_table
 
-    report = _run(flows.status(app.settings(), reporter=_reporter()))
+    settings = app.settings(**_flags(targets=fleet["targets"]))
+    request = fleet_of(settings, fleet)
+    if request is not None:
+        from migrator.fleet.jobs import status_job
+
+        run_over_fleet(
+            app,
+            settings,
+            request,
+            lambda r: status_job(r, exit_code=exit_code),
+            what="status",
+            output_format=output_format,
+        )
+        return
+    report = _run(flows.status(settings, reporter=_reporter()))
     if output_format == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -298,8 +341,11 @@ def status_command(app: AppContext, output_format: str, exit_code: bool) -> None
     help="Instead: check that the migrations, applied on the embedded PostgreSQL, build "
     "exactly the schema in this file (a `migrate schema dump` file). No database needed.",
 )
+@fleet_options
 @click.pass_context
-def verify_command(ctx: click.Context, output_format: str, schema_file: Path | None) -> None:
+def verify_command(
+    ctx: click.Context, /, output_format: str, schema_file: Path | None, **fleet: Any
+) -> None:
     """Check the ledger against the files and the database: checksum drift, applied
     versions whose files are gone, pending versions older than the newest applied,
     failed or partial runs, INVALID indexes. Exit 1 on any problem.
@@ -321,7 +367,16 @@ def verify_command(ctx: click.Context, output_format: str, schema_file: Path | N
     app: AppContext = ctx.obj
     from migrator.runner import flows
 
-    report = _run(flows.verify(app.settings(), reporter=_reporter()))
+    settings = app.settings(**_flags(targets=fleet["targets"]))
+    request = fleet_of(settings, fleet)
+    if request is not None:
+        from migrator.fleet.jobs import verify_job
+
+        run_over_fleet(
+            app, settings, request, verify_job, what="verify", output_format=output_format
+        )
+        return
+    report = _run(flows.verify(settings, reporter=_reporter()))
     if output_format == "json":
         payload = {
             "ok": report.ok,
@@ -340,8 +395,9 @@ def verify_command(ctx: click.Context, output_format: str, schema_file: Path | N
 
 @click.command("baseline")
 @click.argument("version", type=int)
+@fleet_options
 @click.pass_obj
-def baseline_command(app: AppContext, version: int) -> None:
+def baseline_command(app: AppContext, /, version: int, **fleet: Any) -> None:
     """Adopt an existing database: record every migration up to VERSION as applied
     without running it. Later `migrate up` runs only what comes after.
 
@@ -351,7 +407,16 @@ def baseline_command(app: AppContext, version: int) -> None:
     """
     from migrator.runner import flows
 
-    recorded = _run(flows.baseline(app.settings(), version, reporter=_reporter()))
+    settings = app.settings(**_flags(targets=fleet["targets"]))
+    request = fleet_of(settings, fleet)
+    if request is not None:
+        from migrator.fleet.jobs import baseline_job
+
+        run_over_fleet(
+            app, settings, request, lambda r: baseline_job(version, r), what="baseline"
+        )
+        return
+    recorded = _run(flows.baseline(settings, version, reporter=_reporter()))
     if not recorded:
         click.echo(f"nothing to record: no unrecorded migration up to version {version}")
         return
