@@ -120,8 +120,15 @@ class Shape:
             columns = []
             for column in table.columns:
                 now = there.column(column.name)
-                if now is not None:  # unique while either database says so
-                    columns.append(replace(column, in_unique=column.in_unique or now.in_unique))
+                if now is not None:  # unique, NOT NULL while either database says so
+                    columns.append(
+                        replace(
+                            column,
+                            in_unique=column.in_unique or now.in_unique,
+                            not_null=column.not_null or now.not_null,
+                            default=column.default if column.default is not None else now.default,
+                        )
+                    )
             tables[name] = Table(name, tuple(columns), table.partitioned)
         return Shape(tables, tuple(v for v in self.views if v in other.views), other.triggers)
 
