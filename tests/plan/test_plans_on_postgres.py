@@ -166,7 +166,7 @@ CASES = [
     ),
     Case(
         "change-type-with-check-and-using",
-        "ALTER TABLE items ALTER COLUMN qty TYPE numeric(12, 2) USING qty * 1.5",
+        "ALTER TABLE items ALTER COLUMN qty TYPE numeric(12, 2) USING qty::numeric(12, 2)",
         "SELECT id, qty FROM items ORDER BY id",
         recipe="change column type",
     ),

@@ -144,12 +144,21 @@ def test_each_file_carries_phase_directives_and_the_next_deploy(project: Project
 
 
 def test_type_change_copies_with_the_using_expression(project: Project) -> None:
-    result = project.plan("ALTER TABLE items ALTER COLUMN qty TYPE bigint USING qty * 100;\n")
+    result = project.plan("ALTER TABLE items ALTER COLUMN qty TYPE bigint USING qty::bigint;\n")
     by_phase = {v.rendered.migration.phase: v.files[0].text for v in reversed(result.versions)}
     expand, backfill = by_phase["expand"], by_phase["backfill"]
-    assert "NEW.qty_new := new.qty * 100;" in expand
-    assert "SET qty_new = qty * 100" in backfill
-    assert "qty_new IS DISTINCT FROM CAST((qty * 100) AS bigint)" in backfill
+    assert "NEW.qty_new := CAST(new.qty AS bigint);" in expand
+    assert "SET qty_new = CAST(qty AS bigint)" in backfill
+    assert "qty_new IS DISTINCT FROM CAST((CAST(qty AS bigint)) AS bigint)" in backfill
+
+
+@pytest.mark.parametrize("using", ["qty * 100", "qty::numeric * 1.5", "0", "id"])
+def test_a_using_that_changes_values_is_refused(project: Project, using: str) -> None:
+    """plandiff F16: new code deployed before the contract writes new values into the
+    old column, and the trigger converts them again (6 became 9.00); after the
+    contract, old code would write old values into the new column."""
+    with pytest.raises(CannotPlan, match="the USING expression changes the values"):
+        project.plan(f"ALTER TABLE items ALTER COLUMN qty TYPE numeric USING {using};\n")
 
 
 def test_binary_coercible_type_changes_pass_through(project: Project) -> None:

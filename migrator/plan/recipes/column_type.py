@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from migrator.plan.model import Change
+from migrator.plan.model import CannotPlan, Change
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.shadow_column import Shadow, shadow_column_change
 from migrator.plan.recipes.target import PlanOptions, Target
@@ -56,6 +56,17 @@ def binary_coercible(old: str, new: str) -> bool:
     return old_name == "cidr" and new_name == "inet"
 
 
+def _only_casts(node: Any, column: str) -> bool:
+    """``node`` is ``column`` itself, or casts of it (``c::bigint``, ``CAST(c AS t)``)."""
+    kind = type(node).__name__
+    if kind == "TypeCast":
+        return _only_casts(node.arg, column)
+    if kind == "ColumnRef":
+        last = node.fields[-1]
+        return type(last).__name__ == "String" and last.sval == column
+    return False
+
+
 def change_type(column: str, definition: Any, target: Target, options: PlanOptions) -> Change:
     """``ALTER COLUMN c TYPE t [USING expr]``."""
     new_type = deparse(definition.typeName)
@@ -66,6 +77,20 @@ def change_type(column: str, definition: Any, target: Target, options: PlanOptio
     label = f"{target.name}_{column}_type"
     facts = target.require("to change the column's type in phases")
     fact = facts.column(column)
+    if (
+        not facts.created_in_change
+        and definition.raw_default is not None
+        and not _only_casts(definition.raw_default, column)
+    ):
+        raise CannotPlan(
+            f"the USING expression changes the values of {target.sql}.{ident(column)}, not "
+            f"only their type ({using}): no deploy moment fits both meanings (before the "
+            "contract, new code writing new values to the old column would be converted "
+            "again; after it, old code would write old values into the new one)",
+            hint="add a column with the new values under another name (migrate plan plans "
+            "that), move the code to it, then drop the old one; or plan a USING that only "
+            "casts",
+        )
     if facts.created_in_change or (
         fact is not None and using is None and binary_coercible(fact.type_sql, new_type)
     ):
