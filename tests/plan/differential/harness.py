@@ -600,10 +600,17 @@ def naive_point(result: PlanResult) -> tuple[int, int]:
 
 
 async def run_case(
-    case: Case, naive_dsn: str, planned_dsn: str, workdir: Path, probe: Probe | None = None
+    case: Case,
+    naive_dsn: str,
+    planned_dsn: str,
+    workdir: Path,
+    probe: Probe | None = None,
+    tamper: Callable[[Path], None] | None = None,
 ) -> Outcome:
     """Empty both databases, then prove ``case`` (see the module's docstring); with a
-    ``probe``, time a client's statements while each migration runs."""
+    ``probe``, time a client's statements while each migration runs. ``tamper`` edits
+    the planned migrations directory before anything runs (the harness's own tests
+    break a plan on purpose, to see it caught)."""
     outcome = Outcome(case.id)
     await empty(naive_dsn)
     await empty(planned_dsn)
@@ -618,6 +625,8 @@ async def run_case(
         return outcome
     if case.expect == "refused":
         outcome.problems.append("planned, but the case must be refused")
+    if tamper is not None:
+        tamper(directory)
     versions = result.versions
     outcome.migrations = len(versions)
     deploy, racing_until = naive_point(result)
