@@ -21,9 +21,10 @@ A case passes when:
   copy's schema is removed or retyped.
 
 After every single migration, while old clients run (before the deploy point), every
-table, view and column of the old shape still exists; a column that did not exist
-before and has a default at the end has one as soon as it exists (or a trigger
-fills it); and every view returns the rows the naive copy's view returns.
+table, view and column of the old shape still exists and every view returns what its
+old query returns on the rows as they are (after the deploy point: what the naive
+copy's view returns); a column that did not exist before and has a default at the end
+has one as soon as it exists (or a trigger fills it), and the triggers the change adds.
 """
 
 from __future__ import annotations
@@ -455,6 +456,39 @@ async def _views(conn: asyncpg.Connection) -> list[str]:
     return [row[0] for row in await conn.fetch(VIEWS)]
 
 
+VIEW_QUERIES = """
+SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind = 'v' ORDER BY 1
+"""
+
+
+async def view_queries(conn: asyncpg.Connection) -> dict[str, str]:
+    """The query of every view, as the old clients know it."""
+    return {row[0]: row[1].rstrip().rstrip(";") for row in await conn.fetch(VIEW_QUERIES)}
+
+
+async def _views_keep_their_query(
+    planned: asyncpg.Connection, queries: dict[str, str]
+) -> list[str]:
+    """While old clients run, each of their views returns what its old query returns
+    on the planned copy's rows now (a view recreated on a column still being filled
+    returns NULLs; a backfill changing the rows under it is no problem)."""
+    problems = []
+    for view, query in queries.items():
+        columns = await _columns_of(planned, view)
+        if not columns:
+            continue  # reported as gone
+        cells = [f"{quote_ident(c)}::text" for c in sorted(columns)]
+        try:
+            expected = await _rows(planned, f"({query}) AS old_query", cells)
+        except asyncpg.PostgresError:
+            continue  # the old query no longer runs: the view's columns are checked apart
+        if await _rows(planned, quote_ident(view), cells) != expected:
+            problems.append(f"view {view} returns other rows than its old query")
+    return problems
+
+
 async def _views_agree(naive: asyncpg.Connection, planned: asyncpg.Connection) -> list[str]:
     problems = []
     naive_views = set(await _views(naive))
@@ -507,6 +541,7 @@ async def invariants(
     planned: asyncpg.Connection,
     old: Shape,
     end: Shape | None,
+    view_queries: dict[str, str],
     *,
     old_clients: bool,
 ) -> list[str]:
@@ -524,7 +559,10 @@ async def invariants(
                 problems.append(f"{relation}: columns {missing} gone while old clients use them")
     if end is not None:
         problems += _completed_columns(await read_shape(planned), old, end)
-    problems += await _views_agree(naive, planned)
+    if old_clients:
+        problems += await _views_keep_their_query(planned, view_queries)
+    else:
+        problems += await _views_agree(naive, planned)
     return problems
 
 
@@ -650,6 +688,7 @@ async def run_case(
         await naive.execute(case.seed)
         await planned.execute(case.seed)
         old = await read_shape(naive)
+        queries = await view_queries(naive)
         end = await _naive_end_shape(naive, case)
         clients = Clients(naive, planned)
         state: dict[str, Any] = {
@@ -730,7 +769,7 @@ async def run_case(
                 finally:
                     state["racing"] = False
                 for problem in await invariants(
-                    naive, planned, old, end, old_clients=not state["deployed"]
+                    naive, planned, old, end, queries, old_clients=not state["deployed"]
                 ):
                     outcome.problems.append(f"after {label}: {problem}")
         if not state["deployed"]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.plan.differential.harness import CASES_DIR, load_case, run_case
+from tests.plan.differential.harness import CASES_DIR, Case, load_case, run_case
 from tests.plan.scenario import run
 
 
@@ -80,3 +80,25 @@ def test_a_truncating_cast_is_caught_where_the_naive_sql_fails(
 
     outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
     assert outcome.verdict == "ran where the naive SQL fails", outcome
+
+
+def test_a_view_redefined_on_a_column_still_being_filled_is_caught(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """issue 14 #8 put back: the expand redefines a view on the new column of a
+    rename, which the backfill has not filled yet: old clients miss rows."""
+    case = Case(
+        id="view-on-the-new-column",
+        schema="CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL);\n"
+        "CREATE VIEW user_ids AS SELECT id FROM users;\n",
+        seed="INSERT INTO users (email) SELECT 'u' || g FROM generate_series(1, 150) g;\n",
+        change="ALTER TABLE users RENAME COLUMN email TO address",
+    )
+    redefined = "CREATE OR REPLACE VIEW user_ids AS SELECT id FROM users WHERE address > '';"
+
+    def tamper(directory: Path) -> None:
+        _edit(directory, "002_change_expand.up", lambda text: f"{text}\n{redefined}\n")
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    wanted = "view user_ids returns other rows than its old query"
+    assert any(wanted in problem for problem in outcome.problems), outcome
