@@ -732,7 +732,7 @@ async def run_case(
             if state["racing"]:
                 return
             if not state["deployed"]:
-                await clients.window(old, f"old clients {where}")
+                await clients.window(old.unique_as(end), f"old clients {where}")
             elif state["new"] is not None:
                 shape = state["new"].restricted_to(await read_shape(planned))
                 await clients.window(shape, f"new clients {where}")

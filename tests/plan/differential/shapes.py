@@ -132,6 +132,23 @@ class Shape:
             tables[name] = Table(name, tuple(columns), table.partitioned)
         return Shape(tables, tuple(v for v in self.views if v in other.views), other.triggers)
 
+    def unique_as(self, other: Shape | None) -> Shape:
+        """This shape, its columns unique also where ``other`` makes them unique (old
+        clients write fresh values where the change adds a key: data that breaks the
+        new key is the user's to fix, and would only make both copies fail)."""
+        if other is None:
+            return self
+        tables = {}
+        for name, table in self.tables.items():
+            there = other.tables.get(name)
+            columns = []
+            for column in table.columns:
+                now = there.column(column.name) if there is not None else None
+                unique = column.in_unique or (now is not None and now.in_unique)
+                columns.append(replace(column, in_unique=unique))
+            tables[name] = Table(name, tuple(columns), table.partitioned)
+        return Shape(tables, self.views, self.triggers)
+
 
 async def read_shape(conn: asyncpg.Connection) -> Shape:
     tables: dict[str, list[Column]] = {}
