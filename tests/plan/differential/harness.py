@@ -58,6 +58,7 @@ from tests.plan.scenario import leftovers, schema_of
 
 CASES_DIR = Path(__file__).parent / "cases"
 BASES_DIR = CASES_DIR / "bases"
+OPEN_DIR = Path(__file__).parent / "open"
 
 #: small batches, so a backfill of a few hundred rows has several windows
 BATCH_SIZE = 64
@@ -106,7 +107,13 @@ def load_case(path: Path) -> Case:
 
 
 def corpus() -> list[Case]:
+    """The cases of the default suite."""
     return [load_case(path) for path in sorted(CASES_DIR.glob("*.toml"))]
+
+
+def open_findings() -> list[Case]:
+    """The cases the planner does not pass yet (``pytest -m slow``)."""
+    return [load_case(path) for path in sorted(OPEN_DIR.glob("*.toml"))]
 
 
 @dataclass

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.plan.differential.harness import Case, load_case, run_case
+from tests.plan.differential.harness import Case, open_findings, run_case
 from tests.plan.scenario import run
 
-OPEN = [load_case(path) for path in sorted((Path(__file__).parent / "open").glob("*.toml"))]
+OPEN = open_findings()
 
 
 @pytest.mark.slow
