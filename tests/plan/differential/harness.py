@@ -53,7 +53,15 @@ from migrator.schema.diff import diff_lines, diff_schemas
 from migrator.source.model import Phase
 from migrator.sql.names import quote_ident
 from migrator.sql.split import split_statements
-from tests.plan.differential.shapes import VIEWS, Shape, Table, read_shape, writes
+from tests.plan.differential.shapes import (
+    VIEWS,
+    Shape,
+    Table,
+    planned_writes,
+    read_shape,
+    sql_of,
+    writes,
+)
 from tests.plan.scenario import leftovers, schema_of
 
 CASES_DIR = Path(__file__).parent / "cases"
@@ -167,7 +175,10 @@ class Clients:
         the naive copy; it is kept only if both took it, so the copies stay in step
         and a write one side refuses is a client error."""
         self.serial += 1
-        for sql in await writes(self.naive, shape, self.serial):
+        for write in planned_writes(shape, self.serial):
+            sql = await sql_of(self.naive, write)  # after the writes before it
+            if sql is None:
+                continue
             self.sent += 1
             tx = self.planned.transaction()
             await tx.start()

@@ -300,14 +300,22 @@ def planned_writes(shape: Shape, serial: int) -> list[Write]:
     return result
 
 
+async def sql_of(naive: asyncpg.Connection, write: Write) -> str | None:
+    """The SQL of ``write``, its values read from ``naive`` now (None: no row to pick,
+    or a value this shape cannot make)."""
+    try:
+        row = await naive.fetchrow(write.pick_sql())
+    except asyncpg.PostgresError:
+        return None
+    return None if row is None else write.sql(list(row["vals"]), list(row["keys"]))
+
+
 async def writes(naive: asyncpg.Connection, shape: Shape, serial: int) -> list[str]:
-    """The SQL of one client's writes in one window, values read from ``naive``."""
+    """The SQL of one client's writes in one window, values read from ``naive`` first
+    (the timing client of the benchmark: its writes are rolled back)."""
     statements = []
     for write in planned_writes(shape, serial):
-        try:
-            row = await naive.fetchrow(write.pick_sql())
-        except asyncpg.PostgresError:  # a value this shape cannot make: no such write
-            continue
-        if row is not None:
-            statements.append(write.sql(list(row["vals"]), list(row["keys"])))
+        sql = await sql_of(naive, write)
+        if sql is not None:
+            statements.append(sql)
     return statements
