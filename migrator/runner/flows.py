@@ -389,12 +389,7 @@ async def baseline(
     async with database_session(settings, locked=True, reporter=reporter) as db:
         conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)
-        unfinished = [entry for entry in entries.values() if entry.unfinished]
-        if unfinished:
-            raise RefusedState(
-                f"cannot baseline: version {unfinished[0].version} has an unfinished run",
-                hint="resolve it first (`migrate status`, `migrate repair`)",
-            )
+        refuse_unfinished(entries)
         chosen = [
             migration
             for migration in migration_set.migrations
@@ -404,6 +399,16 @@ async def baseline(
             await ledger.ensure(conn)
             await ledger.record_baseline(conn, chosen, version)
     return chosen
+
+
+def refuse_unfinished(entries: Mapping[int, LedgerEntry]) -> None:
+    """A baseline waits until no run is unfinished (failed or partial)."""
+    unfinished = [entry for entry in entries.values() if entry.unfinished]
+    if unfinished:
+        raise RefusedState(
+            f"cannot baseline: version {unfinished[0].version} has an unfinished run",
+            hint="resolve it first (`migrate status`, `migrate repair`)",
+        )
 
 
 async def repair(
