@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migrator.dsn import register_dsn_secrets
 from migrator.durations import format_ms, parse_duration_ms
 from migrator.errors import UsageError
 
@@ -99,6 +100,20 @@ class Option:
         return self.name.replace("_", "-")
 
 
+#: what ``--layout`` / ``layout =`` accept (migrator.source.layouts.LAYOUT_NAMES; a test
+#: keeps the two equal, config does not import the source layer)
+LAYOUT_NAMES = ("auto", "diesel", "flyway", "goose", "dbmate", "migrator", "golang-migrate", "sqlx")
+
+
+def _layout(value: Any, what: str) -> str:
+    text = _text(value, what)
+    if text not in LAYOUT_NAMES:
+        raise UsageError(
+            f"{what}: unknown layout {text!r}", hint="choose one of " + ", ".join(LAYOUT_NAMES)
+        )
+    return text
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "migrations_dir",
@@ -106,6 +121,14 @@ OPTIONS: tuple[Option, ...] = (
         _text,
         "database/migrations",
         "directory holding the migration files (relative to pyproject.toml or the cwd)",
+    ),
+    Option(
+        "layout",
+        "MIGRATOR_LAYOUT",
+        _layout,
+        "auto",
+        "how the migrations directory is laid out: auto (detected), migrator, "
+        "golang-migrate, sqlx, dbmate, goose, flyway or diesel",
     ),
     Option(
         "database_url",
@@ -214,7 +237,9 @@ class Settings:
     """Resolved settings. Durations are milliseconds."""
 
     migrations_dir: Path
-    database_url: str | None = None
+    layout: str = "auto"
+    #: never in the repr (a failing pytest test prints its fixtures' reprs)
+    database_url: str | None = field(default=None, repr=False)
     ledger_schema: str = "public"
     ledger_table: str = "migrator_ledger"
     lock_timeout: int = 5000
@@ -306,6 +331,7 @@ def load_settings(
 
     base = pyproject.parent if pyproject and origins["migrations_dir"] == "pyproject.toml" else cwd
     directory = Path(values.pop("migrations_dir")).expanduser()
+    register_dsn_secrets(values.get("database_url"))  # masked in all output from now on
     if not directory.is_absolute():
         directory = base / directory
     if values.get("targets") is not None:
@@ -331,6 +357,7 @@ def option(name: str) -> Option:
 #: command); the other options come from the environment or pyproject.toml
 FLAGS: Mapping[str, tuple[str, str]] = {
     "migrations_dir": ("--dir", ""),
+    "layout": ("--layout", ""),
     "database_url": ("--database-url", ""),
     "lock_timeout": ("--lock-timeout", "up, down"),
     "statement_timeout": ("--statement-timeout", "up, down"),

@@ -1,37 +1,187 @@
-"""Connection strings: masking passwords and describing targets without secrets."""
+"""Never printing a password: masking connection strings, and every byte of output.
+
+Three layers, each enough for what it sees:
+
+- :func:`mask_dsn` masks a whole connection string by *position*, without parsing it
+  (a URL's userinfo after ``user:`` up to the last ``@``, and every ``password=``
+  value), so a password with unescaped ``#``, ``?``, ``/``, ``[``, ``@`` or spaces
+  is masked even where no parser can make sense of the string;
+- :func:`mask_text` masks free text (messages, reports, JSON) by *pattern*: anything
+  that looks like a URL with credentials or a ``password=`` keyword, then every
+  password registered with :func:`register_secret`, in every form it may be
+  printed in (raw, percent-encoded, JSON- or repr-escaped, libpq-quoted);
+- :func:`masked_output` wraps ``sys.stdout`` and ``sys.stderr`` so that everything a
+  command prints (results, errors, ``--verbose`` tracebacks, progress) goes through
+  :func:`mask_text`: one place, every output path.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
-from urllib.parse import urlsplit, urlunsplit
+import sys
+from collections.abc import Iterator
+from typing import TextIO
+from urllib.parse import quote, unquote
 
-_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
-_URL_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
+MASK = "***"
+#: registered secrets shorter than this are masked by position only: masking every
+#: "ab" in the output would garble it and tell as much as it hides
+MIN_SECRET_LENGTH = 4
+
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*://"
+#: a URL with ``user:password@`` in free text: the password runs to the last ``@``
+#: before the next blank (a password with a raw blank is masked by registration)
+_URL_CREDENTIALS = re.compile(rf"({_SCHEME}[^\s:/?#@'\"]*:)\S*@")
+#: a ``password=`` setting (also ``sslpassword=``, ``oauth_client_secret=``): a
+#: libpq-quoted value, or everything up to a blank, ``&``, or a quote
+_KEYWORD_SECRET = re.compile(
+    r"((?:password|client_secret)\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&'\"]+)", re.IGNORECASE
+)
+#: ``password: value`` / ``"password": "value"`` (settings shown as JSON or YAML)
+_FIELD_SECRET = re.compile(r"""((?:password|client_secret)["']?\s*:\s*["']?)[^\s"',}]+""", re.I)
+#: the next ``&key=`` or `` key=`` after a password value: where the value surely ends
+_NEXT_SETTING = re.compile(r"(?:&|\s+)[A-Za-z_]+\s*=")
+
+_secrets: set[str] = set()
 
 
 def mask_dsn(dsn: str) -> str:
-    """Return ``dsn`` with any password replaced by ``***``.
+    """Return the connection string ``dsn`` with every password replaced by ``***``.
 
-    Handles URLs (``postgres://user:secret@host/db``, ``?password=secret``) and libpq
-    keyword strings (``host=x password=secret``). Never raises.
+    Works by position, not by parsing (:func:`secret_spans`), so a password that no
+    parser accepts is masked too, then masks what :func:`mask_text` masks. Never
+    raises.
     """
-    try:
-        parts = urlsplit(dsn)
-    except ValueError:
-        parts = None
-    if parts is not None and parts.scheme and "@" in parts.netloc:
-        userinfo, _, hostinfo = parts.netloc.rpartition("@")
-        if ":" in userinfo:
-            user = userinfo.split(":", 1)[0]
-            userinfo = f"{user}:***"
-        dsn = urlunsplit(parts._replace(netloc=f"{userinfo}@{hostinfo}"))
-    dsn = _URL_QUERY_PASSWORD.sub(r"\1***", dsn)
-    return _KEYWORD_PASSWORD.sub(r"\1***", dsn)
+    pieces: list[str] = []
+    position = 0
+    for start, end in secret_spans(dsn):
+        pieces.append(dsn[position:start] + MASK)
+        position = end
+    return mask_text("".join(pieces) + dsn[position:])
+
+
+def secret_spans(dsn: str) -> list[tuple[int, int]]:
+    """Where passwords stand in the connection string ``dsn``, as ``(start, end)``:
+    in a URL everything after ``user:`` up to the *last* ``@`` (so
+    ``postgresql://red:se#c@ret@h/db`` hides ``se#c@ret``), and every ``password=``
+    value up to the next ``&key=`` or `` key=``, or the end."""
+    spans: list[tuple[int, int]] = []
+    match = re.match(rf"\s*{_SCHEME}", dsn)
+    if match:
+        at = dsn.rfind("@")
+        colon = dsn.find(":", match.end())
+        if match.end() <= colon < at:
+            spans.append((colon + 1, at))
+    for found in re.finditer(r"(?:password|client_secret)\s*=\s*", dsn, re.IGNORECASE):
+        if spans and found.start() < spans[-1][1]:
+            continue
+        following = _NEXT_SETTING.search(dsn, found.end())
+        spans.append((found.end(), following.start() if following else len(dsn)))
+    return [(start, end) for start, end in spans if end > start]
+
+
+def mask_text(text: str) -> str:
+    """``text`` with anything that looks like a credential masked: URLs with
+    ``user:password@``, ``password=...`` settings, and every registered secret."""
+    if not text:
+        return text
+    text = _URL_CREDENTIALS.sub(rf"\1{MASK}@", text)
+    text = _KEYWORD_SECRET.sub(rf"\1{MASK}", text)
+    text = _FIELD_SECRET.sub(rf"\1{MASK}", text)
+    for secret in sorted(_secrets, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def secret_forms(secret: str) -> set[str]:
+    """The ways ``secret`` may appear in output: as given, percent-encoded (all or
+    only the characters a URL needs encoded), percent-decoded, escaped for JSON and
+    for a Python repr, and quoted the way libpq keyword strings quote."""
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote(secret, safe="!$&'()*+,;=:~-._"),
+        unquote(secret),
+        json.dumps(secret)[1:-1],
+        repr(secret)[1:-1],
+        secret.replace("\\", "\\\\").replace("'", "\\'"),
+    }
+    return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
+
+
+def register_secret(secret: str | None) -> None:
+    """Mask ``secret`` (a password) in all output of this process from now on, in
+    every form :func:`secret_forms` lists."""
+    if secret:
+        _secrets.update(secret_forms(secret))
+
+
+def register_dsn_secrets(dsn: str | None) -> None:
+    """Register what stands where a password stands in ``dsn``, parseable or not
+    (:func:`secret_spans`), and each blank-separated piece of it."""
+    for start, end in secret_spans(dsn or ""):
+        span = (dsn or "")[start:end]
+        register_secret(span)
+        for piece in span.split():
+            register_secret(piece)
+        if len(span) >= 2 and span[0] == span[-1] == "'":
+            register_secret(span[1:-1].replace("\\'", "'").replace("\\\\", "\\"))
+
+
+def forget_secrets() -> None:
+    """Forget every registered secret (the end of one command run in this process)."""
+    _secrets.clear()
 
 
 def scrub(text: str, secrets: list[str]) -> str:
     """Remove every known secret (passwords) from a message before it is shown."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "***")
-    return text
+            text = text.replace(secret, MASK)
+    return mask_text(text)
+
+
+class MaskedDsn(str):
+    """A connection string whose ``repr`` masks the password: what a failing pytest
+    test shows of its fixtures (``migrator_server_url = 'postgresql://app:***@...'``)
+    and what any debugger or log shows of it. Its value is the full string."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(mask_dsn(str.__str__(self)))
+
+
+class MaskedStream:
+    """A text stream that passes every write through :func:`mask_text`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(mask_text(text))
+        return len(text)
+
+    def writelines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def masked_output() -> Iterator[None]:
+    """Mask everything written to ``sys.stdout`` and ``sys.stderr`` inside the block;
+    secrets registered inside it are forgotten at its end."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = MaskedStream(saved[0])
+    sys.stderr = MaskedStream(saved[1])
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+        forget_secrets()

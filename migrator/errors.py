@@ -98,6 +98,18 @@ class LockNotAcquired(MigratorError):
     exit_code = ExitCode.CONNECTION
 
 
+class LockLost(MigratorError):
+    """The session holding the migration lock ended while the run was under way."""
+
+    exit_code = ExitCode.CONNECTION
+
+
+class LedgerConflict(MigratorError):
+    """The ledger already records what this run was about to record (another runner)."""
+
+    exit_code = ExitCode.CONNECTION
+
+
 class MigrationFailed(MigratorError):
     """A migration could not be applied or reverted; the ledger says what happened."""
 

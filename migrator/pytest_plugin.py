@@ -68,7 +68,11 @@ def _one_line_errors() -> Iterator[None]:
     try:
         yield
     except MigratorError as exc:
-        raise pytest.fail.Exception(f"migrator: {exc.one_line()}", pytrace=False) from None
+        from migrator.dsn import mask_text
+
+        raise pytest.fail.Exception(
+            f"migrator: {mask_text(exc.one_line())}", pytrace=False
+        ) from None
 
 
 @pytest.fixture(scope="session")
@@ -85,12 +89,14 @@ def migrator_settings(request: pytest.FixtureRequest) -> Settings:
 
 @pytest.fixture(scope="session")
 def migrator_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The session's PostgreSQL server: the embedded one unless a URL is given."""
+    """The session's PostgreSQL server: the embedded one unless a URL is given. Its
+    repr (in a failing test's report) masks the password."""
+    from migrator.dsn import MaskedDsn
     from migrator.rehearse.server import rehearsal_server
 
     url = request.config.getoption("--migrator-server-url") or os.environ.get(SERVER_URL_ENV)
     with _one_line_errors(), rehearsal_server(url or None) as server:
-        yield server.admin_dsn
+        yield MaskedDsn(server.admin_dsn)
 
 
 def _run(coroutine: Any) -> Any:
@@ -156,7 +162,9 @@ async def _drop_template(
 
 @pytest.fixture
 def migrator_database_url(migrator_server_url: str, migrator_template: str) -> Iterator[str]:
-    """The DSN of a fresh database migrated to head, for this test only."""
+    """The DSN of a fresh database migrated to head, for this test only (its repr masks
+    the password)."""
+    from migrator.dsn import MaskedDsn
     from migrator.rehearse.scratch import dsn_with_database
 
     name = f"migrator_test_{secrets.token_hex(6)}"
@@ -164,7 +172,7 @@ def migrator_database_url(migrator_server_url: str, migrator_template: str) -> I
     if janitor is not None:
         janitor.init()
         try:
-            yield dsn_with_database(migrator_server_url, name)
+            yield MaskedDsn(dsn_with_database(migrator_server_url, name))
         finally:
             janitor.drop()
         return
@@ -173,7 +181,7 @@ def migrator_database_url(migrator_server_url: str, migrator_template: str) -> I
     with _one_line_errors():
         _run(create_database(migrator_server_url, name, template=migrator_template))
     try:
-        yield dsn_with_database(migrator_server_url, name)
+        yield MaskedDsn(dsn_with_database(migrator_server_url, name))
     finally:
         _run(drop_database(migrator_server_url, name))
 
@@ -218,6 +226,7 @@ def stairway_test(*, seed_rows: int = 0) -> Callable[..., None]:
     starting with ``test_`` in a test module."""
 
     def test_migrations_stairway(migrator_server_url: str, migrator_settings: Settings) -> None:
+        from migrator.dsn import mask_text
         from migrator.rehearse.engine import RehearsalOptions, rehearse
         from migrator.rehearse.render import render_text
 
@@ -225,7 +234,7 @@ def stairway_test(*, seed_rows: int = 0) -> Callable[..., None]:
             migrator_settings,
             RehearsalOptions(server_url=migrator_server_url, seed_rows=seed_rows, lint=False),
         )
-        assert report.ok, "\n" + render_text(report)
+        assert report.ok, "\n" + mask_text(render_text(report))
 
     test_migrations_stairway._migrator_stairway = True  # type: ignore[attr-defined]
     return test_migrations_stairway

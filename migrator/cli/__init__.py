@@ -6,6 +6,7 @@ line, and a traceback only with ``--verbose``.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -16,6 +17,7 @@ import click
 
 from migrator import __version__
 from migrator.cli.context import AppContext
+from migrator.dsn import masked_output, register_dsn_secrets, register_secret
 from migrator.errors import ExitCode, MigratorError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -28,6 +30,13 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
     metavar="PATH",
     default=None,
     help="Migrations directory [env MIGRATOR_DIR; default database/migrations].",
+)
+@click.option(
+    "--layout",
+    metavar="NAME",
+    default=None,
+    help="Layout of the migrations directory: auto, migrator, golang-migrate, sqlx, dbmate, "
+    "goose, flyway, diesel [env MIGRATOR_LAYOUT; default auto: detected].",
 )
 @click.option(
     "--database-url",
@@ -48,6 +57,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 
 def cli(
     ctx: click.Context,
     migrations_dir: str | None,
+    layout: str | None,
     database_url: str | None,
     wait: str | None,
     verbose: bool,
@@ -67,7 +77,12 @@ def cli(
     (a bug: please report it), 130 interrupted.
     """
     ctx.obj = AppContext(
-        flags={"migrations_dir": migrations_dir, "database_url": database_url, "wait": wait},
+        flags={
+            "migrations_dir": migrations_dir,
+            "layout": layout,
+            "database_url": database_url,
+            "wait": wait,
+        },
         verbose=verbose,
     )
 
@@ -80,14 +95,15 @@ def _set_global_flag(ctx: click.Context, param: click.Parameter, value: str | No
 #: the global options, also accepted after the command name (``migrate up --dir x``)
 _GLOBAL_OPTIONS = (
     ("migrations_dir", "--dir", "PATH", "Migrations directory (same as before the command)."),
+    ("layout", "--layout", "NAME", "Layout of the directory (same as before the command)."),
     ("database_url", "--database-url", "URL", "PostgreSQL URL (same as before the command)."),
     ("wait", "--wait", "DURATION", "Keep trying to connect this long (same as before it)."),
 )
 
 
 def _accept_global_options(command: click.Command) -> None:
-    """Let ``command`` (and the commands of a group) take ``--dir``, ``--database-url``
-    and ``--wait`` after its name, unless it defines an option of that name."""
+    """Let ``command`` (and the commands of a group) take ``--dir``, ``--layout``,
+    ``--database-url`` and ``--wait`` after its name, unless it defines an option of that name."""
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _accept_global_options(sub)
@@ -144,7 +160,18 @@ def _os_error_text(exc: OSError) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``migrate`` console script."""
+    """Entry point of the ``migrate`` console script. Everything it prints goes through
+    :func:`migrator.dsn.masked_output`: no password reaches the terminal, whatever the
+    path (result, error, ``--verbose`` traceback)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    for text in (*arguments, os.environ.get("DATABASE_URL")):
+        register_dsn_secrets(text)
+    register_secret(os.environ.get("PGPASSWORD"))
+    with masked_output():
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
     if (
         signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -108,14 +108,15 @@ def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
     from migrator.runner.scaffold import create_migration
 
     settings = app.settings()
-    up, down = create_migration(settings.migrations_dir, name, transactional=not no_transaction)
-    click.echo(f"created {up}")
-    click.echo(f"created {down}")
+    for path in create_migration(
+        settings.migrations_dir, name, transactional=not no_transaction, layout=settings.layout
+    ):
+        click.echo(f"created {path}")
 
 
 @click.command("up")
 @click.option(
-    "--to", "to", type=click.IntRange(min=0), metavar="VERSION", help="Apply up to this version."
+    "--to", "to", metavar="VERSION", help="Apply up to this version (as its file names it)."
 )
 @click.option(
     "--resume",
@@ -143,7 +144,7 @@ def new_command(app: AppContext, name: str, no_transaction: bool) -> None:
 def up_command(
     app: AppContext,
     /,
-    to: int | None,
+    to: str | None,
     resume: bool,
     phase: str | None,
     sql: bool,
@@ -215,9 +216,8 @@ def up_command(
 @click.option(
     "--to",
     "to",
-    type=click.IntRange(min=0),
     metavar="VERSION",
-    help="Revert everything above VERSION (0: all).",
+    help="Revert everything above VERSION (0: all but a version-0 migration).",
 )
 @click.option(
     "--resume",
@@ -231,7 +231,7 @@ def down_command(
     app: AppContext,
     /,
     steps: int | None,
-    to: int | None,
+    to: str | None,
     resume: bool,
     lock_timeout: str | None,
     statement_timeout: str | None,
@@ -248,7 +248,7 @@ def down_command(
     Examples:
       migrate down                # the newest applied migration
       migrate down --steps 3
-      migrate down --to 0         # everything
+      migrate down --to 0         # everything above version 0
     """
     from migrator.runner import flows
     from migrator.runner.report import TextReporter
@@ -290,10 +290,17 @@ _FORMAT = click.option(
     is_flag=True,
     help="Exit 1 when the database is not up to date: a migration is pending, failed or partial.",
 )
+@click.option(
+    "-v",
+    "--verbose",
+    "list_ignored",
+    is_flag=True,
+    help="Also list the directory entries that are not migrations (as `migrate -v status`).",
+)
 @fleet_options
 @click.pass_obj
 def status_command(
-    app: AppContext, /, output_format: str, exit_code: bool, **fleet: Any
+    app: AppContext, /, output_format: str, exit_code: bool, list_ignored: bool, **fleet: Any
 ) -> None:
     """Show every migration: applied, pending, drifted, failed, partial or missing
     file; when it was applied, how long it took, its phase. Changes nothing.
@@ -302,6 +309,7 @@ def status_command(
     Examples:
       migrate status
       migrate status --exit-code        # in a deploy: is the database up to date?
+      migrate status -v                 # and the files the layout ignores
       migrate status --format json | jq '.migrations[] | select(.state == "pending")'
       migrate status --targets fleet.toml --format json   # {"targets": [...]}
     """
@@ -326,7 +334,7 @@ def status_command(
     if output_format == "json":
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
-        click.echo(render_table(report), nl=False)
+        click.echo(render_table(report, verbose=app.verbose or list_ignored), nl=False)
     if exit_code and not report.up_to_date:
         raise click.exceptions.Exit(int(ChecksFailed.exit_code))
 
@@ -394,10 +402,10 @@ def verify_command(
 
 
 @click.command("baseline")
-@click.argument("version", type=int)
+@click.argument("version")
 @fleet_options
 @click.pass_obj
-def baseline_command(app: AppContext, /, version: int, **fleet: Any) -> None:
+def baseline_command(app: AppContext, /, version: str, **fleet: Any) -> None:
     """Adopt an existing database: record every migration up to VERSION as applied
     without running it. Later `migrate up` runs only what comes after.
 
@@ -412,9 +420,7 @@ def baseline_command(app: AppContext, /, version: int, **fleet: Any) -> None:
     if request is not None:
         from migrator.fleet.jobs import baseline_job
 
-        run_over_fleet(
-            app, settings, request, lambda r: baseline_job(version, r), what="baseline"
-        )
+        run_over_fleet(app, settings, request, lambda r: baseline_job(version, r), what="baseline")
         return
     recorded = _run(flows.baseline(settings, version, reporter=_reporter()))
     if not recorded:
@@ -426,7 +432,7 @@ def baseline_command(app: AppContext, /, version: int, **fleet: Any) -> None:
 
 
 @click.command("repair")
-@click.argument("version", type=int, required=False)
+@click.argument("version", required=False)
 @click.option(
     "--mark-applied",
     is_flag=True,
@@ -440,7 +446,7 @@ def baseline_command(app: AppContext, /, version: int, **fleet: Any) -> None:
 @click.option("--yes", is_flag=True, help="Apply the change (without it: only show it).")
 @click.pass_obj
 def repair_command(
-    app: AppContext, version: int | None, mark_applied: bool, forget: bool, yes: bool
+    app: AppContext, version: str | None, mark_applied: bool, forget: bool, yes: bool
 ) -> None:
     """Fix the ledger after a human fixed the database: settle a failed or partial
     run (--mark-applied or --forget), or record new checksums of changed files.

@@ -14,7 +14,6 @@ import errno
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
 
 import asyncpg
 
@@ -44,6 +43,7 @@ async def connect(
     wait_ms: int | None = None,
     on_wait: WaitNotice | None = None,
     application_name: str = APPLICATION_NAME,
+    session_settings: dict[str, str] | None = None,
 ) -> asyncpg.Connection:
     """Open a connection to ``target``: a DSN, resolved :class:`Settings` (its
     ``database_url``, ``connect_timeout`` and ``wait``), a parsed target, or ``None``
@@ -54,6 +54,9 @@ async def connect(
     at the first failed attempt. Anything else (a wrong password, a missing database)
     fails at once.
 
+    ``session_settings``: settings sent at start-up; ``RESET ALL`` goes back to them
+    (the runner's session reset keeps them).
+
     Raises :class:`ConnectionFailed` (exit code 3) with one line naming the target
     (password masked) and the cause.
     """
@@ -62,9 +65,13 @@ async def connect(
         wait_ms = target.wait if wait_ms is None else wait_ms
         target = target.database_url
     parsed = target if isinstance(target, ConnectTarget) else parse_target(target)
-    timeout_s = (timeout_ms or 10_000) / 1000
-    arguments: dict[str, Any] = dict(parsed.keyword_arguments)
-    dsn = parsed.dsn if not parsed.keyword_arguments else None
+    timeout_s = (timeout_ms or parsed.connect_timeout_ms or 10_000) / 1000
+    dsn, arguments = parsed.driver_arguments()  # a setting it cannot honour: UsageError
+    server_settings = {
+        **arguments.pop("server_settings", {}),
+        **(session_settings or {}),
+        "application_name": application_name,
+    }
     deadline = time.monotonic() + (wait_ms or 0) / 1000
     pause = _FIRST_PAUSE_S
     waited = False
@@ -72,9 +79,9 @@ async def connect(
         left = deadline - time.monotonic()  # while waiting, no attempt outlasts the wait
         try:
             return await asyncpg.connect(
-                dsn,
+                dsn or None,
                 timeout=min(timeout_s, left) if left > 0 else timeout_s,
-                server_settings={"application_name": application_name},
+                server_settings=server_settings,
                 **arguments,
             )
         except Exception as exc:  # every failure becomes one line below

@@ -31,8 +31,8 @@ import asyncpg
 
 from migrator.config import Settings
 from migrator.db.quoting import quote_ident, quote_qualified, sql_literal
-from migrator.db.records import Direction, HistoryEntry, LedgerEntry
-from migrator.errors import UsageError
+from migrator.db.records import Direction, HistoryEntry, LedgerEntry, ProgressStep
+from migrator.errors import LedgerConflict, UsageError
 from migrator.source.model import Migration, MigrationFile
 
 _ENTRY_COLUMNS = (
@@ -142,6 +142,12 @@ class Ledger:
     @classmethod
     def from_settings(cls, settings: Settings) -> Ledger:
         return cls(settings.ledger_schema, settings.ledger_table)
+
+    @property
+    def prepared_names(self) -> tuple[str, ...]:
+        """The names of the ledger writes :meth:`prepare_writes` prepares on a session
+        (the session reset keeps them)."""
+        return tuple(write.name for write in self._writes.values())
 
     @property
     def display_name(self) -> str:
@@ -286,7 +292,25 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
             ")::integer) AS ms)"
         )
 
-    def _applied_sql(self) -> str:
+    def _applied_sql(self, *, completing: bool = False) -> str:
+        """Insert the row of an applied version and log it, in one statement. A row
+        already there is a unique violation (SQLSTATE 23505 on the ledger table): the
+        ledger refuses to record a version twice. ``completing``: the row of this
+        run's own no-transaction (or backfill) run, ``partial`` or ``failed``, becomes
+        ``applied``; an ``applied`` row is left alone and the statement reports ``INSERT
+        0 0`` (:meth:`record_applied` raises)."""
+        conflict = (
+            """ON CONFLICT (version) DO UPDATE SET
+        name = EXCLUDED.name, up_checksum = EXCLUDED.up_checksum,
+        down_checksum = EXCLUDED.down_checksum, applied_at = EXCLUDED.applied_at,
+        applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
+        transactional = EXCLUDED.transactional, phase = EXCLUDED.phase,
+        state = 'applied', direction = 'up', statements_done = EXCLUDED.statements_done,
+        statements_total = EXCLUDED.statements_total, error = NULL
+        WHERE l.state <> 'applied'"""
+            if completing
+            else ""
+        )
         return f"""
 WITH {self._duration_cte()}, entry AS (
     INSERT INTO {self.sql_name} AS l
@@ -294,13 +318,7 @@ WITH {self._duration_cte()}, entry AS (
          transactional, phase, state, direction, statements_done, statements_total, error)
     SELECT $1, $2, $3, $4, clock_timestamp(), {_BY.format(param="$5")}, d.ms, $7, $8,
            'applied', 'up', $9, $9, NULL FROM d
-    ON CONFLICT (version) DO UPDATE SET
-        name = EXCLUDED.name, up_checksum = EXCLUDED.up_checksum,
-        down_checksum = EXCLUDED.down_checksum, applied_at = EXCLUDED.applied_at,
-        applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
-        transactional = EXCLUDED.transactional, phase = EXCLUDED.phase,
-        state = 'applied', direction = 'up', statements_done = EXCLUDED.statements_done,
-        statements_total = EXCLUDED.statements_total, error = NULL
+    {conflict}
     RETURNING 1
 )
 INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
@@ -309,12 +327,16 @@ SELECT $1, $2, $10, $3, {_BY.format(param="$5")}, d.ms, $11 FROM entry, d
 """
 
     def _reverted_sql(self) -> str:
+        """Delete the row of a reverted version and log it, in one statement. No row to
+        delete (another runner reverted it) is an error: the history row's ``name``
+        then comes out NULL, which its NOT NULL refuses (SQLSTATE 23502 on the history
+        table, :meth:`conflict`), so the revert's transaction rolls back."""
         return f"""
-WITH gone AS (DELETE FROM {self.sql_name} WHERE version = $1 RETURNING 1),
+WITH gone AS (DELETE FROM {self.sql_name} WHERE version = $1 RETURNING name),
 {self._duration_cte()}
 INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
                                      detail)
-SELECT $1, $2, $3, $4, {_BY.format(param="$5")}, d.ms, $7 FROM d
+SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FROM d
 """
 
     def applied_statement(
@@ -434,6 +456,44 @@ SELECT $1, $2, $3, $4, {_BY.format(param="$5")}, d.ms, $7 FROM d
             tuple(f" {table}" for table in tables)
         )
 
+    def named_in(self, error: BaseException) -> bool:
+        """Whether the server's message names one of the ledger tables (``relation
+        "public.migrator_ledger" does not exist``)."""
+        message = str(getattr(error, "message", None) or error)
+        return any(
+            f'"{name}"' in message or f'"{self.schema}.{name}"' in message
+            for name in (self.table, self.history_table)
+        )
+
+    def conflict(
+        self, error: BaseException, version: int, direction: Direction
+    ) -> LedgerConflict | None:
+        """The error to raise when ``error`` is the ledger refusing to record
+        ``version`` twice: its row is already there (``up``, a unique violation) or
+        already gone (``down``, see :meth:`_reverted_sql`). The migration's
+        transaction rolled back with the refused write."""
+        sqlstate = getattr(error, "sqlstate", None)
+        table = getattr(error, "table_name", None)
+        if getattr(error, "schema_name", None) != self.schema:
+            return None
+        if direction == "up" and sqlstate == "23505" and table == self.table:
+            happened = f"is already recorded as applied in the ledger {self.display_name}"
+        elif (
+            direction == "down"
+            and sqlstate == "23502"
+            and table == self.history_table
+            and getattr(error, "column_name", None) == "name"
+        ):
+            happened = f"is no longer in the ledger {self.display_name} (already reverted)"
+        else:
+            return None
+        return LedgerConflict(
+            f"version {version} {happened}: another runner got there first; this run's "
+            "transaction for it rolled back, so it did not run twice",
+            hint="see `migrate status`; two runners should not share a ledger without "
+            "the migration lock (is something ending the lock's session?)",
+        )
+
     def lost_prepared_write(
         self, error: BaseException, conn: asyncpg.Connection | None = None
     ) -> bool:
@@ -457,11 +517,19 @@ SELECT $1, $2, $3, $4, {_BY.format(param="$5")}, d.ms, $7 FROM d
         action: str = "up",
         detail: str | None = None,
     ) -> None:
-        """Mark ``migration`` applied and log ``action`` (see :meth:`applied_statement`)."""
-        sql, parameters = self.applied_statement(
+        """Mark ``migration`` applied and log ``action`` (see :meth:`applied_statement`):
+        insert its row, or complete the ``partial``/``failed`` row of its no-transaction
+        run; raise :class:`LedgerConflict` when it is already applied."""
+        _, parameters = self.applied_statement(
             migration, duration_ms=duration_ms, action=action, detail=detail
         )
-        await conn.execute(sql, *parameters)
+        status = await conn.execute(self._applied_sql(completing=True), *parameters)
+        if status.endswith(" 0"):
+            raise LedgerConflict(
+                f"version {migration.version} ({migration.name}) is already recorded as "
+                f"applied in the ledger {self.display_name}; not recording it twice",
+                hint="another runner applied it at the same time: see `migrate status`",
+            )
 
     async def record_reverted(
         self,
@@ -488,18 +556,26 @@ SELECT $1, $2, $3, $4, {_BY.format(param="$5")}, d.ms, $7 FROM d
     ) -> None:
         """A no-transaction run begins: its row says ``partial`` until it ends.
 
-        For a down, the existing row is kept (its checksums say what was applied)."""
-        await conn.execute(
+        A new up run inserts the row; a down run takes over the ``applied`` row (its
+        checksums say what was applied); a resumed run takes over its own unfinished
+        row, which must still stop at ``statements_done``. Anything else (the version
+        was applied, or moved on, by another runner) raises :class:`LedgerConflict`. A
+        new run starts an empty list of completed steps (``progress["steps"]``)."""
+        status = await conn.execute(
             f"""
 INSERT INTO {self.sql_name} AS l
     (version, name, up_checksum, down_checksum, applied_at, applied_by, transactional,
-     phase, state, direction, statements_done, statements_total, error)
+     phase, state, direction, statements_done, statements_total, error, progress)
 VALUES ($1, $2, $3, $4, clock_timestamp(), {_BY.format(param="$5")}, $6, $7,
-        'partial', $8, $9, $10, NULL)
+        'partial', $8, $9, $10, NULL, '{{"steps": []}}'::jsonb)
 ON CONFLICT (version) DO UPDATE SET
     state = 'partial', direction = EXCLUDED.direction,
     statements_done = EXCLUDED.statements_done,
-    statements_total = EXCLUDED.statements_total, error = NULL
+    statements_total = EXCLUDED.statements_total, error = NULL,
+    progress = CASE WHEN l.state = 'applied' THEN EXCLUDED.progress ELSE l.progress END
+WHERE (l.state = 'applied' AND EXCLUDED.direction = 'down' AND EXCLUDED.statements_done = 0)
+   OR (l.state <> 'applied' AND l.direction = EXCLUDED.direction
+       AND l.statements_done = EXCLUDED.statements_done)
 """,
             migration.version,
             migration.name,
@@ -512,15 +588,33 @@ ON CONFLICT (version) DO UPDATE SET
             statements_done,
             len(migration_file.statements),
         )
+        if status.endswith(" 0"):
+            raise self.moved_on(migration.version, "before this run started it")
 
     async def record_progress(
-        self, conn: asyncpg.Connection, version: int, statements_done: int
+        self, conn: asyncpg.Connection, version: int, step: ProgressStep
     ) -> None:
-        """``statements_done`` statements of a no-transaction run have completed."""
-        await conn.execute(
-            f"UPDATE {self.sql_name} SET statements_done = $2 WHERE version = $1",
+        """``step`` of a no-transaction run has completed: it joins the row's list of
+        completed steps and ``statements_done`` becomes ``step.end``. The row must
+        still stop where the step began (no other runner moved it)."""
+        status = await conn.execute(
+            f"UPDATE {self.sql_name} SET statements_done = $3, progress = jsonb_set("
+            "coalesce(progress, '{}'::jsonb), '{steps}', "
+            "coalesce(progress -> 'steps', '[]'::jsonb) || jsonb_build_array($4::jsonb)) "
+            "WHERE version = $1 AND statements_done = $2 AND state = 'partial'",
             version,
-            statements_done,
+            step.first,
+            step.end,
+            json.dumps(step.to_json()),
+        )
+        if status.endswith(" 0"):
+            raise self.moved_on(version, f"after statement {step.first}")
+
+    def moved_on(self, version: int, when: str) -> LedgerConflict:
+        return LedgerConflict(
+            f"the ledger row of version {version} in {self.display_name} changed {when} "
+            "(another runner?); stopped without recording anything for it",
+            hint="see `migrate status`",
         )
 
     async def history_mark(self, conn: asyncpg.Connection) -> int:

@@ -10,6 +10,12 @@ transaction open while waiting.
 The lock belongs to the session, so it needs a direct connection (or PgBouncer in
 session pooling mode): with transaction pooling the lock and the statements that
 follow may land on different server connections.
+
+The lock is held on a connection of its own that never runs migration SQL
+(:class:`HeldLock`): a migration that calls ``pg_advisory_unlock_all()``, runs
+``DISCARD ALL`` or unlocks our key on its own session cannot release it. Only the
+holding session's end can, so the runner checks that session is still there before it
+writes the ledger (:meth:`HeldLock.check`) and stops if it is gone.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 
 from migrator.durations import format_ms
-from migrator.errors import LockNotAcquired
+from migrator.errors import LockLost, LockNotAcquired
 
 #: pause between two attempts to take the lock (seconds), with a little jitter
 POLL_INTERVAL_S = 0.1
@@ -60,7 +66,7 @@ async def unlock(conn: asyncpg.Connection, key: int) -> None:
     """Release the lock (a no-op when the connection is already closed)."""
     if conn.is_closed():
         return
-    with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+    with contextlib.suppress(Exception):  # a session already gone holds nothing
         await conn.fetchval("SELECT pg_advisory_unlock($1::bigint)", key)
 
 
@@ -112,3 +118,58 @@ async def migration_lock(
         yield
     finally:
         await unlock(conn, key)
+
+
+#: is the advisory lock ``$1`` held by this very session?
+_HELD_HERE = """
+SELECT EXISTS (
+    SELECT 1 FROM pg_catalog.pg_locks
+    WHERE locktype = 'advisory' AND granted AND pid = pg_catalog.pg_backend_pid()
+      AND classid = (($1::bigint >> 32) & 4294967295)::oid
+      AND objid = ($1::bigint & 4294967295)::oid
+      AND objsubid = 1
+)
+"""
+
+
+class HeldLock:
+    """The migration lock, held by ``conn``: a connection that never runs migration
+    SQL (it reads and writes the ledger outside the migrations' transactions)."""
+
+    def __init__(self, conn: asyncpg.Connection, key: int, what: str) -> None:
+        self.conn = conn
+        self.key = key
+        self.what = what
+
+    async def check(self) -> None:
+        """Raise :class:`LockLost` unless the lock is still held: its session ended
+        (terminated by ``pg_terminate_backend``, a server restart, the network)."""
+        if self.conn.is_closed():
+            raise self.lost("its connection is closed")
+        try:
+            held = bool(await self.conn.fetchval(_HELD_HERE, self.key))
+        except Exception as exc:  # any failure here means the session is gone
+            raise self.lost(f"its connection is gone ({exc.__class__.__name__})") from None
+        if not held:
+            raise self.lost("it is no longer held")
+
+    def lost(self, cause: str) -> LockLost:
+        return LockLost(
+            f"lost the migration lock of {self.what}: {cause}; stopped before writing "
+            "the ledger again, so another runner cannot apply a migration twice",
+            hint="see `migrate status` (each migration that completed is recorded); find "
+            "what ended the session (pg_terminate_backend, a restart) and run the command again",
+        )
+
+
+async def hold(
+    conn: asyncpg.Connection,
+    key: int,
+    *,
+    wait_ms: int,
+    what: str,
+    on_wait: Callable[[str | None], None] | None = None,
+) -> HeldLock:
+    """Take the lock on ``conn`` (see :func:`acquire`), for ``conn`` to keep."""
+    await acquire(conn, key, wait_ms=wait_ms, what=what, on_wait=on_wait)
+    return HeldLock(conn, key, what)

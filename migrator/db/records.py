@@ -22,6 +22,37 @@ HISTORY_ACTIONS: tuple[HistoryAction, ...] = ("up", "down", "baseline", "repair"
 
 
 @dataclass(frozen=True)
+class ProgressStep:
+    """One unit of a no-transaction run that committed: a statement, or a segment of
+    consecutive statements that committed together (a ``BEGIN ... COMMIT`` block of the
+    file, a commit-point segment). The ledger keeps the completed steps of an
+    unfinished run, in order, in ``progress["steps"]``: ``--resume`` and ``verify``
+    compare them with the file (see :mod:`migrator.runner.progress`)."""
+
+    #: 0-based index in the file of the step's first statement
+    first: int
+    #: one fingerprint per statement of the step, in order
+    #: (:func:`migrator.runner.progress.fingerprint`)
+    fingerprints: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.fingerprints)
+
+    @property
+    def end(self) -> int:
+        """The index of the statement after the step."""
+        return self.first + self.count
+
+    def to_json(self) -> dict[str, Any]:
+        return {"first": self.first, "fingerprints": list(self.fingerprints)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProgressStep:
+        return cls(int(data["first"]), tuple(str(f) for f in data["fingerprints"]))
+
+
+@dataclass(frozen=True)
 class LedgerEntry:
     """One row of the ledger: the current state of one version."""
 
@@ -47,6 +78,16 @@ class LedgerEntry:
     @property
     def unfinished(self) -> bool:
         return self.state != "applied"
+
+    @property
+    def steps(self) -> tuple[ProgressStep, ...] | None:
+        """The completed steps of an unfinished no-transaction run, in order; ``None``
+        when the row keeps none (written by a version of migrate before 0.2, or a
+        backfill, which keeps its own progress)."""
+        recorded = (self.progress or {}).get("steps")
+        if not isinstance(recorded, list):
+            return None
+        return tuple(ProgressStep.from_json(step) for step in recorded)
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ def verify_job(reporter_for: ReporterFor) -> Job:
     return job
 
 
-def baseline_job(version: int, reporter_for: ReporterFor) -> Job:
+def baseline_job(version: int | str, reporter_for: ReporterFor) -> Job:
     async def job(target: Target, settings: Settings) -> JobResult:
         recorded = await flows.baseline(settings, version, reporter=reporter_for(target))
         summary = (

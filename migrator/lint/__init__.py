@@ -26,7 +26,9 @@ def configured_options(
     severity: Sequence[str] = (),
 ) -> LintOptions:
     """``[tool.migrator.lint]`` and the runner's lock timeout, overridden by flags."""
-    return lint_options(
+    from dataclasses import replace
+
+    options = lint_options(
         settings.lint_table,
         RULE_IDS,
         where=f"[tool.migrator.lint] in {settings.pyproject_path}",
@@ -37,6 +39,7 @@ def configured_options(
         runner_lock_timeout_ms=settings.lock_timeout,
         base=settings.pyproject_path.parent if settings.pyproject_path else None,
     )
+    return replace(options, layout=settings.layout)
 
 
 def run_lint(

@@ -34,8 +34,14 @@ class FileState:
     lock_timeout_reported: bool = False
     #: the file set the session's TimeZone to UTC (or another zone of offset 0)
     utc_time_zone: bool = False
-    #: tables locked ACCESS EXCLUSIVE in the current transaction: name -> statement line
-    access_exclusive: dict[QualifiedName, int] = field(default_factory=dict)
+    #: tables locked ACCESS EXCLUSIVE in the current transaction: name -> (statement
+    #: line, how: '' or a note such as 'by DROP TABLE t, which references it')
+    access_exclusive: dict[QualifiedName, tuple[int, str]] = field(default_factory=dict)
+    #: tables whose writers wait for a lock the current transaction holds (SHARE or
+    #: stronger): name -> (statement line, lock level)
+    write_locked: dict[QualifiedName, tuple[int, str]] = field(default_factory=dict)
+    #: tables the current transaction emptied (``TRUNCATE``, ``DELETE`` without WHERE)
+    emptied: set[QualifiedName] = field(default_factory=set)
     #: statements-after-access-exclusive already reported in the current transaction
     after_access_exclusive_reported: bool = False
     #: constraints added NOT VALID in the current transaction: (table, constraint)
@@ -78,6 +84,8 @@ class FileState:
 
     def new_transaction(self) -> None:
         self.access_exclusive.clear()
+        self.write_locked.clear()
+        self.emptied.clear()
         self.after_access_exclusive_reported = False
         self.not_valid_added.clear()
         self.enum_values_added.clear()
@@ -149,6 +157,11 @@ class StatementContext:
         if table is None:
             return not self.state.unknown_tables_new
         return not table.system and not self.catalog.is_new(table)
+
+    def holds_rows(self, table: Table | None) -> bool:
+        """The table may hold rows: an existing one, or one this migration created with
+        ``CREATE TABLE ... AS`` from a query that reads tables."""
+        return self.is_existing(table) or (table is not None and table.filled)
 
     def existing_relation(self, range_var: Node | None) -> QualifiedName | None:
         """The name of the relation if it is an existing one, else ``None``."""

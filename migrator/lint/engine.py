@@ -9,6 +9,7 @@ on an odd tree is recorded in :attr:`LintReport.internal_errors` and skipped.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from migrator.source.discovery import unclosed_block
 from migrator.source.model import FileProblem, LintIgnore, MigrationFile
 from migrator.sql.catalog import Catalog
 from migrator.sql.locks import Lock, statement_locks
-from migrator.sql.names import object_name
+from migrator.sql.names import QualifiedName, object_name
 from migrator.sql.parse import ParsedStatement, parse_one
 from migrator.sql.replay import may_select_into
 from migrator.sql.split import Statement
@@ -162,6 +163,8 @@ class FileLinter:
                 except Exception as exc:  # a rule bug must not stop the run: record, go on
                     self._rule_failed(rule, ctx, path, exc)
                     continue
+                if hits and rule.id in _JUDGES_EXISTING_TABLE:
+                    hits = _say_when_unknown(ctx, hits)
                 for hit in hits:
                     raw.append((index, self._finding(rule, hit, path, statement)))
             _advance(ctx)
@@ -299,6 +302,45 @@ class FileLinter:
         )
 
 
+#: rules whose finding judges the statement's table as an existing one (it holds data)
+_JUDGES_EXISTING_TABLE = frozenset(
+    {
+        "add-column-required",
+        "add-column-rewrite",
+        "column-type-rewrite",
+        "constraint-not-valid",
+        "unique-without-index",
+        "set-not-null",
+        "index-not-concurrent",
+        "missing-lock-timeout",
+        "table-rewrite",
+        "unbatched-backfill",
+        "detach-partition-not-concurrent",
+        "drop-column",
+        "rename-table",
+        "rename-column",
+        "drop-not-null",
+    }
+)
+
+
+def _say_when_unknown(ctx: StatementContext, hits: list[Hit]) -> list[Hit]:
+    """A finding about a table the replayed migrations never created says so: it
+    existed before the first migration, or a ``DO`` block, dynamic SQL or an extension
+    made it, and the linter judged it as an existing table of unknown shape."""
+    range_var = ctx.fields.get("relation")
+    if not isinstance(range_var, dict) or not range_var.get("relname"):
+        return hits
+    name, table = ctx.altered_table()  # resolved once per statement
+    if table is not None or ctx.state.unknown_tables_new:
+        return hits
+    note = (
+        f" ({name} is not in the replayed schema: it predates the first migration or came "
+        "from a DO block, dynamic SQL or an extension; judged as an existing table)"
+    )
+    return [dataclasses.replace(hit, message=hit.message + note) for hit in hits]
+
+
 _PROBLEM_HELP = {
     "syntax-error": "fix the statement; the rest of the file was still linted",
     "psql-meta-command": "write plain SQL; migrations are not run through psql",
@@ -322,6 +364,16 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     is left out."""
     tree = statement.tree
     if tree is not None:
+        if (
+            tree.kind == "InsertStmt"
+            and _INSERT_SELECT.search(statement.text)
+            and not _needs_clauses(statement.text)
+        ):
+            # INSERT ... SELECT: the target only (unbatched-backfill decodes the rest
+            # when the target or a lock makes the copy matter)
+            head = tree.leading_field("relation")
+            if head is not None:
+                return tree.kind, head
         if (tree.kind == "SelectStmt" and _needs_select_clauses(statement.text)) or (
             tree.kind == "InsertStmt" and _needs_clauses(statement.text)
         ):
@@ -344,7 +396,9 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
 
 #: the clauses of a SELECT or INSERT that rules and the replay look at (the target
 #: list for ``SELECT set_config('lock_timeout', ...)``)
-_CLAUSES = ("intoClause", "withClause", "targetList")
+_CLAUSES = ("intoClause", "withClause", "targetList", "fromClause")
+#: an INSERT that may copy rows with a query (a cheap test before decoding it)
+_INSERT_SELECT = re.compile(r"\bselect\b", re.IGNORECASE)
 _WITH_CHANGE = re.compile(r"^with\b.*\b(update|delete)\b", re.IGNORECASE | re.DOTALL)
 _SET_CONFIG = re.compile(r"set_config", re.IGNORECASE)
 
@@ -457,12 +511,15 @@ def _advance(ctx: StatementContext) -> None:
                 _set_time_zone(state, value, local=local)
     if state.in_transaction:
         for range_var, lock in statement_locks(kind, fields):
-            if lock is Lock.ACCESS_EXCLUSIVE:
-                name = ctx.existing_relation(range_var)
-                if name is not None:
-                    state.access_exclusive.setdefault(name, ctx.statement.line)
+            name = ctx.existing_relation(range_var)
+            if name is not None:
+                state.write_locked.setdefault(name, (ctx.statement.line, lock.label))
+                if lock is Lock.ACCESS_EXCLUSIVE:
+                    state.access_exclusive.setdefault(name, (ctx.statement.line, ""))
         if kind == "DropStmt" and fields.get("removeType") in ("OBJECT_TABLE", "OBJECT_INDEX"):
             _drop_locks(ctx)
+        if kind in ("TruncateStmt", "DeleteStmt"):
+            _note_emptied(ctx)
         if kind == "AlterTableStmt":
             name, _ = ctx.relation(fields.get("relation"))
             for command in alter_commands(fields):
@@ -496,18 +553,71 @@ def _advance(ctx: StatementContext) -> None:
 
 
 def _drop_locks(ctx: StatementContext) -> None:
+    """The ACCESS EXCLUSIVE locks a ``DROP TABLE`` or ``DROP INDEX`` holds on busy
+    tables. A dropped table itself does not count (whatever still reads it breaks at
+    the commit anyway: that is ``drop-table``'s finding), but the tables its foreign
+    keys reference do: PostgreSQL locks them to remove the key's triggers (checked on
+    15 in ``pg_locks``), and with ``CASCADE`` so are the tables whose foreign keys
+    reference it."""
     catalog, fields = ctx.catalog, ctx.fields
+    line = ctx.statement.line
     for item in fields.get("objects") or ():
         items = item.get("List", {}).get("items") if isinstance(item, dict) else None
         schema, name = object_name(items)
         if fields.get("removeType") == "OBJECT_TABLE":
             qualified = catalog.resolve(schema, name)
             table = catalog.table(qualified)
-            if ctx.is_existing(table):
-                ctx.state.access_exclusive.setdefault(qualified, ctx.statement.line)
+            if table is None:
+                if ctx.is_existing(None):
+                    note = (
+                        f"by DROP TABLE {qualified}, a table the replayed migrations never "
+                        "created (the tables its foreign keys lock are unknown)"
+                    )
+                    _hold(ctx, qualified, line, note)
+                continue
+            for constraint in table.foreign_keys:
+                if constraint.references is not None and constraint.references != qualified:
+                    target = catalog.table(constraint.references)
+                    if ctx.is_existing(target):
+                        note = f"by DROP TABLE {qualified}, whose foreign key references it"
+                        _hold(ctx, constraint.references, line, note)
+            if fields.get("behavior") == "DROP_CASCADE":
+                for other in catalog.tables():
+                    if (
+                        other.name != qualified
+                        and ctx.is_existing(other)
+                        and any(c.references == qualified for c in other.foreign_keys)
+                    ):
+                        note = f"by DROP TABLE {qualified} CASCADE, which drops its foreign key"
+                        _hold(ctx, other.name, line, note)
         elif not fields.get("concurrent"):
             index = catalog.index(catalog.resolve(schema, name, kind="index"))
             if index is not None and not catalog.is_new(index):
                 table = catalog.table(index.table)
                 if ctx.is_existing(table):
-                    ctx.state.access_exclusive.setdefault(index.table, ctx.statement.line)
+                    _hold(ctx, index.table, line, "")
+
+
+def _hold(ctx: StatementContext, name: QualifiedName, line: int, note: str) -> None:
+    """The transaction now holds ACCESS EXCLUSIVE on ``name``."""
+    ctx.state.access_exclusive.setdefault(name, (line, note))
+    ctx.state.write_locked.setdefault(name, (line, Lock.ACCESS_EXCLUSIVE.label))
+
+
+#: words that make a DELETE remove less than every row (a cheap test: the engine does
+#: not decode a DELETE's WHERE clause)
+_PARTIAL_DELETE = re.compile(r"\b(where|using|returning)\b", re.IGNORECASE)
+
+
+def _note_emptied(ctx: StatementContext) -> None:
+    """``TRUNCATE t`` or ``DELETE FROM t`` without WHERE: ``t`` is empty for the rest of
+    the transaction."""
+    if ctx.kind == "TruncateStmt":
+        for item in ctx.fields.get("relations") or ():
+            name, _ = ctx.relation(item.get("RangeVar"))
+            ctx.state.emptied.add(name)
+    elif ctx.statement.text[:6].lower() == "delete" and not _PARTIAL_DELETE.search(
+        ctx.statement.text
+    ):
+        name, _ = ctx.relation(ctx.fields.get("relation"))
+        ctx.state.emptied.add(name)

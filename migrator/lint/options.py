@@ -43,6 +43,8 @@ class LintOptions:
     severities: Mapping[str, Severity] = field(default_factory=dict)
     #: glob patterns of files not to lint
     exclude_paths: tuple[str, ...] = ()
+    #: the layout migration directories are read in (``auto``: detected)
+    layout: str = "auto"
 
     def severity_of(self, rule_id: str, default: Severity) -> Severity:
         return self.severities.get(rule_id, default)

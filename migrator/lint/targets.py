@@ -211,7 +211,7 @@ def _file_finding(path: Path, message: str, options: LintOptions) -> Finding:
         rule=rule.id,
         severity=options.severity_of(rule.id, rule.severity),
         message=message,
-        help="name migrations <version>_<name>.up.sql / .down.sql, UTF-8, not empty",
+        help="name migrations as the directory's layout does (docs/runner.md), in UTF-8",
         file=_display(path),
         line=1,
         column=1,
@@ -229,11 +229,11 @@ def _lint_directory(
 ) -> list[Path]:
     """Lint the wanted files of one directory (all if ``wanted`` is None); return the
     wanted files that are not migrations of it (linted on their own)."""
-    migration_set = discover(directory)
+    migration_set = discover(directory, options.layout)
     known: dict[Path, tuple[Migration, MigrationFile]] = {}
     for migration in migration_set.migrations:
         for migration_file in migration.files():
-            known[directory / migration_file.path.name] = (migration, migration_file)
+            known[migration_file.path] = (migration, migration_file)
     if wanted is None and "invalid-migration-file" not in options.disabled:
         _directory_problems(linter.report, migration_set, options)
     if wanted is not None:
@@ -305,7 +305,7 @@ def _split_point(steps: Sequence[Migration], targets: set[Path], directory: Path
     """Where to cut ``steps`` between parent and child, or ``None`` to lint alone."""
     if not AVAILABLE or len(steps) < 2:
         return None
-    texts = [[f.text for f in m.files() if directory / f.path.name in targets] for m in steps]
+    texts = [[f.text for f in m.files() if f.path in targets] for m in steps]
     files = sum(len(t) for t in texts)
     if files < PARALLEL_MIN_FILES and sum(len(t) for ts in texts for t in ts) < PARALLEL_MIN_BYTES:
         return None
@@ -374,7 +374,7 @@ class _DirectoryRun:
         """The files of ``migration`` this run lints, with the names they are shown under."""
         chosen = []
         for migration_file in migration.files():
-            path = self.directory / migration_file.path.name
+            path = migration_file.path
             if path in self.targets and not _excluded(path, self.options):
                 chosen.append((migration_file, _display(path)))
         return chosen
@@ -454,7 +454,18 @@ def replay(migration_file: MigrationFile, catalog: Catalog, unit: str) -> None:
             catalog.begin_transaction()
 
 
-_SCHEMA_VERBS = ("create", "alter", "drop", "set", "reset", "comm", "end", "begin", "rollb")
+_SCHEMA_VERBS = (
+    "create",
+    "alter",
+    "drop",
+    "set",
+    "reset",
+    "comm",
+    "end",
+    "begin",
+    "rollb",
+    "do",
+)
 
 
 def _may_change_schema(text: str) -> bool:

@@ -72,10 +72,21 @@ def _read(path: Path) -> str:
     return load_file(path).text
 
 
+#: the layouts whose file names the planner writes
+_PLANNED_LAYOUTS = ("migrator", "golang-migrate", "sqlx")
+
+
 def _migrations(directory: Path) -> MigrationSet:
     if not directory.exists():
         return MigrationSet(directory, ())
-    return discover(directory)
+    found = discover(directory)
+    if found.layout not in _PLANNED_LAYOUTS:
+        raise UsageError(
+            f"{directory} is a {found.layout} directory; `migrate plan` writes migrator's "
+            "own <version>_<name>.up.sql files",
+            hint="write the planned SQL into files of that layout (`migrate new` makes them)",
+        )
+    return found
 
 
 def _owning_migration(migration_set: MigrationSet, path: Path) -> Migration | None:

@@ -15,6 +15,8 @@ from typing import Any
 from pglast import ast, parse_sql
 from pglast.stream import RawStream, maybe_double_quote_name
 
+from migrator.sql.deep import deeply
+
 #: the longest identifier PostgreSQL keeps (NAMEDATALEN - 1)
 _NAME_BYTES = 63
 
@@ -46,12 +48,12 @@ def literal(text: str) -> str:
 def parse_statement(text: str) -> Any:
     """The pglast AST of the one statement in ``text`` (untyped: pglast's nodes are
     dynamic)."""
-    return parse_sql(text)[0].stmt
+    return deeply(parse_sql, text)[0].stmt
 
 
 def deparse(node: Any) -> str:
-    """SQL text of a pglast AST node."""
-    return str(RawStream()(node))
+    """SQL text of a pglast AST node (however deep: :func:`migrator.sql.deep.deeply`)."""
+    return str(deeply(RawStream(), node))
 
 
 def bounded_name(*parts: str, suffix: str) -> str:
@@ -76,17 +78,23 @@ def _is(node: Any, kind: str) -> bool:
 
 
 def _walk(node: Any, visit: Callable[[Any], None]) -> None:
-    if isinstance(node, tuple | list):
-        for item in node:
-            _walk(item, visit)
-        return
-    if not isinstance(node, ast.Node):
-        return
-    visit(node)
-    for name in node:
-        if _is(node, "Constraint") and name == "pk_attrs":
-            continue  # the referenced table's columns
-        _walk(getattr(node, name), visit)
+    """``visit`` every AST node under ``node``, parents first, in field order; with a
+    stack of its own, so that SQL nested as deep as PostgreSQL takes is walked."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, tuple | list):
+            stack.extend(reversed(current))
+            continue
+        if not isinstance(current, ast.Node):
+            continue
+        visit(current)
+        children = [
+            getattr(current, name)
+            for name in current
+            if not (_is(current, "Constraint") and name == "pk_attrs")  # the referenced table's
+        ]
+        stack.extend(reversed(children))
 
 
 def _renamer(mapping: Mapping[str, str], record_prefix: str | None) -> Callable[[Any], None]:

@@ -231,6 +231,13 @@ async def rehearse_migration(
         )
     if not migration.reversible:
         return replace(observed, status=REHEARSED, notes=(*notes, "up-only: irreversible"))
+    if migration.down is not None and migration.down.empty:  # no round trip to check
+        return replace(
+            observed,
+            status=REHEARSED,
+            reversible=False,
+            notes=(*notes, "empty down: nothing to undo"),
+        )
     down_duration, error = await _apply(connection, migration, "down", settings, ledger)
     if error is not None:
         failed = replace(observed, down_ok=False, error=f"down failed: {error}")

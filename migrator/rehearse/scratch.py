@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode
 
 import asyncpg
 
@@ -21,21 +21,36 @@ SCRATCH_PREFIX = "migrator_rehearsal_"
 
 
 def dsn_with_database(dsn: str | None, database: str) -> str:
-    """``dsn`` pointing at ``database`` instead (a URL, a keyword string, or ``None``
-    for libpq's ``PG*`` variables, whose password asyncpg reads from ``PGPASSWORD``)."""
-    if dsn and "://" in dsn:
-        parts = urlsplit(dsn)
-        return urlunsplit(parts._replace(path="/" + quote(database, safe="")))
-    if dsn:
-        escaped = database.replace("\\", "\\\\").replace("'", "\\'")
-        return f"{dsn} dbname='{escaped}'"
-    target = parse_target(None)
-    port = f":{target.port}" if target.port else ""
-    host = target.host if not target.host.startswith("/") else ""
-    query = f"?host={quote(target.host, safe='')}" if target.host.startswith("/") else ""
-    return (
-        f"postgresql://{quote(target.user, safe='')}@{host}{port}/{quote(database, safe='')}{query}"
-    )
+    """``dsn`` pointing at ``database`` instead, with every other setting kept: a URL
+    stays a URL (written anew from what libpq reads in it), a keyword string stays a
+    keyword string; ``None`` (libpq's ``PG*`` variables) gives ``dbname=...``."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    parse_target(dsn)  # a string libpq does not accept is one clear error, here
+    if not dsn or "://" not in dsn:
+        return make_conninfo(dsn or "", dbname=database)
+    settings = {key: str(value) for key, value in conninfo_to_dict(dsn).items()}
+    settings["dbname"] = database
+    return url_of(settings)
+
+
+def url_of(settings: dict[str, str]) -> str:
+    """A ``postgresql://`` URL saying what the libpq ``settings`` say."""
+    user = quote(settings.pop("user", ""), safe="")
+    password = settings.pop("password", "")
+    credentials = f"{user}:{quote(password, safe='')}@" if password else ""
+    credentials = credentials or (f"{user}@" if user else "")
+    host = settings.get("host", "")
+    port = settings.get("port", "")
+    authority = ""
+    if host and "," not in host and not host.startswith("/") and "," not in port:
+        settings.pop("host")
+        authority = f"[{host}]" if ":" in host else quote(host, safe="")
+        if settings.get("port"):
+            authority += ":" + settings.pop("port")
+    database = quote(settings.pop("dbname", ""), safe="")
+    query = urlencode(settings)
+    return f"postgresql://{credentials}{authority}/{database}" + (f"?{query}" if query else "")
 
 
 async def create_database(

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from migrator.db.ledger import Ledger
+from migrator.db.lock import HeldLock
 from migrator.errors import ConnectionFailed, MigratorError
 from migrator.runner import session
 from migrator.runner.execute import (
@@ -86,10 +87,13 @@ async def execute_plan(
     reporter: Reporter | None = None,
     after_statement: AfterStatement | None = None,
     first_batch: int = 1,
+    lock: HeldLock | None = None,
 ) -> list[StepResult]:
     """Run ``steps`` in order, each exactly as :func:`execute_step` would, batching
     what can be batched (``first_batch``: the size of the first batch); raises on the
-    first failure (the steps before it stay done)."""
+    first failure (the steps before it stay done). With ``lock``, the migration lock
+    is checked before each string is sent and once at the end
+    (:meth:`~migrator.db.lock.HeldLock.check`)."""
     reporter = reporter or Reporter()
     results: list[StepResult] = []
     sizer = _Sizer(max(1, min(BATCH_LIMIT, first_batch)))
@@ -98,6 +102,8 @@ async def execute_plan(
     position = 0
     while position < len(steps):
         group = _next_group(steps, position, sizer.size, after_statement)
+        if lock is not None:
+            await lock.check()
         if len(group) == 1:
             result = await execute_step(
                 conn,
@@ -106,6 +112,7 @@ async def execute_plan(
                 retry=retry,
                 reporter=reporter,
                 after_statement=after_statement,
+                lock=lock,
             )
             results.append(result)
             sizer.took(result.duration_ms)
@@ -121,9 +128,11 @@ async def execute_plan(
         results.extend(done)
         position += len(done)
         if failed is not None:
-            results.append(await _after_failure(conn, failed, ledger, retry, reporter))
+            results.append(await _after_failure(conn, failed, ledger, retry, reporter, lock))
             mark = None
             position += 1
+    if lock is not None and steps:
+        await lock.check()
     return results
 
 
@@ -154,7 +163,7 @@ async def _run_batch(
         reporter.step_started(step)
     error: BaseException | None = None
     try:
-        await conn.execute(";\n".join(_with_reset(conn, step, ledger) for step in group))
+        await conn.execute(";\n".join(one_string(conn, step, ledger) for step in group))
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         error = exc
     if error is not None and (conn.is_closed() or is_connection_loss(error)):
@@ -198,31 +207,27 @@ async def _run_batch(
     return done, new_mark, (failing, StepFailure(statement, error))
 
 
-def _with_reset(conn: asyncpg.Connection, step: Step, ledger: Ledger) -> str:
-    """``step``'s part of the string, followed by a session reset when it may have
-    changed the session (:mod:`migrator.runner.session`)."""
-    text = one_string(step, ledger)
-    if session.may_change_session(step):
-        text += ";\n" + session.reset_sql(conn)
-    return text
-
-
 async def _after_failure(
     conn: asyncpg.Connection,
     failed: tuple[Step, StepFailure],
     ledger: Ledger,
     retry: RetryPolicy,
     reporter: Reporter,
+    lock: HeldLock | None,
 ) -> StepResult:
     """The step that failed in a batch: run on its own when a retry may help (a lock
     timeout, with backoff; a ledger write the migration itself unprepared), otherwise
     recorded and raised as :func:`execute_step` would."""
     step, failure = failed
     if ledger.lost_prepared_write(failure.error, conn):
-        return await execute_step(conn, step, ledger=ledger, retry=retry, reporter=reporter)
+        await session.reset(conn, ledger.prepared_names)
+        return await execute_step(
+            conn, step, ledger=ledger, retry=retry, reporter=reporter, lock=lock
+        )
     if is_lock_timeout(failure.error) and retry.attempts > 1:
+        await session.reset(conn, ledger.prepared_names)
         await pause_before_retry(step, retry, 1, failure, reporter)
         return await execute_step(
-            conn, step, ledger=ledger, retry=retry, reporter=reporter, first_attempt=2
+            conn, step, ledger=ledger, retry=retry, reporter=reporter, first_attempt=2, lock=lock
         )
-    await fail_step(conn, step, failure, ledger)
+    await fail_step(conn, step, failure, ledger, lock=lock)

@@ -32,11 +32,13 @@ import asyncpg
 from migrator.config import Settings
 from migrator.db.indexes import InvalidIndex, index_is_invalid, invalid_indexes
 from migrator.db.ledger import MS_SINCE_PREVIOUS_WRITE, MS_SINCE_TRANSACTION_START, Ledger
+from migrator.db.lock import HeldLock
 from migrator.db.quoting import quote_ident, quote_qualified
 from migrator.db.records import Direction
 from migrator.durations import format_ms
 from migrator.errors import ConnectionFailed, MigrationFailed
-from migrator.runner import session
+from migrator.runner import progress, session
+from migrator.runner.ledger_trouble import damaged_by
 from migrator.runner.plan import Step, plan_step, setting_statements
 from migrator.runner.recovery import invalid_index_advice
 from migrator.runner.report import Reporter
@@ -170,16 +172,24 @@ async def pause_before_retry(
 
 
 def _closing(
-    step: Step, ledger: Ledger, *, prepared: bool, duration_sql: str = MS_SINCE_TRANSACTION_START
+    conn: asyncpg.Connection,
+    step: Step,
+    ledger: Ledger,
+    *,
+    prepared: bool,
+    duration_sql: str = MS_SINCE_TRANSACTION_START,
 ) -> str:
-    """The ledger write and ``COMMIT`` of a transactional step, to end a string (the
-    newline first keeps them out of a trailing ``--`` comment)."""
+    """The session reset, the ledger write and ``COMMIT`` of a transactional step, to
+    end a string (the newline first keeps them out of a trailing ``--`` comment). The
+    reset (:mod:`migrator.runner.session`) comes first, so the ledger is written as the
+    runner's role whatever the migration set, under the step's own ``SET LOCAL``s
+    again, and commits with the migration."""
     write = ledger.write_sql(
         step.migration, step.direction, duration_sql=duration_sql, prepared=prepared
     )
-    if session.may_change_session(step):  # the ledger is written as the runner's role
-        write = f"{session.RESET_ROLE};\n{write}"
-    return f"\n;\n{write};\nCOMMIT"
+    reset = session.reset_in_transaction(conn, ledger.prepared_names)
+    settings = "; ".join(setting_statements(step, local=True))
+    return f"\n;\n{reset};\n{settings};\n{write};\nCOMMIT"
 
 
 def _opening(step: Step) -> str:
@@ -187,7 +197,7 @@ def _opening(step: Step) -> str:
     return "BEGIN; " + "; ".join(setting_statements(step, local=True)) + ";\n"
 
 
-def one_string(step: Step, ledger: Ledger) -> str:
+def one_string(conn: asyncpg.Connection, step: Step, ledger: Ledger) -> str:
     """A one-statement transactional step as one part of a string of several: ``BEGIN``,
     its ``SET LOCAL``s, the statement, the ledger write (``EXECUTE`` of the prepared
     write) and ``COMMIT``. Its duration is measured from the previous migration's
@@ -197,7 +207,7 @@ def one_string(step: Step, ledger: Ledger) -> str:
     return (
         _opening(step)
         + statement.text
-        + _closing(step, ledger, prepared=True, duration_sql=MS_SINCE_PREVIOUS_WRITE)
+        + _closing(conn, step, ledger, prepared=True, duration_sql=MS_SINCE_PREVIOUS_WRITE)
     )
 
 
@@ -220,7 +230,7 @@ async def _run_in_transaction(
     ``prepared``, the ledger write is spelled out instead of ``EXECUTE``d."""
     began = time.monotonic()
     opening = _opening(step)
-    closing = _closing(step, ledger, prepared=prepared)
+    closing = _closing(conn, step, ledger, prepared=prepared)
     statements = step.statements
     last = len(statements) - 1
     try:
@@ -241,6 +251,9 @@ async def _run_in_transaction(
             await _ledger_write(conn.execute(closing))
     except BaseException:
         await quietly(conn, "ROLLBACK")
+        # a PREPARE or a session advisory lock outlives the rollback: the next attempt
+        # (or migration) must start from the same session
+        await quietly(conn, session.reset_in_transaction(conn, ledger.prepared_names))
         raise
     return _elapsed_ms(began)
 
@@ -346,7 +359,14 @@ async def _statement_by_statement(
     retry: RetryPolicy,
     reporter: Reporter,
     after_statement: AfterStatement | None,
+    *,
+    control: asyncpg.Connection | None = None,
 ) -> StepResult:
+    """Each statement on its own, its progress written on ``control`` (the lock's
+    connection, which never runs migration SQL: whatever the migration does to its own
+    session, a role, read-only defaults, the ledger is written the same way); one
+    completed step per statement, or per ``BEGIN ... COMMIT`` block of the file."""
+    control = control or conn
     began = time.monotonic()
     attempts = 1
     done = step.start_at
@@ -356,7 +376,7 @@ async def _statement_by_statement(
     await conn.execute("; ".join(setting_statements(step, local=False)))
     try:
         await _ledger_write(
-            ledger.record_started(conn, step.migration, step.file, statements_done=done)
+            ledger.record_started(control, step.migration, step.file, statements_done=done)
         )
         for statement in step.statements:
             _, used = await _with_lock_retries(
@@ -372,14 +392,15 @@ async def _statement_by_statement(
                 await after_statement(conn, step.file, statement)
             done += 1
             if not conn.is_in_transaction():
-                # progress written inside the file's own block would roll back with it
+                # a block of the file commits as one step, when its COMMIT has run
+                completed = progress.step_of(step.file.statements[committed:done])
+                await _ledger_write(ledger.record_progress(control, step.version, completed))
                 committed = done
-                await _ledger_write(ledger.record_progress(conn, step.version, done))
             reporter.statement_finished(step, statement)
         if conn.is_in_transaction():  # refused before running unless a function opened it
             raise StepFailure(step.statements[-1], UnclosedBlock())
         duration = _elapsed_ms(began)
-        await _record_done(conn, ledger, step, duration)
+        await _record_done(control, ledger, step, duration)
     except StepFailure as failure:
         failure.statements_done = committed
         raise
@@ -470,18 +491,23 @@ async def execute_step(
     reporter: Reporter | None = None,
     after_statement: AfterStatement | None = None,
     first_attempt: int = 1,
+    lock: HeldLock | None = None,
 ) -> StepResult:
     """Run one planned step with its ledger writes; raise :class:`MigrationFailed`
     (SQL error, or lock timeout after every retry) or :class:`ConnectionFailed`.
     ``first_attempt`` > 1: a batch already tried this (transactional) step that many
-    times less one (see :mod:`migrator.runner.batch`)."""
+    times less one (see :mod:`migrator.runner.batch`). ``lock``: the migration lock,
+    whose connection writes the ledger outside the migration's transaction."""
     reporter = reporter or Reporter()
     if first_attempt == 1:
         reporter.step_started(step)
+    control = lock.conn if lock is not None else conn
+    #: the transactional path resets the session inside its transaction
+    reset_after = not step.transactional
     run: Callable[..., Awaitable[StepResult]] = (
         functools.partial(_transactional, first_attempt=first_attempt)
         if step.transactional
-        else _statement_by_statement
+        else functools.partial(_statement_by_statement, control=control)
     )
     if step.direction == "up" and step.file.directives.backfill is not None:
         # -- migrate:backfill: batches (migrator/runner/backfill.py; imported here, as
@@ -489,33 +515,61 @@ async def execute_step(
         from migrator.runner.backfill import run_backfill_step
 
         run = run_backfill_step
+        reset_after = True
     try:
         result = await run(conn, step, ledger, retry, reporter, after_statement)
     except StepFailure as failure:
-        await fail_step(conn, step, failure, ledger)
-    if session.may_change_session(step):
-        await conn.execute(session.reset_sql(conn))
+        await fail_step(conn, step, failure, ledger, lock=lock)
+    if reset_after:
+        await session.reset(conn, ledger.prepared_names)
     reporter.step_finished(result)
     return result
 
 
 async def fail_step(
-    conn: asyncpg.Connection, step: Step, failure: StepFailure, ledger: Ledger
+    conn: asyncpg.Connection,
+    step: Step,
+    failure: StepFailure,
+    ledger: Ledger,
+    *,
+    lock: HeldLock | None = None,
 ) -> NoReturn:
     """Record ``step``'s failure in the ledger's history (and, for a no-transaction
-    step, its row) and raise the one-line error that says what to do."""
+    step, its row) and raise the one-line error that says what to do. The failure is
+    written on the lock's connection when there is one (the migration's session may be
+    read-only or another role by now)."""
+    control = lock.conn if lock is not None else conn
+    if lock is not None and control.is_closed():
+        raise lock.lost("its connection closed during " + step.label) from None
     if conn.is_closed() or is_connection_loss(failure.error):
         raise _connection_lost(step, failure) from None
     if conn.is_in_transaction():
         await quietly(conn, "ROLLBACK")
-    if not step.transactional:  # its session SETs (read-only, a role) outlive the failure
-        await quietly(conn, session.reset_sql(conn))
+    # what the failed attempt left in the session (a role, read-only defaults, a
+    # PREPARE, which no rollback undoes) must not reach the next migration
+    await quietly(conn, session.reset_in_transaction(conn, ledger.prepared_names))
+    conflict = ledger.conflict(failure.error, step.migration.version, step.direction)
+    if conflict is not None:
+        raise conflict from None
+    if failure.statement is None or ledger.raised(failure.error, conn) or ledger.named_in(
+        failure.error
+    ):
+        damage = await damaged_by(
+            control, ledger, failure.error, step.label, rolled_back=step.transactional
+        )
+        if damage is not None:
+            raise MigrationFailed(
+                f"{step.file.path}: {damage}",
+                hint="a migration must not drop the ledger or revoke the runner's privileges "
+                "on it; fix the migration"
+                + ("" if step.transactional else ", restore the ledger, then `migrate status`"),
+            ) from None
     invalid: list[InvalidIndex] = []
     with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
         if not step.transactional:
             invalid = await invalid_indexes(conn)
         await ledger.record_failure(
-            conn,
+            control,
             step.migration,
             step.file,
             error=server_message(failure.error),

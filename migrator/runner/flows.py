@@ -25,13 +25,14 @@ from migrator.config import Settings
 from migrator.db.connection import connect
 from migrator.db.indexes import InvalidIndex, invalid_indexes
 from migrator.db.ledger import Ledger
-from migrator.db.lock import lock_holder, migration_lock
+from migrator.db.lock import HeldLock, hold, lock_holder, unlock
 from migrator.db.records import Direction, LedgerEntry
-from migrator.errors import ConnectionFailed, MigrationFailed, RefusedState
+from migrator.errors import ConnectionFailed, RefusedState
 from migrator.runner import session
+from migrator.runner.ledger_trouble import ledger_blocked, ledger_error
 from migrator.runner.recovery import RepairChange, RepairChoice, plan_repair
 from migrator.runner.report import Reporter
-from migrator.runner.server_errors import is_connection_loss, server_message
+from migrator.runner.server_errors import is_connection_loss, is_lock_timeout, server_message
 from migrator.source.discovery import discover, require_runnable
 from migrator.source.model import Migration, MigrationSet, Phase
 
@@ -43,8 +44,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class UpOptions:
-    #: apply pending migrations up to and including this version
-    to: int | None = None
+    #: apply pending migrations up to and including this version (a version text of
+    #: the directory's layout, such as ``1_10`` or ``2019-09-12-100000``, or a key)
+    to: int | str | None = None
     #: continue a failed or interrupted no-transaction migration where it stopped
     resume: bool = False
     #: apply only up to (not including) the first migration of a later phase
@@ -55,8 +57,8 @@ class UpOptions:
 class DownOptions:
     #: how many applied migrations to revert (default 1)
     steps: int | None = None
-    #: revert every applied migration above this version (0: all)
-    to: int | None = None
+    #: revert every applied migration above this version (0: all but a version 0)
+    to: int | str | None = None
     #: continue a failed or interrupted no-transaction revert where it stopped
     resume: bool = False
 
@@ -90,10 +92,19 @@ class RepairResult:
     invalid_indexes: tuple[InvalidIndex, ...] = field(default=())
 
 
+def _version(migration_set: MigrationSet, version: int | str | None) -> int | None:
+    """``--to``'s version as a ledger key of the directory's layout."""
+    if version is None or isinstance(version, int):
+        return version
+    return migration_set.version_key(version)
+
+
 def load_migrations(settings: Settings) -> MigrationSet:
     """Discover the migrations; raise :class:`SourceError` (exit 2) on any directory
     problem (each with its path)."""
-    migration_set = discover(settings.migrations_dir)
+    migration_set = discover(
+        settings.migrations_dir, settings.layout, origin=settings.origins.get("layout", "flag")
+    )
     require_runnable(migration_set, [])
     return migration_set
 
@@ -107,49 +118,89 @@ async def _close(conn: asyncpg.Connection) -> None:
         conn.terminate()
 
 
+@dataclass
+class DatabaseSession:
+    """The connections of one command. ``control`` reads and writes the ledger outside
+    the migrations' transactions and, for a command that changes anything, holds the
+    migration lock (``lock``); it never runs migration SQL. Migrations run on a
+    connection of their own (:meth:`migrating`)."""
+
+    settings: Settings
+    ledger: Ledger
+    control: asyncpg.Connection
+    lock: HeldLock | None = None
+    _migrating: asyncpg.Connection | None = None
+
+    async def migrating(self) -> asyncpg.Connection:
+        """The connection the migrations run on (opened on first use)."""
+        if self._migrating is None:
+            self._migrating = await connect(
+                self.settings, session_settings=bounded_waits(self.settings)
+            )
+            await _set_up(self._migrating)
+        return self._migrating
+
+    async def close(self) -> None:
+        if self._migrating is not None:
+            await _close(self._migrating)
+        await _close(self.control)
+
+
+def bounded_waits(settings: Settings) -> dict[str, str]:
+    """Start-up settings of the runner's sessions: no wait for a lock on the ledger (or
+    anything the runner itself touches) outlasts ``lock-wait``. A migration's own
+    statements run under its ``lock_timeout`` instead (``SET LOCAL``, or ``SET`` then
+    reset for a no-transaction file)."""
+    return {"lock_timeout": f"{settings.lock_wait}ms"}
+
+
 @contextlib.asynccontextmanager
 async def database_session(
     settings: Settings, *, locked: bool, reporter: Reporter | None = None
-) -> AsyncIterator[tuple[asyncpg.Connection, Ledger]]:
-    """A connection and the ledger; with ``locked``, the migration lock is held.
-    Nothing is created here: callers create the ledger only once they are about to
-    write to it, so a refused command leaves the database exactly as it was. Database
-    errors outside a migration become one-line errors."""
+) -> AsyncIterator[DatabaseSession]:
+    """The connections and the ledger; with ``locked``, the migration lock is held on
+    the control connection. Nothing is created here: callers create the ledger only
+    once they are about to write to it, so a refused command leaves the database
+    exactly as it was. Database errors outside a migration become one-line errors: a
+    lock wait on the ledger that ran out names the session holding it."""
     reporter = reporter or Reporter()
     ledger = Ledger.from_settings(settings)
-    conn = await connect(
+    control = await connect(
         settings,
         on_wait=lambda target, cause: reporter.database_waiting(target, cause, settings.wait),
+        session_settings=bounded_waits(settings),
     )
+    db = DatabaseSession(settings, ledger, control)
     what = f"ledger {ledger.display_name}"
     try:
-        await _notice_a_vanished_client(conn)
+        await _set_up(control)
         if locked:
-            async with migration_lock(
-                conn,
+            db.lock = await hold(
+                control,
                 ledger.lock_key,
                 wait_ms=settings.lock_wait,
                 what=what,
                 on_wait=lambda holder: reporter.lock_waiting(what, holder),
-            ):
-                yield conn, ledger
-        else:
-            yield conn, ledger
+            )
+        yield db
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        if conn.is_closed() or is_connection_loss(exc):
+        if control.is_closed() and db.lock is not None:
+            raise db.lock.lost("its connection closed") from None
+        if control.is_closed() or is_connection_loss(exc):
             raise ConnectionFailed(
                 f"lost the connection to the database: {server_message(exc)}",
                 hint="check the server and run the command again",
             ) from None
-        raise MigrationFailed(
-            f"database error on {what}: {server_message(exc)}",
-            hint="check the role's privileges on the ledger's schema",
-        ) from None
+        if is_lock_timeout(exc):
+            raise await ledger_blocked(control, ledger, settings.lock_wait) from None
+        raise await ledger_error(control, ledger, exc) from None
     finally:
-        await _close(conn)
+        if db.lock is not None:
+            await unlock(control, ledger.lock_key)
+        await db.close()
 
 
-async def _notice_a_vanished_client(conn: asyncpg.Connection) -> None:
+async def _set_up(conn: asyncpg.Connection) -> None:
     """The runner's session set-up (:func:`migrator.runner.session.setup_sql`)."""
     setup = session.setup_sql(conn)
     if setup:
@@ -190,21 +241,25 @@ async def _locked_run(
 
     reporter = reporter or Reporter()
     migration_set = load_migrations(settings)
-    async with database_session(settings, locked=True, reporter=reporter) as (conn, ledger):
-        entries = await ledger.entries(conn)
-        plan = planner(migration_set, entries, await _unfinished_indexes(conn, entries))
+    async with database_session(settings, locked=True, reporter=reporter) as db:
+        control, ledger = db.control, db.ledger
+        entries = await ledger.entries(control)
+        plan = planner(migration_set, entries, await _unfinished_indexes(control, entries))
         for note in plan.notes:
             reporter.note(note)
         if plan.steps and not entries:  # rows were read, so the ledger exists
-            await ledger.ensure(conn)
-        results = await execute_plan(
-            conn,
-            plan.steps,
-            ledger=ledger,
-            retry=plan.retry,
-            reporter=reporter,
-            after_statement=after_statement,
-        )
+            await ledger.ensure(control)
+        results = []
+        if plan.steps:
+            results = await execute_plan(
+                await db.migrating(),
+                plan.steps,
+                ledger=ledger,
+                retry=plan.retry,
+                reporter=reporter,
+                after_statement=after_statement,
+                lock=db.lock,
+            )
     return RunResult(plan.direction, tuple(results), plan.notes, _version_after(entries, results))
 
 
@@ -226,7 +281,7 @@ async def up(
             migration_set,
             entries,
             settings,
-            to=chosen.to,
+            to=_version(migration_set, chosen.to),
             resume=chosen.resume,
             phase=chosen.phase,
             invalid_indexes=invalid,
@@ -255,7 +310,7 @@ async def down(
             entries,
             settings,
             steps=chosen.steps,
-            to=chosen.to,
+            to=_version(migration_set, chosen.to),
             resume=chosen.resume,
             invalid_indexes=invalid,
         ),
@@ -273,14 +328,15 @@ async def pending_plan(
 
     options = options or UpOptions()
     migration_set = load_migrations(settings)
-    async with database_session(settings, locked=False, reporter=reporter) as (conn, ledger):
+    async with database_session(settings, locked=False, reporter=reporter) as db:
+        conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)
         invalid = await _unfinished_indexes(conn, entries)
     return plan_up(
         migration_set,
         entries,
         settings,
-        to=options.to,
+        to=_version(migration_set, options.to),
         resume=options.resume,
         phase=options.phase,
         invalid_indexes=invalid,
@@ -292,7 +348,8 @@ async def status(settings: Settings, *, reporter: Reporter | None = None) -> Sta
     from migrator.runner.status import build_status
 
     migration_set = load_migrations(settings)
-    async with database_session(settings, locked=False, reporter=reporter) as (conn, ledger):
+    async with database_session(settings, locked=False, reporter=reporter) as db:
+        conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)
         running_by = await _runner_at_work(conn, ledger, entries)
     return build_status(migration_set, entries, ledger.display_name, running_by)
@@ -303,7 +360,8 @@ async def verify(settings: Settings, *, reporter: Reporter | None = None) -> Ver
     from migrator.runner.status import build_status, verify_problems
 
     migration_set = load_migrations(settings)
-    async with database_session(settings, locked=False, reporter=reporter) as (conn, ledger):
+    async with database_session(settings, locked=False, reporter=reporter) as db:
+        conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)
         invalid = await invalid_indexes(conn)
         running_by = await _runner_at_work(conn, ledger, entries)
@@ -322,12 +380,14 @@ async def _runner_at_work(
 
 
 async def baseline(
-    settings: Settings, version: int, *, reporter: Reporter | None = None
+    settings: Settings, version: int | str, *, reporter: Reporter | None = None
 ) -> list[Migration]:
     """Record every migration up to ``version`` that is not in the ledger as applied,
     without running it (adopting an existing database). Returns those migrations."""
     migration_set = load_migrations(settings)
-    async with database_session(settings, locked=True, reporter=reporter) as (conn, ledger):
+    version = migration_set.version_key(version) if isinstance(version, str) else version
+    async with database_session(settings, locked=True, reporter=reporter) as db:
+        conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)
         unfinished = [entry for entry in entries.values() if entry.unfinished]
         if unfinished:
@@ -349,7 +409,7 @@ async def baseline(
 async def repair(
     settings: Settings,
     *,
-    version: int | None = None,
+    version: int | str | None = None,
     choice: RepairChoice | None = None,
     apply: bool = False,
     reporter: Reporter | None = None,
@@ -357,7 +417,9 @@ async def repair(
     """Compute the ledger changes ``repair`` proposes; with ``apply``, make them (in
     one transaction, under the migration lock). Never touches the schema."""
     migration_set = load_migrations(settings)
-    async with database_session(settings, locked=apply, reporter=reporter) as (conn, ledger):
+    version = _version(migration_set, version)
+    async with database_session(settings, locked=apply, reporter=reporter) as db:
+        conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)
         changes = plan_repair(migration_set, entries, version=version, choice=choice)
         invalid = await invalid_indexes(conn)

@@ -21,11 +21,12 @@ from migrator.db.records import Direction, LedgerEntry
 from migrator.durations import format_ms
 from migrator.errors import RefusedState, SourceError, UsageError
 from migrator.plan.phases import contract_refusal, select_for_phase, unfinished_backfills
-from migrator.runner import session
+from migrator.runner.progress import changed_since_stop
 from migrator.runner.recovery import unfinished_refusal
 from migrator.runner.retry import RetryPolicy
 from migrator.source.discovery import require_runnable
 from migrator.source.model import Migration, MigrationFile, MigrationSet, Phase
+from migrator.source.versions import is_repeatable_key
 from migrator.sql import classify
 from migrator.sql.split import Statement
 
@@ -94,7 +95,7 @@ def plan_step(
             f"{migration.label} is up-only ({migration.up.path.name} has no .down.sql): "
             "it cannot be reverted",
             hint="write the down file, or revert by hand and `migrate repair --forget "
-            f"{migration.version}`",
+            f"{migration.version_text or migration.version}`",
         )
     migration_file = migration.up if direction == "up" else migration.down
     assert migration_file is not None
@@ -124,7 +125,11 @@ def ledger_notes(migration_set: MigrationSet, entries: Mapping[int, LedgerEntry]
         migration = files.get(version)
         if migration is None:
             notes.append(f"version {version} ({entry.name}) is in the ledger but its file is gone")
-        elif entry.state == "applied" and entry.up_checksum != migration.up.checksum:
+        elif (
+            entry.state == "applied"
+            and entry.up_checksum != migration.up.checksum
+            and not migration.repeatable  # changed: it runs again
+        ):
             notes.append(
                 f"{migration.up.path} changed after it was applied (checksum drift); "
                 "run `migrate verify`"
@@ -208,6 +213,19 @@ def _resume_step(
             f"build left it INVALID",
             hint=f"drop it first with: {blocking.drop_statement}",
         )
+    changed = (
+        None
+        if resumes_from_progress
+        else changed_since_stop(entry, step.file.statements, checksum=step.file.checksum)
+    )
+    if changed is not None:
+        raise RefusedState(
+            f"cannot resume {step.file.path}: {changed}, so resuming at statement "
+            f"{entry.statements_done + 1} would skip or repeat work",
+            hint=f"restore the file as it was when the run stopped and resume, or finish or "
+            f"undo the migration by hand and `migrate repair {entry.version} --mark-applied` "
+            "or `--forget` (add --yes to apply)",
+        )
     if entry.statements_done > len(step.file.statements):
         raise RefusedState(
             f"cannot resume {step.file.path}: the ledger says {entry.statements_done} "
@@ -248,12 +266,20 @@ def plan_up(
         )
     if resume and not steps:
         notes.append("nothing to resume: no failed or partial run in the ledger")
-    newest_applied = max(entries, default=None)
+    newest_applied = max((v for v in entries if not is_repeatable_key(v)), default=None)
     pending = [
         migration
         for migration in migration_set.migrations
-        if migration.version not in entries and (to is None or migration.version <= to)
+        if migration.version not in entries
+        and not migration.repeatable
+        and (to is None or migration.version <= to)
     ]
+    if to is None and phase is None:  # Flyway: repeatables after the versioned ones
+        pending.extend(
+            migration
+            for migration in migration_set.migrations
+            if migration.repeatable and repeatable_due(migration, entries.get(migration.version))
+        )
     if phase is not None:
         pending = select_for_phase(pending, phase)
     finished = {version: entry.state == "applied" for version, entry in entries.items()}
@@ -274,6 +300,13 @@ def plan_up(
     require_runnable(migration_set, [step.file for step in steps], hint=NOTHING_RAN)
     _require_valid_backfills(steps)
     return Plan("up", tuple(steps), RetryPolicy.from_settings(settings), tuple(notes))
+
+
+def repeatable_due(migration: Migration, entry: LedgerEntry | None) -> bool:
+    """A repeatable migration runs when never applied or changed since it was."""
+    return entry is None or (
+        entry.state == "applied" and entry.up_checksum != migration.up.checksum
+    )
 
 
 #: what ``strict`` refuses to run over (``migrate verify``'s kinds)
@@ -338,7 +371,11 @@ def plan_down(
         raise UsageError(f"--steps must be 1 or more (got {steps})")
     planned = _resumed_steps(migration_set, entries, settings, "down", resume, invalid_indexes)
     applied = sorted(
-        (entry for entry in entries.values() if entry.state == "applied"),
+        (
+            entry
+            for entry in entries.values()
+            if entry.state == "applied" and not is_repeatable_key(entry.version)
+        ),
         key=lambda entry: entry.version,
         reverse=True,
     )
@@ -414,17 +451,15 @@ def render_sql(plan: Plan) -> str:
             )
             lines.append(f"{statement.text};")
         change = "record as applied" if step.direction == "up" else "remove from the ledger"
-        resets = session.may_change_session(step)
-        if resets and step.transactional:
-            lines.append(f"{session.RESET_ROLE};  -- the ledger is written as the runner's role")
+        reset = "-- session reset (as DISCARD ALL, keeping the ledger's prepared writes)"
+        if step.transactional:
+            lines.append(f"{reset}; the ledger is written as the runner's role")
+            lines.extend(f"{sql};" for sql in setting_statements(step, local=True))
         lines.append(f"-- ledger: {change} (version {step.version})")
         if step.transactional:
             lines.append("COMMIT;")
         else:
-            lines.extend(["RESET lock_timeout;", "RESET statement_timeout;"])
-        if resets:
-            lines.append("-- it may have changed the session: reset before the next migration")
-            lines.append(f"{session.RESET_ROLE}; RESET ALL;")
+            lines.extend(["RESET lock_timeout;", "RESET statement_timeout;", reset])
     if not plan.steps:
         lines.append("-- nothing to do")
     return "\n".join(lines) + "\n"

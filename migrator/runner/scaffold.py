@@ -1,9 +1,13 @@
-"""``migrate new``: write the next up/down pair, numbered like the files already there.
+"""``migrate new``: write the next migration in the directory's layout, numbered like
+the files already there.
 
 - 14-digit versions (``20261122153000``) continue as UTC timestamps;
 - otherwise the next integer, zero-padded to the width of the newest version
   (``003`` -> ``004``, ``9`` -> ``10``);
-- an empty directory starts at ``001``.
+- an empty directory starts at ``001``;
+- diesel folders are named by UTC timestamp (``2026-11-22-153000``), as
+  ``diesel migration generate`` does; Flyway's newest version gets its last part
+  incremented (``1_27`` -> ``1_28``).
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from migrator.errors import UsageError
+from migrator.source.layouts import Layout, detect, named
+from migrator.source.layouts.base import list_directory
+from migrator.source.versions import version_key
 
-_VERSION = re.compile(r"^(\d+)_")
 _TIMESTAMP_WIDTH = 14
 _FIRST_VERSION = "001"
 
@@ -30,24 +36,44 @@ def migration_name(name: str) -> str:
     return cleaned
 
 
-def next_version(directory: Path, now: datetime | None = None) -> str:
-    """The version text for the next migration in ``directory``."""
+def _layout_of(directory: Path, layout: str) -> Layout:
+    if layout != "auto":
+        return named(layout)
+    return detect(list_directory(directory)) if directory.is_dir() else named("migrator")
+
+
+def next_version(
+    directory: Path, now: datetime | None = None, layout: str = "auto", *, timestamp: bool = False
+) -> str:
+    """The version text for the next migration in ``directory``: a UTC timestamp when
+    ``timestamp`` is asked for or the newest version is one (digit versions)."""
+    chosen = _layout_of(directory, layout)
+    stamp_time = now or datetime.now(UTC)
+    if chosen.scheme == "diesel":
+        return stamp_time.strftime("%Y-%m-%d-%H%M%S")
     versions: list[str] = []
     if directory.is_dir():
         for path in directory.iterdir():
-            match = _VERSION.match(path.name)
-            if match and path.name.endswith(".sql"):
-                versions.append(match.group(1))
+            version = chosen.version_of_name(path.name)
+            if version is not None:
+                versions.append(version)
+    if chosen.scheme == "flyway":
+        if not versions:
+            return "1"
+        newest_text = max(versions, key=lambda text: version_key("flyway", text))
+        head, _, last = newest_text.replace(".", "_").rpartition("_")
+        return f"{head}_{int(last) + 1}" if head else str(int(last) + 1)
+    stamp = stamp_time.strftime("%Y%m%d%H%M%S")
     if not versions:
-        return _FIRST_VERSION
+        return stamp if timestamp else _FIRST_VERSION
     newest = max(versions, key=int)
-    if len(newest) == _TIMESTAMP_WIDTH:
-        stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
+    if timestamp or len(newest) == _TIMESTAMP_WIDTH:
         return stamp if int(stamp) > int(newest) else str(int(newest) + 1)
     return str(int(newest) + 1).zfill(len(newest))
 
 
-def _header(label: str, direction: str, transactional: bool) -> str:
+def native_header(label: str, direction: str, transactional: bool) -> str:
+    """The comment that opens a file of migrator's own layout."""
     if transactional:
         return (
             f"-- {label} ({direction})\n"
@@ -64,25 +90,32 @@ def _header(label: str, direction: str, transactional: bool) -> str:
 
 
 def create_migration(
-    directory: Path, name: str, *, transactional: bool = True, now: datetime | None = None
-) -> tuple[Path, Path]:
-    """Write ``<next>_<name>.up.sql`` and ``.down.sql`` into ``directory`` (created if
-    missing); returns their paths. Never overwrites a file."""
-    label = f"{next_version(directory, now)}_{migration_name(name)}"
-    up = directory / f"{label}.up.sql"
-    down = directory / f"{label}.down.sql"
+    directory: Path,
+    name: str,
+    *,
+    transactional: bool = True,
+    now: datetime | None = None,
+    layout: str = "auto",
+    timestamp: bool = False,
+) -> tuple[Path, ...]:
+    """Write the next migration into ``directory`` (created if missing) in its layout
+    (migrator's own: ``<next>_<name>.up.sql`` and ``.down.sql``); returns the paths
+    written. Never overwrites a file."""
     if directory.exists() and not directory.is_dir():
         raise UsageError(
             f"{directory} is a file, not a migrations directory",
             hint="pass the directory with --dir, or set dir in [tool.migrator]",
         )
+    chosen = _layout_of(directory, layout)
+    version = next_version(directory, now, layout=chosen.name, timestamp=timestamp)
+    files = chosen.new_files(directory, version, migration_name(name), transactional)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        for path, direction in ((up, "up"), (down, "down")):
+        for path, text in files:
+            path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("x", encoding="utf-8") as handle:
-                handle.write(_header(label, direction, transactional))
+                handle.write(text)
     except FileExistsError as exc:
         raise UsageError(f"{exc.filename} already exists", hint="pick another name") from None
     except OSError as exc:
         raise UsageError(f"cannot write into {directory}: {exc.strerror}") from None
-    return up, down
+    return tuple(path for path, _ in files)

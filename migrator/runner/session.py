@@ -1,33 +1,50 @@
-"""The migrating session's own state: set up once, and put back after a migration that
-may have changed it.
+"""The migrating session's own state: set up once, and put back after EVERY migration.
 
-A migration can change its session for good: ``SET search_path`` or ``SET ROLE`` in a
-transaction that commits, ``set_config(..., false)`` in a ``SELECT`` or ``DO`` block.
-Without a reset, every later migration of the same run would inherit that, so the
-schema a run builds would depend on how the migrations were split across runs. After
-such a migration the runner resets the session (role, session authorization, every
-setting) and repeats its own set-up, as Flyway restores ``search_path`` and role.
+A migration can change its session for good in many ways: ``SET search_path`` or
+``SET ROLE`` in a transaction that commits, ``set_config(..., false)`` anywhere (a
+``SELECT``, a ``DO`` block, a ``CREATE TABLE AS``, a trigger), ``SET SESSION
+AUTHORIZATION``, ``SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY``, a temp table
+that shadows a real one, ``PREPARE``, ``LISTEN``, ``nextval`` (``currval``), a
+``WITH HOLD`` cursor, a session advisory lock. Which statements do it cannot be told
+from the text, so the runner does not guess: after every migration, unconditionally,
+it puts the session back as ``DISCARD ALL`` would, keeping only its own prepared ledger
+writes (:func:`reset_statements`).
+
+The reset of a transactional migration travels inside its transaction, just before the
+ledger write and ``COMMIT`` (:func:`reset_in_transaction`): it costs no round trip, it
+commits with the migration, and the next migration's ``BEGIN`` then starts a
+transaction with the session's default characteristics (sent after ``COMMIT`` in the
+same string, a ``RESET`` would run in an implicit transaction already read-only, and
+the ``BEGIN`` would inherit that: SQLSTATE 25006). A no-transaction migration, or one
+that failed, is followed by the reset as a string of its own, outside any transaction
+block (:func:`reset`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 import asyncpg
-
-if TYPE_CHECKING:  # flows imports this module for set-up alone: keep it light
-    from migrator.runner.plan import Step
-    from migrator.sql.split import Statement
 
 #: how often the server checks, during a long statement, that this client is still
 #: connected (PostgreSQL 14+)
 CLIENT_CHECK_INTERVAL_MS = 1000
 
-#: statement kinds that can change the session beyond their transaction: a session
-#: ``SET`` (``SET LOCAL`` cannot), and anything that runs functions or code
-_MAY_CHANGE_SESSION = frozenset(
-    {"VariableSetStmt", "SelectStmt", "DoStmt", "CallStmt", "ExecuteStmt", "DiscardStmt"}
-)
+#: back to the role the runner logged in as (also inside a transaction block)
+RESET_ROLE = "RESET SESSION AUTHORIZATION; RESET ROLE"
+
+#: ``DEALLOCATE`` of every prepared statement a migration made with ``PREPARE`` (also
+#: through ``EXECUTE`` in a function), keeping the names given; those asyncpg prepared
+#: through the protocol (``from_sql`` false) are its own statement cache
+_DEALLOCATE_THEIRS = """DO $migrator_reset$
+DECLARE prepared text;
+BEGIN
+    FOR prepared IN SELECT name FROM pg_catalog.pg_prepared_statements
+                    WHERE from_sql AND name <> ALL (ARRAY[{kept}]::text[]) LOOP
+        EXECUTE 'DEALLOCATE ' || pg_catalog.quote_ident(prepared);
+    END LOOP;
+END
+$migrator_reset$"""
 
 
 def setup_sql(conn: asyncpg.Connection) -> str:
@@ -42,34 +59,43 @@ def setup_sql(conn: asyncpg.Connection) -> str:
     return ""
 
 
-#: back to the role the runner logged in as (also inside a transaction block)
-RESET_ROLE = "RESET SESSION AUTHORIZATION; RESET ROLE"
+def reset_statements(conn: asyncpg.Connection, kept_prepared: Iterable[str] = ()) -> list[str]:
+    """What ``DISCARD ALL`` does, statement by statement so that it may run inside a
+    transaction block, then the runner's own set-up again:
+
+    - role and session authorization (``SET ROLE``, ``SET SESSION AUTHORIZATION``);
+    - every setting however it was set, including the defaults of later transactions
+      (``SET SESSION CHARACTERISTICS``, ``default_transaction_read_only``);
+    - cursors, ``LISTEN``, temp tables, sequence state (``currval``), session advisory
+      locks (the migration lock is held on another connection);
+    - prepared statements made by ``PREPARE``, except ``kept_prepared`` (the ledger
+      writes; ``DISCARD ALL`` would also drop asyncpg's statement cache).
+    """
+    kept = ", ".join(f"'{name}'" for name in kept_prepared) or "NULL"
+    statements = [
+        RESET_ROLE,
+        "RESET ALL",
+        "CLOSE ALL",
+        "UNLISTEN *",
+        "DISCARD TEMP",
+        "DISCARD SEQUENCES",
+        "SELECT pg_catalog.pg_advisory_unlock_all()",
+        _DEALLOCATE_THEIRS.format(kept=kept),
+    ]
+    setup = setup_sql(conn)
+    if setup:
+        statements.append(setup)
+    return statements
 
 
-def reset_sql(conn: asyncpg.Connection) -> str:
-    """Back to the session as the runner set it up (outside a transaction block)."""
-    return "; ".join(part for part in (RESET_ROLE, "RESET ALL", setup_sql(conn)) if part)
+def reset_in_transaction(conn: asyncpg.Connection, kept_prepared: Iterable[str] = ()) -> str:
+    """The reset as part of a string, inside a migration's transaction before its
+    ledger write (which then runs as the runner's role, whatever the migration set)."""
+    return ";\n".join(reset_statements(conn, kept_prepared))
 
 
-def may_change_session(step: Step) -> bool:
-    """Whether ``step`` holds a statement that can change the session for good (a
-    trigger that calls ``set_config`` on plain DML is not foreseen)."""
-    return any(_may_change_session(statement) for statement in step.statements)
-
-
-def _may_change_session(statement: Statement) -> bool:
-    if statement.tree is not None:
-        kind = statement.tree.kind
-        if kind not in _MAY_CHANGE_SESSION:
-            return False
-        fields = statement.tree.fields()
-    else:
-        from migrator.sql import classify
-
-        parsed = classify.statement_node(statement.text)
-        if parsed is None:
-            return True
-        kind, fields = parsed
-    return kind in _MAY_CHANGE_SESSION and not (
-        kind == "VariableSetStmt" and fields.get("is_local")
-    )
+async def reset(conn: asyncpg.Connection, kept_prepared: Iterable[str] = ()) -> None:
+    """Put the session back, outside a transaction block: one string, committed on its
+    own. Any read-only default the migration set is reset before the string's implicit
+    transaction writes anything (the reset writes nothing)."""
+    await conn.execute(reset_in_transaction(conn, kept_prepared))

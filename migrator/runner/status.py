@@ -10,8 +10,10 @@ from typing import Any, Literal
 
 from migrator.db.indexes import InvalidIndex
 from migrator.db.records import LedgerEntry
+from migrator.runner.progress import changed_since_stop
 from migrator.runner.recovery import backfill_walked, describe_unfinished
 from migrator.source.model import Migration, MigrationSet
+from migrator.source.versions import is_repeatable_key
 
 MigrationState = Literal[
     "applied", "pending", "drifted", "failed", "partial", "running", "missing file"
@@ -37,10 +39,13 @@ class MigrationStatus:
     error: str | None = None
     #: for an unfinished backfill: how far it got (rows, batches, last key)
     backfill: str | None = None
+    #: the version as the layout writes it (``1_2``, ``2019-09-12-100000``)
+    version_text: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "version": self.version,
+            "version_text": self.version_text or str(self.version),
             "name": self.name,
             "state": self.state,
             "path": self.path,
@@ -61,12 +66,20 @@ class MigrationStatus:
 class StatusReport:
     ledger: str
     migrations: tuple[MigrationStatus, ...]
+    #: the layout of the migrations directory, and ``detected`` or where it was set
+    layout: str = "migrator"
+    layout_origin: str = "detected"
+    #: directory entries that are not migrations by the layout's rules (``status -v``)
+    ignored: tuple[str, ...] = ()
 
     @property
     def current_version(self) -> int | None:
         """The newest applied version."""
         applied = [
-            m.version for m in self.migrations if m.state in ("applied", "drifted", "missing file")
+            m.version
+            for m in self.migrations
+            if m.state in ("applied", "drifted", "missing file")
+            and not is_repeatable_key(m.version)
         ]
         return max(applied, default=None)
 
@@ -83,12 +96,17 @@ class StatusReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "ledger": self.ledger,
+            "layout": self.layout,
+            "layout_origin": self.layout_origin,
+            "ignored": list(self.ignored),
             "current_version": self.current_version,
             "migrations": [m.to_json() for m in self.migrations],
         }
 
 
 def _drifted(entry: LedgerEntry, migration: Migration) -> bool:
+    if migration.repeatable:
+        return False  # changed: pending again
     down = migration.down.checksum if migration.down else None
     return entry.up_checksum != migration.up.checksum or (
         entry.down_checksum is not None and entry.down_checksum != down
@@ -121,6 +139,7 @@ def build_status(
                     phase=migration.phase,
                     transactional=migration.up.transactional,
                     reversible=migration.reversible,
+                    version_text=migration_set.version_text(version),
                 )
             )
             continue
@@ -129,6 +148,8 @@ def build_status(
             state = "running" if is_running(entry, running_by) else entry.state
         elif migration is None:
             state = "missing file"
+        elif migration.repeatable and entry.up_checksum != migration.up.checksum:
+            state = "pending"  # changed since applied: `up` runs it again
         elif _drifted(entry, migration):
             state = "drifted"
         else:
@@ -149,13 +170,21 @@ def build_status(
                 statements_total=entry.statements_total,
                 error=entry.error,
                 backfill=backfill_walked(entry) if entry.unfinished else None,
+                version_text=migration_set.version_text(version),
             )
         )
-    return StatusReport(ledger, tuple(rows))
+    return StatusReport(
+        ledger,
+        tuple(rows),
+        migration_set.layout,
+        migration_set.layout_origin,
+        tuple(str(path) for path in migration_set.ignored),
+    )
 
 
-def render_table(report: StatusReport) -> str:
-    """``migrate status`` as a plain-text table."""
+def render_table(report: StatusReport, *, verbose: bool = False) -> str:
+    """``migrate status`` as a plain-text table; ``verbose`` lists the directory
+    entries that are not migrations."""
     header = ("VERSION", "NAME", "STATE", "APPLIED AT", "DURATION", "PHASE")
     lines = [header]
     for row in report.migrations:
@@ -166,7 +195,7 @@ def render_table(report: StatusReport) -> str:
             state = f"{row.state} ({row.statements_done}/{row.statements_total} statements)"
         lines.append(
             (
-                str(row.version),
+                row.version_text or str(row.version),
                 row.name,
                 state,
                 row.applied_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if row.applied_at else "",
@@ -189,12 +218,23 @@ def render_table(report: StatusReport) -> str:
         )
         + f" (ledger {report.ledger})"
     )
+    layout = f"layout {report.layout} ({report.layout_origin})"
+    ignored = [f"ignored (not a migration of this layout): {path}" for path in report.ignored]
+    tail = [layout, *ignored] if verbose else [layout]
     if not report.migrations:
-        return f"no migrations (ledger {report.ledger})\n"
-    return "\n".join([*text, "", summary]) + "\n"
+        return "\n".join([f"no migrations (ledger {report.ledger})", *tail]) + "\n"
+    return "\n".join([*text, "", summary, *tail]) + "\n"
 
 
-VerifyKind = Literal["drift", "missing-file", "out-of-order", "failed", "partial", "invalid-index"]
+VerifyKind = Literal[
+    "drift",
+    "missing-file",
+    "out-of-order",
+    "failed",
+    "partial",
+    "invalid-index",
+    "changed-since-stop",
+]
 
 
 @dataclass(frozen=True)
@@ -228,14 +268,16 @@ def verify_problems(
     """Everything ``migrate verify`` fails on, in version order."""
     files = migration_set.by_version()
     problems: list[VerifyProblem] = []
-    applied_versions = [v for v, e in entries.items() if not e.unfinished]
+    applied_versions = [
+        v for v, e in entries.items() if not e.unfinished and not is_repeatable_key(v)
+    ]
     newest = max(applied_versions, default=None)
     for version in sorted(set(files) | set(entries)):
         migration = files.get(version)
         entry = entries.get(version)
         if entry is None:
             assert migration is not None
-            if newest is not None and version < newest:
+            if newest is not None and version < newest and not migration.repeatable:
                 problems.append(
                     VerifyProblem(
                         "out-of-order",
@@ -251,6 +293,9 @@ def verify_problems(
             holder = running_by if is_running(entry, running_by) else None
             message = describe_unfinished(entry, migration, running_by=holder)
             problems.append(VerifyProblem(kind, message, version))
+            changed = _changed_since_stop(entry, migration)
+            if changed is not None:
+                problems.append(VerifyProblem("changed-since-stop", changed, version))
             continue
         if migration is None:
             problems.append(
@@ -262,6 +307,8 @@ def verify_problems(
                 )
             )
             continue
+        if migration.repeatable:
+            continue  # a changed repeatable is pending, not drift
         if entry.up_checksum != migration.up.checksum:
             problems.append(
                 VerifyProblem(
@@ -292,3 +339,23 @@ def verify_problems(
             )
         )
     return problems
+
+
+def _changed_since_stop(entry: LedgerEntry, migration: Migration | None) -> str | None:
+    """A file that no longer matches what its unfinished run completed: ``--resume``
+    would refuse it."""
+    if migration is None:
+        return None
+    migration_file = migration.up if entry.direction == "up" else migration.down
+    if migration_file is None or (
+        entry.direction == "up" and migration.up.directives.backfill is not None
+    ):
+        return None
+    changed = changed_since_stop(entry, migration_file.statements, checksum=migration_file.checksum)
+    if changed is None:
+        return None
+    return (
+        f"{migration_file.path} changed since its run stopped: {changed}; `migrate "
+        f"{entry.direction} --resume` will refuse it: restore the file, or settle it with "
+        f"`migrate repair {entry.version}`"
+    )

@@ -6,7 +6,6 @@ versions it records). Pure: no database, no processes.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from pglast import parser as pg_parser
 
 from migrator.errors import UsageError
+from migrator.sql import deep
 from migrator.sql.split import split_statements
 
 #: First line of every file ``migrate schema dump`` writes.
@@ -142,7 +142,7 @@ def _roles_in(statements: Iterable[str]) -> tuple[str, ...]:
     found: set[str] = set()
     for statement in statements:
         try:
-            tree = json.loads(pg_parser.parse_sql_json(statement))
+            tree = deep.loads(pg_parser.parse_sql_json(statement))
         except pg_parser.ParseError:
             continue
         _role_names(tree, found)

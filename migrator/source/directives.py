@@ -27,10 +27,10 @@ KNOWN_DIRECTIVES = HEADER_DIRECTIVES + ANYWHERE_DIRECTIVES
 #: reported instead of being taken for a plain comment
 _DIRECTIVE = re.compile(r"--[ \t]*(migrate:[A-Za-z0-9_-]*)[ \t]*([^\n]*)", re.IGNORECASE)
 _FOREIGN_FORMATS = {
-    "up": "dbmate's one-file format is not supported: put the up part in "
-    "<version>_<name>.up.sql and the down part in <version>_<name>.down.sql",
-    "down": "dbmate's one-file format is not supported: put the up part in "
-    "<version>_<name>.up.sql and the down part in <version>_<name>.down.sql",
+    "up": "this is dbmate's one-file format: read the directory with --layout dbmate "
+    "(or layout = \"dbmate\" in [tool.migrator])",
+    "down": "this is dbmate's one-file format: read the directory with --layout dbmate "
+    "(or layout = \"dbmate\" in [tool.migrator])",
     "transaction": "write -- migrate:no-transaction to run outside a transaction",
 }
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -15,13 +14,6 @@ from migrator.source.model import FileProblem, Migration, MigrationFile, Migrati
 from migrator.sql import classify
 from migrator.sql.split import SplitResult, Statement
 
-#: ``<version>_<name>.up.sql`` / ``.down.sql`` (golang-migrate's layout too) or
-#: ``<version>_<name>.sql`` (up-only).
-_NAME = re.compile(
-    r"^(?P<version>\d+)_(?P<name>[^/\\.][^/\\]*?)(?:\.(?P<direction>up|down))?\.sql$"
-)
-#: files that look like migrations but are not named like one
-_LOOKS_LIKE_MIGRATION = re.compile(r"(^\d+[_\-.])|(\.(up|down)\.)|(\.sql$)", re.IGNORECASE)
 #: a migration over this size is a data dump, not a schema change
 MAX_FILE_BYTES = 32 * 1024 * 1024
 
@@ -108,109 +100,77 @@ def _read(path: Path) -> bytes:
         raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
 
 
-def discover(directory: Path) -> MigrationSet:
+def discover(directory: Path, layout: str = "auto", *, origin: str = "detected") -> MigrationSet:
     """Every migration in ``directory``, ordered by version, with every problem found.
 
-    Raises :class:`SourceError` only when the directory itself is missing or unreadable;
-    problems with individual files are collected in ``MigrationSet.problems`` (all of
-    them, each with its path).
+    ``layout`` names the layout to read (``auto``: detect it from the directory);
+    ``origin`` says where that choice came from (for ``status``).
+
+    Raises :class:`SourceError` only when the directory itself is missing or unreadable
+    (or holds several layouts at once under ``auto``); problems with individual files
+    are collected in ``MigrationSet.problems`` (all of them, each with its path).
     """
+    from migrator.source.layouts import detect, named
+    from migrator.source.layouts.base import list_directory
+
     directory = Path(directory)
-    if not directory.exists():
-        raise SourceError(
-            [f"migrations directory {directory} does not exist"],
-            hint="pass --dir, set migrations-dir in [tool.migrator], or run `migrate new NAME`",
-        )
-    if not directory.is_dir():
-        raise SourceError([f"{directory} is not a directory"], hint="pass the migrations directory")
-    try:  # names, not Paths: sorting and testing a thousand Paths costs more than reading
-        with os.scandir(directory) as scan:
-            entries = sorted((entry.name, entry) for entry in scan)
-    except OSError as exc:
-        raise SourceError([f"cannot list {directory}: {exc.strerror}"]) from None
-
-    problems: list[str] = []
+    listing = list_directory(directory)
+    chosen = detect(listing) if layout == "auto" else named(layout)
+    scan = chosen.scan(listing)
+    problems = [*listing.problems, *scan.problems]
     root = directory.resolve()
-    refused: set[int] = set()
-    groups: dict[int, dict[str, list[tuple[Path, str, str]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for name, entry in entries:
-        if name.startswith("."):
-            continue
-        path = directory / name
-        match = _NAME.match(name)
-        if match is None:
-            if _LOOKS_LIKE_MIGRATION.search(name) and not entry.is_dir():
-                problems.append(
-                    f"{path}: name does not parse as <version>_<name>.up.sql, "
-                    "<version>_<name>.down.sql or <version>_<name>.sql: rename it"
-                )
-            continue
-        if entry.is_symlink() and not _inside(path.resolve(), root):
-            problems.append(
-                f"{path}: symlink points outside the migrations directory: copy the file in"
-            )
-            refused.add(int(match.group("version")))
-            continue
-        direction = match.group("direction") or "only"
-        groups[int(match.group("version"))][direction].append(
-            (path, match.group("version"), match.group("name"))
-        )
-
     migrations: list[Migration] = []
-    for version in sorted(groups):
-        if version in refused:
-            continue  # its refused file was reported; its partner would only add noise
-        found = groups[version]
-        names = {path.name for paths in found.values() for path, _, _ in paths}
-        ups = found.get("up", []) + found.get("only", [])
-        downs = found.get("down", [])
-        if len(ups) > 1 or len(downs) > 1:
+    seen: dict[int, Path] = {}
+    for candidate in sorted(scan.candidates, key=lambda c: c.key):
+        escaped = (
+            [p for p in candidate.paths if p.name in listing.symlinks and not _inside(p, root)]
+            if listing.symlinks
+            else []
+        )
+        if escaped:
             problems.append(
-                f"version {version} is used by more than one migration: "
-                + ", ".join(str(directory / n) for n in sorted(names))
-                + " (give each its own version)"
+                f"{escaped[0]}: symlink points outside the migrations directory: copy the file in"
             )
             continue
-        if not ups:
+        if candidate.key in seen:
             problems.append(
-                f"{downs[0][0]}: down migration has no up migration: add "
-                f"{downs[0][1]}_{downs[0][2]}.up.sql, or delete it"
+                f"version {candidate.version_text} is used by more than one migration: "
+                f"{seen[candidate.key]}, {candidate.up} (give each its own version)"
             )
             continue
-        up_path, version_text, name = ups[0]
-        if downs and "only" in found:
-            problems.append(
-                f"{downs[0][0]}: down migration has no up migration "
-                f"({up_path.name} is up-only; rename it to .up.sql)"
-            )
+        seen[candidate.key] = candidate.up
+        try:
+            up, down = chosen.load(candidate)
+        except SourceError as exc:
+            problems.extend(exc.problems)
             continue
-        if downs and downs[0][2] != name:
-            problems.append(
-                f"{downs[0][0]}: down migration's name does not match {up_path.name}: "
-                "rename one of them"
+        migrations.append(
+            Migration(
+                candidate.key,
+                candidate.name,
+                up,
+                down,
+                candidate.version_text,
+                repeatable=candidate.repeatable,
             )
-            continue
-        files: list[MigrationFile] = []
-        for path, direction in [(up_path, "up")] + [(d[0], "down") for d in downs]:
-            try:
-                data = _read(path)
-                if not data.strip():
-                    problems.append(f"{path}: file is empty: write its SQL, or delete it")
-                    continue
-                files.append(load_file(path, direction, data))  # type: ignore[arg-type]
-            except SourceError as exc:
-                problems.extend(exc.problems)
-        if len(files) == 1 + len(downs):
-            migrations.append(
-                Migration(version, name, files[0], files[1] if downs else None, version_text)
-            )
-    return MigrationSet(directory, tuple(migrations), tuple(problems))
+        )
+    return MigrationSet(
+        directory,
+        tuple(migrations),
+        tuple(problems),
+        layout=chosen.name,
+        layout_origin="detected" if layout == "auto" else origin,
+        version_scheme=chosen.scheme,
+        ignored=tuple(scan.ignored),
+    )
 
 
 def _inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a loop: refused when listed
+        return False
+    return resolved == root or root in resolved.parents
 
 
 def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:

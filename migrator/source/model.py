@@ -70,6 +70,10 @@ class MigrationFile:
     direction: Literal["up", "down"]
     text: str
     checksum: str
+    #: what the layout's own marker says (goose ``NO TRANSACTION``, dbmate
+    #: ``transaction:false``, sqlx ``-- no-transaction``, diesel's ``metadata.toml``);
+    #: ``-- migrate:no-transaction`` can only turn it off too
+    layout_transactional: bool = True
 
     @cached_property
     def split(self) -> SplitResult:
@@ -102,7 +106,12 @@ class MigrationFile:
 
     @property
     def transactional(self) -> bool:
-        return self.directives.transactional
+        return self.layout_transactional and self.directives.transactional
+
+    @property
+    def empty(self) -> bool:
+        """Nothing but comments and white space: a no-op (an empty down: nothing to undo)."""
+        return not self.split.statements and not self.split.syntax_errors
 
     def location(self, statement: Statement) -> str:
         return f"{self.path}:{statement.line}"
@@ -118,6 +127,9 @@ class Migration:
     down: MigrationFile | None = None
     #: the version as written in the file name (``001``)
     version_text: str = ""
+    #: Flyway's ``R__`` migration: applied after the versioned ones, again whenever
+    #: its checksum changes; never reverted
+    repeatable: bool = False
 
     @property
     def reversible(self) -> bool:
@@ -125,6 +137,8 @@ class Migration:
 
     @property
     def label(self) -> str:
+        if self.repeatable:
+            return f"R__{self.name}"
         return f"{self.version_text or self.version}_{self.name}"
 
     @property
@@ -143,6 +157,34 @@ class MigrationSet:
     migrations: tuple[Migration, ...]
     #: directory-level problems (names, duplicates, orphans, unreadable files), with paths
     problems: tuple[str, ...] = field(default=())
+    #: the layout the files were read in (``migrator``, ``golang-migrate``, ``sqlx``,
+    #: ``dbmate``, ``goose``, ``flyway``, ``diesel``)
+    layout: str = "migrator"
+    #: ``detected`` or where the choice came from (``--layout``, ``pyproject.toml``, ...)
+    layout_origin: str = "detected"
+    #: how the layout's version texts map to ledger keys (see migrator.source.versions)
+    version_scheme: str = "digits"
+    #: names in the directory that are not migrations by the layout's rules
+    ignored: tuple[Path, ...] = field(default=())
+
+    def version_text(self, key: int) -> str:
+        """A ledger version as this layout writes it (the file's own text when known)."""
+        for migration in self.migrations:
+            if migration.version == key and migration.version_text:
+                return migration.version_text
+        from migrator.source.versions import format_key
+
+        return format_key(self.version_scheme, key)
+
+    def version_key(self, text: str) -> int:
+        """A version typed by a user (``--to``), as this layout orders it: a version
+        text of the layout, or the ledger key itself."""
+        from migrator.source.versions import version_key
+
+        for migration in self.migrations:
+            if text in (migration.version_text, str(migration.version), migration.label):
+                return migration.version
+        return version_key(self.version_scheme, text)
 
     def by_version(self) -> dict[int, Migration]:
         return {migration.version: migration for migration in self.migrations}

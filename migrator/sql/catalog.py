@@ -215,6 +215,9 @@ class Table:
     origin: Origin = BEFORE
     #: a system catalog (a relation of ``pg_catalog``), not a table of the application
     system: bool = False
+    #: created by ``CREATE TABLE ... AS`` / ``SELECT ... INTO`` from a query that reads
+    #: tables: new, yet it holds whatever rows the query returned (possibly many)
+    filled: bool = False
 
     def column(self, name: str) -> Column | None:
         for column in self.columns:

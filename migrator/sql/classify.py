@@ -7,11 +7,12 @@ never counts.
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from typing import Any
 
 from pglast import parser as pg_parser
+
+from migrator.sql import deep
 
 
 @lru_cache(maxsize=4096)
@@ -19,7 +20,7 @@ def statement_node(text: str) -> tuple[str, dict[str, Any]] | None:
     """``(node type, node fields)`` of the one statement in ``text``; ``None`` if it
     does not parse."""
     try:
-        tree = json.loads(pg_parser.parse_sql_json(text))
+        tree = deep.loads(pg_parser.parse_sql_json(text))
     except pg_parser.ParseError:
         return None
     statements = tree.get("stmts") or []

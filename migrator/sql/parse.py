@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrator.sql import deep
 from migrator.sql.libpg import pg_parser
 
 #: a JSON parse-tree node's fields
@@ -153,7 +154,7 @@ class StatementTree:
             header = _view_fields(self._encoded, self._offset, self._end)
             if header is not None:
                 return header
-        fields: Node = _DECODER.raw_decode(self._encoded, self._offset)[0]
+        fields: Node = deep.raw_decode(self._encoded, self._offset)[0]
         return fields
 
     def leading_field(self, key: str) -> Node | None:
@@ -166,7 +167,7 @@ class StatementTree:
         if not self._encoded.startswith(start, self._offset):
             return None
         try:
-            value, _ = _DECODER.raw_decode(self._encoded, self._offset + len(start))
+            value, _ = deep.raw_decode(self._encoded, self._offset + len(start))
         except ValueError:
             return None
         return {key: value}
@@ -199,7 +200,7 @@ def parse_statements(text: str) -> list[tuple[int, int, StatementTree]] | None:
         return None
     located = _locate(encoded)
     if located is None:  # not the JSON shape this module knows: decode it all
-        tree = json.loads(encoded)
+        tree = deep.loads(encoded)
         located = []
         for raw in tree.get("stmts") or ():
             ((kind, fields),) = raw["stmt"].items()
@@ -277,7 +278,7 @@ def _view_fields(encoded: str, offset: int, end: int) -> Node | None:
     if not encoded.startswith(_VIEW_START, offset):
         return None
     try:
-        view, _ = _DECODER.raw_decode(encoded, offset + len(_VIEW_START))
+        view, _ = deep.raw_decode(encoded, offset + len(_VIEW_START))
     except ValueError:
         return None
     fields: Node = {"view": view, "query": {}}
@@ -297,7 +298,7 @@ def parse_one(text: str, *, view_query: bool = True) -> tuple[str, Node] | None:
         return None
     located = _locate(encoded)
     if located is None:
-        statements = json.loads(encoded).get("stmts") or ()
+        statements = deep.loads(encoded).get("stmts") or ()
         if not statements:
             return None
         ((kind, fields),) = statements[0]["stmt"].items()

@@ -27,11 +27,13 @@ from migrator.sql.names import (
     MAX_IDENTIFIER_BYTES,
     QualifiedName,
     object_name,
+    parse_qualified,
     relation_name,
     strings,
     type_ref,
 )
 from migrator.sql.parse import Node
+from migrator.sql.tree import walk
 
 _T = TypeVar("_T")
 
@@ -266,7 +268,15 @@ def _create_table_as(catalog: Catalog, fields: Node) -> None:
     kind: TableKind = "materialized view" if fields.get("objtype") == "OBJECT_MATVIEW" else "table"
     catalog.remove_table(name)
     catalog.note_created(name)
-    catalog.store_table(Table(name, kind, columns_known=False, origin=catalog.origin))
+    filled = not into.get("skipData") and _reads_tables(fields.get("query"))
+    catalog.store_table(
+        Table(name, kind, columns_known=False, origin=catalog.origin, filled=filled)
+    )
+
+
+def _reads_tables(query: Node | None) -> bool:
+    """The query of ``CREATE TABLE ... AS`` reads at least one table or view."""
+    return any(kind == "RangeVar" for kind, _ in walk(query))
 
 
 #: ``INTO`` as a word: a ``SELECT`` without it creates nothing (a cheap test before
@@ -283,7 +293,33 @@ def _select_into(catalog: Catalog, fields: Node) -> None:
     """``SELECT ... INTO t`` creates ``t`` as ``CREATE TABLE t AS SELECT ...`` does."""
     into = fields.get("intoClause")
     if into:
-        _create_table_as(catalog, {"into": into, "objtype": "OBJECT_TABLE"})
+        query = {"fromClause": fields.get("fromClause")}
+        _create_table_as(catalog, {"into": into, "objtype": "OBJECT_TABLE", "query": query})
+
+
+#: ``CREATE TABLE name`` in the body of a ``DO`` block (a plain statement of PL/pgSQL,
+#: not one built as a string for ``EXECUTE``)
+_CREATE_TABLE_IN_BODY = re.compile(
+    r"\bcreate\s+(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?"
+    r'((?:"[^"]+"|[a-z_][\w$]*)(?:\s*\.\s*(?:"[^"]+"|[a-z_][\w$]*))?)',
+    re.IGNORECASE,
+)
+
+
+def _do_block(catalog: Catalog, fields: Node) -> None:
+    """A ``DO`` block is not run, but a table it creates with a plain ``CREATE TABLE``
+    is noted (its columns unknown): created by this migration, not one that existed."""
+    for option in fields.get("args") or ():
+        element = option.get("DefElem", {})
+        if element.get("defname") != "as":
+            continue
+        body = element.get("arg", {}).get("String", {}).get("sval", "")
+        for match in _CREATE_TABLE_IN_BODY.finditer(body):
+            schema, name = parse_qualified(re.sub(r"\s*\.\s*", ".", match.group(1)))
+            qualified = catalog.resolve(schema, name)
+            if catalog.table(qualified) is None:
+                catalog.note_created(qualified)
+                catalog.store_table(Table(qualified, columns_known=False, origin=catalog.origin))
 
 
 def _create_view(catalog: Catalog, fields: Node) -> None:
@@ -701,6 +737,7 @@ _HANDLERS: dict[str, Callable[[Catalog, Node], None]] = {
     "AlterFunctionStmt": _alter_function,
     "VariableSetStmt": _set_variable,
     "AlterObjectSchemaStmt": _alter_object_schema,
+    "DoStmt": _do_block,
 }
 
 

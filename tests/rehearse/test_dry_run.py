@@ -294,14 +294,15 @@ def test_a_failing_migration_stops_the_rehearsal(
 def test_a_down_that_changes_nothing_fails_but_the_rehearsal_goes_on(
     migrations_dir: Path, pg_server: EphemeralServer
 ) -> None:
-    """A `-- Nothing` down (squashed migrations) fails the round trip and the second
-    up, but leaves the schema as up built it: the later migrations are still rehearsed,
-    and a failing later one is still found."""
+    """A down that runs but changes nothing (squashed migrations) fails the round trip
+    and the second up, but leaves the schema as up built it: the later migrations are
+    still rehearsed, and a failing later one is still found. (An empty or comment-only
+    down says "nothing to undo": see test_an_empty_down_is_nothing_to_undo.)"""
     write_migrations(
         migrations_dir,
         {
             **ACCOUNTS,
-            "001_accounts.down.sql": "-- Nothing",
+            "001_accounts.down.sql": "SELECT 1; -- Nothing",
             **REGION,
             "003_broken.up.sql": "ALTER TABLE accounts ADD COLUMN nope integer REFERENCES x;",
             "003_broken.down.sql": "SELECT 1;",
@@ -560,3 +561,15 @@ def test_a_no_transaction_rewrite_reports_the_lock_it_held(
     assert ("accounts", "ACCESS EXCLUSIVE") in {
         (lock["relation"], lock["mode"]) for lock in widen["locks"]
     }
+
+
+def test_an_empty_down_is_nothing_to_undo(migrations_dir: Path, pg_server: EphemeralServer) -> None:
+    """Issue 16: an empty or comment-only down is a no-op; the rehearsal applies the
+    up once, says there is nothing to undo, and goes on."""
+    write_migrations(migrations_dir, {**ACCOUNTS, "001_accounts.down.sql": "-- Nothing", **REGION})
+    code, report, _ = _dry_run(migrations_dir, server=pg_server)
+    assert code == 0
+    first = _by_version(report)[1]
+    assert first["ok"] is True and first["status"] == "rehearsed"
+    assert "empty down: nothing to undo" in first["notes"]
+    assert _by_version(report)[2]["ok"] is True

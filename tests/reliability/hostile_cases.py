@@ -224,14 +224,7 @@ def _cases() -> list[Case]:
              files(**{"003_a__up__sql": "SELECT 1;\n", "003_b__down__sql": "SELECT 1;\n"}),
              DIRECTORY, "003_b.down.sql: down migration's name does not match 003_a.up.sql"),
         # -- file contents the source layer cannot use -----------------------------------
-        Case("empty-file",
-             files(**{"003_empty__up__sql": "", "003_empty__down__sql": "SELECT 1;\n"}),
-             {**DIRECTORY, "plan": 2}, "003_empty.up.sql: file is empty",
-             says_for={"plan": "holds no SQL statement"}),
-        Case("whitespace-only-file",
-             files(**{"003_blank__up__sql": "  \n\t\n", "003_blank__down__sql": "SELECT 1;\n"}),
-             {**DIRECTORY, "plan": 2}, "003_blank.up.sql: file is empty",
-             says_for={"plan": "holds no SQL statement"}),
+        # empty and whitespace-only files are no-ops: tests/reliability/test_hostile_files.py
         Case("binary-file",
              files(**{"003_blob__up__sql": bytes(range(256)) * 8,
                       "003_blob__down__sql": "SELECT 1;\n"}),

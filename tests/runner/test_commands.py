@@ -130,14 +130,17 @@ def test_status_table_and_json(project: Project) -> None:
     assert table.code == 0, table.output
     lines = table.stdout.splitlines()
     assert lines[0].split()[:3] == ["VERSION", "NAME", "STATE"]
-    assert lines[1].split()[:3] == ["1", "create_users", "applied"]
-    assert lines[2].split()[:3] == ["2", "create_orders", "pending"]
+    # the version as the file names it
+    assert lines[1].split()[:3] == ["001", "create_users", "applied"]
+    assert lines[2].split()[:3] == ["002", "create_orders", "pending"]
     assert "1 applied, 1 pending" in table.stdout
     payload = json.loads(as_json.stdout)
     assert payload["current_version"] == 1
     states = {m["version"]: m["state"] for m in payload["migrations"]}
     assert states == {1: "applied", 2: "pending"}
     assert payload["migrations"][0]["duration_ms"] is not None
+    assert payload["migrations"][0]["version_text"] == "001"
+    assert payload["layout"] == "migrator"
 
 
 def test_status_on_a_database_without_ledger_creates_nothing(project: Project) -> None:

@@ -210,7 +210,7 @@ def test_parse_target_reads_urls_keywords_and_environment() -> None:
 
     keywords = parse_target("host=/tmp/sock port=5433 user=me dbname=x password='a b'", {})
     assert (keywords.host, keywords.port, keywords.password) == ("/tmp/sock", 5433, "a b")
-    assert keywords.keyword_arguments["database"] == "x"
+    assert keywords.driver_arguments()[1]["database"] == "x"
     assert "a b" not in keywords.describe()
 
     env = parse_target(None, {"PGHOST": "h", "PGPORT": "7", "PGUSER": "u", "PGPASSWORD": "s"})

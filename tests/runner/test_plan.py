@@ -16,6 +16,7 @@ from migrator.db.quoting import quote_ident, quote_literal, quote_qualified
 from migrator.db.records import LedgerEntry
 from migrator.errors import RefusedState, SourceError, UsageError
 from migrator.runner.plan import plan_down, plan_up, render_sql
+from migrator.runner.progress import step_of
 from migrator.runner.recovery import plan_repair
 from migrator.runner.retry import RetryPolicy
 from migrator.runner.scaffold import create_migration, migration_name, next_version
@@ -65,6 +66,16 @@ def _entry(version: int, state: str = "applied", **values: Any) -> LedgerEntry:
     }
     fields.update(values)
     return LedgerEntry(**fields)
+
+
+def _stopped(
+    migrations: MigrationSet, version: int, state: str, done: int, **values: Any
+) -> LedgerEntry:
+    """The row of a no-transaction run of ``version`` that stopped after ``done``
+    statements, with the progress steps it recorded (one per statement)."""
+    statements = migrations.by_version()[version].up.statements[:done]
+    steps = [step_of([statement]).to_json() for statement in statements]
+    return _entry(version, state, statements_done=done, progress={"steps": steps}, **values)
 
 
 def _applied(migrations: MigrationSet, *versions: int) -> dict[int, LedgerEntry]:
@@ -122,7 +133,7 @@ def test_an_unfinished_run_is_refused_unless_resuming(
     migrations: MigrationSet, tmp_path: Path
 ) -> None:
     entries = _applied(migrations, 1, 2)
-    entries[3] = _entry(3, "failed", statements_done=1, error="boom", transactional=False)
+    entries[3] = _stopped(migrations, 3, "failed", 1, error="boom", transactional=False)
 
     with pytest.raises(RefusedState) as refused:
         plan_up(migrations, entries, _settings(tmp_path))
@@ -139,7 +150,7 @@ def test_an_unfinished_run_is_refused_unless_resuming(
 
 def test_resume_refuses_a_run_above_to(migrations: MigrationSet, tmp_path: Path) -> None:
     entries = _applied(migrations, 1, 2)
-    entries[3] = _entry(3, "failed", statements_done=1, error="boom", transactional=False)
+    entries[3] = _stopped(migrations, 3, "failed", 1, error="boom", transactional=False)
 
     with pytest.raises(RefusedState) as refused:
         plan_up(migrations, entries, _settings(tmp_path), resume=True, to=2)
@@ -151,7 +162,7 @@ def test_resume_refuses_to_rebuild_an_invalid_index(
     migrations: MigrationSet, tmp_path: Path
 ) -> None:
     entries = _applied(migrations, 1, 2)
-    entries[3] = _entry(3, "failed", statements_done=1, transactional=False)
+    entries[3] = _stopped(migrations, 3, "failed", 1, transactional=False)
     invalid = [InvalidIndex("public", "c_j", "a")]
 
     with pytest.raises(RefusedState) as refused:
@@ -210,7 +221,7 @@ def test_retry_delays_grow_exponentially_with_jitter_and_a_cap() -> None:
 def test_status_and_verify_states(migrations: MigrationSet) -> None:
     entries = _applied(migrations, 1, 2)
     entries[2] = _entry(2, up_checksum="old")
-    entries[3] = _entry(3, "partial", statements_done=1, transactional=False)
+    entries[3] = _stopped(migrations, 3, "partial", 1, transactional=False)
     entries[9] = _entry(9)
 
     report = build_status(migrations, entries, "public.migrator_ledger")
@@ -235,7 +246,7 @@ def test_status_and_verify_states(migrations: MigrationSet) -> None:
 
 def test_repair_choices(migrations: MigrationSet) -> None:
     entries = _applied(migrations, 1, 2)
-    entries[3] = _entry(3, "failed", statements_done=1, transactional=False)
+    entries[3] = _stopped(migrations, 3, "failed", 1, transactional=False)
 
     with pytest.raises(UsageError, match="Choose what is true now"):
         plan_repair(migrations, entries)
@@ -292,19 +303,23 @@ def test_plan_down_notes_a_down_file_changed_since_it_was_applied(
     assert not plan_down(migrations, _applied(migrations, 1, 2), _settings(tmp_path)).notes
 
 
-def test_render_sql_shows_the_session_reset_after_a_session_changing_migration(
-    tmp_path: Path,
-) -> None:
+def test_render_sql_shows_the_session_reset_after_every_migration(tmp_path: Path) -> None:
     directory = write_migrations(
         tmp_path / "s",
         {
             "001_path.up.sql": "SET search_path = app;\nCREATE TABLE t (id int);\n",
             "002_plain.up.sql": "CREATE TABLE u (id int);\n",
+            "003_index.up.sql": (
+                "-- migrate:no-transaction\nCREATE INDEX CONCURRENTLY i ON u (id);\n"
+            ),
         },
     )
 
     text = render_sql(plan_up(discover(directory), {}, _settings(tmp_path)))
 
-    first, second = text.split("-- up 002_plain")
-    assert "RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL;" in first
-    assert "RESET ALL" not in second
+    parts = text.split("\n-- up ")[1:]
+    assert len(parts) == 3
+    for part in parts:  # whether or not the migration looks like it changes the session
+        assert part.count("-- session reset (as DISCARD ALL") == 1
+    # inside the transaction: before the ledger write and COMMIT
+    assert parts[0].index("session reset") < parts[0].index("-- ledger:") < parts[0].index("COMMIT")

@@ -10,7 +10,7 @@ from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
 from migrator.sql.catalog import Column
 from migrator.sql.names import QualifiedName, TypeRef, type_ref
-from migrator.sql.tree import column_constraints
+from migrator.sql.tree import alter_commands, column_constraints
 from migrator.sql.volatility import expression_volatility
 
 SERIAL_TYPES = ("serial", "bigserial", "smallserial")
@@ -23,7 +23,9 @@ def add_column_required(ctx: StatementContext) -> Iterator[Hit]:
     What it does:
     Flags `ALTER TABLE ... ADD COLUMN c type NOT NULL` with no `DEFAULT` (or
     `DEFAULT NULL`), and not an identity, generated or serial column, on an existing
-    table.
+    table, or on a table this migration filled with `CREATE TABLE ... AS SELECT`. Not
+    after `TRUNCATE t` or `DELETE FROM t` (without `WHERE`) earlier in the same
+    transaction: the table is empty then.
 
     Why it hurts:
     Existing rows would have NULL in the new column, so the statement fails as soon
@@ -44,8 +46,12 @@ def add_column_required(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    name, _ = ctx.altered_table()
-    for command in ctx.commands_on_existing("AT_AddColumn"):
+    name, table = ctx.altered_table()
+    if name in ctx.state.emptied or not ctx.holds_rows(table):
+        return
+    for command in alter_commands(ctx.fields):
+        if command.get("subtype") != "AT_AddColumn":
+            continue
         column_def = (command.get("def") or {}).get("ColumnDef", {})
         kinds = {
             c.get("contype")
@@ -241,11 +247,15 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     `interval` precision that does not shrink (`timestamp(3)` to `timestamp(6)` or
     to plain `timestamp`); on PostgreSQL 12+ also `timestamp` to `timestamptz` and
     back (precision kept) once the file set the session's time zone to UTC
-    (`SET LOCAL TIME ZONE 'UTC'`): PostgreSQL then changes the type in place. The
-    column's type before the change comes from the earlier migrations (or, with
-    `--database-url`, from the database); when it is unknown the change is flagged. A
-    `USING` clause always counts as a rewrite. A column added earlier in the same
-    migration counts too: retyping it rewrites the existing table.
+    (`SET LOCAL TIME ZONE 'UTC'`, or any zone of offset 0 without daylight saving
+    time): PostgreSQL then keeps the table's rows, but rebuilds the indexes on the
+    column (their operator class changes), so that change is flagged only when the
+    column has an index. The column's type before the change comes from the earlier
+    migrations (or, with `--database-url`, from the database); when it is unknown the
+    change is flagged. A `USING` clause that only names the column (`USING col`,
+    `USING col::newtype`) is what PostgreSQL does without one and is judged the same
+    way; any other `USING` expression rewrites the table. A column added earlier in
+    the same migration counts too: retyping it rewrites the existing table.
 
     Why it hurts:
     A rewriting type change copies the whole table and rebuilds every index on it
@@ -275,28 +285,75 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
         column: Column | None = table.column(column_name) if table is not None else None
         old_type, facts = _old_type(ctx, name, column, column_name)
         using = column_def.get("raw_default")  # ALTER ... TYPE ... USING expr
-        if old_type is not None and not using and type_change_is_safe(old_type, new_type):
+        before = f"from {old_type.sql} " if old_type is not None else ""
+        if using and not _names_only_the_column(using, column_name, name, old_type, new_type):
+            yield Hit(
+                f"changing {name}.{column_name} {before}to {new_type.sql} USING an "
+                "expression rewrites the table and its indexes under an ACCESS EXCLUSIVE "
+                "lock",
+                "add a new column, sync it with a trigger, backfill in batches, then swap",
+                facts=facts + ctx.row_facts(name),
+            )
+            continue
+        if old_type is not None and type_change_is_safe(old_type, new_type):
             continue
         help_text = "add a new column, sync it with a trigger, backfill in batches, then swap"
         if (
             old_type is not None
-            and not using
             and ctx.options.pg_version >= 12
             and time_zone_change_is_safe_in_utc(old_type, new_type)
         ):
             if ctx.state.utc_time_zone:
+                indexes = table.indexes_covering(column_name) if table is not None else ()
+                if not indexes:
+                    continue
+                shown = ", ".join(str(index.name.name) for index in indexes[:3])
+                more = f" and {len(indexes) - 3} more" if len(indexes) > 3 else ""
+                yield Hit(
+                    f"changing {name}.{column_name} from {old_type.sql} to {new_type.sql} "
+                    "keeps the rows (the session's time zone is UTC) but rebuilds index "
+                    f"{shown}{more} under an ACCESS EXCLUSIVE lock (its operator class "
+                    "changes)",
+                    "drop the index first and build it again CONCURRENTLY afterwards, "
+                    "or change the type while the table is small",
+                    facts=facts + ctx.row_facts(name),
+                    plannable=False,
+                )
                 continue
             help_text = (
                 "PostgreSQL 12+ makes this change without a rewrite when the session's time "
                 "zone is UTC: put SET LOCAL TIME ZONE 'UTC' before it"
             )
-        before = f"from {old_type.sql} " if old_type is not None else ""
         yield Hit(
             f"changing {name}.{column_name} {before}to {new_type.sql} rewrites the table "
             "and its indexes under an ACCESS EXCLUSIVE lock",
             help_text,
             facts=facts + ctx.row_facts(name),
         )
+
+
+def _names_only_the_column(
+    expr: object,
+    column: str,
+    table: QualifiedName,
+    old_type: TypeRef | None,
+    new_type: TypeRef,
+) -> bool:
+    """``USING col``, ``USING t.col``, ``USING col::newtype`` (or a cast to the old
+    type): PostgreSQL builds the same conversion as without ``USING`` (checked on 15:
+    the relfilenode stays where the plain change keeps it)."""
+    while isinstance(expr, dict) and "TypeCast" in expr:
+        cast = expr["TypeCast"]
+        target = type_ref(cast.get("typeName"))
+        if target != new_type and target != old_type:
+            return False
+        expr = cast.get("arg")
+    if not isinstance(expr, dict) or "ColumnRef" not in expr:
+        return False
+    parts = [field.get("String", {}).get("sval") for field in expr["ColumnRef"].get("fields") or ()]
+    if not parts or parts[-1] != column:
+        return False
+    return len(parts) == 1 or (len(parts) == 2 and parts[0] == table.name)
 
 
 def time_zone_change_is_safe_in_utc(old: TypeRef, new: TypeRef) -> bool:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
-from migrator.sql.names import QualifiedName, object_name, strings
+from migrator.sql.names import QualifiedName, object_name, strings, type_ref
+from migrator.sql.parse import Node
 from migrator.sql.tree import alter_commands, column_constraints
 
 
@@ -21,11 +22,19 @@ def constraint_not_valid(ctx: StatementContext) -> Iterator[Hit]:
     """Adding a CHECK or FOREIGN KEY constraint to an existing table without `NOT VALID`.
 
     What it does:
-    Flags `ALTER TABLE ... ADD CONSTRAINT ... CHECK (...)`, `... FOREIGN KEY ...` and
-    `ADD COLUMN ... REFERENCES ...` on an existing table when the constraint is not
-    added `NOT VALID`; and `ALTER DOMAIN ... ADD CONSTRAINT ... CHECK` without `NOT
-    VALID` on a domain that columns of existing tables use (PostgreSQL checks every
-    such row while holding a SHARE lock on the table: writes wait).
+    Flags `ALTER TABLE ... ADD CONSTRAINT ... CHECK (...)`, `... FOREIGN KEY ...`,
+    `ADD COLUMN ... CHECK (...)` and `ADD COLUMN ... REFERENCES ...` on an existing
+    table when the constraint is not added `NOT VALID`. An `ADD COLUMN ... REFERENCES`
+    without a default is not flagged: PostgreSQL does not validate it (every row holds
+    NULL; no scan), while any default (even `DEFAULT NULL`), a generated, identity or
+    serial column makes it scan. A CHECK on an added column scans in every case, also
+    when the column is NULL in every row (PostgreSQL 15, measured with
+    `pg_stat_user_tables.seq_scan`). A foreign key added to a table the migration
+    filled with `CREATE TABLE ... AS SELECT` is flagged too when it references an
+    existing table: checking the copied rows keeps writes to that table waiting. And
+    flags `ALTER DOMAIN ... ADD CONSTRAINT ... CHECK` without `NOT VALID` on a domain
+    that columns of existing tables use (PostgreSQL checks every such row while
+    holding a SHARE lock on the table: writes wait).
 
     Why it hurts:
     Adding a valid constraint scans the whole table to check every row while holding
@@ -53,7 +62,10 @@ def constraint_not_valid(ctx: StatementContext) -> Iterator[Hit]:
     if ctx.kind == "AlterDomainStmt":
         yield from _domain_check(ctx)
         return
-    name, _ = ctx.altered_table()
+    name, table = ctx.altered_table()
+    if table is not None and table.filled and not ctx.is_existing(table):
+        yield from _filled_table_foreign_keys(ctx)
+        return
     for command in ctx.commands_on_existing():
         subtype = command.get("subtype")
         definition = command.get("def") or {}
@@ -71,15 +83,80 @@ def constraint_not_valid(ctx: StatementContext) -> Iterator[Hit]:
                     facts=ctx.row_facts(name),
                 )
         elif subtype == "AT_AddColumn":
-            column = definition.get("ColumnDef", {})
-            for constraint in column_constraints(column):
-                if constraint.get("contype") == "CONSTR_FOREIGN":
-                    yield Hit(
-                        f"ADD COLUMN {column.get('colname')} ... REFERENCES on existing table "
-                        f"{name} validates the foreign key under a lock on both tables",
-                        "add the column without REFERENCES, then ADD CONSTRAINT ... FOREIGN "
-                        "KEY ... NOT VALID, then VALIDATE CONSTRAINT in a later migration",
-                    )
+            yield from _added_column_constraints(ctx, definition.get("ColumnDef", {}))
+
+
+def _added_column_constraints(ctx: StatementContext, column: Node) -> Iterator[Hit]:
+    """``ADD COLUMN c ... REFERENCES`` / ``... CHECK``: what PostgreSQL 15 checks.
+
+    A foreign key on a column added without a default is not validated (every row
+    holds NULL; no scan, checked with ``pg_stat_user_tables.seq_scan``); any default,
+    even ``DEFAULT NULL``, a generated, identity or serial column makes it scan the
+    table. A CHECK constraint always scans, even when the new column is NULL in every
+    row."""
+    name, _ = ctx.altered_table()
+    colname = column.get("colname")
+    constraints = list(column_constraints(column))
+    filled = _fills_rows(column, constraints)
+    for constraint in constraints:
+        contype = constraint.get("contype")
+        if contype == "CONSTR_FOREIGN" and filled and not constraint.get("skip_validation"):
+            yield Hit(
+                f"ADD COLUMN {colname} ... REFERENCES on existing table {name} validates "
+                f"the foreign key ({filled}) under a lock on both tables",
+                "add the column without REFERENCES, then ADD CONSTRAINT ... FOREIGN "
+                "KEY ... NOT VALID, then VALIDATE CONSTRAINT in a later migration",
+                facts=ctx.row_facts(name),
+            )
+        elif contype == "CONSTR_CHECK" and not constraint.get("skip_validation"):
+            label = f"{constraint['conname']} " if constraint.get("conname") else ""
+            why = filled or "PostgreSQL scans even when the new column is NULL in every row"
+            yield Hit(
+                f"ADD COLUMN {colname} ... CHECK {label}on existing table {name} scans every "
+                f"row under an ACCESS EXCLUSIVE lock to check it ({why})",
+                "add the column without the CHECK, then ADD CONSTRAINT ... CHECK ... NOT "
+                "VALID, then VALIDATE CONSTRAINT in a later migration",
+                facts=ctx.row_facts(name),
+                plannable=False,
+            )
+
+
+def _fills_rows(column: Node, constraints: list[Node]) -> str:
+    """Why existing rows get a value in the added column ('' when they all hold NULL)."""
+    if type_ref(column.get("typeName")).name in ("serial", "bigserial", "smallserial"):
+        return "a serial column fills every row"
+    for constraint in constraints:
+        contype = constraint.get("contype")
+        if contype == "CONSTR_DEFAULT":
+            return "the column has a default, so existing rows are checked"
+        if contype in ("CONSTR_GENERATED", "CONSTR_IDENTITY"):
+            return "a generated or identity column fills every row"
+    return ""
+
+
+def _filled_table_foreign_keys(ctx: StatementContext) -> Iterator[Hit]:
+    """A foreign key added to a table this migration filled with ``CREATE TABLE ... AS
+    SELECT``: validating it scans those rows while holding SHARE ROW EXCLUSIVE on the
+    referenced table, an existing one that writers use."""
+    name, _ = ctx.altered_table()
+    for command in alter_commands(ctx.fields):
+        constraint = (command.get("def") or {}).get("Constraint", {})
+        if (
+            command.get("subtype") != "AT_AddConstraint"
+            or constraint.get("contype") != "CONSTR_FOREIGN"
+            or constraint.get("skip_validation")
+        ):
+            continue
+        referenced, target = ctx.relation(constraint.get("pktable"))
+        if not ctx.is_existing(target):
+            continue
+        yield Hit(
+            f"ADD FOREIGN KEY on {name}, which CREATE TABLE ... AS filled with rows of "
+            f"existing tables in this migration, checks every copied row while writes to "
+            f"{referenced} wait (SHARE ROW EXCLUSIVE)",
+            "add it NOT VALID, then VALIDATE CONSTRAINT in a later migration",
+            facts=ctx.row_facts(referenced),
+        )
 
 
 def _domain_check(ctx: StatementContext) -> Iterator[Hit]:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
-from migrator.sql.catalog import Catalog
+from migrator.sql.catalog import Catalog, Table
 from migrator.sql.names import MAX_IDENTIFIER_BYTES, strings
 from migrator.sql.parse import Node
 from migrator.sql.tree import alter_commands, column_constraints
@@ -311,6 +311,43 @@ def _foreign_keys(ctx: StatementContext) -> Iterator[tuple[tuple[str, ...], Node
                         yield (column.get("colname", ""),), constraint
 
 
+def _partial_index_for(table: Table, columns: tuple[str, ...]) -> bool:
+    """A valid partial index leads with ``columns`` and its predicate is only ``c IS
+    NOT NULL`` of some of them (or their conjunction): the foreign key's checks
+    (``WHERE c = $1``, which implies ``c IS NOT NULL``) can use it."""
+    wanted = set(columns)
+    for index in table.indexes:
+        if not index.valid or not index.partial or index.node is None:
+            continue
+        if set(index.columns[: len(wanted)]) != wanted:
+            continue
+        tested = _not_null_tests(index.node.get("whereClause"))
+        if tested and tested <= wanted:
+            return True
+    return False
+
+
+def _not_null_tests(expr: object) -> set[str] | None:
+    """The columns of ``a IS NOT NULL [AND b IS NOT NULL ...]``; ``None`` for any other
+    predicate."""
+    if not isinstance(expr, dict):
+        return None
+    if "BoolExpr" in expr and expr["BoolExpr"].get("boolop") == "AND_EXPR":
+        found: set[str] = set()
+        for arg in expr["BoolExpr"].get("args") or ():
+            part = _not_null_tests(arg)
+            if part is None:
+                return None
+            found |= part
+        return found
+    test = expr.get("NullTest", {})
+    if test.get("nulltesttype") != "IS_NOT_NULL":
+        return None
+    fields = (test.get("arg") or {}).get("ColumnRef", {}).get("fields") or ()
+    names = [f.get("String", {}).get("sval") for f in fields]
+    return {names[-1]} if len(names) == 1 and names[0] else None
+
+
 @rule("foreign-key-without-index", Severity.WARNING, kinds=("CreateStmt", "AlterTableStmt"))
 def foreign_key_without_index(ctx: StatementContext) -> Iterator[Hit]:
     """A foreign key whose referencing columns no index leads with.
@@ -319,7 +356,9 @@ def foreign_key_without_index(ctx: StatementContext) -> Iterator[Hit]:
     Flags a foreign key added by the migration when, at the end of the migration, no
     valid index on the referencing table starts with the foreign key's columns
     (indexes created later in the same migration count; so do primary keys and
-    unique constraints). Indexes that earlier migrations built count too.
+    unique constraints). Indexes that earlier migrations built count too, and so does
+    a partial index whose predicate is only `col IS NOT NULL` of the key's columns
+    (the checks look rows up by `col = value`, which implies it).
 
     Why it hurts:
     Every DELETE or key UPDATE on the referenced table scans the referencing table to
@@ -351,6 +390,8 @@ def foreign_key_without_index(ctx: StatementContext) -> Iterator[Hit]:
         name_now = table.name
         for columns, _ in keys:
             if not columns or not all(columns) or table.indexes_leading_with(columns):
+                continue
+            if _partial_index_for(table, columns):
                 continue
             yield Hit(
                 f"foreign key ({', '.join(columns)}) on {name_now} has no index leading with "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from migrator.lint.context import StatementContext
@@ -9,7 +10,9 @@ from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
 from migrator.sql import classify
 from migrator.sql.locks import statement_locks
+from migrator.sql.names import QualifiedName
 from migrator.sql.parse import Node
+from migrator.sql.tree import function_name, walk
 
 #: ``ALTER TABLE`` subcommands that copy the whole table (and its indexes) under ACCESS
 #: EXCLUSIVE (checked on PostgreSQL 15: SET [UN]LOGGED gives a new relfilenode; the
@@ -166,12 +169,20 @@ def detach_partition_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
     plannable=True,
 )
 def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
-    """`UPDATE` or `DELETE` of an existing table in a schema migration.
+    """`UPDATE`, `DELETE` or `INSERT ... SELECT` of existing tables in a schema migration.
 
     What it does:
     Flags `UPDATE` and `DELETE` statements on existing tables in a migration that is
     not a batched backfill (`-- migrate:backfill ...`), also when they are written in
-    a `WITH` query (`WITH moved AS (UPDATE ...) SELECT ...`).
+    a `WITH` query (`WITH moved AS (UPDATE ...) SELECT ...`). Flags `INSERT ...
+    SELECT` reading existing tables when it copies into an existing table, or when an
+    earlier statement of the transaction took a lock that blocks writes to a table it
+    reads (`CREATE TRIGGER ... ON t`, `CREATE INDEX ... ON t`, an `ALTER TABLE t`):
+    writers of that table then wait for the whole copy. An `UPDATE` or `DELETE` whose
+    `WHERE` pins every column of a primary key or unique constraint to a constant
+    (`WHERE key = 'smtpTls'`) changes at most one row and is not flagged, nor is an
+    `INSERT ... SELECT` that returns at most one row (`LIMIT 1`, aggregates without
+    `GROUP BY`, or a `WHERE` that pins a unique key of the one table it reads).
 
     Why it hurts:
     One statement in one transaction locks every row it touches until the migration
@@ -198,6 +209,8 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
     """
     if ctx.file.directives.backfill is not None:
         return
+    if ctx.kind == "InsertStmt" and _INSERT_SELECT.search(ctx.statement.text):
+        yield from _insert_select(ctx)
     changes: list[tuple[str, Node, str]] = []
     if ctx.kind in ("UpdateStmt", "DeleteStmt"):
         changes.append((ctx.kind, ctx.fields, ""))
@@ -210,6 +223,8 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
         name = ctx.existing_relation(fields.get("relation"))
         if name is None:
             continue
+        if _one_row_by_key(ctx, fields if where else _whole(ctx)):
+            continue
         verb = "UPDATE" if kind == "UpdateStmt" else "DELETE"
         yield Hit(
             f"{verb} of existing table {name}{where} in one transaction locks every row it touches",
@@ -218,6 +233,146 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
             facts=ctx.row_facts(name),
             plannable=not where and classify.batchable_change(kind, _whole(ctx)),
         )
+
+
+def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
+    """``INSERT INTO x SELECT ... FROM y``: a copy in one transaction. Flagged when the
+    transaction holds a lock that blocks writes to ``y`` (writers wait for the whole
+    copy), or when ``x`` is an existing table (the copy into a busy table is a backfill:
+    batch it)."""
+    fields = ctx.fields if "relation" in ctx.fields else _whole(ctx)
+    target, target_table = ctx.relation(fields.get("relation"))
+    if not ctx.state.write_locked and not ctx.is_existing(target_table):
+        return  # a copy into a new table that holds no lock on what it reads
+    fields = _whole(ctx)
+    sources = _tables_read(ctx, fields)
+    if not sources or _at_most_one_row(ctx, fields.get("selectStmt") or {}):
+        return
+    for source in sources:
+        held = ctx.state.write_locked.get(source)
+        if held is not None:
+            line, lock = held
+            yield Hit(
+                f"INSERT INTO {target} ... SELECT reads {source} while the {lock} lock "
+                f"taken on it at line {line} is held: its writers wait for the whole copy",
+                "copy the rows in a migration of their own (or a batched backfill), "
+                "before or after the statement that locks the table",
+                facts=ctx.row_facts(source),
+                plannable=False,
+            )
+            return
+    if ctx.is_existing(target_table):
+        shown = ", ".join(str(source) for source in sources[:3])
+        yield Hit(
+            f"INSERT INTO existing table {target} ... SELECT from {shown} copies every "
+            "selected row in one transaction",
+            "make it a batched backfill (-- migrate:backfill table=... key=..., and WHERE "
+            "key BETWEEN $1 AND $2; docs/backfill.md)",
+            facts=ctx.row_facts(target),
+            plannable=False,
+        )
+
+
+_INSERT_SELECT = re.compile(r"\bselect\b", re.IGNORECASE)
+#: aggregate functions: without GROUP BY, a query of them returns at most one row
+_AGGREGATES = frozenset(
+    [
+        "count",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "array_agg",
+        "string_agg",
+        "json_agg",
+        "jsonb_agg",
+        "json_object_agg",
+        "jsonb_object_agg",
+        "bool_and",
+        "bool_or",
+        "every",
+        "bit_and",
+        "bit_or",
+        "xmlagg",
+    ]
+)
+
+
+def _at_most_one_row(ctx: StatementContext, select: Node) -> bool:
+    """The ``SELECT`` of an ``INSERT`` returns at most one row: ``LIMIT 1``,
+    aggregates without ``GROUP BY``, or one table whose unique key the ``WHERE`` pins
+    to constants."""
+    query = select.get("SelectStmt") or {}
+    if not query or query.get("op", "SETOP_NONE") != "SETOP_NONE":
+        return False
+    tables: list[Node] = query.get("fromClause") or []
+    if len(tables) == 1 and "RangeVar" in tables[0]:
+        pinned = {"relation": tables[0]["RangeVar"], "whereClause": query.get("whereClause")}
+        if _one_row_by_key(ctx, pinned):
+            return True
+    limit = ((query.get("limitCount") or {}).get("A_Const") or {}).get("ival")
+    if limit is not None and limit.get("ival", 0) <= 1:
+        return True
+    if query.get("groupClause"):
+        return False
+    for target in query.get("targetList") or ():
+        value = target.get("ResTarget", {}).get("val")
+        for kind, node in walk(value):
+            if kind == "FuncCall" and (
+                node.get("agg_star") or function_name(node)[1] in _AGGREGATES
+            ):
+                return True
+    return False
+
+
+def _one_row_by_key(ctx: StatementContext, fields: Node) -> bool:
+    """An ``UPDATE`` / ``DELETE`` whose ``WHERE`` sets every column of a unique key of
+    the table to a constant: it changes at most one row."""
+    _, table = ctx.relation(fields.get("relation"))
+    if table is None:
+        return False
+    fixed = _columns_equal_to_constants(fields.get("whereClause"))
+    return any(key and set(key) <= fixed for key in table.unique_keys)
+
+
+def _columns_equal_to_constants(expr: object) -> set[str]:
+    """Columns that ``col = constant`` conjuncts of a ``WHERE`` pin down."""
+    if not isinstance(expr, dict):
+        return set()
+    if "BoolExpr" in expr and expr["BoolExpr"].get("boolop") == "AND_EXPR":
+        found: set[str] = set()
+        for arg in expr["BoolExpr"].get("args") or ():
+            found |= _columns_equal_to_constants(arg)
+        return found
+    operation = expr.get("A_Expr", {})
+    names = [n.get("String", {}).get("sval") for n in operation.get("name") or ()]
+    if operation.get("kind") != "AEXPR_OP" or names != ["="]:
+        return set()
+    for column, constant in (
+        (operation.get("lexpr"), operation.get("rexpr")),
+        (operation.get("rexpr"), operation.get("lexpr")),
+    ):
+        fields = (column or {}).get("ColumnRef", {}).get("fields") or ()
+        while isinstance(constant, dict) and "TypeCast" in constant:
+            constant = constant["TypeCast"].get("arg")
+        if fields and isinstance(constant, dict) and "A_Const" in constant:
+            name = fields[-1].get("String", {}).get("sval")
+            if name:
+                return {name}
+    return set()
+
+
+def _tables_read(ctx: StatementContext, fields: Node) -> list[QualifiedName]:
+    """The existing tables an ``INSERT``'s query reads (not its ``WITH`` names)."""
+    local = {node.get("ctename") for kind, node in walk(fields) if kind == "CommonTableExpr"}
+    found: list[QualifiedName] = []
+    for kind, node in walk({"q": [fields.get("selectStmt"), fields.get("withClause")]}):
+        if kind != "RangeVar" or (not node.get("schemaname") and node.get("relname") in local):
+            continue
+        name, table = ctx.relation(node)
+        if ctx.is_existing(table) and name not in found:
+            found.append(name)
+    return found
 
 
 def _whole(ctx: StatementContext) -> Node:

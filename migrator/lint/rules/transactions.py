@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
 from migrator.sql import classify
 from migrator.sql.locks import statement_locks
+from migrator.sql.names import object_name, strings
 from migrator.sql.tree import alter_commands, def_option, string_constants
 
 #: what else PostgreSQL refuses in a transaction block (VACUUM, CREATE DATABASE, ...)
@@ -200,6 +202,13 @@ def statements_after_access_exclusive(ctx: StatementContext) -> Iterator[Hit]:
     What it does:
     Flags the first statement that follows, in the same transaction, a statement that
     took an ACCESS EXCLUSIVE lock on an existing table. Reported once per transaction.
+    A table created earlier in the same migration (also by a plain `CREATE TABLE`
+    inside a `DO` block) holds no data and nobody else uses it: its locks do not
+    count. Neither does the lock a `DROP TABLE` holds on the dropped table (whatever
+    still reads it fails after the commit anyway: see drop-table), but the lock it
+    takes on each table its foreign keys reference does (PostgreSQL locks those
+    ACCESS EXCLUSIVE to remove the key's triggers), and with `CASCADE` on each table
+    whose foreign key to it is dropped.
 
     Why it hurts:
     Locks are held until the transaction ends. Every statement after the one that
@@ -227,11 +236,12 @@ def statements_after_access_exclusive(ctx: StatementContext) -> Iterator[Hit]:
         return
     if ctx.state.after_access_exclusive_reported or not ctx.state.access_exclusive:
         return
-    (name, line), *_ = ctx.state.access_exclusive.items()
+    (name, (line, how)), *_ = ctx.state.access_exclusive.items()
     ctx.state.after_access_exclusive_reported = True  # once per transaction
+    how = f" ({how})" if how else ""
     yield Hit(
-        f"runs while the ACCESS EXCLUSIVE lock taken on {name} at line {line} is still "
-        "held: nobody can read or write the table until the transaction ends",
+        f"runs while the ACCESS EXCLUSIVE lock taken on {name} at line {line}{how} is "
+        "still held: nobody can read or write the table until the transaction ends",
         "put the ACCESS EXCLUSIVE statement in a migration of its own",
     )
 
@@ -374,25 +384,79 @@ def non_idempotent_non_transactional(ctx: StatementContext) -> Iterator[Hit]:
     """
     if ctx.state.transactional:
         return
-    kind, fields = ctx.kind, ctx.fields
-    missing = None
-    if kind in ("CreateStmt", "IndexStmt", "CreateSchemaStmt", "CreateSeqStmt"):
-        if not fields.get("if_not_exists"):
-            missing = "IF NOT EXISTS"
-    elif kind in ("ViewStmt", "CreateFunctionStmt"):
-        if not fields.get("replace"):
-            missing = "OR REPLACE"
-    elif kind == "DropStmt":
-        if not fields.get("missing_ok"):
-            missing = "IF EXISTS"
-    elif kind == "AlterTableStmt":
-        for command in alter_commands(fields):
-            if command.get("subtype") == "AT_AddColumn" and not command.get("missing_ok"):
-                missing = "IF NOT EXISTS"
-            elif command.get("subtype") == "AT_DropColumn" and not command.get("missing_ok"):
-                missing = "IF EXISTS"
-    if missing:
+    for statement, missing in _not_rerunnable(ctx):
         yield Hit(
-            f"without {missing}, a re-run after a half-applied run fails here",
+            f"{statement} without {missing}: a re-run after a half-applied run fails here",
             f"add {missing}: this migration runs outside a transaction",
         )
+
+
+#: the statement each kind is, as written
+_CREATE_WORDS = {
+    "CreateStmt": "CREATE TABLE",
+    "IndexStmt": "CREATE INDEX",
+    "CreateSchemaStmt": "CREATE SCHEMA",
+    "CreateSeqStmt": "CREATE SEQUENCE",
+    "ViewStmt": "CREATE VIEW",
+    "CreateFunctionStmt": "CREATE FUNCTION",
+}
+
+
+def _not_rerunnable(ctx: StatementContext) -> Iterator[tuple[str, str]]:
+    """``(statement with its object, missing clause)`` of each part that fails when run
+    a second time."""
+    kind, fields = ctx.kind, ctx.fields
+    if kind in ("CreateStmt", "IndexStmt", "CreateSchemaStmt", "CreateSeqStmt"):
+        if not fields.get("if_not_exists"):
+            verb = _CREATE_WORDS[kind] + (" CONCURRENTLY" if fields.get("concurrent") else "")
+            yield f"{verb} {_created_object(ctx)}", "IF NOT EXISTS"
+    elif kind in ("ViewStmt", "CreateFunctionStmt"):
+        if not fields.get("replace"):
+            yield f"{_CREATE_WORDS[kind]} {_created_object(ctx)}", "OR REPLACE"
+    elif kind == "DropStmt":
+        if not fields.get("missing_ok"):
+            what = str(fields.get("removeType", "")).removeprefix("OBJECT_").replace("_", " ")
+            names = [
+                ".".join(n for n in object_name(_items(o)) if n)
+                for o in fields.get("objects") or ()
+            ]
+            if fields.get("concurrent"):
+                what += " CONCURRENTLY"
+            yield f"DROP {what} {', '.join(names)}".rstrip(), "IF EXISTS"
+    elif kind == "AlterTableStmt":
+        table, _ = ctx.relation(fields.get("relation"))
+        for command in alter_commands(fields):
+            column = (command.get("def") or {}).get("ColumnDef", {}).get("colname")
+            if command.get("subtype") == "AT_AddColumn" and not command.get("missing_ok"):
+                yield f"ALTER TABLE {table} ADD COLUMN {column}", "IF NOT EXISTS"
+            elif command.get("subtype") == "AT_DropColumn" and not command.get("missing_ok"):
+                yield f"ALTER TABLE {table} DROP COLUMN {command.get('name')}", "IF EXISTS"
+
+
+def _items(node: object) -> list[Any] | None:
+    """The name parts of one object of a ``DROP`` (a list node, or a bare name)."""
+    if isinstance(node, dict):
+        for wrapper, key in (
+            ("List", "items"),
+            ("ObjectWithArgs", "objname"),
+            ("TypeName", "names"),
+        ):
+            if wrapper in node:
+                parts: list[Any] | None = node[wrapper].get(key)
+                return parts
+    return [node]
+
+
+def _created_object(ctx: StatementContext) -> str:
+    """The name of what a ``CREATE`` statement creates, as the replay resolves it."""
+    fields = ctx.fields
+    if ctx.kind == "IndexStmt":
+        table, _ = ctx.relation(fields.get("relation"))
+        return f"{fields.get('idxname') or '(unnamed)'} ON {table}"
+    if ctx.kind == "CreateSchemaStmt":
+        return str(fields.get("schemaname", ""))
+    if ctx.kind == "CreateFunctionStmt":
+        return ".".join(strings(fields.get("funcname")))
+    range_var = fields.get("relation") or fields.get("sequence") or fields.get("view")
+    name, _ = ctx.relation(range_var)
+    return str(name)

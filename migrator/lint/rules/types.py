@@ -98,10 +98,11 @@ def prefer_bigint(ctx: StatementContext) -> Iterator[Hit]:
     keys = _key_columns(ctx)
     if not keys:
         return
+    table, _ = ctx.relation(ctx.fields.get("relation"))
     for column, column_type, _ in new_column_types(ctx):
         if column in keys and column_type.name in ("int2", "int4", "serial", "smallserial"):
             yield Hit(
-                f"key column {column} is {column_type.sql}: 32 bits or fewer run out",
+                f"key column {table}.{column} is {column_type.sql}: 32 bits or fewer run out",
                 "use bigint (or bigint GENERATED ... AS IDENTITY)",
             )
 

@@ -1,0 +1,207 @@
+"""What every layout shares: the directory listing it reads, the migrations it finds
+by name, and how a found migration's files become :class:`MigrationFile` values."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from migrator.errors import SourceError, UsageError
+from migrator.source.model import MigrationFile
+
+#: control characters (C0, DEL, C1) a file name must not hold: printed raw, an ANSI
+#: escape in a name would rewrite the terminal
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: a version prefix in digits of any script (Arabic-Indic, full-width): refused, not ignored
+_UNICODE_VERSION = re.compile(r"^\d+[_.]")
+_ASCII_VERSION = re.compile(r"^[0-9]+[_.]")
+
+
+def shown(name: str) -> str:
+    """A file name safe to print: control characters escaped (``\\x1b``)."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found[0]):02x}", name)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The entries of a migrations directory, hidden ones left out."""
+
+    directory: Path
+    #: file names (symlinks to files included), sorted
+    files: tuple[str, ...]
+    #: sub-directory names, sorted
+    folders: tuple[str, ...]
+    #: names refused before any layout looked at them (control characters, loops)
+    problems: tuple[str, ...] = ()
+    #: the names (files or folders) that are symbolic links
+    symlinks: frozenset[str] = frozenset()
+
+
+def list_directory(directory: Path) -> Listing:
+    """Read ``directory`` once. Raises :class:`SourceError` when it is missing or
+    unreadable; entries that cannot be used (a symlink loop, a name with control
+    characters) become problems of the listing."""
+    if not directory.exists():
+        raise SourceError(
+            [f"migrations directory {directory} does not exist"],
+            hint="pass --dir, set migrations-dir in [tool.migrator], or run `migrate new NAME`",
+        )
+    if not directory.is_dir():
+        raise SourceError([f"{directory} is not a directory"], hint="pass the migrations directory")
+    files: list[str] = []
+    folders: list[str] = []
+    problems: list[str] = []
+    symlinks: set[str] = set()
+    try:
+        with os.scandir(directory) as scan:
+            entries = sorted((entry.name, entry) for entry in scan)
+    except OSError as exc:
+        raise SourceError([f"cannot list {directory}: {exc.strerror}"]) from None
+    for name, entry in entries:
+        if name.startswith("."):
+            continue
+        if _CONTROL.search(name):
+            problems.append(
+                f"{directory / shown(name)}: file name holds control characters: rename it"
+            )
+            continue
+        try:
+            is_dir = entry.is_dir()
+            if entry.is_symlink():
+                os.stat(entry.path)  # ELOOP / a dangling link
+                symlinks.add(name)
+        except OSError as exc:
+            problems.append(
+                f"{directory / name}: cannot read ({exc.strerror}): fix or remove the symlink"
+            )
+            continue
+        (folders if is_dir else files).append(name)
+    return Listing(directory, tuple(files), tuple(folders), tuple(problems), frozenset(symlinks))
+
+
+def non_ascii_version(name: str) -> bool:
+    """``٣_b.sql``: a version in digits that are not ASCII."""
+    return bool(_UNICODE_VERSION.match(name)) and not _ASCII_VERSION.match(name)
+
+
+def non_ascii_problem(path: Path) -> str:
+    return (
+        f"{path}: the version is not in ASCII digits 0-9: rename the file "
+        "(versions are compared as ASCII numbers)"
+    )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A migration a layout found by name: its version and where its SQL is."""
+
+    key: int
+    version_text: str
+    name: str
+    up: Path
+    down: Path | None = None
+    #: what name-level metadata says (diesel's ``metadata.toml``)
+    transactional: bool = True
+    #: the paths that make it up (for duplicate and symlink messages)
+    paths: tuple[Path, ...] = field(default=())
+    #: Flyway's ``R__`` migration (see :attr:`Migration.repeatable`)
+    repeatable: bool = False
+
+
+@dataclass
+class Scan:
+    """What a layout made of a listing."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    ignored: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Section:
+    """The SQL of one direction, with the file's line numbers kept: text outside the
+    section (and the layout's own marker lines) is blanked, newlines kept."""
+
+    text: str
+    transactional: bool = True
+
+
+def blank(text: str) -> str:
+    """``text`` with everything but newlines turned into spaces."""
+    return re.sub(r"[^\n]", " ", text)
+
+
+def keep_only(text: str, start: int, end: int) -> str:
+    """``text`` with everything outside ``[start, end)`` blanked."""
+    return blank(text[:start]) + text[start:end] + blank(text[end:])
+
+
+def file_of(
+    path: Path, direction: Literal["up", "down"], section: Section, checksum: str | None = None
+) -> MigrationFile:
+    """A :class:`MigrationFile` of one section (its checksum: of the section's text,
+    unless the whole file's is given)."""
+    digest = checksum or hashlib.sha256(section.text.encode("utf-8")).hexdigest()
+    return MigrationFile(path, direction, section.text, digest, section.transactional)
+
+
+class Layout:
+    """One tool's way of laying out migrations. Subclasses say how names map to
+    versions (:meth:`scan`), how a file holds its SQL (:meth:`load`), how to tell the
+    layout from a directory (:meth:`claims`) and what ``migrate new`` writes."""
+
+    #: the name ``--layout`` takes and ``status`` prints
+    name: ClassVar[str]
+    #: how version texts map to ledger keys (see migrator.source.versions)
+    scheme: ClassVar[str] = "digits"
+
+    def claims(self, listing: Listing) -> bool:
+        """Whether ``listing`` looks written for this layout."""
+        raise NotImplementedError
+
+    def scan(self, listing: Listing) -> Scan:
+        raise NotImplementedError
+
+    def load(self, candidate: Candidate) -> tuple[MigrationFile, MigrationFile | None]:
+        """The up and down files of ``candidate``. Raises :class:`SourceError`."""
+        from migrator.source.discovery import load_file
+
+        up = load_file(candidate.up, "up")
+        up = self.mark(up, candidate)
+        down = None
+        if candidate.down is not None:
+            down = self.mark(load_file(candidate.down, "down"), candidate)
+        return up, down
+
+    def mark(self, migration_file: MigrationFile, candidate: Candidate) -> MigrationFile:
+        """Apply the transaction mode the layout reads from names or file heads."""
+        if candidate.transactional:
+            return migration_file
+        return MigrationFile(
+            migration_file.path,
+            migration_file.direction,
+            migration_file.text,
+            migration_file.checksum,
+            False,
+        )
+
+    def new_files(
+        self, directory: Path, version: str, name: str, transactional: bool
+    ) -> list[tuple[Path, str]]:
+        """The files ``migrate new`` writes for a migration (path, content)."""
+        raise UsageError(f"`migrate new` cannot write the {self.name} layout")
+
+    def version_of_name(self, name: str) -> str | None:
+        """The version text of a directory entry (for ``migrate new``'s numbering)."""
+        return None
+
+
+def read_text(path: Path) -> str:
+    """A file's text (UTF-8, BOM dropped), or :class:`SourceError`."""
+    from migrator.source.discovery import load_file
+
+    return load_file(path).text

@@ -1,0 +1,115 @@
+"""diesel: one folder per migration, ``<timestamp>_<name>/up.sql`` + ``down.sql``, with
+an optional ``metadata.toml``.
+
+As diesel (diesel_migrations, migrations_internals): a folder is a migration when it
+holds ``up.sql``; its version is the folder name up to the first ``_`` with the dashes
+dropped, and versions are ordered as text (``2020-12-7-190800`` sorts after
+``2020-12-31-...``); files beside the folders and other files inside them are ignored;
+``metadata.toml`` sets ``run_in_transaction`` (a ``metadata.toml`` that parses but does
+not name it means false, as in diesel, whose default for a present file is serde's).
+Where diesel's version would hold letters (``2023-05-23-1715-update-x``: no ``_``), the
+version is the leading digits and dashes and the rest is the name.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from migrator.errors import UsageError
+from migrator.source.layouts.base import Candidate, Layout, Listing, Scan
+from migrator.source.versions import diesel_key
+
+#: ``2023-05-23-1715-update-x``: no ``_``, the version is the leading digits and dashes
+_LEADING = re.compile(r"^(?P<version>[0-9][0-9-]*[0-9])-(?P<name>[A-Za-z].*)$")
+
+
+def split_folder_name(name: str) -> tuple[str, str] | None:
+    """``(version text, name)`` of a diesel folder, or None."""
+    if "_" in name:
+        version, rest = name.split("_", 1)
+        if re.fullmatch(r"[0-9][0-9-]*", version):
+            return version, rest
+        return None
+    match = _LEADING.match(name)
+    if match:
+        return match.group("version"), match.group("name")
+    return None
+
+
+def run_in_transaction(folder: Path) -> bool:
+    """diesel's reading of ``metadata.toml``: absent or unreadable: true; present
+    without the key: false."""
+    try:
+        data = tomllib.loads((folder / "metadata.toml").read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True
+    return data.get("run_in_transaction", False) is True
+
+
+class DieselLayout(Layout):
+    name = "diesel"
+    scheme = "diesel"
+
+    def claims(self, listing: Listing) -> bool:
+        return any((listing.directory / name / "up.sql").is_file() for name in listing.folders)
+
+    def scan(self, listing: Listing) -> Scan:
+        scan = Scan()
+        directory = listing.directory
+        scan.ignored.extend(directory / name for name in listing.files)
+        keys: dict[int, Path] = {}
+        for name in listing.folders:
+            folder = directory / name
+            if not (folder / "up.sql").is_file():
+                scan.ignored.append(folder)
+                continue
+            parts = split_folder_name(name)
+            if parts is None:
+                scan.problems.append(
+                    f"{folder}: folder name does not start with a diesel version "
+                    "(<timestamp>_<name>, e.g. 2019-09-12-100000_create_users): rename it"
+                )
+                continue
+            version, label = parts
+            try:
+                key = diesel_key(version)
+            except UsageError as exc:
+                scan.problems.append(f"{folder}: {exc.message}")
+                continue
+            if key in keys:
+                scan.problems.append(
+                    f"version {version} is used by more than one migration: {keys[key]}, "
+                    f"{folder} (give each its own version)"
+                )
+                continue
+            keys[key] = folder
+            down = folder / "down.sql"
+            has_down = down.is_file()
+            scan.candidates.append(
+                Candidate(
+                    key,
+                    version,
+                    label,
+                    folder / "up.sql",
+                    down if has_down else None,
+                    run_in_transaction(folder),
+                    paths=(folder,),
+                )
+            )
+        scan.candidates.sort(key=lambda candidate: candidate.key)
+        return scan
+
+    def new_files(
+        self, directory: Path, version: str, name: str, transactional: bool
+    ) -> list[tuple[Path, str]]:
+        folder = directory / f"{version}_{name}"
+        files = [(folder / "up.sql", ""), (folder / "down.sql", "")]
+        if not transactional:
+            files.append((folder / "metadata.toml", "run_in_transaction = false\n"))
+        return files
+
+    def version_of_name(self, name: str) -> str | None:
+        parts = split_folder_name(name)
+        return parts[0] if parts else None

@@ -1,0 +1,133 @@
+"""Flyway: ``V<version>__<description>.sql`` (versioned), ``U<version>__<description>.sql``
+(its undo, our down) and ``R__<description>.sql`` (repeatable).
+
+As Flyway: the version's parts are separated by ``.`` or a single ``_`` and compared
+part by part as numbers (``V1_2`` < ``V1_10``; ``1.0`` is ``1``); any other file in the
+folder is ignored; a ``<file>.sql.conf`` beside a script with
+``executeInTransaction=false`` runs it outside a transaction. Repeatable migrations
+run after the versioned ones, in the order of their descriptions, and again whenever
+their checksum changes; they are never reverted.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from migrator.errors import UsageError
+from migrator.source.layouts.base import Candidate, Layout, Listing, Scan
+from migrator.source.versions import flyway_key, repeatable_key
+
+NAME = re.compile(r"^(?P<prefix>[VU])(?P<version>[^_]+(?:_[^_]+)*?)__(?P<name>.+)\.sql$")
+REPEATABLE = re.compile(r"^R__(?P<name>.+)\.sql$")
+_NO_TRANSACTION = re.compile(r"^\s*executeInTransaction\s*=\s*false\s*$", re.MULTILINE)
+
+
+class FlywayLayout(Layout):
+    name = "flyway"
+    scheme = "flyway"
+
+    def claims(self, listing: Listing) -> bool:
+        return any(NAME.match(name) or REPEATABLE.match(name) for name in listing.files)
+
+    def scan(self, listing: Listing) -> Scan:
+        scan = Scan()
+        directory = listing.directory
+        scan.ignored.extend(directory / name for name in listing.folders)
+        files = set(listing.files)
+        found: dict[int, dict[str, list[tuple[Path, str, str]]]] = {}
+        for name in listing.files:
+            path = directory / name
+            repeatable = REPEATABLE.match(name)
+            if repeatable:
+                description = repeatable.group("name")
+                try:
+                    key = repeatable_key(description)
+                except UsageError as exc:
+                    scan.problems.append(f"{path}: {exc.message}")
+                    continue
+                scan.candidates.append(
+                    Candidate(
+                        key,
+                        "R",
+                        description,
+                        path,
+                        None,
+                        not self._conf_says_no_transaction(path, files),
+                        paths=(path,),
+                        repeatable=True,
+                    )
+                )
+                continue
+            match = NAME.match(name)
+            if match is None:
+                scan.ignored.append(path)
+                continue
+            try:
+                key = flyway_key(match.group("version"))
+            except UsageError as exc:
+                scan.problems.append(f"{path}: {exc.message}")
+                continue
+            found.setdefault(key, {}).setdefault(match.group("prefix"), []).append(
+                (path, match.group("version"), match.group("name"))
+            )
+        for key in sorted(found):
+            kinds = found[key]
+            versioned = kinds.get("V", [])
+            undos = kinds.get("U", [])
+            if len(versioned) > 1 or len(undos) > 1:
+                names = sorted(path.name for paths in kinds.values() for path, _, _ in paths)
+                scan.problems.append(
+                    f"version {versioned[0][1] if versioned else undos[0][1]} is used by more "
+                    "than one migration: "
+                    + ", ".join(str(directory / n) for n in names)
+                    + " (Flyway compares 1.0 and 1 equal; give each its own version)"
+                )
+                continue
+            if not versioned:
+                scan.problems.append(
+                    f"{undos[0][0]}: undo migration has no V{undos[0][1]}__ migration: "
+                    "add it, or delete the undo"
+                )
+                continue
+            path, version, description = versioned[0]
+            undo = undos[0][0] if undos else None
+            transactional = all(
+                not self._conf_says_no_transaction(p, files)
+                for p in ((path,) if undo is None else (path, undo))
+            )
+            scan.candidates.append(
+                Candidate(
+                    key,
+                    version,
+                    description,
+                    path,
+                    undo,
+                    transactional,
+                    paths=(path,) if undo is None else (path, undo),
+                )
+            )
+        return scan
+
+    @staticmethod
+    def _conf_says_no_transaction(path: Path, files: set[str]) -> bool:
+        conf = f"{path.name}.conf"
+        if conf not in files:
+            return False
+        try:
+            return bool(_NO_TRANSACTION.search((path.parent / conf).read_text("utf-8")))
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    def new_files(
+        self, directory: Path, version: str, name: str, transactional: bool
+    ) -> list[tuple[Path, str]]:
+        path = directory / f"V{version}__{name}.sql"
+        files = [(path, f"-- V{version}__{name}\n\n")]
+        if not transactional:
+            files.append((directory / f"{path.name}.conf", "executeInTransaction=false\n"))
+        return files
+
+    def version_of_name(self, name: str) -> str | None:
+        match = NAME.match(name)
+        return match.group("version") if match and match.group("prefix") == "V" else None

@@ -1,0 +1,161 @@
+"""goose: ``<version>_<name>.sql``, one file with ``-- +goose Up`` and ``-- +goose Down``
+sections.
+
+As goose (internal/sqlparser/parser.go): an annotation is a line starting with ``--``
+whose rest, trimmed, is ``+goose Up``, ``+goose Down``, ``+goose StatementBegin``,
+``+goose StatementEnd`` or ``+goose NO TRANSACTION`` (trailing spaces allowed; the case
+of the words is not checked here, so ``-- +goose no transaction`` counts); only
+comments and blank lines may precede ``-- +goose Up``; ``NO TRANSACTION`` anywhere
+runs both sections outside a transaction. ``StatementBegin`` / ``StatementEnd`` keep
+goose from splitting at semicolons: migrator's splitter reads dollar quotes and
+strings itself, and ends a block's statement at its ``StatementEnd`` line. ``ENVSUB``
+annotations are refused (migrator does not substitute environment variables).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from migrator.errors import SourceError
+from migrator.source.layouts.base import (
+    Candidate,
+    Layout,
+    Listing,
+    Scan,
+    Section,
+    blank,
+    file_of,
+    non_ascii_problem,
+    non_ascii_version,
+    read_text,
+)
+from migrator.source.model import MigrationFile
+
+NAME = re.compile(r"^(?P<version>[0-9]+)_(?P<name>.*)\.sql$")
+_ANNOTATION = re.compile(r"^--[ \t]*\+goose[ \t]+(?P<what>[^\n]*?)[ \t\r]*$", re.MULTILINE)
+_HINT = re.compile(r"^--[ \t]*\+goose[ \t]+up\b", re.MULTILINE | re.IGNORECASE)
+
+
+def sections(path: Path, text: str) -> tuple[Section, Section]:
+    """The up and down sections of a goose file. Raises :class:`SourceError`."""
+    # the text of each section, built line by line with blanks elsewhere
+    out: dict[str, list[str]] = {"up": [], "down": []}
+    state = "start"
+    in_block = False
+    transactional = True
+    seen_down = False
+    for number, line in enumerate(text.split("\n"), start=1):
+        match = _ANNOTATION.match(line) if line.startswith("--") else None
+        what = " ".join(match.group("what").lower().split()) if match else ""
+        keep = {"up": blank(line), "down": blank(line)}
+        if match and what in ("up", "down", "statementbegin", "statementend", "no transaction"):
+            if what == "up":
+                if state != "start":
+                    raise SourceError([f"{path}:{number}: a second `-- +goose Up`: remove it"])
+                state = "up"
+            elif what == "down":
+                if state == "start" or in_block:
+                    raise SourceError(
+                        [
+                            f"{path}:{number}: `-- +goose Down` before `-- +goose Up` or "
+                            "inside a StatementBegin block"
+                        ]
+                    )
+                if seen_down:
+                    raise SourceError([f"{path}:{number}: a second `-- +goose Down`: remove it"])
+                state, seen_down = "down", True
+            elif what == "statementbegin":
+                if state == "start" or in_block:
+                    raise SourceError(
+                        [
+                            f"{path}:{number}: `-- +goose StatementBegin` outside an Up or "
+                            "Down section or inside another block"
+                        ]
+                    )
+                in_block = True
+            elif what == "statementend":
+                if not in_block:
+                    raise SourceError(
+                        [f"{path}:{number}: `-- +goose StatementEnd` without StatementBegin"]
+                    )
+                in_block = False
+                # the block's statement ends here, semicolon or not
+                keep[state] = ";" + blank(line[1:])
+            else:
+                transactional = False
+        elif match and what.startswith("envsub"):
+            raise SourceError(
+                [
+                    f"{path}:{number}: `-- +goose {match.group('what')}` (environment "
+                    "substitution) is not supported: write the values into the SQL"
+                ]
+            )
+        elif state == "start":
+            stripped = line.strip()
+            if stripped and not stripped.startswith("--"):
+                raise SourceError(
+                    [f"{path}:{number}: SQL before `-- +goose Up` (goose refuses it): move it"]
+                )
+        else:
+            keep[state] = line
+        out["up"].append(keep["up"])
+        out["down"].append(keep["down"])
+    if state == "start":
+        raise SourceError([f"{path}: goose migration without a `-- +goose Up` line: add one"])
+    if in_block:
+        raise SourceError([f"{path}: `-- +goose StatementBegin` without StatementEnd"])
+    up = Section("\n".join(out["up"]), transactional)
+    # no Down section: goose runs nothing on the way down (nothing to undo)
+    down = Section("\n".join(out["down"]), transactional)
+    return up, down
+
+
+class GooseLayout(Layout):
+    name = "goose"
+
+    def claims(self, listing: Listing) -> bool:
+        for name in listing.files:
+            if NAME.match(name) and not name.endswith((".up.sql", ".down.sql")):
+                try:
+                    return bool(_HINT.search(read_text(listing.directory / name)))
+                except SourceError:
+                    return False
+        return False
+
+    def scan(self, listing: Listing) -> Scan:
+        scan = Scan()
+        directory = listing.directory
+        scan.ignored.extend(directory / name for name in listing.folders)
+        for name in listing.files:
+            path = directory / name
+            match = NAME.match(name)
+            if match is None:
+                if non_ascii_version(name):
+                    scan.problems.append(non_ascii_problem(path))
+                else:
+                    scan.ignored.append(path)
+                continue
+            version = match.group("version")
+            scan.candidates.append(
+                Candidate(int(version), version, match.group("name"), path, path, paths=(path,))
+            )
+        return scan
+
+    def load(self, candidate: Candidate) -> tuple[MigrationFile, MigrationFile | None]:
+        up, down = sections(candidate.up, read_text(candidate.up))
+        return (
+            file_of(candidate.up, "up", up),
+            file_of(candidate.up, "down", down) if down else None,
+        )
+
+    def new_files(
+        self, directory: Path, version: str, name: str, transactional: bool
+    ) -> list[tuple[Path, str]]:
+        head = "" if transactional else "-- +goose NO TRANSACTION\n"
+        body = f"{head}-- +goose Up\n\n\n-- +goose Down\n\n"
+        return [(directory / f"{version}_{name}.sql", body)]
+
+    def version_of_name(self, name: str) -> str | None:
+        match = NAME.match(name)
+        return match.group("version") if match else None
