@@ -5,8 +5,9 @@
 
 Sections: apply throughput and status (bench.apply_bench), a real history in dbmate's
 layout against dbmate (bench.adopted_bench), lint against squawk
-(bench.lint_bench), ephemeral server start (bench.ephemeral_bench), and the
-zero-downtime load test (bench.zero_downtime). A section that cannot run says why; no
+(bench.lint_bench), ephemeral server start (bench.ephemeral_bench), the
+zero-downtime load test (bench.zero_downtime), and the planner's differential corpus
+under load (bench.plan_corpus). A section that cannot run says why; no
 number is invented.
 """
 
@@ -84,7 +85,16 @@ def main(argv: Sequence[str] | None = None) -> str:
         "--skip",
         action="append",
         default=[],
-        choices=["apply", "real-history", "lint", "dry-run", "ephemeral", "zero-downtime", "fleet"],
+        choices=[
+            "apply",
+            "real-history",
+            "lint",
+            "dry-run",
+            "ephemeral",
+            "zero-downtime",
+            "fleet",
+            "plan-corpus",
+        ],
         help="leave a section out (the page says it was skipped)",
     )
     args = parser.parse_args(argv)
@@ -129,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> str:
                 "bench/zero_downtime.py (naive SQL vs the planner's phases under load, see "
                 "expand-contract.md) is not written yet.",
             ),
+        ),
+        "plan-corpus": (
+            "Planner corpus under load",
+            _module_section("bench.plan_corpus", "bench/plan_corpus.py is not written yet."),
         ),
     }
     load_at_start = load_average()

@@ -1,0 +1,835 @@
+"""The differential proof of a plan (docs/planner.md, "How plans are proven").
+
+One change (a schema with rows, and the SQL of the change) runs twice: the naive SQL
+on one database, the plan ``migrate plan`` writes on another built from the same
+schema and rows, migration by migration through the runner (``migrate up --phase P
+--to V``). Clients write to both in lockstep: before the deploy point the plan names,
+old-version clients (the old shape: inserts and updates of the tables as they were)
+between every two migrations and between the batches of every backfill, sent to the
+naive copy before its change; from the deploy point on, new-version clients (the
+naive end shape, restricted to what the planned database has at that moment), sent to
+the naive copy after its change. The naive SQL runs at the deploy point.
+
+A case passes when:
+
+- the planner refused it with a reason (exit 1), unless the case requires a plan; or
+- both succeed: the schemas are equal (column positions aside), every row of every
+  table is equal (a volatile value only as NULL or not), no client write failed on one
+  side only, and the plan left no trigger, function, temporary column or INVALID index;
+- or the naive SQL fails: the plan fails too, before it destroyed anything: the old
+  shape's rows are all there as the naive copy has them, and no object of the naive
+  copy's schema is removed or retyped.
+
+After every single migration, while old clients run (before the deploy point), every
+table, view and column of the old shape still exists and every view returns what its
+old query returns on the rows as they are (after the deploy point: what the naive
+copy's view returns); a column that did not exist before and has a default at the end
+has one as soon as it exists (or a trigger fills it), and the triggers the change adds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import tomllib
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+import migrator.runner.backfill as backfill_module
+from migrator.config import Settings
+from migrator.errors import MigratorError
+from migrator.plan.model import CannotPlan
+from migrator.plan.planner import PlanResult, plan_file, write_plan
+from migrator.plan.recipes.target import PlanOptions
+from migrator.runner.flows import UpOptions, up
+from migrator.schema.diff import diff_lines, diff_schemas
+from migrator.source.model import Phase
+from migrator.sql.names import quote_ident
+from migrator.sql.split import split_statements
+from tests.plan.differential.shapes import (
+    VIEWS,
+    Shape,
+    Table,
+    planned_writes,
+    read_shape,
+    sql_of,
+    writes,
+)
+from tests.plan.scenario import leftovers, schema_of
+
+CASES_DIR = Path(__file__).parent / "cases"
+BASES_DIR = CASES_DIR / "bases"
+OPEN_DIR = Path(__file__).parent / "open"
+
+#: small batches, so a backfill of a few hundred rows has several windows
+BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    schema: str
+    seed: str
+    change: str
+    #: what the naive copy runs instead of ``fill`` + ``change``
+    naive: str | None = None
+    #: what the application (or a person) runs at the deploy point, on both copies
+    fill: str = ""
+    #: ``planned``: a refusal fails the case; ``refused``: a plan fails it; ``any``
+    expect: str = "any"
+    #: schema objects only the plan has, on purpose: (kind, name)
+    planned_extra: frozenset[tuple[str, str]] = frozenset()
+    #: what the case proves, and where it comes from
+    about: str = ""
+
+    @property
+    def naive_sql(self) -> str:
+        return self.naive if self.naive is not None else self.fill + ";\n" + self.change
+
+
+def load_case(path: Path) -> Case:
+    data = tomllib.loads(path.read_text())
+    base: dict[str, Any] = {}
+    if "base" in data:
+        base = tomllib.loads((BASES_DIR / f"{data['base']}.toml").read_text())
+    expect = data.get("expect", "any")
+    assert expect in {"planned", "refused", "any"}, f"{path}: expect = {expect!r}"
+    return Case(
+        id=path.stem,
+        schema=data.get("schema", base.get("schema", "")) + data.get("schema_extra", ""),
+        seed=data.get("seed", base.get("seed", "")) + data.get("seed_extra", ""),
+        change=data["change"],
+        naive=data.get("naive"),
+        fill=data.get("fill", ""),
+        expect=expect,
+        planned_extra=frozenset(tuple(pair) for pair in data.get("planned_extra", [])),
+        about=data.get("about", ""),
+    )
+
+
+def corpus() -> list[Case]:
+    """The cases of the default suite."""
+    return [load_case(path) for path in sorted(CASES_DIR.glob("*.toml"))]
+
+
+def open_findings() -> list[Case]:
+    """The cases the planner does not pass yet (``pytest -m slow``)."""
+    return [load_case(path) for path in sorted(OPEN_DIR.glob("*.toml"))]
+
+
+@dataclass
+class Outcome:
+    """What happened to one case; ``problems`` empty means it passed."""
+
+    case_id: str
+    #: ``refused``, ``equal`` (both ran), ``both failed``, or what went wrong
+    verdict: str = ""
+    reason: str = ""
+    migrations: int = 0
+    problems: list[str] = field(default_factory=list)
+    #: client writes that failed on one side only: (window, side, sqlstate)
+    client_errors: list[str] = field(default_factory=list)
+    writes: int = 0
+    #: rows that kept what a client wrote after a batched data change passed them
+    raced: int = 0
+
+    def summary(self) -> str:
+        return "\n".join([f"{self.case_id}: {self.verdict} {self.reason}".rstrip(), *self.problems])
+
+
+def _state(exc: BaseException) -> str:
+    return str(getattr(exc, "sqlstate", "") or type(exc).__name__)
+
+
+class Clients:
+    """Old- and new-version clients writing to both copies in lockstep."""
+
+    def __init__(self, naive: asyncpg.Connection, planned: asyncpg.Connection) -> None:
+        self.naive = naive
+        self.planned = planned
+        self.serial = 0
+        self.errors: list[str] = []
+        self.sent = 0
+
+    async def _naive_takes(self, sql: str) -> bool:
+        """Whether the naive copy accepts ``sql`` (tried, then rolled back)."""
+        tx = self.naive.transaction()
+        await tx.start()
+        try:
+            await self.naive.execute(sql)
+        except asyncpg.PostgresError:
+            return False
+        finally:
+            await tx.rollback()
+        return True
+
+    async def window(self, shape: Shape, where: str) -> None:
+        """Each write goes to the planned copy (its transaction left open), then to
+        the naive copy; it is kept only if both took it, so the copies stay in step
+        and a write one side refuses is a client error."""
+        self.serial += 1
+        for write in planned_writes(shape, self.serial):
+            sql = await sql_of(self.naive, write)  # after the writes before it
+            if sql is None:
+                continue
+            self.sent += 1
+            tx = self.planned.transaction()
+            await tx.start()
+            try:
+                await self.planned.execute(sql)
+            except asyncpg.PostgresError as exc:
+                await tx.rollback()
+                if await self._naive_takes(sql):
+                    self.errors.append(f"{where}: planned {_state(exc)} ({exc}), naive ok: {sql}")
+                continue
+            try:
+                await self.naive.execute(sql)
+            except asyncpg.PostgresError as exc:
+                await tx.rollback()
+                self.errors.append(f"{where}: naive {_state(exc)} ({exc}), planned ok: {sql}")
+                continue
+            await tx.commit()
+
+
+class _RolledBack(Exception):
+    pass
+
+
+@dataclass
+class Probe:
+    """A client timing every statement it sends while each migration of the plan runs
+    (the load benchmark: bench/plan_corpus.py): it reads the rows a client writes and
+    sends the update, in a transaction it rolls back (the lockstep copies stay equal;
+    no insert, which would use up sequence values the copies must share),
+    with the shape of the moment (old before the deploy point, new after)."""
+
+    dsn: str
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def stall_ms(self) -> float:
+        return max(self.latencies, default=0.0) * 1000
+
+    async def _timed(self, conn: asyncpg.Connection, sql: str) -> None:
+        began = time.monotonic()
+        try:
+            async with conn.transaction():
+                await conn.execute(sql)
+                raise _RolledBack
+        except _RolledBack:
+            pass
+        except asyncpg.PostgresError as exc:
+            self.errors[_state(exc)] += 1
+        finally:
+            self.latencies.append(time.monotonic() - began)
+
+    async def during(
+        self, work: Awaitable[Any], shape: Callable[[asyncpg.Connection], Awaitable[Shape]]
+    ) -> Any:
+        """Await ``work`` while the probe writes in a loop; return what ``work`` returns."""
+        done = asyncio.Event()
+
+        async def loop() -> None:
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                await conn.execute("SET statement_timeout = '60s'")
+                serial = 0
+                while not done.is_set():
+                    serial += 1
+                    began = time.monotonic()
+                    try:
+                        statements = await writes(conn, await shape(conn), serial)
+                    except asyncpg.PostgresError as exc:
+                        self.errors[_state(exc)] += 1
+                        statements = []
+                    self.latencies.append(time.monotonic() - began)
+                    for sql in statements:  # an insert would use up sequence values
+                        if sql.startswith("UPDATE"):
+                            await self._timed(conn, sql)
+                    await asyncio.sleep(0.005)
+            finally:
+                await conn.close()
+
+        task = asyncio.create_task(loop())
+        try:
+            return await work
+        finally:
+            done.set()
+            await task
+
+
+@contextlib.contextmanager
+def _between_batches(hook: Callable[[], Awaitable[None]]) -> Any:
+    """Run ``hook`` between the batches of every backfill the runner walks (the
+    runner's ``sleep`` between batches, which the step runner leaves at its default)."""
+    original = backfill_module.run_backfill
+
+    async def run_backfill(*args: Any, **kwargs: Any) -> Any:
+        async def sleep(_seconds: float) -> None:
+            await hook()
+
+        return await original(*args, **kwargs, sleep=sleep)
+
+    backfill_module.run_backfill = run_backfill
+    try:
+        yield
+    finally:
+        backfill_module.run_backfill = original
+
+
+@contextlib.asynccontextmanager
+async def _connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def plan_case(case: Case, workdir: Path) -> tuple[Path, PlanResult]:
+    """Write the base schema as migration 001 and the plan after it (pure)."""
+    directory = workdir / "migrations"
+    directory.mkdir(parents=True)
+    (directory / "001_base.up.sql").write_text(case.schema)
+    (directory / "001_base.down.sql").write_text("SELECT 1;\n")
+    change_file = workdir / "change.sql"
+    change_file.write_text(case.change.rstrip().rstrip(";") + ";\n")
+    result = plan_file(
+        change_file,
+        directory,
+        lock_timeout_ms=2000,
+        options=PlanOptions(batch_size=BATCH_SIZE, pause_ms=1),
+    )
+    write_plan(result)
+    return directory, result
+
+
+def _new_columns(table: Table, old: Shape) -> set[str]:
+    """The columns of ``table`` the old shape does not have."""
+    before = old.tables.get(table.name)
+    return {c.name for c in table.columns if before is None or before.column(c.name) is None}
+
+
+def _projection(table: Table, old: Shape, present: set[str]) -> list[str]:
+    """How each column is compared: a volatile value (``now()``, ``gen_random_uuid()``)
+    only as NULL or not; a column the planned database lacks as a marker."""
+    before = old.tables.get(table.name)
+    cells = []
+    for column in table.columns:
+        name = quote_ident(column.name)
+        was = before.column(column.name) if before is not None else None
+        if column.name not in present:
+            cells.append(f"'<missing {column.name}>'")
+        elif column.volatile or (was is not None and was.volatile):
+            cells.append(f"({name} IS NULL)")
+        else:
+            cells.append(f"{name}::text")
+    return cells
+
+
+async def _columns_of(conn: asyncpg.Connection, relation: str) -> set[str]:
+    """The columns of a table, view or materialized view of ``public`` (none: gone)."""
+    rows = await conn.fetch(
+        "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
+        "AND c.relname = $1 AND c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 "
+        "AND NOT a.attisdropped",
+        relation,
+    )
+    return {row[0] for row in rows}
+
+
+async def _rows(conn: asyncpg.Connection, relation: str, cells: list[str]) -> list[tuple[Any, ...]]:
+    """``cells`` of every row of ``relation`` (a table's own rows: see
+    :attr:`Table.rows_sql`; or a view), in a fixed order."""
+    select = ", ".join(cells) or "1"
+    rows = await conn.fetch(f"SELECT {select} FROM {relation} ORDER BY ROW({select})::text")
+    return [tuple(row) for row in rows]
+
+
+def _same_row(naive: tuple[Any, ...], planned: tuple[Any, ...], tolerant: list[int]) -> bool:
+    """Equal, except that where the naive copy has NULL in a column new in this change,
+    the plan may hold a value: a row an old client inserted before the naive change
+    gets NULL there, the same insert after the planned expand gets what the expand
+    installed to fill it (a default, a trigger). A lost value is the other way round."""
+    pairs = enumerate(zip(naive, planned, strict=True))
+    return all(a == b or (i in tolerant and a is None) for i, (a, b) in pairs)
+
+
+async def compare_rows(
+    naive: asyncpg.Connection,
+    planned: asyncpg.Connection,
+    shape: Shape,
+    old: Shape,
+    raced: dict[str, set[tuple[Any, ...]]] | None = None,
+) -> tuple[list[str], int]:
+    """Every table of ``shape``: the planned copy holds the naive copy's rows (aligned
+    by primary key where there is one). A row that differs is accepted when it is
+    in ``raced`` (the row as the naive SQL without its data changes leaves it: a client
+    wrote it after the batched data change passed). Returns the problems and how many
+    rows were accepted so."""
+    problems, accepted = [], 0
+    for table in shape.tables.values():
+        present = await _columns_of(planned, table.name)
+        if not present:
+            problems.append(f"table {table.name}: missing in the planned database")
+            continue
+        everything = {c.name for c in table.columns}
+        naive_rows = await _rows(naive, table.rows_sql, _projection(table, old, everything))
+        planned_rows = await _rows(planned, table.rows_sql, _projection(table, old, present))
+        new = _new_columns(table, old)
+        tolerant = [i for i, c in enumerate(table.columns) if c.name in new]
+        key = [i for i, c in enumerate(table.columns) if c.in_primary]
+        acceptable = (raced or {}).get(table.name, set())
+        if key:
+            by_key = {tuple(row[i] for i in key): row for row in planned_rows}
+            lost, extra = [], []
+            for row in naive_rows:
+                other = by_key.pop(tuple(row[i] for i in key), None)
+                if other is not None and _same_row(row, other, tolerant):
+                    continue
+                if other is not None and other in acceptable:
+                    accepted += 1
+                    continue
+                lost.append(row)
+                if other is not None:
+                    extra.append(other)
+            for other in by_key.values():  # rows the naive copy does not have
+                if other in acceptable:
+                    accepted += 1
+                else:
+                    extra.append(other)
+        else:
+            lost_count = Counter(naive_rows) - Counter(planned_rows)
+            extra_count = Counter(planned_rows) - Counter(naive_rows)
+            lost, extra = sorted(lost_count.elements()), sorted(extra_count.elements())
+        if lost or extra:
+            problems.append(
+                f"table {table.name}: {len(lost)} of {len(naive_rows)} rows of the naive copy "
+                f"differ or are missing in the plan; {len(extra)} planned rows differ "
+                f"(naive {lost[:2]}, planned {extra[:2]})"
+            )
+    return problems, accepted
+
+
+_DATA_CHANGE = re.compile(r"^(UPDATE|DELETE)\b", re.IGNORECASE)
+_DROPPED_COLUMN = re.compile(r"DROP\s+COLUMN\s+(?:IF\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
+
+
+def _without_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*", "", sql).strip()
+
+
+def sql_without_data_changes(case: Case) -> str | None:
+    """The change without its UPDATE and DELETE statements, when rows clients write
+    after a batched data change passed may keep what they wrote (as they do when they
+    write after the naive statement); ``None`` when there is no data change, or when
+    one reads a column the change drops (its values must reach the new columns: a
+    client's write after the backfill is lost unless something syncs it)."""
+    statements = [_without_comments(s.text) for s in split_statements(case.naive_sql).statements]
+    data = [s for s in statements if _DATA_CHANGE.match(s)]
+    if not data:
+        return None
+    dropped = {m.group(1).lower() for m in _DROPPED_COLUMN.finditer(case.change)}
+    for sql in data:
+        words = set(re.findall(r"\w+", sql.lower()))
+        if dropped & words:
+            return None
+    kept = [s.rstrip(";") for s in statements if s not in data]
+    return ";\n".join(kept) + ";\n" if kept else "SELECT 1;\n"
+
+
+async def raced_rows(
+    conn: asyncpg.Connection, sql: str, old: Shape
+) -> dict[str, set[tuple[Any, ...]]]:
+    """The rows of every table after ``sql``, projected as :func:`compare_rows`
+    compares them; read in a transaction that is rolled back."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(sql)
+        shape = await read_shape(conn)
+        rows = {}
+        for table in shape.tables.values():
+            everything = {c.name for c in table.columns}
+            rows[table.name] = set(
+                await _rows(conn, table.rows_sql, _projection(table, old, everything))
+            )
+        return rows
+    except asyncpg.PostgresError:
+        return {}
+    finally:
+        await tx.rollback()
+
+
+async def _views(conn: asyncpg.Connection) -> list[str]:
+    return [row[0] for row in await conn.fetch(VIEWS)]
+
+
+VIEW_QUERIES = """
+SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind = 'v' ORDER BY 1
+"""
+
+
+async def view_queries(conn: asyncpg.Connection) -> dict[str, str]:
+    """The query of every view, as the old clients know it."""
+    return {row[0]: row[1].rstrip().rstrip(";") for row in await conn.fetch(VIEW_QUERIES)}
+
+
+async def _views_keep_their_query(
+    planned: asyncpg.Connection, queries: dict[str, str]
+) -> list[str]:
+    """While old clients run, each of their views returns what its old query returns
+    on the planned copy's rows now (a view recreated on a column still being filled
+    returns NULLs; a backfill changing the rows under it is no problem)."""
+    problems = []
+    for view, query in queries.items():
+        columns = await _columns_of(planned, view)
+        if not columns:
+            continue  # reported as gone
+        cells = [f"{quote_ident(c)}::text" for c in sorted(columns)]
+        try:
+            expected = await _rows(planned, f"({query}) AS old_query", cells)
+        except asyncpg.PostgresError:
+            continue  # the old query no longer runs: the view's columns are checked apart
+        if await _rows(planned, quote_ident(view), cells) != expected:
+            problems.append(f"view {view} returns other rows than its old query")
+    return problems
+
+
+async def _views_agree(naive: asyncpg.Connection, planned: asyncpg.Connection) -> list[str]:
+    problems = []
+    naive_views = set(await _views(naive))
+    for view in await _views(planned):
+        if view not in naive_views:
+            continue
+        columns = await _columns_of(planned, view)
+        if columns != await _columns_of(naive, view):
+            continue
+        cells = [f"{quote_ident(c)}::text" for c in sorted(columns)]
+        if await _rows(naive, quote_ident(view), cells) != await _rows(
+            planned, quote_ident(view), cells
+        ):
+            problems.append(f"view {view} returns other rows than the naive copy's")
+    return problems
+
+
+def _completed_columns(now: Shape, old: Shape, end: Shape) -> list[str]:
+    """A column new in this change comes with what completes it at the end: its
+    default (unless a trigger fills it) and the triggers the change adds to its table."""
+    problems = []
+    for table in now.tables.values():
+        before, after = old.tables.get(table.name), end.tables.get(table.name)
+        if after is None or before is None:
+            continue
+        new = [c for c in table.columns if before.column(c.name) is None and after.column(c.name)]
+        if not new:
+            continue
+        triggers = now.triggers.get(table.name, frozenset())
+        added = end.triggers.get(table.name, frozenset()) - old.triggers.get(
+            table.name, frozenset()
+        )
+        for name in sorted(added - triggers):
+            problems.append(
+                f"{table.name}: columns {[c.name for c in new]} exist without trigger {name}"
+            )
+        for column in new:
+            final = after.column(column.name)
+            assert final is not None
+            if final.default is not None and column.default is None and not triggers:
+                problems.append(
+                    f"{table.name}.{column.name} exists without its default "
+                    f"({final.default}): inserts get NULL"
+                )
+    return problems
+
+
+async def invariants(
+    naive: asyncpg.Connection,
+    planned: asyncpg.Connection,
+    old: Shape,
+    end: Shape | None,
+    view_queries: dict[str, str],
+    *,
+    old_clients: bool,
+) -> list[str]:
+    """What a client relies on, checked after every single migration."""
+    problems = []
+    if old_clients:
+        for relation in [*old.tables, *old.views]:
+            present = await _columns_of(planned, relation)
+            if not present:
+                problems.append(f"{relation} is gone while old clients use it")
+                continue
+            table = old.tables.get(relation)
+            missing = sorted({c.name for c in table.columns} - present) if table else []
+            if missing:
+                problems.append(f"{relation}: columns {missing} gone while old clients use them")
+    if end is not None:
+        problems += _completed_columns(await read_shape(planned), old, end)
+    if old_clients:
+        problems += await _views_keep_their_query(planned, view_queries)
+    else:
+        problems += await _views_agree(naive, planned)
+    return problems
+
+
+async def _naive_end_shape(conn: asyncpg.Connection, case: Case) -> Shape | None:
+    """The naive SQL's end shape, read in a transaction that is rolled back (None when
+    the SQL cannot run in one, or fails)."""
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(case.naive_sql)
+        return await read_shape(conn)
+    except asyncpg.PostgresError:
+        return None
+    finally:
+        await tx.rollback()
+
+
+EMPTY = """
+DO $$
+DECLARE s text;
+BEGIN
+  FOR s IN SELECT nspname FROM pg_namespace
+           WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema' LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', s);
+  END LOOP;
+END $$;
+CREATE SCHEMA public;
+"""
+
+
+async def empty(dsn: str) -> None:
+    """Drop every schema of the database and its objects; an empty ``public`` is left."""
+    async with _connected(dsn) as conn:
+        await conn.execute(EMPTY)
+
+
+async def destroyed(naive_dsn: str, planned_dsn: str) -> list[str]:
+    """What of the naive copy's schema the planned one lost: objects removed, columns
+    retyped (objects the plan added are fine: a failed plan stops after its expand; a
+    table renamed with a view under its old name is not lost)."""
+    naive_schema, planned_schema = await asyncio.gather(
+        schema_of(naive_dsn), schema_of(planned_dsn)
+    )
+    views = {obj.name for obj in planned_schema if obj.kind == "view"}
+    return [
+        change.line()
+        for change in diff_schemas(naive_schema, planned_schema)
+        if (change.what == "removed" and not (change.kind == "table" and change.name in views))
+        or (change.what == "changed" and change.attribute == "type")
+    ]
+
+
+#: recipes whose backfill is the change itself (an UPDATE or DELETE of the file)
+DATA_CHANGES = frozenset({"batched backfill", "batched delete"})
+
+
+def naive_point(result: PlanResult) -> tuple[int, int]:
+    """Before which migration of the plan the naive SQL runs, and the last migration
+    of the data changes racing the clients from there (-1: none).
+
+    It is the deploy point the plan names (old clients before it, new ones after).
+    A plan that names none and changes data in batches: the start of the first such
+    backfill, as if the naive statements ran then; clients that write while the
+    batches run race them by nature (as they race the naive statements), so none
+    write until the last one is done. Otherwise: the end of the plan."""
+    versions = result.versions
+    for i, version in enumerate(versions):
+        if version.rendered.migration.deploy_before:
+            return i, -1
+    changing = [
+        i
+        for i, version in enumerate(versions)
+        if {result.plan.changes[c].recipe for c in version.rendered.migration.changes}
+        & DATA_CHANGES
+    ]
+    if changing:
+        return changing[0], changing[-1]
+    return len(versions), -1
+
+
+async def run_case(
+    case: Case,
+    naive_dsn: str,
+    planned_dsn: str,
+    workdir: Path,
+    probe: Probe | None = None,
+    tamper: Callable[[Path], None] | None = None,
+) -> Outcome:
+    """Empty both databases, then prove ``case`` (see the module's docstring); with a
+    ``probe``, time a client's statements while each migration runs. ``tamper`` edits
+    the planned migrations directory before anything runs (the harness's own tests
+    break a plan on purpose, to see it caught)."""
+    outcome = Outcome(case.id)
+    await empty(naive_dsn)
+    await empty(planned_dsn)
+    try:
+        directory, result = plan_case(case, workdir)
+    except CannotPlan as exc:
+        outcome.verdict, outcome.reason = "refused", exc.one_line()
+        if case.expect == "planned":
+            outcome.problems.append(f"refused, but the case must be planned: {exc.one_line()}")
+        elif not exc.message.strip():
+            outcome.problems.append("refused without a reason")
+        return outcome
+    if case.expect == "refused":
+        outcome.problems.append("planned, but the case must be refused")
+    if tamper is not None:
+        tamper(directory)
+    versions = result.versions
+    outcome.migrations = len(versions)
+    deploy, racing_until = naive_point(result)
+    racing = racing_until >= 0
+    settings = Settings(
+        migrations_dir=directory,
+        database_url=planned_dsn,
+        lock_timeout=2000,
+        retry_delay=20,
+        retry_max_delay=100,
+    )
+    await up(settings, UpOptions(to=1))
+    async with _connected(naive_dsn) as naive, _connected(planned_dsn) as planned:
+        await naive.execute(case.schema)
+        await naive.execute(case.seed)
+        await planned.execute(case.seed)
+        old = await read_shape(naive)
+        queries = await view_queries(naive)
+        end = await _naive_end_shape(naive, case)
+        clients = Clients(naive, planned)
+        state: dict[str, Any] = {
+            "new": None,
+            "naive_failed": None,
+            "deployed": False,
+            "racing": False,
+            "raced": None,
+        }
+        racy_sql = sql_without_data_changes(case)
+
+        async def deploy_now() -> None:
+            state["deployed"] = True
+            if racy_sql is not None:
+                state["raced"] = await raced_rows(naive, racy_sql, old)
+            if case.fill:
+                await planned.execute(case.fill)
+            try:
+                async with naive.transaction():
+                    await naive.execute(case.naive_sql)
+            except asyncpg.PostgresError as exc:
+                # a statement that cannot run in a transaction runs as written
+                if _state(exc) != "25001":
+                    state["naive_failed"] = f"{_state(exc)} {exc}"
+                    return
+                try:
+                    await naive.execute(case.change)
+                except asyncpg.PostgresError as again:
+                    state["naive_failed"] = f"{_state(again)} {again}"
+                    return
+            state["new"] = await read_shape(naive)
+
+        async def client_shape(conn: asyncpg.Connection) -> Shape:
+            """The shape a client writes now (read on ``conn``, to the planned copy)."""
+            if not state["deployed"] or state["new"] is None:
+                return old
+            new_shape: Shape = state["new"]
+            return new_shape.restricted_to(await read_shape(conn))
+
+        async def window(where: str) -> None:
+            if state["racing"]:
+                return
+            if not state["deployed"]:
+                await clients.window(old.unique_as(end), f"old clients {where}")
+            elif state["new"] is not None:
+                shape = state["new"].restricted_to(await read_shape(planned))
+                await clients.window(shape, f"new clients {where}")
+
+        failed_at: int | None = None
+        await window("before the plan")
+        with _between_batches(lambda: window("between backfill batches")):
+            for i, planned_version in enumerate(versions):
+                migration = planned_version.rendered.migration
+                label = f"{planned_version.version_text} {migration.name}"
+                if i == deploy and racing:  # the naive statements run as the batches start
+                    await window(f"before {label}")
+                if i == deploy:
+                    await deploy_now()
+                    if state["naive_failed"] is None and (end is None):
+                        end = state["new"]
+                # no client writes from the start of the racing data changes to their end
+                state["racing"] = racing and deploy <= i <= racing_until
+                if i != deploy or not racing:
+                    await window(f"before {label}")
+                phase: Phase = migration.phase
+                applying = up(
+                    settings, UpOptions(to=int(planned_version.version_text), phase=phase)
+                )
+                try:
+                    if probe is None:
+                        await applying
+                    else:
+                        await probe.during(applying, client_shape)
+                except MigratorError as exc:
+                    failed_at = i
+                    outcome.reason = f"plan failed at {label}: {exc.one_line()}"
+                    break
+                finally:
+                    state["racing"] = False
+                for problem in await invariants(
+                    naive, planned, old, end, queries, old_clients=not state["deployed"]
+                ):
+                    outcome.problems.append(f"after {label}: {problem}")
+        if not state["deployed"]:
+            await deploy_now()
+        if failed_at is None:
+            await window("after the plan")
+        outcome.client_errors = clients.errors
+        outcome.writes = clients.sent
+
+        if state["naive_failed"] is None and failed_at is None:
+            outcome.verdict = "equal"
+            assert state["new"] is not None
+            outcome.problems += [f"client error: {e}" for e in clients.errors]
+            problems, outcome.raced = await compare_rows(
+                naive, planned, state["new"], old, state["raced"]
+            )
+            outcome.problems += problems
+            naive_schema, planned_schema, naive_has, planned_has = await asyncio.gather(
+                schema_of(naive_dsn),
+                schema_of(planned_dsn, set(case.planned_extra)),
+                leftovers(naive_dsn),  # the naive SQL's own triggers are no leftovers
+                leftovers(planned_dsn),
+            )
+            outcome.problems += [
+                f"schema: {line}" for line in diff_lines(naive_schema, planned_schema)
+            ]
+            outcome.problems += [f"left behind: {x}" for x in planned_has if x not in naive_has]
+            if outcome.problems:
+                outcome.verdict = "differs"
+        elif state["naive_failed"] is None:
+            outcome.verdict = "half-applied"
+            outcome.problems.append(f"the naive SQL succeeds, but the {outcome.reason}")
+        elif failed_at is None:
+            outcome.verdict = "ran where the naive SQL fails"
+            outcome.problems.append(
+                f"the naive SQL fails ({state['naive_failed']}), the plan ran to the end"
+            )
+        else:
+            outcome.verdict = "both failed"
+            outcome.reason += f"; naive: {state['naive_failed']}"
+            outcome.problems += (await compare_rows(naive, planned, old, old))[0]
+            outcome.problems += [
+                f"destroyed: {line}" for line in await destroyed(naive_dsn, planned_dsn)
+            ]
+    return outcome

@@ -1,0 +1,104 @@
+"""The harness catches a broken plan: plans of the corpus, broken on purpose the ways
+issue 14 found them broken, must fail the proof (a harness that passes everything
+proves nothing)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.plan.differential.harness import CASES_DIR, Case, load_case, run_case
+from tests.plan.scenario import run
+
+
+def _edit(directory: Path, name_part: str, edit: object) -> None:
+    (path,) = [p for p in sorted(directory.iterdir()) if name_part in p.name]
+    assert callable(edit)
+    path.write_text(edit(path.read_text()))
+
+
+def test_a_sync_trigger_that_misses_updates_loses_old_clients_writes(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """The rename's sync trigger fires on INSERT only: updates old clients make after
+    the backfill never reach the new column, and the contract drops the old one."""
+    case = load_case(CASES_DIR / "rename-column.toml")
+
+    def tamper(directory: Path) -> None:
+        _edit(
+            directory,
+            "002_change_expand.up",
+            lambda text: text.replace("BEFORE INSERT OR UPDATE", "BEFORE INSERT"),
+        )
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    assert outcome.verdict == "differs"
+    assert any(p.startswith("client error: old clients") for p in outcome.problems), outcome
+
+
+def test_a_column_dropped_in_the_expand_breaks_old_clients(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """A column dropped in the expand of an unrelated change, before any deploy: old
+    clients still write it."""
+    case = load_case(CASES_DIR / "add-column-not-null-volatile-default.toml")
+
+    def tamper(directory: Path) -> None:
+        first = next(
+            p
+            for p in sorted(directory.iterdir())
+            if p.name.startswith("002_") and not p.name.endswith(".down.sql")
+        )
+        first.write_text(first.read_text() + "\nALTER TABLE items DROP COLUMN note;\n")
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    assert any("columns ['note'] gone while old clients use them" in p for p in outcome.problems)
+    assert outcome.problems
+
+
+def test_a_truncating_cast_is_caught_where_the_naive_sql_fails(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """issue 14 #1 put back: the narrowing copies with an explicit cast (truncating)
+    instead of assigning: the plan runs to the end where the naive ALTER fails."""
+    case = load_case(CASES_DIR / "narrow-varchar-truncates.toml")
+
+    def tamper(directory: Path) -> None:
+        for path in directory.iterdir():
+            if path.name.startswith("0") and not path.name.startswith("001"):
+                text = path.read_text()
+                text = re.sub(
+                    r"NEW\.status_new := [^;]+;",
+                    "NEW.status_new := CAST(NEW.status AS varchar(20));",
+                    text,
+                )
+                text = text.replace(
+                    "SET status_new = status\n", "SET status_new = CAST(status AS varchar(20))\n"
+                )
+                text = text.replace("converted varchar(20);", "converted text;")  # its check
+                path.write_text(text)
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    assert outcome.verdict == "ran where the naive SQL fails", outcome
+
+
+def test_a_view_redefined_on_a_column_still_being_filled_is_caught(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """issue 14 #8 put back: the expand redefines a view on the new column of a
+    rename, which the backfill has not filled yet: old clients miss rows."""
+    case = Case(
+        id="view-on-the-new-column",
+        schema="CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL);\n"
+        "CREATE VIEW user_ids AS SELECT id FROM users;\n",
+        seed="INSERT INTO users (email) SELECT 'u' || g FROM generate_series(1, 150) g;\n",
+        change="ALTER TABLE users RENAME COLUMN email TO address",
+    )
+    redefined = "CREATE OR REPLACE VIEW user_ids AS SELECT id FROM users WHERE address > '';"
+
+    def tamper(directory: Path) -> None:
+        _edit(directory, "002_change_expand.up", lambda text: f"{text}\n{redefined}\n")
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    wanted = "view user_ids returns other rows than its old query"
+    assert any(wanted in problem for problem in outcome.problems), outcome
