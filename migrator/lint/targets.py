@@ -102,6 +102,7 @@ def _lint_paths(
             single = load_file(path)
         except SourceError as exc:
             report.findings.append(_file_finding(path, exc.message, options))
+            report.files += 1
             continue
         _lint_alone(linter, single, path, cache)
     if stdin is not None:
@@ -110,6 +111,7 @@ def _lint_paths(
             piped = load_file(Path(name), data=data)
         except SourceError as exc:
             report.findings.append(_file_finding(Path(name), exc.message, options))
+            report.files += 1
         else:
             first, first_silenced = len(report.findings), len(report.suppressed)
             _lint_alone(linter, piped, Path(name), cache)
@@ -209,6 +211,13 @@ def _excluded(path: Path, options: LintOptions) -> bool:
     )
 
 
+def _file_help(message: str) -> str:
+    """What to do about a file the linter cannot read as a migration."""
+    if "too large" in message:
+        return "split it into smaller migrations, or load bulk data outside migrations (COPY)"
+    return "name migrations as the directory's layout does (docs/runner.md), in UTF-8"
+
+
 def _file_finding(path: Path, message: str, options: LintOptions) -> Finding:
     rule = RULES_BY_ID["invalid-migration-file"]
     if message.startswith(f"{path}: "):
@@ -217,7 +226,7 @@ def _file_finding(path: Path, message: str, options: LintOptions) -> Finding:
         rule=rule.id,
         severity=options.severity_of(rule.id, rule.severity),
         message=message,
-        help="name migrations as the directory's layout does (docs/runner.md), in UTF-8",
+        help=_file_help(message),
         file=_display(path),
         line=1,
         column=1,
@@ -295,6 +304,7 @@ def _lint_directory(
     for path in unknown:
         if path in refused:
             linter.report.findings.append(_file_finding(path, refused[path], options))
+            linter.report.files += 1
     return [path for path in unknown if path not in refused]
 
 
