@@ -452,6 +452,7 @@ def _directory_problems(
         path_text, sep, message = problem.partition(": ")
         path = Path(path_text) if sep else migration_set.directory
         report.findings.append(_file_finding(path, message if sep else problem, options))
+        report.files += 1
 
 
 def replay(migration_file: MigrationFile, catalog: Catalog, unit: str) -> None:
