@@ -132,6 +132,7 @@ class Ledger:
         self.client = client_identity()
         self._writes = {
             "applied": _PreparedWrite("applied", self._applied_sql(), _APPLIED_TYPES),
+            "reapplied": _PreparedWrite("reapplied", self._applied_sql(rerun=True), _APPLIED_TYPES),
             "reverted": _PreparedWrite("reverted", self._reverted_sql(), _REVERTED_TYPES),
         }
         #: sessions on which :meth:`prepare_writes` prepared the two ledger writes
@@ -292,13 +293,19 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
             ")::integer) AS ms)"
         )
 
-    def _applied_sql(self, *, completing: bool = False) -> str:
+    def _applied_sql(self, *, completing: bool = False, rerun: bool = False) -> str:
         """Insert the row of an applied version and log it, in one statement. A row
         already there is a unique violation (SQLSTATE 23505 on the ledger table): the
         ledger refuses to record a version twice. ``completing``: the row of this
         run's own no-transaction (or backfill) run, ``partial`` or ``failed``, becomes
         ``applied``; an ``applied`` row is left alone and the statement reports ``INSERT
-        0 0`` (:meth:`record_applied` raises)."""
+        0 0`` (:meth:`record_applied` raises). ``rerun``: a repeatable migration that
+        changed runs again, so its ``applied`` row is replaced, but only while it holds
+        another checksum; otherwise (another runner re-ran it) the history row's
+        ``name`` comes out NULL and its NOT NULL refuses the write (SQLSTATE 23502,
+        :meth:`conflict`)."""
+        if rerun:
+            return self._rerun_sql()
         conflict = (
             """ON CONFLICT (version) DO UPDATE SET
         name = EXCLUDED.name, up_checksum = EXCLUDED.up_checksum,
@@ -324,6 +331,29 @@ WITH {self._duration_cte()}, entry AS (
 INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
                                      detail)
 SELECT $1, $2, $10, $3, {_BY.format(param="$5")}, d.ms, $11 FROM entry, d
+"""
+
+    def _rerun_sql(self) -> str:
+        return f"""
+WITH {self._duration_cte()}, entry AS (
+    INSERT INTO {self.sql_name} AS l
+        (version, name, up_checksum, down_checksum, applied_at, applied_by, duration_ms,
+         transactional, phase, state, direction, statements_done, statements_total, error)
+    SELECT $1, $2, $3, $4, clock_timestamp(), {_BY.format(param="$5")}, d.ms, $7, $8,
+           'applied', 'up', $9, $9, NULL FROM d
+    ON CONFLICT (version) DO UPDATE SET
+        name = EXCLUDED.name, up_checksum = EXCLUDED.up_checksum,
+        down_checksum = EXCLUDED.down_checksum, applied_at = EXCLUDED.applied_at,
+        applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
+        transactional = EXCLUDED.transactional, phase = EXCLUDED.phase,
+        state = 'applied', direction = 'up', statements_done = EXCLUDED.statements_done,
+        statements_total = EXCLUDED.statements_total, error = NULL
+        WHERE l.state <> 'applied' OR l.up_checksum IS DISTINCT FROM EXCLUDED.up_checksum
+    RETURNING l.name
+)
+INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
+                                     detail)
+SELECT $1, (SELECT $2 FROM entry), $10, $3, {_BY.format(param="$5")}, d.ms, $11 FROM d
 """
 
     def _reverted_sql(self) -> str:
@@ -428,7 +458,7 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
         otherwise the statement itself."""
         if direction == "up":
             write, (_, parameters) = (
-                self._writes["applied"],
+                self._writes["reapplied" if migration.repeatable else "applied"],
                 self.applied_statement(migration, duration_ms=None),
             )
         else:
@@ -478,6 +508,15 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
             return None
         if direction == "up" and sqlstate == "23505" and table == self.table:
             happened = f"is already recorded as applied in the ledger {self.display_name}"
+        elif (
+            direction == "up"
+            and sqlstate == "23502"
+            and table == self.history_table
+            and getattr(error, "column_name", None) == "name"
+        ):
+            happened = (
+                f"is already recorded as applied, as it is now, in the ledger {self.display_name}"
+            )
         elif (
             direction == "down"
             and sqlstate == "23502"
@@ -574,6 +613,8 @@ ON CONFLICT (version) DO UPDATE SET
     statements_total = EXCLUDED.statements_total, error = NULL,
     progress = CASE WHEN l.state = 'applied' THEN EXCLUDED.progress ELSE l.progress END
 WHERE (l.state = 'applied' AND EXCLUDED.direction = 'down' AND EXCLUDED.statements_done = 0)
+   OR (l.state = 'applied' AND EXCLUDED.direction = 'up' AND EXCLUDED.statements_done = 0
+       AND l.up_checksum IS DISTINCT FROM EXCLUDED.up_checksum)
    OR (l.state <> 'applied' AND l.direction = EXCLUDED.direction
        AND l.statements_done = EXCLUDED.statements_done)
 """,
