@@ -304,10 +304,7 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
         another checksum; otherwise (another runner re-ran it) the history row's
         ``name`` comes out NULL and its NOT NULL refuses the write (SQLSTATE 23502,
         :meth:`conflict`)."""
-        if rerun:
-            return self._rerun_sql()
-        conflict = (
-            """ON CONFLICT (version) DO UPDATE SET
+        replace = """ON CONFLICT (version) DO UPDATE SET
         name = EXCLUDED.name, up_checksum = EXCLUDED.up_checksum,
         down_checksum = EXCLUDED.down_checksum, applied_at = EXCLUDED.applied_at,
         applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
@@ -315,9 +312,14 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
         state = 'applied', direction = 'up', statements_done = EXCLUDED.statements_done,
         statements_total = EXCLUDED.statements_total, error = NULL
         WHERE l.state <> 'applied'"""
-            if completing
-            else ""
-        )
+        conflict = ""
+        if completing:
+            conflict = replace
+        if rerun:
+            conflict = replace + " OR l.up_checksum IS DISTINCT FROM EXCLUDED.up_checksum"
+        # rerun: no row written must fail, not log nothing (see above)
+        name = "(SELECT $2 FROM entry)" if rerun else "$2"
+        source = "d" if rerun else "entry, d"
         return f"""
 WITH {self._duration_cte()}, entry AS (
     INSERT INTO {self.sql_name} AS l
@@ -330,30 +332,7 @@ WITH {self._duration_cte()}, entry AS (
 )
 INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
                                      detail)
-SELECT $1, $2, $10, $3, {_BY.format(param="$5")}, d.ms, $11 FROM entry, d
-"""
-
-    def _rerun_sql(self) -> str:
-        return f"""
-WITH {self._duration_cte()}, entry AS (
-    INSERT INTO {self.sql_name} AS l
-        (version, name, up_checksum, down_checksum, applied_at, applied_by, duration_ms,
-         transactional, phase, state, direction, statements_done, statements_total, error)
-    SELECT $1, $2, $3, $4, clock_timestamp(), {_BY.format(param="$5")}, d.ms, $7, $8,
-           'applied', 'up', $9, $9, NULL FROM d
-    ON CONFLICT (version) DO UPDATE SET
-        name = EXCLUDED.name, up_checksum = EXCLUDED.up_checksum,
-        down_checksum = EXCLUDED.down_checksum, applied_at = EXCLUDED.applied_at,
-        applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
-        transactional = EXCLUDED.transactional, phase = EXCLUDED.phase,
-        state = 'applied', direction = 'up', statements_done = EXCLUDED.statements_done,
-        statements_total = EXCLUDED.statements_total, error = NULL
-        WHERE l.state <> 'applied' OR l.up_checksum IS DISTINCT FROM EXCLUDED.up_checksum
-    RETURNING l.name
-)
-INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
-                                     detail)
-SELECT $1, (SELECT $2 FROM entry), $10, $3, {_BY.format(param="$5")}, d.ms, $11 FROM d
+SELECT $1, {name}, $10, $3, {_BY.format(param="$5")}, d.ms, $11 FROM {source}
 """
 
     def _reverted_sql(self) -> str:
