@@ -84,6 +84,43 @@ MIGRATIONS: tuple[tuple[str, str, bool], ...] = (
 class Run:
     seconds: float
     peak_rss_mb: float | None
+    #: CPU seconds of the client process and its children (the dbmate processes of a loop)
+    client_cpu: float = 0.0
+    #: CPU seconds the server spent meanwhile (every backend, and the server's own workers)
+    server_cpu: float = 0.0
+
+    @property
+    def cpu_floor(self) -> float:
+        """The shortest wall time this much CPU allows on this machine's cores."""
+        return (self.client_cpu + self.server_cpu) / (os.cpu_count() or 1)
+
+
+def _stat_times(pid: int) -> tuple[float, float, int]:
+    """(own CPU, CPU of waited-for children, parent pid) of ``pid`` from /proc, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / tick
+    children = (int(fields[13]) + int(fields[14])) / tick
+    return own, children, int(fields[1])
+
+
+def server_cpu(server: EphemeralServer) -> float:
+    """CPU seconds used so far by the server: the postmaster, its exited children
+    (backends end with their connections) and the ones alive now."""
+    assert server.data_dir is not None
+    postmaster = int((server.data_dir / "postmaster.pid").read_text().splitlines()[0])
+    own, exited, _ = _stat_times(postmaster)
+    alive = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cpu, _, parent = _stat_times(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == postmaster:
+            alive += cpu
+    return own + exited + alive
 
 
 def _write_migrator(directory: Path) -> None:
@@ -98,8 +135,10 @@ def _write_dbmate(directory: Path) -> None:
         (directory / f"{index:03d}_{name}.sql").write_text(f"{marker}\n{sql}\n\n-- migrate:down\n")
 
 
-def _timed(argv: list[str], env: dict[str, str]) -> Run:
-    """Run ``argv`` to the end; its wall time and peak RSS (from ``wait4``)."""
+def _timed(argv: list[str], env: dict[str, str], server: EphemeralServer) -> Run:
+    """Run ``argv`` to the end; its wall time, peak RSS and CPU (from ``wait4``), and
+    the server's CPU meanwhile."""
+    server_before = server_cpu(server)
     start = time.monotonic()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -108,7 +147,12 @@ def _timed(argv: list[str], env: dict[str, str]) -> Run:
     stderr = process.stderr.read().decode() if process.stderr else ""
     if process.returncode != 0:
         raise RuntimeError(f"{argv[0]} exited {process.returncode}: {stderr[-2000:]}")
-    return Run(elapsed, usage.ru_maxrss / 1024)
+    return Run(
+        elapsed,
+        usage.ru_maxrss / 1024,
+        usage.ru_utime + usage.ru_stime,
+        server_cpu(server) - server_before,
+    )
 
 
 def _env() -> dict[str, str]:
@@ -179,7 +223,7 @@ def _run_migrator(fleet: Fleet, directory: Path, concurrency: int, work: Path) -
         "--concurrency",
         str(concurrency),
     ]
-    return _timed(argv, _env())
+    return _timed(argv, _env(), fleet.server)
 
 
 def _run_dbmate_loop(fleet: Fleet, directory: Path, tool: peers.Tool, work: Path) -> Run:
@@ -198,7 +242,7 @@ def _run_dbmate_loop(fleet: Fleet, directory: Path, tool: peers.Tool, work: Path
         'done < "$URLS"\n'
     )
     env = {**_env(), "DBMATE": tool.command[0], "DIR": str(directory), "URLS": str(urls)}
-    return _timed(["bash", str(script)], env)
+    return _timed(["bash", str(script)], env, fleet.server)
 
 
 def measure(sizes: Sequence[int], concurrency: int, sweep: Sequence[int], sweep_n: int) -> str:
@@ -211,6 +255,7 @@ def measure(sizes: Sequence[int], concurrency: int, sweep: Sequence[int], sweep_
     _write_migrator(ours_dir)
     _write_dbmate(theirs_dir)
     rows = []
+    cpu_rows = []
     sweep_rows = []
     with EphemeralServer() as server:
         for n in sizes:
@@ -240,6 +285,18 @@ def measure(sizes: Sequence[int], concurrency: int, sweep: Sequence[int], sweep_
                     f"{1000 * ours.seconds / n:.1f} ms",
                 ]
             )
+            for name, run in (("migrate --targets", ours), ("dbmate loop", theirs)):
+                if run is not None:
+                    cpu_rows.append(
+                        [
+                            str(n),
+                            name,
+                            f"{run.seconds:.2f} s",
+                            f"{run.client_cpu:.2f} s",
+                            f"{run.server_cpu:.2f} s",
+                            f"{run.cpu_floor:.2f} s",
+                        ]
+                    )
             print(
                 f"N={n}: migrate {ours.seconds:.2f}s, dbmate loop "
                 f"{theirs.seconds if theirs else float('nan'):.2f}s",
@@ -263,6 +320,14 @@ def measure(sizes: Sequence[int], concurrency: int, sweep: Sequence[int], sweep_
             ["N", "migrate --targets", "dbmate loop", "ratio", "migrate peak RSS", "per target"],
             rows,
         ),
+    ]
+    lines += [
+        "",
+        "Where the time goes: CPU seconds of the client (migrate; bash and every dbmate "
+        "process of the loop) and of the server meanwhile, and the shortest wall time that "
+        f"much CPU allows on {os.cpu_count()} cores (CPU / cores):",
+        "",
+        table(["N", "contender", "wall", "client CPU", "server CPU", "CPU floor"], cpu_rows),
     ]
     if sweep_rows:
         lines += [

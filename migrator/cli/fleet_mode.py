@@ -124,11 +124,10 @@ def run_over_fleet(
     from migrator.fleet.run import FleetOptions, failed_outcome, run_fleet
     from migrator.fleet.select import in_shard, parse_shard
     from migrator.fleet.targets import Target, load_targets_file
-    from migrator.runner.flows import load_migrations
+    from migrator.runner.flows import discovered_once
 
     shard = parse_shard(request.shard) if request.shard else None
     targets_file = load_targets_file(request.path)
-    load_migrations(settings)  # a directory problem stops the fleet before any target
 
     def reporter_for(target: Any) -> Any:
         return TargetReporter(target.name, verbose=app.verbose)
@@ -147,7 +146,9 @@ def run_over_fleet(
             observer.close()
         return result, failures
 
-    result, failures = run(fleet())
+    # one discovery for every target; a directory problem stops before any target
+    with discovered_once(settings):
+        result, failures = run(fleet())
     if failures:  # a [[discover]] entry that could not list its databases
         from dataclasses import replace
 

@@ -402,19 +402,49 @@ def verify_command(
 
 
 @click.command("baseline")
-@click.argument("version")
+@click.argument("version", required=False)
+@click.option(
+    "--from",
+    "tool",
+    type=click.Choice(
+        ["dbmate", "golang-migrate", "goose", "flyway", "diesel", "sqlx"], case_sensitive=False
+    ),
+    help="Adopt what this tool's history table on the database says it applied.",
+)
+@click.option(
+    "--from-table",
+    metavar="[SCHEMA.]TABLE",
+    help="The other tool's history table, when not its default name.",
+)
 @fleet_options
 @click.pass_obj
-def baseline_command(app: AppContext, /, version: str, **fleet: Any) -> None:
-    """Adopt an existing database: record every migration up to VERSION as applied
-    without running it. Later `migrate up` runs only what comes after.
+def baseline_command(
+    app: AppContext, /, version: str | None, tool: str | None, from_table: str | None, **fleet: Any
+) -> None:
+    """Adopt an existing database: record every migration up to VERSION, or every
+    migration another tool's history table says it applied (--from TOOL), as applied
+    without running it. Later `migrate up` runs only the rest.
 
     \b
-    Example:
-      migrate baseline 003    # the schema of 001..003 already exists
+    Examples:
+      migrate baseline 003                # the schema of 001..003 already exists
+      migrate baseline --from dbmate      # what dbmate's schema_migrations lists
+      migrate baseline --from flyway --from-table app.flyway_schema_history
     """
+    from migrator.errors import UsageError
+
+    if (version is None) == (tool is None):
+        raise UsageError("give either VERSION or --from TOOL", hint="see `migrate baseline --help`")
+    if tool is not None:
+        if fleet.get("targets"):
+            raise UsageError("--from adopts one database at a time: drop --targets")
+        _baseline_from(app, tool.lower(), from_table)
+        return
+    if from_table is not None:
+        raise UsageError("--from-table goes with --from TOOL")
     from migrator.runner import flows
 
+    assert version is not None
     settings = app.settings(**_flags(targets=fleet["targets"]))
     request = fleet_of(settings, fleet)
     if request is not None:
@@ -429,6 +459,26 @@ def baseline_command(app: AppContext, /, version: str, **fleet: Any) -> None:
     for migration in recorded:
         click.echo(f"recorded {migration.label} as applied (not run)")
     click.echo(f"baseline {version}: {len(recorded)} migration(s) recorded")
+
+
+def _baseline_from(app: AppContext, tool: str, table: str | None) -> None:
+    from migrator.runner.adopt import baseline_from
+
+    adoption = _run(baseline_from(app.settings(), tool, table=table, reporter=_reporter()))
+    for migration in adoption.adopted:
+        click.echo(f"adopted {migration.label} (applied by {tool}; recorded, not run)")
+    for migration in adoption.already:
+        click.echo(f"already in the ledger: {migration.label}")
+    for line in adoption.changed:
+        click.echo(f"note: {line}")
+    for what in adoption.unmatched:
+        click.echo(f"not adopted: {tool} applied {what}, which no file here has")
+    for migration in adoption.pending:
+        click.echo(f"pending: {migration.label} ({tool} never applied it; `migrate up` will)")
+    click.echo(
+        f"baseline --from {tool} ({adoption.table}): {len(adoption.adopted)} migration(s) "
+        f"adopted, {len(adoption.pending)} pending; {adoption.table} is left as it is"
+    )
 
 
 @click.command("repair")

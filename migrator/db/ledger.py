@@ -132,7 +132,10 @@ class Ledger:
         self.client = client_identity()
         self._writes = {
             "applied": _PreparedWrite("applied", self._applied_sql(), _APPLIED_TYPES),
-            "reapplied": _PreparedWrite("reapplied", self._applied_sql(rerun=True), _APPLIED_TYPES),
+            # a Flyway repeatable that changed: its row is replaced, once per change
+            "reapplied": _PreparedWrite(
+                "reapplied", self._applied_sql(repeating=True), _APPLIED_TYPES
+            ),
             "reverted": _PreparedWrite("reverted", self._reverted_sql(), _REVERTED_TYPES),
         }
         #: sessions on which :meth:`prepare_writes` prepared the two ledger writes
@@ -293,33 +296,29 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
             ")::integer) AS ms)"
         )
 
-    def _applied_sql(self, *, completing: bool = False, rerun: bool = False) -> str:
+    def _applied_sql(self, *, completing: bool = False, repeating: bool = False) -> str:
         """Insert the row of an applied version and log it, in one statement. A row
         already there is a unique violation (SQLSTATE 23505 on the ledger table): the
         ledger refuses to record a version twice. ``completing``: the row of this
         run's own no-transaction (or backfill) run, ``partial`` or ``failed``, becomes
         ``applied``; an ``applied`` row is left alone and the statement reports ``INSERT
-        0 0`` (:meth:`record_applied` raises). ``rerun``: a repeatable migration that
-        changed runs again, so its ``applied`` row is replaced, but only while it holds
-        another checksum; otherwise (another runner re-ran it) the history row's
-        ``name`` comes out NULL and its NOT NULL refuses the write (SQLSTATE 23502,
-        :meth:`conflict`)."""
-        replace = """ON CONFLICT (version) DO UPDATE SET
+        0 0`` (:meth:`record_applied` raises). ``repeating``: a Flyway repeatable
+        migration run again because its checksum changed replaces its ``applied`` row
+        (only a row with another checksum: the same change is not recorded twice)."""
+        update = """ON CONFLICT (version) DO UPDATE SET
         name = EXCLUDED.name, up_checksum = EXCLUDED.up_checksum,
         down_checksum = EXCLUDED.down_checksum, applied_at = EXCLUDED.applied_at,
         applied_by = EXCLUDED.applied_by, duration_ms = EXCLUDED.duration_ms,
         transactional = EXCLUDED.transactional, phase = EXCLUDED.phase,
         state = 'applied', direction = 'up', statements_done = EXCLUDED.statements_done,
-        statements_total = EXCLUDED.statements_total, error = NULL
-        WHERE l.state <> 'applied'"""
-        conflict = ""
-        if completing:
-            conflict = replace
-        if rerun:
-            conflict = replace + " OR l.up_checksum IS DISTINCT FROM EXCLUDED.up_checksum"
-        # rerun: no row written must fail, not log nothing (see above)
-        name = "(SELECT $2 FROM entry)" if rerun else "$2"
-        source = "d" if rerun else "entry, d"
+        statements_total = EXCLUDED.statements_total, error = NULL"""
+        if repeating:
+            changed = "l.up_checksum <> EXCLUDED.up_checksum OR l.state <> 'applied'"
+            conflict = f"{update}\n        WHERE {changed}"
+        elif completing:
+            conflict = f"{update}\n        WHERE l.state <> 'applied'"
+        else:
+            conflict = ""
         return f"""
 WITH {self._duration_cte()}, entry AS (
     INSERT INTO {self.sql_name} AS l
@@ -332,7 +331,7 @@ WITH {self._duration_cte()}, entry AS (
 )
 INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
                                      detail)
-SELECT $1, {name}, $10, $3, {_BY.format(param="$5")}, d.ms, $11 FROM {source}
+SELECT $1, $2, $10, $3, {_BY.format(param="$5")}, d.ms, $11 FROM entry, d
 """
 
     def _reverted_sql(self) -> str:
@@ -359,7 +358,7 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
         """SQL and parameters that mark ``migration`` applied (insert or complete its
         row) and log ``action``, in one statement."""
         up = migration.up
-        return self._writes["applied"].sql, (
+        return self._applied_write(migration).sql, (
             migration.version,
             migration.name,
             up.checksum,
@@ -372,6 +371,9 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
             action,
             detail,
         )
+
+    def _applied_write(self, migration: Migration) -> _PreparedWrite:
+        return self._writes["reapplied" if migration.repeatable else "applied"]
 
     def reverted_statement(
         self,
@@ -426,7 +428,13 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
         return conn in self._prepared
 
     def write_sql(
-        self, migration: Migration, direction: Direction, *, duration_sql: str, prepared: bool
+        self,
+        migration: Migration,
+        direction: Direction,
+        *,
+        duration_sql: str,
+        prepared: bool,
+        completing: bool = False,
     ) -> str:
         """The write that marks ``migration`` applied (``up``, as :meth:`record_applied`)
         or removes its row (``down``, as :meth:`record_reverted`) as SQL text, to send in
@@ -434,12 +442,18 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
         (:func:`~migrator.db.quoting.sql_literal`); the duration is ``duration_sql``, an
         SQL expression such as :data:`MS_SINCE_TRANSACTION_START`. ``prepared``: an
         ``EXECUTE`` of the write :meth:`prepare_writes` prepared on the session;
-        otherwise the statement itself."""
+        otherwise the statement itself. ``completing`` (``up``, not prepared): the row of
+        this run's own unfinished run becomes ``applied`` (the last segment of a file
+        with commit points, see :meth:`record_applied`)."""
         if direction == "up":
             write, (_, parameters) = (
-                self._writes["reapplied" if migration.repeatable else "applied"],
+                self._applied_write(migration),
                 self.applied_statement(migration, duration_ms=None),
             )
+            if completing:
+                write = _PreparedWrite("completed", self._applied_sql(completing=True),
+                                       _APPLIED_TYPES)  # fmt: skip
+                prepared = False
         else:
             write, (_, parameters) = (
                 self._writes["reverted"],
@@ -488,15 +502,6 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
         if direction == "up" and sqlstate == "23505" and table == self.table:
             happened = f"is already recorded as applied in the ledger {self.display_name}"
         elif (
-            direction == "up"
-            and sqlstate == "23502"
-            and table == self.history_table
-            and getattr(error, "column_name", None) == "name"
-        ):
-            happened = (
-                f"is already recorded as applied, as it is now, in the ledger {self.display_name}"
-            )
-        elif (
             direction == "down"
             and sqlstate == "23502"
             and table == self.history_table
@@ -541,7 +546,8 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
         _, parameters = self.applied_statement(
             migration, duration_ms=duration_ms, action=action, detail=detail
         )
-        status = await conn.execute(self._applied_sql(completing=True), *parameters)
+        sql = self._applied_sql(completing=not migration.repeatable, repeating=migration.repeatable)
+        status = await conn.execute(sql, *parameters)
         if status.endswith(" 0"):
             raise LedgerConflict(
                 f"version {migration.version} ({migration.name}) is already recorded as "
@@ -688,17 +694,20 @@ WHERE (l.state = 'applied' AND EXCLUDED.direction = 'down' AND EXCLUDED.statemen
     # -- adopting and repairing --------------------------------------------------------
 
     async def record_baseline(
-        self, conn: asyncpg.Connection, migrations: Iterable[Migration], baseline: int
+        self,
+        conn: asyncpg.Connection,
+        migrations: Iterable[Migration],
+        baseline: int | None = None,
+        *,
+        detail: str | None = None,
     ) -> None:
-        """Record ``migrations`` as applied without running them (one transaction)."""
+        """Record ``migrations`` as applied without running them (one transaction);
+        each history row says ``detail`` (default: ``baseline V: ...``)."""
+        detail = detail or f"baseline {baseline}: recorded as applied without running"
         async with conn.transaction():
             for migration in migrations:
                 await self.record_applied(
-                    conn,
-                    migration,
-                    duration_ms=None,
-                    action="baseline",
-                    detail=f"baseline {baseline}: recorded as applied without running",
+                    conn, migration, duration_ms=None, action="baseline", detail=detail
                 )
 
     async def forget(self, conn: asyncpg.Connection, version: int, name: str, detail: str) -> None:

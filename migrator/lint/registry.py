@@ -48,6 +48,7 @@ RULES: tuple[Rule, ...] = (
     # robustness
     robustness.syntax_error,
     transactions.transaction_control,
+    transactions.commit_point,
     robustness.psql_meta_command,
     robustness.identifier_too_long,
     transactions.non_idempotent_non_transactional,

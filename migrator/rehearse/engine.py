@@ -174,6 +174,7 @@ async def rehearse_migration(
         reversible=migration.reversible,
         label=migration.label,
         transactional=migration.up.transactional,
+        segments=len(migration.up.segments) if migration.up.segmented else 1,
         notes=notes,
     )
     before = await _read(connection, settings, roles)

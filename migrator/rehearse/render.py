@@ -89,6 +89,11 @@ def render_text(report: RehearsalReport) -> str:
             if migration.down_duration_ms is not None:
                 timing += f", down {_ms(migration.down_duration_ms)}"
         lines.append(f"{migration.label}: {_verdict(migration)}{timing}")
+        if migration.segments > 1:
+            lines.append(
+                f"  {migration.segments} segments at its commit points, each committed on "
+                "its own (a failure leaves the ones before it applied)"
+            )
         if not migration.transactional and migration.status not in (ALREADY_APPLIED, NOT_RUN):
             lines.append("  no transaction: locks sampled while it ran (a brief one can be missed)")
         for lock in migration.locks:
@@ -123,6 +128,7 @@ def _migration_json(migration: MigrationRehearsal) -> dict[str, Any]:
         "ok": migration.ok,
         "reversible": migration.reversible,
         "transactional": migration.transactional,
+        "segments": migration.segments,
         "up_ok": migration.up_ok,
         "down_ok": migration.down_ok,
         "reapply_ok": migration.reapply_ok,

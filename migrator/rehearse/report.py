@@ -26,6 +26,8 @@ class MigrationRehearsal:
     #: ``001_name`` as the files spell it
     label: str = ""
     transactional: bool = True
+    #: transactions the up file runs as: more than 1 when it has commit points
+    segments: int = 1
     up_ok: bool | None = None
     down_ok: bool | None = None
     reapply_ok: bool | None = None

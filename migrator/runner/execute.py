@@ -178,6 +178,7 @@ def _closing(
     *,
     prepared: bool,
     duration_sql: str = MS_SINCE_TRANSACTION_START,
+    completing: bool = False,
 ) -> str:
     """The session reset, the ledger write and ``COMMIT`` of a transactional step, to
     end a string (the newline first keeps them out of a trailing ``--`` comment). The
@@ -185,7 +186,11 @@ def _closing(
     runner's role whatever the migration set, under the step's own ``SET LOCAL``s
     again, and commits with the migration."""
     write = ledger.write_sql(
-        step.migration, step.direction, duration_sql=duration_sql, prepared=prepared
+        step.migration,
+        step.direction,
+        duration_sql=duration_sql,
+        prepared=prepared,
+        completing=completing,
     )
     reset = session.reset_in_transaction(conn, ledger.prepared_names)
     settings = "; ".join(setting_statements(step, local=True))
@@ -218,6 +223,8 @@ async def _run_in_transaction(
     after_statement: AfterStatement | None,
     *,
     prepared: bool = True,
+    statements: tuple[Statement, ...] | None = None,
+    closing: str | None = None,
 ) -> int:
     """One attempt, in as few round trips as there are statements: ``BEGIN`` and the
     ``SET LOCAL``s travel with the first statement, the ledger write (``EXECUTE`` of
@@ -227,11 +234,13 @@ async def _run_in_transaction(
     exactly as sent one by one, and an error anywhere in the string aborts the
     transaction: nothing of the migration or its ledger row stays. With a hook, the
     ledger write and ``COMMIT`` follow the last hook in a string of their own. Without
-    ``prepared``, the ledger write is spelled out instead of ``EXECUTE``d."""
+    ``prepared``, the ledger write is spelled out instead of ``EXECUTE``d. A segment
+    of a file with commit points passes its ``statements`` and, unless it is the last,
+    the ``closing`` that records its progress instead of the migration."""
     began = time.monotonic()
     opening = _opening(step)
-    closing = _closing(conn, step, ledger, prepared=prepared)
-    statements = step.statements
+    closing = closing or _closing(conn, step, ledger, prepared=prepared)
+    statements = step.statements if statements is None else statements
     last = len(statements) - 1
     try:
         for position, statement in enumerate(statements):
@@ -317,6 +326,64 @@ async def _transactional(
             reporter=reporter,
         )
     return StepResult(step, duration, attempts)
+
+
+async def _segment_by_segment(
+    conn: asyncpg.Connection,
+    step: Step,
+    ledger: Ledger,
+    retry: RetryPolicy,
+    reporter: Reporter,
+    after_statement: AfterStatement | None,
+    *,
+    control: asyncpg.Connection | None = None,
+) -> StepResult:
+    """A file with commit points: each segment in a transaction of its own (retried
+    whole after a lock timeout, as it rolled back), recorded as one completed progress
+    step on ``control`` once it committed (as a ``BEGIN ... COMMIT`` block of a
+    no-transaction file is); the last segment commits with the ledger row that marks
+    the migration done. The row says ``partial`` until then. The session is not reset
+    between segments: a ``SET`` before a commit point lasts, as in PostgreSQL."""
+    control = control or conn
+    began = time.monotonic()
+    attempts = 1
+    done = step.start_at
+    await _ledger_write(
+        ledger.record_started(control, step.migration, step.file, statements_done=done)
+    )
+    segments = step.segments
+    try:
+        for segment in segments:
+            last = segment is segments[-1]
+            _, used = await _with_lock_retries(
+                functools.partial(
+                    _run_in_transaction,
+                    conn,
+                    step,
+                    ledger,
+                    after_statement,
+                    prepared=False,
+                    statements=segment.statements,
+                    closing=(
+                        _closing(conn, step, ledger, prepared=False, completing=True)
+                        if last
+                        else "\n;\nCOMMIT"
+                    ),
+                ),
+                step=step,
+                retry=retry,
+                reporter=reporter,
+            )
+            attempts = max(attempts, used)
+            if not last:
+                completed = progress.step_of(step.file.statements[done : segment.end])
+                await _ledger_write(ledger.record_progress(control, step.version, completed))
+            done = segment.end
+            reporter.segment_finished(step, segment.number, len(step.file.segments))
+    except StepFailure as failure:
+        failure.statements_done = done
+        raise
+    return StepResult(step, _elapsed_ms(began), attempts)
 
 
 async def resend_is_safe(conn: asyncpg.Connection, statement: Statement) -> bool:
@@ -419,8 +486,26 @@ def _where(step: Step, failure: StepFailure) -> str:
     return f"{step.file.path}:{failure.statement.line}"
 
 
+def _segment_failed_hint(step: Step, failure: StepFailure, *, lost: bool = False) -> str:
+    """What a failure (``lost``: of the connection) in a segment of a file with commit
+    points left, and the ways on."""
+    done = failure.statements_done or 0
+    segments = step.file.segments
+    stopped = next((s for s in segments if s.end > done), segments[-1])
+    return (
+        f"segment {stopped.number} of {len(segments)} rolled back; the {stopped.number - 1} "
+        f"before it committed and stay, and the ledger marks {step.label} "
+        f"{'partial: once reconnected' if lost else 'failed: fix the cause'}, then "
+        f"`migrate {step.direction} --resume` to continue at segment "
+        f"{stopped.number}, or finish or undo it by hand and run `migrate repair "
+        f"{step.version} --mark-applied` or `--forget`"
+    )
+
+
 def _connection_lost(step: Step, failure: StepFailure) -> ConnectionFailed:
-    if step.transactional:
+    if step.segmented:
+        hint = _segment_failed_hint(step, failure, lost=True)
+    elif step.transactional:
         hint = (
             "nothing from this migration was committed; reconnect and run "
             f"`migrate {step.direction}` again"
@@ -451,6 +536,8 @@ def _migration_failed(
             f" (lock_timeout {format_ms(step.lock_timeout_ms)}, {failure.attempts} attempt(s))"
         )
     again = f"`migrate {step.direction}`"
+    if step.segmented:
+        return MigrationFailed(message, hint=_segment_failed_hint(step, failure))
     if step.transactional:
         if is_lock_timeout(failure.error):
             hint = (
@@ -509,6 +596,8 @@ async def execute_step(
         if step.transactional
         else functools.partial(_statement_by_statement, control=control)
     )
+    if step.segmented:
+        run = functools.partial(_segment_by_segment, control=control)
     if step.direction == "up" and step.file.directives.backfill is not None:
         # -- migrate:backfill: batches (migrator/runner/backfill.py; imported here, as
         # most runs have none)
@@ -573,7 +662,9 @@ async def fail_step(
             step.migration,
             step.file,
             error=server_message(failure.error),
-            statements_done=None if step.transactional else failure.statements_done,
+            statements_done=(
+                None if step.transactional and not step.segmented else failure.statements_done
+            ),
         )
     raise _migration_failed(step, failure, invalid) from None
 

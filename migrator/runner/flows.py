@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import contextvars
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -99,9 +101,32 @@ def _version(migration_set: MigrationSet, version: int | str | None) -> int | No
     return migration_set.version_key(version)
 
 
+#: a directory discovered once for a command that runs over many databases (a fleet):
+#: ``(directory, layout)`` and its migrations, set with :func:`discovered_once`
+_DISCOVERED: contextvars.ContextVar[tuple[tuple[Path, str], MigrationSet] | None] = (
+    contextvars.ContextVar("migrator_discovered", default=None)
+)
+
+
+@contextlib.contextmanager
+def discovered_once(settings: Settings) -> Iterator[MigrationSet]:
+    """Discover the migrations now; within the block (and the asyncio tasks it
+    starts) :func:`load_migrations` of the same directory and layout returns them
+    instead of reading the directory again."""
+    migration_set = load_migrations(settings)
+    token = _DISCOVERED.set(((settings.migrations_dir, settings.layout), migration_set))
+    try:
+        yield migration_set
+    finally:
+        _DISCOVERED.reset(token)
+
+
 def load_migrations(settings: Settings) -> MigrationSet:
     """Discover the migrations; raise :class:`SourceError` (exit 2) on any directory
     problem (each with its path)."""
+    known = _DISCOVERED.get()
+    if known is not None and known[0] == (settings.migrations_dir, settings.layout):
+        return known[1]
     migration_set = discover(
         settings.migrations_dir, settings.layout, origin=settings.origins.get("layout", "flag")
     )
@@ -389,12 +414,7 @@ async def baseline(
     async with database_session(settings, locked=True, reporter=reporter) as db:
         conn, ledger = db.control, db.ledger
         entries = await ledger.entries(conn)
-        unfinished = [entry for entry in entries.values() if entry.unfinished]
-        if unfinished:
-            raise RefusedState(
-                f"cannot baseline: version {unfinished[0].version} has an unfinished run",
-                hint="resolve it first (`migrate status`, `migrate repair`)",
-            )
+        refuse_unfinished(entries)
         chosen = [
             migration
             for migration in migration_set.migrations
@@ -404,6 +424,16 @@ async def baseline(
             await ledger.ensure(conn)
             await ledger.record_baseline(conn, chosen, version)
     return chosen
+
+
+def refuse_unfinished(entries: Mapping[int, LedgerEntry]) -> None:
+    """A baseline waits until no run is unfinished (failed or partial)."""
+    unfinished = [entry for entry in entries.values() if entry.unfinished]
+    if unfinished:
+        raise RefusedState(
+            f"cannot baseline: version {unfinished[0].version} has an unfinished run",
+            hint="resolve it first (`migrate status`, `migrate repair`)",
+        )
 
 
 async def repair(

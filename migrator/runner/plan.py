@@ -26,6 +26,7 @@ from migrator.runner.recovery import unfinished_refusal
 from migrator.runner.retry import RetryPolicy
 from migrator.source.discovery import require_runnable
 from migrator.source.model import Migration, MigrationFile, MigrationSet, Phase
+from migrator.source.segments import Segment
 from migrator.source.versions import is_repeatable_key
 from migrator.sql import classify
 from migrator.sql.split import Statement
@@ -58,8 +59,22 @@ class Step:
         return self.file.transactional
 
     @property
+    def segmented(self) -> bool:
+        """The file has commit points: it runs as segments, each its own transaction."""
+        return self.file.segmented
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        """The segments of a transactional file this step runs (from ``start_at``)."""
+        return tuple(s for s in self.file.segments if s.start >= self.start_at)
+
+    @property
     def statements(self) -> tuple[Statement, ...]:
-        """The statements this step sends (all of them unless resuming)."""
+        """The statements this step sends (all of them unless resuming); in a
+        transactional file, without its own ``BEGIN`` / ``COMMIT``, which the runner's
+        transactions stand for."""
+        if self.transactional:
+            return tuple(s for segment in self.segments for s in segment.statements)
         return self.file.statements[self.start_at :]
 
     @property
@@ -199,11 +214,17 @@ def _resume_step(
             hint="restore the file to continue; or run the changed file over the whole "
             f"table: `migrate repair {entry.version} --forget --yes`, then `migrate up`",
         )
-    if step.transactional and not resumes_from_progress:
+    if step.transactional and not step.segmented and not resumes_from_progress:
         raise RefusedState(
-            f"cannot resume {step.file.path}: it no longer says -- migrate:no-transaction, "
-            "so it would run again from the start",
-            hint="restore the directive, or use `migrate repair`",
+            f"cannot resume {step.file.path}: it no longer says -- migrate:no-transaction "
+            "or has commit points, so it would run again from the start",
+            hint="restore the file as it was, or use `migrate repair`",
+        )
+    if step.segmented and entry.statements_done not in {0, *(s.end for s in step.file.segments)}:
+        raise RefusedState(
+            f"cannot resume {step.file.path}: the ledger says {entry.statements_done} "
+            "statements completed, which is no longer where one of its segments ends",
+            hint="restore the file as it was when the run stopped, or use `migrate repair`",
         )
     blocking = _invalid_index_in_the_way(step, invalid)
     if blocking is not None:
@@ -429,37 +450,77 @@ def render_sql(plan: Plan) -> str:
     ]
     lines.extend(f"-- note: {note}" for note in plan.notes)
     for step in plan.steps:
-        path = step.file.path
         lines.append("")
-        mode = "in one transaction" if step.transactional else "no transaction"
-        resume = f", resuming at statement {step.start_at + 1}" if step.start_at else ""
-        lines.append(f"-- {step.direction} {step.label} ({path}; {mode}{resume})")
-        if step.direction == "up" and step.migration.up.directives.backfill is not None:
-            lines.append(
-                "-- backfill: the UPDATE below runs in batches over the key range, one "
-                "short transaction per batch ($1, $2 = first and last key of the batch)"
-            )
-        if step.transactional:
-            lines.append("BEGIN;")
-            lines.extend(f"{sql};" for sql in setting_statements(step, local=True))
-        else:
-            lines.extend(f"{sql};" for sql in setting_statements(step, local=False))
-        total = len(step.file.statements)
-        for statement in step.statements:
-            lines.append(
-                f"-- statement {statement.index + 1}/{total}, {path.name}:{statement.line}"
-            )
-            lines.append(f"{statement.text};")
-        change = "record as applied" if step.direction == "up" else "remove from the ledger"
-        reset = "-- session reset (as DISCARD ALL, keeping the ledger's prepared writes)"
-        if step.transactional:
-            lines.append(f"{reset}; the ledger is written as the runner's role")
-            lines.extend(f"{sql};" for sql in setting_statements(step, local=True))
-        lines.append(f"-- ledger: {change} (version {step.version})")
-        if step.transactional:
-            lines.append("COMMIT;")
-        else:
-            lines.extend(["RESET lock_timeout;", "RESET statement_timeout;", reset])
+        lines.extend(_step_sql(step))
     if not plan.steps:
         lines.append("-- nothing to do")
     return "\n".join(lines) + "\n"
+
+
+def _step_sql(step: Step) -> list[str]:
+    """One step of :func:`render_sql`."""
+    path = step.file.path
+    segments = step.file.segments
+    if step.segmented:
+        mode = f"{len(segments)} segments, each in its own transaction, at its commit points"
+        skipped = len(segments) - len(step.segments)
+        resume = f", resuming at segment {skipped + 1}" if step.start_at else ""
+    else:
+        mode = "in one transaction" if step.transactional else "no transaction"
+        resume = f", resuming at statement {step.start_at + 1}" if step.start_at else ""
+    lines = [f"-- {step.direction} {step.label} ({path}; {mode}{resume})"]
+    if step.direction == "up" and step.migration.up.directives.backfill is not None:
+        lines.append(
+            "-- backfill: the UPDATE below runs in batches over the key range, one "
+            "short transaction per batch ($1, $2 = first and last key of the batch)"
+        )
+    total = len(step.file.statements)
+
+    def statement_lines(statements: tuple[Statement, ...]) -> list[str]:
+        return [
+            line
+            for statement in statements
+            for line in (
+                f"-- statement {statement.index + 1}/{total}, {path.name}:{statement.line}",
+                f"{statement.text};",
+            )
+        ]
+
+    change = "record as applied" if step.direction == "up" else "remove from the ledger"
+    reset = "-- session reset (as DISCARD ALL, keeping the ledger's prepared writes)"
+    if not step.transactional:
+        lines.extend(f"{sql};" for sql in setting_statements(step, local=False))
+        lines.extend(statement_lines(step.statements))
+        lines.append(f"-- ledger: {change} (version {step.version})")
+        lines.extend(["RESET lock_timeout;", "RESET statement_timeout;", reset])
+    for segment in step.segments if step.transactional else ():
+        if step.segmented:
+            commit = segment.commit
+            where = (
+                f"the file's {commit.keyword} at line {commit.statement.line}"
+                if commit is not None and segment is not step.segments[-1]
+                else "the runner, with the ledger row"
+            )
+            lines.append(f"-- segment {segment.number}/{len(segments)}: committed by {where}")
+        lines.append("BEGIN;")
+        lines.extend(f"{sql};" for sql in setting_statements(step, local=True))
+        lines.extend(statement_lines(segment.statements))
+        if segment is not step.segments[-1]:
+            lines.append("COMMIT;")
+            lines.append(f"-- ledger: record progress ({segment.end} of {total} statements done)")
+            continue
+        lines.extend(_closing_sql(step, change, reset))
+    if step.transactional and not step.segments:  # an empty file: only the ledger write
+        lines.append("BEGIN;")
+        lines.extend(_closing_sql(step, change, reset))
+    return lines
+
+
+def _closing_sql(step: Step, change: str, reset: str) -> list[str]:
+    """How a transactional step ends: the session reset, the ledger write, COMMIT."""
+    return [
+        f"{reset}; the ledger is written as the runner's role",
+        *(f"{sql};" for sql in setting_statements(step, local=True)),
+        f"-- ledger: {change} (version {step.version})",
+        "COMMIT;",
+    ]

@@ -32,6 +32,9 @@ class Reporter:
     def statement_finished(self, step: Step, statement: Statement) -> None:
         """A statement of a no-transaction migration completed (and was recorded)."""
 
+    def segment_finished(self, step: Step, number: int, total: int) -> None:
+        """Segment ``number`` of ``total`` of a file with commit points committed."""
+
     def step_finished(self, result: StepResult) -> None:
         """A migration completed and its ledger row is committed."""
 
@@ -62,10 +65,17 @@ class TextReporter(Reporter):
         self._line(f"waiting for the migration lock of {what} (held by {holder or 'another run'})")
 
     def step_started(self, step: Step) -> None:
+        verb = "applying" if step.direction == "up" else "reverting"
         if not step.transactional:
-            verb = "applying" if step.direction == "up" else "reverting"
             resume = f" from statement {step.start_at + 1}" if step.start_at else ""
             self._line(f"{verb} {step.label} (no transaction){resume}")
+        elif step.segmented:
+            total = len(step.file.segments)
+            resume = f" from segment {total - len(step.segments) + 1}" if step.start_at else ""
+            self._line(f"{verb} {step.label} ({total} segments at its commit points){resume}")
+
+    def segment_finished(self, step: Step, number: int, total: int) -> None:
+        self._line(f"  segment {number}/{total} committed")
 
     def statement_finished(self, step: Step, statement: Statement) -> None:
         total = len(step.file.statements)

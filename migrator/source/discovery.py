@@ -11,6 +11,7 @@ from typing import Literal
 
 from migrator.errors import SourceError
 from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
+from migrator.source.segments import transaction_control
 from migrator.sql import classify
 from migrator.sql.split import SplitResult, Statement
 
@@ -193,16 +194,16 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
                         "add `-- migrate:no-transaction` at the top of the file",
                     )
                 )
-            keyword = classify.transaction_control(statement.text)
-            if keyword:
+            control = transaction_control(statement)
+            if control is not None and control.kind == "refused":
                 problems.append(
                     FileProblem(
                         "transaction-control",
-                        f"{keyword} inside a migration that runs in a transaction",
+                        f"{control.keyword} inside a migration that runs in a transaction: "
+                        "it would throw away work the ledger then records as applied",
                         statement.line,
                         statement.column,
-                        "remove it (the runner commits each migration), or, to commit after every "
-                        "statement, mark the file `-- migrate:no-transaction`",
+                        "remove it; to undo a change, write the statement that undoes it",
                     )
                 )
     else:

@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from migrator.source.segments import Segment, cut_segments, runs_alone_outside_a_transaction
 from migrator.sql.split import SplitResult, Statement, split_statements
 
 Phase = Literal["expand", "backfill", "contract"]
@@ -106,7 +107,27 @@ class MigrationFile:
 
     @property
     def transactional(self) -> bool:
-        return self.layout_transactional and self.directives.transactional
+        """Whether the runner runs the file in transactions: unless it says
+        ``-- migrate:no-transaction`` (or its layout's marker does), or its only
+        statement cannot run in one
+        (:func:`~migrator.source.segments.runs_alone_outside_a_transaction`)."""
+        return self.layout_transactional and self.directives.transactional and not self._runs_alone
+
+    @cached_property
+    def _runs_alone(self) -> bool:
+        return runs_alone_outside_a_transaction(self.text, self.statements)
+
+    @cached_property
+    def segments(self) -> tuple[Segment, ...]:
+        """A transactional file's statements cut at its commit points (one segment when
+        it has none, or only a ``BEGIN ... COMMIT`` wrapper); see
+        :mod:`migrator.source.segments`."""
+        return cut_segments(self.statements)
+
+    @property
+    def segmented(self) -> bool:
+        """A transactional file with commit points: it runs as several transactions."""
+        return self.transactional and len(self.segments) > 1
 
     @property
     def empty(self) -> bool:

@@ -303,7 +303,16 @@ def test_ctrl_c_stops_the_fleet_with_130_and_leaves_every_target_consistent(
     )
     args = ("--dir", str(directory), "up", "--targets", str(path), "--concurrency", "2")
     run = start_cli(*args, cwd=tmp_path)
-    time.sleep(1.5)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # interrupt once a migration runs, not at start-up
+        running = databases.scalar(
+            databases.names[0],
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1)%' "
+            "AND pid <> pg_backend_pid()",
+        )
+        if running:
+            break
+        time.sleep(0.05)
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=60)
     assert run.returncode == 130, (out, err)

@@ -371,13 +371,13 @@ def test_a_no_transaction_down_that_fails_stops_the_rehearsal(
 def test_files_the_runner_cannot_run_are_refused_before_the_rehearsal(
     migrations_dir: Path, pg_server: EphemeralServer
 ) -> None:
-    """COMMIT in a transactional file, a syntax error in a down file: every problem
+    """ROLLBACK in a transactional file, a syntax error in a down file: every problem
     listed, one per line, exit 2, and no server or database used."""
     write_migrations(
         migrations_dir,
         {
             **ACCOUNTS,
-            "002_chained.up.sql": "SELECT 1; COMMIT AND CHAIN;\nSELECT 2;",
+            "002_chained.up.sql": "SELECT 1; ROLLBACK;\nSELECT 2;",
             "002_chained.down.sql": "SELEC 1;",
         },
     )
@@ -387,7 +387,7 @@ def test_files_the_runner_cannot_run_are_refused_before_the_rehearsal(
     assert result.code == 2 and result.stdout == ""
     first, *listed, hint = result.stderr.strip().splitlines()
     assert first == "error: 2 problems in the migrations:"
-    assert "002_chained.up.sql:1: COMMIT inside a migration" in listed[0]
+    assert "002_chained.up.sql:1: ROLLBACK inside a migration" in listed[0]
     assert "002_chained.down.sql:1: syntax error" in listed[1]
     assert hint == "(nothing was rehearsed; fix the files and run it again)"
 

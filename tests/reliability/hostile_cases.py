@@ -285,11 +285,12 @@ def _cases() -> list[Case]:
              broken_file("-- migrate:lock-timeout 5 parsecs\nSELECT 1;\n"), DIRECTIVE_CODES,
              "-- migrate:lock-timeout"),
         Case("concurrently-inside-a-transaction",
-             broken_file("CREATE INDEX CONCURRENTLY users_email ON users (email);\n"),
+             broken_file("CREATE INDEX CONCURRENTLY users_email ON users (email);\n"
+                         "ANALYZE users;\n"),
              DIRECTIVE_CODES, "add `-- migrate:no-transaction` at the top of the file",
              says_for={"lint": "[concurrently-in-transaction]"}),
         Case("transaction-control-inside-a-transaction",
-             broken_file("BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\n"), FILE_CODES,
+             broken_file("BEGIN;\nCREATE TABLE t (id int);\nROLLBACK;\n"), FILE_CODES,
              "inside a migration that runs in a transaction",
              says_for={"plan": "BEGIN in the change file", "lint": "[transaction-control]"}),
         # -- configuration -----------------------------------------------------------------

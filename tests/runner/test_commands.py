@@ -249,11 +249,11 @@ def test_commands_refuse_a_broken_directory_with_every_problem(
     assert missing.code == 2 and "does not exist" in missing.stderr
 
 
-def test_up_lists_each_commit_in_a_transactional_file_on_its_own_line(project: Project) -> None:
+def test_up_lists_each_rollback_in_a_transactional_file_on_its_own_line(project: Project) -> None:
     project.write(
         {
             **USERS,
-            "003_chained.up.sql": "SELECT 1; COMMIT AND CHAIN;\nSELECT 2; COMMIT AND CHAIN;\n",
+            "003_chained.up.sql": "SELECT 1; ROLLBACK;\nSELECT 2; ROLLBACK;\n",
             "003_chained.down.sql": "SELECT 1;\n",
         }
     )
@@ -267,7 +267,7 @@ def test_up_lists_each_commit_in_a_transactional_file_on_its_own_line(project: P
         "003_chained.up.sql:1",
         "003_chained.up.sql:2",
     ]
-    assert all("mark the file `-- migrate:no-transaction`" in line for line in listed)
+    assert all("ROLLBACK inside a migration that runs in a transaction" in line for line in listed)
     assert hint.startswith("(nothing was run")
     assert project.ledger() == []
 

@@ -181,7 +181,9 @@ def test_flows_report_through_a_reporter(project: Project) -> None:
 
 
 def test_apply_migration_refuses_a_file_that_cannot_run(database_url: str, tmp_path: Path) -> None:
-    migration_set = discover(write_migrations(tmp_path / "m", {"001_t.up.sql": "VACUUM;\n"}))
+    migration_set = discover(
+        write_migrations(tmp_path / "m", {"001_t.up.sql": "SELECT 1;\nVACUUM;\n"})
+    )
     settings = Settings(migrations_dir=tmp_path / "m")
 
     async def attempt() -> None:

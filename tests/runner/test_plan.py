@@ -194,7 +194,7 @@ def test_transactional_file_with_concurrently_is_refused_before_anything_runs(
             tmp_path / "m",
             {
                 "001_a.up.sql": "CREATE TABLE a (id int);\n",
-                "002_i.up.sql": "CREATE INDEX CONCURRENTLY i ON a (id);\n",
+                "002_i.up.sql": "CREATE INDEX CONCURRENTLY i ON a (id);\nANALYZE a;\n",
             },
         )
     )
@@ -204,6 +204,19 @@ def test_transactional_file_with_concurrently_is_refused_before_anything_runs(
 
     assert "002_i.up.sql:1" in refused.value.one_line()
     assert "-- migrate:no-transaction" in refused.value.one_line()
+
+
+def test_concurrently_alone_in_an_unmarked_file_is_planned_outside_a_transaction(
+    tmp_path: Path,
+) -> None:
+    migration_set = discover(
+        write_migrations(tmp_path / "m", {"001_i.up.sql": "CREATE INDEX CONCURRENTLY i ON a (id);"})
+    )
+
+    (step,) = plan_up(migration_set, {}, _settings(tmp_path)).steps
+
+    assert not step.transactional
+    assert "no transaction" in render_sql(plan_up(migration_set, {}, _settings(tmp_path)))
 
 
 def test_retry_delays_grow_exponentially_with_jitter_and_a_cap() -> None:

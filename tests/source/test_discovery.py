@@ -134,11 +134,26 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
 def test_transactional_file_with_concurrently_is_refused_naming_the_directive(
     tmp_path: Path,
 ) -> None:
-    write(tmp_path, {"001_idx.sql": "create index concurrently i on t (a);"})
+    write(
+        tmp_path, {"001_idx.sql": "create table t (a int);\ncreate index concurrently i on t (a);"}
+    )
     with pytest.raises(SourceError) as raised:
         require_runnable(discover(tmp_path))
     (line,) = raised.value.problems
-    assert "001_idx.sql:1" in line and "-- migrate:no-transaction" in line
+    assert "001_idx.sql:2" in line and "-- migrate:no-transaction" in line
+
+
+def test_concurrently_alone_in_an_unmarked_file_runs_outside_a_transaction(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path, {"001_idx.sql": "-- golang-migrate style\ncreate index concurrently i on t (a);"}
+    )
+    migration_set = discover(tmp_path)
+    require_runnable(migration_set)
+    (migration,) = migration_set.migrations
+    assert not migration.up.transactional
+    assert migration.up.directives.transactional  # no directive: the statement decides
 
 
 def test_psql_meta_command_and_copy_from_stdin_are_refused_with_line_numbers(

@@ -8,6 +8,7 @@ from typing import Any
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
+from migrator.source.segments import transaction_control as segment_control
 from migrator.sql import classify
 from migrator.sql.locks import statement_locks
 from migrator.sql.names import object_name, strings
@@ -58,7 +59,9 @@ def concurrently_in_transaction(ctx: StatementContext) -> Iterator[Hit]:
     refuses in a transaction block: `VACUUM` (not `ANALYZE`), `CREATE`/`DROP DATABASE`,
     `CREATE`/`DROP TABLESPACE`, `ALTER SYSTEM`, `CREATE SUBSCRIPTION`, `DROP
     SUBSCRIPTION`, `CLUSTER` without a table, `REINDEX SCHEMA`/`DATABASE`/`SYSTEM`.
-    `migrate up` refuses such a file before running anything.
+    `migrate up` refuses such a file before running anything. A file whose only
+    statement is one of these runs outside a transaction (as golang-migrate and dbmate
+    run it) and is not flagged.
 
     Why it hurts:
     PostgreSQL refuses these statements inside a transaction block ("cannot run inside
@@ -67,11 +70,13 @@ def concurrently_in_transaction(ctx: StatementContext) -> Iterator[Hit]:
     Example:
 
         CREATE INDEX CONCURRENTLY users_email_idx ON users (email);
+        ANALYZE users;
 
     Use instead:
 
         -- migrate:no-transaction
         CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);
+        ANALYZE users;
 
     PostgreSQL versions:
     All.
@@ -298,24 +303,25 @@ def enum_value_in_transaction(ctx: StatementContext) -> Iterator[Hit]:
 
 @rule("transaction-control", Severity.ERROR, kinds=("TransactionStmt",))
 def transaction_control(ctx: StatementContext) -> Iterator[Hit]:
-    """`BEGIN`, `COMMIT` or `ROLLBACK` in a migration the runner already wraps in a transaction.
+    """`ROLLBACK` or a two-phase command in a migration that runs in transactions.
 
     What it does:
-    Flags transaction control statements in a migration without
-    `-- migrate:no-transaction`. (Savepoints are fine.) In a no-transaction
-    migration, flags a `BEGIN` that the file never commits: `migrate up` refuses
-    such a file.
+    Flags `ROLLBACK`, `PREPARE TRANSACTION`, `COMMIT PREPARED` and `ROLLBACK PREPARED`
+    in a migration without `-- migrate:no-transaction`. (`BEGIN`, `COMMIT`, `END` and
+    `COMMIT AND CHAIN` are fine: a `BEGIN ... COMMIT` wrapper is the runner's own
+    transaction, and a commit between statements is a commit point, see
+    `commit-point`. Savepoints are fine.) In a no-transaction migration, flags a
+    `BEGIN` that the file never commits: `migrate up` refuses such a file.
 
     Why it hurts:
-    The runner runs the file in its own transaction and records the migration in the
-    same transaction. A `COMMIT` in the file commits half a migration, so a later
-    failure leaves the schema changed but the migration unrecorded.
+    The runner records the migration as applied when the file's last transaction
+    commits. A `ROLLBACK` throws away the work before it while the ledger still says
+    applied; a prepared transaction stays open after the migration, holding its locks.
 
     Example:
 
-        BEGIN;
         ALTER TABLE users ADD COLUMN nickname text;
-        COMMIT;
+        ROLLBACK;
 
     Use instead:
 
@@ -324,20 +330,72 @@ def transaction_control(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    kind = str(ctx.fields.get("kind", ""))
-    if ctx.state.transactional and kind in (
-        "TRANS_STMT_BEGIN",
-        "TRANS_STMT_START",
-        "TRANS_STMT_COMMIT",
-        "TRANS_STMT_ROLLBACK",
-        "TRANS_STMT_PREPARE",
-        "TRANS_STMT_COMMIT_PREPARED",
-        "TRANS_STMT_ROLLBACK_PREPARED",
-    ):
-        keyword = kind.removeprefix("TRANS_STMT_").replace("_", " ")
+    if not ctx.state.transactional:
+        return
+    control = segment_control(ctx.statement)
+    if control is not None and control.kind == "refused":
         yield Hit(
-            f"{keyword} in a migration the runner already runs in a transaction",
-            "remove it (the runner commits), or mark the file -- migrate:no-transaction",
+            f"{control.keyword} in a migration the runner runs in a transaction: it would "
+            "throw away work that the ledger then records as applied",
+            "remove it; to undo a change, write the statement that undoes it",
+        )
+
+
+@rule("commit-point", Severity.WARNING, kinds=("TransactionStmt",))
+def commit_point(ctx: StatementContext) -> Iterator[Hit]:
+    """A `COMMIT` (or `END`, `COMMIT AND CHAIN`) between the statements of a migration.
+
+    What it does:
+    Describes each commit point of a migration that runs in transactions: a `COMMIT`,
+    `END` or `COMMIT AND CHAIN` after which more statements follow, or the `COMMIT`
+    of one of several `BEGIN ... COMMIT` blocks. The runner then runs the file as
+    segments, each in its own transaction, and records its progress per segment. A
+    `BEGIN ... COMMIT` wrapper around the whole file is not a commit point (it is the
+    runner's own transaction) and is not reported.
+
+    Why it hurts:
+    The file is no longer all-or-nothing: when a later segment fails, the segments
+    before it stay committed (the ledger marks the migration failed after them, and
+    `migrate up --resume` continues at the first unfinished segment). Each segment
+    must be safe to leave applied on its own. That is often the point: sourcegraph
+    commits after each table (`COMMIT AND CHAIN`) so that no lock is held across
+    tables.
+
+    Example:
+
+        ALTER TABLE users ADD COLUMN nickname text;
+        COMMIT AND CHAIN;
+        ALTER TABLE orders ADD COLUMN note text;
+
+    Use instead:
+
+        ALTER TABLE users ADD COLUMN nickname text;
+        ALTER TABLE orders ADD COLUMN note text;
+
+    PostgreSQL versions:
+    All (`COMMIT AND CHAIN` needs 12).
+    """
+    if not ctx.state.transactional:
+        return
+    segments = ctx.file.segments
+    for segment in segments[:-1]:
+        commit = segment.commit
+        if commit is None or commit.statement.index != ctx.statement.index:
+            continue
+        first, last = segment.statements[0].line, segment.statements[-1].end_line
+        chained = (
+            ", and the next segment starts at once in a new transaction with the same "
+            "characteristics"
+            if commit.keyword.endswith("AND CHAIN")
+            else ""
+        )
+        yield Hit(
+            f"{commit.keyword} is a commit point: segment {segment.number} of "
+            f"{len(segments)} (lines {first}-{last}) commits here{chained}; if a later "
+            f"segment fails, this one stays applied and `migrate up --resume` continues "
+            f"at segment {segment.number + 1}",
+            "keep each segment safe to leave applied on its own, or remove the commit "
+            "points to make the migration all-or-nothing",
         )
 
 
