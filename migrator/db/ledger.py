@@ -609,6 +609,8 @@ ON CONFLICT (version) DO UPDATE SET
     statements_total = EXCLUDED.statements_total, error = NULL,
     progress = CASE WHEN l.state = 'applied' THEN EXCLUDED.progress ELSE l.progress END
 WHERE (l.state = 'applied' AND EXCLUDED.direction = 'down' AND EXCLUDED.statements_done = 0)
+   OR (l.state = 'applied' AND EXCLUDED.direction = 'up' AND EXCLUDED.statements_done = 0
+       AND l.up_checksum IS DISTINCT FROM EXCLUDED.up_checksum)
    OR (l.state <> 'applied' AND l.direction = EXCLUDED.direction
        AND l.statements_done = EXCLUDED.statements_done)
 """,
