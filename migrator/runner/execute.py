@@ -628,10 +628,12 @@ async def fail_step(
     written on the lock's connection when there is one (the migration's session may be
     read-only or another role by now)."""
     control = lock.conn if lock is not None else conn
-    if lock is not None and control.is_closed():
-        raise lock.lost("its connection closed during " + step.label) from None
+    # the migration's own connection lost first (a server restart ends both): say what
+    # was committed, which the lock's loss alone would not
     if conn.is_closed() or is_connection_loss(failure.error):
         raise _connection_lost(step, failure) from None
+    if lock is not None and control.is_closed():
+        raise lock.lost("its connection closed during " + step.label) from None
     if conn.is_in_transaction():
         await quietly(conn, "ROLLBACK")
     # what the failed attempt left in the session (a role, read-only defaults, a
