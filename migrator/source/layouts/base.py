@@ -219,3 +219,61 @@ def read_text(path: Path) -> str:
     from migrator.source.discovery import load_file
 
     return load_file(path).text
+
+
+class SectionedLayout(Layout):
+    """A layout of one ``<version><rest>.sql`` file per migration holding both
+    directions in marked sections (dbmate, goose). Subclasses give the name pattern
+    (groups ``version`` and ``label``), the marker that tells the layout from a
+    directory, and how a file splits into its sections."""
+
+    #: a migration's file name: groups ``version`` and ``label``
+    name_pattern: ClassVar[re.Pattern[str]]
+    #: a line only this layout's files hold
+    marker: ClassVar[re.Pattern[str]]
+
+    def sections(self, path: Path, text: str) -> tuple[Section, Section | None]:
+        """The up and down sections of a file. Raises :class:`SourceError`."""
+        raise NotImplementedError
+
+    def label(self, match: re.Match[str]) -> str:
+        return match.group("label")
+
+    def claims(self, listing: Listing) -> bool:
+        for name in listing.files:
+            if self.name_pattern.match(name) and not name.endswith((".up.sql", ".down.sql")):
+                try:
+                    return bool(self.marker.search(read_text(listing.directory / name)))
+                except SourceError:
+                    return False
+        return False
+
+    def scan(self, listing: Listing) -> Scan:
+        scan = Scan()
+        directory = listing.directory
+        scan.ignored.extend(directory / name for name in listing.folders)
+        for name in listing.files:
+            path = directory / name
+            match = self.name_pattern.match(name)
+            if match is None:
+                if non_ascii_version(name):
+                    scan.problems.append(non_ascii_problem(path))
+                else:
+                    scan.ignored.append(path)
+                continue
+            version = match.group("version")
+            scan.candidates.append(
+                Candidate(int(version), version, self.label(match), path, path, paths=(path,))
+            )
+        return scan
+
+    def load(self, candidate: Candidate) -> tuple[MigrationFile, MigrationFile | None]:
+        up, down = self.sections(candidate.up, read_text(candidate.up))
+        return (
+            file_of(candidate.up, "up", up),
+            file_of(candidate.up, "down", down) if down else None,
+        )
+
+    def version_of_name(self, name: str) -> str | None:
+        match = self.name_pattern.match(name)
+        return match.group("version") if match else None

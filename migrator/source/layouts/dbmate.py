@@ -17,20 +17,12 @@ from pathlib import Path
 
 from migrator.errors import SourceError
 from migrator.source.layouts.base import (
-    Candidate,
-    Layout,
-    Listing,
-    Scan,
     Section,
-    file_of,
+    SectionedLayout,
     keep_only,
-    non_ascii_problem,
-    non_ascii_version,
-    read_text,
 )
-from migrator.source.model import MigrationFile
 
-NAME = re.compile(r"^(?P<version>[0-9]+)(?P<rest>.*)\.sql$")
+NAME = re.compile(r"^(?P<version>[0-9]+)(?P<label>.*)\.sql$")
 _UP = re.compile(r"^--\s*migrate:up(?P<options>[ \t][^\n]*)?$", re.MULTILINE)
 _DOWN = re.compile(r"^--\s*migrate:down(?P<options>[ \t][^\n]*)?$", re.MULTILINE)
 _MARKER_HINT = re.compile(r"^--\s*migrate:(up|down)\b", re.MULTILINE)
@@ -64,45 +56,16 @@ def sections(path: Path, text: str) -> tuple[Section, Section | None]:
     )
 
 
-class DbmateLayout(Layout):
+class DbmateLayout(SectionedLayout):
     name = "dbmate"
+    name_pattern = NAME
+    marker = _MARKER_HINT
 
-    def claims(self, listing: Listing) -> bool:
-        for name in listing.files:
-            if NAME.match(name) and not name.endswith((".up.sql", ".down.sql")):
-                try:
-                    return bool(_MARKER_HINT.search(read_text(listing.directory / name)))
-                except SourceError:
-                    return False
-        return False
+    def label(self, match: re.Match[str]) -> str:
+        return match.group("label").lstrip("_")
 
-    def scan(self, listing: Listing) -> Scan:
-        scan = Scan()
-        directory = listing.directory
-        scan.ignored.extend(directory / name for name in listing.folders)
-        for name in listing.files:
-            path = directory / name
-            match = NAME.match(name)
-            if match is None:
-                if non_ascii_version(name):
-                    scan.problems.append(non_ascii_problem(path))
-                else:
-                    scan.ignored.append(path)
-                continue
-            label = match.group("rest").lstrip("_")
-            version = match.group("version")
-            scan.candidates.append(
-                Candidate(int(version), version, label, path, path, paths=(path,))
-            )
-        return scan
-
-    def load(self, candidate: Candidate) -> tuple[MigrationFile, MigrationFile | None]:
-        text = read_text(candidate.up)
-        up, down = sections(candidate.up, text)
-        return (
-            file_of(candidate.up, "up", up),
-            file_of(candidate.up, "down", down) if down else None,
-        )
+    def sections(self, path: Path, text: str) -> tuple[Section, Section | None]:
+        return sections(path, text)
 
     def new_files(
         self, directory: Path, version: str, name: str, transactional: bool
@@ -110,7 +73,3 @@ class DbmateLayout(Layout):
         option = "" if transactional else " transaction:false"
         body = f"-- migrate:up{option}\n\n\n-- migrate:down{option}\n\n"
         return [(directory / f"{version}_{name}.sql", body)]
-
-    def version_of_name(self, name: str) -> str | None:
-        match = NAME.match(name)
-        return match.group("version") if match else None

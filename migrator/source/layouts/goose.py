@@ -19,20 +19,12 @@ from pathlib import Path
 
 from migrator.errors import SourceError
 from migrator.source.layouts.base import (
-    Candidate,
-    Layout,
-    Listing,
-    Scan,
     Section,
+    SectionedLayout,
     blank,
-    file_of,
-    non_ascii_problem,
-    non_ascii_version,
-    read_text,
 )
-from migrator.source.model import MigrationFile
 
-NAME = re.compile(r"^(?P<version>[0-9]+)_(?P<name>.*)\.sql$")
+NAME = re.compile(r"^(?P<version>[0-9]+)_(?P<label>.*)\.sql$")
 _ANNOTATION = re.compile(r"^--[ \t]*\+goose[ \t]+(?P<what>[^\n]*?)[ \t\r]*$", re.MULTILINE)
 _HINT = re.compile(r"^--[ \t]*\+goose[ \t]+up\b", re.MULTILINE | re.IGNORECASE)
 
@@ -111,43 +103,13 @@ def sections(path: Path, text: str) -> tuple[Section, Section]:
     return up, down
 
 
-class GooseLayout(Layout):
+class GooseLayout(SectionedLayout):
     name = "goose"
+    name_pattern = NAME
+    marker = _HINT
 
-    def claims(self, listing: Listing) -> bool:
-        for name in listing.files:
-            if NAME.match(name) and not name.endswith((".up.sql", ".down.sql")):
-                try:
-                    return bool(_HINT.search(read_text(listing.directory / name)))
-                except SourceError:
-                    return False
-        return False
-
-    def scan(self, listing: Listing) -> Scan:
-        scan = Scan()
-        directory = listing.directory
-        scan.ignored.extend(directory / name for name in listing.folders)
-        for name in listing.files:
-            path = directory / name
-            match = NAME.match(name)
-            if match is None:
-                if non_ascii_version(name):
-                    scan.problems.append(non_ascii_problem(path))
-                else:
-                    scan.ignored.append(path)
-                continue
-            version = match.group("version")
-            scan.candidates.append(
-                Candidate(int(version), version, match.group("name"), path, path, paths=(path,))
-            )
-        return scan
-
-    def load(self, candidate: Candidate) -> tuple[MigrationFile, MigrationFile | None]:
-        up, down = sections(candidate.up, read_text(candidate.up))
-        return (
-            file_of(candidate.up, "up", up),
-            file_of(candidate.up, "down", down) if down else None,
-        )
+    def sections(self, path: Path, text: str) -> tuple[Section, Section | None]:
+        return sections(path, text)
 
     def new_files(
         self, directory: Path, version: str, name: str, transactional: bool
@@ -155,7 +117,3 @@ class GooseLayout(Layout):
         head = "" if transactional else "-- +goose NO TRANSACTION\n"
         body = f"{head}-- +goose Up\n\n\n-- +goose Down\n\n"
         return [(directory / f"{version}_{name}.sql", body)]
-
-    def version_of_name(self, name: str) -> str | None:
-        match = NAME.match(name)
-        return match.group("version") if match else None
