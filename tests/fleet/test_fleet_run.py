@@ -251,21 +251,29 @@ def test_two_fleet_runs_started_together_apply_each_migration_once_everywhere(
         assert databases.scalar(name, "SELECT count(*) FROM events WHERE kind = 'twice?'") == 1
 
 
-def test_a_fleet_killed_half_way_is_finished_by_the_same_command_exactly_once(
-    tmp_path: Path, make_databases: Any
-) -> None:
-    databases = make_databases(10)
+def _slow_fleet(tmp_path: Path, databases: Any, pause: str) -> tuple[str, ...]:
+    """A fleet command over ``databases`` whose second migration sleeps ``pause``
+    seconds; returns its arguments."""
     directory = write_migrations(
         tmp_path / "migrations",
         {
             "001_events.up.sql": EVENTS,
-            "002_seed.up.sql": "INSERT INTO events (kind) VALUES ('once'); SELECT pg_sleep(0.3);",
+            "002_seed.up.sql": (
+                f"INSERT INTO events (kind) VALUES ('once'); SELECT pg_sleep({pause});"
+            ),
         },
     )
     path = targets_file(
         tmp_path / "fleet.toml", targets=[(name, databases.url(name)) for name in databases.names]
     )
-    args = ("--dir", str(directory), "up", "--targets", str(path), "--concurrency", "2")
+    return ("--dir", str(directory), "up", "--targets", str(path), "--concurrency", "2")
+
+
+def test_a_fleet_killed_half_way_is_finished_by_the_same_command_exactly_once(
+    tmp_path: Path, make_databases: Any
+) -> None:
+    databases = make_databases(10)
+    args = _slow_fleet(tmp_path, databases, "0.3")
     killed = start_cli(*args, cwd=tmp_path)
     assert killed.stdout is not None
     done_before = 0
@@ -291,17 +299,7 @@ def test_ctrl_c_stops_the_fleet_with_130_and_leaves_every_target_consistent(
     tmp_path: Path, make_databases: Any
 ) -> None:
     databases = make_databases(6)
-    directory = write_migrations(
-        tmp_path / "migrations",
-        {
-            "001_events.up.sql": EVENTS,
-            "002_seed.up.sql": "INSERT INTO events (kind) VALUES ('once'); SELECT pg_sleep(1);",
-        },
-    )
-    path = targets_file(
-        tmp_path / "fleet.toml", targets=[(name, databases.url(name)) for name in databases.names]
-    )
-    args = ("--dir", str(directory), "up", "--targets", str(path), "--concurrency", "2")
+    args = _slow_fleet(tmp_path, databases, "1")
     run = start_cli(*args, cwd=tmp_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # interrupt once a migration runs, not at start-up
