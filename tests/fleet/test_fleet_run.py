@@ -20,6 +20,15 @@ EVENTS = "CREATE TABLE events (id int GENERATED ALWAYS AS IDENTITY, kind text);"
 NO_ENV = {"DATABASE_URL": None, "MIGRATOR_TARGETS": None}
 
 
+def _second_target_broken(tmp_path: Path, databases: Any) -> Path:
+    """A targets file over ``databases`` whose second database already has the table
+    migration 001 creates, so 001 fails there."""
+    databases.scalar(databases.names[1], "CREATE TABLE events (id int, kind text)")
+    return targets_file(
+        tmp_path / "fleet.toml", targets=[(name, databases.url(name)) for name in databases.names]
+    )
+
+
 def _fleet(*args: str, cwd: Path) -> Any:
     return run_cli(*args, env=NO_ENV, cwd=cwd)
 
@@ -137,10 +146,7 @@ def test_the_first_failure_stops_new_targets_and_says_which_did_not_start(
     tmp_path: Path, make_databases: Any, fleet_migrations: Path
 ) -> None:
     databases = make_databases(5)
-    databases.scalar(databases.names[1], "CREATE TABLE events (id int, kind text)")
-    path = targets_file(
-        tmp_path / "fleet.toml", targets=[(name, databases.url(name)) for name in databases.names]
-    )
+    path = _second_target_broken(tmp_path, databases)
     result = _fleet(
         "--dir",
         str(fleet_migrations),
@@ -164,10 +170,7 @@ def test_a_failed_canary_stops_the_fleet_before_the_others(
     tmp_path: Path, make_databases: Any, fleet_migrations: Path
 ) -> None:
     databases = make_databases(6)
-    databases.scalar(databases.names[1], "CREATE TABLE events (id int, kind text)")
-    path = targets_file(
-        tmp_path / "fleet.toml", targets=[(name, databases.url(name)) for name in databases.names]
-    )
+    path = _second_target_broken(tmp_path, databases)
     result = _fleet(
         "--dir",
         str(fleet_migrations),
