@@ -11,7 +11,7 @@ from migrator.lint.rule import Hit, rule
 from migrator.sql.catalog import Column
 from migrator.sql.names import QualifiedName, TypeRef, type_ref
 from migrator.sql.tree import alter_commands, column_constraints
-from migrator.sql.volatility import expression_volatility
+from migrator.sql.volatility import expression_volatility, unknown_functions
 
 SERIAL_TYPES = ("serial", "bigserial", "smallserial")
 
@@ -47,7 +47,7 @@ def add_column_required(ctx: StatementContext) -> Iterator[Hit]:
     All.
     """
     name, table = ctx.altered_table()
-    if name in ctx.state.emptied or not ctx.holds_rows(table):
+    if name in ctx.state.emptied or not ctx.holds_rows(table, name):
         return
     for command in alter_commands(ctx.fields):
         if command.get("subtype") != "AT_AddColumn":
@@ -163,7 +163,11 @@ def _rewrite_reason(ctx: StatementContext, column_def: dict[str, object]) -> str
             if found == "volatile":
                 return "its default is volatile, so it is computed per row"
             if found == "unknown":
-                return "its default calls a function of unknown volatility"
+                unknown = unknown_functions(constraint.get("raw_expr"), ctx.catalog)
+                for function in unknown:
+                    ctx.note_unknown("function", function, "a volatile function")
+                called = ", ".join(unknown) if unknown else "a function"
+                return f"its default calls {called}, of unknown volatility"
     return None
 
 
@@ -284,6 +288,8 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
         # whole existing table, whose rows it now holds
         column: Column | None = table.column(column_name) if table is not None else None
         old_type, facts = _old_type(ctx, name, column, column_name)
+        if old_type is None:  # say that the replay does not know the column
+            ctx.column(table, column_name, "a column whose type change rewrites the table")
         using = column_def.get("raw_default")  # ALTER ... TYPE ... USING expr
         before = f"from {old_type.sql} " if old_type is not None else ""
         if using and not _names_only_the_column(using, column_name, name, old_type, new_type):

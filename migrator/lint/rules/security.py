@@ -220,6 +220,8 @@ def security_definer_search_path(ctx: StatementContext) -> Iterator[Hit]:
     schema, name = object_name(names)
     qualified = ctx.catalog.resolve(schema, name, kind="function")
     before = None if creates else ctx.catalog.function(qualified)
+    if before is None and not creates:
+        ctx.note_unknown("function", qualified, "a function without its own search_path")
     after = configure_function(before or Function(qualified), options)
     if not _definer_without_search_path(after) or _definer_without_search_path(before):
         return  # safe now, or unsafe already (reported where it became so)

@@ -68,7 +68,7 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
         return
     for range_var, _ in statement_locks(ctx.kind, ctx.fields):
         name, table = ctx.relation(range_var)
-        if ctx.is_existing(table) or (table is not None and table.system):  # a catalog too
+        if ctx.is_existing(table, name) or (table is not None and table.system):  # a catalog
             verb = "CLUSTER" if ctx.kind == "ClusterStmt" else "VACUUM FULL"
             yield Hit(
                 f"{verb} rewrites {name} under an ACCESS EXCLUSIVE lock",
@@ -79,7 +79,7 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
 
 def _blocking_refresh(ctx: StatementContext) -> Iterator[Hit]:
     name, view = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(view):
+    if not ctx.is_existing(view, name, "materialized view"):
         return
     if ctx.fields.get("skipData"):
         yield Hit(
@@ -242,7 +242,7 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
     batch it)."""
     fields = ctx.fields if "relation" in ctx.fields else _whole(ctx)
     target, target_table = ctx.relation(fields.get("relation"))
-    if not ctx.state.write_locked and not ctx.is_existing(target_table):
+    if not ctx.state.write_locked and not ctx.is_existing(target_table, target):
         return  # a copy into a new table that holds no lock on what it reads
     fields = _whole(ctx)
     sources = _tables_read(ctx, fields)
@@ -261,7 +261,7 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
                 plannable=False,
             )
             return
-    if ctx.is_existing(target_table):
+    if ctx.is_existing(target_table, target):
         shown = ", ".join(str(source) for source in sources[:3])
         yield Hit(
             f"INSERT INTO existing table {target} ... SELECT from {shown} copies every "
@@ -370,7 +370,7 @@ def _tables_read(ctx: StatementContext, fields: Node) -> list[QualifiedName]:
         if kind != "RangeVar" or (not node.get("schemaname") and node.get("relname") in local):
             continue
         name, table = ctx.relation(node)
-        if ctx.is_existing(table) and name not in found:
+        if ctx.is_existing(table, name) and name not in found:
             found.append(name)
     return found
 

@@ -294,6 +294,9 @@ def enum_value_in_transaction(ctx: StatementContext) -> Iterator[Hit]:
         return
     used = ctx.state.enum_values_added.intersection(string_constants(ctx.fields))
     for value in sorted(used):
+        if value in ctx.state.unknown_enum_values:
+            name = ctx.state.unknown_enum_values[value]
+            ctx.note_unknown("type", name, "a type created before this transaction")
         yield Hit(
             f"enum value {value!r} was added in this transaction and cannot be used before "
             "it commits",
