@@ -20,15 +20,19 @@ _RELATION_KINDS = {
 _VIEW_KINDS = ("OBJECT_VIEW", "OBJECT_MATVIEW")
 
 
-def _created_again(ctx: StatementContext, name: QualifiedName) -> bool:
+def _created_again(ctx: StatementContext, name: QualifiedName, *, tables: bool = False) -> bool:
     """A later statement of the same migration creates a view (or materialized view)
     under ``name``: a view dropped or renamed and replaced at once (``DROP VIEW v;
-    CREATE VIEW v AS ...``, or a compatibility view over a renamed table)."""
+    CREATE VIEW v AS ...``, or a compatibility view over a renamed table). With
+    ``tables``, a plain ``CREATE TABLE`` counts too (a table renamed away and created
+    again, as lemmy does to change the order of its columns)."""
     for later in ctx.later_statements():
         if later.kind == "ViewStmt":
             schema, view_name = relation_name(later.fields.get("view"))
         elif later.kind == "CreateTableAsStmt":
             schema, view_name = relation_name((later.fields.get("into") or {}).get("rel"))
+        elif later.kind == "CreateStmt" and tables:
+            schema, view_name = relation_name(later.fields.get("relation"))
         else:
             continue
         if view_name == name.name and (schema or name.schema) == name.schema:
@@ -153,7 +157,8 @@ def rename_table(ctx: StatementContext) -> Iterator[Hit]:
 
     What it does:
     Flags `ALTER TABLE ... RENAME TO` of an existing table, unless the same migration
-    then creates a view under the old name (a compatibility view). Also flags renaming
+    then creates a view under the old name (a compatibility view), or a table (the
+    table is rebuilt under its name, as to change the order of its columns). Also flags renaming
     an existing view or materialized view, and moving any of them to another schema
     (`ALTER TABLE ... SET SCHEMA`): code names them by their old place.
 
@@ -182,7 +187,7 @@ def rename_table(ctx: StatementContext) -> Iterator[Hit]:
     name, table = ctx.relation(ctx.fields.get("relation"))
     if not ctx.is_existing(table, name, _RELATION_KINDS[str(kind)].lower()):
         return
-    if _created_again(ctx, name):
+    if _created_again(ctx, name, tables=not moved):
         return
     where = (
         f"moving {name} to schema {ctx.fields.get('newschema')}"

@@ -254,7 +254,9 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     (`SET LOCAL TIME ZONE 'UTC'`, or any zone of offset 0 without daylight saving
     time): PostgreSQL then keeps the table's rows, but rebuilds the indexes on the
     column (their operator class changes), so that change is flagged only when the
-    column has an index. The column's type before the change comes from the earlier
+    column has an index. `citext` to `text` or unconstrained `varchar` and back is
+    judged the same way on any version (the casts are binary-coercible, the operator
+    classes differ). The column's type before the change comes from the earlier
     migrations (or, with `--database-url`, from the database); when it is unknown the
     change is flagged. A `USING` clause that only names the column (`USING col`,
     `USING col::newtype`) is what PostgreSQL does without one and is judged the same
@@ -304,22 +306,24 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
         if old_type is not None and type_change_is_safe(old_type, new_type):
             continue
         help_text = "add a new column, sync it with a trigger, backfill in batches, then swap"
-        if (
-            old_type is not None
-            and ctx.options.pg_version >= 12
-            and time_zone_change_is_safe_in_utc(old_type, new_type)
+        kept = old_type is not None and _keeps_rows_new_operator_class(old_type, new_type)
+        if old_type is not None and (
+            kept
+            or (
+                ctx.options.pg_version >= 12 and time_zone_change_is_safe_in_utc(old_type, new_type)
+            )
         ):
-            if ctx.state.utc_time_zone:
+            if kept or ctx.state.utc_time_zone:
                 indexes = table.indexes_covering(column_name) if table is not None else ()
                 if not indexes:
                     continue
                 shown = ", ".join(str(index.name.name) for index in indexes[:3])
                 more = f" and {len(indexes) - 3} more" if len(indexes) > 3 else ""
+                why = "the types share their storage" if kept else "the session's time zone is UTC"
                 yield Hit(
                     f"changing {name}.{column_name} from {old_type.sql} to {new_type.sql} "
-                    "keeps the rows (the session's time zone is UTC) but rebuilds index "
-                    f"{shown}{more} under an ACCESS EXCLUSIVE lock (its operator class "
-                    "changes)",
+                    f"keeps the rows ({why}) but rebuilds index {shown}{more} under an "
+                    "ACCESS EXCLUSIVE lock (its operator class changes)",
                     "drop the index first and build it again CONCURRENTLY afterwards, "
                     "or change the type while the table is small",
                     facts=facts + ctx.row_facts(name),
@@ -360,6 +364,26 @@ def _names_only_the_column(
     if not parts or parts[-1] != column:
         return False
     return len(parts) == 1 or (len(parts) == 2 and parts[0] == table.name)
+
+
+#: binary-coercible changes between types whose indexes use different operator classes
+#: (citext's casts to and from text and varchar are WITHOUT FUNCTION): the rows stay,
+#: the indexes on the column are rebuilt (checked on 15: the table's relfilenode stays,
+#: the index's changes)
+_SAME_STORAGE_NEW_OPERATOR_CLASS = frozenset(
+    {("citext", "text"), ("text", "citext"), ("citext", "varchar"), ("varchar", "citext")}
+)
+
+
+def _keeps_rows_new_operator_class(old: TypeRef, new: TypeRef) -> bool:
+    """``ALTER COLUMN ... TYPE`` from ``old`` to ``new`` keeps every row but rebuilds
+    the column's indexes (a binary-coercible cast to a type of another operator class;
+    a length limit on the new type would be checked, so it does not count)."""
+    return (
+        (old.name, new.name) in _SAME_STORAGE_NEW_OPERATOR_CLASS
+        and old.array == new.array
+        and not new.modifiers
+    )
 
 
 def time_zone_change_is_safe_in_utc(old: TypeRef, new: TypeRef) -> bool:
