@@ -155,20 +155,23 @@ class StatementContext:
 
     def relation(self, range_var: Node | None) -> tuple[QualifiedName, Table | None]:
         """The name a ``RangeVar`` resolves to and the table, if the replay knows it."""
+        if range_var is not None and range_var is self.fields.get("relation"):
+            return self.altered_table()
         return self.catalog.relation_of(range_var)
 
     def altered_table(self) -> tuple[QualifiedName, Table | None]:
         """The table an ``ALTER TABLE`` (or other statement with a ``relation``) targets
         (resolved once per statement: the catalog does not change while rules run)."""
         if self._altered is None:
-            self._altered = self.relation(self.fields.get("relation"))
+            self._altered = self.catalog.relation_of(self.fields.get("relation"))
         return self._altered
 
     def commands_on_existing(self, *subtypes: str) -> Iterator[Node]:
         """The ``ALTER TABLE`` subcommands of these subtypes (all if none given), when
         the altered table exists (holds data); nothing for a new table."""
         name, table = self.altered_table()
-        if not self.is_existing(table, name, _relation_noun(self.fields)):
+        known = table is not None and bool(table.origin.unit)  # no note: no noun needed
+        if not self.is_existing(table, name, "table" if known else _relation_noun(self.fields)):
             return
         for command in alter_commands(self.fields):
             if not subtypes or command.get("subtype") in subtypes:

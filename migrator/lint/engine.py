@@ -505,7 +505,7 @@ def _advance(ctx: StatementContext) -> None:
         if kind in ("TruncateStmt", "DeleteStmt"):
             _note_emptied(ctx)
         if kind == "AlterTableStmt":
-            name, _ = ctx.relation(fields.get("relation"))
+            name, _ = ctx.altered_table()  # resolved once for the rules and here
             for command in alter_commands(fields):
                 constraint = (command.get("def") or {}).get("Constraint", {})
                 if command.get("subtype") == "AT_AddConstraint" and constraint.get(

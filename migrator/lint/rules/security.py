@@ -82,6 +82,8 @@ def hardcoded_password(ctx: StatementContext) -> Iterator[Hit]:
                 "(ALTER USER MAPPING ... OPTIONS (ADD password ...) run by provisioning)",
             )
         return
+    if not _may_hold_password(ctx.statement.text):
+        return  # no string of the statement can say "password"
     body = ctx.kind in ("DoStmt", "CreateFunctionStmt")
     for where in embedded_passwords(ctx.fields, body=body):
         yield Hit(
@@ -99,6 +101,14 @@ _CONNINFO_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*(?!['%$\s])\S", re.I)
 _CONNINFO_OTHER = re.compile(r"(?:^|\s)(?:host|hostaddr|port|dbname|user)\s*=", re.I)
 #: a quoted literal inside a body (``''`` is a quote inside it)
 _BODY_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+
+
+def _may_hold_password(text: str) -> bool:
+    """A string constant of the statement may say ``password``: the word is in its text,
+    or the text has escapes that could spell it (``E'\\160assword'``,
+    ``U&'\\0070assword'``)."""
+    lowered = text.lower()
+    return "password" in lowered or "\\" in text or "u&" in lowered
 
 
 def embedded_passwords(fields: Any, *, body: bool) -> Iterator[str]:
