@@ -9,8 +9,6 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pglast import ast
-
 from migrator.plan.dependents import Dependents
 from migrator.plan.facts import (
     ColumnFact,
@@ -21,11 +19,12 @@ from migrator.plan.facts import (
     TableFacts,
 )
 from migrator.plan.model import Change
-from migrator.plan.sql_text import deparse, mentioned_columns, parse_statement, qualified
+from migrator.plan.sql_text import mentioned_columns, parse_statement, qualified
 from migrator.source.model import Migration
 from migrator.sql.catalog import Catalog, Column, Constraint, Index, Table
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import parse_text
+from migrator.sql.syntax import deparse, make, string
 
 _KINDS: dict[str, ConstraintKind] = {
     "primary key": "primary",
@@ -112,9 +111,9 @@ def _constraint(constraint: Constraint) -> ConstraintFact | None:
         node.skip_validation = False
         node.initially_valid = True
         if kind == "foreign" and not node.fk_attrs:
-            node.fk_attrs = tuple(ast.String(c) for c in columns)
+            node.fk_attrs = tuple(string(c) for c in columns)
         if kind in ("primary", "unique") and not node.keys:
-            node.keys = tuple(ast.String(c) for c in columns)
+            node.keys = tuple(string(c) for c in columns)
         definition = deparse(node)
         if kind == "check" and node.raw_expr is not None:
             columns = tuple(mentioned_columns(node.raw_expr))
@@ -138,7 +137,7 @@ def _index(index: Index) -> IndexFact:
     if index.definition:
         statement = parse_statement(index.definition)
         statement.idxname = None
-        statement.relation = ast.RangeVar(relname="t", inh=True, relpersistence="p")
+        statement.relation = make("RangeVar", relname="t", inh=True, relpersistence="p")
         statement.concurrent = False
         statement.if_not_exists = False
         statement.unique = False

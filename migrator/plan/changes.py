@@ -15,9 +15,6 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from pglast import ast, parse_sql
-from pglast.enums import AlterTableType, ObjectType
-
 from migrator.plan.facts import SchemaFacts
 from migrator.plan.model import CannotPlan, Change, UnusableChangeFile
 from migrator.plan.recipes.column_type import change_type
@@ -37,9 +34,11 @@ from migrator.plan.recipes.inverse import derived_down
 from migrator.plan.recipes.renames import rename_column, rename_table
 from migrator.plan.recipes.tables import drop_table
 from migrator.plan.recipes.target import PlanOptions, Target, resolve
-from migrator.plan.sql_text import deparse, ident, mentioned_relations, named_columns, qualified
+from migrator.plan.sql_text import ident, mentioned_relations, named_columns, qualified
 from migrator.sql.classify import non_transactional_reason, statement_node, transaction_control
+from migrator.sql.enums import AlterTableType, DropBehavior, ObjectType
 from migrator.sql.split import Statement, split_statements
+from migrator.sql.syntax import deparse, is_node, kind_of, parse_node
 
 #: subcommands PostgreSQL applies in the first pass of an ``ALTER TABLE``, before every
 #: other one wherever they are written (``AT_PASS_DROP`` in tablecmds.c); ``ALTER COLUMN
@@ -73,9 +72,9 @@ def planning_units(text: str) -> list[str]:
     applies them (the drops first, then the rest as written), so that each is planned
     against the schema the ones before it leave (``DROP COLUMN id, ADD PRIMARY KEY
     (uuid)``: the key went with ``id``)."""
-    statement = parse_sql(text)[0].stmt
+    statement = parse_node(text)
     if (
-        not isinstance(statement, ast.AlterTableStmt)
+        not is_node(statement, "AlterTableStmt")
         or statement.objtype != ObjectType.OBJECT_TABLE
         or len(statement.cmds or ()) < 2
     ):
@@ -111,7 +110,9 @@ def _alter_table(
             planned.append(add_constraint(command.def_, target, source))
         elif kind == AlterTableType.AT_DropConstraint:
             planned.append(
-                drop_constraint(command.name, target, int(command.behavior) == 1, source)
+                drop_constraint(
+                    command.name, target, command.behavior == DropBehavior.DROP_CASCADE, source
+                )
             )
         elif kind == AlterTableType.AT_AlterColumnType:
             planned.append(change_type(command.name, command.def_, target, options))
@@ -120,7 +121,10 @@ def _alter_table(
         elif kind == AlterTableType.AT_DropColumn:
             planned.append(
                 drop_column(
-                    command.name, target, int(command.behavior) == 1, bool(command.missing_ok)
+                    command.name,
+                    target,
+                    command.behavior == DropBehavior.DROP_CASCADE,
+                    bool(command.missing_ok),
                 )
             )
         else:
@@ -178,15 +182,15 @@ def _enum(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -
     return [add_enum_value(statement, text, facts)]
 
 
-_RECIPES: dict[type, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]]] = {
-    ast.AlterTableStmt: _alter_table,
-    ast.RenameStmt: _rename,
-    ast.IndexStmt: _index,
-    ast.DropStmt: _drop,
-    ast.AlterEnumStmt: _enum,
-    ast.UpdateStmt: _update,
-    ast.DeleteStmt: _delete,
-    ast.ReindexStmt: _reindex,
+_RECIPES: dict[str, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]]] = {
+    "AlterTableStmt": _alter_table,
+    "RenameStmt": _rename,
+    "IndexStmt": _index,
+    "DropStmt": _drop,
+    "AlterEnumStmt": _enum,
+    "UpdateStmt": _update,
+    "DeleteStmt": _delete,
+    "ReindexStmt": _reindex,
 }
 
 
@@ -220,9 +224,9 @@ def _refuse_contract_only_columns(statement: Any, facts: SchemaFacts) -> None:
 def plan_statement(text: str, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
     """The changes one statement of the change file asks for (one of its
     :func:`planning_units`)."""
-    statement = parse_sql(text)[0].stmt
+    statement = parse_node(text)
     _refuse_contract_only_columns(statement, facts)
-    recipe = _RECIPES.get(type(statement))
+    recipe = _RECIPES.get(kind_of(statement))
     if recipe is None:
         return [
             pass_through(
