@@ -28,7 +28,7 @@ from migrator.sql.catalog import Catalog
 from migrator.sql.file_replay import Replay
 from migrator.sql.locks import Lock, statement_locks
 from migrator.sql.names import QualifiedName, object_name
-from migrator.sql.parse import ParsedStatement, parse_one
+from migrator.sql.parse import ParsedStatement
 from migrator.sql.replay import may_select_into
 from migrator.sql.split import Statement
 from migrator.sql.tree import alter_commands, set_config_calls
@@ -401,7 +401,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     kind = _KIND_ONLY_WORDS.get(word.group(0).lower()) if word else None
     if kind is not None and not (kind == "SelectStmt" and _needs_select_clauses(statement.text)):
         return kind, {}
-    return parse_one(statement.text, view_query=False)
+    return statement.kind_and_fields(view_query=False)
 
 
 #: the clauses of a SELECT or INSERT that rules and the replay look at (the target
@@ -428,9 +428,7 @@ def _needs_select_clauses(text: str) -> bool:
 
 def _full_tree(statement: Statement) -> tuple[str, dict[str, object]] | None:
     """The statement's ``(kind, fields)`` with nothing left out."""
-    if statement.tree is not None:
-        return statement.tree.kind, statement.tree.fields()
-    return parse_one(statement.text)
+    return statement.kind_and_fields()
 
 
 def _as_parsed(

@@ -24,6 +24,7 @@ from migrator.sql.parse import (
     parse_one,
     parse_statements,
     skip_comments,
+    view_header,
 )
 from migrator.sql.syntax import SyntaxNode, parse_node
 
@@ -103,7 +104,10 @@ class Statement:
         VIEW``'s query is left out (decoding it is most of the cost of a view)."""
         if self.tree is not None:
             return self.tree.kind, self.tree.fields(view_query=view_query)
-        return self._alone
+        alone = self._alone
+        if alone is not None and not view_query and alone[0] == "ViewStmt":
+            return alone[0], view_header(alone[1])
+        return alone
 
     @cached_property
     def _alone(self) -> tuple[str, Node] | None:
