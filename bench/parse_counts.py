@@ -6,9 +6,14 @@ call into pglast's parser (JSON parses, Python AST parses, splits, scans) while
 
 (a) ``migrate plan`` plans every change of the planner's differential corpus
     (tests/plan/differential/cases) against its base schema, and
-(b) ``migrate lint`` lints the lemmy corpus (684 files) in one process, no cache.
+(b) ``migrate lint`` lints the lemmy corpus (684 files) in one process, no cache,
 
-    python -m bench.parse_counts
+and the CPU time each took (in this process: the best of ``--repeat`` runs, so the
+machine's load matters less; parser calls are counted on the first). To compare with
+an older checkout, run it with that checkout first on ``PYTHONPATH`` from outside this
+one (``cd /tmp && PYTHONPATH=/old/checkout:/this/checkout python -m bench.parse_counts``).
+
+    python -m bench.parse_counts [--repeat N]
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +54,17 @@ def _install() -> None:
             setattr(pglast, name, counted)
 
 
-def _plan_corpus() -> tuple[int, Counter[str]]:
+def _best_cpu(run: Callable[[], object], repeat: int) -> float:
+    """The least CPU time of ``repeat`` runs of ``run`` (after the counted one)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        run()
+        best = min(best, time.process_time() - started)
+    return best
+
+
+def _plan_corpus(repeat: int) -> tuple[int, Counter[str], float]:
     from migrator.plan.model import CannotPlan
     from migrator.plan.planner import plan_changes
     from migrator.plan.recipes.target import PlanOptions
@@ -58,44 +74,63 @@ def _plan_corpus() -> tuple[int, Counter[str]]:
 
     cases = corpus()
     statements = sum(len(split_statements(case.change).statements) for case in cases)
-    CALLS.clear()
     with tempfile.TemporaryDirectory() as scratch:
         for case in cases:
             directory = Path(scratch) / case.id
             directory.mkdir()
-            base = directory / "001_base.up.sql"
-            base.write_text(case.schema, encoding="utf-8")
-            earlier = list(discover(directory).migrations)
-            with contextlib.suppress(CannotPlan):
-                plan_changes(case.change, case.id, earlier, PlanOptions())
-    return statements, Counter(CALLS)
+            (directory / "001_base.up.sql").write_text(case.schema, encoding="utf-8")
+
+        def plan_all() -> None:
+            for case in cases:
+                earlier = list(discover(Path(scratch) / case.id).migrations)
+                with contextlib.suppress(CannotPlan):
+                    plan_changes(case.change, case.id, earlier, PlanOptions())
+
+        CALLS.clear()
+        plan_all()
+        calls = Counter(CALLS)
+        cpu = _best_cpu(plan_all, repeat)
+    return statements, calls, cpu
 
 
-def _lint_lemmy() -> tuple[int, Counter[str]]:
+def _lint_lemmy(repeat: int) -> tuple[int, Counter[str], float]:
     from bench.lint_bench import CORPUS
     from migrator.lint import targets
     from migrator.lint.options import LintOptions
 
     targets.PARALLEL_MIN_FILES = targets.PARALLEL_MIN_BYTES = 10**9  # one process
+
+    def lint() -> int:
+        return targets.lint_paths([CORPUS], migrations_dir=CORPUS, options=LintOptions()).files
+
     CALLS.clear()
-    report = targets.lint_paths([CORPUS], migrations_dir=CORPUS, options=LintOptions())
-    return report.files, Counter(CALLS)
+    files = lint()
+    calls = Counter(CALLS)
+    return files, calls, _best_cpu(lint, repeat)
 
 
 def main(argv: list[str] | None = None) -> None:
-    argparse.ArgumentParser(description=__doc__).parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
+    repeat = parser.parse_args(argv).repeat
     _install()
     rows = []
-    planned, plan_calls = _plan_corpus()
-    rows.append(["plan: differential corpus", f"{planned} change statements", plan_calls])
-    files, lint_calls = _lint_lemmy()
-    rows.append(["lint: lemmy, one process", f"{files} files", lint_calls])
+    planned, plan_calls, plan_cpu = _plan_corpus(repeat)
+    rows.append(["plan: differential corpus", f"{planned} statements", plan_calls, plan_cpu])
+    files, lint_calls, lint_cpu = _lint_lemmy(repeat)
+    rows.append(["lint: lemmy, one process", f"{files} files", lint_calls, lint_cpu])
     print(
         table(
-            ["workload", "size", *_ENTRY_POINTS, "total"],
+            ["workload", "size", *_ENTRY_POINTS, "total", "CPU (best)"],
             [
-                [name, size, *(str(calls[n]) for n in _ENTRY_POINTS), str(sum(calls.values()))]
-                for name, size, calls in rows
+                [
+                    name,
+                    size,
+                    *(str(calls[n]) for n in _ENTRY_POINTS),
+                    str(sum(calls.values())),
+                    f"{cpu:.3f} s",
+                ]
+                for name, size, calls, cpu in rows
             ],
         )
     )
