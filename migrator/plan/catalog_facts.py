@@ -59,7 +59,7 @@ def replay(migrations: Iterable[Migration], dependents: Dependents | None = None
 CHANGE_UNIT = "the change"
 
 
-def _column(table: Table, column: Column) -> ColumnFact:
+def _column(table: Table, column: Column, before: Table | None) -> ColumnFact:
     type_sql = column.type.sql
     default = column.default_sql
     sequence = None
@@ -77,6 +77,12 @@ def _column(table: Table, column: Column) -> ColumnFact:
         generated=column.generated,
         owned_sequence=sequence,
         added_in_change=column.origin.unit.startswith(CHANGE_UNIT),
+        not_null_in_change=column.not_null
+        and not (
+            before is not None
+            and (was := before.column(column.name)) is not None
+            and was.not_null
+        ),
     )
 
 
@@ -163,6 +169,8 @@ class CatalogFacts:
 
     def __init__(self, catalog: Catalog, dependents: Dependents | None = None) -> None:
         self.catalog = catalog
+        #: the schema as the earlier migrations left it, before the change
+        self.before = catalog.copy()
         self.dependents = dependents or Dependents()
         self._deferred: dict[tuple[str, str], Deferred] = {}
         self._claimed: set[QualifiedName] = set()
@@ -234,10 +242,11 @@ class CatalogFacts:
                     if fact is not None:
                         incoming.append((other.name.schema, other.name.name, fact))
         constraints = tuple(fact for c in table.constraints if (fact := _constraint(c)) is not None)
+        before = self.before.table(table.name)
         return TableFacts(
             schema=table.name.schema,
             name=table.name.name,
-            columns={c.name: _column(table, c) for c in table.columns},
+            columns={c.name: _column(table, c, before) for c in table.columns},
             indexes=tuple(_index(index) for index in table.indexes),
             constraints=constraints,
             incoming_foreign_keys=tuple(incoming),

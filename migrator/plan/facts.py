@@ -36,6 +36,9 @@ class ColumnFact:
     #: added by an earlier statement of the change file: the running (old) code does
     #: not write it
     added_in_change: bool = False
+    #: made NOT NULL by an earlier statement of the change file, which the plan
+    #: enforces only in its contract phase
+    not_null_in_change: bool = False
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ from migrator.plan.model import CannotPlan, Change, Plan
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
 from migrator.source import Migration, MigrationSet, discover, load_file
+from migrator.sql.catalog import Catalog
+from migrator.sql.names import relation_name
 from migrator.sql.parse import parse_text
 
 #: versions this long are timestamps (``20261122153000``): the plan continues in time
@@ -143,6 +145,22 @@ def _base_name(path: Path, migration: Migration | None) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_").lower() or "change"
 
 
+def _views_created(units: list[str], catalog: Catalog) -> frozenset[tuple[str, str]]:
+    """The views (and materialized views) ``units`` create, as ``(schema, name)``."""
+    found = set()
+    for unit in units:
+        for parsed in parse_text(unit) or ():
+            if parsed.kind == "ViewStmt":
+                range_var = parsed.fields.get("view")
+            elif parsed.kind == "CreateTableAsStmt":
+                range_var = (parsed.fields.get("into") or {}).get("rel")
+            else:
+                continue
+            schema, name = relation_name(range_var)
+            found.add(tuple(catalog.resolve(schema, name)))
+    return frozenset(found)
+
+
 def plan_changes(
     text: str, where: str, earlier: list[Migration], options: PlanOptions
 ) -> list[Change]:
@@ -163,8 +181,9 @@ def plan_changes(
     splitter = ExpandSplitter(catalog, statements, [unit for _, unit in units])
     order = FileOrder(catalog)
     for position, (statement, unit) in enumerate(units):
+        later = [later_unit for _, later_unit in units[position + 1 :]]
         try:
-            planned = plan_statement(unit, facts, options)
+            planned = plan_statement(unit, facts, options, _views_created(later, catalog))
             order.check(unit, planned)
         except CannotPlan as error:
             raise type(error)(

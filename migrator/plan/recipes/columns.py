@@ -249,6 +249,21 @@ def set_not_null(column: str, target: Target, options: PlanOptions) -> Change:
     fact = facts.column(column)
     if fact is None:
         raise missing_column(target, column)
+    if fact.not_null and not fact.not_null_in_change:
+        return pass_through(source, label=label)  # PostgreSQL does nothing, scans nothing
+    if fact.not_null:
+        # an earlier statement of the change set it: PostgreSQL does nothing for this
+        # one, and planned again it would add the same made-up check a second time
+        return Change(
+            source,
+            "nothing to do",
+            (),
+            label=label,
+            warnings=(
+                f"{target.sql}.{ident(column)} is NOT NULL already, by an earlier statement "
+                "of the change: this one does nothing",
+            ),
+        )
     steps: list[Step] = []
     deploy: dict[Phase, str] = {
         "backfill": f"application code that writes {ident(column)} on every insert and update"
