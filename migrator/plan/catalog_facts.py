@@ -79,9 +79,7 @@ def _column(table: Table, column: Column, before: Table | None) -> ColumnFact:
         added_in_change=column.origin.unit.startswith(CHANGE_UNIT),
         not_null_in_change=column.not_null
         and not (
-            before is not None
-            and (was := before.column(column.name)) is not None
-            and was.not_null
+            before is not None and (was := before.column(column.name)) is not None and was.not_null
         ),
     )
 

@@ -17,6 +17,7 @@ from migrator.plan.dependents import Dependents
 from migrator.plan.exclusive_locks import ExpandSplitter
 from migrator.plan.file_order import FileOrder
 from migrator.plan.model import CannotPlan, Change, Plan
+from migrator.plan.prechecks import check_before_data_changes
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
 from migrator.source import Migration, MigrationSet, discover, load_file
@@ -147,7 +148,7 @@ def _base_name(path: Path, migration: Migration | None) -> str:
 
 def _views_created(units: list[str], catalog: Catalog) -> frozenset[tuple[str, str]]:
     """The views (and materialized views) ``units`` create, as ``(schema, name)``."""
-    found = set()
+    found: set[tuple[str, str]] = set()
     for unit in units:
         for parsed in parse_text(unit) or ():
             if parsed.kind == "ViewStmt":
@@ -157,7 +158,8 @@ def _views_created(units: list[str], catalog: Catalog) -> frozenset[tuple[str, s
             else:
                 continue
             schema, name = relation_name(range_var)
-            found.add(tuple(catalog.resolve(schema, name)))
+            resolved = catalog.resolve(schema, name)
+            found.add((resolved.schema, resolved.name))
     return frozenset(found)
 
 
@@ -196,7 +198,10 @@ def plan_changes(
             dependents.apply(parsed.kind, parsed.fields, catalog)
             catalog.apply(parsed.kind, parsed.fields)
         splitter.applied(planned)
-    return changes
+    try:
+        return check_before_data_changes(changes)
+    except CannotPlan as error:
+        raise type(error)(f"{where}: {error.message}", hint=error.hint) from None
 
 
 def plan_file(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from migrator.plan.model import CannotPlan, Change
@@ -105,7 +106,7 @@ def change_type(column: str, definition: Any, target: Target, options: PlanOptio
         final_name=column,
         both_directions=False,
     )
-    return shadow_column_change(
+    planned = shadow_column_change(
         target,
         shadow,
         options,
@@ -117,3 +118,8 @@ def change_type(column: str, definition: Any, target: Target, options: PlanOptio
             f"{ident(column)} (often nothing to change)"
         },
     )
+    # the sync trigger converts what a data change of the file writes, batch by batch
+    condition = target.condition(
+        "unchecked", source, (column,), why="a change of the column's type", late=False
+    )
+    return replace(planned, conditions=(condition,) if condition is not None else ())

@@ -23,7 +23,7 @@ from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.not_null import enforce_not_null
 from migrator.plan.recipes.target import PlanOptions, Target
 from migrator.plan.sql_text import deparse, ident
-from migrator.plan.volatility import is_volatile
+from migrator.plan.volatility import is_volatile, is_volatile_sql
 from migrator.source.model import Phase
 
 #: column constraints planned as separate table constraints on the new column
@@ -269,6 +269,7 @@ def set_not_null(column: str, target: Target, options: PlanOptions) -> Change:
         "backfill": f"application code that writes {ident(column)} on every insert and update"
     }
     warnings = []
+    fill, condition = None, None
     if fact.default_sql is not None:
         steps.append(
             backfill_step(
@@ -279,14 +280,33 @@ def set_not_null(column: str, target: Target, options: PlanOptions) -> Change:
                 f"fill NULL rows of {ident(column)}",
             )
         )
+        catalog = target.schema_facts.catalog if target.schema_facts is not None else None
+        volatile = "its default is volatile" if is_volatile_sql(fact.default_sql, catalog) else ""
+        fill = target.row_change(
+            where=f"{ident(column)} IS NULL",
+            assignments=((column, fact.default_sql),),
+            null_tested=frozenset({column}),
+            opaque=volatile,
+            fill=True,
+        )
     else:
+        condition = target.condition("not_null", source, (column,))
         warnings.append(
             f"{ident(column)} has no default: rows where it is NULL must be fixed before "
             "the contract phase (a backfill migration, docs/backfill.md); VALIDATE fails "
             "until then"
         )
     steps += enforce_not_null(target, column)
-    return Change(source, "set NOT NULL", tuple(steps), deploy, label, tuple(warnings))
+    return Change(
+        source,
+        "set NOT NULL",
+        tuple(steps),
+        deploy,
+        label,
+        tuple(warnings),
+        row_change=fill,
+        conditions=(condition,) if condition is not None else (),
+    )
 
 
 def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> Change:
