@@ -103,7 +103,8 @@ def check_before_data_changes(changes: Sequence[Change]) -> list[Change]:
         raise _refuse(checks[0][0], first, "its SQL contains the check's quote")
     step = Step(Slot.BACKFILL_CHECK, block, CHECK_NOTE)
     check = Change(
-        "the rows, as the data changes will leave them",
+        "(a check: the rows, as the data changes of the file will leave them, satisfy "
+        "what the plan enforces after them)",
         "check rows before data changes",
         (step,),
         label="data_changes",

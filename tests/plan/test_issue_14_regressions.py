@@ -878,3 +878,37 @@ def test_drop_view_waits_for_the_deploy_of_code_that_no_longer_reads_it(
         ) == [(0,)]
 
     run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            "ALTER TABLE a ADD CONSTRAINT a_b_fkey FOREIGN KEY (d) REFERENCES b (id);\n"
+            "UPDATE b SET v = 2 WHERE id % 3 = 0;\n",
+            "it is a foreign key",
+        ),
+        (
+            "UPDATE a SET c = CASE WHEN random() < 0.5 THEN NULL ELSE 1 END WHERE id % 3 = 0;\n"
+            "ALTER TABLE a ALTER COLUMN c SET NOT NULL;\n",
+            "volatile",
+        ),
+        (
+            "ALTER TABLE a ALTER COLUMN c SET NOT NULL;\n"
+            "UPDATE a SET c = b.id FROM b WHERE b.id = a.id;\n",
+            "reads other tables",
+        ),
+    ],
+)
+def test_a_later_step_that_cannot_be_checked_before_the_data_change_is_refused(
+    change: str, reason: str, tmp_path: Path
+) -> None:
+    """F17: what the check cannot compute beforehand is refused, with the reason."""
+    project = Project.create(tmp_path, ROWS)
+    with pytest.raises(CannotPlan, match="cannot check it beforehand") as refused:
+        project.plan(change)
+    assert reason in refused.value.message
+    assert sorted(p.name for p in project.directory.iterdir()) == [
+        "001_base.down.sql",
+        "001_base.up.sql",
+    ]
