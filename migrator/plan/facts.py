@@ -89,6 +89,9 @@ class Deferred:
     added: frozenset[str] = frozenset()
     #: the table itself is dropped only in the contract phase
     dropped: bool = False
+    #: the plan keeps a view of the table under its old name until the contract phase
+    #: (a table renamed earlier in the change): the view uses every column
+    viewed_as: str = ""
 
     def merged(self, other: Deferred) -> Deferred:
         return Deferred(
@@ -99,6 +102,7 @@ class Deferred:
             self.primary_key or other.primary_key,
             self.added | other.added,
             self.dropped or other.dropped,
+            self.viewed_as or other.viewed_as,
         )
 
 

@@ -95,6 +95,15 @@ def change_type(column: str, definition: Any, target: Target, options: PlanOptio
     if facts.created_in_change or (
         fact is not None and using is None and binary_coercible(fact.type_sql, new_type)
     ):
+        if facts.deferred.viewed_as and not facts.created_in_change:
+            raise CannotPlan(
+                f"{target.sql} is renamed earlier in the change, and the plan keeps a view "
+                f"{ident(facts.deferred.viewed_as)} of all its columns under the old name "
+                "until its contract phase: PostgreSQL cannot change the type of a column a "
+                "view uses (0A000), where the naive file can",
+                hint="plan the type change in a change of its own, after this one's contract "
+                "phase ran",
+            )
         return pass_through(source, label=label)
     shadow = Shadow(
         old=column,

@@ -183,15 +183,18 @@ def add_column(
         )
     if not_null:
         steps += enforce_not_null(target, column.colname)
-    change = Change(
-        f"ALTER TABLE {target.sql} ADD COLUMN {deparse(column)}",
+    source = f"ALTER TABLE {target.sql} ADD COLUMN {deparse(column)}"
+    # without a default, only a value the user writes makes the contract pass
+    condition = target.condition("not_null", source, (column.colname,)) if default is None else None
+    return Change(
+        source,
         "add column (filled in batches)" if default is not None else "add NOT NULL column",
         tuple(steps),
         deploy_before=deploy,
         label=label,
         warnings=tuple(warnings),
+        conditions=(condition,) if condition is not None else (),
     )
-    return change
 
 
 def _add_again(
