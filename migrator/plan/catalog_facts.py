@@ -173,8 +173,10 @@ class CatalogFacts:
         self._deferred: dict[tuple[str, str], Deferred] = {}
         self._claimed: set[QualifiedName] = set()
 
-    def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
-        found = self.dependents.of(QualifiedName(schema, table), column)
+    def dependents_of(
+        self, schema: str, table: str, column: str, *, until_contract: bool = False
+    ) -> tuple[str, ...]:
+        found = self.dependents.of(QualifiedName(schema, table), column, until_contract)
         return tuple(f"{dependent.kind} {dependent.name}" for dependent in found)
 
     def name_held(self, schema: str | None, name: str) -> bool:

@@ -210,9 +210,12 @@ class SchemaFacts(Protocol):
         are shared by the whole schema)."""
         ...
 
-    def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
+    def dependents_of(
+        self, schema: str, table: str, column: str, *, until_contract: bool = False
+    ) -> tuple[str, ...]:
         """What depends on ``column`` of ``table`` (``view public.v``, ``policy p on
-        public.t``, ``generated column public.t.g``)."""
+        public.t``, ``generated column public.t.g``); ``until_contract``: also the views
+        the change drops, which the plan drops only in its contract phase."""
         ...
 
     @property
@@ -270,7 +273,9 @@ class StaticSchemaFacts:
             if table.schema == (schema or self.schema)
         )
 
-    def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
+    def dependents_of(
+        self, schema: str, table: str, column: str, *, until_contract: bool = False
+    ) -> tuple[str, ...]:
         return ()
 
     @property

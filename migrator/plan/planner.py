@@ -194,8 +194,10 @@ def plan_changes(
         planned = splitter.mark(planned, position)
         changes += planned
         facts.note_deferred(planned)
+        # a view the plan drops in its contract phase still uses its columns until then
+        kept = any(change.recipe == "drop view" for change in planned)
         for parsed in parse_text(unit) or ():
-            dependents.apply(parsed.kind, parsed.fields, catalog)
+            dependents.apply(parsed.kind, parsed.fields, catalog, until_contract=kept)
             catalog.apply(parsed.kind, parsed.fields)
         splitter.applied(planned)
     try:
