@@ -89,6 +89,9 @@ class Deferred:
     added: frozenset[str] = frozenset()
     #: the table itself is dropped only in the contract phase
     dropped: bool = False
+    #: columns the plan makes through a second column and a sync trigger (renamed or
+    #: retyped earlier in the change), finished only in the contract phase
+    shadowed: frozenset[str] = frozenset()
     #: the plan keeps a view of the table under its old name until the contract phase
     #: (a table renamed earlier in the change): the view uses every column
     viewed_as: str = ""
@@ -102,7 +105,8 @@ class Deferred:
             self.primary_key or other.primary_key,
             self.added | other.added,
             self.dropped or other.dropped,
-            self.viewed_as or other.viewed_as,
+            shadowed=self.shadowed | other.shadowed,
+            viewed_as=self.viewed_as or other.viewed_as,
         )
 
 
