@@ -57,6 +57,8 @@ class Dependents:
         self._known: dict[tuple[str, str], Dependent] = {}
         #: dropped by the change, but only in the plan's contract phase
         self._until_contract: dict[tuple[str, str], Dependent] = {}
+        #: the statement being applied is dropped only in the plan's contract phase
+        self.until_contract = False
 
     def of(
         self, table: QualifiedName, column: str, until_contract: bool = False
@@ -68,17 +70,15 @@ class Dependents:
             known += self._until_contract.values()
         return [d for d in known if d.depends_on(table, column)]
 
-    def apply(
-        self, kind: str, fields: Node, catalog: Catalog, *, until_contract: bool = False
-    ) -> None:
-        """Replay one statement; ``until_contract``: what it drops stays until the
-        plan's contract phase."""
+    def apply(self, kind: str, fields: Node, catalog: Catalog) -> None:
+        """Replay one statement; while :attr:`until_contract`, what it drops stays until
+        the plan's contract phase."""
         for key, dependent in self._created(kind, fields, catalog):
             self._known[key] = dependent
         if kind == "DropStmt":
             before = dict(self._known)
             self._drop(fields, catalog)
-            if until_contract:
+            if self.until_contract:
                 gone = {key: before[key] for key in before.keys() - self._known.keys()}
                 self._until_contract.update(gone)
 

@@ -23,7 +23,7 @@ from migrator.plan.render import RenderedMigration, irreversible_reason, render
 from migrator.source import Migration, MigrationSet, discover, load_file
 from migrator.sql.catalog import Catalog
 from migrator.sql.names import relation_name
-from migrator.sql.parse import parse_text
+from migrator.sql.split import Statement
 
 #: versions this long are timestamps (``20261122153000``): the plan continues in time
 _TIMESTAMP_WIDTH = 12
@@ -146,20 +146,23 @@ def _base_name(path: Path, migration: Migration | None) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_").lower() or "change"
 
 
-def _views_created(units: list[str], catalog: Catalog) -> frozenset[tuple[str, str]]:
+def _views_created(units: list[Statement], catalog: Catalog) -> frozenset[tuple[str, str]]:
     """The views (and materialized views) ``units`` create, as ``(schema, name)``."""
     found: set[tuple[str, str]] = set()
     for unit in units:
-        for parsed in parse_text(unit) or ():
-            if parsed.kind == "ViewStmt":
-                range_var = parsed.fields.get("view")
-            elif parsed.kind == "CreateTableAsStmt":
-                range_var = (parsed.fields.get("into") or {}).get("rel")
-            else:
-                continue
-            schema, name = relation_name(range_var)
-            resolved = catalog.resolve(schema, name)
-            found.add((resolved.schema, resolved.name))
+        tree = unit.kind_and_fields(view_query=False)
+        if tree is None:
+            continue
+        kind, fields = tree
+        if kind == "ViewStmt":
+            range_var = fields.get("view")
+        elif kind == "CreateTableAsStmt":
+            range_var = (fields.get("into") or {}).get("rel")
+        else:
+            continue
+        schema, name = relation_name(range_var)
+        resolved = catalog.resolve(schema, name)
+        found.add((resolved.schema, resolved.name))
     return frozenset(found)
 
 
@@ -173,14 +176,13 @@ def plan_changes(
     after each, what the file created so far is planned as existing: it is, for the
     migrations after it."""
     dependents = Dependents()
-    catalog = replay(earlier, dependents)
+    replaying = replay(earlier, dependents)
+    catalog = replaying.catalog
     statements = read_change_file(text, where)
     facts = CatalogFacts(catalog, dependents)
     changes: list[Change] = []
-    units = [
-        (statement, unit) for statement in statements for unit in planning_units(statement.text)
-    ]
-    splitter = ExpandSplitter(catalog, statements, [unit for _, unit in units])
+    units = [(statement, unit) for statement in statements for unit in planning_units(statement)]
+    splitter = ExpandSplitter(replaying, statements, [unit for _, unit in units])
     order = FileOrder(catalog)
     for position, (statement, unit) in enumerate(units):
         later = [later_unit for _, later_unit in units[position + 1 :]]
@@ -195,10 +197,9 @@ def plan_changes(
         changes += planned
         facts.note_deferred(planned)
         # a view the plan drops in its contract phase still uses its columns until then
-        kept = any(change.recipe == "drop view" for change in planned)
-        for parsed in parse_text(unit) or ():
-            dependents.apply(parsed.kind, parsed.fields, catalog, until_contract=kept)
-            catalog.apply(parsed.kind, parsed.fields)
+        dependents.until_contract = any(change.recipe == "drop view" for change in planned)
+        replaying.statement(unit)
+        dependents.until_contract = False
         splitter.applied(planned)
     try:
         return check_before_data_changes(changes)

@@ -7,17 +7,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from pglast import ast
-from pglast.enums import BoolExprType, NullTestType
-
 from migrator.plan.model import CannotPlan, Change
 from migrator.plan.recipes.backfill import batched_step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import PlanOptions, Target
 from migrator.plan.row_conditions import RowChange
-from migrator.plan.sql_text import column_references, deparse, ident
+from migrator.plan.sql_text import column_references, ident
 from migrator.plan.volatility import is_volatile
 from migrator.sql.classify import batchable_change, reads_itself, statement_node
+from migrator.sql.enums import BoolExprType, NullTestType
+from migrator.sql.syntax import deparse, is_node
 
 #: rows the application writes while the batches run
 _MEANWHILE = (
@@ -172,7 +171,7 @@ def _row_change(
     catalog = target.schema_facts.catalog if target.schema_facts is not None else None
     nodes = [statement.whereClause] if statement.whereClause is not None else []
     for item in statement.targetList or () if verb == "UPDATE" else ():
-        if item.indirection or isinstance(item.val, ast.MultiAssignRef):
+        if item.indirection or is_node(item.val, "MultiAssignRef"):
             opaque = opaque or "it sets part of a column, or several columns from one row"
             continue
         assignments.append((item.name, deparse(item.val)))
@@ -192,9 +191,9 @@ def _row_change(
 
 def _null_tested(node: Any) -> list[str]:
     """The columns a top-level ``c IS NULL`` conjunct of ``node`` tests."""
-    if isinstance(node, ast.BoolExpr) and node.boolop == BoolExprType.AND_EXPR:
+    if is_node(node, "BoolExpr") and node.boolop == BoolExprType.AND_EXPR:
         return [name for arg in node.args or () for name in _null_tested(arg)]
-    if isinstance(node, ast.NullTest) and node.nulltesttype == NullTestType.IS_NULL:
-        references = column_references(node.arg) if isinstance(node.arg, ast.ColumnRef) else []
+    if is_node(node, "NullTest") and node.nulltesttype == NullTestType.IS_NULL:
+        references = column_references(node.arg) if is_node(node.arg, "ColumnRef") else []
         return [name for _, name in references]
     return []
