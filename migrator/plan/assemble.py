@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from migrator.plan.exclusive_locks import EXPAND_SLOTS
 from migrator.plan.model import CannotPlan, Change, Plan, PlannedMigration, Slot, Step
+from migrator.plan.sql_text import excerpt
 from migrator.source.model import PHASES, Phase
 
 #: slots whose steps from different changes share one migration
@@ -86,11 +87,6 @@ def _before_the_deploy(changes: list[Change]) -> set[int]:
     return early
 
 
-def _short(source: str) -> str:
-    text = " ".join(source.split())
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _deploy_text(changes: list[Change], indexes: set[int], phase: Phase) -> str:
     texts = []
     for index in sorted(indexes):
@@ -152,7 +148,7 @@ def assemble(changes: list[Change], base_name: str) -> Plan:
             data = changes[min(early)].source
             raise CannotPlan(
                 f"the plan needs a deploy before its expand phase ({text}), but "
-                f"`{_short(data)}` must run before the deploy: in batches after it, it would "
+                f"`{excerpt(data)}` must run before the deploy: in batches after it, it would "
                 "overwrite what the new code writes meanwhile",
                 hint="run the data change in a plan of its own first, then plan the rest",
             )

@@ -30,6 +30,7 @@ from migrator.plan.row_conditions import (
     unknown_columns,
     violated,
 )
+from migrator.plan.sql_text import excerpt
 
 CHECK_NOTE = (
     "ACCESS SHARE: reads the rows as the data changes after it will leave them, changes "
@@ -53,8 +54,8 @@ def _opaque(layer: RowChange) -> str:
 
 def _refuse(condition: Condition, change: Change, why: str) -> CannotPlan:
     return CannotPlan(
-        f"`{_short(condition.source)}` can still fail after the plan ran "
-        f"`{_short(change.source)}` in batches (committed, where the naive file would "
+        f"`{excerpt(condition.source)}` can still fail after the plan ran "
+        f"`{excerpt(change.source)}` in batches (committed, where the naive file would "
         f"change nothing), and the planner cannot check it beforehand: {why}",
         hint="run the data change in a plan of its own first, check the rows, then plan the rest",
     )
@@ -110,8 +111,3 @@ def check_before_data_changes(changes: Sequence[Change]) -> list[Change]:
         label="data_changes",
     )
     return [*changes[: changing[0]], check, *changes[changing[0] :]]
-
-
-def _short(source: str) -> str:
-    text = " ".join(source.split())
-    return text if len(text) <= 60 else text[:57] + "..."

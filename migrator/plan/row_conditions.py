@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from migrator.plan.sql_text import ident, literal
+from migrator.plan.sql_text import excerpt, ident, literal
 
 ConditionKind = Literal["not_null", "check", "unique", "unchecked"]
 
@@ -136,7 +136,7 @@ def check_block(checks: Sequence[tuple[Condition, str]]) -> str | None:
     lines = ["DO " + _QUOTE, "BEGIN"]
     for condition, violation in checks:
         message = (
-            f"{_short(condition.source)}: rows as the data changes before it leave them "
+            f"{excerpt(condition.source, 80)}: rows as the data changes before it leave them "
             f"violate it ({_what(condition)}); nothing was changed"
         )
         lines += [
@@ -159,8 +159,3 @@ def _what(condition: Condition) -> str:
     if condition.kind == "unique":
         return f"{condition.table} would hold equal ({names})"
     return f"a row of {condition.table} would fail CHECK ({condition.expression})"
-
-
-def _short(source: str) -> str:
-    text = " ".join(source.split())
-    return text if len(text) <= 80 else text[:77] + "..."
