@@ -628,22 +628,27 @@ WHERE (l.state = 'applied' AND EXCLUDED.direction = 'down' AND EXCLUDED.statemen
         if status.endswith(" 0"):
             raise self.moved_on(migration.version, "before this run started it")
 
-    async def record_progress(
-        self, conn: asyncpg.Connection, version: int, step: ProgressStep
-    ) -> None:
-        """``step`` of a no-transaction run has completed: it joins the row's list of
-        completed steps and ``statements_done`` becomes ``step.end``. The row must
-        still stop where the step began (no other runner moved it)."""
-        status = await conn.execute(
-            f"UPDATE {self.sql_name} SET statements_done = $3, progress = jsonb_set("
-            "coalesce(progress, '{}'::jsonb), '{steps}', "
-            "coalesce(progress -> 'steps', '[]'::jsonb) || jsonb_build_array($4::jsonb)) "
-            "WHERE version = $1 AND statements_done = $2 AND state = 'partial'",
-            version,
-            step.first,
-            step.end,
-            json.dumps(step.to_json()),
+    def progress_sql(self, version: int, step: ProgressStep) -> str:
+        """The write that records ``step`` as completed (constants, no parameters, so it
+        can travel in a string): it joins the row's list of completed steps and
+        ``statements_done`` becomes ``step.end``, only where the row still stops where
+        the step began (no other runner moved it); ``UPDATE 0`` otherwise."""
+        recorded = sql_literal(json.dumps(step.to_json()))
+        return (
+            f"UPDATE {self.sql_name} SET statements_done = {step.end}, "
+            "progress = jsonb_set(coalesce(progress, '{}'::jsonb), '{steps}', "
+            "coalesce(progress -> 'steps', '[]'::jsonb) || "
+            f"jsonb_build_array({recorded}::jsonb)) WHERE version = {version} "
+            f"AND statements_done = {step.first} AND state = 'partial'"
         )
+
+    async def record_progress(
+        self, conn: asyncpg.Connection, version: int, step: ProgressStep, *, guard: str = ""
+    ) -> None:
+        """``step`` of an unfinished run has completed (see :meth:`progress_sql`).
+        ``guard``: statements sent first in the same string (inside a migration's
+        transaction: the runner's role and settings back for this write only)."""
+        status = await conn.execute(guard + self.progress_sql(version, step))
         if status.endswith(" 0"):
             raise self.moved_on(version, f"after statement {step.first}")
 

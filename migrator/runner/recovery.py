@@ -48,6 +48,27 @@ def failed_statement_line(entry: LedgerEntry, migration: Migration | None) -> st
     return f"{migration_file.path} (after its last statement)"
 
 
+def in_doubt(entry: LedgerEntry, migration: Migration | None) -> str | None:
+    """For a no-transaction run that was interrupted (``partial``: no error recorded),
+    the statement whose outcome the ledger cannot know, as a phrase; ``None`` when
+    there is none. Each of its statements commits on its own and its progress is
+    written just after it, so a kill, a lost connection or a crash between the two
+    leaves the statement after the recorded ones done or not done: ``--resume`` runs it
+    again. (A transaction block of the file, a segment of a file with commit points
+    and a backfill batch commit with their progress: never in doubt.)"""
+    if entry.state != "partial" or entry.transactional or backfill_walked(entry) is not None:
+        return None
+    migration_file = None
+    if migration is not None:
+        migration_file = migration.up if entry.direction == "up" else migration.down
+    if migration_file is not None and entry.statements_done >= len(migration_file.statements):
+        return None
+    return (
+        f"{failed_statement_line(entry, migration)} may have completed before the run "
+        "stopped (it commits on its own; its progress is written after it)"
+    )
+
+
 def describe_unfinished(
     entry: LedgerEntry, migration: Migration | None, *, running_by: str | None = None
 ) -> str:
@@ -69,9 +90,11 @@ def describe_unfinished(
     walked = backfill_walked(entry)
     if walked is not None:
         return f"{what} {label} {cause}; its backfill stopped after {walked}"
+    doubt = in_doubt(entry, migration)
     return (
         f"{what} {label} {cause}; it stopped at {where} with "
         f"{entry.statements_done} statement(s) done"
+        + ("; that statement may have completed: `--resume` runs it again" if doubt else "")
     )
 
 
