@@ -46,6 +46,7 @@ from migrator.runner.schedule import Step, plan_step, setting_statements
 from migrator.runner.server_errors import is_connection_loss, is_lock_timeout, server_message
 from migrator.source.discovery import require_runnable
 from migrator.source.model import Migration, MigrationFile, MigrationSet
+from migrator.source.segments import transaction_control
 from migrator.sql import classify
 from migrator.sql.split import Statement
 
@@ -333,6 +334,15 @@ async def _transactional(
     return StepResult(step, duration, attempts)
 
 
+def _in_transaction_guard(step: Step) -> str:
+    """What precedes a progress write inside a migration's transaction: the runner's
+    role, search path and the step's timeouts, for that transaction only."""
+    return (
+        "; ".join([session.LEDGER_WRITE_IN_TRANSACTION, *setting_statements(step, local=True)])
+        + ";\n"
+    )
+
+
 async def _record_in_transaction(
     conn: asyncpg.Connection, ledger: Ledger, version: int, step: ProgressStep, *, guard: str
 ) -> None:
@@ -372,16 +382,13 @@ async def _segment_by_segment(
             last = segment is segments[-1]
             record: Callable[[], Awaitable[None]] | None = None
             if not last:
-                guard = "; ".join(
-                    [session.LEDGER_WRITE_IN_TRANSACTION, *setting_statements(step, local=True)]
-                )
                 record = functools.partial(
                     _record_in_transaction,
                     conn,
                     ledger,
                     step.version,
                     progress.step_of(step.file.statements[done : segment.end]),
-                    guard=guard + ";\n",
+                    guard=_in_transaction_guard(step),
                 )
             _, used = await _with_lock_retries(
                 functools.partial(
@@ -458,7 +465,11 @@ async def _statement_by_statement(
     """Each statement on its own, its progress written on ``control`` (the lock's
     connection, which never runs migration SQL: whatever the migration does to its own
     session, a role, read-only defaults, the ledger is written the same way); one
-    completed step per statement, or per ``BEGIN ... COMMIT`` block of the file."""
+    completed step per statement, or per ``BEGIN ... COMMIT`` block of the file. A
+    block's step is written inside the block, on ``conn`` just before the file's
+    ``COMMIT`` (as a segment's is): the block and its record commit together. A
+    statement outside a block commits on its own, so its record can only follow it
+    (see :func:`~migrator.runner.recovery.in_doubt`)."""
     control = control or conn
     began = time.monotonic()
     attempts = 1
@@ -472,6 +483,16 @@ async def _statement_by_statement(
             ledger.record_started(control, step.migration, step.file, statements_done=done)
         )
         for statement in step.statements:
+            control_kind = transaction_control(statement) if conn.is_in_transaction() else None
+            closes_block = control_kind is not None and control_kind.kind == "commit"
+            if closes_block:
+                await _record_in_transaction(
+                    conn,
+                    ledger,
+                    step.version,
+                    progress.step_of(step.file.statements[committed : done + 1]),
+                    guard=_in_transaction_guard(step),
+                )
             _, used = await _with_lock_retries(
                 functools.partial(_send, conn, statement),
                 step=step,
@@ -484,8 +505,9 @@ async def _statement_by_statement(
             if after_statement is not None:
                 await after_statement(conn, step.file, statement)
             done += 1
-            if not conn.is_in_transaction():
-                # a block of the file commits as one step, when its COMMIT has run
+            if closes_block:  # recorded inside the block, committed with it
+                committed = done
+            elif not conn.is_in_transaction():
                 completed = progress.step_of(step.file.statements[committed:done])
                 await _ledger_write(ledger.record_progress(control, step.version, completed))
                 committed = done
@@ -668,8 +690,10 @@ async def fail_step(
     conflict = ledger.conflict(failure.error, step.migration.version, step.direction)
     if conflict is not None:
         raise conflict from None
-    if failure.statement is None or ledger.raised(failure.error, conn) or ledger.named_in(
-        failure.error
+    if (
+        failure.statement is None
+        or ledger.raised(failure.error, conn)
+        or ledger.named_in(failure.error)
     ):
         damage = await damaged_by(
             control, ledger, failure.error, step.label, rolled_back=step.transactional

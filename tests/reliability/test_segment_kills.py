@@ -167,3 +167,35 @@ def test_a_no_transaction_statement_in_doubt_is_named_before_resume_runs_it_agai
     assert resumed.code == 0, resumed.output
     assert f"note: {where} may have completed before the run stopped" in resumed.stderr
     assert "running it again" in resumed.stderr
+
+
+@pytest.mark.parametrize("orphan", ["terminate", "finish"])
+def test_a_killed_block_of_a_no_transaction_file_runs_exactly_once(
+    orphan: Orphan, tmp_path: Path, database_url: str
+) -> None:
+    """A ``BEGIN ... COMMIT`` block of a no-transaction file records its progress
+    inside the block, before the file's ``COMMIT``: killed at that write, the block
+    rolls back with it (before, the write followed the ``COMMIT`` on the lock's
+    connection, and a kill there left the block committed and unrecorded)."""
+    files = {
+        "001_table.up.sql": FILES["001_table.up.sql"],
+        "002_block.up.sql": (
+            "-- migrate:no-transaction\nBEGIN;\nINSERT INTO applied_segments VALUES (1);\n"
+            "COMMIT;\nINSERT INTO applied_segments VALUES (2);\n"
+        ),
+    }
+    directory = write_migrations(tmp_path / "migrations", files)
+    assert run_in_process(directory, database_url, "up", "--to", "1").code == 0
+    block_done = AtTrigger(
+        _ledger_trigger("UPDATE", "ledger", "NEW.version = 2 AND NEW.statements_done = 3")
+    )
+
+    code = kill_at(block_done, orphan, ("up",), directory, database_url, tmp_path / "runs").code
+
+    assert code == -9
+    assert _segments(database_url) == []
+    assert ledger_state(database_url).rows[1] == (2, "partial", 0, "up")
+    resumed = run_in_process(directory, database_url, "up", "--resume")
+    assert resumed.code == 0, resumed.output
+    assert _segments(database_url) == [1, 2]
+    assert ledger_state(database_url).rows[1] == (2, "applied", 4, "up")
