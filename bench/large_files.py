@@ -83,11 +83,18 @@ def measure(command: Sequence[str], env: dict[str, str]) -> Measured:
             check=False,
         )
         text = Path(report.name).read_text()
-    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))  # type: ignore[union-attr]
-    user = float(re.search(r"User time \(seconds\): ([\d.]+)", text).group(1))  # type: ignore[union-attr]
-    system = float(re.search(r"System time \(seconds\): ([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    rss = _number(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    cpu = _number(r"User time \(seconds\): ([\d.]+)", text)
+    cpu += _number(r"System time \(seconds\): ([\d.]+)", text)
     lines = (done.stdout + done.stderr).strip().splitlines()
-    return Measured(done.returncode, rss / 1024, user + system, lines[-1] if lines else "")
+    return Measured(done.returncode, rss / 1024, cpu, lines[-1] if lines else "")
+
+
+def _number(pattern: str, report: str) -> float:
+    found = re.search(pattern, report)
+    if found is None:
+        raise ValueError(f"/usr/bin/time -v gave no {pattern!r}")
+    return float(found.group(1))
 
 
 def run(sizes: Sequence[int], source: Path, work: Path) -> list[list[str]]:
@@ -138,7 +145,11 @@ def main(argv: Sequence[str] | None = None) -> str:
     with tempfile.TemporaryDirectory(prefix="large-files-") as work:
         rows = run(sizes, options.source.resolve(), Path(work))
     headers = ["file", "command", "exit", "max RSS (MB)", "CPU (s)", "last line of output"]
-    rendered = table(headers, rows)
+    rendered = (
+        f"`python -m bench.large_files --sizes {options.sizes}`: each command once, as its "
+        "own process under `/usr/bin/time -v` (maximum resident set size; CPU = user + "
+        "system of migrate, the server's work not counted).\n\n" + table(headers, rows)
+    )
     print(rendered)
     return rendered
 
