@@ -1,12 +1,13 @@
-"""Split SQL text into statements with exact positions, statement by statement.
+"""Split SQL text into statements with exact positions, using PostgreSQL's own grammar.
 
-A small lexer (:mod:`migrator.sql.lexer`) finds the semicolons outside strings,
-quoted names, dollar quotes and comments; PostgreSQL's own grammar (pglast's
-libpg_query) then parses each piece alone, and joins pieces where the grammar itself
-holds a semicolon (``BEGIN ATOMIC ... END``). A statement that does not parse is
-reported with its line and column, and the others are kept; the caller decides
-whether that is fatal (the runner) or a finding (the linter). Memory follows the
-largest statement, not the file: no step builds the whole file's tokens or trees.
+A text of ordinary size is parsed whole, once (pglast's libpg_query): every
+statement's bounds and tree come from that parse. A small lexer
+(:mod:`migrator.sql.lexer`) finds the semicolons outside strings, quoted names, dollar
+quotes and comments, for a text that does not parse (each statement is then judged
+alone, and the first syntax error is reported with its line and column; the caller
+decides whether that is fatal, the runner, or a finding, the linter) and for a large
+text (:func:`streamed`: each statement parsed alone, its tree dropped, so memory
+follows the largest statement rather than the whole file's tree).
 """
 
 from __future__ import annotations
@@ -16,11 +17,21 @@ import collections
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from migrator.sql import lexer
 from migrator.sql.libpg import pg_parser
-from migrator.sql.parse import StatementTree, skip_comments
+from migrator.sql.parse import (
+    Node,
+    ParsedStatement,
+    StatementTree,
+    parse_one,
+    parse_statements,
+    skip_comments,
+    view_header,
+)
+from migrator.sql.syntax import SyntaxNode, parse_node
 
 #: scanner token names of comments
 COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
@@ -54,9 +65,18 @@ class LineIndex:
         return len(self._starts)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Statement:
-    """One SQL statement of a file (text without its terminating semicolon)."""
+    """One SQL statement of a file (text without its terminating semicolon): the one
+    statement model that lint, plan and the replay share.
+
+    It carries its text, where it stands, and its parse tree from the one parse of the
+    file (:attr:`tree`, JSON decoded on demand). :meth:`kind_and_fields` gives the
+    JSON tree (parsing the text on its own, once, for a statement of a file that does
+    not parse as a whole); :attr:`parsed` keeps the whole decoded tree for code that
+    reads it several times (the planner); :attr:`node` is pglast's Python AST, parsed
+    once when first asked for (code that rewrites the statement).
+    """
 
     index: int
     text: str
@@ -74,6 +94,51 @@ class Statement:
         """The statement on one line, shortened to ``width`` characters."""
         flat = " ".join(self.text.split())
         return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+    @property
+    def kind(self) -> str | None:
+        """The statement's node type (``"CreateStmt"``), without decoding its tree;
+        ``None`` when pglast cannot give its tree."""
+        if self.tree is not None:
+            return self.tree.kind
+        return None if self._alone is None else self._alone[0]
+
+    def kind_and_fields(self, *, view_query: bool = True) -> tuple[str, Node] | None:
+        """The statement's ``(kind, fields)``; ``None`` when pglast cannot give its tree
+        (nested too deeply, or not a statement). With ``view_query=False`` a ``CREATE
+        VIEW``'s query is left out (decoding it is most of the cost of a view)."""
+        if self.tree is not None:
+            return self.tree.kind, self.tree.fields(view_query=view_query)
+        alone = self._alone
+        if alone is not None and not view_query and alone[0] == "ViewStmt":
+            return alone[0], view_header(alone[1])
+        return alone
+
+    @cached_property
+    def _alone(self) -> tuple[str, Node] | None:
+        """The tree of a statement without one from the file's parse: parsed alone."""
+        return parse_one(self.text)
+
+    @cached_property
+    def parsed(self) -> ParsedStatement | None:
+        """The whole tree, decoded once and kept (the planner reads it several times;
+        the linter, which reads each tree once, calls :meth:`kind_and_fields`)."""
+        tree = self.kind_and_fields()
+        return None if tree is None else ParsedStatement(tree[0], tree[1], self.start, self.end)
+
+    @cached_property
+    def node(self) -> SyntaxNode:
+        """pglast's Python AST of the statement (:mod:`migrator.sql.syntax`), parsed
+        once, when first asked for."""
+        return parse_node(self.text)
+
+    def rewritten(self, text: str, node: SyntaxNode | None = None) -> Statement:
+        """The statement written differently (one subcommand of an ``ALTER TABLE``), at
+        the same place; ``node`` is its AST when the caller built it (no parse then)."""
+        other = replace(self, text=text, tree=None)
+        if node is not None:
+            other.__dict__["node"] = node  # what cached_property would keep
+        return other
 
 
 @dataclass(frozen=True)
@@ -136,18 +201,82 @@ def _one_statement(text: str) -> tuple[bool, StatementTree | None]:
     return tree is not None or _parse_error(text) is None, tree
 
 
-def split_statements(text: str) -> SplitResult:
-    """Split ``text`` into statements with their positions and trees.
+#: a text up to this size (characters) is parsed whole, once: every statement's tree
+#: comes from that one parse (fewest parser calls); a larger one is split and parsed
+#: statement by statement (:func:`streamed`), so memory follows the largest statement
+WHOLE_PARSE_LIMIT = 1 << 20
 
-    Statement by statement: the lexer (:mod:`migrator.sql.lexer`) finds the pieces
-    between semicolons, keeping only offsets, and each piece is parsed on its own; its
-    tree keeps only the statement's kind (the fields are parsed again when asked for),
-    so no step holds the whole file's tokens or trees. A piece that does not parse is
-    joined with the ones after it until the whole parses (``BEGIN ATOMIC ... END``
-    bodies and ``CREATE RULE ... DO (...; ...)`` hold semicolons); when none does, it
-    is reported as a :class:`SyntaxProblem` (its statement has no tree) and the others
-    are kept. Never raises.
-    """
+
+def split_statements(text: str) -> SplitResult:
+    """Split ``text`` into statements with their positions (and trees). Never raises.
+
+    A text up to :data:`WHOLE_PARSE_LIMIT` is parsed whole, once, and each statement's
+    tree comes from that parse; when it does not parse, its statements are split by
+    the lexer and have no tree (each is parsed alone when asked for). A larger text
+    goes :func:`streamed`."""
+    if len(text) > WHOLE_PARSE_LIMIT:
+        return streamed(text)
+    parsed = parse_statements(text)
+    if parsed is None:
+        return _split(text, keep_trees=False)
+    statements = []
+    line, counted = 1, 0  # the line of offset ``counted``: positions advance in order
+    for number, (start, end, tree) in enumerate(parsed):
+        line += text.count("\n", counted, start)
+        finish = max(start, end - 1)
+        end_line = line + text.count("\n", start, finish)
+        counted = finish
+        statements.append(_statement(text, number, start, end, line, end_line, tree))
+        line = end_line
+    return SplitResult(tuple(statements), (), ())
+
+
+def streamed(text: str) -> SplitResult:
+    """Split ``text`` statement by statement: the lexer (:mod:`migrator.sql.lexer`)
+    finds the pieces between semicolons, keeping only offsets, and each piece is parsed
+    on its own; its tree keeps only the statement's kind (the fields are parsed again
+    when asked for), so no step holds the whole file's tokens or trees. A statement
+    that does not parse is reported and has no tree; the others keep theirs."""
+    return _split(text, keep_trees=True)
+
+
+def _statement(
+    text: str,
+    number: int,
+    start: int,
+    end: int,
+    line: int,
+    end_line: int,
+    tree: StatementTree | None,
+    piece: str | None = None,
+) -> Statement:
+    finish = max(start, end - 1)
+    return Statement(
+        index=number,
+        text=text[start:end] if piece is None else piece,
+        start=start,
+        end=end,
+        line=line,
+        column=start - text.rfind("\n", 0, start),
+        end_line=end_line,
+        end_column=finish - text.rfind("\n", 0, finish) + 1,
+        tree=tree,
+    )
+
+
+def _split(text: str, *, keep_trees: bool) -> SplitResult:
+    """The lexer's pieces as statements. A piece that does not parse is joined with
+    the ones after it until the whole parses (``BEGIN ATOMIC ... END`` bodies and
+    ``CREATE RULE ... DO (...; ...)`` hold semicolons); when none does, it is reported
+    as a :class:`SyntaxProblem` and the others are kept. ``keep_trees``: each valid
+    statement keeps its (kind-only) tree; otherwise only PostgreSQL's parser judges
+    each piece and no tree is built."""
+
+    def judge(piece: str) -> tuple[bool, StatementTree | None]:
+        if keep_trees:
+            return _one_statement(piece)
+        return _parse_error(piece) is None, None
+
     found = lexer.pieces(text)
     ahead: collections.deque[tuple[int, int]] = collections.deque()
     statements: list[Statement] = []
@@ -157,11 +286,11 @@ def split_statements(text: str) -> SplitResult:
     while (bounds := ahead.popleft() if ahead else next(found, None)) is not None:
         start, end = bounds
         piece = text[start:end]
-        valid, tree = _one_statement(piece)
+        valid, tree = judge(piece)
         if not valid:  # join the pieces after it, up to _MAX_MERGE of them
             ahead.extend(itertools.islice(found, _MAX_MERGE - len(ahead)))
             for joined, (_, joined_end) in enumerate(ahead, 1):
-                valid, tree = _one_statement(text[start:joined_end])
+                valid, tree = judge(text[start:joined_end])
                 if valid:
                     end, piece = joined_end, text[start:joined_end]
                     for _ in range(joined):
@@ -173,21 +302,10 @@ def split_statements(text: str) -> SplitResult:
             pos = index.position(start + offset)
             problems.append(SyntaxProblem(message, pos.line, pos.column, len(statements)))
         line += text.count("\n", counted, start)
-        finish = max(start, end - 1)
-        end_line = line + text.count("\n", start, finish)
-        counted = finish
+        end_line = line + text.count("\n", start, max(start, end - 1))
+        counted = max(start, end - 1)
         statements.append(
-            Statement(
-                index=len(statements),
-                text=piece,
-                start=start,
-                end=end,
-                line=line,
-                column=start - text.rfind("\n", 0, start),
-                end_line=end_line,
-                end_column=finish - text.rfind("\n", 0, finish) + 1,
-                tree=tree,
-            )
+            _statement(text, len(statements), start, end, line, end_line, tree, piece)
         )
         line = end_line
     meta = find_meta_commands(text, [(s.start, s.end) for s in statements]) if problems else ()

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from migrator.sql import lexer
 from migrator.sql.parse import parse_statements
-from migrator.sql.split import split_statements
+from migrator.sql.split import split_statements, streamed
 
 CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
 
@@ -25,7 +25,8 @@ def _pglast_bounds(text: str) -> list[tuple[int, int]] | None:
 
 
 def _split_bounds(text: str) -> list[tuple[int, int]]:
-    return [(s.start, s.end) for s in split_statements(text).statements]
+    """The bounds of the statement-by-statement split (what a large file gets)."""
+    return [(s.start, s.end) for s in streamed(text).statements]
 
 
 def test_the_split_equals_pglasts_on_every_corpus_file_that_parses() -> None:
@@ -107,7 +108,7 @@ def test_the_split_equals_pglasts_on_generated_sql(text: str) -> None:
     expected = _pglast_bounds(text)
     assert expected is not None, text  # the generator writes valid SQL only
     assert _split_bounds(text) == expected
-    statements = split_statements(text).statements
+    statements = streamed(text).statements
     assert all(s.tree is not None for s in statements)
     assert [s.tree.kind for s in statements if s.tree] == [
         tree.kind for _, _, tree in parse_statements(text) or ()
@@ -117,7 +118,10 @@ def test_the_split_equals_pglasts_on_generated_sql(text: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text("ab ;'\"$-/*\\\nE1(", max_size=40))
 def test_the_split_never_raises_and_agrees_wherever_pglast_parses(text: str) -> None:
-    result = split_statements(text)
+    result = streamed(text)
+    assert [(s.start, s.end) for s in split_statements(text).statements] == [
+        (s.start, s.end) for s in result.statements
+    ]
     expected = _pglast_bounds(text)
     if expected is not None:
         assert [(s.start, s.end) for s in result.statements] == expected
