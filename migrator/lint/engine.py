@@ -349,7 +349,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
         if (
             tree.kind == "InsertStmt"
             and _INSERT_SELECT.search(statement.text)
-            and not _needs_clauses(statement.text)
+            and not _insert_needs_clauses(statement.text)
         ):
             # INSERT ... SELECT: the target only (unbatched-backfill decodes the rest
             # when the target or a lock makes the copy matter)
@@ -357,7 +357,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
             if head is not None:
                 return tree.kind, head
         if (tree.kind == "SelectStmt" and _needs_select_clauses(statement.text)) or (
-            tree.kind == "InsertStmt" and _needs_clauses(statement.text)
+            tree.kind == "InsertStmt" and _insert_needs_clauses(statement.text)
         ):
             # SELECT ... INTO creates a table; WITH x AS (UPDATE ...) changes rows
             fields = tree.fields()
@@ -390,6 +390,12 @@ _SELECT_LOOKED_AT = re.compile(r"set_config|password", re.IGNORECASE)
 def _needs_clauses(text: str) -> bool:
     """The statement may be ``SELECT ... INTO`` or hold a data-modifying ``WITH``."""
     return may_select_into(text) or _WITH_CHANGE.match(text) is not None
+
+
+def _insert_needs_clauses(text: str) -> bool:
+    """The ``INSERT`` may hold a data-modifying ``WITH`` (its ``INTO`` is no ``SELECT
+    ... INTO``: testing for that word would decode every ``INSERT``)."""
+    return _WITH_CHANGE.match(text) is not None
 
 
 def _needs_select_clauses(text: str) -> bool:
