@@ -205,10 +205,12 @@ async def _apply_sampled(
 
 
 async def _backfill_progress(
-    connection: Any, ledger: Ledger, version: int
+    connection: Any, ledger: Ledger, migration: Migration
 ) -> dict[str, Any] | None:
     """What the runner recorded for a batched backfill (``None`` for other migrations)."""
-    entry = (await ledger.entries(connection)).get(version)
+    if migration.up.directives.backfill is None:  # only a backfill records any
+        return None
+    entry = (await ledger.entries(connection)).get(migration.version)
     progress = entry.progress if entry is not None else None
     return progress if isinstance(progress, dict) and progress.get("backfill") else None
 
@@ -297,7 +299,7 @@ async def rehearse_migration(
         rewrites=rewrites,
         invalid_indexes=tuple(sorted(await invalid_index_names(connection) - invalid_before)),
     )
-    progress = await _backfill_progress(connection, ledger, migration.version)
+    progress = await _backfill_progress(connection, ledger, migration)
     if progress is not None:
         observed = replace(
             observed,

@@ -63,10 +63,29 @@ SELECT (pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::num
        (SELECT max(oid) FROM pg_catalog.pg_proc)::bigint AS max_proc
 """
 
+#: Catalogs whose rows belong to one relation, and the column that names it.
+_RELATION_ROWS = (
+    ("pg_attrdef", "adrelid"),
+    ("pg_constraint", "conrelid"),  # 0 for a domain's: left out below
+    ("pg_trigger", "tgrelid"),
+    ("pg_rewrite", "ev_class"),
+    ("pg_policy", "polrelid"),
+    ("pg_statistic_ext", "stxrelid"),
+    ("pg_inherits", "inhrelid"),
+    ("pg_sequence", "seqrelid"),
+    ("pg_partitioned_table", "partrelid"),
+)
+_OWNED_ROWS = "".join(
+    f"""    UNION ALL
+    SELECT x.{column}, age(x.xmin) <= mark.age, 0 FROM pg_catalog.{catalog} AS x, mark
+"""
+    for catalog, column in _RELATION_ROWS
+)
+
 #: Per relation (an index's rows count as its table's): how many catalog rows it
 #: has, the sum of its indexes' state flags, and whether one of its rows was written
 #: after the snapshot ``$1`` (an ``xid``; NULL: none is).
-_INVENTORY = """
+_INVENTORY = f"""
 WITH mark AS (SELECT age($1::text::xid) AS age),
 idx AS (SELECT indexrelid, indrelid FROM pg_catalog.pg_index),
 rows (relation, written, flags) AS (
@@ -81,27 +100,7 @@ rows (relation, written, flags) AS (
     SELECT coalesce(idx.indrelid, a.attrelid), age(a.xmin) <= mark.age, 0
     FROM pg_catalog.pg_attribute AS a LEFT JOIN idx ON idx.indexrelid = a.attrelid, mark
     WHERE a.attrelid >= 16384
-    UNION ALL
-    SELECT x.adrelid, age(x.xmin) <= mark.age, 0 FROM pg_catalog.pg_attrdef AS x, mark
-    UNION ALL
-    SELECT x.conrelid, age(x.xmin) <= mark.age, 0 FROM pg_catalog.pg_constraint AS x, mark
-    WHERE x.conrelid <> 0
-    UNION ALL
-    SELECT x.tgrelid, age(x.xmin) <= mark.age, 0 FROM pg_catalog.pg_trigger AS x, mark
-    UNION ALL
-    SELECT x.ev_class, age(x.xmin) <= mark.age, 0 FROM pg_catalog.pg_rewrite AS x, mark
-    UNION ALL
-    SELECT x.polrelid, age(x.xmin) <= mark.age, 0 FROM pg_catalog.pg_policy AS x, mark
-    UNION ALL
-    SELECT x.stxrelid, age(x.xmin) <= mark.age, 0 FROM pg_catalog.pg_statistic_ext AS x, mark
-    UNION ALL
-    SELECT x.inhrelid, age(x.xmin) <= mark.age, 0 FROM pg_catalog.pg_inherits AS x, mark
-    UNION ALL
-    SELECT x.seqrelid, age(x.xmin) <= mark.age, 0 FROM pg_catalog.pg_sequence AS x, mark
-    UNION ALL
-    SELECT x.partrelid, age(x.xmin) <= mark.age, 0
-    FROM pg_catalog.pg_partitioned_table AS x, mark
-    UNION ALL
+{_OWNED_ROWS}    UNION ALL
     SELECT coalesce(idx.indrelid, d.objid), age(d.xmin) <= mark.age, 0
     FROM pg_catalog.pg_depend AS d LEFT JOIN idx ON idx.indexrelid = d.objid, mark
     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid >= 16384
@@ -145,6 +144,16 @@ _OTHER_WRITTEN = "".join(
     )
 )
 
+#: A dependent object (``pg_depend.objid``) of these catalogs belongs to a relation.
+_DEPENDENT_OWNERS = "".join(
+    f"""        WHEN 'pg_catalog.{catalog}'::regclass THEN
+            (SELECT x.{column} FROM pg_catalog.{catalog} AS x WHERE x.oid = d.objid)
+"""
+    for catalog, column in _RELATION_ROWS
+    if catalog
+    in ("pg_attrdef", "pg_constraint", "pg_trigger", "pg_rewrite", "pg_policy", "pg_statistic_ext")
+)
+
 #: Since the snapshot ``$1``: whether a change cannot be placed (a full read), and the
 #: relations that refer to a changed relation, column, type, enum label or function
 #: that existed at the last read (oids up to ``$2``, ``$3``, ``$4``). Each catalog is
@@ -186,19 +195,7 @@ referring (relation) AS (
         WHEN 'pg_catalog.pg_class'::regclass THEN coalesce(
             (SELECT i.indrelid FROM pg_catalog.pg_index AS i WHERE i.indexrelid = d.objid),
             d.objid)
-        WHEN 'pg_catalog.pg_attrdef'::regclass THEN
-            (SELECT x.adrelid FROM pg_catalog.pg_attrdef AS x WHERE x.oid = d.objid)
-        WHEN 'pg_catalog.pg_constraint'::regclass THEN
-            (SELECT x.conrelid FROM pg_catalog.pg_constraint AS x WHERE x.oid = d.objid)
-        WHEN 'pg_catalog.pg_trigger'::regclass THEN
-            (SELECT x.tgrelid FROM pg_catalog.pg_trigger AS x WHERE x.oid = d.objid)
-        WHEN 'pg_catalog.pg_rewrite'::regclass THEN
-            (SELECT x.ev_class FROM pg_catalog.pg_rewrite AS x WHERE x.oid = d.objid)
-        WHEN 'pg_catalog.pg_policy'::regclass THEN
-            (SELECT x.polrelid FROM pg_catalog.pg_policy AS x WHERE x.oid = d.objid)
-        WHEN 'pg_catalog.pg_statistic_ext'::regclass THEN
-            (SELECT x.stxrelid FROM pg_catalog.pg_statistic_ext AS x WHERE x.oid = d.objid)
-        END
+{_DEPENDENT_OWNERS}        END
     FROM pg_catalog.pg_depend AS d
     JOIN changed ON changed.classid = d.refclassid AND changed.objid = d.refobjid
 )

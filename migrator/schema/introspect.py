@@ -354,33 +354,33 @@ SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
                       WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table'
                       ELSE 'table' END AS kind,
        {_qualified("n", "c.relname")} AS name, c.relowner AS owner, c.relacl AS acl,
-       CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END AS default_kind
+       CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END AS default_kind, c.oid AS relation_oid
 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relacl IS NOT NULL
   AND {_user_schema("n")} AND {_not_extension_member("pg_class", "c")}
-  AND c.oid <> ALL($1::oid[])
+  AND c.oid <> ALL($1::oid[]) {{scope}}
 UNION ALL
 SELECT 'column', {_qualified("n", "c.relname")} || '.' || quote_ident(a.attname),
-       c.relowner, a.attacl, 'c'
+       c.relowner, a.attacl, 'c', c.oid
 FROM pg_catalog.pg_attribute AS a
 JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
-  AND {_user_schema("n")} AND c.oid <> ALL($1::oid[])
+  AND {_user_schema("n")} AND c.oid <> ALL($1::oid[]) {{scope}}
 UNION ALL
-SELECT 'schema', quote_ident(n.nspname), n.nspowner, n.nspacl, 'n'
+SELECT 'schema', quote_ident(n.nspname), n.nspowner, n.nspacl, 'n', 0
 FROM pg_catalog.pg_namespace AS n
 WHERE n.nspacl IS NOT NULL AND {_user_schema("n")}
 UNION ALL
 SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
        {_qualified("n", "p.proname")} || '('
            || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')',
-       p.proowner, p.proacl, 'f'
+       p.proowner, p.proacl, 'f', 0
 FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
 WHERE p.proacl IS NOT NULL AND {_user_schema("n")} AND {_not_extension_member("pg_proc", "p")}
 UNION ALL
 SELECT CASE t.typtype WHEN 'd' THEN 'domain' ELSE 'type' END, {_qualified("n", "t.typname")},
-       t.typowner, t.typacl, 'T'
+       t.typowner, t.typacl, 'T', 0
 FROM pg_catalog.pg_type AS t JOIN pg_catalog.pg_namespace AS n ON n.oid = t.typnamespace
 WHERE t.typacl IS NOT NULL AND {_user_schema("n")} AND {_not_extension_member("pg_type", "t")}
 """
@@ -388,12 +388,18 @@ WHERE t.typacl IS NOT NULL AND {_user_schema("n")} AND {_not_extension_member("p
 _ACL_ENTRIES = f"""
 WITH objects AS ({_ACL_OBJECTS})
 SELECT o.kind, o.name, o.owner, 'effective' AS source, x.grantee, x.privilege_type,
-       x.is_grantable
+       x.is_grantable, o.relation_oid
 FROM objects AS o, LATERAL aclexplode(o.acl) AS x
 UNION ALL
-SELECT o.kind, o.name, o.owner, 'default', x.grantee, x.privilege_type, x.is_grantable
+SELECT o.kind, o.name, o.owner, 'default', x.grantee, x.privilege_type, x.is_grantable,
+       o.relation_oid
 FROM objects AS o, LATERAL aclexplode(acldefault(o.default_kind::"char", o.owner)) AS x
 """
+#: the grants of every relation, or (``$2``) of the relations listed
+_ACL_ENTRIES_OF = {
+    False: _ACL_ENTRIES.format(scope=""),
+    True: _ACL_ENTRIES.format(scope="AND c.oid = ANY($2::oid[])"),
+}
 
 _ROLE_NAMES = "SELECT oid, rolname FROM pg_catalog.pg_roles"
 
@@ -728,12 +734,17 @@ def _privilege_text(entries: Iterable[tuple[str, bool]]) -> str:
     return ", ".join(shown) if shown else "none"
 
 
-async def _grants(connection: Any, excluded: list[int]) -> list[SchemaObject]:
+async def _grants(connection: Any, excluded: list[int], relations: list[int] | None) -> Owned:
+    """Grants that differ from the defaults; those on a relation or its columns belong
+    to it (only the listed ``relations``' are read when given)."""
     names = {int(row["oid"]): str(row["rolname"]) for row in await _fetch(connection, _ROLE_NAMES)}
     sets: dict[tuple[str, str, str], dict[str, set[tuple[str, bool]]]] = defaultdict(
         lambda: {"effective": set(), "default": set()}
     )
-    for row in await _fetch(connection, _ACL_ENTRIES, excluded):
+    owners: dict[tuple[str, str, str], int] = {}
+    scoped = relations is not None
+    arguments = (excluded, relations) if scoped else (excluded,)
+    for row in await _fetch(connection, _ACL_ENTRIES_OF[scoped], *arguments):
         grantee_oid = int(row["grantee"])
         if grantee_oid == 0:
             grantee = "PUBLIC"
@@ -742,20 +753,21 @@ async def _grants(connection: Any, excluded: list[int]) -> list[SchemaObject]:
         else:
             grantee = names.get(grantee_oid, str(grantee_oid))
         entry = (str(row["privilege_type"]), bool(row["is_grantable"]))
-        sets[(row["kind"], row["name"], grantee)][row["source"]].add(entry)
+        key = (row["kind"], row["name"], grantee)
+        sets[key][row["source"]].add(entry)
+        owners[key] = int(row["relation_oid"])
     objects = []
     for (kind, name, grantee), both in sets.items():
         if both["effective"] == both["default"]:
             continue
-        objects.append(
-            make_object(
-                "grant",
-                f"{kind} {name} to {grantee}",
-                {"privileges": _privilege_text(both["effective"])},
-                parent=(kind, name),
-                label=f"to {grantee}",
-            )
+        grant = make_object(
+            "grant",
+            f"{kind} {name} to {grantee}",
+            {"privileges": _privilege_text(both["effective"])},
+            parent=(kind, name),
+            label=f"to {grantee}",
         )
+        objects.append((owners[(kind, name, grantee)], grant))
     return objects
 
 
@@ -850,7 +862,7 @@ async def read_objects(
     shared += await _simple(connection, _EVENT_TRIGGERS, "event trigger")
     owned += await _policies(connection, excluded, relations)
     owned += await _statistics(connection, excluded, relations)
-    shared += await _grants(connection, excluded)
+    owned += await _grants(connection, excluded, relations)
     shared += [
         make_object(
             "default privileges",
