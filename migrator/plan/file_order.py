@@ -22,6 +22,7 @@ from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.sql.catalog import Catalog
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import ParsedStatement, parse_text
+from migrator.sql.split import Statement
 from migrator.sql.tree import range_vars
 
 #: statements that change no table and nothing a moved statement can rely on
@@ -61,10 +62,10 @@ class FileOrder:
         self._catalog = catalog
         self._moved: list[_Moved] = []
 
-    def check(self, unit: str, planned: Sequence[Change]) -> None:
+    def check(self, unit: Statement, planned: Sequence[Change]) -> None:
         """Refuse ``unit`` (planned as ``planned``) when part of it runs before an
         earlier change it may depend on; then remember it if it moves later itself."""
-        statements = parse_text(unit) or []
+        statements = [] if unit.parsed is None else [unit.parsed]
         steps = [step for change in planned for step in change.steps]
         if not steps:
             return
@@ -102,7 +103,7 @@ class FileOrder:
                 for change in planned
                 for item in change.deferred
             )
-            self._moved.append(_Moved(unit, latest, phase, relations, deferred))
+            self._moved.append(_Moved(unit.text, latest, phase, relations, deferred))
 
     def _relations(self, statements: Sequence[ParsedStatement]) -> frozenset[QualifiedName]:
         found: set[QualifiedName] = set()
