@@ -52,7 +52,7 @@ from migrator.schema.model import Schema, SchemaObject
 #: The snapshot (its next transaction id, 32 bits as ``xid``), the role signature and
 #: the highest oids, at the time of a read.
 _STATUS = """
-SELECT (pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())::text::numeric
+SELECT (pg_catalog.txid_snapshot_xmax(pg_catalog.txid_current_snapshot())::numeric
         % 4294967296)::text AS mark,
        (SELECT md5(coalesce(string_agg(r::text, ',' ORDER BY r.oid), ''))
           FROM pg_catalog.pg_roles AS r)
