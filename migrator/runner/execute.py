@@ -642,8 +642,10 @@ async def fail_step(
     conflict = ledger.conflict(failure.error, step.migration.version, step.direction)
     if conflict is not None:
         raise conflict from None
-    if failure.statement is None or ledger.raised(failure.error, conn) or ledger.named_in(
-        failure.error
+    if (
+        failure.statement is None
+        or ledger.raised(failure.error, conn)
+        or ledger.named_in(failure.error)
     ):
         damage = await damaged_by(
             control, ledger, failure.error, step.label, rolled_back=step.transactional
