@@ -142,8 +142,28 @@ def _alter_table(
                 )
             )
         else:
+            if kind == AlterTableType.AT_ColumnDefault:
+                _refuse_default_of_shadowed(target, command.name)
             planned.append(pass_through(source))
     return planned
+
+
+def _refuse_default_of_shadowed(target: Target, column: str) -> None:
+    """A default set or dropped on a column the change renames or retypes: the plan
+    keeps the old and new columns in step with a trigger until its contract, where the
+    old default moves over; a default there would overwrite on insert what old code
+    writes to the old column, or be lost in the swap."""
+    facts = target.facts
+    if facts is None or column not in facts.deferred.shadowed:
+        return
+    raise CannotPlan(
+        f"{target.sql}.{ident(column)} is renamed or retyped earlier in the change, which "
+        "the plan finishes only in its contract phase (a second column kept in step by a "
+        "trigger): a default changed before that would overwrite on insert what old code "
+        "writes, or be lost in the swap",
+        hint="change the default in a change of its own, after this one's contract phase "
+        "ran",
+    )
 
 
 def _rename(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -> list[Change]:

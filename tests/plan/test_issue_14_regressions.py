@@ -913,3 +913,21 @@ def test_a_later_step_that_cannot_be_checked_before_the_data_change_is_refused(
         "001_base.down.sql",
         "001_base.up.sql",
     ]
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "ALTER TABLE a RENAME COLUMN d TO e;\nALTER TABLE a ALTER COLUMN e",
+        "ALTER TABLE a ALTER COLUMN d TYPE numeric;\nALTER TABLE a ALTER COLUMN d",
+    ],
+)
+def test_a_default_of_a_column_renamed_or_retyped_in_the_change_is_refused(
+    first: str, tmp_path: Path
+) -> None:
+    """Found by the generator: after a rename the sync trigger took the new column's
+    default over what old code wrote to the old column (values lost); after a type
+    change the swap would restore the old default. Refused, with the reason."""
+    project = Project.create(tmp_path, ROWS)
+    with pytest.raises(CannotPlan, match="renamed or retyped earlier in the change"):
+        project.plan(f"{first} SET DEFAULT 5;\n")
