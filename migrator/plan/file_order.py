@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from migrator.plan.model import CannotPlan, Change, Slot, Step
+from migrator.plan.sql_text import excerpt
 from migrator.sql.catalog import Catalog
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import ParsedStatement, parse_text
@@ -88,7 +89,7 @@ class FileOrder:
                     else "it drops or changes an object the earlier statement may use"
                 )
                 raise CannotPlan(
-                    f"this statement comes after `{_short(moved.source)}`, which the plan "
+                    f"this statement comes after `{excerpt(moved.source)}`, which the plan "
                     f"runs in the {moved.phase} phase, but it would run before that, and {why}: "
                     "the plan would not do what the file does in its order",
                     hint="plan the later statement in a change of its own, after this one's "
@@ -149,8 +150,3 @@ def _changes_an_object(statement: ParsedStatement) -> bool:
     if statement.kind in ("CreateFunctionStmt", "ViewStmt", "DefineStmt"):
         return bool(fields.get("replace"))
     return statement.kind in _OBJECT_CHANGES
-
-
-def _short(source: str) -> str:
-    text = " ".join(source.split())
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -191,7 +191,7 @@ class StatementTree:
             header = _view_fields(self._encoded, self._offset, self._end)
             if header is not None:
                 return header
-        fields: Node = deep.raw_decode(self._encoded, self._offset)[0]
+        fields: Node = _decode(self._encoded, self._offset)[0]
         return fields
 
     def leading_field(self, key: str) -> Node | None:
@@ -206,7 +206,7 @@ class StatementTree:
         if not self._encoded.startswith(start, self._offset):
             return None
         try:
-            value, _ = deep.raw_decode(self._encoded, self._offset + len(start))
+            value, _ = _decode(self._encoded, self._offset + len(start))
         except ValueError:
             return None
         return {key: value}
@@ -304,6 +304,17 @@ def parse_text(text: str) -> list[ParsedStatement] | None:
 
 
 _DECODER = json.JSONDecoder()
+
+
+def _decode(encoded: str, offset: int) -> tuple[Any, int]:
+    """:func:`deep.raw_decode`, without its wrapper for the usual tree (this runs for
+    every statement a rule looks inside)."""
+    try:
+        return _DECODER.raw_decode(encoded, offset)
+    except RecursionError:
+        return deep.raw_decode(encoded, offset)
+
+
 _VIEW_START = '{"view":'
 
 

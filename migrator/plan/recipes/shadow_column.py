@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrator.plan.facts import TableFacts
+from migrator.plan.facts import Deferred, TableFacts
 from migrator.plan.model import CannotPlan, Change, Slot, Step, lint_ignored
 from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.columns import DROP_COLUMN_REASON, existing_column, missing_column
@@ -191,6 +191,14 @@ def shadow_column_change(
 ) -> Change:
     what = "rename" if shadow.both_directions else "change the type of"
     facts = target.require(f"to {what} the column in phases")
+    if shadow.old in facts.deferred.shadowed:
+        raise CannotPlan(
+            f"{target.sql}.{ident(shadow.old)} is renamed or retyped earlier in the change, "
+            "which the plan finishes only in its contract phase (through a second column, a "
+            f"trigger and copies of its indexes): it cannot {what} it again before that",
+            hint="write the change once (rename to the final name, or the final type), or "
+            "plan the second change after this one's contract phase ran",
+        )
     _check_movable(target, facts, shadow.old, what)
     if facts.column(shadow.new) is not None:
         raise existing_column(target, shadow.new)
@@ -327,4 +335,5 @@ def shadow_column_change(
         for sql in swap
     ]
     steps += renames
-    return Change(source, recipe, tuple(steps), deploy_before, label)
+    made = Deferred(facts.schema, facts.name, shadowed=frozenset({shadow.final_name}))
+    return Change(source, recipe, tuple(steps), deploy_before, label, deferred=(made,))
