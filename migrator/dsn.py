@@ -43,6 +43,9 @@ _KEYWORD_SECRET = re.compile(
 _FIELD_SECRET = re.compile(r"""((?:password|client_secret)["']?\s*:\s*["']?)[^\s"',}]+""", re.I)
 #: the next ``&key=`` or `` key=`` after a password value: where the value surely ends
 _NEXT_SETTING = re.compile(r"(?:&|\s+)[A-Za-z_]+\s*=")
+#: a libpq keyword value in single quotes (``\'`` and ``\\`` escaped); unterminated, it
+#: runs to the end
+_QUOTED_VALUE = re.compile(r"'(?:[^'\\]|\\.)*(?:'|\Z)", re.DOTALL)
 
 _secrets: set[str] = set()
 
@@ -77,7 +80,11 @@ def secret_spans(dsn: str) -> list[tuple[int, int]]:
     for found in re.finditer(r"(?:password|client_secret)\s*=\s*", dsn, re.IGNORECASE):
         if spans and found.start() < spans[-1][1]:
             continue
-        following = _NEXT_SETTING.search(dsn, found.end())
+        # password='..&a=b..': a setting-like text inside the quotes ends nothing
+        # and a value is at least one character (password=&a=1 is the password "&a=1")
+        quoted = _QUOTED_VALUE.match(dsn, found.end())
+        after = quoted.end() if quoted else found.end() + 1
+        following = _NEXT_SETTING.search(dsn, after)
         spans.append((found.end(), following.start() if following else len(dsn)))
     return [(start, end) for start, end in spans if end > start]
 
