@@ -122,8 +122,7 @@ class ExpandSplitter:
                 self._removed = True
             if self._locked:
                 change = self._completing(change)
-            locked = self._exclusively_locked(change)
-            self._locked |= locked
+            self._locked |= self._exclusively_locked(change)
             # the rest of this unit (a column's constraints) and the units after it
             following = [
                 parse_text(step.sql) or []
@@ -134,7 +133,7 @@ class ExpandSplitter:
             if (
                 self._enabled
                 and not self._removed
-                and locked
+                and self._locked
                 and not (self._locked & self._touched_by([*following, *later]))
             ):
                 change = dataclasses.replace(change, ends_expand=True)
