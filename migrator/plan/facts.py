@@ -86,6 +86,15 @@ class Deferred:
     added: frozenset[str] = frozenset()
     #: the table itself is dropped only in the contract phase
     dropped: bool = False
+    #: columns whose type the plan changes through a second column: the old column
+    #: (and the keys and foreign keys on it) stays until the contract's swap
+    retyped: frozenset[str] = frozenset()
+
+    @property
+    def keeps_removed(self) -> bool:
+        """The plan keeps something the change removes (or adds something) only in the
+        contract: not only the old column of a type change, which the swap replaces."""
+        return bool(self.columns or self.names or self.primary_key or self.added or self.dropped)
 
     def merged(self, other: Deferred) -> Deferred:
         return Deferred(
@@ -96,6 +105,7 @@ class Deferred:
             self.primary_key or other.primary_key,
             self.added | other.added,
             self.dropped or other.dropped,
+            self.retyped | other.retyped,
         )
 
 

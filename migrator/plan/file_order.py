@@ -101,6 +101,7 @@ class FileOrder:
                 self._catalog.resolve(item.schema or None, item.table)
                 for change in planned
                 for item in change.deferred
+                if item.keeps_removed
             )
             self._moved.append(_Moved(unit, latest, phase, relations, deferred))
 

@@ -6,10 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrator.plan.facts import TableFacts
+from migrator.plan.facts import Deferred, TableFacts
 from migrator.plan.model import CannotPlan, Change, Slot, Step, lint_ignored
 from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.columns import DROP_COLUMN_REASON, existing_column, missing_column
+from migrator.plan.recipes.foreign_keys import (
+    incoming_moved,
+    joined,
+    outgoing_added_again,
+    references_a_retyped_key,
+)
 from migrator.plan.recipes.indexes import concurrent_index_steps
 from migrator.plan.recipes.not_null import add_not_null_check, enforce_not_null
 from migrator.plan.recipes.target import PlanOptions, Target, short_digest
@@ -165,14 +171,14 @@ def _check_movable(target: Target, facts: TableFacts, column: str, what: str) ->
             "the new column in the contract); a rename is not",
         )
     incoming = facts.incoming_on(column)
-    if incoming:
+    if incoming and what == "rename":
         others = ", ".join(f"{s}.{t} ({c.name})" for s, t, c in incoming)
         raise CannotPlan(
-            f"cannot {what} {target.sql}.{ident(column)} in phases: foreign keys of other "
+            f"cannot rename {target.sql}.{ident(column)} in phases: foreign keys of other "
             f"tables reference it: {others}",
-            hint="those tables' columns must move with it, and the planner does not move a "
-            "key and its foreign keys together (also not when the same change retypes "
-            "them): plan them by hand (docs/planner.md, 'What cannot be made safe')",
+            hint="old code writes the old name, new code the new one, and a foreign key "
+            "references one column: plan the rename by hand (docs/planner.md, 'What cannot "
+            "be made safe'); a type change of a referenced key is planned",
         )
     if facts.view:
         raise CannotPlan(f"{target.sql} is a view; the planner changes tables")
@@ -236,8 +242,19 @@ def shadow_column_change(
         steps.append(add_not_null_check(target, shadow.new, Slot.EXPAND))
     mapping = {shadow.old: shadow.new}
     renames: list[Step] = []
+    moved = [incoming_moved(target, facts, shadow.old, shadow.new_type_sql)]
+    linked = {(s, t) for s, t, _ in facts.incoming_on(shadow.old)}
     for constraint in facts.constraints_on(shadow.old):
         if constraint.kind not in ("check", "foreign") or not constraint.definition_sql:
+            continue
+        if constraint.references is not None:
+            linked.add(constraint.references)
+        if references_a_retyped_key(target, constraint):
+            moved.append(
+                outgoing_added_again(
+                    target, constraint, {shadow.old: shadow.final_name}, shadow.new_type_sql
+                )
+            )
             continue
         copy_name = target.claim(bounded_name(constraint.name, suffix="new"), "constraint copy")
         copy_definition = rename_in_constraint(constraint.definition_sql, mapping)
@@ -294,6 +311,8 @@ def shadow_column_change(
     )
     if old_fact.not_null:
         steps += [s for s in enforce_not_null(target, shadow.new, check_slot=None)]
+    foreign_keys = joined(moved)
+    steps += foreign_keys.drop
     swap = [
         f"DROP TRIGGER IF EXISTS {ident(function)} ON {table}",
         f"DROP FUNCTION IF EXISTS {target.qualify(function)}()",
@@ -327,4 +346,19 @@ def shadow_column_change(
         for sql in swap
     ]
     steps += renames
-    return Change(source, recipe, tuple(steps), deploy_before, label)
+    steps += foreign_keys.add_again + foreign_keys.validate
+    retyped = (
+        ()
+        if shadow.both_directions
+        else (Deferred(facts.schema, facts.name, retyped=frozenset({shadow.old})),)
+    )
+    swap_tables = frozenset(linked | {(facts.schema, facts.name)}) if linked else frozenset()
+    return Change(
+        source,
+        recipe,
+        tuple(steps),
+        deploy_before,
+        label,
+        deferred=retyped,
+        swap_tables=swap_tables,
+    )
