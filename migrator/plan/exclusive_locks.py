@@ -123,12 +123,14 @@ class ExpandSplitter:
             if self._locked:
                 change = self._completing(change)
             self._locked |= self._exclusively_locked(change)
-            # the rest of this unit (a column's constraints) and the units after it
+            # the rest of this unit (a column's constraints) in this transaction, and
+            # the units after it (a foreign key added after its index is built runs in
+            # a migration of its own: it does not keep this one going)
             following = [
                 parse_text(step.sql) or []
                 for rest in planned[index + 1 :]
                 for step in rest.steps
-                if step.slot in EXPAND_SLOTS
+                if step.slot is Slot.EXPAND
             ]
             if (
                 self._enabled
@@ -174,7 +176,7 @@ class ExpandSplitter:
         touches no other table, it completes them under the lock already held: marked
         as meant for the linter (``statements-after-access-exclusive``). Anything else
         would keep those tables locked while it runs or waits: :class:`CannotPlan`."""
-        steps = [step for step in change.steps if step.slot in EXPAND_SLOTS]
+        steps = [step for step in change.steps if step.slot is Slot.EXPAND]
         if all(_harmless(step) for step in steps):
             return change
         names = ", ".join(sorted(str(name) for name in self._locked))

@@ -89,6 +89,9 @@ class Deferred:
     #: columns whose type the plan changes through a second column: the old column
     #: (and the keys and foreign keys on it) stays until the contract's swap
     retyped: frozenset[str] = frozenset()
+    #: the foreign keys of other tables that reference :attr:`retyped` columns, as
+    #: ``(schema, table, constraint)``: the swap drops and adds again exactly these
+    moved_references: frozenset[tuple[str, str, str]] = frozenset()
 
     @property
     def keeps_removed(self) -> bool:
@@ -106,6 +109,7 @@ class Deferred:
             self.added | other.added,
             self.dropped or other.dropped,
             self.retyped | other.retyped,
+            self.moved_references | other.moved_references,
         )
 
 

@@ -60,6 +60,10 @@ class FileOrder:
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         self._moved: list[_Moved] = []
+        #: tables that earlier changes still alter, by name, after the expand
+        #: migrations' transactions (an index built concurrently, a validation, a swap,
+        #: a drop): the source of the first such change
+        self._finished_later: dict[QualifiedName, str] = {}
 
     def check(self, unit: str, planned: Sequence[Change]) -> None:
         """Refuse ``unit`` (planned as ``planned``) when part of it runs before an
@@ -70,6 +74,10 @@ class FileOrder:
             return
         earliest = min(int(step.slot) for step in steps)
         relations = self._relations(statements)
+        self._refuse_renaming_what_is_finished_later(statements)
+        if any(step.slot > Slot.EXPAND for step in steps):
+            for name in relations:
+                self._finished_later.setdefault(name, unit)
         for moved in self._moved:
             if moved.latest <= earliest:
                 continue
@@ -104,6 +112,33 @@ class FileOrder:
                 if item.keeps_removed
             )
             self._moved.append(_Moved(unit, latest, phase, relations, deferred))
+
+    def _refuse_renaming_what_is_finished_later(
+        self, statements: Sequence[ParsedStatement]
+    ) -> None:
+        """A table renamed (or moved to another schema) in an expand transaction while
+        an earlier change alters it by its old name in a later migration: that name is
+        the rename's compatibility view by then (42809), or gone."""
+        for statement in statements:
+            fields = statement.fields
+            renamed = (
+                statement.kind == "RenameStmt" and fields.get("renameType") == "OBJECT_TABLE"
+            ) or (
+                statement.kind == "AlterObjectSchemaStmt"
+                and fields.get("objectType") == "OBJECT_TABLE"
+            )
+            if not renamed:
+                continue
+            for name in self._relations([statement]):
+                earlier = self._finished_later.get(name)
+                if earlier is not None:
+                    raise CannotPlan(
+                        f"this statement renames {name}, which the plan of `{_short(earlier)}` "
+                        "still alters by its old name in a later migration than this "
+                        "statement's: by then that name would be the rename's view",
+                        hint="plan the rename in a change of its own, after this one's "
+                        "contract phase ran",
+                    )
 
     def _relations(self, statements: Sequence[ParsedStatement]) -> frozenset[QualifiedName]:
         found: set[QualifiedName] = set()

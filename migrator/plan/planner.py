@@ -17,6 +17,7 @@ from migrator.plan.dependents import Dependents
 from migrator.plan.exclusive_locks import ExpandSplitter
 from migrator.plan.file_order import FileOrder
 from migrator.plan.model import CannotPlan, Change, Plan
+from migrator.plan.recipes.foreign_keys import refuse_changed_references
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
 from migrator.source import Migration, MigrationSet, discover, load_file
@@ -166,16 +167,17 @@ def plan_changes(
         try:
             planned = plan_statement(unit, facts, options)
             order.check(unit, planned)
+            planned = splitter.mark(planned, position)
+            changes += planned
+            facts.note_deferred(planned)
+            for parsed in parse_text(unit) or ():
+                dependents.apply(parsed.kind, parsed.fields, catalog)
+                catalog.apply(parsed.kind, parsed.fields)
+            refuse_changed_references(facts, facts.retyped_keys)
         except CannotPlan as error:
             raise type(error)(
                 f"{where}:{statement.line}: {error.message}", hint=error.hint
             ) from None
-        planned = splitter.mark(planned, position)
-        changes += planned
-        facts.note_deferred(planned)
-        for parsed in parse_text(unit) or ():
-            dependents.apply(parsed.kind, parsed.fields, catalog)
-            catalog.apply(parsed.kind, parsed.fields)
         splitter.applied(planned)
     return changes
 

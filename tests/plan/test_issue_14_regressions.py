@@ -777,6 +777,13 @@ def test_a_key_is_widened_with_the_foreign_keys_that_reference_it(
             "ALTER TABLE customers ALTER COLUMN id TYPE bigint;\n",
             "partitioned table public.orders",
         ),
+        (
+            "CREATE TABLE customers (id int PRIMARY KEY);\n"
+            "CREATE TABLE orders (customer_id int REFERENCES customers);\n",
+            "ALTER TABLE customers ALTER COLUMN id TYPE bigint;\n"
+            "ALTER TABLE orders DROP CONSTRAINT orders_customer_id_fkey;\n",
+            "drops the foreign key orders_customer_id_fkey of public.orders",
+        ),
     ],
     ids=[
         "self-reference",
@@ -784,6 +791,7 @@ def test_a_key_is_widened_with_the_foreign_keys_that_reference_it(
         "incomparable-referencing",
         "composite",
         "partitioned",
+        "foreign-key-dropped-after",
     ],
 )
 def test_a_key_whose_foreign_keys_cannot_follow_it_is_refused_with_the_reason(

@@ -14,10 +14,10 @@ anyone, and the end state is the naive ``ALTER``'s: the same constraints, all va
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from migrator.plan.facts import ConstraintFact, TableFacts
+from migrator.plan.facts import ConstraintFact, Deferred, SchemaFacts, TableFacts
 from migrator.plan.model import CannotPlan, Slot, Step
 from migrator.plan.recipes.target import Target
 from migrator.plan.recipes.validation import validate_step
@@ -209,3 +209,31 @@ def outgoing_added_again(
     refuse_incomparable(constraint, target.sql, new_type, key.type_sql if key else "unknown")
     definition = rename_in_constraint(constraint.definition_sql, mapping)
     return _swap_steps(target, constraint, definition, drop=False)
+
+
+def refuse_changed_references(facts: SchemaFacts, retyped: Iterable[Deferred]) -> None:
+    """:class:`CannotPlan` when the statement just planned added or dropped a foreign key
+    that references a key an earlier statement widens: the key's swap, in the contract,
+    drops and adds again the foreign keys there were when it was planned, and a foreign
+    key added in the expand phase would still reference the old key column."""
+    for deferred in retyped:
+        table = facts.table(deferred.schema, deferred.table)
+        if table is None:
+            continue
+        now = {
+            (schema, name, fk.name)
+            for column in deferred.retyped
+            for schema, name, fk in table.incoming_on(column)
+        }
+        changed = sorted(now ^ deferred.moved_references)
+        if changed:
+            schema, name, constraint = changed[0]
+            key = ", ".join(sorted(deferred.retyped))
+            raise CannotPlan(
+                f"this statement adds or drops the foreign key {constraint} of "
+                f"{qualified(schema, name)}, which references {qualified(None, deferred.table)} "
+                f"({key}), a key the change widens: the plan swaps the key only in the "
+                "contract phase, and moves the foreign keys there were before",
+                hint="plan this statement in a change of its own, after this one's contract "
+                "phase ran",
+            )

@@ -347,10 +347,20 @@ def shadow_column_change(
     ]
     steps += renames
     steps += foreign_keys.add_again + foreign_keys.validate
+    moved_references = frozenset(
+        (schema, name, fk.name) for schema, name, fk in facts.incoming_on(shadow.old)
+    )
     retyped = (
         ()
         if shadow.both_directions
-        else (Deferred(facts.schema, facts.name, retyped=frozenset({shadow.old})),)
+        else (
+            Deferred(
+                facts.schema,
+                facts.name,
+                retyped=frozenset({shadow.old}),
+                moved_references=moved_references,
+            ),
+        )
     )
     swap_tables = frozenset(linked | {(facts.schema, facts.name)}) if linked else frozenset()
     return Change(
