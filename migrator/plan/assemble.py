@@ -87,6 +87,7 @@ def assemble(changes: list[Change], base_name: str) -> Plan:
     groups: dict[tuple[int, int, int], list[tuple[int, Step]]] = {}
     part = 0  # a new part of the shared expand migrations after each change that ends one
     for change_index, change in enumerate(changes):
+        part += change.starts_expand
         for position, step in enumerate(change.steps):
             if step.slot in _SHARED:
                 key = (int(step.slot), 0, part if step.slot in EXPAND_SLOTS else 0)

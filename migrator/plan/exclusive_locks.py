@@ -118,11 +118,6 @@ class ExpandSplitter:
         later = self._units[position + 1 :] if position >= 0 else []
         marked = []
         for index, change in enumerate(planned):
-            if self._enabled and change.passthrough and not _adds_only(change):
-                self._removed = True
-            if self._locked:
-                change = self._completing(change)
-            self._locked |= self._exclusively_locked(change)
             # the rest of this unit (a column's constraints) in this transaction, and
             # the units after it (a foreign key added after its index is built runs in
             # a migration of its own: it does not keep this one going)
@@ -132,6 +127,26 @@ class ExpandSplitter:
                 for step in rest.steps
                 if step.slot is Slot.EXPAND
             ]
+            removed_before = self._removed
+            if self._enabled and change.passthrough and not _adds_only(change):
+                self._removed = True
+            if self._locked:
+                try:
+                    change = self._completing(change)
+                except CannotPlan:
+                    # it cannot run under the lock; a new migration may start with it
+                    # when what came before only added and nothing after it completes
+                    # what is locked
+                    if (
+                        not self._enabled
+                        or removed_before
+                        or self._locked & self._touched_by([*following, *later])
+                    ):
+                        raise
+                    change = dataclasses.replace(change, starts_expand=True)
+                    self._start_part()
+                    self._removed = self._enabled and change.passthrough and not _adds_only(change)
+            self._locked |= self._exclusively_locked(change)
             if (
                 self._enabled
                 and not self._removed
@@ -147,10 +162,14 @@ class ExpandSplitter:
         """The statement of ``planned`` is in the catalog now: after a split, what the
         file created so far counts as existing (the next migration runs after it)."""
         if any(change.ends_expand for change in planned):
-            self._part += 1
-            self._removed = False
-            self._locked = set()
-            self._catalog.begin_file(self._unit)
+            self._start_part()
+
+    def _start_part(self) -> None:
+        """The next expand migration: what the file created so far counts as existing."""
+        self._part += 1
+        self._removed = False
+        self._locked = set()
+        self._catalog.begin_file(self._unit)
 
     def _exclusively_locked(self, change: Change) -> set[QualifiedName]:
         """The existing tables the expand steps of ``change`` lock ACCESS EXCLUSIVE."""

@@ -135,6 +135,10 @@ class Change:
     #: commit, and nothing after them must commit with them: the expand migration ends
     #: after this change (the next change's expand steps get a migration of their own)
     ends_expand: bool = False
+    #: its expand steps cannot run under the ACCESS EXCLUSIVE lock the expand migration
+    #: so far holds (a scan), and nothing after it completes what that migration
+    #: locked: a new expand migration starts with it
+    starts_expand: bool = False
     #: the tables its contract swap changes together (a key and the tables whose foreign
     #: keys reference it): changes whose swaps share a table swap in one transaction
     swap_tables: frozenset[tuple[str, str]] = frozenset()
