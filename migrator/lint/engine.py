@@ -25,9 +25,10 @@ from migrator.source.backfill import backfill_problems
 from migrator.source.discovery import unclosed_block
 from migrator.source.model import FileProblem, LintIgnore, MigrationFile
 from migrator.sql.catalog import Catalog
+from migrator.sql.file_replay import Replay
 from migrator.sql.locks import Lock, statement_locks
 from migrator.sql.names import QualifiedName, object_name
-from migrator.sql.parse import ParsedStatement, parse_one
+from migrator.sql.parse import ParsedStatement
 from migrator.sql.replay import may_select_into
 from migrator.sql.split import Statement
 from migrator.sql.tree import alter_commands, set_config_calls
@@ -128,7 +129,8 @@ class FileLinter:
         ``unknown_tables_new`` (a down file whose up is not in reach) the tables the
         catalog does not know count as new."""
         path = display or str(file.path)
-        catalog.begin_file(unit, also_new)
+        replay = Replay(catalog)
+        replay.begin_file(unit, transactional=file.transactional, also_new=also_new)
         parsed = [_parse(statement) for statement in file.statements]
         if None in parsed:
             self._note_unparsed(file, parsed, path)
@@ -175,7 +177,7 @@ class FileLinter:
                     hits = _say_when_unknown(ctx, hits)
                 for hit in hits:
                     raw.append((index, self._finding(rule, hit, path, statement)))
-            _advance(ctx)
+            _advance(ctx, replay)
         for index, rule_id, check in state.deferred:  # the catalog now holds the whole file
             rule = RULES_BY_ID[rule_id]
             try:
@@ -399,7 +401,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     kind = _KIND_ONLY_WORDS.get(word.group(0).lower()) if word else None
     if kind is not None and not (kind == "SelectStmt" and _needs_select_clauses(statement.text)):
         return kind, {}
-    return parse_one(statement.text, view_query=False)
+    return statement.kind_and_fields(view_query=False)
 
 
 #: the clauses of a SELECT or INSERT that rules and the replay look at (the target
@@ -426,9 +428,7 @@ def _needs_select_clauses(text: str) -> bool:
 
 def _full_tree(statement: Statement) -> tuple[str, dict[str, object]] | None:
     """The statement's ``(kind, fields)`` with nothing left out."""
-    if statement.tree is not None:
-        return statement.tree.kind, statement.tree.fields()
-    return parse_one(statement.text)
+    return statement.kind_and_fields()
 
 
 def _as_parsed(
@@ -499,8 +499,9 @@ def _set_lock_timeout(state: FileState, value: str | None, *, local: bool) -> No
     state.set_value("lock_timeout", in_force, local=local)
 
 
-def _advance(ctx: StatementContext) -> None:
-    """Update the transaction state and the catalog after ``ctx``'s statement."""
+def _advance(ctx: StatementContext, replay: Replay) -> None:
+    """Update the transaction state and the catalog (``replay``, the one replay the
+    planner uses too) after ``ctx``'s statement."""
     state, kind, fields, catalog = ctx.state, ctx.kind, ctx.fields, ctx.catalog
     if kind == "VariableSetStmt" and (
         fields.get("name") == "lock_timeout" or fields.get("kind") == "VAR_RESET_ALL"
@@ -544,23 +545,14 @@ def _advance(ctx: StatementContext) -> None:
             enum = catalog.enum(catalog.resolve(schema, enum_name, kind="type"))
             if enum is None or not catalog.is_new(enum):
                 state.enum_values_added.add(str(fields["newVal"]))
-    catalog.apply(kind, fields)
-    transaction_kind = str(fields.get("kind", "")) if kind == "TransactionStmt" else ""
-    if transaction_kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START") and not state.transactional:
+    new_transaction = replay.apply(kind, fields)
+    if replay.explicit and not state.explicit_transaction:  # BEGIN outside the runner's
         state.explicit_transaction = True
         return
-    ends = transaction_kind in (
-        "TRANS_STMT_COMMIT",
-        "TRANS_STMT_ROLLBACK",
-        "TRANS_STMT_COMMIT_PREPARED",
-        "TRANS_STMT_ROLLBACK_PREPARED",
-        "TRANS_STMT_PREPARE",
-    )
-    if ends:
+    if state.explicit_transaction and not replay.explicit:  # COMMIT or ROLLBACK
         state.end_explicit_transaction()
-    if ends or not state.in_transaction:
+    if new_transaction:
         state.new_transaction()
-        catalog.begin_transaction()
 
 
 def _drop_locks(ctx: StatementContext) -> None:

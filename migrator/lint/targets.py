@@ -29,8 +29,7 @@ from migrator.lint.registry import RULES_BY_ID
 from migrator.source import MigrationSet, discover, load_file
 from migrator.source.model import Migration, MigrationFile
 from migrator.sql.catalog import Catalog
-from migrator.sql.parse import parse_one
-from migrator.sql.replay import may_select_into
+from migrator.sql.file_replay import Replay
 
 
 def lint_paths(
@@ -456,38 +455,8 @@ def _directory_problems(
 
 
 def replay(migration_file: MigrationFile, catalog: Catalog, unit: str) -> None:
-    """Replay a file into ``catalog`` without linting it."""
-    catalog.begin_file(unit)
-    transactional = migration_file.transactional
-    for statement in migration_file.statements:
-        if not _may_change_schema(statement.text):
-            continue
-        if statement.tree is not None:
-            catalog.apply(statement.tree.kind, statement.tree.fields(view_query=False))
-        else:
-            tree = parse_one(statement.text, view_query=False)
-            if tree is not None:
-                catalog.apply(*tree)
-        if not transactional:
-            catalog.begin_transaction()
-
-
-_SCHEMA_VERBS = (
-    "create",
-    "alter",
-    "drop",
-    "set",
-    "reset",
-    "comm",
-    "end",
-    "begin",
-    "rollb",
-    "do",
-)
-
-
-def _may_change_schema(text: str) -> bool:
-    """Cheap pre-filter: only statements starting with these verbs can change the
-    catalog model (or end a transaction), and ``SELECT ... INTO``."""
-    head = text[:8].lower()
-    return head.startswith(_SCHEMA_VERBS) or (head.startswith("select") and may_select_into(text))
+    """Replay a file into ``catalog`` without linting it (the one replay,
+    :class:`~migrator.sql.file_replay.Replay`, that the planner uses too)."""
+    Replay(catalog).file(
+        migration_file.statements, unit, transactional=migration_file.transactional
+    )

@@ -1,15 +1,14 @@
 """The planner's view of the schema, read from the catalog the linter replays
-(:mod:`migrator.sql.catalog`): every earlier migration's up file, then the statements of
-the change file (and the subcommands of its ``ALTER TABLE``) that come before the one
-being planned, with what the changes planned so far defer to the contract phase."""
+(:mod:`migrator.sql.file_replay`, the one replay): every earlier migration's up file,
+then the statements of the change file (and the subcommands of its ``ALTER TABLE``)
+that come before the one being planned, with what the changes planned so far defer to
+the contract phase."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
-
-from pglast import ast
 
 from migrator.plan.dependents import Dependents
 from migrator.plan.facts import (
@@ -21,11 +20,12 @@ from migrator.plan.facts import (
     TableFacts,
 )
 from migrator.plan.model import Change
-from migrator.plan.sql_text import deparse, mentioned_columns, parse_statement, qualified
+from migrator.plan.sql_text import mentioned_columns, parse_statement, qualified
 from migrator.source.model import Migration
 from migrator.sql.catalog import Catalog, Column, Constraint, Index, Table
+from migrator.sql.file_replay import Replay
 from migrator.sql.names import QualifiedName
-from migrator.sql.parse import parse_text
+from migrator.sql.syntax import deparse, make, string
 
 _KINDS: dict[str, ConstraintKind] = {
     "primary key": "primary",
@@ -42,17 +42,18 @@ _USING_INDEX = re.compile(r'\s*USING\s+INDEX\s+(?:"(?:[^"]|"")+"|\S+)', re.IGNOR
 _SERIALS = {"serial": "integer", "bigserial": "bigint", "smallserial": "smallint"}
 
 
-def replay(migrations: Iterable[Migration], dependents: Dependents | None = None) -> Catalog:
-    """The catalog after every up file of ``migrations``, in order (and the
-    ``dependents`` of their columns, when given)."""
-    catalog = Catalog()
+def replay(migrations: Iterable[Migration], dependents: Dependents | None = None) -> Replay:
+    """The replay after every up file of ``migrations``, in order, as the linter
+    replays them (:class:`~migrator.sql.file_replay.Replay`), keeping the ``dependents``
+    of their columns when given; the change file's statements continue it."""
+    replaying = Replay(Catalog(), None if dependents is None else dependents.apply)
     for migration in migrations:
-        catalog.begin_file(migration.label)
-        for statement in parse_text(migration.up.text) or ():
-            if dependents is not None:
-                dependents.apply(statement.kind, statement.fields, catalog)
-            catalog.apply(statement.kind, statement.fields)
-    return catalog
+        replaying.file(
+            migration.up.statements,
+            f"{migration.label}.up",
+            transactional=migration.up.transactional,
+        )
+    return replaying
 
 
 #: the replay units of the change file start with this (:mod:`.exclusive_locks`)
@@ -112,9 +113,9 @@ def _constraint(constraint: Constraint) -> ConstraintFact | None:
         node.skip_validation = False
         node.initially_valid = True
         if kind == "foreign" and not node.fk_attrs:
-            node.fk_attrs = tuple(ast.String(c) for c in columns)
+            node.fk_attrs = tuple(string(c) for c in columns)
         if kind in ("primary", "unique") and not node.keys:
-            node.keys = tuple(ast.String(c) for c in columns)
+            node.keys = tuple(string(c) for c in columns)
         definition = deparse(node)
         if kind == "check" and node.raw_expr is not None:
             columns = tuple(mentioned_columns(node.raw_expr))
@@ -138,7 +139,7 @@ def _index(index: Index) -> IndexFact:
     if index.definition:
         statement = parse_statement(index.definition)
         statement.idxname = None
-        statement.relation = ast.RangeVar(relname="t", inh=True, relpersistence="p")
+        statement.relation = make("RangeVar", relname="t", inh=True, relpersistence="p")
         statement.concurrent = False
         statement.if_not_exists = False
         statement.unique = False
@@ -166,6 +167,22 @@ class CatalogFacts:
         self.dependents = dependents or Dependents()
         self._deferred: dict[tuple[str, str], Deferred] = {}
         self._claimed: set[QualifiedName] = set()
+        #: the facts of each catalog value, by identity: the values are immutable and
+        #: outlive many statements, and their facts are parsed from their definitions
+        self._constraints: dict[int, tuple[Constraint, ConstraintFact | None]] = {}
+        self._indexes: dict[int, tuple[Index, IndexFact]] = {}
+
+    def _constraint(self, constraint: Constraint) -> ConstraintFact | None:
+        known = self._constraints.get(id(constraint))
+        if known is None or known[0] is not constraint:
+            known = self._constraints[id(constraint)] = (constraint, _constraint(constraint))
+        return known[1]
+
+    def _index(self, index: Index) -> IndexFact:
+        known = self._indexes.get(id(index))
+        if known is None or known[0] is not index:
+            known = self._indexes[id(index)] = (index, _index(index))
+        return known[1]
 
     def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
         found = self.dependents.of(QualifiedName(schema, table), column)
@@ -221,7 +238,7 @@ class CatalogFacts:
         table = self.table(index.table.schema, index.table.name)
         if table is None:
             return None
-        return table, _index(index)
+        return table, self._index(index)
 
     def enum(self, schema: str | None, name: str) -> tuple[str, ...] | None:
         found = self.catalog.enum(QualifiedName(*self.catalog.resolve(schema, name, kind="type")))
@@ -235,15 +252,17 @@ class CatalogFacts:
         for other in self.catalog.tables():
             for constraint in other.foreign_keys:
                 if constraint.references == table.name:
-                    fact = _constraint(constraint)
+                    fact = self._constraint(constraint)
                     if fact is not None:
                         incoming.append((other.name.schema, other.name.name, fact))
-        constraints = tuple(fact for c in table.constraints if (fact := _constraint(c)) is not None)
+        constraints = tuple(
+            fact for c in table.constraints if (fact := self._constraint(c)) is not None
+        )
         return TableFacts(
             schema=table.name.schema,
             name=table.name.name,
             columns={c.name: _column(table, c) for c in table.columns},
-            indexes=tuple(_index(index) for index in table.indexes),
+            indexes=tuple(self._index(index) for index in table.indexes),
             constraints=constraints,
             incoming_foreign_keys=tuple(incoming),
             created_in_change=self.catalog.is_new(table),

@@ -15,9 +15,6 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from pglast import ast, parse_sql
-from pglast.enums import AlterTableType, ObjectType
-
 from migrator.plan.facts import SchemaFacts
 from migrator.plan.model import CannotPlan, Change, UnusableChangeFile
 from migrator.plan.recipes.column_type import change_type
@@ -37,9 +34,15 @@ from migrator.plan.recipes.inverse import derived_down
 from migrator.plan.recipes.renames import rename_column, rename_table
 from migrator.plan.recipes.tables import drop_table
 from migrator.plan.recipes.target import PlanOptions, Target, resolve
-from migrator.plan.sql_text import deparse, ident, mentioned_relations, named_columns, qualified
-from migrator.sql.classify import non_transactional_reason, statement_node, transaction_control
+from migrator.plan.sql_text import ident, mentioned_relations, named_columns, qualified
+from migrator.sql.classify import (
+    non_transactional_reason,
+    reason_outside_transaction,
+    transaction_keyword,
+)
+from migrator.sql.enums import AlterTableType, DropBehavior, ObjectType
 from migrator.sql.split import Statement, split_statements
+from migrator.sql.syntax import deparse, is_node, kind_of
 
 #: subcommands PostgreSQL applies in the first pass of an ``ALTER TABLE``, before every
 #: other one wherever they are written (``AT_PASS_DROP`` in tablecmds.c); ``ALTER COLUMN
@@ -62,26 +65,36 @@ def _in_drop_pass(command: Any) -> bool:
 
 
 def _alter_table_source(statement: Any, command: Any) -> str:
+    return deparse(_alter_table_single(statement, command))
+
+
+def _alter_table_single(statement: Any, command: Any) -> Any:
+    """The ``ALTER TABLE`` of ``statement`` with ``command`` as its only subcommand."""
     single = copy.deepcopy(statement)
     single.cmds = (command,)
-    return deparse(single)
+    return single
 
 
-def planning_units(text: str) -> list[str]:
+def planning_units(source: Statement) -> list[Statement]:
     """The statements ``text`` is planned as, one after the other: an ``ALTER TABLE``
     of several subcommands as one statement per subcommand, in the order PostgreSQL
     applies them (the drops first, then the rest as written), so that each is planned
     against the schema the ones before it leave (``DROP COLUMN id, ADD PRIMARY KEY
-    (uuid)``: the key went with ``id``)."""
-    statement = parse_sql(text)[0].stmt
+    (uuid)``: the key went with ``id``). A statement planned as written is its own one
+    unit: its trees are the ones the file's parse gave."""
+    statement = source.node
     if (
-        not isinstance(statement, ast.AlterTableStmt)
+        not is_node(statement, "AlterTableStmt")
         or statement.objtype != ObjectType.OBJECT_TABLE
         or len(statement.cmds or ()) < 2
     ):
-        return [text]
+        return [source]
     commands = sorted(statement.cmds or (), key=lambda command: not _in_drop_pass(command))
-    return [_alter_table_source(statement, command) for command in commands]
+    units = []
+    for command in commands:
+        single = _alter_table_single(statement, command)
+        units.append(source.rewritten(deparse(single), single))
+    return units
 
 
 def _alter_table(
@@ -111,7 +124,9 @@ def _alter_table(
             planned.append(add_constraint(command.def_, target, source))
         elif kind == AlterTableType.AT_DropConstraint:
             planned.append(
-                drop_constraint(command.name, target, int(command.behavior) == 1, source)
+                drop_constraint(
+                    command.name, target, command.behavior == DropBehavior.DROP_CASCADE, source
+                )
             )
         elif kind == AlterTableType.AT_AlterColumnType:
             planned.append(change_type(command.name, command.def_, target, options))
@@ -120,7 +135,10 @@ def _alter_table(
         elif kind == AlterTableType.AT_DropColumn:
             planned.append(
                 drop_column(
-                    command.name, target, int(command.behavior) == 1, bool(command.missing_ok)
+                    command.name,
+                    target,
+                    command.behavior == DropBehavior.DROP_CASCADE,
+                    bool(command.missing_ok),
                 )
             )
         else:
@@ -178,15 +196,15 @@ def _enum(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -
     return [add_enum_value(statement, text, facts)]
 
 
-_RECIPES: dict[type, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]]] = {
-    ast.AlterTableStmt: _alter_table,
-    ast.RenameStmt: _rename,
-    ast.IndexStmt: _index,
-    ast.DropStmt: _drop,
-    ast.AlterEnumStmt: _enum,
-    ast.UpdateStmt: _update,
-    ast.DeleteStmt: _delete,
-    ast.ReindexStmt: _reindex,
+_RECIPES: dict[str, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]]] = {
+    "AlterTableStmt": _alter_table,
+    "RenameStmt": _rename,
+    "IndexStmt": _index,
+    "DropStmt": _drop,
+    "AlterEnumStmt": _enum,
+    "UpdateStmt": _update,
+    "DeleteStmt": _delete,
+    "ReindexStmt": _reindex,
 }
 
 
@@ -217,17 +235,19 @@ def _refuse_contract_only_columns(statement: Any, facts: SchemaFacts) -> None:
             )
 
 
-def plan_statement(text: str, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
+def plan_statement(unit: Statement, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
     """The changes one statement of the change file asks for (one of its
     :func:`planning_units`)."""
-    statement = parse_sql(text)[0].stmt
+    text, statement = unit.text, unit.node
     _refuse_contract_only_columns(statement, facts)
-    recipe = _RECIPES.get(type(statement))
+    recipe = _RECIPES.get(kind_of(statement))
     if recipe is None:
+        parsed = unit.parsed
+        reason = None if parsed is None else reason_outside_transaction(parsed.kind, parsed.fields)
         return [
             pass_through(
                 text,
-                transactional=non_transactional_reason(text) is None,
+                transactional=reason is None,
                 undo=derived_down(statement),
             )
         ]
@@ -250,13 +270,14 @@ def read_change_file(text: str, where: str) -> list[Statement]:
             f"{where} holds no SQL statement", hint="write the change you mean"
         )
     for statement in split.statements:
-        if statement.tree is None and statement_node(statement.text) is None:
+        parsed = statement.parsed
+        if parsed is None:
             raise UnusableChangeFile(
                 f"{where}:{statement.line}: this statement is nested too deeply for the "
                 "parser to give its tree",
                 hint="split the expression into smaller statements",
             )
-        keyword = transaction_control(statement.text)
+        keyword = transaction_keyword(parsed.kind, parsed.fields)
         if keyword is not None:
             raise UnusableChangeFile(
                 f"{where}:{statement.line}: {keyword} in the change file",

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from migrator.plan.catalog_facts import CHANGE_UNIT
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.sql.catalog import Catalog
+from migrator.sql.file_replay import Replay
 from migrator.sql.locks import Lock, statement_locks
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import Node, ParsedStatement, parse_text
@@ -91,21 +92,22 @@ _COMMENTED_PARTS = {"OBJECT_COLUMN": 1, "OBJECT_TABCONSTRAINT": 1, "OBJECT_TRIGG
 class ExpandSplitter:
     """Marks, change by change in file order, the changes after which the expand
     migration ends (:attr:`Change.ends_expand`). The planner calls :meth:`mark` before
-    it applies a statement to ``catalog`` and :meth:`applied` after."""
+    it applies a statement to the replay's catalog and :meth:`applied` after."""
 
     def __init__(
-        self, catalog: Catalog, statements: Sequence[Statement], units: Sequence[str] = ()
+        self, replaying: Replay, statements: Sequence[Statement], units: Sequence[Statement] = ()
     ) -> None:
-        self._catalog = catalog
+        self._replay = replaying
+        self._catalog = replaying.catalog
         #: the units the file is planned as (:func:`~migrator.plan.changes.planning_units`)
-        self._units = [parse_text(unit) or [] for unit in units]
+        self._units = [[] if unit.parsed is None else [unit.parsed] for unit in units]
         self._enabled = not any(_sets_session(statement) for statement in statements)
         #: a statement since the last split removed or replaced something
         self._removed = False
         #: existing tables the expand migration so far locked ACCESS EXCLUSIVE
         self._locked: set[QualifiedName] = set()
         self._part = 1
-        catalog.begin_file(self._unit)
+        replaying.begin_file(self._unit)
 
     @property
     def _unit(self) -> str:
@@ -169,7 +171,7 @@ class ExpandSplitter:
         self._part += 1
         self._removed = False
         self._locked = set()
-        self._catalog.begin_file(self._unit)
+        self._replay.begin_file(self._unit)
 
     def _exclusively_locked(self, change: Change) -> set[QualifiedName]:
         """The existing tables the expand steps of ``change`` lock ACCESS EXCLUSIVE."""

@@ -22,6 +22,7 @@ from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.sql.catalog import Catalog
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import ParsedStatement, parse_text
+from migrator.sql.split import Statement
 from migrator.sql.tree import range_vars
 
 #: statements that change no table and nothing a moved statement can rely on
@@ -54,6 +55,9 @@ class _Moved:
     relations: frozenset[QualifiedName]
     #: tables it registered what it keeps until the contract for
     deferred: frozenset[QualifiedName]
+    #: columns it swaps for a copy of another type only in the contract, by table: a
+    #: later type change of another column of the table is independent of it
+    retyped: frozenset[tuple[QualifiedName, str]] = frozenset()
 
 
 class FileOrder:
@@ -65,10 +69,10 @@ class FileOrder:
         #: a drop): the source of the first such change
         self._finished_later: dict[QualifiedName, str] = {}
 
-    def check(self, unit: str, planned: Sequence[Change]) -> None:
+    def check(self, unit: Statement, planned: Sequence[Change]) -> None:
         """Refuse ``unit`` (planned as ``planned``) when part of it runs before an
         earlier change it may depend on; then remember it if it moves later itself."""
-        statements = parse_text(unit) or []
+        statements = [] if unit.parsed is None else [unit.parsed]
         steps = [step for change in planned for step in change.steps]
         if not steps:
             return
@@ -77,7 +81,7 @@ class FileOrder:
         self._refuse_renaming_what_is_finished_later(statements)
         if any(step.slot > Slot.EXPAND for step in steps):
             for name in relations:
-                self._finished_later.setdefault(name, unit)
+                self._finished_later.setdefault(name, unit.text)
         for moved in self._moved:
             if moved.latest <= earliest:
                 continue
@@ -87,6 +91,7 @@ class FileOrder:
             # filled it: what the planner keeps until the contract does not cover that
             reads = any(statement.kind in _DEFINITIONS for statement in statements)
             exempt = frozenset() if reads else moved.deferred
+            exempt |= _other_columns_retyped(statements, relations, moved.retyped)
             shared = sorted(str(name) for name in (relations & moved.relations) - exempt)
             if shared or any(_changes_an_object(statement) for statement in statements):
                 why = (
@@ -111,7 +116,13 @@ class FileOrder:
                 for item in change.deferred
                 if item.keeps_removed
             )
-            self._moved.append(_Moved(unit, latest, phase, relations, deferred))
+            retyped = frozenset(
+                (self._catalog.resolve(item.schema or None, item.table), column)
+                for change in planned
+                for item in change.deferred
+                for column in item.retyped
+            )
+            self._moved.append(_Moved(unit.text, latest, phase, relations, deferred, retyped))
 
     def _refuse_renaming_what_is_finished_later(
         self, statements: Sequence[ParsedStatement]
@@ -184,6 +195,28 @@ def _changes_an_object(statement: ParsedStatement) -> bool:
     if statement.kind in ("CreateFunctionStmt", "ViewStmt", "DefineStmt"):
         return bool(fields.get("replace"))
     return statement.kind in _OBJECT_CHANGES
+
+
+def _other_columns_retyped(
+    statements: Sequence[ParsedStatement],
+    relations: frozenset[QualifiedName],
+    retyped: frozenset[tuple[QualifiedName, str]],
+) -> frozenset[QualifiedName]:
+    """The table of ``statements`` when they only change the types of columns an
+    earlier type change of that table (``retyped``) leaves alone: each column goes
+    through a copy of its own, and neither plan reads the other's column."""
+    if len(relations) != 1 or not statements:
+        return frozenset()
+    (table,) = relations
+    columns = {column for name, column in retyped if name == table}
+    for statement in statements:
+        if statement.kind != "AlterTableStmt":
+            return frozenset()
+        for item in statement.fields.get("cmds") or ():
+            command = item.get("AlterTableCmd", {})
+            if command.get("subtype") != "AT_AlterColumnType" or command.get("name") in columns:
+                return frozenset()
+    return frozenset({table}) if columns else frozenset()
 
 
 def _short(source: str) -> str:

@@ -21,7 +21,6 @@ from migrator.plan.recipes.foreign_keys import refuse_changed_references
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
 from migrator.source import Migration, MigrationSet, discover, load_file
-from migrator.sql.parse import parse_text
 
 #: versions this long are timestamps (``20261122153000``): the plan continues in time
 _TIMESTAMP_WIDTH = 12
@@ -154,14 +153,13 @@ def plan_changes(
     after each, what the file created so far is planned as existing: it is, for the
     migrations after it."""
     dependents = Dependents()
-    catalog = replay(earlier, dependents)
+    replaying = replay(earlier, dependents)
+    catalog = replaying.catalog
     statements = read_change_file(text, where)
     facts = CatalogFacts(catalog, dependents)
     changes: list[Change] = []
-    units = [
-        (statement, unit) for statement in statements for unit in planning_units(statement.text)
-    ]
-    splitter = ExpandSplitter(catalog, statements, [unit for _, unit in units])
+    units = [(statement, unit) for statement in statements for unit in planning_units(statement)]
+    splitter = ExpandSplitter(replaying, statements, [unit for _, unit in units])
     order = FileOrder(catalog)
     for position, (statement, unit) in enumerate(units):
         try:
@@ -170,9 +168,7 @@ def plan_changes(
             planned = splitter.mark(planned, position)
             changes += planned
             facts.note_deferred(planned)
-            for parsed in parse_text(unit) or ():
-                dependents.apply(parsed.kind, parsed.fields, catalog)
-                catalog.apply(parsed.kind, parsed.fields)
+            replaying.statement(unit)
             refuse_changed_references(facts, facts.retyped_keys)
         except CannotPlan as error:
             raise type(error)(

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pglast import ast
-from pglast.enums import AlterTableType
-
 from migrator.plan.model import AS_WRITTEN, Plan, PlannedMigration, lint_ignored
 from migrator.plan.sql_text import literal, parse_statement
 from migrator.source.model import PHASES
 from migrator.sql.classify import non_transactional_reason
+from migrator.sql.enums import AlterTableType
+from migrator.sql.syntax import is_node
 
 #: statements run without a transaction wait without lock_timeout: a concurrent build
 #: or VALIDATE waiting for its lock blocks no client, and a timeout would leave an
@@ -154,7 +153,7 @@ def _runs_alone(sql: str) -> bool:
     if _concurrent(sql):
         return True
     statement = parse_statement(sql)
-    return isinstance(statement, ast.AlterTableStmt) and any(
+    return is_node(statement, "AlterTableStmt") and any(
         command.subtype == AlterTableType.AT_ValidateConstraint for command in statement.cmds or ()
     )
 

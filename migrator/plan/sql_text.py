@@ -1,9 +1,9 @@
 """Composing the SQL the planner writes: quoted names, deparsed nodes, and column
 references renamed inside expressions, index definitions and constraints.
 
-Everything goes through pglast (PostgreSQL's own grammar): names are quoted when they
-need it (``"User"``, ``"order"``) and left plain otherwise, so the written migrations
-read like a person wrote them.
+Everything goes through PostgreSQL's own grammar (:mod:`migrator.sql.syntax`): names
+are quoted when they need it (``"User"``, ``"order"``) and left plain otherwise, so the
+written migrations read like a person wrote them.
 """
 
 from __future__ import annotations
@@ -12,10 +12,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pglast import ast, parse_sql
-from pglast.stream import RawStream, maybe_double_quote_name
-
-from migrator.sql.deep import deeply
+from migrator.sql.syntax import deparse, is_node, parse_node, quote_name, string, walk
 
 #: the longest identifier PostgreSQL keeps (NAMEDATALEN - 1)
 _NAME_BYTES = 63
@@ -25,7 +22,7 @@ def ident(name: str) -> str:
     """``name`` as an identifier, quoted only when it must be."""
     if "\x00" in name or not name:
         raise ValueError(f"invalid identifier {name!r}")
-    return str(maybe_double_quote_name(name))
+    return quote_name(name)
 
 
 def qualified(schema: str | None, name: str) -> str:
@@ -46,14 +43,8 @@ def literal(text: str) -> str:
 
 
 def parse_statement(text: str) -> Any:
-    """The pglast AST of the one statement in ``text`` (untyped: pglast's nodes are
-    dynamic)."""
-    return deeply(parse_sql, text)[0].stmt
-
-
-def deparse(node: Any) -> str:
-    """SQL text of a pglast AST node (however deep: :func:`migrator.sql.deep.deeply`)."""
-    return str(deeply(RawStream(), node))
+    """The AST of the one statement in ``text`` (:func:`migrator.sql.syntax.parse_node`)."""
+    return parse_node(text)
 
 
 def bounded_name(*parts: str, suffix: str) -> str:
@@ -71,30 +62,18 @@ def bounded_name(*parts: str, suffix: str) -> str:
     return f"{label}_{mark}_{suffix}"
 
 
-def _is(node: Any, kind: str) -> bool:
-    """``node`` is a pglast node of class ``kind`` (by name: pglast's node classes are
-    untyped, and narrowing on them would hide their attributes from the checker)."""
-    return isinstance(node, ast.Node) and type(node).__name__ == kind
+_is = is_node
+
+
+def _referenced_columns(node: Any, field: str) -> bool:
+    """A foreign key's ``pk_attrs``: the referenced table's columns, not this one's."""
+    return field == "pk_attrs" and is_node(node, "Constraint")
 
 
 def _walk(node: Any, visit: Callable[[Any], None]) -> None:
-    """``visit`` every AST node under ``node``, parents first, in field order; with a
-    stack of its own, so that SQL nested as deep as PostgreSQL takes is walked."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, tuple | list):
-            stack.extend(reversed(current))
-            continue
-        if not isinstance(current, ast.Node):
-            continue
-        visit(current)
-        children = [
-            getattr(current, name)
-            for name in current
-            if not (_is(current, "Constraint") and name == "pk_attrs")  # the referenced table's
-        ]
-        stack.extend(reversed(children))
+    """``visit`` every AST node under ``node`` (:func:`migrator.sql.syntax.walk`), the
+    columns a foreign key references left out."""
+    walk(node, visit, _referenced_columns)
 
 
 def _renamer(mapping: Mapping[str, str], record_prefix: str | None) -> Callable[[Any], None]:
@@ -105,9 +84,9 @@ def _renamer(mapping: Mapping[str, str], record_prefix: str | None) -> Callable[
             if _is(last, "String"):
                 column = last.sval
                 if column in mapping:
-                    fields[-1] = ast.String(mapping[column])
+                    fields[-1] = string(mapping[column])
                 if record_prefix is not None and len(fields) == 1:
-                    fields.insert(0, ast.String(record_prefix.lower()))
+                    fields.insert(0, string(record_prefix.lower()))
                 node.fields = tuple(fields)
         elif _is(node, "IndexElem") and node.name in mapping:
             node.name = mapping[node.name]
@@ -119,7 +98,7 @@ def _renamer(mapping: Mapping[str, str], record_prefix: str | None) -> Callable[
                         node,
                         attribute,
                         tuple(
-                            ast.String(mapping.get(item.sval, item.sval))
+                            string(mapping.get(item.sval, item.sval))
                             if _is(item, "String")
                             else item
                             for item in names
@@ -176,7 +155,7 @@ def mentioned_columns(node: Any) -> list[str]:
         elif _is(item, "Constraint"):
             for attribute in ("keys", "fk_attrs", "including"):
                 for name in getattr(item, attribute) or ():
-                    if isinstance(name, ast.String):
+                    if is_node(name, "String"):
                         add(name.sval)
 
     _walk(node, visit)

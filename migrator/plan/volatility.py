@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrator.plan.sql_text import deparse
 from migrator.sql.catalog import Catalog
 from migrator.sql.parse import parse_one
+from migrator.sql.syntax import deparse
 from migrator.sql.volatility import expression_volatility
 
 

@@ -23,7 +23,6 @@ from typing import Any
 
 from migrator.db.quoting import quote_ident
 from migrator.source.model import MigrationFile
-from migrator.sql.classify import statement_node
 from migrator.sql.split import Statement
 
 #: pg_locks modes from weakest to strongest (for "the strongest lock per relation").
@@ -179,8 +178,8 @@ def truncate_targets(migration_file: MigrationFile) -> list[str]:
     """The tables the file's ``TRUNCATE`` statements name, as quoted SQL names."""
     names = []
     for statement in migration_file.statements:
-        node = statement_node(statement.text)
-        if node is None or node[0] != "TruncateStmt":
+        node = statement.kind_and_fields() if statement.kind == "TruncateStmt" else None
+        if node is None:
             continue
         for relation in node[1].get("relations") or []:
             range_var = relation.get("RangeVar", {})

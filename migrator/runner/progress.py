@@ -13,34 +13,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from pglast import parser as pg_parser
-
 from migrator.db.records import LedgerEntry, ProgressStep
 from migrator.sql.split import Statement
+from migrator.sql.tokens import normalized
 
 #: hex digits of a statement's fingerprint (64 bits)
 FINGERPRINT_LENGTH = 16
 
 
-def normalized(text: str) -> str:
-    """``text`` without comments or layout: its tokens separated by one space, keywords
-    in lower case. Constants, identifiers and string bodies are kept as written, so
-    any change that could change what the statement does changes the result."""
-    try:
-        tokens = pg_parser.scan(text)
-    except pg_parser.ParseError:
-        return " ".join(text.split())
-    words = []
-    for token in tokens:
-        if token.name in ("SQL_COMMENT", "C_COMMENT"):
-            continue
-        word = text[token.start : token.end + 1]  # character offsets, end inclusive
-        words.append(word.lower() if token.kind != "NO_KEYWORD" else word)
-    return " ".join(words)
-
-
 def fingerprint(text: str) -> str:
-    """A short hash of a statement's :func:`normalized` text."""
+    """A short hash of a statement's :func:`~migrator.sql.tokens.normalized` text."""
     return hashlib.sha256(normalized(text).encode()).hexdigest()[:FINGERPRINT_LENGTH]
 
 

@@ -10,10 +10,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pglast import parser as pg_parser
-
 from migrator.errors import UsageError
-from migrator.sql import deep
+from migrator.sql.parse import parse_one
 from migrator.sql.split import split_statements
 
 #: First line of every file ``migrate schema dump`` writes.
@@ -141,11 +139,9 @@ def _role_names(node: object, found: set[str]) -> None:
 def _roles_in(statements: Iterable[str]) -> tuple[str, ...]:
     found: set[str] = set()
     for statement in statements:
-        try:
-            tree = deep.loads(pg_parser.parse_sql_json(statement))
-        except pg_parser.ParseError:
-            continue
-        _role_names(tree, found)
+        parsed = parse_one(statement)
+        if parsed is not None:
+            _role_names(parsed[1], found)
     return tuple(sorted(found))
 
 

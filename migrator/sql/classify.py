@@ -76,9 +76,11 @@ TRANSACTION_SENSITIVE_KINDS = frozenset(
 def non_transactional_reason(text: str) -> str | None:
     """Why ``text`` cannot run inside a transaction block, or ``None`` if it can."""
     parsed = statement_node(text)
-    if parsed is None:
-        return None
-    kind, fields = parsed
+    return None if parsed is None else reason_outside_transaction(*parsed)
+
+
+def reason_outside_transaction(kind: str, fields: dict[str, Any]) -> str | None:
+    """:func:`non_transactional_reason` of a statement parsed already."""
     if _has_concurrent_flag(kind, fields):
         return "it uses CONCURRENTLY"
     return refused_in_transaction(kind, fields)
@@ -112,10 +114,14 @@ _REINDEX_MANY = {
 def transaction_control(text: str) -> str | None:
     """The keyword (``BEGIN``, ``COMMIT`` ...) when ``text`` controls the transaction."""
     parsed = statement_node(text)
-    if parsed is None or parsed[0] != "TransactionStmt":
+    return None if parsed is None else transaction_keyword(*parsed)
+
+
+def transaction_keyword(kind: str, fields: dict[str, Any]) -> str | None:
+    """:func:`transaction_control` of a statement parsed already."""
+    if kind != "TransactionStmt":
         return None
-    kind = str(parsed[1].get("kind", ""))
-    return kind.removeprefix("TRANS_STMT_").replace("_", " ")
+    return str(fields.get("kind", "")).removeprefix("TRANS_STMT_").replace("_", " ")
 
 
 def copy_from_stdin(text: str) -> bool:

@@ -287,6 +287,15 @@ def _view_fields(encoded: str, offset: int, end: int) -> Node | None:
     return fields
 
 
+def view_header(fields: Node) -> Node:
+    """A decoded ``ViewStmt``'s fields as :func:`_view_fields` gives them without
+    decoding: ``view`` and ``replace``, the query left out (``{}``)."""
+    header: Node = {"view": fields.get("view"), "query": {}}
+    if fields.get("replace"):
+        header["replace"] = True
+    return header
+
+
 def parse_one(text: str, *, view_query: bool = True) -> tuple[str, Node] | None:
     """``(kind, fields)`` of the first statement of ``text`` (meant for a single
     statement); ``None`` if it does not parse or holds no statement. With

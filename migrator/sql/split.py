@@ -13,10 +13,20 @@ import bisect
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from migrator.sql.libpg import pg_parser
-from migrator.sql.parse import StatementTree, parse_statements, skip_comments
+from migrator.sql.parse import (
+    Node,
+    ParsedStatement,
+    StatementTree,
+    parse_one,
+    parse_statements,
+    skip_comments,
+    view_header,
+)
+from migrator.sql.syntax import SyntaxNode, parse_node
 
 #: scanner token names of comments
 COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
@@ -52,7 +62,16 @@ class LineIndex:
 
 @dataclass(frozen=True)
 class Statement:
-    """One SQL statement of a file (text without its terminating semicolon)."""
+    """One SQL statement of a file (text without its terminating semicolon): the one
+    statement model that lint, plan and the replay share.
+
+    It carries its text, where it stands, and its parse tree from the one parse of the
+    file (:attr:`tree`, JSON decoded on demand). :meth:`kind_and_fields` gives the
+    JSON tree (parsing the text on its own, once, for a statement of a file that does
+    not parse as a whole); :attr:`parsed` keeps the whole decoded tree for code that
+    reads it several times (the planner); :attr:`node` is pglast's Python AST, parsed
+    once when first asked for (code that rewrites the statement).
+    """
 
     index: int
     text: str
@@ -70,6 +89,51 @@ class Statement:
         """The statement on one line, shortened to ``width`` characters."""
         flat = " ".join(self.text.split())
         return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+    @property
+    def kind(self) -> str | None:
+        """The statement's node type (``"CreateStmt"``), without decoding its tree;
+        ``None`` when pglast cannot give its tree."""
+        if self.tree is not None:
+            return self.tree.kind
+        return None if self._alone is None else self._alone[0]
+
+    def kind_and_fields(self, *, view_query: bool = True) -> tuple[str, Node] | None:
+        """The statement's ``(kind, fields)``; ``None`` when pglast cannot give its tree
+        (nested too deeply, or not a statement). With ``view_query=False`` a ``CREATE
+        VIEW``'s query is left out (decoding it is most of the cost of a view)."""
+        if self.tree is not None:
+            return self.tree.kind, self.tree.fields(view_query=view_query)
+        alone = self._alone
+        if alone is not None and not view_query and alone[0] == "ViewStmt":
+            return alone[0], view_header(alone[1])
+        return alone
+
+    @cached_property
+    def _alone(self) -> tuple[str, Node] | None:
+        """The tree of a statement without one from the file's parse: parsed alone."""
+        return parse_one(self.text)
+
+    @cached_property
+    def parsed(self) -> ParsedStatement | None:
+        """The whole tree, decoded once and kept (the planner reads it several times;
+        the linter, which reads each tree once, calls :meth:`kind_and_fields`)."""
+        tree = self.kind_and_fields()
+        return None if tree is None else ParsedStatement(tree[0], tree[1], self.start, self.end)
+
+    @cached_property
+    def node(self) -> SyntaxNode:
+        """pglast's Python AST of the statement (:mod:`migrator.sql.syntax`), parsed
+        once, when first asked for."""
+        return parse_node(self.text)
+
+    def rewritten(self, text: str, node: SyntaxNode | None = None) -> Statement:
+        """The statement written differently (one subcommand of an ``ALTER TABLE``), at
+        the same place; ``node`` is its AST when the caller built it (no parse then)."""
+        other = replace(self, text=text, tree=None)
+        if node is not None:
+            other.__dict__["node"] = node  # what cached_property would keep
+        return other
 
 
 @dataclass(frozen=True)

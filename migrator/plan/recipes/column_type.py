@@ -10,7 +10,8 @@ from migrator.plan.model import CannotPlan, Change
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.shadow_column import Shadow, shadow_column_change
 from migrator.plan.recipes.target import PlanOptions, Target
-from migrator.plan.sql_text import bounded_name, deparse, ident
+from migrator.plan.sql_text import bounded_name, ident
+from migrator.sql.syntax import deparse
 
 _TYPE = re.compile(r"^\s*([a-z ]+?)\s*(?:\(([\d\s,]+)\))?\s*$")
 _ALIASES = {

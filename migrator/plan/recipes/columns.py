@@ -5,9 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pglast import ast
-from pglast.enums import ConstrType
-
 from migrator.plan.facts import ColumnFact, Deferred, TableFacts
 from migrator.plan.model import (
     AS_WRITTEN,
@@ -22,9 +19,11 @@ from migrator.plan.model import (
 from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.not_null import enforce_not_null
 from migrator.plan.recipes.target import PlanOptions, Target
-from migrator.plan.sql_text import deparse, ident
+from migrator.plan.sql_text import ident
 from migrator.plan.volatility import is_volatile
 from migrator.source.model import Phase
+from migrator.sql.enums import ConstrType
+from migrator.sql.syntax import deparse, string
 
 #: column constraints planned as separate table constraints on the new column
 SEPARATE_CONSTRAINTS = (
@@ -62,7 +61,7 @@ def split_column_constraints(column: Any) -> tuple[Any, list[Any]]:
     for constraint in column.constraints or ():
         if constraint.contype in SEPARATE_CONSTRAINTS:
             table_constraint = copy.deepcopy(constraint)
-            names = (ast.String(column.colname),)
+            names = (string(column.colname),)
             if constraint.contype == ConstrType.CONSTR_FOREIGN:
                 table_constraint.fk_attrs = names
             elif constraint.contype != ConstrType.CONSTR_CHECK:

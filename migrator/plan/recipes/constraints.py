@@ -7,8 +7,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pglast.enums import ConstrType
-
 from migrator.plan.facts import ConstraintFact, Deferred, TableFacts
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.recipes.columns import pass_through
@@ -20,8 +18,10 @@ from migrator.plan.recipes.indexes import (
 from migrator.plan.recipes.not_null import enforce_not_null
 from migrator.plan.recipes.target import Target
 from migrator.plan.recipes.validation import VALIDATE_NOTE, validate_step
-from migrator.plan.sql_text import bounded_name, deparse, ident, mentioned_columns
+from migrator.plan.sql_text import bounded_name, ident, mentioned_columns
+from migrator.sql.enums import ConstrType
 from migrator.sql.replay import default_name
+from migrator.sql.syntax import deparse
 
 #: constraints built from a unique index (built concurrently, then ``USING INDEX``)
 _KEYS = (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY)

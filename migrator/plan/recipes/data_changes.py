@@ -11,8 +11,9 @@ from migrator.plan.model import CannotPlan, Change
 from migrator.plan.recipes.backfill import batched_step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import PlanOptions, Target
-from migrator.plan.sql_text import column_references, deparse, ident
+from migrator.plan.sql_text import column_references, ident
 from migrator.sql.classify import batchable_change, reads_itself, statement_node
+from migrator.sql.syntax import deparse
 
 #: rows the application writes while the batches run
 _MEANWHILE = (

@@ -5,16 +5,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pglast import ast
-from pglast.enums import ReindexObjectType
-
 from migrator.plan.facts import Deferred, SchemaFacts
 from migrator.plan.model import CannotPlan, Change, NotInSchema, Slot, Step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import Target
-from migrator.plan.sql_text import bounded_name, deparse, ident, literal, object_name, qualified
+from migrator.plan.sql_text import bounded_name, ident, literal, object_name, qualified
 from migrator.sql.classify import non_transactional_reason
+from migrator.sql.enums import ReindexObjectType
 from migrator.sql.replay import default_name
+from migrator.sql.syntax import deparse, make
 
 CONCURRENT_NOTE = (
     "SHARE UPDATE EXCLUSIVE: reads and writes go on; no transaction, no lock_timeout "
@@ -285,7 +284,7 @@ def reindex_concurrently(statement: Any, source: str) -> Change:
     name = qualified(relation.schemaname, relation.relname)
     if statement.params:  # (VERBOSE, TABLESPACE x): kept, CONCURRENTLY added to them
         concurrent = copy.deepcopy(statement)
-        concurrent.params = (*statement.params, ast.DefElem(defname="concurrently"))
+        concurrent.params = (*statement.params, make("DefElem", defname="concurrently"))
         sql = deparse(concurrent)
     else:
         sql = f"REINDEX {what} CONCURRENTLY {name}"

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pglast import ast
-from pglast.enums import FunctionParameterMode, ObjectType
-
-from migrator.plan.sql_text import deparse, ident, qualified
+from migrator.plan.sql_text import ident, qualified
+from migrator.sql.enums import FunctionParameterMode, ObjectType
+from migrator.sql.syntax import deparse, kind_of
 
 
 def _relation(node: Any) -> str:
@@ -38,32 +37,32 @@ def _created(statement: Any) -> str | None:
     """The ``DROP`` of what ``statement`` creates, or ``None``."""
     if getattr(statement, "if_not_exists", False):
         return None
-    if isinstance(statement, ast.CreateStmt):
+    if kind_of(statement) == "CreateStmt":
         return f"DROP TABLE IF EXISTS {_relation(statement.relation)}"
-    if isinstance(statement, ast.CreateSeqStmt):
+    if kind_of(statement) == "CreateSeqStmt":
         return f"DROP SEQUENCE IF EXISTS {_relation(statement.sequence)}"
-    if isinstance(statement, ast.ViewStmt):
+    if kind_of(statement) == "ViewStmt":
         return None if statement.replace else f"DROP VIEW IF EXISTS {_relation(statement.view)}"
-    if isinstance(statement, ast.CreateTableAsStmt):
+    if kind_of(statement) == "CreateTableAsStmt":
         if statement.into is None:
             return None
         kind = "MATERIALIZED VIEW" if statement.objtype == ObjectType.OBJECT_MATVIEW else "TABLE"
         return f"DROP {kind} IF EXISTS {_relation(statement.into.rel)}"
-    if isinstance(statement, ast.CreateEnumStmt | ast.CreateRangeStmt):
+    if kind_of(statement) in ("CreateEnumStmt", "CreateRangeStmt"):
         return f"DROP TYPE IF EXISTS {_dotted(statement.typeName)}"
-    if isinstance(statement, ast.CompositeTypeStmt):
+    if kind_of(statement) == "CompositeTypeStmt":
         return f"DROP TYPE IF EXISTS {_relation(statement.typevar)}"
-    if isinstance(statement, ast.CreateDomainStmt):
+    if kind_of(statement) == "CreateDomainStmt":
         return f"DROP DOMAIN IF EXISTS {_dotted(statement.domainname)}"
-    if isinstance(statement, ast.CreateSchemaStmt):
+    if kind_of(statement) == "CreateSchemaStmt":
         if statement.schemaElts or not statement.schemaname:
             return None
         return f"DROP SCHEMA IF EXISTS {ident(statement.schemaname)}"
-    if isinstance(statement, ast.CreateExtensionStmt) and statement.extname:
+    if kind_of(statement) == "CreateExtensionStmt" and statement.extname:
         return f"DROP EXTENSION IF EXISTS {ident(statement.extname)}"
-    if isinstance(statement, ast.CreateFunctionStmt):
+    if kind_of(statement) == "CreateFunctionStmt":
         return _function(statement)
-    if isinstance(statement, ast.CreateTrigStmt):
+    if kind_of(statement) == "CreateTrigStmt":
         if statement.replace or not statement.trigname:
             return None
         return (

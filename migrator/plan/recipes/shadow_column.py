@@ -4,6 +4,7 @@ transaction (pgroll #905 and #906 are the failures this order avoids)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from migrator.plan.facts import Deferred, TableFacts
@@ -152,6 +153,32 @@ def identity_moved_sql(target: Target, shadow: Shadow, *, always: bool) -> str:
         "  EXECUTE format('ALTER SEQUENCE %s RESTART WITH %s', sequence_name, next_value);\n"
         f"END\n{_IDENTITY_TAG}"
     )
+
+
+_STRING_LITERAL = re.compile(r"^'(?:[^']|'')*'$")
+#: the types a string constant of one converts to the others implicitly
+_STRING_TYPES = {"text", "varchar", "character varying", "char", "character", "bpchar"}
+
+
+def _base_type(type_sql: str) -> str:
+    return re.sub(r"\s*\(.*\)\s*$", "", type_sql.strip().lower())
+
+
+def stored_default(default_sql: str, old_type: str, new_type: str) -> str:
+    """The default of the replacement column as ``ALTER COLUMN ... TYPE`` keeps it:
+    PostgreSQL keeps the expression stored for the old column, whose string constant
+    has the old type (``'x'::text``), and converts it on use; written as is on the
+    new column it would be stored as a constant of the new type
+    (``'x'::character varying``). Between string types only: to another type the
+    naive ``ALTER`` needs the default set again too."""
+    old_base, new_base = _base_type(old_type), _base_type(new_type)
+    if (
+        _STRING_LITERAL.match(default_sql.strip())
+        and old_base != new_base
+        and {old_base, new_base} <= _STRING_TYPES
+    ):
+        return f"{default_sql.strip()}::{old_base}"
+    return default_sql
 
 
 def _check_movable(target: Target, facts: TableFacts, column: str, what: str) -> None:
@@ -324,7 +351,8 @@ def shadow_column_change(
             f"ALTER SEQUENCE {target.qualify(old_fact.owned_sequence)} OWNED BY {table}.{new}"
         )
     if old_fact.default_sql:
-        swap.append(f"ALTER TABLE {table} ALTER COLUMN {new} SET DEFAULT {old_fact.default_sql}")
+        default = stored_default(old_fact.default_sql, old_fact.type_sql, shadow.new_type_sql)
+        swap.append(f"ALTER TABLE {table} ALTER COLUMN {new} SET DEFAULT {default}")
     swap.append(f"ALTER TABLE {table} DROP COLUMN {old}")
     if shadow.final_name != shadow.new:
         swap.append(
