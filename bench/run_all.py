@@ -6,9 +6,9 @@
 Sections: apply throughput and status (bench.apply_bench), a real history in dbmate's
 layout against dbmate (bench.adopted_bench), lint against squawk
 (bench.lint_bench), ephemeral server start (bench.ephemeral_bench), the
-zero-downtime load test (bench.zero_downtime), and the planner's differential corpus
-under load (bench.plan_corpus). A section that cannot run says why; no
-number is invented.
+zero-downtime load test (bench.zero_downtime), the planner's differential corpus
+under load (bench.plan_corpus), and peak memory on large files (bench.large_files).
+A section that cannot run says why; no number is invented.
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> str:
             "zero-downtime",
             "fleet",
             "plan-corpus",
+            "large-files",
         ],
         help="leave a section out (the page says it was skipped)",
     )
@@ -143,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> str:
         "plan-corpus": (
             "Planner corpus under load",
             _module_section("bench.plan_corpus", "bench/plan_corpus.py is not written yet."),
+        ),
+        "large-files": (
+            "Large files",
+            _module_section("bench.large_files", "bench/large_files.py is missing."),
         ),
     }
     load_at_start = load_average()

@@ -312,10 +312,14 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
         already there is a unique violation (SQLSTATE 23505 on the ledger table): the
         ledger refuses to record a version twice. ``completing``: the row of this
         run's own no-transaction (or backfill) run, ``partial`` or ``failed``, becomes
-        ``applied``; an ``applied`` row is left alone and the statement reports ``INSERT
-        0 0`` (:meth:`record_applied` raises). ``repeating``: a Flyway repeatable
-        migration run again because its checksum changed replaces its ``applied`` row
-        (only a row with another checksum: the same change is not recorded twice)."""
+        ``applied``. ``repeating``: a Flyway repeatable migration run again because its
+        checksum changed replaces its ``applied`` row (only a row with another checksum:
+        the same change is not recorded twice). When the row is left alone (already
+        ``applied``, already at this checksum), the history row's ``name`` comes out NULL,
+        which its NOT NULL refuses (SQLSTATE 23502 on the history table,
+        :meth:`conflict`): the write fails, so the transaction it is in (the migration
+        that ran again) rolls back; none of the ledger's writes can succeed without
+        recording something."""
         update = """ON CONFLICT (version) DO UPDATE SET
         name = EXCLUDED.name, up_checksum = EXCLUDED.up_checksum,
         down_checksum = EXCLUDED.down_checksum, applied_at = EXCLUDED.applied_at,
@@ -342,7 +346,7 @@ WITH {self._duration_cte()}, entry AS (
 )
 INSERT INTO {self.history_sql_name} (version, name, action, checksum, by_whom, duration_ms,
                                      detail)
-SELECT $1, $2, $10, $3, {_BY.format(param="$5")}, d.ms, $11 FROM entry, d
+SELECT $1, (SELECT $2 FROM entry), $10, $3, {_BY.format(param="$5")}, d.ms, $11 FROM d
 """
 
     def _reverted_sql(self) -> str:
@@ -510,14 +514,16 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
         table = getattr(error, "table_name", None)
         if getattr(error, "schema_name", None) != self.schema:
             return None
-        if direction == "up" and sqlstate == "23505" and table == self.table:
-            happened = f"is already recorded as applied in the ledger {self.display_name}"
-        elif (
-            direction == "down"
-            and sqlstate == "23502"
+        nothing_recorded = (
+            sqlstate == "23502"
             and table == self.history_table
             and getattr(error, "column_name", None) == "name"
+        )
+        if direction == "up" and (
+            (sqlstate == "23505" and table == self.table) or nothing_recorded
         ):
+            happened = f"is already recorded as applied in the ledger {self.display_name}"
+        elif direction == "down" and nothing_recorded:
             happened = f"is no longer in the ledger {self.display_name} (already reverted)"
         else:
             return None
@@ -558,13 +564,16 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
             migration, duration_ms=duration_ms, action=action, detail=detail
         )
         sql = self._applied_sql(completing=not migration.repeatable, repeating=migration.repeatable)
-        status = await conn.execute(sql, *parameters)
-        if status.endswith(" 0"):
+        try:
+            await conn.execute(sql, *parameters)
+        except asyncpg.NotNullViolationError as exc:
+            if self.conflict(exc, migration.version, "up") is None:
+                raise
             raise LedgerConflict(
                 f"version {migration.version} ({migration.name}) is already recorded as "
                 f"applied in the ledger {self.display_name}; not recording it twice",
                 hint="another runner applied it at the same time: see `migrate status`",
-            )
+            ) from None
 
     async def record_reverted(
         self,
@@ -628,22 +637,27 @@ WHERE (l.state = 'applied' AND EXCLUDED.direction = 'down' AND EXCLUDED.statemen
         if status.endswith(" 0"):
             raise self.moved_on(migration.version, "before this run started it")
 
-    async def record_progress(
-        self, conn: asyncpg.Connection, version: int, step: ProgressStep
-    ) -> None:
-        """``step`` of a no-transaction run has completed: it joins the row's list of
-        completed steps and ``statements_done`` becomes ``step.end``. The row must
-        still stop where the step began (no other runner moved it)."""
-        status = await conn.execute(
-            f"UPDATE {self.sql_name} SET statements_done = $3, progress = jsonb_set("
-            "coalesce(progress, '{}'::jsonb), '{steps}', "
-            "coalesce(progress -> 'steps', '[]'::jsonb) || jsonb_build_array($4::jsonb)) "
-            "WHERE version = $1 AND statements_done = $2 AND state = 'partial'",
-            version,
-            step.first,
-            step.end,
-            json.dumps(step.to_json()),
+    def progress_sql(self, version: int, step: ProgressStep) -> str:
+        """The write that records ``step`` as completed (constants, no parameters, so it
+        can travel in a string): it joins the row's list of completed steps and
+        ``statements_done`` becomes ``step.end``, only where the row still stops where
+        the step began (no other runner moved it); ``UPDATE 0`` otherwise."""
+        recorded = sql_literal(json.dumps(step.to_json()))
+        return (
+            f"UPDATE {self.sql_name} SET statements_done = {step.end}, "
+            "progress = jsonb_set(coalesce(progress, '{}'::jsonb), '{steps}', "
+            "coalesce(progress -> 'steps', '[]'::jsonb) || "
+            f"jsonb_build_array({recorded}::jsonb)) WHERE version = {version} "
+            f"AND statements_done = {step.first} AND state = 'partial'"
         )
+
+    async def record_progress(
+        self, conn: asyncpg.Connection, version: int, step: ProgressStep, *, guard: str = ""
+    ) -> None:
+        """``step`` of an unfinished run has completed (see :meth:`progress_sql`).
+        ``guard``: statements sent first in the same string (inside a migration's
+        transaction: the runner's role and settings back for this write only)."""
+        status = await conn.execute(guard + self.progress_sql(version, step))
         if status.endswith(" 0"):
             raise self.moved_on(version, f"after statement {step.first}")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from migrator.lint.options import LintOptions
-from migrator.sql.catalog import Catalog, Table
+from migrator.sql.catalog import Catalog, Column, Table
 from migrator.sql.locks import Lock
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import Node, ParsedStatement
@@ -19,6 +19,17 @@ if TYPE_CHECKING:
     from migrator.lint.live import LiveFacts
     from migrator.lint.rule import Hit
     from migrator.source.model import MigrationFile
+
+
+#: where an object the replayed migrations never created came from
+UNKNOWN_ORIGIN = (
+    "it predates the first migration or came from a DO block, dynamic SQL or an extension"
+)
+
+
+def unknown_note(what: str, name: object, judged: str) -> str:
+    """What a finding adds when its rule judged an object the replay does not know."""
+    return f"{what} {name} is not in the replayed schema: {UNKNOWN_ORIGIN}; judged as {judged}"
 
 
 @dataclass
@@ -49,14 +60,17 @@ class FileState:
     not_valid_added: set[tuple[QualifiedName, str]] = field(default_factory=set)
     #: enum values added in the current transaction
     enum_values_added: set[str] = field(default_factory=set)
+    #: those of them added to a type the replay does not know: value -> type name
+    unknown_enum_values: dict[str, QualifiedName] = field(default_factory=dict)
     #: a down file linted without its up in reach: a table the replay does not know
     #: is one its up created (what a down reverts counts as new), not an old one
     unknown_tables_new: bool = False
     #: what the settings changed by ``SET LOCAL`` in an explicit transaction return to
     #: when it ends: attribute name -> session value
     session_values: dict[str, bool] = field(default_factory=dict)
-    #: checks to run once the whole file is replayed: (statement index, rule id, check)
-    deferred: list[tuple[int, str, Callable[[Catalog], Iterable[Hit]]]] = field(
+    #: checks to run once the whole file is replayed: (statement index, rule id, check,
+    #: the notes on unknown objects its rule made at the statement)
+    deferred: list[tuple[int, str, Callable[[Catalog], Iterable[Hit]], list[str]]] = field(
         default_factory=list
     )
 
@@ -90,6 +104,7 @@ class FileState:
         self.after_access_exclusive_reported = False
         self.not_valid_added.clear()
         self.enum_values_added.clear()
+        self.unknown_enum_values.clear()
 
 
 @dataclass
@@ -112,6 +127,16 @@ class StatementContext:
     #: values computed once per statement and shared by rules (see :meth:`memo`)
     _memo: dict[str, Any] = field(default_factory=dict)
     _altered: tuple[QualifiedName, Table | None] | None = field(default=None, repr=False)
+    #: what the rule running now judged without the replay knowing it (one note per
+    #: object, see :meth:`note_unknown`); the engine adds them to the rule's findings
+    unknowns: list[str] = field(default_factory=list)
+
+    def note_unknown(self, what: str, name: object, judged: str) -> None:
+        """The rule judges ``what name`` (``"table public.t"``, ``"index i"``, ...),
+        which the replayed migrations never created, as ``judged``: its findings say so."""
+        note = unknown_note(what, name, judged)
+        if note not in self.unknowns:
+            self.unknowns.append(note)
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()``, computed once per statement for all rules asking for ``key``."""
@@ -122,7 +147,7 @@ class StatementContext:
     def at_end_of_file(self, rule_id: str, check: Callable[[Catalog], Iterable[Hit]]) -> None:
         """Run ``check`` with the catalog as the whole file leaves it; its hits are
         reported at this statement."""
-        self.state.deferred.append((self.position, rule_id, check))
+        self.state.deferred.append((self.position, rule_id, check, self.unknowns))
 
     @property
     def pg_version(self) -> int:
@@ -130,44 +155,83 @@ class StatementContext:
 
     def relation(self, range_var: Node | None) -> tuple[QualifiedName, Table | None]:
         """The name a ``RangeVar`` resolves to and the table, if the replay knows it."""
+        if range_var is not None and range_var is self.fields.get("relation"):
+            return self.altered_table()
         return self.catalog.relation_of(range_var)
 
     def altered_table(self) -> tuple[QualifiedName, Table | None]:
         """The table an ``ALTER TABLE`` (or other statement with a ``relation``) targets
         (resolved once per statement: the catalog does not change while rules run)."""
         if self._altered is None:
-            self._altered = self.relation(self.fields.get("relation"))
+            self._altered = self.catalog.relation_of(self.fields.get("relation"))
         return self._altered
 
     def commands_on_existing(self, *subtypes: str) -> Iterator[Node]:
         """The ``ALTER TABLE`` subcommands of these subtypes (all if none given), when
         the altered table exists (holds data); nothing for a new table."""
-        _, table = self.altered_table()
-        if not self.is_existing(table):
+        name, table = self.altered_table()
+        known = table is not None and bool(table.origin.unit)  # no note: no noun needed
+        if not self.is_existing(table, name, "table" if known else _relation_noun(self.fields)):
             return
         for command in alter_commands(self.fields):
             if not subtypes or command.get("subtype") in subtypes:
                 yield command
 
-    def is_existing(self, table: Table | None) -> bool:
+    def is_existing(
+        self, table: Table | None, name: QualifiedName | None = None, what: str = "table"
+    ) -> bool:
         """The table holds data: created before this migration, or never created by the
         directory at all (it came from before the first migration; but for a down file
         linted without its up, from that up: see :attr:`FileState.unknown_tables_new`).
         A system catalog is no table of the application: the rules about existing
-        tables leave it alone."""
+        tables leave it alone. Given the ``name`` looked up, an unknown table judged
+        existing is noted (:meth:`note_unknown`)."""
         if table is None:
-            return not self.state.unknown_tables_new
-        return not table.system and not self.catalog.is_new(table)
+            if self.state.unknown_tables_new:
+                return False
+            if name is not None:
+                self.note_unknown(what, name, f"an existing {what}")
+            return True
+        if table.system:
+            return False
+        if not table.origin.unit and name is not None:
+            # known only from statements that changed it: never created by the replay
+            self.note_unknown(what, name, f"an existing {what}")
+        return not self.catalog.is_new(table)
 
-    def holds_rows(self, table: Table | None) -> bool:
+    def holds_rows(self, table: Table | None, name: QualifiedName | None = None) -> bool:
         """The table may hold rows: an existing one, or one this migration created with
         ``CREATE TABLE ... AS`` from a query that reads tables."""
-        return self.is_existing(table) or (table is not None and table.filled)
+        return self.is_existing(table, name) or (table is not None and table.filled)
 
-    def existing_relation(self, range_var: Node | None) -> QualifiedName | None:
+    def existing_relation(
+        self, range_var: Node | None, what: str = "table"
+    ) -> QualifiedName | None:
         """The name of the relation if it is an existing one, else ``None``."""
         name, table = self.relation(range_var)
-        return name if self.is_existing(table) else None
+        return name if self.is_existing(table, name, what) else None
+
+    def column(self, table: Table | None, name: str, judged: str) -> Column | None:
+        """Column ``name`` of ``table`` (``None`` if either is unknown). A column the
+        replay does not know of a table it knows is noted as ``judged``: the table's
+        columns came from something the replay cannot see (``CREATE TABLE ... AS``,
+        ``LIKE``, a ``DO`` block), or the column from dynamic SQL or an extension."""
+        if table is None:
+            return None
+        column = table.column(name)
+        if column is None and not table.system and table.origin.unit:
+            # (a table never created by the replay is noted as such: is_existing)
+            if table.columns_known:
+                self.note_unknown("column", f"{table.name}.{name}", judged)
+            else:
+                note = (
+                    f"the columns of {table.name} are not in the replayed schema: "
+                    "CREATE TABLE ... AS, LIKE, a view's query or a DO block made them, or "
+                    f"the table predates the first migration; column {name} judged as {judged}"
+                )
+                if note not in self.unknowns:
+                    self.unknowns.append(note)
+        return column
 
     def row_facts(self, name: QualifiedName) -> tuple[str, ...]:
         """``("about N rows in public.t (estimate from the database)",)`` if known."""
@@ -177,3 +241,18 @@ class StatementContext:
         if rows is None:
             return ()
         return (f"about {rows:,} rows in {name} (pg_class.reltuples, from the database)",)
+
+
+#: statement kinds of views as the parse tree spells them (``objtype`` of an ALTER
+#: VIEW, ``renameType``, ``objectType``, ``removeType``)
+_VIEW_NOUNS = {"OBJECT_VIEW": "view", "OBJECT_MATVIEW": "materialized view"}
+
+
+def _relation_noun(fields: Node) -> str:
+    """What the statement calls its relation: ``view``, ``materialized view`` or
+    ``table``."""
+    for key in ("objtype", "renameType", "objectType", "removeType"):
+        noun = _VIEW_NOUNS.get(str(fields.get(key, "")))
+        if noun is not None:
+            return noun
+    return "table"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 
-from migrator.lint.context import FileState, StatementContext
+from migrator.lint.context import FileState, StatementContext, unknown_note
 from migrator.lint.findings import Finding, Severity
 from migrator.lint.live import LiveFacts
 from migrator.lint.options import LintOptions
@@ -168,23 +168,26 @@ class FileLinter:
                 position=index,
             )
             for rule in rules_for(kind):
+                ctx.unknowns = []  # what this rule judges without the replay knowing it
                 try:
                     hits = list(rule.check(ctx))
                 except Exception as exc:  # a rule bug must not stop the run: record, go on
                     self._rule_failed(rule, ctx, path, exc)
                     continue
-                if hits and rule.id in _JUDGES_EXISTING_TABLE:
-                    hits = _say_when_unknown(ctx, hits)
+                if hits and ctx.unknowns:
+                    hits = _say_when_unknown(hits, ctx.unknowns)
                 for hit in hits:
                     raw.append((index, self._finding(rule, hit, path, statement)))
             _advance(ctx, replay)
-        for index, rule_id, check in state.deferred:  # the catalog now holds the whole file
+        for index, rule_id, check, unknowns in state.deferred:  # the whole file replayed
             rule = RULES_BY_ID[rule_id]
             try:
                 hits = list(check(catalog))
             except Exception as exc:  # a rule bug must not stop the run
                 self.report.internal_errors.append(f"{path}: rule {rule_id} failed ({exc})")
                 continue
+            if hits and unknowns:
+                hits = _say_when_unknown(hits, unknowns)
             for hit in hits:
                 raw.append((index, self._finding(rule, hit, path, file.statements[index])))
         problems = file.problems if file.transactional else (*file.problems, *unclosed_block(file))
@@ -312,42 +315,11 @@ class FileLinter:
         )
 
 
-#: rules whose finding judges the statement's table as an existing one (it holds data)
-_JUDGES_EXISTING_TABLE = frozenset(
-    {
-        "add-column-required",
-        "add-column-rewrite",
-        "column-type-rewrite",
-        "constraint-not-valid",
-        "unique-without-index",
-        "set-not-null",
-        "index-not-concurrent",
-        "missing-lock-timeout",
-        "table-rewrite",
-        "unbatched-backfill",
-        "detach-partition-not-concurrent",
-        "drop-column",
-        "rename-table",
-        "rename-column",
-        "drop-not-null",
-    }
-)
-
-
-def _say_when_unknown(ctx: StatementContext, hits: list[Hit]) -> list[Hit]:
-    """A finding about a table the replayed migrations never created says so: it
-    existed before the first migration, or a ``DO`` block, dynamic SQL or an extension
-    made it, and the linter judged it as an existing table of unknown shape."""
-    range_var = ctx.fields.get("relation")
-    if not isinstance(range_var, dict) or not range_var.get("relname"):
-        return hits
-    name, table = ctx.altered_table()  # resolved once per statement
-    if table is not None or ctx.state.unknown_tables_new:
-        return hits
-    note = (
-        f" ({name} is not in the replayed schema: it predates the first migration or came "
-        "from a DO block, dynamic SQL or an extension; judged as an existing table)"
-    )
+def _say_when_unknown(hits: list[Hit], unknowns: list[str]) -> list[Hit]:
+    """A finding whose rule judged an object the replayed migrations never created
+    (a table, view, index, function, type, schema or column) says so, and how it was
+    judged (:meth:`StatementContext.note_unknown`)."""
+    note = " (" + "; ".join(unknowns) + ")"
     return [dataclasses.replace(hit, message=hit.message + note) for hit in hits]
 
 
@@ -377,7 +349,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
         if (
             tree.kind == "InsertStmt"
             and _INSERT_SELECT.search(statement.text)
-            and not _needs_clauses(statement.text)
+            and not _insert_needs_clauses(statement.text)
         ):
             # INSERT ... SELECT: the target only (unbatched-backfill decodes the rest
             # when the target or a lock makes the copy matter)
@@ -385,7 +357,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
             if head is not None:
                 return tree.kind, head
         if (tree.kind == "SelectStmt" and _needs_select_clauses(statement.text)) or (
-            tree.kind == "InsertStmt" and _needs_clauses(statement.text)
+            tree.kind == "InsertStmt" and _insert_needs_clauses(statement.text)
         ):
             # SELECT ... INTO creates a table; WITH x AS (UPDATE ...) changes rows
             fields = tree.fields()
@@ -418,6 +390,12 @@ _SELECT_LOOKED_AT = re.compile(r"set_config|password", re.IGNORECASE)
 def _needs_clauses(text: str) -> bool:
     """The statement may be ``SELECT ... INTO`` or hold a data-modifying ``WITH``."""
     return may_select_into(text) or _WITH_CHANGE.match(text) is not None
+
+
+def _insert_needs_clauses(text: str) -> bool:
+    """The ``INSERT`` may hold a data-modifying ``WITH`` (its ``INTO`` is no ``SELECT
+    ... INTO``: testing for that word would decode every ``INSERT``)."""
+    return _WITH_CHANGE.match(text) is not None
 
 
 def _needs_select_clauses(text: str) -> bool:
@@ -523,17 +501,18 @@ def _advance(ctx: StatementContext, replay: Replay) -> None:
                 _set_time_zone(state, value, local=local)
     if state.in_transaction:
         for range_var, lock in statement_locks(kind, fields):
-            name = ctx.existing_relation(range_var)
-            if name is not None:
+            name, table = ctx.relation(range_var)
+            if ctx.is_existing(table):
                 state.write_locked.setdefault(name, (ctx.statement.line, lock))
                 if lock is Lock.ACCESS_EXCLUSIVE:
-                    state.access_exclusive.setdefault(name, (ctx.statement.line, ""))
+                    how = "" if table is not None and table.origin.unit else _unknown_table(name)
+                    state.access_exclusive.setdefault(name, (ctx.statement.line, how))
         if kind == "DropStmt" and fields.get("removeType") in ("OBJECT_TABLE", "OBJECT_INDEX"):
             _drop_locks(ctx)
         if kind in ("TruncateStmt", "DeleteStmt"):
             _note_emptied(ctx)
         if kind == "AlterTableStmt":
-            name, _ = ctx.relation(fields.get("relation"))
+            name, _ = ctx.altered_table()  # resolved once for the rules and here
             for command in alter_commands(fields):
                 constraint = (command.get("def") or {}).get("Constraint", {})
                 if command.get("subtype") == "AT_AddConstraint" and constraint.get(
@@ -542,9 +521,12 @@ def _advance(ctx: StatementContext, replay: Replay) -> None:
                     state.not_valid_added.add((name, constraint.get("conname", "")))
         if kind == "AlterEnumStmt" and fields.get("newVal") and not fields.get("oldVal"):
             schema, enum_name = object_name(fields.get("typeName"))
-            enum = catalog.enum(catalog.resolve(schema, enum_name, kind="type"))
+            qualified = catalog.resolve(schema, enum_name, kind="type")
+            enum = catalog.enum(qualified)
             if enum is None or not catalog.is_new(enum):
                 state.enum_values_added.add(str(fields["newVal"]))
+            if enum is None:
+                state.unknown_enum_values[str(fields["newVal"])] = qualified
     new_transaction = replay.apply(kind, fields)
     if replay.explicit and not state.explicit_transaction:  # BEGIN outside the runner's
         state.explicit_transaction = True
@@ -599,6 +581,10 @@ def _drop_locks(ctx: StatementContext) -> None:
                 table = catalog.table(index.table)
                 if ctx.is_existing(table):
                     _hold(ctx, index.table, line, "")
+
+
+def _unknown_table(name: QualifiedName) -> str:
+    return unknown_note("table", name, "an existing table")
 
 
 def _hold(ctx: StatementContext, name: QualifiedName, line: int, note: str) -> None:

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from migrator.plan.exclusive_locks import EXPAND_SLOTS
 from migrator.plan.model import CannotPlan, Change, Plan, PlannedMigration, Slot, Step
+from migrator.plan.sql_text import excerpt
 from migrator.source.model import PHASES, Phase
 
 #: slots whose steps from different changes share one migration
@@ -26,6 +27,7 @@ _SUFFIX = {
     Slot.EXPAND_ENUM: "expand_enum",
     Slot.EXPAND_CONCURRENT: "expand_concurrently",
     Slot.EXPAND_LATE: "expand_after",
+    Slot.BACKFILL_CHECK: "check_rows",
     Slot.BACKFILL: "backfill",
     Slot.CONTRACT_PREPARE: "contract_checks",
     Slot.CONTRACT_VALIDATE: "contract_validate",
@@ -57,6 +59,36 @@ def keep_pass_through_order(changes: list[Change]) -> list[Change]:
     return ordered
 
 
+#: backfill migrations after the deploy sort after the ones before it
+_LATE = 1_000_000_000
+
+
+def _before_the_deploy(changes: list[Change]) -> set[int]:
+    """The changes whose data changes run before the deploy the plan names: every
+    ``UPDATE`` and ``DELETE`` of the file (run once the code that writes the new shape
+    is deployed, its batches would overwrite what that code writes meanwhile; the
+    naive file runs before that code), except one that only changes rows where a
+    column is NULL that the deploy's code writes on every insert and update (``UPDATE
+    t SET c = 'x' WHERE c IS NULL; ALTER ... SET NOT NULL``): after the deploy, the
+    code's rows are not NULL there, and the batches also fix what old code wrote."""
+    enforced: set[tuple[str, str, str]] = set()
+    for change in changes:
+        for condition in change.conditions:
+            if condition.kind == "not_null":
+                enforced |= {(condition.schema, condition.table, c) for c in condition.columns}
+        if change.row_change is not None and change.row_change.fill:
+            fill = change.row_change
+            enforced |= {(fill.schema, fill.table, c) for c, _ in fill.assignments}
+    early = set()
+    for index, change in enumerate(changes):
+        data = change.row_change
+        if data is None or data.fill:
+            continue
+        if not {(data.schema, data.table, c) for c in data.null_tested} & enforced:
+            early.add(index)
+    return early
+
+
 def _deploy_text(changes: list[Change], indexes: set[int], phase: Phase) -> str:
     texts = []
     for index in sorted(indexes):
@@ -83,6 +115,7 @@ def assemble(changes: list[Change], base_name: str) -> Plan:
     """The plan's migrations, in the order they run."""
     changes = keep_pass_through_order(changes)
     owners_of_swap = swap_owners(changes)
+    early = _before_the_deploy(changes)
     #: (slot, the change that owns it alone (0: shared), part of a shared expand slot)
     groups: dict[tuple[int, int, int], list[tuple[int, Step]]] = {}
     part = 0  # a new part of the shared expand migrations after each change that ends one
@@ -91,8 +124,10 @@ def assemble(changes: list[Change], base_name: str) -> Plan:
         for position, step in enumerate(change.steps):
             if step.slot in _SHARED:
                 key = (int(step.slot), 0, part if step.slot in EXPAND_SLOTS else 0)
-            elif step.slot in (Slot.BACKFILL, Slot.EXPAND_ENUM):
+            elif step.slot is Slot.BACKFILL and change_index in early:
                 key = (int(step.slot), change_index * 1000 + position + 1, 0)
+            elif step.slot in (Slot.BACKFILL, Slot.EXPAND_ENUM):
+                key = (int(step.slot), _LATE + change_index * 1000 + position + 1, 0)
             else:
                 key = (int(step.slot), owners_of_swap[change_index] * 1000 + 1, 0)
             group = groups.setdefault(key, [])
@@ -117,23 +152,34 @@ def assemble(changes: list[Change], base_name: str) -> Plan:
         migrations.append(PlannedMigration(name, slot, tuple(step for _, step in members), owners))
     if len(migrations) == 1:
         migrations = [replace(migrations[0], name=base_name)]
-    # what must be deployed before each phase: on the first migration of that phase
+    # what must be deployed before each phase: on its first migration (a phase without
+    # one still gates a deploy: on the next phase's first), but after the data changes
+    # that run before the deploy
     involved = {index for m in migrations for index in m.changes}
-    seen: set[Phase] = set()
-    for position, migration in enumerate(migrations):
-        if migration.phase not in seen:
-            seen.add(migration.phase)
-            text = _deploy_text(changes, involved, migration.phase)
-            migrations[position] = replace(migration, deploy_before=text)
-    # phases without a migration still gate a deploy: carry it to the next phase
+    last_early = max(
+        (i for i, m in enumerate(migrations) if m.slot is Slot.BACKFILL and set(m.changes) & early),
+        default=-1,
+    )
     for phase in PHASES:
-        if phase in seen:
-            continue
         text = _deploy_text(changes, involved, phase)
-        later = [i for i, m in enumerate(migrations) if PHASES.index(m.phase) > PHASES.index(phase)]
-        if text and later:
+        if not text:
+            continue
+        if phase == "expand" and last_early >= 0:
+            data = changes[min(early)].source
+            raise CannotPlan(
+                f"the plan needs a deploy before its expand phase ({text}), but "
+                f"`{excerpt(data)}` must run before the deploy: in batches after it, it would "
+                "overwrite what the new code writes meanwhile",
+                hint="run the data change in a plan of its own first, then plan the rest",
+            )
+        later = [
+            i
+            for i, m in enumerate(migrations)
+            if PHASES.index(m.phase) >= PHASES.index(phase) and i > last_early
+        ]
+        if later:
             first = later[0]
-            joined = "; ".join(t for t in (text, migrations[first].deploy_before) if t)
+            joined = "; ".join(t for t in (migrations[first].deploy_before, text) if t)
             migrations[first] = replace(migrations[first], deploy_before=joined)
     lock_splits = len({key[2] for key in groups if key[2]})
     return Plan(tuple(changes), tuple(migrations), lock_splits)

@@ -60,7 +60,7 @@ def replay(migrations: Iterable[Migration], dependents: Dependents | None = None
 CHANGE_UNIT = "the change"
 
 
-def _column(table: Table, column: Column) -> ColumnFact:
+def _column(table: Table, column: Column, before: Table | None) -> ColumnFact:
     type_sql = column.type.sql
     default = column.default_sql
     sequence = None
@@ -78,6 +78,10 @@ def _column(table: Table, column: Column) -> ColumnFact:
         generated=column.generated,
         owned_sequence=sequence,
         added_in_change=column.origin.unit.startswith(CHANGE_UNIT),
+        not_null_in_change=column.not_null
+        and not (
+            before is not None and (was := before.column(column.name)) is not None and was.not_null
+        ),
     )
 
 
@@ -164,6 +168,8 @@ class CatalogFacts:
 
     def __init__(self, catalog: Catalog, dependents: Dependents | None = None) -> None:
         self.catalog = catalog
+        #: the schema as the earlier migrations left it, before the change
+        self.before = catalog.copy()
         self.dependents = dependents or Dependents()
         self._deferred: dict[tuple[str, str], Deferred] = {}
         self._claimed: set[QualifiedName] = set()
@@ -184,8 +190,10 @@ class CatalogFacts:
             known = self._indexes[id(index)] = (index, _index(index))
         return known[1]
 
-    def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
-        found = self.dependents.of(QualifiedName(schema, table), column)
+    def dependents_of(
+        self, schema: str, table: str, column: str, *, until_contract: bool = False
+    ) -> tuple[str, ...]:
+        found = self.dependents.of(QualifiedName(schema, table), column, until_contract)
         return tuple(f"{dependent.kind} {dependent.name}" for dependent in found)
 
     def name_held(self, schema: str | None, name: str) -> bool:
@@ -258,10 +266,11 @@ class CatalogFacts:
         constraints = tuple(
             fact for c in table.constraints if (fact := self._constraint(c)) is not None
         )
+        before = self.before.table(table.name)
         return TableFacts(
             schema=table.name.schema,
             name=table.name.name,
-            columns={c.name: _column(table, c) for c in table.columns},
+            columns={c.name: _column(table, c, before) for c in table.columns},
             indexes=tuple(self._index(index) for index in table.indexes),
             constraints=constraints,
             incoming_foreign_keys=tuple(incoming),

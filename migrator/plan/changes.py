@@ -32,7 +32,7 @@ from migrator.plan.recipes.enums import add_enum_value
 from migrator.plan.recipes.indexes import create_index, drop_index, reindex_concurrently
 from migrator.plan.recipes.inverse import derived_down
 from migrator.plan.recipes.renames import rename_column, rename_table
-from migrator.plan.recipes.tables import drop_table
+from migrator.plan.recipes.tables import drop_table, drop_view
 from migrator.plan.recipes.target import PlanOptions, Target, resolve
 from migrator.plan.sql_text import ident, mentioned_relations, named_columns, qualified
 from migrator.sql.classify import (
@@ -196,6 +196,8 @@ def _enum(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -
     return [add_enum_value(statement, text, facts)]
 
 
+_VIEW_KINDS = (ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW)
+
 _RECIPES: dict[str, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]]] = {
     "AlterTableStmt": _alter_table,
     "RenameStmt": _rename,
@@ -235,11 +237,19 @@ def _refuse_contract_only_columns(statement: Any, facts: SchemaFacts) -> None:
             )
 
 
-def plan_statement(unit: Statement, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
+def plan_statement(
+    unit: Statement,
+    facts: SchemaFacts,
+    options: PlanOptions,
+    created_later: frozenset[tuple[str, str]] = frozenset(),
+) -> list[Change]:
     """The changes one statement of the change file asks for (one of its
-    :func:`planning_units`)."""
+    :func:`planning_units`); ``created_later``: the views (``(schema, name)``) later
+    statements of the file create."""
     text, statement = unit.text, unit.node
     _refuse_contract_only_columns(statement, facts)
+    if kind_of(statement) == "DropStmt" and statement.removeType in _VIEW_KINDS:
+        return [drop_view(statement, facts, text, created_later)]
     recipe = _RECIPES.get(kind_of(statement))
     if recipe is None:
         parsed = unit.parsed

@@ -55,15 +55,32 @@ class Dependents:
 
     def __init__(self) -> None:
         self._known: dict[tuple[str, str], Dependent] = {}
+        #: dropped by the change, but only in the plan's contract phase
+        self._until_contract: dict[tuple[str, str], Dependent] = {}
+        #: the statement being applied is dropped only in the plan's contract phase
+        self.until_contract = False
 
-    def of(self, table: QualifiedName, column: str) -> list[Dependent]:
-        return [d for d in self._known.values() if d.depends_on(table, column)]
+    def of(
+        self, table: QualifiedName, column: str, until_contract: bool = False
+    ) -> list[Dependent]:
+        """The dependents of ``column``; ``until_contract``: also the ones the change
+        drops in the contract phase (:meth:`apply` with ``until_contract``)."""
+        known = list(self._known.values())
+        if until_contract:
+            known += self._until_contract.values()
+        return [d for d in known if d.depends_on(table, column)]
 
     def apply(self, kind: str, fields: Node, catalog: Catalog) -> None:
+        """Replay one statement; while :attr:`until_contract`, what it drops stays until
+        the plan's contract phase."""
         for key, dependent in self._created(kind, fields, catalog):
             self._known[key] = dependent
         if kind == "DropStmt":
+            before = dict(self._known)
             self._drop(fields, catalog)
+            if self.until_contract:
+                gone = {key: before[key] for key in before.keys() - self._known.keys()}
+                self._until_contract.update(gone)
 
     def _tables(self, node: Any, catalog: Catalog) -> frozenset[QualifiedName]:
         return frozenset(catalog.relation_of(range_var)[0] for range_var in range_vars(node))

@@ -36,6 +36,9 @@ class ColumnFact:
     #: added by an earlier statement of the change file: the running (old) code does
     #: not write it
     added_in_change: bool = False
+    #: made NOT NULL by an earlier statement of the change file, which the plan
+    #: enforces only in its contract phase
+    not_null_in_change: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,13 @@ class Deferred:
     #: ``(schema, table, constraint)``: the swap drops and adds again exactly these
     moved_references: frozenset[tuple[str, str, str]] = frozenset()
 
+    #: columns the plan makes through a second column and a sync trigger (renamed or
+    #: retyped earlier in the change), finished only in the contract phase
+    shadowed: frozenset[str] = frozenset()
+    #: the plan keeps a view of the table under its old name until the contract phase
+    #: (a table renamed earlier in the change): the view uses every column
+    viewed_as: str = ""
+
     @property
     def keeps_removed(self) -> bool:
         """The plan keeps something the change removes (or adds something) only in the
@@ -108,8 +118,10 @@ class Deferred:
             self.primary_key or other.primary_key,
             self.added | other.added,
             self.dropped or other.dropped,
-            self.retyped | other.retyped,
-            self.moved_references | other.moved_references,
+            shadowed=self.shadowed | other.shadowed,
+            viewed_as=self.viewed_as or other.viewed_as,
+            retyped=self.retyped | other.retyped,
+            moved_references=self.moved_references | other.moved_references,
         )
 
 
@@ -217,9 +229,12 @@ class SchemaFacts(Protocol):
         are shared by the whole schema)."""
         ...
 
-    def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
+    def dependents_of(
+        self, schema: str, table: str, column: str, *, until_contract: bool = False
+    ) -> tuple[str, ...]:
         """What depends on ``column`` of ``table`` (``view public.v``, ``policy p on
-        public.t``, ``generated column public.t.g``)."""
+        public.t``, ``generated column public.t.g``); ``until_contract``: also the views
+        the change drops, which the plan drops only in its contract phase."""
         ...
 
     @property
@@ -277,7 +292,9 @@ class StaticSchemaFacts:
             if table.schema == (schema or self.schema)
         )
 
-    def dependents_of(self, schema: str, table: str, column: str) -> tuple[str, ...]:
+    def dependents_of(
+        self, schema: str, table: str, column: str, *, until_contract: bool = False
+    ) -> tuple[str, ...]:
         return ()
 
     @property

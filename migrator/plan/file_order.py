@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from migrator.plan.model import CannotPlan, Change, Slot, Step
+from migrator.plan.sql_text import excerpt
 from migrator.sql.catalog import Catalog
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import ParsedStatement, parse_text
@@ -100,7 +101,7 @@ class FileOrder:
                     else "it drops or changes an object the earlier statement may use"
                 )
                 raise CannotPlan(
-                    f"this statement comes after `{_short(moved.source)}`, which the plan "
+                    f"this statement comes after `{excerpt(moved.source)}`, which the plan "
                     f"runs in the {moved.phase} phase, but it would run before that, and {why}: "
                     "the plan would not do what the file does in its order",
                     hint="plan the later statement in a change of its own, after this one's "
@@ -144,7 +145,7 @@ class FileOrder:
                 earlier = self._finished_later.get(name)
                 if earlier is not None:
                     raise CannotPlan(
-                        f"this statement renames {name}, which the plan of `{_short(earlier)}` "
+                        f"this statement renames {name}, which the plan of `{excerpt(earlier)}` "
                         "still alters by its old name in a later migration than this "
                         "statement's: by then that name would be the rename's view",
                         hint="plan the rename in a change of its own, after this one's "
@@ -217,8 +218,3 @@ def _other_columns_retyped(
             if command.get("subtype") != "AT_AlterColumnType" or command.get("name") in columns:
                 return frozenset()
     return frozenset({table}) if columns else frozenset()
-
-
-def _short(source: str) -> str:
-    text = " ".join(source.split())
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -9,6 +9,7 @@ from typing import Literal
 
 from migrator.errors import ExitCode, MigratorError
 from migrator.plan.facts import Deferred
+from migrator.plan.row_conditions import Condition, RowChange
 from migrator.source.backfill import BackfillSpec
 from migrator.source.model import Phase
 
@@ -59,6 +60,10 @@ class Slot(enum.IntEnum):
     EXPAND_CONCURRENT = 20
     #: statements passed through after a non-transactional one (keeps the file's order)
     EXPAND_LATE = 25
+    #: before the first data change of the file: checks that the rows, as its data
+    #: changes will leave them, satisfy what the plan enforces after them (one short
+    #: read-only transaction; fails as the naive file would, before anything changed)
+    BACKFILL_CHECK = 28
     #: batched data changes, one migration per backfill
     BACKFILL = 30
     #: ``ADD CONSTRAINT ... NOT VALID`` after the data is right (short, under lock_timeout)
@@ -77,9 +82,9 @@ class Slot(enum.IntEnum):
 
     @property
     def phase(self) -> Phase:
-        if self < Slot.BACKFILL:
+        if self < Slot.BACKFILL_CHECK:
             return "expand"
-        if self == Slot.BACKFILL:
+        if self <= Slot.BACKFILL:
             return "backfill"
         return "contract"
 
@@ -131,6 +136,12 @@ class Change:
     #: what this change removes only in the contract phase, or adds only then: later
     #: changes of the file are planned knowing it
     deferred: tuple[Deferred, ...] = ()
+    #: the rows it changes, for :mod:`.prechecks` (an ``UPDATE`` or ``DELETE`` of the
+    #: file, a fill of NULLs): ``None`` when it changes none
+    row_change: RowChange | None = None
+    #: what it makes the rows satisfy from some migration on (NOT NULL, a check, a
+    #: unique key), for :mod:`.prechecks`
+    conditions: tuple[Condition, ...] = ()
     #: its expand steps take ACCESS EXCLUSIVE on an existing table, held until they
     #: commit, and nothing after them must commit with them: the expand migration ends
     #: after this change (the next change's expand steps get a migration of their own)

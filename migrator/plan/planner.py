@@ -17,10 +17,14 @@ from migrator.plan.dependents import Dependents
 from migrator.plan.exclusive_locks import ExpandSplitter
 from migrator.plan.file_order import FileOrder
 from migrator.plan.model import CannotPlan, Change, Plan
+from migrator.plan.prechecks import check_before_data_changes
 from migrator.plan.recipes.foreign_keys import refuse_changed_references
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
 from migrator.source import Migration, MigrationSet, discover, load_file
+from migrator.sql.catalog import Catalog
+from migrator.sql.names import relation_name
+from migrator.sql.split import Statement
 
 #: versions this long are timestamps (``20261122153000``): the plan continues in time
 _TIMESTAMP_WIDTH = 12
@@ -143,6 +147,26 @@ def _base_name(path: Path, migration: Migration | None) -> str:
     return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_").lower() or "change"
 
 
+def _views_created(units: list[Statement], catalog: Catalog) -> frozenset[tuple[str, str]]:
+    """The views (and materialized views) ``units`` create, as ``(schema, name)``."""
+    found: set[tuple[str, str]] = set()
+    for unit in units:
+        tree = unit.kind_and_fields(view_query=False)
+        if tree is None:
+            continue
+        kind, fields = tree
+        if kind == "ViewStmt":
+            range_var = fields.get("view")
+        elif kind == "CreateTableAsStmt":
+            range_var = (fields.get("into") or {}).get("rel")
+        else:
+            continue
+        schema, name = relation_name(range_var)
+        resolved = catalog.resolve(schema, name)
+        found.add((resolved.schema, resolved.name))
+    return frozenset(found)
+
+
 def plan_changes(
     text: str, where: str, earlier: list[Migration], options: PlanOptions
 ) -> list[Change]:
@@ -162,20 +186,27 @@ def plan_changes(
     splitter = ExpandSplitter(replaying, statements, [unit for _, unit in units])
     order = FileOrder(catalog)
     for position, (statement, unit) in enumerate(units):
+        later = [later_unit for _, later_unit in units[position + 1 :]]
         try:
-            planned = plan_statement(unit, facts, options)
+            planned = plan_statement(unit, facts, options, _views_created(later, catalog))
             order.check(unit, planned)
             planned = splitter.mark(planned, position)
             changes += planned
             facts.note_deferred(planned)
+            # a view the plan drops in its contract phase still uses its columns until then
+            dependents.until_contract = any(change.recipe == "drop view" for change in planned)
             replaying.statement(unit)
+            dependents.until_contract = False
             refuse_changed_references(facts, facts.retyped_keys)
         except CannotPlan as error:
             raise type(error)(
                 f"{where}:{statement.line}: {error.message}", hint=error.hint
             ) from None
         splitter.applied(planned)
-    return changes
+    try:
+        return check_before_data_changes(changes)
+    except CannotPlan as error:
+        raise type(error)(f"{where}: {error.message}", hint=error.hint) from None
 
 
 def plan_file(

@@ -209,3 +209,9 @@ def named_columns(node: Any) -> set[str]:
 def columns_in_expression(expression: str) -> list[str]:
     """Column names referenced by ``expression``, in order of appearance."""
     return mentioned_columns(parse_statement(f"SELECT {expression}").targetList[0].val)
+
+
+def excerpt(source: str, width: int = 60) -> str:
+    """``source`` on one line, cut to ``width`` characters, for messages."""
+    text = " ".join(source.split())
+    return text if len(text) <= width else text[: width - 3] + "..."

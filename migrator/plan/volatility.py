@@ -16,7 +16,12 @@ from migrator.sql.volatility import expression_volatility
 
 def is_volatile(expression: Any, catalog: Catalog | None = None) -> bool:
     """``expression`` (a pglast AST node) may give a different value per row."""
-    parsed = parse_one(f"SELECT {deparse(expression)}")
+    return is_volatile_sql(deparse(expression), catalog)
+
+
+def is_volatile_sql(expression: str, catalog: Catalog | None = None) -> bool:
+    """:func:`is_volatile` of an expression written as SQL."""
+    parsed = parse_one(f"SELECT {expression}")
     if parsed is None:
         return True
     _, select = parsed

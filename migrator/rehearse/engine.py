@@ -51,6 +51,7 @@ from migrator.rehearse.server import rehearsal_server
 from migrator.runner.execute import apply_migration
 from migrator.runner.flows import load_migrations
 from migrator.schema.diff import round_trip_differences
+from migrator.schema.incremental import SchemaReader
 from migrator.schema.introspect import Exclusions, excluded_relations, read_schema
 from migrator.schema.load import load_schema_path
 from migrator.schema.model import Schema
@@ -106,22 +107,30 @@ class KnownSchema:
     """The schema the rehearsal database has now, when the last catalog read saw it
     and nothing changed since (``None``: unknown). The stairway of one migration ends
     with a read of the database as the next migration starts from it, so that
-    migration's "before" needs no read of its own."""
+    migration's "before" needs no read of its own. With a ``reader``, each read
+    re-reads only the relations that changed since the previous one."""
 
     schema: Schema | None = None
+    reader: SchemaReader | None = None
 
 
 async def _read(
     connection: Any,
     settings: Settings,
     roles: frozenset[str] | None,
-    known: KnownSchema | None = None,
+    known: KnownSchema,
+    *,
+    remember: bool = False,
 ) -> Schema:
     """The schema with the cluster's roles: all of them, or (on a shared server) only
     those named in ``roles``, so that other sessions' role changes are not compared.
-    With ``known``, the whole schema read is remembered there."""
-    schema = await read_schema(connection, exclusions=Exclusions.of(settings), include_roles=True)
-    if known is not None:
+    With ``remember``, the whole schema read is remembered in ``known``."""
+    if known.reader is not None:
+        schema = await known.reader.read(connection)
+    else:
+        exclusions = Exclusions.of(settings)
+        schema = await read_schema(connection, exclusions=exclusions, include_roles=True)
+    if remember:
         known.schema = schema
     return schema if roles is None else only_roles(schema, roles)
 
@@ -138,7 +147,7 @@ async def _schema_before(
     schema = known.schema
     known.schema = None  # the migration is about to change it
     if schema is None or seeded:
-        return await _read(connection, settings, roles)
+        return await _read(connection, settings, roles, known)
     return schema if roles is None else only_roles(schema, roles)
 
 
@@ -196,10 +205,12 @@ async def _apply_sampled(
 
 
 async def _backfill_progress(
-    connection: Any, ledger: Ledger, version: int
+    connection: Any, ledger: Ledger, migration: Migration
 ) -> dict[str, Any] | None:
     """What the runner recorded for a batched backfill (``None`` for other migrations)."""
-    entry = (await ledger.entries(connection)).get(version)
+    if migration.up.directives.backfill is None:  # only a backfill records any
+        return None
+    entry = (await ledger.entries(connection)).get(migration.version)
     progress = entry.progress if entry is not None else None
     return progress if isinstance(progress, dict) and progress.get("backfill") else None
 
@@ -262,7 +273,7 @@ async def rehearse_migration(
         return replace(
             base, up_ok=False, error=error, locks=tuple(observer.locks()), invalid_indexes=left
         )
-    after_up = await _read(connection, settings, roles, known)
+    after_up = await _read(connection, settings, roles, known, remember=True)
     truncated = await truncated_oids(connection, migration.up)
     relations_after = await snapshot_relations(connection)
     rewrites = tuple(rewritten(relations, relations_after, truncated))
@@ -288,7 +299,7 @@ async def rehearse_migration(
         rewrites=rewrites,
         invalid_indexes=tuple(sorted(await invalid_index_names(connection) - invalid_before)),
     )
-    progress = await _backfill_progress(connection, ledger, migration.version)
+    progress = await _backfill_progress(connection, ledger, migration)
     if progress is not None:
         observed = replace(
             observed,
@@ -311,7 +322,7 @@ async def rehearse_migration(
         return await _go_on_if_as_after_up(
             connection, migration, migration.down, settings, ledger, roles, after_up, failed, known
         )
-    after_down = await _read(connection, settings, roles)
+    after_down = await _read(connection, settings, roles, known)
     round_trip, order_notes = round_trip_differences(before, after_down)
     reverted = replace(
         observed,
@@ -327,7 +338,9 @@ async def rehearse_migration(
         return await _go_on_if_as_after_up(
             connection, migration, migration.up, settings, ledger, roles, after_up, failed, known
         )
-    again, _ = round_trip_differences(after_up, await _read(connection, settings, roles, known))
+    again, _ = round_trip_differences(
+        after_up, await _read(connection, settings, roles, known, remember=True)
+    )
     if again:
         reverted = replace(
             reverted,
@@ -358,7 +371,7 @@ async def _go_on_if_as_after_up(
     one broken down does not hide every later migration's rehearsal."""
     if failed_file is None or not failed_file.transactional:
         return result
-    now = await _read(connection, settings, roles, known)
+    now = await _read(connection, settings, roles, known, remember=True)
     if round_trip_differences(after_up, now)[0]:
         return result
     entry = (await ledger.entries(connection)).get(migration.version)
@@ -436,7 +449,7 @@ async def _rehearse_database(
             )
             created_roles.extend(roles)
         results: list[MigrationRehearsal] = []
-        known = KnownSchema()
+        known = KnownSchema(reader=SchemaReader(Exclusions.of(settings), include_roles=True))
         stopped = False
         total = len(migration_set.migrations)
         for position, migration in enumerate(migration_set.migrations, start=1):

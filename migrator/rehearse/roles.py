@@ -39,6 +39,8 @@ def migration_names(migrations: Iterable[Migration]) -> frozenset[str]:
 
 def only_roles(schema: Schema, names: frozenset[str]) -> Schema:
     """``schema`` with the roles not in ``names`` left out."""
+    if all(obj.name in names for obj in schema.of_kind("role")):
+        return schema
     return Schema.of(obj for obj in schema if obj.kind != "role" or obj.name in names)
 
 

@@ -34,7 +34,7 @@ from migrator.db.indexes import InvalidIndex, index_is_invalid, invalid_indexes
 from migrator.db.ledger import MS_SINCE_PREVIOUS_WRITE, MS_SINCE_TRANSACTION_START, Ledger
 from migrator.db.lock import HeldLock
 from migrator.db.quoting import quote_ident, quote_qualified
-from migrator.db.records import Direction
+from migrator.db.records import Direction, ProgressStep
 from migrator.durations import format_ms
 from migrator.errors import ConnectionFailed, MigrationFailed
 from migrator.runner import progress, session
@@ -46,6 +46,7 @@ from migrator.runner.schedule import Step, plan_step, setting_statements
 from migrator.runner.server_errors import is_connection_loss, is_lock_timeout, server_message
 from migrator.source.discovery import require_runnable
 from migrator.source.model import Migration, MigrationFile, MigrationSet
+from migrator.source.segments import transaction_control
 from migrator.sql import classify
 from migrator.sql.split import Statement
 
@@ -225,6 +226,7 @@ async def _run_in_transaction(
     prepared: bool = True,
     statements: tuple[Statement, ...] | None = None,
     closing: str | None = None,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
     """One attempt, in as few round trips as there are statements: ``BEGIN`` and the
     ``SET LOCAL``s travel with the first statement, the ledger write (``EXECUTE`` of
@@ -236,15 +238,17 @@ async def _run_in_transaction(
     ledger write and ``COMMIT`` follow the last hook in a string of their own. Without
     ``prepared``, the ledger write is spelled out instead of ``EXECUTE``d. A segment
     of a file with commit points passes its ``statements`` and, unless it is the last,
-    the ``closing`` that records its progress instead of the migration."""
+    a ``closing`` of just ``COMMIT`` and the ``before_commit`` write of its progress,
+    awaited in the transaction after the last statement."""
     began = time.monotonic()
     opening = _opening(step)
     closing = closing or _closing(conn, step, ledger, prepared=prepared)
     statements = step.statements if statements is None else statements
     last = len(statements) - 1
+    separate = after_statement is not None or before_commit is not None
     try:
         for position, statement in enumerate(statements):
-            glued = position == last and after_statement is None
+            glued = position == last and not separate
             await _send(
                 conn,
                 statement,
@@ -255,8 +259,10 @@ async def _run_in_transaction(
             if after_statement is not None:
                 await after_statement(conn, step.file, statement)
         if not statements:
-            await _ledger_write(conn.execute(opening + closing))
-        elif after_statement is not None:
+            await _ledger_write(conn.execute(opening + ("" if separate else closing)))
+        if before_commit is not None:
+            await before_commit()
+        if separate:
             await _ledger_write(conn.execute(closing))
     except BaseException:
         await quietly(conn, "ROLLBACK")
@@ -328,6 +334,21 @@ async def _transactional(
     return StepResult(step, duration, attempts)
 
 
+def _in_transaction_guard(step: Step) -> str:
+    """What precedes a progress write inside a migration's transaction: the runner's
+    role, search path and the step's timeouts, for that transaction only."""
+    return (
+        "; ".join([session.LEDGER_WRITE_IN_TRANSACTION, *setting_statements(step, local=True)])
+        + ";\n"
+    )
+
+
+async def _record_in_transaction(
+    conn: asyncpg.Connection, ledger: Ledger, version: int, step: ProgressStep, *, guard: str
+) -> None:
+    await _ledger_write(ledger.record_progress(conn, version, step, guard=guard))
+
+
 async def _segment_by_segment(
     conn: asyncpg.Connection,
     step: Step,
@@ -339,11 +360,15 @@ async def _segment_by_segment(
     control: asyncpg.Connection | None = None,
 ) -> StepResult:
     """A file with commit points: each segment in a transaction of its own (retried
-    whole after a lock timeout, as it rolled back), recorded as one completed progress
-    step on ``control`` once it committed (as a ``BEGIN ... COMMIT`` block of a
-    no-transaction file is); the last segment commits with the ledger row that marks
-    the migration done. The row says ``partial`` until then. The session is not reset
-    between segments: a ``SET`` before a commit point lasts, as in PostgreSQL."""
+    whole after a lock timeout, as it rolled back). Each segment records itself as one
+    completed progress step inside its own transaction, just before its ``COMMIT``
+    (as the runner's role, for that write only): the segment and its record commit
+    together or not at all, so a kill, a lost connection or a crash at any point
+    leaves no committed segment unrecorded and ``--resume`` never runs one twice. The
+    last segment commits with the ledger row that marks the migration done; the row
+    says ``partial`` until then (written on ``control`` before the first segment).
+    The session is not reset between segments: a ``SET`` before a commit point
+    lasts, as in PostgreSQL."""
     control = control or conn
     began = time.monotonic()
     attempts = 1
@@ -355,6 +380,16 @@ async def _segment_by_segment(
     try:
         for segment in segments:
             last = segment is segments[-1]
+            record: Callable[[], Awaitable[None]] | None = None
+            if not last:
+                record = functools.partial(
+                    _record_in_transaction,
+                    conn,
+                    ledger,
+                    step.version,
+                    progress.step_of(step.file.statements[done : segment.end]),
+                    guard=_in_transaction_guard(step),
+                )
             _, used = await _with_lock_retries(
                 functools.partial(
                     _run_in_transaction,
@@ -367,17 +402,15 @@ async def _segment_by_segment(
                     closing=(
                         _closing(conn, step, ledger, prepared=False, completing=True)
                         if last
-                        else "\n;\nCOMMIT"
+                        else "COMMIT"
                     ),
+                    before_commit=record,
                 ),
                 step=step,
                 retry=retry,
                 reporter=reporter,
             )
             attempts = max(attempts, used)
-            if not last:
-                completed = progress.step_of(step.file.statements[done : segment.end])
-                await _ledger_write(ledger.record_progress(control, step.version, completed))
             done = segment.end
             reporter.segment_finished(step, segment.number, len(step.file.segments))
     except StepFailure as failure:
@@ -432,7 +465,11 @@ async def _statement_by_statement(
     """Each statement on its own, its progress written on ``control`` (the lock's
     connection, which never runs migration SQL: whatever the migration does to its own
     session, a role, read-only defaults, the ledger is written the same way); one
-    completed step per statement, or per ``BEGIN ... COMMIT`` block of the file."""
+    completed step per statement, or per ``BEGIN ... COMMIT`` block of the file. A
+    block's step is written inside the block, on ``conn`` just before the file's
+    ``COMMIT`` (as a segment's is): the block and its record commit together. A
+    statement outside a block commits on its own, so its record can only follow it
+    (see :func:`~migrator.runner.recovery.in_doubt`)."""
     control = control or conn
     began = time.monotonic()
     attempts = 1
@@ -446,6 +483,16 @@ async def _statement_by_statement(
             ledger.record_started(control, step.migration, step.file, statements_done=done)
         )
         for statement in step.statements:
+            control_kind = transaction_control(statement) if conn.is_in_transaction() else None
+            closes_block = control_kind is not None and control_kind.kind == "commit"
+            if closes_block:
+                await _record_in_transaction(
+                    conn,
+                    ledger,
+                    step.version,
+                    progress.step_of(step.file.statements[committed : done + 1]),
+                    guard=_in_transaction_guard(step),
+                )
             _, used = await _with_lock_retries(
                 functools.partial(_send, conn, statement),
                 step=step,
@@ -458,8 +505,9 @@ async def _statement_by_statement(
             if after_statement is not None:
                 await after_statement(conn, step.file, statement)
             done += 1
-            if not conn.is_in_transaction():
-                # a block of the file commits as one step, when its COMMIT has run
+            if closes_block:  # recorded inside the block, committed with it
+                committed = done
+            elif not conn.is_in_transaction():
                 completed = progress.step_of(step.file.statements[committed:done])
                 await _ledger_write(ledger.record_progress(control, step.version, completed))
                 committed = done
@@ -642,8 +690,10 @@ async def fail_step(
     conflict = ledger.conflict(failure.error, step.migration.version, step.direction)
     if conflict is not None:
         raise conflict from None
-    if failure.statement is None or ledger.raised(failure.error, conn) or ledger.named_in(
-        failure.error
+    if (
+        failure.statement is None
+        or ledger.raised(failure.error, conn)
+        or ledger.named_in(failure.error)
     ):
         damage = await damaged_by(
             control, ledger, failure.error, step.label, rolled_back=step.transactional

@@ -26,6 +26,7 @@ from migrator.db.indexes import InvalidIndex
 from migrator.db.records import LedgerEntry
 from migrator.errors import RefusedState, UsageError
 from migrator.source.model import Migration, MigrationSet
+from migrator.source.segments import transaction_control
 
 RepairChoice = Literal["mark-applied", "forget"]
 RepairKind = Literal["mark-applied", "forget", "update-checksums"]
@@ -46,6 +47,32 @@ def failed_statement_line(entry: LedgerEntry, migration: Migration | None) -> st
             f"(statement {entry.statements_done + 1} of {len(statements)})"
         )
     return f"{migration_file.path} (after its last statement)"
+
+
+def in_doubt(entry: LedgerEntry, migration: Migration | None) -> str | None:
+    """For a no-transaction run that was interrupted (``partial``: no error recorded),
+    the statement whose outcome the ledger cannot know, as a phrase; ``None`` when
+    there is none. Each of its statements commits on its own and its progress is
+    written just after it, so a kill, a lost connection or a crash between the two
+    leaves the statement after the recorded ones done or not done: ``--resume`` runs it
+    again. (A ``BEGIN ... COMMIT`` block of the file, a segment of a file with commit
+    points and a backfill batch commit with their progress: never in doubt.)"""
+    if entry.state != "partial" or entry.transactional or backfill_walked(entry) is not None:
+        return None
+    migration_file = None
+    if migration is not None:
+        migration_file = migration.up if entry.direction == "up" else migration.down
+    if migration_file is not None:
+        statements = migration_file.statements
+        if entry.statements_done >= len(statements):
+            return None
+        opens = transaction_control(statements[entry.statements_done])
+        if opens is not None and opens.kind == "begin":
+            return None  # a block of the file commits with its record
+    return (
+        f"{failed_statement_line(entry, migration)} may have completed before the run "
+        "stopped (it commits on its own; its progress is written after it)"
+    )
 
 
 def describe_unfinished(
@@ -69,9 +96,11 @@ def describe_unfinished(
     walked = backfill_walked(entry)
     if walked is not None:
         return f"{what} {label} {cause}; its backfill stopped after {walked}"
+    doubt = in_doubt(entry, migration)
     return (
         f"{what} {label} {cause}; it stopped at {where} with "
         f"{entry.statements_done} statement(s) done"
+        + ("; that statement may have completed: `--resume` runs it again" if doubt else "")
     )
 
 

@@ -22,7 +22,7 @@ from migrator.durations import format_ms
 from migrator.errors import RefusedState, SourceError, UsageError
 from migrator.plan.phases import contract_refusal, select_for_phase, unfinished_backfills
 from migrator.runner.progress import changed_since_stop
-from migrator.runner.recovery import unfinished_refusal
+from migrator.runner.recovery import in_doubt, unfinished_refusal
 from migrator.runner.retry import RetryPolicy
 from migrator.source.discovery import require_runnable
 from migrator.source.model import Migration, MigrationFile, MigrationSet, Phase
@@ -173,6 +173,24 @@ def _resumed_steps(
     ]
 
 
+def in_doubt_notes(
+    migration_set: MigrationSet, entries: Mapping[int, LedgerEntry], steps: Sequence[Step]
+) -> list[str]:
+    """What ``--resume`` runs again without knowing whether it completed (see
+    :func:`~migrator.runner.recovery.in_doubt`), one note per resumed run."""
+    notes = []
+    files = migration_set.by_version()
+    for step in steps:
+        entry = entries.get(step.version)
+        doubt = None if entry is None else in_doubt(entry, files.get(step.version))
+        if doubt is not None:
+            notes.append(
+                f"{doubt}: running it again (harmless when it is idempotent, such as "
+                "IF NOT EXISTS; `migrate verify` names it before any resume)"
+            )
+    return notes
+
+
 def _invalid_index_in_the_way(step: Step, invalid: Sequence[InvalidIndex]) -> InvalidIndex | None:
     """The INVALID index that the statement a resume starts with would build again
     (``CREATE INDEX CONCURRENTLY IF NOT EXISTS`` would even skip it silently)."""
@@ -287,6 +305,7 @@ def plan_up(
         )
     if resume and not steps:
         notes.append("nothing to resume: no failed or partial run in the ledger")
+    notes.extend(in_doubt_notes(migration_set, entries, steps))
     newest_applied = max((v for v in entries if not is_repeatable_key(v)), default=None)
     pending = [
         migration
@@ -407,7 +426,7 @@ def plan_down(
     else:
         chosen = applied[: steps or 1]
     files = migration_set.by_version()
-    notes: list[str] = []
+    notes = in_doubt_notes(migration_set, entries, planned)
     for entry in chosen:
         migration = files.get(entry.version)
         if migration is None:

@@ -33,6 +33,15 @@ CLIENT_CHECK_INTERVAL_MS = 1000
 #: back to the role the runner logged in as (also inside a transaction block)
 RESET_ROLE = "RESET SESSION AUTHORIZATION; RESET ROLE"
 
+#: the runner's role and search path for the rest of a migration's transaction only:
+#: a ledger write inside a transaction that must not end the migration's session
+#: settings (a segment of a file with commit points: a ``SET ROLE`` before a commit
+#: point lasts, as in PostgreSQL); they come back at ``COMMIT``
+LEDGER_WRITE_IN_TRANSACTION = (
+    "SET LOCAL SESSION AUTHORIZATION DEFAULT; SET LOCAL role TO DEFAULT; "
+    "SET LOCAL search_path TO DEFAULT"
+)
+
 #: ``DEALLOCATE`` of every prepared statement a migration made with ``PREPARE`` (also
 #: through ``EXECUTE`` in a function), keeping the names given; those asyncpg prepared
 #: through the protocol (``from_sql`` false) are its own statement cache

@@ -111,19 +111,22 @@ def diff_schemas(before: Schema, after: Schema) -> tuple[Change, ...]:
     Objects that belong to an added or removed parent are folded into it: dropping a
     table is one line, not one per column.
     """
+    if before.objects == after.objects:  # the common case, and cheap
+        return ()
+    old_objects, new_objects = before.by_key(), after.by_key()
+    gone = old_objects.keys() - new_objects.keys()
+    new = new_objects.keys() - old_objects.keys()
     changes: list[Change] = []
-    gone = {obj.key for obj in before if after.get(*obj.key) is None}
-    new = {obj.key for obj in after if before.get(*obj.key) is None}
-    for obj in before:
-        if obj.key in gone and obj.parent not in gone:
+    for key, obj in old_objects.items():
+        if key in gone and obj.parent not in gone:
             changes.append(Change(obj.kind, obj.name, "removed", _presence(obj)))
-    for obj in after:
-        if obj.key in new:
+    for key, obj in new_objects.items():
+        if key in new:
             if obj.parent not in new:
                 changes.append(Change(obj.kind, obj.name, "added", _presence(obj)))
             continue
-        old = before.get(*obj.key)
-        if old is not None and old.attributes != obj.attributes:
+        old = old_objects[key]
+        if old is not obj and old.attributes != obj.attributes:
             changes.extend(_attribute_changes(old, obj))
     return tuple(changes)
 

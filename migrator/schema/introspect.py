@@ -15,9 +15,10 @@ the matching ``REVOKE`` reads the same as neither.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,7 +118,7 @@ WHERE r.rolname !~ '^pg_' AND r.oid <> 10
 """
 
 _RELATIONS = f"""
-SELECT c.oid, c.relkind::text AS relkind, {_qualified("n", "c.relname")} AS name,
+SELECT c.oid AS relation_oid, c.relkind::text AS relkind, {_qualified("n", "c.relname")} AS name,
        c.relpersistence::text AS persistence, c.relrowsecurity, c.relforcerowsecurity,
        array_to_string(c.reloptions, ', ') AS options,
        CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END AS partition_key,
@@ -152,8 +153,8 @@ WHERE c.relkind IN ('r', 'p', 'f', 'v', 'm')
 """
 
 _COLUMNS = f"""
-SELECT {_qualified("n", "c.relname")} AS relation, c.relkind::text AS relkind,
-       a.attname AS name,
+SELECT c.oid AS relation_oid, {_qualified("n", "c.relname")} AS relation,
+       c.relkind::text AS relkind, a.attname AS name,
        row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum) AS position,
        pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
        a.attnotnull AS not_null,
@@ -179,7 +180,7 @@ WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'f')
 """
 
 _SEQUENCES = f"""
-SELECT {_qualified("n", "c.relname")} AS name,
+SELECT c.oid AS relation_oid, {_qualified("n", "c.relname")} AS name,
        pg_catalog.format_type(s.seqtypid, NULL) AS type, s.seqstart, s.seqincrement,
        s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
        (SELECT {_qualified("tn", "t.relname")} || '.' || quote_ident(ta.attname)
@@ -201,7 +202,8 @@ WHERE c.relkind = 'S' AND {_user_schema("n")} AND {_not_extension_member("pg_cla
 """
 
 _CONSTRAINTS = f"""
-SELECT CASE WHEN con.conrelid <> 0 THEN {_qualified("rn", "r.relname")}
+SELECT con.conrelid AS relation_oid,
+       CASE WHEN con.conrelid <> 0 THEN {_qualified("rn", "r.relname")}
             ELSE {_qualified("tn", "t.typname")} END AS owner,
        CASE WHEN con.conrelid <> 0 THEN r.relkind::text ELSE 'domain' END AS owner_kind,
        con.conname AS name, con.contype::text AS type,
@@ -220,7 +222,8 @@ WHERE con.contype <> 'n' AND {_user_schema("n")}
 """
 
 _INDEXES = f"""
-SELECT {_qualified("n", "ic.relname")} AS name, {_qualified("tn", "tc.relname")} AS relation,
+SELECT i.indrelid AS relation_oid, {_qualified("n", "ic.relname")} AS name,
+       {_qualified("tn", "tc.relname")} AS relation,
        tc.relkind::text AS relkind,
        pg_catalog.pg_get_indexdef(i.indexrelid) AS definition,
        i.indisvalid AS valid, i.indisready AS ready
@@ -260,7 +263,8 @@ _ENABLED = (
 )
 
 _TRIGGERS = f"""
-SELECT {_qualified("n", "c.relname")} AS relation, c.relkind::text AS relkind,
+SELECT c.oid AS relation_oid, {_qualified("n", "c.relname")} AS relation,
+       c.relkind::text AS relkind,
        tg.tgname AS name, pg_catalog.pg_get_triggerdef(tg.oid, true) AS definition,
        {_ENABLED.format(column="tg.tgenabled")} AS enabled
 FROM pg_catalog.pg_trigger AS tg
@@ -279,7 +283,8 @@ WHERE {_not_extension_member("pg_event_trigger", "e")}
 """
 
 _RULES = f"""
-SELECT {_qualified("n", "c.relname")} AS relation, c.relkind::text AS relkind,
+SELECT c.oid AS relation_oid, {_qualified("n", "c.relname")} AS relation,
+       c.relkind::text AS relkind,
        r.rulename AS name, pg_catalog.pg_get_ruledef(r.oid, true) AS definition,
        {_ENABLED.format(column="r.ev_enabled")} AS enabled
 FROM pg_catalog.pg_rewrite AS r
@@ -290,7 +295,8 @@ WHERE r.rulename <> '_RETURN' AND {_user_schema("n")}
 """
 
 _POLICIES = f"""
-SELECT {_qualified("n", "c.relname")} AS relation, c.relkind::text AS relkind,
+SELECT c.oid AS relation_oid, {_qualified("n", "c.relname")} AS relation,
+       c.relkind::text AS relkind,
        p.polname AS name,
        CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
                      WHEN 'd' THEN 'DELETE' ELSE 'ALL' END AS command,
@@ -334,7 +340,7 @@ WHERE t.typtype IN ('e', 'c', 'd', 'r', 'b')
 """
 
 _STATISTICS = f"""
-SELECT {_qualified("n", "s.stxname")} AS name,
+SELECT s.stxrelid AS relation_oid, {_qualified("n", "s.stxname")} AS name,
        pg_catalog.pg_get_statisticsobjdef(s.oid) AS definition
 FROM pg_catalog.pg_statistic_ext AS s
 JOIN pg_catalog.pg_namespace AS n ON n.oid = s.stxnamespace
@@ -348,33 +354,33 @@ SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view'
                       WHEN 'm' THEN 'materialized view' WHEN 'f' THEN 'foreign table'
                       ELSE 'table' END AS kind,
        {_qualified("n", "c.relname")} AS name, c.relowner AS owner, c.relacl AS acl,
-       CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END AS default_kind
+       CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END AS default_kind, c.oid AS relation_oid
 FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relacl IS NOT NULL
   AND {_user_schema("n")} AND {_not_extension_member("pg_class", "c")}
-  AND c.oid <> ALL($1::oid[])
+  AND c.oid <> ALL($1::oid[]) {{scope}}
 UNION ALL
 SELECT 'column', {_qualified("n", "c.relname")} || '.' || quote_ident(a.attname),
-       c.relowner, a.attacl, 'c'
+       c.relowner, a.attacl, 'c', c.oid
 FROM pg_catalog.pg_attribute AS a
 JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
 WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
-  AND {_user_schema("n")} AND c.oid <> ALL($1::oid[])
+  AND {_user_schema("n")} AND c.oid <> ALL($1::oid[]) {{scope}}
 UNION ALL
-SELECT 'schema', quote_ident(n.nspname), n.nspowner, n.nspacl, 'n'
+SELECT 'schema', quote_ident(n.nspname), n.nspowner, n.nspacl, 'n', 0
 FROM pg_catalog.pg_namespace AS n
 WHERE n.nspacl IS NOT NULL AND {_user_schema("n")}
 UNION ALL
 SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
        {_qualified("n", "p.proname")} || '('
            || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')',
-       p.proowner, p.proacl, 'f'
+       p.proowner, p.proacl, 'f', 0
 FROM pg_catalog.pg_proc AS p JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
 WHERE p.proacl IS NOT NULL AND {_user_schema("n")} AND {_not_extension_member("pg_proc", "p")}
 UNION ALL
 SELECT CASE t.typtype WHEN 'd' THEN 'domain' ELSE 'type' END, {_qualified("n", "t.typname")},
-       t.typowner, t.typacl, 'T'
+       t.typowner, t.typacl, 'T', 0
 FROM pg_catalog.pg_type AS t JOIN pg_catalog.pg_namespace AS n ON n.oid = t.typnamespace
 WHERE t.typacl IS NOT NULL AND {_user_schema("n")} AND {_not_extension_member("pg_type", "t")}
 """
@@ -382,12 +388,18 @@ WHERE t.typacl IS NOT NULL AND {_user_schema("n")} AND {_not_extension_member("p
 _ACL_ENTRIES = f"""
 WITH objects AS ({_ACL_OBJECTS})
 SELECT o.kind, o.name, o.owner, 'effective' AS source, x.grantee, x.privilege_type,
-       x.is_grantable
+       x.is_grantable, o.relation_oid
 FROM objects AS o, LATERAL aclexplode(o.acl) AS x
 UNION ALL
-SELECT o.kind, o.name, o.owner, 'default', x.grantee, x.privilege_type, x.is_grantable
+SELECT o.kind, o.name, o.owner, 'default', x.grantee, x.privilege_type, x.is_grantable,
+       o.relation_oid
 FROM objects AS o, LATERAL aclexplode(acldefault(o.default_kind::"char", o.owner)) AS x
 """
+#: the grants of every relation, or (``$2``) of the relations listed
+_ACL_ENTRIES_OF = {
+    False: _ACL_ENTRIES.format(scope=""),
+    True: _ACL_ENTRIES.format(scope="AND c.oid = ANY($2::oid[])"),
+}
 
 _ROLE_NAMES = "SELECT oid, rolname FROM pg_catalog.pg_roles"
 
@@ -474,120 +486,144 @@ async def _fetch(connection: Any, query: str, *args: Any) -> list[Any]:
     return rows
 
 
+#: Objects that belong to a relation (its columns, constraints, indexes, ...), each with
+#: the oid of that relation; 0 for those read whole every time (domain constraints).
+Owned = list[tuple[int, SchemaObject]]
+
+#: How each relation-owned query is narrowed to some relations (``$2``).
+_IN_SCOPE = "c.oid = ANY($2::oid[])"
+_SCOPES = {
+    "indexes": "i.indrelid = ANY($2::oid[])",
+    "constraints": "(con.conrelid = 0 OR con.conrelid = ANY($2::oid[]))",
+    "statistics": "s.stxrelid = ANY($2::oid[])",
+}
+
+
+async def _fetch_owned(
+    connection: Any, query: str, excluded: list[int], relations: list[int] | None, scope: str
+) -> list[Any]:
+    """Rows of a relation-owned query: every relation's, or (``relations``) only those
+    of the relations listed."""
+    if relations is None:
+        return await _fetch(connection, query, excluded)
+    return await _fetch(connection, f"{query}  AND {scope}\n", excluded, relations)
+
+
 async def excluded_relations(connection: Any, exclusions: Exclusions) -> list[int]:
     """Oids of the excluded tables and everything that hangs off them."""
     rows = await _fetch(connection, _EXCLUDED_OIDS, exclusions.schema, list(exclusions.tables))
     return [int(row["oid"]) for row in rows]
 
 
-async def _relations(connection: Any, excluded: list[int]) -> list[SchemaObject]:
+async def _relations(connection: Any, excluded: list[int], relations: list[int] | None) -> Owned:
     objects = []
-    for row in await _fetch(connection, _RELATIONS, excluded):
-        objects.append(
-            make_object(
-                _relation_kind(row["relkind"]),
-                row["name"],
-                {
-                    "unlogged": True if row["persistence"] == "u" else None,
-                    "row level security": True if row["relrowsecurity"] else None,
-                    "forced row level security": True if row["relforcerowsecurity"] else None,
-                    "options": row["options"],
-                    "partition key": row["partition_key"],
-                    "partition bound": row["partition_bound"],
-                    "inherits": row["inherits"],
-                    "definition": row["definition"],
-                    "populated": row["populated"],
-                    "replica identity": row["replica_identity"],
-                    "column defaults": row["column_defaults"],
-                },
-            )
-        )
-    return objects
-
-
-async def _columns(connection: Any, excluded: list[int]) -> list[SchemaObject]:
-    objects = []
-    for row in await _fetch(connection, _COLUMNS, excluded):
-        parent = (_relation_kind(row["relkind"]), row["relation"])
-        objects.append(
-            make_object(
-                "column",
-                f"{row['relation']}.{row['name']}",
-                {
-                    "position": row["position"],
-                    "type": row["type"],
-                    "not null": row["not_null"],
-                    "default": row["default_value"],
-                    "identity": row["identity"],
-                    "generated": row["generated"],
-                    "collation": row["collation"],
-                    "storage": row["storage"],
-                    "statistics target": row["statistics"],
-                },
-                parent=parent,
-                label=row["name"],
-            )
-        )
-    return objects
-
-
-async def _sequences(connection: Any, excluded: list[int]) -> list[SchemaObject]:
-    return [
-        make_object(
-            "sequence",
+    for row in await _fetch_owned(connection, _RELATIONS, excluded, relations, _IN_SCOPE):
+        obj = make_object(
+            _relation_kind(row["relkind"]),
             row["name"],
             {
-                "type": row["type"],
-                "start": row["seqstart"],
-                "increment": row["seqincrement"],
-                "min": row["seqmin"],
-                "max": row["seqmax"],
-                "cache": row["seqcache"],
-                "cycle": row["seqcycle"],
-                "owned by": display_name(row["owned_by"]) if row["owned_by"] else None,
+                "unlogged": True if row["persistence"] == "u" else None,
+                "row level security": True if row["relrowsecurity"] else None,
+                "forced row level security": True if row["relforcerowsecurity"] else None,
+                "options": row["options"],
+                "partition key": row["partition_key"],
+                "partition bound": row["partition_bound"],
+                "inherits": row["inherits"],
+                "definition": row["definition"],
+                "populated": row["populated"],
+                "replica identity": row["replica_identity"],
+                "column defaults": row["column_defaults"],
             },
         )
-        for row in await _fetch(connection, _SEQUENCES, excluded)
+        objects.append((int(row["relation_oid"]), obj))
+    return objects
+
+
+async def _columns(connection: Any, excluded: list[int], relations: list[int] | None) -> Owned:
+    objects = []
+    for row in await _fetch_owned(connection, _COLUMNS, excluded, relations, _IN_SCOPE):
+        parent = (_relation_kind(row["relkind"]), row["relation"])
+        obj = make_object(
+            "column",
+            f"{row['relation']}.{row['name']}",
+            {
+                "position": row["position"],
+                "type": row["type"],
+                "not null": row["not_null"],
+                "default": row["default_value"],
+                "identity": row["identity"],
+                "generated": row["generated"],
+                "collation": row["collation"],
+                "storage": row["storage"],
+                "statistics target": row["statistics"],
+            },
+            parent=parent,
+            label=row["name"],
+        )
+        objects.append((int(row["relation_oid"]), obj))
+    return objects
+
+
+async def _sequences(connection: Any, excluded: list[int], relations: list[int] | None) -> Owned:
+    return [
+        (
+            int(row["relation_oid"]),
+            make_object(
+                "sequence",
+                row["name"],
+                {
+                    "type": row["type"],
+                    "start": row["seqstart"],
+                    "increment": row["seqincrement"],
+                    "min": row["seqmin"],
+                    "max": row["seqmax"],
+                    "cache": row["seqcache"],
+                    "cycle": row["seqcycle"],
+                    "owned by": display_name(row["owned_by"]) if row["owned_by"] else None,
+                },
+            ),
+        )
+        for row in await _fetch_owned(connection, _SEQUENCES, excluded, relations, _IN_SCOPE)
     ]
 
 
-async def _constraints(connection: Any, excluded: list[int]) -> list[SchemaObject]:
+async def _constraints(connection: Any, excluded: list[int], relations: list[int] | None) -> Owned:
     objects = []
-    for row in await _fetch(connection, _CONSTRAINTS, excluded):
+    rows = await _fetch_owned(connection, _CONSTRAINTS, excluded, relations, _SCOPES["constraints"])
+    for row in rows:
         owner_kind = row["owner_kind"]
         parent_kind = "domain" if owner_kind == "domain" else _relation_kind(owner_kind)
-        objects.append(
-            make_object(
-                "constraint",
-                f"{row['owner']}.{row['name']}",
-                {
-                    # validity is its own attribute: "now VALID", not a changed text
-                    "definition": row["definition"].removesuffix(" NOT VALID"),
-                    "valid": row["valid"],
-                },
-                parent=(parent_kind, row["owner"]),
-                label=row["name"],
-            )
+        obj = make_object(
+            "constraint",
+            f"{row['owner']}.{row['name']}",
+            {
+                # validity is its own attribute: "now VALID", not a changed text
+                "definition": row["definition"].removesuffix(" NOT VALID"),
+                "valid": row["valid"],
+            },
+            parent=(parent_kind, row["owner"]),
+            label=row["name"],
         )
+        objects.append((int(row["relation_oid"]), obj))
     return objects
 
 
-async def _indexes(connection: Any, excluded: list[int]) -> list[SchemaObject]:
+async def _indexes(connection: Any, excluded: list[int], relations: list[int] | None) -> Owned:
     objects = []
-    for row in await _fetch(connection, _INDEXES, excluded):
-        objects.append(
-            make_object(
-                "index",
-                row["name"],
-                {
-                    "definition": row["definition"],
-                    "valid": row["valid"],
-                    "ready": None if row["ready"] else False,
-                },
-                parent=(_relation_kind(row["relkind"]), row["relation"]),
-                label=row["name"].split(".", 1)[-1],
-            )
+    rows = await _fetch_owned(connection, _INDEXES, excluded, relations, _SCOPES["indexes"])
+    for row in rows:
+        obj = make_object(
+            "index",
+            row["name"],
+            {
+                "definition": row["definition"],
+                "valid": row["valid"],
+                "ready": None if row["ready"] else False,
+            },
+            parent=(_relation_kind(row["relkind"]), row["relation"]),
+            label=row["name"].split(".", 1)[-1],
         )
+        objects.append((int(row["relation_oid"]), obj))
     return objects
 
 
@@ -603,37 +639,54 @@ async def _functions(connection: Any) -> list[SchemaObject]:
 
 
 async def _table_children(
-    connection: Any, query: str, kind: str, excluded: list[int]
-) -> list[SchemaObject]:
+    connection: Any, query: str, kind: str, excluded: list[int], relations: list[int] | None
+) -> Owned:
     """Triggers, rules: objects named within their table, with a definition."""
     return [
-        make_object(
-            kind,
-            f"{row['relation']}.{row['name']}",
-            {"definition": row["definition"], "enabled": row["enabled"]},
-            parent=(_relation_kind(row["relkind"]), row["relation"]),
-            label=row["name"],
+        (
+            int(row["relation_oid"]),
+            make_object(
+                kind,
+                f"{row['relation']}.{row['name']}",
+                {"definition": row["definition"], "enabled": row["enabled"]},
+                parent=(_relation_kind(row["relkind"]), row["relation"]),
+                label=row["name"],
+            ),
         )
-        for row in await _fetch(connection, query, excluded)
+        for row in await _fetch_owned(connection, query, excluded, relations, _IN_SCOPE)
     ]
 
 
-async def _policies(connection: Any, excluded: list[int]) -> list[SchemaObject]:
+async def _policies(connection: Any, excluded: list[int], relations: list[int] | None) -> Owned:
     return [
-        make_object(
-            "policy",
-            f"{row['relation']}.{row['name']}",
-            {
-                "command": row["command"],
-                "permissive": row["permissive"],
-                "roles": _array(row["roles"]),
-                "using": row["using_expression"],
-                "with check": row["check_expression"],
-            },
-            parent=(_relation_kind(row["relkind"]), row["relation"]),
-            label=row["name"],
+        (
+            int(row["relation_oid"]),
+            make_object(
+                "policy",
+                f"{row['relation']}.{row['name']}",
+                {
+                    "command": row["command"],
+                    "permissive": row["permissive"],
+                    "roles": _array(row["roles"]),
+                    "using": row["using_expression"],
+                    "with check": row["check_expression"],
+                },
+                parent=(_relation_kind(row["relkind"]), row["relation"]),
+                label=row["name"],
+            ),
         )
-        for row in await _fetch(connection, _POLICIES, excluded)
+        for row in await _fetch_owned(connection, _POLICIES, excluded, relations, _IN_SCOPE)
+    ]
+
+
+async def _statistics(connection: Any, excluded: list[int], relations: list[int] | None) -> Owned:
+    rows = await _fetch_owned(connection, _STATISTICS, excluded, relations, _SCOPES["statistics"])
+    return [
+        (
+            int(row["relation_oid"]),
+            make_object("statistics", row["name"], {"definition": row["definition"]}),
+        )
+        for row in rows
     ]
 
 
@@ -681,12 +734,17 @@ def _privilege_text(entries: Iterable[tuple[str, bool]]) -> str:
     return ", ".join(shown) if shown else "none"
 
 
-async def _grants(connection: Any, excluded: list[int]) -> list[SchemaObject]:
+async def _grants(connection: Any, excluded: list[int], relations: list[int] | None) -> Owned:
+    """Grants that differ from the defaults; those on a relation or its columns belong
+    to it (only the listed ``relations``' are read when given)."""
     names = {int(row["oid"]): str(row["rolname"]) for row in await _fetch(connection, _ROLE_NAMES)}
     sets: dict[tuple[str, str, str], dict[str, set[tuple[str, bool]]]] = defaultdict(
         lambda: {"effective": set(), "default": set()}
     )
-    for row in await _fetch(connection, _ACL_ENTRIES, excluded):
+    owners: dict[tuple[str, str, str], int] = {}
+    scoped = relations is not None
+    arguments = (excluded, relations) if scoped else (excluded,)
+    for row in await _fetch(connection, _ACL_ENTRIES_OF[scoped], *arguments):
         grantee_oid = int(row["grantee"])
         if grantee_oid == 0:
             grantee = "PUBLIC"
@@ -695,20 +753,21 @@ async def _grants(connection: Any, excluded: list[int]) -> list[SchemaObject]:
         else:
             grantee = names.get(grantee_oid, str(grantee_oid))
         entry = (str(row["privilege_type"]), bool(row["is_grantable"]))
-        sets[(row["kind"], row["name"], grantee)][row["source"]].add(entry)
+        key = (row["kind"], row["name"], grantee)
+        sets[key][row["source"]].add(entry)
+        owners[key] = int(row["relation_oid"])
     objects = []
     for (kind, name, grantee), both in sets.items():
         if both["effective"] == both["default"]:
             continue
-        objects.append(
-            make_object(
-                "grant",
-                f"{kind} {name} to {grantee}",
-                {"privileges": _privilege_text(both["effective"])},
-                parent=(kind, name),
-                label=f"to {grantee}",
-            )
+        grant = make_object(
+            "grant",
+            f"{kind} {name} to {grantee}",
+            {"privileges": _privilege_text(both["effective"])},
+            parent=(kind, name),
+            label=f"to {grantee}",
         )
+        objects.append((owners[(kind, name, grantee)], grant))
     return objects
 
 
@@ -747,16 +806,27 @@ async def read_schema(
     roles).
     """
     exclusions = exclusions or Exclusions()
+    async with consistent_read(connection):
+        excluded = await excluded_relations(connection, exclusions)
+        objects = await read_objects(connection, excluded, include_roles)
+        return await finish_schema(connection, (obj for _, obj in objects), exclusions)
+
+
+@contextlib.asynccontextmanager
+async def consistent_read(connection: Any) -> AsyncIterator[None]:
+    """Catalog queries inside see one snapshot, with the search path the deparsers
+    need; inside the caller's transaction if there is one (then its snapshot)."""
     if connection.is_in_transaction():
         saved = await connection.fetchval("SELECT current_setting('search_path')")
         await connection.execute(_SEARCH_PATH)
         try:
-            return await _read(connection, exclusions, include_roles)
+            yield
         finally:
             await connection.execute("SELECT set_config('search_path', $1, true)", saved)
+        return
     async with connection.transaction(isolation="repeatable_read", readonly=True):
         await connection.execute(_SEARCH_PATH)
-        return await _read(connection, exclusions, include_roles)
+        yield
 
 
 #: Expressions are deparsed relative to the search path: fix it, so that the same
@@ -764,27 +834,36 @@ async def read_schema(
 _SEARCH_PATH = "SELECT set_config('search_path', 'public', true)"
 
 
-async def _read(connection: Any, exclusions: Exclusions, include_roles: bool) -> Schema:
-    excluded = await excluded_relations(connection, exclusions)
-    objects: list[SchemaObject] = []
-    objects += await _simple(connection, _SCHEMAS, "schema")
-    objects += await _simple(connection, _EXTENSIONS, "extension")
+async def read_objects(
+    connection: Any,
+    excluded: list[int],
+    include_roles: bool,
+    relations: list[int] | None = None,
+) -> Owned:
+    """Every object of the schema, those that belong to a relation with its oid (the
+    others with 0); with ``relations``, of the relation-owned ones only those of the
+    relations listed (the others are always read whole). Call it inside
+    :func:`consistent_read`."""
+    shared: list[SchemaObject] = []
+    shared += await _simple(connection, _SCHEMAS, "schema")
+    shared += await _simple(connection, _EXTENSIONS, "extension")
     if include_roles:
-        objects += await _simple(connection, _ROLES, "role")
-    objects += await _types(connection, excluded)
-    objects += await _sequences(connection, excluded)
-    objects += await _relations(connection, excluded)
-    objects += await _columns(connection, excluded)
-    objects += await _constraints(connection, excluded)
-    objects += await _indexes(connection, excluded)
-    objects += await _functions(connection)
-    objects += await _table_children(connection, _TRIGGERS, "trigger", excluded)
-    objects += await _table_children(connection, _RULES, "rule", excluded)
-    objects += await _simple(connection, _EVENT_TRIGGERS, "event trigger")
-    objects += await _policies(connection, excluded)
-    objects += await _simple(connection, _STATISTICS, "statistics", excluded)
-    objects += await _grants(connection, excluded)
-    objects += [
+        shared += await _simple(connection, _ROLES, "role")
+    shared += await _types(connection, excluded)
+    owned: Owned = []
+    owned += await _sequences(connection, excluded, relations)
+    owned += await _relations(connection, excluded, relations)
+    owned += await _columns(connection, excluded, relations)
+    owned += await _constraints(connection, excluded, relations)
+    owned += await _indexes(connection, excluded, relations)
+    shared += await _functions(connection)
+    owned += await _table_children(connection, _TRIGGERS, "trigger", excluded, relations)
+    owned += await _table_children(connection, _RULES, "rule", excluded, relations)
+    shared += await _simple(connection, _EVENT_TRIGGERS, "event trigger")
+    owned += await _policies(connection, excluded, relations)
+    owned += await _statistics(connection, excluded, relations)
+    owned += await _grants(connection, excluded, relations)
+    shared += [
         make_object(
             "default privileges",
             f"for role {row['role']}"
@@ -794,8 +873,15 @@ async def _read(connection: Any, exclusions: Exclusions, include_roles: bool) ->
         )
         for row in await _fetch(connection, _DEFAULT_PRIVILEGES)
     ]
-    objects += await _publications(connection)
-    objects += await _comments(connection, excluded)
+    shared += await _publications(connection)
+    shared += await _comments(connection, excluded)
+    return [(0, obj) for obj in shared] + owned
+
+
+async def finish_schema(
+    connection: Any, objects: Iterable[SchemaObject], exclusions: Exclusions
+) -> Schema:
+    """The :class:`Schema` of the objects :func:`read_objects` read."""
     schema = Schema.of(objects)
     if exclusions.schema == "public":
         return schema

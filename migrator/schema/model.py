@@ -106,8 +106,9 @@ def make_object(
     return SchemaObject(kind, name, tuple(sorted(items)), parent, label)
 
 
-def _sort_key(obj: SchemaObject) -> tuple[int, str, str]:
-    return (_KIND_RANK.get(obj.kind, len(KIND_ORDER)), obj.name, obj.kind)
+def _sort_key(key: tuple[str, str]) -> tuple[int, str, str]:
+    kind, name = key
+    return (_KIND_RANK.get(kind, len(KIND_ORDER)), name, kind)
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,13 @@ class Schema:
 
     @classmethod
     def of(cls, objects: Iterable[SchemaObject]) -> Schema:
-        unique = {obj.key: obj for obj in objects}
-        ordered = tuple(sorted(unique.values(), key=_sort_key))
-        return cls(ordered, {obj.key: obj for obj in ordered})
+        unique = {(obj.kind, obj.name): obj for obj in objects}
+        index = {key: unique[key] for key in sorted(unique, key=_sort_key)}
+        return cls(tuple(index.values()), index)
+
+    def by_key(self) -> Mapping[tuple[str, str], SchemaObject]:
+        """Every object by ``(kind, name)``, in schema order."""
+        return self._index
 
     def __iter__(self) -> Iterator[SchemaObject]:
         return iter(self.objects)

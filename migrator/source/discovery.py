@@ -15,8 +15,11 @@ from migrator.source.segments import transaction_control
 from migrator.sql import classify
 from migrator.sql.split import SplitResult, Statement
 
-#: a migration over this size is a data dump, not a schema change
-MAX_FILE_BYTES = 32 * 1024 * 1024
+#: a migration over this size is a data dump, not a schema change. Splitting, linting
+#: and applying go statement by statement, but the file's text and its list of
+#: statements (texts and positions: resume, fingerprints and lint's order need them)
+#: stay in memory, about 3 times the file; see docs/benchmarks.md
+MAX_FILE_BYTES = 128 * 1024 * 1024
 
 _COPY = re.compile(r"^\s*copy\b", re.IGNORECASE)
 

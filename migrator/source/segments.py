@@ -137,10 +137,11 @@ def runs_alone_outside_a_transaction(text: str, statements: Sequence[Statement])
     """A file whose only statement PostgreSQL refuses inside a transaction block
     (``CREATE INDEX CONCURRENTLY``, ``VACUUM``, ...): golang-migrate, dbmate and psql
     send such a file as one statement outside any transaction, and so do we. ``text``
-    is checked for the words first, so most files are not parsed for this."""
+    is checked for the words first, so most files are not parsed for this (and only a
+    file of one statement is lowered: a large file's text is not copied for nothing)."""
+    if len(statements) != 1:
+        return False
     lowered = text.lower()
     if not any(word in lowered for word in _NEVER_IN_TRANSACTION_WORDS):
         return False
-    return (
-        len(statements) == 1 and classify.non_transactional_reason(statements[0].text) is not None
-    )
+    return classify.non_transactional_reason(statements[0].text) is not None

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 from pglast.enums import (
     AlterTableType,
+    BoolExprType,
     ConstrType,
     DropBehavior,
     FunctionParameterMode,
+    NullTestType,
     ObjectType,
     ReindexObjectType,
 )
 
 __all__ = [
     "AlterTableType",
+    "BoolExprType",
     "ConstrType",
     "DropBehavior",
     "FunctionParameterMode",
+    "NullTestType",
     "ObjectType",
     "ReindexObjectType",
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,7 +129,7 @@ class StatementTree:
     inside (``INSERT``, ``SELECT``, a view's query) are never decoded at all.
     """
 
-    __slots__ = ("_encoded", "_end", "_fields", "_offset", "kind")
+    __slots__ = ("_encoded", "_end", "_fields", "_offset", "_source", "kind")
 
     def __init__(
         self,
@@ -137,6 +138,7 @@ class StatementTree:
         offset: int = 0,
         end: int = 0,
         fields: Node | None = None,
+        source: str | None = None,
     ) -> None:
         self.kind = kind
         #: the JSON of the whole text; this statement's fields start at ``offset``
@@ -144,30 +146,67 @@ class StatementTree:
         self._offset = offset
         self._end = end
         self._fields = fields
+        #: the statement's own text, parsed again whenever its fields are asked for
+        #: (:meth:`of_statement`: no tree is kept)
+        self._source = source
+
+    @classmethod
+    def of_statement(cls, text: str) -> StatementTree | None:
+        """The tree of ``text``, one statement, keeping only its kind: the fields are
+        parsed again from ``text`` when asked for, so a file's trees are never all in
+        memory at once. ``None`` when ``text`` is not exactly one statement."""
+        try:
+            encoded = pg_parser.parse_sql_json(text)
+        except pg_parser.ParseError:
+            return None
+        first = _RAW_STATEMENT.search(encoded)
+        if first is None:  # no statement, or not the JSON shape this module knows
+            statements: list[Node] = deep.loads(encoded).get("stmts") or []
+            if len(statements) != 1:
+                return None
+            ((kind, _),) = statements[0]["stmt"].items()
+            return cls(kind, source=text)
+        if _RAW_STATEMENT.search(encoded, first.end()) is not None:
+            return None
+        return cls(sys.intern(first.group(1)), source=text)
+
+    def _parsed(self) -> StatementTree:
+        if self._source is None:
+            return self
+        encoded = pg_parser.parse_sql_json(self._source)
+        located = _locate(encoded)
+        if located is None:
+            ((kind, fields),) = deep.loads(encoded)["stmts"][0]["stmt"].items()
+            return StatementTree(kind, fields=fields)
+        return located[0][1]
 
     def fields(self, *, view_query: bool = True) -> Node:
         """The statement's fields (``{"idxname": ..., "relation": ...}``). With
         ``view_query=False`` a ``CREATE VIEW``'s query is left out (``{}``)."""
+        if self._source is not None:
+            return self._parsed().fields(view_query=view_query)
         if self._fields is not None:
             return self._fields
         if not view_query and self.kind == "ViewStmt":
             header = _view_fields(self._encoded, self._offset, self._end)
             if header is not None:
                 return header
-        fields: Node = deep.raw_decode(self._encoded, self._offset)[0]
+        fields: Node = _decode(self._encoded, self._offset)[0]
         return fields
 
     def leading_field(self, key: str) -> Node | None:
         """``{key: value}`` when ``key`` is the statement's first field, decoding only that
         field (an ``UPDATE``'s ``relation`` without its often large ``SET`` list and
         ``WHERE``); ``None`` otherwise."""
+        if self._source is not None:
+            return self._parsed().leading_field(key)
         if self._fields is not None:
             return {key: self._fields[key]} if key in self._fields else None
         start = '{"' + key + '":'
         if not self._encoded.startswith(start, self._offset):
             return None
         try:
-            value, _ = deep.raw_decode(self._encoded, self._offset + len(start))
+            value, _ = _decode(self._encoded, self._offset + len(start))
         except ValueError:
             return None
         return {key: value}
@@ -237,7 +276,7 @@ def _locate(encoded: str) -> list[tuple[tuple[int, int], StatementTree]] | None:
         length = _tail_number(encoded, _LENGTH_KEY, window, closing)
         if location is None or length is None:
             return None
-        tree = StatementTree(encoded[kind_start:kind_end], encoded, offset, end)
+        tree = StatementTree(sys.intern(encoded[kind_start:kind_end]), encoded, offset, end)
         located.append(((location, length), tree))
     return located
 
@@ -265,6 +304,17 @@ def parse_text(text: str) -> list[ParsedStatement] | None:
 
 
 _DECODER = json.JSONDecoder()
+
+
+def _decode(encoded: str, offset: int) -> tuple[Any, int]:
+    """:func:`deep.raw_decode`, without its wrapper for the usual tree (this runs for
+    every statement a rule looks inside)."""
+    try:
+        return _DECODER.raw_decode(encoded, offset)
+    except RecursionError:
+        return deep.raw_decode(encoded, offset)
+
+
 _VIEW_START = '{"view":'
 
 

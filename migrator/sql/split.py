@@ -1,21 +1,26 @@
 """Split SQL text into statements with exact positions, using PostgreSQL's own grammar.
 
-pglast (libpg_query) knows dollar quotes, ``E''`` strings, nested comments, quoted
-identifiers and ``BEGIN ATOMIC ... END`` bodies, so a semicolon inside any of them never
-splits a statement. When the text does not parse, the scanner splits it instead and the
-first syntax error is reported with its line and column; the caller decides whether
-that is fatal (the runner) or a finding (the linter).
+A text of ordinary size is parsed whole, once (pglast's libpg_query): every
+statement's bounds and tree come from that parse. A small lexer
+(:mod:`migrator.sql.lexer`) finds the semicolons outside strings, quoted names, dollar
+quotes and comments, for a text that does not parse (each statement is then judged
+alone, and the first syntax error is reported with its line and column; the caller
+decides whether that is fatal, the runner, or a finding, the linter) and for a large
+text (:func:`streamed`: each statement parsed alone, its tree dropped, so memory
+follows the largest statement rather than the whole file's tree).
 """
 
 from __future__ import annotations
 
 import bisect
+import collections
 import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from migrator.sql import lexer
 from migrator.sql.libpg import pg_parser
 from migrator.sql.parse import (
     Node,
@@ -188,115 +193,122 @@ def _parse_error(text: str) -> tuple[str, int] | None:
     return None
 
 
-def _scanner_pieces(text: str) -> list[tuple[int, int]]:
-    """Statement candidates: token runs between semicolons (comments dropped).
-
-    When the scanner stops at an unterminated string, quoted name, dollar quote or
-    comment, the text before it is split as usual and the statement it is in runs to
-    the end of the text: one stray quote at the bottom of a file must not hide the
-    statements above it."""
-    pieces, _ = _scanned_pieces(text)
-    return pieces
+def _one_statement(text: str) -> tuple[bool, StatementTree | None]:
+    """Whether ``text`` is exactly one statement, and its tree (only its kind is kept;
+    ``None`` for one too deeply nested for pglast to give its tree, which PostgreSQL's
+    parser still accepts)."""
+    tree = StatementTree.of_statement(text)
+    return tree is not None or _parse_error(text) is None, tree
 
 
-def _scanned_pieces(text: str) -> tuple[list[tuple[int, int]], bool]:
-    """:func:`_scanner_pieces`, and whether the last piece is still open (no
-    semicolon after it)."""
-    try:
-        tokens = pg_parser.scan(text)
-    except pg_parser.ParseError as exc:
-        stop = _error_offset(exc, text)
-        before, last_open = _scanned_pieces(text[:stop]) if stop < len(text) else ([], False)
-        end = len(text.rstrip())
-        if before and last_open:  # the broken token belongs to the last statement
-            return [*before[:-1], (before[-1][0], end)], True
-        return [*before, (stop, end)], True
-    pieces: list[tuple[int, int]] = []
-    start: int | None = None
-    last_end = 0
-    for token in tokens:
-        if token.name in COMMENT_TOKENS:
-            continue
-        if token.name == "ASCII_59":
-            if start is not None:
-                pieces.append((start, last_end))
-            start = None
-            continue
-        if start is None:
-            start = token.start
-        last_end = token.end + 1
-    if start is not None:
-        pieces.append((start, last_end))
-    return pieces, start is not None
-
-
-def _tolerant_bounds(
-    text: str, index: LineIndex
-) -> tuple[list[tuple[int, int]], list[SyntaxProblem]]:
-    """Split unparsable text statement by statement, keeping what does parse."""
-    pieces = _scanner_pieces(text)
-    bounds: list[tuple[int, int]] = []
-    problems: list[SyntaxProblem] = []
-    i = 0
-    while i < len(pieces):
-        start, end = pieces[i]
-        error = _parse_error(text[start:end])
-        if error is None:
-            bounds.append((start, end))
-            i += 1
-            continue
-        for j in range(i + 1, min(i + 1 + _MAX_MERGE, len(pieces))):
-            if _parse_error(text[start : pieces[j][1]]) is None:
-                bounds.append((start, pieces[j][1]))
-                i = j + 1
-                break
-        else:
-            message, offset = error
-            pos = index.position(start + offset)
-            problems.append(SyntaxProblem(message, pos.line, pos.column, len(bounds)))
-            bounds.append((start, end))
-            i += 1
-    return bounds, problems
+#: a text up to this size (characters) is parsed whole, once: every statement's tree
+#: comes from that one parse (fewest parser calls); a larger one is split and parsed
+#: statement by statement (:func:`streamed`), so memory follows the largest statement
+WHOLE_PARSE_LIMIT = 1 << 20
 
 
 def split_statements(text: str) -> SplitResult:
-    """Split ``text`` into statements with their positions (and, when the whole text
-    parses, their trees: one parse for both).
+    """Split ``text`` into statements with their positions (and trees). Never raises.
 
-    Never raises: when the text does not parse, it is split with the scanner and
-    parsed statement by statement; each statement that fails is reported as a
-    :class:`SyntaxProblem` and the others are kept.
-    """
+    A text up to :data:`WHOLE_PARSE_LIMIT` is parsed whole, once, and each statement's
+    tree comes from that parse; when it does not parse, its statements are split by
+    the lexer and have no tree (each is parsed alone when asked for). A larger text
+    goes :func:`streamed`."""
+    if len(text) > WHOLE_PARSE_LIMIT:
+        return streamed(text)
     parsed = parse_statements(text)
-    if parsed is not None:
-        bounds = [(start, end) for start, end, _ in parsed]
-        trees: Sequence[StatementTree | None] = [tree for _, _, tree in parsed]
-        problems: list[SyntaxProblem] = []
-    else:
-        bounds, problems = _tolerant_bounds(text, LineIndex(text))
-        trees = [None] * len(bounds)
+    if parsed is None:
+        return _split(text, keep_trees=False)
     statements = []
     line, counted = 1, 0  # the line of offset ``counted``: positions advance in order
-    for number, ((start, end), tree) in enumerate(zip(bounds, trees, strict=True)):
+    for number, (start, end, tree) in enumerate(parsed):
         line += text.count("\n", counted, start)
         finish = max(start, end - 1)
         end_line = line + text.count("\n", start, finish)
         counted = finish
+        statements.append(_statement(text, number, start, end, line, end_line, tree))
+        line = end_line
+    return SplitResult(tuple(statements), (), ())
+
+
+def streamed(text: str) -> SplitResult:
+    """Split ``text`` statement by statement: the lexer (:mod:`migrator.sql.lexer`)
+    finds the pieces between semicolons, keeping only offsets, and each piece is parsed
+    on its own; its tree keeps only the statement's kind (the fields are parsed again
+    when asked for), so no step holds the whole file's tokens or trees. A statement
+    that does not parse is reported and has no tree; the others keep theirs."""
+    return _split(text, keep_trees=True)
+
+
+def _statement(
+    text: str,
+    number: int,
+    start: int,
+    end: int,
+    line: int,
+    end_line: int,
+    tree: StatementTree | None,
+    piece: str | None = None,
+) -> Statement:
+    finish = max(start, end - 1)
+    return Statement(
+        index=number,
+        text=text[start:end] if piece is None else piece,
+        start=start,
+        end=end,
+        line=line,
+        column=start - text.rfind("\n", 0, start),
+        end_line=end_line,
+        end_column=finish - text.rfind("\n", 0, finish) + 1,
+        tree=tree,
+    )
+
+
+def _split(text: str, *, keep_trees: bool) -> SplitResult:
+    """The lexer's pieces as statements. A piece that does not parse is joined with
+    the ones after it until the whole parses (``BEGIN ATOMIC ... END`` bodies and
+    ``CREATE RULE ... DO (...; ...)`` hold semicolons); when none does, it is reported
+    as a :class:`SyntaxProblem` and the others are kept. ``keep_trees``: each valid
+    statement keeps its (kind-only) tree; otherwise only PostgreSQL's parser judges
+    each piece and no tree is built."""
+
+    def judge(piece: str) -> tuple[bool, StatementTree | None]:
+        if keep_trees:
+            return _one_statement(piece)
+        return _parse_error(piece) is None, None
+
+    found = lexer.pieces(text)
+    ahead: collections.deque[tuple[int, int]] = collections.deque()
+    statements: list[Statement] = []
+    problems: list[SyntaxProblem] = []
+    index: LineIndex | None = None
+    line, counted = 1, 0  # the line of offset ``counted``: positions advance in order
+    while (bounds := ahead.popleft() if ahead else next(found, None)) is not None:
+        start, end = bounds
+        piece = text[start:end]
+        valid, tree = judge(piece)
+        if not valid:  # join the pieces after it, up to _MAX_MERGE of them
+            ahead.extend(itertools.islice(found, _MAX_MERGE - len(ahead)))
+            for joined, (_, joined_end) in enumerate(ahead, 1):
+                valid, tree = judge(text[start:joined_end])
+                if valid:
+                    end, piece = joined_end, text[start:joined_end]
+                    for _ in range(joined):
+                        ahead.popleft()
+                    break
+        if not valid:
+            message, offset = _parse_error(piece) or ("does not parse", 0)
+            index = index or LineIndex(text)
+            pos = index.position(start + offset)
+            problems.append(SyntaxProblem(message, pos.line, pos.column, len(statements)))
+        line += text.count("\n", counted, start)
+        end_line = line + text.count("\n", start, max(start, end - 1))
+        counted = max(start, end - 1)
         statements.append(
-            Statement(
-                index=number,
-                text=text[start:end],
-                start=start,
-                end=end,
-                line=line,
-                column=start - text.rfind("\n", 0, start),
-                end_line=end_line,
-                end_column=finish - text.rfind("\n", 0, finish) + 1,
-                tree=tree,
-            )
+            _statement(text, len(statements), start, end, line, end_line, tree, piece)
         )
         line = end_line
-    meta = find_meta_commands(text, bounds) if parsed is None else ()
+    meta = find_meta_commands(text, [(s.start, s.end) for s in statements]) if problems else ()
     return SplitResult(tuple(statements), tuple(problems), meta)
 
 

@@ -118,16 +118,21 @@ def column_constraints(column_def: Node) -> Iterator[Node]:
             yield constraint
 
 
-def walk(node: Any) -> Iterator[tuple[str, Node]]:
-    """Every ``(kind, fields)`` node under ``node``, depth first."""
+def walk(node: Any, prune: frozenset[str] = frozenset()) -> Iterator[tuple[str, Node]]:
+    """Every ``(kind, fields)`` node under ``node``, depth first; the nodes of a kind in
+    ``prune`` are given, but not what is under them."""
     stack = [node]
     while stack:
         current = stack.pop()
         if isinstance(current, dict):
             for key, value in current.items():
-                if key[:1].isupper() and isinstance(value, dict):
-                    yield key, value
-                if isinstance(value, dict | list):
+                if isinstance(value, dict):
+                    if key[:1].isupper():
+                        yield key, value
+                        if key in prune:
+                            continue
+                    stack.append(value)
+                elif isinstance(value, list):
                     stack.append(value)
         elif isinstance(current, list):
             stack.extend(current)

@@ -385,11 +385,12 @@ def test_independent_statements_still_plan_around_a_moved_one(
 def test_two_recipes_on_one_column_are_refused_not_half_applied(tmp_path: Path) -> None:
     """Item 6 (plandiff F7): a type change then a rename of the same column both made
     ``migrator_orders_amount_sync``; the second expand failed with 42723 half-applied.
-    The rename would run before the type change's contract: refused."""
+    The rename would run before the type change's contract: refused, naming the column
+    the plan finishes only in its contract."""
     project = Project.create(
         tmp_path, "CREATE TABLE orders (id serial PRIMARY KEY, amount numeric);\n"
     )
-    with pytest.raises(CannotPlan, match=r"both name public\.orders"):
+    with pytest.raises(CannotPlan, match=r"orders\.amount is renamed or retyped earlier"):
         project.plan(
             "ALTER TABLE orders ALTER COLUMN amount TYPE integer USING amount::integer;\n"
             "ALTER TABLE orders RENAME COLUMN amount TO amount_cents;\n"
@@ -638,6 +639,281 @@ def test_an_index_on_a_partitioned_table_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(CannotPlan, match="is a partitioned table"):
         project.plan("CREATE INDEX measurements_value_idx ON measurements (value);\n")
+
+
+ROWS = """
+CREATE TABLE a (id serial PRIMARY KEY, c bigint, d bigint, qty int NOT NULL DEFAULT 0);
+CREATE TABLE b (id serial PRIMARY KEY, v numeric(8, 2));
+"""
+
+ROWS_SEED = """
+INSERT INTO a (c, d, qty)
+SELECT CASE WHEN g % 5 = 0 THEN NULL ELSE g END, g, g % 40 FROM generate_series(1, 200) g;
+INSERT INTO b (v) SELECT g * 1.25 FROM generate_series(1, 150) g;
+"""
+
+ROWS_DATA = (
+    "SELECT 'a', id, c::text, d::text, qty::text FROM a "
+    "UNION ALL SELECT 'b', id, v::text, NULL, NULL FROM b ORDER BY 1, 2"
+)
+
+
+@pytest.mark.parametrize(
+    ("change", "sqlstate"),
+    [
+        # F17: rows the UPDATE leaves NULL
+        (
+            "UPDATE a SET c = 5 WHERE id % 3 = 0;\nALTER TABLE a ALTER COLUMN c SET NOT NULL;\n",
+            "23502",
+        ),
+        # F17, second form: the data change is on another table
+        (
+            "UPDATE b SET v = 5 WHERE id % 3 = 0;\nALTER TABLE a ALTER COLUMN c SET NOT NULL;\n",
+            "23502",
+        ),
+        # a check the file adds, which the changed rows break
+        (
+            "ALTER TABLE a ADD CONSTRAINT a_qty_check CHECK (qty >= 0);\n"
+            "UPDATE a SET qty = qty - 30 WHERE id % 7 = 0;\n",
+            "23514",
+        ),
+        # the other order: the data change runs under a unique index the file adds first
+        (
+            "CREATE UNIQUE INDEX a_d_key ON a (d);\nUPDATE a SET d = 7 WHERE id % 50 = 0;\n",
+            "23505",
+        ),
+        # ... and under a NOT NULL the file sets first
+        (
+            "ALTER TABLE a ALTER COLUMN d SET NOT NULL;\nUPDATE a SET d = NULL WHERE id % 9 = 0;\n",
+            "23502",
+        ),
+    ],
+)
+def test_a_data_change_is_not_run_when_a_later_step_fails_on_its_rows(
+    change: str, sqlstate: str, database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """F17: the naive file fails as a whole and changes nothing; the plan checks the rows
+    as its data changes will leave them before the first one runs, and fails there with
+    the naive statement's SQLSTATE: every row as it was."""
+    project = Project.create(tmp_path, ROWS)
+    result = project.plan(change)
+    recipes = [c.recipe for c in result.plan.changes]
+    assert recipes[0] == "check rows before data changes" or (
+        "check rows before data changes" in recipes
+    )
+    naive, planned = other_database_url, database_url
+
+    async def scenario() -> None:
+        await execute(naive, ROWS + ROWS_SEED)
+        assert await _naive_error(naive, change) == sqlstate
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, ROWS_SEED)
+        phases = _phase_versions(project)
+        await apply_all(planned, project.directory, versions=phases.get("expand", set()))
+        conn = await asyncpg.connect(planned)
+        try:
+            check = next(
+                v.rendered.up
+                for v in result.versions
+                if v.rendered.migration.slot.name == "BACKFILL_CHECK"
+            )
+            with pytest.raises(asyncpg.PostgresError) as failed:
+                await conn.execute(check)
+            assert failed.value.sqlstate == sqlstate
+        finally:
+            await conn.close()
+        with pytest.raises(MigrationFailed, match="nothing was changed"):
+            await apply_all(planned, project.directory, versions=phases["backfill"])
+        assert await fetch(planned, ROWS_DATA) == await fetch(naive, ROWS_DATA)
+
+    run(scenario())
+
+
+def test_rows_that_satisfy_the_later_step_are_changed_as_the_naive_file_changes_them(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """The check passes when the data change fixes every row (``UPDATE ... WHERE c IS
+    NULL; SET NOT NULL``): the plan then runs to the end with the naive file's rows."""
+    change = "UPDATE a SET c = 0 WHERE c IS NULL;\nALTER TABLE a ALTER COLUMN c SET NOT NULL;\n"
+    project = Project.create(tmp_path, ROWS)
+    project.plan(change)
+    naive, planned = other_database_url, database_url
+
+    async def scenario() -> None:
+        await execute(naive, ROWS + ROWS_SEED + change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, ROWS_SEED)
+        await apply_all(planned, project.directory, versions=_planned(project))
+        assert await fetch(planned, ROWS_DATA) == await fetch(naive, ROWS_DATA)
+        assert await schema_difference(naive, planned, set()) == []
+        assert await leftovers(planned) == []
+
+    run(scenario())
+
+
+DEFAULTED = "CREATE TABLE b (id serial PRIMARY KEY, v numeric(8, 2) DEFAULT 1.5, w int);\n"
+DEFAULTED_SEED = """
+INSERT INTO b (v, w) SELECT CASE WHEN g % 5 = 0 THEN NULL ELSE g * 1.25 END, g
+FROM generate_series(1, 300) g;
+"""
+
+
+def test_a_data_change_runs_before_the_deploy_that_follows_it(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """F18: the naive file runs, then the new code writes. The plan's batched UPDATE
+    runs before the deploy point it prints, so what the new code writes after the
+    deploy is not overwritten by a later batch."""
+    change = "UPDATE b SET v = 1.5 WHERE id % 3 = 0;\nALTER TABLE b ALTER COLUMN v SET NOT NULL;\n"
+    project = Project.create(tmp_path, DEFAULTED)
+    result = project.plan(change, batch_size=20)
+    deploy = next(i for i, v in enumerate(result.versions) if v.rendered.migration.deploy_before)
+    before = {int(v.version_text) for v in result.versions[:deploy]}
+    after = {int(v.version_text) for v in result.versions[deploy:]}
+    update = next(
+        int(v.version_text) for v in result.versions if "UPDATE b SET v = 1.5" in v.rendered.up
+    )
+    assert update in before
+    new_code = "UPDATE b SET v = 2.5 WHERE id IN (3, 297); INSERT INTO b (v, w) VALUES (4, 1)"
+    naive, planned = other_database_url, database_url
+    data = "SELECT id, v::text, w FROM b ORDER BY id"
+
+    async def scenario() -> None:
+        await execute(naive, DEFAULTED + DEFAULTED_SEED)
+        await execute(naive, "UPDATE b SET v = DEFAULT WHERE v IS NULL;\n" + change)
+        await execute(naive, new_code)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, DEFAULTED_SEED)
+        await apply_all(planned, project.directory, versions=before)
+        await execute(planned, new_code)  # the deploy: new code writes from here on
+        await apply_all(planned, project.directory, versions=after)
+        assert await fetch(planned, data) == await fetch(naive, data)
+        assert await fetch(planned, "SELECT v::text FROM b WHERE id = 3") == [("2.50",)]
+
+    run(scenario())
+
+
+def test_an_update_of_null_rows_runs_after_the_deploy_of_code_that_writes_them(
+    tmp_path: Path,
+) -> None:
+    """``UPDATE t SET c = x WHERE c IS NULL; SET NOT NULL``: the deployed code writes
+    ``c`` on every insert and update, so no row it writes is NULL and a batch after
+    the deploy overwrites nothing of it; run after the deploy, the batches also fill
+    what old code wrote until then (before it, the contract would fail on those)."""
+    project = Project.create(tmp_path, DEFAULTED)
+    result = project.plan(
+        "UPDATE b SET w = 0 WHERE w IS NULL;\nALTER TABLE b ALTER COLUMN w SET NOT NULL;\n"
+    )
+    first = result.versions[0].rendered.migration
+    assert first.phase == "backfill"
+    assert "writes w on every insert and update" in first.deploy_before
+
+
+def test_a_data_change_with_a_deploy_before_the_expand_is_refused(tmp_path: Path) -> None:
+    """F18: a DROP NOT NULL needs its deploy before the expand phase; the batches of
+    the UPDATE would then run after it, over what the new code writes."""
+    project = Project.create(tmp_path, DEFAULTED + "ALTER TABLE b ALTER COLUMN w SET NOT NULL;\n")
+    with pytest.raises(CannotPlan, match="must run before the deploy"):
+        project.plan(
+            "ALTER TABLE b ALTER COLUMN w DROP NOT NULL;\nUPDATE b SET v = 0 WHERE id % 3 = 0;\n"
+        )
+
+
+def test_set_not_null_twice_plans_the_second_as_nothing(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """F19: the same SET NOT NULL twice (the second is a no-op for PostgreSQL), also on a
+    table renamed first: one made-up check, the plan runs to the naive file's end."""
+    change = (
+        "ALTER TABLE b RENAME TO r1;\n"
+        "ALTER TABLE r1 ALTER COLUMN v SET NOT NULL;\n"
+        "ALTER TABLE r1 ALTER COLUMN v SET NOT NULL;\n"
+    )
+    project = Project.create(tmp_path, DEFAULTED)
+    result = project.plan(change)
+    assert [c.recipe for c in result.plan.changes][-1] == "nothing to do"
+    naive, planned = other_database_url, database_url
+
+    async def scenario() -> None:
+        await execute(naive, DEFAULTED + DEFAULTED_SEED + "UPDATE b SET v = 1.5 WHERE v IS NULL;")
+        await execute(naive, change)
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, DEFAULTED_SEED)
+        await apply_all(planned, project.directory, versions=_planned(project))
+        data = "SELECT id, v::text, w FROM r1 ORDER BY id"
+        assert await fetch(planned, data) == await fetch(naive, data)
+        assert await fetch(
+            planned,
+            "SELECT attnotnull FROM pg_attribute WHERE attrelid = 'r1'::regclass AND attname = 'v'",
+        ) == [(True,)]
+        assert await leftovers(planned) == []
+
+    run(scenario())
+
+
+def test_drop_view_waits_for_the_deploy_of_code_that_no_longer_reads_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    """F13: ``DROP VIEW`` runs in the contract, after the deploy; until then old code
+    reads the view. ``DROP VIEW v; CREATE VIEW v ...`` (the view replaced at once)
+    still passes through in one transaction."""
+    base = DEFAULTED + "CREATE VIEW b_values AS SELECT id, v FROM b;\n"
+    project = Project.create(tmp_path, base)
+    result = project.plan("DROP VIEW b_values;\n")
+    (only,) = result.versions
+    assert only.rendered.migration.phase == "contract"
+    assert "no longer reads b_values" in only.rendered.migration.deploy_before
+    (tmp_path / "replaced").mkdir()
+    replaced = Project.create(tmp_path / "replaced", base).plan(
+        "DROP VIEW b_values;\nCREATE VIEW b_values AS SELECT id, v, w FROM b;\n"
+    )
+    assert replaced.plan.as_written
+    assert [v.rendered.migration.phase for v in replaced.versions] == ["expand"]
+
+    async def scenario() -> None:
+        await apply_all(database_url, project.directory, versions={1})
+        await execute(database_url, DEFAULTED_SEED)
+        assert await fetch(database_url, "SELECT count(*) FROM b_values") == [(300,)]
+        await apply_all(database_url, project.directory, versions=_planned(project))
+        assert await fetch(
+            database_url, "SELECT count(*) FROM pg_views WHERE viewname = 'b_values'"
+        ) == [(0,)]
+
+    run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (
+            "ALTER TABLE a ADD CONSTRAINT a_b_fkey FOREIGN KEY (d) REFERENCES b (id);\n"
+            "UPDATE b SET v = 2 WHERE id % 3 = 0;\n",
+            "it is a foreign key",
+        ),
+        (
+            "UPDATE a SET c = CASE WHEN random() < 0.5 THEN NULL ELSE 1 END WHERE id % 3 = 0;\n"
+            "ALTER TABLE a ALTER COLUMN c SET NOT NULL;\n",
+            "volatile",
+        ),
+        (
+            "ALTER TABLE a ALTER COLUMN c SET NOT NULL;\n"
+            "UPDATE a SET c = b.id FROM b WHERE b.id = a.id;\n",
+            "reads other tables",
+        ),
+    ],
+)
+def test_a_later_step_that_cannot_be_checked_before_the_data_change_is_refused(
+    change: str, reason: str, tmp_path: Path
+) -> None:
+    """F17: what the check cannot compute beforehand is refused, with the reason."""
+    project = Project.create(tmp_path, ROWS)
+    with pytest.raises(CannotPlan, match="cannot check it beforehand") as refused:
+        project.plan(change)
+    assert reason in refused.value.message
+    assert sorted(p.name for p in project.directory.iterdir()) == [
+        "001_base.down.sql",
+        "001_base.up.sql",
+    ]
 
 
 CUSTOMERS = """

@@ -34,8 +34,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     # {file}: the case's hostile file, else a harmless change (Scene.change_file)
     "plan": ("plan", "--print", "{file}"),
 }
-#: huge: over the 32 MiB limit of the source layer, written at test time
-HUGE_BYTES = 100 * 1024 * 1024
+#: huge: over the 128 MiB limit of the source layer, written at test time (sparse
+#: after its first MiB: the size alone refuses it)
+HUGE_BYTES = 200 * 1024 * 1024
 
 
 def codes(default: int, **overrides: int) -> dict[str, int]:
@@ -134,9 +135,8 @@ def _huge(scene: Scene) -> None:
     line = b"INSERT INTO users VALUES (1, 'x');\n"
     chunk = line * (1024 * 1024 // len(line))
     with path.open("wb") as handle:
-        while handle.tell() + len(chunk) <= HUGE_BYTES:
-            handle.write(chunk)
-        handle.write(line[:1] * (HUGE_BYTES - handle.tell()))
+        handle.write(chunk)
+        handle.truncate(HUGE_BYTES)
     (scene.directory / "003_huge.down.sql").write_text("SELECT 1;\n")
 
 
@@ -238,7 +238,7 @@ def _cases() -> list[Case]:
                       "003_wide__down__sql": "SELECT 1;\n"}),
              {**DIRECTORY, **no_plan}, "003_wide.up.sql: not UTF-8"),
         Case("huge-file", _huge, {**DIRECTORY, **no_plan},
-             "003_huge.up.sql: 100 MiB is too large for a migration (limit 32 MiB)",
+             "003_huge.up.sql: 200 MiB is too large for a migration (limit 128 MiB)",
              says_for={"plan": "003_huge.up.sql"}),
         Case("unreadable-file", _unreadable, {**DIRECTORY, **no_plan},
              "003_secret.up.sql: permission denied",

@@ -500,17 +500,27 @@ POINTS = _points()
 def kill(point: KillPoint, directory: Path, database_url: str, workdir: Path) -> Result:
     """Start the command, hold it at the point, SIGKILL it, let the orphaned statement
     end as the point says, and take every test hook away again."""
+    return kill_at(point.pause, point.orphan, point.command, directory, database_url, workdir)
+
+
+def kill_at(
+    pause: Pause,
+    orphan: Orphan,
+    command: tuple[str, ...],
+    directory: Path,
+    database_url: str,
+    workdir: Path,
+) -> Result:
+    """:func:`kill`, for a pause, an orphan outcome and a command given one by one."""
     with Control(database_url) as ctl:
-        point.pause.prepare(ctl)
-        process = MigrateProcess(
-            directory, database_url, *point.command, workdir=workdir, env=PATIENT
-        )
-        pid = point.pause.reach(ctl, process)
+        pause.prepare(ctl)
+        process = MigrateProcess(directory, database_url, *command, workdir=workdir, env=PATIENT)
+        pid = pause.reach(ctl, process)
         killed = process.kill()
-        if point.orphan == "terminate":
+        if orphan == "terminate":
             ctl.terminate(pid)
         else:
-            point.pause.let_finish(ctl)
+            pause.let_finish(ctl)
         ctl.wait_until_gone(pid)
         ctl.release_all()
         ctl.query("SELECT pg_advisory_unlock_all()")

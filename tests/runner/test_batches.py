@@ -17,7 +17,7 @@ import pytest
 
 from migrator.config import Settings
 from migrator.db.ledger import Ledger
-from migrator.errors import ConnectionFailed, MigrationFailed
+from migrator.errors import ConnectionFailed, LedgerConflict, MigrationFailed
 from migrator.runner.batch import execute_plan
 from migrator.runner.execute import StepResult
 from migrator.runner.report import Reporter
@@ -86,7 +86,7 @@ def _execute(
                     reporter=reporter,
                     first_batch=first_batch,
                 )
-            except MigrationFailed as exc:
+            except (MigrationFailed, LedgerConflict) as exc:
                 results = exc
             return conn.sent, results
         finally:
@@ -364,3 +364,43 @@ def test_random_plans_end_exactly_as_one_at_a_time(project: Project, seed: int) 
     if failing <= count:
         assert f"DIR/{failing:03d}_m{failing}.up.sql:1: applying" in alone[0]
         assert alone[1][-1] == (failing, "failure")
+
+
+@pytest.mark.parametrize("kind", ["up", "repeatable", "down"])
+def test_a_ledger_write_inside_a_batch_never_records_a_migration_twice(
+    project: Project, kind: str
+) -> None:
+    """The migration lock is checked before each string of batched migrations, not
+    before each ledger write inside it. That is safe because every ledger write of a
+    transactional migration, inside its transaction, refuses to record what is
+    already recorded (a plain INSERT on the version's key; a repeatable's replaced
+    row only for another checksum; a revert only of a row still there): had another
+    runner (after the lock was lost) recorded the migration meanwhile, the write fails
+    and the migration rolls back with it. Here the same migration stands twice in one
+    string, so its second run finds its own record: it must run once."""
+    if kind == "repeatable":  # Flyway: R__ runs again only when its checksum changed
+        files = {
+            "V1__hits.sql": "CREATE TABLE hits (n int);\n",
+            "R__hit.sql": "INSERT INTO hits VALUES (9);\n",
+        }
+    else:
+        files = {
+            "001_hits.up.sql": "CREATE TABLE hits (n int);\n",
+            "001_hits.down.sql": "DROP TABLE hits;\n",
+            "002_hit.up.sql": "INSERT INTO hits VALUES (9);\n",
+            "002_hit.down.sql": "INSERT INTO hits VALUES (-9);\n",
+        }
+    project.write(files)
+    assert project.migrate("up", "--to", "2" if kind == "down" else "1").code == 0
+    planned = _plan(project.directory, "down" if kind == "down" else "up")
+    step = next(s for s in planned if s.migration.name == "hit")
+
+    sent, outcome = _execute(project.database_url, [step, step], first_batch=2)
+
+    assert [text.count("COMMIT") for text in sent if "COMMIT" in text] == [2]  # one string
+    assert isinstance(outcome, LedgerConflict), outcome
+    assert "already" in str(outcome) and "did not run twice" in str(outcome)
+    expected = [9, -9] if kind == "down" else [9]
+    assert sorted(project.query("SELECT n FROM hits")) == sorted((n,) for n in expected)
+    actions = [action for version, action in project.history() if version == step.version]
+    assert actions.count("down" if kind == "down" else "up") == 1

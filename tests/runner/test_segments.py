@@ -176,3 +176,40 @@ def test_dry_run_rehearses_and_shows_the_segments(project: Project) -> None:
     assert result.code == 0, result.output
     assert "001_chained: ok" in result.stdout
     assert "2 segments at its commit points, each committed on its own" in result.stdout
+
+
+def test_a_role_set_before_a_commit_point_lasts_and_the_progress_is_still_written(
+    project: Project,
+) -> None:
+    """Each segment's progress is written inside its transaction on the migrating
+    session, as the runner's role for that write only: a ``SET ROLE`` to a role that
+    may not touch the ledger lasts into the next segment, as in PostgreSQL."""
+    project.query("DROP ROLE IF EXISTS migrator_segment_owner")
+    project.query("CREATE ROLE migrator_segment_owner")
+    project.query("GRANT CREATE ON SCHEMA public TO migrator_segment_owner")
+    try:
+        project.write(
+            {
+                "001_as_owner.up.sql": (
+                    "SET ROLE migrator_segment_owner;\nCREATE TABLE owned_1 (id int);\n"
+                    "COMMIT;\nCREATE TABLE owned_2 (id int);\nCOMMIT;\n"
+                    "SELECT pg_catalog.set_config('search_path', 'pg_temp', false);\n"
+                    "CREATE TABLE public.owned_3 (id int);\n"
+                ),
+            }
+        )
+
+        result = project.migrate("up")
+
+        assert result.code == 0, result.output
+        owners = dict(
+            project.query("SELECT tablename, tableowner FROM pg_tables WHERE tablename ~ 'owned'")
+        )
+        assert owners == {f"owned_{n}": "migrator_segment_owner" for n in (1, 2, 3)}
+        assert project.ledger() == [(1, "applied", 7)]
+        steps = project.scalar("SELECT progress -> 'steps' FROM migrator_ledger")
+        assert [step["first"] for step in steps] == [0, 3]
+        assert project.migrate("verify").code == 0
+    finally:
+        project.query("DROP OWNED BY migrator_segment_owner")
+        project.query("DROP ROLE migrator_segment_owner")

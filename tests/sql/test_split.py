@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrator.sql.split import split_statements
+from migrator.sql.split import WHOLE_PARSE_LIMIT, split_statements, streamed
 
 
 def texts(sql: str) -> list[str]:
@@ -150,6 +150,21 @@ def test_one_parse_gives_each_statement_its_tree() -> None:
 def test_statements_of_a_text_with_syntax_errors_have_no_tree() -> None:
     result = split_statements("select 1;\nselec 2;")
     assert [s.tree for s in result.statements] == [None, None]
+
+
+def test_a_streamed_text_keeps_the_tree_of_each_statement_that_parses() -> None:
+    result = streamed("select 1;\nselec 2;")
+    first, broken = result.statements
+    assert first.tree is not None and first.tree.kind == "SelectStmt"
+    assert first.kind_and_fields() == split_statements("select 1").statements[0].kind_and_fields()
+    assert broken.tree is None
+    assert [(e.line, e.column) for e in result.syntax_errors] == [(2, 1)]
+
+
+def test_a_text_over_the_whole_parse_limit_is_streamed() -> None:
+    text = "SELECT 'x';\n" * (WHOLE_PARSE_LIMIT // 12 + 1)
+    assert len(text) > WHOLE_PARSE_LIMIT
+    assert split_statements(text) == streamed(text)
 
 
 def test_a_syntax_error_at_end_of_input_points_at_the_end_of_the_statement() -> None:

@@ -20,15 +20,19 @@ _RELATION_KINDS = {
 _VIEW_KINDS = ("OBJECT_VIEW", "OBJECT_MATVIEW")
 
 
-def _created_again(ctx: StatementContext, name: QualifiedName) -> bool:
+def _created_again(ctx: StatementContext, name: QualifiedName, *, tables: bool = False) -> bool:
     """A later statement of the same migration creates a view (or materialized view)
     under ``name``: a view dropped or renamed and replaced at once (``DROP VIEW v;
-    CREATE VIEW v AS ...``, or a compatibility view over a renamed table)."""
+    CREATE VIEW v AS ...``, or a compatibility view over a renamed table). With
+    ``tables``, a plain ``CREATE TABLE`` counts too (a table renamed away and created
+    again, as lemmy does to change the order of its columns)."""
     for later in ctx.later_statements():
         if later.kind == "ViewStmt":
             schema, view_name = relation_name(later.fields.get("view"))
         elif later.kind == "CreateTableAsStmt":
             schema, view_name = relation_name((later.fields.get("into") or {}).get("rel"))
+        elif later.kind == "CreateStmt" and tables:
+            schema, view_name = relation_name(later.fields.get("relation"))
         else:
             continue
         if view_name == name.name and (schema or name.schema) == name.schema:
@@ -77,11 +81,11 @@ def drop_table(ctx: StatementContext) -> Iterator[Hit]:
         schema, name = object_name(_names(item))
         qualified = ctx.catalog.resolve(schema, name)
         table = ctx.catalog.table(qualified)
-        if not ctx.is_existing(table):
+        what = _RELATION_KINDS[str(kind)]
+        if not ctx.is_existing(table, qualified, what.lower()):
             continue
         if kind in _VIEW_KINDS and _created_again(ctx, qualified):
             continue
-        what = _RELATION_KINDS[str(kind)]
         yield Hit(
             f"DROP {what} {qualified} breaks code that still reads "
             + ("or writes it" if kind not in _VIEW_KINDS else "it"),
@@ -124,7 +128,7 @@ def drop_column(ctx: StatementContext) -> Iterator[Hit]:
     dropped: list[str] = []
     for command in ctx.commands_on_existing("AT_DropColumn"):
         column_name = command.get("name", "")
-        column = table.column(column_name) if table is not None else None
+        column = ctx.column(table, column_name, "an existing column")
         if column is not None and ctx.catalog.is_new(column):
             continue
         dropped.append(column_name)
@@ -153,7 +157,8 @@ def rename_table(ctx: StatementContext) -> Iterator[Hit]:
 
     What it does:
     Flags `ALTER TABLE ... RENAME TO` of an existing table, unless the same migration
-    then creates a view under the old name (a compatibility view). Also flags renaming
+    then creates a view under the old name (a compatibility view), or a table (the
+    table is rebuilt under its name, as to change the order of its columns). Also flags renaming
     an existing view or materialized view, and moving any of them to another schema
     (`ALTER TABLE ... SET SCHEMA`): code names them by their old place.
 
@@ -180,7 +185,9 @@ def rename_table(ctx: StatementContext) -> Iterator[Hit]:
     if kind not in _RELATION_KINDS or kind == "OBJECT_FOREIGN_TABLE":
         return
     name, table = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(table) or _created_again(ctx, name):
+    if not ctx.is_existing(table, name, _RELATION_KINDS[str(kind)].lower()):
+        return
+    if _created_again(ctx, name, tables=not moved):
         return
     where = (
         f"moving {name} to schema {ctx.fields.get('newschema')}"
@@ -223,10 +230,10 @@ def rename_column(ctx: StatementContext) -> Iterator[Hit]:
     if ctx.fields.get("renameType") != "OBJECT_COLUMN":
         return
     name, table = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(table):
+    if not ctx.is_existing(table, name):
         return
     old = ctx.fields.get("subname", "")
-    column = table.column(old) if table is not None else None
+    column = ctx.column(table, old, "an existing column")
     if column is not None and ctx.catalog.is_new(column):
         return
     yield Hit(
@@ -267,7 +274,7 @@ def drop_not_null(ctx: StatementContext) -> Iterator[Hit]:
     name, table = ctx.altered_table()
     for command in ctx.commands_on_existing():
         if command.get("subtype") == "AT_DropNotNull":
-            column = table.column(command.get("name", "")) if table is not None else None
+            column = ctx.column(table, command.get("name", ""), "a NOT NULL column")
             if column is not None and ctx.catalog.is_new(column):
                 continue
             if table is not None and column is not None and _already_nullable(table, column):
@@ -361,6 +368,8 @@ def drop_schema_or_database(ctx: StatementContext) -> Iterator[Hit]:
         origin = ctx.catalog.schema_origin(schema)
         if origin is not None and ctx.catalog.is_new_origin(origin):
             continue
+        if origin is None:
+            ctx.note_unknown("schema", schema, "an existing schema")
         yield Hit(
             f"DROP SCHEMA {schema} drops everything in it",
             "drop the objects one by one, or suppress with a reason",

@@ -11,7 +11,7 @@ from migrator.lint.rule import Hit, rule
 from migrator.sql.catalog import Column
 from migrator.sql.names import QualifiedName, TypeRef, type_ref
 from migrator.sql.tree import alter_commands, column_constraints
-from migrator.sql.volatility import expression_volatility
+from migrator.sql.volatility import expression_volatility, unknown_functions
 
 SERIAL_TYPES = ("serial", "bigserial", "smallserial")
 
@@ -47,7 +47,7 @@ def add_column_required(ctx: StatementContext) -> Iterator[Hit]:
     All.
     """
     name, table = ctx.altered_table()
-    if name in ctx.state.emptied or not ctx.holds_rows(table):
+    if name in ctx.state.emptied or not ctx.holds_rows(table, name):
         return
     for command in alter_commands(ctx.fields):
         if command.get("subtype") != "AT_AddColumn":
@@ -163,7 +163,11 @@ def _rewrite_reason(ctx: StatementContext, column_def: dict[str, object]) -> str
             if found == "volatile":
                 return "its default is volatile, so it is computed per row"
             if found == "unknown":
-                return "its default calls a function of unknown volatility"
+                unknown = unknown_functions(constraint.get("raw_expr"), ctx.catalog)
+                for function in unknown:
+                    ctx.note_unknown("function", function, "a volatile function")
+                called = ", ".join(unknown) if unknown else "a function"
+                return f"its default calls {called}, of unknown volatility"
     return None
 
 
@@ -250,7 +254,9 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
     (`SET LOCAL TIME ZONE 'UTC'`, or any zone of offset 0 without daylight saving
     time): PostgreSQL then keeps the table's rows, but rebuilds the indexes on the
     column (their operator class changes), so that change is flagged only when the
-    column has an index. The column's type before the change comes from the earlier
+    column has an index. `citext` to `text` or unconstrained `varchar` and back is
+    judged the same way on any version (the casts are binary-coercible, the operator
+    classes differ). The column's type before the change comes from the earlier
     migrations (or, with `--database-url`, from the database); when it is unknown the
     change is flagged. A `USING` clause that only names the column (`USING col`,
     `USING col::newtype`) is what PostgreSQL does without one and is judged the same
@@ -284,6 +290,8 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
         # whole existing table, whose rows it now holds
         column: Column | None = table.column(column_name) if table is not None else None
         old_type, facts = _old_type(ctx, name, column, column_name)
+        if old_type is None:  # say that the replay does not know the column
+            ctx.column(table, column_name, "a column whose type change rewrites the table")
         using = column_def.get("raw_default")  # ALTER ... TYPE ... USING expr
         before = f"from {old_type.sql} " if old_type is not None else ""
         if using and not _names_only_the_column(using, column_name, name, old_type, new_type):
@@ -298,22 +306,24 @@ def column_type_rewrite(ctx: StatementContext) -> Iterator[Hit]:
         if old_type is not None and type_change_is_safe(old_type, new_type):
             continue
         help_text = "add a new column, sync it with a trigger, backfill in batches, then swap"
-        if (
-            old_type is not None
-            and ctx.options.pg_version >= 12
-            and time_zone_change_is_safe_in_utc(old_type, new_type)
+        kept = old_type is not None and _keeps_rows_new_operator_class(old_type, new_type)
+        if old_type is not None and (
+            kept
+            or (
+                ctx.options.pg_version >= 12 and time_zone_change_is_safe_in_utc(old_type, new_type)
+            )
         ):
-            if ctx.state.utc_time_zone:
+            if kept or ctx.state.utc_time_zone:
                 indexes = table.indexes_covering(column_name) if table is not None else ()
                 if not indexes:
                     continue
                 shown = ", ".join(str(index.name.name) for index in indexes[:3])
                 more = f" and {len(indexes) - 3} more" if len(indexes) > 3 else ""
+                why = "the types share their storage" if kept else "the session's time zone is UTC"
                 yield Hit(
                     f"changing {name}.{column_name} from {old_type.sql} to {new_type.sql} "
-                    "keeps the rows (the session's time zone is UTC) but rebuilds index "
-                    f"{shown}{more} under an ACCESS EXCLUSIVE lock (its operator class "
-                    "changes)",
+                    f"keeps the rows ({why}) but rebuilds index {shown}{more} under an "
+                    "ACCESS EXCLUSIVE lock (its operator class changes)",
                     "drop the index first and build it again CONCURRENTLY afterwards, "
                     "or change the type while the table is small",
                     facts=facts + ctx.row_facts(name),
@@ -354,6 +364,26 @@ def _names_only_the_column(
     if not parts or parts[-1] != column:
         return False
     return len(parts) == 1 or (len(parts) == 2 and parts[0] == table.name)
+
+
+#: binary-coercible changes between types whose indexes use different operator classes
+#: (citext's casts to and from text and varchar are WITHOUT FUNCTION): the rows stay,
+#: the indexes on the column are rebuilt (checked on 15: the table's relfilenode stays,
+#: the index's changes)
+_SAME_STORAGE_NEW_OPERATOR_CLASS = frozenset(
+    {("citext", "text"), ("text", "citext"), ("citext", "varchar"), ("varchar", "citext")}
+)
+
+
+def _keeps_rows_new_operator_class(old: TypeRef, new: TypeRef) -> bool:
+    """``ALTER COLUMN ... TYPE`` from ``old`` to ``new`` keeps every row but rebuilds
+    the column's indexes (a binary-coercible cast to a type of another operator class;
+    a length limit on the new type would be checked, so it does not count)."""
+    return (
+        (old.name, new.name) in _SAME_STORAGE_NEW_OPERATOR_CLASS
+        and old.array == new.array
+        and not new.modifiers
+    )
 
 
 def time_zone_change_is_safe_in_utc(old: TypeRef, new: TypeRef) -> bool:

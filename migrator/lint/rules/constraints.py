@@ -148,7 +148,7 @@ def _filled_table_foreign_keys(ctx: StatementContext) -> Iterator[Hit]:
         ):
             continue
         referenced, target = ctx.relation(constraint.get("pktable"))
-        if not ctx.is_existing(target):
+        if not ctx.is_existing(target, referenced):
             continue
         yield Hit(
             f"ADD FOREIGN KEY on {name}, which CREATE TABLE ... AS filled with rows of "
@@ -356,7 +356,7 @@ def _scans(ctx: StatementContext, column_name: str) -> bool:
     """Making ``column_name`` of the altered table NOT NULL scans the table: the column
     is not known NOT NULL and (from 12 on) no CHECK validated earlier proves it."""
     _, table = ctx.altered_table()
-    column = table.column(column_name) if table is not None else None
+    column = ctx.column(table, column_name, "a column that may hold NULL")
     if column is not None and column.not_null:
         return False
     return not (ctx.pg_version >= 12 and table is not None and _proven_not_null(ctx, column_name))

@@ -68,7 +68,7 @@ def index_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
                 plannable=False,
             )
         return
-    if not ctx.is_existing(table):
+    if not ctx.is_existing(table, name):
         return
     if table is not None and table.partitioned:
         if not relation.get("inh"):  # ON ONLY: catalog-only, the index starts invalid
@@ -116,11 +116,15 @@ def drop_index_not_concurrent(ctx: StatementContext) -> Iterator[Hit]:
         return
     for item in ctx.fields.get("objects") or ():
         schema, name = object_name(_list_items(item))
-        index = ctx.catalog.index(ctx.catalog.resolve(schema, name, kind="index"))
+        qualified = ctx.catalog.resolve(schema, name, kind="index")
+        index = ctx.catalog.index(qualified)
         if index is not None and (
-            ctx.catalog.is_new(index) or not ctx.is_existing(ctx.catalog.table(index.table))
+            ctx.catalog.is_new(index)
+            or not ctx.is_existing(ctx.catalog.table(index.table), index.table)
         ):
             continue
+        if index is None:
+            ctx.note_unknown("index", qualified, "an index of an existing table")
         label = str(index.name) if index is not None else name
         table = str(index.table) if index is not None else "its table"
         yield Hit(

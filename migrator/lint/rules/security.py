@@ -82,6 +82,8 @@ def hardcoded_password(ctx: StatementContext) -> Iterator[Hit]:
                 "(ALTER USER MAPPING ... OPTIONS (ADD password ...) run by provisioning)",
             )
         return
+    if not _may_hold_password(ctx.statement.text):
+        return  # no string of the statement can say "password"
     body = ctx.kind in ("DoStmt", "CreateFunctionStmt")
     for where in embedded_passwords(ctx.fields, body=body):
         yield Hit(
@@ -99,6 +101,14 @@ _CONNINFO_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*(?!['%$\s])\S", re.I)
 _CONNINFO_OTHER = re.compile(r"(?:^|\s)(?:host|hostaddr|port|dbname|user)\s*=", re.I)
 #: a quoted literal inside a body (``''`` is a quote inside it)
 _BODY_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+
+
+def _may_hold_password(text: str) -> bool:
+    """A string constant of the statement may say ``password``: the word is in its text,
+    or the text has escapes that could spell it (``E'\\160assword'``,
+    ``U&'\\0070assword'``)."""
+    lowered = text.lower()
+    return "password" in lowered or "\\" in text or "u&" in lowered
 
 
 def embedded_passwords(fields: Any, *, body: bool) -> Iterator[str]:
@@ -220,6 +230,8 @@ def security_definer_search_path(ctx: StatementContext) -> Iterator[Hit]:
     schema, name = object_name(names)
     qualified = ctx.catalog.resolve(schema, name, kind="function")
     before = None if creates else ctx.catalog.function(qualified)
+    if before is None and not creates:
+        ctx.note_unknown("function", qualified, "a function without its own search_path")
     after = configure_function(before or Function(qualified), options)
     if not _definer_without_search_path(after) or _definer_without_search_path(before):
         return  # safe now, or unsafe already (reported where it became so)

@@ -68,7 +68,7 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
         return
     for range_var, _ in statement_locks(ctx.kind, ctx.fields):
         name, table = ctx.relation(range_var)
-        if ctx.is_existing(table) or (table is not None and table.system):  # a catalog too
+        if ctx.is_existing(table, name) or (table is not None and table.system):  # a catalog
             verb = "CLUSTER" if ctx.kind == "ClusterStmt" else "VACUUM FULL"
             yield Hit(
                 f"{verb} rewrites {name} under an ACCESS EXCLUSIVE lock",
@@ -79,7 +79,7 @@ def table_rewrite(ctx: StatementContext) -> Iterator[Hit]:
 
 def _blocking_refresh(ctx: StatementContext) -> Iterator[Hit]:
     name, view = ctx.relation(ctx.fields.get("relation"))
-    if not ctx.is_existing(view):
+    if not ctx.is_existing(view, name, "materialized view"):
         return
     if ctx.fields.get("skipData"):
         yield Hit(
@@ -223,7 +223,7 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
         name = ctx.existing_relation(fields.get("relation"))
         if name is None:
             continue
-        if _one_row_by_key(ctx, fields if where else _whole(ctx)):
+        if _one_row_by_key(ctx, fields if where else None):
             continue
         verb = "UPDATE" if kind == "UpdateStmt" else "DELETE"
         yield Hit(
@@ -242,7 +242,7 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
     batch it)."""
     fields = ctx.fields if "relation" in ctx.fields else _whole(ctx)
     target, target_table = ctx.relation(fields.get("relation"))
-    if not ctx.state.write_locked and not ctx.is_existing(target_table):
+    if not ctx.state.write_locked and not ctx.is_existing(target_table, target):
         return  # a copy into a new table that holds no lock on what it reads
     fields = _whole(ctx)
     sources = _tables_read(ctx, fields)
@@ -261,7 +261,7 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
                 plannable=False,
             )
             return
-    if ctx.is_existing(target_table):
+    if ctx.is_existing(target_table, target):
         shown = ", ".join(str(source) for source in sources[:3])
         yield Hit(
             f"INSERT INTO existing table {target} ... SELECT from {shown} copies every "
@@ -325,12 +325,15 @@ def _at_most_one_row(ctx: StatementContext, select: Node) -> bool:
     return False
 
 
-def _one_row_by_key(ctx: StatementContext, fields: Node) -> bool:
+def _one_row_by_key(ctx: StatementContext, fields: Node | None) -> bool:
     """An ``UPDATE`` / ``DELETE`` whose ``WHERE`` sets every column of a unique key of
-    the table to a constant: it changes at most one row."""
-    _, table = ctx.relation(fields.get("relation"))
-    if table is None:
+    the table to a constant: it changes at most one row. ``fields`` ``None``: the
+    statement's own, decoded whole only when the table has a unique key to pin."""
+    _, table = ctx.relation((fields or ctx.fields).get("relation"))
+    if table is None or not table.unique_keys:
         return False
+    if fields is None:
+        fields = _whole(ctx)
     fixed = _columns_equal_to_constants(fields.get("whereClause"))
     return any(key and set(key) <= fixed for key in table.unique_keys)
 
@@ -362,15 +365,26 @@ def _columns_equal_to_constants(expr: object) -> set[str]:
     return set()
 
 
+#: nodes under which no table is named (column references, constants, type names)
+_HOLD_NO_TABLE = frozenset({"ColumnRef", "A_Const", "TypeName", "ParamRef", "A_Star"})
+
+
 def _tables_read(ctx: StatementContext, fields: Node) -> list[QualifiedName]:
     """The existing tables an ``INSERT``'s query reads (not its ``WITH`` names)."""
-    local = {node.get("ctename") for kind, node in walk(fields) if kind == "CommonTableExpr"}
+    local: set[str] = set()
+    read: list[Node] = []
+    query = {"q": [fields.get("selectStmt"), fields.get("withClause")]}
+    for kind, node in walk(query, _HOLD_NO_TABLE):
+        if kind == "CommonTableExpr":
+            local.add(node.get("ctename", ""))
+        elif kind == "RangeVar":
+            read.append(node)
     found: list[QualifiedName] = []
-    for kind, node in walk({"q": [fields.get("selectStmt"), fields.get("withClause")]}):
-        if kind != "RangeVar" or (not node.get("schemaname") and node.get("relname") in local):
+    for node in read:
+        if not node.get("schemaname") and node.get("relname") in local:
             continue
         name, table = ctx.relation(node)
-        if ctx.is_existing(table) and name not in found:
+        if ctx.is_existing(table, name) and name not in found:
             found.append(name)
     return found
 
@@ -379,4 +393,7 @@ def _whole(ctx: StatementContext) -> Node:
     """All fields of the statement: the engine decodes only ``relation`` of an UPDATE
     (what the other rules read), the rest only here, for a statement being flagged."""
     tree = ctx.statement.tree
-    return tree.fields() if tree is not None else ctx.fields
+    if tree is None:
+        return ctx.fields
+    whole: Node = ctx.memo("whole tree", tree.fields)  # decoded once for all its uses
+    return whole

@@ -8,11 +8,13 @@ from typing import Any
 from migrator.lint.context import StatementContext
 from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
+from migrator.lint.rules.columns import SERIAL_TYPES
 from migrator.source.segments import transaction_control as segment_control
 from migrator.sql import classify
 from migrator.sql.locks import statement_locks
-from migrator.sql.names import object_name, strings
-from migrator.sql.tree import alter_commands, def_option, string_constants
+from migrator.sql.names import object_name, strings, type_ref
+from migrator.sql.tree import alter_commands, column_constraints, def_option, string_constants
+from migrator.sql.volatility import expression_volatility
 
 #: what else PostgreSQL refuses in a transaction block (VACUUM, CREATE DATABASE, ...)
 _NEVER_IN_TRANSACTION_KINDS = tuple(
@@ -213,7 +215,10 @@ def statements_after_access_exclusive(ctx: StatementContext) -> Iterator[Hit]:
     still reads it fails after the commit anyway: see drop-table), but the lock it
     takes on each table its foreign keys reference does (PostgreSQL locks those
     ACCESS EXCLUSIVE to remove the key's triggers), and with `CASCADE` on each table
-    whose foreign key to it is dropped.
+    whose foreign key to it is dropped. A statement that only changes the catalog of
+    a table the transaction already holds ACCESS EXCLUSIVE (`ALTER TABLE t ADD
+    COLUMN c text` after another `ALTER TABLE t`, `DROP NOT NULL`, `SET DEFAULT`,
+    renaming a column) waits for no lock and takes no time: it is not reported.
 
     Why it hurts:
     Locks are held until the transaction ends. Every statement after the one that
@@ -241,6 +246,8 @@ def statements_after_access_exclusive(ctx: StatementContext) -> Iterator[Hit]:
         return
     if ctx.state.after_access_exclusive_reported or not ctx.state.access_exclusive:
         return
+    if _catalog_only_on_held_table(ctx):
+        return  # no new lock to wait for, no time added
     (name, (line, how)), *_ = ctx.state.access_exclusive.items()
     ctx.state.after_access_exclusive_reported = True  # once per transaction
     how = f" ({how})" if how else ""
@@ -249,6 +256,57 @@ def statements_after_access_exclusive(ctx: StatementContext) -> Iterator[Hit]:
         "still held: nobody can read or write the table until the transaction ends",
         "put the ACCESS EXCLUSIVE statement in a migration of its own",
     )
+
+
+#: ALTER TABLE subcommands that change only the catalog and lock only their table
+_CATALOG_ONLY = frozenset({"AT_DropNotNull", "AT_ColumnDefault", "AT_SetStatistics"})
+#: column constraints an instant ADD COLUMN may have (PostgreSQL 11+: a default that
+#: is not volatile is stored once, not written into every row)
+_INSTANT_COLUMN_CONSTRAINTS = frozenset({"CONSTR_NULL", "CONSTR_NOTNULL", "CONSTR_DEFAULT"})
+
+
+def _catalog_only_on_held_table(ctx: StatementContext) -> bool:
+    """The statement changes only the catalog of a table the transaction already holds
+    ACCESS EXCLUSIVE: it waits for no lock and adds no time to the one held."""
+    held = ctx.state.access_exclusive
+    if ctx.kind == "RenameStmt":
+        name, _ = ctx.relation(ctx.fields.get("relation"))
+        renames = ctx.fields.get("renameType") in ("OBJECT_COLUMN", "OBJECT_TABCONSTRAINT")
+        return renames and name in held
+    if ctx.kind != "AlterTableStmt":
+        return False
+    name, _ = ctx.altered_table()
+    if name not in held:
+        return False
+    for command in alter_commands(ctx.fields):
+        subtype = command.get("subtype")
+        if subtype == "AT_AddColumn" and _instant_column(ctx, command):
+            continue
+        if subtype not in _CATALOG_ONLY:
+            return False
+    return True
+
+
+def _instant_column(ctx: StatementContext, command: dict[str, Any]) -> bool:
+    """``ADD COLUMN`` that writes no row and validates nothing: no constraint beyond
+    NULL, NOT NULL with a default, and a default that is not volatile (PostgreSQL 11+)."""
+    column = (command.get("def") or {}).get("ColumnDef", {})
+    if type_ref(column.get("typeName")).name in SERIAL_TYPES:
+        return False
+    constraints = list(column_constraints(column))
+    kinds = {c.get("contype") for c in constraints}
+    if not kinds <= _INSTANT_COLUMN_CONSTRAINTS:
+        return False
+    if "CONSTR_NOTNULL" in kinds and "CONSTR_DEFAULT" not in kinds:
+        return False  # fails, or scans, on a table with rows
+    for constraint in constraints:
+        if constraint.get("contype") == "CONSTR_DEFAULT" and (
+            ctx.pg_version < 11
+            or expression_volatility(constraint.get("raw_expr"), ctx.catalog)
+            in ("volatile", "unknown")
+        ):
+            return False
+    return True
 
 
 @rule("enum-value-in-transaction", Severity.ERROR, kinds=("*",))
@@ -294,6 +352,9 @@ def enum_value_in_transaction(ctx: StatementContext) -> Iterator[Hit]:
         return
     used = ctx.state.enum_values_added.intersection(string_constants(ctx.fields))
     for value in sorted(used):
+        if value in ctx.state.unknown_enum_values:
+            name = ctx.state.unknown_enum_values[value]
+            ctx.note_unknown("type", name, "a type created before this transaction")
         yield Hit(
             f"enum value {value!r} was added in this transaction and cannot be used before "
             "it commits",

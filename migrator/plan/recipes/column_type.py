@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
+from migrator.plan.facts import TableFacts
 from migrator.plan.model import CannotPlan, Change
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.shadow_column import Shadow, shadow_column_change
@@ -68,6 +70,28 @@ def _only_casts(node: Any, column: str) -> bool:
     return False
 
 
+def _refuse_views_kept(target: Target, facts: TableFacts, column: str) -> None:
+    """:class:`CannotPlan` when a view the plan keeps until its contract phase uses
+    ``column`` (the compatibility view of a table renamed earlier in the change, or a
+    view the change drops): the statement, passed through in the expand, would meet it."""
+    views = []
+    if facts.deferred.viewed_as:
+        views.append(f"view {facts.deferred.viewed_as} (the old name of {target.sql})")
+    if target.schema_facts is not None:
+        found = target.schema_facts.dependents_of(
+            facts.schema, facts.name, column, until_contract=True
+        )
+        current = target.schema_facts.dependents_of(facts.schema, facts.name, column)
+        views += [name for name in found if name not in current]
+    if views:
+        raise CannotPlan(
+            f"the plan keeps {', '.join(views)} until its contract phase, and it uses "
+            f"{target.sql}.{ident(column)}: PostgreSQL cannot change the type of a column a "
+            "view uses (0A000), where the naive file, which has dropped it, can",
+            hint="plan the type change in a change of its own, after this one's contract phase ran",
+        )
+
+
 def change_type(column: str, definition: Any, target: Target, options: PlanOptions) -> Change:
     """``ALTER COLUMN c TYPE t [USING expr]``."""
     new_type = deparse(definition.typeName)
@@ -95,6 +119,8 @@ def change_type(column: str, definition: Any, target: Target, options: PlanOptio
     if facts.created_in_change or (
         fact is not None and using is None and binary_coercible(fact.type_sql, new_type)
     ):
+        if not facts.created_in_change:
+            _refuse_views_kept(target, facts, column)
         return pass_through(source, label=label)
     shadow = Shadow(
         old=column,
@@ -106,7 +132,7 @@ def change_type(column: str, definition: Any, target: Target, options: PlanOptio
         final_name=column,
         both_directions=False,
     )
-    return shadow_column_change(
+    planned = shadow_column_change(
         target,
         shadow,
         options,
@@ -118,3 +144,8 @@ def change_type(column: str, definition: Any, target: Target, options: PlanOptio
             f"{ident(column)} (often nothing to change)"
         },
     )
+    # the sync trigger converts what a data change of the file writes, batch by batch
+    condition = target.condition(
+        "unchecked", source, (column,), why="a change of the column's type", late=False
+    )
+    return replace(planned, conditions=(condition,) if condition is not None else ())

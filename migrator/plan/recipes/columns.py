@@ -20,7 +20,7 @@ from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.not_null import enforce_not_null
 from migrator.plan.recipes.target import PlanOptions, Target
 from migrator.plan.sql_text import ident
-from migrator.plan.volatility import is_volatile
+from migrator.plan.volatility import is_volatile, is_volatile_sql
 from migrator.source.model import Phase
 from migrator.sql.enums import ConstrType
 from migrator.sql.syntax import deparse, string
@@ -182,15 +182,18 @@ def add_column(
         )
     if not_null:
         steps += enforce_not_null(target, column.colname)
-    change = Change(
-        f"ALTER TABLE {target.sql} ADD COLUMN {deparse(column)}",
+    source = f"ALTER TABLE {target.sql} ADD COLUMN {deparse(column)}"
+    # without a default, only a value the user writes makes the contract pass
+    condition = target.condition("not_null", source, (column.colname,)) if default is None else None
+    return Change(
+        source,
         "add column (filled in batches)" if default is not None else "add NOT NULL column",
         tuple(steps),
         deploy_before=deploy,
         label=label,
         warnings=tuple(warnings),
+        conditions=(condition,) if condition is not None else (),
     )
-    return change
 
 
 def _add_again(
@@ -248,11 +251,27 @@ def set_not_null(column: str, target: Target, options: PlanOptions) -> Change:
     fact = facts.column(column)
     if fact is None:
         raise missing_column(target, column)
+    if fact.not_null and not fact.not_null_in_change:
+        return pass_through(source, label=label)  # PostgreSQL does nothing, scans nothing
+    if fact.not_null:
+        # an earlier statement of the change set it: PostgreSQL does nothing for this
+        # one, and planned again it would add the same made-up check a second time
+        return Change(
+            source,
+            "nothing to do",
+            (),
+            label=label,
+            warnings=(
+                f"{target.sql}.{ident(column)} is NOT NULL already, by an earlier statement "
+                "of the change: this one does nothing",
+            ),
+        )
     steps: list[Step] = []
     deploy: dict[Phase, str] = {
         "backfill": f"application code that writes {ident(column)} on every insert and update"
     }
     warnings = []
+    fill, condition = None, None
     if fact.default_sql is not None:
         steps.append(
             backfill_step(
@@ -263,14 +282,33 @@ def set_not_null(column: str, target: Target, options: PlanOptions) -> Change:
                 f"fill NULL rows of {ident(column)}",
             )
         )
+        catalog = target.schema_facts.catalog if target.schema_facts is not None else None
+        volatile = "its default is volatile" if is_volatile_sql(fact.default_sql, catalog) else ""
+        fill = target.row_change(
+            where=f"{ident(column)} IS NULL",
+            assignments=((column, fact.default_sql),),
+            null_tested=frozenset({column}),
+            opaque=volatile,
+            fill=True,
+        )
     else:
+        condition = target.condition("not_null", source, (column,))
         warnings.append(
             f"{ident(column)} has no default: rows where it is NULL must be fixed before "
             "the contract phase (a backfill migration, docs/backfill.md); VALIDATE fails "
             "until then"
         )
     steps += enforce_not_null(target, column)
-    return Change(source, "set NOT NULL", tuple(steps), deploy, label, tuple(warnings))
+    return Change(
+        source,
+        "set NOT NULL",
+        tuple(steps),
+        deploy,
+        label,
+        tuple(warnings),
+        row_change=fill,
+        conditions=(condition,) if condition is not None else (),
+    )
 
 
 def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> Change:

@@ -118,6 +118,10 @@ def _not_valid_then_validate(
         )
     )
     what = "rows without a parent row (orphans)" if foreign else "rows that violate the check"
+    if foreign:
+        condition = target.condition("unchecked", source, why="a foreign key")
+    else:
+        condition = target.condition("check", source, expression=deparse(constraint.raw_expr))
     return Change(
         source,
         "add foreign key" if foreign else "add check",
@@ -128,6 +132,7 @@ def _not_valid_then_validate(
             f"existing {what} must be fixed before the contract phase: VALIDATE fails while "
             "any is left",
         ),
+        conditions=(condition,) if condition is not None else (),
     )
 
 
@@ -149,6 +154,9 @@ def _unique_using_index(
             if fact is None or not fact.not_null:
                 steps += enforce_not_null(target, column)
     kind = "PRIMARY KEY" if primary else "UNIQUE"
+    conditions = [target.condition("unique", source, tuple(columns), late=False)]
+    if primary:
+        conditions.append(target.condition("not_null", source, tuple(columns)))
     steps.append(
         Step(
             Slot.CONTRACT_SWAP,
@@ -169,6 +177,7 @@ def _unique_using_index(
             f"rows with equal {body} in {target.sql} make the unique index build fail (the "
             "migration stops and says so): remove duplicates before the expand phase",
         ),
+        conditions=tuple(c for c in conditions if c is not None),
     )
 
 

@@ -11,9 +11,12 @@ from migrator.plan.model import CannotPlan, Change
 from migrator.plan.recipes.backfill import batched_step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import PlanOptions, Target
+from migrator.plan.row_conditions import RowChange
 from migrator.plan.sql_text import column_references, ident
+from migrator.plan.volatility import is_volatile
 from migrator.sql.classify import batchable_change, reads_itself, statement_node
-from migrator.sql.syntax import deparse
+from migrator.sql.enums import BoolExprType, NullTestType
+from migrator.sql.syntax import deparse, is_node
 
 #: rows the application writes while the batches run
 _MEANWHILE = (
@@ -153,4 +156,44 @@ def _batched(
         (step,),
         label=label,
         warnings=(_MEANWHILE.format(verb=verb, done=done),),
+        row_change=_row_change(statement, target, condition, joined, verb),
     )
+
+
+def _row_change(
+    statement: Any, target: Target, condition: str, joined: bool, verb: str
+) -> RowChange | None:
+    """What the statement does to the rows, for the check of the rows as it leaves
+    them (:mod:`migrator.plan.prechecks`)."""
+    alias = statement.relation.alias
+    assignments: list[tuple[str, str]] = []
+    opaque = "it reads other tables (FROM or USING)" if joined else ""
+    catalog = target.schema_facts.catalog if target.schema_facts is not None else None
+    nodes = [statement.whereClause] if statement.whereClause is not None else []
+    for item in statement.targetList or () if verb == "UPDATE" else ():
+        if item.indirection or is_node(item.val, "MultiAssignRef"):
+            opaque = opaque or "it sets part of a column, or several columns from one row"
+            continue
+        assignments.append((item.name, deparse(item.val)))
+        nodes.append(item.val)
+    if not opaque and any(is_volatile(node, catalog) for node in nodes):
+        opaque = "its values or condition are volatile (they differ each time they are computed)"
+    return target.row_change(
+        where=condition,
+        assignments=tuple(assignments),
+        delete=verb == "DELETE",
+        alias=alias.aliasname if alias is not None else None,
+        only=not statement.relation.inh,
+        null_tested=frozenset(_null_tested(statement.whereClause)),
+        opaque=opaque,
+    )
+
+
+def _null_tested(node: Any) -> list[str]:
+    """The columns a top-level ``c IS NULL`` conjunct of ``node`` tests."""
+    if is_node(node, "BoolExpr") and node.boolop == BoolExprType.AND_EXPR:
+        return [name for arg in node.args or () for name in _null_tested(arg)]
+    if is_node(node, "NullTest") and node.nulltesttype == NullTestType.IS_NULL:
+        references = column_references(node.arg) if is_node(node.arg, "ColumnRef") else []
+        return [name for _, name in references]
+    return []

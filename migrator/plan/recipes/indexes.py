@@ -9,6 +9,7 @@ from migrator.plan.facts import Deferred, SchemaFacts
 from migrator.plan.model import CannotPlan, Change, NotInSchema, Slot, Step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import Target
+from migrator.plan.row_conditions import Condition
 from migrator.plan.sql_text import bounded_name, ident, literal, object_name, qualified
 from migrator.sql.classify import non_transactional_reason
 from migrator.sql.enums import ReindexObjectType
@@ -130,7 +131,23 @@ def create_index(statement: Any, target: Target, source: str) -> Change:
         "create index concurrently",
         tuple(concurrent_index_steps(target, name, body, unique=unique)),
         label=f"index_{name}",
+        conditions=_unique_condition(statement, target, source) if unique else (),
     )
+
+
+def _unique_condition(statement: Any, target: Target, source: str) -> tuple[Condition, ...]:
+    """A unique index's condition on the rows: equal keys (of plain columns, without a
+    ``WHERE``) are checked beforehand; others cannot be."""
+    columns = [element.name for element in statement.indexParams or ()]
+    plain = all(columns) and statement.whereClause is None and not statement.nulls_not_distinct
+    condition = (
+        target.condition("unique", source, tuple(columns), late=False)
+        if plain
+        else target.condition(
+            "unchecked", source, why="a unique index on expressions or part of the rows"
+        )
+    )
+    return (condition,) if condition is not None else ()
 
 
 def _require_columns(target: Target, statement: Any) -> None:

@@ -91,6 +91,8 @@ def rename_table(old: str, new: str, target: Target) -> Change:
             ),
         ),
     )
+    facts = target.facts
+    viewed = (Deferred(facts.schema, new, viewed_as=old),) if facts is not None else ()
     return Change(
         source,
         "rename table",
@@ -101,4 +103,5 @@ def rename_table(old: str, new: str, target: Target) -> Change:
             f"columns added to {new_sql} later do not appear in the view {target.sql}; "
             "contract soon",
         ),
+        deferred=viewed,
     )

@@ -224,6 +224,14 @@ def shadow_column_change(
 ) -> Change:
     what = "rename" if shadow.both_directions else "change the type of"
     facts = target.require(f"to {what} the column in phases")
+    if shadow.old in facts.deferred.shadowed:
+        raise CannotPlan(
+            f"{target.sql}.{ident(shadow.old)} is renamed or retyped earlier in the change, "
+            "which the plan finishes only in its contract phase (through a second column, a "
+            f"trigger and copies of its indexes): it cannot {what} it again before that",
+            hint="write the change once (rename to the final name, or the final type), or "
+            "plan the second change after this one's contract phase ran",
+        )
     _check_movable(target, facts, shadow.old, what)
     if facts.column(shadow.new) is not None:
         raise existing_column(target, shadow.new)
@@ -378,17 +386,12 @@ def shadow_column_change(
     moved_references = frozenset(
         (schema, name, fk.name) for schema, name, fk in facts.incoming_on(shadow.old)
     )
-    retyped = (
-        ()
-        if shadow.both_directions
-        else (
-            Deferred(
-                facts.schema,
-                facts.name,
-                retyped=frozenset({shadow.old}),
-                moved_references=moved_references,
-            ),
-        )
+    made = Deferred(
+        facts.schema,
+        facts.name,
+        shadowed=frozenset({shadow.final_name}),
+        retyped=frozenset() if shadow.both_directions else frozenset({shadow.old}),
+        moved_references=frozenset() if shadow.both_directions else moved_references,
     )
     swap_tables = frozenset(linked | {(facts.schema, facts.name)}) if linked else frozenset()
     return Change(
@@ -397,6 +400,6 @@ def shadow_column_change(
         tuple(steps),
         deploy_before,
         label,
-        deferred=retyped,
+        deferred=(made,),
         swap_tables=swap_tables,
     )

@@ -14,6 +14,10 @@ DROP_TABLE_REASON = (
     "contract phase: runs after the deploy that stopped using the table (docs/planner.md)"
 )
 
+DROP_VIEW_REASON = (
+    "contract phase: runs after the deploy that stopped reading the view (docs/planner.md)"
+)
+
 
 def drop_table(statement: Any, facts: SchemaFacts, source: str) -> Change:
     """``DROP TABLE`` of existing tables -> the same statement in a contract migration of
@@ -64,4 +68,43 @@ def drop_table(statement: Any, facts: SchemaFacts, source: str) -> Change:
         },
         f"drop_{deferred[0].table}",
         deferred=tuple(deferred),
+    )
+
+
+def drop_view(
+    statement: Any, facts: SchemaFacts, source: str, created_again: frozenset[tuple[str, str]]
+) -> Change:
+    """``DROP VIEW`` / ``DROP MATERIALIZED VIEW`` of existing views -> like a table: the
+    same statement in a contract migration, gated by the deploy of code that no longer
+    reads them (with ``CASCADE``, nor the views that depend on them: they go in the same
+    statement). Views created earlier in the change, or created again by a later
+    statement (``DROP VIEW v; CREATE VIEW v AS ...``: old clients see the old view or
+    the new one, never none), pass through as written."""
+    named = [object_name(items) for items in statement.objects]
+    existing = []
+    for schema, name in named:
+        view = facts.table(schema, name)
+        if view is None or view.created_in_change:
+            continue
+        if (view.schema, view.name) in created_again:
+            return pass_through(source, label="drop_view")
+        existing.append((view.schema, view.name))
+    if not existing:
+        return pass_through(source, label="drop_view")
+    cascade = bool(statement.behavior) and int(statement.behavior) != 0
+    names = ", ".join(qualified(None, name) for _, name in existing)
+    readers = f"{names} (and the views that depend on it)" if cascade else names
+    step = Step(
+        Slot.CONTRACT_SWAP,
+        source,
+        "ACCESS EXCLUSIVE for a moment: catalog only",
+        undo=None,
+        lint_ignore=("drop-table", DROP_VIEW_REASON),
+    )
+    return Change(
+        source,
+        "drop view",
+        (step,),
+        {"contract": f"application code (and every other reader) that no longer reads {readers}"},
+        f"drop_{existing[0][1]}",
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from migrator.plan.facts import SchemaFacts, TableFacts
 from migrator.plan.model import CannotPlan
+from migrator.plan.row_conditions import Condition, ConditionKind, RowChange
 from migrator.plan.sql_text import qualified
 from migrator.source.backfill import DEFAULT_BATCH_SIZE
 
@@ -77,6 +79,33 @@ class Target:
                 hint="drop them in a change of their own first, and create them again once "
                 "this change's contract ran; or write the migration by hand",
             )
+
+    def condition(
+        self,
+        kind: ConditionKind,
+        source: str,
+        columns: tuple[str, ...] = (),
+        expression: str = "",
+        why: str = "",
+        late: bool = True,
+    ) -> Condition | None:
+        """What ``source`` makes the rows of this table satisfy (:mod:`..prechecks`);
+        ``None`` for a table without rows yet."""
+        if self.facts is None or self.facts.created_in_change:
+            return None
+        facts = self.facts
+        return Condition(
+            facts.schema, facts.name, self.sql, kind, source, columns, expression, why, late
+        )
+
+    def row_change(self, **fields: Any) -> RowChange | None:
+        """What a data change does to the rows of this table (:mod:`..prechecks`);
+        ``None`` for a table without rows yet."""
+        if self.facts is None or self.facts.created_in_change:
+            return None
+        facts = self.facts
+        columns = tuple((c.name, c.type_sql) for c in facts.columns.values())
+        return RowChange(facts.schema, facts.name, self.sql, columns, **fields)
 
     def require(self, why: str) -> TableFacts:
         """The table's facts, or :class:`CannotPlan` saying the planner needs them."""

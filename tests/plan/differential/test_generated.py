@@ -17,14 +17,6 @@ from tests.plan.scenario import run
 
 QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large]
 
-#: planner bugs the generator found that are not fixed yet (reported with their
-#: numbers on issue 14): the default examples do not draw their changes, the slow
-#: variant draws everything. F13: DROP VIEW runs in the expand, under old clients.
-#: F17: a data change, then a validation that fails: the naive file changes nothing,
-#: the plan has run the UPDATE. F18: a batched UPDATE after the deploy point overwrites
-#: what new clients wrote. F19: the same SET NOT NULL twice collides on a made-up name.
-OPEN_FINDINGS = frozenset({"F13", "F17", "F18", "F19"})
-
 
 def _prove(case: Case, database_pair: tuple[str, str]) -> None:
     with tempfile.TemporaryDirectory() as workdir:
@@ -37,7 +29,7 @@ def _prove(case: Case, database_pair: tuple[str, str]) -> None:
 @settings(
     max_examples=24, derandomize=True, deadline=None, database=None, suppress_health_check=QUIET
 )
-@given(case=cases(avoid=OPEN_FINDINGS))
+@given(case=cases())
 def test_a_generated_change_matches_the_naive_sql_or_refuses(
     case: Case, database_pair: tuple[str, str]
 ) -> None:
