@@ -20,6 +20,7 @@ _SHARED = {
     Slot.CONTRACT_PREPARE,
     Slot.CONTRACT_VALIDATE,
     Slot.CONTRACT_DROP_INDEXES,
+    Slot.CONTRACT_REVALIDATE,
 }
 _SUFFIX = {
     Slot.EXPAND: "expand",
@@ -32,6 +33,7 @@ _SUFFIX = {
     Slot.CONTRACT_VALIDATE: "contract_validate",
     Slot.CONTRACT_DROP_INDEXES: "contract_drop_indexes",
     Slot.CONTRACT_SWAP: "contract",
+    Slot.CONTRACT_REVALIDATE: "contract_revalidate",
 }
 
 
@@ -96,14 +98,29 @@ def _deploy_text(changes: list[Change], indexes: set[int], phase: Phase) -> str:
     return "; ".join(texts)
 
 
+def swap_owners(changes: list[Change]) -> list[int]:
+    """For each change, the first change whose contract swap its own joins: changes
+    whose swaps share a table (:attr:`Change.swap_tables`: a key and the foreign keys
+    that reference it) swap in one transaction, so no client sees one half."""
+    owners = list(range(len(changes)))
+    for index, change in enumerate(changes):
+        for earlier in range(index):
+            if change.swap_tables & changes[earlier].swap_tables:
+                owners[index] = owners[earlier]
+                break
+    return owners
+
+
 def assemble(changes: list[Change], base_name: str) -> Plan:
     """The plan's migrations, in the order they run."""
     changes = keep_pass_through_order(changes)
+    owners_of_swap = swap_owners(changes)
     early = _before_the_deploy(changes)
     #: (slot, the change that owns it alone (0: shared), part of a shared expand slot)
     groups: dict[tuple[int, int, int], list[tuple[int, Step]]] = {}
     part = 0  # a new part of the shared expand migrations after each change that ends one
     for change_index, change in enumerate(changes):
+        part += change.starts_expand
         for position, step in enumerate(change.steps):
             if step.slot in _SHARED:
                 key = (int(step.slot), 0, part if step.slot in EXPAND_SLOTS else 0)
@@ -112,8 +129,11 @@ def assemble(changes: list[Change], base_name: str) -> Plan:
             elif step.slot in (Slot.BACKFILL, Slot.EXPAND_ENUM):
                 key = (int(step.slot), _LATE + change_index * 1000 + position + 1, 0)
             else:
-                key = (int(step.slot), change_index * 1000 + 1, 0)
-            groups.setdefault(key, []).append((change_index, step))
+                key = (int(step.slot), owners_of_swap[change_index] * 1000 + 1, 0)
+            group = groups.setdefault(key, [])
+            if step.slot is Slot.CONTRACT_REVALIDATE and any(s == step for _, s in group):
+                continue  # one foreign key added again by two swaps: validated once
+            group.append((change_index, step))
         part += change.ends_expand
     planned_changes = [c for c in changes if not c.passthrough]
     migrations: list[PlannedMigration] = []

@@ -225,6 +225,11 @@ class CatalogFacts:
                 known = self._deferred.get(key)
                 self._deferred[key] = item if known is None else known.merged(item)
 
+    @property
+    def retyped_keys(self) -> tuple[Deferred, ...]:
+        """What the changes so far swap only in the contract (:attr:`Deferred.retyped`)."""
+        return tuple(deferred for deferred in self._deferred.values() if deferred.retyped)
+
     def dropped_later(self, schema: str | None, name: str) -> bool:
         resolved = self.catalog.resolve(schema, name)
         deferred = self._deferred.get((resolved.schema, resolved.name))

@@ -120,23 +120,39 @@ class ExpandSplitter:
         later = self._units[position + 1 :] if position >= 0 else []
         marked = []
         for index, change in enumerate(planned):
-            if self._enabled and change.passthrough and not _adds_only(change):
-                self._removed = True
-            if self._locked:
-                change = self._completing(change)
-            locked = self._exclusively_locked(change)
-            self._locked |= locked
-            # the rest of this unit (a column's constraints) and the units after it
+            # the rest of this unit (a column's constraints) in this transaction, and
+            # the units after it (a foreign key added after its index is built runs in
+            # a migration of its own: it does not keep this one going)
             following = [
                 parse_text(step.sql) or []
                 for rest in planned[index + 1 :]
                 for step in rest.steps
-                if step.slot in EXPAND_SLOTS
+                if step.slot is Slot.EXPAND
             ]
+            removed_before = self._removed
+            if self._enabled and change.passthrough and not _adds_only(change):
+                self._removed = True
+            if self._locked:
+                try:
+                    change = self._completing(change)
+                except CannotPlan:
+                    # it cannot run under the lock; a new migration may start with it
+                    # when what came before only added and nothing after it completes
+                    # what is locked
+                    if (
+                        not self._enabled
+                        or removed_before
+                        or self._locked & self._touched_by([*following, *later])
+                    ):
+                        raise
+                    change = dataclasses.replace(change, starts_expand=True)
+                    self._start_part()
+                    self._removed = self._enabled and change.passthrough and not _adds_only(change)
+            self._locked |= self._exclusively_locked(change)
             if (
                 self._enabled
                 and not self._removed
-                and locked
+                and self._locked
                 and not (self._locked & self._touched_by([*following, *later]))
             ):
                 change = dataclasses.replace(change, ends_expand=True)
@@ -148,10 +164,14 @@ class ExpandSplitter:
         """The statement of ``planned`` is in the catalog now: after a split, what the
         file created so far counts as existing (the next migration runs after it)."""
         if any(change.ends_expand for change in planned):
-            self._part += 1
-            self._removed = False
-            self._locked = set()
-            self._replay.begin_file(self._unit)
+            self._start_part()
+
+    def _start_part(self) -> None:
+        """The next expand migration: what the file created so far counts as existing."""
+        self._part += 1
+        self._removed = False
+        self._locked = set()
+        self._replay.begin_file(self._unit)
 
     def _exclusively_locked(self, change: Change) -> set[QualifiedName]:
         """The existing tables the expand steps of ``change`` lock ACCESS EXCLUSIVE."""
@@ -177,7 +197,7 @@ class ExpandSplitter:
         touches no other table, it completes them under the lock already held: marked
         as meant for the linter (``statements-after-access-exclusive``). Anything else
         would keep those tables locked while it runs or waits: :class:`CannotPlan`."""
-        steps = [step for step in change.steps if step.slot in EXPAND_SLOTS]
+        steps = [step for step in change.steps if step.slot is Slot.EXPAND]
         if all(_harmless(step) for step in steps):
             return change
         names = ", ".join(sorted(str(name) for name in self._locked))

@@ -89,12 +89,25 @@ class Deferred:
     added: frozenset[str] = frozenset()
     #: the table itself is dropped only in the contract phase
     dropped: bool = False
+    #: columns whose type the plan changes through a second column: the old column
+    #: (and the keys and foreign keys on it) stays until the contract's swap
+    retyped: frozenset[str] = frozenset()
+    #: the foreign keys of other tables that reference :attr:`retyped` columns, as
+    #: ``(schema, table, constraint)``: the swap drops and adds again exactly these
+    moved_references: frozenset[tuple[str, str, str]] = frozenset()
+
     #: columns the plan makes through a second column and a sync trigger (renamed or
     #: retyped earlier in the change), finished only in the contract phase
     shadowed: frozenset[str] = frozenset()
     #: the plan keeps a view of the table under its old name until the contract phase
     #: (a table renamed earlier in the change): the view uses every column
     viewed_as: str = ""
+
+    @property
+    def keeps_removed(self) -> bool:
+        """The plan keeps something the change removes (or adds something) only in the
+        contract: not only the old column of a type change, which the swap replaces."""
+        return bool(self.columns or self.names or self.primary_key or self.added or self.dropped)
 
     def merged(self, other: Deferred) -> Deferred:
         return Deferred(
@@ -107,6 +120,8 @@ class Deferred:
             self.dropped or other.dropped,
             shadowed=self.shadowed | other.shadowed,
             viewed_as=self.viewed_as or other.viewed_as,
+            retyped=self.retyped | other.retyped,
+            moved_references=self.moved_references | other.moved_references,
         )
 
 

@@ -56,12 +56,19 @@ class _Moved:
     relations: frozenset[QualifiedName]
     #: tables it registered what it keeps until the contract for
     deferred: frozenset[QualifiedName]
+    #: columns it swaps for a copy of another type only in the contract, by table: a
+    #: later type change of another column of the table is independent of it
+    retyped: frozenset[tuple[QualifiedName, str]] = frozenset()
 
 
 class FileOrder:
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
         self._moved: list[_Moved] = []
+        #: tables that earlier changes still alter, by name, after the expand
+        #: migrations' transactions (an index built concurrently, a validation, a swap,
+        #: a drop): the source of the first such change
+        self._finished_later: dict[QualifiedName, str] = {}
 
     def check(self, unit: Statement, planned: Sequence[Change]) -> None:
         """Refuse ``unit`` (planned as ``planned``) when part of it runs before an
@@ -72,6 +79,10 @@ class FileOrder:
             return
         earliest = min(int(step.slot) for step in steps)
         relations = self._relations(statements)
+        self._refuse_renaming_what_is_finished_later(statements)
+        if any(step.slot > Slot.EXPAND for step in steps):
+            for name in relations:
+                self._finished_later.setdefault(name, unit.text)
         for moved in self._moved:
             if moved.latest <= earliest:
                 continue
@@ -81,6 +92,7 @@ class FileOrder:
             # filled it: what the planner keeps until the contract does not cover that
             reads = any(statement.kind in _DEFINITIONS for statement in statements)
             exempt = frozenset() if reads else moved.deferred
+            exempt |= _other_columns_retyped(statements, relations, moved.retyped)
             shared = sorted(str(name) for name in (relations & moved.relations) - exempt)
             if shared or any(_changes_an_object(statement) for statement in statements):
                 why = (
@@ -103,8 +115,42 @@ class FileOrder:
                 self._catalog.resolve(item.schema or None, item.table)
                 for change in planned
                 for item in change.deferred
+                if item.keeps_removed
             )
-            self._moved.append(_Moved(unit.text, latest, phase, relations, deferred))
+            retyped = frozenset(
+                (self._catalog.resolve(item.schema or None, item.table), column)
+                for change in planned
+                for item in change.deferred
+                for column in item.retyped
+            )
+            self._moved.append(_Moved(unit.text, latest, phase, relations, deferred, retyped))
+
+    def _refuse_renaming_what_is_finished_later(
+        self, statements: Sequence[ParsedStatement]
+    ) -> None:
+        """A table renamed (or moved to another schema) in an expand transaction while
+        an earlier change alters it by its old name in a later migration: that name is
+        the rename's compatibility view by then (42809), or gone."""
+        for statement in statements:
+            fields = statement.fields
+            renamed = (
+                statement.kind == "RenameStmt" and fields.get("renameType") == "OBJECT_TABLE"
+            ) or (
+                statement.kind == "AlterObjectSchemaStmt"
+                and fields.get("objectType") == "OBJECT_TABLE"
+            )
+            if not renamed:
+                continue
+            for name in self._relations([statement]):
+                earlier = self._finished_later.get(name)
+                if earlier is not None:
+                    raise CannotPlan(
+                        f"this statement renames {name}, which the plan of `{excerpt(earlier)}` "
+                        "still alters by its old name in a later migration than this "
+                        "statement's: by then that name would be the rename's view",
+                        hint="plan the rename in a change of its own, after this one's "
+                        "contract phase ran",
+                    )
 
     def _relations(self, statements: Sequence[ParsedStatement]) -> frozenset[QualifiedName]:
         found: set[QualifiedName] = set()
@@ -150,3 +196,25 @@ def _changes_an_object(statement: ParsedStatement) -> bool:
     if statement.kind in ("CreateFunctionStmt", "ViewStmt", "DefineStmt"):
         return bool(fields.get("replace"))
     return statement.kind in _OBJECT_CHANGES
+
+
+def _other_columns_retyped(
+    statements: Sequence[ParsedStatement],
+    relations: frozenset[QualifiedName],
+    retyped: frozenset[tuple[QualifiedName, str]],
+) -> frozenset[QualifiedName]:
+    """The table of ``statements`` when they only change the types of columns an
+    earlier type change of that table (``retyped``) leaves alone: each column goes
+    through a copy of its own, and neither plan reads the other's column."""
+    if len(relations) != 1 or not statements:
+        return frozenset()
+    (table,) = relations
+    columns = {column for name, column in retyped if name == table}
+    for statement in statements:
+        if statement.kind != "AlterTableStmt":
+            return frozenset()
+        for item in statement.fields.get("cmds") or ():
+            command = item.get("AlterTableCmd", {})
+            if command.get("subtype") != "AT_AlterColumnType" or command.get("name") in columns:
+                return frozenset()
+    return frozenset({table}) if columns else frozenset()

@@ -75,6 +75,10 @@ class Slot(enum.IntEnum):
     CONTRACT_DROP_INDEXES = 55
     #: the final swap or removal: one short transaction under lock_timeout, retried
     CONTRACT_SWAP = 60
+    #: ``VALIDATE CONSTRAINT`` of what a swap had to add again ``NOT VALID`` (the
+    #: foreign keys that reference a key swapped for its wider copy): a scan under SHARE
+    #: UPDATE EXCLUSIVE, which blocks no client
+    CONTRACT_REVALIDATE = 70
 
     @property
     def phase(self) -> Phase:
@@ -86,7 +90,12 @@ class Slot(enum.IntEnum):
 
     @property
     def mode(self) -> Mode:
-        if self in (Slot.EXPAND_CONCURRENT, Slot.CONTRACT_VALIDATE, Slot.CONTRACT_DROP_INDEXES):
+        if self in (
+            Slot.EXPAND_CONCURRENT,
+            Slot.CONTRACT_VALIDATE,
+            Slot.CONTRACT_DROP_INDEXES,
+            Slot.CONTRACT_REVALIDATE,
+        ):
             return "no-transaction"
         if self == Slot.BACKFILL:
             return "backfill"
@@ -137,6 +146,13 @@ class Change:
     #: commit, and nothing after them must commit with them: the expand migration ends
     #: after this change (the next change's expand steps get a migration of their own)
     ends_expand: bool = False
+    #: its expand steps cannot run under the ACCESS EXCLUSIVE lock the expand migration
+    #: so far holds (a scan), and nothing after it completes what that migration
+    #: locked: a new expand migration starts with it
+    starts_expand: bool = False
+    #: the tables its contract swap changes together (a key and the tables whose foreign
+    #: keys reference it): changes whose swaps share a table swap in one transaction
+    swap_tables: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def passthrough(self) -> bool:

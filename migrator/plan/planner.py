@@ -18,6 +18,7 @@ from migrator.plan.exclusive_locks import ExpandSplitter
 from migrator.plan.file_order import FileOrder
 from migrator.plan.model import CannotPlan, Change, Plan
 from migrator.plan.prechecks import check_before_data_changes
+from migrator.plan.recipes.foreign_keys import refuse_changed_references
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
 from migrator.source import Migration, MigrationSet, discover, load_file
@@ -189,17 +190,18 @@ def plan_changes(
         try:
             planned = plan_statement(unit, facts, options, _views_created(later, catalog))
             order.check(unit, planned)
+            planned = splitter.mark(planned, position)
+            changes += planned
+            facts.note_deferred(planned)
+            # a view the plan drops in its contract phase still uses its columns until then
+            dependents.until_contract = any(change.recipe == "drop view" for change in planned)
+            replaying.statement(unit)
+            dependents.until_contract = False
+            refuse_changed_references(facts, facts.retyped_keys)
         except CannotPlan as error:
             raise type(error)(
                 f"{where}:{statement.line}: {error.message}", hint=error.hint
             ) from None
-        planned = splitter.mark(planned, position)
-        changes += planned
-        facts.note_deferred(planned)
-        # a view the plan drops in its contract phase still uses its columns until then
-        dependents.until_contract = any(change.recipe == "drop view" for change in planned)
-        replaying.statement(unit)
-        dependents.until_contract = False
         splitter.applied(planned)
     try:
         return check_before_data_changes(changes)

@@ -253,3 +253,35 @@ def test_another_table_between_a_column_and_its_default_is_refused(
     result = run_cli("plan", "change.sql", "--dir", str(project.directory), cwd=tmp_path)
     assert result.code == 1, result.output
     assert "[statements-after-access-exclusive]" in result.stderr
+
+
+def test_a_change_that_scans_starts_an_expand_migration_of_its_own(project: Project) -> None:
+    """plandiff F24: a check added, then the same table's column retyped. The type
+    change's conversion check scans the table, which must not run under the check's
+    lock; nothing after it completes the check, so it starts the next expand
+    migration (both lint clean), instead of a refusal."""
+    result = project.plan(
+        "ALTER TABLE items ADD CONSTRAINT items_note_check CHECK (note <> '');\n"
+        "ALTER TABLE items ALTER COLUMN qty TYPE bigint;\n"
+    )
+    expand = [m for m in result.plan.migrations if m.slot.name == "EXPAND"]
+    assert len(expand) == 2
+    assert [s.sql.split(" ADD CONSTRAINT ")[-1][:16] for s in expand[0].steps] == [
+        "items_note_check"
+    ]
+    assert expand[1].steps[0].sql.startswith("DO $migrator_check$")
+    assert result.plan.changes[1].starts_expand
+    assert _lint_errors(project) == []
+
+
+def test_a_change_that_scans_before_what_completes_a_column_stays_refused(
+    project: Project,
+) -> None:
+    """The split before the scanning change would show the new column without the
+    default a later statement gives it: refused, as before."""
+    with pytest.raises(CannotPlan, match="statements-after-access-exclusive"):
+        project.plan(
+            "ALTER TABLE items ADD COLUMN flag boolean;\n"
+            "ALTER TABLE items ALTER COLUMN qty TYPE bigint;\n"
+            "ALTER TABLE items ALTER COLUMN flag SET DEFAULT false;\n"
+        )

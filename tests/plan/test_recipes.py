@@ -43,7 +43,7 @@ def project(tmp_path: Path) -> Project:
         ("ALTER TABLE items ADD COLUMN n int GENERATED ALWAYS AS IDENTITY", "identity column"),
         ("ALTER TABLE items ADD COLUMN n bigserial", "sequence"),
         ("ALTER TABLE parents RENAME COLUMN id TO parent_key", "foreign keys of other tables"),
-        ("ALTER TABLE parents ALTER COLUMN id TYPE numeric", "foreign keys of other tables"),
+        ("ALTER TABLE parents ALTER COLUMN id TYPE numeric", "would compare bigint with numeric"),
         ("ALTER TABLE accounts ALTER COLUMN id TYPE numeric", "identity column .* is smallint"),
         ("ALTER TABLE accounts RENAME COLUMN id TO key", "it is an identity column"),
         ("ALTER TABLE parents DROP COLUMN id", "referenced by foreign keys"),

@@ -4,12 +4,19 @@ transaction (pgroll #905 and #906 are the failures this order avoids)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from migrator.plan.facts import Deferred, TableFacts
 from migrator.plan.model import CannotPlan, Change, Slot, Step, lint_ignored
 from migrator.plan.recipes.backfill import backfill_step
 from migrator.plan.recipes.columns import DROP_COLUMN_REASON, existing_column, missing_column
+from migrator.plan.recipes.foreign_keys import (
+    incoming_moved,
+    joined,
+    outgoing_added_again,
+    references_a_retyped_key,
+)
 from migrator.plan.recipes.indexes import concurrent_index_steps
 from migrator.plan.recipes.not_null import add_not_null_check, enforce_not_null
 from migrator.plan.recipes.target import PlanOptions, Target, short_digest
@@ -148,6 +155,32 @@ def identity_moved_sql(target: Target, shadow: Shadow, *, always: bool) -> str:
     )
 
 
+_STRING_LITERAL = re.compile(r"^'(?:[^']|'')*'$")
+#: the types a string constant of one converts to the others implicitly
+_STRING_TYPES = {"text", "varchar", "character varying", "char", "character", "bpchar"}
+
+
+def _base_type(type_sql: str) -> str:
+    return re.sub(r"\s*\(.*\)\s*$", "", type_sql.strip().lower())
+
+
+def stored_default(default_sql: str, old_type: str, new_type: str) -> str:
+    """The default of the replacement column as ``ALTER COLUMN ... TYPE`` keeps it:
+    PostgreSQL keeps the expression stored for the old column, whose string constant
+    has the old type (``'x'::text``), and converts it on use; written as is on the
+    new column it would be stored as a constant of the new type
+    (``'x'::character varying``). Between string types only: to another type the
+    naive ``ALTER`` needs the default set again too."""
+    old_base, new_base = _base_type(old_type), _base_type(new_type)
+    if (
+        _STRING_LITERAL.match(default_sql.strip())
+        and old_base != new_base
+        and {old_base, new_base} <= _STRING_TYPES
+    ):
+        return f"{default_sql.strip()}::{old_base}"
+    return default_sql
+
+
 def _check_movable(target: Target, facts: TableFacts, column: str, what: str) -> None:
     fact = facts.column(column)
     if fact is None:
@@ -165,14 +198,14 @@ def _check_movable(target: Target, facts: TableFacts, column: str, what: str) ->
             "the new column in the contract); a rename is not",
         )
     incoming = facts.incoming_on(column)
-    if incoming:
+    if incoming and what == "rename":
         others = ", ".join(f"{s}.{t} ({c.name})" for s, t, c in incoming)
         raise CannotPlan(
-            f"cannot {what} {target.sql}.{ident(column)} in phases: foreign keys of other "
+            f"cannot rename {target.sql}.{ident(column)} in phases: foreign keys of other "
             f"tables reference it: {others}",
-            hint="those tables' columns must move with it, and the planner does not move a "
-            "key and its foreign keys together (also not when the same change retypes "
-            "them): plan them by hand (docs/planner.md, 'What cannot be made safe')",
+            hint="old code writes the old name, new code the new one, and a foreign key "
+            "references one column: plan the rename by hand (docs/planner.md, 'What cannot "
+            "be made safe'); a type change of a referenced key is planned",
         )
     if facts.view:
         raise CannotPlan(f"{target.sql} is a view; the planner changes tables")
@@ -244,8 +277,19 @@ def shadow_column_change(
         steps.append(add_not_null_check(target, shadow.new, Slot.EXPAND))
     mapping = {shadow.old: shadow.new}
     renames: list[Step] = []
+    moved = [incoming_moved(target, facts, shadow.old, shadow.new_type_sql)]
+    linked = {(s, t) for s, t, _ in facts.incoming_on(shadow.old)}
     for constraint in facts.constraints_on(shadow.old):
         if constraint.kind not in ("check", "foreign") or not constraint.definition_sql:
+            continue
+        if constraint.references is not None:
+            linked.add(constraint.references)
+        if references_a_retyped_key(target, constraint):
+            moved.append(
+                outgoing_added_again(
+                    target, constraint, {shadow.old: shadow.final_name}, shadow.new_type_sql
+                )
+            )
             continue
         copy_name = target.claim(bounded_name(constraint.name, suffix="new"), "constraint copy")
         copy_definition = rename_in_constraint(constraint.definition_sql, mapping)
@@ -302,6 +346,8 @@ def shadow_column_change(
     )
     if old_fact.not_null:
         steps += [s for s in enforce_not_null(target, shadow.new, check_slot=None)]
+    foreign_keys = joined(moved)
+    steps += foreign_keys.drop
     swap = [
         f"DROP TRIGGER IF EXISTS {ident(function)} ON {table}",
         f"DROP FUNCTION IF EXISTS {target.qualify(function)}()",
@@ -313,7 +359,8 @@ def shadow_column_change(
             f"ALTER SEQUENCE {target.qualify(old_fact.owned_sequence)} OWNED BY {table}.{new}"
         )
     if old_fact.default_sql:
-        swap.append(f"ALTER TABLE {table} ALTER COLUMN {new} SET DEFAULT {old_fact.default_sql}")
+        default = stored_default(old_fact.default_sql, old_fact.type_sql, shadow.new_type_sql)
+        swap.append(f"ALTER TABLE {table} ALTER COLUMN {new} SET DEFAULT {default}")
     swap.append(f"ALTER TABLE {table} DROP COLUMN {old}")
     if shadow.final_name != shadow.new:
         swap.append(
@@ -335,5 +382,24 @@ def shadow_column_change(
         for sql in swap
     ]
     steps += renames
-    made = Deferred(facts.schema, facts.name, shadowed=frozenset({shadow.final_name}))
-    return Change(source, recipe, tuple(steps), deploy_before, label, deferred=(made,))
+    steps += foreign_keys.add_again + foreign_keys.validate
+    moved_references = frozenset(
+        (schema, name, fk.name) for schema, name, fk in facts.incoming_on(shadow.old)
+    )
+    made = Deferred(
+        facts.schema,
+        facts.name,
+        shadowed=frozenset({shadow.final_name}),
+        retyped=frozenset() if shadow.both_directions else frozenset({shadow.old}),
+        moved_references=frozenset() if shadow.both_directions else moved_references,
+    )
+    swap_tables = frozenset(linked | {(facts.schema, facts.name)}) if linked else frozenset()
+    return Change(
+        source,
+        recipe,
+        tuple(steps),
+        deploy_before,
+        label,
+        deferred=(made,),
+        swap_tables=swap_tables,
+    )
