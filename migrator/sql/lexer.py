@@ -24,10 +24,12 @@ from migrator.sql.parse import skip_comments
 
 #: a character that may continue an identifier (PostgreSQL: letters, digits, ``_``,
 #: ``$`` and every byte with the high bit set)
-_IDENT = re.compile(r"[A-Za-z0-9_$\x80-\U0010ffff]")
+#: ``[^\x00-\x7f]`` is every non-ASCII character: a class spelled as the range up to
+#: U+10FFFF takes ~6 ms to compile, on every start of the command
+_IDENT = re.compile(r"[A-Za-z0-9_$]|[^\x00-\x7f]")
 #: the next thing that matters: a semicolon, or what may start something that hides one
 _NEXT = re.compile(r"[;'\"$]|--|/\*")
-_DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*)?\$")
+_DOLLAR_QUOTE = re.compile(r"\$(?:(?:[A-Za-z_]|[^\x00-\x7f])(?:[A-Za-z0-9_]|[^\x00-\x7f])*)?\$")
 _STRING_REST = re.compile(r"[^']*(?:''[^']*)*'")
 _ESCAPE_STRING_REST = re.compile(r"(?:[^'\\]|\\.|'')*'", re.DOTALL)
 _NAME_REST = re.compile(r'[^"]*(?:""[^"]*)*"')

@@ -203,8 +203,11 @@ def _one_statement(text: str) -> tuple[bool, StatementTree | None]:
 
 #: a text up to this size (characters) is parsed whole, once: every statement's tree
 #: comes from that one parse (fewest parser calls); a larger one is split and parsed
-#: statement by statement (:func:`streamed`), so memory follows the largest statement
-WHOLE_PARSE_LIMIT = 1 << 20
+#: statement by statement (:func:`streamed`), so memory follows the largest statement.
+#: Measured on lint's 3.6 MB benchmark file (16,001 statements): parsed whole, 1.49 s
+#: CPU and 153 MB peak; streamed, 1.71 s and 112 MB. 4 MiB keeps a whole parse's peak
+#: under ~200 MB and spares files of that size the streamed path's 15% more CPU.
+WHOLE_PARSE_LIMIT = 4 << 20
 
 
 def split_statements(text: str) -> SplitResult:
