@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from migrator.plan.facts import SchemaFacts
@@ -144,7 +145,9 @@ def _alter_table(
         else:
             if kind == AlterTableType.AT_ColumnDefault:
                 _refuse_default_of_shadowed(target, command.name)
-            planned.append(pass_through(source))
+                planned.append(replace(pass_through(source), changes_defaults=True))
+            else:
+                planned.append(pass_through(source))
     return planned
 
 
@@ -161,8 +164,7 @@ def _refuse_default_of_shadowed(target: Target, column: str) -> None:
         "the plan finishes only in its contract phase (a second column kept in step by a "
         "trigger): a default changed before that would overwrite on insert what old code "
         "writes, or be lost in the swap",
-        hint="change the default in a change of its own, after this one's contract phase "
-        "ran",
+        hint="change the default in a change of its own, after this one's contract phase ran",
     )
 
 

@@ -153,6 +153,9 @@ class Change:
     #: the tables its contract swap changes together (a key and the tables whose foreign
     #: keys reference it): changes whose swaps share a table swap in one transaction
     swap_tables: frozenset[tuple[str, str]] = frozenset()
+    #: it changes what an insert that leaves a column out gets (``SET DEFAULT``, ``DROP
+    #: DEFAULT``), from the migration it commits in
+    changes_defaults: bool = False
 
     @property
     def passthrough(self) -> bool:
