@@ -41,7 +41,8 @@ def keep_pass_through_order(changes: list[Change]) -> list[Change]:
     """Statements passed through keep their order in the file: a transactional one that
     follows a non-transactional one moves to a later expand migration. So does a default
     change after a concurrent index build the planner made: committed before the build,
-    inserts meanwhile would miss the default the naive file still gives them."""
+    old code's inserts meanwhile would miss the default the naive file still gives them
+    (not the default of a column the file adds: it stays with the column)."""
     seen_concurrent = False
     seen_index_build = False
     ordered: list[Change] = []
@@ -58,7 +59,9 @@ def keep_pass_through_order(changes: list[Change]) -> list[Change]:
                         hint="split it into two files and plan each",
                     )
                 seen_concurrent = True
-            elif seen_concurrent or (seen_index_build and change.changes_defaults):
+            elif seen_concurrent or (
+                seen_index_build and change.changes_defaults and not change.default_of_new_column
+            ):
                 change = replace(change, steps=(replace(step, slot=Slot.EXPAND_LATE),))
         ordered.append(change)
     return ordered

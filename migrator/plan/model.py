@@ -156,6 +156,9 @@ class Change:
     #: it changes what an insert that leaves a column out gets (``SET DEFAULT``, ``DROP
     #: DEFAULT``), from the migration it commits in
     changes_defaults: bool = False
+    #: the default it changes is of a column the file adds (old code does not insert
+    #: into it; the default stays in the migration that adds the column)
+    default_of_new_column: bool = False
 
     @property
     def passthrough(self) -> bool:

@@ -1243,3 +1243,21 @@ def test_a_default_change_after_an_index_build_keeps_the_file_order(
         f"ALTER TABLE a ALTER COLUMN qty {default};\n"
     )
     assert [m.slot for m in alone.plan.migrations] == [Slot.EXPAND]
+
+
+def test_the_default_of_a_column_the_file_adds_stays_with_it_after_an_index_build(
+    tmp_path: Path,
+) -> None:
+    """Found by the generator: `CREATE INDEX; ADD COLUMN n; SET DEFAULT` must not move
+    the default after the build, away from its column (inserts would get NULL)."""
+    project = Project.create(tmp_path, ROWS)
+    result = project.plan(
+        "CREATE INDEX b_v_idx ON b (v);\nALTER TABLE a ADD COLUMN n bigint;\n"
+        "ALTER TABLE a ALTER COLUMN n SET DEFAULT 5;\n"
+    )
+    expand = [m for m in result.plan.migrations if m.slot is Slot.EXPAND]
+    assert len(expand) == 1
+    assert [s.sql for s in expand[0].steps][-2:] == [
+        "ALTER TABLE a ADD COLUMN n bigint",
+        "ALTER TABLE a ALTER COLUMN n SET DEFAULT 5",
+    ]
