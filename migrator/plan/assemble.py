@@ -39,10 +39,16 @@ _SUFFIX = {
 
 def keep_pass_through_order(changes: list[Change]) -> list[Change]:
     """Statements passed through keep their order in the file: a transactional one that
-    follows a non-transactional one moves to a later expand migration."""
+    follows a non-transactional one moves to a later expand migration. So does a default
+    change after a concurrent index build the planner made: committed before the build,
+    old code's inserts meanwhile would miss the default the naive file still gives them
+    (not the default of a column the file adds: it stays with the column)."""
     seen_concurrent = False
+    seen_index_build = False
     ordered: list[Change] = []
     for change in changes:
+        if not change.passthrough and any(s.slot is Slot.EXPAND_CONCURRENT for s in change.steps):
+            seen_index_build = True
         if change.passthrough:
             step = change.steps[0]
             if step.slot == Slot.EXPAND_CONCURRENT:
@@ -53,7 +59,9 @@ def keep_pass_through_order(changes: list[Change]) -> list[Change]:
                         hint="split it into two files and plan each",
                     )
                 seen_concurrent = True
-            elif seen_concurrent:
+            elif seen_concurrent or (
+                seen_index_build and change.changes_defaults and not change.default_of_new_column
+            ):
                 change = replace(change, steps=(replace(step, slot=Slot.EXPAND_LATE),))
         ordered.append(change)
     return ordered
@@ -111,6 +119,23 @@ def swap_owners(changes: list[Change]) -> list[int]:
     return owners
 
 
+def _refuse_defaults_after_the_deploy(changes: list[Change], deploy: str) -> None:
+    """A plan that needs a deploy before its expand phase cannot also change a default
+    there: the naive file changes it at once (the deploy point), the plan only when its
+    expand runs, after the deploy, and rows inserted in between get the old default
+    (plandiff F21: ``DROP NOT NULL; ADD COLUMN n; SET DEFAULT``)."""
+    for change in changes:
+        if change.changes_defaults and any(s.slot.phase == "expand" for s in change.steps):
+            raise CannotPlan(
+                f"the plan needs a deploy before its expand phase ({deploy}), and "
+                f"`{excerpt(change.source)}` would change what inserts get only after it: "
+                "rows the deployed code inserts in between get the old default, where the "
+                "naive file gives them the new one",
+                hint="plan the default change (with the column it completes) in a file of its own "
+                "first, then the rest",
+            )
+
+
 def assemble(changes: list[Change], base_name: str) -> Plan:
     """The plan's migrations, in the order they run."""
     changes = keep_pass_through_order(changes)
@@ -164,6 +189,8 @@ def assemble(changes: list[Change], base_name: str) -> Plan:
         text = _deploy_text(changes, involved, phase)
         if not text:
             continue
+        if phase == "expand":
+            _refuse_defaults_after_the_deploy(changes, text)
         if phase == "expand" and last_early >= 0:
             data = changes[min(early)].source
             raise CannotPlan(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from migrator.plan.facts import SchemaFacts
@@ -144,8 +145,27 @@ def _alter_table(
         else:
             if kind == AlterTableType.AT_ColumnDefault:
                 _refuse_default_of_shadowed(target, command.name)
-            planned.append(pass_through(source))
+                planned.append(
+                    replace(
+                        pass_through(source),
+                        changes_defaults=True,
+                        default_of_new_column=not _old_code_inserts(target, command.name),
+                    )
+                )
+            else:
+                planned.append(pass_through(source))
     return planned
+
+
+def _old_code_inserts(target: Target, column: str) -> bool:
+    """Running code inserts into ``column`` of ``target`` (leaving it out, it gets the
+    default): not a column or table the change file adds, whose default stays in the
+    migration that adds it (it completes the column)."""
+    facts = target.facts
+    if facts is None:
+        return True
+    fact = facts.column(column)
+    return not facts.created_in_change and (fact is None or not fact.added_in_change)
 
 
 def _refuse_default_of_shadowed(target: Target, column: str) -> None:
@@ -161,8 +181,7 @@ def _refuse_default_of_shadowed(target: Target, column: str) -> None:
         "the plan finishes only in its contract phase (a second column kept in step by a "
         "trigger): a default changed before that would overwrite on insert what old code "
         "writes, or be lost in the swap",
-        hint="change the default in a change of its own, after this one's contract phase "
-        "ran",
+        hint="change the default in a change of its own, after this one's contract phase ran",
     )
 
 

@@ -153,6 +153,12 @@ class Change:
     #: the tables its contract swap changes together (a key and the tables whose foreign
     #: keys reference it): changes whose swaps share a table swap in one transaction
     swap_tables: frozenset[tuple[str, str]] = frozenset()
+    #: it changes what an insert that leaves a column out gets (``SET DEFAULT``, ``DROP
+    #: DEFAULT``), from the migration it commits in
+    changes_defaults: bool = False
+    #: the default it changes is of a column the file adds (old code does not insert
+    #: into it; the default stays in the migration that adds the column)
+    default_of_new_column: bool = False
 
     @property
     def passthrough(self) -> bool:

@@ -67,7 +67,7 @@ def check_before_data_changes(changes: Sequence[Change]) -> list[Change]:
     them; :class:`CannotPlan` when such a condition cannot be checked beforehand."""
     changing = [i for i, change in enumerate(changes) if _changes_rows(change)]
     if not changing:
-        return list(changes)
+        return check_before_default_changes(changes)
     layers: dict[tuple[str, str], list[tuple[int, RowChange]]] = {}
     for i in changing:
         layer = changes[i].row_change
@@ -111,3 +111,37 @@ def check_before_data_changes(changes: Sequence[Change]) -> list[Change]:
         label="data_changes",
     )
     return [*changes[: changing[0]], check, *changes[changing[0] :]]
+
+
+def check_before_default_changes(changes: Sequence[Change]) -> list[Change]:
+    """``changes`` with a check of the rows first in the expand migration, when a
+    default change (committed in the expand) comes with a condition the plan enforces
+    in a later migration: the naive file fails on those rows and changes nothing, the
+    plan would have committed the default and inserts meanwhile get it (plandiff F25:
+    ``SET DEFAULT 5; ADD CHECK (c IS NOT NULL)`` on NULL rows). :class:`CannotPlan`
+    when such a condition cannot be checked beforehand."""
+    defaults = [change for change in changes if change.changes_defaults]
+    conditions = [condition for change in changes for condition in change.conditions]
+    if not defaults or not conditions:
+        return list(changes)
+    checks: list[tuple[Condition, str]] = []
+    for condition in conditions:
+        if condition.kind == "unchecked":
+            raise CannotPlan(
+                f"`{excerpt(condition.source)}` can still fail after the plan committed "
+                f"`{excerpt(defaults[0].source)}` (the naive file would change nothing), and "
+                f"the planner cannot check it beforehand: it is {condition.why}",
+                hint="change the default in a plan of its own, after this one",
+            )
+        checks.append((condition, violated(condition, rows_after(condition.table_sql, False, []))))
+    block = check_block(checks)
+    if block is None:
+        raise _refuse(checks[0][0], defaults[0], "its SQL contains the check's quote")
+    step = Step(Slot.EXPAND, block, CHECK_NOTE)
+    check = Change(
+        "(a check: the rows satisfy what the plan enforces after it changed a default)",
+        "check rows before default changes",
+        (step,),
+        label="defaults",
+    )
+    return [check, *changes]

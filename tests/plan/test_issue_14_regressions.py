@@ -658,6 +658,17 @@ ROWS_DATA = (
 )
 
 
+async def _seed_rows(
+    naive: str, planned: str, project: Project, change: str, sqlstate: str
+) -> None:
+    """ROWS with their seed on both databases (the planned one through its migration
+    001); the naive ``change`` fails there with ``sqlstate``, changing nothing."""
+    await execute(naive, ROWS + ROWS_SEED)
+    assert await _naive_error(naive, change) == sqlstate
+    await apply_all(planned, project.directory, versions={1})
+    await execute(planned, ROWS_SEED)
+
+
 @pytest.mark.parametrize(
     ("change", "sqlstate"),
     [
@@ -704,10 +715,7 @@ def test_a_data_change_is_not_run_when_a_later_step_fails_on_its_rows(
     naive, planned = other_database_url, database_url
 
     async def scenario() -> None:
-        await execute(naive, ROWS + ROWS_SEED)
-        assert await _naive_error(naive, change) == sqlstate
-        await apply_all(planned, project.directory, versions={1})
-        await execute(planned, ROWS_SEED)
+        await _seed_rows(naive, planned, project, change, sqlstate)
         phases = _phase_versions(project)
         await apply_all(planned, project.directory, versions=phases.get("expand", set()))
         conn = await asyncpg.connect(planned)
@@ -1157,3 +1165,99 @@ def test_statements_of_two_tables_in_turn_plan_as_one_expand_migration_each(
         assert await leftovers(planned) == []
 
     run(scenario())
+
+
+DEFAULTS = "SELECT column_name, column_default FROM information_schema.columns ORDER BY 1"
+
+
+@pytest.mark.parametrize(
+    ("change", "sqlstate"),
+    [
+        (
+            "ALTER TABLE a ALTER COLUMN c SET DEFAULT 5;\n"
+            "ALTER TABLE a ADD CONSTRAINT a_c_present CHECK (c IS NOT NULL);\n",
+            "23514",
+        ),
+        (
+            "CREATE UNIQUE INDEX a_qty_key ON a (qty);\n"
+            "ALTER TABLE a ALTER COLUMN qty SET DEFAULT 3;\n",
+            "23505",
+        ),
+    ],
+)
+def test_a_default_is_not_changed_when_a_later_step_fails_on_the_rows(
+    change: str, sqlstate: str, database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    """plandiff F25: the naive file fails on the existing rows and changes nothing; the
+    plan used to commit the default first. Its first expand migration now checks the
+    rows before the default changes and fails with the naive SQLSTATE: nothing changed."""
+    project = Project.create(tmp_path, ROWS)
+    result = project.plan(change)
+    assert result.plan.changes[0].recipe == "check rows before default changes"
+    naive, planned = other_database_url, database_url
+
+    async def scenario() -> None:
+        await _seed_rows(naive, planned, project, change, sqlstate)
+        before = await fetch(planned, DEFAULTS)
+        phases = _phase_versions(project)
+        with pytest.raises(MigrationFailed, match="nothing was changed"):
+            await apply_all(planned, project.directory, versions=phases["expand"])
+        assert await fetch(planned, DEFAULTS) == before
+        assert await fetch(planned, ROWS_DATA) == await fetch(naive, ROWS_DATA)
+        assert await schema_difference(naive, planned, set()) == []
+
+    run(scenario())
+
+
+def test_a_default_change_after_a_deploy_before_the_expand_is_refused(tmp_path: Path) -> None:
+    """plandiff F21: DROP NOT NULL needs the deploy before the expand; a default the
+    expand changes after it would reach rows inserted in between later than the naive
+    file (run at the deploy) gives it to them. Refused, naming both."""
+    project = Project.create(tmp_path, ROWS)
+    with pytest.raises(CannotPlan, match="needs a deploy before its expand phase") as refused:
+        project.plan(
+            "ALTER TABLE a ALTER COLUMN qty DROP NOT NULL;\n"
+            "ALTER TABLE a ADD COLUMN n numeric(8, 2);\n"
+            "ALTER TABLE a ALTER COLUMN n SET DEFAULT 1.5;\n"
+        )
+    assert "SET DEFAULT 1.5" in refused.value.message
+    assert "reads a.qty and handles NULL" in refused.value.message
+
+
+@pytest.mark.parametrize("default", ["DROP DEFAULT", "SET DEFAULT 7"])
+def test_a_default_change_after_an_index_build_keeps_the_file_order(
+    default: str, tmp_path: Path
+) -> None:
+    """A default changed after a concurrent index build on another table commits after
+    the build, as in the file (it used to commit first: inserts in between missed the
+    default the naive file still gives them); alone it stays in the first expand."""
+    project = Project.create(tmp_path, ROWS)
+    result = project.plan(
+        f"CREATE INDEX b_v_idx ON b (v);\nALTER TABLE a ALTER COLUMN qty {default};\n"
+    )
+    slots = [m.slot for m in result.plan.migrations]
+    assert slots == [Slot.EXPAND_CONCURRENT, Slot.EXPAND_LATE]
+    assert default in result.plan.migrations[-1].steps[0].sql
+    (tmp_path / "alone").mkdir()
+    alone = Project.create(tmp_path / "alone", ROWS).plan(
+        f"ALTER TABLE a ALTER COLUMN qty {default};\n"
+    )
+    assert [m.slot for m in alone.plan.migrations] == [Slot.EXPAND]
+
+
+def test_the_default_of_a_column_the_file_adds_stays_with_it_after_an_index_build(
+    tmp_path: Path,
+) -> None:
+    """Found by the generator: `CREATE INDEX; ADD COLUMN n; SET DEFAULT` must not move
+    the default after the build, away from its column (inserts would get NULL)."""
+    project = Project.create(tmp_path, ROWS)
+    result = project.plan(
+        "CREATE INDEX b_v_idx ON b (v);\nALTER TABLE a ADD COLUMN n bigint;\n"
+        "ALTER TABLE a ALTER COLUMN n SET DEFAULT 5;\n"
+    )
+    expand = [m for m in result.plan.migrations if m.slot is Slot.EXPAND]
+    assert len(expand) == 1
+    assert [s.sql for s in expand[0].steps][-2:] == [
+        "ALTER TABLE a ADD COLUMN n bigint",
+        "ALTER TABLE a ALTER COLUMN n SET DEFAULT 5",
+    ]
