@@ -69,10 +69,18 @@ _EXPRESSION = st.one_of(
     st.builds(_dollar, _CHUNK, st.sampled_from(["", "x", "tag_1"])),
     _CHUNK.map(lambda c: "U&" + _quoted(c.replace("\\", ""), "'")),
 )
+
+
+def _comment_text(chunk: str) -> str:
+    """``chunk`` without ``*`` and ``/``: removing only ``/*`` and ``*/`` can make one
+    (``//**`` becomes ``/*``), and the comment would not end where the generator meant."""
+    return chunk.replace("*", "").replace("/", "")
+
+
 _COMMENT = st.one_of(
     _CHUNK.map(lambda c: "-- " + c.replace("\n", " ") + "\n"),
-    _CHUNK.map(lambda c: "/* " + c.replace("*/", "").replace("/*", "") + " */"),
-    _CHUNK.map(lambda c: "/* /* " + c.replace("*/", "").replace("/*", "") + " */ x */"),
+    _CHUNK.map(lambda c: "/* " + _comment_text(c) + " */"),
+    _CHUNK.map(lambda c: "/* /* " + _comment_text(c) + " */ x */"),
 )
 _SPACE = st.one_of(st.sampled_from([" ", "\n", "\t", "  \n "]), _COMMENT.map(lambda c: f" {c} "))
 
