@@ -16,6 +16,7 @@ Three shapes of case:
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -163,6 +164,19 @@ def _directory_named_like_a_migration(scene: Scene) -> None:
     scene.write({"003_folder.down.sql": "SELECT 1;\n"})
 
 
+def _fifo_named_like_a_migration(scene: Scene) -> None:
+    """A named pipe nobody writes to: opening it to read would wait forever."""
+    os.mkfifo(scene.directory / "003_pipe.up.sql")
+    scene.write({"003_pipe.down.sql": "SELECT 1;\n"})
+
+
+def _socket_named_like_a_migration(scene: Scene) -> None:
+    listener = socket.socket(socket.AF_UNIX)
+    scene.resources.callback(listener.close)
+    listener.bind(str(scene.directory / "003_socket.up.sql"))
+    scene.write({"003_socket.down.sql": "SELECT 1;\n"})
+
+
 def _missing_directory(scene: Scene) -> None:
     scene.directory = scene.directory.parent / "no-such-directory"
 
@@ -253,6 +267,12 @@ def _cases() -> list[Case]:
         Case("directory-named-like-a-migration", _directory_named_like_a_migration,
              {**DIRECTORY, **no_plan}, "003_folder.up.sql: is a directory",
              says_for={"plan": "003_folder.up.sql"}),
+        Case("named-pipe-named-like-a-migration", _fifo_named_like_a_migration,
+             {**DIRECTORY, **no_plan}, "003_pipe.up.sql: is a named pipe, not a regular file",
+             says_for={"plan": "003_pipe.up.sql"}),
+        Case("socket-named-like-a-migration", _socket_named_like_a_migration,
+             {**DIRECTORY, **no_plan}, "003_socket.up.sql: is a socket, not a regular file",
+             says_for={"plan": "003_socket.up.sql"}),
         Case("missing-migrations-directory", _missing_directory,
              {**DIRECTORY, "lint": 2}, "no-such-directory does not exist",
              says_for={"lint": "no-such-directory: no such file or directory"}),

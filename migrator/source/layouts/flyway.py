@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from migrator.errors import UsageError
+from migrator.errors import SourceError, UsageError
 from migrator.source.layouts.base import Candidate, Layout, Listing, Scan
+from migrator.source.reading import SIDE_FILE_BYTES, read_regular_file
 from migrator.source.versions import flyway_key, repeatable_key
 
 NAME = re.compile(r"^(?P<prefix>[VU])(?P<version>[^_]+(?:_[^_]+)*?)__(?P<name>.+)\.sql$")
@@ -115,8 +116,9 @@ class FlywayLayout(Layout):
         if conf not in files:
             return False
         try:
-            return bool(_NO_TRANSACTION.search((path.parent / conf).read_text("utf-8")))
-        except (OSError, UnicodeDecodeError):
+            text = read_regular_file(path.parent / conf, SIDE_FILE_BYTES, "a .conf file")
+            return bool(_NO_TRANSACTION.search(text.decode("utf-8")))
+        except (SourceError, UnicodeDecodeError):
             return False
 
     def new_files(
