@@ -72,8 +72,9 @@ class RunResult:
     direction: Direction
     results: tuple[StepResult, ...]
     notes: tuple[str, ...] = ()
-    #: newest applied version after the run
+    #: newest applied version after the run (its ledger key, and as messages show it)
     current_version: int | None = None
+    current_version_shown: str | None = None
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,14 @@ async def _locked_run(
                 after_statement=after_statement,
                 lock=db.lock,
             )
-    return RunResult(plan.direction, tuple(results), plan.notes, _version_after(entries, results))
+    current = _version_after(entries, results)
+    return RunResult(
+        plan.direction,
+        tuple(results),
+        plan.notes,
+        current,
+        None if current is None else migration_set.shown_version(current),
+    )
 
 
 async def up(

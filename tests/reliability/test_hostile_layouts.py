@@ -1,0 +1,51 @@
+"""Other tools' layouts used as their users would, after adoption: versions are shown
+as the files name them (never the internal ordering key of the ledger), in every
+message a run, ``verify``, ``status`` and ``up --sql`` print."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tests.helpers import Result, run_cli
+
+#: a key of the ledger for a Flyway or diesel version: long runs of digits
+LEDGER_KEY = re.compile(r"\d{20,}")
+
+
+def migrate(directory: Path, database_url: str, *args: str) -> Result:
+    return run_cli("--dir", str(directory), "--database-url", database_url, *args)
+
+
+def flyway(directory: Path) -> Path:
+    (directory / "V1_1__init.sql").write_text("CREATE TABLE a (id int);\n")
+    (directory / "V1_2__more.sql").write_text("CREATE TABLE b (id int);\n")
+    (directory / "V1_10__last.sql").write_text("CREATE TABLE c (id int);\n")
+    return directory
+
+
+def test_flyway_versions_are_shown_as_their_files_name_them(
+    migrations_dir: Path, database_url: str
+) -> None:
+    directory = flyway(migrations_dir)
+    sql = migrate(directory, database_url, "up", "--sql")
+    assert sql.code == 0 and "(version 1_10)" in sql.stdout, sql.output
+    applied = migrate(directory, database_url, "up")
+    assert applied.code == 0 and "now at version 1_10" in applied.output, applied.output
+
+    (directory / "V1_3__gap.sql").write_text("CREATE TABLE gap (id int);\n")
+    verify = migrate(directory, database_url, "verify")
+    assert verify.code == 1, verify.output
+    assert "older than the newest applied version 1_10" in verify.output, verify.output
+    status = migrate(directory, database_url, "status", "--format", "json")
+    assert json.loads(status.stdout)["current_version_text"] == "1_10", status.output
+    late = migrate(directory, database_url, "up")
+    assert late.code == 0, late.output
+    assert "older than the newest applied version 1_10" in late.output, late.output
+
+    down = migrate(directory, database_url, "down")
+    assert down.code == 4 and "V1_10__last.sql has no down migration" in down.output
+    assert "repair --forget 1_10" in down.output, down.output
+    for result in (sql, applied, verify, late, down):  # JSON also keeps the ledger key
+        assert not LEDGER_KEY.search(result.output.replace(str(directory), "")), result.output
