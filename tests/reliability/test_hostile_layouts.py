@@ -8,6 +8,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import Result, run_cli
 
 #: a key of the ledger for a Flyway or diesel version: long runs of digits
@@ -49,3 +51,23 @@ def test_flyway_versions_are_shown_as_their_files_name_them(
     assert "repair --forget 1_10" in down.output, down.output
     for result in (sql, applied, verify, late, down):  # JSON also keeps the ledger key
         assert not LEDGER_KEY.search(result.output.replace(str(directory), "")), result.output
+
+
+@pytest.mark.parametrize("explicit", [False, True], ids=["directory", "file-given"])
+def test_lint_places_a_file_problem_at_its_file_and_line(
+    migrations_dir: Path, explicit: bool
+) -> None:
+    """A goose file whose Down stands inside a StatementBegin block: the finding is at
+    ``001_a.sql`` line 5 (not at a file called ``001_a.sql:5``, which GitHub and SARIF
+    annotations would then point at)."""
+    path = migrations_dir / "001_a.sql"
+    path.write_text(
+        "-- +goose Up\n-- +goose StatementBegin\nCREATE TABLE t (x int);\n\n"
+        "-- +goose Down\nDROP TABLE t;\n"
+    )
+    paths = (str(path),) if explicit else ()
+    result = run_cli("--dir", str(migrations_dir), "lint", "--format", "json", *paths)
+    assert result.code == 1, result.output
+    [finding] = json.loads(result.stdout)
+    assert finding["rule"] == "invalid-migration-file"
+    assert Path(finding["file"]).name == "001_a.sql" and finding["line"] == 5, finding
