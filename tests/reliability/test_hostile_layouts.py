@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from migrator.source import discover
 from tests.helpers import Result, run_cli
 
 #: a key of the ledger for a Flyway or diesel version: long runs of digits
@@ -71,3 +72,24 @@ def test_lint_places_a_file_problem_at_its_file_and_line(
     [finding] = json.loads(result.stdout)
     assert finding["rule"] == "invalid-migration-file"
     assert Path(finding["file"]).name == "001_a.sql" and finding["line"] == 5, finding
+
+
+def test_dbmate_files_with_windows_line_ends_are_read_as_dbmate_reads_them(
+    migrations_dir: Path,
+) -> None:
+    """dbmate's marker regexp ``^--\\s*migrate:up(.*)$`` takes a CRLF line's ``\\r`` as
+    (empty) options: the file is a migration, and ``transaction:false`` still counts."""
+    (migrations_dir / "20240101000000_a.sql").write_bytes(
+        b"-- migrate:up\r\nCREATE TABLE t (x int);\r\n\r\n-- migrate:down\r\nDROP TABLE t;\r\n"
+    )
+    (migrations_dir / "20240102000000_b.sql").write_bytes(
+        b"-- migrate:up transaction:false\r\nCREATE INDEX CONCURRENTLY ti ON t (x);\r\n"
+        b"-- migrate:down transaction:false\r\nDROP INDEX CONCURRENTLY ti;\r\n"
+    )
+    found = discover(migrations_dir)
+    assert found.layout == "dbmate" and not found.problems, found.problems
+    first, second = found.migrations
+    assert [s.text for s in first.up.statements] == ["CREATE TABLE t (x int)"]
+    assert first.down is not None and [s.text for s in first.down.statements] == ["DROP TABLE t"]
+    assert first.up.transactional and not second.up.transactional
+    assert second.down is not None and not second.down.transactional
