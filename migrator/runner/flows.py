@@ -37,6 +37,7 @@ from migrator.runner.report import Reporter
 from migrator.runner.server_errors import is_connection_loss, is_lock_timeout, server_message
 from migrator.source.discovery import discover, require_runnable
 from migrator.source.model import Migration, MigrationSet, Phase
+from migrator.source.versions import is_repeatable_key
 
 if TYPE_CHECKING:
     from migrator.runner.execute import AfterStatement, StepResult
@@ -250,7 +251,8 @@ def _version_after(entries: Mapping[int, LedgerEntry], results: Sequence[StepRes
             applied.add(result.step.version)
         else:
             applied.discard(result.step.version)
-    return max(applied, default=None)
+    # a Flyway repeatable has no place in the order (as in status)
+    return max((v for v in applied if not is_repeatable_key(v)), default=None)
 
 
 Planner = Callable[[MigrationSet, dict[int, LedgerEntry], list[InvalidIndex]], "Plan"]
