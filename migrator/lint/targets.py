@@ -317,9 +317,7 @@ def _lint_directory(
     # a file of a migration directory that discovery refused (a bad name, an orphan
     # down; a broken goose annotation also when it is the only one: the layout was
     # recognised) gets the same finding as when the whole directory is linted
-    refused = {
-        place[0]: place for place in map(_problem_place, migration_set.problems) if place[0]
-    }
+    refused = {place[0]: place for place in map(_problem_place, migration_set.problems) if place[0]}
     for path in unknown:
         if path in refused:
             _, line, message = refused[path]

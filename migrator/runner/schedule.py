@@ -78,6 +78,18 @@ class Step:
         return self.file.statements[self.start_at :]
 
     @property
+    def replayed_settings(self) -> tuple[Statement, ...]:
+        """Resuming: the session settings (``SET search_path``, ``SET ROLE`` ...) among
+        the statements that completed before the resume point, sent again first, so the
+        rest runs in the session state it would have run in without the failure."""
+        return tuple(
+            statement
+            for statement in self.file.statements[: self.start_at]
+            if (parsed := statement.kind_and_fields()) is not None
+            and classify.session_setting(*parsed)
+        )
+
+    @property
     def label(self) -> str:
         return self.migration.label
 
@@ -502,6 +514,14 @@ def _step_sql(step: Step) -> list[str]:
             "short transaction per batch ($1, $2 = first and last key of the batch)"
         )
     total = len(step.file.statements)
+    replayed = [
+        line
+        for statement in step.replayed_settings
+        for line in (
+            f"-- again: the session setting at line {statement.line}, before the resume point",
+            f"{statement.text};",
+        )
+    ]
 
     def statement_lines(statements: tuple[Statement, ...]) -> list[str]:
         return [
@@ -517,9 +537,12 @@ def _step_sql(step: Step) -> list[str]:
     reset = "-- session reset (as DISCARD ALL, keeping the ledger's prepared writes)"
     if not step.transactional:
         lines.extend(f"{sql};" for sql in setting_statements(step, local=False))
+        lines.extend(replayed)
         lines.extend(statement_lines(step.statements))
         lines.append(f"-- ledger: {change} (version {step.migration.shown_version})")
         lines.extend(["RESET lock_timeout;", "RESET statement_timeout;", reset])
+    if step.transactional:
+        lines.extend(replayed)
     for segment in step.segments if step.transactional else ():
         if step.segmented:
             commit = segment.commit

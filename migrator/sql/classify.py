@@ -124,6 +124,18 @@ def transaction_keyword(kind: str, fields: dict[str, Any]) -> str | None:
     return str(fields.get("kind", "")).removeprefix("TRANS_STMT_").replace("_", " ")
 
 
+def session_setting(kind: str, fields: dict[str, Any]) -> bool:
+    """A ``SET`` / ``RESET`` whose effect lasts for the session (``SET ROLE``, ``SET
+    SESSION AUTHORIZATION``, ``SET search_path``, ``RESET ALL``, ``SET SESSION
+    CHARACTERISTICS``): not ``SET LOCAL`` or ``SET TRANSACTION``, which end with their
+    transaction."""
+    return (
+        kind == "VariableSetStmt"
+        and not fields.get("is_local")
+        and fields.get("name") != "TRANSACTION"
+    )
+
+
 def copy_from_stdin(text: str) -> bool:
     """``COPY ... FROM STDIN``: its data would follow in psql, not in SQL."""
     parsed = statement_node(text)
