@@ -124,6 +124,22 @@ def transaction_keyword(kind: str, fields: dict[str, Any]) -> str | None:
     return str(fields.get("kind", "")).removeprefix("TRANS_STMT_").replace("_", " ")
 
 
+def transaction_modes(fields: dict[str, Any]) -> str | None:
+    """The modes of a ``BEGIN`` / ``START TRANSACTION`` (``ISOLATION LEVEL
+    SERIALIZABLE, READ ONLY``) as ``SET TRANSACTION`` takes them; ``None`` without."""
+    modes = []
+    for option in fields.get("options") or ():
+        element = option.get("DefElem", {})
+        value = element.get("arg", {}).get("A_Const", {})
+        if element.get("defname") == "transaction_isolation":
+            modes.append("ISOLATION LEVEL " + str(value.get("sval", {}).get("sval", "")).upper())
+        elif element.get("defname") == "transaction_read_only":
+            modes.append("READ ONLY" if value.get("ival", {}).get("ival") else "READ WRITE")
+        elif element.get("defname") == "transaction_deferrable":
+            modes.append("DEFERRABLE" if value.get("ival", {}).get("ival") else "NOT DEFERRABLE")
+    return ", ".join(modes) or None
+
+
 def session_setting(kind: str, fields: dict[str, Any]) -> bool:
     """A ``SET`` / ``RESET`` whose effect lasts for the session (``SET ROLE``, ``SET
     SESSION AUTHORIZATION``, ``SET search_path``, ``RESET ALL``, ``SET SESSION

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from migrator.source import discover
@@ -95,3 +96,41 @@ def test_dbmate_files_with_windows_line_ends_are_read_as_dbmate_reads_them(
     assert first.down is not None and [s.text for s in first.down.statements] == ["DROP TABLE t"]
     assert first.up.transactional and not second.up.transactional
     assert second.down is not None and not second.down.transactional
+
+
+@pytest.mark.parametrize(
+    ("begin", "seen"),
+    [
+        ("START TRANSACTION ISOLATION LEVEL SERIALIZABLE", "serializable"),
+        ("BEGIN ISOLATION LEVEL REPEATABLE READ, READ WRITE", "repeatable read"),
+        ("BEGIN", "read committed"),
+    ],
+)
+def test_a_wrapper_begin_keeps_its_transaction_modes(
+    migrations_dir: Path, database_url: str, begin: str, seen: str
+) -> None:
+    """golang-migrate and psql run ``BEGIN ISOLATION LEVEL ...`` as written: the
+    runner's transaction, which stands for the wrapper, takes its modes."""
+    (migrations_dir / "1_a.up.sql").write_text(
+        f"{begin};\nCREATE TABLE w AS SELECT current_setting('transaction_isolation') AS iso;\n"
+        "COMMIT;\n"
+    )
+    (migrations_dir / "2_b.up.sql").write_text(
+        "CREATE TABLE w2 (iso text);\nCOMMIT;\n"
+        f"{begin};\nINSERT INTO w2 SELECT current_setting('transaction_isolation');\nEND;\n"
+    )
+    result = migrate(migrations_dir, database_url, "up")
+    assert result.code == 0, result.output
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT iso FROM w UNION ALL SELECT iso FROM w2").fetchall()
+    assert rows == [(seen,), (seen,)]
+
+
+def test_a_read_only_wrapper_refuses_writes_as_postgresql_does(
+    migrations_dir: Path, database_url: str
+) -> None:
+    (migrations_dir / "1_a.up.sql").write_text(
+        "BEGIN READ ONLY;\nCREATE TABLE w (x int);\nCOMMIT;\n"
+    )
+    result = migrate(migrations_dir, database_url, "up")
+    assert result.code == 4 and "read-only transaction" in result.stderr, result.output
