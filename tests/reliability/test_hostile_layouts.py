@@ -134,3 +134,17 @@ def test_a_read_only_wrapper_refuses_writes_as_postgresql_does(
     )
     result = migrate(migrations_dir, database_url, "up")
     assert result.code == 4 and "read-only transaction" in result.stderr, result.output
+
+
+def test_a_goose_go_migration_is_a_problem_not_silently_skipped(migrations_dir: Path) -> None:
+    """goose's own CLI refuses a Go migration it was not built with ("detected 1
+    unregistered Go file"); skipping it would run the later versions without it."""
+    (migrations_dir / "001_a.sql").write_text("-- +goose Up\nCREATE TABLE a (x int);\n")
+    (migrations_dir / "002_backfill.go").write_text("package migrations\n")
+    (migrations_dir / "002_backfill_test.go").write_text("package migrations\n")
+    (migrations_dir / "003_c.sql").write_text("-- +goose Up\nCREATE TABLE c (x int);\n")
+    found = discover(migrations_dir)
+    assert found.layout == "goose"
+    [problem] = found.problems
+    assert problem.startswith(f"{migrations_dir / '002_backfill.go'}: a goose Go migration")
+    assert [path.name for path in found.ignored] == ["002_backfill_test.go"]
