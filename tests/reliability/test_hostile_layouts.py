@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from migrator.errors import SourceError
 from migrator.source import discover
 from tests.helpers import Result, run_cli
 
@@ -148,3 +149,16 @@ def test_a_goose_go_migration_is_a_problem_not_silently_skipped(migrations_dir: 
     [problem] = found.problems
     assert problem.startswith(f"{migrations_dir / '002_backfill.go'}: a goose Go migration")
     assert [path.name for path in found.ignored] == ["002_backfill_test.go"]
+
+
+@pytest.mark.parametrize("marker", ["-- migrate:up", "-- +goose Up"])
+def test_a_dbmate_or_goose_file_among_up_down_pairs_is_a_mix(
+    migrations_dir: Path, marker: str
+) -> None:
+    """One file with a dbmate or goose marker beside migrator's pairs: the directory is
+    a mix (say so), not a dbmate directory whose every pair lacks its markers."""
+    (migrations_dir / "001_a.up.sql").write_text("CREATE TABLE a (x int);\n")
+    (migrations_dir / "001_a.down.sql").write_text("DROP TABLE a;\n")
+    (migrations_dir / "002_b.sql").write_text(f"{marker}\nCREATE TABLE b (x int);\n")
+    with pytest.raises(SourceError, match="holds migrator/golang-migrate files and"):
+        discover(migrations_dir)
