@@ -109,11 +109,11 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
     migrations: list[Migration] = []
     seen: dict[int, Path] = {}
     for candidate in sorted(scan.candidates, key=lambda c: c.key):
-        escaped = (
-            [p for p in candidate.paths if p.name in listing.symlinks and not _inside(p, root)]
-            if listing.symlinks
-            else []
-        )
+        escaped = [
+            p
+            for p in candidate.paths
+            if (p.name in listing.symlinks or p.parent != directory) and not _inside(p, root)
+        ]
         if escaped:
             problems.append(
                 f"{escaped[0]}: symlink points outside the migrations directory: copy the file in"

@@ -39,7 +39,9 @@ def shown_version(key: int, text: str) -> str:
     """A version in messages: the number for plain digits (``3``, as migrator always
     printed it), else as the layout writes it (``1_10``, ``2019-09-12-100000``) rather
     than its ledger key."""
-    return text if text and not ASCII_DIGITS.match(text) else str(key)
+    if not text or (ASCII_DIGITS.match(text) and int(text) == key):
+        return str(key)
+    return text
 
 
 def digits_key(text: str) -> int:

@@ -162,3 +162,33 @@ def test_a_dbmate_or_goose_file_among_up_down_pairs_is_a_mix(
     (migrations_dir / "002_b.sql").write_text(f"{marker}\nCREATE TABLE b (x int);\n")
     with pytest.raises(SourceError, match="holds migrator/golang-migrate files and"):
         discover(migrations_dir)
+
+
+def test_flyway_reads_sub_directories_as_flyway_scans_a_location(migrations_dir: Path) -> None:
+    """Flyway scans its locations recursively (teams keep a folder per release): the
+    versions in sub-directories are migrations, their ``.conf`` counts, a symlink back up
+    is read once, a file linked in from outside is refused, and ``new`` numbers after the
+    newest version wherever it stands."""
+    (migrations_dir / "release1").mkdir()
+    (migrations_dir / "release2").mkdir()
+    (migrations_dir / "release1" / "V1__a.sql").write_text("CREATE TABLE a (x int);\n")
+    (migrations_dir / "release2" / "V7__b.sql").write_text(
+        "CREATE INDEX CONCURRENTLY i ON a (x);\n"
+    )
+    (migrations_dir / "release2" / "V7__b.sql.conf").write_text("executeInTransaction=false\n")
+    (migrations_dir / "release2" / "up").symlink_to("..")
+    (migrations_dir / "V3__c.sql").write_text("CREATE TABLE c (x int);\n")
+    found = discover(migrations_dir)
+    assert found.layout == "flyway" and not found.problems, found.problems
+    assert [(m.shown_version, m.up.transactional) for m in found.migrations] == [
+        ("1", True),
+        ("3", True),
+        ("7", False),
+    ]
+    created = run_cli("--dir", str(migrations_dir), "new", "next")
+    assert created.code == 0 and (migrations_dir / "V8__next.sql").exists(), created.output
+
+    outside = migrations_dir.parent / "outside.sql"
+    outside.write_text("DROP TABLE a;\n")
+    (migrations_dir / "release1" / "V9__out.sql").symlink_to(outside)
+    assert any("symlink points outside" in p for p in discover(migrations_dir).problems)
