@@ -304,6 +304,10 @@ def _cases() -> list[Case]:
         Case("invalid-duration-directive",
              broken_file("-- migrate:lock-timeout 5 parsecs\nSELECT 1;\n"), DIRECTIVE_CODES,
              "-- migrate:lock-timeout"),
+        # PostgreSQL's timeouts are an int of ms: refused before the run, not by the server
+        Case("timeout-beyond-postgresql-directive",
+             broken_file("-- migrate:lock-timeout 9999h\nSELECT 1;\n"), DIRECTIVE_CODES,
+             "PostgreSQL's timeouts stop at 2147483647 ms"),
         Case("concurrently-inside-a-transaction",
              broken_file("CREATE INDEX CONCURRENTLY users_email ON users (email);\n"
                          "ANALYZE users;\n"),
@@ -319,6 +323,12 @@ def _cases() -> list[Case]:
              flags=("--lock-timeout", "5 parsecs"), flag_commands=("up", "up --sql", "down")),
         Case("invalid-duration-env", environment(MIGRATOR_LOCK_TIMEOUT="-1s"), codes(2),
              "MIGRATOR_LOCK_TIMEOUT"),
+        Case("timeout-beyond-postgresql-flag", lambda scene: None,
+             {**codes(0), "up": 2, "up --sql": 2, "down": 2},
+             "PostgreSQL's timeouts stop at 2147483647 ms",
+             flags=("--lock-timeout", "99999999h"), flag_commands=("up", "up --sql", "down")),
+        Case("lock-wait-beyond-postgresql-env", environment(MIGRATOR_LOCK_WAIT="9999h"),
+             codes(2), "invalid MIGRATOR_LOCK_WAIT '9999h'"),
         Case("invalid-duration-pyproject",
              lambda scene: scene.pyproject('[tool.migrator]\nlock-wait = "soon"\n'), codes(2),
              "lock-wait"),
