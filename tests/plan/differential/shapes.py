@@ -265,6 +265,13 @@ class Write:
         )
         return f"UPDATE {self.table.rows_sql} SET {sets} WHERE {where}"
 
+    def returning_sql(self) -> str:
+        """What to append to :meth:`sql` for the table (``oid``) and the text of the
+        key columns (``keys``) of the rows it wrote."""
+        keys = ", ".join(f"{quote_ident(c.name)}::text" for c in self.table.key)
+        table = literal(quote_ident(self.table.name), "regclass")
+        return f" RETURNING {table}::oid AS oid, ARRAY[{keys}]::text[] AS keys"
+
 
 def _insert(table: Table, columns: tuple[Column, ...], serial: int) -> Write:
     values = tuple(

@@ -102,3 +102,23 @@ def test_a_view_redefined_on_a_column_still_being_filled_is_caught(
     outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
     wanted = "view user_ids returns other rows than its old query"
     assert any(wanted in problem for problem in outcome.problems), outcome
+
+
+def test_a_batched_update_that_changes_nothing_is_caught(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """A backfill whose batches match no row: the rows a client never wrote must still
+    hold what the naive UPDATE gives them (a row a client wrote after the batches
+    passed may keep what it wrote, no other)."""
+    case = load_case(CASES_DIR / "update-as-a-batched-backfill.toml")
+
+    def tamper(directory: Path) -> None:
+        _edit(
+            directory,
+            "002_change",
+            lambda text: text.replace("WHERE id BETWEEN", "WHERE false AND id BETWEEN"),
+        )
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    assert outcome.verdict == "differs", outcome
+    assert any(p.startswith("table items:") for p in outcome.problems), outcome
