@@ -37,7 +37,7 @@ from migrator.sql.catalog import Catalog
 from migrator.sql.file_replay import Replay
 from migrator.sql.locks import Lock, statement_locks
 from migrator.sql.names import QualifiedName
-from migrator.sql.parse import Node, ParsedStatement, parse_text
+from migrator.sql.parse import Node, ParsedStatement
 from migrator.sql.split import Statement
 from migrator.sql.tree import range_vars
 
@@ -124,7 +124,7 @@ class ExpandSplitter:
             # the units after it (a foreign key added after its index is built runs in
             # a migration of its own: it does not keep this one going)
             following = [
-                parse_text(step.sql) or []
+                step.statements or []
                 for rest in planned[index + 1 :]
                 for step in rest.steps
                 if step.slot is Slot.EXPAND
@@ -179,7 +179,7 @@ class ExpandSplitter:
         for step in change.steps:
             if step.slot not in EXPAND_SLOTS:
                 continue
-            for statement in parse_text(step.sql) or ():
+            for statement in step.statements or ():
                 found |= _exclusively_locked(statement, self._catalog)
         return found
 
@@ -202,7 +202,7 @@ class ExpandSplitter:
             return change
         names = ", ".join(sorted(str(name) for name in self._locked))
         for step in steps:
-            statements = parse_text(step.sql) or []
+            statements = step.statements or []
             if (
                 not statements
                 or step.lint_ignore is not None
@@ -230,15 +230,14 @@ class ExpandSplitter:
         return dataclasses.replace(
             change,
             steps=tuple(
-                dataclasses.replace(step, lint_ignore=ignore) if step in steps else step
-                for step in change.steps
+                step.but(lint_ignore=ignore) if step in steps else step for step in change.steps
             ),
         )
 
 
 def _harmless(step: Step) -> bool:
     """A session setting or a comment: no lock, the linter lets it follow one."""
-    statements = parse_text(step.sql)
+    statements = step.statements
     return bool(statements) and all(s.kind in _HARMLESS_KINDS for s in statements or ())
 
 
@@ -287,9 +286,12 @@ def _relations(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedNam
 
 
 def _adds_only(change: Change) -> bool:
-    """Every statement of a passed-through change only adds."""
-    statements = parse_text(change.source)
-    return statements is not None and all(_adds(statement) for statement in statements)
+    """Every statement of a passed-through change (its steps: the source as written)
+    only adds."""
+    return all(
+        step.statements is not None and all(_adds(statement) for statement in step.statements)
+        for step in change.steps
+    )
 
 
 def _adds(statement: ParsedStatement) -> bool:
