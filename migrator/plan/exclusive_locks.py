@@ -117,7 +117,9 @@ class ExpandSplitter:
         """``planned`` (the changes of unit ``position``), with the ones that end the
         expand migration marked: never before a later unit that completes a table
         the migration locked."""
-        later = self._units[position + 1 :] if position >= 0 else []
+        later = (
+            [u for u in self._units[position + 1 :] if not _built_apart(u)] if position >= 0 else []
+        )
         marked = []
         for index, change in enumerate(planned):
             # the rest of this unit (a column's constraints) in this transaction, and
@@ -239,6 +241,14 @@ def _harmless(step: Step) -> bool:
     """A session setting or a comment: no lock, the linter lets it follow one."""
     statements = step.statements
     return bool(statements) and all(s.kind in _HARMLESS_KINDS for s in statements or ())
+
+
+def _built_apart(unit: Sequence[ParsedStatement]) -> bool:
+    """A ``CREATE INDEX``: on a table with rows the plan builds it ``CONCURRENTLY`` in a
+    migration of its own after the expand migrations, so it completes nothing an
+    expand transaction must hold (on a table the file creates it runs as written, but
+    no expand migration locks that table)."""
+    return bool(unit) and all(statement.kind == "IndexStmt" for statement in unit)
 
 
 def _sets_session(statement: Statement) -> bool:
