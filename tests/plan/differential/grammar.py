@@ -116,7 +116,7 @@ def _table(draw: st.DrawFn, name: str) -> Table:
     numbers = [c for c in columns if c.type in NUMBERS]
     if numbers and draw(st.integers(0, 3)) == 0:
         base = draw(st.sampled_from(numbers))
-        kind = "numeric(12, 2)" if base.type.startswith("numeric") else "bigint"
+        kind = "numeric(8, 2)" if base.type.startswith("numeric") else "bigint"
         columns.append(Column(f"{name}_g", kind, generated=f"{base.name} * 2"))
     partitioned = draw(st.integers(0, 4)) == 0
     return Table(name, columns, key=draw(st.sampled_from(KEYS)), partitioned=partitioned)
