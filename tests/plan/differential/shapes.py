@@ -58,9 +58,11 @@ class Column:
     @property
     def volatile(self) -> bool:
         """A default whose value differs from one database to the other (a sequence
-        is the same in both: the same inserts run in the same order)."""
+        is the same in both: the same inserts run in the same order; the expression
+        of a generated column, which the catalog keeps as its default, is computed
+        from the row)."""
         text = self.default or ""
-        return "(" in text and not text.startswith("nextval(")
+        return "(" in text and not text.startswith("nextval(") and not self.generated
 
     @property
     def automatic(self) -> bool:

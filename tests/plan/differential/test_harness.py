@@ -145,3 +145,19 @@ def test_a_backfill_that_skips_rows_is_caught_although_a_client_raced_it(
     skipping = run(run_case(case, *database_pair, tmp_path / "skipping", tamper=tamper))
     assert skipping.verdict == "differs", skipping
     assert any(problem.startswith("table a: ") for problem in skipping.problems), skipping
+
+
+def test_a_view_redefined_after_the_deploy_is_caught_although_a_client_raced_a_backfill(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """A row that raced the batched UPDATE differs in the view that reads it, rightly;
+    a view the contract redefines to drop rows still fails the proof."""
+    case = load_case(CASES_DIR / "update-a-table-a-view-reads-then-rename-another.toml")
+    redefined = "CREATE OR REPLACE VIEW a_view AS SELECT id, a_c0 FROM a WHERE id > 3;"
+
+    def tamper(directory: Path) -> None:
+        _edit(directory, "_contract.sql", lambda text: f"{text}\n{redefined}\n")
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    wanted = "view a_view returns other rows than the naive copy's"
+    assert any(wanted in problem for problem in outcome.problems), outcome
