@@ -57,8 +57,12 @@ def _candidates() -> list[str]:
     found: list[str] = []
     spec = importlib.util.find_spec("psycopg_binary")  # locates, does not import
     if spec is not None and spec.origin is not None:
-        libs = Path(spec.origin).parent.parent / "psycopg_binary.libs"
-        found += sorted(str(path) for path in libs.glob("libpq*.so*"))
+        package = Path(spec.origin).parent
+        # Linux wheels keep it beside the package, macOS wheels inside it
+        found += sorted(
+            str(path) for path in (package.parent / "psycopg_binary.libs").glob("libpq*.so*")
+        )
+        found += sorted(str(path) for path in (package / ".dylibs").glob("libpq*.dylib"))
     return [*found, "libpq.so.5", "libpq.dylib"]
 
 
