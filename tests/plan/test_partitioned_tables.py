@@ -47,3 +47,19 @@ def test_what_needs_a_concurrent_build_or_not_valid_key_is_refused(
 def test_a_plain_column_of_a_partitioned_table_is_still_planned(tmp_path: Path) -> None:
     project = Project.create(tmp_path, BASE)
     assert project.plan("ALTER TABLE b ADD COLUMN note text").plan.migrations
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE a ADD COLUMN a_b int REFERENCES b (id)",
+        "ALTER TABLE a ADD CONSTRAINT a_b_fk FOREIGN KEY (id) REFERENCES b (id)",
+    ],
+    ids=["references-column", "foreign-key"],
+)
+def test_a_foreign_key_to_a_partitioned_table_is_refused(tmp_path: Path, change: str) -> None:
+    """plandiff F33: PostgreSQL 15 validates a foreign key to a partitioned table, added
+    NOT VALID, only on the parent: its per-partition constraints stay NOT VALID."""
+    project = Project.create(tmp_path, BASE.replace("b_c0 int)", "b_c0 int, PRIMARY KEY (id))"))
+    with pytest.raises(CannotPlan, match="references b, a partitioned table"):
+        project.plan(change)
