@@ -167,6 +167,16 @@ class DatabaseSession:
             await _set_up(self._migrating)
         return self._migrating
 
+    async def renew_migrating(self) -> asyncpg.Connection:
+        """Close the migrations' connection and open a new one: a new session, which
+        starts with the database's and role's defaults as they are now (a migration
+        changed them with ``ALTER DATABASE ... SET`` or ``ALTER ROLE ... SET``). The
+        control connection, and with it the migration lock, stays."""
+        if self._migrating is not None:
+            await _close(self._migrating)
+            self._migrating = None
+        return await self.migrating()
+
     async def close(self) -> None:
         if self._migrating is not None:
             await _close(self._migrating)
@@ -287,6 +297,7 @@ async def _locked_run(
                 reporter=reporter,
                 after_statement=after_statement,
                 lock=db.lock,
+                renew=db.renew_migrating,
             )
     current = _version_after(entries, results)
     return RunResult(

@@ -111,6 +111,18 @@ _REINDEX_MANY = {
 }
 
 
+#: statements that change the defaults of *new* sessions (``ALTER DATABASE ... SET`` /
+#: ``RESET``, ``ALTER ROLE|USER ... [IN DATABASE ...] SET`` / ``RESET``): a session
+#: already open keeps what it started with
+NEW_SESSION_DEFAULTS = frozenset({"AlterDatabaseSetStmt", "AlterRoleSetStmt"})
+
+
+def changes_new_session_defaults(kind: str | None) -> bool:
+    """Whether a statement of node type ``kind`` changes what later sessions start with
+    (a session open already does not see it)."""
+    return kind in NEW_SESSION_DEFAULTS
+
+
 def transaction_control(text: str) -> str | None:
     """The keyword (``BEGIN``, ``COMMIT`` ...) when ``text`` controls the transaction."""
     parsed = statement_node(text)
