@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import bisect
 import collections
+import dataclasses
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -251,12 +252,11 @@ def _statement(
     line: int,
     end_line: int,
     tree: StatementTree | None,
-    piece: str | None = None,
 ) -> Statement:
     finish = max(start, end - 1)
     return Statement(
         index=number,
-        text=text[start:end] if piece is None else piece,
+        text=text[start:end],
         start=start,
         end=end,
         line=line,
@@ -268,51 +268,89 @@ def _statement(
 
 
 def _split(text: str, *, keep_trees: bool) -> SplitResult:
-    """The lexer's pieces as statements. A piece that does not parse is joined with
-    the ones after it until the whole parses (``BEGIN ATOMIC ... END`` bodies and
-    ``CREATE RULE ... DO (...; ...)`` hold semicolons); when none does, it is reported
-    as a :class:`SyntaxProblem` and the others are kept. ``keep_trees``: each valid
-    statement keeps its (kind-only) tree; otherwise only PostgreSQL's parser judges
-    each piece and no tree is built."""
+    """The statements of a whole text, split by the lexer (:class:`StatementStream`)."""
+    stream = StatementStream((text,), keep_trees=keep_trees)
+    statements = tuple(stream)
+    return SplitResult(statements, tuple(stream.syntax_errors), tuple(stream.meta_commands))
 
-    def judge(piece: str) -> tuple[bool, StatementTree | None]:
-        if keep_trees:
+
+class StatementStream:
+    """The statements of a text read in chunks (``chunks``), one at a time, as the
+    lexer (:func:`migrator.sql.lexer.stream_pieces`) finds them: no step holds more
+    than one statement (and up to :data:`_MAX_MERGE` pieces after a broken one).
+
+    A piece that does not parse is joined with the ones after it until the whole
+    parses (``BEGIN ATOMIC ... END`` bodies and ``CREATE RULE ... DO (...; ...)`` hold
+    semicolons); when none does, it is reported in :attr:`syntax_errors` (and its psql
+    meta-commands in :attr:`meta_commands`), and the others are kept. ``keep_trees``:
+    each valid statement keeps its (kind-only) tree; otherwise only PostgreSQL's
+    parser judges each piece and no tree is built. The problems are complete once the
+    statements have all been read."""
+
+    def __init__(self, chunks: Iterable[str], *, keep_trees: bool = True) -> None:
+        self._chunks = chunks
+        self._keep_trees = keep_trees
+        self.syntax_errors: list[SyntaxProblem] = []
+        self.meta_commands: list[tuple[int, str]] = []
+
+    def _judge(self, piece: str) -> tuple[bool, StatementTree | None]:
+        if self._keep_trees:
             return _one_statement(piece)
         return _parse_error(piece) is None, None
 
-    found = lexer.pieces(text)
-    ahead: collections.deque[tuple[int, int]] = collections.deque()
-    statements: list[Statement] = []
-    problems: list[SyntaxProblem] = []
-    index: LineIndex | None = None
-    line, counted = 1, 0  # the line of offset ``counted``: positions advance in order
-    while (bounds := ahead.popleft() if ahead else next(found, None)) is not None:
-        start, end = bounds
-        piece = text[start:end]
-        valid, tree = judge(piece)
-        if not valid:  # join the pieces after it, up to _MAX_MERGE of them
-            ahead.extend(itertools.islice(found, _MAX_MERGE - len(ahead)))
-            for joined, (_, joined_end) in enumerate(ahead, 1):
-                valid, tree = judge(text[start:joined_end])
-                if valid:
-                    end, piece = joined_end, text[start:joined_end]
-                    for _ in range(joined):
-                        ahead.popleft()
-                    break
-        if not valid:
-            message, offset = _parse_error(piece) or ("does not parse", 0)
-            index = index or LineIndex(text)
-            pos = index.position(start + offset)
-            problems.append(SyntaxProblem(message, pos.line, pos.column, len(statements)))
-        line += text.count("\n", counted, start)
-        end_line = line + text.count("\n", start, max(start, end - 1))
-        counted = max(start, end - 1)
-        statements.append(
-            _statement(text, len(statements), start, end, line, end_line, tree, piece)
-        )
-        line = end_line
-    meta = find_meta_commands(text, [(s.start, s.end) for s in statements]) if problems else ()
-    return SplitResult(tuple(statements), tuple(problems), meta)
+    def __iter__(self) -> Iterator[Statement]:
+        found = lexer.stream_pieces(self._chunks)
+        ahead: collections.deque[lexer.Piece] = collections.deque()
+        number = 0
+        while (piece := ahead.popleft() if ahead else next(found, None)) is not None:
+            text = piece.text
+            valid, tree = self._judge(text)
+            if not valid:  # join the pieces after it, up to _MAX_MERGE of them
+                ahead.extend(itertools.islice(found, _MAX_MERGE - len(ahead)))
+                joined_text = text
+                for joined, following in enumerate(ahead, 1):
+                    joined_text += following.lead + following.text
+                    valid, tree = self._judge(joined_text)
+                    if valid:
+                        piece = _joined(piece, following, joined_text)
+                        text = joined_text
+                        for _ in range(joined):
+                            ahead.popleft()
+                        break
+            if not valid:
+                self._report(piece, number)
+            yield Statement(
+                index=number,
+                text=text,
+                start=piece.start,
+                end=piece.end,
+                line=piece.line,
+                column=piece.column,
+                end_line=piece.end_line,
+                end_column=piece.end_column,
+                tree=tree,
+            )
+            number += 1
+
+    def _report(self, piece: lexer.Piece, number: int) -> None:
+        message, offset = _parse_error(piece.text) or ("does not parse", 0)
+        before = piece.text[:offset]
+        newlines = before.count("\n")
+        column = offset - before.rfind("\n") if newlines else piece.column + offset
+        self.syntax_errors.append(SyntaxProblem(message, piece.line + newlines, column, number))
+        # a meta-command is a backslash that starts a line inside a statement that does
+        # not parse; the piece's lead tells whether its first token starts a line
+        around = piece.lead + piece.text
+        first_line = piece.line - piece.lead.count("\n")
+        found = find_meta_commands(around, [(len(piece.lead), len(around))])
+        self.meta_commands.extend((first_line + line - 1, command) for line, command in found)
+
+
+def _joined(first: lexer.Piece, last: lexer.Piece, text: str) -> lexer.Piece:
+    """``first`` to ``last`` as one piece."""
+    return dataclasses.replace(
+        first, end=last.end, text=text, end_line=last.end_line, end_column=last.end_column
+    )
 
 
 _META_LINE = re.compile(r"^[ \t]*\\([A-Za-z!?]\S*)?", re.MULTILINE)
