@@ -17,7 +17,7 @@ pieces against pglast's split, generated and on the corpora.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from migrator.sql.parse import skip_comments
@@ -76,10 +76,13 @@ def _after(text: str, position: int) -> int:
     return len(text) if rest is None else rest.end()
 
 
-def semicolons(text: str, position: int = 0) -> Iterator[int]:
+def semicolons(
+    text: str, position: int = 0, line_comment: Callable[[int], None] | None = None
+) -> Iterator[int]:
     """The offset of every semicolon outside strings, names, dollar quotes and comments,
     from ``position`` on (where a token must be able to start: the text's start, or
-    just after a semicolon)."""
+    just after a semicolon). ``line_comment`` is called with the offset of each ``--``
+    comment passed."""
     search = _NEXT.search
     while (found := search(text, position)) is not None:
         position = found.start()
@@ -87,6 +90,8 @@ def semicolons(text: str, position: int = 0) -> Iterator[int]:
             yield position
             position += 1
         else:
+            if line_comment is not None and text[position] == "-":
+                line_comment(position)
             position = _after(text, position)
 
 
@@ -122,6 +127,18 @@ class Piece:
     lead: str
 
 
+@dataclass(frozen=True, slots=True)
+class LineComment:
+    """A ``--`` comment (outside strings, names, dollar quotes and block comments) that
+    matches the pattern the caller asked for."""
+
+    offset: int
+    line: int
+    column: int
+    #: what the pattern matched
+    text: str
+
+
 #: characters read at a time from a stream of text
 CHUNK = 1 << 16
 
@@ -145,31 +162,48 @@ class _Lines:
         return self.line, offset - self.newline
 
 
-def stream_pieces(chunks: Iterable[str]) -> Iterator[Piece]:
+def stream_pieces(
+    chunks: Iterable[str],
+    comments: re.Pattern[str] | None = None,
+    found_comments: list[LineComment] | None = None,
+) -> Iterator[Piece]:
     """The pieces (:func:`pieces`) of the text made of ``chunks``, each as soon as the
     semicolon that ends it is read: memory follows the largest piece, not the text. A
     piece that straddles chunks is scanned again from its start once more text is
     read, in reads that double while no semicolon comes, so a large piece costs linear
-    time."""
+    time. Each ``--`` comment that ``comments`` matches is appended to
+    ``found_comments``, in order, as the lexer passes it."""
     source = iter(chunks)
     buffer = ""  # the text from offset ``base`` on
     base = 0
     scan = 0  # where the lexer goes on in ``buffer`` (after the last semicolon)
     previous = 0  # the end of the last piece (or 0), in the whole text
     lines = _Lines()
+    comment_lines = _Lines()  # comments inside a piece come before the piece is yielded
     done = False
+
+    def line_comment(local: int) -> None:
+        offset = base + local
+        if comments is None or found_comments is None or offset < comment_lines.counted:
+            return  # not asked for, or seen in an earlier scan of the same text
+        if (match := comments.match(buffer, local)) is not None:
+            line, column = comment_lines.advance(buffer, base, offset)
+            comment_lines.counted = offset + 1  # a '-': no newline to count
+            found_comments.append(LineComment(offset, line, column, match.group()))
+
+    # one chunk is read ahead: the pieces of the last chunk come only once the source
+    # said it has no more (a source that checks the text at its end has checked it)
+    ahead = next(source, None)
     while not done:
         wanted = max(CHUNK, len(buffer) - scan)
         read: list[str] = []
-        while wanted > 0:
-            chunk = next(source, None)
-            if chunk is None:
-                done = True
-                break
-            read.append(chunk)
-            wanted -= len(chunk)
+        while ahead is not None and wanted > 0:
+            read.append(ahead)
+            wanted -= len(ahead)
+            ahead = next(source, None)
+        done = ahead is None
         buffer += "".join(read)
-        stops = list(semicolons(buffer, scan))
+        stops = list(semicolons(buffer, scan, line_comment if comments is not None else None))
         if done:
             stops.append(len(buffer))
         for stop in stops:
@@ -199,6 +233,7 @@ def stream_pieces(chunks: Iterable[str]) -> Iterator[Piece]:
             previous = base + end
         cut = min(previous, lines.counted) - base
         if cut > 0:
+            comment_lines.advance(buffer, base, base + cut)  # no comment comes before
             buffer, base, scan = buffer[cut:], base + cut, scan - cut
 
 

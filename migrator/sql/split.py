@@ -154,7 +154,8 @@ class SyntaxProblem:
 
 @dataclass(frozen=True)
 class SplitResult:
-    statements: tuple[Statement, ...]
+    #: a tuple, or for a large file a :class:`~migrator.sql.statement_source.StatementSource`
+    statements: Sequence[Statement]
     #: every statement that does not parse (empty when the whole text parses)
     syntax_errors: tuple[SyntaxProblem, ...]
     #: psql meta-commands (``\i``, ``\set``, ...) found outside strings: (line, text)
@@ -274,6 +275,18 @@ def _split(text: str, *, keep_trees: bool) -> SplitResult:
     return SplitResult(statements, tuple(stream.syntax_errors), tuple(stream.meta_commands))
 
 
+@dataclass(frozen=True)
+class KnownSplit:
+    """What a first walk of a text learnt, so that a later walk needs no parser: each
+    statement's kind (``None``: no tree) and where pieces were joined."""
+
+    #: per statement, an index into ``kind_names``
+    kinds: Sequence[int]
+    kind_names: Sequence[str | None]
+    #: statement number -> how many pieces make it (only where more than one)
+    joins: dict[int, int]
+
+
 class StatementStream:
     """The statements of a text read in chunks (``chunks``), one at a time, as the
     lexer (:func:`migrator.sql.lexer.stream_pieces`) finds them: no step holds more
@@ -282,16 +295,30 @@ class StatementStream:
     A piece that does not parse is joined with the ones after it until the whole
     parses (``BEGIN ATOMIC ... END`` bodies and ``CREATE RULE ... DO (...; ...)`` hold
     semicolons); when none does, it is reported in :attr:`syntax_errors` (and its psql
-    meta-commands in :attr:`meta_commands`), and the others are kept. ``keep_trees``:
-    each valid statement keeps its (kind-only) tree; otherwise only PostgreSQL's
-    parser judges each piece and no tree is built. The problems are complete once the
-    statements have all been read."""
+    meta-commands in :attr:`meta_commands`), and the others are kept; :attr:`joins`
+    records where pieces were joined. ``keep_trees``: each valid statement keeps its
+    (kind-only) tree; otherwise only PostgreSQL's parser judges each piece and no tree
+    is built. With ``known`` (what an earlier walk of the same text learnt) nothing is
+    parsed and no problem is reported again. The ``--`` comments ``comments`` matches
+    are collected in :attr:`comments`. Problems, joins and comments are complete once
+    the statements have all been read."""
 
-    def __init__(self, chunks: Iterable[str], *, keep_trees: bool = True) -> None:
+    def __init__(
+        self,
+        chunks: Iterable[str],
+        *,
+        keep_trees: bool = True,
+        known: KnownSplit | None = None,
+        comments: re.Pattern[str] | None = None,
+    ) -> None:
         self._chunks = chunks
         self._keep_trees = keep_trees
+        self._known = known
+        self._comment_pattern = comments
         self.syntax_errors: list[SyntaxProblem] = []
         self.meta_commands: list[tuple[int, str]] = []
+        self.joins: dict[int, int] = {}
+        self.comments: list[lexer.LineComment] = []
 
     def _judge(self, piece: str) -> tuple[bool, StatementTree | None]:
         if self._keep_trees:
@@ -299,7 +326,10 @@ class StatementStream:
         return _parse_error(piece) is None, None
 
     def __iter__(self) -> Iterator[Statement]:
-        found = lexer.stream_pieces(self._chunks)
+        found = lexer.stream_pieces(self._chunks, self._comment_pattern, self.comments)
+        if self._known is not None:
+            yield from self._replay(found, self._known)
+            return
         ahead: collections.deque[lexer.Piece] = collections.deque()
         number = 0
         while (piece := ahead.popleft() if ahead else next(found, None)) is not None:
@@ -316,21 +346,23 @@ class StatementStream:
                         text = joined_text
                         for _ in range(joined):
                             ahead.popleft()
+                        self.joins[number] = joined + 1
                         break
             if not valid:
                 self._report(piece, number)
-            yield Statement(
-                index=number,
-                text=text,
-                start=piece.start,
-                end=piece.end,
-                line=piece.line,
-                column=piece.column,
-                end_line=piece.end_line,
-                end_column=piece.end_column,
-                tree=tree,
-            )
+            yield _of_piece(number, piece, tree)
             number += 1
+
+    @staticmethod
+    def _replay(found: Iterator[lexer.Piece], known: KnownSplit) -> Iterator[Statement]:
+        for number, code in enumerate(known.kinds):
+            piece = next(found)
+            for _ in range(known.joins.get(number, 1) - 1):
+                following = next(found)
+                piece = _joined(piece, following, piece.text + following.lead + following.text)
+            kind = known.kind_names[code]
+            tree = None if kind is None else StatementTree(kind, source=piece.text)
+            yield _of_piece(number, piece, tree)
 
     def _report(self, piece: lexer.Piece, number: int) -> None:
         message, offset = _parse_error(piece.text) or ("does not parse", 0)
@@ -344,6 +376,20 @@ class StatementStream:
         first_line = piece.line - piece.lead.count("\n")
         found = find_meta_commands(around, [(len(piece.lead), len(around))])
         self.meta_commands.extend((first_line + line - 1, command) for line, command in found)
+
+
+def _of_piece(number: int, piece: lexer.Piece, tree: StatementTree | None) -> Statement:
+    return Statement(
+        index=number,
+        text=piece.text,
+        start=piece.start,
+        end=piece.end,
+        line=piece.line,
+        column=piece.column,
+        end_line=piece.end_line,
+        end_column=piece.end_column,
+        tree=tree,
+    )
 
 
 def _joined(first: lexer.Piece, last: lexer.Piece, text: str) -> lexer.Piece:
