@@ -89,16 +89,18 @@ def load_large(path: Path) -> FileText:
     one, reading it once in chunks, and return its :class:`FileText`."""
     digest = hashlib.sha256()
     line = 1
+    nul_line: int | None = None  # reported once the whole file decoded, as load_file does
     for chunk in _decoded(path, digest, checked=True):
-        if "\x00" in chunk:
-            line += chunk.count("\n", 0, chunk.index("\x00"))
-            raise SourceError(
-                [
-                    f"{path}:{line}: contains a NUL byte, where PostgreSQL would stop reading "
-                    "the statement: remove the byte"
-                ]
-            )
+        if nul_line is None and "\x00" in chunk:
+            nul_line = line + chunk.count("\n", 0, chunk.index("\x00"))
         line += chunk.count("\n")
+    if nul_line is not None:
+        raise SourceError(
+            [
+                f"{path}:{nul_line}: contains a NUL byte, where PostgreSQL would stop reading "
+                "the statement: remove the byte"
+            ]
+        )
     return FileText(path, digest.hexdigest())
 
 
