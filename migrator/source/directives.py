@@ -122,6 +122,8 @@ def streamed_directives(split: SplitResult) -> tuple[list[RawDirective], int | N
                 written,
             )
         )
+    if not found:
+        return [], None
     return found, (statements[0].start if statements else None)
 
 

@@ -64,7 +64,7 @@ def _text(draw: st.DrawFn) -> str:
     return "".join(parts) + draw(st.sampled_from(["", "\n", "-- end\n", "/* end */", "select 9"]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_text(), st.lists(st.integers(0, 400), max_size=12))
 def test_the_streamed_split_equals_the_whole_split_wherever_the_chunks_are_cut(
     text: str, cuts: list[int]
