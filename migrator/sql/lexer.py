@@ -35,6 +35,7 @@ _ESCAPE_STRING_REST = re.compile(r"(?:[^'\\]|\\.|'')*'", re.DOTALL)
 _NAME_REST = re.compile(r'[^"]*(?:""[^"]*)*"')
 _COMMENT_MARK = re.compile(r"/\*|\*/")
 _COMMENT_START = re.compile(r"--|/\*")
+_BLANK = re.compile(r"\s+")
 
 
 def _after_block_comment(text: str, position: int) -> int:
@@ -154,10 +155,10 @@ class _Lines:
     def advance(self, buffer: str, base: int, offset: int) -> tuple[int, int]:
         """(line, column) of ``offset``; ``buffer`` holds the text from ``base`` on."""
         if offset > self.counted:
-            newlines = buffer.count("\n", self.counted - base, offset - base)
-            if newlines:
-                self.line += newlines
-                self.newline = base + buffer.rfind("\n", self.counted - base, offset - base)
+            newline = buffer.rfind("\n", self.counted - base, offset - base)
+            if newline >= 0:
+                self.line += buffer.count("\n", self.counted - base, newline + 1)
+                self.newline = base + newline
             self.counted = offset
         return self.line, offset - self.newline
 
@@ -208,7 +209,10 @@ def stream_pieces(
             stops.append(len(buffer))
         for stop in stops:
             begin, scan = scan, stop + 1
-            start = skip_comments(buffer, begin, stop)
+            blank = _BLANK.match(buffer, begin, stop)  # most often all there is to skip
+            start = blank.end() if blank else begin
+            if buffer.startswith(("--", "/*"), start):
+                start = skip_comments(buffer, start, stop)
             if start == stop == len(buffer) and done:
                 opened = _open_comment(buffer, begin)
                 start = stop if opened is None else opened
