@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +37,7 @@ class FileText:
         digest = hashlib.sha256()
         yield from _decoded(self.path, digest)
         if digest.hexdigest() != self.checksum:
-            raise SourceError(
-                [
-                    f"{self.path}: changed while migrator was reading it: run the command "
-                    "again once the file is saved"
-                ]
-            )
+            raise _changed(self.path)
 
     @property
     def size(self) -> int:
@@ -106,35 +100,47 @@ def load_large(path: Path) -> FileText:
 
 def _decoded(path: Path, digest: hashlib._Hash, *, checked: bool = False) -> Iterator[str]:
     """The UTF-8 text of ``path`` in chunks, BOM dropped; the bytes go into ``digest``.
-    With ``checked``, a decoding error is a :class:`SourceError` naming the byte."""
+    With ``checked``, a decoding error is a :class:`SourceError` naming the byte. The
+    file is opened for each chunk and closed before it is yielded: a walk left half-way
+    holds no descriptor, and a process forked meanwhile (lint's second process) shares
+    no file offset with it."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     consumed = 0
     first = True
-    try:
-        with open(path, "rb") as file:
-            os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-            while True:
+    while True:
+        try:
+            with open(path, "rb") as file:
+                file.seek(consumed)
                 data = file.read(CHUNK_BYTES)
-                digest.update(data)
-                pending = len(decoder.getstate()[0])  # an unfinished character's bytes
-                try:
-                    text = decoder.decode(data, final=not data)
-                except UnicodeDecodeError as exc:
-                    if not checked:
-                        raise
-                    raise SourceError(
-                        [
-                            f"{path}: not UTF-8 (byte {consumed - pending + exc.start}): save "
-                            "the file as UTF-8"
-                        ]
-                    ) from None
-                consumed += len(data)
-                if first and text:
-                    first = False
-                    text = text.removeprefix("\ufeff")
-                if text:
-                    yield text
-                if not data:
-                    return
-    except OSError as exc:
-        raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
+        except OSError as exc:
+            raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
+        digest.update(data)
+        pending = len(decoder.getstate()[0])  # an unfinished character's bytes
+        try:
+            text = decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            if not checked:  # it was UTF-8 when it was loaded
+                raise _changed(path) from None
+            raise SourceError(
+                [
+                    f"{path}: not UTF-8 (byte {consumed - pending + exc.start}): save "
+                    "the file as UTF-8"
+                ]
+            ) from None
+        consumed += len(data)
+        if first and text:
+            first = False
+            text = text.removeprefix("\ufeff")
+        if text:
+            yield text
+        if not data:
+            return
+
+
+def _changed(path: Path) -> SourceError:
+    return SourceError(
+        [
+            f"{path}: changed while migrator was reading it: run the command again once the "
+            "file is saved"
+        ]
+    )
