@@ -7,7 +7,9 @@ quotes and comments, for a text that does not parse (each statement is then judg
 alone, and the first syntax error is reported with its line and column; the caller
 decides whether that is fatal, the runner, or a finding, the linter) and for a large
 text (:func:`streamed`: each statement parsed alone, its tree dropped, so memory
-follows the largest statement rather than the whole file's tree).
+follows the largest statement rather than the whole file's tree). The same split reads
+a text in chunks (:class:`StatementStream`), yielding each statement as soon as it is
+read: a large file is never held (:mod:`migrator.sql.statement_source`).
 """
 
 from __future__ import annotations
