@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Literal
 from migrator.errors import SourceError
 from migrator.source.file_text import FileText, load_large
 from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
+from migrator.source.reading import read_regular_file, regular_file_size
 from migrator.source.segments import transaction_control
 from migrator.sql import classify
 from migrator.sql.split import WHOLE_PARSE_LIMIT, SplitResult, Statement
@@ -92,26 +92,9 @@ def split_problems(split: SplitResult) -> list[FileProblem]:
 def _read(path: Path) -> bytes | FileText:
     """The file's bytes, or for a file over ``WHOLE_PARSE_LIMIT`` bytes its checked
     :class:`FileText` (read in chunks, never held)."""
-    try:
-        with open(path, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            if WHOLE_PARSE_LIMIT < size <= MAX_FILE_BYTES:
-                return load_large(path)
-            if size > MAX_FILE_BYTES:
-                raise SourceError(
-                    [
-                        f"{path}: {size / 1048576:.0f} MiB is too large for a migration "
-                        f"(limit {MAX_FILE_BYTES // 1048576} MiB): load bulk data outside "
-                        "migrations"
-                    ]
-                )
-            return file.read()
-    except PermissionError:
-        raise SourceError([f"{path}: permission denied: make the file readable"]) from None
-    except IsADirectoryError:
-        raise SourceError([f"{path}: is a directory, not a file: rename or move it"]) from None
-    except OSError as exc:
-        raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
+    if regular_file_size(path, MAX_FILE_BYTES, "a migration") > WHOLE_PARSE_LIMIT:
+        return load_large(path)
+    return read_regular_file(path, MAX_FILE_BYTES, "a migration")
 
 
 def discover(directory: Path, layout: str = "auto", *, origin: str = "detected") -> MigrationSet:
@@ -136,11 +119,11 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
     migrations: list[Migration] = []
     seen: dict[int, Path] = {}
     for candidate in sorted(scan.candidates, key=lambda c: c.key):
-        escaped = (
-            [p for p in candidate.paths if p.name in listing.symlinks and not _inside(p, root)]
-            if listing.symlinks
-            else []
-        )
+        escaped = [
+            p
+            for p in candidate.paths
+            if (p.name in listing.symlinks or p.parent != directory) and not _inside(p, root)
+        ]
         if escaped:
             problems.append(
                 f"{escaped[0]}: symlink points outside the migrations directory: copy the file in"

@@ -112,6 +112,8 @@ def _decoded(path: Path, digest: hashlib._Hash, *, checked: bool = False) -> Ite
             with open(path, "rb") as file:
                 file.seek(consumed)
                 data = file.read(CHUNK_BYTES)
+        except PermissionError:
+            raise SourceError([f"{path}: permission denied: make the file readable"]) from None
         except OSError as exc:
             raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
         digest.update(data)

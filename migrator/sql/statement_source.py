@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 from array import array
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import overload
 
 from migrator.sql.lexer import LineComment
@@ -159,15 +159,22 @@ def of_kinds(statements: Sequence[Statement], kinds: Collection[str]) -> Iterato
 
 class StatementRange(_Walked):
     """Statements ``start`` to ``stop`` (exclusive) of a :class:`StatementSource`,
-    without those whose index is in ``skip``; walked when asked for, never held."""
+    without those whose index is in ``skip``, each of ``replaced`` (by index) in place
+    of the file's; walked when asked for, never held."""
 
     def __init__(
-        self, source: StatementSource, start: int, stop: int, skip: frozenset[int] = frozenset()
+        self,
+        source: StatementSource,
+        start: int,
+        stop: int,
+        skip: frozenset[int] = frozenset(),
+        replaced: Mapping[int, Statement] | None = None,
     ) -> None:
         self._source = source
         self._start = start
         self._stop = stop
         self._skip = frozenset(i for i in skip if start <= i < stop)
+        self._replaced = dict(replaced or {})
 
     def __len__(self) -> int:
         return self._stop - self._start - len(self._skip)
@@ -175,15 +182,15 @@ class StatementRange(_Walked):
     def __iter__(self) -> Iterator[Statement]:
         for statement in self._source.walk(self._start, self._stop):
             if statement.index not in self._skip:
-                yield statement
+                yield self._replaced.get(statement.index, statement)
 
     def _item(self, position: int) -> Statement:
-        if self._skip:
+        if self._skip or self._replaced:
             return super()._item(position)
         return self._source[self._start + position]
 
     def _slice(self, start: int, stop: int, step: int) -> Sequence[Statement]:
-        if step != 1 or self._skip:
+        if step != 1 or self._skip or self._replaced:
             return super()._slice(start, stop, step)
         return StatementRange(self._source, self._start + start, self._start + max(start, stop))
 
@@ -209,14 +216,20 @@ class ChainedStatements(_Walked):
 
 
 def statement_range(
-    statements: Sequence[Statement], start: int, stop: int, skip: frozenset[int] = frozenset()
+    statements: Sequence[Statement],
+    start: int,
+    stop: int,
+    skip: frozenset[int] = frozenset(),
+    replaced: Mapping[int, Statement] | None = None,
 ) -> Sequence[Statement]:
     """Statements ``start`` to ``stop`` of a file's ``statements`` without those whose
-    index is in ``skip``: a tuple when they are held, a :class:`StatementRange` of a
+    index is in ``skip``, each of ``replaced`` in place of the file's statement of its
+    index: a tuple when they are held, a :class:`StatementRange` of a
     :class:`StatementSource` (nothing held)."""
     if isinstance(statements, StatementSource):
-        return StatementRange(statements, start, stop, skip)
-    return tuple(s for s in statements[start:stop] if s.index not in skip)
+        return StatementRange(statements, start, stop, skip, replaced)
+    instead = replaced or {}
+    return tuple(instead.get(s.index, s) for s in statements[start:stop] if s.index not in skip)
 
 
 def chained(parts: Sequence[Sequence[Statement]]) -> Sequence[Statement]:

@@ -17,7 +17,16 @@ from migrator.sql.split import streamed
 from migrator.sql.statement_source import StatementSource, chained, of_kinds, statement_range
 from tests.sql.test_stream import _cut, _text
 
-_CONTROLS = st.sampled_from(["BEGIN;\n", "COMMIT;\n", "COMMIT AND CHAIN;\n", "ROLLBACK;\n", ""])
+_CONTROLS = st.sampled_from(
+    [
+        "BEGIN;\n",
+        "BEGIN ISOLATION LEVEL SERIALIZABLE;\n",
+        "COMMIT;\n",
+        "COMMIT AND CHAIN;\n",
+        "ROLLBACK;\n",
+        "",
+    ]
+)
 
 
 def _source(text: str, cuts: list[int]) -> StatementSource:
