@@ -142,6 +142,10 @@ def _alter_table(
                     bool(command.missing_ok),
                 )
             )
+        elif kind == AlterTableType.AT_DropExpression:
+            # the column stops being computed: what old code's inserts and updates
+            # leave there changes from the migration it commits in, as with a default
+            planned.append(replace(pass_through(source), changes_defaults=True))
         else:
             if kind == AlterTableType.AT_ColumnDefault:
                 _refuse_default_of_shadowed(target, command.name)

@@ -619,7 +619,7 @@ def _migration_failed(
         f"{done} statement(s) before it completed and stay; the ledger marks "
         f"{step.label} failed: fix the cause, then `migrate {step.direction} --resume` "
         f"to continue from {resume_from}, or finish or undo it by hand and run "
-        f"`migrate repair {step.version} --mark-applied` or `--forget`"
+        f"`migrate repair {step.migration.shown_version} --mark-applied` or `--forget`"
     ]
     if invalid:
         parts.append(invalid_index_advice(invalid))

@@ -257,7 +257,8 @@ def _resume_step(
             f"cannot resume {step.file.path}: it changed since the backfill started, and "
             "the rows it already walked were changed by the old version",
             hint="restore the file to continue; or run the changed file over the whole "
-            f"table: `migrate repair {entry.version} --forget --yes`, then `migrate up`",
+            f"table: `migrate repair {step.migration.shown_version} --forget --yes`, then "
+            "`migrate up`",
         )
     if step.transactional and not step.segmented and not resumes_from_progress:
         raise RefusedState(
@@ -289,7 +290,8 @@ def _resume_step(
             f"cannot resume {step.file.path}: {changed}, so resuming at statement "
             f"{entry.statements_done + 1} would skip or repeat work",
             hint=f"restore the file as it was when the run stopped and resume, or finish or "
-            f"undo the migration by hand and `migrate repair {entry.version} --mark-applied` "
+            "undo the migration by hand and "
+            f"`migrate repair {step.migration.shown_version} --mark-applied` "
             "or `--forget` (add --yes to apply)",
         )
     if entry.statements_done > len(step.file.statements):
