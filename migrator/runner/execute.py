@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
@@ -231,7 +231,7 @@ async def _run_in_transaction(
     after_statement: AfterStatement | None,
     *,
     prepared: bool = True,
-    statements: tuple[Statement, ...] | None = None,
+    statements: Sequence[Statement] | None = None,
     closing: str | None = None,
     before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
