@@ -153,7 +153,10 @@ def _alter_table(
                     replace(
                         pass_through(source),
                         changes_defaults=True,
-                        default_of_new_column=not _old_code_inserts(target, command.name),
+                        # a DROP DEFAULT changes what old code's inserts get even for a
+                        # column the file adds (they got its default until then; F35)
+                        default_of_new_column=command.def_ is not None
+                        and not _old_code_inserts(target, command.name),
                     )
                 )
             else:

@@ -61,12 +61,17 @@ def test_a_moment_change_before_index_builds_commits_after_them(
         "ALTER TABLE a ADD CONSTRAINT a_check2 CHECK (a_c1 IS NOT NULL);\n",
         # the lock splitter ends the expand migration between the two tables
         "ALTER TABLE a ALTER COLUMN a_c1 SET DEFAULT 5;\nALTER TABLE b ADD COLUMN b_n int;\n",
+        # plandiff F35: old code's inserts got the new column's default until the drop
+        "ALTER TABLE a ADD COLUMN a_n bigint DEFAULT 5;\n"
+        "ALTER TABLE a ALTER COLUMN a_n DROP DEFAULT;\n"
+        "ALTER TABLE a RENAME COLUMN a_c1 TO a_r;\n",
     ],
     ids=[
         "drop-expression-then-delete",
         "check-then-set-default",
         "set-default-then-check",
         "set-default-then-other-table",
+        "new-column-default-dropped-then-rename",
     ],
 )
 def test_a_moment_change_with_a_migration_after_it_is_refused(tmp_path: Path, change: str) -> None:
