@@ -218,7 +218,8 @@ class Migration:
     def label(self) -> str:
         if self.repeatable:
             return f"R__{self.name}"
-        return f"{self.version_text or self.version}_{self.name}"
+        version = self.version_text or str(self.version)
+        return f"{version}_{self.name}" if self.name else version  # Flyway's V3__.sql
 
     @property
     def phase(self) -> Phase | None:

@@ -204,3 +204,23 @@ def test_a_failed_flyway_migration_names_its_version_in_the_repair_hint(
     refused = migrate(migrations_dir, database_url, "up")
     assert refused.code == 4 and "migrate repair 1_10" in refused.stderr, refused.output
     assert not LEDGER_KEY.search(failed.output + refused.output), failed.output
+
+
+def test_a_flyway_file_without_description_runs_and_one_without_version_is_refused(
+    migrations_dir: Path, database_url: str
+) -> None:
+    """Flyway applies ``V3__.sql`` (an empty description) and refuses ``V__x.sql`` (no
+    version): neither may be skipped silently."""
+    flyway(migrations_dir)
+    (migrations_dir / "V1_11__.sql").write_text("CREATE TABLE d (id int);\n")
+    applied = migrate(migrations_dir, database_url, "up")
+    assert applied.code == 0 and "now at version 1_11" in applied.output, applied.output
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT to_regclass('d') IS NOT NULL").fetchone() == (True,)
+
+    (migrations_dir / "V__x.sql").write_text("CREATE TABLE e (id int);\n")
+    refused = migrate(migrations_dir, database_url, "up")
+    assert refused.code == 2, refused.output
+    assert "V__x.sql: a Flyway migration without a version" in refused.output, refused.output
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT to_regclass('e')").fetchone() == (None,)

@@ -21,7 +21,9 @@ from migrator.source.layouts.base import Candidate, Layout, Listing, Scan, list_
 from migrator.source.reading import SIDE_FILE_BYTES, read_regular_file
 from migrator.source.versions import flyway_key, repeatable_key
 
-NAME = re.compile(r"^(?P<prefix>[VU])(?P<version>[^_]+(?:_[^_]+)*?)__(?P<name>.+)\.sql$")
+NAME = re.compile(r"^(?P<prefix>[VU])(?P<version>[^_]+(?:_[^_]+)*?)__(?P<name>.*)\.sql$")
+#: ``V__x.sql``: Flyway refuses a versioned migration without a version
+_NO_VERSION = re.compile(r"^[VU]__.*\.sql$")
 REPEATABLE = re.compile(r"^R__(?P<name>.+)\.sql$")
 _NO_TRANSACTION = re.compile(r"^\s*executeInTransaction\s*=\s*false\s*$", re.MULTILINE)
 
@@ -102,6 +104,12 @@ class FlywayLayout(Layout):
                 )
                 continue
             match = NAME.match(name)
+            if match is None and _NO_VERSION.match(name):
+                scan.problems.append(
+                    f"{path}: a Flyway migration without a version (Flyway refuses it too): "
+                    f"name it {name[0]}<version>__{name[3:]}"
+                )
+                continue
             if match is None:
                 scan.ignored.append(path)
                 continue
