@@ -354,7 +354,14 @@ def load_settings(
             origins[option.name] = "default"
 
     base = pyproject.parent if pyproject and origins["migrations_dir"] == "pyproject.toml" else cwd
-    directory = Path(values.pop("migrations_dir")).expanduser()
+    raw_directory = values.pop("migrations_dir")
+    if not str(raw_directory).strip():  # Path("") would be the current directory
+        given = "--dir" if origins["migrations_dir"] == "flag" else f"migrations-dir in {pyproject}"
+        raise UsageError(
+            f"{given} is empty: it would read the current directory as migrations",
+            hint="give the migrations directory, or leave it out for database/migrations",
+        )
+    directory = Path(raw_directory).expanduser()
     register_dsn_secrets(values.get("database_url"))  # masked in all output from now on
     if not directory.is_absolute():
         directory = base / directory

@@ -91,3 +91,18 @@ def test_configuration_docs_hold_the_generated_table() -> None:
     assert options_reference() in text, "regenerate with migrator.config.options_reference()"
     for declared in OPTIONS:
         assert f"`{declared.key}`" in text and f"`{declared.env}`" in text
+
+
+@pytest.mark.parametrize("source", ["flag", "pyproject"])
+def test_an_empty_migrations_dir_is_refused_not_read_as_the_current_directory(
+    tmp_path: Path, source: str
+) -> None:
+    flags = {"migrations_dir": ""} if source == "flag" else {}
+    if source == "pyproject":
+        _pyproject(tmp_path, 'migrations-dir = ""')
+
+    with pytest.raises(UsageError) as error:
+        load_settings(flags, environ={}, cwd=tmp_path)
+
+    named = "--dir" if source == "flag" else "migrations-dir in"
+    assert f"{named}" in error.value.one_line() and "is empty" in error.value.one_line()
