@@ -21,7 +21,6 @@ from migrator.lint.live import LiveFacts
 from migrator.lint.options import LintOptions
 from migrator.lint.registry import RULE_IDS, RULES, RULES_BY_ID, UNSUPPRESSIBLE
 from migrator.lint.rule import Hit, Rule
-from migrator.source.backfill import backfill_problems
 from migrator.source.discovery import unclosed_block
 from migrator.source.model import FileProblem, LintIgnore, MigrationFile
 from migrator.sql.catalog import Catalog
@@ -191,7 +190,10 @@ class FileLinter:
             for hit in hits:
                 raw.append((index, self._finding(rule, hit, path, file.statements[index])))
         problems = file.problems if file.transactional else (*file.problems, *unclosed_block(file))
-        problems = (*problems, *backfill_problems(file))
+        if file.directives.backfill is not None:  # its parser loads only when a file has one
+            from migrator.source.backfill import backfill_problems
+
+            problems = (*problems, *backfill_problems(file))
         for problem in problems:
             problem_rule = PROBLEM_RULES.get(problem.code)
             if problem_rule and problem_rule not in self.options.disabled:
@@ -337,7 +339,9 @@ _KIND_ONLY_WORDS = {"select": "SelectStmt", "insert": "InsertStmt", "comment": "
 #: statements whose rules only look at the table they change: only ``relation`` is
 #: decoded (not the ``SET`` list, ``WHERE`` or ``USING`` of an ``UPDATE``/``DELETE``)
 _RELATION_ONLY = frozenset({"UpdateStmt", "DeleteStmt"})
-_FIRST_WORD = re.compile(r"[A-Za-z]+")
+# the patterns of this module are kept as text and compiled when first used (``re``
+# caches them): a run whose statements never need one does not compile it
+_FIRST_WORD = r"[A-Za-z]+"
 
 
 def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
@@ -348,7 +352,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     if tree is not None:
         if (
             tree.kind == "InsertStmt"
-            and _INSERT_SELECT.search(statement.text)
+            and re.search(_INSERT_SELECT, statement.text)
             and not _insert_needs_clauses(statement.text)
         ):
             # INSERT ... SELECT: the target only (unbatched-backfill decodes the rest
@@ -369,7 +373,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
             if head is not None:
                 return tree.kind, head
         return tree.kind, tree.fields(view_query=False)
-    word = _FIRST_WORD.match(statement.text)  # a statement of a file with syntax errors
+    word = re.match(_FIRST_WORD, statement.text)  # a statement of a file with syntax errors
     kind = _KIND_ONLY_WORDS.get(word.group(0).lower()) if word else None
     if kind is not None and not (kind == "SelectStmt" and _needs_select_clauses(statement.text)):
         return kind, {}
@@ -380,28 +384,28 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
 #: list for ``SELECT set_config('lock_timeout', ...)``)
 _CLAUSES = ("intoClause", "withClause", "targetList", "fromClause")
 #: an INSERT that may copy rows with a query (a cheap test before decoding it)
-_INSERT_SELECT = re.compile(r"\bselect\b", re.IGNORECASE)
-_WITH_CHANGE = re.compile(r"^with\b.*\b(update|delete)\b", re.IGNORECASE | re.DOTALL)
+_INSERT_SELECT = r"(?i)\bselect\b"
+_WITH_CHANGE = r"(?is)^with\b.*\b(update|delete)\b"
 #: what makes a SELECT's target list worth decoding: ``set_config`` (the replay), a
 #: ``password`` (``dblink_connect('... password=...')``, hardcoded-password)
-_SELECT_LOOKED_AT = re.compile(r"set_config|password", re.IGNORECASE)
+_SELECT_LOOKED_AT = r"(?i)set_config|password"
 
 
 def _needs_clauses(text: str) -> bool:
     """The statement may be ``SELECT ... INTO`` or hold a data-modifying ``WITH``."""
-    return may_select_into(text) or _WITH_CHANGE.match(text) is not None
+    return may_select_into(text) or re.match(_WITH_CHANGE, text) is not None
 
 
 def _insert_needs_clauses(text: str) -> bool:
     """The ``INSERT`` may hold a data-modifying ``WITH`` (its ``INTO`` is no ``SELECT
     ... INTO``: testing for that word would decode every ``INSERT``)."""
-    return _WITH_CHANGE.match(text) is not None
+    return re.match(_WITH_CHANGE, text) is not None
 
 
 def _needs_select_clauses(text: str) -> bool:
     """The ``SELECT`` may also call ``set_config`` or hold a password (the cheap test
     before decoding)."""
-    return _needs_clauses(text) or _SELECT_LOOKED_AT.search(text) is not None
+    return _needs_clauses(text) or re.search(_SELECT_LOOKED_AT, text) is not None
 
 
 def _full_tree(statement: Statement) -> tuple[str, dict[str, object]] | None:
@@ -595,7 +599,7 @@ def _hold(ctx: StatementContext, name: QualifiedName, line: int, note: str) -> N
 
 #: words that make a DELETE remove less than every row (a cheap test: the engine does
 #: not decode a DELETE's WHERE clause)
-_PARTIAL_DELETE = re.compile(r"\b(where|using|returning)\b", re.IGNORECASE)
+_PARTIAL_DELETE = r"(?i)\b(where|using|returning)\b"
 
 
 def _note_emptied(ctx: StatementContext) -> None:
@@ -605,8 +609,8 @@ def _note_emptied(ctx: StatementContext) -> None:
         for item in ctx.fields.get("relations") or ():
             name, _ = ctx.relation(item.get("RangeVar"))
             ctx.state.emptied.add(name)
-    elif ctx.statement.text[:6].lower() == "delete" and not _PARTIAL_DELETE.search(
-        ctx.statement.text
+    elif ctx.statement.text[:6].lower() == "delete" and not re.search(
+        _PARTIAL_DELETE, ctx.statement.text
     ):
         name, _ = ctx.relation(ctx.fields.get("relation"))
         ctx.state.emptied.add(name)

@@ -22,8 +22,7 @@ Everything here is computed from the parsed statements: no database.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from migrator.sql import classify
 from migrator.sql.split import Statement
@@ -39,8 +38,7 @@ _REFUSED = {
 }
 
 
-@dataclass(frozen=True)
-class TransactionControl:
+class TransactionControl(NamedTuple):
     """A statement of the file that begins, commits or rolls back a transaction."""
 
     statement: Statement
@@ -50,8 +48,7 @@ class TransactionControl:
     keyword: str
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     """Statements that commit together, without the file's own BEGIN / COMMIT."""
 
     #: 1-based

@@ -280,13 +280,13 @@ def _reads_tables(query: Node | None) -> bool:
 
 
 #: ``INTO`` as a word: a ``SELECT`` without it creates nothing (a cheap test before
-#: decoding the statement's tree)
-_INTO = re.compile(r"\binto\b", re.IGNORECASE)
+#: decoding the statement's tree); this module's patterns are compiled when first used
+_INTO = r"(?i)\binto\b"
 
 
 def may_select_into(text: str) -> bool:
     """``text`` (a ``SELECT``) may be ``SELECT ... INTO new_table``: it has the word."""
-    return _INTO.search(text) is not None
+    return re.search(_INTO, text) is not None
 
 
 def _select_into(catalog: Catalog, fields: Node) -> None:
@@ -299,10 +299,9 @@ def _select_into(catalog: Catalog, fields: Node) -> None:
 
 #: ``CREATE TABLE name`` in the body of a ``DO`` block (a plain statement of PL/pgSQL,
 #: not one built as a string for ``EXECUTE``)
-_CREATE_TABLE_IN_BODY = re.compile(
-    r"\bcreate\s+(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?"
-    r'((?:"[^"]+"|[a-z_][\w$]*)(?:\s*\.\s*(?:"[^"]+"|[a-z_][\w$]*))?)',
-    re.IGNORECASE,
+_CREATE_TABLE_IN_BODY = (
+    r"(?i)\bcreate\s+(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?"
+    r'((?:"[^"]+"|[a-z_][\w$]*)(?:\s*\.\s*(?:"[^"]+"|[a-z_][\w$]*))?)'
 )
 
 
@@ -314,7 +313,7 @@ def _do_block(catalog: Catalog, fields: Node) -> None:
         if element.get("defname") != "as":
             continue
         body = element.get("arg", {}).get("String", {}).get("sval", "")
-        for match in _CREATE_TABLE_IN_BODY.finditer(body):
+        for match in re.finditer(_CREATE_TABLE_IN_BODY, body):
             schema, name = parse_qualified(re.sub(r"\s*\.\s*", ".", match.group(1)))
             qualified = catalog.resolve(schema, name)
             if catalog.table(qualified) is None:

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from migrator.sql import lexer
 from migrator.sql.libpg import pg_parser
 from migrator.sql.parse import (
     Node,
@@ -279,6 +278,8 @@ def _split(text: str, *, keep_trees: bool) -> SplitResult:
         if keep_trees:
             return _one_statement(piece)
         return _parse_error(piece) is None, None
+
+    from migrator.sql import lexer  # only a text that does not parse, or a large one, needs it
 
     found = lexer.pieces(text)
     ahead: collections.deque[tuple[int, int]] = collections.deque()

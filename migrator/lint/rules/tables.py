@@ -209,7 +209,7 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
     """
     if ctx.file.directives.backfill is not None:
         return
-    if ctx.kind == "InsertStmt" and _INSERT_SELECT.search(ctx.statement.text):
+    if ctx.kind == "InsertStmt" and re.search(_INSERT_SELECT, ctx.statement.text):
         yield from _insert_select(ctx)
     changes: list[tuple[str, Node, str]] = []
     if ctx.kind in ("UpdateStmt", "DeleteStmt"):
@@ -273,7 +273,8 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
         )
 
 
-_INSERT_SELECT = re.compile(r"\bselect\b", re.IGNORECASE)
+#: compiled when first used (``re`` caches it)
+_INSERT_SELECT = r"(?i)\bselect\b"
 #: aggregate functions: without GROUP BY, a query of them returns at most one row
 _AGGREGATES = frozenset(
     [
