@@ -339,8 +339,7 @@ _KIND_ONLY_WORDS = {"select": "SelectStmt", "insert": "InsertStmt", "comment": "
 #: statements whose rules only look at the table they change: only ``relation`` is
 #: decoded (not the ``SET`` list, ``WHERE`` or ``USING`` of an ``UPDATE``/``DELETE``)
 _RELATION_ONLY = frozenset({"UpdateStmt", "DeleteStmt"})
-# the patterns of this module are kept as text and compiled when first used (``re``
-# caches them): a run whose statements never need one does not compile it
+#: a pattern few runs need: compiled when first used (``re`` caches it)
 _FIRST_WORD = r"[A-Za-z]+"
 
 
@@ -352,7 +351,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
     if tree is not None:
         if (
             tree.kind == "InsertStmt"
-            and re.search(_INSERT_SELECT, statement.text)
+            and _INSERT_SELECT.search(statement.text)
             and not _insert_needs_clauses(statement.text)
         ):
             # INSERT ... SELECT: the target only (unbatched-backfill decodes the rest
@@ -384,28 +383,28 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
 #: list for ``SELECT set_config('lock_timeout', ...)``)
 _CLAUSES = ("intoClause", "withClause", "targetList", "fromClause")
 #: an INSERT that may copy rows with a query (a cheap test before decoding it)
-_INSERT_SELECT = r"(?i)\bselect\b"
-_WITH_CHANGE = r"(?is)^with\b.*\b(update|delete)\b"
+_INSERT_SELECT = re.compile(r"\bselect\b", re.IGNORECASE)
+_WITH_CHANGE = re.compile(r"^with\b.*\b(update|delete)\b", re.IGNORECASE | re.DOTALL)
 #: what makes a SELECT's target list worth decoding: ``set_config`` (the replay), a
 #: ``password`` (``dblink_connect('... password=...')``, hardcoded-password)
-_SELECT_LOOKED_AT = r"(?i)set_config|password"
+_SELECT_LOOKED_AT = re.compile(r"set_config|password", re.IGNORECASE)
 
 
 def _needs_clauses(text: str) -> bool:
     """The statement may be ``SELECT ... INTO`` or hold a data-modifying ``WITH``."""
-    return may_select_into(text) or re.match(_WITH_CHANGE, text) is not None
+    return may_select_into(text) or _WITH_CHANGE.match(text) is not None
 
 
 def _insert_needs_clauses(text: str) -> bool:
     """The ``INSERT`` may hold a data-modifying ``WITH`` (its ``INTO`` is no ``SELECT
     ... INTO``: testing for that word would decode every ``INSERT``)."""
-    return re.match(_WITH_CHANGE, text) is not None
+    return _WITH_CHANGE.match(text) is not None
 
 
 def _needs_select_clauses(text: str) -> bool:
     """The ``SELECT`` may also call ``set_config`` or hold a password (the cheap test
     before decoding)."""
-    return _needs_clauses(text) or re.search(_SELECT_LOOKED_AT, text) is not None
+    return _needs_clauses(text) or _SELECT_LOOKED_AT.search(text) is not None
 
 
 def _full_tree(statement: Statement) -> tuple[str, dict[str, object]] | None:

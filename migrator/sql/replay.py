@@ -33,7 +33,7 @@ from migrator.sql.names import (
     type_ref,
 )
 from migrator.sql.parse import Node
-from migrator.sql.tree import walk
+from migrator.sql.tree import HOLD_NO_TABLE, walk
 
 _T = TypeVar("_T")
 
@@ -276,17 +276,17 @@ def _create_table_as(catalog: Catalog, fields: Node) -> None:
 
 def _reads_tables(query: Node | None) -> bool:
     """The query of ``CREATE TABLE ... AS`` reads at least one table or view."""
-    return any(kind == "RangeVar" for kind, _ in walk(query))
+    return any(kind == "RangeVar" for kind, _ in walk(query, HOLD_NO_TABLE))
 
 
 #: ``INTO`` as a word: a ``SELECT`` without it creates nothing (a cheap test before
-#: decoding the statement's tree); this module's patterns are compiled when first used
-_INTO = r"(?i)\binto\b"
+#: decoding the statement's tree)
+_INTO = re.compile(r"\binto\b", re.IGNORECASE)
 
 
 def may_select_into(text: str) -> bool:
     """``text`` (a ``SELECT``) may be ``SELECT ... INTO new_table``: it has the word."""
-    return re.search(_INTO, text) is not None
+    return _INTO.search(text) is not None
 
 
 def _select_into(catalog: Catalog, fields: Node) -> None:
@@ -298,7 +298,7 @@ def _select_into(catalog: Catalog, fields: Node) -> None:
 
 
 #: ``CREATE TABLE name`` in the body of a ``DO`` block (a plain statement of PL/pgSQL,
-#: not one built as a string for ``EXECUTE``)
+#: not one built as a string for ``EXECUTE``); compiled when first used (few files hold one)
 _CREATE_TABLE_IN_BODY = (
     r"(?i)\bcreate\s+(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?"
     r'((?:"[^"]+"|[a-z_][\w$]*)(?:\s*\.\s*(?:"[^"]+"|[a-z_][\w$]*))?)'

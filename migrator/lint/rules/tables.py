@@ -12,7 +12,7 @@ from migrator.sql import classify
 from migrator.sql.locks import statement_locks
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import Node
-from migrator.sql.tree import function_name, walk
+from migrator.sql.tree import HOLD_NO_TABLE, function_name, walk
 
 #: ``ALTER TABLE`` subcommands that copy the whole table (and its indexes) under ACCESS
 #: EXCLUSIVE (checked on PostgreSQL 15: SET [UN]LOGGED gives a new relfilenode; the
@@ -209,7 +209,7 @@ def unbatched_backfill(ctx: StatementContext) -> Iterator[Hit]:
     """
     if ctx.file.directives.backfill is not None:
         return
-    if ctx.kind == "InsertStmt" and re.search(_INSERT_SELECT, ctx.statement.text):
+    if ctx.kind == "InsertStmt" and _INSERT_SELECT.search(ctx.statement.text):
         yield from _insert_select(ctx)
     changes: list[tuple[str, Node, str]] = []
     if ctx.kind in ("UpdateStmt", "DeleteStmt"):
@@ -273,8 +273,7 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
         )
 
 
-#: compiled when first used (``re`` caches it)
-_INSERT_SELECT = r"(?i)\bselect\b"
+_INSERT_SELECT = re.compile(r"\bselect\b", re.IGNORECASE)
 #: aggregate functions: without GROUP BY, a query of them returns at most one row
 _AGGREGATES = frozenset(
     [
@@ -366,16 +365,12 @@ def _columns_equal_to_constants(expr: object) -> set[str]:
     return set()
 
 
-#: nodes under which no table is named (column references, constants, type names)
-_HOLD_NO_TABLE = frozenset({"ColumnRef", "A_Const", "TypeName", "ParamRef", "A_Star"})
-
-
 def _tables_read(ctx: StatementContext, fields: Node) -> list[QualifiedName]:
     """The existing tables an ``INSERT``'s query reads (not its ``WITH`` names)."""
     local: set[str] = set()
     read: list[Node] = []
     query = {"q": [fields.get("selectStmt"), fields.get("withClause")]}
-    for kind, node in walk(query, _HOLD_NO_TABLE):
+    for kind, node in walk(query, HOLD_NO_TABLE):
         if kind == "CommonTableExpr":
             local.add(node.get("ctename", ""))
         elif kind == "RangeVar":
