@@ -9,7 +9,6 @@ on an odd tree is recorded in :attr:`LintReport.internal_errors` and skipped.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -322,7 +321,7 @@ def _say_when_unknown(hits: list[Hit], unknowns: list[str]) -> list[Hit]:
     (a table, view, index, function, type, schema or column) says so, and how it was
     judged (:meth:`StatementContext.note_unknown`)."""
     note = " (" + "; ".join(unknowns) + ")"
-    return [dataclasses.replace(hit, message=hit.message + note) for hit in hits]
+    return [hit._replace(message=hit.message + note) for hit in hits]
 
 
 _PROBLEM_HELP = {

@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import NamedTuple
 
 from migrator.sql.libpg import pg_parser
 from migrator.sql.parse import (
@@ -36,8 +37,8 @@ from migrator.sql.syntax import SyntaxNode, parse_node
 COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
 
 
-@dataclass(frozen=True)
-class Position:
+# small records are named tuples: cheaper to create at import than frozen dataclasses
+class Position(NamedTuple):
     """A 1-based line and column in a file."""
 
     line: int
@@ -140,8 +141,7 @@ class Statement:
         return other
 
 
-@dataclass(frozen=True)
-class SyntaxProblem:
+class SyntaxProblem(NamedTuple):
     """Where and why the text does not parse."""
 
     message: str
@@ -150,8 +150,7 @@ class SyntaxProblem:
     statement_index: int | None = None
 
 
-@dataclass(frozen=True)
-class SplitResult:
+class SplitResult(NamedTuple):
     statements: tuple[Statement, ...]
     #: every statement that does not parse (empty when the whole text parses)
     syntax_errors: tuple[SyntaxProblem, ...]

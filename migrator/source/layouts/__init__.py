@@ -67,7 +67,9 @@ def named(name: str) -> Layout:
         raise UsageError(
             f"unknown layout {name!r}", hint="choose one of " + ", ".join(LAYOUT_NAMES)
         ) from None
-    layout_class = getattr(importlib.import_module(f"{__name__}.{module}"), class_name)
+    layout_class: type[Layout] = getattr(
+        importlib.import_module(f"{__name__}.{module}"), class_name
+    )
     layout = _loaded[name] = layout_class()
     return layout
 
