@@ -24,8 +24,11 @@ def _holds_folders(listing: Listing) -> bool:
 
 
 def _holds_flyway_names(listing: Listing) -> bool:
-    # Flyway: V<version>__, U<version>__ or R__ names ending in .sql
-    return any(name.startswith(("V", "U", "R__")) for name in listing.files)
+    # Flyway: V<version>__, U<version>__ or R__ names ending in .sql, here or in a
+    # sub-directory (Flyway scans a location recursively)
+    return bool(listing.folders) or any(
+        name.startswith(("V", "U", "R__")) for name in listing.files
+    )
 
 
 def _holds_one_file_migrations(listing: Listing) -> bool:
@@ -93,7 +96,13 @@ def detect(listing: Listing) -> Layout:
         )
     # goose and dbmate files are named like up-only migrator files: what decided was
     # their content; Flyway or diesel beside .up.sql pairs are a mix
-    if foreign and foreign[0].name not in ("goose", "dbmate") and named(DEFAULT).claims(listing):
+    # (a .up.sql / .down.sql pair beside them is a mix all the same)
+    paired = any(name.endswith((".up.sql", ".down.sql")) for name in listing.files)
+    if (
+        foreign
+        and (paired or foreign[0].name not in ("goose", "dbmate"))
+        and named(DEFAULT).claims(listing)
+    ):
         raise SourceError(
             [
                 f"{listing.directory} holds migrator/golang-migrate files and "

@@ -1,9 +1,12 @@
 """Random changes for the differential harness (Hypothesis): a small schema with rows
 and views (serial or identity keys, perhaps a foreign key from the second table to the
-first), and 1 to 4 statements drawn from a grammar of the changes the corpus holds
-(columns added, dropped, renamed, retyped, defaults, NOT NULL, checks, indexes, data
-changes, views, table renames, keys widened with or without the columns that
-reference them, foreign key columns added). Each statement is drawn against the schema the
+first, an enum column, a stored generated column, a table partitioned by range of its
+key), and 1 to 4 statements drawn from a grammar of the changes the corpus holds
+(columns added, dropped, renamed, retyped, defaults, NOT NULL, checks, unique and
+foreign key constraints added or dropped, indexes, data changes, views created or
+dropped, table renames, keys widened with or without the columns that reference them,
+foreign key columns added, enum values added and columns retyped to the enum,
+generated columns added or made plain). Each statement is drawn against the schema the
 statements before it leave, so it names what exists (a statement PostgreSQL refuses
 is fine too: the naive SQL then fails, and the plan must fail as safely)."""
 
@@ -23,7 +26,20 @@ TYPES: dict[str, tuple[str, str, str, str]] = {
     "varchar(20)": ("'v' || g", "'d'", "varchar(40)", "varchar(2)"),
     "boolean": ("g % 2 = 0", "true", "boolean", "boolean"),
     "numeric(8, 2)": ("g * 1.25", "1.5", "numeric(12, 2)", "int"),
+    "mood": ("(ARRAY['sad', 'ok'])[1 + g % 2]::mood", "'ok'", "text", "mood"),
 }
+
+#: a volatile default of a type (none: ``random() * 0`` cast to the type)
+VOLATILE: dict[str, str | None] = {
+    "boolean": None,
+    "mood": "(ARRAY['ok'::mood])[1 + (random() * 0)::int]",
+}
+
+#: the enum type of the ``mood`` columns (every schema has it)
+ENUM = "CREATE TYPE mood AS ENUM ('sad', 'ok');"
+
+#: a stored generated column is computed from a column of one of these types
+NUMBERS = ("int", "bigint", "numeric(8, 2)")
 
 
 #: the primary keys a table is drawn with
@@ -41,6 +57,8 @@ class Column:
     #: a check forbids its constant (then it gets no default of that constant: every
     #: row an old client inserts would break the check once the plan's expand ran)
     checked: bool = False
+    #: the expression of a stored generated column
+    generated: str | None = None
 
 
 @dataclass
@@ -50,6 +68,10 @@ class Table:
     views: list[str] = field(default_factory=list)
     #: the type of ``id`` (:data:`KEYS`), ``bigint`` once widened
     key: str = "serial"
+    #: partitioned by range of ``id`` (two partitions)
+    partitioned: bool = False
+    #: the constraints the change added (checks, unique, foreign keys), by name
+    constraints: list[str] = field(default_factory=list)
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -71,6 +93,8 @@ class Model:
 
 def _column_sql(column: Column) -> str:
     sql = f"{column.name} {column.type}"
+    if column.generated is not None:
+        return f"{sql} GENERATED ALWAYS AS ({column.generated}) STORED"
     if column.default is not None:
         sql += f" DEFAULT {column.default}"
     if column.not_null:
@@ -89,20 +113,38 @@ def _table(draw: st.DrawFn, name: str) -> Table:
         not_null = draw(st.booleans())
         default = TYPES[kind][1] if draw(st.booleans()) else None
         columns.append(Column(f"{name}_c{i}", kind, not_null, default))
-    return Table(name, columns, key=draw(st.sampled_from(KEYS)))
+    numbers = [c for c in columns if c.type in NUMBERS]
+    if numbers and draw(st.integers(0, 3)) == 0:
+        base = draw(st.sampled_from(numbers))
+        kind = "numeric(8, 2)" if base.type.startswith("numeric") else "bigint"
+        columns.append(Column(f"{name}_g", kind, generated=f"{base.name} * 2"))
+    partitioned = draw(st.integers(0, 4)) == 0
+    return Table(name, columns, key=draw(st.sampled_from(KEYS)), partitioned=partitioned)
 
 
 def _schema_sql(model: Model, rows: int, with_view: str) -> tuple[str, str]:
-    schema, seed = [], []
+    schema, seed = [ENUM], []
     for table in model.tables:
         columns = ", ".join(_column_sql(c) for c in table.columns)
-        schema.append(f"CREATE TABLE {table.name} (id {table.key} PRIMARY KEY, {columns});")
-        names = ", ".join(c.name for c in table.columns)
+        create = f"CREATE TABLE {table.name} (id {table.key} PRIMARY KEY, {columns})"
+        if not table.partitioned:
+            schema.append(f"{create};")
+        else:  # the rows of both partitions: the keys run from 1 to ``rows``
+            middle = rows // 2
+            schema += [
+                f"{create} PARTITION BY RANGE (id);",
+                f"CREATE TABLE {table.name}_p1 PARTITION OF {table.name} "
+                f"FOR VALUES FROM (MINVALUE) TO ({middle});",
+                f"CREATE TABLE {table.name}_p2 PARTITION OF {table.name} "
+                f"FOR VALUES FROM ({middle}) TO (MAXVALUE);",
+            ]
+        written = [c for c in table.columns if c.generated is None]
+        names = ", ".join(c.name for c in written)
         values = ", ".join(
             _seed_value(c, rows)
             if c.not_null
             else f"CASE WHEN g % 5 = 0 THEN NULL ELSE {_seed_value(c, rows)} END"
-            for c in table.columns
+            for c in written
         )
         seed.append(
             f"INSERT INTO {table.name} ({names}) SELECT {values} FROM generate_series(1, {rows}) g;"
@@ -162,9 +204,13 @@ def _key_change(draw: st.DrawFn, model: Model, table: Table, kind: str) -> str:
 def _statement(draw: st.DrawFn, model: Model) -> str:
     table = draw(st.sampled_from(model.tables))
     column = draw(st.sampled_from(table.columns)) if table.columns else None
-    kinds = ["add column", "add column then default", "create index", "update", "delete"]
-    if column is not None:
+    kinds = ["add column", "add column then default", "create index", "delete"]
+    kinds += ["add enum value", "create view", "add generated column"]
+    if column is not None and column.generated is not None:
+        kinds += ["drop column", "rename column", "widen", "drop expression", "add check"]
+    elif column is not None:
         kinds += [
+            "update",
             "drop column",
             "rename column",
             "widen",
@@ -177,9 +223,17 @@ def _statement(draw: st.DrawFn, model: Model) -> str:
             "set not null",
         ]
         if column.default is None:  # a default: every row an old client adds repeats it
-            kinds += ["unique index", "check a value"]
+            kinds += ["unique index", "unique constraint", "check a value"]
         if column.checked:
             kinds.remove("set default")
+        if column.type in {"text", "varchar(20)"}:
+            kinds.append("to enum")
+        if column.type in {"int", "bigint"} and column.references is None:
+            kinds.append("foreign key")
+    else:
+        kinds.append("update")
+    if table.constraints:
+        kinds.append("drop constraint")
     if table.key != "bigint":
         kinds += ["widen key", "widen key and references"]
     if len(model.tables) > 1:
@@ -189,6 +243,19 @@ def _statement(draw: st.DrawFn, model: Model) -> str:
     t = table.name
     if kind in {"widen key", "widen key and references", "add reference"}:
         return draw(_key_change(model, table, kind))
+    if kind == "add enum value":
+        return f"ALTER TYPE mood ADD VALUE IF NOT EXISTS '{model.fresh('m')}'"
+    if kind == "create view":
+        view = model.fresh(f"{t}_v")
+        table.views.append(view)
+        target = f", {column.name}" if column is not None else ""
+        return f"CREATE VIEW {view} AS SELECT id{target} FROM {t}"
+    if kind == "add generated column":
+        new = Column(model.fresh(f"{t}_g"), "bigint", generated="id * 2")
+        table.columns.append(new)
+        return f"ALTER TABLE {t} ADD COLUMN {_column_sql(new)}"
+    if kind == "drop constraint":
+        return f"ALTER TABLE {t} DROP CONSTRAINT {table.constraints.pop()}"
     if kind == "add column" or kind == "add column then default":
         new = Column(model.fresh(f"{t}_n"), draw(st.sampled_from(sorted(TYPES))))
         constant = TYPES[new.type][1]
@@ -201,7 +268,7 @@ def _statement(draw: st.DrawFn, model: Model) -> str:
             )
         new.default = draw(st.sampled_from([None, constant, "volatile"]))
         if new.default == "volatile":
-            new.default = f"(random() * 0)::int::{new.type}" if new.type != "boolean" else None
+            new.default = VOLATILE.get(new.type, f"(random() * 0)::int::{new.type}")
         new.not_null = new.default is not None and draw(st.booleans())
         table.columns.append(new)
         return f"ALTER TABLE {t} ADD COLUMN {_column_sql(new)}"
@@ -242,7 +309,27 @@ def _statement(draw: st.DrawFn, model: Model) -> str:
         constant = TYPES[column.type][1]
         column.checked = True
         name = model.fresh(f"{t}_check")
+        table.constraints.append(name)
         return f"ALTER TABLE {t} ADD CONSTRAINT {name} CHECK ({c} IS DISTINCT FROM {constant})"
+    if kind == "drop expression":
+        column.generated = None
+        return f"ALTER TABLE {t} ALTER COLUMN {c} DROP EXPRESSION"
+    if kind == "to enum":  # fails unless every value is one of the enum's
+        column.type = "mood"
+        return f"ALTER TABLE {t} ALTER COLUMN {c} TYPE mood USING {c}::mood"
+    if kind == "unique constraint":
+        name = model.fresh(f"{t}_unique")
+        table.constraints.append(name)
+        return f"ALTER TABLE {t} ADD CONSTRAINT {name} UNIQUE ({c})"
+    if kind == "foreign key":  # fails where a value is no key of the other table
+        other = draw(st.sampled_from(model.tables))
+        name = model.fresh(f"{t}_fk")
+        column.references = (other.name, "")
+        table.constraints.append(name)
+        model.planned_extra.add(("index", f"public.{t}_{c}_idx"))
+        return (
+            f"ALTER TABLE {t} ADD CONSTRAINT {name} FOREIGN KEY ({c}) REFERENCES {other.name} (id)"
+        )
     if kind == "set not null":
         column.not_null = True
         statement = f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"
@@ -259,7 +346,9 @@ def _statement(draw: st.DrawFn, model: Model) -> str:
         column.default = None
         return f"ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"
     if kind == "add check":
-        return f"ALTER TABLE {t} ADD CONSTRAINT {model.fresh(f'{t}_check')} CHECK ({c} IS NOT NULL)"
+        name = model.fresh(f"{t}_check")
+        table.constraints.append(name)
+        return f"ALTER TABLE {t} ADD CONSTRAINT {name} CHECK ({c} IS NOT NULL)"
     assert kind == "unique index"
     return f"CREATE UNIQUE INDEX {model.fresh(f'{t}_key')} ON {t} ({c})"
 

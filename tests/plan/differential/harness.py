@@ -157,6 +157,10 @@ class Clients:
         self.serial = 0
         self.errors: list[str] = []
         self.sent = 0
+        #: the rows a client wrote since the plan's first data change began, by the
+        #: naive copy's table (its oid: the same after a rename): their keys as text
+        self.written: dict[int, set[tuple[str | None, ...]]] = {}
+        self.tracking = False
 
     async def _naive_takes(self, sql: str) -> bool:
         """Whether the naive copy accepts ``sql`` (tried, then rolled back)."""
@@ -190,12 +194,14 @@ class Clients:
                     self.errors.append(f"{where}: planned {_state(exc)} ({exc}), naive ok: {sql}")
                 continue
             try:
-                await self.naive.execute(sql)
+                rows = await self.naive.fetch(sql + write.returning_sql())
             except asyncpg.PostgresError as exc:
                 await tx.rollback()
                 self.errors.append(f"{where}: naive {_state(exc)} ({exc}), planned ok: {sql}")
                 continue
             await tx.commit()
+            for row in rows if self.tracking else ():
+                self.written.setdefault(row["oid"], set()).add(tuple(row["keys"]))
 
 
 class _RolledBack(Exception):
@@ -364,18 +370,41 @@ def _same_row(naive: tuple[Any, ...], planned: tuple[Any, ...], tolerant: list[i
     return all(a == b or (i in tolerant and a is None) for i, (a, b) in pairs)
 
 
+def _as_raced(
+    planned: tuple[Any, ...],
+    naive: tuple[Any, ...] | None,
+    raced: list[tuple[Any, ...]],
+    tolerant: list[int],
+) -> bool:
+    """Whether each value of the ``planned`` row that differs from the ``naive`` one
+    is as the naive SQL without its data changes leaves it (``raced``, taken at the
+    naive point: a later write, to both copies, makes a value equal again or changes
+    another column); a column new in the change is tolerated as in :func:`_same_row`."""
+    for candidate in raced:
+        cells = zip(naive or candidate, planned, candidate, strict=True)
+        if all(
+            planned_cell in (naive_cell, raced_cell)
+            or (i in tolerant and (naive_cell is None or raced_cell is None))
+            for i, (naive_cell, planned_cell, raced_cell) in enumerate(cells)
+        ):
+            return True
+    return False
+
+
 async def compare_rows(
     naive: asyncpg.Connection,
     planned: asyncpg.Connection,
     shape: Shape,
     old: Shape,
     raced: dict[str, set[tuple[Any, ...]]] | None = None,
+    written: dict[int, set[tuple[str | None, ...]]] | None = None,
 ) -> tuple[list[str], int]:
     """Every table of ``shape``: the planned copy holds the naive copy's rows (aligned
-    by primary key where there is one). A row that differs is accepted when it is
-    in ``raced`` (the row as the naive SQL without its data changes leaves it: a client
-    wrote it after the batched data change passed). Returns the problems and how many
-    rows were accepted so."""
+    by primary key where there is one). A row that differs is accepted when a client
+    wrote it (its key is in ``written``) and it is as in ``raced`` (the row as the
+    naive SQL without its data changes leaves it: the client wrote it after the
+    batched data change passed). Returns the problems and how many rows were
+    accepted so."""
     problems, accepted = [], 0
     for table in shape.tables.values():
         present = await _columns_of(planned, table.name)
@@ -388,22 +417,29 @@ async def compare_rows(
         new = _new_columns(table, old)
         tolerant = [i for i, c in enumerate(table.columns) if c.name in new]
         key = [i for i, c in enumerate(table.columns) if c.in_primary]
-        acceptable = (raced or {}).get(table.name, set())
+        oid = await naive.fetchval("SELECT to_regclass($1)::oid", quote_ident(table.name))
+        clients_wrote = (written or {}).get(oid, set())
+        # the rows clients wrote, as the naive SQL without its data changes leaves them
+        acceptable: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+        for row in (raced or {}).get(table.name, set()):
+            if (at := tuple(row[i] for i in key)) in clients_wrote:
+                acceptable.setdefault(at, []).append(row)
         if key:
             by_key = {tuple(row[i] for i in key): row for row in planned_rows}
             lost, extra = [], []
             for row in naive_rows:
-                other = by_key.pop(tuple(row[i] for i in key), None)
+                at = tuple(row[i] for i in key)
+                other = by_key.pop(at, None)
                 if other is not None and _same_row(row, other, tolerant):
                     continue
-                if other is not None and other in acceptable:
+                if other is not None and _as_raced(other, row, acceptable.get(at, []), tolerant):
                     accepted += 1
                     continue
                 lost.append(row)
                 if other is not None:
                     extra.append(other)
-            for other in by_key.values():  # rows the naive copy does not have
-                if other in acceptable:
+            for at, other in by_key.items():  # rows the naive copy does not have
+                if _as_raced(other, None, acceptable.get(at, []), tolerant):
                     accepted += 1
                 else:
                     extra.append(other)
@@ -510,9 +546,16 @@ async def _views_keep_their_query(
     return problems
 
 
-async def _views_agree(naive: asyncpg.Connection, planned: asyncpg.Connection) -> list[str]:
+async def _views_agree(
+    naive: asyncpg.Connection, planned: asyncpg.Connection, *, raced: bool = False
+) -> list[str]:
+    """After the deploy point, each view returns what the naive copy's returns; or,
+    once a client may have raced the plan's data changes (``raced``: a row may then
+    rightly differ, see :func:`compare_rows`), what the naive copy's view query
+    returns on the planned copy's rows."""
     problems = []
     naive_views = set(await _views(naive))
+    naive_queries = await view_queries(naive) if raced else {}
     for view in await _views(planned):
         if view not in naive_views:
             continue
@@ -520,10 +563,15 @@ async def _views_agree(naive: asyncpg.Connection, planned: asyncpg.Connection) -
         if columns != await _columns_of(naive, view):
             continue
         cells = [f"{quote_ident(c)}::text" for c in sorted(columns)]
-        if await _rows(naive, quote_ident(view), cells) != await _rows(
-            planned, quote_ident(view), cells
-        ):
-            problems.append(f"view {view} returns other rows than the naive copy's")
+        rows = await _rows(planned, quote_ident(view), cells)
+        if await _rows(naive, quote_ident(view), cells) == rows:
+            continue
+        if view in naive_queries:
+            with contextlib.suppress(asyncpg.PostgresError):
+                query = f"({naive_queries[view]}) AS naive_query"
+                if await _rows(planned, query, cells) == rows:
+                    continue
+        problems.append(f"view {view} returns other rows than the naive copy's")
     return problems
 
 
@@ -565,6 +613,7 @@ async def invariants(
     view_queries: dict[str, str],
     *,
     old_clients: bool,
+    raced: bool = False,
 ) -> list[str]:
     """What a client relies on, checked after every single migration."""
     problems = []
@@ -583,7 +632,7 @@ async def invariants(
     if old_clients:
         problems += await _views_keep_their_query(planned, view_queries)
     else:
-        problems += await _views_agree(naive, planned)
+        problems += await _views_agree(naive, planned, raced=raced)
     return problems
 
 
@@ -653,15 +702,20 @@ def naive_point(result: PlanResult) -> tuple[int, int]:
     for i, version in enumerate(versions):
         if version.rendered.migration.deploy_before:
             return i, -1
-    changing = [
-        i
-        for i, version in enumerate(versions)
-        if {result.plan.changes[c].recipe for c in version.rendered.migration.changes}
-        & DATA_CHANGES
-    ]
+    changing = data_change_migrations(result)
     if changing:
         return changing[0], changing[-1]
     return len(versions), -1
+
+
+def data_change_migrations(result: PlanResult) -> list[int]:
+    """The migrations of the plan (their index) that change rows in batches."""
+    return [
+        i
+        for i, version in enumerate(result.versions)
+        if {result.plan.changes[c].recipe for c in version.rendered.migration.changes}
+        & DATA_CHANGES
+    ]
 
 
 async def run_case(
@@ -695,6 +749,9 @@ async def run_case(
     versions = result.versions
     outcome.migrations = len(versions)
     deploy, racing_until = naive_point(result)
+    # rows clients write from the first batched data change on may race it (none: the
+    # data changes run unbatched in any migration)
+    data_changes_from = next(iter(data_change_migrations(result)), 0)
     racing = racing_until >= 0
     settings = Settings(
         migrations_dir=directory,
@@ -774,6 +831,8 @@ async def run_case(
                 state["racing"] = racing and deploy <= i <= racing_until
                 if i != deploy or not racing:
                     await window(f"before {label}")
+                # a row a client writes from here on may race the plan's data changes
+                clients.tracking = racy_sql is not None and i >= data_changes_from
                 phase: Phase = migration.phase
                 applying = up(
                     settings, UpOptions(to=int(planned_version.version_text), phase=phase)
@@ -790,7 +849,13 @@ async def run_case(
                 finally:
                     state["racing"] = False
                 for problem in await invariants(
-                    naive, planned, old, end, queries, old_clients=not state["deployed"]
+                    naive,
+                    planned,
+                    old,
+                    end,
+                    queries,
+                    old_clients=not state["deployed"],
+                    raced=bool(clients.written),
                 ):
                     outcome.problems.append(f"after {label}: {problem}")
         if not state["deployed"]:
@@ -805,7 +870,7 @@ async def run_case(
             assert state["new"] is not None
             outcome.problems += [f"client error: {e}" for e in clients.errors]
             problems, outcome.raced = await compare_rows(
-                naive, planned, state["new"], old, state["raced"]
+                naive, planned, state["new"], old, state["raced"], clients.written
             )
             outcome.problems += problems
             naive_schema, planned_schema, naive_has, planned_has = await asyncio.gather(

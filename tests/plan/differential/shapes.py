@@ -58,9 +58,11 @@ class Column:
     @property
     def volatile(self) -> bool:
         """A default whose value differs from one database to the other (a sequence
-        is the same in both: the same inserts run in the same order)."""
+        is the same in both: the same inserts run in the same order; the expression
+        of a generated column, which the catalog keeps as its default, is computed
+        from the row)."""
         text = self.default or ""
-        return "(" in text and not text.startswith("nextval(")
+        return "(" in text and not text.startswith("nextval(") and not self.generated
 
     @property
     def automatic(self) -> bool:
@@ -264,6 +266,13 @@ class Write:
             for c, k in zip(self.table.key, keys, strict=True)
         )
         return f"UPDATE {self.table.rows_sql} SET {sets} WHERE {where}"
+
+    def returning_sql(self) -> str:
+        """What to append to :meth:`sql` for the table (``oid``) and the text of the
+        key columns (``keys``) of the rows it wrote."""
+        keys = ", ".join(f"{quote_ident(c.name)}::text" for c in self.table.key)
+        table = literal(quote_ident(self.table.name), "regclass")
+        return f" RETURNING {table}::oid AS oid, ARRAY[{keys}]::text[] AS keys"
 
 
 def _insert(table: Table, columns: tuple[Column, ...], serial: int) -> Write:

@@ -102,3 +102,62 @@ def test_a_view_redefined_on_a_column_still_being_filled_is_caught(
     outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
     wanted = "view user_ids returns other rows than its old query"
     assert any(wanted in problem for problem in outcome.problems), outcome
+
+
+def test_a_batched_update_that_changes_nothing_is_caught(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """A backfill whose batches match no row: the rows a client never wrote must still
+    hold what the naive UPDATE gives them (a row a client wrote after the batches
+    passed may keep what it wrote, no other)."""
+    case = load_case(CASES_DIR / "update-as-a-batched-backfill.toml")
+
+    def tamper(directory: Path) -> None:
+        _edit(
+            directory,
+            "002_change",
+            lambda text: text.replace("WHERE id BETWEEN", "WHERE false AND id BETWEEN"),
+        )
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    assert outcome.verdict == "differs", outcome
+    assert any(p.startswith("table items:") for p in outcome.problems), outcome
+
+
+def test_a_backfill_that_skips_rows_is_caught_although_a_client_raced_it(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """F28: an old client's insert after the batched UPDATE passed keeps its value and
+    gets the new column's default, as after the naive SQL: accepted as raced. A
+    backfill that skips rows no client wrote is still a difference: only the rows a
+    client wrote after the data change began may have raced it."""
+    case = load_case(CASES_DIR / "drop-column-add-column-default-update.toml")
+    honest = run(run_case(case, *database_pair, tmp_path / "honest"))
+    assert honest.problems == [] and honest.raced >= 1, honest
+
+    def tamper(directory: Path) -> None:
+        _edit(
+            directory,
+            "_backfill_",
+            lambda text: text.replace("AND (id % 3 = 0)", "AND (id % 3 = 0) AND id > 12"),
+        )
+
+    skipping = run(run_case(case, *database_pair, tmp_path / "skipping", tamper=tamper))
+    assert skipping.verdict == "differs", skipping
+    assert any(problem.startswith("table a: ") for problem in skipping.problems), skipping
+
+
+def test_a_view_redefined_after_the_deploy_is_caught_although_a_client_raced_a_backfill(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """A row that raced the batched UPDATE differs in the view that reads it, rightly;
+    a view the contract redefines to drop rows still fails the proof."""
+    case = load_case(CASES_DIR / "update-a-table-a-view-reads-then-rename-another.toml")
+    redefined = "CREATE OR REPLACE VIEW a_view AS SELECT id, a_c0 FROM a WHERE id > 3;"
+
+    def tamper(directory: Path) -> None:
+        _edit(directory, "_contract.sql", lambda text: f"{text}\n{redefined}\n")
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    wanted = "view a_view returns other rows than the naive copy's"
+    assert any(wanted in problem for problem in outcome.problems), outcome
