@@ -5,9 +5,10 @@ proves nothing)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.plan.differential.harness import CASES_DIR, Case, load_case, run_case
+from tests.plan.differential.harness import CASES_DIR, Case, Outcome, load_case, run_case
 from tests.plan.scenario import run
 
 
@@ -17,21 +18,34 @@ def _edit(directory: Path, name_part: str, edit: object) -> None:
     path.write_text(edit(path.read_text()))
 
 
+def _tampered(
+    case: Case,
+    name_part: str,
+    edit: Callable[[str], str],
+    database_pair: tuple[str, str],
+    tmp_path: Path,
+) -> Outcome:
+    """The proof of ``case`` with the migration whose name holds ``name_part`` edited."""
+
+    def tamper(directory: Path) -> None:
+        _edit(directory, name_part, edit)
+
+    return run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+
+
 def test_a_sync_trigger_that_misses_updates_loses_old_clients_writes(
     database_pair: tuple[str, str], tmp_path: Path
 ) -> None:
     """The rename's sync trigger fires on INSERT only: updates old clients make after
     the backfill never reach the new column, and the contract drops the old one."""
     case = load_case(CASES_DIR / "rename-column.toml")
-
-    def tamper(directory: Path) -> None:
-        _edit(
-            directory,
-            "002_change_expand.up",
-            lambda text: text.replace("BEFORE INSERT OR UPDATE", "BEFORE INSERT"),
-        )
-
-    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    outcome = _tampered(
+        case,
+        "002_change_expand.up",
+        lambda text: text.replace("BEFORE INSERT OR UPDATE", "BEFORE INSERT"),
+        database_pair,
+        tmp_path,
+    )
     assert outcome.verdict == "differs"
     assert any(p.startswith("client error: old clients") for p in outcome.problems), outcome
 
@@ -104,6 +118,20 @@ def test_a_view_redefined_on_a_column_still_being_filled_is_caught(
     assert any(wanted in problem for problem in outcome.problems), outcome
 
 
+def test_a_view_redefined_after_the_deploy_is_caught_although_a_client_raced_a_backfill(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """A row that raced the batched UPDATE differs in the view that reads it, rightly;
+    a view the contract redefines to drop rows still fails the proof."""
+    case = load_case(CASES_DIR / "update-a-table-a-view-reads-then-rename-another.toml")
+    redefined = "CREATE OR REPLACE VIEW a_view AS SELECT id, a_c0 FROM a WHERE id > 3;"
+    outcome = _tampered(
+        case, "_contract.sql", lambda text: f"{text}\n{redefined}\n", database_pair, tmp_path
+    )
+    wanted = "view a_view returns other rows than the naive copy's"
+    assert any(wanted in problem for problem in outcome.problems), outcome
+
+
 def test_a_batched_update_that_changes_nothing_is_caught(
     database_pair: tuple[str, str], tmp_path: Path
 ) -> None:
@@ -134,30 +162,12 @@ def test_a_backfill_that_skips_rows_is_caught_although_a_client_raced_it(
     case = load_case(CASES_DIR / "drop-column-add-column-default-update.toml")
     honest = run(run_case(case, *database_pair, tmp_path / "honest"))
     assert honest.problems == [] and honest.raced >= 1, honest
-
-    def tamper(directory: Path) -> None:
-        _edit(
-            directory,
-            "_backfill_",
-            lambda text: text.replace("AND (id % 3 = 0)", "AND (id % 3 = 0) AND id > 12"),
-        )
-
-    skipping = run(run_case(case, *database_pair, tmp_path / "skipping", tamper=tamper))
+    skipping = _tampered(
+        case,
+        "_backfill_",
+        lambda text: text.replace("AND (id % 3 = 0)", "AND (id % 3 = 0) AND id > 12"),
+        database_pair,
+        tmp_path / "skipping",
+    )
     assert skipping.verdict == "differs", skipping
     assert any(problem.startswith("table a: ") for problem in skipping.problems), skipping
-
-
-def test_a_view_redefined_after_the_deploy_is_caught_although_a_client_raced_a_backfill(
-    database_pair: tuple[str, str], tmp_path: Path
-) -> None:
-    """A row that raced the batched UPDATE differs in the view that reads it, rightly;
-    a view the contract redefines to drop rows still fails the proof."""
-    case = load_case(CASES_DIR / "update-a-table-a-view-reads-then-rename-another.toml")
-    redefined = "CREATE OR REPLACE VIEW a_view AS SELECT id, a_c0 FROM a WHERE id > 3;"
-
-    def tamper(directory: Path) -> None:
-        _edit(directory, "_contract.sql", lambda text: f"{text}\n{redefined}\n")
-
-    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
-    wanted = "view a_view returns other rows than the naive copy's"
-    assert any(wanted in problem for problem in outcome.problems), outcome
