@@ -30,22 +30,22 @@ MASK = "***"
 #: "ab" in the output would garble it and tell as much as it hides
 MIN_SECRET_LENGTH = 4
 
+# The patterns are kept as text and compiled where used (``re`` caches them): a command
+# whose output holds no credential-like text never compiles them.
 _SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*://"
 #: a URL with ``user:password@`` in free text: the password runs to the last ``@``
 #: before the next blank (a password with a raw blank is masked by registration)
-_URL_CREDENTIALS = re.compile(rf"({_SCHEME}[^\s:/?#@'\"]*:)\S*@")
+_URL_CREDENTIALS = rf"({_SCHEME}[^\s:/?#@'\"]*:)\S*@"
 #: a ``password=`` setting (also ``sslpassword=``, ``oauth_client_secret=``): a
 #: libpq-quoted value, or everything up to a blank, ``&``, or a quote
-_KEYWORD_SECRET = re.compile(
-    r"((?:password|client_secret)\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&'\"]+)", re.IGNORECASE
-)
+_KEYWORD_SECRET = r"(?i)((?:password|client_secret)\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&'\"]+)"
 #: ``password: value`` / ``"password": "value"`` (settings shown as JSON or YAML)
-_FIELD_SECRET = re.compile(r"""((?:password|client_secret)["']?\s*:\s*["']?)[^\s"',}]+""", re.I)
+_FIELD_SECRET = r"""(?i)((?:password|client_secret)["']?\s*:\s*["']?)[^\s"',}]+"""
 #: the next ``&key=`` or `` key=`` after a password value: where the value surely ends
-_NEXT_SETTING = re.compile(r"(?:&|\s+)[A-Za-z_]+\s*=")
+_NEXT_SETTING = r"(?:&|\s+)[A-Za-z_]+\s*="
 #: a libpq keyword value in single quotes (``\'`` and ``\\`` escaped); unterminated, it
 #: runs to the end
-_QUOTED_VALUE = re.compile(r"'(?:[^'\\]|\\.)*(?:'|\Z)", re.DOTALL)
+_QUOTED_VALUE = r"(?s)'(?:[^'\\]|\\.)*(?:'|\Z)"
 
 _secrets: set[str] = set()
 
@@ -71,6 +71,8 @@ def secret_spans(dsn: str) -> list[tuple[int, int]]:
     ``postgresql://red:se#c@ret@h/db`` hides ``se#c@ret``), and every ``password=``
     value up to the next ``&key=`` or `` key=``, or the end."""
     spans: list[tuple[int, int]] = []
+    if dsn.isascii() and "://" not in dsn and not any(k in dsn.lower() for k in _KEYWORDS):
+        return spans  # every command checks its arguments: no pattern to compile for them
     match = re.match(rf"\s*{_SCHEME}", dsn)
     if match:
         at = dsn.rfind("@")
@@ -82,9 +84,9 @@ def secret_spans(dsn: str) -> list[tuple[int, int]]:
             continue
         # password='..&a=b..': a setting-like text inside the quotes ends nothing
         # and a value is at least one character (password=&a=1 is the password "&a=1")
-        quoted = _QUOTED_VALUE.match(dsn, found.end())
+        quoted = re.compile(_QUOTED_VALUE).match(dsn, found.end())
         after = quoted.end() if quoted else found.end() + 1
-        following = _NEXT_SETTING.search(dsn, after)
+        following = re.compile(_NEXT_SETTING).search(dsn, after)
         spans.append((found.end(), following.start() if following else len(dsn)))
     return [(start, end) for start, end in spans if end > start]
 
@@ -104,8 +106,8 @@ def mask_text(text: str) -> str:
         text = _sub_at(_KEYWORD_SECRET, text, starts, rf"\1{MASK}")
         text = _sub_at(_FIELD_SECRET, text, _keyword_starts(text.lower()), rf"\1{MASK}")
     else:
-        text = _KEYWORD_SECRET.sub(rf"\1{MASK}", text)
-        text = _FIELD_SECRET.sub(rf"\1{MASK}", text)
+        text = re.sub(_KEYWORD_SECRET, rf"\1{MASK}", text)
+        text = re.sub(_FIELD_SECRET, rf"\1{MASK}", text)
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
@@ -144,19 +146,20 @@ def _url_starts(text: str) -> list[int]:
     return starts
 
 
-def _sub_at(pattern: re.Pattern[str], text: str, starts: list[int], template: str) -> str:
+def _sub_at(pattern: str, text: str, starts: list[int], template: str) -> str:
     """``pattern.sub(template, text)`` for a pattern whose every match starts at one of
     ``starts`` (in order): the same leftmost, non-overlapping matches, found by trying
     only there (a start inside an earlier match is passed over, as the scan of
     ``re.sub`` goes on from the end of each match)."""
     if not starts:
         return text
+    compiled = re.compile(pattern)
     pieces: list[str] = []
     position = 0
     for start in starts:
         if start < position:
             continue
-        found = pattern.match(text, start)
+        found = compiled.match(text, start)
         if found is None:
             continue
         pieces.append(text[position:start])

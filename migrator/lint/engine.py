@@ -9,7 +9,6 @@ on an odd tree is recorded in :attr:`LintReport.internal_errors` and skipped.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,7 +20,6 @@ from migrator.lint.live import LiveFacts
 from migrator.lint.options import LintOptions
 from migrator.lint.registry import RULE_IDS, RULES, RULES_BY_ID, UNSUPPRESSIBLE
 from migrator.lint.rule import Hit, Rule
-from migrator.source.backfill import backfill_problems
 from migrator.source.discovery import unclosed_block
 from migrator.source.model import FileProblem, LintIgnore, MigrationFile
 from migrator.sql.catalog import Catalog
@@ -199,7 +197,10 @@ class FileLinter:
         if unparsed:
             self._note_unparsed(file, unparsed, path)
         problems = file.problems if file.transactional else (*file.problems, *unclosed_block(file))
-        problems = (*problems, *backfill_problems(file))
+        if file.directives.backfill is not None:  # its parser loads only when a file has one
+            from migrator.source.backfill import backfill_problems
+
+            problems = (*problems, *backfill_problems(file))
         lines = file.line_texts(
             {p.line for p in problems} | {i.line for i in file.directives.lint_ignores}
         )
@@ -333,7 +334,7 @@ def _say_when_unknown(hits: list[Hit], unknowns: list[str]) -> list[Hit]:
     (a table, view, index, function, type, schema or column) says so, and how it was
     judged (:meth:`StatementContext.note_unknown`)."""
     note = " (" + "; ".join(unknowns) + ")"
-    return [dataclasses.replace(hit, message=hit.message + note) for hit in hits]
+    return [hit._replace(message=hit.message + note) for hit in hits]
 
 
 _PROBLEM_HELP = {
@@ -350,7 +351,8 @@ _KIND_ONLY_WORDS = {"select": "SelectStmt", "insert": "InsertStmt", "comment": "
 #: statements whose rules only look at the table they change: only ``relation`` is
 #: decoded (not the ``SET`` list, ``WHERE`` or ``USING`` of an ``UPDATE``/``DELETE``)
 _RELATION_ONLY = frozenset({"UpdateStmt", "DeleteStmt"})
-_FIRST_WORD = re.compile(r"[A-Za-z]+")
+#: a pattern few runs need: compiled when first used (``re`` caches it)
+_FIRST_WORD = r"[A-Za-z]+"
 
 
 def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
@@ -382,7 +384,7 @@ def _parse(statement: Statement) -> tuple[str, dict[str, object]] | None:
             if head is not None:
                 return tree.kind, head
         return tree.kind, tree.fields(view_query=False)
-    word = _FIRST_WORD.match(statement.text)  # a statement of a file with syntax errors
+    word = re.match(_FIRST_WORD, statement.text)  # a statement of a file with syntax errors
     kind = _KIND_ONLY_WORDS.get(word.group(0).lower()) if word else None
     if kind is not None and not (kind == "SelectStmt" and _needs_select_clauses(statement.text)):
         return kind, {}
@@ -629,7 +631,7 @@ def _hold(ctx: StatementContext, name: QualifiedName, line: int, note: str) -> N
 
 #: words that make a DELETE remove less than every row (a cheap test: the engine does
 #: not decode a DELETE's WHERE clause)
-_PARTIAL_DELETE = re.compile(r"\b(where|using|returning)\b", re.IGNORECASE)
+_PARTIAL_DELETE = r"(?i)\b(where|using|returning)\b"
 
 
 def _note_emptied(ctx: StatementContext) -> None:
@@ -639,8 +641,8 @@ def _note_emptied(ctx: StatementContext) -> None:
         for item in ctx.fields.get("relations") or ():
             name, _ = ctx.relation(item.get("RangeVar"))
             ctx.state.emptied.add(name)
-    elif ctx.statement.text[:6].lower() == "delete" and not _PARTIAL_DELETE.search(
-        ctx.statement.text
+    elif ctx.statement.text[:6].lower() == "delete" and not re.search(
+        _PARTIAL_DELETE, ctx.statement.text
     ):
         name, _ = ctx.relation(ctx.fields.get("relation"))
         ctx.state.emptied.add(name)

@@ -24,8 +24,8 @@ Everything here is computed from the parsed statements: no database.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
+from typing import Literal, NamedTuple
 
 from migrator.sql import classify
 from migrator.sql.split import Statement
@@ -42,8 +42,7 @@ _REFUSED = {
 }
 
 
-@dataclass(frozen=True)
-class TransactionControl:
+class TransactionControl(NamedTuple):
     """A statement of the file that begins, commits or rolls back a transaction."""
 
     statement: Statement
@@ -55,8 +54,7 @@ class TransactionControl:
     modes: str | None = None
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     """Statements that commit together, without the file's own BEGIN / COMMIT."""
 
     #: 1-based

@@ -90,17 +90,19 @@ class Replay:
         if self.observe is not None:
             self.observe(kind, fields, self.catalog)
         self.catalog.apply(kind, fields)
-        transaction = str(fields.get("kind", "")) if kind == "TransactionStmt" else ""
-        if transaction in _BEGINS and not self.transactional:
-            self.explicit = True
+        if kind == "TransactionStmt":
+            transaction = str(fields.get("kind", ""))
+            if transaction in _BEGINS and not self.transactional:
+                self.explicit = True
+                return False
+            if transaction in _ENDS:
+                self.explicit = False
+                self.catalog.begin_transaction()
+                return True
+        if self.transactional or self.explicit:  # in_transaction, without the call
             return False
-        ends = transaction in _ENDS
-        if ends:
-            self.explicit = False
-        if ends or not self.in_transaction:
-            self.catalog.begin_transaction()
-            return True
-        return False
+        self.catalog.begin_transaction()
+        return True
 
     def statement(self, statement: Statement) -> None:
         """Replay ``statement`` (its tree from the statement model: parsed once)."""

@@ -33,7 +33,7 @@ from migrator.sql.names import (
     type_ref,
 )
 from migrator.sql.parse import Node
-from migrator.sql.tree import walk
+from migrator.sql.tree import HOLD_NO_TABLE, walk
 
 _T = TypeVar("_T")
 
@@ -276,7 +276,7 @@ def _create_table_as(catalog: Catalog, fields: Node) -> None:
 
 def _reads_tables(query: Node | None) -> bool:
     """The query of ``CREATE TABLE ... AS`` reads at least one table or view."""
-    return any(kind == "RangeVar" for kind, _ in walk(query))
+    return any(kind == "RangeVar" for kind, _ in walk(query, HOLD_NO_TABLE))
 
 
 #: ``INTO`` as a word: a ``SELECT`` without it creates nothing (a cheap test before
@@ -298,11 +298,10 @@ def _select_into(catalog: Catalog, fields: Node) -> None:
 
 
 #: ``CREATE TABLE name`` in the body of a ``DO`` block (a plain statement of PL/pgSQL,
-#: not one built as a string for ``EXECUTE``)
-_CREATE_TABLE_IN_BODY = re.compile(
-    r"\bcreate\s+(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?"
-    r'((?:"[^"]+"|[a-z_][\w$]*)(?:\s*\.\s*(?:"[^"]+"|[a-z_][\w$]*))?)',
-    re.IGNORECASE,
+#: not one built as a string for ``EXECUTE``); compiled when first used (few files hold one)
+_CREATE_TABLE_IN_BODY = (
+    r"(?i)\bcreate\s+(?:unlogged\s+)?table\s+(?:if\s+not\s+exists\s+)?"
+    r'((?:"[^"]+"|[a-z_][\w$]*)(?:\s*\.\s*(?:"[^"]+"|[a-z_][\w$]*))?)'
 )
 
 
@@ -314,7 +313,7 @@ def _do_block(catalog: Catalog, fields: Node) -> None:
         if element.get("defname") != "as":
             continue
         body = element.get("arg", {}).get("String", {}).get("sval", "")
-        for match in _CREATE_TABLE_IN_BODY.finditer(body):
+        for match in re.finditer(_CREATE_TABLE_IN_BODY, body):
             schema, name = parse_qualified(re.sub(r"\s*\.\s*", ".", match.group(1)))
             qualified = catalog.resolve(schema, name)
             if catalog.table(qualified) is None:

@@ -22,8 +22,8 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import TYPE_CHECKING, NamedTuple
 
-from migrator.sql import lexer
 from migrator.sql.libpg import pg_parser
 from migrator.sql.parse import (
     Node,
@@ -36,12 +36,15 @@ from migrator.sql.parse import (
 )
 from migrator.sql.syntax import SyntaxNode, parse_node
 
+if TYPE_CHECKING:  # loaded when a text needs it (one that does not parse, or a large one)
+    from migrator.sql import lexer
+
 #: scanner token names of comments
 COMMENT_TOKENS = frozenset({"SQL_COMMENT", "C_COMMENT"})
 
 
-@dataclass(frozen=True)
-class Position:
+# small records are named tuples: cheaper to create at import than frozen dataclasses
+class Position(NamedTuple):
     """A 1-based line and column in a file."""
 
     line: int
@@ -144,8 +147,7 @@ class Statement:
         return other
 
 
-@dataclass(frozen=True)
-class SyntaxProblem:
+class SyntaxProblem(NamedTuple):
     """Where and why the text does not parse."""
 
     message: str
@@ -154,8 +156,7 @@ class SyntaxProblem:
     statement_index: int | None = None
 
 
-@dataclass(frozen=True)
-class SplitResult:
+class SplitResult(NamedTuple):
     #: a tuple, or for a large file a :class:`~migrator.sql.statement_source.StatementSource`
     statements: Sequence[Statement]
     #: every statement that does not parse (empty when the whole text parses)
@@ -328,6 +329,8 @@ class StatementStream:
         return _parse_error(piece) is None, None
 
     def __iter__(self) -> Iterator[Statement]:
+        from migrator.sql import lexer
+
         found = lexer.stream_pieces(self._chunks, self._comment_pattern, self.comments)
         if self._known is not None:
             yield from self._replay(found, self._known)

@@ -21,10 +21,12 @@ import itertools
 import re
 from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
-from migrator.sql.lexer import LineComment
 from migrator.sql.split import KnownSplit, Statement, StatementStream, SyntaxProblem
+
+if TYPE_CHECKING:  # the lexer loads when a large file is walked
+    from migrator.sql.lexer import LineComment
 
 #: walks parked for a later walk to go on from (a few: each holds a chunk of text)
 _PARKED = 4

@@ -118,12 +118,31 @@ def column_constraints(column_def: Node) -> Iterator[Node]:
             yield constraint
 
 
+#: nodes under which no table is named (column references, constants, type names, the
+#: names and values of a node): a walk looking for ``RangeVar`` nodes prunes them
+HOLD_NO_TABLE = frozenset(
+    {
+        "ColumnRef",
+        "A_Const",
+        "TypeName",
+        "ParamRef",
+        "A_Star",
+        "String",
+        "Integer",
+        "Float",
+        "Boolean",
+        "BitString",
+    }
+)
+
+
 def walk(node: Any, prune: frozenset[str] = frozenset()) -> Iterator[tuple[str, Node]]:
     """Every ``(kind, fields)`` node under ``node``, depth first; the nodes of a kind in
     ``prune`` are given, but not what is under them."""
     stack = [node]
+    pop, push = stack.pop, stack.append
     while stack:
-        current = stack.pop()
+        current = pop()
         if isinstance(current, dict):
             for key, value in current.items():
                 if isinstance(value, dict):
@@ -131,9 +150,9 @@ def walk(node: Any, prune: frozenset[str] = frozenset()) -> Iterator[tuple[str, 
                         yield key, value
                         if key in prune:
                             continue
-                    stack.append(value)
+                    push(value)
                 elif isinstance(value, list):
-                    stack.append(value)
+                    push(value)
         elif isinstance(current, list):
             stack.extend(current)
 

@@ -93,14 +93,15 @@ def hardcoded_password(ctx: StatementContext) -> Iterator[Hit]:
         return
 
 
+# the patterns are compiled when first used (``re`` caches them): most runs never need them
 #: ``PASSWORD 'x'`` (or ``''x''`` inside a quoted string): a literal after the keyword,
 #: not the end of a string that a variable is appended to (``PASSWORD ' || secret``)
-_PASSWORD_LITERAL = re.compile(r"\bpassword\s+E?('{1,2})(?!\s*\|\|)([^'\s][^']*)\1", re.I)
+_PASSWORD_LITERAL = r"(?i)\bpassword\s+E?('{1,2})(?!\s*\|\|)([^'\s][^']*)\1"
 #: a libpq connection string with a literal ``password=`` and some other setting
-_CONNINFO_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*(?!['%$\s])\S", re.I)
-_CONNINFO_OTHER = re.compile(r"(?:^|\s)(?:host|hostaddr|port|dbname|user)\s*=", re.I)
+_CONNINFO_PASSWORD = r"(?i)(?:^|\s)password\s*=\s*(?!['%$\s])\S"
+_CONNINFO_OTHER = r"(?i)(?:^|\s)(?:host|hostaddr|port|dbname|user)\s*="
 #: a quoted literal inside a body (``''`` is a quote inside it)
-_BODY_LITERAL = re.compile(r"'((?:[^']|'')*)'")
+_BODY_LITERAL = r"'((?:[^']|'')*)'"
 
 
 def _may_hold_password(text: str) -> bool:
@@ -120,18 +121,20 @@ def embedded_passwords(fields: Any, *, body: bool) -> Iterator[str]:
         text = value.get("sval") if isinstance(value, dict) else value
         if not isinstance(text, str) or "password" not in text.lower():
             continue
-        if body and _PASSWORD_LITERAL.search(text):
+        if body and re.search(_PASSWORD_LITERAL, text):
             yield "in the body (PASSWORD '...')"
             continue
         if body:
-            strings = [match.group(1).replace("''", "'") for match in _BODY_LITERAL.finditer(text)]
+            strings = [
+                match.group(1).replace("''", "'") for match in re.finditer(_BODY_LITERAL, text)
+            ]
         else:
             strings = [text]
         for string in strings:
-            if _PASSWORD_LITERAL.search(string):
+            if re.search(_PASSWORD_LITERAL, string):
                 yield "in a string the body executes (PASSWORD '...')"
                 break
-            if _CONNINFO_PASSWORD.search(string) and _CONNINFO_OTHER.search(string):
+            if re.search(_CONNINFO_PASSWORD, string) and re.search(_CONNINFO_OTHER, string):
                 yield "in a connection string (password=...)"
                 break
 

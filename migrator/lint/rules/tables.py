@@ -12,7 +12,7 @@ from migrator.sql import classify
 from migrator.sql.locks import statement_locks
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import Node
-from migrator.sql.tree import function_name, walk
+from migrator.sql.tree import HOLD_NO_TABLE, function_name, walk
 
 #: ``ALTER TABLE`` subcommands that copy the whole table (and its indexes) under ACCESS
 #: EXCLUSIVE (checked on PostgreSQL 15: SET [UN]LOGGED gives a new relfilenode; the
@@ -365,16 +365,12 @@ def _columns_equal_to_constants(expr: object) -> set[str]:
     return set()
 
 
-#: nodes under which no table is named (column references, constants, type names)
-_HOLD_NO_TABLE = frozenset({"ColumnRef", "A_Const", "TypeName", "ParamRef", "A_Star"})
-
-
 def _tables_read(ctx: StatementContext, fields: Node) -> list[QualifiedName]:
     """The existing tables an ``INSERT``'s query reads (not its ``WITH`` names)."""
     local: set[str] = set()
     read: list[Node] = []
     query = {"q": [fields.get("selectStmt"), fields.get("withClause")]}
-    for kind, node in walk(query, _HOLD_NO_TABLE):
+    for kind, node in walk(query, HOLD_NO_TABLE):
         if kind == "CommonTableExpr":
             local.add(node.get("ctename", ""))
         elif kind == "RangeVar":

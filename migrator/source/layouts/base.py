@@ -7,9 +7,8 @@ import dataclasses
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple
 
 from migrator.errors import SourceError, UsageError
 from migrator.source.model import MigrationFile
@@ -18,8 +17,8 @@ from migrator.source.model import MigrationFile
 #: escape in a name would rewrite the terminal
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: a version prefix in digits of any script (Arabic-Indic, full-width): refused, not ignored
-_UNICODE_VERSION = re.compile(r"^\d+[_.]")
-_ASCII_VERSION = re.compile(r"^[0-9]+[_.]")
+_UNICODE_VERSION = r"\d+[_.]"
+_ASCII_VERSION = r"[0-9]+[_.]"
 
 
 def shown(name: str) -> str:
@@ -27,8 +26,11 @@ def shown(name: str) -> str:
     return _CONTROL.sub(lambda found: f"\\x{ord(found[0]):02x}", name)
 
 
-@dataclass(frozen=True)
-class Listing:
+# The records below are named tuples: every command that reads a directory creates
+# these classes, and a named tuple class costs a fraction of a dataclass to create.
+
+
+class Listing(NamedTuple):
     """The entries of a migrations directory, hidden ones left out."""
 
     directory: Path
@@ -100,7 +102,7 @@ def duplicate_version_problems(version: str, paths: list[Path]) -> list[str]:
 
 def non_ascii_version(name: str) -> bool:
     """``٣_b.sql``: a version in digits that are not ASCII."""
-    return bool(_UNICODE_VERSION.match(name)) and not _ASCII_VERSION.match(name)
+    return bool(re.match(_UNICODE_VERSION, name)) and not re.match(_ASCII_VERSION, name)
 
 
 def non_ascii_problem(path: Path) -> str:
@@ -110,8 +112,7 @@ def non_ascii_problem(path: Path) -> str:
     )
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A migration a layout found by name: its version and where its SQL is."""
 
     key: int
@@ -122,22 +123,21 @@ class Candidate:
     #: what name-level metadata says (diesel's ``metadata.toml``)
     transactional: bool = True
     #: the paths that make it up (for duplicate and symlink messages)
-    paths: tuple[Path, ...] = field(default=())
+    paths: tuple[Path, ...] = ()
     #: Flyway's ``R__`` migration (see :attr:`Migration.repeatable`)
     repeatable: bool = False
 
 
-@dataclass
 class Scan:
     """What a layout made of a listing."""
 
-    candidates: list[Candidate] = field(default_factory=list)
-    ignored: list[Path] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.candidates: list[Candidate] = []
+        self.ignored: list[Path] = []
+        self.problems: list[str] = []
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
     """The SQL of one direction, with the file's line numbers kept: text outside the
     section (and the layout's own marker lines) is blanked, newlines kept."""
 
