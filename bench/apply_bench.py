@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bench import breakdown, peers
 from bench.report import factor, table
+from bench.server_cpu import ServerCpu
 from bench.timing import (
     PYTHON_AS_INSTALLED,
     CommandFailed,
@@ -49,6 +50,8 @@ class Server:
     host: str
     port: int
     bin_dir: Path
+    #: the server's CPU clock (``None`` where ``/proc`` cannot tell)
+    cpu: ServerCpu | None = None
 
     def url(self, database: str, scheme: str = "postgresql") -> str:
         return f"{scheme}://postgres@{self.host}:{self.port}/{database}"
@@ -238,6 +241,8 @@ class Measurement:
     up: list[float] = field(default_factory=list)
     #: CPU time (user + system) of the tool's own processes, per round
     up_cpu: list[float] = field(default_factory=list)
+    #: CPU time the server spent on the tool's sessions, per round
+    up_server_cpu: list[float] = field(default_factory=list)
     status: list[float] = field(default_factory=list)
     error: str | None = None
 
@@ -279,11 +284,19 @@ def _count_tables(server: Server, database: str) -> int:
 
 def _measure_once(
     server: Server, contender: Contender, directory: Path, n: int, database: str, status: int
-) -> tuple[Sample, list[Sample]]:
-    """Apply from empty (timed), check the result, then time ``status`` ``status`` times."""
+) -> tuple[Sample, float | None, list[Sample]]:
+    """Apply from empty (timed, with the server's CPU time for it), check the result,
+    then time ``status`` ``status`` times."""
     server.query(f'CREATE DATABASE "{database}"')
     try:
+        if server.cpu is not None:
+            server.cpu.settle()
+            server_before = server.cpu.seconds()
         elapsed = _run(contender.up(server, directory, database), directory.parent)
+        server_cpu = None
+        if server.cpu is not None:
+            server.cpu.settle()
+            server_cpu = server.cpu.seconds() - server_before
         tables = _count_tables(server, database)
         if tables != n:
             raise CommandFailed([contender.name], 0, f"left {tables} of {n} tables")
@@ -291,7 +304,7 @@ def _measure_once(
         if contender.status is not None:
             invocation = contender.status(server, directory, database)
             status_samples = [_run(invocation, directory.parent) for _ in range(status)]
-        return elapsed, status_samples
+        return elapsed, server_cpu, status_samples
     finally:
         server.query(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
@@ -308,7 +321,7 @@ def measure(
     measurements: dict[tuple[str, int], Measurement] = {}
     with EphemeralServer() as ephemeral:
         assert ephemeral.bin_dir is not None
-        server = Server(ephemeral.host, ephemeral.port, ephemeral.bin_dir)
+        server = Server(ephemeral.host, ephemeral.port, ephemeral.bin_dir, _server_cpu(ephemeral))
         version = server.query("SHOW server_version")
         for n in sizes:
             directories = {}
@@ -327,7 +340,7 @@ def measure(
                     # status on an up-to-date database: measured after the last round
                     status_runs = repeat if round_ == repeat - 1 else 0
                     try:
-                        up, status = _measure_once(
+                        up, server_cpu, status = _measure_once(
                             server,
                             contender,
                             directories[contender.name],
@@ -341,13 +354,26 @@ def measure(
                         continue
                     result.up.append(up.wall)
                     result.up_cpu.append(up.cpu)
+                    if server_cpu is not None:
+                        result.up_server_cpu.append(server_cpu)
                     result.status.extend(sample.wall for sample in status)
                     progress(
                         f"  {contender.name} N={n} round {round_ + 1}: {seconds(up.wall)} "
-                        f"(CPU {seconds(up.cpu)})"
+                        f"(CPU {seconds(up.cpu)}, server CPU "
+                        f"{seconds(server_cpu) if server_cpu is not None else 'n/a'})"
                     )
     parts = breakdown.measure(work / f"migrator-{goal_size(sizes)}", repeat)
     return ApplyResults(tuple(sizes), repeat, found, missing, version, measurements, parts)
+
+
+def _server_cpu(ephemeral: EphemeralServer) -> ServerCpu | None:
+    pid = ephemeral.pid
+    if pid is None or not Path(f"/proc/{pid}/comm").exists():
+        return None
+    if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
+        return None  # started through a wrapper that did not exec the postmaster
+    clock = ServerCpu(pid)
+    return clock if clock.available() else None
 
 
 def _rotated(found: Sequence[Contender], round_: int) -> list[Contender]:
@@ -445,6 +471,8 @@ def render(results: ApplyResults) -> str:
         "",
     ]
 
+    lines += _server_cpu_lines(results)
+
     status_rows = []
     for contender in results.contenders:
         if contender.status is None:
@@ -473,6 +501,47 @@ def render(results: ApplyResults) -> str:
     for line in results.missing:
         lines.append(f"- not run: {line}")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _server_cpu_lines(results: ApplyResults) -> list[str]:
+    """The server's CPU time for each tool's sessions, and the sum with the tool's own:
+    what a run costs the machine when client and server share it."""
+    get = results.measurements
+    if not any(m.up_server_cpu for m in get.values()):
+        return []
+    rows = []
+    for contender in results.contenders:
+        row = [contender.name]
+        for n in results.sizes:
+            server = get[contender.name, n].up_server_cpu
+            if not server:
+                row += ["n/a", "", "", ""]
+                continue
+            total = [a + b for a, b in zip(server, get[contender.name, n].up_cpu, strict=False)]
+            mine = get["migrator", n]
+            mine_total = [a + b for a, b in zip(mine.up_server_cpu, mine.up_cpu, strict=False)]
+            versus = _paired(server, mine.up_server_cpu, _divide)
+            versus_total = _paired(total, mine_total, _divide)
+            row += [
+                seconds(median(server)),
+                factor(versus) if versus is not None else "n/a",
+                seconds(median(total)),
+                factor(versus_total) if versus_total is not None else "n/a",
+            ]
+        rows.append(row)
+    header = ["tool"] + [
+        h
+        for n in results.sizes
+        for h in (f"server N={n:,}", "vs migrator", "tool + server", "vs migrator")
+    ]
+    return [
+        "**CPU time of the server for the tool's sessions** (user + system of the backends "
+        "the tool opened, reaped by the postmaster, plus the server's background processes "
+        "meanwhile; `bench/server_cpu.py`), and its sum with the tool's own CPU time",
+        "",
+        table(header, rows),
+        "",
+    ]
 
 
 def _fit(small: int, large: int, at_small: float, at_large: float) -> tuple[float, float]:
@@ -535,11 +604,13 @@ def _against_dbmate(results: ApplyResults, n: int) -> str | None:
     if versus is None or cpu is None:
         return None
     rounds = [a / b for a, b in zip(mine.up, theirs.up, strict=False)]
+    server = _paired(mine.up_server_cpu, theirs.up_server_cpu, _divide)
+    on_server = f", {factor(server)} the server's CPU time for its sessions" if server else ""
     return (
         f"migrator takes {factor(versus)} dbmate's wall time (median of per-round ratios, "
         f"which ranged {factor(min(rounds))} to {factor(max(rounds))}; migrator "
         f"{seconds(median(mine.up))}, dbmate {seconds(median(theirs.up))}) and "
-        f"{factor(cpu)} its CPU time"
+        f"{factor(cpu)} its CPU time{on_server}"
     )
 
 

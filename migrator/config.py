@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.dsn import register_dsn_secrets
-from migrator.durations import format_ms, parse_duration_ms
+from migrator.durations import format_ms, parse_duration_ms, parse_timeout_ms
 from migrator.errors import UsageError
 
 #: A ledger schema or table name: a plain identifier, so that nothing a user configures
@@ -78,6 +78,11 @@ def _bool(value: Any, what: str) -> bool:
 
 def _duration(value: Any, what: str) -> int:
     return parse_duration_ms(str(value), what=what)
+
+
+def _timeout(value: Any, what: str) -> int:
+    """A duration that becomes a PostgreSQL timeout setting (at most ~24 days)."""
+    return parse_timeout_ms(str(value), what=what)
 
 
 def _text(value: Any, what: str) -> str:
@@ -165,14 +170,14 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "lock_timeout",
         "MIGRATOR_LOCK_TIMEOUT",
-        _duration,
+        _timeout,
         5000,
         "lock_timeout for each migration unless its file says otherwise (0 = none)",
     ),
     Option(
         "statement_timeout",
         "MIGRATOR_STATEMENT_TIMEOUT",
-        _duration,
+        _timeout,
         0,
         "statement_timeout for each migration unless its file says otherwise (0 = none)",
     ),
@@ -200,7 +205,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "lock_wait",
         "MIGRATOR_LOCK_WAIT",
-        _duration,
+        _timeout,
         60_000,
         "how long to wait for another runner's migration lock before giving up",
     ),
@@ -394,7 +399,7 @@ def _default_text(declared: Option) -> str:
         return "none"
     if isinstance(declared.default, bool):
         return str(declared.default).lower()
-    if declared.parse is _duration:
+    if declared.parse in (_duration, _timeout):
         return "0 (none)" if declared.default == 0 else format_ms(int(declared.default))
     return str(declared.default)
 

@@ -38,6 +38,23 @@ def parse_duration_ms(text: str, *, what: str = "duration") -> int:
     return round(float(number) * _UNITS_MS[unit])
 
 
+#: the longest lock_timeout / statement_timeout PostgreSQL takes (an int of ms)
+MAX_TIMEOUT_MS = 2_147_483_647
+
+
+def parse_timeout_ms(text: str, *, what: str = "timeout") -> int:
+    """:func:`parse_duration_ms` for a value that becomes a PostgreSQL timeout setting:
+    refused here, not by the server in the middle of a run, when beyond its range."""
+    ms = parse_duration_ms(text, what=what)
+    if ms > MAX_TIMEOUT_MS:
+        raise UsageError(
+            f"invalid {what} {text!r}: PostgreSQL's timeouts stop at {MAX_TIMEOUT_MS} ms "
+            "(about 24 days)",
+            hint="give a shorter duration, or 0 for no limit",
+        )
+    return ms
+
+
 def format_ms(ms: int) -> str:
     """Render milliseconds the way PostgreSQL settings accept them (``'5s'``, ``'250ms'``)."""
     if ms % 1000 == 0:

@@ -77,7 +77,7 @@ def _run_summary(result: Any, none_text: str) -> str:
     count = len(result.results)
     verb = "applied" if result.direction == "up" else "reverted"
     where = (
-        f"now at version {result.current_version}"
+        f"now at version {result.current_version_shown}"
         if result.current_version is not None
         else "no migration applied"
     )

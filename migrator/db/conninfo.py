@@ -1,6 +1,6 @@
 """Connection settings resolved the way libpq resolves them, for asyncpg to use.
 
-libpq itself (through psycopg's binding, ``PQconninfoParse`` and ``PQconndefaults``)
+libpq itself (``PQconninfoParse`` and ``PQconndefaults``, :mod:`migrator.db.libpq`)
 parses the connection string, URL or ``key=value``, and knows every keyword and
 the environment variable behind it; an unknown keyword is its error, not a silent
 drop. What libpq only does while connecting is done here, to its documentation:
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from migrator.db import libpq
 from migrator.dsn import mask_dsn, register_secret
 from migrator.errors import UsageError
 
@@ -110,10 +111,8 @@ class Conninfo:
 
 
 @cache
-def _options() -> tuple[Any, ...]:
-    from psycopg import pq
-
-    return tuple(pq.Conninfo.get_defaults())
+def _options() -> tuple[libpq.Option, ...]:
+    return tuple(libpq.defaults())
 
 
 @cache
@@ -166,11 +165,9 @@ def resolve_conninfo(dsn: str | None, environ: Mapping[str, str] | None = None) 
 def _parse(dsn: str | None) -> dict[str, str]:
     if dsn is None or not dsn.strip():
         return {}
-    from psycopg import pq
-
     try:
-        options = pq.Conninfo.parse(dsn.encode())
-    except Exception as exc:  # psycopg.OperationalError: libpq's own message
+        options = libpq.parse(dsn.encode())
+    except libpq.ConninfoError as exc:  # libpq's own message
         raise _unparseable(dsn, str(exc)) from None
     return {
         option.keyword.decode(): option.val.decode(errors="replace")

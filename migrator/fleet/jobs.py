@@ -10,6 +10,7 @@ from migrator.fleet.run import Job, JobResult
 from migrator.fleet.targets import Target
 from migrator.runner import flows
 from migrator.runner.report import Reporter, TextReporter
+from migrator.source.versions import shown_version
 
 
 class TargetReporter(TextReporter):
@@ -45,7 +46,7 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _where(version: int | None) -> str:
+def _where(version: str | None) -> str:
     return f"version {version}" if version is not None else "no migration applied"
 
 
@@ -53,12 +54,19 @@ def up_job(options: flows.UpOptions, reporter_for: ReporterFor) -> Job:
     async def job(target: Target, settings: Settings) -> JobResult:
         result = await flows.up(settings, options, reporter=reporter_for(target))
         applied = [r.step.version for r in result.results]
+        where = _where(result.current_version_shown)
         summary = (
-            f"applied {_plural(len(applied), 'migration')}; now at {_where(result.current_version)}"
+            f"applied {_plural(len(applied), 'migration')}; now at {where}"
             if applied
-            else f"up to date at {_where(result.current_version)}"
+            else f"up to date at {where}"
         )
-        return JobResult(summary, result.current_version, 0, payload={"applied": applied})
+        return JobResult(
+            summary,
+            result.current_version,
+            0,
+            payload={"applied": applied},
+            current_version_shown=result.current_version_shown,
+        )
 
     return job
 
@@ -67,13 +75,18 @@ def down_job(options: flows.DownOptions, reporter_for: ReporterFor) -> Job:
     async def job(target: Target, settings: Settings) -> JobResult:
         result = await flows.down(settings, options, reporter=reporter_for(target))
         reverted = [r.step.version for r in result.results]
-        where = _where(result.current_version)
+        where = _where(result.current_version_shown)
         summary = (
             f"reverted {_plural(len(reverted), 'migration')}; now at {where}"
             if reverted
             else f"nothing to revert; at {where}"
         )
-        return JobResult(summary, result.current_version, payload={"reverted": reverted})
+        return JobResult(
+            summary,
+            result.current_version,
+            payload={"reverted": reverted},
+            current_version_shown=result.current_version_shown,
+        )
 
     return job
 
@@ -104,13 +117,16 @@ def status_job(reporter_for: ReporterFor, *, exit_code: bool) -> Job:
         state: str
         if troubled:
             state = troubled[0].state
-            summary = f"{_where(report.current_version)}; version {troubled[0].version} {state}"
+            summary = (
+                f"{_where(report.current_version_shown)}; "
+                f"version {shown_version(troubled[0].version, troubled[0].version_text)} {state}"
+            )
         elif pending:
             state = "pending"
-            summary = f"{_where(report.current_version)}; {pending} pending"
+            summary = f"{_where(report.current_version_shown)}; {pending} pending"
         else:
             state = "up to date"
-            summary = f"up to date at {_where(report.current_version)}"
+            summary = f"up to date at {_where(report.current_version_shown)}"
         drifted = report.count("drifted") + report.count("missing file")
         if drifted:
             summary += f"; {drifted} drifted or missing file"
@@ -121,6 +137,7 @@ def status_job(reporter_for: ReporterFor, *, exit_code: bool) -> Job:
             checks_failed=exit_code and not report.up_to_date,
             detail_state=state,
             payload={"migrations": [m.to_json() for m in report.migrations]},
+            current_version_shown=report.current_version_shown,
         )
 
     return job
@@ -141,6 +158,7 @@ def verify_job(reporter_for: ReporterFor) -> Job:
             report.status.count("pending"),
             checks_failed=not report.ok,
             payload={"ok": report.ok, "problems": problems},
+            current_version_shown=report.status.current_version_shown,
         )
 
     return job

@@ -115,7 +115,7 @@ def status_table(result: FleetResult) -> list[str]:
         rows.append(
             (
                 outcome.name,
-                "" if not found or found.current_version is None else str(found.current_version),
+                (found.current_version_shown or "") if found else "",
                 "" if not found or found.pending is None else str(found.pending),
                 (found.detail_state if found and found.detail_state else outcome.state),
                 "" if outcome.ok else outcome.summary,

@@ -58,6 +58,8 @@ class JobResult:
     payload: Mapping[str, Any] = field(default_factory=dict)
     #: longer output printed under the target's name (``up --sql``)
     text: str | None = None
+    #: ``current_version`` in messages (``3``; ``1_27`` rather than Flyway's ledger key)
+    current_version_shown: str | None = None
 
 
 Job = Callable[[Target, Settings], Awaitable[JobResult]]

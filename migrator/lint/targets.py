@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
@@ -27,6 +28,7 @@ from migrator.lint.live import LiveFacts
 from migrator.lint.options import LintOptions
 from migrator.lint.registry import RULES_BY_ID
 from migrator.source import MigrationSet, discover, load_file
+from migrator.source.layouts import DEFAULT as DEFAULT_LAYOUT
 from migrator.source.model import Migration, MigrationFile
 from migrator.sql.catalog import Catalog
 from migrator.sql.file_replay import Replay
@@ -217,7 +219,7 @@ def _file_help(message: str) -> str:
     return "name migrations as the directory's layout does (docs/runner.md), in UTF-8"
 
 
-def _file_finding(path: Path, message: str, options: LintOptions) -> Finding:
+def _file_finding(path: Path, message: str, options: LintOptions, line: int = 1) -> Finding:
     rule = RULES_BY_ID["invalid-migration-file"]
     if message.startswith(f"{path}: "):
         message = message[len(f"{path}: ") :]
@@ -227,11 +229,27 @@ def _file_finding(path: Path, message: str, options: LintOptions) -> Finding:
         message=message,
         help=_file_help(message),
         file=_display(path),
-        line=1,
+        line=line,
         column=1,
-        end_line=1,
+        end_line=line,
         end_column=1,
     )
+
+
+#: ``path:12`` of a problem that names its line
+_PATH_AND_LINE = re.compile(r"(?P<path>.+):(?P<line>[0-9]+)")
+
+
+def _problem_place(problem: str) -> tuple[Path | None, int, str]:
+    """The file, line and message of a discovery problem (``path: message`` or
+    ``path:line: message``); no file for a problem of the whole directory."""
+    path_text, sep, message = problem.partition(": ")
+    if not sep:
+        return None, 1, problem
+    place = _PATH_AND_LINE.fullmatch(path_text)
+    if place and not Path(path_text).exists() and Path(place.group("path")).exists():
+        return Path(place.group("path")), int(place.group("line")), message
+    return Path(path_text), 1, message
 
 
 def _lint_directory(
@@ -292,17 +310,18 @@ def _lint_directory(
         if cache is not None:
             cache.fresh.update(fresh)
     unknown = sorted(p for p in (wanted or set()) if p not in known)
-    if not migration_set.migrations or "invalid-migration-file" in options.disabled:
+    if "invalid-migration-file" in options.disabled or (
+        not migration_set.migrations and migration_set.layout == DEFAULT_LAYOUT
+    ):
         return unknown  # not a migration directory: each file is linted on its own
     # a file of a migration directory that discovery refused (a bad name, an orphan
-    # down) gets the same finding as when the whole directory is linted
-    refused = {
-        Path(problem.partition(": ")[0]): problem.partition(": ")[2]
-        for problem in migration_set.problems
-    }
+    # down; a broken goose annotation also when it is the only one: the layout was
+    # recognised) gets the same finding as when the whole directory is linted
+    refused = {place[0]: place for place in map(_problem_place, migration_set.problems) if place[0]}
     for path in unknown:
         if path in refused:
-            linter.report.findings.append(_file_finding(path, refused[path], options))
+            _, line, message = refused[path]
+            linter.report.findings.append(_file_finding(path, message, options, line))
             linter.report.files += 1
     return [path for path in unknown if path not in refused]
 
@@ -448,9 +467,10 @@ def _directory_problems(
     report: LintReport, migration_set: MigrationSet, options: LintOptions
 ) -> None:
     for problem in migration_set.problems:
-        path_text, sep, message = problem.partition(": ")
-        path = Path(path_text) if sep else migration_set.directory
-        report.findings.append(_file_finding(path, message if sep else problem, options))
+        path, line, message = _problem_place(problem)
+        report.findings.append(
+            _file_finding(path or migration_set.directory, message, options, line)
+        )
         report.files += 1
 
 

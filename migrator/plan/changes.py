@@ -288,19 +288,32 @@ def plan_statement(
     text, statement = unit.text, unit.node
     _refuse_contract_only_columns(statement, facts)
     if kind_of(statement) == "DropStmt" and statement.removeType in _VIEW_KINDS:
-        return [drop_view(statement, facts, text, created_later)]
+        return _as_written([drop_view(statement, facts, text, created_later)], unit)
     recipe = _RECIPES.get(kind_of(statement))
     if recipe is None:
         parsed = unit.parsed
         reason = None if parsed is None else reason_outside_transaction(parsed.kind, parsed.fields)
-        return [
-            pass_through(
-                text,
-                transactional=reason is None,
-                undo=derived_down(statement),
-            )
-        ]
-    return recipe(statement, text, facts, options)
+        planned = pass_through(text, transactional=reason is None, undo=derived_down(statement))
+        return _as_written([planned], unit)
+    return _as_written(recipe(statement, text, facts, options), unit)
+
+
+def _as_written(changes: list[Change], unit: Statement) -> list[Change]:
+    """``changes``, each step that runs ``unit`` as written carrying its tree from the
+    file's parse (:meth:`Step.written`): what reads the plan's steps parses only the
+    SQL the planner wrote."""
+    parsed = unit.parsed
+    if parsed is None:
+        return changes
+    return [
+        replace(
+            change,
+            steps=tuple(
+                step.written(parsed) if step.sql == unit.text else step for step in change.steps
+            ),
+        )
+        for change in changes
+    ]
 
 
 def read_change_file(text: str, where: str) -> list[Statement]:

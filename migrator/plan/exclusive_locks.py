@@ -37,7 +37,7 @@ from migrator.sql.catalog import Catalog
 from migrator.sql.file_replay import Replay
 from migrator.sql.locks import Lock, statement_locks
 from migrator.sql.names import QualifiedName
-from migrator.sql.parse import Node, ParsedStatement, parse_text
+from migrator.sql.parse import Node, ParsedStatement
 from migrator.sql.split import Statement
 from migrator.sql.tree import range_vars
 
@@ -117,14 +117,16 @@ class ExpandSplitter:
         """``planned`` (the changes of unit ``position``), with the ones that end the
         expand migration marked: never before a later unit that completes a table
         the migration locked."""
-        later = self._units[position + 1 :] if position >= 0 else []
+        later = (
+            [u for u in self._units[position + 1 :] if not _built_apart(u)] if position >= 0 else []
+        )
         marked = []
         for index, change in enumerate(planned):
             # the rest of this unit (a column's constraints) in this transaction, and
             # the units after it (a foreign key added after its index is built runs in
             # a migration of its own: it does not keep this one going)
             following = [
-                parse_text(step.sql) or []
+                step.statements or []
                 for rest in planned[index + 1 :]
                 for step in rest.steps
                 if step.slot is Slot.EXPAND
@@ -179,7 +181,7 @@ class ExpandSplitter:
         for step in change.steps:
             if step.slot not in EXPAND_SLOTS:
                 continue
-            for statement in parse_text(step.sql) or ():
+            for statement in step.statements or ():
                 found |= _exclusively_locked(statement, self._catalog)
         return found
 
@@ -202,7 +204,7 @@ class ExpandSplitter:
             return change
         names = ", ".join(sorted(str(name) for name in self._locked))
         for step in steps:
-            statements = parse_text(step.sql) or []
+            statements = step.statements or []
             if (
                 not statements
                 or step.lint_ignore is not None
@@ -230,16 +232,23 @@ class ExpandSplitter:
         return dataclasses.replace(
             change,
             steps=tuple(
-                dataclasses.replace(step, lint_ignore=ignore) if step in steps else step
-                for step in change.steps
+                step.but(lint_ignore=ignore) if step in steps else step for step in change.steps
             ),
         )
 
 
 def _harmless(step: Step) -> bool:
     """A session setting or a comment: no lock, the linter lets it follow one."""
-    statements = parse_text(step.sql)
+    statements = step.statements
     return bool(statements) and all(s.kind in _HARMLESS_KINDS for s in statements or ())
+
+
+def _built_apart(unit: Sequence[ParsedStatement]) -> bool:
+    """A ``CREATE INDEX``: on a table with rows the plan builds it ``CONCURRENTLY`` in a
+    migration of its own after the expand migrations, so it completes nothing an
+    expand transaction must hold (on a table the file creates it runs as written, but
+    no expand migration locks that table)."""
+    return bool(unit) and all(statement.kind == "IndexStmt" for statement in unit)
 
 
 def _sets_session(statement: Statement) -> bool:
@@ -287,9 +296,12 @@ def _relations(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedNam
 
 
 def _adds_only(change: Change) -> bool:
-    """Every statement of a passed-through change only adds."""
-    statements = parse_text(change.source)
-    return statements is not None and all(_adds(statement) for statement in statements)
+    """Every statement of a passed-through change (its steps: the source as written)
+    only adds."""
+    return all(
+        step.statements is not None and all(_adds(statement) for statement in step.statements)
+        for step in change.steps
+    )
 
 
 def _adds(statement: ParsedStatement) -> bool:

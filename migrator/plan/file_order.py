@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.sql_text import excerpt
 from migrator.sql.catalog import Catalog
 from migrator.sql.names import QualifiedName
-from migrator.sql.parse import ParsedStatement, parse_text
+from migrator.sql.parse import ParsedStatement
 from migrator.sql.split import Statement
 from migrator.sql.tree import range_vars
 
@@ -51,14 +52,29 @@ class _Moved:
     """An earlier change with steps in a later slot than the expand's."""
 
     source: str
-    latest: int
-    phase: str
+    #: its steps after the expand phase (read, and their SQL parsed, only when a
+    #: later statement of the file is checked against them)
+    steps: tuple[Step, ...]
     relations: frozenset[QualifiedName]
     #: tables it registered what it keeps until the contract for
     deferred: frozenset[QualifiedName]
     #: columns it swaps for a copy of another type only in the contract, by table: a
     #: later type change of another column of the table is independent of it
     retyped: frozenset[tuple[QualifiedName, str]] = frozenset()
+
+    @cached_property
+    def _moving(self) -> tuple[Step, ...]:
+        """The steps that change data or remove something (:func:`_moves`)."""
+        return tuple(step for step in self.steps if _moves(step))
+
+    @property
+    def latest(self) -> int:
+        """The latest slot of a moving step (0: none moves)."""
+        return max((int(step.slot) for step in self._moving), default=0)
+
+    @property
+    def phase(self) -> str:
+        return max(self._moving, key=lambda step: int(step.slot)).slot.phase
 
 
 class FileOrder:
@@ -107,10 +123,8 @@ class FileOrder:
                     hint="plan the later statement in a change of its own, after this one's "
                     f"{moved.phase} phase ran",
                 )
-        later = [step for step in steps if step.slot.phase != "expand" and _moves(step)]
+        later = tuple(step for step in steps if step.slot.phase != "expand")
         if later:
-            latest = max(int(step.slot) for step in later)
-            phase = max(later, key=lambda step: int(step.slot)).slot.phase
             deferred = frozenset(
                 self._catalog.resolve(item.schema or None, item.table)
                 for change in planned
@@ -123,7 +137,7 @@ class FileOrder:
                 for item in change.deferred
                 for column in item.retyped
             )
-            self._moved.append(_Moved(unit.text, latest, phase, relations, deferred, retyped))
+            self._moved.append(_Moved(unit.text, later, relations, deferred, retyped))
 
     def _refuse_renaming_what_is_finished_later(
         self, statements: Sequence[ParsedStatement]
@@ -169,7 +183,7 @@ def _moves(step: Step) -> bool:
     """A step of a later phase that changes data or removes something."""
     if step.slot is Slot.BACKFILL:
         return True
-    for statement in parse_text(step.sql) or []:
+    for statement in step.statements or []:
         if statement.kind in _MOVING_KINDS:
             return True
         if statement.kind != "AlterTableStmt":

@@ -3,15 +3,18 @@ plan itself. Pure data; :mod:`migrator.plan.render` turns them into files."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal
 
 from migrator.errors import ExitCode, MigratorError
 from migrator.plan.facts import Deferred
 from migrator.plan.row_conditions import Condition, RowChange
 from migrator.source.backfill import BackfillSpec
 from migrator.source.model import Phase
+from migrator.sql.parse import ParsedStatement, parse_text
 
 Mode = Literal["transaction", "no-transaction", "backfill"]
 
@@ -116,6 +119,29 @@ class Step:
     backfill: BackfillSpec | None = None
     #: ``(rule, reason)``: a lint rule this statement breaks on purpose, and why
     lint_ignore: tuple[str, str] | None = None
+
+    @cached_property
+    def statements(self) -> list[ParsedStatement] | None:
+        """The statements of :attr:`sql` with their trees (kind and fields), parsed once,
+        when first asked for (``None``: it does not parse); given, not parsed, for a
+        statement of the file that runs as written (:meth:`written`)."""
+        return parse_text(self.sql)
+
+    def written(self, statement: ParsedStatement) -> Step:
+        """This step, its SQL being ``statement`` of the change file as written: its
+        tree is the one the file's parse gave (not parsed again)."""
+        other = dataclasses.replace(self)
+        other.__dict__["statements"] = [  # what cached_property would keep
+            ParsedStatement(statement.kind, statement.fields, 0, len(self.sql))
+        ]
+        return other
+
+    def but(self, **changes: Any) -> Step:
+        """:func:`dataclasses.replace`, the parsed statements kept while the SQL stays."""
+        other = dataclasses.replace(self, **changes)
+        if other.sql == self.sql and "statements" in self.__dict__:
+            other.__dict__["statements"] = self.__dict__["statements"]
+        return other
 
 
 @dataclass(frozen=True)

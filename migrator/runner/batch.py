@@ -15,6 +15,11 @@ migration's first attempt: it is retried on its own, with the usual backoff. Any
 else (no-transaction files, backfills, several statements, a per-statement hook) runs
 one migration at a time (:func:`~migrator.runner.execute.execute_step`).
 
+A migration that changes the defaults of new sessions (``ALTER DATABASE ... SET``,
+``ALTER ROLE ... SET``) ends its batch, and the migrations after it run on a new
+connection (``renew``), as they would run file by file in ``psql``: an open session
+keeps the defaults it started with, whatever the reset does.
+
 Batches start at one migration and double while each string takes under
 :data:`FAST_MS`, up to :data:`BATCH_LIMIT`; one that takes longer than :data:`SLOW_MS`
 halves the next. Progress lines come once a string is done, so this bounds how late
@@ -24,7 +29,7 @@ they can be while a run of small migrations is applied in few round trips.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -88,12 +93,15 @@ async def execute_plan(
     after_statement: AfterStatement | None = None,
     first_batch: int = 1,
     lock: HeldLock | None = None,
+    renew: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
 ) -> list[StepResult]:
     """Run ``steps`` in order, each exactly as :func:`execute_step` would, batching
     what can be batched (``first_batch``: the size of the first batch); raises on the
     first failure (the steps before it stay done). With ``lock``, the migration lock
     is checked before each string is sent and once at the end
-    (:meth:`~migrator.db.lock.HeldLock.check`)."""
+    (:meth:`~migrator.db.lock.HeldLock.check`). ``renew`` closes ``conn`` and opens
+    its successor: called after a step that changed the defaults of new sessions, when
+    more steps follow."""
     reporter = reporter or Reporter()
     results: list[StepResult] = []
     sizer = _Sizer(max(1, min(BATCH_LIMIT, first_batch)))
@@ -118,19 +126,24 @@ async def execute_plan(
             sizer.took(result.duration_ms)
             mark = None
             position += 1
-            continue
-        if mark is None:
-            await ledger.prepare_writes(conn)  # first: it refreshes a stale statement cache
-            mark = await ledger.history_mark(conn)
-        began = time.monotonic()
-        done, mark, failed = await _run_batch(conn, group, ledger, reporter, mark)
-        sizer.took((time.monotonic() - began) * 1000)
-        results.extend(done)
-        position += len(done)
-        if failed is not None:
-            results.append(await _after_failure(conn, failed, ledger, retry, reporter, lock))
+        else:
+            if mark is None:
+                await ledger.prepare_writes(conn)  # first: it refreshes a stale statement cache
+                mark = await ledger.history_mark(conn)
+            began = time.monotonic()
+            done, mark, failed = await _run_batch(conn, group, ledger, reporter, mark)
+            sizer.took((time.monotonic() - began) * 1000)
+            results.extend(done)
+            position += len(done)
+            if failed is not None:
+                results.append(await _after_failure(conn, failed, ledger, retry, reporter, lock))
+                mark = None
+                position += 1
+        # the steps after one that changed new sessions' defaults run on a new session
+        last = steps[position - 1]
+        if renew is not None and position < len(steps) and last.changes_session_defaults:
+            conn = await renew()
             mark = None
-            position += 1
     if lock is not None and steps:
         await lock.check()
     return results
@@ -143,7 +156,7 @@ def _next_group(
     if not batchable(group[0], after_statement):
         return group
     for step in steps[position + 1 : position + size]:
-        if not batchable(step, after_statement):
+        if not batchable(step, after_statement) or group[-1].changes_session_defaults:
             break
         group.append(step)
     return group

@@ -134,6 +134,13 @@ async def _send(
         raise StepFailure(blamed, exc) from exc
 
 
+async def _replay_settings(conn: asyncpg.Connection, step: Step) -> None:
+    """Resuming: the session settings the completed statements had made, again (a
+    ``SET search_path`` before the failed statement still decides where it builds)."""
+    for statement in step.replayed_settings:
+        await _send(conn, statement)
+
+
 async def _ledger_write(awaitable: Awaitable[None]) -> None:
     try:
         await awaitable
@@ -378,6 +385,7 @@ async def _segment_by_segment(
     )
     segments = step.segments
     try:
+        await _replay_settings(conn, step)
         for segment in segments:
             last = segment is segments[-1]
             record: Callable[[], Awaitable[None]] | None = None
@@ -482,6 +490,7 @@ async def _statement_by_statement(
         await _ledger_write(
             ledger.record_started(control, step.migration, step.file, statements_done=done)
         )
+        await _replay_settings(conn, step)
         for statement in step.statements:
             control_kind = transaction_control(statement) if conn.is_in_transaction() else None
             closes_block = control_kind is not None and control_kind.kind == "commit"

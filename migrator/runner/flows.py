@@ -37,6 +37,7 @@ from migrator.runner.report import Reporter
 from migrator.runner.server_errors import is_connection_loss, is_lock_timeout, server_message
 from migrator.source.discovery import discover, require_runnable
 from migrator.source.model import Migration, MigrationSet, Phase
+from migrator.source.versions import is_repeatable_key
 
 if TYPE_CHECKING:
     from migrator.runner.execute import AfterStatement, StepResult
@@ -72,8 +73,9 @@ class RunResult:
     direction: Direction
     results: tuple[StepResult, ...]
     notes: tuple[str, ...] = ()
-    #: newest applied version after the run
+    #: newest applied version after the run (its ledger key, and as messages show it)
     current_version: int | None = None
+    current_version_shown: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,16 @@ class DatabaseSession:
             await _set_up(self._migrating)
         return self._migrating
 
+    async def renew_migrating(self) -> asyncpg.Connection:
+        """Close the migrations' connection and open a new one: a new session, which
+        starts with the database's and role's defaults as they are now (a migration
+        changed them with ``ALTER DATABASE ... SET`` or ``ALTER ROLE ... SET``). The
+        control connection, and with it the migration lock, stays."""
+        if self._migrating is not None:
+            await _close(self._migrating)
+            self._migrating = None
+        return await self.migrating()
+
     async def close(self) -> None:
         if self._migrating is not None:
             await _close(self._migrating)
@@ -249,7 +261,8 @@ def _version_after(entries: Mapping[int, LedgerEntry], results: Sequence[StepRes
             applied.add(result.step.version)
         else:
             applied.discard(result.step.version)
-    return max(applied, default=None)
+    # a Flyway repeatable has no place in the order (as in status)
+    return max((v for v in applied if not is_repeatable_key(v)), default=None)
 
 
 Planner = Callable[[MigrationSet, dict[int, LedgerEntry], list[InvalidIndex]], "Plan"]
@@ -284,8 +297,16 @@ async def _locked_run(
                 reporter=reporter,
                 after_statement=after_statement,
                 lock=db.lock,
+                renew=db.renew_migrating,
             )
-    return RunResult(plan.direction, tuple(results), plan.notes, _version_after(entries, results))
+    current = _version_after(entries, results)
+    return RunResult(
+        plan.direction,
+        tuple(results),
+        plan.notes,
+        current,
+        None if current is None else migration_set.shown_version(current),
+    )
 
 
 async def up(

@@ -55,7 +55,9 @@ def next_version(
         return stamp_time.strftime("%Y-%m-%d-%H%M%S")
     versions: list[str] = []
     if directory.is_dir():
-        for path in directory.iterdir():
+        # Flyway's versions may stand in sub-directories too
+        names = directory.rglob("*.sql") if chosen.scheme == "flyway" else directory.iterdir()
+        for path in names:
             version = chosen.version_of_name(path.name)
             if version is not None:
                 versions.append(version)

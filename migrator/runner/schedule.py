@@ -78,6 +78,25 @@ class Step:
         return self.file.statements[self.start_at :]
 
     @property
+    def replayed_settings(self) -> tuple[Statement, ...]:
+        """Resuming: the session settings (``SET search_path``, ``SET ROLE`` ...) among
+        the statements that completed before the resume point, sent again first, so the
+        rest runs in the session state it would have run in without the failure."""
+        return tuple(
+            statement
+            for statement in self.file.statements[: self.start_at]
+            if (parsed := statement.kind_and_fields()) is not None
+            and classify.session_setting(*parsed)
+        )
+
+    @property
+    def changes_session_defaults(self) -> bool:
+        """A statement this step sends changes the defaults new sessions start with
+        (``ALTER DATABASE ... SET``, ``ALTER ROLE ... SET``): the next migration must run
+        on a new session to see them, as it would run file by file in ``psql``."""
+        return any(classify.changes_new_session_defaults(s.kind) for s in self.statements)
+
+    @property
     def label(self) -> str:
         return self.migration.label
 
@@ -107,9 +126,11 @@ def plan_step(
     """The step that applies (``up``) or reverts (``down``) one migration."""
     if direction == "down" and migration.down is None:
         raise RefusedState(
-            f"{migration.label} is up-only ({migration.up.path.name} has no .down.sql): "
+            f"{migration.label} is up-only ({migration.up.path.name} has no down migration): "
             "it cannot be reverted",
-            hint="write the down file, or revert by hand and `migrate repair --forget "
+            hint="write its down migration as the directory's layout names it (.down.sql, "
+            "a Flyway U file, a -- migrate:down section), or revert by hand and "
+            "`migrate repair --forget "
             f"{migration.version_text or migration.version}`",
         )
     migration_file = migration.up if direction == "up" else migration.down
@@ -139,7 +160,10 @@ def ledger_notes(migration_set: MigrationSet, entries: Mapping[int, LedgerEntry]
     for version, entry in entries.items():
         migration = files.get(version)
         if migration is None:
-            notes.append(f"version {version} ({entry.name}) is in the ledger but its file is gone")
+            notes.append(
+                f"version {migration_set.shown_version(version)} ({entry.name}) is in the ledger "
+                "but its file is gone"
+            )
         elif (
             entry.state == "applied"
             and entry.up_checksum != migration.up.checksum
@@ -220,7 +244,8 @@ def _resume_step(
         raise unfinished_refusal(entry, migration, invalid, attempted=f"{direction} --resume")
     if migration is None:
         raise RefusedState(
-            f"cannot resume version {entry.version} ({entry.name}): its file is gone",
+            f"cannot resume version {migration_set.shown_version(entry.version)} ({entry.name}): "
+            "its file is gone",
             hint=f"restore the file, or `migrate repair --forget {entry.version}`",
         )
     step = plan_step(migration, direction, settings, start_at=entry.statements_done)
@@ -300,7 +325,8 @@ def plan_up(
     beyond = [step for step in steps if to is not None and step.version > to]
     if beyond:
         raise RefusedState(
-            f"--resume would continue version {beyond[0].version}, above --to {to}",
+            f"--resume would continue version {beyond[0].migration.shown_version}, above --to "
+            f"{migration_set.shown_version(to) if to is not None else to}",
             hint="drop --to to resume it, or settle it with `migrate repair`",
         )
     if resume and not steps:
@@ -332,7 +358,7 @@ def plan_up(
         if newest_applied is not None and migration.version < newest_applied:
             notes.append(
                 f"{migration.label} is older than the newest applied version "
-                f"{newest_applied}; applying it out of order"
+                f"{migration_set.shown_version(newest_applied)}; applying it out of order"
             )
         steps.append(plan_step(migration, "up", settings))
     if settings.strict:
@@ -431,7 +457,8 @@ def plan_down(
         migration = files.get(entry.version)
         if migration is None:
             raise RefusedState(
-                f"cannot revert version {entry.version} ({entry.name}): its file is gone",
+                f"cannot revert version {migration_set.shown_version(entry.version)} "
+                f"({entry.name}): its file is gone",
                 hint="restore the .up.sql/.down.sql pair from version control",
             )
         planned.append(plan_step(migration, "down", settings))
@@ -494,6 +521,14 @@ def _step_sql(step: Step) -> list[str]:
             "short transaction per batch ($1, $2 = first and last key of the batch)"
         )
     total = len(step.file.statements)
+    replayed = [
+        line
+        for statement in step.replayed_settings
+        for line in (
+            f"-- again: the session setting at line {statement.line}, before the resume point",
+            f"{statement.text};",
+        )
+    ]
 
     def statement_lines(statements: tuple[Statement, ...]) -> list[str]:
         return [
@@ -509,9 +544,12 @@ def _step_sql(step: Step) -> list[str]:
     reset = "-- session reset (as DISCARD ALL, keeping the ledger's prepared writes)"
     if not step.transactional:
         lines.extend(f"{sql};" for sql in setting_statements(step, local=False))
+        lines.extend(replayed)
         lines.extend(statement_lines(step.statements))
-        lines.append(f"-- ledger: {change} (version {step.version})")
+        lines.append(f"-- ledger: {change} (version {step.migration.shown_version})")
         lines.extend(["RESET lock_timeout;", "RESET statement_timeout;", reset])
+    if step.transactional:
+        lines.extend(replayed)
     for segment in step.segments if step.transactional else ():
         if step.segmented:
             commit = segment.commit
@@ -540,6 +578,6 @@ def _closing_sql(step: Step, change: str, reset: str) -> list[str]:
     return [
         f"{reset}; the ledger is written as the runner's role",
         *(f"{sql};" for sql in setting_statements(step, local=True)),
-        f"-- ledger: {change} (version {step.version})",
+        f"-- ledger: {change} (version {step.migration.shown_version})",
         "COMMIT;",
     ]

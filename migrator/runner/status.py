@@ -14,7 +14,7 @@ from migrator.durations import humanize_ms
 from migrator.runner.progress import changed_since_stop
 from migrator.runner.recovery import backfill_walked, describe_unfinished
 from migrator.source.model import Migration, MigrationSet
-from migrator.source.versions import is_repeatable_key
+from migrator.source.versions import is_repeatable_key, shown_version
 
 MigrationState = Literal[
     "applied", "pending", "drifted", "failed", "partial", "running", "missing file"
@@ -87,6 +87,21 @@ class StatusReport:
         ]
         return max(applied, default=None)
 
+    @property
+    def current_version_text(self) -> str | None:
+        """The newest applied version as the layout writes it."""
+        current = self.current_version
+        return next(
+            (m.version_text or str(m.version) for m in self.migrations if m.version == current),
+            None,
+        )
+
+    @property
+    def current_version_shown(self) -> str | None:
+        """The newest applied version in messages (a number for plain digits)."""
+        current = self.current_version
+        return None if current is None else shown_version(current, self.current_version_text or "")
+
     def count(self, state: MigrationState) -> int:
         return sum(1 for m in self.migrations if m.state == state)
 
@@ -104,6 +119,7 @@ class StatusReport:
             "layout_origin": self.layout_origin,
             "ignored": list(self.ignored),
             "current_version": self.current_version,
+            "current_version_text": self.current_version_text,
             "migrations": [m.to_json() for m in self.migrations],
         }
 
@@ -294,7 +310,8 @@ def verify_problems(
                     VerifyProblem(
                         "out-of-order",
                         f"{migration.up.path} is pending but older than the newest applied "
-                        f"version {newest}: check it does not depend on order, or renumber it "
+                        f"version {migration_set.shown_version(newest)}: check it does not depend "
+                        "on order, or renumber it "
                         "before it ships",
                         version,
                     )

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from migrator.durations import parse_duration_ms
+from migrator.durations import parse_timeout_ms
 from migrator.errors import UsageError
 from migrator.source.model import PHASES, Directives, FileProblem, LintIgnore
 from migrator.sql.parse import skip_comments
@@ -166,7 +166,7 @@ def _apply(directives: Directives, raw: RawDirective, ignores: list[LintIgnore])
     if name in ("lock-timeout", "statement-timeout"):
         if not argument:
             raise UsageError(f"-- migrate:{name} needs a duration", hint="for example 5s")
-        ms = parse_duration_ms(argument, what=f"-- migrate:{name}")
+        ms = parse_timeout_ms(argument, what=f"-- migrate:{name}")
         if name == "lock-timeout":
             return replace(directives, lock_timeout_ms=ms)
         return replace(directives, statement_timeout_ms=ms)

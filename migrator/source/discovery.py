@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Literal
 
 from migrator.errors import SourceError
 from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
+from migrator.source.reading import read_regular_file
 from migrator.source.segments import transaction_control
 from migrator.sql import classify
 from migrator.sql.split import SplitResult, Statement
@@ -84,24 +84,7 @@ def split_problems(split: SplitResult) -> list[FileProblem]:
 
 
 def _read(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            if size > MAX_FILE_BYTES:
-                raise SourceError(
-                    [
-                        f"{path}: {size / 1048576:.0f} MiB is too large for a migration "
-                        f"(limit {MAX_FILE_BYTES // 1048576} MiB): load bulk data outside "
-                        "migrations"
-                    ]
-                )
-            return file.read()
-    except PermissionError:
-        raise SourceError([f"{path}: permission denied: make the file readable"]) from None
-    except IsADirectoryError:
-        raise SourceError([f"{path}: is a directory, not a file: rename or move it"]) from None
-    except OSError as exc:
-        raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
+    return read_regular_file(path, MAX_FILE_BYTES, "a migration")
 
 
 def discover(directory: Path, layout: str = "auto", *, origin: str = "detected") -> MigrationSet:
@@ -126,11 +109,11 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
     migrations: list[Migration] = []
     seen: dict[int, Path] = {}
     for candidate in sorted(scan.candidates, key=lambda c: c.key):
-        escaped = (
-            [p for p in candidate.paths if p.name in listing.symlinks and not _inside(p, root)]
-            if listing.symlinks
-            else []
-        )
+        escaped = [
+            p
+            for p in candidate.paths
+            if (p.name in listing.symlinks or p.parent != directory) and not _inside(p, root)
+        ]
         if escaped:
             problems.append(
                 f"{escaped[0]}: symlink points outside the migrations directory: copy the file in"

@@ -157,6 +157,13 @@ class Migration:
         return self.down is not None
 
     @property
+    def shown_version(self) -> str:
+        """The version in messages (see :func:`migrator.source.versions.shown_version`)."""
+        from migrator.source.versions import shown_version
+
+        return shown_version(self.version, self.version_text)
+
+    @property
     def label(self) -> str:
         if self.repeatable:
             return f"R__{self.name}"
@@ -196,6 +203,12 @@ class MigrationSet:
         from migrator.source.versions import format_key
 
         return format_key(self.version_scheme, key)
+
+    def shown_version(self, key: int) -> str:
+        """A ledger version in messages (see :func:`migrator.source.versions.shown_version`)."""
+        from migrator.source.versions import shown_version
+
+        return shown_version(key, self.version_text(key))
 
     def version_key(self, text: str) -> int:
         """A version typed by a user (``--to``), as this layout orders it: a version

@@ -5,7 +5,9 @@ Files written for other tools often carry their own transaction control, which m
 what it meant there:
 
 - a file wrapped in one ``BEGIN; ... COMMIT;`` (or ``START TRANSACTION`` / ``END``)
-  is one transaction: the wrapper becomes the runner's own transaction;
+  is one transaction: the wrapper becomes the runner's own transaction, with the
+  ``BEGIN``'s modes (``ISOLATION LEVEL SERIALIZABLE``, ``READ ONLY``) as its
+  ``SET TRANSACTION``;
 - ``COMMIT``, ``COMMIT AND CHAIN`` or ``END`` between statements are *commit points*:
   the file runs as *segments*, each in a transaction of its own, committed where the
   file commits (sourcegraph's migrations use ``COMMIT AND CHAIN`` to release each
@@ -22,7 +24,7 @@ Everything here is computed from the parsed statements: no database.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from migrator.sql import classify
@@ -48,6 +50,8 @@ class TransactionControl:
     #: as written: ``BEGIN``, ``START TRANSACTION``, ``COMMIT``, ``END``,
     #: ``COMMIT AND CHAIN``, ``ROLLBACK``, ...
     keyword: str
+    #: a ``BEGIN``'s transaction modes (``ISOLATION LEVEL SERIALIZABLE``), if any
+    modes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,8 +86,8 @@ def transaction_control(statement: Statement) -> TransactionControl | None:
     kind = str(fields.get("kind", ""))
     first = statement.text.split(None, 1)[0].upper().rstrip(";")
     if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
-        return TransactionControl(statement, "begin", "BEGIN" if first == "BEGIN" else
-                                  "START TRANSACTION")  # fmt: skip
+        keyword = "BEGIN" if first == "BEGIN" else "START TRANSACTION"
+        return TransactionControl(statement, "begin", keyword, classify.transaction_modes(fields))
     if kind == "TRANS_STMT_COMMIT":
         keyword = "END" if first == "END" else "COMMIT"
         if fields.get("chain"):
@@ -115,6 +119,8 @@ def cut_segments(statements: Sequence[Statement]) -> tuple[Segment, ...]:
             if current:
                 found.append(Segment(len(found) + 1, tuple(current), control, statement.index + 1))
             current = []
+        elif control.modes is not None:  # the runner's transaction takes the BEGIN's modes
+            current.append(replace(statement, text=f"SET TRANSACTION {control.modes}", tree=None))
     if current:
         found.append(Segment(len(found) + 1, tuple(current), None, len(statements)))
     return tuple(found)

@@ -35,6 +35,15 @@ FLYWAY_PARTS = 9
 DIESEL_WIDTH = 24
 
 
+def shown_version(key: int, text: str) -> str:
+    """A version in messages: the number for plain digits (``3``, as migrator always
+    printed it), else as the layout writes it (``1_10``, ``2019-09-12-100000``) rather
+    than its ledger key."""
+    if not text or (ASCII_DIGITS.match(text) and int(text) == key):
+        return str(key)
+    return text
+
+
 def digits_key(text: str) -> int:
     """``0042`` -> 42."""
     if not ASCII_DIGITS.match(text):

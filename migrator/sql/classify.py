@@ -111,6 +111,18 @@ _REINDEX_MANY = {
 }
 
 
+#: statements that change the defaults of *new* sessions (``ALTER DATABASE ... SET`` /
+#: ``RESET``, ``ALTER ROLE|USER ... [IN DATABASE ...] SET`` / ``RESET``): a session
+#: already open keeps what it started with
+NEW_SESSION_DEFAULTS = frozenset({"AlterDatabaseSetStmt", "AlterRoleSetStmt"})
+
+
+def changes_new_session_defaults(kind: str | None) -> bool:
+    """Whether a statement of node type ``kind`` changes what later sessions start with
+    (a session open already does not see it)."""
+    return kind in NEW_SESSION_DEFAULTS
+
+
 def transaction_control(text: str) -> str | None:
     """The keyword (``BEGIN``, ``COMMIT`` ...) when ``text`` controls the transaction."""
     parsed = statement_node(text)
@@ -122,6 +134,34 @@ def transaction_keyword(kind: str, fields: dict[str, Any]) -> str | None:
     if kind != "TransactionStmt":
         return None
     return str(fields.get("kind", "")).removeprefix("TRANS_STMT_").replace("_", " ")
+
+
+def transaction_modes(fields: dict[str, Any]) -> str | None:
+    """The modes of a ``BEGIN`` / ``START TRANSACTION`` (``ISOLATION LEVEL
+    SERIALIZABLE, READ ONLY``) as ``SET TRANSACTION`` takes them; ``None`` without."""
+    modes = []
+    for option in fields.get("options") or ():
+        element = option.get("DefElem", {})
+        value = element.get("arg", {}).get("A_Const", {})
+        if element.get("defname") == "transaction_isolation":
+            modes.append("ISOLATION LEVEL " + str(value.get("sval", {}).get("sval", "")).upper())
+        elif element.get("defname") == "transaction_read_only":
+            modes.append("READ ONLY" if value.get("ival", {}).get("ival") else "READ WRITE")
+        elif element.get("defname") == "transaction_deferrable":
+            modes.append("DEFERRABLE" if value.get("ival", {}).get("ival") else "NOT DEFERRABLE")
+    return ", ".join(modes) or None
+
+
+def session_setting(kind: str, fields: dict[str, Any]) -> bool:
+    """A ``SET`` / ``RESET`` whose effect lasts for the session (``SET ROLE``, ``SET
+    SESSION AUTHORIZATION``, ``SET search_path``, ``RESET ALL``, ``SET SESSION
+    CHARACTERISTICS``): not ``SET LOCAL`` or ``SET TRANSACTION``, which end with their
+    transaction."""
+    return (
+        kind == "VariableSetStmt"
+        and not fields.get("is_local")
+        and fields.get("name") != "TRANSACTION"
+    )
 
 
 def copy_from_stdin(text: str) -> bool:

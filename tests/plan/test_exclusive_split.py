@@ -285,3 +285,41 @@ def test_a_change_that_scans_before_what_completes_a_column_stays_refused(
             "ALTER TABLE items ALTER COLUMN qty TYPE bigint;\n"
             "ALTER TABLE items ALTER COLUMN flag SET DEFAULT false;\n"
         )
+
+
+def test_an_index_after_another_table_does_not_hold_the_first_expand_open(
+    project: Project,
+) -> None:
+    """A column, another table's column, then an index on the first column: the plan
+    builds the index CONCURRENTLY after every expand migration whatever the order, so it
+    completes nothing the first expand transaction must hold: the split falls between
+    the tables (it was refused as [statements-after-access-exclusive])."""
+    result = project.plan(
+        "ALTER TABLE items ADD COLUMN state text;\n"
+        "ALTER TABLE parents ADD COLUMN code text;\n"
+        "CREATE INDEX items_state_idx ON items (state);\n"
+    )
+    assert [m.name for m in result.plan.migrations] == [
+        "change_expand",
+        "change_expand_2",
+        "change_expand_concurrently",
+    ]
+    assert _bodies(project)[:2] == [
+        ["ALTER TABLE items ADD COLUMN state text"],
+        ["ALTER TABLE parents ADD COLUMN code text"],
+    ]
+    assert _bodies(project)[2][0].startswith(
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS items_state_idx ON items"
+    )
+    assert _lint_errors(project) == []
+
+
+def test_an_index_does_not_let_a_column_part_from_its_default(project: Project) -> None:
+    """The index is set aside, the default after it is not: still refused."""
+    with pytest.raises(CannotPlan, match="statements-after-access-exclusive"):
+        project.plan(
+            "ALTER TABLE items ADD COLUMN state text;\n"
+            "ALTER TABLE parents ADD COLUMN code text;\n"
+            "CREATE INDEX items_state_idx ON items (state);\n"
+            "ALTER TABLE items ALTER COLUMN state SET DEFAULT 'new';\n"
+        )

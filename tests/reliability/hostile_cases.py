@@ -16,6 +16,7 @@ Three shapes of case:
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -163,6 +164,19 @@ def _directory_named_like_a_migration(scene: Scene) -> None:
     scene.write({"003_folder.down.sql": "SELECT 1;\n"})
 
 
+def _fifo_named_like_a_migration(scene: Scene) -> None:
+    """A named pipe nobody writes to: opening it to read would wait forever."""
+    os.mkfifo(scene.directory / "003_pipe.up.sql")
+    scene.write({"003_pipe.down.sql": "SELECT 1;\n"})
+
+
+def _socket_named_like_a_migration(scene: Scene) -> None:
+    listener = socket.socket(socket.AF_UNIX)
+    scene.resources.callback(listener.close)
+    listener.bind(str(scene.directory / "003_socket.up.sql"))
+    scene.write({"003_socket.down.sql": "SELECT 1;\n"})
+
+
 def _missing_directory(scene: Scene) -> None:
     scene.directory = scene.directory.parent / "no-such-directory"
 
@@ -253,6 +267,12 @@ def _cases() -> list[Case]:
         Case("directory-named-like-a-migration", _directory_named_like_a_migration,
              {**DIRECTORY, **no_plan}, "003_folder.up.sql: is a directory",
              says_for={"plan": "003_folder.up.sql"}),
+        Case("named-pipe-named-like-a-migration", _fifo_named_like_a_migration,
+             {**DIRECTORY, **no_plan}, "003_pipe.up.sql: is a named pipe, not a regular file",
+             says_for={"plan": "003_pipe.up.sql"}),
+        Case("socket-named-like-a-migration", _socket_named_like_a_migration,
+             {**DIRECTORY, **no_plan}, "003_socket.up.sql: is a socket, not a regular file",
+             says_for={"plan": "003_socket.up.sql"}),
         Case("missing-migrations-directory", _missing_directory,
              {**DIRECTORY, "lint": 2}, "no-such-directory does not exist",
              says_for={"lint": "no-such-directory: no such file or directory"}),
@@ -284,6 +304,10 @@ def _cases() -> list[Case]:
         Case("invalid-duration-directive",
              broken_file("-- migrate:lock-timeout 5 parsecs\nSELECT 1;\n"), DIRECTIVE_CODES,
              "-- migrate:lock-timeout"),
+        # PostgreSQL's timeouts are an int of ms: refused before the run, not by the server
+        Case("timeout-beyond-postgresql-directive",
+             broken_file("-- migrate:lock-timeout 9999h\nSELECT 1;\n"), DIRECTIVE_CODES,
+             "PostgreSQL's timeouts stop at 2147483647 ms"),
         Case("concurrently-inside-a-transaction",
              broken_file("CREATE INDEX CONCURRENTLY users_email ON users (email);\n"
                          "ANALYZE users;\n"),
@@ -299,6 +323,12 @@ def _cases() -> list[Case]:
              flags=("--lock-timeout", "5 parsecs"), flag_commands=("up", "up --sql", "down")),
         Case("invalid-duration-env", environment(MIGRATOR_LOCK_TIMEOUT="-1s"), codes(2),
              "MIGRATOR_LOCK_TIMEOUT"),
+        Case("timeout-beyond-postgresql-flag", lambda scene: None,
+             {**codes(0), "up": 2, "up --sql": 2, "down": 2},
+             "PostgreSQL's timeouts stop at 2147483647 ms",
+             flags=("--lock-timeout", "99999999h"), flag_commands=("up", "up --sql", "down")),
+        Case("lock-wait-beyond-postgresql-env", environment(MIGRATOR_LOCK_WAIT="9999h"),
+             codes(2), "invalid MIGRATOR_LOCK_WAIT '9999h'"),
         Case("invalid-duration-pyproject",
              lambda scene: scene.pyproject('[tool.migrator]\nlock-wait = "soon"\n'), codes(2),
              "lock-wait"),

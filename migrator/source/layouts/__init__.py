@@ -59,8 +59,10 @@ def detect(listing: Listing) -> Layout:
         )
     # goose and dbmate files are named like up-only migrator files: what decided was
     # their content; Flyway or diesel beside .up.sql pairs are a mix
+    # (a .up.sql / .down.sql pair beside them is a mix all the same)
     mixed = any(layout.name == DEFAULT for layout in claimed)
-    if foreign and mixed and foreign[0].name not in ("goose", "dbmate"):
+    paired = any(name.endswith((".up.sql", ".down.sql")) for name in listing.files)
+    if foreign and mixed and (paired or foreign[0].name not in ("goose", "dbmate")):
         raise SourceError(
             [
                 f"{listing.directory} holds migrator/golang-migrate files and "

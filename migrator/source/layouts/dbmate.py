@@ -23,8 +23,9 @@ from migrator.source.layouts.base import (
 )
 
 NAME = re.compile(r"^(?P<version>[0-9]+)(?P<label>.*)\.sql$")
-_UP = re.compile(r"^--\s*migrate:up(?P<options>[ \t][^\n]*)?$", re.MULTILINE)
-_DOWN = re.compile(r"^--\s*migrate:down(?P<options>[ \t][^\n]*)?$", re.MULTILINE)
+#: a marker line (CRLF files too: dbmate's ``(.*)$`` takes the ``\r`` as options)
+_UP = re.compile(r"^--\s*migrate:up(?P<options>[ \t][^\n]*)?\r?$", re.MULTILINE)
+_DOWN = re.compile(r"^--\s*migrate:down(?P<options>[ \t][^\n]*)?\r?$", re.MULTILINE)
 _MARKER_HINT = re.compile(r"^--\s*migrate:(up|down)\b", re.MULTILINE)
 
 

@@ -17,7 +17,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from migrator.errors import UsageError
+from migrator.errors import SourceError, UsageError
 from migrator.source.layouts.base import (
     Candidate,
     Layout,
@@ -25,6 +25,7 @@ from migrator.source.layouts.base import (
     Scan,
     duplicate_version_problems,
 )
+from migrator.source.reading import SIDE_FILE_BYTES, read_regular_file
 from migrator.source.versions import diesel_key
 
 #: ``2023-05-23-1715-update-x``: no ``_``, the version is the leading digits and dashes
@@ -48,8 +49,9 @@ def run_in_transaction(folder: Path) -> bool:
     """diesel's reading of ``metadata.toml``: absent or unreadable: true; present
     without the key: false."""
     try:
-        data = tomllib.loads((folder / "metadata.toml").read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        text = read_regular_file(folder / "metadata.toml", SIDE_FILE_BYTES, "metadata.toml")
+        data = tomllib.loads(text.decode("utf-8"))
+    except (SourceError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return True
     return data.get("run_in_transaction", False) is True
 

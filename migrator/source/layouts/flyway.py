@@ -2,8 +2,9 @@
 (its undo, our down) and ``R__<description>.sql`` (repeatable).
 
 As Flyway: the version's parts are separated by ``.`` or a single ``_`` and compared
-part by part as numbers (``V1_2`` < ``V1_10``; ``1.0`` is ``1``); any other file in the
-folder is ignored; a ``<file>.sql.conf`` beside a script with
+part by part as numbers (``V1_2`` < ``V1_10``; ``1.0`` is ``1``); sub-directories are
+scanned too, as Flyway scans a location recursively; any other file is ignored; a
+``<file>.sql.conf`` beside a script with
 ``executeInTransaction=false`` runs it outside a transaction. Repeatable migrations
 run after the versioned ones, in the order of their descriptions, and again whenever
 their checksum changes; they are never reverted.
@@ -12,10 +13,12 @@ their checksum changes; they are never reverted.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
-from migrator.errors import UsageError
-from migrator.source.layouts.base import Candidate, Layout, Listing, Scan
+from migrator.errors import SourceError, UsageError
+from migrator.source.layouts.base import Candidate, Layout, Listing, Scan, list_directory
+from migrator.source.reading import SIDE_FILE_BYTES, read_regular_file
 from migrator.source.versions import flyway_key, repeatable_key
 
 NAME = re.compile(r"^(?P<prefix>[VU])(?P<version>[^_]+(?:_[^_]+)*?)__(?P<name>.+)\.sql$")
@@ -23,21 +26,48 @@ REPEATABLE = re.compile(r"^R__(?P<name>.+)\.sql$")
 _NO_TRANSACTION = re.compile(r"^\s*executeInTransaction\s*=\s*false\s*$", re.MULTILINE)
 
 
+def _walk(listing: Listing, problems: list[str]) -> Iterator[tuple[Path, tuple[str, ...]]]:
+    """Every file of the directory and of its sub-directories, as Flyway scans a
+    location recursively, with the names of the files beside it; what a sub-directory
+    cannot list goes to ``problems``. A directory reached twice (a symlink back up) is
+    read once."""
+    seen: set[Path] = set()
+    pending = [listing]
+    while pending:
+        current = pending.pop(0)
+        real = current.directory.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        if current is not listing:
+            problems.extend(current.problems)
+        for name in current.files:
+            yield current.directory / name, current.files
+        for folder in current.folders:
+            try:
+                pending.append(list_directory(current.directory / folder))
+            except SourceError as exc:
+                problems.extend(exc.problems)
+
+
 class FlywayLayout(Layout):
     name = "flyway"
     scheme = "flyway"
 
     def claims(self, listing: Listing) -> bool:
-        return any(NAME.match(name) or REPEATABLE.match(name) for name in listing.files)
+        return any(
+            NAME.match(path.name) or REPEATABLE.match(path.name) for path, _ in _walk(listing, [])
+        )
 
     def scan(self, listing: Listing) -> Scan:
         scan = Scan()
         directory = listing.directory
-        scan.ignored.extend(directory / name for name in listing.folders)
-        files = set(listing.files)
         found: dict[int, dict[str, list[tuple[Path, str, str]]]] = {}
-        for name in listing.files:
-            path = directory / name
+        problems: list[str] = []
+        beside: dict[Path, set[str]] = {}
+        for path, files in _walk(listing, problems):
+            name = path.name
+            beside[path] = set(files)
             repeatable = REPEATABLE.match(name)
             if repeatable:
                 description = repeatable.group("name")
@@ -53,7 +83,7 @@ class FlywayLayout(Layout):
                         description,
                         path,
                         None,
-                        not self._conf_says_no_transaction(path, files),
+                        not self._conf_says_no_transaction(path, beside[path]),
                         paths=(path,),
                         repeatable=True,
                     )
@@ -93,7 +123,7 @@ class FlywayLayout(Layout):
             path, version, description = versioned[0]
             undo = undos[0][0] if undos else None
             transactional = all(
-                not self._conf_says_no_transaction(p, files)
+                not self._conf_says_no_transaction(p, beside[p])
                 for p in ((path,) if undo is None else (path, undo))
             )
             scan.candidates.append(
@@ -107,6 +137,7 @@ class FlywayLayout(Layout):
                     paths=(path,) if undo is None else (path, undo),
                 )
             )
+        scan.problems[:0] = problems
         return scan
 
     @staticmethod
@@ -115,8 +146,9 @@ class FlywayLayout(Layout):
         if conf not in files:
             return False
         try:
-            return bool(_NO_TRANSACTION.search((path.parent / conf).read_text("utf-8")))
-        except (OSError, UnicodeDecodeError):
+            text = read_regular_file(path.parent / conf, SIDE_FILE_BYTES, "a .conf file")
+            return bool(_NO_TRANSACTION.search(text.decode("utf-8")))
+        except (SourceError, UnicodeDecodeError):
             return False
 
     def new_files(

@@ -19,12 +19,16 @@ from pathlib import Path
 
 from migrator.errors import SourceError
 from migrator.source.layouts.base import (
+    Listing,
+    Scan,
     Section,
     SectionedLayout,
     blank,
 )
 
 NAME = re.compile(r"^(?P<version>[0-9]+)_(?P<label>.*)\.sql$")
+#: a goose Go migration (``goose.AddMigration`` in a custom binary); tests are not
+_GO_MIGRATION = re.compile(r"^[0-9]+_.*(?<!_test)\.go$")
 _ANNOTATION = re.compile(r"^--[ \t]*\+goose[ \t]+(?P<what>[^\n]*?)[ \t\r]*$", re.MULTILINE)
 _HINT = re.compile(r"^--[ \t]*\+goose[ \t]+up\b", re.MULTILINE | re.IGNORECASE)
 
@@ -110,6 +114,20 @@ class GooseLayout(SectionedLayout):
 
     def sections(self, path: Path, text: str) -> tuple[Section, Section | None]:
         return sections(path, text)
+
+    def scan(self, listing: Listing) -> Scan:
+        """As for any sectioned layout, but a Go migration is a problem, not a file to
+        ignore: skipping it would run the later versions without it."""
+        scan = super().scan(listing)
+        go = [path for path in scan.ignored if _GO_MIGRATION.match(path.name)]
+        scan.ignored = [path for path in scan.ignored if path not in go]
+        scan.problems.extend(
+            f"{path}: a goose Go migration: migrator runs SQL only (goose's own CLI refuses "
+            "it too unless built into a custom binary): port it to a .sql file of the same "
+            "version, or move it out of the directory once every database has run it"
+            for path in go
+        )
+        return scan
 
     def new_files(
         self, directory: Path, version: str, name: str, transactional: bool

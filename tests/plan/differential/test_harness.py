@@ -150,3 +150,26 @@ def test_a_batched_update_that_changes_nothing_is_caught(
     outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
     assert outcome.verdict == "differs", outcome
     assert any(p.startswith("table items:") for p in outcome.problems), outcome
+
+
+def test_a_backfill_that_skips_rows_is_caught_although_a_client_raced_it(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """F28: an old client's insert after the batched UPDATE passed keeps its value and
+    gets the new column's default, as after the naive SQL: accepted as raced. A
+    backfill that skips rows no client wrote is still a difference: only the rows a
+    client wrote after the data change began may have raced it."""
+    case = load_case(CASES_DIR / "drop-column-add-column-default-update.toml")
+    honest = run(run_case(case, *database_pair, tmp_path / "honest"))
+    assert honest.problems == [] and honest.raced >= 1, honest
+
+    def tamper(directory: Path) -> None:
+        _edit(
+            directory,
+            "_backfill_",
+            lambda text: text.replace("AND (id % 3 = 0)", "AND (id % 3 = 0) AND id > 12"),
+        )
+
+    skipping = run(run_case(case, *database_pair, tmp_path / "skipping", tamper=tamper))
+    assert skipping.verdict == "differs", skipping
+    assert any(problem.startswith("table a: ") for problem in skipping.problems), skipping
