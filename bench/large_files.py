@@ -4,14 +4,16 @@ Generated files (issue 15, item 13: memory must follow the largest statement, no
 the file): ``inserts-N`` is N MB of one-row ``INSERT`` statements (about 100 bytes
 each); ``one-5mb-N`` is N MB holding one ``INSERT`` of 5 MB (many ``VALUES`` rows) among
 one-row ones. Each runs in a directory with a first migration that creates the table.
-``up`` runs against a fresh database on an ephemeral server; ``lint`` without one.
+``up`` runs against a fresh database on an ephemeral server; ``lint`` without one, and
+with ``--no-cache`` (the generated files are the same at every run: its cache would
+answer instead of linting).
 
 Each command runs once as its own process under ``/usr/bin/time -v``: the table shows
 its maximum resident set size, its CPU time (user + system; the server's work is not
 counted) and its exit code. ``--source DIR`` runs the migrator found in DIR instead
 (``git archive <commit> | tar -x -C DIR`` gives the "before" of a change).
 
-    python -m bench.large_files [--sizes 10,30,100] [--source DIR]
+    python -m bench.large_files [--sizes 10,30,100] [--source DIR] [--commands lint,up]
 """
 
 from __future__ import annotations
@@ -72,8 +74,10 @@ class Measured:
     last_line: str
 
 
-def measure(command: Sequence[str], env: dict[str, str]) -> Measured:
-    """Run ``command`` under ``/usr/bin/time -v``."""
+def measure(command: Sequence[str], env: dict[str, str], cwd: Path) -> Measured:
+    """Run ``command`` under ``/usr/bin/time -v`` in ``cwd`` (not the checkout: ``python
+    -m`` puts the working directory before ``PYTHONPATH``, and ``--source`` would be
+    ignored)."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
         done = subprocess.run(
             ["/usr/bin/time", "-v", "-o", report.name, *command],
@@ -81,6 +85,7 @@ def measure(command: Sequence[str], env: dict[str, str]) -> Measured:
             text=True,
             env=env,
             check=False,
+            cwd=cwd,
         )
         text = Path(report.name).read_text()
     rss = _number(r"Maximum resident set size \(kbytes\): (\d+)", text)
@@ -97,7 +102,9 @@ def _number(pattern: str, report: str) -> float:
     return float(found.group(1))
 
 
-def run(sizes: Sequence[int], source: Path, work: Path) -> list[list[str]]:
+def run(
+    sizes: Sequence[int], source: Path, work: Path, commands: Sequence[str] = ("lint", "up")
+) -> list[list[str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MIGRATOR_", "PG"))}
     env["PYTHONPATH"] = str(source)
     migrate = [sys.executable, "-m", "migrator"]
@@ -116,11 +123,13 @@ def run(sizes: Sequence[int], source: Path, work: Path) -> list[list[str]]:
                      "-U", server.user, database],
                     check=True,
                 )  # fmt: skip
-                for command in ("lint", "up"):
+                for command in commands:
                     args = [*migrate, "--dir", str(directory)]
                     if command == "up":
                         args += ["--database-url", server.dsn(database)]
-                    result = measure([*args, command], env)
+                    # the files are the same at every run: lint's cache would answer
+                    extra = ["--no-cache"] if command == "lint" else []
+                    result = measure([*args, command, *extra], env, work)
                     rows.append(
                         [
                             f"{kind}, {size} MB ({count:,} statements)",
@@ -140,13 +149,16 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,30,100", help="file sizes in MB")
     parser.add_argument("--source", type=Path, default=REPO, help="the migrator to run")
+    parser.add_argument("--commands", default="lint,up", help="lint, up or both")
     options = parser.parse_args(argv)
     sizes = [int(size) for size in options.sizes.split(",")]
+    commands = options.commands.split(",")
     with tempfile.TemporaryDirectory(prefix="large-files-") as work:
-        rows = run(sizes, options.source.resolve(), Path(work))
+        rows = run(sizes, options.source.resolve(), Path(work), commands)
     headers = ["file", "command", "exit", "max RSS (MB)", "CPU (s)", "last line of output"]
     rendered = (
-        f"`python -m bench.large_files --sizes {options.sizes}`: each command once, as its "
+        f"`python -m bench.large_files --sizes {options.sizes} --commands {options.commands}`: "
+        "each command once, as its "
         "own process under `/usr/bin/time -v` (maximum resident set size; CPU = user + "
         "system of migrate, the server's work not counted).\n\n" + table(headers, rows)
     )

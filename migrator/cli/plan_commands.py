@@ -71,6 +71,7 @@ def plan_command(
         file,
         settings.migrations_dir,
         replace=replace,
+        preview=print_only,
         lock_timeout_ms=settings.lock_timeout or DEFAULT_PLAN_LOCK_TIMEOUT_MS,
         options=options,
     )

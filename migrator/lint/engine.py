@@ -8,7 +8,7 @@ on an odd tree is recorded in :attr:`LintReport.internal_errors` and skipped.
 
 from __future__ import annotations
 
-import bisect
+import collections
 import dataclasses
 import re
 from collections.abc import Iterable, Sequence
@@ -131,9 +131,12 @@ class FileLinter:
         path = display or str(file.path)
         replay = Replay(catalog)
         replay.begin_file(unit, transactional=file.transactional, also_new=also_new)
-        parsed = [_parse(statement) for statement in file.statements]
-        if None in parsed:
-            self._note_unparsed(file, parsed, path)
+        statements = file.statements
+        # a held file's trees are parsed once, up front (the rules' look-ahead reads
+        # them again); a large file's are parsed as the walk reaches each statement
+        # and looked ahead at by walking on (nothing per statement is kept)
+        parsed = [_parse(s) for s in statements] if isinstance(statements, tuple) else None
+        unparsed: list[Statement] = []
         state = FileState(
             transactional=file.transactional,
             lock_timeout=_initial_lock_timeout(file, self.options),
@@ -141,8 +144,10 @@ class FileLinter:
         )
         raw: list[tuple[int | None, Finding]] = []
         rules_for = self._dispatch.rules_for
-        for index, (statement, tree) in enumerate(zip(file.statements, parsed, strict=True)):
+        for index, statement in enumerate(statements):
+            tree = _parse(statement) if parsed is None else parsed[index]
             if tree is None:
+                unparsed.append(statement)
                 continue
             kind, fields = tree
             if state.enum_values_added and (
@@ -153,7 +158,8 @@ class FileLinter:
                 if tree is None:
                     continue
                 kind, fields = tree
-                parsed[index] = tree
+                if parsed is not None:
+                    parsed[index] = tree
 
             ctx = StatementContext(
                 kind,
@@ -164,7 +170,7 @@ class FileLinter:
                 self.options,
                 file,
                 self.facts,
-                later_statements=partial(_as_parsed, file.statements, parsed, index + 1),
+                later_statements=partial(_as_parsed, statements, parsed, index + 1),
                 position=index,
             )
             for rule in rules_for(kind):
@@ -189,32 +195,31 @@ class FileLinter:
             if hits and unknowns:
                 hits = _say_when_unknown(hits, unknowns)
             for hit in hits:
-                raw.append((index, self._finding(rule, hit, path, file.statements[index])))
+                raw.append((index, self._finding(rule, hit, path, statements[index])))
+        if unparsed:
+            self._note_unparsed(file, unparsed, path)
         problems = file.problems if file.transactional else (*file.problems, *unclosed_block(file))
         problems = (*problems, *backfill_problems(file))
+        lines = file.line_texts(
+            {p.line for p in problems} | {i.line for i in file.directives.lint_ignores}
+        )
         for problem in problems:
             problem_rule = PROBLEM_RULES.get(problem.code)
             if problem_rule and problem_rule not in self.options.disabled:
-                raw.append((None, self._problem_finding(problem_rule, problem, path, file)))
-        findings = self._suppress(file, raw, path)
+                line_text = lines.get(problem.line, "")
+                raw.append((None, self._problem_finding(problem_rule, problem, path, line_text)))
+        findings = self._suppress(file, raw, path, lines)
         findings.sort(key=Finding.sort_key)
         self.report.add(findings)
         self.report.files += 1
         return [finding for finding in findings if finding.suppressed is None]
 
-    def _note_unparsed(
-        self,
-        file: MigrationFile,
-        parsed: Sequence[tuple[str, dict[str, object]] | None],
-        path: str,
-    ) -> None:
+    def _note_unparsed(self, file: MigrationFile, unparsed: list[Statement], path: str) -> None:
         """Say which statements no rule could check although they are not syntax
         errors (pglast cannot give the tree of a statement nested too deeply)."""
         syntax_lines = {p.line for p in file.problems if p.code == "syntax-error"}
-        for statement, tree in zip(file.statements, parsed, strict=True):
-            if tree is None and not any(
-                statement.line <= line <= statement.end_line for line in syntax_lines
-            ):
+        for statement in unparsed:
+            if not any(statement.line <= line <= statement.end_line for line in syntax_lines):
                 self.report.internal_errors.append(
                     f"{path}:{statement.line}: this statement is nested too deeply for the "
                     "parser to give its tree; no rule checked it"
@@ -247,11 +252,9 @@ class FileLinter:
         )
 
     def _problem_finding(
-        self, rule_id: str, problem: FileProblem, path: str, file: MigrationFile
+        self, rule_id: str, problem: FileProblem, path: str, line_text: str
     ) -> Finding:
         rule = RULES_BY_ID[rule_id]
-        lines = file.text.splitlines()
-        line_text = lines[problem.line - 1] if 0 < problem.line <= len(lines) else ""
         return Finding(
             rule=rule_id,
             severity=self.options.severity_of(rule_id, rule.severity),
@@ -266,41 +269,51 @@ class FileLinter:
         )
 
     def _suppress(
-        self, file: MigrationFile, raw: list[tuple[int | None, Finding]], path: str
+        self,
+        file: MigrationFile,
+        raw: list[tuple[int | None, Finding]],
+        path: str,
+        lines: dict[int, str],
     ) -> list[Finding]:
-        statements = file.statements
-        end_lines = [s.end_line for s in statements]
         #: rule -> the reason of the lint-ignore that silences it
         whole_file: dict[str, str] = {}
-        per_statement: dict[int, dict[str, str]] = {}
+        #: line of a lint-ignore -> the rules it silences (and why)
+        by_line: dict[int, dict[str, str]] = {}
         kept: list[Finding] = []
         for ignore in file.directives.lint_ignores:
             known = {r: ignore.reason or "" for r in ignore.rules if r in RULE_IDS}
             for unknown in (r for r in ignore.rules if r not in RULE_IDS):
-                kept.append(self._invalid_suppression(ignore, unknown, path, file))
+                kept.append(
+                    self._invalid_suppression(ignore, unknown, path, lines.get(ignore.line, ""))
+                )
             if ignore.whole_file:
                 whole_file.update(known)
-                continue
-            target = bisect.bisect_left(end_lines, ignore.line)
-            if target < len(statements):
-                per_statement.setdefault(target, {}).update(known)
+            else:
+                by_line.setdefault(ignore.line, {}).update(known)
+        wanted = {
+            finding.line
+            for index, finding in raw
+            if index is None and finding.rule not in UNSUPPRESSIBLE
+        }
+        targets, at_line = _statements_of_lines(file.statements, sorted(by_line), sorted(wanted))
+        per_statement: dict[int, dict[str, str]] = {}
+        for line, target in targets.items():
+            per_statement.setdefault(target, {}).update(by_line[line])
         for index, finding in raw:
             reason: str | None = None
             if finding.rule not in UNSUPPRESSIBLE:
                 if index is None:
-                    index = _statement_at(statements, finding.line)
+                    index = at_line.get(finding.line)
                 silencing = per_statement.get(index, {}) if index is not None else {}
                 reason = whole_file.get(finding.rule, silencing.get(finding.rule))
             kept.append(finding if reason is None else replace(finding, suppressed=reason))
         return kept
 
     def _invalid_suppression(
-        self, ignore: LintIgnore, unknown: str, path: str, file: MigrationFile
+        self, ignore: LintIgnore, unknown: str, path: str, line_text: str
     ) -> Finding:
         rule = RULES_BY_ID["invalid-suppression"]
         directive = "lint-ignore-file" if ignore.whole_file else "lint-ignore"
-        lines = file.text.splitlines()
-        line_text = lines[ignore.line - 1] if 0 < ignore.line <= len(lines) else ""
         return Finding(
             rule=rule.id,
             severity=self.options.severity_of(rule.id, rule.severity),
@@ -411,22 +424,43 @@ def _full_tree(statement: Statement) -> tuple[str, dict[str, object]] | None:
 
 def _as_parsed(
     statements: Sequence[Statement],
-    trees: Sequence[tuple[str, dict[str, object]] | None],
+    trees: Sequence[tuple[str, dict[str, object]] | None] | None,
     start: int,
 ) -> list[ParsedStatement]:
-    """The parsed statements from index ``start`` on."""
+    """The parsed statements from index ``start`` on (``trees``: theirs, when held;
+    otherwise each is parsed as the walk reaches it)."""
+    later = statements[start:]
+    found = (_parse(s) for s in later) if trees is None else trees[start:]
     return [
         ParsedStatement(tree[0], tree[1], statement.start, statement.end)
-        for statement, tree in zip(statements[start:], trees[start:], strict=True)
+        for statement, tree in zip(later, found, strict=True)
         if tree is not None
     ]
 
 
-def _statement_at(statements: Sequence[Statement], line: int) -> int | None:
-    for index, statement in enumerate(statements):
-        if statement.line <= line <= statement.end_line:
-            return index
-    return None
+def _statements_of_lines(
+    statements: Sequence[Statement], ignores: Sequence[int], lines: Sequence[int]
+) -> tuple[dict[int, int], dict[int, int]]:
+    """In one walk of ``statements``: for each lint-ignore line of ``ignores`` (sorted),
+    the index of the statement it silences (the first that ends on or after it); for
+    each line of ``lines`` (sorted), the index of the first statement that spans it."""
+    targets: dict[int, int] = {}
+    at_line: dict[int, int] = {}
+    if not ignores and not lines:
+        return targets, at_line
+    next_ignore = 0
+    pending = collections.deque(lines)
+    for statement in statements:
+        while next_ignore < len(ignores) and ignores[next_ignore] <= statement.end_line:
+            targets[ignores[next_ignore]] = statement.index
+            next_ignore += 1
+        while pending and pending[0] < statement.line:
+            pending.popleft()  # between statements: no statement spans it
+        while pending and pending[0] <= statement.end_line:
+            at_line[pending.popleft()] = statement.index
+        if next_ignore == len(ignores) and not pending:
+            break
+    return targets, at_line
 
 
 def _initial_lock_timeout(file: MigrationFile, options: LintOptions) -> bool:

@@ -340,11 +340,11 @@ def _split_point(steps: Sequence[Migration], targets: set[Path], directory: Path
     """Where to cut ``steps`` between parent and child, or ``None`` to lint alone."""
     if not AVAILABLE or len(steps) < 2:
         return None
-    texts = [[f.text for f in m.files() if f.path in targets] for m in steps]
-    files = sum(len(t) for t in texts)
-    if files < PARALLEL_MIN_FILES and sum(len(t) for ts in texts for t in ts) < PARALLEL_MIN_BYTES:
+    linted = [[f for f in m.files() if f.path in targets] for m in steps]
+    files = sum(len(fs) for fs in linted)
+    if files < PARALLEL_MIN_FILES and sum(f.size for fs in linted for f in fs) < PARALLEL_MIN_BYTES:
         return None
-    sizes = [sum(t.count(";") for t in ts) for ts in texts]
+    sizes = [sum(f.weight for f in fs) for fs in linted]
     total = sum(sizes)
     done = 0
     for number, size in enumerate(sizes):

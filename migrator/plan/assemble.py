@@ -37,16 +37,30 @@ _SUFFIX = {
 }
 
 
+def _builds_index_only(change: Change) -> bool:
+    """A concurrent index build the planner made (its steps all in that slot)."""
+    return (
+        not change.passthrough
+        and bool(change.steps)
+        and all(step.slot is Slot.EXPAND_CONCURRENT for step in change.steps)
+    )
+
+
 def keep_pass_through_order(changes: list[Change]) -> list[Change]:
     """Statements passed through keep their order in the file: a transactional one that
     follows a non-transactional one moves to a later expand migration. So does a default
     change after a concurrent index build the planner made: committed before the build,
     old code's inserts meanwhile would miss the default the naive file still gives them
-    (not the default of a column the file adds: it stays with the column)."""
+    (not the default of a column the file adds: it stays with the column); and one that
+    only such builds follow (plandiff F29): the builds change no row, so the default
+    changes last, as the naive file's does."""
     seen_concurrent = False
     seen_index_build = False
     ordered: list[Change] = []
-    for change in changes:
+    for index, change in enumerate(changes):
+        only_builds_after = index + 1 < len(changes) and all(
+            _builds_index_only(later) for later in changes[index + 1 :]
+        )
         if not change.passthrough and any(s.slot is Slot.EXPAND_CONCURRENT for s in change.steps):
             seen_index_build = True
         if change.passthrough:
@@ -60,7 +74,7 @@ def keep_pass_through_order(changes: list[Change]) -> list[Change]:
                     )
                 seen_concurrent = True
             elif seen_concurrent or (
-                seen_index_build and change.changes_defaults and not change.default_of_new_column
+                (seen_index_build or only_builds_after) and change.changes_old_inserts
             ):
                 change = replace(change, steps=(replace(step, slot=Slot.EXPAND_LATE),))
         ordered.append(change)
@@ -208,5 +222,30 @@ def assemble(changes: list[Change], base_name: str) -> Plan:
             first = later[0]
             joined = "; ".join(t for t in (migrations[first].deploy_before, text) if t)
             migrations[first] = replace(migrations[first], deploy_before=joined)
+    _refuse_defaults_before_other_migrations(changes, migrations)
     lock_splits = len({key[2] for key in groups if key[2]})
     return Plan(tuple(changes), tuple(migrations), lock_splits)
+
+
+def _refuse_defaults_before_other_migrations(
+    changes: list[Change], migrations: list[PlannedMigration]
+) -> None:
+    """A change of what old code's writes get (:attr:`Change.changes_old_inserts`)
+    takes effect when its migration commits; the naive file's, at once, at the deploy
+    point (without one: when the file is done). A migration in between lets old code
+    write meanwhile and get the new behaviour the naive file does not give it yet
+    (plandiff F29: ``DROP EXPRESSION`` before a batched ``DELETE``): refused."""
+    deploy = next((i for i, m in enumerate(migrations) if m.deploy_before), len(migrations))
+    for index, migration in enumerate(migrations):
+        moments = [changes[c] for c in migration.changes if changes[c].changes_old_inserts]
+        if moments and index + 1 < deploy:
+            following = migrations[index + 1].name
+            raise CannotPlan(
+                f"`{excerpt(moments[0].source)}` changes what running code's inserts (and "
+                f"updates) get from the moment migration {migration.name} commits, and the "
+                f"plan runs {following} after it, before "
+                + ("the deploy point" if deploy < len(migrations) else "it is done")
+                + ": code writing meanwhile gets the new behaviour, where the naive file, "
+                "run at once, does not give it yet",
+                hint="plan the statement in a file of its own, before or after this one",
+            )

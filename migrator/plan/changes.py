@@ -142,6 +142,10 @@ def _alter_table(
                     bool(command.missing_ok),
                 )
             )
+        elif kind == AlterTableType.AT_DropExpression:
+            # the column stops being computed: what old code's inserts and updates
+            # leave there changes from the migration it commits in, as with a default
+            planned.append(replace(pass_through(source), changes_defaults=True))
         else:
             if kind == AlterTableType.AT_ColumnDefault:
                 _refuse_default_of_shadowed(target, command.name)
@@ -149,7 +153,10 @@ def _alter_table(
                     replace(
                         pass_through(source),
                         changes_defaults=True,
-                        default_of_new_column=not _old_code_inserts(target, command.name),
+                        # a DROP DEFAULT changes what old code's inserts get even for a
+                        # column the file adds (they got its default until then; F35)
+                        default_of_new_column=command.def_ is not None
+                        and not _old_code_inserts(target, command.name),
                     )
                 )
             else:

@@ -85,6 +85,9 @@ class FileOrder:
         #: migrations' transactions (an index built concurrently, a validation, a swap,
         #: a drop): the source of the first such change
         self._finished_later: dict[QualifiedName, str] = {}
+        #: constraints (table, name) earlier changes add whose plan still validates or
+        #: attaches them after the expand migrations: the source and the latest slot
+        self._constraints_later: dict[tuple[QualifiedName, str], tuple[str, Slot]] = {}
 
     def check(self, unit: Statement, planned: Sequence[Change]) -> None:
         """Refuse ``unit`` (planned as ``planned``) when part of it runs before an
@@ -96,6 +99,11 @@ class FileOrder:
         earliest = min(int(step.slot) for step in steps)
         relations = self._relations(statements)
         self._refuse_renaming_what_is_finished_later(statements)
+        self._refuse_naming_constraints_finished_later(statements, earliest)
+        latest = max(steps, key=lambda step: int(step.slot)).slot
+        if latest.phase != "expand":
+            for constraint in self._constraints(statements, _ADDING):
+                self._constraints_later.setdefault(constraint, (unit.text, latest))
         if any(step.slot > Slot.EXPAND for step in steps):
             for name in relations:
                 self._finished_later.setdefault(name, unit.text)
@@ -166,6 +174,53 @@ class FileOrder:
                         "contract phase ran",
                     )
 
+    def _refuse_naming_constraints_finished_later(
+        self, statements: Sequence[ParsedStatement], earliest: int
+    ) -> None:
+        """A constraint dropped, validated, changed or renamed by a statement that runs
+        before the later migration in which an earlier statement's plan still validates
+        or attaches it (plandiff F31: ``ADD CONSTRAINT c CHECK (...); DROP CONSTRAINT c``
+        dropped it in the expand, then its VALIDATE failed, 42704)."""
+        for constraint in self._constraints(statements, _NAMING, renames=True):
+            earlier = self._constraints_later.get(constraint)
+            if earlier is not None and int(earlier[1]) > earliest:
+                source, slot = earlier
+                raise CannotPlan(
+                    f"this statement names constraint {constraint[1]} of {constraint[0]}, "
+                    f"which the plan of `{excerpt(source)}` still validates or attaches in "
+                    f"its {slot.phase} phase: this statement would run before that",
+                    hint="plan this statement in a change of its own, after this one's "
+                    f"{slot.phase} phase ran",
+                )
+
+    def _constraints(
+        self, statements: Sequence[ParsedStatement], subtypes: frozenset[str], renames: bool = False
+    ) -> list[tuple[QualifiedName, str]]:
+        """The named constraints (table, name) that ``ALTER TABLE`` subcommands of
+        ``subtypes`` (and, with ``renames``, a ``RENAME CONSTRAINT``) of ``statements``
+        name."""
+        found = []
+        for statement in statements:
+            fields = statement.fields
+            if statement.kind == "RenameStmt" and renames:
+                if fields.get("renameType") == "OBJECT_TABCONSTRAINT" and fields.get("subname"):
+                    table = self._catalog.relation_of(fields.get("relation"))[0]
+                    found.append((table, str(fields["subname"])))
+                continue
+            if statement.kind != "AlterTableStmt":
+                continue
+            table = self._catalog.relation_of(fields.get("relation"))[0]
+            for item in fields.get("cmds") or ():
+                command = item.get("AlterTableCmd", {})
+                if command.get("subtype") not in subtypes:
+                    continue
+                name = command.get("name") or (
+                    (command.get("def") or {}).get("Constraint", {}).get("conname")
+                )
+                if name:
+                    found.append((table, str(name)))
+        return found
+
     def _relations(self, statements: Sequence[ParsedStatement]) -> frozenset[QualifiedName]:
         found: set[QualifiedName] = set()
         for statement in statements:
@@ -173,6 +228,12 @@ class FileOrder:
                 found.add(self._catalog.relation_of(range_var)[0])
         return frozenset(found)
 
+
+#: ``ALTER TABLE`` subcommands that add a constraint
+_ADDING = frozenset({"AT_AddConstraint"})
+
+#: ``ALTER TABLE`` subcommands that name an existing constraint
+_NAMING = frozenset({"AT_DropConstraint", "AT_ValidateConstraint", "AT_AlterConstraint"})
 
 #: statements of a later phase that change data or remove (what a later statement of
 #: the file may rely on having happened); validations and key attachments do not

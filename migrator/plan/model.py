@@ -180,7 +180,7 @@ class Change:
     #: keys reference it): changes whose swaps share a table swap in one transaction
     swap_tables: frozenset[tuple[str, str]] = frozenset()
     #: it changes what an insert that leaves a column out gets (``SET DEFAULT``, ``DROP
-    #: DEFAULT``), from the migration it commits in
+    #: DEFAULT``, ``DROP EXPRESSION``), from the migration it commits in
     changes_defaults: bool = False
     #: the default it changes is of a column the file adds (old code does not insert
     #: into it; the default stays in the migration that adds the column)
@@ -189,6 +189,12 @@ class Change:
     @property
     def passthrough(self) -> bool:
         return self.recipe == "pass through"
+
+    @property
+    def changes_old_inserts(self) -> bool:
+        """It changes, at the moment it commits, what old code's writes get (a default
+        change of a column old code inserts into, a dropped expression)."""
+        return self.changes_defaults and not self.default_of_new_column
 
 
 @dataclass(frozen=True)

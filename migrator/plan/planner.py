@@ -214,11 +214,15 @@ def plan_file(
     migrations_dir: Path,
     *,
     replace: bool = False,
+    preview: bool = False,
     lock_timeout_ms: int = 5000,
     options: PlanOptions | None = None,
     now: datetime | None = None,
 ) -> PlanResult:
     """Plan the change in ``path`` as the next migrations of ``migrations_dir``.
+
+    With ``preview`` (``--print``: nothing will be written), a pending migration is
+    planned as ``replace`` would plan it.
 
     Raises :class:`~migrator.plan.model.CannotPlan` when a change cannot be made safe,
     :class:`UsageError` for a file that cannot be planned as asked.
@@ -227,7 +231,7 @@ def plan_file(
     text = _read(path)
     migration_set = _migrations(migrations_dir)
     owner = _owning_migration(migration_set, path)
-    if owner is not None and not replace:
+    if owner is not None and not (replace or preview):
         raise UsageError(
             f"{path} is migration {owner.label} already; planning it would add the change "
             "a second time",

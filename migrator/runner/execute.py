@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
@@ -231,7 +231,7 @@ async def _run_in_transaction(
     after_statement: AfterStatement | None,
     *,
     prepared: bool = True,
-    statements: tuple[Statement, ...] | None = None,
+    statements: Sequence[Statement] | None = None,
     closing: str | None = None,
     before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
@@ -619,7 +619,7 @@ def _migration_failed(
         f"{done} statement(s) before it completed and stay; the ledger marks "
         f"{step.label} failed: fix the cause, then `migrate {step.direction} --resume` "
         f"to continue from {resume_from}, or finish or undo it by hand and run "
-        f"`migrate repair {step.version} --mark-applied` or `--forget`"
+        f"`migrate repair {step.migration.shown_version} --mark-applied` or `--forget`"
     ]
     if invalid:
         parts.append(invalid_index_advice(invalid))

@@ -128,6 +128,11 @@ def invalid_index_advice(invalid: Sequence[InvalidIndex]) -> str:
     return f"the database has {names}; remove it with: {drops}"
 
 
+def _shown(entry: LedgerEntry, migration: Migration | None) -> str:
+    """The version in messages: as its file names it (a Flyway ``1_2``, not its key)."""
+    return migration.shown_version if migration is not None else str(entry.version)
+
+
 def unfinished_refusal(
     entry: LedgerEntry,
     migration: Migration | None,
@@ -139,8 +144,8 @@ def unfinished_refusal(
     resume = "up --resume" if entry.direction == "up" else "down --resume"
     ways = [
         f"continue from that statement with `migrate {resume}`",
-        f"or finish/undo it by hand, then `migrate repair {entry.version} --mark-applied` "
-        f"or `--forget` (add --yes to apply)",
+        f"or finish/undo it by hand, then `migrate repair {_shown(entry, migration)} "
+        "--mark-applied` or `--forget` (add --yes to apply)",
     ]
     if invalid:
         ways.append(invalid_index_advice(invalid))
@@ -180,7 +185,7 @@ def _unfinished_change(
     if choice is None:
         raise UsageError(
             f"{problem}. Choose what is true now",
-            hint=f"`migrate repair {entry.version} --mark-applied` if the migration's "
+            hint=f"`migrate repair {_shown(entry, migration)} --mark-applied` if the migration's "
             f"changes are all in place (finished by hand), or `--forget` if none are "
             "(undone by hand)",
         )
@@ -193,7 +198,7 @@ def _unfinished_change(
         change = f"record {migration.label} as applied (state {entry.state} -> applied)"
     else:
         change = (
-            f"remove the row of version {entry.version} ({entry.name}): "
+            f"remove the row of version {_shown(entry, migration)} ({entry.name}): "
             "it will count as not applied"
         )
     return RepairChange(choice, entry.version, entry.name, problem, change, migration)
@@ -227,8 +232,9 @@ def plan_repair(
                     "forget",
                     entry.version,
                     entry.name,
-                    f"version {entry.version} ({entry.name}) is applied{gone}",
-                    f"remove the row of version {entry.version}: it will count as not applied",
+                    f"version {_shown(entry, migration)} ({entry.name}) is applied{gone}",
+                    f"remove the row of version {_shown(entry, migration)}: it will count as not "
+                    "applied",
                     migration,
                 )
             )

@@ -30,6 +30,7 @@ from migrator.source.segments import Segment
 from migrator.source.versions import is_repeatable_key
 from migrator.sql import classify
 from migrator.sql.split import Statement
+from migrator.sql.statement_source import chained
 
 #: what to do about files the runner refuses: every file is checked before anything runs
 NOTHING_RAN = "nothing was run: fix the file and run the command again"
@@ -69,12 +70,13 @@ class Step:
         return tuple(s for s in self.file.segments if s.start >= self.start_at)
 
     @property
-    def statements(self) -> tuple[Statement, ...]:
+    def statements(self) -> Sequence[Statement]:
         """The statements this step sends (all of them unless resuming); in a
         transactional file, without its own ``BEGIN`` / ``COMMIT``, which the runner's
-        transactions stand for."""
+        transactions stand for. A large file's are walked from disk when iterated
+        (:mod:`migrator.sql.statement_source`), never held."""
         if self.transactional:
-            return tuple(s for segment in self.segments for s in segment.statements)
+            return chained([segment.statements for segment in self.segments])
         return self.file.statements[self.start_at :]
 
     @property
@@ -255,7 +257,8 @@ def _resume_step(
             f"cannot resume {step.file.path}: it changed since the backfill started, and "
             "the rows it already walked were changed by the old version",
             hint="restore the file to continue; or run the changed file over the whole "
-            f"table: `migrate repair {entry.version} --forget --yes`, then `migrate up`",
+            f"table: `migrate repair {step.migration.shown_version} --forget --yes`, then "
+            "`migrate up`",
         )
     if step.transactional and not step.segmented and not resumes_from_progress:
         raise RefusedState(
@@ -287,7 +290,8 @@ def _resume_step(
             f"cannot resume {step.file.path}: {changed}, so resuming at statement "
             f"{entry.statements_done + 1} would skip or repeat work",
             hint=f"restore the file as it was when the run stopped and resume, or finish or "
-            f"undo the migration by hand and `migrate repair {entry.version} --mark-applied` "
+            "undo the migration by hand and "
+            f"`migrate repair {step.migration.shown_version} --mark-applied` "
             "or `--forget` (add --yes to apply)",
         )
     if entry.statements_done > len(step.file.statements):
@@ -530,7 +534,7 @@ def _step_sql(step: Step) -> list[str]:
         )
     ]
 
-    def statement_lines(statements: tuple[Statement, ...]) -> list[str]:
+    def statement_lines(statements: Sequence[Statement]) -> list[str]:
         return [
             line
             for statement in statements

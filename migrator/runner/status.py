@@ -330,8 +330,10 @@ def verify_problems(
             problems.append(
                 VerifyProblem(
                     "missing-file",
-                    f"version {version} ({entry.name}) is applied but its file is gone: "
-                    f"restore it, or `migrate repair {version} --forget --yes` if abandoned",
+                    f"version {migration_set.shown_version(version)} ({entry.name}) is applied "
+                    "but its file is gone: restore it, or "
+                    f"`migrate repair {migration_set.shown_version(version)} --forget --yes` "
+                    "if abandoned",
                     version,
                 )
             )
@@ -386,5 +388,5 @@ def _changed_since_stop(entry: LedgerEntry, migration: Migration | None) -> str 
     return (
         f"{migration_file.path} changed since its run stopped: {changed}; `migrate "
         f"{entry.direction} --resume` will refuse it: restore the file, or settle it with "
-        f"`migrate repair {entry.version}`"
+        f"`migrate repair {migration.shown_version}`"
     )

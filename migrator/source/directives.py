@@ -18,14 +18,15 @@ from migrator.errors import UsageError
 from migrator.source.model import PHASES, Directives, FileProblem, LintIgnore
 from migrator.sql.parse import skip_comments
 from migrator.sql.split import LineIndex, SplitResult, StatementTokens
+from migrator.sql.statement_source import StatementSource
 
-HEADER_DIRECTIVES = ("no-transaction", "lock-timeout", "statement-timeout", "phase", "backfill")
-ANYWHERE_DIRECTIVES = ("lint-ignore", "lint-ignore-file")
-KNOWN_DIRECTIVES = HEADER_DIRECTIVES + ANYWHERE_DIRECTIVES
+HEADERDIRECTIVES = ("no-transaction", "lock-timeout", "statement-timeout", "phase", "backfill")
+ANYWHEREDIRECTIVES = ("lint-ignore", "lint-ignore-file")
+KNOWNDIRECTIVES = HEADERDIRECTIVES + ANYWHEREDIRECTIVES
 
 #: a directive comment; the case is checked afterwards, so that ``-- Migrate:`` is
 #: reported instead of being taken for a plain comment
-_DIRECTIVE = re.compile(r"--[ \t]*(migrate:[A-Za-z0-9_-]*)[ \t]*([^\n]*)", re.IGNORECASE)
+DIRECTIVE = re.compile(r"--[ \t]*(migrate:[A-Za-z0-9_-]*)[ \t]*([^\n]*)", re.IGNORECASE)
 _FOREIGN_FORMATS = {
     "up": "this is dbmate's one-file format: read the directory with --layout dbmate "
     '(or layout = "dbmate" in [tool.migrator])',
@@ -56,7 +57,7 @@ def find_directives(
     header (the comments before the first statement): reading the directives of a
     usual file parses no SQL.
     """
-    matches = list(_DIRECTIVE.finditer(text))
+    matches = list(DIRECTIVE.finditer(text))
     if not matches:
         return [], None
     header: list[int] = []
@@ -98,6 +99,34 @@ def find_directives(
     return found, first
 
 
+def streamed_directives(split: SplitResult) -> tuple[list[RawDirective], int | None]:
+    """:func:`find_directives` of a file split as a stream
+    (:class:`~migrator.sql.statement_source.StatementSource`, made with
+    :data:`DIRECTIVE` as its comment pattern): its lexer found the ``--`` comments
+    outside strings, quoted names, dollar quotes and block comments as it went."""
+    statements = split.statements
+    comments = statements.comments if isinstance(statements, StatementSource) else ()
+    found = []
+    for comment in comments:
+        match = DIRECTIVE.match(comment.text)
+        if match is None:  # cannot happen: the lexer matched the same pattern
+            continue
+        written = match.group(1)
+        found.append(
+            RawDirective(
+                written.split(":", 1)[1],
+                match.group(2).strip(),
+                comment.offset,
+                comment.line,
+                comment.column,
+                written,
+            )
+        )
+    if not found:
+        return [], None
+    return found, (statements[0].start if statements else None)
+
+
 def _split_reason(argument: str) -> tuple[str, str | None]:
     if "--" in argument:
         rules, reason = argument.split("--", 1)
@@ -106,15 +135,19 @@ def _split_reason(argument: str) -> tuple[str, str | None]:
 
 
 def parse_directives(
-    text: str, split: Callable[[], SplitResult]
+    text: str | None, split: Callable[[], SplitResult]
 ) -> tuple[Directives, list[FileProblem]]:
     """Read the directives of a file; the header ends at its first statement
-    (``split()`` gives the statements; it is called only when needed)."""
+    (``split()`` gives the statements; it is called only when needed). Without
+    ``text`` (a large file, never held whole), the directives are the comments the
+    split's lexer found (:func:`streamed_directives`)."""
     directives = Directives()
     problems: list[FileProblem] = []
     ignores: list[LintIgnore] = []
     seen: set[str] = set()
-    found, first_statement_offset = find_directives(text, split)
+    found, first_statement_offset = (
+        streamed_directives(split()) if text is None else find_directives(text, split)
+    )
     if not found:
         return directives, problems
     for raw in found:
@@ -131,14 +164,12 @@ def parse_directives(
                 f"directives are lower-case: write -- {raw.written.lower()}",
             )
             continue
-        if raw.name not in KNOWN_DIRECTIVES:
-            hint = _FOREIGN_FORMATS.get(
-                raw.name, "known directives: " + ", ".join(KNOWN_DIRECTIVES)
-            )
+        if raw.name not in KNOWNDIRECTIVES:
+            hint = _FOREIGN_FORMATS.get(raw.name, "known directives: " + ", ".join(KNOWNDIRECTIVES))
             problem("unknown-directive", f"unknown directive -- migrate:{raw.name}", hint)
             continue
         in_header = first_statement_offset is None or raw.offset < first_statement_offset
-        if raw.name in HEADER_DIRECTIVES:
+        if raw.name in HEADERDIRECTIVES:
             if not in_header:
                 problem(
                     "misplaced-directive",

@@ -9,16 +9,19 @@ from pathlib import Path
 from typing import Literal
 
 from migrator.errors import SourceError
+from migrator.source.file_text import FileText, load_large
 from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
-from migrator.source.reading import read_regular_file
+from migrator.source.reading import read_regular_file, regular_file_size
 from migrator.source.segments import transaction_control
 from migrator.sql import classify
-from migrator.sql.split import SplitResult, Statement
+from migrator.sql.split import WHOLE_PARSE_LIMIT, SplitResult, Statement
+from migrator.sql.statement_source import of_kinds
 
-#: a migration over this size is a data dump, not a schema change. Splitting, linting
-#: and applying go statement by statement, but the file's text and its list of
-#: statements (texts and positions: resume, fingerprints and lint's order need them)
-#: stay in memory, about 3 times the file; see docs/benchmarks.md
+#: a migration over this size is a data dump, not a schema change. A file over
+#: :data:`~migrator.sql.split.WHOLE_PARSE_LIMIT` is walked from disk statement by
+#: statement (:mod:`migrator.source.file_text`), never held whole, but each statement
+#: keeps two bytes (its kind) while the file is in use, and every walk reads and lexes
+#: the file again: the limit bounds that time; see docs/benchmarks.md
 MAX_FILE_BYTES = 128 * 1024 * 1024
 
 _COPY = re.compile(r"^\s*copy\b", re.IGNORECASE)
@@ -33,7 +36,10 @@ def load_file(
     Raises :class:`SourceError` only when the file cannot be read or decoded.
     """
     if data is None:
-        data = _read(path)
+        read = _read(path)
+        if isinstance(read, FileText):
+            return MigrationFile(path, direction, read, read.checksum)
+        data = read
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -69,7 +75,7 @@ def split_problems(split: SplitResult) -> list[FileProblem]:
                 hint="write plain SQL; migrations are not run through psql",
             )
         )
-    for statement in split.statements:
+    for statement in of_kinds(split.statements, ("CopyStmt",)):
         if _COPY.match(statement.text) and classify.copy_from_stdin(statement.text):
             problems.append(
                 FileProblem(
@@ -83,7 +89,11 @@ def split_problems(split: SplitResult) -> list[FileProblem]:
     return problems
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path) -> bytes | FileText:
+    """The file's bytes, or for a file over ``WHOLE_PARSE_LIMIT`` bytes its checked
+    :class:`FileText` (read in chunks, never held)."""
+    if regular_file_size(path, MAX_FILE_BYTES, "a migration") > WHOLE_PARSE_LIMIT:
+        return load_large(path)
     return read_regular_file(path, MAX_FILE_BYTES, "a migration")
 
 
@@ -165,10 +175,8 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
     """Problems that make a parsed file impossible to run as its directives say."""
     problems = list(migration_file.problems)
     if migration_file.transactional:
-        for statement in migration_file.statements:
-            tree = statement.tree
-            if tree is not None and tree.kind not in classify.TRANSACTION_SENSITIVE_KINDS:
-                continue  # known from the file's one parse: nothing to find (no re-parse)
+        # the others are known from the file's parse to hold nothing to find
+        for statement in of_kinds(migration_file.statements, classify.TRANSACTION_SENSITIVE_KINDS):
             reason = classify.non_transactional_reason(statement.text)
             if reason:
                 problems.append(
@@ -206,10 +214,7 @@ def unclosed_block(migration_file: MigrationFile) -> list[FileProblem]:
     """A ``BEGIN`` with no ``COMMIT`` after it in a no-transaction file: what it did
     would be rolled back when the runner's session ends, after the ledger said applied."""
     opened: Statement | None = None
-    for statement in migration_file.statements:
-        tree = statement.tree
-        if tree is not None and tree.kind != "TransactionStmt":
-            continue
+    for statement in of_kinds(migration_file.statements, ("TransactionStmt",)):
         keyword = classify.transaction_control(statement.text)
         if keyword in ("BEGIN", "START"):
             opened = opened or statement

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from migrator.source.file_text import FileText
 from migrator.source.segments import Segment, cut_segments, runs_alone_outside_a_transaction
 from migrator.sql.split import SplitResult, Statement, split_statements
+from migrator.sql.statement_source import StatementSource
 
 Phase = Literal["expand", "backfill", "contract"]
 PHASES: tuple[Phase, ...] = ("expand", "backfill", "contract")
@@ -61,28 +64,73 @@ class FileProblem:
 class MigrationFile:
     """One ``.sql`` file: its bytes' checksum, directives and statements.
 
-    Directives, statements and problems are read from ``text`` when first asked for,
+    Directives, statements and problems are read from its text when first asked for,
     so commands that need only names and checksums (``status``, ``verify``) parse no
     SQL, and reading the directives parses none unless one stands after the first
-    statement.
+    statement. ``content`` is the text, or for a large file (over
+    :data:`~migrator.sql.split.WHOLE_PARSE_LIMIT` bytes) a :class:`FileText` read
+    again from disk whenever it is walked: its :attr:`statements` are then a
+    :class:`~migrator.sql.statement_source.StatementSource`, never all in memory.
     """
 
     path: Path
     direction: Literal["up", "down"]
-    text: str
+    content: str | FileText
     checksum: str
     #: what the layout's own marker says (goose ``NO TRANSACTION``, dbmate
     #: ``transaction:false``, sqlx ``-- no-transaction``, diesel's ``metadata.toml``);
     #: ``-- migrate:no-transaction`` can only turn it off too
     layout_transactional: bool = True
 
+    @property
+    def text(self) -> str:
+        """The whole text (read from disk for a large file: as much memory as the file;
+        what walks the statements never asks for it)."""
+        return self.content if isinstance(self.content, str) else self.content.read()
+
+    @property
+    def streamed(self) -> bool:
+        """A large file, walked from disk (see :attr:`content`)."""
+        return isinstance(self.content, FileText)
+
+    @property
+    def size(self) -> int:
+        """The text's length (a large file's size in bytes: read from disk, not held)."""
+        return len(self.content) if isinstance(self.content, str) else self.content.size
+
+    @property
+    def weight(self) -> int:
+        """About how many statements the file has, without splitting a held text (its
+        semicolons) or walking a large one (its statement count)."""
+        return self.content.count(";") if isinstance(self.content, str) else len(self.statements)
+
+    def line_texts(self, numbers: Iterable[int]) -> dict[int, str]:
+        """The text of each 1-based line of ``numbers`` that the file has (a large
+        file is read once for all of them, holding only those lines)."""
+        wanted = set(numbers)
+        if not wanted:
+            return {}
+        if isinstance(self.content, str):
+            lines = self.content.splitlines()
+            return {n: lines[n - 1] for n in wanted if 0 < n <= len(lines)}
+        return self.content.lines(wanted)
+
+    def head(self, size: int) -> str:
+        """The first ``size`` characters of the text at most."""
+        return self.content[:size] if isinstance(self.content, str) else self.content.head(size)
+
     @cached_property
     def split(self) -> SplitResult:
         """The statements, syntax errors and psql meta-commands of the text."""
-        return split_statements(self.text)
+        if isinstance(self.content, str):
+            return split_statements(self.content)
+        from migrator.source.directives import DIRECTIVE  # it imports this module
+
+        source = StatementSource(self.content.chunks, comments=DIRECTIVE)
+        return SplitResult(source, source.syntax_errors, source.meta_commands)
 
     @property
-    def statements(self) -> tuple[Statement, ...]:
+    def statements(self) -> Sequence[Statement]:
         return self.split.statements
 
     @property
@@ -102,7 +150,8 @@ class MigrationFile:
     def _directives_read(self) -> tuple[Directives, tuple[FileProblem, ...]]:
         from migrator.source.directives import parse_directives  # it imports this module
 
-        directives, problems = parse_directives(self.text, lambda: self.split)
+        text = self.content if isinstance(self.content, str) else None
+        directives, problems = parse_directives(text, lambda: self.split)
         return directives, tuple(problems)
 
     @property
@@ -115,6 +164,8 @@ class MigrationFile:
 
     @cached_property
     def _runs_alone(self) -> bool:
+        if len(self.statements) != 1:
+            return False  # a large file's text is not read for nothing
         return runs_alone_outside_a_transaction(self.text, self.statements)
 
     @cached_property

@@ -36,17 +36,35 @@ def read_regular_file(path: Path, limit: int, what: str) -> bytes:
     with open(descriptor, "rb") as file:
         info = os.fstat(descriptor)
         _require_regular(path, info.st_mode)  # replaced since the check: checked again
-        if info.st_size > limit:
-            raise SourceError(
-                [
-                    f"{path}: {info.st_size / 1048576:.0f} MiB is too large for {what} "
-                    f"(limit {limit // 1048576} MiB): load bulk data outside migrations"
-                ]
-            )
+        _require_size(path, info.st_size, limit, what)
         try:
             return file.read()
         except OSError as exc:
             raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
+
+
+def regular_file_size(path: Path, limit: int, what: str) -> int:
+    """The size of the regular file ``path``, checked as :func:`read_regular_file`
+    checks it, without opening it. Raises :class:`SourceError`."""
+    try:
+        info = os.stat(path)
+    except PermissionError:
+        raise SourceError([f"{path}: permission denied: make the file readable"]) from None
+    except OSError as exc:
+        raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
+    _require_regular(path, info.st_mode)
+    _require_size(path, info.st_size, limit, what)
+    return info.st_size
+
+
+def _require_size(path: Path, size: int, limit: int, what: str) -> None:
+    if size > limit:
+        raise SourceError(
+            [
+                f"{path}: {size / 1048576:.0f} MiB is too large for {what} "
+                f"(limit {limit // 1048576} MiB): load bulk data outside migrations"
+            ]
+        )
 
 
 def _require_regular(path: Path, mode: int) -> None:

@@ -29,6 +29,7 @@ from typing import Literal
 
 from migrator.sql import classify
 from migrator.sql.split import Statement
+from migrator.sql.statement_source import of_kinds, statement_range
 
 ControlKind = Literal["begin", "commit", "refused"]
 
@@ -60,17 +61,20 @@ class Segment:
 
     #: 1-based
     number: int
-    statements: tuple[Statement, ...]
+    #: a tuple, or for a large file a range walked from disk (never held)
+    statements: Sequence[Statement]
     #: the file's statement that commits this segment (``None``: the runner commits it)
     commit: TransactionControl | None
     #: index (in the file's statements) of the first statement after this segment and
     #: its commit: the file's progress once the segment committed
     end: int
+    #: index of the segment's first statement in the file (``end`` when it has none)
+    start: int = -1
 
-    @property
-    def start(self) -> int:
-        """Index of the segment's first statement in the file."""
-        return self.statements[0].index if self.statements else self.end
+    def __post_init__(self) -> None:
+        if self.start < 0:
+            start = self.statements[0].index if self.statements else self.end
+            object.__setattr__(self, "start", start)
 
 
 def transaction_control(statement: Statement) -> TransactionControl | None:
@@ -100,29 +104,41 @@ def transaction_control(statement: Statement) -> TransactionControl | None:
 
 def transaction_controls(statements: Sequence[Statement]) -> tuple[TransactionControl, ...]:
     """Every transaction-control statement, in file order."""
-    found = (transaction_control(statement) for statement in statements)
+    found = (transaction_control(s) for s in of_kinds(statements, ("TransactionStmt",)))
     return tuple(control for control in found if control is not None)
 
 
 def cut_segments(statements: Sequence[Statement]) -> tuple[Segment, ...]:
     """The file cut at its commit points; a segment that would hold no statement (a
     wrapper's ``COMMIT`` at the end, two commits in a row) is left out. A file
-    without commit points is one segment; an empty file is none."""
-    controls = {control.statement.index: control for control in transaction_controls(statements)}
+    without commit points is one segment; an empty file is none. Each segment is a
+    range of ``statements`` without the ``BEGIN``s (a view of a large file's, held by
+    none)."""
+    controls = sorted(
+        (control.statement.index, control) for control in transaction_controls(statements)
+    )
     found: list[Segment] = []
-    current: list[Statement] = []
-    for statement in statements:
-        control = controls.get(statement.index)
-        if control is None or control.kind == "refused":
-            current.append(statement)
+    first = 0  # the index where the current segment's statements start
+    begins: set[int] = set()  # its BEGINs (the runner's transaction stands for them)
+    #: its BEGINs with modes: sent as SET TRANSACTION (the runner's transaction takes them)
+    modes: dict[int, Statement] = {}
+
+    def cut(stop: int, commit: TransactionControl | None, end: int) -> None:
+        sent = next((i for i in range(first, stop) if i not in begins), None)
+        if sent is not None:
+            part = statement_range(statements, first, stop, frozenset(begins), dict(modes))
+            found.append(Segment(len(found) + 1, part, commit, end, sent))
+
+    for index, control in controls:
+        if control.kind == "begin" and control.modes is None:
+            begins.add(index)
+        elif control.kind == "begin":
+            text = f"SET TRANSACTION {control.modes}"
+            modes[index] = replace(control.statement, text=text, tree=None)
         elif control.kind == "commit":
-            if current:
-                found.append(Segment(len(found) + 1, tuple(current), control, statement.index + 1))
-            current = []
-        elif control.modes is not None:  # the runner's transaction takes the BEGIN's modes
-            current.append(replace(statement, text=f"SET TRANSACTION {control.modes}", tree=None))
-    if current:
-        found.append(Segment(len(found) + 1, tuple(current), None, len(statements)))
+            cut(index, control, index + 1)
+            first, begins, modes = index + 1, set(), {}
+    cut(len(statements), None, len(statements))
     return tuple(found)
 
 

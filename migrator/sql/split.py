@@ -7,16 +7,19 @@ quotes and comments, for a text that does not parse (each statement is then judg
 alone, and the first syntax error is reported with its line and column; the caller
 decides whether that is fatal, the runner, or a finding, the linter) and for a large
 text (:func:`streamed`: each statement parsed alone, its tree dropped, so memory
-follows the largest statement rather than the whole file's tree).
+follows the largest statement rather than the whole file's tree). The same split reads
+a text in chunks (:class:`StatementStream`), yielding each statement as soon as it is
+read: a large file is never held (:mod:`migrator.sql.statement_source`).
 """
 
 from __future__ import annotations
 
 import bisect
 import collections
+import dataclasses
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -153,7 +156,8 @@ class SyntaxProblem:
 
 @dataclass(frozen=True)
 class SplitResult:
-    statements: tuple[Statement, ...]
+    #: a tuple, or for a large file a :class:`~migrator.sql.statement_source.StatementSource`
+    statements: Sequence[Statement]
     #: every statement that does not parse (empty when the whole text parses)
     syntax_errors: tuple[SyntaxProblem, ...]
     #: psql meta-commands (``\i``, ``\set``, ...) found outside strings: (line, text)
@@ -251,12 +255,11 @@ def _statement(
     line: int,
     end_line: int,
     tree: StatementTree | None,
-    piece: str | None = None,
 ) -> Statement:
     finish = max(start, end - 1)
     return Statement(
         index=number,
-        text=text[start:end] if piece is None else piece,
+        text=text[start:end],
         start=start,
         end=end,
         line=line,
@@ -268,51 +271,134 @@ def _statement(
 
 
 def _split(text: str, *, keep_trees: bool) -> SplitResult:
-    """The lexer's pieces as statements. A piece that does not parse is joined with
-    the ones after it until the whole parses (``BEGIN ATOMIC ... END`` bodies and
-    ``CREATE RULE ... DO (...; ...)`` hold semicolons); when none does, it is reported
-    as a :class:`SyntaxProblem` and the others are kept. ``keep_trees``: each valid
-    statement keeps its (kind-only) tree; otherwise only PostgreSQL's parser judges
-    each piece and no tree is built."""
+    """The statements of a whole text, split by the lexer (:class:`StatementStream`)."""
+    stream = StatementStream((text,), keep_trees=keep_trees)
+    statements = tuple(stream)
+    return SplitResult(statements, tuple(stream.syntax_errors), tuple(stream.meta_commands))
 
-    def judge(piece: str) -> tuple[bool, StatementTree | None]:
-        if keep_trees:
+
+@dataclass(frozen=True)
+class KnownSplit:
+    """What a first walk of a text learnt, so that a later walk needs no parser: each
+    statement's kind (``None``: no tree) and where pieces were joined."""
+
+    #: per statement, an index into ``kind_names``
+    kinds: Sequence[int]
+    kind_names: Sequence[str | None]
+    #: statement number -> how many pieces make it (only where more than one)
+    joins: dict[int, int]
+
+
+class StatementStream:
+    """The statements of a text read in chunks (``chunks``), one at a time, as the
+    lexer (:func:`migrator.sql.lexer.stream_pieces`) finds them: no step holds more
+    than one statement (and up to :data:`_MAX_MERGE` pieces after a broken one).
+
+    A piece that does not parse is joined with the ones after it until the whole
+    parses (``BEGIN ATOMIC ... END`` bodies and ``CREATE RULE ... DO (...; ...)`` hold
+    semicolons); when none does, it is reported in :attr:`syntax_errors` (and its psql
+    meta-commands in :attr:`meta_commands`), and the others are kept; :attr:`joins`
+    records where pieces were joined. ``keep_trees``: each valid statement keeps its
+    (kind-only) tree; otherwise only PostgreSQL's parser judges each piece and no tree
+    is built. With ``known`` (what an earlier walk of the same text learnt) nothing is
+    parsed and no problem is reported again. The ``--`` comments ``comments`` matches
+    are collected in :attr:`comments`. Problems, joins and comments are complete once
+    the statements have all been read."""
+
+    def __init__(
+        self,
+        chunks: Iterable[str],
+        *,
+        keep_trees: bool = True,
+        known: KnownSplit | None = None,
+        comments: re.Pattern[str] | None = None,
+    ) -> None:
+        self._chunks = chunks
+        self._keep_trees = keep_trees
+        self._known = known
+        self._comment_pattern = comments
+        self.syntax_errors: list[SyntaxProblem] = []
+        self.meta_commands: list[tuple[int, str]] = []
+        self.joins: dict[int, int] = {}
+        self.comments: list[lexer.LineComment] = []
+
+    def _judge(self, piece: str) -> tuple[bool, StatementTree | None]:
+        if self._keep_trees:
             return _one_statement(piece)
         return _parse_error(piece) is None, None
 
-    found = lexer.pieces(text)
-    ahead: collections.deque[tuple[int, int]] = collections.deque()
-    statements: list[Statement] = []
-    problems: list[SyntaxProblem] = []
-    index: LineIndex | None = None
-    line, counted = 1, 0  # the line of offset ``counted``: positions advance in order
-    while (bounds := ahead.popleft() if ahead else next(found, None)) is not None:
-        start, end = bounds
-        piece = text[start:end]
-        valid, tree = judge(piece)
-        if not valid:  # join the pieces after it, up to _MAX_MERGE of them
-            ahead.extend(itertools.islice(found, _MAX_MERGE - len(ahead)))
-            for joined, (_, joined_end) in enumerate(ahead, 1):
-                valid, tree = judge(text[start:joined_end])
-                if valid:
-                    end, piece = joined_end, text[start:joined_end]
-                    for _ in range(joined):
-                        ahead.popleft()
-                    break
-        if not valid:
-            message, offset = _parse_error(piece) or ("does not parse", 0)
-            index = index or LineIndex(text)
-            pos = index.position(start + offset)
-            problems.append(SyntaxProblem(message, pos.line, pos.column, len(statements)))
-        line += text.count("\n", counted, start)
-        end_line = line + text.count("\n", start, max(start, end - 1))
-        counted = max(start, end - 1)
-        statements.append(
-            _statement(text, len(statements), start, end, line, end_line, tree, piece)
-        )
-        line = end_line
-    meta = find_meta_commands(text, [(s.start, s.end) for s in statements]) if problems else ()
-    return SplitResult(tuple(statements), tuple(problems), meta)
+    def __iter__(self) -> Iterator[Statement]:
+        found = lexer.stream_pieces(self._chunks, self._comment_pattern, self.comments)
+        if self._known is not None:
+            yield from self._replay(found, self._known)
+            return
+        ahead: collections.deque[lexer.Piece] = collections.deque()
+        number = 0
+        while (piece := ahead.popleft() if ahead else next(found, None)) is not None:
+            text = piece.text
+            valid, tree = self._judge(text)
+            if not valid:  # join the pieces after it, up to _MAX_MERGE of them
+                ahead.extend(itertools.islice(found, _MAX_MERGE - len(ahead)))
+                joined_text = text
+                for joined, following in enumerate(ahead, 1):
+                    joined_text += following.lead + following.text
+                    valid, tree = self._judge(joined_text)
+                    if valid:
+                        piece = _joined(piece, following, joined_text)
+                        text = joined_text
+                        for _ in range(joined):
+                            ahead.popleft()
+                        self.joins[number] = joined + 1
+                        break
+            if not valid:
+                self._report(piece, number)
+            yield _of_piece(number, piece, tree)
+            number += 1
+
+    @staticmethod
+    def _replay(found: Iterator[lexer.Piece], known: KnownSplit) -> Iterator[Statement]:
+        for number, code in enumerate(known.kinds):
+            piece = next(found)
+            for _ in range(known.joins.get(number, 1) - 1):
+                following = next(found)
+                piece = _joined(piece, following, piece.text + following.lead + following.text)
+            kind = known.kind_names[code]
+            tree = None if kind is None else StatementTree(kind, source=piece.text)
+            yield _of_piece(number, piece, tree)
+
+    def _report(self, piece: lexer.Piece, number: int) -> None:
+        message, offset = _parse_error(piece.text) or ("does not parse", 0)
+        before = piece.text[:offset]
+        newlines = before.count("\n")
+        column = offset - before.rfind("\n") if newlines else piece.column + offset
+        self.syntax_errors.append(SyntaxProblem(message, piece.line + newlines, column, number))
+        # a meta-command is a backslash that starts a line inside a statement that does
+        # not parse; the piece's lead tells whether its first token starts a line
+        around = piece.lead + piece.text
+        first_line = piece.line - piece.lead.count("\n")
+        found = find_meta_commands(around, [(len(piece.lead), len(around))])
+        self.meta_commands.extend((first_line + line - 1, command) for line, command in found)
+
+
+def _of_piece(number: int, piece: lexer.Piece, tree: StatementTree | None) -> Statement:
+    return Statement(
+        index=number,
+        text=piece.text,
+        start=piece.start,
+        end=piece.end,
+        line=piece.line,
+        column=piece.column,
+        end_line=piece.end_line,
+        end_column=piece.end_column,
+        tree=tree,
+    )
+
+
+def _joined(first: lexer.Piece, last: lexer.Piece, text: str) -> lexer.Piece:
+    """``first`` to ``last`` as one piece."""
+    return dataclasses.replace(
+        first, end=last.end, text=text, end_line=last.end_line, end_column=last.end_column
+    )
 
 
 _META_LINE = re.compile(r"^[ \t]*\\([A-Za-z!?]\S*)?", re.MULTILINE)

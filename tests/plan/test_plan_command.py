@@ -105,6 +105,21 @@ def test_a_pending_migration_is_replaced_only_with_replace(tmp_path: Path) -> No
     assert "removed" not in replaced.stdout  # rewritten in place, not removed
 
 
+def test_print_of_a_pending_migration_shows_what_replace_would_write(tmp_path: Path) -> None:
+    directory = _project(tmp_path)
+    pending = directory / "002_qty_index.up.sql"
+    pending.write_text("CREATE INDEX items_qty_idx ON items (qty);\n")
+    (directory / "002_qty_index.down.sql").write_text("DROP INDEX items_qty_idx;\n")
+    before = {p.name: p.read_text() for p in directory.iterdir()}
+
+    shown = run_cli("plan", str(pending), "--print", cwd=tmp_path)
+
+    assert shown.code == 0, shown.output
+    assert "CONCURRENTLY" in shown.stdout
+    assert "--print to look at the plan" not in shown.output
+    assert {p.name: p.read_text() for p in directory.iterdir()} == before
+
+
 def _pending(directory: Path, name: str, up: str, down: str) -> Path:
     (directory / f"{name}.down.sql").write_text(down)
     path = directory / f"{name}.up.sql"

@@ -192,3 +192,15 @@ def test_flyway_reads_sub_directories_as_flyway_scans_a_location(migrations_dir:
     outside.write_text("DROP TABLE a;\n")
     (migrations_dir / "release1" / "V9__out.sql").symlink_to(outside)
     assert any("symlink points outside" in p for p in discover(migrations_dir).problems)
+
+
+def test_a_failed_flyway_migration_names_its_version_in_the_repair_hint(
+    migrations_dir: Path, database_url: str
+) -> None:
+    (migrations_dir / "V1_10__x.sql").write_text("CREATE TABLE a (x int);\nSELECT 1/0;\n")
+    (migrations_dir / "V1_10__x.sql.conf").write_text("executeInTransaction=false\n")
+    failed = migrate(migrations_dir, database_url, "up")
+    assert failed.code == 4 and "migrate repair 1_10 --mark-applied" in failed.stderr
+    refused = migrate(migrations_dir, database_url, "up")
+    assert refused.code == 4 and "migrate repair 1_10" in refused.stderr, refused.output
+    assert not LEDGER_KEY.search(failed.output + refused.output), failed.output

@@ -92,6 +92,27 @@ def _refuse_views_kept(target: Target, facts: TableFacts, column: str) -> None:
         )
 
 
+def _refuse_enum_written_with_new_values(
+    target: Target, column: str, fact: Any, new_type: str
+) -> None:
+    """:class:`CannotPlan` for an enum column: from the deploy to the contract the new
+    code writes values of the new type into the old column, and an enum takes no value
+    typed otherwise, nor one outside its labels (plandiff F34: enum to text, 42804)."""
+    if fact is None or target.schema_facts is None:
+        return
+    *schema, name = [part.strip('"') for part in fact.type_sql.split(".")]
+    if target.schema_facts.enum(schema[-1] if schema else None, name) is None:
+        return
+    raise CannotPlan(
+        f"{target.sql}.{ident(column)} is of the enum type {fact.type_sql}: from the deploy "
+        f"to the contract the new code writes {new_type} values into it, which an enum "
+        "column refuses (a value typed otherwise: 42804; one outside its labels: 22P02), "
+        f"where the naive file's {new_type} column takes them",
+        hint=f"add a {new_type} column under another name (migrate plan plans that), move "
+        "the code to it, then drop the old one; or change the type while the table is small",
+    )
+
+
 def change_type(column: str, definition: Any, target: Target, options: PlanOptions) -> Change:
     """``ALTER COLUMN c TYPE t [USING expr]``."""
     new_type = deparse(definition.typeName)
@@ -122,6 +143,7 @@ def change_type(column: str, definition: Any, target: Target, options: PlanOptio
         if not facts.created_in_change:
             _refuse_views_kept(target, facts, column)
         return pass_through(source, label=label)
+    _refuse_enum_written_with_new_values(target, column, fact, new_type)
     shadow = Shadow(
         old=column,
         new=bounded_name(column, suffix="new"),

@@ -88,6 +88,28 @@ def _not_valid_then_validate(
     steps: list[Step] = []
     foreign = constraint.contype == ConstrType.CONSTR_FOREIGN
     slot = Slot.EXPAND
+    if foreign and target.facts is not None and target.facts.partitioned:
+        raise CannotPlan(
+            f"{target.sql} is a partitioned table: PostgreSQL cannot add a foreign key to it "
+            "NOT VALID (to validate later without blocking writes), and the plain ADD "
+            "CONSTRAINT checks every partition's rows while it blocks writes to the table",
+            hint="add it while the table is small or in a maintenance window (an index on "
+            "the referencing columns first: CREATE INDEX ... ON ONLY the table, CONCURRENTLY "
+            "on each partition, ATTACH PARTITION), with -- migrate:lint-ignore and a reason",
+        )
+    if foreign and target.schema_facts is not None:
+        referenced = constraint.pktable
+        facts = target.schema_facts.table(referenced.schemaname, referenced.relname)
+        if facts is not None and facts.partitioned:
+            raise CannotPlan(
+                f"{target.sql}'s new foreign key references {facts.name}, a partitioned "
+                "table: PostgreSQL 15 validates such a key added NOT VALID only on the "
+                "parent, its per-partition constraints stay NOT VALID (the schema then "
+                "differs from the naive file's), and the plain ADD CONSTRAINT checks every "
+                "row while it blocks writes",
+                hint="add it while the table is small or in a maintenance window, with "
+                "-- migrate:lint-ignore and a reason",
+            )
     if foreign:
         columns = tuple(a.sval for a in constraint.fk_attrs)
         if target.facts is None or not target.facts.has_index_leading_with(columns):

@@ -39,6 +39,18 @@ def index_is_valid_check(index_text: str, command: str = "migrate up") -> Step:
     )
 
 
+def refuse_partitioned(target: Target, what: str) -> None:
+    """:class:`CannotPlan` when ``target`` is a partitioned table: PostgreSQL builds no
+    index on it CONCURRENTLY (plandiff F14, F30)."""
+    if target.facts is not None and target.facts.partitioned:
+        raise CannotPlan(
+            f"{target.sql} is a partitioned table: PostgreSQL cannot build {what} "
+            "CONCURRENTLY, and the plain build blocks writes to every partition",
+            hint="write it by hand: CREATE INDEX ... ON ONLY the table, CREATE INDEX "
+            "CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION for each",
+        )
+
+
 def concurrent_index_steps(
     target: Target,
     name: str,
@@ -48,7 +60,9 @@ def concurrent_index_steps(
     slot: Slot = Slot.EXPAND_CONCURRENT,
     command: str = "migrate up",
 ) -> list[Step]:
-    """``CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS`` and its validity check."""
+    """``CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS`` and its validity check;
+    :class:`CannotPlan` on a partitioned table (PostgreSQL refuses, 0A000)."""
+    refuse_partitioned(target, "its index")
     qualified_name = target.qualify(name)
     create = (
         f"CREATE {'UNIQUE ' if unique else ''}INDEX CONCURRENTLY IF NOT EXISTS {ident(name)} "
@@ -115,13 +129,7 @@ def create_index(statement: Any, target: Target, source: str) -> Change:
         return pass_through(
             source, label=label, undo=(f"DROP INDEX IF EXISTS {target.qualify(name)}",)
         )
-    if target.facts is not None and target.facts.partitioned:
-        raise CannotPlan(
-            f"{target.sql} is a partitioned table: PostgreSQL cannot build its index "
-            "CONCURRENTLY, and the plain build blocks writes to every partition",
-            hint="write it by hand: CREATE INDEX ... ON ONLY the table, CREATE INDEX "
-            "CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION for each",
-        )
+    refuse_partitioned(target, "its index")
     body = _index_body(statement)
     unique = bool(statement.unique)
     if replaces:

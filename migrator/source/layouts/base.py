@@ -3,6 +3,7 @@ by name, and how a found migration's files become :class:`MigrationFile` values.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -195,13 +196,7 @@ class Layout:
         """Apply the transaction mode the layout reads from names or file heads."""
         if candidate.transactional:
             return migration_file
-        return MigrationFile(
-            migration_file.path,
-            migration_file.direction,
-            migration_file.text,
-            migration_file.checksum,
-            False,
-        )
+        return dataclasses.replace(migration_file, layout_transactional=False)
 
     def new_files(
         self, directory: Path, version: str, name: str, transactional: bool

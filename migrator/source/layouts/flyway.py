@@ -26,6 +26,10 @@ REPEATABLE = re.compile(r"^R__(?P<name>.+)\.sql$")
 _NO_TRANSACTION = re.compile(r"^\s*executeInTransaction\s*=\s*false\s*$", re.MULTILINE)
 
 
+def _is_flyway(name: str) -> bool:
+    return bool(NAME.match(name) or REPEATABLE.match(name))
+
+
 def _walk(listing: Listing, problems: list[str]) -> Iterator[tuple[Path, tuple[str, ...]]]:
     """Every file of the directory and of its sub-directories, as Flyway scans a
     location recursively, with the names of the files beside it; what a sub-directory
@@ -55,13 +59,21 @@ class FlywayLayout(Layout):
     scheme = "flyway"
 
     def claims(self, listing: Listing) -> bool:
-        return any(
-            NAME.match(path.name) or REPEATABLE.match(path.name) for path, _ in _walk(listing, [])
-        )
+        """Flyway files at the top, or in a folder right below it (deeper ones count
+        once Flyway is the layout: detecting it never walks a whole tree)."""
+        if any(_is_flyway(name) for name in listing.files):
+            return True
+        for folder in listing.folders:
+            try:
+                inner = list_directory(listing.directory / folder)
+            except SourceError:
+                continue
+            if any(_is_flyway(name) for name in inner.files):
+                return True
+        return False
 
     def scan(self, listing: Listing) -> Scan:
         scan = Scan()
-        directory = listing.directory
         found: dict[int, dict[str, list[tuple[Path, str, str]]]] = {}
         problems: list[str] = []
         beside: dict[Path, set[str]] = {}
@@ -106,11 +118,11 @@ class FlywayLayout(Layout):
             versioned = kinds.get("V", [])
             undos = kinds.get("U", [])
             if len(versioned) > 1 or len(undos) > 1:
-                names = sorted(path.name for paths in kinds.values() for path, _, _ in paths)
+                clashing = sorted(str(path) for group in kinds.values() for path, _, _ in group)
                 scan.problems.append(
                     f"version {versioned[0][1] if versioned else undos[0][1]} is used by more "
                     "than one migration: "
-                    + ", ".join(str(directory / n) for n in names)
+                    + ", ".join(clashing)
                     + " (Flyway compares 1.0 and 1 equal; give each its own version)"
                 )
                 continue

@@ -104,7 +104,7 @@ class PairedLayout(Layout):
         return scan
 
     def mark(self, migration_file: MigrationFile, candidate: Candidate) -> MigrationFile:
-        if _SQLX_NO_TRANSACTION.match(migration_file.text):
+        if _SQLX_NO_TRANSACTION.match(migration_file.head(64)):
             return MigrationFile(
                 migration_file.path,
                 migration_file.direction,

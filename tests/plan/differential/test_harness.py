@@ -162,14 +162,12 @@ def test_a_backfill_that_skips_rows_is_caught_although_a_client_raced_it(
     case = load_case(CASES_DIR / "drop-column-add-column-default-update.toml")
     honest = run(run_case(case, *database_pair, tmp_path / "honest"))
     assert honest.problems == [] and honest.raced >= 1, honest
-
-    def tamper(directory: Path) -> None:
-        _edit(
-            directory,
-            "_backfill_",
-            lambda text: text.replace("AND (id % 3 = 0)", "AND (id % 3 = 0) AND id > 12"),
-        )
-
-    skipping = run(run_case(case, *database_pair, tmp_path / "skipping", tamper=tamper))
+    skipping = _tampered(
+        case,
+        "_backfill_",
+        lambda text: text.replace("AND (id % 3 = 0)", "AND (id % 3 = 0) AND id > 12"),
+        database_pair,
+        tmp_path / "skipping",
+    )
     assert skipping.verdict == "differs", skipping
     assert any(problem.startswith("table a: ") for problem in skipping.problems), skipping
