@@ -192,6 +192,8 @@ def check_before_data_changes(changes: Sequence[Change]) -> list[Change]:
             if not on_table and not condition.late:
                 continue  # enforced in the expand phase: fails before any row changed
             violation, why = _violation(condition, position, layers, _changes_rows(change))
+            if not violation and _left_to_the_batches(condition):
+                continue
             if not violation:
                 index = next((i for i, layer in on_table if _opaque(layer)), changing[0])
                 raise _refuse(condition, changes[index], why)
@@ -210,6 +212,13 @@ def check_before_data_changes(changes: Sequence[Change]) -> list[Change]:
     return [*changes[: changing[0]], check, *changes[changing[0] :]]
 
 
+def _left_to_the_batches(condition: Condition) -> bool:
+    """A constraint the data change runs under whose rows cannot be computed (it reads
+    other tables, computes volatile values): not refused, the batches meet it (as
+    before this check existed); what is not a computation (MATCH FULL) is refused."""
+    return condition.runs_under and condition.kind != "unchecked"
+
+
 def _check_change(
     checks: list[tuple[Condition, str]],
     first: Change,
@@ -218,7 +227,10 @@ def _check_change(
     recipe: str,
     label: str,
 ) -> Change:
-    block = check_block(checks)
+    unique = {
+        (condition.kind, violation): (condition, violation) for condition, violation in checks
+    }
+    block = check_block(list(unique.values()))
     if block is None:
         raise _refuse(checks[0][0], first, "its SQL contains the check's quote")
     return Change(source, recipe, (Step(slot, block, CHECK_NOTE),), label=label)
@@ -262,9 +274,15 @@ def check_before_expand_commits(
                 violation, why = "", "it names a table or column the file creates or changes"
             if violation:
                 checks.append((condition, violation))
-            elif changing and not (
-                condition.checked_in_expand
-                and all(_same_transaction(changes, changes.index(c), position) for c in changing)
+            elif (
+                changing
+                and not _left_to_the_batches(condition)
+                and not (
+                    condition.checked_in_expand
+                    and all(
+                        _same_transaction(changes, changes.index(c), position) for c in changing
+                    )
+                )
             ):
                 raise CannotPlan(
                     f"`{excerpt(condition.source)}` can fail in a later migration of the plan "

@@ -78,6 +78,9 @@ class Condition:
     #: the statement names it)`` and its columns, in the order of :attr:`columns`
     references: tuple[str, str, str] | None = None
     referenced_columns: tuple[str, ...] = ()
+    #: a constraint the data change itself runs under (the table's, not the file's):
+    #: checked where the rows it leaves can be computed, else left to the batches
+    runs_under: bool = False
     #: for ``unchecked``: the change's own first expand step checks it (a type
     #: change's conversion check), so a failure rolls back that expand transaction
     checked_in_expand: bool = False
