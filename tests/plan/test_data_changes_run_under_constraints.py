@@ -43,6 +43,7 @@ DATA = (
             "UPDATE a SET id = id + 1000 WHERE id > 290", "23503", id="change-referenced-keys"
         ),
         pytest.param("UPDATE a SET n = n - 250 WHERE id % 3 = 0", "23514", id="break-a-check"),
+        pytest.param("UPDATE b SET a_id = 999 WHERE id > 1", "23503", id="write-a-missing-key"),
         pytest.param(
             "UPDATE a SET code = 'same' WHERE id % 50 = 0", "23505", id="break-a-unique-key"
         ),

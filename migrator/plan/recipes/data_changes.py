@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from migrator.plan.facts import TableFacts
+from migrator.plan.facts import ConstraintFact, TableFacts
 from migrator.plan.model import CannotPlan, Change
 from migrator.plan.recipes.backfill import batched_step
 from migrator.plan.recipes.columns import pass_through
@@ -196,7 +196,7 @@ def _run_under(
         elif constraint.kind in ("primary", "unique"):
             found.append(target.condition("unique", source, constraint.columns))
         elif constraint.kind == "foreign":
-            found.append(_unchecked_key(target, source, constraint.name))
+            found.append(_outgoing_key(target, source, constraint, node))
     for schema, name, key in facts.incoming_foreign_keys:
         keys = key.referenced_columns or facts.primary_key or ()
         node = _constraint_node(key.definition_sql)
@@ -242,6 +242,29 @@ def _never_null(node: Any, facts: TableFacts, own: set[str]) -> bool:
         operands = [operand for operand in (node.lexpr, node.rexpr) if operand is not None]
         return all(_never_null(operand, facts, own) for operand in operands)
     return False
+
+
+def _outgoing_key(target: Target, source: str, key: ConstraintFact, node: Any) -> Condition | None:
+    """The table's own foreign key on a column the ``UPDATE`` sets: the values it
+    writes must have their referenced row (MATCH SIMPLE)."""
+    referenced = (
+        target.schema_facts.table(*key.references)
+        if target.schema_facts is not None and key.references is not None
+        else None
+    )
+    keys = key.referenced_columns or (referenced.primary_key if referenced else None) or ()
+    if (
+        referenced is None
+        or node is None
+        or (node.fk_matchtype or "s") != "s"
+        or len(keys) != len(key.columns)
+    ):
+        return _unchecked_key(target, source, key.name)
+    condition = target.condition("foreign_key", source, key.columns)
+    if condition is None:
+        return None
+    parent = (referenced.schema, referenced.name, qualified(referenced.schema, referenced.name))
+    return replace(condition, references=parent, referenced_columns=keys)
 
 
 def _unchecked_key(target: Target, source: str, name: str) -> Condition | None:
