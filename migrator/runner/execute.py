@@ -144,7 +144,12 @@ async def _replay_settings(conn: asyncpg.Connection, step: Step) -> None:
 async def _ledger_write(awaitable: Awaitable[None]) -> None:
     try:
         await awaitable
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,  # the lock's session ended (see is_connection_loss)
+        OSError,
+    ) as exc:
         raise StepFailure(None, exc) from exc
 
 
@@ -739,13 +744,16 @@ async def apply_migration(
     ledger: Ledger | None = None,
     reporter: Reporter | None = None,
     after_statement: AfterStatement | None = None,
+    lock: HeldLock | None = None,
 ) -> StepResult:
     """Apply (``up``) or revert (``down``) ONE migration on ``conn``, with the same
     transaction, timeout, retry and ledger rules as ``migrate up``/``down``.
 
     Creates the ledger if needed; does not take the migration lock and does not look
     at other migrations (the dry-run's up/down/up stairway calls this on a database it
-    owns). Raises :class:`SourceError` when the files cannot run as written.
+    owns). ``lock``: a migration lock the caller holds, whose connection writes the
+    ledger outside the migration's transaction, as in ``migrate up``. Raises
+    :class:`SourceError` when the files cannot run as written.
     """
     ledger = ledger or Ledger.from_settings(settings)
     chosen = migration.up if direction == "up" else migration.down
@@ -766,6 +774,7 @@ async def apply_migration(
         retry=RetryPolicy.from_settings(settings),
         reporter=reporter,
         after_statement=after_statement,
+        lock=lock,
     )
 
 
