@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from migrator.sql import classify
 from migrator.sql.classify import copy_from_stdin, non_transactional_reason, transaction_control
 
 
@@ -62,3 +63,47 @@ def test_copy_from_stdin_but_not_from_a_file_or_to_stdout() -> None:
     assert copy_from_stdin("copy t (a) from stdin")
     assert not copy_from_stdin("copy t from '/tmp/x'")
     assert not copy_from_stdin("copy t to stdout")
+
+
+@pytest.mark.parametrize(
+    ("sql", "replayable"),
+    [
+        ("SELECT set_config('search_path', 'app', false)", True),
+        ("SELECT pg_catalog.set_config('a.b', 'c', false), set_config('x.y', 'z', true)", True),
+        ("SELECT set_config('search_path', 'app', false), 1", False),
+        ("SELECT set_config('search_path', nspname, false) FROM pg_namespace", False),
+        ("SELECT set_config('search_path', current_user, false)", False),
+        ("SELECT now()", False),
+    ],
+)
+def test_only_sets_config(sql: str, replayable: bool) -> None:
+    node = classify.statement_node(sql)
+    assert node is not None
+    assert classify.only_sets_config(*node) is replayable
+
+
+@pytest.mark.parametrize(
+    ("sql", "changes"),
+    [
+        ("DO $$ BEGIN PERFORM set_config('search_path', 'app', false); END $$", True),
+        ("DO $$ BEGIN SET search_path = app; END $$", True),
+        ("DO $$ BEGIN IF true THEN SET ROLE admin; END IF; END $$", True),
+        ("DO $$ BEGIN EXECUTE 'SET search_path TO app'; END $$", True),
+        ("DO $$ BEGIN RESET search_path; END $$", True),
+        ("DO $$ BEGIN UPDATE t SET x = 1; END $$", False),
+        ("DO $$ BEGIN SET LOCAL search_path = app; END $$", False),
+        ("DO $$ BEGIN RAISE NOTICE 'set up done'; END $$", False),
+        ("DO $$ BEGIN SET CONSTRAINTS ALL DEFERRED; END $$", False),
+        ("CREATE TABLE t AS SELECT set_config('a.b', 'c', false)", True),
+        (
+            "CREATE FUNCTION f() RETURNS void LANGUAGE sql "
+            "AS $$ SELECT set_config('a', 'b', false) $$",
+            False,
+        ),
+        ("UPDATE t SET search_path = 1", False),
+    ],
+)
+def test_may_change_session(sql: str, changes: bool) -> None:
+    node = classify.statement_node(sql)
+    assert node is not None
+    assert classify.may_change_session(node[0], sql) is changes
