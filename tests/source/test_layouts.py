@@ -4,6 +4,7 @@ order, sections, transaction markers, ignored files, and what ``migrate new`` wr
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,11 +30,14 @@ from migrator.source.versions import (
 NOW = datetime(2026, 11, 22, 15, 30, 0, tzinfo=UTC)
 
 
-def write(directory: Path, files: dict[str, str]) -> Path:
+def write(directory: Path, files: Mapping[str, str | bytes]) -> Path:
     for name, text in files.items():
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
     return directory
 
 
@@ -408,7 +412,7 @@ def test_diesel_folders_odd_timestamps_metadata_and_stray_files(tmp_path: Path) 
             "2021-01-01-000000_new_year/README.md": "notes",
             "2023-05-23-1715-update-x/up.sql": "select 4;",
             "2023-05-23-1715-update-x/metadata.toml": "# a comment only\n",
-            "2024-01-01-000000_no_up/down.sql": "select 5;",
+            "2024-01-01-000000_not_a_migration/notes.txt": "a folder without SQL",
             ".keep": "",
             "README.md": "docs",
         },
@@ -427,9 +431,46 @@ def test_diesel_folders_odd_timestamps_metadata_and_stray_files(tmp_path: Path) 
     assert odd.down is None
     assert not new_year.up.transactional
     assert not update.up.transactional  # metadata.toml without the key: false, as diesel
-    assert {p.name for p in found.ignored} == {"README.md", "2024-01-01-000000_no_up"}
+    assert {p.name for p in found.ignored} == {"README.md", "2024-01-01-000000_not_a_migration"}
     assert found.version_key("2020-12-31-000000") == found.migrations[1].version
     assert found.version_key("0") == 0
+
+
+@pytest.mark.parametrize(
+    ("files", "says"),
+    [
+        (  # diesel refuses a folder without up.sql; this one is a migration missing it
+            {"2024-01-01-000000_no_up/down.sql": "select 5;"},
+            "2024-01-01-000000_no_up: has a down.sql but no up.sql",
+        ),
+        (  # diesel cannot read it and runs the file in a transaction, whatever it says
+            {"2024-01-01-000000_x/metadata.toml": '# no\nrun_in_transaction = "false"\n'},
+            "2024-01-01-000000_x/metadata.toml:2: run_in_transaction = 'false' is not a "
+            "TOML boolean",
+        ),
+        (
+            {"2024-01-01-000000_x/metadata.toml": "run_in_transaction = flase\n"},
+            "2024-01-01-000000_x/metadata.toml:1: not valid TOML",
+        ),
+        (
+            {"2024-01-01-000000_x/metadata.toml": b"run_in_transaction = false # \xff\n"},
+            "2024-01-01-000000_x/metadata.toml: not UTF-8 text",
+        ),
+    ],
+)
+def test_diesel_folders_diesel_would_misread_are_refused(
+    tmp_path: Path, files: dict[str, str | bytes], says: str
+) -> None:
+    write(tmp_path, {"2023-01-01-000000_first/up.sql": "select 1;", **files})
+    for name in files:
+        if name.endswith("metadata.toml"):
+            (tmp_path / name).parent.joinpath("up.sql").write_text("select 2;")
+
+    found = discover(tmp_path)
+
+    assert found.layout == "diesel"
+    assert [problem for problem in found.problems if says in problem], found.problems
+    assert "diesel" in found.problems[0]
 
 
 # -- migrate new ------------------------------------------------------------------------
