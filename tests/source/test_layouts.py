@@ -347,7 +347,7 @@ def test_flyway_names_undo_and_ignored_files(tmp_path: Path) -> None:
             "V1_1__one.sql": "select 1;",
             "V1_1__one.sql.conf": "executeInTransaction=false\n",
             "README.txt": "not a migration",
-            "afterMigrate.sql": "select 0;",
+            "notes.sql": "select 0;",
         },
     )
     found = discover(tmp_path)
@@ -358,19 +358,45 @@ def test_flyway_names_undo_and_ignored_files(tmp_path: Path) -> None:
         ("1_10", "ten", False),
     ]
     assert not found.migrations[0].up.transactional
-    assert {p.name for p in found.ignored} == {
-        "README.txt",
-        "afterMigrate.sql",
-        "V1_1__one.sql.conf",
-    }
+    assert {p.name for p in found.ignored} == {"README.txt", "notes.sql", "V1_1__one.sql.conf"}
     assert found.version_key("1.10") == found.migrations[2].version
     assert found.version_text(found.migrations[2].version) == "1_10"
 
 
-def test_flyway_duplicate_versions_are_refused(tmp_path: Path) -> None:
+def test_flyway_duplicate_versions_are_refused_at_each_file(tmp_path: Path) -> None:
     write(tmp_path, {"V1__a.sql": "select 1;", "V1.0__b.sql": "select 2;"})
+    problems = discover(tmp_path).problems
+    assert [problem.split(": ")[0] for problem in problems] == [
+        str(tmp_path / "V1.0__b.sql"),
+        str(tmp_path / "V1__a.sql"),
+    ]
+    for problem in problems:
+        assert "more than one migration" in problem
+        assert "1, 1.0: Flyway compares versions part by part as numbers" in problem
+
+
+@pytest.mark.parametrize(
+    "callback", ["afterMigrate.sql", "beforeEachMigrate__grants.sql", "afterMigrateError.sql"]
+)
+def test_a_flyway_sql_callback_is_refused_not_skipped(tmp_path: Path, callback: str) -> None:
+    write(tmp_path, {"V1__a.sql": "select 1;", callback: "GRANT SELECT ON a TO PUBLIC;"})
     (problem,) = discover(tmp_path).problems
-    assert "more than one migration" in problem and "Flyway compares 1.0 and 1 equal" in problem
+    assert problem.startswith(f"{tmp_path / callback}: a Flyway SQL callback"), problem
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "placeholder"),
+    [
+        ("CREATE TABLE ${table} (id int);", 1, "${table}"),
+        ("CREATE TABLE a (id int);\nINSERT INTO a VALUES ('${flyway:user}');", 2, "${flyway:user}"),
+    ],
+)
+def test_a_flyway_placeholder_is_refused_not_run_as_written(
+    tmp_path: Path, text: str, line: int, placeholder: str
+) -> None:
+    write(tmp_path, {"V1__a.sql": text})
+    (problem,) = discover(tmp_path).problems
+    assert problem.startswith(f"{tmp_path / 'V1__a.sql'}:{line}: Flyway placeholder {placeholder}")
 
 
 def test_flyway_repeatables_come_after_every_version_by_description(tmp_path: Path) -> None:

@@ -8,6 +8,11 @@ scanned too, as Flyway scans a location recursively; any other file is ignored; 
 ``executeInTransaction=false`` runs it outside a transaction. Repeatable migrations
 run after the versioned ones, in the order of their descriptions, and again whenever
 their checksum changes; they are never reverted.
+
+What Flyway would do and migrator cannot is refused, never skipped: a SQL callback
+(``afterMigrate.sql``, ``beforeEachMigrate__grants.sql``: Flyway runs it around its
+commands) and a placeholder (``${schema}``, ``${flyway:user}``: Flyway replaces it, or
+refuses the file when no value is configured).
 """
 
 from __future__ import annotations
@@ -17,7 +22,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from migrator.errors import SourceError, UsageError
-from migrator.source.layouts.base import Candidate, Layout, Listing, Scan, list_directory
+from migrator.source.layouts.base import (
+    Candidate,
+    Layout,
+    Listing,
+    Scan,
+    duplicate_version_problems,
+    list_directory,
+)
+from migrator.source.model import MigrationFile
 from migrator.source.reading import SIDE_FILE_BYTES, read_regular_file
 from migrator.source.versions import flyway_key, repeatable_key
 
@@ -26,6 +39,12 @@ NAME = re.compile(r"^(?P<prefix>[VU])(?P<version>[^_]+(?:_[^_]+)*?)__(?P<name>.*
 _NO_VERSION = re.compile(r"^[VU]__.*\.sql$")
 REPEATABLE = re.compile(r"^R__(?P<name>.+)\.sql$")
 _NO_TRANSACTION = re.compile(r"^\s*executeInTransaction\s*=\s*false\s*$", re.MULTILINE)
+#: a SQL callback: ``<event>.sql`` or ``<event>__<description>.sql``, the events being
+#: ``before...`` / ``after...`` (``afterMigrate``, ``beforeEachMigrateStatement``, ...)
+#: and ``createSchema``
+CALLBACK = re.compile(r"^(?:(?:before|after)[A-Z][A-Za-z]*|createSchema)(?:__.*)?\.sql$")
+#: a placeholder with Flyway's default prefix and suffix
+_PLACEHOLDER = re.compile(r"\$\{[^}\n]*\}")
 
 
 def _is_flyway(name: str) -> bool:
@@ -104,6 +123,13 @@ class FlywayLayout(Layout):
                 )
                 continue
             match = NAME.match(name)
+            if match is None and CALLBACK.match(name):
+                scan.problems.append(
+                    f"{path}: a Flyway SQL callback, which Flyway runs around its commands "
+                    "and migrator does not: move its SQL into a migration (a repeatable "
+                    "R__ migration runs again whenever it changes), or delete it"
+                )
+                continue
             if match is None and _NO_VERSION.match(name):
                 scan.problems.append(
                     f"{path}: a Flyway migration without a version (Flyway refuses it too): "
@@ -126,12 +152,18 @@ class FlywayLayout(Layout):
             versioned = kinds.get("V", [])
             undos = kinds.get("U", [])
             if len(versioned) > 1 or len(undos) > 1:
-                clashing = sorted(str(path) for group in kinds.values() for path, _, _ in group)
-                scan.problems.append(
-                    f"version {versioned[0][1] if versioned else undos[0][1]} is used by more "
-                    "than one migration: "
-                    + ", ".join(clashing)
-                    + " (Flyway compares 1.0 and 1 equal; give each its own version)"
+                clashing = [path for group in kinds.values() for path, _, _ in group]
+                texts = {text for group in kinds.values() for _, text, _ in group}
+                shown = versioned[0][1] if versioned else undos[0][1]
+                scan.problems.extend(
+                    problem
+                    + (
+                        ""
+                        if len(texts) == 1
+                        else f" ({', '.join(sorted(texts))}: Flyway "
+                        "compares versions part by part as numbers, so they are one version)"
+                    )
+                    for problem in duplicate_version_problems(shown, clashing)
                 )
                 continue
             if not versioned:
@@ -159,6 +191,22 @@ class FlywayLayout(Layout):
             )
         scan.problems[:0] = problems
         return scan
+
+    def mark(self, migration_file: MigrationFile, candidate: Candidate) -> MigrationFile:
+        """Refuse a placeholder, which Flyway would have replaced (a large file, never
+        held in memory, is not searched)."""
+        if not migration_file.streamed:
+            found = _PLACEHOLDER.search(migration_file.text)
+            if found is not None:
+                line = migration_file.text.count("\n", 0, found.start()) + 1
+                raise SourceError(
+                    [
+                        f"{migration_file.path}:{line}: Flyway placeholder {found.group()}: "
+                        "Flyway replaces it with a configured value (or refuses the file "
+                        "without one); migrator does not: write the value in its place"
+                    ]
+                )
+        return super().mark(migration_file, candidate)
 
     @staticmethod
     def _conf_says_no_transaction(path: Path, files: set[str]) -> bool:
