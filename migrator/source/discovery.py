@@ -203,11 +203,30 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
                 )
     else:
         problems.extend(unclosed_block(migration_file))
+        problems.extend(prepared_transactions(migration_file))
     return problems
 
 
 #: what ends a transaction block a no-transaction file opened
 _BLOCK_ENDS = frozenset({"COMMIT", "ROLLBACK", "PREPARE"})
+
+
+def prepared_transactions(migration_file: MigrationFile) -> list[FileProblem]:
+    """``PREPARE TRANSACTION`` in a no-transaction file: the block's work is then only
+    prepared, invisible and holding its locks, while the ledger records it applied (a
+    later ``ROLLBACK PREPARED`` loses it for good)."""
+    return [
+        FileProblem(
+            "transaction-control",
+            "PREPARE TRANSACTION leaves the block's work prepared, not committed (invisible, "
+            "holding its locks until COMMIT PREPARED) while the ledger records it as applied",
+            statement.line,
+            statement.column,
+            "end the block with COMMIT",
+        )
+        for statement in of_kinds(migration_file.statements, ("TransactionStmt",))
+        if classify.transaction_control(statement.text) == "PREPARE"
+    ]
 
 
 def unclosed_block(migration_file: MigrationFile) -> list[FileProblem]:

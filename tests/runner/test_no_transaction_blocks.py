@@ -54,6 +54,31 @@ def test_a_block_the_file_never_commits_is_refused_before_anything_runs(
     assert project.tables() == set()
 
 
+def test_a_block_that_ends_in_prepare_transaction_is_refused_before_anything_runs(
+    project: Project,
+) -> None:
+    """The block's work would stay prepared (invisible, holding its locks) while the
+    ledger said applied; a later ROLLBACK PREPARED would lose it for good."""
+    project.write(
+        {
+            "001_first.up.sql": "CREATE TABLE first (id int);\n",
+            "002_prepared.up.sql": (
+                "-- migrate:no-transaction\nBEGIN;\nINSERT INTO first VALUES (1);\n"
+                "PREPARE TRANSACTION 'x';\n"
+            ),
+        }
+    )
+
+    result = project.migrate("up")
+
+    assert result.code == 2, result.output
+    assert "002_prepared.up.sql:4: PREPARE TRANSACTION leaves the block's work prepared" in (
+        result.stderr
+    )
+    assert project.ledger() == []
+    assert project.tables() == set()
+
+
 def test_a_closed_block_applies_and_counts_every_statement(project: Project) -> None:
     project.write({"001_block.up.sql": BLOCK.replace("SELECT 1/0", "SELECT 1")})
 
