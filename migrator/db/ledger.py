@@ -582,7 +582,7 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
             if self.conflict(exc, migration.version, "up") is None:
                 raise
             raise LedgerConflict(
-                f"version {migration.version} ({migration.name}) is already recorded as "
+                f"version {migration.shown_version} ({migration.name}) is already recorded as "
                 f"applied in the ledger {self.display_name}; not recording it twice",
                 hint="another runner applied it at the same time: see `migrate status`",
             ) from None

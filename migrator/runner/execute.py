@@ -560,7 +560,7 @@ def _segment_failed_hint(step: Step, failure: StepFailure, *, lost: bool = False
         f"{'partial: once reconnected' if lost else 'failed: fix the cause'}, then "
         f"`migrate {step.direction} --resume` to continue at segment "
         f"{stopped.number}, or finish or undo it by hand and run `migrate repair "
-        f"{step.version} --mark-applied` or `--forget`"
+        f"{step.migration.shown_version} --mark-applied` or `--forget`"
     )
 
 

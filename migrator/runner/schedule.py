@@ -264,7 +264,8 @@ def _resume_step(
         raise RefusedState(
             f"cannot resume version {migration_set.shown_version(entry.version)} ({entry.name}): "
             "its file is gone",
-            hint=f"restore the file, or `migrate repair --forget {entry.version}`",
+            hint="restore the file, or `migrate repair --forget "
+            f"{migration_set.shown_version(entry.version)}`",
         )
     step = plan_step(migration, direction, settings, start_at=entry.statements_done)
     resumes_from_progress = direction == "up" and migration.up.directives.backfill is not None

@@ -224,3 +224,16 @@ def test_a_flyway_file_without_description_runs_and_one_without_version_is_refus
     assert "V__x.sql: a Flyway migration without a version" in refused.output, refused.output
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT to_regclass('e')").fetchone() == (None,)
+
+
+def test_a_flyway_file_failing_after_a_commit_point_names_its_version_in_the_hint(
+    migrations_dir: Path, database_url: str
+) -> None:
+    (migrations_dir / "V1_10__x.sql").write_text("CREATE TABLE a (x int);\nCOMMIT;\nSELECT 1/0;\n")
+    failed = migrate(migrations_dir, database_url, "up")
+    assert failed.code == 4, failed.output
+    assert "segment 2 of 2 rolled back" in failed.stderr
+    assert "migrate repair 1_10 --mark-applied" in failed.stderr, failed.output
+    unknown = migrate(migrations_dir, database_url, "repair", "1_11", "--forget")
+    assert unknown.code == 2 and "version 1.11 is not in the ledger" in unknown.stderr
+    assert not LEDGER_KEY.search(failed.output + unknown.output), failed.output
