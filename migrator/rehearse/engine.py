@@ -32,7 +32,7 @@ from migrator.aio import run
 from migrator.config import Settings
 from migrator.db.connection import connect
 from migrator.db.ledger import Ledger
-from migrator.db.lock import HeldLock, hold
+from migrator.db.lock import hold
 from migrator.errors import (
     ConnectionFailed,
     LockLost,
@@ -62,6 +62,7 @@ from migrator.rehearse.roles import drop_new_roles, migration_names, only_roles,
 from migrator.rehearse.scratch import scratch_database
 from migrator.rehearse.seed import seed_empty_tables
 from migrator.rehearse.server import rehearsal_server
+from migrator.rehearse.session import RehearsalSession
 from migrator.runner.execute import apply_migration
 from migrator.runner.flows import load_migrations
 from migrator.schema.diff import round_trip_differences
@@ -114,33 +115,6 @@ class SilentListener:
 
     def finished(self, result: MigrationRehearsal) -> None:
         pass
-
-
-@dataclass
-class RehearsalSession:
-    """The connections of a rehearsal, as ``migrate up`` has them. ``conn`` runs the
-    migrations and reads the schema; ``lock``, when held, is the migration lock on a
-    connection of its own that runs no migration SQL (it writes a no-transaction file's
-    progress and is checked after each migration); ``dsn`` opens the new session that
-    follows a migration that changed the defaults of new sessions."""
-
-    conn: Any
-    dsn: str | None = None
-    lock: HeldLock | None = None
-
-    async def renew(self) -> None:
-        """A new ``conn``: a session that starts with the defaults as they are now."""
-        if self.dsn is None:
-            return
-        old, self.conn = self.conn, await connect(self.dsn)
-        with contextlib.suppress(Exception):  # the old session may be gone already
-            await old.close(timeout=5)
-
-    async def close(self) -> None:
-        for conn in (self.conn, self.lock.conn if self.lock is not None else None):
-            if conn is not None and not conn.is_closed():
-                with contextlib.suppress(Exception):
-                    await conn.close(timeout=5)
 
 
 @dataclass

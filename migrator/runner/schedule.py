@@ -112,7 +112,7 @@ class Step:
         """A statement this step sends changes the defaults new sessions start with
         (``ALTER DATABASE ... SET``, ``ALTER ROLE ... SET``): the next migration must run
         on a new session to see them, as it would run file by file in ``psql``."""
-        return any(classify.changes_new_session_defaults(s.kind) for s in self.statements)
+        return any(classify.changes_new_session_defaults(s.kind, s.text) for s in self.statements)
 
     @property
     def label(self) -> str:

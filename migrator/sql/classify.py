@@ -118,10 +118,20 @@ _REINDEX_MANY = {
 NEW_SESSION_DEFAULTS = frozenset({"AlterDatabaseSetStmt", "AlterRoleSetStmt"})
 
 
-def changes_new_session_defaults(kind: str | None) -> bool:
-    """Whether a statement of node type ``kind`` changes what later sessions start with
-    (a session open already does not see it)."""
-    return kind in NEW_SESSION_DEFAULTS
+#: ``ALTER DATABASE|ROLE|USER ... SET|RESET`` in a ``DO`` body, directly or in a string
+#: it ``EXECUTE``s: how a migration names its own database (``current_database()``)
+_NEW_DEFAULTS_IN_BODY = re.compile(
+    r"\balter\s+(?:database|role|user)\b[^;]*?\b(?:set|reset)\b", re.IGNORECASE
+)
+
+
+def changes_new_session_defaults(kind: str | None, text: str = "") -> bool:
+    """Whether a statement of node type ``kind`` (``text``) changes what later sessions
+    start with (a session open already does not see it): ``ALTER DATABASE ... SET``,
+    ``ALTER ROLE ... SET``, or a ``DO`` block that runs one."""
+    if kind in NEW_SESSION_DEFAULTS:
+        return True
+    return kind == "DoStmt" and _NEW_DEFAULTS_IN_BODY.search(text) is not None
 
 
 def transaction_control(text: str) -> str | None:

@@ -11,7 +11,8 @@ import asyncpg
 
 from migrator.config import load_settings
 from migrator.db.ledger import Ledger
-from migrator.rehearse.engine import KnownSchema, RehearsalSession, rehearse_migration
+from migrator.rehearse.engine import KnownSchema, rehearse_migration
+from migrator.rehearse.session import RehearsalSession
 from migrator.schema.introspect import Exclusions, read_schema
 from migrator.source.discovery import discover
 from tests.helpers_db import write_migrations
