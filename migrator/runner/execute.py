@@ -586,6 +586,10 @@ def _connection_lost(step: Step, failure: StepFailure) -> ConnectionFailed:
     )
 
 
+#: a COMMIT / ROLLBACK in a procedure or DO block called inside a transaction block
+_INVALID_TRANSACTION_TERMINATION = "2D000"
+
+
 def _migration_failed(
     step: Step, failure: StepFailure, invalid: list[InvalidIndex]
 ) -> MigrationFailed:
@@ -606,6 +610,12 @@ def _migration_failed(
                 "nothing was changed (its transaction rolled back); another session held "
                 f"a conflicting lock: run {again} again when it is quieter, or raise "
                 "lock-timeout / lock-retries"
+            )
+        elif getattr(failure.error, "sqlstate", None) == _INVALID_TRANSACTION_TERMINATION:
+            hint = (
+                "nothing was changed (its transaction rolled back); a procedure or DO block "
+                "that commits cannot run inside the runner's transaction: add "
+                f"`-- migrate:no-transaction` at the top of the file and run {again} again"
             )
         else:
             hint = (

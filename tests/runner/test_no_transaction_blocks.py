@@ -86,3 +86,28 @@ def test_a_closed_block_applies_and_counts_every_statement(project: Project) -> 
 
     assert result.code == 0, result.stderr
     assert project.ledger() == [(1, "applied", 5)]
+
+
+def test_a_procedure_that_commits_fails_in_a_transaction_naming_the_directive(
+    project: Project,
+) -> None:
+    project.write(
+        {
+            "001_proc.up.sql": (
+                "CREATE TABLE a (id int);\n"
+                "CREATE PROCEDURE fill() LANGUAGE plpgsql AS $$ BEGIN "
+                "INSERT INTO a VALUES (1); COMMIT; INSERT INTO a VALUES (2); END $$;\n"
+            ),
+            "002_call.up.sql": "CALL fill();\n",
+        }
+    )
+
+    failed = project.migrate("up")
+
+    assert failed.code == 4, failed.output
+    assert "invalid transaction termination" in failed.stderr
+    assert "add `-- migrate:no-transaction`" in failed.stderr
+    assert project.scalar("SELECT count(*) FROM a") == 0
+    project.write({"002_call.up.sql": "-- migrate:no-transaction\nCALL fill();\n"})
+    assert project.migrate("up").code == 0
+    assert project.scalar("SELECT count(*) FROM a") == 2
