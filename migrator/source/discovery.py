@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
 from migrator.errors import SourceError
+from migrator.source.checksum import content_checksum
 from migrator.source.file_text import FileText, load_large
 from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
 from migrator.source.reading import read_regular_file, regular_file_size
@@ -38,7 +38,7 @@ def load_file(
     if data is None:
         read = _read(path)
         if isinstance(read, FileText):
-            return MigrationFile(path, direction, read, read.checksum)
+            return MigrationFile(path, direction, read, read.content_checksum)
         data = read
     try:
         text = data.decode("utf-8")
@@ -56,7 +56,7 @@ def load_file(
         )
     if text.startswith("\ufeff"):
         text = text[1:]
-    return MigrationFile(path, direction, text, hashlib.sha256(data).hexdigest())
+    return MigrationFile(path, direction, text, content_checksum(text))
 
 
 def split_problems(split: SplitResult) -> list[FileProblem]:
