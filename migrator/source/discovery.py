@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from migrator.errors import SourceError
 from migrator.source.checksum import content_checksum
@@ -16,6 +16,9 @@ from migrator.source.segments import transaction_control
 from migrator.sql import classify
 from migrator.sql.split import WHOLE_PARSE_LIMIT, SplitResult, Statement
 from migrator.sql.statement_source import of_kinds
+
+if TYPE_CHECKING:
+    from migrator.source.layouts.base import Layout, Listing
 
 #: a migration over this size is a data dump, not a schema change. A file over
 #: :data:`~migrator.sql.split.WHOLE_PARSE_LIMIT` is walked from disk statement by
@@ -115,6 +118,8 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
     chosen = detect(listing) if layout == "auto" else named(layout)
     scan = chosen.scan(listing)
     problems = [*listing.problems, *scan.problems]
+    if layout != "auto" and not scan.candidates and not scan.problems:
+        problems.extend(_other_layout_problem(listing, chosen))
     root = directory.resolve()
     migrations: list[Migration] = []
     seen: dict[int, Path] = {}
@@ -161,6 +166,26 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
         version_scheme=chosen.scheme,
         ignored=tuple(scan.ignored),
     )
+
+
+def _other_layout_problem(listing: Listing, chosen: Layout) -> list[str]:
+    """A layout given by flag or configuration that finds no migration where another
+    layout finds some: every command would see an empty directory (``up`` does nothing,
+    lint passes), most likely a wrong ``--layout`` / ``layout =``."""
+    from migrator.source.layouts import detect
+
+    try:
+        other = detect(listing)
+    except SourceError:  # several layouts: not one to name
+        return []
+    found = other.scan(listing).candidates if other.name != chosen.name else []
+    if not found:
+        return []
+    return [
+        f"{found[0].up}: a {other.name} migration, one of {len(found)} in the directory, "
+        f"where the {chosen.name} layout given (--layout, MIGRATOR_LAYOUT or layout = in "
+        "[tool.migrator]) finds none: check the layout, or leave it out to detect it"
+    ]
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -570,3 +570,25 @@ def test_layout_comes_from_the_flag_the_environment_or_pyproject(tmp_path: Path)
     assert discover(project / "db").layout == "diesel"
     wrong = run_cli("--dir", str(tmp_path / "d"), "--layout", "liquibase", "new", "x")
     assert wrong.code == 2 and "unknown layout 'liquibase'" in wrong.stderr, wrong.output
+
+
+@pytest.mark.parametrize(
+    ("files", "layout", "found"),
+    [
+        ({"001_a.up.sql": "select 1;", "001_a.down.sql": "select 2;"}, "flyway", "migrator"),
+        ({"V1__a.sql": "select 1;", "V2__b.sql": "select 2;"}, "diesel", "flyway"),
+        ({"2020-01-01-000000_a/up.sql": "select 1;"}, "flyway", "diesel"),
+    ],
+)
+def test_a_given_layout_that_finds_nothing_where_another_finds_migrations_is_a_problem(
+    tmp_path: Path, files: dict[str, str], layout: str, found: str
+) -> None:
+    """Every command would see an empty directory: `up` doing nothing, lint passing."""
+    write(tmp_path, files)
+    (problem,) = discover(tmp_path, layout, origin="flag").problems
+    assert f"a {found} migration, one of" in problem and f"the {layout} layout given" in problem
+    assert discover(tmp_path).problems == ()  # detected: read as what it is
+
+
+def test_a_given_layout_on_an_empty_directory_is_no_problem(tmp_path: Path) -> None:
+    assert discover(tmp_path, "flyway", origin="flag").problems == ()
