@@ -592,3 +592,43 @@ def test_a_given_layout_that_finds_nothing_where_another_finds_migrations_is_a_p
 
 def test_a_given_layout_on_an_empty_directory_is_no_problem(tmp_path: Path) -> None:
     assert discover(tmp_path, "flyway", origin="flag").problems == ()
+
+
+@pytest.mark.parametrize(
+    ("conf", "transactional"),
+    [
+        ("executeInTransaction=false\n", False),
+        ("# a comment\nexecuteInTransaction = FALSE\n", False),
+        ("executeInTransaction: False\n", False),
+        ("executeInTransaction=true\n", True),
+        ("encoding=UTF-8\n", True),
+    ],
+)
+def test_a_flyway_script_config_is_read_as_flyway_reads_it(
+    tmp_path: Path, conf: str, transactional: bool
+) -> None:
+    write(tmp_path, {"V1__a.sql": "select 1;", "V1__a.sql.conf": conf})
+    (migration,) = discover(tmp_path).migrations
+    assert migration.up.transactional is transactional
+
+
+def test_a_flyway_script_config_that_is_neither_true_nor_false_is_refused(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {"V1__a.sql": "select 1;", "V1__a.sql.conf": "executeInTransaction=no\n"})
+    (problem,) = discover(tmp_path).problems
+    assert problem.startswith(f"{tmp_path / 'V1__a.sql.conf'}:1: executeInTransaction=no")
+
+
+def test_a_flyway_script_without_placeholder_replacement_keeps_its_dollar_braces(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        {
+            "V1__a.sql": "SELECT '${not_a_placeholder}';",
+            "V1__a.sql.conf": "placeholderReplacement=false\n",
+        },
+    )
+    found = discover(tmp_path)
+    assert found.problems == () and len(found.migrations) == 1

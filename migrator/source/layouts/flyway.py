@@ -18,7 +18,7 @@ refuses the file when no value is configured).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from migrator.errors import SourceError, UsageError
@@ -38,13 +38,47 @@ NAME = re.compile(r"^(?P<prefix>[VU])(?P<version>[^_]+(?:_[^_]+)*?)__(?P<name>.*
 #: ``V__x.sql``: Flyway refuses a versioned migration without a version
 _NO_VERSION = re.compile(r"^[VU]__.*\.sql$")
 REPEATABLE = re.compile(r"^R__(?P<name>.+)\.sql$")
-_NO_TRANSACTION = re.compile(r"^\s*executeInTransaction\s*=\s*false\s*$", re.MULTILINE)
+#: a line of a script configuration file (``V1__x.sql.conf``): ``key=value`` or
+#: ``key: value``, as Java properties; ``#`` and ``!`` start a comment line
+_CONF_LINE = re.compile(r"^\s*([A-Za-z]+)\s*[=:]\s*(.*?)\s*$")
 #: a SQL callback: ``<event>.sql`` or ``<event>__<description>.sql``, the events being
 #: ``before...`` / ``after...`` (``afterMigrate``, ``beforeEachMigrateStatement``, ...)
 #: and ``createSchema``
 CALLBACK = re.compile(r"^(?:(?:before|after)[A-Z][A-Za-z]*|createSchema)(?:__.*)?\.sql$")
 #: a placeholder with Flyway's default prefix and suffix
 _PLACEHOLDER = re.compile(r"\$\{[^}\n]*\}")
+
+
+def script_setting(path: Path, key: str, files: Collection[str]) -> bool:
+    """A boolean of ``path``'s script configuration file (``<script>.conf`` beside it,
+    when ``files`` names one): true when it is not set. Raises :class:`SourceError` for
+    a file that cannot be read and for a value that is not ``true`` or ``false`` (in
+    any case)."""
+    conf = f"{path.name}.conf"
+    if conf not in files or not (path.parent / conf).exists():
+        return True
+    where = path.parent / conf
+    try:
+        text = read_regular_file(where, SIDE_FILE_BYTES, "a .conf file").decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceError([f"{where}: not UTF-8: save the file as UTF-8"]) from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        found = _CONF_LINE.match(line)
+        if line.lstrip().startswith(("#", "!")) or found is None or found.group(1) != key:
+            continue
+        value = found.group(2).lower()
+        if value not in ("true", "false"):
+            raise SourceError(
+                [f"{where}:{number}: {key}={found.group(2)} is not true or false: write one"]
+            )
+        return value == "true"
+    return True
+
+
+def _problems(path: Path, exc: UsageError | SourceError) -> list[str]:
+    if isinstance(exc, SourceError):
+        return exc.problems
+    return [f"{path}: {exc.message}"]
 
 
 def _is_flyway(name: str) -> bool:
@@ -106,8 +140,9 @@ class FlywayLayout(Layout):
                 description = repeatable.group("name")
                 try:
                     key = repeatable_key(description)
-                except UsageError as exc:
-                    scan.problems.append(f"{path}: {exc.message}")
+                    transactional = script_setting(path, "executeInTransaction", files)
+                except (UsageError, SourceError) as exc:
+                    scan.problems.extend(_problems(path, exc))
                     continue
                 scan.candidates.append(
                     Candidate(
@@ -116,7 +151,7 @@ class FlywayLayout(Layout):
                         description,
                         path,
                         None,
-                        not self._conf_says_no_transaction(path, beside[path]),
+                        transactional,
                         paths=(path,),
                         repeatable=True,
                     )
@@ -174,10 +209,16 @@ class FlywayLayout(Layout):
                 continue
             path, version, description = versioned[0]
             undo = undos[0][0] if undos else None
-            transactional = all(
-                not self._conf_says_no_transaction(p, beside[p])
-                for p in ((path,) if undo is None else (path, undo))
-            )
+            try:
+                transactional = all(
+                    [
+                        script_setting(p, "executeInTransaction", beside[p])
+                        for p in ((path,) if undo is None else (path, undo))
+                    ]
+                )
+            except SourceError as exc:
+                scan.problems.extend(exc.problems)
+                continue
             scan.candidates.append(
                 Candidate(
                     key,
@@ -195,7 +236,9 @@ class FlywayLayout(Layout):
     def mark(self, migration_file: MigrationFile, candidate: Candidate) -> MigrationFile:
         """Refuse a placeholder, which Flyway would have replaced (a large file, never
         held in memory, is not searched)."""
-        if not migration_file.streamed:
+        path = migration_file.path
+        replaced = script_setting(path, "placeholderReplacement", {f"{path.name}.conf"})
+        if replaced and not migration_file.streamed:
             found = _PLACEHOLDER.search(migration_file.text)
             if found is not None:
                 line = migration_file.text.count("\n", 0, found.start()) + 1
@@ -207,17 +250,6 @@ class FlywayLayout(Layout):
                     ]
                 )
         return super().mark(migration_file, candidate)
-
-    @staticmethod
-    def _conf_says_no_transaction(path: Path, files: set[str]) -> bool:
-        conf = f"{path.name}.conf"
-        if conf not in files:
-            return False
-        try:
-            text = read_regular_file(path.parent / conf, SIDE_FILE_BYTES, "a .conf file")
-            return bool(_NO_TRANSACTION.search(text.decode("utf-8")))
-        except (SourceError, UnicodeDecodeError):
-            return False
 
     def new_files(
         self, directory: Path, version: str, name: str, transactional: bool
