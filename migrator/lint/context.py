@@ -199,6 +199,13 @@ class StatementContext:
             self.note_unknown(what, name, f"an existing {what}")
         return not self.catalog.is_new(table)
 
+    def may_be_existing(self, table: Table | None) -> bool:
+        """What :meth:`is_existing` says of ``table``, without noting anything (the
+        same tests, on the hot path of every rule there: kept inline)."""
+        if table is None:
+            return not self.state.unknown_tables_new
+        return not table.system and not self.catalog.is_new(table)
+
     def holds_rows(self, table: Table | None, name: QualifiedName | None = None) -> bool:
         """The table may hold rows: an existing one, or one this migration created with
         ``CREATE TABLE ... AS`` from a query that reads tables."""
