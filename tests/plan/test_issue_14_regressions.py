@@ -1256,3 +1256,19 @@ def test_the_default_of_a_column_the_file_adds_stays_with_it_after_an_index_buil
         "ALTER TABLE a ADD COLUMN n bigint",
         "ALTER TABLE a ALTER COLUMN n SET DEFAULT 5",
     ]
+
+
+def test_a_rename_is_copied_before_a_later_update_of_the_new_name(tmp_path: Path) -> None:
+    """Generator, seed 7301: the UPDATE ran before the rename's copy filled the new
+    column (NULL in every row then) and overwrote every row; the planner's backfills run
+    in file order among the data changes before the deploy (the proof on PostgreSQL:
+    corpus case rename-column-then-update-null-rows)."""
+    project = Project.create(tmp_path, "CREATE TABLE a (id serial PRIMARY KEY, c bigint);\n")
+    result = project.plan(
+        "ALTER TABLE a RENAME COLUMN c TO d;\nUPDATE a SET d = 5 WHERE d IS NULL;\n"
+    )
+    backfills = [m for m in result.plan.migrations if m.slot is Slot.BACKFILL]
+    assert [m.steps[0].sql.splitlines()[0] for m in backfills] == [
+        "UPDATE a SET d = c",
+        "UPDATE a SET d = 5",
+    ]
