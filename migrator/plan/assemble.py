@@ -111,6 +111,21 @@ def _before_the_deploy(changes: list[Change]) -> set[int]:
     return early
 
 
+def _in_file_order(changes: list[Change], index: int, early: set[int]) -> bool:
+    """The planner's own backfill of ``changes[index]`` (the copy into a renamed or
+    retyped column's new column, a fill) runs in file order among the data changes that
+    run before the deploy, when one comes after it in the file and nothing must be
+    deployed before it: ``RENAME COLUMN c TO d; UPDATE t SET d = 5 WHERE d IS NULL``
+    ran the UPDATE before the copy, on a ``d`` still NULL in every row, and overwrote
+    them all (generator, seed 7301)."""
+    change = changes[index]
+    if change.row_change is not None and not change.row_change.fill:
+        return False  # a data change of the file after the deploy: stays there
+    if change.deploy_before.get("expand") or change.deploy_before.get("backfill"):
+        return False
+    return any(later > index for later in early)
+
+
 def _deploy_text(changes: list[Change], indexes: set[int], phase: Phase) -> str:
     texts = []
     for index in sorted(indexes):
@@ -163,7 +178,9 @@ def assemble(changes: list[Change], base_name: str) -> Plan:
         for position, step in enumerate(change.steps):
             if step.slot in _SHARED:
                 key = (int(step.slot), 0, part if step.slot in EXPAND_SLOTS else 0)
-            elif step.slot is Slot.BACKFILL and change_index in early:
+            elif step.slot is Slot.BACKFILL and (
+                change_index in early or _in_file_order(changes, change_index, early)
+            ):
                 key = (int(step.slot), change_index * 1000 + position + 1, 0)
             elif step.slot in (Slot.BACKFILL, Slot.EXPAND_ENUM):
                 key = (int(step.slot), _LATE + change_index * 1000 + position + 1, 0)

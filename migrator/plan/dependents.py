@@ -12,7 +12,7 @@ with ``*``. That errs on the side of reporting, and a report means a refusal.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from migrator.sql.catalog import Catalog
@@ -49,6 +49,32 @@ def _columns(node: Any) -> tuple[frozenset[str], bool]:
     return frozenset(names), star
 
 
+def _followed(dependent: Dependent, kind: str, fields: Node, catalog: Catalog) -> Dependent:
+    """``dependent`` after a rename (or move to another schema) of a table, or a rename
+    of a column, it depends on: PostgreSQL's dependents follow both (plandiff F39: a
+    view on ``a`` was not found for ``ALTER TABLE r1 DROP COLUMN`` after ``ALTER TABLE a
+    RENAME TO r1``)."""
+    if kind == "RenameStmt" and fields.get("renameType") in ("OBJECT_TABLE", "OBJECT_COLUMN"):
+        table = catalog.relation_of(fields.get("relation"))[0]
+        if table not in dependent.tables:
+            return dependent
+        new = str(fields.get("newname") or "")
+        if fields.get("renameType") == "OBJECT_COLUMN":
+            old = str(fields.get("subname") or "")
+            if old not in dependent.columns:
+                return dependent
+            return replace(dependent, columns=(dependent.columns - {old}) | {new})
+        moved = QualifiedName(table.schema, new)
+    elif kind == "AlterObjectSchemaStmt" and fields.get("objectType") == "OBJECT_TABLE":
+        table = catalog.relation_of(fields.get("relation"))[0]
+        if table not in dependent.tables:
+            return dependent
+        moved = QualifiedName(str(fields.get("newschema") or ""), table.name)
+    else:
+        return dependent
+    return replace(dependent, tables=(dependent.tables - {table}) | {moved})
+
+
 class Dependents:
     """The dependents known after the statements applied so far (:meth:`apply` each
     statement, as the catalog applies it)."""
@@ -75,6 +101,9 @@ class Dependents:
         the plan's contract phase."""
         for key, dependent in self._created(kind, fields, catalog):
             self._known[key] = dependent
+        for known in (self._known, self._until_contract):
+            for key, dependent in known.items():
+                known[key] = _followed(dependent, kind, fields, catalog)
         if kind == "DropStmt":
             before = dict(self._known)
             self._drop(fields, catalog)

@@ -1256,3 +1256,52 @@ def test_the_default_of_a_column_the_file_adds_stays_with_it_after_an_index_buil
         "ALTER TABLE a ADD COLUMN n bigint",
         "ALTER TABLE a ALTER COLUMN n SET DEFAULT 5",
     ]
+
+
+def test_a_rename_is_copied_before_a_later_update_of_the_new_name(tmp_path: Path) -> None:
+    """Generator, seed 7301: the UPDATE ran before the rename's copy filled the new
+    column (NULL in every row then) and overwrote every row; the planner's backfills run
+    in file order among the data changes before the deploy (the proof on PostgreSQL:
+    corpus case rename-column-then-update-null-rows)."""
+    project = Project.create(tmp_path, "CREATE TABLE a (id serial PRIMARY KEY, c bigint);\n")
+    result = project.plan(
+        "ALTER TABLE a RENAME COLUMN c TO d;\nUPDATE a SET d = 5 WHERE d IS NULL;\n"
+    )
+    backfills = [m for m in result.plan.migrations if m.slot is Slot.BACKFILL]
+    assert [m.steps[0].sql.splitlines()[0] for m in backfills] == [
+        "UPDATE a SET d = c",
+        "UPDATE a SET d = 5",
+    ]
+
+
+VIEWED = """
+CREATE TABLE a (id serial PRIMARY KEY, a_c0 varchar(20), a_c1 int);
+CREATE VIEW a_view AS SELECT id, a_c0 FROM a;
+"""
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "ALTER TABLE a RENAME TO r1;\nALTER TABLE r1 DROP COLUMN a_c0;\n",
+        "ALTER TABLE a RENAME TO r1;\nALTER TABLE r1 RENAME COLUMN a_c0 TO x;\n",
+        "ALTER TABLE a RENAME TO r1;\nALTER TABLE r1 ALTER COLUMN a_c0 TYPE varchar(2);\n",
+        "CREATE SCHEMA s;\nALTER TABLE a SET SCHEMA s;\nALTER TABLE s.a DROP COLUMN a_c0;\n",
+    ],
+    ids=["rename-table-drop", "rename-table-rename-column", "rename-table-retype", "set-schema"],
+)
+def test_a_view_is_found_after_its_table_is_renamed(change: str, tmp_path: Path) -> None:
+    """plandiff F39: the dependents were kept by the table's old name, so the view on
+    ``a`` was missed for ``r1``: the contract failed (2BP01) after the rename's view was
+    dropped. Refused as for the table's own name (F10)."""
+    project = Project.create(tmp_path, VIEWED)
+    with pytest.raises(CannotPlan, match=r"view public\.a_view depends on it"):
+        project.plan(change)
+
+
+def test_a_view_is_found_after_its_column_is_renamed(tmp_path: Path) -> None:
+    """The view follows a column rename (PostgreSQL's does): dropping the renamed column
+    of an earlier migration is refused too."""
+    project = Project.create(tmp_path, VIEWED + "ALTER TABLE a RENAME COLUMN a_c0 TO b;\n")
+    with pytest.raises(CannotPlan, match=r"view public\.a_view depends on it"):
+        project.plan("ALTER TABLE a DROP COLUMN b;\n")
