@@ -697,14 +697,19 @@ def naive_point(result: PlanResult) -> tuple[int, int]:
     of the data changes racing the clients from there (-1: none).
 
     It is the deploy point the plan names (old clients before it, new ones after).
+    A deploy before the expand phase asks only for code that tolerates what the
+    expand adds (an enum's new value, NULLs in a column): that code still writes what
+    the old code writes, so when the plan names a later deploy too (code that no
+    longer writes a dropped column), the later one is the deploy point.
     A plan that names none and changes data in batches: the start of the first such
     backfill, as if the naive statements ran then; clients that write while the
     batches run race them by nature (as they race the naive statements), so none
     write until the last one is done. Otherwise: the end of the plan."""
     versions = result.versions
-    for i, version in enumerate(versions):
-        if version.rendered.migration.deploy_before:
-            return i, -1
+    deploys = [i for i, v in enumerate(versions) if v.rendered.migration.deploy_before]
+    if deploys:
+        writers = [i for i in deploys if versions[i].rendered.migration.phase != "expand"]
+        return (writers or deploys)[0], -1
     changing = data_change_migrations(result)
     if changing:
         return changing[0], changing[-1]

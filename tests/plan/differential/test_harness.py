@@ -171,3 +171,25 @@ def test_a_backfill_that_skips_rows_is_caught_although_a_client_raced_it(
     )
     assert skipping.verdict == "differs", skipping
     assert any(problem.startswith("table a: ") for problem in skipping.problems), skipping
+
+
+def test_a_column_dropped_after_a_deploy_of_tolerant_code_breaks_its_writes(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """A deploy before the expand (code that tolerates an enum's new value) is not the
+    deploy of the code that stops writing a dropped column: that comes before the
+    contract. A plan that drops the column in its expand breaks the tolerant code's
+    writes, which the proof sees as old clients' writes."""
+    case = load_case(CASES_DIR / "enum-value-then-drop-not-null-column.toml")
+    honest = run(run_case(case, *database_pair, tmp_path / "honest"))
+    assert honest.problems == [], honest
+    early = _tampered(
+        case,
+        "002_change_expand.up",
+        lambda text: f"{text}\nALTER TABLE a DROP COLUMN a_c0;\n",
+        database_pair,
+        tmp_path / "early",
+    )
+    assert any("columns ['a_c0'] gone while old clients use them" in p for p in early.problems), (
+        early
+    )
