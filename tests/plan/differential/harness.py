@@ -672,10 +672,14 @@ async def empty(dsn: str) -> None:
         await conn.execute(EMPTY)
 
 
+#: the kinds of relation a rename leaves a view of the old name for
+TABLES = frozenset({"table", "partitioned table"})
+
+
 async def destroyed(naive_dsn: str, planned_dsn: str) -> list[str]:
     """What of the naive copy's schema the planned one lost: objects removed, columns
     retyped (objects the plan added are fine: a failed plan stops after its expand; a
-    table renamed with a view under its old name is not lost)."""
+    table, partitioned or not, renamed with a view under its old name is not lost)."""
     naive_schema, planned_schema = await asyncio.gather(
         schema_of(naive_dsn), schema_of(planned_dsn)
     )
@@ -683,7 +687,7 @@ async def destroyed(naive_dsn: str, planned_dsn: str) -> list[str]:
     return [
         change.line()
         for change in diff_schemas(naive_schema, planned_schema)
-        if (change.what == "removed" and not (change.kind == "table" and change.name in views))
+        if (change.what == "removed" and not (change.kind in TABLES and change.name in views))
         or (change.what == "changed" and change.attribute == "type")
     ]
 

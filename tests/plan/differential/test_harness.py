@@ -193,3 +193,21 @@ def test_a_column_dropped_after_a_deploy_of_tolerant_code_breaks_its_writes(
     assert any("columns ['a_c0'] gone while old clients use them" in p for p in early.problems), (
         early
     )
+
+
+def test_a_partitioned_table_renamed_without_a_view_is_destroyed_where_the_naive_sql_fails(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """A partitioned table renamed with a view under its old name loses nothing when a
+    later VALIDATE fails, as a plain table; renamed without the view, it is lost."""
+    case = load_case(CASES_DIR / "failing-check-then-rename-a-partitioned-table.toml")
+    honest = run(run_case(case, *database_pair, tmp_path / "honest"))
+    assert honest.verdict == "both failed" and honest.problems == [], honest
+    viewless = _tampered(
+        case,
+        "_expand_2.up",
+        lambda text: text.replace("CREATE VIEW b AS SELECT * FROM r2;", ""),
+        database_pair,
+        tmp_path / "viewless",
+    )
+    assert "destroyed: partitioned table b removed" in viewless.problems, viewless
