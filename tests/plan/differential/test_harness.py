@@ -211,3 +211,24 @@ def test_a_partitioned_table_renamed_without_a_view_is_destroyed_where_the_naive
         tmp_path / "viewless",
     )
     assert "destroyed: partitioned table b removed" in viewless.problems, viewless
+
+
+def test_a_delete_of_too_many_rows_is_caught_although_clients_raced_it(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """Old clients' writes that reference rows the batched DELETE removed before the
+    deploy fail on the planned copy by timing alone (as after the naive DELETE) and
+    are not client errors; a DELETE that removes more rows than the naive one (and
+    cascades to more referencing rows) still fails the proof (the honest plan passes:
+    its case in test_corpus.py)."""
+    case = load_case(CASES_DIR / "drop-column-then-delete-referenced-rows.toml")
+    greedy = _tampered(
+        case,
+        "_backfill",
+        lambda text: text.replace("(id % 4 = 1)", "(id % 2 = 1)"),
+        database_pair,
+        tmp_path,
+    )
+    assert greedy.verdict == "differs", greedy
+    assert any(p.startswith("table a: ") for p in greedy.problems), greedy
+    assert any(p.startswith("table b: ") for p in greedy.problems), greedy
