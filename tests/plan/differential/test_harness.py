@@ -171,3 +171,64 @@ def test_a_backfill_that_skips_rows_is_caught_although_a_client_raced_it(
     )
     assert skipping.verdict == "differs", skipping
     assert any(problem.startswith("table a: ") for problem in skipping.problems), skipping
+
+
+def test_a_column_dropped_after_a_deploy_of_tolerant_code_breaks_its_writes(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """A deploy before the expand (code that tolerates an enum's new value) is not the
+    deploy of the code that stops writing a dropped column: that comes before the
+    contract. A plan that drops the column in its expand breaks the tolerant code's
+    writes, which the proof sees as old clients' writes."""
+    case = load_case(CASES_DIR / "enum-value-then-drop-not-null-column.toml")
+    honest = run(run_case(case, *database_pair, tmp_path / "honest"))
+    assert honest.problems == [], honest
+    early = _tampered(
+        case,
+        "002_change_expand.up",
+        lambda text: f"{text}\nALTER TABLE a DROP COLUMN a_c0;\n",
+        database_pair,
+        tmp_path / "early",
+    )
+    assert any("columns ['a_c0'] gone while old clients use them" in p for p in early.problems), (
+        early
+    )
+
+
+def test_a_partitioned_table_renamed_without_a_view_is_destroyed_where_the_naive_sql_fails(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """A partitioned table renamed with a view under its old name loses nothing when a
+    later VALIDATE fails, as a plain table; renamed without the view, it is lost."""
+    case = load_case(CASES_DIR / "failing-check-then-rename-a-partitioned-table.toml")
+    honest = run(run_case(case, *database_pair, tmp_path / "honest"))
+    assert honest.verdict == "both failed" and honest.problems == [], honest
+    viewless = _tampered(
+        case,
+        "_expand_2.up",
+        lambda text: text.replace("CREATE VIEW b AS SELECT * FROM r2;", ""),
+        database_pair,
+        tmp_path / "viewless",
+    )
+    assert "destroyed: partitioned table b removed" in viewless.problems, viewless
+
+
+def test_a_delete_of_too_many_rows_is_caught_although_clients_raced_it(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """Old clients' writes that reference rows the batched DELETE removed before the
+    deploy fail on the planned copy by timing alone (as after the naive DELETE) and
+    are not client errors; a DELETE that removes more rows than the naive one (and
+    cascades to more referencing rows) still fails the proof (the honest plan passes:
+    its case in test_corpus.py)."""
+    case = load_case(CASES_DIR / "drop-column-then-delete-referenced-rows.toml")
+    greedy = _tampered(
+        case,
+        "_backfill",
+        lambda text: text.replace("(id % 4 = 1)", "(id % 2 = 1)"),
+        database_pair,
+        tmp_path,
+    )
+    assert greedy.verdict == "differs", greedy
+    assert any(p.startswith("table a: ") for p in greedy.problems), greedy
+    assert any(p.startswith("table b: ") for p in greedy.problems), greedy
