@@ -11,6 +11,9 @@ The bare SQL time (all statements through one ``psql`` process, each in its own
 implicit transaction) is the floor: overhead per migration = (tool - bare) / N.
 
     python -m bench.apply_bench --sizes 100,1000 --repeat 3
+
+``--against DIR`` runs a second migrator (the ``migrator`` package in ``DIR``, say an
+older commit's) in the same interleaved rounds, to measure a change side by side.
 """
 
 from __future__ import annotations
@@ -130,10 +133,14 @@ def _write_bare(directory: Path, n: int) -> None:
 Command = Callable[[Server, Path, str], Invocation]
 
 
-def _migrator_command(tool: peers.Tool, verb: str) -> Command:
+def _migrator_command(tool: peers.Tool, verb: str, source: Path | None = None) -> Command:
+    """``migrate``; with ``source``, the migrator package found in that directory."""
+    env = {} if source is None else {"PYTHONPATH": str(source)}
+
     def command(server: Server, directory: Path, database: str) -> Invocation:
         return Invocation(
-            [*tool.command, "--dir", str(directory), "--database-url", server.url(database), verb]
+            [*tool.command, "--dir", str(directory), "--database-url", server.url(database), verb],
+            env,
         )
 
     return command
@@ -187,8 +194,10 @@ class Contender:
     status_verb: str = "status"
 
 
-def contenders() -> tuple[list[Contender], list[str]]:
-    """The contenders that can run here, and a line for each peer that cannot."""
+def contenders(against: Path | None = None) -> tuple[list[Contender], list[str]]:
+    """The contenders that can run here, and a line for each peer that cannot. With
+    ``against``, another migrator (a directory holding its ``migrator`` package, such
+    as an older commit's) runs in the same rounds as ``migrator@<directory name>``."""
     found: list[Contender] = []
     missing: list[str] = []
     me = peers.migrator()
@@ -201,6 +210,16 @@ def contenders() -> tuple[list[Contender], list[str]]:
             _migrator_command(me, "status"),
         )
     )
+    if against is not None:
+        found.append(
+            Contender(
+                f"migrator@{against.name}",
+                str(against),
+                _write_migrator,
+                _migrator_command(me, "up", against),
+                _migrator_command(me, "status", against),
+            )
+        )
     for name, locate, write, make, up_verb, status_verb in (
         ("dbmate", peers.dbmate, _write_dbmate, _dbmate_command, "up", "status"),
         (
@@ -313,9 +332,11 @@ def measure(
     sizes: Sequence[int] = DEFAULT_SIZES,
     repeat: int = DEFAULT_REPEAT,
     progress: Callable[[str], None] = print,
+    against: Path | None = None,
 ) -> ApplyResults:
-    """Run the apply and status benchmarks on a fresh ephemeral server."""
-    found, missing = contenders()
+    """Run the apply and status benchmarks on a fresh ephemeral server (``against``:
+    see :func:`contenders`)."""
+    found, missing = contenders(against)
     work = peers.WORK_DIR / "apply"
     shutil.rmtree(work, ignore_errors=True)
     measurements: dict[tuple[str, int], Measurement] = {}
@@ -637,9 +658,16 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
     parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT)
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="also run the migrator package in this directory, in the same rounds "
+        "(e.g. `git archive main migrator | tar -x -C DIR`)",
+    )
     args = parser.parse_args(argv)
     sizes = tuple(int(size) for size in args.sizes.split(","))
-    text = render(measure(sizes, args.repeat))
+    against = args.against.resolve() if args.against else None
+    text = render(measure(sizes, args.repeat, against=against))
     print(text)
     return text
 

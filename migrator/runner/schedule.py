@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from migrator.config import Settings
 from migrator.db.indexes import InvalidIndex
@@ -64,12 +65,12 @@ class Step:
         """The file has commit points: it runs as segments, each its own transaction."""
         return self.file.segmented
 
-    @property
+    @cached_property
     def segments(self) -> tuple[Segment, ...]:
         """The segments of a transactional file this step runs (from ``start_at``)."""
         return tuple(s for s in self.file.segments if s.start >= self.start_at)
 
-    @property
+    @cached_property
     def statements(self) -> Sequence[Statement]:
         """The statements this step sends (all of them unless resuming); in a
         transactional file, without its own ``BEGIN`` / ``COMMIT``, which the runner's
@@ -107,7 +108,7 @@ class Step:
             None,
         )
 
-    @property
+    @cached_property
     def changes_session_defaults(self) -> bool:
         """A statement this step sends changes the defaults new sessions start with
         (``ALTER DATABASE ... SET``, ``ALTER ROLE ... SET``): the next migration must run
