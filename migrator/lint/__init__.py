@@ -80,8 +80,11 @@ def run_lint(
     cache_root = None
     if cache and facts is None:
         from migrator.lint.cache import cache_root as default_cache_root
+        from migrator.lint.cache import refuse_inside_checkout
 
         cache_root = default_cache_root()
+        if cache_root is not None:
+            refuse_inside_checkout(cache_root, [settings.migrations_dir, Path.cwd()])
     return lint_paths(
         list(paths),
         migrations_dir=settings.migrations_dir,

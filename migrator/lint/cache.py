@@ -17,11 +17,12 @@ any earlier up file, in the options, or in migrator changes every key after it.
 The cache lives in the user's cache directory (``$XDG_CACHE_HOME/migrator/lint``,
 else ``~/.cache/migrator/lint``), never in the working tree: it is pickled, and a
 pickle planted in a repository (a pull request can add any file) would run code when
-loaded. ``MIGRATOR_CACHE_DIR`` moves it, ``migrate lint --no-cache`` skips it; a
-file not owned by the user running migrator is never loaded. The folder holds a
-``CACHEDIR.TAG`` and a ``.gitignore`` of ``*``. The cache only ever speeds a run up: one
-that cannot be read or written is ignored, and a live run (``--database-url``) never
-uses it.
+loaded. ``MIGRATOR_CACHE_DIR`` moves it (a place inside the git working tree of the
+migrations directory or the current directory is refused), ``migrate lint
+--no-cache`` skips it; a file not owned by the user running migrator is never loaded.
+The folder holds a ``CACHEDIR.TAG`` and a ``.gitignore`` of ``*``. The cache only ever
+speeds a run up: one that cannot be read or written is ignored, and a live run
+(``--database-url``) never uses it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrator.errors import UsageError
 from migrator.lint.findings import Finding
 from migrator.lint.options import LintOptions
 from migrator.source.model import Migration, MigrationFile
@@ -65,6 +67,40 @@ def cache_root(environ: Mapping[str, str] | None = None) -> Path | None:
     except (RuntimeError, KeyError):
         return None
     return home / ".cache" / "migrator"
+
+
+def _working_tree(place: Path) -> Path | None:
+    """The git working tree holding ``place`` (the nearest folder at or above it with a
+    ``.git``), or ``None``."""
+    for folder in (place, *place.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def refuse_inside_checkout(
+    root: Path, places: Iterable[Path], environ: Mapping[str, str] | None = None
+) -> None:
+    """Raise :class:`UsageError` when the cache ``root`` (moved there by
+    ``MIGRATOR_CACHE_DIR`` or ``XDG_CACHE_HOME``) lies in the git working tree of one
+    of ``places`` (the migrations directory, the current directory): a pull request can
+    commit files there, and the cache is loaded with pickle. The default location in
+    the home directory is not checked (a dotfiles repository at ``~`` is no checkout
+    of the project)."""
+    environ = os.environ if environ is None else environ
+    setting = next((n for n in ("MIGRATOR_CACHE_DIR", "XDG_CACHE_HOME") if environ.get(n)), None)
+    if setting is None:
+        return
+    where = Path(os.path.realpath(root))
+    for place in places:
+        tree = _working_tree(Path(os.path.realpath(place)))
+        if tree is not None and where.is_relative_to(tree):
+            raise UsageError(
+                f"the lint cache {root} (from {setting}) is inside the git working tree "
+                f"{tree}: files a pull request commits there would be loaded as cache "
+                "(pickle runs code); set it to a folder outside the checkout, or use "
+                "migrate lint --no-cache"
+            )
 
 
 def _load(path: Path) -> object:

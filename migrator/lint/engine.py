@@ -58,6 +58,8 @@ class LintReport:
 
     #: findings a ``-- migrate:lint-ignore`` silenced (reported by SARIF only)
     suppressed: list[Finding] = field(default_factory=list)
+    #: directories linted that hold no migration (``no migrations in DIR (layout ...)``)
+    empty: list[str] = field(default_factory=list)
 
     def add(self, findings: Iterable[Finding]) -> None:
         """Take a file's findings: the silenced ones go to :attr:`suppressed`."""

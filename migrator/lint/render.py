@@ -69,6 +69,7 @@ def render_text(report: LintReport, *, colour: bool = False) -> str:
             lines.append(f"  = fact: {_printable(fact)}")
     if report.live_facts:
         lines.append(_live_facts_line(report))
+    lines.extend(report.empty)
     options = report.options
     origin = {"flag": "--pg-version", "database": "from the database"}
     source = origin.get(options.pg_version_origin, options.pg_version_origin)

@@ -18,7 +18,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from migrator.errors import SourceError, UsageError
+from migrator.errors import MigratorError, SourceError, UsageError
 from migrator.lint.cache import CachedFile, LintCache, resume
 from migrator.lint.collector import collection_paused
 from migrator.lint.engine import FileLinter, LintReport
@@ -82,6 +82,12 @@ def _lint_paths(
     linter = FileLinter(options, facts, report)
     requested: dict[Path, set[Path] | None] = {}
     standalone: list[Path] = []
+    if not paths and not stdin and migrations_dir.exists() and not migrations_dir.is_dir():
+        raise UsageError(
+            f"{migrations_dir} is not a directory",
+            hint=f"pass the migrations directory with --dir, or lint the file: "
+            f"migrate lint {migrations_dir}",
+        )
     for path in paths or ([] if stdin else [migrations_dir]):
         if not path.exists():
             raise UsageError(
@@ -123,6 +129,32 @@ def _lint_paths(
     report.findings.sort(key=Finding.sort_key)
     report.suppressed.sort(key=Finding.sort_key)
     return report
+
+
+def _nothing_found(migration_set: MigrationSet, options: LintOptions) -> str:
+    """The line saying a directory holds no migration; a :class:`UsageError` when one
+    of its sub-directories (two levels down) does: the wrong directory was linted."""
+    directory = migration_set.directory
+    layout = f"{migration_set.layout} layout, {migration_set.layout_origin}"
+    folders = sorted(p for p in directory.iterdir() if _searched(p))
+    for folder in folders + sorted(q for p in folders for q in p.iterdir() if _searched(q)):
+        try:
+            found = len(discover(folder, options.layout).migrations)
+        except (MigratorError, OSError):
+            continue
+        if found:
+            raise UsageError(
+                f"{directory} holds no migrations ({layout}), but its sub-directory "
+                f"{folder} holds {found}",
+                hint=f"lint that directory: migrate --dir {folder} lint",
+            )
+    return f"no migrations in {directory} ({layout})"
+
+
+def _searched(path: Path) -> bool:
+    """A sub-directory worth looking into for migrations (not hidden, no dependency
+    folder)."""
+    return path.is_dir() and not path.name.startswith(".") and path.name != "node_modules"
 
 
 _DOWN_SUFFIX = ".down.sql"
@@ -268,6 +300,8 @@ def _lint_directory(
             known[migration_file.path] = (migration, migration_file)
     if wanted is None and "invalid-migration-file" not in options.disabled:
         _directory_problems(linter.report, migration_set, options)
+    if wanted is None and not migration_set.migrations and not migration_set.problems:
+        linter.report.empty.append(_nothing_found(migration_set, options))
     if wanted is not None:
         targets = {p for p in wanted if p in known}
         last = max((known[p][0].version for p in targets), default=-1)

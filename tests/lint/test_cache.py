@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -279,3 +279,45 @@ def test_editing_an_earlier_file_lints_only_it_and_what_follows(
         "003_column.down.sql",
     ]
     assert edited.output == _lint(tmp_path, "--no-cache").output
+
+
+class _Planted:
+    """What a pull request could commit as a cache file: loading it runs code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Callable[[str], None], tuple[str]]:
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_a_cache_folder_inside_the_checkout_is_refused_before_anything_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    from migrator.lint.cache import LintCache
+
+    checkout = tmp_path / "repo"
+    (checkout / ".git").mkdir(parents=True)
+    write_migrations(checkout / "m", FILES)
+    planted = checkout / ".cache"
+    monkeypatch.setenv("MIGRATOR_CACHE_DIR", str(planted))
+    marker = tmp_path / "pwned"
+    planted.mkdir()
+    (planted / "planted.pickle").write_bytes(pickle.dumps(_Planted(marker)))
+    # whatever key the run looks up, it finds the planted file (a PR can compute keys)
+    monkeypatch.setattr(LintCache, "_entry_path", lambda self, key: planted / "planted.pickle")
+    monkeypatch.setattr(LintCache, "_snapshot_path", lambda self, key: planted / "planted.pickle")
+
+    result = run_cli("--dir", "m", "lint", cwd=checkout)
+
+    assert result.code == 2, result.output
+    assert "inside the git working tree" in result.output and "MIGRATOR_CACHE_DIR" in result.output
+    assert str(checkout) in result.output and "Traceback" not in result.output
+    assert not marker.exists()
+    # a cache folder outside the checkout is used as before
+    monkeypatch.undo()
+    monkeypatch.setenv("MIGRATOR_CACHE_DIR", str(tmp_path / "outside"))
+    assert run_cli("--dir", "m", "lint", cwd=checkout).code != 2
+    assert (tmp_path / "outside" / "lint" / "entries").is_dir()
