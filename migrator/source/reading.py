@@ -26,8 +26,20 @@ def read_regular_file(path: Path, limit: int, what: str) -> bytes:
     Checked before it is opened, and opened without blocking: a named pipe, a device or
     a socket named like a migration is refused at once, never waited on or read forever.
     Raises :class:`SourceError`."""
+    data = read_held_file(path, limit, what, limit)
+    assert data is not None  # held up to the limit: larger is refused
+    return data
+
+
+def read_held_file(path: Path, limit: int, what: str, held: int) -> bytes | None:
+    """:func:`read_regular_file`, or ``None`` for a file over ``held`` bytes (checked
+    all the same, not opened: its caller walks it from disk)."""
     try:
-        _require_regular(path, os.stat(path).st_mode)
+        info = os.stat(path)
+        _require_regular(path, info.st_mode)
+        if info.st_size > held:
+            _require_size(path, info.st_size, limit, what)
+            return None
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except PermissionError:
         raise SourceError([f"{path}: permission denied: make the file readable"]) from None
@@ -41,20 +53,6 @@ def read_regular_file(path: Path, limit: int, what: str) -> bytes:
             return file.read()
         except OSError as exc:
             raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
-
-
-def regular_file_size(path: Path, limit: int, what: str) -> int:
-    """The size of the regular file ``path``, checked as :func:`read_regular_file`
-    checks it, without opening it. Raises :class:`SourceError`."""
-    try:
-        info = os.stat(path)
-    except PermissionError:
-        raise SourceError([f"{path}: permission denied: make the file readable"]) from None
-    except OSError as exc:
-        raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
-    _require_regular(path, info.st_mode)
-    _require_size(path, info.st_size, limit, what)
-    return info.st_size
 
 
 def _require_size(path: Path, size: int, limit: int, what: str) -> None:
