@@ -23,17 +23,28 @@ def _holds_folders(listing: Listing) -> bool:
     return bool(listing.folders)  # diesel: a folder holding up.sql
 
 
+def _names(listing: Listing) -> str:
+    """The file names, each after a newline (a listed name holds no control character):
+    the tests below search it in one pass instead of looping over the names."""
+    return "\n" + "\n".join(listing.files) + "\n"
+
+
 def _holds_flyway_names(listing: Listing) -> bool:
     # Flyway: V<version>__, U<version>__ or R__ names ending in .sql, here or in a
     # sub-directory (Flyway scans a location recursively)
-    return bool(listing.folders) or any(
-        name.startswith(("V", "U", "R__")) for name in listing.files
-    )
+    if listing.folders:
+        return True
+    names = _names(listing)
+    return "\nV" in names or "\nU" in names or "\nR__" in names
 
 
 def _holds_one_file_migrations(listing: Listing) -> bool:
     # goose, dbmate: <version>_<name>.sql files (not .up.sql / .down.sql) with a marker;
-    # both tools' versions are ASCII digits
+    # both tools' versions are ASCII digits. Each name ends once in ".sql\n": more of
+    # those than of up and down names means a plain .sql name is there
+    names = _names(listing)
+    if names.count(".sql\n") == names.count(".up.sql\n") + names.count(".down.sql\n"):
+        return False
     return any(
         "0" <= name[:1] <= "9"
         and name.endswith(".sql")

@@ -69,7 +69,7 @@ def list_directory(directory: Path, wanted: Callable[[str], bool] | None = None)
     for name, entry in entries:
         if name.startswith(".") or (wanted is not None and not wanted(name)):
             continue
-        if _CONTROL.search(name):
+        if not name.isprintable() and _CONTROL.search(name):  # control: never printable
             problems.append(
                 f"{directory / shown(name)}: file name holds control characters: rename it"
             )

@@ -23,7 +23,7 @@ NAME = re.compile(
     r"^(?P<version>[0-9]+)_(?P<name>[^/\\.][^/\\]*?)(?:\.(?P<direction>up|down))?\.sql$"
 )
 #: sqlx: a first line ``-- no-transaction`` runs the file outside a transaction
-_SQLX_NO_TRANSACTION = re.compile(r"\A-- no-transaction")  # sqlx: sql.starts_with(...)
+_SQLX_NO_TRANSACTION = "-- no-transaction"  # sqlx: sql.starts_with(...)
 
 
 class PairedLayout(Layout):
@@ -104,7 +104,7 @@ class PairedLayout(Layout):
         return scan
 
     def mark(self, migration_file: MigrationFile, candidate: Candidate) -> MigrationFile:
-        if _SQLX_NO_TRANSACTION.match(migration_file.head(64)):
+        if migration_file.head(64).startswith(_SQLX_NO_TRANSACTION):
             return MigrationFile(
                 migration_file.path,
                 migration_file.direction,
