@@ -32,7 +32,7 @@ import asyncpg
 from migrator.config import Settings
 from migrator.db.quoting import quote_ident, quote_qualified, sql_literal
 from migrator.db.records import Direction, HistoryEntry, LedgerEntry, ProgressStep
-from migrator.errors import LedgerConflict, UsageError
+from migrator.errors import LedgerConflict, RefusedState, UsageError
 from migrator.source.model import Migration, MigrationFile
 
 _ENTRY_COLUMNS = (
@@ -296,16 +296,28 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
             return {}
         try:
             rows = await conn.fetch(
-                f"SELECT {_ENTRY_COLUMNS} FROM {self.sql_name} ORDER BY version"
+                f"SELECT {_ENTRY_COLUMNS}, to_regclass($1) IS NULL AS history_missing "
+                f"FROM {self.sql_name} ORDER BY version",
+                self.history_sql_name,
             )
         except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
             return {}
-        except asyncpg.UndefinedColumnError:
+        except asyncpg.UndefinedColumnError as exc:
             raise UsageError(
-                f"table {self.display_name} exists but is not a migrator ledger",
-                hint="set ledger-schema / ledger-table (or MIGRATOR_LEDGER_TABLE) "
-                "to a name no other tool uses",
+                f"table {self.display_name} exists but is not a migrator ledger "
+                f"({' '.join(str(exc).split())})",
+                hint="if it is the ledger, a column was dropped outside migrator: restore "
+                "it from a backup; otherwise set ledger-schema / ledger-table (or "
+                "MIGRATOR_LEDGER_TABLE) to a name no other tool uses",
             ) from None
+        if rows and rows[0]["history_missing"]:
+            raise RefusedState(
+                f"the ledger {self.display_name} has rows but its history table "
+                f"{self.schema}.{self.history_table} is gone (dropped or renamed outside "
+                "migrator)",
+                hint="restore the history table from a backup (or rename it back); "
+                "migrator needs it to record each run",
+            )
         return {int(row["version"]): _entry(row) for row in rows}
 
     async def baselined_versions(self, conn: asyncpg.Connection) -> frozenset[int]:
@@ -617,7 +629,7 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
             if self.conflict(exc, migration.version, "up") is None:
                 raise
             raise LedgerConflict(
-                f"version {migration.version} ({migration.name}) is already recorded as "
+                f"version {migration.shown_version} ({migration.name}) is already recorded as "
                 f"applied in the ledger {self.display_name}; not recording it twice",
                 hint="another runner applied it at the same time: see `migrate status`",
             ) from None

@@ -29,7 +29,7 @@ from migrator.sql.names import QualifiedName, object_name
 from migrator.sql.parse import ParsedStatement
 from migrator.sql.replay import may_select_into
 from migrator.sql.split import Statement
-from migrator.sql.tree import alter_commands, set_config_calls
+from migrator.sql.tree import set_config_calls
 
 #: source-layer problem codes -> rule ids
 PROBLEM_RULES = {
@@ -217,8 +217,9 @@ class FileLinter:
 
     def _note_unparsed(self, file: MigrationFile, unparsed: list[Statement], path: str) -> None:
         """Say which statements no rule could check although they are not syntax
-        errors (pglast cannot give the tree of a statement nested too deeply)."""
-        syntax_lines = {p.line for p in file.problems if p.code == "syntax-error"}
+        errors or file problems reported already, such as a psql meta-command (pglast
+        cannot give the tree of a statement nested too deeply)."""
+        syntax_lines = {p.line for p in file.problems}
         for statement in unparsed:
             if not any(statement.line <= line <= statement.end_line for line in syntax_lines):
                 self.report.internal_errors.append(
@@ -549,7 +550,7 @@ def _advance(ctx: StatementContext, replay: Replay) -> None:
             _note_emptied(ctx)
         if kind == "AlterTableStmt":
             name, _ = ctx.altered_table()  # resolved once for the rules and here
-            for command in alter_commands(fields):
+            for command in ctx.alter_commands():
                 constraint = (command.get("def") or {}).get("Constraint", {})
                 if command.get("subtype") == "AT_AddConstraint" and constraint.get(
                     "skip_validation"

@@ -144,7 +144,12 @@ async def _replay_settings(conn: asyncpg.Connection, step: Step) -> None:
 async def _ledger_write(awaitable: Awaitable[None]) -> None:
     try:
         await awaitable
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,  # the lock's session ended (see is_connection_loss)
+        OSError,
+    ) as exc:
         raise StepFailure(None, exc) from exc
 
 
@@ -561,7 +566,7 @@ def _segment_failed_hint(step: Step, failure: StepFailure, *, lost: bool = False
         f"{'partial: once reconnected' if lost else 'failed: fix the cause'}, then "
         f"`migrate {step.direction} --resume` to continue at segment "
         f"{stopped.number}, or finish or undo it by hand and run `migrate repair "
-        f"{step.version} --mark-applied` or `--forget`"
+        f"{step.migration.shown_version} --mark-applied` or `--forget`"
     )
 
 
@@ -587,6 +592,10 @@ def _connection_lost(step: Step, failure: StepFailure) -> ConnectionFailed:
     )
 
 
+#: a COMMIT / ROLLBACK in a procedure or DO block called inside a transaction block
+_INVALID_TRANSACTION_TERMINATION = "2D000"
+
+
 def _migration_failed(
     step: Step, failure: StepFailure, invalid: list[InvalidIndex]
 ) -> MigrationFailed:
@@ -607,6 +616,12 @@ def _migration_failed(
                 "nothing was changed (its transaction rolled back); another session held "
                 f"a conflicting lock: run {again} again when it is quieter, or raise "
                 "lock-timeout / lock-retries"
+            )
+        elif getattr(failure.error, "sqlstate", None) == _INVALID_TRANSACTION_TERMINATION:
+            hint = (
+                "nothing was changed (its transaction rolled back); a procedure or DO block "
+                "that commits cannot run inside the runner's transaction: add "
+                f"`-- migrate:no-transaction` at the top of the file and run {again} again"
             )
         else:
             hint = (
@@ -745,13 +760,16 @@ async def apply_migration(
     ledger: Ledger | None = None,
     reporter: Reporter | None = None,
     after_statement: AfterStatement | None = None,
+    lock: HeldLock | None = None,
 ) -> StepResult:
     """Apply (``up``) or revert (``down``) ONE migration on ``conn``, with the same
     transaction, timeout, retry and ledger rules as ``migrate up``/``down``.
 
     Creates the ledger if needed; does not take the migration lock and does not look
     at other migrations (the dry-run's up/down/up stairway calls this on a database it
-    owns). Raises :class:`SourceError` when the files cannot run as written.
+    owns). ``lock``: a migration lock the caller holds, whose connection writes the
+    ledger outside the migration's transaction, as in ``migrate up``. Raises
+    :class:`SourceError` when the files cannot run as written.
     """
     ledger = ledger or Ledger.from_settings(settings)
     chosen = migration.up if direction == "up" else migration.down
@@ -772,6 +790,7 @@ async def apply_migration(
         retry=RetryPolicy.from_settings(settings),
         reporter=reporter,
         after_statement=after_statement,
+        lock=lock,
     )
 
 

@@ -134,7 +134,7 @@ def validate_in_same_transaction(ctx: StatementContext) -> Iterator[Hit]:
     """
     name, _ = ctx.relation(ctx.fields.get("relation"))
     added_here: set[str] = set()  # NOT VALID earlier in this statement: same transaction
-    for command in alter_commands(ctx.fields):
+    for command in ctx.alter_commands():
         constraint = (command.get("def") or {}).get("Constraint", {})
         if command.get("subtype") == "AT_AddConstraint" and constraint.get("skip_validation"):
             added_here.add(constraint.get("conname", ""))
@@ -278,7 +278,7 @@ def _catalog_only_on_held_table(ctx: StatementContext) -> bool:
     name, _ = ctx.altered_table()
     if name not in held:
         return False
-    for command in alter_commands(ctx.fields):
+    for command in ctx.alter_commands():
         subtype = command.get("subtype")
         if subtype == "AT_AddColumn" and _instant_column(ctx, command):
             continue
@@ -372,7 +372,8 @@ def transaction_control(ctx: StatementContext) -> Iterator[Hit]:
     `COMMIT AND CHAIN` are fine: a `BEGIN ... COMMIT` wrapper is the runner's own
     transaction, and a commit between statements is a commit point, see
     `commit-point`. Savepoints are fine.) In a no-transaction migration, flags a
-    `BEGIN` that the file never commits: `migrate up` refuses such a file.
+    `BEGIN` that the file never commits, and `PREPARE TRANSACTION`: `migrate up`
+    refuses such a file.
 
     Why it hurts:
     The runner records the migration as applied when the file's last transaction
@@ -391,9 +392,16 @@ def transaction_control(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    if not ctx.state.transactional:
-        return
     control = segment_control(ctx.statement)
+    if not ctx.state.transactional:
+        if control is not None and control.keyword == "PREPARE TRANSACTION":
+            yield Hit(
+                "PREPARE TRANSACTION leaves the block's work prepared, not committed "
+                "(invisible, holding its locks until COMMIT PREPARED), while the ledger "
+                "records the migration as applied",
+                "end the block with COMMIT",
+            )
+        return
     if control is not None and control.kind == "refused":
         yield Hit(
             f"{control.keyword} in a migration the runner runs in a transaction: it would "

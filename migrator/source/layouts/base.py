@@ -4,13 +4,14 @@ by name, and how a found migration's files become :class:`MigrationFile` values.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Literal, NamedTuple
 
 from migrator.errors import SourceError, UsageError
+from migrator.source.checksum import content_checksum
 from migrator.source.model import MigrationFile
 
 #: control characters (C0, DEL, C1) a file name must not hold: printed raw, an ANSI
@@ -44,10 +45,11 @@ class Listing(NamedTuple):
     symlinks: frozenset[str] = frozenset()
 
 
-def list_directory(directory: Path) -> Listing:
+def list_directory(directory: Path, wanted: Callable[[str], bool] | None = None) -> Listing:
     """Read ``directory`` once. Raises :class:`SourceError` when it is missing or
     unreadable; entries that cannot be used (a symlink loop, a name with control
-    characters) become problems of the listing."""
+    characters) become problems of the listing. With ``wanted``, only the entries whose
+    name it accepts are listed (the others are not looked at: a cheap test first)."""
     if not directory.exists():
         raise SourceError(
             [f"migrations directory {directory} does not exist"],
@@ -65,7 +67,7 @@ def list_directory(directory: Path) -> Listing:
     except OSError as exc:
         raise SourceError([f"cannot list {directory}: {exc.strerror}"]) from None
     for name, entry in entries:
-        if name.startswith("."):
+        if name.startswith(".") or (wanted is not None and not wanted(name)):
             continue
         if _CONTROL.search(name):
             problems.append(
@@ -146,8 +148,9 @@ class Section(NamedTuple):
 
 
 def blank(text: str) -> str:
-    """``text`` with everything but newlines turned into spaces."""
-    return re.sub(r"[^\n]", " ", text)
+    """``text`` with everything but line ends turned into spaces (a ``\r\n`` stays, so
+    a section's checksum does not depend on the file's line ends)."""
+    return re.sub(r"[^\r\n]", " ", text)
 
 
 def keep_only(text: str, start: int, end: int) -> str:
@@ -160,7 +163,7 @@ def file_of(
 ) -> MigrationFile:
     """A :class:`MigrationFile` of one section (its checksum: of the section's text,
     unless the whole file's is given)."""
-    digest = checksum or hashlib.sha256(section.text.encode("utf-8")).hexdigest()
+    digest = checksum or content_checksum(section.text)
     return MigrationFile(path, direction, section.text, digest, section.transactional)
 
 
