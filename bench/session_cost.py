@@ -1,10 +1,11 @@
 """The server's CPU time for each part of what migrator sends around a migration.
 
 Around each migration's own SQL, a batched transactional migration's string holds
-``BEGIN``, the step's ``SET LOCAL``s, the session reset
-(:func:`migrator.runner.session.reset_statements`, itself a ``DO`` block and eight
-utility statements), the ``SET LOCAL``s again, the ledger write (``EXECUTE`` of the
-prepared write) and ``COMMIT``. Each part is sent alone, between ``BEGIN`` and
+``BEGIN``, the ledger's check that the migration before left no prepared statement
+(``EXECUTE``, all but the string's first), the step's ``SET LOCAL``s, the session reset
+(:func:`migrator.runner.session.reset_statements`: eight utility statements, and in the
+string's last migration a ``DO`` block), the ``SET LOCAL``s again, the ledger write
+(``EXECUTE`` of the prepared write) and ``COMMIT``. Each part is sent alone, between ``BEGIN`` and
 ``COMMIT``, 64 to a string as the runner sends them, many times over on one session,
 and the backend's CPU time (``/proc/PID/stat``) is divided by the count; ``BEGIN;
 COMMIT`` alone is the floor. The parts are interleaved over the rounds.
@@ -54,6 +55,7 @@ def _parts(conn: asyncpg.Connection, ledger: Ledger) -> dict[str, Callable[[int]
         "the step's SET LOCALs": lambda _: _SETS,
         "the reset's 8 utility statements": lambda _: ";\n".join(utility),
         "the reset's DO block (DEALLOCATE a migration's PREPAREs)": lambda _: do_block[0],
+        "the ledger's check that none is left (EXECUTE)": lambda _: ledger.check_sql,
         "the ledger write (EXECUTE, 2 rows)": write,
     }
 
