@@ -224,7 +224,10 @@ def up_command(
 
 @click.command("down")
 @click.option(
-    "--steps", type=click.IntRange(min=1), metavar="N", help="Revert the newest N migrations."
+    "--steps",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Revert the newest N migrations (refused when fewer are applied; --to 0: all).",
 )
 @click.option(
     "--to",
