@@ -311,7 +311,8 @@ _FORMAT = click.option(
     "--verbose",
     "list_ignored",
     is_flag=True,
-    help="Also list the directory entries that are not migrations (as `migrate -v status`).",
+    help="Also list the directory entries that are not migrations "
+    "(as `migrate -v status`, without its tracebacks).",
 )
 @fleet_options
 @click.pass_obj
