@@ -573,3 +573,15 @@ def test_an_empty_down_is_nothing_to_undo(migrations_dir: Path, pg_server: Ephem
     assert first["ok"] is True and first["status"] == "rehearsed"
     assert "empty down: nothing to undo" in first["notes"]
     assert _by_version(report)[2]["ok"] is True
+    text = run_cli(
+        "--dir",
+        str(migrations_dir),
+        "dry-run",
+        "--no-lint",
+        "--database-url",
+        pg_server.dsn(),
+        cwd=migrations_dir,
+    )
+    assert text.code == 0, text.output
+    headline = next(line for line in text.stdout.splitlines() if "001_accounts" in line)
+    assert "ok (empty down: nothing to undo)" in headline and "irreversible" not in headline
