@@ -103,8 +103,10 @@ def mask_text(text: str) -> str:
         # faster than the regular expression's case-insensitive scan (lint's JSON
         # of a large file: 0.4 s of CPU otherwise)
         starts = _keyword_starts(text.lower())
-        text = _sub_at(_KEYWORD_SECRET, text, starts, rf"\1{MASK}")
-        text = _sub_at(_FIELD_SECRET, text, _keyword_starts(text.lower()), rf"\1{MASK}")
+        masked = _sub_at(_KEYWORD_SECRET, text, starts, rf"\1{MASK}")
+        if masked is not text:  # the keywords moved
+            starts = _keyword_starts(masked.lower())
+        text = _sub_at(_FIELD_SECRET, masked, starts, rf"\1{MASK}")
     else:
         text = re.sub(_KEYWORD_SECRET, rf"\1{MASK}", text)
         text = re.sub(_FIELD_SECRET, rf"\1{MASK}", text)
@@ -165,6 +167,8 @@ def _sub_at(pattern: str, text: str, starts: list[int], template: str) -> str:
         pieces.append(text[position:start])
         pieces.append(found.expand(template))
         position = found.end()
+    if not pieces:
+        return text  # nothing matched: the same text, unchanged
     pieces.append(text[position:])
     return "".join(pieces)
 

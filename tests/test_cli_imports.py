@@ -6,10 +6,13 @@ Every command imports its layer inside its function, so ``migrate --version`` an
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 from typing import Any
+
+import migrator.cli
 
 #: modules (and packages, with everything under them) that ``import migrator.cli`` and
 #: ``migrate --version`` must not load
@@ -76,8 +79,37 @@ def test_version_loads_no_layer() -> None:
 
 
 def test_every_command_is_registered_without_its_layer() -> None:
-    body = "import migrator.cli\nprint(json.dumps(sorted(migrator.cli.cli.commands)))\n"
-    names, modules = _printed(body)
+    body = (
+        "import click, migrator.cli\n"
+        "print(json.dumps(migrator.cli.cli.list_commands(click.Context(migrator.cli.cli))))\n"
+        "print(json.dumps(sorted(migrator.cli.cli.all_commands())))\n"
+    )
+    listed, loaded, modules = _printed(body)
     for command in ("new", "up", "down", "status", "verify", "lint", "rules", "plan", "dry-run"):
-        assert command in names
+        assert command in listed
+    assert listed == loaded
     assert _heavy(modules) == []
+
+
+def test_the_command_table_names_every_command_of_each_module() -> None:
+    by_module: dict[str, list[str]] = {}
+    for name, module in migrator.cli.COMMAND_MODULES.items():
+        by_module.setdefault(module, []).append(name)
+    for module, names in by_module.items():
+        defined = [command.name for command in importlib.import_module(module).COMMANDS]
+        assert sorted(names) == sorted(str(name) for name in defined), module
+
+
+def test_a_command_loads_its_own_module_only() -> None:
+    body = (
+        "import contextlib, io, migrator.cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        migrator.cli.main(['rules'])\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, exc.code\n"
+    )
+    modules = _loaded(body)
+    assert "migrator.cli.lint_commands" in modules
+    others = set(migrator.cli.COMMAND_MODULES.values()) - {"migrator.cli.lint_commands"}
+    assert others.isdisjoint(modules)

@@ -55,7 +55,10 @@ def _all_commands() -> list[tuple[str, click.Command]]:
     def walk(command: click.Command, path: str) -> None:
         found.append((path, command))
         if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
+            context = click.Context(command)
+            for name in command.list_commands(context):
+                sub = command.get_command(context, name)
+                assert sub is not None, name
                 walk(sub, f"{path} {name}".strip())
 
     walk(cli, "")

@@ -17,13 +17,79 @@ import click
 
 from migrator import __version__
 from migrator.cli.context import AppContext
+from migrator.cli.lazy_group import LazyGroup
 from migrator.dsn import masked_output, register_dsn_secrets, register_secret
 from migrator.errors import ExitCode, MigratorError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+def _set_global_flag(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None and param.name:
+        ctx.ensure_object(AppContext).flags[param.name.removeprefix("global_")] = value
+
+
+#: the global options, also accepted after the command name (``migrate up --dir x``)
+_GLOBAL_OPTIONS = (
+    ("migrations_dir", "--dir", "PATH", "Migrations directory (same as before the command)."),
+    ("layout", "--layout", "NAME", "Layout of the directory (same as before the command)."),
+    ("database_url", "--database-url", "URL", "PostgreSQL URL (same as before the command)."),
+    ("wait", "--wait", "DURATION", "Keep trying to connect this long (same as before it)."),
+)
+
+
+#: commands that never connect to a database: after their name they take ``--dir`` and
+#: ``--layout``, not ``--database-url`` / ``--wait`` (which would do nothing there)
+_OFFLINE_COMMANDS = frozenset({"new", "rules", "plan", "schema verify"})
+_CONNECTION_OPTIONS = frozenset({"database_url", "wait"})
+
+
+def _accept_global_options(command: click.Command, path: str = "") -> None:
+    """Let ``command`` (and the commands of a group) take ``--dir``, ``--layout``,
+    ``--database-url`` and ``--wait`` after its name, unless it defines an option of that
+    name; an offline command does not take the connection options."""
+    path = f"{path} {command.name}".strip()
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_global_options(sub, path)
+        return
+    own = {param.name for param in command.params}
+    for name, flag, metavar, help_text in _GLOBAL_OPTIONS:
+        if name in own or any(flag in param.opts for param in command.params):
+            continue
+        if path in _OFFLINE_COMMANDS and name in _CONNECTION_OPTIONS:
+            continue
+        command.params.append(
+            click.Option(
+                [flag, f"global_{name}"],
+                metavar=metavar,
+                default=None,
+                expose_value=False,
+                callback=_set_global_flag,
+                help=help_text,
+            )
+        )
+
+
+#: the module that defines each command (in its ``COMMANDS``): imported only when the
+#: command runs, so ``migrate lint`` never builds the options of ``up`` or ``plan``
+COMMAND_MODULES = {
+    **dict.fromkeys(
+        ("new", "up", "down", "status", "verify", "baseline", "repair"),
+        "migrator.cli.run_commands",
+    ),
+    **dict.fromkeys(("lint", "rules"), "migrator.cli.lint_commands"),
+    "plan": "migrator.cli.plan_commands",
+    **dict.fromkeys(("dry-run", "schema"), "migrator.cli.rehearse_commands"),
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    modules=COMMAND_MODULES,
+    prepare=_accept_global_options,
+    context_settings=CONTEXT_SETTINGS,
+)
 @click.option(
     "--dir",
     "migrations_dir",
@@ -86,65 +152,6 @@ def cli(
         }
     )
     app.verbose = verbose
-
-
-def _set_global_flag(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    if value is not None and param.name:
-        ctx.ensure_object(AppContext).flags[param.name.removeprefix("global_")] = value
-
-
-#: the global options, also accepted after the command name (``migrate up --dir x``)
-_GLOBAL_OPTIONS = (
-    ("migrations_dir", "--dir", "PATH", "Migrations directory (same as before the command)."),
-    ("layout", "--layout", "NAME", "Layout of the directory (same as before the command)."),
-    ("database_url", "--database-url", "URL", "PostgreSQL URL (same as before the command)."),
-    ("wait", "--wait", "DURATION", "Keep trying to connect this long (same as before it)."),
-)
-
-
-#: commands that never connect to a database: after their name they take ``--dir`` and
-#: ``--layout``, not ``--database-url`` / ``--wait`` (which would do nothing there)
-_OFFLINE_COMMANDS = frozenset({"new", "rules", "plan", "schema verify"})
-_CONNECTION_OPTIONS = frozenset({"database_url", "wait"})
-
-
-def _accept_global_options(command: click.Command, path: str = "") -> None:
-    """Let ``command`` (and the commands of a group) take ``--dir``, ``--layout``,
-    ``--database-url`` and ``--wait`` after its name, unless it defines an option of that
-    name; an offline command does not take the connection options."""
-    path = f"{path} {command.name}".strip()
-    if isinstance(command, click.Group):
-        for sub in command.commands.values():
-            _accept_global_options(sub, path)
-        return
-    own = {param.name for param in command.params}
-    for name, flag, metavar, help_text in _GLOBAL_OPTIONS:
-        if name in own or any(flag in param.opts for param in command.params):
-            continue
-        if path in _OFFLINE_COMMANDS and name in _CONNECTION_OPTIONS:
-            continue
-        command.params.append(
-            click.Option(
-                [flag, f"global_{name}"],
-                metavar=metavar,
-                default=None,
-                expose_value=False,
-                callback=_set_global_flag,
-                help=help_text,
-            )
-        )
-
-
-def _register() -> None:
-    from migrator.cli import lint_commands, plan_commands, rehearse_commands, run_commands
-
-    for module in (run_commands, lint_commands, plan_commands, rehearse_commands):
-        for command in module.COMMANDS:
-            _accept_global_options(command)
-            cli.add_command(command)
-
-
-_register()
 
 
 def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:

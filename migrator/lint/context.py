@@ -3,7 +3,7 @@ transaction state (which transaction we are in, what it has locked so far)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +127,10 @@ class StatementContext:
     #: values computed once per statement and shared by rules (see :meth:`memo`)
     _memo: dict[str, Any] = field(default_factory=dict)
     _altered: tuple[QualifiedName, Table | None] | None = field(default=None, repr=False)
+    _commands: tuple[Node, ...] | None = field(default=None, repr=False)
+    #: the subcommands of an existing altered table, and the noun of one judged existing
+    #: without the replay knowing it (noted for every rule that asks)
+    _on_existing: tuple[tuple[Node, ...], str | None] | None = field(default=None, repr=False)
     #: what the rule running now judged without the replay knowing it (one note per
     #: object, see :meth:`note_unknown`); the engine adds them to the rule's findings
     unknowns: list[str] = field(default_factory=list)
@@ -166,16 +170,30 @@ class StatementContext:
             self._altered = self.catalog.relation_of(self.fields.get("relation"))
         return self._altered
 
-    def commands_on_existing(self, *subtypes: str) -> Iterator[Node]:
+    def alter_commands(self) -> tuple[Node, ...]:
+        """The statement's ``ALTER TABLE`` subcommands (found once for all its rules)."""
+        if self._commands is None:
+            self._commands = tuple(alter_commands(self.fields))
+        return self._commands
+
+    def commands_on_existing(self, *subtypes: str) -> Sequence[Node]:
         """The ``ALTER TABLE`` subcommands of these subtypes (all if none given), when
-        the altered table exists (holds data); nothing for a new table."""
-        name, table = self.altered_table()
-        known = table is not None and bool(table.origin.unit)  # no note: no noun needed
-        if not self.is_existing(table, name, "table" if known else _relation_noun(self.fields)):
-            return
-        for command in alter_commands(self.fields):
-            if not subtypes or command.get("subtype") in subtypes:
-                yield command
+        the altered table exists (holds data); none for a new table. Judged once per
+        statement, as :meth:`is_existing` judges (an unknown table noted each time)."""
+        if self._on_existing is None:
+            _, table = self.altered_table()
+            existing = self.may_be_existing(table)
+            unknown = existing and (table is None or not table.origin.unit)
+            self._on_existing = (
+                self.alter_commands() if existing else (),
+                _relation_noun(self.fields) if unknown else None,
+            )
+        commands, noun = self._on_existing
+        if noun is not None:
+            self.note_unknown(noun, self.altered_table()[0], f"an existing {noun}")
+        if not commands or not subtypes:
+            return commands
+        return [command for command in commands if command.get("subtype") in subtypes]
 
     def is_existing(
         self, table: Table | None, name: QualifiedName | None = None, what: str = "table"
@@ -198,6 +216,13 @@ class StatementContext:
             # known only from statements that changed it: never created by the replay
             self.note_unknown(what, name, f"an existing {what}")
         return not self.catalog.is_new(table)
+
+    def may_be_existing(self, table: Table | None) -> bool:
+        """What :meth:`is_existing` says of ``table``, without noting anything (the
+        same tests, on the hot path of every rule there: kept inline)."""
+        if table is None:
+            return not self.state.unknown_tables_new
+        return not table.system and not self.catalog.is_new(table)
 
     def holds_rows(self, table: Table | None, name: QualifiedName | None = None) -> bool:
         """The table may hold rows: an existing one, or one this migration created with

@@ -29,7 +29,7 @@ from migrator.sql.names import QualifiedName, object_name
 from migrator.sql.parse import ParsedStatement
 from migrator.sql.replay import may_select_into
 from migrator.sql.split import Statement
-from migrator.sql.tree import alter_commands, set_config_calls
+from migrator.sql.tree import set_config_calls
 
 #: source-layer problem codes -> rule ids
 PROBLEM_RULES = {
@@ -552,7 +552,7 @@ def _advance(ctx: StatementContext, replay: Replay) -> None:
             _note_emptied(ctx)
         if kind == "AlterTableStmt":
             name, _ = ctx.altered_table()  # resolved once for the rules and here
-            for command in alter_commands(fields):
+            for command in ctx.alter_commands():
                 constraint = (command.get("def") or {}).get("Constraint", {})
                 if command.get("subtype") == "AT_AddConstraint" and constraint.get(
                     "skip_validation"

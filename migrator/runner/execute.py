@@ -192,6 +192,7 @@ def _closing(
     prepared: bool,
     duration_sql: str = MS_SINCE_TRANSACTION_START,
     completing: bool = False,
+    deallocate: bool = True,
 ) -> str:
     """The session reset, the ledger write and ``COMMIT`` of a transactional step, to
     end a string (the newline first keeps them out of a trailing ``--`` comment). The
@@ -205,28 +206,33 @@ def _closing(
         prepared=prepared,
         completing=completing,
     )
-    reset = session.reset_in_transaction(conn, ledger.prepared_names)
+    reset = session.reset_in_transaction(conn, ledger.prepared_names, deallocate=deallocate)
     settings = "; ".join(setting_statements(step, local=True))
     return f"\n;\n{reset};\n{settings};\n{write};\nCOMMIT"
 
 
-def _opening(step: Step) -> str:
-    """``BEGIN`` and the step's ``SET LOCAL``s, to start a string."""
-    return "BEGIN; " + "; ".join(setting_statements(step, local=True)) + ";\n"
+def _opening(step: Step, check: str = "") -> str:
+    """``BEGIN``, ``check`` and the step's ``SET LOCAL``s, to start a string."""
+    statements = [check] if check else []
+    statements += setting_statements(step, local=True)
+    return "BEGIN; " + "; ".join(statements) + ";\n"
 
 
-def one_string(conn: asyncpg.Connection, step: Step, ledger: Ledger) -> str:
+def one_string(
+    conn: asyncpg.Connection, step: Step, ledger: Ledger, *, first: bool, last: bool
+) -> str:
     """A one-statement transactional step as one part of a string of several: ``BEGIN``,
-    its ``SET LOCAL``s, the statement, the ledger write (``EXECUTE`` of the prepared
-    write) and ``COMMIT``. Its duration is measured from the previous migration's
-    ledger write, not from the arrival of the string
-    (:data:`~migrator.db.ledger.MS_SINCE_PREVIOUS_WRITE`)."""
+    unless it is the ``first`` the ledger's check that the step before left no prepared
+    statement (:attr:`~migrator.db.ledger.Ledger.check_sql`), its ``SET LOCAL``s, the
+    statement, the session reset (dropping prepared statements only in the ``last``
+    step's), the ledger write (``EXECUTE`` of the prepared write) and ``COMMIT``. Its
+    duration is measured from the previous migration's ledger write, not from the
+    arrival of the string (:data:`~migrator.db.ledger.MS_SINCE_PREVIOUS_WRITE`)."""
     (statement,) = step.statements
-    return (
-        _opening(step)
-        + statement.text
-        + _closing(conn, step, ledger, prepared=True, duration_sql=MS_SINCE_PREVIOUS_WRITE)
+    closing = _closing(
+        conn, step, ledger, prepared=True, duration_sql=MS_SINCE_PREVIOUS_WRITE, deallocate=last
     )
+    return _opening(step, "" if first else ledger.check_sql) + statement.text + closing
 
 
 async def _run_in_transaction(

@@ -11,9 +11,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from pglast import parser as pg_parser
-
 from migrator.sql import deep
+from migrator.sql.libpg import pg_parser
 
 
 @lru_cache(maxsize=4096)

@@ -211,6 +211,18 @@ class StatementTree:
             return None
         return {key: value}
 
+    def range_var_names(self) -> list[tuple[str | None, str]] | None:
+        """``(schema or None, name)`` of every ``RangeVar`` node of the tree, wherever
+        it stands (a ``FROM``, a ``WITH`` query, a ``RETURNING`` subquery), read from the
+        JSON without decoding it; a ``RangeVar`` held without the node's wrapper (an
+        ``INSERT``'s target) is not among them. ``None`` when the JSON is not at hand
+        (a decoded tree) or not of the expected shape."""
+        if self._source is not None:
+            return self._parsed().range_var_names()
+        if self._fields is not None:
+            return None
+        return _range_var_names(self._encoded, self._offset, self._end)
+
 
 #: the start of each statement in pglast's JSON: ``{"stmt":{"<Kind>":`` (a JSON string
 #: holds ``\"``, never a bare ``"``, so this never matches inside one; only ``RawStmt``
@@ -304,6 +316,30 @@ def parse_text(text: str) -> list[ParsedStatement] | None:
 
 
 _DECODER = json.JSONDecoder()
+
+#: the key of a wrapped ``RangeVar`` node (a bare ``"`` in pglast's JSON only delimits a
+#: string, so this is never inside one), and the names the node starts with
+_RANGE_VAR_KEY = '"RangeVar":'
+_RANGE_VAR = re.compile(
+    r'"RangeVar":\{(?:"catalogname":"(?:[^"\\]|\\.)*",)?'
+    r'(?:"schemaname":"((?:[^"\\]|\\.)*)",)?"relname":"((?:[^"\\]|\\.)*)"'
+)
+
+
+def _range_var_names(encoded: str, start: int, end: int) -> list[tuple[str | None, str]] | None:
+    """``(schema or None, name)`` of every ``RangeVar`` in ``encoded[start:end]``;
+    ``None`` when one of them does not start as expected."""
+    names: list[tuple[str | None, str]] = []
+    for match in _RANGE_VAR.finditer(encoded, start, end):
+        schema, name = match.groups()
+        if schema is not None and "\\" in schema:
+            schema = json.loads(f'"{schema}"')
+        if "\\" in name:
+            name = json.loads(f'"{name}"')
+        names.append((schema, name))
+    if len(names) != encoded.count(_RANGE_VAR_KEY, start, end):
+        return None
+    return names
 
 
 def _decode(encoded: str, offset: int) -> tuple[Any, int]:

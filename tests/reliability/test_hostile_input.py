@@ -104,9 +104,9 @@ def snapshot(database_url: str) -> tuple[Schema, list[Any], list[Any], list[Any]
 
 def commands() -> dict[str, tuple[str, ...]]:
     """The commands of :data:`COMMANDS` that the CLI has."""
-    from migrator.cli import cli
+    from migrator.cli import COMMAND_MODULES
 
-    return {name: args for name, args in COMMANDS.items() if args[0] in cli.commands}
+    return {name: args for name, args in COMMANDS.items() if args[0] in COMMAND_MODULES}
 
 
 def lint_names(case: Case) -> str:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from migrator.config import LAYOUT_NAMES as CONFIG_LAYOUT_NAMES
@@ -143,6 +143,9 @@ def test_flyway_versions_beyond_the_key_are_refused_with_the_limit() -> None:
         ({"20200101000000_a.sql": "-- migrate:up\nselect 1;\n-- migrate:down\n"}, "dbmate"),
         ({"20200101000000_a.sql": "-- +goose Up\nselect 1;\n"}, "goose"),
         ({"V1__a.sql": "select 1;"}, "flyway"),
+        ({"R__a.sql": "select 1;"}, "flyway"),
+        ({"sql/R__a.sql": "select 1;", "README.md": ""}, "flyway"),
+        ({"sql/U1__a.sql": "select 1;", "sql/notes.txt": ""}, "flyway"),
         ({"2019-09-12-100000_a/up.sql": "select 1;"}, "diesel"),
         ({}, "migrator"),
     ],
@@ -152,6 +155,47 @@ def test_the_layout_is_detected_from_the_directory(
 ) -> None:
     assert discover(write(tmp_path, files)).layout == layout
     assert discover(tmp_path).layout_origin == "detected"
+
+
+_NAMES = st.sampled_from(
+    [
+        "V1__a.sql", "U1__a.sql", "R__a.sql", "V__x.sql", "v1__a.sql", "V1_2__b.sql",
+        "20200101000000_a.sql", "001_a.sql", "0_a.sql", "9a.sql", "٣_b.sql",
+        "001_a.up.sql", "001_a.down.sql", "up.sql", "down.sql", "x.sql", "001_a.go",
+        "V1__a.txt", "README.md",
+    ]
+)  # fmt: skip
+_FOLDERS = st.sampled_from(["", "sub/", "2019-09-12-100000_a/"])
+_CONTENTS = st.sampled_from(["select 1;", "-- migrate:up\nselect 1;\n", "-- +goose Up\nselect 1;"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(entries=st.lists(st.tuples(_FOLDERS, _NAMES, _CONTENTS), min_size=1, max_size=4))
+def test_a_layout_claims_only_directories_its_cheap_test_passes(
+    tmp_path_factory: pytest.TempPathFactory, entries: list[tuple[str, str, str]]
+) -> None:
+    """Detection imports a layout's module only when the registry's cheap test passes:
+    that test must pass for every directory the layout claims."""
+    from migrator.source.layouts import _REGISTRY, named
+    from migrator.source.layouts.base import list_directory
+
+    directory = tmp_path_factory.mktemp("listing")
+    for folder, name, content in entries:
+        write(directory, {folder + name: content})
+    listing = list_directory(directory)
+    for layout_name, (_, _, may_claim) in _REGISTRY.items():
+        if may_claim is not None and named(layout_name).claims(listing):
+            assert may_claim(listing), (layout_name, listing)
+
+
+def test_a_listing_of_wanted_names_leaves_the_others_out(tmp_path: Path) -> None:
+    from migrator.source.layouts.base import list_directory
+
+    write(
+        tmp_path, {"V1__a.sql": "", "R__b.sql": "", "1_c.sql": "", "V2/x.sql": "", ".V3__d.sql": ""}
+    )
+    listing = list_directory(tmp_path, lambda name: name.startswith("V"))
+    assert (listing.files, listing.folders) == (("V1__a.sql",), ("V2",))
 
 
 def test_two_layouts_at_once_are_refused_until_one_is_named(tmp_path: Path) -> None:

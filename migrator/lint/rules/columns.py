@@ -10,7 +10,7 @@ from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
 from migrator.sql.catalog import Column
 from migrator.sql.names import QualifiedName, TypeRef, type_ref
-from migrator.sql.tree import alter_commands, column_constraints
+from migrator.sql.tree import column_constraints
 from migrator.sql.volatility import expression_volatility, unknown_functions
 
 SERIAL_TYPES = ("serial", "bigserial", "smallserial")
@@ -49,7 +49,7 @@ def add_column_required(ctx: StatementContext) -> Iterator[Hit]:
     name, table = ctx.altered_table()
     if name in ctx.state.emptied or not ctx.holds_rows(table, name):
         return
-    for command in alter_commands(ctx.fields):
+    for command in ctx.alter_commands():
         if command.get("subtype") != "AT_AddColumn":
             continue
         column_def = (command.get("def") or {}).get("ColumnDef", {})

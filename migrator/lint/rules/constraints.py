@@ -9,7 +9,7 @@ from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
 from migrator.sql.names import QualifiedName, object_name, strings, type_ref
 from migrator.sql.parse import Node
-from migrator.sql.tree import alter_commands, column_constraints
+from migrator.sql.tree import column_constraints
 
 
 @rule(
@@ -139,7 +139,7 @@ def _filled_table_foreign_keys(ctx: StatementContext) -> Iterator[Hit]:
     SELECT``: validating it scans those rows while holding SHARE ROW EXCLUSIVE on the
     referenced table, an existing one that writers use."""
     name, _ = ctx.altered_table()
-    for command in alter_commands(ctx.fields):
+    for command in ctx.alter_commands():
         constraint = (command.get("def") or {}).get("Constraint", {})
         if (
             command.get("subtype") != "AT_AddConstraint"
@@ -338,7 +338,7 @@ def _not_null_before_18(ctx: StatementContext) -> Iterator[Hit]:
     the statement fails)."""
     if ctx.pg_version >= 18:
         return
-    for command in alter_commands(ctx.fields):
+    for command in ctx.alter_commands():
         constraint = (command.get("def") or {}).get("Constraint", {})
         if command.get("subtype") == "AT_AddConstraint" and constraint.get("contype") == (
             "CONSTR_NOTNULL"

@@ -16,7 +16,7 @@ from migrator.lint.rule import Hit, rule
 from migrator.sql.catalog import Catalog, Table
 from migrator.sql.names import MAX_IDENTIFIER_BYTES, strings
 from migrator.sql.parse import Node
-from migrator.sql.tree import alter_commands, column_constraints
+from migrator.sql.tree import column_constraints
 
 
 @rule("syntax-error", Severity.ERROR)
@@ -299,7 +299,7 @@ def _foreign_keys(ctx: StatementContext) -> Iterator[tuple[tuple[str, ...], Node
                     if constraint.get("contype") == "CONSTR_FOREIGN":
                         yield (column.get("colname", ""),), constraint
     elif ctx.kind == "AlterTableStmt":
-        for command in alter_commands(ctx.fields):
+        for command in ctx.alter_commands():
             definition = command.get("def") or {}
             constraint = definition.get("Constraint")
             if constraint and constraint.get("contype") == "CONSTR_FOREIGN":

@@ -244,6 +244,8 @@ def _insert_select(ctx: StatementContext) -> Iterator[Hit]:
     target, target_table = ctx.relation(fields.get("relation"))
     if not ctx.state.write_locked and not ctx.is_existing(target_table, target):
         return  # a copy into a new table that holds no lock on what it reads
+    if not _may_read_existing(ctx):
+        return  # every table it names is new: nothing to decode
     fields = _whole(ctx)
     sources = _tables_read(ctx, fields)
     if not sources or _at_most_one_row(ctx, fields.get("selectStmt") or {}):
@@ -383,6 +385,21 @@ def _tables_read(ctx: StatementContext, fields: Node) -> list[QualifiedName]:
         if ctx.is_existing(table, name) and name not in found:
             found.append(name)
     return found
+
+
+def _may_read_existing(ctx: StatementContext) -> bool:
+    """Whether a table the statement reads may be an existing one, from the names its
+    JSON holds, without decoding it: ``False`` only when every table named anywhere in
+    it is one the replay knows as new (or a system catalog), so that
+    :func:`_tables_read` would find nothing (and note nothing)."""
+    tree = ctx.statement.tree
+    names = tree.range_var_names() if tree is not None else None
+    if names is None:
+        return True
+    return any(
+        ctx.may_be_existing(ctx.catalog.relation_of(node)[1])
+        for node in ({"schemaname": schema, "relname": name} for schema, name in names)
+    )
 
 
 def _whole(ctx: StatementContext) -> Node:

@@ -134,7 +134,7 @@ def validate_in_same_transaction(ctx: StatementContext) -> Iterator[Hit]:
     """
     name, _ = ctx.relation(ctx.fields.get("relation"))
     added_here: set[str] = set()  # NOT VALID earlier in this statement: same transaction
-    for command in alter_commands(ctx.fields):
+    for command in ctx.alter_commands():
         constraint = (command.get("def") or {}).get("Constraint", {})
         if command.get("subtype") == "AT_AddConstraint" and constraint.get("skip_validation"):
             added_here.add(constraint.get("conname", ""))
@@ -278,7 +278,7 @@ def _catalog_only_on_held_table(ctx: StatementContext) -> bool:
     name, _ = ctx.altered_table()
     if name not in held:
         return False
-    for command in alter_commands(ctx.fields):
+    for command in ctx.alter_commands():
         subtype = command.get("subtype")
         if subtype == "AT_AddColumn" and _instant_column(ctx, command):
             continue

@@ -9,7 +9,7 @@ from migrator.lint.findings import Severity
 from migrator.lint.rule import Hit, rule
 from migrator.sql.names import TypeRef, strings, type_ref
 from migrator.sql.parse import Node
-from migrator.sql.tree import alter_commands, column_constraints
+from migrator.sql.tree import column_constraints
 
 _KINDS = ("CreateStmt", "AlterTableStmt")
 
@@ -29,7 +29,7 @@ def _new_column_types(ctx: StatementContext) -> Iterator[tuple[str, TypeRef, Nod
             if column and column.get("typeName"):
                 yield column.get("colname", ""), type_ref(column["typeName"]), column
     elif ctx.kind == "AlterTableStmt":
-        for command in alter_commands(ctx.fields):
+        for command in ctx.alter_commands():
             column = (command.get("def") or {}).get("ColumnDef")
             if not column or not column.get("typeName"):
                 continue
@@ -51,7 +51,7 @@ def _key_columns(ctx: StatementContext) -> set[str]:
                 column = element["ColumnDef"]
                 constraints.extend((c, column.get("colname")) for c in column_constraints(column))
     else:
-        for command in alter_commands(ctx.fields):
+        for command in ctx.alter_commands():
             definition = command.get("def") or {}
             if "Constraint" in definition:
                 constraints.append((definition["Constraint"], None))

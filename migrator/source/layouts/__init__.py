@@ -32,9 +32,12 @@ def _holds_flyway_names(listing: Listing) -> bool:
 
 
 def _holds_one_file_migrations(listing: Listing) -> bool:
-    # goose, dbmate: <version>_<name>.sql files (not .up.sql / .down.sql) with a marker
+    # goose, dbmate: <version>_<name>.sql files (not .up.sql / .down.sql) with a marker;
+    # both tools' versions are ASCII digits
     return any(
-        name.endswith(".sql") and not name.endswith((".up.sql", ".down.sql"))
+        "0" <= name[:1] <= "9"
+        and name.endswith(".sql")
+        and not name.endswith((".up.sql", ".down.sql"))
         for name in listing.files
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar, Literal, NamedTuple
 
@@ -44,10 +45,11 @@ class Listing(NamedTuple):
     symlinks: frozenset[str] = frozenset()
 
 
-def list_directory(directory: Path) -> Listing:
+def list_directory(directory: Path, wanted: Callable[[str], bool] | None = None) -> Listing:
     """Read ``directory`` once. Raises :class:`SourceError` when it is missing or
     unreadable; entries that cannot be used (a symlink loop, a name with control
-    characters) become problems of the listing."""
+    characters) become problems of the listing. With ``wanted``, only the entries whose
+    name it accepts are listed (the others are not looked at: a cheap test first)."""
     if not directory.exists():
         raise SourceError(
             [f"migrations directory {directory} does not exist"],
@@ -65,7 +67,7 @@ def list_directory(directory: Path) -> Listing:
     except OSError as exc:
         raise SourceError([f"cannot list {directory}: {exc.strerror}"]) from None
     for name, entry in entries:
-        if name.startswith("."):
+        if name.startswith(".") or (wanted is not None and not wanted(name)):
             continue
         if _CONTROL.search(name):
             problems.append(

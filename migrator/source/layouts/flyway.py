@@ -82,7 +82,12 @@ def _problems(path: Path, exc: UsageError | SourceError) -> list[str]:
 
 
 def _is_flyway(name: str) -> bool:
-    return bool(NAME.match(name) or REPEATABLE.match(name))
+    return _may_be_flyway(name) and bool(NAME.match(name) or REPEATABLE.match(name))
+
+
+def _may_be_flyway(name: str) -> bool:
+    """The first letter of a Flyway name (a cheap test before the patterns)."""
+    return name.startswith(("V", "U", "R"))
 
 
 def _walk(listing: Listing, problems: list[str]) -> Iterator[tuple[Path, tuple[str, ...]]]:
@@ -120,7 +125,7 @@ class FlywayLayout(Layout):
             return True
         for folder in listing.folders:
             try:
-                inner = list_directory(listing.directory / folder)
+                inner = list_directory(listing.directory / folder, _may_be_flyway)
             except SourceError:
                 continue
             if any(_is_flyway(name) for name in inner.files):
