@@ -54,6 +54,29 @@ def test_verbose_adds_the_traceback_and_keeps_the_code(
     assert result.stderr.rstrip().splitlines()[-1].startswith("internal error: RuntimeError")
 
 
+@pytest.mark.parametrize(
+    ("args", "traceback"),
+    [
+        (["status", "-v"], False),  # status's own -v lists ignored files, nothing more
+        (["status", "--verbose"], False),
+        (["-v", "status"], True),  # the global --verbose
+    ],
+)
+def test_only_the_global_verbose_shows_tracebacks(
+    tmp_path: Path, args: list[str], traceback: bool
+) -> None:
+    directory = _migrations(tmp_path)
+    (directory / "002_x.up.sql").mkdir()  # an error any command meets first
+
+    url = "postgresql://nobody@127.0.0.1:1/nothing"  # never reached
+    result = run_cli(*args, "--dir", str(directory), "--database-url", url, cwd=tmp_path)
+
+    assert result.code == 2, result.output
+    assert ("Traceback (most recent call last)" in result.stderr) is traceback
+    assert result.stderr.rstrip().splitlines()[-1].startswith("error: ")
+    assert "is a directory, not a file" in result.stderr
+
+
 def test_a_refused_file_operation_names_the_file_and_exits_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

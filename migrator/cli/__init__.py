@@ -142,15 +142,16 @@ def cli(
     3 cannot connect or cannot get the lock, 4 a migration failed, 70 internal error
     (a bug: please report it), 130 interrupted.
     """
-    ctx.obj = AppContext(
-        flags={
+    app = ctx.ensure_object(AppContext)  # main's: its errors' tracebacks follow --verbose
+    app.flags.update(
+        {
             "migrations_dir": migrations_dir,
             "layout": layout,
             "database_url": database_url,
             "wait": wait,
-        },
-        verbose=verbose,
+        }
     )
+    app.verbose = verbose
 
 
 def _terminate_like_ctrl_c(signum: int, frame: FrameType | None) -> None:
@@ -189,16 +190,16 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
-    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    app = AppContext()  # the global --verbose, once parsed, turns tracebacks on
     if (
         signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
         and threading.current_thread() is threading.main_thread()
     ):
         signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     try:
-        code = cli.main(args=argv, prog_name="migrate", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="migrate", standalone_mode=False, obj=app)
     except MigratorError as exc:
-        if verbose:  # the traceback, then the same line and exit code as without
+        if app.verbose:  # the traceback, then the same line and exit code as without
             traceback.print_exc()
         click.echo("error: " + "\n".join(exc.lines()), err=True)
         sys.exit(int(exc.exit_code))
@@ -214,13 +215,13 @@ def _main(argv: list[str] | None) -> None:
         exc.show()
         sys.exit(int(ExitCode.USAGE))
     except OSError as exc:  # the system refused (a file, a socket): not a bug of migrate
-        if verbose:
+        if app.verbose:
             traceback.print_exc()
         click.echo(f"error: {_one_line(_os_error_text(exc))}", err=True)
         connection = isinstance(exc, ConnectionError | TimeoutError)
         sys.exit(int(ExitCode.CONNECTION if connection else ExitCode.USAGE))
     except Exception as exc:  # a bug: one line and a documented code, never a bare traceback
-        if verbose:
+        if app.verbose:
             traceback.print_exc()
         click.echo(
             f"internal error: {type(exc).__name__}: {_one_line(str(exc))} (a bug in migrate "

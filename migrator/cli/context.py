@@ -10,7 +10,9 @@ from migrator.config import Settings, load_settings
 
 @dataclass
 class AppContext:
-    flags: dict[str, Any]
+    flags: dict[str, Any] = field(default_factory=dict)
+    #: the global ``--verbose``: tracebacks and debug detail (a command's own ``-v``,
+    #: such as ``status -v``, is not this)
     verbose: bool = False
     _settings: Settings | None = field(default=None, repr=False)
 

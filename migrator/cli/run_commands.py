@@ -29,6 +29,17 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
     return run(coroutine)
 
 
+def _run_reporting(run: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """``run(reporter)`` with the text reporter; interrupted (Ctrl-C, SIGTERM) inside a
+    migration that commits as it goes, it first says where that migration stopped."""
+    reporter = _reporter()
+    try:
+        return _run(run(reporter))
+    except KeyboardInterrupt:
+        reporter.interrupted()
+        raise
+
+
 def _reporter() -> Any:
     """The progress reporter of the commands: plain lines on stderr."""
     from migrator.runner.report import TextReporter
@@ -218,13 +229,16 @@ def up_command(
             nl=False,
         )
         return
-    result = _run(flows.up(settings, options, reporter=TextReporter()))
+    result = _run_reporting(lambda reporter: flows.up(settings, options, reporter=reporter))
     click.echo(_run_summary(result, "nothing to apply"))
 
 
 @click.command("down")
 @click.option(
-    "--steps", type=click.IntRange(min=1), metavar="N", help="Revert the newest N migrations."
+    "--steps",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Revert the newest N migrations (refused when fewer are applied; --to 0: all).",
 )
 @click.option(
     "--to",
@@ -264,7 +278,6 @@ def down_command(
       migrate down --to 0         # everything above version 0
     """
     from migrator.runner import flows
-    from migrator.runner.report import TextReporter
 
     settings = app.settings(
         **_flags(
@@ -282,7 +295,7 @@ def down_command(
 
         run_over_fleet(app, settings, request, lambda r: down_job(options, r), what="down")
         return
-    result = _run(flows.down(settings, options, reporter=TextReporter()))
+    result = _run_reporting(lambda reporter: flows.down(settings, options, reporter=reporter))
     click.echo(_run_summary(result, "nothing to revert"))
 
 
@@ -308,7 +321,8 @@ _FORMAT = click.option(
     "--verbose",
     "list_ignored",
     is_flag=True,
-    help="Also list the directory entries that are not migrations (as `migrate -v status`).",
+    help="Also list the directory entries that are not migrations "
+    "(as `migrate -v status`, without its tracebacks).",
 )
 @fleet_options
 @click.pass_obj

@@ -51,6 +51,7 @@ from migrator.rehearse.observe import (
 )
 from migrator.rehearse.report import (
     ALREADY_APPLIED,
+    EMPTY_DOWN,
     FAILED,
     NOT_RUN,
     REHEARSED,
@@ -336,7 +337,7 @@ async def rehearse_migration(
             observed,
             status=REHEARSED,
             reversible=False,
-            notes=(*notes, "empty down: nothing to undo"),
+            notes=(*notes, EMPTY_DOWN),
         )
     known.schema = None  # down changes it
     down_duration, error = await _apply(db, migration, "down", settings, ledger)

@@ -7,6 +7,7 @@ from typing import Any
 
 from migrator.rehearse.report import (
     ALREADY_APPLIED,
+    EMPTY_DOWN,
     NOT_RUN,
     LintSummary,
     MigrationRehearsal,
@@ -38,7 +39,9 @@ def _verdict(migration: MigrationRehearsal) -> str:
     if not migration.up_ok:
         return "FAILED to apply"
     if not migration.reversible:
-        return "ok (up-only: irreversible)"
+        return (
+            f"ok ({EMPTY_DOWN})" if EMPTY_DOWN in migration.notes else "ok (up-only: irreversible)"
+        )
     if migration.down_ok is False:
         return "FAILED to revert"
     if migration.round_trip_ok is False:

@@ -13,6 +13,8 @@ FAILED = "failed"
 ALREADY_APPLIED = "already applied"
 #: not tried because an earlier migration failed
 NOT_RUN = "not run"
+#: the note of a migration whose down file is empty or only comments (no round trip)
+EMPTY_DOWN = "empty down: nothing to undo"
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,22 @@ class TextReporter(Reporter):
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
+        #: the step under way that commits as it goes (no transaction, commit points),
+        #: and how many of its statements or segments are done
+        self._unfinished: tuple[Step, int] | None = None
+
+    def interrupted(self) -> None:
+        """Say where an interrupted run stopped, when it stopped inside a migration that
+        commits as it goes (the others roll back whole)."""
+        if self._unfinished is None:
+            return
+        step, done = self._unfinished
+        parts = "statement" if not step.transactional else "segment"
+        total = len(step.file.statements) if not step.transactional else len(step.file.segments)
+        self._line(
+            f"{step.label} was interrupted after {parts} {done}/{total} (it commits as it "
+            f"goes): migrate status shows it; migrate {step.direction} --resume continues it"
+        )
 
     def _line(self, text: str) -> None:
         stream = self.stream or sys.stderr
@@ -69,19 +85,24 @@ class TextReporter(Reporter):
         if not step.transactional:
             resume = f" from statement {step.start_at + 1}" if step.start_at else ""
             self._line(f"{verb} {step.label} (no transaction){resume}")
+            self._unfinished = (step, step.start_at)
         elif step.segmented:
             total = len(step.file.segments)
             resume = f" from segment {total - len(step.segments) + 1}" if step.start_at else ""
             self._line(f"{verb} {step.label} ({total} segments at its commit points){resume}")
+            self._unfinished = (step, total - len(step.segments))
 
     def segment_finished(self, step: Step, number: int, total: int) -> None:
         self._line(f"  segment {number}/{total} committed")
+        self._unfinished = (step, number)
 
     def statement_finished(self, step: Step, statement: Statement) -> None:
         total = len(step.file.statements)
         self._line(f"  statement {statement.index + 1}/{total} done (line {statement.line})")
+        self._unfinished = (step, statement.index + 1)
 
     def step_finished(self, result: StepResult) -> None:
+        self._unfinished = None
         verb = "applied" if result.step.direction == "up" else "reverted"
         retries = f", after {result.attempts} attempts" if result.attempts > 1 else ""
         self._line(f"{verb} {result.step.label} ({result.duration_ms} ms{retries})")

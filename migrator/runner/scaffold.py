@@ -15,6 +15,7 @@ the files already there.
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,9 +29,19 @@ _FIRST_VERSION = "001"
 
 
 def migration_name(name: str) -> str:
-    """``"Add users table"`` -> ``add_users_table``; refuses a name with no letters or
-    digits."""
-    cleaned = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
+    """``"Add users table"`` -> ``add_users_table``, accents dropped (``"Grüße"`` ->
+    ``grusse``); refuses a name with no letters or digits, or with a letter that has no
+    ASCII spelling (``ø``, ``日``): dropping it would change the name silently."""
+    spelled = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", name).casefold())
+    spelled = "".join(c for c in spelled if not unicodedata.combining(c))
+    foreign = sorted({c for c in spelled if c.isalnum() and not c.isascii()})
+    if foreign:
+        raise UsageError(
+            f"invalid migration name {name!r}: {''.join(foreign)} has no ASCII spelling "
+            "(file names are ASCII)",
+            hint="spell the name in ASCII letters, digits and underscores",
+        )
+    cleaned = re.sub(r"[^a-z0-9]+", "_", spelled).strip("_")
     if not cleaned:
         raise UsageError(
             f"invalid migration name {name!r}", hint="use letters, digits and underscores"

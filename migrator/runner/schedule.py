@@ -483,6 +483,7 @@ def plan_down(
     elif planned:
         chosen = []  # resuming finishes the interrupted revert and stops there
     else:
+        _require_enough_applied(migration_set, applied, steps)
         chosen = applied[: steps or 1]
     files = migration_set.by_version()
     notes = in_doubt_notes(migration_set, entries, planned)
@@ -503,6 +504,27 @@ def plan_down(
             )
     require_runnable(migration_set, [step.file for step in planned], hint=NOTHING_RAN)
     return Plan("down", tuple(planned), RetryPolicy.from_settings(settings), tuple(notes))
+
+
+def _require_enough_applied(
+    migration_set: MigrationSet, applied: Sequence[LedgerEntry], steps: int | None
+) -> None:
+    """``--steps N`` with fewer than N migrations applied is refused before anything is
+    reverted (golang-migrate's "limit short" too): reverting every one of them silently
+    is rarely what a count was meant to do. ``--to 0`` reverts them all."""
+    if steps is None or steps <= len(applied):
+        return
+    if not applied:
+        raise UsageError(
+            f"--steps {steps}: no migration is applied, nothing reverted",
+            hint="migrate status shows the ledger",
+        )
+    oldest = migration_set.shown_version(applied[-1].version)
+    raise UsageError(
+        f"--steps {steps} asks for more migrations than are applied "
+        f"({len(applied)}, the oldest version {oldest}): nothing reverted",
+        hint=f"revert them all with --steps {len(applied)} or --to 0",
+    )
 
 
 def _setting_literal(ms: int) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.ephemeral import EphemeralServer
-from tests.helpers import run_cli
+from tests.helpers import Result, run_cli
 from tests.helpers_db import write_migrations
 
 ACCOUNTS = {
@@ -40,6 +40,19 @@ def _dry_run(
     )
     assert result.stdout, result.stderr
     return result.code, json.loads(result.stdout), result.stderr
+
+
+def _dry_run_text(migrations_dir: Path, server: EphemeralServer) -> Result:
+    """Run `migrate dry-run` (the text report) on the session server."""
+    return run_cli(
+        "--dir",
+        str(migrations_dir),
+        "dry-run",
+        "--no-lint",
+        "--database-url",
+        server.dsn(),
+        cwd=migrations_dir,
+    )
 
 
 def _by_version(report: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -100,15 +113,7 @@ def test_a_down_that_forgets_what_its_up_created_is_caught_with_the_diff(
     assert second["round_trip_ok"] is False
     assert second["round_trip_diff"] == ["table accounts: column region added"]
     # and the text report says the same, readably
-    result = run_cli(
-        "--dir",
-        str(migrations_dir),
-        "dry-run",
-        "--no-lint",
-        "--database-url",
-        pg_server.dsn(),
-        cwd=migrations_dir,
-    )
+    result = _dry_run_text(migrations_dir, pg_server)
     assert result.code == 1
     assert "schema after down differs: table accounts: column region added" in result.stdout
     assert "FAILED round trip" in result.stdout
@@ -573,3 +578,7 @@ def test_an_empty_down_is_nothing_to_undo(migrations_dir: Path, pg_server: Ephem
     assert first["ok"] is True and first["status"] == "rehearsed"
     assert "empty down: nothing to undo" in first["notes"]
     assert _by_version(report)[2]["ok"] is True
+    text = _dry_run_text(migrations_dir, pg_server)
+    assert text.code == 0, text.output
+    headline = next(line for line in text.stdout.splitlines() if "001_accounts" in line)
+    assert "ok (empty down: nothing to undo)" in headline and "irreversible" not in headline

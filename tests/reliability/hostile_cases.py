@@ -276,8 +276,9 @@ def _cases() -> list[Case]:
         Case("missing-migrations-directory", _missing_directory,
              {**DIRECTORY, "lint": 2}, "no-such-directory does not exist",
              says_for={"lint": "no-such-directory: no such file or directory"}),
-        Case("migrations-path-is-a-file", _directory_is_a_file, {**DIRECTORY, **no_plan},
-             "migrations.txt is not a directory", says_for={"lint": "migrations.txt"}),
+        # lint refuses it too (hostile O12): it linted the file as SQL
+        Case("migrations-path-is-a-file", _directory_is_a_file,
+             {**DIRECTORY, **no_plan, "lint": 2}, "migrations.txt is not a directory"),
         # -- SQL and directives --------------------------------------------------------------
         Case("syntax-error", broken_file("CREATE TABEL things (id int);\n"), FILE_CODES,
              'syntax error at or near "TABEL"'),

@@ -7,6 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.runner.conftest import USERS, Project
 
 
@@ -101,6 +103,28 @@ def test_down_steps(project: Project) -> None:
 
     assert result.code == 0, result.output
     assert project.ledger() == []
+
+
+@pytest.mark.parametrize("applied", [0, 1, 2])
+def test_down_steps_beyond_the_applied_count_is_refused_reverting_nothing(
+    project: Project, applied: int
+) -> None:
+    project.write(USERS)
+    project.migrate("up", "--to", str(applied or 1))
+    if not applied:  # a ledger with nothing applied
+        project.migrate("down")
+    before, history = project.ledger(), project.history()
+
+    result = project.migrate("down", "--steps", str(applied + 1))
+
+    assert result.code == 2, result.output
+    assert f"--steps {applied + 1}" in result.stderr and "nothing reverted" in result.stderr
+    assert ("--to 0" in result.stderr) == (applied > 0)
+    assert "Traceback" not in result.output
+    assert project.ledger() == before and project.history() == history
+    if applied:  # the exact count still reverts them all
+        assert project.migrate("down", "--steps", str(applied)).code == 0
+        assert project.ledger() == []
 
 
 def test_down_refuses_an_up_only_migration_before_reverting_anything(project: Project) -> None:

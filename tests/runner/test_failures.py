@@ -399,6 +399,11 @@ def test_ctrl_c_during_a_no_transaction_statement(project: Project) -> None:
 
     assert process.returncode == 130
     assert stderr.strip().splitlines()[-1] == "interrupted"
+    # where the migration that commits as it goes stopped, and what to do (hostile O14)
+    assert (
+        "001_slow was interrupted after statement 1/2 (it commits as it goes): "
+        "migrate status shows it; migrate up --resume continues it"
+    ) in stderr.splitlines()
     assert "Traceback" not in stderr
     assert project.ledger() == [(1, "partial", 1)]
     # the statement was cancelled: its session ends without waiting out pg_sleep(30)
@@ -429,6 +434,7 @@ def test_sigterm_is_handled_like_ctrl_c(project: Project) -> None:
 
     assert process.returncode == 130
     assert stderr.strip().splitlines()[-1] == "interrupted"
+    assert "was interrupted after" not in stderr  # rolled back whole: nothing to resume
     assert project.ledger() == []
     assert "t" not in project.tables()
 

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from migrator.config import Settings
 from migrator.db.indexes import InvalidIndex
@@ -292,6 +295,26 @@ def test_new_versions_follow_the_directory(tmp_path: Path) -> None:
     assert migration_name("  Index: users(email) ") == "index_users_email"
     with pytest.raises(UsageError):
         migration_name("!!!")
+
+
+def test_a_name_with_accents_keeps_every_letter_and_one_without_ascii_is_refused() -> None:
+    assert migration_name("ünï") == "uni"
+    assert migration_name("Grüße an Zoë") == "grusse_an_zoe"
+    assert migration_name("\uff21\uff22\uff23\uff11") == "abc1"  # full-width forms
+    for name in ("søk", "添加用户", "ünï 日"):
+        with pytest.raises(UsageError, match="no ASCII spelling"):
+            migration_name(name)
+
+
+@given(st.text(min_size=1))
+def test_migration_names_are_ascii_and_drop_no_letter(name: str) -> None:
+    letters = sum(1 for c in name if c.isalnum())
+    try:
+        cleaned = migration_name(name)
+    except UsageError:
+        return
+    assert re.fullmatch(r"[a-z0-9]+(_[a-z0-9]+)*", cleaned)
+    assert len(cleaned.replace("_", "")) >= letters
 
 
 def test_quoting() -> None:
