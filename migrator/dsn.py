@@ -214,9 +214,12 @@ def forget_secrets() -> None:
 
 
 def scrub(text: str, secrets: list[str]) -> str:
-    """Remove every known secret (passwords) from a message before it is shown."""
+    """Remove every known secret (passwords) from a message before it is shown. A
+    secret shorter than :data:`MIN_SECRET_LENGTH` is masked where it stands as a
+    password (:func:`mask_text`), not wherever its characters occur: a password ``p``
+    would otherwise turn ``postgresql://`` into ``***ostgresql://``."""
     for secret in secrets:
-        if secret:
+        if len(secret) >= MIN_SECRET_LENGTH:
             text = text.replace(secret, MASK)
     return mask_text(text)
 

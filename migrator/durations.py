@@ -35,7 +35,13 @@ def parse_duration_ms(text: str, *, what: str = "duration") -> int:
             f"invalid {what} {text!r}: unknown unit {unit!r}",
             hint="use one of ms, s, min, h",
         )
-    return round(float(number) * _UNITS_MS[unit])
+    ms = round(float(number) * _UNITS_MS[unit])
+    if ms == 0 and float(number) > 0:  # 0 would mean "no limit": the opposite
+        raise UsageError(
+            f"invalid {what} {text!r}: under 1 ms, it would round to 0, which means no limit",
+            hint="give at least 1ms, or 0 for no limit",
+        )
+    return ms
 
 
 #: the longest lock_timeout / statement_timeout PostgreSQL takes (an int of ms)

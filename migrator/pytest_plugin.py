@@ -161,18 +161,36 @@ async def _drop_template(
         await admin.close()
 
 
+@pytest.fixture(scope="session")
+def _migrator_template_settings(
+    migrator_server_url: str, migrator_template: str
+) -> list[tuple[str | None, str]]:
+    """What the migrations set with ``ALTER DATABASE ... SET`` (or ``ALTER ROLE ... IN
+    DATABASE``) on the template: ``CREATE DATABASE ... TEMPLATE`` does not copy it, so
+    each test's copy gets it again (read once per session)."""
+    from migrator.rehearse.scratch import database_settings
+
+    return list(_run(database_settings(migrator_server_url, migrator_template)))
+
+
 @pytest.fixture
-def migrator_database_url(migrator_server_url: str, migrator_template: str) -> Iterator[str]:
+def migrator_database_url(
+    migrator_server_url: str,
+    migrator_template: str,
+    _migrator_template_settings: list[tuple[str | None, str]],
+) -> Iterator[str]:
     """The DSN of a fresh database migrated to head, for this test only (its repr masks
     the password)."""
     from migrator.dsn import MaskedDsn
-    from migrator.rehearse.scratch import dsn_with_database
+    from migrator.rehearse.scratch import apply_database_settings, dsn_with_database
 
     name = f"migrator_test_{secrets.token_hex(6)}"
+    settings = _migrator_template_settings
     janitor = _janitor(migrator_server_url, name, migrator_template)
     if janitor is not None:
         janitor.init()
         try:
+            _run(apply_database_settings(migrator_server_url, name, settings))
             yield MaskedDsn(dsn_with_database(migrator_server_url, name))
         finally:
             janitor.drop()
@@ -182,6 +200,7 @@ def migrator_database_url(migrator_server_url: str, migrator_template: str) -> I
     with _one_line_errors():
         _run(create_database(migrator_server_url, name, template=migrator_template))
     try:
+        _run(apply_database_settings(migrator_server_url, name, settings))
         yield MaskedDsn(dsn_with_database(migrator_server_url, name))
     finally:
         _run(drop_database(migrator_server_url, name))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrator.durations import humanize_ms, parse_duration_ms
+from migrator.durations import humanize_ms, parse_duration_ms, parse_timeout_ms
+from migrator.errors import UsageError
 
 
 def test_humanized_durations() -> None:
@@ -26,3 +27,19 @@ def test_a_humanized_duration_reads_back_close_to_its_value(ms: int) -> None:
     )
     precision = 1 if ms < 1000 else 50 if ms < 60_000 else 500 if ms < 3_600_000 else 60_000
     assert abs(total - ms) <= precision
+
+
+@given(
+    number=st.decimals(min_value=0, max_value=10, places=4, allow_nan=False),
+    unit=st.sampled_from(["ms", "s", "min", "h", ""]),
+)
+def test_a_positive_duration_never_becomes_no_limit(number: object, unit: str) -> None:
+    """0 means "no limit": a positive duration too small to count (``0.4ms``) is
+    refused, never rounded to it."""
+    text = f"{number}{unit}"
+    try:
+        ms = parse_timeout_ms(text)
+    except UsageError as exc:
+        assert "round to 0" in exc.message and float(str(number)) > 0
+    else:
+        assert (ms == 0) == (float(str(number)) == 0), (text, ms)

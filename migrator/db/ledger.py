@@ -32,7 +32,7 @@ import asyncpg
 from migrator.config import Settings
 from migrator.db.quoting import quote_ident, quote_qualified, sql_literal
 from migrator.db.records import Direction, HistoryEntry, LedgerEntry, ProgressStep
-from migrator.errors import LedgerConflict, UsageError
+from migrator.errors import LedgerConflict, RefusedState, UsageError
 from migrator.source.model import Migration, MigrationFile
 
 _ENTRY_COLUMNS = (
@@ -61,6 +61,10 @@ MS_SINCE_TRANSACTION_START = "round(1000 * extract(epoch FROM clock_timestamp() 
 MS_SINCE_PREVIOUS_WRITE = "NULL"
 #: SQLSTATE ``invalid_sql_statement_name``: a prepared statement does not exist
 _NO_SUCH_PREPARED_STATEMENT = "26000"
+#: how :meth:`Ledger.check_sql` fails: the name of a statement a migration prepared,
+#: after this text, cast to an integer (SQLSTATE ``invalid_text_representation``)
+_LEFT_PREPARED = "migrator: a migration left a prepared statement: "
+_INVALID_TEXT_REPRESENTATION = "22P02"
 _INSUFFICIENT_PRIVILEGE = "42501"
 #: a parameter (``$1``) in the SQL of a ledger write, or a quoted identifier (the
 #: ledger's names), matched whole so that a ``$`` inside one is left alone
@@ -69,21 +73,27 @@ _PARAMETER = re.compile(r'"(?:[^"]|"")*"|\$(\d+)')
 
 @dataclass(frozen=True)
 class _PreparedWrite:
-    """A ledger write as a session-level prepared statement."""
+    """A ledger write (or the check of :attr:`Ledger.check_sql`) as a session-level
+    prepared statement."""
 
     kind: str
     sql: str
     types: tuple[str, ...]
+    #: the name, when the SQL holds it (otherwise made from a digest of the SQL)
+    given_name: str = ""
 
     @cached_property
     def name(self) -> str:
         """``migrator_<kind>_<digest of the SQL>``: one name always means one statement."""
+        if self.given_name:
+            return self.given_name
         digest = hashlib.sha256(f"{self.sql}{self.types}".encode()).hexdigest()[:16]
         return f"migrator_{self.kind}_{digest}"
 
     @property
     def prepare_sql(self) -> str:
-        return f"PREPARE {self.name} ({', '.join(self.types)}) AS {self.sql}"
+        parameters = f" ({', '.join(self.types)})" if self.types else ""
+        return f"PREPARE {self.name}{parameters} AS {self.sql}"
 
     def execute_sql(
         self, parameters: tuple[object, ...], duration_sql: str, *, prepared: bool
@@ -138,6 +148,7 @@ class Ledger:
             ),
             "reverted": _PreparedWrite("reverted", self._reverted_sql(), _REVERTED_TYPES),
         }
+        self._check = self._prepared_check()
         #: sessions on which :meth:`prepare_writes` prepared the two ledger writes
         self._prepared: weakref.WeakSet[asyncpg.Connection] = weakref.WeakSet()
         #: sessions that lost them (see :meth:`prepare_writes`)
@@ -149,9 +160,45 @@ class Ledger:
 
     @property
     def prepared_names(self) -> tuple[str, ...]:
-        """The names of the ledger writes :meth:`prepare_writes` prepares on a session
-        (the session reset keeps them)."""
-        return tuple(write.name for write in self._writes.values())
+        """The names of the statements :meth:`prepare_writes` prepares on a session: the
+        ledger writes and the check of :attr:`check_sql` (the session reset keeps them)."""
+        return (*(write.name for write in self._writes.values()), self._check.name)
+
+    def _prepared_check(self) -> _PreparedWrite:
+        """A query that fails (SQLSTATE 22P02, naming it) while the session holds a
+        statement prepared with SQL ``PREPARE`` other than the ledger's writes and
+        itself. It names itself, so its name is a digest of its text without it."""
+
+        def check_sql(own_name: str) -> str:
+            kept = [*(write.name for write in self._writes.values()), own_name]
+            return (
+                f"SELECT ({sql_literal(_LEFT_PREPARED)} || name)::integer "
+                "FROM pg_catalog.pg_prepared_statements WHERE from_sql AND name <> ALL "
+                f"(ARRAY[{', '.join(sql_literal(name) for name in kept)}]::text[])"
+            )
+
+        digest = hashlib.sha256(check_sql("").encode()).hexdigest()[:16]
+        name = f"migrator_check_{digest}"
+        return _PreparedWrite("check", check_sql(name), (), name)
+
+    @property
+    def check_sql(self) -> str:
+        """``EXECUTE`` of the check :meth:`prepare_writes` prepares: at the start of a
+        migration, it stops the string (the migration's transaction, before anything of
+        it ran) when the one before left a prepared statement, which the session reset
+        in a string does not drop (a ``DO`` block reading the prepared statements, 0.1
+        ms per migration, runs at the end of each string instead). The runner then puts
+        the session back (:func:`~migrator.runner.session.reset`) and runs the
+        migration on its own (:meth:`left_prepared`)."""
+        return f"EXECUTE {self._check.name}"
+
+    def left_prepared(self, error: BaseException) -> bool:
+        """Whether ``error`` is the check of :attr:`check_sql` failing."""
+        message = str(getattr(error, "message", None) or error)
+        return (
+            getattr(error, "sqlstate", None) == _INVALID_TEXT_REPRESENTATION
+            and f'"{_LEFT_PREPARED}' in message
+        )
 
     @property
     def display_name(self) -> str:
@@ -249,16 +296,28 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
             return {}
         try:
             rows = await conn.fetch(
-                f"SELECT {_ENTRY_COLUMNS} FROM {self.sql_name} ORDER BY version"
+                f"SELECT {_ENTRY_COLUMNS}, to_regclass($1) IS NULL AS history_missing "
+                f"FROM {self.sql_name} ORDER BY version",
+                self.history_sql_name,
             )
         except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
             return {}
-        except asyncpg.UndefinedColumnError:
+        except asyncpg.UndefinedColumnError as exc:
             raise UsageError(
-                f"table {self.display_name} exists but is not a migrator ledger",
-                hint="set ledger-schema / ledger-table (or MIGRATOR_LEDGER_TABLE) "
-                "to a name no other tool uses",
+                f"table {self.display_name} exists but is not a migrator ledger "
+                f"({' '.join(str(exc).split())})",
+                hint="if it is the ledger, a column was dropped outside migrator: restore "
+                "it from a backup; otherwise set ledger-schema / ledger-table (or "
+                "MIGRATOR_LEDGER_TABLE) to a name no other tool uses",
             ) from None
+        if rows and rows[0]["history_missing"]:
+            raise RefusedState(
+                f"the ledger {self.display_name} has rows but its history table "
+                f"{self.schema}.{self.history_table} is gone (dropped or renamed outside "
+                "migrator)",
+                hint="restore the history table from a backup (or rename it back); "
+                "migrator needs it to record each run",
+            )
         return {int(row["version"]): _entry(row) for row in rows}
 
     async def baselined_versions(self, conn: asyncpg.Connection) -> frozenset[int]:
@@ -427,7 +486,7 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
         if conn in self._lost:
             await conn.reload_schema_state()
             self._lost.discard(conn)
-        statements = [write.prepare_sql for write in self._writes.values()]
+        statements = [write.prepare_sql for write in (*self._writes.values(), self._check)]
         try:
             await conn.execute(";\n".join(statements))
         except asyncpg.DuplicatePreparedStatementError:
@@ -481,7 +540,7 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
         migration's own statement, judged by what it names: one of the ledger tables
         (a constraint, a missing privilege) or one of the prepared writes (see
         :meth:`lost_prepared_write`)."""
-        if self.lost_prepared_write(error, conn):
+        if self.lost_prepared_write(error, conn) or self.left_prepared(error):
             return True
         sqlstate = getattr(error, "sqlstate", None)
         message = str(getattr(error, "message", None) or error)
@@ -541,7 +600,7 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
         ran ``DEALLOCATE ALL`` or ``DISCARD``); ``conn`` then counts as unprepared."""
         message = str(getattr(error, "message", None) or error)
         lost = getattr(error, "sqlstate", None) == _NO_SUCH_PREPARED_STATEMENT and any(
-            write.name in message for write in self._writes.values()
+            name in message for name in self.prepared_names
         )
         if lost and conn is not None:
             self._prepared.discard(conn)
@@ -570,7 +629,7 @@ SELECT $1, (SELECT $2 FROM gone), $3, $4, {_BY.format(param="$5")}, d.ms, $7 FRO
             if self.conflict(exc, migration.version, "up") is None:
                 raise
             raise LedgerConflict(
-                f"version {migration.version} ({migration.name}) is already recorded as "
+                f"version {migration.shown_version} ({migration.name}) is already recorded as "
                 f"applied in the ledger {self.display_name}; not recording it twice",
                 hint="another runner applied it at the same time: see `migrate status`",
             ) from None

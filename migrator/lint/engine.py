@@ -217,8 +217,9 @@ class FileLinter:
 
     def _note_unparsed(self, file: MigrationFile, unparsed: list[Statement], path: str) -> None:
         """Say which statements no rule could check although they are not syntax
-        errors (pglast cannot give the tree of a statement nested too deeply)."""
-        syntax_lines = {p.line for p in file.problems if p.code == "syntax-error"}
+        errors or file problems reported already, such as a psql meta-command (pglast
+        cannot give the tree of a statement nested too deeply)."""
+        syntax_lines = {p.line for p in file.problems}
         for statement in unparsed:
             if not any(statement.line <= line <= statement.end_line for line in syntax_lines):
                 self.report.internal_errors.append(

@@ -17,13 +17,13 @@ from migrator.plan.dependents import Dependents
 from migrator.plan.exclusive_locks import ExpandSplitter
 from migrator.plan.file_order import FileOrder
 from migrator.plan.model import CannotPlan, Change, Plan
-from migrator.plan.prechecks import check_before_data_changes
+from migrator.plan.prechecks import TablesBefore, add_prechecks
 from migrator.plan.recipes.foreign_keys import refuse_changed_references
 from migrator.plan.recipes.target import PlanOptions
 from migrator.plan.render import RenderedMigration, irreversible_reason, render
 from migrator.source import Migration, MigrationSet, discover, load_file
 from migrator.sql.catalog import Catalog
-from migrator.sql.names import relation_name
+from migrator.sql.names import QualifiedName, relation_name
 from migrator.sql.split import Statement
 
 #: versions this long are timestamps (``20261122153000``): the plan continues in time
@@ -167,6 +167,40 @@ def _views_created(units: list[Statement], catalog: Catalog) -> frozenset[tuple[
     return frozenset(found)
 
 
+class _ColumnsSeen:
+    """The columns of every table before the change file, and the ones the file adds,
+    retypes or renames to at any point (:class:`~migrator.plan.prechecks.TablesBefore`)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._before = self._columns(catalog)
+        self._changed: dict[tuple[str, str], set[str]] = {}
+
+    @staticmethod
+    def _columns(catalog: Catalog) -> dict[tuple[str, str], dict[str, str]]:
+        return {
+            (table.name.schema, table.name.name): {c.name: c.type.sql for c in table.columns}
+            for table in catalog.tables()
+            if not catalog.is_new(table)
+        }
+
+    def note(self, catalog: Catalog) -> None:
+        """Remember the columns as the statement just replayed left them."""
+        for table in catalog.tables():
+            key = (table.name.schema, table.name.name)
+            old = self._before.get(key, {})
+            changed = {c.name for c in table.columns if old.get(c.name) != c.type.sql}
+            if changed:
+                self._changed.setdefault(key, set()).update(changed)
+
+    def before_the_file(self, catalog: Catalog) -> TablesBefore:
+        existing = frozenset(
+            key
+            for key in self._before
+            if (table := catalog.table(QualifiedName(*key))) is None or not catalog.is_new(table)
+        )
+        return TablesBefore(existing, {k: frozenset(v) for k, v in self._changed.items()})
+
+
 def plan_changes(
     text: str, where: str, earlier: list[Migration], options: PlanOptions
 ) -> list[Change]:
@@ -185,6 +219,7 @@ def plan_changes(
     units = [(statement, unit) for statement in statements for unit in planning_units(statement)]
     splitter = ExpandSplitter(replaying, statements, [unit for _, unit in units])
     order = FileOrder(catalog)
+    columns = _ColumnsSeen(catalog)
     for position, (statement, unit) in enumerate(units):
         later = [later_unit for _, later_unit in units[position + 1 :]]
         try:
@@ -196,6 +231,7 @@ def plan_changes(
             # a view the plan drops in its contract phase still uses its columns until then
             dependents.until_contract = any(change.recipe == "drop view" for change in planned)
             replaying.statement(unit)
+            columns.note(catalog)
             dependents.until_contract = False
             refuse_changed_references(facts, facts.retyped_keys)
         except CannotPlan as error:
@@ -204,7 +240,7 @@ def plan_changes(
             ) from None
         splitter.applied(planned)
     try:
-        return check_before_data_changes(changes)
+        return add_prechecks(changes, columns.before_the_file(catalog))
     except CannotPlan as error:
         raise type(error)(f"{where}: {error.message}", hint=error.hint) from None
 

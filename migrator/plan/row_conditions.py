@@ -16,13 +16,14 @@ from typing import Literal
 
 from migrator.plan.sql_text import excerpt, ident, literal
 
-ConditionKind = Literal["not_null", "check", "unique", "unchecked"]
+ConditionKind = Literal["not_null", "check", "unique", "foreign_key", "unchecked"]
 
 #: the SQLSTATE names PostgreSQL fails with when the naive statement meets such a row
 _ERRCODES: dict[ConditionKind, str] = {
     "not_null": "not_null_violation",
     "check": "check_violation",
     "unique": "unique_violation",
+    "foreign_key": "foreign_key_violation",
 }
 
 
@@ -73,6 +74,16 @@ class Condition:
     #: failure comes after the data changes ran; else in the expand phase, where it
     #: fails before them (but still checks the rows they write)
     late: bool = True
+    #: for ``foreign_key`` (MATCH SIMPLE): the referenced table ``(schema, name, as
+    #: the statement names it)`` and its columns, in the order of :attr:`columns`
+    references: tuple[str, str, str] | None = None
+    referenced_columns: tuple[str, ...] = ()
+    #: a constraint the data change itself runs under (the table's, not the file's):
+    #: checked where the rows it leaves can be computed, else left to the batches
+    runs_under: bool = False
+    #: for ``unchecked``: the change's own first expand step checks it (a type
+    #: change's conversion check), so a failure rolls back that expand transaction
+    checked_in_expand: bool = False
 
 
 def rows_after(table_sql: str, only: bool, layers: Sequence[RowChange]) -> str:
@@ -108,9 +119,19 @@ def unknown_columns(layer: RowChange) -> list[str]:
     return [column for column, _ in layer.assignments if column not in types]
 
 
-def violated(condition: Condition, rows: str) -> str:
-    """An expression true when a row of ``rows`` (a ``SELECT``) breaks ``condition``."""
+def violated(condition: Condition, rows: str, referenced_rows: str = "") -> str:
+    """An expression true when a row of ``rows`` (a ``SELECT``) breaks ``condition``;
+    ``referenced_rows``: for a foreign key, the referenced table's rows (a ``SELECT``)."""
     alias = ident(condition.table)
+    if condition.kind == "foreign_key":
+        assert referenced_rows, "a foreign key is checked against the referenced rows"
+        present = " AND ".join(f"{alias}.{ident(c)} IS NOT NULL" for c in condition.columns)
+        pairs = zip(condition.referenced_columns, condition.columns, strict=True)
+        match = " AND ".join(f"migrator_parent.{ident(k)} = {alias}.{ident(c)}" for k, c in pairs)
+        return (
+            f"EXISTS (SELECT FROM ({rows}) AS {alias} WHERE {present} AND NOT EXISTS "
+            f"(SELECT FROM ({referenced_rows}) AS migrator_parent WHERE {match}))"
+        )
     if condition.kind == "not_null":
         where = " OR ".join(f"{ident(c)} IS NULL" for c in condition.columns)
         return f"EXISTS (SELECT FROM ({rows}) AS {alias} WHERE {where})"
@@ -158,4 +179,7 @@ def _what(condition: Condition) -> str:
         return f"{condition.table}.{names} would be NULL"
     if condition.kind == "unique":
         return f"{condition.table} would hold equal ({names})"
+    if condition.kind == "foreign_key" and condition.references is not None:
+        parent = condition.references[1]
+        return f"a row of {condition.table} would have no {parent} row for ({names})"
     return f"a row of {condition.table} would fail CHECK ({condition.expression})"

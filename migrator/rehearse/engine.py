@@ -11,10 +11,17 @@ the first up built it, in which case the rehearsal goes on from there.
 
 The database is always a new one (``migrator_rehearsal_*``), created for the
 rehearsal and dropped after it, on the embedded server or on ``--database-url``'s.
+
+The migrations meet the sessions ``migrate up`` gives them (:class:`RehearsalSession`):
+the migration lock is held on a connection of its own, which writes a no-transaction
+file's progress and is checked after each migration (a migration that ends the other
+sessions fails the rehearsal as it fails ``up``), and a migration that changes the
+defaults of new sessions (``ALTER DATABASE ... SET``) is followed by a new session.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -25,7 +32,14 @@ from migrator.aio import run
 from migrator.config import Settings
 from migrator.db.connection import connect
 from migrator.db.ledger import Ledger
-from migrator.errors import MigrationFailed, RefusedState, UsageError
+from migrator.db.lock import hold
+from migrator.errors import (
+    ConnectionFailed,
+    LockLost,
+    MigrationFailed,
+    RefusedState,
+    UsageError,
+)
 from migrator.rehearse.lint_gate import lint_before_rehearsal
 from migrator.rehearse.observe import (
     LockObserver,
@@ -48,6 +62,7 @@ from migrator.rehearse.roles import drop_new_roles, migration_names, only_roles,
 from migrator.rehearse.scratch import scratch_database
 from migrator.rehearse.seed import seed_empty_tables
 from migrator.rehearse.server import rehearsal_server
+from migrator.rehearse.session import RehearsalSession
 from migrator.runner.execute import apply_migration
 from migrator.runner.flows import load_migrations
 from migrator.schema.diff import round_trip_differences
@@ -152,25 +167,32 @@ async def _schema_before(
 
 
 async def _apply(
-    connection: Any,
+    db: RehearsalSession,
     migration: Migration,
     direction: str,
     settings: Settings,
     ledger: Ledger,
     observer: LockObserver | None = None,
 ) -> tuple[int | None, str | None]:
-    """Apply or revert; ``(duration_ms, None)`` or ``(None, error line)``."""
+    """Apply or revert; ``(duration_ms, None)`` or ``(None, error line)``. As in
+    ``migrate up``, the lock must still be held after the migration, and a migration
+    that changed new sessions' defaults is followed by a new session."""
     try:
         result = await apply_migration(
-            connection,
+            db.conn,
             migration,
             "up" if direction == "up" else "down",
             settings=settings,
             ledger=ledger,
             after_statement=observer,
+            lock=db.lock,
         )
-    except (MigrationFailed, RefusedState) as exc:
+        if db.lock is not None:
+            await db.lock.check()
+    except (MigrationFailed, RefusedState, ConnectionFailed, LockLost) as exc:
         return None, _rehearsal_error(exc.message, migration, direction)
+    if result.step.changes_session_defaults:
+        await db.renew()
     return result.duration_ms, None
 
 
@@ -188,7 +210,7 @@ def _rehearsal_error(message: str, migration: Migration, direction: str) -> str:
 
 
 async def _apply_sampled(
-    connection: Any,
+    db: RehearsalSession,
     dsn: str,
     migration: Migration,
     settings: Settings,
@@ -198,10 +220,12 @@ async def _apply_sampled(
     """Apply a no-transaction migration while a second connection samples its locks."""
     watcher = await connect(dsn)
     try:
-        async with observer.sampling(watcher, connection.get_server_pid(), migration.up):
-            return await _apply(connection, migration, "up", settings, ledger, observer)
+        async with observer.sampling(watcher, db.conn.get_server_pid(), migration.up):
+            return await _apply(db, migration, "up", settings, ledger, observer)
     finally:
-        await watcher.close()
+        if not watcher.is_closed():  # a migration may have ended its session
+            with contextlib.suppress(Exception):
+                await watcher.close(timeout=5)
 
 
 async def _backfill_progress(
@@ -224,25 +248,24 @@ async def _seed(connection: Any, settings: Settings, rows: int) -> list[str]:
 
 
 async def rehearse_migration(
-    connection: Any,
+    db: RehearsalSession,
     migration: Migration,
     settings: Settings,
     ledger: Ledger,
     *,
     seed_rows: int = 0,
-    dsn: str | None = None,
     shared_server: bool = False,
     known: KnownSchema | None = None,
 ) -> MigrationRehearsal:
-    """The stairway of one migration on ``connection``'s database. With ``dsn`` (of
-    that database), a no-transaction migration's locks are also sampled from a second
-    connection while it runs. On a ``shared_server``, only the roles the migration's
+    """The stairway of one migration on ``db``'s database. With ``db.dsn``, a
+    no-transaction migration's locks are also sampled from a second connection while
+    it runs. On a ``shared_server``, only the roles the migration's
     files name are compared (other sessions may create or drop roles meanwhile).
     ``known``: the schema the database has now, if known; updated to the schema the
     stairway leaves (or ``None`` when it is not known)."""
     known = known if known is not None else KnownSchema()
     roles = migration_names([migration]) if shared_server else None
-    notes = tuple(await _seed(connection, settings, seed_rows))
+    notes = tuple(await _seed(db.conn, settings, seed_rows))
     base = MigrationRehearsal(
         version=migration.version,
         name=migration.name,
@@ -253,29 +276,29 @@ async def rehearse_migration(
         segments=len(migration.up.segments) if migration.up.segmented else 1,
         notes=notes,
     )
-    before = await _schema_before(connection, settings, roles, known, seeded=seed_rows > 0)
-    ledger_oids = set(await excluded_relations(connection, Exclusions.of(settings)))
+    before = await _schema_before(db.conn, settings, roles, known, seeded=seed_rows > 0)
+    ledger_oids = set(await excluded_relations(db.conn, Exclusions.of(settings)))
     relations = {
         oid: relation
-        for oid, relation in (await snapshot_relations(connection)).items()
+        for oid, relation in (await snapshot_relations(db.conn)).items()
         if oid not in ledger_oids
     }
-    invalid_before = await invalid_index_names(connection)
+    invalid_before = await invalid_index_names(db.conn)
     observer = LockObserver(relations)
-    if migration.up.transactional or dsn is None:
-        duration, error = await _apply(connection, migration, "up", settings, ledger, observer)
+    if migration.up.transactional or db.dsn is None:
+        duration, error = await _apply(db, migration, "up", settings, ledger, observer)
     else:
-        duration, error = await _apply_sampled(
-            connection, dsn, migration, settings, ledger, observer
-        )
+        duration, error = await _apply_sampled(db, db.dsn, migration, settings, ledger, observer)
     if error is not None:  # a failed CREATE INDEX CONCURRENTLY leaves an INVALID index
-        left = tuple(sorted(await invalid_index_names(connection) - invalid_before))
+        left: tuple[str, ...] = ()
+        if not db.conn.is_closed():  # (the migration may have ended its own session)
+            left = tuple(sorted(await invalid_index_names(db.conn) - invalid_before))
         return replace(
             base, up_ok=False, error=error, locks=tuple(observer.locks()), invalid_indexes=left
         )
-    after_up = await _read(connection, settings, roles, known, remember=True)
-    truncated = await truncated_oids(connection, migration.up)
-    relations_after = await snapshot_relations(connection)
+    after_up = await _read(db.conn, settings, roles, known, remember=True)
+    truncated = await truncated_oids(db.conn, migration.up)
+    relations_after = await snapshot_relations(db.conn)
     rewrites = tuple(rewritten(relations, relations_after, truncated))
     observer.implied_by_rewrites(rewrites, f"{migration.up.path.name} (held by its rewrite)")
     notes = (
@@ -297,9 +320,9 @@ async def rehearse_migration(
         locks=tuple(observer.locks()),
         notes=notes,
         rewrites=rewrites,
-        invalid_indexes=tuple(sorted(await invalid_index_names(connection) - invalid_before)),
+        invalid_indexes=tuple(sorted(await invalid_index_names(db.conn) - invalid_before)),
     )
-    progress = await _backfill_progress(connection, ledger, migration)
+    progress = await _backfill_progress(db.conn, ledger, migration)
     if progress is not None:
         observed = replace(
             observed,
@@ -316,13 +339,13 @@ async def rehearse_migration(
             notes=(*notes, "empty down: nothing to undo"),
         )
     known.schema = None  # down changes it
-    down_duration, error = await _apply(connection, migration, "down", settings, ledger)
+    down_duration, error = await _apply(db, migration, "down", settings, ledger)
     if error is not None:
         failed = replace(observed, down_ok=False, error=f"down failed: {error}")
         return await _go_on_if_as_after_up(
-            connection, migration, migration.down, settings, ledger, roles, after_up, failed, known
+            db, migration, migration.down, settings, ledger, roles, after_up, failed, known
         )
-    after_down = await _read(connection, settings, roles, known)
+    after_down = await _read(db.conn, settings, roles, known)
     round_trip, order_notes = round_trip_differences(before, after_down)
     reverted = replace(
         observed,
@@ -332,14 +355,14 @@ async def rehearse_migration(
         round_trip_ok=not round_trip,
         round_trip_diff=tuple(round_trip),
     )
-    _, error = await _apply(connection, migration, "up", settings, ledger)
+    _, error = await _apply(db, migration, "up", settings, ledger)
     if error is not None:
         failed = replace(reverted, reapply_ok=False, error=f"up after down failed: {error}")
         return await _go_on_if_as_after_up(
-            connection, migration, migration.up, settings, ledger, roles, after_up, failed, known
+            db, migration, migration.up, settings, ledger, roles, after_up, failed, known
         )
     again, _ = round_trip_differences(
-        after_up, await _read(connection, settings, roles, known, remember=True)
+        after_up, await _read(db.conn, settings, roles, known, remember=True)
     )
     if again:
         reverted = replace(
@@ -354,7 +377,7 @@ async def rehearse_migration(
 
 
 async def _go_on_if_as_after_up(
-    connection: Any,
+    db: RehearsalSession,
     migration: Migration,
     failed_file: MigrationFile | None,
     settings: Settings,
@@ -371,13 +394,13 @@ async def _go_on_if_as_after_up(
     one broken down does not hide every later migration's rehearsal."""
     if failed_file is None or not failed_file.transactional:
         return result
-    now = await _read(connection, settings, roles, known, remember=True)
+    now = await _read(db.conn, settings, roles, known, remember=True)
     if round_trip_differences(after_up, now)[0]:
         return result
-    entry = (await ledger.entries(connection)).get(migration.version)
+    entry = (await ledger.entries(db.conn)).get(migration.version)
     if entry is None or entry.unfinished:
         await ledger.record_applied(
-            connection,
+            db.conn,
             migration,
             duration_ms=None,
             action="repair",
@@ -438,9 +461,13 @@ async def _rehearse_database(
 ) -> tuple[str, list[MigrationRehearsal]]:
     """Rehearse on the database of ``dsn``; the roles a schema file needed are added to
     ``created_roles`` as soon as they exist (so they are dropped even after a failure)."""
-    connection = await connect(dsn)
     ledger = Ledger.from_settings(settings)
+    db = RehearsalSession(await connect(dsn), dsn)
     try:
+        db.lock = await hold(
+            await connect(dsn), ledger.lock_key, wait_ms=0, what=f"ledger {ledger.display_name}"
+        )
+        connection = db.conn
         version = str(await connection.fetchval("SHOW server_version"))
         applied: set[int] = set()
         if options.from_schema is not None:
@@ -468,12 +495,11 @@ async def _rehearse_database(
                 continue
             listener.starting(migration, position, total)
             result = await rehearse_migration(
-                connection,
+                db,
                 migration,
                 settings,
                 ledger,
                 seed_rows=options.seed_rows,
-                dsn=dsn,
                 shared_server=options.server_url is not None,
                 known=known,
             )
@@ -484,7 +510,7 @@ async def _rehearse_database(
             )
         return version, results
     finally:
-        await connection.close()
+        await db.close()
 
 
 async def _rehearse_on(

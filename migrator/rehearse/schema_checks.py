@@ -11,6 +11,7 @@ from migrator.db.ledger import Ledger
 from migrator.errors import MigrationFailed, RefusedState
 from migrator.rehearse.scratch import scratch_database
 from migrator.rehearse.server import rehearsal_server
+from migrator.rehearse.session import RehearsalSession
 from migrator.runner.execute import apply_migration
 from migrator.runner.flows import load_migrations
 from migrator.schema.dump import dump_schema
@@ -36,20 +37,26 @@ def dump_database(settings: Settings) -> str:
 
 
 async def apply_all(dsn: str, migration_set: MigrationSet, settings: Settings) -> list[int]:
-    """Apply every migration, in order, on the (throwaway) database at ``dsn``."""
-    connection = await connect(dsn)
+    """Apply every migration, in order, on the (throwaway) database at ``dsn``; after a
+    migration that changed new sessions' defaults (``ALTER DATABASE ... SET``), the
+    rest run in a new session, as in ``migrate up``."""
+    db = RehearsalSession(await connect(dsn), dsn)
     ledger = Ledger.from_settings(settings)
     try:
         for migration in migration_set.migrations:
             try:
-                await apply_migration(connection, migration, "up", settings=settings, ledger=ledger)
+                result = await apply_migration(
+                    db.conn, migration, "up", settings=settings, ledger=ledger
+                )
             except (MigrationFailed, RefusedState) as exc:
                 raise MigrationFailed(
                     f"the migrations do not apply on an empty database: {exc.one_line()}",
                     hint="run `migrate dry-run` for the details",
                 ) from None
+            if result.step.changes_session_defaults:
+                await db.renew()
     finally:
-        await connection.close()
+        await db.close()
     return [migration.version for migration in migration_set.migrations]
 
 

@@ -9,6 +9,11 @@ failing one stay committed with their ledger rows, the failing one rolls back, t
 ones after it never run. The ledger's history, read once after each string, says which
 committed and how long each took by the server's clock.
 
+Every migration but the first of a string starts with the ledger's check that the one
+before left no statement prepared with ``PREPARE`` (the reset drops those only at the
+end of the string; see :mod:`migrator.runner.session`): when one did, the string stops
+there, before that migration ran anything, and it runs on its own after a full reset.
+
 Only one-statement migrations are batched, so that a failure is always pinned to its
 statement without running anything twice. A lock timeout in a batch counts as the
 migration's first attempt: it is retried on its own, with the usual backoff. Anything
@@ -176,7 +181,13 @@ async def _run_batch(
         reporter.step_started(step)
     error: BaseException | None = None
     try:
-        await conn.execute(";\n".join(one_string(conn, step, ledger) for step in group))
+        last = len(group) - 1
+        await conn.execute(
+            ";\n".join(
+                one_string(conn, step, ledger, first=at == 0, last=at == last)
+                for at, step in enumerate(group)
+            )
+        )
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         error = exc
     if error is not None and (conn.is_closed() or is_connection_loss(error)):
@@ -229,10 +240,11 @@ async def _after_failure(
     lock: HeldLock | None,
 ) -> StepResult:
     """The step that failed in a batch: run on its own when a retry may help (a lock
-    timeout, with backoff; a ledger write the migration itself unprepared), otherwise
-    recorded and raised as :func:`execute_step` would."""
+    timeout, with backoff; a ledger write the migration itself unprepared), or when it
+    did not run (the ledger's check found a statement the step before prepared),
+    otherwise recorded and raised as :func:`execute_step` would."""
     step, failure = failed
-    if ledger.lost_prepared_write(failure.error, conn):
+    if ledger.lost_prepared_write(failure.error, conn) or ledger.left_prepared(failure.error):
         await session.reset(conn, ledger.prepared_names)
         return await execute_step(
             conn, step, ledger=ledger, retry=retry, reporter=reporter, lock=lock

@@ -144,7 +144,12 @@ async def _replay_settings(conn: asyncpg.Connection, step: Step) -> None:
 async def _ledger_write(awaitable: Awaitable[None]) -> None:
     try:
         await awaitable
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,  # the lock's session ended (see is_connection_loss)
+        OSError,
+    ) as exc:
         raise StepFailure(None, exc) from exc
 
 
@@ -187,6 +192,7 @@ def _closing(
     prepared: bool,
     duration_sql: str = MS_SINCE_TRANSACTION_START,
     completing: bool = False,
+    deallocate: bool = True,
 ) -> str:
     """The session reset, the ledger write and ``COMMIT`` of a transactional step, to
     end a string (the newline first keeps them out of a trailing ``--`` comment). The
@@ -200,28 +206,33 @@ def _closing(
         prepared=prepared,
         completing=completing,
     )
-    reset = session.reset_in_transaction(conn, ledger.prepared_names)
+    reset = session.reset_in_transaction(conn, ledger.prepared_names, deallocate=deallocate)
     settings = "; ".join(setting_statements(step, local=True))
     return f"\n;\n{reset};\n{settings};\n{write};\nCOMMIT"
 
 
-def _opening(step: Step) -> str:
-    """``BEGIN`` and the step's ``SET LOCAL``s, to start a string."""
-    return "BEGIN; " + "; ".join(setting_statements(step, local=True)) + ";\n"
+def _opening(step: Step, check: str = "") -> str:
+    """``BEGIN``, ``check`` and the step's ``SET LOCAL``s, to start a string."""
+    statements = [check] if check else []
+    statements += setting_statements(step, local=True)
+    return "BEGIN; " + "; ".join(statements) + ";\n"
 
 
-def one_string(conn: asyncpg.Connection, step: Step, ledger: Ledger) -> str:
+def one_string(
+    conn: asyncpg.Connection, step: Step, ledger: Ledger, *, first: bool, last: bool
+) -> str:
     """A one-statement transactional step as one part of a string of several: ``BEGIN``,
-    its ``SET LOCAL``s, the statement, the ledger write (``EXECUTE`` of the prepared
-    write) and ``COMMIT``. Its duration is measured from the previous migration's
-    ledger write, not from the arrival of the string
-    (:data:`~migrator.db.ledger.MS_SINCE_PREVIOUS_WRITE`)."""
+    unless it is the ``first`` the ledger's check that the step before left no prepared
+    statement (:attr:`~migrator.db.ledger.Ledger.check_sql`), its ``SET LOCAL``s, the
+    statement, the session reset (dropping prepared statements only in the ``last``
+    step's), the ledger write (``EXECUTE`` of the prepared write) and ``COMMIT``. Its
+    duration is measured from the previous migration's ledger write, not from the
+    arrival of the string (:data:`~migrator.db.ledger.MS_SINCE_PREVIOUS_WRITE`)."""
     (statement,) = step.statements
-    return (
-        _opening(step)
-        + statement.text
-        + _closing(conn, step, ledger, prepared=True, duration_sql=MS_SINCE_PREVIOUS_WRITE)
+    closing = _closing(
+        conn, step, ledger, prepared=True, duration_sql=MS_SINCE_PREVIOUS_WRITE, deallocate=last
     )
+    return _opening(step, "" if first else ledger.check_sql) + statement.text + closing
 
 
 async def _run_in_transaction(
@@ -555,7 +566,7 @@ def _segment_failed_hint(step: Step, failure: StepFailure, *, lost: bool = False
         f"{'partial: once reconnected' if lost else 'failed: fix the cause'}, then "
         f"`migrate {step.direction} --resume` to continue at segment "
         f"{stopped.number}, or finish or undo it by hand and run `migrate repair "
-        f"{step.version} --mark-applied` or `--forget`"
+        f"{step.migration.shown_version} --mark-applied` or `--forget`"
     )
 
 
@@ -581,6 +592,10 @@ def _connection_lost(step: Step, failure: StepFailure) -> ConnectionFailed:
     )
 
 
+#: a COMMIT / ROLLBACK in a procedure or DO block called inside a transaction block
+_INVALID_TRANSACTION_TERMINATION = "2D000"
+
+
 def _migration_failed(
     step: Step, failure: StepFailure, invalid: list[InvalidIndex]
 ) -> MigrationFailed:
@@ -601,6 +616,12 @@ def _migration_failed(
                 "nothing was changed (its transaction rolled back); another session held "
                 f"a conflicting lock: run {again} again when it is quieter, or raise "
                 "lock-timeout / lock-retries"
+            )
+        elif getattr(failure.error, "sqlstate", None) == _INVALID_TRANSACTION_TERMINATION:
+            hint = (
+                "nothing was changed (its transaction rolled back); a procedure or DO block "
+                "that commits cannot run inside the runner's transaction: add "
+                f"`-- migrate:no-transaction` at the top of the file and run {again} again"
             )
         else:
             hint = (
@@ -739,13 +760,16 @@ async def apply_migration(
     ledger: Ledger | None = None,
     reporter: Reporter | None = None,
     after_statement: AfterStatement | None = None,
+    lock: HeldLock | None = None,
 ) -> StepResult:
     """Apply (``up``) or revert (``down``) ONE migration on ``conn``, with the same
     transaction, timeout, retry and ledger rules as ``migrate up``/``down``.
 
     Creates the ledger if needed; does not take the migration lock and does not look
     at other migrations (the dry-run's up/down/up stairway calls this on a database it
-    owns). Raises :class:`SourceError` when the files cannot run as written.
+    owns). ``lock``: a migration lock the caller holds, whose connection writes the
+    ledger outside the migration's transaction, as in ``migrate up``. Raises
+    :class:`SourceError` when the files cannot run as written.
     """
     ledger = ledger or Ledger.from_settings(settings)
     chosen = migration.up if direction == "up" else migration.down
@@ -766,6 +790,7 @@ async def apply_migration(
         retry=RetryPolicy.from_settings(settings),
         reporter=reporter,
         after_statement=after_statement,
+        lock=lock,
     )
 
 

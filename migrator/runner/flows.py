@@ -157,15 +157,32 @@ class DatabaseSession:
     control: asyncpg.Connection
     lock: HeldLock | None = None
     _migrating: asyncpg.Connection | None = None
+    #: the migrations' connection being opened (see :meth:`open_migrating`)
+    _opening: asyncio.Future[asyncpg.Connection] | None = None
+
+    def open_migrating(self) -> None:
+        """Start opening the migrations' connection, to be had from :meth:`migrating`:
+        the server starts the session while the caller plans (parses the files)."""
+        if self._migrating is None and self._opening is None:
+            self._opening = asyncio.ensure_future(self._open())
 
     async def migrating(self) -> asyncpg.Connection:
         """The connection the migrations run on (opened on first use)."""
+        if self._opening is not None:
+            opening, self._opening = self._opening, None
+            self._migrating = await opening
         if self._migrating is None:
-            self._migrating = await connect(
-                self.settings, session_settings=bounded_waits(self.settings)
-            )
-            await _set_up(self._migrating)
+            self._migrating = await self._open()
         return self._migrating
+
+    async def _open(self) -> asyncpg.Connection:
+        conn = await connect(self.settings, session_settings=bounded_waits(self.settings))
+        try:
+            await _set_up(conn)
+        except BaseException:
+            conn.terminate()
+            raise
+        return conn
 
     async def renew_migrating(self) -> asyncpg.Connection:
         """Close the migrations' connection and open a new one: a new session, which
@@ -178,6 +195,10 @@ class DatabaseSession:
         return await self.migrating()
 
     async def close(self) -> None:
+        if self._opening is not None:  # opened for a plan that then ran nothing
+            opening, self._opening = self._opening, None
+            with contextlib.suppress(Exception):  # not needed: its failure tells nothing
+                self._migrating = await opening
         if self._migrating is not None:
             await _close(self._migrating)
         await _close(self.control)
@@ -252,6 +273,15 @@ async def _unfinished_indexes(
     return []
 
 
+def _may_run(migration_set: MigrationSet, entries: Mapping[int, LedgerEntry]) -> bool:
+    """Whether a run is likely to have something to do: a migration not applied, or a
+    run left unfinished (then its connection is opened while the plan is made)."""
+    return any(
+        migration.version not in entries or entries[migration.version].unfinished
+        for migration in migration_set.migrations
+    )
+
+
 def _version_after(entries: Mapping[int, LedgerEntry], results: Sequence[StepResult]) -> int | None:
     """The newest applied version once ``results`` completed on top of ``entries``
     (the ledger as read under the lock: no other runner changed it since)."""
@@ -282,7 +312,13 @@ async def _locked_run(
     async with database_session(settings, locked=True, reporter=reporter) as db:
         control, ledger = db.control, db.ledger
         entries = await ledger.entries(control)
-        plan = planner(migration_set, entries, await _unfinished_indexes(control, entries))
+        invalid = await _unfinished_indexes(control, entries)
+        if _may_run(migration_set, entries):
+            # the migrations' session starts while the files to run are parsed
+            db.open_migrating()
+            plan = await asyncio.to_thread(planner, migration_set, entries, invalid)
+        else:
+            plan = planner(migration_set, entries, invalid)
         for note in plan.notes:
             reporter.note(note)
         if plan.steps and not entries:  # rows were read, so the ledger exists

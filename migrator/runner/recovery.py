@@ -192,7 +192,7 @@ def _unfinished_change(
     if choice == "mark-applied":
         if migration is None:
             raise UsageError(
-                f"cannot mark version {entry.version} applied: its file is gone",
+                f"cannot mark version {_shown(entry, migration)} applied: its file is gone",
                 hint="restore the file, or use --forget",
             )
         change = f"record {migration.label} as applied (state {entry.state} -> applied)"
@@ -215,7 +215,7 @@ def plan_repair(
     files = migration_set.by_version()
     if version is not None and version not in entries:
         raise UsageError(
-            f"version {version} is not in the ledger",
+            f"version {migration_set.shown_version(version)} is not in the ledger",
             hint="`migrate status` lists the versions the ledger holds",
         )
     selected = {v: e for v, e in entries.items() if version is None or v == version}

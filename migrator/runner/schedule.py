@@ -88,7 +88,23 @@ class Step:
             statement
             for statement in self.file.statements[: self.start_at]
             if (parsed := statement.kind_and_fields()) is not None
-            and classify.session_setting(*parsed)
+            and (classify.session_setting(*parsed) or classify.only_sets_config(*parsed))
+        )
+
+    @property
+    def unreplayable_session_change(self) -> Statement | None:
+        """Resuming: the first completed statement that may have changed the session
+        in a way that sending it again would not restore alone (``set_config`` inside
+        another statement, a ``SET`` in a ``DO`` block); ``None`` if there is none."""
+        replayed = {statement.index for statement in self.replayed_settings}
+        return next(
+            (
+                statement
+                for statement in self.file.statements[: self.start_at]
+                if statement.index not in replayed
+                and classify.may_change_session(statement.kind, statement.text)
+            ),
+            None,
         )
 
     @property
@@ -96,7 +112,7 @@ class Step:
         """A statement this step sends changes the defaults new sessions start with
         (``ALTER DATABASE ... SET``, ``ALTER ROLE ... SET``): the next migration must run
         on a new session to see them, as it would run file by file in ``psql``."""
-        return any(classify.changes_new_session_defaults(s.kind) for s in self.statements)
+        return any(classify.changes_new_session_defaults(s.kind, s.text) for s in self.statements)
 
     @property
     def label(self) -> str:
@@ -248,7 +264,8 @@ def _resume_step(
         raise RefusedState(
             f"cannot resume version {migration_set.shown_version(entry.version)} ({entry.name}): "
             "its file is gone",
-            hint=f"restore the file, or `migrate repair --forget {entry.version}`",
+            hint="restore the file, or `migrate repair --forget "
+            f"{migration_set.shown_version(entry.version)}`",
         )
     step = plan_step(migration, direction, settings, start_at=entry.statements_done)
     resumes_from_progress = direction == "up" and migration.up.directives.backfill is not None
@@ -293,6 +310,17 @@ def _resume_step(
             "undo the migration by hand and "
             f"`migrate repair {step.migration.shown_version} --mark-applied` "
             "or `--forget` (add --yes to apply)",
+        )
+    unreplayable = step.unreplayable_session_change
+    if unreplayable is not None:
+        raise RefusedState(
+            f"cannot resume {step.file.path}: statement {unreplayable.index + 1} (line "
+            f"{unreplayable.line}), which completed before the stop, may have changed the "
+            "session (set_config, or a SET in a DO block), and the statements after it "
+            "would run in a new session without that change",
+            hint="finish the migration by hand in a session where that statement ran, then "
+            f"`migrate repair {step.migration.shown_version} --mark-applied`, or undo it and "
+            "`--forget` (add --yes to apply); in later files, a plain SET is replayed on resume",
         )
     if entry.statements_done > len(step.file.statements):
         raise RefusedState(

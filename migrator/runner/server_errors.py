@@ -15,15 +15,28 @@ def is_lock_timeout(exc: BaseException) -> bool:
 
 
 def is_connection_loss(exc: BaseException) -> bool:
-    """The connection is unusable: the server went away or the network broke."""
+    """The connection is unusable: the server went away or the network broke. asyncpg
+    raises :class:`~asyncpg.InternalClientError` for a query sent after the server's
+    FATAL (``pg_terminate_backend``) arrived on an idle connection and before its
+    socket closed: the same loss, seen a moment earlier."""
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = exc.sqlstate or ""
         return sqlstate.startswith(_CONNECTION_CLASSES) and sqlstate != "57014"
-    return isinstance(exc, (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, OSError))
+    return isinstance(
+        exc,
+        (
+            asyncpg.ConnectionDoesNotExistError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+            OSError,
+        ),
+    )
 
 
 def server_message(exc: BaseException) -> str:
     """The server's message with its detail and hint, on one line."""
+    if isinstance(exc, asyncpg.InternalClientError):  # see is_connection_loss
+        return "the server ended the session (pg_terminate_backend, a restart)"
     parts = [" ".join(str(getattr(exc, "message", None) or exc).split())]
     detail = getattr(exc, "detail", None)
     if detail:

@@ -18,6 +18,14 @@ same string, a ``RESET`` would run in an implicit transaction already read-only,
 the ``BEGIN`` would inherit that: SQLSTATE 25006). A no-transaction migration, or one
 that failed, is followed by the reset as a string of its own, outside any transaction
 block (:func:`reset`).
+
+Dropping what a migration ``PREPARE``d takes a ``DO`` block that reads the session's
+prepared statements, most of the reset's cost. In a string of several migrations
+(:mod:`migrator.runner.batch`) only the last one's reset holds it; every migration
+after the first starts with the ledger's check instead
+(:attr:`~migrator.db.ledger.Ledger.check_sql`, a prepared query, a sixth of the cost),
+which stops the string before that migration runs when the one before left a prepared
+statement: the runner then resets the session and runs the migration on its own.
 """
 
 from __future__ import annotations
@@ -68,7 +76,9 @@ def setup_sql(conn: asyncpg.Connection) -> str:
     return ""
 
 
-def reset_statements(conn: asyncpg.Connection, kept_prepared: Iterable[str] = ()) -> list[str]:
+def reset_statements(
+    conn: asyncpg.Connection, kept_prepared: Iterable[str] = (), *, deallocate: bool = True
+) -> list[str]:
     """What ``DISCARD ALL`` does, statement by statement so that it may run inside a
     transaction block, then the runner's own set-up again:
 
@@ -78,9 +88,11 @@ def reset_statements(conn: asyncpg.Connection, kept_prepared: Iterable[str] = ()
     - cursors, ``LISTEN``, temp tables, sequence state (``currval``), session advisory
       locks (the migration lock is held on another connection);
     - prepared statements made by ``PREPARE``, except ``kept_prepared`` (the ledger
-      writes; ``DISCARD ALL`` would also drop asyncpg's statement cache).
+      writes; ``DISCARD ALL`` would also drop asyncpg's statement cache). Without
+      ``deallocate`` they stay: only for a migration that the ledger's check follows
+      in the same string (:attr:`~migrator.db.ledger.Ledger.check_sql`), which stops
+      the string when one is left.
     """
-    kept = ", ".join(f"'{name}'" for name in kept_prepared) or "NULL"
     statements = [
         RESET_ROLE,
         "RESET ALL",
@@ -89,18 +101,22 @@ def reset_statements(conn: asyncpg.Connection, kept_prepared: Iterable[str] = ()
         "DISCARD TEMP",
         "DISCARD SEQUENCES",
         "SELECT pg_catalog.pg_advisory_unlock_all()",
-        _DEALLOCATE_THEIRS.format(kept=kept),
     ]
+    if deallocate:
+        kept = ", ".join(f"'{name}'" for name in kept_prepared) or "NULL"
+        statements.append(_DEALLOCATE_THEIRS.format(kept=kept))
     setup = setup_sql(conn)
     if setup:
         statements.append(setup)
     return statements
 
 
-def reset_in_transaction(conn: asyncpg.Connection, kept_prepared: Iterable[str] = ()) -> str:
+def reset_in_transaction(
+    conn: asyncpg.Connection, kept_prepared: Iterable[str] = (), *, deallocate: bool = True
+) -> str:
     """The reset as part of a string, inside a migration's transaction before its
     ledger write (which then runs as the runner's role, whatever the migration set)."""
-    return ";\n".join(reset_statements(conn, kept_prepared))
+    return ";\n".join(reset_statements(conn, kept_prepared, deallocate=deallocate))
 
 
 async def reset(conn: asyncpg.Connection, kept_prepared: Iterable[str] = ()) -> None:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from migrator.errors import SourceError
+from migrator.source.checksum import content_checksum
 from migrator.source.file_text import FileText, load_large
 from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
-from migrator.source.reading import read_held_file
+from migrator.source.reading import read_unless_larger
 from migrator.source.segments import transaction_control
 from migrator.sql import classify
 from migrator.sql.split import WHOLE_PARSE_LIMIT, SplitResult, Statement
 from migrator.sql.statement_source import of_kinds
+
+if TYPE_CHECKING:
+    from migrator.source.layouts.base import Layout, Listing
 
 #: a migration over this size is a data dump, not a schema change. A file over
 #: :data:`~migrator.sql.split.WHOLE_PARSE_LIMIT` is walked from disk statement by
@@ -38,7 +41,7 @@ def load_file(
     if data is None:
         read = _read(path)
         if isinstance(read, FileText):
-            return MigrationFile(path, direction, read, read.checksum)
+            return MigrationFile(path, direction, read, read.content_checksum)
         data = read
     try:
         text = data.decode("utf-8")
@@ -56,7 +59,7 @@ def load_file(
         )
     if text.startswith("\ufeff"):
         text = text[1:]
-    return MigrationFile(path, direction, text, hashlib.sha256(data).hexdigest())
+    return MigrationFile(path, direction, text, content_checksum(text))
 
 
 def split_problems(split: SplitResult) -> list[FileProblem]:
@@ -92,7 +95,7 @@ def split_problems(split: SplitResult) -> list[FileProblem]:
 def _read(path: Path) -> bytes | FileText:
     """The file's bytes, or for a file over ``WHOLE_PARSE_LIMIT`` bytes its checked
     :class:`FileText` (read in chunks, never held)."""
-    data = read_held_file(path, MAX_FILE_BYTES, "a migration", WHOLE_PARSE_LIMIT)
+    data = read_unless_larger(path, MAX_FILE_BYTES, "a migration", WHOLE_PARSE_LIMIT)
     return load_large(path) if data is None else data
 
 
@@ -114,6 +117,8 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
     chosen = detect(listing) if layout == "auto" else named(layout)
     scan = chosen.scan(listing)
     problems = [*listing.problems, *scan.problems]
+    if layout != "auto" and not scan.candidates and not scan.problems:
+        problems.extend(_other_layout_problem(listing, chosen))
     root = directory.resolve()
     migrations: list[Migration] = []
     seen: dict[int, Path] = {}
@@ -162,6 +167,26 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
     )
 
 
+def _other_layout_problem(listing: Listing, chosen: Layout) -> list[str]:
+    """A layout given by flag or configuration that finds no migration where another
+    layout finds some: every command would see an empty directory (``up`` does nothing,
+    lint passes), most likely a wrong ``--layout`` / ``layout =``."""
+    from migrator.source.layouts import detect
+
+    try:
+        other = detect(listing)
+    except SourceError:  # several layouts: not one to name
+        return []
+    found = other.scan(listing).candidates if other.name != chosen.name else []
+    if not found:
+        return []
+    return [
+        f"{found[0].up}: a {other.name} migration, one of {len(found)} in the directory, "
+        f"where the {chosen.name} layout given (--layout, MIGRATOR_LAYOUT or layout = in "
+        "[tool.migrator]) finds none: check the layout, or leave it out to detect it"
+    ]
+
+
 def _inside(path: Path, root: Path) -> bool:
     try:
         resolved = path.resolve()
@@ -202,11 +227,30 @@ def runner_problems(migration_file: MigrationFile) -> list[FileProblem]:
                 )
     else:
         problems.extend(unclosed_block(migration_file))
+        problems.extend(prepared_transactions(migration_file))
     return problems
 
 
 #: what ends a transaction block a no-transaction file opened
 _BLOCK_ENDS = frozenset({"COMMIT", "ROLLBACK", "PREPARE"})
+
+
+def prepared_transactions(migration_file: MigrationFile) -> list[FileProblem]:
+    """``PREPARE TRANSACTION`` in a no-transaction file: the block's work is then only
+    prepared, invisible and holding its locks, while the ledger records it applied (a
+    later ``ROLLBACK PREPARED`` loses it for good)."""
+    return [
+        FileProblem(
+            "transaction-control",
+            "PREPARE TRANSACTION leaves the block's work prepared, not committed (invisible, "
+            "holding its locks until COMMIT PREPARED) while the ledger records it as applied",
+            statement.line,
+            statement.column,
+            "end the block with COMMIT",
+        )
+        for statement in of_kinds(migration_file.statements, ("TransactionStmt",))
+        if classify.transaction_control(statement.text) == "PREPARE"
+    ]
 
 
 def unclosed_block(migration_file: MigrationFile) -> list[FileProblem]:

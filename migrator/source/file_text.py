@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrator.errors import SourceError
+from migrator.source.checksum import StreamedChecksum
 
 #: bytes read at a time
 CHUNK_BYTES = 1 << 16
@@ -26,10 +27,12 @@ CHUNK_BYTES = 1 << 16
 @dataclass(frozen=True)
 class FileText:
     """A file's text, read again from ``path`` at every walk; ``checksum`` is the
-    SHA-256 of its bytes when it was loaded."""
+    SHA-256 of its bytes when it was loaded (a walk checks the file still has them),
+    ``content_checksum`` the ledger's checksum of its text (:mod:`~migrator.source.checksum`)."""
 
     path: Path
     checksum: str
+    content_checksum: str
 
     def chunks(self) -> Iterator[str]:
         """The text in chunks (BOM dropped). Raises :class:`SourceError` when the file
@@ -82,9 +85,11 @@ def load_large(path: Path) -> FileText:
     """Check a large file as :func:`~migrator.source.discovery.load_file` checks a small
     one, reading it once in chunks, and return its :class:`FileText`."""
     digest = hashlib.sha256()
+    content = StreamedChecksum()
     line = 1
     nul_line: int | None = None  # reported once the whole file decoded, as load_file does
     for chunk in _decoded(path, digest, checked=True):
+        content.update(chunk)
         if nul_line is None and "\x00" in chunk:
             nul_line = line + chunk.count("\n", 0, chunk.index("\x00"))
         line += chunk.count("\n")
@@ -95,7 +100,7 @@ def load_large(path: Path) -> FileText:
                 "the statement: remove the byte"
             ]
         )
-    return FileText(path, digest.hexdigest())
+    return FileText(path, digest.hexdigest(), content.hexdigest())
 
 
 def _decoded(path: Path, digest: hashlib._Hash, *, checked: bool = False) -> Iterator[str]:

@@ -7,12 +7,12 @@ never counts.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
-from pglast import parser as pg_parser
-
 from migrator.sql import deep
+from migrator.sql.libpg import pg_parser
 
 
 @lru_cache(maxsize=4096)
@@ -117,10 +117,20 @@ _REINDEX_MANY = {
 NEW_SESSION_DEFAULTS = frozenset({"AlterDatabaseSetStmt", "AlterRoleSetStmt"})
 
 
-def changes_new_session_defaults(kind: str | None) -> bool:
-    """Whether a statement of node type ``kind`` changes what later sessions start with
-    (a session open already does not see it)."""
-    return kind in NEW_SESSION_DEFAULTS
+#: ``ALTER DATABASE|ROLE|USER ... SET|RESET`` in a ``DO`` body, directly or in a string
+#: it ``EXECUTE``s: how a migration names its own database (``current_database()``)
+_NEW_DEFAULTS_IN_BODY = re.compile(
+    r"\balter\s+(?:database|role|user)\b[^;]*?\b(?:set|reset)\b", re.IGNORECASE
+)
+
+
+def changes_new_session_defaults(kind: str | None, text: str = "") -> bool:
+    """Whether a statement of node type ``kind`` (``text``) changes what later sessions
+    start with (a session open already does not see it): ``ALTER DATABASE ... SET``,
+    ``ALTER ROLE ... SET``, or a ``DO`` block that runs one."""
+    if kind in NEW_SESSION_DEFAULTS:
+        return True
+    return kind == "DoStmt" and _NEW_DEFAULTS_IN_BODY.search(text) is not None
 
 
 def transaction_control(text: str) -> str | None:
@@ -162,6 +172,53 @@ def session_setting(kind: str, fields: dict[str, Any]) -> bool:
         and not fields.get("is_local")
         and fields.get("name") != "TRANSACTION"
     )
+
+
+def only_sets_config(kind: str, fields: dict[str, Any]) -> bool:
+    """``SELECT set_config('name', 'value', false)`` (several such calls allowed) with
+    constant arguments and nothing else: it only sets the session, so sending it again
+    restores what it did."""
+    if kind != "SelectStmt" or set(fields) - {"targetList", "limitOption", "op"}:
+        return False
+    targets = fields.get("targetList") or []
+    for target in targets:
+        call = (target.get("ResTarget") or {}).get("val", {}).get("FuncCall")
+        if call is None or set(call) - {"funcname", "args", "funcformat", "location"}:
+            return False
+        name = [part.get("String", {}).get("sval") for part in call.get("funcname", [])]
+        if name not in (["set_config"], ["pg_catalog", "set_config"]):
+            return False
+        if any("A_Const" not in argument for argument in call.get("args", [])):
+            return False
+    return bool(targets)
+
+
+#: ``set_config`` called anywhere in a statement that runs code
+_SET_CONFIG_CALL = re.compile(r"\bset_config\s*\(", re.IGNORECASE)
+#: a ``SET`` / ``RESET`` command of a session setting inside a PL/pgSQL body, directly
+#: or in a string it ``EXECUTE``s (not ``SET LOCAL``, ``SET CONSTRAINTS``, ``SET
+#: TRANSACTION``; an ``UPDATE ... SET`` follows a table name, never these)
+_SET_IN_BODY = re.compile(
+    r"(?:^|[;']|\b(?:begin|then|else|loop)\b)\s*"
+    r"(?:set\s+(?:session\b|role\b|[a-z_][a-z0-9_.]*\s*(?:=|\bto\b))"
+    r"|reset\s+(?!local\b)[a-z_])",
+    re.IGNORECASE,
+)
+#: statements that define code without running it
+_DEFINES_CODE = frozenset({"CreateFunctionStmt", "CreateTrigStmt", "RuleStmt", "CommentStmt"})
+
+
+def may_change_session(kind: str | None, text: str) -> bool:
+    """Whether a statement that is neither a plain ``SET`` / ``RESET`` nor a lone
+    ``SELECT set_config(...)`` may still have changed its session's settings: a
+    ``set_config`` call inside another statement, a ``SET`` in a ``DO`` block. Such a
+    change cannot be replayed by sending the statement again (it does more than set
+    the session), so a resume after it must be refused rather than run without it."""
+    if kind in _DEFINES_CODE:
+        return False
+    if _SET_CONFIG_CALL.search(text):
+        return True
+    return kind == "DoStmt" and _SET_IN_BODY.search(text) is not None
 
 
 def copy_from_stdin(text: str) -> bool:

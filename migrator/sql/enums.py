@@ -10,6 +10,7 @@ The JSON tree (:mod:`migrator.sql.parse`) spells the same members as strings
 from __future__ import annotations
 
 from pglast.enums import (
+    A_Expr_Kind,
     AlterTableType,
     BoolExprType,
     ConstrType,
@@ -21,6 +22,7 @@ from pglast.enums import (
 )
 
 __all__ = [
+    "A_Expr_Kind",
     "AlterTableType",
     "BoolExprType",
     "ConstrType",

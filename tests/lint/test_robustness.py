@@ -187,3 +187,16 @@ def test_a_refused_file_of_a_migration_directory_is_reported_when_named_alone(
     assert [(Path(f.file).name, f.rule) for f in whole.findings] == [
         ("notes.sql", "invalid-migration-file")
     ]
+
+
+def test_a_statement_holding_a_psql_meta_command_is_not_called_too_deep(tmp_path: Path) -> None:
+    """The meta-command is reported where it stands; the statement it breaks is not
+    also blamed on the parser's depth."""
+    (tmp_path / "001_a.up.sql").write_text(
+        "CREATE TABLE a (id int);\n\\set ON_ERROR_STOP on\nCOPY a (id) FROM stdin;\n"
+    )
+
+    report = lint_paths([tmp_path], migrations_dir=tmp_path, options=LintOptions())
+
+    assert ("psql-meta-command", 2) in {(f.rule, f.line) for f in report.findings}
+    assert report.internal_errors == []

@@ -34,6 +34,19 @@ async def execute(dsn: str, sql: str) -> None:
         await conn.close()
 
 
+async def naive_error(dsn: str, sql: str) -> str | None:
+    """The SQLSTATE the naive SQL fails with (in one transaction), or None."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute(sql)
+    except asyncpg.PostgresError as error:
+        return str(error.sqlstate)
+    finally:
+        await conn.close()
+    return None
+
+
 async def fetch(dsn: str, sql: str) -> list[tuple[Any, ...]]:
     conn = await asyncpg.connect(dsn)
     try:

@@ -63,3 +63,30 @@ def test_a_foreign_key_to_a_partitioned_table_is_refused(tmp_path: Path, change:
     project = Project.create(tmp_path, BASE.replace("b_c0 int)", "b_c0 int, PRIMARY KEY (id))"))
     with pytest.raises(CannotPlan, match="references b, a partitioned table"):
         project.plan(change)
+
+
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [
+        ("ALTER TABLE b RENAME COLUMN b_a_id TO b_r1", "rename"),
+        ("ALTER TABLE b ALTER COLUMN b_a_id TYPE bigint", "change the type of"),
+    ],
+    ids=["rename", "retype"],
+)
+def test_a_foreign_key_column_of_a_partitioned_table_is_not_shadowed(
+    tmp_path: Path, change: str, what: str
+) -> None:
+    """plandiff F37: the shadow column's copy of the foreign key would be added NOT
+    VALID, which PostgreSQL refuses on a partitioned table (42809): refused, with why."""
+    project = Project.create(
+        tmp_path, BASE.replace("b_c0 int)", "b_c0 int, b_a_id int REFERENCES a (id))")
+    )
+    with pytest.raises(CannotPlan, match=f"cannot {what} b.b_a_id in phases: b is a partitioned"):
+        project.plan(change)
+    assert len(list(project.directory.iterdir())) == 2  # nothing written
+
+
+def test_a_plain_column_of_a_partitioned_table_is_still_renamed(tmp_path: Path) -> None:
+    project = Project.create(tmp_path, BASE.replace("b_c0 int)", "b_c0 int, PRIMARY KEY (id))"))
+    result = project.plan("ALTER TABLE b RENAME COLUMN b_c0 TO b_r1")
+    assert [c.recipe for c in result.plan.changes] == ["rename column"]

@@ -206,8 +206,9 @@ CASES = [
         "update-as-a-batched-backfill",
         "UPDATE items SET status = 'new', qty = qty + 1 WHERE status IS NULL",
         "SELECT id, status, qty FROM items ORDER BY id",
-        recipe="batched backfill",
-        migrations=1,
+        # the rows it leaves are checked against CHECK (qty >= 0) first
+        recipe=("check rows before data changes", "batched backfill"),
+        migrations=2,
     ),
     Case(
         "additions-to-two-tables-commit-one-by-one",

@@ -12,6 +12,7 @@ import asyncpg
 from migrator.config import load_settings
 from migrator.db.ledger import Ledger
 from migrator.rehearse.engine import KnownSchema, rehearse_migration
+from migrator.rehearse.session import RehearsalSession
 from migrator.schema.introspect import Exclusions, read_schema
 from migrator.source.discovery import discover
 from tests.helpers_db import write_migrations
@@ -44,7 +45,9 @@ async def _stairway(database_url: str, directory: Path) -> list[tuple[str, bool]
     seen = []
     try:
         for migration in migrations:
-            result = await rehearse_migration(connection, migration, settings, ledger, known=known)
+            result = await rehearse_migration(
+                RehearsalSession(connection), migration, settings, ledger, known=known
+            )
             fresh = await read_schema(
                 connection, exclusions=Exclusions.of(settings), include_roles=True
             )

@@ -126,3 +126,56 @@ def test_importing_the_plugin_is_cheap_and_needs_no_database_libraries() -> None
         cwd=Path(__file__).resolve().parents[2],
     )
     assert result.stdout.strip() == "[]"
+
+
+#: a migration that sets its database's defaults (as many set search_path or timezone),
+#: then one that relies on them; a test then reads them in its copy of the template
+SETTING_MIGRATIONS = {
+    "001_schema.up.sql": "CREATE SCHEMA app;",
+    "002_defaults.up.sql": (
+        "DO $$ BEGIN\n"
+        "EXECUTE format('ALTER DATABASE %I SET search_path = app, \"$user\", public', "
+        "current_database());\n"
+        "EXECUTE format('ALTER DATABASE %I SET timezone = ''Asia/Tokyo''', current_database());\n"
+        "EXECUTE format('ALTER DATABASE %I SET DateStyle = ''SQL, DMY''', current_database());\n"
+        "END $$;\n"
+    ),
+    "003_in_app.up.sql": "CREATE TABLE lands_in_app (id int);",
+}
+
+SETTING_TESTS = """
+import asyncio
+import asyncpg
+
+
+async def _seen(dsn):
+    connection = await asyncpg.connect(dsn)
+    try:
+        return [
+            await connection.fetchval("SHOW search_path"),
+            await connection.fetchval("SHOW timezone"),
+            await connection.fetchval("SHOW DateStyle"),
+            await connection.fetchval(
+                "SELECT schemaname FROM pg_tables WHERE tablename = 'lands_in_app'"),
+        ]
+    finally:
+        await connection.close()
+
+
+def test_the_copy_has_the_databases_defaults(migrator_database_url):
+    assert asyncio.run(_seen(migrator_database_url)) == [
+        'app, "$user", public', "Asia/Tokyo", "SQL, DMY", "app"]
+"""
+
+
+def test_a_tests_database_keeps_the_settings_the_migrations_gave_the_database(
+    pytester: pytest.Pytester, pg_server: EphemeralServer
+) -> None:
+    """CREATE DATABASE ... TEMPLATE copies no ALTER DATABASE ... SET: without copying
+    them, tests ran with other defaults than production (and 003 landed in public)."""
+    write_migrations(pytester.path / "database" / "migrations", SETTING_MIGRATIONS)
+    pytester.makepyfile(test_app=SETTING_TESTS)
+    result = pytester.runpytest_subprocess(
+        "--migrator-server-url", pg_server.dsn(), "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)

@@ -10,6 +10,7 @@ role that logs in with that very password (the commands succeed and print report
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from migrator.dsn import forget_secrets, mask_dsn, mask_text, register_dsn_secrets
+from migrator.dsn import MASK, forget_secrets, mask_dsn, mask_text, register_dsn_secrets
 from migrator.ephemeral import EphemeralServer
 from tests.helpers import Result, run_cli
 
@@ -380,3 +381,27 @@ def test_a_keyword_string_keeps_every_setting(pg_server: EphemeralServer) -> Non
     assert "target_session_attrs=read-write" in dsn
     assert arguments["server_settings"] == {"search_path": "app,public"}
     assert (arguments["host"], arguments["port"]) == (pg_server.host, pg_server.port)
+
+
+#: passwords too short to be masked wherever their characters occur (a letter of
+#: "postgresql", a digit of the port, a URL's own ``:`` or ``@``)
+SHORT_PASSWORDS = ("p", "o", "1", ":", "@", "ab", "st=")
+
+
+@pytest.mark.parametrize("password", SHORT_PASSWORDS)
+@pytest.mark.parametrize("form", [url_raw, url_encoded, keyword_quoted, query_password])
+def test_a_short_password_is_masked_only_where_it_is_the_password(
+    project: Path, password: str, form: object
+) -> None:
+    dsn = form(password)  # type: ignore[operator]
+    for command in (("status",), ("up", "--sql"), ("status", "--format", "json")):
+        result = run_cli("--database-url", dsn, *command, env={"DATABASE_URL": None}, cwd=project)
+        assert result.code == 3, result.output
+        assert "cannot connect to postgresql://" in result.output or "host=127" in result.output
+        # every mask stands where the password stood, nowhere else
+        masks = [match.start() for match in re.finditer(re.escape(MASK), result.output)]
+        assert masks, result.output
+        for start in masks:
+            before = result.output[max(0, start - 10) : start]
+            assert before.endswith(("red:", "password=")), result.output
+        assert not leaks(password, dsn, result)

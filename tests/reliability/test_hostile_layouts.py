@@ -224,3 +224,42 @@ def test_a_flyway_file_without_description_runs_and_one_without_version_is_refus
     assert "V__x.sql: a Flyway migration without a version" in refused.output, refused.output
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT to_regclass('e')").fetchone() == (None,)
+
+
+def test_a_flyway_file_failing_after_a_commit_point_names_its_version_in_the_hint(
+    migrations_dir: Path, database_url: str
+) -> None:
+    (migrations_dir / "V1_10__x.sql").write_text("CREATE TABLE a (x int);\nCOMMIT;\nSELECT 1/0;\n")
+    failed = migrate(migrations_dir, database_url, "up")
+    assert failed.code == 4, failed.output
+    assert "segment 2 of 2 rolled back" in failed.stderr
+    assert "migrate repair 1_10 --mark-applied" in failed.stderr, failed.output
+    unknown = migrate(migrations_dir, database_url, "repair", "1_11", "--forget")
+    assert unknown.code == 2 and "version 1.11 is not in the ledger" in unknown.stderr
+    assert not LEDGER_KEY.search(failed.output + unknown.output), failed.output
+
+
+@pytest.mark.parametrize("layout", ["flyway", "goose"])
+def test_a_windows_checkout_of_applied_migrations_is_not_drift(
+    migrations_dir: Path, database_url: str, layout: str
+) -> None:
+    """git's core.autocrlf turns every line end into \\r\\n on a Windows checkout (an
+    editor may add a BOM): the SQL is the same, as Flyway's line-based checksum says."""
+    if layout == "flyway":
+        flyway(migrations_dir)
+    else:
+        (migrations_dir / "001_a.sql").write_text(
+            "-- +goose Up\nCREATE TABLE a (id int);\n-- +goose Down\nDROP TABLE a;\n"
+        )
+    assert migrate(migrations_dir, database_url, "up").code == 0
+    for path in migrations_dir.glob("*.sql"):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+
+    verify = migrate(migrations_dir, database_url, "verify")
+    status = migrate(migrations_dir, database_url, "status")
+
+    assert verify.code == 0, verify.output
+    assert "drift" not in status.stdout, status.output
+    first = sorted(migrations_dir.glob("*.sql"))[0]
+    first.write_bytes(first.read_bytes().replace(b"(id int)", b"(id bigint)"))
+    assert migrate(migrations_dir, database_url, "verify").code == 1  # a real edit is

@@ -57,3 +57,50 @@ def test_resume_runs_in_the_session_the_completed_statements_left(
     assert [row[0] for row in project.query(where)] == ["app"]
     assert project.ledger()[-1][:2] == (2, "applied")
     assert "SET search_path = app;" in shown.stdout, shown.output  # --sql shows it too
+
+
+def test_resume_replays_a_select_that_only_sets_the_session(project: Project) -> None:
+    text = CASES["no-transaction"][0].replace(
+        "SET search_path = app;", "SELECT set_config('search_path', 'app', false);"
+    )
+    project.write({"001_setup.up.sql": SETUP, "002_work.up.sql": text})
+    assert project.migrate("up").code == 4
+    project.query("CREATE TABLE app.orders (id int, x int)")
+
+    shown = project.migrate("up", "--resume", "--sql")
+    resumed = project.migrate("up", "--resume")
+
+    assert resumed.code == 0, resumed.output
+    assert [row[0] for row in project.query(CASES["no-transaction"][1])] == ["app"]
+    assert "SELECT set_config('search_path', 'app', false);" in shown.stdout
+
+
+#: statements that set the session as a side effect: sending them again would do more
+UNREPLAYABLE = {
+    "do-perform": "DO $$ BEGIN PERFORM set_config('search_path', 'app', false); END $$;",
+    "do-set": "DO $$ BEGIN SET search_path = app; END $$;",
+    "do-execute": "DO $$ BEGIN EXECUTE 'SET search_path TO app'; END $$;",
+    "select-from": "SELECT set_config('search_path', nspname, false) FROM pg_namespace "
+    "WHERE nspname = 'app';",
+    "create-as": "CREATE TABLE settings_log AS SELECT set_config('search_path', 'app', false);",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(UNREPLAYABLE))
+def test_resume_refuses_after_a_session_change_it_cannot_replay(
+    project: Project, attack: str
+) -> None:
+    text = CASES["no-transaction"][0].replace("SET search_path = app;", UNREPLAYABLE[attack])
+    project.write({"001_setup.up.sql": SETUP, "002_work.up.sql": text})
+    assert project.migrate("up").code == 4
+    project.query("CREATE TABLE app.orders (id int, x int)")
+    ledger = project.ledger()
+
+    for args in (("up", "--resume", "--sql"), ("up", "--resume")):
+        refused = project.migrate(*args)
+        assert refused.code == 4, refused.output
+        assert "statement 1 (line 2)" in refused.stderr and "changed the" in refused.stderr
+        assert "migrate repair 2 --mark-applied" in refused.stderr
+        assert "Traceback" not in refused.output
+    assert project.ledger() == ledger
+    assert project.scalar("SELECT count(*) FROM pg_indexes WHERE indexname = 'orders_x'") == 0

@@ -278,3 +278,34 @@ def test_revoking_the_runners_privileges_on_the_ledger_is_named(project: Project
     finally:
         project.query(f"DROP OWNED BY {role}")
         project.query(f"DROP ROLE {role}")
+
+
+# -- a ledger damaged outside migrator ---------------------------------------------------
+
+
+def test_a_ledger_whose_history_was_dropped_outside_is_named_not_blamed_on_a_migration(
+    project: Project,
+) -> None:
+    project.write({**COUNTED})
+    assert project.migrate("up", "--to", "1").code == 0
+    project.query("DROP TABLE migrator_ledger_history")
+
+    for args in (("status",), ("up",), ("verify",)):
+        result = project.migrate(*args)
+        assert result.code == 4, result.output
+        assert "history table public.migrator_ledger_history is gone" in result.stderr
+        assert "003_count" not in result.stderr and "privileges" not in result.stderr
+    assert project.scalar("SELECT to_regclass('counter') IS NOT NULL")
+    assert project.ledger() == [(1, "applied", 1)]
+
+
+def test_a_ledger_missing_a_column_names_the_column(project: Project) -> None:
+    project.write({**COUNTED})
+    assert project.migrate("up", "--to", "1").code == 0
+    project.query("ALTER TABLE migrator_ledger DROP COLUMN up_checksum")
+
+    result = project.migrate("status")
+
+    assert result.code == 2, result.output
+    assert 'column "up_checksum" does not exist' in result.stderr
+    assert "a column was dropped outside migrator" in result.stderr

@@ -46,6 +46,11 @@ ATTACKS = [
     ("role-set-search-path", "ALTER ROLE CURRENT_USER SET search_path = other, public"),
     ("role-in-database-set", "ALTER ROLE CURRENT_USER IN DATABASE {db} SET work_mem = '7MB'"),
     ("database-reset-all", "ALTER DATABASE {db} RESET ALL"),
+    (  # how a migration names its own database: current_database() in a DO block
+        "do-block-database-set",
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = other, public', "
+        "current_database()); END $$",
+    ),
     (
         "user-set-isolation",
         "ALTER USER CURRENT_USER SET default_transaction_isolation = 'repeatable read'",

@@ -309,6 +309,38 @@ def test_a_connection_lost_inside_a_batch_keeps_what_committed(project: Project)
     assert "t4" not in project.tables()
 
 
+def test_a_statement_left_prepared_stops_the_string_before_the_next_migration(
+    project: Project,
+) -> None:
+    """Within a string, only the last migration's reset drops prepared statements;
+    the others are followed by the ledger's check, which stops the string before the
+    next migration ran anything. That one then runs alone after a full reset: once
+    (its ``nextval``, which no rollback undoes, ran once) and in a fresh session."""
+    files = _tables(6)
+    files["001_t1.up.sql"] = "CREATE SEQUENCE s4;\n"
+    files["003_t3.up.sql"] = "PREPARE left_behind AS SELECT 3;\n"
+    files["004_t4.up.sql"] = (
+        "CREATE TABLE t4 AS SELECT nextval('s4') AS n, (SELECT count(*) FROM "
+        "pg_prepared_statements WHERE name = 'left_behind') AS prepared;\n"
+    )
+    project.write(files)
+
+    sent, results = _execute(project.database_url, _plan(project.directory), first_batch=6)
+
+    assert not isinstance(results, BaseException), results
+    assert [r.step.version for r in results] == [1, 2, 3, 4, 5, 6]
+    assert project.history() == [(n, "up") for n in range(1, 7)]
+    assert project.query("SELECT n, prepared FROM t4") == [(1, 0)]
+    assert project.scalar("SELECT last_value FROM s4") == 1
+    ledger = Ledger()
+    first = sent[0]
+    assert first.count("BEGIN;") == 6
+    # every migration but the first starts with the check; one reset drops statements
+    assert first.count(ledger.check_sql) == 5
+    assert first.count("DO $migrator_reset$") == 1
+    assert first.rindex("DO $migrator_reset$") > first.rindex("BEGIN;")
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_random_plans_end_exactly_as_one_at_a_time(project: Project, seed: int) -> None:
     """Random runs of one-statement migrations, some failing, batched from a random
@@ -324,6 +356,8 @@ def test_random_plans_end_exactly_as_one_at_a_time(project: Project, seed: int) 
         for number in range(1, count + 1):
             table = f"r{seed}_{first_batch}_{number}"
             body = f"CREATE TABLE {table} (id int)"
+            if rng.random() < 0.3:  # the next one may not see it: it prepares it again
+                body = f"PREPARE shared AS SELECT {number}"
             if number == failing:
                 body = f"INSERT INTO nowhere_{number} VALUES (1)"
             files[f"{number:03d}_m{number}.up.sql"] = body + ";\n"

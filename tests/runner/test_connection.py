@@ -3,17 +3,22 @@ appears in any output."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from migrator.config import Settings
+from migrator.db.connection import APPLICATION_NAME
 from migrator.db.target import parse_target
 from migrator.ephemeral import EphemeralServer
-from migrator.errors import UsageError
+from migrator.errors import SourceError, UsageError
+from migrator.runner import flows
 from tests.helpers import Result, run_cli
 from tests.runner.conftest import USERS, Project
 
@@ -226,3 +231,39 @@ def test_parse_target_reads_urls_keywords_and_environment() -> None:
         parse_target("mysql://x@y/z", {})
     with pytest.raises(UsageError):
         parse_target("postgresql://x@y:notaport/z", {})
+
+
+def _sessions(project: Project) -> int:
+    """The runner's sessions on the project's database, once the ended ones are gone
+    (a backend leaves ``pg_stat_activity`` shortly after its client closed)."""
+    sql = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND application_name = %s"
+    )
+    deadline = time.monotonic() + 10
+    while (count := int(project.scalar(sql, APPLICATION_NAME))) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
+@pytest.mark.parametrize("refused", [True, False])
+def test_the_connection_opened_while_planning_is_closed_whatever_the_plan(
+    project: Project, refused: bool
+) -> None:
+    """``up`` opens the migrations' connection while it parses the files to run: a plan
+    refused then (a pending file that does not parse) creates nothing and, as a plan
+    that runs, leaves no session behind."""
+    files = dict(USERS)
+    if refused:
+        files["003_broken.up.sql"] = "CREATE TABLE (;\n"
+    project.write(files)
+    settings = Settings(migrations_dir=project.directory, database_url=project.database_url)
+
+    if refused:
+        with pytest.raises(SourceError, match=r"003_broken\.up\.sql:1"):
+            asyncio.run(flows.up(settings))
+        assert project.tables() == set()
+    else:
+        asyncio.run(flows.up(settings))
+        assert {"users", "orders"} <= project.tables()
+    assert _sessions(project) == 0

@@ -54,6 +54,31 @@ def test_a_block_the_file_never_commits_is_refused_before_anything_runs(
     assert project.tables() == set()
 
 
+def test_a_block_that_ends_in_prepare_transaction_is_refused_before_anything_runs(
+    project: Project,
+) -> None:
+    """The block's work would stay prepared (invisible, holding its locks) while the
+    ledger said applied; a later ROLLBACK PREPARED would lose it for good."""
+    project.write(
+        {
+            "001_first.up.sql": "CREATE TABLE first (id int);\n",
+            "002_prepared.up.sql": (
+                "-- migrate:no-transaction\nBEGIN;\nINSERT INTO first VALUES (1);\n"
+                "PREPARE TRANSACTION 'x';\n"
+            ),
+        }
+    )
+
+    result = project.migrate("up")
+
+    assert result.code == 2, result.output
+    assert "002_prepared.up.sql:4: PREPARE TRANSACTION leaves the block's work prepared" in (
+        result.stderr
+    )
+    assert project.ledger() == []
+    assert project.tables() == set()
+
+
 def test_a_closed_block_applies_and_counts_every_statement(project: Project) -> None:
     project.write({"001_block.up.sql": BLOCK.replace("SELECT 1/0", "SELECT 1")})
 
@@ -61,3 +86,28 @@ def test_a_closed_block_applies_and_counts_every_statement(project: Project) -> 
 
     assert result.code == 0, result.stderr
     assert project.ledger() == [(1, "applied", 5)]
+
+
+def test_a_procedure_that_commits_fails_in_a_transaction_naming_the_directive(
+    project: Project,
+) -> None:
+    project.write(
+        {
+            "001_proc.up.sql": (
+                "CREATE TABLE a (id int);\n"
+                "CREATE PROCEDURE fill() LANGUAGE plpgsql AS $$ BEGIN "
+                "INSERT INTO a VALUES (1); COMMIT; INSERT INTO a VALUES (2); END $$;\n"
+            ),
+            "002_call.up.sql": "CALL fill();\n",
+        }
+    )
+
+    failed = project.migrate("up")
+
+    assert failed.code == 4, failed.output
+    assert "invalid transaction termination" in failed.stderr
+    assert "add `-- migrate:no-transaction`" in failed.stderr
+    assert project.scalar("SELECT count(*) FROM a") == 0
+    project.write({"002_call.up.sql": "-- migrate:no-transaction\nCALL fill();\n"})
+    assert project.migrate("up").code == 0
+    assert project.scalar("SELECT count(*) FROM a") == 2

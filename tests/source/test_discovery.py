@@ -92,13 +92,31 @@ def test_every_problem_is_reported_at_once_with_its_path(tmp_path: Path) -> None
     assert len(raised.value.problems) == 7
 
 
-def test_checksum_is_sha256_of_the_file_bytes(tmp_path: Path) -> None:
+def test_checksum_is_sha256_of_the_text_with_newline_line_ends(tmp_path: Path) -> None:
+    """A file saved with ``\\n`` and no BOM: the SHA-256 of its bytes. The same SQL
+    with ``\\r\\n`` line ends or a BOM (a Windows checkout, an editor) has the same
+    checksum, as Flyway's line-based checksum has; any other change is drift."""
     import hashlib
 
-    content = b"create table t (id int);\r\n"
-    write(tmp_path, {"1_t.sql": content})
-    (migration,) = discover(tmp_path).migrations
-    assert migration.up.checksum == hashlib.sha256(content).hexdigest()
+    content = b"create table t (id int);\n-- done\n"
+    variants = {
+        "lf": content,
+        "crlf": content.replace(b"\n", b"\r\n"),
+        "bom": b"\xef\xbb\xbf" + content,
+        "bom-crlf": b"\xef\xbb\xbf" + content.replace(b"\n", b"\r\n"),
+    }
+    checksums = {}
+    for name, data in variants.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        write(folder, {"1_t.sql": data})
+        (migration,) = discover(folder).migrations
+        checksums[name] = migration.up.checksum
+    assert set(checksums.values()) == {hashlib.sha256(content).hexdigest()}
+    (tmp_path / "edited").mkdir()
+    write(tmp_path / "edited", {"1_t.sql": content.replace(b"done", b"Done")})
+    (edited,) = discover(tmp_path / "edited").migrations
+    assert edited.up.checksum != checksums["lf"]
 
 
 def test_missing_directory_is_one_clear_error(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def test_a_large_file_loads_as_a_small_one(
 
     def large() -> MigrationFile:
         read = load_large(path)
-        return MigrationFile(path, "up", read, read.checksum)
+        return MigrationFile(path, "up", read, read.content_checksum)
 
     assert _outcome(large) == _outcome(lambda: load_file(path, data=data))
 

@@ -4,6 +4,7 @@ order, sections, transaction markers, ignored files, and what ``migrate new`` wr
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,11 +30,14 @@ from migrator.source.versions import (
 NOW = datetime(2026, 11, 22, 15, 30, 0, tzinfo=UTC)
 
 
-def write(directory: Path, files: dict[str, str]) -> Path:
+def write(directory: Path, files: Mapping[str, str | bytes]) -> Path:
     for name, text in files.items():
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
     return directory
 
 
@@ -387,7 +391,7 @@ def test_flyway_names_undo_and_ignored_files(tmp_path: Path) -> None:
             "V1_1__one.sql": "select 1;",
             "V1_1__one.sql.conf": "executeInTransaction=false\n",
             "README.txt": "not a migration",
-            "afterMigrate.sql": "select 0;",
+            "notes.sql": "select 0;",
         },
     )
     found = discover(tmp_path)
@@ -398,19 +402,45 @@ def test_flyway_names_undo_and_ignored_files(tmp_path: Path) -> None:
         ("1_10", "ten", False),
     ]
     assert not found.migrations[0].up.transactional
-    assert {p.name for p in found.ignored} == {
-        "README.txt",
-        "afterMigrate.sql",
-        "V1_1__one.sql.conf",
-    }
+    assert {p.name for p in found.ignored} == {"README.txt", "notes.sql", "V1_1__one.sql.conf"}
     assert found.version_key("1.10") == found.migrations[2].version
     assert found.version_text(found.migrations[2].version) == "1_10"
 
 
-def test_flyway_duplicate_versions_are_refused(tmp_path: Path) -> None:
+def test_flyway_duplicate_versions_are_refused_at_each_file(tmp_path: Path) -> None:
     write(tmp_path, {"V1__a.sql": "select 1;", "V1.0__b.sql": "select 2;"})
+    problems = discover(tmp_path).problems
+    assert [problem.split(": ")[0] for problem in problems] == [
+        str(tmp_path / "V1.0__b.sql"),
+        str(tmp_path / "V1__a.sql"),
+    ]
+    for problem in problems:
+        assert "more than one migration" in problem
+        assert "1, 1.0: Flyway compares versions part by part as numbers" in problem
+
+
+@pytest.mark.parametrize(
+    "callback", ["afterMigrate.sql", "beforeEachMigrate__grants.sql", "afterMigrateError.sql"]
+)
+def test_a_flyway_sql_callback_is_refused_not_skipped(tmp_path: Path, callback: str) -> None:
+    write(tmp_path, {"V1__a.sql": "select 1;", callback: "GRANT SELECT ON a TO PUBLIC;"})
     (problem,) = discover(tmp_path).problems
-    assert "more than one migration" in problem and "Flyway compares 1.0 and 1 equal" in problem
+    assert problem.startswith(f"{tmp_path / callback}: a Flyway SQL callback"), problem
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "placeholder"),
+    [
+        ("CREATE TABLE ${table} (id int);", 1, "${table}"),
+        ("CREATE TABLE a (id int);\nINSERT INTO a VALUES ('${flyway:user}');", 2, "${flyway:user}"),
+    ],
+)
+def test_a_flyway_placeholder_is_refused_not_run_as_written(
+    tmp_path: Path, text: str, line: int, placeholder: str
+) -> None:
+    write(tmp_path, {"V1__a.sql": text})
+    (problem,) = discover(tmp_path).problems
+    assert problem.startswith(f"{tmp_path / 'V1__a.sql'}:{line}: Flyway placeholder {placeholder}")
 
 
 def test_flyway_repeatables_come_after_every_version_by_description(tmp_path: Path) -> None:
@@ -452,7 +482,7 @@ def test_diesel_folders_odd_timestamps_metadata_and_stray_files(tmp_path: Path) 
             "2021-01-01-000000_new_year/README.md": "notes",
             "2023-05-23-1715-update-x/up.sql": "select 4;",
             "2023-05-23-1715-update-x/metadata.toml": "# a comment only\n",
-            "2024-01-01-000000_no_up/down.sql": "select 5;",
+            "2024-01-01-000000_not_a_migration/notes.txt": "a folder without SQL",
             ".keep": "",
             "README.md": "docs",
         },
@@ -471,9 +501,46 @@ def test_diesel_folders_odd_timestamps_metadata_and_stray_files(tmp_path: Path) 
     assert odd.down is None
     assert not new_year.up.transactional
     assert not update.up.transactional  # metadata.toml without the key: false, as diesel
-    assert {p.name for p in found.ignored} == {"README.md", "2024-01-01-000000_no_up"}
+    assert {p.name for p in found.ignored} == {"README.md", "2024-01-01-000000_not_a_migration"}
     assert found.version_key("2020-12-31-000000") == found.migrations[1].version
     assert found.version_key("0") == 0
+
+
+@pytest.mark.parametrize(
+    ("files", "says"),
+    [
+        (  # diesel refuses a folder without up.sql; this one is a migration missing it
+            {"2024-01-01-000000_no_up/down.sql": "select 5;"},
+            "2024-01-01-000000_no_up: has a down.sql but no up.sql",
+        ),
+        (  # diesel cannot read it and runs the file in a transaction, whatever it says
+            {"2024-01-01-000000_x/metadata.toml": '# no\nrun_in_transaction = "false"\n'},
+            "2024-01-01-000000_x/metadata.toml:2: run_in_transaction = 'false' is not a "
+            "TOML boolean",
+        ),
+        (
+            {"2024-01-01-000000_x/metadata.toml": "run_in_transaction = flase\n"},
+            "2024-01-01-000000_x/metadata.toml:1: not valid TOML",
+        ),
+        (
+            {"2024-01-01-000000_x/metadata.toml": b"run_in_transaction = false # \xff\n"},
+            "2024-01-01-000000_x/metadata.toml: not UTF-8 text",
+        ),
+    ],
+)
+def test_diesel_folders_diesel_would_misread_are_refused(
+    tmp_path: Path, files: dict[str, str | bytes], says: str
+) -> None:
+    write(tmp_path, {"2023-01-01-000000_first/up.sql": "select 1;", **files})
+    for name in files:
+        if name.endswith("metadata.toml"):
+            (tmp_path / name).parent.joinpath("up.sql").write_text("select 2;")
+
+    found = discover(tmp_path)
+
+    assert found.layout == "diesel"
+    assert [problem for problem in found.problems if says in problem], found.problems
+    assert "diesel" in found.problems[0]
 
 
 # -- migrate new ------------------------------------------------------------------------
@@ -547,3 +614,65 @@ def test_layout_comes_from_the_flag_the_environment_or_pyproject(tmp_path: Path)
     assert discover(project / "db").layout == "diesel"
     wrong = run_cli("--dir", str(tmp_path / "d"), "--layout", "liquibase", "new", "x")
     assert wrong.code == 2 and "unknown layout 'liquibase'" in wrong.stderr, wrong.output
+
+
+@pytest.mark.parametrize(
+    ("files", "layout", "found"),
+    [
+        ({"001_a.up.sql": "select 1;", "001_a.down.sql": "select 2;"}, "flyway", "migrator"),
+        ({"V1__a.sql": "select 1;", "V2__b.sql": "select 2;"}, "diesel", "flyway"),
+        ({"2020-01-01-000000_a/up.sql": "select 1;"}, "flyway", "diesel"),
+    ],
+)
+def test_a_given_layout_that_finds_nothing_where_another_finds_migrations_is_a_problem(
+    tmp_path: Path, files: dict[str, str], layout: str, found: str
+) -> None:
+    """Every command would see an empty directory: `up` doing nothing, lint passing."""
+    write(tmp_path, files)
+    (problem,) = discover(tmp_path, layout, origin="flag").problems
+    assert f"a {found} migration, one of" in problem and f"the {layout} layout given" in problem
+    assert discover(tmp_path).problems == ()  # detected: read as what it is
+
+
+def test_a_given_layout_on_an_empty_directory_is_no_problem(tmp_path: Path) -> None:
+    assert discover(tmp_path, "flyway", origin="flag").problems == ()
+
+
+@pytest.mark.parametrize(
+    ("conf", "transactional"),
+    [
+        ("executeInTransaction=false\n", False),
+        ("# a comment\nexecuteInTransaction = FALSE\n", False),
+        ("executeInTransaction: False\n", False),
+        ("executeInTransaction=true\n", True),
+        ("encoding=UTF-8\n", True),
+    ],
+)
+def test_a_flyway_script_config_is_read_as_flyway_reads_it(
+    tmp_path: Path, conf: str, transactional: bool
+) -> None:
+    write(tmp_path, {"V1__a.sql": "select 1;", "V1__a.sql.conf": conf})
+    (migration,) = discover(tmp_path).migrations
+    assert migration.up.transactional is transactional
+
+
+def test_a_flyway_script_config_that_is_neither_true_nor_false_is_refused(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {"V1__a.sql": "select 1;", "V1__a.sql.conf": "executeInTransaction=no\n"})
+    (problem,) = discover(tmp_path).problems
+    assert problem.startswith(f"{tmp_path / 'V1__a.sql.conf'}:1: executeInTransaction=no")
+
+
+def test_a_flyway_script_without_placeholder_replacement_keeps_its_dollar_braces(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        {
+            "V1__a.sql": "SELECT '${not_a_placeholder}';",
+            "V1__a.sql.conf": "placeholderReplacement=false\n",
+        },
+    )
+    found = discover(tmp_path)
+    assert found.problems == () and len(found.migrations) == 1

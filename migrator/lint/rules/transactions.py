@@ -372,7 +372,8 @@ def transaction_control(ctx: StatementContext) -> Iterator[Hit]:
     `COMMIT AND CHAIN` are fine: a `BEGIN ... COMMIT` wrapper is the runner's own
     transaction, and a commit between statements is a commit point, see
     `commit-point`. Savepoints are fine.) In a no-transaction migration, flags a
-    `BEGIN` that the file never commits: `migrate up` refuses such a file.
+    `BEGIN` that the file never commits, and `PREPARE TRANSACTION`: `migrate up`
+    refuses such a file.
 
     Why it hurts:
     The runner records the migration as applied when the file's last transaction
@@ -391,9 +392,16 @@ def transaction_control(ctx: StatementContext) -> Iterator[Hit]:
     PostgreSQL versions:
     All.
     """
-    if not ctx.state.transactional:
-        return
     control = segment_control(ctx.statement)
+    if not ctx.state.transactional:
+        if control is not None and control.keyword == "PREPARE TRANSACTION":
+            yield Hit(
+                "PREPARE TRANSACTION leaves the block's work prepared, not committed "
+                "(invisible, holding its locks until COMMIT PREPARED), while the ledger "
+                "records the migration as applied",
+                "end the block with COMMIT",
+            )
+        return
     if control is not None and control.kind == "refused":
         yield Hit(
             f"{control.keyword} in a migration the runner runs in a transaction: it would "

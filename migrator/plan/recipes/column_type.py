@@ -170,4 +170,7 @@ def change_type(column: str, definition: Any, target: Target, options: PlanOptio
     condition = target.condition(
         "unchecked", source, (column,), why="a change of the column's type", late=False
     )
+    if condition is not None:
+        # its conversion check runs first in the expand migration (shadow_column)
+        condition = replace(condition, checked_in_expand=True)
     return replace(planned, conditions=(condition,) if condition is not None else ())

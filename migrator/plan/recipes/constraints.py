@@ -5,6 +5,7 @@ Dropping a unique or primary key waits for the contract phase: old code may rely
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 from migrator.plan.facts import ConstraintFact, Deferred, TableFacts
@@ -18,7 +19,8 @@ from migrator.plan.recipes.indexes import (
 from migrator.plan.recipes.not_null import enforce_not_null
 from migrator.plan.recipes.target import Target
 from migrator.plan.recipes.validation import VALIDATE_NOTE, validate_step
-from migrator.plan.sql_text import bounded_name, ident, mentioned_columns
+from migrator.plan.row_conditions import Condition
+from migrator.plan.sql_text import bounded_name, ident, mentioned_columns, qualified
 from migrator.sql.enums import ConstrType
 from migrator.sql.replay import default_name
 from migrator.sql.syntax import deparse
@@ -141,7 +143,7 @@ def _not_valid_then_validate(
     )
     what = "rows without a parent row (orphans)" if foreign else "rows that violate the check"
     if foreign:
-        condition = target.condition("unchecked", source, why="a foreign key")
+        condition = _foreign_key_condition(constraint, target, source)
     else:
         condition = target.condition("check", source, expression=deparse(constraint.raw_expr))
     return Change(
@@ -156,6 +158,34 @@ def _not_valid_then_validate(
         ),
         conditions=(condition,) if condition is not None else (),
     )
+
+
+def _foreign_key_condition(constraint: Any, target: Target, source: str) -> Condition | None:
+    """What a foreign key makes the rows satisfy: checked beforehand for MATCH SIMPLE
+    (the default) when the referenced table and its key are known."""
+    columns = tuple(str(a.sval) for a in constraint.fk_attrs)
+    referenced = constraint.pktable
+    facts = (
+        target.schema_facts.table(referenced.schemaname, referenced.relname)
+        if target.schema_facts is not None
+        else None
+    )
+    keys = tuple(str(a.sval) for a in constraint.pk_attrs or ()) or (
+        facts.primary_key if facts is not None else None
+    )
+    if (
+        facts is None
+        or facts.created_in_change
+        or not keys
+        or len(keys) != len(columns)
+        or (constraint.fk_matchtype or "s") != "s"
+    ):
+        return target.condition("unchecked", source, why="a foreign key")
+    condition = target.condition("foreign_key", source, columns)
+    if condition is None:
+        return None
+    references = (facts.schema, facts.name, qualified(referenced.schemaname, referenced.relname))
+    return replace(condition, references=references, referenced_columns=keys)
 
 
 def _unique_using_index(

@@ -7,15 +7,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from migrator.plan.facts import ConstraintFact, TableFacts
 from migrator.plan.model import CannotPlan, Change
 from migrator.plan.recipes.backfill import batched_step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import PlanOptions, Target
-from migrator.plan.row_conditions import RowChange
-from migrator.plan.sql_text import column_references, ident
+from migrator.plan.row_conditions import Condition, RowChange
+from migrator.plan.sql_text import column_references, ident, parse_statement, qualified
 from migrator.plan.volatility import is_volatile
 from migrator.sql.classify import batchable_change, reads_itself, statement_node
-from migrator.sql.enums import BoolExprType, NullTestType
+from migrator.sql.enums import A_Expr_Kind, BoolExprType, NullTestType
 from migrator.sql.syntax import deparse, is_node
 
 #: rows the application writes while the batches run
@@ -150,14 +151,131 @@ def _batched(
     step = batched_step(target, head, condition, options, what, key_of=key_of)
     step = replace(step, undo=None)  # the values it overwrites or the rows it deletes are gone
     done = "updated" if verb == "UPDATE" else "deleted"
+    row_change = _row_change(statement, target, condition, joined, verb)
     return Change(
         text,
         "batched backfill" if verb == "UPDATE" else "batched delete",
         (step,),
         label=label,
         warnings=(_MEANWHILE.format(verb=verb, done=done),),
-        row_change=_row_change(statement, target, condition, joined, verb),
+        row_change=row_change,
+        conditions=() if row_change is None else _run_under(statement, target, row_change, text),
     )
+
+
+#: what a foreign key does to the referencing rows when its key is deleted or changed
+#: (``a``: NO ACTION, ``r``: RESTRICT fail instead)
+_FOLLOWS = frozenset({"c", "n", "d"})
+
+
+def _run_under(
+    statement: Any, target: Target, change: RowChange, source: str
+) -> tuple[Condition, ...]:
+    """What the table's constraints make the rows the data change leaves satisfy: the
+    naive statement fails on a row that breaks one and changes nothing, a batch only
+    after the batches before it committed (plandiff: a DELETE of rows a foreign key
+    still references deleted the unreferenced rows of its first batches). Checked
+    before the first batch (:mod:`migrator.plan.prechecks`)."""
+    facts = target.facts
+    assert facts is not None
+    found: list[Condition | None] = []
+    assigned = {column for column, _ in change.assignments}
+    own = {target.name, *([change.alias] if change.alias else [])}
+    for item in statement.targetList or () if not change.delete else ():
+        fact = facts.column(item.name)
+        if fact is None or not fact.not_null or fact.not_null_in_change:
+            continue
+        if not _never_null(item.val, facts, own):
+            found.append(target.condition("not_null", source, (item.name,)))
+    for constraint in facts.constraints:
+        if change.delete or not assigned & set(constraint.columns) or not constraint.valid:
+            continue
+        node = _constraint_node(constraint.definition_sql)
+        if constraint.kind == "check" and node is not None and node.raw_expr is not None:
+            found.append(target.condition("check", source, expression=deparse(node.raw_expr)))
+        elif constraint.kind in ("primary", "unique"):
+            found.append(target.condition("unique", source, constraint.columns))
+        elif constraint.kind == "foreign":
+            found.append(_outgoing_key(target, source, constraint, node))
+    for schema, name, key in facts.incoming_foreign_keys:
+        keys = key.referenced_columns or facts.primary_key or ()
+        node = _constraint_node(key.definition_sql)
+        action = node and (node.fk_del_action if change.delete else node.fk_upd_action)
+        if (not change.delete and not assigned & set(keys)) or action in _FOLLOWS:
+            continue
+        referencing = target.schema_facts.table(schema, name) if target.schema_facts else None
+        if referencing is None or referencing.created_in_change:
+            continue  # no rows yet
+        if node is None or (node.fk_matchtype or "s") != "s" or len(keys) != len(key.columns):
+            found.append(_unchecked_key(target, source, key.name))
+            continue
+        found.append(
+            Condition(
+                schema,
+                name,
+                qualified(schema, name),
+                "foreign_key",
+                source,
+                key.columns,
+                references=(facts.schema, facts.name, target.sql),
+                referenced_columns=keys,
+            )
+        )
+    return tuple(replace(c, runs_under=True) for c in found if c is not None)
+
+
+def _never_null(node: Any, facts: TableFacts, own: set[str]) -> bool:
+    """``node`` (a value an ``UPDATE`` sets) is never NULL: a constant, a NOT NULL
+    column of the table, or an operator over such values (``qty + 1``)."""
+    if is_node(node, "A_Const"):
+        return not node.isnull
+    if is_node(node, "TypeCast"):
+        return _never_null(node.arg, facts, own)
+    if is_node(node, "ColumnRef"):
+        references = column_references(node)
+        if len(references) != 1:
+            return False
+        qualifier, name = references[0]
+        column = facts.column(name)
+        return qualifier in (None, *own) and column is not None and column.not_null
+    if is_node(node, "A_Expr") and node.kind == A_Expr_Kind.AEXPR_OP:
+        operands = [operand for operand in (node.lexpr, node.rexpr) if operand is not None]
+        return all(_never_null(operand, facts, own) for operand in operands)
+    return False
+
+
+def _outgoing_key(target: Target, source: str, key: ConstraintFact, node: Any) -> Condition | None:
+    """The table's own foreign key on a column the ``UPDATE`` sets: the values it
+    writes must have their referenced row (MATCH SIMPLE)."""
+    referenced = (
+        target.schema_facts.table(*key.references)
+        if target.schema_facts is not None and key.references is not None
+        else None
+    )
+    keys = key.referenced_columns or (referenced.primary_key if referenced else None) or ()
+    if (
+        referenced is None
+        or node is None
+        or (node.fk_matchtype or "s") != "s"
+        or len(keys) != len(key.columns)
+    ):
+        return _unchecked_key(target, source, key.name)
+    condition = target.condition("foreign_key", source, key.columns)
+    if condition is None:
+        return None
+    parent = (referenced.schema, referenced.name, qualified(referenced.schema, referenced.name))
+    return replace(condition, references=parent, referenced_columns=keys)
+
+
+def _unchecked_key(target: Target, source: str, name: str) -> Condition | None:
+    return target.condition("unchecked", source, why=f"the foreign key {name} it runs under")
+
+
+def _constraint_node(definition: str) -> Any:
+    """The constraint node of a definition (``CHECK (x > 0)``), or ``None``."""
+    if not definition:
+        return None
+    return parse_statement(f"ALTER TABLE t ADD {definition}").cmds[0].def_
 
 
 def _row_change(

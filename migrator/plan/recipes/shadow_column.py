@@ -284,6 +284,16 @@ def shadow_column_change(
             continue
         if constraint.references is not None:
             linked.add(constraint.references)
+        if constraint.kind == "foreign" and facts.partitioned:
+            raise CannotPlan(
+                f"cannot {what} {table}.{old} in phases: {table} is a partitioned table and "
+                f"its foreign key {constraint.name} is on the column; the plan copies it for "
+                "the new column NOT VALID (to validate later without blocking writes), which "
+                "PostgreSQL refuses on a partitioned table (42809), and a valid copy would "
+                "check every partition's rows while it blocks writes",
+                hint="run the statement as written while the table is small or in a "
+                "maintenance window, with -- migrate:lint-ignore and a reason",
+            )
         if references_a_retyped_key(target, constraint):
             moved.append(
                 outgoing_added_again(

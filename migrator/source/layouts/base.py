@@ -4,7 +4,6 @@ by name, and how a found migration's files become :class:`MigrationFile` values.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import ClassVar, Literal, NamedTuple
 
 from migrator.errors import SourceError, UsageError
+from migrator.source.checksum import content_checksum
 from migrator.source.model import MigrationFile
 
 #: control characters (C0, DEL, C1) a file name must not hold: printed raw, an ANSI
@@ -148,8 +148,9 @@ class Section(NamedTuple):
 
 
 def blank(text: str) -> str:
-    """``text`` with everything but newlines turned into spaces."""
-    return re.sub(r"[^\n]", " ", text)
+    """``text`` with everything but line ends turned into spaces (a ``\r\n`` stays, so
+    a section's checksum does not depend on the file's line ends)."""
+    return re.sub(r"[^\r\n]", " ", text)
 
 
 def keep_only(text: str, start: int, end: int) -> str:
@@ -162,7 +163,7 @@ def file_of(
 ) -> MigrationFile:
     """A :class:`MigrationFile` of one section (its checksum: of the section's text,
     unless the whole file's is given)."""
-    digest = checksum or hashlib.sha256(section.text.encode("utf-8")).hexdigest()
+    digest = checksum or content_checksum(section.text)
     return MigrationFile(path, direction, section.text, digest, section.transactional)
 
 

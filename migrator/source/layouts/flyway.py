@@ -8,16 +8,29 @@ scanned too, as Flyway scans a location recursively; any other file is ignored; 
 ``executeInTransaction=false`` runs it outside a transaction. Repeatable migrations
 run after the versioned ones, in the order of their descriptions, and again whenever
 their checksum changes; they are never reverted.
+
+What Flyway would do and migrator cannot is refused, never skipped: a SQL callback
+(``afterMigrate.sql``, ``beforeEachMigrate__grants.sql``: Flyway runs it around its
+commands) and a placeholder (``${schema}``, ``${flyway:user}``: Flyway replaces it, or
+refuses the file when no value is configured).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from migrator.errors import SourceError, UsageError
-from migrator.source.layouts.base import Candidate, Layout, Listing, Scan, list_directory
+from migrator.source.layouts.base import (
+    Candidate,
+    Layout,
+    Listing,
+    Scan,
+    duplicate_version_problems,
+    list_directory,
+)
+from migrator.source.model import MigrationFile
 from migrator.source.reading import SIDE_FILE_BYTES, read_regular_file
 from migrator.source.versions import flyway_key, repeatable_key
 
@@ -25,7 +38,47 @@ NAME = re.compile(r"^(?P<prefix>[VU])(?P<version>[^_]+(?:_[^_]+)*?)__(?P<name>.*
 #: ``V__x.sql``: Flyway refuses a versioned migration without a version
 _NO_VERSION = re.compile(r"^[VU]__.*\.sql$")
 REPEATABLE = re.compile(r"^R__(?P<name>.+)\.sql$")
-_NO_TRANSACTION = re.compile(r"^\s*executeInTransaction\s*=\s*false\s*$", re.MULTILINE)
+#: a line of a script configuration file (``V1__x.sql.conf``): ``key=value`` or
+#: ``key: value``, as Java properties; ``#`` and ``!`` start a comment line
+_CONF_LINE = re.compile(r"^\s*([A-Za-z]+)\s*[=:]\s*(.*?)\s*$")
+#: a SQL callback: ``<event>.sql`` or ``<event>__<description>.sql``, the events being
+#: ``before...`` / ``after...`` (``afterMigrate``, ``beforeEachMigrateStatement``, ...)
+#: and ``createSchema``
+CALLBACK = re.compile(r"^(?:(?:before|after)[A-Z][A-Za-z]*|createSchema)(?:__.*)?\.sql$")
+#: a placeholder with Flyway's default prefix and suffix
+_PLACEHOLDER = re.compile(r"\$\{[^}\n]*\}")
+
+
+def script_setting(path: Path, key: str, files: Collection[str]) -> bool:
+    """A boolean of ``path``'s script configuration file (``<script>.conf`` beside it,
+    when ``files`` names one): true when it is not set. Raises :class:`SourceError` for
+    a file that cannot be read and for a value that is not ``true`` or ``false`` (in
+    any case)."""
+    conf = f"{path.name}.conf"
+    if conf not in files or not (path.parent / conf).exists():
+        return True
+    where = path.parent / conf
+    try:
+        text = read_regular_file(where, SIDE_FILE_BYTES, "a .conf file").decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceError([f"{where}: not UTF-8: save the file as UTF-8"]) from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        found = _CONF_LINE.match(line)
+        if line.lstrip().startswith(("#", "!")) or found is None or found.group(1) != key:
+            continue
+        value = found.group(2).lower()
+        if value not in ("true", "false"):
+            raise SourceError(
+                [f"{where}:{number}: {key}={found.group(2)} is not true or false: write one"]
+            )
+        return value == "true"
+    return True
+
+
+def _problems(path: Path, exc: UsageError | SourceError) -> list[str]:
+    if isinstance(exc, SourceError):
+        return exc.problems
+    return [f"{path}: {exc.message}"]
 
 
 def _is_flyway(name: str) -> bool:
@@ -92,8 +145,9 @@ class FlywayLayout(Layout):
                 description = repeatable.group("name")
                 try:
                     key = repeatable_key(description)
-                except UsageError as exc:
-                    scan.problems.append(f"{path}: {exc.message}")
+                    transactional = script_setting(path, "executeInTransaction", files)
+                except (UsageError, SourceError) as exc:
+                    scan.problems.extend(_problems(path, exc))
                     continue
                 scan.candidates.append(
                     Candidate(
@@ -102,13 +156,20 @@ class FlywayLayout(Layout):
                         description,
                         path,
                         None,
-                        not self._conf_says_no_transaction(path, beside[path]),
+                        transactional,
                         paths=(path,),
                         repeatable=True,
                     )
                 )
                 continue
             match = NAME.match(name)
+            if match is None and CALLBACK.match(name):
+                scan.problems.append(
+                    f"{path}: a Flyway SQL callback, which Flyway runs around its commands "
+                    "and migrator does not: move its SQL into a migration (a repeatable "
+                    "R__ migration runs again whenever it changes), or delete it"
+                )
+                continue
             if match is None and _NO_VERSION.match(name):
                 scan.problems.append(
                     f"{path}: a Flyway migration without a version (Flyway refuses it too): "
@@ -131,12 +192,18 @@ class FlywayLayout(Layout):
             versioned = kinds.get("V", [])
             undos = kinds.get("U", [])
             if len(versioned) > 1 or len(undos) > 1:
-                clashing = sorted(str(path) for group in kinds.values() for path, _, _ in group)
-                scan.problems.append(
-                    f"version {versioned[0][1] if versioned else undos[0][1]} is used by more "
-                    "than one migration: "
-                    + ", ".join(clashing)
-                    + " (Flyway compares 1.0 and 1 equal; give each its own version)"
+                clashing = [path for group in kinds.values() for path, _, _ in group]
+                texts = {text for group in kinds.values() for _, text, _ in group}
+                shown = versioned[0][1] if versioned else undos[0][1]
+                scan.problems.extend(
+                    problem
+                    + (
+                        ""
+                        if len(texts) == 1
+                        else f" ({', '.join(sorted(texts))}: Flyway "
+                        "compares versions part by part as numbers, so they are one version)"
+                    )
+                    for problem in duplicate_version_problems(shown, clashing)
                 )
                 continue
             if not versioned:
@@ -147,10 +214,16 @@ class FlywayLayout(Layout):
                 continue
             path, version, description = versioned[0]
             undo = undos[0][0] if undos else None
-            transactional = all(
-                not self._conf_says_no_transaction(p, beside[p])
-                for p in ((path,) if undo is None else (path, undo))
-            )
+            try:
+                transactional = all(
+                    [
+                        script_setting(p, "executeInTransaction", beside[p])
+                        for p in ((path,) if undo is None else (path, undo))
+                    ]
+                )
+            except SourceError as exc:
+                scan.problems.extend(exc.problems)
+                continue
             scan.candidates.append(
                 Candidate(
                     key,
@@ -165,16 +238,23 @@ class FlywayLayout(Layout):
         scan.problems[:0] = problems
         return scan
 
-    @staticmethod
-    def _conf_says_no_transaction(path: Path, files: set[str]) -> bool:
-        conf = f"{path.name}.conf"
-        if conf not in files:
-            return False
-        try:
-            text = read_regular_file(path.parent / conf, SIDE_FILE_BYTES, "a .conf file")
-            return bool(_NO_TRANSACTION.search(text.decode("utf-8")))
-        except (SourceError, UnicodeDecodeError):
-            return False
+    def mark(self, migration_file: MigrationFile, candidate: Candidate) -> MigrationFile:
+        """Refuse a placeholder, which Flyway would have replaced (a large file, never
+        held in memory, is not searched)."""
+        path = migration_file.path
+        replaced = script_setting(path, "placeholderReplacement", {f"{path.name}.conf"})
+        if replaced and not migration_file.streamed:
+            found = _PLACEHOLDER.search(migration_file.text)
+            if found is not None:
+                line = migration_file.text.count("\n", 0, found.start()) + 1
+                raise SourceError(
+                    [
+                        f"{migration_file.path}:{line}: Flyway placeholder {found.group()}: "
+                        "Flyway replaces it with a configured value (or refuses the file "
+                        "without one); migrator does not: write the value in its place"
+                    ]
+                )
+        return super().mark(migration_file, candidate)
 
     def new_files(
         self, directory: Path, version: str, name: str, transactional: bool

@@ -143,7 +143,7 @@ def test_a_batched_update_that_changes_nothing_is_caught(
     def tamper(directory: Path) -> None:
         _edit(
             directory,
-            "002_change",
+            "_backfill",
             lambda text: text.replace("WHERE id BETWEEN", "WHERE false AND id BETWEEN"),
         )
 
