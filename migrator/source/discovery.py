@@ -11,7 +11,7 @@ from migrator.errors import SourceError
 from migrator.source.checksum import content_checksum
 from migrator.source.file_text import FileText, load_large
 from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
-from migrator.source.reading import read_held_file
+from migrator.source.reading import read_unless_larger
 from migrator.source.segments import transaction_control
 from migrator.sql import classify
 from migrator.sql.split import WHOLE_PARSE_LIMIT, SplitResult, Statement
@@ -95,7 +95,7 @@ def split_problems(split: SplitResult) -> list[FileProblem]:
 def _read(path: Path) -> bytes | FileText:
     """The file's bytes, or for a file over ``WHOLE_PARSE_LIMIT`` bytes its checked
     :class:`FileText` (read in chunks, never held)."""
-    data = read_held_file(path, MAX_FILE_BYTES, "a migration", WHOLE_PARSE_LIMIT)
+    data = read_unless_larger(path, MAX_FILE_BYTES, "a migration", WHOLE_PARSE_LIMIT)
     return load_large(path) if data is None else data
 
 

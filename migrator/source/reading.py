@@ -26,33 +26,37 @@ def read_regular_file(path: Path, limit: int, what: str) -> bytes:
     Checked before it is opened, and opened without blocking: a named pipe, a device or
     a socket named like a migration is refused at once, never waited on or read forever.
     Raises :class:`SourceError`."""
-    data = read_held_file(path, limit, what, limit)
-    assert data is not None  # held up to the limit: larger is refused
+    data = read_unless_larger(path, limit, what, limit)
+    assert data is not None  # over ``limit`` is an error
     return data
 
 
-def read_held_file(path: Path, limit: int, what: str, held: int) -> bytes | None:
-    """:func:`read_regular_file`, or ``None`` for a file over ``held`` bytes (checked
-    all the same, not opened: its caller walks it from disk)."""
+def read_unless_larger(path: Path, limit: int, what: str, larger: int) -> bytes | None:
+    """:func:`read_regular_file`, except that a file of more than ``larger`` bytes is
+    checked but not read (``None``): one ``stat`` before it is opened, one ``fstat``
+    after, one read to its end (a migrations directory holds thousands of files)."""
     try:
-        info = os.stat(path)
-        _require_regular(path, info.st_mode)
-        if info.st_size > held:
-            _require_size(path, info.st_size, limit, what)
-            return None
+        _require_regular(path, os.stat(path).st_mode)
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except PermissionError:
         raise SourceError([f"{path}: permission denied: make the file readable"]) from None
     except OSError as exc:
         raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
-    with open(descriptor, "rb") as file:
+    try:
         info = os.fstat(descriptor)
         _require_regular(path, info.st_mode)  # replaced since the check: checked again
         _require_size(path, info.st_size, limit, what)
-        try:
-            return file.read()
-        except OSError as exc:
-            raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
+        if info.st_size > larger:
+            return None
+        chunks = []
+        # to the end, as the size may have changed since the fstat
+        while chunk := os.read(descriptor, max(info.st_size, 65536)):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise SourceError([f"{path}: cannot read ({exc.strerror})"]) from None
+    finally:
+        os.close(descriptor)
 
 
 def _require_size(path: Path, size: int, limit: int, what: str) -> None:
