@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.sql_text import excerpt
@@ -25,7 +26,7 @@ from migrator.sql.catalog import Catalog
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import ParsedStatement
 from migrator.sql.split import Statement
-from migrator.sql.tree import range_vars
+from migrator.sql.tree import range_vars, walk
 
 #: statements that change no table and nothing a moved statement can rely on
 _INDEPENDENT_KINDS = frozenset({"CommentStmt", "GrantStmt", "VariableSetStmt"})
@@ -88,6 +89,9 @@ class FileOrder:
         #: constraints (table, name) earlier changes add whose plan still validates or
         #: attaches them after the expand migrations: the source and the latest slot
         self._constraints_later: dict[tuple[QualifiedName, str], tuple[str, Slot]] = {}
+        #: columns (table, column) a constraint the file adds reads: the source of the
+        #: first such ``ADD CONSTRAINT``
+        self._constrained: dict[tuple[QualifiedName, str], str] = {}
 
     def check(self, unit: Statement, planned: Sequence[Change]) -> None:
         """Refuse ``unit`` (planned as ``planned``) when part of it runs before an
@@ -101,6 +105,10 @@ class FileOrder:
         self._refuse_renaming_what_is_finished_later(statements)
         self._refuse_naming_constraints_finished_later(statements, earliest)
         latest = max(steps, key=lambda step: int(step.slot)).slot
+        if latest.phase != "expand":
+            self._refuse_dropping_a_constrained_column_later(statements)
+        for column in self._constrained_columns(statements):
+            self._constrained.setdefault(column, unit.text)
         if latest.phase != "expand":
             for constraint in self._constraints(statements, _ADDING):
                 self._constraints_later.setdefault(constraint, (unit.text, latest))
@@ -192,6 +200,62 @@ class FileOrder:
                     hint="plan this statement in a change of its own, after this one's "
                     f"{slot.phase} phase ran",
                 )
+
+    def _refuse_dropping_a_constrained_column_later(
+        self, statements: Sequence[ParsedStatement]
+    ) -> None:
+        """A column dropped in a later phase than the expand that a constraint an
+        earlier statement added reads (plandiff F40: ``ADD CONSTRAINT c CHECK (x IS NOT
+        NULL); DROP COLUMN x``): the naive file drops the constraint with the column, the
+        plan enforces it from its expand on, so the new code's writes without the column
+        break it until the contract."""
+        for table, command in self._alter_table_commands(statements):
+            if command.get("subtype") != "AT_DropColumn":
+                continue
+            column = str(command.get("name", ""))
+            source = self._constrained.get((table, column))
+            if source is not None:
+                raise CannotPlan(
+                    f"this statement drops column {column} of {table}, which the "
+                    f"constraint added by `{excerpt(source)}` reads: the file drops the "
+                    "constraint with the column, the plan would enforce it on the new "
+                    "code's writes until its contract phase",
+                    hint="leave out the ADD CONSTRAINT (the column takes it with it), "
+                    "or plan the drop in a change of its own",
+                )
+
+    def _constrained_columns(
+        self, statements: Sequence[ParsedStatement]
+    ) -> list[tuple[QualifiedName, str]]:
+        """The columns (table, column) that constraints ``ALTER TABLE ... ADD`` adds
+        read: their keys, foreign key columns and the columns their expression names."""
+        found = []
+        for table, command in self._alter_table_commands(statements):
+            if command.get("subtype") not in _ADDING:
+                continue
+            constraint = (command.get("def") or {}).get("Constraint", {})
+            names = [*constraint.get("keys", ()), *constraint.get("fk_attrs", ())]
+            for kind, node in walk(constraint.get("raw_expr")):
+                if kind == "ColumnRef":
+                    names.extend(node.get("fields", ())[-1:])
+            for name in names:
+                value = name.get("String", {}).get("sval") if isinstance(name, dict) else None
+                if value:
+                    found.append((table, str(value)))
+        return found
+
+    def _alter_table_commands(
+        self, statements: Sequence[ParsedStatement]
+    ) -> list[tuple[QualifiedName, dict[str, Any]]]:
+        """Each ``ALTER TABLE`` subcommand of ``statements`` with its table."""
+        found = []
+        for statement in statements:
+            if statement.kind != "AlterTableStmt":
+                continue
+            table = self._catalog.relation_of(statement.fields.get("relation"))[0]
+            for item in statement.fields.get("cmds") or ():
+                found.append((table, item.get("AlterTableCmd", {})))
+        return found
 
     def _constraints(
         self, statements: Sequence[ParsedStatement], subtypes: frozenset[str], renames: bool = False

@@ -66,3 +66,31 @@ def test_a_unique_constraint_dropped_after_it_is_added_drops_after_the_attach(
     steps = [step.sql for migration in result.plan.migrations for step in migration.steps]
     attach = steps.index("ALTER TABLE b ADD CONSTRAINT k UNIQUE USING INDEX k")
     assert steps.index("ALTER TABLE b DROP CONSTRAINT IF EXISTS k") > attach
+
+
+#: a constraint that reads a column, then the column dropped (plandiff F40)
+DROPPED_COLUMN = {
+    "check": ("ALTER TABLE b ADD CONSTRAINT k CHECK (b_c0 IS NOT NULL)", "b_c0"),
+    "unnamed-check": ("ALTER TABLE b ADD CHECK (length(b.b_c0) > 0)", "b_c0"),
+    "unique": ("ALTER TABLE b ADD CONSTRAINT k UNIQUE (b_c1)", "b_c1"),
+    "foreign-key": ("ALTER TABLE b ADD CONSTRAINT k FOREIGN KEY (b_c1) REFERENCES b (id)", "b_c1"),
+}
+
+
+@pytest.mark.parametrize("added", sorted(DROPPED_COLUMN))
+def test_a_column_dropped_after_a_constraint_that_reads_it_is_refused(
+    tmp_path: Path, added: str
+) -> None:
+    """The naive file drops the constraint with the column; the plan would enforce it
+    from its expand on, and the new code's writes without the column break it until the
+    contract (23514 for `CHECK (c IS NOT NULL)`)."""
+    statement, column = DROPPED_COLUMN[added]
+    project = Project.create(tmp_path, BASE)
+    with pytest.raises(CannotPlan, match=rf"drops column {column} of public\.b, which the"):
+        project.plan(f"{statement};\nALTER TABLE b DROP COLUMN {column};\n")
+
+
+def test_a_column_dropped_that_no_added_constraint_reads_is_planned(tmp_path: Path) -> None:
+    project = Project.create(tmp_path, BASE)
+    change = "ALTER TABLE b ADD CONSTRAINT k CHECK (b_c1 > 0);\nALTER TABLE b DROP COLUMN b_c0;\n"
+    assert project.plan(change).plan.migrations
