@@ -90,3 +90,30 @@ def test_a_plain_column_of_a_partitioned_table_is_still_renamed(tmp_path: Path) 
     project = Project.create(tmp_path, BASE.replace("b_c0 int)", "b_c0 int, PRIMARY KEY (id))"))
     result = project.plan("ALTER TABLE b RENAME COLUMN b_c0 TO b_r1")
     assert [c.recipe for c in result.plan.changes] == ["rename column"]
+
+
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [
+        ("ALTER TABLE c RENAME COLUMN c_b_id TO c_r1", "rename"),
+        ("ALTER TABLE c ALTER COLUMN c_b_id TYPE bigint", "change the type of"),
+    ],
+    ids=["rename", "retype"],
+)
+def test_a_foreign_key_column_referencing_a_partitioned_table_is_not_shadowed(
+    tmp_path: Path, change: str, what: str
+) -> None:
+    """plandiff F41 (generator, seed 5509): the shadow column's copy of a foreign key to a
+    partitioned table, added NOT VALID and validated later, leaves its per-partition
+    constraints NOT VALID and under other names (as F33): refused, with why."""
+    project = Project.create(
+        tmp_path,
+        BASE.replace("b_c0 int)", "b_c0 int, PRIMARY KEY (id))")
+        + "CREATE TABLE c (id serial PRIMARY KEY, c_b_id int REFERENCES b (id));\n",
+    )
+    with pytest.raises(
+        CannotPlan,
+        match=f"cannot {what} c.c_b_id in phases: its foreign key c_c_b_id_fkey references b",
+    ):
+        project.plan(change)
+    assert len(list(project.directory.iterdir())) == 2  # nothing written

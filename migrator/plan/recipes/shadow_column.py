@@ -294,6 +294,27 @@ def shadow_column_change(
                 hint="run the statement as written while the table is small or in a "
                 "maintenance window, with -- migrate:lint-ignore and a reason",
             )
+        referenced = (
+            target.schema_facts.table(*constraint.references)
+            if constraint.kind == "foreign"
+            and constraint.references is not None
+            and target.schema_facts is not None
+            else None
+        )
+        if referenced is not None and referenced.partitioned:
+            raise CannotPlan(
+                f"cannot {what} {table}.{old} in phases: its foreign key {constraint.name} "
+                f"references {referenced.name}, a partitioned table; the plan copies the key "
+                "for the new column NOT VALID and validates it later, which PostgreSQL 15 "
+                "does only on the parent (the per-partition constraints stay NOT VALID, under "
+                "other names: the schema differs from the naive statement's)",
+                hint=(
+                    "run the rename as written (catalog only)"
+                    if shadow.both_directions
+                    else "run the statement as written while the table is small or in a "
+                    "maintenance window, with -- migrate:lint-ignore and a reason"
+                ),
+            )
         if references_a_retyped_key(target, constraint):
             moved.append(
                 outgoing_added_again(
