@@ -84,6 +84,10 @@ def keep_pass_through_order(changes: list[Change]) -> list[Change]:
                 (seen_index_build or only_builds_after) and change.changes_old_inserts
             ):
                 change = replace(change, steps=(replace(step, slot=Slot.EXPAND_LATE),))
+        if built_by is not None or (
+            change.passthrough and seen_concurrent and change.steps[0].slot == Slot.EXPAND_LATE
+        ):
+            builds.moved(change)  # after the builds for the file's order: others wait for it
         ordered.append(change)
     return ordered
 

@@ -192,10 +192,52 @@ def _refuse_default_of_shadowed(target: Target, column: str) -> None:
     )
 
 
+def _refuse_moving_what_running_code_reads(
+    relation: Any, what: str, facts: SchemaFacts, how: str
+) -> None:
+    """A view renamed, or a table or view moved to another schema, that existed before
+    the change: running code that reads it by its name fails from the expand on, and
+    the planner keeps no view under the old name for these (it does for ``ALTER TABLE
+    ... RENAME TO``). Refused (finding F44)."""
+    existing = facts.table(relation.schemaname, relation.relname)
+    if existing is None or existing.created_in_change:
+        return
+    name = qualified(relation.schemaname, relation.relname)
+    raise CannotPlan(
+        f"{how} {what} {name} breaks the running code that uses it by that name from the "
+        "expand phase on; the planner keeps a view under the old name only for a table "
+        "renamed with ALTER TABLE ... RENAME TO",
+        hint=_MOVE_BY_HAND[what].format(name=name),
+    )
+
+
+#: how to rename or move a view or table by hand, by what it is
+_MOVE_BY_HAND = {
+    "view": "create a view of the same query under the new name or schema in this change, "
+    "move the code to it, then drop {name} in a later change (migrate plan puts the DROP "
+    "VIEW in its contract phase)",
+    "table": "rename it within its schema (ALTER TABLE ... RENAME TO is planned), or move "
+    "it by hand: SET SCHEMA and CREATE VIEW {name} AS SELECT * FROM the moved table in one "
+    "migration, then drop that view once no code uses the old name",
+}
+
+
+def _set_schema(
+    statement: Any, text: str, facts: SchemaFacts, options: PlanOptions
+) -> list[Change]:
+    kinds = {ObjectType.OBJECT_TABLE: "table", **dict.fromkeys(_VIEW_KINDS, "view")}
+    what = kinds.get(statement.objectType)
+    if what is not None and statement.relation is not None:
+        _refuse_moving_what_running_code_reads(statement.relation, what, facts, "moving the")
+    return [pass_through(text, undo=derived_down(statement))]
+
+
 def _rename(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
     relation = statement.relation
     if relation is None:
         return [pass_through(text)]
+    if statement.renameType in _VIEW_KINDS:
+        _refuse_moving_what_running_code_reads(relation, "view", facts, "renaming the")
     target = resolve(facts, relation.schemaname, relation.relname)
     if (
         statement.renameType == ObjectType.OBJECT_COLUMN
@@ -253,6 +295,7 @@ _RECIPES: dict[str, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]]
     "UpdateStmt": _update,
     "DeleteStmt": _delete,
     "ReindexStmt": _reindex,
+    "AlterObjectSchemaStmt": _set_schema,
 }
 
 

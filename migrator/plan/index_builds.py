@@ -10,7 +10,11 @@ the index (``ALTER INDEX``, ``COMMENT ON INDEX``, ``USING INDEX``, ``CLUSTER ON`
 ``REPLICA IDENTITY USING INDEX``), or it needs a unique index of the table by its
 columns (a foreign key that references the table, ``INSERT ... ON CONFLICT``). Names are
 compared without their schema: a false match only moves a statement to the
-``expand_after`` migration, where it runs after the builds, in the file's order. An
+``expand_after`` migration, where it runs after the builds, in the file's order. What
+runs there (moved, or passed through after a concurrent statement: the file's order) is
+remembered too: a later change that names a relation it names or creates moves there
+as well, or, when it builds an index concurrently itself (that build would come first),
+is refused. An
 index the plan builds under a temporary name and renames only in its contract phase (it
 takes the name of one the file drops) cannot be used before that: refused."""
 
@@ -22,7 +26,7 @@ from typing import Any
 
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.sql_text import excerpt
-from migrator.sql.tree import walk
+from migrator.sql.tree import range_vars, walk
 
 
 def _strings(node: Any) -> Iterator[str]:
@@ -80,6 +84,9 @@ class IndexBuilds:
     #: index name -> the source of the change that gives it that name only in its
     #: contract phase
     named_in_contract: dict[str, str] = field(default_factory=dict)
+    #: relation name -> the source of a change that names it and runs after the builds
+    #: (:meth:`moved`)
+    after: dict[str, str] = field(default_factory=dict)
 
     def note(self, change: Change) -> None:
         """Remember the indexes ``change`` builds after the expand transaction."""
@@ -101,6 +108,22 @@ class IndexBuilds:
                 ):
                     self.named_in_contract[str(fields.get("newname"))] = change.source
 
+    def moved(self, change: Change) -> None:
+        """Remember the relations ``change`` names, now that it runs after the builds
+        (moved there, or passed through after a concurrent statement): a later change
+        that names one of them waits for it too (``CREATE UNIQUE INDEX u ON a (k);
+        CREATE TABLE c (... REFERENCES a (k)); ALTER TABLE b ADD ... REFERENCES c``)."""
+        for step in change.steps:
+            if step.slot is not Slot.EXPAND_LATE:
+                continue
+            for statement in step.statements or []:
+                for range_var in range_vars(statement.fields):
+                    if range_var.get("relname"):
+                        self.after.setdefault(str(range_var["relname"]), change.source)
+                created = statement.fields.get("idxname")
+                if statement.kind == "IndexStmt" and created:
+                    self.after.setdefault(str(created), change.source)
+
     def uses(self, change: Change) -> str | None:
         """The source of the earlier change whose build ``change``'s expand steps use,
         if any; :class:`CannotPlan` when they use a name the plan gives only in its
@@ -120,10 +143,19 @@ class IndexBuilds:
                     )
                 for name in sorted(names & self.built.keys()):
                     return self.built[name]
+                for name in sorted(names & self.after.keys()):
+                    return self.after[name]
                 for table, used in _unique_key_users(statement.fields):
                     for key, source in self.unique.get(table, []):
                         if _same_key(used, key):
                             return source
+        for step in change.steps:  # a build of its own on what runs after the builds
+            if step.slot is not Slot.EXPAND_CONCURRENT:
+                continue
+            for statement in step.statements or []:
+                for range_var in range_vars(statement.fields):
+                    if str(range_var.get("relname")) in self.after:
+                        return self.after[str(range_var.get("relname"))]
         return None
 
 
@@ -138,10 +170,10 @@ def after_the_builds(change: Change, source: str) -> Change:
     first."""
     if any(step.slot is Slot.EXPAND_CONCURRENT for step in change.steps):
         raise CannotPlan(
-            f"`{excerpt(change.source)}` uses the index `{excerpt(source)}` creates, which "
-            "the plan "
-            "builds CONCURRENTLY after the expand transaction; its own plan has steps in "
-            "that transaction and a concurrent build after them, so it cannot wait for it",
+            f"`{excerpt(change.source)}` uses what `{excerpt(source)}` creates or changes, "
+            "which the plan runs after the expand transaction, behind the concurrent index "
+            "builds; its own plan builds an index concurrently too, in the migration of those "
+            "builds, so it cannot wait for that",
             hint="plan the statement in a change of its own, after this one's expand phase ran",
         )
     steps = tuple(

@@ -132,3 +132,38 @@ def test_a_replica_identity_before_the_plan_sets_its_columns_not_null_is_refused
             "ALTER TABLE a ALTER COLUMN a_c1 SET NOT NULL;\n"
             f"{UNIQUE};\nALTER TABLE a REPLICA IDENTITY USING INDEX a_u;\n"
         )
+
+
+def test_a_change_that_uses_what_runs_after_the_builds_follows_it(tmp_path: Path) -> None:
+    """The new table waits for the unique index it references; the foreign key to the
+    new table (planned NOT VALID at once: b has an index on b_t) waits for the table."""
+    project = Project.create(tmp_path, BASE)
+    result = project.plan(
+        f"{UNIQUE};\n"
+        "CREATE TABLE c (id text PRIMARY KEY, c_t text REFERENCES a (a_c1));\n"
+        "ALTER TABLE b ADD CONSTRAINT b_fk FOREIGN KEY (b_t) REFERENCES c (id);\n"
+    )
+    table = _position(result, lambda step: step.sql.startswith("CREATE TABLE c"))
+    key = _position(result, lambda step: "ADD CONSTRAINT b_fk" in step.sql)
+    assert key >= table > 0
+    assert result.plan.migrations[key].slot is Slot.EXPAND_LATE
+
+
+@pytest.mark.parametrize(
+    "build",
+    [INDEX, "CREATE INDEX CONCURRENTLY a_i ON a (a_c0)"],
+    ids=["planned-build", "concurrent-as-written"],
+)
+def test_an_index_build_on_what_runs_after_the_builds_is_refused(
+    tmp_path: Path, build: str
+) -> None:
+    """``ALTER INDEX`` (or any statement after a ``CONCURRENTLY`` one) runs after the
+    builds, and so does the ``ADD COLUMN`` after it; an index on that column would be
+    built concurrently before the column exists."""
+    project = Project.create(tmp_path, BASE)
+    later = "ALTER INDEX a_i RENAME TO a_i2;\n" if build == INDEX else ""
+    with pytest.raises(CannotPlan, match=r"`CREATE INDEX b_n_idx ON b \(b_n\)` uses what"):
+        project.plan(
+            f"{build};\n{later}ALTER TABLE b ADD COLUMN b_n int;\n"
+            "CREATE INDEX b_n_idx ON b (b_n);\n"
+        )
