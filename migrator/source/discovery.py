@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from migrator.errors import SourceError
-from migrator.source.checksum import content_checksum
 from migrator.source.file_text import FileText, load_large
 from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
 from migrator.source.reading import read_unless_larger
@@ -41,7 +40,7 @@ def load_file(
     if data is None:
         read = _read(path)
         if isinstance(read, FileText):
-            return MigrationFile(path, direction, read, read.content_checksum)
+            return MigrationFile(path, direction, read)
         data = read
     try:
         text = data.decode("utf-8")
@@ -59,7 +58,7 @@ def load_file(
         )
     if text.startswith("\ufeff"):
         text = text[1:]
-    return MigrationFile(path, direction, text, content_checksum(text))
+    return MigrationFile(path, direction, text)
 
 
 def split_problems(split: SplitResult) -> list[FileProblem]:

@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from migrator.source.checksum import content_checksum
 from migrator.source.file_text import FileText
 from migrator.source.segments import Segment, cut_segments, runs_alone_outside_a_transaction
 from migrator.sql.split import SplitResult, Statement, split_statements
@@ -62,11 +63,11 @@ class FileProblem(NamedTuple):
 
 @dataclass(frozen=True)
 class MigrationFile:
-    """One ``.sql`` file: its bytes' checksum, directives and statements.
+    """One ``.sql`` file: its text's checksum, directives and statements.
 
-    Directives, statements and problems are read from its text when first asked for,
-    so commands that need only names and checksums (``status``, ``verify``) parse no
-    SQL, and reading the directives parses none unless one stands after the first
+    The checksum, directives, statements and problems are read from its text when first
+    asked for, so commands that need only names and checksums (``status``, ``verify``)
+    parse no SQL, and reading the directives parses none unless one stands after the first
     statement. ``content`` is the text, or for a large file (over
     :data:`~migrator.sql.split.WHOLE_PARSE_LIMIT` bytes) a :class:`FileText` read
     again from disk whenever it is walked: its :attr:`statements` are then a
@@ -76,11 +77,19 @@ class MigrationFile:
     path: Path
     direction: Literal["up", "down"]
     content: str | FileText
-    checksum: str
     #: what the layout's own marker says (goose ``NO TRANSACTION``, dbmate
     #: ``transaction:false``, sqlx ``-- no-transaction``, diesel's ``metadata.toml``);
     #: ``-- migrate:no-transaction`` can only turn it off too
-    layout_transactional: bool = True
+    layout_transactional: bool = field(default=True, kw_only=True)
+
+    @cached_property
+    def checksum(self) -> str:
+        """The ledger's checksum of the text (:mod:`migrator.source.checksum`): computed
+        when first asked for (``migrate lint`` without its cache never asks); a large
+        file's was computed as it was read."""
+        if isinstance(self.content, str):
+            return content_checksum(self.content)
+        return self.content.content_checksum
 
     @property
     def text(self) -> str:
