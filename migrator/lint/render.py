@@ -7,7 +7,6 @@ only when the output is a terminal and ``NO_COLOR`` is not set.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -166,6 +165,8 @@ def _fingerprints(findings: list[Finding]) -> list[str]:
     """One stable identity per finding, across commits: its file (as the repository
     names it), rule and statement (whitespace aside) and, for repeats of those, which
     repeat it is; not its line, so a finding does not look new when lines above it move."""
+    from hashlib import sha256  # SARIF and GitLab only: the other formats never load it
+
     repeats: Counter[tuple[str, str, str]] = Counter()
     fingerprints = []
     for finding in findings:
@@ -176,7 +177,7 @@ def _fingerprints(findings: list[Finding]) -> list[str]:
         )
         repeats[key] += 1
         fingerprints.append(
-            hashlib.sha256("\x00".join([*key, str(repeats[key])]).encode("utf-8")).hexdigest()
+            sha256("\x00".join([*key, str(repeats[key])]).encode("utf-8")).hexdigest()
         )
     return fingerprints
 

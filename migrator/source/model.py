@@ -6,13 +6,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from migrator.source.checksum import content_checksum
-from migrator.source.file_text import FileText
 from migrator.source.segments import Segment, cut_segments, runs_alone_outside_a_transaction
 from migrator.sql.split import SplitResult, Statement, split_statements
-from migrator.sql.statement_source import StatementSource
+
+if TYPE_CHECKING:  # a large file's modules load with the first large file (and hashlib
+    # with the first checksum): a lint of small files without its cache needs neither
+    from migrator.source.file_text import FileText
 
 Phase = Literal["expand", "backfill", "contract"]
 PHASES: tuple[Phase, ...] = ("expand", "backfill", "contract")
@@ -88,6 +89,8 @@ class MigrationFile:
         when first asked for (``migrate lint`` without its cache never asks); a large
         file's was computed as it was read."""
         if isinstance(self.content, str):
+            from migrator.source.checksum import content_checksum
+
             return content_checksum(self.content)
         return self.content.content_checksum
 
@@ -100,7 +103,7 @@ class MigrationFile:
     @property
     def streamed(self) -> bool:
         """A large file, walked from disk (see :attr:`content`)."""
-        return isinstance(self.content, FileText)
+        return not isinstance(self.content, str)
 
     @property
     def size(self) -> int:
@@ -134,6 +137,7 @@ class MigrationFile:
         if isinstance(self.content, str):
             return split_statements(self.content)
         from migrator.source.directives import DIRECTIVE  # it imports this module
+        from migrator.sql.statement_source import StatementSource
 
         source = StatementSource(self.content.chunks, comments=DIRECTIVE)
         return SplitResult(source, source.syntax_errors, source.meta_commands)
