@@ -307,9 +307,18 @@ async def estimate_rows(conn: asyncpg.Connection, spec: BackfillSpec) -> int | N
 def _last_key_sql(spec: BackfillSpec) -> str:
     key = quote_ident(spec.key)
     return (
-        f"SELECT k::text FROM (SELECT {key} AS k FROM {_table_sql(spec)} "
+        f"SELECT k, k::text AS k_text FROM (SELECT {key} AS k FROM {_table_sql(spec)} "
         f"WHERE {key} IS NOT NULL ORDER BY {key} DESC LIMIT 1) AS last"
     )
+
+
+def _key_text(value: Any, text: str) -> str:
+    """The text a key is kept as between batches and runs, read back with ``CAST(text AS
+    type)``. A float's text form rounds under ``extra_float_digits`` below 1 (a
+    database may set it): ``0.9999999999999999`` became ``1`` and the next batch,
+    ``key > 1``, skipped the row of key 1. Its exact binary value, decoded, gives the
+    shortest text that reads back as exactly that float."""
+    return repr(value) if isinstance(value, float) else text
 
 
 def _next_batch_sql(spec: BackfillSpec, key_type: str, *, first: bool) -> str:
@@ -455,7 +464,7 @@ async def run_backfill(
             status = await conn.execute(spec.statement, row["lo"], row["hi"])
             advanced = replace(
                 progress,
-                last_key=row["hi_text"],
+                last_key=_key_text(row["hi"], row["hi_text"]),
                 rows_done=progress.rows_done + int(row["n"]),
                 rows_updated=progress.rows_updated + _rows_changed(status),
                 batches=progress.batches + 1,
@@ -490,7 +499,9 @@ async def _begin(
         await _refuse_null_keys(conn, spec)
     total = await estimate_rows(conn, spec)
     if progress.until_key is None and not progress.done:
-        progress = replace(progress, until_key=await conn.fetchval(_last_key_sql(spec)))
+        last = await conn.fetchrow(_last_key_sql(spec))
+        until = None if last is None else _key_text(last["k"], last["k_text"])
+        progress = replace(progress, until_key=until)
         if progress.until_key is None:  # an empty table
             progress = replace(progress, done=True)
             await store.save(conn, progress)
