@@ -91,3 +91,32 @@ def test_a_float_key_is_walked_whole_where_floats_print_rounded(
     result = run_cli("--dir", str(directory), "--database-url", database_url, "up")
     assert result.code == 0, result.output
     assert run(fetch(database_url, "SELECT count(*) FROM f WHERE v IS NULL"))[0][0] == 0
+
+
+@pytest.mark.parametrize("datestyle", ["SQL, DMY", "Postgres, MDY", "German"])
+def test_a_timestamptz_key_is_walked_whole_whatever_the_date_style(
+    tmp_path: Path, database_url: str, datestyle: str
+) -> None:
+    # P8: the other date styles print a zone's abbreviation: India's "IST" reads back
+    # as Israel's, so each batch after the first started 3.5 hours late: 40 of 49 rows
+    # skipped, exit 0. The migration's own UPDATE still sees the database's DateStyle
+    directory = write_migrations(
+        tmp_path / "m",
+        {
+            "001_f.up.sql": "CREATE TABLE f (k timestamptz PRIMARY KEY, s text);\n"
+            "INSERT INTO f SELECT g, NULL FROM generate_series("
+            "'2024-01-01 00:00+05:30'::timestamptz, '2024-01-01 12:00+05:30', '15 min') g;\n",
+            "002_fill.up.sql": "-- migrate:backfill table=f key=k batch-size=3\n"
+            "UPDATE f SET s = k::text WHERE k BETWEEN $1 AND $2 AND s IS NULL;\n",
+        },
+    )
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        name = conn.execute("SELECT current_database()").fetchone()
+        assert name is not None
+        conn.execute(f"ALTER DATABASE \"{name[0]}\" SET DateStyle = '{datestyle}'")
+        conn.execute(f"ALTER DATABASE \"{name[0]}\" SET TimeZone = 'Asia/Kolkata'")
+    result = run_cli("--dir", str(directory), "--database-url", database_url, "up")
+    assert result.code == 0, result.output
+    with psycopg.connect(database_url) as conn:  # a new session: the database's settings
+        rows = conn.execute("SELECT count(*) FILTER (WHERE s = k::text), count(*) FROM f")
+        assert rows.fetchone() == (49, 49)
