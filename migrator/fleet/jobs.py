@@ -18,10 +18,14 @@ class TargetReporter(TextReporter):
     notes), on stderr, prefixed with the target's name; per-migration lines only
     with ``--verbose``."""
 
+    #: several targets' backfills share the terminal: plain lines, named
+    progress_bars = False
+
     def __init__(self, name: str, *, verbose: bool = False) -> None:
         super().__init__()
         self.name = name
         self.verbose = verbose
+        self.progress_prefix = f"[{name}] "
 
     def _line(self, text: str) -> None:
         super()._line(f"[{self.name}] {text}")

@@ -581,7 +581,11 @@ async def run_backfill_step(
     spec = spec_of(step)
     display: ProgressDisplay = SilentDisplay()
     if isinstance(reporter, TextReporter):
-        display = ProgressDisplay(reporter.stream, label=step.label)
+        display = ProgressDisplay(
+            reporter.stream,
+            label=reporter.progress_prefix + step.label,
+            tty=None if reporter.progress_bars else False,
+        )
 
     def on_retry(attempt: int, delay_ms: int, reason: str) -> None:
         reporter.retrying(
