@@ -152,7 +152,7 @@ def verify_job(reporter_for: ReporterFor) -> Job:
         report = await flows.verify(settings, reporter=reporter_for(target))
         problems = [problem.to_json() for problem in report.problems]
         if report.ok:
-            summary = f"ok: {report.status.count('applied')} applied migration(s) match their files"
+            summary = f"{report.status.count('applied')} applied migration(s) match their files"
         else:
             first = report.problems[0]
             summary = f"{_plural(len(problems), 'problem')}: {first.kind}: {first.message}"
