@@ -166,10 +166,18 @@ def add_constraint(catalog: Catalog, table: Table, node: Node, column: str | Non
         columns = ()
     else:
         columns = tuple(strings(node.get("keys")))
+    named_by = columns
+    if kind == "check" and column is None:  # named after its column when it reads one
+        read = {
+            strings(ref.get("fields"))[-1:][0]
+            for node_kind, ref in walk(node.get("raw_expr"))
+            if node_kind == "ColumnRef" and strings(ref.get("fields"))
+        }
+        named_by = (read.pop(),) if len(read) == 1 else ()
     name = node.get("conname") or free_name(
         catalog,
         table,
-        _name_columns(kind, columns),
+        _name_columns(kind, named_by),
         _NAME_SUFFIX[kind],
         relation=kind in ("primary key", "unique", "exclusion"),
         constraint=True,

@@ -85,6 +85,9 @@ ALTER TABLE c ADD UNIQUE (z);
 CREATE INDEX ON c (y) INCLUDE (z);
 CREATE TABLE c_x_idx3 (id int);
 CREATE INDEX ON c (x);
+ALTER TABLE c ADD CHECK (z > 0 AND c.z < 10);
+ALTER TABLE c ADD CHECK (z > x);
+ALTER TABLE c ADD CHECK (z > 1);
 """
 
 
@@ -95,7 +98,7 @@ def test_clashing_default_names_are_numbered_as_the_server_numbers_them(
     # called it c_x_idx again: a plan of a change to it renamed its copy onto the other
     # index's name (42P07 in the contract, exit 4), `DROP INDEX c_x_idx1` was refused as
     # unknown; a unique index is ..._idx (not ..._key), INCLUDE columns are in the name,
-    # a foreign key's name has all its columns
+    # a foreign key's name has all its columns, a table's check its one column
     from migrator.sql.catalog import Catalog
     from migrator.sql.parse import parse_text
 
