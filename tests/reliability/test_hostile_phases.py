@@ -138,7 +138,7 @@ def _progress(database_url: str) -> int:
     if run(fetch(database_url, "SELECT to_regclass('migrator_ledger')"))[0][0] is None:
         return 0
     rows = run(fetch(database_url, "SELECT progress FROM migrator_ledger WHERE version = 2"))
-    return 0 if not rows or rows[0][0] is None else int(json.loads(rows[0][0])["batches"])
+    return 0 if not rows or rows[0][0] is None else int(json.loads(rows[0][0]).get("batches", 0))
 
 
 def test_sigterm_during_a_backfill_says_how_to_continue(tmp_path: Path, database_url: str) -> None:
@@ -175,3 +175,19 @@ def test_a_fleet_names_the_target_of_each_backfill_progress_line(
     assert result.code == 0, result.output
     progress = [line for line in result.stderr.splitlines() if "002_fill:" in line]
     assert progress and all(line.startswith("[tenant-a] 002_fill: ") for line in progress)
+
+
+def test_a_plan_whose_backfill_would_move_its_key_is_refused(tmp_path: Path) -> None:
+    # P12: `UPDATE k SET id = id + 1, v = v + 1` planned as a backfill walking id: with
+    # batches of 10, the rows at each batch's end moved into the next batch and got
+    # v + 2 (exit 0). Now the plan is refused and nothing is written
+    directory = write_migrations(
+        tmp_path / "m",
+        {"001_k.up.sql": "CREATE TABLE k (id bigint PRIMARY KEY, v int);\n"},
+    )
+    change = tmp_path / "u.sql"
+    change.write_text("UPDATE k SET id = id + 1, v = v + 1;\n")
+    result = run_cli("--dir", str(directory), "plan", str(change), "--batch-size", "10")
+    assert result.code == 1, result.output
+    assert "the backfill UPDATE sets the key it walks (id)" in result.stderr
+    assert sorted(p.name for p in directory.iterdir()) == ["001_k.up.sql"]
