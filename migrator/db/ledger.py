@@ -319,7 +319,11 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
                 hint="restore the history table from a backup (or rename it back); "
                 "migrator needs it to record each run",
             )
-        fractions = [f"{row['version']} ({row['name']})" for row in rows if row["version"] % 1]
+        fractions = [
+            f"{row['version']} ({row['name']})"
+            for row in rows
+            if int(row["version"]) != row["version"]
+        ]
         if fractions:
             raise RefusedState(
                 f"the ledger {self.display_name} has a version that is not a whole number: "
