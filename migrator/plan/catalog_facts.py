@@ -196,6 +196,10 @@ class CatalogFacts:
         found = self.dependents.of(QualifiedName(schema, table), column, until_contract)
         return tuple(f"{dependent.kind} {dependent.name}" for dependent in found)
 
+    def table_dependents(self, schema: str, table: str) -> tuple[str, ...]:
+        found = self.dependents.of_table(QualifiedName(schema, table))
+        return tuple(f"{dependent.kind} {dependent.name}" for dependent in found)
+
     def name_held(self, schema: str | None, name: str) -> bool:
         wanted = schema or self.default_schema()
         return any(

@@ -96,6 +96,15 @@ class Dependents:
             known += self._until_contract.values()
         return [d for d in known if d.depends_on(table, column)]
 
+    def of_table(self, table: QualifiedName) -> list[Dependent]:
+        """Every view and materialized view that names ``table`` (whatever columns it
+        reads); a table's own policies and generated columns go with it."""
+        return [
+            d
+            for d in self._known.values()
+            if table in d.tables and d.kind in ("view", "materialized view")
+        ]
+
     def apply(self, kind: str, fields: Node, catalog: Catalog) -> None:
         """Replay one statement; while :attr:`until_contract`, what it drops stays until
         the plan's contract phase."""

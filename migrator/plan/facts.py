@@ -229,6 +229,11 @@ class SchemaFacts(Protocol):
         are shared by the whole schema)."""
         ...
 
+    def table_dependents(self, schema: str, table: str) -> tuple[str, ...]:
+        """The views and materialized views that name ``table``, as
+        :meth:`dependents_of` says them."""
+        ...
+
     def dependents_of(
         self, schema: str, table: str, column: str, *, until_contract: bool = False
     ) -> tuple[str, ...]:
@@ -291,6 +296,9 @@ class StaticSchemaFacts:
             for table in self.tables
             if table.schema == (schema or self.schema)
         )
+
+    def table_dependents(self, schema: str, table: str) -> tuple[str, ...]:
+        return ()
 
     def dependents_of(
         self, schema: str, table: str, column: str, *, until_contract: bool = False

@@ -84,6 +84,9 @@ class IndexBuilds:
     #: index name -> the source of the change that gives it that name only in its
     #: contract phase
     named_in_contract: dict[str, str] = field(default_factory=dict)
+    #: table name -> the source of the change whose plan attaches its primary key only
+    #: in the contract phase (from the unique index built concurrently)
+    primary_later: dict[str, str] = field(default_factory=dict)
     #: relation name -> the source of a change that names it and runs after the builds
     #: (:meth:`moved`)
     after: dict[str, str] = field(default_factory=dict)
@@ -101,6 +104,11 @@ class IndexBuilds:
                         table = str((fields.get("relation") or {}).get("relname"))
                         key = _names(fields.get("indexParams"))
                         self.unique.setdefault(table, []).append((key, change.source))
+                if step.slot.phase == "contract" and statement.kind == "AlterTableStmt":
+                    for kind, node in walk(fields):
+                        if kind == "Constraint" and node.get("contype") == "CONSTR_PRIMARY":
+                            table = str((fields.get("relation") or {}).get("relname"))
+                            self.primary_later[table] = change.source
                 if (
                     step.slot.phase == "contract"
                     and statement.kind == "RenameStmt"
@@ -127,7 +135,8 @@ class IndexBuilds:
     def uses(self, change: Change) -> str | None:
         """The source of the earlier change whose build ``change``'s expand steps use,
         if any; :class:`CannotPlan` when they use a name the plan gives only in its
-        contract phase."""
+        contract phase, or a primary key the plan attaches only then."""
+        self._refuse_referencing_a_later_primary_key(change)
         for step in _expand_steps(change):
             for statement in step.statements or []:
                 names = set(_strings(statement.fields))
@@ -157,6 +166,28 @@ class IndexBuilds:
                     if str(range_var.get("relname")) in self.after:
                         return self.after[str(range_var.get("relname"))]
         return None
+
+    def _refuse_referencing_a_later_primary_key(self, change: Change) -> None:
+        """A foreign key without columns references the primary key, which the plan of
+        ``ADD PRIMARY KEY`` attaches only in its contract phase (42704 before that)."""
+        for step in change.steps:
+            if step.slot.phase == "contract":
+                continue
+            for statement in step.statements or []:
+                for kind, node in [("", statement.fields), *walk(statement.fields)]:
+                    if kind != "Constraint" or node.get("contype") != "CONSTR_FOREIGN":
+                        continue
+                    table = str((node.get("pktable") or {}).get("relname"))
+                    if table in self.primary_later and not node.get("pk_attrs"):
+                        raise CannotPlan(
+                            f"`{excerpt(change.source)}` references the primary key of "
+                            f"{table}, which the plan of "
+                            f"`{excerpt(self.primary_later[table])}` attaches only in its "
+                            "contract phase: the foreign key would be added before that",
+                            hint="name the key's columns in REFERENCES (their unique index "
+                            "is built in the expand phase), or add the foreign key in a "
+                            "change of its own after this one's contract phase ran",
+                        )
 
 
 def _expand_steps(change: Change) -> list[Step]:

@@ -167,3 +167,34 @@ def test_an_index_build_on_what_runs_after_the_builds_is_refused(
             f"{build};\n{later}ALTER TABLE b ADD COLUMN b_n int;\n"
             "CREATE INDEX b_n_idx ON b (b_n);\n"
         )
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        "CREATE TABLE c (id int PRIMARY KEY, c_k int REFERENCES k)",
+        "ALTER TABLE b ADD CONSTRAINT b_fk FOREIGN KEY (id) REFERENCES k",
+    ],
+    ids=["new-table", "existing-table"],
+)
+def test_a_foreign_key_to_a_primary_key_attached_in_the_contract_is_refused(
+    tmp_path: Path, later: str
+) -> None:
+    """``ADD PRIMARY KEY``: the plan builds its unique index in the expand phase and
+    attaches the key only in the contract; a foreign key without columns references the
+    primary key itself (42704 in the expand where the naive file succeeds)."""
+    project = Project.create(tmp_path, BASE + "CREATE TABLE k (code int NOT NULL);\n")
+    with pytest.raises(CannotPlan, match=r"references the primary key of k, which the plan"):
+        project.plan(f"ALTER TABLE k ADD PRIMARY KEY (code);\n{later};\n")
+
+
+def test_a_foreign_key_to_the_columns_of_a_new_primary_key_waits_for_its_index(
+    tmp_path: Path,
+) -> None:
+    project = Project.create(tmp_path, BASE + "CREATE TABLE k (code int NOT NULL);\n")
+    result = project.plan(
+        "ALTER TABLE k ADD PRIMARY KEY (code);\n"
+        "CREATE TABLE c (id int PRIMARY KEY, c_k int REFERENCES k (code));\n"
+    )
+    built = _position(result, lambda step: "INDEX CONCURRENTLY IF NOT EXISTS k_" in step.sql)
+    assert _position(result, lambda step: step.sql.startswith("CREATE TABLE c")) > built

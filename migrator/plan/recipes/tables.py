@@ -45,6 +45,8 @@ def drop_table(statement: Any, facts: SchemaFacts, source: str) -> Change:
                     f"({', '.join(referencing)}); dropping it needs CASCADE, which drops them",
                     hint="drop those foreign keys first, or write CASCADE if that is meant",
                 )
+        if table is not None and not cascade:
+            _refuse_dropping_what_views_read(facts, table.schema, table.name)
         names.append(qualified(schema, name))
         if table is not None:
             schema, name = table.schema, table.name
@@ -69,6 +71,22 @@ def drop_table(statement: Any, facts: SchemaFacts, source: str) -> Change:
         f"drop_{deferred[0].table}",
         deferred=tuple(deferred),
     )
+
+
+def _refuse_dropping_what_views_read(facts: SchemaFacts, schema: str, name: str) -> None:
+    """A table a view (or materialized view) reads: the
+    naive ``DROP TABLE`` fails (2BP01), and the plan's, in its contract phase, fails
+    after the earlier phases committed (plandiff F49: a batched ``DELETE`` before it had
+    removed rows, exit 0 until the contract)."""
+    readers = facts.table_dependents(schema, name)
+    if readers:
+        raise CannotPlan(
+            f"table {qualified(schema, name)} is read by {', '.join(readers)}: dropping it "
+            "needs CASCADE (the naive DROP TABLE fails with 2BP01), and the plan drops it "
+            "only in its contract phase, after the rest of the change committed",
+            hint="drop what reads it first (earlier in the file), or write CASCADE if that "
+            "is meant",
+        )
 
 
 def drop_view(
