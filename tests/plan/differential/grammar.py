@@ -6,7 +6,9 @@ the changes the corpus holds (columns added, dropped, renamed, retyped, defaults
 NULL, checks, unique and foreign key constraints added or dropped, indexes, data
 changes, views created or dropped, table renames with the views on them, keys widened
 with or without the columns that reference them, foreign key columns added, enum values
-added and columns retyped to the enum, generated columns added or made plain). Each
+added and columns retyped to the enum, generated columns added or made plain, tables
+created with a foreign key to a table there or to one created before, tables and
+indexes dropped, new columns filled from old ones with the old ones perhaps dropped). Each
 statement is drawn against the schema the statements before it leave, so it names what
 exists (a statement PostgreSQL refuses is fine too: the naive SQL then fails, and the
 plan must fail as safely)."""
@@ -67,6 +69,8 @@ class Table:
     name: str
     columns: list[Column]
     views: list[str] = field(default_factory=list)
+    #: the indexes the change created on it
+    indexes: list[str] = field(default_factory=list)
     #: the type of ``id`` (:data:`KEYS`), ``bigint`` once widened
     key: str = "serial"
     #: partitioned by range of ``id`` (two partitions)
@@ -211,6 +215,21 @@ def _key_change(draw: st.DrawFn, model: Model, table: Table, kind: str) -> str:
 
 
 @st.composite
+def _create_table(draw: st.DrawFn, model: Model, referenced: Table) -> str:
+    """A new table of the change, with a column that references ``referenced``
+    (perhaps a table the change created before it)."""
+    name = model.fresh("t")
+    action = draw(st.sampled_from(["", "ON DELETE CASCADE", "ON DELETE SET NULL"]))
+    columns = [
+        Column(f"{name}_c0", draw(st.sampled_from(sorted(TYPES)))),
+        Column(f"{name}_{referenced.name}_id", "int", references=(referenced.name, action)),
+    ]
+    model.tables.append(Table(name, columns))
+    body = ", ".join(_column_sql(c) for c in columns)
+    return f"CREATE TABLE {name} (id serial PRIMARY KEY, {body})"
+
+
+@st.composite
 def _statement(draw: st.DrawFn, model: Model) -> str:
     table = draw(st.sampled_from(model.tables))
     column = draw(st.sampled_from(table.columns)) if table.columns else None
@@ -249,8 +268,15 @@ def _statement(draw: st.DrawFn, model: Model) -> str:
     if len(model.tables) > 1:
         kinds.append("add reference")
     kinds.append("rename table")  # its views follow it (issue 14: renames with dependents)
+    kinds.append("create table")  # with a foreign key to a table there (multi-table files)
+    if len(model.tables) > 1:
+        kinds.append("drop table")  # fails while a view or a foreign key needs it
     if table.views:
         kinds.append("drop view")
+    if table.indexes:
+        kinds.append("drop index")
+    if column is not None and column.generated is None:
+        kinds.append("derive")  # a new column filled from an old one (issue 14 #2)
     kind = draw(st.sampled_from(kinds))
     t = table.name
     if kind in {"widen key", "widen key and references", "add reference"}:
@@ -286,7 +312,16 @@ def _statement(draw: st.DrawFn, model: Model) -> str:
         return f"ALTER TABLE {t} ADD COLUMN {_column_sql(new)}"
     if kind == "create index":
         target = column.name if column is not None else "id"
-        return f"CREATE INDEX {model.fresh(f'{t}_idx')} ON {t} ({target})"
+        index = model.fresh(f"{t}_idx")
+        table.indexes.append(index)
+        return f"CREATE INDEX {index} ON {t} ({target})"
+    if kind == "create table":
+        return draw(_create_table(model, table))
+    if kind == "drop table":
+        model.tables.remove(table)
+        return f"DROP TABLE {t}"
+    if kind == "drop index":
+        return f"DROP INDEX {table.indexes.pop()}"
     if kind == "update":
         if column is None:
             return f"UPDATE {t} SET id = id WHERE id % 3 = 0"
@@ -361,8 +396,21 @@ def _statement(draw: st.DrawFn, model: Model) -> str:
         name = model.fresh(f"{t}_check")
         table.constraints.append(name)
         return f"ALTER TABLE {t} ADD CONSTRAINT {name} CHECK ({c} IS NOT NULL)"
+    if kind == "derive":
+        new = Column(model.fresh(f"{t}_d"), column.type)
+        table.columns.append(new)
+        statements = [
+            f"ALTER TABLE {t} ADD COLUMN {new.name} {new.type}",
+            f"UPDATE {t} SET {new.name} = {c}",
+        ]
+        if draw(st.booleans()):  # a column split off (or moved): the old one dropped
+            table.columns.remove(column)
+            statements.append(f"ALTER TABLE {t} DROP COLUMN {c}")
+        return ";\n".join(statements)
     assert kind == "unique index"
-    return f"CREATE UNIQUE INDEX {model.fresh(f'{t}_key')} ON {t} ({c})"
+    index = model.fresh(f"{t}_key")
+    table.indexes.append(index)
+    return f"CREATE UNIQUE INDEX {index} ON {t} ({c})"
 
 
 @st.composite
