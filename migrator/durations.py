@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from migrator.errors import UsageError
 
@@ -14,7 +15,10 @@ _UNITS_MS = {
     "m": 60_000,
     "h": 3_600_000,
 }
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+#: the longest duration taken at all (about 285,000 years: exact as a float of ms, so
+#: every deadline computed from it is a number)
+MAX_DURATION_MS = 2**53
 
 
 def parse_duration_ms(text: str, *, what: str = "duration") -> int:
@@ -35,8 +39,14 @@ def parse_duration_ms(text: str, *, what: str = "duration") -> int:
             f"invalid {what} {text!r}: unknown unit {unit!r}",
             hint="use one of ms, s, min, h",
         )
-    ms = round(float(number) * _UNITS_MS[unit])
-    if ms == 0 and float(number) > 0:  # 0 would mean "no limit": the opposite
+    exact = Decimal(number) * _UNITS_MS[unit]
+    if exact > MAX_DURATION_MS:
+        raise UsageError(
+            f"invalid {what} {text!r}: longer than any duration migrate takes",
+            hint="give a shorter duration, or 0 for no limit",
+        )
+    ms = round(exact)
+    if ms == 0 and exact > 0:  # 0 would mean "no limit": the opposite
         raise UsageError(
             f"invalid {what} {text!r}: under 1 ms, it would round to 0, which means no limit",
             hint="give at least 1ms, or 0 for no limit",

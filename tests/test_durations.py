@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrator.durations import humanize_ms, parse_duration_ms, parse_timeout_ms
+from migrator.durations import MAX_DURATION_MS, humanize_ms, parse_duration_ms, parse_timeout_ms
 from migrator.errors import UsageError
 
 
@@ -43,3 +43,19 @@ def test_a_positive_duration_never_becomes_no_limit(number: object, unit: str) -
         assert "round to 0" in exc.message and float(str(number)) > 0
     else:
         assert (ms == 0) == (float(str(number)) == 0), (text, ms)
+
+
+@given(
+    digits=st.text(alphabet="0123456789", min_size=1, max_size=500),
+    unit=st.sampled_from(["ms", "s", "min", "h", ""]),
+)
+def test_any_length_of_digits_is_a_duration_or_a_clear_refusal(digits: str, unit: str) -> None:
+    """P1: 400 digits were infinity as a float, and every flag, variable and directive
+    that takes a duration crashed (exit 70) instead of refusing it."""
+    try:
+        ms = parse_duration_ms(digits + unit)
+    except UsageError as exc:
+        assert "longer than any duration" in exc.message or "round to 0" in exc.message
+    else:
+        assert 0 <= ms <= MAX_DURATION_MS
+        assert float(ms) == ms  # every deadline computed from it is a finite number

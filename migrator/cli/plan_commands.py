@@ -15,6 +15,9 @@ if TYPE_CHECKING:  # the plan and lint layers load only when `plan` runs
 
 #: the lock_timeout written into planned migrations when the settings have none
 DEFAULT_PLAN_LOCK_TIMEOUT_MS = 5000
+#: the largest batch a backfill directive takes (migrator.source.backfill.MAX_BATCH_SIZE;
+#: a test keeps the two equal, the command line does not import the source layer)
+MAX_BATCH_SIZE = 2**63 - 1
 
 
 @click.command("plan")
@@ -27,7 +30,7 @@ DEFAULT_PLAN_LOCK_TIMEOUT_MS = 5000
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_BATCH_SIZE),
     default=1000,
     show_default=True,
     metavar="N",

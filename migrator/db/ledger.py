@@ -22,6 +22,7 @@ import json
 import re
 import socket
 import weakref
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -318,7 +319,17 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
                 hint="restore the history table from a backup (or rename it back); "
                 "migrator needs it to record each run",
             )
-        return {int(row["version"]): _entry(row) for row in rows}
+        entries = {int(row["version"]): _entry(row) for row in rows}
+        if len(entries) < len(rows):
+            seen = Counter(int(row["version"]) for row in rows)
+            repeated = [entries[version].name for version, count in seen.items() if count > 1]
+            raise RefusedState(
+                f"the ledger {self.display_name} has more than one row for the migration "
+                f"{', '.join(repeated)} (its primary key was dropped outside migrator)",
+                hint="delete the extra rows by hand, then restore the key: ALTER TABLE "
+                f"{self.sql_name} ADD PRIMARY KEY (version)",
+            )
+        return entries
 
     async def baselined_versions(self, conn: asyncpg.Connection) -> frozenset[int]:
         """Versions whose last application was a ``baseline`` (recorded, never run)."""

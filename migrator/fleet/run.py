@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from migrator.config import Settings
-from migrator.dsn import mask_dsn
+from migrator.dsn import mask_dsn, mask_text
 from migrator.errors import ConnectionFailed, ExitCode, LockNotAcquired, MigratorError
 from migrator.fleet.targets import Target
 
@@ -145,7 +145,7 @@ def failed_outcome(target: Target, error: MigratorError, duration_ms: int | None
         state = "checks failed"
     else:
         state = "failed"
-    return Outcome(target, state, error.exit_code, mask_dsn(error.one_line()), duration_ms)
+    return Outcome(target, state, error.exit_code, mask_text(error.one_line()), duration_ms)
 
 
 def _ms_since(start: float) -> int:
@@ -184,7 +184,7 @@ async def run_fleet(
                 target,
                 "failed",
                 ExitCode.INTERNAL,
-                mask_dsn(f"internal error: {type(exc).__name__}: {exc}"),
+                mask_text(f"internal error: {type(exc).__name__}: {exc}"),
                 _ms_since(begun),
             )
         else:

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from migrator.config import OPTIONS, Option
+from migrator.dsn import register_dsn_secrets
 from migrator.errors import UsageError
 
 #: settings a target (or a discover entry, for all its databases) may set for itself
@@ -167,13 +168,13 @@ def _url(
         problems.append(f"{where}: give url or url-env, not both")
         return None
     if variable is not None:
-        value = environ.get(variable)
-        if not value:
+        url = environ.get(variable)
+        if not url:
             problems.append(f"{where}: environment variable {variable} (url-env) is not set")
             return None
-        return value
     if url is None:
         problems.append(f"{where}: missing url (or url-env naming a variable that holds it)")
+    register_dsn_secrets(url)  # masked in every line, parseable or not
     return url
 
 

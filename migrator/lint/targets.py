@@ -293,7 +293,7 @@ def _lint_directory(
 ) -> list[Path]:
     """Lint the wanted files of one directory (all if ``wanted`` is None); return the
     wanted files that are not migrations of it (linted on their own)."""
-    migration_set = discover(directory, options.layout)
+    migration_set = discover(directory, options.layout, through=wanted)
     known: dict[Path, tuple[Migration, MigrationFile]] = {}
     for migration in migration_set.migrations:
         for migration_file in migration.files():

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from migrator.plan.exclusive_locks import EXPAND_SLOTS
+from migrator.plan.index_builds import IndexBuilds, after_the_builds
 from migrator.plan.model import CannotPlan, Change, Plan, PlannedMigration, Slot, Step
 from migrator.plan.sql_text import excerpt
 from migrator.source.model import PHASES, Phase
@@ -56,11 +57,17 @@ def keep_pass_through_order(changes: list[Change]) -> list[Change]:
     changes last, as the naive file's does."""
     seen_concurrent = False
     seen_index_build = False
+    builds = IndexBuilds()
     ordered: list[Change] = []
     for index, change in enumerate(changes):
         only_builds_after = index + 1 < len(changes) and all(
             _builds_index_only(later) for later in changes[index + 1 :]
         )
+        built_by = builds.uses(change)
+        if built_by is not None:  # F42: it uses an index built concurrently before it
+            change = after_the_builds(change, built_by)
+            seen_concurrent = True
+        builds.note(change)
         if not change.passthrough and any(s.slot is Slot.EXPAND_CONCURRENT for s in change.steps):
             seen_index_build = True
         if change.passthrough:

@@ -23,7 +23,7 @@ from typing import Any
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.sql_text import excerpt
 from migrator.sql.catalog import Catalog
-from migrator.sql.names import QualifiedName
+from migrator.sql.names import QualifiedName, strings
 from migrator.sql.parse import ParsedStatement
 from migrator.sql.split import Statement
 from migrator.sql.tree import range_vars, walk
@@ -89,6 +89,12 @@ class FileOrder:
         #: constraints (table, name) earlier changes add whose plan still validates or
         #: attaches them after the expand migrations: the source and the latest slot
         self._constraints_later: dict[tuple[QualifiedName, str], tuple[str, Slot]] = {}
+        #: the ones of those that the plan adds only then (a unique key attached in the
+        #: contract): the source and the slot of the step that adds it
+        self._created_later: dict[tuple[QualifiedName, str], tuple[str, Slot]] = {}
+        #: tables with a column earlier changes make NOT NULL only after the expand
+        #: migrations: the source and the slot of the first such change
+        self._not_null_later: dict[QualifiedName, tuple[str, Slot]] = {}
         #: columns (table, column) a constraint the file adds reads: the source of the
         #: first such ``ADD CONSTRAINT``
         self._constrained: dict[tuple[QualifiedName, str], str] = {}
@@ -104,14 +110,24 @@ class FileOrder:
         relations = self._relations(statements)
         self._refuse_renaming_what_is_finished_later(statements)
         self._refuse_naming_constraints_finished_later(statements, earliest)
+        self._refuse_commenting_constraints_created_later(statements, earliest)
         latest = max(steps, key=lambda step: int(step.slot)).slot
         if latest.phase != "expand":
             self._refuse_dropping_a_constrained_column_later(statements)
         for column in self._constrained_columns(statements):
             self._constrained.setdefault(column, unit.text)
+        self._refuse_replica_identity_before_not_null(statements, earliest)
+        for change in planned:
+            for condition in change.conditions:
+                if condition.kind == "not_null" and latest.phase != "expand":
+                    table = QualifiedName(condition.schema, condition.table)
+                    self._not_null_later.setdefault(table, (unit.text, latest))
         if latest.phase != "expand":
             for constraint in self._constraints(statements, _ADDING):
                 self._constraints_later.setdefault(constraint, (unit.text, latest))
+                created = _adding_slot(steps, constraint[1])
+                if created.phase != "expand":
+                    self._created_later.setdefault(constraint, (unit.text, created))
         if any(step.slot > Slot.EXPAND for step in steps):
             for name in relations:
                 self._finished_later.setdefault(name, unit.text)
@@ -200,6 +216,56 @@ class FileOrder:
                     hint="plan this statement in a change of its own, after this one's "
                     f"{slot.phase} phase ran",
                 )
+
+    def _refuse_commenting_constraints_created_later(
+        self, statements: Sequence[ParsedStatement], earliest: int
+    ) -> None:
+        """``COMMENT ON CONSTRAINT`` of a constraint an earlier statement adds, which its
+        plan adds only in a later migration (``ADD CONSTRAINT k UNIQUE (...)`` is
+        attached from its concurrently built index in the contract phase): the comment
+        would run before the constraint exists (42704)."""
+        for statement in statements:
+            fields = statement.fields
+            if statement.kind != "CommentStmt" or fields.get("objtype") != "OBJECT_TABCONSTRAINT":
+                continue
+            names = strings((fields.get("object") or {}).get("List", {}).get("items"))
+            if len(names) < 2:
+                continue
+            table = self._catalog.resolve(names[-3] if len(names) > 2 else None, names[-2])
+            earlier = self._created_later.get((table, names[-1]))
+            if earlier is not None and int(earlier[1]) > earliest:
+                source, slot = earlier
+                raise CannotPlan(
+                    f"this statement comments on constraint {names[-1]} of {table}, which the "
+                    f"plan of `{excerpt(source)}` adds only in its {slot.phase} phase: this "
+                    "statement would run before that",
+                    hint=f"comment on it in a change of its own, after this one's {slot.phase} "
+                    "phase ran",
+                )
+
+    def _refuse_replica_identity_before_not_null(
+        self, statements: Sequence[ParsedStatement], earliest: int
+    ) -> None:
+        """``REPLICA IDENTITY USING INDEX`` needs the index's columns NOT NULL when it
+        runs; an earlier ``SET NOT NULL`` of the table (or a key that implies it) is
+        planned to take effect only in a later migration (42809 where the naive file
+        succeeds)."""
+        for table, command in self._alter_table_commands(statements):
+            if command.get("subtype") != "AT_ReplicaIdentity":
+                continue
+            identity = (command.get("def") or {}).get("ReplicaIdentityStmt", {})
+            earlier = self._not_null_later.get(table)
+            if identity.get("identity_type") == "i" and earlier is not None:
+                source, slot = earlier
+                if int(slot) > earliest:
+                    raise CannotPlan(
+                        f"this statement makes an index of {table} its replica identity, "
+                        "which needs the index's columns NOT NULL, and the plan of "
+                        f"`{excerpt(source)}` makes a column NOT NULL only in its {slot.phase} "
+                        "phase: this statement would run before that",
+                        hint="set the replica identity in a change of its own, after this "
+                        f"one's {slot.phase} phase ran",
+                    )
 
     def _refuse_dropping_a_constrained_column_later(
         self, statements: Sequence[ParsedStatement]
@@ -302,6 +368,20 @@ _NAMING = frozenset({"AT_DropConstraint", "AT_ValidateConstraint", "AT_AlterCons
 #: statements of a later phase that change data or remove (what a later statement of
 #: the file may rely on having happened); validations and key attachments do not
 _MOVING_KINDS = frozenset({"UpdateStmt", "DeleteStmt", "DropStmt", "RenameStmt", "TruncateStmt"})
+
+
+def _adding_slot(steps: Sequence[Step], name: str) -> Slot:
+    """The slot of the step that adds constraint ``name`` (the expand's: none does)."""
+    for step in steps:
+        for statement in step.statements or []:
+            if statement.kind != "AlterTableStmt":
+                continue
+            for item in statement.fields.get("cmds") or ():
+                command = item.get("AlterTableCmd", {})
+                definition = (command.get("def") or {}).get("Constraint", {})
+                if command.get("subtype") in _ADDING and definition.get("conname") == name:
+                    return step.slot
+    return Slot.EXPAND
 
 
 def _moves(step: Step) -> bool:

@@ -14,6 +14,7 @@ from migrator.plan.assemble import assemble
 from migrator.plan.catalog_facts import CatalogFacts, replay
 from migrator.plan.changes import plan_statement, planning_units, read_change_file
 from migrator.plan.dependents import Dependents
+from migrator.plan.dropped_sources import DroppedSources
 from migrator.plan.exclusive_locks import ExpandSplitter
 from migrator.plan.file_order import FileOrder
 from migrator.plan.model import CannotPlan, Change, Plan
@@ -219,12 +220,14 @@ def plan_changes(
     units = [(statement, unit) for statement in statements for unit in planning_units(statement)]
     splitter = ExpandSplitter(replaying, statements, [unit for _, unit in units])
     order = FileOrder(catalog)
+    sources = DroppedSources(catalog)
     columns = _ColumnsSeen(catalog)
     for position, (statement, unit) in enumerate(units):
         later = [later_unit for _, later_unit in units[position + 1 :]]
         try:
             planned = plan_statement(unit, facts, options, _views_created(later, catalog))
             order.check(unit, planned)
+            sources.check(unit.text, [] if unit.parsed is None else [unit.parsed])
             planned = splitter.mark(planned, position)
             changes += planned
             facts.note_deferred(planned)

@@ -444,7 +444,6 @@ def _require_valid_backfills(steps: Sequence[Step]) -> None:
         f"{step.file.path}:{problem.line}: {problem.message}"
         + (f" ({problem.hint})" if problem.hint else "")
         for step in steps
-        if step.direction == "up"
         for problem in backfill_problems(step.file)
     ]
     if lines:
@@ -503,6 +502,7 @@ def plan_down(
                 "reverting with the file as it is now"
             )
     require_runnable(migration_set, [step.file for step in planned], hint=NOTHING_RAN)
+    _require_valid_backfills(planned)
     return Plan("down", tuple(planned), RetryPolicy.from_settings(settings), tuple(notes))
 
 

@@ -38,6 +38,8 @@ from migrator.sql.parse import parse_one
 
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_PAUSE_MS = 0
+#: the largest batch PostgreSQL's ``LIMIT`` takes (a bigint)
+MAX_BATCH_SIZE = 2**63 - 1
 OPTIONS = ("table", "key", "batch-size", "pause")
 
 _NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)'
@@ -122,14 +124,12 @@ def parse_backfill_options(argument: str) -> BackfillSpec:
         raise UsageError(f"-- migrate:backfill: key={values['key']!r} is not a column name")
     batch_size = DEFAULT_BATCH_SIZE
     if "batch-size" in values:
-        try:
-            batch_size = int(values["batch-size"])
-        except ValueError:
-            batch_size = 0
-        if batch_size < 1:
+        text = values["batch-size"]
+        batch_size = int(text) if re.fullmatch(r"[0-9]{1,19}", text) else 0
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise UsageError(
-                f"-- migrate:backfill: batch-size={values['batch-size']!r} is not a whole "
-                "number of 1 or more"
+                f"-- migrate:backfill: batch-size={text!r} is not a whole number from 1 to "
+                f"{MAX_BATCH_SIZE}"
             )
     pause_ms = DEFAULT_PAUSE_MS
     if "pause" in values:
@@ -216,6 +216,18 @@ def backfill_problems(migration_file: MigrationFile) -> list[FileProblem]:
     if directives.backfill is None:
         return []
     line = directives.backfill_line or 1
+    if migration_file.direction == "down":
+        return [
+            FileProblem(
+                "invalid-backfill",
+                "-- migrate:backfill runs only in an up file (a down file runs as a plain "
+                "migration, where $1 and $2 have no value)",
+                line,
+                1,
+                "undo the data change with a plain statement, or make the migration "
+                "up-only and write a new migration that reverts it",
+            )
+        ]
     try:
         backfill_of(directives.backfill, [s.text for s in migration_file.statements])
     except UsageError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -18,7 +18,7 @@ from migrator.sql.split import WHOLE_PARSE_LIMIT, SplitResult, Statement
 from migrator.sql.statement_source import of_kinds
 
 if TYPE_CHECKING:
-    from migrator.source.layouts.base import Layout, Listing
+    from migrator.source.layouts.base import Candidate, Layout, Listing
 
 #: a migration over this size is a data dump, not a schema change. A file over
 #: :data:`~migrator.sql.split.WHOLE_PARSE_LIMIT` is walked from disk statement by
@@ -99,11 +99,23 @@ def _read(path: Path) -> bytes | FileText:
     return load_large(path) if data is None else data
 
 
-def discover(directory: Path, layout: str = "auto", *, origin: str = "detected") -> MigrationSet:
+def discover(
+    directory: Path,
+    layout: str = "auto",
+    *,
+    origin: str = "detected",
+    through: Collection[Path] | None = None,
+) -> MigrationSet:
     """Every migration in ``directory``, ordered by version, with every problem found.
 
     ``layout`` names the layout to read (``auto``: detect it from the directory);
-    ``origin`` says where that choice came from (for ``status``).
+    ``origin`` says where that choice came from (for ``status``). With ``through``
+    (files of the directory), the set ends at the last migration holding one of them:
+    the later ones are listed (their names checked) but their files are not read, so
+    they and the problems reading them would find are left out (``migrate lint FILE``
+    needs only the migrations up to ``FILE``'s). When one of ``through`` is no up or
+    down file of a migration, every file is read as without it (a problem found in
+    another file may be the one that names it).
 
     Raises :class:`SourceError` only when the directory itself is missing or unreadable
     (or holds several layouts at once under ``auto``); problems with individual files
@@ -122,7 +134,10 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
     root = directory.resolve()
     migrations: list[Migration] = []
     seen: dict[int, Path] = {}
-    for candidate in sorted(scan.candidates, key=lambda c: c.key):
+    candidates = sorted(scan.candidates, key=lambda c: c.key)
+    if through is not None:
+        candidates = _through(candidates, through)
+    for candidate in candidates:
         escaped = [
             p
             for p in candidate.paths
@@ -165,6 +180,21 @@ def discover(directory: Path, layout: str = "auto", *, origin: str = "detected")
         version_scheme=chosen.scheme,
         ignored=tuple(scan.ignored),
     )
+
+
+def _through(candidates: list[Candidate], paths: Collection[Path]) -> list[Candidate]:
+    """``candidates`` (ordered by version) up to the last one whose up or down file is
+    one of ``paths``; all of them when one of ``paths`` is no such file, or none given."""
+    version_of = {}
+    for candidate in candidates:
+        version_of[candidate.up] = candidate.key
+        if candidate.down is not None:
+            version_of[candidate.down] = candidate.key
+    versions = [version_of.get(path) for path in paths]
+    if not versions or None in versions:
+        return candidates
+    last = max(version for version in versions if version is not None)
+    return [candidate for candidate in candidates if candidate.key <= last]
 
 
 def _other_layout_problem(listing: Listing, chosen: Layout) -> list[str]:

@@ -57,13 +57,31 @@ _NAME_SUFFIX = {
 }
 
 
+def _clipped(text: bytes, limit: int) -> str:
+    """The longest prefix of ``text`` of at most ``limit`` bytes that ends on a whole
+    character (PostgreSQL's ``pg_mbcliplen``)."""
+    return text[:limit].decode("utf-8", "ignore")
+
+
 def default_name(table: str, columns: Iterable[str | None], suffix: str) -> str:
-    """PostgreSQL's generated name for an index or constraint (close approximation)."""
-    parts = [table, *[c or "expr" for c in columns], suffix]
-    name = "_".join(parts)
-    while len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
-        name = name[:-1]
-    return name
+    """PostgreSQL's generated name for an index or constraint before a clash with
+    another name adds a number: ``makeObjectName(table, columns joined by _, suffix)``.
+    When the whole is over 63 bytes, the longer of the table part and the columns part
+    is cut first, then each on a character boundary (the suffix is always kept)."""
+    first = table.encode("utf-8")
+    names = [(c or "expr").encode("utf-8")[:MAX_IDENTIFIER_BYTES] for c in columns]
+    second = b"_".join(names) if names else None
+    available = MAX_IDENTIFIER_BYTES - len(suffix) - 1 - (1 if second is not None else 0)
+    first_bytes, second_bytes = len(first), len(second or b"")
+    while first_bytes + second_bytes > available:
+        if first_bytes > second_bytes:
+            first_bytes -= 1
+        else:
+            second_bytes -= 1
+    parts = [_clipped(first, first_bytes)]
+    if second is not None:
+        parts.append(_clipped(second, second_bytes))
+    return "_".join([*parts, suffix])
 
 
 def _check_not_null_columns(expr: Node | None) -> tuple[str, ...]:

@@ -94,3 +94,27 @@ def test_a_column_dropped_that_no_added_constraint_reads_is_planned(tmp_path: Pa
     project = Project.create(tmp_path, BASE)
     change = "ALTER TABLE b ADD CONSTRAINT k CHECK (b_c1 > 0);\nALTER TABLE b DROP COLUMN b_c0;\n"
     assert project.plan(change).plan.migrations
+
+
+def test_a_comment_on_a_unique_constraint_its_plan_attaches_later_is_refused(
+    tmp_path: Path,
+) -> None:
+    """``ADD CONSTRAINT k UNIQUE (...)``: the plan attaches k only in its contract phase,
+    so ``COMMENT ON CONSTRAINT k`` in the expand failed 42704 (F42's class)."""
+    project = Project.create(tmp_path, BASE)
+    with pytest.raises(CannotPlan, match=r"comments on constraint k of public\.b, which the"):
+        project.plan(f"{ADDS['unique']};\nCOMMENT ON CONSTRAINT k ON b IS 'x';\n")
+
+
+@pytest.mark.parametrize("added", ["check", "foreign-key"])
+def test_a_comment_on_a_constraint_added_not_valid_in_the_expand_is_planned(
+    tmp_path: Path, added: str
+) -> None:
+    """A check or foreign key exists (NOT VALID) from the expand on: commenting on it
+    there is fine."""
+    project = Project.create(tmp_path, BASE)
+    result = project.plan(f"{ADDS[added]};\nCOMMENT ON CONSTRAINT k ON b IS 'x';\n")
+    comment = next(
+        m for m in result.plan.migrations for s in m.steps if s.sql.startswith("COMMENT")
+    )
+    assert comment.phase == "expand"

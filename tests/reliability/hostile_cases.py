@@ -309,6 +309,19 @@ def _cases() -> list[Case]:
         Case("timeout-beyond-postgresql-directive",
              broken_file("-- migrate:lock-timeout 9999h\nSELECT 1;\n"), DIRECTIVE_CODES,
              "PostgreSQL's timeouts stop at 2147483647 ms"),
+        # P1: a duration of 400 digits was infinity as a float: exit 70 everywhere
+        Case("duration-of-400-digits-directive",
+             broken_file(f"-- migrate:lock-timeout {'9' * 400}s\nSELECT 1;\n"),
+             DIRECTIVE_CODES, "longer than any duration migrate takes"),
+        # P2: a batch beyond a bigint passed lint and failed the run (exit 4, ledger failed)
+        Case("backfill-batch-beyond-bigint",
+             broken_file(f"-- migrate:backfill table=users key=id batch-size={2**63}\n"
+                         "UPDATE users SET email = email WHERE id BETWEEN $1 AND $2;\n"),
+             {**DIRECTIVE_CODES, "dry-run": 1},
+             "is not a whole number from 1 to 9223372036854775807",
+             # P3: the same directive in a down file ran unbatched ($1 has no value, exit 4)
+             says_for={"down": "-- migrate:backfill runs only in an up file",
+                       "dry-run": "dry-run failed"}),
         Case("concurrently-inside-a-transaction",
              broken_file("CREATE INDEX CONCURRENTLY users_email ON users (email);\n"
                          "ANALYZE users;\n"),
@@ -330,6 +343,8 @@ def _cases() -> list[Case]:
              flags=("--lock-timeout", "99999999h"), flag_commands=("up", "up --sql", "down")),
         Case("lock-wait-beyond-postgresql-env", environment(MIGRATOR_LOCK_WAIT="9999h"),
              codes(2), "invalid MIGRATOR_LOCK_WAIT '9999h'"),
+        Case("duration-of-400-digits-env", environment(MIGRATOR_WAIT="9" * 400), codes(2),
+             "invalid MIGRATOR_WAIT"),
         Case("invalid-duration-pyproject",
              lambda scene: scene.pyproject('[tool.migrator]\nlock-wait = "soon"\n'), codes(2),
              "lock-wait"),

@@ -89,3 +89,18 @@ def test_file_problems_name_the_directive_line(tmp_path: Path) -> None:
     plain = tmp_path / "004_plain.up.sql"
     plain.write_text("SELECT 1;\n")
     assert backfill_problems(load_file(plain)) == []
+
+
+@pytest.mark.parametrize("size", [str(2**63), "9" * 400, "+5", "\u0661\u0660", "1_000"])
+def test_a_batch_size_postgresql_cannot_limit_by_is_refused(size: str) -> None:
+    # P2: 2**63 passed lint and failed the run on LIMIT (bigint out of range, exit 4)
+    with pytest.raises(UsageError, match="is not a whole number from 1 to 9223372036854775807"):
+        parse_backfill_options(f"table=t key=id batch-size={size}")
+    assert parse_backfill_options(f"table=t key=id batch-size={2**63 - 1}").batch_size == 2**63 - 1
+
+
+def test_the_plan_command_takes_the_batch_sizes_the_directive_takes() -> None:
+    from migrator.cli.plan_commands import MAX_BATCH_SIZE as CLI_MAX
+    from migrator.source.backfill import MAX_BATCH_SIZE
+
+    assert CLI_MAX == MAX_BATCH_SIZE

@@ -231,3 +231,59 @@ def test_a_nul_byte_is_refused_with_its_line(tmp_path: Path) -> None:
     write(tmp_path, {"001_nul.sql": b"select 1;\nselect 2;\x00 drop table users;\n"})
     (problem,) = discover(tmp_path).problems
     assert problem.startswith(f"{tmp_path / '001_nul.sql'}:2: contains a NUL byte")
+
+
+def _broken_after_the_second(directory: Path) -> Path:
+    """Two good migrations, then files that cannot be read (not UTF-8, a NUL byte, a
+    named pipe), a duplicate version and an orphan down."""
+    write(
+        directory,
+        {
+            "0001_a.up.sql": "CREATE TABLE a (id int);",
+            "0001_a.down.sql": "DROP TABLE a;",
+            "0002_b.up.sql": "ALTER TABLE a ADD COLUMN b int;",
+            "0003_c.up.sql": b"SELECT '\xff';",
+            "0004_d.sql": b"SELECT 1;\x00",
+            "0005_e.sql": "SELECT 5;",
+            "0005_e.up.sql": "SELECT 55;",
+            "0006_f.down.sql": "SELECT 6;",
+            "0008_h.up.sql": "SELECT 8;",
+        },
+    )
+    os.mkfifo(directory / "0007_g.up.sql")
+    return directory
+
+
+def test_through_reads_the_migrations_up_to_the_last_file_named_and_lists_the_rest(
+    tmp_path: Path,
+) -> None:
+    """What `migrate lint FILE` needs: the files of later migrations are not read (none
+    of their reading problems), their names are still checked (the orphan down)."""
+    directory = _broken_after_the_second(tmp_path)
+    whole = discover(directory)
+
+    first_two = discover(directory, through=[directory / "0002_b.up.sql"])
+    down_of_first = discover(directory, through=[directory / "0001_a.down.sql"])
+
+    assert [m.version for m in whole.migrations] == [1, 2, 8]
+    assert [m.version for m in first_two.migrations] == [1, 2]
+    assert first_two.migrations == whole.migrations[:2]
+    assert [m.version for m in down_of_first.migrations] == [1]
+    unread = {"0003_c.up.sql", "0004_d.sql", "0007_g.up.sql"}
+    assert {Path(p.split(":")[0]).name for p in whole.problems} >= unread
+    kept = {Path(p.split(":")[0]).name for p in first_two.problems}
+    assert not kept & unread
+    assert "0006_f.down.sql" in kept  # a name problem: found from the listing
+    assert set(first_two.problems) <= set(whole.problems)
+
+
+def test_through_a_file_that_is_no_migration_reads_every_file(tmp_path: Path) -> None:
+    """A problem found reading any file may be the one that names it (a Flyway
+    ``.conf``): everything is read, as without ``through``."""
+    directory = _broken_after_the_second(tmp_path)
+    whole = discover(directory)
+
+    for path in (directory / "0006_f.down.sql", directory / "notes.sql"):
+        found = discover(directory, through=[directory / "0001_a.up.sql", path])
+        assert found.migrations == whole.migrations
+        assert found.problems == whole.problems
