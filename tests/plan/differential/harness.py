@@ -472,23 +472,26 @@ def _without_comments(sql: str) -> str:
 
 
 def sql_without_data_changes(case: Case) -> str | None:
-    """The change without its UPDATE and DELETE statements, when rows clients write
-    after a batched data change passed may keep what they wrote (as they do when they
-    write after the naive statement); ``None`` when there is no data change, or when
-    one reads a column the change drops (its values must reach the new columns: a
-    client's write after the backfill is lost unless something syncs it)."""
+    """The change without the UPDATE and DELETE statements whose rows clients may race
+    (a client that writes after a batch passed keeps what it wrote, as it does when it
+    writes after the naive statement); ``None`` when there is no such data change.
+    A data change that names a column the change drops stays: its values must reach
+    the new columns, and a client's write after its backfill is lost unless something
+    syncs it (its rows are not accepted as raced; the other data changes' are)."""
     statements = [_without_comments(s.text) for s in split_statements(case.naive_sql).statements]
+    dropped = {m.group(1).lower() for m in _DROPPED_COLUMN.finditer(case.change)}
     # a fill of NULLs with the default (what the plan of a SET NOT NULL does, after the
     # deploy) races no client: kept, or the SET NOT NULL after it fails
-    data = [s for s in statements if _DATA_CHANGE.match(s) and not _FILL.match(s)]
-    if not data:
+    racy = [
+        s
+        for s in statements
+        if _DATA_CHANGE.match(s)
+        and not _FILL.match(s)
+        and not dropped & set(re.findall(r"\w+", s.lower()))
+    ]
+    if not racy:
         return None
-    dropped = {m.group(1).lower() for m in _DROPPED_COLUMN.finditer(case.change)}
-    for sql in data:
-        words = set(re.findall(r"\w+", sql.lower()))
-        if dropped & words:
-            return None
-    kept = [s.rstrip(";") for s in statements if s not in data]
+    kept = [s.rstrip(";") for s in statements if s not in racy]
     return ";\n".join(kept) + ";\n" if kept else "SELECT 1;\n"
 
 
