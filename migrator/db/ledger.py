@@ -319,6 +319,14 @@ COMMENT ON TABLE {history} IS 'migrator: append-only history of the ledger';
                 hint="restore the history table from a backup (or rename it back); "
                 "migrator needs it to record each run",
             )
+        fractions = [f"{row['version']} ({row['name']})" for row in rows if row["version"] % 1]
+        if fractions:
+            raise RefusedState(
+                f"the ledger {self.display_name} has a version that is not a whole number: "
+                f"{', '.join(fractions)} (its check was dropped outside migrator)",
+                hint="correct or delete that row by hand, then restore the check: ALTER TABLE "
+                f"{self.sql_name} ADD CHECK (version >= 0 AND scale(version) = 0)",
+            )
         entries = {int(row["version"]): _entry(row) for row in rows}
         if len(entries) < len(rows):
             seen = Counter(int(row["version"]) for row in rows)

@@ -18,10 +18,14 @@ class TargetReporter(TextReporter):
     notes), on stderr, prefixed with the target's name; per-migration lines only
     with ``--verbose``."""
 
+    #: several targets' backfills share the terminal: plain lines, named
+    progress_bars = False
+
     def __init__(self, name: str, *, verbose: bool = False) -> None:
         super().__init__()
         self.name = name
         self.verbose = verbose
+        self.progress_prefix = f"[{name}] "
 
     def _line(self, text: str) -> None:
         super()._line(f"[{self.name}] {text}")
@@ -148,7 +152,7 @@ def verify_job(reporter_for: ReporterFor) -> Job:
         report = await flows.verify(settings, reporter=reporter_for(target))
         problems = [problem.to_json() for problem in report.problems]
         if report.ok:
-            summary = f"ok: {report.status.count('applied')} applied migration(s) match their files"
+            summary = f"{report.status.count('applied')} applied migration(s) match their files"
         else:
             first = report.problems[0]
             summary = f"{_plural(len(problems), 'problem')}: {first.kind}: {first.message}"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import signal
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -32,6 +31,8 @@ class Forked(Generic[_T]):
         self._reader = -1
         if not AVAILABLE:
             return
+        import pickle  # before the fork (the child has it), and only when one is started
+
         reader, writer = os.pipe()
         try:
             pid = os.fork()
@@ -78,6 +79,8 @@ class Forked(Generic[_T]):
         self._pid = 0
         if os.waitstatus_to_exitcode(status) != 0 or not payload:
             return None
+        import pickle
+
         try:
             value: _T = pickle.loads(payload)
         except Exception:  # a truncated payload: do the work in the parent instead

@@ -7,7 +7,6 @@ only when the output is a terminal and ``NO_COLOR`` is not set.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -96,32 +95,32 @@ def _message_with_facts(finding: Finding, help_format: str) -> str:
 
 
 def render_json(report: LintReport) -> str:
-    """The findings as a JSON array, exactly as ``json.dumps(..., indent=2)`` writes
-    them, several times faster (``indent`` makes :mod:`json` use its pure-Python
-    encoder, which dominated linting a large directory)."""
+    """The findings as a JSON array of :meth:`Finding.as_dict`, exactly as
+    ``json.dumps(..., indent=2)`` writes it, several times faster (``indent`` makes
+    :mod:`json` use its pure-Python encoder, which dominated linting a large directory)."""
     if not report.findings:
         return "[]\n"
-    return "[\n" + ",\n".join(_json_object(f.as_dict()) for f in report.findings) + "\n]\n"
+    return "[\n" + ",\n".join(map(_json_finding, report.findings)) + "\n]\n"
 
 
-def _json_object(values: dict[str, object]) -> str:
-    """One finding's dict as an indented JSON object (strings, ints, bools and lists of
-    strings: the values :meth:`Finding.as_dict` has)."""
-    members = []
-    for key, value in values.items():
-        if isinstance(value, list):
-            items = ",\n".join(f"      {encode_basestring_ascii(item)}" for item in value)
-            text = f"[\n{items}\n    ]" if value else "[]"
-        elif isinstance(value, str):
-            text = encode_basestring_ascii(value)
-        elif isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, int):
-            text = str(value)
-        else:
-            text = json.dumps(value)
-        members.append(f"    {encode_basestring_ascii(key)}: {text}")
-    return "  {\n" + ",\n".join(members) + "\n  }"
+def _json_finding(finding: Finding) -> str:
+    """One finding's :meth:`~Finding.as_dict` as an indented JSON object, written
+    from its fields (one format: no dict, no test of each value's type)."""
+    string = encode_basestring_ascii
+    if finding.facts:
+        items = ",\n".join(f"      {string(fact)}" for fact in finding.facts)
+        facts = f"[\n{items}\n    ]"
+    else:
+        facts = "[]"
+    return (
+        f'  {{\n    "file": {string(finding.file)},\n    "line": {finding.line:d},\n'
+        f'    "column": {finding.column:d},\n    "end_line": {finding.end_line:d},\n'
+        f'    "end_column": {finding.end_column:d},\n    "rule": {string(finding.rule)},\n'
+        f'    "severity": {string(finding.severity.value)},\n'
+        f'    "message": {string(finding.message)},\n    "help": {string(finding.help)},\n'
+        f'    "plannable": {"true" if finding.plannable else "false"},\n'
+        f'    "facts": {facts}\n  }}'
+    )
 
 
 def _escape_data(text: str) -> str:
@@ -166,6 +165,8 @@ def _fingerprints(findings: list[Finding]) -> list[str]:
     """One stable identity per finding, across commits: its file (as the repository
     names it), rule and statement (whitespace aside) and, for repeats of those, which
     repeat it is; not its line, so a finding does not look new when lines above it move."""
+    from hashlib import sha256  # SARIF and GitLab only: the other formats never load it
+
     repeats: Counter[tuple[str, str, str]] = Counter()
     fingerprints = []
     for finding in findings:
@@ -176,7 +177,7 @@ def _fingerprints(findings: list[Finding]) -> list[str]:
         )
         repeats[key] += 1
         fingerprints.append(
-            hashlib.sha256("\x00".join([*key, str(repeats[key])]).encode("utf-8")).hexdigest()
+            sha256("\x00".join([*key, str(repeats[key])]).encode("utf-8")).hexdigest()
         )
     return fingerprints
 

@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from migrator.errors import MigratorError, SourceError, UsageError
-from migrator.lint.cache import CachedFile, LintCache, resume
 from migrator.lint.collector import collection_paused
 from migrator.lint.engine import FileLinter, LintReport
 from migrator.lint.findings import Finding
@@ -32,6 +32,9 @@ from migrator.source.layouts import DEFAULT as DEFAULT_LAYOUT
 from migrator.source.model import Migration, MigrationFile
 from migrator.sql.catalog import Catalog
 from migrator.sql.file_replay import Replay
+
+if TYPE_CHECKING:  # the cache's module (pickle, tempfile, hashlib) loads only when it is used
+    from migrator.lint.cache import CachedFile, LintCache
 
 
 def lint_paths(
@@ -52,7 +55,11 @@ def lint_paths(
     Raises :class:`UsageError` for a path that does not exist. Problems inside files
     are findings, never exceptions.
     """
-    cache = LintCache(cache_root, options) if cache_root is not None and facts is None else None
+    cache = None
+    if cache_root is not None and facts is None:
+        from migrator.lint.cache import LintCache
+
+        cache = LintCache(cache_root, options)
     with collection_paused():
         report = _lint_paths(
             paths,
@@ -176,7 +183,7 @@ def _lint_alone(
     """Lint a file that is no migration of its directory against an empty catalog; a
     down file (its up out of reach) counts the tables it does not know as new."""
     display = _display(path)
-    key = cache.file_key(LintCache.ALONE, migration_file, display) if cache else b""
+    key = cache.file_key(cache.ALONE, migration_file, display) if cache else b""
     cached = cache.lookup(key) if cache is not None else None
     if cached is not None:
         _take(linter.report, cached)
@@ -215,6 +222,8 @@ def _lint_recorded(
     silenced_before = len(linter.report.suppressed)
     findings = lint()
     if cache is not None:
+        from migrator.lint.cache import CachedFile
+
         errors = linter.report.internal_errors[errors_before:]
         silenced = linter.report.suppressed[silenced_before:]
         cache.record(key, CachedFile([*findings, *silenced], list(errors)))
@@ -315,6 +324,8 @@ def _lint_directory(
         run.chains = dict(zip((m.version for m in steps), cache.chains(steps), strict=True))
         if len(steps) > 1:  # editing the newest migration: the schema before it is kept too
             run.before_last = (steps[-1].version, run.chains[steps[-2].version])
+        from migrator.lint.cache import resume
+
         resumed = resume(cache, steps, list(run.chains.values()), run.linted_files)
         for entry in resumed.entries:
             _take(linter.report, entry)
@@ -426,7 +437,7 @@ class _DirectoryRun:
         )
         fresh: dict[bytes, CachedFile] = {}
         if self.cache is not None:
-            run.cache = LintCache(self.cache.root, self.options)
+            run.cache = type(self.cache)(self.cache.root, self.options)
             run.chains, run.before_last = self.chains, self.before_last
         run.lint(linted, catalog)
         run.keep_snapshot(linted, catalog)

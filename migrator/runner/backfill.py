@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
 import asyncpg
 
 from migrator.db.ledger import Ledger
-from migrator.db.quoting import quote_ident, quote_qualified
+from migrator.db.quoting import quote_ident, quote_qualified, sql_literal
 from migrator.durations import format_ms
 from migrator.errors import ConnectionFailed, MigrationFailed, UsageError
 from migrator.runner.report import Reporter, TextReporter
@@ -243,11 +243,27 @@ def _table_sql(spec: BackfillSpec) -> str:
 class _Key:
     type: str
     nullable: bool
+    #: the session's DateStyle when its output is not ISO, else ``None``
+    datestyle: str | None = None
+
+    async def read_exactly(self, conn: asyncpg.Connection, sql: str, *args: Any) -> Any:
+        """``conn.fetchrow(sql, *args)`` with keys printed as ISO dates. A key is kept as
+        text between batches and runs; the other date styles print a time zone's
+        abbreviation (``IST``), which reads back as another zone (Israel, not India):
+        the next batch started hours off and skipped rows. The session's DateStyle is
+        put back before the migration's own statement runs."""
+        if self.datestyle is None:
+            return await conn.fetchrow(sql, *args)
+        await conn.execute("SET LOCAL DateStyle = 'ISO'")  # keeps the field order
+        row = await conn.fetchrow(sql, *args)
+        await conn.execute(f"SET LOCAL DateStyle = {sql_literal(self.datestyle)}")
+        return row
 
 
 async def _key_of(conn: asyncpg.Connection, spec: BackfillSpec) -> _Key:
     row = await conn.fetchrow(
-        "SELECT format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable "
+        "SELECT format_type(a.atttypid, a.atttypmod) AS type, NOT a.attnotnull AS nullable, "
+        "current_setting('DateStyle') AS datestyle "
         "FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = $2 "
         "AND a.attnum > 0 AND NOT a.attisdropped",
         _table_sql(spec),
@@ -259,7 +275,10 @@ async def _key_of(conn: asyncpg.Connection, spec: BackfillSpec) -> _Key:
             "table does not exist)",
             hint="fix table= or key= in the -- migrate:backfill directive",
         )
-    return _Key(str(row["type"]), bool(row["nullable"]))
+    datestyle = str(row["datestyle"])
+    return _Key(
+        str(row["type"]), bool(row["nullable"]), None if datestyle.startswith("ISO") else datestyle
+    )
 
 
 async def _refuse_null_keys(conn: asyncpg.Connection, spec: BackfillSpec) -> None:
@@ -307,9 +326,18 @@ async def estimate_rows(conn: asyncpg.Connection, spec: BackfillSpec) -> int | N
 def _last_key_sql(spec: BackfillSpec) -> str:
     key = quote_ident(spec.key)
     return (
-        f"SELECT k::text FROM (SELECT {key} AS k FROM {_table_sql(spec)} "
+        f"SELECT k, k::text AS k_text FROM (SELECT {key} AS k FROM {_table_sql(spec)} "
         f"WHERE {key} IS NOT NULL ORDER BY {key} DESC LIMIT 1) AS last"
     )
+
+
+def _key_text(value: Any, text: str) -> str:
+    """The text a key is kept as between batches and runs, read back with ``CAST(text AS
+    type)``. A float's text form rounds under ``extra_float_digits`` below 1 (a
+    database may set it): ``0.9999999999999999`` became ``1`` and the next batch,
+    ``key > 1``, skipped the row of key 1. Its exact binary value, decoded, gives the
+    shortest text that reads back as exactly that float."""
+    return repr(value) if isinstance(value, float) else text
 
 
 def _next_batch_sql(spec: BackfillSpec, key_type: str, *, first: bool) -> str:
@@ -445,9 +473,9 @@ async def run_backfill(
 
     async def batch() -> BackfillProgress:
         if progress.last_key is None:
-            row = await conn.fetchrow(first_sql, progress.until_key)
+            row = await key.read_exactly(conn, first_sql, progress.until_key)
         else:
-            row = await conn.fetchrow(next_sql, progress.last_key, progress.until_key)
+            row = await key.read_exactly(conn, next_sql, progress.last_key, progress.until_key)
         if row is None or row["n"] == 0:
             advanced = replace(progress, done=True)
         else:
@@ -455,7 +483,7 @@ async def run_backfill(
             status = await conn.execute(spec.statement, row["lo"], row["hi"])
             advanced = replace(
                 progress,
-                last_key=row["hi_text"],
+                last_key=_key_text(row["hi"], row["hi_text"]),
                 rows_done=progress.rows_done + int(row["n"]),
                 rows_updated=progress.rows_updated + _rows_changed(status),
                 batches=progress.batches + 1,
@@ -490,7 +518,9 @@ async def _begin(
         await _refuse_null_keys(conn, spec)
     total = await estimate_rows(conn, spec)
     if progress.until_key is None and not progress.done:
-        progress = replace(progress, until_key=await conn.fetchval(_last_key_sql(spec)))
+        last = await key.read_exactly(conn, _last_key_sql(spec))
+        until = None if last is None else _key_text(last["k"], last["k_text"])
+        progress = replace(progress, until_key=until)
         if progress.until_key is None:  # an empty table
             progress = replace(progress, done=True)
             await store.save(conn, progress)
@@ -551,7 +581,11 @@ async def run_backfill_step(
     spec = spec_of(step)
     display: ProgressDisplay = SilentDisplay()
     if isinstance(reporter, TextReporter):
-        display = ProgressDisplay(reporter.stream, label=step.label)
+        display = ProgressDisplay(
+            reporter.stream,
+            label=reporter.progress_prefix + step.label,
+            tty=None if reporter.progress_bars else False,
+        )
 
     def on_retry(attempt: int, delay_ms: int, reason: str) -> None:
         reporter.retrying(

@@ -50,6 +50,11 @@ class Reporter:
 class TextReporter(Reporter):
     """One plain line per event, on ``stream`` (stderr by default)."""
 
+    #: what a backfill's progress lines start with (a fleet target's name), and whether
+    #: a terminal gets a progress bar (not when several targets share the terminal)
+    progress_prefix = ""
+    progress_bars = True
+
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
         #: the step under way that commits as it goes (no transaction, commit points),
@@ -62,6 +67,12 @@ class TextReporter(Reporter):
         if self._unfinished is None:
             return
         step, done = self._unfinished
+        if step.transactional and not step.segmented:  # a backfill: batches committed
+            self._line(
+                f"{step.label} was interrupted (a backfill commits batch by batch): migrate "
+                "status shows how far it got; migrate up --resume continues it"
+            )
+            return
         parts = "statement" if not step.transactional else "segment"
         total = len(step.file.statements) if not step.transactional else len(step.file.segments)
         self._line(
@@ -91,6 +102,8 @@ class TextReporter(Reporter):
             resume = f" from segment {total - len(step.segments) + 1}" if step.start_at else ""
             self._line(f"{verb} {step.label} ({total} segments at its commit points){resume}")
             self._unfinished = (step, total - len(step.segments))
+        elif step.direction == "up" and step.file.directives.backfill is not None:
+            self._unfinished = (step, 0)
 
     def segment_finished(self, step: Step, number: int, total: int) -> None:
         self._line(f"  segment {number}/{total} committed")

@@ -186,6 +186,16 @@ def check_backfill_statement(spec: BackfillSpec, statements: list[str]) -> Backf
         raise UsageError(
             f"the backfill {verb} changes {changed}, but the directive says table={wanted}"
         )
+    assigned = {
+        target.get("ResTarget", {}).get("name") for target in fields.get("targetList") or ()
+    }
+    if kind == "UpdateStmt" and spec.key in assigned:
+        raise UsageError(
+            f"the backfill UPDATE sets the key it walks ({spec.key}): a row moved past its "
+            "batch's range is reached again by a later batch and updated twice",
+            hint="walk another unique NOT NULL column (key=...), or change the key in a "
+            "migration of its own",
+        )
     found: set[int] = set()
     _parameters(fields, found)
     if found != {1, 2}:

@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from migrator.errors import SourceError
-from migrator.source.checksum import content_checksum
-from migrator.source.file_text import FileText, load_large
 from migrator.source.model import FileProblem, Migration, MigrationFile, MigrationSet
 from migrator.source.reading import read_unless_larger
 from migrator.source.segments import transaction_control
@@ -18,6 +16,7 @@ from migrator.sql.split import WHOLE_PARSE_LIMIT, SplitResult, Statement
 from migrator.sql.statement_source import of_kinds
 
 if TYPE_CHECKING:
+    from migrator.source.file_text import FileText
     from migrator.source.layouts.base import Candidate, Layout, Listing
 
 #: a migration over this size is a data dump, not a schema change. A file over
@@ -40,8 +39,8 @@ def load_file(
     """
     if data is None:
         read = _read(path)
-        if isinstance(read, FileText):
-            return MigrationFile(path, direction, read, read.content_checksum)
+        if not isinstance(read, bytes):  # a large file's FileText
+            return MigrationFile(path, direction, read)
         data = read
     try:
         text = data.decode("utf-8")
@@ -59,7 +58,7 @@ def load_file(
         )
     if text.startswith("\ufeff"):
         text = text[1:]
-    return MigrationFile(path, direction, text, content_checksum(text))
+    return MigrationFile(path, direction, text)
 
 
 def split_problems(split: SplitResult) -> list[FileProblem]:
@@ -96,7 +95,11 @@ def _read(path: Path) -> bytes | FileText:
     """The file's bytes, or for a file over ``WHOLE_PARSE_LIMIT`` bytes its checked
     :class:`FileText` (read in chunks, never held)."""
     data = read_unless_larger(path, MAX_FILE_BYTES, "a migration", WHOLE_PARSE_LIMIT)
-    return load_large(path) if data is None else data
+    if data is not None:
+        return data
+    from migrator.source.file_text import load_large  # loads with the first large file
+
+    return load_large(path)
 
 
 def discover(

@@ -6,12 +6,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from migrator.source.file_text import FileText
 from migrator.source.segments import Segment, cut_segments, runs_alone_outside_a_transaction
 from migrator.sql.split import SplitResult, Statement, split_statements
-from migrator.sql.statement_source import StatementSource
+
+if TYPE_CHECKING:  # a large file's modules load with the first large file (and hashlib
+    # with the first checksum): a lint of small files without its cache needs neither
+    from migrator.source.file_text import FileText
 
 Phase = Literal["expand", "backfill", "contract"]
 PHASES: tuple[Phase, ...] = ("expand", "backfill", "contract")
@@ -62,11 +64,11 @@ class FileProblem(NamedTuple):
 
 @dataclass(frozen=True)
 class MigrationFile:
-    """One ``.sql`` file: its bytes' checksum, directives and statements.
+    """One ``.sql`` file: its text's checksum, directives and statements.
 
-    Directives, statements and problems are read from its text when first asked for,
-    so commands that need only names and checksums (``status``, ``verify``) parse no
-    SQL, and reading the directives parses none unless one stands after the first
+    The checksum, directives, statements and problems are read from its text when first
+    asked for, so commands that need only names and checksums (``status``, ``verify``)
+    parse no SQL, and reading the directives parses none unless one stands after the first
     statement. ``content`` is the text, or for a large file (over
     :data:`~migrator.sql.split.WHOLE_PARSE_LIMIT` bytes) a :class:`FileText` read
     again from disk whenever it is walked: its :attr:`statements` are then a
@@ -76,11 +78,21 @@ class MigrationFile:
     path: Path
     direction: Literal["up", "down"]
     content: str | FileText
-    checksum: str
     #: what the layout's own marker says (goose ``NO TRANSACTION``, dbmate
     #: ``transaction:false``, sqlx ``-- no-transaction``, diesel's ``metadata.toml``);
     #: ``-- migrate:no-transaction`` can only turn it off too
-    layout_transactional: bool = True
+    layout_transactional: bool = field(default=True, kw_only=True)
+
+    @cached_property
+    def checksum(self) -> str:
+        """The ledger's checksum of the text (:mod:`migrator.source.checksum`): computed
+        when first asked for (``migrate lint`` without its cache never asks); a large
+        file's was computed as it was read."""
+        if isinstance(self.content, str):
+            from migrator.source.checksum import content_checksum
+
+            return content_checksum(self.content)
+        return self.content.content_checksum
 
     @property
     def text(self) -> str:
@@ -91,7 +103,7 @@ class MigrationFile:
     @property
     def streamed(self) -> bool:
         """A large file, walked from disk (see :attr:`content`)."""
-        return isinstance(self.content, FileText)
+        return not isinstance(self.content, str)
 
     @property
     def size(self) -> int:
@@ -125,6 +137,7 @@ class MigrationFile:
         if isinstance(self.content, str):
             return split_statements(self.content)
         from migrator.source.directives import DIRECTIVE  # it imports this module
+        from migrator.sql.statement_source import StatementSource
 
         source = StatementSource(self.content.chunks, comments=DIRECTIVE)
         return SplitResult(source, source.syntax_errors, source.meta_commands)

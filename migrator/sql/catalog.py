@@ -470,6 +470,10 @@ class Catalog:
                 return index
         return None
 
+    def relation_taken(self, name: QualifiedName) -> bool:
+        """Whether a table, view or index of the model has the qualified ``name``."""
+        return name in self._tables or self.index(name) is not None
+
     def enum(self, name: str | QualifiedName) -> Enum | None:
         return self._enums.get(self._lookup(name, "type"))
 

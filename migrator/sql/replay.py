@@ -84,6 +84,33 @@ def default_name(table: str, columns: Iterable[str | None], suffix: str) -> str:
     return "_".join([*parts, suffix])
 
 
+def free_name(
+    catalog: Catalog,
+    table: Table,
+    columns: Iterable[str | None],
+    suffix: str,
+    *,
+    relation: bool,
+    constraint: bool,
+) -> str:
+    """The name PostgreSQL gives an unnamed index or constraint of ``table``
+    (ChooseRelationName / ChooseConstraintName): :func:`default_name`, with 1, 2, ...
+    after the suffix while a relation of the schema (``relation``) or a constraint of
+    the table (``constraint``) has it: a second ``CREATE INDEX ON t (c)`` is
+    ``t_c_idx1``."""
+    columns = tuple(columns)
+    label, number = suffix, 0
+    while True:
+        name = default_name(table.name.name, columns, label)
+        taken = (relation and catalog.relation_taken(QualifiedName(table.name.schema, name))) or (
+            constraint and table.constraint(name) is not None
+        )
+        if not taken:
+            return name
+        number += 1
+        label = f"{suffix}{number}"
+
+
 def _check_not_null_columns(expr: Node | None) -> tuple[str, ...]:
     """Columns that ``expr`` proves NOT NULL: ``c IS NOT NULL`` or an AND of such."""
     if not expr:
@@ -106,7 +133,7 @@ def _name_columns(kind: str, columns: tuple[str, ...]) -> tuple[str, ...]:
     """The columns PostgreSQL puts in a generated constraint name."""
     if kind == "primary key":
         return ()
-    return columns[:1] if kind in ("check", "foreign key") else columns
+    return columns[:1] if kind == "check" else columns
 
 
 def _index_columns(params: list[Any] | None) -> tuple[str | None, ...]:
@@ -139,10 +166,21 @@ def add_constraint(catalog: Catalog, table: Table, node: Node, column: str | Non
         columns = ()
     else:
         columns = tuple(strings(node.get("keys")))
-    name = node.get("conname") or default_name(
-        table.name.name,
-        _name_columns(kind, columns),
+    named_by = columns
+    if kind == "check" and column is None:  # named after its column when it reads one
+        read = {
+            strings(ref.get("fields"))[-1:][0]
+            for node_kind, ref in walk(node.get("raw_expr"))
+            if node_kind == "ColumnRef" and strings(ref.get("fields"))
+        }
+        named_by = (read.pop(),) if len(read) == 1 else ()
+    name = node.get("conname") or free_name(
+        catalog,
+        table,
+        _name_columns(kind, named_by),
         _NAME_SUFFIX[kind],
+        relation=kind in ("primary key", "unique", "exclusion"),
+        constraint=True,
     )
     references = None
     referenced: tuple[str, ...] = ()
@@ -353,8 +391,11 @@ def _create_index(catalog: Catalog, fields: Node) -> None:
     if table is None:
         return
     columns = _index_columns(fields.get("indexParams"))
-    name = fields.get("idxname") or default_name(
-        table_name.name, columns, "key" if fields.get("unique") else "idx"
+    # a unique index is not a constraint: PostgreSQL names it ..._idx too; the INCLUDE
+    # columns are part of the name
+    included = _index_columns(fields.get("indexIncludingParams"))
+    name = fields.get("idxname") or free_name(
+        catalog, table, (*columns, *included), "idx", relation=True, constraint=False
     )
     qualified = QualifiedName(table_name.schema, name)
     if fields.get("if_not_exists") and catalog.index(qualified) is not None:

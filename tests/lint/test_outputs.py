@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -254,8 +255,11 @@ def test_rules_lists_every_rule_and_explains_one() -> None:
     assert run_cli("rules", "no-such-rule").code == 2
 
 
+@pytest.mark.parametrize("plannable", [True, False])
 @pytest.mark.parametrize("facts", [(), ("about 1,000 rows in public.t",), ("a", 'b "q"')])
-def test_json_is_written_exactly_as_json_dumps_with_indent_2(facts: tuple[str, ...]) -> None:
+def test_json_is_written_exactly_as_json_dumps_with_indent_2(
+    facts: tuple[str, ...], plannable: bool
+) -> None:
     from migrator.lint.engine import LintReport
     from migrator.lint.findings import Finding, Severity
     from migrator.lint.render import render_json
@@ -271,10 +275,11 @@ def test_json_is_written_exactly_as_json_dumps_with_indent_2(facts: tuple[str, .
         end_line=4,
         end_column=12,
         excerpt="DROP TABLE users",
-        plannable=True,
+        plannable=plannable,
         facts=facts,
     )
-    for findings in ([], [finding], [finding, finding]):
+    other = replace(finding, severity=Severity.WARNING, help="split it\n", line=12_345)
+    for findings in ([], [finding], [finding, other]):
         report = LintReport(findings=list(findings))
         expected = json.dumps([f.as_dict() for f in findings], indent=2) + "\n"
         assert render_json(report) == expected

@@ -46,3 +46,15 @@ def test_an_unparseable_target_says_the_whole_problem_and_no_password(
     errors = {t["name"]: t["error"] for t in json.loads(status.stdout)["targets"]}
     assert errors["broken"].endswith("or key=value pairs)"), errors
     assert errors["down"].startswith("cannot connect to postgresql://u:***@127.0.0.1:"), errors
+
+
+def test_a_clean_verify_of_a_target_says_ok_once(tmp_path: Path, database_url: str) -> None:
+    # P10: "tenant: ok: ok: 1 applied migration(s) match their files"
+    directory = write_migrations(tmp_path / "m", {"001_t.up.sql": "CREATE TABLE t (id int);\n"})
+    path = targets_file(tmp_path / "fleet.toml", targets=[("tenant", database_url)])
+    assert run_cli("--dir", str(directory), "up", "--targets", str(path)).code == 0
+    verify = run_cli("--dir", str(directory), "verify", "--targets", str(path))
+    assert verify.code == 0, verify.output
+    assert verify.stdout.startswith("tenant: ok: 1 applied migration(s) match their files ("), (
+        verify.stdout
+    )

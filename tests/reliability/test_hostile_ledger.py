@@ -51,3 +51,29 @@ def test_a_ledger_with_a_version_twice_is_refused(
             True,
             None,
         )
+
+
+@pytest.mark.parametrize("command", [("status",), ("up",), ("down",)])
+def test_a_ledger_version_that_is_not_whole_is_refused(
+    tmp_path: Path, database_url: str, command: tuple[str, ...]
+) -> None:
+    # P6: with the ledger's check dropped, a row of version 1.5 was read as version 1 and
+    # reported as two rows of version 1 (the key was not dropped)
+    directory = write_migrations(tmp_path / "m", FILES)
+    args = ("--dir", str(directory), "--database-url", database_url)
+    assert run_cli(*args, "up", "--to", "1").code == 0
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE migrator_ledger DROP CONSTRAINT migrator_ledger_version_check")
+        conn.execute(
+            "INSERT INTO migrator_ledger (version, name, up_checksum, transactional, state) "
+            "VALUES (1.5, 'half', 'x', true, 'applied')"
+        )
+    result = run_cli(*args, *command)
+    assert result.code == 4, result.output
+    assert result.stderr.startswith(
+        "error: the ledger public.migrator_ledger has a version that is not a whole number: "
+        "1.5 (half) (its check was dropped outside migrator)"
+    ), result.stderr
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM migrator_ledger").fetchone() == (2,)
+        assert conn.execute("SELECT to_regclass('t') IS NOT NULL").fetchone() == (True,)

@@ -104,3 +104,18 @@ def test_the_plan_command_takes_the_batch_sizes_the_directive_takes() -> None:
     from migrator.source.backfill import MAX_BATCH_SIZE
 
     assert CLI_MAX == MAX_BATCH_SIZE
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE k SET id = id + 1 WHERE id BETWEEN $1 AND $2",
+        "UPDATE k SET (v, id) = (v + 1, id + 1) WHERE id BETWEEN $1 AND $2",
+    ],
+)
+def test_a_backfill_that_moves_the_key_it_walks_is_refused(statement: str) -> None:
+    # P12: rows moved past their batch's last key were updated again by the next batch
+    # (10 of 100 rows incremented twice, exit 0); `migrate plan` wrote such backfills
+    with pytest.raises(UsageError, match=r"sets the key it walks \(id\)"):
+        backfill_of("table=k key=id batch-size=10", [statement])
+    assert backfill_of("table=k key=other", [statement]).statement == statement

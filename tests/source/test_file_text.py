@@ -57,7 +57,7 @@ def test_a_large_file_loads_as_a_small_one(
 
     def large() -> MigrationFile:
         read = load_large(path)
-        return MigrationFile(path, "up", read, read.content_checksum)
+        return MigrationFile(path, "up", read)
 
     assert _outcome(large) == _outcome(lambda: load_file(path, data=data))
 
@@ -68,7 +68,7 @@ def test_a_walk_stops_before_the_last_statement_of_a_file_changed_since_it_was_l
     monkeypatch.setattr(file_text, "CHUNK_BYTES", 16)
     path = tmp_path / "001_a.up.sql"
     path.write_text("".join(f"select {n};\n" for n in range(100)))
-    loaded = MigrationFile(path, "up", load_large(path), "")
+    loaded = MigrationFile(path, "up", load_large(path))
     assert isinstance(loaded.content, FileText)
     assert len(loaded.statements) == 100
     path.write_text("".join(f"select {n};\n" for n in range(99)) + "select 1000;\n")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import ClassVar, Literal, NamedTuple
 
 from migrator.errors import SourceError, UsageError
-from migrator.source.checksum import content_checksum
 from migrator.source.model import MigrationFile
 
 #: control characters (C0, DEL, C1) a file name must not hold: printed raw, an ANSI
@@ -158,13 +157,9 @@ def keep_only(text: str, start: int, end: int) -> str:
     return blank(text[:start]) + text[start:end] + blank(text[end:])
 
 
-def file_of(
-    path: Path, direction: Literal["up", "down"], section: Section, checksum: str | None = None
-) -> MigrationFile:
-    """A :class:`MigrationFile` of one section (its checksum: of the section's text,
-    unless the whole file's is given)."""
-    digest = checksum or content_checksum(section.text)
-    return MigrationFile(path, direction, section.text, digest, section.transactional)
+def file_of(path: Path, direction: Literal["up", "down"], section: Section) -> MigrationFile:
+    """A :class:`MigrationFile` of one section (its checksum: of the section's text)."""
+    return MigrationFile(path, direction, section.text, layout_transactional=section.transactional)
 
 
 class Layout:

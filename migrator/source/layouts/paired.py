@@ -109,8 +109,7 @@ class PairedLayout(Layout):
                 migration_file.path,
                 migration_file.direction,
                 migration_file.text,
-                migration_file.checksum,
-                False,
+                layout_transactional=False,
             )
         return super().mark(migration_file, candidate)
 
