@@ -252,8 +252,6 @@ def check_before_expand_commits(
     for position, change in enumerate(changes):
         if not change.conditions or not change.steps:
             continue
-        if change.deploy_before and deploy_may_fix:
-            continue  # the deploy before it may make the rows right (SET NOT NULL)
         fails_in = min(max(step.slot for step in change.steps), Slot.BACKFILL_CHECK)
         earlier = [
             other
@@ -263,6 +261,12 @@ def check_before_expand_commits(
         if not earlier:
             continue
         changing = [other for other in earlier if not _adds_only(other, fails_in)]
+        if change.deploy_before and deploy_may_fix:
+            # the deploy before it may make the rows right (SET NOT NULL): they cannot
+            # be checked first, so nothing that exists may change before it (F48)
+            if changing and any(c.kind == "not_null" for c in change.conditions):
+                raise _refuse_left_to_the_deploy(change, changing[0])
+            continue
         if not changing and all(c.checked_in_expand for c in change.conditions):
             continue
         for condition in change.conditions:
@@ -302,6 +306,17 @@ def check_before_expand_commits(
         "check_rows",
     )
     return [check, *changes]
+
+
+def _refuse_left_to_the_deploy(change: Change, committed: Change) -> CannotPlan:
+    return CannotPlan(
+        f"`{excerpt(change.source)}` is enforced only after the deploy (which may fill "
+        f"its rows), in a later migration of the plan than the one that commits "
+        f"`{excerpt(committed.source)}`; where the rows break it, the naive file would "
+        "change nothing, and the planner cannot check them before anything commits "
+        "(plandiff F48)",
+        hint="plan that statement in a file of its own, before or after this one",
+    )
 
 
 def _expand_parts(changes: Sequence[Change]) -> list[int]:

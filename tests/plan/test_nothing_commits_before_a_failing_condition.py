@@ -222,9 +222,41 @@ def test_additions_before_a_condition_on_a_new_column_are_planned(tmp_path: Path
 def test_a_not_null_the_deploy_may_fill_is_left_to_the_deploy(tmp_path: Path) -> None:
     """SET NOT NULL waits for the deploy of code that writes the column (and whatever
     fills the old rows then, corpus case set-not-null-twice): its rows are not checked
-    before the expand commits, unless a data change of the plan runs before the deploy
-    (then nothing can fill them in between: widen-then-data-change-then-set-not-null)."""
+    before the expand commits; with only additions (or other NOT NULLs) before it, it
+    is planned so."""
     project = Project.create(tmp_path, BASE)
-    result = project.plan(WIDEN + "ALTER TABLE a ALTER COLUMN c SET NOT NULL;\n")
+    result = project.plan(
+        "ALTER TABLE a ADD COLUMN n int;\n"
+        "ALTER TABLE a ALTER COLUMN w SET NOT NULL;\n"
+        "ALTER TABLE a ALTER COLUMN c SET NOT NULL;\n"
+    )
     assert not any("$migrator_check$" in s.sql for m in result.plan.migrations for s in m.steps)
     assert any(m.deploy_before for m in result.plan.migrations)
+
+
+@pytest.mark.parametrize(
+    "committed",
+    [
+        pytest.param(WIDEN, id="widen-in-place"),
+        pytest.param("ALTER TABLE p ADD COLUMN n int;\n", id="addition-planned"),
+        pytest.param("ALTER TABLE a ALTER COLUMN t SET DEFAULT 'x';\n", id="default-change"),
+    ],
+)
+def test_a_not_null_left_to_the_deploy_after_a_committed_change_is_refused(
+    committed: str, tmp_path: Path
+) -> None:
+    """plandiff F48: a change to something that exists commits in the expand, the NOT
+    NULL left to the deploy fails its VALIDATE later where the naive file changes
+    nothing (``SET NOT NULL`` on NULL rows, then a generated column widened): refused,
+    naming both statements, in either file order."""
+    not_null = "ALTER TABLE a ALTER COLUMN c SET NOT NULL;\n"
+    for order, change in enumerate((not_null + committed, committed + not_null)):
+        (tmp_path / str(order)).mkdir()
+        project = Project.create(tmp_path / str(order), BASE)
+        if "ADD COLUMN" in committed:  # an addition changes nothing a client relies on
+            assert any(m.deploy_before for m in project.plan(change).plan.migrations)
+            continue
+        with pytest.raises(CannotPlan, match="enforced only after the deploy") as refused:
+            project.plan(change)
+        assert "`ALTER TABLE a ALTER COLUMN c SET NOT NULL`" in refused.value.message
+        assert f"commits `{committed.rstrip(';' + chr(10))}" in refused.value.message

@@ -273,10 +273,13 @@ def set_not_null(column: str, target: Target, options: PlanOptions) -> Change:
     warnings = []
     fill, condition = None, None
     if fact.default_sql is not None:
+        # a column renamed or retyped earlier in the change is, until the contract, a
+        # second column without the default (plandiff F47): the fill writes the expression
+        value = f"({fact.default_sql})" if column in facts.deferred.shadowed else "DEFAULT"
         steps.append(
             backfill_step(
                 target,
-                f"{ident(column)} = DEFAULT",
+                f"{ident(column)} = {value}",
                 f"{ident(column)} IS NULL",
                 options,
                 f"fill NULL rows of {ident(column)}",

@@ -155,6 +155,30 @@ def identity_moved_sql(target: Target, shadow: Shadow, *, always: bool) -> str:
     )
 
 
+_SERIAL_TAG = "$migrator_serial$"
+
+
+def serial_moved_sql(target: Target, shadow: Shadow) -> str:
+    """The sequence of serial column ``shadow.old`` moved to ``shadow.new``, in the swap
+    transaction: found at run time (plandiff F46: a table or column renamed since the
+    serial column was created keeps the sequence's first name, ``a_id_seq`` of a table
+    now named ``r2``), owned by the new column and read by its default."""
+    table = literal(target.sql)
+    return (
+        f"DO {_SERIAL_TAG}\nDECLARE\n"
+        f"  sequence_name text := pg_get_serial_sequence({table}, {literal(shadow.old)});\n"
+        "BEGIN\n"
+        "  IF sequence_name IS NULL THEN\n"
+        f"    RAISE EXCEPTION 'no sequence is owned by %.%', {table}, {literal(shadow.old)};\n"
+        "  END IF;\n"
+        "  EXECUTE format('ALTER SEQUENCE %s OWNED BY %s.%s', sequence_name, "
+        f"{table}, {literal(ident(shadow.new))});\n"
+        "  EXECUTE format('ALTER TABLE %s ALTER COLUMN %s SET DEFAULT nextval(%L::regclass)', "
+        f"{table}, {literal(ident(shadow.new))}, sequence_name);\n"
+        f"END\n{_SERIAL_TAG}"
+    )
+
+
 _STRING_LITERAL = re.compile(r"^'(?:[^']|'')*'$")
 #: the types a string constant of one converts to the others implicitly
 _STRING_TYPES = {"text", "varchar", "character varying", "char", "character", "bpchar"}
@@ -386,10 +410,8 @@ def shadow_column_change(
     if old_fact.identity:
         swap.append(identity_moved_sql(target, shadow, always=old_fact.identity_always))
     if old_fact.owned_sequence:
-        swap.append(
-            f"ALTER SEQUENCE {target.qualify(old_fact.owned_sequence)} OWNED BY {table}.{new}"
-        )
-    if old_fact.default_sql:
+        swap.append(serial_moved_sql(target, shadow))
+    elif old_fact.default_sql:
         default = stored_default(old_fact.default_sql, old_fact.type_sql, shadow.new_type_sql)
         swap.append(f"ALTER TABLE {table} ALTER COLUMN {new} SET DEFAULT {default}")
     swap.append(f"ALTER TABLE {table} DROP COLUMN {old}")
