@@ -4,6 +4,7 @@ every recipe shares."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,8 @@ from migrator.plan.model import CannotPlan
 from migrator.plan.row_conditions import Condition, ConditionKind, RowChange
 from migrator.plan.sql_text import qualified
 from migrator.source.backfill import DEFAULT_BATCH_SIZE
+from migrator.sql.names import QualifiedName
+from migrator.sql.replay import default_name, free_name
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,21 @@ class Target:
                 "after the new one is built",
                 hint=f"give the new {what} another name",
             )
+
+    def default_name(
+        self, columns: Iterable[str | None], suffix: str, *, relation: bool, constraint: bool
+    ) -> str:
+        """The name PostgreSQL gives an unnamed index or constraint of this table
+        (:func:`migrator.sql.replay.free_name`: numbered on a clash with a relation of the
+        schema, ``relation``, or a constraint of the table, ``constraint``, in the
+        replayed schema); unnumbered for a table the replay does not know."""
+        catalog = self.schema_facts.catalog if self.schema_facts is not None else None
+        table = None
+        if catalog is not None and self.facts is not None:
+            table = catalog.table(QualifiedName(self.facts.schema, self.facts.name))
+        if catalog is None or table is None:
+            return default_name(self.name, columns, suffix)
+        return free_name(catalog, table, columns, suffix, relation=relation, constraint=constraint)
 
     def claim(self, name: str, what: str) -> str:
         """``name`` for an object the plan makes up in the table's schema;
