@@ -82,9 +82,10 @@ class Target:
         return name
 
     def refuse_dependents(self, column: str, what: str) -> None:
-        """:class:`CannotPlan` when views, materialized views, policies or generated
-        columns depend on ``column``: the contract's ``DROP COLUMN`` would fail (2BP01)
-        after the earlier phases ran, or they would read the old column meanwhile."""
+        """:class:`CannotPlan` when views, materialized views, policies, generated
+        columns or triggers (``UPDATE OF``, ``WHEN``) depend on ``column``: the contract's
+        ``DROP COLUMN`` would fail (2BP01) after the earlier phases ran, or they would read
+        the old column meanwhile."""
         if self.schema_facts is None or self.facts is None:
             return
         found = self.schema_facts.dependents_of(self.facts.schema, self.facts.name, column)
@@ -96,6 +97,27 @@ class Target:
                 "COLUMN would fail with 2BP01, or they would read the old column meanwhile)",
                 hint="drop them in a change of their own first, and create them again once "
                 "this change's contract ran; or write the migration by hand",
+            )
+
+    def refuse_update_triggers(self, columns: Iterable[str], what: str) -> None:
+        """:class:`CannotPlan` when the plan's own ``UPDATE`` of every row (``what``: the
+        backfill that copies or fills ``columns``) would fire triggers of the table,
+        where the naive ``ALTER`` fires none (finding F50: a ``version`` counter bumped,
+        an ``updated_at`` set, an audit row written for every row)."""
+        if self.schema_facts is None or self.facts is None or self.facts.created_in_change:
+            return
+        fired = self.schema_facts.update_triggers(
+            self.facts.schema, self.facts.name, frozenset(columns)
+        )
+        if fired:
+            names = ", ".join(fired)
+            raise CannotPlan(
+                f"cannot {what} in phases: the plan's backfill updates every row of "
+                f"{self.sql}, which fires {names} on each of them, where the one ALTER fires "
+                "no trigger (what the trigger sets or writes would change for every row)",
+                hint="run the statement as written in a maintenance window (with -- "
+                "migrate:lint-ignore and the reason), or write the phases by hand with a "
+                "backfill the trigger ignores",
             )
 
     def condition(
