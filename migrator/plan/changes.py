@@ -142,6 +142,11 @@ def _alter_table(
                     bool(command.missing_ok),
                 )
             )
+        elif kind == AlterTableType.AT_DropIdentity:
+            # old code's inserts leave the column out and got the identity's value: from
+            # the migration it commits in they fail (the column stays NOT NULL), as after
+            # a DROP DEFAULT of a NOT NULL column (finding F52)
+            planned.append(replace(pass_through(source), changes_defaults=True))
         elif kind == AlterTableType.AT_DropExpression:
             # the column stops being computed: what old code's inserts and updates
             # leave there changes from the migration it commits in, as with a default
