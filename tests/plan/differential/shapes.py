@@ -37,9 +37,13 @@ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname NOT LIKE 'm
 ORDER BY c.relname, a.attnum
 """
 
-VIEWS = """
+#: an extension's own views (pg_stat_statements) are not the application's
+NOT_EXTENSION_MEMBER = """NOT EXISTS (SELECT 1 FROM pg_depend d
+  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')"""
+
+VIEWS = f"""
 SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm') ORDER BY 1
+WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm') AND {NOT_EXTENSION_MEMBER} ORDER BY 1
 """
 
 
