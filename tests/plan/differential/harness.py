@@ -550,19 +550,23 @@ async def _views_keep_their_query(
 ) -> list[str]:
     """While old clients run, each of their views returns what its old query returns
     on the planned copy's rows now (a view recreated on a column still being filled
-    returns NULLs; a backfill changing the rows under it is no problem)."""
+    returns NULLs; a backfill changing the rows under it is no problem). Both read one
+    snapshot in one transaction: a view computing with ``now()`` (lemmy's ranks)
+    returns what its query returns at the same moment."""
     problems = []
     for view, query in queries.items():
         columns = await _columns_of(planned, view)
         if not columns:
             continue  # reported as gone
         cells = [f"{quote_ident(c)}::text" for c in sorted(columns)]
-        try:
-            expected = await _rows(planned, f"({query}) AS old_query", cells)
-        except asyncpg.PostgresError:
-            continue  # the old query no longer runs: the view's columns are checked apart
-        if await _rows(planned, quote_ident(view), cells) != expected:
-            problems.append(f"view {view} returns other rows than its old query")
+        async with planned.transaction(isolation="repeatable_read", readonly=True):
+            try:
+                async with planned.transaction():
+                    expected = await _rows(planned, f"({query}) AS old_query", cells)
+            except asyncpg.PostgresError:
+                continue  # the old query no longer runs: the view's columns are checked apart
+            if await _rows(planned, quote_ident(view), cells) != expected:
+                problems.append(f"view {view} returns other rows than its old query")
     return problems
 
 
