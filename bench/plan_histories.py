@@ -13,6 +13,7 @@ phase on the other, with old- and new-version clients writing, every row compare
 
     python -m bench.plan_histories                          # all three corpora
     python -m bench.plan_histories --corpus lemmy --only 20-40 --details /tmp/d.json
+    python -m bench.plan_histories --merge /tmp/a.json /tmp/d.json   # report ranges run apart
 
 Each case is classified: planned and equal, refused (exit 1, by reason), unusable
 (exit 2: the planner rejects the file as input), both failed (the naive SQL fails on
@@ -223,7 +224,27 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="migration numbers N (1-based), e.g. 20-40",
     )
     parser.add_argument("--details", type=Path, help="write every case's result as JSON")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        help="run nothing: report the results of --details files (ranges run apart)",
+    )
     return parser.parse_args(argv)
+
+
+def merged(paths: Sequence[Path]) -> dict[str, list[Result]]:
+    """The results of several ``--details`` files by corpus (a case in two: the last)."""
+    cases: dict[tuple[str, str], Result] = {}
+    for path in paths:
+        for data in json.loads(path.read_text()):
+            result = Result(**data)
+            cases[(result.corpus, result.file)] = result
+    return {
+        corpus: sorted((r for r in cases.values() if r.corpus == corpus), key=lambda r: r.file)
+        for corpus in CORPORA
+        if any(r.corpus == corpus for r in cases.values())
+    }
 
 
 def report(by_corpus: dict[str, list[Result]]) -> str:
@@ -234,7 +255,10 @@ def report(by_corpus: dict[str, list[Result]]) -> str:
     lines = [
         table(
             ["corpus", "cases", *KINDS, "tables left empty (cases x tables)"],
-            [tally(name, results) for name, results in by_corpus.items()],
+            [
+                *(tally(name, results) for name, results in by_corpus.items()),
+                tally("all", everything),
+            ],
         ),
         "",
         "Refusals by reason (names and numbers elided):",
@@ -256,13 +280,16 @@ def report(by_corpus: dict[str, list[Result]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> str:
     args = parse(argv)
-    by_corpus: dict[str, list[Result]] = {}
-    with EphemeralServer(settings=SERVER_SETTINGS) as server:
-        for corpus in args.corpus or list(CORPORA):
-            by_corpus[corpus] = asyncio.run(_corpus(server, corpus, args.only, args.details))
-    if args.details is not None:
-        everything = [asdict(r) for results in by_corpus.values() for r in results]
-        args.details.write_text(json.dumps(everything, indent=1))
+    if args.merge:
+        by_corpus = merged(args.merge)
+    else:
+        by_corpus = {}
+        with EphemeralServer(settings=SERVER_SETTINGS) as server:
+            for corpus in args.corpus or list(CORPORA):
+                by_corpus[corpus] = asyncio.run(_corpus(server, corpus, args.only, args.details))
+        if args.details is not None:
+            everything = [asdict(r) for results in by_corpus.values() for r in results]
+            args.details.write_text(json.dumps(everything, indent=1))
     text = report(by_corpus)
     print(text)
     return text
