@@ -1,7 +1,8 @@
-"""The planner on real histories: every migration of three public migration histories
+"""The planner on real histories: every migration of five public migration histories
 (../shared/corpora: temporal_visibility, sourcegraph_codeintel, lemmy up to its 247th,
-the last that PostgreSQL 15 applies), planned as if it were the next change, and
-proven against its naive SQL by the differential harness
+the last that PostgreSQL 15 applies; original/sqlx_svix-webhooks and
+original/golang-migrate_pocket-id as their authors wrote them), planned as if it were
+the next change, and proven against its naive SQL by the differential harness
 (tests/plan/differential/harness.py).
 
 For migration N: the schema is migrations 1..N-1, applied through the runner once,
@@ -15,7 +16,9 @@ phase on the other, with old- and new-version clients writing, every row compare
     python -m bench.plan_histories --corpus lemmy --only 20-40 --details /tmp/d.json
     python -m bench.plan_histories --merge /tmp/a.json /tmp/d.json   # report ranges run apart
 
-Each case is classified: planned and equal, refused (exit 1, by reason), unusable
+Each case is classified: passed through (every statement safe as written, one
+migration: the runner would run the naive SQL itself, so no database runs it), planned
+and equal, refused (exit 1, by reason), unusable
 (exit 2: the planner rejects the file as input), both failed (the naive SQL fails on
 these rows and the plan fails no later, nothing lost), PROBLEM (the harness found a
 difference: data lost or changed, half-applied, a wrong end state), crash (an
@@ -45,8 +48,9 @@ from bench.row_filler import fill
 from migrator.config import Settings
 from migrator.ephemeral import EphemeralServer
 from migrator.errors import MigratorError
+from migrator.plan.model import CannotPlan
 from migrator.runner.flows import UpOptions, up
-from tests.plan.differential.harness import Case, run_case
+from tests.plan.differential.harness import Case, plan_case, run_case
 
 CORPORA_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 #: corpus: how many of its migrations PostgreSQL 15 applies (None: all)
@@ -54,6 +58,10 @@ CORPORA: dict[str, int | None] = {
     "temporal_visibility": None,
     "sourcegraph_codeintel": None,
     "lemmy": 247,
+    # two histories of corpora/original/ in a layout the planner writes (the others:
+    # diesel, goose, flyway, are refused by `migrate plan` as a whole directory)
+    "original/sqlx_svix-webhooks": None,
+    "original/golang-migrate_pocket-id": None,
 }
 #: what the applications set in every session: sourcegraph's tenant_id columns default
 #: to current_setting('app.current_tenant') (tenant 1 is the one its migrations make)
@@ -61,7 +69,16 @@ SERVER_SETTINGS = {"app.current_tenant": "1"}
 #: seconds one case may take
 TIMEOUT = 150
 _VERSION = re.compile(r"^(\d+)_")
-KINDS = ("equal", "refused", "unusable", "both failed", "PROBLEM", "crash", "timeout")
+KINDS = (
+    "passed through",
+    "equal",
+    "refused",
+    "unusable",
+    "both failed",
+    "PROBLEM",
+    "crash",
+    "timeout",
+)
 
 
 @dataclass
@@ -111,6 +128,28 @@ def _crash_place(exc: BaseException) -> str:
     return f"{'planner' if planning else 'harness/runner'}: {type(exc).__name__}{where}: {exc}"
 
 
+def _planned_as_written(case: Case, result: Result) -> bool:
+    """Plan ``case`` alone (pure, no database): whether it is left to the databases.
+    A refusal, a rejected file or a crash is classified here; a plan whose every
+    statement passes through unchanged in one migration is ``passed through``: the
+    runner would run the naive SQL itself, nothing is left to compare."""
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            _, planned = plan_case(case, Path(workdir))
+    except CannotPlan as exc:
+        result.kind = "unusable" if exc.exit_code == 2 else "refused"
+        result.reason = exc.one_line()
+    except MigratorError as exc:
+        result.kind, result.reason = "unusable", f"exit {int(exc.exit_code)}: {exc.one_line()}"
+    except Exception as exc:  # a crash: what this counts
+        result.kind, result.reason = "crash", _crash_place(exc)
+    else:
+        result.migrations = len(planned.versions)
+        if planned.plan.all_safe_already:
+            result.kind = "passed through"
+    return result.kind == ""
+
+
 async def _case(
     admin: asyncpg.Connection,
     server: EphemeralServer,
@@ -118,6 +157,17 @@ async def _case(
     change: Path,
     history: tuple[Path, ...],
 ) -> None:
+    case = Case(
+        id=f"{result.corpus}/{result.file}",
+        schema="",
+        seed="SELECT 1",  # the rows are in both clones already
+        change=change.read_text(),
+        history=history,
+    )
+    began = time.monotonic()
+    if not _planned_as_written(case, result):
+        result.seconds = time.monotonic() - began
+        return
     names = {"seed": "hist_seed", "naive": "hist_naive", "planned": "hist_planned"}
     await admin.execute(f"CREATE DATABASE {names['seed']} TEMPLATE hist")
     seed = await asyncpg.connect(server.dsn(names["seed"]))
@@ -129,14 +179,6 @@ async def _case(
     for side in ("naive", "planned"):
         await admin.execute(f"CREATE DATABASE {names[side]} TEMPLATE {names['seed']}")
     await admin.execute(f"DROP DATABASE {names['seed']}")
-    case = Case(
-        id=f"{result.corpus}/{result.file}",
-        schema="",
-        seed="SELECT 1",  # the rows are in both clones already
-        change=change.read_text(),
-        history=history,
-    )
-    began = time.monotonic()
     try:
         with tempfile.TemporaryDirectory() as workdir:
             outcome = await asyncio.wait_for(
@@ -147,8 +189,6 @@ async def _case(
             )
     except TimeoutError:
         result.kind = "timeout"
-    except MigratorError as exc:
-        result.kind, result.reason = "unusable", f"exit {int(exc.exit_code)}: {exc.one_line()}"
     except Exception as exc:  # a crash: what this counts
         result.kind, result.reason = "crash", _crash_place(exc)
     else:
@@ -158,8 +198,6 @@ async def _case(
         if outcome.problems:
             result.kind = "PROBLEM"
             result.reason = f"{outcome.verdict}: {outcome.reason}".rstrip(": ")
-        elif outcome.verdict == "refused":
-            result.kind = "unusable" if outcome.exit_code == 2 else "refused"
         elif outcome.verdict == "both failed":
             result.kind = "both failed"
         else:
