@@ -45,6 +45,7 @@ import asyncpg
 
 from bench.report import table
 from bench.row_filler import fill
+from migrator.cli.plan_commands import _refuse_what_lint_flags as refuse_what_lint_flags
 from migrator.config import Settings
 from migrator.ephemeral import EphemeralServer
 from migrator.errors import MigratorError
@@ -110,6 +111,8 @@ def up_file(files: list[Path]) -> Path:
 
 def reason_kind(reason: str) -> str:
     """A refusal's reason without the file, line and names: what the histogram counts."""
+    if rule := re.search(r"in the planned migrations: \S+:\d+: (\[[\w-]+\])", reason):
+        return f"`migrate lint` would flag {rule.group(1)} in the planned files"
     text = re.sub(r"^\S*change\.sql:\d+:\s*", "", reason)
     text = re.sub(r"`[^`]*`|\"[^\"]*\"|'[^']*'", "X", text)
     text = re.sub(r"\b\w+\.\w+\b", "X", text)
@@ -135,7 +138,10 @@ def _planned_as_written(case: Case, result: Result) -> bool:
     runner would run the naive SQL itself, nothing is left to compare."""
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            _, planned = plan_case(case, Path(workdir))
+            directory, planned = plan_case(case, Path(workdir))
+            # `migrate plan` refuses what the linter flags in the planned files (the
+            # harness, planning through the planner's API, does not)
+            refuse_what_lint_flags(planned, Settings(migrations_dir=directory))
     except CannotPlan as exc:
         result.kind = "unusable" if exc.exit_code == 2 else "refused"
         result.reason = exc.one_line()

@@ -11,6 +11,7 @@ already there, so they satisfy the table's checks and foreign keys as the seed d
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import asyncpg
@@ -47,6 +48,11 @@ WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm') AND {NOT_EXTENSION_MEMBER
 """
 
 
+#: the SQL value functions of the clock, which the catalog keeps without parentheses
+#: (``DEFAULT CURRENT_TIMESTAMP``: pocket-id's tables)
+_CLOCK = re.compile(r"\b(CURRENT_TIMESTAMP|CURRENT_DATE|CURRENT_TIME|LOCALTIMESTAMP|LOCALTIME)\b")
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -66,7 +72,9 @@ class Column:
         of a generated column, which the catalog keeps as its default, is computed
         from the row)."""
         text = self.default or ""
-        return "(" in text and not text.startswith("nextval(") and not self.generated
+        if self.generated or text.startswith("nextval("):
+            return False
+        return "(" in text or bool(_CLOCK.search(text))
 
     @property
     def automatic(self) -> bool:
