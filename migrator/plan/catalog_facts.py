@@ -64,10 +64,16 @@ def _column(table: Table, column: Column, before: Table | None) -> ColumnFact:
     type_sql = column.type.sql
     default = column.default_sql
     sequence = None
-    if column.type.name in _SERIALS and column.type.schema is None and not column.type.array:
+    serial = column.type.name in _SERIALS and column.type.schema is None and not column.type.array
+    if serial:
         type_sql = _SERIALS[column.type.name]
-        sequence = f"{table.name.name}_{column.name}_seq"
-        default = f"nextval({_regclass(table.name.schema, sequence)})"
+    if (serial or column.sequence) and column.identity is None:
+        # the name the replay gave it when the column was created: a later rename of
+        # the table or column keeps it (plandiff F46: a_id_seq of a table now named r2),
+        # and so does a type change (the column still owns it)
+        sequence = column.sequence or f"{table.name.name}_{column.name}_seq"
+        if column.default_node is None:
+            default = f"nextval({_regclass(table.name.schema, sequence)})"
     return ColumnFact(
         name=column.name,
         type_sql=type_sql,
