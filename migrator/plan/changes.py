@@ -421,6 +421,18 @@ def read_change_file(text: str, where: str) -> list[Statement]:
                 hint="split the expression into smaller statements",
             )
         keyword = transaction_keyword(parsed.kind, parsed.fields)
+        if keyword == "COMMIT":
+            # a commit point (sourcegraph's COMMIT AND CHAIN between tables, so that no
+            # transaction locks them all): `migrate up` keeps it, the planner would not
+            raise CannotPlan(
+                f"{where}:{statement.line}: {keyword} in the change file: a commit point "
+                "that keeps its transactions apart, which the planner does not keep (it "
+                "plans the file as one change, whose statements it groups into migrations "
+                "of its own)",
+                hint="plan each part between the commit points as a file of its own, in "
+                "order; or keep the file as written: migrate up runs its commit points "
+                "(docs/runner.md)",
+            )
         if keyword is not None:
             raise UnusableChangeFile(
                 f"{where}:{statement.line}: {keyword} in the change file",
