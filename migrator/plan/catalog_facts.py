@@ -225,6 +225,16 @@ class CatalogFacts:
         fired = self.dependents.update_triggers(frozenset(related), columns)
         return tuple(trigger.label for trigger in fired)
 
+    def dropped_foreign_key(self, schema: str, table: str, columns: tuple[str, ...]) -> bool:
+        name = QualifiedName(schema, table)
+        before, now = self.before.table(name), self.catalog.table(name)
+        if before is None or now is None:
+            return False
+        kept = {c.name for c in now.foreign_keys}
+        return any(
+            set(c.columns) == set(columns) and c.name not in kept for c in before.foreign_keys
+        )
+
     def name_held(self, schema: str | None, name: str) -> bool:
         wanted = schema or self.default_schema()
         return any(
