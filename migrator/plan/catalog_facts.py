@@ -64,10 +64,16 @@ def _column(table: Table, column: Column, before: Table | None) -> ColumnFact:
     type_sql = column.type.sql
     default = column.default_sql
     sequence = None
-    if column.type.name in _SERIALS and column.type.schema is None and not column.type.array:
+    serial = column.type.name in _SERIALS and column.type.schema is None and not column.type.array
+    if serial:
         type_sql = _SERIALS[column.type.name]
-        sequence = f"{table.name.name}_{column.name}_seq"
-        default = f"nextval({_regclass(table.name.schema, sequence)})"
+    if (serial or column.sequence) and column.identity is None:
+        # the name the replay gave it when the column was created: a later rename of
+        # the table or column keeps it (plandiff F46: a_id_seq of a table now named r2),
+        # and so does a type change (the column still owns it)
+        sequence = column.sequence or f"{table.name.name}_{column.name}_seq"
+        if column.default_node is None:
+            default = f"nextval({_regclass(table.name.schema, sequence)})"
     return ColumnFact(
         name=column.name,
         type_sql=type_sql,
@@ -218,6 +224,16 @@ class CatalogFacts:
             grown = bool(found)
         fired = self.dependents.update_triggers(frozenset(related), columns)
         return tuple(trigger.label for trigger in fired)
+
+    def dropped_foreign_key(self, schema: str, table: str, columns: tuple[str, ...]) -> bool:
+        name = QualifiedName(schema, table)
+        before, now = self.before.table(name), self.catalog.table(name)
+        if before is None or now is None:
+            return False
+        kept = {c.name for c in now.foreign_keys}
+        return any(
+            set(c.columns) == set(columns) and c.name not in kept for c in before.foreign_keys
+        )
 
     def name_held(self, schema: str | None, name: str) -> bool:
         wanted = schema or self.default_schema()

@@ -42,6 +42,7 @@ from migrator.sql.classify import (
     transaction_keyword,
 )
 from migrator.sql.enums import AlterTableType, DropBehavior, ObjectType
+from migrator.sql.names import QualifiedName
 from migrator.sql.split import Statement, split_statements
 from migrator.sql.syntax import deparse, is_node, kind_of
 
@@ -55,6 +56,21 @@ _DROP_PASS = frozenset(
         AlterTableType.AT_DropNotNull,
         AlterTableType.AT_DropIdentity,
         AlterTableType.AT_DropExpression,
+    }
+)
+
+
+#: ``ALTER TABLE ... ENABLE | DISABLE [REPLICA | ALWAYS] TRIGGER``
+_TRIGGER_SWITCHES = frozenset(
+    {
+        AlterTableType.AT_EnableTrig,
+        AlterTableType.AT_EnableAlwaysTrig,
+        AlterTableType.AT_EnableReplicaTrig,
+        AlterTableType.AT_EnableTrigAll,
+        AlterTableType.AT_EnableTrigUser,
+        AlterTableType.AT_DisableTrig,
+        AlterTableType.AT_DisableTrigAll,
+        AlterTableType.AT_DisableTrigUser,
     }
 )
 
@@ -165,7 +181,10 @@ def _alter_table(
                     )
                 )
             else:
-                planned.append(pass_through(source))
+                # ENABLE / DISABLE TRIGGER changes what running code's writes do from the
+                # moment it commits, as a default change does (finding F-hostile-7)
+                toggles = kind in _TRIGGER_SWITCHES
+                planned.append(replace(pass_through(source), changes_defaults=toggles))
     return planned
 
 
@@ -311,7 +330,33 @@ def _create_trigger(
             "or write the new column before the plan's trigger copies the old one into it)",
             hint="create the trigger in a change of its own, after this change's contract ran",
         )
-    return [pass_through(text, undo=derived_down(statement))]
+    # OR REPLACE of an existing trigger changes what running code's writes do from
+    # the moment it commits, as a default change does (finding F-hostile-7)
+    replaced = bool(statement.replace)
+    return [replace(pass_through(text, undo=derived_down(statement)), changes_defaults=replaced)]
+
+
+def _create_function(
+    statement: Any, text: str, facts: SchemaFacts, options: PlanOptions
+) -> list[Change]:
+    """``CREATE FUNCTION`` passes through; ``OR REPLACE`` of an existing trigger function
+    changes what running code's writes do (the triggers that execute it) from the
+    moment it commits, as a default change does: committed last, or refused when a later
+    migration would let old code write in between (finding F-hostile-7: lemmy's 0169
+    replaced a trigger function, then deleted rows in batches; sites inserted meanwhile
+    got the new behaviour)."""
+    planned = pass_through(text, undo=derived_down(statement))
+    returns = [str(n.sval) for n in statement.returnType.names] if statement.returnType else []
+    catalog = facts.catalog
+    if not statement.replace or returns[-1:] != ["trigger"] or catalog is None:
+        return [planned]
+    names = [str(n.sval) for n in statement.funcname]
+    existing = catalog.function(
+        QualifiedName(
+            *catalog.resolve(names[-2] if len(names) > 1 else None, names[-1], kind="function")
+        )
+    )
+    return [replace(planned, changes_defaults=existing is not None)]
 
 
 _VIEW_KINDS = (ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW)
@@ -327,6 +372,7 @@ _RECIPES: dict[str, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]]
     "ReindexStmt": _reindex,
     "AlterObjectSchemaStmt": _set_schema,
     "CreateTrigStmt": _create_trigger,
+    "CreateFunctionStmt": _create_function,
 }
 
 
@@ -421,6 +467,18 @@ def read_change_file(text: str, where: str) -> list[Statement]:
                 hint="split the expression into smaller statements",
             )
         keyword = transaction_keyword(parsed.kind, parsed.fields)
+        if keyword == "COMMIT":
+            # a commit point (sourcegraph's COMMIT AND CHAIN between tables, so that no
+            # transaction locks them all): `migrate up` keeps it, the planner would not
+            raise CannotPlan(
+                f"{where}:{statement.line}: {keyword} in the change file: a commit point "
+                "that keeps its transactions apart, which the planner does not keep (it "
+                "plans the file as one change, whose statements it groups into migrations "
+                "of its own)",
+                hint="plan each part between the commit points as a file of its own, in "
+                "order; or keep the file as written: migrate up runs its commit points "
+                "(docs/runner.md)",
+            )
         if keyword is not None:
             raise UnusableChangeFile(
                 f"{where}:{statement.line}: {keyword} in the change file",

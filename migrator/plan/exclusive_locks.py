@@ -210,7 +210,8 @@ class ExpandSplitter:
                 or step.lint_ignore is not None
                 or any(
                     statement.kind not in _CATALOG_ONLY_KINDS
-                    or not _relations(statement, self._catalog) <= self._locked
+                    or not _relations(statement, self._catalog)
+                    <= self._locked | _referenced_not_valid(statement, self._catalog)
                     for statement in statements
                 )
             ):
@@ -235,6 +236,27 @@ class ExpandSplitter:
                 step.but(lint_ignore=ignore) if step in steps else step for step in change.steps
             ),
         )
+
+
+def _referenced_not_valid(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedName]:
+    """The tables a foreign key added ``NOT VALID`` references: catalog only, the
+    statement locks them SHARE ROW EXCLUSIVE for a moment (the drop of the foreign key
+    it replaces, earlier in the transaction, locked them ACCESS EXCLUSIVE already:
+    finding F-hostile-5)."""
+    if statement.kind != "AlterTableStmt":
+        return set()
+    found = set()
+    for item in statement.fields.get("cmds") or ():
+        command = item.get("AlterTableCmd", {})
+        constraint = (command.get("def") or {}).get("Constraint", {})
+        if (
+            command.get("subtype") != "AT_AddConstraint"
+            or constraint.get("contype") != "CONSTR_FOREIGN"
+            or not constraint.get("skip_validation")
+        ):
+            return set()
+        found.add(catalog.relation_of(constraint.get("pktable"))[0])
+    return found
 
 
 def _harmless(step: Step) -> bool:

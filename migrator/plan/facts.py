@@ -229,6 +229,11 @@ class SchemaFacts(Protocol):
         parents'."""
         ...
 
+    def dropped_foreign_key(self, schema: str, table: str, columns: tuple[str, ...]) -> bool:
+        """An earlier statement of the change dropped a foreign key of ``table`` on
+        ``columns`` (one that a new foreign key replaces)."""
+        ...
+
     def name_held(self, schema: str | None, name: str) -> bool:
         """``name`` belongs to an index or constraint of some table of ``schema`` that
         the change drops, which the plan keeps until the contract phase (index names
@@ -308,6 +313,9 @@ class StaticSchemaFacts:
 
     def update_triggers(self, schema: str, table: str, columns: frozenset[str]) -> tuple[str, ...]:
         return ()
+
+    def dropped_foreign_key(self, schema: str, table: str, columns: tuple[str, ...]) -> bool:
+        return False
 
     def dependents_of(
         self, schema: str, table: str, column: str, *, until_contract: bool = False

@@ -62,6 +62,9 @@ class _Moved:
     #: columns it swaps for a copy of another type only in the contract, by table: a
     #: later type change of another column of the table is independent of it
     retyped: frozenset[tuple[QualifiedName, str]] = frozenset()
+    #: it builds an index (concurrently, perhaps renamed into place in the contract):
+    #: another index build on the table is independent of it
+    index_build: bool = False
 
     @cached_property
     def _moving(self) -> tuple[Step, ...]:
@@ -136,6 +139,8 @@ class FileOrder:
                 continue
             if all(statement.kind in _INDEPENDENT_KINDS for statement in statements):
                 break
+            if moved.index_build and _builds_indexes(statements):
+                continue  # two builds on one table (finding F-hostile-8)
             # a view (or policy, rule) made now reads the table before the moved change
             # filled it: what the planner keeps until the contract does not cover that
             reads = any(statement.kind in _DEFINITIONS for statement in statements)
@@ -169,7 +174,9 @@ class FileOrder:
                 for item in change.deferred
                 for column in item.retyped
             )
-            self._moved.append(_Moved(unit.text, later, relations, deferred, retyped))
+            self._moved.append(
+                _Moved(unit.text, later, relations, deferred, retyped, _builds_indexes(statements))
+            )
 
     def _refuse_renaming_what_is_finished_later(
         self, statements: Sequence[ParsedStatement]
@@ -437,3 +444,9 @@ def _other_columns_retyped(
             if command.get("subtype") != "AT_AlterColumnType" or command.get("name") in columns:
                 return frozenset()
     return frozenset({table}) if columns else frozenset()
+
+
+def _builds_indexes(statements: Sequence[ParsedStatement]) -> bool:
+    """Every statement is a ``CREATE INDEX`` (built concurrently on a table with rows,
+    under another name and renamed in the contract when it takes a dropped index's)."""
+    return bool(statements) and all(statement.kind == "IndexStmt" for statement in statements)

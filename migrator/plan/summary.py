@@ -39,6 +39,9 @@ def describe(result: PlanResult, *, written: bool, show_text: bool = False) -> s
     notes = dict.fromkeys(warning for change in plan.changes for warning in change.warnings)
     lines += [f"  note: {note}" for note in notes]
     lines.append("")
+    if not result.versions and not result.removed:
+        lines.append("Nothing to write: no statement of the file changes anything.")
+        return "\n".join(lines)
     lines.append("Wrote:" if written else "Would write (nothing written, --print):")
     for version in result.versions:
         migration = version.rendered.migration

@@ -131,6 +131,9 @@ class Column:
     identity: Literal["always", "by default"] | None = None
     generated: bool = False
     origin: Origin = BEFORE
+    #: the sequence PostgreSQL created for a serial or identity column (in the table's
+    #: schema), named when the column was created: it keeps that name through renames
+    sequence: str | None = None
 
     @property
     def has_default(self) -> bool:

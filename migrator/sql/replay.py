@@ -85,6 +85,38 @@ def default_name(table: str, columns: Iterable[str | None], suffix: str) -> str:
     return "_".join([*parts, suffix])
 
 
+#: the serial types (``serial4`` and the others are read as these)
+SERIAL_TYPES = ("serial", "bigserial", "smallserial")
+
+
+def with_sequences(
+    catalog: Catalog, table: QualifiedName, columns: Iterable[Column]
+) -> list[Column]:
+    """``columns`` of ``table``, each serial or identity column with the name of the
+    sequence PostgreSQL creates for it (``ChooseRelationName(table, column, "seq")``:
+    ``t_id_seq``, cut to 63 bytes, numbered while a table, view or index of the schema,
+    or a sequence named before in the same statement, has it; a sequence created by
+    ``CREATE SEQUENCE`` or another table's column is not known to the replay)."""
+    named: list[str] = []
+    found: list[Column] = []
+    for column in columns:
+        serial = column.type.name in SERIAL_TYPES and column.type.schema is None
+        if column.sequence is None and (serial or column.identity is not None):
+            label, number = "seq", 0
+            while True:
+                name = default_name(table.name, [column.name], label)
+                if name not in named and not catalog.relation_taken(
+                    QualifiedName(table.schema, name)
+                ):
+                    break
+                number += 1
+                label = f"seq{number}"
+            named.append(name)
+            column = replace(column, sequence=name)
+        found.append(column)
+    return found
+
+
 def free_name(
     catalog: Catalog,
     table: Table,
@@ -313,6 +345,7 @@ def _create_table(catalog: Catalog, fields: Node) -> None:
             pending.append((element["Constraint"], None))
         else:  # LIKE: columns unknown
             table = replace(table, columns_known=False)
+    columns = with_sequences(catalog, name, columns)
     if partition_of is not None:
         parent_table = catalog.table(partition_of)
         if parent_table is not None:
@@ -449,6 +482,7 @@ def _alter_table_command(catalog: Catalog, table: Table, command: Node) -> Table
         new_column, constraints = column_from_def(definition.get("ColumnDef", {}), origin)
         if table.column(new_column.name) is not None:
             return table
+        (new_column,) = with_sequences(catalog, table.name, [new_column])
         table = replace(table, columns=(*table.columns, new_column))
         for constraint_node in constraints:
             table = add_constraint(catalog, table, constraint_node, new_column.name)
@@ -492,10 +526,13 @@ def _alter_table_command(catalog: Catalog, table: Table, command: Node) -> Table
             for c in table.constraints
         )
         return replace(table, constraints=validated_constraints)
-    if subtype in ("AT_AddIdentity", "AT_SetIdentity"):
+    if subtype == "AT_AddIdentity":
+        table = _set_column(table, column, identity="by default", not_null=True)
+        return replace(table, columns=tuple(with_sequences(catalog, table.name, table.columns)))
+    if subtype == "AT_SetIdentity":
         return _set_column(table, column, identity="by default", not_null=True)
     if subtype == "AT_DropIdentity":
-        return _set_column(table, column, identity=None)
+        return _set_column(table, column, identity=None, sequence=None)
     if subtype == "AT_DropExpression":
         return _set_column(table, column, generated=False)
     if subtype == "AT_AttachPartition":

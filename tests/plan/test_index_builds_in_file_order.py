@@ -198,3 +198,26 @@ def test_a_foreign_key_to_the_columns_of_a_new_primary_key_waits_for_its_index(
     )
     built = _position(result, lambda step: "INDEX CONCURRENTLY IF NOT EXISTS k_" in step.sql)
     assert _position(result, lambda step: step.sql.startswith("CREATE TABLE c")) > built
+
+
+def test_two_indexes_rebuilt_under_their_names_are_planned(tmp_path: Path) -> None:
+    # F-hostile-8 (lemmy 0134): the second build was refused as coming after the first,
+    # which the plan renames into place in its contract, "both name post_aggregates";
+    # two index builds are independent of each other
+    base = (
+        "CREATE TABLE p (id int PRIMARY KEY, score int, necro timestamptz);\n"
+        "CREATE INDEX idx_a ON p (score);\nCREATE INDEX idx_b ON p (necro);\n"
+    )
+    result = Project.create(tmp_path, base).plan(
+        "DROP INDEX idx_a, idx_b;\nCREATE INDEX idx_a ON p (score DESC, necro DESC);\n"
+        "CREATE INDEX idx_b ON p (necro DESC);\n"
+    )
+
+    sqls = [step.sql for m in result.plan.migrations for step in m.steps]
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_b_new ON p (necro DESC)" in sqls
+    renames = [s for s in sqls if s.startswith("ALTER INDEX")]
+    assert renames == [
+        "ALTER INDEX IF EXISTS idx_a_new RENAME TO idx_a",
+        "ALTER INDEX IF EXISTS idx_b_new RENAME TO idx_b",
+    ]
+    assert sqls.index("DROP INDEX CONCURRENTLY IF EXISTS idx_b") < sqls.index(renames[1])

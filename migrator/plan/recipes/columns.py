@@ -253,19 +253,19 @@ def set_not_null(column: str, target: Target, options: PlanOptions) -> Change:
     fact = facts.column(column)
     if fact is None:
         raise missing_column(target, column)
-    if fact.not_null and not fact.not_null_in_change:
-        return pass_through(source, label=label)  # PostgreSQL does nothing, scans nothing
     if fact.not_null:
-        # an earlier statement of the change set it: PostgreSQL does nothing for this
-        # one, and planned again it would add the same made-up check a second time
+        # PostgreSQL does nothing for it (it only takes ACCESS EXCLUSIVE on the table,
+        # which would end an expand migration or keep other tables locked with it); one
+        # an earlier statement of the change set it would add the same made-up check again
+        earlier = " by an earlier statement of the change" if fact.not_null_in_change else ""
         return Change(
             source,
             "nothing to do",
             (),
             label=label,
             warnings=(
-                f"{target.sql}.{ident(column)} is NOT NULL already, by an earlier statement "
-                "of the change: this one does nothing",
+                f"{target.sql}.{ident(column)} is NOT NULL already{earlier}: this statement "
+                "does nothing, and the plan leaves it out",
             ),
         )
     steps: list[Step] = []

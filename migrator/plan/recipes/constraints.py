@@ -124,7 +124,21 @@ def _not_valid_then_validate(
             )
     if foreign:
         columns = tuple(a.sval for a in constraint.fk_attrs)
-        if target.facts is None or not target.facts.has_index_leading_with(columns):
+        # a foreign key that replaces one the change dropped (a new ON DELETE action)
+        # goes in NOT VALID in the same transaction as the drop: built after an index,
+        # it left the table without any foreign key meanwhile (finding F-hostile-6)
+        replaces = (
+            target.facts is not None
+            and target.schema_facts is not None
+            and (
+                target.schema_facts.dropped_foreign_key(
+                    target.facts.schema, target.facts.name, columns
+                )
+            )
+        )
+        if not replaces and (
+            target.facts is None or not target.facts.has_index_leading_with(columns)
+        ):
             index = target.default_name(columns, "idx", relation=True, constraint=False)
             target.claim(index, "index")
             body = "(" + ", ".join(ident(c) for c in columns) + ")"
