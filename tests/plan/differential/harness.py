@@ -94,6 +94,10 @@ class Case:
     #: plan follows them, and both databases hold them already (the caller applied
     #: them through the runner and cloned the result: bench/plan_histories.py)
     history: tuple[Path, ...] = ()
+    #: SQL an old-version client runs in every window before the deploy point, after
+    #: its writes (a delete of a parent row, a write the new constraint refuses), on
+    #: both copies: a statement one side takes and the other refuses is a client error
+    old_client: str = ""
 
     @property
     def naive_sql(self) -> str:
@@ -117,6 +121,7 @@ def load_case(path: Path) -> Case:
         expect=expect,
         planned_extra=frozenset(tuple(pair) for pair in data.get("planned_extra", [])),
         about=data.get("about", ""),
+        old_client=data.get("old_client", ""),
     )
 
 
@@ -186,6 +191,29 @@ class Clients:
         finally:
             await tx.rollback()
         return True
+
+    async def statements(self, sql: str, where: str) -> None:
+        """``sql`` (a case's own old-client statements) on the planned copy, then on
+        the naive one, each in its own transaction; a statement one side refuses and
+        the other takes is a client error (and is undone, so the copies stay equal)."""
+        for statement in split_statements(sql).statements:
+            self.sent += 1
+            tx = self.planned.transaction()
+            await tx.start()
+            try:
+                await self.planned.execute(statement.text)
+            except asyncpg.PostgresError as exc:
+                await tx.rollback()
+                if await self._naive_takes(statement.text):
+                    self.errors.append(f"{where}: planned {_state(exc)} ({exc}), naive ok")
+                continue
+            try:
+                await self.naive.execute(statement.text)
+            except asyncpg.PostgresError as exc:
+                await tx.rollback()
+                self.errors.append(f"{where}: naive {_state(exc)} ({exc}), planned ok")
+                continue
+            await tx.commit()
 
     async def window(self, shape: Shape, where: str) -> None:
         """Each write goes to the planned copy (its transaction left open), then to
@@ -883,6 +911,7 @@ async def run_case(
                 return
             if not state["deployed"]:
                 await clients.window(old.unique_as(end), f"old clients {where}")
+                await clients.statements(case.old_client, f"old clients {where}")
             elif state["new"] is not None:
                 shape = state["new"].restricted_to(await read_shape(planned))
                 await clients.window(shape, f"new clients {where}")
