@@ -462,6 +462,8 @@ async def compare_rows(
         new = _new_columns(table, old)
         tolerant = [i for i, c in enumerate(table.columns) if c.name in new]
         key = [i for i, c in enumerate(table.columns) if c.in_primary]
+        if any(table.columns[i].volatile for i in key):
+            key = []  # compared as NULL or not, a key aligns nothing (lemmy's uuid keys)
         oid = await naive.fetchval("SELECT to_regclass($1)::oid", quote_ident(table.name))
         clients_wrote = (written or {}).get(oid, set())
         # the rows clients wrote, as the naive SQL without its data changes leaves them
