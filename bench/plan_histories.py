@@ -113,7 +113,7 @@ def reason_kind(reason: str) -> str:
     """A refusal's reason without the file, line and names: what the histogram counts."""
     if rule := re.search(r"in the planned migrations: \S+:\d+: (\[[\w-]+\])", reason):
         return f"`migrate lint` would flag {rule.group(1)} in the planned files"
-    text = re.sub(r"^\S*change\.sql:\d+:\s*", "", reason)
+    text = re.sub(r"^\S*change\.sql(:\d+:)?\s*", "", reason)
     text = re.sub(r"`[^`]*`|\"[^\"]*\"|'[^']*'", "X", text)
     text = re.sub(r"\b\w+\.\w+\b", "X", text)
     text = re.sub(r"\b\d+\b", "N", text)
@@ -318,7 +318,10 @@ def report(by_corpus: dict[str, list[Result]]) -> str:
         ]
     if bad:
         lines += ["", "PROBLEM, crash, timeout:", ""]
-        lines += [f"- {r.corpus}/{r.file}: {r.kind}: {(r.reason or '')[:200]}" for r in bad]
+        lines += [
+            f"- {r.corpus}/{r.file}: {r.kind} {r.reason[:120]}: {(r.problems or [''])[0][:160]}"
+            for r in bad
+        ]
     return "\n".join(lines)
 
 

@@ -289,3 +289,30 @@ def test_a_materialized_view_the_change_creates_must_be_populated(
     )
     assert outcome.verdict == "differs"
     assert any("materialized view b_mv4: populated False" in p for p in outcome.problems), outcome
+
+
+def test_a_case_s_own_old_client_statements_reach_both_copies_and_a_refusal_is_caught(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """``old_client``: the statements run in every old-client window on both copies
+    (the rows stay equal); tampered so the expand enforces a check the naive copy does
+    not have yet (v > 0), the planned copy refuses the old client's write (v - 100): a
+    client error."""
+    case = Case(
+        id="old-client",
+        schema="CREATE TABLE a (id int PRIMARY KEY, v int);",
+        seed="INSERT INTO a SELECT g, g FROM generate_series(1, 30) g;",
+        change="ALTER TABLE a ADD CONSTRAINT a_v_check CHECK (v > -1000)",
+        old_client="DELETE FROM a WHERE id = (SELECT min(id) FROM a); UPDATE a SET v = v - 100",
+    )
+    outcome = run(run_case(case, *database_pair, tmp_path / "plain"))
+    assert outcome.verdict == "equal" and outcome.problems == [], outcome.summary()
+    assert outcome.writes >= 2
+
+    def enforce_early(text: str) -> str:
+        return text + "\nALTER TABLE a ADD CONSTRAINT a_v_positive CHECK (v > 0) NOT VALID;\n"
+
+    tampered = _tampered(case, "002_change_expand.up", enforce_early, database_pair, tmp_path / "t")
+    assert any("old clients" in e and "planned 23514" in e for e in tampered.client_errors), (
+        tampered.summary()
+    )
