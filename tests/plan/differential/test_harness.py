@@ -316,3 +316,23 @@ def test_a_case_s_own_old_client_statements_reach_both_copies_and_a_refusal_is_c
     assert any("old clients" in e and "planned 23514" in e for e in tampered.client_errors), (
         tampered.summary()
     )
+
+
+def test_writes_a_user_trigger_misses_while_the_plan_runs_are_caught(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """The audit trigger of the table disabled from the expand to the contract: the
+    audit rows of the old clients' writes in between are missing."""
+    case = load_case(CASES_DIR / "rename-an-audited-table-then-add-a-column.toml")
+
+    def tamper(directory: Path) -> None:
+        _edit(directory, "002_change_expand.up", lambda text: text + DISABLE)
+        _edit(directory, "004_change_contract.up", lambda text: text + ENABLE)
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    assert outcome.verdict == "differs"
+    assert any(p.startswith("table audit: ") for p in outcome.problems), outcome
+
+
+DISABLE = "\nALTER TABLE r2 DISABLE TRIGGER a_audit1;\n"
+ENABLE = "\nALTER TABLE r2 ENABLE TRIGGER a_audit1;\n"
