@@ -189,5 +189,6 @@ def test_a_plan_whose_backfill_would_move_its_key_is_refused(tmp_path: Path) -> 
     change.write_text("UPDATE k SET id = id + 1, v = v + 1;\n")
     result = run_cli("--dir", str(directory), "plan", str(change), "--batch-size", "10")
     assert result.code == 1, result.output
-    assert "the backfill UPDATE sets the key it walks (id)" in result.stderr
+    # the planner refuses it with its own reason, before the lint gate (F-hostile-2)
+    assert "it sets id, the key of k the batches walk" in result.stderr
     assert sorted(p.name for p in directory.iterdir()) == ["001_k.up.sql"]
