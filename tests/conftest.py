@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: one throwaway PostgreSQL server per test
-session (migrator.ephemeral), a fresh empty database per test (pytest-postgresql's
-DatabaseJanitor, cloned from an empty template), and an empty migrations directory.
+session (migrator.ephemeral; under pytest-xdist, one per worker), a fresh empty database
+per test (cloned from an empty template over one admin connection of the session), and
+an empty migrations directory.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 from pytest_postgresql.janitor import DatabaseJanitor
 
 from migrator.ephemeral import EphemeralServer
@@ -41,23 +44,46 @@ def pg_server() -> Iterator[EphemeralServer]:
         )
         template.init()
         yield server
+        admin = _admin_connections.pop(server.dsn("postgres"), None)
+        if admin is not None:
+            admin.close()
+
+
+#: server DSN -> an autocommit connection to its ``postgres`` database, kept open: a
+#: test's database is created and dropped over it, not over two new connections
+_admin_connections: dict[str, psycopg.Connection] = {}
+
+
+def _admin_execute(server: EphemeralServer, statement: sql.Composed) -> None:
+    """Run ``statement`` over the server's admin connection (made again once when the
+    server closed it: a test may restart the server or crash a backend)."""
+    dsn = server.dsn("postgres")
+    for attempt in (1, 2):
+        connection = _admin_connections.get(dsn)
+        if connection is None or connection.closed:
+            connection = _admin_connections[dsn] = psycopg.connect(dsn, autocommit=True)
+        try:
+            connection.execute(statement)
+            return
+        except psycopg.OperationalError:
+            connection.close()
+            if attempt == 2:
+                raise
 
 
 def fresh_database(server: EphemeralServer, prefix: str = "test") -> Iterator[str]:
-    """Create an empty database cloned from the template; yield its DSN; drop it."""
+    """Create an empty database cloned from the template; yield its DSN; drop it (and
+    end the sessions a test left on it)."""
     dbname = f"{prefix}_{os.getpid()}_{next(_counter)}"
-    janitor = DatabaseJanitor(
-        user=server.user,
-        host=server.host,
-        port=server.port,
-        dbname=dbname,
-        template_dbname=TEMPLATE_DATABASE,
+    name = sql.Identifier(dbname)
+    _admin_execute(
+        server,
+        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(name, sql.Identifier(TEMPLATE_DATABASE)),
     )
-    janitor.init()
     try:
         yield server.dsn(dbname)
     finally:
-        janitor.drop()
+        _admin_execute(server, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
 
 
 @pytest.fixture

@@ -19,6 +19,14 @@ FILES = {
 }
 
 
+def _first_applied(tmp_path: Path, database_url: str) -> tuple[str, ...]:
+    """Write FILES, apply 001 only; return the common arguments of the commands."""
+    directory = write_migrations(tmp_path / "m", FILES)
+    args = ("--dir", str(directory), "--database-url", database_url)
+    assert run_cli(*args, "up", "--to", "1").code == 0
+    return args
+
+
 @pytest.mark.parametrize(
     "command",
     [("status",), ("verify",), ("up",), ("down",), ("down", "--to", "0"), ("baseline", "2")],
@@ -29,9 +37,7 @@ def test_a_ledger_with_a_version_twice_is_refused(
     # P6: with the primary key dropped and a row copied, status and verify said all was
     # well, and `down` of 001 failed in the ledger write ("more than one row returned by
     # a subquery", exit 4) blaming the migration: "fix the migration"
-    directory = write_migrations(tmp_path / "m", FILES)
-    args = ("--dir", str(directory), "--database-url", database_url)
-    assert run_cli(*args, "up", "--to", "1").code == 0
+    args = _first_applied(tmp_path, database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE migrator_ledger DROP CONSTRAINT migrator_ledger_pkey")
         conn.execute("INSERT INTO migrator_ledger SELECT * FROM migrator_ledger")
@@ -59,9 +65,7 @@ def test_a_ledger_version_that_is_not_whole_is_refused(
 ) -> None:
     # P6: with the ledger's check dropped, a row of version 1.5 was read as version 1 and
     # reported as two rows of version 1 (the key was not dropped)
-    directory = write_migrations(tmp_path / "m", FILES)
-    args = ("--dir", str(directory), "--database-url", database_url)
-    assert run_cli(*args, "up", "--to", "1").code == 0
+    args = _first_applied(tmp_path, database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE migrator_ledger DROP CONSTRAINT migrator_ledger_version_check")
         conn.execute(

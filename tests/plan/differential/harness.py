@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import shutil
 import time
 import tomllib
 from collections import Counter
@@ -54,6 +55,7 @@ from migrator.source.model import Phase
 from migrator.sql.names import quote_ident
 from migrator.sql.split import split_statements
 from tests.plan.differential.shapes import (
+    NOT_EXTENSION_MEMBER,
     VIEWS,
     Shape,
     Table,
@@ -88,6 +90,14 @@ class Case:
     planned_extra: frozenset[tuple[str, str]] = frozenset()
     #: what the case proves, and where it comes from
     about: str = ""
+    #: a real history's migration files, in place of ``schema`` as migration 001: the
+    #: plan follows them, and both databases hold them already (the caller applied
+    #: them through the runner and cloned the result: bench/plan_histories.py)
+    history: tuple[Path, ...] = ()
+    #: SQL an old-version client runs in every window before the deploy point, after
+    #: its writes (a delete of a parent row, a write the new constraint refuses), on
+    #: both copies: a statement one side takes and the other refuses is a client error
+    old_client: str = ""
 
     @property
     def naive_sql(self) -> str:
@@ -111,6 +121,7 @@ def load_case(path: Path) -> Case:
         expect=expect,
         planned_extra=frozenset(tuple(pair) for pair in data.get("planned_extra", [])),
         about=data.get("about", ""),
+        old_client=data.get("old_client", ""),
     )
 
 
@@ -133,6 +144,8 @@ class Outcome:
     verdict: str = ""
     reason: str = ""
     migrations: int = 0
+    #: of a refusal: 1 (cannot be made safe) or 2 (the file is unusable as a change)
+    exit_code: int = 0
     problems: list[str] = field(default_factory=list)
     #: client writes that failed on one side only: (window, side, sqlstate)
     client_errors: list[str] = field(default_factory=list)
@@ -178,6 +191,29 @@ class Clients:
         finally:
             await tx.rollback()
         return True
+
+    async def statements(self, sql: str, where: str) -> None:
+        """``sql`` (a case's own old-client statements) on the planned copy, then on
+        the naive one, each in its own transaction; a statement one side refuses and
+        the other takes is a client error (and is undone, so the copies stay equal)."""
+        for statement in split_statements(sql).statements:
+            self.sent += 1
+            tx = self.planned.transaction()
+            await tx.start()
+            try:
+                await self.planned.execute(statement.text)
+            except asyncpg.PostgresError as exc:
+                await tx.rollback()
+                if await self._naive_takes(statement.text):
+                    self.errors.append(f"{where}: planned {_state(exc)} ({exc}), naive ok")
+                continue
+            try:
+                await self.naive.execute(statement.text)
+            except asyncpg.PostgresError as exc:
+                await tx.rollback()
+                self.errors.append(f"{where}: naive {_state(exc)} ({exc}), planned ok")
+                continue
+            await tx.commit()
 
     async def window(self, shape: Shape, where: str) -> None:
         """Each write goes to the planned copy (its transaction left open), then to
@@ -310,8 +346,11 @@ def plan_case(case: Case, workdir: Path) -> tuple[Path, PlanResult]:
     """Write the base schema as migration 001 and the plan after it (pure)."""
     directory = workdir / "migrations"
     directory.mkdir(parents=True)
-    (directory / "001_base.up.sql").write_text(case.schema)
-    (directory / "001_base.down.sql").write_text("SELECT 1;\n")
+    for earlier in case.history:
+        shutil.copyfile(earlier, directory / earlier.name)
+    if not case.history:
+        (directory / "001_base.up.sql").write_text(case.schema)
+        (directory / "001_base.down.sql").write_text("SELECT 1;\n")
     change_file = workdir / "change.sql"
     change_file.write_text(case.change.rstrip().rstrip(";") + ";\n")
     result = plan_file(
@@ -423,6 +462,8 @@ async def compare_rows(
         new = _new_columns(table, old)
         tolerant = [i for i, c in enumerate(table.columns) if c.name in new]
         key = [i for i, c in enumerate(table.columns) if c.in_primary]
+        if any(table.columns[i].volatile for i in key):
+            key = []  # compared as NULL or not, a key aligns nothing (lemmy's uuid keys)
         oid = await naive.fetchval("SELECT to_regclass($1)::oid", quote_ident(table.name))
         clients_wrote = (written or {}).get(oid, set())
         # the rows clients wrote, as the naive SQL without its data changes leaves them
@@ -522,10 +563,10 @@ async def _views(conn: asyncpg.Connection) -> list[str]:
     return [row[0] for row in await conn.fetch(VIEWS)]
 
 
-VIEW_QUERIES = """
+VIEW_QUERIES = f"""
 SELECT c.relname, pg_get_viewdef(c.oid) FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind = 'v' ORDER BY 1
+WHERE n.nspname = 'public' AND c.relkind = 'v' AND {NOT_EXTENSION_MEMBER} ORDER BY 1
 """
 
 
@@ -539,47 +580,125 @@ async def _views_keep_their_query(
 ) -> list[str]:
     """While old clients run, each of their views returns what its old query returns
     on the planned copy's rows now (a view recreated on a column still being filled
-    returns NULLs; a backfill changing the rows under it is no problem)."""
+    returns NULLs; a backfill changing the rows under it is no problem). Both read one
+    snapshot in one transaction: a view computing with ``now()`` (lemmy's ranks)
+    returns what its query returns at the same moment."""
     problems = []
     for view, query in queries.items():
         columns = await _columns_of(planned, view)
         if not columns:
             continue  # reported as gone
         cells = [f"{quote_ident(c)}::text" for c in sorted(columns)]
-        try:
-            expected = await _rows(planned, f"({query}) AS old_query", cells)
-        except asyncpg.PostgresError:
-            continue  # the old query no longer runs: the view's columns are checked apart
-        if await _rows(planned, quote_ident(view), cells) != expected:
-            problems.append(f"view {view} returns other rows than its old query")
+        async with planned.transaction(isolation="repeatable_read", readonly=True):
+            try:
+                async with planned.transaction():
+                    expected = await _rows(planned, f"({query}) AS old_query", cells)
+            except asyncpg.PostgresError:
+                continue  # the old query no longer runs: the view's columns are checked apart
+            if await _rows(planned, quote_ident(view), cells) != expected:
+                problems.append(f"view {view} returns other rows than its old query")
     return problems
 
 
+_SNAPSHOT = re.compile(
+    r"\b(?:CREATE|REFRESH)\s+MATERIALIZED\s+VIEW\s+(?:CONCURRENTLY\s+)?"
+    r"(?:IF\s+NOT\s+EXISTS\s+)?(?:public\.)?(\w+)",
+    re.IGNORECASE,
+)
+
+
+def snapshots(case: Case) -> frozenset[str]:
+    """The materialized views the change creates or refreshes: each holds the rows of
+    the moment it ran, which is another moment in the plan than at the naive point
+    (clients write in between), so only whether it is populated is compared."""
+    return frozenset(m.group(1).lower() for m in _SNAPSHOT.finditer(case.change))
+
+
+POPULATED = """
+SELECT c.relispopulated FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relname = $1
+"""
+
+
+async def _query_returns_the_view(
+    conn: asyncpg.Connection, view: str, query: str, cells: list[str]
+) -> bool:
+    """Whether ``query`` returns the rows of ``view`` on ``conn``, both read in one
+    snapshot (one ``now()``); a query that does not run returns nothing."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        try:
+            async with conn.transaction():
+                expected = await _rows(conn, f"({query}) AS naive_query", cells)
+        except asyncpg.PostgresError:
+            return False
+        return await _rows(conn, quote_ident(view), cells) == expected
+
+
+MATERIALIZED_QUERY = """
+SELECT pg_get_viewdef(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind = 'm' AND c.relname = $1
+"""
+
+
+async def _fresh(conn: asyncpg.Connection, view: str, cells: list[str]) -> bool:
+    """Whether materialized view ``view`` holds what its query returns now."""
+    query = await conn.fetchval(MATERIALIZED_QUERY, view)
+    return query is not None and await _query_returns_the_view(
+        conn, view, query.rstrip().rstrip(";"), cells
+    )
+
+
 async def _views_agree(
-    naive: asyncpg.Connection, planned: asyncpg.Connection, *, raced: bool = False
+    naive: asyncpg.Connection,
+    planned: asyncpg.Connection,
+    *,
+    raced: bool = False,
+    snapshots: frozenset[str] = frozenset(),
+    rows_agree: Callable[[], Awaitable[bool]] | None = None,
 ) -> list[str]:
-    """After the deploy point, each view returns what the naive copy's returns; or,
-    once a client may have raced the plan's data changes (``raced``: a row may then
-    rightly differ, see :func:`compare_rows`), what the naive copy's view query
-    returns on the planned copy's rows."""
+    """After the deploy point, each view returns what the naive copy's returns; or
+    what the naive copy's view query returns on the planned copy's rows: once a client
+    may have raced the plan's data changes (``raced``: a row may then rightly differ,
+    see :func:`compare_rows`), or when the copies' rows agree (``rows_agree``: equal,
+    a volatile value as NULL or not, as :func:`compare_rows` compares them) and the
+    view shows a volatile value (a ``now()`` default, lemmy's ranks computed with
+    ``now()``), which differs from one copy to the other; a materialized view, when
+    the rows agree and it holds what its query returns on each copy. A materialized
+    view of ``snapshots`` only has to be populated where the naive copy's is."""
     problems = []
     naive_views = set(await _views(naive))
-    naive_queries = await view_queries(naive) if raced else {}
+    naive_queries: dict[str, str] | None = None
+    agree: bool | None = None
     for view in await _views(planned):
         if view not in naive_views:
             continue
         columns = await _columns_of(planned, view)
         if columns != await _columns_of(naive, view):
             continue
+        populated = await planned.fetchval(POPULATED, view)
+        if populated != await naive.fetchval(POPULATED, view):
+            problems.append(f"materialized view {view}: populated {populated} in the plan")
+            continue
+        if view in snapshots or not populated:
+            continue
         cells = [f"{quote_ident(c)}::text" for c in sorted(columns)]
         rows = await _rows(planned, quote_ident(view), cells)
         if await _rows(naive, quote_ident(view), cells) == rows:
             continue
-        if view in naive_queries:
-            with contextlib.suppress(asyncpg.PostgresError):
-                query = f"({naive_queries[view]}) AS naive_query"
-                if await _rows(planned, query, cells) == rows:
-                    continue
+        if agree is None:
+            agree = raced or (rows_agree is not None and await rows_agree())
+        if agree:
+            naive_queries = naive_queries or await view_queries(naive)
+            if view in naive_queries and await _query_returns_the_view(
+                planned, view, naive_queries[view], cells
+            ):
+                continue
+            if (
+                view not in naive_queries
+                and await _fresh(planned, view, cells)
+                and (await _fresh(naive, view, cells))
+            ):
+                continue  # a materialized view kept fresh (lemmy's, by triggers)
         problems.append(f"view {view} returns other rows than the naive copy's")
     return problems
 
@@ -624,6 +743,7 @@ async def invariants(
     old_clients: bool,
     raced: bool = False,
     racing: bool = False,
+    snapshots: frozenset[str] = frozenset(),
 ) -> list[str]:
     """What a client relies on, checked after every single migration (``racing``: the
     naive copy ran all its data changes, the plan is between its batched ones: its
@@ -644,7 +764,13 @@ async def invariants(
     if old_clients:
         problems += await _views_keep_their_query(planned, view_queries)
     elif not racing:
-        problems += await _views_agree(naive, planned, raced=raced)
+
+        async def rows_agree() -> bool:
+            return end is not None and not (await compare_rows(naive, planned, end, old))[0]
+
+        problems += await _views_agree(
+            naive, planned, raced=raced, snapshots=snapshots, rows_agree=rows_agree
+        )
     return problems
 
 
@@ -750,14 +876,17 @@ async def run_case(
     """Empty both databases, then prove ``case`` (see the module's docstring); with a
     ``probe``, time a client's statements while each migration runs. ``tamper`` edits
     the planned migrations directory before anything runs (the harness's own tests
-    break a plan on purpose, to see it caught)."""
+    break a plan on purpose, to see it caught). A case with a ``history`` finds it
+    applied on both databases: they are not emptied."""
     outcome = Outcome(case.id)
-    await empty(naive_dsn)
-    await empty(planned_dsn)
+    if not case.history:
+        await empty(naive_dsn)
+        await empty(planned_dsn)
     try:
         directory, result = plan_case(case, workdir)
     except CannotPlan as exc:
         outcome.verdict, outcome.reason = "refused", exc.one_line()
+        outcome.exit_code = int(exc.exit_code)
         if case.expect == "planned":
             outcome.problems.append(f"refused, but the case must be planned: {exc.one_line()}")
         elif not exc.message.strip():
@@ -773,6 +902,10 @@ async def run_case(
     # rows clients write from the first batched data change on may race it (none: the
     # data changes run unbatched in any migration)
     data_changes_from = next(iter(data_change_migrations(result)), 0)
+    # a deploy of code that only tolerates what the expand adds, named before an expand
+    # migration: the naive SQL runs as that migration starts, no write between them
+    # (the code writes as old code does; the migration is the naive SQL's moment)
+    tolerant = deploy < len(versions) and versions[deploy].rendered.migration.phase == "expand"
     racing = racing_until >= 0
     settings = Settings(
         migrations_dir=directory,
@@ -781,9 +914,11 @@ async def run_case(
         retry_delay=20,
         retry_max_delay=100,
     )
-    await up(settings, UpOptions(to=1))
+    if not case.history:
+        await up(settings, UpOptions(to=1))
     async with _connected(naive_dsn) as naive, _connected(planned_dsn) as planned:
-        await naive.execute(case.schema)
+        if not case.history:
+            await naive.execute(case.schema)
         await naive.execute(case.seed)
         await planned.execute(case.seed)
         old = await read_shape(naive)
@@ -809,12 +944,14 @@ async def run_case(
                 async with naive.transaction():
                     await naive.execute(case.naive_sql)
             except asyncpg.PostgresError as exc:
-                # a statement that cannot run in a transaction runs as written
+                # a statement that cannot run in a transaction: the change runs
+                # statement by statement, as the runner runs a no-transaction file
                 if _state(exc) != "25001":
                     state["naive_failed"] = f"{_state(exc)} {exc}"
                     return
                 try:
-                    await naive.execute(case.change)
+                    for statement in split_statements(case.change).statements:
+                        await naive.execute(statement.text)
                 except asyncpg.PostgresError as again:
                     state["naive_failed"] = f"{_state(again)} {again}"
                     return
@@ -832,6 +969,7 @@ async def run_case(
                 return
             if not state["deployed"]:
                 await clients.window(old.unique_as(end), f"old clients {where}")
+                await clients.statements(case.old_client, f"old clients {where}")
             elif state["new"] is not None:
                 shape = state["new"].restricted_to(await read_shape(planned))
                 await clients.window(shape, f"new clients {where}")
@@ -850,7 +988,7 @@ async def run_case(
                         end = state["new"]
                 # no client writes from the start of the racing data changes to their end
                 state["racing"] = racing and deploy <= i <= racing_until
-                if i != deploy or not racing:
+                if i != deploy or not (racing or tolerant):
                     await window(f"before {label}")
                 # a row a client writes from here on may race the plan's data changes
                 clients.tracking = racy_sql is not None and i >= data_changes_from
@@ -879,6 +1017,7 @@ async def run_case(
                     old_clients=not state["deployed"],
                     raced=bool(clients.written),
                     racing=racing and deploy <= i < racing_until,
+                    snapshots=snapshots(case),
                 ):
                     outcome.problems.append(f"after {label}: {problem}")
         if not state["deployed"]:

@@ -11,6 +11,7 @@ already there, so they satisfy the table's checks and foreign keys as the seed d
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import asyncpg
@@ -37,10 +38,19 @@ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname NOT LIKE 'm
 ORDER BY c.relname, a.attnum
 """
 
-VIEWS = """
+#: an extension's own views (pg_stat_statements) are not the application's
+NOT_EXTENSION_MEMBER = """NOT EXISTS (SELECT 1 FROM pg_depend d
+  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')"""
+
+VIEWS = f"""
 SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm') ORDER BY 1
+WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm') AND {NOT_EXTENSION_MEMBER} ORDER BY 1
 """
+
+
+#: the SQL value functions of the clock, which the catalog keeps without parentheses
+#: (``DEFAULT CURRENT_TIMESTAMP``: pocket-id's tables)
+_CLOCK = re.compile(r"\b(CURRENT_TIMESTAMP|CURRENT_DATE|CURRENT_TIME|LOCALTIMESTAMP|LOCALTIME)\b")
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,9 @@ class Column:
         of a generated column, which the catalog keeps as its default, is computed
         from the row)."""
         text = self.default or ""
-        return "(" in text and not text.startswith("nextval(") and not self.generated
+        if self.generated or text.startswith("nextval("):
+            return False
+        return "(" in text or bool(_CLOCK.search(text))
 
     @property
     def automatic(self) -> bool:

@@ -14,6 +14,7 @@ from tests.plan.differential.harness import (
     Outcome,
     load_case,
     run_case,
+    snapshots,
     sql_without_data_changes,
 )
 from tests.plan.scenario import run
@@ -270,3 +271,68 @@ def test_only_data_changes_that_name_no_dropped_column_are_raced() -> None:
     assert "UPDATE people SET first_name = split_part(name, ' ', 1)" in racy
     alone = Case(id="alone", schema="", seed="", change=split.change.split(";\n", 1)[1])
     assert sql_without_data_changes(alone) is None
+
+
+def test_a_materialized_view_the_change_creates_must_be_populated(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """Its rows are a snapshot of another moment than the naive copy's (not compared),
+    but a plan that creates it empty (WITH NO DATA: unreadable) fails the proof."""
+    case = load_case(CASES_DIR / "create-materialized-view-then-rename-a-column.toml")
+    assert snapshots(case) == {"b_mv4"}
+    outcome = _tampered(
+        case,
+        "002_change_expand.up",
+        lambda text: text.replace("FROM b;", "FROM b WITH NO DATA;"),
+        database_pair,
+        tmp_path,
+    )
+    assert outcome.verdict == "differs"
+    assert any("materialized view b_mv4: populated False" in p for p in outcome.problems), outcome
+
+
+def test_a_case_s_own_old_client_statements_reach_both_copies_and_a_refusal_is_caught(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """``old_client``: the statements run in every old-client window on both copies
+    (the rows stay equal); tampered so the expand enforces a check the naive copy does
+    not have yet (v > 0), the planned copy refuses the old client's write (v - 100): a
+    client error."""
+    case = Case(
+        id="old-client",
+        schema="CREATE TABLE a (id int PRIMARY KEY, v int);",
+        seed="INSERT INTO a SELECT g, g FROM generate_series(1, 30) g;",
+        change="ALTER TABLE a ADD CONSTRAINT a_v_check CHECK (v > -1000)",
+        old_client="DELETE FROM a WHERE id = (SELECT min(id) FROM a); UPDATE a SET v = v - 100",
+    )
+    outcome = run(run_case(case, *database_pair, tmp_path / "plain"))
+    assert outcome.verdict == "equal" and outcome.problems == [], outcome.summary()
+    assert outcome.writes >= 2
+
+    def enforce_early(text: str) -> str:
+        return text + "\nALTER TABLE a ADD CONSTRAINT a_v_positive CHECK (v > 0) NOT VALID;\n"
+
+    tampered = _tampered(case, "002_change_expand.up", enforce_early, database_pair, tmp_path / "t")
+    assert any("old clients" in e and "planned 23514" in e for e in tampered.client_errors), (
+        tampered.summary()
+    )
+
+
+def test_writes_a_user_trigger_misses_while_the_plan_runs_are_caught(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """The audit trigger of the table disabled from the expand to the contract: the
+    audit rows of the old clients' writes in between are missing."""
+    case = load_case(CASES_DIR / "rename-an-audited-table-then-add-a-column.toml")
+
+    def tamper(directory: Path) -> None:
+        _edit(directory, "002_change_expand.up", lambda text: text + DISABLE)
+        _edit(directory, "004_change_contract.up", lambda text: text + ENABLE)
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    assert outcome.verdict == "differs"
+    assert any(p.startswith("table audit: ") for p in outcome.problems), outcome
+
+
+DISABLE = "\nALTER TABLE r2 DISABLE TRIGGER a_audit1;\n"
+ENABLE = "\nALTER TABLE r2 ENABLE TRIGGER a_audit1;\n"
