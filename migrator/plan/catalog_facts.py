@@ -194,11 +194,30 @@ class CatalogFacts:
         self, schema: str, table: str, column: str, *, until_contract: bool = False
     ) -> tuple[str, ...]:
         found = self.dependents.of(QualifiedName(schema, table), column, until_contract)
-        return tuple(f"{dependent.kind} {dependent.name}" for dependent in found)
+        return tuple(dependent.label for dependent in found)
 
     def table_dependents(self, schema: str, table: str) -> tuple[str, ...]:
         found = self.dependents.of_table(QualifiedName(schema, table))
         return tuple(f"{dependent.kind} {dependent.name}" for dependent in found)
+
+    def update_triggers(self, schema: str, table: str, columns: frozenset[str]) -> tuple[str, ...]:
+        name = QualifiedName(schema, table)
+        related = {name}
+        parent = self.catalog.table(name)
+        while parent is not None and parent.partition_of is not None:
+            related.add(parent.partition_of)
+            parent = self.catalog.table(parent.partition_of)
+        grown = True
+        while grown:  # the partitions, and theirs
+            found = {
+                t.name
+                for t in self.catalog.tables()
+                if t.partition_of in related and t.name not in related
+            }
+            related |= found
+            grown = bool(found)
+        fired = self.dependents.update_triggers(frozenset(related), columns)
+        return tuple(trigger.label for trigger in fired)
 
     def name_held(self, schema: str | None, name: str) -> bool:
         wanted = schema or self.default_schema()

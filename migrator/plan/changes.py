@@ -142,6 +142,11 @@ def _alter_table(
                     bool(command.missing_ok),
                 )
             )
+        elif kind == AlterTableType.AT_DropIdentity:
+            # old code's inserts leave the column out and got the identity's value: from
+            # the migration it commits in they fail (the column stays NOT NULL), as after
+            # a DROP DEFAULT of a NOT NULL column (finding F52)
+            planned.append(replace(pass_through(source), changes_defaults=True))
         elif kind == AlterTableType.AT_DropExpression:
             # the column stops being computed: what old code's inserts and updates
             # leave there changes from the migration it commits in, as with a default
@@ -284,6 +289,31 @@ def _enum(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -
     return [add_enum_value(statement, text, facts)]
 
 
+def _create_trigger(
+    statement: Any, text: str, facts: SchemaFacts, options: PlanOptions
+) -> list[Change]:
+    """``CREATE TRIGGER`` passes through, unless the table has a column the change
+    renames or retypes earlier (finding F51): the plan keeps the old and the new column
+    in step with its sync trigger until the contract, and a trigger created in the
+    expand fires on an old client's row before that sync (triggers of one event fire in
+    name order), seeing and writing the new column unsynced: it overwrote the old
+    client's value with its own fill."""
+    relation = statement.relation
+    table = facts.table(relation.schemaname, relation.relname)
+    if table is not None and table.deferred.shadowed:
+        columns = ", ".join(ident(c) for c in sorted(table.deferred.shadowed))
+        name = qualified(relation.schemaname, relation.relname)
+        raise CannotPlan(
+            f"trigger {ident(statement.trigname)} is created on {name}, "
+            f"whose {columns} the change renames or retypes earlier: the plan keeps the old and "
+            "the new column in step with a trigger of its own until the contract phase, and "
+            "this one would fire on old clients' rows before they are in step (it would read "
+            "or write the new column before the plan's trigger copies the old one into it)",
+            hint="create the trigger in a change of its own, after this change's contract ran",
+        )
+    return [pass_through(text, undo=derived_down(statement))]
+
+
 _VIEW_KINDS = (ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW)
 
 _RECIPES: dict[str, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]]] = {
@@ -296,6 +326,7 @@ _RECIPES: dict[str, Callable[[Any, str, SchemaFacts, PlanOptions], list[Change]]
     "DeleteStmt": _delete,
     "ReindexStmt": _reindex,
     "AlterObjectSchemaStmt": _set_schema,
+    "CreateTrigStmt": _create_trigger,
 }
 
 

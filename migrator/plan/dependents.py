@@ -1,5 +1,6 @@
 """What depends on a table's columns, from the replayed migrations: views, materialized
-views, policies and generated columns. The catalog keeps tables, keys and indexes; the
+views, policies, generated columns and triggers (by their ``UPDATE OF`` and ``WHEN``); and
+which triggers fire on an ``UPDATE`` of a table. The catalog keeps tables, keys and indexes; the
 planner also needs to know, before it renames, retypes or drops a column through a
 second column, what would stop the contract's ``DROP COLUMN`` (2BP01) or read the
 column while it is being replaced.
@@ -16,20 +17,28 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from migrator.sql.catalog import Catalog
-from migrator.sql.names import QualifiedName
+from migrator.sql.names import QualifiedName, strings
 from migrator.sql.parse import Node
 from migrator.sql.tree import range_vars, walk
 
 
 @dataclass(frozen=True)
 class Dependent:
-    #: ``view``, ``materialized view``, ``policy``, ``generated column``
+    #: ``view``, ``materialized view``, ``policy``, ``generated column``, ``trigger``
     kind: str
     name: str
     tables: frozenset[QualifiedName]
     columns: frozenset[str]
     #: it selects ``*`` (every column, whatever their names)
     star: bool = False
+
+    @property
+    def label(self) -> str:
+        """How a message names it (``view public.v``, ``trigger t on public.a``: a
+        trigger follows its table's renames)."""
+        if self.kind == "trigger":
+            return f"trigger {self.name} on {', '.join(sorted(map(str, self.tables)))}"
+        return f"{self.kind} {self.name}"
 
     def depends_on(self, table: QualifiedName, column: str) -> bool:
         return table in self.tables and (self.star or column in self.columns)
@@ -75,12 +84,28 @@ def _followed(dependent: Dependent, kind: str, fields: Node, catalog: Catalog) -
     return replace(dependent, tables=(dependent.tables - {table}) | {moved})
 
 
+#: ``CreateTrigStmt.events``: the trigger fires on UPDATE (``TRIGGER_TYPE_UPDATE``)
+_ON_UPDATE = 16
+#: ``ALTER TABLE`` subcommands that stop a trigger firing (``ENABLE REPLICA``: only in a
+#: replication session), and the ones that make it fire again
+_TRIGGER_OFF = frozenset({"AT_DisableTrig", "AT_EnableReplicaTrig"})
+_TRIGGER_ON = frozenset({"AT_EnableTrig", "AT_EnableAlwaysTrig"})
+_ALL_TRIGGERS_OFF = frozenset({"AT_DisableTrigAll", "AT_DisableTrigUser"})
+_ALL_TRIGGERS_ON = frozenset({"AT_EnableTrigAll", "AT_EnableTrigUser"})
+
+
 class Dependents:
     """The dependents known after the statements applied so far (:meth:`apply` each
-    statement, as the catalog applies it)."""
+    statement, as the catalog applies it), and the triggers that fire on an ``UPDATE``
+    of each table (:meth:`update_triggers`)."""
 
     def __init__(self) -> None:
         self._known: dict[tuple[str, str], Dependent] = {}
+        #: enabled UPDATE triggers, as dependents of the columns of their ``UPDATE OF``
+        #: (every column: ``star``), by (trigger, table it was created on)
+        self._triggers: dict[tuple[str, str], Dependent] = {}
+        #: the same, disabled ones
+        self._disabled: dict[tuple[str, str], Dependent] = {}
         #: dropped by the change, but only in the plan's contract phase
         self._until_contract: dict[tuple[str, str], Dependent] = {}
         #: the statement being applied is dropped only in the plan's contract phase
@@ -105,12 +130,24 @@ class Dependents:
             if table in d.tables and d.kind in ("view", "materialized view")
         ]
 
+    def update_triggers(
+        self, tables: frozenset[QualifiedName], columns: frozenset[str]
+    ) -> list[Dependent]:
+        """The enabled triggers of ``tables`` that an ``UPDATE`` setting ``columns``
+        fires (row or statement level, any ``WHEN``)."""
+        return [
+            trigger
+            for trigger in self._triggers.values()
+            if any(trigger.depends_on(table, column) for table in tables for column in columns)
+        ]
+
     def apply(self, kind: str, fields: Node, catalog: Catalog) -> None:
         """Replay one statement; while :attr:`until_contract`, what it drops stays until
         the plan's contract phase."""
         for key, dependent in self._created(kind, fields, catalog):
             self._known[key] = dependent
-        for known in (self._known, self._until_contract):
+        self._replay_triggers(kind, fields, catalog)
+        for known in (self._known, self._until_contract, self._triggers, self._disabled):
             for key, dependent in known.items():
                 known[key] = _followed(dependent, kind, fields, catalog)
         if kind == "DropStmt":
@@ -176,3 +213,57 @@ class Dependents:
             elif remove == "OBJECT_POLICY" and len(names) > 1:
                 table = catalog.resolve(names[-3] if len(names) > 2 else None, names[-2])
                 self._known.pop(("policy", f"{names[-1]} on {table}"), None)
+
+    def _replay_triggers(self, kind: str, fields: Node, catalog: Catalog) -> None:
+        """``CREATE [OR REPLACE] TRIGGER``, ``DROP TRIGGER``, ``ALTER TABLE ... ENABLE |
+        DISABLE TRIGGER`` and ``DROP TABLE``. Every trigger whose ``UPDATE OF`` or ``WHEN``
+        names columns depends on them (a ``DROP COLUMN`` of one fails, 2BP01); an UPDATE
+        trigger is also kept by whether it fires (:meth:`update_triggers`)."""
+        if kind == "CreateTrigStmt":
+            table = catalog.relation_of(fields.get("relation"))[0]
+            trigger = str(fields.get("trigname") or "")
+            self._forget_triggers(table, trigger)
+            key = (f"trigger {trigger}", str(table))
+            name, tables = trigger, frozenset({table})
+            listed = frozenset(strings(fields.get("columns")))
+            read, _ = _columns(fields.get("whenClause") or {})
+            if listed | read:
+                self._known[key] = Dependent("trigger", name, tables, listed | read)
+            if int(fields.get("events") or 0) & _ON_UPDATE:
+                self._triggers[key] = Dependent("trigger", name, tables, listed, star=not listed)
+        elif kind == "AlterTableStmt":
+            table = catalog.relation_of(fields.get("relation"))[0]
+            for item in fields.get("cmds") or ():
+                command = item.get("AlterTableCmd", {})
+                subtype = command.get("subtype")
+                named = f"trigger {command.get('name') or ''}"
+                for key in [*self._triggers, *self._disabled]:
+                    found = self._triggers.get(key) or self._disabled[key]
+                    if table not in found.tables:
+                        continue
+                    this = key[0] == named
+                    if subtype in _ALL_TRIGGERS_OFF or (subtype in _TRIGGER_OFF and this):
+                        self._disabled[key] = self._triggers.pop(key, found)
+                    elif subtype in _ALL_TRIGGERS_ON or (subtype in _TRIGGER_ON and this):
+                        self._triggers[key] = self._disabled.pop(key, found)
+        elif kind == "DropStmt" and fields.get("removeType") in ("OBJECT_TRIGGER", "OBJECT_TABLE"):
+            trigger_drop = fields.get("removeType") == "OBJECT_TRIGGER"
+            for item in fields.get("objects") or ():
+                names = strings(item.get("List", {}).get("items"))
+                relation = names[:-1] if trigger_drop else names
+                if relation:
+                    schema = relation[-2] if len(relation) > 1 else None
+                    table = catalog.resolve(schema, relation[-1])
+                    self._forget_triggers(table, names[-1] if trigger_drop else None)
+
+    def _forget_triggers(self, table: QualifiedName, trigger: str | None) -> None:
+        """Forget trigger ``trigger`` of ``table`` (every trigger of it: ``None``)."""
+        for known in (self._known, self._triggers, self._disabled):
+            for key in [
+                key
+                for key, dependent in known.items()
+                if dependent.kind == "trigger"
+                and table in dependent.tables
+                and (trigger is None or key[0] == f"trigger {trigger}")
+            ]:
+                del known[key]

@@ -223,6 +223,12 @@ class SchemaFacts(Protocol):
         """The change drops the table ``name``, which the plan keeps until the contract."""
         ...
 
+    def update_triggers(self, schema: str, table: str, columns: frozenset[str]) -> tuple[str, ...]:
+        """The enabled triggers an ``UPDATE`` of ``table`` that sets ``columns`` fires
+        (``trigger a_version on public.a``), the table's and its partitions' or
+        parents'."""
+        ...
+
     def name_held(self, schema: str | None, name: str) -> bool:
         """``name`` belongs to an index or constraint of some table of ``schema`` that
         the change drops, which the plan keeps until the contract phase (index names
@@ -298,6 +304,9 @@ class StaticSchemaFacts:
         )
 
     def table_dependents(self, schema: str, table: str) -> tuple[str, ...]:
+        return ()
+
+    def update_triggers(self, schema: str, table: str, columns: frozenset[str]) -> tuple[str, ...]:
         return ()
 
     def dependents_of(

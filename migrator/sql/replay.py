@@ -23,6 +23,7 @@ from migrator.sql.catalog import (
     Table,
     TableKind,
 )
+from migrator.sql.index_column_names import index_column_names
 from migrator.sql.names import (
     MAX_IDENTIFIER_BYTES,
     QualifiedName,
@@ -167,6 +168,13 @@ def add_constraint(catalog: Catalog, table: Table, node: Node, column: str | Non
     else:
         columns = tuple(strings(node.get("keys")))
     named_by = columns
+    if kind == "unique" and node.get("including"):
+        named_by = index_column_names(
+            [{"name": c} for c in columns], [{"name": c} for c in strings(node.get("including"))]
+        )
+    elif kind == "exclusion":
+        pairs = [pair.get("List", {}).get("items") or [{}] for pair in node.get("exclusions") or ()]
+        named_by = index_column_names(pair[0] for pair in pairs)
     if kind == "check" and column is None:  # named after its column when it reads one
         read = {
             strings(ref.get("fields"))[-1:][0]
@@ -392,10 +400,12 @@ def _create_index(catalog: Catalog, fields: Node) -> None:
         return
     columns = _index_columns(fields.get("indexParams"))
     # a unique index is not a constraint: PostgreSQL names it ..._idx too; the INCLUDE
-    # columns are part of the name
-    included = _index_columns(fields.get("indexIncludingParams"))
+    # columns are part of the name, an expression is named by what it calls
+    named_by = index_column_names(
+        fields.get("indexParams") or (), fields.get("indexIncludingParams") or ()
+    )
     name = fields.get("idxname") or free_name(
-        catalog, table, (*columns, *included), "idx", relation=True, constraint=False
+        catalog, table, named_by, "idx", relation=True, constraint=False
     )
     qualified = QualifiedName(table_name.schema, name)
     if fields.get("if_not_exists") and catalog.index(qualified) is not None:

@@ -1,9 +1,9 @@
 """A default change of a column old code inserts into, or a dropped generation
-expression, changes what running code's writes get at the moment its migration commits;
-the naive file's does at once, when the plan is done (or at its deploy point). The plan
-commits it last, after index builds that change no row (plandiff F29), and refuses it
-when another migration would let old code write in between (F29's batched delete, F32's
-VALIDATE)."""
+expression or identity, changes what running code's writes get at the moment its
+migration commits; the naive file's does at once, when the plan is done (or at its
+deploy point). The plan commits it last, after index builds that change no row (plandiff
+F29; F52 for DROP IDENTITY), and refuses it when another migration would let old code
+write in between (F29's batched delete, F32's VALIDATE)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.plan.scenario import Project
 
 BASE = """
 CREATE TABLE a (id serial PRIMARY KEY, a_c0 bigint NOT NULL, a_c1 bigint,
-    a_g bigint GENERATED ALWAYS AS (a_c0 * 2) STORED);
+    a_g bigint GENERATED ALWAYS AS (a_c0 * 2) STORED, a_i int GENERATED ALWAYS AS IDENTITY);
 CREATE TABLE b (id serial PRIMARY KEY, b_c0 bigint);
 """
 
@@ -34,8 +34,10 @@ def _last_migration_sql(project: Project) -> list[str]:
         "ALTER TABLE a ALTER COLUMN a_g DROP EXPRESSION",
         "ALTER TABLE a ALTER COLUMN a_c1 SET DEFAULT 5",
         "ALTER TABLE a ALTER COLUMN a_c1 DROP DEFAULT",
+        # plandiff F52: old code's inserts got the identity's value, then fail (23502)
+        "ALTER TABLE a ALTER COLUMN a_i DROP IDENTITY",
     ],
-    ids=["drop-expression", "set-default", "drop-default"],
+    ids=["drop-expression", "set-default", "drop-default", "drop-identity"],
 )
 @pytest.mark.parametrize("index_on", ["a (a_c0)", "b (b_c0)"], ids=["same-table", "other-table"])
 def test_a_moment_change_before_index_builds_commits_after_them(

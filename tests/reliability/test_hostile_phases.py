@@ -180,7 +180,7 @@ def test_a_fleet_names_the_target_of_each_backfill_progress_line(
 def test_a_plan_whose_backfill_would_move_its_key_is_refused(tmp_path: Path) -> None:
     # P12: `UPDATE k SET id = id + 1, v = v + 1` planned as a backfill walking id: with
     # batches of 10, the rows at each batch's end moved into the next batch and got
-    # v + 2 (exit 0). Now the plan is refused and nothing is written
+    # v + 2 (exit 0). Now the planner refuses it with its own reason and nothing is written
     directory = write_migrations(
         tmp_path / "m",
         {"001_k.up.sql": "CREATE TABLE k (id bigint PRIMARY KEY, v int);\n"},
@@ -189,5 +189,5 @@ def test_a_plan_whose_backfill_would_move_its_key_is_refused(tmp_path: Path) -> 
     change.write_text("UPDATE k SET id = id + 1, v = v + 1;\n")
     result = run_cli("--dir", str(directory), "plan", str(change), "--batch-size", "10")
     assert result.code == 1, result.output
-    assert "the backfill UPDATE sets the key it walks (id)" in result.stderr
+    assert "cannot run this UPDATE in batches: it sets id, the key of" in result.stderr
     assert sorted(p.name for p in directory.iterdir()) == ["001_k.up.sql"]

@@ -29,12 +29,24 @@ def batched_step(
     what: str,
     *,
     key_of: str | None = None,
+    sets: frozenset[str] = frozenset(),
 ) -> Step:
     """``head WHERE key BETWEEN $1 AND $2 AND (still_needed)``: ``head`` is an ``UPDATE
     ... SET ... [FROM ...]`` or ``DELETE FROM ... [USING ...]`` of ``target``; the key
-    is qualified by ``key_of`` (the table's alias or name) when other tables join."""
+    is qualified by ``key_of`` (the table's alias or name) when other tables join.
+    :class:`CannotPlan` when the ``UPDATE`` ``sets`` the key (finding F-hostile-2)."""
     facts = target.require(f"to {what} in batches")
     key = facts.backfill_key()
+    if key is not None and key in sets:
+        raise CannotPlan(
+            f"cannot {what} in batches: it sets {ident(key)}, the key of {target.sql} the "
+            "batches walk, so a row moved past its batch's range would be reached again by a "
+            "later batch and updated twice; walking another unique column instead would move "
+            "the keys batch by batch, and a key moved onto one a later batch has not moved "
+            "yet fails (23505) after the earlier batches committed",
+            hint="change the key in a migration of its own (written by hand, while the table "
+            "is small or in a maintenance window), or leave the key out of this UPDATE",
+        )
     if key is None:
         raise CannotPlan(
             f"cannot {what} in batches: {target.sql} has no single-column primary key or "

@@ -137,6 +137,8 @@ def add_column(
     facts = target.require("to fill the new column in batches")
     if facts.created_in_change:
         return pass_through(_add_column_sql(target, column, if_not_exists), label=label, undo=undo)
+    if default is not None:
+        target.refuse_update_triggers((column.colname,), f"add column {name}")
     bare = copy.deepcopy(column)
     bare.constraints = (
         tuple(

@@ -22,7 +22,7 @@ from migrator.plan.recipes.validation import VALIDATE_NOTE, validate_step
 from migrator.plan.row_conditions import Condition
 from migrator.plan.sql_text import bounded_name, ident, mentioned_columns, qualified
 from migrator.sql.enums import ConstrType
-from migrator.sql.replay import default_name
+from migrator.sql.index_column_names import index_column_names
 from migrator.sql.syntax import deparse
 
 #: constraints built from a unique index (built concurrently, then ``USING INDEX``)
@@ -30,18 +30,28 @@ _KEYS = (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY)
 
 
 def constraint_name(target: Target, constraint: Any) -> str:
-    """The constraint's name, or the one PostgreSQL would choose."""
+    """The constraint's name, or the one PostgreSQL would give it (numbered on a clash
+    with a constraint of the table, and for a key with a relation of the schema, as the
+    replay names it: finding F-hostile-1)."""
     if constraint.conname:
         return str(constraint.conname)
     kind = constraint.contype
+    key = kind in _KEYS or kind == ConstrType.CONSTR_EXCLUSION
     if kind == ConstrType.CONSTR_PRIMARY:
-        return default_name(target.name, [], "pkey")
-    if kind == ConstrType.CONSTR_FOREIGN:
-        return default_name(target.name, [a.sval for a in constraint.fk_attrs], "fkey")
-    if kind == ConstrType.CONSTR_UNIQUE:
-        return default_name(target.name, [k.sval for k in constraint.keys], "key")
-    columns = mentioned_columns(constraint.raw_expr)
-    return default_name(target.name, columns if len(columns) == 1 else [], "check")
+        columns: list[str] = []
+        suffix = "pkey"
+    elif kind == ConstrType.CONSTR_FOREIGN:
+        columns, suffix = [a.sval for a in constraint.fk_attrs], "fkey"
+    elif kind == ConstrType.CONSTR_UNIQUE:
+        keys = [k.sval for k in (*constraint.keys, *(constraint.including or ()))]
+        columns, suffix = list(index_column_names({"name": k} for k in keys)), "key"
+    elif kind == ConstrType.CONSTR_EXCLUSION:  # an expression is "expr" here
+        elements = [{"name": pair[0].name} for pair in constraint.exclusions or ()]
+        columns, suffix = list(index_column_names(elements)), "excl"
+    else:
+        read = mentioned_columns(constraint.raw_expr)
+        columns, suffix = (read if len(read) == 1 else []), "check"
+    return target.default_name(columns, suffix, relation=key, constraint=True)
 
 
 def _definition(constraint: Any) -> str:
@@ -115,7 +125,8 @@ def _not_valid_then_validate(
     if foreign:
         columns = tuple(a.sval for a in constraint.fk_attrs)
         if target.facts is None or not target.facts.has_index_leading_with(columns):
-            index = default_name(target.name, list(columns), "idx")
+            index = target.default_name(columns, "idx", relation=True, constraint=False)
+            target.claim(index, "index")
             body = "(" + ", ".join(ident(c) for c in columns) + ")"
             steps += concurrent_index_steps(target, index, body, unique=False)
             slot = Slot.EXPAND_LATE  # after the index: it serves the validation

@@ -148,7 +148,8 @@ def _batched(
     key_of = alias.aliasname if alias is not None else (target.name if joined else None)
     condition = deparse(statement.whereClause) if statement.whereClause is not None else "true"
     what = f"run this {verb}"
-    step = batched_step(target, head, condition, options, what, key_of=key_of)
+    sets = frozenset(item.name for item in getattr(statement, "targetList", None) or ())
+    step = batched_step(target, head, condition, options, what, key_of=key_of, sets=sets)
     step = replace(step, undo=None)  # the values it overwrites or the rows it deletes are gone
     done = "updated" if verb == "UPDATE" else "deleted"
     row_change = _row_change(statement, target, condition, joined, verb)

@@ -13,7 +13,8 @@ from migrator.plan.row_conditions import Condition
 from migrator.plan.sql_text import bounded_name, ident, literal, object_name, qualified
 from migrator.sql.classify import non_transactional_reason
 from migrator.sql.enums import ReindexObjectType
-from migrator.sql.replay import default_name
+from migrator.sql.index_column_names import index_column_names
+from migrator.sql.parse import parse_one
 from migrator.sql.syntax import deparse, make
 
 CONCURRENT_NOTE = (
@@ -104,12 +105,19 @@ def drop_constraint_keeping_index(
     )
 
 
-def index_name(target: Target, statement: Any) -> str:
-    """The index's name, or the one PostgreSQL would choose (``users_email_idx``)."""
+def index_name(target: Target, statement: Any, source: str) -> str:
+    """The index's name, or the one PostgreSQL would give it (``users_email_idx``, then
+    ``users_email_idx1`` when that is taken; ``_idx`` for a unique index too; the
+    ``INCLUDE`` columns and what an expression calls are in it): the plan's ``IF NOT
+    EXISTS`` must not meet another index under that name (finding F-hostile-1)."""
     if statement.idxname:
         return str(statement.idxname)
-    columns = [element.name for element in statement.indexParams]
-    return default_name(target.name, columns, "key" if statement.unique else "idx")
+    parsed = parse_one(source)
+    fields = parsed[1] if parsed is not None and parsed[0] == "IndexStmt" else {}
+    columns = index_column_names(
+        fields.get("indexParams") or (), fields.get("indexIncludingParams") or ()
+    )
+    return target.default_name(columns, "idx", relation=True, constraint=False)
 
 
 def create_index(statement: Any, target: Target, source: str) -> Change:
@@ -119,10 +127,10 @@ def create_index(statement: Any, target: Target, source: str) -> Change:
     contract phase, once the old one is gone (:func:`_take_dropped_name`)."""
     label = f"index_{target.name}"
     _require_columns(target, statement)
-    name = index_name(target, statement)
-    replaces = bool(statement.idxname) and _name_dropped_later(target, name)
-    if (statement.idxname or not statement.concurrent) and not replaces:
-        target.refuse_taken_name(name, "index")  # unnamed: the server picks a free name
+    name = index_name(target, statement, source)
+    replaces = _name_dropped_later(target, name)
+    if not statement.idxname and not replaces:
+        target.claim(name, "index")  # not a name the plan made up for another index
     if statement.concurrent and not replaces:
         return pass_through(source, transactional=False, label=label)
     if target.facts is not None and target.facts.created_in_change:

@@ -257,6 +257,7 @@ def shadow_column_change(
             "plan the second change after this one's contract phase ran",
         )
     _check_movable(target, facts, shadow.old, what)
+    target.refuse_update_triggers((shadow.new,), f"{what} column {ident(shadow.old)}")
     if facts.column(shadow.new) is not None:
         raise existing_column(target, shadow.new)
     old_fact = facts.column(shadow.old)

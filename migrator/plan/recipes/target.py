@@ -4,6 +4,7 @@ every recipe shares."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,8 @@ from migrator.plan.model import CannotPlan
 from migrator.plan.row_conditions import Condition, ConditionKind, RowChange
 from migrator.plan.sql_text import qualified
 from migrator.source.backfill import DEFAULT_BATCH_SIZE
+from migrator.sql.names import QualifiedName
+from migrator.sql.replay import default_name, free_name
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,21 @@ class Target:
                 hint=f"give the new {what} another name",
             )
 
+    def default_name(
+        self, columns: Iterable[str | None], suffix: str, *, relation: bool, constraint: bool
+    ) -> str:
+        """The name PostgreSQL gives an unnamed index or constraint of this table
+        (:func:`migrator.sql.replay.free_name`: numbered on a clash with a relation of the
+        schema, ``relation``, or a constraint of the table, ``constraint``, in the
+        replayed schema); unnumbered for a table the replay does not know."""
+        catalog = self.schema_facts.catalog if self.schema_facts is not None else None
+        table = None
+        if catalog is not None and self.facts is not None:
+            table = catalog.table(QualifiedName(self.facts.schema, self.facts.name))
+        if catalog is None or table is None:
+            return default_name(self.name, columns, suffix)
+        return free_name(catalog, table, columns, suffix, relation=relation, constraint=constraint)
+
     def claim(self, name: str, what: str) -> str:
         """``name`` for an object the plan makes up in the table's schema;
         :class:`CannotPlan` when the replayed schema or the plan has it already."""
@@ -64,9 +82,10 @@ class Target:
         return name
 
     def refuse_dependents(self, column: str, what: str) -> None:
-        """:class:`CannotPlan` when views, materialized views, policies or generated
-        columns depend on ``column``: the contract's ``DROP COLUMN`` would fail (2BP01)
-        after the earlier phases ran, or they would read the old column meanwhile."""
+        """:class:`CannotPlan` when views, materialized views, policies, generated
+        columns or triggers (``UPDATE OF``, ``WHEN``) depend on ``column``: the contract's
+        ``DROP COLUMN`` would fail (2BP01) after the earlier phases ran, or they would read
+        the old column meanwhile."""
         if self.schema_facts is None or self.facts is None:
             return
         found = self.schema_facts.dependents_of(self.facts.schema, self.facts.name, column)
@@ -78,6 +97,27 @@ class Target:
                 "COLUMN would fail with 2BP01, or they would read the old column meanwhile)",
                 hint="drop them in a change of their own first, and create them again once "
                 "this change's contract ran; or write the migration by hand",
+            )
+
+    def refuse_update_triggers(self, columns: Iterable[str], what: str) -> None:
+        """:class:`CannotPlan` when the plan's own ``UPDATE`` of every row (``what``: the
+        backfill that copies or fills ``columns``) would fire triggers of the table,
+        where the naive ``ALTER`` fires none (finding F50: a ``version`` counter bumped,
+        an ``updated_at`` set, an audit row written for every row)."""
+        if self.schema_facts is None or self.facts is None or self.facts.created_in_change:
+            return
+        fired = self.schema_facts.update_triggers(
+            self.facts.schema, self.facts.name, frozenset(columns)
+        )
+        if fired:
+            names = ", ".join(fired)
+            raise CannotPlan(
+                f"cannot {what} in phases: the plan's backfill updates every row of "
+                f"{self.sql}, which fires {names} on each of them, where the one ALTER fires "
+                "no trigger (what the trigger sets or writes would change for every row)",
+                hint="run the statement as written in a maintenance window (with -- "
+                "migrate:lint-ignore and the reason), or write the phases by hand with a "
+                "backfill the trigger ignores",
             )
 
     def condition(

@@ -62,6 +62,8 @@ class Column:
     checked: bool = False
     #: the expression of a stored generated column
     generated: str | None = None
+    #: ``ALWAYS`` or ``BY DEFAULT``: an identity column that is not the key
+    identity: str | None = None
 
 
 @dataclass
@@ -73,10 +75,15 @@ class Table:
     indexes: list[str] = field(default_factory=list)
     #: the type of ``id`` (:data:`KEYS`), ``bigint`` once widened
     key: str = "serial"
-    #: partitioned by range of ``id`` (two partitions)
+    #: partitioned by ``partition_by`` of ``id`` (two partitions)
     partitioned: bool = False
+    #: ``range``, ``list`` (a few keys, the rest in a default partition) or ``hash``
+    partition_by: str = "range"
     #: the constraints the change added (checks, unique, foreign keys), by name
     constraints: list[str] = field(default_factory=list)
+    #: its materialized views and (user) triggers, by name
+    matviews: list[str] = field(default_factory=list)
+    triggers: list[str] = field(default_factory=list)
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -100,6 +107,8 @@ def _column_sql(column: Column) -> str:
     sql = f"{column.name} {column.type}"
     if column.generated is not None:
         return f"{sql} GENERATED ALWAYS AS ({column.generated}) STORED"
+    if column.identity is not None:
+        return f"{sql} GENERATED {column.identity} AS IDENTITY"
     if column.default is not None:
         sql += f" DEFAULT {column.default}"
     if column.not_null:
@@ -134,16 +143,9 @@ def _schema_sql(model: Model, rows: int, with_view: str) -> tuple[str, str]:
         create = f"CREATE TABLE {table.name} (id {table.key} PRIMARY KEY, {columns})"
         if not table.partitioned:
             schema.append(f"{create};")
-        else:  # the rows of both partitions: the keys run from 1 to ``rows``
-            middle = rows // 2
-            schema += [
-                f"{create} PARTITION BY RANGE (id);",
-                f"CREATE TABLE {table.name}_p1 PARTITION OF {table.name} "
-                f"FOR VALUES FROM (MINVALUE) TO ({middle});",
-                f"CREATE TABLE {table.name}_p2 PARTITION OF {table.name} "
-                f"FOR VALUES FROM ({middle}) TO (MAXVALUE);",
-            ]
-        written = [c for c in table.columns if c.generated is None]
+        else:
+            schema += _partitions(table, create, rows)
+        written = [c for c in table.columns if c.generated is None and c.identity is None]
         names = ", ".join(c.name for c in written)
         values = ", ".join(
             _seed_value(c, rows)
@@ -171,6 +173,24 @@ def _schema_sql(model: Model, rows: int, with_view: str) -> tuple[str, str]:
         schema.append(f"CREATE VIEW {view} AS SELECT {columns} FROM {table.name};")
         table.views.append(view)
     return "\n".join(schema) + "\n", "\n".join(seed) + "\n"
+
+
+def _partitions(table: Table, create: str, rows: int) -> list[str]:
+    """The partitioned table and its two partitions: the keys run from 1 to ``rows``."""
+    keys = ", ".join(str(k) for k in range(1, rows, 3))
+    bounds = {
+        "range": (f"FROM (MINVALUE) TO ({rows // 2})", f"FROM ({rows // 2}) TO (MAXVALUE)"),
+        "list": (f"IN ({keys})", None),  # None: the default partition
+        "hash": ("WITH (MODULUS 2, REMAINDER 0)", "WITH (MODULUS 2, REMAINDER 1)"),
+    }
+    first, second = bounds[table.partition_by]
+    t = table.name
+    return [
+        f"{create} PARTITION BY {table.partition_by.upper()} (id);",
+        f"CREATE TABLE {t}_p1 PARTITION OF {t} FOR VALUES {first};",
+        f"CREATE TABLE {t}_p2 PARTITION OF {t} "
+        + ("DEFAULT;" if second is None else f"FOR VALUES {second};"),
+    ]
 
 
 def _seed_value(column: Column, rows: int) -> str:

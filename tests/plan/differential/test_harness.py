@@ -14,6 +14,7 @@ from tests.plan.differential.harness import (
     Outcome,
     load_case,
     run_case,
+    snapshots,
     sql_without_data_changes,
 )
 from tests.plan.scenario import run
@@ -297,3 +298,21 @@ def test_a_case_s_own_old_client_statements_reach_both_copies_and_a_refusal_is_c
     assert any("old clients" in e and "planned 23514" in e for e in tampered.client_errors), (
         tampered.summary()
     )
+
+
+def test_a_materialized_view_the_change_creates_must_be_populated(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """Its rows are a snapshot of another moment than the naive copy's (not compared),
+    but a plan that creates it empty (WITH NO DATA: unreadable) fails the proof."""
+    case = load_case(CASES_DIR / "create-materialized-view-then-rename-a-column.toml")
+    assert snapshots(case) == {"b_mv4"}
+    outcome = _tampered(
+        case,
+        "002_change_expand.up",
+        lambda text: text.replace("FROM b;", "FROM b WITH NO DATA;"),
+        database_pair,
+        tmp_path,
+    )
+    assert outcome.verdict == "differs"
+    assert any("materialized view b_mv4: populated False" in p for p in outcome.problems), outcome

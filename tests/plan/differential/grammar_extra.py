@@ -1,0 +1,204 @@
+"""More random changes for the differential harness: the schemas and statements of
+grammar.py, plus what it does not draw (issue 14's list, beyond the first grammar):
+identity columns that are not the key, tables partitioned by list or hash of their key
+(and range, as before), materialized views, user triggers (one filling a column, one
+writing an audit table), and statements that add or drop identities, update a table
+from another one, create, refresh and drop materialized views, create and drop
+triggers, and create or detach partitions. A grammar of its own, so the main one's
+runs stay comparable from seed to seed."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from tests.plan.differential.grammar import (
+    NUMBERS,
+    TYPES,
+    Column,
+    Model,
+    Table,
+    _schema_sql,
+    _statement,
+    _table,
+)
+from tests.plan.differential.harness import Case
+
+#: the audit table the ``audit`` triggers write: no key, compared as a multiset of rows
+AUDIT = "CREATE TABLE audit (tbl text NOT NULL, op text NOT NULL, row_id bigint);"
+
+AUDIT_FUNCTION = """CREATE FUNCTION audit_write() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO audit (tbl, op, row_id)
+  VALUES (TG_TABLE_NAME, TG_OP, CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END);
+  RETURN NULL;
+END $$;"""
+
+
+def _plain(table: Table) -> list[Column]:
+    """The columns a client or a trigger may write (not generated, not identity)."""
+    return [c for c in table.columns if c.generated is None and c.identity is None]
+
+
+def _fill_trigger(model: Model, table: Table, column: Column) -> str:
+    """A function and a ``BEFORE INSERT OR UPDATE`` trigger that give ``column`` its
+    type's constant where a write leaves it NULL."""
+    name = model.fresh(f"{table.name}_fill")
+    table.triggers.append(name)
+    constant = TYPES[column.type][1]
+    return (
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        f"BEGIN NEW.{column.name} := coalesce(NEW.{column.name}, {constant}); RETURN NEW; END $$;\n"
+        f"CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {table.name} "
+        f"FOR EACH ROW EXECUTE FUNCTION {name}()"
+    )
+
+
+@st.composite
+def _extra_table(draw: st.DrawFn, model: Model, name: str) -> Table:
+    """A table of grammar.py, perhaps with an identity column besides its key and
+    partitioned by range, list or hash."""
+    table = draw(_table(name))
+    if draw(st.booleans()):
+        kind = draw(st.sampled_from(["int", "bigint"]))
+        identity = draw(st.sampled_from(["ALWAYS", "BY DEFAULT"]))
+        table.columns.append(Column(model.fresh(f"{name}_i"), kind, identity=identity))
+    partition_by = draw(st.sampled_from(["", "range", "list", "hash"]))
+    table.partitioned = bool(partition_by)
+    table.partition_by = partition_by or "range"
+    return table
+
+
+@st.composite
+def _schema_extras(draw: st.DrawFn, model: Model) -> tuple[str, str]:
+    """A materialized view and a trigger (filling a column, or auditing writes) on some
+    tables: their SQL, and what the seed runs after its rows (a refresh)."""
+    schema, seed = [], []
+    for table in model.tables:
+        if draw(st.booleans()):
+            view = model.fresh(f"{table.name}_mv")
+            table.matviews.append(view)
+            plain = _plain(table)
+            value = f", {plain[0].name}" if plain else ""
+            schema.append(f"CREATE MATERIALIZED VIEW {view} AS SELECT id{value} FROM {table.name};")
+            if draw(st.booleans()):  # what REFRESH ... CONCURRENTLY needs
+                schema.append(f"CREATE UNIQUE INDEX {view}_id ON {view} (id);")
+            seed.append(f"REFRESH MATERIALIZED VIEW {view};")
+        trigger = draw(st.sampled_from(["", "fill", "audit"]))
+        if trigger == "fill" and _plain(table):
+            schema.append(_fill_trigger(model, table, draw(st.sampled_from(_plain(table)))) + ";")
+        elif trigger == "audit":
+            if AUDIT not in schema:
+                schema += [AUDIT, AUDIT_FUNCTION]
+            name = model.fresh(f"{table.name}_audit")
+            table.triggers.append(name)
+            schema.append(
+                f"CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {table.name} "
+                "FOR EACH ROW EXECUTE FUNCTION audit_write();"
+            )
+    return "\n".join(schema) + "\n", "\n".join(seed) + "\n"
+
+
+@st.composite
+def _extra_statement(draw: st.DrawFn, model: Model) -> str:
+    """A statement only this grammar draws (None-free: there is always one)."""
+    table = draw(st.sampled_from(model.tables))
+    t = table.name
+    plain = _plain(table)
+    kinds = ["create matview", "add identity column"]
+    if len(model.tables) > 1 and plain:
+        kinds.append("update from")
+    if table.matviews:
+        kinds += ["refresh matview", "drop matview"]
+    if plain:
+        kinds.append("create trigger")
+    if table.triggers:
+        kinds.append("drop trigger")
+    identities = [c for c in table.columns if c.identity is not None]
+    if identities:
+        kinds += ["drop identity", "widen identity"]
+    numbers = [c for c in plain if c.type in NUMBERS[:2] and c.not_null]
+    if numbers:
+        kinds.append("add identity")
+    if table.partitioned and table.partition_by == "list":
+        kinds += ["create partition", "detach partition"]
+    kind = draw(st.sampled_from(kinds))
+    if kind == "create matview":
+        view = model.fresh(f"{t}_mv")
+        table.matviews.append(view)
+        value = f", {plain[0].name}" if plain else ""
+        return f"CREATE MATERIALIZED VIEW {view} AS SELECT id{value} FROM {t}"
+    if kind == "refresh matview":
+        return f"REFRESH MATERIALIZED VIEW {draw(st.sampled_from(table.matviews))}"
+    if kind == "drop matview":
+        return f"DROP MATERIALIZED VIEW {table.matviews.pop()}"
+    if kind == "add identity column":
+        identity = draw(st.sampled_from(["ALWAYS", "BY DEFAULT"]))
+        column = Column(model.fresh(f"{t}_i"), "bigint", identity=identity)
+        table.columns.append(column)
+        return f"ALTER TABLE {t} ADD COLUMN {column.name} bigint GENERATED {identity} AS IDENTITY"
+    if kind == "update from":
+        column = draw(st.sampled_from(plain))
+        other = draw(st.sampled_from([o for o in model.tables if o is not table]))
+        same = [c for c in _plain(other) if c.type == column.type]
+        value = f"{other.name}.{same[0].name}" if same else TYPES[column.type][1]
+        return (
+            f"UPDATE {t} SET {column.name} = {value} FROM {other.name} "
+            f"WHERE {other.name}.id = {t}.id AND {other.name}.id % 2 = 0"
+        )
+    if kind == "create trigger":
+        return _fill_trigger(model, table, draw(st.sampled_from(plain)))
+    if kind == "drop trigger":
+        return f"DROP TRIGGER {table.triggers.pop()} ON {t}"
+    if kind in {"drop identity", "widen identity"}:
+        column = draw(st.sampled_from(identities))
+        if kind == "widen identity":
+            column.type = "bigint"
+            return f"ALTER TABLE {t} ALTER COLUMN {column.name} TYPE bigint"
+        column.identity = None
+        column.not_null = True  # the identity's NOT NULL stays
+        return f"ALTER TABLE {t} ALTER COLUMN {column.name} DROP IDENTITY"
+    if kind == "add identity":
+        column = draw(st.sampled_from(numbers))
+        column.identity, column.default = "BY DEFAULT", None
+        return f"ALTER TABLE {t} ALTER COLUMN {column.name} ADD GENERATED BY DEFAULT AS IDENTITY"
+    if kind == "create partition":
+        partition = model.fresh(f"{t}_p")
+        return f"CREATE TABLE {partition} PARTITION OF {t} FOR VALUES IN ({100000 + model.counter})"
+    assert kind == "detach partition"
+    return f"ALTER TABLE {t} DETACH PARTITION {t}_p1"
+
+
+@st.composite
+def extra_cases(draw: st.DrawFn) -> Case:
+    """A random :class:`Case` as :func:`grammar.cases` draws it, with the schema extras
+    and each statement from this grammar or the first one."""
+    model = Model([])
+    model.tables.append(draw(_extra_table(model, "a")))
+    if draw(st.booleans()):
+        model.tables.append(draw(_extra_table(model, "b")))
+        if draw(st.booleans()):
+            action = draw(st.sampled_from(["", "ON DELETE CASCADE"]))
+            model.tables[1].columns.append(
+                Column("b_a_id", "int", draw(st.booleans()), references=("a", action))
+            )
+    rows = draw(st.integers(20, 120))
+    view = draw(st.sampled_from(["", "with id", "without id", "join"]))
+    schema, seed = _schema_sql(model, rows, with_view=view)
+    extra_schema, extra_seed = draw(_schema_extras(model))
+    statements, naive = [], []
+    for _ in range(draw(st.integers(1, 4))):
+        if not model.tables:
+            break
+        extra = draw(st.booleans())
+        statements.append(draw(_extra_statement(model) if extra else _statement(model)))
+        naive.append(model.naive or statements[-1])
+        model.naive = None
+    return Case(
+        id="generated-extra",
+        schema=schema + extra_schema,
+        seed=seed + extra_seed,
+        change=";\n".join(statements),
+        naive=";\n".join(naive) if naive != statements else None,
+        about="generated by tests/plan/differential/grammar_extra.py",
+        planned_extra=frozenset(model.planned_extra),
+    )
