@@ -662,9 +662,9 @@ async def _views_agree(
     see :func:`compare_rows`), or when the copies' rows agree (``rows_agree``: equal,
     a volatile value as NULL or not, as :func:`compare_rows` compares them) and the
     view shows a volatile value (a ``now()`` default, lemmy's ranks computed with
-    ``now()``), which differs from one copy to the other; a materialized view, when
-    the rows agree and it holds what its query returns on each copy. A materialized
-    view of ``snapshots`` only has to be populated where the naive copy's is."""
+    ``now()``), which differs from one copy to the other. A materialized view of
+    ``snapshots`` only has to be populated where the naive copy's is; another one,
+    when the rows agree and it holds what its query returns on each copy."""
     problems = []
     naive_views = set(await _views(naive))
     naive_queries: dict[str, str] | None = None
