@@ -167,13 +167,16 @@ def stream_pieces(
     chunks: Iterable[str],
     comments: re.Pattern[str] | None = None,
     found_comments: list[LineComment] | None = None,
+    tail: list[str] | None = None,
 ) -> Iterator[Piece]:
     """The pieces (:func:`pieces`) of the text made of ``chunks``, each as soon as the
     semicolon that ends it is read: memory follows the largest piece, not the text. A
     piece that straddles chunks is scanned again from its start once more text is
     read, in reads that double while no semicolon comes, so a large piece costs linear
     time. Each ``--`` comment that ``comments`` matches is appended to
-    ``found_comments``, in order, as the lexer passes it."""
+    ``found_comments``, in order, as the lexer passes it. Once the text is read, what
+    follows the last piece (semicolons, white space, comments) is appended to
+    ``tail``."""
     source = iter(chunks)
     buffer = ""  # the text from offset ``base`` on
     base = 0
@@ -239,6 +242,8 @@ def stream_pieces(
         if cut > 0:
             comment_lines.advance(buffer, base, base + cut)  # no comment comes before
             buffer, base, scan = buffer[cut:], base + cut, scan - cut
+    if tail is not None:
+        tail.append(buffer[previous - base :])
 
 
 def pieces(text: str) -> Iterator[tuple[int, int]]:

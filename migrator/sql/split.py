@@ -322,6 +322,9 @@ class StatementStream:
         self.meta_commands: list[tuple[int, str]] = []
         self.joins: dict[int, int] = {}
         self.comments: list[lexer.LineComment] = []
+        #: the last meta-command's line goes on after its statement (psql reads a
+        #: meta-command to the end of its line, past any semicolon)
+        self._meta_open = False
 
     def _judge(self, piece: str) -> tuple[bool, StatementTree | None]:
         if self._keep_trees:
@@ -331,7 +334,8 @@ class StatementStream:
     def __iter__(self) -> Iterator[Statement]:
         from migrator.sql import lexer
 
-        found = lexer.stream_pieces(self._chunks, self._comment_pattern, self.comments)
+        tail: list[str] = []
+        found = lexer.stream_pieces(self._chunks, self._comment_pattern, self.comments, tail)
         if self._known is not None:
             yield from self._replay(found, self._known)
             return
@@ -353,10 +357,15 @@ class StatementStream:
                             ahead.popleft()
                         self.joins[number] = joined + 1
                         break
+            if self._meta_open:  # the last meta-command's line goes on in this statement
+                self._continue_meta(piece.lead + text)
             if not valid:
                 self._report(piece, number)
             yield _of_piece(number, piece, tree)
             number += 1
+        if self._meta_open:
+            self._continue_meta("".join(tail))
+            self._meta_open = False
 
     @staticmethod
     def _replay(found: Iterator[lexer.Piece], known: KnownSplit) -> Iterator[Statement]:
@@ -381,6 +390,17 @@ class StatementStream:
         first_line = piece.line - piece.lead.count("\n")
         found = find_meta_commands(around, [(len(piece.lead), len(around))])
         self.meta_commands.extend((first_line + line - 1, command) for line, command in found)
+        if found:  # one on the piece's last line goes on after it, up to the newline
+            self._meta_open = found[-1][0] == around.count("\n") + 1
+
+    def _continue_meta(self, following: str) -> None:
+        """Add ``following`` (the text after the last meta-command's statement) to that
+        meta-command, up to the end of its line."""
+        line_end = following.find("\n")
+        line, command = self.meta_commands[-1]
+        command += following if line_end == -1 else following[:line_end]
+        self.meta_commands[-1] = (line, command.rstrip())
+        self._meta_open = line_end == -1
 
 
 def _of_piece(number: int, piece: lexer.Piece, tree: StatementTree | None) -> Statement:

@@ -123,6 +123,24 @@ def test_psql_meta_commands_are_found_with_their_line_but_not_inside_strings() -
     assert result.meta_commands == ((2, "\\set ON_ERROR_STOP 1"), (5, "\\i other.sql"))
 
 
+def test_a_psql_meta_command_runs_to_the_end_of_its_line_past_semicolons() -> None:
+    # psql reads the whole line as the meta-command (``\\x;`` is its command ``x;``)
+    atomic = "create function f() returns int begin atomic select 1; end"  # joined pieces
+    sql = (
+        f"select 1;\n\\echo a; select 2; -- two\n\\x;\nselect 3;\n\\o; {atomic}; select 4\n"
+        "\\set v 1 ; "
+    )
+    for result in (split_statements(sql), streamed(sql)):
+        assert result.meta_commands == (
+            (2, "\\echo a; select 2; -- two"),
+            (3, "\\x;"),
+            (5, f"\\o; {atomic}; select 4"),
+            (6, "\\set v 1 ;"),
+        )
+        bounds = [(s.start, s.end) for s in result.statements]
+        assert result.meta_commands == split.find_meta_commands(sql, bounds)
+
+
 def test_comment_only_text_has_no_statements() -> None:
     assert split_statements("-- nothing\n/* here */\n").statements == ()
 
