@@ -7,7 +7,7 @@ the contract phase."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from migrator.plan.dependents import Dependents
@@ -225,15 +225,18 @@ class CatalogFacts:
         fired = self.dependents.update_triggers(frozenset(related), columns)
         return tuple(trigger.label for trigger in fired)
 
-    def dropped_foreign_key(self, schema: str, table: str, columns: tuple[str, ...]) -> bool:
+    def dropped_foreign_key(
+        self, schema: str, table: str, columns: tuple[str, ...]
+    ) -> Mapping[str, Any] | None:
         name = QualifiedName(schema, table)
         before, now = self.before.table(name), self.catalog.table(name)
         if before is None or now is None:
-            return False
+            return None
         kept = {c.name for c in now.foreign_keys}
-        return any(
-            set(c.columns) == set(columns) and c.name not in kept for c in before.foreign_keys
-        )
+        for constraint in before.foreign_keys:
+            if set(constraint.columns) == set(columns) and constraint.name not in kept:
+                return constraint.node or {}
+        return None
 
     def name_held(self, schema: str | None, name: str) -> bool:
         wanted = schema or self.default_schema()

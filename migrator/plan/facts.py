@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from migrator.sql.catalog import Catalog
@@ -229,9 +229,12 @@ class SchemaFacts(Protocol):
         parents'."""
         ...
 
-    def dropped_foreign_key(self, schema: str, table: str, columns: tuple[str, ...]) -> bool:
-        """An earlier statement of the change dropped a foreign key of ``table`` on
-        ``columns`` (one that a new foreign key replaces)."""
+    def dropped_foreign_key(
+        self, schema: str, table: str, columns: tuple[str, ...]
+    ) -> Mapping[str, Any] | None:
+        """The definition (parse tree) of a foreign key of ``table`` on ``columns`` that
+        an earlier statement of the change dropped (one that a new foreign key
+        replaces), or None."""
         ...
 
     def name_held(self, schema: str | None, name: str) -> bool:
@@ -314,8 +317,10 @@ class StaticSchemaFacts:
     def update_triggers(self, schema: str, table: str, columns: frozenset[str]) -> tuple[str, ...]:
         return ()
 
-    def dropped_foreign_key(self, schema: str, table: str, columns: tuple[str, ...]) -> bool:
-        return False
+    def dropped_foreign_key(
+        self, schema: str, table: str, columns: tuple[str, ...]
+    ) -> Mapping[str, Any] | None:
+        return None
 
     def dependents_of(
         self, schema: str, table: str, column: str, *, until_contract: bool = False

@@ -261,7 +261,9 @@ def check_before_expand_commits(
         if not earlier:
             continue
         changing = [other for other in earlier if not _adds_only(other, fails_in)]
-        if change.deploy_before and deploy_may_fix:
+        # a foreign key replaced to act otherwise names its deploy point only for when
+        # its new action applies (F-hostile-6): the deploy fixes no row
+        if change.deploy_before and deploy_may_fix and not change.changes_old_inserts:
             # the deploy before it may make the rows right (SET NOT NULL): they cannot
             # be checked first, so nothing that exists may change before it (F48)
             if changing and any(c.kind == "not_null" for c in change.conditions):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from migrator.plan.model import Slot
+from migrator.plan.model import CannotPlan, Slot
 from tests.plan.scenario import Project
 
 BASE = (
@@ -55,3 +55,48 @@ def test_a_new_foreign_key_on_an_unindexed_column_still_gets_its_index(tmp_path:
     assert any(
         "CREATE INDEX CONCURRENTLY" in s.sql for m in result.plan.migrations for s in m.steps
     )
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "ON DELETE CASCADE",
+        "ON DELETE SET NULL ON UPDATE CASCADE",
+        "ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED",
+    ],
+)
+def test_a_key_that_acts_otherwise_is_swapped_at_the_deploy_point(
+    tmp_path: Path, action: str
+) -> None:
+    """F-hostile-6: the new action applies from the swap's commit on, so the swap is the
+    last migration before the deploy point the plan names (old clients deleting parents
+    in between got CASCADE where the naive file still gave them SET NULL)."""
+    add = ADD.replace("ON DELETE CASCADE", action)
+    result = Project.create(tmp_path, BASE).plan(f"{DROP}, {add};\n")
+
+    swap, validate = result.plan.migrations
+    assert [s.sql for s in swap.steps][-2:] == [
+        DROP,
+        f"ALTER TABLE audit_logs {add} NOT VALID",
+    ]
+    assert not swap.deploy_before
+    assert "audit_logs_user_id_fkey" in validate.deploy_before
+    assert [s.sql for s in validate.steps] == [
+        "ALTER TABLE audit_logs VALIDATE CONSTRAINT audit_logs_user_id_fkey"
+    ]
+
+
+def test_a_key_that_acts_the_same_names_no_deploy(tmp_path: Path) -> None:
+    add = ADD.replace("ON DELETE CASCADE", "ON DELETE SET NULL")
+    result = Project.create(tmp_path, BASE).plan(f"{DROP}, {add};\n")
+
+    assert not any(m.deploy_before for m in result.plan.migrations)
+
+
+def test_a_key_that_acts_otherwise_before_a_batched_delete_is_refused(tmp_path: Path) -> None:
+    """A later migration before the deploy point lets old clients delete parents with
+    the new action meanwhile: F29's rule refuses it."""
+    with pytest.raises(CannotPlan, match="changes what running code's inserts"):
+        Project.create(tmp_path, BASE).plan(
+            f"{DROP}, {ADD};\nDELETE FROM audit_logs WHERE id > 100;\n"
+        )

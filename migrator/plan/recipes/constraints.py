@@ -5,6 +5,7 @@ Dropping a unique or primary key waits for the contract phase: old code may rely
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -100,6 +101,7 @@ def _not_valid_then_validate(
     steps: list[Step] = []
     foreign = constraint.contype == ConstrType.CONSTR_FOREIGN
     slot = Slot.EXPAND
+    acts_otherwise = False  # it replaces a dropped foreign key that acts otherwise
     if foreign and target.facts is not None and target.facts.partitioned:
         raise CannotPlan(
             f"{target.sql} is a partitioned table: PostgreSQL cannot add a foreign key to it "
@@ -127,15 +129,17 @@ def _not_valid_then_validate(
         # a foreign key that replaces one the change dropped (a new ON DELETE action)
         # goes in NOT VALID in the same transaction as the drop: built after an index,
         # it left the table without any foreign key meanwhile (finding F-hostile-6)
-        replaces = (
-            target.facts is not None
-            and target.schema_facts is not None
-            and (
-                target.schema_facts.dropped_foreign_key(
-                    target.facts.schema, target.facts.name, columns
-                )
-            )
+        dropped = (
+            target.schema_facts.dropped_foreign_key(target.facts.schema, target.facts.name, columns)
+            if target.facts is not None and target.schema_facts is not None
+            else None
         )
+        replaces = dropped is not None
+        # one that acts otherwise (ON DELETE / ON UPDATE, MATCH, DEFERRABLE) changes
+        # what running code's deletes and writes do from the moment it commits, as a
+        # default change does: committed last before the deploy point, VALIDATE after
+        # it, or refused (F29's rule; finding F-hostile-6, old clients deleting parents)
+        acts_otherwise = dropped is not None and _behaviour(dropped) != _behaviour(constraint)
         if not replaces and (
             target.facts is None or not target.facts.has_index_leading_with(columns)
         ):
@@ -175,13 +179,43 @@ def _not_valid_then_validate(
         source,
         "add foreign key" if foreign else "add check",
         tuple(steps),
-        {},
+        {"backfill": _MOMENT_DEPLOY.format(ident(name))} if acts_otherwise else {},
         label,
         (
             f"existing {what} must be fixed before the contract phase: VALIDATE fails while "
             "any is left",
         ),
         conditions=(condition,) if condition is not None else (),
+        changes_defaults=acts_otherwise,
+    )
+
+
+_MOMENT_DEPLOY = (
+    "the code version the change file is for: foreign key {} acts as the file defines it "
+    "from the expand migration that replaces it on (the naive file's moment)"
+)
+
+
+def _behaviour(constraint: Any) -> tuple[object, ...]:
+    """What a foreign key does to running code's writes beyond checking them: its
+    actions, MATCH type and deferral (a parse tree, or its JSON form from the catalog)."""
+
+    def field(name: str) -> Any:
+        if isinstance(constraint, Mapping):
+            return constraint.get(name)
+        return getattr(constraint, name, None)
+
+    set_columns = tuple(
+        (item.get("String") or {}).get("sval") if isinstance(item, Mapping) else item.sval
+        for item in field("fk_del_set_cols") or ()
+    )
+    return (
+        field("fk_del_action") or "a",
+        field("fk_upd_action") or "a",
+        field("fk_matchtype") or "s",
+        bool(field("deferrable")),
+        bool(field("initdeferred")),
+        set_columns,
     )
 
 
