@@ -163,6 +163,15 @@ class Control:
         """Until backend ``pid`` has ended (its transaction is over, its locks freed)."""
         wait_for(lambda: None if self.backend_alive(pid) else True, f"backend {pid} to end")
 
+    def wait_until_no_migrating_backends(self) -> None:
+        """Until no session of ``migrate`` is left on this database: a killed process's
+        other connections end when the server reads the closed socket, which is not at
+        once on a loaded machine; one that stays past the deadline is an orphan."""
+        wait_for(
+            lambda: True if not self.migrating_backends() else None,
+            "the killed migrate's sessions to end",
+        )
+
     def migrating_backends(self) -> list[int]:
         """Sessions of ``migrate`` on this database."""
         return [

@@ -525,7 +525,7 @@ def kill_at(
         ctl.release_all()
         ctl.query("SELECT pg_advisory_unlock_all()")
         ctl.remove_gate_functions()
-        assert ctl.migrating_backends() == []
+        ctl.wait_until_no_migrating_backends()
     return killed
 
 
