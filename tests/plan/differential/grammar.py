@@ -15,6 +15,7 @@ plan must fail as safely)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hypothesis import strategies as st
@@ -433,18 +434,26 @@ def _statement(draw: st.DrawFn, model: Model) -> str:
     return f"CREATE UNIQUE INDEX {index} ON {t} ({c})"
 
 
-@st.composite
-def cases(draw: st.DrawFn) -> Case:
-    """A random :class:`Case`: one or two tables of a few dozen rows, maybe a view, and
-    1 to 4 statements."""
-    model = Model([draw(_table("a"))])
+def maybe_second_table(
+    draw: st.DrawFn, model: Model, table: Callable[[], st.SearchStrategy[Table]]
+) -> None:
+    """Maybe a second table ``b`` drawn from ``table()``, maybe with a foreign key
+    ``b_a_id`` to ``a`` (with or without ``ON DELETE CASCADE``)."""
     if draw(st.booleans()):
-        model.tables.append(draw(_table("b")))
+        model.tables.append(draw(table()))
         if draw(st.booleans()):
             action = draw(st.sampled_from(["", "ON DELETE CASCADE"]))
             model.tables[1].columns.append(
                 Column("b_a_id", "int", draw(st.booleans()), references=("a", action))
             )
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> Case:
+    """A random :class:`Case`: one or two tables of a few dozen rows, maybe a view, and
+    1 to 4 statements."""
+    model = Model([draw(_table("a"))])
+    maybe_second_table(draw, model, lambda: _table("b"))
     rows = draw(st.integers(20, 120))
     view = draw(st.sampled_from(["", "with id", "without id", "join"]))
     schema, seed = _schema_sql(model, rows, with_view=view)

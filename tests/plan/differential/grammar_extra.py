@@ -20,6 +20,7 @@ from tests.plan.differential.grammar import (
     _schema_sql,
     _statement,
     _table,
+    maybe_second_table,
 )
 from tests.plan.differential.harness import Case
 
@@ -176,13 +177,7 @@ def extra_cases(draw: st.DrawFn) -> Case:
     and each statement from this grammar or the first one."""
     model = Model([])
     model.tables.append(draw(_extra_table(model, "a")))
-    if draw(st.booleans()):
-        model.tables.append(draw(_extra_table(model, "b")))
-        if draw(st.booleans()):
-            action = draw(st.sampled_from(["", "ON DELETE CASCADE"]))
-            model.tables[1].columns.append(
-                Column("b_a_id", "int", draw(st.booleans()), references=("a", action))
-            )
+    maybe_second_table(draw, model, lambda: _extra_table(model, "b"))
     rows = draw(st.integers(20, 120))
     view = draw(st.sampled_from(["", "with id", "without id", "join"]))
     schema, seed = _schema_sql(model, rows, with_view=view)
