@@ -36,7 +36,7 @@ from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.sql.catalog import Catalog
 from migrator.sql.file_replay import Replay
 from migrator.sql.locks import Lock, statement_locks
-from migrator.sql.names import QualifiedName
+from migrator.sql.names import QualifiedName, strings
 from migrator.sql.parse import Node, ParsedStatement
 from migrator.sql.quick_statements import adds_no_time, quick_reads
 from migrator.sql.split import Statement
@@ -133,7 +133,7 @@ class ExpandSplitter:
                 if step.slot is Slot.EXPAND
             ]
             removed_before = self._removed
-            if self._enabled and change.passthrough and not _adds_only(change):
+            if self._enabled and change.passthrough and not _adds_only(change, self._catalog):
                 self._removed = True
             if self._locked:
                 try:
@@ -150,7 +150,11 @@ class ExpandSplitter:
                         raise
                     change = dataclasses.replace(change, starts_expand=True)
                     self._start_part()
-                    self._removed = self._enabled and change.passthrough and not _adds_only(change)
+                    self._removed = (
+                        self._enabled
+                        and change.passthrough
+                        and not _adds_only(change, self._catalog)
+                    )
             self._locked |= self._exclusively_locked(change)
             if (
                 self._enabled
@@ -206,15 +210,11 @@ class ExpandSplitter:
         names = ", ".join(sorted(str(name) for name in self._locked))
         for step in steps:
             statements = step.statements or []
-            if (
-                not statements
-                or step.lint_ignore is not None
-                or any(
-                    statement.kind not in _CATALOG_ONLY_KINDS
-                    or not _relations(statement, self._catalog)
-                    <= self._locked | _referenced_not_valid(statement, self._catalog)
-                    for statement in statements
-                )
+            if not statements or any(
+                statement.kind not in _CATALOG_ONLY_KINDS
+                or not _relations(statement, self._catalog)
+                <= self._locked | _referenced_not_valid(statement, self._catalog)
+                for statement in statements
             ):
                 raise CannotPlan(
                     f"[statements-after-access-exclusive] this statement would run while "
@@ -234,7 +234,10 @@ class ExpandSplitter:
         return dataclasses.replace(
             change,
             steps=tuple(
-                step.but(lint_ignore=ignore) if step in steps else step for step in change.steps
+                step.but(lint_ignore=_with_ignore(step.lint_ignore, ignore))
+                if step in steps
+                else step
+                for step in change.steps
             ),
         )
 
@@ -245,6 +248,14 @@ class ExpandSplitter:
             adds_no_time(statement.kind, statement.fields, self._catalog, self._locked)
             for statement in step.statements or ()
         )
+
+
+def _with_ignore(held: tuple[str, str] | None, ignore: tuple[str, str]) -> tuple[str, str]:
+    """``ignore`` beside the lint-ignore a step carries already (``drop-not-null``: lemmy's
+    0196, hostile's refusals pattern P1): one directive, its rules and reasons joined."""
+    if held is None:
+        return ignore
+    return f"{held[0]},{ignore[0]}", f"{held[1]}; {ignore[1]}"
 
 
 def _referenced_not_valid(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedName]:
@@ -329,18 +340,19 @@ def _relations(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedNam
     return found
 
 
-def _adds_only(change: Change) -> bool:
+def _adds_only(change: Change, catalog: Catalog) -> bool:
     """Every statement of a passed-through change (its steps: the source as written)
     only adds."""
     return all(
-        step.statements is not None and all(_adds(statement) for statement in step.statements)
+        step.statements is not None
+        and all(_adds(statement, catalog) for statement in step.statements)
         for step in change.steps
     )
 
 
-def _adds(statement: ParsedStatement) -> bool:
-    if statement.fields.get("replace"):  # CREATE OR REPLACE: what ran before changes
-        return False
+def _adds(statement: ParsedStatement, catalog: Catalog) -> bool:
+    if statement.fields.get("replace") and _replaces_one(statement, catalog):
+        return False  # CREATE OR REPLACE of one that exists: what ran before changes
     if statement.kind in _ADDING_KINDS:
         return True
     if statement.kind != "AlterTableStmt":
@@ -354,3 +366,19 @@ def _adding_command(command: Node) -> bool:
     if subtype == "AT_ColumnDefault":  # SET DEFAULT adds; DROP DEFAULT (no def) removes
         return bool(command.get("def"))
     return subtype in _ADDING_COMMANDS
+
+
+def _replaces_one(statement: ParsedStatement, catalog: Catalog) -> bool:
+    """``CREATE OR REPLACE`` of a function or view the replay knows (or of anything
+    else: a trigger, a rule): one that does not exist yet only adds (lemmy's 0030 and
+    0168 create new functions that way)."""
+    fields = statement.fields
+    if statement.kind == "CreateFunctionStmt":
+        names = strings(fields.get("funcname"))
+        if not names:
+            return True
+        schema = names[-2] if len(names) > 1 else None
+        return catalog.function(catalog.resolve(schema, names[-1], kind="function")) is not None
+    if statement.kind == "ViewStmt":
+        return catalog.relation_of(fields.get("view"))[1] is not None
+    return True

@@ -120,6 +120,7 @@ def test_changes_to_a_table_created_in_the_same_file_do_not_split(project: Proje
         "ALTER TABLE items ADD COLUMN flag int;\n"
         "ALTER TABLE parents ADD COLUMN code text;\n",
         # what ran before the function changed may need what comes after it
+        "CREATE FUNCTION item_flag(int) RETURNS int LANGUAGE sql AS 'SELECT 0';\n"
         "CREATE OR REPLACE FUNCTION item_flag(int) RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
         "ALTER TABLE items ADD COLUMN flag int;\n"
         "ALTER TABLE parents ADD COLUMN code text;\n",
@@ -325,3 +326,47 @@ def test_an_index_does_not_let_a_column_part_from_its_default(project: Project) 
             "CREATE INDEX items_state_idx ON items (state);\n"
             "ALTER TABLE items ALTER COLUMN state SET DEFAULT 'new';\n"
         )
+
+
+def test_create_or_replace_of_a_new_function_only_adds(project: Project) -> None:
+    """lemmy's 0168 (hostile's refusals, pattern P4): ``CREATE OR REPLACE FUNCTION`` of a
+    function that does not exist yet counted as a replacement, so the lock split after
+    the first table's column was refused."""
+    change = (
+        "CREATE OR REPLACE FUNCTION rank_of(n int) RETURNS int LANGUAGE sql IMMUTABLE\n"
+        "AS $$ SELECT n * 2 $$;\n"
+        "ALTER TABLE items ADD COLUMN rank int NOT NULL DEFAULT 0;\n"
+        "ALTER TABLE events ADD COLUMN rank int NOT NULL DEFAULT 0;\n"
+    )
+    project.plan(change)
+    assert [len(body) for body in _bodies(project)] == [2, 1]
+    assert _lint_errors(project) == []
+
+
+def test_create_or_replace_of_an_existing_function_still_keeps_the_transaction(
+    project: Project,
+) -> None:
+    project.plan("CREATE FUNCTION rank_of(n int) RETURNS int LANGUAGE sql AS $$ SELECT n $$;\n")
+    with pytest.raises(CannotPlan, match="statements-after-access-exclusive"):
+        project.plan(
+            "CREATE OR REPLACE FUNCTION rank_of(n int) RETURNS int LANGUAGE sql\n"
+            "AS $$ SELECT n * 2 $$;\n"
+            "ALTER TABLE items ADD COLUMN rank int NOT NULL DEFAULT 0;\n"
+            "ALTER TABLE events ADD COLUMN rank int NOT NULL DEFAULT 0;\n"
+        )
+
+
+def test_a_catalog_change_that_carries_a_lint_ignore_completes_the_locked_table(
+    project: Project,
+) -> None:
+    """lemmy's 0196 and svix's 20250905 (hostile's refusals, pattern P1): a second DROP NOT
+    NULL of the locked table already carried the ``drop-not-null`` ignore, and a step had
+    room for one only: refused. Both rules go in one directive now."""
+    result = project.plan(
+        "ALTER TABLE items ADD COLUMN seen int, ALTER COLUMN email DROP NOT NULL,\n"
+        "  ALTER COLUMN qty DROP NOT NULL;\n"
+    )
+    assert len(result.versions) == 1
+    text = result.versions[0].files[0].text
+    assert "-- migrate:lint-ignore drop-not-null,statements-after-access-exclusive -- " in text
+    assert _lint_errors(project) == []
