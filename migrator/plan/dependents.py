@@ -230,7 +230,13 @@ class Dependents:
             if listed | read:
                 self._known[key] = Dependent("trigger", name, tables, listed | read)
             if int(fields.get("events") or 0) & _ON_UPDATE:
-                self._triggers[key] = Dependent("trigger", name, tables, listed, star=not listed)
+                # a WHEN true only where one of some columns changed does not fire for an
+                # UPDATE that sets none of them (a WHEN beside an UPDATE OF: the list)
+                changed = None if listed else _change_test(fields.get("whenClause"))
+                fires_on = listed or changed or frozenset()
+                self._triggers[key] = Dependent(
+                    "trigger", name, tables, fires_on, star=not listed and changed is None
+                )
         elif kind == "AlterTableStmt":
             table = catalog.relation_of(fields.get("relation"))[0]
             for item in fields.get("cmds") or ():
@@ -267,3 +273,60 @@ class Dependents:
                 and (trigger is None or key[0] == f"trigger {trigger}")
             ]:
                 del known[key]
+
+
+#: operators that are false (or NULL) where both sides are equal
+_INEQUALITIES = frozenset({"<>", "!=", "<", ">"})
+_EQUALITIES = frozenset({"=", "<=", ">="})
+
+
+def _change_test(node: Any) -> frozenset[str] | None:
+    """The columns of which one must change value for a trigger's ``WHEN`` to be true
+    (``OLD.c IS DISTINCT FROM NEW.c``, ``OLD.c <> NEW.c``, ``NOT (OLD.c = NEW.c)``,
+    their ``OR``, an ``AND`` with one of them); ``None``: it may be true whatever
+    changed (no ``WHEN``, ``OLD.* IS DISTINCT FROM NEW.*``, anything else)."""
+    if not isinstance(node, dict) or len(node) != 1:
+        return None
+    ((kind, body),) = node.items()
+    if kind == "A_Expr":
+        operator = strings(body.get("name"))
+        unequal = (body.get("kind") == "AEXPR_DISTINCT" and operator == ["="]) or (
+            body.get("kind") == "AEXPR_OP" and operator and operator[-1] in _INEQUALITIES
+        )
+        column = _old_and_new(body) if unequal else None
+        return None if column is None else frozenset({column})
+    if kind != "BoolExpr":
+        return None
+    args = body.get("args") or []
+    if body.get("boolop") == "NOT_EXPR" and len(args) == 1:
+        inner = args[0].get("A_Expr") if isinstance(args[0], dict) else None
+        if inner is None:
+            return None
+        operator = strings(inner.get("name"))
+        equal = (inner.get("kind") == "AEXPR_NOT_DISTINCT" and operator == ["="]) or (
+            inner.get("kind") == "AEXPR_OP" and operator and operator[-1] in _EQUALITIES
+        )
+        column = _old_and_new(inner) if equal else None
+        return None if column is None else frozenset({column})
+    tests = [_change_test(arg) for arg in args]
+    if body.get("boolop") == "OR_EXPR":
+        if any(test is None for test in tests):
+            return None
+        return frozenset().union(*(test for test in tests if test is not None))
+    if body.get("boolop") == "AND_EXPR":
+        return next((test for test in tests if test is not None), None)
+    return None
+
+
+def _old_and_new(expression: Node) -> str | None:
+    """The column ``c`` when ``expression`` compares ``OLD.c`` with ``NEW.c``."""
+    sides = []
+    for side in ("lexpr", "rexpr"):
+        raw = (expression.get(side) or {}).get("ColumnRef", {}).get("fields") or []
+        fields = strings(raw)
+        if len(raw) != 2 or len(fields) != 2:  # not OLD.* (an A_Star)
+            return None
+        sides.append((fields[0], fields[1]))
+    if {sides[0][0], sides[1][0]} != {"old", "new"} or sides[0][1] != sides[1][1]:
+        return None
+    return sides[0][1]

@@ -46,8 +46,13 @@ def plan(tmp_path: Path, base: str, change: str) -> None:
         "CREATE TRIGGER a_version AFTER UPDATE ON a EXECUTE FUNCTION a_version();\n",
         "CREATE TRIGGER a_version BEFORE UPDATE ON a FOR EACH ROW "
         "WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION a_version();\n",
+        # true where version changed, or always (NEW.id > 0 says nothing of a change)
+        "CREATE TRIGGER a_version BEFORE UPDATE ON a FOR EACH ROW "
+        "WHEN (OLD.version <> NEW.version OR NEW.id > 0) EXECUTE FUNCTION a_version();\n",
+        "CREATE TRIGGER a_version BEFORE UPDATE ON a FOR EACH ROW "
+        "WHEN (OLD.version = NEW.version) EXECUTE FUNCTION a_version();\n",
     ],
-    ids=["before-row", "audit", "statement", "when-whole-row"],
+    ids=["before-row", "audit", "statement", "when-whole-row", "when-or-anything", "when-equal"],
 )
 def test_a_backfill_that_fires_an_update_trigger_is_refused(
     tmp_path: Path, change: str, trigger: str
@@ -69,10 +74,19 @@ def test_a_backfill_that_fires_an_update_trigger_is_refused(
         VERSION + "ALTER TABLE a DISABLE TRIGGER USER;\n",
         VERSION + "DROP TRIGGER a_version ON a;\n",
         VERSION + "DROP TABLE a;\n" + TABLE.split(";")[0] + ";\n",
+        # brief item 4: a WHEN that is true only where a column the backfill does not
+        # set changed
+        "CREATE TRIGGER a_version BEFORE UPDATE ON a FOR EACH ROW "
+        "WHEN (OLD.version IS DISTINCT FROM NEW.version) EXECUTE FUNCTION a_version();\n",
+        "CREATE TRIGGER a_version AFTER UPDATE ON a FOR EACH ROW WHEN (old.version <> "
+        "new.version OR NOT (OLD.id = NEW.id) OR (OLD.id < NEW.id AND NEW.version > 3)) "
+        "EXECUTE FUNCTION a_version();\n",
     ],
     ids=[
         "insert-only",
         "update-of-another-column",
+        "when-another-column-changed",
+        "when-others-changed",
         "disabled",
         "user-disabled",
         "dropped",
