@@ -100,3 +100,17 @@ def test_a_key_that_acts_otherwise_before_a_batched_delete_is_refused(tmp_path: 
         Project.create(tmp_path, BASE).plan(
             f"{DROP}, {ADD};\nDELETE FROM audit_logs WHERE id > 100;\n"
         )
+
+
+def test_a_match_full_replacement_is_refused(tmp_path: Path) -> None:
+    """A MATCH FULL key is not checked beforehand (a row with one of its columns NULL
+    breaks it, which the rows check does not compute), and its VALIDATE runs after the
+    drop committed: the naive file would fail and change nothing. Refused, naming both."""
+    add = ADD.replace("REFERENCES users (id)", "REFERENCES users (id) MATCH FULL")
+    with pytest.raises(
+        CannotPlan, match=r"can fail in a later migration .* cannot check it .* foreign key"
+    ):
+        Project.create(tmp_path, BASE).plan(f"{DROP}, {add};\n")
+    (tmp_path / "simple").mkdir()
+    same_match = ADD.replace("ON DELETE CASCADE", "ON DELETE SET NULL")
+    assert Project.create(tmp_path / "simple", BASE).plan(f"{DROP}, {same_match};\n")
