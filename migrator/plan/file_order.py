@@ -23,10 +23,12 @@ from typing import Any
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.sql_text import excerpt
 from migrator.sql.catalog import Catalog
-from migrator.sql.names import QualifiedName, strings
+from migrator.sql.names import QualifiedName, strings, type_ref
 from migrator.sql.parse import ParsedStatement
+from migrator.sql.replay import SERIAL_TYPES
 from migrator.sql.split import Statement
-from migrator.sql.tree import range_vars, walk
+from migrator.sql.tree import column_constraints, range_vars, walk
+from migrator.sql.volatility import expression_volatility
 
 #: statements that change no table and nothing a moved statement can rely on
 _INDEPENDENT_KINDS = frozenset({"CommentStmt", "GrantStmt", "VariableSetStmt"})
@@ -48,6 +50,13 @@ _OBJECT_CHANGES = frozenset(
 )
 
 
+#: the recipes of the file's own data changes run in batches
+_DATA_CHANGES = frozenset({"batched backfill", "batched delete"})
+
+#: the constraints of a column added without a scan or a rewrite
+_PLAIN_COLUMN_CONSTRAINTS = frozenset({"CONSTR_NULL", "CONSTR_NOTNULL", "CONSTR_DEFAULT"})
+
+
 @dataclass(frozen=True)
 class _Moved:
     """An earlier change with steps in a later slot than the expand's."""
@@ -65,6 +74,9 @@ class _Moved:
     #: it builds an index (concurrently, perhaps renamed into place in the contract):
     #: another index build on the table is independent of it
     index_build: bool = False
+    #: it is an ``UPDATE`` or ``DELETE`` of the file, run in batches: a column added to
+    #: its table after it is independent of it (finding F-hostile-9)
+    data_change: bool = False
 
     @cached_property
     def _moving(self) -> tuple[Step, ...]:
@@ -146,6 +158,8 @@ class FileOrder:
             reads = any(statement.kind in _DEFINITIONS for statement in statements)
             exempt = frozenset() if reads else moved.deferred
             exempt |= _other_columns_retyped(statements, relations, moved.retyped)
+            if moved.data_change:
+                exempt |= _columns_added(statements, self._catalog)
             shared = sorted(str(name) for name in (relations & moved.relations) - exempt)
             if shared or any(_changes_an_object(statement) for statement in statements):
                 why = (
@@ -174,8 +188,17 @@ class FileOrder:
                 for item in change.deferred
                 for column in item.retyped
             )
+            data_change = all(change.recipe in _DATA_CHANGES for change in planned)
             self._moved.append(
-                _Moved(unit.text, later, relations, deferred, retyped, _builds_indexes(statements))
+                _Moved(
+                    unit.text,
+                    later,
+                    relations,
+                    deferred,
+                    retyped,
+                    _builds_indexes(statements),
+                    data_change,
+                )
             )
 
     def _refuse_renaming_what_is_finished_later(
@@ -450,3 +473,34 @@ def _builds_indexes(statements: Sequence[ParsedStatement]) -> bool:
     """Every statement is a ``CREATE INDEX`` (built concurrently on a table with rows,
     under another name and renamed in the contract when it takes a dropped index's)."""
     return bool(statements) and all(statement.kind == "IndexStmt" for statement in statements)
+
+
+def _columns_added(
+    statements: Sequence[ParsedStatement], catalog: Catalog
+) -> frozenset[QualifiedName]:
+    """The tables ``statements`` only add columns to, each without a default or with one
+    that is not volatile, and no constraint but NULL / NOT NULL: the column holds the
+    same value in every row whenever it is added, so an earlier data change of the file
+    (which cannot name it) runs the same before or after it (finding F-hostile-9:
+    pocket-id's ``UPDATE apis SET audience = ...; ALTER TABLE apis ADD COLUMN
+    allow_cimd_clients boolean NOT NULL DEFAULT false``)."""
+    found = set()
+    for statement in statements:
+        commands = [c.get("AlterTableCmd", {}) for c in statement.fields.get("cmds") or ()]
+        if statement.kind != "AlterTableStmt" or not commands:
+            return frozenset()
+        for command in commands:
+            column = (command.get("def") or {}).get("ColumnDef")
+            if command.get("subtype") != "AT_AddColumn" or column is None:
+                return frozenset()
+            if type_ref(column.get("typeName")).name in SERIAL_TYPES:
+                return frozenset()  # a sequence's values, one per row
+            for constraint in column_constraints(column):
+                if constraint.get("contype") not in _PLAIN_COLUMN_CONSTRAINTS:
+                    return frozenset()
+                if constraint.get("contype") == "CONSTR_DEFAULT" and expression_volatility(
+                    constraint.get("raw_expr"), catalog
+                ) in ("volatile", "unknown"):
+                    return frozenset()
+        found.add(catalog.relation_of(statement.fields.get("relation"))[0])
+    return frozenset(found)
