@@ -89,10 +89,10 @@ def _code_column(draw: st.DrawFn, table: Table, rows: int) -> tuple[list[str], l
     else:
         unique = f"CREATE UNIQUE INDEX {code}_key ON {t} ({code});"
     schema = [f"ALTER TABLE {t} ADD COLUMN {code} text;", unique]
-    seed = [
-        f"UPDATE {t} SET {code} = 'k' || id;",
-        f"UPDATE {t} SET {code} = 'k{other}x' WHERE id = {holder};",
-    ]
+    # one UPDATE: the rows keep their order in the table (a second UPDATE of the holder
+    # would move it to the end, and the single UPDATE would always meet it last)
+    value = f"CASE WHEN id = {holder} THEN 'k{other}x' ELSE 'k' || id END"
+    seed = [f"UPDATE {t} SET {code} = {value};"]
     return schema, seed
 
 
