@@ -38,6 +38,7 @@ import tomllib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ OPEN_DIR = Path(__file__).parent / "open"
 
 #: small batches, so a backfill of a few hundred rows has several windows
 BATCH_SIZE = 64
+#: how :func:`_projection` shows a timestamp the clock set during the run
+SET_DURING_THE_RUN = "<set during the run>"
 
 
 @dataclass(frozen=True)
@@ -369,9 +372,16 @@ def _new_columns(table: Table, old: Shape) -> set[str]:
     return {c.name for c in table.columns if before is None or before.column(c.name) is None}
 
 
-def _projection(table: Table, old: Shape, present: set[str]) -> list[str]:
+def _projection(
+    table: Table, old: Shape, present: set[str], since: datetime | None = None
+) -> list[str]:
     """How each column is compared: a volatile value (``now()``, ``gen_random_uuid()``)
-    only as NULL or not; a column the planned database lacks as a marker."""
+    only as NULL or not; a column the planned database lacks as a marker; with
+    ``since`` (the server's clock when the run began), a timestamp between ``since``
+    and the moment it is read as a marker: a clock value set during the run (a
+    trigger's ``NEW.updated = now()``) is set on both copies at different instants, so
+    only "set during the run" is compared; a value from before the run, NULL or a
+    later one is compared as it is (a lost write keeps the old value: caught)."""
     before = old.tables.get(table.name)
     cells = []
     for column in table.columns:
@@ -381,6 +391,11 @@ def _projection(table: Table, old: Shape, present: set[str]) -> list[str]:
             cells.append(f"'<missing {column.name}>'")
         elif column.volatile or (was is not None and was.volatile):
             cells.append(f"({name} IS NULL)")
+        elif since is not None and column.type.startswith("timestamp"):
+            cells.append(
+                f"CASE WHEN {name} BETWEEN '{since.isoformat()}'::timestamptz "
+                f"AND clock_timestamp() THEN '{SET_DURING_THE_RUN}' ELSE {name}::text END"
+            )
         else:
             cells.append(f"{name}::text")
     return cells
@@ -443,12 +458,14 @@ async def compare_rows(
     old: Shape,
     raced: dict[str, set[tuple[Any, ...]]] | None = None,
     written: dict[int, set[tuple[str | None, ...]]] | None = None,
+    since: datetime | None = None,
 ) -> tuple[list[str], int]:
     """Every table of ``shape``: the planned copy holds the naive copy's rows (aligned
-    by primary key where there is one). A row that differs is accepted when a client
-    wrote it (its key is in ``written``) and it is as in ``raced`` (the row as the
-    naive SQL without its data changes leaves it: the client wrote it after the
-    batched data change passed). Returns the problems and how many rows were
+    by primary key where there is one), each column as :func:`_projection` shows it
+    (``since``: the server's clock when the run began). A row that differs is accepted
+    when a client wrote it (its key is in ``written``) and it is as in ``raced`` (the
+    row as the naive SQL without its data changes leaves it: the client wrote it after
+    the batched data change passed). Returns the problems and how many rows were
     accepted so."""
     problems, accepted = [], 0
     for table in shape.tables.values():
@@ -457,13 +474,14 @@ async def compare_rows(
             problems.append(f"table {table.name}: missing in the planned database")
             continue
         everything = {c.name for c in table.columns}
-        naive_rows = await _rows(naive, table.rows_sql, _projection(table, old, everything))
-        planned_rows = await _rows(planned, table.rows_sql, _projection(table, old, present))
+        cells = _projection(table, old, everything, since)
+        naive_rows = await _rows(naive, table.rows_sql, cells)
+        planned_rows = await _rows(planned, table.rows_sql, _projection(table, old, present, since))
         new = _new_columns(table, old)
         tolerant = [i for i, c in enumerate(table.columns) if c.name in new]
         key = [i for i, c in enumerate(table.columns) if c.in_primary]
-        if any(table.columns[i].volatile for i in key):
-            key = []  # compared as NULL or not, a key aligns nothing (lemmy's uuid keys)
+        if any(not cells[i].endswith("::text") for i in key):
+            key = []  # a key not compared as it is aligns nothing (lemmy's uuid keys)
         oid = await naive.fetchval("SELECT to_regclass($1)::oid", quote_ident(table.name))
         clients_wrote = (written or {}).get(oid, set())
         # the rows clients wrote, as the naive SQL without its data changes leaves them
@@ -537,7 +555,7 @@ def sql_without_data_changes(case: Case) -> str | None:
 
 
 async def raced_rows(
-    conn: asyncpg.Connection, sql: str, old: Shape
+    conn: asyncpg.Connection, sql: str, old: Shape, since: datetime | None = None
 ) -> dict[str, set[tuple[Any, ...]]]:
     """The rows of every table after ``sql``, projected as :func:`compare_rows`
     compares them; read in a transaction that is rolled back."""
@@ -550,7 +568,7 @@ async def raced_rows(
         for table in shape.tables.values():
             everything = {c.name for c in table.columns}
             rows[table.name] = set(
-                await _rows(conn, table.rows_sql, _projection(table, old, everything))
+                await _rows(conn, table.rows_sql, _projection(table, old, everything, since))
             )
         return rows
     except asyncpg.PostgresError:
@@ -744,6 +762,7 @@ async def invariants(
     raced: bool = False,
     racing: bool = False,
     snapshots: frozenset[str] = frozenset(),
+    since: datetime | None = None,
 ) -> list[str]:
     """What a client relies on, checked after every single migration (``racing``: the
     naive copy ran all its data changes, the plan is between its batched ones: its
@@ -766,7 +785,10 @@ async def invariants(
     elif not racing:
 
         async def rows_agree() -> bool:
-            return end is not None and not (await compare_rows(naive, planned, end, old))[0]
+            return (
+                end is not None
+                and not (await compare_rows(naive, planned, end, old, since=since))[0]
+            )
 
         problems += await _views_agree(
             naive, planned, raced=raced, snapshots=snapshots, rows_agree=rows_agree
@@ -921,6 +943,8 @@ async def run_case(
             await naive.execute(case.schema)
         await naive.execute(case.seed)
         await planned.execute(case.seed)
+        # the rows are there: a clock value set from now on is the run's own
+        since: datetime = await naive.fetchval("SELECT clock_timestamp()")
         old = await read_shape(naive)
         queries = await view_queries(naive)
         end = await _naive_end_shape(naive, case)
@@ -937,7 +961,7 @@ async def run_case(
         async def deploy_now() -> None:
             state["deployed"] = True
             if racy_sql is not None:
-                state["raced"] = await raced_rows(naive, racy_sql, old)
+                state["raced"] = await raced_rows(naive, racy_sql, old, since)
             if case.fill:
                 await planned.execute(case.fill)
             try:
@@ -1018,6 +1042,7 @@ async def run_case(
                     raced=bool(clients.written),
                     racing=racing and deploy <= i < racing_until,
                     snapshots=snapshots(case),
+                    since=since,
                 ):
                     outcome.problems.append(f"after {label}: {problem}")
         if not state["deployed"]:
@@ -1032,7 +1057,7 @@ async def run_case(
             assert state["new"] is not None
             outcome.problems += [f"client error: {e}" for e in clients.errors]
             problems, outcome.raced = await compare_rows(
-                naive, planned, state["new"], old, state["raced"], clients.written
+                naive, planned, state["new"], old, state["raced"], clients.written, since
             )
             outcome.problems += problems
             naive_schema, planned_schema, naive_has, planned_has = await asyncio.gather(
@@ -1058,7 +1083,7 @@ async def run_case(
         else:
             outcome.verdict = "both failed"
             outcome.reason += f"; naive: {state['naive_failed']}"
-            outcome.problems += (await compare_rows(naive, planned, old, old))[0]
+            outcome.problems += (await compare_rows(naive, planned, old, old, since=since))[0]
             outcome.problems += [
                 f"destroyed: {line}" for line in await destroyed(naive_dsn, planned_dsn)
             ]
