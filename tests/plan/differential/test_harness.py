@@ -396,3 +396,27 @@ def test_a_clock_value_a_plan_fails_to_set_is_still_caught(
     outcome = run(run_case(CLOCK_SET_BY_A_TRIGGER, *database_pair, tmp_path, tamper=tamper))
     assert outcome.verdict == "differs", outcome.summary()
     assert any(p.startswith("table reports: ") for p in outcome.problems), outcome.summary()
+
+
+def test_a_write_the_plan_takes_without_its_foreign_key_is_a_client_error(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """The naive copy's foreign key refuses a like of a deleted person; the planned
+    copy takes it because the plan dropped the foreign key (added again, NOT VALID,
+    in its last migration): no race with a delete explains that, a client error."""
+    case = load_case(CASES_DIR / "delete-parents-a-new-client-references-then-set-not-null.toml")
+
+    def tamper(directory: Path) -> None:
+        ups = sorted(p for p in directory.iterdir() if p.name.endswith(".up.sql"))[1:]
+        ups[0].write_text(
+            ups[0].read_text()
+            + "\nALTER TABLE person_like DROP CONSTRAINT person_like_person_id_fkey;\n"
+        )
+        ups[-1].write_text(
+            ups[-1].read_text() + "\nALTER TABLE person_like ADD CONSTRAINT "
+            "person_like_person_id_fkey FOREIGN KEY (person_id) REFERENCES person "
+            "ON DELETE CASCADE NOT VALID;\n"
+        )
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    assert any("naive 23503" in e for e in outcome.client_errors), outcome.summary()
