@@ -37,7 +37,8 @@ import time
 import tomllib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ OPEN_DIR = Path(__file__).parent / "open"
 
 #: small batches, so a backfill of a few hundred rows has several windows
 BATCH_SIZE = 64
+#: how :func:`_projection` shows a timestamp the clock set during the run
+SET_DURING_THE_RUN = "<set during the run>"
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,10 @@ class Case:
     #: its writes (a delete of a parent row, a write the new constraint refuses), on
     #: both copies: a statement one side takes and the other refuses is a client error
     old_client: str = ""
+    #: tables only triggers write (an audit log): no client writes them (a client's
+    #: update picks a row by what the table holds, which differs between the copies
+    #: while a plan's data change and the naive one fire the triggers at other times)
+    unwritten: frozenset[str] = frozenset()
 
     @property
     def naive_sql(self) -> str:
@@ -122,6 +129,7 @@ def load_case(path: Path) -> Case:
         planned_extra=frozenset(tuple(pair) for pair in data.get("planned_extra", [])),
         about=data.get("about", ""),
         old_client=data.get("old_client", ""),
+        unwritten=frozenset(data.get("unwritten", [])),
     )
 
 
@@ -192,6 +200,28 @@ class Clients:
             await tx.rollback()
         return True
 
+    async def _parent_deleted_earlier(self, exc: asyncpg.PostgresError, table: str) -> bool:
+        """A foreign key the naive copy enforces refused a write that the planned copy
+        took under the same foreign key: the parent row is there on the planned copy
+        only, which is the naive SQL's DELETE having run at the deploy point and the
+        plan's batched one not yet (the write races the delete, as it would race the
+        naive statement). Neither copy keeps the write; a parent row still different
+        at the end is a difference of the rows, and a plan without the foreign key is
+        no such race (a client error)."""
+        constraint = getattr(exc, "constraint_name", None)
+        return (
+            _state(exc) == "23503"
+            and constraint is not None
+            and bool(
+                await self.planned.fetchval(
+                    "SELECT EXISTS (SELECT FROM pg_constraint WHERE contype = 'f' "
+                    "AND conname = $1 AND conrelid = to_regclass($2))",
+                    constraint,
+                    quote_ident(table),
+                )
+            )
+        )
+
     async def statements(self, sql: str, where: str) -> None:
         """``sql`` (a case's own old-client statements) on the planned copy, then on
         the naive one, each in its own transaction; a statement one side refuses and
@@ -239,7 +269,8 @@ class Clients:
                 rows = await self.naive.fetch(sql + write.returning_sql())
             except asyncpg.PostgresError as exc:
                 await tx.rollback()
-                self.errors.append(f"{where}: naive {_state(exc)} ({exc}), planned ok: {sql}")
+                if not await self._parent_deleted_earlier(exc, write.table.name):
+                    self.errors.append(f"{where}: naive {_state(exc)} ({exc}), planned ok: {sql}")
                 continue
             await tx.commit()
             for row in rows if self.tracking else ():
@@ -369,9 +400,16 @@ def _new_columns(table: Table, old: Shape) -> set[str]:
     return {c.name for c in table.columns if before is None or before.column(c.name) is None}
 
 
-def _projection(table: Table, old: Shape, present: set[str]) -> list[str]:
+def _projection(
+    table: Table, old: Shape, present: set[str], since: datetime | None = None
+) -> list[str]:
     """How each column is compared: a volatile value (``now()``, ``gen_random_uuid()``)
-    only as NULL or not; a column the planned database lacks as a marker."""
+    only as NULL or not; a column the planned database lacks as a marker; with
+    ``since`` (the server's clock when the run began), a timestamp between ``since``
+    and the moment it is read as a marker: a clock value set during the run (a
+    trigger's ``NEW.updated = now()``) is set on both copies at different instants, so
+    only "set during the run" is compared; a value from before the run, NULL or a
+    later one is compared as it is (a lost write keeps the old value: caught)."""
     before = old.tables.get(table.name)
     cells = []
     for column in table.columns:
@@ -381,6 +419,11 @@ def _projection(table: Table, old: Shape, present: set[str]) -> list[str]:
             cells.append(f"'<missing {column.name}>'")
         elif column.volatile or (was is not None and was.volatile):
             cells.append(f"({name} IS NULL)")
+        elif since is not None and column.type.startswith("timestamp"):
+            cells.append(
+                f"CASE WHEN {name} BETWEEN '{since.isoformat()}'::timestamptz "
+                f"AND clock_timestamp() THEN '{SET_DURING_THE_RUN}' ELSE {name}::text END"
+            )
         else:
             cells.append(f"{name}::text")
     return cells
@@ -443,12 +486,14 @@ async def compare_rows(
     old: Shape,
     raced: dict[str, set[tuple[Any, ...]]] | None = None,
     written: dict[int, set[tuple[str | None, ...]]] | None = None,
+    since: datetime | None = None,
 ) -> tuple[list[str], int]:
     """Every table of ``shape``: the planned copy holds the naive copy's rows (aligned
-    by primary key where there is one). A row that differs is accepted when a client
-    wrote it (its key is in ``written``) and it is as in ``raced`` (the row as the
-    naive SQL without its data changes leaves it: the client wrote it after the
-    batched data change passed). Returns the problems and how many rows were
+    by primary key where there is one), each column as :func:`_projection` shows it
+    (``since``: the server's clock when the run began). A row that differs is accepted
+    when a client wrote it (its key is in ``written``) and it is as in ``raced`` (the
+    row as the naive SQL without its data changes leaves it: the client wrote it after
+    the batched data change passed). Returns the problems and how many rows were
     accepted so."""
     problems, accepted = [], 0
     for table in shape.tables.values():
@@ -457,13 +502,14 @@ async def compare_rows(
             problems.append(f"table {table.name}: missing in the planned database")
             continue
         everything = {c.name for c in table.columns}
-        naive_rows = await _rows(naive, table.rows_sql, _projection(table, old, everything))
-        planned_rows = await _rows(planned, table.rows_sql, _projection(table, old, present))
+        cells = _projection(table, old, everything, since)
+        naive_rows = await _rows(naive, table.rows_sql, cells)
+        planned_rows = await _rows(planned, table.rows_sql, _projection(table, old, present, since))
         new = _new_columns(table, old)
         tolerant = [i for i, c in enumerate(table.columns) if c.name in new]
         key = [i for i, c in enumerate(table.columns) if c.in_primary]
-        if any(table.columns[i].volatile for i in key):
-            key = []  # compared as NULL or not, a key aligns nothing (lemmy's uuid keys)
+        if any(not cells[i].endswith("::text") for i in key):
+            key = []  # a key not compared as it is aligns nothing (lemmy's uuid keys)
         oid = await naive.fetchval("SELECT to_regclass($1)::oid", quote_ident(table.name))
         clients_wrote = (written or {}).get(oid, set())
         # the rows clients wrote, as the naive SQL without its data changes leaves them
@@ -512,13 +558,9 @@ def _without_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*", "", sql).strip()
 
 
-def sql_without_data_changes(case: Case) -> str | None:
-    """The change without the UPDATE and DELETE statements whose rows clients may race
-    (a client that writes after a batch passed keeps what it wrote, as it does when it
-    writes after the naive statement); ``None`` when there is no such data change.
-    A data change that names a column the change drops stays: its values must reach
-    the new columns, and a client's write after its backfill is lost unless something
-    syncs it (its rows are not accepted as raced; the other data changes' are)."""
+def _racy_data_changes(case: Case) -> tuple[list[str], list[str]]:
+    """The statements of the naive SQL, and its UPDATE and DELETE statements whose rows
+    clients may race (see :func:`sql_without_data_changes`)."""
     statements = [_without_comments(s.text) for s in split_statements(case.naive_sql).statements]
     dropped = {m.group(1).lower() for m in _DROPPED_COLUMN.finditer(case.change)}
     # a fill of NULLs with the default (what the plan of a SET NOT NULL does, after the
@@ -530,14 +572,46 @@ def sql_without_data_changes(case: Case) -> str | None:
         and not _FILL.match(s)
         and not dropped & set(re.findall(r"\w+", s.lower()))
     ]
+    return statements, racy
+
+
+def sql_without_data_changes(case: Case) -> str | None:
+    """The change without the UPDATE and DELETE statements whose rows clients may race
+    (a client that writes after a batch passed keeps what it wrote, as it does when it
+    writes after the naive statement); ``None`` when there is no such data change.
+    A data change that names a column the change drops stays: its values must reach
+    the new columns, and a client's write after its backfill is lost unless something
+    syncs it (its rows are not accepted as raced; the other data changes' are)."""
+    statements, racy = _racy_data_changes(case)
     if not racy:
         return None
     kept = [s.rstrip(";") for s in statements if s not in racy]
     return ";\n".join(kept) + ";\n" if kept else "SELECT 1;\n"
 
 
+_TARGET = re.compile(r"^(?:UPDATE|DELETE\s+FROM)\s+(?:ONLY\s+)?(\w+)", re.IGNORECASE)
+_READ = re.compile(r"\b(?:FROM|JOIN)\s+(?:ONLY\s+)?(\w+)", re.IGNORECASE)
+
+
+def tables_racy_changes_read(case: Case) -> frozenset[str]:
+    """The tables other than their own that the racy data changes read (``UPDATE ...
+    FROM b``, a subquery): a batch reads them when it runs, before the deploy point, the
+    naive statement at the naive point. An old client's write to one in between is kept
+    in the table it went to on both copies, and makes the copies differ by timing alone
+    (the plan's batch ran earlier, as the naive file would if run then): old clients
+    leave these tables alone from the start of the data changes to the deploy point.
+    A data change that carries a column the change drops is not racy, and its tables
+    stay written: a write it misses is lost (planner's refusal of a copy then drop)."""
+    read: set[str] = set()
+    for statement in _racy_data_changes(case)[1]:
+        target = _TARGET.match(statement)
+        own = target.group(1).lower() if target else None
+        read |= {m.group(1).lower() for m in _READ.finditer(statement)} - {own}
+    return frozenset(read)
+
+
 async def raced_rows(
-    conn: asyncpg.Connection, sql: str, old: Shape
+    conn: asyncpg.Connection, sql: str, old: Shape, since: datetime | None = None
 ) -> dict[str, set[tuple[Any, ...]]]:
     """The rows of every table after ``sql``, projected as :func:`compare_rows`
     compares them; read in a transaction that is rolled back."""
@@ -550,7 +624,7 @@ async def raced_rows(
         for table in shape.tables.values():
             everything = {c.name for c in table.columns}
             rows[table.name] = set(
-                await _rows(conn, table.rows_sql, _projection(table, old, everything))
+                await _rows(conn, table.rows_sql, _projection(table, old, everything, since))
             )
         return rows
     except asyncpg.PostgresError:
@@ -654,13 +728,14 @@ async def _views_agree(
     *,
     raced: bool = False,
     snapshots: frozenset[str] = frozenset(),
-    rows_agree: Callable[[], Awaitable[bool]] | None = None,
+    rows_agree: Callable[[str], Awaitable[bool]] | None = None,
 ) -> list[str]:
     """After the deploy point, each view returns what the naive copy's returns; or
     what the naive copy's view query returns on the planned copy's rows: once a client
     may have raced the plan's data changes (``raced``: a row may then rightly differ,
-    see :func:`compare_rows`), or when the copies' rows agree (``rows_agree``: equal,
-    a volatile value as NULL or not, as :func:`compare_rows` compares them) and the
+    see :func:`compare_rows`), or when the copies' rows of the tables the view reads
+    agree (``rows_agree(view)``: equal as :func:`compare_rows` compares them; a table
+    the view does not read, in the middle of the plan, may rightly differ) and the
     view shows a volatile value (a ``now()`` default, lemmy's ranks computed with
     ``now()``), which differs from one copy to the other. A materialized view of
     ``snapshots`` only has to be populated where the naive copy's is; another one,
@@ -668,7 +743,6 @@ async def _views_agree(
     problems = []
     naive_views = set(await _views(naive))
     naive_queries: dict[str, str] | None = None
-    agree: bool | None = None
     for view in await _views(planned):
         if view not in naive_views:
             continue
@@ -685,9 +759,7 @@ async def _views_agree(
         rows = await _rows(planned, quote_ident(view), cells)
         if await _rows(naive, quote_ident(view), cells) == rows:
             continue
-        if agree is None:
-            agree = raced or (rows_agree is not None and await rows_agree())
-        if agree:
+        if raced or (rows_agree is not None and await rows_agree(view)):
             naive_queries = naive_queries or await view_queries(naive)
             if view in naive_queries and await _query_returns_the_view(
                 planned, view, naive_queries[view], cells
@@ -701,6 +773,23 @@ async def _views_agree(
                 continue  # a materialized view kept fresh (lemmy's, by triggers)
         problems.append(f"view {view} returns other rows than the naive copy's")
     return problems
+
+
+TABLES_READ_BY = """
+WITH RECURSIVE read (oid) AS (
+    SELECT d.refobjid FROM pg_rewrite r JOIN pg_depend d ON d.objid = r.oid
+    WHERE r.ev_class = to_regclass($1) AND d.refobjid <> r.ev_class
+  UNION
+    SELECT d.refobjid FROM read JOIN pg_rewrite r ON r.ev_class = read.oid
+    JOIN pg_depend d ON d.objid = r.oid WHERE d.refobjid <> r.ev_class
+)
+SELECT c.relname FROM pg_class c JOIN read ON read.oid = c.oid WHERE c.relkind IN ('r', 'p')
+"""
+
+
+async def _tables_read_by(conn: asyncpg.Connection, view: str) -> set[str]:
+    """The tables a view or materialized view reads, through the views it reads."""
+    return {row[0] for row in await conn.fetch(TABLES_READ_BY, quote_ident(view))}
 
 
 def _completed_columns(now: Shape, old: Shape, end: Shape) -> list[str]:
@@ -744,6 +833,7 @@ async def invariants(
     raced: bool = False,
     racing: bool = False,
     snapshots: frozenset[str] = frozenset(),
+    since: datetime | None = None,
 ) -> list[str]:
     """What a client relies on, checked after every single migration (``racing``: the
     naive copy ran all its data changes, the plan is between its batched ones: its
@@ -765,8 +855,12 @@ async def invariants(
         problems += await _views_keep_their_query(planned, view_queries)
     elif not racing:
 
-        async def rows_agree() -> bool:
-            return end is not None and not (await compare_rows(naive, planned, end, old))[0]
+        async def rows_agree(view: str) -> bool:
+            if end is None:
+                return False
+            read = await _tables_read_by(naive, view)
+            shape = replace(end, tables={n: t for n, t in end.tables.items() if n in read})
+            return not (await compare_rows(naive, planned, shape, old, since=since))[0]
 
         problems += await _views_agree(
             naive, planned, raced=raced, snapshots=snapshots, rows_agree=rows_agree
@@ -921,6 +1015,8 @@ async def run_case(
             await naive.execute(case.schema)
         await naive.execute(case.seed)
         await planned.execute(case.seed)
+        # the rows are there: a clock value set from now on is the run's own
+        since: datetime = await naive.fetchval("SELECT clock_timestamp()")
         old = await read_shape(naive)
         queries = await view_queries(naive)
         end = await _naive_end_shape(naive, case)
@@ -933,11 +1029,12 @@ async def run_case(
             "raced": None,
         }
         racy_sql = sql_without_data_changes(case)
+        racy_reads = tables_racy_changes_read(case)
 
         async def deploy_now() -> None:
             state["deployed"] = True
             if racy_sql is not None:
-                state["raced"] = await raced_rows(naive, racy_sql, old)
+                state["raced"] = await raced_rows(naive, racy_sql, old, since)
             if case.fill:
                 await planned.execute(case.fill)
             try:
@@ -968,11 +1065,14 @@ async def run_case(
             if state["racing"]:
                 return
             if not state["deployed"]:
-                await clients.window(old.unique_as(end), f"old clients {where}")
+                shape = old.unique_as(end).without(case.unwritten)
+                if clients.tracking:
+                    shape = shape.without(racy_reads)
+                await clients.window(shape, f"old clients {where}")
                 await clients.statements(case.old_client, f"old clients {where}")
             elif state["new"] is not None:
                 shape = state["new"].restricted_to(await read_shape(planned))
-                await clients.window(shape, f"new clients {where}")
+                await clients.window(shape.without(case.unwritten), f"new clients {where}")
 
         failed_at: int | None = None
         await window("before the plan")
@@ -1018,6 +1118,7 @@ async def run_case(
                     raced=bool(clients.written),
                     racing=racing and deploy <= i < racing_until,
                     snapshots=snapshots(case),
+                    since=since,
                 ):
                     outcome.problems.append(f"after {label}: {problem}")
         if not state["deployed"]:
@@ -1032,7 +1133,7 @@ async def run_case(
             assert state["new"] is not None
             outcome.problems += [f"client error: {e}" for e in clients.errors]
             problems, outcome.raced = await compare_rows(
-                naive, planned, state["new"], old, state["raced"], clients.written
+                naive, planned, state["new"], old, state["raced"], clients.written, since
             )
             outcome.problems += problems
             naive_schema, planned_schema, naive_has, planned_has = await asyncio.gather(
@@ -1058,7 +1159,7 @@ async def run_case(
         else:
             outcome.verdict = "both failed"
             outcome.reason += f"; naive: {state['naive_failed']}"
-            outcome.problems += (await compare_rows(naive, planned, old, old))[0]
+            outcome.problems += (await compare_rows(naive, planned, old, old, since=since))[0]
             outcome.problems += [
                 f"destroyed: {line}" for line in await destroyed(naive_dsn, planned_dsn)
             ]
