@@ -37,7 +37,8 @@ import time
 import tomllib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ OPEN_DIR = Path(__file__).parent / "open"
 
 #: small batches, so a backfill of a few hundred rows has several windows
 BATCH_SIZE = 64
+#: how :func:`_projection` shows a timestamp the clock set during the run
+SET_DURING_THE_RUN = "<set during the run>"
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,28 @@ class Clients:
             await tx.rollback()
         return True
 
+    async def _parent_deleted_earlier(self, exc: asyncpg.PostgresError, table: str) -> bool:
+        """A foreign key the naive copy enforces refused a write that the planned copy
+        took under the same foreign key: the parent row is there on the planned copy
+        only, which is the naive SQL's DELETE having run at the deploy point and the
+        plan's batched one not yet (the write races the delete, as it would race the
+        naive statement). Neither copy keeps the write; a parent row still different
+        at the end is a difference of the rows, and a plan without the foreign key is
+        no such race (a client error)."""
+        constraint = getattr(exc, "constraint_name", None)
+        return (
+            _state(exc) == "23503"
+            and constraint is not None
+            and bool(
+                await self.planned.fetchval(
+                    "SELECT EXISTS (SELECT FROM pg_constraint WHERE contype = 'f' "
+                    "AND conname = $1 AND conrelid = to_regclass($2))",
+                    constraint,
+                    quote_ident(table),
+                )
+            )
+        )
+
     async def statements(self, sql: str, where: str) -> None:
         """``sql`` (a case's own old-client statements) on the planned copy, then on
         the naive one, each in its own transaction; a statement one side refuses and
@@ -244,7 +269,8 @@ class Clients:
                 rows = await self.naive.fetch(sql + write.returning_sql())
             except asyncpg.PostgresError as exc:
                 await tx.rollback()
-                self.errors.append(f"{where}: naive {_state(exc)} ({exc}), planned ok: {sql}")
+                if not await self._parent_deleted_earlier(exc, write.table.name):
+                    self.errors.append(f"{where}: naive {_state(exc)} ({exc}), planned ok: {sql}")
                 continue
             await tx.commit()
             for row in rows if self.tracking else ():
@@ -374,9 +400,16 @@ def _new_columns(table: Table, old: Shape) -> set[str]:
     return {c.name for c in table.columns if before is None or before.column(c.name) is None}
 
 
-def _projection(table: Table, old: Shape, present: set[str]) -> list[str]:
+def _projection(
+    table: Table, old: Shape, present: set[str], since: datetime | None = None
+) -> list[str]:
     """How each column is compared: a volatile value (``now()``, ``gen_random_uuid()``)
-    only as NULL or not; a column the planned database lacks as a marker."""
+    only as NULL or not; a column the planned database lacks as a marker; with
+    ``since`` (the server's clock when the run began), a timestamp between ``since``
+    and the moment it is read as a marker: a clock value set during the run (a
+    trigger's ``NEW.updated = now()``) is set on both copies at different instants, so
+    only "set during the run" is compared; a value from before the run, NULL or a
+    later one is compared as it is (a lost write keeps the old value: caught)."""
     before = old.tables.get(table.name)
     cells = []
     for column in table.columns:
@@ -386,6 +419,11 @@ def _projection(table: Table, old: Shape, present: set[str]) -> list[str]:
             cells.append(f"'<missing {column.name}>'")
         elif column.volatile or (was is not None and was.volatile):
             cells.append(f"({name} IS NULL)")
+        elif since is not None and column.type.startswith("timestamp"):
+            cells.append(
+                f"CASE WHEN {name} BETWEEN '{since.isoformat()}'::timestamptz "
+                f"AND clock_timestamp() THEN '{SET_DURING_THE_RUN}' ELSE {name}::text END"
+            )
         else:
             cells.append(f"{name}::text")
     return cells
@@ -448,13 +486,15 @@ async def compare_rows(
     old: Shape,
     raced: dict[str, set[tuple[Any, ...]]] | None = None,
     written: dict[int, set[tuple[str | None, ...]]] | None = None,
+    since: datetime | None = None,
     trigger_only: frozenset[str] = frozenset(),
 ) -> tuple[list[str], int]:
     """Every table of ``shape``: the planned copy holds the naive copy's rows (aligned
-    by primary key where there is one). A row that differs is accepted when a client
-    wrote it (its key is in ``written``) and it is as in ``raced`` (the row as the
-    naive SQL without its data changes leaves it: the client wrote it after the
-    batched data change passed). A row of a table only triggers write
+    by primary key where there is one), each column as :func:`_projection` shows it
+    (``since``: the server's clock when the run began). A row that differs is accepted
+    when a client wrote it (its key is in ``written``) and it is as in ``raced`` (the
+    row as the naive SQL without its data changes leaves it: the client wrote it after
+    the batched data change passed). A row of a table only triggers write
     (``trigger_only``: an audit log) that differs is accepted when it names such a
     row's key (the trigger logged the client's write, or the naive statement's change
     of the row, which the raced row missed). Returns the problems and how many rows
@@ -469,13 +509,14 @@ async def compare_rows(
             problems.append(f"table {table.name}: missing in the planned database")
             continue
         everything = {c.name for c in table.columns}
-        naive_rows = await _rows(naive, table.rows_sql, _projection(table, old, everything))
-        planned_rows = await _rows(planned, table.rows_sql, _projection(table, old, present))
+        cells = _projection(table, old, everything, since)
+        naive_rows = await _rows(naive, table.rows_sql, cells)
+        planned_rows = await _rows(planned, table.rows_sql, _projection(table, old, present, since))
         new = _new_columns(table, old)
         tolerant = [i for i, c in enumerate(table.columns) if c.name in new]
         key = [i for i, c in enumerate(table.columns) if c.in_primary]
-        if any(table.columns[i].volatile for i in key):
-            key = []  # compared as NULL or not, a key aligns nothing (lemmy's uuid keys)
+        if any(not cells[i].endswith("::text") for i in key):
+            key = []  # a key not compared as it is aligns nothing (lemmy's uuid keys)
         oid = await naive.fetchval("SELECT to_regclass($1)::oid", quote_ident(table.name))
         clients_wrote = (written or {}).get(oid, set())
         # the rows clients wrote, as the naive SQL without its data changes leaves them
@@ -582,7 +623,7 @@ def tables_racy_changes_read(case: Case) -> frozenset[str]:
 
 
 async def raced_rows(
-    conn: asyncpg.Connection, sql: str, old: Shape
+    conn: asyncpg.Connection, sql: str, old: Shape, since: datetime | None = None
 ) -> dict[str, set[tuple[Any, ...]]]:
     """The rows of every table after ``sql``, projected as :func:`compare_rows`
     compares them; read in a transaction that is rolled back."""
@@ -595,7 +636,7 @@ async def raced_rows(
         for table in shape.tables.values():
             everything = {c.name for c in table.columns}
             rows[table.name] = set(
-                await _rows(conn, table.rows_sql, _projection(table, old, everything))
+                await _rows(conn, table.rows_sql, _projection(table, old, everything, since))
             )
         return rows
     except asyncpg.PostgresError:
@@ -699,13 +740,14 @@ async def _views_agree(
     *,
     raced: bool = False,
     snapshots: frozenset[str] = frozenset(),
-    rows_agree: Callable[[], Awaitable[bool]] | None = None,
+    rows_agree: Callable[[str], Awaitable[bool]] | None = None,
 ) -> list[str]:
     """After the deploy point, each view returns what the naive copy's returns; or
     what the naive copy's view query returns on the planned copy's rows: once a client
     may have raced the plan's data changes (``raced``: a row may then rightly differ,
-    see :func:`compare_rows`), or when the copies' rows agree (``rows_agree``: equal,
-    a volatile value as NULL or not, as :func:`compare_rows` compares them) and the
+    see :func:`compare_rows`), or when the copies' rows of the tables the view reads
+    agree (``rows_agree(view)``: equal as :func:`compare_rows` compares them; a table
+    the view does not read, in the middle of the plan, may rightly differ) and the
     view shows a volatile value (a ``now()`` default, lemmy's ranks computed with
     ``now()``), which differs from one copy to the other. A materialized view of
     ``snapshots`` only has to be populated where the naive copy's is; another one,
@@ -713,7 +755,6 @@ async def _views_agree(
     problems = []
     naive_views = set(await _views(naive))
     naive_queries: dict[str, str] | None = None
-    agree: bool | None = None
     for view in await _views(planned):
         if view not in naive_views:
             continue
@@ -730,9 +771,7 @@ async def _views_agree(
         rows = await _rows(planned, quote_ident(view), cells)
         if await _rows(naive, quote_ident(view), cells) == rows:
             continue
-        if agree is None:
-            agree = raced or (rows_agree is not None and await rows_agree())
-        if agree:
+        if raced or (rows_agree is not None and await rows_agree(view)):
             naive_queries = naive_queries or await view_queries(naive)
             if view in naive_queries and await _query_returns_the_view(
                 planned, view, naive_queries[view], cells
@@ -746,6 +785,23 @@ async def _views_agree(
                 continue  # a materialized view kept fresh (lemmy's, by triggers)
         problems.append(f"view {view} returns other rows than the naive copy's")
     return problems
+
+
+TABLES_READ_BY = """
+WITH RECURSIVE read (oid) AS (
+    SELECT d.refobjid FROM pg_rewrite r JOIN pg_depend d ON d.objid = r.oid
+    WHERE r.ev_class = to_regclass($1) AND d.refobjid <> r.ev_class
+  UNION
+    SELECT d.refobjid FROM read JOIN pg_rewrite r ON r.ev_class = read.oid
+    JOIN pg_depend d ON d.objid = r.oid WHERE d.refobjid <> r.ev_class
+)
+SELECT c.relname FROM pg_class c JOIN read ON read.oid = c.oid WHERE c.relkind IN ('r', 'p')
+"""
+
+
+async def _tables_read_by(conn: asyncpg.Connection, view: str) -> set[str]:
+    """The tables a view or materialized view reads, through the views it reads."""
+    return {row[0] for row in await conn.fetch(TABLES_READ_BY, quote_ident(view))}
 
 
 def _completed_columns(now: Shape, old: Shape, end: Shape) -> list[str]:
@@ -789,6 +845,7 @@ async def invariants(
     raced: bool = False,
     racing: bool = False,
     snapshots: frozenset[str] = frozenset(),
+    since: datetime | None = None,
 ) -> list[str]:
     """What a client relies on, checked after every single migration (``racing``: the
     naive copy ran all its data changes, the plan is between its batched ones: its
@@ -810,8 +867,12 @@ async def invariants(
         problems += await _views_keep_their_query(planned, view_queries)
     elif not racing:
 
-        async def rows_agree() -> bool:
-            return end is not None and not (await compare_rows(naive, planned, end, old))[0]
+        async def rows_agree(view: str) -> bool:
+            if end is None:
+                return False
+            read = await _tables_read_by(naive, view)
+            shape = replace(end, tables={n: t for n, t in end.tables.items() if n in read})
+            return not (await compare_rows(naive, planned, shape, old, since=since))[0]
 
         problems += await _views_agree(
             naive, planned, raced=raced, snapshots=snapshots, rows_agree=rows_agree
@@ -966,6 +1027,8 @@ async def run_case(
             await naive.execute(case.schema)
         await naive.execute(case.seed)
         await planned.execute(case.seed)
+        # the rows are there: a clock value set from now on is the run's own
+        since: datetime = await naive.fetchval("SELECT clock_timestamp()")
         old = await read_shape(naive)
         queries = await view_queries(naive)
         end = await _naive_end_shape(naive, case)
@@ -983,7 +1046,7 @@ async def run_case(
         async def deploy_now() -> None:
             state["deployed"] = True
             if racy_sql is not None:
-                state["raced"] = await raced_rows(naive, racy_sql, old)
+                state["raced"] = await raced_rows(naive, racy_sql, old, since)
             if case.fill:
                 await planned.execute(case.fill)
             try:
@@ -1067,6 +1130,7 @@ async def run_case(
                     raced=bool(clients.written),
                     racing=racing and deploy <= i < racing_until,
                     snapshots=snapshots(case),
+                    since=since,
                 ):
                     outcome.problems.append(f"after {label}: {problem}")
         if not state["deployed"]:
@@ -1081,7 +1145,14 @@ async def run_case(
             assert state["new"] is not None
             outcome.problems += [f"client error: {e}" for e in clients.errors]
             problems, outcome.raced = await compare_rows(
-                naive, planned, state["new"], old, state["raced"], clients.written, case.unwritten
+                naive,
+                planned,
+                state["new"],
+                old,
+                state["raced"],
+                clients.written,
+                since,
+                case.unwritten,
             )
             outcome.problems += problems
             naive_schema, planned_schema, naive_has, planned_has = await asyncio.gather(
@@ -1107,7 +1178,7 @@ async def run_case(
         else:
             outcome.verdict = "both failed"
             outcome.reason += f"; naive: {state['naive_failed']}"
-            outcome.problems += (await compare_rows(naive, planned, old, old))[0]
+            outcome.problems += (await compare_rows(naive, planned, old, old, since=since))[0]
             outcome.problems += [
                 f"destroyed: {line}" for line in await destroyed(naive_dsn, planned_dsn)
             ]

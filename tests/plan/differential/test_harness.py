@@ -400,3 +400,87 @@ def test_audit_rows_a_trigger_missed_are_caught_although_clients_raced_a_batched
     deaf = run(run_case(case, *database_pair, tmp_path / "deaf", tamper=tamper))
     assert deaf.verdict == "differs", deaf
     assert any(p.startswith("table audit: ") for p in deaf.problems), deaf
+
+
+#: a report whose ``updated`` a trigger sets with the clock (lemmy 0180's ``updated =
+#: now()``); an old client updates two reports in every window, other ones each time
+#: (a clock value is compared as "set during the run": a second stamp of a row that
+#: has one from earlier in the run is not told apart); the change plans as two
+#: migrations (the column, then the concurrent index)
+CLOCK_SET_BY_A_TRIGGER = Case(
+    id="clock-set-by-a-trigger",
+    schema="""
+CREATE TABLE reports (id int PRIMARY KEY, reason text NOT NULL, updated timestamp);
+CREATE FUNCTION reports_updated() RETURNS trigger LANGUAGE plpgsql
+    AS $$ BEGIN NEW.updated := now(); RETURN NEW; END $$;
+CREATE TRIGGER reports_updated BEFORE UPDATE ON reports
+    FOR EACH ROW EXECUTE FUNCTION reports_updated();
+""",
+    seed="""
+INSERT INTO reports SELECT g, 'reason ' || g, CASE WHEN g % 2 = 0 THEN timestamp '2020-01-01' END
+FROM generate_series(1, 60) g;
+""",
+    change="ALTER TABLE reports ADD COLUMN note text; CREATE INDEX ON reports (reason);",
+    # two reports not updated before, in each window
+    old_client="""
+UPDATE reports SET reason = reason || '.'
+WHERE id IN (SELECT id FROM reports WHERE reason NOT LIKE '%.' ORDER BY id LIMIT 2);
+""",
+)
+
+
+def test_a_clock_value_a_trigger_sets_on_both_copies_is_compared_as_set(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """The trigger stamps each copy's update at its own instant (milliseconds apart):
+    both set during the run is equal (findings: lemmy 0182-0190 differed so)."""
+    outcome = run(run_case(CLOCK_SET_BY_A_TRIGGER, *database_pair, tmp_path))
+    assert outcome.migrations >= 2 and outcome.writes > 0, outcome.summary()
+    assert outcome.verdict == "equal" and outcome.problems == [], outcome.summary()
+
+
+def test_a_clock_value_a_plan_fails_to_set_is_still_caught(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """The trigger dropped in the plan's first migration and created again in its
+    last: the old client's updates in between leave ``updated`` as it was on the
+    planned copy (NULL, or 2020-01-01, from before the run) while the naive copy's is
+    set during the run: a difference."""
+
+    def tamper(directory: Path) -> None:
+        ups = sorted(p for p in directory.iterdir() if p.name.endswith(".up.sql"))[1:]
+        assert len(ups) >= 2, [p.name for p in ups]
+        ups[0].write_text(ups[0].read_text() + "\nDROP TRIGGER reports_updated ON reports;\n")
+        ups[-1].write_text(
+            ups[-1].read_text()
+            + "\nCREATE TRIGGER reports_updated BEFORE UPDATE ON reports"
+            + " FOR EACH ROW EXECUTE FUNCTION reports_updated();\n"
+        )
+
+    outcome = run(run_case(CLOCK_SET_BY_A_TRIGGER, *database_pair, tmp_path, tamper=tamper))
+    assert outcome.verdict == "differs", outcome.summary()
+    assert any(p.startswith("table reports: ") for p in outcome.problems), outcome.summary()
+
+
+def test_a_write_the_plan_takes_without_its_foreign_key_is_a_client_error(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """The naive copy's foreign key refuses a like of a deleted person; the planned
+    copy takes it because the plan dropped the foreign key (added again, NOT VALID,
+    in its last migration): no race with a delete explains that, a client error."""
+    case = load_case(CASES_DIR / "delete-parents-a-new-client-references-then-set-not-null.toml")
+
+    def tamper(directory: Path) -> None:
+        ups = sorted(p for p in directory.iterdir() if p.name.endswith(".up.sql"))[1:]
+        ups[0].write_text(
+            ups[0].read_text()
+            + "\nALTER TABLE person_like DROP CONSTRAINT person_like_person_id_fkey;\n"
+        )
+        ups[-1].write_text(
+            ups[-1].read_text() + "\nALTER TABLE person_like ADD CONSTRAINT "
+            "person_like_person_id_fkey FOREIGN KEY (person_id) REFERENCES person "
+            "ON DELETE CASCADE NOT VALID;\n"
+        )
+
+    outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
+    assert any("naive 23503" in e for e in outcome.client_errors), outcome.summary()
