@@ -38,7 +38,7 @@ import tomllib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from migrator.plan.planner import PlanResult, plan_file, write_plan
 from migrator.plan.recipes.target import PlanOptions
 from migrator.runner.flows import UpOptions, up
 from migrator.schema.diff import diff_lines, diff_schemas
+from migrator.schema.model import Schema
 from migrator.source.model import Phase
 from migrator.sql.names import quote_ident
 from migrator.sql.split import split_statements
@@ -554,6 +555,38 @@ async def compare_rows(
 _DATA_CHANGE = re.compile(r"^(UPDATE|DELETE)\b", re.IGNORECASE)
 _FILL = re.compile(r"^UPDATE\s+(\S+)\s+SET\s+(\w+)\s*=\s*DEFAULT\s+WHERE\s+\2\s+IS\s+NULL;?$", re.I)
 _DROPPED_COLUMN = re.compile(r"DROP\s+COLUMN\s+(?:IF\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
+
+
+#: a timestamp literal in a view's definition (``'now'::timestamp`` as PostgreSQL keeps it)
+_TIME_LITERAL = re.compile(
+    r"'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)(?:[+-]\d\d(?::\d\d)?)?'::timestamp"
+)
+_VIEW_KINDS = frozenset({"view", "materialized view"})
+DAY = timedelta(days=1)
+
+
+def _frozen_instants(schema: Schema, since: datetime, until: datetime) -> Schema:
+    """``schema`` with each timestamp literal of a view's definition that lies in the
+    run (``since`` to ``until``, a day either side for the server's time zone) as a
+    marker: ``'now'::timestamp`` in a view is folded to the instant the view is created
+    (lemmy 0037), which the plan does at another moment than the naive SQL."""
+
+    def frozen(match: re.Match[str]) -> str:
+        at = datetime.fromisoformat(match.group(1))
+        low, high = (since - DAY).replace(tzinfo=None), (until + DAY).replace(tzinfo=None)
+        return "'<created during the run>'::timestamp" if low <= at <= high else match.group(0)
+
+    objects = []
+    for obj in schema:
+        if obj.kind in _VIEW_KINDS:
+            attributes = tuple(
+                (k, _TIME_LITERAL.sub(frozen, v) if k == "definition" else v)
+                for k, v in obj.attributes
+            )
+            obj = replace(obj, attributes=attributes)
+        objects.append(obj)
+    return Schema.of(objects)
+
 
 
 def _without_comments(sql: str) -> str:
@@ -1153,8 +1186,13 @@ async def run_case(
                 leftovers(naive_dsn),  # the naive SQL's own triggers are no leftovers
                 leftovers(planned_dsn),
             )
+            until: datetime = await naive.fetchval("SELECT clock_timestamp()")
             outcome.problems += [
-                f"schema: {line}" for line in diff_lines(naive_schema, planned_schema)
+                f"schema: {line}"
+                for line in diff_lines(
+                    _frozen_instants(naive_schema, since, until),
+                    _frozen_instants(planned_schema, since, until),
+                )
             ]
             outcome.problems += [f"left behind: {x}" for x in planned_has if x not in naive_has]
             if outcome.problems:
