@@ -283,7 +283,31 @@ def _drop(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -
         return [drop_index(statement, facts, text)]
     if statement.removeType == ObjectType.OBJECT_TABLE:
         return [drop_table(statement, facts, text)]
+    if statement.removeType == ObjectType.OBJECT_TRIGGER:
+        # dropping a trigger of a table running code writes changes what its writes do
+        # from the moment it commits (an audit row no longer written), as a default
+        # change does (finding F53)
+        names = [[str(n.sval) for n in item] for item in statement.objects or ()]
+        return [
+            replace(
+                pass_through(text),
+                changes_defaults=any(
+                    _written_by_old_code(facts, *name[-3:-1]) for name in names if len(name) > 1
+                ),
+            )
+        ]
     return [pass_through(text, transactional=non_transactional_reason(text) is None)]
+
+
+def _written_by_old_code(facts: SchemaFacts, *name: str) -> bool:
+    """The table ``[schema,] name`` exists before the change file (running code writes
+    it): not one the file creates; a table the replay does not know came from before."""
+    catalog = facts.catalog
+    if catalog is None:
+        return True
+    schema, table_name = (None, *name) if len(name) == 1 else name
+    table = catalog.table(catalog.resolve(schema, table_name))
+    return table is None or not catalog.is_new(table)
 
 
 def _update(statement: Any, text: str, facts: SchemaFacts, options: PlanOptions) -> list[Change]:
@@ -330,10 +354,11 @@ def _create_trigger(
             "or write the new column before the plan's trigger copies the old one into it)",
             hint="create the trigger in a change of its own, after this change's contract ran",
         )
-    # OR REPLACE of an existing trigger changes what running code's writes do from
-    # the moment it commits, as a default change does (finding F-hostile-7)
-    replaced = bool(statement.replace)
-    return [replace(pass_through(text, undo=derived_down(statement)), changes_defaults=replaced)]
+    # a trigger on a table running code writes (OR REPLACE of one, finding F-hostile-7;
+    # a new one, finding F53) changes what its writes do from the moment it commits, as
+    # a default change does
+    moment = _written_by_old_code(facts, *[n for n in (relation.schemaname, relation.relname) if n])
+    return [replace(pass_through(text, undo=derived_down(statement)), changes_defaults=moment)]
 
 
 def _create_function(

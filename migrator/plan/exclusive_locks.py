@@ -38,6 +38,7 @@ from migrator.sql.file_replay import Replay
 from migrator.sql.locks import Lock, statement_locks
 from migrator.sql.names import QualifiedName
 from migrator.sql.parse import Node, ParsedStatement
+from migrator.sql.quick_statements import adds_no_time, quick_reads
 from migrator.sql.split import Statement
 from migrator.sql.tree import range_vars
 
@@ -200,7 +201,7 @@ class ExpandSplitter:
         as meant for the linter (``statements-after-access-exclusive``). Anything else
         would keep those tables locked while it runs or waits: :class:`CannotPlan`."""
         steps = [step for step in change.steps if step.slot is Slot.EXPAND]
-        if all(_harmless(step) for step in steps):
+        if all(_harmless(step) or self._quick(step) for step in steps):
             return change
         names = ", ".join(sorted(str(name) for name in self._locked))
         for step in steps:
@@ -235,6 +236,14 @@ class ExpandSplitter:
             steps=tuple(
                 step.but(lint_ignore=ignore) if step in steps else step for step in change.steps
             ),
+        )
+
+    def _quick(self, step: Step) -> bool:
+        """Each statement of ``step`` touches only a sequence or reads a locked (or new)
+        table by one index probe: the linter does not count it either."""
+        return bool(step.statements) and all(
+            adds_no_time(statement.kind, statement.fields, self._catalog, self._locked)
+            for statement in step.statements or ()
         )
 
 
@@ -290,11 +299,14 @@ def _exclusively_locked(statement: ParsedStatement, catalog: Catalog) -> set[Qua
 
 
 def _touched(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedName]:
-    """The tables ``statement`` alters (any blocking lock) or comments on."""
+    """The tables ``statement`` alters (any blocking lock) or comments on, and the ones
+    a quick statement reads (``SELECT setval(..., max(id)) FROM t`` after ``SET DEFAULT
+    nextval(...)`` completes the default: it stays under the lock)."""
     found = {
         catalog.relation_of(range_var)[0]
         for range_var, _ in statement_locks(statement.kind, statement.fields)
     }
+    found |= quick_reads(statement.kind, statement.fields, catalog) or set()
     if statement.kind == "CommentStmt":
         items = (statement.fields.get("object") or {}).get("List", {}).get("items") or ()
         names = [item.get("String", {}).get("sval", "") for item in items]

@@ -329,6 +329,10 @@ class Catalog:
         self._enums: dict[QualifiedName, Enum] = {}
         self._functions: dict[QualifiedName, Function] = {}
         self._schemas: dict[str, Origin] = {"public": BEFORE}
+        #: sequences (``CREATE SEQUENCE``, a serial or identity column's): name -> origin
+        self._sequences: dict[QualifiedName, Origin] = {}
+        #: the table each owned sequence goes with (``OWNED BY``, serial, identity)
+        self._sequence_owners: dict[QualifiedName, QualifiedName] = {}
         #: tables renamed or moved by the current file: old name -> new name
         self._moved: dict[QualifiedName, QualifiedName] = {}
         #: the same for functions
@@ -347,6 +351,8 @@ class Catalog:
             "_enums",
             "_functions",
             "_schemas",
+            "_sequences",
+            "_sequence_owners",
             "_moved",
             "_moved_functions",
         ):
@@ -401,6 +407,8 @@ class Catalog:
             store = self._index_tables
         elif kind == "type":
             store = self._enums
+        elif kind == "sequence":
+            store = self._sequences
         else:
             store = self._functions
         path = self._effective_path()
@@ -474,8 +482,14 @@ class Catalog:
         return None
 
     def relation_taken(self, name: QualifiedName) -> bool:
-        """Whether a table, view or index of the model has the qualified ``name``."""
-        return name in self._tables or self.index(name) is not None
+        """Whether a table, view, index or sequence of the model has the qualified
+        ``name``."""
+        return name in self._tables or name in self._sequences or self.index(name) is not None
+
+    def sequence_origin(self, name: str | QualifiedName) -> Origin | None:
+        """Where the sequence ``name`` was created, or ``None`` when the replay does not
+        know it."""
+        return self._sequences.get(self._lookup(name, "sequence"))
 
     def enum(self, name: str | QualifiedName) -> Enum | None:
         return self._enums.get(self._lookup(name, "type"))
@@ -549,6 +563,26 @@ class Catalog:
             for index in table.indexes:
                 self._index_tables.pop(index.name, None)
 
+    def store_sequence(self, name: QualifiedName, origin: Origin | None = None) -> None:
+        """Record the sequence ``name`` (created now, unless ``origin`` says otherwise)."""
+        self._sequences[name] = self.origin if origin is None else origin
+
+    def remove_sequence(self, name: QualifiedName) -> Origin | None:
+        self._sequence_owners.pop(name, None)
+        return self._sequences.pop(name, None)
+
+    def own_sequence(self, name: QualifiedName, table: QualifiedName | None) -> None:
+        """The sequence ``name`` goes with ``table`` (dropped with it), or with none."""
+        if name not in self._sequences:
+            return
+        if table is None:
+            self._sequence_owners.pop(name, None)
+        else:
+            self._sequence_owners[name] = table
+
+    def owned_sequences(self, table: QualifiedName) -> list[QualifiedName]:
+        return [name for name, owner in self._sequence_owners.items() if owner == table]
+
     def forget_index(self, name: QualifiedName) -> None:
         self._index_tables.pop(name, None)
 
@@ -571,6 +605,24 @@ class Catalog:
         origin = self._schemas.pop(old, None)
         if origin is not None:
             self._schemas[new] = origin
+        for name in [n for n in self._sequences if n.schema == old]:
+            self.move_sequence(name, QualifiedName(new, name.name))
+
+    def move_sequence(self, old: QualifiedName, new: QualifiedName) -> None:
+        """The sequence ``old`` is called ``new`` now (``RENAME``, ``SET SCHEMA``)."""
+        origin = self._sequences.pop(old, None)
+        if origin is None:
+            return
+        self._sequences[new] = origin
+        owner = self._sequence_owners.pop(old, None)
+        if owner is not None:
+            self._sequence_owners[new] = owner
+
+    def move_owner(self, old: QualifiedName, new: QualifiedName) -> None:
+        """The table owning sequences is called ``new`` now."""
+        for name, owner in self._sequence_owners.items():
+            if owner == old:
+                self._sequence_owners[name] = new
 
     def remove_schema(self, name: str) -> None:
         """Drop the schema and everything in it."""
@@ -581,6 +633,8 @@ class Catalog:
             del self._enums[enum_name]
         for function_name in [n for n in self._functions if n.schema == name]:
             del self._functions[function_name]
+        for sequence_name in [n for n in self._sequences if n.schema == name]:
+            self.remove_sequence(sequence_name)
 
 
 __all__ = [

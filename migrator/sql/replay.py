@@ -113,6 +113,8 @@ def with_sequences(
                 label = f"seq{number}"
             named.append(name)
             column = replace(column, sequence=name)
+            catalog.store_sequence(QualifiedName(table.schema, name), column.origin)
+            catalog.own_sequence(QualifiedName(table.schema, name), table)
         found.append(column)
     return found
 
@@ -558,6 +560,7 @@ def _rename(catalog: Catalog, fields: Node) -> None:
         catalog.remove_table(name)
         renamed = QualifiedName(name.schema, new_name)
         catalog.note_moved(name, renamed)
+        catalog.move_owner(name, renamed)
         table = replace(
             table,
             name=renamed,
@@ -614,6 +617,10 @@ def _rename(catalog: Catalog, fields: Node) -> None:
         table = _drop_index_value(table, index.name)
         renamed_index = replace(index, name=QualifiedName(index.name.schema, new_name))
         catalog.store_table(with_index(table, renamed_index))
+    elif rename_type == "OBJECT_SEQUENCE":
+        schema, old_name = relation_name(fields.get("relation"))
+        sequence = catalog.resolve(schema, old_name, kind="sequence")
+        catalog.move_sequence(sequence, QualifiedName(sequence.schema, new_name))
     elif rename_type == "OBJECT_SCHEMA":
         old_schema = fields.get("subname", "")
         _move_schema(catalog, old_schema, new_name)
@@ -668,7 +675,13 @@ def _drop(catalog: Catalog, fields: Node) -> None:
         names = _list_items(item)
         if remove in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW", "OBJECT_FOREIGN_TABLE"):
             schema, name = object_name(names)
-            catalog.remove_table(catalog.resolve(schema, name))
+            qualified = catalog.resolve(schema, name)
+            catalog.remove_table(qualified)
+            for sequence in catalog.owned_sequences(qualified):
+                catalog.remove_sequence(sequence)
+        elif remove == "OBJECT_SEQUENCE":
+            schema, name = object_name(names)
+            catalog.remove_sequence(catalog.resolve(schema, name, kind="sequence"))
         elif remove == "OBJECT_INDEX":
             schema, name = object_name(names)
             index = catalog.index(catalog.resolve(schema, name, kind="index"))
@@ -807,6 +820,7 @@ def _move_table(catalog: Catalog, table: Table, schema: str) -> None:
     catalog.remove_table(table.name)
     moved = QualifiedName(schema, table.name.name)
     catalog.note_moved(table.name, moved)
+    catalog.move_owner(table.name, moved)
     indexes = tuple(
         replace(i, name=QualifiedName(schema, i.name.name), table=moved) for i in table.indexes
     )
@@ -819,11 +833,43 @@ def _alter_object_schema(catalog: Catalog, fields: Node) -> None:
         function = _function_of(catalog, fields.get("object", {}).get("ObjectWithArgs"))
         if function is not None:
             _move_function(catalog, function, QualifiedName(new_schema, function.name.name))
+    if fields.get("objectType") == "OBJECT_SEQUENCE" and new_schema:
+        schema, name = relation_name(fields.get("relation"))
+        sequence = catalog.resolve(schema, name, kind="sequence")
+        catalog.move_sequence(sequence, QualifiedName(new_schema, name))
     if fields.get("objectType") not in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW"):
         return
     _, table = catalog.relation_of(fields.get("relation"))
     if table is not None and new_schema:
         _move_table(catalog, table, new_schema)
+
+
+def _create_sequence(catalog: Catalog, fields: Node) -> None:
+    schema, name = relation_name(fields.get("sequence"))
+    qualified = catalog.resolve(schema, name, kind="sequence")
+    if fields.get("if_not_exists") and catalog.relation_taken(qualified):
+        return  # PostgreSQL skips it (with a notice) when any relation has the name
+    catalog.store_sequence(qualified)
+    _own_sequence(catalog, qualified, fields.get("options"))
+
+
+def _alter_sequence(catalog: Catalog, fields: Node) -> None:
+    schema, name = relation_name(fields.get("sequence"))
+    _own_sequence(catalog, catalog.resolve(schema, name, kind="sequence"), fields.get("options"))
+
+
+def _own_sequence(catalog: Catalog, sequence: QualifiedName, options: list[Any] | None) -> None:
+    """``OWNED BY table.column`` (or ``OWNED BY NONE``) among ``options``."""
+    for option in options or ():
+        element = option.get("DefElem", {})
+        if element.get("defname") != "owned_by":
+            continue
+        names = strings(_list_items(element.get("arg")))
+        if names == ["none"]:
+            catalog.own_sequence(sequence, None)
+        elif len(names) >= 2:
+            table_schema = names[-3] if len(names) > 2 else None
+            catalog.own_sequence(sequence, catalog.resolve(table_schema, names[-2]))
 
 
 _HANDLERS: dict[str, Callable[[Catalog, Node], None]] = {
@@ -843,6 +889,8 @@ _HANDLERS: dict[str, Callable[[Catalog, Node], None]] = {
     "VariableSetStmt": _set_variable,
     "AlterObjectSchemaStmt": _alter_object_schema,
     "DoStmt": _do_block,
+    "CreateSeqStmt": _create_sequence,
+    "AlterSeqStmt": _alter_sequence,
 }
 
 

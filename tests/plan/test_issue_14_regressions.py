@@ -676,11 +676,8 @@ async def _seed_rows(
             "UPDATE a SET qty = qty - 30 WHERE id % 7 = 0;\n",
             "23514",
         ),
-        # the other order: the data change runs under a unique index the file adds first
-        (
-            "CREATE UNIQUE INDEX a_d_key ON a (d);\nUPDATE a SET d = 7 WHERE id % 50 = 0;\n",
-            "23505",
-        ),
+        # (a data change under a unique index the file adds first, of the column it sets,
+        # is refused: tests/plan/test_update_of_a_unique_column.py)
         # ... and under a NOT NULL the file sets first
         (
             "ALTER TABLE a ALTER COLUMN d SET NOT NULL;\nUPDATE a SET d = NULL WHERE id % 9 = 0;\n",

@@ -24,10 +24,34 @@ CREATE TABLE {LONG} (id serial);
 CREATE TABLE w (id serial);
 ALTER TABLE w ALTER COLUMN id TYPE bigint;
 ALTER TABLE w ADD COLUMN s serial;
+CREATE SEQUENCE c_id_seq;
+CREATE TABLE c (id serial);
+CREATE SEQUENCE d_id_sq;
+ALTER SEQUENCE d_id_sq RENAME TO d_id_seq;
+CREATE TABLE d (id serial);
+CREATE TABLE e (id serial);
+DROP TABLE e;
+CREATE TABLE e (id serial);
+CREATE TABLE g (id int);
+CREATE SEQUENCE g_id_seq OWNED BY g.id;
+DROP TABLE g;
+CREATE TABLE g (id serial);
+CREATE SCHEMA o;
+CREATE SEQUENCE o.k_id_seq;
+ALTER SEQUENCE o.k_id_seq SET SCHEMA public;
+CREATE TABLE k (id serial);
+CREATE SEQUENCE m_id_seq;
+DROP SEQUENCE m_id_seq;
+CREATE TABLE m (id serial);
 """
 
 #: (table, column) -> the sequence PostgreSQL gives it
-COLUMNS = [("r2", "k"), ("b", "id"), ("b", "m"), ("b", "i"), (LONG, "id"), ("w", "id"), ("w", "s")]
+COLUMNS = [
+    *[("r2", "k"), ("b", "id"), ("b", "m"), ("b", "i"), (LONG, "id"), ("w", "id"), ("w", "s")],
+    # a CREATE SEQUENCE of the name takes it (numbered); one dropped, or dropped with
+    # the table that owns it, does not
+    *[("c", "id"), ("d", "id"), ("e", "id"), ("g", "id"), ("k", "id"), ("m", "id")],
+]
 
 
 def _replayed() -> CatalogFacts:

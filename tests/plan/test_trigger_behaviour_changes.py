@@ -64,3 +64,48 @@ def test_a_trigger_behaviour_change_before_a_batched_delete_is_refused(
 )
 def test_other_functions_are_planned(tmp_path: Path, change: str) -> None:
     assert Project.create(tmp_path, BASE).plan(change).plan.migrations
+
+
+AUDIT = (
+    "CREATE TRIGGER site_audit AFTER UPDATE ON site FOR EACH ROW "
+    "EXECUTE FUNCTION site_aggregates_site();\n"
+)
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        AUDIT,
+        "DROP TRIGGER site_aggregates_site ON site;\n",
+        "DROP TRIGGER IF EXISTS site_aggregates_site ON public.site;\n",
+    ],
+    ids=["create", "drop", "drop-qualified"],
+)
+def test_creating_or_dropping_a_trigger_of_a_written_table_is_a_moment_change(
+    tmp_path: Path, moment: str
+) -> None:
+    """Finding F53: a new trigger (or a dropped one) on a table old code writes changes
+    what its writes do from the moment it commits: before a batched DELETE, refused."""
+    with pytest.raises(CannotPlan, match=REFUSED):
+        Project.create(tmp_path, BASE).plan(moment + DELETE)
+
+
+def test_a_trigger_created_after_an_index_build_commits_after_it(tmp_path: Path) -> None:
+    """F53's case: the plan committed the trigger in its first migration and built the
+    index after it; now the trigger commits last (after the concurrent build)."""
+    result = Project.create(tmp_path, BASE).plan(
+        "CREATE INDEX site_aggregates_site_id_idx ON site_aggregates (site_id);\n" + AUDIT
+    )
+    bodies = [version.files[0].text for version in result.versions]
+    assert "CONCURRENTLY" in bodies[0] and "CREATE TRIGGER" not in bodies[0]
+    assert "CREATE TRIGGER site_audit" in bodies[-1]
+
+
+def test_a_trigger_on_a_table_the_file_creates_is_no_moment_change(tmp_path: Path) -> None:
+    change = (
+        "CREATE TABLE notes (id int PRIMARY KEY);\n"
+        "CREATE TRIGGER notes_audit AFTER INSERT ON notes FOR EACH ROW "
+        "EXECUTE FUNCTION site_aggregates_site();\n"
+        "DROP TRIGGER notes_audit ON notes;\n" + DELETE
+    )
+    assert Project.create(tmp_path, BASE).plan(change).plan.migrations

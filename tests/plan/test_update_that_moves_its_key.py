@@ -38,8 +38,8 @@ def test_an_update_of_the_walked_key_is_refused(tmp_path: Path, change: str) -> 
         Project.create(tmp_path, BASE).plan(change + ";\n")
 
 
-def test_an_update_of_another_unique_column_still_walks_the_key(tmp_path: Path) -> None:
-    result = Project.create(tmp_path, BASE).plan("UPDATE k SET code = upper(code), v = 1;\n")
+def test_an_update_of_another_column_still_walks_the_key(tmp_path: Path) -> None:
+    result = Project.create(tmp_path, BASE).plan("UPDATE k SET v = length(code) + 1;\n")
 
     backfill = "".join(f.text for f in result.files if "migrate:backfill" in f.text)
     assert "-- migrate:backfill table=k key=id " in backfill

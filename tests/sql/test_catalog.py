@@ -201,3 +201,26 @@ def test_alter_of_a_function_from_before_the_migrations_is_remembered() -> None:
     catalog = replay("ALTER FUNCTION legacy() SECURITY DEFINER")
     legacy = catalog.function("legacy")
     assert legacy is not None and legacy.security_definer and legacy.volatility is None
+
+
+def test_sequences_take_relation_names_until_dropped() -> None:
+    catalog = replay(
+        """
+        CREATE SEQUENCE h_n_idx;
+        CREATE TABLE h (n int, id serial);
+        CREATE INDEX ON h (n);
+        CREATE SEQUENCE counter START 5;
+        ALTER SEQUENCE counter RENAME TO counted;
+        """
+    )
+    h = catalog.table("h")
+    assert h is not None
+    assert [index.name.name for index in h.indexes] == ["h_n_idx1"]  # the sequence has it
+    for name in ("h_n_idx", "h_id_seq", "counted"):
+        assert catalog.relation_taken(QualifiedName("public", name)), name
+    assert not catalog.relation_taken(QualifiedName("public", "counter"))
+    assert catalog.sequence_origin("counted") == catalog.origin
+    for statement in parse_text("DROP TABLE h") or ():
+        catalog.apply(statement.kind, statement.fields)
+    assert not catalog.relation_taken(QualifiedName("public", "h_id_seq"))  # went with h
+    assert catalog.relation_taken(QualifiedName("public", "h_n_idx"))  # owned by nobody

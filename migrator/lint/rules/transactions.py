@@ -13,6 +13,7 @@ from migrator.source.segments import transaction_control as segment_control
 from migrator.sql import classify
 from migrator.sql.locks import statement_locks
 from migrator.sql.names import object_name, strings, type_ref
+from migrator.sql.quick_statements import adds_no_time
 from migrator.sql.tree import alter_commands, column_constraints, def_option, string_constants
 from migrator.sql.volatility import expression_volatility
 
@@ -218,7 +219,10 @@ def statements_after_access_exclusive(ctx: StatementContext) -> Iterator[Hit]:
     whose foreign key to it is dropped. A statement that only changes the catalog of
     a table the transaction already holds ACCESS EXCLUSIVE (`ALTER TABLE t ADD
     COLUMN c text` after another `ALTER TABLE t`, `DROP NOT NULL`, `SET DEFAULT`,
-    renaming a column) waits for no lock and takes no time: it is not reported.
+    renaming a column) waits for no lock and takes no time: it is not reported. Nor
+    is one that touches only a sequence or reads a held table by one index probe:
+    `SELECT setval('t_id_seq', max(id)) FROM t` where `id` leads a btree index,
+    `ALTER SEQUENCE ... OWNED BY` of a sequence the same transaction created.
 
     Why it hurts:
     Locks are held until the transaction ends. Every statement after the one that
@@ -267,8 +271,13 @@ _INSTANT_COLUMN_CONSTRAINTS = frozenset({"CONSTR_NULL", "CONSTR_NOTNULL", "CONST
 
 def _catalog_only_on_held_table(ctx: StatementContext) -> bool:
     """The statement changes only the catalog of a table the transaction already holds
-    ACCESS EXCLUSIVE: it waits for no lock and adds no time to the one held."""
+    ACCESS EXCLUSIVE, or is quick (:func:`~migrator.sql.quick_statements.adds_no_time`):
+    it waits for no lock and adds no time to the one held."""
     held = ctx.state.access_exclusive
+    # the engine decodes a SELECT's kind only: the judgement needs its clauses
+    tree = ctx.statement.kind_and_fields() if ctx.kind == "SelectStmt" else (ctx.kind, ctx.fields)
+    if tree is not None and adds_no_time(*tree, ctx.catalog, set(held)):
+        return True  # touches a sequence, or reads a table by one index probe
     if ctx.kind == "RenameStmt":
         name, _ = ctx.relation(ctx.fields.get("relation"))
         renames = ctx.fields.get("renameType") in ("OBJECT_COLUMN", "OBJECT_TABCONSTRAINT")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from migrator.plan.facts import TableFacts
 from migrator.plan.model import CannotPlan, Slot, Step
 from migrator.plan.recipes.target import PlanOptions, Target
 from migrator.plan.sql_text import ident
@@ -47,6 +48,18 @@ def batched_step(
             hint="change the key in a migration of its own (written by hand, while the table "
             "is small or in a maintenance window), or leave the key out of this UPDATE",
         )
+    unique = _unique_keys_set(facts, sets)
+    if unique:
+        raise CannotPlan(
+            f"cannot {what} in batches: it sets {', '.join(map(ident, unique[1]))}, a "
+            f"column of the unique key {ident(unique[0])} of {target.sql}, and the batches "
+            "commit one by one: a value moved onto one that a row of a later batch still "
+            "holds fails (23505) after the earlier batches committed, where the one "
+            "statement changes nothing (or succeeds, depending on the order it reaches "
+            "the rows)",
+            hint="run this UPDATE as written, in a migration of its own (it locks the rows "
+            "for its whole run: while the table is small or in a maintenance window)",
+        )
     if key is None:
         raise CannotPlan(
             f"cannot {what} in batches: {target.sql} has no single-column primary key or "
@@ -71,3 +84,21 @@ def batched_step(
         "short transaction",
         backfill=spec,
     )
+
+
+def _unique_keys_set(facts: TableFacts, sets: frozenset[str]) -> tuple[str, list[str]] | None:
+    """The first unique key (primary key, unique or exclusion constraint, unique index,
+    also on expressions or part of the rows) whose columns ``sets`` changes, and those
+    columns: a batch can move a value onto another row's that a later batch would have
+    moved away (brief item 2; the rows check before the batches proves only the end
+    state unique)."""
+    for constraint in facts.constraints:
+        if constraint.kind in ("primary", "unique", "exclusion"):
+            changed = sorted(set(constraint.columns) & sets)
+            if changed:
+                return constraint.name, changed
+    for index in facts.indexes:
+        changed = sorted(index.mentions & sets)
+        if index.unique and changed:
+            return index.name, changed
+    return None

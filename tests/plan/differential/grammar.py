@@ -85,6 +85,9 @@ class Table:
     #: its materialized views and (user) triggers, by name
     matviews: list[str] = field(default_factory=list)
     triggers: list[str] = field(default_factory=list)
+    #: unique text columns outside ``columns`` (grammar_extra.py's shifting codes):
+    #: only an ``UPDATE`` that appends to every value writes them
+    codes: list[str] = field(default_factory=list)
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)

@@ -57,24 +57,52 @@ def _fill_trigger(model: Model, table: Table, column: Column) -> str:
 
 
 @st.composite
-def _extra_table(draw: st.DrawFn, model: Model, name: str) -> Table:
+def _extra_table(draw: st.DrawFn, model: Model, name: str, shifts: bool = False) -> Table:
     """A table of grammar.py, perhaps with an identity column besides its key and
-    partitioned by range, list or hash."""
+    partitioned by range, list or hash (less often with ``shifts``: the codes of
+    :func:`_code_column` need a table that is not partitioned)."""
     table = draw(_table(name))
     if draw(st.booleans()):
         kind = draw(st.sampled_from(["int", "bigint"]))
         identity = draw(st.sampled_from(["ALWAYS", "BY DEFAULT"]))
         table.columns.append(Column(model.fresh(f"{name}_i"), kind, identity=identity))
-    partition_by = draw(st.sampled_from(["", "range", "list", "hash"]))
+    plain = shifts and draw(st.booleans())
+    partition_by = "" if plain else draw(st.sampled_from(["", "range", "list", "hash"]))
     table.partitioned = bool(partition_by)
     table.partition_by = partition_by or "range"
     return table
 
 
+def _code_column(draw: st.DrawFn, table: Table, rows: int) -> tuple[list[str], list[str]]:
+    """A unique text column ``<table>_code`` (a constraint or a unique index) holding
+    ``k<id>``, except one row that holds another row's value with an ``x`` appended:
+    appending ``x`` to every value (``shift codes``) leaves them unique, but moves that
+    other row onto the value the first one holds until its own turn. PostgreSQL checks
+    the key row by row: the single UPDATE fails where the holder comes later (by key,
+    as the seed inserted the rows), and succeeds where it comes first; a plan walking the
+    key in batches must not commit a batch before a later one fails."""
+    t, code = table.name, f"{table.name}_code"
+    table.codes.append(code)
+    holder, other = draw(st.lists(st.integers(1, rows), min_size=2, max_size=2, unique=True))
+    if draw(st.booleans()):
+        unique = f"ALTER TABLE {t} ADD CONSTRAINT {code}_key UNIQUE ({code});"
+    else:
+        unique = f"CREATE UNIQUE INDEX {code}_key ON {t} ({code});"
+    schema = [f"ALTER TABLE {t} ADD COLUMN {code} text;", unique]
+    # one UPDATE: the rows keep their order in the table (a second UPDATE of the holder
+    # would move it to the end, and the single UPDATE would always meet it last)
+    value = f"CASE WHEN id = {holder} THEN 'k{other}x' ELSE 'k' || id END"
+    seed = [f"UPDATE {t} SET {code} = {value};"]
+    return schema, seed
+
+
 @st.composite
-def _schema_extras(draw: st.DrawFn, model: Model) -> tuple[str, str]:
+def _schema_extras(
+    draw: st.DrawFn, model: Model, rows: int = 0, shifts: bool = False
+) -> tuple[str, str]:
     """A materialized view and a trigger (filling a column, or auditing writes) on some
-    tables: their SQL, and what the seed runs after its rows (a refresh)."""
+    tables (with ``shifts``, perhaps a column of :func:`_code_column` on a table that is
+    not partitioned): their SQL, and what the seed runs after its rows (a refresh)."""
     schema, seed = [], []
     for table in model.tables:
         if draw(st.booleans()):
@@ -98,6 +126,10 @@ def _schema_extras(draw: st.DrawFn, model: Model) -> tuple[str, str]:
                 f"CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {table.name} "
                 f"FOR EACH ROW EXECUTE FUNCTION audit_write('{table.name}');"
             )
+        if shifts and not table.partitioned:
+            code_schema, code_seed = _code_column(draw, table, rows)
+            schema += code_schema
+            seed += code_seed
     return "\n".join(schema) + "\n", "\n".join(seed) + "\n"
 
 
@@ -124,7 +156,13 @@ def _extra_statement(draw: st.DrawFn, model: Model) -> str:
         kinds.append("add identity")
     if table.partitioned and table.partition_by == "list":
         kinds += ["create partition", "detach partition"]
+    if table.codes:  # weighed up: the class this flag exists for
+        kinds += ["shift codes"] * 8
     kind = draw(st.sampled_from(kinds))
+    if kind == "shift codes":
+        code = draw(st.sampled_from(table.codes))
+        where = draw(st.sampled_from(["", f" WHERE {code} IS NOT NULL", " WHERE id % 2 = 0"]))
+        return f"UPDATE {t} SET {code} = {code} || 'x'{where}"
     if kind == "create matview":
         view = model.fresh(f"{t}_mv")
         table.matviews.append(view)
@@ -172,16 +210,18 @@ def _extra_statement(draw: st.DrawFn, model: Model) -> str:
 
 
 @st.composite
-def extra_cases(draw: st.DrawFn) -> Case:
+def extra_cases(draw: st.DrawFn, shifts: bool = False) -> Case:
     """A random :class:`Case` as :func:`grammar.cases` draws it, with the schema extras
-    and each statement from this grammar or the first one."""
+    and each statement from this grammar or the first one. ``shifts`` adds the unique
+    codes of :func:`_code_column` and the UPDATE that shifts them (off by default: the
+    same seed draws the same cases as before it existed)."""
     model = Model([])
-    model.tables.append(draw(_extra_table(model, "a")))
-    maybe_second_table(draw, model, lambda: _extra_table(model, "b"))
+    model.tables.append(draw(_extra_table(model, "a", shifts)))
+    maybe_second_table(draw, model, lambda: _extra_table(model, "b", shifts))
     rows = draw(st.integers(20, 120))
     view = draw(st.sampled_from(["", "with id", "without id", "join"]))
     schema, seed = _schema_sql(model, rows, with_view=view)
-    extra_schema, extra_seed = draw(_schema_extras(model))
+    extra_schema, extra_seed = draw(_schema_extras(model, rows, shifts))
     statements, naive = [], []
     for _ in range(draw(st.integers(1, 4))):
         if not model.tables:
@@ -198,4 +238,5 @@ def extra_cases(draw: st.DrawFn) -> Case:
         naive=";\n".join(naive) if naive != statements else None,
         about="generated by tests/plan/differential/grammar_extra.py",
         planned_extra=frozenset(model.planned_extra),
+        unwritten=frozenset({"audit"}) if AUDIT in extra_schema else frozenset(),
     )

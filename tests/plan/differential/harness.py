@@ -103,6 +103,10 @@ class Case:
     #: its writes (a delete of a parent row, a write the new constraint refuses), on
     #: both copies: a statement one side takes and the other refuses is a client error
     old_client: str = ""
+    #: tables only triggers write (an audit log): no client writes them (a client's
+    #: update picks a row by what the table holds, which differs between the copies
+    #: while a plan's data change and the naive one fire the triggers at other times)
+    unwritten: frozenset[str] = frozenset()
 
     @property
     def naive_sql(self) -> str:
@@ -127,6 +131,7 @@ def load_case(path: Path) -> Case:
         planned_extra=frozenset(tuple(pair) for pair in data.get("planned_extra", [])),
         about=data.get("about", ""),
         old_client=data.get("old_client", ""),
+        unwritten=frozenset(data.get("unwritten", [])),
     )
 
 
@@ -593,13 +598,9 @@ def _without_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*", "", sql).strip()
 
 
-def sql_without_data_changes(case: Case) -> str | None:
-    """The change without the UPDATE and DELETE statements whose rows clients may race
-    (a client that writes after a batch passed keeps what it wrote, as it does when it
-    writes after the naive statement); ``None`` when there is no such data change.
-    A data change that names a column the change drops stays: its values must reach
-    the new columns, and a client's write after its backfill is lost unless something
-    syncs it (its rows are not accepted as raced; the other data changes' are)."""
+def _racy_data_changes(case: Case) -> tuple[list[str], list[str]]:
+    """The statements of the naive SQL, and its UPDATE and DELETE statements whose rows
+    clients may race (see :func:`sql_without_data_changes`)."""
     statements = [_without_comments(s.text) for s in split_statements(case.naive_sql).statements]
     dropped = {m.group(1).lower() for m in _DROPPED_COLUMN.finditer(case.change)}
     # a fill of NULLs with the default (what the plan of a SET NOT NULL does, after the
@@ -611,10 +612,42 @@ def sql_without_data_changes(case: Case) -> str | None:
         and not _FILL.match(s)
         and not dropped & set(re.findall(r"\w+", s.lower()))
     ]
+    return statements, racy
+
+
+def sql_without_data_changes(case: Case) -> str | None:
+    """The change without the UPDATE and DELETE statements whose rows clients may race
+    (a client that writes after a batch passed keeps what it wrote, as it does when it
+    writes after the naive statement); ``None`` when there is no such data change.
+    A data change that names a column the change drops stays: its values must reach
+    the new columns, and a client's write after its backfill is lost unless something
+    syncs it (its rows are not accepted as raced; the other data changes' are)."""
+    statements, racy = _racy_data_changes(case)
     if not racy:
         return None
     kept = [s.rstrip(";") for s in statements if s not in racy]
     return ";\n".join(kept) + ";\n" if kept else "SELECT 1;\n"
+
+
+_TARGET = re.compile(r"^(?:UPDATE|DELETE\s+FROM)\s+(?:ONLY\s+)?(\w+)", re.IGNORECASE)
+_READ = re.compile(r"\b(?:FROM|JOIN)\s+(?:ONLY\s+)?(\w+)", re.IGNORECASE)
+
+
+def tables_racy_changes_read(case: Case) -> frozenset[str]:
+    """The tables other than their own that the racy data changes read (``UPDATE ...
+    FROM b``, a subquery): a batch reads them when it runs, before the deploy point, the
+    naive statement at the naive point. An old client's write to one in between is kept
+    in the table it went to on both copies, and makes the copies differ by timing alone
+    (the plan's batch ran earlier, as the naive file would if run then): old clients
+    leave these tables alone from the start of the data changes to the deploy point.
+    A data change that carries a column the change drops is not racy, and its tables
+    stay written: a write it misses is lost (planner's refusal of a copy then drop)."""
+    read: set[str] = set()
+    for statement in _racy_data_changes(case)[1]:
+        target = _TARGET.match(statement)
+        own = target.group(1).lower() if target else None
+        read |= {m.group(1).lower() for m in _READ.finditer(statement)} - {own}
+    return frozenset(read)
 
 
 async def raced_rows(
@@ -1077,6 +1110,7 @@ async def run_case(
             "raced": None,
         }
         racy_sql = sql_without_data_changes(case)
+        racy_reads = tables_racy_changes_read(case)
 
         async def deploy_now() -> None:
             state["deployed"] = True
@@ -1112,11 +1146,14 @@ async def run_case(
             if state["racing"]:
                 return
             if not state["deployed"]:
-                await clients.window(old.unique_as(end), f"old clients {where}")
+                shape = old.unique_as(end).without(case.unwritten)
+                if clients.tracking:
+                    shape = shape.without(racy_reads)
+                await clients.window(shape, f"old clients {where}")
                 await clients.statements(case.old_client, f"old clients {where}")
             elif state["new"] is not None:
                 shape = state["new"].restricted_to(await read_shape(planned))
-                await clients.window(shape, f"new clients {where}")
+                await clients.window(shape.without(case.unwritten), f"new clients {where}")
 
         failed_at: int | None = None
         await window("before the plan")

@@ -122,6 +122,11 @@ class Shape:
     #: the (user) triggers of each table
     triggers: dict[str, frozenset[str]]
 
+    def without(self, names: frozenset[str]) -> Shape:
+        """This shape without the tables ``names`` (a client leaves them alone)."""
+        tables = {name: t for name, t in self.tables.items() if name not in names}
+        return Shape(tables, self.views, self.triggers)
+
     def restricted_to(self, other: Shape) -> Shape:
         """The tables and columns of this shape that ``other`` has too, unique where
         either is (a client of the new version that, before the contract, writes what

@@ -16,6 +16,7 @@ from tests.plan.differential.harness import (
     run_case,
     snapshots,
     sql_without_data_changes,
+    tables_racy_changes_read,
 )
 from tests.plan.scenario import run
 
@@ -271,6 +272,42 @@ def test_only_data_changes_that_name_no_dropped_column_are_raced() -> None:
     assert "UPDATE people SET first_name = split_part(name, ' ', 1)" in racy
     alone = Case(id="alone", schema="", seed="", change=split.change.split(";\n", 1)[1])
     assert sql_without_data_changes(alone) is None
+
+
+def test_old_clients_leave_alone_only_the_tables_racing_data_changes_read() -> None:
+    """Extra grammar seed 5763: a batched ``UPDATE a ... FROM b`` before the deploy
+    point reads b earlier than the naive statement; old clients leave b alone then. A
+    data change that carries a column the change drops is no race (what it misses is
+    lost): its tables stay written; a DELETE's own table is no table it reads."""
+
+    def read(change: str) -> frozenset[str]:
+        return tables_racy_changes_read(Case(id="c", schema="", seed="", change=change))
+
+    update_from = "UPDATE a SET a_c0 = b.b_c0 FROM b WHERE b.id = a.id AND b.id % 2 = 0"
+    assert read(f"ALTER TABLE a DROP COLUMN a_c1;\n{update_from}") == {"b"}
+    assert read(f"{update_from};\nALTER TABLE b DROP COLUMN b_c0") == set()
+    assert read("DELETE FROM ONLY a WHERE id IN (SELECT a_id FROM c JOIN d ON d.id = c.id)") == {
+        "c",
+        "d",
+    }
+    assert read("UPDATE a SET a_c0 = 5;\nALTER TABLE a ADD COLUMN x int") == set()
+
+
+def test_a_batched_update_from_that_skips_rows_is_caught_while_clients_leave_its_source_alone(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """The case whose old clients leave b alone while the plan's batches read it: a
+    backfill that skips rows is still a difference."""
+    case = load_case(CASES_DIR / "update-from-a-table-old-clients-write-then-drop-a-column.toml")
+    skipping = _tampered(
+        case,
+        "_backfill",
+        lambda text: text.replace("b.id % 2 = 0)", "b.id % 2 = 0 AND a.id > 12)"),
+        database_pair,
+        tmp_path,
+    )
+    assert skipping.verdict == "differs", skipping
+    assert any(problem.startswith("table a: ") for problem in skipping.problems), skipping
 
 
 def test_a_materialized_view_the_change_creates_must_be_populated(
