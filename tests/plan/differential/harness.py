@@ -38,7 +38,7 @@ import tomllib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +52,11 @@ from migrator.plan.planner import PlanResult, plan_file, write_plan
 from migrator.plan.recipes.target import PlanOptions
 from migrator.runner.flows import UpOptions, up
 from migrator.schema.diff import diff_lines, diff_schemas
+from migrator.schema.model import Schema
 from migrator.source.model import Phase
 from migrator.sql.names import quote_ident
 from migrator.sql.split import split_statements
+from tests.plan.differential.clock import clock_columns, clock_functions
 from tests.plan.differential.shapes import (
     NOT_EXTENSION_MEMBER,
     VIEWS,
@@ -420,13 +422,19 @@ def _projection(
         elif column.volatile or (was is not None and was.volatile):
             cells.append(f"({name} IS NULL)")
         elif since is not None and column.type.startswith("timestamp"):
-            cells.append(
-                f"CASE WHEN {name} BETWEEN '{since.isoformat()}'::timestamptz "
-                f"AND clock_timestamp() THEN '{SET_DURING_THE_RUN}' ELSE {name}::text END"
-            )
+            cells.append(_set_during_the_run(name, since))
         else:
             cells.append(f"{name}::text")
     return cells
+
+
+def _set_during_the_run(column: str, since: datetime) -> str:
+    """A timestamp column (quoted) as text, or as "set during the run" when the clock
+    set it since ``since``."""
+    return (
+        f"CASE WHEN {column} BETWEEN '{since.isoformat()}'::timestamptz "
+        f"AND clock_timestamp() THEN '{SET_DURING_THE_RUN}' ELSE {column}::text END"
+    )
 
 
 async def _columns_of(conn: asyncpg.Connection, relation: str) -> set[str]:
@@ -564,6 +572,38 @@ async def compare_rows(
 _DATA_CHANGE = re.compile(r"^(UPDATE|DELETE)\b", re.IGNORECASE)
 _FILL = re.compile(r"^UPDATE\s+(\S+)\s+SET\s+(\w+)\s*=\s*DEFAULT\s+WHERE\s+\2\s+IS\s+NULL;?$", re.I)
 _DROPPED_COLUMN = re.compile(r"DROP\s+COLUMN\s+(?:IF\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
+
+
+#: a timestamp literal in a view's definition (``'now'::timestamp`` as PostgreSQL keeps it)
+_TIME_LITERAL = re.compile(
+    r"'(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?)(?:[+-]\d\d(?::\d\d)?)?'::timestamp"
+)
+_VIEW_KINDS = frozenset({"view", "materialized view"})
+DAY = timedelta(days=1)
+
+
+def _frozen_instants(schema: Schema, since: datetime, until: datetime) -> Schema:
+    """``schema`` with each timestamp literal of a view's definition that lies in the
+    run (``since`` to ``until``, a day either side for the server's time zone) as a
+    marker: ``'now'::timestamp`` in a view is folded to the instant the view is created
+    (lemmy 0037), which the plan does at another moment than the naive SQL."""
+
+    def frozen(match: re.Match[str]) -> str:
+        at = datetime.fromisoformat(match.group(1))
+        low, high = (since - DAY).replace(tzinfo=None), (until + DAY).replace(tzinfo=None)
+        return "'<created during the run>'::timestamp" if low <= at <= high else match.group(0)
+
+    objects = []
+    for obj in schema:
+        if obj.kind in _VIEW_KINDS:
+            attributes = tuple(
+                (k, _TIME_LITERAL.sub(frozen, v) if k == "definition" else v)
+                for k, v in obj.attributes
+            )
+            obj = replace(obj, attributes=attributes)
+        objects.append(obj)
+    return Schema.of(objects)
+
 
 
 def _without_comments(sql: str) -> str:
@@ -734,6 +774,29 @@ async def _fresh(conn: asyncpg.Connection, view: str, cells: list[str]) -> bool:
     )
 
 
+VIEW_COLUMNS = """
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attname
+"""
+
+
+async def _view_cells(
+    conn: asyncpg.Connection, view: str, clock: set[str], since: datetime | None
+) -> list[str]:
+    """How :func:`_views_agree` compares each column of ``view``: one that shows the
+    clock as NULL or not; a timestamp set during the run (``since`` on) as set."""
+    cells = []
+    for name, type_name in await conn.fetch(VIEW_COLUMNS, quote_ident(view)):
+        column = quote_ident(name)
+        if name in clock:
+            cells.append(f"({column} IS NULL)")
+        elif since is not None and type_name.startswith("timestamp"):
+            cells.append(_set_during_the_run(column, since))
+        else:
+            cells.append(f"{column}::text")
+    return cells
+
+
 async def _views_agree(
     naive: asyncpg.Connection,
     planned: asyncpg.Connection,
@@ -741,6 +804,7 @@ async def _views_agree(
     raced: bool = False,
     snapshots: frozenset[str] = frozenset(),
     rows_agree: Callable[[str], Awaitable[bool]] | None = None,
+    since: datetime | None = None,
 ) -> list[str]:
     """After the deploy point, each view returns what the naive copy's returns; or
     what the naive copy's view query returns on the planned copy's rows: once a client
@@ -748,13 +812,18 @@ async def _views_agree(
     see :func:`compare_rows`), or when the copies' rows of the tables the view reads
     agree (``rows_agree(view)``: equal as :func:`compare_rows` compares them; a table
     the view does not read, in the middle of the plan, may rightly differ) and the
-    view shows a volatile value (a ``now()`` default, lemmy's ranks computed with
-    ``now()``), which differs from one copy to the other. A materialized view of
-    ``snapshots`` only has to be populated where the naive copy's is; another one,
-    when the rows agree and it holds what its query returns on each copy."""
+    view shows a volatile value (a ``now()`` default), which differs from one copy to
+    the other. A column that shows the clock (lemmy's ranks computed with ``now()``,
+    :mod:`clock`) is compared as NULL or not: each copy computed it at its own
+    instant; a timestamp the clock set during the run (``since`` on) as set, as
+    :func:`compare_rows` compares the tables. A materialized view of ``snapshots``
+    only has to be populated where the naive copy's is; another one, when the rows
+    agree and it holds what its query returns on each copy."""
     problems = []
     naive_views = set(await _views(naive))
     naive_queries: dict[str, str] | None = None
+    functions: frozenset[str] | None = None
+    memo: dict[str, set[str]] = {}
     for view in await _views(planned):
         if view not in naive_views:
             continue
@@ -768,8 +837,16 @@ async def _views_agree(
         if view in snapshots or not populated:
             continue
         cells = [f"{quote_ident(c)}::text" for c in sorted(columns)]
-        rows = await _rows(planned, quote_ident(view), cells)
-        if await _rows(naive, quote_ident(view), cells) == rows:
+        if await _rows(naive, quote_ident(view), cells) == await _rows(
+            planned, quote_ident(view), cells
+        ):
+            continue
+        functions = functions or await clock_functions(planned)
+        clock = await clock_columns(planned, view, functions, memo)
+        cells = await _view_cells(planned, view, clock, since)
+        if await _rows(naive, quote_ident(view), cells) == await _rows(
+            planned, quote_ident(view), cells
+        ):
             continue
         if raced or (rows_agree is not None and await rows_agree(view)):
             naive_queries = naive_queries or await view_queries(naive)
@@ -848,8 +925,8 @@ async def invariants(
     since: datetime | None = None,
 ) -> list[str]:
     """What a client relies on, checked after every single migration (``racing``: the
-    naive copy ran all its data changes, the plan is between its batched ones: its
-    views cannot agree with the naive copy's yet, and no client reads them)."""
+    naive copy ran all its data changes, the plan has batched ones still to run: its
+    views cannot agree with the naive copy's yet)."""
     problems = []
     if old_clients:
         for relation in [*old.tables, *old.views]:
@@ -875,7 +952,7 @@ async def invariants(
             return not (await compare_rows(naive, planned, shape, old, since=since))[0]
 
         problems += await _views_agree(
-            naive, planned, raced=raced, snapshots=snapshots, rows_agree=rows_agree
+            naive, planned, raced=raced, snapshots=snapshots, rows_agree=rows_agree, since=since
         )
     return problems
 
@@ -1008,6 +1085,10 @@ async def run_case(
     # rows clients write from the first batched data change on may race it (none: the
     # data changes run unbatched in any migration)
     data_changes_from = next(iter(data_change_migrations(result)), 0)
+    # from the deploy point (the naive SQL ran its data changes) to the plan's last
+    # batched one, no view can agree with the naive copy's (lemmy 0096: people the
+    # naive DELETE removed are still there for the plan's batches to delete)
+    data_changes_until = max(data_change_migrations(result), default=-1)
     # a deploy of code that only tolerates what the expand adds, named before an expand
     # migration: the naive SQL runs as that migration starts, no write between them
     # (the code writes as old code does; the migration is the naive SQL's moment)
@@ -1128,7 +1209,7 @@ async def run_case(
                     queries,
                     old_clients=not state["deployed"],
                     raced=bool(clients.written),
-                    racing=racing and deploy <= i < racing_until,
+                    racing=deploy <= i < max(racing_until, data_changes_until),
                     snapshots=snapshots(case),
                     since=since,
                 ):
@@ -1161,8 +1242,13 @@ async def run_case(
                 leftovers(naive_dsn),  # the naive SQL's own triggers are no leftovers
                 leftovers(planned_dsn),
             )
+            until: datetime = await naive.fetchval("SELECT clock_timestamp()")
             outcome.problems += [
-                f"schema: {line}" for line in diff_lines(naive_schema, planned_schema)
+                f"schema: {line}"
+                for line in diff_lines(
+                    _frozen_instants(naive_schema, since, until),
+                    _frozen_instants(planned_schema, since, until),
+                )
             ]
             outcome.problems += [f"left behind: {x}" for x in planned_has if x not in naive_has]
             if outcome.problems:
