@@ -605,7 +605,6 @@ def _frozen_instants(schema: Schema, since: datetime, until: datetime) -> Schema
     return Schema.of(objects)
 
 
-
 def _without_comments(sql: str) -> str:
     return re.sub(r"--[^\n]*", "", sql).strip()
 
