@@ -75,6 +75,16 @@ _TRIGGER_SWITCHES = frozenset(
 )
 
 
+#: ``ATTACH PARTITION``, ``DETACH PARTITION [CONCURRENTLY]``, ``DETACH ... FINALIZE``
+_PARTITION_CHANGES = frozenset(
+    {
+        AlterTableType.AT_AttachPartition,
+        AlterTableType.AT_DetachPartition,
+        AlterTableType.AT_DetachPartitionFinalize,
+    }
+)
+
+
 def _in_drop_pass(command: Any) -> bool:
     if command.subtype == AlterTableType.AT_ColumnDefault:
         return command.def_ is None
@@ -163,6 +173,8 @@ def _alter_table(
             # the migration it commits in they fail (the column stays NOT NULL), as after
             # a DROP DEFAULT of a NOT NULL column (finding F52)
             planned.append(replace(pass_through(source), changes_defaults=True))
+        elif kind in _PARTITION_CHANGES:
+            planned.append(_partition_change(source, target))
         elif kind == AlterTableType.AT_DropExpression:
             # the column stops being computed: what old code's inserts and updates
             # leave there changes from the migration it commits in, as with a default
@@ -186,6 +198,21 @@ def _alter_table(
                 toggles = kind in _TRIGGER_SWITCHES
                 planned.append(replace(pass_through(source), changes_defaults=toggles))
     return planned
+
+
+def _partition_change(source: str, target: Target) -> Change:
+    """``ATTACH PARTITION`` / ``DETACH PARTITION [CONCURRENTLY | FINALIZE]`` passes
+    through in the expand phase, ``CONCURRENTLY`` in a migration of its own without a
+    transaction (PostgreSQL refuses it in one). Of a table running code uses, it changes
+    from the moment it commits which rows the table shows and where a write of a row in
+    the partition's bounds goes (the default partition, or nowhere: 23514), as a
+    default change does: committed last before the deploy point, or refused when a later
+    migration would let old code write in between. A detached partition keeps its
+    columns' defaults, also a serial default taking values from the parent's sequence:
+    a later ``DROP TABLE`` of the parent is refused as the naive one fails (plandiff F54)."""
+    planned = pass_through(source, transactional=non_transactional_reason(source) is None)
+    moment = target.facts is None or not target.facts.created_in_change
+    return replace(planned, changes_defaults=moment)
 
 
 def _old_code_inserts(target: Target, column: str) -> bool:

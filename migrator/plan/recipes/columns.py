@@ -23,6 +23,7 @@ from migrator.plan.sql_text import ident
 from migrator.plan.volatility import is_volatile, is_volatile_sql
 from migrator.source.model import Phase
 from migrator.sql.enums import ConstrType
+from migrator.sql.names import QualifiedName
 from migrator.sql.syntax import deparse, string
 
 #: column constraints planned as separate table constraints on the new column
@@ -316,6 +317,40 @@ def set_not_null(column: str, target: Target, options: PlanOptions) -> Change:
     )
 
 
+def _refuse_dropping_a_sequence_in_use(target: Target, column: str) -> None:
+    """A serial column whose sequence another column's default takes values from (a
+    partition detached from the table keeps the copy of it, plandiff F54): ``DROP
+    COLUMN`` drops the sequence with it, which the default depends on, so the naive
+    statement fails (2BP01), and the plan's, in its contract phase, after the rest of
+    the change committed."""
+    catalog = None if target.schema_facts is None else target.schema_facts.catalog
+    if catalog is None or target.facts is None:
+        return
+    name = QualifiedName(target.facts.schema, target.facts.name)
+    table = catalog.table(name)
+    dropped = None if table is None else table.column(column)
+    if dropped is None or dropped.sequence is None:
+        return
+    sequence = QualifiedName(name.schema, dropped.sequence)
+    if sequence not in catalog.owned_sequences(name):
+        return
+    with_it = {name, *catalog.partitions(name)}
+    users = sorted(
+        f"{user}.{user_column}"
+        for user, user_column in catalog.default_users(sequence)
+        if user not in with_it or user_column != column
+    )
+    if users:
+        raise CannotPlan(
+            f"{target.sql}.{ident(column)} owns the sequence {sequence} the default of "
+            f"{', '.join(users)} takes values from: dropping the column drops the sequence, "
+            "so it needs CASCADE (the naive DROP COLUMN fails with 2BP01), and the plan drops "
+            "it only in its contract phase, after the rest of the change committed",
+            hint="drop or change that default first, or ALTER SEQUENCE ... OWNED BY the "
+            "column that keeps it",
+        )
+
+
 def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> Change:
     """``DROP COLUMN``: first let new code stop writing it (DROP NOT NULL), drop its
     indexes concurrently, then drop it once no client uses it."""
@@ -342,6 +377,7 @@ def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> 
         )
     if not cascade:
         target.refuse_dependents(column, "drop")
+        _refuse_dropping_a_sequence_in_use(target, column)
     steps: list[Step] = []
     if fact.not_null and not _fills_itself(fact):
         _refuse_key_without_default(facts, target, column)
