@@ -12,10 +12,11 @@ removes only in the contract phase (:class:`~migrator.plan.facts.Deferred`) is k
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from migrator.plan.added_columns import added_in_the_catalog
 from migrator.plan.facts import SchemaFacts
 from migrator.plan.model import CannotPlan, Change, UnusableChangeFile
 from migrator.plan.recipes.column_type import change_type
@@ -23,7 +24,9 @@ from migrator.plan.recipes.columns import (
     add_column,
     drop_column,
     drop_not_null,
+    drop_to_add_again,
     pass_through,
+    reset_columns,
     set_not_null,
     split_column_constraints,
 )
@@ -42,7 +45,7 @@ from migrator.sql.classify import (
     transaction_keyword,
 )
 from migrator.sql.enums import AlterTableType, DropBehavior, ObjectType
-from migrator.sql.names import QualifiedName
+from migrator.sql.names import QualifiedName, relation_name
 from migrator.sql.split import Statement, split_statements
 from migrator.sql.syntax import deparse, is_node, kind_of
 
@@ -102,6 +105,20 @@ def _alter_table_single(statement: Any, command: Any) -> Any:
     return single
 
 
+def _resets_columns(statement: Any) -> bool:
+    """``ALTER TABLE`` of several subcommands that only drop columns and add each again
+    under its name (lemmy's 0215: ``DROP COLUMN score, ADD COLUMN score boolean DEFAULT
+    false NOT NULL, ...``): planned as one statement (:func:`reset_columns`)."""
+    commands = statement.cmds or ()
+    dropped = {str(c.name) for c in commands if c.subtype == AlterTableType.AT_DropColumn}
+    added = {
+        str(c.def_.colname)
+        for c in commands
+        if c.subtype == AlterTableType.AT_AddColumn and c.def_ is not None
+    }
+    return len(commands) > 1 and len(dropped) + len(added) == len(commands) and dropped == added
+
+
 def planning_units(source: Statement) -> list[Statement]:
     """The statements ``text`` is planned as, one after the other: an ``ALTER TABLE``
     of several subcommands as one statement per subcommand, in the order PostgreSQL
@@ -114,6 +131,7 @@ def planning_units(source: Statement) -> list[Statement]:
         not is_node(statement, "AlterTableStmt")
         or statement.objtype != ObjectType.OBJECT_TABLE
         or len(statement.cmds or ()) < 2
+        or _resets_columns(statement)
     ):
         return [source]
     commands = sorted(statement.cmds or (), key=lambda command: not _in_drop_pass(command))
@@ -460,12 +478,26 @@ def plan_statement(
     facts: SchemaFacts,
     options: PlanOptions,
     created_later: frozenset[tuple[str, str]] = frozenset(),
+    later: Sequence[Statement] = (),
 ) -> list[Change]:
     """The changes one statement of the change file asks for (one of its
     :func:`planning_units`); ``created_later``: the views (``(schema, name)``) later
-    statements of the file create."""
+    statements of the file create; ``later``: those statements (a column dropped and
+    added again by one of them is reset, :func:`drop_to_add_again`)."""
     text, statement = unit.text, unit.node
     _refuse_contract_only_columns(statement, facts)
+    if kind_of(statement) == "AlterTableStmt" and statement.objtype == ObjectType.OBJECT_TABLE:
+        relation = statement.relation
+        if _resets_columns(statement) and unit.parsed is not None:
+            target = resolve(facts, relation.schemaname, relation.relname)
+            return _as_written([reset_columns(statement, unit.parsed.fields, text, target)], unit)
+        (command, *others) = statement.cmds
+        if not others and command.subtype == AlterTableType.AT_DropColumn:
+            target = resolve(facts, relation.schemaname, relation.relname)
+            table = target.facts
+            again = (table.schema, table.name, command.name) if table is not None else None
+            if again is not None and again in columns_added_later(later, facts):
+                return _as_written([drop_to_add_again(command, text, target)], unit)
     if kind_of(statement) == "DropStmt" and statement.removeType in _VIEW_KINDS:
         return _as_written([drop_view(statement, facts, text, created_later)], unit)
     recipe = _RECIPES.get(kind_of(statement))
@@ -475,6 +507,34 @@ def plan_statement(
         planned = pass_through(text, transactional=reason is None, undo=derived_down(statement))
         return _as_written([planned], unit)
     return _as_written(recipe(statement, text, facts, options), unit)
+
+
+def columns_added_later(
+    units: Sequence[Statement], facts: SchemaFacts
+) -> frozenset[tuple[str, str, str]]:
+    """The columns (``(schema, table, column)``) ``ALTER TABLE ... ADD COLUMN`` of
+    ``units`` adds to tables the schema has, each a catalog change only
+    (:func:`~migrator.plan.added_columns.added_in_the_catalog`)."""
+    catalog = facts.catalog
+    found: set[tuple[str, str, str]] = set()
+    if catalog is None:
+        return frozenset()
+    for unit in units:
+        tree = unit.kind_and_fields(view_query=False)
+        if tree is None or tree[0] != "AlterTableStmt":
+            continue
+        schema, name = relation_name(tree[1].get("relation"))
+        table = facts.table(schema, name)
+        if table is None:
+            continue
+        for item in tree[1].get("cmds") or ():
+            command = item.get("AlterTableCmd", {})
+            column = (command.get("def") or {}).get("ColumnDef")
+            if command.get("subtype") != "AT_AddColumn" or column is None:
+                continue
+            if added_in_the_catalog(column, catalog):
+                found.add((table.schema, table.name, str(column.get("colname"))))
+    return frozenset(found)
 
 
 def _as_written(changes: list[Change], unit: Statement) -> list[Change]:

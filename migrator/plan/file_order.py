@@ -20,15 +20,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from migrator.plan.added_columns import added_alike
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.sql_text import excerpt
 from migrator.sql.catalog import Catalog
-from migrator.sql.names import QualifiedName, strings, type_ref
+from migrator.sql.names import QualifiedName, strings
 from migrator.sql.parse import ParsedStatement
-from migrator.sql.replay import SERIAL_TYPES
 from migrator.sql.split import Statement
-from migrator.sql.tree import column_constraints, range_vars, walk
-from migrator.sql.volatility import expression_volatility
+from migrator.sql.tree import range_vars, walk
 
 #: statements that change no table and nothing a moved statement can rely on
 _INDEPENDENT_KINDS = frozenset({"CommentStmt", "GrantStmt", "VariableSetStmt"})
@@ -55,9 +54,6 @@ _DATA_CHANGES = frozenset({"batched backfill", "batched delete"})
 
 #: the recipe of an ``ADD COLUMN`` whose volatile default fills its rows in batches
 _COLUMN_FILL = "add column (filled in batches)"
-
-#: the constraints of a column added without a scan or a rewrite
-_PLAIN_COLUMN_CONSTRAINTS = frozenset({"CONSTR_NULL", "CONSTR_NOTNULL", "CONSTR_DEFAULT"})
 
 
 @dataclass(frozen=True)
@@ -512,17 +508,7 @@ def _columns_added(
             column = (command.get("def") or {}).get("ColumnDef")
             if command.get("subtype") != "AT_AddColumn" or column is None:
                 return frozenset()
-            if type_ref(column.get("typeName")).name in SERIAL_TYPES:
-                return frozenset()  # a sequence's values, one per row
-            for constraint in column_constraints(column):
-                if constraint.get("contype") not in _PLAIN_COLUMN_CONSTRAINTS:
-                    return frozenset()
-                if (
-                    not volatile
-                    and constraint.get("contype") == "CONSTR_DEFAULT"
-                    and expression_volatility(constraint.get("raw_expr"), catalog)
-                    in ("volatile", "unknown")
-                ):
-                    return frozenset()
+            if not added_alike(column, catalog, volatile=volatile):
+                return frozenset()
         found.add(catalog.relation_of(statement.fields.get("relation"))[0])
     return frozenset(found)
