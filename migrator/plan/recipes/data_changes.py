@@ -286,7 +286,11 @@ def _row_change(
     them (:mod:`migrator.plan.prechecks`)."""
     alias = statement.relation.alias
     assignments: list[tuple[str, str]] = []
-    opaque = "it reads other tables (FROM or USING)" if joined else ""
+    opaque = ""
+    items = (statement.fromClause if verb == "UPDATE" else statement.usingClause) or ()
+    reads = _tables_read(items, target)
+    if reads is None:
+        opaque = "it reads what is not a table the migrations create (FROM or USING)"
     catalog = target.schema_facts.catalog if target.schema_facts is not None else None
     nodes = [statement.whereClause] if statement.whereClause is not None else []
     for item in statement.targetList or () if verb == "UPDATE" else ():
@@ -305,7 +309,24 @@ def _row_change(
         only=not statement.relation.inh,
         null_tested=frozenset(_null_tested(statement.whereClause)),
         opaque=opaque,
+        joined=", ".join(deparse(item) for item in items),
+        reads=reads or frozenset(),
     )
+
+
+def _tables_read(items: Any, target: Target) -> frozenset[tuple[str, str]] | None:
+    """The tables the ``FROM`` / ``USING`` ``items`` name, ``(schema, name)``; ``None``
+    when one is anything else (a subquery, a function, a join tree, a table the replay
+    does not know): what the check would read of it is not known."""
+    found = set()
+    for item in items:
+        if not is_node(item, "RangeVar") or target.schema_facts is None:
+            return None
+        table = target.schema_facts.table(item.schemaname, item.relname)
+        if table is None:
+            return None
+        found.add((table.schema, table.name))
+    return frozenset(found)
 
 
 def _null_tested(node: Any) -> list[str]:
