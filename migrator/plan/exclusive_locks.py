@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 from migrator.plan.catalog_facts import CHANGE_UNIT
 from migrator.plan.model import CannotPlan, Change, Slot, Step
-from migrator.sql.catalog import Catalog
+from migrator.sql.catalog import Catalog, Table
 from migrator.sql.file_replay import Replay
 from migrator.sql.locks import Lock, statement_locks
 from migrator.sql.names import QualifiedName, strings
@@ -358,13 +358,17 @@ def _adds(statement: ParsedStatement, catalog: Catalog) -> bool:
     if statement.kind != "AlterTableStmt":
         return False
     commands: list[Node] = [c.get("AlterTableCmd", {}) for c in statement.fields.get("cmds") or ()]
-    return bool(commands) and all(_adding_command(command) for command in commands)
+    table = catalog.relation_of(statement.fields.get("relation"))[1]
+    return bool(commands) and all(_adding_command(command, table, catalog) for command in commands)
 
 
-def _adding_command(command: Node) -> bool:
+def _adding_command(command: Node, table: Table | None, catalog: Catalog) -> bool:
     subtype = command.get("subtype")
-    if subtype == "AT_ColumnDefault":  # SET DEFAULT adds; DROP DEFAULT (no def) removes
-        return bool(command.get("def"))
+    if subtype == "AT_ColumnDefault":  # SET DEFAULT adds; DROP DEFAULT (no def) removes,
+        # but not the default of a column the file adds: no running code saw it (lemmy's
+        # 0172, Django's idiom: ADD COLUMN c ... NOT NULL DEFAULT x; ALTER c DROP DEFAULT)
+        column = None if table is None else table.column(str(command.get("name") or ""))
+        return bool(command.get("def")) or (column is not None and catalog.is_new(column))
     return subtype in _ADDING_COMMANDS
 
 
