@@ -89,6 +89,39 @@ def _adds_apart_from(later: Change, change: Change) -> bool:
     )
 
 
+def _refuse_parting_a_trigger_from_its_column(trigger: Change, before: list[Change]) -> None:
+    """A ``CREATE TRIGGER`` the plan commits after the concurrent index builds (it
+    changes what old code's writes do: F53), on a table a column of which an earlier
+    statement adds in the expand migration: during the builds the column would exist
+    without the trigger that may fill it, where the naive file never lets a row in
+    without it (plandiff F55: ``ADD COLUMN code; CREATE INDEX ...; CREATE TRIGGER
+    items_code ... NEW.code := ...``). Refused: the planner does not read the trigger
+    function to know it only writes the new column."""
+    statements = [s for step in trigger.steps for s in step.statements or ()]
+    if not statements or statements[0].kind != "CreateTrigStmt":
+        return
+    table = _names(trigger)
+    for change in before:
+        for step in change.steps:
+            if step.slot is not Slot.EXPAND:
+                continue
+            for statement in step.statements or ():
+                commands = statement.fields.get("cmds") or ()
+                adds = statement.kind == "AlterTableStmt" and any(
+                    item.get("AlterTableCmd", {}).get("subtype") == "AT_AddColumn"
+                    for item in commands
+                )
+                if adds and _names(change) & table:
+                    raise CannotPlan(
+                        f"`{excerpt(trigger.source)}` commits after the plan's concurrent "
+                        "index builds (a trigger changes what running code's writes do from "
+                        f"the moment it commits), but `{excerpt(change.source)}` adds a "
+                        "column to its table before them: during the builds the column would "
+                        "exist without the trigger that may fill it",
+                        hint="build the indexes in a change of their own, before or after this one",
+                    )
+
+
 def keep_pass_through_order(changes: list[Change]) -> list[Change]:
     """Statements passed through keep their order in the file: a transactional one that
     follows a non-transactional one moves to a later expand migration. So does a default
@@ -129,6 +162,7 @@ def keep_pass_through_order(changes: list[Change]) -> list[Change]:
             elif seen_concurrent or (
                 (seen_index_build or only_builds_after) and change.changes_old_inserts
             ):
+                _refuse_parting_a_trigger_from_its_column(change, ordered)
                 change = replace(change, steps=(replace(step, slot=Slot.EXPAND_LATE),))
         if built_by is not None or (
             change.passthrough and seen_concurrent and change.steps[0].slot == Slot.EXPAND_LATE
