@@ -148,8 +148,12 @@ def _batched(
     key_of = alias.aliasname if alias is not None else (target.name if joined else None)
     condition = deparse(statement.whereClause) if statement.whereClause is not None else "true"
     what = f"run this {verb}"
-    sets = frozenset(item.name for item in getattr(statement, "targetList", None) or ())
-    step = batched_step(target, head, condition, options, what, key_of=key_of, sets=sets)
+    targets = getattr(statement, "targetList", None) or ()
+    sets = frozenset(item.name for item in targets)
+    nulled = frozenset(item.name for item in targets if _null_constant(item.val))
+    step = batched_step(
+        target, head, condition, options, what, key_of=key_of, sets=sets, nulled=nulled
+    )
     step = replace(step, undo=None)  # the values it overwrites or the rows it deletes are gone
     done = "updated" if verb == "UPDATE" else "deleted"
     row_change = _row_change(statement, target, condition, joined, verb)
@@ -223,6 +227,13 @@ def _run_under(
             )
         )
     return tuple(replace(c, runs_under=True) for c in found if c is not None)
+
+
+def _null_constant(node: Any) -> bool:
+    """``node`` is the NULL constant (``NULL``, ``NULL::text``)."""
+    if is_node(node, "TypeCast"):
+        return _null_constant(node.arg)
+    return is_node(node, "A_Const") and bool(node.isnull)
 
 
 def _never_null(node: Any, facts: TableFacts, own: set[str]) -> bool:
