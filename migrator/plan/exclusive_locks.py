@@ -144,7 +144,7 @@ class ExpandSplitter:
                     # what is locked
                     if (
                         not self._enabled
-                        or removed_before
+                        or (removed_before and not self._only_analyze_from(change, position))
                         or self._locked & self._touched_by([*following, *later])
                     ):
                         raise
@@ -166,6 +166,15 @@ class ExpandSplitter:
                 self._locked = set()  # the next change starts the next migration
             marked.append(change)
         return marked
+
+    def _only_analyze_from(self, change: Change, position: int) -> bool:
+        """``change`` and every unit after it are ``ANALYZE`` (lemmy's 0223: ``ALTER
+        COLUMN url TYPE varchar(2000); ANALYZE post (url)``): they fill no gap a removal
+        before them leaves, and nothing after them can, so they may run after the
+        commit, in a migration of their own, instead of sampling under the lock."""
+        statements = [s for step in change.steps for s in step.statements or ()]
+        units = [statements, *self._units[position + 1 :]]
+        return position >= 0 and all(unit and all(map(_analyzes, unit)) for unit in units)
 
     def applied(self, planned: Sequence[Change]) -> None:
         """The statement of ``planned`` is in the catalog now: after a split, what the
@@ -283,6 +292,12 @@ def _harmless(step: Step) -> bool:
     """A session setting or a comment: no lock, the linter lets it follow one."""
     statements = step.statements
     return bool(statements) and all(s.kind in _HARMLESS_KINDS for s in statements or ())
+
+
+def _analyzes(statement: ParsedStatement) -> bool:
+    """``ANALYZE`` (the ``VacuumStmt`` without ``VACUUM``): it reads a sample and
+    writes statistics, nothing a client sees."""
+    return statement.kind == "VacuumStmt" and not statement.fields.get("is_vacuumcmd")
 
 
 def _built_apart(unit: Sequence[ParsedStatement]) -> bool:
