@@ -80,6 +80,9 @@ _CATALOG_ONLY_KINDS = frozenset(
         "CommentStmt",
         "GrantStmt",
         "CreatePolicyStmt",
+        # a view (not a materialized one) of tables the migration locked already: the
+        # catalog only (lemmy's 0080 creates the views it dropped over the table again)
+        "ViewStmt",
     }
 )
 
@@ -103,8 +106,11 @@ class ExpandSplitter:
         #: the units the file is planned as (:func:`~migrator.plan.changes.planning_units`)
         self._units = [[] if unit.parsed is None else [unit.parsed] for unit in units]
         self._enabled = not any(_sets_session(statement) for statement in statements)
-        #: a statement since the last split removed or replaced something
-        self._removed = False
+        #: a statement since the last split removed or replaced something other than
+        #: views (views dropped are in :attr:`_dropped_views` until created again)
+        self._replaced = False
+        #: views dropped since the last split that no statement created again yet
+        self._dropped_views: set[QualifiedName] = set()
         #: existing tables the expand migration so far locked ACCESS EXCLUSIVE
         self._locked: set[QualifiedName] = set()
         self._part = 1
@@ -133,8 +139,7 @@ class ExpandSplitter:
                 if step.slot is Slot.EXPAND
             ]
             removed_before = self._removed
-            if self._enabled and change.passthrough and not _adds_only(change, self._catalog):
-                self._removed = True
+            self._note_removals(change)
             if self._locked:
                 try:
                     change = self._completing(change)
@@ -150,11 +155,7 @@ class ExpandSplitter:
                         raise
                     change = dataclasses.replace(change, starts_expand=True)
                     self._start_part()
-                    self._removed = (
-                        self._enabled
-                        and change.passthrough
-                        and not _adds_only(change, self._catalog)
-                    )
+                    self._note_removals(change)
             self._locked |= self._exclusively_locked(change)
             if (
                 self._enabled
@@ -166,6 +167,42 @@ class ExpandSplitter:
                 self._locked = set()  # the next change starts the next migration
             marked.append(change)
         return marked
+
+    @property
+    def _removed(self) -> bool:
+        """A gap is open since the last split: something removed or replaced, or a view
+        dropped and not created again under its name."""
+        return self._replaced or bool(self._dropped_views)
+
+    def _note_removals(self, change: Change) -> None:
+        """What ``change`` (a statement passed through) removes, and the views it creates
+        again: a removal's gap is closed once every view it dropped is created again
+        under its name (lemmy's 0080: ``DROP VIEW person_alias_1, person_alias_2; ALTER
+        TABLE person ADD COLUMN ...; CREATE VIEW person_alias_1 ...; CREATE VIEW
+        person_alias_2 ...`` may end its migration there; hostile's refusals pattern P2)."""
+        if not self._enabled or not change.passthrough:
+            return
+        for step in change.steps:
+            if step.statements is None:
+                self._replaced = True  # a statement not parsed: what it removes is unknown
+            for statement in step.statements or ():
+                self._note_removal(statement)
+
+    def _note_removal(self, statement: ParsedStatement) -> None:
+        fields = statement.fields
+        if statement.kind == "ViewStmt":
+            self._dropped_views.discard(self._catalog.created_relation(fields.get("view"))[0])
+        elif (
+            statement.kind == "DropStmt"
+            and fields.get("removeType") == "OBJECT_VIEW"
+            and fields.get("behavior") != "DROP_CASCADE"
+        ):
+            for item in fields.get("objects") or ():
+                names = strings(item.get("List", {}).get("items"))
+                schema = names[-2] if len(names) > 1 else None
+                self._dropped_views.add(self._catalog.resolve(schema, names[-1]))
+        elif not _adds(statement, self._catalog):
+            self._replaced = True
 
     def _only_analyze_from(self, change: Change, position: int) -> bool:
         """``change`` and every unit after it are ``ANALYZE`` (lemmy's 0223: ``ALTER
@@ -185,7 +222,8 @@ class ExpandSplitter:
     def _start_part(self) -> None:
         """The next expand migration: what the file created so far counts as existing."""
         self._part += 1
-        self._removed = False
+        self._replaced = False
+        self._dropped_views = set()
         self._locked = set()
         self._replay.begin_file(self._unit)
 
@@ -222,6 +260,7 @@ class ExpandSplitter:
             if not statements or any(
                 statement.kind not in _CATALOG_ONLY_KINDS
                 or not _relations(statement, self._catalog)
+                - _created_view(statement, self._catalog)
                 <= self._locked | _referenced_not_valid(statement, self._catalog)
                 for statement in statements
             ):
@@ -294,6 +333,13 @@ def _harmless(step: Step) -> bool:
     return bool(statements) and all(s.kind in _HARMLESS_KINDS for s in statements or ())
 
 
+def _created_view(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedName]:
+    """The view a ``CREATE VIEW`` creates (it is named, not locked), or nothing."""
+    if statement.kind != "ViewStmt":
+        return set()
+    return {catalog.created_relation(statement.fields.get("view"))[0]}
+
+
 def _analyzes(statement: ParsedStatement) -> bool:
     """``ANALYZE`` (the ``VacuumStmt`` without ``VACUUM``): it reads a sample and
     writes statistics, nothing a client sees."""
@@ -353,16 +399,6 @@ def _relations(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedNam
         if table is None or not catalog.is_new(table):  # a new table has no clients
             found.add(name)
     return found
-
-
-def _adds_only(change: Change, catalog: Catalog) -> bool:
-    """Every statement of a passed-through change (its steps: the source as written)
-    only adds."""
-    return all(
-        step.statements is not None
-        and all(_adds(statement, catalog) for statement in step.statements)
-        for step in change.steps
-    )
 
 
 def _adds(statement: ParsedStatement, catalog: Catalog) -> bool:
