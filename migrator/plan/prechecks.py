@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.row_conditions import (
+    UNKNOWN_JOIN,
     Condition,
     RowChange,
     check_block,
@@ -232,12 +233,18 @@ def check_before_data_changes(changes: Sequence[Change]) -> list[Change]:
 
 def _left_to_the_batches(condition: Condition, why: str) -> bool:
     """A constraint the data change runs under whose rows cannot be computed (it
-    computes volatile values, sets part of a column, reads a subquery or a join in its
-    ``FROM``): not refused, the batches meet it (as before this check existed); what is
-    not a computation (MATCH FULL), or a ``FROM`` / ``USING`` that reads a table an
-    earlier data change of the file changes, is refused (plandiff F56: the batches of
-    an ``UPDATE ... FROM`` committed, then one failed on a NULL, 23502)."""
-    return condition.runs_under and condition.kind != "unchecked" and _READS_CHANGED not in why
+    computes volatile values, sets part of a column): not refused, the batches meet it
+    (as before this check existed); what is not a computation (MATCH FULL), and a
+    ``FROM`` / ``USING`` the check cannot read (a subquery, a function, a join, a table
+    an earlier data change of the file changes) is refused (plandiff F56: the batches
+    of an ``UPDATE ... FROM`` committed, then one failed on a NULL, 23502, where the
+    naive statement changes nothing)."""
+    return (
+        condition.runs_under
+        and condition.kind != "unchecked"
+        and _READS_CHANGED not in why
+        and UNKNOWN_JOIN not in why
+    )
 
 
 def _check_change(

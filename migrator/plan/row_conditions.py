@@ -91,6 +91,11 @@ class Condition:
     checked_in_expand: bool = False
 
 
+#: why a data change's rows cannot be computed, when its ``FROM`` / ``USING`` holds what
+#: is not a table the migrations create (a subquery, a function, a join)
+UNKNOWN_JOIN = "it reads what is not a table the migrations create (FROM or USING)"
+
+
 def rows_after(table_sql: str, only: bool, layers: Sequence[RowChange]) -> str:
     """A ``SELECT`` of the table's rows as ``layers`` (its data changes, in order)
     leave them. An ``UPDATE``'s row is the old row with the columns it sets replaced

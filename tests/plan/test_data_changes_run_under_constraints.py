@@ -169,6 +169,34 @@ def test_an_update_from_a_table_an_earlier_data_change_changes_is_refused(
         )
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE a SET n = s.n FROM (SELECT id, n FROM src) AS s WHERE s.id = a.id",
+        "UPDATE b SET a_id = s.n FROM (SELECT id, n FROM src) AS s WHERE s.id = b.id",
+        "DELETE FROM a USING (SELECT id FROM src) AS s WHERE s.id = a.id",
+    ],
+    ids=["not-null", "foreign-key", "referenced-rows"],
+)
+def test_a_from_the_check_cannot_read_is_refused_where_a_batch_could_fail(
+    tmp_path: Path, change: str
+) -> None:
+    """A subquery in FROM / USING: the check cannot compute the rows, and a batch that
+    broke the constraint would stop after the earlier ones committed (F56 follow-up)."""
+    with pytest.raises(CannotPlan, match=r"it reads what is not a table the migrations create"):
+        Project.create(tmp_path, BASE).plan(change + ";\n")
+
+
+def test_a_from_the_check_cannot_read_is_batched_where_no_batch_can_fail(
+    tmp_path: Path,
+) -> None:
+    """A column without constraints: nothing the batches could fail on."""
+    result = Project.create(tmp_path, BASE).plan(
+        "UPDATE src SET n = 5 FROM (SELECT id FROM a) AS s WHERE s.id = src.id;\n"
+    )
+    assert [c.recipe for c in result.plan.changes][-1] == "batched backfill"
+
+
 def test_a_cascading_foreign_key_needs_no_check(tmp_path: Path) -> None:
     project = Project.create(
         tmp_path, BASE.replace("REFERENCES a (id));", "REFERENCES a (id) ON DELETE SET NULL);", 1)

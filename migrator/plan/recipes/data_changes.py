@@ -12,7 +12,7 @@ from migrator.plan.model import CannotPlan, Change
 from migrator.plan.recipes.backfill import batched_step
 from migrator.plan.recipes.columns import pass_through
 from migrator.plan.recipes.target import PlanOptions, Target
-from migrator.plan.row_conditions import Condition, RowChange
+from migrator.plan.row_conditions import UNKNOWN_JOIN, Condition, RowChange
 from migrator.plan.sql_text import column_references, ident, parse_statement, qualified
 from migrator.plan.volatility import is_volatile
 from migrator.sql.classify import batchable_change, reads_itself, statement_node
@@ -301,7 +301,7 @@ def _row_change(
     items = (statement.fromClause if verb == "UPDATE" else statement.usingClause) or ()
     reads = _tables_read(items, target)
     if reads is None:
-        opaque = "it reads what is not a table the migrations create (FROM or USING)"
+        opaque = UNKNOWN_JOIN
     catalog = target.schema_facts.catalog if target.schema_facts is not None else None
     nodes = [statement.whereClause] if statement.whereClause is not None else []
     for item in statement.targetList or () if verb == "UPDATE" else ():
