@@ -64,6 +64,8 @@ class Column:
     generated: bool
     in_unique: bool
     in_primary: bool
+    #: a trigger fills it with a value that shows the clock (clock.trigger_clock_columns)
+    clock: bool = False
 
     @property
     def volatile(self) -> bool:
@@ -123,6 +125,20 @@ class Shape:
     triggers: dict[str, frozenset[str]]
     #: the source of each trigger's function, by table and trigger
     trigger_sources: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def with_clock(self, columns: dict[str, frozenset[str]]) -> Shape:
+        """This shape, the ``columns`` of each table marked as filled with the clock."""
+        tables = {
+            name: replace(
+                table,
+                columns=tuple(
+                    replace(c, clock=True) if c.name in columns.get(name, ()) else c
+                    for c in table.columns
+                ),
+            )
+            for name, table in self.tables.items()
+        }
+        return Shape(tables, self.views, self.triggers)
 
     def without(self, names: frozenset[str]) -> Shape:
         """This shape without the tables ``names`` (a client leaves them alone)."""
