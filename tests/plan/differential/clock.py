@@ -127,3 +127,97 @@ async def clock_columns(
     }
     memo[view] = found
     return found
+
+
+TRIGGER_FUNCTIONS = """
+SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.prorettype = 'trigger'::regtype AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+"""
+
+TABLE_COLUMNS = """
+SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0
+AND NOT attisdropped ORDER BY attnum
+"""
+
+_WRITE = re.compile(r"\b(?:INSERT\s+INTO|UPDATE)\b", re.I)
+
+
+def _writes_of(body: str) -> list[tuple[str, Any]]:
+    """The INSERT and UPDATE statements of a PL/pgSQL body, parsed: each from its
+    keyword to the next semicolon (the first keyword of a piece that parses: an
+    ``'UPDATE'`` in ``IF TG_OP = 'UPDATE' THEN`` does not)."""
+    found = []
+    for piece in re.sub(r"--[^\n]*", "", body).split(";"):
+        for keyword in _WRITE.finditer(piece):
+            parsed = parse_one(piece[keyword.start() :])
+            if parsed is not None and parsed[0] in {"InsertStmt", "UpdateStmt"}:
+                found.append(parsed)
+                break
+    return found
+
+
+async def _read_clock(
+    conn: asyncpg.Connection, from_clause: Any, functions: frozenset[str], memo: dict[str, set[str]]
+) -> set[str]:
+    """The clock columns of the views a FROM clause reads."""
+    read: set[str] = set()
+    for node in _walk(from_clause):
+        if "RangeVar" in node and node["RangeVar"].get("relname"):
+            read |= await clock_columns(conn, node["RangeVar"]["relname"], functions, memo)
+    return read
+
+
+async def _names(conn: asyncpg.Connection, relation: str) -> list[str]:
+    return [row[0] for row in await conn.fetch(TABLE_COLUMNS, quote_ident(relation))]
+
+
+def _column(name: str) -> dict[str, Any]:
+    return {"val": {"ColumnRef": {"fields": [{"String": {"sval": name}}]}}}
+
+
+async def _inserted(conn: asyncpg.Connection, insert: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Each column an INSERT fills, with its expressions (one per side of a UNION, one
+    per row of VALUES); ``SELECT * FROM v``: the columns of ``v`` by position."""
+    select = (insert.get("selectStmt") or {}).get("SelectStmt") or {}
+    columns = [item["ResTarget"]["name"] for item in insert.get("cols") or ()]
+    columns = columns or await _names(conn, insert["relation"]["relname"])
+    outputs = _targets(select)
+    rows = [row["List"]["items"] for row in select.get("valuesLists") or ()]
+    if rows:
+        outputs = [[{"val": value} for value in column] for column in zip(*rows, strict=False)]
+    sources = [n["RangeVar"]["relname"] for n in _walk(select.get("fromClause")) if "RangeVar" in n]
+    if len(outputs) == 1 and "A_Star" in str(outputs[0]) and len(sources) == 1:
+        outputs = [[_column(name)] for name in await _names(conn, sources[0])]
+    return [
+        (name, [e.get("val") for e in expressions])
+        for name, expressions in zip(columns, outputs, strict=False)
+    ]
+
+
+async def trigger_clock_columns(conn: asyncpg.Connection) -> dict[str, frozenset[str]]:
+    """The columns of each table that a trigger function fills with a value showing
+    the clock: lemmy's cache tables (``INSERT INTO post_aggregates_fast SELECT * FROM
+    post_aggregates_view``, ``UPDATE ... SET hot_rank = pav.hot_rank FROM
+    post_aggregates_view pav``, a view whose ``hot_rank`` reads ``now()``). Each copy's
+    trigger computes it at its own instant, as a view computes such a column."""
+    functions = await clock_functions(conn)
+    memo: dict[str, set[str]] = {}
+    found: dict[str, set[str]] = {}
+    for (body,) in await conn.fetch(TRIGGER_FUNCTIONS):
+        for kind, statement in _writes_of(body or ""):
+            if kind == "UpdateStmt":
+                from_clause = statement.get("fromClause")
+                targets = [
+                    (item["ResTarget"].get("name"), [item["ResTarget"].get("val")])
+                    for item in statement.get("targetList") or ()
+                ]
+            else:
+                from_clause = ((statement.get("selectStmt") or {}).get("SelectStmt") or {}).get(
+                    "fromClause"
+                )
+                targets = await _inserted(conn, statement)
+            read = await _read_clock(conn, from_clause, functions, memo)
+            for name, expressions in targets:
+                if name and any(_shows_the_clock(e, functions, read) for e in expressions):
+                    found.setdefault(statement["relation"]["relname"], set()).add(name)
+    return {table: frozenset(columns) for table, columns in found.items()}

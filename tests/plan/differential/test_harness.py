@@ -8,16 +8,23 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
+import pytest
+
 from tests.plan.differential.harness import (
     CASES_DIR,
     Case,
     Outcome,
+    _completed_columns,
+    empty,
     load_case,
     run_case,
     snapshots,
     sql_without_data_changes,
     tables_racy_changes_read,
+    trigger_lost_its_column,
 )
+from tests.plan.differential.shapes import Column, Shape, Table
 from tests.plan.scenario import run
 
 
@@ -506,3 +513,191 @@ def test_a_materialized_view_of_ranks_the_plan_stops_refreshing_is_caught(
     assert any("view post_rank returns other rows" in p for p in outcome.problems), (
         outcome.summary()
     )
+
+
+def _items(*columns: str) -> Table:
+    return Table(
+        "items",
+        tuple(Column(c, "bigint", "N", False, None, False, False, False, False) for c in columns),
+    )
+
+
+def test_a_new_column_without_the_trigger_that_fills_it_is_caught_and_without_another_not() -> None:
+    """After the column exists: a trigger the change adds whose function names it is
+    missing (issue 14 #4, F55); one that fills another column is not required yet (it
+    commits after an index build: cases/add-a-column-an-index-then-a-trigger-that-
+    fills-another-column.toml)."""
+    old = Shape({"items": _items("id", "note")}, (), {})
+    now = Shape({"items": _items("id", "note", "code")}, (), {})
+    sources = {
+        ("items", "items_code"): "BEGIN NEW.code := 'c' || NEW.id; RETURN NEW; END",
+        ("items", "items_note"): "BEGIN NEW.note := coalesce(NEW.note, 'n'); RETURN NEW; END",
+    }
+    end = Shape(now.tables, (), {"items": frozenset(name for _, name in sources)}, sources)
+    assert _completed_columns(now, old, end) == [
+        "items: columns ['code'] exist without trigger items_code"
+    ]
+    unknown = Shape(now.tables, (), end.triggers)  # no source read: the trigger may write it
+    assert len(_completed_columns(now, old, unknown)) == 2
+
+
+async def _refusal(dsn: str, sql: str) -> asyncpg.PostgresError:
+    await empty(dsn)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TABLE t (id int, c int);"
+            "CREATE FUNCTION t_fill() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN NEW.c := coalesce(NEW.c, 5); RETURN NEW; END $$;"
+            "CREATE TRIGGER t_fill BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION t_fill();"
+            "ALTER TABLE t DROP COLUMN c;"
+        )
+        with pytest.raises(asyncpg.PostgresError) as refused:
+            await conn.execute(sql)
+        return refused.value
+    finally:
+        await conn.close()
+
+
+def test_only_a_write_a_trigger_refuses_for_a_field_the_naive_change_dropped_is_no_client_error(
+    database_pair: tuple[str, str],
+) -> None:
+    """A trigger function naming a dropped column refuses every write on the naive copy
+    (cases/drop-a-column-a-fill-trigger-writes.toml): not the plan's fault. A write
+    naming a column that is gone is still a client error (42703 without the trigger)."""
+    naive, planned = database_pair
+    assert trigger_lost_its_column(run(_refusal(naive, "INSERT INTO t (id) VALUES (1)")))
+    assert not trigger_lost_its_column(
+        run(_refusal(planned, "INSERT INTO t (id, c) VALUES (1, 2)"))
+    )
+
+
+#: lemmy's cache tables (0056: post_aggregates_fast): a trigger copies each post's row
+#: of a view into a table, with a rank computed from the clock (here to the
+#: microsecond), on each copy at its own instant; old clients write posts between the
+#: plan's two migrations (the column, then the concurrent index)
+RANKS_A_TRIGGER_CACHES = Case(
+    id="ranks-a-trigger-caches",
+    schema="""
+CREATE TABLE post (id serial PRIMARY KEY, score int NOT NULL, published timestamptz NOT NULL);
+CREATE FUNCTION rank(published timestamptz) RETURNS bigint LANGUAGE sql
+    AS $$ SELECT (extract(epoch FROM now() - published) * 1000000)::bigint $$;
+CREATE VIEW post_view AS SELECT id, score, rank(published) AS rank FROM post;
+CREATE TABLE post_fast AS SELECT * FROM post_view;
+ALTER TABLE post_fast ADD PRIMARY KEY (id);
+CREATE FUNCTION refresh_post() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM post_fast WHERE id = NEW.id;
+    INSERT INTO post_fast SELECT * FROM post_view WHERE id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER refresh_post AFTER INSERT OR UPDATE ON post
+    FOR EACH ROW EXECUTE FUNCTION refresh_post();
+""",
+    seed="""
+INSERT INTO post (score, published)
+SELECT g, timestamptz '2024-01-01' + g * interval '1 hour' FROM generate_series(1, 40) g;
+""",
+    change="ALTER TABLE post ADD COLUMN note text; CREATE INDEX ON post (score);",
+    unwritten=frozenset({"post_fast"}),
+)
+
+
+def test_a_rank_a_trigger_caches_from_the_clock_is_compared_as_set(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """Each copy's trigger computes the cached rank at its own instant: both set is
+    equal (lemmy 0056 differed so: post_aggregates_fast's hot_rank 2377 against 2378)."""
+    outcome = run(run_case(RANKS_A_TRIGGER_CACHES, *database_pair, tmp_path))
+    assert outcome.migrations >= 2 and outcome.writes > 0, outcome.summary()
+    assert outcome.verdict == "equal" and outcome.problems == [], outcome.summary()
+
+
+def test_a_rank_a_plan_stops_caching_is_still_caught(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """The cache trigger's function replaced in the plan's first migration by one that
+    leaves the rank out (restored in its last): the posts old clients write in between
+    have no rank on the planned copy."""
+    rankless = (
+        "\nCREATE OR REPLACE FUNCTION refresh_post() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN DELETE FROM post_fast WHERE id = NEW.id;\n"
+        "INSERT INTO post_fast SELECT id, score, NULL FROM post_view WHERE id = NEW.id;\n"
+        "RETURN NULL; END $$;\n"
+    )
+    ranked = rankless.replace("id, score, NULL", "*")
+
+    def tamper(directory: Path) -> None:
+        ups = sorted(p for p in directory.iterdir() if p.name.endswith(".up.sql"))[1:]
+        assert len(ups) >= 2, [p.name for p in ups]
+        ups[0].write_text(ups[0].read_text() + rankless)
+        ups[-1].write_text(ups[-1].read_text() + ranked)
+
+    outcome = run(run_case(RANKS_A_TRIGGER_CACHES, *database_pair, tmp_path, tamper=tamper))
+    assert outcome.verdict == "differs", outcome.summary()
+    assert any(p.startswith("table post_fast: ") for p in outcome.problems), outcome.summary()
+
+
+#: lemmy 0096's counters: each person deleted decrements every row of site_counts (a
+#: trigger), each site inserted adds a row there (another); the plan names a deploy
+#: before its batched DELETE (code that writes the key), the naive SQL deletes at it
+COUNTED_DELETE = Case(
+    id="delete-people-a-trigger-counts",
+    schema="""
+CREATE TABLE person (id serial PRIMARY KEY, name text NOT NULL, public_key text);
+CREATE TABLE site_counts (id serial PRIMARY KEY, users int NOT NULL);
+CREATE FUNCTION count_person_delete() RETURNS trigger LANGUAGE plpgsql
+    AS $$ BEGIN UPDATE site_counts SET users = users - 1; RETURN NULL; END $$;
+CREATE TRIGGER count_person_delete AFTER DELETE ON person
+    FOR EACH ROW EXECUTE FUNCTION count_person_delete();
+CREATE TABLE site (id serial PRIMARY KEY, name text NOT NULL);
+CREATE FUNCTION count_site() RETURNS trigger LANGUAGE plpgsql
+    AS $$ BEGIN INSERT INTO site_counts (users) VALUES (100); RETURN NULL; END $$;
+CREATE TRIGGER count_site AFTER INSERT ON site FOR EACH ROW EXECUTE FUNCTION count_site();
+""",
+    seed="""
+INSERT INTO person (name, public_key)
+SELECT 'person ' || g, CASE WHEN g <= 5 THEN 'key ' || g END FROM generate_series(1, 200) g;
+INSERT INTO site_counts (users) VALUES (200);
+INSERT INTO site (name) VALUES ('site');
+""",
+    change="""
+DELETE FROM person WHERE public_key IS NULL;
+ALTER TABLE person ALTER COLUMN public_key SET NOT NULL;
+""",
+)
+
+
+def test_counters_a_batched_delete_s_trigger_changes_are_left_alone_by_clients(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """A row a client adds to site_counts (directly, or by inserting a site) after the
+    naive DELETE ran (at the deploy) and before the plan's batches is decremented by
+    the batches only: clients leave the tables the data change's triggers write, and
+    those whose triggers add rows there, alone while the batches are to run."""
+    outcome = run(run_case(COUNTED_DELETE, *database_pair, tmp_path))
+    assert outcome.migrations >= 3 and outcome.writes > 0, outcome.summary()
+    assert outcome.verdict == "equal" and outcome.problems == [], outcome.summary()
+
+
+def test_counts_a_plan_s_batched_delete_misses_are_still_caught(
+    database_pair: tuple[str, str], tmp_path: Path
+) -> None:
+    """The counting trigger disabled on the planned copy until the contract: its
+    batched delete decrements nothing."""
+
+    def tamper(directory: Path) -> None:
+        _edit(
+            directory,
+            "001_base.up",
+            lambda text: text + "\nALTER TABLE person DISABLE TRIGGER count_person_delete;\n",
+        )
+        _edit(
+            directory,
+            "contract_checks.up",
+            lambda text: text + "\nALTER TABLE person ENABLE TRIGGER count_person_delete;\n",
+        )
+
+    outcome = run(run_case(COUNTED_DELETE, *database_pair, tmp_path, tamper=tamper))
+    assert outcome.verdict == "differs", outcome.summary()
+    assert any(p.startswith("table site_counts: ") for p in outcome.problems), outcome.summary()
