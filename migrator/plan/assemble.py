@@ -10,6 +10,7 @@ from dataclasses import replace
 from migrator.plan.exclusive_locks import EXPAND_SLOTS
 from migrator.plan.index_builds import IndexBuilds, after_the_builds
 from migrator.plan.model import CannotPlan, Change, Plan, PlannedMigration, Slot, Step
+from migrator.plan.prechecks import ADDING_KINDS
 from migrator.plan.sql_text import excerpt
 from migrator.source.model import PHASES, Phase
 from migrator.sql.tree import range_vars
@@ -48,22 +49,6 @@ def _builds_index_only(change: Change) -> bool:
     )
 
 
-#: statements that only create something new, which no statement before them needs
-_CREATING_KINDS = frozenset(
-    {
-        "CreateStmt",
-        "IndexStmt",
-        "CreateSeqStmt",
-        "CreateEnumStmt",
-        "CompositeTypeStmt",
-        "CreateDomainStmt",
-        "CreateSchemaStmt",
-        "CreateFunctionStmt",
-        "ViewStmt",
-    }
-)
-
-
 def _names(change: Change) -> set[str]:
     """The names of the tables the statements of ``change`` name (the last part: a
     table of another schema of the same name counts as the same)."""
@@ -84,7 +69,7 @@ def _adds_apart_from(later: Change, change: Change) -> bool:
     statements = [s for step in later.steps for s in step.statements or ()]
     return (
         bool(statements)
-        and all(s.kind in _CREATING_KINDS and not s.fields.get("replace") for s in statements)
+        and all(s.kind in ADDING_KINDS and not s.fields.get("replace") for s in statements)
         and not _names(later) & _names(change)
     )
 

@@ -376,8 +376,9 @@ def _same_transaction(changes: Sequence[Change], index: int, position: int) -> b
     )
 
 
-#: statements that only add what running code does not use yet
-_ADDING_KINDS = frozenset(
+#: statements that only add what running code does not use yet (a moment change may
+#: commit after them: :mod:`.assemble`)
+ADDING_KINDS = frozenset(
     {
         "CreateStmt",
         "IndexStmt",
@@ -418,7 +419,7 @@ def _adds_only(change: Change, before: Slot) -> bool:
 
 def _adds(statement: ParsedStatement, change: Change, planned: bool) -> bool:
     kind, fields = statement.kind, statement.fields
-    if kind in _ADDING_KINDS:
+    if kind in ADDING_KINDS:
         return True
     if kind in ("ViewStmt", "CreateFunctionStmt"):
         return not fields.get("replace")
