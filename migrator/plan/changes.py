@@ -12,10 +12,11 @@ removes only in the contract phase (:class:`~migrator.plan.facts.Deferred`) is k
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from migrator.plan.added_columns import added_in_the_catalog
 from migrator.plan.facts import SchemaFacts
 from migrator.plan.model import CannotPlan, Change, UnusableChangeFile
 from migrator.plan.recipes.column_type import change_type
@@ -23,7 +24,9 @@ from migrator.plan.recipes.columns import (
     add_column,
     drop_column,
     drop_not_null,
+    drop_to_add_again,
     pass_through,
+    reset_columns,
     set_not_null,
     split_column_constraints,
 )
@@ -42,7 +45,7 @@ from migrator.sql.classify import (
     transaction_keyword,
 )
 from migrator.sql.enums import AlterTableType, DropBehavior, ObjectType
-from migrator.sql.names import QualifiedName
+from migrator.sql.names import QualifiedName, relation_name
 from migrator.sql.split import Statement, split_statements
 from migrator.sql.syntax import deparse, is_node, kind_of
 
@@ -75,6 +78,16 @@ _TRIGGER_SWITCHES = frozenset(
 )
 
 
+#: ``ATTACH PARTITION``, ``DETACH PARTITION [CONCURRENTLY]``, ``DETACH ... FINALIZE``
+_PARTITION_CHANGES = frozenset(
+    {
+        AlterTableType.AT_AttachPartition,
+        AlterTableType.AT_DetachPartition,
+        AlterTableType.AT_DetachPartitionFinalize,
+    }
+)
+
+
 def _in_drop_pass(command: Any) -> bool:
     if command.subtype == AlterTableType.AT_ColumnDefault:
         return command.def_ is None
@@ -92,6 +105,20 @@ def _alter_table_single(statement: Any, command: Any) -> Any:
     return single
 
 
+def _resets_columns(statement: Any) -> bool:
+    """``ALTER TABLE`` of several subcommands that only drop columns and add each again
+    under its name (lemmy's 0215: ``DROP COLUMN score, ADD COLUMN score boolean DEFAULT
+    false NOT NULL, ...``): planned as one statement (:func:`reset_columns`)."""
+    commands = statement.cmds or ()
+    dropped = {str(c.name) for c in commands if c.subtype == AlterTableType.AT_DropColumn}
+    added = {
+        str(c.def_.colname)
+        for c in commands
+        if c.subtype == AlterTableType.AT_AddColumn and c.def_ is not None
+    }
+    return len(commands) > 1 and len(dropped) + len(added) == len(commands) and dropped == added
+
+
 def planning_units(source: Statement) -> list[Statement]:
     """The statements ``text`` is planned as, one after the other: an ``ALTER TABLE``
     of several subcommands as one statement per subcommand, in the order PostgreSQL
@@ -104,6 +131,7 @@ def planning_units(source: Statement) -> list[Statement]:
         not is_node(statement, "AlterTableStmt")
         or statement.objtype != ObjectType.OBJECT_TABLE
         or len(statement.cmds or ()) < 2
+        or _resets_columns(statement)
     ):
         return [source]
     commands = sorted(statement.cmds or (), key=lambda command: not _in_drop_pass(command))
@@ -163,6 +191,8 @@ def _alter_table(
             # the migration it commits in they fail (the column stays NOT NULL), as after
             # a DROP DEFAULT of a NOT NULL column (finding F52)
             planned.append(replace(pass_through(source), changes_defaults=True))
+        elif kind in _PARTITION_CHANGES:
+            planned.append(_partition_change(source, target))
         elif kind == AlterTableType.AT_DropExpression:
             # the column stops being computed: what old code's inserts and updates
             # leave there changes from the migration it commits in, as with a default
@@ -186,6 +216,21 @@ def _alter_table(
                 toggles = kind in _TRIGGER_SWITCHES
                 planned.append(replace(pass_through(source), changes_defaults=toggles))
     return planned
+
+
+def _partition_change(source: str, target: Target) -> Change:
+    """``ATTACH PARTITION`` / ``DETACH PARTITION [CONCURRENTLY | FINALIZE]`` passes
+    through in the expand phase, ``CONCURRENTLY`` in a migration of its own without a
+    transaction (PostgreSQL refuses it in one). Of a table running code uses, it changes
+    from the moment it commits which rows the table shows and where a write of a row in
+    the partition's bounds goes (the default partition, or nowhere: 23514), as a
+    default change does: committed last before the deploy point, or refused when a later
+    migration would let old code write in between. A detached partition keeps its
+    columns' defaults, also a serial default taking values from the parent's sequence:
+    a later ``DROP TABLE`` of the parent is refused as the naive one fails (plandiff F54)."""
+    planned = pass_through(source, transactional=non_transactional_reason(source) is None)
+    moment = target.facts is None or not target.facts.created_in_change
+    return replace(planned, changes_defaults=moment)
 
 
 def _old_code_inserts(target: Target, column: str) -> bool:
@@ -433,12 +478,26 @@ def plan_statement(
     facts: SchemaFacts,
     options: PlanOptions,
     created_later: frozenset[tuple[str, str]] = frozenset(),
+    later: Sequence[Statement] = (),
 ) -> list[Change]:
     """The changes one statement of the change file asks for (one of its
     :func:`planning_units`); ``created_later``: the views (``(schema, name)``) later
-    statements of the file create."""
+    statements of the file create; ``later``: those statements (a column dropped and
+    added again by one of them is reset, :func:`drop_to_add_again`)."""
     text, statement = unit.text, unit.node
     _refuse_contract_only_columns(statement, facts)
+    if kind_of(statement) == "AlterTableStmt" and statement.objtype == ObjectType.OBJECT_TABLE:
+        relation = statement.relation
+        if _resets_columns(statement) and unit.parsed is not None:
+            target = resolve(facts, relation.schemaname, relation.relname)
+            return _as_written([reset_columns(statement, unit.parsed.fields, text, target)], unit)
+        (command, *others) = statement.cmds
+        if not others and command.subtype == AlterTableType.AT_DropColumn:
+            target = resolve(facts, relation.schemaname, relation.relname)
+            table = target.facts
+            again = (table.schema, table.name, command.name) if table is not None else None
+            if again is not None and again in columns_added_later(later, facts):
+                return _as_written([drop_to_add_again(command, text, target)], unit)
     if kind_of(statement) == "DropStmt" and statement.removeType in _VIEW_KINDS:
         return _as_written([drop_view(statement, facts, text, created_later)], unit)
     recipe = _RECIPES.get(kind_of(statement))
@@ -448,6 +507,34 @@ def plan_statement(
         planned = pass_through(text, transactional=reason is None, undo=derived_down(statement))
         return _as_written([planned], unit)
     return _as_written(recipe(statement, text, facts, options), unit)
+
+
+def columns_added_later(
+    units: Sequence[Statement], facts: SchemaFacts
+) -> frozenset[tuple[str, str, str]]:
+    """The columns (``(schema, table, column)``) ``ALTER TABLE ... ADD COLUMN`` of
+    ``units`` adds to tables the schema has, each a catalog change only
+    (:func:`~migrator.plan.added_columns.added_in_the_catalog`)."""
+    catalog = facts.catalog
+    found: set[tuple[str, str, str]] = set()
+    if catalog is None:
+        return frozenset()
+    for unit in units:
+        tree = unit.kind_and_fields(view_query=False)
+        if tree is None or tree[0] != "AlterTableStmt":
+            continue
+        schema, name = relation_name(tree[1].get("relation"))
+        table = facts.table(schema, name)
+        if table is None:
+            continue
+        for item in tree[1].get("cmds") or ():
+            command = item.get("AlterTableCmd", {})
+            column = (command.get("def") or {}).get("ColumnDef")
+            if command.get("subtype") != "AT_AddColumn" or column is None:
+                continue
+            if added_in_the_catalog(column, catalog):
+                found.add((table.schema, table.name, str(column.get("colname"))))
+    return frozenset(found)
 
 
 def _as_written(changes: list[Change], unit: Statement) -> list[Change]:

@@ -20,15 +20,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from migrator.plan.added_columns import added_alike
 from migrator.plan.model import CannotPlan, Change, Slot, Step
 from migrator.plan.sql_text import excerpt
 from migrator.sql.catalog import Catalog
-from migrator.sql.names import QualifiedName, strings, type_ref
+from migrator.sql.names import QualifiedName, strings
 from migrator.sql.parse import ParsedStatement
-from migrator.sql.replay import SERIAL_TYPES
 from migrator.sql.split import Statement
-from migrator.sql.tree import column_constraints, range_vars, walk
-from migrator.sql.volatility import expression_volatility
+from migrator.sql.tree import range_vars, walk
 
 #: statements that change no table and nothing a moved statement can rely on
 _INDEPENDENT_KINDS = frozenset({"CommentStmt", "GrantStmt", "VariableSetStmt"})
@@ -53,8 +52,8 @@ _OBJECT_CHANGES = frozenset(
 #: the recipes of the file's own data changes run in batches
 _DATA_CHANGES = frozenset({"batched backfill", "batched delete"})
 
-#: the constraints of a column added without a scan or a rewrite
-_PLAIN_COLUMN_CONSTRAINTS = frozenset({"CONSTR_NULL", "CONSTR_NOTNULL", "CONSTR_DEFAULT"})
+#: the recipe of an ``ADD COLUMN`` whose volatile default fills its rows in batches
+_COLUMN_FILL = "add column (filled in batches)"
 
 
 @dataclass(frozen=True)
@@ -77,6 +76,10 @@ class _Moved:
     #: it is an ``UPDATE`` or ``DELETE`` of the file, run in batches: a column added to
     #: its table after it is independent of it (finding F-hostile-9)
     data_change: bool = False
+    #: it is an ``ADD COLUMN`` with a volatile default, its rows filled in batches: another
+    #: column added to its table after it is independent of it, also one of a volatile
+    #: default (its own recipe runs beside the first; F-hostile-9, second form)
+    column_fill: bool = False
 
     @cached_property
     def _moving(self) -> tuple[Step, ...]:
@@ -158,8 +161,8 @@ class FileOrder:
             reads = any(statement.kind in _DEFINITIONS for statement in statements)
             exempt = frozenset() if reads else moved.deferred
             exempt |= _other_columns_retyped(statements, relations, moved.retyped)
-            if moved.data_change:
-                exempt |= _columns_added(statements, self._catalog)
+            if moved.data_change or moved.column_fill:
+                exempt |= _columns_added(statements, self._catalog, moved.column_fill)
             shared = sorted(str(name) for name in (relations & moved.relations) - exempt)
             if shared or any(_changes_an_object(statement) for statement in statements):
                 why = (
@@ -189,6 +192,13 @@ class FileOrder:
                 for column in item.retyped
             )
             data_change = all(change.recipe in _DATA_CHANGES for change in planned)
+            # a column's fill, and what else its statement adds without moving anything
+            # (the unique key of ``ADD COLUMN c ... UNIQUE DEFAULT f()``, lemmy's 0104)
+            column_fill = any(change.recipe == _COLUMN_FILL for change in planned) and all(
+                change.recipe == _COLUMN_FILL
+                or not any(_moves(step) for step in change.steps if step.slot.phase != "expand")
+                for change in planned
+            )
             self._moved.append(
                 _Moved(
                     unit.text,
@@ -198,6 +208,7 @@ class FileOrder:
                     retyped,
                     _builds_indexes(statements),
                     data_change,
+                    column_fill,
                 )
             )
 
@@ -476,14 +487,18 @@ def _builds_indexes(statements: Sequence[ParsedStatement]) -> bool:
 
 
 def _columns_added(
-    statements: Sequence[ParsedStatement], catalog: Catalog
+    statements: Sequence[ParsedStatement], catalog: Catalog, volatile: bool = False
 ) -> frozenset[QualifiedName]:
     """The tables ``statements`` only add columns to, each without a default or with one
     that is not volatile, and no constraint but NULL / NOT NULL: the column holds the
     same value in every row whenever it is added, so an earlier data change of the file
     (which cannot name it) runs the same before or after it (finding F-hostile-9:
     pocket-id's ``UPDATE apis SET audience = ...; ALTER TABLE apis ADD COLUMN
-    allow_cimd_clients boolean NOT NULL DEFAULT false``)."""
+    allow_cimd_clients boolean NOT NULL DEFAULT false``). With ``volatile``, a volatile
+    default too: after another column's fill, whose batches write only that column, a
+    column of a volatile default is added and filled by its own recipe, beside it
+    (F-hostile-9, second form: lemmy's 0070 adds two ``DEFAULT
+    generate_unique_changeme()`` columns to one table)."""
     found = set()
     for statement in statements:
         commands = [c.get("AlterTableCmd", {}) for c in statement.fields.get("cmds") or ()]
@@ -493,14 +508,7 @@ def _columns_added(
             column = (command.get("def") or {}).get("ColumnDef")
             if command.get("subtype") != "AT_AddColumn" or column is None:
                 return frozenset()
-            if type_ref(column.get("typeName")).name in SERIAL_TYPES:
-                return frozenset()  # a sequence's values, one per row
-            for constraint in column_constraints(column):
-                if constraint.get("contype") not in _PLAIN_COLUMN_CONSTRAINTS:
-                    return frozenset()
-                if constraint.get("contype") == "CONSTR_DEFAULT" and expression_volatility(
-                    constraint.get("raw_expr"), catalog
-                ) in ("volatile", "unknown"):
-                    return frozenset()
+            if not added_alike(column, catalog, volatile=volatile):
+                return frozenset()
         found.add(catalog.relation_of(statement.fields.get("relation"))[0])
     return frozenset(found)

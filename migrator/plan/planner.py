@@ -225,7 +225,13 @@ def plan_changes(
     for position, (statement, unit) in enumerate(units):
         later = [later_unit for _, later_unit in units[position + 1 :]]
         try:
-            planned = plan_statement(unit, facts, options, _views_created(later, catalog))
+            planned = plan_statement(
+                unit,
+                facts,
+                options,
+                _views_created(later, catalog),
+                later,
+            )
             order.check(unit, planned)
             sources.check(unit.text, [] if unit.parsed is None else [unit.parsed])
             planned = splitter.mark(planned, position)

@@ -39,7 +39,7 @@ Functions are known by name: the overloads of a name share one :class:`Function`
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from migrator.sql.deparse import deparse
@@ -134,6 +134,13 @@ class Column:
     #: the sequence PostgreSQL created for a serial or identity column (in the table's
     #: schema), named when the column was created: it keeps that name through renames
     sequence: str | None = None
+    #: the sequence the default takes its values from (a serial column's own, or the one
+    #: a ``nextval('s')`` default names): PostgreSQL records the default as depending on
+    #: it, so dropping the sequence (with the table or column that owns it) fails while
+    #: the default stays (2BP01). A partition's copy of the parent's serial default
+    #: names the parent's sequence, and still does once the partition is detached
+    #: (plandiff F54).
+    default_sequence: QualifiedName | None = field(default=None, compare=False)
 
     @property
     def has_default(self) -> bool:
@@ -214,6 +221,9 @@ class Table:
     constraints: tuple[Constraint, ...] = ()
     indexes: tuple[Index, ...] = ()
     partition_of: QualifiedName | None = None
+    #: the tables it inherits from (``INHERITS``, ``ALTER TABLE ... INHERIT``): each
+    #: one's ``DROP TABLE`` fails while it does, without ``CASCADE`` (2BP01)
+    inherits: tuple[QualifiedName, ...] = ()
     columns_known: bool = True
     origin: Origin = BEFORE
     #: a system catalog (a relation of ``pg_catalog``), not a table of the application
@@ -583,6 +593,29 @@ class Catalog:
     def owned_sequences(self, table: QualifiedName) -> list[QualifiedName]:
         return [name for name, owner in self._sequence_owners.items() if owner == table]
 
+    def partitions(self, table: QualifiedName) -> set[QualifiedName]:
+        """The partitions of ``table``, and theirs (what ``DROP TABLE`` drops with it)."""
+        found: set[QualifiedName] = set()
+        parents = {table}
+        while parents:
+            parents = {
+                t.name
+                for t in self._tables.values()
+                if t.partition_of in parents and t.name not in found
+            }
+            found |= parents
+        return found
+
+    def default_users(self, sequence: QualifiedName) -> list[tuple[QualifiedName, str]]:
+        """The columns (table, column) whose default takes values from ``sequence``
+        (:attr:`Column.default_sequence`)."""
+        return [
+            (table.name, column.name)
+            for table in self._tables.values()
+            for column in table.columns
+            if column.default_sequence == sequence
+        ]
+
     def forget_index(self, name: QualifiedName) -> None:
         self._index_tables.pop(name, None)
 
@@ -617,12 +650,35 @@ class Catalog:
         owner = self._sequence_owners.pop(old, None)
         if owner is not None:
             self._sequence_owners[new] = owner
+        for table in list(self._tables.values()):  # a default names the sequence's OID
+            if any(column.default_sequence == old for column in table.columns):
+                columns = tuple(
+                    replace(column, default_sequence=new)
+                    if column.default_sequence == old
+                    else column
+                    for column in table.columns
+                )
+                self.store_table(replace(table, columns=columns))
 
     def move_owner(self, old: QualifiedName, new: QualifiedName) -> None:
-        """The table owning sequences is called ``new`` now."""
+        """The table owning sequences (or partitions, or inheriting tables) is called
+        ``new`` now."""
         for name, owner in self._sequence_owners.items():
             if owner == old:
                 self._sequence_owners[name] = new
+        for table in list(self._tables.values()):
+            if table.partition_of == old or old in table.inherits:
+                self.store_table(
+                    replace(
+                        table,
+                        partition_of=new if table.partition_of == old else table.partition_of,
+                        inherits=tuple(new if p == old else p for p in table.inherits),
+                    )
+                )
+
+    def children(self, table: QualifiedName) -> list[QualifiedName]:
+        """The tables that inherit from ``table`` (not its partitions)."""
+        return [t.name for t in self._tables.values() if table in t.inherits]
 
     def remove_schema(self, name: str) -> None:
         """Drop the schema and everything in it."""

@@ -34,6 +34,7 @@ _ALTER_LOCKS: dict[str, Lock | None] = {
     "AT_ClusterOn": None,
     "AT_DropCluster": None,
     "AT_AttachPartition": None,  # SHARE UPDATE EXCLUSIVE on the parent
+    "AT_DetachPartitionFinalize": None,  # SHARE UPDATE EXCLUSIVE on the parent
     "AT_EnableTrig": Lock.SHARE_ROW_EXCLUSIVE,
     "AT_DisableTrig": Lock.SHARE_ROW_EXCLUSIVE,
     "AT_EnableTrigAll": Lock.SHARE_ROW_EXCLUSIVE,

@@ -113,10 +113,37 @@ def with_sequences(
                 label = f"seq{number}"
             named.append(name)
             column = replace(column, sequence=name)
+            if serial and column.identity is None:
+                column = replace(column, default_sequence=QualifiedName(table.schema, name))
             catalog.store_sequence(QualifiedName(table.schema, name), column.origin)
             catalog.own_sequence(QualifiedName(table.schema, name), table)
         found.append(column)
     return found
+
+
+def default_sequence(catalog: Catalog, default: Node | None) -> QualifiedName | None:
+    """The sequence a default expression takes values from: ``nextval('s')`` (or
+    ``'s'::regclass``), whose name PostgreSQL resolves when the default is stored (along
+    ``search_path``) and keeps as a dependency; ``nextval('s'::text)`` is looked up at
+    each call and depends on nothing."""
+    for kind, fields in walk(default or {}):
+        if kind != "FuncCall" or strings(fields.get("funcname"))[-1:] != ["nextval"]:
+            continue
+        argument = (fields.get("args") or [{}])[0]
+        cast = argument.get("TypeCast")
+        if cast is not None:
+            if strings(cast.get("typeName", {}).get("names"))[-1:] != ["regclass"]:
+                continue
+            argument = cast.get("arg") or {}
+        text = argument.get("A_Const", {}).get("sval", {}).get("sval")
+        if isinstance(text, str):
+            schema, name = parse_qualified(text)
+            return catalog.resolve(schema, name, kind="sequence")
+    return None
+
+
+def _with_default_sequence(catalog: Catalog, column: Column) -> Column:
+    return replace(column, default_sequence=default_sequence(catalog, column.default_node))
 
 
 def free_name(
@@ -332,16 +359,18 @@ def _create_table(catalog: Catalog, fields: Node) -> None:
     origin = catalog.origin
     kind: TableKind = "partitioned table" if fields.get("partspec") else "table"
     partition_of = None
-    if fields.get("partbound") and fields.get("inhRelations"):
-        parent = fields["inhRelations"][0].get("RangeVar")
-        partition_of, _ = catalog.relation_of(parent)
-    table = Table(name, kind, origin=origin, partition_of=partition_of)
+    parents = tuple(
+        catalog.relation_of(item.get("RangeVar"))[0] for item in fields.get("inhRelations") or ()
+    )
+    if fields.get("partbound") and parents:
+        partition_of, parents = parents[0], ()
+    table = Table(name, kind, origin=origin, partition_of=partition_of, inherits=parents)
     pending: list[tuple[Node, str | None]] = []
     columns: list[Column] = []
     for element in fields.get("tableElts") or ():
         if "ColumnDef" in element:
             column, constraints = column_from_def(element["ColumnDef"], origin)
-            columns.append(column)
+            columns.append(_with_default_sequence(catalog, column))
             pending.extend((c, column.name) for c in constraints)
         elif "Constraint" in element:
             pending.append((element["Constraint"], None))
@@ -484,6 +513,7 @@ def _alter_table_command(catalog: Catalog, table: Table, command: Node) -> Table
         new_column, constraints = column_from_def(definition.get("ColumnDef", {}), origin)
         if table.column(new_column.name) is not None:
             return table
+        new_column = _with_default_sequence(catalog, new_column)
         (new_column,) = with_sequences(catalog, table.name, [new_column])
         table = replace(table, columns=(*table.columns, new_column))
         for constraint_node in constraints:
@@ -504,7 +534,12 @@ def _alter_table_command(catalog: Catalog, table: Table, command: Node) -> Table
     if subtype == "AT_DropNotNull":
         return _set_column(table, column, not_null=False)
     if subtype == "AT_ColumnDefault":
-        return _set_column(table, column, default_node=definition or None)
+        return _set_column(
+            table,
+            column,
+            default_node=definition or None,
+            default_sequence=default_sequence(catalog, definition or None),
+        )
     if subtype == "AT_AddConstraint":
         return add_constraint(catalog, table, definition.get("Constraint", {}))
     if subtype == "AT_DropConstraint":
@@ -537,6 +572,12 @@ def _alter_table_command(catalog: Catalog, table: Table, command: Node) -> Table
         return _set_column(table, column, identity=None, sequence=None)
     if subtype == "AT_DropExpression":
         return _set_column(table, column, generated=False)
+    if subtype == "AT_AddInherit":
+        parent = catalog.relation_of(definition.get("RangeVar"))[0]
+        return replace(table, inherits=(*table.inherits, parent))
+    if subtype == "AT_DropInherit":
+        parent = catalog.relation_of(definition.get("RangeVar"))[0]
+        return replace(table, inherits=tuple(p for p in table.inherits if p != parent))
     if subtype == "AT_AttachPartition":
         partition = definition.get("PartitionCmd", {}).get("name")
         _, child = catalog.relation_of(partition)

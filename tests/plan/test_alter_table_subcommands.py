@@ -65,21 +65,31 @@ def test_dropping_a_key_column_without_default_is_refused_with_the_reason(
     assert "give id a default or an identity first" in err
 
 
-def test_a_column_dropped_and_added_again_is_added_after_the_drop_in_the_contract(
-    tmp_path: Path,
-) -> None:
+def test_a_column_dropped_and_added_again_passes_through_as_written(tmp_path: Path) -> None:
+    """One catalog-only statement that resets the column, which is never missing
+    (finding F-hostile-10: planned as a drop in the contract and an add after it, new
+    code's writes between the deploy and the contract went to the old column and were
+    dropped with it)."""
     code, out, err = _migrate_plan(tmp_path, KEY_WITHOUT_DEFAULT, REPLACE_COLUMN)
 
     assert code == 0, out + err
-    assert "drop column: ALTER TABLE t DROP COLUMN score" in out
-    assert "add column again: ALTER TABLE t ADD COLUMN score boolean DEFAULT FALSE NOT NULL" in out
-    assert "1. deploy application code that no longer reads or writes t.score" in out
-    assert "2. migrate up --phase contract   (002, 003)" in out
+    assert "every statement is safe as written; it passes through unchanged" in out
+    assert "1. migrate up --phase expand   (002)" in out
     project = _project(tmp_path / "p", KEY_WITHOUT_DEFAULT)
-    assert _migrations(project.plan(REPLACE_COLUMN)) == [
-        ("contract", ["ALTER TABLE t DROP COLUMN IF EXISTS score"]),
-        ("contract", ["ALTER TABLE t ADD COLUMN score boolean DEFAULT FALSE NOT NULL"]),
-    ]
+    result = project.plan(REPLACE_COLUMN)
+    assert _migrations(result) == [("expand", [REPLACE_COLUMN.strip().rstrip(";")])]
+    (change,) = result.plan.changes
+    assert change.changes_old_inserts  # a moment change: the last before the deploy point
+
+
+def test_a_reset_column_with_dependents_is_refused_as_the_naive_drop_fails(
+    tmp_path: Path,
+) -> None:
+    project = Project.create(
+        tmp_path, KEY_WITHOUT_DEFAULT + "CREATE VIEW v AS SELECT score FROM t;\n"
+    )
+    with pytest.raises(CannotPlan, match=r"view public\.v depends on it"):
+        project.plan(REPLACE_COLUMN)
 
 
 def test_the_key_moves_in_the_contract_after_the_old_one_is_dropped(tmp_path: Path) -> None:
@@ -105,41 +115,54 @@ def test_the_key_moves_in_the_contract_after_the_old_one_is_dropped(tmp_path: Pa
 
 def test_subcommands_are_judged_in_the_order_postgresql_applies_them(tmp_path: Path) -> None:
     """Three subcommands, the add written before the drop of the same name: PostgreSQL
-    drops first; the unrelated column is added in the expand phase, before the deploy
-    (new code may write it), the replacement after the drop."""
+    drops first; the column dropped and added again is reset in one transaction, the
+    other column added with it."""
     result = Project.create(tmp_path, SERIAL_KEY).plan(
         "ALTER TABLE t ADD COLUMN score boolean DEFAULT false NOT NULL, DROP COLUMN score, "
         "ADD COLUMN note text;\n"
     )
 
     assert _migrations(result) == [
-        ("expand", ["ALTER TABLE t ADD COLUMN note text"]),
-        ("contract", ["ALTER TABLE t DROP COLUMN IF EXISTS score"]),
-        ("contract", ["ALTER TABLE t ADD COLUMN score boolean DEFAULT FALSE NOT NULL"]),
+        (
+            "expand",
+            [
+                "ALTER TABLE t DROP COLUMN score",
+                "ALTER TABLE t ADD COLUMN score boolean DEFAULT FALSE NOT NULL",
+                "ALTER TABLE t ADD COLUMN note text",
+            ],
+        ),
     ]
 
 
 def test_separate_statements_plan_like_one_statement(tmp_path: Path) -> None:
-    one = _project(tmp_path / "one", SERIAL_KEY).plan(REPLACE_COLUMN)
     two = _project(tmp_path / "two", SERIAL_KEY).plan(
         "ALTER TABLE t DROP COLUMN score;\n"
         "ALTER TABLE t ADD COLUMN score boolean DEFAULT false NOT NULL;\n"
     )
 
-    assert _migrations(two) == _migrations(one)
+    assert _migrations(two) == [
+        (
+            "expand",
+            [
+                "ALTER TABLE t DROP COLUMN score",
+                "ALTER TABLE t ADD COLUMN score boolean DEFAULT FALSE NOT NULL",
+            ],
+        )
+    ]
+    assert any(change.changes_old_inserts for change in two.plan.changes)
 
 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
         (
-            "ALTER TABLE t DROP COLUMN score, ADD COLUMN score boolean DEFAULT false NOT NULL, "
-            "ALTER COLUMN score SET DEFAULT true",
-            r"t\.score is added again only in the contract phase",
+            "ALTER TABLE t DROP COLUMN score, ADD COLUMN score boolean;\nUPDATE t SET score = true",
+            r"this UPDATE fills score, which the change adds to t",
         ),
         (
-            "ALTER TABLE t DROP COLUMN score, ADD COLUMN score boolean;\nUPDATE t SET score = true",
-            r"t\.score is added again only in the contract phase",
+            "ALTER TABLE t DROP COLUMN score;\n"
+            "ALTER TABLE t ADD COLUMN score int CHECK (score > 0)",
+            "needs more than a catalog change",
         ),
         (
             "ALTER TABLE t DROP COLUMN score, ADD COLUMN score uuid NOT NULL "

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
+from migrator.plan.added_columns import added_in_the_catalog
 from migrator.plan.facts import ColumnFact, Deferred, TableFacts
 from migrator.plan.model import (
     AS_WRITTEN,
@@ -22,7 +24,9 @@ from migrator.plan.recipes.target import PlanOptions, Target
 from migrator.plan.sql_text import ident
 from migrator.plan.volatility import is_volatile, is_volatile_sql
 from migrator.source.model import Phase
-from migrator.sql.enums import ConstrType
+from migrator.sql.enums import AlterTableType, ConstrType, DropBehavior
+from migrator.sql.names import QualifiedName
+from migrator.sql.parse import Node
 from migrator.sql.syntax import deparse, string
 
 #: column constraints planned as separate table constraints on the new column
@@ -316,6 +320,40 @@ def set_not_null(column: str, target: Target, options: PlanOptions) -> Change:
     )
 
 
+def _refuse_dropping_a_sequence_in_use(target: Target, column: str) -> None:
+    """A serial column whose sequence another column's default takes values from (a
+    partition detached from the table keeps the copy of it, plandiff F54): ``DROP
+    COLUMN`` drops the sequence with it, which the default depends on, so the naive
+    statement fails (2BP01), and the plan's, in its contract phase, after the rest of
+    the change committed."""
+    catalog = None if target.schema_facts is None else target.schema_facts.catalog
+    if catalog is None or target.facts is None:
+        return
+    name = QualifiedName(target.facts.schema, target.facts.name)
+    table = catalog.table(name)
+    dropped = None if table is None else table.column(column)
+    if dropped is None or dropped.sequence is None:
+        return
+    sequence = QualifiedName(name.schema, dropped.sequence)
+    if sequence not in catalog.owned_sequences(name):
+        return
+    with_it = {name, *catalog.partitions(name)}
+    users = sorted(
+        f"{user}.{user_column}"
+        for user, user_column in catalog.default_users(sequence)
+        if user not in with_it or user_column != column
+    )
+    if users:
+        raise CannotPlan(
+            f"{target.sql}.{ident(column)} owns the sequence {sequence} the default of "
+            f"{', '.join(users)} takes values from: dropping the column drops the sequence, "
+            "so it needs CASCADE (the naive DROP COLUMN fails with 2BP01), and the plan drops "
+            "it only in its contract phase, after the rest of the change committed",
+            hint="drop or change that default first, or ALTER SEQUENCE ... OWNED BY the "
+            "column that keeps it",
+        )
+
+
 def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> Change:
     """``DROP COLUMN``: first let new code stop writing it (DROP NOT NULL), drop its
     indexes concurrently, then drop it once no client uses it."""
@@ -342,6 +380,7 @@ def drop_column(column: str, target: Target, cascade: bool, if_exists: bool) -> 
         )
     if not cascade:
         target.refuse_dependents(column, "drop")
+        _refuse_dropping_a_sequence_in_use(target, column)
     steps: list[Step] = []
     if fact.not_null and not _fills_itself(fact):
         _refuse_key_without_default(facts, target, column)
@@ -477,4 +516,80 @@ def drop_not_null(column: str, target: Target, source: str) -> Change:
         (step,),
         {"expand": f"application code that reads {target.sql}.{name} and handles NULL"},
         label,
+    )
+
+
+def reset_columns(statement: Any, fields: Node, source: str, target: Target) -> Change:
+    """``ALTER TABLE t DROP COLUMN c, ADD COLUMN c ...`` (each dropped column added again
+    under its name, nothing else; ``fields``: its JSON tree): one catalog-only statement
+    that resets every row's value and the column's definition at one instant, the column
+    never missing (finding F-hostile-10: lemmy's 0215 resets four settings so). It passes
+    through as written: planned as a drop in the contract and an add after it, the
+    column was missing in between, and what code deployed before the contract wrote to
+    it was dropped with the old column. The reset changes what running code reads and
+    writes from the moment it commits, as a default change does: the last migration
+    before the deploy point (F29's rule). Refused where the naive statement fails or does
+    more than a catalog change: the old column has dependents or referencing foreign
+    keys (2BP01), or a new one needs a fill, a scan or a rewrite."""
+    facts = target.facts
+    if facts is None or facts.created_in_change:
+        return pass_through(source)
+    for command, item in zip(statement.cmds, fields.get("cmds") or (), strict=True):
+        if command.subtype == AlterTableType.AT_DropColumn:
+            refuse_dropping_for_a_reset(target, facts, command)
+        else:
+            column = (item.get("AlterTableCmd", {}).get("def") or {}).get("ColumnDef", {})
+            _refuse_adding_more_than_a_catalog_change(target, column)
+    columns = "_".join(str(command.name) for command in statement.cmds if command.name)
+    planned = pass_through(source, label=f"reset_{target.name}_{columns}")
+    return replace(planned, changes_defaults=True)
+
+
+def drop_to_add_again(command: Any, source: str, target: Target) -> Change:
+    """``ALTER TABLE t DROP COLUMN c`` followed in the file by a catalog-only ``ALTER
+    TABLE t ADD COLUMN c ...`` (the two-statement form of :func:`reset_columns`): it
+    passes through as written, in the expand, the add after it in the same transaction
+    (a table and what completes it are never split), a moment change."""
+    facts = target.facts
+    if facts is None or facts.created_in_change:
+        return pass_through(source)
+    refuse_dropping_for_a_reset(target, facts, command)
+    planned = pass_through(source, label=f"reset_{target.name}_{command.name}")
+    return replace(planned, changes_defaults=True)
+
+
+def refuse_dropping_for_a_reset(target: Target, facts: TableFacts, command: Any) -> None:
+    """What makes the naive ``DROP COLUMN`` of ``command`` fail (2BP01), refused: the
+    plan's runs after earlier migrations committed."""
+    column = str(command.name)
+    if facts.column(column) is None:
+        if command.missing_ok:
+            return
+        raise missing_column(target, column)
+    if command.behavior == DropBehavior.DROP_CASCADE:
+        return
+    incoming = facts.incoming_on(column)
+    if incoming:
+        others = ", ".join(f"{s}.{t}.{c.name}" for s, t, c in incoming)
+        raise CannotPlan(
+            f"{target.sql}.{ident(column)} is referenced by foreign keys ({others}); dropping "
+            "it needs CASCADE, which drops them too",
+            hint="drop those foreign keys first, or write CASCADE if that is meant",
+        )
+    target.refuse_dependents(column, "drop")
+    _refuse_dropping_a_sequence_in_use(target, column)
+
+
+def _refuse_adding_more_than_a_catalog_change(target: Target, column: Node) -> None:
+    catalog = target.schema_facts.catalog if target.schema_facts is not None else None
+    if catalog is not None and added_in_the_catalog(column, catalog):
+        return
+    raise CannotPlan(
+        f"{target.sql}.{ident(str(column.get('colname')))} is dropped and added again, and "
+        "the new column needs more than a catalog change (a fill, a rewrite, NOT NULL values "
+        "or a constraint to validate): as one statement that runs under ACCESS EXCLUSIVE, "
+        "and planned apart the column would be missing in between",
+        hint="add the new column under another name in this change (it is planned with "
+        "its backfill), or add it with a constant default and no constraint, and constrain "
+        "it in a later change",
     )

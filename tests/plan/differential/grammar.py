@@ -101,6 +101,9 @@ class Model:
     naive: str | None = None
     #: indexes only the plan builds (a foreign key added to an existing table gets one)
     planned_extra: set[tuple[str, str]] = field(default_factory=set)
+    #: what each plain view of one table selects (``id`` or not, then these columns,
+    #: renamed with them): grammar_extra.py drops the views and creates them again
+    view_columns: dict[str, tuple[bool, list[Column]]] = field(default_factory=dict)
 
     def fresh(self, prefix: str) -> str:
         self.counter += 1
@@ -176,6 +179,7 @@ def _schema_sql(model: Model, rows: int, with_view: str) -> tuple[str, str]:
         columns = f"id, {column.name}" if with_view == "with id" else column.name
         schema.append(f"CREATE VIEW {view} AS SELECT {columns} FROM {table.name};")
         table.views.append(view)
+        model.view_columns[view] = (with_view == "with id", [column])
     return "\n".join(schema) + "\n", "\n".join(seed) + "\n"
 
 
@@ -310,6 +314,7 @@ def _statement(draw: st.DrawFn, model: Model) -> str:
     if kind == "create view":
         view = model.fresh(f"{t}_v")
         table.views.append(view)
+        model.view_columns[view] = (True, [column] if column is not None else [])
         target = f", {column.name}" if column is not None else ""
         return f"CREATE VIEW {view} AS SELECT id{target} FROM {t}"
     if kind == "add generated column":

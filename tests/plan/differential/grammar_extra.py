@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from tests.plan.differential.grammar import (
     NUMBERS,
     TYPES,
+    VOLATILE,
     Column,
     Model,
     Table,
+    _column_sql,
     _schema_sql,
     _statement,
     _table,
@@ -134,6 +136,77 @@ def _schema_extras(
 
 
 @st.composite
+def _volatile_columns(draw: st.DrawFn, model: Model, table: Table) -> str:
+    """Two columns added to ``table``, each with a volatile default, perhaps NOT NULL
+    (lemmy 0070, 0104: each column alone is the planner's volatile-default recipe)."""
+    statements = []
+    for _ in range(2):
+        kind = draw(st.sampled_from([k for k in sorted(TYPES) if VOLATILE.get(k, "") is not None]))
+        default = VOLATILE.get(kind) or f"(random() * 0)::int::{kind}"
+        column = Column(model.fresh(f"{table.name}_v"), kind, draw(st.booleans()), default)
+        table.columns.append(column)
+        statements.append(f"ALTER TABLE {table.name} ADD COLUMN {_column_sql(column)}")
+    return ";\n".join(statements)
+
+
+def _rebuildable_views(model: Model, table: Table) -> list[str]:
+    """The plain views of ``table`` whose columns it still has (in :attr:`Model.view_columns`)."""
+    alive = [id(c) for c in table.columns]
+    return [
+        view
+        for view in table.views
+        if view in model.view_columns and all(id(c) in alive for c in model.view_columns[view][1])
+    ]
+
+
+@st.composite
+def _rebuild_views(draw: st.DrawFn, model: Model, table: Table) -> str:
+    """The views of ``table`` dropped, a column they show widened, renamed or dropped
+    (or a column added), and the same views created again with the column as it is
+    then (lemmy 0034, 0080, 0082, 0088: what a team does when a view blocks a change)."""
+    views = _rebuildable_views(model, table)
+    shown = [c for view in views for c in model.view_columns[view][1]]
+    candidates = shown or [c for c in table.columns if c.identity is None]
+    kinds = ["add column"]
+    if candidates:
+        kinds += ["widen", "rename column", "drop column"]
+    kind = draw(st.sampled_from(kinds))
+    t = table.name
+    statements = [f"DROP VIEW {', '.join(views)}"]
+    if kind == "add column":
+        new = Column(model.fresh(f"{t}_n"), draw(st.sampled_from(sorted(TYPES))))
+        new.default = draw(st.sampled_from([None, TYPES[new.type][1]]))
+        table.columns.append(new)
+        statements.append(f"ALTER TABLE {t} ADD COLUMN {_column_sql(new)}")
+        view = draw(st.sampled_from(views))  # the view that shows it
+        model.view_columns[view][1].append(new)
+    else:
+        column = draw(st.sampled_from(candidates))
+        c = column.name
+        if kind == "widen":
+            column.type = TYPES[column.type][2]
+            statements.append(f"ALTER TABLE {t} ALTER COLUMN {c} TYPE {column.type}")
+        elif kind == "rename column":
+            column.name = model.fresh(f"{t}_r")
+            statements.append(f"ALTER TABLE {t} RENAME COLUMN {c} TO {column.name}")
+        else:
+            table.columns.remove(column)
+            statements.append(f"ALTER TABLE {t} DROP COLUMN {c}")
+            for view in views:  # a view of that column alone shows ``id`` instead
+                with_id, columns = model.view_columns[view]
+                left = [s for s in columns if s is not column]
+                model.view_columns[view] = (with_id or not left, left)
+    for view in views:
+        with_id, columns = model.view_columns[view]
+        shows = (["id"] if with_id else []) + [c.name for c in columns]
+        statements.append(f"CREATE VIEW {view} AS SELECT {', '.join(shows)} FROM {t}")
+    if kind == "widen":  # as grammar.py's widen: no further changes to a column of no type there
+        for column in [c for c in table.columns if c.type not in TYPES]:
+            table.columns.remove(column)
+    return ";\n".join(statements)
+
+
+@st.composite
 def _extra_statement(draw: st.DrawFn, model: Model) -> str:
     """A statement only this grammar draws (None-free: there is always one)."""
     table = draw(st.sampled_from(model.tables))
@@ -158,7 +231,14 @@ def _extra_statement(draw: st.DrawFn, model: Model) -> str:
         kinds += ["create partition", "detach partition"]
     if table.codes:  # weighed up: the class this flag exists for
         kinds += ["shift codes"] * 8
+    kinds.append("volatile columns")
+    if _rebuildable_views(model, table):
+        kinds.append("rebuild views")
     kind = draw(st.sampled_from(kinds))
+    if kind == "volatile columns":
+        return draw(_volatile_columns(model, table))
+    if kind == "rebuild views":
+        return draw(_rebuild_views(model, table))
     if kind == "shift codes":
         code = draw(st.sampled_from(table.codes))
         where = draw(st.sampled_from(["", f" WHERE {code} IS NOT NULL", " WHERE id % 2 = 0"]))

@@ -12,7 +12,7 @@ already there, so they satisfy the table's checks and foreign keys as the seed d
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import asyncpg
 
@@ -111,8 +111,8 @@ class Table:
 
 
 TRIGGERS = """
-SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
+SELECT c.relname, t.tgname, p.prosrc FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_proc p ON p.oid = t.tgfoid
 WHERE n.nspname = 'public' AND NOT t.tgisinternal ORDER BY 1, 2
 """
 
@@ -123,6 +123,8 @@ class Shape:
     views: tuple[str, ...]
     #: the (user) triggers of each table
     triggers: dict[str, frozenset[str]]
+    #: the source of each trigger's function, by table and trigger
+    trigger_sources: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def with_clock(self, columns: dict[str, frozenset[str]]) -> Shape:
         """This shape, the ``columns`` of each table marked as filled with the clock."""
@@ -141,7 +143,7 @@ class Shape:
     def without(self, names: frozenset[str]) -> Shape:
         """This shape without the tables ``names`` (a client leaves them alone)."""
         tables = {name: t for name, t in self.tables.items() if name not in names}
-        return Shape(tables, self.views, self.triggers)
+        return Shape(tables, self.views, self.triggers, self.trigger_sources)
 
     def restricted_to(self, other: Shape) -> Shape:
         """The tables and columns of this shape that ``other`` has too, unique where
@@ -165,7 +167,8 @@ class Shape:
                         )
                     )
             tables[name] = Table(name, tuple(columns), table.partitioned)
-        return Shape(tables, tuple(v for v in self.views if v in other.views), other.triggers)
+        views = tuple(v for v in self.views if v in other.views)
+        return Shape(tables, views, other.triggers, other.trigger_sources)
 
     def unique_as(self, other: Shape | None) -> Shape:
         """This shape, its columns unique also where ``other`` makes them unique (old
@@ -182,7 +185,7 @@ class Shape:
                 unique = column.in_unique or (now is not None and now.in_unique)
                 columns.append(replace(column, in_unique=unique))
             tables[name] = Table(name, tuple(columns), table.partitioned)
-        return Shape(tables, self.views, self.triggers)
+        return Shape(tables, self.views, self.triggers, self.trigger_sources)
 
 
 async def read_shape(conn: asyncpg.Connection) -> Shape:
@@ -206,12 +209,15 @@ async def read_shape(conn: asyncpg.Connection) -> Shape:
         )
     views = tuple(row[0] for row in await conn.fetch(VIEWS))
     triggers: dict[str, set[str]] = {}
-    for table, trigger in await conn.fetch(TRIGGERS):
+    sources: dict[tuple[str, str], str] = {}
+    for table, trigger, source in await conn.fetch(TRIGGERS):
         triggers.setdefault(table, set()).add(trigger)
+        sources[table, trigger] = source
     return Shape(
         {name: Table(name, tuple(cols), name in partitioned) for name, cols in tables.items()},
         views,
         {table: frozenset(names) for table, names in triggers.items()},
+        sources,
     )
 
 

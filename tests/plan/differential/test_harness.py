@@ -8,16 +8,23 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
+import pytest
+
 from tests.plan.differential.harness import (
     CASES_DIR,
     Case,
     Outcome,
+    _completed_columns,
+    empty,
     load_case,
     run_case,
     snapshots,
     sql_without_data_changes,
     tables_racy_changes_read,
+    trigger_lost_its_column,
 )
+from tests.plan.differential.shapes import Column, Shape, Table
 from tests.plan.scenario import run
 
 
@@ -505,6 +512,63 @@ def test_a_materialized_view_of_ranks_the_plan_stops_refreshing_is_caught(
     outcome = run(run_case(case, *database_pair, tmp_path, tamper=tamper))
     assert any("view post_rank returns other rows" in p for p in outcome.problems), (
         outcome.summary()
+    )
+
+
+def _items(*columns: str) -> Table:
+    return Table(
+        "items",
+        tuple(Column(c, "bigint", "N", False, None, False, False, False, False) for c in columns),
+    )
+
+
+def test_a_new_column_without_the_trigger_that_fills_it_is_caught_and_without_another_not() -> None:
+    """After the column exists: a trigger the change adds whose function names it is
+    missing (issue 14 #4, F55); one that fills another column is not required yet (it
+    commits after an index build: cases/add-a-column-an-index-then-a-trigger-that-
+    fills-another-column.toml)."""
+    old = Shape({"items": _items("id", "note")}, (), {})
+    now = Shape({"items": _items("id", "note", "code")}, (), {})
+    sources = {
+        ("items", "items_code"): "BEGIN NEW.code := 'c' || NEW.id; RETURN NEW; END",
+        ("items", "items_note"): "BEGIN NEW.note := coalesce(NEW.note, 'n'); RETURN NEW; END",
+    }
+    end = Shape(now.tables, (), {"items": frozenset(name for _, name in sources)}, sources)
+    assert _completed_columns(now, old, end) == [
+        "items: columns ['code'] exist without trigger items_code"
+    ]
+    unknown = Shape(now.tables, (), end.triggers)  # no source read: the trigger may write it
+    assert len(_completed_columns(now, old, unknown)) == 2
+
+
+async def _refusal(dsn: str, sql: str) -> asyncpg.PostgresError:
+    await empty(dsn)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "CREATE TABLE t (id int, c int);"
+            "CREATE FUNCTION t_fill() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN NEW.c := coalesce(NEW.c, 5); RETURN NEW; END $$;"
+            "CREATE TRIGGER t_fill BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION t_fill();"
+            "ALTER TABLE t DROP COLUMN c;"
+        )
+        with pytest.raises(asyncpg.PostgresError) as refused:
+            await conn.execute(sql)
+        return refused.value
+    finally:
+        await conn.close()
+
+
+def test_only_a_write_a_trigger_refuses_for_a_field_the_naive_change_dropped_is_no_client_error(
+    database_pair: tuple[str, str],
+) -> None:
+    """A trigger function naming a dropped column refuses every write on the naive copy
+    (cases/drop-a-column-a-fill-trigger-writes.toml): not the plan's fault. A write
+    naming a column that is gone is still a client error (42703 without the trigger)."""
+    naive, planned = database_pair
+    assert trigger_lost_its_column(run(_refusal(naive, "INSERT INTO t (id) VALUES (1)")))
+    assert not trigger_lost_its_column(
+        run(_refusal(planned, "INSERT INTO t (id, c) VALUES (1, 2)"))
     )
 
 
