@@ -8,20 +8,23 @@ next_code()`` drops the function ``a``'s default still uses.
 :class:`FileOrder` refuses (:class:`CannotPlan`) a later statement that would run
 before an earlier one it may depend on: it names a table the earlier one names, or it
 drops or replaces an object other than a table (a function, sequence, type, ...), which
-anything moved later may use. Changes planned knowing what an earlier one keeps until
-the contract (:class:`~migrator.plan.facts.Deferred`: a column or index name dropped
-then, a key moved) are the planner's own and pass.
+anything moved later may use, or it changes the data of another table under a foreign
+key the earlier one removes (:mod:`~migrator.plan.removed_keys`, plandiff F58).
+Changes planned knowing what an earlier one keeps until the contract
+(:class:`~migrator.plan.facts.Deferred`: a column or index name dropped then, a key
+moved) are the planner's own and pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from migrator.plan.added_columns import added_alike
 from migrator.plan.model import CannotPlan, Change, Slot, Step
+from migrator.plan.removed_keys import Removed, removed_keys
 from migrator.plan.sql_text import excerpt
 from migrator.sql.catalog import Catalog
 from migrator.sql.names import QualifiedName, strings
@@ -80,6 +83,9 @@ class _Moved:
     #: column added to its table after it is independent of it, also one of a volatile
     #: default (its own recipe runs beside the first; F-hostile-9, second form)
     column_fill: bool = False
+    #: the foreign keys it removes, which the data changes of other tables run under
+    #: until it ran (plandiff F58)
+    removed: tuple[Removed, ...] = ()
 
     @cached_property
     def _moving(self) -> tuple[Step, ...]:
@@ -156,6 +162,7 @@ class FileOrder:
                 break
             if moved.index_build and _builds_indexes(statements):
                 continue  # two builds on one table (finding F-hostile-8)
+            _refuse_running_under_what_it_removes(moved, statements, self._written)
             # a view (or policy, rule) made now reads the table before the moved change
             # filled it: what the planner keeps until the contract does not cover that
             reads = any(statement.kind in _DEFINITIONS for statement in statements)
@@ -209,6 +216,7 @@ class FileOrder:
                     _builds_indexes(statements),
                     data_change,
                     column_fill,
+                    removed_keys(self._catalog, statements),
                 )
             )
 
@@ -392,6 +400,16 @@ class FileOrder:
                     found.append((table, str(name)))
         return found
 
+    def _written(self, statement: ParsedStatement) -> frozenset[QualifiedName]:
+        """The tables whose rows a data change writes (not those it only reads)."""
+        fields = statement.fields
+        targets = [fields.get("relation"), *(fields.get("relations") or ())]
+        return frozenset(
+            self._catalog.relation_of(target.get("RangeVar", target))[0]
+            for target in targets
+            if isinstance(target, dict)
+        )
+
     def _relations(self, statements: Sequence[ParsedStatement]) -> frozenset[QualifiedName]:
         found: set[QualifiedName] = set()
         for statement in statements:
@@ -409,6 +427,27 @@ _NAMING = frozenset({"AT_DropConstraint", "AT_ValidateConstraint", "AT_AlterCons
 #: statements of a later phase that change data or remove (what a later statement of
 #: the file may rely on having happened); validations and key attachments do not
 _MOVING_KINDS = frozenset({"UpdateStmt", "DeleteStmt", "DropStmt", "RenameStmt", "TruncateStmt"})
+
+
+def _refuse_running_under_what_it_removes(
+    moved: _Moved,
+    statements: Sequence[ParsedStatement],
+    written: Callable[[ParsedStatement], frozenset[QualifiedName]],
+) -> None:
+    """A data change of another table that the moved statement's drop lets through in
+    the file (plandiff F58: ``DROP TABLE b; DELETE FROM a ...``, ``b`` referencing
+    ``a``) runs before it in the plan, under the foreign key it removes."""
+    for statement in statements:
+        for removed in moved.removed:
+            if removed.applies(statement, written(statement)):
+                raise CannotPlan(
+                    f"this statement comes after `{excerpt(moved.source)}`, which the plan "
+                    f"runs in the {moved.phase} phase, but it would run before that, under "
+                    f"{removed.why}, which that statement removes: where the file succeeds, "
+                    "the plan could fail after committing part of it",
+                    hint="plan the data change in a change of its own, after this one's "
+                    f"{moved.phase} phase ran (or change the rows before the drop)",
+                )
 
 
 def _adding_slot(steps: Sequence[Step], name: str) -> Slot:
