@@ -12,6 +12,7 @@ from migrator.plan.index_builds import IndexBuilds, after_the_builds
 from migrator.plan.model import CannotPlan, Change, Plan, PlannedMigration, Slot, Step
 from migrator.plan.sql_text import excerpt
 from migrator.source.model import PHASES, Phase
+from migrator.sql.tree import range_vars
 
 #: slots whose steps from different changes share one migration
 _SHARED = {
@@ -47,21 +48,99 @@ def _builds_index_only(change: Change) -> bool:
     )
 
 
+#: statements that only create something new, which no statement before them needs
+_CREATING_KINDS = frozenset(
+    {
+        "CreateStmt",
+        "IndexStmt",
+        "CreateSeqStmt",
+        "CreateEnumStmt",
+        "CompositeTypeStmt",
+        "CreateDomainStmt",
+        "CreateSchemaStmt",
+        "CreateFunctionStmt",
+        "ViewStmt",
+    }
+)
+
+
+def _names(change: Change) -> set[str]:
+    """The names of the tables the statements of ``change`` name (the last part: a
+    table of another schema of the same name counts as the same)."""
+    found = set()
+    for step in change.steps:
+        for statement in step.statements or ():
+            found |= {str(rv.get("relname")) for rv in range_vars(statement.fields)}
+    return found
+
+
+def _adds_apart_from(later: Change, change: Change) -> bool:
+    """``later`` passes through statements that only create something new (no ``OR
+    REPLACE``) and name none of the tables ``change`` names: a moment change before it
+    may commit after it (lemmy's 0172: ``ADD COLUMN c ... NOT NULL DEFAULT '{}'; ALTER
+    COLUMN c DROP DEFAULT; CREATE TABLE federation_queue_state ...``)."""
+    if not later.passthrough:
+        return False
+    statements = [s for step in later.steps for s in step.statements or ()]
+    return (
+        bool(statements)
+        and all(s.kind in _CREATING_KINDS and not s.fields.get("replace") for s in statements)
+        and not _names(later) & _names(change)
+    )
+
+
+def _refuse_parting_a_trigger_from_its_column(trigger: Change, before: list[Change]) -> None:
+    """A ``CREATE TRIGGER`` the plan commits after the concurrent index builds (it
+    changes what old code's writes do: F53), on a table a column of which an earlier
+    statement adds in the expand migration: during the builds the column would exist
+    without the trigger that may fill it, where the naive file never lets a row in
+    without it (plandiff F55: ``ADD COLUMN code; CREATE INDEX ...; CREATE TRIGGER
+    items_code ... NEW.code := ...``). Refused: the planner does not read the trigger
+    function to know it only writes the new column."""
+    statements = [s for step in trigger.steps for s in step.statements or ()]
+    if not statements or statements[0].kind != "CreateTrigStmt":
+        return
+    table = _names(trigger)
+    for change in before:
+        for step in change.steps:
+            if step.slot is not Slot.EXPAND:
+                continue
+            for statement in step.statements or ():
+                commands = statement.fields.get("cmds") or ()
+                adds = statement.kind == "AlterTableStmt" and any(
+                    item.get("AlterTableCmd", {}).get("subtype") == "AT_AddColumn"
+                    for item in commands
+                )
+                if adds and _names(change) & table:
+                    raise CannotPlan(
+                        f"`{excerpt(trigger.source)}` commits after the plan's concurrent "
+                        "index builds (a trigger changes what running code's writes do from "
+                        f"the moment it commits), but `{excerpt(change.source)}` adds a "
+                        "column to its table before them: during the builds the column would "
+                        "exist without the trigger that may fill it",
+                        hint="build the indexes in a change of their own, before or after this one",
+                    )
+
+
 def keep_pass_through_order(changes: list[Change]) -> list[Change]:
     """Statements passed through keep their order in the file: a transactional one that
     follows a non-transactional one moves to a later expand migration. So does a default
     change after a concurrent index build the planner made: committed before the build,
     old code's inserts meanwhile would miss the default the naive file still gives them
     (not the default of a column the file adds: it stays with the column); and one that
-    only such builds follow (plandiff F29): the builds change no row, so the default
-    changes last, as the naive file's does."""
+    only such builds follow (plandiff F29), other such changes, or statements that only
+    create something new apart from its tables (:func:`_adds_apart_from`): they change
+    no row it changes, so the default changes last, as the naive file's does."""
     seen_concurrent = False
     seen_index_build = False
     builds = IndexBuilds()
     ordered: list[Change] = []
     for index, change in enumerate(changes):
         only_builds_after = index + 1 < len(changes) and all(
-            _builds_index_only(later) for later in changes[index + 1 :]
+            _builds_index_only(later)
+            or later.changes_old_inserts
+            or _adds_apart_from(later, change)
+            for later in changes[index + 1 :]
         )
         built_by = builds.uses(change)
         if built_by is not None:  # F42: it uses an index built concurrently before it
@@ -83,6 +162,7 @@ def keep_pass_through_order(changes: list[Change]) -> list[Change]:
             elif seen_concurrent or (
                 (seen_index_build or only_builds_after) and change.changes_old_inserts
             ):
+                _refuse_parting_a_trigger_from_its_column(change, ordered)
                 change = replace(change, steps=(replace(step, slot=Slot.EXPAND_LATE),))
         if built_by is not None or (
             change.passthrough and seen_concurrent and change.steps[0].slot == Slot.EXPAND_LATE

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 from migrator.plan.catalog_facts import CHANGE_UNIT
 from migrator.plan.model import CannotPlan, Change, Slot, Step
-from migrator.sql.catalog import Catalog
+from migrator.sql.catalog import Catalog, Table
 from migrator.sql.file_replay import Replay
 from migrator.sql.locks import Lock, statement_locks
 from migrator.sql.names import QualifiedName, strings
@@ -80,6 +80,9 @@ _CATALOG_ONLY_KINDS = frozenset(
         "CommentStmt",
         "GrantStmt",
         "CreatePolicyStmt",
+        # a view (not a materialized one) of tables the migration locked already: the
+        # catalog only (lemmy's 0080 creates the views it dropped over the table again)
+        "ViewStmt",
     }
 )
 
@@ -103,8 +106,11 @@ class ExpandSplitter:
         #: the units the file is planned as (:func:`~migrator.plan.changes.planning_units`)
         self._units = [[] if unit.parsed is None else [unit.parsed] for unit in units]
         self._enabled = not any(_sets_session(statement) for statement in statements)
-        #: a statement since the last split removed or replaced something
-        self._removed = False
+        #: a statement since the last split removed or replaced something other than
+        #: views (views dropped are in :attr:`_dropped_views` until created again)
+        self._replaced = False
+        #: views dropped since the last split that no statement created again yet
+        self._dropped_views: set[QualifiedName] = set()
         #: existing tables the expand migration so far locked ACCESS EXCLUSIVE
         self._locked: set[QualifiedName] = set()
         self._part = 1
@@ -133,8 +139,7 @@ class ExpandSplitter:
                 if step.slot is Slot.EXPAND
             ]
             removed_before = self._removed
-            if self._enabled and change.passthrough and not _adds_only(change, self._catalog):
-                self._removed = True
+            self._note_removals(change)
             if self._locked:
                 try:
                     change = self._completing(change)
@@ -144,17 +149,13 @@ class ExpandSplitter:
                     # what is locked
                     if (
                         not self._enabled
-                        or removed_before
+                        or (removed_before and not self._only_analyze_from(change, position))
                         or self._locked & self._touched_by([*following, *later])
                     ):
                         raise
                     change = dataclasses.replace(change, starts_expand=True)
                     self._start_part()
-                    self._removed = (
-                        self._enabled
-                        and change.passthrough
-                        and not _adds_only(change, self._catalog)
-                    )
+                    self._note_removals(change)
             self._locked |= self._exclusively_locked(change)
             if (
                 self._enabled
@@ -167,6 +168,51 @@ class ExpandSplitter:
             marked.append(change)
         return marked
 
+    @property
+    def _removed(self) -> bool:
+        """A gap is open since the last split: something removed or replaced, or a view
+        dropped and not created again under its name."""
+        return self._replaced or bool(self._dropped_views)
+
+    def _note_removals(self, change: Change) -> None:
+        """What ``change`` (a statement passed through) removes, and the views it creates
+        again: a removal's gap is closed once every view it dropped is created again
+        under its name (lemmy's 0080: ``DROP VIEW person_alias_1, person_alias_2; ALTER
+        TABLE person ADD COLUMN ...; CREATE VIEW person_alias_1 ...; CREATE VIEW
+        person_alias_2 ...`` may end its migration there; hostile's refusals pattern P2)."""
+        if not self._enabled or not change.passthrough:
+            return
+        for step in change.steps:
+            if step.statements is None:
+                self._replaced = True  # a statement not parsed: what it removes is unknown
+            for statement in step.statements or ():
+                self._note_removal(statement)
+
+    def _note_removal(self, statement: ParsedStatement) -> None:
+        fields = statement.fields
+        if statement.kind == "ViewStmt":
+            self._dropped_views.discard(self._catalog.created_relation(fields.get("view"))[0])
+        elif (
+            statement.kind == "DropStmt"
+            and fields.get("removeType") == "OBJECT_VIEW"
+            and fields.get("behavior") != "DROP_CASCADE"
+        ):
+            for item in fields.get("objects") or ():
+                names = strings(item.get("List", {}).get("items"))
+                schema = names[-2] if len(names) > 1 else None
+                self._dropped_views.add(self._catalog.resolve(schema, names[-1]))
+        elif not _adds(statement, self._catalog):
+            self._replaced = True
+
+    def _only_analyze_from(self, change: Change, position: int) -> bool:
+        """``change`` and every unit after it are ``ANALYZE`` (lemmy's 0223: ``ALTER
+        COLUMN url TYPE varchar(2000); ANALYZE post (url)``): they fill no gap a removal
+        before them leaves, and nothing after them can, so they may run after the
+        commit, in a migration of their own, instead of sampling under the lock."""
+        statements = [s for step in change.steps for s in step.statements or ()]
+        units = [statements, *self._units[position + 1 :]]
+        return position >= 0 and all(unit and all(map(_analyzes, unit)) for unit in units)
+
     def applied(self, planned: Sequence[Change]) -> None:
         """The statement of ``planned`` is in the catalog now: after a split, what the
         file created so far counts as existing (the next migration runs after it)."""
@@ -176,7 +222,8 @@ class ExpandSplitter:
     def _start_part(self) -> None:
         """The next expand migration: what the file created so far counts as existing."""
         self._part += 1
-        self._removed = False
+        self._replaced = False
+        self._dropped_views = set()
         self._locked = set()
         self._replay.begin_file(self._unit)
 
@@ -213,6 +260,7 @@ class ExpandSplitter:
             if not statements or any(
                 statement.kind not in _CATALOG_ONLY_KINDS
                 or not _relations(statement, self._catalog)
+                - _created_view(statement, self._catalog)
                 <= self._locked | _referenced_not_valid(statement, self._catalog)
                 for statement in statements
             ):
@@ -285,6 +333,19 @@ def _harmless(step: Step) -> bool:
     return bool(statements) and all(s.kind in _HARMLESS_KINDS for s in statements or ())
 
 
+def _created_view(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedName]:
+    """The view a ``CREATE VIEW`` creates (it is named, not locked), or nothing."""
+    if statement.kind != "ViewStmt":
+        return set()
+    return {catalog.created_relation(statement.fields.get("view"))[0]}
+
+
+def _analyzes(statement: ParsedStatement) -> bool:
+    """``ANALYZE`` (the ``VacuumStmt`` without ``VACUUM``): it reads a sample and
+    writes statistics, nothing a client sees."""
+    return statement.kind == "VacuumStmt" and not statement.fields.get("is_vacuumcmd")
+
+
 def _built_apart(unit: Sequence[ParsedStatement]) -> bool:
     """A ``CREATE INDEX``: on a table with rows the plan builds it ``CONCURRENTLY`` in a
     migration of its own after the expand migrations, so it completes nothing an
@@ -340,16 +401,6 @@ def _relations(statement: ParsedStatement, catalog: Catalog) -> set[QualifiedNam
     return found
 
 
-def _adds_only(change: Change, catalog: Catalog) -> bool:
-    """Every statement of a passed-through change (its steps: the source as written)
-    only adds."""
-    return all(
-        step.statements is not None
-        and all(_adds(statement, catalog) for statement in step.statements)
-        for step in change.steps
-    )
-
-
 def _adds(statement: ParsedStatement, catalog: Catalog) -> bool:
     if statement.fields.get("replace") and _replaces_one(statement, catalog):
         return False  # CREATE OR REPLACE of one that exists: what ran before changes
@@ -358,13 +409,17 @@ def _adds(statement: ParsedStatement, catalog: Catalog) -> bool:
     if statement.kind != "AlterTableStmt":
         return False
     commands: list[Node] = [c.get("AlterTableCmd", {}) for c in statement.fields.get("cmds") or ()]
-    return bool(commands) and all(_adding_command(command) for command in commands)
+    table = catalog.relation_of(statement.fields.get("relation"))[1]
+    return bool(commands) and all(_adding_command(command, table, catalog) for command in commands)
 
 
-def _adding_command(command: Node) -> bool:
+def _adding_command(command: Node, table: Table | None, catalog: Catalog) -> bool:
     subtype = command.get("subtype")
-    if subtype == "AT_ColumnDefault":  # SET DEFAULT adds; DROP DEFAULT (no def) removes
-        return bool(command.get("def"))
+    if subtype == "AT_ColumnDefault":  # SET DEFAULT adds; DROP DEFAULT (no def) removes,
+        # but not the default of a column the file adds: no running code saw it (lemmy's
+        # 0172, Django's idiom: ADD COLUMN c ... NOT NULL DEFAULT x; ALTER c DROP DEFAULT)
+        column = None if table is None else table.column(str(command.get("name") or ""))
+        return bool(command.get("def")) or (column is not None and catalog.is_new(column))
     return subtype in _ADDING_COMMANDS
 
 

@@ -104,6 +104,22 @@ def _opaque(layer: RowChange) -> str:
     return ""
 
 
+def _reads_changed(position: int, layer: RowChange, layers: Layers) -> str:
+    """Why ``layer`` (at ``position``) cannot be computed from the rows as the check
+    finds them: its ``FROM`` / ``USING`` reads a table an earlier data change of the
+    file changes ("" when it does not)."""
+    for table in layer.reads:
+        if any(i < position for i, _ in layers.get(table, [])):
+            return f"it reads {table[0]}.{table[1]}, {_READS_CHANGED}"
+    return ""
+
+
+#: why a data change's rows cannot be computed that batches meeting a constraint
+#: cannot excuse either (plandiff F56): the one statement fails whole, the batches after
+#: earlier ones committed
+_READS_CHANGED = "which an earlier data change of the file changes"
+
+
 def _refuse(condition: Condition, change: Change, why: str) -> CannotPlan:
     return CannotPlan(
         f"`{excerpt(condition.source)}` can still fail after the plan ran "
@@ -152,8 +168,8 @@ def _violation(
         ):
             return "", "a later data change of the referenced table deletes or changes keys"
         referenced = [(i, layer) for i, layer in referenced if before(i)]
-    for _, layer in on_table + referenced:
-        why = _opaque(layer)
+    for i, layer in on_table + referenced:
+        why = _opaque(layer) or _reads_changed(i, layer, layers)
         if why:
             return "", f"the rows a data change leaves cannot be computed beforehand ({why})"
     parent = ""
@@ -192,10 +208,12 @@ def check_before_data_changes(changes: Sequence[Change]) -> list[Change]:
             if not on_table and not condition.late:
                 continue  # enforced in the expand phase: fails before any row changed
             violation, why = _violation(condition, position, layers, _changes_rows(change))
-            if not violation and _left_to_the_batches(condition):
+            if not violation and _left_to_the_batches(condition, why):
                 continue
             if not violation:
-                index = next((i for i, layer in on_table if _opaque(layer)), changing[0])
+                index = next(
+                    (i for i, layer in on_table if _opaque(layer) or layer.reads), changing[0]
+                )
                 raise _refuse(condition, changes[index], why)
             checks.append((condition, violation))
     if not checks:
@@ -212,11 +230,14 @@ def check_before_data_changes(changes: Sequence[Change]) -> list[Change]:
     return [*changes[: changing[0]], check, *changes[changing[0] :]]
 
 
-def _left_to_the_batches(condition: Condition) -> bool:
-    """A constraint the data change runs under whose rows cannot be computed (it reads
-    other tables, computes volatile values): not refused, the batches meet it (as
-    before this check existed); what is not a computation (MATCH FULL) is refused."""
-    return condition.runs_under and condition.kind != "unchecked"
+def _left_to_the_batches(condition: Condition, why: str) -> bool:
+    """A constraint the data change runs under whose rows cannot be computed (it
+    computes volatile values, sets part of a column, reads a subquery or a join in its
+    ``FROM``): not refused, the batches meet it (as before this check existed); what is
+    not a computation (MATCH FULL), or a ``FROM`` / ``USING`` that reads a table an
+    earlier data change of the file changes, is refused (plandiff F56: the batches of
+    an ``UPDATE ... FROM`` committed, then one failed on a NULL, 23502)."""
+    return condition.runs_under and condition.kind != "unchecked" and _READS_CHANGED not in why
 
 
 def _check_change(
@@ -282,7 +303,7 @@ def check_before_expand_commits(
                 checks.append((condition, violation))
             elif (
                 changing
-                and not _left_to_the_batches(condition)
+                and not _left_to_the_batches(condition, why)
                 and not (
                     condition.checked_in_expand
                     and all(

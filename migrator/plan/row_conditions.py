@@ -53,6 +53,11 @@ class RowChange:
     opaque: str = ""
     #: the plan's own fill (of NULLs with the default), not a statement of the file
     fill: bool = False
+    #: the ``FROM`` (``UPDATE``) or ``USING`` (``DELETE``) items as SQL ("" when none)
+    joined: str = ""
+    #: the tables ``joined`` reads, ``(schema, name)``: their rows must be as the
+    #: check finds them (no earlier data change of the file on them)
+    reads: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -93,13 +98,20 @@ def rows_after(table_sql: str, only: bool, layers: Sequence[RowChange]) -> str:
     sql = f"SELECT * FROM {'ONLY ' if only else ''}{table_sql}"
     for layer in layers:
         alias = ident(layer.alias or layer.table)
+        # with FROM / USING, a row is changed when a row of the joined items meets the
+        # WHERE (correlated with the row), and takes its values from one such row (the
+        # statement takes an unspecified one where several match: so does LIMIT 1)
+        selected = (
+            f"EXISTS (SELECT FROM {layer.joined} WHERE {layer.where})"
+            if layer.joined
+            else f"({layer.where})"
+        )
         if layer.delete:
-            sql = f"SELECT * FROM ({sql}) AS {alias} WHERE NOT coalesce(({layer.where}), false)"
+            sql = f"SELECT * FROM ({sql}) AS {alias} WHERE NOT coalesce({selected}, false)"
             continue
-        types = dict(layer.columns)
         pairs = ", ".join(
-            f"{literal(column)}, CASE WHEN ({layer.where}) THEN CAST(({value}) AS "
-            f"{types[column]}) ELSE {ident(column)} END"
+            f"{literal(column)}, CASE WHEN {selected} THEN {_value(layer, column, value)} "
+            f"ELSE {ident(column)} END"
             for column, value in layer.assignments
         )
         changed = (
@@ -111,6 +123,16 @@ def rows_after(table_sql: str, only: bool, layers: Sequence[RowChange]) -> str:
             f"FROM ({sql}) AS {alias} OFFSET 0) AS migrator_rows"
         )
     return sql
+
+
+def _value(layer: RowChange, column: str, value: str) -> str:
+    """What an ``UPDATE`` layer sets ``column`` to (``value`` as SQL), cast as the
+    assignment casts it; with ``FROM``, read from one joined row that meets the
+    ``WHERE``."""
+    cast = f"CAST(({value}) AS {dict(layer.columns)[column]})"
+    if not layer.joined:
+        return cast
+    return f"(SELECT {cast} FROM {layer.joined} WHERE {layer.where} LIMIT 1)"
 
 
 def unknown_columns(layer: RowChange) -> list[str]:

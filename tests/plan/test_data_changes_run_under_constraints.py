@@ -22,6 +22,7 @@ CREATE TABLE a (id serial PRIMARY KEY, n bigint NOT NULL, code varchar(20) UNIQU
 CREATE TABLE b (id serial PRIMARY KEY, a_id int REFERENCES a (id));
 CREATE TABLE c (id serial PRIMARY KEY, a_id int REFERENCES a (id) ON DELETE CASCADE);
 CREATE TABLE d (id serial PRIMARY KEY, a_code varchar(20) REFERENCES a (code) ON DELETE CASCADE);
+CREATE TABLE src (id int PRIMARY KEY, n bigint);
 """
 
 SEED = """
@@ -29,6 +30,7 @@ INSERT INTO a (n, code) SELECT g, 'k' || g FROM generate_series(1, 300) g;
 INSERT INTO b (a_id) VALUES (2), (3), (297);
 INSERT INTO c (a_id) SELECT g FROM generate_series(1, 300, 7) g;
 INSERT INTO d (a_code) VALUES ('k297');
+INSERT INTO src SELECT g, CASE WHEN g <> 200 THEN g + 1 END FROM generate_series(1, 300) g;
 """
 
 DATA = (
@@ -57,6 +59,27 @@ DATA = (
             "ALTER TABLE a ALTER COLUMN code TYPE varchar(40);\nDELETE FROM a WHERE id % 4 = 1",
             "23503",
             id="widen-then-delete-referenced-rows",
+        ),
+        # plandiff F56: a FROM / USING was left to the batches, which committed first
+        pytest.param(
+            "UPDATE a SET n = src.n FROM src WHERE src.id = a.id",
+            "23502",
+            id="update-from-sets-a-null",
+        ),
+        pytest.param(
+            "UPDATE a SET n = src.n - 250 FROM src WHERE src.id = a.id AND src.n IS NOT NULL",
+            "23514",
+            id="update-from-breaks-a-check",
+        ),
+        pytest.param(
+            "UPDATE b SET a_id = src.n + 1000 FROM src WHERE src.id = b.id",
+            "23503",
+            id="update-from-writes-a-missing-key",
+        ),
+        pytest.param(
+            "DELETE FROM a USING src WHERE src.id = a.id AND src.id % 4 = 1",
+            "23503",
+            id="delete-using-referenced-rows",
         ),
     ],
 )
@@ -109,6 +132,41 @@ def test_a_data_change_the_constraints_allow_runs_to_the_end(
         assert await fetch(planned, DATA) == await fetch(naive, DATA)
 
     run(scenario())
+
+
+def test_an_update_from_a_table_the_constraints_allow_runs_to_the_end(
+    database_url: str, other_database_url: str, tmp_path: Path
+) -> None:
+    change = "UPDATE a SET n = src.n FROM src WHERE src.id = a.id AND src.n IS NOT NULL;\n"
+    project = Project.create(tmp_path, BASE)
+    result = project.plan(change, batch_size=64)
+    assert result.plan.migrations[0].slot is Slot.BACKFILL_CHECK
+    naive, planned = other_database_url, database_url
+
+    async def scenario() -> None:
+        await execute(naive, BASE + SEED)
+        assert await naive_error(naive, change) is None
+        await apply_all(planned, project.directory, versions={1})
+        await execute(planned, SEED)
+        await apply_all(
+            planned, project.directory, versions={int(v.version_text) for v in result.versions}
+        )
+        assert await fetch(planned, DATA) == await fetch(naive, DATA)
+
+    run(scenario())
+
+
+def test_an_update_from_a_table_an_earlier_data_change_changes_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The check reads src as it is before the data changes; the naive UPDATE reads it
+    after the DELETE. Not left to the batches either (F56)."""
+    project = Project.create(tmp_path, BASE)
+    with pytest.raises(CannotPlan, match=r"it reads public\.src, which an earlier data change"):
+        project.plan(
+            "DELETE FROM src WHERE id > 250;\n"
+            "UPDATE a SET n = src.n FROM src WHERE src.id = a.id;\n"
+        )
 
 
 def test_a_cascading_foreign_key_needs_no_check(tmp_path: Path) -> None:

@@ -112,9 +112,10 @@ def test_changes_to_a_table_created_in_the_same_file_do_not_split(project: Proje
         "ALTER TABLE items DROP CONSTRAINT items_qty_check;\n"
         "ALTER TABLE items ADD CONSTRAINT items_qty_check CHECK (qty >= -1) NOT VALID;\n"
         "ALTER TABLE parents ADD COLUMN code text;\n",
-        # the default is removed, then something else runs in the same transaction
+        # the default is removed, then something else runs in the same transaction (a
+        # view of items alone would complete it under the lock: catalog only)
         "ALTER TABLE items ALTER COLUMN status DROP DEFAULT;\n"
-        "CREATE VIEW statuses AS SELECT status FROM items;\n",
+        "CREATE VIEW statuses AS SELECT status FROM items, parents;\n",
         # a session setting must reach every statement after it
         "SET search_path = public;\n"
         "ALTER TABLE items ADD COLUMN flag int;\n"
@@ -178,17 +179,26 @@ def test_a_refused_statement_is_still_refused_after_a_split(project: Project) ->
 def test_no_split_after_a_statement_that_removes_what_a_later_one_brings_back(
     tmp_path: Path,
 ) -> None:
-    """Between two migrations the view would be missing: the file stays one transaction,
-    which the linter flags, so the planner refuses it rather than open that gap."""
+    """Between two migrations the view would be missing: the file stays one transaction.
+    The view again over the locked table alone is catalog only, so that transaction is
+    the plan (hostile's P2); over another table too, the linter flags it and the planner
+    refuses it rather than open that gap."""
     project = Project.create(tmp_path, BASE + "CREATE VIEW item_notes AS SELECT id FROM items;\n")
-    (tmp_path / "change.sql").write_text(
+    change = (
         "DROP VIEW item_notes;\n"
         "ALTER TABLE items ADD COLUMN remark text;\n"
         "CREATE VIEW item_notes AS SELECT id, remark FROM items;\n"
     )
-    result = run_cli("plan", "change.sql", "--dir", str(project.directory), cwd=tmp_path)
-    assert result.code == 1, result.output
-    assert "[statements-after-access-exclusive]" in result.stderr
+    result = project.plan(change)
+    (migration,) = result.plan.migrations
+    assert len(migration.steps) == 3
+    assert _lint_errors(project) == []
+    (tmp_path / "change.sql").write_text(change.replace("FROM items;", "FROM items, parents;"))
+    for planned in project.directory.glob("002_*"):
+        planned.unlink()
+    refused = run_cli("plan", "change.sql", "--dir", str(project.directory), cwd=tmp_path)
+    assert refused.code == 1, refused.output
+    assert "[statements-after-access-exclusive]" in refused.stderr
 
 
 @pytest.mark.parametrize(

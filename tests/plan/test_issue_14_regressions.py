@@ -895,10 +895,15 @@ def test_drop_view_waits_for_the_deploy_of_code_that_no_longer_reads_it(
             "ALTER TABLE a ALTER COLUMN c SET NOT NULL;\n",
             "volatile",
         ),
-        (
+        (  # a FROM of plain tables is computed (plandiff F56); a subquery is not
             "ALTER TABLE a ALTER COLUMN c SET NOT NULL;\n"
+            "UPDATE a SET c = s.id FROM (SELECT id FROM b) AS s WHERE s.id = a.id;\n",
+            "it reads what is not a table the migrations create",
+        ),
+        (
+            "DELETE FROM b WHERE id > 100;\nALTER TABLE a ALTER COLUMN c SET NOT NULL;\n"
             "UPDATE a SET c = b.id FROM b WHERE b.id = a.id;\n",
-            "reads other tables",
+            "it reads public.b, which an earlier data change of the file changes",
         ),
     ],
 )

@@ -58,3 +58,40 @@ def test_an_update_of_a_unique_column_is_refused(tmp_path: Path, change: str, ke
 def test_an_update_of_other_columns_is_batched(tmp_path: Path, change: str) -> None:
     result = Project.create(tmp_path, BASE).plan(change + ";\n")
     assert any("migrate:backfill" in f.text for f in result.files)
+
+
+#: finding F-hostile-11: pocket-id's "empty string -> NULL" cleanup after a unique index
+NULLABLE = (
+    "CREATE TABLE users (id serial PRIMARY KEY, ldap_id text, email text, o int);\n"
+    "CREATE UNIQUE INDEX users_ldap_id ON users (ldap_id);\n"
+    "CREATE UNIQUE INDEX users_email_key ON users (email) NULLS NOT DISTINCT;\n"
+    "CREATE UNIQUE INDEX users_lower_ldap_id ON users (coalesce(ldap_id, ''), o);\n"
+    "CREATE TABLE groups (id serial PRIMARY KEY, ldap_id text, n int,\n"
+    "  CONSTRAINT groups_ldap_id_key UNIQUE (ldap_id, n));\n"
+)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE groups SET ldap_id = NULL WHERE ldap_id = ''",
+        "UPDATE groups SET ldap_id = NULL::text, n = NULL WHERE ldap_id = ''",
+    ],
+)
+def test_setting_a_unique_column_to_null_is_batched(tmp_path: Path, change: str) -> None:
+    """A NULL never conflicts where NULLs are distinct (the default)."""
+    result = Project.create(tmp_path, NULLABLE).plan(change + ";\n")
+    assert [c.recipe for c in result.plan.changes][-1] == "batched backfill"
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ("UPDATE users SET email = NULL WHERE email = ''", "users_email_key"),  # NOT DISTINCT
+        ("UPDATE users SET ldap_id = NULL WHERE ldap_id = ''", "users_lower_ldap_id"),  # coalesce
+        ("UPDATE groups SET ldap_id = NULL, n = 1 WHERE ldap_id = ''", "groups_ldap_id_key"),
+    ],
+)
+def test_a_null_that_can_still_conflict_is_refused(tmp_path: Path, change: str, key: str) -> None:
+    with pytest.raises(CannotPlan, match=f"unique key {key} of"):
+        Project.create(tmp_path, NULLABLE).plan(change + ";\n")

@@ -31,11 +31,14 @@ def batched_step(
     *,
     key_of: str | None = None,
     sets: frozenset[str] = frozenset(),
+    nulled: frozenset[str] = frozenset(),
 ) -> Step:
     """``head WHERE key BETWEEN $1 AND $2 AND (still_needed)``: ``head`` is an ``UPDATE
     ... SET ... [FROM ...]`` or ``DELETE FROM ... [USING ...]`` of ``target``; the key
     is qualified by ``key_of`` (the table's alias or name) when other tables join.
-    :class:`CannotPlan` when the ``UPDATE`` ``sets`` the key (finding F-hostile-2)."""
+    :class:`CannotPlan` when the ``UPDATE`` ``sets`` the key (finding F-hostile-2), or a
+    column of a unique key to anything but NULL (``nulled``: the columns it sets to the
+    NULL constant)."""
     facts = target.require(f"to {what} in batches")
     key = facts.backfill_key()
     if key is not None and key in sets:
@@ -48,7 +51,7 @@ def batched_step(
             hint="change the key in a migration of its own (written by hand, while the table "
             "is small or in a maintenance window), or leave the key out of this UPDATE",
         )
-    unique = _unique_keys_set(facts, sets)
+    unique = _unique_keys_set(facts, sets, nulled)
     if unique:
         raise CannotPlan(
             f"cannot {what} in batches: it sets {', '.join(map(ident, unique[1]))}, a "
@@ -86,19 +89,32 @@ def batched_step(
     )
 
 
-def _unique_keys_set(facts: TableFacts, sets: frozenset[str]) -> tuple[str, list[str]] | None:
+def _unique_keys_set(
+    facts: TableFacts, sets: frozenset[str], nulled: frozenset[str]
+) -> tuple[str, list[str]] | None:
     """The first unique key (primary key, unique or exclusion constraint, unique index,
     also on expressions or part of the rows) whose columns ``sets`` changes, and those
     columns: a batch can move a value onto another row's that a later batch would have
     moved away (brief item 2; the rows check before the batches proves only the end
-    state unique)."""
+    state unique). A plain key column set to NULL (``nulled``) moves onto nothing where
+    NULLs are distinct (the default): not counted (finding F-hostile-11, pocket-id's
+    ``UPDATE users SET ldap_id = NULL WHERE ldap_id = ''``)."""
     for constraint in facts.constraints:
         if constraint.kind in ("primary", "unique", "exclusion"):
-            changed = sorted(set(constraint.columns) & sets)
+            distinct = constraint.kind == "unique" and _nulls_distinct(constraint.definition_sql)
+            changed = sorted(set(constraint.columns) & (sets - nulled if distinct else sets))
             if changed:
                 return constraint.name, changed
     for index in facts.indexes:
-        changed = sorted(index.mentions & sets)
+        if index.constraint is not None:
+            continue  # the constraint's, judged above
+        distinct = None not in index.columns and _nulls_distinct(index.body_sql)
+        plain = {c for c in index.columns if c is not None}
+        changed = sorted(index.mentions & (sets - (nulled & plain) if distinct else sets))
         if index.unique and changed:
             return index.name, changed
     return None
+
+
+def _nulls_distinct(definition: str) -> bool:
+    return "NULLS NOT DISTINCT" not in definition.upper()

@@ -148,8 +148,12 @@ def _batched(
     key_of = alias.aliasname if alias is not None else (target.name if joined else None)
     condition = deparse(statement.whereClause) if statement.whereClause is not None else "true"
     what = f"run this {verb}"
-    sets = frozenset(item.name for item in getattr(statement, "targetList", None) or ())
-    step = batched_step(target, head, condition, options, what, key_of=key_of, sets=sets)
+    targets = getattr(statement, "targetList", None) or ()
+    sets = frozenset(item.name for item in targets)
+    nulled = frozenset(item.name for item in targets if _null_constant(item.val))
+    step = batched_step(
+        target, head, condition, options, what, key_of=key_of, sets=sets, nulled=nulled
+    )
     step = replace(step, undo=None)  # the values it overwrites or the rows it deletes are gone
     done = "updated" if verb == "UPDATE" else "deleted"
     row_change = _row_change(statement, target, condition, joined, verb)
@@ -225,6 +229,13 @@ def _run_under(
     return tuple(replace(c, runs_under=True) for c in found if c is not None)
 
 
+def _null_constant(node: Any) -> bool:
+    """``node`` is the NULL constant (``NULL``, ``NULL::text``)."""
+    if is_node(node, "TypeCast"):
+        return _null_constant(node.arg)
+    return is_node(node, "A_Const") and bool(node.isnull)
+
+
 def _never_null(node: Any, facts: TableFacts, own: set[str]) -> bool:
     """``node`` (a value an ``UPDATE`` sets) is never NULL: a constant, a NOT NULL
     column of the table, or an operator over such values (``qty + 1``)."""
@@ -286,7 +297,11 @@ def _row_change(
     them (:mod:`migrator.plan.prechecks`)."""
     alias = statement.relation.alias
     assignments: list[tuple[str, str]] = []
-    opaque = "it reads other tables (FROM or USING)" if joined else ""
+    opaque = ""
+    items = (statement.fromClause if verb == "UPDATE" else statement.usingClause) or ()
+    reads = _tables_read(items, target)
+    if reads is None:
+        opaque = "it reads what is not a table the migrations create (FROM or USING)"
     catalog = target.schema_facts.catalog if target.schema_facts is not None else None
     nodes = [statement.whereClause] if statement.whereClause is not None else []
     for item in statement.targetList or () if verb == "UPDATE" else ():
@@ -305,7 +320,24 @@ def _row_change(
         only=not statement.relation.inh,
         null_tested=frozenset(_null_tested(statement.whereClause)),
         opaque=opaque,
+        joined=", ".join(deparse(item) for item in items),
+        reads=reads or frozenset(),
     )
+
+
+def _tables_read(items: Any, target: Target) -> frozenset[tuple[str, str]] | None:
+    """The tables the ``FROM`` / ``USING`` ``items`` name, ``(schema, name)``; ``None``
+    when one is anything else (a subquery, a function, a join tree, a table the replay
+    does not know): what the check would read of it is not known."""
+    found = set()
+    for item in items:
+        if not is_node(item, "RangeVar") or target.schema_facts is None:
+            return None
+        table = target.schema_facts.table(item.schemaname, item.relname)
+        if table is None:
+            return None
+        found.add((table.schema, table.name))
+    return frozenset(found)
 
 
 def _null_tested(node: Any) -> list[str]:

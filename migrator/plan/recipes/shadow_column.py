@@ -129,8 +129,10 @@ def identity_moved_sql(target: Target, shadow: Shadow, *, always: bool) -> str:
     """The identity of ``shadow.old`` moved to ``shadow.new``, in the swap transaction:
     the sequence's options and next value are read, the old identity dropped (with its
     sequence), and the new column made the identity under the sequence's name, with the
-    same options (a maximum that was the old type's default becomes the new type's, as
-    ``ALTER COLUMN ... TYPE`` does) and going on from the same next value."""
+    same options (a maximum or minimum that was the old type's limit becomes the new
+    type's, as ``ALTER COLUMN ... TYPE`` does: ``init_params`` of sequence.c; plandiff
+    F57: a bigint identity narrowed to integer kept bigint's maximum, 22023 in the
+    contract) and going on from the same next value."""
     table = literal(f"{target.sql}")
     old, new = ident(shadow.old), ident(shadow.new)
     when = "ALWAYS" if always else "BY DEFAULT"
@@ -144,9 +146,16 @@ def identity_moved_sql(target: Target, shadow: Shadow, *, always: bool) -> str:
         f"  ALTER TABLE {target.sql} ALTER COLUMN {old} DROP IDENTITY;\n"
         f"  EXECUTE format('ALTER TABLE {target.sql.replace(chr(39), chr(39) * 2)} ALTER COLUMN "
         f"{new} ADD GENERATED {when} AS IDENTITY (SEQUENCE NAME %s START WITH %s "
-        "INCREMENT BY %s MINVALUE %s %s CACHE %s %s CYCLE)',\n"
-        "    sequence_name, options.seqstart, options.seqincrement, options.seqmin,\n"
-        "    CASE WHEN (options.seqtypid = 'integer'::regtype AND options.seqmax = 2147483647)\n"
+        "INCREMENT BY %s %s %s CACHE %s %s CYCLE)',\n"
+        "    sequence_name, options.seqstart, options.seqincrement,\n"
+        "    CASE WHEN (options.seqtypid = 'bigint'::regtype\n"
+        "        AND options.seqmin = -9223372036854775808)\n"
+        "      OR (options.seqtypid = 'integer'::regtype AND options.seqmin = -2147483648)\n"
+        "      OR (options.seqtypid = 'smallint'::regtype AND options.seqmin = -32768)\n"
+        "      THEN 'NO MINVALUE' ELSE 'MINVALUE ' || options.seqmin END,\n"
+        "    CASE WHEN (options.seqtypid = 'bigint'::regtype\n"
+        "        AND options.seqmax = 9223372036854775807)\n"
+        "      OR (options.seqtypid = 'integer'::regtype AND options.seqmax = 2147483647)\n"
         "      OR (options.seqtypid = 'smallint'::regtype AND options.seqmax = 32767)\n"
         "      THEN 'NO MAXVALUE' ELSE 'MAXVALUE ' || options.seqmax END,\n"
         "    options.seqcache, CASE WHEN options.seqcycle THEN '' ELSE 'NO' END);\n"

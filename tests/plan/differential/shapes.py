@@ -138,7 +138,7 @@ class Shape:
             )
             for name, table in self.tables.items()
         }
-        return Shape(tables, self.views, self.triggers)
+        return Shape(tables, self.views, self.triggers, self.trigger_sources)
 
     def without(self, names: frozenset[str]) -> Shape:
         """This shape without the tables ``names`` (a client leaves them alone)."""
