@@ -12,7 +12,7 @@ table in foreign-key order; a table it cannot fill stays empty and is counted); 
 change is migration N's up file. The naive SQL runs on one clone, the plan phase by
 phase on the other, with old- and new-version clients writing, every row compared.
 
-    python -m bench.plan_histories                          # all three corpora
+    python -m bench.plan_histories                          # all five histories
     python -m bench.plan_histories --corpus lemmy --only 20-40 --details /tmp/d.json
     python -m bench.plan_histories --merge /tmp/a.json /tmp/d.json   # report ranges run apart
 
