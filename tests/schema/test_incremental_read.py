@@ -104,8 +104,12 @@ async def _differences(dsn: str, steps: Sequence[str]) -> tuple[list[str], Schem
             if incremental != full:
                 found.append(f"after {step}: {diff_lines(full, incremental)}")
     finally:
-        await connection.execute("DROP ROLE IF EXISTS incremental_reader_role")
-        await connection.execute("DROP ROLE IF EXISTS incremental_reader_renamed")
+        # roles are cluster-wide: drop what a step list left holding them (a policy
+        # without its DROP POLICY), so the next database of this server starts clean
+        for role in ("incremental_reader_role", "incremental_reader_renamed"):
+            with contextlib.suppress(asyncpg.UndefinedObjectError):
+                await connection.execute(f"DROP OWNED BY {role}")
+            await connection.execute(f"DROP ROLE IF EXISTS {role}")
         await connection.close()
     return found, reader
 
@@ -131,3 +135,29 @@ def test_generated_change_sequences_read_as_a_full_read_does(
     for dsn in fresh_database(pg_server):
         differences, _ = asyncio.run(_differences(dsn, steps))
         assert differences == []
+
+
+def test_a_step_list_that_leaves_a_policy_on_its_role_still_cleans_up(
+    pg_server: EphemeralServer,
+) -> None:
+    # roles are cluster-wide: a generated list with CREATE POLICY but not DROP POLICY
+    # must not leave the role behind for the next database of this server
+    steps = [
+        "CREATE TABLE t2 (id int)",
+        "CREATE ROLE incremental_reader_role",
+        "CREATE POLICY p ON t2 TO incremental_reader_role USING (id > 0)",
+    ]
+    for dsn in fresh_database(pg_server):
+        differences, _ = asyncio.run(_differences(dsn, steps))
+        assert differences == []
+
+        async def role_left(dsn: str) -> object:
+            connection = await asyncpg.connect(dsn)
+            try:
+                return await connection.fetchval(
+                    "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'incremental_reader%'"
+                )
+            finally:
+                await connection.close()
+
+        assert asyncio.run(role_left(dsn)) == 0
